@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+//
+// SaMDKit — TLS/mTLS channels, envelope encryption and key lifecycle for
+// Software-as-a-Medical-Device, on the system OpenSSL 3 and libsodium.
+// See Docs/Architecture.md for the layers.
+
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    // https://github.com/swiftlang/swift-evolution/blob/main/proposals/0335-existential-any.md
+    .enableUpcomingFeature("ExistentialAny"),
+    // https://github.com/swiftlang/swift-evolution/blob/main/proposals/0444-member-import-visibility.md
+    .enableUpcomingFeature("MemberImportVisibility"),
+    // https://github.com/swiftlang/swift-evolution/blob/main/proposals/0409-access-level-on-imports.md
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "SaMDKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SaMDCrypto", targets: ["SaMDCrypto"]),
+        .executable(name: "samd-vault", targets: ["samd-vault"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: C layer — declarations only, never products.
+        .systemLibrary(
+            name: "CSaMDOpenSSL",
+            pkgConfig: "openssl",
+            providers: [
+                .apt(["libssl-dev"]),
+                .yum(["openssl-devel"]),
+                .brew(["openssl@3"]),
+            ]
+        ),
+        .systemLibrary(
+            name: "CSaMDSodium",
+            pkgConfig: "libsodium",
+            providers: [
+                .apt(["libsodium-dev"]),
+                .yum(["libsodium-devel"]),
+                .brew(["libsodium"]),
+            ]
+        ),
+        .target(
+            name: "CSaMDShims",
+            dependencies: ["CSaMDOpenSSL", "CSaMDSodium"],
+            linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
+        ),
+
+        // MARK: Primitives
+        .target(
+            name: "SaMDCrypto",
+            dependencies: ["CSaMDOpenSSL", "CSaMDSodium", "CSaMDShims"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Examples — thin command-line programs over the public API.
+        .executableTarget(
+            name: "samd-vault",
+            dependencies: [
+                "SaMDCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/samd-vault",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "SaMDCryptoTests",
+            dependencies: ["SaMDCrypto", "samd-vault"],
+            resources: [.copy("Resources/wycheproof")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

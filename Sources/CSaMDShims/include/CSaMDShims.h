@@ -1,0 +1,38 @@
+// Prefixed C wrappers for what Swift cannot call directly: OpenSSL function-like
+// macros, and a few platform probes for the runtime report. Nothing else.
+#ifndef CSAMD_SHIMS_H
+#define CSAMD_SHIMS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// OPENSSL_VERSION_NUMBER of the headers SaMDKit was compiled against.
+unsigned long CSaMDShims_OPENSSL_VERSION_NUMBER(void);
+
+/// OPENSSL_free(ptr): frees memory that OpenSSL allocated for the caller.
+void CSaMDShims_OPENSSL_free(void *ptr);
+
+/// The path of the shared object that holds `SSL_new` (libssl), or NULL.
+const char *CSaMDShims_libssl_path(void);
+
+/// The path of the shared object that holds `EVP_EncryptInit_ex` (libcrypto), or NULL.
+const char *CSaMDShims_libcrypto_path(void);
+
+/// The path of the shared object that holds `sodium_init` (libsodium), or NULL.
+const char *CSaMDShims_libsodium_path(void);
+
+/// Whether the CPU offers AES instructions: 1 yes, 0 no, -1 unknown on this architecture.
+int CSaMDShims_cpu_has_aes_instructions(void);
+
+/// The name of the environment variable through which OpenSSL lets a user mask
+/// CPU capabilities on this architecture ("OPENSSL_ia32cap", "OPENSSL_armcap"), or NULL.
+const char *CSaMDShims_openssl_cpu_capability_variable(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,64 @@
+#define _GNU_SOURCE 1
+#include "CSaMDShims.h"
+
+#include <dlfcn.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <sodium.h>
+
+#if defined(__linux__) && defined(__aarch64__)
+#include <sys/auxv.h>
+#include <asm/hwcap.h>
+#endif
+
+unsigned long CSaMDShims_OPENSSL_VERSION_NUMBER(void) {
+    return OPENSSL_VERSION_NUMBER;
+}
+
+void CSaMDShims_OPENSSL_free(void *ptr) {
+    OPENSSL_free(ptr);
+}
+
+static const char *shared_object_path(const void *symbol) {
+    Dl_info info;
+    if (symbol == NULL || dladdr(symbol, &info) == 0 || info.dli_fname == NULL) {
+        return NULL;
+    }
+    return info.dli_fname;
+}
+
+const char *CSaMDShims_libssl_path(void) {
+    return shared_object_path((const void *)&SSL_new);
+}
+
+const char *CSaMDShims_libcrypto_path(void) {
+    return shared_object_path((const void *)&EVP_EncryptInit_ex);
+}
+
+const char *CSaMDShims_libsodium_path(void) {
+    return shared_object_path((const void *)&sodium_init);
+}
+
+int CSaMDShims_cpu_has_aes_instructions(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("aes") ? 1 : 0;
+#elif defined(__linux__) && defined(__aarch64__)
+    return (getauxval(AT_HWCAP) & HWCAP_AES) ? 1 : 0;
+#elif defined(__APPLE__) && defined(__aarch64__)
+    return 1; /* every Apple silicon CPU has the ARMv8 crypto extension */
+#else
+    return -1;
+#endif
+}
+
+const char *CSaMDShims_openssl_cpu_capability_variable(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    return "OPENSSL_ia32cap";
+#elif defined(__aarch64__) || defined(__arm__)
+    return "OPENSSL_armcap";
+#else
+    return NULL;
+#endif
+}

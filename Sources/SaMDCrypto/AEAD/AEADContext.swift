@@ -1,0 +1,206 @@
+/// A keyed AEAD context for sealing and opening many messages under one key.
+///
+/// The key is set up once (for AES-GCM, the key schedule and GHASH tables are computed
+/// once) and each call sets only the nonce, so the chunks of a stream cost no per-chunk
+/// key set-up. Output goes into the caller's buffers, so no call allocates.
+///
+/// A context is not thread-safe: use one per task. Output buffers may be the very same
+/// memory as the input (in-place operation) but must not partially overlap it.
+///
+/// Opening never releases unauthenticated plaintext: when the tag does not verify, the
+/// output buffer is zeroed before ``CryptoError/Code/authenticationFailed`` is thrown.
+public final class AEADContext {
+    /// The algorithm this context runs.
+    public let algorithm: AEADAlgorithm
+    private let backend: any AEADBackend
+
+    /// Creates a context for `algorithm` keyed with `key`.
+    /// - Parameter key: exactly ``AEADAlgorithm/keyByteCount`` (32) bytes.
+    /// - Throws: ``CryptoError/Code/invalidKeySize`` for any other key length;
+    ///   ``CryptoError/Code/openSSLFailure`` if OpenSSL cannot set up the cipher (for example,
+    ///   ChaCha20-Poly1305 when only a FIPS provider is loaded);
+    ///   ``CryptoError/Code/notAllowedInProfile`` for XChaCha20-Poly1305 under the `nist` profile.
+    public init(algorithm: AEADAlgorithm, key: SecureBytes) throws {
+        try LibraryGate.check()
+        guard key.count == algorithm.keyByteCount else {
+            throw CryptoError(
+                .invalidKeySize,
+                "\(algorithm) needs a \(algorithm.keyByteCount)-byte key, got \(key.count) bytes"
+            )
+        }
+        self.algorithm = algorithm
+        switch algorithm {
+        case .aes256GCM, .chaCha20Poly1305:
+            self.backend = try EVPAEAD(algorithm: algorithm, key: key)
+        case .xChaCha20Poly1305:
+            try CryptoProfile.requireNonFIPSAlgorithmsAllowed(algorithm.rawValue)
+            self.backend = SodiumXChaCha20Poly1305(key: key)
+        }
+    }
+
+    /// Seals `plaintext`, writing the ciphertext (same length) to `ciphertext` and the tag to `tag`.
+    /// - Parameters:
+    ///   - nonce: exactly ``AEADAlgorithm/nonceByteCount`` bytes; never reuse one under the same key.
+    ///   - associatedData: authenticated, not encrypted; any length.
+    ///   - ciphertext: at least `plaintext.count` bytes; may be the plaintext's own memory.
+    ///   - tag: exactly 16 bytes.
+    /// - Throws: ``CryptoError/Code/unsupportedNonceSize``, ``CryptoError/Code/unsupportedTagSize``,
+    ///   ``CryptoError/Code/outputBufferTooSmall``, ``CryptoError/Code/inputTooLarge``,
+    ///   ``CryptoError/Code/invalidInput`` (partially overlapping buffers), ``CryptoError/Code/openSSLFailure``.
+    public func seal(
+        plaintext: UnsafeRawBufferPointer,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        ciphertext: UnsafeMutableRawBufferPointer,
+        tag: UnsafeMutableRawBufferPointer
+    ) throws {
+        try self.validate(input: plaintext, nonce: nonce, tagCount: tag.count, output: ciphertext)
+        try self.backend.seal(
+            plaintext: plaintext,
+            nonce: nonce,
+            associatedData: associatedData,
+            ciphertext: UnsafeMutableRawBufferPointer(rebasing: ciphertext[..<plaintext.count]),
+            tag: tag
+        )
+    }
+
+    /// Seals `plaintext` into `output` as ciphertext followed by the 16-byte tag.
+    /// - Parameter output: at least `plaintext.count + 16` bytes; may start at the plaintext's own memory.
+    /// - Returns: the number of bytes written, `plaintext.count + 16`.
+    /// - Throws: as ``seal(plaintext:nonce:associatedData:ciphertext:tag:)``.
+    @discardableResult
+    public func seal(
+        _ plaintext: UnsafeRawBufferPointer,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws -> Int {
+        let total = plaintext.count + AEADAlgorithm.tagByteCount
+        guard output.count >= total else {
+            throw CryptoError(.outputBufferTooSmall, "output holds \(output.count) bytes, sealing needs \(total)")
+        }
+        try self.seal(
+            plaintext: plaintext,
+            nonce: nonce,
+            associatedData: associatedData,
+            ciphertext: UnsafeMutableRawBufferPointer(rebasing: output[..<plaintext.count]),
+            tag: UnsafeMutableRawBufferPointer(rebasing: output[plaintext.count..<total])
+        )
+        return total
+    }
+
+    /// Opens `ciphertext` under `tag`, writing the plaintext (same length) to `plaintext`.
+    /// - Parameter tag: exactly 16 bytes; a shorter or longer (truncated) tag is refused, not tried.
+    /// - Throws: ``CryptoError/Code/authenticationFailed`` when the tag does not verify (the output is then
+    ///   zeroed); ``CryptoError/Code/unsupportedNonceSize``, ``CryptoError/Code/unsupportedTagSize``,
+    ///   ``CryptoError/Code/outputBufferTooSmall``, ``CryptoError/Code/inputTooLarge``, ``CryptoError/Code/invalidInput``.
+    public func open(
+        ciphertext: UnsafeRawBufferPointer,
+        tag: UnsafeRawBufferPointer,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        plaintext: UnsafeMutableRawBufferPointer
+    ) throws {
+        try self.validate(input: ciphertext, nonce: nonce, tagCount: tag.count, output: plaintext)
+        if partiallyOverlaps(tag, plaintext) || (tag.count > 0 && tag.baseAddress == UnsafeRawPointer(plaintext.baseAddress)) {
+            throw CryptoError(.invalidInput, "the tag overlaps the plaintext output")
+        }
+        try self.backend.open(
+            ciphertext: ciphertext,
+            tag: tag,
+            nonce: nonce,
+            associatedData: associatedData,
+            plaintext: UnsafeMutableRawBufferPointer(rebasing: plaintext[..<ciphertext.count])
+        )
+    }
+
+    /// Opens ciphertext-followed-by-tag into `output`.
+    /// - Parameter output: at least `ciphertextAndTag.count - 16` bytes; may start at the input's own memory.
+    /// - Returns: the number of plaintext bytes written.
+    /// - Throws: ``CryptoError/Code/authenticationFailed`` also when the input is shorter than a tag;
+    ///   otherwise as ``open(ciphertext:tag:nonce:associatedData:plaintext:)``.
+    @discardableResult
+    public func open(
+        _ ciphertextAndTag: UnsafeRawBufferPointer,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) throws -> Int {
+        guard ciphertextAndTag.count >= AEADAlgorithm.tagByteCount else {
+            throw CryptoError(.authenticationFailed, "input of \(ciphertextAndTag.count) bytes is shorter than a tag")
+        }
+        let plaintextCount = ciphertextAndTag.count - AEADAlgorithm.tagByteCount
+        guard output.count >= plaintextCount else {
+            throw CryptoError(.outputBufferTooSmall, "output holds \(output.count) bytes, opening needs \(plaintextCount)")
+        }
+        // In-place: the tag sits right after the ciphertext, which is where the plaintext ends,
+        // so it never overlaps the plaintext bytes; check against the exact plaintext span.
+        let plaintext = UnsafeMutableRawBufferPointer(rebasing: output[..<plaintextCount])
+        try self.validate(
+            input: UnsafeRawBufferPointer(rebasing: ciphertextAndTag[..<plaintextCount]),
+            nonce: nonce,
+            tagCount: AEADAlgorithm.tagByteCount,
+            output: plaintext
+        )
+        try self.backend.open(
+            ciphertext: UnsafeRawBufferPointer(rebasing: ciphertextAndTag[..<plaintextCount]),
+            tag: UnsafeRawBufferPointer(rebasing: ciphertextAndTag[plaintextCount...]),
+            nonce: nonce,
+            associatedData: associatedData,
+            plaintext: plaintext
+        )
+        return plaintextCount
+    }
+
+    private func validate(
+        input: UnsafeRawBufferPointer,
+        nonce: UnsafeRawBufferPointer,
+        tagCount: Int,
+        output: UnsafeMutableRawBufferPointer
+    ) throws {
+        guard nonce.count == self.algorithm.nonceByteCount else {
+            throw CryptoError(
+                .unsupportedNonceSize,
+                "\(self.algorithm) takes a \(self.algorithm.nonceByteCount)-byte nonce only, got \(nonce.count) bytes"
+            )
+        }
+        guard tagCount == AEADAlgorithm.tagByteCount else {
+            throw CryptoError(
+                .unsupportedTagSize,
+                "\(self.algorithm) takes a 16-byte (128-bit) tag only, got \(tagCount) bytes"
+            )
+        }
+        guard input.count <= self.algorithm.maximumPlaintextByteCount else {
+            throw CryptoError(
+                .inputTooLarge,
+                "\(input.count) bytes exceed \(self.algorithm)'s limit of \(self.algorithm.maximumPlaintextByteCount) bytes"
+            )
+        }
+        guard output.count >= input.count else {
+            throw CryptoError(.outputBufferTooSmall, "output holds \(output.count) bytes, needs \(input.count)")
+        }
+        guard !partiallyOverlaps(input, UnsafeMutableRawBufferPointer(rebasing: output[..<input.count])) else {
+            throw CryptoError(.invalidInput, "input and output partially overlap; use the same buffer or separate ones")
+        }
+    }
+}
+
+/// What an AEAD implementation provides; inputs are validated by ``AEADContext`` before it is called.
+protocol AEADBackend: AnyObject {
+    func seal(
+        plaintext: UnsafeRawBufferPointer,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        ciphertext: UnsafeMutableRawBufferPointer,
+        tag: UnsafeMutableRawBufferPointer
+    ) throws
+
+    /// Must zero `plaintext` before throwing on a tag mismatch.
+    func open(
+        ciphertext: UnsafeRawBufferPointer,
+        tag: UnsafeRawBufferPointer,
+        nonce: UnsafeRawBufferPointer,
+        associatedData: UnsafeRawBufferPointer,
+        plaintext: UnsafeMutableRawBufferPointer
+    ) throws
+}

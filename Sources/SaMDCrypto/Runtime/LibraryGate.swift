@@ -1,0 +1,24 @@
+/// The run-time gate: the OpenSSL and libsodium that the process actually loaded must be
+/// at least the versions SaMDKit was written for, and libsodium must initialise. The
+/// compile-time gate (`#error` in the C module headers) covers the headers; this covers
+/// the shared objects, which may differ from them.
+///
+/// Checked once per process, on first use of any key material or primitive.
+enum LibraryGate {
+    /// OpenSSL 3.0.0 (`OPENSSL_VERSION_NUMBER` layout 0xMNN00PP0).
+    static let minimumOpenSSLVersionNumber: UInt = 0x3000_0000
+    /// libsodium 1.0.18 is library version 10.3.
+    static let minimumSodiumLibraryVersion = (major: 10, minor: 3)
+
+    private static let result: Result<Void, CryptoError> = {
+        if let error = OpenSSLRuntime.checkVersion() { return .failure(error) }
+        if let error = SodiumRuntime.initialize() { return .failure(error) }
+        return .success(())
+    }()
+
+    /// - Throws: ``CryptoError/Code/unsupportedLibraryVersion`` with the versions found and required.
+    @inline(__always)
+    static func check() throws {
+        try self.result.get()
+    }
+}

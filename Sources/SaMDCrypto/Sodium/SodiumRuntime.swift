@@ -1,0 +1,34 @@
+import CSaMDShims
+import CSaMDSodium
+
+/// Facts about the libsodium the process loaded.
+enum SodiumRuntime {
+    /// `sodium_version_string()`, e.g. "1.0.18".
+    static var versionString: String {
+        String(cString: sodium_version_string())
+    }
+
+    static var libraryVersion: (major: Int, minor: Int) {
+        (Int(sodium_library_version_major()), Int(sodium_library_version_minor()))
+    }
+
+    static var path: String? {
+        CSaMDShims_libsodium_path().map { String(cString: $0) }
+    }
+
+    /// Checks the loaded version, then calls `sodium_init()` (idempotent, thread-safe).
+    static func initialize() -> CryptoError? {
+        let found = self.libraryVersion
+        let needed = LibraryGate.minimumSodiumLibraryVersion
+        guard found.major > needed.major || (found.major == needed.major && found.minor >= needed.minor) else {
+            return CryptoError(
+                .unsupportedLibraryVersion,
+                "the loaded libsodium is \(self.versionString) (library \(found.major).\(found.minor)); SaMDKit needs libsodium 1.0.18 (library 10.3) or later"
+            )
+        }
+        guard sodium_init() >= 0 else {
+            return CryptoError(.unsupportedLibraryVersion, "sodium_init() failed: libsodium cannot be used in this process")
+        }
+        return nil
+    }
+}
