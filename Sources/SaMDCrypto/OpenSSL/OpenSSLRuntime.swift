@@ -46,13 +46,6 @@ enum OpenSSLRuntime {
     }
 
     static func checkVersion() -> CryptoError? {
-        let found = self.versionNumber
-        guard found >= LibraryGate.minimumOpenSSLVersionNumber else {
-            return CryptoError(
-                .unsupportedLibraryVersion,
-                "the loaded OpenSSL is \(self.versionString) (0x\(String(found, radix: 16))); SaMDKit needs OpenSSL 3.0 or later"
-            )
-        }
-        return nil
+        LibraryGate.openSSLVersionError(found: self.versionNumber, versionString: self.versionString)
     }
 }

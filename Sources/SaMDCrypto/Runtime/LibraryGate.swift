@@ -21,4 +21,28 @@ enum LibraryGate {
     static func check() throws {
         try self.result.get()
     }
+
+    /// The gate's verdict on an OpenSSL version number (`OpenSSL_version_num()` layout).
+    static func openSSLVersionError(found: UInt, versionString: String) -> CryptoError? {
+        guard found >= self.minimumOpenSSLVersionNumber else {
+            return CryptoError(
+                .unsupportedLibraryVersion,
+                "the loaded OpenSSL is \(versionString) (0x\(String(found, radix: 16))); SaMDKit needs OpenSSL 3.0 or later"
+            )
+        }
+        return nil
+    }
+
+    /// The gate's verdict on a libsodium library version (`sodium_library_version_major/minor()`).
+    static func sodiumVersionError(found: (major: Int, minor: Int), versionString: String) -> CryptoError? {
+        let needed = self.minimumSodiumLibraryVersion
+        guard found.major > needed.major || (found.major == needed.major && found.minor >= needed.minor) else {
+            return CryptoError(
+                .unsupportedLibraryVersion,
+                "the loaded libsodium is \(versionString) (library \(found.major).\(found.minor)); "
+                    + "SaMDKit needs libsodium 1.0.18 (library 10.3) or later"
+            )
+        }
+        return nil
+    }
 }

@@ -18,13 +18,8 @@ enum SodiumRuntime {
 
     /// Checks the loaded version, then calls `sodium_init()` (idempotent, thread-safe).
     static func initialize() -> CryptoError? {
-        let found = self.libraryVersion
-        let needed = LibraryGate.minimumSodiumLibraryVersion
-        guard found.major > needed.major || (found.major == needed.major && found.minor >= needed.minor) else {
-            return CryptoError(
-                .unsupportedLibraryVersion,
-                "the loaded libsodium is \(self.versionString) (library \(found.major).\(found.minor)); SaMDKit needs libsodium 1.0.18 (library 10.3) or later"
-            )
+        if let error = LibraryGate.sodiumVersionError(found: self.libraryVersion, versionString: self.versionString) {
+            return error
         }
         guard sodium_init() >= 0 else {
             return CryptoError(.unsupportedLibraryVersion, "sodium_init() failed: libsodium cannot be used in this process")
