@@ -38,11 +38,11 @@ enum OpenSSLRuntime {
     }
 
     static var libsslPath: String? {
-        CSaMDShims_libssl_path().map { String(cString: $0) }
+        CSaMDShims_libssl_path().map(canonicalPath)
     }
 
     static var libcryptoPath: String? {
-        CSaMDShims_libcrypto_path().map { String(cString: $0) }
+        CSaMDShims_libcrypto_path().map(canonicalPath)
     }
 
     static func checkVersion() -> CryptoError? {

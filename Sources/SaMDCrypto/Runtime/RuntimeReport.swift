@@ -18,9 +18,9 @@ public struct RuntimeReport: Sendable, Hashable, Codable {
         public var versionNumberHex: String
         /// `OPENSSL_VERSION_NUMBER` of the headers SaMDKit was compiled against, in hexadecimal.
         public var headerVersionNumberHex: String
-        /// The file the loaded libssl came from, as the dynamic linker reports it.
+        /// The file the loaded libssl came from (canonical path, links resolved).
         public var libsslPath: String?
-        /// The file the loaded libcrypto came from, as the dynamic linker reports it.
+        /// The file the loaded libcrypto came from (canonical path, links resolved).
         public var libcryptoPath: String?
         /// The directory OpenSSL loads providers from.
         public var modulesDirectory: String?
@@ -36,7 +36,7 @@ public struct RuntimeReport: Sendable, Hashable, Codable {
         public var version: String
         /// `sodium_library_version_major()`.`sodium_library_version_minor()`, e.g. "10.3".
         public var libraryVersion: String
-        /// The file the loaded libsodium came from.
+        /// The file the loaded libsodium came from (canonical path, links resolved).
         public var path: String?
     }
 

@@ -13,7 +13,7 @@ enum SodiumRuntime {
     }
 
     static var path: String? {
-        CSaMDShims_libsodium_path().map { String(cString: $0) }
+        CSaMDShims_libsodium_path().map(canonicalPath)
     }
 
     /// Checks the loaded version, then calls `sodium_init()` (idempotent, thread-safe).

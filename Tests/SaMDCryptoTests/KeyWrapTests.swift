@@ -1,0 +1,63 @@
+import Testing
+
+@testable import SaMDCrypto
+
+/// Known answers from the RFCs themselves, and the bounds on untrusted wrapped input.
+@Suite("AES key wrap")
+struct KeyWrapTests {
+    /// RFC 3394 §4.6: 256 bits of key data with a 256-bit KEK.
+    @Test func rfc3394Section4_6() throws {
+        let kek = try SecureBytes(copying: [UInt8](hex: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"))
+        let key = try SecureBytes(copying: [UInt8](hex: "00112233445566778899aabbccddeeff000102030405060708090a0b0c0d0e0f"))
+        let wrapped = [UInt8](hex: "28c9f404c4b810f4cbccb35cfb87f8263f5786e2d80ed326cbc7f0e71a99f43bfb988b9b7a02dd21")
+        #expect(try AESKeyWrap.wrap(key, using: kek) == wrapped)
+        #expect(try AESKeyWrap.unwrap(wrapped, using: kek) == key)
+    }
+
+    /// RFC 5649 §6: 20 octets and 7 octets of key data with a 192-bit KEK.
+    @Test func rfc5649Section6() throws {
+        let kek = try SecureBytes(copying: [UInt8](hex: "5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8"))
+        let key20 = try SecureBytes(copying: [UInt8](hex: "c37b7e6492584340bed12207808941155068f738"))
+        let wrapped20 = [UInt8](hex: "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a")
+        #expect(try AESKeyWrap.wrapWithPadding(key20, using: kek) == wrapped20)
+        #expect(try AESKeyWrap.unwrapWithPadding(wrapped20, using: kek) == key20)
+        let key7 = try SecureBytes(copying: [UInt8](hex: "466f7250617369"))
+        let wrapped7 = [UInt8](hex: "afbeb0f07dfbf5419200f2ccb50bb24f")
+        #expect(try AESKeyWrap.wrapWithPadding(key7, using: kek) == wrapped7)
+        #expect(try AESKeyWrap.unwrapWithPadding(wrapped7, using: kek) == key7)
+    }
+
+    @Test func aWrongKEKIsAnAuthenticationFailure() throws {
+        let kek = try SecureBytes(randomByteCount: 32)
+        let other = try SecureBytes(randomByteCount: 32)
+        let dek = try SecureBytes(randomByteCount: 32)
+        let wrapped = try AESKeyWrap.wrap(dek, using: kek)
+        let wrappedPadded = try AESKeyWrap.wrapWithPadding(dek, using: kek)
+        #expect(thrownCode { try AESKeyWrap.unwrap(wrapped, using: other) } == CryptoErrorCodeBox(code: .authenticationFailed))
+        #expect(thrownCode { try AESKeyWrap.unwrapWithPadding(wrappedPadded, using: other) } == CryptoErrorCodeBox(code: .authenticationFailed))
+    }
+
+    @Test func untrustedLengthsAreBoundedBeforeAllocation() throws {
+        let kek = try SecureBytes(randomByteCount: 32)
+        let huge = [UInt8](repeating: 0, count: AESKeyWrap.maximumKeyByteCount + 16)
+        #expect(thrownCode { try AESKeyWrap.unwrap(huge, using: kek) } == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(thrownCode { try AESKeyWrap.unwrapWithPadding(huge, using: kek) } == CryptoErrorCodeBox(code: .invalidInput))
+        for count in [0, 8, 15, 17, 23] {
+            let short = [UInt8](repeating: 0, count: count)
+            #expect(thrownCode { try AESKeyWrap.unwrap(short, using: kek) } == CryptoErrorCodeBox(code: .invalidInput))
+        }
+        let tooBig = try SecureBytes(randomByteCount: AESKeyWrap.maximumKeyByteCount + 8)
+        #expect(thrownCode { try AESKeyWrap.wrap(tooBig, using: kek) } == CryptoErrorCodeBox(code: .invalidInput))
+        let largest = try SecureBytes(randomByteCount: AESKeyWrap.maximumKeyByteCount)
+        #expect(try AESKeyWrap.unwrap(AESKeyWrap.wrap(largest, using: kek), using: kek) == largest)
+    }
+
+    @Test func kekSizesOtherThanAESAreRefused() throws {
+        let dek = try SecureBytes(randomByteCount: 32)
+        for count in [0, 8, 15, 17, 31, 33, 64] {
+            let kek = try SecureBytes(randomByteCount: count)
+            #expect(thrownCode { try AESKeyWrap.wrap(dek, using: kek) } == CryptoErrorCodeBox(code: .invalidKeySize))
+            #expect(thrownCode { try AESKeyWrap.unwrapWithPadding([UInt8](repeating: 0, count: 40), using: kek) } == CryptoErrorCodeBox(code: .invalidKeySize))
+        }
+    }
+}
