@@ -51,11 +51,11 @@ extension SealedBox {
 
     static func openWithSodium(_ sealed: some Collection<UInt8>, with recipient: X25519.PrivateKey) throws -> SecureBytes {
         try SecureBytes(unsafeUninitializedCount: sealed.count - Self.overheadByteCount) { output in
-            var scratch: UInt8 = 0
+            // A guarded allocation always has a base address, even for zero bytes.
             let result = withContiguousBytes(of: sealed) { sealed in
                 recipient.secret.withUnsafeBytes { secret in
                     crypto_box_seal_open(
-                        output.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? withUnsafeMutablePointer(to: &scratch) { $0 },
+                        output.baseAddress!.assumingMemoryBound(to: UInt8.self),
                         sealed.baseAddress!.assumingMemoryBound(to: UInt8.self),
                         UInt64(sealed.count),
                         recipient.publicKey.rawRepresentation,
