@@ -2,13 +2,13 @@ public import ArgumentParser
 import Foundation
 public import SaMDCrypto
 
-/// `samd-vault`: envelope encryption of patient records on the command line.
-/// This release carries the `info` subcommand; sealing, opening and key management follow.
+/// `samd-vault`: SaMDKit's vault tool. This release has one subcommand, `info`, the
+/// cryptographic runtime report.
 @main
 struct SamdVault: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "samd-vault",
-        abstract: "Encrypt patient records at rest with SaMDKit.",
+        abstract: "SaMDKit's vault tool. This release: the cryptographic runtime report (info).",
         version: SaMDKit.version,
         subcommands: [Info.self]
     )
@@ -32,11 +32,15 @@ struct Info: AsyncParsableCommand {
             print(self.json ? try Self.renderJSON(report) : Self.renderText(report))
         } catch let error as CryptoError {
             FileHandle.standardError.write(Data("samd-vault: \(error)\n".utf8))
+            if self.json {
+                // JSON consumers get a machine-readable failure on standard output too.
+                print(try Self.renderJSON(ErrorReport(error: .init(code: "\(error.code)", reason: error.reason))))
+            }
             throw ExitCode(Self.exitCode(for: error))
         }
     }
 
-    /// Exit codes: 0 success, 2 usage (ArgumentParser), 3 the requested profile is unavailable,
+    /// Exit codes: 0 success, 64 usage (ArgumentParser), 3 the requested profile is unavailable,
     /// 4 the loaded libraries are unsupported, 1 anything else.
     static func exitCode(for error: CryptoError) -> Int32 {
         switch error.code {
@@ -46,7 +50,16 @@ struct Info: AsyncParsableCommand {
         }
     }
 
-    static func renderJSON(_ report: RuntimeReport) throws -> String {
+    /// `{"error": {"code": …, "reason": …}}`, printed with `--json` when the report cannot be made.
+    struct ErrorReport: Encodable {
+        struct Detail: Encodable {
+            let code: String
+            let reason: String
+        }
+        let error: Detail
+    }
+
+    static func renderJSON(_ report: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(report), as: UTF8.self)

@@ -187,3 +187,75 @@ struct AEADContextTests {
         #expect(AEADAlgorithm.xChaCha20Poly1305.nonceByteCount == 24)
     }
 }
+
+/// Sizes come from the caller and may come from untrusted input: every size is checked before anything
+/// is copied or allocated, so a collection that claims a huge count gets a typed error, not a trap.
+@Suite("Sizes are checked before copying")
+struct SizesBeforeCopyingTests {
+    static let huge = repeatElement(UInt8(0), count: 1 << 40)  // lazy: claims 1 TiB, holds nothing
+
+    @Test(arguments: AEADAlgorithm.allCases)
+    func hugeLazyInputsGetTypedErrors(algorithm: AEADAlgorithm) throws {
+        let key = try SecureBytes(randomByteCount: 32)
+        let nonce = try algorithm.randomNonce()
+        let tag = [UInt8](repeating: 0, count: 16)
+        let tooLong = repeatElement(UInt8(0), count: algorithm.maximumPlaintextByteCount + 1)
+        #expect(thrownCode { try algorithm.seal([1] as [UInt8], key: key, nonce: Self.huge) } == CryptoErrorCodeBox(code: .unsupportedNonceSize))
+        #expect(thrownCode { try algorithm.open(Self.huge, key: key, nonce: Self.huge) } == CryptoErrorCodeBox(code: .unsupportedNonceSize))
+        #expect(thrownCode { try algorithm.open(ciphertext: [1] as [UInt8], tag: Self.huge, key: key, nonce: nonce) } == CryptoErrorCodeBox(code: .unsupportedTagSize))
+        #expect(thrownCode { try algorithm.seal(tooLong, key: key, nonce: nonce) } == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(thrownCode { try algorithm.open(ciphertext: tooLong, tag: tag, key: key, nonce: nonce) } == CryptoErrorCodeBox(code: .inputTooLarge))
+    }
+
+    @Test func hugeLazyParametersElsewhere() throws {
+        let key = try SecureBytes(randomByteCount: 32)
+        #expect(thrownCode { try HKDF.expand(hash: .sha256, pseudoRandomKey: key, info: Self.huge, outputByteCount: 32) } == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(thrownCode { try HKDF.extract(hash: .sha256, inputKeyMaterial: key, salt: Self.huge) } == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(thrownCode { try HKDF.deriveKey(hash: .sha512, inputKeyMaterial: key, salt: [UInt8](), info: Self.huge, outputByteCount: 32) } == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(thrownCode { try AESKeyWrap.unwrapWithPadding(Self.huge, using: key) } == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(thrownCode { try SealedBox.open(Self.huge, with: X25519.PrivateKey()) } == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(thrownCode { try X25519.PublicKey(rawRepresentation: Self.huge) } == CryptoErrorCodeBox(code: .invalidPublicKey))
+        #expect(thrownCode { try SecureRandom.bytes(count: 1 << 40) } == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(!key.constantTimeEquals(Self.huge))
+        #expect(thrownCode { try SecureBytes(copying: Self.huge) } == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(try SecureBytes(randomByteCount: SecureBytes.maximumByteCount).count == SecureBytes.maximumByteCount)
+    }
+
+    /// A buffer whose count would overflow `count + 16` is refused, not trapped on.
+    @Test func unsafeBufferCountsNearIntMaxAreRefused() throws {
+        let context = try AEADContext(algorithm: .aes256GCM, key: SecureBytes(randomByteCount: 32))
+        let nonce = try AEADAlgorithm.aes256GCM.randomNonce()
+        // Never dereferenced: the size check comes first.
+        let fake = UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 0x1000), count: Int.max)
+        var output = [UInt8](repeating: 0, count: 32)
+        let code = nonce.withUnsafeBytes { nonce in
+            output.withUnsafeMutableBytes { output in
+                thrownCode { try context.seal(fake, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output) }
+            }
+        }
+        #expect(code == CryptoErrorCodeBox(code: .inputTooLarge))
+    }
+
+    @Test func aTagBufferOverlappingTheCiphertextIsRefused() throws {
+        let context = try AEADContext(algorithm: .aes256GCM, key: SecureBytes(randomByteCount: 32))
+        let nonce = try AEADAlgorithm.aes256GCM.randomNonce()
+        let plaintext = [UInt8](repeating: 3, count: 64)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let code = plaintext.withUnsafeBytes { plaintext in
+            nonce.withUnsafeBytes { nonce in
+                buffer.withUnsafeMutableBytes { buffer in
+                    thrownCode {
+                        try context.seal(
+                            plaintext: plaintext,
+                            nonce: nonce,
+                            associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
+                            ciphertext: buffer,
+                            tag: UnsafeMutableRawBufferPointer(rebasing: buffer[40..<56])
+                        )
+                    }
+                }
+            }
+        }
+        #expect(code == CryptoErrorCodeBox(code: .invalidInput))
+    }
+}

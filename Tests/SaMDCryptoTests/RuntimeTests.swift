@@ -136,3 +136,62 @@ struct ErrorTests {
         #expect("\(errors[2].code)" == "invalidKeySize")
     }
 }
+
+@Suite("nist profile refuses libsodium at every call")
+struct NISTRefusalTests {
+    /// Keys and contexts made under `default` must not run libsodium cryptography once `nist` is in force.
+    @Test func objectsMadeEarlierAreRefusedToo() throws {
+        let key = try SecureBytes(randomByteCount: 32)
+        let xchacha = try AEADContext(algorithm: .xChaCha20Poly1305, key: key)
+        let nonce = try AEADAlgorithm.xChaCha20Poly1305.randomNonce()
+        let sealed = try AEADAlgorithm.xChaCha20Poly1305.seal([1, 2, 3] as [UInt8], key: key, nonce: nonce)
+        let alice = try X25519.PrivateKey()
+        let bob = try X25519.PrivateKey()
+        let signer = try Ed25519.PrivateKey()
+        let signature = try signer.signature(for: [9] as [UInt8])
+        let box = try SealedBox.seal(key, to: alice.publicKey)
+
+        try CryptoProfile.$overrideForTesting.withValue(.nist) {
+            let refused = CryptoErrorCodeBox(code: .notAllowedInProfile)
+            var output = [UInt8](repeating: 0, count: 64)
+            let sealCode = nonce.withUnsafeBytes { nonce in
+                output.withUnsafeMutableBytes { output in
+                    thrownCode {
+                        try xchacha.seal(
+                            UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(output)[..<3]),
+                            nonce: nonce,
+                            associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
+                            into: UnsafeMutableRawBufferPointer(rebasing: output[8...])
+                        )
+                    }
+                }
+            }
+            #expect(sealCode == refused)
+            let openCode = sealed.withUnsafeBytes { sealed in
+                nonce.withUnsafeBytes { nonce in
+                    output.withUnsafeMutableBytes { output in
+                        thrownCode { try xchacha.open(sealed, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output) }
+                    }
+                }
+            }
+            #expect(openCode == refused)
+            #expect(thrownCode { try AEADAlgorithm.xChaCha20Poly1305.open(sealed, key: key, nonce: nonce) } == refused)
+            #expect(thrownCode { try alice.sharedSecret(with: bob.publicKey) } == refused)
+            #expect(thrownCode { try signer.signature(for: [9] as [UInt8]) } == refused)
+            #expect(thrownCode { try signer.publicKey.verify(signature, for: [9] as [UInt8]) } == refused)
+            #expect(!signer.publicKey.isValidSignature(signature, for: [9] as [UInt8]))
+            #expect(thrownCode { try SealedBox.open(box, with: alice) } == refused)
+            #expect(thrownCode { try X25519.PrivateKey(rawRepresentation: key) } == refused)
+            #expect(thrownCode { try Ed25519.PrivateKey(seed: key) } == refused)
+        }
+        // Back on default, the same objects work.
+        #expect(signer.publicKey.isValidSignature(signature, for: [9] as [UInt8]))
+        #expect(try SealedBox.open(box, with: alice) == key)
+    }
+
+    /// The probe that nist activation relies on to refuse a DRBG made before it.
+    @Test func theRandomGeneratorProviderIsReadable() throws {
+        _ = try SecureRandom.bytes(count: 16)
+        #expect(OpenSSLProviders.primaryRandomGeneratorProvider() == (OpenSSLProviders.fipsProviderActive ? "fips" : "default"))
+    }
+}

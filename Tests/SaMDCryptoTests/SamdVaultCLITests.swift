@@ -71,8 +71,21 @@ struct SamdVaultCLITests {
         }
         let run = try Self.run(["info", "--profile", "nist", "--json"])
         #expect(run.status == 3)
-        #expect(run.standardOutput.isEmpty)
         #expect(run.standardError.contains("fipsProviderUnavailable"))
+        // With --json, standard output carries the failure as JSON.
+        struct Failure: Decodable {
+            struct Detail: Decodable {
+                let code: String
+                let reason: String
+            }
+            let error: Detail
+        }
+        let failure = try JSONDecoder().decode(Failure.self, from: Data(run.standardOutput.utf8))
+        #expect(failure.error.code == "fipsProviderUnavailable")
+        #expect(failure.error.reason.contains("FIPS provider"))
+        let text = try Self.run(["info", "--profile", "nist"])
+        #expect(text.status == 3)
+        #expect(text.standardOutput.isEmpty)
     }
 
     @Test func unknownArgumentsAreUsageErrors() throws {

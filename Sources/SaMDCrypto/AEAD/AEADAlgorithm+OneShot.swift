@@ -14,6 +14,9 @@ extension AEADAlgorithm {
         nonce: some Collection<UInt8>,
         associatedData: some Collection<UInt8> = [UInt8]()
     ) throws -> [UInt8] {
+        // Sizes are checked before any input is copied (a lazy collection may claim any count).
+        try self.checkKeySize(key.count)
+        try self.checkSizes(inputByteCount: plaintext.count, nonceByteCount: nonce.count)
         let context = try AEADContext(algorithm: self, key: key)
         return try withContiguousBytes(of: plaintext) { plaintext in
             try withContiguousBytes(of: nonce) { nonce in
@@ -43,6 +46,11 @@ extension AEADAlgorithm {
         nonce: some Collection<UInt8>,
         associatedData: some Collection<UInt8> = [UInt8]()
     ) throws -> [UInt8] {
+        try self.checkKeySize(key.count)
+        try self.checkSizes(
+            inputByteCount: max(ciphertextAndTag.count - Self.tagByteCount, 0),
+            nonceByteCount: nonce.count
+        )
         let context = try AEADContext(algorithm: self, key: key)
         return try withContiguousBytes(of: ciphertextAndTag) { input in
             try withContiguousBytes(of: nonce) { nonce in
@@ -71,6 +79,8 @@ extension AEADAlgorithm {
         nonce: some Collection<UInt8>,
         associatedData: some Collection<UInt8> = [UInt8]()
     ) throws -> [UInt8] {
+        try self.checkKeySize(key.count)
+        try self.checkSizes(inputByteCount: ciphertext.count, nonceByteCount: nonce.count, tagByteCount: tag.count)
         let context = try AEADContext(algorithm: self, key: key)
         return try withContiguousBytes(of: ciphertext) { ciphertext in
             try withContiguousBytes(of: tag) { tag in

@@ -47,6 +47,35 @@ public enum AEADAlgorithm: String, Sendable, Hashable, CaseIterable, Codable, Cu
         self.rawValue
     }
 
+    /// - Throws: ``CryptoError/Code/invalidKeySize`` unless `count` is ``keyByteCount``.
+    func checkKeySize(_ count: Int) throws {
+        guard count == self.keyByteCount else {
+            throw CryptoError(.invalidKeySize, "\(self) needs a \(self.keyByteCount)-byte key, got \(count) bytes")
+        }
+    }
+
+    /// Checks the sizes of one seal or open against this algorithm's rules, before anything is
+    /// copied or allocated.
+    /// - Throws: ``CryptoError/Code/unsupportedNonceSize``, ``CryptoError/Code/unsupportedTagSize``,
+    ///   ``CryptoError/Code/inputTooLarge``.
+    func checkSizes(inputByteCount: Int, nonceByteCount: Int, tagByteCount: Int = AEADAlgorithm.tagByteCount) throws {
+        guard nonceByteCount == self.nonceByteCount else {
+            throw CryptoError(
+                .unsupportedNonceSize,
+                "\(self) takes a \(self.nonceByteCount)-byte nonce only, got \(nonceByteCount) bytes"
+            )
+        }
+        guard tagByteCount == Self.tagByteCount else {
+            throw CryptoError(.unsupportedTagSize, "\(self) takes a 16-byte (128-bit) tag only, got \(tagByteCount) bytes")
+        }
+        guard inputByteCount <= self.maximumPlaintextByteCount else {
+            throw CryptoError(
+                .inputTooLarge,
+                "\(inputByteCount) bytes exceed \(self)'s limit of \(self.maximumPlaintextByteCount) bytes"
+            )
+        }
+    }
+
     /// A fresh random nonce of ``nonceByteCount`` bytes from ``SecureRandom``.
     /// - Throws: ``CryptoError/Code/randomGenerationFailed``.
     public func randomNonce() throws -> [UInt8] {

@@ -22,12 +22,7 @@ public final class AEADContext {
     ///   ``CryptoError/Code/notAllowedInProfile`` for XChaCha20-Poly1305 under the `nist` profile.
     public init(algorithm: AEADAlgorithm, key: SecureBytes) throws {
         try LibraryGate.check()
-        guard key.count == algorithm.keyByteCount else {
-            throw CryptoError(
-                .invalidKeySize,
-                "\(algorithm) needs a \(algorithm.keyByteCount)-byte key, got \(key.count) bytes"
-            )
-        }
+        try algorithm.checkKeySize(key.count)
         self.algorithm = algorithm
         switch algorithm {
         case .aes256GCM, .chaCha20Poly1305:
@@ -43,10 +38,12 @@ public final class AEADContext {
     ///   - nonce: exactly ``AEADAlgorithm/nonceByteCount`` bytes; never reuse one under the same key.
     ///   - associatedData: authenticated, not encrypted; any length.
     ///   - ciphertext: at least `plaintext.count` bytes; may be the plaintext's own memory.
-    ///   - tag: exactly 16 bytes.
+    ///   - tag: exactly 16 bytes, overlapping neither the plaintext nor the ciphertext.
     /// - Throws: ``CryptoError/Code/unsupportedNonceSize``, ``CryptoError/Code/unsupportedTagSize``,
     ///   ``CryptoError/Code/outputBufferTooSmall``, ``CryptoError/Code/inputTooLarge``,
-    ///   ``CryptoError/Code/invalidInput`` (partially overlapping buffers), ``CryptoError/Code/openSSLFailure``.
+    ///   ``CryptoError/Code/invalidInput`` (partially overlapping buffers, or a tag buffer overlapping
+    ///   either), ``CryptoError/Code/openSSLFailure``, ``CryptoError/Code/notAllowedInProfile``
+    ///   (XChaCha20-Poly1305 under `nist`).
     public func seal(
         plaintext: UnsafeRawBufferPointer,
         nonce: UnsafeRawBufferPointer,
@@ -55,6 +52,10 @@ public final class AEADContext {
         tag: UnsafeMutableRawBufferPointer
     ) throws {
         try self.validate(input: plaintext, nonce: nonce, tagCount: tag.count, output: ciphertext)
+        let tagBytes = UnsafeRawBufferPointer(tag)
+        if overlaps(tagBytes, UnsafeRawBufferPointer(rebasing: ciphertext[..<plaintext.count])) || overlaps(tagBytes, plaintext) {
+            throw CryptoError(.invalidInput, "the tag buffer overlaps the plaintext or the ciphertext")
+        }
         try self.backend.seal(
             plaintext: plaintext,
             nonce: nonce,
@@ -75,6 +76,7 @@ public final class AEADContext {
         associatedData: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
     ) throws -> Int {
+        try self.algorithm.checkSizes(inputByteCount: plaintext.count, nonceByteCount: nonce.count)
         let total = plaintext.count + AEADAlgorithm.tagByteCount
         guard output.count >= total else {
             throw CryptoError(.outputBufferTooSmall, "output holds \(output.count) bytes, sealing needs \(total)")
@@ -90,7 +92,8 @@ public final class AEADContext {
     }
 
     /// Opens `ciphertext` under `tag`, writing the plaintext (same length) to `plaintext`.
-    /// - Parameter tag: exactly 16 bytes; a shorter or longer (truncated) tag is refused, not tried.
+    /// - Parameter tag: exactly 16 bytes, not overlapping the plaintext output; a shorter or longer
+    ///   (truncated) tag is refused, not tried.
     /// - Throws: ``CryptoError/Code/authenticationFailed`` when the tag does not verify (the output is then
     ///   zeroed); ``CryptoError/Code/unsupportedNonceSize``, ``CryptoError/Code/unsupportedTagSize``,
     ///   ``CryptoError/Code/outputBufferTooSmall``, ``CryptoError/Code/inputTooLarge``, ``CryptoError/Code/invalidInput``.
@@ -102,7 +105,7 @@ public final class AEADContext {
         plaintext: UnsafeMutableRawBufferPointer
     ) throws {
         try self.validate(input: ciphertext, nonce: nonce, tagCount: tag.count, output: plaintext)
-        if partiallyOverlaps(tag, plaintext) || (tag.count > 0 && tag.baseAddress == UnsafeRawPointer(plaintext.baseAddress)) {
+        if overlaps(tag, UnsafeRawBufferPointer(plaintext)) {
             throw CryptoError(.invalidInput, "the tag overlaps the plaintext output")
         }
         try self.backend.open(
@@ -158,24 +161,7 @@ public final class AEADContext {
         tagCount: Int,
         output: UnsafeMutableRawBufferPointer
     ) throws {
-        guard nonce.count == self.algorithm.nonceByteCount else {
-            throw CryptoError(
-                .unsupportedNonceSize,
-                "\(self.algorithm) takes a \(self.algorithm.nonceByteCount)-byte nonce only, got \(nonce.count) bytes"
-            )
-        }
-        guard tagCount == AEADAlgorithm.tagByteCount else {
-            throw CryptoError(
-                .unsupportedTagSize,
-                "\(self.algorithm) takes a 16-byte (128-bit) tag only, got \(tagCount) bytes"
-            )
-        }
-        guard input.count <= self.algorithm.maximumPlaintextByteCount else {
-            throw CryptoError(
-                .inputTooLarge,
-                "\(input.count) bytes exceed \(self.algorithm)'s limit of \(self.algorithm.maximumPlaintextByteCount) bytes"
-            )
-        }
+        try self.algorithm.checkSizes(inputByteCount: input.count, nonceByteCount: nonce.count, tagByteCount: tagCount)
         guard output.count >= input.count else {
             throw CryptoError(.outputBufferTooSmall, "output holds \(output.count) bytes, needs \(input.count)")
         }

@@ -42,7 +42,8 @@ public enum Ed25519 {
 
         /// Signs `message` (deterministic, RFC 8032 §5.1.6).
         /// - Returns: a 64-byte signature.
-        /// - Throws: ``CryptoError/Code/sodiumFailure`` if libsodium fails.
+        /// - Throws: ``CryptoError/Code/notAllowedInProfile`` under `nist`; ``CryptoError/Code/sodiumFailure``
+        ///   if libsodium fails.
         public func signature(for message: some Collection<UInt8>) throws -> [UInt8] {
             try Ed25519.sign(message, with: self.expanded)
         }
@@ -63,15 +64,17 @@ public enum Ed25519 {
         }
 
         /// Whether `signature` is a valid signature of `message` under this key. libsodium refuses
-        /// non-canonical S values and small-order keys and R values.
+        /// non-canonical S values and small-order keys and R values. False under the `nist` profile
+        /// (fail closed); ``verify(_:for:)`` says why.
         public func isValidSignature(_ signature: some Collection<UInt8>, for message: some Collection<UInt8>) -> Bool {
             guard signature.count == Ed25519.signatureByteCount else { return false }
             return Ed25519.verify(signature, message, self.rawRepresentation)
         }
 
         /// Verifies `signature`, throwing if it is not valid.
-        /// - Throws: ``CryptoError/Code/invalidSignature``.
+        /// - Throws: ``CryptoError/Code/invalidSignature``; ``CryptoError/Code/notAllowedInProfile`` under `nist`.
         public func verify(_ signature: some Collection<UInt8>, for message: some Collection<UInt8>) throws {
+            try CryptoProfile.requireNonFIPSAlgorithmsAllowed("Ed25519")
             guard self.isValidSignature(signature, for: message) else {
                 throw CryptoError(.invalidSignature, "the Ed25519 signature did not verify")
             }

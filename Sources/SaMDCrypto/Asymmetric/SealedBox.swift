@@ -5,6 +5,8 @@
 /// of the matching private key can open it, and the sender cannot, so a device can seal data
 /// (a record's DEK, say) that only the gateway can read. The box does not authenticate the sender.
 public enum SealedBox {
+    static let algorithmName = "SealedBox (X25519, XSalsa20-Poly1305)"
+
     /// Bytes a sealed box adds to its message: 48 (an ephemeral public key and a tag).
     public static let overheadByteCount = 48
 
@@ -18,7 +20,7 @@ public enum SealedBox {
     ///   ``CryptoError/Code/invalidPublicKey`` when libsodium refuses the key (small order);
     ///   ``CryptoError/Code/notAllowedInProfile`` under `nist`.
     public static func seal(_ message: SecureBytes, to recipient: X25519.PublicKey) throws -> [UInt8] {
-        try CryptoProfile.requireNonFIPSAlgorithmsAllowed("sealed boxes (X25519, XSalsa20-Poly1305)")
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed(self.algorithmName)
         guard message.count <= self.maximumMessageByteCount else {
             throw CryptoError(.inputTooLarge, "a sealed box takes at most \(self.maximumMessageByteCount) bytes, got \(message.count)")
         }
@@ -32,7 +34,7 @@ public enum SealedBox {
     ///   modified; ``CryptoError/Code/invalidInput`` for an impossible length;
     ///   ``CryptoError/Code/notAllowedInProfile`` under `nist`.
     public static func open(_ sealed: some Collection<UInt8>, with recipient: X25519.PrivateKey) throws -> SecureBytes {
-        try CryptoProfile.requireNonFIPSAlgorithmsAllowed("sealed boxes (X25519, XSalsa20-Poly1305)")
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed(self.algorithmName)
         let count = sealed.count
         guard count >= self.overheadByteCount, count <= self.maximumMessageByteCount + self.overheadByteCount else {
             throw CryptoError(

@@ -42,7 +42,7 @@ public enum X25519 {
         /// together with both public keys; never use it as a key directly.
         /// - Returns: 32 bytes in guarded memory.
         /// - Throws: ``CryptoError/Code/invalidPublicKey`` when `peer` is of small order (the result would be
-        ///   all zeros).
+        ///   all zeros); ``CryptoError/Code/notAllowedInProfile`` under `nist`.
         public func sharedSecret(with peer: PublicKey) throws -> SecureBytes {
             try X25519.sharedSecret(self.secret, peer)
         }

@@ -69,6 +69,7 @@ public enum HKDF {
         outputByteCount: Int
     ) throws -> SecureBytes {
         try self.checkOutput(outputByteCount, hash: hash)
+        try self.check(info.count, "info", limit: self.maximumInfoByteCount)
         return try SecureBytes(unsafeUninitializedCount: outputByteCount) { output in
             try pseudoRandomKey.withUnsafeBytes { prk in
                 try withContiguousBytes(of: info) { info in

@@ -22,3 +22,11 @@ func partiallyOverlaps(_ a: UnsafeRawBufferPointer, _ b: UnsafeMutableRawBufferP
     let bEnd = UnsafeRawPointer(bStart) + b.count
     return aStart < bEnd && UnsafeRawPointer(bStart) < aEnd
 }
+
+/// Whether two buffers share at least one byte.
+func overlaps(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard let aStart = a.baseAddress, let bStart = b.baseAddress, a.count > 0, b.count > 0 else {
+        return false
+    }
+    return aStart < bStart + b.count && bStart < aStart + a.count
+}

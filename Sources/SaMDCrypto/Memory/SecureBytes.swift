@@ -10,8 +10,12 @@
 public struct SecureBytes: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     let storage: SecureAllocation
 
+    /// The largest value, in bytes (16 MiB): guarded memory is for keys and other secrets, not bulk data.
+    public static let maximumByteCount = 1 << 24
+
     /// `count` random bytes from the CSPRNG (``SecureRandom``).
-    /// - Throws: ``CryptoError/Code/allocationFailed``, ``CryptoError/Code/randomGenerationFailed``.
+    /// - Throws: ``CryptoError/Code/allocationFailed``, ``CryptoError/Code/randomGenerationFailed``,
+    ///   ``CryptoError/Code/inputTooLarge`` above ``maximumByteCount``.
     public init(randomByteCount count: Int) throws {
         try self.init(unsafeUninitializedCount: count) { buffer in
             try SecureRandom.fill(buffer)
@@ -19,7 +23,7 @@ public struct SecureBytes: Sendable, Equatable, CustomStringConvertible, CustomD
     }
 
     /// A copy of `bytes` in guarded memory. The caller remains responsible for the source.
-    /// - Throws: ``CryptoError/Code/allocationFailed``.
+    /// - Throws: ``CryptoError/Code/allocationFailed``, ``CryptoError/Code/inputTooLarge`` above ``maximumByteCount``.
     public init(copying bytes: some Collection<UInt8>) throws {
         try self.init(unsafeUninitializedCount: bytes.count) { buffer in
             buffer.copyBytes(from: bytes)
@@ -28,12 +32,17 @@ public struct SecureBytes: Sendable, Equatable, CustomStringConvertible, CustomD
 
     /// `count` bytes written by `initializer`, which must fill the whole buffer.
     /// If `initializer` throws, the buffer is zeroed and released and the error is rethrown.
+    /// - Throws: ``CryptoError/Code/invalidInput`` for a negative count; ``CryptoError/Code/inputTooLarge``
+    ///   above ``maximumByteCount``; ``CryptoError/Code/allocationFailed``; whatever `initializer` throws.
     public init(
         unsafeUninitializedCount count: Int,
         initializingWith initializer: (UnsafeMutableRawBufferPointer) throws -> Void
     ) throws {
         guard count >= 0 else {
             throw CryptoError(.invalidInput, "negative byte count")
+        }
+        guard count <= Self.maximumByteCount else {
+            throw CryptoError(.inputTooLarge, "\(count) bytes exceed the \(Self.maximumByteCount)-byte limit of guarded memory")
         }
         let storage = try SecureAllocation(count: count)
         do {
@@ -62,7 +71,9 @@ public struct SecureBytes: Sendable, Equatable, CustomStringConvertible, CustomD
 
     /// Constant-time comparison with bytes held elsewhere.
     public func constantTimeEquals(_ other: some Collection<UInt8>) -> Bool {
-        withContiguousBytes(of: other) { SecureAllocation.constantTimeEqual(self.storage.bytes, $0) }
+        // Lengths are not secret: compare them before copying anything.
+        guard other.count == self.count else { return false }
+        return withContiguousBytes(of: other) { SecureAllocation.constantTimeEqual(self.storage.bytes, $0) }
     }
 
     public var description: String {

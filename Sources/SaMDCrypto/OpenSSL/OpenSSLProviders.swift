@@ -51,5 +51,33 @@ enum OpenSSLProviders {
         guard EVP_default_properties_enable_fips(nil, 1) == 1 else {
             throw CryptoError.openSSL(.fipsProviderUnavailable, "EVP_default_properties_enable_fips failed")
         }
+        // Ciphers and KDFs are fetched anew for each context, but OpenSSL creates the DRBGs once and
+        // keeps them. If the primary DRBG existed before this call, it and its per-thread children
+        // still come from the default provider: refuse, and undo, rather than claim nist.
+        let randomProvider = self.primaryRandomGeneratorProvider()
+        guard randomProvider == "fips" else {
+            _ = EVP_default_properties_enable_fips(nil, 0)
+            OpenSSLErrorQueue.clear()
+            throw CryptoError(
+                .fipsProviderUnavailable,
+                "random numbers were already drawn from the \(randomProvider ?? "unknown") provider's DRBG before the nist "
+                    + "profile was requested; activate it at process start, before any other cryptography"
+            )
+        }
+    }
+
+    /// The name of the provider of the library context's primary DRBG ("default", "fips"), creating the
+    /// DRBG under the current default properties if it does not exist yet; nil if it cannot be told.
+    static func primaryRandomGeneratorProvider() -> String? {
+        guard
+            let primary = RAND_get0_primary(nil),
+            let generator = EVP_RAND_CTX_get0_rand(primary),
+            let provider = EVP_RAND_get0_provider(generator),
+            let name = OSSL_PROVIDER_get0_name(provider)
+        else {
+            OpenSSLErrorQueue.clear()
+            return nil
+        }
+        return String(cString: name)
     }
 }

@@ -28,12 +28,14 @@ public enum CryptoProfile: String, Sendable, Hashable, Codable, CaseIterable, Cu
         self.overrideForTesting ?? self.activated.withLock { $0 }
     }
 
-    /// Puts `profile` in force for the whole process. Call once, at start-up, before any key
-    /// material is created. Activating `default` when `default` is active does nothing;
-    /// leaving `nist` once active is refused (the FIPS provider cannot be safely unloaded).
+    /// Puts `profile` in force for the whole process. Call once, at start-up, before any other
+    /// cryptography in the process (SaMDKit's or any other OpenSSL user's): OpenSSL keeps the DRBG it
+    /// made on first use, so `nist` is refused once random numbers have been drawn. Activating
+    /// `default` when `default` is active does nothing; leaving `nist` once active is refused (the FIPS
+    /// provider cannot be safely unloaded).
     /// - Throws: ``CryptoError/Code/fipsProviderUnavailable`` when `nist` is requested and no OpenSSL FIPS
-    ///   provider can be loaded and activated (Debian 12 ships none); ``CryptoError/Code/invalidInput``
-    ///   when asked to leave `nist`.
+    ///   provider can be loaded, pass its self-test and serve the DRBG (Debian 12 ships none);
+    ///   ``CryptoError/Code/invalidInput`` when asked to leave `nist`.
     public static func activate(_ profile: CryptoProfile) throws {
         try LibraryGate.check()
         try self.activated.withLock { current in
@@ -54,7 +56,7 @@ public enum CryptoProfile: String, Sendable, Hashable, Codable, CaseIterable, Cu
         if self.active == .nist {
             throw CryptoError(
                 .notAllowedInProfile,
-                "\(algorithm) is provided by libsodium, which is not FIPS-validated; the nist profile refuses it"
+                "\(algorithm): implemented by libsodium, which is not FIPS-validated; the nist profile refuses it"
             )
         }
     }

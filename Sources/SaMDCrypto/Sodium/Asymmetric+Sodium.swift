@@ -1,8 +1,12 @@
 import CSaMDSodium
 
 extension X25519 {
+    // Every libsodium operation checks the profile itself, so objects made before `nist` was
+    // activated cannot be used to run non-FIPS cryptography after it.
+
     static func basePointMultiple(_ scalar: SecureBytes) throws -> [UInt8] {
         try LibraryGate.check()
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed("X25519")
         var publicKey = [UInt8](repeating: 0, count: Self.keyByteCount)
         let result = scalar.withUnsafeBytes { scalar in
             crypto_scalarmult_base(&publicKey, scalar.baseAddress!.assumingMemoryBound(to: UInt8.self))
@@ -14,7 +18,8 @@ extension X25519 {
     }
 
     static func sharedSecret(_ scalar: SecureBytes, _ peer: PublicKey) throws -> SecureBytes {
-        try SecureBytes(unsafeUninitializedCount: Self.keyByteCount) { output in
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed("X25519")
+        return try SecureBytes(unsafeUninitializedCount: Self.keyByteCount) { output in
             let result = scalar.withUnsafeBytes { scalar in
                 crypto_scalarmult(
                     output.baseAddress!.assumingMemoryBound(to: UInt8.self),
@@ -33,6 +38,7 @@ extension X25519 {
 extension SealedBox {
     static func sealWithSodium(_ message: SecureBytes, to recipient: X25519.PublicKey) throws -> [UInt8] {
         try LibraryGate.check()
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed(SealedBox.algorithmName)
         return try [UInt8](unsafeUninitializedCapacity: message.count + Self.overheadByteCount) { buffer, count in
             let result = message.withUnsafeBytes { message in
                 crypto_box_seal(
@@ -50,7 +56,8 @@ extension SealedBox {
     }
 
     static func openWithSodium(_ sealed: some Collection<UInt8>, with recipient: X25519.PrivateKey) throws -> SecureBytes {
-        try SecureBytes(unsafeUninitializedCount: sealed.count - Self.overheadByteCount) { output in
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed(SealedBox.algorithmName)
+        return try SecureBytes(unsafeUninitializedCount: sealed.count - Self.overheadByteCount) { output in
             // A guarded allocation always has a base address, even for zero bytes.
             let result = withContiguousBytes(of: sealed) { sealed in
                 recipient.secret.withUnsafeBytes { secret in
@@ -72,6 +79,7 @@ extension SealedBox {
 
 extension Ed25519 {
     static func keyPair(fromSeed seed: SecureBytes) throws -> (SecureBytes, [UInt8]) {
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed("Ed25519")
         var publicKey = [UInt8](repeating: 0, count: Self.keyByteCount)
         let expanded = try SecureBytes(unsafeUninitializedCount: Int(crypto_sign_SECRETKEYBYTES)) { output in
             let result = seed.withUnsafeBytes { seed in
@@ -89,6 +97,7 @@ extension Ed25519 {
     }
 
     static func sign(_ message: some Collection<UInt8>, with expanded: SecureBytes) throws -> [UInt8] {
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed("Ed25519")
         var signature = [UInt8](repeating: 0, count: Self.signatureByteCount)
         let result = withContiguousBytes(of: message) { message in
             expanded.withUnsafeBytes { expanded in
@@ -107,8 +116,11 @@ extension Ed25519 {
         return signature
     }
 
+    /// False also when the library gate or the profile refuses libsodium (fail closed).
     static func verify(_ signature: some Collection<UInt8>, _ message: some Collection<UInt8>, _ publicKey: [UInt8]) -> Bool {
-        guard (try? LibraryGate.check()) != nil else { return false }
+        guard (try? LibraryGate.check()) != nil, (try? CryptoProfile.requireNonFIPSAlgorithmsAllowed("Ed25519")) != nil else {
+            return false
+        }
         return withContiguousBytes(of: signature) { signature in
             withContiguousBytes(of: message) { message in
                 crypto_sign_verify_detached(

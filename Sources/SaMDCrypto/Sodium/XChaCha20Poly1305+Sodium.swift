@@ -16,6 +16,7 @@ final class SodiumXChaCha20Poly1305: AEADBackend {
         ciphertext: UnsafeMutableRawBufferPointer,
         tag: UnsafeMutableRawBufferPointer
     ) throws {
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed(AEADAlgorithm.xChaCha20Poly1305.rawValue)
         let result = self.key.withUnsafeBytes { key in
             withNonNullBases(plaintext, associatedData) { plaintextBase, associatedDataBase in
                 var tagLength: UInt64 = 0
@@ -46,6 +47,7 @@ final class SodiumXChaCha20Poly1305: AEADBackend {
         associatedData: UnsafeRawBufferPointer,
         plaintext: UnsafeMutableRawBufferPointer
     ) throws {
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed(AEADAlgorithm.xChaCha20Poly1305.rawValue)
         let result = self.key.withUnsafeBytes { key in
             withNonNullBases(ciphertext, associatedData) { ciphertextBase, associatedDataBase in
                 crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
