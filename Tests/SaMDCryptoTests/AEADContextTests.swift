@@ -236,6 +236,26 @@ struct SizesBeforeCopyingTests {
         #expect(code == CryptoErrorCodeBox(code: .inputTooLarge))
     }
 
+    @Test func anOpenOutputOverlappingTheTagIsRefused() throws {
+        let key = try SecureBytes(randomByteCount: 32)
+        let context = try AEADContext(algorithm: .aes256GCM, key: key)
+        let nonce = try AEADAlgorithm.aes256GCM.randomNonce()
+        var buffer = try AEADAlgorithm.aes256GCM.seal([UInt8](repeating: 1, count: 32), key: key, nonce: nonce) + [UInt8](repeating: 0, count: 32)
+        let code = nonce.withUnsafeBytes { nonce in
+            buffer.withUnsafeMutableBytes { buffer in
+                thrownCode {
+                    try context.open(
+                        UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<48]),
+                        nonce: nonce,
+                        associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
+                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[32...])  // starts at the tag
+                    )
+                }
+            }
+        }
+        #expect(code == CryptoErrorCodeBox(code: .invalidInput))
+    }
+
     @Test func aTagBufferOverlappingTheCiphertextIsRefused() throws {
         let context = try AEADContext(algorithm: .aes256GCM, key: SecureBytes(randomByteCount: 32))
         let nonce = try AEADAlgorithm.aes256GCM.randomNonce()

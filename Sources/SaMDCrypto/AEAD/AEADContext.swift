@@ -118,7 +118,8 @@ public final class AEADContext {
     }
 
     /// Opens ciphertext-followed-by-tag into `output`.
-    /// - Parameter output: at least `ciphertextAndTag.count - 16` bytes; may start at the input's own memory.
+    /// - Parameter output: at least `ciphertextAndTag.count - 16` bytes; may start at the input's own memory,
+    ///   must not overlap the tag.
     /// - Returns: the number of plaintext bytes written.
     /// - Throws: ``CryptoError/Code/authenticationFailed`` also when the input is shorter than a tag;
     ///   otherwise as ``open(ciphertext:tag:nonce:associatedData:plaintext:)``.
@@ -145,9 +146,13 @@ public final class AEADContext {
             tagCount: AEADAlgorithm.tagByteCount,
             output: plaintext
         )
+        let tag = UnsafeRawBufferPointer(rebasing: ciphertextAndTag[plaintextCount...])
+        if overlaps(tag, UnsafeRawBufferPointer(plaintext)) {
+            throw CryptoError(.invalidInput, "the plaintext output overlaps the tag")
+        }
         try self.backend.open(
             ciphertext: UnsafeRawBufferPointer(rebasing: ciphertextAndTag[..<plaintextCount]),
-            tag: UnsafeRawBufferPointer(rebasing: ciphertextAndTag[plaintextCount...]),
+            tag: tag,
             nonce: nonce,
             associatedData: associatedData,
             plaintext: plaintext
