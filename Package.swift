@@ -21,6 +21,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "SaMDCrypto", targets: ["SaMDCrypto"]),
+        .library(name: "SaMDEnvelope", targets: ["SaMDEnvelope"]),
         .executable(name: "samd-vault", targets: ["samd-vault"]),
     ],
     dependencies: [
@@ -59,6 +60,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Data at rest
+        .target(
+            name: "SaMDEnvelope",
+            dependencies: ["SaMDCrypto"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Examples — thin command-line programs over the public API.
         .executableTarget(
             name: "samd-vault",
@@ -71,9 +79,22 @@ let package = Package(
         ),
 
         // MARK: Tests
+        // zlib, only to inflate the Wycheproof chunked-encryption vectors (their ciphertexts are deflated).
+        .systemLibrary(
+            name: "CTestZlib",
+            path: "Tests/CTestZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .testTarget(
             name: "SaMDCryptoTests",
             dependencies: ["SaMDCrypto", "samd-vault"],
+            resources: [.copy("Resources/wycheproof")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDEnvelopeTests",
+            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib"],
             resources: [.copy("Resources/wycheproof")],
             swiftSettings: swiftSettings
         ),

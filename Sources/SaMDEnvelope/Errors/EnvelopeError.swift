@@ -1,0 +1,96 @@
+public import SaMDCrypto
+
+/// An error from SaMDEnvelope or SaMDKeys.
+///
+/// Compare by ``code``, which is stable. The kinds are kept apart on purpose: an authentication
+/// failure (tampered data, wrong encryption context, wrong key — indistinguishable by design) is
+/// never retried and never reported as a missing key; no description carries key bytes, plaintext
+/// or encryption-context values.
+public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let code: Code
+    /// What went wrong, in words, without secrets or patient data.
+    public let reason: String
+    /// The ``CryptoError`` underneath, when a primitive failed.
+    public let underlying: CryptoError?
+    public let file: String
+    public let line: Int
+
+    init(_ code: Code, _ reason: String, underlying: CryptoError? = nil, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.underlying = underlying
+        self.file = file
+        self.line = line
+    }
+
+    public static func == (lhs: EnvelopeError, rhs: EnvelopeError) -> Bool {
+        lhs.code == rhs.code
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.code)
+    }
+
+    public var description: String {
+        "EnvelopeError.\(self.code): \(self.reason)"
+    }
+
+    /// The stable identity of an ``EnvelopeError``.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Backing: String, Sendable, Hashable {
+            case authenticationFailed, truncated, malformed, unsupportedVersion, unsupportedSuite
+            case invalidContext, keyNotFound, keyDestroyed, keyNotUsable, limitExceeded, io, keyStore, crypto
+        }
+
+        private let backing: Backing
+
+        private init(_ backing: Backing) {
+            self.backing = backing
+        }
+
+        public var description: String {
+            self.backing.rawValue
+        }
+
+        /// The data is not authentic: tampered, or opened with the wrong encryption context or key.
+        public static let authenticationFailed = Code(.authenticationFailed)
+        /// The data ends before its final chunk, or a chunk is cut short.
+        public static let truncated = Code(.truncated)
+        /// The bytes do not parse as an envelope (bad magic, impossible lengths, trailing bytes).
+        public static let malformed = Code(.malformed)
+        /// The envelope's format version is not one this library reads.
+        public static let unsupportedVersion = Code(.unsupportedVersion)
+        /// The envelope names a suite or key-wrap mode this library does not know.
+        public static let unsupportedSuite = Code(.unsupportedSuite)
+        /// The encryption context is not valid (empty key, duplicate key, too long, not UTF-8 NFC).
+        public static let invalidContext = Code(.invalidContext)
+        /// The key the envelope names is not in the key ring or store.
+        public static let keyNotFound = Code(.keyNotFound)
+        /// The key the envelope names was destroyed (crypto-shredded); the data cannot be recovered.
+        public static let keyDestroyed = Code(.keyDestroyed)
+        /// The key exists but its state or cryptoperiod forbids this use (for example sealing with a
+        /// deactivated key, or opening below the minimum version).
+        public static let keyNotUsable = Code(.keyNotUsable)
+        /// A size exceeds a documented limit.
+        public static let limitExceeded = Code(.limitExceeded)
+        /// Reading or writing failed.
+        public static let io = Code(.io)
+        /// The key store is corrupted, locked, mis-permissioned or otherwise unusable.
+        public static let keyStore = Code(.keyStore)
+        /// A cryptographic primitive failed for a reason other than authentication (see ``underlying``).
+        public static let crypto = Code(.crypto)
+    }
+}
+
+extension EnvelopeError {
+    /// Maps a primitive's failure: authentication failures stay authentication failures.
+    static func from(_ error: CryptoError, _ reason: String, file: String = #fileID, line: Int = #line) -> EnvelopeError {
+        let code: Code =
+            switch error.code {
+            case .authenticationFailed: .authenticationFailed
+            case .inputTooLarge: .limitExceeded
+            default: .crypto
+            }
+        return EnvelopeError(code, "\(reason): \(error.reason)", underlying: error, file: file, line: line)
+    }
+}

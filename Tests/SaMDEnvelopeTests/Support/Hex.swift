@@ -1,0 +1,24 @@
+import Foundation
+
+extension Array where Element == UInt8 {
+    /// Bytes from a hex string; traps on malformed test data.
+    init(hex: String) {
+        precondition(hex.count % 2 == 0, "odd-length hex")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(hex.count / 2)
+        var index = hex.startIndex
+        while index < hex.endIndex {
+            let next = hex.index(index, offsetBy: 2)
+            guard let byte = UInt8(hex[index..<next], radix: 16) else {
+                preconditionFailure("malformed hex")
+            }
+            bytes.append(byte)
+            index = next
+        }
+        self = bytes
+    }
+
+    var hex: String {
+        self.map { String(format: "%02x", $0) }.joined()
+    }
+}
