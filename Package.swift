@@ -26,6 +26,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
     ],
     targets: [
         // MARK: C layer — declarations only, never products.
@@ -63,7 +64,7 @@ let package = Package(
         // MARK: Data at rest
         .target(
             name: "SaMDEnvelope",
-            dependencies: ["SaMDCrypto"],
+            dependencies: ["SaMDCrypto", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: swiftSettings
         ),
 
@@ -95,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "SaMDEnvelopeTests",
             dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib"],
-            resources: [.copy("Resources/wycheproof")],
+            resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
             swiftSettings: swiftSettings
         ),
     ]

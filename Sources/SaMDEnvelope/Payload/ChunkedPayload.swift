@@ -106,7 +106,7 @@ public enum ChunkedPayload {
                 }
             }
         } catch {
-            plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
             throw error
         }
         return plaintext

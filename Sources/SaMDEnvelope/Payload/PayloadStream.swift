@@ -61,7 +61,7 @@ public final class PayloadSealer {
         try buffer.withUnsafeBytes { buffer in
             try self.sealChunk(UnsafeRawBufferPointer(rebasing: buffer[..<self.buffered]), emit: emit)
         }
-        self.buffer.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        _ = self.buffer.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     private func sealChunk(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws {

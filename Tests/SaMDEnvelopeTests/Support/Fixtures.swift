@@ -1,0 +1,51 @@
+import Foundation
+import SaMDCrypto
+import Testing
+
+@testable import SaMDEnvelope
+
+/// Keys and records shared by the envelope tests.
+enum Fixtures {
+    static let kekID = try! KeyIdentifier(name: "records", version: 1)
+    static let kek2ID = try! KeyIdentifier(name: "records", version: 2)
+    static let kek = try! SecureBytes(randomByteCount: 32)
+    static let kek2 = try! SecureBytes(randomByteCount: 32)
+    static let keys = StaticKeyProvider(keys: [kekID: kek, kek2ID: kek2])
+    static let sealingKey = SealingKey.keyEncryptionKey(kekID, kek)
+
+    static func context(patient: String = "patient-7", record: String = "obs-42", type: String = "fhir") -> EncryptionContext {
+        try! EncryptionContext([("patient", patient), ("record", record), ("type", type)])
+    }
+
+    /// Every file of the shared medical records (FHIR, Synthea, HL7 v2, DICOM), as (relative path, bytes).
+    static func records() throws -> [(String, [UInt8])] {
+        let root = try #require(Bundle.module.url(forResource: "records", withExtension: nil))
+        let enumerator = try #require(FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]))
+        var files: [(String, [UInt8])] = []
+        for case let url as URL in enumerator where (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true {
+            guard !url.lastPathComponent.hasPrefix("LICENSE"), url.lastPathComponent != "README.md" else { continue }
+            files.append((String(url.path.dropFirst(root.path.count + 1)), Array(try Data(contentsOf: url))))
+        }
+        return files.sorted { $0.0 < $1.0 }
+    }
+}
+
+func envelopeCode<T>(_ body: () throws -> T) -> EnvelopeError.Code? {
+    do {
+        _ = try body()
+        return nil
+    } catch let error as EnvelopeError {
+        return error.code
+    } catch {
+        Issue.record("not an EnvelopeError: \(error)")
+        return nil
+    }
+}
+
+/// The elements of `array` as an asynchronous sequence.
+func asyncSequence(_ array: [[UInt8]]) -> AsyncStream<[UInt8]> {
+    AsyncStream { continuation in
+        for element in array { continuation.yield(element) }
+        continuation.finish()
+    }
+}
