@@ -22,11 +22,13 @@ let package = Package(
     products: [
         .library(name: "SaMDCrypto", targets: ["SaMDCrypto"]),
         .library(name: "SaMDEnvelope", targets: ["SaMDEnvelope"]),
+        .library(name: "SaMDKeys", targets: ["SaMDKeys"]),
         .executable(name: "samd-vault", targets: ["samd-vault"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         // MARK: C layer — declarations only, never products.
@@ -68,6 +70,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Keys
+        .target(
+            name: "SaMDKeys",
+            dependencies: [
+                "SaMDCrypto",
+                "SaMDEnvelope",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Examples — thin command-line programs over the public API.
         .executableTarget(
             name: "samd-vault",
@@ -97,6 +111,14 @@ let package = Package(
             name: "SaMDEnvelopeTests",
             dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib"],
             resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDKeysTests",
+            dependencies: [
+                "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -15,7 +15,9 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
     public let file: String
     public let line: Int
 
-    init(_ code: Code, _ reason: String, underlying: CryptoError? = nil, file: String = #fileID, line: Int = #line) {
+    /// For key providers and stores outside this package, which report ``Code/keyNotFound``,
+    /// ``Code/keyDestroyed`` or ``Code/keyNotUsable`` the same way.
+    public init(_ code: Code, _ reason: String, underlying: CryptoError? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.reason = reason
         self.underlying = underlying

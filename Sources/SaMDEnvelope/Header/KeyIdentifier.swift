@@ -40,6 +40,16 @@ public struct KeyIdentifier: Sendable, Hashable, Codable, CustomStringConvertibl
         "\(self.name):\(self.version)"
     }
 
+    enum CodingKeys: String, CodingKey {
+        case name, version
+    }
+
+    /// Decoding validates like ``init(name:version:)``: a stored identifier is untrusted input.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        try self.init(name: container.decode(String.self, forKey: .name), version: container.decode(UInt32.self, forKey: .version))
+    }
+
     public static func < (lhs: KeyIdentifier, rhs: KeyIdentifier) -> Bool {
         (lhs.name, lhs.version) < (rhs.name, rhs.version)
     }

@@ -1,0 +1,176 @@
+import Foundation
+import Logging
+import SaMDCrypto
+public import SaMDEnvelope
+import Synchronization
+
+/// Subject keys: one key per patient between the KEK and that patient's record DEKs.
+///
+/// A subject's key is named `s-` followed by 32 hex digits: the first 16 bytes of
+/// HMAC-SHA-256(index key, "samd-subject-v1" ‖ 0x00 ‖ subject id). The subject id itself is stored
+/// nowhere; without the index key (inside the store) the name does not reveal whose key it is.
+extension FileKeyStore {
+    static let subjectPrefix = "s-"
+
+    /// The blind index of `subject` (32 hex digits).
+    func subjectIndex(_ subject: String) throws -> String {
+        guard !subject.isEmpty, subject.utf8.count <= 512 else {
+            throw EnvelopeError(.invalidContext, "a subject id is 1 to 512 bytes")
+        }
+        let state = self.cached.withLock { $0 }
+        let indexKey = try Self.unwrap(state.indexKey, under: self.wrapKey, what: "index key")
+        let mac = try Self.crypto {
+            try DigestAlgorithm.sha256.authenticationCode(for: Array("samd-subject-v1".utf8) + [0] + Array(subject.utf8), key: indexKey)
+        }
+        return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func subjectPath(_ name: String) -> String {
+        "\(self.subjectsDirectory)/\(name).json"
+    }
+
+    func readSubject(_ name: String) throws -> StoreFormat.Subject? {
+        let bytes: [UInt8]
+        do {
+            bytes = try StoreFile.read(self.subjectPath(name), limit: StoreFormat.subjectFileLimit)
+        } catch let error as EnvelopeError where error.code == .keyNotFound {
+            return nil
+        }
+        do {
+            let subject = try StoreFormat.decoder.decode(StoreFormat.Subject.self, from: Data(bytes))
+            guard subject.id == name else { throw EnvelopeError(.keyStore, "subject file \(name) names \(subject.id)") }
+            return subject
+        } catch let error as EnvelopeError {
+            throw error
+        } catch {
+            throw EnvelopeError(.keyStore, "subject file \(name) is corrupted or truncated")
+        }
+    }
+
+    func writeSubject(_ subject: StoreFormat.Subject) throws {
+        try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(subject)), to: self.subjectPath(subject.id))
+    }
+
+    public func subjectSealingKey(subject: String) throws -> SealingKey {
+        let name = Self.subjectPrefix + (try self.subjectIndex(subject))
+        let lock = try StoreLock(directory: self.directory)
+        defer { withExtendedLifetime(lock) {} }
+        var record = try self.readSubject(name) ?? StoreFormat.Subject(id: name, versions: [])
+        if let live = record.versions.last(where: { $0.state == .active }) {
+            let identifier = try KeyIdentifier(name: name, version: live.version)
+            return .keyEncryptionKey(identifier, try self.unwrapSubject(live, name: name))
+        }
+        // First key for this subject, or a new one after shredding: the next version.
+        guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: Self.defaultKeyName) else {
+            throw EnvelopeError(.keyNotUsable, "the default KEK is not a symmetric key")
+        }
+        let version = (record.versions.map(\.version).max() ?? 0) + 1
+        let material = try Self.crypto { try SecureBytes(randomByteCount: 32) }
+        record.versions.append(
+            StoreFormat.SubjectVersion(
+                version: version,
+                state: .active,
+                createdAt: self.now(),
+                destroyedAt: nil,
+                wrappedBy: kekID,
+                wrapped: try Self.wrapSubject(material, name: name, version: version, kekID: kekID, kek: kek)
+            )
+        )
+        try self.writeSubject(record)
+        return .keyEncryptionKey(try KeyIdentifier(name: name, version: version), material)
+    }
+
+    func subjectKey(for identifier: KeyIdentifier) throws -> SecureBytes {
+        guard let record = try self.readSubject(identifier.name),
+            let version = record.versions.first(where: { $0.version == identifier.version })
+        else {
+            throw EnvelopeError(.keyNotFound, "no subject key \(identifier)")
+        }
+        return try self.unwrapSubject(version, name: identifier.name)
+    }
+
+    private func unwrapSubject(_ version: StoreFormat.SubjectVersion, name: String) throws -> SecureBytes {
+        guard version.state != .destroyed, let wrapped = version.wrapped, let kekID = version.wrappedBy else {
+            throw EnvelopeError(.keyDestroyed, "the subject key \(name):\(version.version) was destroyed (crypto-shredded)")
+        }
+        let kek = try self.keyEncryptionKey(for: kekID)
+        let bytes = try StoreFormat.decodeBase64(wrapped, limit: 60, "wrapped subject key")
+        guard bytes.count == 60 else { throw EnvelopeError(.keyStore, "a wrapped subject key is 60 bytes") }
+        let binding = StoreFormat.subjectBinding(id: name, version: version.version, kek: kekID)
+        return try Self.crypto {
+            let context = try AEADContext(algorithm: .aes256GCM, key: kek)
+            return try SecureBytes(unsafeUninitializedCount: 32) { output in
+                try bytes.withUnsafeBytes { bytes in
+                    try binding.withUnsafeBytes { binding in
+                        try context.open(
+                            ciphertext: UnsafeRawBufferPointer(rebasing: bytes[12..<44]),
+                            tag: UnsafeRawBufferPointer(rebasing: bytes[44..<60]),
+                            nonce: UnsafeRawBufferPointer(rebasing: bytes[0..<12]),
+                            associatedData: binding,
+                            plaintext: output
+                        )
+                    }
+                }
+            }
+        }
+    }
+
+    static func wrapSubject(_ key: SecureBytes, name: String, version: UInt32, kekID: KeyIdentifier, kek: SecureBytes) throws -> String {
+        let binding = StoreFormat.subjectBinding(id: name, version: version, kek: kekID)
+        return try self.crypto {
+            let nonce = try AEADAlgorithm.aes256GCM.randomNonce()
+            let sealed = try key.withUnsafeBytes { try AEADAlgorithm.aes256GCM.seal($0, key: kek, nonce: nonce, associatedData: binding) }
+            return Data(nonce + sealed).base64EncodedString()
+        }
+    }
+
+    public func shred(subject: String) throws -> DestructionReceipt {
+        let index = try self.subjectIndex(subject)
+        let name = Self.subjectPrefix + index
+        let lock = try StoreLock(directory: self.directory)
+        defer { withExtendedLifetime(lock) {} }
+        guard var record = try self.readSubject(name), record.versions.contains(where: { $0.state != .destroyed }) else {
+            throw EnvelopeError(.keyNotFound, "no live key for this subject")
+        }
+        let now = self.now()
+        var last: UInt32 = 0
+        for position in record.versions.indices where record.versions[position].state != .destroyed {
+            record.versions[position].state = .destroyed
+            record.versions[position].destroyedAt = now
+            record.versions[position].wrapped = nil
+            last = record.versions[position].version
+        }
+        try self.writeSubject(record)
+        let receipt = DestructionReceipt(key: try KeyIdentifier(name: name, version: last), destroyedAt: now, subjectIndex: index)
+        try self.keep(receipt)
+        self.logger.notice(
+            "subject crypto-shredded",
+            metadata: ["event": "samd.keys.subject-shredded", "key": "\(receipt.key)", "destroyed_at": "\(now)"]
+        )
+        return receipt
+    }
+
+    public func rewrapSubjectKeys(named name: String) throws -> Int {
+        guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: name) else { return 0 }
+        let lock = try StoreLock(directory: self.directory)
+        defer { withExtendedLifetime(lock) {} }
+        var count = 0
+        for file in try StoreFile.list(self.subjectsDirectory) where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
+            let id = String(file.dropLast(5))
+            guard var record = try self.readSubject(id) else { continue }
+            var changed = false
+            for position in record.versions.indices {
+                let version = record.versions[position]
+                guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy.name == name, wrappedBy != kekID else { continue }
+                let material = try self.unwrapSubject(version, name: id)
+                record.versions[position].wrapped = try Self.wrapSubject(material, name: id, version: version.version, kekID: kekID, kek: kek)
+                record.versions[position].wrappedBy = kekID
+                changed = true
+                count += 1
+            }
+            if changed { try self.writeSubject(record) }
+        }
+        self.logger.notice("subject keys rewrapped", metadata: ["event": "samd.keys.subjects-rewrapped", "key": "\(kekID)", "count": "\(count)"])
+        return count
+    }
+}

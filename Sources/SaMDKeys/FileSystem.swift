@@ -1,0 +1,147 @@
+import SaMDEnvelope
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Files of a key store: atomic replacement, private permissions, bounded reads, and a directory lock.
+enum StoreFile {
+    /// Writes `bytes` to `path` atomically: a new temporary file (0600) in the same directory, written,
+    /// fsync'd, renamed over `path`, and the directory fsync'd. A crash leaves the old file or the new one.
+    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let directory = Self.directory(of: path)
+        let temporary = "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        do {
+            let fd = try FileDescriptor.open(
+                FilePath(temporary),
+                .writeOnly,
+                options: [.create, .exclusiveCreate],
+                permissions: [.ownerRead, .ownerWrite]
+            )
+            do {
+                _ = try fd.closeAfter {
+                    var offset = 0
+                    try bytes.withUnsafeBytes { bytes in
+                        while offset < bytes.count {
+                            offset += try fd.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]), retryOnInterrupt: true)
+                        }
+                    }
+                    guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
+                }
+                guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
+            } catch {
+                unlink(temporary)
+                throw error
+            }
+            let directoryFD = try FileDescriptor.open(FilePath(directory), .readOnly)
+            _ = fsync(directoryFD.rawValue)
+            try directoryFD.close()
+        } catch let error as EnvelopeError {
+            throw error
+        } catch {
+            throw EnvelopeError(.io, "cannot write \(path): \(error)")
+        }
+    }
+
+    /// Reads a store file whole, refusing one that others can read or write, or one over `limit` bytes.
+    static func read(_ path: String, limit: Int) throws -> [UInt8] {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { throw EnvelopeError(.keyNotFound, "\(path) does not exist") }
+            throw EnvelopeError(.io, "cannot stat \(path): \(Errno(rawValue: errno))")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw EnvelopeError(.keyStore, "\(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0600")
+        }
+        guard Int(info.st_size) <= limit else {
+            throw EnvelopeError(.keyStore, "\(path) is \(info.st_size) bytes, over the \(limit)-byte limit")
+        }
+        do {
+            let fd = try FileDescriptor.open(FilePath(path), .readOnly)
+            return try fd.closeAfter {
+                var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
+                var count = 0
+                while count < bytes.count {
+                    let read = try bytes.withUnsafeMutableBytes {
+                        try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[count...]), retryOnInterrupt: true)
+                    }
+                    if read == 0 { break }
+                    count += read
+                }
+                guard count <= limit else { throw EnvelopeError(.keyStore, "\(path) grew past its limit while being read") }
+                return Array(bytes[..<count])
+            }
+        } catch let error as EnvelopeError {
+            throw error
+        } catch {
+            throw EnvelopeError(.io, "cannot read \(path): \(error)")
+        }
+    }
+
+    /// Refuses a store directory that others can enter or read.
+    static func checkPrivateDirectory(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw EnvelopeError(.keyStore, "no key store at \(path)")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw EnvelopeError(.keyStore, "\(path) is not a directory")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw EnvelopeError(.keyStore, "the key store \(path) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0700")
+        }
+    }
+
+    static func makePrivateDirectory(_ path: String) throws {
+        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
+            throw EnvelopeError(.io, "cannot create \(path): \(Errno(rawValue: errno))")
+        }
+        try self.checkPrivateDirectory(path)
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    static func list(_ directory: String) throws -> [String] {
+        guard let handle = opendir(directory) else {
+            if errno == ENOENT { return [] }
+            throw EnvelopeError(.io, "cannot list \(directory): \(Errno(rawValue: errno))")
+        }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+}
+
+/// An exclusive `flock(2)` on a store's lock file: serialises writers across threads and processes.
+final class StoreLock {
+    private let fd: Int32
+
+    init(directory: String) throws {
+        let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw EnvelopeError(.keyStore, "cannot open the key store's lock file: \(Errno(rawValue: errno))")
+        }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                close(fd)
+                throw EnvelopeError(.keyStore, "cannot lock the key store: \(Errno(rawValue: errno))")
+            }
+        }
+        self.fd = fd
+    }
+
+    deinit {
+        flock(self.fd, LOCK_UN)
+        close(self.fd)
+    }
+}

@@ -1,0 +1,39 @@
+import Foundation
+public import SaMDEnvelope
+
+/// A store of versioned KEKs and per-subject keys with NIST SP 800-57 lifecycles.
+///
+/// As an ``EnvelopeKeyProvider`` it answers for exact key versions, refusing by state: a destroyed key
+/// throws ``EnvelopeError/Code/keyDestroyed``; a pre-activation key, or a version below the name's
+/// minimum version for opening, throws ``EnvelopeError/Code/keyNotUsable``.
+public protocol KeyStore: EnvelopeKeyProvider {
+    /// Every KEK version, in name and version order.
+    func list() throws -> [ManagedKey]
+    /// The active version of `name` for sealing.
+    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when no version of `name` is active, or the active one's
+    ///   cryptoperiod has ended; ``EnvelopeError/Code/keyNotFound``.
+    func sealingKey(named name: String) throws -> SealingKey
+    /// Makes a new active version of `name` (the first when none exists); the previous active version is
+    /// deactivated (opens only).
+    func rotate(named name: String) throws -> ManagedKey
+    /// Generates a new version of `name` in pre-activation: it neither seals nor opens until activated.
+    func generate(named name: String) throws -> ManagedKey
+    /// Activates a pre-activation version; the previously active version of that name is deactivated.
+    func activate(_ key: KeyIdentifier) throws -> ManagedKey
+    /// Deactivates a version: it opens but no longer seals.
+    func retire(_ key: KeyIdentifier) throws -> ManagedKey
+    /// Marks a version compromised: it never seals again; it opens only so data can be rewrapped.
+    func markCompromised(_ key: KeyIdentifier) throws -> ManagedKey
+    /// Erases a version's material. Everything it still wraps can no longer be opened.
+    func destroy(_ key: KeyIdentifier) throws -> DestructionReceipt
+    /// Refuses to open with versions of `name` below `version`.
+    func setMinimumOpeningVersion(_ version: UInt32, named name: String) throws
+
+    /// The sealing key for `subject`'s records (created on first use), wrapped under the active KEK.
+    func subjectSealingKey(subject: String) throws -> SealingKey
+    /// Crypto-shreds `subject`: destroys its key, so every record sealed to it fails with
+    /// ``EnvelopeError/Code/keyDestroyed``. Returns the receipt (also logged).
+    func shred(subject: String) throws -> DestructionReceipt
+    /// Rewraps every live subject key under the active version of the KEK `name`; returns how many.
+    func rewrapSubjectKeys(named name: String) throws -> Int
+}

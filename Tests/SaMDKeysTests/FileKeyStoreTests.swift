@@ -1,0 +1,281 @@
+import Foundation
+import Logging
+import SaMDCrypto
+import SaMDEnvelope
+import Synchronization
+import Testing
+
+@testable import SaMDKeys
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A clock tests can move.
+final class TestClock: Sendable {
+    let current = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    func now() -> Date { self.current.withLock { $0 } }
+    func advance(_ seconds: TimeInterval) { self.current.withLock { $0 += seconds } }
+}
+
+/// Captures log records, to check security events.
+final class CapturedLog: Sendable {
+    let records = Mutex<[(Logger.Level, String, Logger.Metadata)]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(log: self) }
+    }
+
+    func events() -> [String] {
+        self.records.withLock { $0.compactMap { $0.2["event"].map { "\($0)" } } }
+    }
+
+    struct Handler: LogHandler {
+        let log: CapturedLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { self.metadata[key] }
+            set { self.metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            self.log.records.withLock { $0.append((level, "\(message)", metadata ?? [:])) }
+        }
+    }
+}
+
+struct StoreFixture {
+    static let fastKDF = Argon2id.Parameters(iterations: 1, memoryByteCount: 64 << 10)
+    let directory: String
+    let passphrase: SecureBytes
+    let clock = TestClock()
+    let log = CapturedLog()
+
+    init() throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-keys-\(UUID().uuidString)").path
+        self.passphrase = try SecureBytes(copying: Array("correct horse battery staple".utf8))
+    }
+
+    func create(cryptoperiod: TimeInterval = FileKeyStore.defaultCryptoperiod) throws -> FileKeyStore {
+        let clock = self.clock
+        return try FileKeyStore.create(
+            at: self.directory, passphrase: self.passphrase, kdf: Self.fastKDF, cryptoperiod: cryptoperiod,
+            now: { clock.now() }, logger: self.log.logger
+        )
+    }
+
+    func open() throws -> FileKeyStore {
+        let clock = self.clock
+        return try FileKeyStore(opening: self.directory, passphrase: self.passphrase, now: { clock.now() }, logger: self.log.logger)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: self.directory)
+    }
+}
+
+func keysCode<T>(_ body: () throws -> T) -> EnvelopeError.Code? {
+    do {
+        _ = try body()
+        return nil
+    } catch let error as EnvelopeError {
+        return error.code
+    } catch {
+        Issue.record("not an EnvelopeError: \(error)")
+        return nil
+    }
+}
+
+func mode(_ path: String) -> mode_t {
+    var info = stat()
+    _ = stat(path, &info)
+    return info.st_mode & 0o777
+}
+
+@Suite("FileKeyStore")
+struct FileKeyStoreTests {
+    static let record = Array("{\"resourceType\":\"Observation\",\"status\":\"final\"}".utf8)
+    static let context = try! EncryptionContext([("patient", "p-1"), ("record", "r-1")])
+
+    @Test func createsAPrivateStoreAndReopensWithThePassphraseOnly() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        #expect(mode(fixture.directory) == 0o700)
+        #expect(mode(fixture.directory + "/keystore.json") == 0o600)
+        #expect(try store.list().map(\.identifier.description) == ["records:1"])
+        #expect(keysCode { try FileKeyStore.create(at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF) } == .keyStore)
+
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
+        let reopened = try fixture.open()
+        #expect(try Envelope.open(sealed, context: Self.context, keys: reopened) == Self.record)
+        let wrong = try SecureBytes(copying: Array("wrong".utf8))
+        #expect(keysCode { try FileKeyStore(opening: fixture.directory, passphrase: wrong) } == .keyStore)
+        // No key material or passphrase appears in the file.
+        let text = try String(contentsOfFile: fixture.directory + "/keystore.json", encoding: .utf8)
+        #expect(!text.contains("correct horse"))
+    }
+
+    @Test func aStoreReadableByOthersIsRefused() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        _ = try fixture.create()
+        chmod(fixture.directory + "/keystore.json", 0o644)
+        #expect(keysCode { try fixture.open() } == .keyStore)
+        chmod(fixture.directory + "/keystore.json", 0o600)
+        chmod(fixture.directory, 0o755)
+        #expect(keysCode { try fixture.open() } == .keyStore)
+        chmod(fixture.directory, 0o700)
+        _ = try fixture.open()
+    }
+
+    @Test func aCorruptedTruncatedOrModifiedStoreIsRefusedAndNothingIsLost() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
+        let path = fixture.directory + "/keystore.json"
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        func attempt(_ damaged: Data) {
+            try? damaged.write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o600)
+            #expect(keysCode { try fixture.open() } == .keyStore)
+        }
+        attempt(original.prefix(original.count / 2))  // truncated
+        attempt(Data())  // empty
+        attempt(Data("not json".utf8))
+        var text = String(decoding: original, as: UTF8.self)
+        // Flip a character of the base64 state: the MAC catches it.
+        let range = try #require(text.range(of: "\"state\" : \""))
+        let at = text.index(range.upperBound, offsetBy: 10)
+        text.replaceSubrange(at...at, with: text[at] == "A" ? "B" : "A")
+        attempt(Data(text.utf8))
+        // A hostile KDF cost is refused before any memory is committed.
+        attempt(Data(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "\"memory\" : 65536", with: "\"memory\" : 1099511627776").utf8))
+        // Restore: everything still opens.
+        try original.write(to: URL(fileURLWithPath: path))
+        chmod(path, 0o600)
+        #expect(try Envelope.open(sealed, context: Self.context, keys: fixture.open()) == Self.record)
+    }
+
+    /// Seal, rotate, rewrap, destroy the old version: everything opens, payload bytes unchanged.
+    @Test func rotationRewrapAndDestructionOfTheOldVersion() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        let records = (0..<5).map { index in (0..<(index * 9000 + 1)).map { UInt8(truncatingIfNeeded: $0 &+ index) } }
+        let sealed = try records.map { try Envelope.seal($0, context: Self.context, to: store.sealingKey(named: "records")) }
+        let rotated = try store.rotate(named: "records")
+        #expect(rotated.identifier.description == "records:2" && rotated.state == .active)
+        #expect(try store.list().map { "\($0.identifier) \($0.state)" } == ["records:1 deactivated", "records:2 active"])
+        #expect(try store.sealingKey(named: "records").identifier.description == "records:2")
+
+        let rewrapped = try sealed.map { try Envelope.rewrap($0, keys: store, to: store.sealingKey(named: "records")) }
+        for (before, after) in zip(sealed, rewrapped) {
+            let oldHeader = try EnvelopeHeader.parse(before).byteCount
+            let newHeader = try EnvelopeHeader.parse(after).byteCount
+            #expect(Array(before[oldHeader...]) == Array(after[newHeader...]))
+            #expect(try EnvelopeHeader.parse(after).key.description == "records:2")
+        }
+        #expect(keysCode { try store.destroy(try KeyIdentifier(parsing: "records:2")) } == .keyNotUsable)  // active
+        let receipt = try store.destroy(try KeyIdentifier(parsing: "records:1"))
+        #expect(receipt.key.description == "records:1" && receipt.destroyedAt == fixture.clock.now())
+        let reopened = try fixture.open()
+        for (record, envelope) in zip(records, rewrapped) {
+            #expect(try Envelope.open(envelope, context: Self.context, keys: reopened) == record)
+        }
+        // What was not rewrapped is gone with the old version, and says so.
+        #expect(keysCode { try Envelope.open(sealed[0], context: Self.context, keys: reopened) } == .keyDestroyed)
+        #expect(fixture.log.events().contains("samd.keys.rotated") && fixture.log.events().contains("samd.keys.destroyed"))
+        #expect(try StoreFile.list(fixture.directory + "/receipts").count == 1)
+    }
+
+    @Test func statesCryptoperiodsAndMinimumVersions() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create(cryptoperiod: 30 * 24 * 3600)
+        let v1 = try KeyIdentifier(parsing: "records:1")
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
+
+        // The cryptoperiod ends: sealing is refused, opening goes on.
+        fixture.clock.advance(30 * 24 * 3600 + 1)
+        #expect(keysCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        #expect(try Envelope.open(sealed, context: Self.context, keys: store) == Self.record)
+
+        // Pre-activation keys neither seal nor open until activated.
+        let v2 = try store.generate(named: "records").identifier
+        #expect(keysCode { try store.keyEncryptionKey(for: v2) } == .keyNotUsable)
+        #expect(try store.activate(v2).state == .active)
+        #expect(try store.list().first { $0.identifier == v1 }?.state == .deactivated)
+        #expect(try store.sealingKey(named: "records").identifier == v2)
+
+        // A minimum version for opening refuses older versions.
+        try store.setMinimumOpeningVersion(2, named: "records")
+        #expect(keysCode { try Envelope.open(sealed, context: Self.context, keys: store) } == .keyNotUsable)
+        try store.setMinimumOpeningVersion(1, named: "records")
+
+        // Compromised: never seals again; opens so data can be moved away.
+        _ = try store.markCompromised(v2)
+        #expect(keysCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        #expect(fixture.log.events().contains("samd.keys.compromised"))
+        // Retiring and unknown keys.
+        #expect(keysCode { try store.retire(try KeyIdentifier(parsing: "records:9")) } == .keyNotFound)
+        #expect(keysCode { try store.sealingKey(named: "nothing") } == .keyNotFound)
+    }
+
+    @Test func subjectKeysCryptoShredOnePatientAndSurviveKEKRotation() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        let alice = try (0..<3).map { _ in try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-0001")) }
+        let bob = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-0002"))
+        let aliceKey = try EnvelopeHeader.parse(alice[0]).key
+        #expect(aliceKey.name.hasPrefix("s-") && aliceKey.name.count == 34)
+        #expect(try alice.allSatisfy { try EnvelopeHeader.parse($0).key == aliceKey })
+        // The subject id is stored nowhere.
+        for file in try StoreFile.list(fixture.directory + "/subjects") {
+            let text = try String(contentsOfFile: fixture.directory + "/subjects/" + file, encoding: .utf8)
+            #expect(!text.contains("MRN-000"))
+        }
+
+        // Rotating the KEK rewraps subject keys, not records; the old KEK can then be destroyed.
+        _ = try store.rotate(named: "records")
+        #expect(try store.rewrapSubjectKeys(named: "records") == 2)
+        _ = try store.destroy(try KeyIdentifier(parsing: "records:1"))
+        for envelope in alice + [bob] {
+            #expect(try Envelope.open(envelope, context: Self.context, keys: fixture.open()) == Self.record)
+        }
+
+        // Shredding one patient: every one of her records fails with "key destroyed"; others are untouched.
+        let receipt = try store.shred(subject: "MRN-0001")
+        #expect(receipt.key == aliceKey && receipt.subjectIndex.map { "s-" + $0 } == aliceKey.name)
+        for envelope in alice {
+            #expect(keysCode { try Envelope.open(envelope, context: Self.context, keys: store) } == .keyDestroyed)
+        }
+        #expect(try Envelope.open(bob, context: Self.context, keys: store) == Self.record)
+        #expect(fixture.log.events().contains("samd.keys.subject-shredded"))
+        #expect(keysCode { try store.shred(subject: "MRN-0001") } == .keyNotFound)
+        // New records for the same subject get a new key version.
+        let again = try store.subjectSealingKey(subject: "MRN-0001").identifier
+        #expect(again.name == aliceKey.name && again.version == 2)
+    }
+
+    /// Two writers at once (separate store objects, separate lock descriptors) never lose an update.
+    @Test func concurrentRotationsAreSerialised() async throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        _ = try fixture.create()
+        let first = try fixture.open()
+        let second = try fixture.open()
+        await withTaskGroup(of: Void.self) { group in
+            for store in [first, second] {
+                group.addTask {
+                    for _ in 0..<8 { _ = try? store.rotate(named: "records") }
+                }
+            }
+        }
+        let versions = try fixture.open().list().map(\.identifier.version)
+        #expect(versions == Array(1...17))
+        #expect(try fixture.open().list().filter { $0.state == .active }.count == 1)
+    }
+}
