@@ -87,7 +87,11 @@ let package = Package(
             name: "samd-vault",
             dependencies: [
                 "SaMDCrypto",
+                "SaMDEnvelope",
+                "SaMDKeys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/samd-vault",
             swiftSettings: swiftSettings
@@ -109,7 +113,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDEnvelopeTests",
-            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib"],
+            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "samd-vault"],
             resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
             swiftSettings: swiftSettings
         ),

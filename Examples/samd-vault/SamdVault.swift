@@ -2,15 +2,21 @@ public import ArgumentParser
 import Foundation
 public import SaMDCrypto
 
-/// `samd-vault`: SaMDKit's vault tool. This release has one subcommand, `info`, the
-/// cryptographic runtime report.
+/// `samd-vault`: envelope encryption of patient records on the command line, over SaMDEnvelope and
+/// SaMDKeys. Each subcommand is a thin layer over the library.
 @main
 struct SamdVault: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "samd-vault",
-        abstract: "SaMDKit's vault tool. This release: the cryptographic runtime report (info).",
+        abstract: "Encrypt patient records at rest: envelopes, key rotation, rewrap, crypto-shredding.",
+        discussion: """
+            The key store's passphrase comes from the SAMD_PASSPHRASE environment variable or from \
+            --passphrase-file, never from the command line.
+            Exit codes (sysexits): 0 ok; 64 usage; 65 data not authentic or malformed; 66 input missing; \
+            69 key unavailable; 70 internal error; 73 cannot create output; 74 I/O error.
+            """,
         version: SaMDKit.version,
-        subcommands: [Info.self]
+        subcommands: [Keys.self, Seal.self, Open.self, Rewrap.self, Inspect.self, Shred.self, Info.self]
     )
 }
 
@@ -40,13 +46,13 @@ struct Info: AsyncParsableCommand {
         }
     }
 
-    /// Exit codes: 0 success, 64 usage (ArgumentParser), 3 the requested profile is unavailable,
-    /// 4 the loaded libraries are unsupported, 1 anything else.
+    /// Exit codes (sysexits): 69 the requested profile is unavailable (no FIPS provider), 78 the loaded
+    /// libraries are unsupported (configuration), 70 anything else.
     static func exitCode(for error: CryptoError) -> Int32 {
         switch error.code {
-        case .fipsProviderUnavailable: 3
-        case .unsupportedLibraryVersion: 4
-        default: 1
+        case .fipsProviderUnavailable: ExitStatus.unavailable
+        case .unsupportedLibraryVersion: ExitStatus.configuration
+        default: ExitStatus.software
         }
     }
 

@@ -63,14 +63,14 @@ struct SamdVaultCLITests {
         }
     }
 
-    @Test func nistProfileFailsClosedWithExitCode3() throws {
+    @Test func nistProfileFailsClosedWithExitCode69() throws {
         let report = try RuntimeReport.current()
         guard !report.openSSL.fipsProviderAvailable else {
             #expect(try Self.run(["info", "--profile", "nist"]).status == 0)
             return
         }
         let run = try Self.run(["info", "--profile", "nist", "--json"])
-        #expect(run.status == 3)
+        #expect(run.status == 69)
         #expect(run.standardError.contains("fipsProviderUnavailable"))
         // With --json, standard output carries the failure as JSON.
         struct Failure: Decodable {
@@ -84,7 +84,7 @@ struct SamdVaultCLITests {
         #expect(failure.error.code == "fipsProviderUnavailable")
         #expect(failure.error.reason.contains("FIPS provider"))
         let text = try Self.run(["info", "--profile", "nist"])
-        #expect(text.status == 3)
+        #expect(text.status == 69)
         #expect(text.standardOutput.isEmpty)
     }
 

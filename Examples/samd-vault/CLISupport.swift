@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDKeys
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// sysexits(3) codes.
+enum ExitStatus {
+    static let usage: Int32 = 64
+    static let dataError: Int32 = 65
+    static let noInput: Int32 = 66
+    static let unavailable: Int32 = 69
+    static let software: Int32 = 70
+    static let cannotCreate: Int32 = 73
+    static let ioError: Int32 = 74
+    static let configuration: Int32 = 78
+
+    /// The exit code for a library error.
+    static func code(for error: EnvelopeError) -> Int32 {
+        switch error.code {
+        case .authenticationFailed, .truncated, .malformed, .unsupportedVersion, .unsupportedSuite, .limitExceeded: dataError
+        case .invalidContext: usage
+        case .keyNotFound, .keyDestroyed, .keyNotUsable, .keyStore: unavailable
+        case .io: ioError
+        default: software
+        }
+    }
+}
+
+/// A failure that has been reported on stderr and carries its exit code.
+struct Failure: Error {
+    let status: Int32
+    let message: String
+}
+
+/// Runs a subcommand body: any failure becomes one line on stderr and a sysexits code.
+func runReporting(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let failure as Failure {
+        FileHandle.standardError.write(Data("samd-vault: \(failure.message)\n".utf8))
+        throw ExitCode(failure.status)
+    } catch let error as EnvelopeError {
+        FileHandle.standardError.write(Data("samd-vault: \(error.code): \(error.reason)\n".utf8))
+        throw ExitCode(ExitStatus.code(for: error))
+    } catch let error as CryptoError {
+        FileHandle.standardError.write(Data("samd-vault: \(error.code): \(error.reason)\n".utf8))
+        throw ExitCode(ExitStatus.software)
+    }
+}
+
+/// Options shared by every command that opens a key store.
+struct KeyStoreOptions: ParsableArguments {
+    @Option(name: .long, help: "The key store directory.")
+    var keystore: String
+
+    @Option(name: .long, help: "A file holding the passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable.")
+    var passphraseFile: String?
+
+    func passphrase() throws -> SecureBytes {
+        if let file = self.passphraseFile {
+            return try Passphrase.fromFile(file)
+        }
+        return try Passphrase.fromEnvironment()
+    }
+
+    func open() throws -> FileKeyStore {
+        try FileKeyStore(opening: self.keystore, passphrase: self.passphrase())
+    }
+}
+
+/// The encryption-context options of seal and open.
+struct ContextOptions: ParsableArguments {
+    @Option(name: .customLong("context"), help: "An encryption-context pair KEY=VALUE (repeatable). Never stored; needed again to open.")
+    var pairs: [String] = []
+
+    @Option(name: .long, help: "The subject (patient) id: seals under that subject's key and binds subject=ID into the context.")
+    var subject: String?
+
+    func context() throws -> EncryptionContext {
+        var pairs: [(String, String)] = []
+        for pair in self.pairs {
+            guard let equals = pair.firstIndex(of: "=") else {
+                throw Failure(status: ExitStatus.usage, message: "a context pair is KEY=VALUE, got \"\(pair.prefix(40))\"")
+            }
+            pairs.append((String(pair[..<equals]), String(pair[pair.index(after: equals)...])))
+        }
+        if let subject = self.subject {
+            pairs.append(("subject", subject))
+        }
+        return try EncryptionContext(pairs)
+    }
+}
+
+/// An input file or standard input.
+func openInput(_ path: String) throws -> FileDescriptor {
+    if path == "-" { return .standardInput }
+    do {
+        return try FileDescriptor.open(FilePath(path), .readOnly)
+    } catch Errno.noSuchFileOrDirectory {
+        throw Failure(status: ExitStatus.noInput, message: "\(path): no such file")
+    } catch {
+        throw Failure(status: ExitStatus.noInput, message: "\(path): cannot open: \(error)")
+    }
+}
+
+/// Where output goes until it is complete: a private temporary file beside OUT that replaces OUT only on
+/// success (fsync, rename), or — for standard output — an unlinked temporary file copied out on success.
+/// On failure nothing is created and an existing OUT is untouched.
+final class PendingOutput {
+    let descriptor: FileDescriptor
+    private let destination: String
+    private let temporary: String?
+    private var done = false
+
+    init(_ destination: String) throws {
+        self.destination = destination
+        let directory: String
+        if destination == "-" {
+            directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        } else {
+            let parent = (destination as NSString).deletingLastPathComponent
+            directory = parent.isEmpty ? "." : parent
+        }
+        var template = Array("\(directory)/.samd-vault-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw Failure(status: ExitStatus.cannotCreate, message: "\(destination): cannot create output in \(directory): \(Errno(rawValue: errno))")
+        }
+        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        fchmod(fd, 0o600)
+        if destination == "-" {
+            unlink(path)  // unnamed: gone when closed, whatever happens
+            self.temporary = nil
+        } else {
+            self.temporary = path
+        }
+        self.descriptor = FileDescriptor(rawValue: fd)
+    }
+
+    /// Makes the output visible: rename over OUT, or copy to standard output.
+    func commit() throws {
+        guard fsync(self.descriptor.rawValue) == 0 else {
+            throw Failure(status: ExitStatus.ioError, message: "\(self.destination): fsync failed: \(Errno(rawValue: errno))")
+        }
+        if let temporary = self.temporary {
+            guard rename(temporary, self.destination) == 0 else {
+                throw Failure(status: ExitStatus.cannotCreate, message: "\(self.destination): cannot create: \(Errno(rawValue: errno))")
+            }
+        } else {
+            _ = try self.descriptor.seek(offset: 0, from: .start)
+            var buffer = [UInt8](repeating: 0, count: 64 << 10)
+            while true {
+                let count = try buffer.withUnsafeMutableBytes { try self.descriptor.read(into: $0, retryOnInterrupt: true) }
+                if count == 0 { break }
+                try buffer.withUnsafeBytes { bytes in
+                    var offset = 0
+                    while offset < count {
+                        offset += try FileDescriptor.standardOutput.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), retryOnInterrupt: true)
+                    }
+                }
+            }
+        }
+        self.done = true
+    }
+
+    deinit {
+        try? self.descriptor.close()
+        if !self.done, let temporary = self.temporary {
+            unlink(temporary)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Foundation
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDKeys
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Manage the key store: create it, rotate, list, retire and destroy KEK versions.",
+        subcommands: [Init.self, Rotate.self, List.self, Retire.self, Destroy.self]
+    )
+
+    enum KDFCost: String, ExpressibleByArgument, CaseIterable {
+        case interactive, moderate
+
+        var parameters: Argon2id.Parameters {
+            switch self {
+            case .interactive: .interactive
+            case .moderate: .moderate
+            }
+        }
+    }
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key store with one active KEK, records:1.")
+        @OptionGroup var store: KeyStoreOptions
+        @Option(help: "Argon2id cost for the passphrase: moderate (3 passes, 256 MiB) or interactive (2 passes, 64 MiB).")
+        var kdfCost: KDFCost = .moderate
+        @Option(help: "Cryptoperiod for sealing, in days.")
+        var cryptoperiodDays: Int = 365
+
+        func run() throws {
+            try runReporting {
+                guard (1...3650).contains(self.cryptoperiodDays) else {
+                    throw Failure(status: ExitStatus.usage, message: "--cryptoperiod-days is 1 to 3650")
+                }
+                let store = try FileKeyStore.create(
+                    at: self.store.keystore,
+                    passphrase: self.store.passphrase(),
+                    kdf: self.kdfCost.parameters,
+                    cryptoperiod: TimeInterval(self.cryptoperiodDays) * 86_400
+                )
+                print("created key store \(store.directory) with \(try store.list().map(\.identifier.description).joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct Rotate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a new active KEK version (the old one opens only), then rewrap every subject key under it."
+        )
+        @OptionGroup var store: KeyStoreOptions
+        @Option(help: "The KEK name.") var name = FileKeyStore.defaultKeyName
+
+        func run() throws {
+            try runReporting {
+                let store = try self.store.open()
+                let key = try store.rotate(named: self.name)
+                let subjects = try store.rewrapSubjectKeys(named: self.name)
+                print("\(key.identifier) is active; \(subjects) subject key(s) rewrapped")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List KEK versions with their states and dates (never key material).")
+        @OptionGroup var store: KeyStoreOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            try runReporting {
+                let keys = try self.store.open().list()
+                if self.json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    encoder.dateEncodingStrategy = .iso8601
+                    print(String(decoding: try encoder.encode(keys), as: UTF8.self))
+                    return
+                }
+                let formatter = ISO8601DateFormatter()
+                for key in keys {
+                    let ends = key.sealingEndsAt.map { "seals until \(formatter.string(from: $0))" } ?? "does not seal"
+                    print("\(key.identifier)\t\(key.state)\t\(key.state == .active ? ends : "")")
+                }
+            }
+        }
+    }
+
+    struct Retire: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Deactivate a KEK version: it opens but no longer seals.")
+        @OptionGroup var store: KeyStoreOptions
+        @Option(help: "NAME:VERSION") var key: String
+
+        func run() throws {
+            try runReporting {
+                let key = try parseKey(self.key)
+                print("\(try self.store.open().retire(key).identifier) is deactivated")
+            }
+        }
+    }
+
+    struct Destroy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Erase a (non-active) KEK version. Whatever it still wraps can never be opened again."
+        )
+        @OptionGroup var store: KeyStoreOptions
+        @Option(help: "NAME:VERSION") var key: String
+
+        func run() throws {
+            try runReporting {
+                let receipt = try self.store.open().destroy(try parseKey(self.key))
+                print("\(receipt.key) destroyed at \(ISO8601DateFormatter().string(from: receipt.destroyedAt))")
+            }
+        }
+    }
+}
+
+/// A `--key NAME:VERSION` argument; a malformed one is a usage error.
+func parseKey(_ text: String) throws -> KeyIdentifier {
+    do {
+        return try KeyIdentifier(parsing: text)
+    } catch let error as EnvelopeError {
+        throw Failure(status: ExitStatus.usage, message: "--key \(error.reason)")
+    }
+}

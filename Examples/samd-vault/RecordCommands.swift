@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import SaMDEnvelope
+import SaMDKeys
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Seal: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Seal a record (IN, or - for stdin) into an envelope (OUT, or - for stdout).")
+    @OptionGroup var store: KeyStoreOptions
+    @OptionGroup var context: ContextOptions
+    @Option(help: "Payload suite: cobblestone-256 (AES-256-GCM, default) or xchacha20-poly1305 (devices without AES instructions).")
+    var suite: SuiteOption = .cobblestone256
+    @Argument(help: "Input record, or -.") var input: String
+    @Argument(help: "Output envelope, or -.") var output: String
+
+    enum SuiteOption: String, ExpressibleByArgument, CaseIterable {
+        case cobblestone256 = "cobblestone-256"
+        case xchacha20Poly1305 = "xchacha20-poly1305"
+    }
+
+    func run() throws {
+        try runReporting {
+            let context = try self.context.context()
+            let store = try self.store.open()
+            let key = try self.context.subject.map { try store.subjectSealingKey(subject: $0) } ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
+            let input = try openInput(self.input)
+            defer { if self.input != "-" { try? input.close() } }
+            let pending = try PendingOutput(self.output)
+            try Envelope.seal(from: input, to: pending.descriptor, context: context, key: key, suite: self.suite == .cobblestone256 ? .cobblestone256 : .xChaCha20Poly1305)
+            try pending.commit()
+        }
+    }
+}
+
+struct Open: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open an envelope (IN, or -) into the record (OUT, or -). Nothing is written unless the whole record authenticated."
+    )
+    @OptionGroup var store: KeyStoreOptions
+    @OptionGroup var context: ContextOptions
+    @Argument(help: "Input envelope, or -.") var input: String
+    @Argument(help: "Output record, or -.") var output: String
+
+    func run() throws {
+        try runReporting {
+            let context = try self.context.context()
+            let store = try self.store.open()
+            let input = try openInput(self.input)
+            defer { if self.input != "-" { try? input.close() } }
+            let pending = try PendingOutput(self.output)
+            try Envelope.open(from: input, to: pending.descriptor, context: context, keys: store)
+            try pending.commit()
+        }
+    }
+}
+
+struct Rewrap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rewrap envelopes in place to the active KEK version: a new header, the payload bytes unchanged; each file replaced atomically."
+    )
+    @OptionGroup var store: KeyStoreOptions
+    @Argument(help: "Envelope files.") var files: [String]
+
+    func run() throws {
+        try runReporting {
+            guard !self.files.isEmpty else { throw Failure(status: ExitStatus.usage, message: "no files to rewrap") }
+            let store = try self.store.open()
+            let target = try store.sealingKey(named: FileKeyStore.defaultKeyName)
+            let onTerminal = isatty(STDERR_FILENO) == 1
+            var rewrapped = 0
+            var skipped = 0
+            for (index, file) in self.files.enumerated() {
+                if onTerminal {
+                    FileHandle.standardError.write(Data("\rrewrap \(index + 1)/\(self.files.count) \(file)\u{1B}[K".utf8))
+                }
+                if try Self.rewrap(file, store: store, to: target) { rewrapped += 1 } else { skipped += 1 }
+            }
+            if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+            print("\(rewrapped) rewrapped to \(target.identifier), \(skipped) already current or under a subject key")
+        }
+    }
+
+    /// Rewraps one file; false when there is nothing to do.
+    static func rewrap(_ path: String, store: FileKeyStore, to target: SealingKey) throws -> Bool {
+        let input = try openInput(path)
+        defer { try? input.close() }
+        let source = try FileByteSource(input)
+        var prefix = [UInt8](repeating: 0, count: min(source.byteCount, EnvelopeHeader.maximumByteCount))
+        try prefix.withUnsafeMutableBytes { try source.read(at: 0, into: $0) }
+        let header = try EnvelopeHeader.parse(prefix)
+        // Subject-keyed records follow their subject key, which `keys rotate` rewraps.
+        guard header.key.name == target.identifier.name, header.key != target.identifier else { return false }
+        let newHeader = try Envelope.rewrapHeader(header, keys: store, to: target)
+        let pending = try PendingOutput(path)
+        try newHeader.encoded.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                offset += try pending.descriptor.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]), retryOnInterrupt: true)
+            }
+        }
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var position = header.byteCount
+        while position < source.byteCount {
+            let count = min(buffer.count, source.byteCount - position)
+            try buffer.withUnsafeMutableBytes { try source.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<count])) }
+            try buffer.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < count {
+                    offset += try pending.descriptor.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), retryOnInterrupt: true)
+                }
+            }
+            position += count
+        }
+        try pending.commit()
+        return true
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show an envelope's header facts (no key needed, never a key).")
+    @Flag(help: "Print JSON.") var json = false
+    @Argument(help: "Envelope file.") var file: String
+
+    func run() throws {
+        try runReporting {
+            let input = try openInput(self.file)
+            defer { try? input.close() }
+            let source = try FileByteSource(input)
+            var prefix = [UInt8](repeating: 0, count: min(source.byteCount, EnvelopeHeader.maximumByteCount))
+            try prefix.withUnsafeMutableBytes { try source.read(at: 0, into: $0) }
+            let info = try Envelope.inspect(prefix, totalByteCount: source.byteCount)
+            if self.json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(info), as: UTF8.self))
+            } else {
+                print("format \(info.formatVersion), \(info.suite), key \(info.kekName):\(info.kekVersion) (\(info.wrapMode)), header \(info.headerByteCount) bytes, chunks of \(info.chunkSize) bytes, payload \(info.payloadLength.map(String.init) ?? "?") bytes")
+            }
+        }
+    }
+}
+
+struct Shred: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Crypto-shred a subject: destroy its key, so none of its records can be opened again. Prints the receipt."
+    )
+    @OptionGroup var store: KeyStoreOptions
+    @Option(help: "The subject (patient) id.") var subject: String
+
+    func run() throws {
+        try runReporting {
+            let receipt = try self.store.open().shred(subject: self.subject)
+            print("shredded \(receipt.key) at \(ISO8601DateFormatter().string(from: receipt.destroyedAt))")
+        }
+    }
+}

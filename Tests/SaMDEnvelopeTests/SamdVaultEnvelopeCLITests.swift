@@ -1,0 +1,185 @@
+import Foundation
+import SaMDEnvelope
+import Testing
+
+/// `samd-vault` run as a user runs it, on the real records.
+@Suite("samd-vault seal, open, rewrap, inspect, keys, shred")
+struct SamdVaultEnvelopeCLITests {
+    struct Run {
+        let status: Int32
+        let output: [UInt8]
+        let error: String
+    }
+
+    final class Workspace {
+        let directory: URL
+        let passphrase = "clinic passphrase \(UUID().uuidString)"
+
+        init() throws {
+            self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-vault-cli-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        }
+
+        deinit {
+            try? FileManager.default.removeItem(at: self.directory)
+        }
+
+        func path(_ name: String) -> String {
+            self.directory.appendingPathComponent(name).path
+        }
+
+        @discardableResult
+        func run(_ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String]? = nil) throws -> Run {
+            let process = Process()
+            process.executableURL = try Self.executable()
+            process.arguments = arguments
+            process.currentDirectoryURL = self.directory
+            process.environment = environment ?? ["SAMD_PASSPHRASE": self.passphrase, "PATH": "/usr/bin:/bin"]
+            let output = Pipe()
+            let error = Pipe()
+            let input = Pipe()
+            process.standardOutput = output
+            process.standardError = error
+            process.standardInput = input
+            try process.run()
+            if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
+            try input.fileHandleForWriting.close()
+            let outputData = output.fileHandleForReading.readDataToEndOfFile()
+            let errorData = error.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Run(status: process.terminationStatus, output: Array(outputData), error: String(decoding: errorData, as: UTF8.self))
+        }
+
+        static func executable() throws -> URL {
+            var directory = Bundle.module.bundleURL.deletingLastPathComponent()
+            for _ in 0..<3 {
+                let candidate = directory.appendingPathComponent("samd-vault")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                directory.deleteLastPathComponent()
+            }
+            throw CocoaError(.fileNoSuchFile)
+        }
+
+        func initialiseStore() throws {
+            let run = try self.run(["keys", "init", "--keystore", "ks", "--kdf-cost", "interactive"])
+            #expect(run.status == 0, "\(run.error)")
+        }
+    }
+
+    @Test func everyRecordRoundTripsThroughTheCLI() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        let records = try Fixtures.records()
+        for (index, (name, bytes)) in records.enumerated() {
+            let plain = workspace.path("in-\(index)")
+            try Data(bytes).write(to: URL(fileURLWithPath: plain))
+            let context = ["--context", "patient=p-\(index % 4)", "--context", "record=\(name)"]
+            let sealed = try workspace.run(["seal", "--keystore", "ks"] + context + [plain, "env-\(index)"])
+            #expect(sealed.status == 0, "\(name): \(sealed.error)")
+            let opened = try workspace.run(["open", "--keystore", "ks"] + context + ["env-\(index)", "out-\(index)"])
+            #expect(opened.status == 0, "\(name): \(opened.error)")
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("out-\(index)")))) == bytes, "\(name)")
+        }
+        print("samd-vault round trips: \(records.count) records sealed and opened byte for byte")
+    }
+
+    @Test func standardStreamsAndInspect() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        let record = Array("PID|1||MRN-77^^^HOSP||DOE^JANE".utf8)
+        let sealed = try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-77", "-", "-"], stdin: record)
+        #expect(sealed.status == 0, "\(sealed.error)")
+        try Data(sealed.output).write(to: URL(fileURLWithPath: workspace.path("e")))
+        let inspect = try workspace.run(["inspect", "--json", "e"])
+        let info = try JSONDecoder().decode(EnvelopeInfo.self, from: Data(inspect.output))
+        #expect(info.formatVersion == 1 && info.suite == "Cobblestone-256" && info.chunkSize == 16384 && info.payloadLength == record.count)
+        #expect(info.kekName.hasPrefix("s-") && info.kekVersion == 1)
+        let opened = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-77", "-", "-"], stdin: sealed.output)
+        #expect(opened.status == 0 && opened.output == record)
+        // The subject is bound into the context: another subject id does not open it.
+        let wrong = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-78", "e", "-"])
+        #expect(wrong.status == 65 && wrong.output.isEmpty)
+    }
+
+    @Test func failuresHaveSysexitsCodesAndWriteNothing() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        let record = workspace.path("record")
+        try Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0) }).write(to: URL(fileURLWithPath: record))
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "patient=p", record, "env"]).status == 0)
+        let existing = Data("existing output".utf8)
+        try existing.write(to: URL(fileURLWithPath: workspace.path("out")))
+        func expectUntouched() throws {
+            #expect(try Data(contentsOf: URL(fileURLWithPath: workspace.path("out"))) == existing)
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter { $0.hasPrefix(".samd-vault") }
+            #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+        }
+
+        // 65: wrong context, tampered, truncated.
+        #expect(try workspace.run(["open", "--keystore", "ks", "--context", "patient=q", "env", "out"]).status == 65)
+        try expectUntouched()
+        var tampered = Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("env"))))
+        tampered[tampered.count - 20_000] ^= 1
+        try Data(tampered).write(to: URL(fileURLWithPath: workspace.path("tampered")))
+        let tamperedRun = try workspace.run(["open", "--keystore", "ks", "--context", "patient=p", "tampered", "out"])
+        #expect(tamperedRun.status == 65)
+        #expect(tamperedRun.error.split(separator: "\n").filter { $0.hasPrefix("samd-vault:") }.count == 1)
+        try expectUntouched()
+        try Data(tampered.prefix(16_500)).write(to: URL(fileURLWithPath: workspace.path("short")))
+        #expect(try workspace.run(["open", "--keystore", "ks", "--context", "patient=p", "short", "out"]).status == 65)
+        try expectUntouched()
+        // 66: no input. 73: cannot create output. 64: usage.
+        #expect(try workspace.run(["open", "--keystore", "ks", "missing", "out"]).status == 66)
+        #expect(try workspace.run(["seal", "--keystore", "ks", record, "no-such-dir/out"]).status == 73)
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "Bad Key=v", record, "out"]).status == 64)
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "novalue", record, "out"]).status == 64)
+        #expect(try workspace.run(["keys", "retire", "--keystore", "ks", "--key", "nonsense"]).status == 64)
+        try expectUntouched()
+        // 69: wrong passphrase, no passphrase, destroyed key.
+        let wrongPass = try workspace.run(["open", "--keystore", "ks", "--context", "patient=p", "env", "out"], environment: ["SAMD_PASSPHRASE": "wrong"])
+        #expect(wrongPass.status == 69)
+        #expect(try workspace.run(["keys", "list", "--keystore", "ks"], environment: [:]).status == 69)
+        try expectUntouched()
+        // A passphrase file works; a world-readable one is refused.
+        let passFile = workspace.path("pass")
+        try Data((workspace.passphrase + "\n").utf8).write(to: URL(fileURLWithPath: passFile))
+        chmod(passFile, 0o600)
+        #expect(try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:]).status == 0)
+        chmod(passFile, 0o644)
+        #expect(try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:]).status == 69)
+    }
+
+    @Test func rotationRewrapDestroyAndShredThroughTheCLI() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        let records = try Fixtures.records().prefix(6)
+        for (index, (_, bytes)) in records.enumerated() {
+            try Data(bytes).write(to: URL(fileURLWithPath: workspace.path("in-\(index)")))
+            #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "n=\(index)", "in-\(index)", "env-\(index)"]).status == 0)
+        }
+        let before = try records.indices.map { Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("env-\($0)")))) }
+        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        let rewrap = try workspace.run(["rewrap", "--keystore", "ks"] + records.indices.map { "env-\($0)" })
+        #expect(rewrap.status == 0, "\(rewrap.error)")
+        #expect(String(decoding: rewrap.output, as: UTF8.self).contains("\(records.count) rewrapped to records:2"))
+        #expect(try workspace.run(["keys", "destroy", "--keystore", "ks", "--key", "records:1"]).status == 0)
+        let list = try workspace.run(["keys", "list", "--keystore", "ks", "--json"])
+        #expect(String(decoding: list.output, as: UTF8.self).contains("\"destroyed\""))
+        for (index, (_, bytes)) in records.enumerated() {
+            let after = Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("env-\(index)"))))
+            let oldHeader = try EnvelopeHeader.parse(before[index]).byteCount
+            let newHeader = try EnvelopeHeader.parse(after).byteCount
+            #expect(Array(before[index][oldHeader...]) == Array(after[newHeader...]), "payload bytes changed")
+            let opened = try workspace.run(["open", "--keystore", "ks", "--context", "n=\(index)", "env-\(index)", "-"])
+            #expect(opened.status == 0 && opened.output == bytes)
+        }
+
+        try Data("note".utf8).write(to: URL(fileURLWithPath: workspace.path("note")))
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-9", "note", "note.env"]).status == 0)
+        let shred = try workspace.run(["shred", "--keystore", "ks", "--subject", "MRN-9"])
+        #expect(shred.status == 0 && String(decoding: shred.output, as: UTF8.self).hasPrefix("shredded s-"))
+        let afterShred = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-9", "note.env", "note.out"])
+        #expect(afterShred.status == 69 && afterShred.error.contains("keyDestroyed"))
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("note.out")))
+    }
+}
