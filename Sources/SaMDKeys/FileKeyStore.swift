@@ -380,6 +380,14 @@ public final class FileKeyStore: KeyStore {
         } catch let error as EnvelopeError where error.code == .keyNotFound {
             throw EnvelopeError(.keyStore, "no key store file at \(path)")
         }
+        return try self.parseEnvelope(bytes, path: path)
+    }
+
+    /// Parses and bounds-checks `keystore.json` (before any key derivation).
+    static func parseEnvelope(_ bytes: [UInt8], path: String) throws -> (StoreFormat.Envelope, [UInt8]) {
+        guard bytes.count <= StoreFormat.storeFileLimit else {
+            throw EnvelopeError(.keyStore, "\(path) is over the \(StoreFormat.storeFileLimit)-byte limit")
+        }
         let envelope: StoreFormat.Envelope
         do {
             envelope = try StoreFormat.decoder.decode(StoreFormat.Envelope.self, from: Data(bytes))
@@ -387,7 +395,7 @@ public final class FileKeyStore: KeyStore {
             throw EnvelopeError(.keyStore, "\(path) is corrupted or truncated (not a key-store document)")
         }
         guard envelope.format == StoreFormat.format else {
-            throw EnvelopeError(.keyStore, "\(path) is format \(envelope.format); this library reads \(StoreFormat.format)")
+            throw EnvelopeError(.keyStore, "\(path) is format \(envelope.format.prefix(40)); this library reads \(StoreFormat.format)")
         }
         let salt = try StoreFormat.decodeBase64(envelope.kdf.salt, limit: Argon2id.saltByteCount, "KDF salt")
         guard salt.count == Argon2id.saltByteCount else {

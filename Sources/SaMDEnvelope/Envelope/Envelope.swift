@@ -76,6 +76,20 @@ public enum Envelope {
         return EnvelopeInfo(header: header, payloadByteCount: plaintextCount)
     }
 
+    /// Deterministic sealing for published test vectors only: every random input given.
+    static func seal(
+        _ plaintext: [UInt8],
+        context: EncryptionContext,
+        to key: SealingKey,
+        suite: PayloadSuite,
+        dek: SecureBytes,
+        wrapNonce: [UInt8],
+        salt: [UInt8]
+    ) throws -> [UInt8] {
+        let header = try EnvelopeHeader.sealing(dek, suite: suite, to: key, wrapNonce: wrapNonce)
+        return try header.encoded + ChunkedPayload.seal(plaintext, suite: suite, inputKey: dek, context: context.canonicalBytes, salt: salt)
+    }
+
     static func newDEK() throws -> SecureBytes {
         do {
             return try SecureBytes(randomByteCount: DEKWrap.dekByteCount)

@@ -59,11 +59,12 @@ public struct StaticKeyProvider: EnvelopeKeyProvider {
 
 extension EnvelopeHeader {
     /// Makes a header around a freshly wrapped `dek`.
-    static func sealing(_ dek: SecureBytes, suite: PayloadSuite, to key: SealingKey) throws -> EnvelopeHeader {
+    static func sealing(_ dek: SecureBytes, suite: PayloadSuite, to key: SealingKey, wrapNonce: [UInt8]? = nil) throws -> EnvelopeHeader {
         switch key {
         case .keyEncryptionKey(let identifier, let kek):
             let prefix = Self.authenticatedPrefix(suite: suite, wrapMode: .keyEncryptionKey, key: identifier)
-            return EnvelopeHeader(suite: suite, wrapMode: .keyEncryptionKey, key: identifier, wrappedKey: try DEKWrap.wrap(dek, prefix: prefix, kek: kek))
+            let wrapped = try DEKWrap.wrap(dek, prefix: prefix, kek: kek, nonce: wrapNonce)
+            return EnvelopeHeader(suite: suite, wrapMode: .keyEncryptionKey, key: identifier, wrappedKey: wrapped)
         case .recipient(let identifier, let publicKey):
             let prefix = Self.authenticatedPrefix(suite: suite, wrapMode: .recipient, key: identifier)
             return EnvelopeHeader(suite: suite, wrapMode: .recipient, key: identifier, wrappedKey: try DEKWrap.seal(dek, prefix: prefix, recipient: publicKey))

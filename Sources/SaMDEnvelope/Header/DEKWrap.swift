@@ -5,9 +5,9 @@ enum DEKWrap {
     static let dekByteCount = 32
 
     /// Mode 1: AES-256-GCM under `kek` with a random 96-bit nonce and the prefix as associated data.
-    static func wrap(_ dek: SecureBytes, prefix: [UInt8], kek: SecureBytes) throws -> [UInt8] {
+    static func wrap(_ dek: SecureBytes, prefix: [UInt8], kek: SecureBytes, nonce fixedNonce: [UInt8]? = nil) throws -> [UInt8] {
         do {
-            let nonce = try AEADAlgorithm.aes256GCM.randomNonce()
+            let nonce = try fixedNonce ?? AEADAlgorithm.aes256GCM.randomNonce()
             let sealed = try dek.withUnsafeBytes { dek in
                 try AEADAlgorithm.aes256GCM.seal(dek, key: kek, nonce: nonce, associatedData: prefix)
             }
