@@ -182,4 +182,35 @@ struct SamdVaultEnvelopeCLITests {
         #expect(afterShred.status == 69 && afterShred.error.contains("keyDestroyed"))
         #expect(!FileManager.default.fileExists(atPath: workspace.path("note.out")))
     }
+
+    /// Two processes rotating at once are serialised by the store's file lock: no version is lost.
+    @Test func twoProcessesRotatingAtOnceLoseNothing() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        let executable = try Workspace.executable()
+        var processes: [Process] = []
+        for _ in 0..<2 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.currentDirectoryURL = workspace.directory
+            process.environment = ["SAMD_PASSPHRASE": workspace.passphrase, "PATH": "/usr/bin:/bin"]
+            // Five rotations in a row from each process, interleaving with the other.
+            process.arguments = ["-c", "for i in 1 2 3 4 5; do '\(executable.path)' keys rotate --keystore ks >/dev/null 2>&1 || exit 1; done"]
+            try process.run()
+            processes.append(process)
+        }
+        for process in processes {
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        let list = try workspace.run(["keys", "list", "--keystore", "ks", "--json"])
+        struct Key: Decodable {
+            struct Identifier: Decodable { let version: UInt32 }
+            let identifier: Identifier
+            let state: String
+        }
+        let keys = try JSONDecoder().decode([Key].self, from: Data(list.output))
+        #expect(keys.map(\.identifier.version) == Array(1...11))
+        #expect(keys.filter { $0.state == "active" }.count == 1)
+    }
 }
