@@ -17,7 +17,7 @@ extension FileKeyStore {
         guard !subject.isEmpty, subject.utf8.count <= 512 else {
             throw EnvelopeError(.invalidContext, "a subject id is 1 to 512 bytes")
         }
-        let state = self.cached.withLock { $0 }
+        let state = try self.current()
         let indexKey = try Self.unwrap(state.indexKey, under: self.wrapKey, what: "index key")
         let mac = try Self.crypto {
             try DigestAlgorithm.sha256.authenticationCode(for: Array("samd-subject-v1".utf8) + [0] + Array(subject.utf8), key: indexKey)

@@ -28,7 +28,8 @@ public final class FileKeyStore: KeyStore {
     let kdfSalt: [UInt8]
     let now: @Sendable () -> Date
     let logger: Logger
-    let cached: Mutex<StoreFormat.State>
+    /// The last state read, and the identity (inode, size, modification time) of the file it came from.
+    let cached: Mutex<(state: StoreFormat.State, file: StoreFile.Identity?)>
 
     var storePath: String { self.directory + "/keystore.json" }
     var subjectsDirectory: String { self.directory + "/subjects" }
@@ -125,7 +126,7 @@ public final class FileKeyStore: KeyStore {
         self.macKey = macKey
         self.kdf = kdf
         self.kdfSalt = salt
-        self.cached = Mutex(state)
+        self.cached = Mutex((state, StoreFile.identity(directory + "/keystore.json")))
         self.now = now
         self.logger = logger
     }
@@ -137,7 +138,7 @@ public final class FileKeyStore: KeyStore {
     }
 
     public func sealingKey(named name: String) throws -> SealingKey {
-        let state = self.cached.withLock { $0 }
+        let state = try self.current()
         let now = self.now()
         guard let active = state.keys.last(where: { $0.metadata.identifier.name == name && $0.metadata.state == .active }) else {
             guard state.keys.contains(where: { $0.metadata.identifier.name == name }) else {
@@ -158,10 +159,7 @@ public final class FileKeyStore: KeyStore {
         if identifier.name.hasPrefix(Self.subjectPrefix) {
             return try self.subjectKey(for: identifier)
         }
-        var state = self.cached.withLock { $0 }
-        if !state.keys.contains(where: { $0.metadata.identifier == identifier }) {
-            state = try self.reload()  // another process may have rotated
-        }
+        let state = try self.current()
         guard let stored = state.keys.first(where: { $0.metadata.identifier == identifier }) else {
             throw EnvelopeError(.keyNotFound, "no key \(identifier) in the key store")
         }
@@ -310,19 +308,33 @@ public final class FileKeyStore: KeyStore {
         let result = try body(&state, self.now())
         state.generation += 1
         try Self.write(state, kdf: self.kdf, salt: self.kdfSalt, macKey: self.macKey, to: self.storePath)
-        self.cached.withLock { $0 = state }
+        self.cached.withLock { $0 = (state, StoreFile.identity(self.storePath)) }
         return result
+    }
+
+    /// The store's state as it is on disk now: the cached state while the file is the one it was read
+    /// from (same inode, size and modification time — every write renames a new file in), otherwise the
+    /// file read and authenticated again. So a rotation, retirement or destruction by another process is
+    /// seen by the next operation here.
+    func current() throws -> StoreFormat.State {
+        let identity = StoreFile.identity(self.storePath)
+        let cached = self.cached.withLock { $0 }
+        if let identity, cached.file == identity {
+            return cached.state
+        }
+        return try self.reload()
     }
 
     /// Reads and authenticates the store file again.
     @discardableResult
     func reload() throws -> StoreFormat.State {
+        let identity = StoreFile.identity(self.storePath)
         let (envelope, salt) = try Self.readEnvelope(self.storePath)
         guard salt == self.kdfSalt, envelope.kdf.iterations == self.kdf.iterations, envelope.kdf.memory == self.kdf.memory else {
             throw EnvelopeError(.keyStore, "the key store's KDF parameters changed underneath this process")
         }
         let state = try Self.verify(envelope, salt: salt, macKey: self.macKey)
-        self.cached.withLock { $0 = state }
+        self.cached.withLock { $0 = (state, identity) }
         return state
     }
 

@@ -102,6 +102,27 @@ enum StoreFile {
         try self.checkPrivateDirectory(path)
     }
 
+    /// What identifies one version of a file: replaced atomically, a file gets a new inode.
+    struct Identity: Equatable, Sendable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int64
+        let modifiedSeconds: Int
+        let modifiedNanoseconds: Int
+    }
+
+    static func identity(_ path: String) -> Identity? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return Identity(
+            device: UInt64(info.st_dev),
+            inode: UInt64(info.st_ino),
+            size: Int64(info.st_size),
+            modifiedSeconds: info.st_mtim.tv_sec,
+            modifiedNanoseconds: info.st_mtim.tv_nsec
+        )
+    }
+
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])

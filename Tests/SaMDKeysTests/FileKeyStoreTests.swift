@@ -278,4 +278,18 @@ struct FileKeyStoreTests {
         #expect(versions == Array(1...17))
         #expect(try fixture.open().list().filter { $0.state == .active }.count == 1)
     }
+
+    /// A change made through one store object (or process) is seen by the next operation of another:
+    /// no stale cache seals with a retired version or opens with a destroyed one.
+    @Test func changesByAnotherWriterAreSeenAtOnce() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let writer = try fixture.create()
+        let reader = try fixture.open()
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: reader.sealingKey(named: "records"))
+        _ = try writer.rotate(named: "records")
+        #expect(try reader.sealingKey(named: "records").identifier.version == 2)
+        _ = try writer.destroy(try KeyIdentifier(parsing: "records:1"))
+        #expect(keysCode { try Envelope.open(sealed, context: Self.context, keys: reader) } == .keyDestroyed)
+    }
 }
