@@ -86,7 +86,8 @@ struct ContextOptions: ParsableArguments {
         var pairs: [(String, String)] = []
         for pair in self.pairs {
             guard let equals = pair.firstIndex(of: "=") else {
-                throw Failure(status: ExitStatus.usage, message: "a context pair is KEY=VALUE, got \"\(pair.prefix(40))\"")
+                // The value may be a patient identifier: never echo it.
+                throw Failure(status: ExitStatus.usage, message: "a --context pair is KEY=VALUE; one has no '='")
             }
             pairs.append((String(pair[..<equals]), String(pair[pair.index(after: equals)...])))
         }
@@ -118,14 +119,14 @@ final class PendingOutput {
     private let temporary: String?
     private var done = false
 
-    init(_ destination: String) throws {
+    /// - Parameter mode: permissions for the new file (default 0600).
+    init(_ destination: String, mode: mode_t = 0o600) throws {
         self.destination = destination
         let directory: String
         if destination == "-" {
             directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         } else {
-            let parent = (destination as NSString).deletingLastPathComponent
-            directory = parent.isEmpty ? "." : parent
+            directory = parentDirectory(of: destination)
         }
         var template = Array("\(directory)/.samd-vault-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
@@ -133,12 +134,13 @@ final class PendingOutput {
             throw Failure(status: ExitStatus.cannotCreate, message: "\(destination): cannot create output in \(directory): \(Errno(rawValue: errno))")
         }
         let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        fchmod(fd, 0o600)
+        fchmod(fd, mode)
         if destination == "-" {
             unlink(path)  // unnamed: gone when closed, whatever happens
             self.temporary = nil
         } else {
             self.temporary = path
+            PendingCleanup.register(path)
         }
         self.descriptor = FileDescriptor(rawValue: fd)
     }
@@ -151,6 +153,13 @@ final class PendingOutput {
         if let temporary = self.temporary {
             guard rename(temporary, self.destination) == 0 else {
                 throw Failure(status: ExitStatus.cannotCreate, message: "\(self.destination): cannot create: \(Errno(rawValue: errno))")
+            }
+            PendingCleanup.unregister()
+            // Make the rename itself durable.
+            let directory = open(parentDirectory(of: self.destination), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if directory >= 0 {
+                _ = fsync(directory)
+                close(directory)
             }
         } else {
             _ = try self.descriptor.seek(offset: 0, from: .start)
@@ -173,6 +182,49 @@ final class PendingOutput {
         try? self.descriptor.close()
         if !self.done, let temporary = self.temporary {
             unlink(temporary)
+            PendingCleanup.unregister()
         }
     }
+}
+
+/// Removes a pending output's temporary file when the process is interrupted (SIGINT, SIGTERM,
+/// SIGHUP, SIGPIPE), so a killed `open` leaves no plaintext behind. SIGKILL cannot be caught: the
+/// temporary file is then left as `.samd-vault-XXXXXX` beside OUT, mode 0600.
+enum PendingCleanup {
+    /// The path, as a C string the handler can use without allocating (signal-safe).
+    nonisolated(unsafe) static var path: UnsafeMutablePointer<CChar>?
+
+    static func register(_ temporary: String) {
+        self.installHandlers()
+        let copy = strdup(temporary)
+        let previous = self.path
+        self.path = copy
+        free(previous)
+    }
+
+    static func unregister() {
+        let previous = self.path
+        self.path = nil
+        free(previous)
+    }
+
+    nonisolated(unsafe) static var installed = false
+
+    static func installHandlers() {
+        guard !self.installed else { return }
+        self.installed = true
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] {
+            signal(signalNumber) { received in
+                if let path = PendingCleanup.path { unlink(path) }
+                _exit(128 + received)
+            }
+        }
+    }
+}
+
+/// The directory a path's file is in ("." for a bare name). (Foundation's `deletingLastPathComponent`
+/// traps on one-character paths on Linux.)
+func parentDirectory(of path: String) -> String {
+    let parent = FilePath(path).removingLastComponent().string
+    return parent.isEmpty ? "." : parent
 }

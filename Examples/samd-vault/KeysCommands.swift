@@ -56,8 +56,17 @@ struct Keys: ParsableCommand {
             try runReporting {
                 let store = try self.store.open()
                 let key = try store.rotate(named: self.name)
-                let subjects = try store.rewrapSubjectKeys(named: self.name)
-                print("\(key.identifier) is active; \(subjects) subject key(s) rewrapped")
+                let report = try store.rewrapSubjectKeys(named: self.name)
+                print("\(key.identifier) is active; \(report.rewrapped) subject key(s) rewrapped")
+                guard report.failed.isEmpty else {
+                    for failure in report.failed {
+                        FileHandle.standardError.write(Data("samd-vault: subject key \(failure.key) not rewrapped: \(failure.reason)\n".utf8))
+                    }
+                    throw Failure(
+                        status: ExitStatus.unavailable,
+                        message: "\(key.identifier) is active, but \(report.failed.count) subject key(s) could not be rewrapped"
+                    )
+                }
             }
         }
     }

@@ -26,10 +26,11 @@ struct Seal: ParsableCommand {
         try runReporting {
             let context = try self.context.context()
             let store = try self.store.open()
-            let key = try self.context.subject.map { try store.subjectSealingKey(subject: $0) } ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
+            // Input and output first: a missing input or an impossible output creates no subject key.
             let input = try openInput(self.input)
             defer { if self.input != "-" { try? input.close() } }
             let pending = try PendingOutput(self.output)
+            let key = try self.context.subject.map { try store.subjectSealingKey(subject: $0) } ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
             try Envelope.seal(from: input, to: pending.descriptor, context: context, key: key, suite: self.suite == .cobblestone256 ? .cobblestone256 : .xChaCha20Poly1305)
             try pending.commit()
         }
@@ -68,19 +69,40 @@ struct Rewrap: ParsableCommand {
     func run() throws {
         try runReporting {
             guard !self.files.isEmpty else { throw Failure(status: ExitStatus.usage, message: "no files to rewrap") }
+            guard !self.files.contains("-") else {
+                throw Failure(status: ExitStatus.usage, message: "rewrap works in place on files; - is not a file")
+            }
             let store = try self.store.open()
             let target = try store.sealingKey(named: FileKeyStore.defaultKeyName)
             let onTerminal = isatty(STDERR_FILENO) == 1
             var rewrapped = 0
             var skipped = 0
+            var firstFailure: Int32?
+            var failed = 0
             for (index, file) in self.files.enumerated() {
                 if onTerminal {
                     FileHandle.standardError.write(Data("\rrewrap \(index + 1)/\(self.files.count) \(file)\u{1B}[K".utf8))
                 }
-                if try Self.rewrap(file, store: store, to: target) { rewrapped += 1 } else { skipped += 1 }
+                // A bad file is named and skipped; the others are still rewrapped.
+                do {
+                    if try Self.rewrap(file, store: store, to: target) { rewrapped += 1 } else { skipped += 1 }
+                } catch let error as EnvelopeError {
+                    if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    FileHandle.standardError.write(Data("samd-vault: \(file): \(error.code): \(error.reason)\n".utf8))
+                    firstFailure = firstFailure ?? ExitStatus.code(for: error)
+                    failed += 1
+                } catch let failure as Failure {
+                    if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    FileHandle.standardError.write(Data("samd-vault: \(failure.message)\n".utf8))
+                    firstFailure = firstFailure ?? failure.status
+                    failed += 1
+                }
             }
             if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-            print("\(rewrapped) rewrapped to \(target.identifier), \(skipped) already current or under a subject key")
+            print("\(rewrapped) rewrapped to \(target.identifier), \(skipped) already current or under a subject key, \(failed) failed")
+            if let firstFailure {
+                throw Failure(status: firstFailure, message: "\(failed) of \(self.files.count) file(s) could not be rewrapped")
+            }
         }
     }
 
@@ -95,7 +117,9 @@ struct Rewrap: ParsableCommand {
         // Subject-keyed records follow their subject key, which `keys rotate` rewraps.
         guard header.key.name == target.identifier.name, header.key != target.identifier else { return false }
         let newHeader = try Envelope.rewrapHeader(header, keys: store, to: target)
-        let pending = try PendingOutput(path)
+        var info = stat()
+        let mode: mode_t = fstat(input.rawValue, &info) == 0 ? info.st_mode & 0o777 : 0o600
+        let pending = try PendingOutput(path, mode: mode)  // the file keeps its permissions
         try newHeader.encoded.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
@@ -123,16 +147,30 @@ struct Rewrap: ParsableCommand {
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show an envelope's header facts (no key needed, never a key).")
     @Flag(help: "Print JSON.") var json = false
-    @Argument(help: "Envelope file.") var file: String
+    @Argument(help: "Envelope file, or -.") var file: String
 
     func run() throws {
         try runReporting {
             let input = try openInput(self.file)
-            defer { try? input.close() }
-            let source = try FileByteSource(input)
-            var prefix = [UInt8](repeating: 0, count: min(source.byteCount, EnvelopeHeader.maximumByteCount))
-            try prefix.withUnsafeMutableBytes { try source.read(at: 0, into: $0) }
-            let info = try Envelope.inspect(prefix, totalByteCount: source.byteCount)
+            defer { if self.file != "-" { try? input.close() } }
+            // Read the header, then count the rest: works on pipes as well as files, in constant memory.
+            var prefix: [UInt8] = []
+            var total = 0
+            var buffer = [UInt8](repeating: 0, count: 64 << 10)
+            while true {
+                let count: Int
+                do {
+                    count = try buffer.withUnsafeMutableBytes { try input.read(into: $0, retryOnInterrupt: true) }
+                } catch {
+                    throw Failure(status: ExitStatus.ioError, message: "\(self.file): cannot read: \(error)")
+                }
+                if count == 0 { break }
+                if prefix.count < EnvelopeHeader.maximumByteCount {
+                    prefix += buffer[..<min(count, EnvelopeHeader.maximumByteCount - prefix.count)]
+                }
+                total += count
+            }
+            let info = try Envelope.inspect(prefix, totalByteCount: total)
             if self.json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -93,6 +93,10 @@ extension FileKeyStore {
         guard version.state != .destroyed, let wrapped = version.wrapped, let kekID = version.wrappedBy else {
             throw EnvelopeError(.keyDestroyed, "the subject key \(name):\(version.version) was destroyed (crypto-shredded)")
         }
+        // A subject key is wrapped by a KEK, never by another subject key (which could also loop).
+        guard !kekID.name.hasPrefix(Self.subjectPrefix) else {
+            throw EnvelopeError(.keyStore, "subject file \(name) names a subject key as its wrapping key")
+        }
         let kek = try self.keyEncryptionKey(for: kekID)
         let bytes = try StoreFormat.decodeBase64(wrapped, limit: 60, "wrapped subject key")
         guard bytes.count == 60 else { throw EnvelopeError(.keyStore, "a wrapped subject key is 60 bytes") }
@@ -142,35 +146,66 @@ extension FileKeyStore {
         }
         try self.writeSubject(record)
         let receipt = DestructionReceipt(key: try KeyIdentifier(name: name, version: last), destroyedAt: now, subjectIndex: index)
-        try self.keep(receipt)
         self.logger.notice(
             "subject crypto-shredded",
             metadata: ["event": "samd.keys.subject-shredded", "key": "\(receipt.key)", "destroyed_at": "\(now)"]
         )
+        self.keep(receipt)
         return receipt
     }
 
-    public func rewrapSubjectKeys(named name: String) throws -> Int {
-        guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: name) else { return 0 }
+    public func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport {
+        guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: name) else {
+            return SubjectRewrapReport(rewrapped: 0, failed: [])
+        }
         let lock = try StoreLock(directory: self.directory)
         defer { withExtendedLifetime(lock) {} }
-        var count = 0
+        var report = SubjectRewrapReport(rewrapped: 0, failed: [])
         for file in try StoreFile.list(self.subjectsDirectory) where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
             let id = String(file.dropLast(5))
-            guard var record = try self.readSubject(id) else { continue }
-            var changed = false
-            for position in record.versions.indices {
-                let version = record.versions[position]
-                guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy.name == name, wrappedBy != kekID else { continue }
-                let material = try self.unwrapSubject(version, name: id)
-                record.versions[position].wrapped = try Self.wrapSubject(material, name: id, version: version.version, kekID: kekID, kek: kek)
-                record.versions[position].wrappedBy = kekID
-                changed = true
-                count += 1
+            do {
+                guard var record = try self.readSubject(id) else { continue }
+                var changed = false
+                for position in record.versions.indices {
+                    let version = record.versions[position]
+                    guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy.name == name, wrappedBy != kekID else {
+                        continue
+                    }
+                    do {
+                        let material = try self.unwrapSubject(version, name: id)
+                        record.versions[position].wrapped = try Self.wrapSubject(material, name: id, version: version.version, kekID: kekID, kek: kek)
+                        record.versions[position].wrappedBy = kekID
+                        changed = true
+                        report.rewrapped += 1
+                    } catch let error as EnvelopeError {
+                        report.failed.append(("\(id):\(version.version)", "\(error.code): \(error.reason)"))
+                    }
+                }
+                if changed { try self.writeSubject(record) }
+            } catch let error as EnvelopeError {
+                report.failed.append((id, "\(error.code): \(error.reason)"))
             }
-            if changed { try self.writeSubject(record) }
         }
-        self.logger.notice("subject keys rewrapped", metadata: ["event": "samd.keys.subjects-rewrapped", "key": "\(kekID)", "count": "\(count)"])
-        return count
+        self.logger.notice(
+            "subject keys rewrapped",
+            metadata: ["event": "samd.keys.subjects-rewrapped", "key": "\(kekID)", "count": "\(report.rewrapped)", "failed": "\(report.failed.count)"]
+        )
+        for failure in report.failed {
+            self.logger.error("subject key not rewrapped", metadata: ["event": "samd.keys.subject-rewrap-failed", "key": "\(failure.key)"])
+        }
+        return report
+    }
+
+    /// Live subject key versions wrapped under `kek` (they would be lost with it).
+    func subjectKeysWrapped(under kek: KeyIdentifier) throws -> [String] {
+        var found: [String] = []
+        for file in try StoreFile.list(self.subjectsDirectory) where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
+            let id = String(file.dropLast(5))
+            guard let record = try? self.readSubject(id) else { continue }
+            for version in record.versions where version.state != .destroyed && version.wrappedBy == kek {
+                found.append("\(id):\(version.version)")
+            }
+        }
+        return found
     }
 }

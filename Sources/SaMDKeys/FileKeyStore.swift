@@ -253,6 +253,13 @@ public final class FileKeyStore: KeyStore {
             guard let index = state.keys.firstIndex(where: { $0.metadata.identifier == key }) else {
                 throw EnvelopeError(.keyNotFound, "no key \(key)")
             }
+            let stillWrapped = try self.subjectKeysWrapped(under: key)
+            guard stillWrapped.isEmpty else {
+                throw EnvelopeError(
+                    .keyNotUsable,
+                    "\(stillWrapped.count) subject key(s) are still wrapped under \(key); rotate (which rewraps them) before destroying it"
+                )
+            }
             switch state.keys[index].metadata.state {
             case .active:
                 throw EnvelopeError(.keyNotUsable, "\(key) is active; rotate or retire it before destroying it")
@@ -266,8 +273,8 @@ public final class FileKeyStore: KeyStore {
             state.keys[index].wrapped = nil
             return DestructionReceipt(key: key, destroyedAt: now, subjectIndex: nil)
         }
-        try self.keep(receipt)
         self.logger.notice("key destroyed", metadata: ["event": "samd.keys.destroyed", "key": "\(key)"])
+        self.keep(receipt)
         return receipt
     }
 
@@ -345,10 +352,18 @@ public final class FileKeyStore: KeyStore {
         return try Self.unwrap(wrapped, under: self.wrapKey, what: "\(stored.metadata.identifier)")
     }
 
-    func keep(_ receipt: DestructionReceipt) throws {
+    /// Writes the receipt under `receipts/` (recreating the folder if it went missing). The destruction has
+    /// already happened and been logged: a receipt that cannot be written is logged as an error, and the
+    /// receipt is still returned to the caller.
+    func keep(_ receipt: DestructionReceipt) {
         let stamp = Int(receipt.destroyedAt.timeIntervalSince1970 * 1000)
         let name = "\(self.receiptsDirectory)/\(stamp)-\(receipt.key.name)-\(receipt.key.version).json"
-        try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(receipt)), to: name)
+        do {
+            try StoreFile.makePrivateDirectory(self.receiptsDirectory)
+            try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(receipt)), to: name)
+        } catch {
+            self.logger.error("destruction receipt not written", metadata: ["event": "samd.keys.receipt-not-written", "key": "\(receipt.key)", "error": "\(error)"])
+        }
     }
 
     static func newKey(_ identifier: KeyIdentifier, cryptoperiod: TimeInterval, now: Date, wrapKey: SecureBytes) throws -> StoreFormat.StoredKey {

@@ -49,9 +49,13 @@ enum StoreFile {
     /// Reads a store file whole, refusing one that others can read or write, or one over `limit` bytes.
     static func read(_ path: String, limit: Int) throws -> [UInt8] {
         var info = stat()
-        guard stat(path, &info) == 0 else {
+        guard lstat(path, &info) == 0 else {
             if errno == ENOENT { throw EnvelopeError(.keyNotFound, "\(path) does not exist") }
             throw EnvelopeError(.io, "cannot stat \(path): \(Errno(rawValue: errno))")
+        }
+        // Not a link, FIFO, device or directory: a FIFO would block, a link could point anywhere.
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw EnvelopeError(.keyStore, "\(path) is not a regular file")
         }
         guard info.st_mode & 0o077 == 0 else {
             throw EnvelopeError(.keyStore, "\(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0600")
@@ -60,7 +64,7 @@ enum StoreFile {
             throw EnvelopeError(.keyStore, "\(path) is \(info.st_size) bytes, over the \(limit)-byte limit")
         }
         do {
-            let fd = try FileDescriptor.open(FilePath(path), .readOnly)
+            let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.noFollow, .nonBlocking])
             return try fd.closeAfter {
                 var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
                 var count = 0
@@ -148,7 +152,7 @@ final class StoreLock {
     private let fd: Int32
 
     init(directory: String) throws {
-        let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             throw EnvelopeError(.keyStore, "cannot open the key store's lock file: \(Errno(rawValue: errno))")
         }

@@ -24,7 +24,9 @@ public protocol KeyStore: EnvelopeKeyProvider {
     func retire(_ key: KeyIdentifier) throws -> ManagedKey
     /// Marks a version compromised: it never seals again; it opens only so data can be rewrapped.
     func markCompromised(_ key: KeyIdentifier) throws -> ManagedKey
-    /// Erases a version's material. Everything it still wraps can no longer be opened.
+    /// Erases a version's material. Everything it still wraps can no longer be opened. Refused for the
+    /// active version, and while any live subject key is still wrapped under it (rotate first, which
+    /// rewraps subject keys).
     func destroy(_ key: KeyIdentifier) throws -> DestructionReceipt
     /// Refuses to open with versions of `name` below `version`.
     func setMinimumOpeningVersion(_ version: UInt32, named name: String) throws
@@ -34,6 +36,15 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// Crypto-shreds `subject`: destroys its key, so every record sealed to it fails with
     /// ``EnvelopeError/Code/keyDestroyed``. Returns the receipt (also logged).
     func shred(subject: String) throws -> DestructionReceipt
-    /// Rewraps every live subject key under the active version of the KEK `name`; returns how many.
-    func rewrapSubjectKeys(named name: String) throws -> Int
+    /// Rewraps every live subject key under the active version of the KEK `name`. A subject key that
+    /// cannot be rewrapped (its KEK destroyed, its file damaged) is skipped and reported; the others go on.
+    func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport
+}
+
+/// What ``KeyStore/rewrapSubjectKeys(named:)`` did.
+public struct SubjectRewrapReport: Sendable {
+    /// Subject key versions now wrapped under the active KEK version.
+    public var rewrapped: Int
+    /// Subject key versions that could not be rewrapped, with the reason (no subject ids, no key material).
+    public var failed: [(key: String, reason: String)]
 }

@@ -22,13 +22,21 @@ public enum Passphrase {
         return try self.secure(UnsafeRawBufferPointer(start: value, count: strlen(value)))
     }
 
-    /// The passphrase in a file (one trailing newline is dropped). The file must not be readable by others.
+    /// The passphrase in a file (one trailing newline, LF or CRLF, is dropped). The file must be a regular
+    /// file (not a link) that others cannot read.
     /// - Throws: ``EnvelopeError/Code/keyStore`` for an empty, missing, oversized or world-readable file.
     public static func fromFile(_ path: String) throws -> SecureBytes {
-        var bytes = try StoreFile.read(path, limit: 4097)
+        var bytes: [UInt8]
+        do {
+            bytes = try StoreFile.read(path, limit: 4098)
+        } catch let error as EnvelopeError where error.code != .keyStore {
+            throw EnvelopeError(.keyStore, "cannot read the passphrase file: \(error.reason)")
+        }
         defer { _ = bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-        if bytes.last == 0x0A { bytes.removeLast() }
-        if bytes.last == 0x0D { bytes.removeLast() }
+        if bytes.last == 0x0A {
+            bytes.removeLast()
+            if bytes.last == 0x0D { bytes.removeLast() }  // one CRLF
+        }
         guard !bytes.isEmpty else {
             throw EnvelopeError(.keyStore, "the passphrase file \(path) is empty")
         }

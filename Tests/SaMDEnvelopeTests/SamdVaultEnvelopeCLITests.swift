@@ -213,4 +213,60 @@ struct SamdVaultEnvelopeCLITests {
         #expect(keys.map(\.identifier.version) == Array(1...11))
         #expect(keys.filter { $0.state == "active" }.count == 1)
     }
+
+    /// Found by a newcomer trial: context values echoed, rewrap stopping at the first bad file, inspect
+    /// refusing a pipe, a subject key made for a missing input, plaintext left behind by a killed open.
+    @Test func cliFixesFromTheNewcomerTrial() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        let record = Array((0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        try Data(record).write(to: URL(fileURLWithPath: workspace.path("r")))
+
+        let echoed = try workspace.run(["seal", "--keystore", "ks", "--context", "patient:MRN-SECRET-123", "r", "x"])
+        #expect(echoed.status == 64 && !echoed.error.contains("MRN-SECRET"))
+
+        // One-character names on purpose: Foundation's deletingLastPathComponent trapped on them.
+        for name in ["a", "c"] {
+            #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "n=1", "r", name]).status == 0)
+        }
+        try Data("junk".utf8).write(to: URL(fileURLWithPath: workspace.path("b")))
+        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        let rewrap = try workspace.run(["rewrap", "--keystore", "ks", "a", "b", "c"])
+        #expect(rewrap.status == 65 && rewrap.error.contains("b: malformed"))
+        #expect(String(decoding: rewrap.output, as: UTF8.self).contains("2 rewrapped to records:2"))
+        #expect(try workspace.run(["rewrap", "--keystore", "ks", "-"]).status == 64)
+
+        let sealed = Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("c"))))
+        let inspect = try workspace.run(["inspect", "--json", "-"], stdin: sealed)
+        #expect(inspect.status == 0, "\(inspect.error)")
+        #expect(try JSONDecoder().decode(EnvelopeInfo.self, from: Data(inspect.output)).payloadLength == record.count)
+
+        let subjectsBefore = try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects"))
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-5", "missing", "x"]).status == 66)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects")) == subjectsBefore)
+
+        // An open interrupted while it waits for input removes its temporary output.
+        let process = Process()
+        process.executableURL = try Workspace.executable()
+        process.arguments = ["open", "--keystore", "ks", "--context", "n=1", "-", "out"]
+        process.currentDirectoryURL = workspace.directory
+        process.environment = ["SAMD_PASSPHRASE": workspace.passphrase]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardError = Pipe()
+        try process.run()
+        input.fileHandleForWriting.write(Data(sealed.prefix(20_000)))  // header and a chunk: plaintext is written
+        var temporaries: [String] = []
+        for _ in 0..<100 {
+            temporaries = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter { $0.hasPrefix(".samd-vault") }
+            if !temporaries.isEmpty { break }
+            usleep(20_000)
+        }
+        #expect(!temporaries.isEmpty, "the open did not start")
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGTERM)
+        let left = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter { $0.hasPrefix(".samd-vault") || $0 == "out" }
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
 }

@@ -240,7 +240,10 @@ struct FileKeyStoreTests {
 
         // Rotating the KEK rewraps subject keys, not records; the old KEK can then be destroyed.
         _ = try store.rotate(named: "records")
-        #expect(try store.rewrapSubjectKeys(named: "records") == 2)
+        // The old version still wraps both subject keys: destroying it now is refused.
+        #expect(keysCode { try store.destroy(try KeyIdentifier(parsing: "records:1")) } == .keyNotUsable)
+        let report = try store.rewrapSubjectKeys(named: "records")
+        #expect(report.rewrapped == 2 && report.failed.isEmpty)
         _ = try store.destroy(try KeyIdentifier(parsing: "records:1"))
         for envelope in alice + [bob] {
             #expect(try Envelope.open(envelope, context: Self.context, keys: fixture.open()) == Self.record)
@@ -291,5 +294,64 @@ struct FileKeyStoreTests {
         #expect(try reader.sealingKey(named: "records").identifier.version == 2)
         _ = try writer.destroy(try KeyIdentifier(parsing: "records:1"))
         #expect(keysCode { try Envelope.open(sealed, context: Self.context, keys: reader) } == .keyDestroyed)
+    }
+
+    /// Found by a newcomer trial: each of these crashed, hung, lost data or misreported.
+    @Test func damagedSubjectFilesLinksAndFIFOsAreRefusedNotFollowed() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        let good = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-1"))
+        let bad = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-2"))
+        let badName = try EnvelopeHeader.parse(bad).key.name
+        let badPath = fixture.directory + "/subjects/" + badName + ".json"
+
+        // A subject key that names a subject key (here itself) as its wrapping key: an error, not a loop.
+        let original = try String(contentsOfFile: badPath, encoding: .utf8)
+        let looping = original.replacingOccurrences(of: "\"name\" : \"records\"", with: "\"name\" : \"\(badName)\"")
+        #expect(looping != original)
+        try looping.write(toFile: badPath, atomically: false, encoding: .utf8)
+        #expect(keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
+
+        // A damaged wrapped key: rotation goes on past it and reports it.
+        let wrappedField = try #require(original.range(of: "\"wrapped\" : \""))
+        var damaged = original
+        let at = damaged.index(wrappedField.upperBound, offsetBy: 20)
+        damaged.replaceSubrange(at...at, with: damaged[at] == "A" ? "B" : "A")
+        try damaged.write(toFile: badPath, atomically: false, encoding: .utf8)
+        #expect(keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .authenticationFailed || keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .crypto)
+        _ = try store.rotate(named: "records")
+        let report = try store.rewrapSubjectKeys(named: "records")
+        #expect(report.rewrapped == 1 && report.failed.count == 1)
+        #expect(report.failed.first?.key.hasPrefix(badName) == true)
+        #expect(fixture.log.events().contains("samd.keys.subject-rewrap-failed"))
+        #expect(try Envelope.open(good, context: Self.context, keys: store) == Self.record)
+
+        // A FIFO or a symbolic link where a store file belongs is refused at once.
+        try FileManager.default.removeItem(atPath: badPath)
+        #expect(mkfifo(badPath, 0o600) == 0)
+        #expect(keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
+        try FileManager.default.removeItem(atPath: badPath)
+        try FileManager.default.createSymbolicLink(atPath: badPath, withDestinationPath: fixture.directory + "/keystore.json")
+        #expect(keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
+    }
+
+    @Test func receiptsSurviveAMissingFolderAndPassphraseFilesAreExact() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        _ = try store.subjectSealingKey(subject: "MRN-3")
+        try FileManager.default.removeItem(atPath: fixture.directory + "/receipts")
+        let receipt = try store.shred(subject: "MRN-3")
+        #expect(receipt.subjectIndex != nil)
+        #expect(try StoreFile.list(fixture.directory + "/receipts").count == 1)
+
+        let file = fixture.directory + "/passphrase"
+        for (content, expected) in [("abc\n", "abc"), ("abc\r\n", "abc"), ("abc\r", "abc\r"), ("abc", "abc"), ("abc\n\n", "abc\n")] {
+            try content.write(toFile: file, atomically: false, encoding: .utf8)
+            chmod(file, 0o600)
+            #expect(try Passphrase.fromFile(file).constantTimeEquals(Array(expected.utf8)), "\(content.debugDescription)")
+        }
+        #expect(keysCode { try Passphrase.fromFile(fixture.directory + "/missing") } == .keyStore)
     }
 }

@@ -84,3 +84,16 @@ public struct SecureBytes: Sendable, Equatable, CustomStringConvertible, CustomD
         self.description
     }
 }
+
+/// Zeroing of ordinary memory that held secrets or plaintext.
+public enum SecureMemory {
+    /// Overwrites `buffer` with zeros in a way the compiler cannot remove as a dead store (`sodium_memzero`).
+    public static func zero(_ buffer: UnsafeMutableRawBufferPointer) {
+        secureZero(buffer)
+    }
+
+    /// Overwrites the bytes of `array` with zeros (its count is unchanged).
+    public static func zero(_ array: inout [UInt8]) {
+        array.withUnsafeMutableBytes { secureZero($0) }
+    }
+}

@@ -9,9 +9,9 @@ public enum Argon2id {
     /// Cost parameters. Stored beside whatever the derived key protects, so they are read back from
     /// disk: ``validate()`` bounds them before any memory is committed.
     public struct Parameters: Sendable, Hashable, Codable {
-        /// Passes over memory (libsodium's `opslimit`): 1 … 16.
+        /// Passes over memory (libsodium's `opslimit`): 1 … 10.
         public var iterations: UInt32
-        /// Memory in bytes (libsodium's `memlimit`): 8 KiB … 2 GiB.
+        /// Memory in bytes (libsodium's `memlimit`): 8 KiB … 1 GiB (libsodium's SENSITIVE level).
         public var memoryByteCount: Int
 
         public init(iterations: UInt32, memoryByteCount: Int) {
@@ -25,15 +25,15 @@ public enum Argon2id {
         public static let interactive = Parameters(iterations: 2, memoryByteCount: 64 << 20)
 
         /// The bounds accepted.
-        public static let iterationRange: ClosedRange<UInt32> = 1...16
-        public static let memoryRange: ClosedRange<Int> = (8 << 10)...(2 << 30)
+        public static let iterationRange: ClosedRange<UInt32> = 1...10
+        public static let memoryRange: ClosedRange<Int> = (8 << 10)...(1 << 30)
 
         /// - Throws: ``CryptoError/Code/invalidInput`` outside ``iterationRange`` or ``memoryRange``.
         public func validate() throws {
             guard Self.iterationRange.contains(self.iterations), Self.memoryRange.contains(self.memoryByteCount) else {
                 throw CryptoError(
                     .invalidInput,
-                    "Argon2id parameters out of bounds: \(self.iterations) passes (1…16), \(self.memoryByteCount) bytes (8 KiB…2 GiB)"
+                    "Argon2id parameters out of bounds: \(self.iterations) passes (1…10), \(self.memoryByteCount) bytes (8 KiB…1 GiB)"
                 )
             }
         }

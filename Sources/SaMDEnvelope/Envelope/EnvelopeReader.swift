@@ -1,4 +1,5 @@
 public import SystemPackage
+import SaMDCrypto
 
 /// Bytes that can be read at any offset: a file, a memory buffer, a database blob.
 public protocol RandomAccessByteSource {
@@ -102,6 +103,10 @@ public final class EnvelopeReader {
         self.chunk = [UInt8](repeating: 0, count: ChunkedPayload.chunkByteCount)
         // Authenticate the final chunk now: it fixes the record's length.
         _ = try self.openChunk(UInt64(count / ChunkedPayload.chunkByteCount))
+    }
+
+    deinit {
+        SecureMemory.zero(&self.chunk)  // plaintext of the last chunk read
     }
 
     /// The plaintext bytes in `range`.

@@ -56,7 +56,9 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
 
         /// The data is not authentic: tampered, or opened with the wrong encryption context or key.
         public static let authenticationFailed = Code(.authenticationFailed)
-        /// The data ends before its final chunk, or a chunk is cut short.
+        /// The data ends inside the header or at a chunk boundary, before its final chunk. (A cut inside a
+        /// chunk leaves a short last piece that is taken for the final chunk and fails to authenticate:
+        /// that is reported as ``authenticationFailed``.)
         public static let truncated = Code(.truncated)
         /// The bytes do not parse as an envelope (bad magic, impossible lengths, trailing bytes).
         public static let malformed = Code(.malformed)

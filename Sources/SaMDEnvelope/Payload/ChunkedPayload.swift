@@ -106,7 +106,7 @@ public enum ChunkedPayload {
                 }
             }
         } catch {
-            _ = plaintext.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            SecureMemory.zero(&plaintext)
             throw error
         }
         return plaintext

@@ -61,7 +61,10 @@ public final class PayloadSealer {
         try buffer.withUnsafeBytes { buffer in
             try self.sealChunk(UnsafeRawBufferPointer(rebasing: buffer[..<self.buffered]), emit: emit)
         }
-        _ = self.buffer.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+    }
+
+    deinit {
+        SecureMemory.zero(&self.buffer)  // plaintext
     }
 
     private func sealChunk(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -157,6 +160,10 @@ public final class PayloadOpener {
             }
             try self.openChunk(count: self.buffered, emit: emit)
         }
+    }
+
+    deinit {
+        SecureMemory.zero(&self.output)  // plaintext of the last chunk
     }
 
     private func run(_ body: () throws -> Void) throws {
