@@ -105,15 +105,20 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .target(
+            name: "SaMDTestSupport",
+            path: "Tests/SaMDTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SaMDCryptoTests",
-            dependencies: ["SaMDCrypto", "samd-vault"],
+            dependencies: ["SaMDCrypto", "samd-vault", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SaMDEnvelopeTests",
-            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "samd-vault"],
+            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "samd-vault", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
             swiftSettings: swiftSettings
         ),

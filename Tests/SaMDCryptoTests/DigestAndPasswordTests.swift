@@ -1,3 +1,4 @@
+import SaMDTestSupport
 import Testing
 
 @testable import SaMDCrypto

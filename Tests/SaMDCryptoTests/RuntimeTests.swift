@@ -1,4 +1,5 @@
 import Foundation
+import SaMDTestSupport
 import Testing
 
 @testable import SaMDCrypto

@@ -1,5 +1,6 @@
 import Foundation
 import SaMDCrypto
+import SaMDTestSupport
 import Testing
 
 /// Wycheproof AEAD vectors through the public API: every supported valid vector seals to exactly the

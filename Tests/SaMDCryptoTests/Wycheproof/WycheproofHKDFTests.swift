@@ -1,5 +1,6 @@
 import Foundation
 import SaMDCrypto
+import SaMDTestSupport
 import Testing
 
 /// Wycheproof HKDF-SHA-256 vectors through ``HKDF/deriveKey(hash:inputKeyMaterial:salt:info:outputByteCount:)``.

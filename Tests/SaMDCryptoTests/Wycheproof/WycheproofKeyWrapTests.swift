@@ -1,5 +1,6 @@
 import Foundation
 import SaMDCrypto
+import SaMDTestSupport
 import Testing
 
 /// Wycheproof AES-KW (RFC 3394) and AES-KWP (RFC 5649) vectors through ``AESKeyWrap``.

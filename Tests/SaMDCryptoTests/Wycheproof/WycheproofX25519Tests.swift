@@ -1,5 +1,6 @@
 import Foundation
 import SaMDCrypto
+import SaMDTestSupport
 import Testing
 
 /// Wycheproof X25519 vectors through ``X25519/PrivateKey/sharedSecret(with:)``.

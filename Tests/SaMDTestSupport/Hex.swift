@@ -1,8 +1,9 @@
-import Foundation
+public import Foundation
 
+/// Shared by the test targets (a module of its own, as swift-nio keeps its test utilities).
 extension Array where Element == UInt8 {
     /// Bytes from a hex string; traps on malformed test data.
-    init(hex: String) {
+    public init(hex: String) {
         precondition(hex.count % 2 == 0, "odd-length hex")
         var bytes: [UInt8] = []
         bytes.reserveCapacity(hex.count / 2)
@@ -18,7 +19,7 @@ extension Array where Element == UInt8 {
         self = bytes
     }
 
-    var hex: String {
+    public var hex: String {
         self.map { String(format: "%02x", $0) }.joined()
     }
 }
