@@ -101,13 +101,20 @@ struct ContextOptions: ParsableArguments {
 /// An input file or standard input.
 func openInput(_ path: String) throws -> FileDescriptor {
     if path == "-" { return .standardInput }
+    let descriptor: FileDescriptor
     do {
-        return try FileDescriptor.open(FilePath(path), .readOnly)
+        descriptor = try FileDescriptor.open(FilePath(path), .readOnly)
     } catch Errno.noSuchFileOrDirectory {
         throw Failure(status: ExitStatus.noInput, message: "\(path): no such file")
     } catch {
         throw Failure(status: ExitStatus.noInput, message: "\(path): cannot open: \(error)")
     }
+    var info = stat()
+    if fstat(descriptor.rawValue, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
+        try? descriptor.close()
+        throw Failure(status: ExitStatus.noInput, message: "\(path) is a directory")
+    }
+    return descriptor
 }
 
 /// Where output goes until it is complete: a private temporary file beside OUT that replaces OUT only on
@@ -122,6 +129,10 @@ final class PendingOutput {
     /// - Parameter mode: permissions for the new file (default 0600).
     init(_ destination: String, mode: mode_t = 0o600) throws {
         self.destination = destination
+        var info = stat()
+        if destination != "-", destination.hasSuffix("/") || (stat(destination, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR) {
+            throw Failure(status: ExitStatus.cannotCreate, message: "\(destination) is a directory; name the output file")
+        }
         let directory: String
         if destination == "-" {
             directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"

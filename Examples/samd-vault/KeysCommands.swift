@@ -34,6 +34,9 @@ struct Keys: ParsableCommand {
                 guard (1...3650).contains(self.cryptoperiodDays) else {
                     throw Failure(status: ExitStatus.usage, message: "--cryptoperiod-days is 1 to 3650")
                 }
+                if FileManager.default.fileExists(atPath: self.store.keystore + "/keystore.json") {
+                    throw Failure(status: ExitStatus.cannotCreate, message: "\(self.store.keystore) already holds a key store")
+                }
                 let store = try FileKeyStore.create(
                     at: self.store.keystore,
                     passphrase: self.store.passphrase(),
@@ -54,6 +57,9 @@ struct Keys: ParsableCommand {
 
         func run() throws {
             try runReporting {
+                guard (try? KeyIdentifier(name: self.name, version: 1)) != nil, !self.name.hasPrefix("s-") else {
+                    throw Failure(status: ExitStatus.usage, message: "--name is 1 to 64 characters of A-Z a-z 0-9 . _ -, not starting with s-")
+                }
                 let store = try self.store.open()
                 let key = try store.rotate(named: self.name)
                 let report = try store.rewrapSubjectKeys(named: self.name)

@@ -32,7 +32,8 @@ struct Seal: ParsableCommand {
             let pending = try PendingOutput(self.output)
             let key = try self.context.subject.map { try store.subjectSealingKey(subject: $0) } ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
             try Envelope.seal(from: input, to: pending.descriptor, context: context, key: key, suite: self.suite == .cobblestone256 ? .cobblestone256 : .xChaCha20Poly1305)
-            try pending.commit()
+            // Persist only if the key is still the one that seals (no rotation or shredding meanwhile).
+            try store.whileSealingKeyIsCurrent(key.identifier) { try pending.commit() }
         }
     }
 }
@@ -108,6 +109,17 @@ struct Rewrap: ParsableCommand {
 
     /// Rewraps one file; false when there is nothing to do.
     static func rewrap(_ path: String, store: FileKeyStore, to target: SealingKey) throws -> Bool {
+        // Rewrap replaces the file by rename: through a symbolic link it would replace the link, and a
+        // file with other hard links would keep its old copy under the other names.
+        var linkInfo = stat()
+        if lstat(path, &linkInfo) == 0 {
+            if linkInfo.st_mode & S_IFMT == S_IFLNK {
+                throw Failure(status: ExitStatus.dataError, message: "\(path) is a symbolic link; rewrap the file it points to")
+            }
+            if linkInfo.st_nlink > 1 {
+                throw Failure(status: ExitStatus.dataError, message: "\(path) has \(linkInfo.st_nlink) hard links; rewrap would separate them")
+            }
+        }
         let input = try openInput(path)
         defer { try? input.close() }
         let source = try FileByteSource(input)
@@ -118,8 +130,13 @@ struct Rewrap: ParsableCommand {
         guard header.key.name == target.identifier.name, header.key != target.identifier else { return false }
         let newHeader = try Envelope.rewrapHeader(header, keys: store, to: target)
         var info = stat()
-        let mode: mode_t = fstat(input.rawValue, &info) == 0 ? info.st_mode & 0o777 : 0o600
-        let pending = try PendingOutput(path, mode: mode)  // the file keeps its permissions
+        guard fstat(input.rawValue, &info) == 0 else {
+            throw Failure(status: ExitStatus.ioError, message: "\(path): cannot stat: \(Errno(rawValue: errno))")
+        }
+        let pending = try PendingOutput(path, mode: info.st_mode & 0o777)  // the file keeps its permissions…
+        if geteuid() == 0 {
+            _ = fchown(pending.descriptor.rawValue, info.st_uid, info.st_gid)  // …and, when run as root, its owner
+        }
         try newHeader.encoded.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
@@ -139,7 +156,7 @@ struct Rewrap: ParsableCommand {
             }
             position += count
         }
-        try pending.commit()
+        try store.whileSealingKeyIsCurrent(target.identifier) { try pending.commit() }
         return true
     }
 }

@@ -161,6 +161,7 @@ extension FileKeyStore {
         let lock = try StoreLock(directory: self.directory)
         defer { withExtendedLifetime(lock) {} }
         var report = SubjectRewrapReport(rewrapped: 0, failed: [])
+        let knownNames = Set(try self.current().keys.map(\.metadata.identifier.name))
         for file in try StoreFile.list(self.subjectsDirectory) where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
             let id = String(file.dropLast(5))
             do {
@@ -168,7 +169,11 @@ extension FileKeyStore {
                 var changed = false
                 for position in record.versions.indices {
                     let version = record.versions[position]
-                    guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy.name == name, wrappedBy != kekID else {
+                    guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy != kekID else { continue }
+                    guard wrappedBy.name == name else {
+                        if !knownNames.contains(wrappedBy.name) {
+                            report.failed.append(("\(id):\(version.version)", "keyStore: wrapped by \(wrappedBy), which is not a KEK of this store"))
+                        }
                         continue
                     }
                     do {
@@ -201,7 +206,14 @@ extension FileKeyStore {
         var found: [String] = []
         for file in try StoreFile.list(self.subjectsDirectory) where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
             let id = String(file.dropLast(5))
-            guard let record = try? self.readSubject(id) else { continue }
+            // A subject file that cannot be read might wrap under `kek`: refuse rather than guess.
+            let record: StoreFormat.Subject
+            do {
+                guard let read = try self.readSubject(id) else { continue }
+                record = read
+            } catch let error as EnvelopeError {
+                throw EnvelopeError(.keyStore, "cannot tell whether subject key \(id) depends on \(kek): \(error.reason)")
+            }
             for version in record.versions where version.state != .destroyed && version.wrappedBy == kek {
                 found.append("\(id):\(version.version)")
             }

@@ -85,7 +85,8 @@ public final class FileKeyStore: KeyStore {
         try StoreFile.makePrivateDirectory(directory + "/receipts")
         logger.notice("key store created", metadata: ["event": "samd.keys.store-created", "key": "\(first.metadata.identifier)"])
         return FileKeyStore(
-            directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: storeKDF, salt: salt, state: state, now: now, logger: logger
+            directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: storeKDF, salt: salt, state: state,
+            identity: StoreFile.identity(directory + "/keystore.json"), now: now, logger: logger
         )
     }
 
@@ -99,6 +100,9 @@ public final class FileKeyStore: KeyStore {
         logger: Logger = Logger(label: "samdkit.keys")
     ) throws {
         try StoreFile.checkPrivateDirectory(directory)
+        // The file's identity is taken before it is read: if another process replaces it meanwhile, the
+        // next operation sees a different file and reads it again.
+        let identity = StoreFile.identity(directory + "/keystore.json")
         let (envelope, salt) = try Self.readEnvelope(directory + "/keystore.json")
         let (wrapKey, macKey) = try Self.deriveKeys(passphrase: passphrase, kdf: envelope.kdf, salt: salt)
         let state: StoreFormat.State
@@ -108,7 +112,10 @@ public final class FileKeyStore: KeyStore {
             logger.warning("key store authentication failed", metadata: ["event": "samd.keys.store-authentication-failed", "store": "\(directory)"])
             throw error
         }
-        self.init(directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: envelope.kdf, salt: salt, state: state, now: now, logger: logger)
+        self.init(
+            directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: envelope.kdf, salt: salt, state: state, identity: identity,
+            now: now, logger: logger
+        )
     }
 
     private init(
@@ -118,6 +125,7 @@ public final class FileKeyStore: KeyStore {
         kdf: StoreFormat.KDF,
         salt: [UInt8],
         state: StoreFormat.State,
+        identity: StoreFile.Identity?,
         now: @escaping @Sendable () -> Date,
         logger: Logger
     ) {
@@ -126,7 +134,7 @@ public final class FileKeyStore: KeyStore {
         self.macKey = macKey
         self.kdf = kdf
         self.kdfSalt = salt
-        self.cached = Mutex((state, StoreFile.identity(directory + "/keystore.json")))
+        self.cached = Mutex((state, identity))
         self.now = now
         self.logger = logger
     }
@@ -214,6 +222,9 @@ public final class FileKeyStore: KeyStore {
 
     /// A new pre-activation version of `name`, with the cryptoperiod of its latest version.
     private func appendVersion(of name: String, to state: inout StoreFormat.State, now: Date) throws -> StoreFormat.StoredKey {
+        guard !name.hasPrefix(Self.subjectPrefix) else {
+            throw EnvelopeError(.malformed, "KEK names may not start with \"\(Self.subjectPrefix)\", which names subject keys")
+        }
         let versions = state.keys.filter { $0.metadata.identifier.name == name }.map(\.metadata.identifier.version)
         let cryptoperiod = state.keys.last { $0.metadata.identifier.name == name }?.metadata.cryptoperiod ?? Self.defaultCryptoperiod
         var key = try Self.newKey(KeyIdentifier(name: name, version: (versions.max() ?? 0) + 1), cryptoperiod: cryptoperiod, now: now, wrapKey: self.wrapKey)
@@ -283,6 +294,26 @@ public final class FileKeyStore: KeyStore {
             state.minimumVersions[name] = version
         }
         self.logger.notice("minimum opening version set", metadata: ["event": "samd.keys.minimum-version-set", "name": "\(name)", "version": "\(version)"])
+    }
+
+    public func whileSealingKeyIsCurrent<T>(_ key: KeyIdentifier, _ body: () throws -> T) throws -> T {
+        let lock = try StoreLock(directory: self.directory)
+        defer { withExtendedLifetime(lock) {} }
+        if key.name.hasPrefix(Self.subjectPrefix) {
+            guard let record = try self.readSubject(key.name),
+                record.versions.last(where: { $0.state == .active })?.version == key.version
+            else {
+                throw EnvelopeError(.keyNotUsable, "\(key) is no longer the subject's sealing key (shredded or replaced); seal again")
+            }
+        } else {
+            let state = try self.current()
+            guard let active = state.keys.last(where: { $0.metadata.identifier.name == key.name && $0.metadata.state == .active }),
+                active.metadata.identifier == key, active.metadata.maySeal(at: self.now())
+            else {
+                throw EnvelopeError(.keyNotUsable, "\(key) is no longer the sealing version of \(key.name) (rotated, retired or destroyed); seal again")
+            }
+        }
+        return try body()
     }
 
     // MARK: Internals

@@ -28,6 +28,12 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// active version, and while any live subject key is still wrapped under it (rotate first, which
     /// rewraps subject keys).
     func destroy(_ key: KeyIdentifier) throws -> DestructionReceipt
+    /// Runs `body` — the step that makes a sealed record durable (a rename, a database commit) — while
+    /// holding the store's lock, after checking that `key` is still the version that seals: a rotation,
+    /// retirement, destruction or shredding that happened while the record was being sealed makes this
+    /// throw ``EnvelopeError/Code/keyNotUsable`` instead, so no record is ever persisted under a key that
+    /// rewrap or destroy may already have passed over.
+    func whileSealingKeyIsCurrent<T>(_ key: KeyIdentifier, _ body: () throws -> T) throws -> T
     /// Refuses to open with versions of `name` below `version`.
     func setMinimumOpeningVersion(_ version: UInt32, named name: String) throws
 

@@ -269,4 +269,56 @@ struct SamdVaultEnvelopeCLITests {
         let left = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter { $0.hasPrefix(".samd-vault") || $0 == "out" }
         #expect(left.isEmpty, "left behind: \(left)")
     }
+
+    /// Found by a second review: links, directories, reserved names, and a seal that outlives a rotation.
+    @Test func linksDirectoriesNamesAndRotationDuringASeal() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        try Data("record".utf8).write(to: URL(fileURLWithPath: workspace.path("r")))
+        #expect(try workspace.run(["seal", "--keystore", "ks", "r", "e"]).status == 0)
+        #expect(try workspace.run(["keys", "init", "--keystore", "ks", "--kdf-cost", "interactive"]).status == 73)
+        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks", "--name", "bad/name"]).status == 64)
+        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks", "--name", "s-abc"]).status == 64)
+
+        // Symbolic and hard links are refused by rewrap; the file they lead to is untouched.
+        try FileManager.default.createSymbolicLink(atPath: workspace.path("link"), withDestinationPath: "e")
+        try FileManager.default.linkItem(atPath: workspace.path("e"), toPath: workspace.path("hard"))
+        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        #expect(try workspace.run(["rewrap", "--keystore", "ks", "link"]).status == 65)
+        #expect(try workspace.run(["rewrap", "--keystore", "ks", "hard"]).status == 65)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: workspace.path("link")) == "e")
+        try FileManager.default.removeItem(atPath: workspace.path("hard"))
+        #expect(try workspace.run(["rewrap", "--keystore", "ks", "e"]).status == 0)
+
+        // Directories as input or output: refused before any subject key is made.
+        try FileManager.default.createDirectory(atPath: workspace.path("dir"), withIntermediateDirectories: false)
+        let subjects = try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects"))
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "dir", "x"]).status == 66)
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "r", "dir"]).status == 73)
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "r", "dir/"]).status == 73)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects")) == subjects)
+
+        // A seal still reading its input when the KEK rotates is not persisted under the old version.
+        let process = Process()
+        process.executableURL = try Workspace.executable()
+        process.arguments = ["seal", "--keystore", "ks", "-", "late"]
+        process.currentDirectoryURL = workspace.directory
+        process.environment = ["SAMD_PASSPHRASE": workspace.passphrase]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardError = Pipe()
+        try process.run()
+        input.fileHandleForWriting.write(Data(repeating: 7, count: 20_000))
+        var started = false
+        for _ in 0..<100 where !started {
+            started = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).contains { $0.hasPrefix(".samd-vault") }
+            if !started { usleep(20_000) }
+        }
+        #expect(started)
+        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 69)
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("late")))
+    }
 }

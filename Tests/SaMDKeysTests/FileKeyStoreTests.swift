@@ -354,4 +354,38 @@ struct FileKeyStoreTests {
         }
         #expect(keysCode { try Passphrase.fromFile(fixture.directory + "/missing") } == .keyStore)
     }
+
+    /// Found by a second review: a record must not be persisted under a key that rotation, destruction or
+    /// shredding already passed over; destroy must not guess about subject files it cannot read.
+    @Test func persistenceWaitsForACurrentKeyAndDestroyNeverGuesses() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        let v1 = try store.sealingKey(named: "records").identifier
+        var persisted = 0
+        try store.whileSealingKeyIsCurrent(v1) { persisted += 1 }
+        _ = try store.rotate(named: "records")
+        #expect(keysCode { try store.whileSealingKeyIsCurrent(v1) { persisted += 1 } } == .keyNotUsable)
+        #expect(persisted == 1)
+        try store.whileSealingKeyIsCurrent(try store.sealingKey(named: "records").identifier) { persisted += 1 }
+        #expect(persisted == 2)
+
+        let subject = try store.subjectSealingKey(subject: "MRN-7").identifier
+        try store.whileSealingKeyIsCurrent(subject) {}
+        _ = try store.shred(subject: "MRN-7")
+        #expect(keysCode { try store.whileSealingKeyIsCurrent(subject) {} } == .keyNotUsable)
+
+        // A subject file destroy cannot read might depend on the version: refuse.
+        let other = try store.subjectSealingKey(subject: "MRN-8").identifier
+        _ = try store.rotate(named: "records")
+        let path = fixture.directory + "/subjects/" + other.name + ".json"
+        chmod(path, 0o640)
+        #expect(keysCode { try store.destroy(try KeyIdentifier(parsing: "records:2")) } == .keyStore)
+        chmod(path, 0o600)
+        #expect(try store.rewrapSubjectKeys(named: "records").failed.isEmpty)
+        _ = try store.destroy(try KeyIdentifier(parsing: "records:2"))
+
+        // KEK names may not take the subject-key prefix.
+        #expect(keysCode { try store.rotate(named: "s-abc") } == .malformed)
+    }
 }
