@@ -34,11 +34,14 @@ public struct FileByteSource: RandomAccessByteSource {
     public let descriptor: FileDescriptor
     public let byteCount: Int
 
-    /// - Throws: ``EnvelopeError/Code/io`` when the size cannot be read.
+    /// Reads the file's size; the descriptor's file offset is left where it was.
+    /// - Throws: ``EnvelopeError/Code/io`` when the size cannot be read (for example, on a pipe).
     public init(_ descriptor: FileDescriptor) throws {
         self.descriptor = descriptor
         do {
+            let position = try descriptor.seek(offset: 0, from: .current)
             let end = try descriptor.seek(offset: 0, from: .end)
+            _ = try descriptor.seek(offset: position, from: .start)
             self.byteCount = Int(end)
         } catch {
             throw EnvelopeError(.io, "cannot read the file size: \(error)")
