@@ -155,11 +155,12 @@ extension FileKeyStore {
     }
 
     public func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport {
+        // The target version is read under the lock, so no rotation can slip in between.
+        let lock = try StoreLock(directory: self.directory)
+        defer { withExtendedLifetime(lock) {} }
         guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: name) else {
             return SubjectRewrapReport(rewrapped: 0, failed: [])
         }
-        let lock = try StoreLock(directory: self.directory)
-        defer { withExtendedLifetime(lock) {} }
         var report = SubjectRewrapReport(rewrapped: 0, failed: [])
         let knownNames = Set(try self.current().keys.map(\.metadata.identifier.name))
         for file in try StoreFile.list(self.subjectsDirectory) where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
