@@ -18,6 +18,7 @@ enum ExitStatus {
     static let software: Int32 = 70
     static let cannotCreate: Int32 = 73
     static let ioError: Int32 = 74
+    static let temporaryFailure: Int32 = 75
     static let configuration: Int32 = 78
 
     /// The exit code for a library error.
@@ -50,6 +51,14 @@ func runReporting(_ body: () throws -> Void) throws {
         throw ExitCode(ExitStatus.code(for: error))
     } catch let error as CryptoError {
         FileHandle.standardError.write(Data("samd-vault: \(error.code): \(error.reason)\n".utf8))
+        throw ExitCode(ExitStatus.software)
+    } catch let error as Errno {
+        FileHandle.standardError.write(Data("samd-vault: I/O error: \(error)\n".utf8))
+        throw ExitCode(ExitStatus.ioError)
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("samd-vault: \(error)\n".utf8))
         throw ExitCode(ExitStatus.software)
     }
 }
@@ -122,7 +131,9 @@ func openInput(_ path: String) throws -> FileDescriptor {
 /// On failure nothing is created and an existing OUT is untouched.
 final class PendingOutput {
     let descriptor: FileDescriptor
-    private let destination: String
+    let destination: String
+    /// Whether the output goes to standard output (spooled) rather than to a file.
+    var isStandardOutput: Bool { self.destination == "-" }
     private let temporary: String?
     private var done = false
 
@@ -130,8 +141,15 @@ final class PendingOutput {
     init(_ destination: String, mode: mode_t = 0o600) throws {
         self.destination = destination
         var info = stat()
-        if destination != "-", destination.hasSuffix("/") || (stat(destination, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR) {
-            throw Failure(status: ExitStatus.cannotCreate, message: "\(destination) is a directory; name the output file")
+        if destination != "-" {
+            if destination.hasSuffix("/") || (stat(destination, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR) {
+                throw Failure(status: ExitStatus.cannotCreate, message: "\(destination) is a directory; name the output file")
+            }
+            // The output replaces OUT by rename: a device, FIFO, socket or link there would be replaced by
+            // a regular file (as root, /dev/null itself). Write to - and redirect instead.
+            if lstat(destination, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+                throw Failure(status: ExitStatus.cannotCreate, message: "\(destination) exists and is not a regular file; use - and redirect")
+            }
         }
         let directory: String
         if destination == "-" {
@@ -156,8 +174,19 @@ final class PendingOutput {
         self.descriptor = FileDescriptor(rawValue: fd)
     }
 
-    /// Makes the output visible: rename over OUT, or copy to standard output.
-    func commit() throws {
+    /// Makes the output visible: rename over OUT, or copy to standard output. With `replacing`, the rename
+    /// happens only if OUT is still that very file (device and inode); otherwise nothing is replaced and
+    /// this throws (exit 75, try again).
+    func commit(replacing expected: (device: UInt64, inode: UInt64)? = nil) throws {
+        if let expected, let temporary = self.temporary {
+            var info = stat()
+            guard stat(self.destination, &info) == 0, UInt64(info.st_dev) == expected.device, UInt64(info.st_ino) == expected.inode else {
+                unlink(temporary)
+                self.done = true
+                PendingCleanup.unregister()
+                throw Failure(status: ExitStatus.temporaryFailure, message: "\(self.destination) changed while it was being rewrapped; left as it is, try again")
+            }
+        }
         guard fsync(self.descriptor.rawValue) == 0 else {
             throw Failure(status: ExitStatus.ioError, message: "\(self.destination): fsync failed: \(Errno(rawValue: errno))")
         }
@@ -173,17 +202,21 @@ final class PendingOutput {
                 close(directory)
             }
         } else {
-            _ = try self.descriptor.seek(offset: 0, from: .start)
-            var buffer = [UInt8](repeating: 0, count: 64 << 10)
-            while true {
-                let count = try buffer.withUnsafeMutableBytes { try self.descriptor.read(into: $0, retryOnInterrupt: true) }
-                if count == 0 { break }
-                try buffer.withUnsafeBytes { bytes in
-                    var offset = 0
-                    while offset < count {
-                        offset += try FileDescriptor.standardOutput.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), retryOnInterrupt: true)
+            do {
+                _ = try self.descriptor.seek(offset: 0, from: .start)
+                var buffer = [UInt8](repeating: 0, count: 64 << 10)
+                while true {
+                    let count = try buffer.withUnsafeMutableBytes { try self.descriptor.read(into: $0, retryOnInterrupt: true) }
+                    if count == 0 { break }
+                    try buffer.withUnsafeBytes { bytes in
+                        var offset = 0
+                        while offset < count {
+                            offset += try FileDescriptor.standardOutput.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), retryOnInterrupt: true)
+                        }
                     }
                 }
+            } catch {
+                throw Failure(status: ExitStatus.ioError, message: "writing to standard output failed: \(error)")
             }
         }
         self.done = true

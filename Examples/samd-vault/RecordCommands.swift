@@ -32,8 +32,15 @@ struct Seal: ParsableCommand {
             let pending = try PendingOutput(self.output)
             let key = try self.context.subject.map { try store.subjectSealingKey(subject: $0) } ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
             try Envelope.seal(from: input, to: pending.descriptor, context: context, key: key, suite: self.suite == .cobblestone256 ? .cobblestone256 : .xChaCha20Poly1305)
-            // Persist only if the key is still the one that seals (no rotation or shredding meanwhile).
-            try store.whileSealingKeyIsCurrent(key.identifier) { try pending.commit() }
+            // Persist only if the key is still the one that seals (no rotation or shredding meanwhile). A file is
+            // renamed under the store lock; standard output is checked, then copied without holding the lock,
+            // so a slow reader cannot block rotation.
+            if pending.isStandardOutput {
+                try store.whileSealingKeyIsCurrent(key.identifier) {}
+                try pending.commit()
+            } else {
+                try store.whileSealingKeyIsCurrent(key.identifier) { try pending.commit() }
+            }
         }
     }
 }
@@ -97,6 +104,11 @@ struct Rewrap: ParsableCommand {
                     FileHandle.standardError.write(Data("samd-vault: \(failure.message)\n".utf8))
                     firstFailure = firstFailure ?? failure.status
                     failed += 1
+                } catch {
+                    if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    FileHandle.standardError.write(Data("samd-vault: \(file): I/O error: \(error)\n".utf8))
+                    firstFailure = firstFailure ?? ExitStatus.ioError
+                    failed += 1
                 }
             }
             if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -156,7 +168,9 @@ struct Rewrap: ParsableCommand {
             }
             position += count
         }
-        try store.whileSealingKeyIsCurrent(target.identifier) { try pending.commit() }
+        try store.whileSealingKeyIsCurrent(target.identifier) {
+            try pending.commit(replacing: (UInt64(info.st_dev), UInt64(info.st_ino)))
+        }
         return true
     }
 }

@@ -19,8 +19,10 @@ extension FileKeyStore {
         }
         let state = try self.current()
         let indexKey = try Self.unwrap(state.indexKey, under: self.wrapKey, what: "index key")
+        // NFC, as encryption-context values: one patient id typed composed or decomposed is one subject.
+        let normalised = subject.precomposedStringWithCanonicalMapping
         let mac = try Self.crypto {
-            try DigestAlgorithm.sha256.authenticationCode(for: Array("samd-subject-v1".utf8) + [0] + Array(subject.utf8), key: indexKey)
+            try DigestAlgorithm.sha256.authenticationCode(for: Array("samd-subject-v1".utf8) + [0] + Array(normalised.utf8), key: indexKey)
         }
         return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
@@ -56,14 +58,22 @@ extension FileKeyStore {
         let lock = try StoreLock(directory: self.directory)
         defer { withExtendedLifetime(lock) {} }
         var record = try self.readSubject(name) ?? StoreFormat.Subject(id: name, versions: [])
-        if let live = record.versions.last(where: { $0.state == .active }) {
-            let identifier = try KeyIdentifier(name: name, version: live.version)
-            return .keyEncryptionKey(identifier, try self.unwrapSubject(live, name: name))
-        }
-        // First key for this subject, or a new one after shredding: the next version.
+        // Subject keys seal only while the KEK can seal (active, in its cryptoperiod, not below the
+        // minimum version), and only wrapped under that very version.
         guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: Self.defaultKeyName) else {
             throw EnvelopeError(.keyNotUsable, "the default KEK is not a symmetric key")
         }
+        if let position = record.versions.lastIndex(where: { $0.state == .active }) {
+            let live = record.versions[position]
+            let material = try self.unwrapSubject(live, name: name)
+            if live.wrappedBy != kekID {
+                record.versions[position].wrapped = try Self.wrapSubject(material, name: name, version: live.version, kekID: kekID, kek: kek)
+                record.versions[position].wrappedBy = kekID
+                try self.writeSubject(record)
+            }
+            return .keyEncryptionKey(try KeyIdentifier(name: name, version: live.version), material)
+        }
+        // First key for this subject, or a new one after shredding: the next version.
         let version = (record.versions.map(\.version).max() ?? 0) + 1
         let material = try Self.crypto { try SecureBytes(randomByteCount: 32) }
         record.versions.append(

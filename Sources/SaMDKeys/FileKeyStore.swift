@@ -100,6 +100,9 @@ public final class FileKeyStore: KeyStore {
         logger: Logger = Logger(label: "samdkit.keys")
     ) throws {
         try StoreFile.checkPrivateDirectory(directory)
+        for sub in ["/subjects", "/receipts"] where FileManager.default.fileExists(atPath: directory + sub) {
+            try StoreFile.checkPrivateDirectory(directory + sub)
+        }
         // The file's identity is taken before it is read: if another process replaces it meanwhile, the
         // next operation sees a different file and reads it again.
         let identity = StoreFile.identity(directory + "/keystore.json")
@@ -159,6 +162,9 @@ public final class FileKeyStore: KeyStore {
                 .keyNotUsable,
                 "the cryptoperiod of \(active.metadata.identifier) ended at \(active.metadata.sealingEndsAt.map { "\($0)" } ?? "activation"); rotate"
             )
+        }
+        if let minimum = state.minimumVersions[name], active.metadata.identifier.version < minimum {
+            throw EnvelopeError(.keyNotUsable, "\(active.metadata.identifier) is below the minimum opening version \(minimum): what it sealed could not be opened; rotate")
         }
         return .keyEncryptionKey(active.metadata.identifier, try self.unwrap(active))
     }
@@ -300,17 +306,17 @@ public final class FileKeyStore: KeyStore {
         let lock = try StoreLock(directory: self.directory)
         defer { withExtendedLifetime(lock) {} }
         if key.name.hasPrefix(Self.subjectPrefix) {
+            // The subject's live version, wrapped under the KEK version that seals now.
+            let kek = try self.sealingKey(named: Self.defaultKeyName).identifier
             guard let record = try self.readSubject(key.name),
-                record.versions.last(where: { $0.state == .active })?.version == key.version
+                let live = record.versions.last(where: { $0.state == .active }),
+                live.version == key.version, live.wrappedBy == kek
             else {
-                throw EnvelopeError(.keyNotUsable, "\(key) is no longer the subject's sealing key (shredded or replaced); seal again")
+                throw EnvelopeError(.keyNotUsable, "\(key) is no longer a current sealing key (shredded, replaced, or its KEK rotated); seal again")
             }
         } else {
-            let state = try self.current()
-            guard let active = state.keys.last(where: { $0.metadata.identifier.name == key.name && $0.metadata.state == .active }),
-                active.metadata.identifier == key, active.metadata.maySeal(at: self.now())
-            else {
-                throw EnvelopeError(.keyNotUsable, "\(key) is no longer the sealing version of \(key.name) (rotated, retired or destroyed); seal again")
+            guard (try? self.sealingKey(named: key.name))?.identifier == key else {
+                throw EnvelopeError(.keyNotUsable, "\(key) is no longer the sealing version of \(key.name) (rotated, retired, expired or destroyed); seal again")
             }
         }
         return try body()

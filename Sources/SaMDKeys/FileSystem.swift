@@ -156,6 +156,11 @@ final class StoreLock {
         guard fd >= 0 else {
             throw EnvelopeError(.keyStore, "cannot open the key store's lock file: \(Errno(rawValue: errno))")
         }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o077 == 0 else {
+            close(fd)
+            throw EnvelopeError(.keyStore, "the key store's lock file must be a regular file of mode 0600")
+        }
         while flock(fd, LOCK_EX) != 0 {
             guard errno == EINTR else {
                 close(fd)

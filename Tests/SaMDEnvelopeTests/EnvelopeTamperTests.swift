@@ -155,4 +155,33 @@ struct EnvelopeTamperTests {
         let wrongKey = StaticKeyProvider(keys: [Fixtures.kekID: try SecureBytes(randomByteCount: 32)])
         #expect(envelopeCode { try Envelope.open(original, context: Self.context, keys: wrongKey) } == .authenticationFailed)
     }
+
+    struct ProviderOutage: Error {}
+
+    /// A provider that fails once with its own error type.
+    final class FlakyProvider: EnvelopeKeyProvider, @unchecked Sendable {  // test only: one thread
+        var failures = 1
+        func keyEncryptionKey(for identifier: KeyIdentifier) throws -> SecureBytes {
+            if self.failures > 0 {
+                self.failures -= 1
+                throw ProviderOutage()
+            }
+            return try Fixtures.keys.keyEncryptionKey(for: identifier)
+        }
+    }
+
+    /// Found by a third review: a streaming opener that failed for any reason keeps failing the same way,
+    /// rather than misreading what comes next as forged; `dump` does not show context values.
+    @Test func openersRepeatTheirFirstFailureOfAnyKind() throws {
+        let envelope = try Self.sealed()
+        let opener = EnvelopeOpener(context: Self.context, keys: FlakyProvider())
+        for _ in 0..<2 {
+            #expect(throws: ProviderOutage.self) { try envelope.withUnsafeBytes { try opener.update($0) { _ in } } }
+        }
+        #expect(throws: ProviderOutage.self) { try opener.finish { _ in } }
+
+        var dumped = ""
+        dump(try EncryptionContext([("patient", "MRN-SECRET-9")]), to: &dumped)
+        #expect(!dumped.contains("MRN-SECRET") && dumped.contains("patient"))
+    }
 }

@@ -321,4 +321,28 @@ struct SamdVaultEnvelopeCLITests {
         #expect(process.terminationStatus == 69)
         #expect(!FileManager.default.fileExists(atPath: workspace.path("late")))
     }
+
+    /// Found by a third review: special files as OUT, and write errors on standard output.
+    @Test func specialOutputsAndFullDisks() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        try Data("record".utf8).write(to: URL(fileURLWithPath: workspace.path("r")))
+        #expect(mkfifo(workspace.path("fifo"), 0o600) == 0)
+        try FileManager.default.createSymbolicLink(atPath: workspace.path("link"), withDestinationPath: "target")
+        for special in ["fifo", "link"] {
+            #expect(try workspace.run(["seal", "--keystore", "ks", "r", special]).status == 73, "\(special)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: workspace.path("target")))
+
+        let process = Process()
+        process.executableURL = try Workspace.executable()
+        process.arguments = ["seal", "--keystore", "ks", "r", "-"]
+        process.currentDirectoryURL = workspace.directory
+        process.environment = ["SAMD_PASSPHRASE": workspace.passphrase]
+        process.standardOutput = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        process.standardError = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 74)
+    }
 }

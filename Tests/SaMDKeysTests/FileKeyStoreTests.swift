@@ -388,4 +388,54 @@ struct FileKeyStoreTests {
         // KEK names may not take the subject-key prefix.
         #expect(keysCode { try store.rotate(named: "s-abc") } == .malformed)
     }
+
+    /// Found by a third review.
+    @Test func subjectKeysFollowTheKEKAndSubjectIDsAreNormalised() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create(cryptoperiod: 10 * 24 * 3600)
+
+        // One patient id typed decomposed (NFD) or composed (NFC) is one subject: shredding either kills both.
+        let decomposed = try store.subjectSealingKey(subject: "Jose\u{301}")
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: decomposed)
+        #expect(try store.subjectSealingKey(subject: "Jos\u{E9}").identifier == decomposed.identifier)
+        _ = try store.shred(subject: "Jos\u{E9}")
+        #expect(keysCode { try Envelope.open(sealed, context: Self.context, keys: store) } == .keyDestroyed)
+
+        // After a rotation, an existing subject key is rewrapped under the new version before it seals again.
+        let subject = try store.subjectSealingKey(subject: "MRN-1").identifier
+        _ = try store.rotate(named: "records")
+        #expect(try store.subjectSealingKey(subject: "MRN-1").identifier == subject)
+        #expect(try store.rewrapSubjectKeys(named: "records").rewrapped == 0)  // already done on the fly
+        try store.whileSealingKeyIsCurrent(subject) {}
+
+        // Subject keys do not seal while the KEK cannot: retired, compromised, expired, below the minimum.
+        let v2 = try KeyIdentifier(parsing: "records:2")
+        try store.setMinimumOpeningVersion(3, named: "records")
+        #expect(keysCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
+        #expect(keysCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        try store.setMinimumOpeningVersion(1, named: "records")
+        fixture.clock.advance(11 * 24 * 3600)
+        #expect(keysCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
+        #expect(keysCode { try store.whileSealingKeyIsCurrent(subject) {} } == .keyNotUsable)
+        _ = try store.rotate(named: "records")
+        _ = try store.subjectSealingKey(subject: "MRN-1")
+        _ = try store.markCompromised(try KeyIdentifier(parsing: "records:3"))
+        #expect(keysCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
+        _ = v2
+    }
+
+    @Test func subFoldersAndTheLockFileMustBePrivate() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        _ = try fixture.create()
+        chmod(fixture.directory + "/subjects", 0o777)
+        #expect(keysCode { try fixture.open() } == .keyStore)
+        chmod(fixture.directory + "/subjects", 0o700)
+        let store = try fixture.open()
+        chmod(fixture.directory + "/lock", 0o666)
+        #expect(keysCode { try store.rotate(named: "records") } == .keyStore)
+        chmod(fixture.directory + "/lock", 0o600)
+        _ = try store.rotate(named: "records")
+    }
 }

@@ -13,7 +13,7 @@ import Foundation
 /// - bytes: `"samd-context-v1" ‖ 0x00 ‖ count (u16 BE)` then per pair
 ///   `key length (u8) ‖ key ‖ value length (u16 BE) ‖ value`;
 /// - at most 32 pairs and ``ChunkedPayload/maximumContextByteCount`` bytes in all.
-public struct EncryptionContext: Sendable, Hashable, CustomStringConvertible {
+public struct EncryptionContext: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     /// The pairs, sorted by key, values in NFC.
     public let pairs: [(key: String, value: String)]
     /// The canonical encoding.
@@ -78,6 +78,11 @@ public struct EncryptionContext: Sendable, Hashable, CustomStringConvertible {
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(self.canonicalBytes)
+    }
+
+    /// `dump` and debuggers see the keys only.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["keys": self.pairs.map(\.key)], displayStyle: .struct)
     }
 
     /// Names the keys only: values may be patient identifiers and are never printed.

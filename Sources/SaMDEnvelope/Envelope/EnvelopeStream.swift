@@ -37,7 +37,8 @@ public final class EnvelopeOpener {
     private var payload: PayloadOpener?
     /// The parsed header, once it has arrived.
     public private(set) var header: EnvelopeHeader?
-    private var failure: EnvelopeError?
+    /// The first failure, of any kind (a key provider's, a consumer's `emit`): every later call repeats it.
+    private var failure: (any Error)?
 
     public init(context: EncryptionContext, keys: some EnvelopeKeyProvider) {
         self.context = context
@@ -70,7 +71,7 @@ public final class EnvelopeOpener {
                 input = UnsafeRawBufferPointer(rebasing: input[take...])
             }
             try self.payload?.update(input, emit: emit)
-        } catch let error as EnvelopeError {
+        } catch {
             self.failure = error
             throw error
         }
@@ -86,7 +87,7 @@ public final class EnvelopeOpener {
                 throw EnvelopeError(.truncated, "the stream ended inside the envelope header")
             }
             try payload.finish(emit: emit)
-        } catch let error as EnvelopeError {
+        } catch {
             self.failure = error
             throw error
         }

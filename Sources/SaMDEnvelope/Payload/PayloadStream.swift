@@ -93,7 +93,8 @@ public final class PayloadOpener {
     private var buffered = 0
     private var output: [UInt8]
     private var index: UInt64 = 0
-    private var failure: EnvelopeError?
+    /// The first failure, of any kind (a key provider's, a consumer's `emit`): every later call repeats it.
+    private var failure: (any Error)?
     private var finished = false
 
     /// - Throws: ``EnvelopeError/Code/limitExceeded`` for an oversized context; ``EnvelopeError/Code/malformed``
@@ -170,7 +171,7 @@ public final class PayloadOpener {
         if let failure = self.failure { throw failure }
         do {
             try body()
-        } catch let error as EnvelopeError {
+        } catch {
             self.failure = error
             throw error
         }
