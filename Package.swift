@@ -107,6 +107,7 @@ let package = Package(
         ),
         .target(
             name: "SaMDTestSupport",
+            dependencies: ["SaMDEnvelope"],
             path: "Tests/SaMDTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -125,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "SaMDKeysTests",
             dependencies: [
-                "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
+                "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

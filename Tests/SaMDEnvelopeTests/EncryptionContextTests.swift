@@ -1,4 +1,5 @@
 import SaMDCrypto
+import SaMDTestSupport
 import Testing
 
 @testable import SaMDEnvelope

@@ -1,6 +1,7 @@
 import Foundation
 import SaMDCrypto
 import SystemPackage
+import SaMDTestSupport
 import Testing
 
 @testable import SaMDEnvelope

@@ -3,6 +3,7 @@ import Logging
 import SaMDCrypto
 import SaMDEnvelope
 import Synchronization
+import SaMDTestSupport
 import Testing
 
 @testable import SaMDKeys
@@ -74,18 +75,6 @@ struct StoreFixture {
     }
 }
 
-func keysCode<T>(_ body: () throws -> T) -> EnvelopeError.Code? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as EnvelopeError {
-        return error.code
-    } catch {
-        Issue.record("not an EnvelopeError: \(error)")
-        return nil
-    }
-}
-
 func mode(_ path: String) -> mode_t {
     var info = stat()
     _ = stat(path, &info)
@@ -104,13 +93,13 @@ struct FileKeyStoreTests {
         #expect(mode(fixture.directory) == 0o700)
         #expect(mode(fixture.directory + "/keystore.json") == 0o600)
         #expect(try store.list().map(\.identifier.description) == ["records:1"])
-        #expect(keysCode { try FileKeyStore.create(at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF) } == .keyStore)
+        #expect(envelopeCode { try FileKeyStore.create(at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF) } == .keyStore)
 
         let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
         let reopened = try fixture.open()
         #expect(try Envelope.open(sealed, context: Self.context, keys: reopened) == Self.record)
         let wrong = try SecureBytes(copying: Array("wrong".utf8))
-        #expect(keysCode { try FileKeyStore(opening: fixture.directory, passphrase: wrong) } == .keyStore)
+        #expect(envelopeCode { try FileKeyStore(opening: fixture.directory, passphrase: wrong) } == .keyStore)
         // No key material or passphrase appears in the file.
         let text = try String(contentsOfFile: fixture.directory + "/keystore.json", encoding: .utf8)
         #expect(!text.contains("correct horse"))
@@ -121,10 +110,10 @@ struct FileKeyStoreTests {
         defer { fixture.remove() }
         _ = try fixture.create()
         chmod(fixture.directory + "/keystore.json", 0o644)
-        #expect(keysCode { try fixture.open() } == .keyStore)
+        #expect(envelopeCode { try fixture.open() } == .keyStore)
         chmod(fixture.directory + "/keystore.json", 0o600)
         chmod(fixture.directory, 0o755)
-        #expect(keysCode { try fixture.open() } == .keyStore)
+        #expect(envelopeCode { try fixture.open() } == .keyStore)
         chmod(fixture.directory, 0o700)
         _ = try fixture.open()
     }
@@ -139,7 +128,7 @@ struct FileKeyStoreTests {
         func attempt(_ damaged: Data) {
             try? damaged.write(to: URL(fileURLWithPath: path))
             chmod(path, 0o600)
-            #expect(keysCode { try fixture.open() } == .keyStore)
+            #expect(envelopeCode { try fixture.open() } == .keyStore)
         }
         attempt(original.prefix(original.count / 2))  // truncated
         attempt(Data())  // empty
@@ -177,7 +166,7 @@ struct FileKeyStoreTests {
             #expect(Array(before[oldHeader...]) == Array(after[newHeader...]))
             #expect(try EnvelopeHeader.parse(after).key.description == "records:2")
         }
-        #expect(keysCode { try store.destroy(try KeyIdentifier(parsing: "records:2")) } == .keyNotUsable)  // active
+        #expect(envelopeCode { try store.destroy(try KeyIdentifier(parsing: "records:2")) } == .keyNotUsable)  // active
         let receipt = try store.destroy(try KeyIdentifier(parsing: "records:1"))
         #expect(receipt.key.description == "records:1" && receipt.destroyedAt == fixture.clock.now())
         let reopened = try fixture.open()
@@ -185,7 +174,7 @@ struct FileKeyStoreTests {
             #expect(try Envelope.open(envelope, context: Self.context, keys: reopened) == record)
         }
         // What was not rewrapped is gone with the old version, and says so.
-        #expect(keysCode { try Envelope.open(sealed[0], context: Self.context, keys: reopened) } == .keyDestroyed)
+        #expect(envelopeCode { try Envelope.open(sealed[0], context: Self.context, keys: reopened) } == .keyDestroyed)
         #expect(fixture.log.events().contains("samd.keys.rotated") && fixture.log.events().contains("samd.keys.destroyed"))
         #expect(try StoreFile.list(fixture.directory + "/receipts").count == 1)
     }
@@ -199,28 +188,28 @@ struct FileKeyStoreTests {
 
         // The cryptoperiod ends: sealing is refused, opening goes on.
         fixture.clock.advance(30 * 24 * 3600 + 1)
-        #expect(keysCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
         #expect(try Envelope.open(sealed, context: Self.context, keys: store) == Self.record)
 
         // Pre-activation keys neither seal nor open until activated.
         let v2 = try store.generate(named: "records").identifier
-        #expect(keysCode { try store.keyEncryptionKey(for: v2) } == .keyNotUsable)
+        #expect(envelopeCode { try store.keyEncryptionKey(for: v2) } == .keyNotUsable)
         #expect(try store.activate(v2).state == .active)
         #expect(try store.list().first { $0.identifier == v1 }?.state == .deactivated)
         #expect(try store.sealingKey(named: "records").identifier == v2)
 
         // A minimum version for opening refuses older versions.
         try store.setMinimumOpeningVersion(2, named: "records")
-        #expect(keysCode { try Envelope.open(sealed, context: Self.context, keys: store) } == .keyNotUsable)
+        #expect(envelopeCode { try Envelope.open(sealed, context: Self.context, keys: store) } == .keyNotUsable)
         try store.setMinimumOpeningVersion(1, named: "records")
 
         // Compromised: never seals again; opens so data can be moved away.
         _ = try store.markCompromised(v2)
-        #expect(keysCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
         #expect(fixture.log.events().contains("samd.keys.compromised"))
         // Retiring and unknown keys.
-        #expect(keysCode { try store.retire(try KeyIdentifier(parsing: "records:9")) } == .keyNotFound)
-        #expect(keysCode { try store.sealingKey(named: "nothing") } == .keyNotFound)
+        #expect(envelopeCode { try store.retire(try KeyIdentifier(parsing: "records:9")) } == .keyNotFound)
+        #expect(envelopeCode { try store.sealingKey(named: "nothing") } == .keyNotFound)
     }
 
     @Test func subjectKeysCryptoShredOnePatientAndSurviveKEKRotation() throws {
@@ -241,7 +230,7 @@ struct FileKeyStoreTests {
         // Rotating the KEK rewraps subject keys, not records; the old KEK can then be destroyed.
         _ = try store.rotate(named: "records")
         // The old version still wraps both subject keys: destroying it now is refused.
-        #expect(keysCode { try store.destroy(try KeyIdentifier(parsing: "records:1")) } == .keyNotUsable)
+        #expect(envelopeCode { try store.destroy(try KeyIdentifier(parsing: "records:1")) } == .keyNotUsable)
         let report = try store.rewrapSubjectKeys(named: "records")
         #expect(report.rewrapped == 2 && report.failed.isEmpty)
         _ = try store.destroy(try KeyIdentifier(parsing: "records:1"))
@@ -253,11 +242,11 @@ struct FileKeyStoreTests {
         let receipt = try store.shred(subject: "MRN-0001")
         #expect(receipt.key == aliceKey && receipt.subjectIndex.map { "s-" + $0 } == aliceKey.name)
         for envelope in alice {
-            #expect(keysCode { try Envelope.open(envelope, context: Self.context, keys: store) } == .keyDestroyed)
+            #expect(envelopeCode { try Envelope.open(envelope, context: Self.context, keys: store) } == .keyDestroyed)
         }
         #expect(try Envelope.open(bob, context: Self.context, keys: store) == Self.record)
         #expect(fixture.log.events().contains("samd.keys.subject-shredded"))
-        #expect(keysCode { try store.shred(subject: "MRN-0001") } == .keyNotFound)
+        #expect(envelopeCode { try store.shred(subject: "MRN-0001") } == .keyNotFound)
         // New records for the same subject get a new key version.
         let again = try store.subjectSealingKey(subject: "MRN-0001").identifier
         #expect(again.name == aliceKey.name && again.version == 2)
@@ -293,7 +282,7 @@ struct FileKeyStoreTests {
         _ = try writer.rotate(named: "records")
         #expect(try reader.sealingKey(named: "records").identifier.version == 2)
         _ = try writer.destroy(try KeyIdentifier(parsing: "records:1"))
-        #expect(keysCode { try Envelope.open(sealed, context: Self.context, keys: reader) } == .keyDestroyed)
+        #expect(envelopeCode { try Envelope.open(sealed, context: Self.context, keys: reader) } == .keyDestroyed)
     }
 
     /// Found by a newcomer trial: each of these crashed, hung, lost data or misreported.
@@ -311,7 +300,7 @@ struct FileKeyStoreTests {
         let looping = original.replacingOccurrences(of: "\"name\" : \"records\"", with: "\"name\" : \"\(badName)\"")
         #expect(looping != original)
         try looping.write(toFile: badPath, atomically: false, encoding: .utf8)
-        #expect(keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
+        #expect(envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
 
         // A damaged wrapped key: rotation goes on past it and reports it.
         let wrappedField = try #require(original.range(of: "\"wrapped\" : \""))
@@ -319,7 +308,7 @@ struct FileKeyStoreTests {
         let at = damaged.index(wrappedField.upperBound, offsetBy: 20)
         damaged.replaceSubrange(at...at, with: damaged[at] == "A" ? "B" : "A")
         try damaged.write(toFile: badPath, atomically: false, encoding: .utf8)
-        #expect(keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .authenticationFailed || keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .crypto)
+        #expect(envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .authenticationFailed || envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .crypto)
         _ = try store.rotate(named: "records")
         let report = try store.rewrapSubjectKeys(named: "records")
         #expect(report.rewrapped == 1 && report.failed.count == 1)
@@ -330,10 +319,10 @@ struct FileKeyStoreTests {
         // A FIFO or a symbolic link where a store file belongs is refused at once.
         try FileManager.default.removeItem(atPath: badPath)
         #expect(mkfifo(badPath, 0o600) == 0)
-        #expect(keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
+        #expect(envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
         try FileManager.default.removeItem(atPath: badPath)
         try FileManager.default.createSymbolicLink(atPath: badPath, withDestinationPath: fixture.directory + "/keystore.json")
-        #expect(keysCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
+        #expect(envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
     }
 
     @Test func receiptsSurviveAMissingFolderAndPassphraseFilesAreExact() throws {
@@ -352,7 +341,7 @@ struct FileKeyStoreTests {
             chmod(file, 0o600)
             #expect(try Passphrase.fromFile(file).constantTimeEquals(Array(expected.utf8)), "\(content.debugDescription)")
         }
-        #expect(keysCode { try Passphrase.fromFile(fixture.directory + "/missing") } == .keyStore)
+        #expect(envelopeCode { try Passphrase.fromFile(fixture.directory + "/missing") } == .keyStore)
     }
 
     /// Found by a second review: a record must not be persisted under a key that rotation, destruction or
@@ -365,7 +354,7 @@ struct FileKeyStoreTests {
         var persisted = 0
         try store.whileSealingKeyIsCurrent(v1) { persisted += 1 }
         _ = try store.rotate(named: "records")
-        #expect(keysCode { try store.whileSealingKeyIsCurrent(v1) { persisted += 1 } } == .keyNotUsable)
+        #expect(envelopeCode { try store.whileSealingKeyIsCurrent(v1) { persisted += 1 } } == .keyNotUsable)
         #expect(persisted == 1)
         try store.whileSealingKeyIsCurrent(try store.sealingKey(named: "records").identifier) { persisted += 1 }
         #expect(persisted == 2)
@@ -373,20 +362,20 @@ struct FileKeyStoreTests {
         let subject = try store.subjectSealingKey(subject: "MRN-7").identifier
         try store.whileSealingKeyIsCurrent(subject) {}
         _ = try store.shred(subject: "MRN-7")
-        #expect(keysCode { try store.whileSealingKeyIsCurrent(subject) {} } == .keyNotUsable)
+        #expect(envelopeCode { try store.whileSealingKeyIsCurrent(subject) {} } == .keyNotUsable)
 
         // A subject file destroy cannot read might depend on the version: refuse.
         let other = try store.subjectSealingKey(subject: "MRN-8").identifier
         _ = try store.rotate(named: "records")
         let path = fixture.directory + "/subjects/" + other.name + ".json"
         chmod(path, 0o640)
-        #expect(keysCode { try store.destroy(try KeyIdentifier(parsing: "records:2")) } == .keyStore)
+        #expect(envelopeCode { try store.destroy(try KeyIdentifier(parsing: "records:2")) } == .keyStore)
         chmod(path, 0o600)
         #expect(try store.rewrapSubjectKeys(named: "records").failed.isEmpty)
         _ = try store.destroy(try KeyIdentifier(parsing: "records:2"))
 
         // KEK names may not take the subject-key prefix.
-        #expect(keysCode { try store.rotate(named: "s-abc") } == .malformed)
+        #expect(envelopeCode { try store.rotate(named: "s-abc") } == .malformed)
     }
 
     /// Found by a third review.
@@ -400,7 +389,7 @@ struct FileKeyStoreTests {
         let sealed = try Envelope.seal(Self.record, context: Self.context, to: decomposed)
         #expect(try store.subjectSealingKey(subject: "Jos\u{E9}").identifier == decomposed.identifier)
         _ = try store.shred(subject: "Jos\u{E9}")
-        #expect(keysCode { try Envelope.open(sealed, context: Self.context, keys: store) } == .keyDestroyed)
+        #expect(envelopeCode { try Envelope.open(sealed, context: Self.context, keys: store) } == .keyDestroyed)
 
         // After a rotation, an existing subject key is rewrapped under the new version before it seals again.
         let subject = try store.subjectSealingKey(subject: "MRN-1").identifier
@@ -412,16 +401,16 @@ struct FileKeyStoreTests {
         // Subject keys do not seal while the KEK cannot: retired, compromised, expired, below the minimum.
         let v2 = try KeyIdentifier(parsing: "records:2")
         try store.setMinimumOpeningVersion(3, named: "records")
-        #expect(keysCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
-        #expect(keysCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        #expect(envelopeCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
+        #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
         try store.setMinimumOpeningVersion(1, named: "records")
         fixture.clock.advance(11 * 24 * 3600)
-        #expect(keysCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
-        #expect(keysCode { try store.whileSealingKeyIsCurrent(subject) {} } == .keyNotUsable)
+        #expect(envelopeCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
+        #expect(envelopeCode { try store.whileSealingKeyIsCurrent(subject) {} } == .keyNotUsable)
         _ = try store.rotate(named: "records")
         _ = try store.subjectSealingKey(subject: "MRN-1")
         _ = try store.markCompromised(try KeyIdentifier(parsing: "records:3"))
-        #expect(keysCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
+        #expect(envelopeCode { try store.subjectSealingKey(subject: "MRN-1") } == .keyNotUsable)
         _ = v2
     }
 
@@ -430,11 +419,11 @@ struct FileKeyStoreTests {
         defer { fixture.remove() }
         _ = try fixture.create()
         chmod(fixture.directory + "/subjects", 0o777)
-        #expect(keysCode { try fixture.open() } == .keyStore)
+        #expect(envelopeCode { try fixture.open() } == .keyStore)
         chmod(fixture.directory + "/subjects", 0o700)
         let store = try fixture.open()
         chmod(fixture.directory + "/lock", 0o666)
-        #expect(keysCode { try store.rotate(named: "records") } == .keyStore)
+        #expect(envelopeCode { try store.rotate(named: "records") } == .keyStore)
         chmod(fixture.directory + "/lock", 0o600)
         _ = try store.rotate(named: "records")
     }

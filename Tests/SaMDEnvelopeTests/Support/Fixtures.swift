@@ -1,5 +1,6 @@
 import Foundation
 import SaMDCrypto
+import SaMDTestSupport
 import Testing
 
 @testable import SaMDEnvelope
@@ -27,18 +28,6 @@ enum Fixtures {
             files.append((String(url.path.dropFirst(root.path.count + 1)), Array(try Data(contentsOf: url))))
         }
         return files.sorted { $0.0 < $1.0 }
-    }
-}
-
-func envelopeCode<T>(_ body: () throws -> T) -> EnvelopeError.Code? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as EnvelopeError {
-        return error.code
-    } catch {
-        Issue.record("not an EnvelopeError: \(error)")
-        return nil
     }
 }
 
