@@ -111,31 +111,12 @@ extension FileKeyStore {
         let bytes = try StoreFormat.decodeBase64(wrapped, limit: 60, "wrapped subject key")
         guard bytes.count == 60 else { throw EnvelopeError(.keyStore, "a wrapped subject key is 60 bytes") }
         let binding = StoreFormat.subjectBinding(id: name, version: version.version, kek: kekID)
-        return try Self.crypto {
-            let context = try AEADContext(algorithm: .aes256GCM, key: kek)
-            return try SecureBytes(unsafeUninitializedCount: 32) { output in
-                try bytes.withUnsafeBytes { bytes in
-                    try binding.withUnsafeBytes { binding in
-                        try context.open(
-                            ciphertext: UnsafeRawBufferPointer(rebasing: bytes[12..<44]),
-                            tag: UnsafeRawBufferPointer(rebasing: bytes[44..<60]),
-                            nonce: UnsafeRawBufferPointer(rebasing: bytes[0..<12]),
-                            associatedData: binding,
-                            plaintext: output
-                        )
-                    }
-                }
-            }
-        }
+        return try Self.crypto { try AEADKeyWrap.unwrap(bytes, using: kek, associatedData: binding) }
     }
 
     static func wrapSubject(_ key: SecureBytes, name: String, version: UInt32, kekID: KeyIdentifier, kek: SecureBytes) throws -> String {
         let binding = StoreFormat.subjectBinding(id: name, version: version, kek: kekID)
-        return try self.crypto {
-            let nonce = try AEADAlgorithm.aes256GCM.randomNonce()
-            let sealed = try key.withUnsafeBytes { try AEADAlgorithm.aes256GCM.seal($0, key: kek, nonce: nonce, associatedData: binding) }
-            return Data(nonce + sealed).base64EncodedString()
-        }
+        return try self.crypto { Data(try AEADKeyWrap.wrap(key, using: kek, associatedData: binding)).base64EncodedString() }
     }
 
     public func shred(subject: String) throws -> DestructionReceipt {

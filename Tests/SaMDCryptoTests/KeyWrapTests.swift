@@ -61,4 +61,18 @@ struct KeyWrapTests {
             #expect(thrownCode { try AESKeyWrap.unwrapWithPadding([UInt8](repeating: 0, count: 40), using: kek) } == CryptoErrorCodeBox(code: .invalidKeySize))
         }
     }
+
+    /// AES-256-GCM key wrap with associated data (the envelope's DEK wrap and the subject-key wrap).
+    @Test func aeadKeyWrapIsBoundToItsAssociatedData() throws {
+        let kek = try SecureBytes(randomByteCount: 32)
+        let key = try SecureBytes(randomByteCount: 32)
+        let wrapped = try AEADKeyWrap.wrap(key, using: kek, associatedData: Array("records:1".utf8))
+        #expect(wrapped.count == 32 + AEADKeyWrap.overheadByteCount)
+        #expect(try AEADKeyWrap.unwrap(wrapped, using: kek, associatedData: Array("records:1".utf8)) == key)
+        #expect(thrownCode { try AEADKeyWrap.unwrap(wrapped, using: kek, associatedData: Array("records:2".utf8)) } == CryptoErrorCodeBox(code: .authenticationFailed))
+        #expect(thrownCode { try AEADKeyWrap.unwrap(wrapped, using: SecureBytes(randomByteCount: 32), associatedData: Array("records:1".utf8)) } == CryptoErrorCodeBox(code: .authenticationFailed))
+        #expect(thrownCode { try AEADKeyWrap.unwrap(Array(wrapped.prefix(27)), using: kek, associatedData: [UInt8]()) } == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(thrownCode { try AEADKeyWrap.unwrap(repeatElement(UInt8(0), count: 1 << 40), using: kek, associatedData: [UInt8]()) } == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(try AEADKeyWrap.wrap(key, using: kek, associatedData: [UInt8]()) != AEADKeyWrap.wrap(key, using: kek, associatedData: [UInt8]()))
+    }
 }

@@ -4,14 +4,13 @@ import SaMDCrypto
 enum DEKWrap {
     static let dekByteCount = 32
 
-    /// Mode 1: AES-256-GCM under `kek` with a random 96-bit nonce and the prefix as associated data.
+    /// Mode 1: ``AEADKeyWrap`` (AES-256-GCM, random 96-bit nonce) under `kek`, the prefix as associated data.
     static func wrap(_ dek: SecureBytes, prefix: [UInt8], kek: SecureBytes, nonce fixedNonce: [UInt8]? = nil) throws -> [UInt8] {
         do {
-            let nonce = try fixedNonce ?? AEADAlgorithm.aes256GCM.randomNonce()
-            let sealed = try dek.withUnsafeBytes { dek in
-                try AEADAlgorithm.aes256GCM.seal(dek, key: kek, nonce: nonce, associatedData: prefix)
+            if let fixedNonce {
+                return try AEADKeyWrap.wrap(dek, using: kek, associatedData: prefix, nonce: fixedNonce)
             }
-            return nonce + sealed
+            return try AEADKeyWrap.wrap(dek, using: kek, associatedData: prefix)
         } catch let error as CryptoError {
             throw EnvelopeError.from(error, "wrapping the DEK")
         }
@@ -20,20 +19,7 @@ enum DEKWrap {
     static func unwrap(_ wrapped: [UInt8], prefix: [UInt8], kek: SecureBytes) throws -> SecureBytes {
         precondition(wrapped.count == EnvelopeHeader.WrapMode.keyEncryptionKey.wrappedKeyByteCount)
         do {
-            let context = try AEADContext(algorithm: .aes256GCM, key: kek)
-            return try SecureBytes(unsafeUninitializedCount: dekByteCount) { output in
-                try wrapped.withUnsafeBytes { wrapped in
-                    try prefix.withUnsafeBytes { prefix in
-                        try context.open(
-                            ciphertext: UnsafeRawBufferPointer(rebasing: wrapped[12..<44]),
-                            tag: UnsafeRawBufferPointer(rebasing: wrapped[44..<60]),
-                            nonce: UnsafeRawBufferPointer(rebasing: wrapped[0..<12]),
-                            associatedData: prefix,
-                            plaintext: output
-                        )
-                    }
-                }
-            }
+            return try AEADKeyWrap.unwrap(wrapped, using: kek, associatedData: prefix)
         } catch let error as CryptoError {
             throw EnvelopeError.from(error, "unwrapping the DEK (wrong key, or a modified header)")
         }
