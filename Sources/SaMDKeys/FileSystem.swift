@@ -57,29 +57,34 @@ enum StoreFile {
         guard info.st_mode & S_IFMT == S_IFREG else {
             throw EnvelopeError(.keyStore, "\(path) is not a regular file")
         }
-        guard info.st_mode & 0o077 == 0 else {
-            throw EnvelopeError(.keyStore, "\(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0600")
-        }
-        guard Int(info.st_size) <= limit else {
-            throw EnvelopeError(.keyStore, "\(path) is \(info.st_size) bytes, over the \(limit)-byte limit")
-        }
         do {
             let fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.noFollow, .nonBlocking])
             return try fd.closeAfter {
-                var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
-                var count = 0
-                while count < bytes.count {
-                    let read = try bytes.withUnsafeMutableBytes {
-                        try fd.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[count...]), retryOnInterrupt: true)
-                    }
-                    if read == 0 { break }
-                    count += read
+                // Judge the file actually opened: another writer may have renamed a new one in since lstat.
+                guard fstat(fd.rawValue, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                    throw EnvelopeError(.keyStore, "\(path) is not a regular file")
                 }
-                guard count <= limit else { throw EnvelopeError(.keyStore, "\(path) grew past its limit while being read") }
-                return Array(bytes[..<count])
+                guard info.st_mode & 0o077 == 0 else {
+                    throw EnvelopeError(.keyStore, "\(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0600")
+                }
+                guard Int(info.st_size) <= limit else {
+                    throw EnvelopeError(.keyStore, "\(path) is \(info.st_size) bytes, over the \(limit)-byte limit")
+                }
+                // Read to the end, not just the size seen, but never past the limit.
+                var bytes: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: min(Int(info.st_size) + 4096, limit + 1))
+                while bytes.count <= limit {
+                    let read = try chunk.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) }
+                    if read == 0 { break }
+                    bytes += chunk[..<read]
+                }
+                guard bytes.count <= limit else { throw EnvelopeError(.keyStore, "\(path) is over the \(limit)-byte limit") }
+                return bytes
             }
         } catch let error as EnvelopeError {
             throw error
+        } catch Errno.noSuchFileOrDirectory {
+            throw EnvelopeError(.keyNotFound, "\(path) does not exist")
         } catch {
             throw EnvelopeError(.io, "cannot read \(path): \(error)")
         }
