@@ -23,12 +23,17 @@ let package = Package(
         .library(name: "SaMDCrypto", targets: ["SaMDCrypto"]),
         .library(name: "SaMDEnvelope", targets: ["SaMDEnvelope"]),
         .library(name: "SaMDKeys", targets: ["SaMDKeys"]),
+        .library(name: "SaMDTLS", targets: ["SaMDTLS"]),
         .executable(name: "samd-vault", targets: ["samd-vault"]),
+        .executable(name: "samd-tls", targets: ["samd-tls"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        // Test-only: the interop peer for SaMDTLS (BoringSSL-based). Not a dependency of any library product.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
     ],
     targets: [
         // MARK: C layer — declarations only, never products.
@@ -82,7 +87,33 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Channels
+        .target(
+            name: "SaMDTLS",
+            dependencies: [
+                "CSaMDOpenSSL",
+                "CSaMDShims",
+                "SaMDCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Examples — thin command-line programs over the public API.
+        .executableTarget(
+            name: "samd-tls",
+            dependencies: [
+                "SaMDTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/samd-tls",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "samd-vault",
             dependencies: [
@@ -121,6 +152,26 @@ let package = Package(
             name: "SaMDEnvelopeTests",
             dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "samd-vault", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
+            swiftSettings: swiftSettings
+        ),
+        // A throw-away test PKI, generated at test time through OpenSSL (no certificate is committed).
+        .target(
+            name: "SaMDTLSTestSupport",
+            dependencies: ["CSaMDOpenSSL", "CSaMDShims"],
+            path: "Tests/SaMDTLSTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDTLSTests",
+            dependencies: [
+                "SaMDTLS", "SaMDCrypto", "SaMDTLSTestSupport", "SaMDTestSupport", "samd-tls",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources/x509-limbo")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,10 @@
 
 #include <stddef.h>
 
+// The umbrella header of module CSaMDShims: the other headers of this folder are included here.
+#include "CSaMDShims_tls.h"
+#include "CSaMDShims_limbo.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -4,7 +4,7 @@
 /// the shared objects, which may differ from them.
 ///
 /// Checked once per process, on first use of any key material or primitive.
-enum LibraryGate {
+package enum LibraryGate {
     /// OpenSSL 3.0.0 (`OPENSSL_VERSION_NUMBER` layout 0xMNN00PP0).
     static let minimumOpenSSLVersionNumber: UInt = 0x3000_0000
     /// libsodium 1.0.18 is library version 10.3.
@@ -18,7 +18,7 @@ enum LibraryGate {
 
     /// - Throws: ``CryptoError/Code/unsupportedLibraryVersion`` with the versions found and required.
     @inline(__always)
-    static func check() throws {
+    package static func check() throws {
         try self.result.get()
     }
 

@@ -1,0 +1,248 @@
+import CSaMDOpenSSL
+import CSaMDShims
+import Foundation
+import SaMDCrypto
+
+/// One X.509 certificate; owns one reference of the `X509`.
+final class X509Certificate {
+    let pointer: OpaquePointer
+
+    /// Takes ownership of one reference.
+    init(takingOwnership pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    /// Adds a reference to `pointer` and owns it.
+    init(referencing pointer: OpaquePointer) {
+        X509_up_ref(pointer)
+        self.pointer = pointer
+    }
+
+    deinit {
+        X509_free(self.pointer)
+    }
+
+    /// Parses one DER certificate.
+    convenience init(der: [UInt8]) throws {
+        let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            return d2i_X509(nil, &cursor, buffer.count)
+        }
+        guard let parsed else {
+            throw TLSError(.badCertificate, "not a DER X.509 certificate \(OpenSSLDiagnostics.drain())")
+        }
+        self.init(takingOwnership: parsed)
+    }
+
+    /// Every certificate in PEM text, in order. Fails on text holding no certificate, or on a malformed one.
+    static func parseChain(pem: [UInt8], what: String) throws -> [X509Certificate] {
+        try withMemoryBIO(pem) { bio in
+            var certificates: [X509Certificate] = []
+            OpenSSLDiagnostics.clear()
+            while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) {
+                certificates.append(X509Certificate(takingOwnership: certificate))
+                // A chain file is bounded by its size; this also bounds a pathological one.
+                if certificates.count > 64 {
+                    throw TLSError(.invalidIdentity, "\(what): more than 64 certificates")
+                }
+            }
+            // Reaching the end of the text leaves PEM_R_NO_START_LINE; anything else is a broken PEM block.
+            let leftover = OpenSSLDiagnostics.drainEntries()
+            if let bad = leftover.first(where: { CSaMDShims_ERR_GET_REASON($0) != PEM_R_NO_START_LINE }) {
+                throw TLSError(.invalidIdentity, "\(what): malformed PEM certificate (\(OpenSSLDiagnostics.describe(bad)))")
+            }
+            return certificates
+        }
+    }
+
+    var der: [UInt8] {
+        let length = i2d_X509(self.pointer, nil)
+        guard length > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(length))
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            _ = i2d_X509(self.pointer, &cursor)
+        }
+        return bytes
+    }
+
+    var subject: String { Self.rfc2253(X509_get_subject_name(self.pointer)) }
+    var issuer: String { Self.rfc2253(X509_get_issuer_name(self.pointer)) }
+
+    var serialNumberHex: String {
+        guard let serial = X509_get0_serialNumber(self.pointer),
+            let bignum = ASN1_INTEGER_to_BN(serial, nil)
+        else { return "" }
+        defer { BN_free(bignum) }
+        guard let hex = BN_bn2hex(bignum) else { return "" }
+        defer { CSaMDShims_OPENSSL_free(hex) }
+        return String(cString: hex).lowercased()
+    }
+
+    var notBefore: Date? { Self.date(X509_get0_notBefore(self.pointer)) }
+    var notAfter: Date? { Self.date(X509_get0_notAfter(self.pointer)) }
+
+    /// SHA-256 of the DER SubjectPublicKeyInfo.
+    var spkiSHA256: [UInt8] {
+        guard let key = X509_get_X509_PUBKEY(self.pointer) else { return [] }
+        let length = i2d_X509_PUBKEY(key, nil)
+        guard length > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: Int(length))
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            _ = i2d_X509_PUBKEY(key, &cursor)
+        }
+        return (try? DigestAlgorithm.sha256.hash(bytes)) ?? []
+    }
+
+    /// The SAN entries, by kind.
+    var subjectAlternativeNames: (dns: [String], ip: [String], uri: [String], email: [String]) {
+        var result: (dns: [String], ip: [String], uri: [String], email: [String]) = ([], [], [], [])
+        guard let raw = X509_get_ext_d2i(self.pointer, NID_subject_alt_name, nil, nil) else {
+            OpenSSLDiagnostics.clear()
+            return result
+        }
+        let names = OpaquePointer(raw)
+        defer { CSaMDShims_GENERAL_NAMES_free(names) }
+        let count = min(Int(CSaMDShims_sk_GENERAL_NAME_num(names)), 1024)
+        for index in 0..<count {
+            guard let name = CSaMDShims_sk_GENERAL_NAME_value(names, Int32(index)),
+                let string = CSaMDShims_GENERAL_NAME_string(name)
+            else { continue }
+            let bytes = Self.bytes(string)
+            switch CSaMDShims_GENERAL_NAME_type(name) {
+            case GEN_DNS: result.dns.append(String(decoding: bytes, as: UTF8.self))
+            case GEN_URI: result.uri.append(String(decoding: bytes, as: UTF8.self))
+            case GEN_EMAIL: result.email.append(String(decoding: bytes, as: UTF8.self))
+            case GEN_IPADD: if let text = Self.ipText(bytes) { result.ip.append(text) }
+            default: break
+            }
+        }
+        return result
+    }
+
+    /// Whether the certificate carries an extended key usage extension that includes `nid`
+    /// (`NID_server_auth`, `NID_client_auth`); `nil` when it has no EKU extension at all.
+    func extendedKeyUsage(includes nid: Int32) -> Bool? {
+        var critical: Int32 = 0
+        guard let raw = X509_get_ext_d2i(self.pointer, NID_ext_key_usage, &critical, nil) else {
+            OpenSSLDiagnostics.clear()
+            return critical == -1 ? nil : false
+        }
+        let usages = OpaquePointer(raw)
+        defer { CSaMDShims_EXTENDED_KEY_USAGE_free(usages) }
+        for index in 0..<CSaMDShims_sk_ASN1_OBJECT_num(usages) {
+            if let object = CSaMDShims_sk_ASN1_OBJECT_value(usages, index), OBJ_obj2nid(object) == nid {
+                return true
+            }
+        }
+        return false
+    }
+
+    /// The identity handed to the application.
+    func peerIdentity(chain: [X509Certificate]) -> TLSPeerIdentity {
+        let names = self.subjectAlternativeNames
+        return TLSPeerIdentity(
+            subject: self.subject,
+            issuer: self.issuer,
+            serialNumber: self.serialNumberHex,
+            uris: names.uri,
+            dnsNames: names.dns,
+            ipAddresses: names.ip,
+            emailAddresses: names.email,
+            spkiSHA256: self.spkiSHA256,
+            notAfter: self.notAfter ?? Date(timeIntervalSince1970: 0),
+            certificateChain: chain.map(\.der)
+        )
+    }
+
+    static func bytes(_ string: UnsafePointer<ASN1_STRING>) -> [UInt8] {
+        let length = Int(ASN1_STRING_length(string))
+        guard length > 0, length <= 65_536, let data = ASN1_STRING_get0_data(string) else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: length))
+    }
+
+    static func ipText(_ bytes: [UInt8]) -> String? {
+        switch bytes.count {
+        case 4:
+            return bytes.map(String.init).joined(separator: ".")
+        case 16:
+            var address = in6_addr()
+            withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
+            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            guard inet_ntop(AF_INET6, &address, &text, socklen_t(text.count)) != nil else { return nil }
+            return String(decoding: text.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        default:
+            return nil
+        }
+    }
+
+    static func rfc2253(_ name: OpaquePointer?) -> String {
+        guard let name, let bio = BIO_new(BIO_s_mem()) else { return "" }
+        defer { BIO_free(bio) }
+        guard X509_NAME_print_ex(bio, name, 0, CSaMDShims_XN_FLAG_RFC2253_UTF8()) >= 0 else {
+            return ""
+        }
+        return String(decoding: readAll(bio), as: UTF8.self)
+    }
+
+    static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date? {
+        guard let time else { return nil }
+        var broken = tm()
+        guard ASN1_TIME_to_tm(time, &broken) == 1 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(timegm(&broken)))
+    }
+}
+
+/// Reads a memory BIO to its end.
+func readAll(_ bio: OpaquePointer) -> [UInt8] {
+    var output: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { BIO_read(bio, $0.baseAddress, Int32($0.count)) }
+        if count <= 0 { break }
+        output.append(contentsOf: chunk[0..<Int(count)])
+    }
+    return output
+}
+
+/// Runs `body` with a read-only memory BIO over `bytes`.
+func withMemoryBIO<Result>(_ bytes: [UInt8], _ body: (OpaquePointer) throws -> Result) throws -> Result {
+    try bytes.withUnsafeBytes { buffer in
+        guard buffer.count <= Int(Int32.max), let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else {
+            throw TLSError(.io, "cannot make a memory BIO")
+        }
+        defer { BIO_free(bio) }
+        return try body(bio)
+    }
+}
+
+/// The thread's OpenSSL error queue, for TLS diagnostics.
+enum OpenSSLDiagnostics {
+    static func clear() {
+        ERR_clear_error()
+    }
+
+    static func drainEntries() -> [UInt] {
+        var codes: [UInt] = []
+        while true {
+            let code = ERR_get_error()
+            if code == 0 { break }
+            if codes.count < 16 { codes.append(code) }
+        }
+        return codes
+    }
+
+    static func describe(_ code: UInt) -> String {
+        let reason = ERR_reason_error_string(code).map { String(cString: $0) } ?? "error \(code)"
+        let library = ERR_lib_error_string(code).map { String(cString: $0) } ?? "OpenSSL"
+        return "\(library): \(reason)"
+    }
+
+    /// Drains the queue into a bracketed description for a message ("" when empty).
+    static func drain() -> String {
+        let entries = self.drainEntries()
+        guard !entries.isEmpty else { return "" }
+        return "[OpenSSL: " + entries.map(self.describe).joined(separator: "; ") + "]"
+    }
+}

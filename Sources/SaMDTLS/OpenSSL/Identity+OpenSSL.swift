@@ -1,0 +1,152 @@
+import CSaMDOpenSSL
+import CSaMDShims
+import Foundation
+import SaMDCrypto
+import Synchronization
+
+/// One private key; owns one `EVP_PKEY` reference.
+final class PrivateKey {
+    let pointer: OpaquePointer
+
+    init(takingOwnership pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        EVP_PKEY_free(self.pointer)
+    }
+
+    /// Parses a PEM private key (PKCS#8, encrypted PKCS#8 or traditional). The passphrase callback is always
+    /// installed, so OpenSSL never prompts on a terminal: without a passphrase an encrypted key fails.
+    static func parse(pem: [UInt8], passphrase: SecureBytes?) throws -> PrivateKey {
+        try withMemoryBIO(pem) { bio in
+            OpenSSLDiagnostics.clear()
+            let key: OpaquePointer? =
+                if let passphrase {
+                    passphrase.withUnsafeBytes { bytes in
+                        var holder = PassphraseHolder(bytes: bytes)
+                        return withUnsafeMutablePointer(to: &holder) { pointer in
+                            PEM_read_bio_PrivateKey(bio, nil, passphraseCallback, pointer)
+                        }
+                    }
+                } else {
+                    PEM_read_bio_PrivateKey(bio, nil, noPassphraseCallback, nil)
+                }
+            guard let key else {
+                let details = OpenSSLDiagnostics.drain()
+                let hint =
+                    passphrase == nil
+                    ? "not a PEM private key, or an encrypted one and no passphrase was given"
+                    : "not a PEM private key, or the passphrase is wrong"
+                throw TLSError(.invalidIdentity, "the private key cannot be read: \(hint) \(details)")
+            }
+            return PrivateKey(takingOwnership: key)
+        }
+    }
+}
+
+private struct PassphraseHolder {
+    let bytes: UnsafeRawBufferPointer
+}
+
+private let passphraseCallback:
+    @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = {
+        buffer, size, _, user in
+        guard let buffer, let user, size > 0 else { return 0 }
+        let holder = user.assumingMemoryBound(to: PassphraseHolder.self).pointee
+        guard holder.bytes.count <= Int(size) else { return 0 }
+        UnsafeMutableRawPointer(buffer).copyMemory(from: holder.bytes.baseAddress!, byteCount: holder.bytes.count)
+        return Int32(holder.bytes.count)
+    }
+
+private let noPassphraseCallback:
+    @convention(c) (UnsafeMutablePointer<CChar>?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, _, _, _ in
+        0
+    }
+
+/// A certificate chain and its private key, read and validated completely: what a reload swaps in.
+struct LoadedIdentity {
+    let chain: [X509Certificate]
+    let key: PrivateKey
+
+    /// - Throws: ``TLSError/Code/invalidIdentity`` for an empty chain, a key that does not match the leaf,
+    ///   a leaf that is expired or not yet valid, a leaf without the EKU of `role` (serverAuth for servers,
+    ///   clientAuth for clients), or a chain whose certificates are not each issued and signed by the next;
+    ///   ``TLSError/Code/io`` when a file cannot be read.
+    init(_ source: TLSIdentitySource, role: TLSConfiguration.Role, now: Date = Date()) throws {
+        let chain = try X509Certificate.parseChain(pem: source.certificateChain.read(what: "certificate chain"), what: "certificate chain")
+        guard let leaf = chain.first else {
+            throw TLSError(.invalidIdentity, "the certificate chain is empty")
+        }
+        let keyBytes = try source.privateKey.read(what: "private key")
+        let key = try PrivateKey.parse(pem: keyBytes, passphrase: source.passphrase)
+
+        OpenSSLDiagnostics.clear()
+        guard X509_check_private_key(leaf.pointer, key.pointer) == 1 else {
+            OpenSSLDiagnostics.clear()
+            throw TLSError(.invalidIdentity, "the private key does not match the certificate \(leaf.subject)")
+        }
+        if let notBefore = leaf.notBefore, notBefore > now {
+            throw TLSError(.invalidIdentity, "the certificate \(leaf.subject) is not valid before \(notBefore)")
+        }
+        guard let notAfter = leaf.notAfter, notAfter > now else {
+            throw TLSError(.invalidIdentity, "the certificate \(leaf.subject) expired at \(leaf.notAfter.map { "\($0)" } ?? "?")")
+        }
+        let eku: (nid: Int32, name: String) =
+            role == .server ? (NID_server_auth, "serverAuth") : (NID_client_auth, "clientAuth")
+        if leaf.extendedKeyUsage(includes: eku.nid) == false {
+            throw TLSError(
+                .invalidIdentity,
+                "the certificate \(leaf.subject) has an extended key usage without \(eku.name): peers would refuse it"
+            )
+        }
+        for (subject, issuer) in zip(chain, chain.dropFirst()) {
+            guard X509_check_issued(issuer.pointer, subject.pointer) == X509_V_OK,
+                let issuerKey = X509_get0_pubkey(issuer.pointer),
+                X509_verify(subject.pointer, issuerKey) == 1
+            else {
+                OpenSSLDiagnostics.clear()
+                throw TLSError(
+                    .invalidIdentity,
+                    "the certificate chain is out of order or incomplete: \(subject.subject) is not issued by \(issuer.subject)"
+                )
+            }
+        }
+        self.chain = chain
+        self.key = key
+    }
+}
+
+/// Sessions a client may resume, per server (name and port), newest last; each is used once
+/// (RFC 8446 §C.4 advises against reusing a ticket).
+final class ClientSessionCache: Sendable {
+    /// Tickets kept per server.
+    static let ticketsPerServer = 4
+    /// Servers remembered.
+    static let maximumServers = 256
+
+    private let sessions = Mutex<[String: [SSLSession]]>([:])
+
+    func store(_ session: SSLSession, for key: String) {
+        self.sessions.withLock { sessions in
+            if sessions[key] == nil, sessions.count >= Self.maximumServers {
+                sessions.removeAll()
+            }
+            var list = sessions[key, default: []]
+            list.append(session)
+            if list.count > Self.ticketsPerServer { list.removeFirst(list.count - Self.ticketsPerServer) }
+            sessions[key] = list
+        }
+    }
+
+    /// Removes and returns the newest session for `key`.
+    func take(for key: String) -> SSLSession? {
+        self.sessions.withLock { sessions in
+            sessions[key]?.popLast()
+        }
+    }
+
+    func removeAll() {
+        self.sessions.withLock { $0.removeAll() }
+    }
+}

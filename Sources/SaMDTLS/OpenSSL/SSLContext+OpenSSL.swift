@@ -1,0 +1,436 @@
+import CSaMDOpenSSL
+import CSaMDShims
+import Foundation
+import SaMDCrypto
+
+/// One validated configuration as an OpenSSL `SSL_CTX`, shared by every connection made from it.
+///
+/// Immutable after `init`: OpenSSL allows `SSL_new` on one `SSL_CTX` from many threads once it is no longer
+/// being configured, and the client session cache it points to is locked.
+final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutated after init
+    let pointer: OpaquePointer
+    let configuration: TLSConfiguration
+    /// The ALPN list in wire format (RFC 7301 §3.1): length-prefixed names.
+    let alpnWire: [UInt8]
+    /// This endpoint's own leaf certificate, summarised for logs and reload checks.
+    let ownCertificate: TLSPeerIdentity?
+    /// Client side: sessions to resume, by server.
+    let sessionCache: ClientSessionCache
+
+    init(configuration: TLSConfiguration, sessionCache: ClientSessionCache) throws {
+        try LibraryGate.check()
+        try Self.validate(configuration)
+        if configuration.profile == .nist {
+            do {
+                try CryptoProfile.activate(.nist)
+            } catch let error as CryptoError where error.code == .fipsProviderUnavailable {
+                throw TLSError(.fipsProviderUnavailable, "the nist TLS profile needs an OpenSSL FIPS provider: \(error.reason)")
+            }
+        }
+
+        OpenSSLDiagnostics.clear()
+        let method = configuration.role == .client ? TLS_client_method() : TLS_server_method()
+        guard let context = SSL_CTX_new(method) else {
+            throw TLSError(.invalidConfiguration, "SSL_CTX_new failed \(OpenSSLDiagnostics.drain())")
+        }
+        // Configure the local context completely before any stored property is set: a class whose init
+        // throws after full initialization runs deinit, which would free the context a second time.
+        let alpnWire = configuration.applicationProtocols.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
+        let ownCertificate: TLSPeerIdentity?
+        do {
+            try Self.configureProtocol(context, configuration)
+            ownCertificate = try configuration.identity.map { try Self.configureIdentity(context, $0, role: configuration.role) }
+            try Self.configureVerification(context, configuration)
+            try Self.configureSessions(context, configuration)
+            if !alpnWire.isEmpty {
+                if configuration.role == .client {
+                    let failed = alpnWire.withUnsafeBufferPointer {
+                        SSL_CTX_set_alpn_protos(context, $0.baseAddress, UInt32($0.count))
+                    }
+                    guard failed == 0 else { throw TLSError(.invalidConfiguration, "SSL_CTX_set_alpn_protos failed") }
+                } else {
+                    SSL_CTX_set_alpn_select_cb(context, alpnSelectCallback, nil)
+                }
+            }
+        } catch {
+            SSL_CTX_free(context)
+            throw error
+        }
+        self.pointer = context
+        self.configuration = configuration
+        self.sessionCache = sessionCache
+        self.alpnWire = alpnWire
+        self.ownCertificate = ownCertificate
+    }
+
+    deinit {
+        SSL_CTX_free(self.pointer)
+    }
+
+    // MARK: - Configuration checks that need no OpenSSL
+
+    static func validate(_ configuration: TLSConfiguration) throws {
+        switch configuration.role {
+        case .server:
+            guard configuration.identity != nil else {
+                throw TLSError(.invalidConfiguration, "a server needs an identity (certificate chain and private key)")
+            }
+        case .client:
+            guard configuration.trustRoots != nil else {
+                throw TLSError(.invalidConfiguration, "a client needs trust roots to verify the server")
+            }
+        }
+        if !configuration.verifiesPeer {
+            guard configuration.peerPolicy.allowsAnyVerifiedPeer, configuration.certificateRevocationLists.isEmpty else {
+                throw TLSError(
+                    .invalidConfiguration,
+                    "a peer policy or CRLs need client trust roots: without them no client certificate is verified"
+                )
+            }
+        }
+        for name in configuration.applicationProtocols {
+            guard (1...255).contains(name.utf8.count) else {
+                throw TLSError(.invalidConfiguration, "an ALPN protocol name must be 1 to 255 bytes")
+            }
+        }
+        guard configuration.applicationProtocols.count <= 32 else {
+            throw TLSError(.invalidConfiguration, "at most 32 ALPN protocol names")
+        }
+        guard (1...604_800).contains(configuration.sessionTicketLifetime) else {
+            throw TLSError(.invalidConfiguration, "sessionTicketLifetime must be 1 to 604800 seconds (RFC 8446 §4.6.1)")
+        }
+        guard (1...600).contains(configuration.handshakeTimeout), (1...600).contains(configuration.closeTimeout) else {
+            throw TLSError(.invalidConfiguration, "handshakeTimeout and closeTimeout must be 1 to 600 seconds")
+        }
+        if let age = configuration.maximumConnectionAge, age < 1 {
+            throw TLSError(.invalidConfiguration, "maximumConnectionAge must be at least 1 second")
+        }
+        guard (1...10).contains(configuration.maximumChainDepth) else {
+            throw TLSError(.invalidConfiguration, "maximumChainDepth must be 1 to 10")
+        }
+        for uri in configuration.peerPolicy.uris where uri.isEmpty {
+            throw TLSError(.invalidConfiguration, "an empty URI in the peer policy")
+        }
+        for pin in configuration.peerPolicy.spkiSHA256 where pin.count != 32 {
+            throw TLSError(.invalidConfiguration, "an SPKI SHA-256 pin must be 32 bytes, not \(pin.count)")
+        }
+    }
+
+    // MARK: - Protocol
+
+    /// TLS 1.3 suites per profile, then the TLS 1.2 ECDHE + AEAD suites used only when TLS 1.2 is allowed.
+    static func suites(_ profile: TLSProfile) -> (tls13: String, tls12: String, groups: String, signatures: String?) {
+        switch profile {
+        case .default:
+            return (
+                "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+                    + "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
+                "X25519:P-256:P-384",
+                nil
+            )
+        case .nist:
+            return (
+                "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"
+                    + "ECDHE-RSA-AES128-GCM-SHA256",
+                "P-256:P-384",
+                "ECDSA+SHA256:ECDSA+SHA384:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_pss_sha256:"
+                    + "rsa_pss_pss_sha384:RSA+SHA256:RSA+SHA384"
+            )
+        }
+    }
+
+    private static func configureProtocol(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws {
+        let minimum = configuration.allowsTLS12 ? TLS1_2_VERSION : TLS1_3_VERSION
+        guard CSaMDShims_SSL_CTX_set_min_proto_version(context, minimum) == 1,
+            CSaMDShims_SSL_CTX_set_max_proto_version(context, TLS1_3_VERSION) == 1
+        else {
+            throw TLSError(.invalidConfiguration, "cannot set the protocol versions \(OpenSSLDiagnostics.drain())")
+        }
+        var options = CSaMDShims_SSL_OP_NO_COMPRESSION() | CSaMDShims_SSL_OP_NO_RENEGOTIATION()
+            | CSaMDShims_SSL_OP_CIPHER_SERVER_PREFERENCE()
+        if !configuration.sessionResumption { options |= CSaMDShims_SSL_OP_NO_TICKET() }
+        _ = SSL_CTX_set_options(context, options)
+        // Read and write buffers are released while a connection is idle (memory per idle connection).
+        _ = CSaMDShims_SSL_CTX_set_mode(context, Int(SSL_MODE_RELEASE_BUFFERS))
+        // No 0-RTT: early data is replayable (RFC 8446 §8).
+        _ = SSL_CTX_set_max_early_data(context, 0)
+        _ = SSL_CTX_set_recv_max_early_data(context, 0)
+        // At least 112-bit security for every key and group (RSA ≥ 2048, no SHA-1 signatures).
+        SSL_CTX_set_security_level(context, 2)
+
+        let suites = Self.suites(configuration.profile)
+        guard SSL_CTX_set_ciphersuites(context, suites.tls13) == 1, SSL_CTX_set_cipher_list(context, suites.tls12) == 1,
+            CSaMDShims_SSL_CTX_set1_groups_list(context, suites.groups) == 1
+        else {
+            throw TLSError(.invalidConfiguration, "cannot set the cipher suites or groups \(OpenSSLDiagnostics.drain())")
+        }
+        if let signatures = suites.signatures {
+            guard CSaMDShims_SSL_CTX_set1_sigalgs_list(context, signatures) == 1 else {
+                throw TLSError(.invalidConfiguration, "cannot set the signature algorithms \(OpenSSLDiagnostics.drain())")
+            }
+        }
+    }
+
+    // MARK: - Identity
+
+    /// Loads and validates the identity completely — a key matching the leaf, a leaf valid now with the EKU
+    /// for this role, every certificate issued and signed by the next — then installs it.
+    private static func configureIdentity(
+        _ context: OpaquePointer,
+        _ source: TLSIdentitySource,
+        role: TLSConfiguration.Role
+    ) throws -> TLSPeerIdentity {
+        let identity = try LoadedIdentity(source, role: role)
+        OpenSSLDiagnostics.clear()
+        guard SSL_CTX_use_certificate(context, identity.chain[0].pointer) == 1 else {
+            throw TLSError(.invalidIdentity, "the certificate was refused \(OpenSSLDiagnostics.drain())")
+        }
+        for certificate in identity.chain.dropFirst() {
+            guard CSaMDShims_SSL_CTX_add1_chain_cert(context, certificate.pointer) == 1 else {
+                throw TLSError(.invalidIdentity, "a chain certificate was refused \(OpenSSLDiagnostics.drain())")
+            }
+        }
+        guard SSL_CTX_use_PrivateKey(context, identity.key.pointer) == 1, SSL_CTX_check_private_key(context) == 1 else {
+            throw TLSError(
+                .invalidIdentity,
+                "the private key does not match the certificate or is too weak \(OpenSSLDiagnostics.drain())"
+            )
+        }
+        return identity.chain[0].peerIdentity(chain: [identity.chain[0]])
+    }
+
+    // MARK: - Verification
+
+    private static func configureVerification(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws {
+        guard configuration.verifiesPeer, let roots = configuration.trustRoots else {
+            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+            return
+        }
+        guard let store = SSL_CTX_get_cert_store(context) else {
+            throw TLSError(.invalidConfiguration, "no certificate store")
+        }
+        switch roots {
+        case .system:
+            guard SSL_CTX_set_default_verify_paths(context) == 1 else {
+                throw TLSError(.invalidConfiguration, "cannot load the system trust store \(OpenSSLDiagnostics.drain())")
+            }
+        case .file, .pem:
+            let pem = try roots.pemBytes()
+            let certificates = try X509Certificate.parseChain(pem: pem, what: "trust roots")
+            guard !certificates.isEmpty else {
+                throw TLSError(.invalidConfiguration, "the trust roots hold no certificate")
+            }
+            for certificate in certificates {
+                guard X509_STORE_add_cert(store, certificate.pointer) == 1 else {
+                    throw TLSError(.invalidConfiguration, "a trust root was refused \(OpenSSLDiagnostics.drain())")
+                }
+                if configuration.role == .server {
+                    // Names the acceptable CAs in the CertificateRequest, so clients pick the right certificate.
+                    _ = SSL_CTX_add_client_CA(context, certificate.pointer)
+                }
+            }
+        }
+        var crlCount = 0
+        for source in configuration.certificateRevocationLists {
+            crlCount += try Self.addCRLs(source, to: store)
+        }
+        if !configuration.certificateRevocationLists.isEmpty && crlCount == 0 {
+            throw TLSError(.invalidConfiguration, "the CRL sources hold no CRL")
+        }
+        guard let parameters = SSL_CTX_get0_param(context) else {
+            throw TLSError(.invalidConfiguration, "no verification parameters")
+        }
+        try VerificationParameters.apply(
+            parameters,
+            peerRole: configuration.role == .client ? .server : .client,
+            maximumChainDepth: configuration.maximumChainDepth,
+            checkCRLs: crlCount > 0
+        )
+        var mode = SSL_VERIFY_PEER
+        if configuration.role == .server {
+            // SSL_VERIFY_PEER alone only asks for a client certificate; this makes it required.
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+        }
+        SSL_CTX_set_verify(context, mode, nil)
+        SSL_CTX_set_cert_verify_callback(context, certificateVerifyCallback, nil)
+    }
+
+    /// Adds every CRL in `source` to `store`; returns how many.
+    private static func addCRLs(_ source: TLSPEMSource, to store: OpaquePointer) throws -> Int {
+        let pem = try source.read(what: "CRL")
+        return try withMemoryBIO(pem) { bio in
+            var count = 0
+            OpenSSLDiagnostics.clear()
+            while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) {
+                defer { X509_CRL_free(crl) }
+                guard X509_STORE_add_crl(store, crl) == 1 else {
+                    throw TLSError(.invalidConfiguration, "a CRL was refused \(OpenSSLDiagnostics.drain())")
+                }
+                count += 1
+                if count > 256 { throw TLSError(.invalidConfiguration, "more than 256 CRLs in one source") }
+            }
+            let leftover = OpenSSLDiagnostics.drainEntries()
+            if let bad = leftover.first(where: { CSaMDShims_ERR_GET_REASON($0) != PEM_R_NO_START_LINE }) {
+                throw TLSError(.invalidConfiguration, "malformed PEM CRL (\(OpenSSLDiagnostics.describe(bad)))")
+            }
+            return count
+        }
+    }
+
+    // MARK: - Sessions
+
+    private static let sessionIDContext: [UInt8] = Array("samdkit-tls".utf8)
+
+    private static func configureSessions(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws {
+        switch configuration.role {
+        case .server:
+            // Stateless TLS 1.3 tickets; no server-side session cache to grow.
+            _ = CSaMDShims_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
+            _ = SSL_CTX_set_timeout(context, Int(configuration.sessionTicketLifetime))
+            _ = SSL_CTX_set_num_tickets(context, configuration.sessionResumption ? 2 : 0)
+            let ok = Self.sessionIDContext.withUnsafeBufferPointer {
+                SSL_CTX_set_session_id_context(context, $0.baseAddress, UInt32($0.count))
+            }
+            guard ok == 1 else { throw TLSError(.invalidConfiguration, "cannot set the session id context") }
+        case .client:
+            guard configuration.sessionResumption else {
+                _ = CSaMDShims_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
+                return
+            }
+            _ = CSaMDShims_SSL_CTX_set_session_cache_mode(
+                context,
+                Int(SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE)
+            )
+            SSL_CTX_sess_set_new_cb(context, newSessionCallback)
+        }
+    }
+}
+
+extension TLSTrustRoots {
+    func pemBytes() throws -> [UInt8] {
+        switch self {
+        case .file(let path): try TLSPEMSource.file(path).read(what: "trust roots")
+        case .pem(let bytes): bytes
+        case .system: []
+        }
+    }
+}
+
+extension TLSPEMSource {
+    /// The largest PEM file read (1 MiB): certificate chains, keys, CA bundles and CRLs are far smaller.
+    static let maximumFileSize = 1 << 20
+
+    func read(what: String) throws -> [UInt8] {
+        switch self {
+        case .bytes(let bytes):
+            guard bytes.count <= Self.maximumFileSize else {
+                throw TLSError(.invalidConfiguration, "\(what): more than \(Self.maximumFileSize) bytes")
+            }
+            return bytes
+        case .file(let path):
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw TLSError(.io, "\(what): cannot open \(path)")
+            }
+            defer { try? handle.close() }
+            do {
+                let data = try handle.read(upToCount: Self.maximumFileSize + 1) ?? Data()
+                guard data.count <= Self.maximumFileSize else {
+                    throw TLSError(.invalidConfiguration, "\(what): \(path) is larger than \(Self.maximumFileSize) bytes")
+                }
+                return [UInt8](data)
+            } catch let error as TLSError {
+                throw error
+            } catch {
+                throw TLSError(.io, "\(what): cannot read \(path): \(error)")
+            }
+        }
+    }
+}
+
+/// ALPN selection on the server (RFC 7301 §3.2): the server's preference order; no overlap with a client
+/// that offered ALPN is a fatal `no_application_protocol` alert.
+private let alpnSelectCallback:
+    @convention(c) (
+        OpaquePointer?, UnsafeMutablePointer<UnsafePointer<UInt8>?>?, UnsafeMutablePointer<UInt8>?,
+        UnsafePointer<UInt8>?, UInt32, UnsafeMutableRawPointer?
+    ) -> Int32 = { ssl, out, outLength, offered, offeredLength, _ in
+        guard let ssl, let connection = SSLConnection.from(ssl), let out, let outLength, let offered else {
+            return SSL_TLSEXT_ERR_ALERT_FATAL
+        }
+        let ours = connection.context.alpnWire
+        let offeredBytes = UnsafeBufferPointer(start: offered, count: Int(offeredLength))
+        // Walk our list in order and pick the first name the client also offered.
+        var index = 0
+        while index < ours.count {
+            let length = Int(ours[index])
+            let name = ours[(index + 1)..<(index + 1 + length)]
+            var cursor = 0
+            while cursor < offeredBytes.count {
+                let offeredLength = Int(offeredBytes[cursor])
+                let end = cursor + 1 + offeredLength
+                guard end <= offeredBytes.count else { break }
+                if offeredLength == length && offeredBytes[(cursor + 1)..<end].elementsEqual(name) {
+                    out.pointee = offered + cursor + 1
+                    outLength.pointee = UInt8(length)
+                    return SSL_TLSEXT_ERR_OK
+                }
+                cursor = end
+            }
+            index += 1 + length
+        }
+        return SSL_TLSEXT_ERR_ALERT_FATAL
+    }
+
+/// Client side: keeps each new session (TLS 1.3 tickets arrive after the handshake) for the next
+/// connection to the same server. Returning 1 takes the reference OpenSSL passed.
+private let newSessionCallback: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32 = { ssl, session in
+    guard let ssl, let session, let connection = SSLConnection.from(ssl), let key = connection.sessionKey else {
+        return 0
+    }
+    guard SSL_SESSION_is_resumable(session) == 1 else { return 0 }
+    connection.context.sessionCache.store(SSLSession(takingOwnership: session), for: key)
+    return 1
+}
+
+/// The verification step of every handshake that verifies a peer: OpenSSL's chain verification (trust
+/// roots, validity, EKU purpose, name, CRLs, RFC 5280 strict checks), then SaMDTLS's own checks on top
+/// (EKU present in the leaf, peer policy). A failure is recorded on the connection for its typed error.
+private let certificateVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = {
+    storeContext, _ in
+    guard let storeContext else { return 0 }
+    let chainVerified = X509_verify_cert(storeContext) == 1
+    guard let ssl = CSaMDShims_SSL_from_X509_STORE_CTX(storeContext), let connection = SSLConnection.from(ssl) else {
+        // No connection to report to: fail closed.
+        X509_STORE_CTX_set_error(storeContext, X509_V_ERR_APPLICATION_VERIFICATION)
+        return 0
+    }
+    let outcome = ChainCheck.complete(
+        storeContext,
+        chainVerified: chainVerified,
+        peerRole: connection.context.configuration.role == .client ? .server : .client,
+        policy: connection.context.configuration.peerPolicy
+    )
+    switch outcome {
+    case .success(let identity):
+        connection.verifiedPeer = identity
+        return 1
+    case .failure(let error):
+        connection.verificationFailure = error
+        return 0
+    }
+}
+
+/// One SSL_SESSION reference, owned.
+final class SSLSession: @unchecked Sendable {  // immutable once made; OpenSSL reference-counts it thread-safely
+    let pointer: OpaquePointer
+
+    init(takingOwnership pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        SSL_SESSION_free(self.pointer)
+    }
+}

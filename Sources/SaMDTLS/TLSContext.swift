@@ -1,0 +1,61 @@
+public import Logging
+import Synchronization
+
+/// A validated ``TLSConfiguration`` ready for connections, whose identity can be replaced while it serves.
+///
+/// Building it reads every file, parses every certificate and key, and validates the identity completely
+/// (see ``reload()``), so a misconfiguration fails here, not at the first handshake. It holds one OpenSSL
+/// `SSL_CTX`, shared by every connection made from it; ``reload()`` builds a new one from the same
+/// configuration (re-reading its files) and swaps it in atomically: new handshakes use it, open
+/// connections keep theirs. Sessions and tickets issued under the old one are not resumed under the new one,
+/// so a reload that changes trust roots, CRLs or the peer policy applies to every later connection.
+public final class TLSContext: Sendable {
+    private let current: Mutex<SSLContextBox>
+    /// The configuration this context was built from.
+    public let configuration: TLSConfiguration
+    let logger: Logger
+
+    /// Validates `configuration` and makes the OpenSSL context.
+    /// - Parameter logger: where security events go (label suggestion `samdkit.tls`).
+    /// - Throws: ``TLSError`` — ``TLSError/Code/invalidConfiguration`` for an unsafe or incomplete
+    ///   configuration, ``TLSError/Code/invalidIdentity`` for an identity that cannot serve (empty chain, key
+    ///   not matching, leaf expired or not yet valid, wrong EKU, chain out of order, wrong passphrase),
+    ///   ``TLSError/Code/io`` for an unreadable file, ``TLSError/Code/fipsProviderUnavailable`` for the `nist`
+    ///   profile without a FIPS provider.
+    public init(configuration: TLSConfiguration, logger: Logger = Logger(label: "samdkit.tls")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.current = Mutex(try SSLContextBox(configuration: configuration, sessionCache: ClientSessionCache()))
+    }
+
+    /// The context new connections use.
+    var box: SSLContextBox {
+        self.current.withLock { $0 }
+    }
+
+    /// This endpoint's current leaf certificate (subject, SANs, SPKI pin, expiry), or `nil` without identity.
+    public var certificate: TLSPeerIdentity? {
+        self.box.ownCertificate
+    }
+
+    /// Re-reads the configuration's files (identity, trust roots, CRLs), validates them completely — the key
+    /// matches the certificate, the leaf is valid now and carries the EKU of this role, each chain
+    /// certificate is issued and signed by the next — and only then swaps them in. On failure nothing changes:
+    /// the old identity keeps serving, and the refusal is logged (`samd.tls.identity-reload-refused`).
+    /// - Throws: the ``TLSError`` that refused the new identity.
+    public func reload() throws {
+        do {
+            let fresh = try SSLContextBox(configuration: self.configuration, sessionCache: ClientSessionCache())
+            let previous = self.current.withLock { box in
+                let previous = box
+                box = fresh
+                return previous
+            }
+            _ = previous
+            TLSEvents.identityReloaded(self.logger, certificate: fresh.ownCertificate)
+        } catch let error as TLSError {
+            TLSEvents.identityReloadRefused(self.logger, error: error)
+            throw error
+        }
+    }
+}

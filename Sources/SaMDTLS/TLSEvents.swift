@@ -1,0 +1,74 @@
+import Logging
+
+/// Security events, logged through swift-log with a stable `event` metadata field.
+///
+/// Names (stable across versions): `samd.tls.handshake-succeeded`, `samd.tls.handshake-failed`,
+/// `samd.tls.unclean-shutdown`, `samd.tls.connection-max-age`, `samd.tls.identity-reloaded`,
+/// `samd.tls.identity-reload-refused`. Fields: `role`, `remote` (address:port), `peer` (the first SAN URI,
+/// DNS name or subject), `peer_subject`, `peer_spki_sha256`, `tls_version`, `cipher_suite`, `resumed`,
+/// `alpn`, `error` (a ``TLSError/Code``), `origin` (`local`/`peer`), `alert`, `reason`, `certificate`
+/// (own subject), `not_after`. Never key material, passphrases or application data.
+enum TLSEvents {
+    static func handshakeSucceeded(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, info: TLSConnectionInfo) {
+        var metadata: Logger.Metadata = [
+            "event": "samd.tls.handshake-succeeded",
+            "role": "\(role.rawValue)",
+            "tls_version": "\(info.protocolVersion)",
+            "cipher_suite": "\(info.cipherSuite)",
+            "resumed": "\(info.sessionResumed)",
+        ]
+        if let remote { metadata["remote"] = "\(remote)" }
+        if let alpn = info.applicationProtocol { metadata["alpn"] = "\(alpn)" }
+        if let peer = info.peer {
+            metadata["peer"] = "\(peer.displayName)"
+            metadata["peer_subject"] = "\(peer.subject)"
+            metadata["peer_spki_sha256"] = "\(peer.spkiSHA256Hex)"
+        }
+        logger.info("TLS handshake succeeded", metadata: metadata)
+    }
+
+    static func handshakeFailed(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, error: TLSError) {
+        var metadata = Self.errorMetadata(error)
+        metadata["event"] = "samd.tls.handshake-failed"
+        metadata["role"] = "\(role.rawValue)"
+        if let remote { metadata["remote"] = "\(remote)" }
+        logger.warning("TLS handshake failed", metadata: metadata)
+    }
+
+    static func uncleanShutdown(_ logger: Logger, role: TLSConfiguration.Role, remote: String?) {
+        var metadata: Logger.Metadata = ["event": "samd.tls.unclean-shutdown", "role": "\(role.rawValue)"]
+        if let remote { metadata["remote"] = "\(remote)" }
+        logger.warning("TLS connection ended without close_notify", metadata: metadata)
+    }
+
+    static func maximumAgeReached(_ logger: Logger, role: TLSConfiguration.Role, remote: String?) {
+        var metadata: Logger.Metadata = ["event": "samd.tls.connection-max-age", "role": "\(role.rawValue)"]
+        if let remote { metadata["remote"] = "\(remote)" }
+        logger.info("TLS connection reached its maximum age and is being closed", metadata: metadata)
+    }
+
+    static func identityReloaded(_ logger: Logger, certificate: TLSPeerIdentity?) {
+        var metadata: Logger.Metadata = ["event": "samd.tls.identity-reloaded"]
+        if let certificate {
+            metadata["certificate"] = "\(certificate.subject)"
+            metadata["not_after"] = "\(certificate.notAfter)"
+        }
+        logger.notice("TLS identity reloaded", metadata: metadata)
+    }
+
+    static func identityReloadRefused(_ logger: Logger, error: TLSError) {
+        var metadata = Self.errorMetadata(error)
+        metadata["event"] = "samd.tls.identity-reload-refused"
+        logger.error("TLS identity reload refused; the previous identity stays in service", metadata: metadata)
+    }
+
+    static func errorMetadata(_ error: TLSError) -> Logger.Metadata {
+        var metadata: Logger.Metadata = [
+            "error": "\(error.code)",
+            "origin": "\(error.origin.rawValue)",
+            "reason": "\(error.reason)",
+        ]
+        if let alert = error.alert { metadata["alert"] = "\(alert)" }
+        return metadata
+    }
+}

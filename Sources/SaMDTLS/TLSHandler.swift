@@ -1,0 +1,590 @@
+import Logging
+public import NIOCore
+
+/// Events the ``TLSHandler`` fires inbound.
+public enum TLSUserEvent: Sendable, Hashable {
+    /// The handshake completed and the peer is verified (and allowed by the peer policy).
+    case handshakeCompleted(TLSConnectionInfo)
+}
+
+/// A SwiftNIO channel handler that runs TLS over OpenSSL: ciphertext on the network side, plaintext
+/// `ByteBuffer`s on the application side.
+///
+/// - The handshake starts when the channel becomes active. Writes made before it completes are buffered and
+///   sent, in order, once it has; application data that arrives with the handshake's last flight is
+///   delivered at once. ``handshakeFuture`` completes with the negotiated ``TLSConnectionInfo`` or the
+///   typed ``TLSError``; ``TLSUserEvent/handshakeCompleted(_:)`` is also fired.
+/// - Errors are ``TLSError``s fired through `errorCaught`, after which the channel is closed (any alert is
+///   flushed first, so the peer learns why).
+/// - `close(mode: .all)` sends close_notify, keeps delivering what the peer still sends, and closes when the
+///   peer's close_notify arrives or after ``TLSConfiguration/closeTimeout``. `close(mode: .output)` sends
+///   close_notify and half-closes TCP: the peer may go on sending.
+/// - The peer's close_notify ends the input: with `ChannelOptions.allowRemoteHalfClosure` it is reported as
+///   `ChannelEvent.inputClosed` and the application may still write; otherwise the handler answers with its
+///   own close_notify and closes. A connection that ends *without* close_notify fires
+///   ``TLSError/Code/uncleanShutdown`` (possible truncation, RFC 8446 §6.1), never a clean end.
+/// - The first bytes from the peer must start a TLS record; anything else (an HTTP request, a plaintext
+///   banner) fails with ``TLSError/Code/notTLS`` before OpenSSL parses or buffers it.
+///
+/// Add it first in the pipeline, in front of protocol handlers (HTTP/1.1, HTTP/2). Not `Sendable`: use it on
+/// its channel's event loop only.
+public final class TLSHandler: ChannelDuplexHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    /// Plaintext is encrypted and handed to the channel in slices of this many bytes (1 MiB), so OpenSSL's
+    /// memory BIO stays small whatever the size of a write.
+    static let writeSliceSize = 1 << 20
+    /// Decrypted data is delivered in buffers of this size (one TLS record holds at most 16 KiB).
+    static let readBufferSize = 16 * 1024
+
+    private enum State {
+        case idle
+        case handshaking
+        case active
+        /// close_notify sent after a full close was asked for; waiting for the peer's.
+        case closing
+        case closed
+    }
+
+    private let tlsContext: TLSContext
+    private let serverName: TLSServerName?
+    private let port: Int?
+    private var role: TLSConfiguration.Role { self.tlsContext.configuration.role }
+    private var logger: Logger { self.tlsContext.logger }
+
+    private var state = State.idle
+    private var connection: SSLConnection?
+    private var handshakePromise: EventLoopPromise<TLSConnectionInfo>?
+    private var closePromise: EventLoopPromise<Void>?
+    private var bufferedWrites: [(buffer: ByteBuffer, promise: EventLoopPromise<Void>?)] = []
+    private var flushPending = false
+    private var outputClosed = false
+    private var inputClosedReported = false
+    /// How many of the peer's first bytes were checked to be a TLS record header.
+    private var checkedHeaderBytes = 0
+    private var handshakeTimer: Scheduled<Void>?
+    private var closeTimer: Scheduled<Void>?
+    private var ageTimer: Scheduled<Void>?
+    private var remoteAddress: String?
+    /// The error that ended the connection; later writes fail with it rather than a bare "closed".
+    private var failure: TLSError?
+
+    /// A server-side handler.
+    public convenience init(serverContext context: TLSContext) {
+        self.init(context: context, serverName: nil, port: nil)
+    }
+
+    /// A client-side handler that authenticates the server as `serverName` (a DNS name is also sent as SNI;
+    /// an IP address is matched against IP SANs and never sent as SNI).
+    /// - Parameter port: the server's port, which keys the session cache with the name (resumption).
+    public convenience init(clientContext context: TLSContext, serverName: TLSServerName, port: Int? = nil) {
+        self.init(context: context, serverName: serverName, port: port)
+    }
+
+    private init(context: TLSContext, serverName: TLSServerName?, port: Int?) {
+        self.tlsContext = context
+        self.serverName = serverName
+        self.port = port
+    }
+
+    /// Completes when the handshake did: with the negotiated parameters and the verified peer, or with the
+    /// ``TLSError`` that ended it. Available once the handler is in a pipeline.
+    public var handshakeFuture: EventLoopFuture<TLSConnectionInfo> {
+        guard let promise = self.handshakePromise else {
+            preconditionFailure("TLSHandler.handshakeFuture is available once the handler is added to a pipeline")
+        }
+        return promise.futureResult
+    }
+
+    // MARK: - Lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.handshakePromise = context.eventLoop.makePromise(of: TLSConnectionInfo.self)
+        if context.channel.isActive {
+            self.startHandshake(context: context)
+        }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.cancelTimers()
+        if self.state != .closed {
+            self.state = .closed
+            self.handshakePromise?.fail(TLSError(.connectionClosed, "the TLS handler was removed"))
+        }
+        self.failBufferedWrites(ChannelError.ioOnClosedChannel)
+        self.closePromise?.succeed(())
+        self.closePromise = nil
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        self.startHandshake(context: context)
+        context.fireChannelActive()
+    }
+
+    private func startHandshake(context: ChannelHandlerContext) {
+        guard self.state == .idle else { return }
+        self.remoteAddress = context.channel.remoteAddress.map(Self.describe)
+        do {
+            self.connection = try SSLConnection(context: self.tlsContext.box, serverName: self.serverName, port: self.port)
+        } catch {
+            self.failHandshake(context: context, error: error as? TLSError ?? TLSError(.io, "\(error)"))
+            return
+        }
+        self.state = .handshaking
+        let seconds = Int64(self.tlsContext.configuration.handshakeTimeout)
+        self.handshakeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(seconds)) {
+            guard self.state == .handshaking else { return }
+            self.failHandshake(
+                context: context,
+                error: TLSError(.handshakeTimeout, "the handshake did not finish within \(seconds) s")
+            )
+        }
+        self.driveHandshake(context: context)
+    }
+
+    // MARK: - Handshake
+
+    private func driveHandshake(context: ChannelHandlerContext) {
+        guard let connection, self.state == .handshaking else { return }
+        switch connection.handshake() {
+        case .done:
+            self.sendOutput(context: context, flush: true)
+            self.handshakeCompleted(context: context)
+        case .needMoreInput:
+            self.sendOutput(context: context, flush: true)
+            context.read()
+        case .closeNotify:
+            self.failHandshake(context: context, error: TLSError(.connectionClosed, "the peer closed the connection during the handshake"))
+        case .failed(let error):
+            self.failHandshake(context: context, error: error)
+        }
+    }
+
+    private func handshakeCompleted(context: ChannelHandlerContext) {
+        guard let connection else { return }
+        self.handshakeTimer?.cancel()
+        self.handshakeTimer = nil
+        let info: TLSConnectionInfo
+        do {
+            info = try connection.establishedInfo()
+        } catch {
+            self.failHandshake(context: context, error: error as? TLSError ?? TLSError(.badCertificate, "\(error)"))
+            return
+        }
+        self.state = .active
+        TLSEvents.handshakeSucceeded(self.logger, role: self.role, remote: self.remoteAddress, info: info)
+        if let age = self.tlsContext.configuration.maximumConnectionAge {
+            self.ageTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(age))) {
+                guard self.state == .active else { return }
+                TLSEvents.maximumAgeReached(self.logger, role: self.role, remote: self.remoteAddress)
+                self.startClose(context: context, promise: nil)
+            }
+        }
+        self.handshakePromise?.succeed(info)
+        context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(info))
+
+        let writes = self.bufferedWrites
+        self.bufferedWrites = []
+        for write in writes {
+            self.encryptAndWrite(context: context, write.buffer, promise: write.promise)
+        }
+        if self.flushPending || !writes.isEmpty {
+            self.flushPending = false
+            context.flush()
+        }
+        // Application data may have arrived in the same flight as the handshake's last message.
+        self.deliverPlaintext(context: context)
+    }
+
+    private func failHandshake(context: ChannelHandlerContext, error: TLSError) {
+        guard self.state != .closed else { return }
+        self.state = .closed
+        self.failure = error
+        self.cancelTimers()
+        TLSEvents.handshakeFailed(self.logger, role: self.role, remote: self.remoteAddress, error: error)
+        self.handshakePromise?.fail(error)
+        self.failBufferedWrites(error)
+        context.fireErrorCaught(error)
+        self.closeAfterSendingOutput(context: context)
+    }
+
+    // MARK: - Inbound
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        guard let connection, self.state != .closed, self.state != .idle else { return }
+        if self.checkedHeaderBytes < 3, let error = self.checkRecordHeader(buffer) {
+            self.failHandshake(context: context, error: error)
+            return
+        }
+        buffer.withUnsafeReadableBytes { connection.receive($0) }
+        if self.state == .handshaking {
+            self.driveHandshake(context: context)
+        } else {
+            self.deliverPlaintext(context: context)
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        context.fireChannelReadComplete()
+    }
+
+    /// Checks that the peer's first bytes begin a TLS record: content type handshake (22) — or alert (21)
+    /// from a server — then protocol version major 3 and a minor version of at most 4 (RFC 8446 §5.1).
+    /// Plaintext peers are refused here without handing their bytes to OpenSSL.
+    private func checkRecordHeader(_ buffer: ByteBuffer) -> TLSError? {
+        let bytes = buffer.readableBytesView.prefix(3 - self.checkedHeaderBytes)
+        for byte in bytes {
+            let position = self.checkedHeaderBytes
+            self.checkedHeaderBytes += 1
+            let valid: Bool =
+                switch position {
+                case 0: byte == 22 || (self.role == .client && byte == 21)
+                case 1: byte == 3
+                default: byte <= 4
+                }
+            if !valid {
+                let what = position == 0 && (0x20...0x7e).contains(byte) ? "text such as an HTTP request" : "no TLS record"
+                return TLSError(
+                    .notTLS,
+                    "the peer is not speaking TLS: byte \(position) of its first record is 0x\(String(byte, radix: 16)) (\(what))"
+                )
+            }
+        }
+        return nil
+    }
+
+    /// Reads every record OpenSSL can decrypt from what has arrived and fires it on.
+    private func deliverPlaintext(context: ChannelHandlerContext) {
+        guard let connection else { return }
+        readLoop: while self.state == .active || self.state == .closing {
+            var plaintext = context.channel.allocator.buffer(capacity: Self.readBufferSize)
+            switch connection.read(into: &plaintext) {
+            case .done:
+                context.fireChannelRead(Self.wrapInboundOut(plaintext))
+            case .needMoreInput:
+                break readLoop
+            case .closeNotify:
+                self.sendOutput(context: context, flush: true)
+                self.peerSentCloseNotify(context: context)
+                return
+            case .failed(let error):
+                self.failConnection(context: context, error: error)
+                return
+            }
+        }
+        // Reading can produce output: a KeyUpdate answer, an alert.
+        self.sendOutput(context: context, flush: true)
+    }
+
+    private func peerSentCloseNotify(context: ChannelHandlerContext) {
+        switch self.state {
+        case .closing:
+            self.finishClose(context: context)
+        case .active:
+            if self.outputClosed {
+                // Both directions are done.
+                self.state = .closed
+                self.cancelTimers()
+                context.close(promise: nil)
+            } else if (try? context.channel.syncOptions?.getOption(.allowRemoteHalfClosure)) == true {
+                self.inputClosedReported = true
+                context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            } else {
+                // Answer with our close_notify and close (RFC 8446 §6.1).
+                self.startClose(context: context, promise: nil)
+            }
+        default:
+            break
+        }
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let channelEvent = event as? ChannelEvent, channelEvent == .inputClosed else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        // TCP FIN from the peer.
+        switch self.state {
+        case .idle, .handshaking:
+            self.failHandshake(context: context, error: TLSError(.connectionClosed, "the peer closed the connection during the handshake"))
+        case .active, .closing:
+            if self.connection?.receivedCloseNotify == true {
+                if !self.inputClosedReported && self.state == .active {
+                    self.inputClosedReported = true
+                    context.fireUserInboundEventTriggered(event)
+                }
+            } else {
+                self.endOfInputWithoutCloseNotify(context: context)
+            }
+        case .closed:
+            break
+        }
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        switch self.state {
+        case .idle, .handshaking:
+            self.failHandshake(context: context, error: TLSError(.connectionClosed, "the connection closed during the handshake"))
+        case .active:
+            if self.connection?.receivedCloseNotify != true {
+                self.endOfInputWithoutCloseNotify(context: context)
+            }
+        case .closing, .closed:
+            break
+        }
+        self.state = .closed
+        self.cancelTimers()
+        self.failBufferedWrites(ChannelError.ioOnClosedChannel)
+        self.closePromise?.succeed(())
+        self.closePromise = nil
+        context.fireChannelInactive()
+    }
+
+    /// The network input ended without close_notify: let OpenSSL judge the end of input (OpenSSL 3 reports
+    /// it as `SSL_ERROR_SSL` with `UNEXPECTED_EOF_WHILE_READING`), deliver anything complete, and report the
+    /// truncation.
+    private func endOfInputWithoutCloseNotify(context: ChannelHandlerContext) {
+        guard let connection else { return }
+        connection.markEndOfInput()
+        var error = TLSError(.uncleanShutdown, "the peer closed the connection without close_notify: the data may be truncated")
+        drain: while true {
+            var plaintext = context.channel.allocator.buffer(capacity: Self.readBufferSize)
+            switch connection.read(into: &plaintext) {
+            case .done:
+                context.fireChannelRead(Self.wrapInboundOut(plaintext))
+            case .failed(let failure):
+                error = failure
+                break drain
+            case .closeNotify:
+                self.peerSentCloseNotify(context: context)
+                return
+            case .needMoreInput:
+                break drain
+            }
+        }
+        if self.state == .closing {
+            // We asked to close; the peer closed without answering. Not a truncation of anything we wait for.
+            self.finishClose(context: context)
+            return
+        }
+        if error.code == .uncleanShutdown {
+            TLSEvents.uncleanShutdown(self.logger, role: self.role, remote: self.remoteAddress)
+        }
+        self.failConnection(context: context, error: error)
+    }
+
+    private func failConnection(context: ChannelHandlerContext, error: TLSError) {
+        guard self.state != .closed else { return }
+        self.state = .closed
+        self.failure = error
+        self.cancelTimers()
+        self.failBufferedWrites(error)
+        context.fireErrorCaught(error)
+        self.closeAfterSendingOutput(context: context)
+        self.closePromise?.fail(error)
+        self.closePromise = nil
+    }
+
+    // MARK: - Outbound
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let buffer = Self.unwrapOutboundIn(data)
+        switch self.state {
+        case .idle, .handshaking:
+            self.bufferedWrites.append((buffer, promise))
+        case .active:
+            if self.outputClosed {
+                promise?.fail(ChannelError.outputClosed)
+            } else {
+                self.encryptAndWrite(context: context, buffer, promise: promise)
+            }
+        case .closing, .closed:
+            promise?.fail(self.failure ?? ChannelError.ioOnClosedChannel)
+        }
+    }
+
+    public func flush(context: ChannelHandlerContext) {
+        switch self.state {
+        case .idle, .handshaking:
+            self.flushPending = true
+        case .active, .closing:
+            context.flush()
+        case .closed:
+            break
+        }
+    }
+
+    private func encryptAndWrite(context: ChannelHandlerContext, _ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        guard let connection else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        var remaining = buffer
+        repeat {
+            let slice = remaining.readSlice(length: min(remaining.readableBytes, Self.writeSliceSize)) ?? remaining
+            let step = slice.withUnsafeReadableBytes { connection.write($0) }
+            if case .failed(let error) = step {
+                promise?.fail(error)
+                self.failConnection(context: context, error: error)
+                return
+            }
+            let isLast = remaining.readableBytes == 0
+            if let output = connection.takeOutput(allocator: context.channel.allocator) {
+                context.write(Self.wrapOutboundOut(output), promise: isLast ? promise : nil)
+            } else if isLast {
+                promise?.succeed(())
+            }
+        } while remaining.readableBytes > 0
+    }
+
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        switch mode {
+        case .input:
+            context.close(mode: .input, promise: promise)
+        case .output:
+            guard self.state == .active, let connection, !self.outputClosed else {
+                if self.state == .idle || self.state == .handshaking {
+                    promise?.fail(TLSError(.connectionClosed, "the output cannot be closed before the handshake completed"))
+                } else {
+                    promise?.fail(ChannelError.outputClosed)
+                }
+                return
+            }
+            self.outputClosed = true
+            _ = connection.shutdown()
+            if connection.receivedCloseNotify {
+                self.state = .closed
+                self.cancelTimers()
+                self.closeAfterSendingOutput(context: context, promise: promise)
+                return
+            }
+            if let output = connection.takeOutput(allocator: context.channel.allocator) {
+                context.writeAndFlush(Self.wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
+                    context.close(mode: .output, promise: promise)
+                }
+            } else {
+                context.close(mode: .output, promise: promise)
+            }
+        case .all:
+            switch self.state {
+            case .idle, .handshaking:
+                self.state = .closed
+                self.cancelTimers()
+                TLSEvents.handshakeFailed(
+                    self.logger,
+                    role: self.role,
+                    remote: self.remoteAddress,
+                    error: TLSError(.connectionClosed, "closed by the application during the handshake")
+                )
+                self.handshakePromise?.fail(TLSError(.connectionClosed, "closed by the application during the handshake"))
+                self.failBufferedWrites(ChannelError.ioOnClosedChannel)
+                context.close(promise: promise)
+            case .active:
+                self.startClose(context: context, promise: promise)
+            case .closing:
+                if let promise {
+                    if let existing = self.closePromise {
+                        existing.futureResult.cascade(to: promise)
+                    } else {
+                        self.closePromise = promise
+                    }
+                }
+            case .closed:
+                context.close(promise: promise)
+            }
+        }
+    }
+
+    /// Sends close_notify, then waits (bounded) for the peer's while still delivering its data.
+    private func startClose(context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        guard self.state == .active, let connection else {
+            context.close(promise: promise)
+            return
+        }
+        self.ageTimer?.cancel()
+        self.ageTimer = nil
+        let complete = connection.shutdown()
+        if case .done = complete {
+            self.state = .closed
+            self.closeAfterSendingOutput(context: context, promise: promise)
+            return
+        }
+        if connection.receivedCloseNotify || self.outputClosed && connection.sentCloseNotify && self.inputClosedReported {
+            self.state = .closed
+            self.closeAfterSendingOutput(context: context, promise: promise)
+            return
+        }
+        self.state = .closing
+        self.closePromise = promise
+        self.sendOutput(context: context, flush: true)
+        let seconds = Int64(self.tlsContext.configuration.closeTimeout)
+        self.closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(seconds)) {
+            guard self.state == .closing else { return }
+            self.finishClose(context: context)
+        }
+    }
+
+    private func finishClose(context: ChannelHandlerContext) {
+        self.state = .closed
+        self.cancelTimers()
+        let promise = self.closePromise
+        self.closePromise = nil
+        self.closeAfterSendingOutput(context: context, promise: promise)
+    }
+
+    // MARK: - Helpers
+
+    /// Writes whatever OpenSSL has produced (records, alerts) to the network.
+    private func sendOutput(context: ChannelHandlerContext, flush: Bool) {
+        guard let connection, let output = connection.takeOutput(allocator: context.channel.allocator) else { return }
+        context.write(Self.wrapOutboundOut(output), promise: nil)
+        if flush { context.flush() }
+    }
+
+    /// Sends pending output (an alert, close_notify), then closes the channel once it was written.
+    private func closeAfterSendingOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
+        if let connection, let output = connection.takeOutput(allocator: context.channel.allocator) {
+            context.writeAndFlush(Self.wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
+                context.close(promise: promise)
+            }
+        } else {
+            context.close(promise: promise)
+        }
+    }
+
+    private func failBufferedWrites(_ error: any Error) {
+        let writes = self.bufferedWrites
+        self.bufferedWrites = []
+        for write in writes {
+            write.promise?.fail(error)
+        }
+    }
+
+    private func cancelTimers() {
+        self.handshakeTimer?.cancel()
+        self.closeTimer?.cancel()
+        self.ageTimer?.cancel()
+        self.handshakeTimer = nil
+        self.closeTimer = nil
+        self.ageTimer = nil
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4, .v6:
+            if let ip = address.ipAddress, let port = address.port {
+                return address.protocol == .inet6 ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+            }
+            return "\(address)"
+        case .unixDomainSocket:
+            return "unix"
+        }
+    }
+}
+
+@available(*, unavailable)
+extension TLSHandler: Sendable {}

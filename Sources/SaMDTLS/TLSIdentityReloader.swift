@@ -1,0 +1,72 @@
+import Foundation
+import Logging
+
+/// Watches the files of a ``TLSContext``'s configuration — certificate chain, private key, trust roots, CRLs —
+/// and reloads the context when any of them changes.
+///
+/// Changes are detected by polling each file's identity, size and modification time every `interval`
+/// seconds (portable, and safe with editors and `mv`-style atomic replacement). A reload validates the new
+/// identity completely before swapping it in (``TLSContext/reload()``); a refused one is logged and the
+/// current identity stays. When a certificate and its key are replaced one after the other, the first
+/// reload may see a mismatched pair and refuse it; the next change (the second file) triggers another
+/// attempt, so a mismatched pair never serves.
+public struct TLSIdentityReloader: Sendable {
+    /// The context to reload.
+    public let context: TLSContext
+    /// Seconds between two looks at the files.
+    public let interval: Double
+    /// The files as they were when the reloader was made: a change after that, even before ``run()``
+    /// starts, is noticed.
+    private let baseline: [String]
+
+    /// - Parameter interval: seconds between two looks at the files (default 5; at least 0.05).
+    public init(context: TLSContext, interval: Double = 5) {
+        self.context = context
+        self.interval = max(interval, 0.05)
+        self.baseline = Self.fingerprint(Self.files(of: context.configuration))
+    }
+
+    /// The files watched.
+    public var watchedFiles: [String] {
+        Self.files(of: self.context.configuration)
+    }
+
+    static func files(of configuration: TLSConfiguration) -> [String] {
+        var paths: [String] = []
+        if let identity = configuration.identity {
+            paths += [identity.certificateChain.path, identity.privateKey.path].compactMap { $0 }
+        }
+        if case .file(let path) = configuration.trustRoots { paths.append(path) }
+        paths += configuration.certificateRevocationLists.compactMap(\.path)
+        return paths
+    }
+
+    /// Watches until the task is cancelled.
+    public func run() async {
+        let files = self.watchedFiles
+        guard !files.isEmpty else { return }
+        var last = self.baseline
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .milliseconds(Int(self.interval * 1000)))
+            } catch {
+                return
+            }
+            let now = Self.fingerprint(files)
+            if now != last {
+                last = now
+                // A refusal is logged by reload(); the old identity keeps serving.
+                try? self.context.reload()
+            }
+        }
+    }
+
+    /// What identifies each file's current content cheaply: device, inode, size, modification time.
+    static func fingerprint(_ paths: [String]) -> [String] {
+        paths.map { path in
+            var status = stat()
+            guard stat(path, &status) == 0 else { return "missing" }
+            return "\(status.st_dev):\(status.st_ino):\(status.st_size):\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)"
+        }
+    }
+}

@@ -1,0 +1,145 @@
+public import NIOCore
+public import NIOPosix
+
+/// A TLS server for async/await code: it accepts TCP connections, runs each handshake concurrently (so a
+/// slow or hostile client holds up no one else), and yields only the connections whose handshake completed
+/// and whose peer is verified and allowed. Failed handshakes are logged (`samd.tls.handshake-failed`) and
+/// closed; they never end the sequence.
+///
+/// ```swift
+/// let server = try await TLSServer.bind(host: "127.0.0.1", port: 0, context: context)
+/// try await server.executeThenClose { connections in
+///     for try await connection in connections {
+///         // connection.peer is the verified device
+///     }
+/// }
+/// ```
+public struct TLSServer: Sendable {
+    /// The address the server listens on; its port is the real one when 0 was asked for.
+    public let localAddress: SocketAddress
+    let channel: NIOAsyncChannel<PendingConnection, Never>
+
+    /// A connection whose handshake is running.
+    struct PendingConnection: Sendable {
+        let handshake: EventLoopFuture<TLSConnection>
+    }
+
+    /// Established connections waiting for the application, at most; beyond, new ones are closed.
+    static let readyQueueLimit = 1024
+
+    /// Listens on `host`:`port` (port 0: any free port).
+    /// - Parameters:
+    ///   - backlog: the listen backlog.
+    ///   - group: the event loops to run on.
+    /// - Throws: ``TLSError/Code/invalidConfiguration`` when `context` is not a server context; the socket
+    ///   error when the address cannot be bound.
+    public static func bind(
+        host: String,
+        port: Int,
+        context: TLSContext,
+        backlog: Int32 = 256,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> TLSServer {
+        guard context.configuration.role == .server else {
+            throw TLSError(.invalidConfiguration, "TLSServer needs a server configuration")
+        }
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .bind(host: host, port: port) { channel in
+                // Completes at once: the child channel is registered (and starts reading) only after this.
+                channel.eventLoop.makeCompletedFuture {
+                    PendingConnection(
+                        handshake: try TLSConnection.establish(on: channel) { TLSHandler(serverContext: context) }
+                    )
+                }
+            }
+        guard let address = channel.channel.localAddress else {
+            throw TLSError(.io, "the listening socket has no local address")
+        }
+        return TLSServer(localAddress: address, channel: channel)
+    }
+
+    /// Runs `body` with the sequence of authenticated connections, then stops listening. Connections already
+    /// handed out stay open until their own `executeThenClose` returns.
+    public func executeThenClose<Result: Sendable>(
+        _ body: (_ connections: Connections) async throws -> Result
+    ) async throws -> Result {
+        try await self.channel.executeThenClose { inbound in
+            let (ready, continuation) = AsyncStream<TLSConnection>.makeStream(
+                bufferingPolicy: .bufferingOldest(Self.readyQueueLimit)
+            )
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                // Accepts and attaches to each handshake; a connection is queued when its handshake completes.
+                group.addTask {
+                    defer { continuation.finish() }
+                    for try await pending in inbound {
+                        pending.handshake.whenSuccess { connection in
+                            if case .dropped = continuation.yield(connection) {
+                                connection.channel.channel.close(promise: nil)
+                            }
+                        }
+                        // A failed handshake was logged and closed by its handler.
+                    }
+                }
+                defer { group.cancelAll() }
+                return try await body(Connections(base: ready))
+            }
+        }
+    }
+
+    /// The authenticated connections, in the order their handshakes completed.
+    public struct Connections: AsyncSequence, Sendable {
+        public typealias Element = TLSConnection
+        let base: AsyncStream<TLSConnection>
+
+        public func makeAsyncIterator() -> AsyncStream<TLSConnection>.AsyncIterator {
+            self.base.makeAsyncIterator()
+        }
+    }
+}
+
+/// Opens TLS connections for async/await code.
+public enum TLSClient {
+    /// Connects to `host`:`port` and completes the handshake.
+    ///
+    /// The server must prove `serverName` (by default `host`): a DNS name against its DNS SANs (and sent as
+    /// SNI), an IP address against its IP SANs (never sent as SNI). In TLS 1.3 a server that refuses this
+    /// client's certificate says so after the client's handshake completed: that refusal arrives as a
+    /// ``TLSError`` certificate error on the connection's first read.
+    /// - Parameter connectTimeout: seconds to wait for the TCP connection.
+    /// - Throws: ``TLSError/Code/unreachable`` when no TCP connection can be made; the handshake's
+    ///   ``TLSError`` otherwise.
+    public static func connect(
+        host: String,
+        port: Int,
+        context: TLSContext,
+        serverName: TLSServerName? = nil,
+        connectTimeout: Int = 10,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> TLSConnection {
+        guard context.configuration.role == .client else {
+            throw TLSError(.invalidConfiguration, "TLSClient needs a client configuration")
+        }
+        let name = serverName ?? TLSServerName(host)
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(Int64(connectTimeout)))
+        let establishment: EventLoopFuture<TLSConnection>
+        do {
+            establishment = try await bootstrap.connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try TLSConnection.establish(on: channel) {
+                        TLSHandler(clientContext: context, serverName: name, port: port)
+                    }
+                }
+            }
+        } catch {
+            throw TLSError(.unreachable, "cannot reach \(host):\(port): \(error)")
+        }
+        return try await establishment.get()
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SaMDTLS
+import SaMDTLSTestSupport
+import Testing
+
+/// The async client and server over loopback (127.0.0.1, port 0).
+@Suite("SaMDTLS async API over loopback")
+struct AsyncLoopbackTests {
+    /// Runs an echo server for `serverConfiguration`, calls `body` with its port, then stops it. Returns the
+    /// server-side peer identities seen.
+    static func withEchoServer<Result: Sendable>(
+        _ serverConfiguration: TLSConfiguration,
+        host: String = "127.0.0.1",
+        logger: RecordingLogHandler? = nil,
+        _ body: @Sendable (Int) async throws -> Result
+    ) async throws -> Result {
+        let context = try Fixtures.context(serverConfiguration, logger: logger?.logger ?? .init(label: "test"))
+        let server = try await TLSServer.bind(host: host, port: 0, context: context)
+        let port = try #require(server.localAddress.port)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await server.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { connectionGroup in
+                        for try await connection in connections {
+                            connectionGroup.addTask {
+                                try? await connection.executeThenClose { inbound, outbound in
+                                    for try await chunk in inbound {
+                                        try await outbound.write(chunk)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let result = try await body(port)
+            group.cancelAll()
+            return result
+        }
+    }
+
+    /// Sends `bytes`, half-closes, and collects what comes back until the server closes.
+    static func exchange(_ connection: TLSConnection, _ bytes: [UInt8]) async throws -> [UInt8] {
+        try await connection.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(bytes: bytes))
+            outbound.finish()
+            var received: [UInt8] = []
+            for try await chunk in inbound {
+                received += chunk.readableBytesView
+            }
+            return received
+        }
+    }
+
+    @Test func mutualTLSRoundTripHandsOverBothIdentities() async throws {
+        let payload = Fixtures.randomBytes(300_000)
+        try await Self.withEchoServer(Fixtures.serverConfiguration()) { port in
+            let client = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
+            let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
+            #expect(connection.info.protocolVersion == "TLSv1.3")
+            #expect(connection.info.peer?.ipAddresses.contains("127.0.0.1") == true)
+            #expect(connection.info.serverName == nil, "no SNI for an IP address")
+            let echoed = try await Self.exchange(connection, payload)
+            #expect(echoed == payload)
+        }
+    }
+
+    @Test func ipv6LoopbackWorksAndTheServerSeesNoSNIForAnAddress() async throws {
+        let payload = Fixtures.randomBytes(1000)
+        try await Self.withEchoServer(Fixtures.serverConfiguration(), host: "::1") { port in
+            let client = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
+            let connection = try await TLSClient.connect(host: "::1", port: port, context: client)
+            #expect(connection.info.peer?.ipAddresses.contains("::1") == true)
+            #expect(try await Self.exchange(connection, payload) == payload)
+        }
+    }
+
+    @Test func aRefusedClientCertificateSurfacesOnTheFirstReadAsATypedError() async throws {
+        try await Self.withEchoServer(Fixtures.serverConfiguration()) { port in
+            // No client certificate: in TLS 1.3 the client's handshake completes…
+            let client = try Fixtures.context(Fixtures.clientConfiguration())
+            let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
+            #expect(connection.info.protocolVersion == "TLSv1.3")
+            // …and the refusal arrives on the first read, typed, not retryable.
+            let error = await #expect(throws: TLSError.self) {
+                try await connection.executeThenClose { inbound, outbound in
+                    // The write may already fail (the alert can arrive first); the read says why.
+                    try? await outbound.write(ByteBuffer(string: "hello"))
+                    for try await _ in inbound {}
+                }
+            }
+            #expect(error?.code == .certificateRequired)
+            #expect(error?.origin == .peer)
+            #expect(error?.isCertificateError == true)
+            #expect(error?.isRetryable == false)
+        }
+    }
+
+    @Test func aFailedHandshakeDoesNotStopTheServerOrHoldUpOthers() async throws {
+        let recorder = RecordingLogHandler()
+        try await Self.withEchoServer(Fixtures.serverConfiguration(), logger: recorder) { port in
+            // A client that connects and says nothing holds one handshake open…
+            let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: port).get()
+            defer { silent.close(promise: nil) }
+            // …a refused one fails…
+            let unknown = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.unknownCADevice))
+            let refused = try await TLSClient.connect(host: "127.0.0.1", port: port, context: unknown)
+            _ = try? await Self.exchange(refused, [1])
+            // …and a good one is served meanwhile.
+            let client = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
+            let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
+            #expect(try await Self.exchange(connection, [1, 2, 3]) == [1, 2, 3])
+        }
+        #expect(recorder.events("samd.tls.handshake-failed").contains { $0.metadata["error"] == "unknownCA" })
+        #expect(recorder.events("samd.tls.handshake-succeeded").count >= 1)
+    }
+
+    @Test func anUnreachablePeerIsReportedAsSuch() async throws {
+        // Bind and close a listener to find a port nobody listens on.
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(probe.localAddress?.port)
+        try await probe.close()
+        let client = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
+        let error = await #expect(throws: TLSError.self) {
+            _ = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
+        }
+        #expect(error?.code == .unreachable)
+        #expect(error?.isRetryable == true)
+    }
+
+    @Test func aSlowReaderHoldsTheWriterBackInsteadOfGrowingBuffers() async throws {
+        let serverContext = try Fixtures.context(Fixtures.serverConfiguration())
+        let server = try await TLSServer.bind(host: "127.0.0.1", port: 0, context: serverContext)
+        let port = try #require(server.localAddress.port)
+        let chunk = ByteBuffer(bytes: Fixtures.randomBytes(64 * 1024))
+        let total = 256 << 20
+        let written = ManagedCounter()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        try await connection.executeThenClose { _, outbound in
+                            while written.value < total {
+                                try await outbound.write(chunk)
+                                written.add(chunk.readableBytes)
+                            }
+                        }
+                        return
+                    }
+                }
+            }
+            let client = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
+            let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
+            try await connection.executeThenClose { inbound, _ in
+                // Not reading: the writer must come to a stop (kernel buffers plus NIO's writer buffer,
+                // which fills while the event loop encrypts) long before it has written everything.
+                var previous = -1
+                var stableSamples = 0
+                for _ in 0..<100 where stableSamples < 5 {
+                    try await Task.sleep(for: .milliseconds(100))
+                    let now = written.value
+                    stableSamples = now == previous ? stableSamples + 1 : 0
+                    previous = now
+                }
+                #expect(stableSamples >= 5, "the writer never stopped")
+                #expect(written.value < total * 3 / 4, "the server wrote \(written.value) bytes to a client that reads nothing")
+                var received = 0
+                for try await buffer in inbound {
+                    received += buffer.readableBytes
+                    if received >= total { break }
+                }
+                #expect(received == total)
+            }
+            try await group.waitForAll()
+        }
+    }
+}
+
+/// A counter shared between tasks.
+final class ManagedCounter: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { self.lock.withLock { self.count } }
+    func add(_ amount: Int) { self.lock.withLock { self.count += amount } }
+}
