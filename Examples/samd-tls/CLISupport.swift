@@ -1,0 +1,240 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import SaMDTLS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// sysexits(3) codes.
+enum ExitStatus {
+    static let usage: Int32 = 64
+    static let noInput: Int32 = 66
+    static let unavailable: Int32 = 69
+    static let software: Int32 = 70
+    static let ioError: Int32 = 74
+    /// EX_PROTOCOL: a TLS or protocol failure.
+    static let protocolFailure: Int32 = 76
+    /// EX_NOPERM: a certificate was refused by either side.
+    static let certificateRefused: Int32 = 77
+    static let configuration: Int32 = 78
+
+    /// The exit code for an error of the connection phase (connect, handshake, data).
+    static func code(forConnection error: any Error) -> Int32 {
+        guard let error = error as? TLSError else { return protocolFailure }
+        if error.isCertificateError { return certificateRefused }
+        switch error.code {
+        case .unreachable: return unavailable
+        case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: return configuration
+        default: return protocolFailure
+        }
+    }
+
+    /// The exit code for an error building the context (reading and validating files).
+    static func code(forSetup error: TLSError) -> Int32 {
+        switch error.code {
+        case .io: noInput
+        case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: configuration
+        default: software
+        }
+    }
+}
+
+/// Writes one line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data("samd-tls: \(message)\n".utf8))
+}
+
+/// Reports `error` on standard error and returns the exit code to throw.
+func connectionFailure(_ error: any Error, while doing: String) -> ExitCode {
+    if let error = error as? TLSError {
+        var text = "\(doing): \(error.code)"
+        text += error.origin == .peer ? " (from the peer" : " (local"
+        if let alert = error.alert { text += ", alert \(alert)" }
+        text += "): \(error.reason)"
+        printError(text)
+    } else {
+        printError("\(doing): \(error)")
+    }
+    return ExitCode(ExitStatus.code(forConnection: error))
+}
+
+/// Routes swift-log to standard error, one line per event, from `level` up. Standard output stays for data.
+func bootstrapLogging(level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+/// A `HOST:PORT` endpoint: `127.0.0.1:8443`, `[::1]:8443`, `localhost:8443`.
+struct Endpoint: ExpressibleByArgument, CustomStringConvertible, Sendable {
+    let host: String
+    let port: Int
+
+    init?(argument: String) {
+        let hostPart: Substring
+        let portPart: Substring
+        if argument.hasPrefix("[") {
+            guard let close = argument.firstIndex(of: "]") else { return nil }
+            hostPart = argument[argument.index(after: argument.startIndex)..<close]
+            let rest = argument[argument.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portPart = rest.dropFirst()
+            guard hostPart.contains(":") else { return nil }
+        } else {
+            guard let colon = argument.lastIndex(of: ":") else { return nil }
+            hostPart = argument[..<colon]
+            portPart = argument[argument.index(after: colon)...]
+            // An IPv6 address must be written in brackets.
+            guard !hostPart.contains(":") else { return nil }
+        }
+        guard !hostPart.isEmpty, !portPart.isEmpty, portPart.allSatisfy(\.isASCII), portPart.allSatisfy(\.isNumber),
+            let port = Int(portPart), (0...65535).contains(port)
+        else { return nil }
+        self.host = String(hostPart)
+        self.port = port
+    }
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+
+    var description: String {
+        Self.format(host: self.host, port: self.port)
+    }
+
+    static func format(host: String, port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    /// `HOST:PORT` of a socket address, IPv6 in brackets.
+    static func describe(_ address: SocketAddress) -> String {
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return format(host: ip, port: port)
+    }
+}
+
+/// Builds a peer policy from `--allow-peer` values: `spki:sha256:<64 hex>` is a pin, a value with ':' a SAN URI,
+/// anything else a SAN DNS name.
+func peerPolicy(from values: [String]) throws -> TLSPeerPolicy {
+    var uris: Set<String> = []
+    var dnsNames: Set<String> = []
+    var pins: Set<[UInt8]> = []
+    for value in values {
+        if value.lowercased().hasPrefix("spki:sha256:") {
+            let hex = Array(value.dropFirst("spki:sha256:".count))
+            guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
+                throw ValidationError("--allow-peer \(value): a pin is spki:sha256: followed by 64 hexadecimal digits")
+            }
+            pins.insert(stride(from: 0, to: 64, by: 2).map { UInt8(String(hex[$0...$0 + 1]), radix: 16)! })
+        } else if value.contains(":") {
+            uris.insert(value)
+        } else {
+            guard !value.isEmpty else { throw ValidationError("--allow-peer needs a value") }
+            dnsNames.insert(value)
+        }
+    }
+    return TLSPeerPolicy(uris: uris, dnsNames: dnsNames, spkiSHA256: pins)
+}
+
+/// Checks that each file can be opened for reading; exit 66 otherwise.
+func requireReadable(_ paths: [String?]) throws {
+    for case let path? in paths {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            printError("\(path): \(String(cString: strerror(errno)))")
+            throw ExitCode(ExitStatus.noInput)
+        }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            printError("\(path) is a directory")
+            throw ExitCode(ExitStatus.noInput)
+        }
+        if access(path, R_OK) != 0 {
+            printError("\(path): \(String(cString: strerror(errno)))")
+            throw ExitCode(ExitStatus.noInput)
+        }
+    }
+}
+
+/// Builds the context; a refused configuration becomes a message and an exit code.
+func makeContext(_ configuration: TLSConfiguration, logger: Logger) throws -> TLSContext {
+    do {
+        return try TLSContext(configuration: configuration, logger: logger)
+    } catch let error as TLSError {
+        printError("\(error.code): \(error.reason)")
+        throw ExitCode(ExitStatus.code(forSetup: error))
+    }
+}
+
+/// Blocking reads and writes of standard input and output, kept off Swift's cooperative threads.
+enum StandardStreams {
+    private static let inputQueue = DispatchQueue(label: "samd-tls.stdin")
+    static let chunkSize = 64 * 1024
+
+    /// The next chunk of standard input, or `nil` at its end.
+    static func read() async throws -> [UInt8]? {
+        try await withCheckedThrowingContinuation { continuation in
+            self.inputQueue.async {
+                var buffer = [UInt8](repeating: 0, count: self.chunkSize)
+                while true {
+                    let count = buffer.withUnsafeMutableBytes { systemRead(STDIN_FILENO, $0.baseAddress, $0.count) }
+                    if count > 0 {
+                        continuation.resume(returning: Array(buffer.prefix(count)))
+                        return
+                    }
+                    if count == 0 {
+                        continuation.resume(returning: nil)
+                        return
+                    }
+                    if errno == EINTR { continue }
+                    continuation.resume(throwing: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO))
+                    return
+                }
+            }
+        }
+    }
+
+    /// Writes all of `buffer` to standard output.
+    static func write(_ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = systemWrite(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+                }
+                offset += written
+            }
+        }
+    }
+}
+
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
+
+private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    write(descriptor, buffer, count)
+}
+
+/// Ends the process now with `status`.
+func terminate(_ status: Int32) -> Never {
+    exit(status)
+}
+
+/// A logger with its own level (the handler's default level is replaced).
+func makeLogger(label: String, level: Logger.Level) -> Logger {
+    var logger = Logger(label: label)
+    logger.logLevel = level
+    return logger
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import SaMDTLS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `samd-tls serve`: a TLS echo server.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Listen, and echo back what each authenticated client sends.",
+        discussion: """
+            Prints "listening on HOST:PORT" (the real port when 0 was asked for) as the first line of standard \
+            output. Each connection is served concurrently: what the client sends is echoed until the client \
+            closes its output (close_notify), then the server closes its own. Every handshake, succeeded or \
+            failed, is logged on standard error (swift-log, one line each).
+            With --client-ca every client must present a certificate chaining to that CA with EKU clientAuth \
+            (and, with --allow-peer, named there); --allow-peer and --crl need --client-ca.
+            The identity files are watched and reloaded when they change (--identity-reload-interval; 0 stops \
+            watching); SIGHUP reloads them at once. A refused reload leaves the current identity serving.
+            Runs until SIGINT or SIGTERM, then exits 0.
+            Exit codes: 0 stopped by a signal; 64 usage; 66 an input file cannot be read; 69 cannot listen; \
+            78 invalid configuration or identity.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The address to listen on.", valueName: "host:port"))
+    var listen: Endpoint
+
+    @Option(name: .long, help: ArgumentHelp("The server's certificate chain (PEM, leaf first).", valueName: "file"))
+    var cert: String
+
+    @Option(name: .long, help: ArgumentHelp("The server's private key (PEM).", valueName: "file"))
+    var key: String
+
+    @Option(name: .long, help: ArgumentHelp("Require client certificates chaining to these CA certificates (PEM).", valueName: "file"))
+    var clientCA: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Allow only clients with this SAN URI, SAN DNS name or spki:sha256:<hex> pin (repeatable; needs --client-ca).",
+            valueName: "san"
+        )
+    )
+    var allowPeer: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Check client chains against these CRLs (PEM; needs --client-ca).", valueName: "file"))
+    var crl: [String] = []
+
+    @Flag(name: .customLong("tls12"), help: "Also accept TLS 1.2 (ECDHE with AEAD suites only).")
+    var tls12 = false
+
+    @Option(name: .long, help: ArgumentHelp("Seconds between two looks at the identity files; 0: do not watch.", valueName: "seconds"))
+    var identityReloadInterval: Double = 5
+
+    func validate() throws {
+        if self.clientCA == nil {
+            if !self.allowPeer.isEmpty { throw ValidationError("--allow-peer needs --client-ca") }
+            if !self.crl.isEmpty { throw ValidationError("--crl needs --client-ca") }
+        }
+        guard self.identityReloadInterval >= 0, self.identityReloadInterval.isFinite else {
+            throw ValidationError("--identity-reload-interval is a number of seconds, 0 or more")
+        }
+        _ = try peerPolicy(from: self.allowPeer)
+    }
+
+    func makeConfiguration() throws -> TLSConfiguration {
+        let identity = TLSIdentitySource.files(certificateChain: self.cert, privateKey: self.key)
+        var configuration: TLSConfiguration
+        if let clientCA = self.clientCA {
+            configuration = .gatewayServer(
+                identity: identity,
+                clientTrustRoots: .file(clientCA),
+                peerPolicy: try peerPolicy(from: self.allowPeer)
+            )
+            configuration.certificateRevocationLists = self.crl.map { .file($0) }
+        } else {
+            configuration = .server(identity: identity)
+        }
+        configuration.allowsTLS12 = self.tls12
+        return configuration
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: .info)
+        let logger = makeLogger(label: "samdkit.tls", level: .info)
+        let cliLogger = makeLogger(label: "samd-tls.serve", level: .info)
+
+        try requireReadable([self.cert, self.key, self.clientCA] + self.crl)
+        let context = try makeContext(try self.makeConfiguration(), logger: logger)
+
+        // Install the signal handlers before listening, so that a signal right after the
+        // "listening" line is not lost.
+        let stopSignals = SignalWatcher([SIGINT, SIGTERM])
+        let reloadSignals = SignalWatcher([SIGHUP])
+
+        let server: TLSServer
+        do {
+            server = try await TLSServer.bind(host: self.listen.host, port: self.listen.port, context: context)
+        } catch {
+            printError("cannot listen on \(self.listen): \(error)")
+            throw ExitCode(ExitStatus.unavailable)
+        }
+        // Unbuffered: the line is out before anything else happens.
+        FileHandle.standardOutput.write(Data("listening on \(Endpoint.describe(server.localAddress))\n".utf8))
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await server.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { connectionGroup in
+                        for try await connection in connections {
+                            connectionGroup.addTask { await Self.echo(connection, logger: cliLogger) }
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                for await number in stopSignals.signals {
+                    cliLogger.notice("\(SignalWatcher.name(number)) received; stopping")
+                    // Open connections get a moment to finish; then the process ends anyway.
+                    DispatchQueue.global().asyncAfter(deadline: .now() + 3) { terminate(0) }
+                    return
+                }
+            }
+            group.addTask {
+                for await _ in reloadSignals.signals {
+                    do {
+                        try context.reload()
+                        cliLogger.notice("SIGHUP: identity reloaded", metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
+                    } catch {
+                        cliLogger.error("SIGHUP: identity reload refused; the previous identity stays", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            if self.identityReloadInterval > 0 {
+                let reloader = TLSIdentityReloader(context: context, interval: self.identityReloadInterval)
+                group.addTask { await reloader.run() }
+            }
+            // The first task to end (a stop signal, or the listener failing) stops everything.
+            do {
+                try await group.next()
+            } catch {
+                printError("the listener failed: \(error)")
+                throw ExitCode(ExitStatus.unavailable)
+            }
+            group.cancelAll()
+        }
+        _ = stopSignals
+        _ = reloadSignals
+    }
+
+    /// Echoes what the client sends until its close_notify, then closes this side.
+    static func echo(_ connection: TLSConnection, logger: Logger) async {
+        var metadata: Logger.Metadata = [:]
+        if let remote = connection.remoteAddress { metadata["remote"] = "\(Endpoint.describe(remote))" }
+        if let peer = connection.peer { metadata["peer"] = "\(peer.displayName)" }
+        do {
+            let echoed = try await connection.executeThenClose { inbound, outbound in
+                var total = 0
+                for try await chunk in inbound {
+                    total += chunk.readableBytes
+                    try await outbound.write(chunk)
+                }
+                outbound.finish()
+                return total
+            }
+            metadata["bytes"] = "\(echoed)"
+            logger.info("connection closed", metadata: metadata)
+        } catch let error as TLSError {
+            metadata.merge(["error": "\(error.code)", "origin": "\(error.origin.rawValue)", "reason": "\(error.reason)"]) { $1 }
+            if let alert = error.alert { metadata["alert"] = "\(alert)" }
+            logger.warning("connection failed", metadata: metadata)
+        } catch {
+            metadata["error"] = "\(error)"
+            logger.warning("connection failed", metadata: metadata)
+        }
+    }
+}

@@ -1,0 +1,151 @@
+// samd-tls against the `openssl` command-line tool, both directions. (s_client and s_server send only the
+// first certificate of -cert; -cert_chain adds the intermediate.)
+
+import Foundation
+import SaMDTLSTestSupport
+import Testing
+
+@Suite("OpenSSL interop")
+struct OpenSSLInteropTests {
+    @Test func opensslClientAgainstServe() throws {
+        let openssl = try Locations.requiredTool("openssl")
+        let pki = try PKIDirectory()
+        let server = try SamdTLSCLITests.gateway(pki)
+        defer { server.stop() }
+
+        let client = try ChildProcess(openssl, [
+            "s_client", "-connect", "127.0.0.1:\(server.port)",
+            "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"), "-CAfile", pki.root,
+            "-verify_return_error", "-verify_ip", "127.0.0.1", "-tls1_3",
+        ], keepStandardInputOpen: true)
+        defer { client.kill() }
+        let line = "hello from s_client \(UUID().uuidString)\n"
+        // s_client sends a line as soon as it reads it; close standard input (s_client then sends close_notify)
+        // only once the echo came back.
+        #expect(client.waitForStandardOutput(containing: "Verify return code: 0"), "\(client.standardOutput.text)")
+        client.send(Data(line.utf8))
+        #expect(client.waitForStandardOutput(containing: line), "\(client.standardOutput.text)\n\(client.standardError.text)")
+        client.closeStandardInput()
+        let status = client.waitForExit(timeout: 15)
+        #expect(status == 0, "\(client.standardError.text)")
+        let output = client.standardOutput.text
+        #expect(output.contains("Protocol  : TLSv1.3") || output.contains("New, TLSv1.3"), "\(output)")
+        #expect(server.waitForLog("peer=\(TestPKI.deviceURI)"), "\(server.log)")
+        #expect(server.log.contains("samd.tls.handshake-succeeded"))
+    }
+
+    @Test func tls12OnlyWithTheFlag() throws {
+        let openssl = try Locations.requiredTool("openssl")
+        let pki = try PKIDirectory()
+        let strict = try SamdTLSCLITests.gateway(pki)
+        defer { strict.stop() }
+        let lenient = try SamdTLSCLITests.gateway(pki, ["--tls12"])
+        defer { lenient.stop() }
+        let arguments = { (port: Int) in
+            ["s_client", "-connect", "127.0.0.1:\(port)", "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"),
+             "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_2"]
+        }
+        let refused = try run(openssl, arguments(strict.port), timeout: 15)
+        #expect(refused.status != 0, "\(refused)")
+        #expect(strict.waitForLog("error=protocolVersion"), "\(strict.log)")
+
+        let accepted = try run(openssl, arguments(lenient.port), timeout: 15)
+        #expect(accepted.status == 0, "\(accepted)")
+        #expect(accepted.output.contains("Protocol  : TLSv1.2"), "\(accepted.output)")
+        #expect(lenient.waitForLog("tls_version=TLSv1.2"), "\(lenient.log)")
+    }
+
+    @Test func opensslClientWithoutCertificateGetsAlert116() throws {
+        let openssl = try Locations.requiredTool("openssl")
+        let pki = try PKIDirectory()
+        let server = try SamdTLSCLITests.gateway(pki)
+        defer { server.stop() }
+
+        let client = try ChildProcess(openssl, [
+            "s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
+        ], keepStandardInputOpen: true)
+        defer { client.kill() }
+        client.send(Data("anyone there?\n".utf8))
+        // In TLS 1.3 the refusal comes after the client's handshake, on its read.
+        let refused = client.wait(timeout: 15) {
+            let all = client.standardOutput.text + client.standardError.text
+            return all.contains("alert number 116") || all.contains("certificate required")
+        }
+        let all = client.standardOutput.text + client.standardError.text
+        #expect(refused, "\(all)")
+        #expect(!all.contains("anyone there?"), "data was echoed to a client without a certificate")
+        client.closeStandardInput()
+        client.waitForExit(timeout: 10)
+        #expect(server.waitForLog("error=certificateRequired"), "\(server.log)")
+    }
+
+    /// Client certificates that samd-tls itself would not present (expired, wrong EKU), offered by s_client:
+    /// the gateway refuses them with the precise alert.
+    @Test(arguments: [
+        ("expiredDevice", "certificateExpired", "alert number 45"),
+        ("wrongPurposeDevice", "unsupportedCertificate", "alert number 43"),
+        ("unknownCADevice", "unknownCA", "alert number 48"),
+    ])
+    func gatewayRefusesBadClientCertificates(client: String, code: String, alert: String) throws {
+        let openssl = try Locations.requiredTool("openssl")
+        let pki = try PKIDirectory()
+        let server = try SamdTLSCLITests.gateway(pki)
+        defer { server.stop() }
+
+        let child = try ChildProcess(openssl, [
+            "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", pki.cert(client), "-cert_chain", pki.cert(client), "-key", pki.key(client),
+            "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
+        ], keepStandardInputOpen: true)
+        defer { child.kill() }
+        child.send(Data("let me in\n".utf8))
+        let refused = child.wait(timeout: 15) { (child.standardOutput.text + child.standardError.text).contains(alert) }
+        let all = child.standardOutput.text + child.standardError.text
+        #expect(refused, "\(all)")
+        #expect(!all.contains("let me in"), "data was echoed")
+        child.closeStandardInput()
+        child.waitForExit(timeout: 10)
+        #expect(server.waitForLog("error=\(code)"), "\(server.log)")
+    }
+
+    @Test func connectAgainstOpenSSLServer() throws {
+        let openssl = try Locations.requiredTool("openssl")
+        let pki = try PKIDirectory()
+        let server = try OpenSSLServer.start(openssl, [
+            "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-CAfile", pki.root,
+            "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "1",
+        ])
+        defer { server.child.kill() }
+
+        let result = try samdTLS(
+            SamdTLSCLITests.clientArguments(pki, "127.0.0.1:\(server.port)", as: "device"),
+            stdin: Data("interop\n".utf8)
+        )
+        #expect(result.status == 0, "\(result)")
+        // -rev answers each line reversed.
+        #expect(result.output.contains("poretni"), "\(result.output)")
+        #expect(result.standardError.contains("(TLSv1.3, TLS_"), "\(result.standardError)")
+        // s_server saw and verified the device certificate.
+        #expect(
+            server.child.waitForStandardError(containing: "device-0001")
+                || server.child.waitForStandardOutput(containing: "device-0001"),
+            "\(server.child.standardOutput.text)\n\(server.child.standardError.text)"
+        )
+    }
+
+    @Test func connectRefusedByOpenSSLServerExits77() throws {
+        let openssl = try Locations.requiredTool("openssl")
+        let pki = try PKIDirectory()
+        // s_server requires a certificate from "otherRoot": the device's is refused.
+        let server = try OpenSSLServer.start(openssl, [
+            "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-CAfile", pki.files.otherRootCA,
+            "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "1",
+        ])
+        defer { server.child.kill() }
+        let result = try samdTLS(
+            SamdTLSCLITests.clientArguments(pki, "127.0.0.1:\(server.port)", as: "device"),
+            stdin: Data("interop\n".utf8)
+        )
+        #expect(result.status == 77, "\(result)")
+        #expect(result.standardOutput.isEmpty)
+    }
+}

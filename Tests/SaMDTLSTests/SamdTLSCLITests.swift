@@ -1,0 +1,403 @@
+// `samd-tls serve` and `samd-tls connect`, run as a user runs them: child processes on loopback, a fresh
+// test PKI, bounded waits.
+
+import Foundation
+import SaMDTLSTestSupport
+import Testing
+
+@Suite("samd-tls CLI")
+struct SamdTLSCLITests {
+    /// connect's arguments for the mutual-TLS client `name` (a certificate in the PKI directory).
+    static func clientArguments(_ pki: PKIDirectory, _ endpoint: String, as name: String?) -> [String] {
+        var arguments = ["connect", endpoint, "--ca", pki.root]
+        if let name { arguments += ["--cert", pki.cert(name), "--key", pki.key(name)] }
+        return arguments
+    }
+
+    static func gateway(_ pki: PKIDirectory, _ extra: [String] = [], host: String = "127.0.0.1") throws -> ServeProcess {
+        try ServeProcess(host: host, ["--cert", pki.cert("server"), "--key", pki.key("server"), "--client-ca", pki.root] + extra)
+    }
+
+    // MARK: - Round trips
+
+    @Test func mutualTLSRoundTripEchoesExactly() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+
+        let message = Data("hello, gateway\n".utf8)
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: message)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.standardOutput == message)
+        #expect(result.standardError.contains("connected to \(server.endpoint) (TLSv1.3, TLS_"), "\(result.standardError)")
+        #expect(result.standardError.contains("peer gateway.test"), "\(result.standardError)")
+
+        #expect(server.waitForLog("samd.tls.handshake-succeeded"), "\(server.log)")
+        #expect(server.log.contains("peer=\(TestPKI.deviceURI)"), "\(server.log)")
+        #expect(server.log.contains("tls_version=TLSv1.3"))
+        #expect(server.waitForLog("bytes=\(message.count)"), "\(server.log)")
+    }
+
+    @Test func largeRandomPayloadIsEchoedExactly() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+
+        var generator = SystemRandomNumberGenerator()
+        let payload = Data((0..<(384 * 1024)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: payload, timeout: 60)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.standardOutput.count == payload.count)
+        #expect(result.standardOutput == payload)
+    }
+
+    @Test func emptyInputIsACleanExchange() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"))
+        #expect(result.status == 0, "\(result)")
+        #expect(result.standardOutput.isEmpty)
+    }
+
+    @Test func ipv6AndLocalhostEndpoints() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki, host: "::1")
+        defer { server.stop() }
+        #expect(server.endpoint.hasPrefix("[::1]:"))
+
+        let overIPv6 = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("six\n".utf8))
+        #expect(overIPv6.status == 0, "\(overIPv6)")
+        #expect(overIPv6.output == "six\n")
+
+        let v4 = try Self.gateway(pki)
+        defer { v4.stop() }
+        let byName = try samdTLS(Self.clientArguments(pki, "localhost:\(v4.port)", as: "device"), stdin: Data("name\n".utf8))
+        #expect(byName.status == 0, "\(byName)")
+        #expect(byName.output == "name\n")
+    }
+
+    @Test func serverWithoutClientCAServesAnyClient() throws {
+        let pki = try PKIDirectory()
+        let server = try ServeProcess(["--cert", pki.cert("server"), "--key", pki.key("server")])
+        defer { server.stop() }
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: nil), stdin: Data("anon\n".utf8))
+        #expect(result.status == 0, "\(result)")
+        #expect(result.output == "anon\n")
+    }
+
+    @Test func allowedPeersAndPinsAreServed() throws {
+        let pki = try PKIDirectory()
+        let pin = pki.pki.device.spkiSHA256().map { String(format: "%02x", $0) }.joined()
+        let server = try Self.gateway(pki, ["--allow-peer", TestPKI.readerURI, "--allow-peer", "spki:sha256:\(pin)"])
+        defer { server.stop() }
+        for name in ["reader", "device"] {
+            let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: name), stdin: Data("\(name)\n".utf8))
+            #expect(result.status == 0, "\(name): \(result)")
+            #expect(result.output == "\(name)\n")
+        }
+        // The client pins the server too.
+        let serverPin = pki.pki.server.spkiSHA256().map { String(format: "%02x", $0) }.joined()
+        var arguments = Self.clientArguments(pki, server.endpoint, as: "device")
+        arguments += ["--allow-peer", "spki:sha256:\(serverPin)"]
+        let pinned = try samdTLS(arguments, stdin: Data("pinned\n".utf8))
+        #expect(pinned.status == 0, "\(pinned)")
+        #expect(pinned.output == "pinned\n")
+    }
+
+    // MARK: - Certificates refused: exit 77
+
+    /// Client certificates the gateway refuses (in TLS 1.3 the client learns it on its first read).
+    /// (An expired or wrong-purpose device certificate never reaches the gateway from samd-tls: see
+    /// `ownUnusableCertificateExits78`; the gateway's refusal of those is checked with openssl s_client.)
+    @Test(arguments: [
+        (nil, "certificateRequired"),
+        ("unknownCADevice", "unknownCA"),
+    ] as [(String?, String)])
+    func refusedClientCertificateExits77(client: String?, serverCode: String) throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: client), stdin: Data("knock\n".utf8))
+        #expect(result.status == 77, "\(client ?? "no certificate"): \(result)")
+        #expect(result.standardOutput.isEmpty)
+        #expect(server.waitForLog("error=\(serverCode)"), "\(server.log)")
+        #expect(server.log.contains("samd.tls.handshake-failed"))
+    }
+
+    /// SaMDTLS validates this side's own identity when the context is built (TLSContext: a leaf that is
+    /// expired or lacks EKU clientAuth is `invalidIdentity`), so connect refuses to present such a
+    /// certificate at all: a configuration error (78), before any connection — not a refusal by the peer.
+    @Test(arguments: ["expiredDevice", "wrongPurposeDevice"])
+    func ownUnusableCertificateExits78(client: String) throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: client), stdin: Data("knock\n".utf8))
+        #expect(result.status == 78, "\(client): \(result)")
+        #expect(result.standardError.contains("invalidIdentity"), "\(result.standardError)")
+        #expect(!server.log.contains("samd.tls.handshake"), "a connection was made: \(server.log)")
+    }
+
+    @Test func deviceNotInAllowListExits77() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki, ["--allow-peer", TestPKI.readerURI])
+        defer { server.stop() }
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("knock\n".utf8))
+        #expect(result.status == 77, "\(result)")
+        #expect(server.waitForLog("error=peerNotAllowed"), "\(server.log)")
+    }
+
+    @Test func revokedDeviceExits77() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki, ["--crl", pki.files.crl])
+        defer { server.stop() }
+        let revoked = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "revokedDevice"), stdin: Data("x\n".utf8))
+        #expect(revoked.status == 77, "\(revoked)")
+        #expect(server.waitForLog("error=certificateRevoked"), "\(server.log)")
+        let good = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("ok\n".utf8))
+        #expect(good.status == 0, "\(good)")
+        #expect(good.output == "ok\n")
+    }
+
+    @Test func serverNameMismatchExits77() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+        var arguments = Self.clientArguments(pki, server.endpoint, as: "device")
+        arguments += ["--server-name", "other.test"]
+        let result = try samdTLS(arguments, stdin: Data("x\n".utf8))
+        #expect(result.status == 77, "\(result)")
+        #expect(result.standardError.contains("hostnameMismatch"), "\(result.standardError)")
+
+        // The name the certificate does carry is accepted.
+        var good = Self.clientArguments(pki, server.endpoint, as: "device")
+        good += ["--server-name", "gateway.test"]
+        let accepted = try samdTLS(good, stdin: Data("y\n".utf8))
+        #expect(accepted.status == 0, "\(accepted)")
+        #expect(accepted.output == "y\n")
+    }
+
+    @Test func otherServersCertificateExits77() throws {
+        let pki = try PKIDirectory()
+        let server = try ServeProcess(["--cert", pki.cert("otherServer"), "--key", pki.key("otherServer")])
+        defer { server.stop() }
+        let result = try samdTLS(Self.clientArguments(pki, "localhost:\(server.port)", as: nil), stdin: Data("x\n".utf8))
+        #expect(result.status == 77, "\(result)")
+        #expect(result.standardError.contains("hostnameMismatch"), "\(result.standardError)")
+    }
+
+    @Test func ipWrittenAsDNSNameExits77() throws {
+        let pki = try PKIDirectory()
+        let server = try ServeProcess(["--cert", pki.cert("ipAsDNSServer"), "--key", pki.key("ipAsDNSServer")])
+        defer { server.stop() }
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: nil), stdin: Data("x\n".utf8))
+        #expect(result.status == 77, "\(result)")
+        #expect(result.standardError.contains("ipAddressMismatch"), "\(result.standardError)")
+    }
+
+    @Test func wrongServerPinExits77() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+        var arguments = Self.clientArguments(pki, server.endpoint, as: "device")
+        arguments += ["--allow-peer", "spki:sha256:" + String(repeating: "ab", count: 32)]
+        let result = try samdTLS(arguments, stdin: Data("x\n".utf8))
+        #expect(result.status == 77, "\(result)")
+        #expect(result.standardError.contains("peerNotAllowed"), "\(result.standardError)")
+    }
+
+    // MARK: - Other failures
+
+    @Test func tls12OnlyPeerExits76() throws {
+        let pki = try PKIDirectory()
+        let openssl = try Locations.requiredTool("openssl")
+        let server = try OpenSSLServer.start(openssl, [
+            "-tls1_2", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-naccept", "1",
+        ])
+        defer { server.child.kill() }
+        let result = try samdTLS(Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8))
+        #expect(result.status == 76, "\(result)")
+        #expect(result.standardError.contains("protocolVersion"), "\(result.standardError)")
+    }
+
+    @Test func plaintextServerExits76() throws {
+        let pki = try PKIDirectory()
+        let server = try PlaintextHTTPServer()
+        let result = try samdTLS(Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8))
+        #expect(result.status == 76, "\(result)")
+        #expect(result.standardError.contains("notTLS"), "\(result.standardError)")
+        withExtendedLifetime(server) {}
+    }
+
+    @Test func silentServerTimesOutWith76() throws {
+        let pki = try PKIDirectory()
+        let server = try SilentTCPServer()
+        // The default handshake timeout is 10 s.
+        let result = try samdTLS(Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8), timeout: 30)
+        #expect(!result.killedBySignal, "\(result)")
+        #expect(result.status == 76, "\(result)")
+        #expect(result.standardError.contains("handshakeTimeout"), "\(result.standardError)")
+        withExtendedLifetime(server) {}
+    }
+
+    @Test func closedPortExits69() throws {
+        let pki = try PKIDirectory()
+        let port = try RawSocket.freePort()
+        let result = try samdTLS(Self.clientArguments(pki, "127.0.0.1:\(port)", as: nil), stdin: Data("x\n".utf8))
+        #expect(result.status == 69, "\(result)")
+        #expect(result.standardError.contains("unreachable"), "\(result.standardError)")
+    }
+
+    @Test func serveRefusesPlaintextHTTPClient() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+        let socket = try RawSocket.connect(port: server.port)
+        defer { close(socket) }
+        RawSocket.send(socket, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let (received, closed) = RawSocket.receiveAll(socket)
+        #expect(closed, "the server kept the connection open")
+        #expect(!String(decoding: received, as: UTF8.self).contains("GET"), "the request was echoed")
+        #expect(received.isEmpty, "\(received.count) bytes came back")
+        #expect(server.waitForLog("error=notTLS"), "\(server.log)")
+
+        // And it still serves TLS clients.
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("after\n".utf8))
+        #expect(result.status == 0, "\(result)")
+        #expect(result.output == "after\n")
+    }
+
+    @Test func concurrentClientsAreServed() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+        // A client that holds its connection open (standard input not closed) must not block the others.
+        let holder = try ChildProcess(
+            try Locations.samdTLS(),
+            Self.clientArguments(pki, server.endpoint, as: "reader"),
+            stdin: Data("held\n".utf8),
+            keepStandardInputOpen: true
+        )
+        defer { holder.kill() }
+        #expect(holder.waitForStandardOutput(containing: "held\n"), "\(holder.standardError.text)")
+        let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("second\n".utf8))
+        #expect(result.status == 0, "\(result)")
+        #expect(result.output == "second\n")
+        holder.closeStandardInput()
+        #expect(holder.waitForExit(timeout: 15) == 0, "\(holder.standardError.text)")
+    }
+
+    // MARK: - Process behaviour
+
+    @Test(arguments: [SIGTERM, SIGINT])
+    func stopsCleanlyOnSignal(signal: Int32) throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki)
+        defer { server.stop() }
+        server.child.signal(signal)
+        #expect(server.child.waitForExit(timeout: 10) == 0, "\(server.log)")
+    }
+
+    @Test func sighupReloadsTheIdentity() throws {
+        let pki = try PKIDirectory()
+        let server = try Self.gateway(pki, ["--identity-reload-interval", "0"])
+        defer { server.stop() }
+        server.child.signal(SIGHUP)
+        #expect(server.waitForLog("samd.tls.identity-reloaded"), "\(server.log)")
+        #expect(server.waitForLog("SIGHUP: identity reloaded"), "\(server.log)")
+        #expect(server.child.isRunning)
+    }
+
+    @Test func usageErrorsExit64() throws {
+        let pki = try PKIDirectory()
+        let identity = ["--cert", pki.cert("server"), "--key", pki.key("server")]
+        let cases: [[String]] = [
+            ["serve", "--listen", "127.0.0.1:0", "--allow-peer", "x.test"] + identity,
+            ["serve", "--listen", "127.0.0.1:0", "--crl", pki.files.crl] + identity,
+            ["serve", "--listen", "127.0.0.1"] + identity,
+            ["serve", "--listen", "::1:8443"] + identity,
+            ["connect", "127.0.0.1:99999", "--ca", pki.root],
+            ["connect", "127.0.0.1:8443", "--ca", pki.root, "--cert", pki.cert("device")],
+            ["connect", "127.0.0.1:8443", "--ca", pki.root, "--allow-peer", "spki:sha256:abcd"],
+            ["connect", "127.0.0.1:8443"],
+            ["frobnicate"],
+        ]
+        for arguments in cases {
+            let result = try samdTLS(arguments)
+            #expect(result.status == 64, "\(arguments): \(result)")
+        }
+    }
+
+    @Test func unreadableFilesExit66AndBadIdentitiesExit78() throws {
+        let pki = try PKIDirectory()
+        let missing = pki.directory.appendingPathComponent("missing.pem").path
+        let noCA = try samdTLS(["connect", "127.0.0.1:1", "--ca", missing])
+        #expect(noCA.status == 66, "\(noCA)")
+        let noKey = try samdTLS(["serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", missing])
+        #expect(noKey.status == 66, "\(noKey)")
+
+        // A key that does not match the certificate; an expired server certificate; a client-only certificate.
+        let mismatched = try samdTLS(["serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("device")])
+        #expect(mismatched.status == 78, "\(mismatched)")
+        let expired = try samdTLS(["serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("expiredServer"), "--key", pki.key("expiredServer")])
+        #expect(expired.status == 78, "\(expired)")
+        let garbage = try pki.write("garbage.pem", "not a certificate\n")
+        // A trust-root file that holds no certificate: refused as configuration, not a crash.
+        let badCA = try samdTLS(["connect", "127.0.0.1:1", "--ca", garbage])
+        #expect(!badCA.killedBySignal, "\(badCA)")
+        #expect(badCA.status == 78, "\(badCA)")
+        let badCRL = try samdTLS(
+            ["serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("server"),
+             "--client-ca", pki.root, "--crl", garbage], timeout: 10)
+        #expect(!badCRL.killedBySignal, "\(badCRL)")
+        #expect(badCRL.status == 78, "\(badCRL)")
+    }
+
+    @Test func helpDocumentsExitCodesAndOptions() throws {
+        for arguments in [["--help"], ["serve", "--help"], ["connect", "--help"]] {
+            let result = try samdTLS(arguments)
+            #expect(result.status == 0, "\(arguments): \(result)")
+            for code in ["64", "66", "78"] {
+                #expect(result.output.contains(code), "\(arguments) lacks exit code \(code)")
+            }
+        }
+        let connect = try samdTLS(["connect", "--help"]).output
+        for needle in ["69", "76", "77", "--server-name", "--allow-peer", "--cert", "--key", "--ca"] {
+            #expect(connect.contains(needle), "connect --help lacks \(needle)")
+        }
+        let serve = try samdTLS(["serve", "--help"]).output
+        for needle in ["--client-ca", "--allow-peer", "--crl", "--tls12", "--identity-reload-interval", "SIGHUP"] {
+            #expect(serve.contains(needle), "serve --help lacks \(needle)")
+        }
+    }
+}
+
+/// `openssl s_server` on a port picked by binding port 0 first (s_server cannot report the port it got);
+/// one retry when the port was taken meanwhile.
+struct OpenSSLServer {
+    let child: ChildProcess
+    let port: Int
+
+    static func start(_ openssl: URL, _ arguments: [String]) throws -> OpenSSLServer {
+        var lastError = ""
+        for _ in 0..<2 {
+            let port = try RawSocket.freePort()
+            let child = try ChildProcess(
+                openssl,
+                ["s_server", "-accept", "127.0.0.1:\(port)"] + arguments,
+                keepStandardInputOpen: true
+            )
+            // s_server prints ACCEPT once it listens.
+            if child.wait(timeout: 10, until: { child.standardOutput.text.contains("ACCEPT") || !child.isRunning }),
+                child.isRunning
+            {
+                return OpenSSLServer(child: child, port: port)
+            }
+            lastError = child.standardError.text + child.standardOutput.text
+            child.kill()
+            guard lastError.contains("in use") else { break }
+        }
+        throw SetupError("openssl s_server did not start: \(lastError)")
+    }
+}
