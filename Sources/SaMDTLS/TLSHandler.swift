@@ -99,6 +99,12 @@ public final class TLSHandler: ChannelDuplexHandler {
         return promise.futureResult
     }
 
+    /// Bytes received from the network and not yet consumed by OpenSSL (at most a partial record while the
+    /// connection is open). For tests of the handler's input bounds.
+    @_spi(Testing) public var bufferedInputBytes: Int {
+        self.connection?.pendingInputCount ?? 0
+    }
+
     // MARK: - Lifecycle
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -183,18 +189,24 @@ public final class TLSHandler: ChannelDuplexHandler {
                 self.startClose(context: context, promise: nil)
             }
         }
-        self.handshakePromise?.succeed(info)
-        context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(info))
-
+        // The writes made during the handshake go first, before any callback of the handshake's future or
+        // event runs: a write made there must not overtake them, and a close made there must find them sent.
         let writes = self.bufferedWrites
         self.bufferedWrites = []
         for write in writes {
-            self.encryptAndWrite(context: context, write.buffer, promise: write.promise)
+            self.writeWhenEstablished(context: context, write.buffer, promise: write.promise)
         }
         if self.flushPending || !writes.isEmpty {
             self.flushPending = false
-            context.flush()
+            self.flush(context: context)
         }
+        guard self.state == .active else {
+            // Encrypting a buffered write failed and closed the connection.
+            self.handshakePromise?.fail(self.failure ?? TLSError(.connectionClosed, "the connection closed"))
+            return
+        }
+        self.handshakePromise?.succeed(info)
+        context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(info))
         // Application data may have arrived in the same flight as the handshake's last message.
         self.deliverPlaintext(context: context)
     }
@@ -218,6 +230,11 @@ public final class TLSHandler: ChannelDuplexHandler {
         guard let connection, self.state != .closed, self.state != .idle else { return }
         if self.checkedHeaderBytes < 3, let error = self.checkRecordHeader(buffer) {
             self.failHandshake(context: context, error: error)
+            return
+        }
+        if connection.receivedCloseNotify {
+            // Data after the peer's close_notify is ignored (RFC 8446 §6.1). OpenSSL reads nothing more, so
+            // handing it over would only grow the input buffer for as long as the peer keeps sending.
             return
         }
         buffer.withUnsafeReadableBytes { connection.receive($0) }
@@ -259,25 +276,41 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     /// Reads every record OpenSSL can decrypt from what has arrived and fires it on.
     private func deliverPlaintext(context: ChannelHandlerContext) {
-        guard let connection else { return }
-        readLoop: while self.state == .active || self.state == .closing {
-            var plaintext = context.channel.allocator.buffer(capacity: Self.readBufferSize)
-            switch connection.read(into: &plaintext) {
-            case .done:
-                context.fireChannelRead(Self.wrapInboundOut(plaintext))
-            case .needMoreInput:
-                break readLoop
-            case .closeNotify:
-                self.sendOutput(context: context, flush: true)
-                self.peerSentCloseNotify(context: context)
-                return
-            case .failed(let error):
-                self.failConnection(context: context, error: error)
-                return
-            }
+        switch self.readAvailablePlaintext(context: context) {
+        case .closeNotify:
+            self.sendOutput(context: context, flush: true)
+            self.peerSentCloseNotify(context: context)
+        case .failed(let error):
+            self.failConnection(context: context, error: error)
+        case .done, .needMoreInput:
+            // Reading can produce output: a KeyUpdate answer, an alert.
+            self.sendOutput(context: context, flush: true)
         }
-        // Reading can produce output: a KeyUpdate answer, an alert.
-        self.sendOutput(context: context, flush: true)
+    }
+
+    /// Decrypts what has arrived, while the connection is active or closing, and fires it on in buffers of
+    /// up to ``readBufferSize`` bytes, each filled with as many records as fit: memory follows the plaintext,
+    /// not the number of records (a peer sending one-byte records must not cost 16 KiB per byte).
+    /// - Returns: how reading stopped — `.needMoreInput`, `.closeNotify`, `.failed`, or `.done` when the
+    ///   state changed during a delivery (the application closed). Plaintext read before a close_notify or a
+    ///   failure is delivered first.
+    private func readAvailablePlaintext(context: ChannelHandlerContext) -> SSLConnection.Step {
+        guard let connection else { return .done }
+        var plaintext = context.channel.allocator.buffer(capacity: Self.readBufferSize)
+        while self.state == .active || self.state == .closing {
+            if plaintext.writableBytes == 0 {
+                context.fireChannelRead(Self.wrapInboundOut(plaintext))
+                plaintext = context.channel.allocator.buffer(capacity: Self.readBufferSize)
+                continue
+            }
+            let step = connection.read(into: &plaintext)
+            if case .done = step { continue }
+            if plaintext.readableBytes > 0 {
+                context.fireChannelRead(Self.wrapInboundOut(plaintext))
+            }
+            return step
+        }
+        return .done
     }
 
     private func peerSentCloseNotify(context: ChannelHandlerContext) {
@@ -351,20 +384,14 @@ public final class TLSHandler: ChannelDuplexHandler {
         guard let connection else { return }
         connection.markEndOfInput()
         var error = TLSError(.uncleanShutdown, "the peer closed the connection without close_notify: the data may be truncated")
-        drain: while true {
-            var plaintext = context.channel.allocator.buffer(capacity: Self.readBufferSize)
-            switch connection.read(into: &plaintext) {
-            case .done:
-                context.fireChannelRead(Self.wrapInboundOut(plaintext))
-            case .failed(let failure):
-                error = failure
-                break drain
-            case .closeNotify:
-                self.peerSentCloseNotify(context: context)
-                return
-            case .needMoreInput:
-                break drain
-            }
+        switch self.readAvailablePlaintext(context: context) {
+        case .failed(let failure):
+            error = failure
+        case .closeNotify:
+            self.peerSentCloseNotify(context: context)
+            return
+        case .done, .needMoreInput:
+            break
         }
         if self.state == .closing {
             // We asked to close; the peer closed without answering. Not a truncation of anything we wait for.
@@ -396,13 +423,20 @@ public final class TLSHandler: ChannelDuplexHandler {
         switch self.state {
         case .idle, .handshaking:
             self.bufferedWrites.append((buffer, promise))
+        case .active, .closing, .closed:
+            self.writeWhenEstablished(context: context, buffer, promise: promise)
+        }
+    }
+
+    /// A write once the handshake is over: encrypted while the connection is active and its output open,
+    /// refused otherwise (after close_notify nothing may be sent).
+    private func writeWhenEstablished(context: ChannelHandlerContext, _ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        switch self.state {
+        case .active where !self.outputClosed:
+            self.encryptAndWrite(context: context, buffer, promise: promise)
         case .active:
-            if self.outputClosed {
-                promise?.fail(ChannelError.outputClosed)
-            } else {
-                self.encryptAndWrite(context: context, buffer, promise: promise)
-            }
-        case .closing, .closed:
+            promise?.fail(ChannelError.outputClosed)
+        case .idle, .handshaking, .closing, .closed:
             promise?.fail(self.failure ?? ChannelError.ioOnClosedChannel)
         }
     }
@@ -437,6 +471,11 @@ public final class TLSHandler: ChannelDuplexHandler {
                 context.write(Self.wrapOutboundOut(output), promise: isLast ? promise : nil)
             } else if isLast {
                 promise?.succeed(())
+            }
+            if !isLast && (self.state != .active || self.outputClosed) {
+                // Writing a slice closed the connection (a callback of an earlier write closed it).
+                promise?.fail(self.failure ?? ChannelError.ioOnClosedChannel)
+                return
             }
         } while remaining.readableBytes > 0
     }
@@ -545,15 +584,14 @@ public final class TLSHandler: ChannelDuplexHandler {
         if flush { context.flush() }
     }
 
-    /// Sends pending output (an alert, close_notify), then closes the channel once it was written.
+    /// Flushes pending output (an alert, close_notify) — the socket writes what it can at once — and closes
+    /// the channel without waiting for that write to complete: a peer that stops reading (a zero TCP window)
+    /// must not keep a failed or closing connection open.
     private func closeAfterSendingOutput(context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
         if let connection, let output = connection.takeOutput(allocator: context.channel.allocator) {
-            context.writeAndFlush(Self.wrapOutboundOut(output)).assumeIsolated().whenComplete { _ in
-                context.close(promise: promise)
-            }
-        } else {
-            context.close(promise: promise)
+            context.writeAndFlush(Self.wrapOutboundOut(output), promise: nil)
         }
+        context.close(promise: promise)
     }
 
     private func failBufferedWrites(_ error: any Error) {
