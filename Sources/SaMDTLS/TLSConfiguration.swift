@@ -202,9 +202,13 @@ public enum TLSTrustRoots: Sendable, Hashable {
 /// - ``subjects``: the subject distinguished name, RFC 2253 form (e.g. `CN=device-0001,O=Example`);
 /// - ``spkiSHA256``: the SHA-256 of the DER SubjectPublicKeyInfo (a key pin, RFC 7469 §2.4), 32 bytes.
 public struct TLSPeerPolicy: Sendable, Hashable {
+    /// SAN URIs allowed, compared exactly (`urn:uuid:…`, `spiffe://…`).
     public var uris: Set<String>
+    /// SAN DNS names allowed, lowercase; compared case-insensitively, wildcards not expanded.
     public var dnsNames: Set<String>
+    /// Subject distinguished names allowed, RFC 2253 form as ``TLSPeerIdentity/subject`` prints them.
     public var subjects: Set<String>
+    /// SHA-256 digests (32 bytes each) of allowed DER SubjectPublicKeyInfo structures.
     public var spkiSHA256: Set<[UInt8]>
 
     /// A policy; with no arguments, one that allows any verified peer.

@@ -28,6 +28,7 @@ public struct TLSPeerIdentity: Sendable, Hashable, CustomStringConvertible {
     /// resumed session, where no chain is verified again, only the leaf.
     public let certificateChain: [[UInt8]]
 
+    /// Makes an identity; SaMDTLS builds these from verified certificates, the initializer is public for tests.
     public init(
         subject: String,
         issuer: String,
@@ -86,6 +87,7 @@ public struct TLSConnectionInfo: Sendable, Hashable {
     /// client trust roots).
     public let peer: TLSPeerIdentity?
 
+    /// Makes a summary; SaMDTLS builds these at the end of a handshake, the initializer is public for tests.
     public init(
         protocolVersion: String,
         cipherSuite: String,

@@ -182,6 +182,9 @@ extension HandlerInMemoryTests {
         pair.server.pipeline.fireChannelInactive()
         #expect(pair.serverInbound.bytes == [9, 9, 9])
         #expect(pair.serverInbound.tlsErrors.map(\.code) == [.uncleanShutdown])
+        // Judged by OpenSSL 3, which reports an end of input without close_notify as SSL_ERROR_SSL with
+        // reason UNEXPECTED_EOF_WHILE_READING (not as a clean SSL_ERROR_ZERO_RETURN).
+        #expect(pair.serverInbound.tlsErrors.first?.reason.contains("unexpected eof while reading") == true)
     }
 
     @Test func halfClosedInputWithoutCloseNotifyIsAnUncleanShutdown() throws {

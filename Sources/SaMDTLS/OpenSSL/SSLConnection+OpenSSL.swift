@@ -102,6 +102,11 @@ final class SSLConnection {
         CSaMDShims_BIO_set_mem_eof_return(self.readBIO, 0)
     }
 
+    /// Bytes received from the network that OpenSSL has not consumed yet.
+    var pendingInputCount: Int {
+        CSaMDShims_BIO_pending(self.readBIO)
+    }
+
     /// Bytes waiting to go to the network.
     var pendingOutputCount: Int {
         CSaMDShims_BIO_pending(self.writeBIO)
@@ -225,9 +230,14 @@ final class SSLConnection {
                 // OpenSSL 3: EOF without close_notify is SSL_ERROR_SSL with this reason.
                 return duringHandshake
                     ? TLSError(.connectionClosed, "the peer closed the connection during the handshake")
-                    : TLSError(.uncleanShutdown, "the peer closed the connection without close_notify: the data may be truncated")
-            case SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST, SSL_R_WRONG_VERSION_NUMBER, SSL_R_PACKET_LENGTH_TOO_LONG,
-                SSL_R_UNKNOWN_PROTOCOL:
+                    : TLSError(
+                        .uncleanShutdown,
+                        "the peer closed the connection without close_notify: the data may be truncated "
+                            + "(OpenSSL: SSL_ERROR_SSL, unexpected eof while reading)"
+                    )
+            // An oversized record (PACKET_LENGTH_TOO_LONG) comes from a broken TLS peer, not a plaintext one: it
+            // stays a protocolError. Plaintext peers are caught on their first bytes by the handler.
+            case SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST, SSL_R_WRONG_VERSION_NUMBER, SSL_R_UNKNOWN_PROTOCOL:
                 return TLSError(.notTLS, "the peer is not speaking TLS (\(detail))")
             case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_NO_PROTOCOLS_AVAILABLE, SSL_R_VERSION_TOO_LOW, SSL_R_VERSION_TOO_HIGH:
                 return TLSError(.protocolVersion, "no common TLS version (\(detail))")

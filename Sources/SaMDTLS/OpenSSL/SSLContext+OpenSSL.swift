@@ -234,7 +234,7 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
         }
         var crlCount = 0
         for source in configuration.certificateRevocationLists {
-            crlCount += try Self.addCRLs(source, to: store)
+            crlCount += try CRLLoader.add(source, to: store)
         }
         if !configuration.certificateRevocationLists.isEmpty && crlCount == 0 {
             throw TLSError(.invalidConfiguration, "the CRL sources hold no CRL")
@@ -255,28 +255,6 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
         }
         SSL_CTX_set_verify(context, mode, nil)
         SSL_CTX_set_cert_verify_callback(context, certificateVerifyCallback, nil)
-    }
-
-    /// Adds every CRL in `source` to `store`; returns how many.
-    private static func addCRLs(_ source: TLSPEMSource, to store: OpaquePointer) throws -> Int {
-        let pem = try source.read(what: "CRL")
-        return try withMemoryBIO(pem) { bio in
-            var count = 0
-            OpenSSLDiagnostics.clear()
-            while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) {
-                defer { X509_CRL_free(crl) }
-                guard X509_STORE_add_crl(store, crl) == 1 else {
-                    throw TLSError(.invalidConfiguration, "a CRL was refused \(OpenSSLDiagnostics.drain())")
-                }
-                count += 1
-                if count > 256 { throw TLSError(.invalidConfiguration, "more than 256 CRLs in one source") }
-            }
-            let leftover = OpenSSLDiagnostics.drainEntries()
-            if let bad = leftover.first(where: { CSaMDShims_ERR_GET_REASON($0) != PEM_R_NO_START_LINE }) {
-                throw TLSError(.invalidConfiguration, "malformed PEM CRL (\(OpenSSLDiagnostics.describe(bad)))")
-            }
-            return count
-        }
     }
 
     // MARK: - Sessions
@@ -432,5 +410,38 @@ final class SSLSession: @unchecked Sendable {  // immutable once made; OpenSSL r
 
     deinit {
         SSL_SESSION_free(self.pointer)
+    }
+}
+
+/// Loads PEM CRLs into an `X509_STORE`, for handshakes and for ``TLSChainVerifier`` alike.
+enum CRLLoader {
+    /// Adds every CRL in `source` to `store`; returns how many. A CRL without the CRL number extension is
+    /// refused: RFC 5280 §5.2.3 requires it of every conforming CRL issuer, and without it a replayed older CRL
+    /// cannot be told from a newer one (OpenSSL accepts such CRLs).
+    static func add(_ source: TLSPEMSource, to store: OpaquePointer) throws -> Int {
+        let pem = try source.read(what: "CRL")
+        return try withMemoryBIO(pem) { bio in
+            var count = 0
+            OpenSSLDiagnostics.clear()
+            while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) {
+                defer { X509_CRL_free(crl) }
+                var critical: Int32 = 0
+                guard let number = X509_CRL_get_ext_d2i(crl, NID_crl_number, &critical, nil) else {
+                    OpenSSLDiagnostics.clear()
+                    throw TLSError(.invalidConfiguration, "a CRL has no CRL number extension (RFC 5280 §5.2.3)")
+                }
+                ASN1_INTEGER_free(number.assumingMemoryBound(to: ASN1_INTEGER.self))
+                guard X509_STORE_add_crl(store, crl) == 1 else {
+                    throw TLSError(.invalidConfiguration, "a CRL was refused \(OpenSSLDiagnostics.drain())")
+                }
+                count += 1
+                if count > 256 { throw TLSError(.invalidConfiguration, "more than 256 CRLs in one source") }
+            }
+            let leftover = OpenSSLDiagnostics.drainEntries()
+            if let bad = leftover.first(where: { CSaMDShims_ERR_GET_REASON($0) != PEM_R_NO_START_LINE }) {
+                throw TLSError(.invalidConfiguration, "malformed PEM CRL (\(OpenSSLDiagnostics.describe(bad)))")
+            }
+            return count
+        }
     }
 }

@@ -165,6 +165,8 @@ public enum TLSChainVerifier {
 
     /// Verifies `leaf` (DER) with `intermediates` as untrusted certificates and `roots` as trust anchors, at
     /// `time`, through SaMDTLS's verification path (strict RFC 5280 checks, purpose, EKU, name, depth, policy).
+    /// With `crls` (PEM texts), revocation is checked as a handshake with CRLs checks it: every chain
+    /// certificate, failing closed when an issuer's CRL is missing.
     /// - Returns: the peer identity, or the typed error a handshake would report.
     public static func verify(
         leaf: [UInt8],
@@ -173,7 +175,8 @@ public enum TLSChainVerifier {
         peer: Peer,
         at time: Date,
         maximumChainDepth: Int = 4,
-        policy: TLSPeerPolicy = TLSPeerPolicy()
+        policy: TLSPeerPolicy = TLSPeerPolicy(),
+        crls: [[UInt8]] = []
     ) -> Result<TLSPeerIdentity, TLSError> {
         do {
             let leafCertificate = try X509Certificate(der: leaf)
@@ -183,6 +186,10 @@ public enum TLSChainVerifier {
             defer { X509_STORE_free(store) }
             for anchor in anchors where X509_STORE_add_cert(store, anchor.pointer) != 1 {
                 OpenSSLDiagnostics.clear()
+            }
+            var crlCount = 0
+            for pem in crls {
+                crlCount += try CRLLoader.add(TLSPEMSource.bytes(pem), to: store)
             }
             guard let stack = CSaMDShims_sk_X509_new_null() else { return .failure(TLSError(.io, "no stack")) }
             defer { CSaMDShims_sk_X509_pop_free(stack) }
@@ -205,7 +212,7 @@ public enum TLSChainVerifier {
             case .client:
                 role = .client
             }
-            try VerificationParameters.apply(parameters, peerRole: role, maximumChainDepth: maximumChainDepth, checkCRLs: false)
+            try VerificationParameters.apply(parameters, peerRole: role, maximumChainDepth: maximumChainDepth, checkCRLs: crlCount > 0)
             X509_VERIFY_PARAM_set_time(parameters, time_t(time.timeIntervalSince1970))
             let verified = X509_verify_cert(context) == 1
             return ChainCheck.complete(context, chainVerified: verified, peerRole: role, policy: policy)
