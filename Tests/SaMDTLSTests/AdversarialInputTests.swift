@@ -28,7 +28,7 @@ struct AdversarialInputTests {
         init(_ context: TLSContext) throws {
             self.handler = TLSHandler(serverContext: context)
             try self.channel.pipeline.syncOperations.addHandlers(self.handler, self.collector)
-            self.handler.handshakeFuture.whenComplete { self.handshakeResult = $0 }
+            self.handler.handshakeFuture.assumeIsolated().whenComplete { self.handshakeResult = $0 }
             try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
         }
 
@@ -37,7 +37,7 @@ struct AdversarialInputTests {
             var offset = 0
             while offset < bytes.count, self.channel.isActive {
                 let length = min(bytes.count - offset, Int(generator.next() % 512) + 1)
-                try? self.channel.writeInbound(ByteBuffer(bytes: bytes[offset..<(offset + length)]))
+                _ = try? self.channel.writeInbound(ByteBuffer(bytes: bytes[offset..<(offset + length)]))
                 offset += length
             }
         }
@@ -145,7 +145,7 @@ struct AdversarialInputTests {
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
         try channel.writeInbound(ByteBuffer(bytes: Self.clientHello))
         #expect(stuck.held > 0, "the server flight is stuck")
-        try? channel.writeInbound(ByteBuffer(bytes: [23, 3, 3, 0, 20] + [UInt8](repeating: 7, count: 20)))
+        _ = try? channel.writeInbound(ByteBuffer(bytes: [23, 3, 3, 0, 20] + [UInt8](repeating: 7, count: 20)))
         #expect(throws: TLSError.self) { try handler.handshakeFuture.wait() }
         #expect(!channel.isActive)
     }
@@ -213,7 +213,7 @@ struct AdversarialInputTests {
             try pair.connect()
             var bytes = (0..<Int(generator.next() % 2000 + 1)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
             if iteration % 2 == 0 { bytes = [23, 3, 3, UInt8(bytes.count >> 8), UInt8(bytes.count & 0xff)] + bytes }
-            try? pair.server.writeInbound(ByteBuffer(bytes: bytes))
+            _ = try? pair.server.writeInbound(ByteBuffer(bytes: bytes))
             if pair.server.isActive { pair.server.pipeline.fireChannelInactive() }
             #expect(!pair.server.isActive, "\(iteration)")
             #expect(pair.serverInbound.tlsErrors.count == 1, "\(iteration): \(pair.serverInbound.errors)")
@@ -245,9 +245,9 @@ struct AdversarialInputTests {
             let collector = EmbeddedPair.Collector()
             try client.pipeline.syncOperations.addHandlers(handler, collector)
             var outcome: Result<TLSConnectionInfo, any Error>?
-            handler.handshakeFuture.whenComplete { outcome = $0 }
+            handler.handshakeFuture.assumeIsolated().whenComplete { outcome = $0 }
             try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
-            try? client.writeInbound(ByteBuffer(bytes: alert))
+            _ = try? client.writeInbound(ByteBuffer(bytes: alert))
             client.embeddedEventLoop.advanceTime(by: .seconds(11))
             #expect(!client.isActive)
             guard case .failure(let error as TLSError) = outcome else {
@@ -261,7 +261,7 @@ struct AdversarialInputTests {
             // Both ends, after the handshake (a plaintext alert where records are encrypted).
             let pair = try HandlerInMemoryTests.mutualPair()
             try pair.connect()
-            try? pair.server.writeInbound(ByteBuffer(bytes: alert))
+            _ = try? pair.server.writeInbound(ByteBuffer(bytes: alert))
             if pair.server.isActive { pair.server.pipeline.fireChannelInactive() }
             #expect(!pair.server.isActive)
             #expect(pair.serverInbound.tlsErrors.count == 1, "\(pair.serverInbound.errors)")
@@ -274,7 +274,7 @@ struct AdversarialInputTests {
         try pair.client.writeAndFlush(ByteBuffer(bytes: [1, 2, 3])).wait()
         let closed = pair.client.close()
         try pair.transfer(from: pair.client, to: pair.server)  // data, close_notify
-        try? pair.server.writeInbound(ByteBuffer(bytes: Fixtures.randomBytes(1000)))
+        _ = try? pair.server.writeInbound(ByteBuffer(bytes: Fixtures.randomBytes(1000)))
         try pair.run()
         try closed.wait()
         #expect(pair.serverInbound.bytes == [1, 2, 3])
@@ -313,8 +313,8 @@ struct AdversarialInputTests {
         try pair.client.connect(to: address).wait()
         let write = pair.client.writeAndFlush(ByteBuffer(bytes: [1, 2, 3]))
         var writeResult: Result<Void, any Error>?
-        write.whenComplete { writeResult = $0 }
-        pair.clientHandler.handshakeFuture.whenSuccess { _ in pair.client.close(promise: nil) }
+        write.assumeIsolated().whenComplete { writeResult = $0 }
+        pair.clientHandler.handshakeFuture.assumeIsolated().whenSuccess { _ in pair.client.close(promise: nil) }
         try pair.run()
         #expect(pair.clientInbound.errors.isEmpty, "\(pair.clientInbound.errors)")
         #expect(pair.serverInbound.errors.isEmpty, "\(pair.serverInbound.errors)")
@@ -340,13 +340,13 @@ struct AdversarialInputTests {
             let total = 10
             for index in 0..<total {
                 let size = Int(generator.next() % 50_000)
-                pair.client.write(ByteBuffer(bytes: [UInt8](repeating: UInt8(index), count: size))).whenComplete { _ in
+                pair.client.write(ByteBuffer(bytes: [UInt8](repeating: UInt8(index), count: size))).assumeIsolated().whenComplete { _ in
                     completed += 1
                 }
                 if index == iteration % total { try pair.run() }
             }
             pair.client.flush()
-            try? pair.client.writeInbound(ByteBuffer(bytes: [23, 3, 3, 0, 20] + Fixtures.randomBytes(20)))
+            _ = try? pair.client.writeInbound(ByteBuffer(bytes: [23, 3, 3, 0, 20] + Fixtures.randomBytes(20)))
             _ = try? pair.client.close().wait()
             #expect(completed == total, "\(iteration)")
         }
@@ -480,15 +480,12 @@ struct AdversarialInputTests {
         let session = pki.directory.appendingPathComponent("session.pem").path
         let earlyFile = try pki.write("early.txt", "EARLY-DATA-MUST-NOT-ARRIVE\n")
         // A real s_server that issues tickets allowing early data, to get such a session.
-        let sServer = try ChildProcess(openssl, [
-            "s_server", "-accept", "0", "-naccept", "1", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"),
-            "-key", pki.key("server"),
+        let sServer = try OpenSSLServer.start(openssl, [
+            "-naccept", "1", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"),
             "-early_data", "-tls1_3",
-        ], keepStandardInputOpen: true)
-        defer { sServer.kill() }
-        #expect(sServer.waitForStandardOutput(containing: "ACCEPT"), "\(sServer.standardError.text)")
-        let acceptLine = sServer.standardOutput.text.split(separator: "\n").first { $0.contains("ACCEPT") } ?? ""
-        let sServerPort = try #require(Int(acceptLine.split(separator: ":").last ?? ""))
+        ])
+        defer { sServer.child.kill() }
+        let sServerPort = sServer.port
         let first = try ChildProcess(openssl, [
             "s_client", "-connect", "127.0.0.1:\(sServerPort)", "-servername", "gateway.test", "-CAfile", pki.root,
             "-sess_out", session, "-tls1_3",

@@ -373,31 +373,26 @@ struct SamdTLSCLITests {
     }
 }
 
-/// `openssl s_server` on a port picked by binding port 0 first (s_server cannot report the port it got);
-/// one retry when the port was taken meanwhile.
+/// `openssl s_server` listening on 127.0.0.1, port 0: it reports the port it got on its `ACCEPT` line.
 struct OpenSSLServer {
     let child: ChildProcess
     let port: Int
 
     static func start(_ openssl: URL, _ arguments: [String]) throws -> OpenSSLServer {
-        var lastError = ""
-        for _ in 0..<2 {
-            let port = try RawSocket.freePort()
-            let child = try ChildProcess(
-                openssl,
-                ["s_server", "-accept", "127.0.0.1:\(port)"] + arguments,
-                keepStandardInputOpen: true
-            )
-            // s_server prints ACCEPT once it listens.
-            if child.wait(timeout: 10, until: { child.standardOutput.text.contains("ACCEPT") || !child.isRunning }),
-                child.isRunning
-            {
-                return OpenSSLServer(child: child, port: port)
-            }
-            lastError = child.standardError.text + child.standardOutput.text
+        let child = try ChildProcess(openssl, ["s_server", "-accept", "127.0.0.1:0"] + arguments, keepStandardInputOpen: true)
+        guard child.wait(timeout: 10, until: { Self.port(child.standardOutput.text) != nil || !child.isRunning }),
+            child.isRunning, let port = Self.port(child.standardOutput.text)
+        else {
+            let output = child.standardError.text + child.standardOutput.text
             child.kill()
-            guard lastError.contains("in use") else { break }
+            throw SetupError("openssl s_server did not start: \(output)")
         }
-        throw SetupError("openssl s_server did not start: \(lastError)")
+        return OpenSSLServer(child: child, port: port)
+    }
+
+    /// The port on s_server's `ACCEPT 127.0.0.1:PORT` line.
+    static func port(_ output: String) -> Int? {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT") }) else { return nil }
+        return line.split(separator: ":").last.flatMap { Int($0) }
     }
 }

@@ -77,11 +77,11 @@ enum NIOSSLPeer {
             while let buffer = try a.readOutbound(as: ByteBuffer.self) {
                 observeFromA(Array(buffer.readableBytesView))
                 moved = true
-                if b.isActive { try? b.writeInbound(buffer) }
+                if b.isActive { _ = try? b.writeInbound(buffer) }
             }
             while let buffer = try b.readOutbound(as: ByteBuffer.self) {
                 moved = true
-                if a.isActive { try? a.writeInbound(buffer) }
+                if a.isActive { _ = try? a.writeInbound(buffer) }
             }
             if !moved { return }
         }
