@@ -106,6 +106,8 @@ let package = Package(
             name: "samd-tls",
             dependencies: [
                 "SaMDTLS",
+                "SaMDCrypto",
+                "SaMDKeys",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDKeys
 import SaMDTLS
 
 #if canImport(Glibc)
@@ -130,6 +133,11 @@ func peerPolicy(from values: [String]) throws -> TLSPeerPolicy {
     var dnsNames: Set<String> = []
     var pins: Set<[UInt8]> = []
     for value in values {
+        if case .ipAddress = TLSServerName(value) {
+            throw ValidationError(
+                "--allow-peer \(value): an IP address cannot be allowed by name; allow the peer's SAN URI, DNS name or spki:sha256: pin"
+            )
+        }
         if value.lowercased().hasPrefix("spki:sha256:") {
             let hex = Array(value.dropFirst("spki:sha256:".count))
             guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
@@ -237,4 +245,16 @@ func makeLogger(label: String, level: Logger.Level) -> Logger {
     var logger = Logger(label: label)
     logger.logLevel = level
     return logger
+}
+
+/// The passphrase of an encrypted private key, from a file (one trailing newline dropped; the file must be a
+/// regular file others cannot read), or `nil` without a file. Exit 66 when the file cannot be used.
+func keyPassphrase(fromFile path: String?) throws -> SecureBytes? {
+    guard let path else { return nil }
+    do {
+        return try Passphrase.fromFile(path)
+    } catch let error as EnvelopeError {
+        printError("--key-passphrase-file: \(error.reason)")
+        throw ExitCode(ExitStatus.noInput)
+    }
 }

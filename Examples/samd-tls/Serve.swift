@@ -22,8 +22,8 @@ struct Serve: AsyncParsableCommand {
             failed, is logged on standard error (swift-log, one line each).
             With --client-ca every client must present a certificate chaining to that CA with EKU clientAuth \
             (and, with --allow-peer, named there); --allow-peer and --crl need --client-ca.
-            The identity files are watched and reloaded when they change (--identity-reload-interval; 0 stops \
-            watching); SIGHUP reloads them at once. A refused reload leaves the current identity serving.
+            The identity, client-CA and CRL files are watched and reloaded when they change \
+            (--identity-reload-interval, default 5 s; 0 stops watching); SIGHUP reloads them at once. A refused reload leaves the current identity serving.
             Runs until SIGINT or SIGTERM, then exits 0.
             Exit codes: 0 stopped by a signal; 64 usage; 66 an input file cannot be read; 69 cannot listen; \
             78 invalid configuration or identity.
@@ -38,6 +38,15 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("The server's private key (PEM).", valueName: "file"))
     var key: String
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A file holding the passphrase of an encrypted private key (one line; a regular file others cannot read).",
+            valueName: "file"
+        )
+    )
+    var keyPassphraseFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Require client certificates chaining to these CA certificates (PEM).", valueName: "file"))
     var clientCA: String?
@@ -57,7 +66,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("tls12"), help: "Also accept TLS 1.2 (ECDHE with AEAD suites only).")
     var tls12 = false
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between two looks at the identity files; 0: do not watch.", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("Seconds between two looks at the identity, client-CA and CRL files; 0: do not watch.", valueName: "seconds"))
     var identityReloadInterval: Double = 5
 
     func validate() throws {
@@ -72,7 +81,11 @@ struct Serve: AsyncParsableCommand {
     }
 
     func makeConfiguration() throws -> TLSConfiguration {
-        let identity = TLSIdentitySource.files(certificateChain: self.cert, privateKey: self.key)
+        let identity = TLSIdentitySource.files(
+            certificateChain: self.cert,
+            privateKey: self.key,
+            passphrase: try keyPassphrase(fromFile: self.keyPassphraseFile)
+        )
         var configuration: TLSConfiguration
         if let clientCA = self.clientCA {
             configuration = .gatewayServer(
@@ -129,18 +142,21 @@ struct Serve: AsyncParsableCommand {
                     return
                 }
             }
+            // SIGHUP goes through the reloader when one watches, so the same change is not loaded twice.
+            let reloader =
+                self.identityReloadInterval > 0
+                ? TLSIdentityReloader(context: context, interval: self.identityReloadInterval) : nil
             group.addTask {
                 for await _ in reloadSignals.signals {
                     do {
-                        try context.reload()
+                        if let reloader { try reloader.reload() } else { try context.reload() }
                         cliLogger.notice("SIGHUP: identity reloaded", metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
                     } catch {
                         cliLogger.error("SIGHUP: identity reload refused; the previous identity stays", metadata: ["error": "\(error)"])
                     }
                 }
             }
-            if self.identityReloadInterval > 0 {
-                let reloader = TLSIdentityReloader(context: context, interval: self.identityReloadInterval)
+            if let reloader {
                 group.addTask { await reloader.run() }
             }
             // The first task to end (a stop signal, or the listener failing) stops everything.

@@ -48,14 +48,15 @@ public struct TLSConfiguration: Sendable {
     public var sessionResumption: Bool
     /// Server: how long a session ticket may be used, in seconds (default 7 200; at most 604 800, RFC 8446 §4.6.1).
     public var sessionTicketLifetime: Int
-    /// The longest a connection may stay open, in seconds, after which it is closed with close_notify.
-    /// `nil`: no limit.
+    /// The longest a connection may stay open, in seconds (at least 1), after which it is closed with
+    /// close_notify. `nil`: no limit.
     public var maximumConnectionAge: Int?
-    /// The time a handshake may take, in seconds (default 10).
+    /// The time a handshake may take, in seconds (default 10; 1…600).
     public var handshakeTimeout: Int
-    /// After sending close_notify, how long to wait for the peer's, in seconds, before closing anyway (default 5).
+    /// After sending close_notify, how long to wait for the peer's, in seconds, before closing anyway
+    /// (default 5; 1…600).
     public var closeTimeout: Int
-    /// The longest chain accepted from the peer, counting intermediates (default 4).
+    /// The longest chain accepted from the peer, counting intermediates (default 4; 1…10).
     public var maximumChainDepth: Int
 
     /// A configuration with every default; prefer the named factories.
@@ -127,7 +128,9 @@ public struct TLSConfiguration: Sendable {
 
 /// The algorithm profile of a TLS endpoint.
 public enum TLSProfile: String, Sendable, Hashable, CaseIterable {
-    /// TLS 1.3 suites AES-256-GCM, AES-128-GCM and ChaCha20-Poly1305; groups X25519, P-256, P-384.
+    /// TLS 1.3 suites AES-256-GCM, ChaCha20-Poly1305 and AES-128-GCM, in that (server) preference order;
+    /// groups X25519, P-256, P-384; signatures ECDSA (SHA-256/384/512), Ed25519, Ed448, RSA-PSS and
+    /// RSA PKCS#1 v1.5 (SHA-256/384/512).
     case `default`
     /// NIST SP 800-52r2: AES-GCM suites only, groups P-256 and P-384 only, ECDSA/RSA-PSS/RSA signatures
     /// with SHA-256/384, and the OpenSSL FIPS provider (``SaMDCrypto/CryptoProfile/nist``), which is
@@ -204,7 +207,7 @@ public enum TLSTrustRoots: Sendable, Hashable {
 public struct TLSPeerPolicy: Sendable, Hashable {
     /// SAN URIs allowed, compared exactly (`urn:uuid:…`, `spiffe://…`).
     public var uris: Set<String>
-    /// SAN DNS names allowed, lowercase; compared case-insensitively, wildcards not expanded.
+    /// SAN DNS names allowed, compared case-insensitively; wildcards are not expanded.
     public var dnsNames: Set<String>
     /// Subject distinguished names allowed, RFC 2253 form as ``TLSPeerIdentity/subject`` prints them.
     public var subjects: Set<String>
@@ -233,7 +236,11 @@ public struct TLSPeerPolicy: Sendable, Hashable {
     public func allows(_ peer: TLSPeerIdentity) -> Bool {
         if self.allowsAnyVerifiedPeer { return true }
         if peer.uris.contains(where: self.uris.contains) { return true }
-        if peer.dnsNames.contains(where: { self.dnsNames.contains($0.lowercased()) }) { return true }
+        if !self.dnsNames.isEmpty {
+            // The set is public and may be filled after init: compare case-insensitively here.
+            let allowed = Set(self.dnsNames.map { $0.lowercased() })
+            if peer.dnsNames.contains(where: { allowed.contains($0.lowercased()) }) { return true }
+        }
         if self.subjects.contains(peer.subject) { return true }
         if self.spkiSHA256.contains(peer.spkiSHA256) { return true }
         return false

@@ -169,7 +169,7 @@ extension TLSError {
         public static let invalidIdentity = Code(.invalidIdentity)
         /// The `nist` profile was asked for and no FIPS provider can be loaded: fail closed.
         public static let fipsProviderUnavailable = Code(.fipsProviderUnavailable)
-        /// A file could not be read, or the network failed.
+        /// A file could not be read, or a local I/O operation failed. Not retryable as such: fix the cause.
         public static let io = Code(.io)
         /// The peer could not be reached: connection refused, no route, name not resolved, connect timeout.
         public static let unreachable = Code(.unreachable)
@@ -205,7 +205,7 @@ extension TLSError {
         /// Whether a new attempt may succeed.
         public var isRetryable: Bool {
             switch self.backing {
-            case .handshakeTimeout, .connectionClosed, .uncleanShutdown, .io, .unreachable: true
+            case .handshakeTimeout, .connectionClosed, .uncleanShutdown, .unreachable: true
             default: false
             }
         }

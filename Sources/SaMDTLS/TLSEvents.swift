@@ -3,11 +3,12 @@ import Logging
 /// Security events, logged through swift-log with a stable `event` metadata field.
 ///
 /// Names (stable across versions): `samd.tls.handshake-succeeded`, `samd.tls.handshake-failed`,
-/// `samd.tls.unclean-shutdown`, `samd.tls.connection-max-age`, `samd.tls.identity-reloaded`,
-/// `samd.tls.identity-reload-refused`. Fields: `role`, `remote` (address:port), `peer` (the first SAN URI,
-/// DNS name or subject), `peer_subject`, `peer_spki_sha256`, `tls_version`, `cipher_suite`, `resumed`,
-/// `alpn`, `error` (a ``TLSError/Code``), `origin` (`local`/`peer`), `alert`, `reason`, `certificate`
-/// (own subject), `not_after`. Never key material, passphrases or application data.
+/// `samd.tls.connection-failed`, `samd.tls.unclean-shutdown`, `samd.tls.connection-max-age`,
+/// `samd.tls.connection-dropped`, `samd.tls.identity-reloaded`, `samd.tls.identity-reload-refused`. Fields:
+/// `role`, `remote` (address:port), `peer` (the first SAN URI, DNS name or subject), `peer_subject`,
+/// `peer_issuer`, `peer_serial`, `peer_spki_sha256`, `tls_version`, `cipher_suite`, `resumed`, `alpn`,
+/// `after_handshake`, `error` (a ``TLSError/Code``), `origin` (`local`/`peer`), `alert`, `reason`,
+/// `waiting`, `certificate` (own subject), `not_after`. Never key material, passphrases or application data.
 enum TLSEvents {
     static func handshakeSucceeded(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, info: TLSConnectionInfo) {
         var metadata: Logger.Metadata = [
@@ -27,12 +28,40 @@ enum TLSEvents {
         logger.info("TLS handshake succeeded", metadata: metadata)
     }
 
-    static func handshakeFailed(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, error: TLSError) {
+    static func handshakeFailed(
+        _ logger: Logger,
+        role: TLSConfiguration.Role,
+        remote: String?,
+        error: TLSError,
+        refusedPeer: TLSPeerIdentity? = nil,
+        afterHandshake: Bool = false
+    ) {
         var metadata = Self.errorMetadata(error)
         metadata["event"] = "samd.tls.handshake-failed"
         metadata["role"] = "\(role.rawValue)"
         if let remote { metadata["remote"] = "\(remote)" }
+        if let refusedPeer {
+            metadata["peer"] = "\(refusedPeer.displayName)"
+            metadata["peer_subject"] = "\(refusedPeer.subject)"
+            metadata["peer_issuer"] = "\(refusedPeer.issuer)"
+            metadata["peer_serial"] = "\(refusedPeer.serialNumber)"
+        }
+        if afterHandshake { metadata["after_handshake"] = "true" }
         logger.warning("TLS handshake failed", metadata: metadata)
+    }
+
+    static func connectionFailed(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, error: TLSError) {
+        var metadata = Self.errorMetadata(error)
+        metadata["event"] = "samd.tls.connection-failed"
+        metadata["role"] = "\(role.rawValue)"
+        if let remote { metadata["remote"] = "\(remote)" }
+        logger.warning("TLS connection failed", metadata: metadata)
+    }
+
+    static func connectionDropped(_ logger: Logger, remote: String?, waiting: Int) {
+        var metadata: Logger.Metadata = ["event": "samd.tls.connection-dropped", "role": "server", "waiting": "\(waiting)"]
+        if let remote { metadata["remote"] = "\(remote)" }
+        logger.warning("TLS connection closed: the application is not taking connections", metadata: metadata)
     }
 
     static func uncleanShutdown(_ logger: Logger, role: TLSConfiguration.Role, remote: String?) {

@@ -216,7 +216,13 @@ public final class TLSHandler: ChannelDuplexHandler {
         self.state = .closed
         self.failure = error
         self.cancelTimers()
-        TLSEvents.handshakeFailed(self.logger, role: self.role, remote: self.remoteAddress, error: error)
+        TLSEvents.handshakeFailed(
+            self.logger,
+            role: self.role,
+            remote: self.remoteAddress,
+            error: error,
+            refusedPeer: self.connection?.refusedPeer
+        )
         self.handshakePromise?.fail(error)
         self.failBufferedWrites(error)
         context.fireErrorCaught(error)
@@ -409,6 +415,13 @@ public final class TLSHandler: ChannelDuplexHandler {
         self.state = .closed
         self.failure = error
         self.cancelTimers()
+        if error.isCertificateError {
+            // TLS 1.3: the peer refused our certificate after our side of the handshake completed. For the
+            // audit trail this is a failed handshake, whatever was logged when our side finished.
+            TLSEvents.handshakeFailed(self.logger, role: self.role, remote: self.remoteAddress, error: error, afterHandshake: true)
+        } else if error.code != .uncleanShutdown {
+            TLSEvents.connectionFailed(self.logger, role: self.role, remote: self.remoteAddress, error: error)
+        }
         self.failBufferedWrites(error)
         context.fireErrorCaught(error)
         self.closeAfterSendingOutput(context: context)

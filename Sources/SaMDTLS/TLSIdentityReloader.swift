@@ -1,32 +1,33 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// Watches the files of a ``TLSContext``'s configuration — certificate chain, private key, trust roots, CRLs —
 /// and reloads the context when any of them changes.
 ///
-/// Changes are detected by polling each file's identity, size and modification time every `interval`
+/// Changes are detected by polling each file's device, inode, size and modification time every `interval`
 /// seconds (portable, and safe with editors and `mv`-style atomic replacement). A reload validates the new
 /// identity completely before swapping it in (``TLSContext/reload()``); a refused one is logged and the
 /// current identity stays. When a certificate and its key are replaced one after the other, the first
 /// reload may see a mismatched pair and refuse it; the next change (the second file) triggers another
-/// attempt, so a mismatched pair never serves.
-public struct TLSIdentityReloader: Sendable {
+/// attempt, so a mismatched pair never serves. Call ``reload()`` (for example on SIGHUP) rather than
+/// ``TLSContext/reload()`` when a reloader runs, so that the same change is not loaded twice.
+public final class TLSIdentityReloader: Sendable {
     /// The context to reload.
     public let context: TLSContext
     /// Seconds between two looks at the files.
     public let interval: Double
-    /// The files as they were when the reloader was made: a change after that, even before ``run()``
-    /// starts, is noticed.
-    private let baseline: [String]
+    /// The files as they were at the last load: a change after that, even before ``run()`` starts, is noticed.
+    private let lastSeen: Mutex<[String]>
 
     /// - Parameter interval: seconds between two looks at the files (default 5; at least 0.05).
     public init(context: TLSContext, interval: Double = 5) {
         self.context = context
         self.interval = max(interval, 0.05)
-        self.baseline = Self.fingerprint(Self.files(of: context.configuration))
+        self.lastSeen = Mutex(Self.fingerprint(Self.files(of: context.configuration)))
     }
 
-    /// The files watched.
+    /// The files watched: the identity's, the trust roots' and the CRLs' (those given as files).
     public var watchedFiles: [String] {
         Self.files(of: self.context.configuration)
     }
@@ -41,11 +42,17 @@ public struct TLSIdentityReloader: Sendable {
         return paths
     }
 
+    /// Reloads now (``TLSContext/reload()``) and takes the files as they are as seen.
+    /// - Throws: the ``TLSError`` that refused the new identity (also logged).
+    public func reload() throws {
+        self.lastSeen.withLock { $0 = Self.fingerprint(self.watchedFiles) }
+        try self.context.reload()
+    }
+
     /// Watches until the task is cancelled.
     public func run() async {
         let files = self.watchedFiles
         guard !files.isEmpty else { return }
-        var last = self.baseline
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: .milliseconds(Int(self.interval * 1000)))
@@ -53,8 +60,11 @@ public struct TLSIdentityReloader: Sendable {
                 return
             }
             let now = Self.fingerprint(files)
-            if now != last {
-                last = now
+            let changed = self.lastSeen.withLock { last in
+                defer { last = now }
+                return last != now
+            }
+            if changed {
                 // A refusal is logged by reload(); the old identity keeps serving.
                 try? self.context.reload()
             }

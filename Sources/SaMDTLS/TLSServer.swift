@@ -1,3 +1,4 @@
+import Logging
 public import NIOCore
 public import NIOPosix
 
@@ -17,6 +18,7 @@ public import NIOPosix
 public struct TLSServer: Sendable {
     /// The address the server listens on; its port is the real one when 0 was asked for.
     public let localAddress: SocketAddress
+    let logger: Logger
     let channel: NIOAsyncChannel<PendingConnection, Never>
 
     /// A connection whose handshake is running.
@@ -59,7 +61,7 @@ public struct TLSServer: Sendable {
         guard let address = channel.channel.localAddress else {
             throw TLSError(.io, "the listening socket has no local address")
         }
-        return TLSServer(localAddress: address, channel: channel)
+        return TLSServer(localAddress: address, logger: context.logger, channel: channel)
     }
 
     /// Runs `body` with the sequence of authenticated connections, then stops listening. Connections already
@@ -68,6 +70,7 @@ public struct TLSServer: Sendable {
         _ body: (_ connections: Connections) async throws -> Result
     ) async throws -> Result {
         try await self.channel.executeThenClose { inbound in
+            let logger = self.logger
             let (ready, continuation) = AsyncStream<TLSConnection>.makeStream(
                 bufferingPolicy: .bufferingOldest(Self.readyQueueLimit)
             )
@@ -78,6 +81,11 @@ public struct TLSServer: Sendable {
                     for try await pending in inbound {
                         pending.handshake.whenSuccess { connection in
                             if case .dropped = continuation.yield(connection) {
+                                TLSEvents.connectionDropped(
+                                    logger,
+                                    remote: connection.remoteAddress.map(TLSHandler.describe),
+                                    waiting: Self.readyQueueLimit
+                                )
                                 connection.channel.channel.close(promise: nil)
                             }
                         }

@@ -283,3 +283,68 @@ enum TLSErrorAlertNames {
         }
     }
 }
+
+extension NegativeMatrixTests {
+    @Test func aRefusalAfterTheClientsHandshakeIsLoggedAsAFailedHandshakeOnTheClient() throws {
+        let clientLog = RecordingLogHandler()
+        let serverLog = RecordingLogHandler()
+        let pair = try EmbeddedPair(
+            client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device), logger: clientLog.logger),
+            server: Fixtures.context(
+                Fixtures.serverConfiguration(policy: TLSPeerPolicy(uris: [TestPKI.readerURI])),
+                logger: serverLog.logger
+            )
+        )
+        try pair.connect()
+        try pair.run()
+        // TLS 1.3: the client's side completed, then the server's refusal arrived.
+        #expect(clientLog.events("samd.tls.handshake-succeeded").count == 1)
+        let clientFailure = try #require(clientLog.events("samd.tls.handshake-failed").first)
+        #expect(clientFailure.metadata["after_handshake"] == "true")
+        #expect(clientFailure.metadata["origin"] == "peer")
+        #expect(clientFailure.metadata["alert"] == "42")
+        // The server names whom it refused.
+        let serverFailure = try #require(serverLog.events("samd.tls.handshake-failed").first)
+        #expect(serverFailure.metadata["error"] == "peerNotAllowed")
+        #expect(serverFailure.metadata["peer"] == TestPKI.deviceURI)
+        #expect(serverFailure.metadata["peer_subject"] == Fixtures.pki.device.subject)
+        #expect(serverFailure.metadata["peer_serial"].flatMap { UInt64($0, radix: 16) } == Fixtures.pki.device.serial)
+        #expect(serverFailure.metadata["peer_issuer"]?.contains("SaMDKit Test Intermediate") == true)
+    }
+
+    @Test func aProtocolFailureAfterTheHandshakeIsLogged() throws {
+        let serverLog = RecordingLogHandler()
+        let pair = try EmbeddedPair(
+            client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)),
+            server: Fixtures.context(Fixtures.serverConfiguration(), logger: serverLog.logger)
+        )
+        try pair.connect()
+        // An application-data record that does not authenticate.
+        try pair.server.writeInbound(ByteBuffer(bytes: [23, 3, 3, 0, 32] + Fixtures.randomBytes(32)))
+        let failure = try #require(serverLog.events("samd.tls.connection-failed").first)
+        #expect(failure.metadata["error"] == "protocolError")
+    }
+
+    @Test func dnsNamesAddedToAPolicyAfterItsCreationMatchCaseInsensitively() throws {
+        var policy = TLSPeerPolicy()
+        policy.dnsNames = ["Gateway.TEST"]
+        let outcome = try Self.attempt(
+            client: Fixtures.clientConfiguration(Fixtures.pki.device, policy: policy),
+            server: Fixtures.serverConfiguration()
+        )
+        #expect(outcome.client.isEmpty && outcome.clientHandshakeSucceeded, "\(outcome.client)")
+    }
+
+    @Test func exactlyTheConfiguredChainIsSentNeverOneCompletedFromTheTrustStore() throws {
+        // The server trusts the intermediate (as a client CA) but is configured with its leaf alone: the
+        // intermediate must not be added from its trust store behind the configuration's back.
+        let pki = Fixtures.pki
+        let trust = pki.root.certificate.certificatePEM + pki.intermediate.certificate.certificatePEM
+        let server = TLSConfiguration.gatewayServer(
+            identity: Self.identity(leafOnly: pki.server),
+            clientTrustRoots: .pem(Array(trust.utf8))
+        )
+        let outcome = try Self.attempt(client: Fixtures.clientConfiguration(pki.device), server: server)
+        #expect(outcome.client.map(\.code) == [.unknownCA])
+    }
+}

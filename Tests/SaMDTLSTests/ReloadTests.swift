@@ -123,4 +123,20 @@ struct ReloadTests {
         #expect(server.certificate?.spkiSHA256 == Self.renewed.spkiSHA256())
         #expect(recorder.events("samd.tls.identity-reloaded").count >= 1)
     }
+
+    @Test func anExplicitReloadThroughTheReloaderIsNotRepeatedByItsWatcher() async throws {
+        let recorder = RecordingLogHandler()
+        let (server, directory) = try Self.fileBackedServer(Fixtures.pki.server, logger: recorder)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let reloader = TLSIdentityReloader(context: server, interval: 0.05)
+        try Self.install(Self.renewed, in: directory)
+        // As on SIGHUP: reload at once.
+        try reloader.reload()
+        let watcher = Task { await reloader.run() }
+        try await Task.sleep(for: .milliseconds(400))
+        watcher.cancel()
+        await watcher.value
+        #expect(recorder.events("samd.tls.identity-reloaded").count == 1)
+        #expect(server.certificate?.spkiSHA256 == Self.renewed.spkiSHA256())
+    }
 }

@@ -76,7 +76,7 @@ struct LoadedIdentity {
     init(_ source: TLSIdentitySource, role: TLSConfiguration.Role, now: Date = Date()) throws {
         let chain = try X509Certificate.parseChain(pem: source.certificateChain.read(what: "certificate chain"), what: "certificate chain")
         guard let leaf = chain.first else {
-            throw TLSError(.invalidIdentity, "the certificate chain is empty")
+            throw TLSError(.invalidIdentity, "the certificate chain holds no PEM certificate")
         }
         let keyBytes = try source.privateKey.read(what: "private key")
         let key = try PrivateKey.parse(pem: keyBytes, passphrase: source.passphrase)

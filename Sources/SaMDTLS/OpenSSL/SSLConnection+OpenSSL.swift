@@ -19,6 +19,8 @@ final class SSLConnection {
     /// Set by the verify callback: the verified peer, or why it was refused.
     var verifiedPeer: TLSPeerIdentity?
     var verificationFailure: TLSError?
+    /// The leaf a verification refused, for the security event.
+    var refusedPeer: TLSPeerIdentity?
     /// After a fatal error OpenSSL must not be asked to shut down (it would send nothing useful).
     private(set) var failed = false
 

@@ -119,7 +119,7 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
     // MARK: - Protocol
 
     /// TLS 1.3 suites per profile, then the TLS 1.2 ECDHE + AEAD suites used only when TLS 1.2 is allowed.
-    static func suites(_ profile: TLSProfile) -> (tls13: String, tls12: String, groups: String, signatures: String?) {
+    static func suites(_ profile: TLSProfile) -> (tls13: String, tls12: String, groups: String, signatures: String) {
         switch profile {
         case .default:
             return (
@@ -127,7 +127,9 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
                 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
                     + "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
                 "X25519:P-256:P-384",
-                nil
+                "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ed25519:ed448:rsa_pss_pss_sha256:rsa_pss_pss_sha384:"
+                    + "rsa_pss_pss_sha512:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:"
+                    + "RSA+SHA256:RSA+SHA384:RSA+SHA512"
             )
         case .nist:
             return (
@@ -153,7 +155,9 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
         if !configuration.sessionResumption { options |= CSaMDShims_SSL_OP_NO_TICKET() }
         _ = SSL_CTX_set_options(context, options)
         // Read and write buffers are released while a connection is idle (memory per idle connection).
-        _ = CSaMDShims_SSL_CTX_set_mode(context, Int(SSL_MODE_RELEASE_BUFFERS))
+        // Send exactly the configured chain: OpenSSL would otherwise complete a leaf-only chain from the
+        // verification store, so a configuration would work or fail depending on which CAs it trusts.
+        _ = CSaMDShims_SSL_CTX_set_mode(context, Int(SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN))
         // No 0-RTT: early data is replayable (RFC 8446 §8).
         _ = SSL_CTX_set_max_early_data(context, 0)
         _ = SSL_CTX_set_recv_max_early_data(context, 0)
@@ -166,10 +170,8 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
         else {
             throw TLSError(.invalidConfiguration, "cannot set the cipher suites or groups \(OpenSSLDiagnostics.drain())")
         }
-        if let signatures = suites.signatures {
-            guard CSaMDShims_SSL_CTX_set1_sigalgs_list(context, signatures) == 1 else {
-                throw TLSError(.invalidConfiguration, "cannot set the signature algorithms \(OpenSSLDiagnostics.drain())")
-            }
+        guard CSaMDShims_SSL_CTX_set1_sigalgs_list(context, suites.signatures) == 1 else {
+            throw TLSError(.invalidConfiguration, "cannot set the signature algorithms \(OpenSSLDiagnostics.drain())")
         }
     }
 
@@ -396,6 +398,11 @@ private let certificateVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMut
         return 1
     case .failure(let error):
         connection.verificationFailure = error
+        // Who was refused, for the security event (subject, issuer, serial of the presented leaf).
+        if let leaf = X509_STORE_CTX_get0_cert(storeContext) {
+            let certificate = X509Certificate(referencing: leaf)
+            connection.refusedPeer = certificate.peerIdentity(chain: [certificate])
+        }
         return 0
     }
 }
