@@ -51,6 +51,10 @@ public struct TLSConfiguration: Sendable {
     /// The longest a connection may stay open, in seconds (at least 1), after which it is closed with
     /// close_notify. `nil`: no limit.
     public var maximumConnectionAge: Int?
+    /// How long an established connection may go without a byte in either direction, in seconds (at least
+    /// 1), after which it is closed with close_notify. `nil` (the default): no limit. Set it on servers facing
+    /// many peers, so that silent ones do not hold connections forever.
+    public var idleTimeout: Int?
     /// The time a handshake may take, in seconds (default 10; 1…600).
     public var handshakeTimeout: Int
     /// After sending close_notify, how long to wait for the peer's, in seconds, before closing anyway
@@ -72,6 +76,7 @@ public struct TLSConfiguration: Sendable {
         self.sessionResumption = true
         self.sessionTicketLifetime = 7_200
         self.maximumConnectionAge = nil
+        self.idleTimeout = nil
         self.handshakeTimeout = 10
         self.closeTimeout = 5
         self.maximumChainDepth = 4

@@ -4,6 +4,7 @@ import Logging
 ///
 /// Names (stable across versions): `samd.tls.handshake-succeeded`, `samd.tls.handshake-failed`,
 /// `samd.tls.connection-failed`, `samd.tls.unclean-shutdown`, `samd.tls.connection-max-age`,
+/// `samd.tls.connection-idle`,
 /// `samd.tls.connection-dropped`, `samd.tls.identity-reloaded`, `samd.tls.identity-reload-refused`. Fields:
 /// `role`, `remote` (address:port), `peer` (the first SAN URI, DNS name or subject), `peer_subject`,
 /// `peer_issuer`, `peer_serial`, `peer_spki_sha256`, `tls_version`, `cipher_suite`, `resumed`, `alpn`,
@@ -74,6 +75,12 @@ enum TLSEvents {
         var metadata: Logger.Metadata = ["event": "samd.tls.connection-max-age", "role": "\(role.rawValue)"]
         if let remote { metadata["remote"] = "\(remote)" }
         logger.info("TLS connection reached its maximum age and is being closed", metadata: metadata)
+    }
+
+    static func idleTimeoutReached(_ logger: Logger, role: TLSConfiguration.Role, remote: String?) {
+        var metadata: Logger.Metadata = ["event": "samd.tls.connection-idle", "role": "\(role.rawValue)"]
+        if let remote { metadata["remote"] = "\(remote)" }
+        logger.info("TLS connection idle for too long and is being closed", metadata: metadata)
     }
 
     static func identityReloaded(_ logger: Logger, certificate: TLSPeerIdentity?) {

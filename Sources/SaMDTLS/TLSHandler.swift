@@ -68,6 +68,9 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var handshakeTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     private var ageTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    /// When a byte last went in either direction (for ``TLSConfiguration/idleTimeout``).
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var remoteAddress: String?
     /// The error that ended the connection; later writes fail with it rather than a bare "closed".
     private var failure: TLSError?
@@ -205,6 +208,10 @@ public final class TLSHandler: ChannelDuplexHandler {
             self.handshakePromise?.fail(self.failure ?? TLSError(.connectionClosed, "the connection closed"))
             return
         }
+        if let idle = self.tlsContext.configuration.idleTimeout {
+            self.lastActivity = context.eventLoop.now
+            self.scheduleIdleCheck(context: context, after: .seconds(Int64(idle)))
+        }
         self.handshakePromise?.succeed(info)
         context.fireUserInboundEventTriggered(TLSUserEvent.handshakeCompleted(info))
         // Application data may have arrived in the same flight as the handshake's last message.
@@ -233,6 +240,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = Self.unwrapInboundIn(data)
+        self.lastActivity = context.eventLoop.now
         guard let connection, self.state != .closed, self.state != .idle else { return }
         if self.checkedHeaderBytes < 3, let error = self.checkRecordHeader(buffer) {
             self.failHandshake(context: context, error: error)
@@ -465,7 +473,23 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Closes the connection (close_notify) once ``TLSConfiguration/idleTimeout`` passed without traffic.
+    private func scheduleIdleCheck(context: ChannelHandlerContext, after delay: TimeAmount) {
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            guard self.state == .active, let idle = self.tlsContext.configuration.idleTimeout else { return }
+            let deadline = self.lastActivity + .seconds(Int64(idle))
+            let now = context.eventLoop.now
+            if now >= deadline {
+                TLSEvents.idleTimeoutReached(self.logger, role: self.role, remote: self.remoteAddress)
+                self.startClose(context: context, promise: nil)
+            } else {
+                self.scheduleIdleCheck(context: context, after: deadline - now)
+            }
+        }
+    }
+
     private func encryptAndWrite(context: ChannelHandlerContext, _ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+        self.lastActivity = context.eventLoop.now
         guard let connection else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
@@ -559,6 +583,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
         self.ageTimer?.cancel()
         self.ageTimer = nil
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
         let complete = connection.shutdown()
         if case .done = complete {
             self.state = .closed
@@ -619,9 +645,11 @@ public final class TLSHandler: ChannelDuplexHandler {
         self.handshakeTimer?.cancel()
         self.closeTimer?.cancel()
         self.ageTimer?.cancel()
+        self.idleTimer?.cancel()
         self.handshakeTimer = nil
         self.closeTimer = nil
         self.ageTimer = nil
+        self.idleTimer = nil
     }
 
     static func describe(_ address: SocketAddress) -> String {

@@ -26,12 +26,15 @@ public struct TLSServer: Sendable {
         let handshake: EventLoopFuture<TLSConnection>
     }
 
-    /// Established connections waiting for the application, at most; beyond, new ones are closed.
-    static let readyQueueLimit = 1024
+    /// Established connections that may wait for the application; beyond, new ones are closed.
+    let readyQueueLimit: Int
 
     /// Listens on `host`:`port` (port 0: any free port).
     /// - Parameters:
     ///   - backlog: the listen backlog.
+    ///   - readyQueueLimit: how many established connections may wait for the application to take them
+    ///     (default 1 024, at least 1); beyond, new ones are closed with close_notify and logged
+    ///     (`samd.tls.connection-dropped`).
     ///   - group: the event loops to run on.
     /// - Throws: ``TLSError/Code/invalidConfiguration`` when `context` is not a server context; the socket
     ///   error when the address cannot be bound.
@@ -40,10 +43,14 @@ public struct TLSServer: Sendable {
         port: Int,
         context: TLSContext,
         backlog: Int32 = 256,
+        readyQueueLimit: Int = 1024,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TLSServer {
         guard context.configuration.role == .server else {
             throw TLSError(.invalidConfiguration, "TLSServer needs a server configuration")
+        }
+        guard readyQueueLimit >= 1 else {
+            throw TLSError(.invalidConfiguration, "readyQueueLimit must be at least 1")
         }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: backlog)
@@ -61,7 +68,7 @@ public struct TLSServer: Sendable {
         guard let address = channel.channel.localAddress else {
             throw TLSError(.io, "the listening socket has no local address")
         }
-        return TLSServer(localAddress: address, logger: context.logger, channel: channel)
+        return TLSServer(localAddress: address, logger: context.logger, channel: channel, readyQueueLimit: readyQueueLimit)
     }
 
     /// Runs `body` with the sequence of authenticated connections, then stops listening. Connections already
@@ -71,9 +78,8 @@ public struct TLSServer: Sendable {
     ) async throws -> Result {
         try await self.channel.executeThenClose { inbound in
             let logger = self.logger
-            let (ready, continuation) = AsyncStream<TLSConnection>.makeStream(
-                bufferingPolicy: .bufferingOldest(Self.readyQueueLimit)
-            )
+            let limit = self.readyQueueLimit
+            let (ready, continuation) = AsyncStream<TLSConnection>.makeStream(bufferingPolicy: .bufferingOldest(limit))
             return try await withThrowingTaskGroup(of: Void.self) { group in
                 // Accepts and attaches to each handshake; a connection is queued when its handshake completes.
                 group.addTask {
@@ -84,7 +90,7 @@ public struct TLSServer: Sendable {
                                 TLSEvents.connectionDropped(
                                     logger,
                                     remote: connection.remoteAddress.map(TLSHandler.describe),
-                                    waiting: Self.readyQueueLimit
+                                    waiting: limit
                                 )
                                 connection.channel.channel.close(promise: nil)
                             }

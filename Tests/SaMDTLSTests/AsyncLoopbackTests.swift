@@ -219,7 +219,43 @@ struct AsyncLoopbackTests {
             try await group.waitForAll()
         }
     }
+
+    @Test func connectionsBeyondTheReadyQueueAreClosedAndLogged() async throws {
+        let recorder = RecordingLogHandler()
+        let context = try Fixtures.context(Fixtures.serverConfiguration(), logger: recorder.logger)
+        let server = try await TLSServer.bind(host: "127.0.0.1", port: 0, context: context, readyQueueLimit: 1)
+        let port = try #require(server.localAddress.port)
+        let client = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
+        try await server.executeThenClose { connections in
+            // Nobody takes connections yet: the first waits, the next two are dropped.
+            var replies: [[UInt8]] = []
+            for _ in 0..<3 {
+                let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
+                for _ in 0..<200 where recorder.events("samd.tls.handshake-succeeded").count < replies.count + 1 {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                if replies.count > 0 {
+                    replies.append(try await Self.exchange(connection, [7]))
+                } else {
+                    replies.append([])
+                    Task { _ = try? await Self.exchange(connection, [7]) }
+                }
+            }
+            #expect(recorder.events("samd.tls.connection-dropped").count == 2)
+            let droppedReplies = replies.dropFirst().map(\.count)
+            #expect(droppedReplies == [0, 0], "a dropped connection carries nothing")
+            var iterator = connections.makeAsyncIterator()
+            let first = await iterator.next()
+            #expect(first != nil)
+            if let first {
+                try await first.executeThenClose { inbound, outbound in
+                    for try await bytes in inbound { try await outbound.write(bytes) }
+                }
+            }
+        }
+    }
 }
+
 
 /// A counter shared between tasks.
 final class ManagedCounter: @unchecked Sendable {  // guarded by `lock`

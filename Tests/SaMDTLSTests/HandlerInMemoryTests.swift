@@ -287,3 +287,29 @@ extension HandlerInMemoryTests {
         #expect(pair.clientInbound.errors.isEmpty, "closed with close_notify")
     }
 }
+
+extension HandlerInMemoryTests {
+    @Test func anIdleConnectionIsClosedAndTrafficKeepsItOpen() throws {
+        var configuration = Fixtures.serverConfiguration()
+        configuration.idleTimeout = 30
+        let recorder = RecordingLogHandler()
+        let pair = try EmbeddedPair(
+            client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)),
+            server: Fixtures.context(configuration, logger: recorder.logger)
+        )
+        try pair.connect()
+        pair.server.embeddedEventLoop.advanceTime(by: .seconds(20))
+        try pair.client.writeAndFlush(ByteBuffer(bytes: [1])).wait()
+        try pair.run()
+        // 40 s after the handshake, 20 s after the last byte: still open.
+        pair.server.embeddedEventLoop.advanceTime(by: .seconds(20))
+        try pair.run()
+        #expect(pair.server.isActive)
+        // 31 s after the last byte: closed with close_notify.
+        pair.server.embeddedEventLoop.advanceTime(by: .seconds(11))
+        try pair.run()
+        #expect(!pair.server.isActive && !pair.client.isActive)
+        #expect(pair.clientInbound.errors.isEmpty && pair.serverInbound.errors.isEmpty)
+        #expect(recorder.events("samd.tls.connection-idle").count == 1)
+    }
+}

@@ -105,6 +105,9 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
         if let age = configuration.maximumConnectionAge, age < 1 {
             throw TLSError(.invalidConfiguration, "maximumConnectionAge must be at least 1 second")
         }
+        if let idle = configuration.idleTimeout, idle < 1 {
+            throw TLSError(.invalidConfiguration, "idleTimeout must be at least 1 second")
+        }
         guard (1...10).contains(configuration.maximumChainDepth) else {
             throw TLSError(.invalidConfiguration, "maximumChainDepth must be 1 to 10")
         }
