@@ -26,6 +26,8 @@ let package = Package(
         .library(name: "SaMDTLS", targets: ["SaMDTLS"]),
         .executable(name: "samd-vault", targets: ["samd-vault"]),
         .executable(name: "samd-tls", targets: ["samd-tls"]),
+        .library(name: "SaMDSBOM", targets: ["SaMDSBOM"]),
+        .executable(name: "samd-sbom", targets: ["samd-sbom"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -101,6 +103,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Supply chain — SBOM and CBOM of the running process.
+        // The build-tool plugin captures the resolved package graph at build time (Docs/SBOM.md).
+        .executableTarget(
+            name: "SaMDBuildGraphWriter",
+            path: "Plugins/SaMDBuildGraphWriter",
+            swiftSettings: swiftSettings
+        ),
+        .plugin(
+            name: "SaMDBuildGraphPlugin",
+            capability: .buildTool(),
+            dependencies: ["SaMDBuildGraphWriter"],
+            path: "Plugins/SaMDBuildGraphPlugin"
+        ),
+        .target(
+            name: "SaMDSBOM",
+            dependencies: ["SaMDCrypto"],
+            resources: [.copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json")],
+            swiftSettings: swiftSettings,
+            plugins: ["SaMDBuildGraphPlugin"]
+        ),
+
         // MARK: Examples — thin command-line programs over the public API.
         .executableTarget(
             name: "samd-tls",
@@ -127,6 +150,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/samd-vault",
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "samd-sbom",
+            dependencies: [
+                "SaMDSBOM",
+                "SaMDCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/samd-sbom",
             swiftSettings: swiftSettings
         ),
 
@@ -183,6 +217,12 @@ let package = Package(
                 "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDSBOMTests",
+            dependencies: ["SaMDSBOM", "SaMDCrypto", "samd-sbom"],
+            resources: [.copy("Resources/advisories")],
             swiftSettings: swiftSettings
         ),
     ]

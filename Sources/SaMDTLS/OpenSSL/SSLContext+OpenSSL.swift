@@ -123,27 +123,18 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
 
     /// TLS 1.3 suites per profile, then the TLS 1.2 ECDHE + AEAD suites used only when TLS 1.2 is allowed.
     static func suites(_ profile: TLSProfile) -> (tls13: String, tls12: String, groups: String, signatures: String) {
-        switch profile {
-        case .default:
-            return (
-                "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
-                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
-                    + "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256",
-                "X25519:P-256:P-384",
-                "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:ed25519:ed448:rsa_pss_pss_sha256:rsa_pss_pss_sha384:"
-                    + "rsa_pss_pss_sha512:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:"
-                    + "RSA+SHA256:RSA+SHA384:RSA+SHA512"
-            )
-        case .nist:
-            return (
-                "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
-                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"
-                    + "ECDHE-RSA-AES128-GCM-SHA256",
-                "P-256:P-384",
-                "ECDSA+SHA256:ECDSA+SHA384:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_pss_sha256:"
-                    + "rsa_pss_pss_sha384:RSA+SHA256:RSA+SHA384"
-            )
-        }
+        // One definition shared with SaMDSBOM's CBOM (SaMDCrypto `TLSParameters`).
+        let parameters: TLSParameters =
+            switch profile {
+            case .default: .default
+            case .nist: .nist
+            }
+        return (
+            parameters.tls13Suites.joined(separator: ":"),
+            parameters.tls12Suites.joined(separator: ":"),
+            parameters.groups.joined(separator: ":"),
+            parameters.signatureAlgorithms.joined(separator: ":")
+        )
     }
 
     private static func configureProtocol(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws {

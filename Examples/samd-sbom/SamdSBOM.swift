@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import SaMDCrypto
+import SaMDSBOM
+
+/// `samd-sbom`: the SBOM (CycloneDX 1.6 with CBOM, or SPDX 2.3) of this process, and an offline
+/// check of its components against advisories and VEX statements. Thin over SaMDSBOM.
+@main
+struct SamdSBOM: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "samd-sbom",
+        abstract: "Print the SBOM of what this process runs, or check it against advisories.",
+        discussion: """
+            Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed; \
+            66 an input file is missing; 69 the cryptographic runtime is unavailable; 70 internal error; \
+            73 cannot create the output file; 74 I/O error; \
+            78 --check found an affected version or an expired end of support (each finding is printed).
+            """,
+        version: SaMDKit.version
+    )
+
+    @Option(name: .long, help: "Document format: cyclonedx (1.6, with CBOM) or spdx (2.3).")
+    var format: Format = .cyclonedx
+
+    @Option(name: .long, help: "Write the document to FILE instead of standard output.")
+    var output: String?
+
+    @Option(name: .long, help: "Check the running components against this OSV advisories file instead of printing the SBOM.")
+    var check: String?
+
+    @Option(name: .long, help: "An OpenVEX file whose not_affected/fixed statements suppress matches (repeatable).")
+    var vex: [String] = []
+
+    @Option(name: .customLong("as-of"), help: "The day (YYYY-MM-DD, UTC) to judge end of support on; default today.")
+    var asOf: String?
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case cyclonedx, spdx
+    }
+
+    func validate() throws {
+        if let asOf, asOf.range(of: #"^\d{4}-\d{2}-\d{2}$"#, options: .regularExpression) == nil {
+            throw ValidationError("--as-of must be YYYY-MM-DD")
+        }
+        if !self.vex.isEmpty && self.check == nil {
+            throw ValidationError("--vex needs --check")
+        }
+    }
+
+    func run() throws {
+        do {
+            let inventory = try SBOMInventory.current()
+            if let check {
+                try self.runCheck(inventory, advisoriesPath: check)
+            } else {
+                let data = try inventory.document(self.format == .spdx ? .spdx : .cycloneDX)
+                try self.write(data)
+            }
+        } catch let error as SBOMError {
+            FileHandle.standardError.write(Data("samd-sbom: \(error)\n".utf8))
+            throw ExitCode(Self.exitCode(for: error))
+        }
+    }
+
+    private func runCheck(_ inventory: SBOMInventory, advisoriesPath: String) throws {
+        let advisories = try Self.read(advisoriesPath)
+        let statements = try self.vex.map(Self.read)
+        let findings = try VulnerabilityCheck.findings(for: inventory, advisories: advisories, vex: statements, on: self.asOf)
+        for finding in findings { print(finding) }
+        guard findings.isEmpty else {
+            FileHandle.standardError.write(Data("samd-sbom: \(findings.count) finding(s)\n".utf8))
+            throw ExitCode(78)
+        }
+        print("ok: no advisory affects the running components and none is past its end of support")
+    }
+
+    private func write(_ data: Data) throws {
+        guard let output else {
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            return
+        }
+        do {
+            try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: output), options: .atomic)
+        } catch {
+            FileHandle.standardError.write(Data("samd-sbom: cannot create \(output): \(error.localizedDescription)\n".utf8))
+            throw ExitCode(73)
+        }
+    }
+
+    static func read(_ path: String) throws -> Data {
+        guard FileManager.default.fileExists(atPath: path) else { throw SBOMError(.inputMissing, "\(path) does not exist") }
+        do {
+            return try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw SBOMError(.ioFailure, "cannot read \(path)")
+        }
+    }
+
+    static func exitCode(for error: SBOMError) -> Int32 {
+        switch error.code {
+        case .malformedInput: 65
+        case .inputMissing: 66
+        case .runtimeUnavailable: 69
+        case .ioFailure: 74
+        default: 70
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import SaMDCrypto
+
+/// CycloneDX 1.6 JSON: components with NTIA minimum elements, FDA support fields, dependencies
+/// (with `provides` from the libraries to the cryptographic assets they implement) and the CBOM.
+/// - SeeAlso: https://cyclonedx.org/docs/1.6/json/
+struct CycloneDXWriter {
+    let inventory: SBOMInventory
+
+    func data() throws -> Data {
+        let all = self.inventory.allComponents
+        var dependencies: [[String: Any]] = all.map { component in
+            var entry: [String: Any] = ["ref": component.reference, "dependsOn": component.dependsOn.filter { ref in all.contains { $0.reference == ref } }]
+            let provided = self.inventory.cryptographicAssets.filter { $0.implementedBy == component.reference }.map(\.reference)
+            if !provided.isEmpty { entry["provides"] = provided }
+            return entry
+        }
+        for asset in self.inventory.cryptographicAssets {
+            let uses = asset.cipherSuites.flatMap(\.algorithms) + self.groupReferences(asset.groups)
+            dependencies.append(["ref": asset.reference, "dependsOn": Array(Set(uses)).sorted()])
+        }
+        let document: [String: Any] = [
+            "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
+            "bomFormat": "CycloneDX",
+            "specVersion": "1.6",
+            "serialNumber": "urn:uuid:\(UUID().uuidString.lowercased())",
+            "version": 1,
+            "metadata": [
+                "timestamp": Self.timestamp(self.inventory.timestamp),
+                "lifecycles": [["phase": "operations"]],
+                "tools": ["components": [["type": "library", "name": SBOMInventory.toolName, "version": SaMDKit.version, "supplier": ["name": "SaMDKit maintainers"]]]],
+                "authors": [["name": "\(SBOMInventory.toolName) \(SaMDKit.version) (SaMDKit), run in process \(self.inventory.subject.properties["samd:process"] ?? "unknown")"]],
+                "supplier": ["name": self.inventory.subject.supplier],
+                "component": self.component(self.inventory.subject, nested: false),
+                "properties": self.properties([
+                    "samd:supportTable:asOf": self.inventory.supportTableDate,
+                    "samd:generationContext": "runtime: libraries as loaded by the running process; Swift packages as resolved at build time",
+                    "samd:operatingSystem": self.inventory.operatingSystem ?? "unknown",
+                ]),
+            ],
+            "components": self.inventory.components.map { self.component($0, nested: true) }
+                + self.inventory.cryptographicAssets.map(self.asset),
+            "dependencies": dependencies,
+        ]
+        return try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    private func groupReferences(_ groups: [String]) -> [String] {
+        groups.compactMap { ["X25519": "crypto/x25519", "P-256": "crypto/ecdh-p-256", "P-384": "crypto/ecdh-p-384"][$0] }
+            .filter { ref in self.inventory.cryptographicAssets.contains { $0.reference == ref } }
+    }
+
+    private func properties(_ values: [String: String]) -> [[String: String]] {
+        values.sorted { $0.key < $1.key }.map { ["name": $0.key, "value": $0.value] }
+    }
+
+    private func component(_ component: SBOMComponent, nested: Bool) -> [String: Any] {
+        var object: [String: Any] = [
+            "type": component.kind.rawValue,
+            "bom-ref": component.reference,
+            "name": component.name,
+            "supplier": ["name": component.supplier],
+        ]
+        if nested { object["scope"] = component.scope.rawValue }
+        if let version = component.version { object["version"] = version }
+        if let author = component.author { object["authors"] = [["name": author]] }
+        if let summary = component.summary { object["description"] = summary }
+        if let purl = component.purl { object["purl"] = purl }
+        if let cpe = component.cpe { object["cpe"] = cpe }
+        if let sha256 = component.sha256 { object["hashes"] = [["alg": "SHA-256", "content": sha256]] }
+        if let license = component.license {
+            object["licenses"] = license.contains(" ") ? [["expression": license]] : [["license": ["id": license]]]
+        }
+        if let vcs = component.vcsURL { object["externalReferences"] = [["type": "vcs", "url": vcs]] }
+        var properties = component.properties
+        if let path = component.path { properties["samd:path"] = path }
+        if let support = component.support {
+            properties["samd:fda:supportLevel"] = support.level
+            properties["samd:fda:supportBasis"] = support.basis
+            properties["samd:fda:upstreamSupportLevel"] = support.upstreamLevel
+            properties["samd:fda:supportTableDate"] = support.tableDate
+            properties["samd:fda:supportSources"] = support.sources.joined(separator: " ")
+            if let date = support.endOfSupport { properties["cdx:lifecycle:milestone:endOfSupport"] = date }
+            if let date = support.upstreamEndOfSupport { properties["samd:fda:upstreamEndOfSupport"] = date }
+            if let level = support.distributionLevel { properties["samd:fda:distributionSupportLevel"] = level }
+            if let date = support.distributionEndOfSupport { properties["samd:fda:distributionEndOfSupport"] = date }
+        }
+        if !properties.isEmpty { object["properties"] = self.properties(properties) }
+        if !component.subcomponents.isEmpty {
+            object["components"] = component.subcomponents.map { self.component($0, nested: true) }
+        }
+        return object
+    }
+
+    private func asset(_ asset: CryptographicAsset) -> [String: Any] {
+        var crypto: [String: Any] = ["assetType": asset.assetType.rawValue]
+        if let oid = asset.oid { crypto["oid"] = oid }
+        switch asset.assetType {
+        case .algorithm:
+            var algorithm: [String: Any] = [
+                "executionEnvironment": "software-plain-ram",
+                "implementationPlatform": Self.platform,
+                "certificationLevel": [asset.certificationLevel],
+                "cryptoFunctions": asset.functions,
+            ]
+            if let primitive = asset.primitive { algorithm["primitive"] = primitive }
+            if let mode = asset.mode { algorithm["mode"] = mode }
+            if let parameterSet = asset.parameterSet { algorithm["parameterSetIdentifier"] = parameterSet }
+            if let curve = asset.curve { algorithm["curve"] = curve }
+            if let level = asset.classicalSecurityLevel { algorithm["classicalSecurityLevel"] = level }
+            algorithm["nistQuantumSecurityLevel"] = 0
+            crypto["algorithmProperties"] = algorithm
+        case .protocol:
+            crypto["protocolProperties"] = [
+                "type": "tls",
+                "version": asset.protocolVersion ?? "1.3",
+                "cipherSuites": asset.cipherSuites.map { suite in
+                    ["name": suite.name, "algorithms": suite.algorithms, "identifiers": [suite.identifier]] as [String: Any]
+                },
+                "cryptoRefArray": self.groupReferences(asset.groups),
+            ] as [String: Any]
+        }
+        var properties = ["samd:usage": asset.usage, "samd:profile": self.inventory.runtime.profile.rawValue]
+        if let implementer = asset.implementedBy { properties["samd:implementedBy"] = implementer }
+        if !asset.groups.isEmpty { properties["samd:tls:groups"] = asset.groups.joined(separator: ":") }
+        return [
+            "type": "cryptographic-asset",
+            "bom-ref": asset.reference,
+            "name": asset.name,
+            "cryptoProperties": crypto,
+            "properties": self.properties(properties),
+        ]
+    }
+
+    static var platform: String {
+        #if arch(x86_64)
+        "x86_64"
+        #elseif arch(arm64)
+        "armv8-a"
+        #else
+        "other"
+        #endif
+    }
+}

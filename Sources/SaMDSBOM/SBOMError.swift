@@ -1,0 +1,38 @@
+/// Why an SBOM could not be made or checked. Equality is on ``code`` only.
+public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The stable kind of failure.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Value: String, Sendable, Hashable {
+            case malformedInput, inputMissing, ioFailure, runtimeUnavailable, resourceMissing
+        }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// An advisories or VEX file (or the bundled support table) is not what its format requires.
+        public static let malformedInput = Code(.malformedInput)
+        /// A named input file does not exist.
+        public static let inputMissing = Code(.inputMissing)
+        /// A file could not be read or written.
+        public static let ioFailure = Code(.ioFailure)
+        /// The cryptographic runtime failed SaMDCrypto's library gate.
+        public static let runtimeUnavailable = Code(.runtimeUnavailable)
+        /// A resource of SaMDSBOM (support table) is missing from the bundle.
+        public static let resourceMissing = Code(.resourceMissing)
+
+        public var description: String { self.value.rawValue }
+    }
+
+    public let code: Code
+    /// What failed, for people; never holds file contents.
+    public let reason: String
+
+    public init(_ code: Code, _ reason: String) {
+        self.code = code
+        self.reason = reason
+    }
+
+    public var description: String { "\(self.code): \(self.reason)" }
+
+    public static func == (lhs: SBOMError, rhs: SBOMError) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.code) }
+}

@@ -1,0 +1,251 @@
+public import Foundation
+public import SaMDCrypto
+
+/// Everything an SBOM of this process says: SaMDKit, the Swift packages it was built with (captured at
+/// build time), the OpenSSL and libsodium the process loaded (version, path, SHA-256, Debian package),
+/// the FDA support fields, and the cryptographic assets of the active profile (the CBOM).
+public struct SBOMInventory: Sendable {
+    /// When the inventory was taken (the SBOM timestamp).
+    public var timestamp: Date
+    /// The cryptographic runtime report the library components come from.
+    public var runtime: RuntimeReport
+    /// SaMDKit itself (the SBOM's subject).
+    public var subject: SBOMComponent
+    /// The other components, each possibly with subcomponents.
+    public var components: [SBOMComponent]
+    /// The CBOM: algorithms and protocols of the active profile.
+    public var cryptographicAssets: [CryptographicAsset]
+    /// The support table's `as_of` date (`YYYY-MM-DD`).
+    public var supportTableDate: String
+    /// The operating system key ("debian-12"), when os-release names one.
+    public var operatingSystem: String?
+    /// The name of the tool that makes the document ("SaMDSBOM").
+    public static let toolName = "SaMDSBOM"
+
+    /// Takes the inventory of the running process.
+    /// - Parameter timestamp: the time to record (default: now).
+    /// - Throws: ``SBOMError/Code/runtimeUnavailable`` when SaMDCrypto's library gate fails;
+    ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support table.
+    public static func current(timestamp: Date = Date()) throws -> SBOMInventory {
+        let runtime: RuntimeReport
+        do {
+            runtime = try RuntimeReport.current()
+        } catch {
+            throw SBOMError(.runtimeUnavailable, "\(error)")
+        }
+        let table = try SupportTable.bundled()
+        let system = OperatingSystem.current()
+        let graph = BuildGraphRecord.captured
+        let paths = [runtime.openSSL.libsslPath, runtime.openSSL.libcryptoPath, runtime.sodium.path].compactMap { $0 }
+        let owners = DpkgDatabase().owners(of: paths)
+
+        var components: [SBOMComponent] = []
+        components.append(Self.openSSL(runtime, owners, system, table))
+        components.append(Self.sodium(runtime, owners, system, table))
+        components.append(contentsOf: Self.swiftPackages(graph, table))
+
+        var subject = SBOMComponent(
+            reference: "samdkit", kind: .library, name: "SaMDKit", version: SaMDKit.version, supplier: "SaMDKit maintainers"
+        )
+        subject.author = "SaMDKit maintainers"
+        subject.summary = "TLS/mTLS channels, envelope encryption and key lifecycle for SaMD, on the system OpenSSL 3 and libsodium"
+        subject.purl = "pkg:generic/samdkit@\(PackageURL.encode(SaMDKit.version))"
+        subject.license = graph.rootLicense
+        subject.support = table.status(component: "samdkit", version: SaMDKit.version, distribution: nil)
+        subject.dependsOn = ["openssl", "libsodium"] + graph.rootDependencies.map { "swift:\($0)" }
+        subject.properties["samd:cryptoProfile"] = runtime.profile.rawValue
+        subject.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
+        subject.properties["samd:fipsProviderActive"] = String(runtime.openSSL.fipsProviderActive)
+        subject.properties["samd:process"] = Self.processPath()
+
+        return SBOMInventory(
+            timestamp: timestamp,
+            runtime: runtime,
+            subject: subject,
+            components: components,
+            cryptographicAssets: CryptographicAsset.assets(for: runtime),
+            supportTableDate: table.as_of,
+            operatingSystem: system?.key
+        )
+    }
+
+    /// Every component, SaMDKit first, subcomponents after their parents.
+    public var allComponents: [SBOMComponent] {
+        [self.subject] + self.components.flatMap(\.flattened)
+    }
+
+    /// The document in `format`, as UTF-8 JSON.
+    public func document(_ format: SBOMFormat) throws -> Data {
+        switch format {
+        case .cycloneDX: try CycloneDXWriter(inventory: self).data()
+        case .spdx: try SPDXWriter(inventory: self).data()
+        }
+    }
+
+    // MARK: - Components
+
+    /// "OpenSSL 3.0.19 27 Jan 2026" → "3.0.19".
+    static func openSSLVersion(_ versionString: String) -> String {
+        let words = versionString.split(separator: " ")
+        return words.count >= 2 ? String(words[1]) : versionString
+    }
+
+    private static func openSSL(_ runtime: RuntimeReport, _ owners: [String: DebianPackage], _ system: OperatingSystem?, _ table: SupportTable) -> SBOMComponent {
+        let version = self.openSSLVersion(runtime.openSSL.version)
+        let debian = runtime.openSSL.libcryptoPath.flatMap { owners[$0] }
+        var component = SBOMComponent(
+            reference: "openssl", kind: .library, name: "openssl", version: version,
+            supplier: debian == nil ? "OpenSSL Software Foundation" : "Debian"
+        )
+        component.author = "The OpenSSL Project"
+        component.summary = "OpenSSL \(version) as loaded by this process (libssl, libcrypto): TLS and the AES-GCM, HKDF, HMAC, SHA-2, key wrap and DRBG primitives"
+        component.cpe = "cpe:2.3:a:openssl:openssl:\(version):*:*:*:*:*:*:*"
+        component.license = "Apache-2.0"
+        component.vcsURL = "https://github.com/openssl/openssl"
+        component.alternatePurls = ["pkg:generic/openssl@\(PackageURL.encode(version))"]
+        component.advisoryKeys = [.init(ecosystem: "OSS-Fuzz", name: "openssl", version: version)]
+        component.properties["samd:runtimeVersion"] = runtime.openSSL.version
+        component.properties["samd:versionNumber"] = runtime.openSSL.versionNumberHex
+        component.properties["samd:headerVersionNumber"] = runtime.openSSL.headerVersionNumberHex
+        if let modules = runtime.openSSL.modulesDirectory { component.properties["samd:modulesDirectory"] = modules }
+        component.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
+        component.properties["samd:fipsProviderActive"] = String(runtime.openSSL.fipsProviderActive)
+        self.applyDebian(debian, system, to: &component, upstreamName: "openssl")
+        component.support = table.status(component: "openssl", version: version, distribution: debian == nil ? nil : system?.key)
+        component.subcomponents = [
+            (runtime.openSSL.libsslPath, "libssl"), (runtime.openSSL.libcryptoPath, "libcrypto"),
+        ].compactMap { path, name in path.map { self.file($0, name: name, parent: component, owners: owners) } }
+        return component
+    }
+
+    private static func sodium(_ runtime: RuntimeReport, _ owners: [String: DebianPackage], _ system: OperatingSystem?, _ table: SupportTable) -> SBOMComponent {
+        let version = runtime.sodium.version
+        let debian = runtime.sodium.path.flatMap { owners[$0] }
+        var component = SBOMComponent(
+            reference: "libsodium", kind: .library, name: "libsodium", version: version,
+            supplier: debian == nil ? "libsodium (Frank Denis)" : "Debian"
+        )
+        component.author = "Frank Denis"
+        component.summary = "libsodium \(version) as loaded by this process: XChaCha20-Poly1305, X25519, sealed boxes, Ed25519, Argon2id, guarded memory"
+        component.cpe = "cpe:2.3:a:libsodium_project:libsodium:\(version):*:*:*:*:*:*:*"
+        component.license = "ISC"
+        component.vcsURL = "https://github.com/jedisct1/libsodium"
+        component.alternatePurls = ["pkg:generic/libsodium@\(PackageURL.encode(version))"]
+        component.advisoryKeys = [.init(ecosystem: "OSS-Fuzz", name: "libsodium", version: version)]
+        component.properties["samd:libraryVersion"] = runtime.sodium.libraryVersion
+        self.applyDebian(debian, system, to: &component, upstreamName: "libsodium")
+        component.support = table.status(component: "libsodium", version: version, distribution: debian == nil ? nil : system?.key)
+        if let path = runtime.sodium.path {
+            // libsodium is one file: the component itself carries its path and hash.
+            component.path = path
+            component.sha256 = self.sha256(ofFile: path)
+        }
+        return component
+    }
+
+    private static func applyDebian(_ debian: DebianPackage?, _ system: OperatingSystem?, to component: inout SBOMComponent, upstreamName: String) {
+        guard let debian else {
+            component.purl = component.alternatePurls.first
+            return
+        }
+        component.debianPackage = debian
+        var qualifiers: [String] = []
+        if let architecture = debian.architecture { qualifiers.append("arch=\(architecture)") }
+        if let system { qualifiers.append("distro=\(system.key)") }
+        let namespace = system?.id ?? "debian"
+        component.purl = "pkg:deb/\(namespace)/\(debian.name)@\(PackageURL.encode(debian.version))" + (qualifiers.isEmpty ? "" : "?" + qualifiers.joined(separator: "&"))
+        if let system, let version = system.versionID {
+            component.advisoryKeys.append(.init(ecosystem: "Debian:\(version)", name: debian.source, version: debian.version))
+        }
+        component.properties["samd:debianPackage"] = "\(debian.name) \(debian.version)"
+        component.properties["samd:debianSource"] = debian.source
+    }
+
+    private static func file(_ path: String, name: String, parent: SBOMComponent, owners: [String: DebianPackage]) -> SBOMComponent {
+        var file = SBOMComponent(
+            reference: "\(parent.reference):\(name)", kind: .file, name: (path as NSString).lastPathComponent,
+            version: parent.version, supplier: parent.supplier
+        )
+        file.author = parent.author
+        file.summary = "\(name) of \(parent.name), loaded from \(path)"
+        file.path = path
+        file.sha256 = self.sha256(ofFile: path)
+        file.license = parent.license
+        file.purl = parent.purl
+        file.debianPackage = owners[path]
+        file.support = parent.support
+        return file
+    }
+
+    /// Lower-case hexadecimal SHA-256 of a file (at most 512 MiB), or nil when unreadable.
+    static func sha256(ofFile path: String) -> String? {
+        guard let data = BoundedFile.read(path, limit: 512 << 20), let digest = try? DigestAlgorithm.sha256.hash(data) else { return nil }
+        return digest.map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func swiftPackages(_ graph: BuildGraphRecord, _ table: SupportTable) -> [SBOMComponent] {
+        graph.packages.map { package in
+            let scope = SBOMComponent.Scope(rawValue: package.scope) ?? .required
+            let location = package.url.map(Self.repositoryLocation)
+            let owner = location?.split(separator: "/").dropFirst().first.map(String.init)
+            let supplier = owner.map { ["apple", "swiftlang"].contains($0.lowercased()) ? "Apple Inc." : $0 } ?? package.displayName
+            var component = SBOMComponent(
+                reference: "swift:\(package.identity)", kind: .library, name: package.identity, version: package.version,
+                supplier: supplier, scope: scope
+            )
+            component.author = supplier
+            component.summary = "Swift package \(package.displayName)"
+                + (scope == .excluded ? " (test-only dependency of SaMDKit; in no product)" : scope == .optional ? " (used only by SaMDKit's example executables)" : "")
+            component.license = package.license
+            component.vcsURL = package.url
+            component.revision = package.revision
+            if let location, let version = package.version {
+                component.purl = "pkg:swift/\(location)@\(PackageURL.encode(version))"
+                component.advisoryKeys = [.init(ecosystem: "SwiftURL", name: location, version: version)]
+            }
+            if let revision = package.revision { component.properties["samd:scmRevision"] = revision }
+            component.properties["samd:usage"] = scope == .required ? "library" : scope == .optional ? "examples" : "tests"
+            component.support = table.status(component: "swift-package", version: package.version, distribution: nil)
+            component.dependsOn = package.dependencies.map { "swift:\($0)" }
+            component.subcomponents = package.vendored.map { vendored in
+                var sub = SBOMComponent(
+                    reference: "swift:\(package.identity):\(vendored.name)", kind: .library, name: vendored.name,
+                    version: vendored.revision, supplier: "Google LLC", scope: scope
+                )
+                sub.author = "The BoringSSL authors"
+                sub.summary = "BoringSSL vendored by \(package.identity) (CNIOBoringSSL)"
+                    + (scope == .excluded ? "; test-only, linked into no SaMDKit product" : "")
+                sub.vcsURL = vendored.url
+                sub.revision = vendored.revision
+                sub.license = vendored.license
+                sub.purl = vendored.revision.map { "pkg:generic/\(vendored.name)@\($0)?vcs_url=\(PackageURL.encode("git+" + vendored.url + "@" + $0))" }
+                sub.support = table.status(component: vendored.name, version: vendored.revision, distribution: nil)
+                sub.properties["samd:vendoredBy"] = package.identity
+                return sub
+            }
+            return component
+        }
+    }
+
+    /// "https://github.com/apple/swift-nio.git" → "github.com/apple/swift-nio" (OSV's SwiftURL names).
+    static func repositoryLocation(_ url: String) -> String {
+        var location = Substring(url)
+        for scheme in ["https://", "http://", "ssh://", "git@"] where location.hasPrefix(scheme) {
+            location = location.dropFirst(scheme.count)
+        }
+        if location.hasSuffix(".git") { location = location.dropLast(4) }
+        return location.replacingOccurrences(of: ":", with: "/").lowercased()
+    }
+
+    private static func processPath() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? "unknown"
+    }
+}
+
+/// The two document formats.
+public enum SBOMFormat: String, Sendable, Hashable, CaseIterable {
+    /// CycloneDX 1.6 JSON, with the CBOM.
+    case cycloneDX = "cyclonedx"
+    /// SPDX 2.3 JSON.
+    case spdx
+}

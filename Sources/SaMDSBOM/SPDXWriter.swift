@@ -1,0 +1,104 @@
+import Foundation
+import SaMDCrypto
+
+/// SPDX 2.3 JSON: one package per component, `DEPENDS_ON` / `CONTAINS` / `TEST_DEPENDENCY_OF` /
+/// `OPTIONAL_DEPENDENCY_OF` relationships, `validUntilDate` for the end of support, and the FDA
+/// support level and other facts as annotations. The CBOM is CycloneDX-only; SPDX 2.3 has no place for it.
+/// - SeeAlso: https://spdx.github.io/spdx-spec/v2.3/
+struct SPDXWriter {
+    let inventory: SBOMInventory
+
+    static func identifier(_ reference: String) -> String {
+        "SPDXRef-" + String(reference.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "-" })
+    }
+
+    func data() throws -> Data {
+        let created = CycloneDXWriter.timestamp(self.inventory.timestamp)
+        let tool = "Tool: \(SBOMInventory.toolName)-\(SaMDKit.version)"
+        var packages: [[String: Any]] = []
+        var relationships: [[String: String]] = [
+            ["spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": Self.identifier(self.inventory.subject.reference)]
+        ]
+        let all = self.inventory.allComponents
+        let known = Set(all.map(\.reference))
+        func add(_ component: SBOMComponent) {
+            packages.append(self.package(component, created: created, tool: tool))
+            let id = Self.identifier(component.reference)
+            for dependency in component.dependsOn where known.contains(dependency) {
+                let target = all.first { $0.reference == dependency }!
+                switch target.scope {
+                case .excluded where component.reference == self.inventory.subject.reference:
+                    relationships.append(["spdxElementId": Self.identifier(dependency), "relationshipType": "TEST_DEPENDENCY_OF", "relatedSpdxElement": id])
+                case .optional where component.reference == self.inventory.subject.reference:
+                    relationships.append(["spdxElementId": Self.identifier(dependency), "relationshipType": "OPTIONAL_DEPENDENCY_OF", "relatedSpdxElement": id])
+                default:
+                    relationships.append(["spdxElementId": id, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": Self.identifier(dependency)])
+                }
+            }
+            for sub in component.subcomponents {
+                relationships.append(["spdxElementId": id, "relationshipType": "CONTAINS", "relatedSpdxElement": Self.identifier(sub.reference)])
+                add(sub)
+            }
+        }
+        add(self.inventory.subject)
+        self.inventory.components.forEach(add)
+
+        let document: [String: Any] = [
+            "spdxVersion": "SPDX-2.3",
+            "dataLicense": "CC0-1.0",
+            "SPDXID": "SPDXRef-DOCUMENT",
+            "name": "SaMDKit-\(SaMDKit.version)-runtime",
+            "documentNamespace": "https://spdx.org/spdxdocs/samdkit-\(SaMDKit.version)-\(UUID().uuidString.lowercased())",
+            "creationInfo": [
+                "created": created,
+                "creators": [tool, "Organization: SaMDKit maintainers"],
+                "comment": "Libraries as loaded by the running process (\(self.inventory.subject.properties["samd:process"] ?? "unknown")); Swift packages as resolved at build time. Support table as of \(self.inventory.supportTableDate).",
+            ],
+            "documentDescribes": [Self.identifier(self.inventory.subject.reference)],
+            "packages": packages,
+            "relationships": relationships,
+        ]
+        return try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    }
+
+    private func package(_ component: SBOMComponent, created: String, tool: String) -> [String: Any] {
+        var package: [String: Any] = [
+            "SPDXID": Self.identifier(component.reference),
+            "name": component.name,
+            "versionInfo": component.version ?? "NOASSERTION",
+            "supplier": "Organization: \(component.supplier)",
+            "downloadLocation": component.vcsURL.map { "git+\($0)" + (component.revision.map { "@\($0)" } ?? "") } ?? "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": component.license ?? "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+            "primaryPackagePurpose": component.kind == .file ? "FILE" : "LIBRARY",
+        ]
+        if let author = component.author { package["originator"] = "Organization: \(author)" }
+        if let summary = component.summary { package["summary"] = summary }
+        if let path = component.path { package["packageFileName"] = path }
+        if let sha256 = component.sha256 { package["checksums"] = [["algorithm": "SHA256", "checksumValue": sha256]] }
+        var references: [[String: String]] = []
+        if let purl = component.purl { references.append(["referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": purl]) }
+        if let cpe = component.cpe { references.append(["referenceCategory": "SECURITY", "referenceType": "cpe23Type", "referenceLocator": cpe]) }
+        if !references.isEmpty { package["externalRefs"] = references }
+        var notes = component.properties
+        notes["samd:scope"] = component.scope.rawValue
+        if let support = component.support {
+            if let date = support.endOfSupport { package["validUntilDate"] = date + "T00:00:00Z" }
+            notes["fda:supportLevel"] = support.level
+            notes["fda:endOfSupport"] = support.endOfSupport ?? "none published"
+            notes["fda:supportBasis"] = support.basis
+            notes["fda:upstreamSupportLevel"] = support.upstreamLevel
+            notes["fda:upstreamEndOfSupport"] = support.upstreamEndOfSupport ?? "none published"
+            if let level = support.distributionLevel { notes["fda:distributionSupportLevel"] = level }
+            if let date = support.distributionEndOfSupport { notes["fda:distributionEndOfSupport"] = date }
+            notes["fda:supportTableDate"] = support.tableDate
+            notes["fda:supportSources"] = support.sources.joined(separator: " ")
+        }
+        package["annotations"] = notes.sorted { $0.key < $1.key }.map { key, value in
+            ["annotationDate": created, "annotationType": "OTHER", "annotator": tool, "comment": "\(key)=\(value)"]
+        }
+        return package
+    }
+}

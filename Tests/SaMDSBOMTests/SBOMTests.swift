@@ -1,0 +1,191 @@
+import Foundation
+import SaMDCrypto
+import SaMDSBOM
+import Testing
+
+/// Runs the samd-sbom binary and the external validators.
+enum Harness {
+    struct Run {
+        let status: Int32
+        let standardOutput: String
+        let standardError: String
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let python = packageRoot.appendingPathComponent(".build/tools/venv/bin/python")
+
+    static func executable() throws -> URL {
+        var directory = Bundle.module.bundleURL.deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = directory.appendingPathComponent("samd-sbom")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-sbom next to \(Bundle.module.bundleURL.path)"])
+    }
+
+    static func run(_ executable: URL, _ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self), standardError: String(decoding: errorData, as: UTF8.self))
+    }
+
+    static func sbom(_ arguments: [String]) throws -> Run { try self.run(try self.executable(), arguments) }
+
+    static func resource(_ name: String) throws -> String {
+        try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "advisories")).path
+    }
+
+    /// Fails (does not skip) when Scripts/setup has not installed the validators.
+    static func requireTool(_ path: URL) throws {
+        guard FileManager.default.isExecutableFile(atPath: path.path) else {
+            Issue.record("\(path.path) is missing: run Scripts/setup to install the SBOM validators")
+            throw CocoaError(.fileNoSuchFile)
+        }
+    }
+
+    static func temporaryFile(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("samd-sbom-\(UUID().uuidString)-\(name)")
+    }
+}
+
+@Suite("samd-sbom documents")
+struct SBOMDocumentTests {
+    @Test func cycloneDXPassesTheStrictValidator() throws {
+        try Harness.requireTool(Harness.python)
+        let file = Harness.temporaryFile("bom.cdx.json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try Harness.sbom(["--format", "cyclonedx", "--output", file.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        let script = """
+            import sys
+            from cyclonedx.validation.json import JsonStrictValidator
+            from cyclonedx.schema import SchemaVersion
+            error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())
+            print(error if error else "valid")
+            sys.exit(1 if error else 0)
+            """
+        let check = try Harness.run(Harness.python, ["-c", script, file.path])
+        #expect(check.status == 0, "CycloneDX 1.6 validation: \(check.standardOutput) \(check.standardError)")
+    }
+
+    @Test func spdxPassesPySPDXToolsAndNTIA() throws {
+        let bin = Harness.packageRoot.appendingPathComponent(".build/tools/venv/bin")
+        try Harness.requireTool(bin.appendingPathComponent("pyspdxtools"))
+        try Harness.requireTool(bin.appendingPathComponent("ntia-checker"))
+        let file = Harness.temporaryFile("bom.spdx.json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try Harness.sbom(["--format", "spdx", "--output", file.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        let spdx = try Harness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
+        #expect(spdx.status == 0, "pyspdxtools: \(spdx.standardOutput) \(spdx.standardError)")
+        let ntia = try Harness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
+        #expect(ntia.standardOutput.contains("Conformant: True"), "ntia-checker: \(ntia.standardOutput) \(ntia.standardError)")
+    }
+
+    @Test func librariesMatchTheRunningProcess() throws {
+        let run = try Harness.sbom(["--format", "cyclonedx"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+        let components = try #require(document["components"] as? [[String: Any]])
+        func component(_ reference: String, in list: [[String: Any]]) -> [String: Any]? {
+            for item in list {
+                if item["bom-ref"] as? String == reference { return item }
+                if let found = component(reference, in: (item["components"] as? [[String: Any]]) ?? []) { return found }
+            }
+            return nil
+        }
+        func property(_ item: [String: Any]?, _ name: String) -> String? {
+            ((item?["properties"] as? [[String: String]]) ?? []).first { $0["name"] == name }?["value"]
+        }
+        func sha256(_ item: [String: Any]?) -> String? { ((item?["hashes"] as? [[String: String]]) ?? []).first?["content"] }
+        func hash(_ path: String) throws -> String {
+            try DigestAlgorithm.sha256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).map { String(format: "%02x", $0) }.joined()
+        }
+
+        let report = try RuntimeReport.current()
+        let openssl = component("openssl", in: components)
+        #expect(property(openssl, "samd:runtimeVersion") == report.openSSL.version)
+        #expect(report.openSSL.version.contains(try #require(openssl?["version"] as? String)))
+        for (reference, path) in [("openssl:libssl", report.openSSL.libsslPath), ("openssl:libcrypto", report.openSSL.libcryptoPath)] {
+            let path = try #require(path)
+            let file = component(reference, in: components)
+            #expect(property(file, "samd:path") == path)
+            #expect(sha256(file) == (try hash(path)))
+        }
+        let sodium = component("libsodium", in: components)
+        #expect(sodium?["version"] as? String == report.sodium.version)
+        let sodiumPath = try #require(report.sodium.path)
+        #expect(property(sodium, "samd:path") == sodiumPath)
+        #expect(sha256(sodium) == (try hash(sodiumPath)))
+        // Test-only swift-nio-ssl and its vendored BoringSSL are excluded.
+        #expect(component("swift:swift-nio-ssl", in: components)?["scope"] as? String == "excluded")
+        #expect(component("swift:swift-nio-ssl:boringssl", in: components)?["scope"] as? String == "excluded")
+        #expect(component("swift:swift-nio", in: components)?["scope"] as? String == "required")
+        #expect(property(openssl, "cdx:lifecycle:milestone:endOfSupport") != nil)
+    }
+
+    @Test func cbomUsesTheTLSSuitesOfTheActiveProfile() throws {
+        let inventory = try SBOMInventory.current()
+        let tls = try #require(inventory.cryptographicAssets.first { $0.assetType == .protocol })
+        #expect(tls.cipherSuites.map(\.name) == ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"])
+        #expect(tls.groups == ["X25519", "P-256", "P-384"])
+        for name in ["AES-256-GCM", "Cobblestone-256", "HKDF-SHA-512", "XChaCha20-Poly1305", "AES-256-KWP", "X25519", "Ed25519", "HMAC-SHA-256", "Argon2id"] {
+            #expect(inventory.cryptographicAssets.contains { $0.name == name }, "missing \(name)")
+        }
+    }
+}
+
+@Suite("samd-sbom --check")
+struct SBOMCheckTests {
+    @Test func matchingAdvisoryExitsWith78AndPrintsTheFinding() throws {
+        let run = try Harness.sbom(["--check", try Harness.resource("matching")])
+        #expect(run.status == 78, "\(run.standardOutput) \(run.standardError)")
+        #expect(run.standardOutput.contains("TEST-2026-0001"))
+        #expect(run.standardOutput.contains("fixed in 99.0.0"))
+    }
+
+    @Test func nonMatchingAdvisoryExitsZero() throws {
+        let run = try Harness.sbom(["--check", try Harness.resource("nonmatching")])
+        #expect(run.status == 0, "\(run.standardOutput) \(run.standardError)")
+    }
+
+    @Test func vexStatementSuppressesTheMatch() throws {
+        let run = try Harness.sbom(["--check", try Harness.resource("matching"), "--vex", try Harness.resource("vex")])
+        #expect(run.status == 0, "\(run.standardOutput) \(run.standardError)")
+        #expect(!run.standardOutput.contains("TEST-2026-0001"))
+    }
+
+    @Test func expiredEndOfSupportExitsWith78() throws {
+        let run = try Harness.sbom(["--check", try Harness.resource("nonmatching"), "--as-of", "2099-01-01"])
+        #expect(run.status == 78)
+        #expect(run.standardOutput.contains("END OF SUPPORT") || run.standardOutput.contains("UNSUPPORTED"), "\(run.standardOutput)")
+        #expect(run.standardOutput.contains("openssl"))
+    }
+
+    @Test func malformedAndMissingInputs() throws {
+        let bad = Harness.temporaryFile("bad.json")
+        try Data("{not json".utf8).write(to: bad)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        #expect(try Harness.sbom(["--check", bad.path]).status == 65)
+        #expect(try Harness.sbom(["--check", "/nonexistent/advisories.json"]).status == 66)
+    }
+
+    @Test func bundledAdvisoriesParseAndAreDated() throws {
+        let inventory = try SBOMInventory.current()
+        let url = try #require(SBOMResources.advisories)
+        let vex = try #require(SBOMResources.vex)
+        _ = try VulnerabilityCheck.findings(for: inventory, advisories: try Data(contentsOf: url), vex: [try Data(contentsOf: vex)], on: "2026-11-30")
+        let object = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: url)) as? [String: Any])
+        #expect(object["as_of"] as? String == "2026-11-30")
+    }
+}
