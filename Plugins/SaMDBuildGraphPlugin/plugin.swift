@@ -84,6 +84,7 @@ struct BuildGraph {
         let library = self.reachedPackages(from: self.rootTargets(of: LibraryProduct.self), productPackage, packages)
         let executable = self.reachedPackages(from: self.rootTargets(of: ExecutableProduct.self), productPackage, packages)
 
+        let pins = Self.resolvedRevisions(in: self.root.directoryURL)
         let records = packages.values.sorted { $0.id < $1.id }.map { package -> GraphRecord.PackageRecord in
             var url: String?
             var version: String?
@@ -92,7 +93,9 @@ struct BuildGraph {
             case .repository(let repository, let displayVersion, let scmRevision):
                 url = repository
                 version = displayVersion
-                revision = scmRevision
+                // SwiftPM can hand plugins a placeholder ("no revision"); only a full commit id counts, else
+                // the pin in Package.resolved.
+                revision = Self.isCommit(scmRevision) ? scmRevision : pins[package.id]
             case .registry(_, let displayVersion):
                 version = displayVersion
             case .root, .local:
@@ -155,6 +158,28 @@ struct BuildGraph {
     }
 
     /// An SPDX licence expression recognised from the package's LICENSE file (first 64 KiB), or nil.
+    /// Whether `text` is a full git commit id (40 hexadecimal digits).
+    static func isCommit(_ text: String) -> Bool {
+        text.count == 40 && text.allSatisfy(\.isHexDigit)
+    }
+
+    /// The pinned commit of each package in `Package.resolved` (versions 2 and 3), by identity.
+    static func resolvedRevisions(in directory: URL) -> [String: String] {
+        let file = directory.appendingPathComponent("Package.resolved")
+        guard let data = try? Data(contentsOf: file), data.count < 1 << 20,
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let pins = object["pins"] as? [[String: Any]]
+        else { return [:] }
+        var revisions: [String: String] = [:]
+        for pin in pins {
+            guard let identity = pin["identity"] as? String, let state = pin["state"] as? [String: Any],
+                let revision = state["revision"] as? String, Self.isCommit(revision)
+            else { continue }
+            revisions[identity] = revision
+        }
+        return revisions
+    }
+
     static func license(in directory: URL) -> String? {
         for name in ["LICENSE.txt", "LICENSE", "LICENSE.md", "COPYING"] {
             guard let handle = try? FileHandle(forReadingFrom: directory.appendingPathComponent(name)) else { continue }

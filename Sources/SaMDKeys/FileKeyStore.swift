@@ -399,7 +399,7 @@ public final class FileKeyStore: KeyStore {
             try StoreFile.makePrivateDirectory(self.receiptsDirectory)
             try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(receipt)), to: name)
         } catch {
-            self.logger.error("destruction receipt not written", metadata: ["event": "samd.keys.receipt-not-written", "key": "\(receipt.key)", "error": "\(error)"])
+            self.logger.error("destruction receipt not written", metadata: ["event": "samd.keys.receipt-not-written", "key": "\(receipt.key)", "reason": "\(error)"])
         }
     }
 
