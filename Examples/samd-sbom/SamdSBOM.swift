@@ -39,8 +39,8 @@ struct SamdSBOM: ParsableCommand {
     }
 
     func validate() throws {
-        if let asOf, asOf.range(of: #"^\d{4}-\d{2}-\d{2}$"#, options: .regularExpression) == nil {
-            throw ValidationError("--as-of must be YYYY-MM-DD")
+        if let asOf, Self.day(asOf) == nil {
+            throw ValidationError("--as-of must be a real date, YYYY-MM-DD (ISO 8601 full date, UTC): \(asOf)")
         }
         if !self.vex.isEmpty && self.check == nil {
             throw ValidationError("--vex needs --check")
@@ -85,6 +85,17 @@ struct SamdSBOM: ParsableCommand {
             FileHandle.standardError.write(Data("samd-sbom: cannot create \(output): \(error.localizedDescription)\n".utf8))
             throw ExitCode(73)
         }
+    }
+
+    /// `text` as an ISO 8601 full date (UTC), or nil when it is not exactly `YYYY-MM-DD` or names no real day
+    /// (2028-13-45, 2027-02-29): the parse must print back to the same text, so no field is rolled over.
+    static func day(_ text: String) -> Date? {
+        guard text.utf8.count == 10, text.range(of: #"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"#, options: .regularExpression) != nil else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.formatOptions = [.withFullDate]
+        guard let date = formatter.date(from: text), formatter.string(from: date) == text else { return nil }
+        return date
     }
 
     static func read(_ path: String) throws -> Data {

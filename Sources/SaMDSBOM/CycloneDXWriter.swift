@@ -16,8 +16,9 @@ struct CycloneDXWriter {
             return entry
         }
         for asset in self.inventory.cryptographicAssets {
-            let uses = asset.cipherSuites.flatMap(\.algorithms) + self.groupReferences(asset.groups)
-            dependencies.append(["ref": asset.reference, "dependsOn": Array(Set(uses)).sorted()])
+            let uses = asset.cipherSuites.flatMap(\.algorithms) + asset.cryptoReferences + asset.uses
+            let known = Set(self.inventory.cryptographicAssets.map(\.reference))
+            dependencies.append(["ref": asset.reference, "dependsOn": Array(Set(uses).intersection(known)).sorted()])
         }
         let document: [String: Any] = [
             "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
@@ -49,11 +50,6 @@ struct CycloneDXWriter {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: date)
-    }
-
-    private func groupReferences(_ groups: [String]) -> [String] {
-        groups.compactMap { ["X25519": "crypto/x25519", "P-256": "crypto/ecdh-p-256", "P-384": "crypto/ecdh-p-384"][$0] }
-            .filter { ref in self.inventory.cryptographicAssets.contains { $0.reference == ref } }
     }
 
     private func properties(_ values: [String: String]) -> [[String: String]] {
@@ -114,19 +110,19 @@ struct CycloneDXWriter {
             if let parameterSet = asset.parameterSet { algorithm["parameterSetIdentifier"] = parameterSet }
             if let curve = asset.curve { algorithm["curve"] = curve }
             if let level = asset.classicalSecurityLevel { algorithm["classicalSecurityLevel"] = level }
-            algorithm["nistQuantumSecurityLevel"] = 0
+            if let level = asset.nistQuantumSecurityLevel { algorithm["nistQuantumSecurityLevel"] = level }
             crypto["algorithmProperties"] = algorithm
         case .protocol:
             crypto["protocolProperties"] = [
                 "type": "tls",
                 "version": asset.protocolVersion ?? "1.3",
                 "cipherSuites": asset.cipherSuites.map { suite in
-                    ["name": suite.name, "algorithms": suite.algorithms, "identifiers": [suite.identifier]] as [String: Any]
+                    ["name": suite.name, "algorithms": suite.algorithms, "identifiers": suite.identifiers] as [String: Any]
                 },
-                "cryptoRefArray": self.groupReferences(asset.groups),
+                "cryptoRefArray": asset.cryptoReferences.filter { ref in self.inventory.cryptographicAssets.contains { $0.reference == ref } },
             ] as [String: Any]
         }
-        var properties = ["samd:usage": asset.usage, "samd:profile": self.inventory.runtime.profile.rawValue]
+        var properties = asset.properties.merging(["samd:usage": asset.usage, "samd:profile": self.inventory.runtime.profile.rawValue]) { _, new in new }
         if let implementer = asset.implementedBy { properties["samd:implementedBy"] = implementer }
         if !asset.groups.isEmpty { properties["samd:tls:groups"] = asset.groups.joined(separator: ":") }
         return [

@@ -308,7 +308,10 @@ struct FileKeyStoreTests {
         let at = damaged.index(wrappedField.upperBound, offsetBy: 20)
         damaged.replaceSubrange(at...at, with: damaged[at] == "A" ? "B" : "A")
         try damaged.write(toFile: badPath, atomically: false, encoding: .utf8)
-        #expect(envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .authenticationFailed || envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .crypto)
+        var damagedError: (any Error)?
+        do { _ = try Envelope.open(bad, context: Self.context, keys: store) } catch { damagedError = error }
+        let damagedCode = (damagedError as? EnvelopeError)?.code
+        #expect(damagedCode == .authenticationFailed || damagedCode == .crypto, "\(String(describing: damagedError))")
         _ = try store.rotate(named: "records")
         let report = try store.rewrapSubjectKeys(named: "records")
         #expect(report.rewrapped == 1 && report.failed.count == 1)
