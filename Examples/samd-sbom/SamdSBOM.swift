@@ -22,6 +22,9 @@ struct SamdSBOM: ParsableCommand {
     @Option(name: .long, help: "Document format: cyclonedx (1.6, with CBOM) or spdx (2.3).")
     var format: Format = .cyclonedx
 
+    @Option(name: .long, help: "The organisation that makes this SBOM (the device manufacturer); default: the tool.")
+    var author: String?
+
     @Option(name: .long, help: "Write the document to FILE instead of standard output.")
     var output: String?
 
@@ -49,7 +52,8 @@ struct SamdSBOM: ParsableCommand {
 
     func run() throws {
         do {
-            let inventory = try SBOMInventory.current()
+            var inventory = try SBOMInventory.current()
+            inventory.author = self.author
             if let check {
                 try self.runCheck(inventory, advisoriesPath: check)
             } else {

@@ -30,7 +30,7 @@ struct CycloneDXWriter {
                 "timestamp": Self.timestamp(self.inventory.timestamp),
                 "lifecycles": [["phase": "operations"]],
                 "tools": ["components": [["type": "library", "name": SBOMInventory.toolName, "version": SaMDKit.version, "supplier": ["name": "SaMDKit maintainers"]]]],
-                "authors": [["name": "\(SBOMInventory.toolName) \(SaMDKit.version) (SaMDKit), run in process \(self.inventory.subject.properties["samd:process"] ?? "unknown")"]],
+                "authors": [["name": self.inventory.author ?? "\(SBOMInventory.toolName) \(SaMDKit.version) (SaMDKit), run in process \(self.inventory.subject.properties["samd:process"] ?? "unknown")"]],
                 "supplier": ["name": self.inventory.subject.supplier],
                 "component": self.component(self.inventory.subject, nested: false),
                 "properties": self.properties([

@@ -19,6 +19,9 @@ public struct SBOMInventory: Sendable {
     public var supportTableDate: String
     /// The operating system key ("debian-12"), when os-release names one.
     public var operatingSystem: String?
+    /// The organisation that makes this SBOM — the device manufacturer embedding SaMDKit (NTIA "author of SBOM
+    /// data"). `nil`: the tool is named as author.
+    public var author: String?
     /// The name of the tool that makes the document ("SaMDSBOM").
     public static let toolName = "SaMDSBOM"
 
@@ -65,7 +68,8 @@ public struct SBOMInventory: Sendable {
             components: components,
             cryptographicAssets: CryptographicAsset.assets(for: runtime),
             supportTableDate: table.as_of,
-            operatingSystem: system?.key
+            operatingSystem: system?.key,
+            author: nil
         )
     }
 

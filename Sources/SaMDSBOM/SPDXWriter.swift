@@ -51,7 +51,7 @@ struct SPDXWriter {
             "documentNamespace": "https://spdx.org/spdxdocs/samdkit-\(SaMDKit.version)-\(UUID().uuidString.lowercased())",
             "creationInfo": [
                 "created": created,
-                "creators": [tool, "Organization: SaMDKit maintainers"],
+                "creators": [tool, "Organization: \(self.inventory.author ?? "SaMDKit maintainers")"],
                 "comment": "Libraries as loaded by the running process (\(self.inventory.subject.properties["samd:process"] ?? "unknown")); Swift packages as resolved at build time. Support table as of \(self.inventory.supportTableDate).",
             ],
             "documentDescribes": [Self.identifier(self.inventory.subject.reference)],

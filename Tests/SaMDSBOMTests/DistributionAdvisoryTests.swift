@@ -48,3 +48,16 @@ struct DistributionAdvisoryTests {
         }
     }
 }
+
+extension DistributionAdvisoryTests {
+    @Test func theManufacturerIsNamedAsTheSBOMsAuthor() throws {
+        var inventory = try SBOMInventory.current()
+        inventory.author = "Example Medical Devices Inc."
+        let cycloneDX = try JSONSerialization.jsonObject(with: inventory.document(.cycloneDX)) as? [String: Any]
+        let authors = (cycloneDX?["metadata"] as? [String: Any])?["authors"] as? [[String: Any]]
+        #expect(authors?.first?["name"] as? String == "Example Medical Devices Inc.")
+        let spdx = try JSONSerialization.jsonObject(with: inventory.document(.spdx)) as? [String: Any]
+        let creators = (spdx?["creationInfo"] as? [String: Any])?["creators"] as? [String]
+        #expect(creators?.contains("Organization: Example Medical Devices Inc.") == true)
+    }
+}
