@@ -305,7 +305,12 @@ struct FileKeyStoreTests {
         // A damaged wrapped key: rotation goes on past it and reports it.
         let wrappedField = try #require(original.range(of: "\"wrapped\" : \""))
         var damaged = original
-        let at = damaged.index(wrappedField.upperBound, offsetBy: 20)
+        // Change one base64 digit: a letter or digit, never the "\" of a JSON-escaped "\/" (changing that
+        // one made invalid base64 when the random key had a "/" there — a keyStore error, about 1 run in 30).
+        var at = damaged.index(wrappedField.upperBound, offsetBy: 20)
+        while !(damaged[at].isASCII && (damaged[at].isLetter || damaged[at].isNumber)) {
+            at = damaged.index(after: at)
+        }
         damaged.replaceSubrange(at...at, with: damaged[at] == "A" ? "B" : "A")
         try damaged.write(toFile: badPath, atomically: false, encoding: .utf8)
         var damagedError: (any Error)?
