@@ -124,7 +124,6 @@ struct AsyncLoopbackTests {
     @Test func twoHundredConcurrentClientsAreAllServed() async throws {
         try await Self.withEchoServer(Fixtures.serverConfiguration()) { port in
             let client = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device), logger: Logger(label: "quiet") { _ in SwiftLogNoOpLogHandler() })
-            let started = ContinuousClock.now
             let served = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<200 {
                     group.addTask {
@@ -135,8 +134,7 @@ struct AsyncLoopbackTests {
                 }
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
-            #expect(served == 200)
-            #expect(ContinuousClock.now - started < .seconds(30))
+            #expect(served == 200)  // how fast is for the benchmarks, not a test
         }
     }
 

@@ -32,13 +32,9 @@ struct TestPKITests {
 
     static let opensslAvailable = FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl")
 
-    @Test("generation is fast and shapes are right")
+    @Test("generated certificates have the expected shapes")
     func generation() throws {
-        let start = ContinuousClock.now
         let pki = try TestPKI()
-        let elapsed = ContinuousClock.now - start
-        // About 50 ms alone in a debug build; the bound leaves room for a loaded, parallel test run.
-        #expect(elapsed < .seconds(3), "TestPKI() took \(elapsed)")
         #expect(pki.server.subject == "CN=gateway.test,O=SaMDKit Test")
         #expect(pki.root.certificate.subject == "CN=SaMDKit Test Root,O=SaMDKit Test")
         #expect(pki.server.certificatePEM.hasPrefix("-----BEGIN CERTIFICATE-----"))
