@@ -229,7 +229,7 @@ struct AsyncLoopbackTests {
             var replies: [[UInt8]] = []
             for _ in 0..<3 {
                 let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
-                for _ in 0..<200 where recorder.events("samd.tls.handshake-succeeded").count < replies.count + 1 {
+                for _ in 0..<1000 where recorder.events("samd.tls.handshake-succeeded").count < replies.count + 1 {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 if replies.count > 0 {

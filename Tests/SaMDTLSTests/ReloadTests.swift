@@ -109,7 +109,7 @@ struct ReloadTests {
 
         // The certificate first: the pair does not match, the reload is refused, the old identity serves.
         try Self.install(Self.renewed, in: directory, only: "chain")
-        for _ in 0..<200 where recorder.events("samd.tls.identity-reload-refused").isEmpty {
+        for _ in 0..<1000 where recorder.events("samd.tls.identity-reload-refused").isEmpty {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(recorder.events("samd.tls.identity-reload-refused").count >= 1)
@@ -117,7 +117,7 @@ struct ReloadTests {
 
         // Then the key: now the pair matches and is swapped in.
         try Self.install(Self.renewed, in: directory, only: "key")
-        for _ in 0..<200 where server.certificate?.spkiSHA256 != Self.renewed.spkiSHA256() {
+        for _ in 0..<1000 where server.certificate?.spkiSHA256 != Self.renewed.spkiSHA256() {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(server.certificate?.spkiSHA256 == Self.renewed.spkiSHA256())
