@@ -174,7 +174,7 @@ let package = Package(
         ),
         .target(
             name: "SaMDTestSupport",
-            dependencies: ["SaMDEnvelope"],
+            dependencies: ["SaMDEnvelope", "CTestZlib"],
             path: "Tests/SaMDTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -124,7 +124,7 @@ enum PKI {
         return try bio.string()
     }
 
-    /// Unencrypted PKCS#8 (`-----BEGIN PRIVATE KEY-----`).
+    /// Unencrypted PKCS#8 PEM.
     static func pem(of key: OwnedKey) throws -> String {
         let bio = try MemoryBIO()
         guard PEM_write_bio_PKCS8PrivateKey(bio.pointer, key.pointer, nil, nil, 0, nil, nil) == 1 else {
@@ -133,7 +133,7 @@ enum PKI {
         return try bio.string()
     }
 
-    /// Encrypted PKCS#8 (`-----BEGIN ENCRYPTED PRIVATE KEY-----`), PBES2 with AES-256-CBC.
+    /// Encrypted PKCS#8 PEM, PBES2 with AES-256-CBC.
     static func encryptedPEM(of key: OwnedKey, passphrase: String) throws -> String {
         let bio = try MemoryBIO()
         let pass = Array(passphrase.utf8CString)

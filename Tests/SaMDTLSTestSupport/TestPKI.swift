@@ -66,7 +66,7 @@ public enum TestEKU: Sendable, Hashable {
 public struct TestCertificate: Sendable {
     /// This certificate only, PEM.
     public let certificatePEM: String
-    /// The private key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+    /// The private key as unencrypted PKCS#8 PEM, generated at test time.
     public let privateKeyPEM: String
     /// This certificate, DER.
     public let der: [UInt8]
@@ -80,7 +80,7 @@ public struct TestCertificate: Sendable {
     /// The algorithm of the key.
     public let keyType: TestKeyType
 
-    /// The private key as encrypted PKCS#8 PEM (`-----BEGIN ENCRYPTED PRIVATE KEY-----`,
+    /// The private key as encrypted PKCS#8 PEM (encrypted PKCS#8,
     /// PBES2 with AES-256-CBC) under `passphrase`. Traps if OpenSSL fails.
     public func encryptedPrivateKeyPEM(passphrase: String) -> String {
         do {

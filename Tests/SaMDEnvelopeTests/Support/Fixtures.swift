@@ -20,14 +20,7 @@ enum Fixtures {
 
     /// Every file of the shared medical records (FHIR, Synthea, HL7 v2, DICOM), as (relative path, bytes).
     static func records() throws -> [(String, [UInt8])] {
-        let root = try #require(Bundle.module.url(forResource: "records", withExtension: nil))
-        let enumerator = try #require(FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]))
-        var files: [(String, [UInt8])] = []
-        for case let url as URL in enumerator where (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true {
-            guard !url.lastPathComponent.hasPrefix("LICENSE"), url.lastPathComponent != "README.md" else { continue }
-            files.append((String(url.path.dropFirst(root.path.count + 1)), Array(try Data(contentsOf: url))))
-        }
-        return files.sorted { $0.0 < $1.0 }
+        try MedicalRecords.load(from: try #require(Bundle.module.url(forResource: "records", withExtension: nil)))
     }
 }
 

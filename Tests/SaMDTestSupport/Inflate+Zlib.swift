@@ -1,7 +1,7 @@
 import CTestZlib
 
 /// Inflates zlib-wrapped data (RFC 1950), growing the output buffer until it fits.
-func inflate(_ compressed: [UInt8]) -> [UInt8]? {
+public func inflate(_ compressed: [UInt8]) -> [UInt8]? {
     var capacity = max(compressed.count * 8, 1024)
     while capacity <= 64 << 20 {
         var output = [UInt8](repeating: 0, count: capacity)
