@@ -247,14 +247,25 @@ func makeLogger(label: String, level: Logger.Level) -> Logger {
     return logger
 }
 
-/// The passphrase of an encrypted private key, from a file (one trailing newline dropped; the file must be a
-/// regular file others cannot read), or `nil` without a file. Exit 66 when the file cannot be used.
-func keyPassphrase(fromFile path: String?) throws -> SecureBytes? {
-    guard let path else { return nil }
-    do {
-        return try Passphrase.fromFile(path)
-    } catch let error as EnvelopeError {
-        printError("--key-passphrase-file: \(error.reason)")
-        throw ExitCode(ExitStatus.noInput)
+/// `--key-passphrase-file`, shared by `serve` and `connect`.
+struct KeyPassphraseOption: ParsableArguments {
+    @Option(
+        name: .customLong("key-passphrase-file"),
+        help: ArgumentHelp(
+            "A file holding the passphrase of an encrypted private key (one line; a regular file others cannot read).",
+            valueName: "file"
+        )
+    )
+    var file: String?
+
+    /// The passphrase (one trailing newline dropped), or `nil` without a file. Exit 66 when the file cannot be used.
+    func read() throws -> SecureBytes? {
+        guard let file else { return nil }
+        do {
+            return try Passphrase.fromFile(file)
+        } catch let error as EnvelopeError {
+            printError("--key-passphrase-file: \(error.reason)")
+            throw ExitCode(ExitStatus.noInput)
+        }
     }
 }

@@ -37,14 +37,7 @@ struct Connect: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("This client's private key (PEM); needs --cert.", valueName: "file"))
     var key: String?
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "A file holding the passphrase of an encrypted private key (one line; a regular file others cannot read).",
-            valueName: "file"
-        )
-    )
-    var keyPassphraseFile: String?
+    @OptionGroup var keyPassphrase: KeyPassphraseOption
 
     @Option(name: .long, help: ArgumentHelp("The name the server's certificate must carry (default: HOST).", valueName: "name"))
     var serverName: String?
@@ -72,7 +65,7 @@ struct Connect: AsyncParsableCommand {
             throw ValidationError("--server-name needs a value")
         }
         guard self.connectTimeout > 0 else { throw ValidationError("--connect-timeout is at least 1") }
-        if self.keyPassphraseFile != nil && self.key == nil {
+        if self.keyPassphrase.file != nil && self.key == nil {
             throw ValidationError("--key-passphrase-file needs --cert and --key")
         }
         _ = try peerPolicy(from: self.allowPeer)
@@ -85,7 +78,7 @@ struct Connect: AsyncParsableCommand {
                 identity: .files(
                     certificateChain: cert,
                     privateKey: key,
-                    passphrase: try keyPassphrase(fromFile: self.keyPassphraseFile)
+                    passphrase: try self.keyPassphrase.read()
                 ),
                 trustRoots: .file(self.ca),
                 peerPolicy: policy

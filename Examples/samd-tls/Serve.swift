@@ -39,14 +39,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The server's private key (PEM).", valueName: "file"))
     var key: String
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp(
-            "A file holding the passphrase of an encrypted private key (one line; a regular file others cannot read).",
-            valueName: "file"
-        )
-    )
-    var keyPassphraseFile: String?
+    @OptionGroup var keyPassphrase: KeyPassphraseOption
 
     @Option(name: .long, help: ArgumentHelp("Require client certificates chaining to these CA certificates (PEM).", valueName: "file"))
     var clientCA: String?
@@ -84,7 +77,7 @@ struct Serve: AsyncParsableCommand {
         let identity = TLSIdentitySource.files(
             certificateChain: self.cert,
             privateKey: self.key,
-            passphrase: try keyPassphrase(fromFile: self.keyPassphraseFile)
+            passphrase: try self.keyPassphrase.read()
         )
         var configuration: TLSConfiguration
         if let clientCA = self.clientCA {

@@ -212,8 +212,14 @@ public enum TLSTrustRoots: Sendable, Hashable {
 public struct TLSPeerPolicy: Sendable, Hashable {
     /// SAN URIs allowed, compared exactly (`urn:uuid:…`, `spiffe://…`).
     public var uris: Set<String>
-    /// SAN DNS names allowed, compared case-insensitively; wildcards are not expanded.
-    public var dnsNames: Set<String>
+    /// SAN DNS names allowed, compared case-insensitively (kept lowercase however they are set); wildcards are
+    /// not expanded.
+    public var dnsNames: Set<String> {
+        didSet {
+            let lowercase = Set(self.dnsNames.map { $0.lowercased() })
+            if lowercase != self.dnsNames { self.dnsNames = lowercase }
+        }
+    }
     /// Subject distinguished names allowed, RFC 2253 form as ``TLSPeerIdentity/subject`` prints them.
     public var subjects: Set<String>
     /// SHA-256 digests (32 bytes each) of allowed DER SubjectPublicKeyInfo structures.
@@ -241,11 +247,7 @@ public struct TLSPeerPolicy: Sendable, Hashable {
     public func allows(_ peer: TLSPeerIdentity) -> Bool {
         if self.allowsAnyVerifiedPeer { return true }
         if peer.uris.contains(where: self.uris.contains) { return true }
-        if !self.dnsNames.isEmpty {
-            // The set is public and may be filled after init: compare case-insensitively here.
-            let allowed = Set(self.dnsNames.map { $0.lowercased() })
-            if peer.dnsNames.contains(where: { allowed.contains($0.lowercased()) }) { return true }
-        }
+        if peer.dnsNames.contains(where: { self.dnsNames.contains($0.lowercased()) }) { return true }
         if self.subjects.contains(peer.subject) { return true }
         if self.spkiSHA256.contains(peer.spkiSHA256) { return true }
         return false
