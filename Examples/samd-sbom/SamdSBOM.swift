@@ -70,18 +70,25 @@ struct SamdSBOM: ParsableCommand {
         let advisories = try Self.read(advisoriesPath)
         let statements = try self.vex.map(Self.read)
         let findings = try VulnerabilityCheck.findings(for: inventory, advisories: advisories, vex: statements, on: self.asOf)
-        for finding in findings { print(finding) }
+        for finding in findings { try Self.standardOutput("\(finding)\n") }
         guard findings.isEmpty else {
             FileHandle.standardError.write(Data("samd-sbom: \(findings.count) finding(s)\n".utf8))
             throw ExitCode(78)
         }
-        print("ok: no advisory affects the running components and none is past its end of support")
+        try Self.standardOutput("ok: no advisory affects the running components and none is past its end of support\n")
     }
 
     private func write(_ data: Data) throws {
         guard let output else {
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            try Self.standardOutput(data + Data("\n".utf8))
             return
+        }
+        // The output is replaced by rename: only a regular file (or nothing) may be there, never a device,
+        // FIFO, directory or link, which the rename would replace.
+        var status = stat()
+        if lstat(output, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
+            FileHandle.standardError.write(Data("samd-sbom: cannot create \(output): not a regular file (write to standard output and redirect instead)\n".utf8))
+            throw ExitCode(73)
         }
         do {
             try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: output), options: .atomic)
@@ -108,6 +115,20 @@ struct SamdSBOM: ParsableCommand {
             return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw SBOMError(.ioFailure, "cannot read \(path)")
+        }
+    }
+
+    /// Writes to standard output; a failed write (a full disk, a closed pipe) is exit 74, not a crash.
+    static func standardOutput(_ text: String) throws {
+        try self.standardOutput(Data(text.utf8))
+    }
+
+    static func standardOutput(_ data: Data) throws {
+        do {
+            try FileHandle.standardOutput.write(contentsOf: data)
+        } catch {
+            FileHandle.standardError.write(Data("samd-sbom: cannot write standard output: \(error.localizedDescription)\n".utf8))
+            throw ExitCode(74)
         }
     }
 
