@@ -28,12 +28,20 @@ let package = Package(
         .executable(name: "samd-tls", targets: ["samd-tls"]),
         .library(name: "SaMDSBOM", targets: ["SaMDSBOM"]),
         .executable(name: "samd-sbom", targets: ["samd-sbom"]),
+        .library(name: "SaMDStore", targets: ["SaMDStore"]),
+        .library(name: "SaMDDevPKI", targets: ["SaMDDevPKI"]),
+        .executable(name: "samd-pki", targets: ["samd-pki"]),
+        .executable(name: "samd-gateway", targets: ["samd-gateway"]),
+        .executable(name: "samd-agent", targets: ["samd-agent"]),
+        .executable(name: "samd-demo", targets: ["samd-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        // SQLite, for the embedded encrypted record store (links the system libsqlite3).
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         // Test-only: the interop peer for SaMDTLS (BoringSSL-based). Not a dependency of any library product.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
     ],
@@ -103,6 +111,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Storage — the encrypted record store on SQLite.
+        .target(
+            name: "SaMDStore",
+            dependencies: [
+                "SaMDCrypto",
+                "SaMDEnvelope",
+                "SaMDKeys",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Development PKI — certificates for demos and tests, never a production CA.
+        .target(
+            name: "SaMDDevPKI",
+            dependencies: ["CSaMDOpenSSL", "CSaMDShims"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Supply chain — SBOM and CBOM of the running process.
         // The build-tool plugin captures the resolved package graph at build time (Docs/SBOM.md).
         .executableTarget(
@@ -164,6 +192,68 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The records gateway and agent the example programs share: HTTP/1.1 over SaMDTLS (NIOHTTP1) in front
+        // of SaMDStore. Not a product: it is example code, built only for the programs below and their tests.
+        .target(
+            name: "SaMDRecordService",
+            dependencies: [
+                "SaMDStore",
+                "SaMDTLS",
+                "SaMDKeys",
+                "SaMDEnvelope",
+                "SaMDCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/RecordService",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "samd-pki",
+            dependencies: ["SaMDDevPKI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/samd-pki",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "samd-gateway",
+            dependencies: [
+                "SaMDRecordService", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/samd-gateway",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "samd-agent",
+            dependencies: [
+                "SaMDRecordService", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/samd-agent",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "samd-demo",
+            dependencies: [
+                "SaMDRecordService", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/samd-demo",
+            resources: [.copy("Records")],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Tests
         // zlib, only to inflate the Wycheproof chunked-encryption vectors (their ciphertexts are deflated).
         .systemLibrary(
@@ -193,7 +283,7 @@ let package = Package(
         // A throw-away test PKI, generated at test time through OpenSSL (no certificate is committed).
         .target(
             name: "SaMDTLSTestSupport",
-            dependencies: ["CSaMDOpenSSL", "CSaMDShims"],
+            dependencies: ["SaMDDevPKI", "CSaMDOpenSSL", "CSaMDShims"],
             path: "Tests/SaMDTLSTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -223,6 +313,31 @@ let package = Package(
             name: "SaMDSBOMTests",
             dependencies: ["SaMDSBOM", "SaMDCrypto", "samd-sbom"],
             resources: [.copy("Resources/advisories")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDStoreTests",
+            dependencies: [
+                "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDDevPKITests",
+            dependencies: ["SaMDDevPKI", "samd-pki", "SaMDTLS", "SaMDTLSTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDRecordServiceTests",
+            dependencies: [
+                "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
+                "SaMDTestSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -12,19 +12,36 @@ import Synchronization
 extension FileKeyStore {
     static let subjectPrefix = "s-"
 
-    /// The blind index of `subject` (32 hex digits).
-    func subjectIndex(_ subject: String) throws -> String {
+    public func subjectIndex(of subject: String) throws -> String {
         guard !subject.isEmpty, subject.utf8.count <= 512 else {
             throw EnvelopeError(.invalidContext, "a subject id is 1 to 512 bytes")
         }
-        let state = try self.current()
-        let indexKey = try Self.unwrap(state.indexKey, under: self.wrapKey, what: "index key")
         // NFC, as encryption-context values: one patient id typed composed or decomposed is one subject.
         let normalised = subject.precomposedStringWithCanonicalMapping
-        let mac = try Self.crypto {
-            try DigestAlgorithm.sha256.authenticationCode(for: Array("samd-subject-v1".utf8) + [0] + Array(normalised.utf8), key: indexKey)
-        }
+        let mac = try self.indexMAC(Array("samd-subject-v1".utf8) + [0] + Array(normalised.utf8))
         return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public func blindIndex(domain: String, _ components: [String]) throws -> [UInt8] {
+        guard !domain.isEmpty, domain.utf8.count <= 64 else {
+            throw EnvelopeError(.invalidContext, "a blind-index domain is 1 to 64 bytes")
+        }
+        var message = Array("samd-blind-v1".utf8) + [0] + Array(domain.utf8) + [0]
+        for component in components {
+            let bytes = Array(component.precomposedStringWithCanonicalMapping.utf8)
+            guard !bytes.isEmpty, bytes.count <= 512 else {
+                throw EnvelopeError(.invalidContext, "an identifier in a blind index is 1 to 512 bytes")
+            }
+            message += [UInt8(bytes.count >> 8), UInt8(bytes.count & 0xff)] + bytes
+        }
+        return try self.indexMAC(message)
+    }
+
+    /// HMAC-SHA-256 under the index key, which is unwrapped for this call only.
+    private func indexMAC(_ message: [UInt8]) throws -> [UInt8] {
+        let state = try self.current()
+        let indexKey = try Self.unwrap(state.indexKey, under: self.wrapKey, what: "index key")
+        return try Self.crypto { try DigestAlgorithm.sha256.authenticationCode(for: message, key: indexKey) }
     }
 
     func subjectPath(_ name: String) -> String {
@@ -54,7 +71,7 @@ extension FileKeyStore {
     }
 
     public func subjectSealingKey(subject: String) throws -> SealingKey {
-        let name = Self.subjectPrefix + (try self.subjectIndex(subject))
+        let name = Self.subjectPrefix + (try self.subjectIndex(of: subject))
         let lock = try StoreLock(directory: self.directory)
         defer { withExtendedLifetime(lock) {} }
         var record = try self.readSubject(name) ?? StoreFormat.Subject(id: name, versions: [])
@@ -120,7 +137,7 @@ extension FileKeyStore {
     }
 
     public func shred(subject: String) throws -> DestructionReceipt {
-        let index = try self.subjectIndex(subject)
+        let index = try self.subjectIndex(of: subject)
         let name = Self.subjectPrefix + index
         let lock = try StoreLock(directory: self.directory)
         defer { withExtendedLifetime(lock) {} }
@@ -154,34 +171,8 @@ extension FileKeyStore {
         }
         var report = SubjectRewrapReport(rewrapped: 0, failed: [])
         let knownNames = Set(try self.current().keys.map(\.metadata.identifier.name))
-        for file in try StoreFile.list(self.subjectsDirectory) where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
-            let id = String(file.dropLast(5))
-            do {
-                guard var record = try self.readSubject(id) else { continue }
-                var changed = false
-                for position in record.versions.indices {
-                    let version = record.versions[position]
-                    guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy != kekID else { continue }
-                    guard wrappedBy.name == name else {
-                        if !knownNames.contains(wrappedBy.name) {
-                            report.failed.append(("\(id):\(version.version)", "keyStore: wrapped by \(wrappedBy), which is not a KEK of this store"))
-                        }
-                        continue
-                    }
-                    do {
-                        let material = try self.unwrapSubject(version, name: id)
-                        record.versions[position].wrapped = try Self.wrapSubject(material, name: id, version: version.version, kekID: kekID, kek: kek)
-                        record.versions[position].wrappedBy = kekID
-                        changed = true
-                        report.rewrapped += 1
-                    } catch let error as EnvelopeError {
-                        report.failed.append(("\(id):\(version.version)", "\(error.code): \(error.reason)"))
-                    }
-                }
-                if changed { try self.writeSubject(record) }
-            } catch let error as EnvelopeError {
-                report.failed.append((id, "\(error.code): \(error.reason)"))
-            }
+        for id in try self.subjectKeyNames() {
+            self.rewrapLocked(id, kekID: kekID, kek: kek, knownNames: knownNames, report: &report)
         }
         self.logger.notice(
             "subject keys rewrapped",
@@ -191,6 +182,71 @@ extension FileKeyStore {
             self.logger.error("subject key not rewrapped", metadata: ["event": "samd.keys.subject-rewrap-failed", "key": "\(failure.key)"])
         }
         return report
+    }
+
+    public func subjectKeyNames() throws -> [String] {
+        try StoreFile.list(self.subjectsDirectory)
+            .filter { $0.hasPrefix(Self.subjectPrefix) && $0.hasSuffix(".json") }
+            .map { String($0.dropLast(5)) }
+            .sorted()
+    }
+
+    public func rewrapSubjectKey(named subjectKeyName: String, toActiveVersionOf kekName: String) throws -> Int {
+        guard subjectKeyName.hasPrefix(Self.subjectPrefix), (try? KeyIdentifier(name: subjectKeyName, version: 1)) != nil else {
+            throw EnvelopeError(.keyNotFound, "\(subjectKeyName) is not a subject key name")
+        }
+        let lock = try StoreLock(directory: self.directory)
+        defer { withExtendedLifetime(lock) {} }
+        guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: kekName) else {
+            throw EnvelopeError(.keyNotUsable, "\(kekName) is not a symmetric KEK")
+        }
+        var report = SubjectRewrapReport(rewrapped: 0, failed: [])
+        let knownNames = Set(try self.current().keys.map(\.metadata.identifier.name))
+        self.rewrapLocked(subjectKeyName, kekID: kekID, kek: kek, knownNames: knownNames, report: &report)
+        if let failure = report.failed.first {
+            self.logger.error("subject key not rewrapped", metadata: ["event": "samd.keys.subject-rewrap-failed", "key": "\(failure.key)"])
+            throw EnvelopeError(.keyStore, "subject key \(failure.key) not rewrapped: \(failure.reason)")
+        }
+        return report.rewrapped
+    }
+
+    /// Rewraps the live versions of subject key `id` that name another version of `kekID`'s KEK, with the
+    /// store lock held by the caller; failures go into `report`, and the other versions go on.
+    private func rewrapLocked(
+        _ id: String,
+        kekID: KeyIdentifier,
+        kek: SecureBytes,
+        knownNames: Set<String>,
+        report: inout SubjectRewrapReport
+    ) {
+        do {
+            guard var record = try self.readSubject(id) else { return }
+            var changed = false
+            for position in record.versions.indices {
+                let version = record.versions[position]
+                guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy != kekID else { continue }
+                guard wrappedBy.name == kekID.name else {
+                    if !knownNames.contains(wrappedBy.name) {
+                        report.failed.append(("\(id):\(version.version)", "keyStore: wrapped by \(wrappedBy), which is not a KEK of this store"))
+                    }
+                    continue
+                }
+                do {
+                    let material = try self.unwrapSubject(version, name: id)
+                    record.versions[position].wrapped = try Self.wrapSubject(material, name: id, version: version.version, kekID: kekID, kek: kek)
+                    record.versions[position].wrappedBy = kekID
+                    changed = true
+                    report.rewrapped += 1
+                } catch let error as EnvelopeError {
+                    report.failed.append(("\(id):\(version.version)", "\(error.code): \(error.reason)"))
+                }
+            }
+            if changed { try self.writeSubject(record) }
+        } catch let error as EnvelopeError {
+            report.failed.append((id, "\(error.code): \(error.reason)"))
+        } catch {
+            report.failed.append((id, "io: \(error)"))
+        }
     }
 
     /// Live subject key versions wrapped under `kek` (they would be lost with it).

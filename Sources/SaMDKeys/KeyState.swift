@@ -50,4 +50,11 @@ public struct DestructionReceipt: Sendable, Hashable, Codable {
     public let destroyedAt: Date
     /// For a subject key: the subject's blind index (hex), never the subject identifier itself.
     public let subjectIndex: String?
+
+    /// A receipt as a key store issued it; public for stores that keep receipts elsewhere (a database).
+    public init(key: KeyIdentifier, destroyedAt: Date, subjectIndex: String?) {
+        self.key = key
+        self.destroyedAt = destroyedAt
+        self.subjectIndex = subjectIndex
+    }
 }

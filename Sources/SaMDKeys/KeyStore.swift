@@ -45,6 +45,31 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// Rewraps every live subject key under the active version of the KEK `name`. A subject key that
     /// cannot be rewrapped (its KEK destroyed, its file damaged) is skipped and reported; the others go on.
     func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport
+
+    /// The names of every subject key in the store (`s-` and 32 hex digits), in ascending order. The names
+    /// are blind indexes: they do not reveal whose keys they are.
+    func subjectKeyNames() throws -> [String]
+    /// Rewraps the live versions of one subject key under the active version of the KEK `kekName`, under
+    /// the store's lock after reading the key again (a compare-and-set: a subject key shredded, or given a
+    /// new version, meanwhile is never overwritten with an older state).
+    /// - Returns: the number of versions rewrapped: 0 when every live version already is under the active
+    ///   KEK version, or none is live.
+    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when `kekName` has no active version;
+    ///   ``EnvelopeError/Code/keyStore`` when the subject key's file is damaged or names a wrapping key that
+    ///   is not a KEK; the errors of unwrapping (its KEK destroyed: ``EnvelopeError/Code/keyDestroyed``).
+    func rewrapSubjectKey(named subjectKeyName: String, toActiveVersionOf kekName: String) throws -> Int
+
+    /// The blind index of a subject id: 32 hex digits, the first 16 bytes of
+    /// HMAC-SHA-256(index key, `"samd-subject-v1" ‖ 0x00 ‖ NFC(subject)`) — the suffix of its subject key's
+    /// name. The index key never leaves the store.
+    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an id that is empty or longer than 512 bytes.
+    func subjectIndex(of subject: String) throws -> String
+    /// A blind index of a tuple of identifiers, for looking records up without storing the identifiers:
+    /// the 32 bytes of HMAC-SHA-256(index key, `"samd-blind-v1" ‖ 0x00 ‖ domain ‖ 0x00 ‖
+    /// { length (u16 big-endian) ‖ NFC(component) }…`). Distinct domains give unrelated indexes.
+    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an empty domain, or a component that is empty or
+    ///   longer than 512 bytes.
+    func blindIndex(domain: String, _ components: [String]) throws -> [UInt8]
 }
 
 /// What ``KeyStore/rewrapSubjectKeys(named:)`` did.

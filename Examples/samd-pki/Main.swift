@@ -1,0 +1,5 @@
+// Placeholder until samd-pki is written.
+@main
+struct Main {
+    static func main() {}
+}

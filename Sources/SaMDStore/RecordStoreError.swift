@@ -1,0 +1,87 @@
+public import SaMDEnvelope
+public import SaMDKeys
+
+/// An error from ``EncryptedRecordStore``.
+///
+/// Compare by ``code``, which is stable. No description carries a subject id, a record id, payload bytes
+/// or key material: the store's callers log these errors as they are.
+public struct RecordStoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let code: Code
+    /// What went wrong, in words, without identifiers or patient data.
+    public let reason: String
+    /// The envelope or key-store error underneath, when there is one.
+    public let underlying: EnvelopeError?
+    /// For ``Code/shredded``: the destruction receipt, when the store still has it.
+    public let receipt: DestructionReceipt?
+    public let file: String
+    public let line: Int
+
+    init(
+        _ code: Code,
+        _ reason: String,
+        underlying: EnvelopeError? = nil,
+        receipt: DestructionReceipt? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) {
+        self.code = code
+        self.reason = reason
+        self.underlying = underlying
+        self.receipt = receipt
+        self.file = file
+        self.line = line
+    }
+
+    public static func == (lhs: RecordStoreError, rhs: RecordStoreError) -> Bool {
+        lhs.code == rhs.code
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.code)
+    }
+
+    public var description: String {
+        "RecordStoreError.\(self.code): \(self.reason)"
+    }
+
+    /// Whether trying the same call again may succeed: only ``Code/conflict`` (read the record again
+    /// first) and ``Code/storage`` (a busy or full disk, an I/O error) may. An authentication failure, a
+    /// shredded subject or a refused argument never will.
+    public var isRetryable: Bool {
+        self.code == .conflict || self.code == .storage
+    }
+
+    /// The stable identity of a ``RecordStoreError``.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Backing: String, Sendable, Hashable {
+            case notFound, shredded, invalidArgument, limitExceeded, conflict, authenticationFailed, keyUnavailable, storage
+        }
+
+        private let backing: Backing
+
+        private init(_ backing: Backing) {
+            self.backing = backing
+        }
+
+        public var description: String {
+            self.backing.rawValue
+        }
+
+        /// No record at that subject and record id.
+        public static let notFound = Code(.notFound)
+        /// The subject was crypto-shredded: its key is destroyed and the record can never be opened.
+        public static let shredded = Code(.shredded)
+        /// A subject id, record id or record type outside the accepted shapes (see ``EncryptedRecordStore``).
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A payload larger than the configured maximum, or a stored row larger than any record may be.
+        public static let limitExceeded = Code(.limitExceeded)
+        /// A conditional write found another revision than the one expected.
+        public static let conflict = Code(.conflict)
+        /// The stored row does not open under its address: tampered with, or copied from another record.
+        public static let authenticationFailed = Code(.authenticationFailed)
+        /// The key the record needs is missing, not usable, or the key store refused (see `underlying`).
+        public static let keyUnavailable = Code(.keyUnavailable)
+        /// The database or the file system failed (busy past the timeout, full, unreadable, damaged).
+        public static let storage = Code(.storage)
+    }
+}

@@ -1,0 +1,44 @@
+public import Foundation
+public import SaMDEnvelope
+public import SaMDKeys
+
+/// An opened record: its payload authenticated under its address.
+public struct StoredRecord: Sendable {
+    /// The media type it was stored with.
+    public let recordType: String
+    /// The plaintext, in full.
+    public let payload: [UInt8]
+    /// 1 for the first write, one more for each replacement.
+    public let revision: Int64
+    public let createdAt: Date
+    public let updatedAt: Date
+}
+
+/// What ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)`` stored.
+public struct RecordWriteResult: Sendable, Hashable {
+    /// The record's revision now: 1 when it was created.
+    public let revision: Int64
+    /// The subject key the record's DEK is wrapped under (a blind name, `s-` and 32 hex digits, and version).
+    public let key: KeyIdentifier
+    /// Bytes of the stored envelope (payload plus header, salt, commitment and tags).
+    public let envelopeByteCount: Int
+}
+
+/// What ``EncryptedRecordStore/shred(subject:)`` did.
+public struct ShredReceipt: Sendable, Hashable {
+    /// The key store's receipt: the destroyed subject key, when, and the subject's blind index.
+    public let receipt: DestructionReceipt
+    /// Rows of the subject that can no longer be opened.
+    public let recordCount: Int
+}
+
+/// Counts of what a store holds.
+public struct RecordStoreStatistics: Sendable, Hashable {
+    public let recordCount: Int
+    /// Distinct subjects with at least one row (shredded ones included).
+    public let subjectCount: Int
+    /// Bytes of all stored envelopes.
+    public let envelopeByteCount: Int
+    /// Subjects with a kept shredding receipt.
+    public let shreddedSubjectCount: Int
+}
