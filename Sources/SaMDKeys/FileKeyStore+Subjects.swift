@@ -66,7 +66,9 @@ extension FileKeyStore {
         }
     }
 
+    /// Writes a subject key file atomically; called with the store lock held.
     func writeSubject(_ subject: StoreFormat.Subject) throws {
+        StoreFile.removeStaleTemporaries(of: self.subjectPath(subject.id))
         try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(subject)), to: self.subjectPath(subject.id))
     }
 

@@ -351,6 +351,7 @@ public final class FileKeyStore: KeyStore {
         var state = try self.reload()
         let result = try body(&state, self.now())
         state.generation += 1
+        StoreFile.removeStaleTemporaries(of: self.storePath)
         try Self.write(state, kdf: self.kdf, salt: self.kdfSalt, macKey: self.macKey, to: self.storePath)
         self.cached.withLock { $0 = (state, StoreFile.identity(self.storePath)) }
         return result

@@ -137,6 +137,17 @@ enum StoreFile {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
+    /// Removes what writers killed mid-write left of `path` (`path.tmp-…`). Called only with the store lock
+    /// held: every write happens under it, so any such file now belongs to a writer that died. A leftover
+    /// could hold key material that a later shredding or destruction is meant to erase.
+    static func removeStaleTemporaries(of path: String) {
+        let prefix = String(path.split(separator: "/").last ?? "") + ".tmp-"
+        guard let names = try? self.list(self.directory(of: path)) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            unlink(self.directory(of: path) + "/" + name)
+        }
+    }
+
     static func list(_ directory: String) throws -> [String] {
         guard let handle = opendir(directory) else {
             if errno == ENOENT { return [] }

@@ -107,7 +107,8 @@ public struct KeyRotationJob: Sendable {
             target: target, subjectKeyCount: verified + failed.count, rewrapped: rewrapped, failed: failed,
             resumed: resumed, finished: finished, elapsed: Date().timeIntervalSince(started)
         )
-        self.store.logger.notice(
+        self.store.logger.log(
+            level: finished ? .notice : .error,
             finished ? "key rotation finished" : "key rotation incomplete",
             metadata: [
                 "event": finished ? "samd.store.rotation-finished" : "samd.store.rotation-incomplete",

@@ -435,4 +435,27 @@ struct FileKeyStoreTests {
         chmod(fixture.directory + "/lock", 0o600)
         _ = try store.rotate(named: "records")
     }
+
+    /// A writer killed between writing its temporary file and renaming it leaves key material behind; the
+    /// next write of that file (under the lock) removes it, so shredding or destroying erases it too.
+    @Test func leftoversOfWritersKilledMidWriteAreRemovedByTheNextWriteOfThatFile() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        guard case .keyEncryptionKey(let subjectKey, _) = try store.subjectSealingKey(subject: "MRN-7") else {
+            Issue.record("not a symmetric subject key")
+            return
+        }
+        let subjectFile = fixture.directory + "/subjects/\(subjectKey.name).json"
+        let stateFile = fixture.directory + "/keystore.json"
+        for leftover in [subjectFile + ".tmp-99999-1", stateFile + ".tmp-99999-2"] {
+            try FileManager.default.copyItem(atPath: leftover.components(separatedBy: ".tmp-")[0], toPath: leftover)
+        }
+        let names = try store.subjectKeyNames()
+        #expect(names == [subjectKey.name], "a leftover is not a subject key")
+        _ = try store.shred(subject: "MRN-7")
+        #expect(!FileManager.default.fileExists(atPath: subjectFile + ".tmp-99999-1"))
+        _ = try store.rotate(named: "records")
+        #expect(!FileManager.default.fileExists(atPath: stateFile + ".tmp-99999-2"))
+    }
 }

@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDKeys
+import SaMDStore
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The key rotation killed with SIGKILL at random points, in another process (`samd-gateway rotate`), then
+/// restarted: every record still opens after every kill, and the job completes.
+@Suite("Key rotation survives SIGKILL")
+struct RotationCrashTests {
+    static let passphrase = "rotation crash test passphrase"
+    static let subjects = 120
+    static let batchSize = 5
+
+    @Test(.timeLimit(.minutes(5)))
+    func killedAtRandomPointsEveryRecordStillOpensAndTheRestartedJobCompletes() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("samd-rotation-crash-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let keysPath = root + "/keys", storePath = root + "/records"
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let keys = try FileKeyStore.create(
+            at: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)),
+            kdf: Argon2id.Parameters(iterations: 1, memoryByteCount: 64 << 10), logger: quiet
+        )
+        let store = try EncryptedRecordStore(directory: storePath, keyStore: keys, logger: quiet)
+        var written: [String: [UInt8]] = [:]
+        for subject in 0..<Self.subjects {
+            let bytes = Array("{\"resourceType\":\"Observation\",\"id\":\"obs-\(subject)\"}".utf8)
+            try store.put(bytes, subject: "patient-\(subject)", recordID: "obs-\(subject)", recordType: "application/fhir+json")
+            written["patient-\(subject)"] = bytes
+        }
+
+        let batches = (Self.subjects + Self.batchSize - 1) / Self.batchSize
+        var generator = SystemRandomNumberGenerator()
+        // Kill points: one during start-up (intent, new KEK version), then after random batches.
+        var killPoints: [KillPoint] = [.afterMilliseconds(Int.random(in: 0...150, using: &generator))]
+        for _ in 0..<4 {
+            killPoints.append(.afterProgressLine(Int.random(in: 1...(batches - 2), using: &generator)))
+        }
+        var kills = 0
+        for point in killPoints {
+            let run = try RotateProcess(storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase)
+            let killed = try run.kill(at: point)
+            if killed { kills += 1 }
+            // After every kill, a fresh process view: every record opens.
+            let (_, reopened) = try Self.open(storePath: storePath, keysPath: keysPath)
+            for (subject, bytes) in written {
+                #expect(try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload == bytes)
+            }
+        }
+        #expect(kills >= 4, "the kills must land while the job runs")
+
+        // The restart completes.
+        let final = try RotateProcess(storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase)
+        let (status, output) = try final.waitForExit()
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("rotation finished"), "\(output)")
+
+        // Every subject key is under the active version; every older version can go, and nothing is lost.
+        let (reopenedKeys, reopened) = try Self.open(storePath: storePath, keysPath: keysPath)
+        let active = try reopenedKeys.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+        #expect(active.version >= 2)
+        for key in try reopenedKeys.list() where key.identifier != active {
+            _ = try reopenedKeys.destroy(key.identifier)
+        }
+        for (subject, bytes) in written {
+            #expect(try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload == bytes)
+        }
+        // No temporary file of an interrupted write is taken for a subject key.
+        #expect(try reopenedKeys.subjectKeyNames().count == Self.subjects)
+    }
+
+    static func open(storePath: String, keysPath: String) throws -> (FileKeyStore, EncryptedRecordStore) {
+        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let keys = try FileKeyStore(opening: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)), logger: quiet)
+        return (keys, try EncryptedRecordStore(directory: storePath, keyStore: keys, logger: quiet))
+    }
+}
+
+enum KillPoint {
+    case afterMilliseconds(Int)
+    case afterProgressLine(Int)
+}
+
+/// `samd-gateway rotate --new-version --batch-size 5` as a child process.
+final class RotateProcess {
+    let process = Process()
+    let output = Pipe()
+
+    init(storePath: String, keysPath: String, passphrase: String) throws {
+        self.process.executableURL = try Self.gatewayBinary()
+        self.process.arguments = ["rotate", "--store", storePath, "--keystore", keysPath, "--new-version", "--batch-size", "\(RotationCrashTests.batchSize)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["SAMD_PASSPHRASE"] = passphrase
+        self.process.environment = environment
+        self.process.standardOutput = self.output
+        self.process.standardError = self.output
+        try self.process.run()
+    }
+
+    deinit {
+        if self.process.isRunning { Glibc.kill(self.process.processIdentifier, SIGKILL) }
+    }
+
+    /// Kills the child with SIGKILL at `point`. Returns whether it was still running (not already finished).
+    func kill(at point: KillPoint) throws -> Bool {
+        switch point {
+        case .afterMilliseconds(let milliseconds):
+            usleep(UInt32(milliseconds) * 1000)
+        case .afterProgressLine(let count):
+            // Reads the child's output until the count-th progress line (bounded by the output's end).
+            var seen = 0
+            var buffer: [UInt8] = []
+            let handle = self.output.fileHandleForReading
+            while seen < count {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }  // the child exited
+                buffer += chunk
+                seen = String(decoding: buffer, as: UTF8.self).components(separatedBy: "\n").filter { $0.hasPrefix("rotation: ") }.count
+            }
+        }
+        let wasRunning = self.process.isRunning
+        Glibc.kill(self.process.processIdentifier, SIGKILL)
+        self.process.waitUntilExit()
+        return wasRunning && self.process.terminationReason == .uncaughtSignal
+    }
+
+    /// Waits for the child to end; its exit status and output.
+    func waitForExit() throws -> (Int32, String) {
+        let data = self.output.fileHandleForReading.readDataToEndOfFile()
+        self.process.waitUntilExit()
+        return (self.process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// The `samd-gateway` binary, in the build products directory beside the test bundle.
+    static func gatewayBinary() throws -> URL {
+        var starts = [Bundle.main.bundleURL]
+        if let executable = Bundle.main.executableURL { starts.append(executable.deletingLastPathComponent()) }
+        for start in starts {
+            var directory = start
+            for _ in 0..<4 {
+                let candidate = directory.appendingPathComponent("samd-gateway")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                directory.deleteLastPathComponent()
+            }
+        }
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-gateway beside \(Bundle.main.bundleURL.path)"])
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import SaMDCrypto
+import SaMDKeys
+import SaMDStore
+import Testing
+
+
+/// A throw-away key store and record store in a private temporary directory.
+final class StoreFixture: @unchecked Sendable {  // immutable after init; the directory is removed in deinit
+    static let fastKDF = Argon2id.Parameters(iterations: 1, memoryByteCount: 64 << 10)
+
+    let root: String
+    let keyStore: FileKeyStore
+    let store: EncryptedRecordStore
+
+    var keysDirectory: String { self.root + "/keys" }
+    var storeDirectory: String { self.root + "/records" }
+
+    init(configuration: EncryptedRecordStore.Configuration = .init()) throws {
+        self.root = FileManager.default.temporaryDirectory.appendingPathComponent("samd-store-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        self.keyStore = try FileKeyStore.create(
+            at: self.root + "/keys",
+            passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)),
+            kdf: Self.fastKDF,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        self.store = try EncryptedRecordStore(directory: self.root + "/records", keyStore: self.keyStore, configuration: configuration)
+    }
+
+    /// Another handle on the same directories, as a second process would open them.
+    func reopen() throws -> (FileKeyStore, EncryptedRecordStore) {
+        let keys = try FileKeyStore(opening: self.keysDirectory, passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)))
+        return (keys, try EncryptedRecordStore(directory: self.storeDirectory, keyStore: keys))
+    }
+
+    /// Every byte of every file in the store's directory (database, WAL, shared memory).
+    func storeFileBytes() throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: self.storeDirectory) {
+            bytes += Array(try Data(contentsOf: URL(fileURLWithPath: self.storeDirectory + "/" + name)))
+        }
+        return bytes
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: self.root)
+    }
+}
+
+/// The code of the `RecordStoreError` `body` throws, or nil.
+func storeCode<T>(_ body: () throws -> T) -> RecordStoreError.Code? {
+    do {
+        _ = try body()
+        return nil
+    } catch let error as RecordStoreError {
+        return error.code
+    } catch {
+        Issue.record("not a RecordStoreError: \(error)")
+        return nil
+    }
+}
+
+extension [UInt8] {
+    /// Whether `needle` occurs anywhere in these bytes (Foundation's search, compiled optimised).
+    func contains(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, needle.count <= self.count else { return false }
+        return Data(self).range(of: Data(needle)) != nil
+    }
+}
