@@ -1,0 +1,163 @@
+// PEM/DER conversion and the few certificate fields the development PKI reads back.
+
+import CSaMDOpenSSL
+import CSaMDShims
+import Foundation
+
+enum OpenSSLEncoding {
+    static func parseCertificate(der: [UInt8]) throws -> OwnedCertificate {
+        let certificate: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            return d2i_X509(nil, &cursor, buffer.count)
+        }
+        guard let certificate else { throw DevelopmentPKIError.openSSL("d2i_X509") }
+        return OwnedCertificate(takingOwnership: certificate)
+    }
+
+    /// The first certificate of a PEM text, or `nil` when there is none.
+    static func parseCertificate(pem: String) throws -> OwnedCertificate? {
+        let bio = try MemoryBIO(bytes: Array(pem.utf8))
+        guard let certificate = PEM_read_bio_X509(bio.pointer, nil, nil, nil) else {
+            _ = OpenSSLErrorQueue.drain()
+            return nil
+        }
+        return OwnedCertificate(takingOwnership: certificate)
+    }
+
+    /// An unencrypted private key (PKCS#8 or traditional). An encrypted key fails: an empty passphrase is
+    /// passed, so OpenSSL never prompts on a terminal. `nil` when the text holds no readable key.
+    static func parsePrivateKey(pem: String) throws -> OwnedKey? {
+        let bio = try MemoryBIO(bytes: Array(pem.utf8))
+        var empty: CChar = 0
+        guard let key = PEM_read_bio_PrivateKey(bio.pointer, nil, nil, &empty) else {
+            _ = OpenSSLErrorQueue.drain()
+            return nil
+        }
+        return OwnedKey(takingOwnership: key)
+    }
+
+    /// A private key this module wrote itself; failing to read it back is an OpenSSL failure.
+    static func parseOwnPrivateKey(pem: String) throws -> OwnedKey {
+        guard let key = try self.parsePrivateKey(pem: pem) else { throw DevelopmentPKIError.openSSL("PEM_read_bio_PrivateKey") }
+        return key
+    }
+
+    static func der(of certificate: OwnedCertificate) throws -> [UInt8] {
+        let length = i2d_X509(certificate.pointer, nil)
+        guard length > 0 else { throw DevelopmentPKIError.openSSL("i2d_X509") }
+        var bytes = [UInt8](repeating: 0, count: Int(length))
+        let written = bytes.withUnsafeMutableBufferPointer { buffer in
+            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            return i2d_X509(certificate.pointer, &cursor)
+        }
+        guard written == length else { throw DevelopmentPKIError.openSSL("i2d_X509") }
+        return bytes
+    }
+
+    static func pem(of certificate: OwnedCertificate) throws -> String {
+        let bio = try MemoryBIO()
+        guard PEM_write_bio_X509(bio.pointer, certificate.pointer) == 1 else {
+            throw DevelopmentPKIError.openSSL("PEM_write_bio_X509")
+        }
+        return try bio.string()
+    }
+
+    /// Unencrypted PKCS#8 PEM (RFC 5958).
+    static func pem(of key: OwnedKey) throws -> String {
+        let bio = try MemoryBIO()
+        guard PEM_write_bio_PKCS8PrivateKey(bio.pointer, key.pointer, nil, nil, 0, nil, nil) == 1 else {
+            throw DevelopmentPKIError.openSSL("PEM_write_bio_PKCS8PrivateKey")
+        }
+        return try bio.string()
+    }
+
+    /// Encrypted PKCS#8 PEM (RFC 5958), PBES2 with AES-256-CBC (RFC 8018), under the UTF-8 bytes of
+    /// `passphrase`.
+    static func encryptedPEM(of key: OwnedKey, passphrase: String) throws -> String {
+        let bio = try MemoryBIO()
+        var pass = Array(passphrase.utf8CString)
+        defer { for index in pass.indices { pass[index] = 0 } }
+        let ok = pass.withUnsafeMutableBufferPointer { buffer in
+            PEM_write_bio_PKCS8PrivateKey(
+                bio.pointer, key.pointer, EVP_aes_256_cbc(), buffer.baseAddress, Int32(buffer.count - 1), nil, nil)
+        }
+        guard ok == 1 else { throw DevelopmentPKIError.openSSL("PEM_write_bio_PKCS8PrivateKey(aes-256-cbc)") }
+        return try bio.string()
+    }
+
+    /// SHA-256 of the DER SubjectPublicKeyInfo of `certificate` (32 bytes; RFC 7469 §2.4).
+    static func spkiSHA256(of certificate: OwnedCertificate) throws -> [UInt8] {
+        guard let spki = X509_get_X509_PUBKEY(certificate.pointer) else {
+            throw DevelopmentPKIError.openSSL("X509_get_X509_PUBKEY")
+        }
+        let length = i2d_X509_PUBKEY(spki, nil)
+        guard length > 0 else { throw DevelopmentPKIError.openSSL("i2d_X509_PUBKEY") }
+        var der = [UInt8](repeating: 0, count: Int(length))
+        let written = der.withUnsafeMutableBufferPointer { buffer in
+            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
+            return i2d_X509_PUBKEY(spki, &cursor)
+        }
+        guard written == length else { throw DevelopmentPKIError.openSSL("i2d_X509_PUBKEY") }
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var digestLength: UInt32 = 0
+        guard EVP_Digest(der, der.count, &digest, &digestLength, EVP_sha256(), nil) == 1 else {
+            throw DevelopmentPKIError.openSSL("EVP_Digest(SHA-256)")
+        }
+        return Array(digest.prefix(Int(digestLength)))
+    }
+
+    /// The subject of `certificate` in RFC 2253 form, e.g. `CN=gateway.test,O=SaMDKit Test`.
+    static func subject(of certificate: OwnedCertificate) throws -> String {
+        let bio = try MemoryBIO()
+        guard let name = X509_get_subject_name(certificate.pointer),
+            X509_NAME_print_ex(bio.pointer, name, 0, rfc2253Flags) >= 0
+        else { throw DevelopmentPKIError.openSSL("X509_NAME_print_ex") }
+        return try bio.string()
+    }
+
+    /// The first subject attribute `nid` (e.g. `NID_organizationName`) as UTF-8, or `nil` when absent.
+    static func subjectAttribute(_ nid: Int32, of certificate: OwnedCertificate) -> String? {
+        guard let name = X509_get_subject_name(certificate.pointer) else { return nil }
+        let index = X509_NAME_get_index_by_NID(name, nid, -1)
+        guard index >= 0, let entry = X509_NAME_get_entry(name, index), let data = X509_NAME_ENTRY_get_data(entry) else {
+            return nil
+        }
+        var utf8: UnsafeMutablePointer<UInt8>? = nil
+        let length = ASN1_STRING_to_UTF8(&utf8, data)
+        guard length >= 0, let utf8 else { return nil }
+        defer { CSaMDShims_OPENSSL_free(utf8) }
+        return String(decoding: UnsafeBufferPointer(start: utf8, count: Int(length)), as: UTF8.self)
+    }
+
+    /// The serial number, or 0 when it does not fit 64 bits.
+    static func serial(of certificate: OwnedCertificate) -> UInt64 {
+        var value: UInt64 = 0
+        guard let serial = X509_get0_serialNumber(certificate.pointer), ASN1_INTEGER_get_uint64(&value, serial) == 1 else {
+            _ = OpenSSLErrorQueue.drain()
+            return 0
+        }
+        return value
+    }
+
+    /// notBefore and notAfter, to the second.
+    static func validity(of certificate: OwnedCertificate) throws -> (notBefore: Date, notAfter: Date) {
+        func date(_ time: UnsafePointer<ASN1_TIME>?, _ field: String) throws -> Date {
+            var parts = tm()
+            guard let time, ASN1_TIME_to_tm(time, &parts) == 1 else { throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(\(field))") }
+            return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
+        }
+        return (
+            try date(X509_get0_notBefore(certificate.pointer), "notBefore"),
+            try date(X509_get0_notAfter(certificate.pointer), "notAfter")
+        )
+    }
+
+    static func timeT(_ date: Date) -> time_t {
+        time_t(date.timeIntervalSince1970.rounded(.down))
+    }
+
+    /// XN_FLAG_RFC2253, which Swift does not import (a macro of macros); spelled out from its parts.
+    static let rfc2253Flags: UInt = UInt(ASN1_STRFLGS_ESC_2253) | UInt(ASN1_STRFLGS_ESC_CTRL) | UInt(ASN1_STRFLGS_ESC_MSB)
+        | UInt(ASN1_STRFLGS_UTF8_CONVERT) | UInt(ASN1_STRFLGS_DUMP_UNKNOWN) | UInt(ASN1_STRFLGS_DUMP_DER)
+        | UInt(XN_FLAG_SEP_COMMA_PLUS) | UInt(XN_FLAG_DN_REV) | UInt(XN_FLAG_FN_SN) | UInt(XN_FLAG_DUMP_UNKNOWN_FIELDS)
+}
