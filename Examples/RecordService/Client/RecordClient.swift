@@ -1,0 +1,177 @@
+public import NIOCore
+public import NIOPosix
+public import SaMDTLS
+import NIOHTTP1
+
+/// A client of the records gateway over mutual TLS: one kept-alive HTTP/1.1 connection, made on first use and
+/// made again (with TLS 1.3 session resumption) after the server closed it. Requests are sent one at a time,
+/// in order; copies of a client share its connection.
+///
+/// Every method returns the gateway's final answer whatever its status (a 403 or 410 is a
+/// ``RecordResponse``, not an error) and throws only when no answer could be had.
+///
+/// In TLS 1.3 the server judges the client's certificate after the client's handshake completed: a refused
+/// client certificate arrives on the first request as a certificate ``SaMDTLS/TLSError``
+/// (``SaMDTLS/TLSError/isCertificateError``), never worth retrying.
+public struct RecordClient: Sendable {
+    /// The gateway's host (a DNS name or an IP address).
+    public let host: String
+    /// The gateway's port.
+    public let port: Int
+    /// The largest answer accepted, in bytes; a larger one fails with ``RecordServiceError/Code/responseTooLarge``.
+    public let maximumResponseByteCount: Int
+    let authority: String
+    let connection: RecordClientConnection
+
+    /// A client; nothing is connected until the first request.
+    /// - Parameters:
+    ///   - context: a client context, normally `.deviceClient(identity:trustRoots:)` (the gateway requires a
+    ///     client certificate).
+    ///   - serverName: the name the gateway's certificate must carry (default: `host`): a DNS name is checked
+    ///     against DNS SANs and sent as SNI, an IP address against IP SANs.
+    ///   - connectTimeout: seconds to wait for the TCP connection.
+    ///   - requestTimeout: seconds from sending a request to its complete answer.
+    ///   - maximumResponseByteCount: the largest answer accepted, in bytes (default 64 MiB + 64 KiB).
+    public init(
+        host: String,
+        port: Int,
+        context: TLSContext,
+        serverName: String? = nil,
+        connectTimeout: Double = 10,
+        requestTimeout: Double = 120,
+        maximumResponseByteCount: Int = (64 << 20) + (64 << 10),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
+        self.host = host
+        self.port = port
+        self.maximumResponseByteCount = maximumResponseByteCount
+        self.authority = RecordServiceEndpoint.format(host: serverName ?? host, port: port)
+        self.connection = RecordClientConnection(
+            host: host,
+            port: port,
+            context: context,
+            serverName: TLSServerName(serverName ?? host),
+            connectTimeout: max(0.001, connectTimeout),
+            requestTimeout: max(0.001, requestTimeout),
+            maximumResponseByteCount: maximumResponseByteCount,
+            group: group
+        )
+    }
+
+    /// `PUT /records/{subject}/{recordID}`: stores `body` as the record, with `recordType` as its
+    /// Content-Type. The gateway answers 201 (created) or 200 (replaced) with `{"revision":N}`
+    /// (``RecordResponse/revision``); 400 for an id or type the store refuses; 413 over its body limit.
+    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    public func put(
+        subject: String,
+        recordID: String,
+        recordType: String = RecordTypes.fallback,
+        body: some Collection<UInt8>
+    ) async throws -> RecordResponse {
+        try await self.send(
+            method: "PUT",
+            path: Self.recordPath(subject: subject, recordID: recordID),
+            headers: [("content-type", recordType)],
+            body: Array(body)
+        )
+    }
+
+    /// `GET /records/{subject}/{recordID}`: 200 with the record and its type (reader role), 403 without the
+    /// role, 404 when there is none, 410 when the subject was crypto-shredded.
+    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    public func get(subject: String, recordID: String) async throws -> RecordResponse {
+        try await self.send(method: "GET", path: Self.recordPath(subject: subject, recordID: recordID))
+    }
+
+    /// `DELETE /subjects/{subject}`: crypto-shreds the subject (shredder role). 200 with the receipt
+    /// `{"key","destroyed_at","records"}`, 403 without the role, 404 when there is nothing to shred.
+    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    public func shred(subject: String) async throws -> RecordResponse {
+        try await self.send(method: "DELETE", path: "/subjects/" + Self.percentEncoded(subject))
+    }
+
+    /// `GET /healthz`: 200 `{"status":"ok"}` for any verified client.
+    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    public func health() async throws -> RecordResponse {
+        try await self.send(method: "GET", path: "/healthz")
+    }
+
+    /// Sends any request: `path` goes out exactly as given (it must already be percent-encoded). With a
+    /// `transfer-encoding: chunked` header the body is sent in chunks, otherwise with `content-length`. For
+    /// tools and tests of the HTTP surface.
+    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    public func send(method: String, path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) async throws -> RecordResponse {
+        var fields = HTTPHeaders()
+        fields.add(name: "host", value: self.authority)
+        for (name, value) in headers { fields.add(name: name, value: value) }
+        let chunked = fields["transfer-encoding"].contains { $0.lowercased() == "chunked" }
+        if let body, !chunked, !fields.contains(name: "content-length") {
+            fields.add(name: "content-length", value: String(body.count))
+        }
+        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: fields)
+        return try await self.connection.exchange(head, body: body.map { ByteBuffer(bytes: $0) })
+    }
+
+    /// Closes the connection (close_notify). The client stays usable: the next request connects again.
+    public func close() async {
+        await self.connection.close()
+    }
+
+    /// `/records/{subject}/{recordID}`, each id percent-encoded.
+    static func recordPath(subject: String, recordID: String) -> String {
+        "/records/" + Self.percentEncoded(subject) + "/" + Self.percentEncoded(recordID)
+    }
+
+    /// Percent-encodes every byte of UTF-8 but the unreserved characters (RFC 3986 §2.3).
+    static func percentEncoded(_ segment: String) -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var encoded: [UInt8] = []
+        for byte in segment.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                encoded.append(byte)
+            default:
+                encoded += [UInt8(ascii: "%"), digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]]
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
+    }
+}
+
+extension RecordClient {
+    /// Stores a record like ``put(subject:recordID:recordType:body:)``, trying again under `policy` when the
+    /// attempt failed in a way that may pass: a retryable network error (``RetryPolicy/isRetryable(_:)``) or
+    /// a 503 answer. A refused certificate, a protocol error, or any other answer ends it at once.
+    /// - Parameter onRetry: called before each wait with the attempt that failed (1-based), the delay in
+    ///   seconds, and the error (`nil` for a 503 answer).
+    /// - Returns: the last answer (a 503 when every attempt got one).
+    /// - Throws: the last attempt's error, or the first one that is not retryable; `CancellationError` when
+    ///   the task is cancelled during a wait.
+    public func upload(
+        subject: String,
+        recordID: String,
+        recordType: String = RecordTypes.fallback,
+        body: some Collection<UInt8>,
+        policy: RetryPolicy = RetryPolicy(),
+        onRetry: (@Sendable (_ failedAttempt: Int, _ delay: Double, _ error: (any Error)?) -> Void)? = nil
+    ) async throws -> RecordResponse {
+        let bytes = Array(body)
+        var attempt = 1
+        while true {
+            let failure: (any Error)?
+            do {
+                let response = try await self.put(subject: subject, recordID: recordID, recordType: recordType, body: bytes)
+                guard RetryPolicy.isRetryable(status: response.status), attempt < policy.attempts else { return response }
+                failure = nil
+            } catch {
+                guard RetryPolicy.isRetryable(error), attempt < policy.attempts else { throw error }
+                failure = error
+            }
+            let delay = policy.delay(beforeAttempt: attempt + 1)
+            onRetry?(attempt, delay, failure)
+            try await Task.sleep(for: .nanoseconds(Int64((delay * 1e9).rounded())))
+            attempt += 1
+        }
+    }
+}

@@ -1,0 +1,332 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SaMDTLS
+import Synchronization
+
+/// One request as ``RecordClientHandler`` takes it, with the promise of its answer.
+struct ClientExchange: Sendable {
+    let head: HTTPRequestHead
+    let body: ByteBuffer?
+    let promise: EventLoopPromise<ClientResult>
+}
+
+/// The first failure of one connection, kept beyond its pipeline: a TLS alert that closed the channel before a
+/// request reached the handler must be what that request fails with, not "I/O on closed channel".
+final class ConnectionFailure: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
+
+    func record(_ error: any Error) {
+        self.first.withLock { if $0 == nil { $0 = error } }
+    }
+
+    var error: (any Error)? {
+        self.first.withLock { $0 }
+    }
+}
+
+/// A final answer, and whether the server keeps the connection open.
+struct ClientResult: Sendable {
+    let response: RecordResponse
+    let keepAlive: Bool
+}
+
+/// The client's one connection to the gateway: made on first use, reused while the server keeps it alive
+/// (HTTP/1.1 keep-alive), made again when the server closed it (a TLS 1.3 session ticket from the previous
+/// connection is offered, so the new handshake is usually a resumption). Requests are sent one at a time, in
+/// the order they were asked for.
+actor RecordClientConnection {
+    let host: String
+    let port: Int
+    let context: TLSContext
+    let serverName: TLSServerName
+    let connectTimeout: Double
+    let requestTimeout: Double
+    let maximumResponseByteCount: Int
+    let group: any EventLoopGroup
+
+    private var channel: (any Channel)?
+    private var failure: ConnectionFailure?
+    private var reusable = false
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(
+        host: String,
+        port: Int,
+        context: TLSContext,
+        serverName: TLSServerName,
+        connectTimeout: Double,
+        requestTimeout: Double,
+        maximumResponseByteCount: Int,
+        group: any EventLoopGroup
+    ) {
+        self.host = host
+        self.port = port
+        self.context = context
+        self.serverName = serverName
+        self.connectTimeout = connectTimeout
+        self.requestTimeout = requestTimeout
+        self.maximumResponseByteCount = maximumResponseByteCount
+        self.group = group
+    }
+
+    deinit {
+        self.channel?.close(promise: nil)
+    }
+
+    /// Sends one request and returns the final answer.
+    /// - Throws: ``SaMDTLS/TLSError`` for network and TLS failures (`unreachable`, certificate errors, …);
+    ///   ``RecordServiceError`` for an answer that is not HTTP, too large, or late.
+    func exchange(_ head: HTTPRequestHead, body: ByteBuffer?) async throws -> RecordResponse {
+        await self.acquire()
+        defer { self.release() }
+        if let channel = self.channel, let failure = self.failure, self.reusable, channel.isActive {
+            do {
+                return try await self.send(on: channel, failure, head, body)
+            } catch let error as TLSError where error.code == .connectionClosed || error.code == .uncleanShutdown {
+                // The server closed the kept-alive connection as this request went out (its idle timeout):
+                // once more on a fresh connection. Every request of this API is idempotent.
+            }
+        }
+        self.drop()
+        let (channel, failure) = try await self.connect()
+        return try await self.send(on: channel, failure, head, body)
+    }
+
+    /// Closes the connection (close_notify); the next request makes a new one.
+    func close() async {
+        guard let channel = self.channel else { return }
+        self.channel = nil
+        self.reusable = false
+        try? await channel.close()
+    }
+
+    private func send(
+        on channel: any Channel,
+        _ failure: ConnectionFailure,
+        _ head: HTTPRequestHead,
+        _ body: ByteBuffer?
+    ) async throws -> RecordResponse {
+        let promise = channel.eventLoop.makePromise(of: ClientResult.self)
+        channel.writeAndFlush(ClientExchange(head: head, body: body, promise: promise)).whenFailure { error in
+            // Only when the write never reached the handler: the channel had closed, for the reason recorded.
+            promise.fail(failure.error ?? RecordClientHandler.mapped(error))
+        }
+        do {
+            let result = try await promise.futureResult.get()
+            self.reusable = result.keepAlive
+            if !result.keepAlive { self.drop() }
+            return result.response
+        } catch {
+            self.drop()
+            throw error
+        }
+    }
+
+    private func connect() async throws -> (any Channel, ConnectionFailure) {
+        guard self.context.configuration.role == .client else {
+            throw RecordServiceError(.invalidConfiguration, "RecordClient needs a client TLS context")
+        }
+        let (context, name, port) = (self.context, self.serverName, self.port)
+        let (limit, timeout) = (self.maximumResponseByteCount, GatewayHTTPHandler.timeAmount(self.requestTimeout))
+        let failure = ConnectionFailure()
+        let bootstrap = ClientBootstrap(group: self.group)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .connectTimeout(GatewayHTTPHandler.timeAmount(self.connectTimeout))
+        let channel: any Channel
+        let handshake: EventLoopFuture<TLSConnectionInfo>
+        do {
+            (channel, handshake) = try await bootstrap.connect(host: self.host, port: self.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let tls = TLSHandler(clientContext: context, serverName: name, port: port)
+                    try channel.pipeline.syncOperations.addHandler(tls)
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(RecordClientHandler(maximumResponseByteCount: limit, timeout: timeout, failure: failure))
+                    return (channel, tls.handshakeFuture)
+                }
+            }
+        } catch {
+            throw TLSError(.unreachable, "cannot reach \(RecordServiceEndpoint.format(host: self.host, port: self.port)): \(error)")
+        }
+        do {
+            _ = try await handshake.get()
+        } catch {
+            channel.close(promise: nil)
+            throw RecordClientHandler.mapped(error)
+        }
+        self.channel = channel
+        self.failure = failure
+        self.reusable = true
+        return (channel, failure)
+    }
+
+    private func drop() {
+        self.channel?.close(promise: nil)
+        self.channel = nil
+        self.failure = nil
+        self.reusable = false
+    }
+
+    private func acquire() async {
+        guard self.busy else {
+            self.busy = true
+            return
+        }
+        await withCheckedContinuation { self.waiters.append($0) }
+    }
+
+    private func release() {
+        if self.waiters.isEmpty {
+            self.busy = false
+        } else {
+            self.waiters.removeFirst().resume()  // handed over: still busy
+        }
+    }
+}
+
+/// Writes one request and collects its final answer, behind `TLSHandler` and NIO's HTTP/1.1 client handlers.
+/// Not `Sendable`: it lives on its channel's event loop.
+final class RecordClientHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = ClientExchange
+    typealias OutboundOut = HTTPClientRequestPart
+
+    /// Chunked request bodies are sent in parts of this many bytes.
+    static let chunkByteCount = 16 << 10
+
+    private let maximumResponseByteCount: Int
+    private let timeout: TimeAmount
+    private var pending: EventLoopPromise<ClientResult>?
+    private var head: HTTPResponseHead?
+    private var body: ByteBuffer?
+    private var informational = false
+    private var failure: (any Error)?
+    private let sharedFailure: ConnectionFailure
+    private var timer: Scheduled<Void>?
+
+    init(maximumResponseByteCount: Int, timeout: TimeAmount, failure: ConnectionFailure) {
+        self.maximumResponseByteCount = maximumResponseByteCount
+        self.timeout = timeout
+        self.sharedFailure = failure
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let exchange = Self.unwrapOutboundIn(data)
+        // Taken over: from here on the exchange's own promise reports what happens.
+        promise?.succeed(())
+        if let failure = self.failure {
+            exchange.promise.fail(failure)
+            return
+        }
+        guard self.pending == nil else {
+            exchange.promise.fail(RecordServiceError(.invalidResponse, "a request was sent before the previous one was answered"))
+            return
+        }
+        self.pending = exchange.promise
+        self.head = nil
+        self.body = nil
+        context.write(Self.wrapOutboundOut(.head(exchange.head)), promise: nil)
+        if let body = exchange.body, body.readableBytes > 0 {
+            if exchange.head.headers["transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
+                var offset = 0
+                while offset < body.readableBytes {
+                    let length = min(Self.chunkByteCount, body.readableBytes - offset)
+                    context.write(Self.wrapOutboundOut(.body(.byteBuffer(body.getSlice(at: body.readerIndex + offset, length: length)!))), promise: nil)
+                    offset += length
+                }
+            } else {
+                context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
+        }
+        // A failed write is seen by the read side too (errorCaught, channelInactive): a refusal the server
+        // sent before the upload finished (413) must win over the broken write.
+        context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+        let timeout = self.timeout
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            self.fail(RecordServiceError(.timedOut, "no complete answer within \(timeout.nanoseconds / 1_000_000_000) s"))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            if (100..<200).contains(head.status.code) && head.status.code != 101 {
+                self.informational = true  // 100 Continue and the like: the final answer follows
+                return
+            }
+            self.informational = false
+            let declared = head.headers["content-length"].first.flatMap { Int($0) }
+            if let declared, declared > self.maximumResponseByteCount {
+                self.tooLarge(context: context)
+                return
+            }
+            self.head = head
+            self.body = context.channel.allocator.buffer(capacity: min(declared ?? 0, 1 << 20))
+        case .body(var chunk):
+            guard !self.informational, self.head != nil else { return }
+            guard self.body!.readableBytes + chunk.readableBytes <= self.maximumResponseByteCount else {
+                self.tooLarge(context: context)
+                return
+            }
+            self.body!.writeBuffer(&chunk)
+        case .end:
+            if self.informational {
+                self.informational = false
+                return
+            }
+            guard let head = self.head, let promise = self.pending else { return }
+            self.pending = nil
+            self.timer?.cancel()
+            self.timer = nil
+            let body = self.body.map { Array($0.readableBytesView) } ?? []
+            self.head = nil
+            self.body = nil
+            let response = RecordResponse(status: Int(head.status.code), body: body, contentType: head.headers["content-type"].first)
+            promise.succeed(ClientResult(response: response, keepAlive: head.isKeepAlive))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.fail(Self.mapped(error))
+        // TLSHandler closes after a TLSError once its alert is out; anything else is closed here.
+        if !(error is TLSError) {
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.fail(TLSError(.connectionClosed, "the server closed the connection before answering"))
+        context.fireChannelInactive()
+    }
+
+    private func tooLarge(context: ChannelHandlerContext) {
+        self.fail(RecordServiceError(.responseTooLarge, "the answer is larger than \(self.maximumResponseByteCount) bytes"))
+        context.close(promise: nil)
+    }
+
+    /// Records the first failure and fails the request waiting for an answer, if any.
+    private func fail(_ error: any Error) {
+        if self.failure == nil {
+            self.failure = error
+            self.sharedFailure.record(error)
+        }
+        self.timer?.cancel()
+        self.timer = nil
+        if let promise = self.pending {
+            self.pending = nil
+            promise.fail(self.failure!)
+        }
+    }
+
+    /// TLS and record-service errors as they are; HTTP parse errors as ``RecordServiceError/Code/invalidResponse``;
+    /// anything else (a socket error) as a closed connection, which may be retried.
+    static func mapped(_ error: any Error) -> any Error {
+        switch error {
+        case is TLSError, is RecordServiceError: error
+        case is HTTPParserError: RecordServiceError(.invalidResponse, "the answer is not valid HTTP/1.1: \(error)")
+        default: TLSError(.connectionClosed, "the connection failed: \(error)")
+        }
+    }
+}

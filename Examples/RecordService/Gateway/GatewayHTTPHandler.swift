@@ -1,0 +1,377 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SaMDKeys
+import SaMDStore
+import SaMDTLS
+import Synchronization
+
+/// What every connection of one gateway shares: its configuration, store, logger and counters.
+final class GatewayCore: Sendable {
+    let configuration: RecordGatewayConfiguration
+    let store: EncryptedRecordStore
+    let logger: Logger
+    /// Where the store's synchronous calls (SQLite, fsync, key store) run: never on an event loop.
+    let threadPool: NIOThreadPool
+    let counters = Mutex(RecordGatewayStatistics())
+    let stopping = Mutex(false)
+
+    init(configuration: RecordGatewayConfiguration, store: EncryptedRecordStore, logger: Logger, threadPool: NIOThreadPool) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        self.threadPool = threadPool
+    }
+}
+
+/// Sent down each connection's pipeline when the gateway stops: idle connections close now, busy ones after
+/// their response.
+struct GatewayShutdownEvent: Sendable {}
+
+/// What a store call produced, carried back from the thread pool to the event loop.
+private enum StoreOutcome: Sendable {
+    case stored(RecordWriteResult, bytes: Int, recordType: String)
+    case read(StoredRecord)
+    case shredded(ShredReceipt)
+}
+
+/// The gateway's HTTP/1.1 request handling for one connection, behind `TLSHandler` and NIO's HTTP server
+/// handlers (with pipelining assistance: one request at a time reaches this handler).
+///
+/// The client's roles come from the certificate verified in the handshake (`TLSUserEvent.handshakeCompleted`,
+/// fired before any request byte is delivered). A request is routed when its head arrives; its body is
+/// accumulated only for an allowed `PUT`, up to the configured limit; the store call runs on the thread pool
+/// when the request has fully arrived. Not `Sendable`: it lives on its channel's event loop.
+final class GatewayHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Phase {
+        /// Before the TLS handshake completed: no request can arrive.
+        case handshaking
+        /// Waiting for a request head (the idle timer runs).
+        case idle
+        /// A head arrived; its body is arriving (the request timer runs).
+        case receiving
+        /// The request arrived; the store works on it or the response is being written.
+        case processing
+        /// The connection is closing: everything that arrives is ignored.
+        case closing
+    }
+
+    private struct Request {
+        let head: HTTPRequestHead
+        let decision: GatewayRouting.Decision
+        /// The body so far; `nil` when it is discarded (every request but an allowed PUT).
+        var body: ByteBuffer?
+        var received: Int
+    }
+
+    private let core: GatewayCore
+    private var phase = Phase.handshaking
+    private var request: Request?
+    private var client = GatewayEvents.Client()
+    private var roles: Set<RecordRole> = []
+    private var stopping = false
+    private var idleTimer: Scheduled<Void>?
+    private var requestTimer: Scheduled<Void>?
+
+    init(core: GatewayCore) {
+        self.core = core
+    }
+
+    private var limit: Int { self.core.configuration.maximumBodyByteCount }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if let address = context.channel.remoteAddress {
+            self.client.remote = address.ipAddress.map { RecordServiceEndpoint.format(host: $0, port: address.port ?? 0) } ?? "\(address)"
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted(let info) = event as? TLSUserEvent {
+            guard let peer = info.peer else {
+                // Only a context that authenticates no one gets here, and start() refuses such contexts.
+                self.phase = .closing
+                context.close(promise: nil)
+                return
+            }
+            self.client.peer = peer.displayName
+            self.roles = self.core.configuration.roles(of: peer)
+            self.phase = .idle
+            if self.stopping {
+                self.phase = .closing
+                context.close(promise: nil)
+            } else {
+                self.startIdleTimer(context: context)
+            }
+        } else if event is GatewayShutdownEvent {
+            self.stopping = true
+            if self.phase == .idle || self.phase == .handshaking {
+                self.phase = .closing
+                self.cancelTimers()
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch Self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.receiveHead(context: context, head)
+        case .body(var chunk):
+            self.receiveBody(context: context, &chunk)
+        case .end:
+            self.receiveEnd(context: context)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.phase = .closing
+        self.request = nil
+        self.cancelTimers()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // This connection is over. A TLSError is closed by TLSHandler itself once its alert is out (closing
+        // here first would drop the alert: a refused client would see a bare EOF, not why). HTTP parse errors
+        // were answered 400 by NIO's HTTPServerProtocolErrorHandler; anything else is closed here.
+        self.phase = .closing
+        self.cancelTimers()
+        if !(error is TLSError) {
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Requests
+
+    private func receiveHead(context: ChannelHandlerContext, _ head: HTTPRequestHead) {
+        guard self.phase == .idle else {
+            // The pipelining handler delivers one request at a time; anything else ends the connection.
+            if self.phase != .closing {
+                self.phase = .closing
+                context.close(promise: nil)
+            }
+            return
+        }
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
+        let declared = head.headers["content-length"].first.flatMap { Int($0) }
+        if let declared, declared > self.limit {
+            self.refuseBody(context: context, version: head.version, declared: declared)
+            return
+        }
+        let decision = GatewayRouting.decide(head, roles: self.roles)
+        var body: ByteBuffer?
+        if case .perform(.putRecord, _) = decision {
+            // Grown as the body arrives: a declared length is a claim, not an allocation.
+            body = context.channel.allocator.buffer(capacity: min(declared ?? 0, 1 << 20))
+        }
+        self.request = Request(head: head, decision: decision, body: body, received: 0)
+        self.phase = .receiving
+        if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        let seconds = self.core.configuration.requestTimeout
+        self.requestTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
+            guard self.phase == .receiving, let request = self.request else { return }
+            GatewayEvents.requestTimeout(self.core.logger, client: self.client, seconds: seconds)
+            self.request = nil
+            self.respond(
+                context: context,
+                .error(.requestTimeout, "request-timeout", "the request did not arrive in time"),
+                version: request.head.version,
+                keepAlive: false
+            )
+        }
+    }
+
+    private func receiveBody(context: ChannelHandlerContext, _ chunk: inout ByteBuffer) {
+        guard self.phase == .receiving, self.request != nil else { return }
+        let count = chunk.readableBytes
+        self.core.counters.withLock { $0.bytesIn += count }
+        self.request!.received += count
+        guard self.request!.received <= self.limit else {
+            self.refuseBody(context: context, version: self.request!.head.version, declared: nil)
+            return
+        }
+        // In place: the buffer is uniquely referenced by the request.
+        self.request!.body?.writeBuffer(&chunk)
+    }
+
+    private func receiveEnd(context: ChannelHandlerContext) {
+        guard self.phase == .receiving, let request = self.request else { return }
+        self.request = nil
+        self.requestTimer?.cancel()
+        self.requestTimer = nil
+        self.phase = .processing
+        let head = request.head
+        switch request.decision {
+        case .refuse(let reply, let route, let refusedRole):
+            if let refusedRole, let route {
+                GatewayEvents.requestRefused(self.core.logger, client: self.client, role: refusedRole, method: head.method.rawValue, route: route)
+            }
+            self.respond(context: context, reply, version: head.version, keepAlive: head.isKeepAlive)
+        case .perform(let operation, let route):
+            self.perform(context: context, operation, route: route, head: head, body: request.body ?? ByteBuffer())
+        }
+    }
+
+    /// 413: the body is not read; the connection closes after the response (TLSHandler's close drains what
+    /// the client still sends while it waits for its close_notify).
+    private func refuseBody(context: ChannelHandlerContext, version: HTTPVersion, declared: Int?) {
+        self.request = nil
+        self.requestTimer?.cancel()
+        self.requestTimer = nil
+        GatewayEvents.bodyTooLarge(self.core.logger, client: self.client, limit: self.limit, declared: declared)
+        self.respond(
+            context: context,
+            .error(.payloadTooLarge, "payload-too-large", "a request body is at most \(self.limit) bytes"),
+            version: version,
+            keepAlive: false
+        )
+    }
+
+    // MARK: The store
+
+    private func perform(
+        context: ChannelHandlerContext,
+        _ operation: GatewayOperation,
+        route: GatewayRoute,
+        head: HTTPRequestHead,
+        body: ByteBuffer
+    ) {
+        if case .health = operation {
+            self.respond(context: context, .json(.ok, GatewayReply.Health(status: "ok")), version: head.version, keepAlive: head.isKeepAlive)
+            return
+        }
+        let store = self.core.store
+        let work = self.core.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> StoreOutcome in
+            switch operation {
+            case .putRecord(let subject, let recordID, let recordType):
+                let result = try store.put(body.readableBytesView, subject: subject, recordID: recordID, recordType: recordType)
+                return .stored(result, bytes: body.readableBytes, recordType: recordType)
+            case .getRecord(let subject, let recordID):
+                return .read(try store.get(subject: subject, recordID: recordID))
+            case .shredSubject(let subject):
+                return .shredded(try store.shred(subject: subject))
+            case .health:
+                preconditionFailure("answered without the store")
+            }
+        }
+        work.assumeIsolated().whenComplete { result in
+            let reply = self.reply(for: result, operation: operation, route: route, method: head.method.rawValue)
+            self.respond(context: context, reply, version: head.version, keepAlive: head.isKeepAlive)
+        }
+    }
+
+    private func reply(for result: Result<StoreOutcome, any Error>, operation: GatewayOperation, route: GatewayRoute, method: String) -> GatewayReply {
+        let logger = self.core.logger
+        switch result {
+        case .success(.stored(let write, let bytes, let recordType)):
+            GatewayEvents.recordStored(logger, client: self.client, revision: write.revision, key: "\(write.key)", recordType: recordType, bytes: bytes)
+            return .json(write.revision == 1 ? .created : .ok, GatewayReply.Revision(revision: write.revision))
+        case .success(.read(let record)):
+            GatewayEvents.recordRead(logger, client: self.client, revision: record.revision, recordType: record.recordType, bytes: record.payload.count)
+            return .record(record.payload, recordType: record.recordType)
+        case .success(.shredded(let shred)):
+            let receipt = shred.receipt
+            GatewayEvents.subjectShredded(logger, client: self.client, key: "\(receipt.key)", destroyedAt: receipt.destroyedAt, records: shred.recordCount)
+            return .json(.ok, GatewayReply.Receipt(key: "\(receipt.key)", destroyedAt: receipt.destroyedAt.formatted(.iso8601), records: shred.recordCount))
+        case .failure(let error as RecordStoreError):
+            return self.reply(for: error, operation: operation, route: route, method: method)
+        case .failure:
+            // The thread pool is not running: only while the process shuts down.
+            GatewayEvents.storeFailed(logger, client: self.client, method: method, route: route, error: "unavailable", status: 503)
+            return .error(.serviceUnavailable, "unavailable", "the record store is not available; try again later")
+        }
+    }
+
+    /// Store errors as statuses. Reasons of 400 and 413 are the store's words (which never hold an id);
+    /// every other body is fixed text.
+    private func reply(for error: RecordStoreError, operation: GatewayOperation, route: GatewayRoute, method: String) -> GatewayReply {
+        switch error.code {
+        case .invalidArgument:
+            return .error(.badRequest, "invalid-request", error.reason)
+        case .limitExceeded:
+            return .error(.payloadTooLarge, "payload-too-large", error.reason)
+        case .notFound:
+            if case .shredSubject = operation {
+                return .error(.notFound, "not-found", "this subject has no key to shred")
+            }
+            return .error(.notFound, "not-found", "no record at this address")
+        case .shredded:
+            return .error(.gone, "gone", "the subject was crypto-shredded; its records can never be opened")
+        case .conflict:
+            return .error(.conflict, "conflict", "the record changed meanwhile; try again")
+        case .authenticationFailed:
+            GatewayEvents.recordAuthenticationFailed(self.core.logger, client: self.client, method: method)
+            return .error(.internalServerError, "internal-error", "the request could not be completed")
+        default:
+            // storage, keyUnavailable: the operator's problem, maybe temporary.
+            GatewayEvents.storeFailed(self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 503)
+            return .error(.serviceUnavailable, "unavailable", "the record store is not available; try again later")
+        }
+    }
+
+    // MARK: Responses
+
+    private func respond(context: ChannelHandlerContext, _ reply: GatewayReply, version: HTTPVersion, keepAlive requested: Bool) {
+        guard context.channel.isActive, self.phase != .closing else { return }
+        let keepAlive = requested && !self.stopping
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: reply.contentType)
+        headers.add(name: "content-length", value: String(reply.body.readableBytes))
+        // Patient data: never kept by a cache, never sniffed as another type.
+        headers.add(name: "cache-control", value: "no-store")
+        headers.add(name: "x-content-type-options", value: "nosniff")
+        for (name, value) in reply.headers { headers.add(name: name, value: value) }
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        let status = Int(reply.status.code)
+        let bytes = reply.body.readableBytes
+        self.core.counters.withLock { $0.countResponse(status: status, bodyByteCount: bytes) }
+
+        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))), promise: nil)
+        if bytes > 0 {
+            context.write(Self.wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
+        }
+        if keepAlive {
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            self.phase = .idle
+            self.startIdleTimer(context: context)
+        } else {
+            self.phase = .closing
+            self.cancelTimers()
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    // MARK: Timers
+
+    private func startIdleTimer(context: ChannelHandlerContext) {
+        self.idleTimer?.cancel()
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(self.core.configuration.idleTimeout)) {
+            guard self.phase == .idle else { return }
+            self.phase = .closing
+            context.close(promise: nil)
+        }
+    }
+
+    private func cancelTimers() {
+        self.idleTimer?.cancel()
+        self.idleTimer = nil
+        self.requestTimer?.cancel()
+        self.requestTimer = nil
+    }
+
+    static func timeAmount(_ seconds: Double) -> TimeAmount {
+        .nanoseconds(Int64((seconds * 1e9).rounded()))
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One final response of the gateway: a status, a media type and a body. Bodies never hold a subject or
+/// record id.
+struct GatewayReply: Sendable {
+    var status: HTTPResponseStatus
+    var contentType: String
+    var body: ByteBuffer
+    var headers: [(String, String)] = []
+
+    /// A JSON body: the keys sorted, no whitespace.
+    static func json(_ status: HTTPResponseStatus, _ value: some Encodable) -> GatewayReply {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return GatewayReply(status: status, contentType: "application/json", body: ByteBuffer(bytes: data))
+    }
+
+    /// `{"error": code, "message": words}` — fixed words, never an id or store detail.
+    static func error(_ status: HTTPResponseStatus, _ code: String, _ message: String) -> GatewayReply {
+        .json(status, ["error": code, "message": message])
+    }
+
+    /// A stored record: its bytes, with its record type as Content-Type.
+    static func record(_ payload: [UInt8], recordType: String) -> GatewayReply {
+        GatewayReply(status: .ok, contentType: recordType, body: ByteBuffer(bytes: payload))
+    }
+
+    struct Revision: Encodable {
+        let revision: Int64
+    }
+
+    struct Receipt: Encodable {
+        let key: String
+        let destroyedAt: String
+        let records: Int
+
+        enum CodingKeys: String, CodingKey {
+            case key
+            case destroyedAt = "destroyed_at"
+            case records
+        }
+    }
+
+    struct Health: Encodable {
+        let status: String
+    }
+}

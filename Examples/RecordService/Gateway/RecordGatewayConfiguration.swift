@@ -1,0 +1,118 @@
+public import SaMDTLS
+
+/// What a client of the records gateway may do. Every client whose certificate chains to the gateway's client
+/// CA (and passes its TLS peer policy) is a ``device``; ``reader`` and ``shredder`` are granted by SAN in the
+/// ``RecordGatewayConfiguration``.
+public enum RecordRole: String, Sendable, Hashable, CaseIterable {
+    /// May store records (`PUT /records/…`) and ask for `/healthz`. Every verified client has it.
+    case device
+    /// May also read records (`GET /records/…`).
+    case reader
+    /// May also crypto-shred a subject (`DELETE /subjects/…`).
+    case shredder
+}
+
+/// How a ``RecordGateway`` serves: its TLS context, who holds which role, and its limits.
+///
+/// Roles are granted by SAN: an entry containing `:` is compared with the client certificate's SAN URIs
+/// (exactly: `spiffe://…`, `urn:uuid:…`), any other entry with its SAN DNS names (ASCII case-insensitively,
+/// RFC 4343; no wildcard expansion). The certificate is the one verified in the TLS handshake; nothing in
+/// the HTTP request can claim a role.
+public struct RecordGatewayConfiguration: Sendable {
+    /// The server's TLS context. It must be a server context that requires client certificates
+    /// (``SaMDTLS/TLSConfiguration/gatewayServer(identity:clientTrustRoots:peerPolicy:)``).
+    public var tls: TLSContext
+    /// SAN values granted the ``RecordRole/reader`` role (a URI SAN if the value contains `:`, else a DNS SAN).
+    public var readers: [String]
+    /// SAN values granted the ``RecordRole/shredder`` role (same matching as ``readers``).
+    public var shredders: [String]
+    /// The largest request body accepted, in bytes (default 64 MiB, the store's default record limit). A
+    /// larger `Content-Length` is answered 413 before the body is read; a chunked body that grows past it is
+    /// answered 413 as soon as it does. Either way the connection is closed.
+    public var maximumBodyByteCount: Int
+    /// How long a connection may wait for its next request, in seconds (default 60; more than 0). Counted from
+    /// the handshake or the last response; a slowly sent request head counts against it too.
+    public var idleTimeout: Double
+    /// How long a request may take to arrive, from its head to the end of its body, in seconds (default 120;
+    /// more than 0). Past it the gateway answers 408 and closes the connection.
+    public var requestTimeout: Double
+    /// On ``RecordGateway/stop()``, how long requests in progress may take to finish, in seconds (default 10;
+    /// 0 or more) before their connections are closed anyway.
+    public var shutdownGracePeriod: Double
+
+    /// The default of ``maximumBodyByteCount``: 64 MiB, as `EncryptedRecordStore.Configuration`.
+    public static let defaultMaximumBodyByteCount = 64 << 20
+
+    /// A configuration; `tls` must require client certificates (checked by ``RecordGateway/start(host:port:configuration:store:logger:group:)``).
+    public init(
+        tls: TLSContext,
+        readers: [String] = [],
+        shredders: [String] = [],
+        maximumBodyByteCount: Int = defaultMaximumBodyByteCount,
+        idleTimeout: Double = 60,
+        requestTimeout: Double = 120,
+        shutdownGracePeriod: Double = 10
+    ) {
+        self.tls = tls
+        self.readers = readers
+        self.shredders = shredders
+        self.maximumBodyByteCount = maximumBodyByteCount
+        self.idleTimeout = idleTimeout
+        self.requestTimeout = requestTimeout
+        self.shutdownGracePeriod = shutdownGracePeriod
+    }
+
+    /// The roles `peer` holds: always ``RecordRole/device``, plus ``RecordRole/reader`` and
+    /// ``RecordRole/shredder`` when one of its SANs is listed.
+    public func roles(of peer: TLSPeerIdentity) -> Set<RecordRole> {
+        var roles: Set<RecordRole> = [.device]
+        if Self.matches(peer, self.readers) { roles.insert(.reader) }
+        if Self.matches(peer, self.shredders) { roles.insert(.shredder) }
+        return roles
+    }
+
+    static func matches(_ peer: TLSPeerIdentity, _ entries: [String]) -> Bool {
+        entries.contains { entry in
+            if entry.contains(":") { return peer.uris.contains(entry) }
+            let name = Self.asciiLowercased(entry)
+            return peer.dnsNames.contains { Self.asciiLowercased($0) == name }
+        }
+    }
+
+    static func asciiLowercased(_ text: String) -> String {
+        String(decoding: text.utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// Checks everything that can be checked before listening.
+    /// - Throws: ``RecordServiceError/Code/invalidConfiguration``.
+    func validate() throws {
+        let tls = self.tls.configuration
+        guard tls.role == .server else {
+            throw RecordServiceError(.invalidConfiguration, "the gateway needs a server TLS context")
+        }
+        guard tls.verifiesPeer else {
+            throw RecordServiceError(.invalidConfiguration, "the gateway's TLS context must require client certificates (client trust roots)")
+        }
+        for (option, entries) in [("reader", self.readers), ("shredder", self.shredders)] {
+            for entry in entries {
+                guard !entry.isEmpty, !entry.contains(where: { $0.isWhitespace }) else {
+                    throw RecordServiceError(.invalidConfiguration, "a \(option) SAN is a URI or DNS name without spaces; one is empty or has spaces")
+                }
+                if case .ipAddress = TLSServerName(entry) {
+                    throw RecordServiceError(.invalidConfiguration, "\(option) \(entry): an IP address cannot grant a role; give the client's SAN URI or DNS name")
+                }
+            }
+        }
+        guard self.maximumBodyByteCount >= 1 else {
+            throw RecordServiceError(.invalidConfiguration, "maximumBodyByteCount is at least 1 byte")
+        }
+        for (name, value) in [("idleTimeout", self.idleTimeout), ("requestTimeout", self.requestTimeout)] {
+            guard value > 0, value.isFinite, value <= 86_400 else {
+                throw RecordServiceError(.invalidConfiguration, "\(name) is more than 0 and at most 86 400 seconds")
+            }
+        }
+        guard self.shutdownGracePeriod >= 0, self.shutdownGracePeriod <= 3_600 else {
+            throw RecordServiceError(.invalidConfiguration, "shutdownGracePeriod is 0 to 3 600 seconds")
+        }
+    }
+}

@@ -1,0 +1,45 @@
+/// A `HOST:PORT` endpoint as the command-line programs take it: `127.0.0.1:8443`, `[::1]:8443`,
+/// `gateway.example:8443`. An IPv6 address must be written in brackets; the port is 0…65535.
+public struct RecordServiceEndpoint: Sendable, Hashable, CustomStringConvertible {
+    /// The host: a DNS name or an IP address (without brackets).
+    public let host: String
+    /// The port, 0…65535 (0: any free port, for listening).
+    public let port: Int
+
+    /// Parses `text`; `nil` when it is not `HOST:PORT`.
+    public init?(parsing text: String) {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":"), hostPart.contains(":") else { return nil }
+            portPart = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+            guard !hostPart.contains(":") else { return nil }
+        }
+        guard !hostPart.isEmpty, !portPart.isEmpty, portPart.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+            portPart.count <= 5, let port = Int(portPart), (0...65535).contains(port)
+        else { return nil }
+        self.host = String(hostPart)
+        self.port = port
+    }
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String {
+        Self.format(host: self.host, port: self.port)
+    }
+
+    /// `HOST:PORT`, an IPv6 host in brackets.
+    public static func format(host: String, port: Int) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}

@@ -1,0 +1,65 @@
+/// An error of the record service itself — the gateway's configuration, or a gateway's answer the client
+/// cannot use. Network and TLS failures are ``SaMDTLS/TLSError``s; the store's refusals are HTTP statuses in a
+/// ``RecordResponse``.
+///
+/// Compare by ``code``, which is stable; ``reason`` is words for people and carries no subject id, record id
+/// or record content.
+public struct RecordServiceError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The stable identity of the error.
+    public let code: Code
+    /// What went wrong, in words.
+    public let reason: String
+    /// Where the error was raised (`#fileID`).
+    public let file: String
+    /// Where the error was raised (`#line`).
+    public let line: Int
+
+    /// Makes an error; the record service raises these itself, the initializer is public for tests.
+    public init(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
+    /// Whether the same request may succeed when tried again: only ``Code/timedOut``.
+    public var isRetryable: Bool { self.code == .timedOut }
+
+    public static func == (lhs: RecordServiceError, rhs: RecordServiceError) -> Bool {
+        lhs.code == rhs.code
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(self.code)
+    }
+
+    public var description: String {
+        "RecordServiceError.\(self.code): \(self.reason)"
+    }
+
+    /// The stable identity of a ``RecordServiceError``. New codes may be added.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Backing: String, Sendable, Hashable {
+            case invalidConfiguration, invalidResponse, responseTooLarge, timedOut
+        }
+
+        private let backing: Backing
+
+        private init(_ backing: Backing) {
+            self.backing = backing
+        }
+
+        public var description: String { self.backing.rawValue }
+
+        /// A gateway or client configuration that cannot work: a TLS context of the wrong role, a server
+        /// context that does not require client certificates, an empty or IP-address role entry, a limit or
+        /// timeout out of range.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// The server's answer is not HTTP/1.1 as expected (a parse error, an unexpected status line).
+        public static let invalidResponse = Code(.invalidResponse)
+        /// The server's answer is larger than the client's ``RecordClient/maximumResponseByteCount``.
+        public static let responseTooLarge = Code(.responseTooLarge)
+        /// No complete answer arrived within the client's request timeout; the connection was closed.
+        public static let timedOut = Code(.timedOut)
+    }
+}

@@ -1,0 +1,81 @@
+public import SaMDStore
+public import SaMDTLS
+public import SaMDEnvelope
+
+/// The exit codes of `samd-gateway` and `samd-agent` (sysexits(3)), and how errors map to them — the same
+/// mapping as `samd-tls connect` for the connection phase, so scripts treat every SaMDKit program alike.
+public enum RecordServiceExitStatus {
+    public static let ok: Int32 = 0
+    /// EX_USAGE: the command line is wrong.
+    public static let usage: Int32 = 64
+    /// EX_DATAERR: the gateway refused a record (400, 413), or some subject keys could not be rewrapped.
+    public static let dataError: Int32 = 65
+    /// EX_NOINPUT: an input file (certificate, key, CA, record) cannot be read.
+    public static let noInput: Int32 = 66
+    /// EX_UNAVAILABLE: the peer cannot be reached, or the gateway cannot listen.
+    public static let unavailable: Int32 = 69
+    /// EX_SOFTWARE: an internal error.
+    public static let software: Int32 = 70
+    /// EX_IOERR: the record store's storage failed.
+    public static let ioError: Int32 = 74
+    /// EX_TEMPFAIL: try again later — another rotation job runs, or the gateway answered 503 to the last try.
+    public static let temporaryFailure: Int32 = 75
+    /// EX_PROTOCOL: a TLS or protocol failure (no common version, not TLS, truncated, timeout, bad HTTP).
+    public static let protocolFailure: Int32 = 76
+    /// EX_NOPERM: a certificate was refused by either side, or the gateway refused the role (403).
+    public static let certificateRefused: Int32 = 77
+    /// EX_CONFIG: invalid configuration or identity; the key store cannot be opened.
+    public static let configuration: Int32 = 78
+
+    /// The exit code for an error of the connection phase (connect, handshake, request), as `samd-tls connect`.
+    public static func code(forConnection error: any Error) -> Int32 {
+        if let error = error as? RecordServiceError {
+            return error.code == .invalidConfiguration ? configuration : protocolFailure
+        }
+        guard let error = error as? TLSError else { return protocolFailure }
+        if error.isCertificateError { return certificateRefused }
+        switch error.code {
+        case .unreachable: return unavailable
+        case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: return configuration
+        default: return protocolFailure
+        }
+    }
+
+    /// The exit code for an error building a TLS context (reading and validating its files).
+    public static func code(forSetup error: TLSError) -> Int32 {
+        switch error.code {
+        case .io: noInput
+        case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: configuration
+        default: software
+        }
+    }
+
+    /// The exit code for a record store error: 75 conflict (another job), 74 storage, 78 keys, 65 data.
+    public static func code(forStore error: RecordStoreError) -> Int32 {
+        switch error.code {
+        case .conflict: temporaryFailure
+        case .storage: ioError
+        case .keyUnavailable: configuration
+        case .invalidArgument, .limitExceeded, .authenticationFailed: dataError
+        default: software
+        }
+    }
+
+    /// The exit code for a key-store error while opening it: 74 for I/O, 78 otherwise (wrong passphrase,
+    /// modified or mis-permissioned store, no passphrase given).
+    public static func code(forKeyStore error: EnvelopeError) -> Int32 {
+        error.code == .io ? ioError : configuration
+    }
+
+    /// The exit code for a final HTTP status the gateway gave a record: 0 for 2xx; 77 for 401/403; 75 for
+    /// 503; 65 for other 4xx (the record or its address was refused); 76 otherwise.
+    public static func code(forStatus status: Int) -> Int32 {
+        switch status {
+        case 200..<300: ok
+        case 401, 403: certificateRefused
+        case 503: temporaryFailure
+        case 400..<500: dataError
+        default: protocolFailure
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import SaMDRecordService
+import SaMDStore
+import SaMDTLS
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `samd-gateway serve`: the records gateway.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve records over HTTPS with client certificates required.",
+        discussion: """
+            Prints "listening on HOST:PORT" (the real port when 0 was asked for) as the first line of standard \
+            output. Every client must present a certificate chaining to --ca with EKU clientAuth: such a client \
+            is a device and may store records and ask for /healthz. Reading needs a certificate whose SAN is \
+            given with --reader, shredding one given with --shredder (a value with ':' is a SAN URI, compared \
+            exactly; anything else a SAN DNS name).
+            The certificate, key, CA and CRL files are watched and reloaded when they change \
+            (--identity-reload-interval, default 5 s; 0 stops watching); SIGHUP reloads them at once. A \
+            refused reload leaves the current identity serving. SIGINT or SIGTERM stops: requests in progress \
+            finish (at most 10 s), then the gateway exits 0. Security events are logged on standard error.
+            Exit codes: 0 stopped by a signal; 64 usage; 66 an input file cannot be read; 69 cannot listen; \
+            74 the record store cannot be opened; 78 invalid configuration or identity, or the key store \
+            cannot be opened.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The address to listen on (port 0: any free port).", valueName: "host:port"))
+    var listen: RecordServiceEndpoint
+
+    @Option(name: .long, help: ArgumentHelp("The gateway's certificate chain (PEM, leaf first).", valueName: "file"))
+    var cert: String
+
+    @Option(name: .long, help: ArgumentHelp("The gateway's private key (PEM).", valueName: "file"))
+    var key: String
+
+    @OptionGroup var keyPassphrase: KeyPassphraseOption
+
+    @Option(name: .long, help: ArgumentHelp("The CA certificates client certificates must chain to (PEM).", valueName: "file"))
+    var ca: String
+
+    @Option(name: .long, help: ArgumentHelp("Check client chains against these CRLs (PEM; repeatable).", valueName: "file"))
+    var crl: [String] = []
+
+    @OptionGroup var stores: StoreOptions
+
+    @Option(
+        name: .customLong("reader"),
+        help: ArgumentHelp("Grant the read role to the client with this SAN URI or DNS name (repeatable).", valueName: "san")
+    )
+    var readers: [String] = []
+
+    @Option(
+        name: .customLong("shredder"),
+        help: ArgumentHelp("Grant the shred role to the client with this SAN URI or DNS name (repeatable).", valueName: "san")
+    )
+    var shredders: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("The largest record accepted, in bytes (default 64 MiB).", valueName: "bytes"))
+    var maxBodyBytes: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a connection may wait for its next request.", valueName: "seconds"))
+    var idleTimeout: Double = 60
+
+    @Option(name: .long, help: ArgumentHelp("Seconds a request may take to arrive, head to end of body.", valueName: "seconds"))
+    var requestTimeout: Double = 120
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Seconds between two looks at the certificate, key, CA and CRL files; 0: do not watch.", valueName: "seconds")
+    )
+    var identityReloadInterval: Double = 5
+
+    func validate() throws {
+        guard self.maxBodyBytes >= 1 else { throw ValidationError("--max-body-bytes is at least 1") }
+        guard self.identityReloadInterval >= 0, self.identityReloadInterval.isFinite else {
+            throw ValidationError("--identity-reload-interval is a number of seconds, 0 or more")
+        }
+        for (name, value) in [("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout)] {
+            guard value > 0, value <= 86_400 else { throw ValidationError("\(name) is more than 0 and at most 86400 seconds") }
+        }
+        for (option, values) in [("--reader", self.readers), ("--shredder", self.shredders)] {
+            for value in values {
+                guard !value.isEmpty, !value.contains(where: \.isWhitespace) else {
+                    throw ValidationError("\(option) needs a SAN URI or DNS name without spaces")
+                }
+                if case .ipAddress = TLSServerName(value) {
+                    throw ValidationError("\(option) \(value): an IP address cannot grant a role; give the client's SAN URI or DNS name")
+                }
+            }
+        }
+    }
+
+    func makeTLSConfiguration() throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.gatewayServer(
+            identity: .files(certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
+            clientTrustRoots: .file(self.ca)
+        )
+        configuration.certificateRevocationLists = self.crl.map { .file($0) }
+        return configuration
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: .info)
+        let cliLogger = Logger(label: "samd-gateway.serve")
+
+        try requireReadable([self.cert, self.key, self.ca] + self.crl)
+        let context: TLSContext
+        do {
+            context = try TLSContext(configuration: try self.makeTLSConfiguration(), logger: Logger(label: "samdkit.tls"))
+        } catch let error as TLSError {
+            printError("\(error.code): \(error.reason)")
+            throw ExitCode(ExitStatus.code(forSetup: error))
+        }
+        let store = try self.stores.open(maximumRecordByteCount: max(self.maxBodyBytes, 64 << 20))
+        let configuration = RecordGatewayConfiguration(
+            tls: context,
+            readers: self.readers,
+            shredders: self.shredders,
+            maximumBodyByteCount: self.maxBodyBytes,
+            idleTimeout: self.idleTimeout,
+            requestTimeout: self.requestTimeout
+        )
+
+        // Installed before listening, so that a signal right after the "listening" line is not lost.
+        let stopSignals = SignalWatcher([SIGINT, SIGTERM])
+        let reloadSignals = SignalWatcher([SIGHUP])
+
+        let gateway: RecordGateway
+        do {
+            gateway = try await RecordGateway.start(
+                host: self.listen.host,
+                port: self.listen.port,
+                configuration: configuration,
+                store: store,
+                logger: Logger(label: "samdkit.gateway")
+            )
+        } catch let error as RecordServiceError {
+            printError("\(error.code): \(error.reason)")
+            throw ExitCode(ExitStatus.configuration)
+        } catch {
+            printError("cannot listen on \(self.listen): \(error)")
+            throw ExitCode(ExitStatus.unavailable)
+        }
+        let address = gateway.localAddress
+        printLine("listening on \(RecordServiceEndpoint.format(host: address.ipAddress ?? self.listen.host, port: address.port ?? self.listen.port))")
+
+        let reloader =
+            self.identityReloadInterval > 0 ? TLSIdentityReloader(context: context, interval: self.identityReloadInterval) : nil
+        await withTaskGroup(of: Void.self) { group in
+            if let reloader {
+                group.addTask { await reloader.run() }
+            }
+            // SIGHUP goes through the reloader when one watches, so the same change is not loaded twice.
+            group.addTask {
+                for await _ in reloadSignals.signals {
+                    do {
+                        if let reloader { try reloader.reload() } else { try context.reload() }
+                        cliLogger.notice("SIGHUP: identity reloaded", metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
+                    } catch {
+                        cliLogger.error("SIGHUP: identity reload refused; the previous identity stays", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            for await number in stopSignals.signals {
+                cliLogger.notice("\(SignalWatcher.name(number)) received; stopping")
+                break
+            }
+            // Should a connection not close, the process ends anyway.
+            let grace = configuration.shutdownGracePeriod + 10
+            DispatchQueue.global().asyncAfter(deadline: .now() + grace) { terminate(0) }
+            await gateway.stop()
+            group.cancelAll()
+        }
+        withExtendedLifetime((stopSignals, reloadSignals)) {}
+    }
+}

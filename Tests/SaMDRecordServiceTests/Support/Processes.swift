@@ -1,0 +1,233 @@
+// The programs under test as child processes: collected output, bounded waits, killed when released.
+
+import Foundation
+import SaMDTLSTestSupport
+import SaMDTestSupport
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Harness {
+    /// A program built beside the tests (`samd-gateway`, `samd-agent`).
+    static func binary(_ name: String) throws -> URL {
+        var starts = [Bundle.main.bundleURL]
+        if let executable = Bundle.main.executableURL { starts.append(executable.deletingLastPathComponent()) }
+        starts.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+        for start in starts {
+            var directory = start
+            for _ in 0..<4 {
+                let candidate = directory.appendingPathComponent(name)
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+                directory.deleteLastPathComponent()
+            }
+        }
+        throw SetupFailure("\(name) not found beside \(Bundle.main.bundleURL.path)")
+    }
+
+    /// A program on PATH (or the usual system directories); a missing one fails the test and names Scripts/setup.
+    static func tool(_ name: String) throws -> URL {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for directory in path.split(separator: ":").map(String.init) + ["/usr/bin", "/bin", "/usr/local/bin"] {
+            let candidate = URL(fileURLWithPath: directory).appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        throw SetupFailure("\(name) is not installed; run Scripts/setup to install what the tests drive")
+    }
+
+    struct SetupFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Bytes gathered from a pipe by a background thread.
+    final class PipeCollector: Sendable {
+        private let storage = Mutex<(data: Data, closed: Bool)>((Data(), false))
+
+        init(_ handle: FileHandle) {
+            Thread { [self] in
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { break }
+                    self.storage.withLock { $0.data.append(chunk) }
+                }
+                self.storage.withLock { $0.closed = true }
+            }.start()
+        }
+
+        var data: Data { self.storage.withLock { $0.data } }
+        var text: String { String(decoding: self.data, as: UTF8.self) }
+        var isClosed: Bool { self.storage.withLock { $0.closed } }
+    }
+
+    /// A child process with collected standard output and error; SIGKILLed when released if still running.
+    final class Child: @unchecked Sendable {  // `process` is only started, signalled and waited for
+        let process = Process()
+        let standardOutput: PipeCollector
+        let standardError: PipeCollector
+
+        /// Starts `executable` with `arguments`, `environment` added to this process's; standard input is empty.
+        init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
+            _ = Self.ignoreSIGPIPE
+            self.process.executableURL = executable
+            self.process.arguments = arguments
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            let output = Pipe()
+            let error = Pipe()
+            self.process.standardOutput = output
+            self.process.standardError = error
+            self.process.standardInput = FileHandle.nullDevice
+            try self.process.run()
+            try? output.fileHandleForWriting.close()
+            try? error.fileHandleForWriting.close()
+            self.standardOutput = PipeCollector(output.fileHandleForReading)
+            self.standardError = PipeCollector(error.fileHandleForReading)
+        }
+
+        deinit {
+            self.kill()
+        }
+
+        private static let ignoreSIGPIPE: Void = {
+            _ = Glibc.signal(SIGPIPE, SIG_IGN)
+        }()
+
+        var isRunning: Bool { self.process.isRunning }
+
+        func signal(_ number: Int32) {
+            if self.process.isRunning { Glibc.kill(self.process.processIdentifier, number) }
+        }
+
+        func kill() {
+            if self.process.isRunning {
+                Glibc.kill(self.process.processIdentifier, SIGKILL)
+                self.process.waitUntilExit()
+            }
+        }
+
+        /// Waits at most `timeout` seconds for the exit; kills the child and returns `nil` when it did not end.
+        @discardableResult
+        func waitForExit(timeout: Double) -> Int32? {
+            let deadline = Date() + timeout
+            while self.process.isRunning && Date() < deadline { usleep(10_000) }
+            if self.process.isRunning {
+                self.kill()
+                return nil
+            }
+            self.process.waitUntilExit()
+            let drained = Date() + 2
+            while (!self.standardOutput.isClosed || !self.standardError.isClosed) && Date() < drained { usleep(5_000) }
+            return self.process.terminationReason == .exit ? self.process.terminationStatus : 128 + self.process.terminationStatus
+        }
+
+        /// Waits at most `timeout` seconds until `condition` holds; returns whether it did.
+        func wait(timeout: Double = 15, until condition: () -> Bool) -> Bool {
+            let deadline = Date() + timeout
+            while Date() < deadline {
+                if condition() { return true }
+                usleep(10_000)
+            }
+            return condition()
+        }
+    }
+
+    /// The outcome of a program run to its end.
+    struct Run: CustomStringConvertible {
+        /// The exit status (128 + signal when killed by one); `nil` when it had to be killed after the timeout.
+        let status: Int32?
+        let standardOutput: Data
+        let standardError: String
+
+        var output: String { String(decoding: self.standardOutput, as: UTF8.self) }
+
+        var description: String {
+            "\(self.status.map { "status \($0)" } ?? "timed out (killed)"); stdout: \(self.output.prefix(2000)); stderr: \(self.standardError.prefix(4000))"
+        }
+    }
+
+    /// Runs a program to its end (at most `timeout` seconds).
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> Run {
+        let child = try Child(executable, arguments, environment: environment)
+        defer { child.kill() }
+        let status = child.waitForExit(timeout: timeout)
+        return Run(status: status, standardOutput: child.standardOutput.data, standardError: child.standardError.text)
+    }
+
+    /// A running `samd-gateway serve` on 127.0.0.1, its port read from its first output line.
+    final class GatewayProcess: Sendable {
+        let child: Child
+        let port: Int
+
+        /// Starts `samd-gateway serve --listen 127.0.0.1:0 ARGUMENTS…` with the key store's passphrase in
+        /// SAMD_PASSPHRASE, and waits (bounded) for `listening on 127.0.0.1:PORT`.
+        init(_ arguments: [String]) throws {
+            let child = try Child(
+                try Harness.binary("samd-gateway"),
+                ["serve", "--listen", "127.0.0.1:0"] + arguments,
+                environment: ["SAMD_PASSPHRASE": Harness.passphrase]
+            )
+            self.child = child
+            let ready = child.wait(timeout: 20) { child.standardOutput.text.contains("\n") || !child.isRunning }
+            let firstLine = child.standardOutput.text.split(separator: "\n").first.map(String.init) ?? ""
+            let prefix = "listening on 127.0.0.1:"
+            guard ready, firstLine.hasPrefix(prefix), let port = Int(firstLine.dropFirst(prefix.count)), port > 0 else {
+                child.kill()
+                throw SetupFailure("samd-gateway did not start: first line \"\(firstLine)\"; stderr: \(child.standardError.text)")
+            }
+            self.port = port
+        }
+
+        /// The usual arguments: the PKI's server identity and root, the stores, reader and shredder roles.
+        static func standardArguments(_ stores: Stores, server: (cert: String, key: String)? = nil) -> [String] {
+            let pki = Harness.pki
+            return [
+                "--cert", server?.cert ?? pki.cert("server"), "--key", server?.key ?? pki.key("server"), "--ca", pki.root,
+                "--store", stores.storePath, "--keystore", stores.keysPath,
+                "--reader", TestPKI.readerURI, "--shredder", Harness.shredderURI,
+            ]
+        }
+
+        var endpoint: String { "127.0.0.1:\(self.port)" }
+        var log: String { self.child.standardError.text }
+
+        /// Waits for the log (standard error) to contain `needle`.
+        @discardableResult
+        func waitForLog(_ needle: String, timeout: Double = 15) -> Bool {
+            self.child.wait(timeout: timeout) { self.log.contains(needle) }
+        }
+
+        func stop() { self.child.kill() }
+    }
+}
+
+extension Harness {
+    /// A port on 127.0.0.1 where nothing listens (bound to port 0, read, closed).
+    static func closedPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SetupFailure("socket: \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw SetupFailure("bind: \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Medical records from the shared collection (Tests/SaMDEnvelopeTests/Resources/records), by file name.
+    static func medicalRecords(_ names: [String]) throws -> [(name: String, bytes: [UInt8])] {
+        let all = try MedicalRecords.load(from: MedicalRecords.packageFolder)
+        return try names.map { name in
+            guard let found = all.first(where: { $0.0.hasSuffix("/" + name) }) else { throw SetupFailure("no shared record \(name)") }
+            return (name, found.1)
+        }
+    }
+}
