@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SaMDRecordService
+import SaMDTLS
+
+/// `samd-agent`: uploads files to the records gateway as one subject's records, over mutual TLS.
+@main
+struct SamdAgent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "samd-agent",
+        abstract: "Upload files to a records gateway as records of one subject, over mutual TLS.",
+        discussion: """
+            Each FILE becomes the record named by its file name (without directory) of --subject, with the \
+            record type given by --record-type or by its extension: .json application/fhir+json, .ndjson \
+            application/fhir+ndjson, .hl7 x-application/hl7-v2+er7, .dcm application/dicom, otherwise \
+            application/octet-stream. One line per file (name, bytes, status, revision) and a summary go to \
+            standard output; file contents are never printed.
+            Network failures (cannot connect, connection closed, handshake timeout, truncated) and 503 \
+            answers are retried --retries times with exponential backoff (--retry-delay doubling up to \
+            --max-retry-delay, with jitter). A refused certificate is never retried. One connection is kept \
+            alive for all files.
+            Exit codes: 0 every file stored; 64 usage; 65 the gateway refused a record (400, 413, 404…); \
+            66 a file cannot be read (checked before connecting); 69 the gateway cannot be reached; 75 the \
+            gateway was still unavailable (503) after the retries; 76 a TLS or protocol failure; 77 a \
+            certificate was refused by either side, or the gateway refused the role (403); 78 invalid \
+            configuration or identity (this client's own certificate is checked before connecting: an expired \
+            one is 78).
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("The gateway.", valueName: "host:port"))
+    var connect: RecordServiceEndpoint
+
+    @Option(name: .long, help: ArgumentHelp("The name the gateway's certificate must carry (default: HOST).", valueName: "name"))
+    var serverName: String?
+
+    @Option(name: .long, help: ArgumentHelp("This device's certificate chain (PEM, leaf first).", valueName: "file"))
+    var cert: String
+
+    @Option(name: .long, help: ArgumentHelp("This device's private key (PEM).", valueName: "file"))
+    var key: String
+
+    @OptionGroup var keyPassphrase: KeyPassphraseOption
+
+    @Option(name: .long, help: ArgumentHelp("The CA certificates the gateway's chain must lead to (PEM).", valueName: "file"))
+    var ca: String
+
+    @Option(name: .long, help: ArgumentHelp("The subject (patient) id the records belong to.", valueName: "id"))
+    var subject: String
+
+    @Option(name: .long, help: ArgumentHelp("The record type of every file (default: from each file's extension).", valueName: "type"))
+    var recordType: String?
+
+    @Option(name: .long, help: ArgumentHelp("Retries after a failed attempt, per file.", valueName: "n"))
+    var retries: Int = 5
+
+    @Option(name: .long, help: ArgumentHelp("Seconds before the first retry (doubling after each).", valueName: "seconds"))
+    var retryDelay: Double = 0.5
+
+    @Option(name: .long, help: ArgumentHelp("The longest wait between two attempts, in seconds.", valueName: "seconds"))
+    var maxRetryDelay: Double = 30
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the TCP connection.", valueName: "seconds"))
+    var connectTimeout: Double = 10
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the gateway's answer to one file.", valueName: "seconds"))
+    var requestTimeout: Double = 120
+
+    @Flag(name: .long, help: "Log the library's security events (handshakes) on standard error.")
+    var verbose = false
+
+    @Argument(help: ArgumentHelp("The files to upload.", valueName: "file"))
+    var files: [String]
+
+    func validate() throws {
+        guard !self.files.isEmpty else { throw ValidationError("give at least one file") }
+        guard !self.subject.isEmpty else { throw ValidationError("--subject needs a value") }
+        guard (0...100).contains(self.retries) else { throw ValidationError("--retries is 0 to 100") }
+        for (name, value) in [
+            ("--retry-delay", self.retryDelay), ("--max-retry-delay", self.maxRetryDelay),
+            ("--connect-timeout", self.connectTimeout), ("--request-timeout", self.requestTimeout),
+        ] {
+            guard value.isFinite, value >= 0, value <= 86_400 else { throw ValidationError("\(name) is 0 to 86400 seconds") }
+        }
+        guard self.connectTimeout > 0, self.requestTimeout > 0 else { throw ValidationError("timeouts are more than 0 seconds") }
+        if let name = self.serverName, name.isEmpty { throw ValidationError("--server-name needs a value") }
+        if let type = self.recordType, !RecordTypes.isValid(type) {
+            throw ValidationError("--record-type is a media type: 1 to 127 of A-Z a-z 0-9 ! # $ & ^ _ . + - /")
+        }
+        var seen: Set<String> = []
+        for path in self.files {
+            let name = Self.recordID(of: path)
+            guard !name.isEmpty else { throw ValidationError("\(path) names no file") }
+            guard seen.insert(name).inserted else {
+                throw ValidationError("two files are named \(name): each file's name is its record id, so they must differ")
+            }
+        }
+    }
+
+    /// The record id of a file: its name without directory.
+    static func recordID(of path: String) -> String {
+        String(path.split(separator: "/", omittingEmptySubsequences: true).last ?? "")
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: self.verbose ? .info : .critical)
+        try requireReadable([self.ca, self.cert, self.key] + self.files)
+
+        let context: TLSContext
+        do {
+            context = try TLSContext(
+                configuration: .deviceClient(
+                    identity: .files(certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
+                    trustRoots: .file(self.ca)
+                ),
+                logger: Logger(label: "samdkit.tls")
+            )
+        } catch let error as TLSError {
+            printError("\(error.code): \(error.reason)")
+            throw ExitCode(ExitStatus.code(forSetup: error))
+        }
+        let client = RecordClient(
+            host: self.connect.host,
+            port: self.connect.port,
+            context: context,
+            serverName: self.serverName,
+            connectTimeout: self.connectTimeout,
+            requestTimeout: self.requestTimeout
+        )
+        let policy = RetryPolicy(attempts: self.retries + 1, initialDelay: self.retryDelay, maximumDelay: self.maxRetryDelay)
+
+        var stored = 0
+        var storedBytes = 0
+        var status = ExitStatus.ok
+        for path in self.files {
+            let name = Self.recordID(of: path)
+            let body: [UInt8]
+            do {
+                body = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            } catch {
+                printError("\(path): cannot be read")
+                throw ExitCode(ExitStatus.noInput)
+            }
+            let response: RecordResponse
+            do {
+                response = try await client.upload(
+                    subject: self.subject,
+                    recordID: name,
+                    recordType: self.recordType ?? RecordTypes.recordType(forFileName: name),
+                    body: body,
+                    policy: policy
+                ) { attempt, delay, error in
+                    let cause = error.map(describe) ?? "503 Service Unavailable"
+                    printError("\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay)) s")
+                }
+            } catch {
+                printError("\(name): not stored: \(describe(error))")
+                printLine("uploaded \(stored) of \(self.files.count) files, \(storedBytes) bytes, to \(self.connect)")
+                throw ExitCode(ExitStatus.code(forConnection: error))
+            }
+            var line = "\(name): \(body.count) bytes, \(response.status) \(response.reasonPhrase)"
+            if let revision = response.revision {
+                line += ", revision \(revision)"
+            } else if let code = response.errorCode {
+                line += " (\(code))"
+            }
+            printLine(line)
+            if response.isSuccess {
+                stored += 1
+                storedBytes += body.count
+            } else if status == ExitStatus.ok {
+                status = ExitStatus.code(forStatus: response.status)
+            }
+        }
+        printLine("uploaded \(stored) of \(self.files.count) files, \(storedBytes) bytes, to \(self.connect)")
+        await client.close()
+        if status != ExitStatus.ok { throw ExitCode(status) }
+    }
+}
