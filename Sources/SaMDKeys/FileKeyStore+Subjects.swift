@@ -13,11 +13,12 @@ extension FileKeyStore {
     static let subjectPrefix = "s-"
 
     public func subjectIndex(of subject: String) throws -> String {
-        guard !subject.isEmpty, subject.utf8.count <= 512 else {
-            throw EnvelopeError(.invalidContext, "a subject id is 1 to 512 bytes")
-        }
-        // NFC, as encryption-context values: one patient id typed composed or decomposed is one subject.
+        // NFC, as encryption-context values: one patient id typed composed or decomposed is one subject, so
+        // its length is measured after normalising too (as blindIndex does).
         let normalised = subject.precomposedStringWithCanonicalMapping
+        guard !normalised.isEmpty, normalised.utf8.count <= 512 else {
+            throw EnvelopeError(.invalidContext, "a subject id is 1 to 512 bytes after NFC normalisation")
+        }
         let mac = try self.indexMAC(Array("samd-subject-v1".utf8) + [0] + Array(normalised.utf8))
         return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
@@ -92,8 +93,12 @@ extension FileKeyStore {
             }
             return .keyEncryptionKey(try KeyIdentifier(name: name, version: live.version), material)
         }
-        // First key for this subject, or a new one after shredding: the next version.
-        let version = (record.versions.map(\.version).max() ?? 0) + 1
+        // First key for this subject, or a new one after shredding: the next version. Subject files are not
+        // authenticated as a whole, so the largest version may be a forged 2^32 - 1.
+        let (version, overflow) = (record.versions.map(\.version).max() ?? 0).addingReportingOverflow(1)
+        guard !overflow else {
+            throw EnvelopeError(.keyStore, "subject file \(name) has no key version left after \(UInt32.max)")
+        }
         let material = try Self.crypto { try SecureBytes(randomByteCount: 32) }
         record.versions.append(
             StoreFormat.SubjectVersion(

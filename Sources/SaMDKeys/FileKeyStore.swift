@@ -233,7 +233,11 @@ public final class FileKeyStore: KeyStore {
         }
         let versions = state.keys.filter { $0.metadata.identifier.name == name }.map(\.metadata.identifier.version)
         let cryptoperiod = state.keys.last { $0.metadata.identifier.name == name }?.metadata.cryptoperiod ?? Self.defaultCryptoperiod
-        var key = try Self.newKey(KeyIdentifier(name: name, version: (versions.max() ?? 0) + 1), cryptoperiod: cryptoperiod, now: now, wrapKey: self.wrapKey)
+        let (version, overflow) = (versions.max() ?? 0).addingReportingOverflow(1)
+        guard !overflow else {
+            throw EnvelopeError(.keyNotUsable, "\(name) has no version left after \(UInt32.max)")
+        }
+        var key = try Self.newKey(KeyIdentifier(name: name, version: version), cryptoperiod: cryptoperiod, now: now, wrapKey: self.wrapKey)
         key.metadata.state = .preActivation
         key.metadata.activatedAt = nil
         state.keys.append(key)

@@ -62,7 +62,8 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// The blind index of a subject id: 32 hex digits, the first 16 bytes of
     /// HMAC-SHA-256(index key, `"samd-subject-v1" ‖ 0x00 ‖ NFC(subject)`) — the suffix of its subject key's
     /// name. The index key never leaves the store.
-    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an id that is empty or longer than 512 bytes.
+    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an id that is empty or longer than 512 bytes after
+    ///   NFC normalisation.
     func subjectIndex(of subject: String) throws -> String
     /// A blind index of a tuple of identifiers, for looking records up without storing the identifiers:
     /// the 32 bytes of HMAC-SHA-256(index key, `"samd-blind-v1" ‖ 0x00 ‖ domain ‖ 0x00 ‖

@@ -3,6 +3,7 @@ public import Logging
 public import SaMDEnvelope
 public import SaMDKeys
 import GRDB
+import GRDBSQLite
 import SaMDCrypto
 
 /// Patient records stored encrypted in SQLite (through GRDB): the embedded record store, no server to run.
@@ -16,7 +17,8 @@ import SaMDCrypto
 ///
 /// Shapes accepted (anything else is ``RecordStoreError/Code/invalidArgument``): subject and record ids of 1
 /// to 512 bytes of UTF-8 without control characters (compared after NFC normalisation); record types of 1 to
-/// 127 ASCII bytes of a media type (`A-Z a-z 0-9 ! # $ & ^ _ . + - /`).
+/// 127 ASCII bytes of a media type (`A-Z a-z 0-9 ! # $ & ^ _ . + - /`); the three together at most
+/// ``maximumAddressByteCount`` (980) bytes, what the encryption context holds.
 ///
 /// Writes are SQLite transactions (`BEGIN IMMEDIATE`, WAL journal) and are safe from several threads and
 /// processes; the directory is private (0700) and the database file 0600. Crypto-shredding a subject
@@ -40,6 +42,14 @@ public final class EncryptedRecordStore: Sendable {
         }
     }
 
+    /// The most bytes (UTF-8, after NFC) a subject id, a record id and a record type take together: what the
+    /// encryption context they make (``ChunkedPayload/maximumContextByteCount``, 1024 bytes) holds once its
+    /// prefix (18 bytes) and the three keys with their lengths (26 bytes) are counted.
+    public static let maximumAddressByteCount = ChunkedPayload.maximumContextByteCount - 44
+    /// The largest ``Configuration/maximumRecordByteCount`` a store accepts (512 MiB): its envelope, in one
+    /// row, stays under SQLite's own limit of 10^9 bytes per value.
+    public static let largestMaximumRecordByteCount = 512 << 20
+
     /// The database's file name inside the store's directory.
     public static let databaseFileName = "records.sqlite"
     /// Bytes an envelope adds to a payload at most: the longest header (190), salt and commitment (56), and
@@ -59,14 +69,23 @@ public final class EncryptedRecordStore: Sendable {
     /// exist, and bringing its schema up to date.
     /// - Parameter keyStore: the key store whose subject keys seal the records and whose index key makes the
     ///   blind indexes; always the same one for one database.
-    /// - Throws: ``RecordStoreError/Code/storage`` when the directory is accessible to others, is not a
-    ///   directory, or the database cannot be opened or migrated.
+    /// - Throws: ``RecordStoreError/Code/invalidArgument`` for a maximum record size outside
+    ///   0 ... ``largestMaximumRecordByteCount`` or a negative busy timeout;
+    ///   ``RecordStoreError/Code/storage`` when the directory is accessible to others or is not a directory,
+    ///   the database or its `-wal` or `-shm` file is a link, not a regular file or not private, or the
+    ///   database cannot be opened or migrated.
     public init(
         directory: String,
         keyStore: any KeyStore,
         configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "samdkit.store")
     ) throws {
+        guard (0...Self.largestMaximumRecordByteCount).contains(configuration.maximumRecordByteCount) else {
+            throw RecordStoreError(.invalidArgument, "the maximum record size is 0 to \(Self.largestMaximumRecordByteCount) bytes")
+        }
+        guard configuration.busyTimeout >= 0, configuration.busyTimeout.isFinite else {
+            throw RecordStoreError(.invalidArgument, "the busy timeout is a finite number of seconds, 0 or more")
+        }
         try Self.preparePrivateDirectory(directory)
         let path = directory + "/" + Self.databaseFileName
         // Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
@@ -78,10 +97,19 @@ public final class EncryptedRecordStore: Sendable {
         guard statResult == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o077 == 0 else {
             throw RecordStoreError(.storage, "\(path) must be a regular file of mode 0600")
         }
+        let file = (device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        try Self.checkDatabaseFiles(path, file: file)
+        // Every value SQLite reads is bounded by this, before it is allocated: the largest envelope and the
+        // rest of its row. An edited row cannot make the store read more (SQLITE_TOOBIG: limitExceeded).
+        let valueLimit = Int32(Self.envelopeByteCount(forPayload: configuration.maximumRecordByteCount) + 4096)
         var grdb = GRDB.Configuration()
         grdb.busyMode = .timeout(configuration.busyTimeout)
         grdb.label = "samdkit.store"
         grdb.prepareDatabase { db in
+            // SQLite opens the path it is given, following links: each new connection (readers are opened
+            // on demand) checks that it is still the file judged here.
+            try Self.checkDatabaseFiles(path, file: file)
+            sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, valueLimit)
             // Deleted and overwritten content is zeroed in the file, not left in free pages.
             try db.execute(sql: "PRAGMA secure_delete = ON")
         }
@@ -118,6 +146,7 @@ public final class EncryptedRecordStore: Sendable {
         expectedRevision: Int64? = nil
     ) throws -> RecordWriteResult {
         let address = try self.address(subject: subject, recordID: recordID, recordType: recordType)
+        let context = try Self.context(subject: subject, recordID: recordID, recordType: recordType)
         guard payload.count <= self.configuration.maximumRecordByteCount else {
             throw RecordStoreError(.limitExceeded, "a record is at most \(self.configuration.maximumRecordByteCount) bytes; this one is \(payload.count)")
         }
@@ -128,9 +157,9 @@ public final class EncryptedRecordStore: Sendable {
             attempt += 1
             do {
                 let key = try self.keyStore.subjectSealingKey(subject: subject)
-                let envelope = try Envelope.seal(payload, context: address.context, to: key, suite: self.configuration.payloadSuite)
+                let envelope = try Envelope.seal(payload, context: context, to: key, suite: self.configuration.payloadSuite)
                 let revision = try self.keyStore.whileSealingKeyIsCurrent(key.identifier) {
-                    try self.commit(envelope, at: address, wrappingKey: key.identifier, expectedRevision: expectedRevision)
+                    try self.commit(envelope, at: address, recordType: recordType, wrappingKey: key.identifier, expectedRevision: expectedRevision)
                 }
                 return RecordWriteResult(revision: revision, key: key.identifier, envelopeByteCount: envelope.count)
             } catch let error as EnvelopeError where error.code == .keyNotUsable && attempt < 3 {
@@ -150,19 +179,33 @@ public final class EncryptedRecordStore: Sendable {
     public func get(subject: String, recordID: String) throws -> StoredRecord {
         let address = try self.address(subject: subject, recordID: recordID, recordType: nil)
         let limit = Self.envelopeByteCount(forPayload: self.configuration.maximumRecordByteCount)
-        let found: (row: Row, envelope: [UInt8])? = try self.reading("reading a record") { db in
+        // The database is not trusted to be the one we wrote: every column is checked for the exact type the
+        // store writes (GRDB's subscripts trap on anything else), and the envelope's size is bounded before
+        // the blob is read (SQLite's length() of text stops at a NUL, so it must be a blob).
+        let found: (record: StoredRecord, envelope: [UInt8])? = try self.reading("reading a record") { db in
             guard let row = try Row.fetchOne(
                 db,
-                sql: "SELECT record_type, revision, created_at, updated_at, length(envelope) AS size FROM record WHERE record_index = ?",
+                sql: """
+                    SELECT typeof(envelope) AS kind, length(envelope) AS size, record_type, revision, created_at, updated_at
+                    FROM record WHERE record_index = ?
+                    """,
                 arguments: [Data(address.recordIndex)]
             ) else { return nil }
-            let size: Int = row["size"]
-            // Bounded before the blob is read: the database is not trusted to be the one we wrote.
-            guard size <= limit else {
-                throw RecordStoreError(.limitExceeded, "a stored row holds \(size) bytes, more than any record of at most \(self.configuration.maximumRecordByteCount) bytes")
+            guard let size = Self.integer(row, "size"), size <= limit else {
+                throw RecordStoreError(.limitExceeded, "a stored row is larger than any record of at most \(self.configuration.maximumRecordByteCount) bytes")
+            }
+            guard Self.text(row, "kind") == "blob", let recordType = Self.text(row, "record_type"), Self.isValidRecordType(recordType),
+                let revision = Self.integer(row, "revision"), revision >= 1,
+                let createdAt = Self.real(row, "created_at"), let updatedAt = Self.real(row, "updated_at")
+            else {
+                throw self.tampered("a stored row's columns are not of the types the store writes")
             }
             let envelope = try Data.fetchOne(db, sql: "SELECT envelope FROM record WHERE record_index = ?", arguments: [Data(address.recordIndex)])
-            return (row, Array(envelope ?? Data()))
+            let record = StoredRecord(
+                recordType: recordType, payload: [], revision: revision,
+                createdAt: Date(timeIntervalSince1970: createdAt), updatedAt: Date(timeIntervalSince1970: updatedAt)
+            )
+            return (record, Array(envelope ?? Data()))
         }
         guard let found else {
             if let receipt = try self.shredReceipt(subjectIndex: address.subjectIndex) {
@@ -170,30 +213,31 @@ public final class EncryptedRecordStore: Sendable {
             }
             throw RecordStoreError(.notFound, "no record at this address")
         }
-        let recordType: String = found.row["record_type"]
-        guard Self.isValidRecordType(recordType) else {
-            throw RecordStoreError(.authenticationFailed, "the stored row's record type is not a media type: the row was tampered with")
+        let recordType = found.record.recordType
+        guard Self.addressByteCount(subject, recordID, recordType) <= Self.maximumAddressByteCount else {
+            throw self.tampered("the stored row's record type does not fit the address it is stored at")
         }
         let context = try Self.context(subject: subject, recordID: recordID, recordType: recordType)
         do {
+            // A record is sealed under its own patient's subject key (KeyStore.subjectKeyNames: `s-` and the
+            // subject index), never under another patient's key or a KEK: a row naming any other key was
+            // copied or forged, whatever that key's state (another patient's shredded key must not make this
+            // patient look shredded).
+            let header = try EnvelopeHeader.parse(found.envelope)
+            guard header.wrapMode == .keyEncryptionKey, header.key.name == "s-" + address.subjectIndex else {
+                throw self.tampered("the stored row is not sealed under this patient's subject key")
+            }
             let payload = try Envelope.open(found.envelope, context: context, keys: self.keyStore)
             return StoredRecord(
-                recordType: recordType,
-                payload: payload,
-                revision: found.row["revision"],
-                createdAt: Date(timeIntervalSince1970: found.row["created_at"]),
-                updatedAt: Date(timeIntervalSince1970: found.row["updated_at"])
+                recordType: recordType, payload: payload, revision: found.record.revision,
+                createdAt: found.record.createdAt, updatedAt: found.record.updatedAt
             )
         } catch let error as EnvelopeError {
             switch error.code {
             case .keyDestroyed:
                 throw RecordStoreError(.shredded, "the subject was crypto-shredded", underlying: error, receipt: try? self.shredReceipt(subjectIndex: address.subjectIndex))
             case .authenticationFailed, .truncated, .malformed, .unsupportedVersion, .unsupportedSuite, .limitExceeded:
-                self.logger.warning(
-                    "stored record failed authentication",
-                    metadata: ["event": "samd.store.record-authentication-failed", "reason": "\(error.code)"]
-                )
-                throw RecordStoreError(.authenticationFailed, "the stored row does not open under this address: tampered with or copied from another record", underlying: error)
+                throw self.tampered("the stored row does not open under this address: tampered with or copied from another record", underlying: error)
             default:
                 throw Self.keyError(error)
             }
@@ -258,8 +302,6 @@ public final class EncryptedRecordStore: Sendable {
     struct Address {
         let subjectIndex: String
         let recordIndex: [UInt8]
-        let recordType: String
-        let context: EncryptionContext
     }
 
     func address(subject: String, recordID: String, recordType: String?) throws -> Address {
@@ -269,15 +311,26 @@ public final class EncryptedRecordStore: Sendable {
         if let recordType, !Self.isValidRecordType(recordType) {
             throw RecordStoreError(.invalidArgument, "a record type is 1 to 127 bytes of a media type (A-Z a-z 0-9 ! # $ & ^ _ . + - /)")
         }
+        // The shortest record type (1 byte) when reading: a record stored with it must be found.
+        guard Self.addressByteCount(subject, recordID, recordType ?? "a") <= Self.maximumAddressByteCount else {
+            throw RecordStoreError(
+                .invalidArgument,
+                "a subject id, record id and record type take at most \(Self.maximumAddressByteCount) bytes together (UTF-8, after NFC)"
+            )
+        }
         let subjectIndex = try self.subjectIndex(subject)
         do {
             let recordIndex = try self.keyStore.blindIndex(domain: "samd-store-record", [subject, recordID])
-            let type = recordType ?? "application/octet-stream"
-            let context = try Self.context(subject: subject, recordID: recordID, recordType: type)
-            return Address(subjectIndex: subjectIndex, recordIndex: recordIndex, recordType: type, context: context)
+            return Address(subjectIndex: subjectIndex, recordIndex: recordIndex)
         } catch let error as EnvelopeError {
             throw Self.keyError(error)
         }
+    }
+
+    /// Bytes of an address in the encryption context: UTF-8 after NFC, as ``EncryptionContext`` counts them.
+    static func addressByteCount(_ subject: String, _ recordID: String, _ recordType: String) -> Int {
+        subject.precomposedStringWithCanonicalMapping.utf8.count + recordID.precomposedStringWithCanonicalMapping.utf8.count
+            + recordType.utf8.count
     }
 
     func subjectIndex(_ subject: String) throws -> String {
@@ -309,10 +362,18 @@ public final class EncryptedRecordStore: Sendable {
         return (1...127).contains(value.utf8.count) && value.utf8.allSatisfy { allowed.contains($0) }
     }
 
-    private func commit(_ envelope: [UInt8], at address: Address, wrappingKey: KeyIdentifier, expectedRevision: Int64?) throws -> Int64 {
+    private func commit(_ envelope: [UInt8], at address: Address, recordType: String, wrappingKey: KeyIdentifier, expectedRevision: Int64?) throws -> Int64 {
         try self.writing("storing a record") { db in
             let now = Date().timeIntervalSince1970
-            let current = try Int64.fetchOne(db, sql: "SELECT revision FROM record WHERE record_index = ?", arguments: [Data(address.recordIndex)])
+            // Read strictly: SQLite reads a revision edited to text as 0, and the UPDATE below would then
+            // match no row while the write reported success.
+            var current: Int64?
+            if let row = try Row.fetchOne(db, sql: "SELECT revision FROM record WHERE record_index = ?", arguments: [Data(address.recordIndex)]) {
+                guard let revision = Self.integer(row, "revision"), revision >= 1, revision < Int64.max else {
+                    throw self.tampered("the stored row's revision is not a revision: the row was tampered with")
+                }
+                current = revision
+            }
             if let expectedRevision, expectedRevision != (current ?? 0) {
                 throw RecordStoreError(.conflict, "the record is at revision \(current ?? 0), not \(expectedRevision)")
             }
@@ -322,7 +383,7 @@ public final class EncryptedRecordStore: Sendable {
                         INSERT INTO record (record_index, subject_index, record_type, envelope, wrapping_key, revision, created_at, updated_at)
                         VALUES (?, ?, ?, ?, ?, 1, ?, ?)
                         """,
-                    arguments: [Data(address.recordIndex), address.subjectIndex, address.recordType, Data(envelope), "\(wrappingKey)", now, now]
+                    arguments: [Data(address.recordIndex), address.subjectIndex, recordType, Data(envelope), "\(wrappingKey)", now, now]
                 )
                 return 1
             }
@@ -331,8 +392,11 @@ public final class EncryptedRecordStore: Sendable {
                     UPDATE record SET record_type = ?, envelope = ?, wrapping_key = ?, revision = revision + 1, updated_at = ?
                     WHERE record_index = ? AND revision = ?
                     """,
-                arguments: [address.recordType, Data(envelope), "\(wrappingKey)", now, Data(address.recordIndex), current]
+                arguments: [recordType, Data(envelope), "\(wrappingKey)", now, Data(address.recordIndex), current]
             )
+            guard db.changesCount == 1 else {
+                throw RecordStoreError(.storage, "the record changed under a write transaction")
+            }
             return current + 1
         }
     }
@@ -344,9 +408,13 @@ public final class EncryptedRecordStore: Sendable {
                 sql: "SELECT key_name, key_version, destroyed_at FROM shred_receipt WHERE subject_index = ?",
                 arguments: [subjectIndex]
             ) else { return nil }
-            let version: Int64 = row["key_version"]
-            guard let key = try? KeyIdentifier(name: row["key_name"], version: UInt32(clamping: version)) else { return nil }
-            return DestructionReceipt(key: key, destroyedAt: Date(timeIntervalSince1970: row["destroyed_at"]), subjectIndex: subjectIndex)
+            // An edited receipt (another patient's key, a version out of range, wrong types) is no receipt.
+            guard let name = Self.text(row, "key_name"), name == "s-" + subjectIndex,
+                let version = Self.integer(row, "key_version").flatMap(UInt32.init(exactly:)),
+                let destroyedAt = Self.real(row, "destroyed_at"),
+                let key = try? KeyIdentifier(name: name, version: version)
+            else { return nil }
+            return DestructionReceipt(key: key, destroyedAt: Date(timeIntervalSince1970: destroyedAt), subjectIndex: subjectIndex)
         }
     }
 
@@ -383,7 +451,41 @@ public final class EncryptedRecordStore: Sendable {
 
     static func storageError(_ error: DatabaseError, _ what: String) -> RecordStoreError {
         // The SQLite result code and message only: never the statement's arguments.
-        RecordStoreError(.storage, "\(what): SQLite error \(error.resultCode.rawValue) (\(error.message ?? "no message"))")
+        if error.resultCode == .SQLITE_TOOBIG {
+            // A value over the connection's limit (SQLITE_LIMIT_LENGTH): an edited row, refused unread.
+            return RecordStoreError(.limitExceeded, "\(what): a stored value is larger than any record may be")
+        }
+        return RecordStoreError(.storage, "\(what): SQLite error \(error.resultCode.rawValue) (\(error.message ?? "no message"))")
+    }
+
+    /// Logs and returns the error for a row that is not what the store wrote.
+    func tampered(_ reason: String, underlying: EnvelopeError? = nil) -> RecordStoreError {
+        self.logger.warning(
+            "stored record failed authentication",
+            metadata: ["event": "samd.store.record-authentication-failed", "reason": "\(underlying.map { "\($0.code)" } ?? "row")"]
+        )
+        return RecordStoreError(.authenticationFailed, reason, underlying: underlying)
+    }
+
+    /// A column of an untrusted row, only when it holds an integer.
+    static func integer(_ row: Row, _ column: String) -> Int64? {
+        guard case .int64(let value) = (row[column] as DatabaseValue).storage else { return nil }
+        return value
+    }
+
+    /// A column of an untrusted row, only when it holds a number.
+    static func real(_ row: Row, _ column: String) -> Double? {
+        switch (row[column] as DatabaseValue).storage {
+        case .double(let value): value
+        case .int64(let value): Double(value)
+        default: nil
+        }
+    }
+
+    /// A column of an untrusted row, only when it holds text.
+    static func text(_ row: Row, _ column: String) -> String? {
+        guard case .string(let value) = (row[column] as DatabaseValue).storage else { return nil }
+        return value
     }
 
     static func keyError(_ error: EnvelopeError) -> RecordStoreError {
@@ -392,6 +494,27 @@ public final class EncryptedRecordStore: Sendable {
         case .limitExceeded: RecordStoreError(.limitExceeded, error.reason, underlying: error)
         case .io: RecordStoreError(.storage, error.reason, underlying: error)
         default: RecordStoreError(.keyUnavailable, "\(error.code): \(error.reason)", underlying: error)
+        }
+    }
+
+    /// The database must still be the regular file judged when the store was opened (same device and inode),
+    /// and its `-wal` and `-shm` files, which SQLite opens itself, following links, must be private regular
+    /// files when they exist.
+    static func checkDatabaseFiles(_ path: String, file: (device: UInt64, inode: UInt64)) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG,
+            UInt64(info.st_dev) == file.device, UInt64(info.st_ino) == file.inode
+        else {
+            throw RecordStoreError(.storage, "\(path) was replaced since the store was opened (or is a link)")
+        }
+        for suffix in ["-wal", "-shm"] {
+            guard lstat(path + suffix, &info) == 0 else {
+                guard errno == ENOENT else { throw RecordStoreError(.storage, "cannot stat \(path + suffix): errno \(errno)") }
+                continue
+            }
+            guard info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o077 == 0 else {
+                throw RecordStoreError(.storage, "\(path + suffix) must be a regular file of mode 0600, not a link")
+            }
         }
     }
 

@@ -130,11 +130,9 @@ public struct KeyRotationJob: Sendable {
             )
         }
         let now = Date().timeIntervalSince1970
-        if let checkpoint {
-            let from: Int64 = checkpoint["from_version"]
-            let storedTarget: Int64? = checkpoint["target_version"]
+        if let checkpoint, let (from, storedTarget, storedCursor) = Self.interrupted(checkpoint) {
             var active = try self.activeVersion()
-            var cursor: String? = checkpoint["cursor"]
+            var cursor = storedCursor
             if storedTarget == nil, Int64(active) <= from {
                 // Killed after the intent, before the key store made the new version: make it now.
                 active = try self.rotate()
@@ -146,6 +144,14 @@ public struct KeyRotationJob: Sendable {
             try self.checkpoint(target: target, cursor: cursor, done: 0, rewrapped: 0, keepCounts: true)
             self.store.logger.notice("key rotation resumed", metadata: ["event": "samd.store.rotation-resumed", "key": "\(target)"])
             return (target, cursor, true)
+        }
+        if checkpoint != nil {
+            // Not what a job writes: never trusted to skip the new version or any subject key. Starting afresh
+            // costs a full pass, and at worst one more KEK version than a resumed job would have made.
+            self.store.logger.warning(
+                "rotation checkpoint damaged; the job starts afresh",
+                metadata: ["event": "samd.store.rotation-checkpoint-damaged", "kek": "\(self.kekName)"]
+            )
         }
         let active = try self.activeVersion()
         try self.store.writing("recording a rotation") { db in
@@ -164,6 +170,27 @@ public struct KeyRotationJob: Sendable {
         try self.checkpoint(target: target, cursor: nil, done: 0, rewrapped: 0)
         self.store.logger.notice("key rotation started", metadata: ["event": "samd.store.rotation-started", "key": "\(target)"])
         return (target, nil, false)
+    }
+
+    /// The interrupted job a checkpoint row describes, or nil when the row is not one a job writes: versions
+    /// outside 1 ... 2^32 - 1, a target below its origin, a cursor that is not a subject key name, wrong types.
+    static func interrupted(_ row: Row) -> (from: Int64, target: Int64?, cursor: String?)? {
+        let versions = Int64(1)...Int64(UInt32.max)
+        guard let from = EncryptedRecordStore.integer(row, "from_version"), versions.contains(from) else { return nil }
+        var target: Int64?
+        if !(row["target_version"] as DatabaseValue).isNull {
+            guard let stored = EncryptedRecordStore.integer(row, "target_version"), (from...Int64(UInt32.max)).contains(stored) else { return nil }
+            target = stored
+        }
+        var cursor: String?
+        if !(row["cursor"] as DatabaseValue).isNull {
+            let hex = Set("0123456789abcdef".utf8)
+            guard let stored = EncryptedRecordStore.text(row, "cursor"), stored.hasPrefix("s-"), stored.utf8.count == 34,
+                stored.utf8.dropFirst(2).allSatisfy({ hex.contains($0) })
+            else { return nil }
+            cursor = stored
+        }
+        return (from, target, cursor)
     }
 
     private func rotate() throws -> UInt32 {
