@@ -250,6 +250,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/samd-demo",
+            exclude: ["README.md"],
             resources: [.copy("Records")],
             swiftSettings: swiftSettings
         ),
@@ -326,7 +327,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDDevPKITests",
-            dependencies: ["SaMDDevPKI", "samd-pki", "SaMDTLS", "SaMDTLSTestSupport"],
+            dependencies: [
+                "SaMDDevPKI", "samd-pki", "SaMDTLS", "SaMDTLSTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

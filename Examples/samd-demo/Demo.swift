@@ -1,0 +1,303 @@
+import Foundation
+import Logging
+import NIOCore
+import SaMDCrypto
+import SaMDDevPKI
+import SaMDEnvelope
+import SaMDKeys
+import SaMDRecordService
+import SaMDStore
+import SaMDTLS
+
+
+struct DemoOptions {
+    var recordsDirectory: URL
+    var subjectCount: Int
+    var workDirectory: String?
+}
+
+/// A demo that could not start (bad input, no room): a message and a sysexits(3) code.
+struct DemoSetupError: Error, CustomStringConvertible {
+    let description: String
+    let exitCode: Int32
+}
+
+/// The end-to-end run. Every step records a check; nothing stops at the first failure unless the next step
+/// cannot run without it.
+struct Demo {
+    let options: DemoOptions
+    static let maximumRecordCount = 10_000
+
+    func run(say: (String) -> Void) async throws -> DemoReport {
+        var report = DemoReport()
+        let files = try self.loadRecords()
+        report.recordCount = files.count
+        report.byteCount = files.reduce(0) { $0 + $1.bytes.count }
+        report.subjectCount = Set(files.map(\.subject)).count
+        say("records: \(files.count) files, \(report.byteCount) bytes, from \(self.options.recordsDirectory.path), over \(report.subjectCount) subjects")
+
+        let work = try WorkDirectory(requested: self.options.workDirectory)
+        defer { work.removeIfTemporary() }
+        say("work directory: \(work.path)\(work.isTemporary ? " (temporary)" : "")")
+
+        // 1. A throw-away PKI and key store.
+        let pki = try DevelopmentPKI()
+        if !work.isTemporary { _ = try pki.write(to: URL(fileURLWithPath: work.path + "/pki")) }
+        let readerSAN = try Self.uriSAN(of: pki.reader)
+        let passphrase = try SecureBytes(randomByteCount: 32)
+        let logger = Logger(label: "samd-demo")
+        let keyStore = try FileKeyStore.create(at: work.path + "/keys", passphrase: passphrase, kdf: .interactive, logger: Logger(label: "samdkit.keys"))
+        let store = try EncryptedRecordStore(directory: work.path + "/records", keyStore: keyStore, logger: Logger(label: "samdkit.store"))
+        say("PKI: root, intermediate, gateway (DNS localhost, IP 127.0.0.1), device \(try Self.uriSAN(of: pki.device)), reader \(readerSAN)")
+
+        // 2. The gateway on 127.0.0.1, port 0: devices write, the reader reads and shreds.
+        let serverContext = try TLSContext(configuration: .gatewayServer(
+            identity: .pem(certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8)),
+            clientTrustRoots: .pem(Array(pki.root.certificate.certificatePEM.utf8))
+        ))
+        let gateway = try await RecordGateway.start(
+            host: "127.0.0.1", port: 0,
+            configuration: RecordGatewayConfiguration(tls: serverContext, readers: [readerSAN], shredders: [readerSAN]),
+            store: store, logger: Logger(label: "samdkit.gateway")
+        )
+        let port = gateway.localAddress.port ?? 0
+        say("gateway: listening on 127.0.0.1:\(port), client certificates required")
+        let device = RecordClient(host: "127.0.0.1", port: port, context: try Self.clientContext(pki.device, root: pki.root), serverName: nil)
+        let reader = RecordClient(host: "127.0.0.1", port: port, context: try Self.clientContext(pki.reader, root: pki.root), serverName: nil)
+
+        do {
+            // 3. The device uploads every record.
+            var clock = ContinuousClock.now
+            var uploaded = 0
+            for file in files {
+                let response = try await device.put(subject: file.subject, recordID: file.recordID, recordType: file.recordType, body: file.bytes)
+                if response.status == 201 { uploaded += 1 } else { say("  upload of \(file.recordID): HTTP \(response.status)") }
+            }
+            report.uploadSeconds = Self.seconds(since: clock)
+            report.check("device uploads \(files.count) records over mutual TLS (201 each)", uploaded == files.count, "\(uploaded) of \(files.count)", say: say)
+
+            let forbidden = try await device.get(subject: files[0].subject, recordID: files[0].recordID)
+            report.check("a device certificate may not read (403)", forbidden.status == 403, "HTTP \(forbidden.status)", say: say)
+
+            // 4. The reader reads every record back, byte for byte.
+            clock = ContinuousClock.now
+            let (identical, firstMismatch) = try await Self.readBack(files, with: reader)
+            report.readSeconds = Self.seconds(since: clock)
+            report.check("reader reads every record back byte for byte", identical == files.count, firstMismatch ?? "\(identical) identical", say: say)
+
+            // 5. What is on disk: no plaintext, no identifier.
+            let onDisk = try work.bytes(below: "records")
+            let leaks = files.filter { file in
+                onDisk.containsSequence(Array(file.subject.utf8)) || onDisk.containsSequence(Array(file.recordID.utf8))
+                    || (file.bytes.count >= 64 && onDisk.containsSequence(Array(file.bytes[(file.bytes.count / 2)..<(file.bytes.count / 2 + 32)])))
+            }
+            report.check("the database holds no plaintext and no subject or record id", leaks.isEmpty, leaks.first.map { "found data of \($0.recordID)" } ?? "\(onDisk.count) bytes scanned", say: say)
+
+            // 6. Rotate the KEK and rewrap the store while the gateway serves; then destroy the old version.
+            let old = try keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+            let rotation = Task.detached { try KeyRotationJob(store: store, batchSize: 1).run(newKEKVersion: true) }
+            let (servedDuringRotation, _) = try await Self.readBack(Array(files.prefix(3)), with: reader)
+            let rotated = try await rotation.value
+            report.rotationSeconds = rotated.elapsed
+            report.subjectKeysRewrapped = rotated.rewrapped
+            report.check(
+                "KEK rotated \(old) → \(rotated.target), \(rotated.subjectKeyCount) subject keys rewrapped while serving",
+                rotated.finished && rotated.target.version == old.version + 1 && servedDuringRotation == min(3, files.count),
+                "\(rotated.rewrapped) rewrapped in \(String(format: "%.3f", rotated.elapsed)) s",
+                say: say
+            )
+            _ = try keyStore.destroy(old)
+            let (afterRotation, mismatch) = try await Self.readBack(files, with: reader)
+            report.check("after destroying \(old), every record still opens byte for byte", afterRotation == files.count, mismatch ?? "\(afterRotation) identical", say: say)
+
+            // 7. Crypto-shred one subject.
+            let victim = files[0].subject
+            let shredded = try await reader.shred(subject: victim)
+            var gone = 0, kept = 0
+            for file in files {
+                let response = try await reader.get(subject: file.subject, recordID: file.recordID)
+                if file.subject == victim { gone += response.status == 410 ? 1 : 0 } else { kept += response.status == 200 && response.body == file.bytes ? 1 : 0 }
+            }
+            let victimCount = files.filter { $0.subject == victim }.count
+            report.shreddedRecords = victimCount
+            report.check(
+                "shredding one subject: its \(victimCount) records answer 410 Gone, the other \(files.count - victimCount) still open",
+                shredded.status == 200 && gone == victimCount && kept == files.count - victimCount,
+                "shred HTTP \(shredded.status), \(gone) gone, \(kept) kept",
+                say: say
+            )
+
+            // 8. A client without a certificate is refused by the handshake.
+            let anonymous = RecordClient(host: "127.0.0.1", port: port, context: try TLSContext(configuration: .client(trustRoots: .pem(Array(pki.root.certificate.certificatePEM.utf8)))), serverName: nil)
+            var refusal = "connected"
+            var refused = false
+            do {
+                let response = try await anonymous.health()
+                refusal = "HTTP \(response.status)"
+            } catch let error as TLSError {
+                refused = error.code == .certificateRequired
+                refusal = "\(error.code)"
+            } catch {
+                refusal = "\(error)"
+            }
+            report.check("a client without a certificate is refused (certificateRequired)", refused, refusal, say: say)
+
+            // 9. A device certificate from another CA is refused too, and never retried as a network error.
+            let stranger = RecordClient(host: "127.0.0.1", port: port, context: try Self.clientContext(pki.unknownCADevice, root: pki.root), serverName: nil)
+            var strangerRefusal = "connected"
+            var strangerRefused = false
+            do {
+                let response = try await stranger.put(subject: "demo-patient-1", recordID: "intruder", recordType: "text/plain", body: Array("x".utf8))
+                strangerRefusal = "HTTP \(response.status)"
+            } catch let error as TLSError {
+                strangerRefused = error.isCertificateError && !error.isRetryable
+                strangerRefusal = "\(error.code)"
+            } catch {
+                strangerRefusal = "\(error)"
+            }
+            report.check("a device certificate from an unknown CA is refused", strangerRefused, strangerRefusal, say: say)
+        } catch {
+            report.check("the demo ran to its end", false, "\(error)", say: say)
+        }
+        await gateway.stop()
+        let statistics = gateway.statistics
+        report.handshakesSucceeded = statistics.handshakesSucceeded
+        report.handshakesFailed = statistics.handshakesFailed
+
+        // 9. The envelope alone, on the same bytes: seal and open throughput in this process.
+        (report.sealMiBPerSecond, report.openMiBPerSecond) = try Self.envelopeThroughput(files.map(\.bytes))
+        _ = logger
+        return report
+    }
+
+    // MARK: Steps
+
+    struct RecordFile {
+        let recordID: String
+        let subject: String
+        let recordType: String
+        let bytes: [UInt8]
+    }
+
+    func loadRecords() throws -> [RecordFile] {
+        let root = self.options.recordsDirectory.standardizedFileURL
+        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey, .fileSizeKey], options: [.skipsHiddenFiles]) else {
+            throw DemoSetupError(description: "cannot read \(root.path)", exitCode: 66)
+        }
+        var paths: [(String, URL)] = []
+        for case let url as URL in enumerator {
+            let values = try url.resourceValues(forKeys: [.isRegularFileKey, .fileSizeKey])
+            guard values.isRegularFile == true else { continue }
+            guard (values.fileSize ?? 0) <= RecordGatewayConfiguration.defaultMaximumBodyByteCount else {
+                throw DemoSetupError(description: "\(url.path) is larger than a record may be (\(RecordGatewayConfiguration.defaultMaximumBodyByteCount) bytes)", exitCode: 65)
+            }
+            paths.append((String(url.standardizedFileURL.path.dropFirst(root.path.count + 1)), url))
+        }
+        guard !paths.isEmpty else { throw DemoSetupError(description: "no records in \(root.path)", exitCode: 66) }
+        guard paths.count <= Self.maximumRecordCount else {
+            throw DemoSetupError(description: "more than \(Self.maximumRecordCount) files in \(root.path)", exitCode: 65)
+        }
+        return try paths.sorted { $0.0 < $1.0 }.enumerated().map { index, entry in
+            RecordFile(
+                recordID: entry.0,
+                subject: "demo-patient-\(index % self.options.subjectCount + 1)",
+                recordType: RecordTypes.recordType(forFileName: entry.1.lastPathComponent),
+                bytes: Array(try Data(contentsOf: entry.1))
+            )
+        }
+    }
+
+    static func readBack(_ files: [RecordFile], with reader: RecordClient) async throws -> (Int, String?) {
+        var identical = 0
+        var mismatch: String?
+        for file in files {
+            let response = try await reader.get(subject: file.subject, recordID: file.recordID)
+            if response.status == 200, response.body == file.bytes, response.contentType == file.recordType {
+                identical += 1
+            } else if mismatch == nil {
+                mismatch = "\(file.recordID): HTTP \(response.status), \(response.body.count) bytes, \(response.contentType ?? "no type")"
+            }
+        }
+        return (identical, mismatch)
+    }
+
+    static func clientContext(_ certificate: DevelopmentCertificate, root: DevelopmentCertificateAuthority) throws -> TLSContext {
+        try TLSContext(configuration: .deviceClient(
+            identity: .pem(certificateChain: Array(certificate.chainPEM.utf8), privateKey: Array(certificate.privateKeyPEM.utf8)),
+            trustRoots: .pem(Array(root.certificate.certificatePEM.utf8))
+        ))
+    }
+
+    static func uriSAN(of certificate: DevelopmentCertificate) throws -> String {
+        for name in certificate.subjectAlternativeNames {
+            if case .uri(let value) = name { return value }
+        }
+        throw DemoSetupError(description: "the development certificate \(certificate.subject) has no URI SAN", exitCode: 70)
+    }
+
+    /// Seals and opens every record with the envelope under a throw-away KEK; MiB per second each way.
+    static func envelopeThroughput(_ records: [[UInt8]]) throws -> (Double, Double) {
+        let id = try KeyIdentifier(name: "demo", version: 1)
+        let kek = try SecureBytes(randomByteCount: 32)
+        let keys = StaticKeyProvider(keys: [id: kek])
+        let context = try EncryptionContext([("subject", "demo"), ("record", "throughput"), ("type", "application/octet-stream")])
+        let total = Double(records.reduce(0) { $0 + $1.count }) / 1_048_576
+        var clock = ContinuousClock.now
+        let sealed = try records.map { try Envelope.seal($0, context: context, to: .keyEncryptionKey(id, kek)) }
+        let sealSeconds = Self.seconds(since: clock)
+        clock = ContinuousClock.now
+        for envelope in sealed { _ = try Envelope.open(envelope, context: context, keys: keys) }
+        let openSeconds = Self.seconds(since: clock)
+        return (sealSeconds > 0 ? total / sealSeconds : 0, openSeconds > 0 ? total / openSeconds : 0)
+    }
+
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+}
+
+/// The demo's private directory: a temporary one removed at the end, or the one asked for (kept).
+struct WorkDirectory {
+    let path: String
+    let isTemporary: Bool
+
+    init(requested: String?) throws {
+        if let requested {
+            guard !FileManager.default.fileExists(atPath: requested) else {
+                throw DemoSetupError(description: "\(requested) exists; the demo writes only into a new directory", exitCode: 73)
+            }
+            self.path = requested
+            self.isTemporary = false
+        } else {
+            self.path = FileManager.default.temporaryDirectory.appendingPathComponent("samd-demo-\(UUID().uuidString)").path
+            self.isTemporary = true
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw DemoSetupError(description: "cannot create \(self.path): \(error.localizedDescription)", exitCode: 73)
+        }
+    }
+
+    /// Every byte of every file below `sub`.
+    func bytes(below sub: String) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: self.path + "/" + sub).sorted() {
+            bytes += Array(try Data(contentsOf: URL(fileURLWithPath: self.path + "/" + sub + "/" + name)))
+        }
+        return bytes
+    }
+
+    func removeIfTemporary() {
+        if self.isTemporary { try? FileManager.default.removeItem(atPath: self.path) }
+    }
+}
+
+extension [UInt8] {
+    /// Whether `needle` occurs anywhere in these bytes (Foundation's search, compiled optimised).
+    func containsSequence(_ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, needle.count <= self.count else { return false }
+        return Data(self).range(of: Data(needle)) != nil
+    }
+}

@@ -1,5 +1,0 @@
-// Placeholder until samd-demo is written.
-@main
-struct Main {
-    static func main() {}
-}

@@ -1,0 +1,62 @@
+import Foundation
+import SaMDTestSupport
+import Testing
+
+/// `samd-demo`, the README's first quick-start command, run as a user runs it.
+@Suite("samd-demo")
+struct DemoTests {
+    @Test(.timeLimit(.minutes(5)))
+    func theDemoOnItsShippedRecordsPassesEveryCheck() throws {
+        let run = try Harness.run(try Harness.binary("samd-demo"), [], timeout: 240)
+        #expect(run.status == 0, "\(run)")
+        #expect(run.output.contains("samd-demo: all 9 checks passed"), "\(run)")
+        for shown in [
+            "PASS  device uploads 4 records over mutual TLS",
+            "PASS  a device certificate may not read (403)",
+            "PASS  reader reads every record back byte for byte",
+            "PASS  the database holds no plaintext and no subject or record id",
+            "PASS  KEK rotated records:1 → records:2",
+            "PASS  after destroying records:1, every record still opens byte for byte",
+            "PASS  shredding one subject",
+            "PASS  a client without a certificate is refused (certificateRequired)",
+            "PASS  a device certificate from an unknown CA is refused",
+            "TLS handshakes at the gateway",
+            "KEK rotation (subject keys rewrapped)",
+            "envelope seal, in process",
+        ] {
+            #expect(run.output.contains(shown), "missing: \(shown)\n\(run)")
+        }
+        #expect(!run.output.contains("FAIL"))
+    }
+
+    /// Every shared medical record (FHIR, Synthea, HL7 v2, DICOM, as the tests carry them) must pass too.
+    @Test(.timeLimit(.minutes(5)))
+    func theDemoPassesOnTheSharedMedicalRecordsAndKeepsItsWorkDirectoryWhenAsked() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("samd-demo-test-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let run = try Harness.run(
+            try Harness.binary("samd-demo"),
+            ["--records", MedicalRecords.packageFolder.path, "--subjects", "2", "--work-directory", work],
+            timeout: 240
+        )
+        #expect(run.status == 0, "\(run)")
+        #expect(run.output.contains("checks passed"), "\(run)")
+        // Kept for inspection: the PKI, the key store and the database, all private.
+        for sub in ["pki", "keys", "records"] {
+            var info = stat()
+            #expect(stat(work + "/" + sub, &info) == 0 && info.st_mode & 0o077 == 0, "\(sub)")
+        }
+        #expect(FileManager.default.fileExists(atPath: work + "/records/records.sqlite"))
+    }
+
+    @Test func badInputIsRefusedWithItsExitCode() throws {
+        let demo = try Harness.binary("samd-demo")
+        let missing = try Harness.run(demo, ["--records", "/nonexistent/records"], timeout: 60)
+        #expect(missing.status == 66, "\(missing)")
+        let existing = FileManager.default.temporaryDirectory.path
+        let taken = try Harness.run(demo, ["--work-directory", existing], timeout: 60)
+        #expect(taken.status == 73, "\(taken)")
+        let usage = try Harness.run(demo, ["--subjects", "0"], timeout: 60)
+        #expect(usage.status == 64, "\(usage)")
+    }
+}
