@@ -88,14 +88,20 @@ public final class EncryptedRecordStore: Sendable {
         }
         try Self.preparePrivateDirectory(directory)
         let path = directory + "/" + Self.databaseFileName
-        // Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw RecordStoreError(.storage, "cannot create or open \(path): errno \(errno)") }
+        // Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode. An existing
+        // database is only looked at (lstat), never opened and closed here: closing any descriptor of a file
+        // drops every POSIX lock this process holds on it, including those of another store instance's
+        // SQLite connections (sqlite.org/howtocorrupt.html §2.2).
         var info = stat()
-        let statResult = fstat(fd, &info)
-        close(fd)
-        guard statResult == 0, info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o077 == 0 else {
-            throw RecordStoreError(.storage, "\(path) must be a regular file of mode 0600")
+        if lstat(path, &info) != 0 {
+            guard errno == ENOENT else { throw RecordStoreError(.storage, "cannot stat \(path): errno \(errno)") }
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard fd >= 0 else { throw RecordStoreError(.storage, "cannot create \(path): errno \(errno)") }
+            close(fd)
+            guard lstat(path, &info) == 0 else { throw RecordStoreError(.storage, "cannot stat \(path): errno \(errno)") }
+        }
+        guard info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o077 == 0 else {
+            throw RecordStoreError(.storage, "\(path) must be a regular file of mode 0600, not a link")
         }
         let file = (device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
         try Self.checkDatabaseFiles(path, file: file)

@@ -72,19 +72,15 @@ struct EncryptedRecordStoreTests {
         let fixture = try StoreFixture()
         try fixture.store.put(Array("x".utf8), subject: "p-1", recordID: "r-1", recordType: "text/plain")
         let other = try StoreFixture()
-        try FileManager.default.removeItem(atPath: other.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
-        try FileManager.default.copyItem(
-            atPath: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName,
-            toPath: other.storeDirectory + "/" + EncryptedRecordStore.databaseFileName
-        )
-        // WAL content may not be checkpointed into the main file yet: copy it too when present.
-        for suffix in ["-wal", "-shm"] {
-            let source = fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName + suffix
-            let target = other.storeDirectory + "/" + EncryptedRecordStore.databaseFileName + suffix
-            try? FileManager.default.removeItem(atPath: target)
-            if FileManager.default.fileExists(atPath: source) { try FileManager.default.copyItem(atPath: source, toPath: target) }
-        }
-        let copy = try EncryptedRecordStore(directory: other.storeDirectory, keyStore: other.keyStore)
+        // Copied through SQLite's backup API (this process must not open and close the live database's files).
+        let copyDirectory = other.root + "/copied"
+        try FileManager.default.createDirectory(atPath: copyDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let source = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
+        let target = try DatabaseQueue(path: copyDirectory + "/" + EncryptedRecordStore.databaseFileName)
+        try source.backup(to: target)
+        try target.close()
+        chmod(copyDirectory + "/" + EncryptedRecordStore.databaseFileName, 0o600)
+        let copy = try EncryptedRecordStore(directory: copyDirectory, keyStore: other.keyStore)
         #expect(try copy.statistics().recordCount == 1)
         // Another index key: the blind index of p-1/r-1 differs, so the row is not even found.
         #expect(storeCode { try copy.get(subject: "p-1", recordID: "r-1") } == .notFound)

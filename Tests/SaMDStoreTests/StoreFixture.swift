@@ -35,13 +35,21 @@ final class StoreFixture: @unchecked Sendable {  // immutable after init; the di
         return (keys, try EncryptedRecordStore(directory: self.storeDirectory, keyStore: keys))
     }
 
-    /// Every byte of every file in the store's directory (database, WAL, shared memory).
+    /// Every byte of every file in the store's directory (database, WAL, shared memory), read by a child
+    /// process (`cat`): this process must not open and close files its SQLite connections hold, since closing
+    /// any descriptor of a file drops all of the process's POSIX locks on it (sqlite.org/howtocorrupt.html §2.2).
     func storeFileBytes() throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: self.storeDirectory) {
-            bytes += Array(try Data(contentsOf: URL(fileURLWithPath: self.storeDirectory + "/" + name)))
-        }
-        return bytes
+        let names = try FileManager.default.contentsOfDirectory(atPath: self.storeDirectory).sorted()
+        let cat = Process()
+        cat.executableURL = URL(fileURLWithPath: "/bin/cat")
+        cat.arguments = names.map { self.storeDirectory + "/" + $0 }
+        let output = Pipe()
+        cat.standardOutput = output
+        try cat.run()
+        let bytes = output.fileHandleForReading.readDataToEndOfFile()
+        cat.waitUntilExit()
+        guard cat.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
+        return Array(bytes)
     }
 
     deinit {
