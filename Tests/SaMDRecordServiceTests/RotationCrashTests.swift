@@ -11,7 +11,8 @@ import Glibc
 #endif
 
 /// The key rotation killed with SIGKILL at random points, in another process (`samd-gateway rotate`), then
-/// restarted: every record still opens after every kill, and the job completes.
+/// restarted: every record still opens after every kill, and the job completes. The test process keeps a store
+/// of its own open throughout, as a serving gateway would (this caught a store that dropped SQLite's locks).
 @Suite("Key rotation survives SIGKILL")
 struct RotationCrashTests {
     static let passphrase = "rotation crash test passphrase"
@@ -95,7 +96,7 @@ final class RotateProcess {
     let output = Pipe()
 
     init(storePath: String, keysPath: String, passphrase: String) throws {
-        self.process.executableURL = try Self.gatewayBinary()
+        self.process.executableURL = try Harness.binary("samd-gateway")
         self.process.arguments = ["rotate", "--store", storePath, "--keystore", keysPath, "--new-version", "--batch-size", "\(RotationCrashTests.batchSize)"]
         var environment = ProcessInfo.processInfo.environment
         environment["SAMD_PASSPHRASE"] = passphrase
@@ -137,20 +138,5 @@ final class RotateProcess {
         let data = self.output.fileHandleForReading.readDataToEndOfFile()
         self.process.waitUntilExit()
         return (self.process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    /// The `samd-gateway` binary, in the build products directory beside the test bundle.
-    static func gatewayBinary() throws -> URL {
-        var starts = [Bundle.main.bundleURL]
-        if let executable = Bundle.main.executableURL { starts.append(executable.deletingLastPathComponent()) }
-        for start in starts {
-            var directory = start
-            for _ in 0..<4 {
-                let candidate = directory.appendingPathComponent("samd-gateway")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory.deleteLastPathComponent()
-            }
-        }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-gateway beside \(Bundle.main.bundleURL.path)"])
     }
 }
