@@ -33,7 +33,7 @@ struct AgentCLITests {
         }
         let agent = try Harness.binary("samd-agent")
 
-        let first = try Harness.run(agent, Self.arguments("device", port: gateway.port) + paths)
+        let first = try await Harness.run(agent, Self.arguments("device", port: gateway.port) + paths)
         #expect(first.status == 0, "\(first)")
         let lines = first.output.split(separator: "\n").map(String.init)
         #expect(lines.count == records.count + 1, "\(lines)")
@@ -55,7 +55,7 @@ struct AgentCLITests {
         let hl7 = String(decoding: records[2].bytes.prefix(40), as: UTF8.self)
         #expect(!first.output.contains(hl7) && !first.standardError.contains(hl7))
 
-        let second = try Harness.run(agent, Self.arguments("device", port: gateway.port) + ["--record-type", "application/octet-stream"] + [paths[0]])
+        let second = try await Harness.run(agent, Self.arguments("device", port: gateway.port) + ["--record-type", "application/octet-stream"] + [paths[0]])
         #expect(second.status == 0, "\(second)")
         #expect(second.output.hasPrefix("\(records[0].name): \(records[0].bytes.count) bytes, 200 OK, revision 2\n"), "\(second)")
         #expect(try await reader.get(subject: "patient-0815", recordID: records[0].name).contentType == "application/octet-stream")
@@ -68,7 +68,7 @@ struct AgentCLITests {
         let work = try Harness.TemporaryDirectory()
         let path = work.file("patient.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
-        let result = try Harness.run(
+        let result = try await Harness.run(
             try Harness.binary("samd-agent"),
             Self.arguments("unknownCADevice", port: gateway.port) + ["--retries", "5", "--retry-delay", "0.01", path]
         )
@@ -88,19 +88,19 @@ struct AgentCLITests {
         let work = try Harness.TemporaryDirectory()
         let path = work.file("patient.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
-        let result = try Harness.run(try Harness.binary("samd-agent"), Self.arguments("expiredDevice", port: gateway.port) + [path])
+        let result = try await Harness.run(try Harness.binary("samd-agent"), Self.arguments("expiredDevice", port: gateway.port) + [path])
         #expect(result.status == 78, "\(result)")
         #expect(result.standardError.contains("invalidIdentity"), "\(result)")
         #expect(gateway.gateway.statistics.handshakesSucceeded + gateway.gateway.statistics.handshakesFailed == 0)
         await gateway.stop()
     }
 
-    @Test func nothingListeningIsRetriedThenExits69() throws {
+    @Test func nothingListeningIsRetriedThenExits69() async throws {
         let port = try Harness.closedPort()
         let work = try Harness.TemporaryDirectory()
         let path = work.file("patient.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
-        let result = try Harness.run(
+        let result = try await Harness.run(
             try Harness.binary("samd-agent"),
             Self.arguments("device", port: port) + ["--retries", "2", "--retry-delay", "0.05", path]
         )
@@ -118,7 +118,7 @@ struct AgentCLITests {
         try Data("{}".utf8).write(to: URL(fileURLWithPath: good))
         let agent = try Harness.binary("samd-agent")
         for bad in [work.file("missing.json"), work.path] {
-            let result = try Harness.run(agent, Self.arguments("device", port: gateway.port) + [good, bad])
+            let result = try await Harness.run(agent, Self.arguments("device", port: gateway.port) + [good, bad])
             #expect(result.status == 66, "\(result)")
             #expect(result.output.isEmpty)
         }
@@ -133,7 +133,7 @@ struct AgentCLITests {
         let small = work.file("small.json")
         try Data(repeating: 1, count: 10_000).write(to: URL(fileURLWithPath: big))
         try Data("{}".utf8).write(to: URL(fileURLWithPath: small))
-        let result = try Harness.run(try Harness.binary("samd-agent"), Self.arguments("device", port: gateway.port) + [big, small])
+        let result = try await Harness.run(try Harness.binary("samd-agent"), Self.arguments("device", port: gateway.port) + [big, small])
         #expect(result.status == 65, "\(result)")
         #expect(result.output == """
             big.dcm: 10000 bytes, 413 Payload Too Large (payload-too-large)
@@ -144,14 +144,14 @@ struct AgentCLITests {
         await gateway.stop()
     }
 
-    @Test func usageErrorsExit64() throws {
+    @Test func usageErrorsExit64() async throws {
         let agent = try Harness.binary("samd-agent")
         let base = Self.arguments("device", port: 1)
         for extra in [[], ["/tmp/a.json", "/var/a.json"], ["--retries", "-1", "/tmp/a.json"], ["--record-type", "text/plain; charset=x", "/tmp/a.json"]] {
-            let result = try Harness.run(agent, base + extra)
+            let result = try await Harness.run(agent, base + extra)
             #expect(result.status == 64, "\(extra): \(result)")
         }
-        let help = try Harness.run(agent, ["--help"])
+        let help = try await Harness.run(agent, ["--help"])
         for option in ["--connect", "--server-name", "--key-passphrase-file", "--retries", "--record-type", "--subject"] {
             #expect(help.output.contains(option), "\(option) missing from --help")
         }

@@ -14,10 +14,10 @@ import Glibc
 
 @Suite("samd-gateway")
 struct GatewayCLITests {
-    @Test func curlStoresWithADeviceCertificateAndReadsByteForByteWithAReaderCertificate() throws {
+    @Test func curlStoresWithADeviceCertificateAndReadsByteForByteWithAReaderCertificate() async throws {
         let curl = try Harness.tool("curl")
         let stores = try Harness.Stores()
-        let gateway = try Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
+        let gateway = try await Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
         defer { gateway.stop() }
         let work = try Harness.TemporaryDirectory()
         // 2 MB: curl sends it with "Expect: 100-continue", which the gateway answers.
@@ -30,24 +30,24 @@ struct GatewayCLITests {
             ["--silent", "--show-error", "--max-time", "30", "--cacert", pki.root, "--cert", pki.cert(client), "--key", pki.key(client)]
         }
 
-        let put = try Harness.run(
+        let put = try await Harness.run(
             curl,
             tls("device") + ["-X", "PUT", "-H", "Content-Type: application/dicom", "--data-binary", "@" + upload, "-w", "\n%{http_code}", url]
         )
         #expect(put.status == 0, "\(put)")
         #expect(put.output == "{\"revision\":1}\n201", "\(put)")
 
-        let denied = try Harness.run(curl, tls("device") + ["-o", "/dev/null", "-w", "%{http_code}", url])
+        let denied = try await Harness.run(curl, tls("device") + ["-o", "/dev/null", "-w", "%{http_code}", url])
         #expect(denied.output == "403", "\(denied)")
 
         let download = work.file("downloaded")
-        let get = try Harness.run(curl, tls("reader") + ["-o", download, "-w", "%{http_code} %{content_type}", url])
+        let get = try await Harness.run(curl, tls("reader") + ["-o", download, "-w", "%{http_code} %{content_type}", url])
         #expect(get.status == 0, "\(get)")
         #expect(get.output == "200 application/dicom", "\(get)")
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: download))) == record)
 
         // Without a client certificate the handshake is refused: curl fails, nothing is served.
-        let anonymous = try Harness.run(
+        let anonymous = try await Harness.run(
             curl,
             ["--silent", "--max-time", "30", "--cacert", pki.root, "-o", download + ".anonymous", "-w", "%{http_code}", url]
         )
@@ -55,9 +55,9 @@ struct GatewayCLITests {
         #expect(anonymous.output != "200")
         let anonymousBytes = (try? Data(contentsOf: URL(fileURLWithPath: download + ".anonymous"))) ?? Data()
         #expect(anonymousBytes.isEmpty)
-        #expect(gateway.waitForLog("error=certificateRequired"), "\(gateway.log)")
+        #expect(await gateway.waitForLog("error=certificateRequired"), "\(gateway.log)")
 
-        #expect(gateway.waitForLog("event=samd.gateway.record-stored"), "\(gateway.log)")
+        #expect(await gateway.waitForLog("event=samd.gateway.record-stored"), "\(gateway.log)")
         #expect(gateway.log.contains("event=samd.gateway.record-read"))
         #expect(gateway.log.contains("event=samd.gateway.request-refused"))
         #expect(!gateway.log.contains("patient-0042"), "a subject id in the log")
@@ -89,7 +89,7 @@ struct GatewayCLITests {
         let stores = try Harness.Stores()
         let work = try Harness.TemporaryDirectory()
         let files = try Self.serverFiles(in: work)
-        let gateway = try Harness.GatewayProcess(
+        let gateway = try await Harness.GatewayProcess(
             Harness.GatewayProcess.standardArguments(stores, server: files) + ["--identity-reload-interval", "0"]
         )
         defer { gateway.stop() }
@@ -100,7 +100,7 @@ struct GatewayCLITests {
         // Not watched (interval 0): the old certificate serves until SIGHUP.
         #expect(try await Self.servedSPKI(port: gateway.port) == before)
         gateway.child.signal(SIGHUP)
-        #expect(gateway.waitForLog("event=samd.tls.identity-reloaded"), "\(gateway.log)")
+        #expect(await gateway.waitForLog("event=samd.tls.identity-reloaded"), "\(gateway.log)")
         let after = try await Self.servedSPKI(port: gateway.port)
         #expect(after == Harness.pki.renewedServer.spkiSHA256())
         #expect(after != before)
@@ -110,7 +110,7 @@ struct GatewayCLITests {
         let stores = try Harness.Stores()
         let work = try Harness.TemporaryDirectory()
         let files = try Self.serverFiles(in: work)
-        let gateway = try Harness.GatewayProcess(
+        let gateway = try await Harness.GatewayProcess(
             Harness.GatewayProcess.standardArguments(stores, server: files) + ["--identity-reload-interval", "0.1"]
         )
         defer { gateway.stop() }
@@ -123,45 +123,45 @@ struct GatewayCLITests {
     @Test(arguments: [SIGTERM, SIGINT])
     func stopsCleanlyOnSignal(signal: Int32) async throws {
         let stores = try Harness.Stores()
-        let gateway = try Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
+        let gateway = try await Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
         defer { gateway.stop() }
         // An idle kept-alive connection does not hold the stop up.
         let device = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("device"))
         #expect(try await device.health().status == 200)
         gateway.child.signal(signal)
-        #expect(gateway.child.waitForExit(timeout: 20) == 0, "\(gateway.log)")
+        #expect(await gateway.child.waitForExit(timeout: 20) == 0, "\(gateway.log)")
         #expect(gateway.log.contains("event=samd.gateway.stopped"), "\(gateway.log)")
         await device.close()
     }
 
-    @Test func setupErrorsHaveTheirExitCodes() throws {
+    @Test func setupErrorsHaveTheirExitCodes() async throws {
         let gatewayBinary = try Harness.binary("samd-gateway")
         let stores = try Harness.Stores()
         let standard = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
         let passphrase = ["SAMD_PASSPHRASE": Harness.passphrase]
 
-        let usage = try Harness.run(gatewayBinary, ["serve", "--listen", "127.0.0.1:0"], environment: passphrase)
+        let usage = try await Harness.run(gatewayBinary, ["serve", "--listen", "127.0.0.1:0"], environment: passphrase)
         #expect(usage.status == 64, "\(usage)")
-        let ipRole = try Harness.run(gatewayBinary, standard + ["--reader", "10.0.0.7"], environment: passphrase)
+        let ipRole = try await Harness.run(gatewayBinary, standard + ["--reader", "10.0.0.7"], environment: passphrase)
         #expect(ipRole.status == 64, "\(ipRole)")
-        let badListen = try Harness.run(gatewayBinary, ["serve", "--listen", "localhost"] + Harness.GatewayProcess.standardArguments(stores), environment: passphrase)
+        let badListen = try await Harness.run(gatewayBinary, ["serve", "--listen", "localhost"] + Harness.GatewayProcess.standardArguments(stores), environment: passphrase)
         #expect(badListen.status == 64, "\(badListen)")
 
         var missingCA = standard
         missingCA[missingCA.firstIndex(of: "--ca")! + 1] = "/nonexistent/ca.pem"
-        let noInput = try Harness.run(gatewayBinary, missingCA, environment: passphrase)
+        let noInput = try await Harness.run(gatewayBinary, missingCA, environment: passphrase)
         #expect(noInput.status == 66, "\(noInput)")
 
         var expired = standard
         expired[expired.firstIndex(of: "--cert")! + 1] = Harness.pki.cert("expiredServer")
         expired[expired.firstIndex(of: "--key")! + 1] = Harness.pki.key("expiredServer")
-        let badIdentity = try Harness.run(gatewayBinary, expired, environment: passphrase)
+        let badIdentity = try await Harness.run(gatewayBinary, expired, environment: passphrase)
         #expect(badIdentity.status == 78, "\(badIdentity)")
 
-        let wrongPassphrase = try Harness.run(gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": "not the passphrase"])
+        let wrongPassphrase = try await Harness.run(gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": "not the passphrase"])
         #expect(wrongPassphrase.status == 78, "\(wrongPassphrase)")
         #expect(!wrongPassphrase.standardError.contains("not the passphrase"))
-        let noPassphrase = try Harness.run(gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": ""])
+        let noPassphrase = try await Harness.run(gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": ""])
         #expect(noPassphrase.status == 78, "\(noPassphrase)")
 
         // The passphrase from a file instead.
@@ -169,10 +169,10 @@ struct GatewayCLITests {
         let passphraseFile = work.file("passphrase")
         try Harness.writePrivate(Harness.passphrase + "\n", to: passphraseFile)
         let fromFile = try Harness.Child(gatewayBinary, standard + ["--passphrase-file", passphraseFile], environment: ["SAMD_PASSPHRASE": ""])
-        #expect(fromFile.wait { fromFile.standardOutput.text.hasPrefix("listening on 127.0.0.1:") }, "\(fromFile.standardError.text)")
+        #expect(await fromFile.wait { fromFile.standardOutput.text.hasPrefix("listening on 127.0.0.1:") }, "\(fromFile.standardError.text)")
         fromFile.kill()
 
-        let help = try Harness.run(gatewayBinary, ["serve", "--help"])
+        let help = try await Harness.run(gatewayBinary, ["serve", "--help"])
         for option in ["--reader", "--shredder", "--key-passphrase-file", "--passphrase-file", "--max-body-bytes", "--keystore", "--store"] {
             #expect(help.output.contains(option), "\(option) missing from --help")
         }
@@ -181,7 +181,7 @@ struct GatewayCLITests {
     @Test func rotateReportsEachBatchAndFinishesBesideAServingGateway() async throws {
         let gatewayBinary = try Harness.binary("samd-gateway")
         let stores = try Harness.Stores()
-        let gateway = try Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
+        let gateway = try await Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
         defer { gateway.stop() }
         let device = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("device"))
         let reader = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("reader"))
@@ -190,7 +190,7 @@ struct GatewayCLITests {
         }
 
         let arguments = ["rotate", "--store", stores.storePath, "--keystore", stores.keysPath, "--new-version", "--batch-size", "5"]
-        let rotation = try Harness.run(gatewayBinary, arguments, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
+        let rotation = try await Harness.run(gatewayBinary, arguments, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
         #expect(rotation.status == 0, "\(rotation)")
         let lines = rotation.output.split(separator: "\n").map(String.init)
         #expect(lines.count == 4, "\(lines)")
@@ -207,21 +207,21 @@ struct GatewayCLITests {
         #expect(try await device.put(subject: "patient-new", recordID: "r", body: [1]).status == 201)
 
         // Nothing left to do: finished at once, without a new version.
-        let again = try Harness.run(gatewayBinary, Array(arguments.dropLast(3)), environment: ["SAMD_PASSPHRASE": Harness.passphrase])
+        let again = try await Harness.run(gatewayBinary, Array(arguments.dropLast(3)), environment: ["SAMD_PASSPHRASE": Harness.passphrase])
         #expect(again.status == 0, "\(again)")
         #expect(again.output.hasSuffix("rotation finished: records:2, 13 subject keys\n"), "\(again)")
         await device.close()
         await reader.close()
     }
 
-    @Test func rotateExits75WhileAnotherJobHoldsTheStore() throws {
+    @Test func rotateExits75WhileAnotherJobHoldsTheStore() async throws {
         let stores = try Harness.Stores()
         let lockPath = stores.storePath + "/rotation.lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         try #require(fd >= 0)
         defer { close(fd) }
         try #require(flock(fd, LOCK_EX | LOCK_NB) == 0)
-        let result = try Harness.run(
+        let result = try await Harness.run(
             try Harness.binary("samd-gateway"),
             ["rotate", "--store", stores.storePath, "--keystore", stores.keysPath, "--new-version"],
             environment: ["SAMD_PASSPHRASE": Harness.passphrase]

@@ -5,7 +5,9 @@ import NIOHTTP1
 
 /// A client of the records gateway over mutual TLS: one kept-alive HTTP/1.1 connection, made on first use and
 /// made again (with TLS 1.3 session resumption) after the server closed it. Requests are sent one at a time,
-/// in order; copies of a client share its connection.
+/// in order; copies of a client share its connection. A request whose connection the server closes before
+/// answering (its idle timeout racing the request) is sent once more on a new connection: every request of
+/// this API is idempotent.
 ///
 /// Every method returns the gateway's final answer whatever its status (a 403 or 410 is a
 /// ``RecordResponse``, not an error) and throws only when no answer could be had.

@@ -35,6 +35,10 @@ struct ClientResult: Sendable {
 /// (HTTP/1.1 keep-alive), made again when the server closed it (a TLS 1.3 session ticket from the previous
 /// connection is offered, so the new handshake is usually a resumption). Requests are sent one at a time, in
 /// the order they were asked for.
+///
+/// The actor runs on one of the group's event loops: connecting, the handshake and each exchange proceed
+/// there, however busy Swift's cooperative threads are (a device's request must not wait for a thread while
+/// the gateway's idle timer runs).
 actor RecordClientConnection {
     let host: String
     let port: Int
@@ -45,6 +49,8 @@ actor RecordClientConnection {
     let maximumResponseByteCount: Int
     let group: any EventLoopGroup
 
+    /// The event loop this actor runs on, kept so that its executor outlives every unowned reference to it.
+    private let loopExecutor: any SerialExecutor
     private var channel: (any Channel)?
     private var failure: ConnectionFailure?
     private var reusable = false
@@ -69,6 +75,11 @@ actor RecordClientConnection {
         self.requestTimeout = requestTimeout
         self.maximumResponseByteCount = maximumResponseByteCount
         self.group = group
+        self.loopExecutor = group.next().executor
+    }
+
+    nonisolated var unownedExecutor: UnownedSerialExecutor {
+        self.loopExecutor.asUnownedSerialExecutor()
     }
 
     deinit {
@@ -81,17 +92,26 @@ actor RecordClientConnection {
     func exchange(_ head: HTTPRequestHead, body: ByteBuffer?) async throws -> RecordResponse {
         await self.acquire()
         defer { self.release() }
-        if let channel = self.channel, let failure = self.failure, self.reusable, channel.isActive {
+        var sentAgain = false
+        while true {
+            let channel: any Channel
+            let failure: ConnectionFailure
+            if let open = self.channel, let openFailure = self.failure, self.reusable, open.isActive {
+                (channel, failure) = (open, openFailure)
+            } else {
+                self.drop()
+                (channel, failure) = try await self.connect()
+            }
             do {
                 return try await self.send(on: channel, failure, head, body)
-            } catch let error as TLSError where error.code == .connectionClosed || error.code == .uncleanShutdown {
-                // The server closed the kept-alive connection as this request went out (its idle timeout):
-                // once more on a fresh connection. Every request of this API is idempotent.
+            } catch let error as TLSError where !sentAgain && (error.code == .connectionClosed || error.code == .uncleanShutdown) {
+                // The server closed the connection under this request before answering — typically its idle
+                // timeout racing the request on a kept-alive connection, or a client slow to send after its
+                // handshake: once more on a new connection. Every request of this API is idempotent; a refused
+                // certificate is a certificate error, never this.
+                sentAgain = true
             }
         }
-        self.drop()
-        let (channel, failure) = try await self.connect()
-        return try await self.send(on: channel, failure, head, body)
     }
 
     /// Closes the connection (close_notify); the next request makes a new one.

@@ -108,26 +108,30 @@ extension Harness {
         }
 
         /// Waits at most `timeout` seconds for the exit; kills the child and returns `nil` when it did not end.
+        /// Polls with `Task.sleep`: a waiting test must not hold one of the few cooperative threads that the
+        /// async tests beside it (clients, gateways) need.
         @discardableResult
-        func waitForExit(timeout: Double) -> Int32? {
+        func waitForExit(timeout: Double) async -> Int32? {
             let deadline = Date() + timeout
-            while self.process.isRunning && Date() < deadline { usleep(10_000) }
+            while self.process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(10)) }
             if self.process.isRunning {
                 self.kill()
                 return nil
             }
             self.process.waitUntilExit()
             let drained = Date() + 2
-            while (!self.standardOutput.isClosed || !self.standardError.isClosed) && Date() < drained { usleep(5_000) }
+            while (!self.standardOutput.isClosed || !self.standardError.isClosed) && Date() < drained {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
             return self.process.terminationReason == .exit ? self.process.terminationStatus : 128 + self.process.terminationStatus
         }
 
         /// Waits at most `timeout` seconds until `condition` holds; returns whether it did.
-        func wait(timeout: Double = 15, until condition: () -> Bool) -> Bool {
+        func wait(timeout: Double = 15, until condition: () -> Bool) async -> Bool {
             let deadline = Date() + timeout
             while Date() < deadline {
                 if condition() { return true }
-                usleep(10_000)
+                try? await Task.sleep(for: .milliseconds(10))
             }
             return condition()
         }
@@ -147,11 +151,32 @@ extension Harness {
         }
     }
 
-    /// Runs a program to its end (at most `timeout` seconds).
+    /// Runs a program to its end (at most `timeout` seconds), waiting without holding a cooperative thread.
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) async throws -> Run {
+        let child = try Child(executable, arguments, environment: environment)
+        defer { child.kill() }
+        let status = await child.waitForExit(timeout: timeout)
+        return Run(status: status, standardOutput: child.standardOutput.data, standardError: child.standardError.text)
+    }
+
+    /// Runs a program to its end (at most `timeout` seconds), blocking the calling thread: for synchronous
+    /// tests. Prefer the async ``run(_:_:environment:timeout:)``, which leaves the thread to the async tests
+    /// running beside it.
+    @_disfavoredOverload
     static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> Run {
         let child = try Child(executable, arguments, environment: environment)
         defer { child.kill() }
-        let status = child.waitForExit(timeout: timeout)
+        let deadline = Date() + timeout
+        while child.isRunning && Date() < deadline { usleep(10_000) }
+        guard !child.isRunning else {
+            child.kill()
+            return Run(status: nil, standardOutput: child.standardOutput.data, standardError: child.standardError.text)
+        }
+        child.process.waitUntilExit()
+        let drained = Date() + 2
+        while (!child.standardOutput.isClosed || !child.standardError.isClosed) && Date() < drained { usleep(5_000) }
+        let process = child.process
+        let status = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
         return Run(status: status, standardOutput: child.standardOutput.data, standardError: child.standardError.text)
     }
 
@@ -162,14 +187,14 @@ extension Harness {
 
         /// Starts `samd-gateway serve --listen 127.0.0.1:0 ARGUMENTS…` with the key store's passphrase in
         /// SAMD_PASSPHRASE, and waits (bounded) for `listening on 127.0.0.1:PORT`.
-        init(_ arguments: [String]) throws {
+        init(_ arguments: [String]) async throws {
             let child = try Child(
                 try Harness.binary("samd-gateway"),
                 ["serve", "--listen", "127.0.0.1:0"] + arguments,
                 environment: ["SAMD_PASSPHRASE": Harness.passphrase]
             )
             self.child = child
-            let ready = child.wait(timeout: 20) { child.standardOutput.text.contains("\n") || !child.isRunning }
+            let ready = await child.wait(timeout: 20) { child.standardOutput.text.contains("\n") || !child.isRunning }
             let firstLine = child.standardOutput.text.split(separator: "\n").first.map(String.init) ?? ""
             let prefix = "listening on 127.0.0.1:"
             guard ready, firstLine.hasPrefix(prefix), let port = Int(firstLine.dropFirst(prefix.count)), port > 0 else {
@@ -194,8 +219,8 @@ extension Harness {
 
         /// Waits for the log (standard error) to contain `needle`.
         @discardableResult
-        func waitForLog(_ needle: String, timeout: Double = 15) -> Bool {
-            self.child.wait(timeout: timeout) { self.log.contains(needle) }
+        func waitForLog(_ needle: String, timeout: Double = 15) async -> Bool {
+            await self.child.wait(timeout: timeout) { self.log.contains(needle) }
         }
 
         func stop() { self.child.kill() }
