@@ -157,19 +157,29 @@ final class PendingOutput {
         } else {
             directory = parentDirectory(of: destination)
         }
-        var template = Array("\(directory)/.samd-vault-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else {
-            throw Failure(status: ExitStatus.cannotCreate, message: "\(destination): cannot create output in \(directory): \(Errno(rawValue: errno))")
+        // The name is chosen and registered for removal before the file exists, so a signal at any moment
+        // either finds no file yet or removes it (mkstemp would create it before it could be registered).
+        PendingCleanup.installHandlers()
+        var fd: Int32 = -1
+        var path = ""
+        for _ in 0..<16 {
+            path = "\(directory)/.samd-vault-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+            PendingCleanup.register(path)
+            fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if fd >= 0 || errno != EEXIST { break }
         }
-        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard fd >= 0 else {
+            let failure = errno
+            PendingCleanup.unregister()
+            throw Failure(status: ExitStatus.cannotCreate, message: "\(destination): cannot create output in \(directory): \(Errno(rawValue: failure))")
+        }
         fchmod(fd, mode)
         if destination == "-" {
             unlink(path)  // unnamed: gone when closed, whatever happens
+            PendingCleanup.unregister()
             self.temporary = nil
         } else {
             self.temporary = path
-            PendingCleanup.register(path)
         }
         self.descriptor = FileDescriptor(rawValue: fd)
     }
@@ -233,7 +243,7 @@ final class PendingOutput {
 
 /// Removes a pending output's temporary file when the process is interrupted (SIGINT, SIGTERM,
 /// SIGHUP, SIGPIPE), so a killed `open` leaves no plaintext behind. SIGKILL cannot be caught: the
-/// temporary file is then left as `.samd-vault-XXXXXX` beside OUT, mode 0600.
+/// temporary file is then left as `.samd-vault-…` beside OUT, mode 0600.
 enum PendingCleanup {
     /// The path, as a C string the handler can use without allocating (signal-safe).
     nonisolated(unsafe) static var path: UnsafeMutablePointer<CChar>?

@@ -4,6 +4,7 @@ import SaMDEnvelope
 import SaMDCrypto
 import SaMDKeys
 import SaMDStore
+import SaMDTestSupport
 import Testing
 
 /// A reviewer's attempts to break the store: a database edited by someone else, identifiers at the edges of
@@ -362,7 +363,7 @@ struct StoreRaceTests {
             } catch let error as RecordStoreError {
                 #expect(error.code == .shredded, "\(address): \(error)")
                 // Shredded only because its key was destroyed by a shredding that came after the write.
-                #expect(envelopeCodeOf { try otherKeys.keyEncryptionKey(for: outcome.key) } == .keyDestroyed, "\(address)")
+                #expect(envelopeCode { try otherKeys.keyEncryptionKey(for: outcome.key) } == .keyDestroyed, "\(address)")
             }
         }
     }

@@ -3,6 +3,7 @@ import GRDB
 import SaMDEnvelope
 import SaMDKeys
 import SaMDStore
+import SaMDTestSupport
 import Synchronization
 import Testing
 
@@ -33,7 +34,7 @@ struct KeyRotationJobTests {
         let written = try Self.populate(fixture.store, subjects: 23)
         let old = try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
         // Refused before the rotation: subject keys depend on the active version.
-        #expect(envelopeCodeOf { try fixture.keyStore.destroy(old) } != nil)
+        #expect(envelopeCode { try fixture.keyStore.destroy(old) } != nil)
 
         var seen: [KeyRotationProgress] = []
         let report = try KeyRotationJob(store: fixture.store, batchSize: 5).run(newKEKVersion: true) { seen.append($0) }
@@ -162,22 +163,11 @@ struct KeyRotationJobTests {
         #expect(report.failed.map(\.key) == [victim])
         #expect(report.rewrapped == 2)
         // The old version stays: the key store refuses to destroy it while it cannot tell.
-        #expect(envelopeCodeOf { try fixture.keyStore.destroy(KeyIdentifier(name: "records", version: 1)) } == .keyStore)
+        #expect(envelopeCode { try fixture.keyStore.destroy(KeyIdentifier(name: "records", version: 1)) } == .keyStore)
     }
 }
 
 /// A flag shared between tasks.
 final class Flag: Sendable {
     let value = Atomic<Bool>(false)
-}
-
-func envelopeCodeOf<T>(_ body: () throws -> T) -> EnvelopeError.Code? {
-    do {
-        _ = try body()
-        return nil
-    } catch let error as EnvelopeError {
-        return error.code
-    } catch {
-        return nil
-    }
 }
