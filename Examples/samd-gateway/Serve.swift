@@ -67,6 +67,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The largest record accepted, in bytes (default 64 MiB).", valueName: "bytes"))
     var maxBodyBytes: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Request body bytes all connections together may hold in memory (default: the larger of 256 MiB and --max-body-bytes); past it, 503.",
+            valueName: "bytes"
+        )
+    )
+    var maxBufferedBodyBytes: Int?
+
     @Option(name: .long, help: ArgumentHelp("Seconds a connection may wait for its next request.", valueName: "seconds"))
     var idleTimeout: Double = 60
 
@@ -81,6 +90,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard self.maxBodyBytes >= 1 else { throw ValidationError("--max-body-bytes is at least 1") }
+        if let buffered = self.maxBufferedBodyBytes, buffered < self.maxBodyBytes {
+            throw ValidationError("--max-buffered-body-bytes is at least --max-body-bytes")
+        }
         guard self.identityReloadInterval >= 0, self.identityReloadInterval.isFinite else {
             throw ValidationError("--identity-reload-interval is a number of seconds, 0 or more")
         }
@@ -126,6 +138,7 @@ struct Serve: AsyncParsableCommand {
             readers: self.readers,
             shredders: self.shredders,
             maximumBodyByteCount: self.maxBodyBytes,
+            maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
             idleTimeout: self.idleTimeout,
             requestTimeout: self.requestTimeout
         )

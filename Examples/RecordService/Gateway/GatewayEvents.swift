@@ -111,4 +111,19 @@ enum GatewayEvents {
         metadata["status"] = "408"
         logger.warning("request not received in time; connection closed", metadata: metadata)
     }
+
+    static func bodiesOverBudget(_ logger: Logger, client: Client, limit: Int) {
+        var metadata = client.metadata
+        metadata["event"] = "samd.gateway.bodies-over-budget"
+        metadata["limit"] = "\(limit)"
+        metadata["status"] = "503"
+        logger.warning("request bodies in memory at their limit; request refused, connection closed", metadata: metadata)
+    }
+
+    static func responseUnread(_ logger: Logger, client: Client, seconds: Double) {
+        var metadata = client.metadata
+        metadata["event"] = "samd.gateway.response-unread"
+        metadata["seconds"] = "\(seconds)"
+        logger.warning("the client did not read its answers in time; connection closed", metadata: metadata)
+    }
 }

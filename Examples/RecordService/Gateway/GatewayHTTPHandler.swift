@@ -17,12 +17,29 @@ final class GatewayCore: Sendable {
     let threadPool: NIOThreadPool
     let counters = Mutex(RecordGatewayStatistics())
     let stopping = Mutex(false)
+    /// Request body bytes held by all connections now, at most `configuration.maximumBufferedBodyByteCount`.
+    private let bufferedBodyBytes = Mutex(0)
 
     init(configuration: RecordGatewayConfiguration, store: EncryptedRecordStore, logger: Logger, threadPool: NIOThreadPool) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
         self.threadPool = threadPool
+    }
+
+    /// Reserves `count` more body bytes of the shared budget; `false` (nothing reserved) when they do not fit.
+    func reserveBodyBytes(_ count: Int) -> Bool {
+        let limit = self.configuration.maximumBufferedBodyByteCount
+        return self.bufferedBodyBytes.withLock { held in
+            guard count <= limit - held else { return false }
+            held += count
+            return true
+        }
+    }
+
+    /// Gives `count` reserved body bytes back.
+    func releaseBodyBytes(_ count: Int) {
+        self.bufferedBodyBytes.withLock { $0 -= count }
     }
 }
 
@@ -67,6 +84,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         /// The body so far; `nil` when it is discarded (every request but an allowed PUT).
         var body: ByteBuffer?
         var received: Int
+        /// Whether the connection may carry another request after this one: not after an `Upgrade` or
+        /// `CONNECT` (NIO's parser stops parsing after their heads).
+        let keepAlive: Bool
     }
 
     private let core: GatewayCore
@@ -77,6 +97,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     private var stopping = false
     private var idleTimer: Scheduled<Void>?
     private var requestTimer: Scheduled<Void>?
+    /// Body bytes of the shared budget this connection holds (``GatewayCore/reserveBodyBytes(_:)``).
+    private var reservedBodyBytes = 0
+    /// A request that arrived while the previous response still waited in the outbound buffer: it is
+    /// processed when the client has read enough (`channelWritabilityChanged`).
+    private var parked: Request?
 
     init(core: GatewayCore) {
         self.core = core
@@ -133,8 +158,20 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.phase = .closing
         self.request = nil
+        self.parked = nil
         self.cancelTimers()
+        self.releaseBody()
         context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, self.phase == .processing, let request = self.parked {
+            self.parked = nil
+            self.idleTimer?.cancel()
+            self.idleTimer = nil
+            self.process(context: context, request)
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -142,7 +179,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         // here first would drop the alert: a refused client would see a bare EOF, not why). HTTP parse errors
         // were answered 400 by NIO's HTTPServerProtocolErrorHandler; anything else is closed here.
         self.phase = .closing
+        self.parked = nil
         self.cancelTimers()
+        self.releaseBody()
         if !(error is TLSError) {
             context.close(promise: nil)
         }
@@ -167,14 +206,27 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             return
         }
         let decision = GatewayRouting.decide(head, roles: self.roles)
+        let upgrade = head.method == .CONNECT || head.headers.contains(name: "upgrade")
+        let expectsContinue = head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
         var body: ByteBuffer?
         if case .perform(.putRecord, _) = decision {
+            // The declared length is reserved of the shared budget now, before a byte of the body is read.
+            guard self.reserveBody(declared ?? 0) else {
+                self.refuseOverloaded(context: context, version: head.version)
+                return
+            }
             // Grown as the body arrives: a declared length is a claim, not an allocation.
             body = context.channel.allocator.buffer(capacity: min(declared ?? 0, 1 << 20))
+        } else if expectsContinue, case .refuse(let reply, let route, let refusedRole) = decision {
+            // The client waits for 100 before sending a body that would be discarded: the refusal now, and
+            // the connection closed, since the body may still come (RFC 9110 §10.1.1).
+            self.phase = .processing
+            self.refuse(context: context, reply, route: route, refusedRole: refusedRole, method: head.method, version: head.version, keepAlive: false)
+            return
         }
-        self.request = Request(head: head, decision: decision, body: body, received: 0)
+        self.request = Request(head: head, decision: decision, body: body, received: 0, keepAlive: head.isKeepAlive && !upgrade)
         self.phase = .receiving
-        if head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+        if expectsContinue {
             context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
         let seconds = self.core.configuration.requestTimeout
@@ -182,6 +234,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             guard self.phase == .receiving, let request = self.request else { return }
             GatewayEvents.requestTimeout(self.core.logger, client: self.client, seconds: seconds)
             self.request = nil
+            self.releaseBody()
             self.respond(
                 context: context,
                 .error(.requestTimeout, "request-timeout", "the request did not arrive in time"),
@@ -200,6 +253,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             self.refuseBody(context: context, version: self.request!.head.version, declared: nil)
             return
         }
+        if self.request!.body != nil, self.request!.received > self.reservedBodyBytes {
+            // A chunked body (or one longer than declared, which NIO's parser does not let through).
+            guard self.reserveBody(self.request!.received - self.reservedBodyBytes) else {
+                self.refuseOverloaded(context: context, version: self.request!.head.version)
+                return
+            }
+        }
         // In place: the buffer is uniquely referenced by the request.
         self.request!.body?.writeBuffer(&chunk)
     }
@@ -210,16 +270,40 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         self.requestTimer?.cancel()
         self.requestTimer = nil
         self.phase = .processing
+        guard context.channel.isWritable else {
+            // The previous response still waits in the outbound buffer: a client that pipelines requests
+            // without reading the answers must not make the gateway hold one answer per request. Processed
+            // when it reads (channelWritabilityChanged); closed if it does not within idleTimeout.
+            self.parked = request
+            self.startIdleTimer(context: context)
+            return
+        }
+        self.process(context: context, request)
+    }
+
+    private func process(context: ChannelHandlerContext, _ request: Request) {
         let head = request.head
         switch request.decision {
         case .refuse(let reply, let route, let refusedRole):
-            if let refusedRole, let route {
-                GatewayEvents.requestRefused(self.core.logger, client: self.client, role: refusedRole, method: head.method.rawValue, route: route)
-            }
-            self.respond(context: context, reply, version: head.version, keepAlive: head.isKeepAlive)
+            self.refuse(context: context, reply, route: route, refusedRole: refusedRole, method: head.method, version: head.version, keepAlive: request.keepAlive)
         case .perform(let operation, let route):
-            self.perform(context: context, operation, route: route, head: head, body: request.body ?? ByteBuffer())
+            self.perform(context: context, operation, route: route, head: head, keepAlive: request.keepAlive, body: request.body ?? ByteBuffer())
         }
+    }
+
+    private func refuse(
+        context: ChannelHandlerContext,
+        _ reply: GatewayReply,
+        route: GatewayRoute?,
+        refusedRole: RecordRole?,
+        method: HTTPMethod,
+        version: HTTPVersion,
+        keepAlive: Bool
+    ) {
+        if let refusedRole, let route {
+            GatewayEvents.requestRefused(self.core.logger, client: self.client, role: refusedRole, method: method.rawValue, route: route)
+        }
+        self.respond(context: context, reply, version: version, keepAlive: keepAlive)
     }
 
     /// 413: the body is not read; the connection closes after the response (TLSHandler's close drains what
@@ -228,6 +312,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         self.request = nil
         self.requestTimer?.cancel()
         self.requestTimer = nil
+        self.releaseBody()
         GatewayEvents.bodyTooLarge(self.core.logger, client: self.client, limit: self.limit, declared: declared)
         self.respond(
             context: context,
@@ -237,6 +322,31 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         )
     }
 
+    /// 503: the body does not fit the shared budget (``RecordGatewayConfiguration/maximumBufferedBodyByteCount``);
+    /// not read, and the connection closes after the response, as for 413.
+    private func refuseOverloaded(context: ChannelHandlerContext, version: HTTPVersion) {
+        self.request = nil
+        self.requestTimer?.cancel()
+        self.requestTimer = nil
+        self.releaseBody()
+        GatewayEvents.bodiesOverBudget(self.core.logger, client: self.client, limit: self.core.configuration.maximumBufferedBodyByteCount)
+        var reply = GatewayReply.error(.serviceUnavailable, "unavailable", "the gateway holds too many request bodies now; try again later")
+        reply.headers.append(("retry-after", "1"))
+        self.respond(context: context, reply, version: version, keepAlive: false)
+    }
+
+    private func reserveBody(_ count: Int) -> Bool {
+        guard self.core.reserveBodyBytes(count) else { return false }
+        self.reservedBodyBytes += count
+        return true
+    }
+
+    private func releaseBody() {
+        guard self.reservedBodyBytes > 0 else { return }
+        self.core.releaseBodyBytes(self.reservedBodyBytes)
+        self.reservedBodyBytes = 0
+    }
+
     // MARK: The store
 
     private func perform(
@@ -244,10 +354,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         _ operation: GatewayOperation,
         route: GatewayRoute,
         head: HTTPRequestHead,
+        keepAlive: Bool,
         body: ByteBuffer
     ) {
         if case .health = operation {
-            self.respond(context: context, .json(.ok, GatewayReply.Health(status: "ok")), version: head.version, keepAlive: head.isKeepAlive)
+            self.respond(context: context, .json(.ok, GatewayReply.Health(status: "ok")), version: head.version, keepAlive: keepAlive)
             return
         }
         let store = self.core.store
@@ -265,8 +376,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             }
         }
         work.assumeIsolated().whenComplete { result in
+            // The store has sealed (or refused) the body: its bytes go back to the shared budget.
+            self.releaseBody()
             let reply = self.reply(for: result, operation: operation, route: route, method: head.method.rawValue)
-            self.respond(context: context, reply, version: head.version, keepAlive: head.isKeepAlive)
+            self.respond(context: context, reply, version: head.version, keepAlive: keepAlive)
         }
     }
 
@@ -341,9 +454,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
         }
         if keepAlive {
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+            // Idle before the end is written: NIO's pipelining handler delivers the next buffered request from
+            // within this write.
             self.phase = .idle
             self.startIdleTimer(context: context)
+            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
         } else {
             self.phase = .closing
             self.cancelTimers()
@@ -355,11 +470,20 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
 
     // MARK: Timers
 
+    /// Closes the connection after `idleTimeout` unless a request arrives first — or, for a parked request,
+    /// unless the client reads the previous answer first.
     private func startIdleTimer(context: ChannelHandlerContext) {
         self.idleTimer?.cancel()
-        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(self.core.configuration.idleTimeout)) {
-            guard self.phase == .idle else { return }
+        let seconds = self.core.configuration.idleTimeout
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
+            if self.parked != nil {
+                GatewayEvents.responseUnread(self.core.logger, client: self.client, seconds: seconds)
+                self.parked = nil
+            } else {
+                guard self.phase == .idle else { return }
+            }
             self.phase = .closing
+            self.releaseBody()
             context.close(promise: nil)
         }
     }

@@ -30,8 +30,16 @@ public struct RecordGatewayConfiguration: Sendable {
     /// larger `Content-Length` is answered 413 before the body is read; a chunked body that grows past it is
     /// answered 413 as soon as it does. Either way the connection is closed.
     public var maximumBodyByteCount: Int
+    /// The request body bytes that all connections together may hold in memory at once, in bytes (default
+    /// 256 MiB; at least ``maximumBodyByteCount``). A body is held whole until the store has sealed it, so
+    /// without this bound every connection could hold ``maximumBodyByteCount``. A `PUT` whose declared
+    /// `Content-Length` does not fit is answered 503 (with `Retry-After`) before its body is read; a chunked
+    /// body that stops fitting is answered 503 as soon as it does. Either way the connection is closed. Not
+    /// given to the initialiser, it is the larger of 256 MiB and ``maximumBodyByteCount``.
+    public var maximumBufferedBodyByteCount: Int
     /// How long a connection may wait for its next request, in seconds (default 60; more than 0). Counted from
-    /// the handshake or the last response; a slowly sent request head counts against it too.
+    /// the handshake or the last response; a slowly sent request head counts against it too, and so does a
+    /// response the client does not read: a connection whose responses stay unread this long is closed.
     public var idleTimeout: Double
     /// How long a request may take to arrive, from its head to the end of its body, in seconds (default 120;
     /// more than 0). Past it the gateway answers 408 and closes the connection.
@@ -42,13 +50,17 @@ public struct RecordGatewayConfiguration: Sendable {
 
     /// The default of ``maximumBodyByteCount``: 64 MiB, as `EncryptedRecordStore.Configuration`.
     public static let defaultMaximumBodyByteCount = 64 << 20
+    /// The default of ``maximumBufferedBodyByteCount``: 256 MiB, four bodies of the default limit.
+    public static let defaultMaximumBufferedBodyByteCount = 256 << 20
 
-    /// A configuration; `tls` must require client certificates (checked by ``RecordGateway/start(host:port:configuration:store:logger:group:)``).
+    /// A configuration (`maximumBufferedBodyByteCount` `nil`: the larger of 256 MiB and `maximumBodyByteCount`);
+    /// `tls` must require client certificates (checked by ``RecordGateway/start(host:port:configuration:store:logger:group:)``).
     public init(
         tls: TLSContext,
         readers: [String] = [],
         shredders: [String] = [],
         maximumBodyByteCount: Int = defaultMaximumBodyByteCount,
+        maximumBufferedBodyByteCount: Int? = nil,
         idleTimeout: Double = 60,
         requestTimeout: Double = 120,
         shutdownGracePeriod: Double = 10
@@ -57,6 +69,8 @@ public struct RecordGatewayConfiguration: Sendable {
         self.readers = readers
         self.shredders = shredders
         self.maximumBodyByteCount = maximumBodyByteCount
+        self.maximumBufferedBodyByteCount =
+            maximumBufferedBodyByteCount ?? max(Self.defaultMaximumBufferedBodyByteCount, maximumBodyByteCount)
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
         self.shutdownGracePeriod = shutdownGracePeriod
@@ -105,6 +119,9 @@ public struct RecordGatewayConfiguration: Sendable {
         }
         guard self.maximumBodyByteCount >= 1 else {
             throw RecordServiceError(.invalidConfiguration, "maximumBodyByteCount is at least 1 byte")
+        }
+        guard self.maximumBufferedBodyByteCount >= self.maximumBodyByteCount else {
+            throw RecordServiceError(.invalidConfiguration, "maximumBufferedBodyByteCount is at least maximumBodyByteCount")
         }
         for (name, value) in [("idleTimeout", self.idleTimeout), ("requestTimeout", self.requestTimeout)] {
             guard value > 0, value.isFinite, value <= 86_400 else {
