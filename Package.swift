@@ -153,9 +153,23 @@ let package = Package(
         ),
 
         // MARK: Examples — thin command-line programs over the public API.
+        // What the example programs share: signals, messages, file checks, the key-passphrase option.
+        .target(
+            name: "SaMDExampleSupport",
+            dependencies: [
+                "SaMDCrypto",
+                "SaMDEnvelope",
+                "SaMDKeys",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/Support",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "samd-tls",
             dependencies: [
+                "SaMDExampleSupport",
                 "SaMDTLS",
                 "SaMDCrypto",
                 "SaMDKeys",
@@ -219,7 +233,7 @@ let package = Package(
         .executableTarget(
             name: "samd-gateway",
             dependencies: [
-                "SaMDRecordService", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
+                "SaMDRecordService", "SaMDExampleSupport", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -231,7 +245,7 @@ let package = Package(
         .executableTarget(
             name: "samd-agent",
             dependencies: [
-                "SaMDRecordService", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
+                "SaMDRecordService", "SaMDExampleSupport", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SaMDExampleSupport
 import Logging
 import SaMDRecordService
 import SaMDTLS
@@ -105,7 +106,7 @@ struct SamdAgent: AsyncParsableCommand {
 
     func run() async throws {
         bootstrapLogging(level: self.verbose ? .info : .critical)
-        try requireReadable([self.ca, self.cert, self.key] + self.files)
+        try requireReadable([self.ca, self.cert, self.key] + self.files, regularFilesOnly: true)
 
         let context: TLSContext
         do {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SaMDExampleSupport
 import Logging
 import SaMDKeys
 import SaMDRecordService

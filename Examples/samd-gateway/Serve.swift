@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import SaMDExampleSupport
 import Logging
 import NIOCore
 import SaMDRecordService

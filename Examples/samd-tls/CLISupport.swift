@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDExampleSupport
 import SaMDKeys
 import SaMDTLS
 
@@ -45,11 +46,6 @@ enum ExitStatus {
         default: software
         }
     }
-}
-
-/// Writes one line to standard error.
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data("samd-tls: \(message)\n".utf8))
 }
 
 /// Reports `error` on standard error and returns the exit code to throw.
@@ -154,25 +150,6 @@ func peerPolicy(from values: [String]) throws -> TLSPeerPolicy {
     return TLSPeerPolicy(uris: uris, dnsNames: dnsNames, spkiSHA256: pins)
 }
 
-/// Checks that each file can be opened for reading; exit 66 otherwise.
-func requireReadable(_ paths: [String?]) throws {
-    for case let path? in paths {
-        var info = stat()
-        if stat(path, &info) != 0 {
-            printError("\(path): \(String(cString: strerror(errno)))")
-            throw ExitCode(ExitStatus.noInput)
-        }
-        if info.st_mode & S_IFMT == S_IFDIR {
-            printError("\(path) is a directory")
-            throw ExitCode(ExitStatus.noInput)
-        }
-        if access(path, R_OK) != 0 {
-            printError("\(path): \(String(cString: strerror(errno)))")
-            throw ExitCode(ExitStatus.noInput)
-        }
-    }
-}
-
 /// Builds the context; a refused configuration becomes a message and an exit code.
 func makeContext(_ configuration: TLSConfiguration, logger: Logger) throws -> TLSContext {
     do {
@@ -245,27 +222,4 @@ func makeLogger(label: String, level: Logger.Level) -> Logger {
     var logger = Logger(label: label)
     logger.logLevel = level
     return logger
-}
-
-/// `--key-passphrase-file`, shared by `serve` and `connect`.
-struct KeyPassphraseOption: ParsableArguments {
-    @Option(
-        name: .customLong("key-passphrase-file"),
-        help: ArgumentHelp(
-            "A file holding the passphrase of an encrypted private key (one line; a regular file others cannot read).",
-            valueName: "file"
-        )
-    )
-    var file: String?
-
-    /// The passphrase (one trailing newline dropped), or `nil` without a file. Exit 66 when the file cannot be used.
-    func read() throws -> SecureBytes? {
-        guard let file else { return nil }
-        do {
-            return try Passphrase.fromFile(file)
-        } catch let error as EnvelopeError {
-            printError("--key-passphrase-file: \(error.reason)")
-            throw ExitCode(ExitStatus.noInput)
-        }
-    }
 }

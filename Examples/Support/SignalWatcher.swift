@@ -9,12 +9,12 @@ import Darwin
 /// Delivers POSIX signals as an async stream, through Dispatch signal sources (the default action of each
 /// signal is replaced by `SIG_IGN` so that only the source sees it).
 /// `@unchecked`: the sources are only touched in `init` and `deinit`.
-final class SignalWatcher: @unchecked Sendable {
-    let signals: AsyncStream<Int32>
+public final class SignalWatcher: @unchecked Sendable {
+    public let signals: AsyncStream<Int32>
     private let sources: [any DispatchSourceSignal]
 
-    init(_ numbers: [Int32]) {
-        let queue = DispatchQueue(label: "samd-gateway.signals")
+    public init(_ numbers: [Int32]) {
+        let queue = DispatchQueue(label: "samdkit.example.signals")
         let (stream, continuation) = AsyncStream<Int32>.makeStream()
         self.signals = stream
         self.sources = numbers.map { number in
@@ -30,7 +30,7 @@ final class SignalWatcher: @unchecked Sendable {
         for source in self.sources { source.cancel() }
     }
 
-    static func name(_ number: Int32) -> String {
+    public static func name(_ number: Int32) -> String {
         switch number {
         case SIGINT: "SIGINT"
         case SIGTERM: "SIGTERM"
