@@ -279,7 +279,7 @@ let package = Package(
         ),
         .target(
             name: "SaMDTestSupport",
-            dependencies: ["SaMDEnvelope", "CTestZlib"],
+            dependencies: ["SaMDEnvelope", "CTestZlib", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SaMDTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,5 @@
 import Foundation
+import SaMDTestSupport
 import Logging
 import NIOCore
 import NIOPosix

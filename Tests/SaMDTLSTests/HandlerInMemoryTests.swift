@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 /// The TLS handler with both ends in memory: no sockets, the byte stream cut as each test chooses.

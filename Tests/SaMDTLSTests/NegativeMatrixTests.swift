@@ -2,6 +2,7 @@ import NIOCore
 import NIOEmbedded
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 /// Every refusal, each with its typed error on both sides: the side that refuses names the cause; the other

@@ -1,4 +1,5 @@
 import Foundation
+import SaMDTestSupport
 import NIOCore
 import SaMDTLS
 import SaMDTLSTestSupport

@@ -4,6 +4,7 @@
 // other suites of this test target.
 
 import Foundation
+import SaMDTestSupport
 import Logging
 import NIOCore
 import SaMDCrypto
@@ -175,48 +176,6 @@ enum Harness {
     }
 }
 
-/// A swift-log handler that keeps records in memory, for asserting on security events.
-final class LogRecorder: LogHandler, @unchecked Sendable {  // state guarded by `lock`
-    struct Record: Sendable {
-        let level: Logger.Level
-        let message: String
-        let metadata: [String: String]
-    }
-
-    private let lock = NSLock()
-    private var storage: [Record] = []
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var flat: [String: String] = [:]
-        for (key, value) in event.metadata ?? [:] { flat[key] = "\(value)" }
-        self.lock.withLock { self.storage.append(Record(level: event.level, message: "\(event.message)", metadata: flat)) }
-    }
-
-    var records: [Record] { self.lock.withLock { self.storage } }
-
-    func events(_ name: String) -> [Record] {
-        self.records.filter { $0.metadata["event"] == name }
-    }
-
-    /// Every logged line as text (message and metadata), to search for what must never appear.
-    var allText: String {
-        self.records.map { record in
-            record.message + " " + record.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        }.joined(separator: "\n")
-    }
-
-    var logger: Logger {
-        Logger(label: "test.gateway") { _ in self }
-    }
-}
-
 /// Waits (bounded, polling) until `condition` holds; returns whether it did.
 func eventually(timeout: Double = 15, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date() + timeout
@@ -226,3 +185,6 @@ func eventually(timeout: Double = 15, _ condition: () async throws -> Bool) asyn
     }
     return try await condition()
 }
+
+/// The shared recording handler, under the name these tests use.
+typealias LogRecorder = RecordingLogHandler

@@ -46,37 +46,3 @@ enum Fixtures {
     }
 }
 
-/// A swift-log handler that keeps records in memory, for asserting on security events.
-final class RecordingLogHandler: LogHandler, @unchecked Sendable {  // state guarded by `lock`
-    struct Record: Sendable {
-        let level: Logger.Level
-        let message: String
-        let metadata: [String: String]
-    }
-
-    private let lock = NSLock()
-    private var storage: [Record] = []
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.metadata[key] }
-        set { self.metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        var flat: [String: String] = [:]
-        for (key, value) in event.metadata ?? [:] { flat[key] = "\(value)" }
-        self.lock.withLock { self.storage.append(Record(level: event.level, message: "\(event.message)", metadata: flat)) }
-    }
-
-    var records: [Record] { self.lock.withLock { self.storage } }
-
-    func events(_ name: String) -> [Record] {
-        self.records.filter { $0.metadata["event"] == name }
-    }
-
-    var logger: Logger {
-        Logger(label: "test.tls") { _ in self }
-    }
-}
