@@ -16,8 +16,8 @@ import SaMDCrypto
 /// address fails to open (``RecordStoreError/Code/authenticationFailed``).
 ///
 /// Shapes accepted (anything else is ``RecordStoreError/Code/invalidArgument``): subject and record ids of 1
-/// to 512 bytes of UTF-8 without control characters (compared after NFC normalisation); record types of 1 to
-/// 127 ASCII bytes of a media type (`A-Z a-z 0-9 ! # $ & ^ _ . + - /`); the three together at most
+/// to 512 bytes of UTF-8 without control characters (compared after NFC normalisation); record types that are
+/// a media type without parameters, `type/subtype` (``isValidRecordType(_:)``); the three together at most
 /// ``maximumAddressByteCount`` (980) bytes, what the encryption context holds.
 ///
 /// Writes are SQLite transactions (`BEGIN IMMEDIATE`, WAL journal) and are safe from several threads and
@@ -315,10 +315,10 @@ public final class EncryptedRecordStore: Sendable {
             throw RecordStoreError(.invalidArgument, "a record id is 1 to 512 bytes of UTF-8 without control characters")
         }
         if let recordType, !Self.isValidRecordType(recordType) {
-            throw RecordStoreError(.invalidArgument, "a record type is 1 to 127 bytes of a media type (A-Z a-z 0-9 ! # $ & ^ _ . + - /)")
+            throw RecordStoreError(.invalidArgument, "a record type is a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)")
         }
-        // The shortest record type (1 byte) when reading: a record stored with it must be found.
-        guard Self.addressByteCount(subject, recordID, recordType ?? "a") <= Self.maximumAddressByteCount else {
+        // The shortest record type (3 bytes, `a/b`) when reading: a record stored with it must be found.
+        guard Self.addressByteCount(subject, recordID, recordType ?? "a/b") <= Self.maximumAddressByteCount else {
             throw RecordStoreError(
                 .invalidArgument,
                 "a subject id, record id and record type take at most \(Self.maximumAddressByteCount) bytes together (UTF-8, after NFC)"
@@ -363,9 +363,15 @@ public final class EncryptedRecordStore: Sendable {
         return count >= 1 && count <= 512 && !value.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }
     }
 
-    static func isValidRecordType(_ value: String) -> Bool {
-        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-/".utf8)
-        return (1...127).contains(value.utf8.count) && value.utf8.allSatisfy { allowed.contains($0) }
+    /// Whether `value` is a record type the store accepts: a media type without parameters, `type/subtype`,
+    /// each a restricted name of RFC 6838 §4.2 (a letter or digit, then letters, digits and
+    /// `! # $ & - ^ _ . +`), 3 to 127 bytes in all. Compared exactly as given (no case folding).
+    public static func isValidRecordType(_ value: String) -> Bool {
+        let parts = value.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        let first = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        let rest = first.union("!#$&-^_.+".utf8)
+        return (3...127).contains(value.utf8.count) && parts.count == 2
+            && parts.allSatisfy { part in part.first.map(first.contains) == true && part.dropFirst().allSatisfy(rest.contains) }
     }
 
     private func commit(_ envelope: [UInt8], at address: Address, recordType: String, wrappingKey: KeyIdentifier, expectedRevision: Int64?) throws -> Int64 {

@@ -173,7 +173,7 @@ struct AdversarialStoreTests {
     /// subject, record id and type together. The combined limit is now stated and checked first.
     @Test func theAddressFitsTheEncryptionContextAtItsExactLimit() throws {
         let fixture = try StoreFixture()
-        let type = String(repeating: "a", count: 127)
+        let type = "a/" + String(repeating: "a", count: 125)
         let limit = EncryptedRecordStore.maximumAddressByteCount
         #expect(limit == 980)
         let subject = String(repeating: "s", count: 512)
@@ -191,14 +191,14 @@ struct AdversarialStoreTests {
         #expect(try fixture.keyStore.subjectKeyNames() == before, "a refused write must not create a subject key")
         // Read back without knowing the type: the store used to build a context with a 24-byte placeholder
         // type, so a record stored with a short type and long ids could be written but never read.
-        let longRecord = String(repeating: "r", count: limit - 512 - 1)
-        try fixture.store.put([6], subject: subject, recordID: longRecord, recordType: "a")
+        let longRecord = String(repeating: "r", count: limit - 512 - 3)
+        try fixture.store.put([6], subject: subject, recordID: longRecord, recordType: "a/b")
         #expect(try fixture.store.get(subject: subject, recordID: longRecord).payload == [6])
         // Each id alone still goes to 512 bytes, with the type it is stored under.
         try fixture.store.put([8], subject: "p", recordID: String(repeating: "r", count: 512), recordType: "text/plain")
         try fixture.store.put([9], subject: String(repeating: "q", count: 512), recordID: "r", recordType: "text/plain")
         // Record types with every allowed odd character, payloads at the chunk edges.
-        let odd = "!#$&^_.+-/" + String(repeating: "/", count: 10)
+        let odd = "x!#$&-^_.+/y!#$&-^_.+"
         for count in [0, 1, 16_383, 16_384, 16_385, 32_768] {
             let payload = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31) }
             try fixture.store.put(payload, subject: "p", recordID: "edge-\(count)", recordType: odd)

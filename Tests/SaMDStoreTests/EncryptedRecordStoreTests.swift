@@ -151,6 +151,14 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try fixture.store.put([1], subject: "p\u{0}", recordID: "r", recordType: "text/plain") } == .invalidArgument)
         #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: "r", recordType: "") } == .invalidArgument)
         #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: "r", recordType: "text/plain; charset=utf-8") } == .invalidArgument)
+        // Only type/subtype (RFC 6838 restricted names): no bare words, paths or extra slashes.
+        for type in ["a", "text", "../../etc", "x/y/z", "/plain", "text/", ".x/y", "text/-html", "t\u{E9}xt/plain"] {
+            #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: "r", recordType: type) } == .invalidArgument, "\(type)")
+        }
+        let probe = try StoreFixture()
+        for type in ["a/b", "TEXT/PLAIN", "application/fhir+json", "x-application/hl7-v2+er7", "application/vnd.example.v1+json"] {
+            #expect(isValidType(type, probe), "\(type)")
+        }
         #expect(storeCode { try fixture.store.put([UInt8](repeating: 0, count: 1025), subject: "p", recordID: "r", recordType: "text/plain") } == .limitExceeded)
         #expect(try fixture.store.statistics().recordCount == 0)
         #expect(try fixture.keyStore.subjectKeyNames().isEmpty, "a refused write must not create a subject key")
@@ -192,4 +200,10 @@ struct EncryptedRecordStoreTests {
             #expect(!message.contains("secret"), "\(message)")
         }
     }
+}
+
+/// Whether the store accepts `type` for a record (and stores nothing lasting: the record is written and read).
+private func isValidType(_ type: String, _ fixture: StoreFixture) -> Bool {
+    (try? fixture.store.put([1], subject: "type-probe", recordID: type, recordType: type)) != nil
+        && (try? fixture.store.get(subject: "type-probe", recordID: type).recordType) == type
 }
