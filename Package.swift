@@ -351,7 +351,7 @@ let package = Package(
             name: "SaMDRecordServiceTests",
             dependencies: [
                 "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
-                "SaMDTestSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki",
+                "SaMDTestSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki", "samd-vault",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

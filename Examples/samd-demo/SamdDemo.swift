@@ -9,21 +9,25 @@ struct SamdDemo: AsyncParsableCommand {
         commandName: "samd-demo",
         abstract: "Run the end-to-end demo: mutual TLS upload, encrypted storage, KEK rotation, crypto-shredding.",
         discussion: """
-            Makes a throw-away development PKI and key store, starts the records gateway on 127.0.0.1 (port 0),
-            uploads every record of a directory as a device over mutual TLS, reads each back as a reader and
-            compares it byte for byte, rotates the KEK and rewraps the store while the gateway serves (then destroys
-            the old KEK version), checks again, crypto-shreds one subject, and shows that a client without a
-            certificate is refused. Exit 0 only when every check passed. Nothing leaves this machine.
+            Makes a throw-away development PKI and key store, starts the records gateway on 127.0.0.1 (port 0), \
+            uploads every record of a directory as a device over mutual TLS, reads each back as a reader and \
+            compares it byte for byte, rotates the KEK and rewraps the subject keys while the gateway serves, \
+            destroys the old KEK version and checks again, crypto-shreds one subject, shows that a client without \
+            a certificate and one from an unknown CA are refused, and scans the database files for plaintext and \
+            identifiers. Nothing leaves this machine.
+
+            Exit codes: 0 every check passed; 1 a check failed; 64 usage; 65 a file larger than a record may be, \
+            or too many files; 66 no records; 70 internal error; 73 the work directory cannot be made.
             """
     )
 
-    @Option(name: .long, help: "A directory of records to upload (every regular file below it). Default: the synthetic records shipped with the demo.")
+    @Option(name: .long, help: "A directory of records to upload (every regular file below it; links followed, hidden files skipped). Default: the synthetic records shipped with the demo.")
     var records: String?
 
     @Option(name: .long, help: "Subjects (patients) the records are spread over, 1 to 100.")
     var subjects: Int = 3
 
-    @Option(name: .long, help: "Keep the PKI, key store and database here (created 0700; must not exist). Default: a temporary directory, removed at the end.")
+    @Option(name: .long, help: "Keep the PKI, key store (its passphrase in DIR/passphrase, 0600) and database here (created 0700; must not exist). Default: a temporary directory, removed at the end.")
     var workDirectory: String?
 
     @Flag(name: .long, help: "Print the gateway's and the stores' security events (swift-log) on standard error.")
@@ -55,6 +59,9 @@ struct SamdDemo: AsyncParsableCommand {
         } catch let error as DemoSetupError {
             FileHandle.standardError.write(Data("samd-demo: \(error.description)\n".utf8))
             throw ExitCode(error.exitCode)
+        } catch {
+            FileHandle.standardError.write(Data("samd-demo: \(error)\n".utf8))
+            throw ExitCode(70)
         }
         print("")
         print(report.summaryTable())

@@ -17,6 +17,10 @@ import Synchronization
 public final class FileKeyStore: KeyStore {
     /// The KEK name records are sealed under by default.
     public static let defaultKeyName = "records"
+    /// The shortest passphrase a new store accepts, in bytes. (An existing store opens with whatever it was
+    /// made with.) NIST SP 800-63B asks 8 characters of a memorized secret; this one guards key material an
+    /// attacker with a copy of the store can attack offline, so more.
+    public static let minimumNewPassphraseByteCount = 12
     /// The default cryptoperiod for sealing: one year, in seconds.
     public static let defaultCryptoperiod: TimeInterval = 365 * 24 * 60 * 60
 
@@ -38,10 +42,12 @@ public final class FileKeyStore: KeyStore {
     /// Creates a new store in `directory` (created 0700 if missing; it must not hold a store yet) with one
     /// active KEK version, ``defaultKeyName``:1.
     /// - Parameters:
-    ///   - passphrase: from ``Passphrase``; never from a command-line argument.
+    ///   - passphrase: from ``Passphrase``; never from a command-line argument; at least
+    ///     ``minimumNewPassphraseByteCount`` (12) bytes.
     ///   - kdf: Argon2id cost; ``Argon2id/Parameters/moderate`` unless tests need speed.
     ///   - cryptoperiod: seconds a KEK version may seal after activation.
-    /// - Throws: ``EnvelopeError/Code/keyStore`` when a store exists there or the directory is not private;
+    /// - Throws: ``EnvelopeError/Code/keyStore`` when the passphrase is too short, a store exists there or the
+    ///   directory is not private;
     ///   ``EnvelopeError/Code/io``.
     public static func create(
         at directory: String,
@@ -51,6 +57,12 @@ public final class FileKeyStore: KeyStore {
         now: @escaping @Sendable () -> Date = { Date() },
         logger: Logger = Logger(label: "samdkit.keys")
     ) throws -> FileKeyStore {
+        guard passphrase.count >= Self.minimumNewPassphraseByteCount else {
+            throw EnvelopeError(
+                .keyStore,
+                "a new key store's passphrase is at least \(Self.minimumNewPassphraseByteCount) bytes (e.g. openssl rand -base64 24)"
+            )
+        }
         try StoreFile.makePrivateDirectory(directory)
         let lock = try StoreLock(directory: directory)
         defer { withExtendedLifetime(lock) {} }

@@ -458,4 +458,17 @@ struct FileKeyStoreTests {
         _ = try store.rotate(named: "records")
         #expect(!FileManager.default.fileExists(atPath: stateFile + ".tmp-99999-2"))
     }
+
+    /// A README copied literally once made a store with the three-byte passphrase "…".
+    @Test func aNewStoreRefusesAShortPassphraseAndAnExistingOneStillOpens() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let short = try SecureBytes(copying: Array("\u{2026}".utf8))
+        #expect(envelopeCode { try FileKeyStore.create(at: fixture.directory, passphrase: short, kdf: StoreFixture.fastKDF) } == .keyStore)
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/keystore.json"))
+        let eleven = try SecureBytes(copying: Array("12345678901".utf8))
+        #expect(envelopeCode { try FileKeyStore.create(at: fixture.directory, passphrase: eleven, kdf: StoreFixture.fastKDF) } == .keyStore)
+        _ = try fixture.create()
+        _ = try fixture.open()
+    }
 }

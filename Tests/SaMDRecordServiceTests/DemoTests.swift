@@ -47,6 +47,12 @@ struct DemoTests {
             #expect(stat(work + "/" + sub, &info) == 0 && info.st_mode & 0o077 == 0, "\(sub)")
         }
         #expect(FileManager.default.fileExists(atPath: work + "/records/records.sqlite"))
+        // The kept key store opens with the kept passphrase (0600): records:1 destroyed, records:2 active.
+        var info = stat()
+        #expect(stat(work + "/passphrase", &info) == 0 && info.st_mode & 0o777 == 0o600)
+        let list = try Harness.run(try Harness.binary("samd-vault"), ["keys", "list", "--keystore", work + "/keys", "--passphrase-file", work + "/passphrase"], timeout: 60)
+        #expect(list.status == 0, "\(list)")
+        #expect(list.output.contains("records:1") && list.output.contains("destroyed") && list.output.contains("records:2"), "\(list)")
     }
 
     @Test func badInputIsRefusedWithItsExitCode() throws {
