@@ -209,7 +209,9 @@ public struct SBOMInventory: Sendable {
             }
             if let revision = package.revision { component.properties["samd:scmRevision"] = revision }
             component.properties["samd:usage"] = scope == .required ? "library" : scope == .optional ? "examples" : "tests"
-            component.support = table.status(component: "swift-package", version: package.version, distribution: nil)
+            // A package's own entry when the table has one, else the entry for every Swift package.
+            component.support = table.status(component: package.identity, version: package.version, distribution: nil)
+                ?? table.status(component: "swift-package", version: package.version, distribution: nil)
             component.dependsOn = package.dependencies.map { "swift:\($0)" }
             component.subcomponents = package.vendored.map { vendored in
                 var sub = SBOMComponent(

@@ -132,6 +132,10 @@ struct SBOMDocumentTests {
         #expect(component("swift:swift-nio-ssl:boringssl", in: components)?["scope"] as? String == "excluded")
         #expect(component("swift:swift-nio", in: components)?["scope"] as? String == "required")
         #expect(property(openssl, "cdx:lifecycle:milestone:endOfSupport") != nil)
+        // A package with an entry of its own in the support table gets it (GRDB, under SaMDStore).
+        let grdb = component("swift:grdb.swift", in: components)
+        #expect(grdb?["scope"] as? String == "required")
+        #expect(property(grdb, "samd:fda:supportSources") == "https://github.com/groue/GRDB.swift/releases")
     }
 
     @Test func cbomUsesTheTLSSuitesOfTheActiveProfile() throws {
