@@ -78,3 +78,29 @@ public struct KeyPassphraseOption: ParsableArguments {
         }
     }
 }
+
+/// Runs a command's body so that every exit is one its `--help` lists: an error that is not already an exit
+/// (`ExitCode`, ArgumentParser's `CleanExit`) is printed and ends the program with 70 (EX_SOFTWARE), not
+/// ArgumentParser's 1.
+public func withListedExitCodes<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        throw listedExit(error)
+    }
+}
+
+/// ``withListedExitCodes(_:)`` for synchronous bodies.
+public func withListedExitCodes<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        throw listedExit(error)
+    }
+}
+
+private func listedExit(_ error: any Error) -> any Error {
+    if error is ExitCode || error is CleanExit { return error }
+    printError("internal error: \(error)")
+    return ExitCode(70)
+}

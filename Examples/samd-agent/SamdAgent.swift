@@ -17,18 +17,26 @@ struct SamdAgent: AsyncParsableCommand {
             application/fhir+ndjson, .hl7 x-application/hl7-v2+er7, .dcm application/dicom, otherwise \
             application/octet-stream. One line per file (name, bytes, status, revision) and a summary go to \
             standard output; file contents are never printed.
-            Network failures (cannot connect, connection closed, handshake timeout, truncated) and 503 \
+            Network failures (cannot connect, connection closed or cut, handshake timeout, truncated) and 503 \
             answers are retried --retries times with exponential backoff (--retry-delay doubling up to \
-            --max-retry-delay, with jitter). A refused certificate is never retried. One connection is kept \
-            alive for all files.
-            Exit codes: 0 every file stored; 64 usage; 65 the gateway refused a record (400, 413, 404…); \
-            66 a file cannot be read (checked before connecting); 69 the gateway cannot be reached; 75 the \
-            gateway was still unavailable (503) after the retries; 76 a TLS or protocol failure; 77 a \
-            certificate was refused by either side, or the gateway refused the role (403); 78 invalid \
-            configuration or identity (this client's own certificate is checked before connecting: an expired \
-            one is 78).
-            """
+            --max-retry-delay, with jitter); each failed attempt is reported on standard error with its own \
+            cause. A refused certificate is never retried. One connection is kept alive for all files.
+            Timeouts: --connect-timeout bounds the TCP connection, and again the TLS handshake that follows \
+            (in whole seconds, rounded up); --request-timeout bounds one file's request, from sending it to \
+            the gateway's complete answer.
+            """ + "\nExit codes (sysexits): " + Self.exitCodes
     )
+
+    /// The exit codes, as `--help` lists them (Docs/Gateway.md repeats them).
+    static let exitCodes = """
+        0 every file stored; 64 usage (an option missing, malformed or out of range); 65 the gateway refused a \
+        record (400, 413, 404…; the other files are still sent); 66 a file cannot be read (checked before \
+        connecting); 69 the gateway cannot be reached (after the retries); 70 internal error; 75 the gateway \
+        was still unavailable (503) after the retries; 76 a TLS or protocol failure (a handshake or answer \
+        timeout, a connection cut before the answer, an answer that is not HTTP); 77 a certificate was \
+        refused by either side, or the gateway refused the role (403); 78 invalid configuration or identity \
+        (this client's own certificate is checked before connecting: an expired one is 78).
+        """
 
     @Option(name: .long, help: ArgumentHelp("The gateway.", valueName: "host:port"))
     var connect: RecordServiceEndpoint
@@ -53,19 +61,28 @@ struct SamdAgent: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The record type of every file (default: from each file's extension).", valueName: "type"))
     var recordType: String?
 
-    @Option(name: .long, help: ArgumentHelp("Retries after a failed attempt, per file.", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp("Retries after a failed attempt, per file (0 to 100).", valueName: "n"))
     var retries: Int = 5
 
-    @Option(name: .long, help: ArgumentHelp("Seconds before the first retry (doubling after each).", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("Seconds before the first retry, doubling after each (0 to 86400).", valueName: "seconds"))
     var retryDelay: Double = 0.5
 
-    @Option(name: .long, help: ArgumentHelp("The longest wait between two attempts, in seconds.", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("The longest wait between two attempts, in seconds (0 to 86400).", valueName: "seconds"))
     var maxRetryDelay: Double = 30
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the TCP connection.", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds to wait for the TCP connection, and again for the TLS handshake (whole seconds, rounded up; more than 0, at most 600).",
+            valueName: "seconds"
+        )
+    )
     var connectTimeout: Double = 10
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the gateway's answer to one file.", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Seconds from sending one file to the gateway's complete answer (more than 0, at most 86400).", valueName: "seconds")
+    )
     var requestTimeout: Double = 120
 
     @Flag(name: .long, help: "Log the library's security events (handshakes) on standard error.")
@@ -78,13 +95,16 @@ struct SamdAgent: AsyncParsableCommand {
         guard !self.files.isEmpty else { throw ValidationError("give at least one file") }
         guard !self.subject.isEmpty else { throw ValidationError("--subject needs a value") }
         guard (0...100).contains(self.retries) else { throw ValidationError("--retries is 0 to 100") }
-        for (name, value) in [
-            ("--retry-delay", self.retryDelay), ("--max-retry-delay", self.maxRetryDelay),
-            ("--connect-timeout", self.connectTimeout), ("--request-timeout", self.requestTimeout),
-        ] {
+        for (name, value) in [("--retry-delay", self.retryDelay), ("--max-retry-delay", self.maxRetryDelay)] {
             guard value.isFinite, value >= 0, value <= 86_400 else { throw ValidationError("\(name) is 0 to 86400 seconds") }
         }
-        guard self.connectTimeout > 0, self.requestTimeout > 0 else { throw ValidationError("timeouts are more than 0 seconds") }
+        for (name, value, largest) in [
+            ("--connect-timeout", self.connectTimeout, Double(Self.longestHandshakeTimeout)), ("--request-timeout", self.requestTimeout, 86_400),
+        ] {
+            guard value.isFinite, value > 0, value <= largest else {
+                throw ValidationError("\(name) is more than 0 and at most \(Int(largest)) seconds")
+            }
+        }
         if let name = self.serverName, name.isEmpty { throw ValidationError("--server-name needs a value") }
         if let type = self.recordType, !RecordTypes.isValid(type) {
             throw ValidationError("--record-type is a media type: 1 to 127 of A-Z a-z 0-9 ! # $ & ^ _ . + - /")
@@ -104,19 +124,31 @@ struct SamdAgent: AsyncParsableCommand {
         String(path.split(separator: "/", omittingEmptySubsequences: true).last ?? "")
     }
 
+    /// The longest TLS handshake timeout SaMDTLS accepts, in seconds (`TLSConfiguration.handshakeTimeout`).
+    static let longestHandshakeTimeout = 600
+
+    /// The handshake timeout for a connect timeout of `seconds`: the same, in whole seconds rounded up.
+    static func handshakeTimeout(forConnectTimeout seconds: Double) -> Int {
+        min(Self.longestHandshakeTimeout, max(1, Int(seconds.rounded(.up))))
+    }
+
     func run() async throws {
+        try await withListedExitCodes { try await self.upload() }
+    }
+
+    private func upload() async throws {
         bootstrapLogging(level: self.verbose ? .info : .critical)
         try requireReadable([self.ca, self.cert, self.key] + self.files, regularFilesOnly: true)
 
         let context: TLSContext
         do {
-            context = try TLSContext(
-                configuration: .deviceClient(
-                    identity: .files(certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
-                    trustRoots: .file(self.ca)
-                ),
-                logger: Logger(label: "samdkit.tls")
+            var configuration = TLSConfiguration.deviceClient(
+                identity: .files(certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
+                trustRoots: .file(self.ca)
             )
+            // --connect-timeout bounds the handshake too, so that no phase waits on a fixed 10 s.
+            configuration.handshakeTimeout = Self.handshakeTimeout(forConnectTimeout: self.connectTimeout)
+            context = try TLSContext(configuration: configuration, logger: Logger(label: "samdkit.tls"))
         } catch let error as TLSError {
             printError("\(error.code): \(error.reason)")
             throw ExitCode(ExitStatus.code(forSetup: error))

@@ -28,10 +28,43 @@ func terminate(_ status: Int32) -> Never {
     exit(status)
 }
 
+/// The exit codes of each subcommand, in the words its `--help` uses — the one list the help texts are built
+/// from (Docs/Gateway.md repeats it; `GatewayOptionTests` checks that the three agree).
+enum GatewayExitCodes {
+    static let serve: [(code: Int32, meaning: String)] = [
+        (ExitStatus.ok, "stopped by SIGINT or SIGTERM"),
+        (ExitStatus.usage, "usage (an option missing, malformed or out of range)"),
+        (ExitStatus.noInput, "an input file (certificate, key, CA, CRL, passphrase file) cannot be read"),
+        (ExitStatus.unavailable, "cannot listen on the address"),
+        (ExitStatus.software, "internal error"),
+        (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
+        (
+            ExitStatus.configuration,
+            "invalid configuration or identity (an expired or wrong-purpose server certificate), or the key store cannot be opened (wrong or no passphrase, modified or mis-permissioned)"
+        ),
+    ]
+
+    static let rotate: [(code: Int32, meaning: String)] = [
+        (ExitStatus.ok, "rotation finished"),
+        (ExitStatus.usage, "usage (an option missing, malformed or out of range)"),
+        (ExitStatus.dataError, "some subject keys could not be rewrapped (listed by blind name on standard error; run again to retry them)"),
+        (ExitStatus.noInput, "--store holds no record store (no records.sqlite), or the passphrase file cannot be read"),
+        (ExitStatus.software, "internal error"),
+        (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
+        (ExitStatus.temporaryFailure, "another rotation job is running on this store"),
+        (ExitStatus.configuration, "the key store cannot be opened, or the KEK has no active version"),
+    ]
+
+    /// `0 meaning; 64 meaning; …`
+    static func text(_ codes: [(code: Int32, meaning: String)]) -> String {
+        codes.map { "\($0.code) \($0.meaning)" }.joined(separator: "; ") + "."
+    }
+}
+
 /// The record store and the key store under it, opened as `samd-vault` opens a key store: the passphrase
 /// from `--passphrase-file` or the `SAMD_PASSPHRASE` environment variable, never from the command line.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The record store directory (created 0700 if missing).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("The record store directory (serve creates it 0700 if missing; rotate never does).", valueName: "dir"))
     var store: String
 
     @Option(name: .long, help: ArgumentHelp("The key store directory, made by `samd-vault keys init`.", valueName: "dir"))
@@ -43,9 +76,21 @@ struct StoreOptions: ParsableArguments {
     )
     var passphraseFile: String?
 
-    /// Opens both stores; exit 78 for a key store that cannot be opened (no or wrong passphrase, modified,
-    /// mis-permissioned), 74 for I/O and storage failures.
-    func open(maximumRecordByteCount: Int = 64 << 20) throws -> EncryptedRecordStore {
+    /// Exit 66 unless `--store` holds a record store (its database file): for commands that must not create
+    /// one from a mistyped path.
+    func requireExistingStore() throws {
+        let path = self.store + "/" + EncryptedRecordStore.databaseFileName
+        var info = stat()
+        guard lstat(path, &info) != 0 else { return }  // anything there is judged by the store itself
+        let reason = errno == ENOENT || errno == ENOTDIR ? "no record store here (no \(EncryptedRecordStore.databaseFileName))" : String(cString: strerror(errno))
+        printError("--store \(self.store): \(reason); rotate never creates a store: check the path")
+        throw ExitCode(ExitStatus.noInput)
+    }
+
+    /// Opens both stores; exit 66 for a passphrase file that cannot be read, 78 for a key store that cannot
+    /// be opened (no or wrong passphrase, modified, mis-permissioned), 74 for I/O and storage failures.
+    func open(maximumRecordByteCount: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount) throws -> EncryptedRecordStore {
+        try requireReadable([self.passphraseFile])
         let keys: FileKeyStore
         do {
             let passphrase = try self.passphraseFile.map(Passphrase.fromFile) ?? Passphrase.fromEnvironment()

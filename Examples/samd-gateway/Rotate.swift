@@ -19,10 +19,10 @@ struct Rotate: ParsableCommand {
             Standard output, one line per committed batch, then one at the end:
               rotation: DONE/TOTAL subject keys, REWRAPPED rewrapped, RATE/s
               rotation finished: KEY, N subject keys
-            Exit codes: 0 finished; 65 some subject keys could not be rewrapped (listed by blind name on \
-            standard error; run again to retry them); 74 storage failed; 75 another rotation job is running \
-            on this store; 78 the key store cannot be opened or has no active KEK version.
-            """
+            The rotation lock (rotation.lock) is per store directory. Two record stores sharing one key store \
+            can rotate it at the same time: safe (each subject key is rewrapped under the key store's own \
+            lock) but each job makes its own KEK version with --new-version; run one rotation per key store.
+            """ + "\nExit codes (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.rotate)
     )
 
     @OptionGroup var stores: StoreOptions
@@ -30,7 +30,7 @@ struct Rotate: ParsableCommand {
     @Flag(name: .long, help: "Make a new KEK version first (a rotation).")
     var newVersion = false
 
-    @Option(name: .long, help: ArgumentHelp("Subject keys rewrapped between two committed checkpoints.", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp("Subject keys rewrapped between two committed checkpoints (1 to 1000000).", valueName: "n"))
     var batchSize: Int = 256
 
     @Option(name: .long, help: ArgumentHelp("The KEK to rotate.", valueName: "name"))
@@ -38,10 +38,17 @@ struct Rotate: ParsableCommand {
 
     func validate() throws {
         guard (1...1_000_000).contains(self.batchSize) else { throw ValidationError("--batch-size is 1 to 1000000") }
+        guard !self.kekName.isEmpty else { throw ValidationError("--kek-name needs a value") }
     }
 
     func run() throws {
+        try withListedExitCodes { try self.rotate() }
+    }
+
+    private func rotate() throws {
         bootstrapLogging(level: .info)
+        // A mistyped --store must not become a new, empty store whose rotation makes a KEK version anyway.
+        try self.stores.requireExistingStore()
         let store = try self.stores.open()
         let job = KeyRotationJob(store: store, kekName: self.kekName, batchSize: self.batchSize)
         let report: KeyRotationReport

@@ -14,11 +14,9 @@ struct SamdGateway: AsyncParsableCommand {
             resuming after a crash; it may run beside a serving gateway. See Docs/Gateway.md.
             The key store's passphrase comes from SAMD_PASSPHRASE or --passphrase-file, never from the \
             command line.
-            Exit codes (sysexits): 0 ok (serve: stopped by SIGINT or SIGTERM); 64 usage; 65 some subject keys \
-            could not be rewrapped; 66 an input file cannot be read; 69 cannot listen; 74 storage failed; \
-            75 another rotation job is running; 78 invalid configuration or identity, or the key store cannot \
-            be opened; 70 internal error.
-            """,
+            """
+            + "\nExit codes of serve (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
+            + "\nExit codes of rotate: " + GatewayExitCodes.text(GatewayExitCodes.rotate),
         subcommands: [Serve.self, Rotate.self],
         defaultSubcommand: Serve.self
     )

@@ -28,10 +28,7 @@ struct Serve: AsyncParsableCommand {
             (--identity-reload-interval, default 5 s; 0 stops watching); SIGHUP reloads them at once. A \
             refused reload leaves the current identity serving. SIGINT or SIGTERM stops: requests in progress \
             finish (at most 10 s), then the gateway exits 0. Security events are logged on standard error.
-            Exit codes: 0 stopped by a signal; 64 usage; 66 an input file cannot be read; 69 cannot listen; \
-            74 the record store cannot be opened; 78 invalid configuration or identity, or the key store \
-            cannot be opened.
-            """
+            """ + "\nExit codes (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
     )
 
     @Option(name: .long, help: ArgumentHelp("The address to listen on (port 0: any free port).", valueName: "host:port"))
@@ -65,7 +62,10 @@ struct Serve: AsyncParsableCommand {
     )
     var shredders: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("The largest record accepted, in bytes (default 64 MiB).", valueName: "bytes"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The largest record accepted, in bytes (default 64 MiB; at most 512 MiB, the store's bound).", valueName: "bytes")
+    )
     var maxBodyBytes: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount
 
     @Option(
@@ -77,28 +77,37 @@ struct Serve: AsyncParsableCommand {
     )
     var maxBufferedBodyBytes: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a connection may wait for its next request.", valueName: "seconds"))
+    @Option(name: .long, help: ArgumentHelp("Seconds a connection may wait for its next request (more than 0, at most 86400).", valueName: "seconds"))
     var idleTimeout: Double = 60
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a request may take to arrive, head to end of body.", valueName: "seconds"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Seconds a request may take to arrive, head to end of body (more than 0, at most 86400).", valueName: "seconds")
+    )
     var requestTimeout: Double = 120
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Seconds between two looks at the certificate, key, CA and CRL files; 0: do not watch.", valueName: "seconds")
+        help: ArgumentHelp(
+            "Seconds between two looks at the certificate, key, CA and CRL files (at most 86400); 0: do not watch.",
+            valueName: "seconds"
+        )
     )
     var identityReloadInterval: Double = 5
 
     func validate() throws {
-        guard self.maxBodyBytes >= 1 else { throw ValidationError("--max-body-bytes is at least 1") }
-        if let buffered = self.maxBufferedBodyBytes, buffered < self.maxBodyBytes {
-            throw ValidationError("--max-buffered-body-bytes is at least --max-body-bytes")
+        let largest = EncryptedRecordStore.largestMaximumRecordByteCount
+        guard (1...largest).contains(self.maxBodyBytes) else {
+            throw ValidationError("--max-body-bytes is 1 to \(largest) (512 MiB, the record store's bound)")
         }
-        guard self.identityReloadInterval >= 0, self.identityReloadInterval.isFinite else {
-            throw ValidationError("--identity-reload-interval is a number of seconds, 0 or more")
+        if let buffered = self.maxBufferedBodyBytes, buffered < self.maxBodyBytes {
+            throw ValidationError("--max-buffered-body-bytes is at least --max-body-bytes (\(self.maxBodyBytes))")
+        }
+        guard self.identityReloadInterval.isFinite, (0...86_400).contains(self.identityReloadInterval) else {
+            throw ValidationError("--identity-reload-interval is 0 to 86400 seconds")
         }
         for (name, value) in [("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout)] {
-            guard value > 0, value <= 86_400 else { throw ValidationError("\(name) is more than 0 and at most 86400 seconds") }
+            guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(name) is more than 0 and at most 86400 seconds") }
         }
         for (option, values) in [("--reader", self.readers), ("--shredder", self.shredders)] {
             for value in values {
@@ -122,6 +131,10 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try await withListedExitCodes { try await self.serve() }
+    }
+
+    private func serve() async throws {
         bootstrapLogging(level: .info)
         let cliLogger = Logger(label: "samd-gateway.serve")
 
@@ -133,7 +146,7 @@ struct Serve: AsyncParsableCommand {
             printError("\(error.code): \(error.reason)")
             throw ExitCode(ExitStatus.code(forSetup: error))
         }
-        let store = try self.stores.open(maximumRecordByteCount: max(self.maxBodyBytes, 64 << 20))
+        let store = try self.stores.open(maximumRecordByteCount: max(self.maxBodyBytes, RecordGatewayConfiguration.defaultMaximumBodyByteCount))
         let configuration = RecordGatewayConfiguration(
             tls: context,
             readers: self.readers,
@@ -161,7 +174,7 @@ struct Serve: AsyncParsableCommand {
             printError("\(error.code): \(error.reason)")
             throw ExitCode(ExitStatus.configuration)
         } catch {
-            printError("cannot listen on \(self.listen): \(error)")
+            printError("cannot listen on \(self.listen): \(NetworkErrorText.reason(error))")
             throw ExitCode(ExitStatus.unavailable)
         }
         let address = gateway.localAddress

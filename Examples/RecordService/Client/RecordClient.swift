@@ -5,9 +5,11 @@ import NIOHTTP1
 
 /// A client of the records gateway over mutual TLS: one kept-alive HTTP/1.1 connection, made on first use and
 /// made again (with TLS 1.3 session resumption) after the server closed it. Requests are sent one at a time,
-/// in order; copies of a client share its connection. A request whose connection the server closes before
-/// answering (its idle timeout racing the request) is sent once more on a new connection: every request of
-/// this API is idempotent.
+/// in order; copies of a client share its connection. A request whose kept-alive connection the server closed
+/// cleanly (close_notify) before beginning an answer — its idle timeout racing the request — is sent once more
+/// on a new connection: every request of this API is idempotent. A connection cut otherwise (without
+/// close_notify, reset: a gateway killed or a network failing mid-request) fails the request with that cause;
+/// retrying is the caller's policy (``upload(subject:recordID:recordType:body:policy:onRetry:)``).
 ///
 /// Every method returns the gateway's final answer whatever its status (a 403 or 410 is a
 /// ``RecordResponse``, not an error) and throws only when no answer could be had.
@@ -31,7 +33,9 @@ public struct RecordClient: Sendable {
     ///     client certificate).
     ///   - serverName: the name the gateway's certificate must carry (default: `host`): a DNS name is checked
     ///     against DNS SANs and sent as SNI, an IP address against IP SANs.
-    ///   - connectTimeout: seconds to wait for the TCP connection.
+    ///   - connectTimeout: seconds to wait for the TCP connection. The TLS handshake that follows is bounded
+    ///     by `context`'s ``SaMDTLS/TLSConfiguration/handshakeTimeout`` (`samd-agent` sets it from its
+    ///     `--connect-timeout`).
     ///   - requestTimeout: seconds from sending a request to its complete answer.
     ///   - maximumResponseByteCount: the largest answer accepted, in bytes (default 64 MiB + 64 KiB).
     public init(

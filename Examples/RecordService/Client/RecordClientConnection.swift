@@ -14,14 +14,24 @@ struct ClientExchange: Sendable {
 /// The first failure of one connection, kept beyond its pipeline: a TLS alert that closed the channel before a
 /// request reached the handler must be what that request fails with, not "I/O on closed channel".
 final class ConnectionFailure: Sendable {
-    private let first = Mutex<(any Error)?>(nil)
+    private let first = Mutex<(error: (any Error)?, closedBeforeAnswer: Bool)>((nil, false))
 
-    func record(_ error: any Error) {
-        self.first.withLock { if $0 == nil { $0 = error } }
+    /// Records `error` unless a failure was recorded before. `closedBeforeAnswer`: the server closed the
+    /// connection cleanly (close_notify) while no answer was arriving — what its idle timeout does.
+    func record(_ error: any Error, closedBeforeAnswer: Bool = false) {
+        self.first.withLock {
+            if $0.error == nil { $0 = (error, closedBeforeAnswer) }
+        }
     }
 
     var error: (any Error)? {
-        self.first.withLock { $0 }
+        self.first.withLock { $0.error }
+    }
+
+    /// Whether the connection ended by the server's clean close while no answer was arriving: the only end
+    /// after which the client sends a request again on its own (the keep-alive race).
+    var closedBeforeAnswer: Bool {
+        self.first.withLock { $0.closedBeforeAnswer }
     }
 }
 
@@ -96,19 +106,23 @@ actor RecordClientConnection {
         while true {
             let channel: any Channel
             let failure: ConnectionFailure
+            let reused: Bool
             if let open = self.channel, let openFailure = self.failure, self.reusable, open.isActive {
-                (channel, failure) = (open, openFailure)
+                (channel, failure, reused) = (open, openFailure, true)
             } else {
                 self.drop()
                 (channel, failure) = try await self.connect()
+                reused = false
             }
             do {
                 return try await self.send(on: channel, failure, head, body)
-            } catch let error as TLSError where !sentAgain && (error.code == .connectionClosed || error.code == .uncleanShutdown) {
-                // The server closed the connection under this request before answering — typically its idle
-                // timeout racing the request on a kept-alive connection, or a client slow to send after its
-                // handshake: once more on a new connection. Every request of this API is idempotent; a refused
-                // certificate is a certificate error, never this.
+            } catch let error as TLSError where !sentAgain && reused && error.code == .connectionClosed && failure.closedBeforeAnswer {
+                // The keep-alive race: the server closed this kept-alive connection cleanly (close_notify, its
+                // idle timeout) while the request was on its way, and began no answer — so it did not take the
+                // request up. Sent once more on a new connection (every request of this API is idempotent).
+                // Anything else — a connection cut without close_notify or reset (a gateway killed or a
+                // network failing mid-request), a fresh connection closed — is this attempt's failure,
+                // reported as it is; retrying it is the caller's policy (`upload(…policy:)`).
                 sentAgain = true
             }
         }
@@ -167,7 +181,7 @@ actor RecordClientConnection {
                 }
             }
         } catch {
-            throw TLSError(.unreachable, "cannot reach \(RecordServiceEndpoint.format(host: self.host, port: self.port)): \(error)")
+            throw TLSError(.unreachable, "cannot reach \(RecordServiceEndpoint.format(host: self.host, port: self.port)): \(NetworkErrorText.reason(error))")
         }
         do {
             _ = try await handshake.get()
@@ -309,7 +323,13 @@ final class RecordClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        self.fail(Self.mapped(error))
+        var mapped = Self.mapped(error)
+        if self.pending != nil, let cut = mapped as? TLSError, cut.code == .uncleanShutdown || cut.code == .connectionClosed {
+            // Cut under a request: say so, not only how.
+            let how = cut.code == .uncleanShutdown ? ", without close_notify" : ": " + (error is TLSError ? cut.reason : NetworkErrorText.reason(error))
+            mapped = TLSError(cut.code, origin: cut.origin, "the connection closed before the answer" + how)
+        }
+        self.fail(mapped)
         // TLSHandler closes after a TLSError once its alert is out; anything else is closed here.
         if !(error is TLSError) {
             context.close(promise: nil)
@@ -317,7 +337,14 @@ final class RecordClientHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.fail(TLSError(.connectionClosed, "the server closed the connection before answering"))
+        if self.failure == nil {
+            // Nothing was reported first, so the TLS close was clean (close_notify): an end without it, or a
+            // reset, arrives through errorCaught before this.
+            let answering = self.head != nil || self.informational
+            let error = TLSError(.connectionClosed, "the server closed the connection before answering")
+            self.sharedFailure.record(error, closedBeforeAnswer: !answering)
+            self.fail(error)
+        }
         context.fireChannelInactive()
     }
 
@@ -346,7 +373,7 @@ final class RecordClientHandler: ChannelDuplexHandler {
         switch error {
         case is TLSError, is RecordServiceError: error
         case is HTTPParserError: RecordServiceError(.invalidResponse, "the answer is not valid HTTP/1.1: \(error)")
-        default: TLSError(.connectionClosed, "the connection failed: \(error)")
+        default: TLSError(.connectionClosed, "the connection failed: \(NetworkErrorText.reason(error))")
         }
     }
 }

@@ -23,9 +23,17 @@ struct GatewayReply: Sendable {
         .json(status, ["error": code, "message": message])
     }
 
-    /// A stored record: its bytes, with its record type as Content-Type.
+    /// A stored record: its bytes, with its record type as Content-Type — a type the uploading device chose,
+    /// so a browser must not render it in the gateway's origin: `Content-Disposition: attachment` (download,
+    /// RFC 6266) and `Content-Security-Policy: sandbox` (no scripts, a unique origin, should it be rendered
+    /// anyway), beside the `nosniff` and `no-store` every response carries.
     static func record(_ payload: [UInt8], recordType: String) -> GatewayReply {
-        GatewayReply(status: .ok, contentType: recordType, body: ByteBuffer(bytes: payload))
+        GatewayReply(
+            status: .ok,
+            contentType: recordType,
+            body: ByteBuffer(bytes: payload),
+            headers: [("content-disposition", "attachment"), ("content-security-policy", "sandbox")]
+        )
     }
 
     struct Revision: Encodable {
