@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
         do {
             server = try await TLSServer.bind(host: self.listen.host, port: self.listen.port, context: context)
         } catch {
-            printError("cannot listen on \(self.listen): \(error)")
+            printError("cannot listen on \(self.listen): \(NetworkErrorText.reason(error))")
             throw ExitCode(ExitStatus.unavailable)
         }
         // Unbuffered: the line is out before anything else happens.

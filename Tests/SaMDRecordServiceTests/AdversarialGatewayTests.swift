@@ -3,6 +3,7 @@
 // the agent. Loopback only, bounded waits only.
 
 import Foundation
+import SaMDTestSupport
 import NIOCore
 import SaMDRecordService
 import SaMDStore

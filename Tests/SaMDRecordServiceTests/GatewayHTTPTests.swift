@@ -1,6 +1,7 @@
 // The gateway's HTTP surface in this process: roles, statuses, limits, and what is (never) logged.
 
 import Foundation
+import SaMDTestSupport
 import Logging
 import NIOCore
 import SaMDRecordService
