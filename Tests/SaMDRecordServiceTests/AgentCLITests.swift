@@ -1,6 +1,7 @@
 // `samd-agent` as a user runs it, against a gateway in this process (so its counters can be read).
 
 import Foundation
+import SaMDTestSupport
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -96,7 +97,7 @@ struct AgentCLITests {
     }
 
     @Test func nothingListeningIsRetriedThenExits69() async throws {
-        let port = try Harness.closedPort()
+        let port = try LoopbackPort.unused()
         let work = try Harness.TemporaryDirectory()
         let path = work.file("patient.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))

@@ -2,6 +2,7 @@
 // (an upload cut by a killed gateway is reported as cut), and a handshake bounded by --connect-timeout.
 
 import Foundation
+import SaMDTestSupport
 import NIOCore
 import SaMDRecordService
 import SaMDTLS
@@ -21,7 +22,7 @@ struct AgentNetworkFailureTests {
     }
 
     @Test func aClosedPortIsConnectionRefusedInPlainWords() async throws {
-        let port = try Harness.closedPort()
+        let port = try LoopbackPort.unused()
         let work = try Harness.TemporaryDirectory()
         let run = try await Harness.run(
             try Harness.binary("samd-agent"),
@@ -35,7 +36,7 @@ struct AgentNetworkFailureTests {
     }
 
     @Test func tlsClientSaysConnectionRefused() async throws {
-        let port = try Harness.closedPort()
+        let port = try LoopbackPort.unused()
         do {
             _ = try await TLSClient.connect(host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
             Issue.record("connected to a closed port")

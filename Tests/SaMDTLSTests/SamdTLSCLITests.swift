@@ -2,6 +2,7 @@
 // test PKI, bounded waits.
 
 import Foundation
+import SaMDTestSupport
 import SaMDTLSTestSupport
 import Testing
 
@@ -243,7 +244,7 @@ struct SamdTLSCLITests {
 
     @Test func closedPortExits69() throws {
         let pki = try PKIDirectory()
-        let port = try RawSocket.freePort()
+        let port = try LoopbackPort.unused()
         let result = try samdTLS(Self.clientArguments(pki, "127.0.0.1:\(port)", as: nil), stdin: Data("x\n".utf8))
         #expect(result.status == 69, "\(result)")
         #expect(result.standardError.contains("unreachable"), "\(result.standardError)")

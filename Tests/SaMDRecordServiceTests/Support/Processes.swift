@@ -228,25 +228,6 @@ extension Harness {
 }
 
 extension Harness {
-    /// A port on 127.0.0.1 where nothing listens (bound to port 0, read, closed).
-    static func closedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SetupFailure("socket: \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw SetupFailure("bind: \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// Medical records from the shared collection (Tests/SaMDEnvelopeTests/Resources/records), by file name.
     static func medicalRecords(_ names: [String]) throws -> [(name: String, bytes: [UInt8])] {
         let all = try MedicalRecords.load(from: MedicalRecords.packageFolder)

@@ -299,25 +299,6 @@ final class ServeProcess: @unchecked Sendable {
 
 /// POSIX sockets for the raw-TCP cases.
 enum RawSocket {
-    /// A port that was free a moment ago on 127.0.0.1 (bound to 0, read, closed).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SetupError("socket: \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw SetupError("bind: \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
     /// A connected socket to 127.0.0.1:`port` with a receive timeout.
     static func connect(port: Int, receiveTimeout: Int = 5) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
