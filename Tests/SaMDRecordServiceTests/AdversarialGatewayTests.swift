@@ -229,10 +229,10 @@ struct AdversarialGatewayTests {
             logger: events.logger
         )
         let port = gateway.localAddress.port!
+        // Stored directly, not through the gateway: with a 2 s idle timeout a loaded machine could cut a
+        // 2 MiB upload, and the upload is not what this test is about.
         let record = [UInt8](repeating: 0x41, count: 2 << 20)
-        let device = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
-        #expect(try await device.put(subject: "p", recordID: "big", body: record).status == 201)
-        await device.close()
+        try stores.store.put(record, subject: "p", recordID: "big", recordType: "application/octet-stream")
 
         // Thirty reads of a 2 MiB record in one write, and not a byte read back.
         let get = "GET /records/p/big HTTP/1.1\r\n\(Self.host)\r\n"
@@ -242,7 +242,10 @@ struct AdversarialGatewayTests {
         }
         let sent = gateway.statistics.bytesOut
         #expect(sent < 15 * record.count, "the gateway answered \(sent / record.count) reads nobody read")
-        #expect(events.events("samd.gateway.response-unread").count == 1)
+        // Whether the next read was already parked behind the unread answer (logged as response-unread) or
+        // still in buffers when the idle timeout closed the connection depends on socket buffers and timing;
+        // either way the stalled connection is closed and the gateway stopped answering.
+        #expect(events.events("samd.gateway.response-unread").count <= 1)
         await gateway.stop()
     }
 
