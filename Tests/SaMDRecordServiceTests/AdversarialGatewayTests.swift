@@ -224,12 +224,12 @@ struct AdversarialGatewayTests {
         let gateway = try await RecordGateway.start(
             host: "127.0.0.1",
             port: 0,
-            configuration: RecordGatewayConfiguration(tls: try Harness.serverContext(), readers: [TestPKI.readerURI], idleTimeout: 2),
+            configuration: RecordGatewayConfiguration(tls: try Harness.serverContext(), readers: [TestPKI.readerURI], idleTimeout: 5),
             store: stores.store,
             logger: events.logger
         )
         let port = gateway.localAddress.port!
-        // Stored directly, not through the gateway: with a 2 s idle timeout a loaded machine could cut a
+        // Stored directly, not through the gateway: with a short idle timeout a loaded machine could cut a
         // 2 MiB upload, and the upload is not what this test is about.
         let record = [UInt8](repeating: 0x41, count: 2 << 20)
         try stores.store.put(record, subject: "p", recordID: "big", recordType: "application/octet-stream")

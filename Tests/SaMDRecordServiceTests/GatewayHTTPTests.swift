@@ -212,7 +212,9 @@ struct GatewayHTTPTests {
         let gateway = try await RecordGateway.start(
             host: "127.0.0.1",
             port: 0,
-            configuration: RecordGatewayConfiguration(tls: try Harness.serverContext(logger: recorder.logger), idleTimeout: 3),
+            // 10 s: long enough that a loaded machine does not let the idle timer close the first connection
+            // between the handshake and the first request (CI saw it at 3 s), short enough to wait for.
+            configuration: RecordGatewayConfiguration(tls: try Harness.serverContext(logger: recorder.logger), idleTimeout: 10),
             store: stores.store,
             logger: recorder.logger
         )
@@ -220,7 +222,7 @@ struct GatewayHTTPTests {
         #expect(try await device.put(subject: "p", recordID: "r", body: [1]).status == 201)
 
         // The gateway closes the idle connection; the next request connects again, resuming the TLS session.
-        #expect(await eventually { gateway.statistics.openConnections == 0 }, "the idle connection was not closed")
+        #expect(await eventually(timeout: 40) { gateway.statistics.openConnections == 0 }, "the idle connection was not closed")
         let before = gateway.statistics.handshakesSucceeded
         #expect(try await device.health().status == 200)
         #expect(gateway.statistics.handshakesSucceeded == before + 1)
