@@ -41,7 +41,7 @@ public struct DevelopmentCertificate: Sendable {
         self.spkiDigest
     }
 
-    /// The private key as encrypted PKCS#8 PEM (`-----BEGIN ENCRYPTED PRIVATE KEY-----`), PBES2 with
+    /// The private key as encrypted PKCS#8 PEM (PEM label `ENCRYPTED PRIVATE KEY`), PBES2 with
     /// AES-256-CBC under the UTF-8 bytes of `passphrase`.
     /// - Throws: ``DevelopmentPKIError/Code/openSSL`` when OpenSSL cannot read or encrypt the key.
     /// - SeeAlso: RFC 5958 §3, RFC 8018 §6.2.
