@@ -38,10 +38,16 @@ extension FileKeyStore {
         return try self.indexMAC(message)
     }
 
-    /// HMAC-SHA-256 under the index key, which is unwrapped for this call only.
+    /// HMAC-SHA-256 under the index key (unwrapped on first use, then kept: every put and get computes two
+    /// or three indexes).
     private func indexMAC(_ message: [UInt8]) throws -> [UInt8] {
-        let state = try self.current()
-        let indexKey = try Self.unwrap(state.indexKey, under: self.wrapKey, what: "index key")
+        let wrapped = try self.current().indexKey
+        let indexKey = try self.indexKeyCache.withLock { cache throws -> SecureBytes in
+            if let cache, cache.wrapped == wrapped { return cache.key }
+            let key = try Self.unwrap(wrapped, under: self.wrapKey, what: "index key")
+            cache = (wrapped, key)
+            return key
+        }
         return try Self.crypto { try DigestAlgorithm.sha256.authenticationCode(for: message, key: indexKey) }
     }
 

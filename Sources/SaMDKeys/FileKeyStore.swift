@@ -34,6 +34,10 @@ public final class FileKeyStore: KeyStore {
     let logger: Logger
     /// The last state read, and the identity (inode, size, modification time) of the file it came from.
     let cached: Mutex<(state: StoreFormat.State, file: StoreFile.Identity?)>
+    /// The index key, unwrapped once, with the wrapped form it came from (it never changes for a store; if
+    /// another file with another index key were read, the wrapped forms would differ and it is unwrapped
+    /// again). Held like the wrap and MAC keys, in guarded memory, for the store's lifetime.
+    let indexKeyCache = Mutex<(wrapped: String, key: SecureBytes)?>(nil)
 
     var storePath: String { self.directory + "/keystore.json" }
     var subjectsDirectory: String { self.directory + "/subjects" }
