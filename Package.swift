@@ -160,6 +160,7 @@ let package = Package(
                 "SaMDCrypto",
                 "SaMDEnvelope",
                 "SaMDKeys",
+                "SaMDTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -211,6 +212,7 @@ let package = Package(
         .target(
             name: "SaMDRecordService",
             dependencies: [
+                "SaMDExampleSupport",
                 "SaMDStore",
                 "SaMDTLS",
                 "SaMDKeys",

@@ -14,39 +14,8 @@ import Glibc
 import Darwin
 #endif
 
-/// sysexits(3) codes.
-enum ExitStatus {
-    static let usage: Int32 = 64
-    static let noInput: Int32 = 66
-    static let unavailable: Int32 = 69
-    static let software: Int32 = 70
-    static let ioError: Int32 = 74
-    /// EX_PROTOCOL: a TLS or protocol failure.
-    static let protocolFailure: Int32 = 76
-    /// EX_NOPERM: a certificate was refused by either side.
-    static let certificateRefused: Int32 = 77
-    static let configuration: Int32 = 78
-
-    /// The exit code for an error of the connection phase (connect, handshake, data).
-    static func code(forConnection error: any Error) -> Int32 {
-        guard let error = error as? TLSError else { return protocolFailure }
-        if error.isCertificateError { return certificateRefused }
-        switch error.code {
-        case .unreachable: return unavailable
-        case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: return configuration
-        default: return protocolFailure
-        }
-    }
-
-    /// The exit code for an error building the context (reading and validating files).
-    static func code(forSetup error: TLSError) -> Int32 {
-        switch error.code {
-        case .io: noInput
-        case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: configuration
-        default: software
-        }
-    }
-}
+/// sysexits(3) codes, shared with the other example programs.
+typealias ExitStatus = TLSExitStatus
 
 /// Reports `error` on standard error and returns the exit code to throw.
 func connectionFailure(_ error: any Error, while doing: String) -> ExitCode {

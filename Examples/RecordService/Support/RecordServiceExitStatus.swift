@@ -1,6 +1,7 @@
 public import SaMDStore
 public import SaMDTLS
 public import SaMDEnvelope
+import SaMDExampleSupport
 
 /// The exit codes of `samd-gateway` and `samd-agent` (sysexits(3)), and how errors map to them — the same
 /// mapping as `samd-tls connect` for the connection phase, so scripts treat every SaMDKit program alike.
@@ -32,22 +33,12 @@ public enum RecordServiceExitStatus {
         if let error = error as? RecordServiceError {
             return error.code == .invalidConfiguration ? configuration : protocolFailure
         }
-        guard let error = error as? TLSError else { return protocolFailure }
-        if error.isCertificateError { return certificateRefused }
-        switch error.code {
-        case .unreachable: return unavailable
-        case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: return configuration
-        default: return protocolFailure
-        }
+        return TLSExitStatus.code(forConnection: error)
     }
 
     /// The exit code for an error building a TLS context (reading and validating its files).
     public static func code(forSetup error: TLSError) -> Int32 {
-        switch error.code {
-        case .io: noInput
-        case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: configuration
-        default: software
-        }
+        TLSExitStatus.code(forSetup: error)
     }
 
     /// The exit code for a record store error while opening a store or rotating its keys: 75 conflict
