@@ -188,7 +188,7 @@ public final class EncryptedRecordStore: Sendable {
         // The database is not trusted to be the one we wrote: every column is checked for the exact type the
         // store writes (GRDB's subscripts trap on anything else), and the envelope's size is bounded before
         // the blob is read (SQLite's length() of text stops at a NUL, so it must be a blob).
-        let found: (record: StoredRecord, envelope: [UInt8])? = try self.reading("reading a record") { db in
+        let found: (columns: RowColumns, envelope: [UInt8])? = try self.reading("reading a record") { db in
             guard let row = try Row.fetchOne(
                 db,
                 sql: """
@@ -207,11 +207,8 @@ public final class EncryptedRecordStore: Sendable {
                 throw self.tampered("a stored row's columns are not of the types the store writes")
             }
             let envelope = try Data.fetchOne(db, sql: "SELECT envelope FROM record WHERE record_index = ?", arguments: [Data(address.recordIndex)])
-            let record = StoredRecord(
-                recordType: recordType, payload: [], revision: revision,
-                createdAt: Date(timeIntervalSince1970: createdAt), updatedAt: Date(timeIntervalSince1970: updatedAt)
-            )
-            return (record, Array(envelope ?? Data()))
+            let columns = RowColumns(recordType: recordType, revision: revision, createdAt: createdAt, updatedAt: updatedAt)
+            return (columns, Array(envelope ?? Data()))
         }
         guard let found else {
             if let receipt = try self.shredReceipt(subjectIndex: address.subjectIndex) {
@@ -219,24 +216,20 @@ public final class EncryptedRecordStore: Sendable {
             }
             throw RecordStoreError(.notFound, "no record at this address")
         }
-        let recordType = found.record.recordType
-        guard Self.addressByteCount(subject, recordID, recordType) <= Self.maximumAddressByteCount else {
+        let columns = found.columns
+        guard Self.addressByteCount(subject, recordID, columns.recordType) <= Self.maximumAddressByteCount else {
             throw self.tampered("the stored row's record type does not fit the address it is stored at")
         }
-        let context = try Self.context(subject: subject, recordID: recordID, recordType: recordType)
+        let context = try Self.context(subject: subject, recordID: recordID, recordType: columns.recordType)
         do {
-            // A record is sealed under its own patient's subject key (KeyStore.subjectKeyNames: `s-` and the
-            // subject index), never under another patient's key or a KEK: a row naming any other key was
-            // copied or forged, whatever that key's state (another patient's shredded key must not make this
-            // patient look shredded).
-            let header = try EnvelopeHeader.parse(found.envelope)
-            guard header.wrapMode == .keyEncryptionKey, header.key.name == "s-" + address.subjectIndex else {
-                throw self.tampered("the stored row is not sealed under this patient's subject key")
-            }
-            let payload = try Envelope.open(found.envelope, context: context, keys: self.keyStore)
+            // Only this patient's own subject key may open the record (see PatientKeyProvider).
+            let keys = PatientKeyProvider(keyStore: self.keyStore, subjectKeyName: "s-" + address.subjectIndex)
             return StoredRecord(
-                recordType: recordType, payload: payload, revision: found.record.revision,
-                createdAt: found.record.createdAt, updatedAt: found.record.updatedAt
+                recordType: columns.recordType,
+                payload: try Envelope.open(found.envelope, context: context, keys: keys),
+                revision: columns.revision,
+                createdAt: Date(timeIntervalSince1970: columns.createdAt),
+                updatedAt: Date(timeIntervalSince1970: columns.updatedAt)
             )
         } catch let error as EnvelopeError {
             switch error.code {
@@ -310,6 +303,34 @@ public final class EncryptedRecordStore: Sendable {
         let recordIndex: [UInt8]
     }
 
+    /// The columns of a record row beside its envelope, checked for the types the store writes.
+    struct RowColumns {
+        let recordType: String
+        let revision: Int64
+        let createdAt: Double
+        let updatedAt: Double
+    }
+
+    /// The keys that may open a patient's record: that patient's own subject key (`s-` and the subject index),
+    /// never another patient's key, a KEK or a recipient key. A row naming any other key was copied or forged,
+    /// whatever that key's state — another patient's shredded key must not make this patient look shredded —
+    /// and fails as not authentic before any key is fetched.
+    struct PatientKeyProvider: EnvelopeKeyProvider {
+        let keyStore: any KeyStore
+        let subjectKeyName: String
+
+        func keyEncryptionKey(for identifier: KeyIdentifier) throws -> SecureBytes {
+            guard identifier.name == self.subjectKeyName else {
+                throw EnvelopeError(.authenticationFailed, "the stored row is not sealed under this patient's subject key")
+            }
+            return try self.keyStore.keyEncryptionKey(for: identifier)
+        }
+
+        func recipientPrivateKey(for identifier: KeyIdentifier) throws -> X25519.PrivateKey {
+            throw EnvelopeError(.authenticationFailed, "the stored row is not sealed under this patient's subject key")
+        }
+    }
+
     func address(subject: String, recordID: String, recordType: String?) throws -> Address {
         guard Self.isValidIdentifier(recordID) else {
             throw RecordStoreError(.invalidArgument, "a record id is 1 to 512 bytes of UTF-8 without control characters")
@@ -368,11 +389,14 @@ public final class EncryptedRecordStore: Sendable {
     /// `! # $ & - ^ _ . +`), 3 to 127 bytes in all. Compared exactly as given (no case folding).
     public static func isValidRecordType(_ value: String) -> Bool {
         let parts = value.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        let first = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-        let rest = first.union("!#$&-^_.+".utf8)
         return (3...127).contains(value.utf8.count) && parts.count == 2
-            && parts.allSatisfy { part in part.first.map(first.contains) == true && part.dropFirst().allSatisfy(rest.contains) }
+            && parts.allSatisfy { part in
+                part.first.map(Self.restrictedNameFirst.contains) == true && part.dropFirst().allSatisfy(Self.restrictedNameRest.contains)
+            }
     }
+
+    private static let restrictedNameFirst = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+    private static let restrictedNameRest = restrictedNameFirst.union("!#$&-^_.+".utf8)
 
     private func commit(_ envelope: [UInt8], at address: Address, recordType: String, wrappingKey: KeyIdentifier, expectedRevision: Int64?) throws -> Int64 {
         try self.writing("storing a record") { db in
