@@ -165,6 +165,9 @@ struct SamdAgent: AsyncParsableCommand {
 
         var stored = 0
         var storedBytes = 0
+        func printSummary() {
+            printLine("uploaded \(stored) of \(self.files.count) files, \(storedBytes) bytes, to \(self.connect)")
+        }
         var status = ExitStatus.ok
         for path in self.files {
             let name = Self.recordID(of: path)
@@ -189,7 +192,7 @@ struct SamdAgent: AsyncParsableCommand {
                 }
             } catch {
                 printError("\(name): not stored: \(describe(error))")
-                printLine("uploaded \(stored) of \(self.files.count) files, \(storedBytes) bytes, to \(self.connect)")
+                printSummary()
                 throw ExitCode(ExitStatus.code(forConnection: error))
             }
             var line = "\(name): \(body.count) bytes, \(response.status) \(response.reasonPhrase)"
@@ -206,7 +209,7 @@ struct SamdAgent: AsyncParsableCommand {
                 status = ExitStatus.code(forStatus: response.status)
             }
         }
-        printLine("uploaded \(stored) of \(self.files.count) files, \(storedBytes) bytes, to \(self.connect)")
+        printSummary()
         await client.close()
         if status != ExitStatus.ok { throw ExitCode(status) }
     }

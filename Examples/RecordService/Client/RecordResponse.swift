@@ -20,7 +20,8 @@ public struct RecordResponse: Sendable, Hashable {
 
     /// The record's revision from a successful `PUT`'s body `{"revision":N}`, else `nil`.
     public var revision: Int64? {
-        self.jsonObject?["revision"] as? Int64 ?? (self.jsonObject?["revision"] as? NSNumber)?.int64Value
+        let value = self.jsonObject?["revision"]
+        return value as? Int64 ?? (value as? NSNumber)?.int64Value
     }
 
     /// The `error` code of a refusal's JSON body (`forbidden`, `not-found`, `gone`, …), else `nil`.

@@ -20,6 +20,13 @@ enum GatewayEvents {
             if let remote { metadata["remote"] = "\(remote)" }
             return metadata
         }
+
+        /// ``metadata`` with `event` (`samd.gateway.` + `name`) and `fields`.
+        func metadata(event name: String, _ fields: Logger.Metadata) -> Logger.Metadata {
+            var metadata = self.metadata.merging(fields) { $1 }
+            metadata["event"] = "samd.gateway.\(name)"
+            return metadata
+        }
     }
 
     static func started(_ logger: Logger, address: String, readers: [String], shredders: [String], maximumBodyByteCount: Int) {
@@ -40,90 +47,80 @@ enum GatewayEvents {
     }
 
     static func requestRefused(_ logger: Logger, client: Client, role: RecordRole, method: String, route: GatewayRoute) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.request-refused"
-        metadata["role"] = "\(role.rawValue)"
-        metadata["method"] = "\(method)"
-        metadata["route"] = "\(route.rawValue)"
-        metadata["status"] = "403"
-        logger.warning("request refused: the client certificate lacks the role", metadata: metadata)
+        logger.warning(
+            "request refused: the client certificate lacks the role",
+            metadata: client.metadata(
+                event: "request-refused",
+                ["role": "\(role.rawValue)", "method": "\(method)", "route": "\(route.rawValue)", "status": "403"]
+            )
+        )
     }
 
     static func recordStored(_ logger: Logger, client: Client, revision: Int64, key: String, recordType: String, bytes: Int) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.record-stored"
-        metadata["revision"] = "\(revision)"
-        metadata["key"] = "\(key)"
-        metadata["record_type"] = "\(recordType)"
-        metadata["bytes"] = "\(bytes)"
-        logger.info("record stored", metadata: metadata)
+        logger.info(
+            "record stored",
+            metadata: client.metadata(
+                event: "record-stored",
+                ["revision": "\(revision)", "key": "\(key)", "record_type": "\(recordType)", "bytes": "\(bytes)"]
+            )
+        )
     }
 
     static func recordRead(_ logger: Logger, client: Client, revision: Int64, recordType: String, bytes: Int) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.record-read"
-        metadata["revision"] = "\(revision)"
-        metadata["record_type"] = "\(recordType)"
-        metadata["bytes"] = "\(bytes)"
-        logger.info("record read", metadata: metadata)
+        logger.info(
+            "record read",
+            metadata: client.metadata(event: "record-read", ["revision": "\(revision)", "record_type": "\(recordType)", "bytes": "\(bytes)"])
+        )
     }
 
     static func subjectShredded(_ logger: Logger, client: Client, key: String, destroyedAt: Date, records: Int) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.subject-shredded"
-        metadata["key"] = "\(key)"
-        metadata["destroyed_at"] = "\(destroyedAt)"
-        metadata["records"] = "\(records)"
-        logger.notice("subject crypto-shredded", metadata: metadata)
+        logger.notice(
+            "subject crypto-shredded",
+            metadata: client.metadata(event: "subject-shredded", ["key": "\(key)", "destroyed_at": "\(destroyedAt)", "records": "\(records)"])
+        )
     }
 
     static func recordAuthenticationFailed(_ logger: Logger, client: Client, method: String) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.record-authentication-failed"
-        metadata["method"] = "\(method)"
-        metadata["status"] = "500"
-        logger.error("a stored record failed authentication: tampered with or copied from another record", metadata: metadata)
+        logger.error(
+            "a stored record failed authentication: tampered with or copied from another record",
+            metadata: client.metadata(event: "record-authentication-failed", ["method": "\(method)", "status": "500"])
+        )
     }
 
     static func storeFailed(_ logger: Logger, client: Client, method: String, route: GatewayRoute, error: String, status: Int) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.store-failed"
-        metadata["method"] = "\(method)"
-        metadata["route"] = "\(route.rawValue)"
-        metadata["error"] = "\(error)"
-        metadata["status"] = "\(status)"
-        logger.error("the record store failed", metadata: metadata)
+        logger.error(
+            "the record store failed",
+            metadata: client.metadata(
+                event: "store-failed",
+                ["method": "\(method)", "route": "\(route.rawValue)", "error": "\(error)", "status": "\(status)"]
+            )
+        )
     }
 
     static func bodyTooLarge(_ logger: Logger, client: Client, limit: Int, declared: Int?) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.body-too-large"
-        metadata["limit"] = "\(limit)"
-        if let declared { metadata["content_length"] = "\(declared)" }
-        metadata["status"] = "413"
-        logger.warning("request body over the limit; connection closed", metadata: metadata)
+        var fields: Logger.Metadata = ["limit": "\(limit)", "status": "413"]
+        if let declared { fields["content_length"] = "\(declared)" }
+        logger.warning("request body over the limit; connection closed", metadata: client.metadata(event: "body-too-large", fields))
     }
 
     static func requestTimeout(_ logger: Logger, client: Client, seconds: Double) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.request-timeout"
-        metadata["seconds"] = "\(seconds)"
-        metadata["status"] = "408"
-        logger.warning("request not received in time; connection closed", metadata: metadata)
+        logger.warning(
+            "request not received in time; connection closed",
+            metadata: client.metadata(event: "request-timeout", ["seconds": "\(seconds)", "status": "408"])
+        )
     }
 
     static func bodiesOverBudget(_ logger: Logger, client: Client, limit: Int) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.bodies-over-budget"
-        metadata["limit"] = "\(limit)"
-        metadata["status"] = "503"
-        logger.warning("request bodies in memory at their limit; request refused, connection closed", metadata: metadata)
+        logger.warning(
+            "request bodies in memory at their limit; request refused, connection closed",
+            metadata: client.metadata(event: "bodies-over-budget", ["limit": "\(limit)", "status": "503"])
+        )
     }
 
     static func responseUnread(_ logger: Logger, client: Client, seconds: Double) {
-        var metadata = client.metadata
-        metadata["event"] = "samd.gateway.response-unread"
-        metadata["seconds"] = "\(seconds)"
-        logger.warning("the client did not read its answers in time; connection closed", metadata: metadata)
+        logger.warning(
+            "the client did not read its answers in time; connection closed",
+            metadata: client.metadata(event: "response-unread", ["seconds": "\(seconds)"])
+        )
     }
 }

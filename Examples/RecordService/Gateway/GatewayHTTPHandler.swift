@@ -309,10 +309,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     /// 413: the body is not read; the connection closes after the response (TLSHandler's close drains what
     /// the client still sends while it waits for its close_notify).
     private func refuseBody(context: ChannelHandlerContext, version: HTTPVersion, declared: Int?) {
-        self.request = nil
-        self.requestTimer?.cancel()
-        self.requestTimer = nil
-        self.releaseBody()
+        self.dropRequest()
         GatewayEvents.bodyTooLarge(self.core.logger, client: self.client, limit: self.limit, declared: declared)
         self.respond(
             context: context,
@@ -325,14 +322,19 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     /// 503: the body does not fit the shared budget (``RecordGatewayConfiguration/maximumBufferedBodyByteCount``);
     /// not read, and the connection closes after the response, as for 413.
     private func refuseOverloaded(context: ChannelHandlerContext, version: HTTPVersion) {
-        self.request = nil
-        self.requestTimer?.cancel()
-        self.requestTimer = nil
-        self.releaseBody()
+        self.dropRequest()
         GatewayEvents.bodiesOverBudget(self.core.logger, client: self.client, limit: self.core.configuration.maximumBufferedBodyByteCount)
         var reply = GatewayReply.error(.serviceUnavailable, "unavailable", "the gateway holds too many request bodies now; try again later")
         reply.headers.append(("retry-after", "1"))
         self.respond(context: context, reply, version: version, keepAlive: false)
+    }
+
+    /// Forgets the request being received: its timer stops and its body bytes go back to the shared budget.
+    private func dropRequest() {
+        self.request = nil
+        self.requestTimer?.cancel()
+        self.requestTimer = nil
+        self.releaseBody()
     }
 
     private func reserveBody(_ count: Int) -> Bool {

@@ -132,9 +132,11 @@ enum GatewayRouting {
     /// The store's record-type shape, checked before the body is read: 1 to 127 bytes of
     /// `A-Z a-z 0-9 ! # $ & ^ _ . + - /`.
     static func isRecordType(_ value: String) -> Bool {
-        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-/".utf8)
-        return (1...127).contains(value.utf8.count) && value.utf8.allSatisfy { allowed.contains($0) }
+        (1...127).contains(value.utf8.count) && value.utf8.allSatisfy(Self.recordTypeBytes.contains)
     }
+
+    /// Built once: every `PUT` checks its Content-Type against it.
+    private static let recordTypeBytes = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-/".utf8)
 }
 
 extension String {

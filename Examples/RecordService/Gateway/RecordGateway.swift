@@ -24,15 +24,13 @@ public final class RecordGateway: Sendable {
     /// The address the gateway listens on; its port is the real one when 0 was asked for.
     public let localAddress: SocketAddress
     /// The configuration it serves with.
-    public let configuration: RecordGatewayConfiguration
+    public var configuration: RecordGatewayConfiguration { self.core.configuration }
     let core: GatewayCore
     let listener: any Channel
     let connections: GatewayConnections
-    let stopped = Mutex(false)
 
     private init(localAddress: SocketAddress, core: GatewayCore, listener: any Channel, connections: GatewayConnections) {
         self.localAddress = localAddress
-        self.configuration = core.configuration
         self.core = core
         self.listener = listener
         self.connections = connections
@@ -109,12 +107,11 @@ public final class RecordGateway: Sendable {
     /// Idle connections close at once. Returns when every connection is closed; calling it again returns at
     /// once.
     public func stop() async {
-        let first = self.stopped.withLock { stopped in
-            defer { stopped = true }
-            return !stopped
+        let first = self.core.stopping.withLock { stopping in
+            defer { stopping = true }
+            return !stopping
         }
         guard first else { return }
-        self.core.stopping.withLock { $0 = true }
         try? await self.listener.close()
         let open = self.connections.all
         let grace = GatewayHTTPHandler.timeAmount(self.configuration.shutdownGracePeriod)

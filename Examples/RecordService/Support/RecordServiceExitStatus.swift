@@ -8,25 +8,25 @@ import SaMDExampleSupport
 public enum RecordServiceExitStatus {
     public static let ok: Int32 = 0
     /// EX_USAGE: the command line is wrong.
-    public static let usage: Int32 = 64
+    public static let usage = TLSExitStatus.usage
     /// EX_DATAERR: the gateway refused a record (400, 413), or some subject keys could not be rewrapped.
     public static let dataError: Int32 = 65
     /// EX_NOINPUT: an input file (certificate, key, CA, record) cannot be read.
-    public static let noInput: Int32 = 66
+    public static let noInput = TLSExitStatus.noInput
     /// EX_UNAVAILABLE: the peer cannot be reached, or the gateway cannot listen.
-    public static let unavailable: Int32 = 69
+    public static let unavailable = TLSExitStatus.unavailable
     /// EX_SOFTWARE: an internal error.
-    public static let software: Int32 = 70
+    public static let software = TLSExitStatus.software
     /// EX_IOERR: the record store's storage failed.
-    public static let ioError: Int32 = 74
+    public static let ioError = TLSExitStatus.ioError
     /// EX_TEMPFAIL: try again later — another rotation job runs, or the gateway answered 503 to the last try.
     public static let temporaryFailure: Int32 = 75
     /// EX_PROTOCOL: a TLS or protocol failure (no common version, not TLS, truncated, timeout, bad HTTP).
-    public static let protocolFailure: Int32 = 76
+    public static let protocolFailure = TLSExitStatus.protocolFailure
     /// EX_NOPERM: a certificate was refused by either side, or the gateway refused the role (403).
-    public static let certificateRefused: Int32 = 77
+    public static let certificateRefused = TLSExitStatus.certificateRefused
     /// EX_CONFIG: invalid configuration or identity; the key store cannot be opened.
-    public static let configuration: Int32 = 78
+    public static let configuration = TLSExitStatus.configuration
 
     /// The exit code for an error of the connection phase (connect, handshake, request), as `samd-tls connect`.
     public static func code(forConnection error: any Error) -> Int32 {
