@@ -107,7 +107,7 @@ struct SamdAgent: AsyncParsableCommand {
         }
         if let name = self.serverName, name.isEmpty { throw ValidationError("--server-name needs a value") }
         if let type = self.recordType, !RecordTypes.isValid(type) {
-            throw ValidationError("--record-type is a media type: 1 to 127 of A-Z a-z 0-9 ! # $ & ^ _ . + - /")
+            throw ValidationError("--record-type is a media type without parameters, type/subtype (RFC 6838 restricted names)")
         }
         var seen: Set<String> = []
         for path in self.files {

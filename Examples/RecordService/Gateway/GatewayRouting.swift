@@ -1,4 +1,5 @@
 import NIOHTTP1
+import SaMDStore
 
 /// What a request asks the store to do, decided from its method, target and headers before its body is read.
 enum GatewayOperation: Sendable {
@@ -82,9 +83,9 @@ enum GatewayRouting {
                 return .refuse(.error(.badRequest, "invalid-request", "more than one Content-Type"), route: route, refusedRole: nil)
             }
             let type = types.first.map { $0.trimmingASCIISpaces() } ?? RecordTypes.fallback
-            guard Self.isRecordType(type) else {
+            guard EncryptedRecordStore.isValidRecordType(type) else {
                 return .refuse(
-                    .error(.badRequest, "invalid-request", "Content-Type must be a media type without parameters (1 to 127 of A-Z a-z 0-9 ! # $ & ^ _ . + - /)"),
+                    .error(.badRequest, "invalid-request", "Content-Type must be a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)"),
                     route: route,
                     refusedRole: nil
                 )
@@ -128,15 +129,6 @@ enum GatewayRouting {
         default: nil
         }
     }
-
-    /// The store's record-type shape, checked before the body is read: 1 to 127 bytes of
-    /// `A-Z a-z 0-9 ! # $ & ^ _ . + - /`.
-    static func isRecordType(_ value: String) -> Bool {
-        (1...127).contains(value.utf8.count) && value.utf8.allSatisfy(Self.recordTypeBytes.contains)
-    }
-
-    /// Built once: every `PUT` checks its Content-Type against it.
-    private static let recordTypeBytes = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-/".utf8)
 }
 
 extension String {

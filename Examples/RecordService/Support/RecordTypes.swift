@@ -1,3 +1,5 @@
+import SaMDStore
+
 /// The record type (a media type) a file is uploaded as, from its name's extension, for `samd-agent`.
 public enum RecordTypes {
     /// The type used when nothing better is known.
@@ -11,10 +13,10 @@ public enum RecordTypes {
         "dcm": "application/dicom",
     ]
 
-    /// Whether `value` has the shape of a record type the store accepts: 1 to 127 bytes of
-    /// `A-Z a-z 0-9 ! # $ & ^ _ . + - /` (a media type without parameters).
+    /// Whether `value` is a record type the store accepts (``EncryptedRecordStore/isValidRecordType(_:)``):
+    /// `type/subtype`, RFC 6838 restricted names, without parameters.
     public static func isValid(_ value: String) -> Bool {
-        GatewayRouting.isRecordType(value)
+        EncryptedRecordStore.isValidRecordType(value)
     }
 
     /// The record type for a file named `fileName`: by its last extension, compared case-insensitively
