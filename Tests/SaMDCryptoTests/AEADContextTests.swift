@@ -279,3 +279,20 @@ struct SizesBeforeCopyingTests {
         #expect(code == CryptoErrorCodeBox(code: .invalidInput))
     }
 }
+
+@Suite("Fetched OpenSSL algorithms")
+struct FetchedAlgorithmsTests {
+    @Test func aFetchIsMadeOnceAndKept() throws {
+        let first = try FetchedAlgorithms.cipher("AES-256-GCM")
+        #expect(try FetchedAlgorithms.cipher("AES-256-GCM") == first)
+        #expect(try FetchedAlgorithms.cipher("ChaCha20-Poly1305") != first)
+        #expect(try FetchedAlgorithms.kdf("HKDF") == FetchedAlgorithms.kdf("HKDF"))
+    }
+
+    @Test func anUnknownAlgorithmIsATypedError() {
+        #expect(throws: CryptoError.self) { try FetchedAlgorithms.cipher("NO-SUCH-CIPHER") }
+        // A failed fetch is not cached: asking again fails again, and a real name still works.
+        #expect(throws: CryptoError.self) { try FetchedAlgorithms.cipher("NO-SUCH-CIPHER") }
+        #expect(throws: Never.self) { try FetchedAlgorithms.kdf("HKDF") }
+    }
+}

@@ -76,3 +76,35 @@ struct KeyWrapTests {
         #expect(try AEADKeyWrap.wrap(key, using: kek, associatedData: [UInt8]()) != AEADKeyWrap.wrap(key, using: kek, associatedData: [UInt8]()))
     }
 }
+
+/// `AEADKeyWrap` with a KEK keyed once into an `AEADContext` (many wraps, one key schedule) is the same
+/// format as with the KEK itself.
+@Suite("AEAD key wrap with a keyed context")
+struct AEADKeyWrapContextTests {
+    @Test func aKeyedContextWrapsAndUnwrapsTheSameFormat() throws {
+        let kek = try SecureBytes(randomByteCount: 32)
+        let context = try AEADContext(algorithm: .aes256GCM, key: kek)
+        let key = try SecureBytes(randomByteCount: 32)
+        let associatedData = Array("header".utf8)
+        let byContext = try AEADKeyWrap.wrap(key, using: context, associatedData: associatedData)
+        let byKEK = try AEADKeyWrap.wrap(key, using: kek, associatedData: associatedData)
+        #expect(byContext.count == 32 + AEADKeyWrap.overheadByteCount)
+        #expect(byContext != byKEK, "each wrap draws its own nonce")
+        #expect(try AEADKeyWrap.unwrap(byContext, using: kek, associatedData: associatedData) == key)
+        #expect(try AEADKeyWrap.unwrap(byKEK, using: context, associatedData: associatedData) == key)
+        // The context stays usable after a failure: wrong associated data, then the right one.
+        #expect(throws: CryptoError.self) { try AEADKeyWrap.unwrap(byContext, using: context, associatedData: Array("other".utf8)) }
+        #expect(try AEADKeyWrap.unwrap(byContext, using: context, associatedData: associatedData) == key)
+    }
+
+    @Test func onlyAnAESGCMContextWraps() throws {
+        let chacha = try AEADContext(algorithm: .chaCha20Poly1305, key: SecureBytes(randomByteCount: 32))
+        let key = try SecureBytes(randomByteCount: 32)
+        #expect(throws: CryptoError.self) { try AEADKeyWrap.wrap(key, using: chacha, associatedData: [UInt8]()) }
+        #expect(throws: CryptoError.self) {
+            try AEADKeyWrap.unwrap([UInt8](repeating: 0, count: 60), using: chacha, associatedData: [UInt8]())
+        }
+        let gcm = try AEADContext(algorithm: .aes256GCM, key: SecureBytes(randomByteCount: 32))
+        #expect(throws: CryptoError.self) { try AEADKeyWrap.unwrap([UInt8](repeating: 0, count: 27), using: gcm, associatedData: [UInt8]()) }
+    }
+}

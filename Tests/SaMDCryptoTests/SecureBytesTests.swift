@@ -92,3 +92,50 @@ struct SecureRandomTests {
         }
     }
 }
+
+/// Small guarded regions are pooled (`SecureAllocation.pooledByteCount`): what matters is that a region
+/// handed out again never shows its previous owner's bytes, and that the bytes still end at the guard page.
+@Suite("SecureBytes pooling")
+struct SecureBytesPoolingTests {
+    @Test func aReusedRegionNeverShowsThePreviousKey() throws {
+        let pattern = [UInt8](repeating: 0xA5, count: 32)
+        for _ in 0..<50 {
+            // Released at once: its region goes back to the pool (zeroed first)...
+            _ = try SecureBytes(copying: pattern)
+            // ...and the next allocations of any small size may get it: none may see the pattern.
+            for count in [0, 1, 16, 32, 76, SecureAllocation.pooledByteCount] {
+                let leaked = try SecureBytes(unsafeUninitializedCount: count) { fresh in
+                    let seen = fresh.filter { $0 == 0xA5 }.count
+                    fresh.initializeMemory(as: UInt8.self, repeating: 0)
+                    if seen > 0 { throw LeakedBytes(count: seen) }
+                }
+                #expect(leaked.count == count)
+            }
+        }
+    }
+
+    struct LeakedBytes: Error {
+        let count: Int
+    }
+
+    @Test func pooledBytesEndAtTheRegionsEndAndLargerOnesAreNotPooled() throws {
+        for count in [0, 1, 31, 32, 64, 127, SecureAllocation.pooledByteCount] {
+            let allocation = try SecureAllocation(count: count)
+            let region = try #require(allocation.pooledRegion)
+            // The last byte is the region's last byte, right before libsodium's guard page: an overrun faults.
+            #expect(allocation.pointer + count == region + SecureAllocation.pooledByteCount)
+        }
+        let large = try SecureAllocation(count: SecureAllocation.pooledByteCount + 1)
+        #expect(large.pooledRegion == nil)
+    }
+
+    @Test func releasedBytesAreZeroedBeforeTheRegionIsPooled() throws {
+        let log = SecureBytesTests.ReleaseLog()
+        try SecureAllocation.$releaseInspector.withValue({ released in
+            log.seen.withLock { $0.append(Array(released)) }
+        }) {
+            _ = try SecureBytes(copying: [UInt8](repeating: 0x3C, count: 24))
+        }
+        #expect(log.seen.withLock { $0 } == [[UInt8](repeating: 0, count: 24)])
+    }
+}

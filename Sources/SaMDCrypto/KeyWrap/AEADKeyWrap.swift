@@ -25,13 +25,42 @@ public enum AEADKeyWrap {
         associatedData: some Collection<UInt8>,
         nonce: [UInt8]
     ) throws -> [UInt8] {
+        try self.wrap(key, using: AEADContext(algorithm: .aes256GCM, key: kek), associatedData: associatedData, nonce: nonce)
+    }
+
+    /// Wraps `key` with a KEK already keyed into `context` (AES-256-GCM), bound to `associatedData`: for
+    /// wrapping many keys under one KEK without setting it up each time.
+    /// - Returns: `key.count + 28` bytes.
+    /// - Throws: ``CryptoError/Code/invalidInput`` unless `context` is AES-256-GCM;
+    ///   ``CryptoError/Code/inputTooLarge`` past ``maximumKeyByteCount``; ``CryptoError/Code/randomGenerationFailed``.
+    public static func wrap(_ key: SecureBytes, using context: AEADContext, associatedData: some Collection<UInt8>) throws -> [UInt8] {
+        try self.wrap(key, using: context, associatedData: associatedData, nonce: AEADAlgorithm.aes256GCM.randomNonce())
+    }
+
+    private static func wrap(
+        _ key: SecureBytes,
+        using context: AEADContext,
+        associatedData: some Collection<UInt8>,
+        nonce: [UInt8]
+    ) throws -> [UInt8] {
+        guard context.algorithm == .aes256GCM else {
+            throw CryptoError(.invalidInput, "key wrapping uses AES-256-GCM, not \(context.algorithm)")
+        }
         guard key.count <= self.maximumKeyByteCount else {
             throw CryptoError(.inputTooLarge, "a wrapped key is at most \(self.maximumKeyByteCount) bytes, got \(key.count)")
         }
-        let sealed = try key.withUnsafeBytes { key in
-            try AEADAlgorithm.aes256GCM.seal(key, key: kek, nonce: nonce, associatedData: associatedData)
+        var wrapped = nonce
+        wrapped += [UInt8](repeating: 0, count: key.count + AEADAlgorithm.tagByteCount)
+        try key.withUnsafeBytes { key in
+            try nonce.withUnsafeBytes { nonce in
+                try withContiguousBytes(of: associatedData) { associatedData in
+                    try wrapped.withUnsafeMutableBytes { output in
+                        _ = try context.seal(key, nonce: nonce, associatedData: associatedData, into: UnsafeMutableRawBufferPointer(rebasing: output[12...]))
+                    }
+                }
+            }
         }
-        return nonce + sealed
+        return wrapped
     }
 
     /// Unwraps a key wrapped by ``wrap(_:using:associatedData:)`` into guarded memory.
@@ -39,11 +68,19 @@ public enum AEADKeyWrap {
     /// - Throws: ``CryptoError/Code/authenticationFailed`` for a wrong KEK, wrong associated data or modified
     ///   bytes; ``CryptoError/Code/invalidInput`` for an impossible length; ``CryptoError/Code/invalidKeySize``.
     public static func unwrap(_ wrapped: some Collection<UInt8>, using kek: SecureBytes, associatedData: some Collection<UInt8>) throws -> SecureBytes {
+        try self.checkWrappedCount(wrapped.count)
+        return try self.unwrap(wrapped, using: AEADContext(algorithm: .aes256GCM, key: kek), associatedData: associatedData)
+    }
+
+    /// Unwraps with a KEK already keyed into `context` (AES-256-GCM); as ``unwrap(_:using:associatedData:)``.
+    /// - Throws: as ``unwrap(_:using:associatedData:)``; ``CryptoError/Code/invalidInput`` unless `context` is
+    ///   AES-256-GCM.
+    public static func unwrap(_ wrapped: some Collection<UInt8>, using context: AEADContext, associatedData: some Collection<UInt8>) throws -> SecureBytes {
         let count = wrapped.count
-        guard count >= self.overheadByteCount, count <= self.maximumKeyByteCount + self.overheadByteCount else {
-            throw CryptoError(.invalidInput, "a wrapped key is 28 to \(self.maximumKeyByteCount + 28) bytes, got \(count)")
+        try self.checkWrappedCount(count)
+        guard context.algorithm == .aes256GCM else {
+            throw CryptoError(.invalidInput, "key wrapping uses AES-256-GCM, not \(context.algorithm)")
         }
-        let context = try AEADContext(algorithm: .aes256GCM, key: kek)
         let keyCount = count - self.overheadByteCount
         return try withContiguousBytes(of: wrapped) { wrapped in
             try withContiguousBytes(of: associatedData) { associatedData in
@@ -57,6 +94,12 @@ public enum AEADKeyWrap {
                     )
                 }
             }
+        }
+    }
+
+    private static func checkWrappedCount(_ count: Int) throws {
+        guard count >= self.overheadByteCount, count <= self.maximumKeyByteCount + self.overheadByteCount else {
+            throw CryptoError(.invalidInput, "a wrapped key is 28 to \(self.maximumKeyByteCount + 28) bytes, got \(count)")
         }
     }
 }

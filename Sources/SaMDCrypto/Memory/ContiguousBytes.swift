@@ -1,7 +1,7 @@
 /// Calls `body` with the bytes of `collection` as one contiguous buffer, copying only
 /// when the collection has no contiguous storage of its own.
 @inline(__always)
-func withContiguousBytes<Bytes: Collection<UInt8>, Result>(
+package func withContiguousBytes<Bytes: Collection<UInt8>, Result>(
     of collection: Bytes,
     _ body: (UnsafeRawBufferPointer) throws -> Result
 ) rethrows -> Result {

@@ -3,9 +3,9 @@ import CSaMDOpenSSL
 /// AES-256-GCM and ChaCha20-Poly1305 on one OpenSSL `EVP_CIPHER_CTX`, keyed once.
 ///
 /// Each seal or open re-initialises only the nonce (`EVP_CipherInit_ex2` with no cipher
-/// and no key), so the key schedule is computed once per context. The cipher is fetched
-/// implicitly at construction, so it honours the library context's default properties
-/// (`fips=yes` under the `nist` profile).
+/// and no key), so the key schedule is computed once per context. The cipher comes from
+/// ``FetchedAlgorithms`` (fetched once per crypto profile), so it honours the library context's
+/// default properties (`fips=yes` under the `nist` profile).
 final class EVPAEAD: AEADBackend {
     /// `EVP_CipherUpdate` takes an `int` length; longer inputs are fed in steps of this size.
     private static let maximumStep = 1 << 30
@@ -17,12 +17,18 @@ final class EVPAEAD: AEADBackend {
             throw CryptoError.openSSL("EVP_CIPHER_CTX_new failed")
         }
         self.context = context
-        let cipher: OpaquePointer? =
-            switch algorithm {
-            case .aes256GCM: EVP_aes_256_gcm()
-            case .chaCha20Poly1305: EVP_chacha20_poly1305()
-            case .xChaCha20Poly1305: nil
-            }
+        let cipher: OpaquePointer?
+        do {
+            cipher =
+                switch algorithm {
+                case .aes256GCM: try FetchedAlgorithms.cipher("AES-256-GCM")
+                case .chaCha20Poly1305: try FetchedAlgorithms.cipher("ChaCha20-Poly1305")
+                case .xChaCha20Poly1305: nil
+                }
+        } catch {
+            EVP_CIPHER_CTX_free(context)
+            throw error
+        }
         let ok = key.withUnsafeBytes { key in
             EVP_CipherInit_ex2(context, cipher, key.baseAddress?.assumingMemoryBound(to: UInt8.self), nil, 1, nil)
         }

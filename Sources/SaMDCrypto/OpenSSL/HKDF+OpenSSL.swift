@@ -15,14 +15,8 @@ extension HKDF {
         if mode == .extractOnly {
             precondition(output.count == hash.byteCount, "HKDF-Extract outputs exactly HashLen bytes")
         }
-        // Fetched per call so that the library context's default properties (fips=yes under
-        // the nist profile) are honoured; OpenSSL caches fetched methods.
-        guard let kdf = EVP_KDF_fetch(nil, "HKDF", nil) else {
-            throw CryptoError.openSSL("EVP_KDF_fetch(HKDF) failed")
-        }
-        let context = EVP_KDF_CTX_new(kdf)
-        EVP_KDF_free(kdf)
-        guard let context else {
+        // Fetched once per crypto profile, so the default properties (fips=yes under nist) are honoured.
+        guard let context = EVP_KDF_CTX_new(try FetchedAlgorithms.kdf("HKDF")) else {
             throw CryptoError.openSSL("EVP_KDF_CTX_new failed")
         }
         defer { EVP_KDF_CTX_free(context) }
