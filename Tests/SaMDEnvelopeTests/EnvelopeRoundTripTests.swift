@@ -83,6 +83,67 @@ struct EnvelopeRoundTripTests {
         }
     }
 
+    /// One CSPRNG draw gives each record its DEK, payload salt and wrap nonce (FreshRecordSecrets): they must
+    /// still be fresh per record, and the public ones must not repeat each other.
+    @Test func everySealDrawsAFreshDEKSaltAndWrapNonce() throws {
+        var salts = Set<[UInt8]>()
+        var nonces = Set<[UInt8]>()
+        var wrappedKeys = Set<[UInt8]>()
+        for index in 0..<200 {
+            let sealed = try Envelope.seal([UInt8](repeating: 7, count: 100), context: Fixtures.context(record: "r-\(index)"), to: Fixtures.sealingKey)
+            let header = try EnvelopeHeader.parse(sealed)
+            let nonce = Array(header.wrappedKey[..<12])
+            let salt = Array(sealed[header.byteCount..<(header.byteCount + ChunkedPayload.saltByteCount)])
+            #expect(!salt.starts(with: nonce), "the salt and the wrap nonce overlap")
+            salts.insert(salt)
+            nonces.insert(nonce)
+            wrappedKeys.insert(header.wrappedKey)
+            let streamed = try EnvelopeSealer(context: Fixtures.context(record: "s-\(index)"), to: Fixtures.sealingKey)
+            let streamedHeader = try EnvelopeHeader.parse(streamed.header)
+            nonces.insert(Array(streamedHeader.wrappedKey[..<12]))
+            salts.insert(Array(streamed.header[streamedHeader.byteCount...].prefix(ChunkedPayload.saltByteCount)))
+        }
+        #expect(salts.count == 400 && nonces.count == 400 && wrappedKeys.count == 200)
+    }
+
+    /// A batch rewrap keys each KEK once; every header it makes opens its record, under the new key only.
+    @Test func aRewrapperRewrapsHeadersUnderSeveralOldKeysToOneNewKey() throws {
+        let oldID = try KeyIdentifier(name: "records", version: 7)
+        let oldKEK = try SecureBytes(randomByteCount: 32)
+        let keys = StaticKeyProvider(keys: [Fixtures.kekID: Fixtures.kek, oldID: oldKEK, Fixtures.kek2ID: Fixtures.kek2])
+        let rewrapper = try EnvelopeRewrapper(keys: keys, to: .keyEncryptionKey(Fixtures.kek2ID, Fixtures.kek2))
+        for index in 0..<40 {
+            let context = Fixtures.context(record: "batch-\(index)")
+            let plaintext = [UInt8](repeating: UInt8(index), count: 100 + index * 700)
+            let sealingKey: SealingKey = index.isMultiple(of: 2) ? Fixtures.sealingKey : .keyEncryptionKey(oldID, oldKEK)
+            let sealed = try Envelope.seal(plaintext, context: context, to: sealingKey, suite: index % 3 == 0 ? .xChaCha20Poly1305 : .cobblestone256)
+            let header = try EnvelopeHeader.parse(sealed)
+            let rewrapped = try rewrapper.rewrap(header)
+            #expect(rewrapped.key == Fixtures.kek2ID && rewrapped.suite == header.suite)
+            let moved = rewrapped.encoded + sealed[header.byteCount...]
+            #expect(try Envelope.open(moved, context: context, keys: StaticKeyProvider(keys: [Fixtures.kek2ID: Fixtures.kek2])) == plaintext)
+        }
+        // A tampered header fails as it does one by one; an unknown key is keyNotFound.
+        let sealed = try Envelope.seal([1, 2, 3] as [UInt8], context: Fixtures.context(), to: Fixtures.sealingKey)
+        var header = try EnvelopeHeader.parse(sealed).encoded
+        header[header.count - 1] ^= 1
+        #expect(throws: EnvelopeError.self) { try rewrapper.rewrap(EnvelopeHeader.parse(header)) }
+        let stranger = try KeyIdentifier(name: "elsewhere", version: 1)
+        let foreign = try Envelope.seal([1] as [UInt8], context: Fixtures.context(), to: .keyEncryptionKey(stranger, SecureBytes(randomByteCount: 32)))
+        #expect(performing: { try rewrapper.rewrap(EnvelopeHeader.parse(foreign)) }, throws: { ($0 as? EnvelopeError)?.code == .keyNotFound })
+    }
+
+    @Test func aRewrapperToARecipientTakesTheOneByOnePath() throws {
+        let recipient = try X25519.PrivateKey()
+        let recipientID = try KeyIdentifier(name: "gateway", version: 1)
+        let rewrapper = try EnvelopeRewrapper(keys: Fixtures.keys, to: .recipient(recipientID, recipient.publicKey))
+        let sealed = try Envelope.seal([9, 9, 9] as [UInt8], context: Fixtures.context(), to: Fixtures.sealingKey)
+        let header = try rewrapper.rewrap(EnvelopeHeader.parse(sealed))
+        #expect(header.wrapMode == .recipient)
+        let moved = header.encoded + sealed[try EnvelopeHeader.parse(sealed).byteCount...]
+        #expect(try Envelope.open(moved, context: Fixtures.context(), keys: StaticKeyProvider(recipients: [recipientID: recipient])) == [9, 9, 9])
+    }
+
     @Test func rewrapChangesOnlyTheHeader() throws {
         let bytes = Array(try #require(Fixtures.records().first { $0.0.hasSuffix(".dcm") }).1)
         let context = Fixtures.context()

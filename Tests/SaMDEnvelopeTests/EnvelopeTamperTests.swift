@@ -37,6 +37,36 @@ struct EnvelopeTamperTests {
         }
     }
 
+    /// Pieces of at least a whole sealed chunk are opened in place, without the copy into the opener's buffer:
+    /// the same plaintext comes out, and a damaged chunk still releases nothing of itself or what follows.
+    @Test(arguments: [16_399, 16_400, 16_401, 65_536, 1 << 20])
+    func largePiecesOpenInPlaceWithTheSameGuarantees(pieceByteCount: Int) throws {
+        let envelope = try Self.sealed()
+        func stream(_ bytes: [UInt8]) -> ([UInt8], EnvelopeError.Code?) {
+            let opener = EnvelopeOpener(context: Self.context, keys: Fixtures.keys)
+            var released: [UInt8] = []
+            do {
+                for start in stride(from: 0, to: bytes.count, by: pieceByteCount) {
+                    try bytes[start..<min(start + pieceByteCount, bytes.count)].withUnsafeBytes { try opener.update($0) { released += $0 } }
+                }
+                try opener.finish { released += $0 }
+                return (released, nil)
+            } catch let error as EnvelopeError {
+                return (released, error.code)
+            } catch {
+                return (released, nil)
+            }
+        }
+        #expect(stream(envelope) == (Self.record, nil))
+        // Damage the second chunk (after the header, the 56-byte payload header and the first sealed chunk).
+        let header = try EnvelopeHeader.parse(envelope)
+        var damaged = envelope
+        damaged[header.byteCount + ChunkedPayload.headerByteCount + ChunkedPayload.sealedChunkByteCount + 100] ^= 0x01
+        let (released, code) = stream(damaged)
+        #expect(code == .authenticationFailed)
+        #expect(released == Array(Self.record[..<ChunkedPayload.chunkByteCount]))
+    }
+
     struct Region: CustomTestStringConvertible, Sendable {
         let name: String
         let offset: @Sendable (EnvelopeHeader) -> Int

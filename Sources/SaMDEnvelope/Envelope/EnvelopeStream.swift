@@ -9,9 +9,9 @@ public final class EnvelopeSealer {
 
     /// - Throws: as ``Envelope/seal(_:context:to:suite:)``.
     public init(context: EncryptionContext, to key: SealingKey, suite: PayloadSuite = .cobblestone256) throws {
-        let dek = try Envelope.newDEK()
-        let envelopeHeader = try EnvelopeHeader.sealing(dek, suite: suite, to: key)
-        self.payload = try PayloadSealer(suite: suite, inputKey: dek, context: context.canonicalBytes)
+        let fresh = try FreshRecordSecrets()
+        let envelopeHeader = try EnvelopeHeader.sealing(fresh.dek, suite: suite, to: key, wrapNonce: fresh.wrapNonce)
+        self.payload = try PayloadSealer(suite: suite, inputKey: fresh.dek, context: context.canonicalBytes, salt: fresh.salt)
         self.header = envelopeHeader.encoded + self.payload.header
     }
 

@@ -25,6 +25,24 @@ enum DEKWrap {
         }
     }
 
+    /// Mode 1 with a KEK already keyed into `context` (``EnvelopeRewrapper``).
+    static func wrap(_ dek: SecureBytes, prefix: [UInt8], context: AEADContext) throws -> [UInt8] {
+        do {
+            return try AEADKeyWrap.wrap(dek, using: context, associatedData: prefix)
+        } catch let error as CryptoError {
+            throw EnvelopeError.from(error, "wrapping the DEK")
+        }
+    }
+
+    static func unwrap(_ wrapped: [UInt8], prefix: [UInt8], context: AEADContext) throws -> SecureBytes {
+        precondition(wrapped.count == EnvelopeHeader.WrapMode.keyEncryptionKey.wrappedKeyByteCount)
+        do {
+            return try AEADKeyWrap.unwrap(wrapped, using: context, associatedData: prefix)
+        } catch let error as CryptoError {
+            throw EnvelopeError.from(error, "unwrapping the DEK (wrong key, or a modified header)")
+        }
+    }
+
     /// Mode 2: a sealed box of DEK ‖ SHA-256(prefix) to the recipient.
     static func seal(_ dek: SecureBytes, prefix: [UInt8], recipient: X25519.PublicKey) throws -> [UInt8] {
         do {

@@ -55,7 +55,9 @@ public struct EnvelopeHeader: Sendable, Hashable {
 
     /// The header's bytes, as written.
     public var encoded: [UInt8] {
-        self.authenticatedPrefix + self.wrappedKey
+        var bytes = self.authenticatedPrefix
+        bytes += self.wrappedKey
+        return bytes
     }
 
     /// The header length in bytes.
@@ -69,8 +71,13 @@ public struct EnvelopeHeader: Sendable, Hashable {
     }
 
     static func authenticatedPrefix(suite: PayloadSuite, wrapMode: WrapMode, key: KeyIdentifier) -> [UInt8] {
-        let name = Array(key.name.utf8)
-        var bytes = Self.magic + [Self.formatVersion, suite.rawValue, wrapMode.rawValue, UInt8(name.count)] + name
+        // Built in one allocation: this runs for every record sealed, opened or rewrapped.
+        let name = key.name.utf8
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(14 + name.count + wrapMode.wrappedKeyByteCount)
+        bytes += Self.magic
+        bytes += [Self.formatVersion, suite.rawValue, wrapMode.rawValue, UInt8(name.count)]
+        bytes += name
         bytes += [UInt8(key.version >> 24), UInt8((key.version >> 16) & 0xFF), UInt8((key.version >> 8) & 0xFF), UInt8(key.version & 0xFF)]
         let wrapped = wrapMode.wrappedKeyByteCount
         bytes += [UInt8(wrapped >> 8), UInt8(wrapped & 0xFF)]

@@ -47,7 +47,13 @@ final class ChunkCipher {
         precondition(salt.count == ChunkedPayload.saltByteCount)
         let keyCount = suite.algorithm.keyByteCount
         let nonceCount = suite.algorithm.nonceByteCount
-        let info = Self.infoPrefix + Array(suite.aeadName.utf8) + [0] + Array(salt) + Array(context)
+        var info: [UInt8] = []
+        info.reserveCapacity(Self.infoPrefix.count + suite.aeadName.utf8.count + 1 + salt.count + context.count)
+        info += Self.infoPrefix
+        info += suite.aeadName.utf8
+        info.append(0)
+        info += salt
+        info += context
         do {
             let derived = try SecureBytes(unsafeUninitializedCount: keyCount + nonceCount + ChunkedPayload.commitmentByteCount) { output in
                 try inputKey.withUnsafeBytes { prk in

@@ -70,7 +70,18 @@ public enum ChunkedPayload {
         inputKey: SecureBytes,
         context: some Collection<UInt8>
     ) throws -> [UInt8] {
-        let sealed = Array(sealed)
+        // Read in place (an array or a slice of one is not copied).
+        try withContiguousBytes(of: sealed) { sealed in
+            try self.open(sealed, suite: suite, inputKey: inputKey, context: context)
+        }
+    }
+
+    private static func open(
+        _ sealed: UnsafeRawBufferPointer,
+        suite: PayloadSuite,
+        inputKey: SecureBytes,
+        context: some Collection<UInt8>
+    ) throws -> [UInt8] {
         guard let plaintextCount = self.plaintextByteCount(sealedCount: sealed.count) else {
             // Still check the key and commitment first where the header is whole, so a wrong key is
             // reported as such and not as truncation.
@@ -82,53 +93,56 @@ public enum ChunkedPayload {
             throw EnvelopeError(.truncated, "a payload of \(sealed.count) bytes is not a whole message (truncated or cut mid-chunk)")
         }
         let cipher = try ChunkCipher(suite: suite, inputKey: inputKey, context: context, header: sealed[..<headerByteCount])
-        var plaintext = [UInt8](repeating: 0, count: plaintextCount)
-        do {
-            try sealed.withUnsafeBytes { sealed in
-                try plaintext.withUnsafeMutableBytes { plaintext in
-                    var index: UInt64 = 0
-                    var input = headerByteCount
-                    var output = 0
-                    while true {
-                        let remaining = sealed.count - input
-                        let isFinal = remaining < sealedChunkByteCount
-                        let sealedLength = isFinal ? remaining : sealedChunkByteCount
-                        try cipher.open(
-                            chunk: UnsafeRawBufferPointer(rebasing: sealed[input..<(input + sealedLength)]),
-                            index: index,
-                            into: UnsafeMutableRawBufferPointer(rebasing: plaintext[output...])
-                        )
-                        if isFinal { break }
-                        input += sealedLength
-                        output += chunkByteCount
-                        index += 1
-                    }
+        // Every byte of the output is written by a chunk before it is returned; on any failure the bytes
+        // written so far (authenticated chunks of a message that failed later) are zeroed before the memory
+        // is released.
+        return try [UInt8](unsafeUninitializedCapacity: plaintextCount) { plaintext, initializedCount in
+            let plaintext = UnsafeMutableRawBufferPointer(plaintext)
+            do {
+                var index: UInt64 = 0
+                var input = headerByteCount
+                var output = 0
+                while true {
+                    let remaining = sealed.count - input
+                    let isFinal = remaining < sealedChunkByteCount
+                    let sealedLength = isFinal ? remaining : sealedChunkByteCount
+                    try cipher.open(
+                        chunk: UnsafeRawBufferPointer(rebasing: sealed[input..<(input + sealedLength)]),
+                        index: index,
+                        into: UnsafeMutableRawBufferPointer(rebasing: plaintext[output...])
+                    )
+                    if isFinal { break }
+                    input += sealedLength
+                    output += chunkByteCount
+                    index += 1
                 }
+            } catch {
+                SecureMemory.zero(plaintext)
+                throw error
             }
-        } catch {
-            SecureMemory.zero(&plaintext)
-            throw error
+            initializedCount = plaintextCount
         }
-        return plaintext
     }
 
+    /// Seals a whole message after `prefix` (an envelope header), into one new array: prefix ‖ payload.
     static func seal(
         _ message: some Collection<UInt8>,
         suite: PayloadSuite,
         inputKey: SecureBytes,
         context: some Collection<UInt8>,
-        salt: [UInt8]
+        salt: [UInt8],
+        prefix: [UInt8] = []
     ) throws -> [UInt8] {
-        let message = Array(message)
         let (cipher, header) = try ChunkCipher.forSealing(suite: suite, inputKey: inputKey, context: context, salt: salt)
-        let total = self.sealedByteCount(plaintextCount: message.count)
-        var sealed = [UInt8](repeating: 0, count: total)
-        try message.withUnsafeBytes { message in
-            try sealed.withUnsafeMutableBytes { sealed in
-                UnsafeMutableRawBufferPointer(rebasing: sealed[..<headerByteCount]).copyBytes(from: header)
+        let total = prefix.count + self.sealedByteCount(plaintextCount: message.count)
+        return try withContiguousBytes(of: message) { message in
+            try [UInt8](unsafeUninitializedCapacity: total) { sealed, initializedCount in
+                let sealed = UnsafeMutableRawBufferPointer(sealed)
+                sealed.copyBytes(from: prefix)
+                UnsafeMutableRawBufferPointer(rebasing: sealed[prefix.count..<(prefix.count + headerByteCount)]).copyBytes(from: header)
                 var index: UInt64 = 0
                 var input = 0
-                var output = headerByteCount
+                var output = prefix.count + headerByteCount
                 while true {
                     let remaining = message.count - input
                     let isFinal = remaining < chunkByteCount
@@ -143,9 +157,9 @@ public enum ChunkedPayload {
                     output += sealedChunkByteCount
                     index += 1
                 }
+                initializedCount = total
             }
         }
-        return sealed
     }
 
     static func randomSalt() throws -> [UInt8] {

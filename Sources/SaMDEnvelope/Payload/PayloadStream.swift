@@ -125,6 +125,13 @@ public final class PayloadOpener {
                 self.cipher = try ChunkCipher(suite: self.suite, inputKey: self.inputKey, context: self.context, header: self.header)
             }
             while offset < input.count {
+                if self.buffered == 0 && input.count - offset >= ChunkedPayload.sealedChunkByteCount {
+                    // A whole sealed chunk in the input (full chunks are never final): open it from there, no copy.
+                    let end = offset + ChunkedPayload.sealedChunkByteCount
+                    try self.openChunk(UnsafeRawBufferPointer(rebasing: input[offset..<end]), emit: emit)
+                    offset = end
+                    continue
+                }
                 // Hold back a whole sealed chunk: it is opened once complete (full chunks are never final).
                 let take = min(ChunkedPayload.sealedChunkByteCount - self.buffered, input.count - offset)
                 self.buffer.withUnsafeMutableBytes { buffer in
@@ -178,12 +185,14 @@ public final class PayloadOpener {
     }
 
     private func openChunk(count: Int, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
-        guard let cipher = self.cipher else { return }
         let buffer = self.buffer
-        let written = try buffer.withUnsafeBytes { buffer in
-            try self.output.withUnsafeMutableBytes { output in
-                try cipher.open(chunk: UnsafeRawBufferPointer(rebasing: buffer[..<count]), index: self.index, into: output)
-            }
+        try buffer.withUnsafeBytes { try self.openChunk(UnsafeRawBufferPointer(rebasing: $0[..<count]), emit: emit) }
+    }
+
+    private func openChunk(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let cipher = self.cipher else { return }
+        let written = try self.output.withUnsafeMutableBytes { output in
+            try cipher.open(chunk: chunk, index: self.index, into: output)
         }
         self.index += 1
         try self.output.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[..<written])) }
