@@ -62,3 +62,6 @@ unsigned long CSaMDShims_XN_FLAG_RFC2253_UTF8(void) { return XN_FLAG_RFC2253 & ~
 SSL *CSaMDShims_SSL_from_X509_STORE_CTX(X509_STORE_CTX *ctx) {
     return (SSL *)X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx());
 }
+long CSaMDShims_SSL_CTX_sess_set_cache_size(SSL_CTX *ctx, long size) { return SSL_CTX_sess_set_cache_size(ctx, size); }
+long CSaMDShims_SSL_CTX_sess_number(SSL_CTX *ctx) { return SSL_CTX_sess_number(ctx); }
+long CSaMDShims_SSL_CTX_sess_get_cache_size(SSL_CTX *ctx) { return SSL_CTX_sess_get_cache_size(ctx); }

@@ -33,6 +33,11 @@ public final class TLSContext: Sendable {
         self.current.withLock { $0 }
     }
 
+    /// Server side: how many sessions the resumption cache holds now, and its bound. For tests.
+    @_spi(Testing) public var serverSessionCache: (count: Int, limit: Int) {
+        self.box.serverSessionCache
+    }
+
     /// This endpoint's current leaf certificate (subject, SANs, SPKI pin, expiry), or `nil` without identity.
     public var certificate: TLSPeerIdentity? {
         self.box.ownCertificate

@@ -1,6 +1,6 @@
 import NIOCore
 import NIOEmbedded
-import SaMDTLS
+@_spi(Testing) import SaMDTLS
 import SaMDTLSTestSupport
 import SaMDTestSupport
 import Testing
@@ -110,6 +110,45 @@ extension HandlerInMemoryTests {
         try second.client.writeAndFlush(ByteBuffer(bytes: [1, 2, 3])).wait()
         try second.run()
         #expect(second.serverInbound.bytes == [1, 2, 3])
+    }
+
+    /// The server keeps sessions in its own bounded cache (stateful TLS 1.3 tickets): a ticket is a reference
+    /// into it, every handshake adds the session behind its fresh ticket, and a reload empties it.
+    @Test func theServerResumesFromItsBoundedSessionCache() throws {
+        let clientContext = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
+        let serverContext = try Fixtures.context(Fixtures.serverConfiguration())
+        #expect(serverContext.serverSessionCache.limit == 1024)
+        #expect(serverContext.serverSessionCache.count == 0)
+        for round in 0..<4 {
+            let pair = try EmbeddedPair(client: clientContext, server: serverContext)
+            try pair.connect()
+            _ = try pair.run()
+            let info = try pair.serverHandler.handshakeFuture.wait()
+            #expect(info.sessionResumed == (round > 0), "round \(round)")
+            #expect(info.peer?.uris == [TestPKI.deviceURI])
+            // One session (one ticket) per handshake.
+            #expect(serverContext.serverSessionCache.count == round + 1, "round \(round)")
+        }
+        // A reload starts from an empty cache: nothing issued before it resumes after it.
+        try serverContext.reload()
+        #expect(serverContext.serverSessionCache.count == 0)
+        let after = try EmbeddedPair(client: clientContext, server: serverContext)
+        try after.connect()
+        #expect(try after.serverHandler.handshakeFuture.wait().sessionResumed == false)
+    }
+
+    @Test func aServerWithoutResumptionKeepsNoSessions() throws {
+        var serverConfiguration = Fixtures.serverConfiguration()
+        serverConfiguration.sessionResumption = false
+        let serverContext = try Fixtures.context(serverConfiguration)
+        let clientContext = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
+        for _ in 0..<2 {
+            let pair = try EmbeddedPair(client: clientContext, server: serverContext)
+            try pair.connect()
+            _ = try pair.run()
+            #expect(try pair.serverHandler.handshakeFuture.wait().sessionResumed == false)
+        }
+        #expect(serverContext.serverSessionCache.count == 0)
     }
 
     @Test func resumptionIsOffWhenConfiguredOff() throws {

@@ -18,6 +18,9 @@ int CSaMDShims_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
 int CSaMDShims_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list);
 int CSaMDShims_SSL_CTX_set1_sigalgs_list(SSL_CTX *ctx, const char *list);
 long CSaMDShims_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode);
+long CSaMDShims_SSL_CTX_sess_set_cache_size(SSL_CTX *ctx, long size);
+long CSaMDShims_SSL_CTX_sess_number(SSL_CTX *ctx);
+long CSaMDShims_SSL_CTX_sess_get_cache_size(SSL_CTX *ctx);
 long CSaMDShims_SSL_CTX_set_mode(SSL_CTX *ctx, long mode);
 /// SSL_CTX_add1_chain_cert: appends `x509` to the context's chain (up-referencing it).
 int CSaMDShims_SSL_CTX_add1_chain_cert(SSL_CTX *ctx, X509 *x509);

@@ -7,7 +7,7 @@ import SaMDCrypto
 ///
 /// Immutable after `init`: OpenSSL allows `SSL_new` on one `SSL_CTX` from many threads once it is no longer
 /// being configured, and the client session cache it points to is locked.
-final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutated after init
+final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconfigured after init; OpenSSL locks its session cache
     let pointer: OpaquePointer
     let configuration: TLSConfiguration
     /// The ALPN list in wire format (RFC 7301 §3.1): length-prefixed names.
@@ -256,14 +256,27 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
     // MARK: - Sessions
 
     private static let sessionIDContext: [UInt8] = Array("samdkit-tls".utf8)
+    /// Server side: the most sessions kept for resumption (OpenSSL evicts the oldest beyond it; expired ones
+    /// are flushed as it goes). Each holds the client's parsed certificate chain, a few KiB.
+    static let serverSessionCacheSize = 1024
 
     private static func configureSessions(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws {
         switch configuration.role {
         case .server:
-            // Stateless TLS 1.3 tickets; no server-side session cache to grow.
-            _ = CSaMDShims_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
+            // Stateful TLS 1.3 tickets: the ticket is a reference into this context's bounded session cache,
+            // used once (RFC 8446 §C.4) and gone with the context (a reload ends every resumable session).
+            // A stateless ticket holds the whole session, the client's certificate chain included, which
+            // OpenSSL 3.0 decrypts and parses again on every resumption: about 40 % of a resumed handshake
+            // (Docs/Performance.md). The cache is off when resumption is.
+            _ = CSaMDShims_SSL_CTX_set_session_cache_mode(
+                context,
+                Int(configuration.sessionResumption ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF)
+            )
+            _ = CSaMDShims_SSL_CTX_sess_set_cache_size(context, Self.serverSessionCacheSize)
+            _ = SSL_CTX_set_options(context, CSaMDShims_SSL_OP_NO_TICKET())
             _ = SSL_CTX_set_timeout(context, Int(configuration.sessionTicketLifetime))
-            _ = SSL_CTX_set_num_tickets(context, configuration.sessionResumption ? 2 : 0)
+            // One ticket per handshake: the client keeps the newest, and each resumption brings a fresh one.
+            _ = SSL_CTX_set_num_tickets(context, configuration.sessionResumption ? 1 : 0)
             let ok = Self.sessionIDContext.withUnsafeBufferPointer {
                 SSL_CTX_set_session_id_context(context, $0.baseAddress, UInt32($0.count))
             }
@@ -279,6 +292,13 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never mutate
             )
             SSL_CTX_sess_set_new_cb(context, newSessionCallback)
         }
+    }
+}
+
+extension SSLContextBox {
+    /// Server side: the sessions in the resumption cache, and its bound.
+    var serverSessionCache: (count: Int, limit: Int) {
+        (CSaMDShims_SSL_CTX_sess_number(self.pointer), CSaMDShims_SSL_CTX_sess_get_cache_size(self.pointer))
     }
 }
 
