@@ -1,62 +1,206 @@
-// AES-256-GCM seal of one message: SaMDCrypto's AEADContext against raw OpenSSL EVP, same
-// key, nonce and sizes, in the same run. Compare the two rows of each size for the overhead.
+// Envelope seal and open against raw AEAD on the same bytes, in the same run:
+// - AES-256-GCM: the envelope's default suite (Cobblestone-256) against OpenSSL EVP called directly;
+// - XChaCha20-Poly1305: the envelope's second suite against libsodium called directly.
+//
+// Names: "<suite> <operation> <size> ×<messages per iteration> — <side>". `Scripts/bench-compare` pairs the
+// sides of one row and divides; the "×N" tells it how many messages (and bytes) one iteration is.
 
 import Benchmark
-import CReferenceOpenSSL
+import BenchmarkSupport
+import CReference
 import SaMDCrypto
+import SaMDEnvelope
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
-        scalingFactor: .kilo,
-        maxDuration: .seconds(2),
-        maxIterations: 1_000_000
+        warmupIterations: 3,
+        maxDuration: .seconds(BenchmarkSettings.quick ? 1 : 3),
+        maxIterations: 100_000
     )
 
-    for size in [1024, 16 * 1024] {
-        Benchmark("AES-256-GCM seal \(size) B — SaMDCrypto AEADContext") { benchmark in
-            let key = try SecureBytes(randomByteCount: 32)
-            let context = try AEADContext(algorithm: .aes256GCM, key: key)
+    for size in BenchmarkSettings.messageSizes {
+        let messages = BenchmarkSettings.messagesPerIteration(size)
+        let label = "\(BenchmarkSettings.sizeLabel(size)) ×\(messages)"
+
+        // MARK: AES-256-GCM
+
+        Benchmark("AES-256-GCM seal \(label) — envelope") { benchmark in
+            let fixture = try EnvelopeFixture(suite: .cobblestone256)
             let plaintext = [UInt8](repeating: 0x42, count: size)
-            let nonce = [UInt8](repeating: 7, count: 12)
-            var output = [UInt8](repeating: 0, count: size + 16)
             benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                try plaintext.withUnsafeBytes { plaintext in
-                    try nonce.withUnsafeBytes { nonce in
-                        try output.withUnsafeMutableBytes { output in
-                            _ = try context.seal(plaintext, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
-                        }
-                    }
-                }
+            for _ in 0..<messages {
+                blackHole(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key))
             }
-            // Stop before the context and the guarded key memory are released at the end of the closure.
             benchmark.stopMeasurement()
-            blackHole(output)
+            try fixture.check(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key), opensTo: plaintext)
         }
 
-        Benchmark("AES-256-GCM seal \(size) B — reference: raw OpenSSL EVP") { benchmark in
-            let key = try SecureRandom.bytes(count: 32)
+        Benchmark("AES-256-GCM seal \(label) — raw EVP") { benchmark in
+            let raw = try RawAESGCM()
             let plaintext = [UInt8](repeating: 0x42, count: size)
-            let nonce = [UInt8](repeating: 7, count: 12)
             var output = [UInt8](repeating: 0, count: size + 16)
-            let context = EVP_CIPHER_CTX_new()
-            defer { EVP_CIPHER_CTX_free(context) }
-            guard EVP_EncryptInit_ex2(context, EVP_aes_256_gcm(), key, nil, nil) == 1 else { fatalError("EVP_EncryptInit_ex2") }
             benchmark.startMeasurement()
-            for _ in benchmark.scaledIterations {
-                var length: Int32 = 0
-                output.withUnsafeMutableBufferPointer { output in
-                    guard
-                        EVP_EncryptInit_ex2(context, nil, nil, nonce, nil) == 1,
-                        EVP_EncryptUpdate(context, output.baseAddress, &length, plaintext, Int32(size)) == 1,
-                        EVP_EncryptFinal_ex(context, output.baseAddress! + size, &length) == 1,
-                        EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, 16, output.baseAddress! + size) == 1
-                    else { fatalError("EVP seal") }
-                }
+            for _ in 0..<messages {
+                raw.seal(plaintext, into: &output)
             }
             benchmark.stopMeasurement()
-            blackHole(output)
+            try raw.check(output, opensTo: plaintext)
         }
+
+        Benchmark("AES-256-GCM open \(label) — envelope") { benchmark in
+            let fixture = try EnvelopeFixture(suite: .cobblestone256)
+            let plaintext = [UInt8](repeating: 0x42, count: size)
+            let sealed = try Envelope.seal(plaintext, context: fixture.context, to: fixture.key)
+            benchmark.startMeasurement()
+            for _ in 0..<messages {
+                blackHole(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys))
+            }
+            benchmark.stopMeasurement()
+            try BenchmarkCheck.equal(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys), plaintext)
+        }
+
+        Benchmark("AES-256-GCM open \(label) — raw EVP") { benchmark in
+            let raw = try RawAESGCM()
+            let plaintext = [UInt8](repeating: 0x42, count: size)
+            var sealed = [UInt8](repeating: 0, count: size + 16)
+            raw.seal(plaintext, into: &sealed)
+            var opened = [UInt8](repeating: 0, count: size)
+            var authentic = true
+            benchmark.startMeasurement()
+            for _ in 0..<messages {
+                authentic = raw.open(sealed, into: &opened) && authentic
+            }
+            benchmark.stopMeasurement()
+            try BenchmarkCheck.that(authentic, "raw EVP open failed")
+            try BenchmarkCheck.equal(opened, plaintext)
+        }
+
+        // MARK: XChaCha20-Poly1305
+
+        Benchmark("XChaCha20-Poly1305 seal \(label) — envelope") { benchmark in
+            let fixture = try EnvelopeFixture(suite: .xChaCha20Poly1305)
+            let plaintext = [UInt8](repeating: 0x42, count: size)
+            benchmark.startMeasurement()
+            for _ in 0..<messages {
+                blackHole(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: .xChaCha20Poly1305))
+            }
+            benchmark.stopMeasurement()
+            try fixture.check(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: .xChaCha20Poly1305), opensTo: plaintext)
+        }
+
+        Benchmark("XChaCha20-Poly1305 seal \(label) — raw libsodium") { benchmark in
+            let raw = try RawXChaCha20Poly1305()
+            let plaintext = [UInt8](repeating: 0x42, count: size)
+            var output = [UInt8](repeating: 0, count: size + 16)
+            benchmark.startMeasurement()
+            for _ in 0..<messages {
+                raw.seal(plaintext, into: &output)
+            }
+            benchmark.stopMeasurement()
+            try raw.check(output, opensTo: plaintext)
+        }
+
+        Benchmark("XChaCha20-Poly1305 open \(label) — envelope") { benchmark in
+            let fixture = try EnvelopeFixture(suite: .xChaCha20Poly1305)
+            let plaintext = [UInt8](repeating: 0x42, count: size)
+            let sealed = try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: .xChaCha20Poly1305)
+            benchmark.startMeasurement()
+            for _ in 0..<messages {
+                blackHole(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys))
+            }
+            benchmark.stopMeasurement()
+            try BenchmarkCheck.equal(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys), plaintext)
+        }
+
+        Benchmark("XChaCha20-Poly1305 open \(label) — raw libsodium") { benchmark in
+            let raw = try RawXChaCha20Poly1305()
+            let plaintext = [UInt8](repeating: 0x42, count: size)
+            var sealed = [UInt8](repeating: 0, count: size + 16)
+            raw.seal(plaintext, into: &sealed)
+            var opened = [UInt8](repeating: 0, count: size)
+            var authentic = true
+            benchmark.startMeasurement()
+            for _ in 0..<messages {
+                authentic = raw.open(sealed, into: &opened) && authentic
+            }
+            benchmark.stopMeasurement()
+            try BenchmarkCheck.that(authentic, "raw libsodium open failed")
+            try BenchmarkCheck.equal(opened, plaintext)
+        }
+    }
+
+    // MARK: One 1 KiB record, sealed as a caller without SaMDKit would: key, context and nonce per record
+
+    Benchmark("AES-256-GCM seal 1 KiB one-shot ×\(BenchmarkSettings.messagesPerIteration(1024)) — raw EVP") { benchmark in
+        let key = try SecureRandom.bytes(count: 32)
+        let plaintext = [UInt8](repeating: 0x42, count: 1024)
+        var output = [UInt8](repeating: 0, count: 1024 + 12 + 16)
+        benchmark.startMeasurement()
+        for _ in 0..<BenchmarkSettings.messagesPerIteration(1024) {
+            RawAESGCM.sealOneShot(plaintext, key: key, into: &output)
+        }
+        benchmark.stopMeasurement()
+        try BenchmarkCheck.that(output[..<12].contains { $0 != 0 }, "no nonce was written")
+    }
+
+    // MARK: Streaming 64 MiB in 64 KiB writes
+
+    let streamBytes = BenchmarkSettings.streamByteCount
+    let streamLabel = "AES-256-GCM stream \(BenchmarkSettings.sizeLabel(streamBytes)) ×1"
+
+    Benchmark("\(streamLabel) seal — envelope") { benchmark in
+        let fixture = try EnvelopeFixture(suite: .cobblestone256)
+        let piece = [UInt8](repeating: 0x42, count: BenchmarkSettings.streamPieceByteCount)
+        var emitted = 0
+        benchmark.startMeasurement()
+        let sealer = try EnvelopeSealer(context: fixture.context, to: fixture.key)
+        emitted += sealer.header.count
+        try piece.withUnsafeBytes { piece in
+            for _ in 0..<(streamBytes / piece.count) {
+                try sealer.update(piece) { emitted += $0.count }
+            }
+        }
+        try sealer.finish { emitted += $0.count }
+        benchmark.stopMeasurement()
+        try BenchmarkCheck.that(emitted > streamBytes, "the sealer emitted \(emitted) bytes for \(streamBytes)")
+    }
+
+    Benchmark("\(streamLabel) seal — raw EVP") { benchmark in
+        let raw = try RawAESGCM()
+        let piece = [UInt8](repeating: 0x42, count: BenchmarkSettings.streamPieceByteCount)
+        var output = [UInt8](repeating: 0, count: piece.count)
+        benchmark.startMeasurement()
+        let tag = raw.sealStream(pieces: streamBytes / piece.count, piece: piece, output: &output)
+        benchmark.stopMeasurement()
+        try BenchmarkCheck.that(tag.contains { $0 != 0 }, "no tag")
+    }
+
+    Benchmark("\(streamLabel) open — envelope") { benchmark in
+        let stream = try SealedStream.shared.get()
+        var opened = 0
+        benchmark.startMeasurement()
+        let opener = EnvelopeOpener(context: stream.fixture.context, keys: stream.fixture.keys)
+        try stream.envelope.withUnsafeBytes { sealed in
+            var offset = 0
+            while offset < sealed.count {
+                let end = min(offset + BenchmarkSettings.streamPieceByteCount, sealed.count)
+                try opener.update(UnsafeRawBufferPointer(rebasing: sealed[offset..<end])) { opened += $0.count }
+                offset = end
+            }
+        }
+        try opener.finish { opened += $0.count }
+        benchmark.stopMeasurement()
+        try BenchmarkCheck.that(opened == streamBytes, "opened \(opened) of \(streamBytes) bytes")
+    }
+
+    Benchmark("\(streamLabel) open — raw EVP") { benchmark in
+        let stream = try SealedStream.shared.get()
+        var output = [UInt8](repeating: 0, count: BenchmarkSettings.streamPieceByteCount)
+        benchmark.startMeasurement()
+        let authentic = stream.raw.openStream(stream.rawCiphertext, pieceByteCount: output.count, tag: stream.rawTag, output: &output)
+        benchmark.stopMeasurement()
+        try BenchmarkCheck.that(authentic, "raw EVP stream open failed")
+        try BenchmarkCheck.equal(output, stream.piece)
     }
 }

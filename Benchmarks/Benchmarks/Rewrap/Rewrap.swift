@@ -1,0 +1,95 @@
+// Rewrap of one record header (a new KEK version, the payload untouched) with EnvelopeRewrapper (each KEK
+// keyed once per batch) and with Envelope.rewrapHeader (keyed per header), against the same two AES-256-GCM
+// operations on raw OpenSSL EVP with keyed contexts; and the rotation of a whole record store (KeyRotationJob) against the
+// floor its durability needs: per subject key, one read, one raw unwrap and wrap, and one atomic write
+// (temporary file, fsync, rename, directory fsync).
+
+import Benchmark
+import BenchmarkSupport
+import CReference
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDStore
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
+        warmupIterations: 3,
+        maxDuration: .seconds(BenchmarkSettings.quick ? 1 : 3),
+        maxIterations: 100_000
+    )
+
+    let headers = 1_000
+
+    Benchmark("Rewrap header ×\(headers) — envelope") { benchmark in
+        // A batch, as a rotation over files or rows runs it: each KEK keyed once.
+        let fixture = try RewrapFixture()
+        let rewrapper = try EnvelopeRewrapper(keys: fixture.keys, to: fixture.newKey)
+        var last: EnvelopeHeader?
+        benchmark.startMeasurement()
+        for _ in 0..<headers {
+            last = try rewrapper.rewrap(fixture.header)
+        }
+        benchmark.stopMeasurement()
+        try fixture.check(last)
+    }
+
+    Benchmark("Rewrap header one by one ×\(headers) — envelope") { benchmark in
+        // Envelope.rewrapHeader: both KEKs keyed again for every header.
+        let fixture = try RewrapFixture()
+        var last: EnvelopeHeader?
+        benchmark.startMeasurement()
+        for _ in 0..<headers {
+            last = try Envelope.rewrapHeader(fixture.header, keys: fixture.keys, to: fixture.newKey)
+        }
+        benchmark.stopMeasurement()
+        try fixture.check(last)
+    }
+
+    Benchmark("Rewrap header ×\(headers) — raw EVP") { benchmark in
+        let raw = RawRewrap()
+        var wrapped = raw.wrappedDEK
+        benchmark.startMeasurement()
+        for _ in 0..<headers {
+            wrapped = raw.rewrap(raw.wrappedDEK)
+        }
+        benchmark.stopMeasurement()
+        try BenchmarkCheck.that(raw.unwrapsUnderNewKEK(wrapped), "the raw rewrap does not open under the new KEK")
+    }
+
+    let rotation = RotationSettings.current
+    // Filling the full store (100 000 puts, 1 000 new subject keys) takes minutes before the first iteration.
+    let rotationConfiguration = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput],
+        warmupIterations: 1,
+        maxDuration: .seconds(BenchmarkSettings.quick ? 60 : 900),
+        maxIterations: 5
+    )
+
+    Benchmark(
+        "Rotate store \(rotation.label) ×1 — KeyRotationJob",
+        configuration: rotationConfiguration,
+        closure: { benchmark in
+            let store = try RotationFixture.shared()
+            benchmark.startMeasurement()
+            let report = try KeyRotationJob(store: store.records, batchSize: 256).run(newKEKVersion: true)
+            benchmark.stopMeasurement()
+            try BenchmarkCheck.that(report.finished && report.subjectKeyCount == rotation.patients, "rotation unfinished: \(report.failed.count) failed")
+            try store.checkASample()
+        },
+        setup: { _ = try RotationFixture.shared() }
+    )
+
+    Benchmark(
+        "Rotate store \(rotation.label) ×1 — raw floor",
+        configuration: rotationConfiguration,
+        closure: { benchmark in
+            let floor = try RawRotationFloor.shared()
+            benchmark.startMeasurement()
+            let rewrapped = try floor.run()
+            benchmark.stopMeasurement()
+            try BenchmarkCheck.that(rewrapped == rotation.patients, "the floor rewrapped \(rewrapped) of \(rotation.patients)")
+        },
+        setup: { _ = try RawRotationFloor.shared() }
+    )
+}
