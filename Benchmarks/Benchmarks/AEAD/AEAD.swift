@@ -19,114 +19,65 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 100_000
     )
 
+    // The same four benchmarks per suite and size: envelope and raw, seal and open.
+    let suites: [(suite: PayloadSuite, name: String, raw: String, makeRaw: @Sendable () throws -> any RawAEAD)] = [
+        (.cobblestone256, "AES-256-GCM", "raw EVP", { try RawAESGCM() }),
+        (.xChaCha20Poly1305, "XChaCha20-Poly1305", "raw libsodium", { try RawXChaCha20Poly1305() }),
+    ]
     for size in BenchmarkSettings.messageSizes {
         let messages = BenchmarkSettings.messagesPerIteration(size)
         let label = "\(BenchmarkSettings.sizeLabel(size)) ×\(messages)"
-
-        // MARK: AES-256-GCM
-
-        Benchmark("AES-256-GCM seal \(label) — envelope") { benchmark in
-            let fixture = try EnvelopeFixture(suite: .cobblestone256)
-            let plaintext = [UInt8](repeating: 0x42, count: size)
-            benchmark.startMeasurement()
-            for _ in 0..<messages {
-                blackHole(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key))
+        for (suite, name, rawName, makeRaw) in suites {
+            Benchmark("\(name) seal \(label) — envelope") { benchmark in
+                let fixture = try EnvelopeFixture(suite: suite)
+                let plaintext = [UInt8](repeating: 0x42, count: size)
+                benchmark.startMeasurement()
+                for _ in 0..<messages {
+                    blackHole(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: suite))
+                }
+                benchmark.stopMeasurement()
+                try fixture.check(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: suite), opensTo: plaintext)
             }
-            benchmark.stopMeasurement()
-            try fixture.check(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key), opensTo: plaintext)
-        }
 
-        Benchmark("AES-256-GCM seal \(label) — raw EVP") { benchmark in
-            let raw = try RawAESGCM()
-            let plaintext = [UInt8](repeating: 0x42, count: size)
-            var output = [UInt8](repeating: 0, count: size + 16)
-            benchmark.startMeasurement()
-            for _ in 0..<messages {
-                raw.seal(plaintext, into: &output)
+            Benchmark("\(name) seal \(label) — \(rawName)") { benchmark in
+                let raw = try makeRaw()
+                let plaintext = [UInt8](repeating: 0x42, count: size)
+                var output = [UInt8](repeating: 0, count: size + 16)
+                benchmark.startMeasurement()
+                for _ in 0..<messages {
+                    raw.seal(plaintext, into: &output)
+                }
+                benchmark.stopMeasurement()
+                try raw.check(output, opensTo: plaintext)
             }
-            benchmark.stopMeasurement()
-            try raw.check(output, opensTo: plaintext)
-        }
 
-        Benchmark("AES-256-GCM open \(label) — envelope") { benchmark in
-            let fixture = try EnvelopeFixture(suite: .cobblestone256)
-            let plaintext = [UInt8](repeating: 0x42, count: size)
-            let sealed = try Envelope.seal(plaintext, context: fixture.context, to: fixture.key)
-            benchmark.startMeasurement()
-            for _ in 0..<messages {
-                blackHole(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys))
+            Benchmark("\(name) open \(label) — envelope") { benchmark in
+                let fixture = try EnvelopeFixture(suite: suite)
+                let plaintext = [UInt8](repeating: 0x42, count: size)
+                let sealed = try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: suite)
+                benchmark.startMeasurement()
+                for _ in 0..<messages {
+                    blackHole(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys))
+                }
+                benchmark.stopMeasurement()
+                try BenchmarkCheck.equal(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys), plaintext)
             }
-            benchmark.stopMeasurement()
-            try BenchmarkCheck.equal(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys), plaintext)
-        }
 
-        Benchmark("AES-256-GCM open \(label) — raw EVP") { benchmark in
-            let raw = try RawAESGCM()
-            let plaintext = [UInt8](repeating: 0x42, count: size)
-            var sealed = [UInt8](repeating: 0, count: size + 16)
-            raw.seal(plaintext, into: &sealed)
-            var opened = [UInt8](repeating: 0, count: size)
-            var authentic = true
-            benchmark.startMeasurement()
-            for _ in 0..<messages {
-                authentic = raw.open(sealed, into: &opened) && authentic
+            Benchmark("\(name) open \(label) — \(rawName)") { benchmark in
+                let raw = try makeRaw()
+                let plaintext = [UInt8](repeating: 0x42, count: size)
+                var sealed = [UInt8](repeating: 0, count: size + 16)
+                raw.seal(plaintext, into: &sealed)
+                var opened = [UInt8](repeating: 0, count: size)
+                var authentic = true
+                benchmark.startMeasurement()
+                for _ in 0..<messages {
+                    authentic = raw.open(sealed, into: &opened) && authentic
+                }
+                benchmark.stopMeasurement()
+                try BenchmarkCheck.that(authentic, "\(rawName) open failed")
+                try BenchmarkCheck.equal(opened, plaintext)
             }
-            benchmark.stopMeasurement()
-            try BenchmarkCheck.that(authentic, "raw EVP open failed")
-            try BenchmarkCheck.equal(opened, plaintext)
-        }
-
-        // MARK: XChaCha20-Poly1305
-
-        Benchmark("XChaCha20-Poly1305 seal \(label) — envelope") { benchmark in
-            let fixture = try EnvelopeFixture(suite: .xChaCha20Poly1305)
-            let plaintext = [UInt8](repeating: 0x42, count: size)
-            benchmark.startMeasurement()
-            for _ in 0..<messages {
-                blackHole(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: .xChaCha20Poly1305))
-            }
-            benchmark.stopMeasurement()
-            try fixture.check(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: .xChaCha20Poly1305), opensTo: plaintext)
-        }
-
-        Benchmark("XChaCha20-Poly1305 seal \(label) — raw libsodium") { benchmark in
-            let raw = try RawXChaCha20Poly1305()
-            let plaintext = [UInt8](repeating: 0x42, count: size)
-            var output = [UInt8](repeating: 0, count: size + 16)
-            benchmark.startMeasurement()
-            for _ in 0..<messages {
-                raw.seal(plaintext, into: &output)
-            }
-            benchmark.stopMeasurement()
-            try raw.check(output, opensTo: plaintext)
-        }
-
-        Benchmark("XChaCha20-Poly1305 open \(label) — envelope") { benchmark in
-            let fixture = try EnvelopeFixture(suite: .xChaCha20Poly1305)
-            let plaintext = [UInt8](repeating: 0x42, count: size)
-            let sealed = try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: .xChaCha20Poly1305)
-            benchmark.startMeasurement()
-            for _ in 0..<messages {
-                blackHole(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys))
-            }
-            benchmark.stopMeasurement()
-            try BenchmarkCheck.equal(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys), plaintext)
-        }
-
-        Benchmark("XChaCha20-Poly1305 open \(label) — raw libsodium") { benchmark in
-            let raw = try RawXChaCha20Poly1305()
-            let plaintext = [UInt8](repeating: 0x42, count: size)
-            var sealed = [UInt8](repeating: 0, count: size + 16)
-            raw.seal(plaintext, into: &sealed)
-            var opened = [UInt8](repeating: 0, count: size)
-            var authentic = true
-            benchmark.startMeasurement()
-            for _ in 0..<messages {
-                authentic = raw.open(sealed, into: &opened) && authentic
-            }
-            benchmark.stopMeasurement()
-            try BenchmarkCheck.that(authentic, "raw libsodium open failed")
-            try BenchmarkCheck.equal(opened, plaintext)
         }
     }
 

@@ -5,8 +5,23 @@ import BenchmarkSupport
 import CReference
 import SaMDCrypto
 
+/// One AEAD called directly: seal into and open from caller buffers (ciphertext ‖ tag).
+protocol RawAEAD: AnyObject {
+    func seal(_ plaintext: [UInt8], into output: inout [UInt8])
+    /// False when the tag does not verify.
+    func open(_ sealed: [UInt8], into output: inout [UInt8]) -> Bool
+}
+
+extension RawAEAD {
+    func check(_ sealed: [UInt8], opensTo plaintext: [UInt8]) throws {
+        var opened = [UInt8](repeating: 0, count: plaintext.count)
+        try BenchmarkCheck.that(self.open(sealed, into: &opened), "the raw output does not open")
+        try BenchmarkCheck.equal(opened, plaintext)
+    }
+}
+
 /// AES-256-GCM on OpenSSL EVP with one keyed context: per message only the nonce is set.
-final class RawAESGCM {
+final class RawAESGCM: RawAEAD {
     private let encrypt: OpaquePointer
     private let decrypt: OpaquePointer
     private let nonce = [UInt8](repeating: 7, count: 12)
@@ -55,12 +70,6 @@ final class RawAESGCM {
                 return EVP_DecryptFinal_ex(self.decrypt, output.baseAddress! + count, &length) == 1
             }
         }
-    }
-
-    func check(_ sealed: [UInt8], opensTo plaintext: [UInt8]) throws {
-        var opened = [UInt8](repeating: 0, count: plaintext.count)
-        try BenchmarkCheck.that(self.open(sealed, into: &opened), "raw EVP output does not open")
-        try BenchmarkCheck.equal(opened, plaintext)
     }
 
     /// One message of `pieces` × `piece` bytes, encrypted piece by piece into `output` (reused; when `keep` is
@@ -130,7 +139,7 @@ final class RawAESGCM {
 }
 
 /// XChaCha20-Poly1305 on libsodium's one-shot API (it has no keyed context to reuse).
-final class RawXChaCha20Poly1305 {
+final class RawXChaCha20Poly1305: RawAEAD {
     private let key: [UInt8]
     private let nonce = [UInt8](repeating: 7, count: 24)
 
@@ -149,11 +158,5 @@ final class RawXChaCha20Poly1305 {
     func open(_ sealed: [UInt8], into output: inout [UInt8]) -> Bool {
         var length: UInt64 = 0
         return crypto_aead_xchacha20poly1305_ietf_decrypt(&output, &length, nil, sealed, UInt64(sealed.count), nil, 0, self.nonce, self.key) == 0
-    }
-
-    func check(_ sealed: [UInt8], opensTo plaintext: [UInt8]) throws {
-        var opened = [UInt8](repeating: 0, count: plaintext.count)
-        try BenchmarkCheck.that(self.open(sealed, into: &opened), "raw libsodium output does not open")
-        try BenchmarkCheck.equal(opened, plaintext)
     }
 }
