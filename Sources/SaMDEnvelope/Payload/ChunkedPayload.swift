@@ -99,22 +99,13 @@ public enum ChunkedPayload {
         return try [UInt8](unsafeUninitializedCapacity: plaintextCount) { plaintext, initializedCount in
             let plaintext = UnsafeMutableRawBufferPointer(plaintext)
             do {
-                var index: UInt64 = 0
-                var input = headerByteCount
-                var output = 0
-                while true {
-                    let remaining = sealed.count - input
-                    let isFinal = remaining < sealedChunkByteCount
-                    let sealedLength = isFinal ? remaining : sealedChunkByteCount
+                try self.forEachChunk(of: headerByteCount..<sealed.count, length: sealedChunkByteCount, outputStride: chunkByteCount) {
+                    index, input, output in
                     try cipher.open(
-                        chunk: UnsafeRawBufferPointer(rebasing: sealed[input..<(input + sealedLength)]),
+                        chunk: UnsafeRawBufferPointer(rebasing: sealed[input]),
                         index: index,
                         into: UnsafeMutableRawBufferPointer(rebasing: plaintext[output...])
                     )
-                    if isFinal { break }
-                    input += sealedLength
-                    output += chunkByteCount
-                    index += 1
                 }
             } catch {
                 SecureMemory.zero(plaintext)
@@ -140,25 +131,40 @@ public enum ChunkedPayload {
                 let sealed = UnsafeMutableRawBufferPointer(sealed)
                 sealed.copyBytes(from: prefix)
                 UnsafeMutableRawBufferPointer(rebasing: sealed[prefix.count..<(prefix.count + headerByteCount)]).copyBytes(from: header)
-                var index: UInt64 = 0
-                var input = 0
-                var output = prefix.count + headerByteCount
-                while true {
-                    let remaining = message.count - input
-                    let isFinal = remaining < chunkByteCount
-                    let length = isFinal ? remaining : chunkByteCount
+                try self.forEachChunk(of: 0..<message.count, length: chunkByteCount, outputStride: sealedChunkByteCount) {
+                    index, input, output in
                     try cipher.seal(
-                        chunk: UnsafeRawBufferPointer(rebasing: message[input..<(input + length)]),
+                        chunk: UnsafeRawBufferPointer(rebasing: message[input]),
                         index: index,
-                        into: UnsafeMutableRawBufferPointer(rebasing: sealed[output...])
+                        into: UnsafeMutableRawBufferPointer(rebasing: sealed[(prefix.count + headerByteCount + output)...])
                     )
-                    if isFinal { break }
-                    input += length
-                    output += sealedChunkByteCount
-                    index += 1
                 }
                 initializedCount = total
             }
+        }
+    }
+
+    /// Walks `input` as the format cuts it (c2sp.org/chunked-encryption): whole chunks of `length` bytes,
+    /// then a final chunk shorter than that, possibly empty — so a message never ends on a full chunk. Calls
+    /// `body` with each chunk's index, its range in the input, and its offset in the output (`index` ×
+    /// `outputStride`).
+    private static func forEachChunk(
+        of input: Range<Int>,
+        length: Int,
+        outputStride: Int,
+        _ body: (_ index: UInt64, _ input: Range<Int>, _ output: Int) throws -> Void
+    ) rethrows {
+        var index: UInt64 = 0
+        var start = input.lowerBound
+        var output = 0
+        while true {
+            let isFinal = input.upperBound - start < length
+            let end = isFinal ? input.upperBound : start + length
+            try body(index, start..<end, output)
+            if isFinal { return }
+            start = end
+            output += outputStride
+            index += 1
         }
     }
 
