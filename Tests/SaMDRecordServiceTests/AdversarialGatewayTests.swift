@@ -449,7 +449,7 @@ struct AdversarialAgentTests {
             try Data(#"{"resourceType":"Observation"}"#.utf8).write(to: URL(fileURLWithPath: paths.last!))
         }
         let arguments = AgentCLITests.arguments("device", port: server.port) + ["--retries", "0", "--request-timeout", "\(requestTimeout)"] + paths
-        return try await Harness.run(try Harness.binary("samd-agent"), arguments, timeout: 60)
+        return try await Harness.run(try Harness.binary("samd-agent"), arguments, timeout: Double(requestTimeout) + 40)
     }
 
     static func write(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ text: String) async throws {
@@ -462,7 +462,9 @@ struct AdversarialAgentTests {
             let chunk = String(repeating: "x", count: 64 << 10)
             while true { try await Self.write(outbound, chunk) }
         }
-        let run = try await Self.runAgent(server)
+        // 64 MiB must arrive before the agent gives up on the size rather than the clock: allow a loaded
+        // machine (a full test run beside a build) minutes, not the default 20 s.
+        let run = try await Self.runAgent(server, requestTimeout: 180)
         #expect(run.status == 76, "\(run)")
         #expect(run.standardError.contains("responseTooLarge"), "\(run)")
         server.stop()
@@ -474,7 +476,9 @@ struct AdversarialAgentTests {
             let chunk = "10000\r\n" + String(repeating: "x", count: 0x10000) + "\r\n"
             while true { try await Self.write(outbound, chunk) }
         }
-        let run = try await Self.runAgent(server)
+        // 64 MiB must arrive before the agent gives up on the size rather than the clock: allow a loaded
+        // machine (a full test run beside a build) minutes, not the default 20 s.
+        let run = try await Self.runAgent(server, requestTimeout: 180)
         #expect(run.status == 76, "\(run)")
         #expect(run.standardError.contains("responseTooLarge"), "\(run)")
         server.stop()
