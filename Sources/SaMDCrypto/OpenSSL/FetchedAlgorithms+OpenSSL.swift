@@ -4,7 +4,7 @@ import Synchronization
 /// OpenSSL 3 algorithms fetched once per crypto profile and kept for the life of the process.
 ///
 /// An implicit fetch (`EVP_aes_256_gcm()` passed to an init function, `EVP_KDF_fetch` per call) looks the
-/// algorithm up by name each time: string compares under a lock, which profiling showed to be a seventh of
+/// algorithm up by name each time: string compares under a lock, which profiling showed to be an eighth of
 /// sealing a 1 KiB envelope (Docs/Performance.md). Fetching explicitly once gives the same implementation
 /// without the lookup. The cache is keyed by the active ``CryptoProfile``: activating `nist` sets the default
 /// property query to `fips=yes`, and the next use fetches again, so the FIPS provider's implementation is
