@@ -2,6 +2,7 @@
 // processes: bounded waits only, loopback only, and every child killed when its test ends.
 
 import Foundation
+import SaMDTestSupport
 import SaMDTLSTestSupport
 import Synchronization
 import Testing
@@ -351,7 +352,7 @@ final class PlaintextHTTPServer: @unchecked Sendable {
     private let fd: Int32
 
     init() throws {
-        (self.fd, self.port) = try LoopbackListener.open()
+        (self.fd, self.port) = try LoopbackPort.listening()
         let fd = self.fd
         Thread { [fd] in
             while true {
@@ -383,7 +384,7 @@ final class SilentTCPServer: @unchecked Sendable {
     private let fd: Int32
 
     init() throws {
-        (self.fd, self.port) = try LoopbackListener.open()
+        (self.fd, self.port) = try LoopbackPort.listening()
     }
 
     deinit {
@@ -391,26 +392,3 @@ final class SilentTCPServer: @unchecked Sendable {
     }
 }
 
-/// A listening TCP socket on 127.0.0.1 with a port chosen by the kernel.
-enum LoopbackListener {
-    static func open() throws -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SetupError("socket: \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0 && listen(fd, 8) == 0
-            }
-        }
-        guard ok else {
-            let code = errno
-            close(fd)
-            throw SetupError("listen on 127.0.0.1: \(code)")
-        }
-        return (fd, Int(UInt16(bigEndian: address.sin_port)))
-    }
-}
