@@ -16,15 +16,7 @@ public enum Envelope {
         suite: PayloadSuite = .cobblestone256
     ) throws -> [UInt8] {
         let fresh = try FreshRecordSecrets()
-        let header = try EnvelopeHeader.sealing(fresh.dek, suite: suite, to: key, wrapNonce: fresh.wrapNonce)
-        return try ChunkedPayload.seal(
-            plaintext,
-            suite: suite,
-            inputKey: fresh.dek,
-            context: context.canonicalBytes,
-            salt: fresh.salt,
-            prefix: header.encoded
-        )
+        return try self.seal(plaintext, context: context, to: key, suite: suite, dek: fresh.dek, wrapNonce: fresh.wrapNonce, salt: fresh.salt)
     }
 
     /// Opens an envelope. Returns the plaintext only when the header, the key commitment and every chunk
@@ -83,9 +75,10 @@ public enum Envelope {
         return EnvelopeInfo(header: header, payloadByteCount: plaintextCount)
     }
 
-    /// Deterministic sealing for published test vectors only: every random input given.
+    /// Seals with every random input given: ``seal(_:context:to:suite:)`` with fresh ones, and the published
+    /// test vectors with fixed ones — one path for both.
     static func seal(
-        _ plaintext: [UInt8],
+        _ plaintext: some Collection<UInt8>,
         context: EncryptionContext,
         to key: SealingKey,
         suite: PayloadSuite,
@@ -94,7 +87,7 @@ public enum Envelope {
         salt: [UInt8]
     ) throws -> [UInt8] {
         let header = try EnvelopeHeader.sealing(dek, suite: suite, to: key, wrapNonce: wrapNonce)
-        return try header.encoded + ChunkedPayload.seal(plaintext, suite: suite, inputKey: dek, context: context.canonicalBytes, salt: salt)
+        return try ChunkedPayload.seal(plaintext, suite: suite, inputKey: dek, context: context.canonicalBytes, salt: salt, prefix: header.encoded)
     }
 }
 
