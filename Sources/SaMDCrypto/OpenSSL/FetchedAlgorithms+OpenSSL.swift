@@ -10,22 +10,30 @@ import Synchronization
 /// property query to `fips=yes`, and the next use fetches again, so the FIPS provider's implementation is
 /// the one used from then on.
 enum FetchedAlgorithms {
-    /// Fetched objects by "profile|kind|name", as addresses (an `OpaquePointer` is not `Sendable`); each
-    /// holds one reference that is never released.
-    private static let cache = Mutex<[String: UInt]>([:])
+    private enum Kind: Hashable { case cipher, kdf }
+
+    private struct Key: Hashable {
+        let profile: CryptoProfile
+        let kind: Kind
+        let name: String
+    }
+
+    /// Fetched objects, as addresses (an `OpaquePointer` is not `Sendable`); each holds one reference that is
+    /// never released.
+    private static let cache = Mutex<[Key: UInt]>([:])
 
     /// An `EVP_CIPHER` such as "AES-256-GCM" or "ChaCha20-Poly1305".
     static func cipher(_ name: String) throws -> OpaquePointer {
-        try self.fetch("cipher", name) { EVP_CIPHER_fetch(nil, name, nil) }
+        try self.fetch(.cipher, name) { EVP_CIPHER_fetch(nil, name, nil) }
     }
 
     /// An `EVP_KDF` such as "HKDF".
     static func kdf(_ name: String) throws -> OpaquePointer {
-        try self.fetch("kdf", name) { EVP_KDF_fetch(nil, name, nil) }
+        try self.fetch(.kdf, name) { EVP_KDF_fetch(nil, name, nil) }
     }
 
-    private static func fetch(_ kind: String, _ name: String, _ fetch: () -> OpaquePointer?) throws -> OpaquePointer {
-        let key = "\(CryptoProfile.active)|\(kind)|\(name)"
+    private static func fetch(_ kind: Kind, _ name: String, _ fetch: () -> OpaquePointer?) throws -> OpaquePointer {
+        let key = Key(profile: CryptoProfile.active, kind: kind, name: name)
         let address = try self.cache.withLock { cache -> UInt in
             if let address = cache[key] { return address }
             guard let fetched = fetch() else {
