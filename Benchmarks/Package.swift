@@ -28,6 +28,7 @@ let package = Package(
         // What the benchmark targets share: sizes, quick mode, result checks.
         .target(
             name: "BenchmarkSupport",
+            dependencies: [.product(name: "Benchmark", package: "benchmark")],
             path: "Sources/BenchmarkSupport",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

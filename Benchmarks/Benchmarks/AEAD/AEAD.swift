@@ -12,12 +12,7 @@ import SaMDCrypto
 import SaMDEnvelope
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal],
-        warmupIterations: 3,
-        maxDuration: .seconds(BenchmarkSettings.quick ? 1 : 3),
-        maxIterations: 100_000
-    )
+    Benchmark.defaultConfiguration = BenchmarkSettings.cryptoConfiguration
 
     // The same four benchmarks per suite and size: envelope and raw, seal and open.
     let suites: [(suite: PayloadSuite, name: String, raw: String, makeRaw: @Sendable () throws -> any RawAEAD)] = [

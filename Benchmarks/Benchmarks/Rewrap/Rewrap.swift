@@ -12,12 +12,7 @@ import SaMDEnvelope
 import SaMDStore
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal],
-        warmupIterations: 3,
-        maxDuration: .seconds(BenchmarkSettings.quick ? 1 : 3),
-        maxIterations: 100_000
-    )
+    Benchmark.defaultConfiguration = BenchmarkSettings.cryptoConfiguration
 
     let headers = 1_000
 

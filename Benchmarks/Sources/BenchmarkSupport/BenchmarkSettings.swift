@@ -1,3 +1,4 @@
+public import Benchmark
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,6 +8,17 @@ public enum BenchmarkSettings {
     /// `SAMD_BENCH_QUICK=1` (set by `Scripts/bench-compare --quick`): shorter runs and smaller fixtures,
     /// for a look in under three minutes; the full run is what Docs/Performance.md quotes.
     public static let quick: Bool = getenv("SAMD_BENCH_QUICK").map { String(cString: $0) == "1" } ?? false
+
+    /// The crypto targets' configuration (AEAD, Rewrap): time, throughput and allocations, up to 3 s a
+    /// benchmark (1 s quick).
+    public static var cryptoConfiguration: Benchmark.Configuration {
+        .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal],
+            warmupIterations: 3,
+            maxDuration: .seconds(self.quick ? 1 : 3),
+            maxIterations: 100_000
+        )
+    }
 
     /// Record sizes, in bytes: 64 B, 1 KiB, 16 KiB (one chunk), 1 MiB.
     public static let messageSizes = [64, 1024, 16 * 1024, 1 << 20]
