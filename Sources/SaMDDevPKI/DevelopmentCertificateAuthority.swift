@@ -84,11 +84,13 @@ public final class DevelopmentCertificateAuthority: Sendable {
         return DevelopmentCertificateAuthority(certificate: issued, isRoot: false, organization: self.organization)
     }
 
-    /// An end-entity certificate signed by this CA: basicConstraints critical CA:FALSE, keyUsage critical
-    /// digitalSignature (+keyEncipherment for RSA), SKI, AKI, extendedKeyUsage `ekus` and subjectAltName
-    /// `sans` (each left out when empty).
+    /// An end-entity certificate signed by this CA: basicConstraints critical CA:FALSE, keyUsage as
+    /// `keyUsage` says (by default critical digitalSignature, +keyEncipherment for RSA), SKI, AKI,
+    /// extendedKeyUsage `ekus` and subjectAltName `sans` (each left out when empty).
     /// - Parameters:
     ///   - serial: by default a random positive 63-bit number.
+    ///   - keyUsage: the keyUsage extension (RFC 5280 §4.2.1.3); other than `.standard` only for tests of
+    ///     certificates a TLS peer must refuse or may accept.
     /// - Throws: ``DevelopmentPKIError/Code/invalidSubjectAlternativeName`` when a SAN value is malformed
     ///   (see ``DevelopmentSAN``); ``DevelopmentPKIError/Code/invalidValidity`` when `notAfter` is not after
     ///   `notBefore` or `serial` is 0; ``DevelopmentPKIError/Code/openSSL`` when key generation or signing fails.
@@ -99,7 +101,8 @@ public final class DevelopmentCertificateAuthority: Sendable {
         keyType: DevelopmentKeyType = .p256,
         notBefore: Date = Date() - 3600,
         notAfter: Date = Date() + 86400 * 30,
-        serial: UInt64? = nil
+        serial: UInt64? = nil,
+        keyUsage: DevelopmentKeyUsage = .standard
     ) throws -> DevelopmentCertificate {
         if let bad = sans.first(where: { !$0.isWellFormed }) {
             throw DevelopmentPKIError(
@@ -110,7 +113,7 @@ public final class DevelopmentCertificateAuthority: Sendable {
         }
         return try self.issue(
             commonName: commonName, keyType: keyType, serial: serial, notBefore: notBefore, notAfter: notAfter,
-            profile: .leaf(sans: sans, ekus: ekus))
+            profile: .leaf(sans: sans, ekus: ekus, keyUsage: keyUsage))
     }
 
     /// A device certificate: CN `device-<id>` (`<id>` alone when that would pass the 64 characters of
@@ -118,7 +121,7 @@ public final class DevelopmentCertificateAuthority: Sendable {
     /// - Parameters:
     ///   - id: 1–64 characters of `A–Z a–z 0–9 . _ -`.
     /// - Throws: ``DevelopmentPKIError/Code/invalidIdentifier`` for any other `id`; otherwise as
-    ///   ``issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:)``.
+    ///   ``issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:keyUsage:)``.
     public func issueDevice(
         id: String,
         keyType: DevelopmentKeyType = .p256,
@@ -133,7 +136,7 @@ public final class DevelopmentCertificateAuthority: Sendable {
     /// - Parameters:
     ///   - id: 1–64 characters of `A–Z a–z 0–9 . _ -`.
     /// - Throws: ``DevelopmentPKIError/Code/invalidIdentifier`` for any other `id`; otherwise as
-    ///   ``issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:)``.
+    ///   ``issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:keyUsage:)``.
     public func issueReader(
         id: String,
         keyType: DevelopmentKeyType = .p256,
@@ -198,7 +201,7 @@ public final class DevelopmentCertificateAuthority: Sendable {
     ) -> DevelopmentCertificate {
         var sans: [DevelopmentSAN] = []
         var ekus: [DevelopmentEKU] = []
-        if case .leaf(let leafSANs, let leafEKUs) = template.profile {
+        if case .leaf(let leafSANs, let leafEKUs, _) = template.profile {
             sans = leafSANs
             ekus = leafEKUs
         }

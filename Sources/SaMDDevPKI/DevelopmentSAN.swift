@@ -2,7 +2,7 @@
 
 /// One subjectAltName entry of a development certificate.
 ///
-/// Values are checked when a certificate is issued (``DevelopmentCertificateAuthority/issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:)``):
+/// Values are checked when a certificate is issued (``DevelopmentCertificateAuthority/issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:keyUsage:)``):
 /// a dNSName must be letters, digits and hyphens in dot-separated labels (a leading `*.` is allowed), an
 /// iPAddress must be IPv4 dotted-quad or IPv6 text, a URI must have a scheme, an rfc822Name must hold one `@`;
 /// no value may be empty or contain a comma, a space or a control character.

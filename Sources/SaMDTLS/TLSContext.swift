@@ -19,7 +19,8 @@ public final class TLSContext: Sendable {
     /// - Parameter logger: where security events go (label suggestion `samdkit.tls`).
     /// - Throws: ``TLSError`` — ``TLSError/Code/invalidConfiguration`` for an unsafe or incomplete
     ///   configuration, ``TLSError/Code/invalidIdentity`` for an identity that cannot serve (empty chain, key
-    ///   not matching, leaf expired or not yet valid, wrong EKU, chain out of order, wrong passphrase),
+    ///   not matching, leaf expired or not yet valid, wrong EKU, a keyUsage without digitalSignature
+    ///   (RFC 5280 §4.2.1.3, RFC 8446 §4.4.2.2), chain out of order, wrong passphrase),
     ///   ``TLSError/Code/io`` for an unreadable file, ``TLSError/Code/fipsProviderUnavailable`` for the `nist`
     ///   profile without a FIPS provider.
     public init(configuration: TLSConfiguration, logger: Logger = Logger(label: "samdkit.tls")) throws {
@@ -44,7 +45,8 @@ public final class TLSContext: Sendable {
     }
 
     /// Re-reads the configuration's files (identity, trust roots, CRLs), validates them completely — the key
-    /// matches the certificate, the leaf is valid now and carries the EKU of this role, each chain
+    /// matches the certificate, the leaf is valid now, carries the EKU of this role and (when it has a
+    /// keyUsage) digitalSignature, each chain
     /// certificate is issued and signed by the next — and only then swaps them in. On failure nothing changes:
     /// the old identity keeps serving, and the refusal is logged (`samd.tls.identity-reload-refused`).
     /// - Throws: the ``TLSError`` that refused the new identity.

@@ -125,7 +125,9 @@ extension TLSError {
         /// or 46, `certificate_unknown`).
         public static let badCertificate = Code(.badCertificate)
         /// The certificate is not for this use: wrong or missing extended key usage (serverAuth for servers,
-        /// clientAuth for clients), or key usage (alert 43, `unsupported_certificate`).
+        /// clientAuth for clients), a CA certificate as a leaf, or a keyUsage extension without
+        /// digitalSignature, so that its key may not sign the handshake (RFC 5280 §4.2.1.3,
+        /// RFC 8446 §4.4.2.2) (alert 43, `unsupported_certificate`).
         public static let unsupportedCertificate = Code(.unsupportedCertificate)
         /// A CRL lists the certificate as revoked (alert 44, `certificate_revoked`).
         public static let certificateRevoked = Code(.certificateRevoked)
@@ -164,8 +166,8 @@ extension TLSError {
         /// The configuration is invalid or unsafe (for example TLS 1.2 suites that are not ECDHE + AEAD).
         public static let invalidConfiguration = Code(.invalidConfiguration)
         /// The certificate chain or private key cannot serve: empty chain, key does not match the
-        /// certificate, leaf expired or not yet valid, chain out of order, wrong EKU, unreadable or wrongly
-        /// encrypted key.
+        /// certificate, leaf expired or not yet valid, chain out of order, wrong EKU, a keyUsage without
+        /// digitalSignature, unreadable or wrongly encrypted key.
         public static let invalidIdentity = Code(.invalidIdentity)
         /// The `nist` profile was asked for and no FIPS provider can be loaded: fail closed.
         public static let fipsProviderUnavailable = Code(.fipsProviderUnavailable)

@@ -87,13 +87,19 @@ struct OpenSSLInteropTests {
         ("unknownCADevice", "unknownCA", "alert number 48"),
     ])
     func gatewayRefusesBadClientCertificates(client: String, code: String, alert: String) throws {
-        let openssl = try Locations.requiredTool("openssl")
         let pki = try PKIDirectory()
+        try Self.expectGatewayRefuses(certificate: pki.cert(client), key: pki.key(client), pki: pki, code: code, alert: alert)
+    }
+
+    /// `openssl s_client` presents `certificate` (chain) and `key` to `samd-tls serve --client-ca`: it must
+    /// read `alert` (e.g. "alert number 43"), nothing is echoed, and the server logs `error=<code>`.
+    static func expectGatewayRefuses(certificate: String, key: String, pki: PKIDirectory, code: String, alert: String) throws {
+        let openssl = try Locations.requiredTool("openssl")
         let server = try SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
         let child = try ChildProcess(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", pki.cert(client), "-cert_chain", pki.cert(client), "-key", pki.key(client),
+            "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", certificate, "-cert_chain", certificate, "-key", key,
             "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
         ], keepStandardInputOpen: true)
         defer { child.kill() }

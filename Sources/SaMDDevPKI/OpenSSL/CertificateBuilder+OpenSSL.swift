@@ -28,13 +28,21 @@ enum OpenSSLCertificateBuilder {
                 (NID_subject_key_identifier, "hash"),
                 (NID_authority_key_identifier, "keyid:always"),
             ]
-        case .leaf(let sans, let ekus):
-            var extensions: [(nid: Int32, value: String)] = [
-                (NID_basic_constraints, "critical,CA:FALSE"),
-                (
-                    NID_key_usage,
-                    template.keyType == .rsa2048 ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"
-                ),
+        case .leaf(let sans, let ekus, let keyUsage):
+            var extensions: [(nid: Int32, value: String)] = [(NID_basic_constraints, "critical,CA:FALSE")]
+            switch keyUsage {
+            case .standard:
+                extensions.append(
+                    (
+                        NID_key_usage,
+                        template.keyType == .rsa2048 ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"
+                    ))
+            case .absent:
+                break
+            case .critical(let bits):
+                extensions.append((NID_key_usage, (["critical"] + bits.map(\.rawValue)).joined(separator: ",")))
+            }
+            extensions += [
                 (NID_subject_key_identifier, "hash"),
                 (NID_authority_key_identifier, "keyid:always"),
             ]

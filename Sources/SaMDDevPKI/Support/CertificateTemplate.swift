@@ -9,9 +9,10 @@ struct CertificateTemplate {
         /// basicConstraints critical CA:TRUE (with pathLenConstraint when set), keyUsage critical
         /// keyCertSign+cRLSign, SKI, AKI.
         case authority(pathLength: Int?)
-        /// basicConstraints critical CA:FALSE, keyUsage critical digitalSignature (+keyEncipherment for
-        /// RSA), SKI, AKI, extendedKeyUsage and subjectAltName (each left out when empty).
-        case leaf(sans: [DevelopmentSAN], ekus: [DevelopmentEKU])
+        /// basicConstraints critical CA:FALSE, keyUsage as `keyUsage` says (by default critical
+        /// digitalSignature, +keyEncipherment for RSA), SKI, AKI, extendedKeyUsage and subjectAltName (each
+        /// left out when empty).
+        case leaf(sans: [DevelopmentSAN], ekus: [DevelopmentEKU], keyUsage: DevelopmentKeyUsage)
     }
 
     /// Subject `O=<organization>, CN=<commonName>`.

@@ -139,6 +139,20 @@ final class X509Certificate {
         return false
     }
 
+    /// Whether the certificate's key may make the signature that authenticates a TLS endpoint: `true` when
+    /// the certificate has no keyUsage extension (RFC 5280 §4.2.1.3 lets an end entity leave it out) or its
+    /// keyUsage includes digitalSignature; `false` when keyUsage is present without it (for example only
+    /// keyAgreement, or only keyEncipherment on an RSA key) or does not decode. TLS 1.3 authenticates every
+    /// key type (ECDSA, Ed25519, RSA-PSS) by a CertificateVerify signature (RFC 8446 §4.4.2.2–4.4.3), and the
+    /// only TLS 1.2 suites SaMDTLS allows are ECDHE ones, signed the same way: no key type and no version may
+    /// do without the bit. OpenSSL does not check it (openssl/openssl#12721).
+    var keyUsageAllowsDigitalSignature: Bool {
+        // UINT32_MAX: no keyUsage extension; 0 when it (or another extension) does not decode.
+        let usage = X509_get_key_usage(self.pointer)
+        OpenSSLDiagnostics.clear()
+        return usage == UInt32.max || usage & UInt32(KU_DIGITAL_SIGNATURE) != 0
+    }
+
     /// The identity handed to the application.
     func peerIdentity(chain: [X509Certificate]) -> TLSPeerIdentity {
         let names = self.subjectAlternativeNames

@@ -71,7 +71,8 @@ struct LoadedIdentity {
 
     /// - Throws: ``TLSError/Code/invalidIdentity`` for an empty chain, a key that does not match the leaf,
     ///   a leaf that is expired or not yet valid, a leaf without the EKU of `role` (serverAuth for servers,
-    ///   clientAuth for clients), or a chain whose certificates are not each issued and signed by the next;
+    ///   clientAuth for clients), a leaf whose keyUsage lacks digitalSignature (RFC 8446 §4.4.2.2), or a
+    ///   chain whose certificates are not each issued and signed by the next;
     ///   ``TLSError/Code/io`` when a file cannot be read.
     init(_ source: TLSIdentitySource, role: TLSConfiguration.Role, now: Date = Date()) throws {
         let chain = try X509Certificate.parseChain(pem: source.certificateChain.read(what: "certificate chain"), what: "certificate chain")
@@ -99,6 +100,9 @@ struct LoadedIdentity {
                 .invalidIdentity,
                 "the certificate \(leaf.subject) has an extended key usage without \(eku.name): peers would refuse it"
             )
+        }
+        guard leaf.keyUsageAllowsDigitalSignature else {
+            throw TLSError(.invalidIdentity, ChainCheck.keyUsageWithoutDigitalSignature(leaf, "certificate") + ": peers would refuse it")
         }
         for (subject, issuer) in zip(chain, chain.dropFirst()) {
             guard X509_check_issued(issuer.pointer, subject.pointer) == X509_V_OK,

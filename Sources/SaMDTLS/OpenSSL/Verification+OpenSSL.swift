@@ -59,8 +59,8 @@ enum VerificationParameters {
 /// SaMDTLS's checks after OpenSSL's chain verification.
 enum ChainCheck {
     /// Completes a verification that OpenSSL ran on `storeContext`: maps its failure to a typed error, or
-    /// applies SaMDTLS's own rules on a verified chain (the leaf must carry the EKU of its role, the peer
-    /// policy must allow it). On a refusal, records the X.509 error in `storeContext` so the handshake sends
+    /// applies SaMDTLS's own rules on a verified chain (the leaf must carry the EKU of its role, a keyUsage
+    /// that allows digitalSignature when it has one, and the peer policy must allow it). On a refusal, records the X.509 error in `storeContext` so the handshake sends
     /// the matching alert.
     static func complete(
         _ storeContext: OpaquePointer,
@@ -90,6 +90,11 @@ enum ChainCheck {
                 TLSError(.unsupportedCertificate, "the peer certificate \(leaf.subject) has no extended key usage \(eku.name)")
             )
         }
+        guard leaf.keyUsageAllowsDigitalSignature else {
+            // X509_V_ERR_INVALID_PURPOSE: the handshake sends alert 43, unsupported_certificate.
+            X509_STORE_CTX_set_error(storeContext, X509_V_ERR_INVALID_PURPOSE)
+            return .failure(TLSError(.unsupportedCertificate, Self.keyUsageWithoutDigitalSignature(leaf, "peer certificate")))
+        }
         var chain: [X509Certificate] = []
         if let stack = X509_STORE_CTX_get0_chain(storeContext) {
             for index in 0..<min(CSaMDShims_sk_X509_num(stack), 16) {
@@ -117,6 +122,11 @@ enum ChainCheck {
             )
         }
         return .success(identity)
+    }
+
+    /// Why a leaf whose keyUsage lacks digitalSignature is refused, for the peer's and for our own.
+    static func keyUsageWithoutDigitalSignature(_ leaf: X509Certificate, _ what: String) -> String {
+        "the \(what) \(leaf.subject) has a key usage without digitalSignature: its key may not sign the TLS handshake (RFC 5280 §4.2.1.3, RFC 8446 §4.4.2.2)"
     }
 
     /// The typed error for an X.509 verification result (`X509_V_ERR_*`).
