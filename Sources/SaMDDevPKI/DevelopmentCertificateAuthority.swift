@@ -147,21 +147,29 @@ public final class DevelopmentCertificateAuthority: Sendable {
     }
 
     /// A PEM X.509 v2 CRL signed by this CA listing `revokingSerials` (revoked at `thisUpdate`), with a CRL
-    /// number (milliseconds since 1970 of `thisUpdate`) and an authority key identifier.
+    /// number and an authority key identifier.
     /// - Parameters:
     ///   - thisUpdate: by default one minute ago.
-    ///   - nextUpdate: by default one day from now.
-    /// - Throws: ``DevelopmentPKIError/Code/openSSL`` when assembling or signing fails.
-    /// - SeeAlso: RFC 5280 §5.
+    ///   - nextUpdate: by default one day from now; `nil` leaves the field out (RFC 5280 §5.1.2.5 requires it
+    ///     of conforming issuers: only for tests of CRLs a verifier must refuse).
+    ///   - crlNumber: by default the milliseconds since 1970 of `thisUpdate`, so a later CRL of one CA numbers
+    ///     higher; must be positive.
+    /// - Throws: ``DevelopmentPKIError/Code/invalidValidity`` for a `crlNumber` of 0;
+    ///   ``DevelopmentPKIError/Code/openSSL`` when assembling or signing fails.
+    /// - SeeAlso: RFC 5280 §5 (§5.2.3 CRL number).
     public func makeCRL(
         revokingSerials: [UInt64],
         thisUpdate: Date = Date() - 60,
-        nextUpdate: Date = Date() + 86400
+        nextUpdate: Date? = Date() + 86400,
+        crlNumber: UInt64? = nil
     ) throws -> String {
-        try OpenSSLCRL.make(
+        if crlNumber == 0 {
+            throw DevelopmentPKIError(.invalidValidity, "a CRL number must be positive (RFC 5280 §5.2.3)")
+        }
+        return try OpenSSLCRL.make(
             issuerDER: self.certificate.der, issuerKeyPEM: self.certificate.privateKeyPEM,
             keyType: self.certificate.keyType, revokingSerials: revokingSerials, thisUpdate: thisUpdate,
-            nextUpdate: nextUpdate)
+            nextUpdate: nextUpdate, crlNumber: crlNumber)
     }
 
     // MARK: - Private

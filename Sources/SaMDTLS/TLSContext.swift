@@ -11,6 +11,8 @@ import Synchronization
 /// so a reload that changes trust roots, CRLs or the peer policy applies to every later connection.
 public final class TLSContext: Sendable {
     private let current: Mutex<SSLContextBox>
+    /// The highest CRL number accepted per issuer, for the life of this context (never lowered by a reload).
+    private let crlHighWater: CRLHighWaterMark
     /// The configuration this context was built from.
     public let configuration: TLSConfiguration
     let logger: Logger
@@ -26,7 +28,10 @@ public final class TLSContext: Sendable {
     public init(configuration: TLSConfiguration, logger: Logger = Logger(label: "samdkit.tls")) throws {
         self.configuration = configuration
         self.logger = logger
-        self.current = Mutex(try SSLContextBox(configuration: configuration, sessionCache: ClientSessionCache()))
+        let crlHighWater = CRLHighWaterMark(logger: logger)
+        self.crlHighWater = crlHighWater
+        self.current = Mutex(
+            try SSLContextBox(configuration: configuration, sessionCache: ClientSessionCache(), crlHighWater: crlHighWater))
     }
 
     /// The context new connections use.
@@ -52,7 +57,8 @@ public final class TLSContext: Sendable {
     /// - Throws: the ``TLSError`` that refused the new identity.
     public func reload() throws {
         do {
-            let fresh = try SSLContextBox(configuration: self.configuration, sessionCache: ClientSessionCache())
+            let fresh = try SSLContextBox(
+                configuration: self.configuration, sessionCache: ClientSessionCache(), crlHighWater: self.crlHighWater)
             let previous = self.current.withLock { box in
                 let previous = box
                 box = fresh

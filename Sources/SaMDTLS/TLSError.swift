@@ -131,7 +131,10 @@ extension TLSError {
         public static let unsupportedCertificate = Code(.unsupportedCertificate)
         /// A CRL lists the certificate as revoked (alert 44, `certificate_revoked`).
         public static let certificateRevoked = Code(.certificateRevoked)
-        /// CRL checking is on and no valid CRL from the issuer was found: fail closed.
+        /// CRL checking is on and no current, valid CRL from the issuer was found (missing, expired, not yet
+        /// valid, bad signature): fail closed. ``TLSError/alert`` names the alert OpenSSL sends for the cause:
+        /// 48 (missing), 45 (expired), 42 (not yet valid), 51 (bad signature). A CRL that can never be used
+        /// (no CRL number, no nextUpdate) is refused when loaded, as ``invalidConfiguration``.
         public static let crlUnavailable = Code(.crlUnavailable)
         /// The server's certificate has no DNS SAN matching the name the client asked for.
         public static let hostnameMismatch = Code(.hostnameMismatch)

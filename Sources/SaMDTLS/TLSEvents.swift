@@ -5,11 +5,12 @@ import Logging
 /// Names (stable across versions): `samd.tls.handshake-succeeded`, `samd.tls.handshake-failed`,
 /// `samd.tls.connection-failed`, `samd.tls.unclean-shutdown`, `samd.tls.connection-max-age`,
 /// `samd.tls.connection-idle`,
-/// `samd.tls.connection-dropped`, `samd.tls.identity-reloaded`, `samd.tls.identity-reload-refused`. Fields:
+/// `samd.tls.connection-dropped`, `samd.tls.identity-reloaded`, `samd.tls.identity-reload-refused`,
+/// `samd.tls.crl-rollback-refused`. Fields:
 /// `role`, `remote` (address:port), `peer` (the first SAN URI, DNS name or subject), `peer_subject`,
 /// `peer_issuer`, `peer_serial`, `peer_spki_sha256`, `tls_version`, `cipher_suite`, `resumed`, `alpn`,
 /// `after_handshake`, `error` (a ``TLSError/Code``), `origin` (`local`/`peer`), `alert`, `reason`,
-/// `waiting`, `certificate` (own subject), `not_after`. Never key material, passphrases or application data.
+/// `waiting`, `certificate` (own subject), `not_after`, `crl_issuer`, `crl_number`, `accepted_crl_number`. Never key material, passphrases or application data.
 enum TLSEvents {
     static func handshakeSucceeded(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, info: TLSConnectionInfo) {
         var metadata: Logger.Metadata = [
@@ -90,6 +91,16 @@ enum TLSEvents {
             metadata["not_after"] = "\(certificate.notAfter)"
         }
         logger.notice("TLS identity reloaded", metadata: metadata)
+    }
+
+    static func crlRollbackRefused(_ logger: Logger, issuer: String, crlNumber: CRLNumber, acceptedCRLNumber: CRLNumber) {
+        let metadata: Logger.Metadata = [
+            "event": "samd.tls.crl-rollback-refused",
+            "crl_issuer": "\(issuer)",
+            "crl_number": "\(crlNumber)",
+            "accepted_crl_number": "\(acceptedCRLNumber)",
+        ]
+        logger.error("An older CRL than one already accepted was refused; the CRLs in service stay", metadata: metadata)
     }
 
     static func identityReloadRefused(_ logger: Logger, error: TLSError) {

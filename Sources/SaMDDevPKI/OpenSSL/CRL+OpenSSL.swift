@@ -5,15 +5,17 @@ import Foundation
 
 enum OpenSSLCRL {
     /// A v2 CRL issued by the CA (`issuerDER`, `issuerKeyPEM`), listing `revokingSerials` revoked at
-    /// `thisUpdate`, with a CRL number (milliseconds since 1970 of `thisUpdate`, so a later CRL of one CA
-    /// numbers higher) and an authority key identifier; PEM.
+    /// `thisUpdate`, with a CRL number (`crlNumber`, by default the milliseconds since 1970 of `thisUpdate`, so
+    /// a later CRL of one CA numbers higher) and an authority key identifier; PEM. Without `nextUpdate` the
+    /// field is left out.
     static func make(
         issuerDER: [UInt8],
         issuerKeyPEM: String,
         keyType: DevelopmentKeyType,
         revokingSerials: [UInt64],
         thisUpdate: Date,
-        nextUpdate: Date
+        nextUpdate: Date?,
+        crlNumber: UInt64? = nil
     ) throws -> String {
         let issuer = try OpenSSLEncoding.parseCertificate(der: issuerDER)
         let key = try OpenSSLEncoding.parseOwnPrivateKey(pem: issuerKeyPEM)
@@ -27,12 +29,14 @@ enum OpenSSLCRL {
             throw DevelopmentPKIError.openSSL("ASN1_TIME_set(thisUpdate)")
         }
         defer { ASN1_TIME_free(lastUpdate) }
-        guard let next = ASN1_TIME_set(nil, OpenSSLEncoding.timeT(nextUpdate)) else {
-            throw DevelopmentPKIError.openSSL("ASN1_TIME_set(nextUpdate)")
-        }
-        defer { ASN1_TIME_free(next) }
         guard X509_CRL_set1_lastUpdate(crl, lastUpdate) == 1 else { throw DevelopmentPKIError.openSSL("X509_CRL_set1_lastUpdate") }
-        guard X509_CRL_set1_nextUpdate(crl, next) == 1 else { throw DevelopmentPKIError.openSSL("X509_CRL_set1_nextUpdate") }
+        if let nextUpdate {
+            guard let next = ASN1_TIME_set(nil, OpenSSLEncoding.timeT(nextUpdate)) else {
+                throw DevelopmentPKIError.openSSL("ASN1_TIME_set(nextUpdate)")
+            }
+            defer { ASN1_TIME_free(next) }
+            guard X509_CRL_set1_nextUpdate(crl, next) == 1 else { throw DevelopmentPKIError.openSSL("X509_CRL_set1_nextUpdate") }
+        }
 
         for serial in revokingSerials {
             guard let revoked = X509_REVOKED_new() else { throw DevelopmentPKIError.openSSL("X509_REVOKED_new") }
@@ -51,11 +55,11 @@ enum OpenSSLCRL {
         }
         guard X509_CRL_sort(crl) == 1 else { throw DevelopmentPKIError.openSSL("X509_CRL_sort") }
 
-        guard let crlNumber = ASN1_INTEGER_new() else { throw DevelopmentPKIError.openSSL("ASN1_INTEGER_new") }
-        defer { ASN1_INTEGER_free(crlNumber) }
-        let milliseconds = UInt64(max(1, (thisUpdate.timeIntervalSince1970 * 1000).rounded(.down)))
-        guard ASN1_INTEGER_set_uint64(crlNumber, milliseconds) == 1,
-            X509_CRL_add1_ext_i2d(crl, NID_crl_number, UnsafeMutableRawPointer(crlNumber), 0, 0) == 1
+        guard let numberValue = ASN1_INTEGER_new() else { throw DevelopmentPKIError.openSSL("ASN1_INTEGER_new") }
+        defer { ASN1_INTEGER_free(numberValue) }
+        let number = crlNumber ?? UInt64(max(1, (thisUpdate.timeIntervalSince1970 * 1000).rounded(.down)))
+        guard ASN1_INTEGER_set_uint64(numberValue, number) == 1,
+            X509_CRL_add1_ext_i2d(crl, NID_crl_number, UnsafeMutableRawPointer(numberValue), 0, 0) == 1
         else { throw DevelopmentPKIError.openSSL("X509_CRL_add1_ext_i2d(crlNumber)") }
 
         var context = X509V3_CTX()

@@ -17,7 +17,9 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
     /// Client side: sessions to resume, by server.
     let sessionCache: ClientSessionCache
 
-    init(configuration: TLSConfiguration, sessionCache: ClientSessionCache) throws {
+    /// - Parameter crlHighWater: the CRL numbers already accepted by the ``TLSContext`` this is built for; a
+    ///   CRL older than its mark is refused, and once the context is built the mark is raised to its CRLs.
+    init(configuration: TLSConfiguration, sessionCache: ClientSessionCache, crlHighWater: CRLHighWaterMark? = nil) throws {
         try LibraryGate.check()
         try Self.validate(configuration)
         if configuration.profile == .nist {
@@ -37,10 +39,11 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
         // throws after full initialization runs deinit, which would free the context a second time.
         let alpnWire = configuration.applicationProtocols.flatMap { [UInt8($0.utf8.count)] + Array($0.utf8) }
         let ownCertificate: TLSPeerIdentity?
+        let crls: CRLSelection
         do {
             try Self.configureProtocol(context, configuration)
             ownCertificate = try configuration.identity.map { try Self.configureIdentity(context, $0, role: configuration.role) }
-            try Self.configureVerification(context, configuration)
+            crls = try Self.configureVerification(context, configuration, crlHighWater: crlHighWater)
             try Self.configureSessions(context, configuration)
             if !alpnWire.isEmpty {
                 if configuration.role == .client {
@@ -61,6 +64,8 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
         self.sessionCache = sessionCache
         self.alpnWire = alpnWire
         self.ownCertificate = ownCertificate
+        // Last: only a context that is built completely raises the mark.
+        crlHighWater?.raise(to: crls)
     }
 
     deinit {
@@ -199,10 +204,15 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
 
     // MARK: - Verification
 
-    private static func configureVerification(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws {
+    /// - Returns: the CRLs chosen per issuer (empty without CRLs).
+    private static func configureVerification(
+        _ context: OpaquePointer,
+        _ configuration: TLSConfiguration,
+        crlHighWater: CRLHighWaterMark?
+    ) throws -> CRLSelection {
         guard configuration.verifiesPeer, let roots = configuration.trustRoots else {
             SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
-            return
+            return CRLSelection()
         }
         guard let store = SSL_CTX_get_cert_store(context) else {
             throw TLSError(.invalidConfiguration, "no certificate store")
@@ -228,10 +238,8 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
                 }
             }
         }
-        var crlCount = 0
-        for source in configuration.certificateRevocationLists {
-            crlCount += try CRLLoader.add(source, to: store)
-        }
+        let crls = try CRLLoader.load(configuration.certificateRevocationLists, into: store, highWater: crlHighWater)
+        let crlCount = crls.loadedCount
         if !configuration.certificateRevocationLists.isEmpty && crlCount == 0 {
             throw TLSError(.invalidConfiguration, "the CRL sources hold no CRL")
         }
@@ -251,6 +259,7 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
         }
         SSL_CTX_set_verify(context, mode, nil)
         SSL_CTX_set_cert_verify_callback(context, certificateVerifyCallback, nil)
+        return crls
     }
 
     // MARK: - Sessions
@@ -431,38 +440,5 @@ final class SSLSession: @unchecked Sendable {  // immutable once made; OpenSSL r
 
     deinit {
         SSL_SESSION_free(self.pointer)
-    }
-}
-
-/// Loads PEM CRLs into an `X509_STORE`, for handshakes and for ``TLSChainVerifier`` alike.
-enum CRLLoader {
-    /// Adds every CRL in `source` to `store`; returns how many. A CRL without the CRL number extension is
-    /// refused: RFC 5280 §5.2.3 requires it of every conforming CRL issuer, and without it a replayed older CRL
-    /// cannot be told from a newer one (OpenSSL accepts such CRLs).
-    static func add(_ source: TLSPEMSource, to store: OpaquePointer) throws -> Int {
-        let pem = try source.read(what: "CRL")
-        return try withMemoryBIO(pem) { bio in
-            var count = 0
-            OpenSSLDiagnostics.clear()
-            while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) {
-                defer { X509_CRL_free(crl) }
-                var critical: Int32 = 0
-                guard let number = X509_CRL_get_ext_d2i(crl, NID_crl_number, &critical, nil) else {
-                    OpenSSLDiagnostics.clear()
-                    throw TLSError(.invalidConfiguration, "a CRL has no CRL number extension (RFC 5280 §5.2.3)")
-                }
-                ASN1_INTEGER_free(number.assumingMemoryBound(to: ASN1_INTEGER.self))
-                guard X509_STORE_add_crl(store, crl) == 1 else {
-                    throw TLSError(.invalidConfiguration, "a CRL was refused \(OpenSSLDiagnostics.drain())")
-                }
-                count += 1
-                if count > 256 { throw TLSError(.invalidConfiguration, "more than 256 CRLs in one source") }
-            }
-            let leftover = OpenSSLDiagnostics.drainEntries()
-            if let bad = leftover.first(where: { CSaMDShims_ERR_GET_REASON($0) != PEM_R_NO_START_LINE }) {
-                throw TLSError(.invalidConfiguration, "malformed PEM CRL (\(OpenSSLDiagnostics.describe(bad)))")
-            }
-            return count
-        }
     }
 }

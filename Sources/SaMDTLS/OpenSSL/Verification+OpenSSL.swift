@@ -134,10 +134,16 @@ enum ChainCheck {
         let text = X509_verify_cert_error_string(Int(code)).map { String(cString: $0) } ?? "error \(code)"
         let reason = "certificate verification failed at depth \(depth): \(text)"
         switch code {
-        case X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_CRL_HAS_EXPIRED:
-            return TLSError(code == X509_V_ERR_CRL_HAS_EXPIRED ? .crlUnavailable : .certificateExpired, reason)
-        case X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CRL_NOT_YET_VALID:
-            return TLSError(code == X509_V_ERR_CRL_NOT_YET_VALID ? .crlUnavailable : .certificateNotYetValid, reason)
+        // A CRL that is not current: `crlUnavailable`, carrying the alert OpenSSL sends for it (its
+        // ssl_x509err2alert table; measured in CRLTests): 45 for an expired CRL, 42 for one not yet valid.
+        case X509_V_ERR_CRL_HAS_EXPIRED:
+            return TLSError(.crlUnavailable, alert: 45, reason + " (the CRL is past its nextUpdate; CRL checking fails closed)")
+        case X509_V_ERR_CRL_NOT_YET_VALID:
+            return TLSError(.crlUnavailable, alert: 42, reason + " (CRL checking fails closed)")
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+            return TLSError(.certificateExpired, reason)
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            return TLSError(.certificateNotYetValid, reason)
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
             X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_CERT_UNTRUSTED,
             X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
@@ -150,8 +156,11 @@ enum ChainCheck {
             return TLSError(.ipAddressMismatch, reason)
         case X509_V_ERR_CERT_REVOKED:
             return TLSError(.certificateRevoked, reason)
-        case X509_V_ERR_UNABLE_TO_GET_CRL, X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, X509_V_ERR_CRL_SIGNATURE_FAILURE,
-            X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE, X509_V_ERR_DIFFERENT_CRL_SCOPE:
+        case X509_V_ERR_UNABLE_TO_GET_CRL, X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+            return TLSError(.crlUnavailable, alert: 48, reason + " (CRL checking is on and fails closed)")
+        case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+            return TLSError(.crlUnavailable, alert: 51, reason + " (CRL checking is on and fails closed)")
+        case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE, X509_V_ERR_DIFFERENT_CRL_SCOPE:
             return TLSError(.crlUnavailable, reason + " (CRL checking is on and fails closed)")
         case X509_V_ERR_CERT_REJECTED:
             return TLSError(.peerNotAllowed, reason)
@@ -197,10 +206,7 @@ public enum TLSChainVerifier {
             for anchor in anchors where X509_STORE_add_cert(store, anchor.pointer) != 1 {
                 OpenSSLDiagnostics.clear()
             }
-            var crlCount = 0
-            for pem in crls {
-                crlCount += try CRLLoader.add(TLSPEMSource.bytes(pem), to: store)
-            }
+            let crlCount = try CRLLoader.load(crls.map { TLSPEMSource.bytes($0) }, into: store, highWater: nil).loadedCount
             guard let stack = CSaMDShims_sk_X509_new_null() else { return .failure(TLSError(.io, "no stack")) }
             defer { CSaMDShims_sk_X509_pop_free(stack) }
             for certificate in untrusted {

@@ -1,0 +1,175 @@
+// CRLs decide the same way whatever their order, never go backwards on a reload, and always expire.
+// CRLs and certificates are made at test time (SaMDDevPKI), with chosen CRL numbers.
+
+import Foundation
+import NIOCore
+@_spi(Testing) import SaMDTLS
+import SaMDTLSTestSupport
+import SaMDTestSupport
+import Testing
+
+@Suite("CRL choice, rollback and expiry")
+struct CRLTests {
+    static let pki = Fixtures.pki
+    /// The same thisUpdate for every CRL: OpenSSL's own tie-break (the first listed) would decide.
+    static let thisUpdate = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 120).rounded(.down))
+
+    static func intermediateCRL(number: UInt64, revoking: [UInt64], nextUpdate: Date? = Date() + 86400) throws -> String {
+        try Self.pki.intermediate.makeCRL(
+            revokingSerials: revoking, thisUpdate: Self.thisUpdate, nextUpdate: nextUpdate, crlNumber: number)
+    }
+
+    /// Verifies `leaf` as a client, with `sources` as the configuration's CRL list, through a real handshake
+    /// (server: our gateway configuration with these CRLs). Returns the server's errors.
+    static func serverErrors(_ leaf: TestCertificate, crls sources: [String]) throws -> [TLSError] {
+        var server = Fixtures.serverConfiguration()
+        server.certificateRevocationLists = (sources + [Self.pki.rootCRLPEM]).map { .bytes(Array($0.utf8)) }
+        let outcome = try NegativeMatrixTests.attempt(client: Fixtures.clientConfiguration(leaf), server: server)
+        return outcome.server
+    }
+
+    // MARK: - The highest CRL number per issuer decides, in any order
+
+    @Test("a current empty CRL listed before a newer revoking one: revoked, in every order and grouping")
+    func theHighestCRLNumberDecidesWhateverTheOrder() throws {
+        let older = try Self.intermediateCRL(number: 100, revoking: [])
+        let newer = try Self.intermediateCRL(number: 200, revoking: [Self.pki.revokedDevice.serial])
+        let groupings: [[String]] = [[older, newer], [newer, older], [older + newer], [newer + older]]
+        for crls in groupings {
+            #expect(try Self.serverErrors(Self.pki.revokedDevice, crls: crls).map(\.code) == [.certificateRevoked])
+            #expect(try Self.serverErrors(Self.pki.device, crls: crls).isEmpty)
+            let verified = TLSChainVerifier.verify(
+                leaf: Self.pki.revokedDevice.der, intermediates: [Self.pki.intermediate.certificate.der],
+                roots: [Self.pki.root.certificate.der], peer: .client, at: Date(),
+                crls: (crls + [Self.pki.rootCRLPEM]).map { Array($0.utf8) })
+            #expect(throws: TLSError(.certificateRevoked, "")) { try verified.get() }
+        }
+        // The other way round: a newer CRL that no longer lists the serial (a certificate taken off hold) wins
+        // over an older one that did, whatever the order.
+        let onHold = try Self.intermediateCRL(number: 300, revoking: [Self.pki.revokedDevice.serial])
+        let released = try Self.intermediateCRL(number: 400, revoking: [])
+        for crls in [[onHold, released], [released, onHold], [onHold + released], [released + onHold]] {
+            #expect(try Self.serverErrors(Self.pki.revokedDevice, crls: crls).isEmpty)
+        }
+    }
+
+    @Test func twoDifferentCRLsWithOneNumberAreRefusedAtLoad() throws {
+        let a = try Self.intermediateCRL(number: 500, revoking: [])
+        let b = try Self.intermediateCRL(number: 500, revoking: [Self.pki.revokedDevice.serial])
+        var server = Fixtures.serverConfiguration()
+        server.certificateRevocationLists = [.bytes(Array(a.utf8)), .bytes(Array(b.utf8))]
+        #expect {
+            try TLSContext(configuration: server)
+        } throws: { error in
+            (error as? TLSError)?.code == .invalidConfiguration && "\(error)".contains("same CRL number")
+        }
+        // The same CRL twice is one CRL.
+        server.certificateRevocationLists = [.bytes(Array(b.utf8)), .bytes(Array((b + b).utf8))]
+        _ = try TLSContext(configuration: server)
+    }
+
+    // MARK: - Every CRL expires
+
+    @Test func aCRLWithoutNextUpdateIsRefusedAtLoad() throws {
+        let forever = try Self.intermediateCRL(number: 600, revoking: [], nextUpdate: nil)
+        var server = Fixtures.serverConfiguration()
+        server.certificateRevocationLists = [.bytes(Array(forever.utf8))]
+        #expect {
+            try TLSContext(configuration: server)
+        } throws: { error in
+            (error as? TLSError)?.code == .invalidConfiguration && "\(error)".contains("no nextUpdate")
+        }
+        let verified = TLSChainVerifier.verify(
+            leaf: Self.pki.device.der, intermediates: [Self.pki.intermediate.certificate.der],
+            roots: [Self.pki.root.certificate.der], peer: .client, at: Date(), crls: [Array(forever.utf8)])
+        #expect(throws: TLSError(.invalidConfiguration, "")) { try verified.get() }
+    }
+
+    /// What goes on the wire when the server's CRL has expired or is missing, as SaMDTLS's client reads it.
+    @Test func anExpiredOrMissingCRLIsRefusedWithTheDocumentedAlerts() throws {
+        let expired = try Self.pki.intermediate.makeCRL(
+            revokingSerials: [], thisUpdate: Date() - 2 * 86400, nextUpdate: Date() - 86400, crlNumber: 700)
+        let cases: [(crls: [String], alert: UInt8, peerCode: TLSError.Code)] = [
+            ([expired, Self.pki.rootCRLPEM], 45, .certificateExpired),
+            ([Self.pki.rootCRLPEM], 48, .unknownCA),
+        ]
+        for (crls, alert, peerCode) in cases {
+            var server = Fixtures.serverConfiguration()
+            server.certificateRevocationLists = crls.map { .bytes(Array($0.utf8)) }
+            let outcome = try NegativeMatrixTests.attempt(client: Fixtures.clientConfiguration(Self.pki.device), server: server)
+            #expect(outcome.server.map(\.code) == [.crlUnavailable])
+            #expect(outcome.server.first?.alert == alert, "the server's error names the alert it sent")
+            #expect(outcome.client.first?.origin == .peer)
+            #expect(outcome.client.first?.alert == alert, "alert on the wire")
+            #expect(outcome.client.first?.code == peerCode)
+        }
+    }
+
+    // MARK: - A reload never goes back to an older CRL
+
+    @Test func aReloadToAnOlderCRLIsRefusedAndTheRevocationStays() throws {
+        let recorder = RecordingLogHandler()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-crl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let crlFile = directory.appendingPathComponent("intermediate.crl")
+        let older = try Self.intermediateCRL(number: 800, revoking: [])
+        let newer = try Self.intermediateCRL(number: 900, revoking: [Self.pki.revokedDevice.serial])
+        let newest = try Self.intermediateCRL(number: 1000, revoking: [Self.pki.revokedDevice.serial])
+        try Data(newer.utf8).write(to: crlFile, options: .atomic)
+
+        var configuration = Fixtures.serverConfiguration()
+        configuration.certificateRevocationLists = [.file(crlFile.path), .bytes(Array(Self.pki.rootCRLPEM.utf8))]
+        let server = try TLSContext(configuration: configuration, logger: recorder.logger)
+        let revokedClient = try Fixtures.context(Fixtures.clientConfiguration(Self.pki.revokedDevice))
+        func revokedIsRefused() throws -> Bool {
+            let pair = try EmbeddedPair(client: revokedClient, server: server)
+            try pair.connect()
+            try pair.run()
+            return pair.serverInbound.tlsErrors.map(\.code) == [.certificateRevoked]
+        }
+        #expect(try revokedIsRefused())
+
+        // The file is replaced by an older CRL, still inside its validity, that does not list the device.
+        try Data(older.utf8).write(to: crlFile, options: .atomic)
+        #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
+        let event = try #require(recorder.events("samd.tls.crl-rollback-refused").first)
+        #expect(event.metadata["crl_number"] == "320")  // 800
+        #expect(event.metadata["accepted_crl_number"] == "384")  // 900
+        #expect(event.metadata["crl_issuer"]?.contains("SaMDKit Test Intermediate") == true)
+        #expect(recorder.events("samd.tls.identity-reload-refused").count == 1)
+        #expect(try revokedIsRefused(), "the older CRL un-revoked the device")
+
+        // A newer CRL is taken, and the mark follows it.
+        try Data(newest.utf8).write(to: crlFile, options: .atomic)
+        try server.reload()
+        #expect(try revokedIsRefused())
+        try Data(newer.utf8).write(to: crlFile, options: .atomic)
+        #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
+    }
+}
+
+/// The same choice as `samd-tls serve` makes it: several `--crl` files, and several CRLs in one file.
+@Suite("CRL choice: samd-tls serve")
+struct CRLProcessTests {
+    @Test func severalCRLFilesDecideByTheHighestCRLNumberInEitherOrder() throws {
+        let pki = try PKIDirectory()
+        let thisUpdate = CRLTests.thisUpdate
+        let older = try pki.pki.intermediate.makeCRL(revokingSerials: [], thisUpdate: thisUpdate, crlNumber: 100)
+        let newer = try pki.pki.intermediate.makeCRL(
+            revokingSerials: [pki.pki.revokedDevice.serial], thisUpdate: thisUpdate, crlNumber: 200)
+        let olderFile = try pki.write("older.crl", older)
+        let newerFile = try pki.write("newer.crl", newer + pki.pki.rootCRLPEM)
+        let bothFile = try pki.write("both.crl", older + newer + pki.pki.rootCRLPEM)
+        for files in [[olderFile, newerFile], [newerFile, olderFile], [bothFile]] {
+            let server = try SamdTLSCLITests.gateway(pki, files.flatMap { ["--crl", $0] })
+            defer { server.stop() }
+            let revoked = try samdTLS(
+                SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "revokedDevice"), stdin: Data("x\n".utf8))
+            #expect(revoked.status == 77, "\(files): \(revoked)")
+            #expect(server.waitForLog("error=certificateRevoked"), "\(files): \(server.log)")
+            let good = try samdTLS(SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("ok\n".utf8))
+            #expect(good.status == 0, "\(files): \(good)")
+        }
+    }
+}
