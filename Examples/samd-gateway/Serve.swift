@@ -26,7 +26,10 @@ struct Serve: AsyncParsableCommand {
             exactly; anything else a SAN DNS name).
             The certificate, key, CA and CRL files are watched and reloaded when they change \
             (--identity-reload-interval, default 5 s; 0 stops watching); SIGHUP reloads them at once. A \
-            refused reload leaves the current identity serving. SIGINT or SIGTERM stops: requests in progress \
+            refused reload leaves the current identity serving. After a reload, every open connection whose \
+            client no longer verifies (revoked by a new CRL, its CA removed) answers its request in flight with \
+            Connection: close and closes; so does a connection whose client certificate expires, at its notAfter, \
+            and one older than --max-connection-age. SIGINT or SIGTERM stops: requests in progress \
             finish (at most 10 s), then the gateway exits 0. Security events are logged on standard error.
             """ + "\nExit codes (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
     )
@@ -77,8 +80,20 @@ struct Serve: AsyncParsableCommand {
     )
     var maxBufferedBodyBytes: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a connection may wait for its next request (more than 0, at most 86400).", valueName: "seconds"))
-    var idleTimeout: Double = 60
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Seconds a connection may wait for its next request (default 30; more than 0, at most 86400).", valueName: "seconds")
+    )
+    var idleTimeout: Double = RecordGatewayConfiguration.defaultIdleTimeout
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds a connection may carry requests (default 3600; more than 0, at most 86400); then it closes after the request in flight.",
+            valueName: "seconds"
+        )
+    )
+    var maxConnectionAge: Double = RecordGatewayConfiguration.defaultMaximumConnectionAge
 
     @Option(
         name: .long,
@@ -106,7 +121,10 @@ struct Serve: AsyncParsableCommand {
         guard self.identityReloadInterval.isFinite, (0...86_400).contains(self.identityReloadInterval) else {
             throw ValidationError("--identity-reload-interval is 0 to 86400 seconds")
         }
-        for (name, value) in [("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout)] {
+        for (name, value) in [
+            ("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout),
+            ("--max-connection-age", self.maxConnectionAge),
+        ] {
             guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(name) is more than 0 and at most 86400 seconds") }
         }
         for (option, values) in [("--reader", self.readers), ("--shredder", self.shredders)] {
@@ -154,7 +172,8 @@ struct Serve: AsyncParsableCommand {
             maximumBodyByteCount: self.maxBodyBytes,
             maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
             idleTimeout: self.idleTimeout,
-            requestTimeout: self.requestTimeout
+            requestTimeout: self.requestTimeout,
+            maximumConnectionAge: self.maxConnectionAge
         )
 
         // Installed before listening, so that a signal right after the "listening" line is not lost.

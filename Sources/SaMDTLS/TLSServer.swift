@@ -13,6 +13,11 @@ import Darwin
 /// and whose peer is verified and allowed. Failed handshakes are logged (`samd.tls.handshake-failed`) and
 /// closed; they never end the sequence.
 ///
+/// Each connection's peer stays valid for as long as it is open (``TLSPeerRevalidationHandler``): after a
+/// reload of the context's trust state (``TLSContext/reload()``, ``TLSIdentityReloader``) a peer that no
+/// longer verifies — revoked by a new CRL, its CA removed — is closed after `revalidationGracePeriod`, and a
+/// peer is closed when its certificate chain expires; each with a `samd.tls.connection-invalidated` event.
+///
 /// ```swift
 /// let server = try await TLSServer.bind(host: "127.0.0.1", port: 0, context: context)
 /// try await server.executeThenClose { connections in
@@ -41,6 +46,8 @@ public struct TLSServer: Sendable {
     ///   - readyQueueLimit: how many established connections may wait for the application to take them
     ///     (default 1 024, at least 1); beyond, new ones are closed with close_notify and logged
     ///     (`samd.tls.connection-dropped`).
+    ///   - revalidationGracePeriod: how long a connection whose peer is no longer valid stays open after
+    ///     ``TLSPeerInvalidatedEvent`` (default 5 seconds), for an application handler to finish and close it.
     ///   - group: the event loops to run on.
     /// - Throws: ``TLSError/Code/invalidConfiguration`` when `context` is not a server context; the socket
     ///   error when the address cannot be bound.
@@ -50,6 +57,7 @@ public struct TLSServer: Sendable {
         context: TLSContext,
         backlog: Int32 = 256,
         readyQueueLimit: Int = 1024,
+        revalidationGracePeriod: Duration = .seconds(5),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TLSServer {
         guard context.configuration.role == .server else {
@@ -66,9 +74,11 @@ public struct TLSServer: Sendable {
             .bind(host: host, port: port) { channel in
                 // Completes at once: the child channel is registered (and starts reading) only after this.
                 channel.eventLoop.makeCompletedFuture {
-                    PendingConnection(
-                        handshake: try TLSConnection.establish(on: channel) { TLSHandler(serverContext: context) }
+                    let handshake = try TLSConnection.establish(on: channel) { TLSHandler(serverContext: context) }
+                    try channel.pipeline.syncOperations.addHandler(
+                        TLSPeerRevalidationHandler(context: context, gracePeriod: revalidationGracePeriod)
                     )
+                    return PendingConnection(handshake: handshake)
                 }
             }
         guard let address = channel.channel.localAddress else {

@@ -110,6 +110,13 @@ enum GatewayEvents {
         )
     }
 
+    static func connectionMaximumAge(_ logger: Logger, client: Client, seconds: Double) {
+        logger.info(
+            "connection at its maximum age; closing after the request in flight",
+            metadata: client.metadata(event: "connection-max-age", ["seconds": "\(seconds)"])
+        )
+    }
+
     static func bodiesOverBudget(_ logger: Logger, client: Client, limit: Int) {
         logger.warning(
             "request bodies in memory at their limit; request refused, connection closed",

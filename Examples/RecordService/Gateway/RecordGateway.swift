@@ -16,8 +16,9 @@ import Synchronization
 /// | `DELETE /subjects/{subject}` | shredder | 200 `{"key","destroyed_at","records"}`; 403, 404, 503 |
 /// | `GET /healthz` | device | 200 `{"status":"ok"}` |
 ///
-/// Each connection's pipeline is `TLSHandler` → NIO's HTTP/1.1 server handlers (pipelining assistance, 400 on
-/// parse errors) → the gateway's handler. The client's roles come from the certificate verified in the
+/// Each connection's pipeline is `TLSHandler` → `TLSPeerRevalidationHandler` (the client is verified again
+/// after each reload of the TLS context's trust state, and ends at its certificate's expiry) → NIO's HTTP/1.1
+/// server handlers (pipelining assistance, 400 on parse errors) → the gateway's handler. The client's roles come from the certificate verified in the
 /// handshake; store calls run on `NIOThreadPool.singleton`, never on an event loop. Responses carry no
 /// subject or record id and logs name no patient data (Docs/Gateway.md, Docs/SecurityEvents.md).
 public final class RecordGateway: Sendable {
@@ -65,6 +66,14 @@ public final class RecordGateway: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let tlsHandler = TLSHandler(serverContext: tls)
                     try channel.pipeline.syncOperations.addHandler(tlsHandler)
+                    // A client revoked (CRL reload), dropped from the CAs or expired while connected: its
+                    // request in flight is answered with `Connection: close`, then the connection closes.
+                    try channel.pipeline.syncOperations.addHandler(
+                        TLSPeerRevalidationHandler(
+                            context: tls,
+                            gracePeriod: .milliseconds(Int64(configuration.shutdownGracePeriod * 1000))
+                        )
+                    )
                     tlsHandler.handshakeFuture.whenComplete { result in
                         core.counters.withLock { counters in
                             if case .success = result { counters.handshakesSucceeded += 1 } else { counters.handshakesFailed += 1 }
