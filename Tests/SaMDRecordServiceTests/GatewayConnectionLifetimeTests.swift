@@ -37,17 +37,25 @@ struct GatewayConnectionLifetimeTests {
         return (certificate, context)
     }
 
-    /// Stores a record over `session` (answered without `Connection: close`: the connection is kept alive),
-    /// then sends the head and the first bytes of a second `PUT`; returns the rest of its body.
-    static func keepAliveThenStartARequest(_ session: RawClient.Session) async throws -> String {
-        try await session.write(Self.put("one", "first"))
-        let first = await session.read(until: RawClient.responses(1))
-        #expect(first.statuses == [201], "\(first)")
-        #expect(!first.text.lowercased().contains("connection: close"), "\(first)")
-        session.received = ""
+    /// With `storeFirst`, stores a record over `session` (answered without `Connection: close`: the connection
+    /// is kept alive). Then sends the head of a second `PUT` with `Expect: 100-continue` and, once the gateway
+    /// has taken it up (its `100 Continue` arrived), the first bytes of its body; returns the rest of the body.
+    static func startARequest(_ session: RawClient.Session, storeFirst: Bool) async throws -> String {
+        if storeFirst {
+            try await session.write(Self.put("one", "first"))
+            let first = await session.read(until: RawClient.responses(1))
+            #expect(first.statuses == [201], "\(first)")
+            #expect(!first.text.lowercased().contains("connection: close"), "\(first)")
+            session.received = ""
+        }
         let body = "second record"
-        let head = "PUT /records/p/two HTTP/1.1\r\n\(Self.host)content-length: \(body.utf8.count)\r\n\r\n"
-        try await session.write(head + body.prefix(6))
+        try await session.write(
+            "PUT /records/p/two HTTP/1.1\r\n\(Self.host)content-length: \(body.utf8.count)\r\nexpect: 100-continue\r\n\r\n"
+        )
+        let continued = await session.read(until: { $0.contains("\r\n\r\n") })
+        #expect(continued.statuses == [100], "\(continued)")
+        session.received = ""
+        try await session.write(String(body.prefix(6)))
         return String(body.dropFirst(6))
     }
 
@@ -76,7 +84,7 @@ struct GatewayConnectionLifetimeTests {
 
         try await RawClient.session(port: gateway.port, context: context) { session in
             // The next request is in flight — its head and part of its body sent — when the device is revoked.
-            let rest = try await Self.keepAliveThenStartARequest(session)
+            let rest = try await Self.startARequest(session, storeFirst: true)
             let revoking = try pki.intermediate.makeCRL(
                 revokingSerials: [pki.revokedDevice.serial, victim.serial], thisUpdate: Date() - 30)
             try Harness.writePrivate(revoking + pki.rootCRLPEM, to: crl)
@@ -104,14 +112,14 @@ struct GatewayConnectionLifetimeTests {
     @Test func aConnectionOlderThanMaxConnectionAgeClosesAfterItsRequestInFlight() async throws {
         let stores = try Harness.Stores()
         let gateway = try await Harness.GatewayProcess(
-            Harness.GatewayProcess.standardArguments(stores) + ["--max-connection-age", "2", "--idle-timeout", "60"]
+            Harness.GatewayProcess.standardArguments(stores) + ["--max-connection-age", "3", "--idle-timeout", "60"]
         )
         defer { gateway.stop() }
         let context = try Harness.clientContext("device")
 
         try await RawClient.session(port: gateway.port, context: context) { session in
-            // A request in flight when the connection reaches its maximum age.
-            let rest = try await Self.keepAliveThenStartARequest(session)
+            // A request in flight when the connection reaches its maximum age (counted from the handshake).
+            let rest = try await Self.startARequest(session, storeFirst: false)
             #expect(await gateway.waitForLog("samd.gateway.connection-max-age", timeout: 30), "\(gateway.log)")
             try await Self.finishTheRequestAndExpectTheEnd(session, rest: rest)
         }

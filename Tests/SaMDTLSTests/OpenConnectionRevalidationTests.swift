@@ -74,10 +74,19 @@ struct OpenConnectionRevalidationTests {
         return reply == [1, 2, 3]
     }
 
-    @Test func aPeerRevokedByACRLReloadIsClosedAndAnotherStaysOpen() async throws {
+    /// How the new CRL is loaded: `TLSContext.reload()` called directly, or `TLSIdentityReloader`'s file watcher.
+    enum Trigger: String, CaseIterable, Sendable {
+        case reload
+        case fileWatcher
+    }
+
+    @Test(arguments: Trigger.allCases)
+    func aPeerRevokedByACRLReloadIsClosedAndAnotherStaysOpen(trigger: Trigger) async throws {
         let recorder = RecordingLogHandler()
         let (context, crl) = try Self.serverWithCRLFile(logger: recorder)
         defer { try? FileManager.default.removeItem(at: crl.deletingLastPathComponent()) }
+        let watcher = trigger == .fileWatcher ? Task { await TLSIdentityReloader(context: context, interval: 0.05).run() } : nil
+        defer { watcher?.cancel() }
         let victim = try Fixtures.pki.intermediate.issueDevice(id: "revoked-while-connected")
         try await AsyncLoopbackTests.withEchoServer(context: context, revalidationGracePeriod: .seconds(1)) { port in
             let victimConnection = try await TLSClient.connect(
@@ -95,7 +104,7 @@ struct OpenConnectionRevalidationTests {
                 let revoking = try Fixtures.pki.intermediate.makeCRL(
                     revokingSerials: [Fixtures.pki.revokedDevice.serial, victim.serial], thisUpdate: Date() - 30)
                 try Data((revoking + Fixtures.pki.rootCRLPEM).utf8).write(to: crl, options: .atomic)
-                try context.reload()
+                if trigger == .reload { try context.reload() }
             }
             let seconds = try #require(closedAfter, "the revoked peer's connection stayed open")
             #expect(seconds < 15, "closed \(seconds) s after the reload (grace 1 s)")
