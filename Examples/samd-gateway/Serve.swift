@@ -29,7 +29,8 @@ struct Serve: AsyncParsableCommand {
             refused reload leaves the current identity serving. After a reload, every open connection whose \
             client no longer verifies (revoked by a new CRL, its CA removed) answers its request in flight with \
             Connection: close and closes; so does a connection whose client certificate expires, at its notAfter, \
-            and one older than --max-connection-age. SIGINT or SIGTERM stops: requests in progress \
+            and one older than --max-connection-age. At most --max-connections connections are open at once (by \
+            default fewer than the descriptor limit allows); more are closed at once. SIGINT or SIGTERM stops: requests in progress \
             finish (at most 10 s), then the gateway exits 0. Security events are logged on standard error.
             """ + "\nExit codes (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
     )
@@ -104,6 +105,15 @@ struct Serve: AsyncParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "The most connections open at once (default: the descriptor limit less those open and a reserve); more are closed at once.",
+            valueName: "count"
+        )
+    )
+    var maxConnections: Int?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "Seconds between two looks at the certificate, key, CA and CRL files (at most 86400); 0: do not watch.",
             valueName: "seconds"
         )
@@ -117,6 +127,9 @@ struct Serve: AsyncParsableCommand {
         }
         if let buffered = self.maxBufferedBodyBytes, buffered < self.maxBodyBytes {
             throw ValidationError("--max-buffered-body-bytes is at least --max-body-bytes (\(self.maxBodyBytes))")
+        }
+        if let connections = self.maxConnections, connections < 1 {
+            throw ValidationError("--max-connections is at least 1")
         }
         guard self.identityReloadInterval.isFinite, (0...86_400).contains(self.identityReloadInterval) else {
             throw ValidationError("--identity-reload-interval is 0 to 86400 seconds")
@@ -173,7 +186,8 @@ struct Serve: AsyncParsableCommand {
             maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
             idleTimeout: self.idleTimeout,
             requestTimeout: self.requestTimeout,
-            maximumConnectionAge: self.maxConnectionAge
+            maximumConnectionAge: self.maxConnectionAge,
+            maximumConnections: self.maxConnections
         )
 
         // Installed before listening, so that a signal right after the "listening" line is not lost.

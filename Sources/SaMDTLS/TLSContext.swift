@@ -7,7 +7,7 @@ import Synchronization
 /// (see ``reload()``), so a misconfiguration fails here, not at the first handshake. It holds one OpenSSL
 /// `SSL_CTX`, shared by every connection made from it; ``reload()`` builds a new one from the same
 /// configuration (re-reading its files) and swaps it in atomically: new handshakes use it, open
-/// connections keep theirs. Sessions and tickets issued under the old one are not resumed under the new one,
+/// connections keep theirs (their peers are verified again under it: see ``reload()``). Sessions and tickets issued under the old one are not resumed under the new one,
 /// so a reload that changes trust roots, CRLs or the peer policy applies to every later connection.
 public final class TLSContext: Sendable {
     private let current: Mutex<SSLContextBox>

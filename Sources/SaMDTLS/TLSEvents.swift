@@ -5,12 +5,14 @@ import Logging
 /// Names (stable across versions): `samd.tls.handshake-succeeded`, `samd.tls.handshake-failed`,
 /// `samd.tls.connection-failed`, `samd.tls.unclean-shutdown`, `samd.tls.connection-max-age`,
 /// `samd.tls.connection-idle`,
-/// `samd.tls.connection-dropped`, `samd.tls.connection-invalidated`,
+/// `samd.tls.connection-dropped`, `samd.tls.connection-invalidated`, `samd.tls.connections-refused`,
+/// `samd.tls.accept-failed`,
 /// `samd.tls.identity-reloaded`, `samd.tls.identity-reload-refused`. Fields:
 /// `role`, `remote` (address:port), `peer` (the first SAN URI, DNS name or subject), `peer_subject`,
 /// `peer_issuer`, `peer_serial`, `peer_spki_sha256`, `tls_version`, `cipher_suite`, `resumed`, `alpn`,
 /// `after_handshake`, `error` (a ``TLSError/Code``), `origin` (`local`/`peer`), `alert`, `reason`,
-/// `waiting`, `certificate` (own subject), `not_after`, `grace_seconds`, `detail`. Never key material, passphrases or application data.
+/// `waiting`, `certificate` (own subject), `not_after`, `grace_seconds`, `refused`, `maximum_connections`,
+/// `interval_seconds`, `failures`, `detail`. Never key material, passphrases or application data.
 enum TLSEvents {
     static func handshakeSucceeded(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, info: TLSConnectionInfo) {
         var metadata: Logger.Metadata = [
@@ -108,6 +110,28 @@ enum TLSEvents {
             metadata["not_after"] = "\(peer.notAfter)"
         }
         logger.warning("TLS peer no longer valid: the open connection is being closed", metadata: metadata)
+    }
+
+    static func connectionsRefused(_ logger: Logger, refused: Int, maximumConnections: Int, interval: Duration) {
+        let metadata: Logger.Metadata = [
+            "event": "samd.tls.connections-refused",
+            "role": "server",
+            "refused": "\(refused)",
+            "maximum_connections": "\(maximumConnections)",
+            "interval_seconds": "\(interval.components.seconds)",
+        ]
+        logger.warning("TCP connections refused: the server holds its maximum number of connections", metadata: metadata)
+    }
+
+    static func acceptFailed(_ logger: Logger, failures: Int, error: String, interval: Duration) {
+        let metadata: Logger.Metadata = [
+            "event": "samd.tls.accept-failed",
+            "role": "server",
+            "failures": "\(failures)",
+            "reason": "\(error)",
+            "interval_seconds": "\(interval.components.seconds)",
+        ]
+        logger.error("accepting connections failed (descriptors exhausted?); pausing accept", metadata: metadata)
     }
 
     static func identityReloaded(_ logger: Logger, certificate: TLSPeerIdentity?) {

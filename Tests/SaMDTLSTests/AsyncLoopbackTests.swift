@@ -26,6 +26,7 @@ struct AsyncLoopbackTests {
     static func withEchoServer<Result: Sendable>(
         context: TLSContext,
         host: String = "127.0.0.1",
+        maximumConnections: Int? = nil,
         revalidationGracePeriod: Duration = .seconds(5),
         _ body: @Sendable (Int) async throws -> Result
     ) async throws -> Result {
@@ -33,6 +34,7 @@ struct AsyncLoopbackTests {
             host: host,
             port: 0,
             context: context,
+            maximumConnections: maximumConnections,
             revalidationGracePeriod: revalidationGracePeriod
         )
         let port = try #require(server.localAddress.port)

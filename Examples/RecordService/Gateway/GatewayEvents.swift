@@ -29,7 +29,14 @@ enum GatewayEvents {
         }
     }
 
-    static func started(_ logger: Logger, address: String, readers: [String], shredders: [String], maximumBodyByteCount: Int) {
+    static func started(
+        _ logger: Logger,
+        address: String,
+        readers: [String],
+        shredders: [String],
+        maximumBodyByteCount: Int,
+        maximumConnections: Int
+    ) {
         logger.notice(
             "records gateway listening",
             metadata: [
@@ -38,6 +45,7 @@ enum GatewayEvents {
                 "readers": "\(readers.joined(separator: ","))",
                 "shredders": "\(shredders.joined(separator: ","))",
                 "max_body_bytes": "\(maximumBodyByteCount)",
+                "max_connections": "\(maximumConnections)",
             ]
         )
     }

@@ -57,13 +57,26 @@ public final class RecordGateway: Sendable {
         let core = GatewayCore(configuration: configuration, store: store, logger: logger, threadPool: .singleton)
         let connections = GatewayConnections()
         let tls = configuration.tls
+        let limit = TLSConnectionLimit(maximumConnections: configuration.maximumConnections, context: tls)
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // A failed accept (descriptors exhausted) pauses accepting instead of retrying at once, which
+                // would keep an event loop at 100 % for as long as the connection waits in the backlog.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(limit.makeAcceptBackoffHandler())
+                }
+            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 // Completes at once: the child is registered (and starts its handshake) only after this.
                 channel.eventLoop.makeCompletedFuture {
+                    guard limit.admit(channel) else {
+                        // Over maximumConnections: closed before it is registered, before any TLS.
+                        channel.close(promise: nil)
+                        return
+                    }
                     let tlsHandler = TLSHandler(serverContext: tls)
                     try channel.pipeline.syncOperations.addHandler(tlsHandler)
                     // A client revoked (CRL reload), dropped from the CAs or expired while connected: its
@@ -99,7 +112,8 @@ public final class RecordGateway: Sendable {
             address: gateway.addressDescription,
             readers: configuration.readers,
             shredders: configuration.shredders,
-            maximumBodyByteCount: configuration.maximumBodyByteCount
+            maximumBodyByteCount: configuration.maximumBodyByteCount,
+            maximumConnections: configuration.maximumConnections
         )
         return gateway
     }

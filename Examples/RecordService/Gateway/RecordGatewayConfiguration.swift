@@ -55,6 +55,13 @@ public struct RecordGatewayConfiguration: Sendable {
     /// at least this often.
     public var maximumConnectionAge: Double
 
+    /// The most connections open at once, handshaking or established (at least 1). A TCP connection over it
+    /// is closed at once, before any TLS, and refusals are logged once per 10 s
+    /// (`samd.tls.connections-refused`). Default: ``SaMDTLS/TLSConnectionLimit/defaultMaximumConnections()``
+    /// — the process's descriptor limit less those open and a reserve — so that the gateway never runs out of
+    /// descriptors for its database, key store and CRL files.
+    public var maximumConnections: Int
+
     /// The default of ``maximumConnectionAge``: one hour.
     public static let defaultMaximumConnectionAge: Double = 3_600
     /// The default of ``idleTimeout``: 30 seconds. A device that sends a reading a minute reconnects for each
@@ -77,7 +84,8 @@ public struct RecordGatewayConfiguration: Sendable {
         idleTimeout: Double = defaultIdleTimeout,
         requestTimeout: Double = 120,
         shutdownGracePeriod: Double = 10,
-        maximumConnectionAge: Double = defaultMaximumConnectionAge
+        maximumConnectionAge: Double = defaultMaximumConnectionAge,
+        maximumConnections: Int? = nil
     ) {
         self.tls = tls
         self.readers = readers
@@ -89,6 +97,7 @@ public struct RecordGatewayConfiguration: Sendable {
         self.requestTimeout = requestTimeout
         self.shutdownGracePeriod = shutdownGracePeriod
         self.maximumConnectionAge = maximumConnectionAge
+        self.maximumConnections = maximumConnections ?? TLSConnectionLimit.defaultMaximumConnections()
     }
 
     /// The roles `peer` holds: always ``RecordRole/device``, plus ``RecordRole/reader`` and
@@ -145,6 +154,9 @@ public struct RecordGatewayConfiguration: Sendable {
             guard value > 0, value.isFinite, value <= 86_400 else {
                 throw RecordServiceError(.invalidConfiguration, "\(name) is more than 0 and at most 86 400 seconds")
             }
+        }
+        guard self.maximumConnections >= 1 else {
+            throw RecordServiceError(.invalidConfiguration, "maximumConnections is at least 1")
         }
         guard self.shutdownGracePeriod >= 0, self.shutdownGracePeriod <= 3_600 else {
             throw RecordServiceError(.invalidConfiguration, "shutdownGracePeriod is 0 to 3 600 seconds")
