@@ -118,6 +118,33 @@ struct OpenConnectionRevalidationTests {
         #expect(events.first?.metadata["peer"] == "urn:samd:device:revoked-while-connected")
     }
 
+    @Test func aPeerWhoseCAIsRemovedFromTheTrustRootsIsClosed() async throws {
+        let recorder = RecordingLogHandler()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-revalidate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let roots = directory.appendingPathComponent("roots.pem")
+        try Data(Fixtures.pki.root.certificate.certificatePEM.utf8).write(to: roots, options: .atomic)
+        let context = try Fixtures.context(
+            .gatewayServer(identity: Fixtures.identity(Fixtures.pki.server), clientTrustRoots: .file(roots.path)),
+            logger: recorder.logger
+        )
+        try await AsyncLoopbackTests.withEchoServer(context: context, revalidationGracePeriod: .seconds(1)) { port in
+            let connection = try await TLSClient.connect(
+                host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)))
+            let closedAfter = try await Self.secondsUntilClosed(connection, limit: .seconds(30)) {
+                // The CA bundle now holds another CA only: the device's chain no longer reaches a trust root.
+                try Data(Fixtures.pki.otherRoot.certificate.certificatePEM.utf8).write(to: roots, options: .atomic)
+                try context.reload()
+            }
+            #expect(try #require(closedAfter, "the connection outlived the removal of its CA") < 15)
+        }
+        let events = recorder.events("samd.tls.connection-invalidated")
+        #expect(events.count == 1)
+        #expect(events.first?.metadata["reason"] == "trust-changed")
+        #expect(events.first?.metadata["error"] == "unknownCA")
+    }
+
     @Test func aPeerIsClosedWhenItsCertificateExpires() async throws {
         let recorder = RecordingLogHandler()
         let context = try Fixtures.context(Fixtures.serverConfiguration(), logger: recorder.logger)
