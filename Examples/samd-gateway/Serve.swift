@@ -26,7 +26,11 @@ struct Serve: AsyncParsableCommand {
             exactly; anything else a SAN DNS name).
             The certificate, key, CA and CRL files are watched and reloaded when they change \
             (--identity-reload-interval, default 5 s; 0 stops watching); SIGHUP reloads them at once. A \
-            refused reload leaves the current identity serving. SIGINT or SIGTERM stops: requests in progress \
+            refused reload leaves the current identity serving. After a reload, every open connection whose \
+            client no longer verifies (revoked by a new CRL, its CA removed) answers its request in flight with \
+            Connection: close and closes; so does a connection whose client certificate expires, at its notAfter, \
+            and one older than --max-connection-age. At most --max-connections connections are open at once (by \
+            default fewer than the descriptor limit allows); more are closed at once. SIGINT or SIGTERM stops: requests in progress \
             finish (at most 10 s), then the gateway exits 0. Security events are logged on standard error.
             """ + "\nExit codes (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
     )
@@ -77,14 +81,35 @@ struct Serve: AsyncParsableCommand {
     )
     var maxBufferedBodyBytes: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Seconds a connection may wait for its next request (more than 0, at most 86400).", valueName: "seconds"))
-    var idleTimeout: Double = 60
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Seconds a connection may wait for its next request (default 30; more than 0, at most 86400).", valueName: "seconds")
+    )
+    var idleTimeout: Double = RecordGatewayConfiguration.defaultIdleTimeout
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Seconds a connection may carry requests (default 3600; more than 0, at most 86400); then it closes after the request in flight.",
+            valueName: "seconds"
+        )
+    )
+    var maxConnectionAge: Double = RecordGatewayConfiguration.defaultMaximumConnectionAge
 
     @Option(
         name: .long,
         help: ArgumentHelp("Seconds a request may take to arrive, head to end of body (more than 0, at most 86400).", valueName: "seconds")
     )
     var requestTimeout: Double = 120
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The most connections open at once (default: the descriptor limit less those open and a reserve); more are closed at once.",
+            valueName: "count"
+        )
+    )
+    var maxConnections: Int?
 
     @Option(
         name: .long,
@@ -103,10 +128,16 @@ struct Serve: AsyncParsableCommand {
         if let buffered = self.maxBufferedBodyBytes, buffered < self.maxBodyBytes {
             throw ValidationError("--max-buffered-body-bytes is at least --max-body-bytes (\(self.maxBodyBytes))")
         }
+        if let connections = self.maxConnections, connections < 1 {
+            throw ValidationError("--max-connections is at least 1")
+        }
         guard self.identityReloadInterval.isFinite, (0...86_400).contains(self.identityReloadInterval) else {
             throw ValidationError("--identity-reload-interval is 0 to 86400 seconds")
         }
-        for (name, value) in [("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout)] {
+        for (name, value) in [
+            ("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout),
+            ("--max-connection-age", self.maxConnectionAge),
+        ] {
             guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(name) is more than 0 and at most 86400 seconds") }
         }
         for (option, values) in [("--reader", self.readers), ("--shredder", self.shredders)] {
@@ -154,7 +185,9 @@ struct Serve: AsyncParsableCommand {
             maximumBodyByteCount: self.maxBodyBytes,
             maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
             idleTimeout: self.idleTimeout,
-            requestTimeout: self.requestTimeout
+            requestTimeout: self.requestTimeout,
+            maximumConnectionAge: self.maxConnectionAge,
+            maximumConnections: self.maxConnections
         )
 
         // Installed before listening, so that a signal right after the "listening" line is not lost.

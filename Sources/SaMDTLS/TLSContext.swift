@@ -7,7 +7,7 @@ import Synchronization
 /// (see ``reload()``), so a misconfiguration fails here, not at the first handshake. It holds one OpenSSL
 /// `SSL_CTX`, shared by every connection made from it; ``reload()`` builds a new one from the same
 /// configuration (re-reading its files) and swaps it in atomically: new handshakes use it, open
-/// connections keep theirs. Sessions and tickets issued under the old one are not resumed under the new one,
+/// connections keep theirs (their peers are verified again under it: see ``reload()``). Sessions and tickets issued under the old one are not resumed under the new one,
 /// so a reload that changes trust roots, CRLs or the peer policy applies to every later connection.
 public final class TLSContext: Sendable {
     private let current: Mutex<SSLContextBox>
@@ -16,6 +16,8 @@ public final class TLSContext: Sendable {
     /// The configuration this context was built from.
     public let configuration: TLSConfiguration
     let logger: Logger
+    /// Open connections whose peers are verified again after each reload (``TLSPeerRevalidationHandler``).
+    let openConnections = TLSOpenConnections()
 
     /// Validates `configuration` and makes the OpenSSL context.
     /// - Parameter logger: where security events go (label suggestion `samdkit.tls`).
@@ -54,6 +56,11 @@ public final class TLSContext: Sendable {
     /// keyUsage) digitalSignature, each chain
     /// certificate is issued and signed by the next — and only then swaps them in. On failure nothing changes:
     /// the old identity keeps serving, and the refusal is logged (`samd.tls.identity-reload-refused`).
+    ///
+    /// After a swap, every open connection with a ``TLSPeerRevalidationHandler`` (every connection of a
+    /// ``TLSServer``) has its peer's chain verified again under the new trust state, before this returns; a
+    /// peer that no longer verifies (revoked, its CA removed, no longer allowed) is told and closed after a
+    /// grace period (see ``TLSPeerRevalidationHandler``).
     /// - Throws: the ``TLSError`` that refused the new identity.
     public func reload() throws {
         do {
@@ -66,6 +73,8 @@ public final class TLSContext: Sendable {
             }
             _ = previous
             TLSEvents.identityReloaded(self.logger, certificate: fresh.ownCertificate)
+            // Trust state (roots, CRLs, peer policy) may have changed: open connections are verified again.
+            self.openConnections.revalidate(under: fresh)
         } catch let error as TLSError {
             TLSEvents.identityReloadRefused(self.logger, error: error)
             throw error

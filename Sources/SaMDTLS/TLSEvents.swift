@@ -5,12 +5,15 @@ import Logging
 /// Names (stable across versions): `samd.tls.handshake-succeeded`, `samd.tls.handshake-failed`,
 /// `samd.tls.connection-failed`, `samd.tls.unclean-shutdown`, `samd.tls.connection-max-age`,
 /// `samd.tls.connection-idle`,
-/// `samd.tls.connection-dropped`, `samd.tls.identity-reloaded`, `samd.tls.identity-reload-refused`,
+/// `samd.tls.connection-dropped`, `samd.tls.connection-invalidated`, `samd.tls.connections-refused`,
+/// `samd.tls.accept-failed`, `samd.tls.identity-reloaded`, `samd.tls.identity-reload-refused`,
 /// `samd.tls.crl-rollback-refused`. Fields:
 /// `role`, `remote` (address:port), `peer` (the first SAN URI, DNS name or subject), `peer_subject`,
 /// `peer_issuer`, `peer_serial`, `peer_spki_sha256`, `tls_version`, `cipher_suite`, `resumed`, `alpn`,
 /// `after_handshake`, `error` (a ``TLSError/Code``), `origin` (`local`/`peer`), `alert`, `reason`,
-/// `waiting`, `certificate` (own subject), `not_after`, `crl_issuer`, `crl_number`, `accepted_crl_number`. Never key material, passphrases or application data.
+/// `waiting`, `certificate` (own subject), `not_after`, `grace_seconds`, `refused`, `maximum_connections`,
+/// `interval_seconds`, `failures`, `detail`, `crl_issuer`, `crl_number`, `accepted_crl_number`. Never key
+/// material, passphrases or application data.
 enum TLSEvents {
     static func handshakeSucceeded(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, info: TLSConnectionInfo) {
         var metadata: Logger.Metadata = [
@@ -82,6 +85,54 @@ enum TLSEvents {
         var metadata: Logger.Metadata = ["event": "samd.tls.connection-idle", "role": "\(role.rawValue)"]
         if let remote { metadata["remote"] = "\(remote)" }
         logger.info("TLS connection idle for too long and is being closed", metadata: metadata)
+    }
+
+    static func connectionInvalidated(
+        _ logger: Logger,
+        role: TLSConfiguration.Role,
+        remote: String?,
+        reason: String,
+        peer: TLSPeerIdentity?,
+        error: TLSError,
+        gracePeriod: Duration
+    ) {
+        var metadata = Self.errorMetadata(error)
+        metadata["event"] = "samd.tls.connection-invalidated"
+        metadata["role"] = "\(role.rawValue)"
+        metadata["reason"] = "\(reason)"
+        metadata["detail"] = "\(error.reason)"
+        metadata["grace_seconds"] = "\(gracePeriod.components.seconds)"
+        if let remote { metadata["remote"] = "\(remote)" }
+        if let peer {
+            metadata["peer"] = "\(peer.displayName)"
+            metadata["peer_subject"] = "\(peer.subject)"
+            metadata["peer_issuer"] = "\(peer.issuer)"
+            metadata["peer_serial"] = "\(peer.serialNumber)"
+            metadata["not_after"] = "\(peer.notAfter)"
+        }
+        logger.warning("TLS peer no longer valid: the open connection is being closed", metadata: metadata)
+    }
+
+    static func connectionsRefused(_ logger: Logger, refused: Int, maximumConnections: Int, interval: Duration) {
+        let metadata: Logger.Metadata = [
+            "event": "samd.tls.connections-refused",
+            "role": "server",
+            "refused": "\(refused)",
+            "maximum_connections": "\(maximumConnections)",
+            "interval_seconds": "\(interval.components.seconds)",
+        ]
+        logger.warning("TCP connections refused: the server holds its maximum number of connections", metadata: metadata)
+    }
+
+    static func acceptFailed(_ logger: Logger, failures: Int, error: String, interval: Duration) {
+        let metadata: Logger.Metadata = [
+            "event": "samd.tls.accept-failed",
+            "role": "server",
+            "failures": "\(failures)",
+            "reason": "\(error)",
+            "interval_seconds": "\(interval.components.seconds)",
+        ]
+        logger.error("accepting connections failed (descriptors exhausted?); pausing accept", metadata: metadata)
     }
 
     static func identityReloaded(_ logger: Logger, certificate: TLSPeerIdentity?) {

@@ -25,7 +25,8 @@ public struct TLSPeerIdentity: Sendable, Hashable, CustomStringConvertible {
     /// The end of the certificate's validity.
     public let notAfter: Date
     /// The DER certificates of the verified chain, leaf first, up to and including the trust root. For a
-    /// resumed session, where no chain is verified again, only the leaf.
+    /// resumed session, where no chain is verified again, the leaf and the certificates the peer presented
+    /// with it in the session's original handshake (verified then).
     public let certificateChain: [[UInt8]]
 
     /// Makes an identity; SaMDTLS builds these from verified certificates, the initializer is public for tests.

@@ -13,6 +13,17 @@ import Darwin
 /// and whose peer is verified and allowed. Failed handshakes are logged (`samd.tls.handshake-failed`) and
 /// closed; they never end the sequence.
 ///
+/// The number of open connections is bounded (`maximumConnections`, by default derived from the process's
+/// descriptor limit, ``TLSConnectionLimit``): a TCP connection over the bound is closed at once, before any
+/// TLS, and refusals are logged once per interval (`samd.tls.connections-refused`). When `accept` itself
+/// fails (descriptors exhausted by something else), accepting pauses for a second instead of retrying at once
+/// (``TLSAcceptBackoffHandler``; logged once per interval, `samd.tls.accept-failed`).
+///
+/// Each connection's peer stays valid for as long as it is open (``TLSPeerRevalidationHandler``): after a
+/// reload of the context's trust state (``TLSContext/reload()``, ``TLSIdentityReloader``) a peer that no
+/// longer verifies — revoked by a new CRL, its CA removed — is closed after `revalidationGracePeriod`, and a
+/// peer is closed when its certificate chain expires; each with a `samd.tls.connection-invalidated` event.
+///
 /// ```swift
 /// let server = try await TLSServer.bind(host: "127.0.0.1", port: 0, context: context)
 /// try await server.executeThenClose { connections in
@@ -41,6 +52,10 @@ public struct TLSServer: Sendable {
     ///   - readyQueueLimit: how many established connections may wait for the application to take them
     ///     (default 1 024, at least 1); beyond, new ones are closed with close_notify and logged
     ///     (`samd.tls.connection-dropped`).
+    ///   - maximumConnections: the most connections open at once, handshaking or established (at least 1;
+    ///     `nil`, the default: ``TLSConnectionLimit/defaultMaximumConnections()``, below the descriptor limit).
+    ///   - revalidationGracePeriod: how long a connection whose peer is no longer valid stays open after
+    ///     ``TLSPeerInvalidatedEvent`` (default 5 seconds), for an application handler to finish and close it.
     ///   - group: the event loops to run on.
     /// - Throws: ``TLSError/Code/invalidConfiguration`` when `context` is not a server context; the socket
     ///   error when the address cannot be bound.
@@ -50,6 +65,8 @@ public struct TLSServer: Sendable {
         context: TLSContext,
         backlog: Int32 = 256,
         readyQueueLimit: Int = 1024,
+        maximumConnections: Int? = nil,
+        revalidationGracePeriod: Duration = .seconds(5),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TLSServer {
         guard context.configuration.role == .server else {
@@ -58,17 +75,40 @@ public struct TLSServer: Sendable {
         guard readyQueueLimit >= 1 else {
             throw TLSError(.invalidConfiguration, "readyQueueLimit must be at least 1")
         }
+        if let maximumConnections, maximumConnections < 1 {
+            throw TLSError(.invalidConfiguration, "maximumConnections must be at least 1")
+        }
+        let limit = TLSConnectionLimit(
+            maximumConnections: maximumConnections ?? TLSConnectionLimit.defaultMaximumConnections(),
+            context: context
+        )
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(limit.makeAcceptBackoffHandler())
+                }
+            }
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 // Completes at once: the child channel is registered (and starts reading) only after this.
                 channel.eventLoop.makeCompletedFuture {
-                    PendingConnection(
-                        handshake: try TLSConnection.establish(on: channel) { TLSHandler(serverContext: context) }
+                    guard limit.admit(channel) else {
+                        // Closed before it is registered: no handshake, no descriptor held.
+                        channel.close(promise: nil)
+                        return PendingConnection(
+                            handshake: channel.eventLoop.makeFailedFuture(
+                                TLSError(.connectionClosed, "the server holds its maximum number of connections")
+                            )
+                        )
+                    }
+                    let handshake = try TLSConnection.establish(on: channel) { TLSHandler(serverContext: context) }
+                    try channel.pipeline.syncOperations.addHandler(
+                        TLSPeerRevalidationHandler(context: context, gracePeriod: revalidationGracePeriod)
                     )
+                    return PendingConnection(handshake: handshake)
                 }
             }
         guard let address = channel.channel.localAddress else {

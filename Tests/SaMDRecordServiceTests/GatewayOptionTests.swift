@@ -57,6 +57,9 @@ struct GatewayOptionTests {
             (["--request-timeout", "inf"], "--request-timeout"),
             (["--request-timeout", "-1"], "--request-timeout"),
             (["--identity-reload-interval", "inf"], "--identity-reload-interval"),
+            (["--max-connection-age", "0"], "--max-connection-age"),
+            (["--max-connection-age", "86401"], "--max-connection-age"),
+            (["--max-connections", "0"], "--max-connections"),
         ]
         for (extra, option) in gatewayCases {
             let run = try await Harness.run(gateway, serve + extra, environment: Self.passphrase)

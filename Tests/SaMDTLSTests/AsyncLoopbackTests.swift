@@ -19,7 +19,24 @@ struct AsyncLoopbackTests {
         _ body: @Sendable (Int) async throws -> Result
     ) async throws -> Result {
         let context = try Fixtures.context(serverConfiguration, logger: logger?.logger ?? .init(label: "test"))
-        let server = try await TLSServer.bind(host: host, port: 0, context: context)
+        return try await Self.withEchoServer(context: context, host: host, body)
+    }
+
+    /// Runs an echo server on `context`, calls `body` with its port, then stops it.
+    static func withEchoServer<Result: Sendable>(
+        context: TLSContext,
+        host: String = "127.0.0.1",
+        maximumConnections: Int? = nil,
+        revalidationGracePeriod: Duration = .seconds(5),
+        _ body: @Sendable (Int) async throws -> Result
+    ) async throws -> Result {
+        let server = try await TLSServer.bind(
+            host: host,
+            port: 0,
+            context: context,
+            maximumConnections: maximumConnections,
+            revalidationGracePeriod: revalidationGracePeriod
+        )
         let port = try #require(server.localAddress.port)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

@@ -29,7 +29,14 @@ enum GatewayEvents {
         }
     }
 
-    static func started(_ logger: Logger, address: String, readers: [String], shredders: [String], maximumBodyByteCount: Int) {
+    static func started(
+        _ logger: Logger,
+        address: String,
+        readers: [String],
+        shredders: [String],
+        maximumBodyByteCount: Int,
+        maximumConnections: Int
+    ) {
         logger.notice(
             "records gateway listening",
             metadata: [
@@ -38,6 +45,7 @@ enum GatewayEvents {
                 "readers": "\(readers.joined(separator: ","))",
                 "shredders": "\(shredders.joined(separator: ","))",
                 "max_body_bytes": "\(maximumBodyByteCount)",
+                "max_connections": "\(maximumConnections)",
             ]
         )
     }
@@ -107,6 +115,13 @@ enum GatewayEvents {
         logger.warning(
             "request not received in time; connection closed",
             metadata: client.metadata(event: "request-timeout", ["seconds": "\(seconds)", "status": "408"])
+        )
+    }
+
+    static func connectionMaximumAge(_ logger: Logger, client: Client, seconds: Double) {
+        logger.info(
+            "connection at its maximum age; closing after the request in flight",
+            metadata: client.metadata(event: "connection-max-age", ["seconds": "\(seconds)"])
         )
     }
 

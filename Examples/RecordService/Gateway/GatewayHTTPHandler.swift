@@ -94,8 +94,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     private var request: Request?
     private var client = GatewayEvents.Client()
     private var roles: Set<RecordRole> = []
+    /// The connection closes after the response in flight, or at once when idle: the gateway stops, the
+    /// client is no longer valid (``TLSPeerInvalidatedEvent``), or the connection reached its maximum age.
     private var stopping = false
     private var idleTimer: Scheduled<Void>?
+    private var ageTimer: Scheduled<Void>?
     private var requestTimer: Scheduled<Void>?
     /// Body bytes of the shared budget this connection holds (``GatewayCore/reserveBodyBytes(_:)``).
     private var reservedBodyBytes = 0
@@ -131,17 +134,28 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
                 context.close(promise: nil)
             } else {
                 self.startIdleTimer(context: context)
+                self.startAgeTimer(context: context)
             }
         } else if event is GatewayShutdownEvent {
-            self.stopping = true
-            if self.phase == .idle || self.phase == .handshaking {
-                self.phase = .closing
-                self.cancelTimers()
-                context.close(promise: nil)
-            }
+            self.finishAfterResponse(context: context)
             return
+        } else if event is TLSPeerInvalidatedEvent {
+            // The TLS layer logged why (samd.tls.connection-invalidated) and closes the connection after its
+            // grace period should the request in flight not be answered by then.
+            self.finishAfterResponse(context: context)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Closes now when no request is in flight; otherwise the response in flight carries `Connection: close`
+    /// and the connection closes after it.
+    private func finishAfterResponse(context: ChannelHandlerContext) {
+        self.stopping = true
+        if self.phase == .idle || self.phase == .handshaking {
+            self.phase = .closing
+            self.cancelTimers()
+            context.close(promise: nil)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -490,7 +504,20 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         }
     }
 
+    /// After ``RecordGatewayConfiguration/maximumConnectionAge`` (counted from the handshake) the connection
+    /// finishes its request in flight and closes.
+    private func startAgeTimer(context: ChannelHandlerContext) {
+        let seconds = self.core.configuration.maximumConnectionAge
+        self.ageTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
+            guard self.phase != .closing else { return }
+            GatewayEvents.connectionMaximumAge(self.core.logger, client: self.client, seconds: seconds)
+            self.finishAfterResponse(context: context)
+        }
+    }
+
     private func cancelTimers() {
+        self.ageTimer?.cancel()
+        self.ageTimer = nil
         self.idleTimer?.cancel()
         self.idleTimer = nil
         self.requestTimer?.cancel()

@@ -16,8 +16,9 @@ import Synchronization
 /// | `DELETE /subjects/{subject}` | shredder | 200 `{"key","destroyed_at","records"}`; 403, 404, 503 |
 /// | `GET /healthz` | device | 200 `{"status":"ok"}` |
 ///
-/// Each connection's pipeline is `TLSHandler` → NIO's HTTP/1.1 server handlers (pipelining assistance, 400 on
-/// parse errors) → the gateway's handler. The client's roles come from the certificate verified in the
+/// Each connection's pipeline is `TLSHandler` → `TLSPeerRevalidationHandler` (the client is verified again
+/// after each reload of the TLS context's trust state, and ends at its certificate's expiry) → NIO's HTTP/1.1
+/// server handlers (pipelining assistance, 400 on parse errors) → the gateway's handler. The client's roles come from the certificate verified in the
 /// handshake; store calls run on `NIOThreadPool.singleton`, never on an event loop. Responses carry no
 /// subject or record id and logs name no patient data (Docs/Gateway.md, Docs/SecurityEvents.md).
 public final class RecordGateway: Sendable {
@@ -56,15 +57,36 @@ public final class RecordGateway: Sendable {
         let core = GatewayCore(configuration: configuration, store: store, logger: logger, threadPool: .singleton)
         let connections = GatewayConnections()
         let tls = configuration.tls
+        let limit = TLSConnectionLimit(maximumConnections: configuration.maximumConnections, context: tls)
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // A failed accept (descriptors exhausted) pauses accepting instead of retrying at once, which
+                // would keep an event loop at 100 % for as long as the connection waits in the backlog.
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(limit.makeAcceptBackoffHandler())
+                }
+            }
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 // Completes at once: the child is registered (and starts its handshake) only after this.
                 channel.eventLoop.makeCompletedFuture {
+                    guard limit.admit(channel) else {
+                        // Over maximumConnections: closed before it is registered, before any TLS.
+                        channel.close(promise: nil)
+                        return
+                    }
                     let tlsHandler = TLSHandler(serverContext: tls)
                     try channel.pipeline.syncOperations.addHandler(tlsHandler)
+                    // A client revoked (CRL reload), dropped from the CAs or expired while connected: its
+                    // request in flight is answered with `Connection: close`, then the connection closes.
+                    try channel.pipeline.syncOperations.addHandler(
+                        TLSPeerRevalidationHandler(
+                            context: tls,
+                            gracePeriod: .milliseconds(Int64(configuration.shutdownGracePeriod * 1000))
+                        )
+                    )
                     tlsHandler.handshakeFuture.whenComplete { result in
                         core.counters.withLock { counters in
                             if case .success = result { counters.handshakesSucceeded += 1 } else { counters.handshakesFailed += 1 }
@@ -90,7 +112,8 @@ public final class RecordGateway: Sendable {
             address: gateway.addressDescription,
             readers: configuration.readers,
             shredders: configuration.shredders,
-            maximumBodyByteCount: configuration.maximumBodyByteCount
+            maximumBodyByteCount: configuration.maximumBodyByteCount,
+            maximumConnections: configuration.maximumConnections
         )
         return gateway
     }

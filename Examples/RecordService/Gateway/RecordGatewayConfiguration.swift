@@ -37,7 +37,7 @@ public struct RecordGatewayConfiguration: Sendable {
     /// body that stops fitting is answered 503 as soon as it does. Either way the connection is closed. Not
     /// given to the initialiser, it is the larger of 256 MiB and ``maximumBodyByteCount``.
     public var maximumBufferedBodyByteCount: Int
-    /// How long a connection may wait for its next request, in seconds (default 60; more than 0). Counted from
+    /// How long a connection may wait for its next request, in seconds (default 30; more than 0). Counted from
     /// the handshake or the last response; a slowly sent request head counts against it too, and so does a
     /// response the client does not read: a connection whose responses stay unread this long is closed.
     public var idleTimeout: Double
@@ -45,8 +45,28 @@ public struct RecordGatewayConfiguration: Sendable {
     /// more than 0). Past it the gateway answers 408 and closes the connection.
     public var requestTimeout: Double
     /// On ``RecordGateway/stop()``, how long requests in progress may take to finish, in seconds (default 10;
-    /// 0 or more) before their connections are closed anyway.
+    /// 0 or more) before their connections are closed anyway. Also how long a connection whose client is no
+    /// longer valid (revoked by a CRL reload, its CA removed, its certificate expired:
+    /// ``SaMDTLS/TLSPeerInvalidatedEvent``) may take to finish its request in flight.
     public var shutdownGracePeriod: Double
+    /// The longest a connection may carry requests, in seconds (default 3 600; more than 0, at most 86 400):
+    /// once it is this old it closes after the request in flight (`Connection: close`), or at once when idle,
+    /// so that every client makes a fresh handshake — under the trust roots, CRLs and identity in force then —
+    /// at least this often.
+    public var maximumConnectionAge: Double
+
+    /// The most connections open at once, handshaking or established (at least 1). A TCP connection over it
+    /// is closed at once, before any TLS, and refusals are logged once per 10 s
+    /// (`samd.tls.connections-refused`). Default: ``SaMDTLS/TLSConnectionLimit/defaultMaximumConnections()``
+    /// — the process's descriptor limit less those open and a reserve — so that the gateway never runs out of
+    /// descriptors for its database, key store and CRL files.
+    public var maximumConnections: Int
+
+    /// The default of ``maximumConnectionAge``: one hour.
+    public static let defaultMaximumConnectionAge: Double = 3_600
+    /// The default of ``idleTimeout``: 30 seconds. A device that sends a reading a minute reconnects for each
+    /// (a resumed handshake, without certificate verification cost) instead of holding a descriptor in between.
+    public static let defaultIdleTimeout: Double = 30
 
     /// The default of ``maximumBodyByteCount``: 64 MiB, as `EncryptedRecordStore.Configuration`.
     public static let defaultMaximumBodyByteCount = 64 << 20
@@ -61,9 +81,11 @@ public struct RecordGatewayConfiguration: Sendable {
         shredders: [String] = [],
         maximumBodyByteCount: Int = defaultMaximumBodyByteCount,
         maximumBufferedBodyByteCount: Int? = nil,
-        idleTimeout: Double = 60,
+        idleTimeout: Double = defaultIdleTimeout,
         requestTimeout: Double = 120,
-        shutdownGracePeriod: Double = 10
+        shutdownGracePeriod: Double = 10,
+        maximumConnectionAge: Double = defaultMaximumConnectionAge,
+        maximumConnections: Int? = nil
     ) {
         self.tls = tls
         self.readers = readers
@@ -74,6 +96,8 @@ public struct RecordGatewayConfiguration: Sendable {
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
         self.shutdownGracePeriod = shutdownGracePeriod
+        self.maximumConnectionAge = maximumConnectionAge
+        self.maximumConnections = maximumConnections ?? TLSConnectionLimit.defaultMaximumConnections()
     }
 
     /// The roles `peer` holds: always ``RecordRole/device``, plus ``RecordRole/reader`` and
@@ -123,10 +147,16 @@ public struct RecordGatewayConfiguration: Sendable {
         guard self.maximumBufferedBodyByteCount >= self.maximumBodyByteCount else {
             throw RecordServiceError(.invalidConfiguration, "maximumBufferedBodyByteCount is at least maximumBodyByteCount")
         }
-        for (name, value) in [("idleTimeout", self.idleTimeout), ("requestTimeout", self.requestTimeout)] {
+        for (name, value) in [
+            ("idleTimeout", self.idleTimeout), ("requestTimeout", self.requestTimeout),
+            ("maximumConnectionAge", self.maximumConnectionAge),
+        ] {
             guard value > 0, value.isFinite, value <= 86_400 else {
                 throw RecordServiceError(.invalidConfiguration, "\(name) is more than 0 and at most 86 400 seconds")
             }
+        }
+        guard self.maximumConnections >= 1 else {
+            throw RecordServiceError(.invalidConfiguration, "maximumConnections is at least 1")
         }
         guard self.shutdownGracePeriod >= 0, self.shutdownGracePeriod <= 3_600 else {
             throw RecordServiceError(.invalidConfiguration, "shutdownGracePeriod is 0 to 3 600 seconds")

@@ -8,7 +8,7 @@ import NIOCore
 /// ``TLSHandler`` drives it from its event loop only.
 final class SSLConnection {
     let context: SSLContextBox
-    private let ssl: OpaquePointer
+    let ssl: OpaquePointer
     private let readBIO: OpaquePointer
     private let writeBIO: OpaquePointer
     /// The name a client expects the server to prove (and sends as SNI when it is a DNS name).
@@ -279,7 +279,9 @@ final class SSLConnection {
                     throw TLSError(.certificateRequired, "the peer presented no certificate")
                 }
                 let leaf = X509Certificate(referencing: certificate)
-                let identity = leaf.peerIdentity(chain: [leaf])
+                // The chain presented in the session's original handshake, so that an open connection can be
+                // verified again after a trust change (TLSPeerRevalidationHandler).
+                let identity = leaf.peerIdentity(chain: [leaf] + self.presentedIntermediates)
                 guard identity.notAfter > now else {
                     throw TLSError(.certificateExpired, "the resumed session's peer certificate has expired")
                 }

@@ -186,13 +186,21 @@ extension Harness {
         let port: Int
 
         /// Starts `samd-gateway serve --listen 127.0.0.1:0 ARGUMENTS…` with the key store's passphrase in
-        /// SAMD_PASSPHRASE, and waits (bounded) for `listening on 127.0.0.1:PORT`.
-        init(_ arguments: [String]) async throws {
-            let child = try Child(
-                try Harness.binary("samd-gateway"),
-                ["serve", "--listen", "127.0.0.1:0"] + arguments,
-                environment: ["SAMD_PASSPHRASE": Harness.passphrase]
-            )
+        /// SAMD_PASSPHRASE, and waits (bounded) for `listening on 127.0.0.1:PORT`. With `descriptorLimit`, it
+        /// runs under `ulimit -n` that many (through `/bin/sh`, which then `exec`s it: the process id stays).
+        init(_ arguments: [String], descriptorLimit: Int? = nil) async throws {
+            let gateway = try Harness.binary("samd-gateway")
+            let serve = ["serve", "--listen", "127.0.0.1:0"] + arguments
+            let child =
+                if let descriptorLimit {
+                    try Child(
+                        URL(fileURLWithPath: "/bin/sh"),
+                        ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", gateway.path] + serve,
+                        environment: ["SAMD_PASSPHRASE": Harness.passphrase]
+                    )
+                } else {
+                    try Child(gateway, serve, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
+                }
             self.child = child
             let ready = await child.wait(timeout: 20) { child.standardOutput.text.contains("\n") || !child.isRunning }
             let firstLine = child.standardOutput.text.split(separator: "\n").first.map(String.init) ?? ""
