@@ -185,6 +185,7 @@ let package = Package(
         .executableTarget(
             name: "samd-vault",
             dependencies: [
+                "SaMDExampleSupport",
                 "SaMDCrypto",
                 "SaMDEnvelope",
                 "SaMDKeys",
@@ -199,6 +200,7 @@ let package = Package(
         .executableTarget(
             name: "samd-sbom",
             dependencies: [
+                "SaMDExampleSupport",
                 "SaMDSBOM",
                 "SaMDCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -228,7 +230,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "samd-pki",
-            dependencies: ["SaMDDevPKI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SaMDDevPKI", "SaMDExampleSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/samd-pki",
             swiftSettings: swiftSettings
         ),
@@ -259,7 +261,7 @@ let package = Package(
         .executableTarget(
             name: "samd-demo",
             dependencies: [
-                "SaMDRecordService", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
+                "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -353,7 +355,7 @@ let package = Package(
             name: "SaMDRecordServiceTests",
             dependencies: [
                 "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
-                "SaMDTestSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki", "samd-vault",
+                "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki", "samd-vault",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -23,7 +23,10 @@ struct Serve: AsyncParsableCommand {
             output. Every client must present a certificate chaining to --ca with EKU clientAuth: such a client \
             is a device and may store records and ask for /healthz. Reading needs a certificate whose SAN is \
             given with --reader, shredding one given with --shredder (a value with ':' is a SAN URI, compared \
-            exactly; anything else a SAN DNS name).
+            exactly; anything else a SAN DNS name). With --reader-ca (--shredder-ca) those SANs count only for a \
+            certificate issued under one of the CA certificates in that file (its verified chain goes through \
+            a certificate with the CA's key): issue staff certificates from a CA of their own, so that the \
+            device CA cannot mint a reader.
             The certificate, key, CA and CRL files are watched and reloaded when they change \
             (--identity-reload-interval, default 5 s; 0 stops watching); SIGHUP reloads them at once. A \
             refused reload leaves the current identity serving. After a reload, every open connection whose \
@@ -67,6 +70,24 @@ struct Serve: AsyncParsableCommand {
     var shredders: [String] = []
 
     @Option(
+        name: .customLong("reader-ca"),
+        help: ArgumentHelp(
+            "Bind the read role to these issuing CAs (PEM, repeatable): a --reader SAN counts only when the client's verified chain goes through one of them.",
+            valueName: "file"
+        )
+    )
+    var readerCAs: [String] = []
+
+    @Option(
+        name: .customLong("shredder-ca"),
+        help: ArgumentHelp(
+            "Bind the shred role to these issuing CAs (PEM, repeatable): a --shredder SAN counts only when the client's verified chain goes through one of them.",
+            valueName: "file"
+        )
+    )
+    var shredderCAs: [String] = []
+
+    @Option(
         name: .long,
         help: ArgumentHelp("The largest record accepted, in bytes (default 64 MiB; at most 512 MiB, the store's bound).", valueName: "bytes")
     )
@@ -80,6 +101,15 @@ struct Serve: AsyncParsableCommand {
         )
     )
     var maxBufferedBodyBytes: Int?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The slowest a request body may arrive, in bytes per second, measured over windows of 10 s from the request head (default 1024; 0: not checked); slower: 408 and closed.",
+            valueName: "bytes"
+        )
+    )
+    var minBodyBytesPerSecond: Int = RecordGatewayConfiguration.defaultMinimumBodyBytesPerSecond
 
     @Option(
         name: .long,
@@ -131,6 +161,10 @@ struct Serve: AsyncParsableCommand {
         if let connections = self.maxConnections, connections < 1 {
             throw ValidationError("--max-connections is at least 1")
         }
+        let fastest = RecordGatewayConfiguration.largestMinimumBodyBytesPerSecond
+        guard (0...fastest).contains(self.minBodyBytesPerSecond) else {
+            throw ValidationError("--min-body-bytes-per-second is 0 to \(fastest)")
+        }
         guard self.identityReloadInterval.isFinite, (0...86_400).contains(self.identityReloadInterval) else {
             throw ValidationError("--identity-reload-interval is 0 to 86400 seconds")
         }
@@ -140,6 +174,8 @@ struct Serve: AsyncParsableCommand {
         ] {
             guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(name) is more than 0 and at most 86400 seconds") }
         }
+        if !self.readerCAs.isEmpty, self.readers.isEmpty { throw ValidationError("--reader-ca binds the read role: give --reader too") }
+        if !self.shredderCAs.isEmpty, self.shredders.isEmpty { throw ValidationError("--shredder-ca binds the shred role: give --shredder too") }
         for (option, values) in [("--reader", self.readers), ("--shredder", self.shredders)] {
             for value in values {
                 guard !value.isEmpty, !value.contains(where: \.isWhitespace) else {
@@ -169,10 +205,14 @@ struct Serve: AsyncParsableCommand {
         bootstrapLogging(level: .info)
         let cliLogger = Logger(label: "samd-gateway.serve")
 
-        try requireReadable([self.cert, self.key, self.ca] + self.crl)
+        try requireReadable([self.cert, self.key, self.ca] + self.crl + self.readerCAs + self.shredderCAs)
         let context: TLSContext
+        let readerIssuers: [TLSIssuingAuthority]
+        let shredderIssuers: [TLSIssuingAuthority]
         do {
             context = try TLSContext(configuration: try self.makeTLSConfiguration(), logger: Logger(label: "samdkit.tls"))
+            readerIssuers = try self.readerCAs.flatMap { try TLSIssuingAuthority.load(.file($0)) }
+            shredderIssuers = try self.shredderCAs.flatMap { try TLSIssuingAuthority.load(.file($0)) }
         } catch let error as TLSError {
             printError("\(error.code): \(error.reason)")
             throw ExitCode(ExitStatus.code(forSetup: error))
@@ -182,8 +222,11 @@ struct Serve: AsyncParsableCommand {
             tls: context,
             readers: self.readers,
             shredders: self.shredders,
+            readerIssuers: readerIssuers,
+            shredderIssuers: shredderIssuers,
             maximumBodyByteCount: self.maxBodyBytes,
             maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
+            minimumBodyBytesPerSecond: self.minBodyBytesPerSecond,
             idleTimeout: self.idleTimeout,
             requestTimeout: self.requestTimeout,
             maximumConnectionAge: self.maxConnectionAge,

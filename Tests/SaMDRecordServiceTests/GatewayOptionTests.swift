@@ -60,6 +60,8 @@ struct GatewayOptionTests {
             (["--max-connection-age", "0"], "--max-connection-age"),
             (["--max-connection-age", "86401"], "--max-connection-age"),
             (["--max-connections", "0"], "--max-connections"),
+            (["--min-body-bytes-per-second", "-1"], "--min-body-bytes-per-second"),
+            (["--min-body-bytes-per-second", "1073741825"], "--min-body-bytes-per-second"),
         ]
         for (extra, option) in gatewayCases {
             let run = try await Harness.run(gateway, serve + extra, environment: Self.passphrase)

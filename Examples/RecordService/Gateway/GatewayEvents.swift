@@ -34,20 +34,23 @@ enum GatewayEvents {
         address: String,
         readers: [String],
         shredders: [String],
+        readerIssuers: [TLSIssuingAuthority],
+        shredderIssuers: [TLSIssuingAuthority],
         maximumBodyByteCount: Int,
         maximumConnections: Int
     ) {
-        logger.notice(
-            "records gateway listening",
-            metadata: [
-                "event": "samd.gateway.started",
-                "address": "\(address)",
-                "readers": "\(readers.joined(separator: ","))",
-                "shredders": "\(shredders.joined(separator: ","))",
-                "max_body_bytes": "\(maximumBodyByteCount)",
-                "max_connections": "\(maximumConnections)",
-            ]
-        )
+        var metadata: Logger.Metadata = [
+            "event": "samd.gateway.started",
+            "address": "\(address)",
+            "readers": "\(readers.joined(separator: ","))",
+            "shredders": "\(shredders.joined(separator: ","))",
+            "max_body_bytes": "\(maximumBodyByteCount)",
+            "max_connections": "\(maximumConnections)",
+        ]
+        // The CAs a role is bound to, by subject (for people; the binding compares keys).
+        if !readerIssuers.isEmpty { metadata["reader_cas"] = "\(readerIssuers.map(\.subject).joined(separator: "; "))" }
+        if !shredderIssuers.isEmpty { metadata["shredder_cas"] = "\(shredderIssuers.map(\.subject).joined(separator: "; "))" }
+        logger.notice("records gateway listening", metadata: metadata)
     }
 
     static func stopped(_ logger: Logger, address: String) {
@@ -61,6 +64,15 @@ enum GatewayEvents {
                 event: "request-refused",
                 ["role": "\(role.rawValue)", "method": "\(method)", "route": "\(route.rawValue)", "status": "403"]
             )
+        )
+    }
+
+    /// A client's SAN names a role bound to issuing CAs, but its verified chain goes through none of them (or,
+    /// `resumed`, the full handshake of its session is no longer remembered): the role is not granted.
+    static func roleNotIssued(_ logger: Logger, client: Client, role: RecordRole, resumed: Bool) {
+        logger.warning(
+            "role not granted: the client certificate was not issued by the role's CA",
+            metadata: client.metadata(event: "role-not-issued", ["role": "\(role.rawValue)", "resumed": "\(resumed)"])
         )
     }
 
@@ -122,6 +134,16 @@ enum GatewayEvents {
         logger.info(
             "connection at its maximum age; closing after the request in flight",
             metadata: client.metadata(event: "connection-max-age", ["seconds": "\(seconds)"])
+        )
+    }
+
+    static func bodyTooSlow(_ logger: Logger, client: Client, bytes: Int, seconds: Double, minimum: Int) {
+        logger.warning(
+            "request body arriving too slowly; request dropped, connection closed",
+            metadata: client.metadata(
+                event: "body-too-slow",
+                ["bytes": "\(bytes)", "seconds": "\(seconds)", "minimum_bytes_per_second": "\(minimum)", "status": "408"]
+            )
         )
     }
 

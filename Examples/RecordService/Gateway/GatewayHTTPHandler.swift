@@ -19,12 +19,20 @@ final class GatewayCore: Sendable {
     let stopping = Mutex(false)
     /// Request body bytes held by all connections now, at most `configuration.maximumBufferedBodyByteCount`.
     private let bufferedBodyBytes = Mutex(0)
+    /// What the full handshakes found about issuer-bound roles, by leaf certificate, for resumed sessions.
+    private let issuedRoles = Mutex(IssuedRolesCache())
 
     init(configuration: RecordGatewayConfiguration, store: EncryptedRecordStore, logger: Logger, threadPool: NIOThreadPool) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
         self.threadPool = threadPool
+    }
+
+    /// Whether `count` more body bytes would fit the shared budget now (nothing is reserved).
+    func bodyBytesFit(_ count: Int) -> Bool {
+        let limit = self.configuration.maximumBufferedBodyByteCount
+        return self.bufferedBodyBytes.withLock { held in count <= limit - held }
     }
 
     /// Reserves `count` more body bytes of the shared budget; `false` (nothing reserved) when they do not fit.
@@ -37,9 +45,48 @@ final class GatewayCore: Sendable {
         }
     }
 
+    /// The roles of a client verified in a handshake. A resumed session's identity is its leaf alone (no
+    /// chain is verified again): its issuer-bound roles are what the full handshake that made the session
+    /// found for that leaf, remembered here; forgotten (bounded cache), they are not granted — fail closed.
+    func roles(of peer: TLSPeerIdentity, resumed: Bool) -> (roles: Set<RecordRole>, refusedByIssuer: [RecordRole]) {
+        let configuration = self.configuration
+        guard configuration.bindsRolesToIssuers else { return (configuration.roles(of: peer), []) }
+        let leaf = peer.certificateChain.first ?? []
+        let issued: Set<RecordRole>
+        if resumed {
+            issued = self.issuedRoles.withLock { $0.roles(for: leaf) } ?? []
+        } else {
+            issued = configuration.issuedRoles(of: peer)
+            self.issuedRoles.withLock { $0.remember(issued, for: leaf) }
+        }
+        return (configuration.roles(of: peer, issuedRoles: issued), configuration.rolesRefusedByIssuer(peer, issuedRoles: issued))
+    }
+
     /// Gives `count` reserved body bytes back.
     func releaseBodyBytes(_ count: Int) {
         self.bufferedBodyBytes.withLock { $0 -= count }
+    }
+}
+
+/// The issuer-bound roles full handshakes found, by leaf certificate (DER), at most ``limit`` leaves (the
+/// oldest forgotten first): a resumed session can only come from a full handshake of this process.
+struct IssuedRolesCache {
+    static let limit = 4096
+    private var roles: [[UInt8]: Set<RecordRole>] = [:]
+    private var order: [[UInt8]] = []
+
+    func roles(for leaf: [UInt8]) -> Set<RecordRole>? {
+        self.roles[leaf]
+    }
+
+    mutating func remember(_ issued: Set<RecordRole>, for leaf: [UInt8]) {
+        guard !leaf.isEmpty else { return }
+        if self.roles.updateValue(issued, forKey: leaf) == nil {
+            self.order.append(leaf)
+            if self.order.count > Self.limit {
+                self.roles[self.order.removeFirst()] = nil
+            }
+        }
     }
 }
 
@@ -100,6 +147,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     private var idleTimer: Scheduled<Void>?
     private var ageTimer: Scheduled<Void>?
     private var requestTimer: Scheduled<Void>?
+    /// Ends the current window of the body rate check (``RecordGatewayConfiguration/minimumBodyBytesPerSecond``).
+    private var rateTimer: Scheduled<Void>?
+    /// Body bytes of the current request when the current rate window began.
+    private var receivedAtWindowStart = 0
     /// Body bytes of the shared budget this connection holds (``GatewayCore/reserveBodyBytes(_:)``).
     private var reservedBodyBytes = 0
     /// A request that arrived while the previous response still waited in the outbound buffer: it is
@@ -127,7 +178,11 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
                 return
             }
             self.client.peer = peer.displayName
-            self.roles = self.core.configuration.roles(of: peer)
+            let roles = self.core.roles(of: peer, resumed: info.sessionResumed)
+            self.roles = roles.roles
+            for role in roles.refusedByIssuer {
+                GatewayEvents.roleNotIssued(self.core.logger, client: self.client, role: role, resumed: info.sessionResumed)
+            }
             self.phase = .idle
             if self.stopping {
                 self.phase = .closing
@@ -224,13 +279,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         let expectsContinue = head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
         var body: ByteBuffer?
         if case .perform(.putRecord, _) = decision {
-            // The declared length is reserved of the shared budget now, before a byte of the body is read.
-            guard self.reserveBody(declared ?? 0) else {
+            // A declared length that cannot fit what is free now is refused before a byte of the body is read;
+            // one that fits reserves nothing yet: the budget is taken as the bytes arrive (receiveBody), so
+            // a client that announces much and sends little holds little.
+            guard self.core.bodyBytesFit(declared ?? 0) else {
                 self.refuseOverloaded(context: context, version: head.version)
                 return
             }
             // Grown as the body arrives: a declared length is a claim, not an allocation.
-            body = context.channel.allocator.buffer(capacity: min(declared ?? 0, 1 << 20))
+            body = context.channel.allocator.buffer(capacity: min(declared ?? 0, 64 << 10))
         } else if expectsContinue, case .refuse(let reply, let route, let refusedRole) = decision {
             // The client waits for 100 before sending a body that would be discarded: the refusal now, and
             // the connection closed, since the body may still come (RFC 9110 §10.1.1).
@@ -248,10 +305,37 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             guard self.phase == .receiving, let request = self.request else { return }
             GatewayEvents.requestTimeout(self.core.logger, client: self.client, seconds: seconds)
             self.request = nil
+            self.cancelRequestTimers()
             self.releaseBody()
             self.respond(
                 context: context,
                 .error(.requestTimeout, "request-timeout", "the request did not arrive in time"),
+                version: request.head.version,
+                keepAlive: false
+            )
+        }
+        self.startRateWindow(context: context)
+    }
+
+    /// Starts a window of the body rate check: when it ends, the request must have received at least
+    /// `minimumBodyBytesPerSecond × bodyRateWindow` more bytes, or it is dropped (408, connection closed).
+    private func startRateWindow(context: ChannelHandlerContext) {
+        let minimum = self.core.configuration.minimumBodyBytesPerSecond
+        guard minimum > 0 else { return }
+        let window = self.core.configuration.bodyRateWindow
+        self.receivedAtWindowStart = self.request?.received ?? 0
+        self.rateTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(window)) {
+            guard self.phase == .receiving, let request = self.request else { return }
+            let arrived = request.received - self.receivedAtWindowStart
+            guard Double(arrived) < Double(minimum) * window else {
+                self.startRateWindow(context: context)
+                return
+            }
+            GatewayEvents.bodyTooSlow(self.core.logger, client: self.client, bytes: arrived, seconds: window, minimum: minimum)
+            self.dropRequest()
+            self.respond(
+                context: context,
+                .error(.requestTimeout, "body-too-slow", "the request body arrived slower than \(minimum) bytes per second"),
                 version: request.head.version,
                 keepAlive: false
             )
@@ -281,8 +365,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     private func receiveEnd(context: ChannelHandlerContext) {
         guard self.phase == .receiving, let request = self.request else { return }
         self.request = nil
-        self.requestTimer?.cancel()
-        self.requestTimer = nil
+        self.cancelRequestTimers()
         self.phase = .processing
         guard context.channel.isWritable else {
             // The previous response still waits in the outbound buffer: a client that pipelines requests
@@ -346,8 +429,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     /// Forgets the request being received: its timer stops and its body bytes go back to the shared budget.
     private func dropRequest() {
         self.request = nil
-        self.requestTimer?.cancel()
-        self.requestTimer = nil
+        self.cancelRequestTimers()
         self.releaseBody()
     }
 
@@ -520,8 +602,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         self.ageTimer = nil
         self.idleTimer?.cancel()
         self.idleTimer = nil
+        self.cancelRequestTimers()
+    }
+
+    /// Stops the timers of a request being received: its timeout and its body rate check.
+    private func cancelRequestTimers() {
         self.requestTimer?.cancel()
         self.requestTimer = nil
+        self.rateTimer?.cancel()
+        self.rateTimer = nil
     }
 
     static func timeAmount(_ seconds: Double) -> TimeAmount {

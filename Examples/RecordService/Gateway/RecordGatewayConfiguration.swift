@@ -18,6 +18,12 @@ public enum RecordRole: String, Sendable, Hashable, CaseIterable {
 /// (exactly: `spiffe://…`, `urn:uuid:…`), any other entry with its SAN DNS names (ASCII case-insensitively,
 /// RFC 4343; no wildcard expansion). The certificate is the one verified in the TLS handshake; nothing in
 /// the HTTP request can claim a role.
+///
+/// A role can be bound to the CAs that may issue it (``readerIssuers``, ``shredderIssuers``): its SANs then
+/// count only for a certificate whose verified chain goes through one of those CAs, compared by key
+/// (``SaMDTLS/TLSIssuingAuthority/issued(_:)``). Without that binding every CA the TLS context trusts can mint
+/// a reader or shredder by putting the SAN in a certificate; the recommended deployment issues staff
+/// certificates from a CA of their own, apart from the device CA, and binds the staff roles to it.
 public struct RecordGatewayConfiguration: Sendable {
     /// The server's TLS context. It must be a server context that requires client certificates
     /// (``SaMDTLS/TLSConfiguration/gatewayServer(identity:clientTrustRoots:peerPolicy:)``).
@@ -26,17 +32,35 @@ public struct RecordGatewayConfiguration: Sendable {
     public var readers: [String]
     /// SAN values granted the ``RecordRole/shredder`` role (same matching as ``readers``).
     public var shredders: [String]
+    /// When not empty, a ``readers`` SAN counts only for a certificate issued under one of these CAs (its
+    /// verified chain goes through a certificate with the CA's key). Empty: any CA the TLS context trusts.
+    public var readerIssuers: [TLSIssuingAuthority]
+    /// When not empty, a ``shredders`` SAN counts only for a certificate issued under one of these CAs (as
+    /// ``readerIssuers``).
+    public var shredderIssuers: [TLSIssuingAuthority]
     /// The largest request body accepted, in bytes (default 64 MiB, the store's default record limit). A
     /// larger `Content-Length` is answered 413 before the body is read; a chunked body that grows past it is
     /// answered 413 as soon as it does. Either way the connection is closed.
     public var maximumBodyByteCount: Int
     /// The request body bytes that all connections together may hold in memory at once, in bytes (default
     /// 256 MiB; at least ``maximumBodyByteCount``). A body is held whole until the store has sealed it, so
-    /// without this bound every connection could hold ``maximumBodyByteCount``. A `PUT` whose declared
-    /// `Content-Length` does not fit is answered 503 (with `Retry-After`) before its body is read; a chunked
-    /// body that stops fitting is answered 503 as soon as it does. Either way the connection is closed. Not
-    /// given to the initialiser, it is the larger of 256 MiB and ``maximumBodyByteCount``.
+    /// without this bound every connection could hold ``maximumBodyByteCount``. Bytes are reserved **as they
+    /// arrive**, not when a `Content-Length` announces them: a client that announces 64 MiB and sends a byte
+    /// a second holds a few bytes, not 64 MiB. A `PUT` whose declared `Content-Length` does not fit what is
+    /// free now is answered 503 (with `Retry-After`) before its body is read; a body (declared or chunked)
+    /// that stops fitting as it arrives is answered 503 as soon as it does. Either way the connection is
+    /// closed. Not given to the initialiser, it is the larger of 256 MiB and ``maximumBodyByteCount``.
     public var maximumBufferedBodyByteCount: Int
+    /// The slowest a request body may arrive, in bytes per second (default 1 024; 0: not checked). Measured
+    /// over consecutive windows of ``bodyRateWindow`` seconds, the first starting when the request head
+    /// arrives (so the first window is the grace period): a window in which fewer than
+    /// `minimumBodyBytesPerSecond × bodyRateWindow` body bytes arrived ends the request — 408
+    /// (`body-too-slow`), its bytes given back, the connection closed. Together with reservation as bytes
+    /// arrive, a handful of slow uploads cannot hold the body budget for long.
+    public var minimumBodyBytesPerSecond: Int
+    /// The length of the windows over which ``minimumBodyBytesPerSecond`` is measured, in seconds (default
+    /// 10; more than 0, at most 3 600).
+    public var bodyRateWindow: Double
     /// How long a connection may wait for its next request, in seconds (default 30; more than 0). Counted from
     /// the handshake or the last response; a slowly sent request head counts against it too, and so does a
     /// response the client does not read: a connection whose responses stay unread this long is closed.
@@ -72,6 +96,10 @@ public struct RecordGatewayConfiguration: Sendable {
     public static let defaultMaximumBodyByteCount = 64 << 20
     /// The default of ``maximumBufferedBodyByteCount``: 256 MiB, four bodies of the default limit.
     public static let defaultMaximumBufferedBodyByteCount = 256 << 20
+    /// The default of ``minimumBodyBytesPerSecond``: 1 KiB/s (a 2G cellular link carries several times that).
+    public static let defaultMinimumBodyBytesPerSecond = 1024
+    /// The largest ``minimumBodyBytesPerSecond`` accepted: 1 GiB/s.
+    public static let largestMinimumBodyBytesPerSecond = 1 << 30
 
     /// A configuration (`maximumBufferedBodyByteCount` `nil`: the larger of 256 MiB and `maximumBodyByteCount`);
     /// `tls` must require client certificates (checked by ``RecordGateway/start(host:port:configuration:store:logger:group:)``).
@@ -79,8 +107,12 @@ public struct RecordGatewayConfiguration: Sendable {
         tls: TLSContext,
         readers: [String] = [],
         shredders: [String] = [],
+        readerIssuers: [TLSIssuingAuthority] = [],
+        shredderIssuers: [TLSIssuingAuthority] = [],
         maximumBodyByteCount: Int = defaultMaximumBodyByteCount,
         maximumBufferedBodyByteCount: Int? = nil,
+        minimumBodyBytesPerSecond: Int = defaultMinimumBodyBytesPerSecond,
+        bodyRateWindow: Double = 10,
         idleTimeout: Double = defaultIdleTimeout,
         requestTimeout: Double = 120,
         shutdownGracePeriod: Double = 10,
@@ -90,9 +122,13 @@ public struct RecordGatewayConfiguration: Sendable {
         self.tls = tls
         self.readers = readers
         self.shredders = shredders
+        self.readerIssuers = readerIssuers
+        self.shredderIssuers = shredderIssuers
         self.maximumBodyByteCount = maximumBodyByteCount
         self.maximumBufferedBodyByteCount =
             maximumBufferedBodyByteCount ?? max(Self.defaultMaximumBufferedBodyByteCount, maximumBodyByteCount)
+        self.minimumBodyBytesPerSecond = minimumBodyBytesPerSecond
+        self.bodyRateWindow = bodyRateWindow
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
         self.shutdownGracePeriod = shutdownGracePeriod
@@ -101,12 +137,38 @@ public struct RecordGatewayConfiguration: Sendable {
     }
 
     /// The roles `peer` holds: always ``RecordRole/device``, plus ``RecordRole/reader`` and
-    /// ``RecordRole/shredder`` when one of its SANs is listed.
+    /// ``RecordRole/shredder`` when one of its SANs is listed and — for a role bound to issuers — its
+    /// verified chain goes through one of them. A chain of the leaf alone (a resumed session) holds no bound
+    /// role here; ``RecordGateway`` remembers what the full handshake of a resumed session found.
     public func roles(of peer: TLSPeerIdentity) -> Set<RecordRole> {
+        self.roles(of: peer, issuedRoles: self.issuedRoles(of: peer))
+    }
+
+    /// The roles `peer` holds when `issuedRoles` are the bound roles its chain was found to be issued for.
+    func roles(of peer: TLSPeerIdentity, issuedRoles: Set<RecordRole>) -> Set<RecordRole> {
         var roles: Set<RecordRole> = [.device]
-        if Self.matches(peer, self.readers) { roles.insert(.reader) }
-        if Self.matches(peer, self.shredders) { roles.insert(.shredder) }
+        if Self.matches(peer, self.readers), self.readerIssuers.isEmpty || issuedRoles.contains(.reader) { roles.insert(.reader) }
+        if Self.matches(peer, self.shredders), self.shredderIssuers.isEmpty || issuedRoles.contains(.shredder) { roles.insert(.shredder) }
         return roles
+    }
+
+    /// The issuer-bound roles whose CAs `peer`'s verified chain goes through.
+    func issuedRoles(of peer: TLSPeerIdentity) -> Set<RecordRole> {
+        var roles: Set<RecordRole> = []
+        if self.readerIssuers.contains(where: { $0.issued(peer) }) { roles.insert(.reader) }
+        if self.shredderIssuers.contains(where: { $0.issued(peer) }) { roles.insert(.shredder) }
+        return roles
+    }
+
+    /// Whether any role is bound to issuers.
+    var bindsRolesToIssuers: Bool { !self.readerIssuers.isEmpty || !self.shredderIssuers.isEmpty }
+
+    /// The roles a SAN of `peer` claims but whose issuer binding its chain does not meet (for the log).
+    func rolesRefusedByIssuer(_ peer: TLSPeerIdentity, issuedRoles: Set<RecordRole>) -> [RecordRole] {
+        var refused: [RecordRole] = []
+        if !self.readerIssuers.isEmpty, Self.matches(peer, self.readers), !issuedRoles.contains(.reader) { refused.append(.reader) }
+        if !self.shredderIssuers.isEmpty, Self.matches(peer, self.shredders), !issuedRoles.contains(.shredder) { refused.append(.shredder) }
+        return refused
     }
 
     static func matches(_ peer: TLSPeerIdentity, _ entries: [String]) -> Bool {
@@ -146,6 +208,12 @@ public struct RecordGatewayConfiguration: Sendable {
         }
         guard self.maximumBufferedBodyByteCount >= self.maximumBodyByteCount else {
             throw RecordServiceError(.invalidConfiguration, "maximumBufferedBodyByteCount is at least maximumBodyByteCount")
+        }
+        guard (0...Self.largestMinimumBodyBytesPerSecond).contains(self.minimumBodyBytesPerSecond) else {
+            throw RecordServiceError(.invalidConfiguration, "minimumBodyBytesPerSecond is 0 to \(Self.largestMinimumBodyBytesPerSecond)")
+        }
+        guard self.bodyRateWindow > 0, self.bodyRateWindow <= 3_600 else {
+            throw RecordServiceError(.invalidConfiguration, "bodyRateWindow is more than 0 and at most 3 600 seconds")
         }
         for (name, value) in [
             ("idleTimeout", self.idleTimeout), ("requestTimeout", self.requestTimeout),
