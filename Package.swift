@@ -185,6 +185,7 @@ let package = Package(
         .executableTarget(
             name: "samd-vault",
             dependencies: [
+                "SaMDExampleSupport",
                 "SaMDCrypto",
                 "SaMDEnvelope",
                 "SaMDKeys",
@@ -353,7 +354,7 @@ let package = Package(
             name: "SaMDRecordServiceTests",
             dependencies: [
                 "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
-                "SaMDTestSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki", "samd-vault",
+                "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki", "samd-vault",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

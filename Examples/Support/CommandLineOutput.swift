@@ -14,23 +14,105 @@ import Darwin
 /// The program's name, as messages start with it (`samd-tls: …`).
 let programName = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "samdkit"
 
-/// Writes one line to standard error, prefixed with the program's name.
+/// Writes one line to standard error, prefixed with the program's name. The message is one line: control
+/// characters in it (a file name, an id, a peer's name, an error's text) are escaped
+/// (``escapingControlCharacters(_:)``).
 public func printError(_ message: String) {
-    try? FileHandle.standardError.write(contentsOf: Data("\(programName): \(message)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("\(programName): \(escapingControlCharacters(message))\n".utf8))
 }
 
-/// Writes one line to standard output at once (unbuffered), so a script reading it sees it now.
+/// Writes one line to standard output at once (unbuffered), so a script reading it sees it now. Control
+/// characters in `line` are escaped (``escapingControlCharacters(_:)``): one call is one line.
 public func printLine(_ line: String) {
-    try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
+    try? FileHandle.standardOutput.write(contentsOf: Data((escapingControlCharacters(line) + "\n").utf8))
+}
+
+/// `text` with every character that could forge or hide output escaped, so that untrusted text (file names,
+/// ids, certificate names, error reasons) stays on its one line and reads as what it is: control
+/// characters (Unicode `Cc`: C0, DEL, C1) as `\n`, `\r`, `\t` or `\u{XX}`; the line and paragraph
+/// separators U+2028 and U+2029 and the bidirectional formatting characters (U+061C, U+200E, U+200F,
+/// U+202A to U+202E, U+2066 to U+2069) as `\u{XXXX}`. Everything else, backslashes included, is kept.
+/// - SeeAlso: CWE-117 (log injection), CVE-2021-42574 (bidirectional overrides)
+public func escapingControlCharacters(_ text: some StringProtocol) -> String {
+    guard text.unicodeScalars.contains(where: needsEscaping) else { return String(text) }
+    var escaped = ""
+    escaped.reserveCapacity(text.utf8.count + 8)
+    for scalar in text.unicodeScalars {
+        guard needsEscaping(scalar) else {
+            escaped.unicodeScalars.append(scalar)
+            continue
+        }
+        switch scalar {
+        case "\n": escaped += "\\n"
+        case "\r": escaped += "\\r"
+        case "\t": escaped += "\\t"
+        default: escaped += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+        }
+    }
+    return escaped
+}
+
+private func needsEscaping(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0x00...0x1F, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028...0x202E, 0x2066...0x2069: true
+    default: false
+    }
 }
 
 /// Routes swift-log to standard error, one line per event, from `level` up. Standard output stays for the
-/// lines scripts read.
+/// lines scripts read. Messages and metadata values are escaped (``escapingControlCharacters(_:)``): a peer's
+/// certificate name or an error's text cannot start a forged log line.
 public func bootstrapLogging(level: Logger.Level) {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level
-        return handler
+        return EscapingLogHandler(handler)
+    }
+}
+
+/// A log handler that escapes control characters in what it passes on (``escapingControlCharacters(_:)``):
+/// the message and every metadata value, the handler's own included.
+public struct EscapingLogHandler<Wrapped: LogHandler>: LogHandler {
+    public var wrapped: Wrapped
+
+    public init(_ wrapped: Wrapped) {
+        self.wrapped = wrapped
+    }
+
+    public var logLevel: Logger.Level {
+        get { self.wrapped.logLevel }
+        set { self.wrapped.logLevel = newValue }
+    }
+
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { self.wrapped.metadataProvider }
+        set { self.wrapped.metadataProvider = newValue }
+    }
+
+    public var metadata: Logger.Metadata {
+        get { self.wrapped.metadata }
+        set { self.wrapped.metadata = newValue.mapValues(Self.escaped) }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.wrapped[metadataKey: key] }
+        set { self.wrapped[metadataKey: key] = newValue.map(Self.escaped) }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        event.message = "\(escapingControlCharacters(event.message.description))"
+        event.metadata = event.metadata?.mapValues(Self.escaped)
+        self.wrapped.log(event: event)
+    }
+
+    static func escaped(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
+        switch value {
+        case .string(let text): .string(escapingControlCharacters(text))
+        case .stringConvertible(let value): .string(escapingControlCharacters(value.description))
+        case .array(let values): .array(values.map(Self.escaped))
+        case .dictionary(let values): .dictionary(values.mapValues(Self.escaped))
+        }
     }
 }
 

@@ -94,6 +94,8 @@ struct SamdAgent: AsyncParsableCommand {
     func validate() throws {
         guard !self.files.isEmpty else { throw ValidationError("give at least one file") }
         guard !self.subject.isEmpty else { throw ValidationError("--subject needs a value") }
+        // The store's own rule, before connecting: `..` would go out as a dot segment.
+        guard RecordIdentifiers.isValid(self.subject) else { throw ValidationError("--subject is \(RecordIdentifiers.rule)") }
         guard (0...100).contains(self.retries) else { throw ValidationError("--retries is 0 to 100") }
         for (name, value) in [("--retry-delay", self.retryDelay), ("--max-retry-delay", self.maxRetryDelay)] {
             guard value.isFinite, value >= 0, value <= 86_400 else { throw ValidationError("\(name) is 0 to 86400 seconds") }
@@ -112,9 +114,13 @@ struct SamdAgent: AsyncParsableCommand {
         var seen: Set<String> = []
         for path in self.files {
             let name = Self.recordID(of: path)
-            guard !name.isEmpty else { throw ValidationError("\(path) names no file") }
+            // ArgumentParser prints these as they are: the names in them are escaped here.
+            guard !name.isEmpty else { throw ValidationError("\(escapingControlCharacters(path)) names no file") }
+            guard RecordIdentifiers.isValid(name) else {
+                throw ValidationError("\(escapingControlCharacters(path)): a file's name is its record id, \(RecordIdentifiers.rule)")
+            }
             guard seen.insert(name).inserted else {
-                throw ValidationError("two files are named \(name): each file's name is its record id, so they must differ")
+                throw ValidationError("two files are named \(escapingControlCharacters(name)): each file's name is its record id, so they must differ")
             }
         }
     }

@@ -31,15 +31,6 @@ func connectionFailure(_ error: any Error, while doing: String) -> ExitCode {
     return ExitCode(ExitStatus.code(forConnection: error))
 }
 
-/// Routes swift-log to standard error, one line per event, from `level` up. Standard output stays for data.
-func bootstrapLogging(level: Logger.Level) {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-    }
-}
-
 /// A `HOST:PORT` endpoint: `127.0.0.1:8443`, `[::1]:8443`, `localhost:8443`.
 struct Endpoint: ExpressibleByArgument, CustomStringConvertible, Sendable {
     let host: String
@@ -106,7 +97,7 @@ func peerPolicy(from values: [String]) throws -> TLSPeerPolicy {
         if value.lowercased().hasPrefix("spki:sha256:") {
             let hex = Array(value.dropFirst("spki:sha256:".count))
             guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
-                throw ValidationError("--allow-peer \(value): a pin is spki:sha256: followed by 64 hexadecimal digits")
+                throw ValidationError("--allow-peer \(escapingControlCharacters(value)): a pin is spki:sha256: followed by 64 hexadecimal digits")
             }
             pins.insert(stride(from: 0, to: 64, by: 2).map { UInt8(String(hex[$0...$0 + 1]), radix: 16)! })
         } else if value.contains(":") {

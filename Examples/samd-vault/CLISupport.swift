@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDExampleSupport
 import SaMDKeys
 import SystemPackage
 
@@ -44,21 +45,21 @@ func runReporting(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let failure as Failure {
-        FileHandle.standardError.write(Data("samd-vault: \(failure.message)\n".utf8))
+        printError("\(failure.message)")
         throw ExitCode(failure.status)
     } catch let error as EnvelopeError {
-        FileHandle.standardError.write(Data("samd-vault: \(error.code): \(error.reason)\n".utf8))
+        printError("\(error.code): \(error.reason)")
         throw ExitCode(ExitStatus.code(for: error))
     } catch let error as CryptoError {
-        FileHandle.standardError.write(Data("samd-vault: \(error.code): \(error.reason)\n".utf8))
+        printError("\(error.code): \(error.reason)")
         throw ExitCode(ExitStatus.software)
     } catch let error as Errno {
-        FileHandle.standardError.write(Data("samd-vault: I/O error: \(error)\n".utf8))
+        printError("I/O error: \(error)")
         throw ExitCode(ExitStatus.ioError)
     } catch let error as ExitCode {
         throw error
     } catch {
-        FileHandle.standardError.write(Data("samd-vault: \(error)\n".utf8))
+        printError("\(error)")
         throw ExitCode(ExitStatus.software)
     }
 }

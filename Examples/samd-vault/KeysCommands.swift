@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDExampleSupport
 import SaMDKeys
 
 struct Keys: ParsableCommand {
@@ -66,7 +67,7 @@ struct Keys: ParsableCommand {
                 print("\(key.identifier) is active; \(report.rewrapped) subject key(s) rewrapped")
                 guard report.failed.isEmpty else {
                     for failure in report.failed {
-                        FileHandle.standardError.write(Data("samd-vault: subject key \(failure.key) not rewrapped: \(failure.reason)\n".utf8))
+                        printError("subject key \(failure.key) not rewrapped: \(failure.reason)")
                     }
                     throw Failure(
                         status: ExitStatus.unavailable,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SaMDEnvelope
+import SaMDExampleSupport
 import SaMDKeys
 import SystemPackage
 
@@ -89,24 +90,24 @@ struct Rewrap: ParsableCommand {
             var failed = 0
             for (index, file) in self.files.enumerated() {
                 if onTerminal {
-                    FileHandle.standardError.write(Data("\rrewrap \(index + 1)/\(self.files.count) \(file)\u{1B}[K".utf8))
+                    FileHandle.standardError.write(Data("\rrewrap \(index + 1)/\(self.files.count) \(escapingControlCharacters(file))\u{1B}[K".utf8))
                 }
                 // A bad file is named and skipped; the others are still rewrapped.
                 do {
                     if try Self.rewrap(file, store: store, to: target) { rewrapped += 1 } else { skipped += 1 }
                 } catch let error as EnvelopeError {
                     if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-                    FileHandle.standardError.write(Data("samd-vault: \(file): \(error.code): \(error.reason)\n".utf8))
+                    printError("\(file): \(error.code): \(error.reason)")
                     firstFailure = firstFailure ?? ExitStatus.code(for: error)
                     failed += 1
                 } catch let failure as Failure {
                     if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-                    FileHandle.standardError.write(Data("samd-vault: \(failure.message)\n".utf8))
+                    printError("\(failure.message)")
                     firstFailure = firstFailure ?? failure.status
                     failed += 1
                 } catch {
                     if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-                    FileHandle.standardError.write(Data("samd-vault: \(file): I/O error: \(error)\n".utf8))
+                    printError("\(file): I/O error: \(error)")
                     firstFailure = firstFailure ?? ExitStatus.ioError
                     failed += 1
                 }

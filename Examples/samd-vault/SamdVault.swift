@@ -1,6 +1,7 @@
 public import ArgumentParser
 import Foundation
 public import SaMDCrypto
+import SaMDExampleSupport
 
 /// `samd-vault`: envelope encryption of patient records on the command line, over SaMDEnvelope and
 /// SaMDKeys. Each subcommand is a thin layer over the library.
@@ -38,7 +39,7 @@ struct Info: AsyncParsableCommand {
             let report = try RuntimeReport.current()
             print(self.json ? try Self.renderJSON(report) : Self.renderText(report))
         } catch let error as CryptoError {
-            FileHandle.standardError.write(Data("samd-vault: \(error)\n".utf8))
+            printError("\(error)")
             if self.json {
                 // JSON consumers get a machine-readable failure on standard output too.
                 print(try Self.renderJSON(ErrorReport(error: .init(code: "\(error.code)", reason: error.reason))))

@@ -141,7 +141,15 @@ extension FileKeyStore {
         let bytes = try StoreFormat.decodeBase64(wrapped, limit: 60, "wrapped subject key")
         guard bytes.count == 60 else { throw EnvelopeError(.keyStore, "a wrapped subject key is 60 bytes") }
         let binding = StoreFormat.subjectBinding(id: name, version: version.version, kek: kekID)
-        return try Self.crypto { try AEADKeyWrap.unwrap(bytes, using: kek, associatedData: binding) }
+        do {
+            return try AEADKeyWrap.unwrap(bytes, using: kek, associatedData: binding)
+        } catch let error as CryptoError where error.code == .authenticationFailed {
+            // Key material that does not authenticate is a damaged key store, as for a wrapped KEK (unwrap):
+            // the subject file was modified (its bytes, version or wrapping key), or belongs to another store.
+            throw EnvelopeError(.keyStore, "the wrapped subject key \(name):\(version.version) does not unwrap: the subject file was modified", underlying: error)
+        } catch let error as CryptoError {
+            throw EnvelopeError(.crypto, error.reason, underlying: error)
+        }
     }
 
     static func wrapSubject(_ key: SecureBytes, name: String, version: UInt32, kekID: KeyIdentifier, kek: SecureBytes) throws -> String {

@@ -16,7 +16,8 @@ import SaMDCrypto
 /// address fails to open (``RecordStoreError/Code/authenticationFailed``).
 ///
 /// Shapes accepted (anything else is ``RecordStoreError/Code/invalidArgument``): subject and record ids of 1
-/// to 512 bytes of UTF-8 without control characters (compared after NFC normalisation); record types that are
+/// to 512 bytes of UTF-8 without control characters, never `.` or `..` (compared after NFC normalisation;
+/// ``isValidIdentifier(_:)``); record types that are
 /// a media type without parameters, `type/subtype` (``isValidRecordType(_:)``); the three together at most
 /// ``maximumAddressByteCount`` (980) bytes, what the encryption context holds.
 ///
@@ -333,7 +334,7 @@ public final class EncryptedRecordStore: Sendable {
 
     func address(subject: String, recordID: String, recordType: String?) throws -> Address {
         guard Self.isValidIdentifier(recordID) else {
-            throw RecordStoreError(.invalidArgument, "a record id is 1 to 512 bytes of UTF-8 without control characters")
+            throw RecordStoreError(.invalidArgument, "a record id is \(Self.identifierRule)")
         }
         if let recordType, !Self.isValidRecordType(recordType) {
             throw RecordStoreError(.invalidArgument, "a record type is a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)")
@@ -362,7 +363,7 @@ public final class EncryptedRecordStore: Sendable {
 
     func subjectIndex(_ subject: String) throws -> String {
         guard Self.isValidIdentifier(subject) else {
-            throw RecordStoreError(.invalidArgument, "a subject id is 1 to 512 bytes of UTF-8 without control characters")
+            throw RecordStoreError(.invalidArgument, "a subject id is \(Self.identifierRule)")
         }
         do {
             return try self.keyStore.subjectIndex(of: subject)
@@ -379,10 +380,21 @@ public final class EncryptedRecordStore: Sendable {
         }
     }
 
-    static func isValidIdentifier(_ value: String) -> Bool {
-        let count = value.precomposedStringWithCanonicalMapping.utf8.count
-        return count >= 1 && count <= 512 && !value.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }
+    /// Whether `value` is a subject or record id the store accepts: 1 to 512 bytes of UTF-8 after NFC
+    /// normalisation, no control character (C0, DEL, C1), and not a dot segment (`.` or `..`, RFC 3986
+    /// §3.3): an id that every HTTP client and URL library normalises away (`/records/s1/..` is `/records/`)
+    /// could never be addressed again, and in a path it names another resource. The same rule for every
+    /// caller: the gateway (400) and the agent (exit 64, before connecting) check ids with it.
+    /// - SeeAlso: RFC 3986 §5.2.4 (remove_dot_segments)
+    public static func isValidIdentifier(_ value: String) -> Bool {
+        let normalised = value.precomposedStringWithCanonicalMapping
+        let count = normalised.utf8.count
+        return count >= 1 && count <= 512 && normalised != "." && normalised != ".."
+            && !value.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }
     }
+
+    /// What ``isValidIdentifier(_:)`` accepts, in words (error reasons; never the id itself).
+    static let identifierRule = "1 to 512 bytes of UTF-8 without control characters, and not . or .."
 
     /// Whether `value` is a record type the store accepts: a media type without parameters, `type/subtype`,
     /// each a restricted name of RFC 6838 §4.2 (a letter or digit, then letters, digits and

@@ -149,6 +149,85 @@ struct SamdVaultEnvelopeCLITests {
         #expect(try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:]).status == 69)
     }
 
+    /// Key material that does not authenticate — a subject-key file damaged in any of its parts, the key
+    /// store's MAC, the passphrase — is the same failure everywhere: exit 69 (the key cannot be used), never
+    /// 70 (internal error); nothing is written, and the key store's words say which file.
+    @Test func damagedKeyMaterialExitsUnavailableForEveryKind() throws {
+        let workspace = try Workspace()
+        try workspace.initialiseStore()
+        try Data("note".utf8).write(to: URL(fileURLWithPath: workspace.path("note")))
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "note.env"]).status == 0)
+        // Rotated, so that the subject key is wrapped under records:2 and records:1 is still there to name.
+        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "note2.env"]).status == 0)
+        let subjects = try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects")).filter { $0.hasSuffix(".json") }
+        try #require(subjects.count == 1)
+        let subjectFile = workspace.path("ks/subjects/" + subjects[0])
+        let original = try Data(contentsOf: URL(fileURLWithPath: subjectFile))
+        let keyStoreFile = workspace.path("ks/keystore.json")
+        let originalKeyStore = try Data(contentsOf: URL(fileURLWithPath: keyStoreFile))
+
+        func write(_ data: Data, to path: String) throws {
+            try data.write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o600)
+        }
+        /// The subject file with its first key version edited.
+        func editedSubject(_ edit: (inout [String: Any]) -> Void) throws -> Data {
+            var document = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
+            var versions = try #require(document["versions"] as? [[String: Any]])
+            edit(&versions[0])
+            document["versions"] = versions
+            return try JSONSerialization.data(withJSONObject: document)
+        }
+        let subjectDocument = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
+        let wrapped = try #require((subjectDocument["versions"] as? [[String: Any]])?.first?["wrapped"] as? String)
+        var flipped = Array(try #require(Data(base64Encoded: wrapped)))
+        flipped[30] ^= 0x01
+
+        let damages: [(String, file: String, bytes: Data)] = [
+            ("a bit of the wrapped subject key flipped (AEAD tag)", subjectFile, try editedSubject { $0["wrapped"] = Data(flipped).base64EncodedString() }),
+            ("the wrapping KEK version changed (binding)", subjectFile, try editedSubject { version in
+                var by = version["wrappedBy"] as? [String: Any] ?? [:]
+                by["version"] = 1
+                version["wrappedBy"] = by
+            }),
+            ("the wrapped subject key truncated", subjectFile, try editedSubject { $0["wrapped"] = Data(flipped.prefix(40)).base64EncodedString() }),
+            ("the wrapped subject key not base64", subjectFile, try editedSubject { $0["wrapped"] = "not base64!" }),
+            ("a subject key named as the wrapping key", subjectFile, try editedSubject { version in
+                var by = version["wrappedBy"] as? [String: Any] ?? [:]
+                by["name"] = subjects[0].replacingOccurrences(of: ".json", with: "")
+                version["wrappedBy"] = by
+            }),
+            ("the subject file not JSON", subjectFile, Data("{\"id\": ".utf8)),
+            ("the key store's MAC changed", keyStoreFile, try {
+                var document = try #require(try JSONSerialization.jsonObject(with: originalKeyStore) as? [String: Any])
+                let macText = try #require(document["mac"] as? String)
+                var mac = Array(try #require(Data(base64Encoded: macText)))
+                mac[0] ^= 0x80
+                document["mac"] = Data(mac).base64EncodedString()
+                return try JSONSerialization.data(withJSONObject: document)
+            }()),
+        ]
+        for (what, file, bytes) in damages {
+            #expect(bytes != (file == subjectFile ? original : originalKeyStore), "\(what): the damage changed nothing")
+            try write(bytes, to: file)
+            let opened = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "out"])
+            #expect(opened.status == 69, "\(what): open exited \(opened.status): \(opened.error)")
+            #expect(opened.error.contains("keyStore"), "\(what): \(opened.error)")
+            #expect(!FileManager.default.fileExists(atPath: workspace.path("out")), "\(what)")
+            let sealed = try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "out"])
+            #expect(sealed.status == 69, "\(what): seal exited \(sealed.status): \(sealed.error)")
+            #expect(!FileManager.default.fileExists(atPath: workspace.path("out")), "\(what)")
+            try write(file == subjectFile ? original : originalKeyStore, to: file)
+        }
+        // The wrong passphrase is the same family.
+        let wrong = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "out"], environment: ["SAMD_PASSPHRASE": "wrong"])
+        #expect(wrong.status == 69)
+        // Restored, everything opens again: the failures changed nothing.
+        let restored = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "-"])
+        #expect(restored.status == 0 && restored.output == Array("note".utf8), "\(restored.error)")
+    }
+
     @Test func rotationRewrapDestroyAndShredThroughTheCLI() throws {
         let workspace = try Workspace()
         try workspace.initialiseStore()

@@ -332,7 +332,7 @@ struct AdversarialGatewayTests {
             ("/records/p/r#frag", 200),
             ("/records/p/%72", 200),  // "r", percent-encoded
             ("/records/p/../r", 404),  // four segments
-            ("/records/p/..", 404),  // ".." is an id like any other: nothing stored under it
+            ("/records/p/..", 400),  // a dot segment is never an id (the store's rule)
             ("/records/p%2Fr/x", 404),
             ("/records/p/r%00", 400),
             ("/records/p/%C0%AF", 400),  // overlong "/"
@@ -500,6 +500,24 @@ struct AdversarialAgentTests {
         let run = try await Self.runAgent(server, requestTimeout: 3)
         #expect(run.status == 76, "\(run)")
         #expect(run.standardError.contains("timedOut"), "\(run)")
+        server.stop()
+    }
+
+    /// What the gateway sends is untrusted text: an error code with a newline, a carriage return, an escape
+    /// sequence or a bidirectional override is printed escaped, on its file's one line.
+    @Test func controlCharactersInTheGatewaysAnswerArePrintedEscaped() async throws {
+        let body = #"{"error":"x\n\rforged.json: 2 bytes, 201 Created, revision 1\u001b[2J\u202e"}"#
+        let server = try await HostileServer { outbound in
+            try await Self.write(outbound, "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
+        }
+        let run = try await Self.runAgent(server)
+        #expect(run.status == 65, "\(run)")
+        let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3 && lines[2].isEmpty, "one line per file and the summary: \(run.output.debugDescription)")
+        #expect(lines.first?.hasPrefix("record-0.json: ") == true && lines.first?.contains("(x\\n\\rforged.json") == true, "\(run.output.debugDescription)")
+        for scalar: Unicode.Scalar in ["\r", "\u{1B}", "\u{202E}"] {
+            #expect(!run.output.unicodeScalars.contains(scalar) && !run.standardError.unicodeScalars.contains(scalar), "\(scalar.escaped(asASCII: true)) printed raw")
+        }
         server.stop()
     }
 

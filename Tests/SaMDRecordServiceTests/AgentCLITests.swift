@@ -145,6 +145,33 @@ struct AgentCLITests {
         await gateway.stop()
     }
 
+    /// Ids the store refuses — dot segments as subject or file name, control characters in a file name —
+    /// are usage errors (64) before connecting, and the message shows the name escaped on one line.
+    @Test func idsTheStoreRefusesExit64BeforeConnectingAndArePrintedEscaped() async throws {
+        let gateway = try await Harness.InProcessGateway.start()
+        let agent = try Harness.binary("samd-agent")
+        let work = try Harness.TemporaryDirectory()
+        let good = work.file("good.json")
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: good))
+        let controlName = "a\r\nb\u{1B}[2J.json"
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: work.file(controlName)))
+        let cases: [(subject: String, files: [String])] = [
+            ("..", [good]), (".", [good]),
+            ("patient-1", [work.path + "/.."]), ("patient-1", [work.path + "/."]),
+            ("patient-1", [work.file(controlName)]), ("a\nb", [good]),
+        ]
+        for (subject, files) in cases {
+            let result = try await Harness.run(agent, Self.arguments("device", port: gateway.port, subject: subject) + files)
+            #expect(result.status == 64, "\(subject.debugDescription) \(files): \(result)")
+            #expect(!result.standardError.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" }, "\(result.standardError.debugDescription)")
+        }
+        let escaped = try await Harness.run(agent, Self.arguments("device", port: gateway.port) + [work.file(controlName)])
+        #expect(escaped.standardError.contains("a\\r\\nb\\u{1B}[2J.json"), "\(escaped.standardError.debugDescription)")
+        #expect(gateway.gateway.statistics.handshakesSucceeded == 0, "refused before connecting")
+        #expect(try gateway.stores.store.statistics().recordCount == 0)
+        await gateway.stop()
+    }
+
     @Test func usageErrorsExit64() async throws {
         let agent = try Harness.binary("samd-agent")
         let base = Self.arguments("device", port: 1)

@@ -4,6 +4,7 @@ import Foundation
 import SaMDTestSupport
 import Logging
 import NIOCore
+import SaMDKeys
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -141,6 +142,37 @@ struct GatewayHTTPTests {
         let read = try await reader.get(subject: "a", recordID: "untyped")
         #expect(read.contentType == "application/octet-stream")
         #expect(read.body == [1, 2])
+        await gateway.stop()
+    }
+
+    /// Dot segments, raw or percent-encoded in any case, as subject or record id, on every route: 400 before
+    /// the store, nothing stored, no subject key made — an id that any HTTP client would normalise away never
+    /// reaches the store.
+    @Test func dotSegmentIdsAre400AndNeverReachTheStore() async throws {
+        let gateway = try await Harness.InProcessGateway.start()
+        let device = try gateway.client("device")
+        let reader = try gateway.client("reader")
+        let shredder = try gateway.client("shredder")
+        let dots = [".", "..", "%2e", "%2E", "%2e%2E", "%2E%2e", ".%2e", "%2e."]
+        for segment in dots {
+            for path in ["/records/\(segment)/x", "/records/s1/\(segment)", "/records/\(segment)/\(segment)"] {
+                let put = try await device.send(method: "PUT", path: path, headers: [("content-type", "application/octet-stream")], body: [1, 2, 3])
+                #expect(put.status == 400, "PUT \(path): \(put.status)")
+                #expect(put.errorCode == "invalid-request", "PUT \(path)")
+                let get = try await reader.send(method: "GET", path: path)
+                #expect(get.status == 400, "GET \(path): \(get.status)")
+            }
+            let shred = try await shredder.send(method: "DELETE", path: "/subjects/\(segment)")
+            #expect(shred.status == 400, "DELETE /subjects/\(segment): \(shred.status)")
+        }
+        // The typed client refuses nothing itself: the gateway's answer is the same.
+        #expect(try await device.put(subject: "..", recordID: "x", body: [1]).status == 400)
+        #expect(try await device.put(subject: "s1", recordID: ".", body: [1]).status == 400)
+        #expect(try gateway.stores.store.statistics().recordCount == 0)
+        #expect(try gateway.stores.keyStore.subjectKeyNames().isEmpty, "no subject key for a refused id")
+        // Ids that only contain dots are ids.
+        #expect(try await device.put(subject: "...", recordID: ".x", body: [1]).status == 201)
+        #expect(try await reader.get(subject: "...", recordID: ".x").status == 200)
         await gateway.stop()
     }
 

@@ -141,6 +141,28 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try fixture.store.get(subject: "p", recordID: "q") } == .notFound)
     }
 
+    /// Dot segments (RFC 3986 §3.3) are never ids: every HTTP client and URL library removes them from a path,
+    /// so a record stored under one could not be addressed again. Refused by put, get and shred alike, as
+    /// subject or record id, composed or not; anything merely containing dots stays an id.
+    @Test func dotSegmentsAreNeverSubjectOrRecordIds() throws {
+        let fixture = try StoreFixture()
+        for dots in [".", ".."] {
+            #expect(!EncryptedRecordStore.isValidIdentifier(dots), "\(dots.debugDescription)")
+            #expect(storeCode { try fixture.store.put([1], subject: dots, recordID: "r", recordType: "text/plain") } == .invalidArgument)
+            #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: dots, recordType: "text/plain") } == .invalidArgument)
+            #expect(storeCode { try fixture.store.get(subject: dots, recordID: "r") } == .invalidArgument)
+            #expect(storeCode { try fixture.store.get(subject: "p", recordID: dots) } == .invalidArgument)
+            #expect(storeCode { try fixture.store.shred(subject: dots) } == .invalidArgument)
+        }
+        #expect(try fixture.store.statistics().recordCount == 0)
+        #expect(try fixture.keyStore.subjectKeyNames().isEmpty, "a refused write must not create a subject key")
+        for id in ["...", ".a", "a.", "..a", "%2e%2e", "a/..", ". ."] {
+            #expect(EncryptedRecordStore.isValidIdentifier(id), "\(id)")
+            try fixture.store.put([2], subject: id, recordID: id, recordType: "text/plain")
+            #expect(try fixture.store.get(subject: id, recordID: id).payload == [2])
+        }
+    }
+
     @Test func badShapesAndSizesAreRefusedBeforeAnythingIsWritten() throws {
         let fixture = try StoreFixture(configuration: .init(maximumRecordByteCount: 1024))
         let tooLong = String(repeating: "a", count: 513)

@@ -34,7 +34,9 @@ enum GatewayRouting {
     }
 
     /// Decides what `head` asks for, given the client's `roles`. Order: path (404), method (405), role (403),
-    /// percent-decoding of the ids (400), record type (400). The ids' shapes are the store's to check (400).
+    /// percent-decoding of the ids (400), the ids by the store's own rule
+    /// (``EncryptedRecordStore/isValidIdentifier(_:)``: no dot segment, even percent-encoded; 400), record type
+    /// (400).
     static func decide(_ head: HTTPRequestHead, roles: Set<RecordRole>) -> Decision {
         guard let segments = Self.pathSegments(of: head.uri) else {
             return .refuse(.error(.notFound, "not-found", "no such resource"), route: nil, refusedRole: nil)
@@ -70,6 +72,14 @@ enum GatewayRouting {
             return .refuse(.error(.badRequest, "invalid-request", "the path has an invalid percent-encoding or is not UTF-8"), route: route, refusedRole: nil)
         }
         let ids = decoded.map { $0! }
+        // After decoding: `%2e%2E` is `..` too. Dot segments, control characters and empty ids never reach the store.
+        guard ids.allSatisfy(EncryptedRecordStore.isValidIdentifier) else {
+            return .refuse(
+                .error(.badRequest, "invalid-request", "a subject or record id is 1 to 512 bytes of UTF-8 without control characters, and not . or .."),
+                route: route,
+                refusedRole: nil
+            )
+        }
         switch route {
         case .health:
             return .perform(.health, route: route)
