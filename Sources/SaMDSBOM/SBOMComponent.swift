@@ -99,4 +99,27 @@ enum PackageURL {
         let version = String(text[text.index(after: at)...]).removingPercentEncoding
         return (text[..<at].lowercased(), version)
     }
+
+    /// The qualifiers (`?arch=amd64&distro=debian-12`): keys lower-cased, values percent-decoded; a key
+    /// without a value is left out, as the purl specification says.
+    static func qualifiers(_ purl: String) -> [String: String] {
+        var text = Substring(purl)
+        if let hash = text.firstIndex(of: "#") { text = text[..<hash] }
+        guard let question = text.firstIndex(of: "?") else { return [:] }
+        var qualifiers: [String: String] = [:]
+        for pair in text[text.index(after: question)...].split(separator: "&") {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else { continue }
+            let value = String(pair[pair.index(after: equals)...])
+            guard !value.isEmpty else { continue }
+            qualifiers[pair[..<equals].lowercased()] = value.removingPercentEncoding ?? value
+        }
+        return qualifiers
+    }
+
+    /// The subpath after `#`, without leading or trailing `/`; nil when there is none.
+    static func subpath(_ purl: String) -> String? {
+        guard let hash = purl.firstIndex(of: "#") else { return nil }
+        let subpath = purl[purl.index(after: hash)...].split(separator: "/").joined(separator: "/")
+        return subpath.isEmpty ? nil : subpath
+    }
 }
