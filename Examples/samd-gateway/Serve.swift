@@ -23,7 +23,10 @@ struct Serve: AsyncParsableCommand {
             output. Every client must present a certificate chaining to --ca with EKU clientAuth: such a client \
             is a device and may store records and ask for /healthz. Reading needs a certificate whose SAN is \
             given with --reader, shredding one given with --shredder (a value with ':' is a SAN URI, compared \
-            exactly; anything else a SAN DNS name).
+            exactly; anything else a SAN DNS name). With --reader-ca (--shredder-ca) those SANs count only for a \
+            certificate issued under one of the CA certificates in that file (its verified chain goes through \
+            a certificate with the CA's key): issue staff certificates from a CA of their own, so that the \
+            device CA cannot mint a reader.
             The certificate, key, CA and CRL files are watched and reloaded when they change \
             (--identity-reload-interval, default 5 s; 0 stops watching); SIGHUP reloads them at once. A \
             refused reload leaves the current identity serving. SIGINT or SIGTERM stops: requests in progress \
@@ -61,6 +64,24 @@ struct Serve: AsyncParsableCommand {
         help: ArgumentHelp("Grant the shred role to the client with this SAN URI or DNS name (repeatable).", valueName: "san")
     )
     var shredders: [String] = []
+
+    @Option(
+        name: .customLong("reader-ca"),
+        help: ArgumentHelp(
+            "Bind the read role to these issuing CAs (PEM, repeatable): a --reader SAN counts only when the client's verified chain goes through one of them.",
+            valueName: "file"
+        )
+    )
+    var readerCAs: [String] = []
+
+    @Option(
+        name: .customLong("shredder-ca"),
+        help: ArgumentHelp(
+            "Bind the shred role to these issuing CAs (PEM, repeatable): a --shredder SAN counts only when the client's verified chain goes through one of them.",
+            valueName: "file"
+        )
+    )
+    var shredderCAs: [String] = []
 
     @Option(
         name: .long,
@@ -109,6 +130,8 @@ struct Serve: AsyncParsableCommand {
         for (name, value) in [("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout)] {
             guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(name) is more than 0 and at most 86400 seconds") }
         }
+        if !self.readerCAs.isEmpty, self.readers.isEmpty { throw ValidationError("--reader-ca binds the read role: give --reader too") }
+        if !self.shredderCAs.isEmpty, self.shredders.isEmpty { throw ValidationError("--shredder-ca binds the shred role: give --shredder too") }
         for (option, values) in [("--reader", self.readers), ("--shredder", self.shredders)] {
             for value in values {
                 guard !value.isEmpty, !value.contains(where: \.isWhitespace) else {
@@ -138,10 +161,14 @@ struct Serve: AsyncParsableCommand {
         bootstrapLogging(level: .info)
         let cliLogger = Logger(label: "samd-gateway.serve")
 
-        try requireReadable([self.cert, self.key, self.ca] + self.crl)
+        try requireReadable([self.cert, self.key, self.ca] + self.crl + self.readerCAs + self.shredderCAs)
         let context: TLSContext
+        let readerIssuers: [TLSIssuingAuthority]
+        let shredderIssuers: [TLSIssuingAuthority]
         do {
             context = try TLSContext(configuration: try self.makeTLSConfiguration(), logger: Logger(label: "samdkit.tls"))
+            readerIssuers = try self.readerCAs.flatMap { try TLSIssuingAuthority.load(.file($0)) }
+            shredderIssuers = try self.shredderCAs.flatMap { try TLSIssuingAuthority.load(.file($0)) }
         } catch let error as TLSError {
             printError("\(error.code): \(error.reason)")
             throw ExitCode(ExitStatus.code(forSetup: error))
@@ -151,6 +178,8 @@ struct Serve: AsyncParsableCommand {
             tls: context,
             readers: self.readers,
             shredders: self.shredders,
+            readerIssuers: readerIssuers,
+            shredderIssuers: shredderIssuers,
             maximumBodyByteCount: self.maxBodyBytes,
             maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
             idleTimeout: self.idleTimeout,

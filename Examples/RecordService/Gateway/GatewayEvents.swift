@@ -56,6 +56,15 @@ enum GatewayEvents {
         )
     }
 
+    /// A client's SAN names a role bound to issuing CAs, but its verified chain goes through none of them (or,
+    /// `resumed`, the full handshake of its session is no longer remembered): the role is not granted.
+    static func roleNotIssued(_ logger: Logger, client: Client, role: RecordRole, resumed: Bool) {
+        logger.warning(
+            "role not granted: the client certificate was not issued by the role's CA",
+            metadata: client.metadata(event: "role-not-issued", ["role": "\(role.rawValue)", "resumed": "\(resumed)"])
+        )
+    }
+
     static func recordStored(_ logger: Logger, client: Client, revision: Int64, key: String, recordType: String, bytes: Int) {
         logger.info(
             "record stored",

@@ -18,6 +18,12 @@ public enum RecordRole: String, Sendable, Hashable, CaseIterable {
 /// (exactly: `spiffe://…`, `urn:uuid:…`), any other entry with its SAN DNS names (ASCII case-insensitively,
 /// RFC 4343; no wildcard expansion). The certificate is the one verified in the TLS handshake; nothing in
 /// the HTTP request can claim a role.
+///
+/// A role can be bound to the CAs that may issue it (``readerIssuers``, ``shredderIssuers``): its SANs then
+/// count only for a certificate whose verified chain goes through one of those CAs, compared by key
+/// (``SaMDTLS/TLSIssuingAuthority/issued(_:)``). Without that binding every CA the TLS context trusts can mint
+/// a reader or shredder by putting the SAN in a certificate; the recommended deployment issues staff
+/// certificates from a CA of their own, apart from the device CA, and binds the staff roles to it.
 public struct RecordGatewayConfiguration: Sendable {
     /// The server's TLS context. It must be a server context that requires client certificates
     /// (``SaMDTLS/TLSConfiguration/gatewayServer(identity:clientTrustRoots:peerPolicy:)``).
@@ -26,6 +32,12 @@ public struct RecordGatewayConfiguration: Sendable {
     public var readers: [String]
     /// SAN values granted the ``RecordRole/shredder`` role (same matching as ``readers``).
     public var shredders: [String]
+    /// When not empty, a ``readers`` SAN counts only for a certificate issued under one of these CAs (its
+    /// verified chain goes through a certificate with the CA's key). Empty: any CA the TLS context trusts.
+    public var readerIssuers: [TLSIssuingAuthority]
+    /// When not empty, a ``shredders`` SAN counts only for a certificate issued under one of these CAs (as
+    /// ``readerIssuers``).
+    public var shredderIssuers: [TLSIssuingAuthority]
     /// The largest request body accepted, in bytes (default 64 MiB, the store's default record limit). A
     /// larger `Content-Length` is answered 413 before the body is read; a chunked body that grows past it is
     /// answered 413 as soon as it does. Either way the connection is closed.
@@ -59,6 +71,8 @@ public struct RecordGatewayConfiguration: Sendable {
         tls: TLSContext,
         readers: [String] = [],
         shredders: [String] = [],
+        readerIssuers: [TLSIssuingAuthority] = [],
+        shredderIssuers: [TLSIssuingAuthority] = [],
         maximumBodyByteCount: Int = defaultMaximumBodyByteCount,
         maximumBufferedBodyByteCount: Int? = nil,
         idleTimeout: Double = 60,
@@ -68,6 +82,8 @@ public struct RecordGatewayConfiguration: Sendable {
         self.tls = tls
         self.readers = readers
         self.shredders = shredders
+        self.readerIssuers = readerIssuers
+        self.shredderIssuers = shredderIssuers
         self.maximumBodyByteCount = maximumBodyByteCount
         self.maximumBufferedBodyByteCount =
             maximumBufferedBodyByteCount ?? max(Self.defaultMaximumBufferedBodyByteCount, maximumBodyByteCount)
@@ -77,12 +93,38 @@ public struct RecordGatewayConfiguration: Sendable {
     }
 
     /// The roles `peer` holds: always ``RecordRole/device``, plus ``RecordRole/reader`` and
-    /// ``RecordRole/shredder`` when one of its SANs is listed.
+    /// ``RecordRole/shredder`` when one of its SANs is listed and — for a role bound to issuers — its
+    /// verified chain goes through one of them. A chain of the leaf alone (a resumed session) holds no bound
+    /// role here; ``RecordGateway`` remembers what the full handshake of a resumed session found.
     public func roles(of peer: TLSPeerIdentity) -> Set<RecordRole> {
+        self.roles(of: peer, issuedRoles: self.issuedRoles(of: peer))
+    }
+
+    /// The roles `peer` holds when `issuedRoles` are the bound roles its chain was found to be issued for.
+    func roles(of peer: TLSPeerIdentity, issuedRoles: Set<RecordRole>) -> Set<RecordRole> {
         var roles: Set<RecordRole> = [.device]
-        if Self.matches(peer, self.readers) { roles.insert(.reader) }
-        if Self.matches(peer, self.shredders) { roles.insert(.shredder) }
+        if Self.matches(peer, self.readers), self.readerIssuers.isEmpty || issuedRoles.contains(.reader) { roles.insert(.reader) }
+        if Self.matches(peer, self.shredders), self.shredderIssuers.isEmpty || issuedRoles.contains(.shredder) { roles.insert(.shredder) }
         return roles
+    }
+
+    /// The issuer-bound roles whose CAs `peer`'s verified chain goes through.
+    func issuedRoles(of peer: TLSPeerIdentity) -> Set<RecordRole> {
+        var roles: Set<RecordRole> = []
+        if self.readerIssuers.contains(where: { $0.issued(peer) }) { roles.insert(.reader) }
+        if self.shredderIssuers.contains(where: { $0.issued(peer) }) { roles.insert(.shredder) }
+        return roles
+    }
+
+    /// Whether any role is bound to issuers.
+    var bindsRolesToIssuers: Bool { !self.readerIssuers.isEmpty || !self.shredderIssuers.isEmpty }
+
+    /// The roles a SAN of `peer` claims but whose issuer binding its chain does not meet (for the log).
+    func rolesRefusedByIssuer(_ peer: TLSPeerIdentity, issuedRoles: Set<RecordRole>) -> [RecordRole] {
+        var refused: [RecordRole] = []
+        if !self.readerIssuers.isEmpty, Self.matches(peer, self.readers), !issuedRoles.contains(.reader) { refused.append(.reader) }
+        if !self.shredderIssuers.isEmpty, Self.matches(peer, self.shredders), !issuedRoles.contains(.shredder) { refused.append(.shredder) }
+        return refused
     }
 
     static func matches(_ peer: TLSPeerIdentity, _ entries: [String]) -> Bool {
