@@ -98,6 +98,15 @@ struct Serve: AsyncParsableCommand {
     )
     var maxBufferedBodyBytes: Int?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The slowest a request body may arrive, in bytes per second, measured over windows of 10 s from the request head (default 1024; 0: not checked); slower: 408 and closed.",
+            valueName: "bytes"
+        )
+    )
+    var minBodyBytesPerSecond: Int = RecordGatewayConfiguration.defaultMinimumBodyBytesPerSecond
+
     @Option(name: .long, help: ArgumentHelp("Seconds a connection may wait for its next request (more than 0, at most 86400).", valueName: "seconds"))
     var idleTimeout: Double = 60
 
@@ -123,6 +132,10 @@ struct Serve: AsyncParsableCommand {
         }
         if let buffered = self.maxBufferedBodyBytes, buffered < self.maxBodyBytes {
             throw ValidationError("--max-buffered-body-bytes is at least --max-body-bytes (\(self.maxBodyBytes))")
+        }
+        let fastest = RecordGatewayConfiguration.largestMinimumBodyBytesPerSecond
+        guard (0...fastest).contains(self.minBodyBytesPerSecond) else {
+            throw ValidationError("--min-body-bytes-per-second is 0 to \(fastest)")
         }
         guard self.identityReloadInterval.isFinite, (0...86_400).contains(self.identityReloadInterval) else {
             throw ValidationError("--identity-reload-interval is 0 to 86400 seconds")
@@ -182,6 +195,7 @@ struct Serve: AsyncParsableCommand {
             shredderIssuers: shredderIssuers,
             maximumBodyByteCount: self.maxBodyBytes,
             maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
+            minimumBodyBytesPerSecond: self.minBodyBytesPerSecond,
             idleTimeout: self.idleTimeout,
             requestTimeout: self.requestTimeout
         )

@@ -267,10 +267,13 @@ struct AdversarialGatewayTests {
         let port = gateway.localAddress.port!
         let device = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
         try await RawClient.session(port: port, context: try Harness.clientContext("device")) { holder in
-            // 1024 of the 1536 bytes held by a body that has not finished arriving.
+            // 1000 of the 1536 bytes held by a body that has not finished arriving: bytes are reserved as they
+            // arrive, so the holder must send them (announcing them holds nothing).
             try await holder.write("PUT /records/p/held HTTP/1.1\r\n\(Self.host)content-length: 1024\r\nexpect: 100-continue\r\n\r\n")
             let continued = await holder.read { $0.contains("\r\n\r\n") }
             #expect(continued.statuses == [100], "\(continued)")
+            try await holder.write(String(repeating: "h", count: 1000))
+            #expect(await eventually { gateway.statistics.bytesIn >= 1000 }, "the held bytes did not arrive")
 
             let declared = try await device.put(subject: "p", recordID: "declared", body: [UInt8](repeating: 1, count: 1025))
             #expect(declared.status == 413)
@@ -288,7 +291,7 @@ struct AdversarialGatewayTests {
             #expect(chunked.status == 503, "\(chunked)")
             #expect(try await device.put(subject: "p", recordID: "fits", body: [UInt8](repeating: 3, count: 512)).status == 201)
 
-            try await holder.write(String(repeating: "h", count: 1024))
+            try await holder.write(String(repeating: "h", count: 24))
             let stored = await holder.read(until: RawClient.responses(2))
             #expect(stored.statuses == [100, 201], "\(stored)")
         }
@@ -302,6 +305,117 @@ struct AdversarialGatewayTests {
         #expect(try await reader.get(subject: "p", recordID: "over").status == 404)
         await device.close()
         await reader.close()
+        await gateway.stop()
+    }
+
+    /// Four connections announce the largest body and send a byte every half second: they hold what they
+    /// sent, not what they announced, so the other devices' PUTs of the largest body are stored meanwhile;
+    /// the slow bodies are dropped by the rate check (408, `body-too-slow`) after its first window, well
+    /// before the request timeout.
+    @Test(.timeLimit(.minutes(3)))
+    func slowUploadsDoNotLockOutTheOthersAndAreDroppedByTheRateCheck() async throws {
+        let largest = 256 << 10
+        let gateway = try await Harness.InProcessGateway.start { tls in
+            RecordGatewayConfiguration(
+                tls: tls,
+                readers: [TestPKI.readerURI],
+                maximumBodyByteCount: largest,
+                maximumBufferedBodyByteCount: 4 * largest,
+                minimumBodyBytesPerSecond: 1024,
+                bodyRateWindow: 10,
+                requestTimeout: 600
+            )
+        }
+        let port = gateway.port
+        let events = gateway.events
+        let started = ContinuousClock.now
+        let announced = Attempts()
+        let answers = try await withThrowingTaskGroup(of: RawClient.Answer.self) { group in
+            for index in 0..<4 {
+                group.addTask {
+                    try await RawClient.session(port: port, context: try Harness.clientContext("device")) { slow in
+                        try await slow.write("PUT /records/p/slow-\(index) HTTP/1.1\r\n\(Self.host)content-length: \(largest)\r\nexpect: 100-continue\r\n\r\n")
+                        let continued = await slow.read { $0.contains("\r\n\r\n") }
+                        #expect(continued.statuses == [100], "\(continued)")
+                        announced.increment()
+                        // A byte every half second until the gateway answers (bounded: 120 bytes, a minute).
+                        let channel = slow.channel
+                        let sender = Task {
+                            for _ in 0..<120 where channel.isActive {
+                                channel.writeAndFlush(ByteBuffer(string: "s"), promise: nil)
+                                try? await Task.sleep(for: .milliseconds(500))
+                            }
+                        }
+                        _ = await slow.read(timeout: 90) { $0.components(separatedBy: "HTTP/1.1 ").count > 2 && $0.hasSuffix("}") }
+                        sender.cancel()
+                        // And then the gateway closes the connection.
+                        return await slow.read(timeout: 30)
+                    }
+                }
+            }
+            #expect(await eventually(timeout: 60) { announced.count == 4 }, "the slow uploads did not start")
+            // Beside them, devices store the largest body, one after another.
+            let device = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
+            for index in 0..<3 {
+                let stored = try await device.put(subject: "p", recordID: "normal-\(index)", body: [UInt8](repeating: UInt8(index), count: largest))
+                #expect(stored.status == 201, "normal PUT \(index): \(stored.status) \(String(decoding: stored.body, as: UTF8.self))")
+            }
+            await device.close()
+            // Stored while all four slow uploads still held their connections (their first window is 10 s).
+            #expect(events.events("samd.gateway.body-too-slow").isEmpty, "the slow uploads had already been dropped")
+            var answers: [RawClient.Answer] = []
+            for try await answer in group { answers.append(answer) }
+            return answers
+        }
+        let elapsed = ContinuousClock.now - started
+        for answer in answers {
+            #expect(answer.statuses == [100, 408], "\(answer)")
+            #expect(answer.text.contains("body-too-slow"), "\(answer)")
+            #expect(answer.closed, "\(answer)")
+        }
+        let slow = events.events("samd.gateway.body-too-slow")
+        #expect(slow.count == 4)
+        #expect(slow.allSatisfy { $0.metadata["minimum_bytes_per_second"] == "1024" && Int($0.metadata["bytes"] ?? "") ?? .max < 10_240 })
+        #expect(elapsed < .seconds(120), "dropped after \(elapsed), not by the rate check's first window")
+        #expect(events.events("samd.gateway.bodies-over-budget").isEmpty)
+        let reader = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("reader"))
+        #expect(try await reader.get(subject: "p", recordID: "slow-0").status == 404)
+        #expect(try await reader.get(subject: "p", recordID: "normal-2").body.count == largest)
+        await reader.close()
+        // The slow connections are closed, not left open.
+        #expect(await eventually { gateway.gateway.statistics.openConnections == 0 })
+        await gateway.stop()
+    }
+
+    /// With the rate check off, announcing still holds nothing: the slow uploads end only at the request
+    /// timeout, and the others are stored meanwhile.
+    @Test func announcedBodiesHoldNoBudgetWithoutTheRateCheck() async throws {
+        let largest = 64 << 10
+        let gateway = try await Harness.InProcessGateway.start { tls in
+            RecordGatewayConfiguration(
+                tls: tls,
+                maximumBodyByteCount: largest,
+                maximumBufferedBodyByteCount: 2 * largest,
+                minimumBodyBytesPerSecond: 0,
+                requestTimeout: 30
+            )
+        }
+        let port = gateway.port
+        let events = gateway.events
+        try await RawClient.session(port: port, context: try Harness.clientContext("device")) { first in
+            try await RawClient.session(port: port, context: try Harness.clientContext("device")) { second in
+                for (index, slow) in [first, second].enumerated() {
+                    try await slow.write("PUT /records/p/slow-\(index) HTTP/1.1\r\n\(Self.host)content-length: \(largest)\r\nexpect: 100-continue\r\n\r\nx")
+                    let continued = await slow.read { $0.contains("\r\n\r\n") }
+                    #expect(continued.statuses == [100], "\(continued)")
+                }
+                let device = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
+                let stored = try await device.put(subject: "p", recordID: "normal", body: [UInt8](repeating: 1, count: largest))
+                #expect(stored.status == 201, "\(stored.status) \(String(decoding: stored.body, as: UTF8.self))")
+                await device.close()
+            }
+        }
+        #expect(events.events("samd.gateway.bodies-over-budget").isEmpty)
         await gateway.stop()
     }
 

@@ -57,6 +57,8 @@ struct GatewayOptionTests {
             (["--request-timeout", "inf"], "--request-timeout"),
             (["--request-timeout", "-1"], "--request-timeout"),
             (["--identity-reload-interval", "inf"], "--identity-reload-interval"),
+            (["--min-body-bytes-per-second", "-1"], "--min-body-bytes-per-second"),
+            (["--min-body-bytes-per-second", "1073741825"], "--min-body-bytes-per-second"),
         ]
         for (extra, option) in gatewayCases {
             let run = try await Harness.run(gateway, serve + extra, environment: Self.passphrase)

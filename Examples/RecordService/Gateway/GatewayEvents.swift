@@ -119,6 +119,16 @@ enum GatewayEvents {
         )
     }
 
+    static func bodyTooSlow(_ logger: Logger, client: Client, bytes: Int, seconds: Double, minimum: Int) {
+        logger.warning(
+            "request body arriving too slowly; request dropped, connection closed",
+            metadata: client.metadata(
+                event: "body-too-slow",
+                ["bytes": "\(bytes)", "seconds": "\(seconds)", "minimum_bytes_per_second": "\(minimum)", "status": "408"]
+            )
+        )
+    }
+
     static func bodiesOverBudget(_ logger: Logger, client: Client, limit: Int) {
         logger.warning(
             "request bodies in memory at their limit; request refused, connection closed",

@@ -29,6 +29,12 @@ final class GatewayCore: Sendable {
         self.threadPool = threadPool
     }
 
+    /// Whether `count` more body bytes would fit the shared budget now (nothing is reserved).
+    func bodyBytesFit(_ count: Int) -> Bool {
+        let limit = self.configuration.maximumBufferedBodyByteCount
+        return self.bufferedBodyBytes.withLock { held in count <= limit - held }
+    }
+
     /// Reserves `count` more body bytes of the shared budget; `false` (nothing reserved) when they do not fit.
     func reserveBodyBytes(_ count: Int) -> Bool {
         let limit = self.configuration.maximumBufferedBodyByteCount
@@ -138,6 +144,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     private var stopping = false
     private var idleTimer: Scheduled<Void>?
     private var requestTimer: Scheduled<Void>?
+    /// Ends the current window of the body rate check (``RecordGatewayConfiguration/minimumBodyBytesPerSecond``).
+    private var rateTimer: Scheduled<Void>?
+    /// Body bytes of the current request when the current rate window began.
+    private var receivedAtWindowStart = 0
     /// Body bytes of the shared budget this connection holds (``GatewayCore/reserveBodyBytes(_:)``).
     private var reservedBodyBytes = 0
     /// A request that arrived while the previous response still waited in the outbound buffer: it is
@@ -255,13 +265,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         let expectsContinue = head.headers["expect"].contains(where: { $0.lowercased() == "100-continue" })
         var body: ByteBuffer?
         if case .perform(.putRecord, _) = decision {
-            // The declared length is reserved of the shared budget now, before a byte of the body is read.
-            guard self.reserveBody(declared ?? 0) else {
+            // A declared length that cannot fit what is free now is refused before a byte of the body is read;
+            // one that fits reserves nothing yet: the budget is taken as the bytes arrive (receiveBody), so
+            // a client that announces much and sends little holds little.
+            guard self.core.bodyBytesFit(declared ?? 0) else {
                 self.refuseOverloaded(context: context, version: head.version)
                 return
             }
             // Grown as the body arrives: a declared length is a claim, not an allocation.
-            body = context.channel.allocator.buffer(capacity: min(declared ?? 0, 1 << 20))
+            body = context.channel.allocator.buffer(capacity: min(declared ?? 0, 64 << 10))
         } else if expectsContinue, case .refuse(let reply, let route, let refusedRole) = decision {
             // The client waits for 100 before sending a body that would be discarded: the refusal now, and
             // the connection closed, since the body may still come (RFC 9110 §10.1.1).
@@ -279,10 +291,37 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             guard self.phase == .receiving, let request = self.request else { return }
             GatewayEvents.requestTimeout(self.core.logger, client: self.client, seconds: seconds)
             self.request = nil
+            self.cancelRequestTimers()
             self.releaseBody()
             self.respond(
                 context: context,
                 .error(.requestTimeout, "request-timeout", "the request did not arrive in time"),
+                version: request.head.version,
+                keepAlive: false
+            )
+        }
+        self.startRateWindow(context: context)
+    }
+
+    /// Starts a window of the body rate check: when it ends, the request must have received at least
+    /// `minimumBodyBytesPerSecond × bodyRateWindow` more bytes, or it is dropped (408, connection closed).
+    private func startRateWindow(context: ChannelHandlerContext) {
+        let minimum = self.core.configuration.minimumBodyBytesPerSecond
+        guard minimum > 0 else { return }
+        let window = self.core.configuration.bodyRateWindow
+        self.receivedAtWindowStart = self.request?.received ?? 0
+        self.rateTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(window)) {
+            guard self.phase == .receiving, let request = self.request else { return }
+            let arrived = request.received - self.receivedAtWindowStart
+            guard Double(arrived) < Double(minimum) * window else {
+                self.startRateWindow(context: context)
+                return
+            }
+            GatewayEvents.bodyTooSlow(self.core.logger, client: self.client, bytes: arrived, seconds: window, minimum: minimum)
+            self.dropRequest()
+            self.respond(
+                context: context,
+                .error(.requestTimeout, "body-too-slow", "the request body arrived slower than \(minimum) bytes per second"),
                 version: request.head.version,
                 keepAlive: false
             )
@@ -312,8 +351,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     private func receiveEnd(context: ChannelHandlerContext) {
         guard self.phase == .receiving, let request = self.request else { return }
         self.request = nil
-        self.requestTimer?.cancel()
-        self.requestTimer = nil
+        self.cancelRequestTimers()
         self.phase = .processing
         guard context.channel.isWritable else {
             // The previous response still waits in the outbound buffer: a client that pipelines requests
@@ -377,8 +415,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     /// Forgets the request being received: its timer stops and its body bytes go back to the shared budget.
     private func dropRequest() {
         self.request = nil
-        self.requestTimer?.cancel()
-        self.requestTimer = nil
+        self.cancelRequestTimers()
         self.releaseBody()
     }
 
@@ -538,8 +575,15 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     private func cancelTimers() {
         self.idleTimer?.cancel()
         self.idleTimer = nil
+        self.cancelRequestTimers()
+    }
+
+    /// Stops the timers of a request being received: its timeout and its body rate check.
+    private func cancelRequestTimers() {
         self.requestTimer?.cancel()
         self.requestTimer = nil
+        self.rateTimer?.cancel()
+        self.rateTimer = nil
     }
 
     static func timeAmount(_ seconds: Double) -> TimeAmount {

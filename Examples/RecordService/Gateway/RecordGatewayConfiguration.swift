@@ -44,11 +44,23 @@ public struct RecordGatewayConfiguration: Sendable {
     public var maximumBodyByteCount: Int
     /// The request body bytes that all connections together may hold in memory at once, in bytes (default
     /// 256 MiB; at least ``maximumBodyByteCount``). A body is held whole until the store has sealed it, so
-    /// without this bound every connection could hold ``maximumBodyByteCount``. A `PUT` whose declared
-    /// `Content-Length` does not fit is answered 503 (with `Retry-After`) before its body is read; a chunked
-    /// body that stops fitting is answered 503 as soon as it does. Either way the connection is closed. Not
-    /// given to the initialiser, it is the larger of 256 MiB and ``maximumBodyByteCount``.
+    /// without this bound every connection could hold ``maximumBodyByteCount``. Bytes are reserved **as they
+    /// arrive**, not when a `Content-Length` announces them: a client that announces 64 MiB and sends a byte
+    /// a second holds a few bytes, not 64 MiB. A `PUT` whose declared `Content-Length` does not fit what is
+    /// free now is answered 503 (with `Retry-After`) before its body is read; a body (declared or chunked)
+    /// that stops fitting as it arrives is answered 503 as soon as it does. Either way the connection is
+    /// closed. Not given to the initialiser, it is the larger of 256 MiB and ``maximumBodyByteCount``.
     public var maximumBufferedBodyByteCount: Int
+    /// The slowest a request body may arrive, in bytes per second (default 1 024; 0: not checked). Measured
+    /// over consecutive windows of ``bodyRateWindow`` seconds, the first starting when the request head
+    /// arrives (so the first window is the grace period): a window in which fewer than
+    /// `minimumBodyBytesPerSecond × bodyRateWindow` body bytes arrived ends the request — 408
+    /// (`body-too-slow`), its bytes given back, the connection closed. Together with reservation as bytes
+    /// arrive, a handful of slow uploads cannot hold the body budget for long.
+    public var minimumBodyBytesPerSecond: Int
+    /// The length of the windows over which ``minimumBodyBytesPerSecond`` is measured, in seconds (default
+    /// 10; more than 0, at most 3 600).
+    public var bodyRateWindow: Double
     /// How long a connection may wait for its next request, in seconds (default 60; more than 0). Counted from
     /// the handshake or the last response; a slowly sent request head counts against it too, and so does a
     /// response the client does not read: a connection whose responses stay unread this long is closed.
@@ -64,6 +76,10 @@ public struct RecordGatewayConfiguration: Sendable {
     public static let defaultMaximumBodyByteCount = 64 << 20
     /// The default of ``maximumBufferedBodyByteCount``: 256 MiB, four bodies of the default limit.
     public static let defaultMaximumBufferedBodyByteCount = 256 << 20
+    /// The default of ``minimumBodyBytesPerSecond``: 1 KiB/s (a 2G cellular link carries several times that).
+    public static let defaultMinimumBodyBytesPerSecond = 1024
+    /// The largest ``minimumBodyBytesPerSecond`` accepted: 1 GiB/s.
+    public static let largestMinimumBodyBytesPerSecond = 1 << 30
 
     /// A configuration (`maximumBufferedBodyByteCount` `nil`: the larger of 256 MiB and `maximumBodyByteCount`);
     /// `tls` must require client certificates (checked by ``RecordGateway/start(host:port:configuration:store:logger:group:)``).
@@ -75,6 +91,8 @@ public struct RecordGatewayConfiguration: Sendable {
         shredderIssuers: [TLSIssuingAuthority] = [],
         maximumBodyByteCount: Int = defaultMaximumBodyByteCount,
         maximumBufferedBodyByteCount: Int? = nil,
+        minimumBodyBytesPerSecond: Int = defaultMinimumBodyBytesPerSecond,
+        bodyRateWindow: Double = 10,
         idleTimeout: Double = 60,
         requestTimeout: Double = 120,
         shutdownGracePeriod: Double = 10
@@ -87,6 +105,8 @@ public struct RecordGatewayConfiguration: Sendable {
         self.maximumBodyByteCount = maximumBodyByteCount
         self.maximumBufferedBodyByteCount =
             maximumBufferedBodyByteCount ?? max(Self.defaultMaximumBufferedBodyByteCount, maximumBodyByteCount)
+        self.minimumBodyBytesPerSecond = minimumBodyBytesPerSecond
+        self.bodyRateWindow = bodyRateWindow
         self.idleTimeout = idleTimeout
         self.requestTimeout = requestTimeout
         self.shutdownGracePeriod = shutdownGracePeriod
@@ -164,6 +184,12 @@ public struct RecordGatewayConfiguration: Sendable {
         }
         guard self.maximumBufferedBodyByteCount >= self.maximumBodyByteCount else {
             throw RecordServiceError(.invalidConfiguration, "maximumBufferedBodyByteCount is at least maximumBodyByteCount")
+        }
+        guard (0...Self.largestMinimumBodyBytesPerSecond).contains(self.minimumBodyBytesPerSecond) else {
+            throw RecordServiceError(.invalidConfiguration, "minimumBodyBytesPerSecond is 0 to \(Self.largestMinimumBodyBytesPerSecond)")
+        }
+        guard self.bodyRateWindow > 0, self.bodyRateWindow <= 3_600 else {
+            throw RecordServiceError(.invalidConfiguration, "bodyRateWindow is more than 0 and at most 3 600 seconds")
         }
         for (name, value) in [("idleTimeout", self.idleTimeout), ("requestTimeout", self.requestTimeout)] {
             guard value > 0, value.isFinite, value <= 86_400 else {

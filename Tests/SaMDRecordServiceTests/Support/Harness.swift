@@ -157,6 +157,20 @@ enum Harness {
             return InProcessGateway(stores: stores, gateway: gateway, events: events)
         }
 
+        /// A gateway with the configuration `configure` makes around the harness's server TLS context.
+        static func start(_ configure: (TLSContext) throws -> RecordGatewayConfiguration) async throws -> InProcessGateway {
+            let stores = try Stores()
+            let events = LogRecorder()
+            let gateway = try await RecordGateway.start(
+                host: "127.0.0.1",
+                port: 0,
+                configuration: try configure(try Harness.serverContext()),
+                store: stores.store,
+                logger: events.logger
+            )
+            return InProcessGateway(stores: stores, gateway: gateway, events: events)
+        }
+
         private init(stores: Stores, gateway: RecordGateway, events: LogRecorder) {
             self.stores = stores
             self.gateway = gateway
