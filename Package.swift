@@ -200,6 +200,7 @@ let package = Package(
         .executableTarget(
             name: "samd-sbom",
             dependencies: [
+                "SaMDExampleSupport",
                 "SaMDSBOM",
                 "SaMDCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -229,7 +230,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "samd-pki",
-            dependencies: ["SaMDDevPKI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["SaMDDevPKI", "SaMDExampleSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/samd-pki",
             swiftSettings: swiftSettings
         ),
@@ -260,7 +261,7 @@ let package = Package(
         .executableTarget(
             name: "samd-demo",
             dependencies: [
-                "SaMDRecordService", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
+                "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -29,7 +29,8 @@ struct SamdAgent: AsyncParsableCommand {
 
     /// The exit codes, as `--help` lists them (Docs/Gateway.md repeats them).
     static let exitCodes = """
-        0 every file stored; 64 usage (an option missing, malformed or out of range); 65 the gateway refused a \
+        0 every file stored; 64 usage (an option missing, malformed or out of range; a --subject or file name \
+        the store refuses as an id: . or .., a control character); 65 the gateway refused a \
         record (400, 413, 404…; the other files are still sent); 66 a file cannot be read (checked before \
         connecting); 69 the gateway cannot be reached (after the retries); 70 internal error; 75 the gateway \
         was still unavailable (503) after the retries; 76 a TLS or protocol failure (a handshake or answer \

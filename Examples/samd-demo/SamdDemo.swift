@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SaMDExampleSupport
 
 /// `samd-demo`: SaMDKit's whole job in one command, on loopback, with throw-away keys and certificates.
 @main
@@ -38,39 +39,35 @@ struct SamdDemo: AsyncParsableCommand {
     }
 
     func run() async throws {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = self.verbose ? .info : .critical
-            return handler
-        }
+        bootstrapLogging(level: self.verbose ? .info : .critical)
         let input: URL
         if let records = self.records {
             input = URL(fileURLWithPath: records)
         } else if let bundled = Bundle.module.url(forResource: "Records", withExtension: nil) {
             input = bundled
         } else {
-            FileHandle.standardError.write(Data("samd-demo: the shipped records are missing from the build\n".utf8))
+            printError("the shipped records are missing from the build")
             throw ExitCode(70)
         }
         let options = DemoOptions(recordsDirectory: input, subjectCount: self.subjects, workDirectory: self.workDirectory)
         let report: DemoReport
         do {
-            report = try await Demo(options: options).run { line in print(line) }
+            report = try await Demo(options: options).run { line in printLine(line) }
         } catch let error as DemoSetupError {
-            FileHandle.standardError.write(Data("samd-demo: \(error.description)\n".utf8))
+            printError("\(error.description)")
             throw ExitCode(error.exitCode)
         } catch {
-            FileHandle.standardError.write(Data("samd-demo: \(error)\n".utf8))
+            printError("\(error)")
             throw ExitCode(70)
         }
-        print("")
-        print(report.summaryTable())
-        print("")
+        printLine("")
+        report.summaryTable().split(separator: "\n", omittingEmptySubsequences: false).forEach { printLine(String($0)) }
+        printLine("")
         if report.allPassed {
-            print("samd-demo: all \(report.checks.count) checks passed")
+            printLine("samd-demo: all \(report.checks.count) checks passed")
         } else {
             let failed = report.checks.filter { !$0.passed }
-            print("samd-demo: \(failed.count) of \(report.checks.count) checks FAILED: \(failed.map(\.name).joined(separator: "; "))")
+            printLine("samd-demo: \(failed.count) of \(report.checks.count) checks FAILED: \(failed.map(\.name).joined(separator: "; "))")
             throw ExitCode(1)
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SaMDDevPKI
+import SaMDExampleSupport
 
 /// sysexits(3) codes.
 enum ExitStatus {
@@ -18,11 +19,6 @@ enum ExitStatus {
         default: software
         }
     }
-}
-
-/// Writes one line to standard error.
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data("samd-pki: \(message)\n".utf8))
 }
 
 /// Runs `body`; a failure is reported on standard error (never with key material: the library's errors
@@ -64,7 +60,8 @@ func printSummary(_ files: [DevelopmentPKIDirectory.WrittenFile], heading: Strin
         }
         lines.append(line)
     }
-    print(lines.joined(separator: "\n"))
+    // Paths and names come from the command line: each line escaped (printLine).
+    lines.forEach(printLine)
 }
 
 extension String {

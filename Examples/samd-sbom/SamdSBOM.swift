@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SaMDCrypto
+import SaMDExampleSupport
 import SaMDSBOM
 
 /// `samd-sbom`: the SBOM (CycloneDX 1.6 with CBOM, or SPDX 2.3) of this process, and an offline
@@ -61,7 +62,7 @@ struct SamdSBOM: ParsableCommand {
                 try self.write(data)
             }
         } catch let error as SBOMError {
-            FileHandle.standardError.write(Data("samd-sbom: \(error)\n".utf8))
+            printError("\(error)")
             throw ExitCode(Self.exitCode(for: error))
         }
     }
@@ -70,9 +71,10 @@ struct SamdSBOM: ParsableCommand {
         let advisories = try Self.read(advisoriesPath)
         let statements = try self.vex.map(Self.read)
         let findings = try VulnerabilityCheck.findings(for: inventory, advisories: advisories, vex: statements, on: self.asOf)
-        for finding in findings { try Self.standardOutput("\(finding)\n") }
+        // A finding quotes the advisories file (ids, summaries): one line each, escaped.
+        for finding in findings { try Self.standardOutput(escapingControlCharacters("\(finding)") + "\n") }
         guard findings.isEmpty else {
-            FileHandle.standardError.write(Data("samd-sbom: \(findings.count) finding(s)\n".utf8))
+            printError("\(findings.count) finding(s)")
             throw ExitCode(78)
         }
         try Self.standardOutput("ok: no advisory affects the running components and none is past its end of support\n")
@@ -87,13 +89,13 @@ struct SamdSBOM: ParsableCommand {
         // FIFO, directory or link, which the rename would replace.
         var status = stat()
         if lstat(output, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
-            FileHandle.standardError.write(Data("samd-sbom: cannot create \(output): not a regular file (write to standard output and redirect instead)\n".utf8))
+            printError("cannot create \(output): not a regular file (write to standard output and redirect instead)")
             throw ExitCode(73)
         }
         do {
             try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: output), options: .atomic)
         } catch {
-            FileHandle.standardError.write(Data("samd-sbom: cannot create \(output): \(error.localizedDescription)\n".utf8))
+            printError("cannot create \(output): \(error.localizedDescription)")
             throw ExitCode(73)
         }
     }
@@ -127,7 +129,7 @@ struct SamdSBOM: ParsableCommand {
         do {
             try FileHandle.standardOutput.write(contentsOf: data)
         } catch {
-            FileHandle.standardError.write(Data("samd-sbom: cannot write standard output: \(error.localizedDescription)\n".utf8))
+            printError("cannot write standard output: \(error.localizedDescription)")
             throw ExitCode(74)
         }
     }

@@ -158,6 +158,25 @@ struct SBOMCheckTests {
         #expect(run.standardOutput.contains("fixed in 99.0.0"))
     }
 
+    /// An advisories file is third-party text: a summary or id with a newline, a carriage return, an escape
+    /// sequence or a bidirectional override is printed escaped, each finding on its one line.
+    @Test func aFindingQuotingControlCharactersIsPrintedEscapedOnOneLine() throws {
+        let record: [String: Any] = [
+            "id": "TEST-2026-0002\u{1B}[2J", "summary": "line one\nok: no advisory affects\r\u{202E}",
+            "affected": [["package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
+                          "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": "99.0.0"]]]]]],
+        ]
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("advisory-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: [record]).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try Harness.sbom(["--check", file.path])
+        #expect(run.status == 78, "\(run.standardOutput) \(run.standardError)")
+        let lines = run.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 2 && lines[1].isEmpty, "\(run.standardOutput.debugDescription)")
+        #expect(run.standardOutput.contains("TEST-2026-0002\\u{1B}[2J") && run.standardOutput.contains("line one\\nok: no advisory affects\\r\\u{202E}"))
+        #expect(!run.standardOutput.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" || $0 == "\u{202E}" })
+    }
+
     @Test func nonMatchingAdvisoryExitsZero() throws {
         let run = try Harness.sbom(["--check", try Harness.resource("nonmatching")])
         #expect(run.status == 0, "\(run.standardOutput) \(run.standardError)")
