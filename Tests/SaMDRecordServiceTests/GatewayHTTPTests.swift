@@ -128,9 +128,12 @@ struct GatewayHTTPTests {
         // The role is judged before the path's encoding.
         #expect(try await device.send(method: "GET", path: "/records/%ZZ/x").status == 403)
 
-        // Shapes the store refuses: control characters, more than 512 bytes, an empty id.
+        // Shapes the store refuses: control characters, more than 512 bytes, an empty id. The typed client does
+        // not send them; sent anyway, the gateway answers 400.
         for (subject, recordID) in [("a\nb", "x"), ("a", String(repeating: "r", count: 513)), ("a", "")] {
-            let response = try await device.put(subject: subject, recordID: recordID, body: [1, 2, 3])
+            await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await device.put(subject: subject, recordID: recordID, body: [1, 2, 3]) }
+            let encoded = [subject, recordID].map { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
+            let response = try await device.send(method: "PUT", path: "/records/\(encoded[0])/\(encoded[1])", body: [1, 2, 3])
             #expect(response.status == 400, "\(response)")
         }
         for type in ["text/plain; charset=utf-8", "", "a b", String(repeating: "t", count: 128)] {
@@ -165,9 +168,13 @@ struct GatewayHTTPTests {
             let shred = try await shredder.send(method: "DELETE", path: "/subjects/\(segment)")
             #expect(shred.status == 400, "DELETE /subjects/\(segment): \(shred.status)")
         }
-        // The typed client refuses nothing itself: the gateway's answer is the same.
-        #expect(try await device.put(subject: "..", recordID: "x", body: [1]).status == 400)
-        #expect(try await device.put(subject: "s1", recordID: ".", body: [1]).status == 400)
+        // The typed client never sends them: a proxy on the way would normalise the path to another resource.
+        let before = gateway.gateway.statistics.requests
+        await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await device.put(subject: "..", recordID: "x", body: [1]) }
+        await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await device.put(subject: "s1", recordID: ".", body: [1]) }
+        await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await reader.get(subject: ".", recordID: "x") }
+        await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await shredder.shred(subject: "..") }
+        #expect(gateway.gateway.statistics.requests == before, "nothing was sent")
         #expect(try gateway.stores.store.statistics().recordCount == 0)
         #expect(try gateway.stores.keyStore.subjectKeyNames().isEmpty, "no subject key for a refused id")
         // Ids that only contain dots are ids.

@@ -67,7 +67,8 @@ public struct RecordClient: Sendable {
     /// `PUT /records/{subject}/{recordID}`: stores `body` as the record, with `recordType` as its
     /// Content-Type. The gateway answers 201 (created) or 200 (replaced) with `{"revision":N}`
     /// (``RecordResponse/revision``); 400 for an id or type the store refuses; 413 over its body limit.
-    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses (nothing is
+    ///   sent); ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
     public func put(
         subject: String,
         recordID: String,
@@ -76,7 +77,7 @@ public struct RecordClient: Sendable {
     ) async throws -> RecordResponse {
         try await self.send(
             method: "PUT",
-            path: Self.recordPath(subject: subject, recordID: recordID),
+            path: try Self.recordPath(subject: subject, recordID: recordID),
             headers: [("content-type", recordType)],
             body: Array(body)
         )
@@ -84,16 +85,18 @@ public struct RecordClient: Sendable {
 
     /// `GET /records/{subject}/{recordID}`: 200 with the record and its type (reader role), 403 without the
     /// role, 404 when there is none, 410 when the subject was crypto-shredded.
-    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses (nothing is
+    ///   sent); ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
     public func get(subject: String, recordID: String) async throws -> RecordResponse {
-        try await self.send(method: "GET", path: Self.recordPath(subject: subject, recordID: recordID))
+        try await self.send(method: "GET", path: try Self.recordPath(subject: subject, recordID: recordID))
     }
 
     /// `DELETE /subjects/{subject}`: crypto-shreds the subject (shredder role). 200 with the receipt
     /// `{"key","destroyed_at","records"}`, 403 without the role, 404 when there is nothing to shred.
-    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses (nothing is
+    ///   sent); ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
     public func shred(subject: String) async throws -> RecordResponse {
-        try await self.send(method: "DELETE", path: "/subjects/" + Self.percentEncoded(subject))
+        try await self.send(method: "DELETE", path: "/subjects/" + (try Self.encodedIdentifier(subject)))
     }
 
     /// `GET /healthz`: 200 `{"status":"ok"}` for any verified client.
@@ -124,8 +127,19 @@ public struct RecordClient: Sendable {
     }
 
     /// `/records/{subject}/{recordID}`, each id percent-encoded.
-    static func recordPath(subject: String, recordID: String) -> String {
-        "/records/" + Self.percentEncoded(subject) + "/" + Self.percentEncoded(recordID)
+    /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses.
+    static func recordPath(subject: String, recordID: String) throws -> String {
+        "/records/" + (try Self.encodedIdentifier(subject)) + "/" + (try Self.encodedIdentifier(recordID))
+    }
+
+    /// `id` percent-encoded as one path segment, after the store's rule: a dot segment (`.`, `..`) would be
+    /// normalised out of the path by any HTTP client or proxy (RFC 3986 §5.2.4; `%2E` is the same), so it is
+    /// never sent.
+    static func encodedIdentifier(_ id: String) throws -> String {
+        guard RecordIdentifiers.isValid(id) else {
+            throw RecordServiceError(.invalidRequest, "a subject or record id is \(RecordIdentifiers.rule); not sent")
+        }
+        return Self.percentEncoded(id)
     }
 
     /// Percent-encodes every byte of UTF-8 but the unreserved characters (RFC 3986 §2.3).

@@ -40,7 +40,7 @@ public struct RecordServiceError: Error, Sendable, Hashable, CustomStringConvert
     /// The stable identity of a ``RecordServiceError``. New codes may be added.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Backing: String, Sendable, Hashable {
-            case invalidConfiguration, invalidResponse, responseTooLarge, timedOut
+            case invalidConfiguration, invalidRequest, invalidResponse, responseTooLarge, timedOut
         }
 
         private let backing: Backing
@@ -55,6 +55,10 @@ public struct RecordServiceError: Error, Sendable, Hashable, CustomStringConvert
         /// context that does not require client certificates, an empty or IP-address role entry, a limit or
         /// timeout out of range.
         public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// A request the client refuses to send: a subject or record id the store's rule refuses
+        /// (``RecordIdentifiers/isValid(_:)``) — `.` and `..` above all, which any HTTP client or proxy on the
+        /// way would normalise out of the path, sending the request to another resource. Never retried.
+        public static let invalidRequest = Code(.invalidRequest)
         /// The server's answer is not HTTP/1.1 as expected (a parse error, an unexpected status line).
         public static let invalidResponse = Code(.invalidResponse)
         /// The server's answer is larger than the client's ``RecordClient/maximumResponseByteCount``.

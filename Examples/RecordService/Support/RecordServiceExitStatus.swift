@@ -31,7 +31,11 @@ public enum RecordServiceExitStatus {
     /// The exit code for an error of the connection phase (connect, handshake, request), as `samd-tls connect`.
     public static func code(forConnection error: any Error) -> Int32 {
         if let error = error as? RecordServiceError {
-            return error.code == .invalidConfiguration ? configuration : protocolFailure
+            switch error.code {
+            case .invalidConfiguration: return configuration
+            case .invalidRequest: return usage
+            default: return protocolFailure
+            }
         }
         return TLSExitStatus.code(forConnection: error)
     }
