@@ -117,6 +117,7 @@ struct RoleIssuerTests {
         let staffShredder = try client("staffShredder")
         #expect(try await staffShredder.shred(subject: "p").status == 200)
 
+        #expect(events.events("samd.gateway.started").first?.metadata["reader_cas"] == "CN=SaMDKit Staff Root,O=SaMDKit Staff")
         let notIssued = events.events("samd.gateway.role-not-issued")
         #expect(Set(notIssued.compactMap { $0.metadata["peer"] }) == [TestPKI.readerURI, Harness.shredderURI], "\(notIssued.map(\.metadata))")
         #expect(Set(notIssued.compactMap { $0.metadata["role"] }) == ["reader", "shredder"])

@@ -29,17 +29,26 @@ enum GatewayEvents {
         }
     }
 
-    static func started(_ logger: Logger, address: String, readers: [String], shredders: [String], maximumBodyByteCount: Int) {
-        logger.notice(
-            "records gateway listening",
-            metadata: [
-                "event": "samd.gateway.started",
-                "address": "\(address)",
-                "readers": "\(readers.joined(separator: ","))",
-                "shredders": "\(shredders.joined(separator: ","))",
-                "max_body_bytes": "\(maximumBodyByteCount)",
-            ]
-        )
+    static func started(
+        _ logger: Logger,
+        address: String,
+        readers: [String],
+        shredders: [String],
+        readerIssuers: [TLSIssuingAuthority],
+        shredderIssuers: [TLSIssuingAuthority],
+        maximumBodyByteCount: Int
+    ) {
+        var metadata: Logger.Metadata = [
+            "event": "samd.gateway.started",
+            "address": "\(address)",
+            "readers": "\(readers.joined(separator: ","))",
+            "shredders": "\(shredders.joined(separator: ","))",
+            "max_body_bytes": "\(maximumBodyByteCount)",
+        ]
+        // The CAs a role is bound to, by subject (for people; the binding compares keys).
+        if !readerIssuers.isEmpty { metadata["reader_cas"] = "\(readerIssuers.map(\.subject).joined(separator: "; "))" }
+        if !shredderIssuers.isEmpty { metadata["shredder_cas"] = "\(shredderIssuers.map(\.subject).joined(separator: "; "))" }
+        logger.notice("records gateway listening", metadata: metadata)
     }
 
     static func stopped(_ logger: Logger, address: String) {

@@ -90,6 +90,8 @@ public final class RecordGateway: Sendable {
             address: gateway.addressDescription,
             readers: configuration.readers,
             shredders: configuration.shredders,
+            readerIssuers: configuration.readerIssuers,
+            shredderIssuers: configuration.shredderIssuers,
             maximumBodyByteCount: configuration.maximumBodyByteCount
         )
         return gateway
