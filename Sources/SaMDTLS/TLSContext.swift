@@ -54,7 +54,10 @@ public final class TLSContext: Sendable {
     /// keyUsage) digitalSignature, each chain
     /// certificate is issued and signed by the next — and only then swaps them in. On failure nothing changes:
     /// the old identity keeps serving, and the refusal is logged (`samd.tls.identity-reload-refused`).
-    /// - Throws: the ``TLSError`` that refused the new identity.
+    /// A CRL of an issuer with a lower CRL number than this context has already accepted is refused too
+    /// (`invalidConfiguration`, event `samd.tls.crl-rollback-refused`): revocation never goes backwards while
+    /// the context lives (RFC 5280 §5.2.3).
+    /// - Throws: the ``TLSError`` that refused the new identity or CRLs.
     public func reload() throws {
         do {
             let fresh = try SSLContextBox(
