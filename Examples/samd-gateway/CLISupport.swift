@@ -40,7 +40,7 @@ enum GatewayExitCodes {
         (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
         (
             ExitStatus.configuration,
-            "invalid configuration or identity (an expired or wrong-purpose server certificate), or the key store cannot be opened (wrong or no passphrase, modified or mis-permissioned)"
+            "invalid configuration or identity (an expired or wrong-purpose server certificate, or one whose keyUsage lacks digitalSignature), or the key store cannot be opened (wrong or no passphrase, modified or mis-permissioned)"
         ),
     ]
 

@@ -61,7 +61,11 @@ public final class TLSContext: Sendable {
     /// ``TLSServer``) has its peer's chain verified again under the new trust state, before this returns; a
     /// peer that no longer verifies (revoked, its CA removed, no longer allowed) is told and closed after a
     /// grace period (see ``TLSPeerRevalidationHandler``).
-    /// - Throws: the ``TLSError`` that refused the new identity.
+    ///
+    /// A CRL of an issuer with a lower CRL number than this context has already accepted is refused too
+    /// (`invalidConfiguration`, event `samd.tls.crl-rollback-refused`): revocation never goes backwards while
+    /// the context lives (RFC 5280 §5.2.3).
+    /// - Throws: the ``TLSError`` that refused the new identity or CRLs.
     public func reload() throws {
         do {
             let fresh = try SSLContextBox(

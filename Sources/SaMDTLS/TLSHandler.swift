@@ -14,8 +14,10 @@ public enum TLSUserEvent: Sendable, Hashable {
 ///   sent, in order, once it has; application data that arrives with the handshake's last flight is
 ///   delivered at once. ``handshakeFuture`` completes with the negotiated ``TLSConnectionInfo`` or the
 ///   typed ``TLSError``; ``TLSUserEvent/handshakeCompleted(_:)`` is also fired.
-/// - Errors are ``TLSError``s fired through `errorCaught`, after which the channel is closed (any alert is
-///   flushed first, so the peer learns why).
+/// - Errors are ``TLSError``s fired through `errorCaught`, after which the channel is closed. A fatal alert
+///   is sent first, then the output is half-closed and what the peer still sends is read and dropped —
+///   at most ``drainLimitBytes``, for at most ``TLSConfiguration/closeTimeout`` — before the channel closes,
+///   so that a peer still writing reads the alert rather than a TCP reset (RFC 8446 §6.2).
 /// - `close(mode: .all)` sends close_notify, keeps delivering what the peer still sends, and closes when the
 ///   peer's close_notify arrives or after ``TLSConfiguration/closeTimeout``. `close(mode: .output)` sends
 ///   close_notify and half-closes TCP: the peer may go on sending.
@@ -24,7 +26,9 @@ public enum TLSUserEvent: Sendable, Hashable {
 ///   own close_notify and closes. A connection that ends *without* close_notify fires
 ///   ``TLSError/Code/uncleanShutdown`` (possible truncation, RFC 8446 §6.1), never a clean end.
 /// - The first bytes from the peer must start a TLS record; anything else (an HTTP request, a plaintext
-///   banner) fails with ``TLSError/Code/notTLS`` before OpenSSL parses or buffers it.
+///   banner) fails with ``TLSError/Code/notTLS`` before OpenSSL parses or buffers it. A server answers an
+///   SSLv2-format ClientHello (first byte with the high bit set) with a fatal `protocol_version` alert, as
+///   OpenSSL does, and fails with ``TLSError/Code/protocolVersion`` (RFC 6176: no SSL 2.0, nor its hello).
 ///
 /// Add it first in the pipeline, in front of protocol handlers (HTTP/1.1, HTTP/2). Not `Sendable`: use it on
 /// its channel's event loop only.
@@ -39,6 +43,14 @@ public final class TLSHandler: ChannelDuplexHandler {
     static let writeSliceSize = 1 << 20
     /// Decrypted data is delivered in buffers of this size (one TLS record holds at most 16 KiB).
     static let readBufferSize = 16 * 1024
+    /// After a fatal alert, at most this many bytes (8 MiB) the peer still sends are read and dropped
+    /// before the channel closes: enough for a peer that writes at loopback speed until it has read the alert
+    /// (reading and dropping costs no decryption and no buffering); the time bound is
+    /// ``TLSConfiguration/closeTimeout``.
+    public static let drainLimitBytes = 8 << 20
+    /// The fatal `protocol_version` alert answering an SSLv2-format ClientHello, byte for byte what OpenSSL
+    /// sends: a TLS 1.0 alert record (RFC 8446 §5.1, §6), level fatal (2), description 70.
+    static let protocolVersionAlertRecord: [UInt8] = [21, 3, 1, 0, 2, 2, 70]
 
     private enum State {
         case idle
@@ -74,6 +86,9 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var remoteAddress: String?
     /// The error that ended the connection; later writes fail with it rather than a bare "closed".
     private var failure: TLSError?
+    /// After a fatal alert: the output is half-closed and the peer's bytes are dropped until the peer closes,
+    /// ``drainLimitBytes`` were read or ``TLSConfiguration/closeTimeout`` passed.
+    private var drain: (bytesLeft: Int, timer: Scheduled<Void>?, promises: [EventLoopPromise<Void>])?
 
     /// A server-side handler.
     public convenience init(serverContext context: TLSContext) {
@@ -119,6 +134,7 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         self.cancelTimers()
+        self.endDrain(closing: nil)
         if self.state != .closed {
             self.state = .closed
             self.handshakePromise?.fail(TLSError(.connectionClosed, "the TLS handler was removed"))
@@ -218,7 +234,9 @@ public final class TLSHandler: ChannelDuplexHandler {
         self.deliverPlaintext(context: context)
     }
 
-    private func failHandshake(context: ChannelHandlerContext, error: TLSError) {
+    /// - Parameter alertRecord: a record to send before closing when OpenSSL has none to send (the answer to
+    ///   an SSLv2-format ClientHello).
+    private func failHandshake(context: ChannelHandlerContext, error: TLSError, alertRecord: [UInt8]? = nil) {
         guard self.state != .closed else { return }
         self.state = .closed
         self.failure = error
@@ -233,7 +251,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         self.handshakePromise?.fail(error)
         self.failBufferedWrites(error)
         context.fireErrorCaught(error)
-        self.closeAfterSendingOutput(context: context)
+        self.closeAfterFatalAlert(context: context, alertRecord: alertRecord)
     }
 
     // MARK: - Inbound
@@ -241,9 +259,19 @@ public final class TLSHandler: ChannelDuplexHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = Self.unwrapInboundIn(data)
         self.lastActivity = context.eventLoop.now
+        if let drain = self.drain {
+            let left = drain.bytesLeft - buffer.readableBytes
+            self.drain?.bytesLeft = left
+            if left <= 0 {
+                self.endDrain(closing: context)
+            } else {
+                context.read()
+            }
+            return
+        }
         guard let connection, self.state != .closed, self.state != .idle else { return }
-        if self.checkedHeaderBytes < 3, let error = self.checkRecordHeader(buffer) {
-            self.failHandshake(context: context, error: error)
+        if self.checkedHeaderBytes < 3, let refusal = self.checkRecordHeader(buffer) {
+            self.failHandshake(context: context, error: refusal.error, alertRecord: refusal.alertRecord)
             return
         }
         if connection.receivedCloseNotify {
@@ -265,12 +293,21 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     /// Checks that the peer's first bytes begin a TLS record: content type handshake (22) — or alert (21)
     /// from a server — then protocol version major 3 and a minor version of at most 4 (RFC 8446 §5.1).
-    /// Plaintext peers are refused here without handing their bytes to OpenSSL.
-    private func checkRecordHeader(_ buffer: ByteBuffer) -> TLSError? {
+    /// Plaintext peers are refused here without handing their bytes to OpenSSL. A client's first byte with
+    /// the high bit set is an SSLv2 record header (an SSLv2-format ClientHello): refused with the alert
+    /// OpenSSL answers it with.
+    private func checkRecordHeader(_ buffer: ByteBuffer) -> (error: TLSError, alertRecord: [UInt8]?)? {
         let bytes = buffer.readableBytesView.prefix(3 - self.checkedHeaderBytes)
         for byte in bytes {
             let position = self.checkedHeaderBytes
             self.checkedHeaderBytes += 1
+            if position == 0, self.role == .server, byte & 0x80 != 0 {
+                let error = TLSError(
+                    .protocolVersion,
+                    "the client sent an SSLv2-format ClientHello (first byte 0x\(String(byte, radix: 16))): SSL 2.0 and its hello format are not supported (RFC 6176)"
+                )
+                return (error, Self.protocolVersionAlertRecord)
+            }
             let valid: Bool =
                 switch position {
                 case 0: byte == 22 || (self.role == .client && byte == 21)
@@ -279,10 +316,11 @@ public final class TLSHandler: ChannelDuplexHandler {
                 }
             if !valid {
                 let what = position == 0 && (0x20...0x7e).contains(byte) ? "text such as an HTTP request" : "no TLS record"
-                return TLSError(
+                let error = TLSError(
                     .notTLS,
                     "the peer is not speaking TLS: byte \(position) of its first record is 0x\(String(byte, radix: 16)) (\(what))"
                 )
+                return (error, nil)
             }
         }
         return nil
@@ -355,6 +393,10 @@ public final class TLSHandler: ChannelDuplexHandler {
             return
         }
         // TCP FIN from the peer.
+        if self.drain != nil {
+            self.endDrain(closing: context)
+            return
+        }
         switch self.state {
         case .idle, .handshaking:
             self.failHandshake(context: context, error: TLSError(.connectionClosed, "the peer closed the connection during the handshake"))
@@ -385,6 +427,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
         self.state = .closed
         self.cancelTimers()
+        self.endDrain(closing: nil)
         self.failBufferedWrites(ChannelError.ioOnClosedChannel)
         self.closePromise?.succeed(())
         self.closePromise = nil
@@ -432,7 +475,7 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
         self.failBufferedWrites(error)
         context.fireErrorCaught(error)
-        self.closeAfterSendingOutput(context: context)
+        self.closeAfterFatalAlert(context: context)
         self.closePromise?.fail(error)
         self.closePromise = nil
     }
@@ -570,7 +613,12 @@ public final class TLSHandler: ChannelDuplexHandler {
                     }
                 }
             case .closed:
-                context.close(promise: promise)
+                if self.drain != nil {
+                    // Sending the fatal alert: the channel closes when the drain ends (bounded).
+                    if let promise { self.drain?.promises.append(promise) }
+                } else {
+                    context.close(promise: promise)
+                }
             }
         }
     }
@@ -631,6 +679,50 @@ public final class TLSHandler: ChannelDuplexHandler {
             context.writeAndFlush(Self.wrapOutboundOut(output), promise: nil)
         }
         context.close(promise: promise)
+    }
+
+    /// After a failure: sends the fatal alert OpenSSL produced (or `alertRecord`), then half-closes the output
+    /// and drains the input, bounded in bytes (``drainLimitBytes``) and time
+    /// (``TLSConfiguration/closeTimeout``), before closing — a peer still writing then reads the alert instead
+    /// of a reset, which would discard it. Without an alert to send, closes at once.
+    private func closeAfterFatalAlert(context: ChannelHandlerContext, alertRecord: [UInt8]? = nil) {
+        var output = self.connection?.takeOutput(allocator: context.channel.allocator)
+        if output == nil, let alertRecord {
+            output = context.channel.allocator.buffer(bytes: alertRecord)
+        }
+        guard let output, context.channel.isActive else {
+            if let output { context.writeAndFlush(Self.wrapOutboundOut(output), promise: nil) }
+            context.close(promise: nil)
+            return
+        }
+        context.writeAndFlush(Self.wrapOutboundOut(output), promise: nil)
+        let seconds = Int64(self.tlsContext.configuration.closeTimeout)
+        let timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(seconds)) {
+            self.endDrain(closing: context)
+        }
+        self.drain = (Self.drainLimitBytes, timer, [])
+        let halfClosed = context.eventLoop.makePromise(of: Void.self)
+        halfClosed.futureResult.assumeIsolated().whenFailure { _ in
+            // A channel without half-closure (or one already closing): close it.
+            self.endDrain(closing: context)
+        }
+        context.close(mode: .output, promise: halfClosed)
+        context.read()
+    }
+
+    /// Ends a drain: closes the channel through `context` (nil when it is already closed or the handler
+    /// removed) and completes the close promises that waited for it.
+    private func endDrain(closing context: ChannelHandlerContext?) {
+        guard let drain = self.drain else { return }
+        self.drain = nil
+        drain.timer?.cancel()
+        guard let context else {
+            for promise in drain.promises { promise.succeed(()) }
+            return
+        }
+        let closed = context.eventLoop.makePromise(of: Void.self)
+        for promise in drain.promises { closed.futureResult.cascade(to: promise) }
+        context.close(promise: closed)
     }
 
     private func failBufferedWrites(_ error: any Error) {

@@ -173,3 +173,30 @@ struct CRLProcessTests {
         }
     }
 }
+
+extension CRLProcessTests {
+    /// The alert on the wire when the gateway's CRL has expired, as `openssl s_client` reads it: 45
+    /// (certificate_expired, OpenSSL's mapping of X509_V_ERR_CRL_HAS_EXPIRED), and the gateway's event names it.
+    @Test func anExpiredCRLReachesOpenSSLAsAlert45() throws {
+        let openssl = try Locations.requiredTool("openssl")
+        let pki = try PKIDirectory()
+        let expired = try pki.pki.intermediate.makeCRL(
+            revokingSerials: [], thisUpdate: Date() - 2 * 86400, nextUpdate: Date() - 86400, crlNumber: 700)
+        let crl = try pki.write("expired.crl", expired + pki.pki.rootCRLPEM)
+        let server = try SamdTLSCLITests.gateway(pki, ["--crl", crl])
+        defer { server.stop() }
+        let child = try ChildProcess(openssl, [
+            "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"),
+            "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
+        ], keepStandardInputOpen: true)
+        defer { child.kill() }
+        child.send(Data("hello\n".utf8))
+        let refused = child.wait(timeout: 15) { (child.standardOutput.text + child.standardError.text).contains("alert number") }
+        let all = child.standardOutput.text + child.standardError.text
+        #expect(refused && all.contains("alert number 45"), "\(all)")
+        child.closeStandardInput()
+        child.waitForExit(timeout: 10)
+        #expect(server.waitForLog("error=crlUnavailable"), "\(server.log)")
+        #expect(server.log.contains("alert=45"), "\(server.log)")
+    }
+}

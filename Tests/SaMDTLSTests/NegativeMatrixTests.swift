@@ -324,6 +324,9 @@ extension NegativeMatrixTests {
         try pair.server.writeInbound(ByteBuffer(bytes: [23, 3, 3, 0, 32] + Fixtures.randomBytes(32)))
         let failure = try #require(serverLog.events("samd.tls.connection-failed").first)
         #expect(failure.metadata["error"] == "protocolError")
+        // The event and the error name the alert that was sent: bad_record_mac.
+        #expect(failure.metadata["alert"] == "20")
+        #expect(pair.serverInbound.tlsErrors.first?.alert == 20)
     }
 
     @Test func dnsNamesAddedToAPolicyAfterItsCreationMatchCaseInsensitively() throws {

@@ -23,6 +23,8 @@ final class SSLConnection {
     var refusedPeer: TLSPeerIdentity?
     /// After a fatal error OpenSSL must not be asked to shut down (it would send nothing useful).
     private(set) var failed = false
+    /// The fatal alert this side sent (recorded by the info callback), for the error and its security event.
+    fileprivate(set) var sentFatalAlert: UInt8?
 
     enum Step {
         case done
@@ -57,6 +59,7 @@ final class SSLConnection {
         self.readBIO = readBIO
         self.writeBIO = writeBIO
         SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(self).toOpaque())
+        SSL_set_info_callback(ssl, alertWrittenCallback)
 
         if context.configuration.role == .client, let serverName {
             SSL_set_connect_state(ssl)
@@ -208,8 +211,15 @@ final class SSLConnection {
         }
     }
 
-    /// The typed error for the failure now in the error queue.
+    /// The typed error for the failure now in the error queue; a local failure carries the fatal alert that
+    /// was sent for it, when one was (RFC 8446 §6.2).
     private func classifyFailure(duringHandshake: Bool, sslError: Int32) -> TLSError {
+        let error = self.classifyQueuedFailure(duringHandshake: duringHandshake, sslError: sslError)
+        guard error.origin == .local, let alert = self.sentFatalAlert, alert != error.alert else { return error }
+        return TLSError(error.code, origin: .local, alert: alert, error.reason, file: error.file, line: error.line)
+    }
+
+    private func classifyQueuedFailure(duringHandshake: Bool, sslError: Int32) -> TLSError {
         let entries = OpenSSLDiagnostics.drainEntries()
         if let failure = self.verificationFailure {
             return failure
@@ -311,4 +321,11 @@ final class SSLConnection {
             peer: peer
         )
     }
+}
+
+/// Records each fatal alert this side writes (`SSL_CB_WRITE_ALERT`; `value` is level << 8 | description).
+private let alertWrittenCallback: @convention(c) (OpaquePointer?, Int32, Int32) -> Void = { ssl, type, value in
+    guard type & SSL_CB_WRITE_ALERT == SSL_CB_WRITE_ALERT, value >> 8 == 2, let ssl, let connection = SSLConnection.from(ssl)
+    else { return }
+    connection.sentFatalAlert = UInt8(truncatingIfNeeded: value & 0xff)
 }

@@ -323,7 +323,10 @@ enum RawSocket {
     }
 
     static func send(_ fd: Int32, _ text: String) {
-        let bytes = Array(text.utf8)
+        self.send(fd, bytes: Array(text.utf8))
+    }
+
+    static func send(_ fd: Int32, bytes: [UInt8]) {
         _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
