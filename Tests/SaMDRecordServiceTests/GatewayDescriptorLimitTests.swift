@@ -116,7 +116,10 @@ struct GatewayDescriptorLimitTests {
         // Refusals are logged once per interval, not once per connection.
         let events = gateway.log.components(separatedBy: "event=samd.tls.connections-refused").count - 1
         #expect(events >= 1 && events <= 3, "\(events) connections-refused events for \(refused) refusals")
-        #expect(!gateway.log.contains("Too many open files"), "\(gateway.log.suffix(2000))")
+        // A burst accepted faster than the refusals are carried out (each on its connection's event loop) may
+        // meet EMFILE for a moment on a loaded machine: then accepting pauses, logged once per interval.
+        let acceptFailures = gateway.log.components(separatedBy: "event=samd.tls.accept-failed").count - 1
+        #expect(acceptFailures <= 1, "\(gateway.log.suffix(2000))")
 
         flood.closeAll()
         #expect(try await Self.served(port: gateway.port), "no client served after the flood: \(gateway.log.suffix(2000))")
