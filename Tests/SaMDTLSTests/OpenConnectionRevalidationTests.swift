@@ -148,15 +148,16 @@ struct OpenConnectionRevalidationTests {
     @Test func aPeerIsClosedWhenItsCertificateExpires() async throws {
         let recorder = RecordingLogHandler()
         let context = try Fixtures.context(Fixtures.serverConfiguration(), logger: recorder.logger)
-        // notAfter a few seconds ahead: long enough for the handshake on a loaded machine.
-        let notAfter = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 6).rounded(.down))
+        // notAfter 20 s ahead: long enough for the certificate to be issued, loaded and used in a handshake while
+        // the rest of the suite runs beside this test (6 s was not, on a loaded machine).
+        let notAfter = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 20).rounded(.down))
         let shortLived = try Fixtures.pki.intermediate.issueDevice(id: "expires-soon", notAfter: notAfter)
         try await AsyncLoopbackTests.withEchoServer(context: context, revalidationGracePeriod: .seconds(1)) { port in
             let connection = try await TLSClient.connect(
                 host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(shortLived)))
             let bystander = try await TLSClient.connect(
                 host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)))
-            let closed = try await Self.within(.seconds(30)) {
+            let closed = try await Self.within(.seconds(45)) {
                 try await connection.executeThenClose { inbound, _ in
                     var iterator = inbound.makeAsyncIterator()
                     while (try? await iterator.next()) != nil {}
