@@ -175,6 +175,16 @@ extension FileKeyStore {
         return receipt
     }
 
+    public func shredReceipt(subject: String) throws -> DestructionReceipt? {
+        let index = try self.subjectIndex(of: subject)
+        // Shredded when its latest version is destroyed (a re-key destroys older versions only).
+        guard let record = try self.readSubject(Self.subjectPrefix + index),
+            let last = record.versions.max(by: { $0.version < $1.version }), last.state == .destroyed,
+            let destroyedAt = last.destroyedAt
+        else { return nil }
+        return DestructionReceipt(key: try KeyIdentifier(name: record.id, version: last.version), destroyedAt: destroyedAt, subjectIndex: index)
+    }
+
     public func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport {
         // The target version is read under the lock, so no rotation can slip in between.
         let lock = try StoreLock(directory: self.directory)

@@ -42,6 +42,13 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// Crypto-shreds `subject`: destroys its key, so every record sealed to it fails with
     /// ``EnvelopeError/Code/keyDestroyed``. Returns the receipt (also logged).
     func shred(subject: String) throws -> DestructionReceipt
+    /// The receipt of `subject`'s last crypto-shredding, rebuilt from its subject key: its latest version,
+    /// when that version is destroyed, and when (the same receipt ``shred(subject:)`` returned). `nil` when
+    /// the subject's latest version is live (never shredded, re-keyed, or sealing again since), or it has none. Lets a record store that failed to keep the receipt
+    /// after the key was erased keep it on a retry.
+    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an id ``subjectIndex(of:)`` refuses;
+    ///   ``EnvelopeError/Code/keyStore`` when the subject key's file is damaged.
+    func shredReceipt(subject: String) throws -> DestructionReceipt?
     /// Rewraps every live subject key under the active version of the KEK `name`. A subject key that
     /// cannot be rewrapped (its KEK destroyed, its file damaged) is skipped and reported; the others go on.
     func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport

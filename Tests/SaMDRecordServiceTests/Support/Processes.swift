@@ -187,10 +187,13 @@ extension Harness {
 
         /// Starts `samd-gateway serve --listen 127.0.0.1:0 ARGUMENTS…` with the key store's passphrase in
         /// SAMD_PASSPHRASE, and waits (bounded) for `listening on 127.0.0.1:PORT`.
-        init(_ arguments: [String]) async throws {
+        /// - Parameter tracer: when not empty, the gateway runs under `strace TRACER… samd-gateway …`.
+        init(_ arguments: [String], tracer: [String] = []) async throws {
+            let gateway = try Harness.binary("samd-gateway")
+            let command = ["serve", "--listen", "127.0.0.1:0"] + arguments
             let child = try Child(
-                try Harness.binary("samd-gateway"),
-                ["serve", "--listen", "127.0.0.1:0"] + arguments,
+                tracer.isEmpty ? gateway : try Harness.tool("strace"),
+                tracer.isEmpty ? command : tracer + [gateway.path] + command,
                 environment: ["SAMD_PASSPHRASE": Harness.passphrase]
             )
             self.child = child
@@ -223,7 +226,19 @@ extension Harness {
             await self.child.wait(timeout: timeout) { self.log.contains(needle) }
         }
 
-        func stop() { self.child.kill() }
+        deinit {
+            self.stop()
+        }
+
+        /// Kills the gateway (SIGKILL) and the tracer it runs under, if any: a tracer killed first would leave
+        /// the gateway running, detached.
+        func stop() {
+            let pid = self.child.process.processIdentifier
+            if self.child.isRunning, let children = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) {
+                for traced in children.split(separator: " ").compactMap({ Int32($0) }) { Glibc.kill(traced, SIGKILL) }
+            }
+            self.child.kill()
+        }
     }
 }
 
