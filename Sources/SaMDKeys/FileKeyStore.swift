@@ -290,7 +290,10 @@ public final class FileKeyStore: KeyStore {
     }
 
     public func markCompromised(_ key: KeyIdentifier) throws -> ManagedKey {
-        let metadata = try self.changeState(of: key, to: .compromised, allowedFrom: [.active, .deactivated, .preActivation])
+        let metadata =
+            key.name.hasPrefix(Self.subjectPrefix)
+            ? try self.markSubjectKeyCompromised(key)
+            : try self.changeState(of: key, to: .compromised, allowedFrom: [.active, .deactivated, .preActivation])
         self.logger.critical("key marked compromised", metadata: ["event": "samd.keys.compromised", "key": "\(key)"])
         return metadata
     }

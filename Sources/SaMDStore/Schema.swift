@@ -55,6 +55,20 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v3") { db in
+            // The re-key job's intent and progress (SubjectRekeyJob): one job per store.
+            try db.execute(sql: """
+                CREATE TABLE rekey_checkpoint (
+                    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+                    not_before REAL NOT NULL,
+                    cursor TEXT,
+                    done INTEGER NOT NULL DEFAULT 0,
+                    rewrapped INTEGER NOT NULL DEFAULT 0,
+                    started_at REAL NOT NULL,
+                    finished_at REAL
+                );
+                """)
+        }
         return migrator
     }
 }
