@@ -20,10 +20,13 @@ import SaMDCrypto
 /// a media type without parameters, `type/subtype` (``isValidRecordType(_:)``); the three together at most
 /// ``maximumAddressByteCount`` (980) bytes, what the encryption context holds.
 ///
-/// Writes are SQLite transactions (`BEGIN IMMEDIATE`, WAL journal) and are safe from several threads and
-/// processes; the directory is private (0700) and the database file 0600. Crypto-shredding a subject
-/// (``shred(subject:)``) destroys its key; its rows then answer ``RecordStoreError/Code/shredded`` and the
-/// receipt is kept. Rotating the KEK rewraps subject keys, never rows (``KeyRotationJob``). See Docs/Store.md.
+/// Writes are SQLite transactions (`BEGIN IMMEDIATE`, WAL journal, `synchronous = FULL`: durable when `put`
+/// returns) and are safe from several threads and processes; the directory is private (0700) and the database
+/// file 0600. Crypto-shredding a subject (``shred(subject:)``) destroys its key and deletes its rows; its
+/// records then answer ``RecordStoreError/Code/shredded`` and the receipt is kept. After a replacement or a
+/// shredding the WAL is truncated: no old envelope stays in `records.sqlite-wal`. Rotating the KEK rewraps
+/// subject keys, never rows (``KeyRotationJob``); re-keying after a compromise rewraps every row's header to
+/// fresh subject keys (``SubjectRekeyJob``). See Docs/Store.md.
 public final class EncryptedRecordStore: Sendable {
     /// Limits and behaviour of a store.
     public struct Configuration: Sendable {
