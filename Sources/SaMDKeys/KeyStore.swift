@@ -72,7 +72,8 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// the active KEK version, seals from now on; every older live version is deactivated — it opens (so
     /// records can be rewrapped to the new version) but never seals again. Under the subject's lock.
     /// Idempotent for a resumed job: when the live version was created at or after `notBefore` it is taken
-    /// as the new one and no other version is made.
+    /// as the new one and no other version is made. A new version is stamped `max(now, notBefore)`: creation
+    /// times are kept to the second, so give a whole second after the job's start.
     /// - Returns: the new sealing key and the versions to retire, or `nil` when the subject has no live
     ///   version (shredded).
     /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when the KEK cannot seal (none active, or compromised);

@@ -13,7 +13,7 @@ import Logging
 /// of the key store taken before it opens no record of the database (tested).
 ///
 /// Crash-safe and resumable, like the rotation:
-/// 1. the intent (a start time, `not_before`, a whole second after now) is committed to `rekey_checkpoint`;
+/// 1. the intent (a start time, `not_before`: the next whole second) is committed to `rekey_checkpoint`;
 /// 2. subject by subject, in ascending order of their blind names: the key store makes the new version (its
 ///    own atomic write, under the subject's lock; the older versions then open but never seal, so no record
 ///    is committed under them any more); each of the subject's rows still under an older version is rewrapped
@@ -127,8 +127,9 @@ public struct SubjectRekeyJob: Sendable {
                     arguments: [subjectIndex, newName, after]
                 )
             }
-            guard let last = page.last else { break }
-            after = (last["record_index"] as Data?) ?? Data(repeating: 0xff, count: 33)
+            // A key that is not a blob (an edited table) ends the pass: the rows left are counted below.
+            guard let last = page.last, case .blob(let lastIndex) = (last["record_index"] as DatabaseValue).storage else { break }
+            after = lastIndex
             var updates: [(index: Data, revision: Int64, oldKey: String, envelope: Data)] = []
             for row in page {
                 // Untrusted like any row: the wrong types or a header that does not rewrap are left, and the
@@ -178,8 +179,9 @@ public struct SubjectRekeyJob: Sendable {
         if checkpoint != nil {
             self.store.logger.warning("re-key checkpoint damaged; the job starts afresh", metadata: ["event": "samd.store.rekey-checkpoint-damaged"])
         }
-        // A whole second ahead, then waited for: the key store keeps creation times to the second, so every
-        // version made from here on is at or after it, and every older one before it.
+        // The next whole second: the key store keeps creation times to the second, so every version made
+        // before now is stamped before it; the versions the job makes are stamped at it or later
+        // (rekeySubjectKey stamps max(now, notBefore)), so no wait is needed.
         let notBefore = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 1).rounded(.down))
         let now = Date().timeIntervalSince1970
         try self.store.writing("recording a re-key") { db in
@@ -192,8 +194,6 @@ public struct SubjectRekeyJob: Sendable {
                 arguments: [notBefore.timeIntervalSince1970, now]
             )
         }
-        let wait = notBefore.timeIntervalSinceNow
-        if wait > 0 { Thread.sleep(forTimeInterval: wait + 0.001) }
         self.store.logger.notice("subject re-key started", metadata: ["event": "samd.store.rekey-started"])
         return (notBefore, nil, false)
     }
