@@ -222,9 +222,16 @@ final class StoreLock {
         self.fd = fd
     }
 
-    /// The store-wide lock, `lock` in `directory`.
+    /// The store-wide lock, `lock` in `directory`, with writer preference: flock lets a new shared holder in
+    /// whenever another one holds the lock, so under a steady stream of subject operations an exclusive
+    /// waiter (a rotation) could wait for ever. Both modes first take `lock.queue` exclusive: a shared taker
+    /// releases it at once, an exclusive one only once it holds `lock` — so shared takers queue behind it.
     convenience init(directory: String, mode: Mode = .exclusive, timeout: Duration) throws {
-        try self.init(path: directory + "/lock", mode: mode, timeout: timeout)
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        let queue = try StoreLock(path: directory + "/lock.queue", mode: .exclusive, timeout: timeout)
+        try self.init(path: directory + "/lock", mode: mode, timeout: max(.zero, deadline - clock.now))
+        withExtendedLifetime(queue) {}
     }
 
     /// Runs `body` with the lock held, then releases it.
