@@ -1,7 +1,7 @@
 public import Foundation
 import Logging
 import SaMDCrypto
-public import SaMDEnvelope
+import SaMDEnvelope
 
 /// Re-keying subject keys after a compromise: fresh material for every subject (not the same material
 /// rewrapped under a new KEK, which an attacker who copied the subject keys still holds).
