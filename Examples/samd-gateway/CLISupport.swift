@@ -51,7 +51,7 @@ enum GatewayExitCodes {
         (ExitStatus.noInput, "--store holds no record store (no records.sqlite), or the passphrase file cannot be read"),
         (ExitStatus.software, "internal error"),
         (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
-        (ExitStatus.temporaryFailure, "another rotation job is running on this store"),
+        (ExitStatus.temporaryFailure, "another rotation job is running on this store, or the key store stayed locked past its timeout"),
         (ExitStatus.configuration, "the key store cannot be opened, or the KEK has no active version"),
     ]
 

@@ -7,7 +7,8 @@ import SaMDRecordService
 import SaMDStore
 
 /// `samd-gateway rotate`: a new KEK version (with --new-version) and every subject key rewrapped under it, in
-/// batches, resumable after a crash (`KeyRotationJob`).
+/// batches, resumable after a crash (`KeyRotationJob`); with --rekey-subjects, then every subject key
+/// re-keyed (fresh material) and every record rewrapped to it (`SubjectRekeyJob`).
 struct Rotate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rotate the KEK under a record store and rewrap every subject key, resumably.",
@@ -19,6 +20,11 @@ struct Rotate: ParsableCommand {
             Standard output, one line per committed batch, then one at the end:
               rotation: DONE/TOTAL subject keys, REWRAPPED rewrapped, RATE/s
               rotation finished: KEY, N subject keys
+            With --rekey-subjects (recovery from a key compromise) every subject then gets a new subject-key \
+            version with fresh material, every record's header is rewrapped to it (payloads untouched) and the \
+            old versions are destroyed; killed at any point, running the same command again finishes it:
+              re-key: DONE/TOTAL subjects, N records rewrapped, RATE records/s
+              re-key finished: N subjects, M records rewrapped, K old versions destroyed
             The rotation lock (rotation.lock) is per store directory. Two record stores sharing one key store \
             can rotate it at the same time: safe (each subject key is rewrapped under the key store's own \
             lock) but each job makes its own KEK version with --new-version; run one rotation per key store.
@@ -29,6 +35,9 @@ struct Rotate: ParsableCommand {
 
     @Flag(name: .long, help: "Make a new KEK version first (a rotation).")
     var newVersion = false
+
+    @Flag(name: .long, help: "Then re-key every subject (fresh subject-key material, every record rewrapped, old versions destroyed): after a compromise.")
+    var rekeySubjects = false
 
     @Option(name: .long, help: ArgumentHelp("Subject keys rewrapped between two committed checkpoints (1 to 1000000).", valueName: "n"))
     var batchSize: Int = 256
@@ -71,5 +80,33 @@ struct Rotate: ParsableCommand {
             throw ExitCode(ExitStatus.dataError)
         }
         printLine("rotation finished: \(report.target), \(report.subjectKeyCount) subject keys")
+        if self.rekeySubjects {
+            try self.rekey(store)
+        }
+    }
+
+    private func rekey(_ store: EncryptedRecordStore) throws {
+        let report: SubjectRekeyReport
+        do {
+            report = try SubjectRekeyJob(store: store, batchSize: self.batchSize).run { progress in
+                printLine(
+                    "re-key: \(progress.done)/\(progress.total) subjects, \(progress.recordsRewrapped) records rewrapped, "
+                        + String(format: "%.1f", progress.rate) + " records/s"
+                )
+            }
+        } catch let error as RecordStoreError {
+            printError("re-key failed: \(error.code): \(error.reason)")
+            throw ExitCode(ExitStatus.code(forStore: error))
+        }
+        guard report.finished else {
+            for failure in report.failed {
+                printError("subject key \(failure.key) not re-keyed: \(failure.reason)")
+            }
+            printError("re-key incomplete: \(report.failed.count) of \(report.subjectKeyCount) subjects keep their old key versions; run rotate --rekey-subjects again")
+            throw ExitCode(ExitStatus.dataError)
+        }
+        printLine(
+            "re-key finished: \(report.subjectKeyCount) subjects, \(report.recordsRewrapped) records rewrapped, \(report.versionsDestroyed) old versions destroyed"
+        )
     }
 }

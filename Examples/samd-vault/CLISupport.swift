@@ -28,6 +28,8 @@ enum ExitStatus {
         case .authenticationFailed, .truncated, .malformed, .unsupportedVersion, .unsupportedSuite, .limitExceeded: dataError
         case .invalidContext: usage
         case .keyNotFound, .keyDestroyed, .keyNotUsable, .keyStore: unavailable
+        // The key store's lock held past its timeout by another process: try again later.
+        case .keyUnavailable: temporaryFailure
         case .io: ioError
         default: software
         }

@@ -15,7 +15,7 @@ struct SamdVault: AsyncParsableCommand {
             --passphrase-file, never from the command line.
             Exit codes (sysexits): 0 ok; 64 usage; 65 data not authentic or malformed; 66 input missing; \
             69 key unavailable; 70 internal error; 73 cannot create output; 74 I/O error; \
-            75 a file changed while rewrap worked on it (try again).
+            75 a file changed while rewrap worked on it, or the key store stayed locked past its timeout (try again).
             """,
         version: SaMDKit.version,
         subcommands: [Keys.self, Seal.self, Open.self, Rewrap.self, Inspect.self, Shred.self, Info.self]

@@ -51,6 +51,14 @@ extension FileKeyStore {
         return try Self.crypto { try DigestAlgorithm.sha256.authenticationCode(for: message, key: indexKey) }
     }
 
+    /// The store lock, shared, then `name`'s own lock: what every read-modify-write of one subject key holds.
+    /// - Throws: ``EnvelopeError/Code/keyUnavailable`` past ``lockTimeout``.
+    func subjectLock(_ name: String) throws -> (store: StoreLock, subject: StoreLock) {
+        let store = try self.storeLock(.shared)
+        let subject = try StoreLock(path: "\(self.subjectsDirectory)/\(name).lock", mode: .exclusive, timeout: self.lockTimeout)
+        return (store, subject)
+    }
+
     func subjectPath(_ name: String) -> String {
         "\(self.subjectsDirectory)/\(name).json"
     }
@@ -81,8 +89,8 @@ extension FileKeyStore {
 
     public func subjectSealingKey(subject: String) throws -> SealingKey {
         let name = Self.subjectPrefix + (try self.subjectIndex(of: subject))
-        let lock = try StoreLock(directory: self.directory)
-        defer { withExtendedLifetime(lock) {} }
+        let locks = try self.subjectLock(name)
+        defer { withExtendedLifetime(locks) {} }
         var record = try self.readSubject(name) ?? StoreFormat.Subject(id: name, versions: [])
         // Subject keys seal only while the KEK can seal (active, in its cryptoperiod, not below the
         // minimum version), and only wrapped under that very version.
@@ -160,8 +168,8 @@ extension FileKeyStore {
     public func shred(subject: String) throws -> DestructionReceipt {
         let index = try self.subjectIndex(of: subject)
         let name = Self.subjectPrefix + index
-        let lock = try StoreLock(directory: self.directory)
-        defer { withExtendedLifetime(lock) {} }
+        let locks = try self.subjectLock(name)
+        defer { withExtendedLifetime(locks) {} }
         guard var record = try self.readSubject(name), record.versions.contains(where: { $0.state != .destroyed }) else {
             throw EnvelopeError(.keyNotFound, "no live key for this subject")
         }
@@ -183,18 +191,37 @@ extension FileKeyStore {
         return receipt
     }
 
+    public func shredReceipt(subject: String) throws -> DestructionReceipt? {
+        let index = try self.subjectIndex(of: subject)
+        // Shredded when its latest version is destroyed (a re-key destroys older versions only).
+        guard let record = try self.readSubject(Self.subjectPrefix + index),
+            let last = record.versions.max(by: { $0.version < $1.version }), last.state == .destroyed,
+            let destroyedAt = last.destroyedAt
+        else { return nil }
+        return DestructionReceipt(key: try KeyIdentifier(name: record.id, version: last.version), destroyedAt: destroyedAt, subjectIndex: index)
+    }
+
     public func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport {
-        // The target version is read under the lock, so no rotation can slip in between.
-        let lock = try StoreLock(directory: self.directory)
-        defer { withExtendedLifetime(lock) {} }
-        guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: name) else {
-            return SubjectRewrapReport(rewrapped: 0, failed: [])
-        }
+        // One subject at a time, each under its own lock with the store lock shared: writers of other
+        // subjects go on meanwhile. The target version is read again under each lock, so a rotation that
+        // slips in between is followed (the subjects before it are brought to it by the next run).
         var report = SubjectRewrapReport(rewrapped: 0, failed: [])
-        let knownNames = Set(try self.current().keys.map(\.metadata.identifier.name))
+        var target: KeyIdentifier?
         for id in try self.subjectKeyNames() {
-            self.rewrapLocked(id, kekID: kekID, kek: kek, knownNames: knownNames, report: &report)
+            do {
+                let locks = try self.subjectLock(id)
+                defer { withExtendedLifetime(locks) {} }
+                guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: name) else {
+                    return SubjectRewrapReport(rewrapped: 0, failed: [])
+                }
+                target = kekID
+                let knownNames = Set(try self.current().keys.map(\.metadata.identifier.name))
+                self.rewrapLocked(id, kekID: kekID, kek: kek, knownNames: knownNames, report: &report)
+            } catch let error as EnvelopeError where error.code == .keyUnavailable {
+                report.failed.append((id, "\(error.code): \(error.reason)"))
+            }
         }
+        let kekID = try target ?? self.sealingKey(named: name).identifier
         self.logger.notice(
             "subject keys rewrapped",
             metadata: ["event": "samd.keys.subjects-rewrapped", "key": "\(kekID)", "count": "\(report.rewrapped)", "failed": "\(report.failed.count)"]
@@ -216,8 +243,8 @@ extension FileKeyStore {
         guard subjectKeyName.hasPrefix(Self.subjectPrefix), (try? KeyIdentifier(name: subjectKeyName, version: 1)) != nil else {
             throw EnvelopeError(.keyNotFound, "\(subjectKeyName) is not a subject key name")
         }
-        let lock = try StoreLock(directory: self.directory)
-        defer { withExtendedLifetime(lock) {} }
+        let locks = try self.subjectLock(subjectKeyName)
+        defer { withExtendedLifetime(locks) {} }
         guard case .keyEncryptionKey(let kekID, let kek) = try self.sealingKey(named: kekName) else {
             throw EnvelopeError(.keyNotUsable, "\(kekName) is not a symmetric KEK")
         }

@@ -21,6 +21,9 @@ public final class FileKeyStore: KeyStore {
     /// made with.) NIST SP 800-63B asks 8 characters of a memorized secret; this one guards key material an
     /// attacker with a copy of the store can attack offline, so more.
     public static let minimumNewPassphraseByteCount = 12
+    /// The default ``lockTimeout``: 5 seconds. Operations hold the locks for milliseconds; a caller that
+    /// waited this long is better told to try again (a gateway answers 503 with Retry-After).
+    public static let defaultLockTimeout = Duration.seconds(5)
     /// The default cryptoperiod for sealing: one year, in seconds.
     public static let defaultCryptoperiod: TimeInterval = 365 * 24 * 60 * 60
 
@@ -32,6 +35,9 @@ public final class FileKeyStore: KeyStore {
     let kdfSalt: [UInt8]
     let now: @Sendable () -> Date
     let logger: Logger
+    /// How long an operation waits for the store's locks before it fails with
+    /// ``EnvelopeError/Code/keyUnavailable`` (another process holds them: a long operation, or one stopped).
+    public let lockTimeout: Duration
     /// The last state read, and the identity (inode, size, modification time) of the file it came from.
     let cached: Mutex<(state: StoreFormat.State, file: StoreFile.Identity?)>
     /// The index key, unwrapped once, with the wrapped form it came from (it never changes for a store; if
@@ -58,6 +64,7 @@ public final class FileKeyStore: KeyStore {
         passphrase: SecureBytes,
         kdf: Argon2id.Parameters = .moderate,
         cryptoperiod: TimeInterval = defaultCryptoperiod,
+        lockTimeout: Duration = defaultLockTimeout,
         now: @escaping @Sendable () -> Date = { Date() },
         logger: Logger = Logger(label: "samdkit.keys")
     ) throws -> FileKeyStore {
@@ -68,7 +75,7 @@ public final class FileKeyStore: KeyStore {
             )
         }
         try StoreFile.makePrivateDirectory(directory)
-        let lock = try StoreLock(directory: directory)
+        let lock = try StoreLock(directory: directory, timeout: lockTimeout)
         defer { withExtendedLifetime(lock) {} }
         guard (try? StoreFile.list(directory).contains("keystore.json")) != true else {
             throw EnvelopeError(.keyStore, "\(directory) already holds a key store")
@@ -102,7 +109,7 @@ public final class FileKeyStore: KeyStore {
         logger.notice("key store created", metadata: ["event": "samd.keys.store-created", "key": "\(first.metadata.identifier)"])
         return FileKeyStore(
             directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: storeKDF, salt: salt, state: state,
-            identity: StoreFile.identity(directory + "/keystore.json"), now: now, logger: logger
+            identity: StoreFile.identity(directory + "/keystore.json"), lockTimeout: lockTimeout, now: now, logger: logger
         )
     }
 
@@ -112,6 +119,7 @@ public final class FileKeyStore: KeyStore {
     public convenience init(
         opening directory: String,
         passphrase: SecureBytes,
+        lockTimeout: Duration = FileKeyStore.defaultLockTimeout,
         now: @escaping @Sendable () -> Date = { Date() },
         logger: Logger = Logger(label: "samdkit.keys")
     ) throws {
@@ -133,7 +141,7 @@ public final class FileKeyStore: KeyStore {
         }
         self.init(
             directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: envelope.kdf, salt: salt, state: state, identity: identity,
-            now: now, logger: logger
+            lockTimeout: lockTimeout, now: now, logger: logger
         )
     }
 
@@ -145,9 +153,11 @@ public final class FileKeyStore: KeyStore {
         salt: [UInt8],
         state: StoreFormat.State,
         identity: StoreFile.Identity?,
+        lockTimeout: Duration,
         now: @escaping @Sendable () -> Date,
         logger: Logger
     ) {
+        self.lockTimeout = lockTimeout
         self.directory = directory
         self.wrapKey = wrapKey
         self.macKey = macKey
@@ -280,30 +290,36 @@ public final class FileKeyStore: KeyStore {
     }
 
     public func markCompromised(_ key: KeyIdentifier) throws -> ManagedKey {
-        let metadata = try self.changeState(of: key, to: .compromised, allowedFrom: [.active, .deactivated, .preActivation])
+        let metadata =
+            key.name.hasPrefix(Self.subjectPrefix)
+            ? try self.markSubjectKeyCompromised(key)
+            : try self.changeState(of: key, to: .compromised, allowedFrom: [.active, .deactivated, .preActivation])
         self.logger.critical("key marked compromised", metadata: ["event": "samd.keys.compromised", "key": "\(key)"])
         return metadata
     }
 
     public func destroy(_ key: KeyIdentifier) throws -> DestructionReceipt {
+        // Subject keys are only ever wrapped under the active version, by writers holding the store lock
+        // shared. Once this version is seen inactive under the exclusive lock, no writer can wrap a subject
+        // key under it any more: the scan of every subject file runs without holding the store lock (with
+        // many subjects it is long, and every PUT would wait), and the state is checked again before the
+        // version is destroyed.
+        let checked = try self.storeLock(.exclusive).withLock { () throws -> ManagedKey in
+            let state = try self.reload()
+            return state.keys[try Self.checkDestroyable(key, in: state)].metadata
+        }
+        let stillWrapped = try self.subjectKeysWrapped(under: key)
+        guard stillWrapped.isEmpty else {
+            throw EnvelopeError(
+                .keyNotUsable,
+                "\(stillWrapped.count) subject key(s) are still wrapped under \(key); rotate (which rewraps them) before destroying it"
+            )
+        }
         let receipt = try self.mutate { state, now in
-            guard let index = state.keys.firstIndex(where: { $0.metadata.identifier == key }) else {
-                throw EnvelopeError(.keyNotFound, "no key \(key)")
-            }
-            let stillWrapped = try self.subjectKeysWrapped(under: key)
-            guard stillWrapped.isEmpty else {
-                throw EnvelopeError(
-                    .keyNotUsable,
-                    "\(stillWrapped.count) subject key(s) are still wrapped under \(key); rotate (which rewraps them) before destroying it"
-                )
-            }
-            switch state.keys[index].metadata.state {
-            case .active:
-                throw EnvelopeError(.keyNotUsable, "\(key) is active; rotate or retire it before destroying it")
-            case .destroyed:
-                throw EnvelopeError(.keyDestroyed, "\(key) is already destroyed")
-            default:
-                break
+            let index = try Self.checkDestroyable(key, in: state)
+            // Activated and deactivated again during the scan, it may wrap subject keys the scan did not see.
+            guard state.keys[index].metadata == checked else {
+                throw EnvelopeError(.keyNotUsable, "\(key) changed state while its subject keys were checked; try again")
             }
             state.keys[index].metadata.state = .destroyed
             state.keys[index].metadata.destroyedAt = now
@@ -315,6 +331,21 @@ public final class FileKeyStore: KeyStore {
         return receipt
     }
 
+    /// The index of `key` in `state` when it may be destroyed: present, neither active nor destroyed already.
+    private static func checkDestroyable(_ key: KeyIdentifier, in state: StoreFormat.State) throws -> Int {
+        guard let index = state.keys.firstIndex(where: { $0.metadata.identifier == key }) else {
+            throw EnvelopeError(.keyNotFound, "no key \(key)")
+        }
+        switch state.keys[index].metadata.state {
+        case .active:
+            throw EnvelopeError(.keyNotUsable, "\(key) is active; rotate or retire it before destroying it")
+        case .destroyed:
+            throw EnvelopeError(.keyDestroyed, "\(key) is already destroyed")
+        default:
+            return index
+        }
+    }
+
     public func setMinimumOpeningVersion(_ version: UInt32, named name: String) throws {
         try self.mutate { state, _ in
             state.minimumVersions[name] = version
@@ -323,8 +354,9 @@ public final class FileKeyStore: KeyStore {
     }
 
     public func whileSealingKeyIsCurrent<T>(_ key: KeyIdentifier, _ body: () throws -> T) throws -> T {
-        let lock = try StoreLock(directory: self.directory)
-        defer { withExtendedLifetime(lock) {} }
+        // A KEK changes state only under the exclusive store lock, a subject key only under its own lock.
+        let locks = key.name.hasPrefix(Self.subjectPrefix) ? try self.subjectLock(key.name) : (try self.storeLock(.shared), nil)
+        defer { withExtendedLifetime(locks) {} }
         if key.name.hasPrefix(Self.subjectPrefix) {
             // The subject's live version, wrapped under the KEK version that seals now.
             let kek = try self.sealingKey(named: Self.defaultKeyName).identifier
@@ -363,10 +395,15 @@ public final class FileKeyStore: KeyStore {
         }
     }
 
+    /// The store-wide lock, waited for at most ``lockTimeout``.
+    func storeLock(_ mode: StoreLock.Mode) throws -> StoreLock {
+        try StoreLock(directory: self.directory, mode: mode, timeout: self.lockTimeout)
+    }
+
     /// Runs `body` on the current on-disk state under the store lock, then writes it atomically.
     @discardableResult
     func mutate<T>(_ body: (inout StoreFormat.State, Date) throws -> T) throws -> T {
-        let lock = try StoreLock(directory: self.directory)
+        let lock = try self.storeLock(.exclusive)
         defer { withExtendedLifetime(lock) {} }
         var state = try self.reload()
         let result = try body(&state, self.now())

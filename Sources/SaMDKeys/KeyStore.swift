@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import SaMDEnvelope
 
 /// A store of versioned KEKs and per-subject keys with NIST SP 800-57 lifecycles.
@@ -22,7 +22,9 @@ public protocol KeyStore: EnvelopeKeyProvider {
     func activate(_ key: KeyIdentifier) throws -> ManagedKey
     /// Deactivates a version: it opens but no longer seals.
     func retire(_ key: KeyIdentifier) throws -> ManagedKey
-    /// Marks a version compromised: it never seals again; it opens only so data can be rewrapped.
+    /// Marks a version compromised — a KEK version, or a subject key version (`s-…`) — : it never seals again;
+    /// it opens only so data can be rewrapped (a subject then gets a new version for its next record; a re-key
+    /// rewraps its records and destroys it).
     func markCompromised(_ key: KeyIdentifier) throws -> ManagedKey
     /// Erases a version's material. Everything it still wraps can no longer be opened. Refused for the
     /// active version, and while any live subject key is still wrapped under it (rotate first, which
@@ -42,6 +44,13 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// Crypto-shreds `subject`: destroys its key, so every record sealed to it fails with
     /// ``EnvelopeError/Code/keyDestroyed``. Returns the receipt (also logged).
     func shred(subject: String) throws -> DestructionReceipt
+    /// The receipt of `subject`'s last crypto-shredding, rebuilt from its subject key: its latest version,
+    /// when that version is destroyed, and when (the same receipt ``shred(subject:)`` returned). `nil` when
+    /// the subject's latest version is live (never shredded, re-keyed, or sealing again since), or it has none. Lets a record store that failed to keep the receipt
+    /// after the key was erased keep it on a retry.
+    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an id ``subjectIndex(of:)`` refuses;
+    ///   ``EnvelopeError/Code/keyStore`` when the subject key's file is damaged.
+    func shredReceipt(subject: String) throws -> DestructionReceipt?
     /// Rewraps every live subject key under the active version of the KEK `name`. A subject key that
     /// cannot be rewrapped (its KEK destroyed, its file damaged) is skipped and reported; the others go on.
     func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport
@@ -58,6 +67,24 @@ public protocol KeyStore: EnvelopeKeyProvider {
     ///   ``EnvelopeError/Code/keyStore`` when the subject key's file is damaged or names a wrapping key that
     ///   is not a KEK; the errors of unwrapping (its KEK destroyed: ``EnvelopeError/Code/keyDestroyed``).
     func rewrapSubjectKey(named subjectKeyName: String, toActiveVersionOf kekName: String) throws -> Int
+
+    /// Re-keys one subject key (after a compromise): a new version with fresh random material, wrapped under
+    /// the active KEK version, seals from now on; every older live version is deactivated — it opens (so
+    /// records can be rewrapped to the new version) but never seals again. Under the subject's lock.
+    /// Idempotent for a resumed job: when the live version was created at or after `notBefore` it is taken
+    /// as the new one and no other version is made. A new version is stamped `max(now, notBefore)`: creation
+    /// times are kept to the second, so give a whole second after the job's start.
+    /// - Returns: the new sealing key and the versions to retire, or `nil` when the subject has no live
+    ///   version (shredded).
+    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when the KEK cannot seal (none active, or compromised);
+    ///   ``EnvelopeError/Code/keyUnavailable`` past the lock timeout; ``EnvelopeError/Code/keyStore``.
+    func rekeySubjectKey(named subjectKeyName: String, notBefore: Date) throws -> SubjectRekey?
+    /// Destroys the given versions of a subject key (never its sealing version), keeping a receipt for each.
+    /// For the end of a re-key, once no record is sealed under them any more.
+    /// - Returns: the receipts of the versions destroyed now (none when all were destroyed already).
+    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when a version given is the sealing one;
+    ///   ``EnvelopeError/Code/keyNotFound``; ``EnvelopeError/Code/keyUnavailable``.
+    func destroySubjectKeyVersions(named subjectKeyName: String, _ versions: [UInt32]) throws -> [DestructionReceipt]
 
     /// The blind index of a subject id: 32 hex digits, the first 16 bytes of
     /// HMAC-SHA-256(index key, `"samd-subject-v1" ‖ 0x00 ‖ NFC(subject)`) — the suffix of its subject key's
@@ -79,4 +106,13 @@ public struct SubjectRewrapReport: Sendable {
     public var rewrapped: Int
     /// Subject key versions that could not be rewrapped, with the reason (no subject ids, no key material).
     public var failed: [(key: String, reason: String)]
+}
+
+/// What ``KeyStore/rekeySubjectKey(named:notBefore:)`` did.
+public struct SubjectRekey: Sendable {
+    /// The subject's new sealing key (fresh material): the key every record of the subject is rewrapped to.
+    public let newKey: SealingKey
+    /// The older versions still live (deactivated: they open, never seal), to destroy once no record is
+    /// sealed under them.
+    public let retiredVersions: [UInt32]
 }

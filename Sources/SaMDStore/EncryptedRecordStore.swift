@@ -21,10 +21,13 @@ import SaMDCrypto
 /// a media type without parameters, `type/subtype` (``isValidRecordType(_:)``); the three together at most
 /// ``maximumAddressByteCount`` (980) bytes, what the encryption context holds.
 ///
-/// Writes are SQLite transactions (`BEGIN IMMEDIATE`, WAL journal) and are safe from several threads and
-/// processes; the directory is private (0700) and the database file 0600. Crypto-shredding a subject
-/// (``shred(subject:)``) destroys its key; its rows then answer ``RecordStoreError/Code/shredded`` and the
-/// receipt is kept. Rotating the KEK rewraps subject keys, never rows (``KeyRotationJob``). See Docs/Store.md.
+/// Writes are SQLite transactions (`BEGIN IMMEDIATE`, WAL journal, `synchronous = FULL`: durable when `put`
+/// returns) and are safe from several threads and processes; the directory is private (0700) and the database
+/// file 0600. Crypto-shredding a subject (``shred(subject:)``) destroys its key and deletes its rows; its
+/// records then answer ``RecordStoreError/Code/shredded`` and the receipt is kept. After a replacement or a
+/// shredding the WAL is truncated: no old envelope stays in `records.sqlite-wal`. Rotating the KEK rewraps
+/// subject keys, never rows (``KeyRotationJob``); re-keying after a compromise rewraps every row's header to
+/// fresh subject keys (``SubjectRekeyJob``). See Docs/Store.md.
 public final class EncryptedRecordStore: Sendable {
     /// Limits and behaviour of a store.
     public struct Configuration: Sendable {
@@ -35,11 +38,24 @@ public final class EncryptedRecordStore: Sendable {
         public var busyTimeout: TimeInterval
         /// The payload AEAD: ``PayloadSuite/cobblestone256`` unless the device lacks AES instructions.
         public var payloadSuite: PayloadSuite
+        /// Whether every commit is on stable storage before ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)``
+        /// or ``EncryptedRecordStore/shred(subject:)`` returns: `true` (the default) commits with SQLite's
+        /// `PRAGMA synchronous = FULL`, which `fsync`s (`fdatasync`) the WAL at every commit, so an acknowledged
+        /// record survives a power loss. `false` is SQLite's `NORMAL` in WAL mode: the WAL is synced only at
+        /// checkpoints, and the last commits may be lost on power loss (never on a process crash) — for
+        /// measurements, or data that can be sent again. See Docs/Store.md for the cost.
+        public var durableCommits: Bool
 
-        public init(maximumRecordByteCount: Int = 64 << 20, busyTimeout: TimeInterval = 10, payloadSuite: PayloadSuite = .cobblestone256) {
+        public init(
+            maximumRecordByteCount: Int = 64 << 20,
+            busyTimeout: TimeInterval = 10,
+            payloadSuite: PayloadSuite = .cobblestone256,
+            durableCommits: Bool = true
+        ) {
             self.maximumRecordByteCount = maximumRecordByteCount
             self.busyTimeout = busyTimeout
             self.payloadSuite = payloadSuite
+            self.durableCommits = durableCommits
         }
     }
 
@@ -119,9 +135,15 @@ public final class EncryptedRecordStore: Sendable {
             sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, valueLimit)
             // Deleted and overwritten content is zeroed in the file, not left in free pages.
             try db.execute(sql: "PRAGMA secure_delete = ON")
+            // A WAL that is reset after a checkpoint is truncated to nothing, instead of keeping old frames
+            // (page images of earlier revisions) until new ones overwrite them.
+            try db.execute(sql: "PRAGMA journal_size_limit = 0")
         }
         do {
             self.database = try DatabasePool(path: path, configuration: grdb)
+            // GRDB sets NORMAL on its writer connection (the only one that commits) when it opens the pool.
+            let synchronous = configuration.durableCommits ? "FULL" : "NORMAL"
+            try self.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
             try Schema.migrator.migrate(self.database)
         } catch let error as DatabaseError {
             throw Self.storageError(error, "opening \(path)")
@@ -168,6 +190,11 @@ public final class EncryptedRecordStore: Sendable {
                 let revision = try self.keyStore.whileSealingKeyIsCurrent(key.identifier) {
                     try self.commit(envelope, at: address, recordType: recordType, wrappingKey: key.identifier, expectedRevision: expectedRevision)
                 }
+                if revision > 1 {
+                    // The replaced envelope's pages are zeroed (secure_delete), but the WAL still holds the
+                    // frames that wrote it.
+                    self.truncateWAL(after: "replacing a record")
+                }
                 return RecordWriteResult(revision: revision, key: key.identifier, envelopeByteCount: envelope.count)
             } catch let error as EnvelopeError where error.code == .keyNotUsable && attempt < 3 {
                 continue
@@ -212,7 +239,9 @@ public final class EncryptedRecordStore: Sendable {
             return (columns, Array(envelope ?? Data()))
         }
         guard let found else {
-            if let receipt = try self.shredReceipt(subjectIndex: address.subjectIndex) {
+            // The rows of a shredded subject are deleted: its receipt, kept in the database or else rebuilt
+            // from the key store, says so.
+            if let receipt = try self.shredReceipt(subjectIndex: address.subjectIndex) ?? self.keyStoreShredReceipt(subject: subject) {
                 throw RecordStoreError(.shredded, "the subject was crypto-shredded", receipt: receipt)
             }
             throw RecordStoreError(.notFound, "no record at this address")
@@ -244,10 +273,17 @@ public final class EncryptedRecordStore: Sendable {
         }
     }
 
-    /// Crypto-shreds `subject`: destroys its key in the key store, so each of its records answers
-    /// ``RecordStoreError/Code/shredded`` from then on, and keeps the receipt in the database. Shredding a
-    /// subject again returns the receipt kept the first time. Records stored for the subject afterwards are
-    /// sealed under a new subject key.
+    /// Crypto-shreds `subject`: destroys its key in the key store, deletes the rows sealed under it, and keeps
+    /// the receipt in the database — one transaction for the rows and the receipt, then the WAL is truncated
+    /// so that no page image of a deleted envelope is left in `records.sqlite-wal`. Each of the subject's
+    /// records answers ``RecordStoreError/Code/shredded`` from then on. Records stored for the subject
+    /// afterwards are sealed under a new subject key.
+    ///
+    /// Idempotent: shredding a subject again returns the receipt kept the first time. When the key was erased
+    /// but keeping the receipt failed (``RecordStoreError/Code/storage``: busy, full, the process killed),
+    /// the retry rebuilds the receipt from the key store (``KeyStore/shredReceipt(subject:)``), deletes the
+    /// rows and keeps it — it never answers ``RecordStoreError/Code/notFound`` for a subject whose key was
+    /// erased.
     /// - Throws: ``RecordStoreError/Code/notFound`` when the subject has no key and no receipt;
     ///   ``RecordStoreError/Code/keyUnavailable``; ``RecordStoreError/Code/storage``.
     public func shred(subject: String) throws -> ShredReceipt {
@@ -256,29 +292,78 @@ public final class EncryptedRecordStore: Sendable {
         do {
             receipt = try self.keyStore.shred(subject: subject)
         } catch let error as EnvelopeError where error.code == .keyNotFound {
-            if let kept = try self.shredReceipt(subjectIndex: subjectIndex) {
-                return ShredReceipt(receipt: kept, recordCount: try self.recordCount(subjectIndex: subjectIndex))
+            // No live key: shredded before. The database's receipt when it is there; otherwise the key was
+            // erased but its receipt never reached the database (busy, full, killed): finish that shredding
+            // now from the key store's receipt.
+            let kept = try self.shredReceipt(subjectIndex: subjectIndex)
+            guard let erased = try self.keyStoreShredReceipt(subject: subject), erased.key.version > kept?.key.version ?? 0 else {
+                guard let kept else { throw RecordStoreError(.notFound, "the subject has no key to shred") }
+                return ShredReceipt(receipt: kept, recordCount: try self.shreddedRecordCount(subjectIndex: subjectIndex))
             }
-            throw RecordStoreError(.notFound, "the subject has no key to shred")
+            let count = try self.keep(erased, subjectIndex: subjectIndex)
+            self.logger.notice(
+                "subject records shredded",
+                metadata: ["event": "samd.store.subject-shredded", "key": "\(erased.key)", "records": "\(count)", "completed": "true"]
+            )
+            return ShredReceipt(receipt: erased, recordCount: count)
         } catch let error as EnvelopeError {
             throw Self.keyError(error)
         }
-        let count = try self.writing("keeping a shredding receipt") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO shred_receipt (subject_index, key_name, key_version, destroyed_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (subject_index) DO UPDATE SET key_name = excluded.key_name, key_version = excluded.key_version,
-                        destroyed_at = excluded.destroyed_at
-                    """,
-                arguments: [subjectIndex, receipt.key.name, Int64(receipt.key.version), receipt.destroyedAt.timeIntervalSince1970]
-            )
-            return try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE subject_index = ?", arguments: [subjectIndex]) ?? 0
-        }
+        let count = try self.keep(receipt, subjectIndex: subjectIndex)
         self.logger.notice(
             "subject records shredded",
             metadata: ["event": "samd.store.subject-shredded", "key": "\(receipt.key)", "records": "\(count)"]
         )
         return ShredReceipt(receipt: receipt, recordCount: count)
+    }
+
+    /// Deletes the subject's rows sealed under the versions `receipt` destroyed (that version and every
+    /// earlier one: a row written under a newer version after the shredding stays) and keeps the receipt,
+    /// in one transaction; then truncates the WAL. Idempotent: a second call for the same receipt deletes
+    /// nothing more and keeps the count. Returns the rows this shredding deleted.
+    func keep(_ receipt: DestructionReceipt, subjectIndex: String) throws -> Int {
+        let count = try self.writing("keeping a shredding receipt") { db in
+            try db.execute(
+                sql: "DELETE FROM record WHERE subject_index = ? AND \(Schema.wrappingKeyVersion) <= ?",
+                arguments: [subjectIndex, Int64(receipt.key.version)]
+            )
+            let deleted = db.changesCount
+            var count = deleted
+            if let kept = try Row.fetchOne(db, sql: "SELECT key_version, record_count FROM shred_receipt WHERE subject_index = ?", arguments: [subjectIndex]),
+                Self.integer(kept, "key_version") == Int64(receipt.key.version), let before = Self.integer(kept, "record_count")
+            {
+                count += Int(clamping: before)
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO shred_receipt (subject_index, key_name, key_version, destroyed_at, record_count) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (subject_index) DO UPDATE SET key_name = excluded.key_name, key_version = excluded.key_version,
+                        destroyed_at = excluded.destroyed_at, record_count = excluded.record_count
+                    """,
+                arguments: [subjectIndex, receipt.key.name, Int64(receipt.key.version), receipt.destroyedAt.timeIntervalSince1970, count]
+            )
+            return count
+        }
+        self.truncateWAL(after: "shredding")
+        return count
+    }
+
+    /// Copies every WAL frame into the database and truncates `records.sqlite-wal` to zero bytes
+    /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so that no page image of a replaced or deleted envelope is left
+    /// in it. It waits for readers up to the busy timeout; if one still holds the WAL it is logged
+    /// (`samd.store.wal-truncate-incomplete`) and the next replacement or shredding truncates it, the write
+    /// itself stands.
+    func truncateWAL(after what: String) {
+        do {
+            try self.database.writeWithoutTransaction { db in
+                _ = try db.checkpoint(.truncate)
+            }
+        } catch {
+            self.logger.warning(
+                "WAL not truncated",
+                metadata: ["event": "samd.store.wal-truncate-incomplete", "after": "\(what)", "reason": "\((error as? DatabaseError).map { "\($0.resultCode)" } ?? "\(type(of: error))")"]
+            )
+        }
     }
 
     /// Counts of what the store holds; no identifier.
@@ -466,9 +551,22 @@ public final class EncryptedRecordStore: Sendable {
         }
     }
 
-    func recordCount(subjectIndex: String) throws -> Int {
-        try self.reading("counting records") { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE subject_index = ?", arguments: [subjectIndex]) ?? 0
+    /// The rows the subject's last shredding deleted, as its receipt row keeps them (0 when not a number).
+    func shreddedRecordCount(subjectIndex: String) throws -> Int {
+        try self.reading("reading a shredding receipt") { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT record_count FROM shred_receipt WHERE subject_index = ?", arguments: [subjectIndex]),
+                let count = Self.integer(row, "record_count"), count >= 0
+            else { return 0 }
+            return Int(clamping: count)
+        }
+    }
+
+    /// The key store's receipt of the subject's last shredding, rebuilt from its subject key.
+    func keyStoreShredReceipt(subject: String) throws -> DestructionReceipt? {
+        do {
+            return try self.keyStore.shredReceipt(subject: subject)
+        } catch let error as EnvelopeError {
+            throw Self.keyError(error)
         }
     }
 

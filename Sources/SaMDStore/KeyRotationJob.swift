@@ -263,7 +263,7 @@ public struct KeyRotationReport: Sendable {
 }
 
 /// An exclusive, non-blocking `flock` on a file: one rotation job per store.
-private final class JobLock {
+final class JobLock {
     private let fd: Int32
 
     init(path: String) throws {

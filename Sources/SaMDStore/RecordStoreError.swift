@@ -44,11 +44,12 @@ public struct RecordStoreError: Error, Sendable, Hashable, CustomStringConvertib
         "RecordStoreError.\(self.code): \(self.reason)"
     }
 
-    /// Whether trying the same call again may succeed: only ``Code/conflict`` (read the record again
-    /// first) and ``Code/storage`` (a busy or full disk, an I/O error) may. An authentication failure, a
-    /// shredded subject or a refused argument never will.
+    /// Whether trying the same call again may succeed: ``Code/conflict`` (read the record again first),
+    /// ``Code/storage`` (a busy or full disk, an I/O error), and ``Code/keyUnavailable`` when the key store
+    /// was busy (its lock not had within its timeout: `underlying` is ``SaMDEnvelope/EnvelopeError/Code/keyUnavailable``).
+    /// An authentication failure, a shredded subject or a refused argument never will.
     public var isRetryable: Bool {
-        self.code == .conflict || self.code == .storage
+        self.code == .conflict || self.code == .storage || (self.code == .keyUnavailable && self.underlying?.code == .keyUnavailable)
     }
 
     /// The stable identity of a ``RecordStoreError``.
@@ -79,7 +80,8 @@ public struct RecordStoreError: Error, Sendable, Hashable, CustomStringConvertib
         public static let conflict = Code(.conflict)
         /// The stored row does not open under its address: tampered with, or copied from another record.
         public static let authenticationFailed = Code(.authenticationFailed)
-        /// The key the record needs is missing, not usable, or the key store refused (see `underlying`).
+        /// The key the record needs is missing, not usable, or the key store refused or was busy past its lock
+        /// timeout (see `underlying`; ``RecordStoreError/isRetryable`` tells the busy case).
         public static let keyUnavailable = Code(.keyUnavailable)
         /// The database or the file system failed (busy past the timeout, full, unreadable, damaged).
         public static let storage = Code(.storage)

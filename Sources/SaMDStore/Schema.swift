@@ -2,6 +2,9 @@ import GRDB
 
 /// The database schema, versioned through GRDB's migrator (each migration runs once, in a transaction).
 enum Schema {
+    /// The subject key version a row's `wrapping_key` (`s-<32 hex>:<version>`) names, as an SQL expression.
+    static let wrappingKeyVersion = "CAST(substr(record.wrapping_key, instr(record.wrapping_key, ':') + 1) AS INTEGER)"
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -29,6 +32,35 @@ enum Schema {
                     kek_name TEXT PRIMARY KEY NOT NULL,
                     from_version INTEGER NOT NULL,
                     target_version INTEGER,
+                    cursor TEXT,
+                    done INTEGER NOT NULL DEFAULT 0,
+                    rewrapped INTEGER NOT NULL DEFAULT 0,
+                    started_at REAL NOT NULL,
+                    finished_at REAL
+                );
+                """)
+        }
+        migrator.registerMigration("v2") { db in
+            // Shredding deletes the subject's rows (their envelopes are sealed under the destroyed key) and
+            // counts them in the receipt; rows of subjects shredded before this version are deleted now.
+            try db.execute(sql: """
+                ALTER TABLE shred_receipt ADD COLUMN record_count INTEGER NOT NULL DEFAULT 0;
+                UPDATE shred_receipt SET record_count = (
+                    SELECT count(*) FROM record
+                    WHERE record.subject_index = shred_receipt.subject_index AND \(wrappingKeyVersion) <= shred_receipt.key_version
+                );
+                DELETE FROM record WHERE EXISTS (
+                    SELECT 1 FROM shred_receipt
+                    WHERE shred_receipt.subject_index = record.subject_index AND \(wrappingKeyVersion) <= shred_receipt.key_version
+                );
+                """)
+        }
+        migrator.registerMigration("v3") { db in
+            // The re-key job's intent and progress (SubjectRekeyJob): one job per store.
+            try db.execute(sql: """
+                CREATE TABLE rekey_checkpoint (
+                    id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+                    not_before REAL NOT NULL,
                     cursor TEXT,
                     done INTEGER NOT NULL DEFAULT 0,
                     rewrapped INTEGER NOT NULL DEFAULT 0,

@@ -28,14 +28,14 @@ public struct RecordWriteResult: Sendable, Hashable {
 public struct ShredReceipt: Sendable, Hashable {
     /// The key store's receipt: the destroyed subject key, when, and the subject's blind index.
     public let receipt: DestructionReceipt
-    /// Rows of the subject that can no longer be opened.
+    /// Rows of the subject the shredding deleted (sealed under the destroyed key, they could never be opened).
     public let recordCount: Int
 }
 
 /// Counts of what a store holds.
 public struct RecordStoreStatistics: Sendable, Hashable {
     public let recordCount: Int
-    /// Distinct subjects with at least one row (shredded ones included).
+    /// Distinct subjects with at least one row (a shredded subject's rows are deleted).
     public let subjectCount: Int
     /// Bytes of all stored envelopes.
     public let envelopeByteCount: Int

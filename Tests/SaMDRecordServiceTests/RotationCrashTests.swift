@@ -87,17 +87,18 @@ struct RotationCrashTests {
 
 enum KillPoint {
     case afterMilliseconds(Int)
-    case afterProgressLine(Int)
+    /// After the n-th progress line (`rotation: …`, or `re-key: …` when the prefix is given).
+    case afterProgressLine(Int, prefix: String = "rotation: ")
 }
 
-/// `samd-gateway rotate --new-version --batch-size 5` as a child process.
+/// `samd-gateway rotate --new-version --batch-size 5` (or other `options`) as a child process.
 final class RotateProcess {
     let process = Process()
     let output = Pipe()
 
-    init(storePath: String, keysPath: String, passphrase: String) throws {
+    init(storePath: String, keysPath: String, passphrase: String, options: [String] = ["--new-version", "--batch-size", "\(RotationCrashTests.batchSize)"]) throws {
         self.process.executableURL = try Harness.binary("samd-gateway")
-        self.process.arguments = ["rotate", "--store", storePath, "--keystore", keysPath, "--new-version", "--batch-size", "\(RotationCrashTests.batchSize)"]
+        self.process.arguments = ["rotate", "--store", storePath, "--keystore", keysPath] + options
         var environment = ProcessInfo.processInfo.environment
         environment["SAMD_PASSPHRASE"] = passphrase
         self.process.environment = environment
@@ -115,7 +116,7 @@ final class RotateProcess {
         switch point {
         case .afterMilliseconds(let milliseconds):
             usleep(UInt32(milliseconds) * 1000)
-        case .afterProgressLine(let count):
+        case .afterProgressLine(let count, let prefix):
             // Reads the child's output until the count-th progress line (bounded by the output's end).
             var seen = 0
             var buffer: [UInt8] = []
@@ -124,7 +125,7 @@ final class RotateProcess {
                 let chunk = handle.availableData
                 if chunk.isEmpty { break }  // the child exited
                 buffer += chunk
-                seen = String(decoding: buffer, as: UTF8.self).components(separatedBy: "\n").filter { $0.hasPrefix("rotation: ") }.count
+                seen = String(decoding: buffer, as: UTF8.self).components(separatedBy: "\n").filter { $0.hasPrefix(prefix) }.count
             }
         }
         let wasRunning = self.process.isRunning

@@ -526,7 +526,12 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         default:
             // storage, keyUnavailable: the operator's problem, maybe temporary.
             GatewayEvents.storeFailed(self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 503)
-            return .error(.serviceUnavailable, "unavailable", "the record store is not available; try again later")
+            var reply = GatewayReply.error(.serviceUnavailable, "unavailable", "the record store is not available; try again later")
+            if error.isRetryable {
+                // Busy: the key store's lock held past its timeout, or the database's.
+                reply.headers.append(("retry-after", "1"))
+            }
+            return reply
         }
     }
 

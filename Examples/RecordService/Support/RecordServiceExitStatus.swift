@@ -46,12 +46,14 @@ public enum RecordServiceExitStatus {
     }
 
     /// The exit code for a record store error while opening a store or rotating its keys: 75 conflict
-    /// (another job holds the store), 74 storage, 78 keys unavailable; anything else (an argument the store
-    /// refused, which the program's own checks should have caught) is 70.
+    /// (another job holds the store) or the key store busy past its lock timeout, 74 storage, 78 keys
+    /// unavailable; anything else (an argument the store refused, which the program's own checks should have
+    /// caught) is 70.
     public static func code(forStore error: RecordStoreError) -> Int32 {
         switch error.code {
         case .conflict: temporaryFailure
         case .storage: ioError
+        case .keyUnavailable where error.isRetryable: temporaryFailure
         case .keyUnavailable: configuration
         default: software
         }

@@ -41,7 +41,7 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Backing: String, Sendable, Hashable {
             case authenticationFailed, truncated, malformed, unsupportedVersion, unsupportedSuite
-            case invalidContext, keyNotFound, keyDestroyed, keyNotUsable, limitExceeded, io, keyStore, crypto
+            case invalidContext, keyNotFound, keyDestroyed, keyNotUsable, keyUnavailable, limitExceeded, io, keyStore, crypto
         }
 
         private let backing: Backing
@@ -75,6 +75,9 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
         /// The key exists but its state or cryptoperiod forbids this use (for example sealing with a
         /// deactivated key, or opening below the minimum version).
         public static let keyNotUsable = Code(.keyNotUsable)
+        /// The key store did not answer in time: another operation or process holds its lock past the
+        /// store's lock timeout. Nothing was changed; trying again later may succeed.
+        public static let keyUnavailable = Code(.keyUnavailable)
         /// A size exceeds a documented limit.
         public static let limitExceeded = Code(.limitExceeded)
         /// Reading or writing failed.

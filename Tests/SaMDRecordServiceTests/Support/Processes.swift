@@ -188,7 +188,8 @@ extension Harness {
         /// Starts `samd-gateway serve --listen 127.0.0.1:0 ARGUMENTS…` with the key store's passphrase in
         /// SAMD_PASSPHRASE, and waits (bounded) for `listening on 127.0.0.1:PORT`. With `descriptorLimit`, it
         /// runs under `ulimit -n` that many (through `/bin/sh`, which then `exec`s it: the process id stays).
-        init(_ arguments: [String], descriptorLimit: Int? = nil) async throws {
+        /// - Parameter tracer: when not empty, the gateway runs under `strace TRACER… samd-gateway …`.
+        init(_ arguments: [String], descriptorLimit: Int? = nil, tracer: [String] = []) async throws {
             let gateway = try Harness.binary("samd-gateway")
             let serve = ["serve", "--listen", "127.0.0.1:0"] + arguments
             let child =
@@ -199,7 +200,11 @@ extension Harness {
                         environment: ["SAMD_PASSPHRASE": Harness.passphrase]
                     )
                 } else {
-                    try Child(gateway, serve, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
+                    try Child(
+                        tracer.isEmpty ? gateway : try Harness.tool("strace"),
+                        tracer.isEmpty ? serve : tracer + [gateway.path] + serve,
+                        environment: ["SAMD_PASSPHRASE": Harness.passphrase]
+                    )
                 }
             self.child = child
             let ready = await child.wait(timeout: 20) { child.standardOutput.text.contains("\n") || !child.isRunning }
@@ -231,7 +236,19 @@ extension Harness {
             await self.child.wait(timeout: timeout) { self.log.contains(needle) }
         }
 
-        func stop() { self.child.kill() }
+        deinit {
+            self.stop()
+        }
+
+        /// Kills the gateway (SIGKILL) and the tracer it runs under, if any: a tracer killed first would leave
+        /// the gateway running, detached.
+        func stop() {
+            let pid = self.child.process.processIdentifier
+            if self.child.isRunning, let children = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) {
+                for traced in children.split(separator: " ").compactMap({ Int32($0) }) { Glibc.kill(traced, SIGKILL) }
+            }
+            self.child.kill()
+        }
     }
 }
 

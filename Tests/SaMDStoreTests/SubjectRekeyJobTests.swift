@@ -1,0 +1,166 @@
+import Foundation
+import GRDB
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDKeys
+import SaMDStore
+import SaMDTestSupport
+import Synchronization
+import Testing
+
+/// "Compromised" used to mean rewrapping the same subject-key material under a new KEK: whoever copied the
+/// subject keys still opened every record, old and new. A re-key gives every subject fresh material.
+@Suite("Re-keying subject keys after a compromise")
+struct SubjectRekeyJobTests {
+    @Test func aKeyStoreCopiedBeforeTheRekeyOpensNoRecordOfTheDatabaseAfterIt() throws {
+        let fixture = try StoreFixture()
+        let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
+        var written: [(subject: String, recordID: String, payload: [UInt8])] = []
+        for subject in 0..<6 {
+            for record in 0..<3 {
+                let payload = try SecureRandom.bytes(count: record == 0 ? 40_000 : 200)
+                try fixture.store.put(payload, subject: "p-\(subject)", recordID: "r-\(record)", recordType: "application/octet-stream")
+                written.append(("p-\(subject)", "r-\(record)", payload))
+            }
+        }
+        _ = try fixture.store.shred(subject: "p-5")
+        let kept = written.filter { $0.subject != "p-5" }
+        let before = try Self.envelopes(database)
+        // The attacker's copy of the key store, taken before the re-key.
+        let copy = fixture.root + "/keys-copy"
+        try FileManager.default.copyItem(atPath: fixture.keysDirectory, toPath: copy)
+
+        _ = try KeyRotationJob(store: fixture.store).run(newKEKVersion: true)
+        var progressed: [SubjectRekeyProgress] = []
+        let report = try SubjectRekeyJob(store: fixture.store, batchSize: 2).run { progressed.append($0) }
+        #expect(report.finished, "\(report.failed)")
+        #expect(report.recordsRewrapped == kept.count)
+        #expect(report.versionsDestroyed == 5)
+        #expect(progressed.last?.done == progressed.last?.total)
+        #expect(progressed.allSatisfy { $0.rate >= 0 })
+
+        // Every record opens, with its payload bytes untouched: only the header changed, to a new version.
+        let after = try Self.envelopes(database)
+        for (index, envelope) in after {
+            let old = try #require(before[index])
+            let oldHeader = try EnvelopeHeader.parse(old), newHeader = try EnvelopeHeader.parse(envelope)
+            #expect(Array(old[oldHeader.byteCount...]) == Array(envelope[newHeader.byteCount...]))
+            #expect(newHeader.key.name == oldHeader.key.name && newHeader.key.version > oldHeader.key.version)
+        }
+        for (subject, recordID, payload) in kept {
+            #expect(try fixture.store.get(subject: subject, recordID: recordID).payload == payload)
+        }
+        // The copy taken before, with the database after: no record opens.
+        let stolen = try FileKeyStore(opening: copy, passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)))
+        let replay = try EncryptedRecordStore(directory: fixture.storeDirectory, keyStore: stolen)
+        for (subject, recordID, _) in kept {
+            let code = storeCode { try replay.get(subject: subject, recordID: recordID) }
+            #expect(code != nil, "\(subject)/\(recordID) opened with the key store copied before the re-key")
+        }
+        // Nor does any old header survive in the files (database, WAL, shared memory).
+        let files = try fixture.storeFileBytes()
+        for (_, envelope) in before {
+            let header = try EnvelopeHeader.parse(envelope)
+            #expect(!files.contains(Array(envelope[..<header.byteCount])), "an old header is still in the store's files")
+        }
+        // The old versions are destroyed; the subject keys' newest versions seal.
+        for subject in 0..<5 {
+            let key = try fixture.keyStore.subjectSealingKey(subject: "p-\(subject)")
+            #expect(key.identifier.version == 2)
+            #expect(envelopeCode { try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: key.identifier.name, version: 1)) } == .keyDestroyed)
+        }
+        // A second run has nothing to do.
+        let again = try SubjectRekeyJob(store: fixture.store).run()
+        #expect(again.finished && !again.resumed)
+    }
+
+    /// Two writers overwrite and create records throughout a re-key in batches of one subject: no write is
+    /// lost, and every record opens afterwards.
+    @Test func writersDuringTheRekeyLoseNothing() throws {
+        let fixture = try StoreFixture()
+        for subject in 0..<20 {
+            try fixture.store.put(Array("initial \(subject)".utf8), subject: "p-\(subject)", recordID: "r", recordType: "text/plain")
+        }
+        let shared = WriterState()
+        let writers = (0..<2).map { writer in
+            Thread {
+                var step = 0
+                while !shared.stopped && step < 10_000 {
+                    let subject = "p-\((step * 7 + writer) % 20)"
+                    let recordID = step % 3 == 0 ? "new-\(writer)-\(step)" : "r"
+                    let payload = Array("writer \(writer) step \(step)".utf8)
+                    // One write at a time (the order of two writers to one record is then known).
+                    shared.latest.withLock { all in
+                        if (try? fixture.store.put(payload, subject: subject, recordID: recordID, recordType: "text/plain")) != nil {
+                            all[subject + "/" + recordID] = payload
+                        }
+                    }
+                    step += 1
+                }
+                shared.finished.withLock { $0 += 1 }
+            }
+        }
+        writers.forEach { $0.start() }
+        let report = try SubjectRekeyJob(store: fixture.store, batchSize: 1).run()
+        shared.stop()
+        // Bounded: each writer ends at its step limit at the latest.
+        while shared.finished.withLock({ $0 }) < writers.count { usleep(1000) }
+        #expect(report.finished, "\(report.failed)")
+        #expect(shared.latest.withLock { $0.count } > 20)
+        for (address, payload) in shared.latest.withLock({ $0 }) {
+            let parts = address.split(separator: "/")
+            #expect(try fixture.store.get(subject: String(parts[0]), recordID: String(parts[1])).payload == payload, "\(address)")
+        }
+    }
+
+    /// A KEK marked compromised never seals again: no subject key is made or re-keyed under it.
+    @Test func aCompromisedKEKCannotSealNorBeRekeyedUnder() throws {
+        let fixture = try StoreFixture()
+        try fixture.store.put(Array("x".utf8), subject: "p", recordID: "r", recordType: "text/plain")
+        let active = try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+        _ = try fixture.keyStore.markCompromised(active)
+        #expect(envelopeCode { try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName) } == .keyNotUsable)
+        #expect(storeCode { try fixture.store.put(Array("y".utf8), subject: "q", recordID: "r", recordType: "text/plain") } == .keyUnavailable)
+        #expect(storeCode { try SubjectRekeyJob(store: fixture.store).run() } == .keyUnavailable)
+        // A new KEK version, the subject keys rewrapped to it, then the re-key: the record still opens.
+        _ = try fixture.keyStore.rotate(named: FileKeyStore.defaultKeyName)
+        _ = try KeyRotationJob(store: fixture.store).run(newKEKVersion: false)
+        #expect(try SubjectRekeyJob(store: fixture.store).run().finished)
+        #expect(try fixture.store.get(subject: "p", recordID: "r").payload == Array("x".utf8))
+    }
+
+    /// A subject key version marked compromised never seals again: the next record gets a new version with
+    /// fresh material; the re-key rewraps the older record and destroys the compromised version.
+    @Test func aCompromisedSubjectKeyCannotSealAndTheRekeyDestroysIt() throws {
+        let fixture = try StoreFixture()
+        let first = try fixture.store.put(Array("old".utf8), subject: "p", recordID: "r-1", recordType: "text/plain")
+        _ = try fixture.keyStore.markCompromised(first.key)
+        let second = try fixture.store.put(Array("new".utf8), subject: "p", recordID: "r-2", recordType: "text/plain")
+        #expect(second.key.name == first.key.name && second.key.version == first.key.version + 1)
+        #expect(try fixture.keyStore.subjectSealingKey(subject: "p").identifier == second.key)
+        let report = try SubjectRekeyJob(store: fixture.store).run()
+        #expect(report.finished && report.recordsRewrapped == 2 && report.versionsDestroyed == 2)
+        #expect(envelopeCode { try fixture.keyStore.keyEncryptionKey(for: first.key) } == .keyDestroyed)
+        #expect(try fixture.store.get(subject: "p", recordID: "r-1").payload == Array("old".utf8))
+        #expect(try fixture.store.get(subject: "p", recordID: "r-2").payload == Array("new".utf8))
+    }
+
+    static func envelopes(_ database: DatabaseQueue) throws -> [Data: [UInt8]] {
+        try database.read { db in
+            var all: [Data: [UInt8]] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT record_index, envelope FROM record") {
+                all[row["record_index"]] = Array(row["envelope"] as Data)
+            }
+            return all
+        }
+    }
+}
+
+/// What the writer threads of a test share.
+final class WriterState: Sendable {
+    let latest = Mutex<[String: [UInt8]]>([:])
+    let finished = Mutex(0)
+    private let flag = Mutex(false)
+    var stopped: Bool { self.flag.withLock { $0 } }
+    func stop() { self.flag.withLock { $0 = true } }
+}
