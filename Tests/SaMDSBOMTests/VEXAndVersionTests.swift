@@ -36,9 +36,13 @@ struct VEXAndVersionTests {
         }
     }
 
+    /// This process's inventory, taken once: it reads dpkg's whole status file, seconds in a debug build, and the
+    /// tests run synchronously on the two threads every other test shares.
+    static let inventory = Result { try SBOMInventory.current() }
+
     /// The running OpenSSL as dpkg installed it (the check needs a Debian package to judge).
     static func openSSL() throws -> (SBOMInventory, SBOMComponent, DebianPackage) {
-        let inventory = try SBOMInventory.current()
+        let inventory = try Self.inventory.get()
         let openssl = try #require(inventory.allComponents.first { $0.name == "openssl" })
         let package = try #require(openssl.debianPackage, "this test needs OpenSSL installed by dpkg (Debian 12)")
         return (inventory, openssl, package)

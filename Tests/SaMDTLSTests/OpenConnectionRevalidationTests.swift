@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NIOCore
 import SaMDTLS
 import SaMDTLSTestSupport
@@ -157,11 +158,16 @@ struct OpenConnectionRevalidationTests {
                 host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(shortLived)))
             let bystander = try await TLSClient.connect(
                 host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)))
+            // The moment of the close is taken on the channel's event loop, not when this task resumes: on a
+            // machine busy with the rest of the suite a task may resume many seconds after the close.
+            let closeTime = Mutex<Date?>(nil)
+            connection.underlyingChannel.closeFuture.whenComplete { _ in closeTime.withLock { $0 = Date() } }
             let closed = try await Self.within(.seconds(45)) {
                 try await connection.executeThenClose { inbound, _ in
                     var iterator = inbound.makeAsyncIterator()
                     while (try? await iterator.next()) != nil {}
-                    return Date()
+                    try? await connection.underlyingChannel.closeFuture.get()
+                    return closeTime.withLock { $0 } ?? Date()
                 }
             }
             let closedAt = try #require(closed, "the connection outlived its peer's certificate")
