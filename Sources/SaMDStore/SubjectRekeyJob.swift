@@ -114,6 +114,7 @@ public struct SubjectRekeyJob: Sendable {
             try EnvelopeRewrapper(keys: EncryptedRecordStore.PatientKeyProvider(keyStore: keys, subjectKeyName: name), to: rekey.newKey)
         }
         var records = 0
+        var skipped = 0
         var after = Data()
         // Pages of the subject's rows in record_index order: each row is seen once, whatever happens to it.
         while true {
@@ -140,26 +141,29 @@ public struct SubjectRekeyJob: Sendable {
                     case .blob(let envelope) = (row["envelope"] as DatabaseValue).storage,
                     let header = try? EnvelopeHeader.parse(envelope), header.key.name == name,
                     let rewrapped = try? rewrapper.rewrap(header)
-                else { continue }
+                else {
+                    skipped += 1
+                    continue
+                }
                 updates.append((index, revision, oldKey, Data(rewrapped.encoded) + envelope[(envelope.startIndex + header.byteCount)...]))
             }
             records += try self.store.writing("rewrapping records") { db in
+                // Compiled once per connection, not once per row.
+                let statement = try db.cachedStatement(
+                    sql: "UPDATE record SET envelope = ?, wrapping_key = ? WHERE record_index = ? AND revision = ? AND wrapping_key = ?"
+                )
                 var changed = 0
                 for update in updates {
-                    try db.execute(
-                        sql: "UPDATE record SET envelope = ?, wrapping_key = ? WHERE record_index = ? AND revision = ? AND wrapping_key = ?",
-                        arguments: [update.envelope, newName, update.index, update.revision, update.oldKey]
-                    )
+                    try statement.execute(arguments: [update.envelope, newName, update.index, update.revision, update.oldKey])
                     changed += db.changesCount
                 }
                 return changed
             }
         }
-        let left = try self.store.reading("counting records to re-key") { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE subject_index = ? AND wrapping_key != ?", arguments: [subjectIndex, newName]) ?? 0
-        }
-        guard left == 0 else {
-            throw RecordStoreError(.authenticationFailed, "\(left) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept")
+        // A row changed meanwhile (the compare-and-set found another revision) was written by a writer under the
+        // new version (the old ones seal no more) or deleted; a row that did not rewrap keeps the old versions.
+        guard skipped == 0 else {
+            throw RecordStoreError(.authenticationFailed, "\(skipped) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept")
         }
         let receipts = try self.keyCall { try keys.destroySubjectKeyVersions(named: name, rekey.retiredVersions) }
         return (records, receipts.count)
