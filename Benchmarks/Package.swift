@@ -23,7 +23,7 @@ let package = Package(
             name: "CReference",
             path: "Sources/CReference",
             pkgConfig: "openssl",
-            providers: [.apt(["libssl-dev", "libsodium-dev"])]
+            providers: [.apt(["libssl-dev", "libsodium-dev", "libsqlite3-dev"])]
         ),
         // What the benchmark targets share: sizes, quick mode, result checks.
         .target(

@@ -39,6 +39,9 @@ public struct SubjectRekeyJob: Sendable {
         self.batchSize = max(1, batchSize)
     }
 
+    /// The most envelope bytes read at once (one larger envelope is read alone).
+    static let groupByteCount = 8 << 20
+
     /// Runs the job, or resumes the one a crash interrupted.
     /// - Parameter progress: called after each committed batch, on the caller's thread.
     /// - Returns: the report; ``SubjectRekeyReport/finished`` is `false` when some subject could not be
@@ -68,6 +71,7 @@ public struct SubjectRekeyJob: Sendable {
                     batchRecords += done.records
                     records += done.records
                     destroyed += done.destroyed
+                    if let failure = done.failure { failed.append((name, failure)) }
                 } catch let error as RecordStoreError {
                     failed.append((name, "\(error.code): \(error.reason)"))
                 }
@@ -105,64 +109,106 @@ public struct SubjectRekeyJob: Sendable {
     }
 
     /// Re-keys one subject: the new version, its rows rewrapped (compare-and-set), the old versions destroyed.
-    func rekey(_ name: String, notBefore: Date) throws -> (records: Int, destroyed: Int) {
+    func rekey(_ name: String, notBefore: Date) throws -> (records: Int, destroyed: Int, failure: String?) {
         let keys = self.store.keyStore
-        guard let rekey = try self.keyCall({ try keys.rekeySubjectKey(named: name, notBefore: notBefore) }) else { return (0, 0) }
+        guard let rekey = try self.keyCall({ try keys.rekeySubjectKey(named: name, notBefore: notBefore) }) else { return (0, 0, nil) }
         let subjectIndex = String(name.dropFirst(2))
         let newName = "\(rekey.newKey.identifier)"
         let rewrapper = try self.keyCall {
             try EnvelopeRewrapper(keys: EncryptedRecordStore.PatientKeyProvider(keyStore: keys, subjectKeyName: name), to: rekey.newKey)
         }
         var records = 0
+        var skipped = 0
         var after = Data()
         // Pages of the subject's rows in record_index order: each row is seen once, whatever happens to it.
+        // A page's keys and sizes are read first; the envelopes then in groups of at most 8 MiB (one larger
+        // row alone), so memory stays bounded whatever the records' sizes.
         while true {
             let page = try self.store.reading("reading records to re-key") { db in
                 try Row.fetchAll(
                     db,
                     sql: """
-                        SELECT record_index, revision, wrapping_key, envelope FROM record
+                        SELECT record_index, revision, wrapping_key, typeof(envelope) AS kind, length(envelope) AS size FROM record
                         WHERE subject_index = ? AND wrapping_key != ? AND record_index > ? ORDER BY record_index LIMIT 256
                         """,
                     arguments: [subjectIndex, newName, after]
                 )
             }
-            // A key that is not a blob (an edited table) ends the pass: the rows left are counted below.
-            guard let last = page.last, case .blob(let lastIndex) = (last["record_index"] as DatabaseValue).storage else { break }
+            // A key that is not a blob (an edited table) ends the pass: the rows left keep the old versions.
+            guard let last = page.last, case .blob(let lastIndex) = (last["record_index"] as DatabaseValue).storage else {
+                skipped += page.isEmpty ? 0 : 1
+                break
+            }
             after = lastIndex
-            var updates: [(index: Data, revision: Int64, oldKey: String, envelope: Data)] = []
+            var groups: [[(index: Data, revision: Int64, oldKey: String)]] = [[]]
+            var groupBytes = 0
             for row in page {
-                // Untrusted like any row: the wrong types or a header that does not rewrap are left, and the
-                // old versions then stay (counted below).
+                // Untrusted like any row: a row of the wrong types is left, and the old versions then stay.
                 guard case .blob(let index) = (row["record_index"] as DatabaseValue).storage,
                     let revision = EncryptedRecordStore.integer(row, "revision"),
                     let oldKey = EncryptedRecordStore.text(row, "wrapping_key"),
-                    case .blob(let envelope) = (row["envelope"] as DatabaseValue).storage,
-                    let header = try? EnvelopeHeader.parse(envelope), header.key.name == name,
-                    let rewrapped = try? rewrapper.rewrap(header)
-                else { continue }
-                updates.append((index, revision, oldKey, Data(rewrapped.encoded) + envelope[(envelope.startIndex + header.byteCount)...]))
-            }
-            records += try self.store.writing("rewrapping records") { db in
-                var changed = 0
-                for update in updates {
-                    try db.execute(
-                        sql: "UPDATE record SET envelope = ?, wrapping_key = ? WHERE record_index = ? AND revision = ? AND wrapping_key = ?",
-                        arguments: [update.envelope, newName, update.index, update.revision, update.oldKey]
-                    )
-                    changed += db.changesCount
+                    EncryptedRecordStore.text(row, "kind") == "blob", let size = EncryptedRecordStore.integer(row, "size"), size >= 0
+                else {
+                    skipped += 1
+                    continue
                 }
-                return changed
+                if groupBytes + Int(clamping: size) > Self.groupByteCount, !(groups.last?.isEmpty ?? true) {
+                    groups.append([])
+                    groupBytes = 0
+                }
+                groups[groups.count - 1].append((index, revision, oldKey))
+                groupBytes += Int(clamping: size)
+            }
+            for group in groups where !group.isEmpty {
+                let envelopes = try self.store.reading("reading records to re-key") { db in
+                    var found: [Data: Data] = [:]
+                    let marks = Array(repeating: "?", count: group.count).joined(separator: ", ")
+                    let rows = try Row.fetchAll(
+                        db, sql: "SELECT record_index, envelope FROM record WHERE record_index IN (\(marks))",
+                        arguments: StatementArguments(group.map(\.index))
+                    )
+                    for row in rows {
+                        if case .blob(let index) = (row["record_index"] as DatabaseValue).storage,
+                            case .blob(let envelope) = (row["envelope"] as DatabaseValue).storage
+                        {
+                            found[index] = envelope
+                        }
+                    }
+                    return found
+                }
+                var updates: [(index: Data, revision: Int64, oldKey: String, envelope: Data)] = []
+                for row in group {
+                    // Deleted meanwhile (shredded): nothing to rewrap. A header that does not rewrap is left.
+                    guard let envelope = envelopes[row.index] else { continue }
+                    guard let header = try? EnvelopeHeader.parse(envelope), header.key.name == name,
+                        let rewrapped = try? rewrapper.rewrap(header)
+                    else {
+                        skipped += 1
+                        continue
+                    }
+                    updates.append((row.index, row.revision, row.oldKey, Data(rewrapped.encoded) + envelope[(envelope.startIndex + header.byteCount)...]))
+                }
+                records += try self.store.writing("rewrapping records") { db in
+                    // Compiled once per connection, not once per row.
+                    let statement = try db.cachedStatement(
+                        sql: "UPDATE record SET envelope = ?, wrapping_key = ? WHERE record_index = ? AND revision = ? AND wrapping_key = ?"
+                    )
+                    var changed = 0
+                    for update in updates {
+                        try statement.execute(arguments: [update.envelope, newName, update.index, update.revision, update.oldKey])
+                        changed += db.changesCount
+                    }
+                    return changed
+                }
             }
         }
-        let left = try self.store.reading("counting records to re-key") { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM record WHERE subject_index = ? AND wrapping_key != ?", arguments: [subjectIndex, newName]) ?? 0
-        }
-        guard left == 0 else {
-            throw RecordStoreError(.authenticationFailed, "\(left) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept")
+        // A row changed meanwhile (the compare-and-set found another revision) was written by a writer under the
+        // new version (the old ones seal no more) or deleted; a row that did not rewrap keeps the old versions.
+        guard skipped == 0 else {
+            return (records, 0, "\(RecordStoreError.Code.authenticationFailed): \(skipped) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept")
         }
         let receipts = try self.keyCall { try keys.destroySubjectKeyVersions(named: name, rekey.retiredVersions) }
-        return (records, receipts.count)
+        return (records, receipts.count, nil)
     }
 
     /// The start time and the position to start from; the intent is committed before the key store is touched.

@@ -145,6 +145,28 @@ struct SubjectRekeyJobTests {
         #expect(try fixture.store.get(subject: "p", recordID: "r-2").payload == Array("new".utf8))
     }
 
+    /// A row that does not rewrap (tampered) keeps its subject's old versions — every other record of the
+    /// subject still opens — and the subject is reported; the other subjects finish.
+    @Test func aRowThatDoesNotRewrapKeepsItsSubjectsOldVersionsAndIsReported() throws {
+        let fixture = try StoreFixture()
+        try fixture.store.put(Array("a".utf8), subject: "p-1", recordID: "r-1", recordType: "text/plain")
+        try fixture.store.put(Array("b".utf8), subject: "p-1", recordID: "r-2", recordType: "text/plain")
+        try fixture.store.put(Array("c".utf8), subject: "p-2", recordID: "r-1", recordType: "text/plain")
+        let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
+        let index = try fixture.keyStore.blindIndex(domain: "samd-store-record", ["p-1", "r-2"])
+        try database.write { db in
+            try db.execute(sql: "UPDATE record SET envelope = x'00010203' WHERE record_index = ?", arguments: [Data(index)])
+        }
+        let report = try SubjectRekeyJob(store: fixture.store).run()
+        #expect(!report.finished)
+        #expect(report.failed.map(\.key) == ["s-" + (try fixture.keyStore.subjectIndex(of: "p-1"))])
+        #expect(report.recordsRewrapped == 2)
+        #expect(try fixture.store.get(subject: "p-1", recordID: "r-1").payload == Array("a".utf8))
+        #expect(try fixture.store.get(subject: "p-2", recordID: "r-1").payload == Array("c".utf8))
+        let p1 = "s-" + (try fixture.keyStore.subjectIndex(of: "p-1"))
+        #expect(envelopeCode { try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: p1, version: 1)) } == nil)
+    }
+
     static func envelopes(_ database: DatabaseQueue) throws -> [Data: [UInt8]] {
         try database.read { db in
             var all: [Data: [UInt8]] = [:]

@@ -133,7 +133,7 @@ struct RotationSettings {
 }
 
 /// A temporary directory removed when the process exits.
-private func temporaryDirectory(_ prefix: String) throws -> String {
+func temporaryDirectory(_ prefix: String) throws -> String {
     let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
     var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
     guard let path = mkdtemp(&template) else { throw BenchmarkCheckFailure(description: "mkdtemp: errno \(errno)") }
@@ -162,6 +162,26 @@ private enum TemporaryDirectories {
     }
 }
 
+/// A new record store (in a temporary directory, with its key store) holding `records` records of 1 KiB,
+/// `patient-0` … `record-0` …, spread evenly over `patients`.
+func filledStore(_ prefix: String, records: Int, patients: Int, configuration: EncryptedRecordStore.Configuration = .init()) throws -> EncryptedRecordStore {
+    let directory = try temporaryDirectory(prefix)
+    // A fast passphrase KDF: the benchmarks measure the store, not unlocking the key store.
+    let keyStore = try FileKeyStore.create(
+        at: directory + "/keys",
+        passphrase: SecureBytes(copying: Array("benchmark-passphrase-only".utf8)),
+        kdf: .init(iterations: 1, memoryByteCount: 8 << 20)
+    )
+    let store = try EncryptedRecordStore(directory: directory + "/records", keyStore: keyStore, configuration: configuration)
+    let payload = [UInt8](repeating: 0x7B, count: 1024)
+    for patient in 0..<patients {
+        for record in 0..<(records / patients) {
+            try store.put(payload, subject: "patient-\(patient)", recordID: "record-\(record)", recordType: "application/fhir+json")
+        }
+    }
+    return store
+}
+
 /// A record store filled once per benchmark process.
 final class RotationFixture: Sendable {
     let records: EncryptedRecordStore
@@ -179,21 +199,8 @@ final class RotationFixture: Sendable {
     }
 
     private init(_ settings: RotationSettings) throws {
-        let directory = try temporaryDirectory("samd-rotation-bench")
-        // A fast passphrase KDF: the benchmark measures rotation, not unlocking the key store.
-        let keyStore = try FileKeyStore.create(
-            at: directory + "/keys",
-            passphrase: SecureBytes(copying: Array("benchmark-passphrase-only".utf8)),
-            kdf: .init(iterations: 1, memoryByteCount: 8 << 20)
-        )
-        self.records = try EncryptedRecordStore(directory: directory + "/records", keyStore: keyStore)
-        let payload = [UInt8](repeating: 0x7B, count: 1024)
+        self.records = try filledStore("samd-rotation-bench", records: settings.records, patients: settings.patients)
         let perPatient = settings.records / settings.patients
-        for patient in 0..<settings.patients {
-            for record in 0..<perPatient {
-                try self.records.put(payload, subject: "patient-\(patient)", recordID: "record-\(record)", recordType: "application/fhir+json")
-            }
-        }
         self.sample = [(0, 0), (settings.patients / 2, perPatient / 2), (settings.patients - 1, perPatient - 1)]
             .map { ("patient-\($0.0)", "record-\($0.1)") }
     }

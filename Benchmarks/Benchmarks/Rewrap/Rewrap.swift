@@ -2,7 +2,9 @@
 // keyed once per batch) and with Envelope.rewrapHeader (keyed per header), against the same two AES-256-GCM
 // operations on raw OpenSSL EVP with keyed contexts; and the rotation of a whole record store (KeyRotationJob) against the
 // floor its durability needs: per subject key, one read, one raw unwrap and wrap, and one atomic write
-// (temporary file, fsync, rename, directory fsync).
+// (temporary file, fsync, rename, directory fsync). The re-key of a whole store (SubjectRekeyJob) against its
+// floor (per record: read the row, rewrap its header on raw EVP, update the row, on SQLite's C API), and a
+// record store's put with SQLite's synchronous = FULL (durable before it returns) beside NORMAL.
 
 import Benchmark
 import BenchmarkSupport
@@ -74,6 +76,51 @@ let benchmarks: @Sendable () -> Void = {
         },
         setup: { _ = try RotationFixture.shared() }
     )
+
+    let rekey = RekeySettings.current
+    Benchmark(
+        "Rekey store \(rekey.label) ×\(rekey.records) — SubjectRekeyJob",
+        configuration: rotationConfiguration,
+        closure: { benchmark in
+            let store = try RekeyFixture.shared()
+            benchmark.startMeasurement()
+            let report = try SubjectRekeyJob(store: store.records, batchSize: 64).run()
+            benchmark.stopMeasurement()
+            try BenchmarkCheck.that(report.finished && report.recordsRewrapped == rekey.records, "re-key: \(report.recordsRewrapped) records, \(report.failed.count) failed")
+            try store.checkASample()
+        },
+        setup: { _ = try RekeyFixture.shared() }
+    )
+
+    Benchmark(
+        "Rekey store \(rekey.label) ×\(rekey.records) — raw floor",
+        configuration: rotationConfiguration,
+        closure: { benchmark in
+            let floor = try RawRekeyFloor.shared()
+            try floor.reset()
+            benchmark.startMeasurement()
+            let rewrapped = try floor.run()
+            benchmark.stopMeasurement()
+            try BenchmarkCheck.that(rewrapped == rekey.records, "the floor rewrapped \(rewrapped) of \(rekey.records)")
+        },
+        setup: { _ = try RawRekeyFloor.shared() }
+    )
+
+    let puts = 200
+    for (durable, side) in [(true, "synchronous FULL"), (false, "synchronous NORMAL")] {
+        Benchmark(
+            "Store put 1 KiB ×\(puts) — \(side)",
+            configuration: .init(metrics: [.wallClock, .throughput], warmupIterations: 1, maxDuration: .seconds(BenchmarkSettings.quick ? 10 : 60), maxIterations: 20),
+            closure: { benchmark in
+                let fixture = try PutFixture.shared(durable: durable)
+                benchmark.startMeasurement()
+                let revision = try fixture.put(puts)
+                benchmark.stopMeasurement()
+                try BenchmarkCheck.that(revision == 1, "a put replaced a record")
+            },
+            setup: { _ = try PutFixture.shared(durable: durable) }
+        )
+    }
 
     Benchmark(
         "Rotate store \(rotation.label) ×1 — raw floor",

@@ -1,4 +1,4 @@
-// The references: OpenSSL and libsodium called directly, as a hand-written C-level caller would.
+// The references: OpenSSL, libsodium and SQLite called directly, as a hand-written C-level caller would.
 #include <malloc.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -8,3 +8,4 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <sodium.h>
+#include <sqlite3.h>
