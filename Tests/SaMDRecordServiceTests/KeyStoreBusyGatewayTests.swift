@@ -62,11 +62,13 @@ struct KeyStoreBusyGatewayTests {
             for try await status in group { #expect(status == 503) }
         }
         #expect(clock.now - started < .seconds(60))
-        // GETs need no lock: answered at once.
+        // GETs need no lock: answered with the record (a read that needed the lock would be 503 past the lock's
+        // timeout, whatever the machine's load), and without a wait as long as the PUTs' (bounded loosely: timing
+        // on a machine running the whole suite is not what this proves).
         let readStarted = clock.now
         let read = try await reader.get(subject: "p", recordID: "r-0")
         #expect(read.status == 200 && read.body == Self.record)
-        #expect(clock.now - readStarted < .seconds(4))
+        #expect(clock.now - readStarted < .seconds(30))
 
         // The holder goes on and ends: PUTs are stored again.
         Self.end(shell)

@@ -147,6 +147,41 @@ struct CRLTests {
         try Data(newer.utf8).write(to: crlFile, options: .atomic)
         #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
     }
+
+    @Test func aReloadToAnotherCRLWithTheAcceptedNumberIsRefusedAndTheRevocationStays() throws {
+        let recorder = RecordingLogHandler()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-crl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let crlFile = directory.appendingPathComponent("intermediate.crl")
+        let revoking = try Self.intermediateCRL(number: 900, revoking: [Self.pki.revokedDevice.serial])
+        // Signed by the same CA with the same CRL number, listing nothing.
+        let empty = try Self.intermediateCRL(number: 900, revoking: [])
+        try Data(revoking.utf8).write(to: crlFile, options: .atomic)
+
+        var configuration = Fixtures.serverConfiguration()
+        configuration.certificateRevocationLists = [.file(crlFile.path), .bytes(Array(Self.pki.rootCRLPEM.utf8))]
+        let server = try TLSContext(configuration: configuration, logger: recorder.logger)
+        let revokedClient = try Fixtures.context(Fixtures.clientConfiguration(Self.pki.revokedDevice))
+        func revokedIsRefused() throws -> Bool {
+            let pair = try EmbeddedPair(client: revokedClient, server: server)
+            try pair.connect()
+            try pair.run()
+            return pair.serverInbound.tlsErrors.map(\.code) == [.certificateRevoked]
+        }
+        #expect(try revokedIsRefused())
+
+        // The same CRL again is no change: the reload goes through.
+        try server.reload()
+        #expect(recorder.events("samd.tls.crl-rollback-refused").isEmpty)
+
+        try Data(empty.utf8).write(to: crlFile, options: .atomic)
+        #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
+        let event = try #require(recorder.events("samd.tls.crl-rollback-refused").first)
+        #expect(event.metadata["crl_number"] == "384")  // 900
+        #expect(event.metadata["accepted_crl_number"] == "384")
+        #expect(try revokedIsRefused(), "another CRL with the accepted number un-revoked the device")
+    }
 }
 
 /// The same choice as `samd-tls serve` makes it: several `--crl` files, and several CRLs in one file.

@@ -31,8 +31,10 @@ struct ConnectionLimitTests {
             #expect(try await OpenConnectionRevalidationTests.echoes(third))
             #expect(try await OpenConnectionRevalidationTests.echoes(first))
         }
+        // At least 3 refusals (more while the test waits for a slot), logged once per 10 s interval: one event,
+        // or two when the test took over 10 s on a busy machine — never one per refused connection (3 or more).
         let events = recorder.events("samd.tls.connections-refused")
-        #expect(events.count == 1, "refusals are logged once per interval, not once per connection")
+        #expect((1...2).contains(events.count), "refusals are logged once per interval, not once per connection")
         #expect(events.first?.metadata["maximum_connections"] == "2")
     }
 

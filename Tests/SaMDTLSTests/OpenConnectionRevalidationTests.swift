@@ -158,16 +158,18 @@ struct OpenConnectionRevalidationTests {
                 host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(shortLived)))
             let bystander = try await TLSClient.connect(
                 host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)))
-            // The moment of the close is taken on the channel's event loop, not when this task resumes: on a
-            // machine busy with the rest of the suite a task may resume many seconds after the close.
-            let closeTime = Mutex<Date?>(nil)
-            connection.underlyingChannel.closeFuture.whenComplete { _ in closeTime.withLock { $0 = Date() } }
+            // The moment the server closed is taken on the client channel's event loop (the server's end of
+            // stream, first in the pipeline), not when this task resumes: on a machine busy with the rest of the
+            // suite a task may resume many seconds after the close.
+            let endOfStream = EndOfStreamClock()
+            try await connection.underlyingChannel.eventLoop.submit {
+                try connection.underlyingChannel.pipeline.syncOperations.addHandler(endOfStream, position: .first)
+            }.get()
             let closed = try await Self.within(.seconds(45)) {
                 try await connection.executeThenClose { inbound, _ in
                     var iterator = inbound.makeAsyncIterator()
                     while (try? await iterator.next()) != nil {}
-                    try? await connection.underlyingChannel.closeFuture.get()
-                    return closeTime.withLock { $0 } ?? Date()
+                    return endOfStream.time ?? Date()
                 }
             }
             let closedAt = try #require(closed, "the connection outlived its peer's certificate")
@@ -180,5 +182,28 @@ struct OpenConnectionRevalidationTests {
         #expect(events.first?.metadata["reason"] == "certificate-expired")
         #expect(events.first?.metadata["error"] == "certificateExpired")
         #expect(events.first?.metadata["peer_serial"] == Self.hex(shortLived.serial))
+    }
+}
+
+/// Notes when a channel's peer ended the stream (TCP end of stream or the channel going inactive), on the
+/// channel's event loop.
+final class EndOfStreamClock: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    private let moment = Mutex<Date?>(nil)
+
+    var time: Date? { self.moment.withLock { $0 } }
+
+    private func note() {
+        self.moment.withLock { if $0 == nil { $0 = Date() } }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent { self.note() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.note()
+        context.fireChannelInactive()
     }
 }

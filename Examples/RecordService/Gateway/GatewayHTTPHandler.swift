@@ -523,8 +523,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         case .authenticationFailed:
             GatewayEvents.recordAuthenticationFailed(self.core.logger, client: self.client, method: method)
             return .error(.internalServerError, "internal-error", "the request could not be completed")
+        case .keyUnavailable where !error.isRetryable:
+            // A key the request needs is not there (no active KEK, a key version missing from a key store restored
+            // from another time): waiting does not bring it back, so no "try again".
+            GatewayEvents.storeFailed(self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 500)
+            return .error(.internalServerError, "key-unavailable", "the record store lacks a key this request needs; the operator must restore or rotate its keys")
         default:
-            // storage, keyUnavailable: the operator's problem, maybe temporary.
+            // storage, a busy key store: the operator's problem, maybe temporary.
             GatewayEvents.storeFailed(self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 503)
             var reply = GatewayReply.error(.serviceUnavailable, "unavailable", "the record store is not available; try again later")
             if error.isRetryable {

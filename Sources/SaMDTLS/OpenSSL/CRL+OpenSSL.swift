@@ -89,7 +89,8 @@ enum CRLLoader {
     /// against `highWater` (when given) and adds the chosen CRLs to `store`.
     /// - Throws: ``TLSError/Code/invalidConfiguration`` for a malformed PEM CRL, a CRL without CRL number or
     ///   without nextUpdate, two different CRLs of one issuer with the same CRL number, more than
-    ///   ``maximumPerSource`` CRLs in a source, or a CRL older than one `highWater` already accepted;
+    ///   ``maximumPerSource`` CRLs in a source, or a CRL older than one `highWater` already accepted (or another
+    ///   CRL with the number it accepted);
     ///   ``TLSError/Code/io`` for an unreadable file.
     static func load(_ sources: [TLSPEMSource], into store: OpaquePointer, highWater: CRLHighWaterMark?) throws -> CRLSelection {
         var chosen: [CRLIssuer: ParsedCRL] = [:]
@@ -112,6 +113,7 @@ enum CRLLoader {
         }
         for (issuer, crl) in chosen {
             selection.numbers[issuer] = crl.number
+            selection.encodings[issuer] = crl.der
             selection.issuerNames[issuer] = crl.issuerName
         }
         try highWater?.check(selection)
