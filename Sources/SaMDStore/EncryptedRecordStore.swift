@@ -634,6 +634,16 @@ public final class EncryptedRecordStore: Sendable {
         return value
     }
 
+    /// Runs a key-store call, its ``SaMDEnvelope/EnvelopeError`` turned into the store's error (``keyError(_:)``):
+    /// how the rotation and re-key jobs call the key store.
+    static func keyCall<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as EnvelopeError {
+            throw Self.keyError(error)
+        }
+    }
+
     static func keyError(_ error: EnvelopeError) -> RecordStoreError {
         switch error.code {
         case .invalidContext: RecordStoreError(.invalidArgument, error.reason, underlying: error)

@@ -55,7 +55,7 @@ public struct KeyRotationJob: Sendable {
         var (target, cursor, resumed) = try self.start(newKEKVersion: newKEKVersion)
         var rewrapped = 0
         var failed: [(key: String, reason: String)] = []
-        var names = try self.keyCall { try keys.subjectKeyNames() }
+        var names = try EncryptedRecordStore.keyCall { try keys.subjectKeyNames() }
 
         var position = cursor.map { after in names.firstIndex { $0 > after } ?? names.endIndex } ?? names.startIndex
         while position < names.endIndex {
@@ -74,7 +74,7 @@ public struct KeyRotationJob: Sendable {
             if active != target.version {
                 target = try KeyIdentifier(name: self.kekName, version: active)
                 try self.checkpoint(target: target, cursor: nil, done: 0, rewrapped: rewrapped)
-                names = try self.keyCall { try keys.subjectKeyNames() }
+                names = try EncryptedRecordStore.keyCall { try keys.subjectKeyNames() }
                 position = names.startIndex
                 failed.removeAll()
                 continue
@@ -86,7 +86,7 @@ public struct KeyRotationJob: Sendable {
         // Verification: every subject key, including any created while the pass ran, read again under the lock.
         var verified = 0
         let failedNames = Set(failed.map(\.key))
-        for name in try self.keyCall({ try keys.subjectKeyNames() }) where !failedNames.contains(name) {
+        for name in try EncryptedRecordStore.keyCall({ try keys.subjectKeyNames() }) where !failedNames.contains(name) {
             do {
                 rewrapped += try keys.rewrapSubjectKey(named: name, toActiveVersionOf: self.kekName)
                 verified += 1
@@ -194,11 +194,11 @@ public struct KeyRotationJob: Sendable {
     }
 
     private func rotate() throws -> UInt32 {
-        try self.keyCall { try self.store.keyStore.rotate(named: self.kekName).identifier.version }
+        try EncryptedRecordStore.keyCall { try self.store.keyStore.rotate(named: self.kekName).identifier.version }
     }
 
     private func activeVersion() throws -> UInt32 {
-        try self.keyCall { try self.store.keyStore.sealingKey(named: self.kekName).identifier.version }
+        try EncryptedRecordStore.keyCall { try self.store.keyStore.sealingKey(named: self.kekName).identifier.version }
     }
 
     private func checkpoint(target: KeyIdentifier, cursor: String?, done: Int, rewrapped: Int, keepCounts: Bool = false) throws {
@@ -214,14 +214,6 @@ public struct KeyRotationJob: Sendable {
                     arguments: [Int64(target.version), cursor, done, rewrapped, self.kekName]
                 )
             }
-        }
-    }
-
-    private func keyCall<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as EnvelopeError {
-            throw EncryptedRecordStore.keyError(error)
         }
     }
 }

@@ -55,9 +55,9 @@ public struct SubjectRekeyJob: Sendable {
         let started = Date()
         let keys = self.store.keyStore
         // New subject keys are wrapped under the KEK's active version: one must seal (a compromised one never does).
-        _ = try self.keyCall { try keys.sealingKey(named: FileKeyStore.defaultKeyName) }
+        _ = try EncryptedRecordStore.keyCall { try keys.sealingKey(named: FileKeyStore.defaultKeyName) }
         let (notBefore, cursor, resumed) = try self.start()
-        let names = try self.keyCall { try keys.subjectKeyNames() }
+        let names = try EncryptedRecordStore.keyCall { try keys.subjectKeyNames() }
         var position = cursor.map { after in names.firstIndex { $0 > after } ?? names.endIndex } ?? names.startIndex
         var records = 0
         var destroyed = 0
@@ -111,10 +111,10 @@ public struct SubjectRekeyJob: Sendable {
     /// Re-keys one subject: the new version, its rows rewrapped (compare-and-set), the old versions destroyed.
     func rekey(_ name: String, notBefore: Date) throws -> (records: Int, destroyed: Int, failure: String?) {
         let keys = self.store.keyStore
-        guard let rekey = try self.keyCall({ try keys.rekeySubjectKey(named: name, notBefore: notBefore) }) else { return (0, 0, nil) }
+        guard let rekey = try EncryptedRecordStore.keyCall({ try keys.rekeySubjectKey(named: name, notBefore: notBefore) }) else { return (0, 0, nil) }
         let subjectIndex = String(name.dropFirst(2))
         let newName = "\(rekey.newKey.identifier)"
-        let rewrapper = try self.keyCall {
+        let rewrapper = try EncryptedRecordStore.keyCall {
             try EnvelopeRewrapper(keys: EncryptedRecordStore.PatientKeyProvider(keyStore: keys, subjectKeyName: name), to: rekey.newKey)
         }
         var records = 0
@@ -207,7 +207,7 @@ public struct SubjectRekeyJob: Sendable {
         guard skipped == 0 else {
             return (records, 0, "\(RecordStoreError.Code.authenticationFailed): \(skipped) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept")
         }
-        let receipts = try self.keyCall { try keys.destroySubjectKeyVersions(named: name, rekey.retiredVersions) }
+        let receipts = try EncryptedRecordStore.keyCall { try keys.destroySubjectKeyVersions(named: name, rekey.retiredVersions) }
         return (records, receipts.count, nil)
     }
 
@@ -252,14 +252,6 @@ public struct SubjectRekeyJob: Sendable {
             stored.utf8.dropFirst(2).allSatisfy({ hex.contains($0) })
         else { return (true, nil) }
         return (false, stored)
-    }
-
-    private func keyCall<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as EnvelopeError {
-            throw EncryptedRecordStore.keyError(error)
-        }
     }
 }
 

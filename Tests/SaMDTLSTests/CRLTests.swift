@@ -107,80 +107,91 @@ struct CRLTests {
 
     // MARK: - A reload never goes back to an older CRL
 
-    @Test func aReloadToAnOlderCRLIsRefusedAndTheRevocationStays() throws {
+    /// A server context whose intermediate's CRL is the file `crlFile` (first holding `first`), the root's CRL
+    /// given as bytes; `revokedIsRefused` handshakes the revoked device against it.
+    struct ReloadingServer {
         let recorder = RecordingLogHandler()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-crl-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let crlFile = directory.appendingPathComponent("intermediate.crl")
-        let older = try Self.intermediateCRL(number: 800, revoking: [])
-        let newer = try Self.intermediateCRL(number: 900, revoking: [Self.pki.revokedDevice.serial])
-        let newest = try Self.intermediateCRL(number: 1000, revoking: [Self.pki.revokedDevice.serial])
-        try Data(newer.utf8).write(to: crlFile, options: .atomic)
+        let crlFile: URL
+        let server: TLSContext
+        let revokedClient: TLSContext
 
-        var configuration = Fixtures.serverConfiguration()
-        configuration.certificateRevocationLists = [.file(crlFile.path), .bytes(Array(Self.pki.rootCRLPEM.utf8))]
-        let server = try TLSContext(configuration: configuration, logger: recorder.logger)
-        let revokedClient = try Fixtures.context(Fixtures.clientConfiguration(Self.pki.revokedDevice))
+        init(directory: URL, first: String) throws {
+            self.crlFile = directory.appendingPathComponent("intermediate.crl")
+            try Data(first.utf8).write(to: self.crlFile, options: .atomic)
+            var configuration = Fixtures.serverConfiguration()
+            configuration.certificateRevocationLists = [.file(self.crlFile.path), .bytes(Array(CRLTests.pki.rootCRLPEM.utf8))]
+            self.server = try TLSContext(configuration: configuration, logger: self.recorder.logger)
+            self.revokedClient = try Fixtures.context(Fixtures.clientConfiguration(CRLTests.pki.revokedDevice))
+        }
+
+        func replaceCRL(with pem: String) throws {
+            try Data(pem.utf8).write(to: self.crlFile, options: .atomic)
+        }
+
         func revokedIsRefused() throws -> Bool {
-            let pair = try EmbeddedPair(client: revokedClient, server: server)
+            let pair = try EmbeddedPair(client: self.revokedClient, server: self.server)
             try pair.connect()
             try pair.run()
             return pair.serverInbound.tlsErrors.map(\.code) == [.certificateRevoked]
         }
-        #expect(try revokedIsRefused())
+    }
 
-        // The file is replaced by an older CRL, still inside its validity, that does not list the device.
-        try Data(older.utf8).write(to: crlFile, options: .atomic)
-        #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
-        let event = try #require(recorder.events("samd.tls.crl-rollback-refused").first)
-        #expect(event.metadata["crl_number"] == "320")  // 800
-        #expect(event.metadata["accepted_crl_number"] == "384")  // 900
-        #expect(event.metadata["crl_issuer"]?.contains("SaMDKit Test Intermediate") == true)
-        #expect(recorder.events("samd.tls.identity-reload-refused").count == 1)
-        #expect(try revokedIsRefused(), "the older CRL un-revoked the device")
+    static func withDirectory<T>(_ body: (URL) throws -> T) throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-crl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        return try body(directory)
+    }
 
-        // A newer CRL is taken, and the mark follows it.
-        try Data(newest.utf8).write(to: crlFile, options: .atomic)
-        try server.reload()
-        #expect(try revokedIsRefused())
-        try Data(newer.utf8).write(to: crlFile, options: .atomic)
-        #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
+    @Test func aReloadToAnOlderCRLIsRefusedAndTheRevocationStays() throws {
+        try Self.withDirectory { directory in
+            let older = try Self.intermediateCRL(number: 800, revoking: [])
+            let newer = try Self.intermediateCRL(number: 900, revoking: [Self.pki.revokedDevice.serial])
+            let newest = try Self.intermediateCRL(number: 1000, revoking: [Self.pki.revokedDevice.serial])
+            let reloading = try ReloadingServer(directory: directory, first: newer)
+            let (recorder, server) = (reloading.recorder, reloading.server)
+            func revokedIsRefused() throws -> Bool { try reloading.revokedIsRefused() }
+            let crlFile = reloading.crlFile
+            #expect(try revokedIsRefused())
+
+            // The file is replaced by an older CRL, still inside its validity, that does not list the device.
+            try Data(older.utf8).write(to: crlFile, options: .atomic)
+            #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
+            let event = try #require(recorder.events("samd.tls.crl-rollback-refused").first)
+            #expect(event.metadata["crl_number"] == "320")  // 800
+            #expect(event.metadata["accepted_crl_number"] == "384")  // 900
+            #expect(event.metadata["crl_issuer"]?.contains("SaMDKit Test Intermediate") == true)
+            #expect(recorder.events("samd.tls.identity-reload-refused").count == 1)
+            #expect(try revokedIsRefused(), "the older CRL un-revoked the device")
+
+            // A newer CRL is taken, and the mark follows it.
+            try Data(newest.utf8).write(to: crlFile, options: .atomic)
+            try server.reload()
+            #expect(try revokedIsRefused())
+            try Data(newer.utf8).write(to: crlFile, options: .atomic)
+            #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
+        }
     }
 
     @Test func aReloadToAnotherCRLWithTheAcceptedNumberIsRefusedAndTheRevocationStays() throws {
-        let recorder = RecordingLogHandler()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-crl-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let crlFile = directory.appendingPathComponent("intermediate.crl")
-        let revoking = try Self.intermediateCRL(number: 900, revoking: [Self.pki.revokedDevice.serial])
-        // Signed by the same CA with the same CRL number, listing nothing.
-        let empty = try Self.intermediateCRL(number: 900, revoking: [])
-        try Data(revoking.utf8).write(to: crlFile, options: .atomic)
+        try Self.withDirectory { directory in
+            let revoking = try Self.intermediateCRL(number: 900, revoking: [Self.pki.revokedDevice.serial])
+            // Signed by the same CA with the same CRL number, listing nothing.
+            let empty = try Self.intermediateCRL(number: 900, revoking: [])
+            let reloading = try ReloadingServer(directory: directory, first: revoking)
+            #expect(try reloading.revokedIsRefused())
 
-        var configuration = Fixtures.serverConfiguration()
-        configuration.certificateRevocationLists = [.file(crlFile.path), .bytes(Array(Self.pki.rootCRLPEM.utf8))]
-        let server = try TLSContext(configuration: configuration, logger: recorder.logger)
-        let revokedClient = try Fixtures.context(Fixtures.clientConfiguration(Self.pki.revokedDevice))
-        func revokedIsRefused() throws -> Bool {
-            let pair = try EmbeddedPair(client: revokedClient, server: server)
-            try pair.connect()
-            try pair.run()
-            return pair.serverInbound.tlsErrors.map(\.code) == [.certificateRevoked]
+            // The same CRL again is no change: the reload goes through.
+            try reloading.server.reload()
+            #expect(reloading.recorder.events("samd.tls.crl-rollback-refused").isEmpty)
+
+            try reloading.replaceCRL(with: empty)
+            #expect(throws: TLSError(.invalidConfiguration, "")) { try reloading.server.reload() }
+            let event = try #require(reloading.recorder.events("samd.tls.crl-rollback-refused").first)
+            #expect(event.metadata["crl_number"] == "384")  // 900
+            #expect(event.metadata["accepted_crl_number"] == "384")
+            #expect(try reloading.revokedIsRefused(), "another CRL with the accepted number un-revoked the device")
         }
-        #expect(try revokedIsRefused())
-
-        // The same CRL again is no change: the reload goes through.
-        try server.reload()
-        #expect(recorder.events("samd.tls.crl-rollback-refused").isEmpty)
-
-        try Data(empty.utf8).write(to: crlFile, options: .atomic)
-        #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
-        let event = try #require(recorder.events("samd.tls.crl-rollback-refused").first)
-        #expect(event.metadata["crl_number"] == "384")  // 900
-        #expect(event.metadata["accepted_crl_number"] == "384")
-        #expect(try revokedIsRefused(), "another CRL with the accepted number un-revoked the device")
     }
 }
 
