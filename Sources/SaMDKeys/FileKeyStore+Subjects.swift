@@ -81,10 +81,12 @@ extension FileKeyStore {
         }
     }
 
-    /// Writes a subject key file atomically; called with the store lock held.
+    /// Writes a subject key file atomically; called with the subject's lock held (``subjectLock(_:)``), so its
+    /// temporary has a fixed name and a killed writer's is replaced in constant time — not found by listing a
+    /// directory of every subject, which made each write cost more as the store grew (whole-store rotation and
+    /// re-key were quadratic in the number of subjects).
     func writeSubject(_ subject: StoreFormat.Subject) throws {
-        StoreFile.removeStaleTemporaries(of: self.subjectPath(subject.id))
-        try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(subject)), to: self.subjectPath(subject.id))
+        try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(subject)), to: self.subjectPath(subject.id), lockedTemporary: true)
     }
 
     public func subjectSealingKey(subject: String) throws -> SealingKey {
@@ -182,6 +184,8 @@ extension FileKeyStore {
             last = record.versions[position].version
         }
         try self.writeSubject(record)
+        // No copy of the wrapped key may outlive the shredding: temporaries an older version left behind too.
+        StoreFile.removeStaleTemporaries(of: self.subjectPath(name))
         let receipt = DestructionReceipt(key: try KeyIdentifier(name: name, version: last), destroyedAt: now, subjectIndex: index)
         self.logger.notice(
             "subject crypto-shredded",

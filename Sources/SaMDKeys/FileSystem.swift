@@ -11,9 +11,16 @@ import Darwin
 enum StoreFile {
     /// Writes `bytes` to `path` atomically: a new temporary file (0600) in the same directory, written,
     /// fsync'd, renamed over `path`, and the directory fsync'd. A crash leaves the old file or the new one.
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    ///
+    /// - Parameter lockedTemporary: the caller holds the lock that every writer of `path` takes (a subject's
+    ///   lock, the store lock for `keystore.json`): the temporary is then `path.tmp`, and one left by a writer
+    ///   that was killed mid-write — it may hold key material that a later shredding is meant to erase — is
+    ///   removed first, in constant time. Without it (a file of its own name, such as a receipt) the temporary
+    ///   gets a unique name.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, lockedTemporary: Bool = false) throws {
         let directory = Self.directory(of: path)
-        let temporary = "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let temporary = lockedTemporary ? "\(path).tmp" : "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        if lockedTemporary { unlink(temporary) }
         do {
             let fd = try FileDescriptor.open(
                 FilePath(temporary),
@@ -137,13 +144,15 @@ enum StoreFile {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// Removes what writers killed mid-write left of `path` (`path.tmp-…`). Called only with the store lock
-    /// held: every write happens under it, so any such file now belongs to a writer that died. A leftover
-    /// could hold key material that a later shredding or destruction is meant to erase.
+    /// Removes every temporary that writers killed mid-write left of `path`: `path.tmp`, and `path.tmp-…` that
+    /// earlier releases left (they named every temporary uniquely). Lists the whole directory, so it runs where
+    /// erasure is the point (shredding a subject) or the directory is small (the store's root), never on every
+    /// write: ``writeAtomically(_:to:lockedTemporary:)`` removes `path.tmp` itself. Called only with the lock
+    /// every writer of `path` takes held, so any such file belongs to a writer that died.
     static func removeStaleTemporaries(of path: String) {
-        let prefix = String(path.split(separator: "/").last ?? "") + ".tmp-"
+        let base = String(path.split(separator: "/").last ?? "")
         guard let names = try? self.list(self.directory(of: path)) else { return }
-        for name in names where name.hasPrefix(prefix) {
+        for name in names where name == base + ".tmp" || name.hasPrefix(base + ".tmp-") {
             unlink(self.directory(of: path) + "/" + name)
         }
     }

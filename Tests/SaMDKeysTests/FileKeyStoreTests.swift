@@ -460,6 +460,27 @@ struct FileKeyStoreTests {
         #expect(!FileManager.default.fileExists(atPath: stateFile + ".tmp-99999-2"))
     }
 
+    /// A subject file is written through the fixed temporary `<file>.tmp`, under the subject's lock (finding
+    /// leftovers by listing a directory of every subject made each write cost more as the store grew): one
+    /// left by a killed writer neither blocks the next write of that subject (exclusive create) nor survives it.
+    @Test func aKilledWritersTemporaryIsReplacedByTheNextWriteOfThatSubject() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        guard case .keyEncryptionKey(let subjectKey, _) = try store.subjectSealingKey(subject: "MRN-8") else {
+            Issue.record("not a symmetric subject key")
+            return
+        }
+        let subjectFile = fixture.directory + "/subjects/\(subjectKey.name).json"
+        try FileManager.default.copyItem(atPath: subjectFile, toPath: subjectFile + ".tmp")
+        // A re-key that began after the first version was made writes a new version.
+        fixture.clock.advance(60)
+        let rekey = try #require(try store.rekeySubjectKey(named: subjectKey.name, notBefore: fixture.clock.now()))
+        #expect(rekey.newKey.identifier.version == subjectKey.version + 1)
+        #expect(!FileManager.default.fileExists(atPath: subjectFile + ".tmp"))
+        #expect(try store.subjectKeyNames() == [subjectKey.name])
+    }
+
     /// A README copied literally once made a store with the three-byte passphrase "…".
     @Test func aNewStoreRefusesAShortPassphraseAndAnExistingOneStillOpens() throws {
         let fixture = try StoreFixture()
