@@ -479,7 +479,7 @@ public final class EncryptedRecordStore: Sendable {
     }
 
     /// What ``isValidIdentifier(_:)`` accepts, in words (error reasons; never the id itself).
-    static let identifierRule = "1 to 512 bytes of UTF-8 without control characters, and not . or .."
+    public static let identifierRule = "1 to 512 bytes of UTF-8 without control characters, and not . or .."
 
     /// Whether `value` is a record type the store accepts: a media type without parameters, `type/subtype`,
     /// each a restricted name of RFC 6838 §4.2 (a letter or digit, then letters, digits and

@@ -151,7 +151,7 @@ enum TLSEvents {
             "crl_number": "\(crlNumber)",
             "accepted_crl_number": "\(acceptedCRLNumber)",
         ]
-        logger.error("An older CRL than one already accepted was refused; the CRLs in service stay", metadata: metadata)
+        logger.error("A CRL older than, or other than, the one already accepted was refused; the CRLs in service stay", metadata: metadata)
     }
 
     static func identityReloadRefused(_ logger: Logger, error: TLSError) {

@@ -10,5 +10,5 @@ public enum RecordIdentifiers {
     }
 
     /// The rule in words, for usage errors.
-    public static let rule = "1 to 512 bytes of UTF-8 without control characters, and not . or .."
+    public static let rule = EncryptedRecordStore.identifierRule
 }
