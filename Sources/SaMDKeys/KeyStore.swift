@@ -73,7 +73,8 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// records can be rewrapped to the new version) but never seals again. Under the subject's lock.
     /// Idempotent for a resumed job: when the live version was created at or after `notBefore` it is taken
     /// as the new one and no other version is made. A new version is stamped `max(now, notBefore)`: creation
-    /// times are kept to the second, so give a whole second after the job's start.
+    /// times are kept to the second, so give a whole second after the job's start, and after every stamp of the
+    /// job before (a later job with the same `notBefore` would take that job's versions as its own).
     /// - Returns: the new sealing key and the versions to retire, or `nil` when the subject has no live
     ///   version (shredded).
     /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when the KEK cannot seal (none active, or compromised);

@@ -13,7 +13,8 @@ import Logging
 /// of the key store taken before it opens no record of the database (tested).
 ///
 /// Crash-safe and resumable, like the rotation:
-/// 1. the intent (a start time, `not_before`: the next whole second) is committed to `rekey_checkpoint`;
+/// 1. the intent (a start time, `not_before`: the next whole second, past the previous run's `not_before` and
+///    end) is committed to `rekey_checkpoint`;
 /// 2. subject by subject, in ascending order of their blind names: the key store makes the new version (its
 ///    own atomic write, under the subject's lock; the older versions then open but never seal, so no record
 ///    is committed under them any more); each of the subject's rows still under an older version is rewrapped
@@ -25,9 +26,9 @@ import Logging
 ///
 /// A process killed at any point leaves every record openable: a row is under the old version (still live
 /// until every row of its subject is rewrapped) or the new one. Running the job again resumes after the last
-/// committed batch; a subject whose live version was created at or after `not_before` is taken as re-keyed
-/// already (no third version). Subjects created while the job runs get fresh keys after `not_before` and are
-/// left alone. One job — rotation or re-key — runs per store at a time (`rotation.lock`).
+/// committed batch, never past a subject that failed (it is retried); a subject whose live version was created
+/// at or after `not_before` is taken as re-keyed already (no third version). Subjects created while the job
+/// runs get fresh keys after `not_before` and are left alone. One job — rotation or re-key — runs per store at a time (`rotation.lock`).
 public struct SubjectRekeyJob: Sendable {
     /// The store whose records are rewrapped.
     public let store: EncryptedRecordStore
@@ -62,6 +63,9 @@ public struct SubjectRekeyJob: Sendable {
         var records = 0
         var destroyed = 0
         var failed: [(key: String, reason: String)] = []
+        // The committed position never passes a subject that failed: running the job again retries it (the
+        // subjects re-keyed after it are then found fresh, and only checked).
+        var committed = cursor
         while position < names.endIndex {
             let batch = names[position..<min(position + self.batchSize, names.endIndex)]
             var batchRecords = 0
@@ -75,13 +79,14 @@ public struct SubjectRekeyJob: Sendable {
                 } catch let error as RecordStoreError {
                     failed.append((name, "\(error.code): \(error.reason)"))
                 }
+                if failed.isEmpty { committed = name }
             }
             position = batch.endIndex
             self.store.truncateWAL(after: "re-keying")
             try self.store.writing("committing a re-key checkpoint") { db in
                 try db.execute(
                     sql: "UPDATE rekey_checkpoint SET cursor = ?, done = done + ?, rewrapped = rewrapped + ? WHERE id = 1",
-                    arguments: [batch.last, batch.count, batchRecords]
+                    arguments: [committed, batch.count, batchRecords]
                 )
             }
             progress(SubjectRekeyProgress(done: position, total: names.count, recordsRewrapped: records, elapsed: Date().timeIntervalSince(started)))
@@ -214,22 +219,26 @@ public struct SubjectRekeyJob: Sendable {
     /// The start time and the position to start from; the intent is committed before the key store is touched.
     private func start() throws -> (notBefore: Date, cursor: String?, resumed: Bool) {
         let checkpoint = try self.store.reading("reading the re-key checkpoint") { db in
-            try Row.fetchOne(db, sql: "SELECT not_before, cursor FROM rekey_checkpoint WHERE id = 1 AND finished_at IS NULL")
+            try Row.fetchOne(db, sql: "SELECT not_before, cursor, finished_at FROM rekey_checkpoint WHERE id = 1")
         }
-        if let checkpoint, let notBefore = EncryptedRecordStore.real(checkpoint, "not_before"), notBefore.isFinite, notBefore > 0,
-            case let cursor = Self.cursor(checkpoint), !cursor.damaged
-        {
+        let previous = checkpoint.flatMap { EncryptedRecordStore.real($0, "not_before") }.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
+        let finishedAt = checkpoint.flatMap { EncryptedRecordStore.real($0, "finished_at") }.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
+        if let checkpoint, (checkpoint["finished_at"] as DatabaseValue).isNull, let previous, case let cursor = Self.cursor(checkpoint), !cursor.damaged {
             self.store.logger.notice("subject re-key resumed", metadata: ["event": "samd.store.rekey-resumed"])
-            return (Date(timeIntervalSince1970: notBefore), cursor.value, true)
+            return (Date(timeIntervalSince1970: previous), cursor.value, true)
         }
-        if checkpoint != nil {
+        if let checkpoint, (checkpoint["finished_at"] as DatabaseValue).isNull {
             self.store.logger.warning("re-key checkpoint damaged; the job starts afresh", metadata: ["event": "samd.store.rekey-checkpoint-damaged"])
         }
         // The next whole second: the key store keeps creation times to the second, so every version made
         // before now is stamped before it; the versions the job makes are stamped at it or later
-        // (rekeySubjectKey stamps max(now, notBefore)), so no wait is needed.
-        let notBefore = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 1).rounded(.down))
+        // (rekeySubjectKey stamps max(now, notBefore)), so no wait is needed. It is also past every stamp of
+        // the run before (at most the later of its not_before and its end): a second re-key within the same
+        // second (or after the clock went back) would otherwise take the first one's versions as its own,
+        // and re-key nothing.
         let now = Date().timeIntervalSince1970
+        let afterPrevious = [previous, finishedAt].compactMap { $0 }.map { $0.rounded(.down) + 1 }.max() ?? 0
+        let notBefore = Date(timeIntervalSince1970: max((now + 1).rounded(.down), afterPrevious))
         try self.store.writing("recording a re-key") { db in
             try db.execute(
                 sql: """

@@ -69,9 +69,33 @@ struct SubjectRekeyJobTests {
             #expect(key.identifier.version == 2)
             #expect(envelopeCode { try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: key.identifier.name, version: 1)) } == .keyDestroyed)
         }
-        // A second run has nothing to do.
+        // A second run is a second re-key: fresh material again for every subject.
         let again = try SubjectRekeyJob(store: fixture.store).run()
         #expect(again.finished && !again.resumed)
+        #expect(again.recordsRewrapped == kept.count && again.versionsDestroyed == 5)
+    }
+
+    /// Versions are stamped to the second. A second re-key started within the second of the first used to
+    /// take the first one's versions (stamped at its `not_before`, the same whole second) as its own, and
+    /// re-keyed nothing: the material the second re-key was run to replace stayed live.
+    @Test func twoRekeysWithinOneSecondBothMakeFreshMaterial() throws {
+        let fixture = try StoreFixture()
+        for subject in 0..<3 {
+            try fixture.store.put(Array("record \(subject)".utf8), subject: "p-\(subject)", recordID: "r", recordType: "text/plain")
+        }
+        // Start just after a whole second, so that both runs (a few milliseconds each) fall within it.
+        let fraction = Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 1)
+        if fraction > 0.05 { usleep(useconds_t((1.01 - fraction) * 1_000_000)) }
+        var versions: [[UInt32]] = []
+        for _ in 0..<3 {
+            let report = try SubjectRekeyJob(store: fixture.store).run()
+            #expect(report.finished && report.recordsRewrapped == 3 && report.versionsDestroyed == 3, "\(report)")
+            versions.append(try (0..<3).map { try fixture.keyStore.subjectSealingKey(subject: "p-\($0)").identifier.version })
+        }
+        #expect(versions == [[2, 2, 2], [3, 3, 3], [4, 4, 4]])
+        for subject in 0..<3 {
+            #expect(try fixture.store.get(subject: "p-\(subject)", recordID: "r").payload == Array("record \(subject)".utf8))
+        }
     }
 
     /// Two writers overwrite and create records throughout a re-key in batches of one subject: no write is
@@ -165,6 +189,18 @@ struct SubjectRekeyJobTests {
         #expect(try fixture.store.get(subject: "p-2", recordID: "r-1").payload == Array("c".utf8))
         let p1 = "s-" + (try fixture.keyStore.subjectIndex(of: "p-1"))
         #expect(envelopeCode { try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: p1, version: 1)) } == nil)
+
+        // Running the job again retries the subject that failed (the position committed never passes it):
+        // with the row deleted, the old version goes. It used to resume after the last subject and report
+        // the re-key finished with the old version still live.
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM record WHERE record_index = ?", arguments: [Data(index)])
+        }
+        let retry = try SubjectRekeyJob(store: fixture.store).run()
+        #expect(retry.finished && retry.resumed, "\(retry.failed)")
+        #expect(retry.versionsDestroyed == 1)
+        #expect(envelopeCode { try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: p1, version: 1)) } == .keyDestroyed)
+        #expect(try fixture.store.get(subject: "p-1", recordID: "r-1").payload == Array("a".utf8))
     }
 
     static func envelopes(_ database: DatabaseQueue) throws -> [Data: [UInt8]] {
