@@ -48,6 +48,8 @@ let package = Package(
                 .product(name: "SaMDEnvelope", package: "SaMDKit"),
                 .product(name: "SaMDTLS", package: "SaMDKit"),
                 .product(name: "SaMDDevPKI", package: "SaMDKit"),
+                .product(name: "SaMDKeys", package: "SaMDKit"),
+                .product(name: "SaMDStore", package: "SaMDKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -86,7 +86,13 @@ extension FileKeyStore {
     /// directory of every subject, which made each write cost more as the store grew (whole-store rotation and
     /// re-key were quadratic in the number of subjects).
     func writeSubject(_ subject: StoreFormat.Subject) throws {
-        try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(subject)), to: self.subjectPath(subject.id), lockedTemporary: true)
+        try self.writeSubjects([subject])
+    }
+
+    /// Writes several subject key files, each atomically, with one directory sync for them all; called with
+    /// every one's lock held.
+    func writeSubjects(_ subjects: [StoreFormat.Subject]) throws {
+        try StoreFile.writeAtomically(try subjects.map { (Array(try StoreFormat.encoder.encode($0)), self.subjectPath($0.id)) }, lockedTemporary: true)
     }
 
     public func subjectSealingKey(subject: String) throws -> SealingKey {
@@ -139,7 +145,7 @@ extension FileKeyStore {
         return try self.unwrapSubject(version, name: identifier.name)
     }
 
-    private func unwrapSubject(_ version: StoreFormat.SubjectVersion, name: String) throws -> SecureBytes {
+    func unwrapSubject(_ version: StoreFormat.SubjectVersion, name: String) throws -> SecureBytes {
         guard version.state != .destroyed, let wrapped = version.wrapped, let kekID = version.wrappedBy else {
             throw EnvelopeError(.keyDestroyed, "the subject key \(name):\(version.version) was destroyed (crypto-shredded)")
         }

@@ -451,14 +451,30 @@ public final class FileKeyStore: KeyStore {
     /// already happened and been logged: a receipt that cannot be written is logged as an error, and the
     /// receipt is still returned to the caller.
     func keep(_ receipt: DestructionReceipt) {
-        let stamp = Int(receipt.destroyedAt.timeIntervalSince1970 * 1000)
-        let name = "\(self.receiptsDirectory)/\(stamp)-\(receipt.key.name)-\(receipt.key.version).json"
+        self.keep([receipt])
+    }
+
+    /// Keeps several receipts, with one directory sync for them all.
+    func keep(_ receipts: [DestructionReceipt]) {
+        guard !receipts.isEmpty else { return }
         do {
             try StoreFile.makePrivateDirectory(self.receiptsDirectory)
-            try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(receipt)), to: name)
+            try StoreFile.writeAtomically(
+                try receipts.map { receipt in
+                    let stamp = Int(receipt.destroyedAt.timeIntervalSince1970 * 1000)
+                    return (Array(try StoreFormat.encoder.encode(receipt)), "\(self.receiptsDirectory)/\(stamp)-\(receipt.key.name)-\(receipt.key.version).json")
+                }
+            )
         } catch {
-            self.logger.error("destruction receipt not written", metadata: ["event": "samd.keys.receipt-not-written", "key": "\(receipt.key)", "reason": "\(error)"])
+            for receipt in receipts {
+                self.logger.error("destruction receipt not written", metadata: ["event": "samd.keys.receipt-not-written", "key": "\(receipt.key)", "reason": "\(error)"])
+            }
         }
+    }
+
+    /// Any error of the key store's own code as the ``EnvelopeError`` it is, or an I/O error.
+    static func envelopeError(_ error: any Error) -> EnvelopeError {
+        error as? EnvelopeError ?? EnvelopeError(.io, "\(error)")
     }
 
     static func newKey(_ identifier: KeyIdentifier, cryptoperiod: TimeInterval, now: Date, wrapKey: SecureBytes) throws -> StoreFormat.StoredKey {

@@ -18,17 +18,30 @@ enum StoreFile {
     ///   removed first, in constant time. Without it (a file of its own name, such as a receipt) the temporary
     ///   gets a unique name.
     static func writeAtomically(_ bytes: [UInt8], to path: String, lockedTemporary: Bool = false) throws {
-        let directory = Self.directory(of: path)
-        let temporary = lockedTemporary ? "\(path).tmp" : "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        if lockedTemporary { unlink(temporary) }
+        try self.writeAtomically([(bytes, path)], lockedTemporary: lockedTemporary)
+    }
+
+    /// Writes several files of one directory atomically each, with one directory fsync for them all: every
+    /// temporary is written and fsync'd first (a failure there changes no file), then each is renamed over
+    /// its file, then the directory is fsync'd. A crash leaves each file old or new. The caller holds what
+    /// makes the batch consistent (the subjects' locks) until this returns.
+    /// - Throws: ``EnvelopeError/Code/io``; when a rename fails, the files renamed before it are new.
+    static func writeAtomically(_ files: [(bytes: [UInt8], path: String)], lockedTemporary: Bool = false) throws {
+        guard let first = files.first else { return }
+        let directory = Self.directory(of: first.path)
+        precondition(files.allSatisfy { Self.directory(of: $0.path) == directory }, "one directory per batch")
+        var temporaries: [String] = []
         do {
-            let fd = try FileDescriptor.open(
-                FilePath(temporary),
-                .writeOnly,
-                options: [.create, .exclusiveCreate],
-                permissions: [.ownerRead, .ownerWrite]
-            )
-            do {
+            for (bytes, path) in files {
+                let temporary = lockedTemporary ? "\(path).tmp" : "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+                if lockedTemporary { unlink(temporary) }
+                let fd = try FileDescriptor.open(
+                    FilePath(temporary),
+                    .writeOnly,
+                    options: [.create, .exclusiveCreate],
+                    permissions: [.ownerRead, .ownerWrite]
+                )
+                temporaries.append(temporary)
                 _ = try fd.closeAfter {
                     var offset = 0
                     try bytes.withUnsafeBytes { bytes in
@@ -38,18 +51,18 @@ enum StoreFile {
                     }
                     guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
                 }
-                guard rename(temporary, path) == 0 else { throw Errno(rawValue: errno) }
-            } catch {
-                unlink(temporary)
-                throw error
+            }
+            for (index, file) in files.enumerated() {
+                guard rename(temporaries[index], file.path) == 0 else { throw Errno(rawValue: errno) }
+                temporaries[index] = ""
             }
             let directoryFD = try FileDescriptor.open(FilePath(directory), .readOnly)
-            _ = fsync(directoryFD.rawValue)
-            try directoryFD.close()
-        } catch let error as EnvelopeError {
-            throw error
+            defer { try? directoryFD.close() }
+            // EINVAL: a file system that cannot sync a directory (the renames are then as durable as it makes them).
+            guard fsync(directoryFD.rawValue) == 0 || errno == EINVAL else { throw Errno(rawValue: errno) }
         } catch {
-            throw EnvelopeError(.io, "cannot write \(path): \(error)")
+            for temporary in temporaries where !temporary.isEmpty { unlink(temporary) }
+            throw EnvelopeError(.io, "cannot write \(files.count == 1 ? first.path : "\(files.count) files in \(directory)"): \(error)")
         }
     }
 

@@ -1,5 +1,6 @@
 public import Foundation
 public import SaMDEnvelope
+public import SaMDCrypto
 
 /// A store of versioned KEKs and per-subject keys with NIST SP 800-57 lifecycles.
 ///
@@ -68,24 +69,15 @@ public protocol KeyStore: EnvelopeKeyProvider {
     ///   is not a KEK; the errors of unwrapping (its KEK destroyed: ``EnvelopeError/Code/keyDestroyed``).
     func rewrapSubjectKey(named subjectKeyName: String, toActiveVersionOf kekName: String) throws -> Int
 
-    /// Re-keys one subject key (after a compromise): a new version with fresh random material, wrapped under
-    /// the active KEK version, seals from now on; every older live version is deactivated — it opens (so
-    /// records can be rewrapped to the new version) but never seals again. Under the subject's lock.
-    /// Idempotent for a resumed job: when the live version was created at or after `notBefore` it is taken
-    /// as the new one and no other version is made. A new version is stamped `max(now, notBefore)`: creation
-    /// times are kept to the second, so give a whole second after the job's start, and after every stamp of the
-    /// job before (a later job with the same `notBefore` would take that job's versions as its own).
-    /// - Returns: the new sealing key and the versions to retire, or `nil` when the subject has no live
-    ///   version (shredded).
-    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when the KEK cannot seal (none active, or compromised);
-    ///   ``EnvelopeError/Code/keyUnavailable`` past the lock timeout; ``EnvelopeError/Code/keyStore``.
-    func rekeySubjectKey(named subjectKeyName: String, notBefore: Date) throws -> SubjectRekey?
-    /// Destroys the given versions of a subject key (never its sealing version), keeping a receipt for each.
-    /// For the end of a re-key, once no record is sealed under them any more.
-    /// - Returns: the receipts of the versions destroyed now (none when all were destroyed already).
-    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when a version given is the sealing one;
-    ///   ``EnvelopeError/Code/keyNotFound``; ``EnvelopeError/Code/keyUnavailable``.
-    func destroySubjectKeyVersions(named subjectKeyName: String, _ versions: [UInt32]) throws -> [DestructionReceipt]
+    /// ``rekeySubjectKey(named:notBefore:)`` for a batch of subject keys, their new versions written with one
+    /// directory sync; each subject's lock is held until its new version is durable. The KEK is read once.
+    /// - Returns: per subject key name: the re-key, `nil` (shredded), or what failed for that subject (the
+    ///   errors of ``rekeySubjectKey(named:notBefore:)``).
+    func rekeySubjectKeys(named subjectKeyNames: [String], notBefore: Date) -> [String: Result<SubjectRekey?, EnvelopeError>]
+    /// ``destroySubjectKeyVersions(named:_:)`` for a batch of subject keys (name → versions), the subject files
+    /// and the receipts each written with one directory sync.
+    /// - Returns: per subject key name: its receipts, or what failed for that subject.
+    func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<[DestructionReceipt], EnvelopeError>]
 
     /// The blind index of a subject id: 32 hex digits, the first 16 bytes of
     /// HMAC-SHA-256(index key, `"samd-subject-v1" ‖ 0x00 ‖ NFC(subject)`) — the suffix of its subject key's
@@ -101,6 +93,38 @@ public protocol KeyStore: EnvelopeKeyProvider {
     func blindIndex(domain: String, _ components: [String]) throws -> [UInt8]
 }
 
+extension KeyStore {
+    /// Re-keys one subject key (after a compromise): a new version with fresh random material, wrapped under
+    /// the active KEK version, seals from now on; every older live version is deactivated — it opens (so
+    /// records can be rewrapped to the new version) but never seals again. Under the subject's lock.
+    /// Idempotent for a resumed job: when the live version was created at or after `notBefore` it is taken
+    /// as the new one and no other version is made. A new version is stamped `max(now, notBefore)`: creation
+    /// times are kept to the second, so give a whole second after the job's start, and after every stamp of the
+    /// job before (a later job with the same `notBefore` would take that job's versions as its own).
+    /// - Returns: the new sealing key and the versions to retire, or `nil` when the subject has no live
+    ///   version (shredded).
+    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when the KEK cannot seal (none active, or compromised);
+    ///   ``EnvelopeError/Code/keyUnavailable`` past the lock timeout; ``EnvelopeError/Code/keyStore``.
+    public func rekeySubjectKey(named subjectKeyName: String, notBefore: Date) throws -> SubjectRekey? {
+        guard let result = self.rekeySubjectKeys(named: [subjectKeyName], notBefore: notBefore)[subjectKeyName] else {
+            throw EnvelopeError(.keyStore, "the key store did not answer for \(subjectKeyName)")
+        }
+        return try result.get()
+    }
+
+    /// Destroys the given versions of a subject key (never its sealing version), keeping a receipt for each.
+    /// For the end of a re-key, once no record is sealed under them any more.
+    /// - Returns: the receipts of the versions destroyed now (none when all were destroyed already).
+    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when a version given is the sealing one;
+    ///   ``EnvelopeError/Code/keyNotFound``; ``EnvelopeError/Code/keyUnavailable``.
+    public func destroySubjectKeyVersions(named subjectKeyName: String, _ versions: [UInt32]) throws -> [DestructionReceipt] {
+        guard let result = self.destroySubjectKeyVersions([subjectKeyName: versions])[subjectKeyName] else {
+            throw EnvelopeError(.keyStore, "the key store did not answer for \(subjectKeyName)")
+        }
+        return try result.get()
+    }
+}
+
 /// What ``KeyStore/rewrapSubjectKeys(named:)`` did.
 public struct SubjectRewrapReport: Sendable {
     /// Subject key versions now wrapped under the active KEK version.
@@ -114,6 +138,14 @@ public struct SubjectRekey: Sendable {
     /// The subject's new sealing key (fresh material): the key every record of the subject is rewrapped to.
     public let newKey: SealingKey
     /// The older versions still live (deactivated: they open, never seal), to destroy once no record is
-    /// sealed under them.
+    /// sealed under them; ascending.
     public let retiredVersions: [UInt32]
+    /// The material of ``retiredVersions``, to rewrap the records sealed under them (32 bytes each).
+    public let retiredKeys: [KeyIdentifier: SecureBytes]
+
+    public init(newKey: SealingKey, retiredVersions: [UInt32], retiredKeys: [KeyIdentifier: SecureBytes]) {
+        self.newKey = newKey
+        self.retiredVersions = retiredVersions
+        self.retiredKeys = retiredKeys
+    }
 }

@@ -366,6 +366,42 @@ public final class EncryptedRecordStore: Sendable {
         }
     }
 
+    /// The writer connection's settings a whole-store job changes for its run (``SubjectRekeyJob``), to put back.
+    struct JobConnectionSettings {
+        let cacheSize: Int
+    }
+
+    /// Tunes the writer connection for a job that reads every row of a batch and then rewrites it: a page
+    /// cache of 32 MiB (the default 2 MiB is evicted before the rows are written, and every page is read again
+    /// from the database and the WAL), and a WAL that is not truncated at each reset (`journal_size_limit` -1:
+    /// regrowing the file from zero on every reset made each synced commit cost more). The job truncates the
+    /// WAL itself after every batch (``truncateWAL(after:)``), so no page image outlives a batch.
+    /// - Returns: what ``restore(_:)`` puts back when the job ends.
+    func jobConnectionSettings() throws -> JobConnectionSettings {
+        do {
+            return try self.database.writeWithoutTransaction { db in
+                let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
+                _ = try Row.fetchOne(db, sql: "PRAGMA cache_size = -32768")
+                _ = try Row.fetchOne(db, sql: "PRAGMA journal_size_limit = -1")
+                return JobConnectionSettings(cacheSize: cacheSize)
+            }
+        } catch let error as DatabaseError {
+            throw Self.storageError(error, "tuning the database connection for a job")
+        }
+    }
+
+    /// Puts back the writer connection's settings after a job (``jobConnectionSettings()``); logged if it cannot.
+    func restore(_ settings: JobConnectionSettings) {
+        do {
+            try self.database.writeWithoutTransaction { db in
+                _ = try Row.fetchOne(db, sql: "PRAGMA cache_size = \(settings.cacheSize)")
+                _ = try Row.fetchOne(db, sql: "PRAGMA journal_size_limit = 0")
+            }
+        } catch {
+            self.logger.warning("database connection settings not restored after a job", metadata: ["event": "samd.store.job-settings-not-restored"])
+        }
+    }
+
     /// Counts of what the store holds; no identifier.
     public func statistics() throws -> RecordStoreStatistics {
         try self.reading("counting records") { db in
@@ -578,11 +614,43 @@ public final class EncryptedRecordStore: Sendable {
         }
     }
 
-    /// A write transaction begun with `BEGIN IMMEDIATE`, so writers in other processes wait (up to the busy
-    /// timeout) instead of failing halfway.
-    func writing<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
+    /// A read on the writer's connection, outside any write transaction (it takes no write lock). For a job
+    /// that reads rows and then updates them: the writer's page cache then holds the pages the update needs
+    /// (a reader's cache is dropped at every commit of the writer, and the pages are read again from the
+    /// database and the WAL).
+    func readingOnTheWriter<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
         do {
             return try self.database.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.deferred) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch let error as DatabaseError {
+            throw Self.storageError(error, what)
+        }
+    }
+
+    /// A write transaction begun with `BEGIN IMMEDIATE`, so writers in other processes wait (up to the busy
+    /// timeout) instead of failing halfway.
+    /// - Parameter synchronous: how this commit is synced, whatever the store's configuration (restored
+    ///   afterwards): `FULL`, the WAL fsync'd at the commit; `NORMAL`, only at the next synced commit or
+    ///   checkpoint — for a job that commits many batches and makes them durable together with a `FULL`
+    ///   commit before it relies on them. Within one use of the writer connection: no other write of this
+    ///   process commits in between.
+    func writing<T>(_ what: String, synchronous: String? = nil, _ body: (Database) throws -> T) throws -> T {
+        precondition(synchronous == nil || synchronous == "FULL" || synchronous == "NORMAL")
+        let configured = self.configuration.durableCommits ? "FULL" : "NORMAL"
+        do {
+            return try self.database.writeWithoutTransaction { db in
+                if let synchronous {
+                    try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                }
+                defer {
+                    if synchronous != nil { try? db.execute(sql: "PRAGMA synchronous = \(configured)") }
+                }
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(db)

@@ -1,6 +1,6 @@
 public import Foundation
-public import SaMDEnvelope
-public import SaMDKeys
+import SaMDEnvelope
+import SaMDKeys
 import GRDB
 import Logging
 
@@ -42,6 +42,10 @@ public struct SubjectRekeyJob: Sendable {
 
     /// The most envelope bytes read at once (one larger envelope is read alone).
     static let groupByteCount = 8 << 20
+    /// The most rows listed before they are written.
+    static let workRowCount = 8192
+    /// Envelopes up to this size are read with the list of rows; larger ones alone, when written.
+    static let inlineByteCount = 64 << 10
 
     /// Runs the job, or resumes the one a crash interrupted.
     /// - Parameter progress: called after each committed batch, on the caller's thread.
@@ -58,6 +62,8 @@ public struct SubjectRekeyJob: Sendable {
         // New subject keys are wrapped under the KEK's active version: one must seal (a compromised one never does).
         _ = try EncryptedRecordStore.keyCall { try keys.sealingKey(named: FileKeyStore.defaultKeyName) }
         let (notBefore, cursor, resumed) = try self.start()
+        let settings = try self.store.jobConnectionSettings()
+        defer { self.store.restore(settings) }
         let names = try EncryptedRecordStore.keyCall { try keys.subjectKeyNames() }
         var position = cursor.map { after in names.firstIndex { $0 > after } ?? names.endIndex } ?? names.startIndex
         var records = 0
@@ -68,25 +74,20 @@ public struct SubjectRekeyJob: Sendable {
         var committed = cursor
         while position < names.endIndex {
             let batch = names[position..<min(position + self.batchSize, names.endIndex)]
-            var batchRecords = 0
-            for name in batch {
-                do {
-                    let done = try self.rekey(name, notBefore: notBefore)
-                    batchRecords += done.records
-                    records += done.records
-                    destroyed += done.destroyed
-                    if let failure = done.failure { failed.append((name, failure)) }
-                } catch let error as RecordStoreError {
-                    failed.append((name, "\(error.code): \(error.reason)"))
-                }
-                if failed.isEmpty { committed = name }
+            let done = self.rekey(batch, notBefore: notBefore)
+            records += done.records
+            destroyed += done.destroyed
+            let firstFailed = done.failed.map(\.key).min()
+            if failed.isEmpty {
+                committed = batch.last { name in firstFailed.map { name < $0 } ?? true } ?? committed
             }
+            failed += done.failed.sorted { $0.key < $1.key }
             position = batch.endIndex
             self.store.truncateWAL(after: "re-keying")
             try self.store.writing("committing a re-key checkpoint") { db in
                 try db.execute(
-                    sql: "UPDATE rekey_checkpoint SET cursor = ?, done = done + ?, rewrapped = rewrapped + ? WHERE id = 1",
-                    arguments: [committed, batch.count, batchRecords]
+                    sql: "UPDATE rekey_checkpoint SET cursor = ?, done = done + ? WHERE id = 1",
+                    arguments: [committed, batch.count]
                 )
             }
             progress(SubjectRekeyProgress(done: position, total: names.count, recordsRewrapped: records, elapsed: Date().timeIntervalSince(started)))
@@ -113,107 +114,176 @@ public struct SubjectRekeyJob: Sendable {
         return report
     }
 
-    /// Re-keys one subject: the new version, its rows rewrapped (compare-and-set), the old versions destroyed.
-    func rekey(_ name: String, notBefore: Date) throws -> (records: Int, destroyed: Int, failure: String?) {
+    /// Re-keys a batch of subjects: their new versions; then their rows, rewrapped in key order across the
+    /// batch (compare-and-set); then the old versions of every subject whose rows all rewrapped, destroyed.
+    /// - Returns: records rewrapped, versions destroyed, and the subjects that failed with the reason.
+    func rekey(_ batch: ArraySlice<String>, notBefore: Date) -> (records: Int, destroyed: Int, failed: [(key: String, reason: String)]) {
         let keys = self.store.keyStore
-        guard let rekey = try EncryptedRecordStore.keyCall({ try keys.rekeySubjectKey(named: name, notBefore: notBefore) }) else { return (0, 0, nil) }
-        let subjectIndex = String(name.dropFirst(2))
-        let newName = "\(rekey.newKey.identifier)"
-        let rewrapper = try EncryptedRecordStore.keyCall {
-            try EnvelopeRewrapper(keys: EncryptedRecordStore.PatientKeyProvider(keyStore: keys, subjectKeyName: name), to: rekey.newKey)
+        var subjects: [String: SubjectInProgress] = [:]
+        var failed: [(key: String, reason: String)] = []
+        for (name, outcome) in keys.rekeySubjectKeys(named: Array(batch), notBefore: notBefore).sorted(by: { $0.key < $1.key }) {
+            do {
+                // Shredded (no live version): nothing to re-key.
+                guard let rekey = try outcome.get() else { continue }
+                // Only the subject's own retired versions open its rows (as PatientKeyProvider would allow).
+                let rewrapper = try EnvelopeRewrapper(keys: StaticKeyProvider(keys: rekey.retiredKeys), to: rekey.newKey)
+                subjects[String(name.dropFirst(2))] = SubjectInProgress(name: name, rekey: rekey, rewrapper: rewrapper)
+            } catch {
+                let error = EncryptedRecordStore.keyError(error as? EnvelopeError ?? EnvelopeError(.crypto, "\(error)"))
+                failed.append((name, "\(error.code): \(error.reason)"))
+            }
         }
-        var records = 0
-        var skipped = 0
-        var after = Data()
-        // Pages of the subject's rows in record_index order: each row is seen once, whatever happens to it.
-        // A page's keys and sizes are read first; the envelopes then in groups of at most 8 MiB (one larger
-        // row alone), so memory stays bounded whatever the records' sizes.
-        while true {
-            let page = try self.store.reading("reading records to re-key") { db in
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT record_index, revision, wrapping_key, typeof(envelope) AS kind, length(envelope) AS size FROM record
-                        WHERE subject_index = ? AND wrapping_key != ? AND record_index > ? ORDER BY record_index LIMIT 256
-                        """,
-                    arguments: [subjectIndex, newName, after]
-                )
+        let records: Int
+        do {
+            try self.rewrapRows(of: subjects)
+            records = subjects.values.reduce(0) { $0 + $1.records }
+            // The rows were committed without a sync; this commit syncs the WAL, and them with it, before any
+            // old version is destroyed (a row lost in a crash after that would be under a destroyed key).
+            try self.store.writing("making the rewrapped records durable", synchronous: "FULL") { db in
+                try db.execute(sql: "UPDATE rekey_checkpoint SET rewrapped = rewrapped + ? WHERE id = 1", arguments: [records])
             }
-            // A key that is not a blob (an edited table) ends the pass: the rows left keep the old versions.
-            guard let last = page.last, case .blob(let lastIndex) = (last["record_index"] as DatabaseValue).storage else {
-                skipped += page.isEmpty ? 0 : 1
-                break
+        } catch {
+            // Every subject of the batch keeps its old versions; the rows rewrapped so far open under the new one.
+            let error = error as? RecordStoreError ?? RecordStoreError(.storage, "\(error)")
+            for subject in subjects.values.sorted(by: { $0.name < $1.name }) {
+                failed.append((subject.name, "\(error.code): \(error.reason)"))
             }
-            after = lastIndex
-            var groups: [[(index: Data, revision: Int64, oldKey: String)]] = [[]]
-            var groupBytes = 0
-            for row in page {
-                // Untrusted like any row: a row of the wrong types is left, and the old versions then stay.
-                guard case .blob(let index) = (row["record_index"] as DatabaseValue).storage,
-                    let revision = EncryptedRecordStore.integer(row, "revision"),
-                    let oldKey = EncryptedRecordStore.text(row, "wrapping_key"),
-                    EncryptedRecordStore.text(row, "kind") == "blob", let size = EncryptedRecordStore.integer(row, "size"), size >= 0
-                else {
-                    skipped += 1
-                    continue
-                }
-                if groupBytes + Int(clamping: size) > Self.groupByteCount, !(groups.last?.isEmpty ?? true) {
-                    groups.append([])
-                    groupBytes = 0
-                }
-                groups[groups.count - 1].append((index, revision, oldKey))
-                groupBytes += Int(clamping: size)
+            return (subjects.values.reduce(0) { $0 + $1.records }, 0, failed)
+        }
+        var destroyed = 0
+        var retired: [String: [UInt32]] = [:]
+        for subject in subjects.values.sorted(by: { $0.name < $1.name }) {
+            // A row changed meanwhile (the compare-and-set found another revision) was written by a writer under
+            // the new version (the old ones seal no more) or deleted; a row that did not rewrap keeps the old versions.
+            guard subject.skipped == 0 else {
+                failed.append((
+                    subject.name,
+                    "\(RecordStoreError.Code.authenticationFailed): \(subject.skipped) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept"
+                ))
+                continue
             }
-            for group in groups where !group.isEmpty {
-                let envelopes = try self.store.reading("reading records to re-key") { db in
-                    var found: [Data: Data] = [:]
-                    let marks = Array(repeating: "?", count: group.count).joined(separator: ", ")
-                    let rows = try Row.fetchAll(
-                        db, sql: "SELECT record_index, envelope FROM record WHERE record_index IN (\(marks))",
-                        arguments: StatementArguments(group.map(\.index))
+            if !subject.rekey.retiredVersions.isEmpty { retired[subject.name] = subject.rekey.retiredVersions }
+        }
+        for (name, outcome) in keys.destroySubjectKeyVersions(retired).sorted(by: { $0.key < $1.key }) {
+            switch outcome {
+            case .success(let receipts):
+                destroyed += receipts.count
+            case .failure(let error):
+                let error = EncryptedRecordStore.keyError(error)
+                failed.append((name, "\(error.code): \(error.reason)"))
+            }
+        }
+        return (records, destroyed, failed)
+    }
+
+    /// Rewraps every row of the subjects still under an older version. Each subject's rows are listed by
+    /// pages of 256 in key order (each row is seen once, whatever happens to it), with their envelopes when
+    /// at most 64 KiB (rewrapped at once; a larger one is read alone later); the rewrapped rows go to a work
+    /// list of at most 8 MiB or 8 192 rows, so memory stays bounded whatever the records' sizes. The list is
+    /// written in key order, in transactions of at most 256 rows, so that rows sharing a database page are
+    /// written together, not once per subject.
+    private func rewrapRows(of subjects: [String: SubjectInProgress]) throws {
+        var work: [RowToRewrap] = []
+        var workBytes = 0
+        for (subjectIndex, subject) in subjects.sorted(by: { $0.key < $1.key }) {
+            var after = Data()
+            while true {
+                let page = try self.store.readingOnTheWriter("reading records to re-key") { db in
+                    try Row.fetchAll(
+                        db,
+                        sql: """
+                            SELECT record_index, revision, wrapping_key, typeof(envelope) AS kind, length(envelope) AS size,
+                                CASE WHEN typeof(envelope) = 'blob' AND length(envelope) <= \(Self.inlineByteCount) THEN envelope END AS inline
+                            FROM record
+                            WHERE subject_index = ? AND wrapping_key != ? AND record_index > ? ORDER BY record_index LIMIT 256
+                            """,
+                        arguments: [subjectIndex, subject.newName, after]
                     )
-                    for row in rows {
-                        if case .blob(let index) = (row["record_index"] as DatabaseValue).storage,
-                            case .blob(let envelope) = (row["envelope"] as DatabaseValue).storage
-                        {
-                            found[index] = envelope
-                        }
-                    }
-                    return found
                 }
-                var updates: [(index: Data, revision: Int64, oldKey: String, envelope: Data)] = []
-                for row in group {
-                    // Deleted meanwhile (shredded): nothing to rewrap. A header that does not rewrap is left.
-                    guard let envelope = envelopes[row.index] else { continue }
-                    guard let header = try? EnvelopeHeader.parse(envelope), header.key.name == name,
-                        let rewrapped = try? rewrapper.rewrap(header)
+                // A key that is not a blob (an edited table) ends the pass: the rows left keep the old versions.
+                guard let last = page.last, case .blob(let lastIndex) = (last["record_index"] as DatabaseValue).storage else {
+                    subject.skipped += page.isEmpty ? 0 : 1
+                    break
+                }
+                after = lastIndex
+                for row in page {
+                    // Untrusted like any row: a row of the wrong types is left, and the old versions then stay.
+                    guard case .blob(let index) = (row["record_index"] as DatabaseValue).storage,
+                        let revision = EncryptedRecordStore.integer(row, "revision"),
+                        let oldKey = EncryptedRecordStore.text(row, "wrapping_key"),
+                        EncryptedRecordStore.text(row, "kind") == "blob", let size = EncryptedRecordStore.integer(row, "size"), size >= 0
                     else {
-                        skipped += 1
+                        subject.skipped += 1
                         continue
                     }
-                    updates.append((row.index, row.revision, row.oldKey, Data(rewrapped.encoded) + envelope[(envelope.startIndex + header.byteCount)...]))
-                }
-                records += try self.store.writing("rewrapping records") { db in
-                    // Compiled once per connection, not once per row.
-                    let statement = try db.cachedStatement(
-                        sql: "UPDATE record SET envelope = ?, wrapping_key = ? WHERE record_index = ? AND revision = ? AND wrapping_key = ?"
-                    )
-                    var changed = 0
-                    for update in updates {
-                        try statement.execute(arguments: [update.envelope, newName, update.index, update.revision, update.oldKey])
-                        changed += db.changesCount
+                    var envelope: Data?
+                    if case .blob(let inline) = (row["inline"] as DatabaseValue).storage {
+                        guard let rewrapped = Self.rewrapped(inline, subject) else { continue }
+                        envelope = rewrapped
                     }
-                    return changed
+                    if !work.isEmpty, workBytes + Int(clamping: size) > Self.groupByteCount || work.count >= Self.workRowCount {
+                        try self.write(work, subjects)
+                        work.removeAll(keepingCapacity: true)
+                        workBytes = 0
+                    }
+                    work.append(RowToRewrap(index: index, subject: subject, revision: revision, oldKey: oldKey, envelope: envelope))
+                    workBytes += Int(clamping: size)
+                }
+                if page.count < 256 { break }
+            }
+        }
+        try self.write(work, subjects)
+    }
+
+    /// The envelope with its header rewrapped to the subject's new key (the payload bytes as they were), or
+    /// `nil` — counted as skipped — when the header does not parse, names another key or does not unwrap.
+    private static func rewrapped(_ envelope: Data, _ subject: SubjectInProgress) -> Data? {
+        guard let header = try? EnvelopeHeader.parse(envelope), header.key.name == subject.name,
+            let rewrapped = try? subject.rewrapper.rewrap(header)
+        else {
+            subject.skipped += 1
+            return nil
+        }
+        return Data(rewrapped.encoded) + envelope[(envelope.startIndex + header.byteCount)...]
+    }
+
+    /// Writes a work list in key order, in transactions of at most 256 rows, reading and rewrapping first
+    /// the envelopes too large to have been read with the list.
+    private func write(_ work: [RowToRewrap], _ subjects: [String: SubjectInProgress]) throws {
+        let sorted = work.sorted { a, b in
+            a.index.withUnsafeBytes { x in
+                b.index.withUnsafeBytes { y in
+                    let order = memcmp(x.baseAddress!, y.baseAddress!, min(x.count, y.count))
+                    return order != 0 ? order < 0 : x.count < y.count
                 }
             }
         }
-        // A row changed meanwhile (the compare-and-set found another revision) was written by a writer under the
-        // new version (the old ones seal no more) or deleted; a row that did not rewrap keeps the old versions.
-        guard skipped == 0 else {
-            return (records, 0, "\(RecordStoreError.Code.authenticationFailed): \(skipped) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept")
+        var start = sorted.startIndex
+        while start < sorted.endIndex {
+            var group = Array(sorted[start..<min(start + 256, sorted.endIndex)])
+            start += group.count
+            for position in group.indices where group[position].envelope == nil {
+                // Deleted meanwhile (shredded): nothing to rewrap.
+                let row = group[position]
+                let stored = try self.store.readingOnTheWriter("reading a record to re-key") { db in
+                    try Data.fetchOne(db, sql: "SELECT envelope FROM record WHERE record_index = ? AND typeof(envelope) = 'blob'", arguments: [row.index])
+                }
+                group[position].envelope = stored.flatMap { Self.rewrapped($0, row.subject) }
+            }
+            let updates = group.filter { $0.envelope != nil }
+            guard !updates.isEmpty else { continue }
+            // Not synced: the batch's rows are made durable together, before any old version is destroyed.
+            try self.store.writing("rewrapping records", synchronous: "NORMAL") { db in
+                // Compiled once per connection, not once per row.
+                let statement = try db.cachedStatement(
+                    sql: "UPDATE record SET envelope = ?, wrapping_key = ? WHERE record_index = ? AND revision = ? AND wrapping_key = ?"
+                )
+                for update in updates {
+                    try statement.execute(arguments: [update.envelope, update.subject.newName, update.index, update.revision, update.oldKey])
+                    update.subject.records += db.changesCount
+                }
+            }
         }
-        let receipts = try EncryptedRecordStore.keyCall { try keys.destroySubjectKeyVersions(named: name, rekey.retiredVersions) }
-        return (records, receipts.count, nil)
     }
 
     /// The start time and the position to start from; the intent is committed before the key store is touched.
@@ -264,6 +334,35 @@ public struct SubjectRekeyJob: Sendable {
     }
 }
 
+/// A subject of the batch being re-keyed: its new key and what happened to its rows.
+private final class SubjectInProgress {
+    let name: String
+    let newName: String
+    let rekey: SubjectRekey
+    let rewrapper: EnvelopeRewrapper
+    /// Rows rewrapped.
+    var records = 0
+    /// Rows that did not rewrap (the subject's old versions are then kept).
+    var skipped = 0
+
+    init(name: String, rekey: SubjectRekey, rewrapper: EnvelopeRewrapper) {
+        self.name = name
+        self.newName = "\(rekey.newKey.identifier)"
+        self.rekey = rekey
+        self.rewrapper = rewrapper
+    }
+}
+
+/// A row listed for rewrapping: its key, the revision and key it had (the compare-and-set), and its
+/// rewrapped envelope once read.
+private struct RowToRewrap {
+    let index: Data
+    let subject: SubjectInProgress
+    let revision: Int64
+    let oldKey: String
+    var envelope: Data?
+}
+
 /// Where a ``SubjectRekeyJob`` is, after a committed batch.
 public struct SubjectRekeyProgress: Sendable, Hashable {
     /// Subjects passed (re-keyed, or with nothing to re-key).
@@ -297,3 +396,4 @@ public struct SubjectRekeyReport: Sendable {
     /// Seconds this run took.
     public let elapsed: TimeInterval
 }
+

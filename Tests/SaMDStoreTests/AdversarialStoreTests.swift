@@ -403,11 +403,11 @@ final class InterposedKeyStore: KeyStore, @unchecked Sendable {  // `pending` is
     func subjectSealingKey(subject: String) throws -> SealingKey { try self.base.subjectSealingKey(subject: subject) }
     func shred(subject: String) throws -> DestructionReceipt { try self.base.shred(subject: subject) }
     func shredReceipt(subject: String) throws -> DestructionReceipt? { try self.base.shredReceipt(subject: subject) }
-    func rekeySubjectKey(named subjectKeyName: String, notBefore: Date) throws -> SubjectRekey? {
-        try self.base.rekeySubjectKey(named: subjectKeyName, notBefore: notBefore)
+    func rekeySubjectKeys(named subjectKeyNames: [String], notBefore: Date) -> [String: Result<SubjectRekey?, EnvelopeError>] {
+        self.base.rekeySubjectKeys(named: subjectKeyNames, notBefore: notBefore)
     }
-    func destroySubjectKeyVersions(named subjectKeyName: String, _ versions: [UInt32]) throws -> [DestructionReceipt] {
-        try self.base.destroySubjectKeyVersions(named: subjectKeyName, versions)
+    func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<[DestructionReceipt], EnvelopeError>] {
+        self.base.destroySubjectKeyVersions(versions)
     }
     func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport { try self.base.rewrapSubjectKeys(named: name) }
     func subjectKeyNames() throws -> [String] { try self.base.subjectKeyNames() }

@@ -86,9 +86,9 @@ final class RekeyFixture: Sendable {
 }
 
 /// What a re-key must do at the least, per record, written directly on SQLite's and OpenSSL's C APIs: read
-/// the row, rewrap its wrapped DEK (raw EVP unwrap + wrap), update the row — in transactions of 256 rows, with
-/// the store's settings: WAL journal, `synchronous = FULL` (durable), `secure_delete = ON` (the old envelope
-/// zeroed, not left in free pages).
+/// the row, rewrap its wrapped DEK (raw EVP unwrap + wrap), update the row — in key order, in transactions of
+/// 256 rows, with the store's settings: WAL journal, `synchronous = FULL` (durable), `secure_delete = ON` (the
+/// old envelope zeroed, not left in free pages). Its rows have random keys, like the store's.
 final class RawRekeyFloor: @unchecked Sendable {  // used by one benchmark thread at a time
     private let database: OpaquePointer
     private let rewrap = RawRewrap()
@@ -124,9 +124,10 @@ final class RawRekeyFloor: @unchecked Sendable {  // used by one benchmark threa
         let insert = try self.prepare("INSERT INTO record VALUES (?, ?, 'v1')")
         defer { sqlite3_finalize(insert) }
         var envelope = self.original
-        for row in 0..<rows {
-            var index = [UInt8](repeating: 0, count: 32)
-            withUnsafeBytes(of: UInt64(row).bigEndian) { index.replaceSubrange(0..<8, with: $0) }
+        for _ in 0..<rows {
+            // Random keys, as the store's are (HMAC outputs): the table has the shape a store's has, not the
+            // denser, sequential one keys inserted in order would give.
+            let index = (0..<32).map { _ in UInt8.random(in: 0...255) }
             sqlite3_bind_blob(insert, 1, index, 32, SQLITE_TRANSIENT)
             sqlite3_bind_blob(insert, 2, &envelope, Int32(envelope.count), SQLITE_TRANSIENT)
             guard sqlite3_step(insert) == SQLITE_DONE else { throw BenchmarkCheckFailure(description: "insert") }

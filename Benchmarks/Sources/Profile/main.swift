@@ -5,6 +5,8 @@
 //   .build/release/Profile handshake 0 200          (SaMDKit TLSHandler pair on EmbeddedChannels)
 //   .build/release/Profile handshake-resumed 0 200  (the same, each resuming the previous session)
 //   .build/release/Profile handshake-openssl 0 200  (OpenSSL called directly, in-memory BIO pair)
+//   .build/release/Profile rekey 5000 5             (SubjectRekeyJob over 5 000 records of 1 KiB, 100 per
+//                                                    patient, run 5 times; prints each run's time)
 import Foundation
 import Logging
 import NIOCore
@@ -12,6 +14,8 @@ import NIOEmbedded
 import SaMDCrypto
 import SaMDDevPKI
 import SaMDEnvelope
+import SaMDKeys
+import SaMDStore
 import SaMDTLS
 import TLSReference
 #if canImport(Glibc)
@@ -20,8 +24,12 @@ import Glibc
 
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let size = Int(arguments[2]), let count = Int(arguments[3]), size >= 0, count > 0 else {
-    print("usage: Profile seal|open|rewrap|handshake|handshake-resumed|handshake-openssl SIZE COUNT")
+    print("usage: Profile seal|open|rewrap|handshake|handshake-resumed|handshake-openssl|rekey SIZE COUNT")
     exit(64)
+}
+if arguments[1] == "rekey" {
+    try profileRekey(records: size, runs: count)
+    exit(0)
 }
 if arguments[1].hasPrefix("handshake") {
     try profileHandshakes(count, openSSLOnly: arguments[1] == "handshake-openssl", resuming: arguments[1] == "handshake-resumed")
@@ -51,7 +59,7 @@ case "rewrap":
         checksum &+= try Envelope.rewrapHeader(header, keys: keys, to: .keyEncryptionKey(newIdentifier, newKEK)).byteCount
     }
 default:
-    print("usage: Profile seal|open|rewrap|handshake|handshake-resumed|handshake-openssl SIZE COUNT")
+    print("usage: Profile seal|open|rewrap|handshake|handshake-resumed|handshake-openssl|rekey SIZE COUNT")
     exit(64)
 }
 print(checksum)
@@ -122,5 +130,29 @@ func shuttle(_ a: EmbeddedChannel, _ b: EmbeddedChannel) throws {
             moved = true
         }
         if !moved { return }
+    }
+}
+
+/// `runs` re-keys of a store of `records` records of 1 KiB, 100 per patient (the benchmark's shape), in a
+/// temporary directory removed afterwards.
+func profileRekey(records: Int, runs: Int) throws {
+    let directory = FileManager.default.temporaryDirectory.path + "/samd-profile-rekey-\(getpid())"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
+    let keyStore = try FileKeyStore.create(
+        at: directory + "/keys", passphrase: SecureBytes(copying: Array("profile-passphrase-only".utf8)),
+        kdf: .init(iterations: 1, memoryByteCount: 8 << 20)
+    )
+    let store = try EncryptedRecordStore(directory: directory + "/records", keyStore: keyStore)
+    let payload = [UInt8](repeating: 0x7B, count: 1024)
+    for record in 0..<records {
+        try store.put(payload, subject: "patient-\(record / 100)", recordID: "record-\(record % 100)", recordType: "application/fhir+json")
+    }
+    for _ in 0..<runs {
+        let started = Date()
+        let report = try SubjectRekeyJob(store: store).run()
+        let elapsed = Date().timeIntervalSince(started)
+        print("re-keyed \(report.recordsRewrapped) records in \(Int(elapsed * 1000)) ms: \(Int(Double(report.recordsRewrapped) / elapsed)) records/s")
     }
 }
