@@ -7,7 +7,7 @@ import Testing
 
 /// No test opened a database written by an earlier schema: version 2 counts each shredding's records in its
 /// receipt and deletes the rows of shredded subjects (version 1 kept them), version 3 adds the re-key
-/// checkpoint. A store written at version 1 is made here — the tables as version 1 created them, GRDB's
+/// checkpoint, version 4 moves the envelope to the end of the row. A store written at version 1 is made here — the tables as version 1 created them, GRDB's
 /// migration record saying only `v1`, rows and a receipt as version 1 left them — and opened.
 @Suite("A version 1 record database opens and migrates")
 struct SchemaMigrationTests {
@@ -111,7 +111,11 @@ struct SchemaMigrationTests {
         let migrated = try DatabaseQueue(path: path)
         defer { try? migrated.close() }
         let identifiers = try migrated.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
-        #expect(identifiers == ["v1", "v2", "v3"])
+        #expect(identifiers == ["v1", "v2", "v3", "v4"])
         #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM record") } == 2)
+        // Version 4: the envelope is the table's last column (its overflow pages hold nothing a re-key changes).
+        let columns = try migrated.read { db in try db.columns(in: "record").map(\.name) }
+        #expect(columns == ["record_index", "subject_index", "record_type", "wrapping_key", "revision", "created_at", "updated_at", "envelope"])
+        #expect(try migrated.read { db in try db.indexes(on: "record").map(\.name) }.contains("record_by_subject"))
     }
 }

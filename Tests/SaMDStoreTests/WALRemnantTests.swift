@@ -38,9 +38,13 @@ struct WALRemnantTests {
         #expect(receipt.recordCount == 2)
 
         let files = try fixture.storeFileBytes()
-        // The scan sees what is there: every run of the current envelopes is found.
+        // The scan sees what is there: every run of the current envelopes is found but those cut by a page
+        // boundary (a row's own page and its overflow pages, 4 092 bytes of it each, are not contiguous in
+        // the file): at most one per boundary.
         for (what, envelope) in current {
-            #expect(Self.runs(envelope).allSatisfy { files.contains($0) }, "\(what) not found: the scan is blind")
+            let runs = Self.runs(envelope)
+            let missing = runs.filter { !files.contains($0) }.count
+            #expect(missing <= envelope.count / 4092 + 1, "\(what): \(missing) of \(runs.count) runs not found: the scan is blind")
         }
         // Runs shared with a current envelope (the header's fixed prefix: magic, suite, the same subject key's
         // name) prove nothing; every other run of a gone envelope is its own random bytes.

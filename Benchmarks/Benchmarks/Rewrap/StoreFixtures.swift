@@ -119,9 +119,11 @@ final class RawRekeyFloor: @unchecked Sendable {  // used by one benchmark threa
         try self.execute("PRAGMA journal_mode = WAL")
         try self.execute("PRAGMA synchronous = FULL")
         try self.execute("PRAGMA secure_delete = ON")
-        try self.execute("CREATE TABLE record (record_index BLOB PRIMARY KEY NOT NULL, envelope BLOB NOT NULL, wrapping_key TEXT NOT NULL) WITHOUT ROWID")
+        // The key before the envelope, as in the store: a rewrap then changes only the row's own page, not
+        // the overflow page that holds the rest of the envelope.
+        try self.execute("CREATE TABLE record (record_index BLOB PRIMARY KEY NOT NULL, wrapping_key TEXT NOT NULL, envelope BLOB NOT NULL) WITHOUT ROWID")
         try self.execute("BEGIN")
-        let insert = try self.prepare("INSERT INTO record VALUES (?, ?, 'v1')")
+        let insert = try self.prepare("INSERT INTO record (record_index, envelope, wrapping_key) VALUES (?, ?, 'v1')")
         defer { sqlite3_finalize(insert) }
         var envelope = self.original
         for _ in 0..<rows {
