@@ -189,50 +189,70 @@ public struct SubjectRekeyJob: Sendable {
             var after = Data()
             while true {
                 let page = try self.store.readingOnTheWriter("reading records to re-key") { db in
-                    try Row.fetchAll(
-                        db,
-                        sql: """
-                            SELECT record_index, revision, wrapping_key, typeof(envelope) AS kind, length(envelope) AS size,
-                                CASE WHEN typeof(envelope) = 'blob' AND length(envelope) <= \(Self.inlineByteCount) THEN envelope END AS inline
-                            FROM record
-                            WHERE subject_index = ? AND wrapping_key != ? AND record_index > ? ORDER BY record_index LIMIT 256
-                            """,
-                        arguments: [subjectIndex, subject.newName, after]
-                    )
+                    try Self.listPage(db, subject: subject, subjectIndex: subjectIndex, after: after)
                 }
-                // A key that is not a blob (an edited table) ends the pass: the rows left keep the old versions.
-                guard let last = page.last, case .blob(let lastIndex) = (last["record_index"] as DatabaseValue).storage else {
-                    subject.skipped += page.isEmpty ? 0 : 1
-                    break
-                }
-                after = lastIndex
-                for row in page {
-                    // Untrusted like any row: a row of the wrong types is left, and the old versions then stay.
-                    guard case .blob(let index) = (row["record_index"] as DatabaseValue).storage,
-                        let revision = EncryptedRecordStore.integer(row, "revision"),
-                        let oldKey = EncryptedRecordStore.text(row, "wrapping_key"),
-                        EncryptedRecordStore.text(row, "kind") == "blob", let size = EncryptedRecordStore.integer(row, "size"), size >= 0
-                    else {
-                        subject.skipped += 1
-                        continue
-                    }
-                    var envelope: Data?
-                    if case .blob(let inline) = (row["inline"] as DatabaseValue).storage {
-                        guard let rewrapped = Self.rewrapped(inline, subject) else { continue }
-                        envelope = rewrapped
-                    }
-                    if !work.isEmpty, workBytes + Int(clamping: size) > Self.groupByteCount || work.count >= Self.workRowCount {
+                for (row, size) in page.rows {
+                    if !work.isEmpty, workBytes + size > Self.groupByteCount || work.count >= Self.workRowCount {
                         try self.write(work, subjects)
                         work.removeAll(keepingCapacity: true)
                         workBytes = 0
                     }
-                    work.append(RowToRewrap(index: index, subject: subject, revision: revision, oldKey: oldKey, envelope: envelope))
-                    workBytes += Int(clamping: size)
+                    work.append(row)
+                    workBytes += size
                 }
-                if page.count < 256 { break }
+                // A key that is not a blob (an edited table) ends the pass: the rows left keep the old versions.
+                guard let last = page.last, page.count == 256 else { break }
+                after = last
             }
         }
         try self.write(work, subjects)
+    }
+
+    /// One page of a subject's rows still under an older version, after `after` in key order: the rows to
+    /// write, each with its envelope's size (and the envelope rewrapped when at most 64 KiB); the last key of
+    /// the page, `nil` when it is not a blob; how many rows the page had. Read through a cursor, by column
+    /// position: the rows are not copied. Rows of the wrong types are counted as the subject's skipped rows.
+    private static func listPage(
+        _ db: Database, subject: SubjectInProgress, subjectIndex: String, after: Data
+    ) throws -> (rows: [(RowToRewrap, Int)], last: Data?, count: Int) {
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT record_index, revision, wrapping_key, typeof(envelope) = 'blob', length(envelope),
+                    CASE WHEN typeof(envelope) = 'blob' AND length(envelope) <= \(Self.inlineByteCount) THEN envelope END
+                FROM record
+                WHERE subject_index = ? AND wrapping_key != ? AND record_index > ? ORDER BY record_index LIMIT 256
+                """
+        )
+        let cursor = try Row.fetchCursor(statement, arguments: [subjectIndex, subject.newName, after])
+        var rows: [(RowToRewrap, Int)] = []
+        var last: Data?
+        var count = 0
+        while let row = try cursor.next() {
+            count += 1
+            let key = row[0] as DatabaseValue
+            guard case .blob(let index) = key.storage else {
+                last = nil
+                subject.skipped += 1
+                continue
+            }
+            last = index
+            // Untrusted like any row: a row of the wrong types is left, and the old versions then stay.
+            guard case .int64(let revision) = (row[1] as DatabaseValue).storage,
+                case .string(let oldKey) = (row[2] as DatabaseValue).storage,
+                case .int64(1) = (row[3] as DatabaseValue).storage,
+                case .int64(let size) = (row[4] as DatabaseValue).storage, size >= 0
+            else {
+                subject.skipped += 1
+                continue
+            }
+            var envelope: Data?
+            if case .blob(let inline) = (row[5] as DatabaseValue).storage {
+                guard let rewrapped = Self.rewrapped(inline, subject) else { continue }
+                envelope = rewrapped
+            }
+            rows.append((RowToRewrap(index: index, subject: subject, revision: revision, oldKey: oldKey, envelope: envelope), Int(clamping: size)))
+        }
+        return (rows, last, count)
     }
 
     /// The envelope with its header rewrapped to the subject's new key (the payload bytes as they were), or
