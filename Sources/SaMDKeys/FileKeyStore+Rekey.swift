@@ -21,17 +21,25 @@ extension FileKeyStore {
             for name in names { results[name] = .failure(failure) }
             return results
         }
-        // Every subject's lock is held until its new version is durable (the batch's directory sync): a writer
-        // may seal under the new version as soon as it can read it.
-        var locks: [(store: StoreLock, subject: StoreLock)] = []
-        defer { withExtendedLifetime(locks) {} }
+        // The store lock once for the batch, then every subject's lock, each held until its new version is
+        // durable (the batch's directory sync): a writer may seal under the new version as soon as it can read it.
+        let store: StoreLock
+        do {
+            store = try self.storeLock(.shared)
+        } catch {
+            let failure = Self.envelopeError(error)
+            for name in names { results[name] = .failure(failure) }
+            return results
+        }
+        var locks: [StoreLock] = []
+        defer { withExtendedLifetime((store, locks)) {} }
         var writes: [(subject: StoreFormat.Subject, rekey: SubjectRekey, made: Bool)] = []
         for name in names {
             do {
                 guard name.hasPrefix(Self.subjectPrefix), (try? KeyIdentifier(name: name, version: 1)) != nil else {
                     throw EnvelopeError(.keyNotFound, "\(name) is not a subject key name")
                 }
-                locks.append(try self.subjectLock(name))
+                locks.append(try self.lockOfSubject(name))
                 guard var record = try self.readSubject(name), record.versions.contains(where: { $0.state != .destroyed }) else {
                     // Shredded (or never sealed): nothing to re-key.
                     results[name] = .success(nil)
@@ -125,8 +133,17 @@ extension FileKeyStore {
 
     public func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<[DestructionReceipt], EnvelopeError>] {
         var results: [String: Result<[DestructionReceipt], EnvelopeError>] = [:]
-        var locks: [(store: StoreLock, subject: StoreLock)] = []
-        defer { withExtendedLifetime(locks) {} }
+        // The store lock once for the batch, then each subject's (see rekeySubjectKeys).
+        let store: StoreLock
+        do {
+            store = try self.storeLock(.shared)
+        } catch {
+            let failure = Self.envelopeError(error)
+            for name in versions.keys { results[name] = .failure(failure) }
+            return results
+        }
+        var locks: [StoreLock] = []
+        defer { withExtendedLifetime((store, locks)) {} }
         var writes: [(subject: StoreFormat.Subject, receipts: [DestructionReceipt])] = []
         let now = self.now()
         for (name, wanted) in versions.sorted(by: { $0.key < $1.key }) {
@@ -134,7 +151,7 @@ extension FileKeyStore {
                 guard name.hasPrefix(Self.subjectPrefix), (try? KeyIdentifier(name: name, version: 1)) != nil else {
                     throw EnvelopeError(.keyNotFound, "\(name) is not a subject key name")
                 }
-                locks.append(try self.subjectLock(name))
+                locks.append(try self.lockOfSubject(name))
                 guard var record = try self.readSubject(name) else {
                     throw EnvelopeError(.keyNotFound, "no subject key \(name)")
                 }

@@ -55,8 +55,15 @@ extension FileKeyStore {
     /// - Throws: ``EnvelopeError/Code/keyUnavailable`` past ``lockTimeout``.
     func subjectLock(_ name: String) throws -> (store: StoreLock, subject: StoreLock) {
         let store = try self.storeLock(.shared)
-        let subject = try StoreLock(path: "\(self.subjectsDirectory)/\(name).lock", mode: .exclusive, timeout: self.lockTimeout)
-        return (store, subject)
+        return (store, try self.lockOfSubject(name))
+    }
+
+    /// A subject's own lock alone, for a caller that already holds the store lock shared: a batch takes the
+    /// store lock once for all its subjects. Taking it again per subject, while holding the subjects before,
+    /// deadlocked with a writer of `keystore.json` waiting in the store lock's queue (each waited for the other
+    /// until the lock timeout).
+    func lockOfSubject(_ name: String) throws -> StoreLock {
+        try StoreLock(path: "\(self.subjectsDirectory)/\(name).lock", mode: .exclusive, timeout: self.lockTimeout)
     }
 
     func subjectPath(_ name: String) -> String {

@@ -178,10 +178,18 @@ enum StoreFile {
         defer { closedir(handle) }
         var names: [String] = []
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = Self.name(of: entry)
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted()
+    }
+
+    /// The name of a directory entry, read up to its NUL through a pointer into the entry. A `dirent` is only
+    /// `d_reclen` bytes long, not the size of the structure: copying its whole 256-byte `d_name` array read past
+    /// an entry at the end of `readdir`'s buffer (and crashed when that was the end of a mapped page).
+    static func name(of entry: UnsafePointer<dirent>) -> String {
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
     }
 }
 

@@ -257,10 +257,15 @@ public struct SubjectRekeyJob: Sendable {
 
     /// The envelope with its header rewrapped to the subject's new key (the payload bytes as they were), or
     /// `nil` — counted as skipped — when the header does not parse, names another key or does not unwrap.
+    /// A row sealed under a newer version than the re-key's (the subject shredded and written again since) is
+    /// not the job's to rewrap: `nil`, not counted.
     private static func rewrapped(_ envelope: Data, _ subject: SubjectInProgress) -> Data? {
-        guard let header = try? EnvelopeHeader.parse(envelope), header.key.name == subject.name,
-            let rewrapped = try? subject.rewrapper.rewrap(header)
-        else {
+        guard let header = try? EnvelopeHeader.parse(envelope), header.key.name == subject.name else {
+            subject.skipped += 1
+            return nil
+        }
+        if header.key.version > subject.rekey.newKey.identifier.version { return nil }
+        guard let rewrapped = try? subject.rewrapper.rewrap(header) else {
             subject.skipped += 1
             return nil
         }
@@ -283,10 +288,15 @@ public struct SubjectRekeyJob: Sendable {
             var group = Array(sorted[start..<min(start + 256, sorted.endIndex)])
             start += group.count
             for position in group.indices where group[position].envelope == nil {
-                // Deleted meanwhile (shredded): nothing to rewrap.
+                // Deleted or replaced meanwhile (shredded, or written again under the new version): nothing to
+                // rewrap — the row is read only as it was listed.
                 let row = group[position]
                 let stored = try self.store.readingOnTheWriter("reading a record to re-key") { db in
-                    try Data.fetchOne(db, sql: "SELECT envelope FROM record WHERE record_index = ? AND typeof(envelope) = 'blob'", arguments: [row.index])
+                    try Data.fetchOne(
+                        db,
+                        sql: "SELECT envelope FROM record WHERE record_index = ? AND revision = ? AND wrapping_key = ? AND typeof(envelope) = 'blob'",
+                        arguments: [row.index, row.revision, row.oldKey]
+                    )
                 }
                 group[position].envelope = stored.flatMap { Self.rewrapped($0, row.subject) }
             }

@@ -2,6 +2,7 @@ import Foundation
 import SaMDCrypto
 import SaMDEnvelope
 import SaMDTestSupport
+import Synchronization
 import Testing
 
 @testable import SaMDKeys
@@ -50,6 +51,53 @@ struct KeyStoreLockTests {
         #expect(try Envelope.open(sealed, context: try EncryptionContext([("k", "v")]), keys: keys) == Array("record".utf8))
         holder = nil
         _ = try keys.subjectSealingKey(subject: "b")
+        withExtendedLifetime(holder) {}
+    }
+
+    /// A batch of subjects (a re-key) took the store lock shared again for each subject, holding the ones
+    /// before: a writer of `keystore.json` (retire, rotate) that came in between held the lock's queue while
+    /// waiting for the batch's shared lock, the batch waited in that queue for its next subject, and both
+    /// waited until the timeout (seen with `samd-vault keys retire` beside `rotate --rekey-subjects`: exit 75
+    /// after 5 s, and a bystander subject failed). A batch now takes the store lock once.
+    @Test(.timeLimit(.minutes(2)))
+    func aKeystoreWriterArrivingMidBatchNeitherDeadlocksNorFailsASubject() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let keys = try FileKeyStore.create(
+            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF, lockTimeout: .seconds(3), logger: fixture.log.logger
+        )
+        let names = try ["a", "b", "c"].map { subject in
+            _ = try keys.subjectSealingKey(subject: subject)
+            return "s-" + (try keys.subjectIndex(of: subject))
+        }.sorted()
+        let spare = try keys.generate(named: "spare")
+        // The batch stops at its second subject, whose lock the test holds for a moment.
+        var holder: StoreLock? = try StoreLock(path: "\(keys.subjectsDirectory)/\(names[1]).lock", mode: .exclusive, timeout: .seconds(1))
+        let batch = Mutex<[String: Result<SubjectRekey?, EnvelopeError>]?>(nil)
+        let writer = Mutex<EnvelopeError.Code??>(nil)
+        let batchThread = Thread { batch.withLock { $0 = keys.rekeySubjectKeys(named: names, notBefore: Date()) } }
+        batchThread.start()
+        usleep(300_000)
+        // A keystore.json writer now: it queues for the store lock, which the batch holds shared.
+        let writerThread = Thread { writer.withLock { $0 = .some(envelopeCode { _ = try keys.retire(spare.identifier) }) } }
+        writerThread.start()
+        usleep(300_000)
+        let released = ContinuousClock().now
+        holder = nil
+        // Bounded waits: both are done well within the 3 s lock timeout.
+        var done = false
+        for _ in 0..<400 where !done {
+            usleep(10_000)
+            done = batch.withLock { $0 != nil } && writer.withLock { $0 != nil }
+        }
+        let waited = ContinuousClock().now - released
+        #expect(done)
+        #expect(waited < .seconds(2), "\(waited)")
+        let results = try #require(batch.withLock { $0 })
+        for name in names {
+            #expect((try? results[name]?.get()) != nil, "\(name): \(String(describing: results[name]))")
+        }
+        #expect(writer.withLock { $0 } == .some(nil), "the keystore.json writer failed: \(String(describing: writer.withLock { $0 }))")
         withExtendedLifetime(holder) {}
     }
 
