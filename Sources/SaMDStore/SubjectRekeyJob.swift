@@ -15,12 +15,14 @@ import Logging
 /// Crash-safe and resumable, like the rotation:
 /// 1. the intent (a start time, `not_before`: the next whole second, past the previous run's `not_before` and
 ///    end) is committed to `rekey_checkpoint`;
-/// 2. subject by subject, in ascending order of their blind names: the key store makes the new version (its
-///    own atomic write, under the subject's lock; the older versions then open but never seal, so no record
-///    is committed under them any more); each of the subject's rows still under an older version is rewrapped
-///    with a compare-and-set on its revision and key (a row a writer replaced meanwhile is left as the writer
-///    wrote it: under the new version); once no row of the subject names an older version, those versions are
-///    destroyed (receipts kept under the key store's `receipts/`);
+/// 2. batch by batch of subjects (``batchSize``), in ascending order of their blind names: the key store makes
+///    the batch's new versions (``SaMDKeys/KeyStore/rekeySubjectKeys(named:notBefore:)``: one directory sync,
+///    each subject's lock held until its version is durable; the older versions then open but never seal, so
+///    no record is committed under them any more); every row of those subjects still under an older version
+///    is rewrapped with a compare-and-set on its revision and key (a row a writer replaced meanwhile is left
+///    as the writer wrote it: under the new version), in key order across the batch, committed without a
+///    sync; one synced commit then makes the rows durable; the older versions of each subject none of whose
+///    rows names them any more are destroyed (receipts kept under the key store's `receipts/`);
 /// 3. after each batch of subjects the position is committed, the WAL is truncated (no old header is left in
 ///    `records.sqlite-wal`) and `progress` is called with the rate in records per second.
 ///
@@ -28,7 +30,9 @@ import Logging
 /// until every row of its subject is rewrapped) or the new one. Running the job again resumes after the last
 /// committed batch, never past a subject that failed (it is retried); a subject whose live version was created
 /// at or after `not_before` is taken as re-keyed already (no third version). Subjects created while the job
-/// runs get fresh keys after `not_before` and are left alone. One job — rotation or re-key — runs per store at a time (`rotation.lock`).
+/// runs get fresh keys after `not_before` and are left alone. One job — rotation or re-key — runs per store at
+/// a time (`rotation.lock`). While it runs, the writer connection has a 32 MiB page cache and does not truncate
+/// the WAL at each reset (the job truncates it after every batch); both are put back when it ends.
 public struct SubjectRekeyJob: Sendable {
     /// The store whose records are rewrapped.
     public let store: EncryptedRecordStore
