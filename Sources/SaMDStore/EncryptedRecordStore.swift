@@ -369,6 +369,7 @@ public final class EncryptedRecordStore: Sendable {
     /// The writer connection's settings a whole-store job changes for its run (``SubjectRekeyJob``), to put back.
     struct JobConnectionSettings {
         let cacheSize: Int
+        let journalSizeLimit: Int
     }
 
     /// Tunes the writer connection for a job that reads every row of a batch and then rewrites it: a page
@@ -380,10 +381,13 @@ public final class EncryptedRecordStore: Sendable {
     func jobConnectionSettings() throws -> JobConnectionSettings {
         do {
             return try self.database.writeWithoutTransaction { db in
-                let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
+                let settings = JobConnectionSettings(
+                    cacheSize: try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000,
+                    journalSizeLimit: try Int.fetchOne(db, sql: "PRAGMA journal_size_limit") ?? 0
+                )
                 _ = try Row.fetchOne(db, sql: "PRAGMA cache_size = -32768")
                 _ = try Row.fetchOne(db, sql: "PRAGMA journal_size_limit = -1")
-                return JobConnectionSettings(cacheSize: cacheSize)
+                return settings
             }
         } catch let error as DatabaseError {
             throw Self.storageError(error, "tuning the database connection for a job")
@@ -395,7 +399,7 @@ public final class EncryptedRecordStore: Sendable {
         do {
             try self.database.writeWithoutTransaction { db in
                 _ = try Row.fetchOne(db, sql: "PRAGMA cache_size = \(settings.cacheSize)")
-                _ = try Row.fetchOne(db, sql: "PRAGMA journal_size_limit = 0")
+                _ = try Row.fetchOne(db, sql: "PRAGMA journal_size_limit = \(settings.journalSizeLimit)")
             }
         } catch {
             self.logger.warning("database connection settings not restored after a job", metadata: ["event": "samd.store.job-settings-not-restored"])
@@ -694,6 +698,16 @@ public final class EncryptedRecordStore: Sendable {
         case .int64(let value): Double(value)
         default: nil
         }
+    }
+
+    /// A column of an untrusted row, only when it holds a subject key name (`s-` and 32 lowercase hex digits):
+    /// the jobs' cursors.
+    static func subjectKeyName(_ row: Row, _ column: String) -> String? {
+        let hex = Set("0123456789abcdef".utf8)
+        guard let stored = self.text(row, column), stored.hasPrefix("s-"), stored.utf8.count == 34,
+            stored.utf8.dropFirst(2).allSatisfy({ hex.contains($0) })
+        else { return nil }
+        return stored
     }
 
     /// A column of an untrusted row, only when it holds text.

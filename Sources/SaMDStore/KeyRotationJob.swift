@@ -184,10 +184,7 @@ public struct KeyRotationJob: Sendable {
         }
         var cursor: String?
         if !(row["cursor"] as DatabaseValue).isNull {
-            let hex = Set("0123456789abcdef".utf8)
-            guard let stored = EncryptedRecordStore.text(row, "cursor"), stored.hasPrefix("s-"), stored.utf8.count == 34,
-                stored.utf8.dropFirst(2).allSatisfy({ hex.contains($0) })
-            else { return nil }
+            guard let stored = EncryptedRecordStore.subjectKeyName(row, "cursor") else { return nil }
             cursor = stored
         }
         return (from, target, cursor)

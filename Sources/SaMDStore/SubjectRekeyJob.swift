@@ -360,10 +360,7 @@ public struct SubjectRekeyJob: Sendable {
     /// The stored cursor: none, or a subject key name; damaged for anything else.
     static func cursor(_ row: Row) -> (damaged: Bool, value: String?) {
         if (row["cursor"] as DatabaseValue).isNull { return (false, nil) }
-        let hex = Set("0123456789abcdef".utf8)
-        guard let stored = EncryptedRecordStore.text(row, "cursor"), stored.hasPrefix("s-"), stored.utf8.count == 34,
-            stored.utf8.dropFirst(2).allSatisfy({ hex.contains($0) })
-        else { return (true, nil) }
+        guard let stored = EncryptedRecordStore.subjectKeyName(row, "cursor") else { return (true, nil) }
         return (false, stored)
     }
 }

@@ -98,6 +98,32 @@ struct SubjectRekeyJobTests {
         }
     }
 
+    /// The shared medical payloads, over three patients: after a re-key every one opens byte for byte, and
+    /// each stored envelope differs from before only in its header.
+    @Test func theSharedMedicalRecordsSurviveAReKeyByteForByte() throws {
+        let fixture = try StoreFixture()
+        let records = try MedicalRecords.load(from: MedicalRecords.packageFolder)
+        #expect(records.count >= 4)
+        for (position, (name, bytes)) in records.enumerated() {
+            try fixture.store.put(bytes, subject: "Patient/\(position % 3)", recordID: name, recordType: "application/octet-stream")
+        }
+        let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
+        let before = try Self.envelopes(database)
+        let report = try SubjectRekeyJob(store: fixture.store).run()
+        #expect(report.finished && report.recordsRewrapped == records.count && report.versionsDestroyed == 3, "\(report)")
+        for (position, (name, bytes)) in records.enumerated() {
+            #expect(try fixture.store.get(subject: "Patient/\(position % 3)", recordID: name).payload == bytes, "\(name)")
+        }
+        let after = try Self.envelopes(database)
+        #expect(after.count == before.count)
+        for (index, envelope) in after {
+            let old = try #require(before[index])
+            let oldHeader = try EnvelopeHeader.parse(old), newHeader = try EnvelopeHeader.parse(envelope)
+            #expect(Array(old[oldHeader.byteCount...]) == Array(envelope[newHeader.byteCount...]))
+            #expect(newHeader.key.version == oldHeader.key.version + 1)
+        }
+    }
+
     /// Two writers overwrite and create records throughout a re-key in batches of one subject: no write is
     /// lost, and every record opens afterwards.
     @Test func writersDuringTheRekeyLoseNothing() throws {
