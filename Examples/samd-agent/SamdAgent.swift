@@ -62,13 +62,13 @@ struct SamdAgent: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The record type of every file (default: from each file's extension).", valueName: "type"))
     var recordType: String?
 
-    @Option(name: .long, help: ArgumentHelp("Retries after a failed attempt, per file (0 to 100).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Retries after a failed attempt, per file (0 to 100).", valueName: "n"))
     var retries: Int = 5
 
-    @Option(name: .long, help: ArgumentHelp("Seconds before the first retry, doubling after each (0 to 86400).", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds before the first retry, doubling after each (0 to 86400).", valueName: "seconds"))
     var retryDelay: Double = 0.5
 
-    @Option(name: .long, help: ArgumentHelp("The longest wait between two attempts, in seconds (0 to 86400).", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The longest wait between two attempts, in seconds (0 to 86400).", valueName: "seconds"))
     var maxRetryDelay: Double = 30
 
     @Option(

@@ -25,7 +25,7 @@ struct SamdDemo: AsyncParsableCommand {
     @Option(name: .long, help: "A directory of records to upload (every regular file below it; links followed, hidden files skipped). Default: the synthetic records shipped with the demo.")
     var records: String?
 
-    @Option(name: .long, help: "Subjects (patients) the records are spread over, 1 to 100.")
+    @Option(name: .long, parsing: .unconditional, help: "Subjects (patients) the records are spread over, 1 to 100.")
     var subjects: Int = 3
 
     @Option(name: .long, help: "Keep the PKI, key store (its passphrase in DIR/passphrase, 0600) and database here (created 0700; must not exist). Default: a temporary directory, removed at the end.")

@@ -39,7 +39,7 @@ struct Rotate: ParsableCommand {
     @Flag(name: .long, help: "Then re-key every subject (fresh subject-key material, every record rewrapped, old versions destroyed): after a compromise.")
     var rekeySubjects = false
 
-    @Option(name: .long, help: ArgumentHelp("Subject keys rewrapped between two committed checkpoints (1 to 1000000).", valueName: "n"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Subject keys rewrapped between two committed checkpoints (1 to 1000000).", valueName: "n"))
     var batchSize: Int = 256
 
     @Option(name: .long, help: ArgumentHelp("The KEK to rotate.", valueName: "name"))

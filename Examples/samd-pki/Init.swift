@@ -26,7 +26,7 @@ struct Init: ParsableCommand {
     @Option(name: .customLong("reader"), help: ArgumentHelp("A reader id (repeatable; default 01).", valueName: "id"))
     var readerIDs: [String] = []
 
-    @Option(help: ArgumentHelp("Leaf validity in days, 1-397 (CAs: at least 90).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Leaf validity in days, 1-397 (CAs: at least 90).", valueName: "n"))
     var days: Int = 30
 
     @Flag(help: "Replace the files of an existing PKI in the directory.")

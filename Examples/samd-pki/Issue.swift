@@ -18,7 +18,7 @@ struct Issue: ParsableCommand {
     @Option(name: .customLong("reader"), help: ArgumentHelp("A reader id to issue (repeatable).", valueName: "id"))
     var readerIDs: [String] = []
 
-    @Option(help: ArgumentHelp("Validity in days, 1-397 (never past the intermediate's).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Validity in days, 1-397 (never past the intermediate's).", valueName: "n"))
     var days: Int = 30
 
     @Flag(help: "Replace an existing certificate and key of the same id.")

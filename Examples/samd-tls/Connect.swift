@@ -52,7 +52,7 @@ struct Connect: AsyncParsableCommand {
     )
     var allowPeer: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the TCP connection.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the TCP connection.", valueName: "seconds"))
     var connectTimeout: Int = 10
 
     @Flag(name: .long, help: "Log the library's security events (handshakes) on standard error.")

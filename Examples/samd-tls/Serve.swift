@@ -60,7 +60,7 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("tls12"), help: "Also accept TLS 1.2 (ECDHE with AEAD suites only).")
     var tls12 = false
 
-    @Option(name: .long, help: ArgumentHelp("Seconds between two looks at the identity, client-CA and CRL files; 0: do not watch.", valueName: "seconds"))
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between two looks at the identity, client-CA and CRL files; 0: do not watch.", valueName: "seconds"))
     var identityReloadInterval: Double = 5
 
     func validate() throws {

@@ -27,7 +27,7 @@ struct Keys: ParsableCommand {
         @OptionGroup var store: KeyStoreOptions
         @Option(help: "Argon2id cost for the passphrase: moderate (3 passes, 256 MiB) or interactive (2 passes, 64 MiB).")
         var kdfCost: KDFCost = .moderate
-        @Option(help: "Cryptoperiod for sealing, in days.")
+        @Option(parsing: .unconditional, help: "Cryptoperiod for sealing, in days.")
         var cryptoperiodDays: Int = 365
 
         func run() throws {

@@ -69,7 +69,10 @@ struct GatewayOptionTests {
             #expect(run.standardError.contains(option), "\(extra): \(run)")
         }
         let rotate = ["rotate", "--store", stores.storePath, "--keystore", stores.keysPath]
-        for (extra, option) in [(["--batch-size", "0"], "--batch-size"), (["--kek-name", ""], "--kek-name")] {
+        // A negative number is the option's value (refused by its range), not a missing value.
+        for (extra, option) in [
+            (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-1"], "--batch-size is 1 to 1000000"), (["--kek-name", ""], "--kek-name"),
+        ] {
             let run = try await Harness.run(gateway, rotate + extra, environment: Self.passphrase)
             #expect(run.status == 64, "\(extra): \(run)")
             #expect(run.standardError.contains(option), "\(extra): \(run)")
@@ -79,7 +82,7 @@ struct GatewayOptionTests {
         let upload = AgentCLITests.arguments("device", port: 1)
         let agentCases: [([String], String)] = [
             (["--retries", "101"], "--retries"),
-            (["--retry-delay", "-1"], "--retry-delay"),
+            (["--retry-delay", "-1"], "--retry-delay is 0 to 86400 seconds"),
             (["--max-retry-delay", "inf"], "--max-retry-delay"),
             (["--connect-timeout", "0"], "--connect-timeout"),
             (["--connect-timeout", "601"], "--connect-timeout"),
