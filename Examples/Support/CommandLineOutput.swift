@@ -6,19 +6,21 @@ import SaMDEnvelope
 import SaMDKeys
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The program's name, as messages start with it (`samd-tls: …`).
-let programName = CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "samdkit"
+let programName =
+    CommandLine.arguments.first.map { String($0.split(separator: "/").last ?? Substring($0)) } ?? "samdkit"
 
 /// Writes one line to standard error, prefixed with the program's name. The message is one line: control
 /// characters in it (a file name, an id, a peer's name, an error's text) are escaped
 /// (``escapingControlCharacters(_:)``).
 public func printError(_ message: String) {
-    try? FileHandle.standardError.write(contentsOf: Data("\(programName): \(escapingControlCharacters(message))\n".utf8))
+    try? FileHandle.standardError.write(
+        contentsOf: Data("\(programName): \(escapingControlCharacters(message))\n".utf8))
 }
 
 /// Writes one line to standard output at once (unbuffered), so a script reading it sees it now. Control

@@ -9,9 +9,9 @@ public import SaMDRecordService
 import SaMDTLS
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 typealias ExitStatus = RecordServiceExitStatus

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import SaMDExampleSupport
 import Logging
+import SaMDExampleSupport
 import SaMDRecordService
 import SaMDTLS
 
@@ -42,7 +42,9 @@ struct SamdAgent: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The gateway.", valueName: "host:port"))
     var connect: RecordServiceEndpoint
 
-    @Option(name: .long, help: ArgumentHelp("The name the gateway's certificate must carry (default: HOST).", valueName: "name"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The name the gateway's certificate must carry (default: HOST).", valueName: "name"))
     var serverName: String?
 
     @Option(name: .long, help: ArgumentHelp("This device's certificate chain (PEM, leaf first).", valueName: "file"))
@@ -53,22 +55,32 @@ struct SamdAgent: AsyncParsableCommand {
 
     @OptionGroup var keyPassphrase: KeyPassphraseOption
 
-    @Option(name: .long, help: ArgumentHelp("The CA certificates the gateway's chain must lead to (PEM).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The CA certificates the gateway's chain must lead to (PEM).", valueName: "file"))
     var ca: String
 
     @Option(name: .long, help: ArgumentHelp("The subject (patient) id the records belong to.", valueName: "id"))
     var subject: String
 
-    @Option(name: .long, help: ArgumentHelp("The record type of every file (default: from each file's extension).", valueName: "type"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The record type of every file (default: from each file's extension).", valueName: "type"))
     var recordType: String?
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Retries after a failed attempt, per file (0 to 100).", valueName: "n"))
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp("Retries after a failed attempt, per file (0 to 100).", valueName: "n"))
     var retries: Int = 5
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds before the first retry, doubling after each (0 to 86400).", valueName: "seconds"))
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp("Seconds before the first retry, doubling after each (0 to 86400).", valueName: "seconds"))
     var retryDelay: Double = 0.5
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("The longest wait between two attempts, in seconds (0 to 86400).", valueName: "seconds"))
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp("The longest wait between two attempts, in seconds (0 to 86400).", valueName: "seconds"))
     var maxRetryDelay: Double = 30
 
     @Option(
@@ -82,7 +94,9 @@ struct SamdAgent: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Seconds from sending one file to the gateway's complete answer (more than 0, at most 86400).", valueName: "seconds")
+        help: ArgumentHelp(
+            "Seconds from sending one file to the gateway's complete answer (more than 0, at most 86400).",
+            valueName: "seconds")
     )
     var requestTimeout: Double = 120
 
@@ -96,13 +110,18 @@ struct SamdAgent: AsyncParsableCommand {
         guard !self.files.isEmpty else { throw ValidationError("give at least one file") }
         guard !self.subject.isEmpty else { throw ValidationError("--subject needs a value") }
         // The store's own rule, before connecting: `..` would go out as a dot segment.
-        guard RecordIdentifiers.isValid(self.subject) else { throw ValidationError("--subject is \(RecordIdentifiers.rule)") }
+        guard RecordIdentifiers.isValid(self.subject) else {
+            throw ValidationError("--subject is \(RecordIdentifiers.rule)")
+        }
         guard (0...100).contains(self.retries) else { throw ValidationError("--retries is 0 to 100") }
         for (name, value) in [("--retry-delay", self.retryDelay), ("--max-retry-delay", self.maxRetryDelay)] {
-            guard value.isFinite, value >= 0, value <= 86_400 else { throw ValidationError("\(name) is 0 to 86400 seconds") }
+            guard value.isFinite, value >= 0, value <= 86_400 else {
+                throw ValidationError("\(name) is 0 to 86400 seconds")
+            }
         }
         for (name, value, largest) in [
-            ("--connect-timeout", self.connectTimeout, Double(Self.longestHandshakeTimeout)), ("--request-timeout", self.requestTimeout, 86_400),
+            ("--connect-timeout", self.connectTimeout, Double(Self.longestHandshakeTimeout)),
+            ("--request-timeout", self.requestTimeout, 86_400),
         ] {
             guard value.isFinite, value > 0, value <= largest else {
                 throw ValidationError("\(name) is more than 0 and at most \(Int(largest)) seconds")
@@ -110,7 +129,8 @@ struct SamdAgent: AsyncParsableCommand {
         }
         if let name = self.serverName, name.isEmpty { throw ValidationError("--server-name needs a value") }
         if let type = self.recordType, !RecordTypes.isValid(type) {
-            throw ValidationError("--record-type is a media type without parameters, type/subtype (RFC 6838 restricted names)")
+            throw ValidationError(
+                "--record-type is a media type without parameters, type/subtype (RFC 6838 restricted names)")
         }
         var seen: Set<String> = []
         for path in self.files {
@@ -118,10 +138,13 @@ struct SamdAgent: AsyncParsableCommand {
             // ArgumentParser prints these as they are: the names in them are escaped here.
             guard !name.isEmpty else { throw ValidationError("\(escapingControlCharacters(path)) names no file") }
             guard RecordIdentifiers.isValid(name) else {
-                throw ValidationError("\(escapingControlCharacters(path)): a file's name is its record id, \(RecordIdentifiers.rule)")
+                throw ValidationError(
+                    "\(escapingControlCharacters(path)): a file's name is its record id, \(RecordIdentifiers.rule)")
             }
             guard seen.insert(name).inserted else {
-                throw ValidationError("two files are named \(escapingControlCharacters(name)): each file's name is its record id, so they must differ")
+                throw ValidationError(
+                    "two files are named \(escapingControlCharacters(name)): each file's name is its record id, so they must differ"
+                )
             }
         }
     }
@@ -150,7 +173,8 @@ struct SamdAgent: AsyncParsableCommand {
         let context: TLSContext
         do {
             var configuration = TLSConfiguration.deviceClient(
-                identity: .files(certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
+                identity: .files(
+                    certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
                 trustRoots: .file(self.ca)
             )
             // --connect-timeout bounds the handshake too, so that no phase waits on a fixed 10 s.
@@ -168,7 +192,8 @@ struct SamdAgent: AsyncParsableCommand {
             connectTimeout: self.connectTimeout,
             requestTimeout: self.requestTimeout
         )
-        let policy = RetryPolicy(attempts: self.retries + 1, initialDelay: self.retryDelay, maximumDelay: self.maxRetryDelay)
+        let policy = RetryPolicy(
+            attempts: self.retries + 1, initialDelay: self.retryDelay, maximumDelay: self.maxRetryDelay)
 
         var stored = 0
         var storedBytes = 0
@@ -195,7 +220,8 @@ struct SamdAgent: AsyncParsableCommand {
                     policy: policy
                 ) { attempt, delay, error in
                     let cause = error.map(describe) ?? "503 Service Unavailable"
-                    printError("\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay)) s")
+                    printError(
+                        "\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay)) s")
                 }
             } catch {
                 printError("\(name): not stored: \(describe(error))")

@@ -10,7 +10,6 @@ import SaMDStore
 import SaMDTLS
 import Synchronization
 
-
 struct DemoOptions {
     var recordsDirectory: URL
     var subjectCount: Int
@@ -35,7 +34,9 @@ struct Demo {
         report.recordCount = files.count
         report.byteCount = files.reduce(0) { $0 + $1.bytes.count }
         report.subjectCount = Set(files.map(\.subject)).count
-        say("records: \(files.count) files, \(report.byteCount) bytes, from \(self.options.recordsDirectory.path), over \(report.subjectCount) subjects")
+        say(
+            "records: \(files.count) files, \(report.byteCount) bytes, from \(self.options.recordsDirectory.path), over \(report.subjectCount) subjects"
+        )
 
         let work = try WorkDirectory(requested: self.options.workDirectory)
         defer { work.removeIfTemporary() }
@@ -50,15 +51,21 @@ struct Demo {
         let passphraseText = try SecureRandom.bytes(count: 24).map { String(format: "%02x", $0) }.joined()
         let passphrase = try SecureBytes(copying: Array(passphraseText.utf8))
         if !work.isTemporary { try work.writePrivate(passphraseText + "\n", to: "passphrase") }
-        let keyStore = try FileKeyStore.create(at: work.path + "/keys", passphrase: passphrase, kdf: .interactive, logger: Logger(label: "samdkit.keys"))
-        let store = try EncryptedRecordStore(directory: work.path + "/records", keyStore: keyStore, logger: Logger(label: "samdkit.store"))
-        say("PKI: root, intermediate, gateway (\(DevelopmentPKI.serverSANs.map(\.description).joined(separator: ", "))), device \(try Self.uriSAN(of: pki.device)), reader \(readerSAN)")
+        let keyStore = try FileKeyStore.create(
+            at: work.path + "/keys", passphrase: passphrase, kdf: .interactive, logger: Logger(label: "samdkit.keys"))
+        let store = try EncryptedRecordStore(
+            directory: work.path + "/records", keyStore: keyStore, logger: Logger(label: "samdkit.store"))
+        say(
+            "PKI: root, intermediate, gateway (\(DevelopmentPKI.serverSANs.map(\.description).joined(separator: ", "))), device \(try Self.uriSAN(of: pki.device)), reader \(readerSAN)"
+        )
 
         // 2. The gateway on 127.0.0.1, port 0: devices write, the reader reads and shreds.
-        let serverContext = try TLSContext(configuration: .gatewayServer(
-            identity: .pem(certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8)),
-            clientTrustRoots: .pem(Array(pki.root.certificate.certificatePEM.utf8))
-        ))
+        let serverContext = try TLSContext(
+            configuration: .gatewayServer(
+                identity: .pem(
+                    certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8)),
+                clientTrustRoots: .pem(Array(pki.root.certificate.certificatePEM.utf8))
+            ))
         let gateway = try await RecordGateway.start(
             host: "127.0.0.1", port: 0,
             configuration: RecordGatewayConfiguration(tls: serverContext, readers: [readerSAN], shredders: [readerSAN]),
@@ -66,28 +73,41 @@ struct Demo {
         )
         let port = gateway.localAddress.port ?? 0
         say("gateway: listening on 127.0.0.1:\(port), client certificates required")
-        let device = RecordClient(host: "127.0.0.1", port: port, context: try Self.clientContext(pki.device, root: pki.root), serverName: nil)
-        let reader = RecordClient(host: "127.0.0.1", port: port, context: try Self.clientContext(pki.reader, root: pki.root), serverName: nil)
+        let device = RecordClient(
+            host: "127.0.0.1", port: port, context: try Self.clientContext(pki.device, root: pki.root), serverName: nil)
+        let reader = RecordClient(
+            host: "127.0.0.1", port: port, context: try Self.clientContext(pki.reader, root: pki.root), serverName: nil)
 
         do {
             // 3. The device uploads every record.
             var clock = ContinuousClock.now
             var uploaded = 0
             for file in files {
-                let response = try await device.put(subject: file.subject, recordID: file.recordID, recordType: file.recordType, body: file.bytes)
-                if response.status == 201 { uploaded += 1 } else { say("  upload of \(file.recordID): HTTP \(response.status)") }
+                let response = try await device.put(
+                    subject: file.subject, recordID: file.recordID, recordType: file.recordType, body: file.bytes)
+                if response.status == 201 {
+                    uploaded += 1
+                } else {
+                    say("  upload of \(file.recordID): HTTP \(response.status)")
+                }
             }
             report.uploadSeconds = Self.seconds(since: clock)
-            report.check("device uploads \(files.count) records over mutual TLS (201 each)", uploaded == files.count, "\(uploaded) of \(files.count)", say: say)
+            report.check(
+                "device uploads \(files.count) records over mutual TLS (201 each)", uploaded == files.count,
+                "\(uploaded) of \(files.count)", say: say)
 
             let forbidden = try await device.get(subject: files[0].subject, recordID: files[0].recordID)
-            report.check("a device certificate may not read (403)", forbidden.status == 403, "HTTP \(forbidden.status)", say: say)
+            report.check(
+                "a device certificate may not read (403)", forbidden.status == 403, "HTTP \(forbidden.status)", say: say
+            )
 
             // 4. The reader reads every record back, byte for byte.
             clock = ContinuousClock.now
             let (identical, firstMismatch) = try await Self.readBack(files, with: reader)
             report.readSeconds = Self.seconds(since: clock)
-            report.check("reader reads every record back byte for byte", identical == files.count, firstMismatch ?? "\(identical) identical", say: say)
+            report.check(
+                "reader reads every record back byte for byte", identical == files.count,
+                firstMismatch ?? "\(identical) identical", say: say)
 
             // 5. Rotate the KEK and rewrap the store while the gateway serves; then destroy the old version.
             let old = try keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
@@ -98,7 +118,8 @@ struct Demo {
                 defer { rotating.finish() }
                 return try KeyRotationJob(store: store, batchSize: 1).run(newKEKVersion: true)
             }
-            var servedDuringRotation = 0, identicalDuringRotation = 0
+            var servedDuringRotation = 0
+            var identicalDuringRotation = 0
             repeat {
                 let file = files[servedDuringRotation % files.count]
                 let response = try await reader.get(subject: file.subject, recordID: file.recordID)
@@ -110,21 +131,29 @@ struct Demo {
             report.subjectKeysRewrapped = rotated.rewrapped
             report.check(
                 "KEK rotated \(old) → \(rotated.target), \(rotated.subjectKeyCount) subject keys rewrapped with the gateway serving",
-                rotated.finished && rotated.target.version == old.version + 1 && identicalDuringRotation == servedDuringRotation,
+                rotated.finished && rotated.target.version == old.version + 1
+                    && identicalDuringRotation == servedDuringRotation,
                 "\(rotated.rewrapped) rewrapped in \(String(format: "%.3f", rotated.elapsed)) s; \(servedDuringRotation) reads answered meanwhile, all identical",
                 say: say
             )
             _ = try keyStore.destroy(old)
             let (afterRotation, mismatch) = try await Self.readBack(files, with: reader)
-            report.check("after destroying \(old), every record still opens byte for byte", afterRotation == files.count, mismatch ?? "\(afterRotation) identical", say: say)
+            report.check(
+                "after destroying \(old), every record still opens byte for byte", afterRotation == files.count,
+                mismatch ?? "\(afterRotation) identical", say: say)
 
             // 6. Crypto-shred one subject.
             let victim = files[0].subject
             let shredded = try await reader.shred(subject: victim)
-            var gone = 0, kept = 0
+            var gone = 0
+            var kept = 0
             for file in files {
                 let response = try await reader.get(subject: file.subject, recordID: file.recordID)
-                if file.subject == victim { gone += response.status == 410 ? 1 : 0 } else { kept += response.status == 200 && response.body == file.bytes ? 1 : 0 }
+                if file.subject == victim {
+                    gone += response.status == 410 ? 1 : 0
+                } else {
+                    kept += response.status == 200 && response.body == file.bytes ? 1 : 0
+                }
             }
             let victimCount = files.filter { $0.subject == victim }.count
             report.shreddedRecords = victimCount
@@ -136,7 +165,11 @@ struct Demo {
             )
 
             // 7. A client without a certificate is refused by the handshake.
-            let anonymous = RecordClient(host: "127.0.0.1", port: port, context: try TLSContext(configuration: .client(trustRoots: .pem(Array(pki.root.certificate.certificatePEM.utf8)))), serverName: nil)
+            let anonymous = RecordClient(
+                host: "127.0.0.1", port: port,
+                context: try TLSContext(
+                    configuration: .client(trustRoots: .pem(Array(pki.root.certificate.certificatePEM.utf8)))),
+                serverName: nil)
             var refusal = "connected"
             var refused = false
             do {
@@ -151,11 +184,14 @@ struct Demo {
             report.check("a client without a certificate is refused (certificateRequired)", refused, refusal, say: say)
 
             // 8. A device certificate from another CA is refused too, and never retried as a network error.
-            let stranger = RecordClient(host: "127.0.0.1", port: port, context: try Self.clientContext(pki.unknownCADevice, root: pki.root), serverName: nil)
+            let stranger = RecordClient(
+                host: "127.0.0.1", port: port, context: try Self.clientContext(pki.unknownCADevice, root: pki.root),
+                serverName: nil)
             var strangerRefusal = "connected"
             var strangerRefused = false
             do {
-                let response = try await stranger.put(subject: "demo-patient-1", recordID: "intruder", recordType: "text/plain", body: Array("x".utf8))
+                let response = try await stranger.put(
+                    subject: "demo-patient-1", recordID: "intruder", recordType: "text/plain", body: Array("x".utf8))
                 strangerRefusal = "HTTP \(response.status)"
             } catch let error as TLSError {
                 strangerRefused = error.isCertificateError && !error.isRetryable
@@ -163,7 +199,8 @@ struct Demo {
             } catch {
                 strangerRefusal = "\(error)"
             }
-            report.check("a device certificate from an unknown CA is refused", strangerRefused, strangerRefusal, say: say)
+            report.check(
+                "a device certificate from an unknown CA is refused", strangerRefused, strangerRefusal, say: say)
         } catch {
             report.check("the demo ran to its end", false, "\(error)", say: say)
         }
@@ -191,7 +228,9 @@ struct Demo {
         report.check(
             "the database holds no plaintext and no subject or record id",
             leaks.isEmpty && control,
-            leaks.first.map { "found data of \($0.recordID)" } ?? (control ? "\(onDisk.count) bytes scanned" : "the scan did not find the record type stored in clear"),
+            leaks.first.map { "found data of \($0.recordID)" }
+                ?? (control
+                    ? "\(onDisk.count) bytes scanned" : "the scan did not find the record type stored in clear"),
             say: say
         )
 
@@ -214,7 +253,10 @@ struct Demo {
 
     func loadRecords() throws -> [RecordFile] {
         let root = self.options.recordsDirectory.standardizedFileURL
-        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey, .fileSizeKey], options: [.skipsHiddenFiles]) else {
+        guard
+            let enumerator = FileManager.default.enumerator(
+                at: root, includingPropertiesForKeys: [.isRegularFileKey, .fileSizeKey], options: [.skipsHiddenFiles])
+        else {
             throw DemoSetupError(description: "cannot read \(root.path)", exitCode: 66)
         }
         var paths: [(String, URL)] = []
@@ -224,13 +266,17 @@ struct Demo {
             let values = try url.resourceValues(forKeys: [.isRegularFileKey, .fileSizeKey])
             guard values.isRegularFile == true else { continue }
             guard (values.fileSize ?? 0) <= RecordGatewayConfiguration.defaultMaximumBodyByteCount else {
-                throw DemoSetupError(description: "\(url.path) is larger than a record may be (\(RecordGatewayConfiguration.defaultMaximumBodyByteCount) bytes)", exitCode: 65)
+                throw DemoSetupError(
+                    description:
+                        "\(url.path) is larger than a record may be (\(RecordGatewayConfiguration.defaultMaximumBodyByteCount) bytes)",
+                    exitCode: 65)
             }
             paths.append((String(found.standardizedFileURL.path.dropFirst(root.path.count + 1)), url))
         }
         guard !paths.isEmpty else { throw DemoSetupError(description: "no records in \(root.path)", exitCode: 66) }
         guard paths.count <= Self.maximumRecordCount else {
-            throw DemoSetupError(description: "more than \(Self.maximumRecordCount) files in \(root.path)", exitCode: 65)
+            throw DemoSetupError(
+                description: "more than \(Self.maximumRecordCount) files in \(root.path)", exitCode: 65)
         }
         return try paths.sorted { $0.0 < $1.0 }.enumerated().map { index, entry in
             RecordFile(
@@ -248,7 +294,9 @@ struct Demo {
     /// in any database file.
     static func plaintextProbes(_ bytes: [UInt8]) -> [[UInt8]] {
         guard bytes.count >= 12 else { return [] }
-        let windows = bytes.count > 32 ? [0, (bytes.count - 32) / 2, bytes.count - 32].map { Array(bytes[$0..<$0 + 32]) } : [bytes]
+        let windows =
+            bytes.count > 32
+            ? [0, (bytes.count - 32) / 2, bytes.count - 32].map { Array(bytes[$0..<$0 + 32]) } : [bytes]
         return windows.filter { Set($0).count >= min(8, $0.count / 2) }
     }
 
@@ -260,24 +308,31 @@ struct Demo {
             if response.status == 200, response.body == file.bytes, response.contentType == file.recordType {
                 identical += 1
             } else if mismatch == nil {
-                mismatch = "\(file.recordID): HTTP \(response.status), \(response.body.count) bytes, \(response.contentType ?? "no type")"
+                mismatch =
+                    "\(file.recordID): HTTP \(response.status), \(response.body.count) bytes, \(response.contentType ?? "no type")"
             }
         }
         return (identical, mismatch)
     }
 
-    static func clientContext(_ certificate: DevelopmentCertificate, root: DevelopmentCertificateAuthority) throws -> TLSContext {
-        try TLSContext(configuration: .deviceClient(
-            identity: .pem(certificateChain: Array(certificate.chainPEM.utf8), privateKey: Array(certificate.privateKeyPEM.utf8)),
-            trustRoots: .pem(Array(root.certificate.certificatePEM.utf8))
-        ))
+    static func clientContext(_ certificate: DevelopmentCertificate, root: DevelopmentCertificateAuthority) throws
+        -> TLSContext
+    {
+        try TLSContext(
+            configuration: .deviceClient(
+                identity: .pem(
+                    certificateChain: Array(certificate.chainPEM.utf8),
+                    privateKey: Array(certificate.privateKeyPEM.utf8)),
+                trustRoots: .pem(Array(root.certificate.certificatePEM.utf8))
+            ))
     }
 
     static func uriSAN(of certificate: DevelopmentCertificate) throws -> String {
         for name in certificate.subjectAlternativeNames {
             if case .uri(let value) = name { return value }
         }
-        throw DemoSetupError(description: "the development certificate \(certificate.subject) has no URI SAN", exitCode: 70)
+        throw DemoSetupError(
+            description: "the development certificate \(certificate.subject) has no URI SAN", exitCode: 70)
     }
 
     /// Seals and opens every record with the envelope under a throw-away KEK; MiB per second each way.
@@ -285,7 +340,9 @@ struct Demo {
         let id = try KeyIdentifier(name: "demo", version: 1)
         let kek = try SecureBytes(randomByteCount: 32)
         let keys = StaticKeyProvider(keys: [id: kek])
-        let context = try EncryptionContext([("subject", "demo"), ("record", "throughput"), ("type", "application/octet-stream")])
+        let context = try EncryptionContext([
+            ("subject", "demo"), ("record", "throughput"), ("type", "application/octet-stream"),
+        ])
         let total = Double(records.reduce(0) { $0 + $1.count }) / 1_048_576
         var clock = ContinuousClock.now
         let sealed = try records.map { try Envelope.seal($0, context: context, to: .keyEncryptionKey(id, kek)) }
@@ -310,16 +367,19 @@ struct WorkDirectory {
     init(requested: String?) throws {
         if let requested {
             guard !FileManager.default.fileExists(atPath: requested) else {
-                throw DemoSetupError(description: "\(requested) exists; the demo writes only into a new directory", exitCode: 73)
+                throw DemoSetupError(
+                    description: "\(requested) exists; the demo writes only into a new directory", exitCode: 73)
             }
             self.path = requested
             self.isTemporary = false
         } else {
-            self.path = FileManager.default.temporaryDirectory.appendingPathComponent("samd-demo-\(UUID().uuidString)").path
+            self.path =
+                FileManager.default.temporaryDirectory.appendingPathComponent("samd-demo-\(UUID().uuidString)").path
             self.isTemporary = true
         }
         do {
-            try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: self.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw DemoSetupError(description: "cannot create \(self.path): \(error.localizedDescription)", exitCode: 73)
         }
@@ -330,7 +390,8 @@ struct WorkDirectory {
         var bytes: [UInt8] = []
         let root = URL(fileURLWithPath: self.path + "/" + sub)
         let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])
-        for case let url as URL in enumerator ?? FileManager.DirectoryEnumerator() where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+        for case let url as URL in enumerator ?? FileManager.DirectoryEnumerator()
+        where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
             bytes += Array(try Data(contentsOf: url))
         }
         return bytes
@@ -339,7 +400,10 @@ struct WorkDirectory {
     /// Writes `text` to `name` in the work directory, created 0600.
     func writePrivate(_ text: String, to name: String) throws {
         let path = self.path + "/" + name
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw DemoSetupError(description: "cannot write \(path)", exitCode: 73)
         }
     }

@@ -41,8 +41,14 @@ struct DemoReport {
             ("read back over mTLS (store → gateway → reader)", Self.rate(mib, self.readSeconds)),
             ("envelope seal, in process", String(format: "%.1f MiB/s", self.sealMiBPerSecond)),
             ("envelope open, in process", String(format: "%.1f MiB/s", self.openMiBPerSecond)),
-            ("TLS handshakes at the gateway", "\(self.handshakesSucceeded) succeeded, \(self.handshakesFailed) refused"),
-            ("KEK rotation (subject keys rewrapped)", String(format: "%d in %.3f s", self.subjectKeysRewrapped, self.rotationSeconds)),
+            (
+                "TLS handshakes at the gateway",
+                "\(self.handshakesSucceeded) succeeded, \(self.handshakesFailed) refused"
+            ),
+            (
+                "KEK rotation (subject keys rewrapped)",
+                String(format: "%d in %.3f s", self.subjectKeysRewrapped, self.rotationSeconds)
+            ),
             ("records crypto-shredded", "\(self.shreddedRecords)"),
             ("checks", "\(self.checks.filter(\.passed).count) of \(self.checks.count) passed"),
         ]
@@ -54,7 +60,7 @@ struct DemoReport {
         }
         text += line
         #if DEBUG
-        text += "\n (a debug build: `swift run -c release samd-demo` gives release figures)"
+            text += "\n (a debug build: `swift run -c release samd-demo` gives release figures)"
         #endif
         return text
     }

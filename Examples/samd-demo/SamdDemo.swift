@@ -22,13 +22,21 @@ struct SamdDemo: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "A directory of records to upload (every regular file below it; links followed, hidden files skipped). Default: the synthetic records shipped with the demo.")
+    @Option(
+        name: .long,
+        help:
+            "A directory of records to upload (every regular file below it; links followed, hidden files skipped). Default: the synthetic records shipped with the demo."
+    )
     var records: String?
 
     @Option(name: .long, parsing: .unconditional, help: "Subjects (patients) the records are spread over, 1 to 100.")
     var subjects: Int = 3
 
-    @Option(name: .long, help: "Keep the PKI, key store (its passphrase in DIR/passphrase, 0600) and database here (created 0700; must not exist). Default: a temporary directory, removed at the end.")
+    @Option(
+        name: .long,
+        help:
+            "Keep the PKI, key store (its passphrase in DIR/passphrase, 0600) and database here (created 0700; must not exist). Default: a temporary directory, removed at the end."
+    )
     var workDirectory: String?
 
     @Flag(name: .long, help: "Print the gateway's and the stores' security events (swift-log) on standard error.")
@@ -49,7 +57,8 @@ struct SamdDemo: AsyncParsableCommand {
             printError("the shipped records are missing from the build")
             throw ExitCode(70)
         }
-        let options = DemoOptions(recordsDirectory: input, subjectCount: self.subjects, workDirectory: self.workDirectory)
+        let options = DemoOptions(
+            recordsDirectory: input, subjectCount: self.subjects, workDirectory: self.workDirectory)
         let report: DemoReport
         do {
             report = try await Demo(options: options).run { line in printLine(line) }
@@ -61,13 +70,17 @@ struct SamdDemo: AsyncParsableCommand {
             throw ExitCode(70)
         }
         printLine("")
-        report.summaryTable().split(separator: "\n", omittingEmptySubsequences: false).forEach { printLine(String($0)) }
+        for line in report.summaryTable().split(separator: "\n", omittingEmptySubsequences: false) {
+            printLine(String(line))
+        }
         printLine("")
         if report.allPassed {
             printLine("samd-demo: all \(report.checks.count) checks passed")
         } else {
             let failed = report.checks.filter { !$0.passed }
-            printLine("samd-demo: \(failed.count) of \(report.checks.count) checks FAILED: \(failed.map(\.name).joined(separator: "; "))")
+            printLine(
+                "samd-demo: \(failed.count) of \(report.checks.count) checks FAILED: \(failed.map(\.name).joined(separator: "; "))"
+            )
             throw ExitCode(1)
         }
     }

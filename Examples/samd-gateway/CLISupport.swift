@@ -10,9 +10,9 @@ import SaMDStore
 import SaMDTLS
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 typealias ExitStatus = RecordServiceExitStatus
@@ -47,11 +47,20 @@ enum GatewayExitCodes {
     static let rotate: [(code: Int32, meaning: String)] = [
         (ExitStatus.ok, "rotation finished"),
         (ExitStatus.usage, "usage (an option missing, malformed or out of range)"),
-        (ExitStatus.dataError, "some subject keys could not be rewrapped (listed by blind name on standard error; run again to retry them)"),
-        (ExitStatus.noInput, "--store holds no record store (no records.sqlite), or the passphrase file cannot be read"),
+        (
+            ExitStatus.dataError,
+            "some subject keys could not be rewrapped (listed by blind name on standard error; run again to retry them)"
+        ),
+        (
+            ExitStatus.noInput,
+            "--store holds no record store (no records.sqlite), or the passphrase file cannot be read"
+        ),
         (ExitStatus.software, "internal error"),
         (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
-        (ExitStatus.temporaryFailure, "another rotation job is running on this store, or the key store stayed locked past its timeout"),
+        (
+            ExitStatus.temporaryFailure,
+            "another rotation job is running on this store, or the key store stayed locked past its timeout"
+        ),
         (ExitStatus.configuration, "the key store cannot be opened, or the KEK has no active version"),
     ]
 
@@ -64,15 +73,21 @@ enum GatewayExitCodes {
 /// The record store and the key store under it, opened as `samd-vault` opens a key store: the passphrase
 /// from `--passphrase-file` or the `SAMD_PASSPHRASE` environment variable, never from the command line.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The record store directory (serve creates it 0700 if missing; rotate never does).", valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The record store directory (serve creates it 0700 if missing; rotate never does).", valueName: "dir"))
     var store: String
 
-    @Option(name: .long, help: ArgumentHelp("The key store directory, made by `samd-vault keys init`.", valueName: "dir"))
+    @Option(
+        name: .long, help: ArgumentHelp("The key store directory, made by `samd-vault keys init`.", valueName: "dir"))
     var keystore: String
 
     @Option(
         name: .long,
-        help: ArgumentHelp("A file holding the key store's passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable.", valueName: "file")
+        help: ArgumentHelp(
+            "A file holding the key store's passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable.",
+            valueName: "file")
     )
     var passphraseFile: String?
 
@@ -81,20 +96,25 @@ struct StoreOptions: ParsableArguments {
     func requireExistingStore() throws {
         let path = self.store + "/" + EncryptedRecordStore.databaseFileName
         var info = stat()
-        guard lstat(path, &info) != 0 else { return }  // anything there is judged by the store itself
-        let reason = errno == ENOENT || errno == ENOTDIR ? "no record store here (no \(EncryptedRecordStore.databaseFileName))" : String(cString: strerror(errno))
+        guard lstat(path, &info) != 0 else { return } // anything there is judged by the store itself
+        let reason =
+            errno == ENOENT || errno == ENOTDIR
+            ? "no record store here (no \(EncryptedRecordStore.databaseFileName))" : String(cString: strerror(errno))
         printError("--store \(self.store): \(reason); rotate never creates a store: check the path")
         throw ExitCode(ExitStatus.noInput)
     }
 
     /// Opens both stores; exit 66 for a passphrase file that cannot be read, 78 for a key store that cannot
     /// be opened (no or wrong passphrase, modified, mis-permissioned), 74 for I/O and storage failures.
-    func open(maximumRecordByteCount: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount) throws -> EncryptedRecordStore {
+    func open(maximumRecordByteCount: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount) throws
+        -> EncryptedRecordStore
+    {
         try requireReadable([self.passphraseFile])
         let keys: FileKeyStore
         do {
             let passphrase = try self.passphraseFile.map(Passphrase.fromFile) ?? Passphrase.fromEnvironment()
-            keys = try FileKeyStore(opening: self.keystore, passphrase: passphrase, logger: Logger(label: "samdkit.keys"))
+            keys = try FileKeyStore(
+                opening: self.keystore, passphrase: passphrase, logger: Logger(label: "samdkit.keys"))
         } catch let error as EnvelopeError {
             printError("key store \(self.keystore): \(error.code): \(error.reason)")
             throw ExitCode(ExitStatus.code(forKeyStore: error))

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import SaMDExampleSupport
 import Logging
+import SaMDExampleSupport
 import SaMDKeys
 import SaMDRecordService
 import SaMDStore
@@ -36,10 +36,16 @@ struct Rotate: ParsableCommand {
     @Flag(name: .long, help: "Make a new KEK version first (a rotation).")
     var newVersion = false
 
-    @Flag(name: .long, help: "Then re-key every subject (fresh subject-key material, every record rewrapped, old versions destroyed): after a compromise.")
+    @Flag(
+        name: .long,
+        help:
+            "Then re-key every subject (fresh subject-key material, every record rewrapped, old versions destroyed): after a compromise."
+    )
     var rekeySubjects = false
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Subject keys rewrapped between two committed checkpoints (1 to 1000000).", valueName: "n"))
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp("Subject keys rewrapped between two committed checkpoints (1 to 1000000).", valueName: "n"))
     var batchSize: Int = 256
 
     @Option(name: .long, help: ArgumentHelp("The KEK to rotate.", valueName: "name"))
@@ -76,7 +82,9 @@ struct Rotate: ParsableCommand {
             for failure in report.failed {
                 printError("subject key \(failure.key) not rewrapped: \(failure.reason)")
             }
-            printError("rotation incomplete: \(report.failed.count) of \(report.subjectKeyCount) subject keys are not under \(report.target); run rotate again")
+            printError(
+                "rotation incomplete: \(report.failed.count) of \(report.subjectKeyCount) subject keys are not under \(report.target); run rotate again"
+            )
             throw ExitCode(ExitStatus.dataError)
         }
         printLine("rotation finished: \(report.target), \(report.subjectKeyCount) subject keys")
@@ -102,7 +110,9 @@ struct Rotate: ParsableCommand {
             for failure in report.failed {
                 printError("subject key \(failure.key) not re-keyed: \(failure.reason)")
             }
-            printError("re-key incomplete: \(report.failed.count) of \(report.subjectKeyCount) subjects keep their old key versions; run rotate --rekey-subjects again")
+            printError(
+                "re-key incomplete: \(report.failed.count) of \(report.subjectKeyCount) subjects keep their old key versions; run rotate --rekey-subjects again"
+            )
             throw ExitCode(ExitStatus.dataError)
         }
         printLine(

@@ -15,8 +15,8 @@ struct SamdGateway: AsyncParsableCommand {
             The key store's passphrase comes from SAMD_PASSPHRASE or --passphrase-file, never from the \
             command line.
             """
-            + "\nExit codes of serve (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
-            + "\nExit codes of rotate: " + GatewayExitCodes.text(GatewayExitCodes.rotate),
+                + "\nExit codes of serve (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
+                + "\nExit codes of rotate: " + GatewayExitCodes.text(GatewayExitCodes.rotate),
         subcommands: [Serve.self, Rotate.self],
         defaultSubcommand: Serve.self
     )

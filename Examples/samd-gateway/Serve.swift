@@ -1,17 +1,17 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import SaMDExampleSupport
 import Logging
 import NIOCore
+import SaMDExampleSupport
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `samd-gateway serve`: the records gateway.
@@ -38,7 +38,8 @@ struct Serve: AsyncParsableCommand {
             """ + "\nExit codes (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
     )
 
-    @Option(name: .long, help: ArgumentHelp("The address to listen on (port 0: any free port).", valueName: "host:port"))
+    @Option(
+        name: .long, help: ArgumentHelp("The address to listen on (port 0: any free port).", valueName: "host:port"))
     var listen: RecordServiceEndpoint
 
     @Option(name: .long, help: ArgumentHelp("The gateway's certificate chain (PEM, leaf first).", valueName: "file"))
@@ -49,23 +50,28 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var keyPassphrase: KeyPassphraseOption
 
-    @Option(name: .long, help: ArgumentHelp("The CA certificates client certificates must chain to (PEM).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The CA certificates client certificates must chain to (PEM).", valueName: "file"))
     var ca: String
 
-    @Option(name: .long, help: ArgumentHelp("Check client chains against these CRLs (PEM; repeatable).", valueName: "file"))
+    @Option(
+        name: .long, help: ArgumentHelp("Check client chains against these CRLs (PEM; repeatable).", valueName: "file"))
     var crl: [String] = []
 
     @OptionGroup var stores: StoreOptions
 
     @Option(
         name: .customLong("reader"),
-        help: ArgumentHelp("Grant the read role to the client with this SAN URI or DNS name (repeatable).", valueName: "san")
+        help: ArgumentHelp(
+            "Grant the read role to the client with this SAN URI or DNS name (repeatable).", valueName: "san")
     )
     var readers: [String] = []
 
     @Option(
         name: .customLong("shredder"),
-        help: ArgumentHelp("Grant the shred role to the client with this SAN URI or DNS name (repeatable).", valueName: "san")
+        help: ArgumentHelp(
+            "Grant the shred role to the client with this SAN URI or DNS name (repeatable).", valueName: "san")
     )
     var shredders: [String] = []
 
@@ -89,7 +95,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("The largest record accepted, in bytes (default 64 MiB; at most 512 MiB, the store's bound).", valueName: "bytes")
+        help: ArgumentHelp(
+            "The largest record accepted, in bytes (default 64 MiB; at most 512 MiB, the store's bound).",
+            valueName: "bytes")
     )
     var maxBodyBytes: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount
 
@@ -113,7 +121,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Seconds a connection may wait for its next request (default 30; more than 0, at most 86400).", valueName: "seconds")
+        help: ArgumentHelp(
+            "Seconds a connection may wait for its next request (default 30; more than 0, at most 86400).",
+            valueName: "seconds")
     )
     var idleTimeout: Double = RecordGatewayConfiguration.defaultIdleTimeout
 
@@ -128,7 +138,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Seconds a request may take to arrive, head to end of body (more than 0, at most 86400).", valueName: "seconds")
+        help: ArgumentHelp(
+            "Seconds a request may take to arrive, head to end of body (more than 0, at most 86400).",
+            valueName: "seconds")
     )
     var requestTimeout: Double = 120
 
@@ -172,17 +184,24 @@ struct Serve: AsyncParsableCommand {
             ("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout),
             ("--max-connection-age", self.maxConnectionAge),
         ] {
-            guard value.isFinite, value > 0, value <= 86_400 else { throw ValidationError("\(name) is more than 0 and at most 86400 seconds") }
+            guard value.isFinite, value > 0, value <= 86_400 else {
+                throw ValidationError("\(name) is more than 0 and at most 86400 seconds")
+            }
         }
-        if !self.readerCAs.isEmpty, self.readers.isEmpty { throw ValidationError("--reader-ca binds the read role: give --reader too") }
-        if !self.shredderCAs.isEmpty, self.shredders.isEmpty { throw ValidationError("--shredder-ca binds the shred role: give --shredder too") }
+        if !self.readerCAs.isEmpty, self.readers.isEmpty {
+            throw ValidationError("--reader-ca binds the read role: give --reader too")
+        }
+        if !self.shredderCAs.isEmpty, self.shredders.isEmpty {
+            throw ValidationError("--shredder-ca binds the shred role: give --shredder too")
+        }
         for (option, values) in [("--reader", self.readers), ("--shredder", self.shredders)] {
             for value in values {
                 guard !value.isEmpty, !value.contains(where: \.isWhitespace) else {
                     throw ValidationError("\(option) needs a SAN URI or DNS name without spaces")
                 }
                 if case .ipAddress = TLSServerName(value) {
-                    throw ValidationError("\(option) \(value): an IP address cannot grant a role; give the client's SAN URI or DNS name")
+                    throw ValidationError(
+                        "\(option) \(value): an IP address cannot grant a role; give the client's SAN URI or DNS name")
                 }
             }
         }
@@ -190,7 +209,8 @@ struct Serve: AsyncParsableCommand {
 
     func makeTLSConfiguration() throws -> TLSConfiguration {
         var configuration = TLSConfiguration.gatewayServer(
-            identity: .files(certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
+            identity: .files(
+                certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
             clientTrustRoots: .file(self.ca)
         )
         configuration.certificateRevocationLists = self.crl.map { .file($0) }
@@ -210,14 +230,16 @@ struct Serve: AsyncParsableCommand {
         let readerIssuers: [TLSIssuingAuthority]
         let shredderIssuers: [TLSIssuingAuthority]
         do {
-            context = try TLSContext(configuration: try self.makeTLSConfiguration(), logger: Logger(label: "samdkit.tls"))
+            context = try TLSContext(
+                configuration: try self.makeTLSConfiguration(), logger: Logger(label: "samdkit.tls"))
             readerIssuers = try self.readerCAs.flatMap { try TLSIssuingAuthority.load(.file($0)) }
             shredderIssuers = try self.shredderCAs.flatMap { try TLSIssuingAuthority.load(.file($0)) }
         } catch let error as TLSError {
             printError("\(error.code): \(error.reason)")
             throw ExitCode(ExitStatus.code(forSetup: error))
         }
-        let store = try self.stores.open(maximumRecordByteCount: max(self.maxBodyBytes, RecordGatewayConfiguration.defaultMaximumBodyByteCount))
+        let store = try self.stores.open(
+            maximumRecordByteCount: max(self.maxBodyBytes, RecordGatewayConfiguration.defaultMaximumBodyByteCount))
         let configuration = RecordGatewayConfiguration(
             tls: context,
             readers: self.readers,
@@ -254,10 +276,13 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(ExitStatus.unavailable)
         }
         let address = gateway.localAddress
-        printLine("listening on \(RecordServiceEndpoint.format(host: address.ipAddress ?? self.listen.host, port: address.port ?? self.listen.port))")
+        printLine(
+            "listening on \(RecordServiceEndpoint.format(host: address.ipAddress ?? self.listen.host, port: address.port ?? self.listen.port))"
+        )
 
         let reloader =
-            self.identityReloadInterval > 0 ? TLSIdentityReloader(context: context, interval: self.identityReloadInterval) : nil
+            self.identityReloadInterval > 0
+            ? TLSIdentityReloader(context: context, interval: self.identityReloadInterval) : nil
         await withTaskGroup(of: Void.self) { group in
             if let reloader {
                 group.addTask { await reloader.run() }
@@ -267,9 +292,13 @@ struct Serve: AsyncParsableCommand {
                 for await _ in reloadSignals.signals {
                     do {
                         if let reloader { try reloader.reload() } else { try context.reload() }
-                        cliLogger.notice("SIGHUP: identity reloaded", metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
+                        cliLogger.notice(
+                            "SIGHUP: identity reloaded",
+                            metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
                     } catch {
-                        cliLogger.error("SIGHUP: identity reload refused; the previous identity stays", metadata: ["error": "\(error)"])
+                        cliLogger.error(
+                            "SIGHUP: identity reload refused; the previous identity stays",
+                            metadata: ["error": "\(error)"])
                     }
                 }
             }

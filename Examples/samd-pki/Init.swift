@@ -9,10 +9,13 @@ struct Init: ParsableCommand {
         abstract: "Write a new development PKI (NOT a production CA) into a directory."
     )
 
-    @Option(name: .customLong("out"), help: ArgumentHelp("The directory to write (created, mode 0700).", valueName: "dir"))
+    @Option(
+        name: .customLong("out"), help: ArgumentHelp("The directory to write (created, mode 0700).", valueName: "dir"))
     var out: String
 
-    @Option(name: .customLong("server-dns"), help: ArgumentHelp("A server DNS SAN (repeatable; default localhost).", valueName: "name"))
+    @Option(
+        name: .customLong("server-dns"),
+        help: ArgumentHelp("A server DNS SAN (repeatable; default localhost).", valueName: "name"))
     var serverDNSNames: [String] = []
 
     @Option(
@@ -26,7 +29,8 @@ struct Init: ParsableCommand {
     @Option(name: .customLong("reader"), help: ArgumentHelp("A reader id (repeatable; default 01).", valueName: "id"))
     var readerIDs: [String] = []
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Leaf validity in days, 1-397 (CAs: at least 90).", valueName: "n"))
+    @Option(
+        parsing: .unconditional, help: ArgumentHelp("Leaf validity in days, 1-397 (CAs: at least 90).", valueName: "n"))
     var days: Int = 30
 
     @Flag(help: "Replace the files of an existing PKI in the directory.")

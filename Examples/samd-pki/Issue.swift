@@ -18,7 +18,9 @@ struct Issue: ParsableCommand {
     @Option(name: .customLong("reader"), help: ArgumentHelp("A reader id to issue (repeatable).", valueName: "id"))
     var readerIDs: [String] = []
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Validity in days, 1-397 (never past the intermediate's).", valueName: "n"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Validity in days, 1-397 (never past the intermediate's).", valueName: "n"))
     var days: Int = 30
 
     @Flag(help: "Replace an existing certificate and key of the same id.")
@@ -48,6 +50,10 @@ struct Issue: ParsableCommand {
                 try directory.issueReader(id: id, validityDays: self.days, replacingExisting: self.force)
             }
         }
-        printSummary(files, heading: "issued with \(directory.directory.path)/\(DevelopmentPKIDirectory.intermediateKeyFile) (development PKI, NOT a production CA):")
+        printSummary(
+            files,
+            heading:
+                "issued with \(directory.directory.path)/\(DevelopmentPKIDirectory.intermediateKeyFile) (development PKI, NOT a production CA):"
+        )
     }
 }

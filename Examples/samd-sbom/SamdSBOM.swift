@@ -29,7 +29,9 @@ struct SamdSBOM: ParsableCommand {
     @Option(name: .long, help: "Write the document to FILE instead of standard output.")
     var output: String?
 
-    @Option(name: .long, help: "Check the running components against this OSV advisories file instead of printing the SBOM.")
+    @Option(
+        name: .long, help: "Check the running components against this OSV advisories file instead of printing the SBOM."
+    )
     var check: String?
 
     @Option(name: .long, help: "An OpenVEX file whose not_affected/fixed statements suppress matches (repeatable).")
@@ -70,7 +72,8 @@ struct SamdSBOM: ParsableCommand {
     private func runCheck(_ inventory: SBOMInventory, advisoriesPath: String) throws {
         let advisories = try Self.read(advisoriesPath)
         let statements = try self.vex.map(Self.read)
-        let findings = try VulnerabilityCheck.findings(for: inventory, advisories: advisories, vex: statements, on: self.asOf)
+        let findings = try VulnerabilityCheck.findings(
+            for: inventory, advisories: advisories, vex: statements, on: self.asOf)
         // A finding quotes the advisories file (ids, summaries): one line each, escaped.
         for finding in findings { try Self.standardOutput(escapingControlCharacters("\(finding)") + "\n") }
         guard findings.isEmpty else {
@@ -103,7 +106,9 @@ struct SamdSBOM: ParsableCommand {
     /// `text` as an ISO 8601 full date (UTC), or nil when it is not exactly `YYYY-MM-DD` or names no real day
     /// (2028-13-45, 2027-02-29): the parse must print back to the same text, so no field is rolled over.
     static func day(_ text: String) -> Date? {
-        guard text.utf8.count == 10, text.range(of: #"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"#, options: .regularExpression) != nil else { return nil }
+        guard text.utf8.count == 10,
+            text.range(of: #"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"#, options: .regularExpression) != nil
+        else { return nil }
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.formatOptions = [.withFullDate]
@@ -112,7 +117,9 @@ struct SamdSBOM: ParsableCommand {
     }
 
     static func read(_ path: String) throws -> Data {
-        guard FileManager.default.fileExists(atPath: path) else { throw SBOMError(.inputMissing, "\(path) does not exist") }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SBOMError(.inputMissing, "\(path) does not exist")
+        }
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {

@@ -9,9 +9,9 @@ import SaMDKeys
 import SaMDTLS
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// sysexits(3) codes, shared with the other example programs.
@@ -97,7 +97,9 @@ func peerPolicy(from values: [String]) throws -> TLSPeerPolicy {
         if value.lowercased().hasPrefix("spki:sha256:") {
             let hex = Array(value.dropFirst("spki:sha256:".count))
             guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else {
-                throw ValidationError("--allow-peer \(escapingControlCharacters(value)): a pin is spki:sha256: followed by 64 hexadecimal digits")
+                throw ValidationError(
+                    "--allow-peer \(escapingControlCharacters(value)): a pin is spki:sha256: followed by 64 hexadecimal digits"
+                )
             }
             pins.insert(stride(from: 0, to: 64, by: 2).map { UInt8(String(hex[$0...$0 + 1]), radix: 16)! })
         } else if value.contains(":") {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import SaMDExampleSupport
 import Logging
 import NIOCore
+import SaMDExampleSupport
 import SaMDTLS
 import Synchronization
 
@@ -29,10 +29,14 @@ struct Connect: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The server.", valueName: "host:port"))
     var endpoint: Endpoint
 
-    @Option(name: .long, help: ArgumentHelp("The CA certificates the server's chain must lead to (PEM).", valueName: "file"))
+    @Option(
+        name: .long, help: ArgumentHelp("The CA certificates the server's chain must lead to (PEM).", valueName: "file")
+    )
     var ca: String
 
-    @Option(name: .long, help: ArgumentHelp("This client's certificate chain (PEM, leaf first); needs --key.", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("This client's certificate chain (PEM, leaf first); needs --key.", valueName: "file"))
     var cert: String?
 
     @Option(name: .long, help: ArgumentHelp("This client's private key (PEM); needs --cert.", valueName: "file"))
@@ -40,7 +44,9 @@ struct Connect: AsyncParsableCommand {
 
     @OptionGroup var keyPassphrase: KeyPassphraseOption
 
-    @Option(name: .long, help: ArgumentHelp("The name the server's certificate must carry (default: HOST).", valueName: "name"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The name the server's certificate must carry (default: HOST).", valueName: "name"))
     var serverName: String?
 
     @Option(
@@ -52,7 +58,9 @@ struct Connect: AsyncParsableCommand {
     )
     var allowPeer: [String] = []
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds to wait for the TCP connection.", valueName: "seconds"))
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp("Seconds to wait for the TCP connection.", valueName: "seconds"))
     var connectTimeout: Int = 10
 
     @Flag(name: .long, help: "Log the library's security events (handshakes) on standard error.")

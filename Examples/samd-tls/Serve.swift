@@ -1,15 +1,15 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-import SaMDExampleSupport
 import Logging
 import NIOCore
+import SaMDExampleSupport
 import SaMDTLS
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `samd-tls serve`: a TLS echo server.
@@ -42,7 +42,9 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var keyPassphrase: KeyPassphraseOption
 
-    @Option(name: .long, help: ArgumentHelp("Require client certificates chaining to these CA certificates (PEM).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Require client certificates chaining to these CA certificates (PEM).", valueName: "file"))
     var clientCA: String?
 
     @Option(
@@ -54,13 +56,19 @@ struct Serve: AsyncParsableCommand {
     )
     var allowPeer: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Check client chains against these CRLs (PEM; needs --client-ca).", valueName: "file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Check client chains against these CRLs (PEM; needs --client-ca).", valueName: "file"))
     var crl: [String] = []
 
     @Flag(name: .customLong("tls12"), help: "Also accept TLS 1.2 (ECDHE with AEAD suites only).")
     var tls12 = false
 
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Seconds between two looks at the identity, client-CA and CRL files; 0: do not watch.", valueName: "seconds"))
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp(
+            "Seconds between two looks at the identity, client-CA and CRL files; 0: do not watch.", valueName: "seconds"
+        ))
     var identityReloadInterval: Double = 5
 
     func validate() throws {
@@ -144,9 +152,13 @@ struct Serve: AsyncParsableCommand {
                 for await _ in reloadSignals.signals {
                     do {
                         if let reloader { try reloader.reload() } else { try context.reload() }
-                        cliLogger.notice("SIGHUP: identity reloaded", metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
+                        cliLogger.notice(
+                            "SIGHUP: identity reloaded",
+                            metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
                     } catch {
-                        cliLogger.error("SIGHUP: identity reload refused; the previous identity stays", metadata: ["error": "\(error)"])
+                        cliLogger.error(
+                            "SIGHUP: identity reload refused; the previous identity stays",
+                            metadata: ["error": "\(error)"])
                     }
                 }
             }
@@ -184,7 +196,9 @@ struct Serve: AsyncParsableCommand {
             metadata["bytes"] = "\(echoed)"
             logger.info("connection closed", metadata: metadata)
         } catch let error as TLSError {
-            metadata.merge(["error": "\(error.code)", "origin": "\(error.origin.rawValue)", "reason": "\(error.reason)"]) { $1 }
+            metadata.merge([
+                "error": "\(error.code)", "origin": "\(error.origin.rawValue)", "reason": "\(error.reason)",
+            ]) { $1 }
             if let alert = error.alert { metadata["alert"] = "\(alert)" }
             logger.warning("connection failed", metadata: metadata)
         } catch {

@@ -7,7 +7,7 @@ import SaMDKeys
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// sysexits(3) codes.
@@ -25,7 +25,8 @@ enum ExitStatus {
     /// The exit code for a library error.
     static func code(for error: EnvelopeError) -> Int32 {
         switch error.code {
-        case .authenticationFailed, .truncated, .malformed, .unsupportedVersion, .unsupportedSuite, .limitExceeded: dataError
+        case .authenticationFailed, .truncated, .malformed, .unsupportedVersion, .unsupportedSuite, .limitExceeded:
+            dataError
         case .invalidContext: usage
         case .keyNotFound, .keyDestroyed, .keyNotUsable, .keyStore: unavailable
         // The key store's lock held past its timeout by another process: try again later.
@@ -71,7 +72,9 @@ struct KeyStoreOptions: ParsableArguments {
     @Option(name: .long, help: "The key store directory.")
     var keystore: String
 
-    @Option(name: .long, help: "A file holding the passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable.")
+    @Option(
+        name: .long,
+        help: "A file holding the passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable.")
     var passphraseFile: String?
 
     func passphrase() throws -> SecureBytes {
@@ -88,10 +91,14 @@ struct KeyStoreOptions: ParsableArguments {
 
 /// The encryption-context options of seal and open.
 struct ContextOptions: ParsableArguments {
-    @Option(name: .customLong("context"), help: "An encryption-context pair KEY=VALUE (repeatable). Never stored; needed again to open.")
+    @Option(
+        name: .customLong("context"),
+        help: "An encryption-context pair KEY=VALUE (repeatable). Never stored; needed again to open.")
     var pairs: [String] = []
 
-    @Option(name: .long, help: "The subject (patient) id: seals under that subject's key and binds subject=ID into the context.")
+    @Option(
+        name: .long,
+        help: "The subject (patient) id: seals under that subject's key and binds subject=ID into the context.")
     var subject: String?
 
     func context() throws -> EncryptionContext {
@@ -146,12 +153,15 @@ final class PendingOutput {
         var info = stat()
         if destination != "-" {
             if destination.hasSuffix("/") || (stat(destination, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR) {
-                throw Failure(status: ExitStatus.cannotCreate, message: "\(destination) is a directory; name the output file")
+                throw Failure(
+                    status: ExitStatus.cannotCreate, message: "\(destination) is a directory; name the output file")
             }
             // The output replaces OUT by rename: a device, FIFO, socket or link there would be replaced by
             // a regular file (as root, /dev/null itself). Write to - and redirect instead.
             if lstat(destination, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-                throw Failure(status: ExitStatus.cannotCreate, message: "\(destination) exists and is not a regular file; use - and redirect")
+                throw Failure(
+                    status: ExitStatus.cannotCreate,
+                    message: "\(destination) exists and is not a regular file; use - and redirect")
             }
         }
         let directory: String
@@ -174,11 +184,13 @@ final class PendingOutput {
         guard fd >= 0 else {
             let failure = errno
             PendingCleanup.unregister()
-            throw Failure(status: ExitStatus.cannotCreate, message: "\(destination): cannot create output in \(directory): \(Errno(rawValue: failure))")
+            throw Failure(
+                status: ExitStatus.cannotCreate,
+                message: "\(destination): cannot create output in \(directory): \(Errno(rawValue: failure))")
         }
         fchmod(fd, mode)
         if destination == "-" {
-            unlink(path)  // unnamed: gone when closed, whatever happens
+            unlink(path) // unnamed: gone when closed, whatever happens
             PendingCleanup.unregister()
             self.temporary = nil
         } else {
@@ -193,19 +205,26 @@ final class PendingOutput {
     func commit(replacing expected: (device: UInt64, inode: UInt64)? = nil) throws {
         if let expected, let temporary = self.temporary {
             var info = stat()
-            guard stat(self.destination, &info) == 0, UInt64(info.st_dev) == expected.device, UInt64(info.st_ino) == expected.inode else {
+            guard stat(self.destination, &info) == 0, UInt64(info.st_dev) == expected.device,
+                UInt64(info.st_ino) == expected.inode
+            else {
                 unlink(temporary)
                 self.done = true
                 PendingCleanup.unregister()
-                throw Failure(status: ExitStatus.temporaryFailure, message: "\(self.destination) changed while it was being rewrapped; left as it is, try again")
+                throw Failure(
+                    status: ExitStatus.temporaryFailure,
+                    message: "\(self.destination) changed while it was being rewrapped; left as it is, try again")
             }
         }
         guard fsync(self.descriptor.rawValue) == 0 else {
-            throw Failure(status: ExitStatus.ioError, message: "\(self.destination): fsync failed: \(Errno(rawValue: errno))")
+            throw Failure(
+                status: ExitStatus.ioError, message: "\(self.destination): fsync failed: \(Errno(rawValue: errno))")
         }
         if let temporary = self.temporary {
             guard rename(temporary, self.destination) == 0 else {
-                throw Failure(status: ExitStatus.cannotCreate, message: "\(self.destination): cannot create: \(Errno(rawValue: errno))")
+                throw Failure(
+                    status: ExitStatus.cannotCreate,
+                    message: "\(self.destination): cannot create: \(Errno(rawValue: errno))")
             }
             PendingCleanup.unregister()
             // Make the rename itself durable.
@@ -219,12 +238,15 @@ final class PendingOutput {
                 _ = try self.descriptor.seek(offset: 0, from: .start)
                 var buffer = [UInt8](repeating: 0, count: 64 << 10)
                 while true {
-                    let count = try buffer.withUnsafeMutableBytes { try self.descriptor.read(into: $0, retryOnInterrupt: true) }
+                    let count = try buffer.withUnsafeMutableBytes {
+                        try self.descriptor.read(into: $0, retryOnInterrupt: true)
+                    }
                     if count == 0 { break }
                     try buffer.withUnsafeBytes { bytes in
                         var offset = 0
                         while offset < count {
-                            offset += try FileDescriptor.standardOutput.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), retryOnInterrupt: true)
+                            offset += try FileDescriptor.standardOutput.write(
+                                UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), retryOnInterrupt: true)
                         }
                     }
                 }

@@ -25,7 +25,8 @@ struct Keys: ParsableCommand {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key store with one active KEK, records:1.")
         @OptionGroup var store: KeyStoreOptions
-        @Option(help: "Argon2id cost for the passphrase: moderate (3 passes, 256 MiB) or interactive (2 passes, 64 MiB).")
+        @Option(
+            help: "Argon2id cost for the passphrase: moderate (3 passes, 256 MiB) or interactive (2 passes, 64 MiB).")
         var kdfCost: KDFCost = .moderate
         @Option(parsing: .unconditional, help: "Cryptoperiod for sealing, in days.")
         var cryptoperiodDays: Int = 365
@@ -36,7 +37,8 @@ struct Keys: ParsableCommand {
                     throw Failure(status: ExitStatus.usage, message: "--cryptoperiod-days is 1 to 3650")
                 }
                 if FileManager.default.fileExists(atPath: self.store.keystore + "/keystore.json") {
-                    throw Failure(status: ExitStatus.cannotCreate, message: "\(self.store.keystore) already holds a key store")
+                    throw Failure(
+                        status: ExitStatus.cannotCreate, message: "\(self.store.keystore) already holds a key store")
                 }
                 let store = try FileKeyStore.create(
                     at: self.store.keystore,
@@ -44,7 +46,9 @@ struct Keys: ParsableCommand {
                     kdf: self.kdfCost.parameters,
                     cryptoperiod: TimeInterval(self.cryptoperiodDays) * 86_400
                 )
-                print("created key store \(store.directory) with \(try store.list().map(\.identifier.description).joined(separator: ", "))")
+                print(
+                    "created key store \(store.directory) with \(try store.list().map(\.identifier.description).joined(separator: ", "))"
+                )
             }
         }
     }
@@ -59,7 +63,9 @@ struct Keys: ParsableCommand {
         func run() throws {
             try runReporting {
                 guard (try? KeyIdentifier(name: self.name, version: 1)) != nil, !self.name.hasPrefix("s-") else {
-                    throw Failure(status: ExitStatus.usage, message: "--name is 1 to 64 characters of A-Z a-z 0-9 . _ -, not starting with s-")
+                    throw Failure(
+                        status: ExitStatus.usage,
+                        message: "--name is 1 to 64 characters of A-Z a-z 0-9 . _ -, not starting with s-")
                 }
                 let store = try self.store.open()
                 let key = try store.rotate(named: self.name)
@@ -71,7 +77,8 @@ struct Keys: ParsableCommand {
                     }
                     throw Failure(
                         status: ExitStatus.unavailable,
-                        message: "\(key.identifier) is active, but \(report.failed.count) subject key(s) could not be rewrapped"
+                        message:
+                            "\(key.identifier) is active, but \(report.failed.count) subject key(s) could not be rewrapped"
                     )
                 }
             }
@@ -79,7 +86,8 @@ struct Keys: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List KEK versions with their states and dates (never key material).")
+        static let configuration = CommandConfiguration(
+            abstract: "List KEK versions with their states and dates (never key material).")
         @OptionGroup var store: KeyStoreOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -103,7 +111,8 @@ struct Keys: ParsableCommand {
     }
 
     struct Retire: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Deactivate a KEK version: it opens but no longer seals.")
+        static let configuration = CommandConfiguration(
+            abstract: "Deactivate a KEK version: it opens but no longer seals.")
         @OptionGroup var store: KeyStoreOptions
         @Option(help: "NAME:VERSION") var key: String
 

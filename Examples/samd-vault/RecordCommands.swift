@@ -6,14 +6,18 @@ import SaMDKeys
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct Seal: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Seal a record (IN, or - for stdin) into an envelope (OUT, or - for stdout).")
+    static let configuration = CommandConfiguration(
+        abstract: "Seal a record (IN, or - for stdin) into an envelope (OUT, or - for stdout).")
     @OptionGroup var store: KeyStoreOptions
     @OptionGroup var context: ContextOptions
-    @Option(help: "Payload suite: cobblestone-256 (AES-256-GCM, default) or xchacha20-poly1305 (devices without AES instructions).")
+    @Option(
+        help:
+            "Payload suite: cobblestone-256 (AES-256-GCM, default) or xchacha20-poly1305 (devices without AES instructions)."
+    )
     var suite: SuiteOption = .cobblestone256
     @Argument(help: "Input record, or -.") var input: String
     @Argument(help: "Output envelope, or -.") var output: String
@@ -31,8 +35,12 @@ struct Seal: ParsableCommand {
             let input = try openInput(self.input)
             defer { if self.input != "-" { try? input.close() } }
             let pending = try PendingOutput(self.output)
-            let key = try self.context.subject.map { try store.subjectSealingKey(subject: $0) } ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
-            try Envelope.seal(from: input, to: pending.descriptor, context: context, key: key, suite: self.suite == .cobblestone256 ? .cobblestone256 : .xChaCha20Poly1305)
+            let key =
+                try self.context.subject.map { try store.subjectSealingKey(subject: $0) }
+                ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
+            try Envelope.seal(
+                from: input, to: pending.descriptor, context: context, key: key,
+                suite: self.suite == .cobblestone256 ? .cobblestone256 : .xChaCha20Poly1305)
             // Persist only if the key is still the one that seals (no rotation or shredding meanwhile). A file is
             // renamed under the store lock; standard output is checked, then copied without holding the lock,
             // so a slow reader cannot block rotation.
@@ -48,7 +56,8 @@ struct Seal: ParsableCommand {
 
 struct Open: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Open an envelope (IN, or -) into the record (OUT, or -). Nothing is written unless the whole record authenticated."
+        abstract:
+            "Open an envelope (IN, or -) into the record (OUT, or -). Nothing is written unless the whole record authenticated."
     )
     @OptionGroup var store: KeyStoreOptions
     @OptionGroup var context: ContextOptions
@@ -70,7 +79,8 @@ struct Open: ParsableCommand {
 
 struct Rewrap: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rewrap envelopes in place to the active KEK version: a new header, the payload bytes unchanged; each file replaced atomically."
+        abstract:
+            "Rewrap envelopes in place to the active KEK version: a new header, the payload bytes unchanged; each file replaced atomically."
     )
     @OptionGroup var store: KeyStoreOptions
     @Argument(help: "Envelope files.") var files: [String]
@@ -90,7 +100,10 @@ struct Rewrap: ParsableCommand {
             var failed = 0
             for (index, file) in self.files.enumerated() {
                 if onTerminal {
-                    FileHandle.standardError.write(Data("\rrewrap \(index + 1)/\(self.files.count) \(escapingControlCharacters(file))\u{1B}[K".utf8))
+                    FileHandle.standardError.write(
+                        Data(
+                            "\rrewrap \(index + 1)/\(self.files.count) \(escapingControlCharacters(file))\u{1B}[K".utf8)
+                    )
                 }
                 // A bad file is named and skipped; the others are still rewrapped.
                 do {
@@ -113,9 +126,12 @@ struct Rewrap: ParsableCommand {
                 }
             }
             if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-            print("\(rewrapped) rewrapped to \(target.identifier), \(skipped) already current or under a subject key, \(failed) failed")
+            print(
+                "\(rewrapped) rewrapped to \(target.identifier), \(skipped) already current or under a subject key, \(failed) failed"
+            )
             if let firstFailure {
-                throw Failure(status: firstFailure, message: "\(failed) of \(self.files.count) file(s) could not be rewrapped")
+                throw Failure(
+                    status: firstFailure, message: "\(failed) of \(self.files.count) file(s) could not be rewrapped")
             }
         }
     }
@@ -127,10 +143,13 @@ struct Rewrap: ParsableCommand {
         var linkInfo = stat()
         if lstat(path, &linkInfo) == 0 {
             if linkInfo.st_mode & S_IFMT == S_IFLNK {
-                throw Failure(status: ExitStatus.dataError, message: "\(path) is a symbolic link; rewrap the file it points to")
+                throw Failure(
+                    status: ExitStatus.dataError, message: "\(path) is a symbolic link; rewrap the file it points to")
             }
             if linkInfo.st_nlink > 1 {
-                throw Failure(status: ExitStatus.dataError, message: "\(path) has \(linkInfo.st_nlink) hard links; rewrap would separate them")
+                throw Failure(
+                    status: ExitStatus.dataError,
+                    message: "\(path) has \(linkInfo.st_nlink) hard links; rewrap would separate them")
             }
         }
         let input = try openInput(path)
@@ -146,25 +165,29 @@ struct Rewrap: ParsableCommand {
         guard fstat(input.rawValue, &info) == 0 else {
             throw Failure(status: ExitStatus.ioError, message: "\(path): cannot stat: \(Errno(rawValue: errno))")
         }
-        let pending = try PendingOutput(path, mode: info.st_mode & 0o777)  // the file keeps its permissions…
+        let pending = try PendingOutput(path, mode: info.st_mode & 0o777) // the file keeps its permissions…
         if geteuid() == 0 {
-            _ = fchown(pending.descriptor.rawValue, info.st_uid, info.st_gid)  // …and, when run as root, its owner
+            _ = fchown(pending.descriptor.rawValue, info.st_uid, info.st_gid) // …and, when run as root, its owner
         }
         try newHeader.encoded.withUnsafeBytes { bytes in
             var offset = 0
             while offset < bytes.count {
-                offset += try pending.descriptor.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]), retryOnInterrupt: true)
+                offset += try pending.descriptor.write(
+                    UnsafeRawBufferPointer(rebasing: bytes[offset...]), retryOnInterrupt: true)
             }
         }
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         var position = header.byteCount
         while position < source.byteCount {
             let count = min(buffer.count, source.byteCount - position)
-            try buffer.withUnsafeMutableBytes { try source.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<count])) }
+            try buffer.withUnsafeMutableBytes {
+                try source.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<count]))
+            }
             try buffer.withUnsafeBytes { bytes in
                 var offset = 0
                 while offset < count {
-                    offset += try pending.descriptor.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), retryOnInterrupt: true)
+                    offset += try pending.descriptor.write(
+                        UnsafeRawBufferPointer(rebasing: bytes[offset..<count]), retryOnInterrupt: true)
                 }
             }
             position += count
@@ -177,7 +200,8 @@ struct Rewrap: ParsableCommand {
 }
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show an envelope's header facts (no key needed, never a key).")
+    static let configuration = CommandConfiguration(
+        abstract: "Show an envelope's header facts (no key needed, never a key).")
     @Flag(help: "Print JSON.") var json = false
     @Argument(help: "Envelope file, or -.") var file: String
 
@@ -208,7 +232,9 @@ struct Inspect: ParsableCommand {
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(info), as: UTF8.self))
             } else {
-                print("format \(info.formatVersion), \(info.suite), key \(info.kekName):\(info.kekVersion) (\(info.wrapMode)), header \(info.headerByteCount) bytes, chunks of \(info.chunkSize) bytes, payload \(info.payloadLength.map(String.init) ?? "?") bytes")
+                print(
+                    "format \(info.formatVersion), \(info.suite), key \(info.kekName):\(info.kekVersion) (\(info.wrapMode)), header \(info.headerByteCount) bytes, chunks of \(info.chunkSize) bytes, payload \(info.payloadLength.map(String.init) ?? "?") bytes"
+                )
             }
         }
     }
@@ -216,7 +242,8 @@ struct Inspect: ParsableCommand {
 
 struct Shred: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Crypto-shred a subject: destroy its key, so none of its records can be opened again. Prints the receipt."
+        abstract:
+            "Crypto-shred a subject: destroy its key, so none of its records can be opened again. Prints the receipt."
     )
     @OptionGroup var store: KeyStoreOptions
     @Option(help: "The subject (patient) id.") var subject: String

@@ -30,7 +30,8 @@ struct Info: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
-    @Option(name: .long, help: "Request a cryptographic profile first (default, nist); nist fails without a FIPS provider.")
+    @Option(
+        name: .long, help: "Request a cryptographic profile first (default, nist); nist fails without a FIPS provider.")
     var profile: CryptoProfile = .default
 
     func run() async throws {

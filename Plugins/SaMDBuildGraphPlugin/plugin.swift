@@ -82,7 +82,8 @@ struct BuildGraph {
             for product in package.products { productPackage[product.id] = package.id }
         }
         let library = self.reachedPackages(from: self.rootTargets(of: LibraryProduct.self), productPackage, packages)
-        let executable = self.reachedPackages(from: self.rootTargets(of: ExecutableProduct.self), productPackage, packages)
+        let executable = self.reachedPackages(
+            from: self.rootTargets(of: ExecutableProduct.self), productPackage, packages)
 
         let pins = Self.resolvedRevisions(in: self.root.directoryURL)
         let records = packages.values.sorted { $0.id < $1.id }.map { package -> GraphRecord.PackageRecord in
@@ -103,7 +104,8 @@ struct BuildGraph {
             @unknown default:
                 break
             }
-            let scope = library.contains(package.id) ? "required" : executable.contains(package.id) ? "optional" : "excluded"
+            let scope =
+                library.contains(package.id) ? "required" : executable.contains(package.id) ? "optional" : "excluded"
             return .init(
                 identity: package.id,
                 displayName: package.displayName,
@@ -143,7 +145,9 @@ struct BuildGraph {
 
     /// The packages that `targets` reach through product dependencies, with all their own
     /// package dependencies (a package-level closure: an over-approximation that never misses one).
-    private func reachedPackages(from targets: [any Target], _ productPackage: [String: String], _ packages: [String: Package]) -> Set<String> {
+    private func reachedPackages(
+        from targets: [any Target], _ productPackage: [String: String], _ packages: [String: Package]
+    ) -> Set<String> {
         var reached: Set<String> = []
         func close(_ id: String) {
             guard reached.insert(id).inserted, let package = packages[id] else { return }
@@ -205,6 +209,10 @@ struct BuildGraph {
         defer { try? handle.close() }
         let text = String(decoding: (try? handle.read(upToCount: 4096)) ?? Data(), as: UTF8.self)
         let revision = text.split(whereSeparator: { !$0.isHexDigit }).first { $0.count == 40 }.map(String.init)
-        return [.init(name: "boringssl", url: "https://boringssl.googlesource.com/boringssl", revision: revision, license: nil)]
+        return [
+            .init(
+                name: "boringssl", url: "https://boringssl.googlesource.com/boringssl", revision: revision, license: nil
+            )
+        ]
     }
 }

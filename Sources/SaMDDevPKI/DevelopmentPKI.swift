@@ -50,7 +50,9 @@ public struct DevelopmentPKI: Sendable {
     public let rootCRLPEM: String
 
     /// The subjectAltNames of `server` (and its variants).
-    public static let serverSANs: [DevelopmentSAN] = [.dns("gateway.test"), .dns("localhost"), .ip("127.0.0.1"), .ip("::1")]
+    public static let serverSANs: [DevelopmentSAN] = [
+        .dns("gateway.test"), .dns("localhost"), .ip("127.0.0.1"), .ip("::1"),
+    ]
     /// The URI SAN of `device` (and `unknownCADevice`).
     public static let deviceURI = "urn:uuid:6f1c2a52-3b4e-4c1d-9a8e-2f6b7c8d9e01"
     /// The URI SAN of `reader`.
@@ -70,7 +72,8 @@ public struct DevelopmentPKI: Sendable {
         otherRoot = try .makeRoot(commonName: "SaMDKit Other Root", notBefore: validFrom, notAfter: validUntil)
 
         func leaf(
-            _ ca: DevelopmentCertificateAuthority, _ commonName: String, _ sans: [DevelopmentSAN], _ ekus: [DevelopmentEKU],
+            _ ca: DevelopmentCertificateAuthority, _ commonName: String, _ sans: [DevelopmentSAN],
+            _ ekus: [DevelopmentEKU],
             expired: Bool = false
         ) throws -> DevelopmentCertificate {
             try ca.issueLeaf(
@@ -92,7 +95,8 @@ public struct DevelopmentPKI: Sendable {
         unknownCADevice = try leaf(otherRoot, "device-0001", [.uri(Self.deviceURI)], [.clientAuth])
         unknownCAServer = try leaf(otherRoot, "gateway.test", Self.serverSANs, [.serverAuth])
 
-        crlPEM = try intermediate.makeCRL(revokingSerials: [revokedDevice.serial], thisUpdate: now - 60, nextUpdate: now + 86400)
+        crlPEM = try intermediate.makeCRL(
+            revokingSerials: [revokedDevice.serial], thisUpdate: now - 60, nextUpdate: now + 86400)
         rootCRLPEM = try root.makeCRL(revokingSerials: [], thisUpdate: now - 60, nextUpdate: now + 86400)
     }
 

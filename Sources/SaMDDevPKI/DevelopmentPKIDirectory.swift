@@ -159,34 +159,69 @@ public struct DevelopmentPKIDirectory: Sendable {
             notAfter: caUntil)
 
         var items: [(name: String, certificate: DevelopmentCertificate)] = []
-        items.append(("server", try intermediate.issueLeaf(
-            commonName: options.serverDNSNames[0], sans: sans, ekus: [.serverAuth], keyType: keyType,
-            notBefore: validFrom, notAfter: leafUntil)))
+        items.append(
+            (
+                "server",
+                try intermediate.issueLeaf(
+                    commonName: options.serverDNSNames[0], sans: sans, ekus: [.serverAuth], keyType: keyType,
+                    notBefore: validFrom, notAfter: leafUntil)
+            ))
         for id in options.deviceIDs {
-            items.append((Self.deviceName(id: id), try intermediate.issueDevice(
-                id: id, keyType: keyType, notBefore: validFrom, notAfter: leafUntil)))
+            items.append(
+                (
+                    Self.deviceName(id: id),
+                    try intermediate.issueDevice(
+                        id: id, keyType: keyType, notBefore: validFrom, notAfter: leafUntil)
+                ))
         }
         for id in options.readerIDs {
-            items.append((Self.readerName(id: id), try intermediate.issueReader(
-                id: id, keyType: keyType, notBefore: validFrom, notAfter: leafUntil)))
+            items.append(
+                (
+                    Self.readerName(id: id),
+                    try intermediate.issueReader(
+                        id: id, keyType: keyType, notBefore: validFrom, notAfter: leafUntil)
+                ))
         }
-        items.append((Self.expiredDeviceName, try intermediate.issueLeaf(
-            commonName: Self.expiredDeviceName, sans: [DevelopmentSAN.device(id: Self.expiredDeviceName)],
-            ekus: [.clientAuth], keyType: keyType, notBefore: now - 86400 * 30, notAfter: now - 86400)))
-        items.append((Self.wrongPurposeDeviceName, try intermediate.issueLeaf(
-            commonName: Self.wrongPurposeDeviceName, sans: [DevelopmentSAN.device(id: Self.wrongPurposeDeviceName)],
-            ekus: [.serverAuth], keyType: keyType, notBefore: validFrom, notAfter: leafUntil)))
+        items.append(
+            (
+                Self.expiredDeviceName,
+                try intermediate.issueLeaf(
+                    commonName: Self.expiredDeviceName, sans: [DevelopmentSAN.device(id: Self.expiredDeviceName)],
+                    ekus: [.clientAuth], keyType: keyType, notBefore: now - 86400 * 30, notAfter: now - 86400)
+            ))
+        items.append(
+            (
+                Self.wrongPurposeDeviceName,
+                try intermediate.issueLeaf(
+                    commonName: Self.wrongPurposeDeviceName,
+                    sans: [DevelopmentSAN.device(id: Self.wrongPurposeDeviceName)],
+                    ekus: [.serverAuth], keyType: keyType, notBefore: validFrom, notAfter: leafUntil)
+            ))
 
         var files: [(PrivateFileWriter.Item, WrittenFile.Kind, DevelopmentCertificate?)] = [
-            (.init(name: Self.rootCertificateFile, text: root.certificate.certificatePEM, mode: 0o644), .certificate, root.certificate),
-            (.init(name: Self.intermediateCertificateFile, text: intermediate.certificate.certificatePEM, mode: 0o644),
-             .certificate, intermediate.certificate),
-            (.init(name: Self.intermediateKeyFile, text: intermediate.certificate.privateKeyPEM, mode: 0o600), .privateKey, nil),
+            (
+                .init(name: Self.rootCertificateFile, text: root.certificate.certificatePEM, mode: 0o644), .certificate,
+                root.certificate
+            ),
+            (
+                .init(
+                    name: Self.intermediateCertificateFile, text: intermediate.certificate.certificatePEM, mode: 0o644),
+                .certificate, intermediate.certificate
+            ),
+            (
+                .init(name: Self.intermediateKeyFile, text: intermediate.certificate.privateKeyPEM, mode: 0o600),
+                .privateKey, nil
+            ),
         ]
         for (name, certificate) in items {
             files += Self.leafFiles(name: name, certificate)
         }
-        files.append((.init(name: Self.readmeFile, text: Self.readme(options, leafDays: leafDays, caDays: caDays), mode: 0o644), .readme, nil))
+        files.append(
+            (
+                .init(
+                    name: Self.readmeFile, text: Self.readme(options, leafDays: leafDays, caDays: caDays), mode: 0o644),
+                .readme, nil
+            ))
         try PrivateFileWriter.write(files.map(\.0), to: self.directory, replacing: options.replacesExisting)
         return files.map { self.written($0.0, kind: $0.1, certificate: $0.2) }
     }
@@ -225,7 +260,9 @@ public struct DevelopmentPKIDirectory: Sendable {
 
     // MARK: - Private
 
-    private func issue(_ role: ClientRole, id: String, validityDays: Int, replacing: Bool, now: Date) throws -> [WrittenFile] {
+    private func issue(_ role: ClientRole, id: String, validityDays: Int, replacing: Bool, now: Date) throws
+        -> [WrittenFile]
+    {
         _ = try role.san(id: id)
         let days = try Self.checkDays(validityDays)
         let name = role.baseName(id: id)
@@ -236,7 +273,8 @@ public struct DevelopmentPKIDirectory: Sendable {
         let notAfter = min(now + TimeInterval(days) * 86400, intermediate.certificate.notAfter)
         let notBefore = max(now - 3600, intermediate.certificate.notBefore)
         guard notAfter > now else {
-            throw DevelopmentPKIError(.invalidValidity, "the intermediate expired at \(intermediate.certificate.notAfter)")
+            throw DevelopmentPKIError(
+                .invalidValidity, "the intermediate expired at \(intermediate.certificate.notAfter)")
         }
         let certificate = try intermediate.issueClient(
             role, id: id, keyType: intermediate.certificate.keyType, notBefore: notBefore, notAfter: notAfter)
@@ -254,7 +292,9 @@ public struct DevelopmentPKIDirectory: Sendable {
         ]
     }
 
-    private func written(_ item: PrivateFileWriter.Item, kind: WrittenFile.Kind, certificate: DevelopmentCertificate?) -> WrittenFile {
+    private func written(_ item: PrivateFileWriter.Item, kind: WrittenFile.Kind, certificate: DevelopmentCertificate?)
+        -> WrittenFile
+    {
         WrittenFile(
             path: self.directory.appendingPathComponent(item.name).path, kind: kind, mode: UInt16(item.mode),
             subject: certificate?.subject, subjectAlternativeNames: certificate?.subjectAlternativeNames ?? [],
@@ -264,7 +304,10 @@ public struct DevelopmentPKIDirectory: Sendable {
     private func refuseExisting(_ names: [String]) throws {
         let present = PrivateFileWriter.existing(names, in: self.directory)
         guard present.isEmpty else {
-            let shown = present.count > 3 ? present.prefix(3).joined(separator: ", ") + " and \(present.count - 3) more" : present.joined(separator: ", ")
+            let shown =
+                present.count > 3
+                ? present.prefix(3).joined(separator: ", ") + " and \(present.count - 3) more"
+                : present.joined(separator: ", ")
             throw DevelopmentPKIError(.outputExists, "\(self.directory.path) already holds \(shown)")
         }
     }
@@ -278,7 +321,8 @@ public struct DevelopmentPKIDirectory: Sendable {
     }
 
     private static func fileNames(_ options: Options) -> [String] {
-        let leaves = ["server"] + options.deviceIDs.map(deviceName) + options.readerIDs.map(readerName)
+        let leaves =
+            ["server"] + options.deviceIDs.map(deviceName) + options.readerIDs.map(readerName)
             + [expiredDeviceName, wrongPurposeDeviceName]
         return [rootCertificateFile, intermediateCertificateFile, intermediateKeyFile, readmeFile]
             + leaves.flatMap { ["\($0).pem", "\($0).key"] }
@@ -291,7 +335,8 @@ public struct DevelopmentPKIDirectory: Sendable {
         let sans = options.serverDNSNames.map(DevelopmentSAN.dns) + options.serverIPAddresses.map(DevelopmentSAN.ip)
         if let bad = sans.first(where: { !$0.isWellFormed }) {
             let kind = if case .dns = bad { "DNS name" } else { "IP address" }
-            throw DevelopmentPKIError(.invalidSubjectAlternativeName, "malformed server \(kind) \"\(NameSyntax.printable(bad.value))\"")
+            throw DevelopmentPKIError(
+                .invalidSubjectAlternativeName, "malformed server \(kind) \"\(NameSyntax.printable(bad.value))\"")
         }
         return sans
     }
@@ -309,7 +354,8 @@ public struct DevelopmentPKIDirectory: Sendable {
     private static func checkDays(_ days: Int) throws -> Int {
         guard validityDaysRange.contains(days) else {
             throw DevelopmentPKIError(
-                .invalidValidity, "validity of \(days) days is outside \(validityDaysRange.lowerBound)…\(validityDaysRange.upperBound)")
+                .invalidValidity,
+                "validity of \(days) days is outside \(validityDaysRange.lowerBound)…\(validityDaysRange.upperBound)")
         }
         return days
     }

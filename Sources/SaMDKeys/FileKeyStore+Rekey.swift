@@ -6,7 +6,9 @@ public import SaMDEnvelope
 /// Re-keying subject keys after a compromise: fresh material for every subject (not the same material
 /// rewrapped under a new KEK, which an attacker who copied the subject keys still holds).
 extension FileKeyStore {
-    public func rekeySubjectKeys(named subjectKeyNames: [String], notBefore: Date) -> [String: Result<SubjectRekey?, EnvelopeError>] {
+    public func rekeySubjectKeys(named subjectKeyNames: [String], notBefore: Date) -> [String: Result<
+        SubjectRekey?, EnvelopeError
+    >] {
         var results: [String: Result<SubjectRekey?, EnvelopeError>] = [:]
         let names = Set(subjectKeyNames).sorted()
         let kekID: KeyIdentifier
@@ -40,7 +42,9 @@ extension FileKeyStore {
                     throw EnvelopeError(.keyNotFound, "\(name) is not a subject key name")
                 }
                 locks.append(try self.lockOfSubject(name))
-                guard var record = try self.readSubject(name), record.versions.contains(where: { $0.state != .destroyed }) else {
+                guard var record = try self.readSubject(name),
+                    record.versions.contains(where: { $0.state != .destroyed })
+                else {
                     // Shredded (or never sealed): nothing to re-key.
                     results[name] = .success(nil)
                     continue
@@ -87,23 +91,31 @@ extension FileKeyStore {
         func retiredKeys(except live: UInt32?) throws -> [KeyIdentifier: SecureBytes] {
             var keys: [KeyIdentifier: SecureBytes] = [:]
             for version in record.versions where version.state != .destroyed && version.version != live {
-                keys[try KeyIdentifier(name: name, version: version.version)] = try self.unwrapSubject(version, name: name)
+                keys[try KeyIdentifier(name: name, version: version.version)] = try self.unwrapSubject(
+                    version, name: name)
             }
             return keys
         }
-        if let position = record.versions.lastIndex(where: { $0.state == .active }), record.versions[position].createdAt >= notBefore {
+        if let position = record.versions.lastIndex(where: { $0.state == .active }),
+            record.versions[position].createdAt >= notBefore
+        {
             // Made by this re-key (a run resumed after a crash), or for a new subject since it began: fresh.
             let live = record.versions[position]
             let identifier = try KeyIdentifier(name: name, version: live.version)
             let material = try self.unwrapSubject(live, name: name)
             var changed = false
             if live.wrappedBy != kekID {
-                record.versions[position].wrapped = try Self.wrapSubject(material, name: name, version: live.version, kekID: kekID, kek: kek)
+                record.versions[position].wrapped = try Self.wrapSubject(
+                    material, name: name, version: live.version, kekID: kekID, kek: kek)
                 record.versions[position].wrappedBy = kekID
                 changed = true
             }
             let retired = try retiredKeys(except: live.version)
-            return (SubjectRekey(newKey: .keyEncryptionKey(identifier, material), retiredVersions: retired.keys.map(\.version).sorted(), retiredKeys: retired), changed, false)
+            return (
+                SubjectRekey(
+                    newKey: .keyEncryptionKey(identifier, material),
+                    retiredVersions: retired.keys.map(\.version).sorted(), retiredKeys: retired), changed, false
+            )
         }
         // Every version still live (active, deactivated or compromised) is retired.
         let retired = try retiredKeys(except: nil)
@@ -128,10 +140,16 @@ extension FileKeyStore {
             )
         )
         let identifier = try KeyIdentifier(name: name, version: version)
-        return (SubjectRekey(newKey: .keyEncryptionKey(identifier, material), retiredVersions: retired.keys.map(\.version).sorted(), retiredKeys: retired), true, true)
+        return (
+            SubjectRekey(
+                newKey: .keyEncryptionKey(identifier, material), retiredVersions: retired.keys.map(\.version).sorted(),
+                retiredKeys: retired), true, true
+        )
     }
 
-    public func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<[DestructionReceipt], EnvelopeError>] {
+    public func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<
+        [DestructionReceipt], EnvelopeError
+    >] {
         var results: [String: Result<[DestructionReceipt], EnvelopeError>] = [:]
         // The store lock once for the batch, then each subject's (see rekeySubjectKeys).
         let store: StoreLock
@@ -158,10 +176,12 @@ extension FileKeyStore {
                 let live = record.versions.last(where: { $0.state == .active })?.version
                 let wanted = Set(wanted)
                 guard live.map({ !wanted.contains($0) }) ?? true else {
-                    throw EnvelopeError(.keyNotUsable, "\(name):\(live!) is the subject's sealing version; re-key before destroying it")
+                    throw EnvelopeError(
+                        .keyNotUsable, "\(name):\(live!) is the subject's sealing version; re-key before destroying it")
                 }
                 var receipts: [DestructionReceipt] = []
-                for index in record.versions.indices where wanted.contains(record.versions[index].version) && record.versions[index].state != .destroyed {
+                for index in record.versions.indices
+                where wanted.contains(record.versions[index].version) && record.versions[index].state != .destroyed {
                     record.versions[index].state = .destroyed
                     record.versions[index].destroyedAt = now
                     record.versions[index].wrapped = nil
@@ -191,7 +211,9 @@ extension FileKeyStore {
         let receipts = writes.flatMap(\.receipts)
         for write in writes { results[write.subject.id] = .success(write.receipts) }
         for receipt in receipts {
-            self.logger.notice("subject key version destroyed", metadata: ["event": "samd.keys.subject-version-destroyed", "key": "\(receipt.key)"])
+            self.logger.notice(
+                "subject key version destroyed",
+                metadata: ["event": "samd.keys.subject-version-destroyed", "key": "\(receipt.key)"])
         }
         self.keep(receipts)
         return results
@@ -203,7 +225,9 @@ extension FileKeyStore {
     func markSubjectKeyCompromised(_ key: KeyIdentifier) throws -> ManagedKey {
         let locks = try self.subjectLock(key.name)
         defer { withExtendedLifetime(locks) {} }
-        guard var record = try self.readSubject(key.name), let index = record.versions.firstIndex(where: { $0.version == key.version }) else {
+        guard var record = try self.readSubject(key.name),
+            let index = record.versions.firstIndex(where: { $0.version == key.version })
+        else {
             throw EnvelopeError(.keyNotFound, "no subject key \(key)")
         }
         guard record.versions[index].state != .destroyed else {
@@ -212,7 +236,9 @@ extension FileKeyStore {
         record.versions[index].state = .compromised
         try self.writeSubject(record)
         let version = record.versions[index]
-        var metadata = ManagedKey(identifier: key, state: .compromised, createdAt: version.createdAt, activatedAt: version.createdAt, cryptoperiod: 0)
+        var metadata = ManagedKey(
+            identifier: key, state: .compromised, createdAt: version.createdAt, activatedAt: version.createdAt,
+            cryptoperiod: 0)
         metadata.compromisedAt = self.now()
         return metadata
     }

@@ -99,7 +99,9 @@ extension FileKeyStore {
     /// Writes several subject key files, each atomically, with one directory sync for them all; called with
     /// every one's lock held.
     func writeSubjects(_ subjects: [StoreFormat.Subject]) throws {
-        try StoreFile.writeAtomically(try subjects.map { (Array(try StoreFormat.encoder.encode($0)), self.subjectPath($0.id)) }, lockedTemporary: true)
+        try StoreFile.writeAtomically(
+            try subjects.map { (Array(try StoreFormat.encoder.encode($0)), self.subjectPath($0.id)) },
+            lockedTemporary: true)
     }
 
     public func subjectSealingKey(subject: String) throws -> SealingKey {
@@ -116,7 +118,8 @@ extension FileKeyStore {
             let live = record.versions[position]
             let material = try self.unwrapSubject(live, name: name)
             if live.wrappedBy != kekID {
-                record.versions[position].wrapped = try Self.wrapSubject(material, name: name, version: live.version, kekID: kekID, kek: kek)
+                record.versions[position].wrapped = try Self.wrapSubject(
+                    material, name: name, version: live.version, kekID: kekID, kek: kek)
                 record.versions[position].wrappedBy = kekID
                 try self.writeSubject(record)
             }
@@ -154,7 +157,8 @@ extension FileKeyStore {
 
     func unwrapSubject(_ version: StoreFormat.SubjectVersion, name: String) throws -> SecureBytes {
         guard version.state != .destroyed, let wrapped = version.wrapped, let kekID = version.wrappedBy else {
-            throw EnvelopeError(.keyDestroyed, "the subject key \(name):\(version.version) was destroyed (crypto-shredded)")
+            throw EnvelopeError(
+                .keyDestroyed, "the subject key \(name):\(version.version) was destroyed (crypto-shredded)")
         }
         // A subject key is wrapped by a KEK, never by another subject key (which could also loop).
         guard !kekID.name.hasPrefix(Self.subjectPrefix) else {
@@ -169,15 +173,22 @@ extension FileKeyStore {
         } catch let error as CryptoError where error.code == .authenticationFailed {
             // Key material that does not authenticate is a damaged key store, as for a wrapped KEK (unwrap):
             // the subject file was modified (its bytes, version or wrapping key), or belongs to another store.
-            throw EnvelopeError(.keyStore, "the wrapped subject key \(name):\(version.version) does not unwrap: the subject file was modified", underlying: error)
+            throw EnvelopeError(
+                .keyStore,
+                "the wrapped subject key \(name):\(version.version) does not unwrap: the subject file was modified",
+                underlying: error)
         } catch let error as CryptoError {
             throw EnvelopeError(.crypto, error.reason, underlying: error)
         }
     }
 
-    static func wrapSubject(_ key: SecureBytes, name: String, version: UInt32, kekID: KeyIdentifier, kek: SecureBytes) throws -> String {
+    static func wrapSubject(_ key: SecureBytes, name: String, version: UInt32, kekID: KeyIdentifier, kek: SecureBytes)
+        throws -> String
+    {
         let binding = StoreFormat.subjectBinding(id: name, version: version, kek: kekID)
-        return try self.crypto { Data(try AEADKeyWrap.wrap(key, using: kek, associatedData: binding)).base64EncodedString() }
+        return try self.crypto {
+            Data(try AEADKeyWrap.wrap(key, using: kek, associatedData: binding)).base64EncodedString()
+        }
     }
 
     public func shred(subject: String) throws -> DestructionReceipt {
@@ -185,7 +196,8 @@ extension FileKeyStore {
         let name = Self.subjectPrefix + index
         let locks = try self.subjectLock(name)
         defer { withExtendedLifetime(locks) {} }
-        guard var record = try self.readSubject(name), record.versions.contains(where: { $0.state != .destroyed }) else {
+        guard var record = try self.readSubject(name), record.versions.contains(where: { $0.state != .destroyed })
+        else {
             throw EnvelopeError(.keyNotFound, "no live key for this subject")
         }
         let now = self.now()
@@ -199,7 +211,8 @@ extension FileKeyStore {
         try self.writeSubject(record)
         // No copy of the wrapped key may outlive the shredding: temporaries an older version left behind too.
         StoreFile.removeStaleTemporaries(of: self.subjectPath(name))
-        let receipt = DestructionReceipt(key: try KeyIdentifier(name: name, version: last), destroyedAt: now, subjectIndex: index)
+        let receipt = DestructionReceipt(
+            key: try KeyIdentifier(name: name, version: last), destroyedAt: now, subjectIndex: index)
         self.logger.notice(
             "subject crypto-shredded",
             metadata: ["event": "samd.keys.subject-shredded", "key": "\(receipt.key)", "destroyed_at": "\(now)"]
@@ -215,7 +228,9 @@ extension FileKeyStore {
             let last = record.versions.max(by: { $0.version < $1.version }), last.state == .destroyed,
             let destroyedAt = last.destroyedAt
         else { return nil }
-        return DestructionReceipt(key: try KeyIdentifier(name: record.id, version: last.version), destroyedAt: destroyedAt, subjectIndex: index)
+        return DestructionReceipt(
+            key: try KeyIdentifier(name: record.id, version: last.version), destroyedAt: destroyedAt,
+            subjectIndex: index)
     }
 
     public func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport {
@@ -241,10 +256,15 @@ extension FileKeyStore {
         let kekID = try target ?? self.sealingKey(named: name).identifier
         self.logger.notice(
             "subject keys rewrapped",
-            metadata: ["event": "samd.keys.subjects-rewrapped", "key": "\(kekID)", "count": "\(report.rewrapped)", "failed": "\(report.failed.count)"]
+            metadata: [
+                "event": "samd.keys.subjects-rewrapped", "key": "\(kekID)", "count": "\(report.rewrapped)",
+                "failed": "\(report.failed.count)",
+            ]
         )
         for failure in report.failed {
-            self.logger.error("subject key not rewrapped", metadata: ["event": "samd.keys.subject-rewrap-failed", "key": "\(failure.key)"])
+            self.logger.error(
+                "subject key not rewrapped",
+                metadata: ["event": "samd.keys.subject-rewrap-failed", "key": "\(failure.key)"])
         }
         return report
     }
@@ -257,7 +277,9 @@ extension FileKeyStore {
     }
 
     public func rewrapSubjectKey(named subjectKeyName: String, toActiveVersionOf kekName: String) throws -> Int {
-        guard subjectKeyName.hasPrefix(Self.subjectPrefix), (try? KeyIdentifier(name: subjectKeyName, version: 1)) != nil else {
+        guard subjectKeyName.hasPrefix(Self.subjectPrefix),
+            (try? KeyIdentifier(name: subjectKeyName, version: 1)) != nil
+        else {
             throw EnvelopeError(.keyNotFound, "\(subjectKeyName) is not a subject key name")
         }
         let locks = try self.subjectLock(subjectKeyName)
@@ -269,7 +291,9 @@ extension FileKeyStore {
         let knownNames = Set(try self.current().keys.map(\.metadata.identifier.name))
         self.rewrapLocked(subjectKeyName, kekID: kekID, kek: kek, knownNames: knownNames, report: &report)
         if let failure = report.failed.first {
-            self.logger.error("subject key not rewrapped", metadata: ["event": "samd.keys.subject-rewrap-failed", "key": "\(failure.key)"])
+            self.logger.error(
+                "subject key not rewrapped",
+                metadata: ["event": "samd.keys.subject-rewrap-failed", "key": "\(failure.key)"])
             throw EnvelopeError(.keyStore, "subject key \(failure.key) not rewrapped: \(failure.reason)")
         }
         return report.rewrapped
@@ -289,16 +313,23 @@ extension FileKeyStore {
             var changed = false
             for position in record.versions.indices {
                 let version = record.versions[position]
-                guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy != kekID else { continue }
+                guard version.state != .destroyed, let wrappedBy = version.wrappedBy, wrappedBy != kekID else {
+                    continue
+                }
                 guard wrappedBy.name == kekID.name else {
                     if !knownNames.contains(wrappedBy.name) {
-                        report.failed.append(("\(id):\(version.version)", "keyStore: wrapped by \(wrappedBy), which is not a KEK of this store"))
+                        report.failed.append(
+                            (
+                                "\(id):\(version.version)",
+                                "keyStore: wrapped by \(wrappedBy), which is not a KEK of this store"
+                            ))
                     }
                     continue
                 }
                 do {
                     let material = try self.unwrapSubject(version, name: id)
-                    record.versions[position].wrapped = try Self.wrapSubject(material, name: id, version: version.version, kekID: kekID, kek: kek)
+                    record.versions[position].wrapped = try Self.wrapSubject(
+                        material, name: id, version: version.version, kekID: kekID, kek: kek)
                     record.versions[position].wrappedBy = kekID
                     changed = true
                     report.rewrapped += 1
@@ -317,7 +348,8 @@ extension FileKeyStore {
     /// Live subject key versions wrapped under `kek` (they would be lost with it).
     func subjectKeysWrapped(under kek: KeyIdentifier) throws -> [String] {
         var found: [String] = []
-        for file in try StoreFile.list(self.subjectsDirectory) where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
+        for file in try StoreFile.list(self.subjectsDirectory)
+        where file.hasPrefix(Self.subjectPrefix) && file.hasSuffix(".json") {
             let id = String(file.dropLast(5))
             // A subject file that cannot be read might wrap under `kek`: refuse rather than guess.
             let record: StoreFormat.Subject
@@ -325,7 +357,8 @@ extension FileKeyStore {
                 guard let read = try self.readSubject(id) else { continue }
                 record = read
             } catch let error as EnvelopeError {
-                throw EnvelopeError(.keyStore, "cannot tell whether subject key \(id) depends on \(kek): \(error.reason)")
+                throw EnvelopeError(
+                    .keyStore, "cannot tell whether subject key \(id) depends on \(kek): \(error.reason)")
             }
             for version in record.versions where version.state != .destroyed && version.wrappedBy == kek {
                 found.append("\(id):\(version.version)")

@@ -106,10 +106,12 @@ public final class FileKeyStore: KeyStore {
         try Self.write(state, kdf: storeKDF, salt: salt, macKey: macKey, to: directory + "/keystore.json")
         try StoreFile.makePrivateDirectory(directory + "/subjects")
         try StoreFile.makePrivateDirectory(directory + "/receipts")
-        logger.notice("key store created", metadata: ["event": "samd.keys.store-created", "key": "\(first.metadata.identifier)"])
+        logger.notice(
+            "key store created", metadata: ["event": "samd.keys.store-created", "key": "\(first.metadata.identifier)"])
         return FileKeyStore(
             directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: storeKDF, salt: salt, state: state,
-            identity: StoreFile.identity(directory + "/keystore.json"), lockTimeout: lockTimeout, now: now, logger: logger
+            identity: StoreFile.identity(directory + "/keystore.json"), lockTimeout: lockTimeout, now: now,
+            logger: logger
         )
     }
 
@@ -136,11 +138,14 @@ public final class FileKeyStore: KeyStore {
         do {
             state = try Self.verify(envelope, salt: salt, macKey: macKey)
         } catch {
-            logger.warning("key store authentication failed", metadata: ["event": "samd.keys.store-authentication-failed", "store": "\(directory)"])
+            logger.warning(
+                "key store authentication failed",
+                metadata: ["event": "samd.keys.store-authentication-failed", "store": "\(directory)"])
             throw error
         }
         self.init(
-            directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: envelope.kdf, salt: salt, state: state, identity: identity,
+            directory: directory, wrapKey: wrapKey, macKey: macKey, kdf: envelope.kdf, salt: salt, state: state,
+            identity: identity,
             lockTimeout: lockTimeout, now: now, logger: logger
         )
     }
@@ -177,7 +182,9 @@ public final class FileKeyStore: KeyStore {
     public func sealingKey(named name: String) throws -> SealingKey {
         let state = try self.current()
         let now = self.now()
-        guard let active = state.keys.last(where: { $0.metadata.identifier.name == name && $0.metadata.state == .active }) else {
+        guard
+            let active = state.keys.last(where: { $0.metadata.identifier.name == name && $0.metadata.state == .active })
+        else {
             guard state.keys.contains(where: { $0.metadata.identifier.name == name }) else {
                 throw EnvelopeError(.keyNotFound, "no key named \(name)")
             }
@@ -190,7 +197,10 @@ public final class FileKeyStore: KeyStore {
             )
         }
         if let minimum = state.minimumVersions[name], active.metadata.identifier.version < minimum {
-            throw EnvelopeError(.keyNotUsable, "\(active.metadata.identifier) is below the minimum opening version \(minimum): what it sealed could not be opened; rotate")
+            throw EnvelopeError(
+                .keyNotUsable,
+                "\(active.metadata.identifier) is below the minimum opening version \(minimum): what it sealed could not be opened; rotate"
+            )
         }
         return .keyEncryptionKey(active.metadata.identifier, try self.unwrap(active))
     }
@@ -209,12 +219,15 @@ public final class FileKeyStore: KeyStore {
         case .preActivation:
             throw EnvelopeError(.keyNotUsable, "\(identifier) is not activated yet")
         case .compromised:
-            self.logger.warning("opening with a compromised key", metadata: ["event": "samd.keys.compromised-key-used", "key": "\(identifier)"])
+            self.logger.warning(
+                "opening with a compromised key",
+                metadata: ["event": "samd.keys.compromised-key-used", "key": "\(identifier)"])
         case .active, .deactivated:
             break
         }
         if let minimum = state.minimumVersions[identifier.name], identifier.version < minimum {
-            throw EnvelopeError(.keyNotUsable, "\(identifier) is below the minimum version \(minimum) allowed for opening")
+            throw EnvelopeError(
+                .keyNotUsable, "\(identifier) is below the minimum version \(minimum) allowed for opening")
         }
         return try self.unwrap(stored)
     }
@@ -243,7 +256,9 @@ public final class FileKeyStore: KeyStore {
                 throw EnvelopeError(.keyNotFound, "no key \(key)")
             }
             guard state.keys[index].metadata.state == .preActivation else {
-                throw EnvelopeError(.keyNotUsable, "\(key) is \(state.keys[index].metadata.state); only a pre-activation key can be activated")
+                throw EnvelopeError(
+                    .keyNotUsable,
+                    "\(key) is \(state.keys[index].metadata.state); only a pre-activation key can be activated")
             }
             Self.activate(key, in: &state, now: now)
             return state.keys[index].metadata
@@ -253,17 +268,22 @@ public final class FileKeyStore: KeyStore {
     }
 
     /// A new pre-activation version of `name`, with the cryptoperiod of its latest version.
-    private func appendVersion(of name: String, to state: inout StoreFormat.State, now: Date) throws -> StoreFormat.StoredKey {
+    private func appendVersion(of name: String, to state: inout StoreFormat.State, now: Date) throws
+        -> StoreFormat.StoredKey
+    {
         guard !name.hasPrefix(Self.subjectPrefix) else {
-            throw EnvelopeError(.malformed, "KEK names may not start with \"\(Self.subjectPrefix)\", which names subject keys")
+            throw EnvelopeError(
+                .malformed, "KEK names may not start with \"\(Self.subjectPrefix)\", which names subject keys")
         }
         let versions = state.keys.filter { $0.metadata.identifier.name == name }.map(\.metadata.identifier.version)
-        let cryptoperiod = state.keys.last { $0.metadata.identifier.name == name }?.metadata.cryptoperiod ?? Self.defaultCryptoperiod
+        let cryptoperiod =
+            state.keys.last { $0.metadata.identifier.name == name }?.metadata.cryptoperiod ?? Self.defaultCryptoperiod
         let (version, overflow) = (versions.max() ?? 0).addingReportingOverflow(1)
         guard !overflow else {
             throw EnvelopeError(.keyNotUsable, "\(name) has no version left after \(UInt32.max)")
         }
-        var key = try Self.newKey(KeyIdentifier(name: name, version: version), cryptoperiod: cryptoperiod, now: now, wrapKey: self.wrapKey)
+        var key = try Self.newKey(
+            KeyIdentifier(name: name, version: version), cryptoperiod: cryptoperiod, now: now, wrapKey: self.wrapKey)
         key.metadata.state = .preActivation
         key.metadata.activatedAt = nil
         state.keys.append(key)
@@ -319,7 +339,8 @@ public final class FileKeyStore: KeyStore {
             let index = try Self.checkDestroyable(key, in: state)
             // Activated and deactivated again during the scan, it may wrap subject keys the scan did not see.
             guard state.keys[index].metadata == checked else {
-                throw EnvelopeError(.keyNotUsable, "\(key) changed state while its subject keys were checked; try again")
+                throw EnvelopeError(
+                    .keyNotUsable, "\(key) changed state while its subject keys were checked; try again")
             }
             state.keys[index].metadata.state = .destroyed
             state.keys[index].metadata.destroyedAt = now
@@ -350,12 +371,15 @@ public final class FileKeyStore: KeyStore {
         try self.mutate { state, _ in
             state.minimumVersions[name] = version
         }
-        self.logger.notice("minimum opening version set", metadata: ["event": "samd.keys.minimum-version-set", "name": "\(name)", "version": "\(version)"])
+        self.logger.notice(
+            "minimum opening version set",
+            metadata: ["event": "samd.keys.minimum-version-set", "name": "\(name)", "version": "\(version)"])
     }
 
     public func whileSealingKeyIsCurrent<T>(_ key: KeyIdentifier, _ body: () throws -> T) throws -> T {
         // A KEK changes state only under the exclusive store lock, a subject key only under its own lock.
-        let locks = key.name.hasPrefix(Self.subjectPrefix) ? try self.subjectLock(key.name) : (try self.storeLock(.shared), nil)
+        let locks =
+            key.name.hasPrefix(Self.subjectPrefix) ? try self.subjectLock(key.name) : (try self.storeLock(.shared), nil)
         defer { withExtendedLifetime(locks) {} }
         if key.name.hasPrefix(Self.subjectPrefix) {
             // The subject's live version, wrapped under the KEK version that seals now.
@@ -364,11 +388,16 @@ public final class FileKeyStore: KeyStore {
                 let live = record.versions.last(where: { $0.state == .active }),
                 live.version == key.version, live.wrappedBy == kek
             else {
-                throw EnvelopeError(.keyNotUsable, "\(key) is no longer a current sealing key (shredded, replaced, or its KEK rotated); seal again")
+                throw EnvelopeError(
+                    .keyNotUsable,
+                    "\(key) is no longer a current sealing key (shredded, replaced, or its KEK rotated); seal again")
             }
         } else {
             guard (try? self.sealingKey(named: key.name))?.identifier == key else {
-                throw EnvelopeError(.keyNotUsable, "\(key) is no longer the sealing version of \(key.name) (rotated, retired, expired or destroyed); seal again")
+                throw EnvelopeError(
+                    .keyNotUsable,
+                    "\(key) is no longer the sealing version of \(key.name) (rotated, retired, expired or destroyed); seal again"
+                )
             }
         }
         return try body()
@@ -376,7 +405,9 @@ public final class FileKeyStore: KeyStore {
 
     // MARK: Internals
 
-    private func changeState(of key: KeyIdentifier, to newState: KeyState, allowedFrom: Set<KeyState>) throws -> ManagedKey {
+    private func changeState(of key: KeyIdentifier, to newState: KeyState, allowedFrom: Set<KeyState>) throws
+        -> ManagedKey
+    {
         try self.mutate { state, now in
             guard let index = state.keys.firstIndex(where: { $0.metadata.identifier == key }) else {
                 throw EnvelopeError(.keyNotFound, "no key \(key)")
@@ -432,7 +463,9 @@ public final class FileKeyStore: KeyStore {
     func reload() throws -> StoreFormat.State {
         let identity = StoreFile.identity(self.storePath)
         let (envelope, salt) = try Self.readEnvelope(self.storePath)
-        guard salt == self.kdfSalt, envelope.kdf.iterations == self.kdf.iterations, envelope.kdf.memory == self.kdf.memory else {
+        guard salt == self.kdfSalt, envelope.kdf.iterations == self.kdf.iterations,
+            envelope.kdf.memory == self.kdf.memory
+        else {
             throw EnvelopeError(.keyStore, "the key store's KDF parameters changed underneath this process")
         }
         let state = try Self.verify(envelope, salt: salt, macKey: self.macKey)
@@ -462,12 +495,17 @@ public final class FileKeyStore: KeyStore {
             try StoreFile.writeAtomically(
                 try receipts.map { receipt in
                     let stamp = Int(receipt.destroyedAt.timeIntervalSince1970 * 1000)
-                    return (Array(try StoreFormat.encoder.encode(receipt)), "\(self.receiptsDirectory)/\(stamp)-\(receipt.key.name)-\(receipt.key.version).json")
+                    return (
+                        Array(try StoreFormat.encoder.encode(receipt)),
+                        "\(self.receiptsDirectory)/\(stamp)-\(receipt.key.name)-\(receipt.key.version).json"
+                    )
                 }
             )
         } catch {
             for receipt in receipts {
-                self.logger.error("destruction receipt not written", metadata: ["event": "samd.keys.receipt-not-written", "key": "\(receipt.key)", "reason": "\(error)"])
+                self.logger.error(
+                    "destruction receipt not written",
+                    metadata: ["event": "samd.keys.receipt-not-written", "key": "\(receipt.key)", "reason": "\(error)"])
             }
         }
     }
@@ -477,10 +515,13 @@ public final class FileKeyStore: KeyStore {
         error as? EnvelopeError ?? EnvelopeError(.io, "\(error)")
     }
 
-    static func newKey(_ identifier: KeyIdentifier, cryptoperiod: TimeInterval, now: Date, wrapKey: SecureBytes) throws -> StoreFormat.StoredKey {
+    static func newKey(_ identifier: KeyIdentifier, cryptoperiod: TimeInterval, now: Date, wrapKey: SecureBytes) throws
+        -> StoreFormat.StoredKey
+    {
         let material = try self.crypto { try SecureBytes(randomByteCount: 32) }
         return StoreFormat.StoredKey(
-            metadata: ManagedKey(identifier: identifier, state: .active, createdAt: now, activatedAt: now, cryptoperiod: cryptoperiod),
+            metadata: ManagedKey(
+                identifier: identifier, state: .active, createdAt: now, activatedAt: now, cryptoperiod: cryptoperiod),
             wrapped: try self.wrap(material, under: wrapKey)
         )
     }
@@ -494,19 +535,24 @@ public final class FileKeyStore: KeyStore {
         do {
             return try AESKeyWrap.unwrapWithPadding(wrapped, using: wrapKey)
         } catch let error as CryptoError {
-            throw EnvelopeError(.keyStore, "the wrapped \(what) does not unwrap: the store was modified", underlying: error)
+            throw EnvelopeError(
+                .keyStore, "the wrapped \(what) does not unwrap: the store was modified", underlying: error)
         }
     }
 
-    static func deriveKeys(passphrase: SecureBytes, kdf: StoreFormat.KDF, salt: [UInt8]) throws -> (SecureBytes, SecureBytes) {
+    static func deriveKeys(passphrase: SecureBytes, kdf: StoreFormat.KDF, salt: [UInt8]) throws -> (
+        SecureBytes, SecureBytes
+    ) {
         guard kdf.algorithm == "argon2id" else {
             throw EnvelopeError(.keyStore, "unknown key-store KDF \(kdf.algorithm)")
         }
         let parameters = Argon2id.Parameters(iterations: kdf.iterations, memoryByteCount: kdf.memory)
         return try self.crypto {
             let root = try Argon2id.deriveKey(passphrase: passphrase, salt: salt, parameters: parameters)
-            let wrap = try HKDF.expand(hash: .sha256, pseudoRandomKey: root, info: Array("samd-keystore-v1 wrap".utf8), outputByteCount: 32)
-            let mac = try HKDF.expand(hash: .sha256, pseudoRandomKey: root, info: Array("samd-keystore-v1 mac".utf8), outputByteCount: 32)
+            let wrap = try HKDF.expand(
+                hash: .sha256, pseudoRandomKey: root, info: Array("samd-keystore-v1 wrap".utf8), outputByteCount: 32)
+            let mac = try HKDF.expand(
+                hash: .sha256, pseudoRandomKey: root, info: Array("samd-keystore-v1 mac".utf8), outputByteCount: 32)
             return (wrap, mac)
         }
     }
@@ -533,25 +579,29 @@ public final class FileKeyStore: KeyStore {
             throw EnvelopeError(.keyStore, "\(path) is corrupted or truncated (not a key-store document)")
         }
         guard envelope.format == StoreFormat.format else {
-            throw EnvelopeError(.keyStore, "\(path) is format \(envelope.format.prefix(40)); this library reads \(StoreFormat.format)")
+            throw EnvelopeError(
+                .keyStore, "\(path) is format \(envelope.format.prefix(40)); this library reads \(StoreFormat.format)")
         }
         let salt = try StoreFormat.decodeBase64(envelope.kdf.salt, limit: Argon2id.saltByteCount, "KDF salt")
         guard salt.count == Argon2id.saltByteCount else {
             throw EnvelopeError(.keyStore, "the key store's KDF salt is not \(Argon2id.saltByteCount) bytes")
         }
         do {
-            try Argon2id.Parameters(iterations: envelope.kdf.iterations, memoryByteCount: envelope.kdf.memory).validate()
+            try Argon2id.Parameters(iterations: envelope.kdf.iterations, memoryByteCount: envelope.kdf.memory)
+                .validate()
         } catch let error as CryptoError {
             throw EnvelopeError(.keyStore, "the key store's KDF parameters are out of bounds", underlying: error)
         }
         return (envelope, salt)
     }
 
-    static func verify(_ envelope: StoreFormat.Envelope, salt: [UInt8], macKey: SecureBytes) throws -> StoreFormat.State {
+    static func verify(_ envelope: StoreFormat.Envelope, salt: [UInt8], macKey: SecureBytes) throws -> StoreFormat.State
+    {
         let stateBytes = try StoreFormat.decodeBase64(envelope.state, limit: StoreFormat.storeFileLimit, "state")
         let mac = try StoreFormat.decodeBase64(envelope.mac, limit: 32, "MAC")
         let expected = try self.crypto {
-            try DigestAlgorithm.sha256.authenticationCode(for: StoreFormat.macInput(kdf: envelope.kdf, salt: salt, state: stateBytes), key: macKey)
+            try DigestAlgorithm.sha256.authenticationCode(
+                for: StoreFormat.macInput(kdf: envelope.kdf, salt: salt, state: stateBytes), key: macKey)
         }
         let expectedSecure = try self.crypto { try SecureBytes(copying: expected) }
         guard expectedSecure.constantTimeEquals(mac) else {
@@ -564,10 +614,13 @@ public final class FileKeyStore: KeyStore {
         }
     }
 
-    static func write(_ state: StoreFormat.State, kdf: StoreFormat.KDF, salt: [UInt8], macKey: SecureBytes, to path: String) throws {
+    static func write(
+        _ state: StoreFormat.State, kdf: StoreFormat.KDF, salt: [UInt8], macKey: SecureBytes, to path: String
+    ) throws {
         let stateBytes = Array(try StoreFormat.encoder.encode(state))
         let mac = try self.crypto {
-            try DigestAlgorithm.sha256.authenticationCode(for: StoreFormat.macInput(kdf: kdf, salt: salt, state: stateBytes), key: macKey)
+            try DigestAlgorithm.sha256.authenticationCode(
+                for: StoreFormat.macInput(kdf: kdf, salt: salt, state: stateBytes), key: macKey)
         }
         let envelope = StoreFormat.Envelope(
             format: StoreFormat.format,

@@ -2,9 +2,9 @@ import SaMDEnvelope
 import SystemPackage
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Files of a key store: atomic replacement, private permissions, bounded reads, and a directory lock.
@@ -33,7 +33,8 @@ enum StoreFile {
         var temporaries: [String] = []
         do {
             for (bytes, path) in files {
-                let temporary = lockedTemporary ? "\(path).tmp" : "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+                let temporary =
+                    lockedTemporary ? "\(path).tmp" : "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
                 if lockedTemporary { unlink(temporary) }
                 let fd = try FileDescriptor.open(
                     FilePath(temporary),
@@ -46,7 +47,8 @@ enum StoreFile {
                     var offset = 0
                     try bytes.withUnsafeBytes { bytes in
                         while offset < bytes.count {
-                            offset += try fd.write(UnsafeRawBufferPointer(rebasing: bytes[offset...]), retryOnInterrupt: true)
+                            offset += try fd.write(
+                                UnsafeRawBufferPointer(rebasing: bytes[offset...]), retryOnInterrupt: true)
                         }
                     }
                     guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
@@ -62,7 +64,8 @@ enum StoreFile {
             guard fsync(directoryFD.rawValue) == 0 || errno == EINVAL else { throw Errno(rawValue: errno) }
         } catch {
             for temporary in temporaries where !temporary.isEmpty { unlink(temporary) }
-            throw EnvelopeError(.io, "cannot write \(files.count == 1 ? first.path : "\(files.count) files in \(directory)"): \(error)")
+            throw EnvelopeError(
+                .io, "cannot write \(files.count == 1 ? first.path : "\(files.count) files in \(directory)"): \(error)")
         }
     }
 
@@ -85,7 +88,10 @@ enum StoreFile {
                     throw EnvelopeError(.keyStore, "\(path) is not a regular file")
                 }
                 guard info.st_mode & 0o077 == 0 else {
-                    throw EnvelopeError(.keyStore, "\(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0600")
+                    throw EnvelopeError(
+                        .keyStore,
+                        "\(path) is readable or writable by others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0600"
+                    )
                 }
                 guard Int(info.st_size) <= limit else {
                     throw EnvelopeError(.keyStore, "\(path) is \(info.st_size) bytes, over the \(limit)-byte limit")
@@ -98,7 +104,9 @@ enum StoreFile {
                     if read == 0 { break }
                     bytes += chunk[..<read]
                 }
-                guard bytes.count <= limit else { throw EnvelopeError(.keyStore, "\(path) is over the \(limit)-byte limit") }
+                guard bytes.count <= limit else {
+                    throw EnvelopeError(.keyStore, "\(path) is over the \(limit)-byte limit")
+                }
                 return bytes
             }
         } catch let error as EnvelopeError {
@@ -120,7 +128,10 @@ enum StoreFile {
             throw EnvelopeError(.keyStore, "\(path) is not a directory")
         }
         guard info.st_mode & 0o077 == 0 else {
-            throw EnvelopeError(.keyStore, "the key store \(path) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0700")
+            throw EnvelopeError(
+                .keyStore,
+                "the key store \(path) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0700"
+            )
         }
     }
 

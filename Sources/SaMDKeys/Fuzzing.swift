@@ -23,19 +23,29 @@ public enum KeyStoreFuzzing {
         do {
             let subject = try StoreFormat.decoder.decode(StoreFormat.Subject.self, from: Data(bytes))
             for version in subject.versions {
-                if let wrapped = version.wrapped { _ = try? StoreFormat.decodeBase64(wrapped, limit: 60, "wrapped subject key") }
+                if let wrapped = version.wrapped {
+                    _ = try? StoreFormat.decodeBase64(wrapped, limit: 60, "wrapped subject key")
+                }
             }
         } catch {}
     }
 
     /// A key-store document whose MAC verifies under the fuzzing MAC key: a seed for the corpus.
     public static func seedDocument() throws -> [UInt8] {
-        let kdf = StoreFormat.KDF(algorithm: "argon2id", iterations: 1, memory: 8192, salt: Data(repeating: 1, count: 16).base64EncodedString())
+        let kdf = StoreFormat.KDF(
+            algorithm: "argon2id", iterations: 1, memory: 8192,
+            salt: Data(repeating: 1, count: 16).base64EncodedString())
         let indexKey = try SecureBytes(copying: [UInt8](repeating: 2, count: 32))
-        let state = StoreFormat.State(generation: 1, keys: [], indexKey: try FileKeyStore.wrap(indexKey, under: Self.macKey), minimumVersions: ["records": 1])
+        let state = StoreFormat.State(
+            generation: 1, keys: [], indexKey: try FileKeyStore.wrap(indexKey, under: Self.macKey),
+            minimumVersions: ["records": 1])
         let stateBytes = Array(try StoreFormat.encoder.encode(state))
-        let mac = try DigestAlgorithm.sha256.authenticationCode(for: StoreFormat.macInput(kdf: kdf, salt: [UInt8](repeating: 1, count: 16), state: stateBytes), key: Self.macKey)
-        let envelope = StoreFormat.Envelope(format: StoreFormat.format, kdf: kdf, state: Data(stateBytes).base64EncodedString(), mac: Data(mac).base64EncodedString())
+        let mac = try DigestAlgorithm.sha256.authenticationCode(
+            for: StoreFormat.macInput(kdf: kdf, salt: [UInt8](repeating: 1, count: 16), state: stateBytes),
+            key: Self.macKey)
+        let envelope = StoreFormat.Envelope(
+            format: StoreFormat.format, kdf: kdf, state: Data(stateBytes).base64EncodedString(),
+            mac: Data(mac).base64EncodedString())
         return Array(try StoreFormat.encoder.encode(envelope))
     }
 }

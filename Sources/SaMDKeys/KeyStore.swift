@@ -1,6 +1,6 @@
 public import Foundation
-public import SaMDEnvelope
 public import SaMDCrypto
+public import SaMDEnvelope
 
 /// A store of versioned KEKs and per-subject keys with NIST SP 800-57 lifecycles.
 ///
@@ -73,11 +73,15 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// directory sync; each subject's lock is held until its new version is durable. The KEK is read once.
     /// - Returns: per subject key name: the re-key, `nil` (shredded), or what failed for that subject (the
     ///   errors of ``rekeySubjectKey(named:notBefore:)``).
-    func rekeySubjectKeys(named subjectKeyNames: [String], notBefore: Date) -> [String: Result<SubjectRekey?, EnvelopeError>]
+    func rekeySubjectKeys(named subjectKeyNames: [String], notBefore: Date) -> [String: Result<
+        SubjectRekey?, EnvelopeError
+    >]
     /// ``destroySubjectKeyVersions(named:_:)`` for a batch of subject keys (name → versions), the subject files
     /// and the receipts each written with one directory sync.
     /// - Returns: per subject key name: its receipts, or what failed for that subject.
-    func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<[DestructionReceipt], EnvelopeError>]
+    func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<
+        [DestructionReceipt], EnvelopeError
+    >]
 
     /// The blind index of a subject id: 32 hex digits, the first 16 bytes of
     /// HMAC-SHA-256(index key, `"samd-subject-v1" ‖ 0x00 ‖ NFC(subject)`) — the suffix of its subject key's
@@ -117,7 +121,9 @@ extension KeyStore {
     /// - Returns: the receipts of the versions destroyed now (none when all were destroyed already).
     /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when a version given is the sealing one;
     ///   ``EnvelopeError/Code/keyNotFound``; ``EnvelopeError/Code/keyUnavailable``.
-    public func destroySubjectKeyVersions(named subjectKeyName: String, _ versions: [UInt32]) throws -> [DestructionReceipt] {
+    public func destroySubjectKeyVersions(named subjectKeyName: String, _ versions: [UInt32]) throws
+        -> [DestructionReceipt]
+    {
         guard let result = self.destroySubjectKeyVersions([subjectKeyName: versions])[subjectKeyName] else {
             throw EnvelopeError(.keyStore, "the key store did not answer for \(subjectKeyName)")
         }

@@ -2,9 +2,9 @@ public import SaMDCrypto
 import SaMDEnvelope
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Where a key store's passphrase comes from: an environment variable or a file — never a command-line
@@ -35,7 +35,7 @@ public enum Passphrase {
         defer { _ = bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
         if bytes.last == 0x0A {
             bytes.removeLast()
-            if bytes.last == 0x0D { bytes.removeLast() }  // one CRLF
+            if bytes.last == 0x0D { bytes.removeLast() } // one CRLF
         }
         guard !bytes.isEmpty else {
             throw EnvelopeError(.keyStore, "the passphrase file \(path) is empty")

@@ -60,8 +60,10 @@ public struct CryptographicAsset: Sendable, Hashable {
     public var certificationLevel: String
 
     init(
-        _ reference: String, _ name: String, primitive: String?, mode: String? = nil, parameterSet: String? = nil, curve: String? = nil,
-        functions: [String], security: Int?, oid: String? = nil, by implementer: String, usage: String, certification: String,
+        _ reference: String, _ name: String, primitive: String?, mode: String? = nil, parameterSet: String? = nil,
+        curve: String? = nil,
+        functions: [String], security: Int?, oid: String? = nil, by implementer: String, usage: String,
+        certification: String,
         uses: [String] = [], properties: [String: String] = [:]
     ) {
         self.reference = reference
@@ -103,39 +105,102 @@ public struct CryptographicAsset: Sendable, Hashable {
 
     /// TLS 1.2 suites: OpenSSL name → IANA name, code point (RFC 5289, RFC 7905) and algorithm assets.
     static let tls12Suites: [String: (name: String, identifiers: [String], algorithms: [String])] = [
-        "ECDHE-ECDSA-AES256-GCM-SHA384": ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", ["0xC0", "0x2C"], ["crypto/aes-256-gcm", "crypto/sha-384"]),
-        "ECDHE-RSA-AES256-GCM-SHA384": ("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", ["0xC0", "0x30"], ["crypto/aes-256-gcm", "crypto/sha-384"]),
-        "ECDHE-ECDSA-CHACHA20-POLY1305": ("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", ["0xCC", "0xA9"], ["crypto/chacha20-poly1305", "crypto/sha-256"]),
-        "ECDHE-RSA-CHACHA20-POLY1305": ("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", ["0xCC", "0xA8"], ["crypto/chacha20-poly1305", "crypto/sha-256"]),
-        "ECDHE-ECDSA-AES128-GCM-SHA256": ("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", ["0xC0", "0x2B"], ["crypto/aes-128-gcm", "crypto/sha-256"]),
-        "ECDHE-RSA-AES128-GCM-SHA256": ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", ["0xC0", "0x2F"], ["crypto/aes-128-gcm", "crypto/sha-256"]),
+        "ECDHE-ECDSA-AES256-GCM-SHA384": (
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", ["0xC0", "0x2C"], ["crypto/aes-256-gcm", "crypto/sha-384"]
+        ),
+        "ECDHE-RSA-AES256-GCM-SHA384": (
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", ["0xC0", "0x30"], ["crypto/aes-256-gcm", "crypto/sha-384"]
+        ),
+        "ECDHE-ECDSA-CHACHA20-POLY1305": (
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", ["0xCC", "0xA9"],
+            ["crypto/chacha20-poly1305", "crypto/sha-256"]
+        ),
+        "ECDHE-RSA-CHACHA20-POLY1305": (
+            "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", ["0xCC", "0xA8"],
+            ["crypto/chacha20-poly1305", "crypto/sha-256"]
+        ),
+        "ECDHE-ECDSA-AES128-GCM-SHA256": (
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", ["0xC0", "0x2B"], ["crypto/aes-128-gcm", "crypto/sha-256"]
+        ),
+        "ECDHE-RSA-AES128-GCM-SHA256": (
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", ["0xC0", "0x2F"], ["crypto/aes-128-gcm", "crypto/sha-256"]
+        ),
     ]
 
     /// TLS key-exchange groups (OpenSSL names) → asset (all implemented by OpenSSL).
-    static let tlsGroups: [String: (reference: String, name: String, parameterSet: String?, curve: String, security: Int, oid: String, codePoint: String)] = [
-        "X25519": ("crypto/tls-x25519", "X25519 (TLS)", "255", "Curve25519", 128, "1.3.101.110", "0x001D"),
-        "P-256": ("crypto/ecdh-p-256", "ECDH-P-256", "256", "secp256r1", 128, "1.2.840.10045.3.1.7", "0x0017"),
-        "P-384": ("crypto/ecdh-p-384", "ECDH-P-384", "384", "secp384r1", 192, "1.3.132.0.34", "0x0018"),
-    ]
+    static let tlsGroups:
+        [String: (
+            reference: String, name: String, parameterSet: String?, curve: String, security: Int, oid: String,
+            codePoint: String
+        )] = [
+            "X25519": ("crypto/tls-x25519", "X25519 (TLS)", "255", "Curve25519", 128, "1.3.101.110", "0x001D"),
+            "P-256": ("crypto/ecdh-p-256", "ECDH-P-256", "256", "secp256r1", 128, "1.2.840.10045.3.1.7", "0x0017"),
+            "P-384": ("crypto/ecdh-p-384", "ECDH-P-384", "384", "secp384r1", 192, "1.3.132.0.34", "0x0018"),
+        ]
 
     /// TLS signature algorithms (OpenSSL `sigalgs` names) → asset (all implemented by OpenSSL), with the IANA
     /// SignatureScheme (RFC 8446 §4.2.3). rsa_pss_rsae_* and rsa_pss_pss_* share the RSASSA-PSS asset of their hash.
-    static let tlsSignatures: [String: (reference: String, name: String, parameterSet: String?, curve: String?, security: Int, oid: String, hash: String, scheme: String)] = [
-        "ECDSA+SHA256": ("crypto/tls-ecdsa-p256-sha256", "ECDSA-P-256-SHA-256", "256", "secp256r1", 128, "1.2.840.10045.4.3.2", "crypto/sha-256", "ecdsa_secp256r1_sha256 (0x0403)"),
-        "ECDSA+SHA384": ("crypto/tls-ecdsa-p384-sha384", "ECDSA-P-384-SHA-384", "384", "secp384r1", 192, "1.2.840.10045.4.3.3", "crypto/sha-384", "ecdsa_secp384r1_sha384 (0x0503)"),
-        "ECDSA+SHA512": ("crypto/tls-ecdsa-p521-sha512", "ECDSA-P-521-SHA-512", "521", "secp521r1", 256, "1.2.840.10045.4.3.4", "crypto/sha-512", "ecdsa_secp521r1_sha512 (0x0603)"),
-        "ed25519": ("crypto/tls-ed25519", "Ed25519 (TLS)", "Ed25519", "edwards25519", 128, "1.3.101.112", "crypto/sha-512", "ed25519 (0x0807)"),
-        "ed448": ("crypto/tls-ed448", "Ed448 (TLS)", "Ed448", "edwards448", 224, "1.3.101.113", "", "ed448 (0x0808)"),
-        "rsa_pss_rsae_sha256": ("crypto/tls-rsa-pss-sha256", "RSASSA-PSS-SHA-256", nil, nil, 112, "1.2.840.113549.1.1.10", "crypto/sha-256", "rsa_pss_rsae_sha256 (0x0804)"),
-        "rsa_pss_rsae_sha384": ("crypto/tls-rsa-pss-sha384", "RSASSA-PSS-SHA-384", nil, nil, 112, "1.2.840.113549.1.1.10", "crypto/sha-384", "rsa_pss_rsae_sha384 (0x0805)"),
-        "rsa_pss_rsae_sha512": ("crypto/tls-rsa-pss-sha512", "RSASSA-PSS-SHA-512", nil, nil, 112, "1.2.840.113549.1.1.10", "crypto/sha-512", "rsa_pss_rsae_sha512 (0x0806)"),
-        "rsa_pss_pss_sha256": ("crypto/tls-rsa-pss-sha256", "RSASSA-PSS-SHA-256", nil, nil, 112, "1.2.840.113549.1.1.10", "crypto/sha-256", "rsa_pss_pss_sha256 (0x0809)"),
-        "rsa_pss_pss_sha384": ("crypto/tls-rsa-pss-sha384", "RSASSA-PSS-SHA-384", nil, nil, 112, "1.2.840.113549.1.1.10", "crypto/sha-384", "rsa_pss_pss_sha384 (0x080A)"),
-        "rsa_pss_pss_sha512": ("crypto/tls-rsa-pss-sha512", "RSASSA-PSS-SHA-512", nil, nil, 112, "1.2.840.113549.1.1.10", "crypto/sha-512", "rsa_pss_pss_sha512 (0x080B)"),
-        "RSA+SHA256": ("crypto/tls-rsa-pkcs1-sha256", "RSASSA-PKCS1-v1_5-SHA-256", nil, nil, 112, "1.2.840.113549.1.1.11", "crypto/sha-256", "rsa_pkcs1_sha256 (0x0401)"),
-        "RSA+SHA384": ("crypto/tls-rsa-pkcs1-sha384", "RSASSA-PKCS1-v1_5-SHA-384", nil, nil, 112, "1.2.840.113549.1.1.12", "crypto/sha-384", "rsa_pkcs1_sha384 (0x0501)"),
-        "RSA+SHA512": ("crypto/tls-rsa-pkcs1-sha512", "RSASSA-PKCS1-v1_5-SHA-512", nil, nil, 112, "1.2.840.113549.1.1.13", "crypto/sha-512", "rsa_pkcs1_sha512 (0x0601)"),
-    ]
+    static let tlsSignatures:
+        [String: (
+            reference: String, name: String, parameterSet: String?, curve: String?, security: Int, oid: String,
+            hash: String, scheme: String
+        )] = [
+            "ECDSA+SHA256": (
+                "crypto/tls-ecdsa-p256-sha256", "ECDSA-P-256-SHA-256", "256", "secp256r1", 128, "1.2.840.10045.4.3.2",
+                "crypto/sha-256", "ecdsa_secp256r1_sha256 (0x0403)"
+            ),
+            "ECDSA+SHA384": (
+                "crypto/tls-ecdsa-p384-sha384", "ECDSA-P-384-SHA-384", "384", "secp384r1", 192, "1.2.840.10045.4.3.3",
+                "crypto/sha-384", "ecdsa_secp384r1_sha384 (0x0503)"
+            ),
+            "ECDSA+SHA512": (
+                "crypto/tls-ecdsa-p521-sha512", "ECDSA-P-521-SHA-512", "521", "secp521r1", 256, "1.2.840.10045.4.3.4",
+                "crypto/sha-512", "ecdsa_secp521r1_sha512 (0x0603)"
+            ),
+            "ed25519": (
+                "crypto/tls-ed25519", "Ed25519 (TLS)", "Ed25519", "edwards25519", 128, "1.3.101.112", "crypto/sha-512",
+                "ed25519 (0x0807)"
+            ),
+            "ed448": (
+                "crypto/tls-ed448", "Ed448 (TLS)", "Ed448", "edwards448", 224, "1.3.101.113", "", "ed448 (0x0808)"
+            ),
+            "rsa_pss_rsae_sha256": (
+                "crypto/tls-rsa-pss-sha256", "RSASSA-PSS-SHA-256", nil, nil, 112, "1.2.840.113549.1.1.10",
+                "crypto/sha-256", "rsa_pss_rsae_sha256 (0x0804)"
+            ),
+            "rsa_pss_rsae_sha384": (
+                "crypto/tls-rsa-pss-sha384", "RSASSA-PSS-SHA-384", nil, nil, 112, "1.2.840.113549.1.1.10",
+                "crypto/sha-384", "rsa_pss_rsae_sha384 (0x0805)"
+            ),
+            "rsa_pss_rsae_sha512": (
+                "crypto/tls-rsa-pss-sha512", "RSASSA-PSS-SHA-512", nil, nil, 112, "1.2.840.113549.1.1.10",
+                "crypto/sha-512", "rsa_pss_rsae_sha512 (0x0806)"
+            ),
+            "rsa_pss_pss_sha256": (
+                "crypto/tls-rsa-pss-sha256", "RSASSA-PSS-SHA-256", nil, nil, 112, "1.2.840.113549.1.1.10",
+                "crypto/sha-256", "rsa_pss_pss_sha256 (0x0809)"
+            ),
+            "rsa_pss_pss_sha384": (
+                "crypto/tls-rsa-pss-sha384", "RSASSA-PSS-SHA-384", nil, nil, 112, "1.2.840.113549.1.1.10",
+                "crypto/sha-384", "rsa_pss_pss_sha384 (0x080A)"
+            ),
+            "rsa_pss_pss_sha512": (
+                "crypto/tls-rsa-pss-sha512", "RSASSA-PSS-SHA-512", nil, nil, 112, "1.2.840.113549.1.1.10",
+                "crypto/sha-512", "rsa_pss_pss_sha512 (0x080B)"
+            ),
+            "RSA+SHA256": (
+                "crypto/tls-rsa-pkcs1-sha256", "RSASSA-PKCS1-v1_5-SHA-256", nil, nil, 112, "1.2.840.113549.1.1.11",
+                "crypto/sha-256", "rsa_pkcs1_sha256 (0x0401)"
+            ),
+            "RSA+SHA384": (
+                "crypto/tls-rsa-pkcs1-sha384", "RSASSA-PKCS1-v1_5-SHA-384", nil, nil, 112, "1.2.840.113549.1.1.12",
+                "crypto/sha-384", "rsa_pkcs1_sha384 (0x0501)"
+            ),
+            "RSA+SHA512": (
+                "crypto/tls-rsa-pkcs1-sha512", "RSASSA-PKCS1-v1_5-SHA-512", nil, nil, 112, "1.2.840.113549.1.1.13",
+                "crypto/sha-512", "rsa_pkcs1_sha512 (0x0601)"
+            ),
+        ]
 
     /// Peer keys SaMDTLS accepts (SSL_CTX_set_security_level 2 and the CA/B Forum BR §6.1.5 checks).
     static let acceptedRSAKeys = "RSA ≥ 2048 bits (modulus a multiple of 8)"
@@ -156,58 +221,119 @@ public struct CryptographicAsset: Sendable, Hashable {
         let gcm = ["samd:nonceBits": "96", "samd:tagBits": "128"]
 
         var assets: [CryptographicAsset] = [
-            .init("crypto/aes-256-gcm", "AES-256-GCM", primitive: "ae", mode: "gcm", parameterSet: "256", functions: ["encrypt", "decrypt", "tag"], security: 256,
-                  oid: "2.16.840.1.101.3.4.1.46", by: "openssl", usage: "Cobblestone-256 payload chunks; DEK wrap (AES-256-GCM under the KEK, bound to the envelope header); subject-key wrap; TLS",
-                  certification: openSSLCertification, properties: gcm),
-            .init("crypto/cobblestone-256", "Cobblestone-256", primitive: "ae", mode: "other", parameterSet: "256", functions: ["encrypt", "decrypt", "keyderive"], security: 256,
-                  by: "openssl", usage: "C2SP chunked encryption of envelope payloads: HKDF-SHA-512 key derivation with key commitment, AES-256-GCM over 16 KiB chunks",
-                  certification: openSSLCertification, uses: ["crypto/aes-256-gcm", "crypto/hkdf-sha-512"], properties: gcm),
-            .init("crypto/hkdf-sha-512", "HKDF-SHA-512", primitive: "kdf", parameterSet: "512", functions: ["keyderive"], security: 256,
-                  by: "openssl", usage: "Cobblestone-256 per-record key and commitment derivation (RFC 5869)", certification: openSSLCertification, uses: ["crypto/sha-512"]),
-            .init("crypto/hkdf-sha-256", "HKDF-SHA-256", primitive: "kdf", parameterSet: "256", functions: ["keyderive"], security: 256,
-                  by: "openssl", usage: "key store: wrap and MAC keys from the Argon2id root key (RFC 5869)", certification: openSSLCertification, uses: ["crypto/sha-256"]),
-            .init("crypto/aes-256-kwp", "AES-256-KWP", primitive: "block-cipher", mode: "other", parameterSet: "256", functions: ["encrypt", "decrypt"], security: 256,
-                  oid: "2.16.840.1.101.3.4.1.48", by: "openssl", usage: "key store: KEK versions wrapped with AES key wrap with padding (RFC 5649, NIST SP 800-38F)", certification: openSSLCertification),
-            .init("crypto/hmac-sha-256", "HMAC-SHA-256", primitive: "mac", parameterSet: "256", functions: ["tag"], security: 256,
-                  oid: "1.2.840.113549.2.9", by: "openssl", usage: "key store integrity MAC; subject index (RFC 2104)", certification: openSSLCertification, uses: ["crypto/sha-256"]),
-            .init("crypto/sha-256", "SHA-256", primitive: "hash", parameterSet: "256", functions: ["digest"], security: 128,
-                  oid: "2.16.840.1.101.3.4.2.1", by: "openssl", usage: "envelope header binding of the DEK wrap; SPKI pins; SBOM file hashes; HMAC/HKDF-SHA-256; TLS", certification: openSSLCertification),
-            .init("crypto/sha-384", "SHA-384", primitive: "hash", parameterSet: "384", functions: ["digest"], security: 192,
-                  oid: "2.16.840.1.101.3.4.2.2", by: "openssl", usage: "TLS_AES_256_GCM_SHA384 transcript hash and HKDF; TLS signatures", certification: openSSLCertification),
-            .init("crypto/sha-512", "SHA-512", primitive: "hash", parameterSet: "512", functions: ["digest"], security: 256,
-                  oid: "2.16.840.1.101.3.4.2.3", by: "openssl", usage: "HKDF-SHA-512 (Cobblestone-256); DigestAlgorithm.sha512; TLS signatures", certification: openSSLCertification),
-            .init("crypto/aes-128-gcm", "AES-128-GCM", primitive: "ae", mode: "gcm", parameterSet: "128", functions: ["encrypt", "decrypt", "tag"], security: 128,
-                  oid: "2.16.840.1.101.3.4.1.6", by: "openssl", usage: "TLS (TLS_AES_128_GCM_SHA256; TLS 1.2 AES128-GCM suites)", certification: openSSLCertification, properties: gcm),
-            .init("crypto/ctr-drbg", "CTR_DRBG-AES-256", primitive: "drbg", parameterSet: "256", functions: ["generate"], security: 256,
-                  by: "openssl",
-                  usage: nist
+            .init(
+                "crypto/aes-256-gcm", "AES-256-GCM", primitive: "ae", mode: "gcm", parameterSet: "256",
+                functions: ["encrypt", "decrypt", "tag"], security: 256,
+                oid: "2.16.840.1.101.3.4.1.46", by: "openssl",
+                usage:
+                    "Cobblestone-256 payload chunks; DEK wrap (AES-256-GCM under the KEK, bound to the envelope header); subject-key wrap; TLS",
+                certification: openSSLCertification, properties: gcm),
+            .init(
+                "crypto/cobblestone-256", "Cobblestone-256", primitive: "ae", mode: "other", parameterSet: "256",
+                functions: ["encrypt", "decrypt", "keyderive"], security: 256,
+                by: "openssl",
+                usage:
+                    "C2SP chunked encryption of envelope payloads: HKDF-SHA-512 key derivation with key commitment, AES-256-GCM over 16 KiB chunks",
+                certification: openSSLCertification, uses: ["crypto/aes-256-gcm", "crypto/hkdf-sha-512"],
+                properties: gcm),
+            .init(
+                "crypto/hkdf-sha-512", "HKDF-SHA-512", primitive: "kdf", parameterSet: "512", functions: ["keyderive"],
+                security: 256,
+                by: "openssl", usage: "Cobblestone-256 per-record key and commitment derivation (RFC 5869)",
+                certification: openSSLCertification, uses: ["crypto/sha-512"]),
+            .init(
+                "crypto/hkdf-sha-256", "HKDF-SHA-256", primitive: "kdf", parameterSet: "256", functions: ["keyderive"],
+                security: 256,
+                by: "openssl", usage: "key store: wrap and MAC keys from the Argon2id root key (RFC 5869)",
+                certification: openSSLCertification, uses: ["crypto/sha-256"]),
+            .init(
+                "crypto/aes-256-kwp", "AES-256-KWP", primitive: "block-cipher", mode: "other", parameterSet: "256",
+                functions: ["encrypt", "decrypt"], security: 256,
+                oid: "2.16.840.1.101.3.4.1.48", by: "openssl",
+                usage: "key store: KEK versions wrapped with AES key wrap with padding (RFC 5649, NIST SP 800-38F)",
+                certification: openSSLCertification),
+            .init(
+                "crypto/hmac-sha-256", "HMAC-SHA-256", primitive: "mac", parameterSet: "256", functions: ["tag"],
+                security: 256,
+                oid: "1.2.840.113549.2.9", by: "openssl", usage: "key store integrity MAC; subject index (RFC 2104)",
+                certification: openSSLCertification, uses: ["crypto/sha-256"]),
+            .init(
+                "crypto/sha-256", "SHA-256", primitive: "hash", parameterSet: "256", functions: ["digest"],
+                security: 128,
+                oid: "2.16.840.1.101.3.4.2.1", by: "openssl",
+                usage: "envelope header binding of the DEK wrap; SPKI pins; SBOM file hashes; HMAC/HKDF-SHA-256; TLS",
+                certification: openSSLCertification),
+            .init(
+                "crypto/sha-384", "SHA-384", primitive: "hash", parameterSet: "384", functions: ["digest"],
+                security: 192,
+                oid: "2.16.840.1.101.3.4.2.2", by: "openssl",
+                usage: "TLS_AES_256_GCM_SHA384 transcript hash and HKDF; TLS signatures",
+                certification: openSSLCertification),
+            .init(
+                "crypto/sha-512", "SHA-512", primitive: "hash", parameterSet: "512", functions: ["digest"],
+                security: 256,
+                oid: "2.16.840.1.101.3.4.2.3", by: "openssl",
+                usage: "HKDF-SHA-512 (Cobblestone-256); DigestAlgorithm.sha512; TLS signatures",
+                certification: openSSLCertification),
+            .init(
+                "crypto/aes-128-gcm", "AES-128-GCM", primitive: "ae", mode: "gcm", parameterSet: "128",
+                functions: ["encrypt", "decrypt", "tag"], security: 128,
+                oid: "2.16.840.1.101.3.4.1.6", by: "openssl",
+                usage: "TLS (TLS_AES_128_GCM_SHA256; TLS 1.2 AES128-GCM suites)", certification: openSSLCertification,
+                properties: gcm),
+            .init(
+                "crypto/ctr-drbg", "CTR_DRBG-AES-256", primitive: "drbg", parameterSet: "256", functions: ["generate"],
+                security: 256,
+                by: "openssl",
+                usage: nist
                     ? "OpenSSL DRBG (RAND_bytes; NIST SP 800-90A): DEKs, KEKs, nonces, salts, TLS"
                     : "OpenSSL DRBG (RAND_bytes; NIST SP 800-90A): DEKs, KEKs, nonces, salts, TLS; libsodium randombytes: X25519/Ed25519 key pairs and sealed-box ephemerals",
-                  certification: openSSLCertification),
+                certification: openSSLCertification),
         ]
         if !nist {
             assets += [
-                .init("crypto/xchacha20-poly1305", "XChaCha20-Poly1305", primitive: "ae", mode: "other", parameterSet: "256", functions: ["encrypt", "decrypt", "tag"], security: 256,
-                      by: "libsodium", usage: "the XChaCha20-Poly1305 envelope payload suite (devices without AES instructions)", certification: "none",
-                      properties: ["samd:nonceBits": "192", "samd:tagBits": "128"]),
-                .init("crypto/x25519", "X25519", primitive: "key-agree", parameterSet: "255", curve: "Curve25519", functions: ["keygen"], security: 128,
-                      oid: "1.3.101.110", by: "libsodium", usage: "sealed-box DEK wrap to a recipient's public key (RFC 7748); not TLS (see crypto/tls-x25519)", certification: "none",
-                      properties: ["samd:keyBits": "255"]),
-                .init("crypto/sealed-box", "X25519-XSalsa20-Poly1305 sealed box", primitive: "pke", mode: "other", parameterSet: "256", functions: ["encrypt", "decrypt"], security: 128,
-                      by: "libsodium", usage: "crypto_box_seal: DEK wrap to an X25519 public key", certification: "none",
-                      uses: ["crypto/x25519"], properties: ["samd:nonceBits": "192", "samd:tagBits": "128"]),
-                .init("crypto/ed25519", "Ed25519", primitive: "signature", parameterSet: "Ed25519", curve: "edwards25519", functions: ["sign", "verify"], security: 128,
-                      oid: "1.3.101.112", by: "libsodium", usage: "signatures (RFC 8032); not TLS (see crypto/tls-ed25519)", certification: "none"),
-                .init("crypto/argon2id", "Argon2id", primitive: "kdf", parameterSet: "256",
-                      functions: ["keyderive"], security: 128, by: "libsodium",
-                      usage: "key store passphrase → root key (RFC 9106); moderate: 3 passes over 256 MiB", certification: "none"),
+                .init(
+                    "crypto/xchacha20-poly1305", "XChaCha20-Poly1305", primitive: "ae", mode: "other",
+                    parameterSet: "256", functions: ["encrypt", "decrypt", "tag"], security: 256,
+                    by: "libsodium",
+                    usage: "the XChaCha20-Poly1305 envelope payload suite (devices without AES instructions)",
+                    certification: "none",
+                    properties: ["samd:nonceBits": "192", "samd:tagBits": "128"]),
+                .init(
+                    "crypto/x25519", "X25519", primitive: "key-agree", parameterSet: "255", curve: "Curve25519",
+                    functions: ["keygen"], security: 128,
+                    oid: "1.3.101.110", by: "libsodium",
+                    usage:
+                        "sealed-box DEK wrap to a recipient's public key (RFC 7748); not TLS (see crypto/tls-x25519)",
+                    certification: "none",
+                    properties: ["samd:keyBits": "255"]),
+                .init(
+                    "crypto/sealed-box", "X25519-XSalsa20-Poly1305 sealed box", primitive: "pke", mode: "other",
+                    parameterSet: "256", functions: ["encrypt", "decrypt"], security: 128,
+                    by: "libsodium", usage: "crypto_box_seal: DEK wrap to an X25519 public key", certification: "none",
+                    uses: ["crypto/x25519"], properties: ["samd:nonceBits": "192", "samd:tagBits": "128"]),
+                .init(
+                    "crypto/ed25519", "Ed25519", primitive: "signature", parameterSet: "Ed25519", curve: "edwards25519",
+                    functions: ["sign", "verify"], security: 128,
+                    oid: "1.3.101.112", by: "libsodium",
+                    usage: "signatures (RFC 8032); not TLS (see crypto/tls-ed25519)", certification: "none"),
+                .init(
+                    "crypto/argon2id", "Argon2id", primitive: "kdf", parameterSet: "256",
+                    functions: ["keyderive"], security: 128, by: "libsodium",
+                    usage: "key store passphrase → root key (RFC 9106); moderate: 3 passes over 256 MiB",
+                    certification: "none"),
             ]
         }
-        if tls.tls13Suites.contains("TLS_CHACHA20_POLY1305_SHA256") || tls.tls12Suites.contains(where: { $0.contains("CHACHA20") }) {
+        if tls.tls13Suites.contains("TLS_CHACHA20_POLY1305_SHA256")
+            || tls.tls12Suites.contains(where: { $0.contains("CHACHA20") })
+        {
             assets.append(
-                .init("crypto/chacha20-poly1305", "ChaCha20-Poly1305", primitive: "ae", mode: "other", parameterSet: "256", functions: ["encrypt", "decrypt", "tag"], security: 256,
-                      by: "openssl", usage: "TLS (TLS_CHACHA20_POLY1305_SHA256; TLS 1.2 CHACHA20-POLY1305 suites)", certification: openSSLCertification,
-                      properties: ["samd:nonceBits": "96", "samd:tagBits": "128"])
+                .init(
+                    "crypto/chacha20-poly1305", "ChaCha20-Poly1305", primitive: "ae", mode: "other",
+                    parameterSet: "256", functions: ["encrypt", "decrypt", "tag"], security: 256,
+                    by: "openssl", usage: "TLS (TLS_CHACHA20_POLY1305_SHA256; TLS 1.2 CHACHA20-POLY1305 suites)",
+                    certification: openSSLCertification,
+                    properties: ["samd:nonceBits": "96", "samd:tagBits": "128"])
             )
         }
 
@@ -218,8 +344,12 @@ public struct CryptographicAsset: Sendable, Hashable {
             var properties = ["samd:tls:group": group, "samd:tls:namedGroup": entry.codePoint]
             if group == "X25519" { properties["samd:keyBits"] = "255" }
             assets.append(
-                .init(entry.reference, entry.name, primitive: "key-agree", parameterSet: entry.parameterSet, curve: entry.curve, functions: ["keygen"], security: entry.security,
-                      oid: entry.oid, by: "openssl", usage: "TLS ECDHE key exchange group \(group) (SSL_CTX_set1_groups_list)", certification: openSSLCertification, properties: properties)
+                .init(
+                    entry.reference, entry.name, primitive: "key-agree", parameterSet: entry.parameterSet,
+                    curve: entry.curve, functions: ["keygen"], security: entry.security,
+                    oid: entry.oid, by: "openssl",
+                    usage: "TLS ECDHE key exchange group \(group) (SSL_CTX_set1_groups_list)",
+                    certification: openSSLCertification, properties: properties)
             )
             tlsReferences.append(entry.reference)
         }
@@ -243,13 +373,17 @@ public struct CryptographicAsset: Sendable, Hashable {
             let pkcs1 = sigalg.hasPrefix("RSA+")
             signatureIndex[entry.reference] = assets.count
             assets.append(
-                .init(entry.reference, entry.name, primitive: "signature", mode: nil, parameterSet: entry.parameterSet, curve: entry.curve, functions: ["sign", "verify"],
-                      security: entry.security, oid: entry.oid, by: "openssl",
-                      usage: pkcs1
+                .init(
+                    entry.reference, entry.name, primitive: "signature", mode: nil, parameterSet: entry.parameterSet,
+                    curve: entry.curve, functions: ["sign", "verify"],
+                    security: entry.security, oid: entry.oid, by: "openssl",
+                    usage: pkcs1
                         ? "TLS authentication: certificate signatures (TLS 1.3) and handshake signatures (TLS 1.2) (SSL_CTX_set1_sigalgs_list)"
-                        : pss ? "TLS authentication: handshake and certificate signatures, RSASSA-PSS (SSL_CTX_set1_sigalgs_list)"
-                        : "TLS authentication: handshake and certificate signatures (SSL_CTX_set1_sigalgs_list)",
-                      certification: openSSLCertification, uses: entry.hash.isEmpty ? [] : [entry.hash], properties: properties)
+                        : pss
+                            ? "TLS authentication: handshake and certificate signatures, RSASSA-PSS (SSL_CTX_set1_sigalgs_list)"
+                            : "TLS authentication: handshake and certificate signatures (SSL_CTX_set1_sigalgs_list)",
+                    certification: openSSLCertification, uses: entry.hash.isEmpty ? [] : [entry.hash],
+                    properties: properties)
             )
             tlsReferences.append(entry.reference)
         }
@@ -262,20 +396,25 @@ public struct CryptographicAsset: Sendable, Hashable {
         var tls13 = CryptographicAsset(
             "crypto/tls-1.3", "TLS 1.3", primitive: nil, functions: [], security: nil, by: "openssl",
             usage: "SaMDTLS channels and mutual TLS (\(profile.rawValue) profile)",
-            certification: openSSLCertification, properties: ["samd:tls:acceptedPeerKeys": peerKeys.joined(separator: "; ")]
+            certification: openSSLCertification,
+            properties: ["samd:tls:acceptedPeerKeys": peerKeys.joined(separator: "; ")]
         )
         tls13.assetType = .protocol
         tls13.protocolVersion = "1.3"
         tls13.groups = tls.groups
         tls13.cryptoReferences = tlsReferences
         tls13.cipherSuites = tls.tls13Suites.compactMap { name in
-            Self.tls13Suites[name].map { CipherSuite(name: name, identifiers: $0.identifiers, algorithms: $0.algorithms.filter(available.contains)) }
+            Self.tls13Suites[name].map {
+                CipherSuite(
+                    name: name, identifiers: $0.identifiers, algorithms: $0.algorithms.filter(available.contains))
+            }
         }
         assets.append(tls13)
 
         var tls12 = CryptographicAsset(
             "crypto/tls-1.2", "TLS 1.2", primitive: nil, functions: [], security: nil, by: "openssl",
-            usage: "SaMDTLS, only when TLSConfiguration.allowsTLS12 is set: ECDHE + AEAD suites (\(profile.rawValue) profile)",
+            usage:
+                "SaMDTLS, only when TLSConfiguration.allowsTLS12 is set: ECDHE + AEAD suites (\(profile.rawValue) profile)",
             certification: openSSLCertification,
             properties: [
                 "samd:optIn": "true", "samd:optIn:setting": "TLSConfiguration.allowsTLS12",
@@ -288,7 +427,10 @@ public struct CryptographicAsset: Sendable, Hashable {
         tls12.groups = tls.groups
         tls12.cryptoReferences = tlsReferences
         tls12.cipherSuites = tls.tls12Suites.compactMap { name in
-            Self.tls12Suites[name].map { CipherSuite(name: $0.name, identifiers: $0.identifiers, algorithms: $0.algorithms.filter(available.contains)) }
+            Self.tls12Suites[name].map {
+                CipherSuite(
+                    name: $0.name, identifiers: $0.identifiers, algorithms: $0.algorithms.filter(available.contains))
+            }
         }
         assets.append(tls12)
         return assets

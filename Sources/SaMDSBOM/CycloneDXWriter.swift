@@ -10,8 +10,12 @@ struct CycloneDXWriter {
     func data() throws -> Data {
         let all = self.inventory.allComponents
         var dependencies: [[String: Any]] = all.map { component in
-            var entry: [String: Any] = ["ref": component.reference, "dependsOn": component.dependsOn.filter { ref in all.contains { $0.reference == ref } }]
-            let provided = self.inventory.cryptographicAssets.filter { $0.implementedBy == component.reference }.map(\.reference)
+            var entry: [String: Any] = [
+                "ref": component.reference,
+                "dependsOn": component.dependsOn.filter { ref in all.contains { $0.reference == ref } },
+            ]
+            let provided = self.inventory.cryptographicAssets.filter { $0.implementedBy == component.reference }.map(
+                \.reference)
             if !provided.isEmpty { entry["provides"] = provided }
             return entry
         }
@@ -29,13 +33,26 @@ struct CycloneDXWriter {
             "metadata": [
                 "timestamp": Self.timestamp(self.inventory.timestamp),
                 "lifecycles": [["phase": "operations"]],
-                "tools": ["components": [["type": "library", "name": SBOMInventory.toolName, "version": SaMDKit.version, "supplier": ["name": "SaMDKit maintainers"]]]],
-                "authors": [["name": self.inventory.author ?? "\(SBOMInventory.toolName) \(SaMDKit.version) (SaMDKit), run in process \(self.inventory.subject.properties["samd:process"] ?? "unknown")"]],
+                "tools": [
+                    "components": [
+                        [
+                            "type": "library", "name": SBOMInventory.toolName, "version": SaMDKit.version,
+                            "supplier": ["name": "SaMDKit maintainers"],
+                        ]
+                    ]
+                ],
+                "authors": [
+                    [
+                        "name": self.inventory.author
+                            ?? "\(SBOMInventory.toolName) \(SaMDKit.version) (SaMDKit), run in process \(self.inventory.subject.properties["samd:process"] ?? "unknown")"
+                    ]
+                ],
                 "supplier": ["name": self.inventory.subject.supplier],
                 "component": self.component(self.inventory.subject, nested: false),
                 "properties": self.properties([
                     "samd:supportTable:asOf": self.inventory.supportTableDate,
-                    "samd:generationContext": "runtime: libraries as loaded by the running process; Swift packages as resolved at build time",
+                    "samd:generationContext":
+                        "runtime: libraries as loaded by the running process; Swift packages as resolved at build time",
                     "samd:operatingSystem": self.inventory.operatingSystem ?? "unknown",
                 ]),
             ],
@@ -43,7 +60,8 @@ struct CycloneDXWriter {
                 + self.inventory.cryptographicAssets.map(self.asset),
             "dependencies": dependencies,
         ]
-        return try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return try JSONSerialization.data(
+            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
     static func timestamp(_ date: Date) -> String {
@@ -113,16 +131,22 @@ struct CycloneDXWriter {
             if let level = asset.nistQuantumSecurityLevel { algorithm["nistQuantumSecurityLevel"] = level }
             crypto["algorithmProperties"] = algorithm
         case .protocol:
-            crypto["protocolProperties"] = [
-                "type": "tls",
-                "version": asset.protocolVersion ?? "1.3",
-                "cipherSuites": asset.cipherSuites.map { suite in
-                    ["name": suite.name, "algorithms": suite.algorithms, "identifiers": suite.identifiers] as [String: Any]
-                },
-                "cryptoRefArray": asset.cryptoReferences.filter { ref in self.inventory.cryptographicAssets.contains { $0.reference == ref } },
-            ] as [String: Any]
+            crypto["protocolProperties"] =
+                [
+                    "type": "tls",
+                    "version": asset.protocolVersion ?? "1.3",
+                    "cipherSuites": asset.cipherSuites.map { suite in
+                        ["name": suite.name, "algorithms": suite.algorithms, "identifiers": suite.identifiers]
+                            as [String: Any]
+                    },
+                    "cryptoRefArray": asset.cryptoReferences.filter { ref in
+                        self.inventory.cryptographicAssets.contains { $0.reference == ref }
+                    },
+                ] as [String: Any]
         }
-        var properties = asset.properties.merging(["samd:usage": asset.usage, "samd:profile": self.inventory.runtime.profile.rawValue]) { _, new in new }
+        var properties = asset.properties.merging([
+            "samd:usage": asset.usage, "samd:profile": self.inventory.runtime.profile.rawValue,
+        ]) { _, new in new }
         if let implementer = asset.implementedBy { properties["samd:implementedBy"] = implementer }
         if !asset.groups.isEmpty { properties["samd:tls:groups"] = asset.groups.joined(separator: ":") }
         return [
@@ -136,11 +160,11 @@ struct CycloneDXWriter {
 
     static var platform: String {
         #if arch(x86_64)
-        "x86_64"
+            "x86_64"
         #elseif arch(arm64)
-        "armv8-a"
+            "armv8-a"
         #else
-        "other"
+            "other"
         #endif
     }
 }

@@ -87,7 +87,8 @@ enum PackageURL {
     static func encode(_ text: String) -> String {
         var allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~")
         allowed.remove("/")
-        return text.map { allowed.contains($0) ? String($0) : $0.utf8.map { String(format: "%%%02X", $0) }.joined() }.joined()
+        return text.map { allowed.contains($0) ? String($0) : $0.utf8.map { String(format: "%%%02X", $0) }.joined() }
+            .joined()
     }
 
     /// `pkg:type/namespace/name` without version, qualifiers or subpath, lower-cased; and the version.

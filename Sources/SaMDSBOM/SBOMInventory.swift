@@ -48,10 +48,12 @@ public struct SBOMInventory: Sendable {
         components.append(contentsOf: Self.swiftPackages(graph, table))
 
         var subject = SBOMComponent(
-            reference: "samdkit", kind: .library, name: "SaMDKit", version: SaMDKit.version, supplier: "SaMDKit maintainers"
+            reference: "samdkit", kind: .library, name: "SaMDKit", version: SaMDKit.version,
+            supplier: "SaMDKit maintainers"
         )
         subject.author = "SaMDKit maintainers"
-        subject.summary = "TLS/mTLS channels, envelope encryption and key lifecycle for SaMD, on the system OpenSSL 3 and libsodium"
+        subject.summary =
+            "TLS/mTLS channels, envelope encryption and key lifecycle for SaMD, on the system OpenSSL 3 and libsodium"
         subject.purl = "pkg:generic/samdkit@\(PackageURL.encode(SaMDKit.version))"
         subject.license = graph.rootLicense
         subject.support = table.status(component: "samdkit", version: SaMDKit.version, distribution: nil)
@@ -94,7 +96,9 @@ public struct SBOMInventory: Sendable {
         return words.count >= 2 ? String(words[1]) : versionString
     }
 
-    private static func openSSL(_ runtime: RuntimeReport, _ owners: [String: DebianPackage], _ system: OperatingSystem?, _ table: SupportTable) -> SBOMComponent {
+    private static func openSSL(
+        _ runtime: RuntimeReport, _ owners: [String: DebianPackage], _ system: OperatingSystem?, _ table: SupportTable
+    ) -> SBOMComponent {
         let version = self.openSSLVersion(runtime.openSSL.version)
         let debian = runtime.openSSL.libcryptoPath.flatMap { owners[$0] }
         var component = SBOMComponent(
@@ -102,7 +106,8 @@ public struct SBOMInventory: Sendable {
             supplier: debian == nil ? "OpenSSL Software Foundation" : "Debian"
         )
         component.author = "The OpenSSL Project"
-        component.summary = "OpenSSL \(version) as loaded by this process (libssl, libcrypto): TLS and the AES-GCM, HKDF, HMAC, SHA-2, key wrap and DRBG primitives"
+        component.summary =
+            "OpenSSL \(version) as loaded by this process (libssl, libcrypto): TLS and the AES-GCM, HKDF, HMAC, SHA-2, key wrap and DRBG primitives"
         component.cpe = "cpe:2.3:a:openssl:openssl:\(version):*:*:*:*:*:*:*"
         component.license = "Apache-2.0"
         component.vcsURL = "https://github.com/openssl/openssl"
@@ -115,14 +120,17 @@ public struct SBOMInventory: Sendable {
         component.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
         component.properties["samd:fipsProviderActive"] = String(runtime.openSSL.fipsProviderActive)
         self.applyDebian(debian, system, to: &component, upstreamName: "openssl")
-        component.support = table.status(component: "openssl", version: version, distribution: debian == nil ? nil : system?.key)
+        component.support = table.status(
+            component: "openssl", version: version, distribution: debian == nil ? nil : system?.key)
         component.subcomponents = [
             (runtime.openSSL.libsslPath, "libssl"), (runtime.openSSL.libcryptoPath, "libcrypto"),
         ].compactMap { path, name in path.map { self.file($0, name: name, parent: component, owners: owners) } }
         return component
     }
 
-    private static func sodium(_ runtime: RuntimeReport, _ owners: [String: DebianPackage], _ system: OperatingSystem?, _ table: SupportTable) -> SBOMComponent {
+    private static func sodium(
+        _ runtime: RuntimeReport, _ owners: [String: DebianPackage], _ system: OperatingSystem?, _ table: SupportTable
+    ) -> SBOMComponent {
         let version = runtime.sodium.version
         let debian = runtime.sodium.path.flatMap { owners[$0] }
         var component = SBOMComponent(
@@ -130,7 +138,8 @@ public struct SBOMInventory: Sendable {
             supplier: debian == nil ? "libsodium (Frank Denis)" : "Debian"
         )
         component.author = "Frank Denis"
-        component.summary = "libsodium \(version) as loaded by this process: XChaCha20-Poly1305, X25519, sealed boxes, Ed25519, Argon2id, guarded memory"
+        component.summary =
+            "libsodium \(version) as loaded by this process: XChaCha20-Poly1305, X25519, sealed boxes, Ed25519, Argon2id, guarded memory"
         component.cpe = "cpe:2.3:a:libsodium_project:libsodium:\(version):*:*:*:*:*:*:*"
         component.license = "ISC"
         component.vcsURL = "https://github.com/jedisct1/libsodium"
@@ -138,7 +147,8 @@ public struct SBOMInventory: Sendable {
         component.advisoryKeys = [.init(ecosystem: "OSS-Fuzz", name: "libsodium", version: version)]
         component.properties["samd:libraryVersion"] = runtime.sodium.libraryVersion
         self.applyDebian(debian, system, to: &component, upstreamName: "libsodium")
-        component.support = table.status(component: "libsodium", version: version, distribution: debian == nil ? nil : system?.key)
+        component.support = table.status(
+            component: "libsodium", version: version, distribution: debian == nil ? nil : system?.key)
         if let path = runtime.sodium.path {
             // libsodium is one file: the component itself carries its path and hash.
             component.path = path
@@ -147,7 +157,9 @@ public struct SBOMInventory: Sendable {
         return component
     }
 
-    private static func applyDebian(_ debian: DebianPackage?, _ system: OperatingSystem?, to component: inout SBOMComponent, upstreamName: String) {
+    private static func applyDebian(
+        _ debian: DebianPackage?, _ system: OperatingSystem?, to component: inout SBOMComponent, upstreamName: String
+    ) {
         guard let debian else {
             component.purl = component.alternatePurls.first
             return
@@ -157,15 +169,20 @@ public struct SBOMInventory: Sendable {
         if let architecture = debian.architecture { qualifiers.append("arch=\(architecture)") }
         if let system { qualifiers.append("distro=\(system.key)") }
         let namespace = system?.id ?? "debian"
-        component.purl = "pkg:deb/\(namespace)/\(debian.name)@\(PackageURL.encode(debian.version))" + (qualifiers.isEmpty ? "" : "?" + qualifiers.joined(separator: "&"))
+        component.purl =
+            "pkg:deb/\(namespace)/\(debian.name)@\(PackageURL.encode(debian.version))"
+            + (qualifiers.isEmpty ? "" : "?" + qualifiers.joined(separator: "&"))
         if let system, let version = system.versionID {
-            component.advisoryKeys.append(.init(ecosystem: "Debian:\(version)", name: debian.source, version: debian.version))
+            component.advisoryKeys.append(
+                .init(ecosystem: "Debian:\(version)", name: debian.source, version: debian.version))
         }
         component.properties["samd:debianPackage"] = "\(debian.name) \(debian.version)"
         component.properties["samd:debianSource"] = debian.source
     }
 
-    private static func file(_ path: String, name: String, parent: SBOMComponent, owners: [String: DebianPackage]) -> SBOMComponent {
+    private static func file(_ path: String, name: String, parent: SBOMComponent, owners: [String: DebianPackage])
+        -> SBOMComponent
+    {
         var file = SBOMComponent(
             reference: "\(parent.reference):\(name)", kind: .file, name: (path as NSString).lastPathComponent,
             version: parent.version, supplier: parent.supplier
@@ -183,7 +200,8 @@ public struct SBOMInventory: Sendable {
 
     /// Lower-case hexadecimal SHA-256 of a file (at most 512 MiB), or nil when unreadable.
     static func sha256(ofFile path: String) -> String? {
-        guard let data = BoundedFile.read(path, limit: 512 << 20), let digest = try? DigestAlgorithm.sha256.hash(data) else { return nil }
+        guard let data = BoundedFile.read(path, limit: 512 << 20), let digest = try? DigestAlgorithm.sha256.hash(data)
+        else { return nil }
         return digest.map { String(format: "%02x", $0) }.joined()
     }
 
@@ -192,14 +210,20 @@ public struct SBOMInventory: Sendable {
             let scope = SBOMComponent.Scope(rawValue: package.scope) ?? .required
             let location = package.url.map(Self.repositoryLocation)
             let owner = location?.split(separator: "/").dropFirst().first.map(String.init)
-            let supplier = owner.map { ["apple", "swiftlang"].contains($0.lowercased()) ? "Apple Inc." : $0 } ?? package.displayName
+            let supplier =
+                owner.map { ["apple", "swiftlang"].contains($0.lowercased()) ? "Apple Inc." : $0 }
+                ?? package.displayName
             var component = SBOMComponent(
-                reference: "swift:\(package.identity)", kind: .library, name: package.identity, version: package.version,
+                reference: "swift:\(package.identity)", kind: .library, name: package.identity,
+                version: package.version,
                 supplier: supplier, scope: scope
             )
             component.author = supplier
-            component.summary = "Swift package \(package.displayName)"
-                + (scope == .excluded ? " (test-only dependency of SaMDKit; in no product)" : scope == .optional ? " (used only by SaMDKit's example executables)" : "")
+            component.summary =
+                "Swift package \(package.displayName)"
+                + (scope == .excluded
+                    ? " (test-only dependency of SaMDKit; in no product)"
+                    : scope == .optional ? " (used only by SaMDKit's example executables)" : "")
             component.license = package.license
             component.vcsURL = package.url
             component.revision = package.revision
@@ -208,9 +232,11 @@ public struct SBOMInventory: Sendable {
                 component.advisoryKeys = [.init(ecosystem: "SwiftURL", name: location, version: version)]
             }
             if let revision = package.revision { component.properties["samd:scmRevision"] = revision }
-            component.properties["samd:usage"] = scope == .required ? "library" : scope == .optional ? "examples" : "tests"
+            component.properties["samd:usage"] =
+                scope == .required ? "library" : scope == .optional ? "examples" : "tests"
             // A package's own entry when the table has one, else the entry for every Swift package.
-            component.support = table.status(component: package.identity, version: package.version, distribution: nil)
+            component.support =
+                table.status(component: package.identity, version: package.version, distribution: nil)
                 ?? table.status(component: "swift-package", version: package.version, distribution: nil)
             component.dependsOn = package.dependencies.map { "swift:\($0)" }
             component.subcomponents = package.vendored.map { vendored in
@@ -219,12 +245,15 @@ public struct SBOMInventory: Sendable {
                     version: vendored.revision, supplier: "Google LLC", scope: scope
                 )
                 sub.author = "The BoringSSL authors"
-                sub.summary = "BoringSSL vendored by \(package.identity) (CNIOBoringSSL)"
+                sub.summary =
+                    "BoringSSL vendored by \(package.identity) (CNIOBoringSSL)"
                     + (scope == .excluded ? "; test-only, linked into no SaMDKit product" : "")
                 sub.vcsURL = vendored.url
                 sub.revision = vendored.revision
                 sub.license = vendored.license
-                sub.purl = vendored.revision.map { "pkg:generic/\(vendored.name)@\($0)?vcs_url=\(PackageURL.encode("git+" + vendored.url + "@" + $0))" }
+                sub.purl = vendored.revision.map {
+                    "pkg:generic/\(vendored.name)@\($0)?vcs_url=\(PackageURL.encode("git+" + vendored.url + "@" + $0))"
+                }
                 sub.support = table.status(component: vendored.name, version: vendored.revision, distribution: nil)
                 sub.properties["samd:vendoredBy"] = package.identity
                 return sub
@@ -244,7 +273,8 @@ public struct SBOMInventory: Sendable {
     }
 
     private static func processPath() -> String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first ?? "unknown"
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first
+            ?? "unknown"
     }
 }
 

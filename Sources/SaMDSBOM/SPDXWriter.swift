@@ -17,7 +17,10 @@ struct SPDXWriter {
         let tool = "Tool: \(SBOMInventory.toolName)-\(SaMDKit.version)"
         var packages: [[String: Any]] = []
         var relationships: [[String: String]] = [
-            ["spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": Self.identifier(self.inventory.subject.reference)]
+            [
+                "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
+                "relatedSpdxElement": Self.identifier(self.inventory.subject.reference),
+            ]
         ]
         let all = self.inventory.allComponents
         let known = Set(all.map(\.reference))
@@ -28,15 +31,27 @@ struct SPDXWriter {
                 let target = all.first { $0.reference == dependency }!
                 switch target.scope {
                 case .excluded where component.reference == self.inventory.subject.reference:
-                    relationships.append(["spdxElementId": Self.identifier(dependency), "relationshipType": "TEST_DEPENDENCY_OF", "relatedSpdxElement": id])
+                    relationships.append([
+                        "spdxElementId": Self.identifier(dependency), "relationshipType": "TEST_DEPENDENCY_OF",
+                        "relatedSpdxElement": id,
+                    ])
                 case .optional where component.reference == self.inventory.subject.reference:
-                    relationships.append(["spdxElementId": Self.identifier(dependency), "relationshipType": "OPTIONAL_DEPENDENCY_OF", "relatedSpdxElement": id])
+                    relationships.append([
+                        "spdxElementId": Self.identifier(dependency), "relationshipType": "OPTIONAL_DEPENDENCY_OF",
+                        "relatedSpdxElement": id,
+                    ])
                 default:
-                    relationships.append(["spdxElementId": id, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": Self.identifier(dependency)])
+                    relationships.append([
+                        "spdxElementId": id, "relationshipType": "DEPENDS_ON",
+                        "relatedSpdxElement": Self.identifier(dependency),
+                    ])
                 }
             }
             for sub in component.subcomponents {
-                relationships.append(["spdxElementId": id, "relationshipType": "CONTAINS", "relatedSpdxElement": Self.identifier(sub.reference)])
+                relationships.append([
+                    "spdxElementId": id, "relationshipType": "CONTAINS",
+                    "relatedSpdxElement": Self.identifier(sub.reference),
+                ])
                 add(sub)
             }
         }
@@ -48,17 +63,20 @@ struct SPDXWriter {
             "dataLicense": "CC0-1.0",
             "SPDXID": "SPDXRef-DOCUMENT",
             "name": "SaMDKit-\(SaMDKit.version)-runtime",
-            "documentNamespace": "https://spdx.org/spdxdocs/samdkit-\(SaMDKit.version)-\(UUID().uuidString.lowercased())",
+            "documentNamespace":
+                "https://spdx.org/spdxdocs/samdkit-\(SaMDKit.version)-\(UUID().uuidString.lowercased())",
             "creationInfo": [
                 "created": created,
                 "creators": [tool, "Organization: \(self.inventory.author ?? "SaMDKit maintainers")"],
-                "comment": "Libraries as loaded by the running process (\(self.inventory.subject.properties["samd:process"] ?? "unknown")); Swift packages as resolved at build time. Support table as of \(self.inventory.supportTableDate).",
+                "comment":
+                    "Libraries as loaded by the running process (\(self.inventory.subject.properties["samd:process"] ?? "unknown")); Swift packages as resolved at build time. Support table as of \(self.inventory.supportTableDate).",
             ],
             "documentDescribes": [Self.identifier(self.inventory.subject.reference)],
             "packages": packages,
             "relationships": relationships,
         ]
-        return try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return try JSONSerialization.data(
+            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
     private func package(_ component: SBOMComponent, created: String, tool: String) -> [String: Any] {
@@ -67,7 +85,8 @@ struct SPDXWriter {
             "name": component.name,
             "versionInfo": component.version ?? "NOASSERTION",
             "supplier": "Organization: \(component.supplier)",
-            "downloadLocation": component.vcsURL.map { "git+\($0)" + (component.revision.map { "@\($0)" } ?? "") } ?? "NOASSERTION",
+            "downloadLocation": component.vcsURL.map { "git+\($0)" + (component.revision.map { "@\($0)" } ?? "") }
+                ?? "NOASSERTION",
             "filesAnalyzed": false,
             "licenseConcluded": "NOASSERTION",
             "licenseDeclared": component.license ?? "NOASSERTION",
@@ -79,8 +98,14 @@ struct SPDXWriter {
         if let path = component.path { package["packageFileName"] = path }
         if let sha256 = component.sha256 { package["checksums"] = [["algorithm": "SHA256", "checksumValue": sha256]] }
         var references: [[String: String]] = []
-        if let purl = component.purl { references.append(["referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": purl]) }
-        if let cpe = component.cpe { references.append(["referenceCategory": "SECURITY", "referenceType": "cpe23Type", "referenceLocator": cpe]) }
+        if let purl = component.purl {
+            references.append([
+                "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": purl,
+            ])
+        }
+        if let cpe = component.cpe {
+            references.append(["referenceCategory": "SECURITY", "referenceType": "cpe23Type", "referenceLocator": cpe])
+        }
         if !references.isEmpty { package["externalRefs"] = references }
         var notes = component.properties
         notes["samd:scope"] = component.scope.rawValue

@@ -20,7 +20,10 @@ struct OperatingSystem: Sendable, Hashable {
     var key: String { self.versionID.map { "\(self.id)-\($0)" } ?? self.id }
 
     static func current(root: String = "/") -> OperatingSystem? {
-        guard let text = BoundedFile.readText(root + "etc/os-release", limit: 64 << 10) ?? BoundedFile.readText(root + "usr/lib/os-release", limit: 64 << 10) else {
+        guard
+            let text = BoundedFile.readText(root + "etc/os-release", limit: 64 << 10)
+                ?? BoundedFile.readText(root + "usr/lib/os-release", limit: 64 << 10)
+        else {
             return nil
         }
         var fields: [String: String] = [:]
@@ -49,12 +52,12 @@ struct DpkgDatabase: Sendable {
     func owners(of paths: [String]) -> [String: DebianPackage] {
         let infoDirectory = self.directory + "/info"
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: infoDirectory) else { return [:] }
-        var wanted: [String: String] = [:]  // spelling → canonical path
+        var wanted: [String: String] = [:] // spelling → canonical path
         for path in paths {
             wanted[path] = path
             if path.hasPrefix("/usr/") { wanted[String(path.dropFirst(4))] = path }
         }
-        var owner: [String: String] = [:]  // canonical path → "package[:arch]"
+        var owner: [String: String] = [:] // canonical path → "package[:arch]"
         for name in names.filter({ $0.hasSuffix(".list") }).sorted().prefix(Self.maximumLists) {
             guard owner.count < paths.count else { break }
             guard let text = BoundedFile.readText(infoDirectory + "/" + name, limit: Self.listLimit) else { continue }
@@ -64,13 +67,17 @@ struct DpkgDatabase: Sendable {
                 }
             }
         }
-        guard !owner.isEmpty, let status = BoundedFile.readText(self.directory + "/status", limit: Self.statusLimit) else { return [:] }
+        guard !owner.isEmpty, let status = BoundedFile.readText(self.directory + "/status", limit: Self.statusLimit)
+        else { return [:] }
         let installed = Self.parseStatus(status)
         var result: [String: DebianPackage] = [:]
         for (path, qualified) in owner {
             let parts = qualified.split(separator: ":", maxSplits: 1).map(String.init)
             let architecture = parts.count == 2 ? parts[1] : nil
-            if let package = installed.first(where: { $0.name == parts[0] && (architecture == nil || $0.architecture == architecture || $0.architecture == "all") }) {
+            if let package = installed.first(where: {
+                $0.name == parts[0]
+                    && (architecture == nil || $0.architecture == architecture || $0.architecture == "all")
+            }) {
                 result[path] = package
             }
         }
@@ -86,10 +93,13 @@ struct DpkgDatabase: Sendable {
                 guard let colon = line.firstIndex(of: ":") else { continue }
                 fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             }
-            guard let name = fields["Package"], let version = fields["Version"], fields["Status"]?.hasSuffix(" installed") ?? false else { continue }
+            guard let name = fields["Package"], let version = fields["Version"],
+                fields["Status"]?.hasSuffix(" installed") ?? false
+            else { continue }
             // "Source: openssl" or "Source: openssl (3.0.19-1~deb12u2)".
             let source = fields["Source"].map { String($0.split(separator: " ").first ?? Substring(name)) } ?? name
-            packages.append(DebianPackage(name: name, architecture: fields["Architecture"], version: version, source: source))
+            packages.append(
+                DebianPackage(name: name, architecture: fields["Architecture"], version: version, source: source))
         }
         return packages
     }

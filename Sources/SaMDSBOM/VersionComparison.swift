@@ -12,13 +12,15 @@ enum VersionComparison {
             return (String(version[..<dash]), String(version[version.index(after: dash)...]))
         }
         let (l, r) = (split(lhs), split(rhs))
-        let core = self.compareParts(l.core.split(separator: ".").map(String.init), r.core.split(separator: ".").map(String.init))
+        let core = self.compareParts(
+            l.core.split(separator: ".").map(String.init), r.core.split(separator: ".").map(String.init))
         if core != 0 { return core }
         switch (l.pre, r.pre) {
         case (nil, nil): return 0
         case (nil, _): return 1
         case (_, nil): return -1
-        case (let a?, let b?): return self.compareParts(a.split(separator: ".").map(String.init), b.split(separator: ".").map(String.init))
+        case (let a?, let b?):
+            return self.compareParts(a.split(separator: ".").map(String.init), b.split(separator: ".").map(String.init))
         }
     }
 

@@ -1,10 +1,10 @@
 public import Foundation
-public import Logging
-public import SaMDEnvelope
-public import SaMDKeys
 import GRDB
 import GRDBSQLite
+public import Logging
 import SaMDCrypto
+public import SaMDEnvelope
+public import SaMDKeys
 
 /// Patient records stored encrypted in SQLite (through GRDB): the embedded record store, no server to run.
 ///
@@ -98,7 +98,8 @@ public final class EncryptedRecordStore: Sendable {
         logger: Logger = Logger(label: "samdkit.store")
     ) throws {
         guard (0...Self.largestMaximumRecordByteCount).contains(configuration.maximumRecordByteCount) else {
-            throw RecordStoreError(.invalidArgument, "the maximum record size is 0 to \(Self.largestMaximumRecordByteCount) bytes")
+            throw RecordStoreError(
+                .invalidArgument, "the maximum record size is 0 to \(Self.largestMaximumRecordByteCount) bytes")
         }
         guard configuration.busyTimeout >= 0, configuration.busyTimeout.isFinite else {
             throw RecordStoreError(.invalidArgument, "the busy timeout is a finite number of seconds, 0 or more")
@@ -115,7 +116,9 @@ public final class EncryptedRecordStore: Sendable {
             let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
             guard fd >= 0 else { throw RecordStoreError(.storage, "cannot create \(path): errno \(errno)") }
             close(fd)
-            guard lstat(path, &info) == 0 else { throw RecordStoreError(.storage, "cannot stat \(path): errno \(errno)") }
+            guard lstat(path, &info) == 0 else {
+                throw RecordStoreError(.storage, "cannot stat \(path): errno \(errno)")
+            }
         }
         guard info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o077 == 0 else {
             throw RecordStoreError(.storage, "\(path) must be a regular file of mode 0600, not a link")
@@ -143,7 +146,8 @@ public final class EncryptedRecordStore: Sendable {
             self.database = try DatabasePool(path: path, configuration: grdb)
             // GRDB sets NORMAL on its writer connection (the only one that commits) when it opens the pool.
             let synchronous = configuration.durableCommits ? "FULL" : "NORMAL"
-            try self.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+            try self.database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            }
             try Schema.migrator.migrate(self.database)
         } catch let error as DatabaseError {
             throw Self.storageError(error, "opening \(path)")
@@ -177,7 +181,9 @@ public final class EncryptedRecordStore: Sendable {
         let address = try self.address(subject: subject, recordID: recordID, recordType: recordType)
         let context = try Self.context(subject: subject, recordID: recordID, recordType: recordType)
         guard payload.count <= self.configuration.maximumRecordByteCount else {
-            throw RecordStoreError(.limitExceeded, "a record is at most \(self.configuration.maximumRecordByteCount) bytes; this one is \(payload.count)")
+            throw RecordStoreError(
+                .limitExceeded,
+                "a record is at most \(self.configuration.maximumRecordByteCount) bytes; this one is \(payload.count)")
         }
         // A shredding or rotation between sealing and committing makes the key store refuse the commit
         // (keyNotUsable): the record is sealed again under the subject's current key. Bounded.
@@ -186,9 +192,12 @@ public final class EncryptedRecordStore: Sendable {
             attempt += 1
             do {
                 let key = try self.keyStore.subjectSealingKey(subject: subject)
-                let envelope = try Envelope.seal(payload, context: context, to: key, suite: self.configuration.payloadSuite)
+                let envelope = try Envelope.seal(
+                    payload, context: context, to: key, suite: self.configuration.payloadSuite)
                 let revision = try self.keyStore.whileSealingKeyIsCurrent(key.identifier) {
-                    try self.commit(envelope, at: address, recordType: recordType, wrappingKey: key.identifier, expectedRevision: expectedRevision)
+                    try self.commit(
+                        envelope, at: address, recordType: recordType, wrappingKey: key.identifier,
+                        expectedRevision: expectedRevision)
                 }
                 if revision > 1 {
                     // The replaced envelope's pages are zeroed (secure_delete), but the WAL still holds the
@@ -217,31 +226,41 @@ public final class EncryptedRecordStore: Sendable {
         // store writes (GRDB's subscripts trap on anything else), and the envelope's size is bounded before
         // the blob is read (SQLite's length() of text stops at a NUL, so it must be a blob).
         let found: (columns: RowColumns, envelope: [UInt8])? = try self.reading("reading a record") { db in
-            guard let row = try Row.fetchOne(
-                db,
-                sql: """
-                    SELECT typeof(envelope) AS kind, length(envelope) AS size, record_type, revision, created_at, updated_at
-                    FROM record WHERE record_index = ?
-                    """,
-                arguments: [Data(address.recordIndex)]
-            ) else { return nil }
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT typeof(envelope) AS kind, length(envelope) AS size, record_type, revision, created_at, updated_at
+                        FROM record WHERE record_index = ?
+                        """,
+                    arguments: [Data(address.recordIndex)]
+                )
+            else { return nil }
             guard let size = Self.integer(row, "size"), size <= limit else {
-                throw RecordStoreError(.limitExceeded, "a stored row is larger than any record of at most \(self.configuration.maximumRecordByteCount) bytes")
+                throw RecordStoreError(
+                    .limitExceeded,
+                    "a stored row is larger than any record of at most \(self.configuration.maximumRecordByteCount) bytes"
+                )
             }
-            guard Self.text(row, "kind") == "blob", let recordType = Self.text(row, "record_type"), Self.isValidRecordType(recordType),
+            guard Self.text(row, "kind") == "blob", let recordType = Self.text(row, "record_type"),
+                Self.isValidRecordType(recordType),
                 let revision = Self.integer(row, "revision"), revision >= 1,
                 let createdAt = Self.real(row, "created_at"), let updatedAt = Self.real(row, "updated_at")
             else {
                 throw self.tampered("a stored row's columns are not of the types the store writes")
             }
-            let envelope = try Data.fetchOne(db, sql: "SELECT envelope FROM record WHERE record_index = ?", arguments: [Data(address.recordIndex)])
-            let columns = RowColumns(recordType: recordType, revision: revision, createdAt: createdAt, updatedAt: updatedAt)
+            let envelope = try Data.fetchOne(
+                db, sql: "SELECT envelope FROM record WHERE record_index = ?", arguments: [Data(address.recordIndex)])
+            let columns = RowColumns(
+                recordType: recordType, revision: revision, createdAt: createdAt, updatedAt: updatedAt)
             return (columns, Array(envelope ?? Data()))
         }
         guard let found else {
             // The rows of a shredded subject are deleted: its receipt, kept in the database or else rebuilt
             // from the key store, says so.
-            if let receipt = try self.shredReceipt(subjectIndex: address.subjectIndex) ?? self.keyStoreShredReceipt(subject: subject) {
+            if let receipt = try self.shredReceipt(subjectIndex: address.subjectIndex)
+                ?? self.keyStoreShredReceipt(subject: subject)
+            {
                 throw RecordStoreError(.shredded, "the subject was crypto-shredded", receipt: receipt)
             }
             throw RecordStoreError(.notFound, "no record at this address")
@@ -264,9 +283,13 @@ public final class EncryptedRecordStore: Sendable {
         } catch let error as EnvelopeError {
             switch error.code {
             case .keyDestroyed:
-                throw RecordStoreError(.shredded, "the subject was crypto-shredded", underlying: error, receipt: try? self.shredReceipt(subjectIndex: address.subjectIndex))
+                throw RecordStoreError(
+                    .shredded, "the subject was crypto-shredded", underlying: error,
+                    receipt: try? self.shredReceipt(subjectIndex: address.subjectIndex))
             case .authenticationFailed, .truncated, .malformed, .unsupportedVersion, .unsupportedSuite, .limitExceeded:
-                throw self.tampered("the stored row does not open under this address: tampered with or copied from another record", underlying: error)
+                throw self.tampered(
+                    "the stored row does not open under this address: tampered with or copied from another record",
+                    underlying: error)
             default:
                 throw Self.keyError(error)
             }
@@ -296,14 +319,20 @@ public final class EncryptedRecordStore: Sendable {
             // erased but its receipt never reached the database (busy, full, killed): finish that shredding
             // now from the key store's receipt.
             let kept = try self.shredReceipt(subjectIndex: subjectIndex)
-            guard let erased = try self.keyStoreShredReceipt(subject: subject), erased.key.version > kept?.key.version ?? 0 else {
+            guard let erased = try self.keyStoreShredReceipt(subject: subject),
+                erased.key.version > kept?.key.version ?? 0
+            else {
                 guard let kept else { throw RecordStoreError(.notFound, "the subject has no key to shred") }
-                return ShredReceipt(receipt: kept, recordCount: try self.shreddedRecordCount(subjectIndex: subjectIndex))
+                return ShredReceipt(
+                    receipt: kept, recordCount: try self.shreddedRecordCount(subjectIndex: subjectIndex))
             }
             let count = try self.keep(erased, subjectIndex: subjectIndex)
             self.logger.notice(
                 "subject records shredded",
-                metadata: ["event": "samd.store.subject-shredded", "key": "\(erased.key)", "records": "\(count)", "completed": "true"]
+                metadata: [
+                    "event": "samd.store.subject-shredded", "key": "\(erased.key)", "records": "\(count)",
+                    "completed": "true",
+                ]
             )
             return ShredReceipt(receipt: erased, recordCount: count)
         } catch let error as EnvelopeError {
@@ -329,8 +358,11 @@ public final class EncryptedRecordStore: Sendable {
             )
             let deleted = db.changesCount
             var count = deleted
-            if let kept = try Row.fetchOne(db, sql: "SELECT key_version, record_count FROM shred_receipt WHERE subject_index = ?", arguments: [subjectIndex]),
-                Self.integer(kept, "key_version") == Int64(receipt.key.version), let before = Self.integer(kept, "record_count")
+            if let kept = try Row.fetchOne(
+                db, sql: "SELECT key_version, record_count FROM shred_receipt WHERE subject_index = ?",
+                arguments: [subjectIndex]),
+                Self.integer(kept, "key_version") == Int64(receipt.key.version),
+                let before = Self.integer(kept, "record_count")
             {
                 count += Int(clamping: before)
             }
@@ -340,7 +372,10 @@ public final class EncryptedRecordStore: Sendable {
                     ON CONFLICT (subject_index) DO UPDATE SET key_name = excluded.key_name, key_version = excluded.key_version,
                         destroyed_at = excluded.destroyed_at, record_count = excluded.record_count
                     """,
-                arguments: [subjectIndex, receipt.key.name, Int64(receipt.key.version), receipt.destroyedAt.timeIntervalSince1970, count]
+                arguments: [
+                    subjectIndex, receipt.key.name, Int64(receipt.key.version),
+                    receipt.destroyedAt.timeIntervalSince1970, count,
+                ]
             )
             return count
         }
@@ -361,7 +396,10 @@ public final class EncryptedRecordStore: Sendable {
         } catch {
             self.logger.warning(
                 "WAL not truncated",
-                metadata: ["event": "samd.store.wal-truncate-incomplete", "after": "\(what)", "reason": "\((error as? DatabaseError).map { "\($0.resultCode)" } ?? "\(type(of: error))")"]
+                metadata: [
+                    "event": "samd.store.wal-truncate-incomplete", "after": "\(what)",
+                    "reason": "\((error as? DatabaseError).map { "\($0.resultCode)" } ?? "\(type(of: error))")",
+                ]
             )
         }
     }
@@ -402,7 +440,9 @@ public final class EncryptedRecordStore: Sendable {
                 _ = try Row.fetchOne(db, sql: "PRAGMA journal_size_limit = \(settings.journalSizeLimit)")
             }
         } catch {
-            self.logger.warning("database connection settings not restored after a job", metadata: ["event": "samd.store.job-settings-not-restored"])
+            self.logger.warning(
+                "database connection settings not restored after a job",
+                metadata: ["event": "samd.store.job-settings-not-restored"])
         }
     }
 
@@ -411,7 +451,8 @@ public final class EncryptedRecordStore: Sendable {
         try self.reading("counting records") { db in
             let row = try Row.fetchOne(
                 db,
-                sql: "SELECT count(*) AS records, count(DISTINCT subject_index) AS subjects, coalesce(sum(length(envelope)), 0) AS bytes FROM record"
+                sql:
+                    "SELECT count(*) AS records, count(DISTINCT subject_index) AS subjects, coalesce(sum(length(envelope)), 0) AS bytes FROM record"
             )
             return RecordStoreStatistics(
                 recordCount: row?["records"] ?? 0,
@@ -447,7 +488,8 @@ public final class EncryptedRecordStore: Sendable {
 
         func keyEncryptionKey(for identifier: KeyIdentifier) throws -> SecureBytes {
             guard identifier.name == self.subjectKeyName else {
-                throw EnvelopeError(.authenticationFailed, "the stored row is not sealed under this patient's subject key")
+                throw EnvelopeError(
+                    .authenticationFailed, "the stored row is not sealed under this patient's subject key")
             }
             return try self.keyStore.keyEncryptionKey(for: identifier)
         }
@@ -462,7 +504,10 @@ public final class EncryptedRecordStore: Sendable {
             throw RecordStoreError(.invalidArgument, "a record id is \(Self.identifierRule)")
         }
         if let recordType, !Self.isValidRecordType(recordType) {
-            throw RecordStoreError(.invalidArgument, "a record type is a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)")
+            throw RecordStoreError(
+                .invalidArgument,
+                "a record type is a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)"
+            )
         }
         // The shortest record type (3 bytes, `a/b`) when reading: a record stored with it must be found.
         guard Self.addressByteCount(subject, recordID, recordType ?? "a/b") <= Self.maximumAddressByteCount else {
@@ -482,7 +527,8 @@ public final class EncryptedRecordStore: Sendable {
 
     /// Bytes of an address in the encryption context: UTF-8 after NFC, as ``EncryptionContext`` counts them.
     static func addressByteCount(_ subject: String, _ recordID: String, _ recordType: String) -> Int {
-        subject.precomposedStringWithCanonicalMapping.utf8.count + recordID.precomposedStringWithCanonicalMapping.utf8.count
+        subject.precomposedStringWithCanonicalMapping.utf8.count
+            + recordID.precomposedStringWithCanonicalMapping.utf8.count
             + recordType.utf8.count
     }
 
@@ -501,7 +547,9 @@ public final class EncryptedRecordStore: Sendable {
         do {
             return try EncryptionContext([("subject", subject), ("record", recordID), ("type", recordType)])
         } catch let error as EnvelopeError {
-            throw RecordStoreError(.invalidArgument, "the record's address does not make an encryption context: \(error.reason)", underlying: error)
+            throw RecordStoreError(
+                .invalidArgument, "the record's address does not make an encryption context: \(error.reason)",
+                underlying: error)
         }
     }
 
@@ -528,20 +576,26 @@ public final class EncryptedRecordStore: Sendable {
         let parts = value.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         return (3...127).contains(value.utf8.count) && parts.count == 2
             && parts.allSatisfy { part in
-                part.first.map(Self.restrictedNameFirst.contains) == true && part.dropFirst().allSatisfy(Self.restrictedNameRest.contains)
+                part.first.map(Self.restrictedNameFirst.contains) == true
+                    && part.dropFirst().allSatisfy(Self.restrictedNameRest.contains)
             }
     }
 
     private static let restrictedNameFirst = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
     private static let restrictedNameRest = restrictedNameFirst.union("!#$&-^_.+".utf8)
 
-    private func commit(_ envelope: [UInt8], at address: Address, recordType: String, wrappingKey: KeyIdentifier, expectedRevision: Int64?) throws -> Int64 {
+    private func commit(
+        _ envelope: [UInt8], at address: Address, recordType: String, wrappingKey: KeyIdentifier,
+        expectedRevision: Int64?
+    ) throws -> Int64 {
         try self.writing("storing a record") { db in
             let now = Date().timeIntervalSince1970
             // Read strictly: SQLite reads a revision edited to text as 0, and the UPDATE below would then
             // match no row while the write reported success.
             var current: Int64?
-            if let row = try Row.fetchOne(db, sql: "SELECT revision FROM record WHERE record_index = ?", arguments: [Data(address.recordIndex)]) {
+            if let row = try Row.fetchOne(
+                db, sql: "SELECT revision FROM record WHERE record_index = ?", arguments: [Data(address.recordIndex)])
+            {
                 guard let revision = Self.integer(row, "revision"), revision >= 1, revision < Int64.max else {
                     throw self.tampered("the stored row's revision is not a revision: the row was tampered with")
                 }
@@ -556,7 +610,10 @@ public final class EncryptedRecordStore: Sendable {
                         INSERT INTO record (record_index, subject_index, record_type, envelope, wrapping_key, revision, created_at, updated_at)
                         VALUES (?, ?, ?, ?, ?, 1, ?, ?)
                         """,
-                    arguments: [Data(address.recordIndex), address.subjectIndex, recordType, Data(envelope), "\(wrappingKey)", now, now]
+                    arguments: [
+                        Data(address.recordIndex), address.subjectIndex, recordType, Data(envelope), "\(wrappingKey)",
+                        now, now,
+                    ]
                 )
                 return 1
             }
@@ -576,25 +633,31 @@ public final class EncryptedRecordStore: Sendable {
 
     func shredReceipt(subjectIndex: String) throws -> DestructionReceipt? {
         try self.reading("reading a shredding receipt") { db -> DestructionReceipt? in
-            guard let row = try Row.fetchOne(
-                db,
-                sql: "SELECT key_name, key_version, destroyed_at FROM shred_receipt WHERE subject_index = ?",
-                arguments: [subjectIndex]
-            ) else { return nil }
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: "SELECT key_name, key_version, destroyed_at FROM shred_receipt WHERE subject_index = ?",
+                    arguments: [subjectIndex]
+                )
+            else { return nil }
             // An edited receipt (another patient's key, a version out of range, wrong types) is no receipt.
             guard let name = Self.text(row, "key_name"), name == "s-" + subjectIndex,
                 let version = Self.integer(row, "key_version").flatMap(UInt32.init(exactly:)),
                 let destroyedAt = Self.real(row, "destroyed_at"),
                 let key = try? KeyIdentifier(name: name, version: version)
             else { return nil }
-            return DestructionReceipt(key: key, destroyedAt: Date(timeIntervalSince1970: destroyedAt), subjectIndex: subjectIndex)
+            return DestructionReceipt(
+                key: key, destroyedAt: Date(timeIntervalSince1970: destroyedAt), subjectIndex: subjectIndex)
         }
     }
 
     /// The rows the subject's last shredding deleted, as its receipt row keeps them (0 when not a number).
     func shreddedRecordCount(subjectIndex: String) throws -> Int {
         try self.reading("reading a shredding receipt") { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT record_count FROM shred_receipt WHERE subject_index = ?", arguments: [subjectIndex]),
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT record_count FROM shred_receipt WHERE subject_index = ?", arguments: [subjectIndex]
+                ),
                 let count = Self.integer(row, "record_count"), count >= 0
             else { return 0 }
             return Int(clamping: count)
@@ -673,14 +736,18 @@ public final class EncryptedRecordStore: Sendable {
             // A value over the connection's limit (SQLITE_LIMIT_LENGTH): an edited row, refused unread.
             return RecordStoreError(.limitExceeded, "\(what): a stored value is larger than any record may be")
         }
-        return RecordStoreError(.storage, "\(what): SQLite error \(error.resultCode.rawValue) (\(error.message ?? "no message"))")
+        return RecordStoreError(
+            .storage, "\(what): SQLite error \(error.resultCode.rawValue) (\(error.message ?? "no message"))")
     }
 
     /// Logs and returns the error for a row that is not what the store wrote.
     func tampered(_ reason: String, underlying: EnvelopeError? = nil) -> RecordStoreError {
         self.logger.warning(
             "stored record failed authentication",
-            metadata: ["event": "samd.store.record-authentication-failed", "reason": "\(underlying.map { "\($0.code)" } ?? "row")"]
+            metadata: [
+                "event": "samd.store.record-authentication-failed",
+                "reason": "\(underlying.map { "\($0.code)" } ?? "row")",
+            ]
         )
         return RecordStoreError(.authenticationFailed, reason, underlying: underlying)
     }
@@ -747,7 +814,9 @@ public final class EncryptedRecordStore: Sendable {
         }
         for suffix in ["-wal", "-shm"] {
             guard lstat(path + suffix, &info) == 0 else {
-                guard errno == ENOENT else { throw RecordStoreError(.storage, "cannot stat \(path + suffix): errno \(errno)") }
+                guard errno == ENOENT else {
+                    throw RecordStoreError(.storage, "cannot stat \(path + suffix): errno \(errno)")
+                }
                 continue
             }
             guard info.st_mode & S_IFMT == S_IFREG, info.st_mode & 0o077 == 0 else {
@@ -765,7 +834,10 @@ public final class EncryptedRecordStore: Sendable {
             throw RecordStoreError(.storage, "\(path) is not a directory")
         }
         guard info.st_mode & 0o077 == 0 else {
-            throw RecordStoreError(.storage, "the record store \(path) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0700")
+            throw RecordStoreError(
+                .storage,
+                "the record store \(path) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8))); it must be 0700"
+            )
         }
     }
 }

@@ -1,8 +1,8 @@
 public import Foundation
-public import SaMDEnvelope
-public import SaMDKeys
 import GRDB
 import Logging
+public import SaMDEnvelope
+public import SaMDKeys
 
 /// Rotates the KEK under a record store and rewraps, in batches, every subject key to the active KEK
 /// version — while the store keeps serving reads and writes. Record rows are never rewritten: a record's
@@ -47,7 +47,8 @@ public struct KeyRotationJob: Sendable {
     /// - Throws: ``RecordStoreError/Code/conflict`` when another job is running on this store;
     ///   ``RecordStoreError/Code/keyUnavailable`` when the KEK has no active version or the key store refuses;
     ///   ``RecordStoreError/Code/storage``.
-    public func run(newKEKVersion: Bool, progress: (KeyRotationProgress) -> Void = { _ in }) throws -> KeyRotationReport {
+    public func run(newKEKVersion: Bool, progress: (KeyRotationProgress) -> Void = { _ in }) throws -> KeyRotationReport
+    {
         let lock = try JobLock(path: self.store.directory + "/rotation.lock")
         defer { withExtendedLifetime(lock) {} }
         let started = Date()
@@ -80,7 +81,10 @@ public struct KeyRotationJob: Sendable {
                 continue
             }
             try self.checkpoint(target: target, cursor: cursor, done: position, rewrapped: rewrapped)
-            progress(KeyRotationProgress(target: target, done: position, total: names.count, rewrapped: rewrapped, elapsed: Date().timeIntervalSince(started)))
+            progress(
+                KeyRotationProgress(
+                    target: target, done: position, total: names.count, rewrapped: rewrapped,
+                    elapsed: Date().timeIntervalSince(started)))
         }
 
         // Verification: every subject key, including any created while the pass ran, read again under the lock.
@@ -125,7 +129,8 @@ public struct KeyRotationJob: Sendable {
         let checkpoint = try self.store.reading("reading the rotation checkpoint") { db in
             try Row.fetchOne(
                 db,
-                sql: "SELECT from_version, target_version, cursor FROM rotation_checkpoint WHERE kek_name = ? AND finished_at IS NULL",
+                sql:
+                    "SELECT from_version, target_version, cursor FROM rotation_checkpoint WHERE kek_name = ? AND finished_at IS NULL",
                 arguments: [self.kekName]
             )
         }
@@ -142,7 +147,8 @@ public struct KeyRotationJob: Sendable {
             }
             let target = try KeyIdentifier(name: self.kekName, version: active)
             try self.checkpoint(target: target, cursor: cursor, done: 0, rewrapped: 0, keepCounts: true)
-            self.store.logger.notice("key rotation resumed", metadata: ["event": "samd.store.rotation-resumed", "key": "\(target)"])
+            self.store.logger.notice(
+                "key rotation resumed", metadata: ["event": "samd.store.rotation-resumed", "key": "\(target)"])
             return (target, cursor, true)
         }
         if checkpoint != nil {
@@ -168,7 +174,8 @@ public struct KeyRotationJob: Sendable {
         let version = newKEKVersion ? try self.rotate() : active
         let target = try KeyIdentifier(name: self.kekName, version: version)
         try self.checkpoint(target: target, cursor: nil, done: 0, rewrapped: 0)
-        self.store.logger.notice("key rotation started", metadata: ["event": "samd.store.rotation-started", "key": "\(target)"])
+        self.store.logger.notice(
+            "key rotation started", metadata: ["event": "samd.store.rotation-started", "key": "\(target)"])
         return (target, nil, false)
     }
 
@@ -179,7 +186,9 @@ public struct KeyRotationJob: Sendable {
         guard let from = EncryptedRecordStore.integer(row, "from_version"), versions.contains(from) else { return nil }
         var target: Int64?
         if !(row["target_version"] as DatabaseValue).isNull {
-            guard let stored = EncryptedRecordStore.integer(row, "target_version"), (from...Int64(UInt32.max)).contains(stored) else { return nil }
+            guard let stored = EncryptedRecordStore.integer(row, "target_version"),
+                (from...Int64(UInt32.max)).contains(stored)
+            else { return nil }
             target = stored
         }
         var cursor: String?
@@ -198,7 +207,9 @@ public struct KeyRotationJob: Sendable {
         try EncryptedRecordStore.keyCall { try self.store.keyStore.sealingKey(named: self.kekName).identifier.version }
     }
 
-    private func checkpoint(target: KeyIdentifier, cursor: String?, done: Int, rewrapped: Int, keepCounts: Bool = false) throws {
+    private func checkpoint(target: KeyIdentifier, cursor: String?, done: Int, rewrapped: Int, keepCounts: Bool = false)
+        throws
+    {
         try self.store.writing("committing a rotation checkpoint") { db in
             if keepCounts {
                 try db.execute(
@@ -207,7 +218,8 @@ public struct KeyRotationJob: Sendable {
                 )
             } else {
                 try db.execute(
-                    sql: "UPDATE rotation_checkpoint SET target_version = ?, cursor = ?, done = ?, rewrapped = ? WHERE kek_name = ?",
+                    sql:
+                        "UPDATE rotation_checkpoint SET target_version = ?, cursor = ?, done = ?, rewrapped = ? WHERE kek_name = ?",
                     arguments: [Int64(target.version), cursor, done, rewrapped, self.kekName]
                 )
             }

@@ -49,13 +49,15 @@ public struct RecordStoreError: Error, Sendable, Hashable, CustomStringConvertib
     /// was busy (its lock not had within its timeout: `underlying` is ``SaMDEnvelope/EnvelopeError/Code/keyUnavailable``).
     /// An authentication failure, a shredded subject or a refused argument never will.
     public var isRetryable: Bool {
-        self.code == .conflict || self.code == .storage || (self.code == .keyUnavailable && self.underlying?.code == .keyUnavailable)
+        self.code == .conflict || self.code == .storage
+            || (self.code == .keyUnavailable && self.underlying?.code == .keyUnavailable)
     }
 
     /// The stable identity of a ``RecordStoreError``.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Backing: String, Sendable, Hashable {
-            case notFound, shredded, invalidArgument, limitExceeded, conflict, authenticationFailed, keyUnavailable, storage
+            case notFound, shredded, invalidArgument, limitExceeded, conflict, authenticationFailed, keyUnavailable,
+                storage
         }
 
         private let backing: Backing

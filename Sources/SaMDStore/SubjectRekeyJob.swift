@@ -1,8 +1,8 @@
 public import Foundation
-import SaMDEnvelope
-import SaMDKeys
 import GRDB
 import Logging
+import SaMDEnvelope
+import SaMDKeys
 
 /// Recovers from a compromise of subject keys: gives every subject a new subject-key version with fresh
 /// material, rewraps every record's header from the old version to the new one (header only: the payload
@@ -94,12 +94,17 @@ public struct SubjectRekeyJob: Sendable {
                     arguments: [committed, batch.count]
                 )
             }
-            progress(SubjectRekeyProgress(done: position, total: names.count, recordsRewrapped: records, elapsed: Date().timeIntervalSince(started)))
+            progress(
+                SubjectRekeyProgress(
+                    done: position, total: names.count, recordsRewrapped: records,
+                    elapsed: Date().timeIntervalSince(started)))
         }
         let finished = failed.isEmpty
         if finished {
             try self.store.writing("finishing a re-key") { db in
-                try db.execute(sql: "UPDATE rekey_checkpoint SET finished_at = ? WHERE id = 1", arguments: [Date().timeIntervalSince1970])
+                try db.execute(
+                    sql: "UPDATE rekey_checkpoint SET finished_at = ? WHERE id = 1",
+                    arguments: [Date().timeIntervalSince1970])
             }
         }
         let report = SubjectRekeyReport(
@@ -121,16 +126,21 @@ public struct SubjectRekeyJob: Sendable {
     /// Re-keys a batch of subjects: their new versions; then their rows, rewrapped in key order across the
     /// batch (compare-and-set); then the old versions of every subject whose rows all rewrapped, destroyed.
     /// - Returns: records rewrapped, versions destroyed, and the subjects that failed with the reason.
-    func rekey(_ batch: ArraySlice<String>, notBefore: Date) -> (records: Int, destroyed: Int, failed: [(key: String, reason: String)]) {
+    func rekey(_ batch: ArraySlice<String>, notBefore: Date) -> (
+        records: Int, destroyed: Int, failed: [(key: String, reason: String)]
+    ) {
         let keys = self.store.keyStore
         var subjects: [String: SubjectInProgress] = [:]
         var failed: [(key: String, reason: String)] = []
-        for (name, outcome) in keys.rekeySubjectKeys(named: Array(batch), notBefore: notBefore).sorted(by: { $0.key < $1.key }) {
+        for (name, outcome) in keys.rekeySubjectKeys(named: Array(batch), notBefore: notBefore).sorted(by: {
+            $0.key < $1.key
+        }) {
             do {
                 // Shredded (no live version): nothing to re-key.
                 guard let rekey = try outcome.get() else { continue }
                 // Only the subject's own retired versions open its rows (as PatientKeyProvider would allow).
-                let rewrapper = try EnvelopeRewrapper(keys: StaticKeyProvider(keys: rekey.retiredKeys), to: rekey.newKey)
+                let rewrapper = try EnvelopeRewrapper(
+                    keys: StaticKeyProvider(keys: rekey.retiredKeys), to: rekey.newKey)
                 subjects[String(name.dropFirst(2))] = SubjectInProgress(name: name, rekey: rekey, rewrapper: rewrapper)
             } catch {
                 let error = EncryptedRecordStore.keyError(error as? EnvelopeError ?? EnvelopeError(.crypto, "\(error)"))
@@ -144,7 +154,8 @@ public struct SubjectRekeyJob: Sendable {
             // The rows were committed without a sync; this commit syncs the WAL, and them with it, before any
             // old version is destroyed (a row lost in a crash after that would be under a destroyed key).
             try self.store.writing("making the rewrapped records durable", synchronous: "FULL") { db in
-                try db.execute(sql: "UPDATE rekey_checkpoint SET rewrapped = rewrapped + ? WHERE id = 1", arguments: [records])
+                try db.execute(
+                    sql: "UPDATE rekey_checkpoint SET rewrapped = rewrapped + ? WHERE id = 1", arguments: [records])
             }
         } catch {
             // Every subject of the batch keeps its old versions; the rows rewrapped so far open under the new one.
@@ -160,10 +171,11 @@ public struct SubjectRekeyJob: Sendable {
             // A row changed meanwhile (the compare-and-set found another revision) was written by a writer under
             // the new version (the old ones seal no more) or deleted; a row that did not rewrap keeps the old versions.
             guard subject.skipped == 0 else {
-                failed.append((
-                    subject.name,
-                    "\(RecordStoreError.Code.authenticationFailed): \(subject.skipped) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept"
-                ))
+                failed.append(
+                    (
+                        subject.name,
+                        "\(RecordStoreError.Code.authenticationFailed): \(subject.skipped) record(s) of the subject did not rewrap (tampered with?); its old key versions are kept"
+                    ))
                 continue
             }
             if !subject.rekey.retiredVersions.isEmpty { retired[subject.name] = subject.rekey.retiredVersions }
@@ -254,7 +266,11 @@ public struct SubjectRekeyJob: Sendable {
                 guard let rewrapped = Self.rewrapped(inline, subject) else { continue }
                 envelope = rewrapped
             }
-            rows.append((RowToRewrap(index: index, subject: subject, revision: revision, oldKey: oldKey, envelope: envelope), Int(clamping: size)))
+            rows.append(
+                (
+                    RowToRewrap(index: index, subject: subject, revision: revision, oldKey: oldKey, envelope: envelope),
+                    Int(clamping: size)
+                ))
         }
         return (rows, last, count)
     }
@@ -298,7 +314,8 @@ public struct SubjectRekeyJob: Sendable {
                 let stored = try self.store.readingOnTheWriter("reading a record to re-key") { db in
                     try Data.fetchOne(
                         db,
-                        sql: "SELECT envelope FROM record WHERE record_index = ? AND revision = ? AND wrapping_key = ? AND typeof(envelope) = 'blob'",
+                        sql:
+                            "SELECT envelope FROM record WHERE record_index = ? AND revision = ? AND wrapping_key = ? AND typeof(envelope) = 'blob'",
                         arguments: [row.index, row.revision, row.oldKey]
                     )
                 }
@@ -310,10 +327,13 @@ public struct SubjectRekeyJob: Sendable {
             try self.store.writing("rewrapping records", synchronous: "NORMAL") { db in
                 // Compiled once per connection, not once per row.
                 let statement = try db.cachedStatement(
-                    sql: "UPDATE record SET envelope = ?, wrapping_key = ? WHERE record_index = ? AND revision = ? AND wrapping_key = ?"
+                    sql:
+                        "UPDATE record SET envelope = ?, wrapping_key = ? WHERE record_index = ? AND revision = ? AND wrapping_key = ?"
                 )
                 for update in updates {
-                    try statement.execute(arguments: [update.envelope, update.subject.newName, update.index, update.revision, update.oldKey])
+                    try statement.execute(arguments: [
+                        update.envelope, update.subject.newName, update.index, update.revision, update.oldKey,
+                    ])
                     update.subject.records += db.changesCount
                 }
             }
@@ -325,14 +345,22 @@ public struct SubjectRekeyJob: Sendable {
         let checkpoint = try self.store.reading("reading the re-key checkpoint") { db in
             try Row.fetchOne(db, sql: "SELECT not_before, cursor, finished_at FROM rekey_checkpoint WHERE id = 1")
         }
-        let previous = checkpoint.flatMap { EncryptedRecordStore.real($0, "not_before") }.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
-        let finishedAt = checkpoint.flatMap { EncryptedRecordStore.real($0, "finished_at") }.flatMap { $0.isFinite && $0 > 0 ? $0 : nil }
-        if let checkpoint, (checkpoint["finished_at"] as DatabaseValue).isNull, let previous, case let cursor = Self.cursor(checkpoint), !cursor.damaged {
+        let previous = checkpoint.flatMap { EncryptedRecordStore.real($0, "not_before") }.flatMap {
+            $0.isFinite && $0 > 0 ? $0 : nil
+        }
+        let finishedAt = checkpoint.flatMap { EncryptedRecordStore.real($0, "finished_at") }.flatMap {
+            $0.isFinite && $0 > 0 ? $0 : nil
+        }
+        if let checkpoint, (checkpoint["finished_at"] as DatabaseValue).isNull, let previous,
+            case let cursor = Self.cursor(checkpoint), !cursor.damaged
+        {
             self.store.logger.notice("subject re-key resumed", metadata: ["event": "samd.store.rekey-resumed"])
             return (Date(timeIntervalSince1970: previous), cursor.value, true)
         }
         if let checkpoint, (checkpoint["finished_at"] as DatabaseValue).isNull {
-            self.store.logger.warning("re-key checkpoint damaged; the job starts afresh", metadata: ["event": "samd.store.rekey-checkpoint-damaged"])
+            self.store.logger.warning(
+                "re-key checkpoint damaged; the job starts afresh",
+                metadata: ["event": "samd.store.rekey-checkpoint-damaged"])
         }
         // The next whole second: the key store keeps creation times to the second, so every version made
         // before now is stamped before it; the versions the job makes are stamped at it or later
@@ -427,4 +455,3 @@ public struct SubjectRekeyReport: Sendable {
     /// Seconds this run took.
     public let elapsed: TimeInterval
 }
-

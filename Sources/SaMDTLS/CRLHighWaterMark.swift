@@ -71,14 +71,16 @@ final class CRLHighWaterMark: Sendable {
             guard let accepted = highest[issuer] else { continue }
             let name = selection.issuerNames[issuer] ?? "?"
             if number < accepted.number {
-                TLSEvents.crlRollbackRefused(self.logger, issuer: name, crlNumber: number, acceptedCRLNumber: accepted.number)
+                TLSEvents.crlRollbackRefused(
+                    self.logger, issuer: name, crlNumber: number, acceptedCRLNumber: accepted.number)
                 throw TLSError(
                     .invalidConfiguration,
                     "the CRL of \(name) has CRL number 0x\(number), lower than 0x\(accepted.number) already accepted: a reload never goes back to an older CRL (RFC 5280 §5.2.3)"
                 )
             }
             if number == accepted.number, let der = selection.encodings[issuer], der != accepted.der {
-                TLSEvents.crlRollbackRefused(self.logger, issuer: name, crlNumber: number, acceptedCRLNumber: accepted.number)
+                TLSEvents.crlRollbackRefused(
+                    self.logger, issuer: name, crlNumber: number, acceptedCRLNumber: accepted.number)
                 throw TLSError(
                     .invalidConfiguration,
                     "the CRL of \(name) with CRL number 0x\(number) is not the CRL with that number already accepted: a CRL number names one CRL (RFC 5280 §5.2.3)"

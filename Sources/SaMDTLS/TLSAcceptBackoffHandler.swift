@@ -1,9 +1,9 @@
 public import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Pauses accepting on a listening channel after `accept` fails for want of a resource (`EMFILE`, `ENFILE`,

@@ -173,12 +173,14 @@ public struct TLSIdentitySource: Sendable {
 
     /// An identity in two PEM files, read when the context is built and again at each reload.
     public static func files(certificateChain: String, privateKey: String, passphrase: SecureBytes? = nil) -> Self {
-        TLSIdentitySource(certificateChain: .file(certificateChain), privateKey: .file(privateKey), passphrase: passphrase)
+        TLSIdentitySource(
+            certificateChain: .file(certificateChain), privateKey: .file(privateKey), passphrase: passphrase)
     }
 
     /// An identity held in memory (PEM text).
     public static func pem(certificateChain: [UInt8], privateKey: [UInt8], passphrase: SecureBytes? = nil) -> Self {
-        TLSIdentitySource(certificateChain: .bytes(certificateChain), privateKey: .bytes(privateKey), passphrase: passphrase)
+        TLSIdentitySource(
+            certificateChain: .bytes(certificateChain), privateKey: .bytes(privateKey), passphrase: passphrase)
     }
 
     /// An identity from two sources.

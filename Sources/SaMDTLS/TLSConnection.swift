@@ -61,7 +61,9 @@ extension TLSConnection {
 /// NIO offers this through an initializer it deprecated in favour of explicit closing; SaMDTLS still closes
 /// explicitly everywhere it can, and calls it through a protocol so the deprecation does not spread.
 private protocol CloseOnDeinitWrapping {
-    init(synchronouslyWrapping channel: any Channel, configuration: NIOAsyncChannel<ByteBuffer, ByteBuffer>.Configuration) throws
+    init(
+        synchronouslyWrapping channel: any Channel, configuration: NIOAsyncChannel<ByteBuffer, ByteBuffer>.Configuration
+    ) throws
 }
 
 extension NIOAsyncChannel<ByteBuffer, ByteBuffer>: CloseOnDeinitWrapping {}
@@ -69,7 +71,8 @@ extension NIOAsyncChannel<ByteBuffer, ByteBuffer>: CloseOnDeinitWrapping {}
 private enum AsyncChannelFactory {
     static func wrap(_ channel: any Channel) throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         let type: any CloseOnDeinitWrapping.Type = NIOAsyncChannel<ByteBuffer, ByteBuffer>.self
-        let wrapped = try type.init(synchronouslyWrapping: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        let wrapped = try type.init(
+            synchronouslyWrapping: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         return wrapped as! NIOAsyncChannel<ByteBuffer, ByteBuffer>
     }
 }

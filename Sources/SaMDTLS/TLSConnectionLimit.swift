@@ -1,12 +1,12 @@
+import Foundation
 public import Logging
 public import NIOCore
-import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A bound on the number of connections a server holds open at once, so that it never runs out of file
@@ -63,9 +63,9 @@ public final class TLSConnectionLimit: Sendable {
     public static func defaultMaximumConnections() -> Int {
         var limit = rlimit()
         #if canImport(Glibc)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
         #else
-        let resource = RLIMIT_NOFILE
+            let resource = RLIMIT_NOFILE
         #endif
         guard getrlimit(resource, &limit) == 0 else { return 1024 }
         let soft = limit.rlim_cur == rlim_t.max ? 1 << 20 : Int(clamping: limit.rlim_cur)
@@ -77,8 +77,10 @@ public final class TLSConnectionLimit: Sendable {
     /// ``logInterval`` (`samd.tls.accept-failed`, with the number of failures since the previous event).
     public func makeAcceptBackoffHandler(delay: Duration = .seconds(1)) -> TLSAcceptBackoffHandler {
         TLSAcceptBackoffHandler(delay: delay) { error in
-            if let count = self.note(\.acceptFailuresSinceEvent, at: ContinuousClock.now, lastEvent: \.lastAcceptEvent) {
-                TLSEvents.acceptFailed(self.logger, failures: count, error: "\(error.description)", interval: self.logInterval)
+            if let count = self.note(\.acceptFailuresSinceEvent, at: ContinuousClock.now, lastEvent: \.lastAcceptEvent)
+            {
+                TLSEvents.acceptFailed(
+                    self.logger, failures: count, error: "\(error.description)", interval: self.logInterval)
             }
         }
     }

@@ -33,7 +33,8 @@ public final class TLSContext: Sendable {
         let crlHighWater = CRLHighWaterMark(logger: logger)
         self.crlHighWater = crlHighWater
         self.current = Mutex(
-            try SSLContextBox(configuration: configuration, sessionCache: ClientSessionCache(), crlHighWater: crlHighWater))
+            try SSLContextBox(
+                configuration: configuration, sessionCache: ClientSessionCache(), crlHighWater: crlHighWater))
     }
 
     /// The context new connections use.

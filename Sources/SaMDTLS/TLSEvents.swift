@@ -15,7 +15,9 @@ import Logging
 /// `interval_seconds`, `failures`, `detail`, `crl_issuer`, `crl_number`, `accepted_crl_number`. Never key
 /// material, passphrases or application data.
 enum TLSEvents {
-    static func handshakeSucceeded(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, info: TLSConnectionInfo) {
+    static func handshakeSucceeded(
+        _ logger: Logger, role: TLSConfiguration.Role, remote: String?, info: TLSConnectionInfo
+    ) {
         var metadata: Logger.Metadata = [
             "event": "samd.tls.handshake-succeeded",
             "role": "\(role.rawValue)",
@@ -64,7 +66,9 @@ enum TLSEvents {
     }
 
     static func connectionDropped(_ logger: Logger, remote: String?, waiting: Int) {
-        var metadata: Logger.Metadata = ["event": "samd.tls.connection-dropped", "role": "server", "waiting": "\(waiting)"]
+        var metadata: Logger.Metadata = [
+            "event": "samd.tls.connection-dropped", "role": "server", "waiting": "\(waiting)",
+        ]
         if let remote { metadata["remote"] = "\(remote)" }
         logger.warning("TLS connection closed: the application is not taking connections", metadata: metadata)
     }
@@ -121,7 +125,8 @@ enum TLSEvents {
             "maximum_connections": "\(maximumConnections)",
             "interval_seconds": "\(interval.components.seconds)",
         ]
-        logger.warning("TCP connections refused: the server holds its maximum number of connections", metadata: metadata)
+        logger.warning(
+            "TCP connections refused: the server holds its maximum number of connections", metadata: metadata)
     }
 
     static func acceptFailed(_ logger: Logger, failures: Int, error: String, interval: Duration) {
@@ -144,14 +149,17 @@ enum TLSEvents {
         logger.notice("TLS identity reloaded", metadata: metadata)
     }
 
-    static func crlRollbackRefused(_ logger: Logger, issuer: String, crlNumber: CRLNumber, acceptedCRLNumber: CRLNumber) {
+    static func crlRollbackRefused(_ logger: Logger, issuer: String, crlNumber: CRLNumber, acceptedCRLNumber: CRLNumber)
+    {
         let metadata: Logger.Metadata = [
             "event": "samd.tls.crl-rollback-refused",
             "crl_issuer": "\(issuer)",
             "crl_number": "\(crlNumber)",
             "accepted_crl_number": "\(acceptedCRLNumber)",
         ]
-        logger.error("A CRL older than, or other than, the one already accepted was refused; the CRLs in service stay", metadata: metadata)
+        logger.error(
+            "A CRL older than, or other than, the one already accepted was refused; the CRLs in service stay",
+            metadata: metadata)
     }
 
     static func identityReloadRefused(_ logger: Logger, error: TLSError) {

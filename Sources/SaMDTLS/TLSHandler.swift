@@ -153,7 +153,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         guard self.state == .idle else { return }
         self.remoteAddress = context.channel.remoteAddress.map(Self.describe)
         do {
-            self.connection = try SSLConnection(context: self.tlsContext.box, serverName: self.serverName, port: self.port)
+            self.connection = try SSLConnection(
+                context: self.tlsContext.box, serverName: self.serverName, port: self.port)
         } catch {
             self.failHandshake(context: context, error: error as? TLSError ?? TLSError(.io, "\(error)"))
             return
@@ -182,7 +183,9 @@ public final class TLSHandler: ChannelDuplexHandler {
             self.sendOutput(context: context, flush: true)
             context.read()
         case .closeNotify:
-            self.failHandshake(context: context, error: TLSError(.connectionClosed, "the peer closed the connection during the handshake"))
+            self.failHandshake(
+                context: context,
+                error: TLSError(.connectionClosed, "the peer closed the connection during the handshake"))
         case .failed(let error):
             self.failHandshake(context: context, error: error)
         }
@@ -315,7 +318,8 @@ public final class TLSHandler: ChannelDuplexHandler {
                 default: byte <= 4
                 }
             if !valid {
-                let what = position == 0 && (0x20...0x7e).contains(byte) ? "text such as an HTTP request" : "no TLS record"
+                let what =
+                    position == 0 && (0x20...0x7e).contains(byte) ? "text such as an HTTP request" : "no TLS record"
                 let error = TLSError(
                     .notTLS,
                     "the peer is not speaking TLS: byte \(position) of its first record is 0x\(String(byte, radix: 16)) (\(what))"
@@ -399,7 +403,9 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
         switch self.state {
         case .idle, .handshaking:
-            self.failHandshake(context: context, error: TLSError(.connectionClosed, "the peer closed the connection during the handshake"))
+            self.failHandshake(
+                context: context,
+                error: TLSError(.connectionClosed, "the peer closed the connection during the handshake"))
         case .active, .closing:
             if self.connection?.receivedCloseNotify == true {
                 if !self.inputClosedReported && self.state == .active {
@@ -417,7 +423,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     public func channelInactive(context: ChannelHandlerContext) {
         switch self.state {
         case .idle, .handshaking:
-            self.failHandshake(context: context, error: TLSError(.connectionClosed, "the connection closed during the handshake"))
+            self.failHandshake(
+                context: context, error: TLSError(.connectionClosed, "the connection closed during the handshake"))
         case .active:
             if self.connection?.receivedCloseNotify != true {
                 self.endOfInputWithoutCloseNotify(context: context)
@@ -440,7 +447,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     private func endOfInputWithoutCloseNotify(context: ChannelHandlerContext) {
         guard let connection else { return }
         connection.markEndOfInput()
-        var error = TLSError(.uncleanShutdown, "the peer closed the connection without close_notify: the data may be truncated")
+        var error = TLSError(
+            .uncleanShutdown, "the peer closed the connection without close_notify: the data may be truncated")
         switch self.readAvailablePlaintext(context: context) {
         case .failed(let failure):
             error = failure
@@ -469,7 +477,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         if error.isCertificateError {
             // TLS 1.3: the peer refused our certificate after our side of the handshake completed. For the
             // audit trail this is a failed handshake, whatever was logged when our side finished.
-            TLSEvents.handshakeFailed(self.logger, role: self.role, remote: self.remoteAddress, error: error, afterHandshake: true)
+            TLSEvents.handshakeFailed(
+                self.logger, role: self.role, remote: self.remoteAddress, error: error, afterHandshake: true)
         } else if error.code != .uncleanShutdown {
             TLSEvents.connectionFailed(self.logger, role: self.role, remote: self.remoteAddress, error: error)
         }
@@ -494,7 +503,9 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     /// A write once the handshake is over: encrypted while the connection is active and its output open,
     /// refused otherwise (after close_notify nothing may be sent).
-    private func writeWhenEstablished(context: ChannelHandlerContext, _ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+    private func writeWhenEstablished(
+        context: ChannelHandlerContext, _ buffer: ByteBuffer, promise: EventLoopPromise<Void>?
+    ) {
         switch self.state {
         case .active where !self.outputClosed:
             self.encryptAndWrite(context: context, buffer, promise: promise)
@@ -531,7 +542,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         }
     }
 
-    private func encryptAndWrite(context: ChannelHandlerContext, _ buffer: ByteBuffer, promise: EventLoopPromise<Void>?) {
+    private func encryptAndWrite(context: ChannelHandlerContext, _ buffer: ByteBuffer, promise: EventLoopPromise<Void>?)
+    {
         self.lastActivity = context.eventLoop.now
         guard let connection else {
             promise?.fail(ChannelError.ioOnClosedChannel)
@@ -567,7 +579,8 @@ public final class TLSHandler: ChannelDuplexHandler {
         case .output:
             guard self.state == .active, let connection, !self.outputClosed else {
                 if self.state == .idle || self.state == .handshaking {
-                    promise?.fail(TLSError(.connectionClosed, "the output cannot be closed before the handshake completed"))
+                    promise?.fail(
+                        TLSError(.connectionClosed, "the output cannot be closed before the handshake completed"))
                 } else {
                     promise?.fail(ChannelError.outputClosed)
                 }
@@ -599,7 +612,8 @@ public final class TLSHandler: ChannelDuplexHandler {
                     remote: self.remoteAddress,
                     error: TLSError(.connectionClosed, "closed by the application during the handshake")
                 )
-                self.handshakePromise?.fail(TLSError(.connectionClosed, "closed by the application during the handshake"))
+                self.handshakePromise?.fail(
+                    TLSError(.connectionClosed, "closed by the application during the handshake"))
                 self.failBufferedWrites(ChannelError.ioOnClosedChannel)
                 context.close(promise: promise)
             case .active:
@@ -639,7 +653,8 @@ public final class TLSHandler: ChannelDuplexHandler {
             self.closeAfterSendingOutput(context: context, promise: promise)
             return
         }
-        if connection.receivedCloseNotify || self.outputClosed && connection.sentCloseNotify && self.inputClosedReported {
+        if connection.receivedCloseNotify || self.outputClosed && connection.sentCloseNotify && self.inputClosedReported
+        {
             self.state = .closed
             self.closeAfterSendingOutput(context: context, promise: promise)
             return

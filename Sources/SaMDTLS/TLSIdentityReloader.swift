@@ -76,7 +76,8 @@ public final class TLSIdentityReloader: Sendable {
         paths.map { path in
             var status = stat()
             guard stat(path, &status) == 0 else { return "missing" }
-            return "\(status.st_dev):\(status.st_ino):\(status.st_size):\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)"
+            return
+                "\(status.st_dev):\(status.st_ino):\(status.st_size):\(status.st_mtim.tv_sec).\(status.st_mtim.tv_nsec)"
         }
     }
 }

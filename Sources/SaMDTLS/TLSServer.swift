@@ -3,9 +3,9 @@ public import NIOCore
 public import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A TLS server for async/await code: it accepts TCP connections, runs each handshake concurrently (so a
@@ -114,7 +114,8 @@ public struct TLSServer: Sendable {
         guard let address = channel.channel.localAddress else {
             throw TLSError(.io, "the listening socket has no local address")
         }
-        return TLSServer(localAddress: address, logger: context.logger, channel: channel, readyQueueLimit: readyQueueLimit)
+        return TLSServer(
+            localAddress: address, logger: context.logger, channel: channel, readyQueueLimit: readyQueueLimit)
     }
 
     /// Runs `body` with the sequence of authenticated connections, then stops listening. Connections already

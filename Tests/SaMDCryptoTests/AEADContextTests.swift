@@ -69,7 +69,8 @@ struct AEADContextTests {
         try buffer.withUnsafeMutableBytes { buffer in
             try nonce.withUnsafeBytes { nonce in
                 let plaintext = UnsafeRawBufferPointer(rebasing: buffer[..<5000])
-                try context.seal(plaintext, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: buffer)
+                try context.seal(
+                    plaintext, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: buffer)
             }
         }
         #expect(buffer == (try algorithm.seal(message, key: key, nonce: nonce)))
@@ -114,13 +115,15 @@ struct AEADContextTests {
         let message = [UInt8](repeating: 0x42, count: 3000)
         let nonce = try algorithm.randomNonce()
         var sealed = try algorithm.seal(message, key: key, nonce: nonce)
-        sealed[sealed.count - 1] ^= 1  // flip one tag bit
+        sealed[sealed.count - 1] ^= 1 // flip one tag bit
         var output = [UInt8](repeating: 0xEE, count: 3000)
         let code = sealed.withUnsafeBytes { sealed in
             nonce.withUnsafeBytes { nonce in
                 output.withUnsafeMutableBytes { output in
                     thrownCode {
-                        try context.open(sealed, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
+                        try context.open(
+                            sealed, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
+                            into: output)
                     }
                 }
             }
@@ -148,8 +151,12 @@ struct AEADContextTests {
         }
         for nonceCount in [0, 8, 11, 13, 16, 23, 25, 32] where nonceCount != algorithm.nonceByteCount {
             let wrongNonce = [UInt8](repeating: 0, count: nonceCount)
-            #expect(thrownCode { try algorithm.seal([1] as [UInt8], key: key, nonce: wrongNonce) } == CryptoErrorCodeBox(code: .unsupportedNonceSize))
-            #expect(thrownCode { try algorithm.open(sealed, key: key, nonce: wrongNonce) } == CryptoErrorCodeBox(code: .unsupportedNonceSize))
+            #expect(
+                thrownCode { try algorithm.seal([1] as [UInt8], key: key, nonce: wrongNonce) }
+                    == CryptoErrorCodeBox(code: .unsupportedNonceSize))
+            #expect(
+                thrownCode { try algorithm.open(sealed, key: key, nonce: wrongNonce) }
+                    == CryptoErrorCodeBox(code: .unsupportedNonceSize))
         }
         // A truncated or extended tag is refused as such, never tried.
         for tagCount in [0, 4, 8, 12, 15, 17, 32] {
@@ -161,7 +168,9 @@ struct AEADContextTests {
         }
         #expect(try algorithm.open(ciphertext: ciphertext, tag: tag, key: key, nonce: nonce) == [1, 2, 3])
         // Input shorter than a tag cannot be authentic.
-        #expect(thrownCode { try algorithm.open(Array(sealed.prefix(15)), key: key, nonce: nonce) } == CryptoErrorCodeBox(code: .authenticationFailed))
+        #expect(
+            thrownCode { try algorithm.open(Array(sealed.prefix(15)), key: key, nonce: nonce) }
+                == CryptoErrorCodeBox(code: .authenticationFailed))
     }
 
     @Test(arguments: algorithms)
@@ -173,7 +182,11 @@ struct AEADContextTests {
         let code = message.withUnsafeBytes { message in
             nonce.withUnsafeBytes { nonce in
                 output.withUnsafeMutableBytes { output in
-                    thrownCode { try context.seal(message, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output) }
+                    thrownCode {
+                        try context.seal(
+                            message, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
+                            into: output)
+                    }
                 }
             }
         }
@@ -181,8 +194,8 @@ struct AEADContextTests {
     }
 
     @Test func limitsAreTheStandardsOnes() {
-        #expect(AEADAlgorithm.aes256GCM.maximumPlaintextByteCount == 68_719_476_704)  // 2^36 - 32
-        #expect(AEADAlgorithm.chaCha20Poly1305.maximumPlaintextByteCount == 274_877_906_880)  // 2^38 - 64
+        #expect(AEADAlgorithm.aes256GCM.maximumPlaintextByteCount == 68_719_476_704) // 2^36 - 32
+        #expect(AEADAlgorithm.chaCha20Poly1305.maximumPlaintextByteCount == 274_877_906_880) // 2^38 - 64
         #expect(AEADAlgorithm.aes256GCM.nonceByteCount == 12)
         #expect(AEADAlgorithm.xChaCha20Poly1305.nonceByteCount == 24)
     }
@@ -192,7 +205,7 @@ struct AEADContextTests {
 /// is copied or allocated, so a collection that claims a huge count gets a typed error, not a trap.
 @Suite("Sizes are checked before copying")
 struct SizesBeforeCopyingTests {
-    static let huge = repeatElement(UInt8(0), count: 1 << 40)  // lazy: claims 1 TiB, holds nothing
+    static let huge = repeatElement(UInt8(0), count: 1 << 40) // lazy: claims 1 TiB, holds nothing
 
     @Test(arguments: AEADAlgorithm.allCases)
     func hugeLazyInputsGetTypedErrors(algorithm: AEADAlgorithm) throws {
@@ -200,21 +213,45 @@ struct SizesBeforeCopyingTests {
         let nonce = try algorithm.randomNonce()
         let tag = [UInt8](repeating: 0, count: 16)
         let tooLong = repeatElement(UInt8(0), count: algorithm.maximumPlaintextByteCount + 1)
-        #expect(thrownCode { try algorithm.seal([1] as [UInt8], key: key, nonce: Self.huge) } == CryptoErrorCodeBox(code: .unsupportedNonceSize))
-        #expect(thrownCode { try algorithm.open(Self.huge, key: key, nonce: Self.huge) } == CryptoErrorCodeBox(code: .unsupportedNonceSize))
-        #expect(thrownCode { try algorithm.open(ciphertext: [1] as [UInt8], tag: Self.huge, key: key, nonce: nonce) } == CryptoErrorCodeBox(code: .unsupportedTagSize))
-        #expect(thrownCode { try algorithm.seal(tooLong, key: key, nonce: nonce) } == CryptoErrorCodeBox(code: .inputTooLarge))
-        #expect(thrownCode { try algorithm.open(ciphertext: tooLong, tag: tag, key: key, nonce: nonce) } == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(
+            thrownCode { try algorithm.seal([1] as [UInt8], key: key, nonce: Self.huge) }
+                == CryptoErrorCodeBox(code: .unsupportedNonceSize))
+        #expect(
+            thrownCode { try algorithm.open(Self.huge, key: key, nonce: Self.huge) }
+                == CryptoErrorCodeBox(code: .unsupportedNonceSize))
+        #expect(
+            thrownCode { try algorithm.open(ciphertext: [1] as [UInt8], tag: Self.huge, key: key, nonce: nonce) }
+                == CryptoErrorCodeBox(code: .unsupportedTagSize))
+        #expect(
+            thrownCode { try algorithm.seal(tooLong, key: key, nonce: nonce) }
+                == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(
+            thrownCode { try algorithm.open(ciphertext: tooLong, tag: tag, key: key, nonce: nonce) }
+                == CryptoErrorCodeBox(code: .inputTooLarge))
     }
 
     @Test func hugeLazyParametersElsewhere() throws {
         let key = try SecureBytes(randomByteCount: 32)
-        #expect(thrownCode { try HKDF.expand(hash: .sha256, pseudoRandomKey: key, info: Self.huge, outputByteCount: 32) } == CryptoErrorCodeBox(code: .inputTooLarge))
-        #expect(thrownCode { try HKDF.extract(hash: .sha256, inputKeyMaterial: key, salt: Self.huge) } == CryptoErrorCodeBox(code: .inputTooLarge))
-        #expect(thrownCode { try HKDF.deriveKey(hash: .sha512, inputKeyMaterial: key, salt: [UInt8](), info: Self.huge, outputByteCount: 32) } == CryptoErrorCodeBox(code: .inputTooLarge))
-        #expect(thrownCode { try AESKeyWrap.unwrapWithPadding(Self.huge, using: key) } == CryptoErrorCodeBox(code: .invalidInput))
-        #expect(thrownCode { try SealedBox.open(Self.huge, with: X25519.PrivateKey()) } == CryptoErrorCodeBox(code: .invalidInput))
-        #expect(thrownCode { try X25519.PublicKey(rawRepresentation: Self.huge) } == CryptoErrorCodeBox(code: .invalidPublicKey))
+        #expect(
+            thrownCode { try HKDF.expand(hash: .sha256, pseudoRandomKey: key, info: Self.huge, outputByteCount: 32) }
+                == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(
+            thrownCode { try HKDF.extract(hash: .sha256, inputKeyMaterial: key, salt: Self.huge) }
+                == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(
+            thrownCode {
+                try HKDF.deriveKey(
+                    hash: .sha512, inputKeyMaterial: key, salt: [UInt8](), info: Self.huge, outputByteCount: 32)
+            } == CryptoErrorCodeBox(code: .inputTooLarge))
+        #expect(
+            thrownCode { try AESKeyWrap.unwrapWithPadding(Self.huge, using: key) }
+                == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(
+            thrownCode { try SealedBox.open(Self.huge, with: X25519.PrivateKey()) }
+                == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(
+            thrownCode { try X25519.PublicKey(rawRepresentation: Self.huge) }
+                == CryptoErrorCodeBox(code: .invalidPublicKey))
         #expect(thrownCode { try SecureRandom.bytes(count: 1 << 40) } == CryptoErrorCodeBox(code: .inputTooLarge))
         #expect(!key.constantTimeEquals(Self.huge))
         #expect(thrownCode { try SecureBytes(copying: Self.huge) } == CryptoErrorCodeBox(code: .inputTooLarge))
@@ -230,7 +267,10 @@ struct SizesBeforeCopyingTests {
         var output = [UInt8](repeating: 0, count: 32)
         let code = nonce.withUnsafeBytes { nonce in
             output.withUnsafeMutableBytes { output in
-                thrownCode { try context.seal(fake, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output) }
+                thrownCode {
+                    try context.seal(
+                        fake, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
+                }
             }
         }
         #expect(code == CryptoErrorCodeBox(code: .inputTooLarge))
@@ -240,7 +280,9 @@ struct SizesBeforeCopyingTests {
         let key = try SecureBytes(randomByteCount: 32)
         let context = try AEADContext(algorithm: .aes256GCM, key: key)
         let nonce = try AEADAlgorithm.aes256GCM.randomNonce()
-        var buffer = try AEADAlgorithm.aes256GCM.seal([UInt8](repeating: 1, count: 32), key: key, nonce: nonce) + [UInt8](repeating: 0, count: 32)
+        var buffer =
+            try AEADAlgorithm.aes256GCM.seal([UInt8](repeating: 1, count: 32), key: key, nonce: nonce)
+            + [UInt8](repeating: 0, count: 32)
         let code = nonce.withUnsafeBytes { nonce in
             buffer.withUnsafeMutableBytes { buffer in
                 thrownCode {
@@ -248,7 +290,7 @@ struct SizesBeforeCopyingTests {
                         UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<48]),
                         nonce: nonce,
                         associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
-                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[32...])  // starts at the tag
+                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[32...]) // starts at the tag
                     )
                 }
             }

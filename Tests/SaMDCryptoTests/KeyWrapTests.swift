@@ -8,8 +8,10 @@ import Testing
 struct KeyWrapTests {
     /// RFC 3394 §4.6: 256 bits of key data with a 256-bit KEK.
     @Test func rfc3394Section4_6() throws {
-        let kek = try SecureBytes(copying: [UInt8](hex: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"))
-        let key = try SecureBytes(copying: [UInt8](hex: "00112233445566778899aabbccddeeff000102030405060708090a0b0c0d0e0f"))
+        let kek = try SecureBytes(
+            copying: [UInt8](hex: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"))
+        let key = try SecureBytes(
+            copying: [UInt8](hex: "00112233445566778899aabbccddeeff000102030405060708090a0b0c0d0e0f"))
         let wrapped = [UInt8](hex: "28c9f404c4b810f4cbccb35cfb87f8263f5786e2d80ed326cbc7f0e71a99f43bfb988b9b7a02dd21")
         #expect(try AESKeyWrap.wrap(key, using: kek) == wrapped)
         #expect(try AESKeyWrap.unwrap(wrapped, using: kek) == key)
@@ -34,15 +36,21 @@ struct KeyWrapTests {
         let dek = try SecureBytes(randomByteCount: 32)
         let wrapped = try AESKeyWrap.wrap(dek, using: kek)
         let wrappedPadded = try AESKeyWrap.wrapWithPadding(dek, using: kek)
-        #expect(thrownCode { try AESKeyWrap.unwrap(wrapped, using: other) } == CryptoErrorCodeBox(code: .authenticationFailed))
-        #expect(thrownCode { try AESKeyWrap.unwrapWithPadding(wrappedPadded, using: other) } == CryptoErrorCodeBox(code: .authenticationFailed))
+        #expect(
+            thrownCode { try AESKeyWrap.unwrap(wrapped, using: other) }
+                == CryptoErrorCodeBox(code: .authenticationFailed))
+        #expect(
+            thrownCode { try AESKeyWrap.unwrapWithPadding(wrappedPadded, using: other) }
+                == CryptoErrorCodeBox(code: .authenticationFailed))
     }
 
     @Test func untrustedLengthsAreBoundedBeforeAllocation() throws {
         let kek = try SecureBytes(randomByteCount: 32)
         let huge = [UInt8](repeating: 0, count: AESKeyWrap.maximumKeyByteCount + 16)
         #expect(thrownCode { try AESKeyWrap.unwrap(huge, using: kek) } == CryptoErrorCodeBox(code: .invalidInput))
-        #expect(thrownCode { try AESKeyWrap.unwrapWithPadding(huge, using: kek) } == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(
+            thrownCode { try AESKeyWrap.unwrapWithPadding(huge, using: kek) } == CryptoErrorCodeBox(code: .invalidInput)
+        )
         for count in [0, 8, 15, 17, 23] {
             let short = [UInt8](repeating: 0, count: count)
             #expect(thrownCode { try AESKeyWrap.unwrap(short, using: kek) } == CryptoErrorCodeBox(code: .invalidInput))
@@ -58,7 +66,9 @@ struct KeyWrapTests {
         for count in [0, 8, 15, 17, 31, 33, 64] {
             let kek = try SecureBytes(randomByteCount: count)
             #expect(thrownCode { try AESKeyWrap.wrap(dek, using: kek) } == CryptoErrorCodeBox(code: .invalidKeySize))
-            #expect(thrownCode { try AESKeyWrap.unwrapWithPadding([UInt8](repeating: 0, count: 40), using: kek) } == CryptoErrorCodeBox(code: .invalidKeySize))
+            #expect(
+                thrownCode { try AESKeyWrap.unwrapWithPadding([UInt8](repeating: 0, count: 40), using: kek) }
+                    == CryptoErrorCodeBox(code: .invalidKeySize))
         }
     }
 
@@ -69,11 +79,24 @@ struct KeyWrapTests {
         let wrapped = try AEADKeyWrap.wrap(key, using: kek, associatedData: Array("records:1".utf8))
         #expect(wrapped.count == 32 + AEADKeyWrap.overheadByteCount)
         #expect(try AEADKeyWrap.unwrap(wrapped, using: kek, associatedData: Array("records:1".utf8)) == key)
-        #expect(thrownCode { try AEADKeyWrap.unwrap(wrapped, using: kek, associatedData: Array("records:2".utf8)) } == CryptoErrorCodeBox(code: .authenticationFailed))
-        #expect(thrownCode { try AEADKeyWrap.unwrap(wrapped, using: SecureBytes(randomByteCount: 32), associatedData: Array("records:1".utf8)) } == CryptoErrorCodeBox(code: .authenticationFailed))
-        #expect(thrownCode { try AEADKeyWrap.unwrap(Array(wrapped.prefix(27)), using: kek, associatedData: [UInt8]()) } == CryptoErrorCodeBox(code: .invalidInput))
-        #expect(thrownCode { try AEADKeyWrap.unwrap(repeatElement(UInt8(0), count: 1 << 40), using: kek, associatedData: [UInt8]()) } == CryptoErrorCodeBox(code: .invalidInput))
-        #expect(try AEADKeyWrap.wrap(key, using: kek, associatedData: [UInt8]()) != AEADKeyWrap.wrap(key, using: kek, associatedData: [UInt8]()))
+        #expect(
+            thrownCode { try AEADKeyWrap.unwrap(wrapped, using: kek, associatedData: Array("records:2".utf8)) }
+                == CryptoErrorCodeBox(code: .authenticationFailed))
+        #expect(
+            thrownCode {
+                try AEADKeyWrap.unwrap(
+                    wrapped, using: SecureBytes(randomByteCount: 32), associatedData: Array("records:1".utf8))
+            } == CryptoErrorCodeBox(code: .authenticationFailed))
+        #expect(
+            thrownCode { try AEADKeyWrap.unwrap(Array(wrapped.prefix(27)), using: kek, associatedData: [UInt8]()) }
+                == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(
+            thrownCode {
+                try AEADKeyWrap.unwrap(repeatElement(UInt8(0), count: 1 << 40), using: kek, associatedData: [UInt8]())
+            } == CryptoErrorCodeBox(code: .invalidInput))
+        #expect(
+            try AEADKeyWrap.wrap(key, using: kek, associatedData: [UInt8]())
+                != AEADKeyWrap.wrap(key, using: kek, associatedData: [UInt8]()))
     }
 }
 
@@ -93,7 +116,9 @@ struct AEADKeyWrapContextTests {
         #expect(try AEADKeyWrap.unwrap(byContext, using: kek, associatedData: associatedData) == key)
         #expect(try AEADKeyWrap.unwrap(byKEK, using: context, associatedData: associatedData) == key)
         // The context stays usable after a failure: wrong associated data, then the right one.
-        #expect(throws: CryptoError.self) { try AEADKeyWrap.unwrap(byContext, using: context, associatedData: Array("other".utf8)) }
+        #expect(throws: CryptoError.self) {
+            try AEADKeyWrap.unwrap(byContext, using: context, associatedData: Array("other".utf8))
+        }
         #expect(try AEADKeyWrap.unwrap(byContext, using: context, associatedData: associatedData) == key)
     }
 
@@ -105,6 +130,8 @@ struct AEADKeyWrapContextTests {
             try AEADKeyWrap.unwrap([UInt8](repeating: 0, count: 60), using: chacha, associatedData: [UInt8]())
         }
         let gcm = try AEADContext(algorithm: .aes256GCM, key: SecureBytes(randomByteCount: 32))
-        #expect(throws: CryptoError.self) { try AEADKeyWrap.unwrap([UInt8](repeating: 0, count: 27), using: gcm, associatedData: [UInt8]()) }
+        #expect(throws: CryptoError.self) {
+            try AEADKeyWrap.unwrap([UInt8](repeating: 0, count: 27), using: gcm, associatedData: [UInt8]())
+        }
     }
 }

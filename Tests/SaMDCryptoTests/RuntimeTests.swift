@@ -20,7 +20,9 @@ struct RuntimeTests {
 
         // The paths are those of shared objects this very process has mapped.
         // /proc files report a size of 0: read them to the end rather than by their size.
-        let maps = String(decoding: try #require(FileHandle(forReadingAtPath: "/proc/self/maps")).readDataToEndOfFile(), as: UTF8.self)
+        let maps = String(
+            decoding: try #require(FileHandle(forReadingAtPath: "/proc/self/maps")).readDataToEndOfFile(), as: UTF8.self
+        )
         for path in [report.openSSL.libsslPath, report.openSSL.libcryptoPath, report.sodium.path] {
             let path = try #require(path)
             let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
@@ -34,21 +36,24 @@ struct RuntimeTests {
     @Test func aesInstructionsMatchTheCPUFlags() throws {
         let report = try RuntimeReport.current()
         #if arch(x86_64)
-        let cpuinfo = String(decoding: try #require(FileHandle(forReadingAtPath: "/proc/cpuinfo")).readDataToEndOfFile(), as: UTF8.self)
-        let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
-        let hasAES = flags.split(separator: " ").contains("aes")
-        #expect(report.aesInstructions.cpuHasAESInstructions == hasAES)
-        if ProcessInfo.processInfo.environment["OPENSSL_ia32cap"] == nil {
-            #expect(report.aesInstructions.usedByOpenSSL == hasAES)
-            #expect(report.aesInstructions.capabilityOverrideVariable == nil)
-        } else {
-            #expect(report.aesInstructions.usedByOpenSSL == nil)
-        }
+            let cpuinfo = String(
+                decoding: try #require(FileHandle(forReadingAtPath: "/proc/cpuinfo")).readDataToEndOfFile(),
+                as: UTF8.self)
+            let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+            let hasAES = flags.split(separator: " ").contains("aes")
+            #expect(report.aesInstructions.cpuHasAESInstructions == hasAES)
+            if ProcessInfo.processInfo.environment["OPENSSL_ia32cap"] == nil {
+                #expect(report.aesInstructions.usedByOpenSSL == hasAES)
+                #expect(report.aesInstructions.capabilityOverrideVariable == nil)
+            } else {
+                #expect(report.aesInstructions.usedByOpenSSL == nil)
+            }
         #endif
     }
 
     @Test func theVersionGateRefusesOldLibrariesWithAClearMessage() {
-        let oldOpenSSL = LibraryGate.openSSLVersionError(found: 0x1010_117F, versionString: "OpenSSL 1.1.1w 11 Sep 2023")
+        let oldOpenSSL = LibraryGate.openSSLVersionError(
+            found: 0x1010_117F, versionString: "OpenSSL 1.1.1w 11 Sep 2023")
         #expect(oldOpenSSL?.code == .unsupportedLibraryVersion)
         #expect(oldOpenSSL?.reason.contains("OpenSSL 1.1.1w") == true)
         #expect(oldOpenSSL?.reason.contains("needs OpenSSL 3.0 or later") == true)
@@ -89,7 +94,11 @@ struct RuntimeTests {
         // And the library keeps working on the default profile.
         let key = try SecureBytes(randomByteCount: 32)
         let nonce = try AEADAlgorithm.aes256GCM.randomNonce()
-        #expect(try AEADAlgorithm.aes256GCM.open(AEADAlgorithm.aes256GCM.seal([1, 2] as [UInt8], key: key, nonce: nonce), key: key, nonce: nonce) == [1, 2])
+        #expect(
+            try AEADAlgorithm.aes256GCM.open(
+                AEADAlgorithm.aes256GCM.seal([1, 2] as [UInt8], key: key, nonce: nonce), key: key, nonce: nonce) == [
+                    1, 2,
+                ])
     }
 
     @Test func nistProfileRefusesLibsodiumAlgorithms() throws {
@@ -121,9 +130,12 @@ struct ErrorTests {
         let errors: [CryptoError] = [
             try #require(throws: CryptoError.self) { try AESKeyWrap.unwrap(tampered, using: kek) },
             try #require(throws: CryptoError.self) {
-                try AEADAlgorithm.aes256GCM.open([UInt8](repeating: 0, count: 40), key: kek, nonce: [UInt8](repeating: 0, count: 12))
+                try AEADAlgorithm.aes256GCM.open(
+                    [UInt8](repeating: 0, count: 40), key: kek, nonce: [UInt8](repeating: 0, count: 12))
             },
-            try #require(throws: CryptoError.self) { try AEADContext(algorithm: .aes256GCM, key: SecureBytes(copying: keyBytes.prefix(16))) },
+            try #require(throws: CryptoError.self) {
+                try AEADContext(algorithm: .aes256GCM, key: SecureBytes(copying: keyBytes.prefix(16)))
+            },
         ]
         for error in errors {
             let text = "\(error) \(error.reason) \(error.openSSLErrors)"
@@ -171,7 +183,11 @@ struct NISTRefusalTests {
             let openCode = sealed.withUnsafeBytes { sealed in
                 nonce.withUnsafeBytes { nonce in
                     output.withUnsafeMutableBytes { output in
-                        thrownCode { try xchacha.open(sealed, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output) }
+                        thrownCode {
+                            try xchacha.open(
+                                sealed, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0),
+                                into: output)
+                        }
                     }
                 }
             }
@@ -193,6 +209,8 @@ struct NISTRefusalTests {
     /// The probe that nist activation relies on to refuse a DRBG made before it.
     @Test func theRandomGeneratorProviderIsReadable() throws {
         _ = try SecureRandom.bytes(count: 16)
-        #expect(OpenSSLProviders.primaryRandomGeneratorProvider() == (OpenSSLProviders.fipsProviderActive ? "fips" : "default"))
+        #expect(
+            OpenSSLProviders.primaryRandomGeneratorProvider()
+                == (OpenSSLProviders.fipsProviderActive ? "fips" : "default"))
     }
 }

@@ -19,7 +19,8 @@ struct SamdVaultCLITests {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory.deleteLastPathComponent()
         }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-vault next to \(Bundle.module.bundleURL.path)"])
+        throw CocoaError(
+            .fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-vault next to \(Bundle.module.bundleURL.path)"])
     }
 
     static func run(_ arguments: [String]) throws -> Run {
@@ -58,7 +59,10 @@ struct SamdVaultCLITests {
         let run = try Self.run(["info"])
         #expect(run.status == 0)
         let report = try RuntimeReport.current()
-        for needle in [report.openSSL.version, report.sodium.version, "FIPS provider available", "AES instructions", try #require(report.openSSL.libcryptoPath)] {
+        for needle in [
+            report.openSSL.version, report.sodium.version, "FIPS provider available", "AES instructions",
+            try #require(report.openSSL.libcryptoPath),
+        ] {
             #expect(run.standardOutput.contains(needle), "missing \(needle)")
         }
     }

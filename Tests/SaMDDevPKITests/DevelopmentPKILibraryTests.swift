@@ -24,8 +24,10 @@ struct DevelopmentPKILibraryTests {
         #expect(DevelopmentSAN.isValidIdentifier(String(repeating: "a", count: 64)))
         for bad in ["", String(repeating: "a", count: 65), "a/b", "a b", "a,b", "a:b", "é", "a\n", "..\u{0}"] {
             #expect(!DevelopmentSAN.isValidIdentifier(bad), "\(bad.debugDescription)")
-            #expect(Self.code { _ = try DevelopmentSAN.device(id: bad) } == .invalidIdentifier, "\(bad.debugDescription)")
-            #expect(Self.code { _ = try DevelopmentSAN.reader(id: bad) } == .invalidIdentifier, "\(bad.debugDescription)")
+            #expect(
+                Self.code { _ = try DevelopmentSAN.device(id: bad) } == .invalidIdentifier, "\(bad.debugDescription)")
+            #expect(
+                Self.code { _ = try DevelopmentSAN.reader(id: bad) } == .invalidIdentifier, "\(bad.debugDescription)")
         }
     }
 
@@ -52,14 +54,23 @@ struct DevelopmentPKILibraryTests {
     @Test("malformed SANs and empty validity are refused with typed errors")
     func refusals() throws {
         let root = try DevelopmentCertificateAuthority.makeRoot(commonName: "Root")
-        for san in [DevelopmentSAN.dns("a,b"), .dns(""), .dns("-x.test"), .ip("1.2.3"), .ip("::g"), .uri("no-scheme"), .email("a@@b"), .uri("urn:x, DNS:evil")] {
+        for san in [
+            DevelopmentSAN.dns("a,b"), .dns(""), .dns("-x.test"), .ip("1.2.3"), .ip("::g"), .uri("no-scheme"),
+            .email("a@@b"), .uri("urn:x, DNS:evil"),
+        ] {
             #expect(
-                Self.code { _ = try root.issueLeaf(commonName: "x", sans: [san], ekus: [.serverAuth]) } == .invalidSubjectAlternativeName,
+                Self.code { _ = try root.issueLeaf(commonName: "x", sans: [san], ekus: [.serverAuth]) }
+                    == .invalidSubjectAlternativeName,
                 "\(san)")
         }
         let now = Date()
-        #expect(Self.code { _ = try root.issueLeaf(commonName: "x", sans: [], ekus: [], notBefore: now, notAfter: now) } == .invalidValidity)
-        #expect(Self.code { _ = try DevelopmentCertificateAuthority.makeRoot(commonName: "x", notBefore: now, notAfter: now - 1) } == .invalidValidity)
+        #expect(
+            Self.code { _ = try root.issueLeaf(commonName: "x", sans: [], ekus: [], notBefore: now, notAfter: now) }
+                == .invalidValidity)
+        #expect(
+            Self.code {
+                _ = try DevelopmentCertificateAuthority.makeRoot(commonName: "x", notBefore: now, notAfter: now - 1)
+            } == .invalidValidity)
         // Errors compare by code.
         #expect(DevelopmentPKIError(.openSSL, "a") == DevelopmentPKIError(.openSSL, "b"))
         #expect(DevelopmentPKIError(.openSSL, "a") != DevelopmentPKIError(.cannotRead, "a"))
@@ -71,7 +82,8 @@ struct DevelopmentPKILibraryTests {
             let root = try DevelopmentCertificateAuthority.makeRoot(commonName: "Root", keyType: keyType)
             let intermediate = try root.issueIntermediate(commonName: "Intermediate", keyType: keyType)
             let loaded = try DevelopmentCertificateAuthority.load(
-                certificatePEM: intermediate.certificate.certificatePEM, privateKeyPEM: intermediate.certificate.privateKeyPEM)
+                certificatePEM: intermediate.certificate.certificatePEM,
+                privateKeyPEM: intermediate.certificate.privateKeyPEM)
             #expect(!loaded.isRoot)
             #expect(loaded.certificate.keyType == keyType)
             #expect(loaded.certificate.subject == intermediate.certificate.subject)
@@ -90,19 +102,27 @@ struct DevelopmentPKILibraryTests {
         let root = try DevelopmentCertificateAuthority.makeRoot(commonName: "Root")
         let other = try DevelopmentCertificateAuthority.makeRoot(commonName: "Other")
         let leaf = try root.issueDevice(id: "1")
-        #expect(Self.code {
-            _ = try DevelopmentCertificateAuthority.load(certificatePEM: leaf.certificatePEM, privateKeyPEM: leaf.privateKeyPEM)
-        } == .invalidAuthority, "a leaf is not a CA")
-        #expect(Self.code {
-            _ = try DevelopmentCertificateAuthority.load(certificatePEM: root.certificate.certificatePEM, privateKeyPEM: other.certificate.privateKeyPEM)
-        } == .invalidAuthority, "another CA's key")
-        #expect(Self.code {
-            _ = try DevelopmentCertificateAuthority.load(certificatePEM: "garbage", privateKeyPEM: root.certificate.privateKeyPEM)
-        } == .invalidAuthority)
+        #expect(
+            Self.code {
+                _ = try DevelopmentCertificateAuthority.load(
+                    certificatePEM: leaf.certificatePEM, privateKeyPEM: leaf.privateKeyPEM)
+            } == .invalidAuthority, "a leaf is not a CA")
+        #expect(
+            Self.code {
+                _ = try DevelopmentCertificateAuthority.load(
+                    certificatePEM: root.certificate.certificatePEM, privateKeyPEM: other.certificate.privateKeyPEM)
+            } == .invalidAuthority, "another CA's key")
+        #expect(
+            Self.code {
+                _ = try DevelopmentCertificateAuthority.load(
+                    certificatePEM: "garbage", privateKeyPEM: root.certificate.privateKeyPEM)
+            } == .invalidAuthority)
         let encrypted = try root.certificate.makeEncryptedPrivateKeyPEM(passphrase: "pw")
-        #expect(Self.code {
-            _ = try DevelopmentCertificateAuthority.load(certificatePEM: root.certificate.certificatePEM, privateKeyPEM: encrypted)
-        } == .invalidAuthority, "an encrypted key is refused, never prompted for")
+        #expect(
+            Self.code {
+                _ = try DevelopmentCertificateAuthority.load(
+                    certificatePEM: root.certificate.certificatePEM, privateKeyPEM: encrypted)
+            } == .invalidAuthority, "an encrypted key is refused, never prompted for")
     }
 
     @Test("DevelopmentPKIDirectory: create, issue with validity clamped to the intermediate, refusals before writing")
@@ -111,7 +131,10 @@ struct DevelopmentPKILibraryTests {
         let pki = DevelopmentPKIDirectory(directory: temporary.url.appendingPathComponent("pki"))
         let files = try pki.create(.init(deviceIDs: ["a", "b"], readerIDs: [], validityDays: 397))
         #expect(files.filter { $0.kind == .privateKey }.allSatisfy { $0.mode == 0o600 })
-        #expect(files.contains { $0.path.hasSuffix("/device-b.pem") && $0.subjectAlternativeNames == [.uri("urn:samd:device:b")] })
+        #expect(
+            files.contains {
+                $0.path.hasSuffix("/device-b.pem") && $0.subjectAlternativeNames == [.uri("urn:samd:device:b")]
+            })
         #expect(!files.contains { $0.path.contains("reader-") })
 
         let intermediate = try pki.loadIntermediate()

@@ -25,7 +25,9 @@ struct MutualTLSTests {
         }
     }
 
-    @Test("a gateway and a device built from the written files authenticate each other; the server sees urn:samd:device:<id>")
+    @Test(
+        "a gateway and a device built from the written files authenticate each other; the server sees urn:samd:device:<id>"
+    )
     func deviceConnectsToGateway() async throws {
         let temporary = try TemporaryDirectory()
         let pki = temporary.path("pki")

@@ -31,8 +31,14 @@ struct SamdPKICLITests {
         #expect(run.status == 0, "\(run)")
 
         #expect(try TemporaryDirectory.mode(pki) == 0o700)
-        let keys = ["intermediate.key", "server.key", "device-0001.key", "reader-01.key", "expired-device.key", "wrong-purpose-device.key"]
-        let certificates = ["root.pem", "intermediate.pem", "server.pem", "device-0001.pem", "reader-01.pem", "expired-device.pem", "wrong-purpose-device.pem"]
+        let keys = [
+            "intermediate.key", "server.key", "device-0001.key", "reader-01.key", "expired-device.key",
+            "wrong-purpose-device.key",
+        ]
+        let certificates = [
+            "root.pem", "intermediate.pem", "server.pem", "device-0001.pem", "reader-01.pem", "expired-device.pem",
+            "wrong-purpose-device.pem",
+        ]
         for key in keys {
             #expect(try TemporaryDirectory.mode("\(pki)/\(key)") == 0o600, "\(key)")
         }
@@ -66,7 +72,9 @@ struct SamdPKICLITests {
             "verify", "-CAfile", "\(pki)/root.pem", "-untrusted", "\(pki)/intermediate.pem", "\(pki)/device-0001.pem",
         ])
         #expect(plain.status == 0, "\(plain)")
-        for (file, purpose) in [("device-0001.pem", "sslclient"), ("reader-01.pem", "sslclient"), ("server.pem", "sslserver")] {
+        for (file, purpose) in [
+            ("device-0001.pem", "sslclient"), ("reader-01.pem", "sslclient"), ("server.pem", "sslserver"),
+        ] {
             let run = try await Self.verify(pki, file, purpose: purpose)
             #expect(run.status == 0, "\(file): \(run)")
         }
@@ -80,21 +88,30 @@ struct SamdPKICLITests {
             (wrongPurpose.standardOutput + wrongPurpose.standardError).contains("unsuitable certificate purpose"),
             "\(wrongPurpose)")
 
-        let device = try await Programs.openssl(["x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/device-0001.pem"])
+        let device = try await Programs.openssl([
+            "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/device-0001.pem",
+        ])
         #expect(device.standardOutput.contains("URI:urn:samd:device:0001"), "\(device)")
         #expect(device.standardOutput.contains("TLS Web Client Authentication"), "\(device)")
         #expect(!device.standardOutput.contains("TLS Web Server Authentication"), "\(device)")
-        let reader = try await Programs.openssl(["x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/reader-01.pem"])
+        let reader = try await Programs.openssl([
+            "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/reader-01.pem",
+        ])
         #expect(reader.standardOutput.contains("URI:urn:samd:reader:01"), "\(reader)")
         #expect(reader.standardOutput.contains("TLS Web Client Authentication"), "\(reader)")
-        let server = try await Programs.openssl(["x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/server.pem"])
+        let server = try await Programs.openssl([
+            "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/server.pem",
+        ])
         #expect(server.standardOutput.contains("DNS:localhost"), "\(server)")
         #expect(server.standardOutput.contains("IP Address:127.0.0.1"), "\(server)")
         #expect(
-            server.standardOutput.contains("IP Address:0:0:0:0:0:0:0:1") || server.standardOutput.contains("IP Address:::1"),
+            server.standardOutput.contains("IP Address:0:0:0:0:0:0:0:1")
+                || server.standardOutput.contains("IP Address:::1"),
             "\(server)")
         #expect(server.standardOutput.contains("TLS Web Server Authentication"), "\(server)")
-        let wrong = try await Programs.openssl(["x509", "-noout", "-ext", "extendedKeyUsage", "-in", "\(pki)/wrong-purpose-device.pem"])
+        let wrong = try await Programs.openssl([
+            "x509", "-noout", "-ext", "extendedKeyUsage", "-in", "\(pki)/wrong-purpose-device.pem",
+        ])
         #expect(wrong.standardOutput.contains("TLS Web Server Authentication"), "\(wrong)")
         #expect(!wrong.standardOutput.contains("TLS Web Client Authentication"), "\(wrong)")
 
@@ -106,7 +123,9 @@ struct SamdPKICLITests {
         }
     }
 
-    @Test("names, ids and days given on the command line end up in the certificates", .enabled(if: Programs.opensslAvailable))
+    @Test(
+        "names, ids and days given on the command line end up in the certificates",
+        .enabled(if: Programs.opensslAvailable))
     func customNames() async throws {
         let (temporary, pki) = try await Self.initPKI([
             "--server-dns", "gateway.samd.test", "--server-dns", "localhost", "--server-ip", "10.0.0.7",
@@ -117,25 +136,37 @@ struct SamdPKICLITests {
             let run = try await Self.verify(pki, file, purpose: file == "server.pem" ? "sslserver" : "sslclient")
             #expect(run.status == 0, "\(file): \(run)")
         }
-        #expect(!FileManager.default.fileExists(atPath: "\(pki)/device-0001.pem"), "no default device when ids are given")
-        let server = try await Programs.openssl(["x509", "-noout", "-subject", "-ext", "subjectAltName", "-in", "\(pki)/server.pem"])
-        #expect(server.standardOutput.contains("DNS:gateway.samd.test, DNS:localhost, IP Address:10.0.0.7"), "\(server)")
+        #expect(
+            !FileManager.default.fileExists(atPath: "\(pki)/device-0001.pem"), "no default device when ids are given")
+        let server = try await Programs.openssl([
+            "x509", "-noout", "-subject", "-ext", "subjectAltName", "-in", "\(pki)/server.pem",
+        ])
+        #expect(
+            server.standardOutput.contains("DNS:gateway.samd.test, DNS:localhost, IP Address:10.0.0.7"), "\(server)")
         #expect(server.standardOutput.contains("CN = gateway.samd.test"), "\(server)")
-        let device = try await Programs.openssl(["x509", "-noout", "-ext", "subjectAltName", "-in", "\(pki)/device-SN_0042.a.pem"])
+        let device = try await Programs.openssl([
+            "x509", "-noout", "-ext", "subjectAltName", "-in", "\(pki)/device-SN_0042.a.pem",
+        ])
         #expect(device.standardOutput.contains("URI:urn:samd:device:SN_0042.a"), "\(device)")
         // 7 days: valid in 6 days, not in 8.
-        let in6 = try await Programs.openssl(["x509", "-noout", "-checkend", "\(6 * 86400)", "-in", "\(pki)/device-pump-17.pem"])
+        let in6 = try await Programs.openssl([
+            "x509", "-noout", "-checkend", "\(6 * 86400)", "-in", "\(pki)/device-pump-17.pem",
+        ])
         #expect(in6.status == 0, "\(in6)")
-        let in8 = try await Programs.openssl(["x509", "-noout", "-checkend", "\(8 * 86400)", "-in", "\(pki)/device-pump-17.pem"])
+        let in8 = try await Programs.openssl([
+            "x509", "-noout", "-checkend", "\(8 * 86400)", "-in", "\(pki)/device-pump-17.pem",
+        ])
         #expect(in8.status != 0, "\(in8)")
     }
 
     @Test(
         "an invalid device or reader id, DNS name, IP address or day count is a usage error (64) and writes nothing",
         arguments: [
-            ["--device", "a/b"], ["--device", ""], ["--device", String(repeating: "x", count: 65)], ["--device", "a b"],
+            ["--device", "a/b"], ["--device", ""], ["--device", String(repeating: "x", count: 65)],
+            ["--device", "a b"],
             ["--device", "dev\u{e9}"], ["--reader", "r:1"], ["--device", "0001", "--device", "0001"],
-            ["--server-dns", "a,b"], ["--server-dns", "-bad.test"], ["--server-ip", "300.1.1.1"], ["--server-ip", "localhost"],
+            ["--server-dns", "a,b"], ["--server-dns", "-bad.test"], ["--server-ip", "300.1.1.1"],
+            ["--server-ip", "localhost"],
             ["--days", "0"], ["--days", "398"], ["--days", "many"], ["--no-such-option"],
         ]
     )
@@ -156,7 +187,9 @@ struct SamdPKICLITests {
         _ = temporary
         #expect(FileManager.default.fileExists(atPath: "\(pki)/device-\(id).pem"))
         if Programs.opensslAvailable {
-            let san = try await Programs.openssl(["x509", "-noout", "-ext", "subjectAltName", "-in", "\(pki)/device-\(id).pem"])
+            let san = try await Programs.openssl([
+                "x509", "-noout", "-ext", "subjectAltName", "-in", "\(pki)/device-\(id).pem",
+            ])
             #expect(san.standardOutput.contains("URI:urn:samd:device:\(id)"), "\(san)")
         }
     }
@@ -206,7 +239,9 @@ struct SamdPKICLITests {
         #expect(device.status == 0, "\(device)")
         let reader = try await Self.verify(pki, "reader-02.pem")
         #expect(reader.status == 0, "\(reader)")
-        let san = try await Programs.openssl(["x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/device-0002.pem"])
+        let san = try await Programs.openssl([
+            "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/device-0002.pem",
+        ])
         #expect(san.standardOutput.contains("URI:urn:samd:device:0002"), "\(san)")
         #expect(san.standardOutput.contains("TLS Web Client Authentication"), "\(san)")
 

@@ -8,7 +8,8 @@ import Testing
 struct EncryptionContextTests {
     @Test func canonicalEncodingIsDocumentedBytes() throws {
         let context = try EncryptionContext([("type", "fhir"), ("patient", "p1")])
-        let expected: [UInt8] = Array("samd-context-v1".utf8) + [0, 0, 2]
+        let expected: [UInt8] =
+            Array("samd-context-v1".utf8) + [0, 0, 2]
             + [7] + Array("patient".utf8) + [0, 2] + Array("p1".utf8)
             + [4] + Array("type".utf8) + [0, 4] + Array("fhir".utf8)
         #expect(context.canonicalBytes == expected)
@@ -24,9 +25,9 @@ struct EncryptionContextTests {
 
     @Test func malformedContextsAreRefused() {
         let refused: [[(String, String)]] = [
-            [("patient", "a"), ("patient", "b")],  // duplicate
+            [("patient", "a"), ("patient", "b")], // duplicate
             [("", "a")],
-            [("Patient", "a")],  // upper case
+            [("Patient", "a")], // upper case
             [("pa tient", "a")],
             [(String(repeating: "k", count: 65), "a")],
             [("k", String(repeating: "v", count: 513))],

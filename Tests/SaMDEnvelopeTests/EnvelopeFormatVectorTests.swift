@@ -11,7 +11,8 @@ import Testing
 @Suite("Docs/EnvelopeFormat.md test vectors")
 struct EnvelopeFormatVectorTests {
     static var documentURL: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
             .appendingPathComponent("Docs/EnvelopeFormat.md")
     }
 
@@ -22,8 +23,15 @@ struct EnvelopeFormatVectorTests {
         var current: [String: String]?
         var lastKey: String?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "```vector" { current = [:]; continue }
-            if line == "```", let vector = current { vectors.append(vector); current = nil; continue }
+            if line == "```vector" {
+                current = [:]
+                continue
+            }
+            if line == "```", let vector = current {
+                vectors.append(vector)
+                current = nil
+                continue
+            }
             guard current != nil else { continue }
             if line.hasPrefix("  "), let key = lastKey {
                 current?[key, default: ""] += line.trimmingCharacters(in: .whitespaces)
@@ -51,7 +59,9 @@ struct EnvelopeFormatVectorTests {
                 pairs.append((String(parts[0]), String(parts.count > 1 ? parts[1] : "")))
             }
             let context = try EncryptionContext(pairs)
-            #expect(context.canonicalBytes == [UInt8](hex: try #require(vector["context_bytes"])), "\(name): context encoding")
+            #expect(
+                context.canonicalBytes == [UInt8](hex: try #require(vector["context_bytes"])),
+                "\(name): context encoding")
             // Either the plaintext in hex, or a length with byte i = (7·i + 3) mod 256.
             let plaintext =
                 if let length = vector["plaintext_pattern_length"].flatMap(Int.init) {
@@ -76,7 +86,8 @@ struct EnvelopeFormatVectorTests {
                 let published = [UInt8](hex: try #require(vector["envelope"]))
                 #expect(envelope == published, "\(name): derived \(envelope.hex)")
             }
-            #expect(try Envelope.open(envelope, context: context, keys: StaticKeyProvider(keys: [kekID: kek])) == plaintext)
+            #expect(
+                try Envelope.open(envelope, context: context, keys: StaticKeyProvider(keys: [kekID: kek])) == plaintext)
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import SaMDCrypto
-import SystemPackage
 import SaMDTestSupport
+import SystemPackage
 import Testing
 
 @testable import SaMDEnvelope
@@ -11,7 +11,8 @@ struct EnvelopeRoundTripTests {
     @Test func everyRecordRoundTripsThroughEveryAPI() async throws {
         let records = try Fixtures.records()
         #expect(records.count >= 30)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-envelope-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-envelope-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         for (index, (name, bytes)) in records.enumerated() {
@@ -20,7 +21,9 @@ struct EnvelopeRoundTripTests {
 
             // Whole buffers.
             let sealed = try Envelope.seal(bytes, context: context, to: Fixtures.sealingKey, suite: suite)
-            #expect(try sealed.count == EnvelopeHeader.parse(sealed).byteCount + ChunkedPayload.sealedByteCount(plaintextCount: bytes.count))
+            #expect(
+                try sealed.count == EnvelopeHeader.parse(sealed).byteCount
+                    + ChunkedPayload.sealedByteCount(plaintextCount: bytes.count))
             #expect(try Envelope.open(sealed, context: context, keys: Fixtures.keys) == bytes, "\(name)")
             let info = try Envelope.inspect(sealed, totalByteCount: sealed.count)
             #expect(info.payloadLength == bytes.count && info.kekName == "records" && info.kekVersion == 1)
@@ -31,29 +34,44 @@ struct EnvelopeRoundTripTests {
             let openedURL = directory.appendingPathComponent("opened-\(index)")
             try Data(bytes).write(to: plainURL)
             let input = try FileDescriptor.open(FilePath(plainURL.path), .readOnly)
-            let output = try FileDescriptor.open(FilePath(sealedURL.path), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+            let output = try FileDescriptor.open(
+                FilePath(sealedURL.path), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
             try Envelope.seal(from: input, to: output, context: context, key: Fixtures.sealingKey, suite: suite)
             try input.close()
             try output.close()
             let sealedFromFile = try FileDescriptor.open(FilePath(sealedURL.path), .readOnly)
-            let opened = try FileDescriptor.open(FilePath(openedURL.path), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
-            #expect(try Envelope.open(from: sealedFromFile, to: opened, context: context, keys: Fixtures.keys) == bytes.count)
+            let opened = try FileDescriptor.open(
+                FilePath(openedURL.path), .writeOnly, options: [.create, .truncate], permissions: .ownerReadWrite)
+            #expect(
+                try Envelope.open(from: sealedFromFile, to: opened, context: context, keys: Fixtures.keys)
+                    == bytes.count)
             try sealedFromFile.close()
             try opened.close()
             #expect(Array(try Data(contentsOf: openedURL)) == bytes, "\(name) through file descriptors")
             // The file-sealed envelope also opens as a buffer (same format).
-            #expect(try Envelope.open(Array(Data(contentsOf: sealedURL)), context: context, keys: Fixtures.keys) == bytes)
+            #expect(
+                try Envelope.open(Array(Data(contentsOf: sealedURL)), context: context, keys: Fixtures.keys) == bytes)
 
             // Async sequences of uneven pieces.
-            let pieces = stride(from: 0, to: bytes.count, by: 7919).map { Array(bytes[$0..<min($0 + 7919, bytes.count)]) }
+            let pieces = stride(from: 0, to: bytes.count, by: 7919).map {
+                Array(bytes[$0..<min($0 + 7919, bytes.count)])
+            }
             var asyncSealed: [UInt8] = []
-            try await Envelope.seal(asyncSequence(pieces), context: context, to: Fixtures.sealingKey, suite: suite) { asyncSealed += $0 }
+            try await Envelope.seal(asyncSequence(pieces), context: context, to: Fixtures.sealingKey, suite: suite) {
+                asyncSealed += $0
+            }
             var asyncOpened: [UInt8] = []
-            let sealedPieces = stride(from: 0, to: asyncSealed.count, by: 10007).map { Array(asyncSealed[$0..<min($0 + 10007, asyncSealed.count)]) }
-            try await Envelope.open(asyncSequence(sealedPieces), context: context, keys: Fixtures.keys) { asyncOpened += $0 }
+            let sealedPieces = stride(from: 0, to: asyncSealed.count, by: 10007).map {
+                Array(asyncSealed[$0..<min($0 + 10007, asyncSealed.count)])
+            }
+            try await Envelope.open(asyncSequence(sealedPieces), context: context, keys: Fixtures.keys) {
+                asyncOpened += $0
+            }
             #expect(asyncOpened == bytes, "\(name) through async sequences")
         }
-        print("Envelope round trips: \(records.count) records, \(records.map(\.1.count).reduce(0, +)) bytes, through buffers, file descriptors and async sequences")
+        print(
+            "Envelope round trips: \(records.count) records, \(records.map(\.1.count).reduce(0, +)) bytes, through buffers, file descriptors and async sequences"
+        )
     }
 
     @Test func rangeReadsMatchTheRecordWithoutOpeningTheRest() throws {
@@ -76,8 +94,9 @@ struct EnvelopeRoundTripTests {
             // A tampered chunk far from the range is not touched; a tampered chunk in the range is refused.
             var tampered = sealed
             let header = try EnvelopeHeader.parse(sealed).byteCount + ChunkedPayload.headerByteCount
-            tampered[header + 3 * ChunkedPayload.sealedChunkByteCount + 5] ^= 1  // inside chunk 3
-            let tamperedReader = try EnvelopeReader(source: ByteArraySource(tampered), context: context, keys: Fixtures.keys)
+            tampered[header + 3 * ChunkedPayload.sealedChunkByteCount + 5] ^= 1 // inside chunk 3
+            let tamperedReader = try EnvelopeReader(
+                source: ByteArraySource(tampered), context: context, keys: Fixtures.keys)
             #expect(try tamperedReader.read(0..<1000) == Array(bytes[0..<1000]))
             #expect(envelopeCode { try tamperedReader.read((3 * 16384)..<(3 * 16384 + 10)) } == .authenticationFailed)
         }
@@ -90,7 +109,9 @@ struct EnvelopeRoundTripTests {
         var nonces = Set<[UInt8]>()
         var wrappedKeys = Set<[UInt8]>()
         for index in 0..<200 {
-            let sealed = try Envelope.seal([UInt8](repeating: 7, count: 100), context: Fixtures.context(record: "r-\(index)"), to: Fixtures.sealingKey)
+            let sealed = try Envelope.seal(
+                [UInt8](repeating: 7, count: 100), context: Fixtures.context(record: "r-\(index)"),
+                to: Fixtures.sealingKey)
             let header = try EnvelopeHeader.parse(sealed)
             let nonce = Array(header.wrappedKey[..<12])
             let salt = Array(sealed[header.byteCount..<(header.byteCount + ChunkedPayload.saltByteCount)])
@@ -110,18 +131,26 @@ struct EnvelopeRoundTripTests {
     @Test func aRewrapperRewrapsHeadersUnderSeveralOldKeysToOneNewKey() throws {
         let oldID = try KeyIdentifier(name: "records", version: 7)
         let oldKEK = try SecureBytes(randomByteCount: 32)
-        let keys = StaticKeyProvider(keys: [Fixtures.kekID: Fixtures.kek, oldID: oldKEK, Fixtures.kek2ID: Fixtures.kek2])
+        let keys = StaticKeyProvider(keys: [
+            Fixtures.kekID: Fixtures.kek, oldID: oldKEK, Fixtures.kek2ID: Fixtures.kek2,
+        ])
         let rewrapper = try EnvelopeRewrapper(keys: keys, to: .keyEncryptionKey(Fixtures.kek2ID, Fixtures.kek2))
         for index in 0..<40 {
             let context = Fixtures.context(record: "batch-\(index)")
             let plaintext = [UInt8](repeating: UInt8(index), count: 100 + index * 700)
-            let sealingKey: SealingKey = index.isMultiple(of: 2) ? Fixtures.sealingKey : .keyEncryptionKey(oldID, oldKEK)
-            let sealed = try Envelope.seal(plaintext, context: context, to: sealingKey, suite: index % 3 == 0 ? .xChaCha20Poly1305 : .cobblestone256)
+            let sealingKey: SealingKey =
+                index.isMultiple(of: 2) ? Fixtures.sealingKey : .keyEncryptionKey(oldID, oldKEK)
+            let sealed = try Envelope.seal(
+                plaintext, context: context, to: sealingKey,
+                suite: index % 3 == 0 ? .xChaCha20Poly1305 : .cobblestone256)
             let header = try EnvelopeHeader.parse(sealed)
             let rewrapped = try rewrapper.rewrap(header)
             #expect(rewrapped.key == Fixtures.kek2ID && rewrapped.suite == header.suite)
             let moved = rewrapped.encoded + sealed[header.byteCount...]
-            #expect(try Envelope.open(moved, context: context, keys: StaticKeyProvider(keys: [Fixtures.kek2ID: Fixtures.kek2])) == plaintext)
+            #expect(
+                try Envelope.open(
+                    moved, context: context, keys: StaticKeyProvider(keys: [Fixtures.kek2ID: Fixtures.kek2]))
+                    == plaintext)
         }
         // A tampered header fails as it does one by one; an unknown key is keyNotFound.
         let sealed = try Envelope.seal([1, 2, 3] as [UInt8], context: Fixtures.context(), to: Fixtures.sealingKey)
@@ -129,8 +158,12 @@ struct EnvelopeRoundTripTests {
         header[header.count - 1] ^= 1
         #expect(throws: EnvelopeError.self) { try rewrapper.rewrap(EnvelopeHeader.parse(header)) }
         let stranger = try KeyIdentifier(name: "elsewhere", version: 1)
-        let foreign = try Envelope.seal([1] as [UInt8], context: Fixtures.context(), to: .keyEncryptionKey(stranger, SecureBytes(randomByteCount: 32)))
-        #expect(performing: { try rewrapper.rewrap(EnvelopeHeader.parse(foreign)) }, throws: { ($0 as? EnvelopeError)?.code == .keyNotFound })
+        let foreign = try Envelope.seal(
+            [1] as [UInt8], context: Fixtures.context(),
+            to: .keyEncryptionKey(stranger, SecureBytes(randomByteCount: 32)))
+        #expect(
+            performing: { try rewrapper.rewrap(EnvelopeHeader.parse(foreign)) },
+            throws: { ($0 as? EnvelopeError)?.code == .keyNotFound })
     }
 
     @Test func aRewrapperToARecipientTakesTheOneByOnePath() throws {
@@ -141,18 +174,25 @@ struct EnvelopeRoundTripTests {
         let header = try rewrapper.rewrap(EnvelopeHeader.parse(sealed))
         #expect(header.wrapMode == .recipient)
         let moved = header.encoded + sealed[try EnvelopeHeader.parse(sealed).byteCount...]
-        #expect(try Envelope.open(moved, context: Fixtures.context(), keys: StaticKeyProvider(recipients: [recipientID: recipient])) == [9, 9, 9])
+        #expect(
+            try Envelope.open(
+                moved, context: Fixtures.context(), keys: StaticKeyProvider(recipients: [recipientID: recipient])) == [
+                    9, 9, 9,
+                ])
     }
 
     @Test func rewrapChangesOnlyTheHeader() throws {
         let bytes = Array(try #require(Fixtures.records().first { $0.0.hasSuffix(".dcm") }).1)
         let context = Fixtures.context()
         let sealed = try Envelope.seal(bytes, context: context, to: Fixtures.sealingKey)
-        let rewrapped = try Envelope.rewrap(sealed, keys: Fixtures.keys, to: .keyEncryptionKey(Fixtures.kek2ID, Fixtures.kek2))
+        let rewrapped = try Envelope.rewrap(
+            sealed, keys: Fixtures.keys, to: .keyEncryptionKey(Fixtures.kek2ID, Fixtures.kek2))
         let oldHeader = try EnvelopeHeader.parse(sealed)
         let newHeader = try EnvelopeHeader.parse(rewrapped)
         #expect(newHeader.key == Fixtures.kek2ID)
-        #expect(Array(sealed[oldHeader.byteCount...]) == Array(rewrapped[newHeader.byteCount...]), "payload bytes must be identical")
+        #expect(
+            Array(sealed[oldHeader.byteCount...]) == Array(rewrapped[newHeader.byteCount...]),
+            "payload bytes must be identical")
         // The new header opens with the new key alone; the old key is no longer needed.
         let onlyNew = StaticKeyProvider(keys: [Fixtures.kek2ID: Fixtures.kek2])
         #expect(try Envelope.open(rewrapped, context: context, keys: onlyNew) == bytes)
@@ -178,8 +218,10 @@ struct EnvelopeRoundTripTests {
         #expect(try Envelope.open(rewrapped, context: context, keys: Fixtures.keys) == record)
         // Changing the header of a recipient envelope is detected through the sealed digest.
         var renamed = sealed
-        renamed[8] = UInt8(ascii: "G")  // "gateway…" → "Gateway…", a valid name
-        let renamedKeys = StaticKeyProvider(recipients: [try KeyIdentifier(name: "Gateway-x25519", version: 1): gateway])
-        #expect(envelopeCode { try Envelope.open(renamed, context: context, keys: renamedKeys) } == .authenticationFailed)
+        renamed[8] = UInt8(ascii: "G") // "gateway…" → "Gateway…", a valid name
+        let renamedKeys = StaticKeyProvider(recipients: [try KeyIdentifier(name: "Gateway-x25519", version: 1): gateway]
+        )
+        #expect(
+            envelopeCode { try Envelope.open(renamed, context: context, keys: renamedKeys) } == .authenticationFailed)
     }
 }

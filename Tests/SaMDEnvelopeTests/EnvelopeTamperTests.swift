@@ -24,7 +24,9 @@ struct EnvelopeTamperTests {
         var released: [UInt8] = []
         do {
             for start in stride(from: 0, to: envelope.count, by: 1000) {
-                try envelope[start..<min(start + 1000, envelope.count)].withUnsafeBytes { try opener.update($0) { released += $0 } }
+                try envelope[start..<min(start + 1000, envelope.count)].withUnsafeBytes {
+                    try opener.update($0) { released += $0 }
+                }
             }
             try opener.finish { released += $0 }
             return (released, nil)
@@ -47,7 +49,9 @@ struct EnvelopeTamperTests {
             var released: [UInt8] = []
             do {
                 for start in stride(from: 0, to: bytes.count, by: pieceByteCount) {
-                    try bytes[start..<min(start + pieceByteCount, bytes.count)].withUnsafeBytes { try opener.update($0) { released += $0 } }
+                    try bytes[start..<min(start + pieceByteCount, bytes.count)].withUnsafeBytes {
+                        try opener.update($0) { released += $0 }
+                    }
                 }
                 try opener.finish { released += $0 }
                 return (released, nil)
@@ -83,17 +87,33 @@ struct EnvelopeTamperTests {
         Region(name: "wrap mode", offset: { _ in 6 }, expected: ["unsupportedSuite"], chunksBefore: 0),
         Region(name: "key name length", offset: { _ in 7 }, expected: ["malformed", "keyNotFound"], chunksBefore: 0),
         Region(name: "key name", offset: { _ in 9 }, expected: ["malformed", "keyNotFound"], chunksBefore: 0),
-        Region(name: "key version", offset: { 8 + $0.key.name.utf8.count + 3 }, expected: ["keyNotFound", "malformed"], chunksBefore: 0),  // 1 → 0 is no version
-        Region(name: "wrapped-DEK length", offset: { 13 + $0.key.name.utf8.count }, expected: ["malformed"], chunksBefore: 0),
-        Region(name: "wrap nonce", offset: { 14 + $0.key.name.utf8.count }, expected: ["authenticationFailed"], chunksBefore: 0),
-        Region(name: "wrapped DEK", offset: { 14 + $0.key.name.utf8.count + 20 }, expected: ["authenticationFailed"], chunksBefore: 0),
+        Region(
+            name: "key version", offset: { 8 + $0.key.name.utf8.count + 3 }, expected: ["keyNotFound", "malformed"],
+            chunksBefore: 0), // 1 → 0 is no version
+        Region(
+            name: "wrapped-DEK length", offset: { 13 + $0.key.name.utf8.count }, expected: ["malformed"],
+            chunksBefore: 0),
+        Region(
+            name: "wrap nonce", offset: { 14 + $0.key.name.utf8.count }, expected: ["authenticationFailed"],
+            chunksBefore: 0),
+        Region(
+            name: "wrapped DEK", offset: { 14 + $0.key.name.utf8.count + 20 }, expected: ["authenticationFailed"],
+            chunksBefore: 0),
         Region(name: "wrap tag", offset: { $0.byteCount - 1 }, expected: ["authenticationFailed"], chunksBefore: 0),
         Region(name: "salt", offset: { $0.byteCount + 3 }, expected: ["authenticationFailed"], chunksBefore: 0),
         Region(name: "commitment", offset: { $0.byteCount + 30 }, expected: ["authenticationFailed"], chunksBefore: 0),
-        Region(name: "chunk 0 body", offset: { $0.byteCount + 56 + 100 }, expected: ["authenticationFailed"], chunksBefore: 0),
-        Region(name: "chunk 0 tag", offset: { $0.byteCount + 56 + 16_399 }, expected: ["authenticationFailed"], chunksBefore: 0),
-        Region(name: "chunk 1 body", offset: { $0.byteCount + 56 + 16_400 + 5 }, expected: ["authenticationFailed"], chunksBefore: 1),
-        Region(name: "final chunk body", offset: { $0.byteCount + 56 + 32_800 + 9 }, expected: ["authenticationFailed"], chunksBefore: 2),
+        Region(
+            name: "chunk 0 body", offset: { $0.byteCount + 56 + 100 }, expected: ["authenticationFailed"],
+            chunksBefore: 0),
+        Region(
+            name: "chunk 0 tag", offset: { $0.byteCount + 56 + 16_399 }, expected: ["authenticationFailed"],
+            chunksBefore: 0),
+        Region(
+            name: "chunk 1 body", offset: { $0.byteCount + 56 + 16_400 + 5 }, expected: ["authenticationFailed"],
+            chunksBefore: 1),
+        Region(
+            name: "final chunk body", offset: { $0.byteCount + 56 + 32_800 + 9 }, expected: ["authenticationFailed"],
+            chunksBefore: 2),
         Region(name: "final chunk tag", offset: { _ in -1 }, expected: ["authenticationFailed"], chunksBefore: 2),
     ]
 
@@ -107,10 +127,14 @@ struct EnvelopeTamperTests {
             let index = offset < 0 ? tampered.count + offset : offset
             tampered[index] ^= UInt8(1 << bit)
             let code = envelopeCode { try Envelope.open(tampered, context: Self.context, keys: Fixtures.keys) }
-            #expect(code.map { region.expected.contains("\($0)") } == true, "\(region.name) bit \(bit): \(String(describing: code))")
+            #expect(
+                code.map { region.expected.contains("\($0)") } == true,
+                "\(region.name) bit \(bit): \(String(describing: code))")
             let (released, streamCode) = Self.streamed(tampered)
             #expect(streamCode != nil)
-            #expect(released == Array(Self.record.prefix(region.chunksBefore * ChunkedPayload.chunkByteCount)), "\(region.name): released \(released.count) bytes")
+            #expect(
+                released == Array(Self.record.prefix(region.chunksBefore * ChunkedPayload.chunkByteCount)),
+                "\(region.name): released \(released.count) bytes")
         }
     }
 
@@ -118,7 +142,7 @@ struct EnvelopeTamperTests {
         let original = try Self.sealed()
         let header = try EnvelopeHeader.parse(original)
         let payload = header.byteCount + ChunkedPayload.headerByteCount
-        var cuts = Array(0..<payload) + [payload + 1, payload + 15, payload + 16]  // inside headers, and a lone partial tag
+        var cuts = Array(0..<payload) + [payload + 1, payload + 15, payload + 16] // inside headers, and a lone partial tag
         for boundary in [payload + 16_400, payload + 32_800] {
             cuts += [boundary - 1, boundary, boundary + 1, boundary + 15, boundary + 16, boundary + 8000]
         }
@@ -129,10 +153,15 @@ struct EnvelopeTamperTests {
             #expect(code == .truncated || code == .authenticationFailed, "cut at \(cut): \(String(describing: code))")
             let (released, streamCode) = Self.streamed(truncated)
             #expect(streamCode == .truncated || streamCode == .authenticationFailed, "stream cut at \(cut)")
-            #expect(released.count % ChunkedPayload.chunkByteCount == 0 && released == Array(Self.record.prefix(released.count)))
+            #expect(
+                released.count % ChunkedPayload.chunkByteCount == 0
+                    && released == Array(Self.record.prefix(released.count)))
         }
         // Exactly at a chunk boundary the record is truncated (its final chunk is missing).
-        #expect(envelopeCode { try Envelope.open(Array(original[..<(payload + 16_400)]), context: Self.context, keys: Fixtures.keys) } == .truncated)
+        #expect(
+            envelopeCode {
+                try Envelope.open(Array(original[..<(payload + 16_400)]), context: Self.context, keys: Fixtures.keys)
+            } == .truncated)
     }
 
     @Test func trailingBytesReorderingDuplicationAndSwappedHeadersAreRefused() throws {
@@ -151,13 +180,17 @@ struct EnvelopeTamperTests {
             ("chunk 1 dropped", prefix + chunk0 + rest),
         ]
         for (name, tampered) in cases {
-            #expect(envelopeCode { try Envelope.open(tampered, context: Self.context, keys: Fixtures.keys) } == .authenticationFailed, "\(name)")
+            #expect(
+                envelopeCode { try Envelope.open(tampered, context: Self.context, keys: Fixtures.keys) }
+                    == .authenticationFailed, "\(name)")
         }
         // Two records' headers swapped: each header unwraps its own DEK, which fails the other's commitment.
         let other = try Envelope.seal(Self.record, context: Self.context, to: Fixtures.sealingKey)
         let otherHeader = try EnvelopeHeader.parse(other)
         let swapped = Array(other[..<otherHeader.byteCount]) + Array(original[header.byteCount...])
-        #expect(envelopeCode { try Envelope.open(swapped, context: Self.context, keys: Fixtures.keys) } == .authenticationFailed)
+        #expect(
+            envelopeCode { try Envelope.open(swapped, context: Self.context, keys: Fixtures.keys) }
+                == .authenticationFailed)
         #expect(Self.streamed(swapped).0.isEmpty)
     }
 
@@ -168,11 +201,15 @@ struct EnvelopeTamperTests {
             Fixtures.context(record: "obs-43"),
             Fixtures.context(type: "dicom"),
             try EncryptionContext([("patient", "patient-7"), ("record", "obs-42")]),
-            try EncryptionContext([("patient", "patient-7"), ("record", "obs-42"), ("type", "fhir"), ("site", "ward-3")]),
+            try EncryptionContext([
+                ("patient", "patient-7"), ("record", "obs-42"), ("type", "fhir"), ("site", "ward-3"),
+            ]),
             .empty,
         ]
         for context in contexts {
-            #expect(envelopeCode { try Envelope.open(original, context: context, keys: Fixtures.keys) } == .authenticationFailed, "\(context)")
+            #expect(
+                envelopeCode { try Envelope.open(original, context: context, keys: Fixtures.keys) }
+                    == .authenticationFailed, "\(context)")
             #expect(Self.streamed(original, context: context).0.isEmpty)
         }
         // The same pairs in another order are the same context.
@@ -182,15 +219,19 @@ struct EnvelopeTamperTests {
 
     @Test func keyErrorsAreKeptApart() throws {
         let original = try Self.sealed()
-        #expect(envelopeCode { try Envelope.open(original, context: Self.context, keys: StaticKeyProvider()) } == .keyNotFound)
+        #expect(
+            envelopeCode { try Envelope.open(original, context: Self.context, keys: StaticKeyProvider()) }
+                == .keyNotFound)
         let wrongKey = StaticKeyProvider(keys: [Fixtures.kekID: try SecureBytes(randomByteCount: 32)])
-        #expect(envelopeCode { try Envelope.open(original, context: Self.context, keys: wrongKey) } == .authenticationFailed)
+        #expect(
+            envelopeCode { try Envelope.open(original, context: Self.context, keys: wrongKey) } == .authenticationFailed
+        )
     }
 
     struct ProviderOutage: Error {}
 
     /// A provider that fails once with its own error type.
-    final class FlakyProvider: EnvelopeKeyProvider, @unchecked Sendable {  // test only: one thread
+    final class FlakyProvider: EnvelopeKeyProvider, @unchecked Sendable { // test only: one thread
         var failures = 1
         func keyEncryptionKey(for identifier: KeyIdentifier) throws -> SecureBytes {
             if self.failures > 0 {

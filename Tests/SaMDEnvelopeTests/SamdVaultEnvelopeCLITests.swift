@@ -16,7 +16,8 @@ struct SamdVaultEnvelopeCLITests {
         let passphrase = "clinic passphrase \(UUID().uuidString)"
 
         init() throws {
-            self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-vault-cli-\(UUID().uuidString)")
+            self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "samd-vault-cli-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         }
 
@@ -47,7 +48,9 @@ struct SamdVaultEnvelopeCLITests {
             let outputData = output.fileHandleForReading.readDataToEndOfFile()
             let errorData = error.fileHandleForReading.readDataToEndOfFile()
             process.waitUntilExit()
-            return Run(status: process.terminationStatus, output: Array(outputData), error: String(decoding: errorData, as: UTF8.self))
+            return Run(
+                status: process.terminationStatus, output: Array(outputData),
+                error: String(decoding: errorData, as: UTF8.self))
         }
 
         static func executable() throws -> URL {
@@ -78,7 +81,8 @@ struct SamdVaultEnvelopeCLITests {
             #expect(sealed.status == 0, "\(name): \(sealed.error)")
             let opened = try workspace.run(["open", "--keystore", "ks"] + context + ["env-\(index)", "out-\(index)"])
             #expect(opened.status == 0, "\(name): \(opened.error)")
-            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("out-\(index)")))) == bytes, "\(name)")
+            #expect(
+                Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("out-\(index)")))) == bytes, "\(name)")
         }
         print("samd-vault round trips: \(records.count) records sealed and opened byte for byte")
     }
@@ -92,9 +96,12 @@ struct SamdVaultEnvelopeCLITests {
         try Data(sealed.output).write(to: URL(fileURLWithPath: workspace.path("e")))
         let inspect = try workspace.run(["inspect", "--json", "e"])
         let info = try JSONDecoder().decode(EnvelopeInfo.self, from: Data(inspect.output))
-        #expect(info.formatVersion == 1 && info.suite == "Cobblestone-256" && info.chunkSize == 16384 && info.payloadLength == record.count)
+        #expect(
+            info.formatVersion == 1 && info.suite == "Cobblestone-256" && info.chunkSize == 16384
+                && info.payloadLength == record.count)
         #expect(info.kekName.hasPrefix("s-") && info.kekVersion == 1)
-        let opened = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-77", "-", "-"], stdin: sealed.output)
+        let opened = try workspace.run(
+            ["open", "--keystore", "ks", "--subject", "MRN-77", "-", "-"], stdin: sealed.output)
         #expect(opened.status == 0 && opened.output == record)
         // The subject is bound into the context: another subject id does not open it.
         let wrong = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-78", "e", "-"])
@@ -111,7 +118,9 @@ struct SamdVaultEnvelopeCLITests {
         try existing.write(to: URL(fileURLWithPath: workspace.path("out")))
         func expectUntouched() throws {
             #expect(try Data(contentsOf: URL(fileURLWithPath: workspace.path("out"))) == existing)
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter { $0.hasPrefix(".samd-vault") }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter {
+                $0.hasPrefix(".samd-vault")
+            }
             #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
         }
 
@@ -136,7 +145,9 @@ struct SamdVaultEnvelopeCLITests {
         #expect(try workspace.run(["keys", "retire", "--keystore", "ks", "--key", "nonsense"]).status == 64)
         try expectUntouched()
         // 69: wrong passphrase, no passphrase, destroyed key.
-        let wrongPass = try workspace.run(["open", "--keystore", "ks", "--context", "patient=p", "env", "out"], environment: ["SAMD_PASSPHRASE": "wrong"])
+        let wrongPass = try workspace.run(
+            ["open", "--keystore", "ks", "--context", "patient=p", "env", "out"],
+            environment: ["SAMD_PASSPHRASE": "wrong"])
         #expect(wrongPass.status == 69)
         #expect(try workspace.run(["keys", "list", "--keystore", "ks"], environment: [:]).status == 69)
         try expectUntouched()
@@ -144,9 +155,13 @@ struct SamdVaultEnvelopeCLITests {
         let passFile = workspace.path("pass")
         try Data((workspace.passphrase + "\n").utf8).write(to: URL(fileURLWithPath: passFile))
         chmod(passFile, 0o600)
-        #expect(try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:]).status == 0)
+        #expect(
+            try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:])
+                .status == 0)
         chmod(passFile, 0o644)
-        #expect(try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:]).status == 69)
+        #expect(
+            try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:])
+                .status == 69)
     }
 
     /// Key material that does not authenticate — a subject-key file damaged in any of its parts, the key
@@ -160,7 +175,9 @@ struct SamdVaultEnvelopeCLITests {
         // Rotated, so that the subject key is wrapped under records:2 and records:1 is still there to name.
         #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
         #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "note2.env"]).status == 0)
-        let subjects = try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects")).filter { $0.hasSuffix(".json") }
+        let subjects = try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects")).filter {
+            $0.hasSuffix(".json")
+        }
         try #require(subjects.count == 1)
         let subjectFile = workspace.path("ks/subjects/" + subjects[0])
         let original = try Data(contentsOf: URL(fileURLWithPath: subjectFile))
@@ -185,28 +202,44 @@ struct SamdVaultEnvelopeCLITests {
         flipped[30] ^= 0x01
 
         let damages: [(String, file: String, bytes: Data)] = [
-            ("a bit of the wrapped subject key flipped (AEAD tag)", subjectFile, try editedSubject { $0["wrapped"] = Data(flipped).base64EncodedString() }),
-            ("the wrapping KEK version changed (binding)", subjectFile, try editedSubject { version in
-                var by = version["wrappedBy"] as? [String: Any] ?? [:]
-                by["version"] = 1
-                version["wrappedBy"] = by
-            }),
-            ("the wrapped subject key truncated", subjectFile, try editedSubject { $0["wrapped"] = Data(flipped.prefix(40)).base64EncodedString() }),
+            (
+                "a bit of the wrapped subject key flipped (AEAD tag)", subjectFile,
+                try editedSubject { $0["wrapped"] = Data(flipped).base64EncodedString() }
+            ),
+            (
+                "the wrapping KEK version changed (binding)", subjectFile,
+                try editedSubject { version in
+                    var by = version["wrappedBy"] as? [String: Any] ?? [:]
+                    by["version"] = 1
+                    version["wrappedBy"] = by
+                }
+            ),
+            (
+                "the wrapped subject key truncated", subjectFile,
+                try editedSubject { $0["wrapped"] = Data(flipped.prefix(40)).base64EncodedString() }
+            ),
             ("the wrapped subject key not base64", subjectFile, try editedSubject { $0["wrapped"] = "not base64!" }),
-            ("a subject key named as the wrapping key", subjectFile, try editedSubject { version in
-                var by = version["wrappedBy"] as? [String: Any] ?? [:]
-                by["name"] = subjects[0].replacingOccurrences(of: ".json", with: "")
-                version["wrappedBy"] = by
-            }),
+            (
+                "a subject key named as the wrapping key", subjectFile,
+                try editedSubject { version in
+                    var by = version["wrappedBy"] as? [String: Any] ?? [:]
+                    by["name"] = subjects[0].replacingOccurrences(of: ".json", with: "")
+                    version["wrappedBy"] = by
+                }
+            ),
             ("the subject file not JSON", subjectFile, Data("{\"id\": ".utf8)),
-            ("the key store's MAC changed", keyStoreFile, try {
-                var document = try #require(try JSONSerialization.jsonObject(with: originalKeyStore) as? [String: Any])
-                let macText = try #require(document["mac"] as? String)
-                var mac = Array(try #require(Data(base64Encoded: macText)))
-                mac[0] ^= 0x80
-                document["mac"] = Data(mac).base64EncodedString()
-                return try JSONSerialization.data(withJSONObject: document)
-            }()),
+            (
+                "the key store's MAC changed", keyStoreFile,
+                try {
+                    var document = try #require(
+                        try JSONSerialization.jsonObject(with: originalKeyStore) as? [String: Any])
+                    let macText = try #require(document["mac"] as? String)
+                    var mac = Array(try #require(Data(base64Encoded: macText)))
+                    mac[0] ^= 0x80
+                    document["mac"] = Data(mac).base64EncodedString()
+                    return try JSONSerialization.data(withJSONObject: document)
+                }()
+            ),
         ]
         for (what, file, bytes) in damages {
             #expect(bytes != (file == subjectFile ? original : originalKeyStore), "\(what): the damage changed nothing")
@@ -221,7 +254,9 @@ struct SamdVaultEnvelopeCLITests {
             try write(file == subjectFile ? original : originalKeyStore, to: file)
         }
         // The wrong passphrase is the same family.
-        let wrong = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "out"], environment: ["SAMD_PASSPHRASE": "wrong"])
+        let wrong = try workspace.run(
+            ["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "out"],
+            environment: ["SAMD_PASSPHRASE": "wrong"])
         #expect(wrong.status == 69)
         // Restored, everything opens again: the failures changed nothing.
         let restored = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "-"])
@@ -234,9 +269,14 @@ struct SamdVaultEnvelopeCLITests {
         let records = try Fixtures.records().prefix(6)
         for (index, (_, bytes)) in records.enumerated() {
             try Data(bytes).write(to: URL(fileURLWithPath: workspace.path("in-\(index)")))
-            #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "n=\(index)", "in-\(index)", "env-\(index)"]).status == 0)
+            #expect(
+                try workspace.run([
+                    "seal", "--keystore", "ks", "--context", "n=\(index)", "in-\(index)", "env-\(index)",
+                ]).status == 0)
         }
-        let before = try records.indices.map { Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("env-\($0)")))) }
+        let before = try records.indices.map {
+            Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("env-\($0)"))))
+        }
         #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
         let rewrap = try workspace.run(["rewrap", "--keystore", "ks"] + records.indices.map { "env-\($0)" })
         #expect(rewrap.status == 0, "\(rewrap.error)")
@@ -274,7 +314,10 @@ struct SamdVaultEnvelopeCLITests {
             process.currentDirectoryURL = workspace.directory
             process.environment = ["SAMD_PASSPHRASE": workspace.passphrase, "PATH": "/usr/bin:/bin"]
             // Five rotations in a row from each process, interleaving with the other.
-            process.arguments = ["-c", "for i in 1 2 3 4 5; do '\(executable.path)' keys rotate --keystore ks >/dev/null 2>&1 || exit 1; done"]
+            process.arguments = [
+                "-c",
+                "for i in 1 2 3 4 5; do '\(executable.path)' keys rotate --keystore ks >/dev/null 2>&1 || exit 1; done",
+            ]
             try process.run()
             processes.append(process)
         }
@@ -334,10 +377,12 @@ struct SamdVaultEnvelopeCLITests {
         process.standardInput = input
         process.standardError = Pipe()
         try process.run()
-        input.fileHandleForWriting.write(Data(sealed.prefix(20_000)))  // header and a chunk: plaintext is written
+        input.fileHandleForWriting.write(Data(sealed.prefix(20_000))) // header and a chunk: plaintext is written
         var temporaries: [String] = []
         for _ in 0..<100 {
-            temporaries = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter { $0.hasPrefix(".samd-vault") }
+            temporaries = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter {
+                $0.hasPrefix(".samd-vault")
+            }
             if !temporaries.isEmpty { break }
             usleep(20_000)
         }
@@ -345,7 +390,9 @@ struct SamdVaultEnvelopeCLITests {
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 128 + SIGTERM)
-        let left = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter { $0.hasPrefix(".samd-vault") || $0 == "out" }
+        let left = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).filter {
+            $0.hasPrefix(".samd-vault") || $0 == "out"
+        }
         #expect(left.isEmpty, "left behind: \(left)")
     }
 
@@ -390,7 +437,9 @@ struct SamdVaultEnvelopeCLITests {
         input.fileHandleForWriting.write(Data(repeating: 7, count: 20_000))
         var started = false
         for _ in 0..<100 where !started {
-            started = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).contains { $0.hasPrefix(".samd-vault") }
+            started = try FileManager.default.contentsOfDirectory(atPath: workspace.directory.path).contains {
+                $0.hasPrefix(".samd-vault")
+            }
             if !started { usleep(20_000) }
         }
         #expect(started)

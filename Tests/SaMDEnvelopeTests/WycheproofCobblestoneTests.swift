@@ -1,7 +1,7 @@
 import Foundation
 import SaMDCrypto
-import Synchronization
 import SaMDTestSupport
+import Synchronization
 import Testing
 
 @testable import SaMDEnvelope
@@ -66,7 +66,7 @@ struct WycheproofCobblestoneTests {
                     try opener.update(piece) { released += $0 }
                 }
                 offset = end
-                step = step * 3 + 7  // 1, 10, 37, 118, … crosses every boundary differently
+                step = step * 3 + 7 // 1, 10, 37, 118, … crosses every boundary differently
             }
             try opener.finish { released += $0 }
             return (released, nil)
@@ -98,8 +98,12 @@ struct WycheproofCobblestoneTests {
                 case "valid":
                     let message = try result.get()
                     #expect(message.count == vector.msgLength, context)
-                    #expect(try DigestAlgorithm.sha512.hash(message) == [UInt8](hex: try #require(vector.msgSha512)), context)
-                    let resealed = try ChunkedPayload.seal(message, suite: .cobblestone256, inputKey: key, context: encryptionContext, salt: Array(sealed[..<24]))
+                    #expect(
+                        try DigestAlgorithm.sha512.hash(message) == [UInt8](hex: try #require(vector.msgSha512)),
+                        context)
+                    let resealed = try ChunkedPayload.seal(
+                        message, suite: .cobblestone256, inputKey: key, context: encryptionContext,
+                        salt: Array(sealed[..<24]))
                     #expect(resealed == sealed, context)
                     let (streamed, streamError) = Self.stream(sealed, key: key, context: encryptionContext)
                     #expect(streamError == nil && streamed == message, context)
@@ -107,11 +111,15 @@ struct WycheproofCobblestoneTests {
                 default:
                     #expect(throws: EnvelopeError.self, context) { try result.get() }
                     if vector.flags.contains("HeaderFailure") {
-                        #expect(opened.value.withLock { $0 } == 0, "a chunk was opened before the header check failed: \(context)")
+                        #expect(
+                            opened.value.withLock { $0 } == 0,
+                            "a chunk was opened before the header check failed: \(context)")
                     }
                     let (released, streamError) = Self.stream(sealed, key: key, context: encryptionContext)
                     #expect(streamError != nil, context)
-                    if vector.flags.contains("PartialPlaintext"), let length = vector.msgLength, let digest = vector.msgSha512 {
+                    if vector.flags.contains("PartialPlaintext"), let length = vector.msgLength,
+                        let digest = vector.msgSha512
+                    {
                         #expect(released.count == length, context)
                         #expect(try DigestAlgorithm.sha512.hash(released) == [UInt8](hex: digest), context)
                     } else {
@@ -121,7 +129,9 @@ struct WycheproofCobblestoneTests {
                 }
             }
         }
-        print("Wycheproof c2sp_chunked_encryption_aes_256_gcm_test.json: \(valid + invalid) vectors ran — \(valid) valid passed, \(invalid) invalid refused")
+        print(
+            "Wycheproof c2sp_chunked_encryption_aes_256_gcm_test.json: \(valid + invalid) vectors ran — \(valid) valid passed, \(invalid) invalid refused"
+        )
         #expect(valid + invalid == file.numberOfTests)
         #expect(valid == 10 && invalid == 25)
     }
@@ -134,12 +144,16 @@ struct WycheproofCobblestoneTests {
             let key = try SecureBytes(copying: [UInt8](hex: vector.key))
             let opened = Counter()
             ChunkCipher.$openObserver.withValue({ _ in opened.value.withLock { $0 += 1 } }) {
-                #expect(throws: EnvelopeError.self) { try ChunkedPayload.open(sealed, inputKey: key, context: [UInt8](hex: vector.ctx)) }
+                #expect(throws: EnvelopeError.self) {
+                    try ChunkedPayload.open(sealed, inputKey: key, context: [UInt8](hex: vector.ctx))
+                }
             }
             #expect(opened.value.withLock { $0 } == 0)
             refused += 1
         }
-        print("Wycheproof c2sp_chunked_encryption_aes_128_gcm_test.json: \(refused) vectors ran — \(refused) refused by policy (AES-128 input key)")
+        print(
+            "Wycheproof c2sp_chunked_encryption_aes_128_gcm_test.json: \(refused) vectors ran — \(refused) refused by policy (AES-128 input key)"
+        )
         #expect(refused == file.numberOfTests)
     }
 }

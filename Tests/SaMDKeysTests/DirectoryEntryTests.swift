@@ -4,7 +4,7 @@ import Testing
 @testable import SaMDKeys
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `subjectKeyNames()` crashed now and then (3 runs in 60 on 800 files): a directory entry's name was read by
@@ -28,14 +28,19 @@ struct DirectoryEntryTests {
         let entry = mapping + page - length
         entry.initializeMemory(as: UInt8.self, repeating: 0, count: length)
         (entry + offset).copyMemory(from: name, byteCount: name.count)
-        #expect(length < MemoryLayout<dirent>.size, "the entry must be shorter than the structure for the test to mean anything")
+        #expect(
+            length < MemoryLayout<dirent>.size,
+            "the entry must be shorter than the structure for the test to mean anything")
 
-        #expect(StoreFile.name(of: entry.assumingMemoryBound(to: dirent.self)) == "s-0123456789abcdef0123456789abcdef.json")
+        #expect(
+            StoreFile.name(of: entry.assumingMemoryBound(to: dirent.self)) == "s-0123456789abcdef0123456789abcdef.json")
     }
 
     /// And through `readdir` itself: every name of a directory of many files is listed, exactly.
     @Test func everyNameOfADirectoryIsListed() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-dirent-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-dirent-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let names = (0..<500).map { "s-\(String(repeating: "ab", count: $0 % 40))-\($0).json" }

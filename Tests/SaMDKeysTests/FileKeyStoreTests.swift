@@ -2,14 +2,14 @@ import Foundation
 import Logging
 import SaMDCrypto
 import SaMDEnvelope
-import Synchronization
 import SaMDTestSupport
+import Synchronization
 import Testing
 
 @testable import SaMDKeys
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A clock tests can move.
@@ -39,7 +39,10 @@ final class CapturedLog: Sendable {
             get { self.metadata[key] }
             set { self.metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        func log(
+            level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
+            function: String, line: UInt
+        ) {
             self.log.records.withLock { $0.append((level, "\(message)", metadata ?? [:])) }
         }
     }
@@ -53,7 +56,8 @@ struct StoreFixture {
     let log = CapturedLog()
 
     init() throws {
-        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-keys-\(UUID().uuidString)").path
+        self.directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("samd-keys-\(UUID().uuidString)").path
         self.passphrase = try SecureBytes(copying: Array("correct horse battery staple".utf8))
     }
 
@@ -67,7 +71,8 @@ struct StoreFixture {
 
     func open() throws -> FileKeyStore {
         let clock = self.clock
-        return try FileKeyStore(opening: self.directory, passphrase: self.passphrase, now: { clock.now() }, logger: self.log.logger)
+        return try FileKeyStore(
+            opening: self.directory, passphrase: self.passphrase, now: { clock.now() }, logger: self.log.logger)
     }
 
     func remove() {
@@ -93,7 +98,11 @@ struct FileKeyStoreTests {
         #expect(mode(fixture.directory) == 0o700)
         #expect(mode(fixture.directory + "/keystore.json") == 0o600)
         #expect(try store.list().map(\.identifier.description) == ["records:1"])
-        #expect(envelopeCode { try FileKeyStore.create(at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF) } == .keyStore)
+        #expect(
+            envelopeCode {
+                try FileKeyStore.create(
+                    at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF)
+            } == .keyStore)
 
         let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
         let reopened = try fixture.open()
@@ -130,8 +139,8 @@ struct FileKeyStoreTests {
             chmod(path, 0o600)
             #expect(envelopeCode { try fixture.open() } == .keyStore)
         }
-        attempt(original.prefix(original.count / 2))  // truncated
-        attempt(Data())  // empty
+        attempt(original.prefix(original.count / 2)) // truncated
+        attempt(Data()) // empty
         attempt(Data("not json".utf8))
         var text = String(decoding: original, as: UTF8.self)
         // Flip a character of the base64 state: the MAC catches it.
@@ -140,7 +149,11 @@ struct FileKeyStoreTests {
         text.replaceSubrange(at...at, with: text[at] == "A" ? "B" : "A")
         attempt(Data(text.utf8))
         // A hostile KDF cost is refused before any memory is committed.
-        attempt(Data(String(decoding: original, as: UTF8.self).replacingOccurrences(of: "\"memory\" : 65536", with: "\"memory\" : 1099511627776").utf8))
+        attempt(
+            Data(
+                String(decoding: original, as: UTF8.self).replacingOccurrences(
+                    of: "\"memory\" : 65536", with: "\"memory\" : 1099511627776"
+                ).utf8))
         // Restore: everything still opens.
         try original.write(to: URL(fileURLWithPath: path))
         chmod(path, 0o600)
@@ -153,10 +166,13 @@ struct FileKeyStoreTests {
         defer { fixture.remove() }
         let store = try fixture.create()
         let records = (0..<5).map { index in (0..<(index * 9000 + 1)).map { UInt8(truncatingIfNeeded: $0 &+ index) } }
-        let sealed = try records.map { try Envelope.seal($0, context: Self.context, to: store.sealingKey(named: "records")) }
+        let sealed = try records.map {
+            try Envelope.seal($0, context: Self.context, to: store.sealingKey(named: "records"))
+        }
         let rotated = try store.rotate(named: "records")
         #expect(rotated.identifier.description == "records:2" && rotated.state == .active)
-        #expect(try store.list().map { "\($0.identifier) \($0.state)" } == ["records:1 deactivated", "records:2 active"])
+        #expect(
+            try store.list().map { "\($0.identifier) \($0.state)" } == ["records:1 deactivated", "records:2 active"])
         #expect(try store.sealingKey(named: "records").identifier.description == "records:2")
 
         let rewrapped = try sealed.map { try Envelope.rewrap($0, keys: store, to: store.sealingKey(named: "records")) }
@@ -166,7 +182,7 @@ struct FileKeyStoreTests {
             #expect(Array(before[oldHeader...]) == Array(after[newHeader...]))
             #expect(try EnvelopeHeader.parse(after).key.description == "records:2")
         }
-        #expect(envelopeCode { try store.destroy(try KeyIdentifier(parsing: "records:2")) } == .keyNotUsable)  // active
+        #expect(envelopeCode { try store.destroy(try KeyIdentifier(parsing: "records:2")) } == .keyNotUsable) // active
         let receipt = try store.destroy(try KeyIdentifier(parsing: "records:1"))
         #expect(receipt.key.description == "records:1" && receipt.destroyedAt == fixture.clock.now())
         let reopened = try fixture.open()
@@ -175,7 +191,8 @@ struct FileKeyStoreTests {
         }
         // What was not rewrapped is gone with the old version, and says so.
         #expect(envelopeCode { try Envelope.open(sealed[0], context: Self.context, keys: reopened) } == .keyDestroyed)
-        #expect(fixture.log.events().contains("samd.keys.rotated") && fixture.log.events().contains("samd.keys.destroyed"))
+        #expect(
+            fixture.log.events().contains("samd.keys.rotated") && fixture.log.events().contains("samd.keys.destroyed"))
         #expect(try StoreFile.list(fixture.directory + "/receipts").count == 1)
     }
 
@@ -216,8 +233,11 @@ struct FileKeyStoreTests {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let store = try fixture.create()
-        let alice = try (0..<3).map { _ in try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-0001")) }
-        let bob = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-0002"))
+        let alice = try (0..<3).map { _ in
+            try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-0001"))
+        }
+        let bob = try Envelope.seal(
+            Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-0002"))
         let aliceKey = try EnvelopeHeader.parse(alice[0]).key
         #expect(aliceKey.name.hasPrefix("s-") && aliceKey.name.count == 34)
         #expect(try alice.allSatisfy { try EnvelopeHeader.parse($0).key == aliceKey })
@@ -330,7 +350,8 @@ struct FileKeyStoreTests {
         #expect(mkfifo(badPath, 0o600) == 0)
         #expect(envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
         try FileManager.default.removeItem(atPath: badPath)
-        try FileManager.default.createSymbolicLink(atPath: badPath, withDestinationPath: fixture.directory + "/keystore.json")
+        try FileManager.default.createSymbolicLink(
+            atPath: badPath, withDestinationPath: fixture.directory + "/keystore.json")
         #expect(envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
     }
 
@@ -345,10 +366,13 @@ struct FileKeyStoreTests {
         #expect(try StoreFile.list(fixture.directory + "/receipts").count == 1)
 
         let file = fixture.directory + "/passphrase"
-        for (content, expected) in [("abc\n", "abc"), ("abc\r\n", "abc"), ("abc\r", "abc\r"), ("abc", "abc"), ("abc\n\n", "abc\n")] {
+        for (content, expected) in [
+            ("abc\n", "abc"), ("abc\r\n", "abc"), ("abc\r", "abc\r"), ("abc", "abc"), ("abc\n\n", "abc\n"),
+        ] {
             try content.write(toFile: file, atomically: false, encoding: .utf8)
             chmod(file, 0o600)
-            #expect(try Passphrase.fromFile(file).constantTimeEquals(Array(expected.utf8)), "\(content.debugDescription)")
+            #expect(
+                try Passphrase.fromFile(file).constantTimeEquals(Array(expected.utf8)), "\(content.debugDescription)")
         }
         #expect(envelopeCode { try Passphrase.fromFile(fixture.directory + "/missing") } == .keyStore)
     }
@@ -404,7 +428,7 @@ struct FileKeyStoreTests {
         let subject = try store.subjectSealingKey(subject: "MRN-1").identifier
         _ = try store.rotate(named: "records")
         #expect(try store.subjectSealingKey(subject: "MRN-1").identifier == subject)
-        #expect(try store.rewrapSubjectKeys(named: "records").rewrapped == 0)  // already done on the fly
+        #expect(try store.rewrapSubjectKeys(named: "records").rewrapped == 0) // already done on the fly
         try store.whileSealingKeyIsCurrent(subject) {}
 
         // Subject keys do not seal while the KEK cannot: retired, compromised, expired, below the minimum.
@@ -486,10 +510,16 @@ struct FileKeyStoreTests {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let short = try SecureBytes(copying: Array("\u{2026}".utf8))
-        #expect(envelopeCode { try FileKeyStore.create(at: fixture.directory, passphrase: short, kdf: StoreFixture.fastKDF) } == .keyStore)
+        #expect(
+            envelopeCode {
+                try FileKeyStore.create(at: fixture.directory, passphrase: short, kdf: StoreFixture.fastKDF)
+            } == .keyStore)
         #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/keystore.json"))
         let eleven = try SecureBytes(copying: Array("12345678901".utf8))
-        #expect(envelopeCode { try FileKeyStore.create(at: fixture.directory, passphrase: eleven, kdf: StoreFixture.fastKDF) } == .keyStore)
+        #expect(
+            envelopeCode {
+                try FileKeyStore.create(at: fixture.directory, passphrase: eleven, kdf: StoreFixture.fastKDF)
+            } == .keyStore)
         _ = try fixture.create()
         _ = try fixture.open()
     }

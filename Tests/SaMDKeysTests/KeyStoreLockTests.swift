@@ -18,14 +18,16 @@ struct KeyStoreLockTests {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let keys = try FileKeyStore.create(
-            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF, lockTimeout: .milliseconds(300), logger: fixture.log.logger
+            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF,
+            lockTimeout: .milliseconds(300), logger: fixture.log.logger
         )
         _ = try keys.subjectSealingKey(subject: "a")
         _ = try keys.subjectSealingKey(subject: "b")
         let a = "s-" + (try keys.subjectIndex(of: "a"))
 
         // Subject a's lock held: a waits at most the timeout, b does not wait at all.
-        var holder: StoreLock? = try StoreLock(path: "\(keys.subjectsDirectory)/\(a).lock", mode: .exclusive, timeout: .seconds(1))
+        var holder: StoreLock? = try StoreLock(
+            path: "\(keys.subjectsDirectory)/\(a).lock", mode: .exclusive, timeout: .seconds(1))
         let clock = ContinuousClock()
         let started = clock.now
         #expect(envelopeCode { try keys.subjectSealingKey(subject: "a") } == .keyUnavailable)
@@ -44,11 +46,14 @@ struct KeyStoreLockTests {
 
         // The store lock held exclusive (a KEK changing state elsewhere): every operation waits at most the
         // timeout; reading and opening need no lock.
-        let sealed = try Envelope.seal(Array("record".utf8), context: try EncryptionContext([("k", "v")]), to: try keys.subjectSealingKey(subject: "b"))
+        let sealed = try Envelope.seal(
+            Array("record".utf8), context: try EncryptionContext([("k", "v")]),
+            to: try keys.subjectSealingKey(subject: "b"))
         holder = try StoreLock(directory: fixture.directory, mode: .exclusive, timeout: .seconds(1))
         #expect(envelopeCode { try keys.subjectSealingKey(subject: "b") } == .keyUnavailable)
         #expect(envelopeCode { try keys.rotate(named: FileKeyStore.defaultKeyName) } == .keyUnavailable)
-        #expect(try Envelope.open(sealed, context: try EncryptionContext([("k", "v")]), keys: keys) == Array("record".utf8))
+        #expect(
+            try Envelope.open(sealed, context: try EncryptionContext([("k", "v")]), keys: keys) == Array("record".utf8))
         holder = nil
         _ = try keys.subjectSealingKey(subject: "b")
         withExtendedLifetime(holder) {}
@@ -64,7 +69,8 @@ struct KeyStoreLockTests {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         let keys = try FileKeyStore.create(
-            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF, lockTimeout: .seconds(3), logger: fixture.log.logger
+            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF, lockTimeout: .seconds(3),
+            logger: fixture.log.logger
         )
         let names = try ["a", "b", "c"].map { subject in
             _ = try keys.subjectSealingKey(subject: subject)
@@ -72,14 +78,17 @@ struct KeyStoreLockTests {
         }.sorted()
         let spare = try keys.generate(named: "spare")
         // The batch stops at its second subject, whose lock the test holds for a moment.
-        var holder: StoreLock? = try StoreLock(path: "\(keys.subjectsDirectory)/\(names[1]).lock", mode: .exclusive, timeout: .seconds(1))
+        var holder: StoreLock? = try StoreLock(
+            path: "\(keys.subjectsDirectory)/\(names[1]).lock", mode: .exclusive, timeout: .seconds(1))
         let batch = Mutex<[String: Result<SubjectRekey?, EnvelopeError>]?>(nil)
         let writer = Mutex<EnvelopeError.Code??>(nil)
         let batchThread = Thread { batch.withLock { $0 = keys.rekeySubjectKeys(named: names, notBefore: Date()) } }
         batchThread.start()
         usleep(300_000)
         // A keystore.json writer now: it queues for the store lock, which the batch holds shared.
-        let writerThread = Thread { writer.withLock { $0 = .some(envelopeCode { _ = try keys.retire(spare.identifier) }) } }
+        let writerThread = Thread {
+            writer.withLock { $0 = .some(envelopeCode { _ = try keys.retire(spare.identifier) }) }
+        }
         writerThread.start()
         usleep(300_000)
         let released = ContinuousClock().now
@@ -97,7 +106,9 @@ struct KeyStoreLockTests {
         for name in names {
             #expect((try? results[name]?.get()) != nil, "\(name): \(String(describing: results[name]))")
         }
-        #expect(writer.withLock { $0 } == .some(nil), "the keystore.json writer failed: \(String(describing: writer.withLock { $0 }))")
+        #expect(
+            writer.withLock { $0 } == .some(nil),
+            "the keystore.json writer failed: \(String(describing: writer.withLock { $0 }))")
         withExtendedLifetime(holder) {}
     }
 

@@ -3,12 +3,12 @@
 // the agent. Loopback only, bounded waits only.
 
 import Foundation
-import SaMDTestSupport
 import NIOCore
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Synchronization
 import Testing
 
@@ -34,7 +34,10 @@ enum RawClient {
         var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
         var received = ""
 
-        init(_ channel: any Channel, _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>, _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) {
+        init(
+            _ channel: any Channel, _ inbound: NIOAsyncChannelInboundStream<ByteBuffer>,
+            _ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        ) {
             self.channel = channel
             self.inbound = inbound.makeAsyncIterator()
             self.outbound = outbound
@@ -66,7 +69,9 @@ enum RawClient {
     }
 
     /// Connects to 127.0.0.1:`port` presenting `context` and runs `body` with the connection.
-    static func session<Result>(port: Int, context: TLSContext, _ body: (Session) async throws -> Result) async throws -> Result {
+    static func session<Result>(port: Int, context: TLSContext, _ body: (Session) async throws -> Result) async throws
+        -> Result
+    {
         let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: context)
         return try await connection.executeThenClose { inbound, outbound in
             try await body(Session(connection.underlyingChannel, inbound, outbound))
@@ -97,7 +102,9 @@ enum RawClient {
         timeout: Double = 20,
         until: @escaping @Sendable (String) -> Bool = { _ in false }
     ) async throws -> Answer {
-        try await self.exchange(port: port, context: try Harness.clientContext(name), chunks.map { Array($0.utf8) }, timeout: timeout, until: until)
+        try await self.exchange(
+            port: port, context: try Harness.clientContext(name), chunks.map { Array($0.utf8) }, timeout: timeout,
+            until: until)
     }
 
     /// `until` that holds once `count` final responses (with their bodies' ends, as JSON) arrived.
@@ -131,18 +138,39 @@ struct AdversarialGatewayTests {
         let gateway = try await Harness.InProcessGateway.start()
         let smuggled = "GET /healthz HTTP/1.1\r\n\(Self.host)\r\n"
         let cases: [(String, String)] = [
-            ("CL+TE", "PUT /records/p/a HTTP/1.1\r\n\(Self.host)content-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n\(smuggled)"),
-            ("TE+CL", "PUT /records/p/b HTTP/1.1\r\n\(Self.host)transfer-encoding: chunked\r\ncontent-length: 40\r\n\r\n0\r\n\r\n\(smuggled)"),
-            ("two CL", "PUT /records/p/c HTTP/1.1\r\n\(Self.host)content-length: 1\r\ncontent-length: 30\r\n\r\nx\(smuggled)"),
+            (
+                "CL+TE",
+                "PUT /records/p/a HTTP/1.1\r\n\(Self.host)content-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n\(smuggled)"
+            ),
+            (
+                "TE+CL",
+                "PUT /records/p/b HTTP/1.1\r\n\(Self.host)transfer-encoding: chunked\r\ncontent-length: 40\r\n\r\n0\r\n\r\n\(smuggled)"
+            ),
+            (
+                "two CL",
+                "PUT /records/p/c HTTP/1.1\r\n\(Self.host)content-length: 1\r\ncontent-length: 30\r\n\r\nx\(smuggled)"
+            ),
             ("CL list", "PUT /records/p/d HTTP/1.1\r\n\(Self.host)content-length: 1, 30\r\n\r\nx\(smuggled)"),
             ("negative CL", "PUT /records/p/e HTTP/1.1\r\n\(Self.host)content-length: -1\r\n\r\nx"),
             ("plus CL", "PUT /records/p/f HTTP/1.1\r\n\(Self.host)content-length: +1\r\n\r\nx"),
             ("huge CL", "PUT /records/p/g HTTP/1.1\r\n\(Self.host)content-length: 99999999999999999999999\r\n\r\nx"),
-            ("bad chunk size", "PUT /records/p/h HTTP/1.1\r\n\(Self.host)transfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
-            ("overflowing chunk size", "PUT /records/p/i HTTP/1.1\r\n\(Self.host)transfer-encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc\r\n0\r\n\r\n"),
+            (
+                "bad chunk size",
+                "PUT /records/p/h HTTP/1.1\r\n\(Self.host)transfer-encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+            ),
+            (
+                "overflowing chunk size",
+                "PUT /records/p/i HTTP/1.1\r\n\(Self.host)transfer-encoding: chunked\r\n\r\nffffffffffffffffff\r\nabc\r\n0\r\n\r\n"
+            ),
             ("TE not chunked", "PUT /records/p/j HTTP/1.1\r\n\(Self.host)transfer-encoding: gzip\r\n\r\nabc"),
-            ("TE chunked twice", "PUT /records/p/k HTTP/1.1\r\n\(Self.host)transfer-encoding: chunked, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
-            ("obs-fold", "PUT /records/p/l HTTP/1.1\r\n\(Self.host)content-type: text/plain\r\n  ; x=y\r\ncontent-length: 1\r\n\r\nx"),
+            (
+                "TE chunked twice",
+                "PUT /records/p/k HTTP/1.1\r\n\(Self.host)transfer-encoding: chunked, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+            ),
+            (
+                "obs-fold",
+                "PUT /records/p/l HTTP/1.1\r\n\(Self.host)content-type: text/plain\r\n  ; x=y\r\ncontent-length: 1\r\n\r\nx"
+            ),
             ("bare LF", "PUT /records/p/m HTTP/1.1\n\(Self.host)content-length: 1\n\nx"),
             ("space before colon", "PUT /records/p/n HTTP/1.1\r\n\(Self.host)content-length : 1\r\n\r\nx"),
             ("HTTP/2 version", "PUT /records/p/o HTTP/2.0\r\n\(Self.host)content-length: 1\r\n\r\nx"),
@@ -224,7 +252,8 @@ struct AdversarialGatewayTests {
         let gateway = try await RecordGateway.start(
             host: "127.0.0.1",
             port: 0,
-            configuration: RecordGatewayConfiguration(tls: try Harness.serverContext(), readers: [TestPKI.readerURI], idleTimeout: 5),
+            configuration: RecordGatewayConfiguration(
+                tls: try Harness.serverContext(), readers: [TestPKI.readerURI], idleTimeout: 5),
             store: stores.store,
             logger: events.logger
         )
@@ -238,7 +267,9 @@ struct AdversarialGatewayTests {
         let get = "GET /records/p/big HTTP/1.1\r\n\(Self.host)\r\n"
         try await RawClient.session(port: port, context: try Harness.clientContext("reader")) { session in
             try await session.write(String(repeating: get, count: 30))
-            #expect(await eventually(timeout: 20) { gateway.statistics.openConnections == 0 }, "the stalled connection was not closed")
+            #expect(
+                await eventually(timeout: 20) { gateway.statistics.openConnections == 0 },
+                "the stalled connection was not closed")
         }
         let sent = gateway.statistics.bytesOut
         #expect(sent < 15 * record.count, "the gateway answered \(sent / record.count) reads nobody read")
@@ -272,13 +303,15 @@ struct AdversarialGatewayTests {
         try await RawClient.session(port: port, context: try Harness.clientContext("device")) { holder in
             // 1000 of the 1536 bytes held by a body that has not finished arriving: bytes are reserved as they
             // arrive, so the holder must send them (announcing them holds nothing).
-            try await holder.write("PUT /records/p/held HTTP/1.1\r\n\(Self.host)content-length: 1024\r\nexpect: 100-continue\r\n\r\n")
+            try await holder.write(
+                "PUT /records/p/held HTTP/1.1\r\n\(Self.host)content-length: 1024\r\nexpect: 100-continue\r\n\r\n")
             let continued = await holder.read { $0.contains("\r\n\r\n") }
             #expect(continued.statuses == [100], "\(continued)")
             try await holder.write(String(repeating: "h", count: 1000))
             #expect(await eventually { gateway.statistics.bytesIn >= 1000 }, "the held bytes did not arrive")
 
-            let declared = try await device.put(subject: "p", recordID: "declared", body: [UInt8](repeating: 1, count: 1025))
+            let declared = try await device.put(
+                subject: "p", recordID: "declared", body: [UInt8](repeating: 1, count: 1025))
             #expect(declared.status == 413)
             let over = try await RawClient.exchange(
                 port: port,
@@ -289,10 +322,13 @@ struct AdversarialGatewayTests {
             #expect(over.text.lowercased().contains("retry-after: 1"), "\(over)")
             #expect(over.closed)
             let chunked = try await device.send(
-                method: "PUT", path: "/records/p/chunked", headers: [("transfer-encoding", "chunked")], body: [UInt8](repeating: 2, count: 1000)
+                method: "PUT", path: "/records/p/chunked", headers: [("transfer-encoding", "chunked")],
+                body: [UInt8](repeating: 2, count: 1000)
             )
             #expect(chunked.status == 503, "\(chunked)")
-            #expect(try await device.put(subject: "p", recordID: "fits", body: [UInt8](repeating: 3, count: 512)).status == 201)
+            #expect(
+                try await device.put(subject: "p", recordID: "fits", body: [UInt8](repeating: 3, count: 512)).status
+                    == 201)
 
             try await holder.write(String(repeating: "h", count: 24))
             let stored = await holder.read(until: RawClient.responses(2))
@@ -300,11 +336,15 @@ struct AdversarialGatewayTests {
         }
         // Everything given back: a whole body fits again, twice in a row.
         for id in ["a", "b"] {
-            #expect(try await device.put(subject: "p", recordID: id, body: [UInt8](repeating: 4, count: 1024)).status == 201)
+            #expect(
+                try await device.put(subject: "p", recordID: id, body: [UInt8](repeating: 4, count: 1024)).status == 201
+            )
         }
         #expect(events.events("samd.gateway.bodies-over-budget").count == 2)
         let reader = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("reader"))
-        #expect(try await reader.get(subject: "p", recordID: "held").body == Array(String(repeating: "h", count: 1024).utf8))
+        #expect(
+            try await reader.get(subject: "p", recordID: "held").body == Array(String(repeating: "h", count: 1024).utf8)
+        )
         #expect(try await reader.get(subject: "p", recordID: "over").status == 404)
         await device.close()
         await reader.close()
@@ -337,7 +377,9 @@ struct AdversarialGatewayTests {
             for index in 0..<4 {
                 group.addTask {
                     try await RawClient.session(port: port, context: try Harness.clientContext("device")) { slow in
-                        try await slow.write("PUT /records/p/slow-\(index) HTTP/1.1\r\n\(Self.host)content-length: \(largest)\r\nexpect: 100-continue\r\n\r\n")
+                        try await slow.write(
+                            "PUT /records/p/slow-\(index) HTTP/1.1\r\n\(Self.host)content-length: \(largest)\r\nexpect: 100-continue\r\n\r\n"
+                        )
                         let continued = await slow.read { $0.contains("\r\n\r\n") }
                         #expect(continued.statuses == [100], "\(continued)")
                         announced.increment()
@@ -349,7 +391,9 @@ struct AdversarialGatewayTests {
                                 try? await Task.sleep(for: .milliseconds(500))
                             }
                         }
-                        _ = await slow.read(timeout: 90) { $0.components(separatedBy: "HTTP/1.1 ").count > 2 && $0.hasSuffix("}") }
+                        _ = await slow.read(timeout: 90) {
+                            $0.components(separatedBy: "HTTP/1.1 ").count > 2 && $0.hasSuffix("}")
+                        }
                         sender.cancel()
                         // And then the gateway closes the connection.
                         return await slow.read(timeout: 30)
@@ -360,8 +404,11 @@ struct AdversarialGatewayTests {
             // Beside them, devices store the largest body, one after another.
             let device = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
             for index in 0..<3 {
-                let stored = try await device.put(subject: "p", recordID: "normal-\(index)", body: [UInt8](repeating: UInt8(index), count: largest))
-                #expect(stored.status == 201, "normal PUT \(index): \(stored.status) \(String(decoding: stored.body, as: UTF8.self))")
+                let stored = try await device.put(
+                    subject: "p", recordID: "normal-\(index)", body: [UInt8](repeating: UInt8(index), count: largest))
+                #expect(
+                    stored.status == 201,
+                    "normal PUT \(index): \(stored.status) \(String(decoding: stored.body, as: UTF8.self))")
             }
             await device.close()
             // Stored while all four slow uploads still held their connections (their first window is 10 s).
@@ -378,7 +425,10 @@ struct AdversarialGatewayTests {
         }
         let slow = events.events("samd.gateway.body-too-slow")
         #expect(slow.count == 4)
-        #expect(slow.allSatisfy { $0.metadata["minimum_bytes_per_second"] == "1024" && Int($0.metadata["bytes"] ?? "") ?? .max < 10_240 })
+        #expect(
+            slow.allSatisfy {
+                $0.metadata["minimum_bytes_per_second"] == "1024" && Int($0.metadata["bytes"] ?? "") ?? .max < 10_240
+            })
         #expect(elapsed < .seconds(120), "dropped after \(elapsed), not by the rate check's first window")
         #expect(events.events("samd.gateway.bodies-over-budget").isEmpty)
         let reader = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("reader"))
@@ -408,12 +458,15 @@ struct AdversarialGatewayTests {
         try await RawClient.session(port: port, context: try Harness.clientContext("device")) { first in
             try await RawClient.session(port: port, context: try Harness.clientContext("device")) { second in
                 for (index, slow) in [first, second].enumerated() {
-                    try await slow.write("PUT /records/p/slow-\(index) HTTP/1.1\r\n\(Self.host)content-length: \(largest)\r\nexpect: 100-continue\r\n\r\nx")
+                    try await slow.write(
+                        "PUT /records/p/slow-\(index) HTTP/1.1\r\n\(Self.host)content-length: \(largest)\r\nexpect: 100-continue\r\n\r\nx"
+                    )
                     let continued = await slow.read { $0.contains("\r\n\r\n") }
                     #expect(continued.statuses == [100], "\(continued)")
                 }
                 let device = RecordClient(host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
-                let stored = try await device.put(subject: "p", recordID: "normal", body: [UInt8](repeating: 1, count: largest))
+                let stored = try await device.put(
+                    subject: "p", recordID: "normal", body: [UInt8](repeating: 1, count: largest))
                 #expect(stored.status == 201, "\(stored.status) \(String(decoding: stored.body, as: UTF8.self))")
                 await device.close()
             }
@@ -427,7 +480,10 @@ struct AdversarialGatewayTests {
         for (request, status) in [
             ("PUT /subjects/p HTTP/1.1\r\n\(Self.host)content-length: 50000000\r\nexpect: 100-continue\r\n\r\n", 405),
             ("PUT /records/p HTTP/1.1\r\n\(Self.host)content-length: 50000000\r\nexpect: 100-continue\r\n\r\n", 404),
-            ("PUT /records/p/r HTTP/1.1\r\n\(Self.host)content-type: a b\r\ncontent-length: 50000000\r\nexpect: 100-continue\r\n\r\n", 400),
+            (
+                "PUT /records/p/r HTTP/1.1\r\n\(Self.host)content-type: a b\r\ncontent-length: 50000000\r\nexpect: 100-continue\r\n\r\n",
+                400
+            ),
         ] {
             let answer = try await RawClient.exchange(port: gateway.port, [request], timeout: 15)
             #expect(answer.statuses == [status], "\(answer)")
@@ -447,13 +503,13 @@ struct AdversarialGatewayTests {
             ("/records/p/r", 200),
             ("/records/p/r?x=1", 200),
             ("/records/p/r#frag", 200),
-            ("/records/p/%72", 200),  // "r", percent-encoded
-            ("/records/p/../r", 404),  // four segments
-            ("/records/p/..", 400),  // a dot segment is never an id (the store's rule)
+            ("/records/p/%72", 200), // "r", percent-encoded
+            ("/records/p/../r", 404), // four segments
+            ("/records/p/..", 400), // a dot segment is never an id (the store's rule)
             ("/records/p%2Fr/x", 404),
             ("/records/p/r%00", 400),
-            ("/records/p/%C0%AF", 400),  // overlong "/"
-            ("/records/p/%ED%A0%80", 400),  // a UTF-16 surrogate
+            ("/records/p/%C0%AF", 400), // overlong "/"
+            ("/records/p/%ED%A0%80", 400), // a UTF-16 surrogate
             ("/records//r", 400),
             ("/records/p/r/", 404),
             ("//records/p/r", 404),
@@ -476,7 +532,8 @@ struct AdversarialGatewayTests {
             ("TRACE /healthz HTTP/1.1\r\n\(Self.host)\r\n", [405, 200]),
         ]
         for (request, statuses) in cases {
-            let answer = try await RawClient.exchange(port: gateway.port, [request + health], timeout: 15, until: RawClient.responses(2))
+            let answer = try await RawClient.exchange(
+                port: gateway.port, [request + health], timeout: 15, until: RawClient.responses(2))
             #expect(answer.statuses == statuses, "\(request): \(answer)")
         }
         // NIO's parser reads nothing after a CONNECT or Upgrade head: answered, then closed (not left hanging).
@@ -499,16 +556,20 @@ struct AdversarialGatewayTests {
         #expect(try await gateway.client("device").put(subject: "p", recordID: "r", body: [1]).status == 201)
         let work = try Harness.TemporaryDirectory()
         let lookalikes: [String] = [
-            "SPIFFE://samd.test/reader", "spiffe://SAMD.TEST/reader", "spiffe://samd.test/Reader", "spiffe://samd.test/reader/",
-            "spiffe://samd.test/readers", "spiffe://samd.test/reade", "spiffe://samd.test/reader?", "spiffe://samd.test/reader#x",
+            "SPIFFE://samd.test/reader", "spiffe://SAMD.TEST/reader", "spiffe://samd.test/Reader",
+            "spiffe://samd.test/reader/",
+            "spiffe://samd.test/readers", "spiffe://samd.test/reade", "spiffe://samd.test/reader?",
+            "spiffe://samd.test/reader#x",
         ]
         for (index, uri) in lookalikes.enumerated() {
-            let leaf = try Harness.pki.pki.intermediate.issueLeaf(commonName: TestPKI.readerURI, sans: [.uri(uri), .dns("reader")], ekus: [.clientAuth])
+            let leaf = try Harness.pki.pki.intermediate.issueLeaf(
+                commonName: TestPKI.readerURI, sans: [.uri(uri), .dns("reader")], ekus: [.clientAuth])
             let (cert, key) = (work.file("c\(index).pem"), work.file("k\(index).pem"))
             try Harness.writePrivate(leaf.chainPEM, to: cert)
             try Harness.writePrivate(leaf.privateKeyPEM, to: key)
             let context = try TLSContext(
-                configuration: .deviceClient(identity: .files(certificateChain: cert, privateKey: key), trustRoots: .file(Harness.pki.root)),
+                configuration: .deviceClient(
+                    identity: .files(certificateChain: cert, privateKey: key), trustRoots: .file(Harness.pki.root)),
                 logger: Harness.quiet
             )
             let client = RecordClient(host: "127.0.0.1", port: gateway.port, context: context)
@@ -558,14 +619,18 @@ final class HostileServer: Sendable {
 @Suite("samd-agent against a hostile gateway")
 struct AdversarialAgentTests {
     /// Runs the agent with small files against `server`, no retries, an answer timeout of `requestTimeout` s.
-    static func runAgent(_ server: HostileServer, files: Int = 1, requestTimeout: Int = 20) async throws -> Harness.Run {
+    static func runAgent(_ server: HostileServer, files: Int = 1, requestTimeout: Int = 20) async throws -> Harness.Run
+    {
         let work = try Harness.TemporaryDirectory()
         var paths: [String] = []
         for index in 0..<files {
             paths.append(work.file("record-\(index).json"))
             try Data(#"{"resourceType":"Observation"}"#.utf8).write(to: URL(fileURLWithPath: paths.last!))
         }
-        let arguments = AgentCLITests.arguments("device", port: server.port) + ["--retries", "0", "--request-timeout", "\(requestTimeout)"] + paths
+        let arguments =
+            AgentCLITests.arguments("device", port: server.port) + [
+                "--retries", "0", "--request-timeout", "\(requestTimeout)",
+            ] + paths
         return try await Harness.run(try Harness.binary("samd-agent"), arguments, timeout: Double(requestTimeout) + 40)
     }
 
@@ -602,7 +667,10 @@ struct AdversarialAgentTests {
     }
 
     @Test func aBogusStatusLineIs76() async throws {
-        for answer in ["HTTX/1.1 200 OK\r\n\r\n", "HTTP/1.1 2000 OK\r\ncontent-length: 0\r\n\r\n", "\r\n\r\n\r\n", "HTTP/9.9 200 OK\r\n\r\n"] {
+        for answer in [
+            "HTTX/1.1 200 OK\r\n\r\n", "HTTP/1.1 2000 OK\r\ncontent-length: 0\r\n\r\n", "\r\n\r\n\r\n",
+            "HTTP/9.9 200 OK\r\n\r\n",
+        ] {
             let server = try await HostileServer { outbound in try await Self.write(outbound, answer) }
             let run = try await Self.runAgent(server)
             #expect(run.status == 76, "\(answer.debugDescription): \(run)")
@@ -612,7 +680,9 @@ struct AdversarialAgentTests {
 
     @Test func endlessInformationalAnswersTimeOut() async throws {
         let server = try await HostileServer { outbound in
-            while true { try await Self.write(outbound, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n") }
+            while true {
+                try await Self.write(outbound, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n")
+            }
         }
         let run = try await Self.runAgent(server, requestTimeout: 3)
         #expect(run.status == 76, "\(run)")
@@ -625,22 +695,33 @@ struct AdversarialAgentTests {
     @Test func controlCharactersInTheGatewaysAnswerArePrintedEscaped() async throws {
         let body = #"{"error":"x\n\rforged.json: 2 bytes, 201 Created, revision 1\u001b[2J\u202e"}"#
         let server = try await HostileServer { outbound in
-            try await Self.write(outbound, "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)")
+            try await Self.write(
+                outbound,
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: \(body.utf8.count)\r\n\r\n\(body)"
+            )
         }
         let run = try await Self.runAgent(server)
         #expect(run.status == 65, "\(run)")
         let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
-        #expect(lines.count == 3 && lines[2].isEmpty, "one line per file and the summary: \(run.output.debugDescription)")
-        #expect(lines.first?.hasPrefix("record-0.json: ") == true && lines.first?.contains("(x\\n\\rforged.json") == true, "\(run.output.debugDescription)")
+        #expect(
+            lines.count == 3 && lines[2].isEmpty, "one line per file and the summary: \(run.output.debugDescription)")
+        #expect(
+            lines.first?.hasPrefix("record-0.json: ") == true && lines.first?.contains("(x\\n\\rforged.json") == true,
+            "\(run.output.debugDescription)")
         for scalar: Unicode.Scalar in ["\r", "\u{1B}", "\u{202E}"] {
-            #expect(!run.output.unicodeScalars.contains(scalar) && !run.standardError.unicodeScalars.contains(scalar), "\(scalar.escaped(asASCII: true)) printed raw")
+            #expect(
+                !run.output.unicodeScalars.contains(scalar) && !run.standardError.unicodeScalars.contains(scalar),
+                "\(scalar.escaped(asASCII: true)) printed raw")
         }
         server.stop()
     }
 
     @Test func aRedirectIsNotFollowed() async throws {
         let server = try await HostileServer { outbound in
-            try await Self.write(outbound, "HTTP/1.1 307 Temporary Redirect\r\nlocation: https://127.0.0.1:1/records/x/y\r\ncontent-length: 0\r\n\r\n")
+            try await Self.write(
+                outbound,
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: https://127.0.0.1:1/records/x/y\r\ncontent-length: 0\r\n\r\n"
+            )
         }
         let run = try await Self.runAgent(server)
         #expect(run.status == 76, "\(run)")
@@ -651,7 +732,10 @@ struct AdversarialAgentTests {
 
     @Test func aSwitchOfProtocolsIsAProtocolFailure() async throws {
         let server = try await HostileServer { outbound in
-            try await Self.write(outbound, "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
+            try await Self.write(
+                outbound,
+                "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n"
+            )
         }
         let run = try await Self.runAgent(server, files: 2)
         #expect(run.status == 76, "\(run)")

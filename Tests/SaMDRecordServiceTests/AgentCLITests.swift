@@ -1,26 +1,31 @@
 // `samd-agent` as a user runs it, against a gateway in this process (so its counters can be read).
 
 import Foundation
-import SaMDTestSupport
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 @Suite("samd-agent")
 struct AgentCLITests {
     static let files = [
-        "patient-example.json", "Patient.000.ndjson", "python-hl7-0.4.5_sample_file1.hl7", "CT_small.dcm", "DocumentReference.000.ndjson",
+        "patient-example.json", "Patient.000.ndjson", "python-hl7-0.4.5_sample_file1.hl7", "CT_small.dcm",
+        "DocumentReference.000.ndjson",
     ]
     static let types = [
-        "application/fhir+json", "application/fhir+ndjson", "x-application/hl7-v2+er7", "application/dicom", "application/fhir+ndjson",
+        "application/fhir+json", "application/fhir+ndjson", "x-application/hl7-v2+er7", "application/dicom",
+        "application/fhir+ndjson",
     ]
 
     /// The agent's arguments for the client certificate `name` against `port`.
     static func arguments(_ name: String, port: Int, subject: String = "patient-0815") -> [String] {
         let pki = Harness.pki
-        return ["--connect", "127.0.0.1:\(port)", "--cert", pki.cert(name), "--key", pki.key(name), "--ca", pki.root, "--subject", subject]
+        return [
+            "--connect", "127.0.0.1:\(port)", "--cert", pki.cert(name), "--key", pki.key(name), "--ca", pki.root,
+            "--subject", subject,
+        ]
     }
 
     @Test func uploadsEveryFileOverOneConnectionAndTheReaderReadsThemBackIdentical() async throws {
@@ -42,7 +47,9 @@ struct AgentCLITests {
             #expect(line == "\(record.name): \(record.bytes.count) bytes, 201 Created, revision 1")
         }
         let total = records.map(\.bytes.count).reduce(0, +)
-        #expect(lines.last == "uploaded \(records.count) of \(records.count) files, \(total) bytes, to 127.0.0.1:\(gateway.port)")
+        #expect(
+            lines.last
+                == "uploaded \(records.count) of \(records.count) files, \(total) bytes, to 127.0.0.1:\(gateway.port)")
         #expect(gateway.gateway.statistics.handshakesSucceeded == 1, "one kept-alive connection for every file")
 
         let reader = try gateway.client("reader")
@@ -56,10 +63,16 @@ struct AgentCLITests {
         let hl7 = String(decoding: records[2].bytes.prefix(40), as: UTF8.self)
         #expect(!first.output.contains(hl7) && !first.standardError.contains(hl7))
 
-        let second = try await Harness.run(agent, Self.arguments("device", port: gateway.port) + ["--record-type", "application/octet-stream"] + [paths[0]])
+        let second = try await Harness.run(
+            agent,
+            Self.arguments("device", port: gateway.port) + ["--record-type", "application/octet-stream"] + [paths[0]])
         #expect(second.status == 0, "\(second)")
-        #expect(second.output.hasPrefix("\(records[0].name): \(records[0].bytes.count) bytes, 200 OK, revision 2\n"), "\(second)")
-        #expect(try await reader.get(subject: "patient-0815", recordID: records[0].name).contentType == "application/octet-stream")
+        #expect(
+            second.output.hasPrefix("\(records[0].name): \(records[0].bytes.count) bytes, 200 OK, revision 2\n"),
+            "\(second)")
+        #expect(
+            try await reader.get(subject: "patient-0815", recordID: records[0].name).contentType
+                == "application/octet-stream")
         await reader.close()
         await gateway.stop()
     }
@@ -89,7 +102,8 @@ struct AgentCLITests {
         let work = try Harness.TemporaryDirectory()
         let path = work.file("patient.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
-        let result = try await Harness.run(try Harness.binary("samd-agent"), Self.arguments("expiredDevice", port: gateway.port) + [path])
+        let result = try await Harness.run(
+            try Harness.binary("samd-agent"), Self.arguments("expiredDevice", port: gateway.port) + [path])
         #expect(result.status == 78, "\(result)")
         #expect(result.standardError.contains("invalidIdentity"), "\(result)")
         #expect(gateway.gateway.statistics.handshakesSucceeded + gateway.gateway.statistics.handshakesFailed == 0)
@@ -134,14 +148,16 @@ struct AgentCLITests {
         let small = work.file("small.json")
         try Data(repeating: 1, count: 10_000).write(to: URL(fileURLWithPath: big))
         try Data("{}".utf8).write(to: URL(fileURLWithPath: small))
-        let result = try await Harness.run(try Harness.binary("samd-agent"), Self.arguments("device", port: gateway.port) + [big, small])
+        let result = try await Harness.run(
+            try Harness.binary("samd-agent"), Self.arguments("device", port: gateway.port) + [big, small])
         #expect(result.status == 65, "\(result)")
-        #expect(result.output == """
-            big.dcm: 10000 bytes, 413 Payload Too Large (payload-too-large)
-            small.json: 2 bytes, 201 Created, revision 1
-            uploaded 1 of 2 files, 2 bytes, to 127.0.0.1:\(gateway.port)
+        #expect(
+            result.output == """
+                big.dcm: 10000 bytes, 413 Payload Too Large (payload-too-large)
+                small.json: 2 bytes, 201 Created, revision 1
+                uploaded 1 of 2 files, 2 bytes, to 127.0.0.1:\(gateway.port)
 
-            """, "\(result)")
+                """, "\(result)")
         await gateway.stop()
     }
 
@@ -161,11 +177,15 @@ struct AgentCLITests {
             ("patient-1", [work.file(controlName)]), ("a\nb", [good]),
         ]
         for (subject, files) in cases {
-            let result = try await Harness.run(agent, Self.arguments("device", port: gateway.port, subject: subject) + files)
+            let result = try await Harness.run(
+                agent, Self.arguments("device", port: gateway.port, subject: subject) + files)
             #expect(result.status == 64, "\(subject.debugDescription) \(files): \(result)")
-            #expect(!result.standardError.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" }, "\(result.standardError.debugDescription)")
+            #expect(
+                !result.standardError.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" },
+                "\(result.standardError.debugDescription)")
         }
-        let escaped = try await Harness.run(agent, Self.arguments("device", port: gateway.port) + [work.file(controlName)])
+        let escaped = try await Harness.run(
+            agent, Self.arguments("device", port: gateway.port) + [work.file(controlName)])
         #expect(escaped.standardError.contains("a\\r\\nb\\u{1B}[2J.json"), "\(escaped.standardError.debugDescription)")
         #expect(gateway.gateway.statistics.handshakesSucceeded == 0, "refused before connecting")
         #expect(try gateway.stores.store.statistics().recordCount == 0)
@@ -175,12 +195,17 @@ struct AgentCLITests {
     @Test func usageErrorsExit64() async throws {
         let agent = try Harness.binary("samd-agent")
         let base = Self.arguments("device", port: 1)
-        for extra in [[], ["/tmp/a.json", "/var/a.json"], ["--retries", "-1", "/tmp/a.json"], ["--record-type", "text/plain; charset=x", "/tmp/a.json"]] {
+        for extra in [
+            [], ["/tmp/a.json", "/var/a.json"], ["--retries", "-1", "/tmp/a.json"],
+            ["--record-type", "text/plain; charset=x", "/tmp/a.json"],
+        ] {
             let result = try await Harness.run(agent, base + extra)
             #expect(result.status == 64, "\(extra): \(result)")
         }
         let help = try await Harness.run(agent, ["--help"])
-        for option in ["--connect", "--server-name", "--key-passphrase-file", "--retries", "--record-type", "--subject"] {
+        for option in [
+            "--connect", "--server-name", "--key-passphrase-file", "--retries", "--record-type", "--subject",
+        ] {
             #expect(help.output.contains(option), "\(option) missing from --help")
         }
     }

@@ -2,15 +2,15 @@
 // (an upload cut by a killed gateway is reported as cut), and a handshake bounded by --connect-timeout.
 
 import Foundation
-import SaMDTestSupport
 import NIOCore
 import SaMDRecordService
 import SaMDTLS
+import SaMDTestSupport
 import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("samd-agent network failures")
@@ -26,11 +26,19 @@ struct AgentNetworkFailureTests {
         let work = try Harness.TemporaryDirectory()
         let run = try await Harness.run(
             try Harness.binary("samd-agent"),
-            AgentCLITests.arguments("device", port: port) + ["--retries", "1", "--retry-delay", "0.01", try Self.file(in: work, "a.json", bytes: 2)]
+            AgentCLITests.arguments("device", port: port) + [
+                "--retries", "1", "--retry-delay", "0.01", try Self.file(in: work, "a.json", bytes: 2),
+            ]
         )
         #expect(run.status == 69, "\(run)")
-        #expect(run.standardError.contains("a.json: attempt 1 failed: unreachable (local): cannot reach 127.0.0.1:\(port): connection refused;"), "\(run)")
-        #expect(run.standardError.contains("a.json: not stored: unreachable (local): cannot reach 127.0.0.1:\(port): connection refused\n"), "\(run)")
+        #expect(
+            run.standardError.contains(
+                "a.json: attempt 1 failed: unreachable (local): cannot reach 127.0.0.1:\(port): connection refused;"),
+            "\(run)")
+        #expect(
+            run.standardError.contains(
+                "a.json: not stored: unreachable (local): cannot reach 127.0.0.1:\(port): connection refused\n"),
+            "\(run)")
         #expect(!run.standardError.contains("SingleConnectionFailure"), "\(run)")
         #expect(!run.standardError.contains("errno"), "\(run)")
     }
@@ -53,7 +61,9 @@ struct AgentNetworkFailureTests {
         let proxy = try CuttingProxy(target: gateway.port, cutAfter: 1 << 20)
         let work = try Harness.TemporaryDirectory()
         // The second file goes over the kept-alive connection of the first, and is cut.
-        let files = [try Self.file(in: work, "note.json", bytes: 100), try Self.file(in: work, "scan.dcm", bytes: 4 << 20)]
+        let files = [
+            try Self.file(in: work, "note.json", bytes: 100), try Self.file(in: work, "scan.dcm", bytes: 4 << 20),
+        ]
         let run = try await Harness.run(
             try Harness.binary("samd-agent"),
             AgentCLITests.arguments("device", port: proxy.port) + ["--retries", "0"] + files
@@ -88,7 +98,10 @@ struct AgentNetworkFailureTests {
                                 // The first connection's second request meets the idle close: close_notify, no answer.
                                 if first && answered == 1 { return }
                                 try await outbound.write(
-                                    ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{\"status\":\"ok\"}")
+                                    ByteBuffer(
+                                        string:
+                                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{\"status\":\"ok\"}"
+                                    )
                                 )
                                 answered += 1
                             }
@@ -98,7 +111,8 @@ struct AgentNetworkFailureTests {
             }
         }
         defer { task.cancel() }
-        let client = RecordClient(host: "127.0.0.1", port: server.localAddress.port!, context: try Harness.clientContext("device"))
+        let client = RecordClient(
+            host: "127.0.0.1", port: server.localAddress.port!, context: try Harness.clientContext("device"))
         #expect(try await client.health().status == 200)
         #expect(try await client.health().status == 200)
         #expect(connections.count == 2)
@@ -113,10 +127,13 @@ struct AgentNetworkFailureTests {
         let work = try Harness.TemporaryDirectory()
         let run = try await Harness.run(
             try Harness.binary("samd-agent"),
-            AgentCLITests.arguments("device", port: silent.port) + ["--retries", "0", "--connect-timeout", "0.5", try Self.file(in: work, "a.json", bytes: 2)]
+            AgentCLITests.arguments("device", port: silent.port) + [
+                "--retries", "0", "--connect-timeout", "0.5", try Self.file(in: work, "a.json", bytes: 2),
+            ]
         )
         #expect(run.status == 76, "\(run)")
-        #expect(run.standardError.contains("handshakeTimeout (local): the handshake did not finish within 1 s"), "\(run)")
+        #expect(
+            run.standardError.contains("handshakeTimeout (local): the handshake did not finish within 1 s"), "\(run)")
         withExtendedLifetime(silent) {}
     }
 }
@@ -161,7 +178,9 @@ final class CuttingProxy: Sendable {
             let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var address = Self.loopback(port: target)
             let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
             }
             guard connected else {
                 close(client)
@@ -191,7 +210,9 @@ final class CuttingProxy: Sendable {
             guard count > 0 else { break }
             var offset = 0
             while offset < count {
-                let written = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + offset, count - offset, Int32(MSG_NOSIGNAL)) }
+                let written = buffer.withUnsafeBytes {
+                    send(destination, $0.baseAddress! + offset, count - offset, Int32(MSG_NOSIGNAL))
+                }
                 guard written > 0 else { return copied }
                 offset += written
             }
@@ -216,7 +237,8 @@ final class CuttingProxy: Sendable {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ready = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && Glibc.listen(descriptor, 8) == 0 && getsockname(descriptor, pointer, &length) == 0
+                bind(descriptor, pointer, length) == 0 && Glibc.listen(descriptor, 8) == 0
+                    && getsockname(descriptor, pointer, &length) == 0
             }
         }
         guard ready else {

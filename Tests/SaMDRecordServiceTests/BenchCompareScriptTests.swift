@@ -6,7 +6,8 @@ import Testing
 /// and a missing benchmark reported as an error rather than dropped.
 @Suite("Scripts/bench-compare")
 struct BenchCompareScriptTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let script = root.appendingPathComponent("Scripts/bench-compare").path
     /// The package-benchmark exports of the three full runs quoted in Docs/Performance.md (`run-1` … `run-3`,
     /// raw samples dropped).
@@ -17,16 +18,22 @@ struct BenchCompareScriptTests {
         let markdown = directory.appendingPathComponent("rows.md")
         let run = try await Harness.run(
             URL(fileURLWithPath: "/usr/bin/env"),
-            ["python3", Self.script, "--from-results", results.path, "--json", json.path, "--markdown", markdown.path,
-             "--chart", directory.appendingPathComponent("chart.svg").path],
+            [
+                "python3", Self.script, "--from-results", results.path, "--json", json.path, "--markdown",
+                markdown.path,
+                "--chart", directory.appendingPathComponent("chart.svg").path,
+            ],
             timeout: 60
         )
-        let rows = (try? Data(contentsOf: json)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [[String: Any]] }
+        let rows = (try? Data(contentsOf: json)).flatMap {
+            try? JSONSerialization.jsonObject(with: $0) as? [[String: Any]]
+        }
         return (run, rows, (try? String(contentsOf: markdown, encoding: .utf8)) ?? "")
     }
 
     static func scratch() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-compare-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "bench-compare-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return directory
     }
@@ -35,7 +42,8 @@ struct BenchCompareScriptTests {
         let directory = try Self.scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
         // One run: every ratio is ours / reference.
-        let (run, decoded, markdown) = try await Self.render(Self.fixture.appendingPathComponent("run-1"), in: directory)
+        let (run, decoded, markdown) = try await Self.render(
+            Self.fixture.appendingPathComponent("run-1"), in: directory)
         let rows = try #require(decoded, "\(run)")
         #expect(rows.count >= 25)
         var missed = 0
@@ -45,7 +53,9 @@ struct BenchCompareScriptTests {
             let ours = try #require(row["ours"] as? Double, "\(name)")
             let reference = try #require(row["reference"] as? Double, "\(name)")
             let ratio = try #require(row["ratio"] as? Double, "\(name)")
-            #expect(abs(ratio - ours / reference) <= 0.005 * Swift.max(1.0, ratio), "\(name): \(ratio) is not \(ours) / \(reference)")
+            #expect(
+                abs(ratio - ours / reference) <= 0.005 * Swift.max(1.0, ratio),
+                "\(name): \(ratio) is not \(ours) / \(reference)")
             guard let goal = row["goal"] as? String else {
                 #expect(row["goal"] is NSNull, "\(name)")
                 continue
@@ -56,9 +66,12 @@ struct BenchCompareScriptTests {
         }
         // The issue's goals are all there.
         let names = rows.compactMap { $0["name"] as? String }
-        for required in ["envelope seal 1 MiB (AES-256-GCM)", "envelope open 1 MiB (AES-256-GCM)", "envelope stream seal",
-                         "envelope stream open", "one 1 KiB record", "rewrap rate", "rotation of", "full handshakes vs swift-nio-ssl",
-                         "resumed handshakes vs our full", "bulk transfer", "idle mTLS connection"] {
+        for required in [
+            "envelope seal 1 MiB (AES-256-GCM)", "envelope open 1 MiB (AES-256-GCM)", "envelope stream seal",
+            "envelope stream open", "one 1 KiB record", "rewrap rate", "rotation of",
+            "full handshakes vs swift-nio-ssl",
+            "resumed handshakes vs our full", "bulk transfer", "idle mTLS connection",
+        ] {
             #expect(names.contains { $0.contains(required) }, "no row for \(required)")
         }
         // Judged alike in the Markdown and the exit status.
@@ -76,11 +89,14 @@ struct BenchCompareScriptTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         var perRun: [[String: Double]] = []
         for index in 1...3 {
-            let (run, rows, _) = try await Self.render(Self.fixture.appendingPathComponent("run-\(index)"), in: directory)
+            let (run, rows, _) = try await Self.render(
+                Self.fixture.appendingPathComponent("run-\(index)"), in: directory)
             let decoded = try #require(rows, "\(run)")
-            perRun.append(Dictionary(uniqueKeysWithValues: decoded.compactMap { row in
-                (row["name"] as? String).flatMap { name in (row["ratio"] as? Double).map { (name, $0) } }
-            }))
+            perRun.append(
+                Dictionary(
+                    uniqueKeysWithValues: decoded.compactMap { row in
+                        (row["name"] as? String).flatMap { name in (row["ratio"] as? Double).map { (name, $0) } }
+                    }))
         }
         let (run, rows, _) = try await Self.render(Self.fixture, in: directory)
         let merged = try #require(rows, "\(run)")
@@ -88,7 +104,9 @@ struct BenchCompareScriptTests {
         for row in merged {
             let name = try #require(row["name"] as? String)
             let ratios = try perRun.map { try #require($0[name], "\(name)") }.sorted()
-            #expect(row["ratio"] as? Double == ratios[1], "\(name): \(String(describing: row["ratio"])) is not the median of \(ratios)")
+            #expect(
+                row["ratio"] as? Double == ratios[1],
+                "\(name): \(String(describing: row["ratio"])) is not the median of \(ratios)")
         }
     }
 
@@ -103,7 +121,8 @@ struct BenchCompareScriptTests {
             let elements = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [[String: Any]])
             let kept = elements.filter { !(($0["benchmark"] as? String) ?? "").contains("TLS_bulk") }
             #expect(kept.count < elements.count)
-            try JSONSerialization.data(withJSONObject: kept).write(to: results.appendingPathComponent(file.lastPathComponent))
+            try JSONSerialization.data(withJSONObject: kept).write(
+                to: results.appendingPathComponent(file.lastPathComponent))
         }
         let (run, _, _) = try await Self.render(results, in: directory)
         #expect(run.status == 2, "\(run)")

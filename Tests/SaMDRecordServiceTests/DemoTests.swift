@@ -32,7 +32,8 @@ struct DemoTests {
     /// Every shared medical record (FHIR, Synthea, HL7 v2, DICOM, as the tests carry them) must pass too.
     @Test(.timeLimit(.minutes(5)))
     func theDemoPassesOnTheSharedMedicalRecordsAndKeepsItsWorkDirectoryWhenAsked() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("samd-demo-test-\(UUID().uuidString)").path
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("samd-demo-test-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: work) }
         let run = try Harness.run(
             try Harness.binary("samd-demo"),
@@ -50,9 +51,13 @@ struct DemoTests {
         // The kept key store opens with the kept passphrase (0600): records:1 destroyed, records:2 active.
         var info = stat()
         #expect(stat(work + "/passphrase", &info) == 0 && info.st_mode & 0o777 == 0o600)
-        let list = try Harness.run(try Harness.binary("samd-vault"), ["keys", "list", "--keystore", work + "/keys", "--passphrase-file", work + "/passphrase"], timeout: 60)
+        let list = try Harness.run(
+            try Harness.binary("samd-vault"),
+            ["keys", "list", "--keystore", work + "/keys", "--passphrase-file", work + "/passphrase"], timeout: 60)
         #expect(list.status == 0, "\(list)")
-        #expect(list.output.contains("records:1") && list.output.contains("destroyed") && list.output.contains("records:2"), "\(list)")
+        #expect(
+            list.output.contains("records:1") && list.output.contains("destroyed") && list.output.contains("records:2"),
+            "\(list)")
     }
 
     @Test func badInputIsRefusedWithItsExitCode() throws {

@@ -25,19 +25,24 @@ struct DurableAcknowledgementTests {
         let device = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("device"))
         // The first PUT connects (handshake, session tickets) and makes the subject key; the ones judged are
         // new records on that same connection, whose only socket writes are their answers.
-        let first = try await device.put(subject: "p", recordID: "r-0", recordType: "application/fhir+json", body: Self.record)
+        let first = try await device.put(
+            subject: "p", recordID: "r-0", recordType: "application/fhir+json", body: Self.record)
         #expect(first.status == 201, "\(first)")
         for index in 1...3 {
             let sent = Date().timeIntervalSince1970
-            let response = try await device.put(subject: "p", recordID: "r-\(index)", recordType: "application/fhir+json", body: Self.record)
+            let response = try await device.put(
+                subject: "p", recordID: "r-\(index)", recordType: "application/fhir+json", body: Self.record)
             #expect(response.status == 201, "\(response)")
             var verdict: StraceVerdict?
             _ = await eventually(timeout: 20) {
-                verdict = Self.judge(trace: (try? String(contentsOfFile: trace, encoding: .utf8)) ?? "", after: sent, port: gateway.port)
+                verdict = Self.judge(
+                    trace: (try? String(contentsOfFile: trace, encoding: .utf8)) ?? "", after: sent, port: gateway.port)
                 return verdict != nil
             }
             let found = try #require(verdict, "no write to the device's socket traced after the request")
-            #expect(found.walSyncedBeforeAnswer, "the answer to PUT r-\(index) was written before the WAL was synced:\n\(found.excerpt)")
+            #expect(
+                found.walSyncedBeforeAnswer,
+                "the answer to PUT r-\(index) was written before the WAL was synced:\n\(found.excerpt)")
         }
         await device.close()
     }
@@ -62,7 +67,11 @@ struct DurableAcknowledgementTests {
             seen.append(line)
             if call.hasPrefix("fsync(") || call.hasPrefix("fdatasync(") {
                 guard call.contains("records.sqlite-wal>") else { continue }
-                if call.hasSuffix("<unfinished ...>") { pendingSync.insert(pid) } else if call.contains(") = 0") { synced = true }
+                if call.hasSuffix("<unfinished ...>") {
+                    pendingSync.insert(pid)
+                } else if call.contains(") = 0") {
+                    synced = true
+                }
             } else if call.hasPrefix("<... fsync resumed>") || call.hasPrefix("<... fdatasync resumed>") {
                 if pendingSync.remove(pid) != nil, call.contains(") = 0") { synced = true }
             } else if ["write(", "writev(", "sendmsg(", "sendto("].contains(where: { call.hasPrefix($0) }),

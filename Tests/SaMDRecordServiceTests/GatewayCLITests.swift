@@ -9,7 +9,7 @@ import SaMDTLSTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("samd-gateway")
@@ -27,12 +27,18 @@ struct GatewayCLITests {
         let url = "https://127.0.0.1:\(gateway.port)/records/patient-0042/\(name)"
         let pki = Harness.pki
         func tls(_ client: String) -> [String] {
-            ["--silent", "--show-error", "--max-time", "30", "--cacert", pki.root, "--cert", pki.cert(client), "--key", pki.key(client)]
+            [
+                "--silent", "--show-error", "--max-time", "30", "--cacert", pki.root, "--cert", pki.cert(client),
+                "--key", pki.key(client),
+            ]
         }
 
         let put = try await Harness.run(
             curl,
-            tls("device") + ["-X", "PUT", "-H", "Content-Type: application/dicom", "--data-binary", "@" + upload, "-w", "\n%{http_code}", url]
+            tls("device") + [
+                "-X", "PUT", "-H", "Content-Type: application/dicom", "--data-binary", "@" + upload, "-w",
+                "\n%{http_code}", url,
+            ]
         )
         #expect(put.status == 0, "\(put)")
         #expect(put.output == "{\"revision\":1}\n201", "\(put)")
@@ -41,7 +47,8 @@ struct GatewayCLITests {
         #expect(denied.output == "403", "\(denied)")
 
         let download = work.file("downloaded")
-        let get = try await Harness.run(curl, tls("reader") + ["-o", download, "-w", "%{http_code} %{content_type}", url])
+        let get = try await Harness.run(
+            curl, tls("reader") + ["-o", download, "-w", "%{http_code} %{content_type}", url])
         #expect(get.status == 0, "\(get)")
         #expect(get.output == "200 application/dicom", "\(get)")
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: download))) == record)
@@ -49,7 +56,10 @@ struct GatewayCLITests {
         // Without a client certificate the handshake is refused: curl fails, nothing is served.
         let anonymous = try await Harness.run(
             curl,
-            ["--silent", "--max-time", "30", "--cacert", pki.root, "-o", download + ".anonymous", "-w", "%{http_code}", url]
+            [
+                "--silent", "--max-time", "30", "--cacert", pki.root, "-o", download + ".anonymous", "-w",
+                "%{http_code}", url,
+            ]
         )
         #expect(anonymous.status != 0, "\(anonymous)")
         #expect(anonymous.output != "200")
@@ -66,7 +76,8 @@ struct GatewayCLITests {
 
     /// The gateway's certificate as a new connection sees it.
     static func servedSPKI(port: Int) async throws -> [UInt8]? {
-        let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
+        let connection = try await TLSClient.connect(
+            host: "127.0.0.1", port: port, context: try Harness.clientContext("device"))
         let spki = connection.peer?.spkiSHA256
         try? await connection.executeThenClose { _, outbound in outbound.finish() }
         return spki
@@ -144,7 +155,9 @@ struct GatewayCLITests {
         #expect(usage.status == 64, "\(usage)")
         let ipRole = try await Harness.run(gatewayBinary, standard + ["--reader", "10.0.0.7"], environment: passphrase)
         #expect(ipRole.status == 64, "\(ipRole)")
-        let badListen = try await Harness.run(gatewayBinary, ["serve", "--listen", "localhost"] + Harness.GatewayProcess.standardArguments(stores), environment: passphrase)
+        let badListen = try await Harness.run(
+            gatewayBinary, ["serve", "--listen", "localhost"] + Harness.GatewayProcess.standardArguments(stores),
+            environment: passphrase)
         #expect(badListen.status == 64, "\(badListen)")
 
         var missingCA = standard
@@ -158,7 +171,8 @@ struct GatewayCLITests {
         let badIdentity = try await Harness.run(gatewayBinary, expired, environment: passphrase)
         #expect(badIdentity.status == 78, "\(badIdentity)")
 
-        let wrongPassphrase = try await Harness.run(gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": "not the passphrase"])
+        let wrongPassphrase = try await Harness.run(
+            gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": "not the passphrase"])
         #expect(wrongPassphrase.status == 78, "\(wrongPassphrase)")
         #expect(!wrongPassphrase.standardError.contains("not the passphrase"))
         let noPassphrase = try await Harness.run(gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": ""])
@@ -168,12 +182,18 @@ struct GatewayCLITests {
         let work = try Harness.TemporaryDirectory()
         let passphraseFile = work.file("passphrase")
         try Harness.writePrivate(Harness.passphrase + "\n", to: passphraseFile)
-        let fromFile = try Harness.Child(gatewayBinary, standard + ["--passphrase-file", passphraseFile], environment: ["SAMD_PASSPHRASE": ""])
-        #expect(await fromFile.wait { fromFile.standardOutput.text.hasPrefix("listening on 127.0.0.1:") }, "\(fromFile.standardError.text)")
+        let fromFile = try Harness.Child(
+            gatewayBinary, standard + ["--passphrase-file", passphraseFile], environment: ["SAMD_PASSPHRASE": ""])
+        #expect(
+            await fromFile.wait { fromFile.standardOutput.text.hasPrefix("listening on 127.0.0.1:") },
+            "\(fromFile.standardError.text)")
         fromFile.kill()
 
         let help = try await Harness.run(gatewayBinary, ["serve", "--help"])
-        for option in ["--reader", "--shredder", "--key-passphrase-file", "--passphrase-file", "--max-body-bytes", "--keystore", "--store"] {
+        for option in [
+            "--reader", "--shredder", "--key-passphrase-file", "--passphrase-file", "--max-body-bytes", "--keystore",
+            "--store",
+        ] {
             #expect(help.output.contains(option), "\(option) missing from --help")
         }
     }
@@ -186,16 +206,22 @@ struct GatewayCLITests {
         let device = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("device"))
         let reader = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("reader"))
         for index in 0..<12 {
-            #expect(try await device.put(subject: "patient-\(index)", recordID: "r", body: [UInt8(index)]).status == 201)
+            #expect(
+                try await device.put(subject: "patient-\(index)", recordID: "r", body: [UInt8(index)]).status == 201)
         }
 
-        let arguments = ["rotate", "--store", stores.storePath, "--keystore", stores.keysPath, "--new-version", "--batch-size", "5"]
-        let rotation = try await Harness.run(gatewayBinary, arguments, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
+        let arguments = [
+            "rotate", "--store", stores.storePath, "--keystore", stores.keysPath, "--new-version", "--batch-size", "5",
+        ]
+        let rotation = try await Harness.run(
+            gatewayBinary, arguments, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
         #expect(rotation.status == 0, "\(rotation)")
         let lines = rotation.output.split(separator: "\n").map(String.init)
         #expect(lines.count == 4, "\(lines)")
         let pattern = /rotation: (\d+)\/12 subject keys, (\d+) rewrapped, \d+\.\d\/s/
-        #expect(lines.prefix(3).compactMap { try? pattern.wholeMatch(in: $0).map { Int($0.1)! } } == [5, 10, 12], "\(lines)")
+        #expect(
+            lines.prefix(3).compactMap { try? pattern.wholeMatch(in: $0).map { Int($0.1)! } } == [5, 10, 12], "\(lines)"
+        )
         #expect(lines.last == "rotation finished: records:2, 12 subject keys", "\(lines)")
 
         // Records written before the rotation still read; the gateway kept serving throughout.
@@ -207,7 +233,8 @@ struct GatewayCLITests {
         #expect(try await device.put(subject: "patient-new", recordID: "r", body: [1]).status == 201)
 
         // Nothing left to do: finished at once, without a new version.
-        let again = try await Harness.run(gatewayBinary, Array(arguments.dropLast(3)), environment: ["SAMD_PASSPHRASE": Harness.passphrase])
+        let again = try await Harness.run(
+            gatewayBinary, Array(arguments.dropLast(3)), environment: ["SAMD_PASSPHRASE": Harness.passphrase])
         #expect(again.status == 0, "\(again)")
         #expect(again.output.hasSuffix("rotation finished: records:2, 13 subject keys\n"), "\(again)")
         await device.close()

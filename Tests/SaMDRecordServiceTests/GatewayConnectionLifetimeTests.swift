@@ -10,7 +10,7 @@ import SaMDTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("samd-gateway connection lifetime")
@@ -29,7 +29,8 @@ struct GatewayConnectionLifetimeTests {
         try Harness.writePrivate(certificate.privateKeyPEM, to: directory.file("\(id).key"))
         let context = try TLSContext(
             configuration: .deviceClient(
-                identity: .files(certificateChain: directory.file("\(id).pem"), privateKey: directory.file("\(id).key")),
+                identity: .files(
+                    certificateChain: directory.file("\(id).pem"), privateKey: directory.file("\(id).key")),
                 trustRoots: .file(Harness.pki.root)
             ),
             logger: Harness.quiet
@@ -105,7 +106,8 @@ struct GatewayConnectionLifetimeTests {
         // A new connection of the revoked device is refused at the handshake; a reader sees what was stored.
         let reader = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("reader"))
         #expect(try await reader.get(subject: "p", recordID: "two").body == Array("second record".utf8))
-        let again = try? await RawClient.exchange(port: gateway.port, context: context, [Array(Self.put("four", "x").utf8)], timeout: 10)
+        let again = try? await RawClient.exchange(
+            port: gateway.port, context: context, [Array(Self.put("four", "x").utf8)], timeout: 10)
         #expect(again.map { $0.statuses.isEmpty && $0.closed } ?? true, "\(String(describing: again))")
     }
 

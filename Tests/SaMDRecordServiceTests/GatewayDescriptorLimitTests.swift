@@ -9,7 +9,7 @@ import SaMDTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("samd-gateway under descriptor exhaustion", .serialized)
@@ -60,7 +60,8 @@ struct GatewayDescriptorLimitTests {
     static func served(port: Int, timeout: Double = 30) async throws -> Bool {
         let context = try Harness.clientContext("device")
         return await eventually(timeout: timeout) {
-            let client = RecordClient(host: "127.0.0.1", port: port, context: context, connectTimeout: 5, requestTimeout: 5)
+            let client = RecordClient(
+                host: "127.0.0.1", port: port, context: context, connectTimeout: 5, requestTimeout: 5)
             return (try? await client.health())?.status == 200
         }
     }
@@ -83,7 +84,8 @@ struct GatewayDescriptorLimitTests {
         // The failures are logged, once per interval (10 s), not once per failed accept.
         let events = gateway.log.components(separatedBy: "event=samd.tls.accept-failed").count - 1
         #expect(events >= 1 && events <= 2, "\(events) accept-failed events: \(gateway.log.suffix(2000))")
-        #expect(try await Self.served(port: gateway.port), "no client served after the flood: \(gateway.log.suffix(2000))")
+        #expect(
+            try await Self.served(port: gateway.port), "no client served after the flood: \(gateway.log.suffix(2000))")
     }
 
     @Test func connectionsOverTheBoundAreClosedAndLoggedOncePerInterval() async throws {
@@ -96,9 +98,13 @@ struct GatewayDescriptorLimitTests {
         let pid = gateway.child.process.processIdentifier
         #expect(await gateway.waitForLog("max_connections="))
         let bound = try #require(
-            gateway.log.components(separatedBy: "max_connections=").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
+            gateway.log.components(separatedBy: "max_connections=").dropFirst().first.flatMap {
+                Int($0.prefix { $0.isNumber })
+            }
         )
-        #expect(bound > 0 && bound < Self.descriptorLimit, "default --max-connections \(bound) under ulimit -n \(Self.descriptorLimit)")
+        #expect(
+            bound > 0 && bound < Self.descriptorLimit,
+            "default --max-connections \(bound) under ulimit -n \(Self.descriptorLimit)")
 
         let flood = try Flood(Self.floodCount, port: gateway.port)
         // The connections over the bound are closed by the gateway (end of stream) at once — well before the
@@ -122,6 +128,7 @@ struct GatewayDescriptorLimitTests {
         #expect(acceptFailures <= 1, "\(gateway.log.suffix(2000))")
 
         flood.closeAll()
-        #expect(try await Self.served(port: gateway.port), "no client served after the flood: \(gateway.log.suffix(2000))")
+        #expect(
+            try await Self.served(port: gateway.port), "no client served after the flood: \(gateway.log.suffix(2000))")
     }
 }

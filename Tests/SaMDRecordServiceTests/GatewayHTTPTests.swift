@@ -1,7 +1,6 @@
 // The gateway's HTTP surface in this process: roles, statuses, limits, and what is (never) logged.
 
 import Foundation
-import SaMDTestSupport
 import Logging
 import NIOCore
 import SaMDKeys
@@ -9,6 +8,7 @@ import SaMDRecordService
 import SaMDStore
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Synchronization
 import Testing
 
@@ -16,7 +16,9 @@ import Testing
 struct GatewayHTTPTests {
     static let subject = "patient-7f3a91c2"
     static let recordID = "observation-0001.json"
-    static let record = Array(#"{"resourceType":"Observation","id":"obs-1","status":"final","valueQuantity":{"value":72,"unit":"/min"}}"#.utf8)
+    static let record = Array(
+        #"{"resourceType":"Observation","id":"obs-1","status":"final","valueQuantity":{"value":72,"unit":"/min"}}"#.utf8
+    )
 
     @Test func aDeviceWritesAReaderReadsAShredderShreds() async throws {
         let gateway = try await Harness.InProcessGateway.start()
@@ -25,11 +27,13 @@ struct GatewayHTTPTests {
         let shredder = try gateway.client("shredder")
         var bodies: [[UInt8]] = []
 
-        let created = try await device.put(subject: Self.subject, recordID: Self.recordID, recordType: "application/fhir+json", body: Self.record)
+        let created = try await device.put(
+            subject: Self.subject, recordID: Self.recordID, recordType: "application/fhir+json", body: Self.record)
         #expect(created.status == 201, "\(created)")
         #expect(created.revision == 1)
         #expect(created.contentType == "application/json")
-        let replaced = try await device.put(subject: Self.subject, recordID: Self.recordID, recordType: "application/fhir+json", body: Self.record)
+        let replaced = try await device.put(
+            subject: Self.subject, recordID: Self.recordID, recordType: "application/fhir+json", body: Self.record)
         #expect(replaced.status == 200)
         #expect(replaced.revision == 2)
         #expect(String(decoding: replaced.body, as: UTF8.self) == #"{"revision":2}"#)
@@ -64,10 +68,13 @@ struct GatewayHTTPTests {
         let nothing = try await shredder.shred(subject: "patient-never-seen")
         #expect(nothing.status == 404)
 
-        bodies = [created, replaced, deviceRead, read, missing, deviceShred, readerShred, shredded, gone, nothing].filter { $0.contentType == "application/json" }.map(\.body)
+        bodies = [created, replaced, deviceRead, read, missing, deviceShred, readerShred, shredded, gone, nothing]
+            .filter { $0.contentType == "application/json" }.map(\.body)
         for body in bodies {
             let text = String(decoding: body, as: UTF8.self)
-            #expect(!text.contains(Self.subject) && !text.contains(Self.recordID) && !text.contains("patient-never-seen"), "an id echoed: \(text)")
+            #expect(
+                !text.contains(Self.subject) && !text.contains(Self.recordID) && !text.contains("patient-never-seen"),
+                "an id echoed: \(text)")
         }
 
         // Security events: who did what, by certificate — never which patient or record.
@@ -83,7 +90,10 @@ struct GatewayHTTPTests {
         #expect(shredEvent.metadata["peer"] == Harness.shredderURI)
         #expect(shredEvent.metadata["records"] == "1")
         let logged = events.allText
-        for secret in [Self.subject, Self.recordID, "patient-never-seen", String(decoding: Self.record, as: UTF8.self), "observation-0002"] {
+        for secret in [
+            Self.subject, Self.recordID, "patient-never-seen", String(decoding: Self.record, as: UTF8.self),
+            "observation-0002",
+        ] {
             #expect(!logged.contains(secret), "patient data in the log: \(secret)")
         }
 
@@ -103,11 +113,16 @@ struct GatewayHTTPTests {
         #expect(health.status == 200)
         #expect(String(decoding: health.body, as: UTF8.self) == #"{"status":"ok"}"#)
 
-        for path in ["/", "/nope", "/records", "/records/a", "/records/a/b/c", "/subjects", "/subjects/a/b", "/healthz/x", "*"] {
+        for path in [
+            "/", "/nope", "/records", "/records/a", "/records/a/b/c", "/subjects", "/subjects/a/b", "/healthz/x", "*",
+        ] {
             let response = try await device.send(method: "GET", path: path)
             #expect(response.status == 404, "\(path): \(response.status)")
         }
-        for (method, path) in [("POST", "/records/a/b"), ("DELETE", "/records/a/b"), ("GET", "/subjects/a"), ("PUT", "/subjects/a"), ("POST", "/healthz"), ("PATCH", "/records/a/b")] {
+        for (method, path) in [
+            ("POST", "/records/a/b"), ("DELETE", "/records/a/b"), ("GET", "/subjects/a"), ("PUT", "/subjects/a"),
+            ("POST", "/healthz"), ("PATCH", "/records/a/b"),
+        ] {
             let response = try await device.send(method: method, path: path, body: method == "GET" ? nil : [])
             #expect(response.status == 405, "\(method) \(path): \(response.status)")
         }
@@ -131,13 +146,17 @@ struct GatewayHTTPTests {
         // Shapes the store refuses: control characters, more than 512 bytes, an empty id. The typed client does
         // not send them; sent anyway, the gateway answers 400.
         for (subject, recordID) in [("a\nb", "x"), ("a", String(repeating: "r", count: 513)), ("a", "")] {
-            await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await device.put(subject: subject, recordID: recordID, body: [1, 2, 3]) }
+            await #expect(throws: RecordServiceError(.invalidRequest, "")) {
+                try await device.put(subject: subject, recordID: recordID, body: [1, 2, 3])
+            }
             let encoded = [subject, recordID].map { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
-            let response = try await device.send(method: "PUT", path: "/records/\(encoded[0])/\(encoded[1])", body: [1, 2, 3])
+            let response = try await device.send(
+                method: "PUT", path: "/records/\(encoded[0])/\(encoded[1])", body: [1, 2, 3])
             #expect(response.status == 400, "\(response)")
         }
         for type in ["text/plain; charset=utf-8", "", "a b", String(repeating: "t", count: 128)] {
-            let response = try await device.send(method: "PUT", path: "/records/a/b", headers: [("content-type", type)], body: [1])
+            let response = try await device.send(
+                method: "PUT", path: "/records/a/b", headers: [("content-type", type)], body: [1])
             #expect(response.status == 400, "\(type): \(response.status)")
         }
         let untyped = try await device.send(method: "PUT", path: "/records/a/untyped", body: [1, 2])
@@ -159,7 +178,8 @@ struct GatewayHTTPTests {
         let dots = [".", "..", "%2e", "%2E", "%2e%2E", "%2E%2e", ".%2e", "%2e."]
         for segment in dots {
             for path in ["/records/\(segment)/x", "/records/s1/\(segment)", "/records/\(segment)/\(segment)"] {
-                let put = try await device.send(method: "PUT", path: path, headers: [("content-type", "application/octet-stream")], body: [1, 2, 3])
+                let put = try await device.send(
+                    method: "PUT", path: path, headers: [("content-type", "application/octet-stream")], body: [1, 2, 3])
                 #expect(put.status == 400, "PUT \(path): \(put.status)")
                 #expect(put.errorCode == "invalid-request", "PUT \(path)")
                 let get = try await reader.send(method: "GET", path: path)
@@ -170,9 +190,15 @@ struct GatewayHTTPTests {
         }
         // The typed client never sends them: a proxy on the way would normalise the path to another resource.
         let before = gateway.gateway.statistics.requests
-        await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await device.put(subject: "..", recordID: "x", body: [1]) }
-        await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await device.put(subject: "s1", recordID: ".", body: [1]) }
-        await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await reader.get(subject: ".", recordID: "x") }
+        await #expect(throws: RecordServiceError(.invalidRequest, "")) {
+            try await device.put(subject: "..", recordID: "x", body: [1])
+        }
+        await #expect(throws: RecordServiceError(.invalidRequest, "")) {
+            try await device.put(subject: "s1", recordID: ".", body: [1])
+        }
+        await #expect(throws: RecordServiceError(.invalidRequest, "")) {
+            try await reader.get(subject: ".", recordID: "x")
+        }
         await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await shredder.shred(subject: "..") }
         #expect(gateway.gateway.statistics.requests == before, "nothing was sent")
         #expect(try gateway.stores.store.statistics().recordCount == 0)
@@ -189,7 +215,8 @@ struct GatewayHTTPTests {
         let reader = try gateway.client("reader")
         let subject = "patient/Zoë 1?#"
         let recordID = "obs 100%.json"
-        let stored = try await device.put(subject: subject, recordID: recordID, recordType: "application/fhir+json", body: Self.record)
+        let stored = try await device.put(
+            subject: subject, recordID: recordID, recordType: "application/fhir+json", body: Self.record)
         #expect(stored.status == 201)
         let read = try await reader.get(subject: subject, recordID: recordID)
         #expect(read.status == 200)
@@ -219,7 +246,8 @@ struct GatewayHTTPTests {
         let fits = try await device.put(subject: "p", recordID: "fits", body: [UInt8](repeating: 9, count: 1024))
         #expect(fits.status == 201, "\(fits)")
         let smallChunked = try await device.send(
-            method: "PUT", path: "/records/p/chunked", headers: [("transfer-encoding", "chunked")], body: [UInt8](repeating: 5, count: 1000)
+            method: "PUT", path: "/records/p/chunked", headers: [("transfer-encoding", "chunked")],
+            body: [UInt8](repeating: 5, count: 1000)
         )
         #expect(smallChunked.status == 201)
         #expect(try await reader.get(subject: "p", recordID: "chunked").body == [UInt8](repeating: 5, count: 1000))
@@ -253,15 +281,19 @@ struct GatewayHTTPTests {
             port: 0,
             // 10 s: long enough that a loaded machine does not let the idle timer close the first connection
             // between the handshake and the first request (CI saw it at 3 s), short enough to wait for.
-            configuration: RecordGatewayConfiguration(tls: try Harness.serverContext(logger: recorder.logger), idleTimeout: 10),
+            configuration: RecordGatewayConfiguration(
+                tls: try Harness.serverContext(logger: recorder.logger), idleTimeout: 10),
             store: stores.store,
             logger: recorder.logger
         )
-        let device = RecordClient(host: "127.0.0.1", port: gateway.localAddress.port!, context: try Harness.clientContext("device"))
+        let device = RecordClient(
+            host: "127.0.0.1", port: gateway.localAddress.port!, context: try Harness.clientContext("device"))
         #expect(try await device.put(subject: "p", recordID: "r", body: [1]).status == 201)
 
         // The gateway closes the idle connection; the next request connects again, resuming the TLS session.
-        #expect(await eventually(timeout: 40) { gateway.statistics.openConnections == 0 }, "the idle connection was not closed")
+        #expect(
+            await eventually(timeout: 40) { gateway.statistics.openConnections == 0 },
+            "the idle connection was not closed")
         let before = gateway.statistics.handshakesSucceeded
         #expect(try await device.health().status == 200)
         #expect(gateway.statistics.handshakesSucceeded == before + 1)
@@ -288,7 +320,8 @@ struct GatewayHTTPTests {
                 db.execute("UPDATE record SET envelope = ? WHERE record_index = ?", (bytes(changed), index))
             db.commit()
             """
-        let tamper = try await Harness.run(python, ["-c", script, gateway.stores.storePath + "/" + EncryptedRecordStore.databaseFileName])
+        let tamper = try await Harness.run(
+            python, ["-c", script, gateway.stores.storePath + "/" + EncryptedRecordStore.databaseFileName])
         try #require(tamper.status == 0, "\(tamper)")
 
         let read = try await reader.get(subject: Self.subject, recordID: Self.recordID)
@@ -307,7 +340,9 @@ struct GatewayHTTPTests {
         let stranger = try gateway.client("unknownCADevice")
         let attempts = Attempts()
         await #expect(throws: TLSError(.unknownCA, "")) {
-            _ = try await stranger.upload(subject: "p", recordID: "r", body: [1], policy: RetryPolicy(attempts: 5, initialDelay: 0.01)) { _, _, _ in
+            _ = try await stranger.upload(
+                subject: "p", recordID: "r", body: [1], policy: RetryPolicy(attempts: 5, initialDelay: 0.01)
+            ) { _, _, _ in
                 attempts.increment()
             }
         }
@@ -323,7 +358,10 @@ struct GatewayHTTPTests {
         let invalid: [RecordGatewayConfiguration] = [
             RecordGatewayConfiguration(tls: try Harness.clientContext("device")),
             RecordGatewayConfiguration(
-                tls: try TLSContext(configuration: .server(identity: .files(certificateChain: Harness.pki.cert("server"), privateKey: Harness.pki.key("server"))))
+                tls: try TLSContext(
+                    configuration: .server(
+                        identity: .files(
+                            certificateChain: Harness.pki.cert("server"), privateKey: Harness.pki.key("server"))))
             ),
             RecordGatewayConfiguration(tls: server, readers: [""]),
             RecordGatewayConfiguration(tls: server, shredders: ["10.0.0.7"]),
@@ -332,7 +370,8 @@ struct GatewayHTTPTests {
         ]
         for configuration in invalid {
             await #expect(throws: RecordServiceError(.invalidConfiguration, "")) {
-                _ = try await RecordGateway.start(host: "127.0.0.1", port: 0, configuration: configuration, store: stores.store)
+                _ = try await RecordGateway.start(
+                    host: "127.0.0.1", port: 0, configuration: configuration, store: stores.store)
             }
         }
     }

@@ -17,7 +17,8 @@ struct GatewayOptionTests {
         let stores = try Harness.Stores()
         let versions = try stores.keyStore.list().count
         let empty = stores.directory.file("empty")
-        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: empty, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         let mistyped = stores.directory.file("recrods")
 
         for directory in [mistyped, empty] {
@@ -71,7 +72,8 @@ struct GatewayOptionTests {
         let rotate = ["rotate", "--store", stores.storePath, "--keystore", stores.keysPath]
         // A negative number is the option's value (refused by its range), not a missing value.
         for (extra, option) in [
-            (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-1"], "--batch-size is 1 to 1000000"), (["--kek-name", ""], "--kek-name"),
+            (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-1"], "--batch-size is 1 to 1000000"),
+            (["--kek-name", ""], "--kek-name"),
         ] {
             let run = try await Harness.run(gateway, rotate + extra, environment: Self.passphrase)
             #expect(run.status == 64, "\(extra): \(run)")
@@ -98,7 +100,9 @@ struct GatewayOptionTests {
 
         // The store's own bound is accepted.
         let largest = try await Harness.GatewayProcess(
-            Harness.GatewayProcess.standardArguments(stores) + ["--max-body-bytes", "\(EncryptedRecordStore.largestMaximumRecordByteCount)"]
+            Harness.GatewayProcess.standardArguments(stores) + [
+                "--max-body-bytes", "\(EncryptedRecordStore.largestMaximumRecordByteCount)",
+            ]
         )
         largest.stop()
     }
@@ -141,7 +145,8 @@ struct GatewayOptionTests {
         #expect(Self.listedCodes(in: docs, after: "Exit codes of samd-agent") == agentCodes)
     }
 
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     @Test func aListenAddressInUseIs69InPlainWords() async throws {
         let occupant = try await Harness.InProcessGateway.start()

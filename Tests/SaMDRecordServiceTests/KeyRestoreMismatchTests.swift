@@ -25,7 +25,8 @@ struct KeyRestoreMismatchTests {
         #expect(try stores.store.get(subject: "p", recordID: "r").payload == payload)
 
         let restored = try FileKeyStore(
-            opening: before, passphrase: try SecureBytes(copying: Array(Harness.passphrase.utf8)), logger: Harness.quiet)
+            opening: before, passphrase: try SecureBytes(copying: Array(Harness.passphrase.utf8)), logger: Harness.quiet
+        )
         let store = try EncryptedRecordStore(directory: stores.storePath, keyStore: restored, logger: Harness.quiet)
         let events = LogRecorder()
         let gateway = try await RecordGateway.start(
@@ -36,7 +37,8 @@ struct KeyRestoreMismatchTests {
             logger: events.logger
         )
         let reader = RecordClient(
-            host: "127.0.0.1", port: try #require(gateway.localAddress.port), context: try Harness.clientContext("reader"))
+            host: "127.0.0.1", port: try #require(gateway.localAddress.port),
+            context: try Harness.clientContext("reader"))
         let response = try await reader.get(subject: "p", recordID: "r")
         #expect(response.status == 500, "\(response)")
         #expect(String(decoding: response.body, as: UTF8.self).contains("key-unavailable"))

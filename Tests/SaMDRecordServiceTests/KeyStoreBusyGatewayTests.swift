@@ -7,7 +7,7 @@ import SaMDTLSTestSupport
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("A stopped key-store lock holder does not stop the gateway")
@@ -22,7 +22,9 @@ struct KeyStoreBusyGatewayTests {
         defer { gateway.stop() }
         let device = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("device"))
         let reader = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("reader"))
-        #expect(try await device.put(subject: "p", recordID: "r-0", recordType: "application/fhir+json", body: Self.record).status == 201)
+        #expect(
+            try await device.put(subject: "p", recordID: "r-0", recordType: "application/fhir+json", body: Self.record)
+                .status == 201)
 
         // A real process takes the key store's lock (as `samd-vault keys rotate` does), then is stopped. It is
         // started by a shell (which prints its pid) so that this process never waits on a stopped child.
@@ -33,7 +35,10 @@ struct KeyStoreBusyGatewayTests {
         )
         defer { Self.end(shell) }
         #expect(await shell.wait(timeout: 20) { shell.standardOutput.text.contains("held") })
-        let holder = try #require(shell.standardOutput.text.split(separator: "\n").first { $0.hasPrefix("pid ") }.flatMap { Int32($0.dropFirst(4)) })
+        let holder = try #require(
+            shell.standardOutput.text.split(separator: "\n").first { $0.hasPrefix("pid ") }.flatMap {
+                Int32($0.dropFirst(4))
+            })
         kill(holder, SIGSTOP)
 
         // PUTs: 503 with Retry-After, within the key store's lock timeout (5 s) and a loaded machine's margin.
@@ -43,8 +48,12 @@ struct KeyStoreBusyGatewayTests {
         let started = clock.now
         let put = try await Harness.run(
             curl,
-            ["--silent", "--show-error", "--max-time", "60", "--cacert", pki.root, "--cert", pki.cert("device"), "--key", pki.key("device"),
-             "-X", "PUT", "-H", "Content-Type: application/fhir+json", "--data-binary", "{}", "-D", "-", "-o", "/dev/null", url]
+            [
+                "--silent", "--show-error", "--max-time", "60", "--cacert", pki.root, "--cert", pki.cert("device"),
+                "--key", pki.key("device"),
+                "-X", "PUT", "-H", "Content-Type: application/fhir+json", "--data-binary", "{}", "-D", "-", "-o",
+                "/dev/null", url,
+            ]
         )
         let waited = clock.now - started
         #expect(put.status == 0, "\(put)")
@@ -55,8 +64,11 @@ struct KeyStoreBusyGatewayTests {
         try await withThrowingTaskGroup(of: Int.self) { group in
             for index in 2..<6 {
                 group.addTask {
-                    try await RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("device"))
-                        .put(subject: "q-\(index)", recordID: "r", recordType: "application/fhir+json", body: Self.record).status
+                    try await RecordClient(
+                        host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("device")
+                    )
+                    .put(subject: "q-\(index)", recordID: "r", recordType: "application/fhir+json", body: Self.record)
+                    .status
                 }
             }
             for try await status in group { #expect(status == 503) }
@@ -72,7 +84,9 @@ struct KeyStoreBusyGatewayTests {
 
         // The holder goes on and ends: PUTs are stored again.
         Self.end(shell)
-        #expect(try await device.put(subject: "p", recordID: "r-1", recordType: "application/fhir+json", body: Self.record).status == 201)
+        #expect(
+            try await device.put(subject: "p", recordID: "r-1", recordType: "application/fhir+json", body: Self.record)
+                .status == 201)
         await device.close()
         await reader.close()
     }

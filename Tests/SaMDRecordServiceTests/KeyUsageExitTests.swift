@@ -11,7 +11,9 @@ import Testing
 @Suite("Own leaf without digitalSignature: record service programs")
 struct KeyUsageExitTests {
     /// Writes `certificate` into `work` and returns its chain and key paths.
-    static func files(_ certificate: TestCertificate, in work: Harness.TemporaryDirectory, as name: String) throws -> (String, String) {
+    static func files(_ certificate: TestCertificate, in work: Harness.TemporaryDirectory, as name: String) throws -> (
+        String, String
+    ) {
         let cert = work.file("\(name).pem")
         let key = work.file("\(name).key")
         try Harness.writePrivate(certificate.chainPEM, to: cert)
@@ -23,7 +25,8 @@ struct KeyUsageExitTests {
         let stores = try Harness.Stores()
         let work = try Harness.TemporaryDirectory()
         let leaf = try Harness.pki.pki.intermediate.issueLeaf(
-            commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth], keyUsage: .critical([.keyAgreement]))
+            commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth],
+            keyUsage: .critical([.keyAgreement]))
         let (cert, key) = try Self.files(leaf, in: work, as: "keyAgreementServer")
         var arguments = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
         arguments[arguments.firstIndex(of: "--cert")! + 1] = cert
@@ -31,7 +34,9 @@ struct KeyUsageExitTests {
         let result = try await Harness.run(
             try Harness.binary("samd-gateway"), arguments, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
         #expect(result.status == 78, "\(result)")
-        #expect(result.standardError.contains("invalidIdentity") && result.standardError.contains("digitalSignature"), "\(result)")
+        #expect(
+            result.standardError.contains("invalidIdentity") && result.standardError.contains("digitalSignature"),
+            "\(result)")
     }
 
     @Test func theAgentWithAKeyAgreementDeviceLeafExits78WithoutConnecting() async throws {

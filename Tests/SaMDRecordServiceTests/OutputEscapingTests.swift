@@ -33,12 +33,15 @@ struct OutputEscapingTests {
         logger[metadataKey: "own"] = "x\ny"
         logger.notice(
             "peer \("evil\r\nsamd.gateway.record-stored")",
-            metadata: ["peer": "a\nb", "list": ["c\rd"], "nested": ["k": "e\u{1B}f"], "convertible": .stringConvertible(42)]
+            metadata: [
+                "peer": "a\nb", "list": ["c\rd"], "nested": ["k": "e\u{1B}f"], "convertible": .stringConvertible(42),
+            ]
         )
         let record = recorder.records.last
         #expect(record?.message == "peer evil\\r\\nsamd.gateway.record-stored")
         #expect(record?.metadata["peer"] == "a\\nb")
-        #expect(record?.metadata["list"]?.contains("c") == true && record?.metadata["nested"]?.contains("u{1B}f") == true)
+        #expect(
+            record?.metadata["list"]?.contains("c") == true && record?.metadata["nested"]?.contains("u{1B}f") == true)
         #expect(record?.metadata["convertible"] == "42")
         #expect(recorder.metadata["own"] == "x\\ny")
         #expect(!recorder.allText.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" })

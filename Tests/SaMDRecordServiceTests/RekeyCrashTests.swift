@@ -17,10 +17,15 @@ struct RekeyCrashTests {
 
     @Test(.timeLimit(.minutes(6)))
     func killedAtSeveralPointsEveryRecordStillOpensAndTheRerunFinishes() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("samd-rekey-crash-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-rekey-crash-\(UUID().uuidString)"
+        ).path
+        try FileManager.default.createDirectory(
+            atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let keysPath = root + "/keys", storePath = root + "/records", keysBefore = root + "/keys-before"
+        let keysPath = root + "/keys"
+        let storePath = root + "/records"
+        let keysBefore = root + "/keys-before"
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let keys = try FileKeyStore.create(
             at: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)),
@@ -32,7 +37,9 @@ struct RekeyCrashTests {
         for subject in 0..<Self.subjects {
             for record in 0..<3 {
                 let payload = Array("{\"resourceType\":\"Observation\",\"id\":\"obs-\(subject)-\(record)\"}".utf8)
-                try store.put(payload, subject: "patient-\(subject)", recordID: "obs-\(record)", recordType: "application/fhir+json")
+                try store.put(
+                    payload, subject: "patient-\(subject)", recordID: "obs-\(record)",
+                    recordType: "application/fhir+json")
                 written.append(("patient-\(subject)", "obs-\(record)", payload))
             }
         }
@@ -48,16 +55,20 @@ struct RekeyCrashTests {
         let options = ["--rekey-subjects", "--batch-size", "2"]
         var kills = 0
         for point in points {
-            let run = try RotateProcess(storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase, options: options)
+            let run = try RotateProcess(
+                storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase, options: options)
             if try run.kill(at: point) { kills += 1 }
             let (_, reopened) = try RotationCrashTests.open(storePath: storePath, keysPath: keysPath)
             for (subject, recordID, payload) in written {
-                #expect(try reopened.get(subject: subject, recordID: recordID).payload == payload, "\(subject)/\(recordID) after a kill")
+                #expect(
+                    try reopened.get(subject: subject, recordID: recordID).payload == payload,
+                    "\(subject)/\(recordID) after a kill")
             }
         }
         #expect(kills >= 4, "the kills must land while the job runs")
 
-        let final = try RotateProcess(storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase, options: options)
+        let final = try RotateProcess(
+            storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase, options: options)
         let (status, output) = try final.waitForExit()
         #expect(status == 0, "\(output)")
         #expect(output.contains("re-key finished"), "\(output)")
@@ -69,13 +80,18 @@ struct RekeyCrashTests {
         // Every subject is on a new version, and its first one is destroyed.
         for subject in 0..<Self.subjects {
             let name = "s-" + (try reopenedKeys.subjectIndex(of: "patient-\(subject)"))
-            #expect(envelopeCode { try reopenedKeys.keyEncryptionKey(for: KeyIdentifier(name: name, version: 1)) } == .keyDestroyed)
+            #expect(
+                envelopeCode { try reopenedKeys.keyEncryptionKey(for: KeyIdentifier(name: name, version: 1)) }
+                    == .keyDestroyed)
         }
         // The key store copied before, with the database after: nothing opens.
-        let stolen = try FileKeyStore(opening: keysBefore, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)), logger: quiet)
+        let stolen = try FileKeyStore(
+            opening: keysBefore, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)), logger: quiet)
         let replay = try EncryptedRecordStore(directory: storePath, keyStore: stolen, logger: quiet)
         for (subject, recordID, _) in written {
-            #expect((try? replay.get(subject: subject, recordID: recordID)) == nil, "\(subject)/\(recordID) opened with the old key store")
+            #expect(
+                (try? replay.get(subject: subject, recordID: recordID)) == nil,
+                "\(subject)/\(recordID) opened with the old key store")
         }
     }
 }

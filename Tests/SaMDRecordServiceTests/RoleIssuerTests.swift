@@ -8,9 +8,9 @@ import Logging
 import NIOCore
 import SaMDRecordService
 import SaMDStore
-import SaMDTestSupport
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 @Suite("Roles bound to their issuing CA")
@@ -25,13 +25,15 @@ struct RoleIssuerTests {
         init() throws {
             self.directory = try Harness.TemporaryDirectory("samd-role-ca")
             self.staffRoot = try .makeRoot(commonName: "SaMDKit Staff Root", organization: "SaMDKit Staff")
-            let impostor = try TestCertificateAuthority.makeRoot(commonName: "SaMDKit Staff Root", organization: "SaMDKit Staff")
+            let impostor = try TestCertificateAuthority.makeRoot(
+                commonName: "SaMDKit Staff Root", organization: "SaMDKit Staff")
             self.trustFile = self.directory.file("trust.pem")
             self.staffCAFile = self.directory.file("staff-ca.pem")
             let pki = Harness.pki.pki
             // The gateway trusts all three roots: the devices', the staff's, and the impostor's.
             try Harness.writePrivate(
-                pki.root.certificate.certificatePEM + self.staffRoot.certificate.certificatePEM + impostor.certificate.certificatePEM,
+                pki.root.certificate.certificatePEM + self.staffRoot.certificate.certificatePEM
+                    + impostor.certificate.certificatePEM,
                 to: self.trustFile
             )
             try Harness.writePrivate(self.staffRoot.certificate.certificatePEM, to: self.staffCAFile)
@@ -65,13 +67,16 @@ struct RoleIssuerTests {
         }
     }
 
-    static func startGateway(_ cas: TwoCAs, bound: Bool, events: LogRecorder, tlsEvents: LogRecorder) async throws -> (RecordGateway, Harness.Stores) {
+    static func startGateway(_ cas: TwoCAs, bound: Bool, events: LogRecorder, tlsEvents: LogRecorder) async throws -> (
+        RecordGateway, Harness.Stores
+    ) {
         let stores = try Harness.Stores()
         let staff = try TLSIssuingAuthority.load(.file(cas.staffCAFile))
         let configuration = RecordGatewayConfiguration(
             tls: try TLSContext(
                 configuration: .gatewayServer(
-                    identity: .files(certificateChain: Harness.pki.cert("server"), privateKey: Harness.pki.key("server")),
+                    identity: .files(
+                        certificateChain: Harness.pki.cert("server"), privateKey: Harness.pki.key("server")),
                     clientTrustRoots: .file(cas.trustFile)
                 ),
                 logger: tlsEvents.logger
@@ -81,7 +86,8 @@ struct RoleIssuerTests {
             readerIssuers: bound ? staff : [],
             shredderIssuers: bound ? staff : []
         )
-        let gateway = try await RecordGateway.start(host: "127.0.0.1", port: 0, configuration: configuration, store: stores.store, logger: events.logger)
+        let gateway = try await RecordGateway.start(
+            host: "127.0.0.1", port: 0, configuration: configuration, store: stores.store, logger: events.logger)
         return (gateway, stores)
     }
 
@@ -101,7 +107,9 @@ struct RoleIssuerTests {
             let read = try await reader.get(subject: "p", recordID: "r")
             #expect(read.status == 403, "\(name): \(read.status)")
             #expect(read.errorCode == "forbidden")
-            #expect(try await reader.put(subject: "p", recordID: "q-\(name)", body: [1]).status == 201, "\(name) is still a device")
+            #expect(
+                try await reader.put(subject: "p", recordID: "q-\(name)", body: [1]).status == 201,
+                "\(name) is still a device")
             await reader.close()
         }
         let staffReader = try client("staffReader")
@@ -117,9 +125,13 @@ struct RoleIssuerTests {
         let staffShredder = try client("staffShredder")
         #expect(try await staffShredder.shred(subject: "p").status == 200)
 
-        #expect(events.events("samd.gateway.started").first?.metadata["reader_cas"] == "CN=SaMDKit Staff Root,O=SaMDKit Staff")
+        #expect(
+            events.events("samd.gateway.started").first?.metadata["reader_cas"]
+                == "CN=SaMDKit Staff Root,O=SaMDKit Staff")
         let notIssued = events.events("samd.gateway.role-not-issued")
-        #expect(Set(notIssued.compactMap { $0.metadata["peer"] }) == [TestPKI.readerURI, Harness.shredderURI], "\(notIssued.map(\.metadata))")
+        #expect(
+            Set(notIssued.compactMap { $0.metadata["peer"] }) == [TestPKI.readerURI, Harness.shredderURI],
+            "\(notIssued.map(\.metadata))")
         #expect(Set(notIssued.compactMap { $0.metadata["role"] }) == ["reader", "shredder"])
         for client in [device, staffReader, harnessReader, deviceCAShredder, staffShredder] { await client.close() }
         await gateway.stop()
@@ -129,7 +141,8 @@ struct RoleIssuerTests {
     /// right reason, not because these certificates would not work at all.
     @Test func withoutTheBindingAnyTrustedCAMintsTheRole() async throws {
         let cas = try TwoCAs()
-        let (gateway, stores) = try await Self.startGateway(cas, bound: false, events: LogRecorder(), tlsEvents: LogRecorder())
+        let (gateway, stores) = try await Self.startGateway(
+            cas, bound: false, events: LogRecorder(), tlsEvents: LogRecorder())
         let port = gateway.localAddress.port!
         let device = RecordClient(host: "127.0.0.1", port: port, context: try cas.clientContext("device"))
         let stored = try await device.put(subject: "p", recordID: "r", body: [7])
@@ -149,7 +162,8 @@ struct RoleIssuerTests {
     @Test func aResumedSessionKeepsWhatItsFullHandshakeFound() async throws {
         let cas = try TwoCAs()
         let tlsEvents = LogRecorder()
-        let (gateway, stores) = try await Self.startGateway(cas, bound: true, events: LogRecorder(), tlsEvents: tlsEvents)
+        let (gateway, stores) = try await Self.startGateway(
+            cas, bound: true, events: LogRecorder(), tlsEvents: tlsEvents)
         let port = gateway.localAddress.port!
         let device = RecordClient(host: "127.0.0.1", port: port, context: try cas.clientContext("device"))
         let stored = try await device.put(subject: "p", recordID: "r", body: [7])
@@ -158,10 +172,14 @@ struct RoleIssuerTests {
             let context = try cas.clientContext(name)
             for attempt in 1...2 {
                 let reader = RecordClient(host: "127.0.0.1", port: port, context: context)
-                #expect(try await reader.get(subject: "p", recordID: "r").status == status, "\(name), connection \(attempt)")
+                #expect(
+                    try await reader.get(subject: "p", recordID: "r").status == status, "\(name), connection \(attempt)"
+                )
                 await reader.close()
                 let last = tlsEvents.events("samd.tls.handshake-succeeded").last
-                #expect(last?.metadata["resumed"] == (attempt == 1 ? "false" : "true"), "\(name), connection \(attempt): \(String(describing: last?.metadata))")
+                #expect(
+                    last?.metadata["resumed"] == (attempt == 1 ? "false" : "true"),
+                    "\(name), connection \(attempt): \(String(describing: last?.metadata))")
             }
         }
         await device.close()
@@ -179,12 +197,14 @@ struct RoleIssuerTests {
         let port = gateway.port
         let device = RecordClient(host: "127.0.0.1", port: port, context: try cas.clientContext("device"))
         #expect(try await device.put(subject: "p", recordID: "r", body: [7]).status == 201)
-        let deviceCAReader = RecordClient(host: "127.0.0.1", port: port, context: try cas.clientContext("deviceCAReader"))
+        let deviceCAReader = RecordClient(
+            host: "127.0.0.1", port: port, context: try cas.clientContext("deviceCAReader"))
         #expect(try await deviceCAReader.get(subject: "p", recordID: "r").status == 403)
         let staffReader = RecordClient(host: "127.0.0.1", port: port, context: try cas.clientContext("staffReader"))
         #expect(try await staffReader.get(subject: "p", recordID: "r").status == 200)
         // --shredder-ca not given: the shred role is not bound, any trusted CA's shredder SAN holds it.
-        let deviceCAShredder = RecordClient(host: "127.0.0.1", port: port, context: try cas.clientContext("deviceCAShredder"))
+        let deviceCAShredder = RecordClient(
+            host: "127.0.0.1", port: port, context: try cas.clientContext("deviceCAShredder"))
         #expect(try await deviceCAShredder.shred(subject: "p").status == 200)
         #expect(await gateway.waitForLog("samd.gateway.role-not-issued"), "\(gateway.log)")
         for client in [device, deviceCAReader, staffReader, deviceCAShredder] { await client.close() }
@@ -195,12 +215,15 @@ struct RoleIssuerTests {
         let environment = ["SAMD_PASSPHRASE": Harness.passphrase]
         var unbound = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
         unbound.removeSubrange(unbound.firstIndex(of: "--shredder")!...unbound.firstIndex(of: "--shredder")! + 1)
-        let usage = try await Harness.run(binary, unbound + ["--shredder-ca", cas.staffCAFile], environment: environment)
+        let usage = try await Harness.run(
+            binary, unbound + ["--shredder-ca", cas.staffCAFile], environment: environment)
         #expect(usage.status == 64, "\(usage)")
         let standard = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
-        let leaf = try await Harness.run(binary, standard + ["--reader-ca", cas.directory.file("staffReader.pem")], environment: environment)
+        let leaf = try await Harness.run(
+            binary, standard + ["--reader-ca", cas.directory.file("staffReader.pem")], environment: environment)
         #expect(leaf.status == 78 && leaf.standardError.contains("not a CA certificate"), "\(leaf)")
-        let missing = try await Harness.run(binary, standard + ["--reader-ca", cas.directory.file("missing.pem")], environment: environment)
+        let missing = try await Harness.run(
+            binary, standard + ["--reader-ca", cas.directory.file("missing.pem")], environment: environment)
         #expect(missing.status == 66, "\(missing)")
     }
 
@@ -209,7 +232,7 @@ struct RoleIssuerTests {
         let staff = try TLSIssuingAuthority.load(.file(cas.staffCAFile))
         #expect(staff.count == 1 && staff[0].spkiSHA256.count == 32)
         #expect(staff[0].spkiSHA256 == cas.staffRoot.certificate.spkiSHA256())
-        #expect(throws: TLSError.self) { try TLSIssuingAuthority.load(.file(cas.directory.file("staffReader.pem"))) }  // a leaf first
+        #expect(throws: TLSError.self) { try TLSIssuingAuthority.load(.file(cas.directory.file("staffReader.pem"))) } // a leaf first
         #expect(throws: TLSError.self) { try TLSIssuingAuthority.load(.bytes(Array("not PEM".utf8))) }
         #expect(throws: TLSError.self) { try TLSIssuingAuthority.load(.file(cas.directory.file("missing.pem"))) }
     }

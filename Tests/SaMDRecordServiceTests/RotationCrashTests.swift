@@ -7,7 +7,7 @@ import SaMDStore
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The key rotation killed with SIGKILL at random points, in another process (`samd-gateway rotate`), then
@@ -21,10 +21,14 @@ struct RotationCrashTests {
 
     @Test(.timeLimit(.minutes(5)))
     func killedAtRandomPointsEveryRecordStillOpensAndTheRestartedJobCompletes() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("samd-rotation-crash-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-rotation-crash-\(UUID().uuidString)"
+        ).path
+        try FileManager.default.createDirectory(
+            atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let keysPath = root + "/keys", storePath = root + "/records"
+        let keysPath = root + "/keys"
+        let storePath = root + "/records"
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let keys = try FileKeyStore.create(
             at: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)),
@@ -34,7 +38,8 @@ struct RotationCrashTests {
         var written: [String: [UInt8]] = [:]
         for subject in 0..<Self.subjects {
             let bytes = Array("{\"resourceType\":\"Observation\",\"id\":\"obs-\(subject)\"}".utf8)
-            try store.put(bytes, subject: "patient-\(subject)", recordID: "obs-\(subject)", recordType: "application/fhir+json")
+            try store.put(
+                bytes, subject: "patient-\(subject)", recordID: "obs-\(subject)", recordType: "application/fhir+json")
             written["patient-\(subject)"] = bytes
         }
 
@@ -53,7 +58,9 @@ struct RotationCrashTests {
             // After every kill, a fresh process view: every record opens.
             let (_, reopened) = try Self.open(storePath: storePath, keysPath: keysPath)
             for (subject, bytes) in written {
-                #expect(try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload == bytes)
+                #expect(
+                    try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload
+                        == bytes)
             }
         }
         #expect(kills >= 4, "the kills must land while the job runs")
@@ -72,7 +79,9 @@ struct RotationCrashTests {
             _ = try reopenedKeys.destroy(key.identifier)
         }
         for (subject, bytes) in written {
-            #expect(try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload == bytes)
+            #expect(
+                try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload
+                    == bytes)
         }
         // No temporary file of an interrupted write is taken for a subject key.
         #expect(try reopenedKeys.subjectKeyNames().count == Self.subjects)
@@ -80,7 +89,8 @@ struct RotationCrashTests {
 
     static func open(storePath: String, keysPath: String) throws -> (FileKeyStore, EncryptedRecordStore) {
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let keys = try FileKeyStore(opening: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)), logger: quiet)
+        let keys = try FileKeyStore(
+            opening: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)), logger: quiet)
         return (keys, try EncryptedRecordStore(directory: storePath, keyStore: keys, logger: quiet))
     }
 }
@@ -96,7 +106,10 @@ final class RotateProcess {
     let process = Process()
     let output = Pipe()
 
-    init(storePath: String, keysPath: String, passphrase: String, options: [String] = ["--new-version", "--batch-size", "\(RotationCrashTests.batchSize)"]) throws {
+    init(
+        storePath: String, keysPath: String, passphrase: String,
+        options: [String] = ["--new-version", "--batch-size", "\(RotationCrashTests.batchSize)"]
+    ) throws {
         self.process.executableURL = try Harness.binary("samd-gateway")
         self.process.arguments = ["rotate", "--store", storePath, "--keystore", keysPath] + options
         var environment = ProcessInfo.processInfo.environment
@@ -123,9 +136,12 @@ final class RotateProcess {
             let handle = self.output.fileHandleForReading
             while seen < count {
                 let chunk = handle.availableData
-                if chunk.isEmpty { break }  // the child exited
+                if chunk.isEmpty { break } // the child exited
                 buffer += chunk
-                seen = String(decoding: buffer, as: UTF8.self).components(separatedBy: "\n").filter { $0.hasPrefix(prefix) }.count
+                seen =
+                    String(decoding: buffer, as: UTF8.self).components(separatedBy: "\n").filter {
+                        $0.hasPrefix(prefix)
+                    }.count
             }
         }
         let wasRunning = self.process.isRunning

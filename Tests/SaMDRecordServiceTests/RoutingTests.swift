@@ -9,7 +9,8 @@ import Testing
 struct RoutingTests {
     static func peer(uris: [String] = [], dnsNames: [String] = []) -> TLSPeerIdentity {
         TLSPeerIdentity(
-            subject: "CN=x", issuer: "CN=ca", serialNumber: "01", uris: uris, dnsNames: dnsNames, ipAddresses: [], emailAddresses: [],
+            subject: "CN=x", issuer: "CN=ca", serialNumber: "01", uris: uris, dnsNames: dnsNames, ipAddresses: [],
+            emailAddresses: [],
             spkiSHA256: [UInt8](repeating: 0, count: 32), notAfter: Date(), certificateChain: []
         )
     }
@@ -24,8 +25,13 @@ struct RoutingTests {
         #expect(configuration.roles(of: Self.peer(uris: ["spiffe://samd.test/READER"])) == [.device])
         #expect(configuration.roles(of: Self.peer(uris: ["spiffe://samd.test/reader/x"])) == [.device])
         #expect(configuration.roles(of: Self.peer(dnsNames: ["Reader.SAMD.test"])) == [.device, .reader])
-        #expect(configuration.roles(of: Self.peer(dnsNames: ["spiffe://samd.test/reader"])) == [.device], "a URI entry never matches a DNS SAN")
-        #expect(configuration.roles(of: Self.peer(uris: ["urn:uuid:0000"], dnsNames: ["reader.samd.test"])) == [.device, .reader, .shredder])
+        #expect(
+            configuration.roles(of: Self.peer(dnsNames: ["spiffe://samd.test/reader"])) == [.device],
+            "a URI entry never matches a DNS SAN")
+        #expect(
+            configuration.roles(of: Self.peer(uris: ["urn:uuid:0000"], dnsNames: ["reader.samd.test"])) == [
+                .device, .reader, .shredder,
+            ])
         #expect(configuration.roles(of: Self.peer()) == [.device])
     }
 
@@ -48,7 +54,10 @@ struct RoutingTests {
         #expect(RetryPolicy.isRetryable(TLSError(.handshakeTimeout, "")))
         #expect(RetryPolicy.isRetryable(TLSError(.uncleanShutdown, "")))
         #expect(RetryPolicy.isRetryable(RecordServiceError(.timedOut, "")))
-        for code in [TLSError.Code.certificateRequired, .unknownCA, .certificateExpired, .peerNotAllowed, .protocolVersion, .notTLS, .invalidIdentity] {
+        for code in [
+            TLSError.Code.certificateRequired, .unknownCA, .certificateExpired, .peerNotAllowed, .protocolVersion,
+            .notTLS, .invalidIdentity,
+        ] {
             #expect(!RetryPolicy.isRetryable(TLSError(code, "")), "\(code)")
         }
         #expect(!RetryPolicy.isRetryable(RecordServiceError(.invalidResponse, "")))
@@ -73,7 +82,8 @@ struct RoutingTests {
     }
 
     @Test func endpointsAndRecordTypes() {
-        #expect(RecordServiceEndpoint(parsing: "127.0.0.1:8443") == RecordServiceEndpoint(host: "127.0.0.1", port: 8443))
+        #expect(
+            RecordServiceEndpoint(parsing: "127.0.0.1:8443") == RecordServiceEndpoint(host: "127.0.0.1", port: 8443))
         #expect(RecordServiceEndpoint(parsing: "[::1]:0") == RecordServiceEndpoint(host: "::1", port: 0))
         #expect(RecordServiceEndpoint(parsing: "[::1]:0")?.description == "[::1]:0")
         for bad in ["127.0.0.1", "::1:80", "host:", ":80", "host:65536", "host:+80", "[::1]80", "host:0x50"] {

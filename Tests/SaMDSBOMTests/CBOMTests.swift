@@ -29,7 +29,9 @@ struct CBOMTests {
             #expect(!referenced.isEmpty)
             for reference in referenced {
                 let asset = try #require(byReference[reference], "\(reference) is not an asset")
-                #expect(asset.implementedBy == "openssl", "TLS \(version) references \(reference) implemented by \(asset.implementedBy ?? "nothing")")
+                #expect(
+                    asset.implementedBy == "openssl",
+                    "TLS \(version) references \(reference) implemented by \(asset.implementedBy ?? "nothing")")
             }
             // Every group is a key-agreement asset referenced by the protocol.
             #expect(tls.groups.count == tls.cryptoReferences.filter { byReference[$0]?.primitive == "key-agree" }.count)
@@ -62,7 +64,8 @@ struct CBOMTests {
         #expect(!sodium.contains("crypto/tls-x25519"))
         let components = try #require(document["components"] as? [[String: Any]])
         let tls = try #require(components.first { $0["bom-ref"] as? String == "crypto/tls-1.3" })
-        let protocolProperties = try #require((tls["cryptoProperties"] as? [String: Any])?["protocolProperties"] as? [String: Any])
+        let protocolProperties = try #require(
+            (tls["cryptoProperties"] as? [String: Any])?["protocolProperties"] as? [String: Any])
         let references = try #require(protocolProperties["cryptoRefArray"] as? [String])
         #expect(references.allSatisfy(openssl.contains), "\(references)")
         #expect(references.contains("crypto/tls-x25519") && !references.contains("crypto/x25519"))
@@ -73,13 +76,18 @@ struct CBOMTests {
         let assets = CryptographicAsset.assets(profile: profile, fipsProviderActive: false)
         let tls13 = try #require(assets.first { $0.reference == "crypto/tls-1.3" })
         let signatures = assets.filter { $0.primitive == "signature" && tls13.cryptoReferences.contains($0.reference) }
-        let sigalgs = Set(signatures.flatMap { ($0.properties["samd:tls:sigalgs"] ?? "").split(separator: ":").map(String.init) })
+        let sigalgs = Set(
+            signatures.flatMap { ($0.properties["samd:tls:sigalgs"] ?? "").split(separator: ":").map(String.init) })
         #expect(sigalgs == Set(TLSParameters.forProfile(profile).signatureAlgorithms))
         #expect(signatures.allSatisfy { $0.implementedBy == "openssl" })
         let names = Set(signatures.map(\.name))
-        #expect(names.isSuperset(of: ["ECDSA-P-256-SHA-256", "ECDSA-P-384-SHA-384", "RSASSA-PSS-SHA-256", "RSASSA-PKCS1-v1_5-SHA-256"]))
+        #expect(
+            names.isSuperset(of: [
+                "ECDSA-P-256-SHA-256", "ECDSA-P-384-SHA-384", "RSASSA-PSS-SHA-256", "RSASSA-PKCS1-v1_5-SHA-256",
+            ]))
         if profile == .default {
-            #expect(names.isSuperset(of: ["ECDSA-P-521-SHA-512", "Ed25519 (TLS)", "Ed448 (TLS)", "RSASSA-PSS-SHA-512"]))
+            #expect(
+                names.isSuperset(of: ["ECDSA-P-521-SHA-512", "Ed25519 (TLS)", "Ed448 (TLS)", "RSASSA-PSS-SHA-512"]))
         } else {
             #expect(names.isDisjoint(with: ["Ed25519 (TLS)", "Ed448 (TLS)", "ECDSA-P-521-SHA-512"]))
         }
@@ -120,10 +128,12 @@ struct CBOMTests {
             return (asset?.classicalSecurityLevel, asset?.nistQuantumSecurityLevel)
         }
         let expected: [String: (Int, Int)] = [
-            "AES-128-GCM": (128, 1), "AES-256-GCM": (256, 5), "SHA-256": (128, 2), "SHA-384": (192, 4), "SHA-512": (256, 5),
+            "AES-128-GCM": (128, 1), "AES-256-GCM": (256, 5), "SHA-256": (128, 2), "SHA-384": (192, 4),
+            "SHA-512": (256, 5),
             "HMAC-SHA-256": (256, 5), "HKDF-SHA-256": (256, 5), "HKDF-SHA-512": (256, 5), "AES-256-KWP": (256, 5),
             "X25519": (128, 0), "X25519 (TLS)": (128, 0), "ECDH-P-256": (128, 0), "ECDH-P-384": (192, 0),
-            "Ed25519": (128, 0), "Ed25519 (TLS)": (128, 0), "ECDSA-P-256-SHA-256": (128, 0), "ECDSA-P-384-SHA-384": (192, 0),
+            "Ed25519": (128, 0), "Ed25519 (TLS)": (128, 0), "ECDSA-P-256-SHA-256": (128, 0),
+            "ECDSA-P-384-SHA-384": (192, 0),
             "RSASSA-PSS-SHA-256": (112, 0),
         ]
         for (name, (classical, quantum)) in expected {
@@ -143,15 +153,20 @@ struct CBOMTests {
 
     @Test func suiteIdentifiersAreTwoBytes() throws {
         let components = try #require(try Self.document()["components"] as? [[String: Any]])
-        let protocols = components.filter { ($0["cryptoProperties"] as? [String: Any])?["assetType"] as? String == "protocol" }
+        let protocols = components.filter {
+            ($0["cryptoProperties"] as? [String: Any])?["assetType"] as? String == "protocol"
+        }
         #expect(Set(protocols.compactMap { $0["bom-ref"] as? String }) == ["crypto/tls-1.3", "crypto/tls-1.2"])
         var seen: [String: [String]] = [:]
         for item in protocols {
-            let properties = try #require((item["cryptoProperties"] as? [String: Any])?["protocolProperties"] as? [String: Any])
+            let properties = try #require(
+                (item["cryptoProperties"] as? [String: Any])?["protocolProperties"] as? [String: Any])
             for suite in try #require(properties["cipherSuites"] as? [[String: Any]]) {
                 let identifiers = try #require(suite["identifiers"] as? [String])
                 #expect(identifiers.count == 2, "\(suite)")
-                #expect(identifiers.allSatisfy { $0.range(of: #"^0x[0-9A-F]{2}$"#, options: .regularExpression) != nil }, "\(identifiers)")
+                #expect(
+                    identifiers.allSatisfy { $0.range(of: #"^0x[0-9A-F]{2}$"#, options: .regularExpression) != nil },
+                    "\(identifiers)")
                 seen[try #require(suite["name"] as? String)] = identifiers
             }
             if item["bom-ref"] as? String == "crypto/tls-1.2" {

@@ -9,16 +9,22 @@ struct DistributionAdvisoryTests {
     /// entry for Debian 12's source package fixed in that Debian version.
     static func record(debianFixed: String?) -> Data {
         var affected: [[String: Any]] = [
-            ["package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
-             "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "3.0.0"], ["fixed": "99.0.0"]]]]],
+            [
+                "package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
+                "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "3.0.0"], ["fixed": "99.0.0"]]]],
+            ]
         ]
         if let debianFixed {
             affected.append(
-                ["package": ["ecosystem": "Debian:12", "name": "openssl"],
-                 "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": debianFixed]]]]]
+                [
+                    "package": ["ecosystem": "Debian:12", "name": "openssl"],
+                    "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": debianFixed]]]],
+                ]
             )
         }
-        let document: [String: Any] = ["vulns": [["id": "SAMD-TEST-1", "modified": "2026-11-30T00:00:00Z", "affected": affected]]]
+        let document: [String: Any] = [
+            "vulns": [["id": "SAMD-TEST-1", "modified": "2026-11-30T00:00:00Z", "affected": affected]]
+        ]
         return try! JSONSerialization.data(withJSONObject: document)
     }
 
@@ -32,10 +38,12 @@ struct DistributionAdvisoryTests {
         let upstreamOnly = try VulnerabilityCheck.findings(for: inventory, advisories: Self.record(debianFixed: nil))
         #expect(upstreamOnly.contains { $0.kind == .vulnerable && $0.component == openssl.reference })
         // Debian fixed it in the installed package (or earlier): no finding, whatever the upstream range says.
-        let fixedByDebian = try VulnerabilityCheck.findings(for: inventory, advisories: Self.record(debianFixed: installed))
+        let fixedByDebian = try VulnerabilityCheck.findings(
+            for: inventory, advisories: Self.record(debianFixed: installed))
         #expect(!fixedByDebian.contains { $0.kind == .vulnerable && $0.component == openssl.reference })
         // Debian's fix comes in a later package: still affected.
-        let fixedLater = try VulnerabilityCheck.findings(for: inventory, advisories: Self.record(debianFixed: installed + "+1"))
+        let fixedLater = try VulnerabilityCheck.findings(
+            for: inventory, advisories: Self.record(debianFixed: installed + "+1"))
         #expect(fixedLater.contains { $0.kind == .vulnerable && $0.component == openssl.reference })
     }
 

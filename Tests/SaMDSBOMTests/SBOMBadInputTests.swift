@@ -23,7 +23,8 @@ struct SBOMBadInputTests {
     ])
     func malformedAdvisoryFieldsAreRefused(affected: String) throws {
         #expect(throws: SBOMError.self) {
-            _ = try VulnerabilityCheck.findings(for: try SBOMInventory.current(), advisories: Data(Self.record(affected).utf8))
+            _ = try VulnerabilityCheck.findings(
+                for: try SBOMInventory.current(), advisories: Data(Self.record(affected).utf8))
         }
     }
 
@@ -41,7 +42,8 @@ struct SBOMBadInputTests {
         }
         var status = stat()
         #expect(stat(fifo, &status) == 0 && status.st_mode & S_IFMT == S_IFIFO, "the FIFO is still a FIFO")
-        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == "/dev/null", "the link is untouched")
+        #expect(
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == "/dev/null", "the link is untouched")
     }
 
     @Test func aFullStandardOutputIsAnIOErrorNotACrash() throws {

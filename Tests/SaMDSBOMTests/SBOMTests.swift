@@ -11,7 +11,8 @@ enum Harness {
         let standardError: String
     }
 
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static let python = packageRoot.appendingPathComponent(".build/tools/venv/bin/python")
 
     static func executable() throws -> URL {
@@ -21,7 +22,8 @@ enum Harness {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory.deleteLastPathComponent()
         }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-sbom next to \(Bundle.module.bundleURL.path)"])
+        throw CocoaError(
+            .fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-sbom next to \(Bundle.module.bundleURL.path)"])
     }
 
     static func run(_ executable: URL, _ arguments: [String]) throws -> Run {
@@ -36,7 +38,9 @@ enum Harness {
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         let errorData = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self), standardError: String(decoding: errorData, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
+            standardError: String(decoding: errorData, as: UTF8.self))
     }
 
     static func sbom(_ arguments: [String]) throws -> Run { try self.run(try self.executable(), arguments) }
@@ -89,13 +93,16 @@ struct SBOMDocumentTests {
         let spdx = try Harness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
         #expect(spdx.status == 0, "pyspdxtools: \(spdx.standardOutput) \(spdx.standardError)")
         let ntia = try Harness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
-        #expect(ntia.standardOutput.contains("Conformant: True"), "ntia-checker: \(ntia.standardOutput) \(ntia.standardError)")
+        #expect(
+            ntia.standardOutput.contains("Conformant: True"),
+            "ntia-checker: \(ntia.standardOutput) \(ntia.standardError)")
     }
 
     @Test func librariesMatchTheRunningProcess() throws {
         let run = try Harness.sbom(["--format", "cyclonedx"])
         #expect(run.status == 0, "\(run.standardError)")
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
         let components = try #require(document["components"] as? [[String: Any]])
         func component(_ reference: String, in list: [[String: Any]]) -> [String: Any]? {
             for item in list {
@@ -107,16 +114,22 @@ struct SBOMDocumentTests {
         func property(_ item: [String: Any]?, _ name: String) -> String? {
             ((item?["properties"] as? [[String: String]]) ?? []).first { $0["name"] == name }?["value"]
         }
-        func sha256(_ item: [String: Any]?) -> String? { ((item?["hashes"] as? [[String: String]]) ?? []).first?["content"] }
+        func sha256(_ item: [String: Any]?) -> String? {
+            ((item?["hashes"] as? [[String: String]]) ?? []).first?["content"]
+        }
         func hash(_ path: String) throws -> String {
-            try DigestAlgorithm.sha256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).map { String(format: "%02x", $0) }.joined()
+            try DigestAlgorithm.sha256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).map {
+                String(format: "%02x", $0)
+            }.joined()
         }
 
         let report = try RuntimeReport.current()
         let openssl = component("openssl", in: components)
         #expect(property(openssl, "samd:runtimeVersion") == report.openSSL.version)
         #expect(report.openSSL.version.contains(try #require(openssl?["version"] as? String)))
-        for (reference, path) in [("openssl:libssl", report.openSSL.libsslPath), ("openssl:libcrypto", report.openSSL.libcryptoPath)] {
+        for (reference, path) in [
+            ("openssl:libssl", report.openSSL.libsslPath), ("openssl:libcrypto", report.openSSL.libcryptoPath),
+        ] {
             let path = try #require(path)
             let file = component(reference, in: components)
             #expect(property(file, "samd:path") == path)
@@ -141,9 +154,15 @@ struct SBOMDocumentTests {
     @Test func cbomUsesTheTLSSuitesOfTheActiveProfile() throws {
         let inventory = try SBOMInventory.current()
         let tls = try #require(inventory.cryptographicAssets.first { $0.assetType == .protocol })
-        #expect(tls.cipherSuites.map(\.name) == ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"])
+        #expect(
+            tls.cipherSuites.map(\.name) == [
+                "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256",
+            ])
         #expect(tls.groups == ["X25519", "P-256", "P-384"])
-        for name in ["AES-256-GCM", "Cobblestone-256", "HKDF-SHA-512", "XChaCha20-Poly1305", "AES-256-KWP", "X25519", "Ed25519", "HMAC-SHA-256", "Argon2id"] {
+        for name in [
+            "AES-256-GCM", "Cobblestone-256", "HKDF-SHA-512", "XChaCha20-Poly1305", "AES-256-KWP", "X25519", "Ed25519",
+            "HMAC-SHA-256", "Argon2id",
+        ] {
             #expect(inventory.cryptographicAssets.contains { $0.name == name }, "missing \(name)")
         }
     }
@@ -163,8 +182,12 @@ struct SBOMCheckTests {
     @Test func aFindingQuotingControlCharactersIsPrintedEscapedOnOneLine() throws {
         let record: [String: Any] = [
             "id": "TEST-2026-0002\u{1B}[2J", "summary": "line one\nok: no advisory affects\r\u{202E}",
-            "affected": [["package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
-                          "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": "99.0.0"]]]]]],
+            "affected": [
+                [
+                    "package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
+                    "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": "99.0.0"]]]],
+                ]
+            ],
         ]
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("advisory-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: [record]).write(to: file)
@@ -173,7 +196,9 @@ struct SBOMCheckTests {
         #expect(run.status == 78, "\(run.standardOutput) \(run.standardError)")
         let lines = run.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 2 && lines[1].isEmpty, "\(run.standardOutput.debugDescription)")
-        #expect(run.standardOutput.contains("TEST-2026-0002\\u{1B}[2J") && run.standardOutput.contains("line one\\nok: no advisory affects\\r\\u{202E}"))
+        #expect(
+            run.standardOutput.contains("TEST-2026-0002\\u{1B}[2J")
+                && run.standardOutput.contains("line one\\nok: no advisory affects\\r\\u{202E}"))
         #expect(!run.standardOutput.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" || $0 == "\u{202E}" })
     }
 
@@ -191,7 +216,9 @@ struct SBOMCheckTests {
     @Test func expiredEndOfSupportExitsWith78() throws {
         let run = try Harness.sbom(["--check", try Harness.resource("nonmatching"), "--as-of", "2099-01-01"])
         #expect(run.status == 78)
-        #expect(run.standardOutput.contains("END OF SUPPORT") || run.standardOutput.contains("UNSUPPORTED"), "\(run.standardOutput)")
+        #expect(
+            run.standardOutput.contains("END OF SUPPORT") || run.standardOutput.contains("UNSUPPORTED"),
+            "\(run.standardOutput)")
         #expect(run.standardOutput.contains("openssl"))
     }
 
@@ -207,7 +234,8 @@ struct SBOMCheckTests {
         let inventory = try SBOMInventory.current()
         let url = try #require(SBOMResources.advisories)
         let vex = try #require(SBOMResources.vex)
-        _ = try VulnerabilityCheck.findings(for: inventory, advisories: try Data(contentsOf: url), vex: [try Data(contentsOf: vex)], on: "2026-11-30")
+        _ = try VulnerabilityCheck.findings(
+            for: inventory, advisories: try Data(contentsOf: url), vex: [try Data(contentsOf: vex)], on: "2026-11-30")
         let object = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: url)) as? [String: Any])
         #expect(object["as_of"] as? String == "2026-11-30")
     }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import SaMDSBOM
 import Testing
+
+@testable import SaMDSBOM
 
 /// The vulnerability check judges versions as Debian does and VEX statements as OpenVEX says.
 @Suite("SBOM check: Debian versions and OpenVEX")
@@ -22,11 +23,16 @@ struct VEXAndVersionTests {
     @Test func debianVersionsCompareAsDpkgDoes() throws {
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/dpkg"), "dpkg is the reference (Debian 12)")
         let pairs: [(String, String)] = [
-            ("0:3.0.19-1~deb12u2", "3.0.19-1~deb12u2"), ("3.0.19-1~deb12u2", "3.0.19-1"), ("3.0.11-1~deb12u2", "3.0.13-1~deb12u1"),
-            ("1.0~rc1", "1.0"), ("1.0~~", "1.0~"), ("1.0~", "1.0"), ("1.0", "1.0-0"), ("1.0", "1.0-1"), ("1:1.0", "2.0"),
-            ("2:1.0", "1:9.9"), ("0.9", "1:0.1"), ("1.0a", "1.0+"), ("1.0.1", "1.0a"), ("2.30.0", "2.4.0"), ("1.0-1", "1.0-1.1"),
-            ("1.0-1+deb12u1", "1.0-1"), ("1.0-1~bpo12+1", "1.0-1"), ("1.18.0-6+b1", "1.18.0-6"), ("1.0.18-1+deb12u1", "1.0.18-1"),
-            ("1.000", "1.0"), ("01", "1"), ("10", "9"), ("a", "b"), ("1.2.3", "1.2.3"), ("1.0-a", "1.0-1"), ("1.0+dfsg-1", "1.0-1"),
+            ("0:3.0.19-1~deb12u2", "3.0.19-1~deb12u2"), ("3.0.19-1~deb12u2", "3.0.19-1"),
+            ("3.0.11-1~deb12u2", "3.0.13-1~deb12u1"),
+            ("1.0~rc1", "1.0"), ("1.0~~", "1.0~"), ("1.0~", "1.0"), ("1.0", "1.0-0"), ("1.0", "1.0-1"),
+            ("1:1.0", "2.0"),
+            ("2:1.0", "1:9.9"), ("0.9", "1:0.1"), ("1.0a", "1.0+"), ("1.0.1", "1.0a"), ("2.30.0", "2.4.0"),
+            ("1.0-1", "1.0-1.1"),
+            ("1.0-1+deb12u1", "1.0-1"), ("1.0-1~bpo12+1", "1.0-1"), ("1.18.0-6+b1", "1.18.0-6"),
+            ("1.0.18-1+deb12u1", "1.0.18-1"),
+            ("1.000", "1.0"), ("01", "1"), ("10", "9"), ("a", "b"), ("1.2.3", "1.2.3"), ("1.0-a", "1.0-1"),
+            ("1.0+dfsg-1", "1.0-1"),
             ("3.0.19-1~deb12u2", "3.0.19-1~deb12u10"), ("1:3.0.19", "3.0.19"), ("0:1.0-1", "1.0-1"), ("1.0.0", "1.0"),
         ]
         for (lhs, rhs) in pairs {
@@ -70,22 +76,35 @@ struct VEXAndVersionTests {
     }
 
     /// One advisory on upstream OpenSSL (3.0.0 ≤ v < 99), also known as CVE-0000-0002.
-    static let advisory = json(["vulns": [[
-        "id": "SAMD-TEST-VEX", "aliases": ["CVE-0000-0002"],
-        "affected": [["package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
-                      "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "3.0.0"], ["fixed": "99.0.0"]]]]]],
-    ]]])
+    static let advisory = json([
+        "vulns": [
+            [
+                "id": "SAMD-TEST-VEX", "aliases": ["CVE-0000-0002"],
+                "affected": [
+                    [
+                        "package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
+                        "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "3.0.0"], ["fixed": "99.0.0"]]]],
+                    ]
+                ],
+            ]
+        ]
+    ])
 
     /// An OpenVEX document of `statements` (status, product purl, statement timestamp or nil), dated `timestamp`.
-    static func vex(_ timestamp: String, _ statements: [(status: String, product: String, timestamp: String?)]) -> Data {
+    static func vex(_ timestamp: String, _ statements: [(status: String, product: String, timestamp: String?)]) -> Data
+    {
         json([
-            "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://samdkit.invalid/vex/\(UUID())", "author": "test",
+            "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://samdkit.invalid/vex/\(UUID())",
+            "author": "test",
             "timestamp": timestamp, "version": 1,
             "statements": statements.map { statement -> [String: Any] in
                 var object: [String: Any] = [
-                    "vulnerability": ["name": "CVE-0000-0002"], "products": [["@id": statement.product]], "status": statement.status,
+                    "vulnerability": ["name": "CVE-0000-0002"], "products": [["@id": statement.product]],
+                    "status": statement.status,
                 ]
-                if statement.status == "not_affected" { object["justification"] = "vulnerable_code_not_in_execute_path" }
+                if statement.status == "not_affected" {
+                    object["justification"] = "vulnerable_code_not_in_execute_path"
+                }
                 if let time = statement.timestamp { object["timestamp"] = time }
                 return object
             },
@@ -117,15 +136,27 @@ struct VEXAndVersionTests {
         #expect(try !Self.reported([notAffected, affectedEarlier]))
         #expect(try !Self.reported([affectedEarlier, Self.vex("2026-03-01T00:00:00Z", [("fixed", product, nil)])]))
         // Same time: document order, then statement order, decides.
-        #expect(try Self.reported([Self.vex("2026-01-01T00:00:00Z", [("not_affected", product, nil), ("affected", product, nil)])]))
-        #expect(try !Self.reported([Self.vex("2026-01-01T00:00:00Z", [("affected", product, nil), ("not_affected", product, nil)])]))
+        #expect(
+            try Self.reported([
+                Self.vex("2026-01-01T00:00:00Z", [("not_affected", product, nil), ("affected", product, nil)])
+            ]))
+        #expect(
+            try !Self.reported([
+                Self.vex("2026-01-01T00:00:00Z", [("affected", product, nil), ("not_affected", product, nil)])
+            ]))
         #expect(try Self.reported([notAffected, Self.vex("2026-01-01T00:00:00Z", [("affected", product, nil)])]))
         // A statement's own timestamp beats its document's, fractional seconds and offsets included.
         let backdated = Self.vex("2026-06-01T00:00:00Z", [("not_affected", product, "2025-06-01T00:00:00.5+02:00")])
         #expect(try Self.reported([backdated, affectedLater]))
-        #expect(try !Self.reported([affectedLater, Self.vex("2025-01-01T00:00:00Z", [("not_affected", product, "2026-03-01T12:00:00+01:00")])]))
+        #expect(
+            try !Self.reported([
+                affectedLater,
+                Self.vex("2025-01-01T00:00:00Z", [("not_affected", product, "2026-03-01T12:00:00+01:00")]),
+            ]))
         // A statement that cannot be placed in time is refused, not guessed.
-        let undated = Self.json(["statements": [["vulnerability": "CVE-0000-0002", "products": [product], "status": "fixed"]]])
+        let undated = Self.json([
+            "statements": [["vulnerability": "CVE-0000-0002", "products": [product], "status": "fixed"]]
+        ])
         #expect(throws: SBOMError.self) { try Self.reported([undated]) }
         #expect(throws: SBOMError.self) { try Self.reported([Self.vex("yesterday", [("fixed", product, nil)])]) }
     }
@@ -141,7 +172,9 @@ struct VEXAndVersionTests {
         #expect(try suppressed(purl), "the component's own purl")
         #expect(try suppressed("\(base)?arch=\(arch)"))
         #expect(try suppressed("\(base)@\(PackageURL.encode(package.version))?arch=\(arch)"))
-        #expect(try suppressed("\(base)@\(PackageURL.encode("0:" + package.version))"), "Debian equality: epoch 0 is the same version")
+        #expect(
+            try suppressed("\(base)@\(PackageURL.encode("0:" + package.version))"),
+            "Debian equality: epoch 0 is the same version")
         #expect(try suppressed("\(base)?ARCH=\(arch)"), "qualifier keys are case-insensitive")
         #expect(try !suppressed("\(base)?arch=s390x"), "another architecture's statement")
         #expect(try !suppressed("\(base)?arch=\(arch)&distro=debian-99"))

@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import SaMDEnvelope
 import SaMDCrypto
+import SaMDEnvelope
 import SaMDKeys
 import SaMDStore
 import SaMDTestSupport
@@ -58,13 +58,19 @@ struct AdversarialStoreTests {
             try database.write { db in try db.execute(sql: "DELETE FROM record") }
             try fixture.store.put([1, 2, 3], subject: "p", recordID: "r", recordType: "text/plain")
             try database.write { db in try db.execute(sql: "UPDATE record SET \(edit)") }
-            #expect(storeCode { try fixture.store.get(subject: "p", recordID: "r") } == .authenticationFailed, "\(edit)")
+            #expect(
+                storeCode { try fixture.store.get(subject: "p", recordID: "r") } == .authenticationFailed, "\(edit)")
         }
         // A revision the compare-and-set cannot read: SQLite read 'abc' as 0, the UPDATE matched no row, and
         // an unconditional write reported revision 1 without writing anything.
-        try database.write { db in try db.execute(sql: "UPDATE record SET revision = 'abc', record_type = 'text/plain'") }
+        try database.write { db in try db.execute(sql: "UPDATE record SET revision = 'abc', record_type = 'text/plain'")
+        }
         for expected in [nil, 0, 1] as [Int64?] {
-            #expect(storeCode { try fixture.store.put([4], subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: expected) } == .authenticationFailed)
+            #expect(
+                storeCode {
+                    try fixture.store.put(
+                        [4], subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: expected)
+                } == .authenticationFailed)
         }
     }
 
@@ -74,12 +80,19 @@ struct AdversarialStoreTests {
         try fixture.store.put([1], subject: "p", recordID: "r", recordType: "text/plain")
         let shredded = try fixture.store.shred(subject: "p")
         let database = try Self.database(fixture)
-        for edit in ["key_version = 'abc'", "key_version = -5", "key_version = 99999999999", "destroyed_at = x'00'", "key_name = 7", "key_name = 'not a key name'"] {
+        for edit in [
+            "key_version = 'abc'", "key_version = -5", "key_version = 99999999999", "destroyed_at = x'00'",
+            "key_name = 7", "key_name = 'not a key name'",
+        ] {
             try database.write { db in
                 try db.execute(sql: "DELETE FROM shred_receipt")
                 try db.execute(
-                    sql: "INSERT INTO shred_receipt (subject_index, key_name, key_version, destroyed_at) VALUES (?, ?, ?, ?)",
-                    arguments: [shredded.receipt.subjectIndex, shredded.receipt.key.name, Int64(shredded.receipt.key.version), 0.0]
+                    sql:
+                        "INSERT INTO shred_receipt (subject_index, key_name, key_version, destroyed_at) VALUES (?, ?, ?, ?)",
+                    arguments: [
+                        shredded.receipt.subjectIndex, shredded.receipt.key.name, Int64(shredded.receipt.key.version),
+                        0.0,
+                    ]
                 )
                 try db.execute(sql: "UPDATE shred_receipt SET \(edit)")
             }
@@ -107,7 +120,9 @@ struct AdversarialStoreTests {
         let p2 = try fixture.keyStore.subjectIndex(of: "p-2")
         let database = try Self.database(fixture)
         // Taken before the shredding, which deletes the shredded patient's rows.
-        let theirs = try database.read { db in try Data.fetchOne(db, sql: "SELECT envelope FROM record WHERE subject_index = ?", arguments: [p2]) }
+        let theirs = try database.read { db in
+            try Data.fetchOne(db, sql: "SELECT envelope FROM record WHERE subject_index = ?", arguments: [p2])
+        }
         _ = try fixture.store.shred(subject: "p-2")
         try database.write { db in
             try db.execute(sql: "UPDATE record SET envelope = ? WHERE subject_index = ?", arguments: [theirs, p1])
@@ -119,7 +134,8 @@ struct AdversarialStoreTests {
         let context = try EncryptionContext([("subject", "p-1"), ("record", "r-1"), ("type", "text/plain")])
         let forged = try Envelope.seal(Array("planted".utf8), context: context, to: kek)
         try database.write { db in
-            try db.execute(sql: "UPDATE record SET envelope = ? WHERE subject_index = ?", arguments: [Data(forged), p1])
+            try db.execute(
+                sql: "UPDATE record SET envelope = ? WHERE subject_index = ?", arguments: [Data(forged), p1])
         }
         #expect(storeCode { try fixture.store.get(subject: "p-1", recordID: "r-1") } == .authenticationFailed)
     }
@@ -141,13 +157,17 @@ struct AdversarialStoreTests {
         for edit in damaged {
             try database.write { db in
                 try db.execute(sql: "DELETE FROM rotation_checkpoint")
-                try db.execute(sql: "INSERT INTO rotation_checkpoint (kek_name, from_version, target_version, cursor, started_at) VALUES ('records', ?, NULL, NULL, 0)", arguments: [Int64(expectedVersion)])
+                try db.execute(
+                    sql:
+                        "INSERT INTO rotation_checkpoint (kek_name, from_version, target_version, cursor, started_at) VALUES ('records', ?, NULL, NULL, 0)",
+                    arguments: [Int64(expectedVersion)])
                 try db.execute(sql: "UPDATE rotation_checkpoint SET \(edit)")
             }
             let report = try KeyRotationJob(store: fixture.store).run(newKEKVersion: true)
             expectedVersion += 1
             #expect(report.finished, "\(edit)")
-            #expect(report.target.version == expectedVersion, "\(edit): the asked-for rotation must happen exactly once")
+            #expect(
+                report.target.version == expectedVersion, "\(edit): the asked-for rotation must happen exactly once")
             #expect(try fixture.keyStore.sealingKey(named: "records").identifier.version == expectedVersion, "\(edit)")
             _ = try fixture.keyStore.destroy(KeyIdentifier(name: "records", version: expectedVersion - 1))
             try KeyRotationJobTests.expectAllOpen(fixture.store, written)
@@ -160,8 +180,8 @@ struct AdversarialStoreTests {
     /// decomposed (600 bytes) was refused on reading while the same id typed composed had been stored.
     @Test func anIdentifierWithinLimitsAfterNFCIsOnePatientWhicheverWayItIsTyped() throws {
         let fixture = try StoreFixture()
-        let composed = String(repeating: "\u{E9}", count: 200)  // 400 bytes
-        let decomposed = String(repeating: "e\u{301}", count: 200)  // 600 bytes, 400 after NFC
+        let composed = String(repeating: "\u{E9}", count: 200) // 400 bytes
+        let decomposed = String(repeating: "e\u{301}", count: 200) // 600 bytes, 400 after NFC
         #expect(decomposed.utf8.count == 600 && decomposed.precomposedStringWithCanonicalMapping == composed)
         try fixture.store.put(Array("x".utf8), subject: composed, recordID: "r", recordType: "text/plain")
         #expect(try fixture.store.get(subject: decomposed, recordID: "r").payload == Array("x".utf8))
@@ -214,7 +234,11 @@ struct AdversarialStoreTests {
         let fixture = try StoreFixture()
         for maximum in [Int.max, -1, EncryptedRecordStore.largestMaximumRecordByteCount + 1] {
             let configuration = EncryptedRecordStore.Configuration(maximumRecordByteCount: maximum)
-            #expect(storeCode { try EncryptedRecordStore(directory: fixture.storeDirectory, keyStore: fixture.keyStore, configuration: configuration) } == .invalidArgument)
+            #expect(
+                storeCode {
+                    try EncryptedRecordStore(
+                        directory: fixture.storeDirectory, keyStore: fixture.keyStore, configuration: configuration)
+                } == .invalidArgument)
         }
         let largest = try EncryptedRecordStore(
             directory: fixture.storeDirectory, keyStore: fixture.keyStore,
@@ -234,13 +258,16 @@ struct AdversarialStoreTests {
         _ = try fixture.store.shred(subject: "p")
         let name = try #require(try fixture.keyStore.subjectKeyNames().first)
         let path = fixture.keysDirectory + "/subjects/\(name).json"
-        var document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        var document = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
         var versions = try #require(document["versions"] as? [[String: Any]])
         versions[0]["version"] = Int(UInt32.max)
         document["versions"] = versions
         try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: path))
         chmod(path, 0o600)
-        #expect(storeCode { try fixture.store.put([2], subject: "p", recordID: "r2", recordType: "text/plain") } == .keyUnavailable)
+        #expect(
+            storeCode { try fixture.store.put([2], subject: "p", recordID: "r2", recordType: "text/plain") }
+                == .keyUnavailable)
     }
 
     // MARK: Files swapped for links
@@ -250,17 +277,23 @@ struct AdversarialStoreTests {
     @Test func aLinkInPlaceOfTheDatabaseOrItsJournalIsRefused() throws {
         let fixture = try StoreFixture()
         let elsewhere = fixture.root + "/elsewhere"
-        #expect(FileManager.default.createFile(atPath: elsewhere, contents: nil, attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(atPath: elsewhere, contents: nil, attributes: [.posixPermissions: 0o600]))
         for suffix in ["", "-wal", "-shm"] {
             let directory = fixture.root + "/links\(suffix)"
             #expect(mkdir(directory, 0o700) == 0)
             #expect(symlink(elsewhere, directory + "/" + EncryptedRecordStore.databaseFileName + suffix) == 0)
-            #expect(storeCode { try EncryptedRecordStore(directory: directory, keyStore: fixture.keyStore) } == .storage, "\(suffix)")
+            #expect(
+                storeCode { try EncryptedRecordStore(directory: directory, keyStore: fixture.keyStore) } == .storage,
+                "\(suffix)")
         }
         // A journal left readable by others is refused too.
         let directory = fixture.root + "/open-wal"
         #expect(mkdir(directory, 0o700) == 0)
-        #expect(FileManager.default.createFile(atPath: directory + "/" + EncryptedRecordStore.databaseFileName + "-wal", contents: nil, attributes: [.posixPermissions: 0o644]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: directory + "/" + EncryptedRecordStore.databaseFileName + "-wal", contents: nil,
+                attributes: [.posixPermissions: 0o644]))
         #expect(storeCode { try EncryptedRecordStore(directory: directory, keyStore: fixture.keyStore) } == .storage)
         var info = stat()
         #expect(stat(elsewhere, &info) == 0 && info.st_size == 0, "nothing was written through a link")
@@ -276,7 +309,9 @@ struct AdversarialStoreTests {
         #expect(rename(path, path + ".moved") == 0)
         #expect(symlink(other.storeDirectory + "/" + EncryptedRecordStore.databaseFileName, path) == 0)
         // A new handle, as another process would open: refused.
-        #expect(storeCode { try EncryptedRecordStore(directory: fixture.storeDirectory, keyStore: fixture.keyStore) } == .storage)
+        #expect(
+            storeCode { try EncryptedRecordStore(directory: fixture.storeDirectory, keyStore: fixture.keyStore) }
+                == .storage)
         // This handle's reader connections (opened on demand) refuse the swapped file.
         #expect(storeCode { try fixture.store.get(subject: "p", recordID: "r") } == .storage)
     }
@@ -326,14 +361,16 @@ struct StoreRaceTests {
         let fixture = try StoreFixture()
         let (otherKeys, otherStore) = try fixture.reopen()
         let stores = [fixture.store, otherStore]
-        let outcomes = try await withThrowingTaskGroup(of: [String: (bytes: [UInt8], key: KeyIdentifier)].self) { group in
+        let outcomes = try await withThrowingTaskGroup(of: [String: (bytes: [UInt8], key: KeyIdentifier)].self) {
+            group in
             for writer in 0..<2 {
                 group.addTask {
                     var last: [String: (bytes: [UInt8], key: KeyIdentifier)] = [:]
                     for step in 0..<60 {
                         let subject = "p-\(step % 3)"
                         let bytes = Array("writer \(writer) step \(step)".utf8)
-                        let written = try stores[writer].put(bytes, subject: subject, recordID: "r-\(writer)", recordType: "text/plain")
+                        let written = try stores[writer].put(
+                            bytes, subject: subject, recordID: "r-\(writer)", recordType: "text/plain")
                         last["\(subject)/r-\(writer)"] = (bytes, written.key)
                         let code = storeCode { try stores[1 - writer].get(subject: subject, recordID: "r-\(writer)") }
                         #expect(code == nil || code == .shredded)
@@ -361,18 +398,20 @@ struct StoreRaceTests {
         for (address, outcome) in outcomes {
             let parts = address.split(separator: "/").map(String.init)
             do {
-                #expect(try fixture.store.get(subject: parts[0], recordID: parts[1]).payload == outcome.bytes, "\(address)")
+                #expect(
+                    try fixture.store.get(subject: parts[0], recordID: parts[1]).payload == outcome.bytes, "\(address)")
             } catch let error as RecordStoreError {
                 #expect(error.code == .shredded, "\(address): \(error)")
                 // Shredded only because its key was destroyed by a shredding that came after the write.
-                #expect(envelopeCode { try otherKeys.keyEncryptionKey(for: outcome.key) } == .keyDestroyed, "\(address)")
+                #expect(
+                    envelopeCode { try otherKeys.keyEncryptionKey(for: outcome.key) } == .keyDestroyed, "\(address)")
             }
         }
     }
 }
 
 /// Forwards to a key store, running `between` once, just before the first commit of a sealed record.
-final class InterposedKeyStore: KeyStore, @unchecked Sendable {  // `pending` is only touched by the test's one thread
+final class InterposedKeyStore: KeyStore, @unchecked Sendable { // `pending` is only touched by the test's one thread
     let base: FileKeyStore
     let between: () throws -> Void
     var pending = true
@@ -390,7 +429,9 @@ final class InterposedKeyStore: KeyStore, @unchecked Sendable {  // `pending` is
         return try self.base.whileSealingKeyIsCurrent(key, body)
     }
 
-    func keyEncryptionKey(for identifier: KeyIdentifier) throws -> SecureBytes { try self.base.keyEncryptionKey(for: identifier) }
+    func keyEncryptionKey(for identifier: KeyIdentifier) throws -> SecureBytes {
+        try self.base.keyEncryptionKey(for: identifier)
+    }
     func list() throws -> [ManagedKey] { try self.base.list() }
     func sealingKey(named name: String) throws -> SealingKey { try self.base.sealingKey(named: name) }
     func rotate(named name: String) throws -> ManagedKey { try self.base.rotate(named: name) }
@@ -399,21 +440,31 @@ final class InterposedKeyStore: KeyStore, @unchecked Sendable {  // `pending` is
     func retire(_ key: KeyIdentifier) throws -> ManagedKey { try self.base.retire(key) }
     func markCompromised(_ key: KeyIdentifier) throws -> ManagedKey { try self.base.markCompromised(key) }
     func destroy(_ key: KeyIdentifier) throws -> DestructionReceipt { try self.base.destroy(key) }
-    func setMinimumOpeningVersion(_ version: UInt32, named name: String) throws { try self.base.setMinimumOpeningVersion(version, named: name) }
+    func setMinimumOpeningVersion(_ version: UInt32, named name: String) throws {
+        try self.base.setMinimumOpeningVersion(version, named: name)
+    }
     func subjectSealingKey(subject: String) throws -> SealingKey { try self.base.subjectSealingKey(subject: subject) }
     func shred(subject: String) throws -> DestructionReceipt { try self.base.shred(subject: subject) }
     func shredReceipt(subject: String) throws -> DestructionReceipt? { try self.base.shredReceipt(subject: subject) }
-    func rekeySubjectKeys(named subjectKeyNames: [String], notBefore: Date) -> [String: Result<SubjectRekey?, EnvelopeError>] {
+    func rekeySubjectKeys(named subjectKeyNames: [String], notBefore: Date) -> [String: Result<
+        SubjectRekey?, EnvelopeError
+    >] {
         self.base.rekeySubjectKeys(named: subjectKeyNames, notBefore: notBefore)
     }
-    func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<[DestructionReceipt], EnvelopeError>] {
+    func destroySubjectKeyVersions(_ versions: [String: [UInt32]]) -> [String: Result<
+        [DestructionReceipt], EnvelopeError
+    >] {
         self.base.destroySubjectKeyVersions(versions)
     }
-    func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport { try self.base.rewrapSubjectKeys(named: name) }
+    func rewrapSubjectKeys(named name: String) throws -> SubjectRewrapReport {
+        try self.base.rewrapSubjectKeys(named: name)
+    }
     func subjectKeyNames() throws -> [String] { try self.base.subjectKeyNames() }
     func rewrapSubjectKey(named subjectKeyName: String, toActiveVersionOf kekName: String) throws -> Int {
         try self.base.rewrapSubjectKey(named: subjectKeyName, toActiveVersionOf: kekName)
     }
     func subjectIndex(of subject: String) throws -> String { try self.base.subjectIndex(of: subject) }
-    func blindIndex(domain: String, _ components: [String]) throws -> [UInt8] { try self.base.blindIndex(domain: domain, components) }
+    func blindIndex(domain: String, _ components: [String]) throws -> [UInt8] {
+        try self.base.blindIndex(domain: domain, components)
+    }
 }

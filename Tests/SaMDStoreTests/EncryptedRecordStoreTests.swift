@@ -15,7 +15,8 @@ struct EncryptedRecordStoreTests {
         let records = try MedicalRecords.load(from: MedicalRecords.packageFolder)
         #expect(records.count >= 4)
         for (name, bytes) in records {
-            let written = try fixture.store.put(bytes, subject: Self.patient, recordID: name, recordType: "application/octet-stream")
+            let written = try fixture.store.put(
+                bytes, subject: Self.patient, recordID: name, recordType: "application/octet-stream")
             #expect(written.revision == 1)
             #expect(written.key.name.hasPrefix("s-"))
         }
@@ -40,17 +41,23 @@ struct EncryptedRecordStoreTests {
 
     @Test func aRowCopiedOntoAnotherRecordOrRetypedDoesNotOpen() throws {
         let fixture = try StoreFixture()
-        try fixture.store.put(Array("{\"a\":1}".utf8), subject: "p-1", recordID: "r-1", recordType: "application/fhir+json")
-        try fixture.store.put(Array("{\"b\":2}".utf8), subject: "p-1", recordID: "r-2", recordType: "application/fhir+json")
-        try fixture.store.put(Array("{\"c\":3}".utf8), subject: "p-2", recordID: "r-1", recordType: "application/fhir+json")
+        try fixture.store.put(
+            Array("{\"a\":1}".utf8), subject: "p-1", recordID: "r-1", recordType: "application/fhir+json")
+        try fixture.store.put(
+            Array("{\"b\":2}".utf8), subject: "p-1", recordID: "r-2", recordType: "application/fhir+json")
+        try fixture.store.put(
+            Array("{\"c\":3}".utf8), subject: "p-2", recordID: "r-1", recordType: "application/fhir+json")
         let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         // Copy r-1's envelope onto r-2 (same patient), and onto p-2's r-1 (another patient).
         try database.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT record_index, subject_index, envelope FROM record ORDER BY created_at")
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT record_index, subject_index, envelope FROM record ORDER BY created_at")
             #expect(rows.count == 3)
             let first: Data = rows[0]["envelope"]
             for row in rows.dropFirst() {
-                try db.execute(sql: "UPDATE record SET envelope = ? WHERE record_index = ?", arguments: [first, row["record_index"] as Data])
+                try db.execute(
+                    sql: "UPDATE record SET envelope = ? WHERE record_index = ?",
+                    arguments: [first, row["record_index"] as Data])
             }
         }
         #expect(try fixture.store.get(subject: "p-1", recordID: "r-1").payload == Array("{\"a\":1}".utf8))
@@ -63,7 +70,10 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try fixture.store.get(subject: "p-1", recordID: "r-1") } == .authenticationFailed)
         // A truncated envelope.
         try database.write { db in
-            try db.execute(sql: "UPDATE record SET record_type = 'application/fhir+json', envelope = substr(envelope, 1, length(envelope) - 1)")
+            try db.execute(
+                sql:
+                    "UPDATE record SET record_type = 'application/fhir+json', envelope = substr(envelope, 1, length(envelope) - 1)"
+            )
         }
         #expect(storeCode { try fixture.store.get(subject: "p-1", recordID: "r-1") } == .authenticationFailed)
     }
@@ -74,7 +84,8 @@ struct EncryptedRecordStoreTests {
         let other = try StoreFixture()
         // Copied through SQLite's backup API (this process must not open and close the live database's files).
         let copyDirectory = other.root + "/copied"
-        try FileManager.default.createDirectory(atPath: copyDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: copyDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         let source = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         let target = try DatabaseQueue(path: copyDirectory + "/" + EncryptedRecordStore.databaseFileName)
         try source.backup(to: target)
@@ -98,7 +109,8 @@ struct EncryptedRecordStoreTests {
     @Test func shreddingAnswersShreddedKeepsTheReceiptAndSparesOtherSubjects() throws {
         let fixture = try StoreFixture()
         for index in 0..<3 {
-            try fixture.store.put(Array("rec \(index)".utf8), subject: "p-1", recordID: "r-\(index)", recordType: "text/plain")
+            try fixture.store.put(
+                Array("rec \(index)".utf8), subject: "p-1", recordID: "r-\(index)", recordType: "text/plain")
         }
         try fixture.store.put(Array("other".utf8), subject: "p-2", recordID: "r-0", recordType: "text/plain")
         let shredded = try fixture.store.shred(subject: "p-1")
@@ -130,14 +142,33 @@ struct EncryptedRecordStoreTests {
 
     @Test func conditionalWritesAreCompareAndSet() throws {
         let fixture = try StoreFixture()
-        #expect(try fixture.store.put(Array("1".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 0).revision == 1)
-        #expect(storeCode { try fixture.store.put(Array("x".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 0) } == .conflict)
-        #expect(storeCode { try fixture.store.put(Array("x".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 7) } == .conflict)
-        #expect(try fixture.store.put(Array("2".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 1).revision == 2)
-        #expect(try fixture.store.put(Array("3".utf8), subject: "p", recordID: "r", recordType: "text/plain").revision == 3)
+        #expect(
+            try fixture.store.put(
+                Array("1".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 0
+            ).revision == 1)
+        #expect(
+            storeCode {
+                try fixture.store.put(
+                    Array("x".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 0)
+            } == .conflict)
+        #expect(
+            storeCode {
+                try fixture.store.put(
+                    Array("x".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 7)
+            } == .conflict)
+        #expect(
+            try fixture.store.put(
+                Array("2".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 1
+            ).revision == 2)
+        #expect(
+            try fixture.store.put(Array("3".utf8), subject: "p", recordID: "r", recordType: "text/plain").revision == 3)
         let record = try fixture.store.get(subject: "p", recordID: "r")
         #expect(record.payload == Array("3".utf8) && record.revision == 3 && record.recordType == "text/plain")
-        #expect(storeCode { try fixture.store.put(Array("4".utf8), subject: "p", recordID: "q", recordType: "text/plain", expectedRevision: 1) } == .conflict)
+        #expect(
+            storeCode {
+                try fixture.store.put(
+                    Array("4".utf8), subject: "p", recordID: "q", recordType: "text/plain", expectedRevision: 1)
+            } == .conflict)
         #expect(storeCode { try fixture.store.get(subject: "p", recordID: "q") } == .notFound)
     }
 
@@ -148,8 +179,12 @@ struct EncryptedRecordStoreTests {
         let fixture = try StoreFixture()
         for dots in [".", ".."] {
             #expect(!EncryptedRecordStore.isValidIdentifier(dots), "\(dots.debugDescription)")
-            #expect(storeCode { try fixture.store.put([1], subject: dots, recordID: "r", recordType: "text/plain") } == .invalidArgument)
-            #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: dots, recordType: "text/plain") } == .invalidArgument)
+            #expect(
+                storeCode { try fixture.store.put([1], subject: dots, recordID: "r", recordType: "text/plain") }
+                    == .invalidArgument)
+            #expect(
+                storeCode { try fixture.store.put([1], subject: "p", recordID: dots, recordType: "text/plain") }
+                    == .invalidArgument)
             #expect(storeCode { try fixture.store.get(subject: dots, recordID: "r") } == .invalidArgument)
             #expect(storeCode { try fixture.store.get(subject: "p", recordID: dots) } == .invalidArgument)
             #expect(storeCode { try fixture.store.shred(subject: dots) } == .invalidArgument)
@@ -166,22 +201,44 @@ struct EncryptedRecordStoreTests {
     @Test func badShapesAndSizesAreRefusedBeforeAnythingIsWritten() throws {
         let fixture = try StoreFixture(configuration: .init(maximumRecordByteCount: 1024))
         let tooLong = String(repeating: "a", count: 513)
-        #expect(storeCode { try fixture.store.put([1], subject: "", recordID: "r", recordType: "text/plain") } == .invalidArgument)
-        #expect(storeCode { try fixture.store.put([1], subject: tooLong, recordID: "r", recordType: "text/plain") } == .invalidArgument)
-        #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: "", recordType: "text/plain") } == .invalidArgument)
-        #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: "a\nb", recordType: "text/plain") } == .invalidArgument)
-        #expect(storeCode { try fixture.store.put([1], subject: "p\u{0}", recordID: "r", recordType: "text/plain") } == .invalidArgument)
-        #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: "r", recordType: "") } == .invalidArgument)
-        #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: "r", recordType: "text/plain; charset=utf-8") } == .invalidArgument)
+        #expect(
+            storeCode { try fixture.store.put([1], subject: "", recordID: "r", recordType: "text/plain") }
+                == .invalidArgument)
+        #expect(
+            storeCode { try fixture.store.put([1], subject: tooLong, recordID: "r", recordType: "text/plain") }
+                == .invalidArgument)
+        #expect(
+            storeCode { try fixture.store.put([1], subject: "p", recordID: "", recordType: "text/plain") }
+                == .invalidArgument)
+        #expect(
+            storeCode { try fixture.store.put([1], subject: "p", recordID: "a\nb", recordType: "text/plain") }
+                == .invalidArgument)
+        #expect(
+            storeCode { try fixture.store.put([1], subject: "p\u{0}", recordID: "r", recordType: "text/plain") }
+                == .invalidArgument)
+        #expect(
+            storeCode { try fixture.store.put([1], subject: "p", recordID: "r", recordType: "") } == .invalidArgument)
+        #expect(
+            storeCode {
+                try fixture.store.put([1], subject: "p", recordID: "r", recordType: "text/plain; charset=utf-8")
+            } == .invalidArgument)
         // Only type/subtype (RFC 6838 restricted names): no bare words, paths or extra slashes.
         for type in ["a", "text", "../../etc", "x/y/z", "/plain", "text/", ".x/y", "text/-html", "t\u{E9}xt/plain"] {
-            #expect(storeCode { try fixture.store.put([1], subject: "p", recordID: "r", recordType: type) } == .invalidArgument, "\(type)")
+            #expect(
+                storeCode { try fixture.store.put([1], subject: "p", recordID: "r", recordType: type) }
+                    == .invalidArgument, "\(type)")
         }
         let probe = try StoreFixture()
-        for type in ["a/b", "TEXT/PLAIN", "application/fhir+json", "x-application/hl7-v2+er7", "application/vnd.example.v1+json"] {
+        for type in [
+            "a/b", "TEXT/PLAIN", "application/fhir+json", "x-application/hl7-v2+er7", "application/vnd.example.v1+json",
+        ] {
             #expect(isValidType(type, probe), "\(type)")
         }
-        #expect(storeCode { try fixture.store.put([UInt8](repeating: 0, count: 1025), subject: "p", recordID: "r", recordType: "text/plain") } == .limitExceeded)
+        #expect(
+            storeCode {
+                try fixture.store.put(
+                    [UInt8](repeating: 0, count: 1025), subject: "p", recordID: "r", recordType: "text/plain")
+            } == .limitExceeded)
         #expect(try fixture.store.statistics().recordCount == 0)
         #expect(try fixture.keyStore.subjectKeyNames().isEmpty, "a refused write must not create a subject key")
         // A stored row larger than any record may be is refused before its blob is read.
@@ -197,9 +254,12 @@ struct EncryptedRecordStoreTests {
         let fixture = try StoreFixture()
         var info = stat()
         #expect(stat(fixture.storeDirectory, &info) == 0 && info.st_mode & 0o777 == 0o700)
-        #expect(stat(fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(
+            stat(fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName, &info) == 0
+                && info.st_mode & 0o777 == 0o600)
         let open = fixture.root + "/open"
-        try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: open, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
         #expect(storeCode { try EncryptedRecordStore(directory: open, keyStore: fixture.keyStore) } == .storage)
     }
 
@@ -213,7 +273,10 @@ struct EncryptedRecordStoreTests {
             { _ = try fixture.store.get(subject: subject, recordID: "record-secret-7") },
             { _ = try fixture.store.get(subject: subject, recordID: "record-secret-8") },
             { _ = try fixture.store.get(subject: "Patient/secret-identifier-43", recordID: "record-secret-7") },
-            { _ = try fixture.store.put([1], subject: subject, recordID: "record-secret-7\n", recordType: "text/plain") },
+            {
+                _ = try fixture.store.put(
+                    [1], subject: subject, recordID: "record-secret-7\n", recordType: "text/plain")
+            },
         ] as [() throws -> Void] {
             do { try body() } catch { messages.append("\(error)") }
         }

@@ -85,7 +85,8 @@ struct KeyRotationJobTests {
             var written: [String: [UInt8]] = [:]
             var count = 0
             while count < 30 || !until.value.load(ordering: .sequentiallyConsistent), count < 5_000 {
-                let (subject, record) = count % 2 == 0 ? ("p-\(count % 40)", "r-\(name)") : ("new-\(name)-\(count)", "r-0")
+                let (subject, record) =
+                    count % 2 == 0 ? ("p-\(count % 40)", "r-\(name)") : ("new-\(name)-\(count)", "r-0")
                 let bytes = Array("writer \(name) write \(count)".utf8)
                 try store.put(bytes, subject: subject, recordID: record, recordType: "text/plain")
                 written["\(subject)/\(record)"] = bytes
@@ -101,7 +102,8 @@ struct KeyRotationJobTests {
         let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         // Killed after committing the intent, before the key store made the version.
         try database.write { db in
-            try db.execute(sql: "INSERT INTO rotation_checkpoint (kek_name, from_version, started_at) VALUES ('records', 1, 0)")
+            try db.execute(
+                sql: "INSERT INTO rotation_checkpoint (kek_name, from_version, started_at) VALUES ('records', 1, 0)")
         }
         let report = try KeyRotationJob(store: fixture.store).run(newKEKVersion: true)
         #expect(report.resumed && report.finished && report.target.version == 2)
@@ -109,12 +111,17 @@ struct KeyRotationJobTests {
 
         // Killed after the key store made version 3, before the target was committed.
         try database.write { db in
-            try db.execute(sql: "UPDATE rotation_checkpoint SET from_version = 2, target_version = NULL, cursor = NULL, finished_at = NULL")
+            try db.execute(
+                sql:
+                    "UPDATE rotation_checkpoint SET from_version = 2, target_version = NULL, cursor = NULL, finished_at = NULL"
+            )
         }
         _ = try fixture.keyStore.rotate(named: FileKeyStore.defaultKeyName)
         let resumed = try KeyRotationJob(store: fixture.store).run(newKEKVersion: true)
         #expect(resumed.resumed && resumed.finished && resumed.target.version == 3)
-        #expect(try fixture.keyStore.list().map(\.identifier.version) == [1, 2, 3], "a resumed job must not make another version")
+        #expect(
+            try fixture.keyStore.list().map(\.identifier.version) == [1, 2, 3],
+            "a resumed job must not make another version")
         _ = try fixture.keyStore.destroy(KeyIdentifier(name: "records", version: 1))
         _ = try fixture.keyStore.destroy(KeyIdentifier(name: "records", version: 2))
         try Self.expectAllOpen(fixture.store, written)
@@ -132,12 +139,15 @@ struct KeyRotationJobTests {
         let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         try database.write { db in
             try db.execute(
-                sql: "INSERT INTO rotation_checkpoint (kek_name, from_version, target_version, cursor, done, started_at) VALUES ('records', 1, 2, ?, 6, 0)",
+                sql:
+                    "INSERT INTO rotation_checkpoint (kek_name, from_version, target_version, cursor, done, started_at) VALUES ('records', 1, 2, ?, 6, 0)",
                 arguments: [names[5]]
             )
         }
         var first: KeyRotationProgress?
-        let report = try KeyRotationJob(store: fixture.store, batchSize: 100).run(newKEKVersion: true) { first = first ?? $0 }
+        let report = try KeyRotationJob(store: fixture.store, batchSize: 100).run(newKEKVersion: true) {
+            first = first ?? $0
+        }
         #expect(report.resumed && report.finished && report.target.version == 2)
         #expect(report.rewrapped == 4, "only the four after the checkpoint were left")
         #expect(first?.done == 10 && first?.total == 10)

@@ -53,17 +53,20 @@ struct SchemaMigrationTests {
             try fixture.store.put(payload, subject: "kept", recordID: recordID, recordType: "application/octet-stream")
         }
         for recordID in ["a", "b", "c"] {
-            try fixture.store.put(Array("erased \(recordID)".utf8), subject: "erased", recordID: recordID, recordType: "text/plain")
+            try fixture.store.put(
+                Array("erased \(recordID)".utf8), subject: "erased", recordID: recordID, recordType: "text/plain")
         }
         let current = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         let rows = try current.read { db in try Row.fetchAll(db, sql: "SELECT * FROM record") }
         let receipt = try fixture.store.shred(subject: "erased")
-        let receiptRow = try #require(try current.read { db in try Row.fetchOne(db, sql: "SELECT * FROM shred_receipt") })
+        let receiptRow = try #require(
+            try current.read { db in try Row.fetchOne(db, sql: "SELECT * FROM shred_receipt") })
         try current.close()
 
         // The version 1 database, in a store directory of its own.
         let directory = fixture.root + "/records-v1"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         let path = directory + "/" + EncryptedRecordStore.databaseFileName
         #expect(FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]))
         let old = try DatabaseQueue(path: path)
@@ -76,14 +79,19 @@ struct SchemaMigrationTests {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
-                        row["record_index"], row["subject_index"], row["record_type"], row["envelope"], row["wrapping_key"],
+                        row["record_index"], row["subject_index"], row["record_type"], row["envelope"],
+                        row["wrapping_key"],
                         row["revision"], row["created_at"], row["updated_at"],
                     ]
                 )
             }
             try db.execute(
-                sql: "INSERT INTO shred_receipt (subject_index, key_name, key_version, destroyed_at) VALUES (?, ?, ?, ?)",
-                arguments: [receiptRow["subject_index"], receiptRow["key_name"], receiptRow["key_version"], receiptRow["destroyed_at"]]
+                sql:
+                    "INSERT INTO shred_receipt (subject_index, key_name, key_version, destroyed_at) VALUES (?, ?, ?, ?)",
+                arguments: [
+                    receiptRow["subject_index"], receiptRow["key_name"], receiptRow["key_version"],
+                    receiptRow["destroyed_at"],
+                ]
             )
         }
         #expect(try old.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM record") } == 5)
@@ -110,12 +118,18 @@ struct SchemaMigrationTests {
         }
         let migrated = try DatabaseQueue(path: path)
         defer { try? migrated.close() }
-        let identifiers = try migrated.read { db in try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier") }
+        let identifiers = try migrated.read { db in
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+        }
         #expect(identifiers == ["v1", "v2", "v3", "v4"])
         #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM record") } == 2)
         // Version 4: the envelope is the table's last column (its overflow pages hold nothing a re-key changes).
         let columns = try migrated.read { db in try db.columns(in: "record").map(\.name) }
-        #expect(columns == ["record_index", "subject_index", "record_type", "wrapping_key", "revision", "created_at", "updated_at", "envelope"])
+        #expect(
+            columns == [
+                "record_index", "subject_index", "record_type", "wrapping_key", "revision", "created_at", "updated_at",
+                "envelope",
+            ])
         #expect(try migrated.read { db in try db.indexes(on: "record").map(\.name) }.contains("record_by_subject"))
     }
 }

@@ -15,10 +15,12 @@ struct ShredReceiptRetryTests {
     @Test func aShredWhoseReceiptCouldNotBeWrittenIsFinishedByTheRetry() throws {
         let fixture = try StoreFixture(configuration: .init(busyTimeout: 0.2))
         for index in 0..<2 {
-            try fixture.store.put(Array("record \(index)".utf8), subject: "p", recordID: "r-\(index)", recordType: "text/plain")
+            try fixture.store.put(
+                Array("record \(index)".utf8), subject: "p", recordID: "r-\(index)", recordType: "text/plain")
         }
         try fixture.store.put(Array("other".utf8), subject: "q", recordID: "r-0", recordType: "text/plain")
-        let blocker = try WriteTransactionHolder(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
+        let blocker = try WriteTransactionHolder(
+            path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         let failed = storeCode { try fixture.store.shred(subject: "p") }
         blocker.release()
         #expect(failed == .storage)
@@ -49,7 +51,7 @@ struct ShredReceiptRetryTests {
 }
 
 /// A second SQLite connection holding `BEGIN IMMEDIATE` on a thread of its own until released.
-final class WriteTransactionHolder: @unchecked Sendable {  // the semaphores are the only shared state
+final class WriteTransactionHolder: @unchecked Sendable { // the semaphores are the only shared state
     private let held = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)

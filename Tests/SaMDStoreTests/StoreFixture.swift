@@ -5,9 +5,8 @@ import SaMDKeys
 import SaMDStore
 import Testing
 
-
 /// A throw-away key store and record store in a private temporary directory.
-final class StoreFixture: @unchecked Sendable {  // immutable after init; the directory is removed in deinit
+final class StoreFixture: @unchecked Sendable { // immutable after init; the directory is removed in deinit
     static let fastKDF = Argon2id.Parameters(iterations: 1, memoryByteCount: 64 << 10)
 
     let root: String
@@ -18,20 +17,25 @@ final class StoreFixture: @unchecked Sendable {  // immutable after init; the di
     var storeDirectory: String { self.root + "/records" }
 
     init(configuration: EncryptedRecordStore.Configuration = .init()) throws {
-        self.root = FileManager.default.temporaryDirectory.appendingPathComponent("samd-store-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        self.root =
+            FileManager.default.temporaryDirectory.appendingPathComponent("samd-store-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(
+            atPath: self.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         self.keyStore = try FileKeyStore.create(
             at: self.root + "/keys",
             passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)),
             kdf: Self.fastKDF,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        self.store = try EncryptedRecordStore(directory: self.root + "/records", keyStore: self.keyStore, configuration: configuration)
+        self.store = try EncryptedRecordStore(
+            directory: self.root + "/records", keyStore: self.keyStore, configuration: configuration)
     }
 
     /// Another handle on the same directories, as a second process would open them.
     func reopen() throws -> (FileKeyStore, EncryptedRecordStore) {
-        let keys = try FileKeyStore(opening: self.keysDirectory, passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)))
+        let keys = try FileKeyStore(
+            opening: self.keysDirectory,
+            passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)))
         return (keys, try EncryptedRecordStore(directory: self.storeDirectory, keyStore: keys))
     }
 

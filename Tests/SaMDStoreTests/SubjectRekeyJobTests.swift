@@ -19,7 +19,8 @@ struct SubjectRekeyJobTests {
         for subject in 0..<6 {
             for record in 0..<3 {
                 let payload = try SecureRandom.bytes(count: record == 0 ? 40_000 : 200)
-                try fixture.store.put(payload, subject: "p-\(subject)", recordID: "r-\(record)", recordType: "application/octet-stream")
+                try fixture.store.put(
+                    payload, subject: "p-\(subject)", recordID: "r-\(record)", recordType: "application/octet-stream")
                 written.append(("p-\(subject)", "r-\(record)", payload))
             }
         }
@@ -43,7 +44,8 @@ struct SubjectRekeyJobTests {
         let after = try Self.envelopes(database)
         for (index, envelope) in after {
             let old = try #require(before[index])
-            let oldHeader = try EnvelopeHeader.parse(old), newHeader = try EnvelopeHeader.parse(envelope)
+            let oldHeader = try EnvelopeHeader.parse(old)
+            let newHeader = try EnvelopeHeader.parse(envelope)
             #expect(Array(old[oldHeader.byteCount...]) == Array(envelope[newHeader.byteCount...]))
             #expect(newHeader.key.name == oldHeader.key.name && newHeader.key.version > oldHeader.key.version)
         }
@@ -51,7 +53,8 @@ struct SubjectRekeyJobTests {
             #expect(try fixture.store.get(subject: subject, recordID: recordID).payload == payload)
         }
         // The copy taken before, with the database after: no record opens.
-        let stolen = try FileKeyStore(opening: copy, passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)))
+        let stolen = try FileKeyStore(
+            opening: copy, passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)))
         let replay = try EncryptedRecordStore(directory: fixture.storeDirectory, keyStore: stolen)
         for (subject, recordID, _) in kept {
             let code = storeCode { try replay.get(subject: subject, recordID: recordID) }
@@ -61,13 +64,17 @@ struct SubjectRekeyJobTests {
         let files = try fixture.storeFileBytes()
         for (_, envelope) in before {
             let header = try EnvelopeHeader.parse(envelope)
-            #expect(!files.contains(Array(envelope[..<header.byteCount])), "an old header is still in the store's files")
+            #expect(
+                !files.contains(Array(envelope[..<header.byteCount])), "an old header is still in the store's files")
         }
         // The old versions are destroyed; the subject keys' newest versions seal.
         for subject in 0..<5 {
             let key = try fixture.keyStore.subjectSealingKey(subject: "p-\(subject)")
             #expect(key.identifier.version == 2)
-            #expect(envelopeCode { try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: key.identifier.name, version: 1)) } == .keyDestroyed)
+            #expect(
+                envelopeCode {
+                    try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: key.identifier.name, version: 1))
+                } == .keyDestroyed)
         }
         // A second run is a second re-key: fresh material again for every subject.
         let again = try SubjectRekeyJob(store: fixture.store).run()
@@ -81,7 +88,8 @@ struct SubjectRekeyJobTests {
     @Test func twoRekeysWithinOneSecondBothMakeFreshMaterial() throws {
         let fixture = try StoreFixture()
         for subject in 0..<3 {
-            try fixture.store.put(Array("record \(subject)".utf8), subject: "p-\(subject)", recordID: "r", recordType: "text/plain")
+            try fixture.store.put(
+                Array("record \(subject)".utf8), subject: "p-\(subject)", recordID: "r", recordType: "text/plain")
         }
         // Start just after a whole second, so that both runs (a few milliseconds each) fall within it.
         let fraction = Date().timeIntervalSince1970.truncatingRemainder(dividingBy: 1)
@@ -90,11 +98,14 @@ struct SubjectRekeyJobTests {
         for _ in 0..<3 {
             let report = try SubjectRekeyJob(store: fixture.store).run()
             #expect(report.finished && report.recordsRewrapped == 3 && report.versionsDestroyed == 3, "\(report)")
-            versions.append(try (0..<3).map { try fixture.keyStore.subjectSealingKey(subject: "p-\($0)").identifier.version })
+            versions.append(
+                try (0..<3).map { try fixture.keyStore.subjectSealingKey(subject: "p-\($0)").identifier.version })
         }
         #expect(versions == [[2, 2, 2], [3, 3, 3], [4, 4, 4]])
         for subject in 0..<3 {
-            #expect(try fixture.store.get(subject: "p-\(subject)", recordID: "r").payload == Array("record \(subject)".utf8))
+            #expect(
+                try fixture.store.get(subject: "p-\(subject)", recordID: "r").payload == Array("record \(subject)".utf8)
+            )
         }
     }
 
@@ -105,20 +116,24 @@ struct SubjectRekeyJobTests {
         let records = try MedicalRecords.load(from: MedicalRecords.packageFolder)
         #expect(records.count >= 4)
         for (position, (name, bytes)) in records.enumerated() {
-            try fixture.store.put(bytes, subject: "Patient/\(position % 3)", recordID: name, recordType: "application/octet-stream")
+            try fixture.store.put(
+                bytes, subject: "Patient/\(position % 3)", recordID: name, recordType: "application/octet-stream")
         }
         let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         let before = try Self.envelopes(database)
         let report = try SubjectRekeyJob(store: fixture.store).run()
-        #expect(report.finished && report.recordsRewrapped == records.count && report.versionsDestroyed == 3, "\(report)")
+        #expect(
+            report.finished && report.recordsRewrapped == records.count && report.versionsDestroyed == 3, "\(report)")
         for (position, (name, bytes)) in records.enumerated() {
-            #expect(try fixture.store.get(subject: "Patient/\(position % 3)", recordID: name).payload == bytes, "\(name)")
+            #expect(
+                try fixture.store.get(subject: "Patient/\(position % 3)", recordID: name).payload == bytes, "\(name)")
         }
         let after = try Self.envelopes(database)
         #expect(after.count == before.count)
         for (index, envelope) in after {
             let old = try #require(before[index])
-            let oldHeader = try EnvelopeHeader.parse(old), newHeader = try EnvelopeHeader.parse(envelope)
+            let oldHeader = try EnvelopeHeader.parse(old)
+            let newHeader = try EnvelopeHeader.parse(envelope)
             #expect(Array(old[oldHeader.byteCount...]) == Array(envelope[newHeader.byteCount...]))
             #expect(newHeader.key.version == oldHeader.key.version + 1)
         }
@@ -129,7 +144,8 @@ struct SubjectRekeyJobTests {
     @Test func writersDuringTheRekeyLoseNothing() throws {
         let fixture = try StoreFixture()
         for subject in 0..<20 {
-            try fixture.store.put(Array("initial \(subject)".utf8), subject: "p-\(subject)", recordID: "r", recordType: "text/plain")
+            try fixture.store.put(
+                Array("initial \(subject)".utf8), subject: "p-\(subject)", recordID: "r", recordType: "text/plain")
         }
         let shared = WriterState()
         let writers = (0..<2).map { writer in
@@ -141,7 +157,9 @@ struct SubjectRekeyJobTests {
                     let payload = Array("writer \(writer) step \(step)".utf8)
                     // One write at a time (the order of two writers to one record is then known).
                     shared.latest.withLock { all in
-                        if (try? fixture.store.put(payload, subject: subject, recordID: recordID, recordType: "text/plain")) != nil {
+                        if (try? fixture.store.put(
+                            payload, subject: subject, recordID: recordID, recordType: "text/plain")) != nil
+                        {
                             all[subject + "/" + recordID] = payload
                         }
                     }
@@ -159,7 +177,9 @@ struct SubjectRekeyJobTests {
         #expect(shared.latest.withLock { $0.count } > 20)
         for (address, payload) in shared.latest.withLock({ $0 }) {
             let parts = address.split(separator: "/")
-            #expect(try fixture.store.get(subject: String(parts[0]), recordID: String(parts[1])).payload == payload, "\(address)")
+            #expect(
+                try fixture.store.get(subject: String(parts[0]), recordID: String(parts[1])).payload == payload,
+                "\(address)")
         }
     }
 
@@ -172,7 +192,9 @@ struct SubjectRekeyJobTests {
         let large = 100_000
         for subject in 0..<8 {
             for record in 0..<3 {
-                try fixture.store.put(try SecureRandom.bytes(count: large), subject: "p-\(subject)", recordID: "r-\(record)", recordType: "application/octet-stream")
+                try fixture.store.put(
+                    try SecureRandom.bytes(count: large), subject: "p-\(subject)", recordID: "r-\(record)",
+                    recordType: "application/octet-stream")
             }
         }
         try fixture.store.put(Array("first".utf8), subject: "again", recordID: "r", recordType: "text/plain")
@@ -183,7 +205,10 @@ struct SubjectRekeyJobTests {
                 let address = ("p-\(step % 8)", "r-\(step % 3)")
                 if let payload = try? SecureRandom.bytes(count: large) {
                     shared.latest.withLock { all in
-                        if (try? fixture.store.put(payload, subject: address.0, recordID: address.1, recordType: "application/octet-stream")) != nil {
+                        if (try? fixture.store.put(
+                            payload, subject: address.0, recordID: address.1, recordType: "application/octet-stream"))
+                            != nil
+                        {
                             all[address.0 + "/" + address.1] = payload
                         }
                     }
@@ -196,7 +221,8 @@ struct SubjectRekeyJobTests {
             var step = 0
             while !shared.stopped && step < 2_000 {
                 _ = try? fixture.store.shred(subject: "again")
-                _ = try? fixture.store.put(Array("again \(step)".utf8), subject: "again", recordID: "r", recordType: "text/plain")
+                _ = try? fixture.store.put(
+                    Array("again \(step)".utf8), subject: "again", recordID: "r", recordType: "text/plain")
                 step += 1
             }
             shared.finished.withLock { $0 += 1 }
@@ -215,7 +241,9 @@ struct SubjectRekeyJobTests {
         }
         for (address, payload) in shared.latest.withLock({ $0 }) {
             let parts = address.split(separator: "/")
-            #expect(try fixture.store.get(subject: String(parts[0]), recordID: String(parts[1])).payload == payload, "\(address)")
+            #expect(
+                try fixture.store.get(subject: String(parts[0]), recordID: String(parts[1])).payload == payload,
+                "\(address)")
         }
     }
 
@@ -226,7 +254,9 @@ struct SubjectRekeyJobTests {
         let active = try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
         _ = try fixture.keyStore.markCompromised(active)
         #expect(envelopeCode { try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName) } == .keyNotUsable)
-        #expect(storeCode { try fixture.store.put(Array("y".utf8), subject: "q", recordID: "r", recordType: "text/plain") } == .keyUnavailable)
+        #expect(
+            storeCode { try fixture.store.put(Array("y".utf8), subject: "q", recordID: "r", recordType: "text/plain") }
+                == .keyUnavailable)
         #expect(storeCode { try SubjectRekeyJob(store: fixture.store).run() } == .keyUnavailable)
         // A new KEK version, the subject keys rewrapped to it, then the re-key: the record still opens.
         _ = try fixture.keyStore.rotate(named: FileKeyStore.defaultKeyName)
@@ -261,7 +291,8 @@ struct SubjectRekeyJobTests {
         let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         let index = try fixture.keyStore.blindIndex(domain: "samd-store-record", ["p-1", "r-2"])
         try database.write { db in
-            try db.execute(sql: "UPDATE record SET envelope = x'00010203' WHERE record_index = ?", arguments: [Data(index)])
+            try db.execute(
+                sql: "UPDATE record SET envelope = x'00010203' WHERE record_index = ?", arguments: [Data(index)])
         }
         let report = try SubjectRekeyJob(store: fixture.store).run()
         #expect(!report.finished)
@@ -281,7 +312,9 @@ struct SubjectRekeyJobTests {
         let retry = try SubjectRekeyJob(store: fixture.store).run()
         #expect(retry.finished && retry.resumed, "\(retry.failed)")
         #expect(retry.versionsDestroyed == 1)
-        #expect(envelopeCode { try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: p1, version: 1)) } == .keyDestroyed)
+        #expect(
+            envelopeCode { try fixture.keyStore.keyEncryptionKey(for: KeyIdentifier(name: p1, version: 1)) }
+                == .keyDestroyed)
         #expect(try fixture.store.get(subject: "p-1", recordID: "r-1").payload == Array("a".utf8))
     }
 

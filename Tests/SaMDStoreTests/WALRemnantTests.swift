@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
-import SaMDEnvelope
 import SaMDCrypto
+import SaMDEnvelope
 import SaMDKeys
 import SaMDStore
 import Testing
@@ -20,7 +20,9 @@ struct WALRemnantTests {
         // Replaced: a record large enough for overflow pages, and one that fits in its row, three revisions each.
         for (recordID, size) in [("large", 40_000), ("small", 600)] {
             for revision in 1...3 {
-                try fixture.store.put(try SecureRandom.bytes(count: size), subject: "kept", recordID: recordID, recordType: "application/octet-stream")
+                try fixture.store.put(
+                    try SecureRandom.bytes(count: size), subject: "kept", recordID: recordID,
+                    recordType: "application/octet-stream")
                 let envelope = try Self.envelope(database, fixture, subject: "kept", recordID: recordID)
                 if revision < 3 {
                     gone.append(("\(recordID) revision \(revision)", envelope))
@@ -31,8 +33,11 @@ struct WALRemnantTests {
         }
         // Shredded: every record of a patient.
         for (recordID, size) in [("a", 40_000), ("b", 600)] {
-            try fixture.store.put(try SecureRandom.bytes(count: size), subject: "erased", recordID: recordID, recordType: "application/octet-stream")
-            gone.append(("shredded \(recordID)", try Self.envelope(database, fixture, subject: "erased", recordID: recordID)))
+            try fixture.store.put(
+                try SecureRandom.bytes(count: size), subject: "erased", recordID: recordID,
+                recordType: "application/octet-stream")
+            gone.append(
+                ("shredded \(recordID)", try Self.envelope(database, fixture, subject: "erased", recordID: recordID)))
         }
         let receipt = try fixture.store.shred(subject: "erased")
         #expect(receipt.recordCount == 2)
@@ -44,7 +49,9 @@ struct WALRemnantTests {
         for (what, envelope) in current {
             let runs = Self.runs(envelope)
             let missing = runs.filter { !files.contains($0) }.count
-            #expect(missing <= envelope.count / 4092 + 1, "\(what): \(missing) of \(runs.count) runs not found: the scan is blind")
+            #expect(
+                missing <= envelope.count / 4092 + 1,
+                "\(what): \(missing) of \(runs.count) runs not found: the scan is blind")
         }
         // Runs shared with a current envelope (the header's fixed prefix: magic, suite, the same subject key's
         // name) prove nothing; every other run of a gone envelope is its own random bytes.
@@ -63,7 +70,9 @@ struct WALRemnantTests {
         stride(from: 0, to: envelope.count - 48, by: 256).map { Array(envelope[$0..<$0 + 48]) }
     }
 
-    static func envelope(_ database: DatabaseQueue, _ fixture: StoreFixture, subject: String, recordID: String) throws -> [UInt8] {
+    static func envelope(_ database: DatabaseQueue, _ fixture: StoreFixture, subject: String, recordID: String) throws
+        -> [UInt8]
+    {
         let index = try fixture.keyStore.blindIndex(domain: "samd-store-record", [subject, recordID])
         let envelope = try database.read { db in
             try Data.fetchOne(db, sql: "SELECT envelope FROM record WHERE record_index = ?", arguments: [Data(index)])

@@ -57,8 +57,11 @@ struct AdversarialInputTests {
             case nil:
                 Issue.record("\(note()): the handshake future never completed", sourceLocation: sourceLocation)
             }
-            #expect(self.collector.errors.allSatisfy { $0 is TLSError }, "\(note()): \(self.collector.errors)", sourceLocation: sourceLocation)
-            #expect(self.collector.errors.count <= 1, "\(note()): \(self.collector.errors)", sourceLocation: sourceLocation)
+            #expect(
+                self.collector.errors.allSatisfy { $0 is TLSError }, "\(note()): \(self.collector.errors)",
+                sourceLocation: sourceLocation)
+            #expect(
+                self.collector.errors.count <= 1, "\(note()): \(self.collector.errors)", sourceLocation: sourceLocation)
             #expect(self.collector.bytes.isEmpty, "\(note())", sourceLocation: sourceLocation)
         }
     }
@@ -69,7 +72,8 @@ struct AdversarialInputTests {
         return try! Fixtures.context(configuration, logger: quiet)
     }()
 
-    static let clientContext: TLSContext = try! Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device), logger: quiet)
+    static let clientContext: TLSContext = try! Fixtures.context(
+        Fixtures.clientConfiguration(Fixtures.pki.device), logger: quiet)
 
     /// Thousands of refused handshakes: their security events would flood the test log.
     static let quiet = Logger(label: "test.adversarial") { _ in SwiftLogNoOpLogHandler() }
@@ -103,13 +107,14 @@ struct AdversarialInputTests {
         for iteration in 0..<300 {
             var hello = Self.clientHello
             switch iteration % 3 {
-            case 0:  // flip a few bytes
+            case 0: // flip a few bytes
                 for _ in 0...(generator.next() % 8) {
-                    hello[Int(generator.next() % UInt64(hello.count))] ^= UInt8(truncatingIfNeeded: generator.next() | 1)
+                    hello[Int(generator.next() % UInt64(hello.count))] ^= UInt8(
+                        truncatingIfNeeded: generator.next() | 1)
                 }
-            case 1:  // truncate
+            case 1: // truncate
                 hello = Array(hello.prefix(Int(generator.next() % UInt64(hello.count))))
-            default:  // overwrite a length-looking pair of bytes with an extreme value
+            default: // overwrite a length-looking pair of bytes with an extreme value
                 let index = Int(generator.next() % UInt64(hello.count - 1))
                 let extreme: [[UInt8]] = [[0xff, 0xff], [0, 0], [0x40, 0x01], [0x80, 0]]
                 hello.replaceSubrange(index...(index + 1), with: extreme[Int(generator.next() % 4)])
@@ -162,10 +167,10 @@ struct AdversarialInputTests {
     /// A length field promising far more than arrives is refused on the header: nothing waits for (or
     /// reserves room for) the announced body.
     @Test(arguments: [
-        [22, 3, 1, 0xff, 0xff] as [UInt8],  // record length 65 535 (> 2^14 + 2 048)
-        [22, 3, 3, 0x48, 0x01],  // 18 433: just over the TLS 1.2 ciphertext limit
-        [22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff],  // a ClientHello announcing 16 MiB
-        [22, 3, 1, 0, 4, 11, 0x10, 0, 0],  // a Certificate announcing 1 MiB, out of order
+        [22, 3, 1, 0xff, 0xff] as [UInt8], // record length 65 535 (> 2^14 + 2 048)
+        [22, 3, 3, 0x48, 0x01], // 18 433: just over the TLS 1.2 ciphertext limit
+        [22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff], // a ClientHello announcing 16 MiB
+        [22, 3, 1, 0, 4, 11, 0x10, 0, 0], // a Certificate announcing 1 MiB, out of order
     ])
     func hugeLengthFieldsAreRefusedOnTheHeader(header: [UInt8]) throws {
         let target = try Target(Self.serverContext)
@@ -273,7 +278,7 @@ struct AdversarialInputTests {
         try pair.connect()
         try pair.client.writeAndFlush(ByteBuffer(bytes: [1, 2, 3])).wait()
         let closed = pair.client.close()
-        try pair.transfer(from: pair.client, to: pair.server)  // data, close_notify
+        try pair.transfer(from: pair.client, to: pair.server) // data, close_notify
         _ = try? pair.server.writeInbound(ByteBuffer(bytes: Fixtures.randomBytes(1000)))
         try pair.run()
         try closed.wait()
@@ -292,8 +297,9 @@ struct AdversarialInputTests {
         try pair.run()
         #expect(pair.server.isActive)
         let chunk = ByteBuffer(bytes: Fixtures.randomBytes(64 * 1024))
-        for _ in 0..<64 { try pair.server.writeInbound(chunk) }  // 4 MiB
-        #expect(pair.serverHandler.bufferedInputBytes < 64 * 1024, "\(pair.serverHandler.bufferedInputBytes) bytes kept")
+        for _ in 0..<64 { try pair.server.writeInbound(chunk) } // 4 MiB
+        #expect(
+            pair.serverHandler.bufferedInputBytes < 64 * 1024, "\(pair.serverHandler.bufferedInputBytes) bytes kept")
         #expect(pair.serverInbound.events.filter { ($0 as? ChannelEvent) == .inputClosed }.count == 1)
         #expect(pair.serverInbound.errors.isEmpty)
         // The server may still answer.
@@ -340,9 +346,10 @@ struct AdversarialInputTests {
             let total = 10
             for index in 0..<total {
                 let size = Int(generator.next() % 50_000)
-                pair.client.write(ByteBuffer(bytes: [UInt8](repeating: UInt8(index), count: size))).assumeIsolated().whenComplete { _ in
-                    completed += 1
-                }
+                pair.client.write(ByteBuffer(bytes: [UInt8](repeating: UInt8(index), count: size))).assumeIsolated()
+                    .whenComplete { _ in
+                        completed += 1
+                    }
                 if index == iteration % total { try pair.run() }
             }
             pair.client.flush()
@@ -360,7 +367,7 @@ struct AdversarialInputTests {
         let port: Int
         private let state = Mutex<(bytes: [UInt8], errors: [TLSError], handshakes: Int, closed: Int)>(([], [], 0, 0))
 
-        final class Recorder: ChannelInboundHandler, @unchecked Sendable {  // event loop only
+        final class Recorder: ChannelInboundHandler, @unchecked Sendable { // event loop only
             typealias InboundIn = ByteBuffer
             typealias OutboundOut = ByteBuffer
             let server: RecordingServer
@@ -391,7 +398,8 @@ struct AdversarialInputTests {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let server = box.withLock { $0 }!
-                        try channel.pipeline.syncOperations.addHandlers(TLSHandler(serverContext: context), Recorder(server))
+                        try channel.pipeline.syncOperations.addHandlers(
+                            TLSHandler(serverContext: context), Recorder(server))
                     }
                 }
                 .bind(host: "127.0.0.1", port: 0).wait()
@@ -428,10 +436,13 @@ struct AdversarialInputTests {
     }
 
     static func sClient(_ openssl: URL, _ pki: PKIDirectory, port: Int, _ extra: [String]) throws -> ChildProcess {
-        try ChildProcess(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "gateway.test", "-CAfile", pki.root,
-            "-verify_return_error", "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"),
-        ] + extra, keepStandardInputOpen: true)
+        try ChildProcess(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "gateway.test", "-CAfile", pki.root,
+                "-verify_return_error", "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key",
+                pki.key("device"),
+            ] + extra, keepStandardInputOpen: true)
     }
 
     /// `K` makes s_client send a KeyUpdate that requests ours: the server keeps delivering and answers.
@@ -480,16 +491,21 @@ struct AdversarialInputTests {
         let session = pki.directory.appendingPathComponent("session.pem").path
         let earlyFile = try pki.write("early.txt", "EARLY-DATA-MUST-NOT-ARRIVE\n")
         // A real s_server that issues tickets allowing early data, to get such a session.
-        let sServer = try OpenSSLServer.start(openssl, [
-            "-naccept", "1", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"),
-            "-early_data", "-tls1_3",
-        ])
+        let sServer = try OpenSSLServer.start(
+            openssl,
+            [
+                "-naccept", "1", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key",
+                pki.key("server"),
+                "-early_data", "-tls1_3",
+            ])
         defer { sServer.child.kill() }
         let sServerPort = sServer.port
-        let first = try ChildProcess(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(sServerPort)", "-servername", "gateway.test", "-CAfile", pki.root,
-            "-sess_out", session, "-tls1_3",
-        ], keepStandardInputOpen: true)
+        let first = try ChildProcess(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(sServerPort)", "-servername", "gateway.test", "-CAfile", pki.root,
+                "-sess_out", session, "-tls1_3",
+            ], keepStandardInputOpen: true)
         defer { first.kill() }
         #expect(first.waitForStandardOutput(containing: "Verify return code: 0"), "\(first.standardError.text)")
         // The tickets arrive after the handshake, read with the echo.
@@ -501,12 +517,15 @@ struct AdversarialInputTests {
         try #require(FileManager.default.fileExists(atPath: session), "\(first.standardOutput.text)")
 
         let server = try RecordingServer(Self.serverContext(pki))
-        let client = try ChildProcess(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "gateway.test", "-CAfile", pki.root,
-            "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"), "-sess_in", session,
-            "-early_data", earlyFile,
-            "-tls1_3",
-        ], keepStandardInputOpen: true)
+        let client = try ChildProcess(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-servername", "gateway.test", "-CAfile", pki.root,
+                "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"), "-sess_in",
+                session,
+                "-early_data", earlyFile,
+                "-tls1_3",
+            ], keepStandardInputOpen: true)
         defer { client.kill() }
         _ = client.waitForStandardOutput(containing: "Verify return code")
         client.send(Data("late\n".utf8))
@@ -516,8 +535,11 @@ struct AdversarialInputTests {
         #expect(server.waitUntil { server.closed == 1 })
         let output = client.standardOutput.text
         #expect(output.contains("Early data was rejected") || !server.errors.isEmpty, "\(output)")
-        #expect(!String(decoding: server.bytes, as: UTF8.self).contains("EARLY"), "early data delivered: \(server.bytes)")
-        #expect(server.bytes.isEmpty || server.bytes == Array("late\n".utf8), "\(String(decoding: server.bytes, as: UTF8.self))")
+        #expect(
+            !String(decoding: server.bytes, as: UTF8.self).contains("EARLY"), "early data delivered: \(server.bytes)")
+        #expect(
+            server.bytes.isEmpty || server.bytes == Array("late\n".utf8),
+            "\(String(decoding: server.bytes, as: UTF8.self))")
     }
 }
 

@@ -31,9 +31,12 @@ struct AlertTests {
     @Test func anSSLv2ClientHelloIsAnsweredWithProtocolVersionLikeOpenSSL() throws {
         let openssl = try Locations.requiredTool("openssl")
         let pki = try PKIDirectory()
-        let reference = try OpenSSLServer.start(openssl, [
-            "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-tls1_3", "-naccept", "1",
-        ])
+        let reference = try OpenSSLServer.start(
+            openssl,
+            [
+                "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-tls1_3",
+                "-naccept", "1",
+            ])
         defer { reference.child.kill() }
         let opensslAnswer = try Self.answer(toSSLv2HelloOnPort: reference.port)
 
@@ -52,7 +55,8 @@ struct AlertTests {
     @Test func anSSLv2ClientHelloInMemoryFailsTypedWithTheAlert() throws {
         let channel = EmbeddedChannel()
         let recorder = RecordingLogHandler()
-        let handler = TLSHandler(serverContext: try Fixtures.context(Fixtures.serverConfiguration(), logger: recorder.logger))
+        let handler = TLSHandler(
+            serverContext: try Fixtures.context(Fixtures.serverConfiguration(), logger: recorder.logger))
         let collector = EmbeddedPair.Collector()
         try channel.pipeline.syncOperations.addHandlers(handler, collector)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
@@ -98,8 +102,10 @@ struct AlertTests {
         let key = try pki.write("rogue.key", rogue.certificate.privateKeyPEM)
         var outcomes: [String: Int] = [:]
         for _ in 1...5 {
-            let result = try run(python, ["-c", Self.keepWritingClient, "\(server.port)", pki.root, cert, key], timeout: 60)
-            let outcome = result.output.split(separator: "\n").first { $0.hasPrefix("OUTCOME") }.map(String.init) ?? "\(result)"
+            let result = try run(
+                python, ["-c", Self.keepWritingClient, "\(server.port)", pki.root, cert, key], timeout: 60)
+            let outcome =
+                result.output.split(separator: "\n").first { $0.hasPrefix("OUTCOME") }.map(String.init) ?? "\(result)"
             outcomes[outcome, default: 0] += 1
         }
         #expect(outcomes == ["OUTCOME TLSV1_ALERT_UNKNOWN_CA SSLError": 5], "\(outcomes)")
@@ -162,7 +168,8 @@ struct AlertTests {
         shutdown(socket, Int32(SHUT_WR))
         let (data, end) = Self.receiveUntilEnd(socket)
         #expect(end == .eof, "the connection ended with \(end) after \(data)")
-        #expect(data.count == 7 && data.first == 21 && data.dropFirst(5).first == 2, "not one fatal alert record: \(data)")
+        #expect(
+            data.count == 7 && data.first == 21 && data.dropFirst(5).first == 2, "not one fatal alert record: \(data)")
         let alert = data.last.map { "alert=\($0)" } ?? "?"
         #expect(server.waitForLog(alert), "\(server.log)")
     }
@@ -175,7 +182,8 @@ struct AlertTests {
     @Test func aMalformedClientHelloEventNamesTheAlertSent() throws {
         let channel = EmbeddedChannel()
         let recorder = RecordingLogHandler()
-        let handler = TLSHandler(serverContext: try Fixtures.context(Fixtures.serverConfiguration(), logger: recorder.logger))
+        let handler = TLSHandler(
+            serverContext: try Fixtures.context(Fixtures.serverConfiguration(), logger: recorder.logger))
         try channel.pipeline.syncOperations.addHandlers(handler, EmbeddedPair.Collector())
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
         // A handshake record holding a ClientHello whose body is 4 bytes of nonsense: decode_error (50).

@@ -1,10 +1,10 @@
 import Foundation
-import SaMDTestSupport
 import Logging
 import NIOCore
 import NIOPosix
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 /// The async client and server over loopback (127.0.0.1, port 0).
@@ -150,7 +150,8 @@ struct AsyncLoopbackTests {
             return configuration
         }()
         try await Self.withEchoServer(server) { port in
-            let client = try Fixtures.context(clientConfiguration, logger: Logger(label: "quiet") { _ in SwiftLogNoOpLogHandler() })
+            let client = try Fixtures.context(
+                clientConfiguration, logger: Logger(label: "quiet") { _ in SwiftLogNoOpLogHandler() })
             let served = try await withThrowingTaskGroup(of: Bool.self) { group in
                 for index in 0..<200 {
                     group.addTask {
@@ -161,13 +162,15 @@ struct AsyncLoopbackTests {
                 }
                 return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
             }
-            #expect(served == 200)  // how fast is for the benchmarks, not a test
+            #expect(served == 200) // how fast is for the benchmarks, not a test
         }
     }
 
     @Test func anUnreachablePeerIsReportedAsSuch() async throws {
         // Bind and close a listener to find a port nobody listens on.
-        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
+            host: "127.0.0.1", port: 0
+        ).get()
         let port = try #require(probe.localAddress?.port)
         try await probe.close()
         let client = try Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device))
@@ -212,7 +215,7 @@ struct AsyncLoopbackTests {
                 }
             }
             var clientConfiguration = Fixtures.clientConfiguration(Fixtures.pki.device)
-            clientConfiguration.closeTimeout = 1  // the server, stuck writing, will not answer close_notify
+            clientConfiguration.closeTimeout = 1 // the server, stuck writing, will not answer close_notify
             let client = try Fixtures.context(clientConfiguration)
             let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
             let socketReads = SocketReadCounter()
@@ -232,7 +235,9 @@ struct AsyncLoopbackTests {
                 }
                 #expect(stableSamples >= 5, "the writer never stopped")
                 #expect(written.value < total, "the server wrote \(written.value) bytes to a client that reads nothing")
-                #expect(socketReads.bytes.value < 4 << 20, "the client read \(socketReads.bytes.value) bytes nobody asked for")
+                #expect(
+                    socketReads.bytes.value < 4 << 20,
+                    "the client read \(socketReads.bytes.value) bytes nobody asked for")
                 // Reading again lets the stream flow.
                 var received = 0
                 for try await buffer in inbound {
@@ -281,9 +286,8 @@ struct AsyncLoopbackTests {
     }
 }
 
-
 /// A counter shared between tasks.
-final class ManagedCounter: @unchecked Sendable {  // guarded by `lock`
+final class ManagedCounter: @unchecked Sendable { // guarded by `lock`
     private let lock = NSLock()
     private var count = 0
     var value: Int { self.lock.withLock { self.count } }

@@ -14,7 +14,8 @@ struct CRLTests {
     /// The same thisUpdate for every CRL: OpenSSL's own tie-break (the first listed) would decide.
     static let thisUpdate = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 120).rounded(.down))
 
-    static func intermediateCRL(number: UInt64, revoking: [UInt64], nextUpdate: Date? = Date() + 86400) throws -> String {
+    static func intermediateCRL(number: UInt64, revoking: [UInt64], nextUpdate: Date? = Date() + 86400) throws -> String
+    {
         try Self.pki.intermediate.makeCRL(
             revokingSerials: revoking, thisUpdate: Self.thisUpdate, nextUpdate: nextUpdate, crlNumber: number)
     }
@@ -96,7 +97,8 @@ struct CRLTests {
         for (crls, alert, peerCode) in cases {
             var server = Fixtures.serverConfiguration()
             server.certificateRevocationLists = crls.map { .bytes(Array($0.utf8)) }
-            let outcome = try NegativeMatrixTests.attempt(client: Fixtures.clientConfiguration(Self.pki.device), server: server)
+            let outcome = try NegativeMatrixTests.attempt(
+                client: Fixtures.clientConfiguration(Self.pki.device), server: server)
             #expect(outcome.server.map(\.code) == [.crlUnavailable])
             #expect(outcome.server.first?.alert == alert, "the server's error names the alert it sent")
             #expect(outcome.client.first?.origin == .peer)
@@ -119,7 +121,9 @@ struct CRLTests {
             self.crlFile = directory.appendingPathComponent("intermediate.crl")
             try Data(first.utf8).write(to: self.crlFile, options: .atomic)
             var configuration = Fixtures.serverConfiguration()
-            configuration.certificateRevocationLists = [.file(self.crlFile.path), .bytes(Array(CRLTests.pki.rootCRLPEM.utf8))]
+            configuration.certificateRevocationLists = [
+                .file(self.crlFile.path), .bytes(Array(CRLTests.pki.rootCRLPEM.utf8)),
+            ]
             self.server = try TLSContext(configuration: configuration, logger: self.recorder.logger)
             self.revokedClient = try Fixtures.context(Fixtures.clientConfiguration(CRLTests.pki.revokedDevice))
         }
@@ -158,8 +162,8 @@ struct CRLTests {
             try Data(older.utf8).write(to: crlFile, options: .atomic)
             #expect(throws: TLSError(.invalidConfiguration, "")) { try server.reload() }
             let event = try #require(recorder.events("samd.tls.crl-rollback-refused").first)
-            #expect(event.metadata["crl_number"] == "320")  // 800
-            #expect(event.metadata["accepted_crl_number"] == "384")  // 900
+            #expect(event.metadata["crl_number"] == "320") // 800
+            #expect(event.metadata["accepted_crl_number"] == "384") // 900
             #expect(event.metadata["crl_issuer"]?.contains("SaMDKit Test Intermediate") == true)
             #expect(recorder.events("samd.tls.identity-reload-refused").count == 1)
             #expect(try revokedIsRefused(), "the older CRL un-revoked the device")
@@ -188,7 +192,7 @@ struct CRLTests {
             try reloading.replaceCRL(with: empty)
             #expect(throws: TLSError(.invalidConfiguration, "")) { try reloading.server.reload() }
             let event = try #require(reloading.recorder.events("samd.tls.crl-rollback-refused").first)
-            #expect(event.metadata["crl_number"] == "384")  // 900
+            #expect(event.metadata["crl_number"] == "384") // 900
             #expect(event.metadata["accepted_crl_number"] == "384")
             #expect(try reloading.revokedIsRefused(), "another CRL with the accepted number un-revoked the device")
         }
@@ -214,7 +218,8 @@ struct CRLProcessTests {
                 SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "revokedDevice"), stdin: Data("x\n".utf8))
             #expect(revoked.status == 77, "\(files): \(revoked)")
             #expect(server.waitForLog("error=certificateRevoked"), "\(files): \(server.log)")
-            let good = try samdTLS(SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("ok\n".utf8))
+            let good = try samdTLS(
+                SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("ok\n".utf8))
             #expect(good.status == 0, "\(files): \(good)")
         }
     }
@@ -231,13 +236,18 @@ extension CRLProcessTests {
         let crl = try pki.write("expired.crl", expired + pki.pki.rootCRLPEM)
         let server = try SamdTLSCLITests.gateway(pki, ["--crl", crl])
         defer { server.stop() }
-        let child = try ChildProcess(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"),
-            "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
-        ], keepStandardInputOpen: true)
+        let child = try ChildProcess(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", pki.cert("device"), "-cert_chain",
+                pki.cert("device"),
+                "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
+            ], keepStandardInputOpen: true)
         defer { child.kill() }
         child.send(Data("hello\n".utf8))
-        let refused = child.wait(timeout: 15) { (child.standardOutput.text + child.standardError.text).contains("alert number") }
+        let refused = child.wait(timeout: 15) {
+            (child.standardOutput.text + child.standardError.text).contains("alert number")
+        }
         let all = child.standardOutput.text + child.standardError.text
         #expect(refused && all.contains("alert number 45"), "\(all)")
         child.closeStandardInput()

@@ -43,17 +43,26 @@ struct ConfigurationTests {
         // Key of another certificate.
         #expect(Self.code(Self.server(chain: pki.server.chainPEM, key: pki.device.privateKeyPEM)) == .invalidIdentity)
         // Expired leaf.
-        #expect(Self.code(Self.server(chain: pki.expiredServer.chainPEM, key: pki.expiredServer.privateKeyPEM)) == .invalidIdentity)
-        // A client-only certificate on a server, a server-only one on a device.
-        #expect(Self.code(Self.server(chain: pki.wrongPurposeServer.chainPEM, key: pki.wrongPurposeServer.privateKeyPEM)) == .invalidIdentity)
         #expect(
-            Self.code(.deviceClient(identity: Fixtures.identity(pki.wrongPurposeDevice), trustRoots: Fixtures.roots)) == .invalidIdentity
+            Self.code(Self.server(chain: pki.expiredServer.chainPEM, key: pki.expiredServer.privateKeyPEM))
+                == .invalidIdentity)
+        // A client-only certificate on a server, a server-only one on a device.
+        #expect(
+            Self.code(Self.server(chain: pki.wrongPurposeServer.chainPEM, key: pki.wrongPurposeServer.privateKeyPEM))
+                == .invalidIdentity)
+        #expect(
+            Self.code(.deviceClient(identity: Fixtures.identity(pki.wrongPurposeDevice), trustRoots: Fixtures.roots))
+                == .invalidIdentity
         )
         // Chain out of order: intermediate first.
         let reversed = pki.intermediate.certificate.certificatePEM + pki.server.certificatePEM
         #expect(Self.code(Self.server(chain: reversed, key: pki.server.privateKeyPEM)) == .invalidIdentity)
         // Not PEM at all.
-        #expect(Self.code(Self.server(chain: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", key: pki.server.privateKeyPEM)) == .invalidIdentity)
+        #expect(
+            Self.code(
+                Self.server(
+                    chain: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                    key: pki.server.privateKeyPEM)) == .invalidIdentity)
     }
 
     @Test func encryptedKeysNeedTheirPassphrase() throws {
@@ -62,7 +71,8 @@ struct ConfigurationTests {
         let right = try SecureBytes(copying: Array("correct horse".utf8))
         let wrong = try SecureBytes(copying: Array("battery staple".utf8))
         #expect(Self.code(Self.server(chain: pki.server.chainPEM, key: encrypted, passphrase: right)) == nil)
-        #expect(Self.code(Self.server(chain: pki.server.chainPEM, key: encrypted, passphrase: wrong)) == .invalidIdentity)
+        #expect(
+            Self.code(Self.server(chain: pki.server.chainPEM, key: encrypted, passphrase: wrong)) == .invalidIdentity)
         // Never a terminal prompt: without a passphrase an encrypted key simply fails.
         #expect(Self.code(Self.server(chain: pki.server.chainPEM, key: encrypted)) == .invalidIdentity)
     }
@@ -71,7 +81,8 @@ struct ConfigurationTests {
         let context = try TLSContext(configuration: Fixtures.serverConfiguration())
         #expect(context.certificate?.subject == Fixtures.pki.server.subject)
         // The client verifies through the intermediate, which only the server's chain provides.
-        let pair = try EmbeddedPair(client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)), server: context)
+        let pair = try EmbeddedPair(
+            client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)), server: context)
         try pair.connect()
         let chain = try pair.clientHandler.handshakeFuture.wait().peer?.certificateChain ?? []
         #expect(chain.count == 3, "leaf, intermediate, root")
@@ -96,14 +107,22 @@ struct ConfigurationTests {
         pin.peerPolicy = TLSPeerPolicy(spkiSHA256: [[1, 2, 3]])
         #expect(Self.code(pin) == .invalidConfiguration)
         // Trust roots that hold no certificate.
-        #expect(Self.code(.gatewayServer(identity: Fixtures.identity(Fixtures.pki.server), clientTrustRoots: .pem([]))) == .invalidConfiguration)
+        #expect(
+            Self.code(.gatewayServer(identity: Fixtures.identity(Fixtures.pki.server), clientTrustRoots: .pem([])))
+                == .invalidConfiguration)
         // A file that does not exist.
-        #expect(Self.code(.gatewayServer(identity: .files(certificateChain: "/nonexistent/chain.pem", privateKey: "/nonexistent/key.pem"), clientTrustRoots: Fixtures.roots)) == .io)
+        #expect(
+            Self.code(
+                .gatewayServer(
+                    identity: .files(certificateChain: "/nonexistent/chain.pem", privateKey: "/nonexistent/key.pem"),
+                    clientTrustRoots: Fixtures.roots)) == .io)
     }
 
     @Test func theNISTProfileFailsClosedWithoutAFIPSProvider() throws {
         let report = try RuntimeReport.current()
-        try #require(!report.openSSL.fipsProviderAvailable, "this machine has a FIPS provider; the test expects none (Debian 12)")
+        try #require(
+            !report.openSSL.fipsProviderAvailable, "this machine has a FIPS provider; the test expects none (Debian 12)"
+        )
         var configuration = Fixtures.serverConfiguration()
         configuration.profile = .nist
         #expect(Self.code(configuration) == .fipsProviderUnavailable)
@@ -115,7 +134,8 @@ struct ConfigurationTests {
         #expect(refused.serverErrors.map(\.code) == [.protocolVersion])
         var allowing = Fixtures.serverConfiguration()
         allowing.allowsTLS12 = true
-        let served = try NIOSSLPeer.attemptAgainstServer(clientCertificate: Fixtures.pki.device, tls12Only: true, server: allowing)
+        let served = try NIOSSLPeer.attemptAgainstServer(
+            clientCertificate: Fixtures.pki.device, tls12Only: true, server: allowing)
         #expect(served.serverErrors.isEmpty, "\(served.serverErrors)")
         #expect(served.clientHandshakeCompleted)
     }

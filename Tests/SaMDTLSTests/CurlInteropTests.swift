@@ -14,11 +14,13 @@ struct CurlInteropTests {
         let server = try SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
-        let result = try run(curl, [
-            "-v", "--max-time", "10", "--tlsv1.3",
-            "--cert", pki.cert("device"), "--key", pki.key("device"), "--cacert", pki.root,
-            "https://127.0.0.1:\(server.port)/",
-        ], timeout: 30)
+        let result = try run(
+            curl,
+            [
+                "-v", "--max-time", "10", "--tlsv1.3",
+                "--cert", pki.cert("device"), "--key", pki.key("device"), "--cacert", pki.root,
+                "https://127.0.0.1:\(server.port)/",
+            ], timeout: 30)
         #expect(result.status != nil, "curl did not finish")
         #expect(result.standardError.contains("SSL connection using TLSv1.3"), "\(result.standardError)")
         #expect(result.standardError.contains("SSL certificate verify ok"), "\(result.standardError)")
@@ -33,9 +35,11 @@ struct CurlInteropTests {
         let server = try SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
-        let result = try run(curl, [
-            "-v", "--max-time", "10", "--tlsv1.3", "--cacert", pki.root, "https://127.0.0.1:\(server.port)/",
-        ], timeout: 30)
+        let result = try run(
+            curl,
+            [
+                "-v", "--max-time", "10", "--tlsv1.3", "--cacert", pki.root, "https://127.0.0.1:\(server.port)/",
+            ], timeout: 30)
         // 56: failure receiving (TLS 1.3: the refusal arrives after curl's handshake); 35: handshake failure.
         #expect(result.status == 56 || result.status == 35, "\(result)")
         #expect(server.waitForLog("error=certificateRequired"), "\(server.log)")

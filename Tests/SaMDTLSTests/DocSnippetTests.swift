@@ -13,9 +13,9 @@ struct DocSnippetTests {
     static func gateway(_ server: TLSServer, devices: ManagedStrings) async throws {
         try await server.executeThenClose { connections in
             try await withThrowingDiscardingTaskGroup { group in
-                for try await connection in connections {  // only authenticated connections arrive here
+                for try await connection in connections { // only authenticated connections arrive here
                     group.addTask {
-                        let device = connection.peer?.uris.first  // "urn:uuid:…" from the verified certificate
+                        let device = connection.peer?.uris.first // "urn:uuid:…" from the verified certificate
                         devices.append(device ?? "?")
                         do {
                             try await connection.executeThenClose { inbound, outbound in
@@ -32,16 +32,17 @@ struct DocSnippetTests {
 
     /// The device agent of TLS.md, as written there (returning the reply instead of eliding it).
     static func device(port: Int, pki: PKIDirectory, record: [UInt8]) async throws -> [UInt8] {
-        let device = try TLSContext(configuration: .deviceClient(
-            identity: .files(certificateChain: pki.cert("device"), privateKey: pki.key("device")),
-            trustRoots: .file(pki.root)
-        ))
+        let device = try TLSContext(
+            configuration: .deviceClient(
+                identity: .files(certificateChain: pki.cert("device"), privateKey: pki.key("device")),
+                trustRoots: .file(pki.root)
+            ))
         let connection = try await TLSClient.connect(host: "localhost", port: port, context: device)
         return try await connection.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(bytes: record))
-            outbound.finish()  // close_notify + TCP half-close
+            outbound.finish() // close_notify + TCP half-close
             var reply: [UInt8] = []
-            for try await bytes in inbound { reply += bytes.readableBytesView }  // ends on the server's close_notify
+            for try await bytes in inbound { reply += bytes.readableBytesView } // ends on the server's close_notify
             return reply
         }
     }
@@ -49,10 +50,11 @@ struct DocSnippetTests {
     @Test func theGatewayKeepsServingAfterADeviceVanishesWithoutCloseNotify() async throws {
         let openssl = try Locations.requiredTool("openssl")
         let pki = try PKIDirectory()
-        let context = try TLSContext(configuration: .gatewayServer(
-            identity: .files(certificateChain: pki.cert("server"), privateKey: pki.key("server")),
-            clientTrustRoots: .file(pki.root)
-        ))
+        let context = try TLSContext(
+            configuration: .gatewayServer(
+                identity: .files(certificateChain: pki.cert("server"), privateKey: pki.key("server")),
+                clientTrustRoots: .file(pki.root)
+            ))
         let server = try await TLSServer.bind(host: "127.0.0.1", port: 0, context: context)
         let port = try #require(server.localAddress.port)
         let devices = ManagedStrings()
@@ -62,11 +64,15 @@ struct DocSnippetTests {
             #expect(try await Self.device(port: port, pki: pki, record: Array("first".utf8)) == Array("first".utf8))
 
             // A device killed mid-connection: TCP ends without close_notify (uncleanShutdown at the gateway).
-            let vanishing = try ChildProcess(openssl, [
-                "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "gateway.test", "-CAfile", pki.root,
-                "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"), "-tls1_3",
-            ], keepStandardInputOpen: true)
-            #expect(vanishing.waitForStandardOutput(containing: "Verify return code: 0"), "\(vanishing.standardError.text)")
+            let vanishing = try ChildProcess(
+                openssl,
+                [
+                    "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "gateway.test", "-CAfile", pki.root,
+                    "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"),
+                    "-tls1_3",
+                ], keepStandardInputOpen: true)
+            #expect(
+                vanishing.waitForStandardOutput(containing: "Verify return code: 0"), "\(vanishing.standardError.text)")
             vanishing.send(Data("half a record".utf8))
             // Bounded generously: the whole suite runs beside this test on two cores.
             #expect(vanishing.wait(timeout: 30) { devices.values.count == 2 })
@@ -82,7 +88,7 @@ struct DocSnippetTests {
 }
 
 /// Strings appended from several tasks.
-final class ManagedStrings: @unchecked Sendable {  // guarded by `lock`
+final class ManagedStrings: @unchecked Sendable { // guarded by `lock`
     private let lock = NSLock()
     private var storage: [String] = []
     var values: [String] { self.lock.withLock { self.storage } }

@@ -28,7 +28,9 @@ struct HTTPCompositionTests {
             let body = ByteBuffer(string: "peer=\(self.peer)\n")
             var headers = HTTPHeaders()
             headers.add(name: "content-length", value: "\(body.readableBytes)")
-            context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            context.write(
+                Self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))),
+                promise: nil)
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
         }
@@ -37,10 +39,11 @@ struct HTTPCompositionTests {
     @Test func curlGetsAnHTTPSResponseNamingItsVerifiedCertificate() async throws {
         let curl = try Locations.requiredTool("curl")
         let pki = try PKIDirectory()
-        let context = try TLSContext(configuration: .gatewayServer(
-            identity: .files(certificateChain: pki.cert("server"), privateKey: pki.key("server")),
-            clientTrustRoots: .file(pki.root)
-        ))
+        let context = try TLSContext(
+            configuration: .gatewayServer(
+                identity: .files(certificateChain: pki.cert("server"), privateKey: pki.key("server")),
+                clientTrustRoots: .file(pki.root)
+            ))
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -53,17 +56,21 @@ struct HTTPCompositionTests {
         defer { server.close(promise: nil) }
         let port = try #require(server.localAddress?.port)
 
-        let result = try run(curl, [
-            "--silent", "--show-error", "--max-time", "10",
-            "--cert", pki.cert("device"), "--key", pki.key("device"), "--cacert", pki.root,
-            "https://127.0.0.1:\(port)/whoami",
-        ], timeout: 30)
+        let result = try run(
+            curl,
+            [
+                "--silent", "--show-error", "--max-time", "10",
+                "--cert", pki.cert("device"), "--key", pki.key("device"), "--cacert", pki.root,
+                "https://127.0.0.1:\(port)/whoami",
+            ], timeout: 30)
         #expect(result.status == 0, "\(result)")
         #expect(result.output == "peer=\(TestPKI.deviceURI)\n")
 
-        let refused = try run(curl, [
-            "--silent", "--max-time", "10", "--cacert", pki.root, "https://127.0.0.1:\(port)/whoami",
-        ], timeout: 30)
+        let refused = try run(
+            curl,
+            [
+                "--silent", "--max-time", "10", "--cacert", pki.root, "https://127.0.0.1:\(port)/whoami",
+            ], timeout: 30)
         #expect(refused.status == 56 || refused.status == 35, "no client certificate: \(refused)")
         #expect(refused.output.isEmpty)
     }

@@ -8,7 +8,8 @@ import Testing
 /// The TLS handler with both ends in memory: no sockets, the byte stream cut as each test chooses.
 @Suite("TLSHandler in memory")
 struct HandlerInMemoryTests {
-    static func mutualPair(splitting: EmbeddedPair.Splitting = .whole, halfClosure: Bool = false) throws -> EmbeddedPair {
+    static func mutualPair(splitting: EmbeddedPair.Splitting = .whole, halfClosure: Bool = false) throws -> EmbeddedPair
+    {
         try EmbeddedPair(
             client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)),
             server: Fixtures.context(Fixtures.serverConfiguration()),
@@ -79,8 +80,8 @@ extension HandlerInMemoryTests {
         try pair.server.connect(to: address).wait()
         try pair.client.connect(to: address).wait()
         _ = pair.client.writeAndFlush(ByteBuffer(bytes: message))
-        try pair.transfer(from: pair.client, to: pair.server)  // ClientHello
-        try pair.transfer(from: pair.server, to: pair.client)  // ServerHello … Finished
+        try pair.transfer(from: pair.client, to: pair.server) // ClientHello
+        try pair.transfer(from: pair.server, to: pair.client) // ServerHello … Finished
         #expect(try pair.clientHandler.handshakeFuture.wait().protocolVersion == "TLSv1.3")
         // One delivery: the client's Certificate, CertificateVerify, Finished and the buffered record.
         try pair.transfer(from: pair.client, to: pair.server)
@@ -177,7 +178,9 @@ extension HandlerInMemoryTests {
         let closed = pair.client.close()
         try pair.transfer(from: pair.client, to: pair.server)
         #expect(pair.serverInbound.bytes == payload)
-        #expect(pair.serverInbound.tlsErrors.isEmpty, "a clean close_notify, not a truncation: \(pair.serverInbound.tlsErrors)")
+        #expect(
+            pair.serverInbound.tlsErrors.isEmpty,
+            "a clean close_notify, not a truncation: \(pair.serverInbound.tlsErrors)")
         try pair.run()
         try closed.wait()
         #expect(pair.clientInbound.errors.isEmpty)
@@ -290,7 +293,7 @@ extension HandlerInMemoryTests {
         let collector = EmbeddedPair.Collector()
         try client.pipeline.syncOperations.addHandlers(handler, collector)
         try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
-        _ = try client.readOutbound(as: ByteBuffer.self)  // ClientHello
+        _ = try client.readOutbound(as: ByteBuffer.self) // ClientHello
         try client.writeInbound(ByteBuffer(string: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
         #expect(collector.tlsErrors.map(\.code) == [.notTLS])
     }
@@ -303,7 +306,7 @@ extension HandlerInMemoryTests {
         let collector = EmbeddedPair.Collector()
         try server.pipeline.syncOperations.addHandlers(handler, collector)
         try server.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
-        try server.writeInbound(ByteBuffer(bytes: [22, 3, 1]))  // a record header, then nothing
+        try server.writeInbound(ByteBuffer(bytes: [22, 3, 1])) // a record header, then nothing
         server.embeddedEventLoop.advanceTime(by: .seconds(3))
         #expect(collector.tlsErrors.map(\.code) == [.handshakeTimeout])
         #expect(!server.isActive)

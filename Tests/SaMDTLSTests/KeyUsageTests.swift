@@ -43,7 +43,8 @@ struct KeyUsageTests {
 
     static func server(_ keyType: TestKeyType = .p256, _ keyUsage: DevelopmentKeyUsage) throws -> TestCertificate {
         try Fixtures.pki.intermediate.issueLeaf(
-            commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth], keyType: keyType, keyUsage: keyUsage)
+            commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth], keyType: keyType,
+            keyUsage: keyUsage)
     }
 
     static func device(_ keyType: TestKeyType = .p256, _ keyUsage: DevelopmentKeyUsage) throws -> TestCertificate {
@@ -84,7 +85,8 @@ struct KeyUsageTests {
                     // associates with TLS (nonRepudiation alone; keyEncipherment alone for a client); SaMDTLS's
                     // check refuses the rest (keyAgreement, keyEncipherment for a server).
                     #expect(
-                        error.reason.contains("digitalSignature") || error.reason.contains("unsuitable certificate purpose"),
+                        error.reason.contains("digitalSignature")
+                            || error.reason.contains("unsuitable certificate purpose"),
                         "\(error.reason)")
                 }
             }
@@ -119,7 +121,8 @@ struct KeyUsageTests {
         #expect(throws: TLSError(.invalidIdentity, "")) { try server.reload() }
         #expect(server.certificate?.spkiSHA256 == Fixtures.pki.server.spkiSHA256())
         #expect(recorder.events("samd.tls.identity-reload-refused").first?.metadata["error"] == "invalidIdentity")
-        let pair = try EmbeddedPair(client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)), server: server)
+        let pair = try EmbeddedPair(
+            client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)), server: server)
         try pair.connect()
         #expect(try pair.serverHandler.handshakeFuture.wait().peer?.uris == [TestPKI.deviceURI])
     }
@@ -131,7 +134,9 @@ struct KeyUsageTests {
 @Suite("Leaf key usage: programs")
 struct KeyUsageProcessTests {
     /// Writes `certificate` (chain and key) into the PKI directory as `<name>.pem` / `<name>.key`.
-    static func write(_ certificate: TestCertificate, as name: String, in pki: PKIDirectory) throws -> (cert: String, key: String) {
+    static func write(_ certificate: TestCertificate, as name: String, in pki: PKIDirectory) throws -> (
+        cert: String, key: String
+    ) {
         (try pki.write("\(name).pem", certificate.chainPEM), try pki.write("\(name).key", certificate.privateKeyPEM))
     }
 
@@ -139,7 +144,8 @@ struct KeyUsageProcessTests {
         let ca = pki.pki.intermediate
         return (
             try ca.issueLeaf(
-                commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth], keyUsage: .critical([.keyAgreement])),
+                commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth],
+                keyUsage: .critical([.keyAgreement])),
             try ca.issueLeaf(
                 commonName: "device-0009", sans: [.uri("urn:samd:device:0009")], ekus: [.clientAuth],
                 keyUsage: .critical([.keyAgreement]))
@@ -149,9 +155,13 @@ struct KeyUsageProcessTests {
     @Test func serveWithAServerLeafThatMayNotSignExits78() throws {
         let pki = try PKIDirectory()
         let files = try Self.write(try Self.leaves(pki).server, as: "keyAgreementServer", in: pki)
-        let result = try samdTLS(["serve", "--listen", "127.0.0.1:0", "--cert", files.cert, "--key", files.key, "--client-ca", pki.root])
+        let result = try samdTLS([
+            "serve", "--listen", "127.0.0.1:0", "--cert", files.cert, "--key", files.key, "--client-ca", pki.root,
+        ])
         #expect(result.status == 78, "\(result)")
-        #expect(result.standardError.contains("invalidIdentity") && result.standardError.contains("digitalSignature"), "\(result)")
+        #expect(
+            result.standardError.contains("invalidIdentity") && result.standardError.contains("digitalSignature"),
+            "\(result)")
     }
 
     @Test func connectWithAClientLeafThatMayNotSignExits78BeforeConnecting() throws {
@@ -160,7 +170,8 @@ struct KeyUsageProcessTests {
         defer { server.stop() }
         let files = try Self.write(try Self.leaves(pki).device, as: "keyAgreementDevice", in: pki)
         let result = try samdTLS(
-            ["connect", server.endpoint, "--ca", pki.root, "--cert", files.cert, "--key", files.key], stdin: Data("knock\n".utf8))
+            ["connect", server.endpoint, "--ca", pki.root, "--cert", files.cert, "--key", files.key],
+            stdin: Data("knock\n".utf8))
         #expect(result.status == 78, "\(result)")
         #expect(result.standardError.contains("invalidIdentity"), "\(result.standardError)")
         #expect(!server.log.contains("samd.tls.handshake"), "a connection was made: \(server.log)")
@@ -183,18 +194,25 @@ struct KeyUsageProcessTests {
         let leaves = try Self.leaves(pki)
         let serverFiles = try Self.write(leaves.server, as: "keyAgreementServer", in: pki)
         let deviceFiles = try Self.write(leaves.device, as: "keyAgreementDevice", in: pki)
-        let server = try OpenSSLServer.start(openssl, [
-            "-cert", serverFiles.cert, "-cert_chain", serverFiles.cert, "-key", serverFiles.key, "-CAfile", pki.root,
-            "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "2",
-        ])
+        let server = try OpenSSLServer.start(
+            openssl,
+            [
+                "-cert", serverFiles.cert, "-cert_chain", serverFiles.cert, "-key", serverFiles.key, "-CAfile",
+                pki.root,
+                "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "2",
+            ])
         defer { server.child.kill() }
 
         // 1. OpenSSL on both sides: the client verifies the server, the server verifies the client, data flows.
-        let opensslClient = try run(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", deviceFiles.cert, "-cert_chain", deviceFiles.cert,
-            "-key", deviceFiles.key, "-CAfile", pki.root, "-verify_return_error", "-verify_hostname", "gateway.test",
-            "-tls1_3", "-ign_eof",
-        ], stdin: Data("interop\n".utf8), timeout: 20)
+        let opensslClient = try run(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", deviceFiles.cert, "-cert_chain",
+                deviceFiles.cert,
+                "-key", deviceFiles.key, "-CAfile", pki.root, "-verify_return_error", "-verify_hostname",
+                "gateway.test",
+                "-tls1_3", "-ign_eof",
+            ], stdin: Data("interop\n".utf8), timeout: 20)
         #expect(opensslClient.output.contains("Verify return code: 0 (ok)"), "\(opensslClient)")
         #expect(opensslClient.output.contains("poretni"), "s_server did not answer: \(opensslClient)")
 

@@ -30,7 +30,8 @@ struct NIOSSLInteropTests {
     }
 
     @Test func ourClientTalksToASwiftNIOSSLServer() async throws {
-        let sslContext = try NIOSSLContext(configuration: try NIOSSLPeer.serverConfiguration(certificate: Fixtures.pki.server))
+        let sslContext = try NIOSSLContext(
+            configuration: try NIOSSLPeer.serverConfiguration(certificate: Fixtures.pki.server))
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
@@ -54,7 +55,8 @@ struct NIOSSLInteropTests {
     @Test func aSwiftNIOSSLClientTalksToOurServer() async throws {
         let payload = Fixtures.randomBytes(200_000)
         let received = try await AsyncLoopbackTests.withEchoServer(Fixtures.serverConfiguration()) { port in
-            let sslContext = try NIOSSLContext(configuration: try NIOSSLPeer.clientConfiguration(certificate: Fixtures.pki.device))
+            let sslContext = try NIOSSLContext(
+                configuration: try NIOSSLPeer.clientConfiguration(certificate: Fixtures.pki.device))
             let collector = Collector()
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .channelOption(.allowRemoteHalfClosure, value: true)
@@ -75,7 +77,7 @@ struct NIOSSLInteropTests {
         #expect(received == payload)
     }
 
-    final class Collector: ChannelInboundHandler, @unchecked Sendable {  // touched on its channel's event loop only
+    final class Collector: ChannelInboundHandler, @unchecked Sendable { // touched on its channel's event loop only
         typealias InboundIn = ByteBuffer
         var bytes: [UInt8] = []
 

@@ -39,7 +39,8 @@ struct NegativeMatrixTests {
     }
 
     static func identity(leafOnly certificate: TestCertificate) -> TLSIdentitySource {
-        .pem(certificateChain: Array(certificate.certificatePEM.utf8), privateKey: Array(certificate.privateKeyPEM.utf8))
+        .pem(
+            certificateChain: Array(certificate.certificatePEM.utf8), privateKey: Array(certificate.privateKeyPEM.utf8))
     }
 
     // MARK: - The server refuses the client
@@ -95,10 +96,14 @@ struct NegativeMatrixTests {
     }
 
     /// A client built on swift-nio-ssl (which presents whatever it is given) against our server.
-    static func refusedByServerFromUncheckedPeer(_ certificate: TestCertificate, code: TLSError.Code, alert: UInt8) throws {
+    static func refusedByServerFromUncheckedPeer(_ certificate: TestCertificate, code: TLSError.Code, alert: UInt8)
+        throws
+    {
         let outcome = try NIOSSLPeer.attemptAgainstServer(clientCertificate: certificate)
         #expect(outcome.serverErrors.map(\.code) == [code], "server-side code for \(certificate.subject)")
-        #expect(outcome.clientAlertDescription.contains(TLSErrorAlertNames.name(alert)), "\(outcome.clientAlertDescription)")
+        #expect(
+            outcome.clientAlertDescription.contains(TLSErrorAlertNames.name(alert)), "\(outcome.clientAlertDescription)"
+        )
     }
 
     @Test func aMissingIntermediateIsAnUnknownCA() throws {
@@ -178,7 +183,9 @@ struct NegativeMatrixTests {
             // keys, i.e. in plaintext; BoringSSL then reports a record decryption failure instead of the
             // alert (an OpenSSL OpenSSL server accepts it: see aServerWithoutTheNameIsAHostnameMismatch).
             #expect(outcome.clientRecordTypes.last == 21, "the alert went out as a plaintext record")
-            #expect(outcome.serverAlertDescription.contains("DECRYPTION_FAILED_OR_BAD_RECORD_MAC"), "\(outcome.serverAlertDescription)")
+            #expect(
+                outcome.serverAlertDescription.contains("DECRYPTION_FAILED_OR_BAD_RECORD_MAC"),
+                "\(outcome.serverAlertDescription)")
         }
     }
 

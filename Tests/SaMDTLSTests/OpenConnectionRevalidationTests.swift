@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
 import NIOCore
 import SaMDTLS
 import SaMDTLSTestSupport
 import SaMDTestSupport
+import Synchronization
 import Testing
 
 /// Revocation and expiry reach connections that are already open: a peer revoked by a CRL reload, or whose
@@ -12,7 +12,8 @@ import Testing
 struct OpenConnectionRevalidationTests {
     /// A server context whose CRLs are read from `crl.pem` in a fresh directory (the test PKI's CRLs).
     static func serverWithCRLFile(logger: RecordingLogHandler) throws -> (context: TLSContext, crl: URL) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-revalidate-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-revalidate-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let crl = directory.appendingPathComponent("crl.pem")
         try Data((Fixtures.pki.crlPEM + Fixtures.pki.rootCRLPEM).utf8).write(to: crl, options: .atomic)
@@ -22,7 +23,9 @@ struct OpenConnectionRevalidationTests {
     }
 
     /// Runs `operation`; `nil` when it has not finished within `limit`.
-    static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T? {
+    static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T)
+        async throws -> T?
+    {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { try await operation() }
             group.addTask {
@@ -86,7 +89,8 @@ struct OpenConnectionRevalidationTests {
         let recorder = RecordingLogHandler()
         let (context, crl) = try Self.serverWithCRLFile(logger: recorder)
         defer { try? FileManager.default.removeItem(at: crl.deletingLastPathComponent()) }
-        let watcher = trigger == .fileWatcher ? Task { await TLSIdentityReloader(context: context, interval: 0.05).run() } : nil
+        let watcher =
+            trigger == .fileWatcher ? Task { await TLSIdentityReloader(context: context, interval: 0.05).run() } : nil
         defer { watcher?.cancel() }
         let victim = try Fixtures.pki.intermediate.issueDevice(id: "revoked-while-connected")
         try await AsyncLoopbackTests.withEchoServer(context: context, revalidationGracePeriod: .seconds(1)) { port in
@@ -121,7 +125,8 @@ struct OpenConnectionRevalidationTests {
 
     @Test func aPeerWhoseCAIsRemovedFromTheTrustRootsIsClosed() async throws {
         let recorder = RecordingLogHandler()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-revalidate-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-revalidate-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let roots = directory.appendingPathComponent("roots.pem")
@@ -132,7 +137,8 @@ struct OpenConnectionRevalidationTests {
         )
         try await AsyncLoopbackTests.withEchoServer(context: context, revalidationGracePeriod: .seconds(1)) { port in
             let connection = try await TLSClient.connect(
-                host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)))
+                host: "127.0.0.1", port: port,
+                context: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)))
             let closedAfter = try await Self.secondsUntilClosed(connection, limit: .seconds(30)) {
                 // The CA bundle now holds another CA only: the device's chain no longer reaches a trust root.
                 try Data(Fixtures.pki.otherRoot.certificate.certificatePEM.utf8).write(to: roots, options: .atomic)
@@ -157,7 +163,8 @@ struct OpenConnectionRevalidationTests {
             let connection = try await TLSClient.connect(
                 host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(shortLived)))
             let bystander = try await TLSClient.connect(
-                host: "127.0.0.1", port: port, context: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)))
+                host: "127.0.0.1", port: port,
+                context: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)))
             // The moment the server closed is taken on the client channel's event loop (the server's end of
             // stream, first in the pipeline), not when this task resumes: on a machine busy with the rest of the
             // suite a task may resume many seconds after the close.

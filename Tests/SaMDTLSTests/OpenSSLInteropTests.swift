@@ -13,18 +13,23 @@ struct OpenSSLInteropTests {
         let server = try SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
-        let client = try ChildProcess(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(server.port)",
-            "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"), "-CAfile", pki.root,
-            "-verify_return_error", "-verify_ip", "127.0.0.1", "-tls1_3",
-        ], keepStandardInputOpen: true)
+        let client = try ChildProcess(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)",
+                "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"), "-CAfile",
+                pki.root,
+                "-verify_return_error", "-verify_ip", "127.0.0.1", "-tls1_3",
+            ], keepStandardInputOpen: true)
         defer { client.kill() }
         let line = "hello from s_client \(UUID().uuidString)\n"
         // s_client sends a line as soon as it reads it; close standard input (s_client then sends close_notify)
         // only once the echo came back.
         #expect(client.waitForStandardOutput(containing: "Verify return code: 0"), "\(client.standardOutput.text)")
         client.send(Data(line.utf8))
-        #expect(client.waitForStandardOutput(containing: line), "\(client.standardOutput.text)\n\(client.standardError.text)")
+        #expect(
+            client.waitForStandardOutput(containing: line),
+            "\(client.standardOutput.text)\n\(client.standardError.text)")
         client.closeStandardInput()
         let status = client.waitForExit(timeout: 15)
         #expect(status == 0, "\(client.standardError.text)")
@@ -42,8 +47,11 @@ struct OpenSSLInteropTests {
         let lenient = try SamdTLSCLITests.gateway(pki, ["--tls12"])
         defer { lenient.stop() }
         let arguments = { (port: Int) in
-            ["s_client", "-connect", "127.0.0.1:\(port)", "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"),
-             "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_2"]
+            [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-cert", pki.cert("device"), "-cert_chain",
+                pki.cert("device"),
+                "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_2",
+            ]
         }
         let refused = try run(openssl, arguments(strict.port), timeout: 15)
         #expect(refused.status != 0, "\(refused)")
@@ -61,9 +69,12 @@ struct OpenSSLInteropTests {
         let server = try SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
-        let client = try ChildProcess(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
-        ], keepStandardInputOpen: true)
+        let client = try ChildProcess(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.root, "-verify_return_error",
+                "-tls1_3",
+            ], keepStandardInputOpen: true)
         defer { client.kill() }
         client.send(Data("anyone there?\n".utf8))
         // In TLS 1.3 the refusal comes after the client's handshake, on its read.
@@ -88,20 +99,26 @@ struct OpenSSLInteropTests {
     ])
     func gatewayRefusesBadClientCertificates(client: String, code: String, alert: String) throws {
         let pki = try PKIDirectory()
-        try Self.expectGatewayRefuses(certificate: pki.cert(client), key: pki.key(client), pki: pki, code: code, alert: alert)
+        try Self.expectGatewayRefuses(
+            certificate: pki.cert(client), key: pki.key(client), pki: pki, code: code, alert: alert)
     }
 
     /// `openssl s_client` presents `certificate` (chain) and `key` to `samd-tls serve --client-ca`: it must
     /// read `alert` (e.g. "alert number 43"), nothing is echoed, and the server logs `error=<code>`.
-    static func expectGatewayRefuses(certificate: String, key: String, pki: PKIDirectory, code: String, alert: String) throws {
+    static func expectGatewayRefuses(certificate: String, key: String, pki: PKIDirectory, code: String, alert: String)
+        throws
+    {
         let openssl = try Locations.requiredTool("openssl")
         let server = try SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
-        let child = try ChildProcess(openssl, [
-            "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", certificate, "-cert_chain", certificate, "-key", key,
-            "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
-        ], keepStandardInputOpen: true)
+        let child = try ChildProcess(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", certificate, "-cert_chain", certificate,
+                "-key", key,
+                "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
+            ], keepStandardInputOpen: true)
         defer { child.kill() }
         child.send(Data("let me in\n".utf8))
         let refused = child.wait(timeout: 15) { (child.standardOutput.text + child.standardError.text).contains(alert) }
@@ -116,10 +133,13 @@ struct OpenSSLInteropTests {
     @Test func connectAgainstOpenSSLServer() throws {
         let openssl = try Locations.requiredTool("openssl")
         let pki = try PKIDirectory()
-        let server = try OpenSSLServer.start(openssl, [
-            "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-CAfile", pki.root,
-            "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "1",
-        ])
+        let server = try OpenSSLServer.start(
+            openssl,
+            [
+                "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-CAfile",
+                pki.root,
+                "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "1",
+            ])
         defer { server.child.kill() }
 
         let result = try samdTLS(
@@ -142,10 +162,13 @@ struct OpenSSLInteropTests {
         let openssl = try Locations.requiredTool("openssl")
         let pki = try PKIDirectory()
         // s_server requires a certificate from "otherRoot": the device's is refused.
-        let server = try OpenSSLServer.start(openssl, [
-            "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-CAfile", pki.files.otherRootCA,
-            "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "1",
-        ])
+        let server = try OpenSSLServer.start(
+            openssl,
+            [
+                "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-CAfile",
+                pki.files.otherRootCA,
+                "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "1",
+            ])
         defer { server.child.kill() }
         let result = try samdTLS(
             SamdTLSCLITests.clientArguments(pki, "127.0.0.1:\(server.port)", as: "device"),

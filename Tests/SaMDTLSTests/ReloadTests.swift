@@ -1,16 +1,19 @@
 import Foundation
-import SaMDTestSupport
 import NIOCore
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 /// Certificate and key rotation without restart.
 @Suite("Identity reload")
 struct ReloadTests {
     /// A server context reading its identity from files in a fresh directory.
-    static func fileBackedServer(_ certificate: TestCertificate, logger: RecordingLogHandler) throws -> (TLSContext, URL) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-reload-\(UUID().uuidString)")
+    static func fileBackedServer(_ certificate: TestCertificate, logger: RecordingLogHandler) throws -> (
+        TLSContext, URL
+    ) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-reload-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try Self.install(certificate, in: directory)
         let configuration = TLSConfiguration.gatewayServer(
@@ -26,10 +29,12 @@ struct ReloadTests {
     /// Replaces chain.pem and key.pem atomically, one after the other.
     static func install(_ certificate: TestCertificate, in directory: URL, only: String? = nil) throws {
         if only == nil || only == "chain" {
-            try Data(certificate.chainPEM.utf8).write(to: directory.appendingPathComponent("chain.pem"), options: .atomic)
+            try Data(certificate.chainPEM.utf8).write(
+                to: directory.appendingPathComponent("chain.pem"), options: .atomic)
         }
         if only == nil || only == "key" {
-            try Data(certificate.privateKeyPEM.utf8).write(to: directory.appendingPathComponent("key.pem"), options: .atomic)
+            try Data(certificate.privateKeyPEM.utf8).write(
+                to: directory.appendingPathComponent("key.pem"), options: .atomic)
         }
     }
 
@@ -94,7 +99,8 @@ struct ReloadTests {
         let refusals = recorder.events("samd.tls.identity-reload-refused")
         #expect(refusals.count == 3)
         #expect(refusals.first?.metadata["error"] == "invalidIdentity")
-        let pair = try EmbeddedPair(client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)), server: server)
+        let pair = try EmbeddedPair(
+            client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)), server: server)
         try pair.connect()
         #expect(try pair.clientHandler.handshakeFuture.wait().peer?.spkiSHA256 == original)
     }

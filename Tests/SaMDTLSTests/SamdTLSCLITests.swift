@@ -2,8 +2,8 @@
 // test PKI, bounded waits.
 
 import Foundation
-import SaMDTestSupport
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 @Suite("samd-tls CLI")
@@ -15,8 +15,10 @@ struct SamdTLSCLITests {
         return arguments
     }
 
-    static func gateway(_ pki: PKIDirectory, _ extra: [String] = [], host: String = "127.0.0.1") throws -> ServeProcess {
-        try ServeProcess(host: host, ["--cert", pki.cert("server"), "--key", pki.key("server"), "--client-ca", pki.root] + extra)
+    static func gateway(_ pki: PKIDirectory, _ extra: [String] = [], host: String = "127.0.0.1") throws -> ServeProcess
+    {
+        try ServeProcess(
+            host: host, ["--cert", pki.cert("server"), "--key", pki.key("server"), "--client-ca", pki.root] + extra)
     }
 
     // MARK: - Round trips
@@ -30,7 +32,8 @@ struct SamdTLSCLITests {
         let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: message)
         #expect(result.status == 0, "\(result)")
         #expect(result.standardOutput == message)
-        #expect(result.standardError.contains("connected to \(server.endpoint) (TLSv1.3, TLS_"), "\(result.standardError)")
+        #expect(
+            result.standardError.contains("connected to \(server.endpoint) (TLSv1.3, TLS_"), "\(result.standardError)")
         #expect(result.standardError.contains("peer gateway.test"), "\(result.standardError)")
 
         #expect(server.waitForLog("samd.tls.handshake-succeeded"), "\(server.log)")
@@ -73,7 +76,8 @@ struct SamdTLSCLITests {
 
         let v4 = try Self.gateway(pki)
         defer { v4.stop() }
-        let byName = try samdTLS(Self.clientArguments(pki, "localhost:\(v4.port)", as: "device"), stdin: Data("name\n".utf8))
+        let byName = try samdTLS(
+            Self.clientArguments(pki, "localhost:\(v4.port)", as: "device"), stdin: Data("name\n".utf8))
         #expect(byName.status == 0, "\(byName)")
         #expect(byName.output == "name\n")
     }
@@ -93,7 +97,8 @@ struct SamdTLSCLITests {
         let server = try Self.gateway(pki, ["--allow-peer", TestPKI.readerURI, "--allow-peer", "spki:sha256:\(pin)"])
         defer { server.stop() }
         for name in ["reader", "device"] {
-            let result = try samdTLS(Self.clientArguments(pki, server.endpoint, as: name), stdin: Data("\(name)\n".utf8))
+            let result = try samdTLS(
+                Self.clientArguments(pki, server.endpoint, as: name), stdin: Data("\(name)\n".utf8))
             #expect(result.status == 0, "\(name): \(result)")
             #expect(result.output == "\(name)\n")
         }
@@ -111,10 +116,11 @@ struct SamdTLSCLITests {
     /// Client certificates the gateway refuses (in TLS 1.3 the client learns it on its first read).
     /// (An expired or wrong-purpose device certificate never reaches the gateway from samd-tls: see
     /// `ownUnusableCertificateExits78`; the gateway's refusal of those is checked with openssl s_client.)
-    @Test(arguments: [
-        (nil, "certificateRequired"),
-        ("unknownCADevice", "unknownCA"),
-    ] as [(String?, String)])
+    @Test(
+        arguments: [
+            (nil, "certificateRequired"),
+            ("unknownCADevice", "unknownCA"),
+        ] as [(String?, String)])
     func refusedClientCertificateExits77(client: String?, serverCode: String) throws {
         let pki = try PKIDirectory()
         let server = try Self.gateway(pki)
@@ -153,7 +159,8 @@ struct SamdTLSCLITests {
         let pki = try PKIDirectory()
         let server = try Self.gateway(pki, ["--crl", pki.files.crl])
         defer { server.stop() }
-        let revoked = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "revokedDevice"), stdin: Data("x\n".utf8))
+        let revoked = try samdTLS(
+            Self.clientArguments(pki, server.endpoint, as: "revokedDevice"), stdin: Data("x\n".utf8))
         #expect(revoked.status == 77, "\(revoked)")
         #expect(server.waitForLog("error=certificateRevoked"), "\(server.log)")
         let good = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("ok\n".utf8))
@@ -183,7 +190,8 @@ struct SamdTLSCLITests {
         let pki = try PKIDirectory()
         let server = try ServeProcess(["--cert", pki.cert("otherServer"), "--key", pki.key("otherServer")])
         defer { server.stop() }
-        let result = try samdTLS(Self.clientArguments(pki, "localhost:\(server.port)", as: nil), stdin: Data("x\n".utf8))
+        let result = try samdTLS(
+            Self.clientArguments(pki, "localhost:\(server.port)", as: nil), stdin: Data("x\n".utf8))
         #expect(result.status == 77, "\(result)")
         #expect(result.standardError.contains("hostnameMismatch"), "\(result.standardError)")
     }
@@ -213,11 +221,15 @@ struct SamdTLSCLITests {
     @Test func tls12OnlyPeerExits76() throws {
         let pki = try PKIDirectory()
         let openssl = try Locations.requiredTool("openssl")
-        let server = try OpenSSLServer.start(openssl, [
-            "-tls1_2", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-naccept", "1",
-        ])
+        let server = try OpenSSLServer.start(
+            openssl,
+            [
+                "-tls1_2", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"),
+                "-naccept", "1",
+            ])
         defer { server.child.kill() }
-        let result = try samdTLS(Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8))
+        let result = try samdTLS(
+            Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8))
         #expect(result.status == 76, "\(result)")
         #expect(result.standardError.contains("protocolVersion"), "\(result.standardError)")
     }
@@ -225,7 +237,8 @@ struct SamdTLSCLITests {
     @Test func plaintextServerExits76() throws {
         let pki = try PKIDirectory()
         let server = try PlaintextHTTPServer()
-        let result = try samdTLS(Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8))
+        let result = try samdTLS(
+            Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8))
         #expect(result.status == 76, "\(result)")
         #expect(result.standardError.contains("notTLS"), "\(result.standardError)")
         withExtendedLifetime(server) {}
@@ -235,7 +248,8 @@ struct SamdTLSCLITests {
         let pki = try PKIDirectory()
         let server = try SilentTCPServer()
         // The default handshake timeout is 10 s.
-        let result = try samdTLS(Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8), timeout: 30)
+        let result = try samdTLS(
+            Self.clientArguments(pki, "127.0.0.1:\(server.port)", as: nil), stdin: Data("x\n".utf8), timeout: 30)
         #expect(!result.killedBySignal, "\(result)")
         #expect(result.status == 76, "\(result)")
         #expect(result.standardError.contains("handshakeTimeout"), "\(result.standardError)")
@@ -339,9 +353,13 @@ struct SamdTLSCLITests {
         #expect(noKey.status == 66, "\(noKey)")
 
         // A key that does not match the certificate; an expired server certificate; a client-only certificate.
-        let mismatched = try samdTLS(["serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("device")])
+        let mismatched = try samdTLS([
+            "serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("device"),
+        ])
         #expect(mismatched.status == 78, "\(mismatched)")
-        let expired = try samdTLS(["serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("expiredServer"), "--key", pki.key("expiredServer")])
+        let expired = try samdTLS([
+            "serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("expiredServer"), "--key", pki.key("expiredServer"),
+        ])
         #expect(expired.status == 78, "\(expired)")
         let garbage = try pki.write("garbage.pem", "not a certificate\n")
         // A trust-root file that holds no certificate: refused as configuration, not a crash.
@@ -349,8 +367,10 @@ struct SamdTLSCLITests {
         #expect(!badCA.killedBySignal, "\(badCA)")
         #expect(badCA.status == 78, "\(badCA)")
         let badCRL = try samdTLS(
-            ["serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("server"),
-             "--client-ca", pki.root, "--crl", garbage], timeout: 10)
+            [
+                "serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("server"),
+                "--client-ca", pki.root, "--crl", garbage,
+            ], timeout: 10)
         #expect(!badCRL.killedBySignal, "\(badCRL)")
         #expect(badCRL.status == 78, "\(badCRL)")
     }
@@ -380,7 +400,8 @@ struct OpenSSLServer {
     let port: Int
 
     static func start(_ openssl: URL, _ arguments: [String]) throws -> OpenSSLServer {
-        let child = try ChildProcess(openssl, ["s_server", "-accept", "127.0.0.1:0"] + arguments, keepStandardInputOpen: true)
+        let child = try ChildProcess(
+            openssl, ["s_server", "-accept", "127.0.0.1:0"] + arguments, keepStandardInputOpen: true)
         guard child.wait(timeout: 10, until: { Self.port(child.standardOutput.text) != nil || !child.isRunning }),
             child.isRunning, let port = Self.port(child.standardOutput.text)
         else {

@@ -6,17 +6,22 @@ import Testing
 @Suite("samd-tls encrypted keys and allow-list values")
 struct SamdTLSKeyPassphraseTests {
     /// Writes the device's key encrypted under `passphrase`, and a 0600 passphrase file holding `given`.
-    static func encryptedDevice(_ pki: PKIDirectory, passphrase: String, given: String, mode: Int = 0o600) throws -> (key: String, passphraseFile: String) {
+    static func encryptedDevice(_ pki: PKIDirectory, passphrase: String, given: String, mode: Int = 0o600) throws -> (
+        key: String, passphraseFile: String
+    ) {
         let key = try pki.write("device-encrypted.key", pki.pki.device.encryptedPrivateKeyPEM(passphrase: passphrase))
         let file = try pki.write("passphrase-\(UUID().uuidString)", given + "\n")
         try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file)
         return (key, file)
     }
 
-    static func connect(_ pki: PKIDirectory, _ server: ServeProcess, key: String, passphraseFile: String) throws -> Run {
+    static func connect(_ pki: PKIDirectory, _ server: ServeProcess, key: String, passphraseFile: String) throws -> Run
+    {
         try samdTLS(
-            ["connect", server.endpoint, "--ca", pki.root, "--cert", pki.cert("device"), "--key", key,
-             "--key-passphrase-file", passphraseFile],
+            [
+                "connect", server.endpoint, "--ca", pki.root, "--cert", pki.cert("device"), "--key", key,
+                "--key-passphrase-file", passphraseFile,
+            ],
             stdin: Data("sealed\n".utf8)
         )
     }
@@ -47,12 +52,16 @@ struct SamdTLSKeyPassphraseTests {
 
     @Test func serveReadsAnEncryptedKeyToo() throws {
         let pki = try PKIDirectory()
-        let key = try pki.write("server-encrypted.key", pki.pki.server.encryptedPrivateKeyPEM(passphrase: "gateway secret"))
+        let key = try pki.write(
+            "server-encrypted.key", pki.pki.server.encryptedPrivateKeyPEM(passphrase: "gateway secret"))
         let file = try pki.write("server-passphrase", "gateway secret\n")
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
-        let server = try ServeProcess(["--cert", pki.cert("server"), "--key", key, "--key-passphrase-file", file, "--client-ca", pki.root])
+        let server = try ServeProcess([
+            "--cert", pki.cert("server"), "--key", key, "--key-passphrase-file", file, "--client-ca", pki.root,
+        ])
         defer { server.stop() }
-        let result = try samdTLS(SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("hi\n".utf8))
+        let result = try samdTLS(
+            SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("hi\n".utf8))
         #expect(result.status == 0, "\(result)")
     }
 
@@ -60,8 +69,10 @@ struct SamdTLSKeyPassphraseTests {
         let pki = try PKIDirectory()
         for value in ["127.0.0.1", "::1"] {
             let result = try samdTLS(
-                ["serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("server"),
-                 "--client-ca", pki.root, "--allow-peer", value]
+                [
+                    "serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("server"),
+                    "--client-ca", pki.root, "--allow-peer", value,
+                ]
             )
             #expect(result.status == 64, "\(value): \(result)")
         }

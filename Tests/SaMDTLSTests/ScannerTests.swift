@@ -23,7 +23,9 @@ struct ScannerTests {
     }
 
     /// Runs sslyze's version and suite scans against `port` and returns the one server result.
-    static func scan(port: Int, clientCertificate: (cert: String, key: String)?, in directory: URL) throws -> [String: Any] {
+    static func scan(port: Int, clientCertificate: (cert: String, key: String)?, in directory: URL) throws -> [String:
+        Any]
+    {
         let python = try self.requireSSLyze()
         let json = directory.appendingPathComponent("sslyze-\(UUID().uuidString).json").path
         var arguments = ["-m", "sslyze", "--quiet", "--json_out=\(json)", "--mozilla_config", "disable"]
@@ -60,12 +62,17 @@ struct ScannerTests {
         // Without a client certificate: sslyze can still enumerate TLS 1.3 suites (the refusal of the client
         // comes after the handshake) and tells whether client authentication is required.
         let anonymous = try Self.scan(port: server.port, clientCertificate: nil, in: pki.directory)
-        #expect(anonymous["connectivity_status"] as? String == "COMPLETED", "\(anonymous["connectivity_error_trace"] ?? "")")
+        #expect(
+            anonymous["connectivity_status"] as? String == "COMPLETED", "\(anonymous["connectivity_error_trace"] ?? "")"
+        )
         let connectivity = try #require(anonymous["connectivity_result"] as? [String: Any])
         #expect(connectivity["client_auth_requirement"] as? String == "REQUIRED", "\(connectivity)")
         #expect(connectivity["highest_tls_version_supported"] as? String == "TLS_1_3", "\(connectivity)")
 
-        for legacy in ["ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites", "tls_1_2_cipher_suites"] {
+        for legacy in [
+            "ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites",
+            "tls_1_2_cipher_suites",
+        ] {
             let (supported, accepted) = try Self.suites(anonymous, legacy)
             #expect(!supported, "\(legacy) is accepted")
             #expect(accepted.isEmpty, "\(legacy): \(accepted)")
@@ -82,7 +89,9 @@ struct ScannerTests {
         // With the device certificate sslyze completes authenticated handshakes.
         let authenticated = try Self.scan(
             port: server.port, clientCertificate: (pki.cert("device"), pki.key("device")), in: pki.directory)
-        #expect(authenticated["connectivity_status"] as? String == "COMPLETED", "\(authenticated["connectivity_error_trace"] ?? "")")
+        #expect(
+            authenticated["connectivity_status"] as? String == "COMPLETED",
+            "\(authenticated["connectivity_error_trace"] ?? "")")
         let (tls13WithCertificate, acceptedWithCertificate) = try Self.suites(authenticated, "tls_1_3_cipher_suites")
         #expect(tls13WithCertificate)
         #expect(Set(acceptedWithCertificate).isSubset(of: aead), "\(acceptedWithCertificate)")

@@ -51,7 +51,8 @@ struct TestPKITests {
         #expect(pki.server.serial > 0 && pki.server.serial <= UInt64(Int64.max))
         #expect(pki.crlPEM.hasPrefix("-----BEGIN X509 CRL-----"))
         #expect(pki.rootCRLPEM.hasPrefix("-----BEGIN X509 CRL-----"))
-        #expect(pki.server.encryptedPrivateKeyPEM(passphrase: "pw").hasPrefix("-----BEGIN " + "ENCRYPTED PRIVATE KEY-----"))
+        #expect(
+            pki.server.encryptedPrivateKeyPEM(passphrase: "pw").hasPrefix("-----BEGIN " + "ENCRYPTED PRIVATE KEY-----"))
     }
 
     @Test("other key types")
@@ -91,7 +92,9 @@ struct TestPKITests {
         }
 
         func verify(_ name: String, purpose: String, root: String? = nil, crl: Bool = false) throws -> Run {
-            var arguments = ["verify", "-CAfile", root ?? files.rootCA, "-untrusted", files.certificate("intermediate")]
+            var arguments = [
+                "verify", "-CAfile", root ?? files.rootCA, "-untrusted", files.certificate("intermediate"),
+            ]
             if crl { arguments += ["-crl_check", "-CRLfile", files.crl] }
             arguments += ["-purpose", purpose, files.certificate(name)]
             return try Self.openssl(arguments)
@@ -150,7 +153,9 @@ struct TestPKITests {
         ])
         #expect(ipAsDNS.status != 0, "\(ipAsDNS.output)")
 
-        let serverSAN = try Self.openssl(["x509", "-noout", "-ext", "subjectAltName", "-in", files.certificate("server")])
+        let serverSAN = try Self.openssl([
+            "x509", "-noout", "-ext", "subjectAltName", "-in", files.certificate("server"),
+        ])
         #expect(serverSAN.status == 0)
         #expect(serverSAN.output.contains("DNS:gateway.test"), "\(serverSAN.output)")
         #expect(serverSAN.output.contains("DNS:localhost"), "\(serverSAN.output)")
@@ -158,7 +163,9 @@ struct TestPKITests {
         #expect(
             serverSAN.output.contains("IP Address:0:0:0:0:0:0:0:1") || serverSAN.output.contains("IP Address:::1"),
             "\(serverSAN.output)")
-        let deviceSAN = try Self.openssl(["x509", "-noout", "-ext", "subjectAltName", "-in", files.certificate("device")])
+        let deviceSAN = try Self.openssl([
+            "x509", "-noout", "-ext", "subjectAltName", "-in", files.certificate("device"),
+        ])
         #expect(deviceSAN.status == 0)
         #expect(deviceSAN.output.contains("URI:\(TestPKI.deviceURI)"), "\(deviceSAN.output)")
 

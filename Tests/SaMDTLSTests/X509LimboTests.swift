@@ -204,7 +204,8 @@ struct X509LimboTests {
                 leaf: leaf, intermediates: intermediates, roots: roots, peer: peer, at: time, maximumChainDepth: depth,
                 crls: crls)
         } else {
-            result = TLSChainVerifier.verify(leaf: leaf, intermediates: intermediates, roots: roots, peer: peer, at: time, crls: crls)
+            result = TLSChainVerifier.verify(
+                leaf: leaf, intermediates: intermediates, roots: roots, peer: peer, at: time, crls: crls)
         }
         let actual: String
         let detail: String

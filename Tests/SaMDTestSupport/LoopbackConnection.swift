@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension LoopbackPort {
@@ -11,9 +11,9 @@ extension LoopbackPort {
     /// backlog whether or not the server accepts it); the caller closes the descriptor.
     public static func connect(to port: Int) throws -> Int32 {
         #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         var address = sockaddr_in()
@@ -23,9 +23,9 @@ extension LoopbackPort {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
                 #if canImport(Glibc)
-                Glibc.connect(fd, pointer, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                    Glibc.connect(fd, pointer, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
                 #else
-                Darwin.connect(fd, pointer, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                    Darwin.connect(fd, pointer, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
                 #endif
             }
         }

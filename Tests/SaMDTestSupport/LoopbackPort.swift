@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Ports on the loopback interface for tests.
@@ -30,7 +30,8 @@ public enum LoopbackPort {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ready = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0 && (!listening || listen(fd, 8) == 0)
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+                    && (!listening || listen(fd, 8) == 0)
             }
         }
         guard ready else {

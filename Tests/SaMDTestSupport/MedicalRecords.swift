@@ -6,18 +6,20 @@ public import Foundation
 public enum MedicalRecords {
     /// The folder inside the package, for test targets that do not carry the records as resources.
     public static var packageFolder: URL {
-        URL(fileURLWithPath: #filePath)  // Tests/SaMDTestSupport/MedicalRecords.swift
+        URL(fileURLWithPath: #filePath) // Tests/SaMDTestSupport/MedicalRecords.swift
             .deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("SaMDEnvelopeTests/Resources/records")
     }
 
     /// Every record below `root`, as (relative path, bytes), sorted by path; licences and READMEs left out.
     public static func load(from root: URL) throws -> [(String, [UInt8])] {
-        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else {
+        guard let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey])
+        else {
             throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: root.path])
         }
         var files: [(String, [UInt8])] = []
-        for case let url as URL in enumerator where (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true {
+        for case let url as URL in enumerator
+        where (try url.resourceValues(forKeys: [.isRegularFileKey])).isRegularFile == true {
             guard !url.lastPathComponent.hasPrefix("LICENSE"), url.lastPathComponent != "README.md" else { continue }
             var name = String(url.path.dropFirst(root.path.count + 1))
             var bytes = Array(try Data(contentsOf: url))

@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 
 /// A swift-log handler that keeps records in memory, for asserting on security events.
-public final class RecordingLogHandler: LogHandler, @unchecked Sendable {  // state guarded by `lock`
+public final class RecordingLogHandler: LogHandler, @unchecked Sendable { // state guarded by `lock`
     public struct Record: Sendable {
         public let level: Logger.Level
         public let message: String
@@ -24,7 +24,9 @@ public final class RecordingLogHandler: LogHandler, @unchecked Sendable {  // st
     public func log(event: LogEvent) {
         var flat: [String: String] = [:]
         for (key, value) in event.metadata ?? [:] { flat[key] = "\(value)" }
-        self.lock.withLock { self.storage.append(Record(level: event.level, message: "\(event.message)", metadata: flat)) }
+        self.lock.withLock {
+            self.storage.append(Record(level: event.level, message: "\(event.message)", metadata: flat))
+        }
     }
 
     public var records: [Record] { self.lock.withLock { self.storage } }
@@ -37,7 +39,8 @@ public final class RecordingLogHandler: LogHandler, @unchecked Sendable {  // st
     /// Every logged line as text (message and metadata), to search for what must never appear.
     public var allText: String {
         self.records.map { record in
-            record.message + " " + record.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            record.message + " "
+                + record.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }.joined(separator: "\n")
     }
 

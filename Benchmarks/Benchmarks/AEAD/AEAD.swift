@@ -31,7 +31,9 @@ let benchmarks: @Sendable () -> Void = {
                     blackHole(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: suite))
                 }
                 benchmark.stopMeasurement()
-                try fixture.check(try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: suite), opensTo: plaintext)
+                try fixture.check(
+                    try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: suite),
+                    opensTo: plaintext)
             }
 
             Benchmark("\(name) seal \(label) — \(rawName)") { benchmark in
@@ -55,7 +57,8 @@ let benchmarks: @Sendable () -> Void = {
                     blackHole(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys))
                 }
                 benchmark.stopMeasurement()
-                try BenchmarkCheck.equal(try Envelope.open(sealed, context: fixture.context, keys: fixture.keys), plaintext)
+                try BenchmarkCheck.equal(
+                    try Envelope.open(sealed, context: fixture.context, keys: fixture.keys), plaintext)
             }
 
             Benchmark("\(name) open \(label) — \(rawName)") { benchmark in
@@ -78,7 +81,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: One 1 KiB record, sealed as a caller without SaMDKit would: key, context and nonce per record
 
-    Benchmark("AES-256-GCM seal 1 KiB one-shot ×\(BenchmarkSettings.messagesPerIteration(1024)) — raw EVP") { benchmark in
+    Benchmark("AES-256-GCM seal 1 KiB one-shot ×\(BenchmarkSettings.messagesPerIteration(1024)) — raw EVP") {
+        benchmark in
         let key = try SecureRandom.bytes(count: 32)
         let plaintext = [UInt8](repeating: 0x42, count: 1024)
         var output = [UInt8](repeating: 0, count: 1024 + 12 + 16)
@@ -144,7 +148,8 @@ let benchmarks: @Sendable () -> Void = {
         let stream = try SealedStream.shared.get()
         var output = [UInt8](repeating: 0, count: BenchmarkSettings.streamPieceByteCount)
         benchmark.startMeasurement()
-        let authentic = stream.raw.openStream(stream.rawCiphertext, pieceByteCount: output.count, tag: stream.rawTag, output: &output)
+        let authentic = stream.raw.openStream(
+            stream.rawCiphertext, pieceByteCount: output.count, tag: stream.rawTag, output: &output)
         benchmark.stopMeasurement()
         try BenchmarkCheck.that(authentic, "raw EVP stream open failed")
         try BenchmarkCheck.equal(output, stream.piece)

@@ -29,7 +29,7 @@ struct EnvelopeFixture {
 
 /// One 64 MiB stream sealed both ways, made once per benchmark process (on first use) rather than once
 /// per iteration.
-struct SealedStream: @unchecked Sendable {  // immutable after init; `RawAESGCM` is used by one benchmark at a time
+struct SealedStream: @unchecked Sendable { // immutable after init; `RawAESGCM` is used by one benchmark at a time
     static let shared = Result { try SealedStream() }
 
     let fixture: EnvelopeFixture

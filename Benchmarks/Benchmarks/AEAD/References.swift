@@ -28,7 +28,9 @@ final class RawAESGCM: RawAEAD {
 
     init() throws {
         let key = try SecureRandom.bytes(count: 32)
-        guard let encrypt = EVP_CIPHER_CTX_new(), let decrypt = EVP_CIPHER_CTX_new() else { fatalError("EVP_CIPHER_CTX_new") }
+        guard let encrypt = EVP_CIPHER_CTX_new(), let decrypt = EVP_CIPHER_CTX_new() else {
+            fatalError("EVP_CIPHER_CTX_new")
+        }
         guard
             EVP_EncryptInit_ex2(encrypt, EVP_aes_256_gcm(), key, nil, nil) == 1,
             EVP_DecryptInit_ex2(decrypt, EVP_aes_256_gcm(), key, nil, nil) == 1
@@ -65,7 +67,9 @@ final class RawAESGCM: RawAEAD {
                 guard
                     EVP_DecryptInit_ex2(self.decrypt, nil, nil, self.nonce, nil) == 1,
                     EVP_DecryptUpdate(self.decrypt, output.baseAddress, &length, sealed.baseAddress, Int32(count)) == 1,
-                    EVP_CIPHER_CTX_ctrl(self.decrypt, EVP_CTRL_AEAD_SET_TAG, 16, UnsafeMutableRawPointer(mutating: sealed.baseAddress! + count)) == 1
+                    EVP_CIPHER_CTX_ctrl(
+                        self.decrypt, EVP_CTRL_AEAD_SET_TAG, 16,
+                        UnsafeMutableRawPointer(mutating: sealed.baseAddress! + count)) == 1
                 else { fatalError("EVP open") }
                 return EVP_DecryptFinal_ex(self.decrypt, output.baseAddress! + count, &length) == 1
             }
@@ -74,17 +78,21 @@ final class RawAESGCM: RawAEAD {
 
     /// One message of `pieces` × `piece` bytes, encrypted piece by piece into `output` (reused; when `keep` is
     /// given, each piece is also kept there in order). Returns the tag.
-    func sealStream(pieces: Int, piece: [UInt8], output: inout [UInt8], keep: UnsafeMutableRawBufferPointer? = nil) -> [UInt8] {
+    func sealStream(pieces: Int, piece: [UInt8], output: inout [UInt8], keep: UnsafeMutableRawBufferPointer? = nil)
+        -> [UInt8]
+    {
         var length: Int32 = 0
         var tag = [UInt8](repeating: 0, count: 16)
         output.withUnsafeMutableBufferPointer { output in
             guard EVP_EncryptInit_ex2(self.encrypt, nil, nil, self.nonce, nil) == 1 else { fatalError("EVP init") }
             for index in 0..<pieces {
-                guard EVP_EncryptUpdate(self.encrypt, output.baseAddress, &length, piece, Int32(piece.count)) == 1 else {
+                guard EVP_EncryptUpdate(self.encrypt, output.baseAddress, &length, piece, Int32(piece.count)) == 1
+                else {
                     fatalError("EVP update")
                 }
                 if let keep {
-                    (keep.baseAddress! + index * piece.count).copyMemory(from: output.baseAddress!, byteCount: piece.count)
+                    (keep.baseAddress! + index * piece.count).copyMemory(
+                        from: output.baseAddress!, byteCount: piece.count)
                 }
             }
             guard
@@ -106,12 +114,18 @@ final class RawAESGCM: RawAEAD {
                 var offset = 0
                 while offset < ciphertext.count {
                     let count = min(pieceByteCount, ciphertext.count - offset)
-                    guard EVP_DecryptUpdate(self.decrypt, output.baseAddress, &length, ciphertext.baseAddress! + offset, Int32(count)) == 1 else {
+                    guard
+                        EVP_DecryptUpdate(
+                            self.decrypt, output.baseAddress, &length, ciphertext.baseAddress! + offset, Int32(count))
+                            == 1
+                    else {
                         fatalError("EVP update")
                     }
                     offset += count
                 }
-                guard EVP_CIPHER_CTX_ctrl(self.decrypt, EVP_CTRL_AEAD_SET_TAG, 16, &tag) == 1 else { fatalError("EVP tag") }
+                guard EVP_CIPHER_CTX_ctrl(self.decrypt, EVP_CTRL_AEAD_SET_TAG, 16, &tag) == 1 else {
+                    fatalError("EVP tag")
+                }
                 var final: UInt8 = 0
                 return EVP_DecryptFinal_ex(self.decrypt, &final, &length) == 1
             }
@@ -150,13 +164,17 @@ final class RawXChaCha20Poly1305: RawAEAD {
 
     func seal(_ plaintext: [UInt8], into output: inout [UInt8]) {
         var length: UInt64 = 0
-        guard crypto_aead_xchacha20poly1305_ietf_encrypt(&output, &length, plaintext, UInt64(plaintext.count), nil, 0, nil, self.nonce, self.key) == 0 else {
+        guard
+            crypto_aead_xchacha20poly1305_ietf_encrypt(
+                &output, &length, plaintext, UInt64(plaintext.count), nil, 0, nil, self.nonce, self.key) == 0
+        else {
             fatalError("libsodium seal")
         }
     }
 
     func open(_ sealed: [UInt8], into output: inout [UInt8]) -> Bool {
         var length: UInt64 = 0
-        return crypto_aead_xchacha20poly1305_ietf_decrypt(&output, &length, nil, sealed, UInt64(sealed.count), nil, 0, self.nonce, self.key) == 0
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(
+            &output, &length, nil, sealed, UInt64(sealed.count), nil, 0, self.nonce, self.key) == 0
     }
 }

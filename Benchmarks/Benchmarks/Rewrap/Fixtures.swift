@@ -21,7 +21,9 @@ struct RewrapFixture {
         let new = try KeyIdentifier(name: "records-kek", version: 2)
         let oldKEK = try SecureBytes(randomByteCount: 32)
         let newKEK = try SecureBytes(randomByteCount: 32)
-        self.context = try EncryptionContext([("subject", "patient-1"), ("record", "record-1"), ("type", "application/fhir+json")])
+        self.context = try EncryptionContext([
+            ("subject", "patient-1"), ("record", "record-1"), ("type", "application/fhir+json"),
+        ])
         let sealed = try Envelope.seal(self.plaintext, context: self.context, to: .keyEncryptionKey(old, oldKEK))
         self.header = try EnvelopeHeader.parse(sealed)
         self.payload = sealed[self.header.byteCount...]
@@ -125,7 +127,8 @@ struct RotationSettings {
     let records: Int
     let patients: Int
 
-    static let current = BenchmarkSettings.quick
+    static let current =
+        BenchmarkSettings.quick
         ? RotationSettings(records: 10_000, patients: 25)
         : RotationSettings(records: 100_000, patients: 250)
 
@@ -164,7 +167,9 @@ private enum TemporaryDirectories {
 
 /// A new record store (in a temporary directory, with its key store) holding `records` records of 1 KiB,
 /// `patient-0` … `record-0` …, spread evenly over `patients`.
-func filledStore(_ prefix: String, records: Int, patients: Int, configuration: EncryptedRecordStore.Configuration = .init()) throws -> EncryptedRecordStore {
+func filledStore(
+    _ prefix: String, records: Int, patients: Int, configuration: EncryptedRecordStore.Configuration = .init()
+) throws -> EncryptedRecordStore {
     let directory = try temporaryDirectory(prefix)
     // A fast passphrase KDF: the benchmarks measure the store, not unlocking the key store.
     let keyStore = try FileKeyStore.create(
@@ -172,11 +177,14 @@ func filledStore(_ prefix: String, records: Int, patients: Int, configuration: E
         passphrase: SecureBytes(copying: Array("benchmark-passphrase-only".utf8)),
         kdf: .init(iterations: 1, memoryByteCount: 8 << 20)
     )
-    let store = try EncryptedRecordStore(directory: directory + "/records", keyStore: keyStore, configuration: configuration)
+    let store = try EncryptedRecordStore(
+        directory: directory + "/records", keyStore: keyStore, configuration: configuration)
     let payload = [UInt8](repeating: 0x7B, count: 1024)
     for patient in 0..<patients {
         for record in 0..<(records / patients) {
-            try store.put(payload, subject: "patient-\(patient)", recordID: "record-\(record)", recordType: "application/fhir+json")
+            try store.put(
+                payload, subject: "patient-\(patient)", recordID: "record-\(record)",
+                recordType: "application/fhir+json")
         }
     }
     return store
@@ -216,7 +224,7 @@ final class RotationFixture: Sendable {
 
 /// What one rotation must do at the least, per subject key, written directly: read its file, unwrap and
 /// wrap the 32-byte key (raw EVP), and replace the file atomically and durably.
-final class RawRotationFloor: @unchecked Sendable {  // used by one benchmark thread at a time
+final class RawRotationFloor: @unchecked Sendable { // used by one benchmark thread at a time
     private let directory: String
     private let files: [String]
     private let rewrap = RawRewrap()

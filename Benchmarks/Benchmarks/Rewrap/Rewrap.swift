@@ -71,7 +71,9 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             let report = try KeyRotationJob(store: store.records, batchSize: 256).run(newKEKVersion: true)
             benchmark.stopMeasurement()
-            try BenchmarkCheck.that(report.finished && report.subjectKeyCount == rotation.patients, "rotation unfinished: \(report.failed.count) failed")
+            try BenchmarkCheck.that(
+                report.finished && report.subjectKeyCount == rotation.patients,
+                "rotation unfinished: \(report.failed.count) failed")
             try store.checkASample()
         },
         setup: { _ = try RotationFixture.shared() }
@@ -86,7 +88,9 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             let report = try SubjectRekeyJob(store: store.records, batchSize: 64).run()
             benchmark.stopMeasurement()
-            try BenchmarkCheck.that(report.finished && report.recordsRewrapped == rekey.records, "re-key: \(report.recordsRewrapped) records, \(report.failed.count) failed")
+            try BenchmarkCheck.that(
+                report.finished && report.recordsRewrapped == rekey.records,
+                "re-key: \(report.recordsRewrapped) records, \(report.failed.count) failed")
             try store.checkASample()
         },
         setup: { _ = try RekeyFixture.shared() }
@@ -110,7 +114,9 @@ let benchmarks: @Sendable () -> Void = {
     for (durable, side) in [(true, "synchronous FULL"), (false, "synchronous NORMAL")] {
         Benchmark(
             "Store put 1 KiB ×\(puts) — \(side)",
-            configuration: .init(metrics: [.wallClock, .throughput], warmupIterations: 1, maxDuration: .seconds(BenchmarkSettings.quick ? 10 : 60), maxIterations: 20),
+            configuration: .init(
+                metrics: [.wallClock, .throughput], warmupIterations: 1,
+                maxDuration: .seconds(BenchmarkSettings.quick ? 10 : 60), maxIterations: 20),
             closure: { benchmark in
                 let fixture = try PutFixture.shared(durable: durable)
                 benchmark.startMeasurement()
@@ -130,7 +136,8 @@ let benchmarks: @Sendable () -> Void = {
             benchmark.startMeasurement()
             let rewrapped = try floor.run()
             benchmark.stopMeasurement()
-            try BenchmarkCheck.that(rewrapped == rotation.patients, "the floor rewrapped \(rewrapped) of \(rotation.patients)")
+            try BenchmarkCheck.that(
+                rewrapped == rotation.patients, "the floor rewrapped \(rewrapped) of \(rotation.patients)")
         },
         setup: { _ = try RawRotationFloor.shared() }
     )

@@ -9,7 +9,7 @@ import Synchronization
 
 /// A record store per commit mode, for `put`: SQLite's `synchronous = FULL` (the default: every commit
 /// fsync'd before `put` returns) and `NORMAL` (the WAL synced at checkpoints only), side by side.
-final class PutFixture: @unchecked Sendable {  // used by one benchmark thread at a time
+final class PutFixture: @unchecked Sendable { // used by one benchmark thread at a time
     let records: EncryptedRecordStore
     private var next = 0
     let payload = [UInt8](repeating: 0x7B, count: 1024)
@@ -27,7 +27,8 @@ final class PutFixture: @unchecked Sendable {  // used by one benchmark thread a
 
     private init(durable: Bool) throws {
         // One record: the subject key exists, so what is measured is the record's seal and commit.
-        self.records = try filledStore("samd-put-bench", records: 1, patients: 1, configuration: .init(durableCommits: durable))
+        self.records = try filledStore(
+            "samd-put-bench", records: 1, patients: 1, configuration: .init(durableCommits: durable))
     }
 
     /// Stores `count` new records (each a 201: no replacement); returns the last revision.
@@ -35,7 +36,9 @@ final class PutFixture: @unchecked Sendable {  // used by one benchmark thread a
         var revision: Int64 = 0
         for _ in 0..<count {
             self.next += 1
-            revision = try self.records.put(self.payload, subject: "patient-0", recordID: "record-\(self.next)", recordType: "application/fhir+json").revision
+            revision = try self.records.put(
+                self.payload, subject: "patient-0", recordID: "record-\(self.next)", recordType: "application/fhir+json"
+            ).revision
         }
         return revision
     }
@@ -49,7 +52,8 @@ struct RekeySettings {
     let records: Int
     let patients: Int
 
-    static let current = BenchmarkSettings.quick
+    static let current =
+        BenchmarkSettings.quick
         ? RekeySettings(records: 2_000, patients: 20)
         : RekeySettings(records: 5_000, patients: 50)
 
@@ -89,7 +93,7 @@ final class RekeyFixture: Sendable {
 /// the row, rewrap its wrapped DEK (raw EVP unwrap + wrap), update the row — in key order, in transactions of
 /// 256 rows, with the store's settings: WAL journal, `synchronous = FULL` (durable), `secure_delete = ON` (the
 /// old envelope zeroed, not left in free pages). Its rows have random keys, like the store's.
-final class RawRekeyFloor: @unchecked Sendable {  // used by one benchmark thread at a time
+final class RawRekeyFloor: @unchecked Sendable { // used by one benchmark thread at a time
     private let database: OpaquePointer
     private let rewrap = RawRewrap()
     private let original: [UInt8]
@@ -121,7 +125,9 @@ final class RawRekeyFloor: @unchecked Sendable {  // used by one benchmark threa
         try self.execute("PRAGMA secure_delete = ON")
         // The key before the envelope, as in the store: a rewrap then changes only the row's own page, not
         // the overflow page that holds the rest of the envelope.
-        try self.execute("CREATE TABLE record (record_index BLOB PRIMARY KEY NOT NULL, wrapping_key TEXT NOT NULL, envelope BLOB NOT NULL) WITHOUT ROWID")
+        try self.execute(
+            "CREATE TABLE record (record_index BLOB PRIMARY KEY NOT NULL, wrapping_key TEXT NOT NULL, envelope BLOB NOT NULL) WITHOUT ROWID"
+        )
         try self.execute("BEGIN")
         let insert = try self.prepare("INSERT INTO record (record_index, envelope, wrapping_key) VALUES (?, ?, 'v1')")
         defer { sqlite3_finalize(insert) }
@@ -152,7 +158,8 @@ final class RawRekeyFloor: @unchecked Sendable {  // used by one benchmark threa
 
     /// Rewraps every row once; returns how many.
     func run() throws -> Int {
-        let select = try self.prepare("SELECT record_index, envelope FROM record WHERE record_index > ? ORDER BY record_index LIMIT 256")
+        let select = try self.prepare(
+            "SELECT record_index, envelope FROM record WHERE record_index > ? ORDER BY record_index LIMIT 256")
         let update = try self.prepare("UPDATE record SET envelope = ?, wrapping_key = 'v2' WHERE record_index = ?")
         defer {
             sqlite3_finalize(select)
@@ -164,8 +171,12 @@ final class RawRekeyFloor: @unchecked Sendable {  // used by one benchmark threa
             sqlite3_bind_blob(select, 1, after, Int32(after.count), SQLITE_TRANSIENT)
             var page: [([UInt8], [UInt8])] = []
             while sqlite3_step(select) == SQLITE_ROW {
-                let index = Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(select, 0), count: Int(sqlite3_column_bytes(select, 0))))
-                var envelope = Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(select, 1), count: Int(sqlite3_column_bytes(select, 1))))
+                let index = Array(
+                    UnsafeRawBufferPointer(
+                        start: sqlite3_column_blob(select, 0), count: Int(sqlite3_column_bytes(select, 0))))
+                var envelope = Array(
+                    UnsafeRawBufferPointer(
+                        start: sqlite3_column_blob(select, 1), count: Int(sqlite3_column_bytes(select, 1))))
                 envelope.replaceSubrange(0..<60, with: self.rewrap.rewrap(Array(envelope[0..<60])))
                 page.append((index, envelope))
             }
@@ -183,7 +194,8 @@ final class RawRekeyFloor: @unchecked Sendable {  // used by one benchmark threa
             try self.execute("COMMIT")
         }
         // The wrapped DEK a row now holds opens under the new KEK.
-        try BenchmarkCheck.that(self.rewrap.unwrapsUnderNewKEK(self.rewrap.rewrap(self.rewrap.wrappedDEK)), "the raw rewrap does not open")
+        try BenchmarkCheck.that(
+            self.rewrap.unwrapsUnderNewKEK(self.rewrap.rewrap(self.rewrap.wrappedDEK)), "the raw rewrap does not open")
         return done
     }
 

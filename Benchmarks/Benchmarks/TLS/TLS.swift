@@ -78,7 +78,8 @@ let benchmarks: @Sendable () -> Void = {
         let pki = try DevelopmentPKI()
         let raw = try RawOpenSSLHandshake(
             serverChain: pki.server.chainPEM, serverKey: pki.server.privateKeyPEM,
-            clientChain: pki.device.chainPEM, clientKey: pki.device.privateKeyPEM, root: pki.root.certificate.certificatePEM
+            clientChain: pki.device.chainPEM, clientKey: pki.device.privateKeyPEM,
+            root: pki.root.certificate.certificatePEM
         )
         benchmark.startMeasurement()
         for _ in 0..<handshakes {

@@ -22,7 +22,8 @@ enum TLSStackKind: CaseIterable, Sendable {
 
 /// One loopback server and its clients on one event loop, for one TLS stack.
 final class TLSBench: Sendable {
-    static let bytesPerIdleConnection = BenchmarkMetric.custom("Heap per idle connection (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let bytesPerIdleConnection = BenchmarkMetric.custom(
+        "Heap per idle connection (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
     /// The server acknowledges every this many bytes received with one byte.
     static let acknowledgementInterval = 1 << 20
 
@@ -60,11 +61,13 @@ final class TLSBench: Sendable {
         switch kind {
         case .samdkit:
             let server = TLSConfiguration.gatewayServer(
-                identity: .pem(certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8)),
+                identity: .pem(
+                    certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8)),
                 clientTrustRoots: .pem(Array(root.utf8))
             )
             var client = TLSConfiguration.deviceClient(
-                identity: .pem(certificateChain: Array(pki.device.chainPEM.utf8), privateKey: Array(pki.device.privateKeyPEM.utf8)),
+                identity: .pem(
+                    certificateChain: Array(pki.device.chainPEM.utf8), privateKey: Array(pki.device.privateKeyPEM.utf8)),
                 trustRoots: .pem(Array(root.utf8))
             )
             let resumingClient = try SaMDTLS.TLSContext(configuration: client)
@@ -77,7 +80,9 @@ final class TLSBench: Sendable {
         case .nioSSL:
             let trust = try NIOSSLCertificate.fromPEMBytes(Array(root.utf8))
             var server = NIOSSL.TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(pki.server.chainPEM.utf8)).map { .certificate($0) },
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(Array(pki.server.chainPEM.utf8)).map {
+                    .certificate($0)
+                },
                 privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.server.privateKeyPEM.utf8), format: .pem))
             )
             server.minimumTLSVersion = .tlsv13
@@ -87,9 +92,13 @@ final class TLSBench: Sendable {
             client.minimumTLSVersion = .tlsv13
             client.trustRoots = .certificates(trust)
             client.certificateVerification = .fullVerification
-            client.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(pki.device.chainPEM.utf8)).map { .certificate($0) }
-            client.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(pki.device.privateKeyPEM.utf8), format: .pem))
-            self.stack = .nioSSL(server: try NIOSSLContext(configuration: server), client: try NIOSSLContext(configuration: client))
+            client.certificateChain = try NIOSSLCertificate.fromPEMBytes(Array(pki.device.chainPEM.utf8)).map {
+                .certificate($0)
+            }
+            client.privateKey = .privateKey(
+                try NIOSSLPrivateKey(bytes: Array(pki.device.privateKeyPEM.utf8), format: .pem))
+            self.stack = .nioSSL(
+                server: try NIOSSLContext(configuration: server), client: try NIOSSLContext(configuration: client))
         }
 
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -125,10 +134,13 @@ final class TLSBench: Sendable {
                     switch stack {
                     case .samdkit(_, let fullClient, let resumingClient):
                         try channel.pipeline.syncOperations.addHandler(
-                            TLSHandler(clientContext: resuming ? resumingClient : fullClient, serverName: .dns("localhost"), port: port)
+                            TLSHandler(
+                                clientContext: resuming ? resumingClient : fullClient, serverName: .dns("localhost"),
+                                port: port)
                         )
                     case .nioSSL(_, let client):
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: client, serverHostname: "localhost"))
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: client, serverHostname: "localhost"))
                     }
                     try channel.pipeline.syncOperations.addHandler(probe)
                 }
@@ -161,7 +173,8 @@ final class TLSBench: Sendable {
         precondition(byteCount % Self.acknowledgementInterval == 0)
         let channel = connection.channel
         let already = try connection.probe.receivedCount(on: channel).wait()
-        let acknowledged = connection.probe.received(atLeast: already + byteCount / Self.acknowledgementInterval, on: channel)
+        let acknowledged = connection.probe.received(
+            atLeast: already + byteCount / Self.acknowledgementInterval, on: channel)
         var buffer = channel.allocator.buffer(capacity: 64 * 1024)
         buffer.writeRepeatingByte(0x42, count: 64 * 1024)
         var inFlight: [EventLoopFuture<Void>] = []

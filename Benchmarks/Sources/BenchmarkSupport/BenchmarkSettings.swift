@@ -1,6 +1,7 @@
 public import Benchmark
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What every benchmark target shares: the sizes, and the quick mode of `Scripts/bench-compare --quick`.

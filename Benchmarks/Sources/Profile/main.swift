@@ -18,8 +18,9 @@ import SaMDKeys
 import SaMDStore
 import SaMDTLS
 import TLSReference
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 let arguments = CommandLine.arguments
@@ -32,7 +33,8 @@ if arguments[1] == "rekey" {
     exit(0)
 }
 if arguments[1].hasPrefix("handshake") {
-    try profileHandshakes(count, openSSLOnly: arguments[1] == "handshake-openssl", resuming: arguments[1] == "handshake-resumed")
+    try profileHandshakes(
+        count, openSSLOnly: arguments[1] == "handshake-openssl", resuming: arguments[1] == "handshake-resumed")
     exit(0)
 }
 let identifier = try KeyIdentifier(name: "records-kek", version: 1)
@@ -40,7 +42,9 @@ let newIdentifier = try KeyIdentifier(name: "records-kek", version: 2)
 let kek = try SecureBytes(randomByteCount: 32)
 let newKEK = try SecureBytes(randomByteCount: 32)
 let keys = StaticKeyProvider(keys: [identifier: kek])
-let context = try EncryptionContext([("subject", "patient-1"), ("record", "record-1"), ("type", "application/fhir+json")])
+let context = try EncryptionContext([
+    ("subject", "patient-1"), ("record", "record-1"), ("type", "application/fhir+json"),
+])
 let plaintext = [UInt8](repeating: 0x42, count: size)
 let sealed = try Envelope.seal(plaintext, context: context, to: .keyEncryptionKey(identifier, kek))
 var checksum = 0
@@ -56,7 +60,8 @@ case "open":
 case "rewrap":
     let header = try EnvelopeHeader.parse(sealed)
     for _ in 0..<count {
-        checksum &+= try Envelope.rewrapHeader(header, keys: keys, to: .keyEncryptionKey(newIdentifier, newKEK)).byteCount
+        checksum &+= try Envelope.rewrapHeader(header, keys: keys, to: .keyEncryptionKey(newIdentifier, newKEK))
+            .byteCount
     }
 default:
     print("usage: Profile seal|open|rewrap|handshake|handshake-resumed|handshake-openssl|rekey SIZE COUNT")
@@ -71,7 +76,8 @@ func profileHandshakes(_ count: Int, openSSLOnly: Bool, resuming: Bool) throws {
     if openSSLOnly {
         let raw = try RawOpenSSLHandshake(
             serverChain: pki.server.chainPEM, serverKey: pki.server.privateKeyPEM,
-            clientChain: pki.device.chainPEM, clientKey: pki.device.privateKeyPEM, root: pki.root.certificate.certificatePEM
+            clientChain: pki.device.chainPEM, clientKey: pki.device.privateKeyPEM,
+            root: pki.root.certificate.certificatePEM
         )
         for _ in 0..<count { try raw.handshake() }
         print("\(count) raw OpenSSL handshakes")
@@ -80,13 +86,17 @@ func profileHandshakes(_ count: Int, openSSLOnly: Bool, resuming: Bool) throws {
     let root = Array(pki.root.certificate.certificatePEM.utf8)
     // PROFILE_LOG_LEVEL=info keeps the per-handshake security events (as a deployment logs them).
     var logger = Logger(label: "samdkit.tls")
-    logger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["PROFILE_LOG_LEVEL"] ?? "warning") ?? .warning
-    let server = try TLSContext(configuration: .gatewayServer(
-        identity: .pem(certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8)),
-        clientTrustRoots: .pem(root)
-    ), logger: logger)
+    logger.logLevel =
+        Logger.Level(rawValue: ProcessInfo.processInfo.environment["PROFILE_LOG_LEVEL"] ?? "warning") ?? .warning
+    let server = try TLSContext(
+        configuration: .gatewayServer(
+            identity: .pem(
+                certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8)),
+            clientTrustRoots: .pem(root)
+        ), logger: logger)
     var clientConfiguration = TLSConfiguration.deviceClient(
-        identity: .pem(certificateChain: Array(pki.device.chainPEM.utf8), privateKey: Array(pki.device.privateKeyPEM.utf8)),
+        identity: .pem(
+            certificateChain: Array(pki.device.chainPEM.utf8), privateKey: Array(pki.device.privateKeyPEM.utf8)),
         trustRoots: .pem(root)
     )
     clientConfiguration.sessionResumption = resuming
@@ -137,7 +147,8 @@ func shuttle(_ a: EmbeddedChannel, _ b: EmbeddedChannel) throws {
 /// temporary directory removed afterwards.
 func profileRekey(records: Int, runs: Int) throws {
     let directory = FileManager.default.temporaryDirectory.path + "/samd-profile-rekey-\(getpid())"
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+    try FileManager.default.createDirectory(
+        atPath: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
     defer { try? FileManager.default.removeItem(atPath: directory) }
     LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
     let keyStore = try FileKeyStore.create(
@@ -147,12 +158,16 @@ func profileRekey(records: Int, runs: Int) throws {
     let store = try EncryptedRecordStore(directory: directory + "/records", keyStore: keyStore)
     let payload = [UInt8](repeating: 0x7B, count: 1024)
     for record in 0..<records {
-        try store.put(payload, subject: "patient-\(record / 100)", recordID: "record-\(record % 100)", recordType: "application/fhir+json")
+        try store.put(
+            payload, subject: "patient-\(record / 100)", recordID: "record-\(record % 100)",
+            recordType: "application/fhir+json")
     }
     for _ in 0..<runs {
         let started = Date()
         let report = try SubjectRekeyJob(store: store).run()
         let elapsed = Date().timeIntervalSince(started)
-        print("re-keyed \(report.recordsRewrapped) records in \(Int(elapsed * 1000)) ms: \(Int(Double(report.recordsRewrapped) / elapsed)) records/s")
+        print(
+            "re-keyed \(report.recordsRewrapped) records in \(Int(elapsed * 1000)) ms: \(Int(Double(report.recordsRewrapped) / elapsed)) records/s"
+        )
     }
 }

@@ -39,18 +39,24 @@ public final class RawOpenSSLHandshake {
 
     /// One full handshake; throws unless both ends completed it with the peer verified.
     public func handshake() throws {
-        guard let client = SSL_new(self.client), let server = SSL_new(self.server) else { throw Failure(description: "SSL_new") }
+        guard let client = SSL_new(self.client), let server = SSL_new(self.server) else {
+            throw Failure(description: "SSL_new")
+        }
         defer {
             SSL_free(client)
             SSL_free(server)
         }
         var clientBIO: OpaquePointer?
         var serverBIO: OpaquePointer?
-        guard BIO_new_bio_pair(&clientBIO, 0, &serverBIO, 0) == 1 else { throw Failure(description: "BIO_new_bio_pair") }
+        guard BIO_new_bio_pair(&clientBIO, 0, &serverBIO, 0) == 1 else {
+            throw Failure(description: "BIO_new_bio_pair")
+        }
         SSL_set_bio(client, clientBIO, clientBIO)
         SSL_set_bio(server, serverBIO, serverBIO)
         // SNI and the name the server's certificate must carry.
-        _ = SSL_ctrl(client, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name), UnsafeMutableRawPointer(mutating: "localhost"))
+        _ = SSL_ctrl(
+            client, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name),
+            UnsafeMutableRawPointer(mutating: "localhost"))
         guard SSL_set1_host(client, "localhost") == 1 else { throw Failure(description: "SSL_set1_host") }
         SSL_set_connect_state(client)
         SSL_set_accept_state(server)
@@ -60,7 +66,9 @@ public final class RawOpenSSLHandshake {
             if !clientDone { clientDone = try Self.step(client) }
             if !serverDone { serverDone = try Self.step(server) }
         }
-        guard clientDone, serverDone, SSL_get_verify_result(client) == X509_V_OK, SSL_get_verify_result(server) == X509_V_OK else {
+        guard clientDone, serverDone, SSL_get_verify_result(client) == X509_V_OK,
+            SSL_get_verify_result(server) == X509_V_OK
+        else {
             throw Failure(description: "the raw OpenSSL handshake did not complete with both peers verified")
         }
     }
@@ -75,11 +83,15 @@ public final class RawOpenSSLHandshake {
         return false
     }
 
-    private static func context(method: OpaquePointer?, chain: String, key: String, root: String) throws -> OpaquePointer {
+    private static func context(method: OpaquePointer?, chain: String, key: String, root: String) throws
+        -> OpaquePointer
+    {
         guard let context = SSL_CTX_new(method) else { throw Failure(description: "SSL_CTX_new") }
         _ = SSL_CTX_ctrl(context, SSL_CTRL_SET_MIN_PROTO_VERSION, Int(TLS1_3_VERSION), nil)
         let certificates = try self.certificates(chain)
-        guard let leaf = certificates.first, SSL_CTX_use_certificate(context, leaf) == 1 else { throw Failure(description: "certificate") }
+        guard let leaf = certificates.first, SSL_CTX_use_certificate(context, leaf) == 1 else {
+            throw Failure(description: "certificate")
+        }
         for intermediate in certificates.dropFirst() {
             // SSL_CTX_add1_chain_cert: takes its own reference.
             guard SSL_CTX_ctrl(context, SSL_CTRL_CHAIN_CERT, 1, UnsafeMutableRawPointer(intermediate)) == 1 else {
@@ -89,7 +101,9 @@ public final class RawOpenSSLHandshake {
         certificates.forEach { X509_free($0) }
         let keyBIO = try self.memory(key)
         defer { BIO_free(keyBIO) }
-        guard let privateKey = PEM_read_bio_PrivateKey(keyBIO, nil, nil, nil), SSL_CTX_use_PrivateKey(context, privateKey) == 1 else {
+        guard let privateKey = PEM_read_bio_PrivateKey(keyBIO, nil, nil, nil),
+            SSL_CTX_use_PrivateKey(context, privateKey) == 1
+        else {
             throw Failure(description: "private key")
         }
         EVP_PKEY_free(privateKey)

@@ -1,7 +1,7 @@
 public import NIOCore
+import NIOHTTP1
 public import NIOPosix
 public import SaMDTLS
-import NIOHTTP1
 
 /// A client of the records gateway over mutual TLS: one kept-alive HTTP/1.1 connection, made on first use and
 /// made again (with TLS 1.3 session resumption) after the server closed it. Requests are sent one at a time,
@@ -109,7 +109,9 @@ public struct RecordClient: Sendable {
     /// `transfer-encoding: chunked` header the body is sent in chunks, otherwise with `content-length`. For
     /// tools and tests of the HTTP surface.
     /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
-    public func send(method: String, path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) async throws -> RecordResponse {
+    public func send(method: String, path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) async throws
+        -> RecordResponse
+    {
         var fields = HTTPHeaders()
         fields.add(name: "host", value: self.authority)
         for (name, value) in headers { fields.add(name: name, value: value) }
@@ -148,7 +150,8 @@ public struct RecordClient: Sendable {
         var encoded: [UInt8] = []
         for byte in segment.utf8 {
             switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
                 encoded.append(byte)
             default:
@@ -181,8 +184,11 @@ extension RecordClient {
         while true {
             let failure: (any Error)?
             do {
-                let response = try await self.put(subject: subject, recordID: recordID, recordType: recordType, body: bytes)
-                guard RetryPolicy.isRetryable(status: response.status), attempt < policy.attempts else { return response }
+                let response = try await self.put(
+                    subject: subject, recordID: recordID, recordType: recordType, body: bytes)
+                guard RetryPolicy.isRetryable(status: response.status), attempt < policy.attempts else {
+                    return response
+                }
                 failure = nil
             } catch {
                 guard RetryPolicy.isRetryable(error), attempt < policy.attempts else { throw error }

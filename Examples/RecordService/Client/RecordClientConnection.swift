@@ -116,7 +116,9 @@ actor RecordClientConnection {
             }
             do {
                 return try await self.send(on: channel, failure, head, body)
-            } catch let error as TLSError where !sentAgain && reused && error.code == .connectionClosed && failure.closedBeforeAnswer {
+            } catch let error as TLSError
+                where !sentAgain && reused && error.code == .connectionClosed && failure.closedBeforeAnswer
+            {
                 // The keep-alive race: the server closed this kept-alive connection cleanly (close_notify, its
                 // idle timeout) while the request was on its way, and began no answer — so it did not take the
                 // request up. Sent once more on a new connection (every request of this API is idempotent).
@@ -176,12 +178,16 @@ actor RecordClientConnection {
                     let tls = TLSHandler(clientContext: context, serverName: name, port: port)
                     try channel.pipeline.syncOperations.addHandler(tls)
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(RecordClientHandler(maximumResponseByteCount: limit, timeout: timeout, failure: failure))
+                    try channel.pipeline.syncOperations.addHandler(
+                        RecordClientHandler(maximumResponseByteCount: limit, timeout: timeout, failure: failure))
                     return (channel, tls.handshakeFuture)
                 }
             }
         } catch {
-            throw TLSError(.unreachable, "cannot reach \(RecordServiceEndpoint.format(host: self.host, port: self.port)): \(NetworkErrorText.reason(error))")
+            throw TLSError(
+                .unreachable,
+                "cannot reach \(RecordServiceEndpoint.format(host: self.host, port: self.port)): \(NetworkErrorText.reason(error))"
+            )
         }
         do {
             _ = try await handshake.get()
@@ -214,7 +220,7 @@ actor RecordClientConnection {
         if self.waiters.isEmpty {
             self.busy = false
         } else {
-            self.waiters.removeFirst().resume()  // handed over: still busy
+            self.waiters.removeFirst().resume() // handed over: still busy
         }
     }
 }
@@ -254,7 +260,8 @@ final class RecordClientHandler: ChannelDuplexHandler {
             return
         }
         guard self.pending == nil else {
-            exchange.promise.fail(RecordServiceError(.invalidResponse, "a request was sent before the previous one was answered"))
+            exchange.promise.fail(
+                RecordServiceError(.invalidResponse, "a request was sent before the previous one was answered"))
             return
         }
         self.pending = exchange.promise
@@ -266,7 +273,10 @@ final class RecordClientHandler: ChannelDuplexHandler {
                 var offset = 0
                 while offset < body.readableBytes {
                     let length = min(Self.chunkByteCount, body.readableBytes - offset)
-                    context.write(Self.wrapOutboundOut(.body(.byteBuffer(body.getSlice(at: body.readerIndex + offset, length: length)!))), promise: nil)
+                    context.write(
+                        Self.wrapOutboundOut(
+                            .body(.byteBuffer(body.getSlice(at: body.readerIndex + offset, length: length)!))),
+                        promise: nil)
                     offset += length
                 }
             } else {
@@ -278,7 +288,8 @@ final class RecordClientHandler: ChannelDuplexHandler {
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
         let timeout = self.timeout
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
-            self.fail(RecordServiceError(.timedOut, "no complete answer within \(timeout.nanoseconds / 1_000_000_000) s"))
+            self.fail(
+                RecordServiceError(.timedOut, "no complete answer within \(timeout.nanoseconds / 1_000_000_000) s"))
             context.close(promise: nil)
         }
     }
@@ -287,7 +298,7 @@ final class RecordClientHandler: ChannelDuplexHandler {
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
             if (100..<200).contains(head.status.code) && head.status.code != 101 {
-                self.informational = true  // 100 Continue and the like: the final answer follows
+                self.informational = true // 100 Continue and the like: the final answer follows
                 return
             }
             self.informational = false
@@ -317,16 +328,21 @@ final class RecordClientHandler: ChannelDuplexHandler {
             let body = self.body.map { Array($0.readableBytesView) } ?? []
             self.head = nil
             self.body = nil
-            let response = RecordResponse(status: Int(head.status.code), body: body, contentType: head.headers["content-type"].first)
+            let response = RecordResponse(
+                status: Int(head.status.code), body: body, contentType: head.headers["content-type"].first)
             promise.succeed(ClientResult(response: response, keepAlive: head.isKeepAlive))
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         var mapped = Self.mapped(error)
-        if self.pending != nil, let cut = mapped as? TLSError, cut.code == .uncleanShutdown || cut.code == .connectionClosed {
+        if self.pending != nil, let cut = mapped as? TLSError,
+            cut.code == .uncleanShutdown || cut.code == .connectionClosed
+        {
             // Cut under a request: say so, not only how.
-            let how = cut.code == .uncleanShutdown ? ", without close_notify" : ": " + (error is TLSError ? cut.reason : NetworkErrorText.reason(error))
+            let how =
+                cut.code == .uncleanShutdown
+                ? ", without close_notify" : ": " + (error is TLSError ? cut.reason : NetworkErrorText.reason(error))
             mapped = TLSError(cut.code, origin: cut.origin, "the connection closed before the answer" + how)
         }
         self.fail(mapped)
@@ -349,7 +365,8 @@ final class RecordClientHandler: ChannelDuplexHandler {
     }
 
     private func tooLarge(context: ChannelHandlerContext) {
-        self.fail(RecordServiceError(.responseTooLarge, "the answer is larger than \(self.maximumResponseByteCount) bytes"))
+        self.fail(
+            RecordServiceError(.responseTooLarge, "the answer is larger than \(self.maximumResponseByteCount) bytes"))
         context.close(promise: nil)
     }
 

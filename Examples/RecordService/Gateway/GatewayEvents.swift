@@ -49,7 +49,9 @@ enum GatewayEvents {
         ]
         // The CAs a role is bound to, by subject (for people; the binding compares keys).
         if !readerIssuers.isEmpty { metadata["reader_cas"] = "\(readerIssuers.map(\.subject).joined(separator: "; "))" }
-        if !shredderIssuers.isEmpty { metadata["shredder_cas"] = "\(shredderIssuers.map(\.subject).joined(separator: "; "))" }
+        if !shredderIssuers.isEmpty {
+            metadata["shredder_cas"] = "\(shredderIssuers.map(\.subject).joined(separator: "; "))"
+        }
         logger.notice("records gateway listening", metadata: metadata)
     }
 
@@ -57,7 +59,8 @@ enum GatewayEvents {
         logger.notice("records gateway stopped", metadata: ["event": "samd.gateway.stopped", "address": "\(address)"])
     }
 
-    static func requestRefused(_ logger: Logger, client: Client, role: RecordRole, method: String, route: GatewayRoute) {
+    static func requestRefused(_ logger: Logger, client: Client, role: RecordRole, method: String, route: GatewayRoute)
+    {
         logger.warning(
             "request refused: the client certificate lacks the role",
             metadata: client.metadata(
@@ -76,7 +79,9 @@ enum GatewayEvents {
         )
     }
 
-    static func recordStored(_ logger: Logger, client: Client, revision: Int64, key: String, recordType: String, bytes: Int) {
+    static func recordStored(
+        _ logger: Logger, client: Client, revision: Int64, key: String, recordType: String, bytes: Int
+    ) {
         logger.info(
             "record stored",
             metadata: client.metadata(
@@ -89,14 +94,16 @@ enum GatewayEvents {
     static func recordRead(_ logger: Logger, client: Client, revision: Int64, recordType: String, bytes: Int) {
         logger.info(
             "record read",
-            metadata: client.metadata(event: "record-read", ["revision": "\(revision)", "record_type": "\(recordType)", "bytes": "\(bytes)"])
+            metadata: client.metadata(
+                event: "record-read", ["revision": "\(revision)", "record_type": "\(recordType)", "bytes": "\(bytes)"])
         )
     }
 
     static func subjectShredded(_ logger: Logger, client: Client, key: String, destroyedAt: Date, records: Int) {
         logger.notice(
             "subject crypto-shredded",
-            metadata: client.metadata(event: "subject-shredded", ["key": "\(key)", "destroyed_at": "\(destroyedAt)", "records": "\(records)"])
+            metadata: client.metadata(
+                event: "subject-shredded", ["key": "\(key)", "destroyed_at": "\(destroyedAt)", "records": "\(records)"])
         )
     }
 
@@ -107,7 +114,9 @@ enum GatewayEvents {
         )
     }
 
-    static func storeFailed(_ logger: Logger, client: Client, method: String, route: GatewayRoute, error: String, status: Int) {
+    static func storeFailed(
+        _ logger: Logger, client: Client, method: String, route: GatewayRoute, error: String, status: Int
+    ) {
         logger.error(
             "the record store failed",
             metadata: client.metadata(
@@ -120,7 +129,9 @@ enum GatewayEvents {
     static func bodyTooLarge(_ logger: Logger, client: Client, limit: Int, declared: Int?) {
         var fields: Logger.Metadata = ["limit": "\(limit)", "status": "413"]
         if let declared { fields["content_length"] = "\(declared)" }
-        logger.warning("request body over the limit; connection closed", metadata: client.metadata(event: "body-too-large", fields))
+        logger.warning(
+            "request body over the limit; connection closed", metadata: client.metadata(event: "body-too-large", fields)
+        )
     }
 
     static func requestTimeout(_ logger: Logger, client: Client, seconds: Double) {
@@ -142,7 +153,10 @@ enum GatewayEvents {
             "request body arriving too slowly; request dropped, connection closed",
             metadata: client.metadata(
                 event: "body-too-slow",
-                ["bytes": "\(bytes)", "seconds": "\(seconds)", "minimum_bytes_per_second": "\(minimum)", "status": "408"]
+                [
+                    "bytes": "\(bytes)", "seconds": "\(seconds)", "minimum_bytes_per_second": "\(minimum)",
+                    "status": "408",
+                ]
             )
         )
     }

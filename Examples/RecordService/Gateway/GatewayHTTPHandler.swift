@@ -22,7 +22,10 @@ final class GatewayCore: Sendable {
     /// What the full handshakes found about issuer-bound roles, by leaf certificate, for resumed sessions.
     private let issuedRoles = Mutex(IssuedRolesCache())
 
-    init(configuration: RecordGatewayConfiguration, store: EncryptedRecordStore, logger: Logger, threadPool: NIOThreadPool) {
+    init(
+        configuration: RecordGatewayConfiguration, store: EncryptedRecordStore, logger: Logger,
+        threadPool: NIOThreadPool
+    ) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
@@ -59,7 +62,10 @@ final class GatewayCore: Sendable {
             issued = configuration.issuedRoles(of: peer)
             self.issuedRoles.withLock { $0.remember(issued, for: leaf) }
         }
-        return (configuration.roles(of: peer, issuedRoles: issued), configuration.rolesRefusedByIssuer(peer, issuedRoles: issued))
+        return (
+            configuration.roles(of: peer, issuedRoles: issued),
+            configuration.rolesRefusedByIssuer(peer, issuedRoles: issued)
+        )
     }
 
     /// Gives `count` reserved body bytes back.
@@ -165,7 +171,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         if let address = context.channel.remoteAddress {
-            self.client.remote = address.ipAddress.map { RecordServiceEndpoint.format(host: $0, port: address.port ?? 0) } ?? "\(address)"
+            self.client.remote =
+                address.ipAddress.map { RecordServiceEndpoint.format(host: $0, port: address.port ?? 0) }
+                ?? "\(address)"
         }
     }
 
@@ -181,7 +189,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             let roles = self.core.roles(of: peer, resumed: info.sessionResumed)
             self.roles = roles.roles
             for role in roles.refusedByIssuer {
-                GatewayEvents.roleNotIssued(self.core.logger, client: self.client, role: role, resumed: info.sessionResumed)
+                GatewayEvents.roleNotIssued(
+                    self.core.logger, client: self.client, role: role, resumed: info.sessionResumed)
             }
             self.phase = .idle
             if self.stopping {
@@ -292,13 +301,17 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             // The client waits for 100 before sending a body that would be discarded: the refusal now, and
             // the connection closed, since the body may still come (RFC 9110 §10.1.1).
             self.phase = .processing
-            self.refuse(context: context, reply, route: route, refusedRole: refusedRole, method: head.method, version: head.version, keepAlive: false)
+            self.refuse(
+                context: context, reply, route: route, refusedRole: refusedRole, method: head.method,
+                version: head.version, keepAlive: false)
             return
         }
-        self.request = Request(head: head, decision: decision, body: body, received: 0, keepAlive: head.isKeepAlive && !upgrade)
+        self.request = Request(
+            head: head, decision: decision, body: body, received: 0, keepAlive: head.isKeepAlive && !upgrade)
         self.phase = .receiving
         if expectsContinue {
-            context.writeAndFlush(Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            context.writeAndFlush(
+                Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
         let seconds = self.core.configuration.requestTimeout
         self.requestTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
@@ -331,11 +344,14 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
                 self.startRateWindow(context: context)
                 return
             }
-            GatewayEvents.bodyTooSlow(self.core.logger, client: self.client, bytes: arrived, seconds: window, minimum: minimum)
+            GatewayEvents.bodyTooSlow(
+                self.core.logger, client: self.client, bytes: arrived, seconds: window, minimum: minimum)
             self.dropRequest()
             self.respond(
                 context: context,
-                .error(.requestTimeout, "body-too-slow", "the request body arrived slower than \(minimum) bytes per second"),
+                .error(
+                    .requestTimeout, "body-too-slow", "the request body arrived slower than \(minimum) bytes per second"
+                ),
                 version: request.head.version,
                 keepAlive: false
             )
@@ -382,9 +398,13 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         let head = request.head
         switch request.decision {
         case .refuse(let reply, let route, let refusedRole):
-            self.refuse(context: context, reply, route: route, refusedRole: refusedRole, method: head.method, version: head.version, keepAlive: request.keepAlive)
+            self.refuse(
+                context: context, reply, route: route, refusedRole: refusedRole, method: head.method,
+                version: head.version, keepAlive: request.keepAlive)
         case .perform(let operation, let route):
-            self.perform(context: context, operation, route: route, head: head, keepAlive: request.keepAlive, body: request.body ?? ByteBuffer())
+            self.perform(
+                context: context, operation, route: route, head: head, keepAlive: request.keepAlive,
+                body: request.body ?? ByteBuffer())
         }
     }
 
@@ -398,7 +418,8 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         keepAlive: Bool
     ) {
         if let refusedRole, let route {
-            GatewayEvents.requestRefused(self.core.logger, client: self.client, role: refusedRole, method: method.rawValue, route: route)
+            GatewayEvents.requestRefused(
+                self.core.logger, client: self.client, role: refusedRole, method: method.rawValue, route: route)
         }
         self.respond(context: context, reply, version: version, keepAlive: keepAlive)
     }
@@ -420,8 +441,10 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     /// not read, and the connection closes after the response, as for 413.
     private func refuseOverloaded(context: ChannelHandlerContext, version: HTTPVersion) {
         self.dropRequest()
-        GatewayEvents.bodiesOverBudget(self.core.logger, client: self.client, limit: self.core.configuration.maximumBufferedBodyByteCount)
-        var reply = GatewayReply.error(.serviceUnavailable, "unavailable", "the gateway holds too many request bodies now; try again later")
+        GatewayEvents.bodiesOverBudget(
+            self.core.logger, client: self.client, limit: self.core.configuration.maximumBufferedBodyByteCount)
+        var reply = GatewayReply.error(
+            .serviceUnavailable, "unavailable", "the gateway holds too many request bodies now; try again later")
         reply.headers.append(("retry-after", "1"))
         self.respond(context: context, reply, version: version, keepAlive: false)
     }
@@ -456,14 +479,17 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         body: ByteBuffer
     ) {
         if case .health = operation {
-            self.respond(context: context, .json(.ok, GatewayReply.Health(status: "ok")), version: head.version, keepAlive: keepAlive)
+            self.respond(
+                context: context, .json(.ok, GatewayReply.Health(status: "ok")), version: head.version,
+                keepAlive: keepAlive)
             return
         }
         let store = self.core.store
         let work = self.core.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> StoreOutcome in
             switch operation {
             case .putRecord(let subject, let recordID, let recordType):
-                let result = try store.put(body.readableBytesView, subject: subject, recordID: recordID, recordType: recordType)
+                let result = try store.put(
+                    body.readableBytesView, subject: subject, recordID: recordID, recordType: recordType)
                 return .stored(result, bytes: body.readableBytes, recordType: recordType)
             case .getRecord(let subject, let recordID):
                 return .read(try store.get(subject: subject, recordID: recordID))
@@ -481,31 +507,46 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    private func reply(for result: Result<StoreOutcome, any Error>, operation: GatewayOperation, route: GatewayRoute, method: String) -> GatewayReply {
+    private func reply(
+        for result: Result<StoreOutcome, any Error>, operation: GatewayOperation, route: GatewayRoute, method: String
+    ) -> GatewayReply {
         let logger = self.core.logger
         switch result {
         case .success(.stored(let write, let bytes, let recordType)):
-            GatewayEvents.recordStored(logger, client: self.client, revision: write.revision, key: "\(write.key)", recordType: recordType, bytes: bytes)
+            GatewayEvents.recordStored(
+                logger, client: self.client, revision: write.revision, key: "\(write.key)", recordType: recordType,
+                bytes: bytes)
             return .json(write.revision == 1 ? .created : .ok, GatewayReply.Revision(revision: write.revision))
         case .success(.read(let record)):
-            GatewayEvents.recordRead(logger, client: self.client, revision: record.revision, recordType: record.recordType, bytes: record.payload.count)
+            GatewayEvents.recordRead(
+                logger, client: self.client, revision: record.revision, recordType: record.recordType,
+                bytes: record.payload.count)
             return .record(record.payload, recordType: record.recordType)
         case .success(.shredded(let shred)):
             let receipt = shred.receipt
-            GatewayEvents.subjectShredded(logger, client: self.client, key: "\(receipt.key)", destroyedAt: receipt.destroyedAt, records: shred.recordCount)
-            return .json(.ok, GatewayReply.Receipt(key: "\(receipt.key)", destroyedAt: receipt.destroyedAt.formatted(.iso8601), records: shred.recordCount))
+            GatewayEvents.subjectShredded(
+                logger, client: self.client, key: "\(receipt.key)", destroyedAt: receipt.destroyedAt,
+                records: shred.recordCount)
+            return .json(
+                .ok,
+                GatewayReply.Receipt(
+                    key: "\(receipt.key)", destroyedAt: receipt.destroyedAt.formatted(.iso8601),
+                    records: shred.recordCount))
         case .failure(let error as RecordStoreError):
             return self.reply(for: error, operation: operation, route: route, method: method)
         case .failure:
             // The thread pool is not running: only while the process shuts down.
-            GatewayEvents.storeFailed(logger, client: self.client, method: method, route: route, error: "unavailable", status: 503)
+            GatewayEvents.storeFailed(
+                logger, client: self.client, method: method, route: route, error: "unavailable", status: 503)
             return .error(.serviceUnavailable, "unavailable", "the record store is not available; try again later")
         }
     }
 
     /// Store errors as statuses. Reasons of 400 and 413 are the store's words (which never hold an id);
     /// every other body is fixed text.
-    private func reply(for error: RecordStoreError, operation: GatewayOperation, route: GatewayRoute, method: String) -> GatewayReply {
+    private func reply(for error: RecordStoreError, operation: GatewayOperation, route: GatewayRoute, method: String)
+        -> GatewayReply
+    {
         switch error.code {
         case .invalidArgument:
             return .error(.badRequest, "invalid-request", error.reason)
@@ -526,12 +567,19 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         case .keyUnavailable where !error.isRetryable:
             // A key the request needs is not there (no active KEK, a key version missing from a key store restored
             // from another time): waiting does not bring it back, so no "try again".
-            GatewayEvents.storeFailed(self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 500)
-            return .error(.internalServerError, "key-unavailable", "the record store lacks a key this request needs; the operator must restore or rotate its keys")
+            GatewayEvents.storeFailed(
+                self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 500
+            )
+            return .error(
+                .internalServerError, "key-unavailable",
+                "the record store lacks a key this request needs; the operator must restore or rotate its keys")
         default:
             // storage, a busy key store: the operator's problem, maybe temporary.
-            GatewayEvents.storeFailed(self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 503)
-            var reply = GatewayReply.error(.serviceUnavailable, "unavailable", "the record store is not available; try again later")
+            GatewayEvents.storeFailed(
+                self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 503
+            )
+            var reply = GatewayReply.error(
+                .serviceUnavailable, "unavailable", "the record store is not available; try again later")
             if error.isRetryable {
                 // Busy: the key store's lock held past its timeout, or the database's.
                 reply.headers.append(("retry-after", "1"))
@@ -542,7 +590,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
 
     // MARK: Responses
 
-    private func respond(context: ChannelHandlerContext, _ reply: GatewayReply, version: HTTPVersion, keepAlive requested: Bool) {
+    private func respond(
+        context: ChannelHandlerContext, _ reply: GatewayReply, version: HTTPVersion, keepAlive requested: Bool
+    ) {
         guard context.channel.isActive, self.phase != .closing else { return }
         let keepAlive = requested && !self.stopping
         var headers = HTTPHeaders()
@@ -557,7 +607,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         let bytes = reply.body.readableBytes
         self.core.counters.withLock { $0.countResponse(status: status, bodyByteCount: bytes) }
 
-        context.write(Self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))), promise: nil)
+        context.write(
+            Self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))),
+            promise: nil)
         if bytes > 0 {
             context.write(Self.wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
         }

@@ -50,7 +50,8 @@ enum GatewayRouting {
             return .refuse(.error(.notFound, "not-found", "no such resource"), route: nil, refusedRole: nil)
         }
         guard route.allowedMethods.contains(head.method) else {
-            var reply = GatewayReply.error(.methodNotAllowed, "method-not-allowed", "this resource does not answer that method")
+            var reply = GatewayReply.error(
+                .methodNotAllowed, "method-not-allowed", "this resource does not answer that method")
             reply.headers.append(("allow", route.allowedMethods.map(\.rawValue).joined(separator: ", ")))
             return .refuse(reply, route: route, refusedRole: nil)
         }
@@ -69,13 +70,17 @@ enum GatewayRouting {
         }
         let decoded = segments.dropFirst().map(Self.percentDecoded)
         guard decoded.allSatisfy({ $0 != nil }) else {
-            return .refuse(.error(.badRequest, "invalid-request", "the path has an invalid percent-encoding or is not UTF-8"), route: route, refusedRole: nil)
+            return .refuse(
+                .error(.badRequest, "invalid-request", "the path has an invalid percent-encoding or is not UTF-8"),
+                route: route, refusedRole: nil)
         }
         let ids = decoded.map { $0! }
         // After decoding: `%2e%2E` is `..` too. Dot segments, control characters and empty ids never reach the store.
         guard ids.allSatisfy(EncryptedRecordStore.isValidIdentifier) else {
             return .refuse(
-                .error(.badRequest, "invalid-request", "a subject or record id is 1 to 512 bytes of UTF-8 without control characters, and not . or .."),
+                .error(
+                    .badRequest, "invalid-request",
+                    "a subject or record id is 1 to 512 bytes of UTF-8 without control characters, and not . or .."),
                 route: route,
                 refusedRole: nil
             )
@@ -90,12 +95,17 @@ enum GatewayRouting {
         case .record:
             let types = head.headers["content-type"]
             guard types.count <= 1 else {
-                return .refuse(.error(.badRequest, "invalid-request", "more than one Content-Type"), route: route, refusedRole: nil)
+                return .refuse(
+                    .error(.badRequest, "invalid-request", "more than one Content-Type"), route: route, refusedRole: nil
+                )
             }
             let type = types.first.map { $0.trimmingASCIISpaces() } ?? RecordTypes.fallback
             guard EncryptedRecordStore.isValidRecordType(type) else {
                 return .refuse(
-                    .error(.badRequest, "invalid-request", "Content-Type must be a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)"),
+                    .error(
+                        .badRequest, "invalid-request",
+                        "Content-Type must be a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)"
+                    ),
                     route: route,
                     refusedRole: nil
                 )
@@ -123,7 +133,8 @@ enum GatewayRouting {
                 bytes.append(byte)
                 continue
             }
-            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue) else {
+            guard let high = iterator.next().flatMap(Self.hexValue), let low = iterator.next().flatMap(Self.hexValue)
+            else {
                 return nil
             }
             bytes.append(high << 4 | low)

@@ -1,8 +1,8 @@
 public import Logging
 public import NIOCore
+import NIOHTTP1
 public import NIOPosix
 public import SaMDStore
-import NIOHTTP1
 import SaMDTLS
 import Synchronization
 
@@ -30,7 +30,8 @@ public final class RecordGateway: Sendable {
     let listener: any Channel
     let connections: GatewayConnections
 
-    private init(localAddress: SocketAddress, core: GatewayCore, listener: any Channel, connections: GatewayConnections) {
+    private init(localAddress: SocketAddress, core: GatewayCore, listener: any Channel, connections: GatewayConnections)
+    {
         self.localAddress = localAddress
         self.core = core
         self.listener = listener
@@ -89,7 +90,11 @@ public final class RecordGateway: Sendable {
                     )
                     tlsHandler.handshakeFuture.whenComplete { result in
                         core.counters.withLock { counters in
-                            if case .success = result { counters.handshakesSucceeded += 1 } else { counters.handshakesFailed += 1 }
+                            if case .success = result {
+                                counters.handshakesSucceeded += 1
+                            } else {
+                                counters.handshakesFailed += 1
+                            }
                         }
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -152,7 +157,9 @@ public final class RecordGateway: Sendable {
     }
 
     var addressDescription: String {
-        guard let ip = self.localAddress.ipAddress, let port = self.localAddress.port else { return "\(self.localAddress)" }
+        guard let ip = self.localAddress.ipAddress, let port = self.localAddress.port else {
+            return "\(self.localAddress)"
+        }
         return RecordServiceEndpoint.format(host: ip, port: port)
     }
 }

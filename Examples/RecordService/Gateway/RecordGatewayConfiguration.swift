@@ -147,8 +147,12 @@ public struct RecordGatewayConfiguration: Sendable {
     /// The roles `peer` holds when `issuedRoles` are the bound roles its chain was found to be issued for.
     func roles(of peer: TLSPeerIdentity, issuedRoles: Set<RecordRole>) -> Set<RecordRole> {
         var roles: Set<RecordRole> = [.device]
-        if Self.matches(peer, self.readers), self.readerIssuers.isEmpty || issuedRoles.contains(.reader) { roles.insert(.reader) }
-        if Self.matches(peer, self.shredders), self.shredderIssuers.isEmpty || issuedRoles.contains(.shredder) { roles.insert(.shredder) }
+        if Self.matches(peer, self.readers), self.readerIssuers.isEmpty || issuedRoles.contains(.reader) {
+            roles.insert(.reader)
+        }
+        if Self.matches(peer, self.shredders), self.shredderIssuers.isEmpty || issuedRoles.contains(.shredder) {
+            roles.insert(.shredder)
+        }
         return roles
     }
 
@@ -166,8 +170,12 @@ public struct RecordGatewayConfiguration: Sendable {
     /// The roles a SAN of `peer` claims but whose issuer binding its chain does not meet (for the log).
     func rolesRefusedByIssuer(_ peer: TLSPeerIdentity, issuedRoles: Set<RecordRole>) -> [RecordRole] {
         var refused: [RecordRole] = []
-        if !self.readerIssuers.isEmpty, Self.matches(peer, self.readers), !issuedRoles.contains(.reader) { refused.append(.reader) }
-        if !self.shredderIssuers.isEmpty, Self.matches(peer, self.shredders), !issuedRoles.contains(.shredder) { refused.append(.shredder) }
+        if !self.readerIssuers.isEmpty, Self.matches(peer, self.readers), !issuedRoles.contains(.reader) {
+            refused.append(.reader)
+        }
+        if !self.shredderIssuers.isEmpty, Self.matches(peer, self.shredders), !issuedRoles.contains(.shredder) {
+            refused.append(.shredder)
+        }
         return refused
     }
 
@@ -191,15 +199,21 @@ public struct RecordGatewayConfiguration: Sendable {
             throw RecordServiceError(.invalidConfiguration, "the gateway needs a server TLS context")
         }
         guard tls.verifiesPeer else {
-            throw RecordServiceError(.invalidConfiguration, "the gateway's TLS context must require client certificates (client trust roots)")
+            throw RecordServiceError(
+                .invalidConfiguration, "the gateway's TLS context must require client certificates (client trust roots)"
+            )
         }
         for (option, entries) in [("reader", self.readers), ("shredder", self.shredders)] {
             for entry in entries {
                 guard !entry.isEmpty, !entry.contains(where: { $0.isWhitespace }) else {
-                    throw RecordServiceError(.invalidConfiguration, "a \(option) SAN is a URI or DNS name without spaces; one is empty or has spaces")
+                    throw RecordServiceError(
+                        .invalidConfiguration,
+                        "a \(option) SAN is a URI or DNS name without spaces; one is empty or has spaces")
                 }
                 if case .ipAddress = TLSServerName(entry) {
-                    throw RecordServiceError(.invalidConfiguration, "\(option) \(entry): an IP address cannot grant a role; give the client's SAN URI or DNS name")
+                    throw RecordServiceError(
+                        .invalidConfiguration,
+                        "\(option) \(entry): an IP address cannot grant a role; give the client's SAN URI or DNS name")
                 }
             }
         }
@@ -207,10 +221,12 @@ public struct RecordGatewayConfiguration: Sendable {
             throw RecordServiceError(.invalidConfiguration, "maximumBodyByteCount is at least 1 byte")
         }
         guard self.maximumBufferedBodyByteCount >= self.maximumBodyByteCount else {
-            throw RecordServiceError(.invalidConfiguration, "maximumBufferedBodyByteCount is at least maximumBodyByteCount")
+            throw RecordServiceError(
+                .invalidConfiguration, "maximumBufferedBodyByteCount is at least maximumBodyByteCount")
         }
         guard (0...Self.largestMinimumBodyBytesPerSecond).contains(self.minimumBodyBytesPerSecond) else {
-            throw RecordServiceError(.invalidConfiguration, "minimumBodyBytesPerSecond is 0 to \(Self.largestMinimumBodyBytesPerSecond)")
+            throw RecordServiceError(
+                .invalidConfiguration, "minimumBodyBytesPerSecond is 0 to \(Self.largestMinimumBodyBytesPerSecond)")
         }
         guard self.bodyRateWindow > 0, self.bodyRateWindow <= 3_600 else {
             throw RecordServiceError(.invalidConfiguration, "bodyRateWindow is more than 0 and at most 3 600 seconds")

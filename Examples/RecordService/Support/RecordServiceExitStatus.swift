@@ -1,7 +1,7 @@
-public import SaMDStore
-public import SaMDTLS
 public import SaMDEnvelope
 import SaMDExampleSupport
+public import SaMDStore
+public import SaMDTLS
 
 /// The exit codes of `samd-gateway` and `samd-agent` (sysexits(3)), and how errors map to them — the same
 /// mapping as `samd-tls connect` for the connection phase, so scripts treat every SaMDKit program alike.

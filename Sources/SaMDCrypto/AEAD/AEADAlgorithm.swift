@@ -66,7 +66,8 @@ public enum AEADAlgorithm: String, Sendable, Hashable, CaseIterable, Codable, Cu
             )
         }
         guard tagByteCount == Self.tagByteCount else {
-            throw CryptoError(.unsupportedTagSize, "\(self) takes a 16-byte (128-bit) tag only, got \(tagByteCount) bytes")
+            throw CryptoError(
+                .unsupportedTagSize, "\(self) takes a 16-byte (128-bit) tag only, got \(tagByteCount) bytes")
         }
         guard inputByteCount <= self.maximumPlaintextByteCount else {
             throw CryptoError(

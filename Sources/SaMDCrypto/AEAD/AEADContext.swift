@@ -53,7 +53,9 @@ public final class AEADContext {
     ) throws {
         try self.validate(input: plaintext, nonce: nonce, tagCount: tag.count, output: ciphertext)
         let tagBytes = UnsafeRawBufferPointer(tag)
-        if overlaps(tagBytes, UnsafeRawBufferPointer(rebasing: ciphertext[..<plaintext.count])) || overlaps(tagBytes, plaintext) {
+        if overlaps(tagBytes, UnsafeRawBufferPointer(rebasing: ciphertext[..<plaintext.count]))
+            || overlaps(tagBytes, plaintext)
+        {
             throw CryptoError(.invalidInput, "the tag buffer overlaps the plaintext or the ciphertext")
         }
         try self.backend.seal(
@@ -135,7 +137,8 @@ public final class AEADContext {
         }
         let plaintextCount = ciphertextAndTag.count - AEADAlgorithm.tagByteCount
         guard output.count >= plaintextCount else {
-            throw CryptoError(.outputBufferTooSmall, "output holds \(output.count) bytes, opening needs \(plaintextCount)")
+            throw CryptoError(
+                .outputBufferTooSmall, "output holds \(output.count) bytes, opening needs \(plaintextCount)")
         }
         // In-place: the tag sits right after the ciphertext, which is where the plaintext ends,
         // so it never overlaps the plaintext bytes; check against the exact plaintext span.

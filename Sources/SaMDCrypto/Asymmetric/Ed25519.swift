@@ -58,7 +58,8 @@ public enum Ed25519 {
         /// - Throws: ``CryptoError/Code/invalidPublicKey`` unless exactly 32 bytes.
         public init(rawRepresentation: some Collection<UInt8>) throws {
             guard rawRepresentation.count == Ed25519.keyByteCount else {
-                throw CryptoError(.invalidPublicKey, "an Ed25519 public key is 32 bytes, got \(rawRepresentation.count)")
+                throw CryptoError(
+                    .invalidPublicKey, "an Ed25519 public key is 32 bytes, got \(rawRepresentation.count)")
             }
             self.rawRepresentation = Array(rawRepresentation)
         }

@@ -22,7 +22,9 @@ public enum SealedBox {
     public static func seal(_ message: SecureBytes, to recipient: X25519.PublicKey) throws -> [UInt8] {
         try CryptoProfile.requireNonFIPSAlgorithmsAllowed(self.algorithmName)
         guard message.count <= self.maximumMessageByteCount else {
-            throw CryptoError(.inputTooLarge, "a sealed box takes at most \(self.maximumMessageByteCount) bytes, got \(message.count)")
+            throw CryptoError(
+                .inputTooLarge, "a sealed box takes at most \(self.maximumMessageByteCount) bytes, got \(message.count)"
+            )
         }
         return try self.sealWithSodium(message, to: recipient)
     }

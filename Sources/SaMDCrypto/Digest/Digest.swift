@@ -28,7 +28,8 @@ public enum DigestAlgorithm: String, Sendable, Hashable, CaseIterable, Codable, 
     /// - Throws: ``CryptoError/Code/invalidKeySize`` for an empty or oversized key; ``CryptoError/Code/openSSLFailure``.
     public func authenticationCode(for message: some Collection<UInt8>, key: SecureBytes) throws -> [UInt8] {
         guard key.count > 0, key.count <= HMAC.maximumKeyByteCount else {
-            throw CryptoError(.invalidKeySize, "an HMAC key is 1 to \(HMAC.maximumKeyByteCount) bytes, got \(key.count)")
+            throw CryptoError(
+                .invalidKeySize, "an HMAC key is 1 to \(HMAC.maximumKeyByteCount) bytes, got \(key.count)")
         }
         return try withContiguousBytes(of: message) { message in
             try key.withUnsafeBytes { key in try self.mac(key: key, message: message) }

@@ -119,7 +119,8 @@ public enum HKDF {
             try inputKeyMaterial.withUnsafeBytes { ikm in
                 try withContiguousBytes(of: salt) { salt in
                     try withContiguousBytes(of: info) { info in
-                        try self.derive(hash: hash, mode: .extractAndExpand, key: ikm, salt: salt, info: info, into: output)
+                        try self.derive(
+                            hash: hash, mode: .extractAndExpand, key: ikm, salt: salt, info: info, into: output)
                     }
                 }
             }

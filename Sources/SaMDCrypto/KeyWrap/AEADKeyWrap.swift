@@ -14,7 +14,9 @@ public enum AEADKeyWrap {
     /// - Returns: `key.count + 28` bytes.
     /// - Throws: ``CryptoError/Code/invalidKeySize`` unless `kek` is 32 bytes; ``CryptoError/Code/inputTooLarge``
     ///   past ``maximumKeyByteCount``; ``CryptoError/Code/randomGenerationFailed``.
-    public static func wrap(_ key: SecureBytes, using kek: SecureBytes, associatedData: some Collection<UInt8>) throws -> [UInt8] {
+    public static func wrap(_ key: SecureBytes, using kek: SecureBytes, associatedData: some Collection<UInt8>) throws
+        -> [UInt8]
+    {
         try self.wrap(key, using: kek, associatedData: associatedData, nonce: AEADAlgorithm.aes256GCM.randomNonce())
     }
 
@@ -25,7 +27,8 @@ public enum AEADKeyWrap {
         associatedData: some Collection<UInt8>,
         nonce: [UInt8]
     ) throws -> [UInt8] {
-        try self.wrap(key, using: AEADContext(algorithm: .aes256GCM, key: kek), associatedData: associatedData, nonce: nonce)
+        try self.wrap(
+            key, using: AEADContext(algorithm: .aes256GCM, key: kek), associatedData: associatedData, nonce: nonce)
     }
 
     /// Wraps `key` with a KEK already keyed into `context` (AES-256-GCM), bound to `associatedData`: for
@@ -33,7 +36,9 @@ public enum AEADKeyWrap {
     /// - Returns: `key.count + 28` bytes.
     /// - Throws: ``CryptoError/Code/invalidInput`` unless `context` is AES-256-GCM;
     ///   ``CryptoError/Code/inputTooLarge`` past ``maximumKeyByteCount``; ``CryptoError/Code/randomGenerationFailed``.
-    public static func wrap(_ key: SecureBytes, using context: AEADContext, associatedData: some Collection<UInt8>) throws -> [UInt8] {
+    public static func wrap(_ key: SecureBytes, using context: AEADContext, associatedData: some Collection<UInt8>)
+        throws -> [UInt8]
+    {
         try self.wrap(key, using: context, associatedData: associatedData, nonce: AEADAlgorithm.aes256GCM.randomNonce())
     }
 
@@ -47,7 +52,8 @@ public enum AEADKeyWrap {
             throw CryptoError(.invalidInput, "key wrapping uses AES-256-GCM, not \(context.algorithm)")
         }
         guard key.count <= self.maximumKeyByteCount else {
-            throw CryptoError(.inputTooLarge, "a wrapped key is at most \(self.maximumKeyByteCount) bytes, got \(key.count)")
+            throw CryptoError(
+                .inputTooLarge, "a wrapped key is at most \(self.maximumKeyByteCount) bytes, got \(key.count)")
         }
         var wrapped = nonce
         wrapped += [UInt8](repeating: 0, count: key.count + AEADAlgorithm.tagByteCount)
@@ -55,7 +61,9 @@ public enum AEADKeyWrap {
             try nonce.withUnsafeBytes { nonce in
                 try withContiguousBytes(of: associatedData) { associatedData in
                     try wrapped.withUnsafeMutableBytes { output in
-                        _ = try context.seal(key, nonce: nonce, associatedData: associatedData, into: UnsafeMutableRawBufferPointer(rebasing: output[12...]))
+                        _ = try context.seal(
+                            key, nonce: nonce, associatedData: associatedData,
+                            into: UnsafeMutableRawBufferPointer(rebasing: output[12...]))
                     }
                 }
             }
@@ -67,15 +75,20 @@ public enum AEADKeyWrap {
     /// - Parameter wrapped: 28 … ``maximumKeyByteCount`` + 28 bytes.
     /// - Throws: ``CryptoError/Code/authenticationFailed`` for a wrong KEK, wrong associated data or modified
     ///   bytes; ``CryptoError/Code/invalidInput`` for an impossible length; ``CryptoError/Code/invalidKeySize``.
-    public static func unwrap(_ wrapped: some Collection<UInt8>, using kek: SecureBytes, associatedData: some Collection<UInt8>) throws -> SecureBytes {
+    public static func unwrap(
+        _ wrapped: some Collection<UInt8>, using kek: SecureBytes, associatedData: some Collection<UInt8>
+    ) throws -> SecureBytes {
         try self.checkWrappedCount(wrapped.count)
-        return try self.unwrap(wrapped, using: AEADContext(algorithm: .aes256GCM, key: kek), associatedData: associatedData)
+        return try self.unwrap(
+            wrapped, using: AEADContext(algorithm: .aes256GCM, key: kek), associatedData: associatedData)
     }
 
     /// Unwraps with a KEK already keyed into `context` (AES-256-GCM); as ``unwrap(_:using:associatedData:)``.
     /// - Throws: as ``unwrap(_:using:associatedData:)``; ``CryptoError/Code/invalidInput`` unless `context` is
     ///   AES-256-GCM.
-    public static func unwrap(_ wrapped: some Collection<UInt8>, using context: AEADContext, associatedData: some Collection<UInt8>) throws -> SecureBytes {
+    public static func unwrap(
+        _ wrapped: some Collection<UInt8>, using context: AEADContext, associatedData: some Collection<UInt8>
+    ) throws -> SecureBytes {
         let count = wrapped.count
         try self.checkWrappedCount(count)
         guard context.algorithm == .aes256GCM else {
@@ -99,7 +112,8 @@ public enum AEADKeyWrap {
 
     private static func checkWrappedCount(_ count: Int) throws {
         guard count >= self.overheadByteCount, count <= self.maximumKeyByteCount + self.overheadByteCount else {
-            throw CryptoError(.invalidInput, "a wrapped key is 28 to \(self.maximumKeyByteCount + 28) bytes, got \(count)")
+            throw CryptoError(
+                .invalidInput, "a wrapped key is 28 to \(self.maximumKeyByteCount + 28) bytes, got \(count)")
         }
     }
 }

@@ -28,7 +28,9 @@ public enum AESKeyWrap {
                 "AES-KW wraps a multiple of 8 bytes from 16 to \(self.maximumKeyByteCount), got \(key.count) bytes"
             )
         }
-        return try key.withUnsafeBytes { try self.run(.kw, wrapping: true, input: $0, kek: kek, outputCapacity: $0.count + 8) }
+        return try key.withUnsafeBytes {
+            try self.run(.kw, wrapping: true, input: $0, kek: kek, outputCapacity: $0.count + 8)
+        }
     }
 
     /// KW (RFC 3394 §2.2.2): unwraps and checks the integrity check value.
@@ -59,7 +61,8 @@ public enum AESKeyWrap {
     public static func wrapWithPadding(_ key: SecureBytes, using kek: SecureBytes) throws -> [UInt8] {
         try self.checkKEK(kek)
         guard key.count >= 1, key.count <= self.maximumKeyByteCount else {
-            throw CryptoError(.invalidInput, "AES-KWP wraps 1 to \(self.maximumKeyByteCount) bytes, got \(key.count) bytes")
+            throw CryptoError(
+                .invalidInput, "AES-KWP wraps 1 to \(self.maximumKeyByteCount) bytes, got \(key.count) bytes")
         }
         let padded = (key.count + 7) / 8 * 8
         return try key.withUnsafeBytes {
@@ -74,7 +77,9 @@ public enum AESKeyWrap {
     /// - Throws: ``CryptoError/Code/authenticationFailed`` when any part of the check fails (one error for
     ///   all: no padding oracle); ``CryptoError/Code/invalidInput`` for an impossible wrapped length;
     ///   ``CryptoError/Code/invalidKeySize`` for the KEK.
-    public static func unwrapWithPadding(_ wrapped: some Collection<UInt8>, using kek: SecureBytes) throws -> SecureBytes {
+    public static func unwrapWithPadding(_ wrapped: some Collection<UInt8>, using kek: SecureBytes) throws
+        -> SecureBytes
+    {
         try self.checkKEK(kek)
         let count = wrapped.count
         guard count >= 16, count % 8 == 0, count <= self.maximumKeyByteCount + 8 else {
@@ -90,7 +95,9 @@ public enum AESKeyWrap {
         case kw, kwp
     }
 
-    private static func unwrap(_ variant: Variant, _ wrapped: some Collection<UInt8>, kek: SecureBytes) throws -> SecureBytes {
+    private static func unwrap(_ variant: Variant, _ wrapped: some Collection<UInt8>, kek: SecureBytes) throws
+        -> SecureBytes
+    {
         // Unwrap into a scratch region of guarded memory first: KWP's true length is known only
         // after the integrity check, and the key must never touch ordinary memory.
         var written = 0
@@ -112,13 +119,15 @@ public enum AESKeyWrap {
         outputCapacity: Int
     ) throws -> [UInt8] {
         try [UInt8](unsafeUninitializedCapacity: outputCapacity) { buffer, count in
-            count = try self.run(variant, wrapping: wrapping, input: input, kek: kek, into: UnsafeMutableRawBufferPointer(buffer))
+            count = try self.run(
+                variant, wrapping: wrapping, input: input, kek: kek, into: UnsafeMutableRawBufferPointer(buffer))
         }
     }
 
     private static func checkKEK(_ kek: SecureBytes) throws {
         guard [16, 24, 32].contains(kek.count) else {
-            throw CryptoError(.invalidKeySize, "an AES key-encryption key is 16, 24 or 32 bytes, got \(kek.count) bytes")
+            throw CryptoError(
+                .invalidKeySize, "an AES key-encryption key is 16, 24 or 32 bytes, got \(kek.count) bytes")
         }
     }
 }

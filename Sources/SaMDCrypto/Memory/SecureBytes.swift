@@ -42,7 +42,8 @@ public struct SecureBytes: Sendable, Equatable, CustomStringConvertible, CustomD
             throw CryptoError(.invalidInput, "negative byte count")
         }
         guard count <= Self.maximumByteCount else {
-            throw CryptoError(.inputTooLarge, "\(count) bytes exceed the \(Self.maximumByteCount)-byte limit of guarded memory")
+            throw CryptoError(
+                .inputTooLarge, "\(count) bytes exceed the \(Self.maximumByteCount)-byte limit of guarded memory")
         }
         let storage = try SecureAllocation(count: count)
         do {

@@ -27,7 +27,8 @@ extension AESKeyWrap {
         defer { EVP_CIPHER_CTX_free(context) }
         EVP_CIPHER_CTX_set_flags(context, Int32(EVP_CIPHER_CTX_FLAG_WRAP_ALLOW))
         let initialised = kek.withUnsafeBytes { kek in
-            EVP_CipherInit_ex2(context, cipher, kek.baseAddress!.assumingMemoryBound(to: UInt8.self), nil, wrapping ? 1 : 0, nil)
+            EVP_CipherInit_ex2(
+                context, cipher, kek.baseAddress!.assumingMemoryBound(to: UInt8.self), nil, wrapping ? 1 : 0, nil)
         }
         guard initialised == 1 else {
             throw CryptoError.openSSL("EVP_CipherInit_ex2 could not set up AES key wrap")

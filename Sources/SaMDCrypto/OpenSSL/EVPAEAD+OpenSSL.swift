@@ -92,7 +92,8 @@ final class EVPAEAD: AEADBackend {
         guard EVP_CipherFinal_ex(self.context, &scratch, &finalLength) == 1 else {
             // The tag did not verify: the bytes already written are unauthenticated.
             secureZero(plaintext)
-            throw CryptoError(.authenticationFailed, "the AEAD tag did not verify", openSSLErrors: OpenSSLErrorQueue.drain())
+            throw CryptoError(
+                .authenticationFailed, "the AEAD tag did not verify", openSSLErrors: OpenSSLErrorQueue.drain())
         }
     }
 

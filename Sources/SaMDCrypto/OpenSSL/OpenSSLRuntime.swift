@@ -2,9 +2,9 @@ import CSaMDOpenSSL
 import CSaMDShims
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Facts about the OpenSSL the process loaded.

@@ -64,6 +64,7 @@ public enum Argon2id {
         guard (16...64).contains(outputByteCount) else {
             throw CryptoError(.invalidInput, "Argon2id output is 16 to 64 bytes here, got \(outputByteCount)")
         }
-        return try self.deriveWithSodium(passphrase: passphrase, salt: Array(salt), parameters: parameters, outputByteCount: outputByteCount)
+        return try self.deriveWithSodium(
+            passphrase: passphrase, salt: Array(salt), parameters: parameters, outputByteCount: outputByteCount)
     }
 }

@@ -24,7 +24,8 @@ public enum SecureRandom {
             throw CryptoError(.invalidInput, "negative byte count")
         }
         guard count <= self.maximumByteCount else {
-            throw CryptoError(.inputTooLarge, "\(count) random bytes exceed the limit of \(self.maximumByteCount) per call")
+            throw CryptoError(
+                .inputTooLarge, "\(count) random bytes exceed the limit of \(self.maximumByteCount) per call")
         }
         var bytes = [UInt8](repeating: 0, count: count)
         try bytes.withUnsafeMutableBytes { try self.fill($0) }

@@ -21,7 +21,8 @@ package struct TLSParameters: Sendable, Hashable {
         ],
         groups: ["X25519", "P-256", "P-384"],
         signatureAlgorithms: [
-            "ECDSA+SHA256", "ECDSA+SHA384", "ECDSA+SHA512", "ed25519", "ed448", "rsa_pss_pss_sha256", "rsa_pss_pss_sha384",
+            "ECDSA+SHA256", "ECDSA+SHA384", "ECDSA+SHA512", "ed25519", "ed448", "rsa_pss_pss_sha256",
+            "rsa_pss_pss_sha384",
             "rsa_pss_pss_sha512", "rsa_pss_rsae_sha256", "rsa_pss_rsae_sha384", "rsa_pss_rsae_sha512",
             "RSA+SHA256", "RSA+SHA384", "RSA+SHA512",
         ]

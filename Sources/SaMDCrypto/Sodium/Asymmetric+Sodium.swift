@@ -55,7 +55,9 @@ extension SealedBox {
         }
     }
 
-    static func openWithSodium(_ sealed: some Collection<UInt8>, with recipient: X25519.PrivateKey) throws -> SecureBytes {
+    static func openWithSodium(_ sealed: some Collection<UInt8>, with recipient: X25519.PrivateKey) throws
+        -> SecureBytes
+    {
         try CryptoProfile.requireNonFIPSAlgorithmsAllowed(SealedBox.algorithmName)
         return try SecureBytes(unsafeUninitializedCount: sealed.count - Self.overheadByteCount) { output in
             // A guarded allocation always has a base address, even for zero bytes.
@@ -117,8 +119,11 @@ extension Ed25519 {
     }
 
     /// False also when the library gate or the profile refuses libsodium (fail closed).
-    static func verify(_ signature: some Collection<UInt8>, _ message: some Collection<UInt8>, _ publicKey: [UInt8]) -> Bool {
-        guard (try? LibraryGate.check()) != nil, (try? CryptoProfile.requireNonFIPSAlgorithmsAllowed("Ed25519")) != nil else {
+    static func verify(_ signature: some Collection<UInt8>, _ message: some Collection<UInt8>, _ publicKey: [UInt8])
+        -> Bool
+    {
+        guard (try? LibraryGate.check()) != nil, (try? CryptoProfile.requireNonFIPSAlgorithmsAllowed("Ed25519")) != nil
+        else {
             return false
         }
         return withContiguousBytes(of: signature) { signature in

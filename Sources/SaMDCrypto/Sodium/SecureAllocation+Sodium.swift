@@ -41,7 +41,8 @@ final class SecureAllocation: @unchecked Sendable {
         if count <= Self.pooledByteCount {
             let reused = Self.freeRegions.withLock { $0.popLast() }.flatMap { UnsafeMutableRawPointer(bitPattern: $0) }
             guard let region = reused ?? sodium_malloc(Self.pooledByteCount) else {
-                throw CryptoError(.allocationFailed, "sodium_malloc could not map \(Self.pooledByteCount) bytes of guarded memory")
+                throw CryptoError(
+                    .allocationFailed, "sodium_malloc could not map \(Self.pooledByteCount) bytes of guarded memory")
             }
             // The bytes end where the region ends, at the guard page, so an overrun still faults.
             self.pooledRegion = region

@@ -22,7 +22,8 @@ enum SodiumRuntime {
             return error
         }
         guard sodium_init() >= 0 else {
-            return CryptoError(.unsupportedLibraryVersion, "sodium_init() failed: libsodium cannot be used in this process")
+            return CryptoError(
+                .unsupportedLibraryVersion, "sodium_init() failed: libsodium cannot be used in this process")
         }
         return nil
     }

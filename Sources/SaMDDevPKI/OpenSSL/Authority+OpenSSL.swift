@@ -43,6 +43,7 @@ enum OpenSSLAuthority {
 
     /// The unencrypted PEM key `privateKeyPEM` as encrypted PKCS#8 PEM under `passphrase`.
     static func encrypt(privateKeyPEM: String, passphrase: String) throws -> String {
-        try OpenSSLEncoding.encryptedPEM(of: OpenSSLEncoding.parseOwnPrivateKey(pem: privateKeyPEM), passphrase: passphrase)
+        try OpenSSLEncoding.encryptedPEM(
+            of: OpenSSLEncoding.parseOwnPrivateKey(pem: privateKeyPEM), passphrase: passphrase)
     }
 }

@@ -29,13 +29,17 @@ enum OpenSSLCRL {
             throw DevelopmentPKIError.openSSL("ASN1_TIME_set(thisUpdate)")
         }
         defer { ASN1_TIME_free(lastUpdate) }
-        guard X509_CRL_set1_lastUpdate(crl, lastUpdate) == 1 else { throw DevelopmentPKIError.openSSL("X509_CRL_set1_lastUpdate") }
+        guard X509_CRL_set1_lastUpdate(crl, lastUpdate) == 1 else {
+            throw DevelopmentPKIError.openSSL("X509_CRL_set1_lastUpdate")
+        }
         if let nextUpdate {
             guard let next = ASN1_TIME_set(nil, OpenSSLEncoding.timeT(nextUpdate)) else {
                 throw DevelopmentPKIError.openSSL("ASN1_TIME_set(nextUpdate)")
             }
             defer { ASN1_TIME_free(next) }
-            guard X509_CRL_set1_nextUpdate(crl, next) == 1 else { throw DevelopmentPKIError.openSSL("X509_CRL_set1_nextUpdate") }
+            guard X509_CRL_set1_nextUpdate(crl, next) == 1 else {
+                throw DevelopmentPKIError.openSSL("X509_CRL_set1_nextUpdate")
+            }
         }
 
         for serial in revokingSerials {
@@ -44,13 +48,16 @@ enum OpenSSLCRL {
             defer { if !handedOver { X509_REVOKED_free(revoked) } }
             guard let number = ASN1_INTEGER_new() else { throw DevelopmentPKIError.openSSL("ASN1_INTEGER_new") }
             defer { ASN1_INTEGER_free(number) }
-            guard ASN1_INTEGER_set_uint64(number, serial) == 1, X509_REVOKED_set_serialNumber(revoked, number) == 1 else {
+            guard ASN1_INTEGER_set_uint64(number, serial) == 1, X509_REVOKED_set_serialNumber(revoked, number) == 1
+            else {
                 throw DevelopmentPKIError.openSSL("X509_REVOKED_set_serialNumber")
             }
             guard X509_REVOKED_set_revocationDate(revoked, lastUpdate) == 1 else {
                 throw DevelopmentPKIError.openSSL("X509_REVOKED_set_revocationDate")
             }
-            guard X509_CRL_add0_revoked(crl, revoked) == 1 else { throw DevelopmentPKIError.openSSL("X509_CRL_add0_revoked") }
+            guard X509_CRL_add0_revoked(crl, revoked) == 1 else {
+                throw DevelopmentPKIError.openSSL("X509_CRL_add0_revoked")
+            }
             handedOver = true
         }
         guard X509_CRL_sort(crl) == 1 else { throw DevelopmentPKIError.openSSL("X509_CRL_sort") }
@@ -74,7 +81,9 @@ enum OpenSSLCRL {
             throw DevelopmentPKIError.openSSL("X509_CRL_sign")
         }
         let bio = try MemoryBIO()
-        guard PEM_write_bio_X509_CRL(bio.pointer, crl) == 1 else { throw DevelopmentPKIError.openSSL("PEM_write_bio_X509_CRL") }
+        guard PEM_write_bio_X509_CRL(bio.pointer, crl) == 1 else {
+            throw DevelopmentPKIError.openSSL("PEM_write_bio_X509_CRL")
+        }
         return try bio.string()
     }
 }

@@ -35,7 +35,8 @@ enum OpenSSLCertificateBuilder {
                 extensions.append(
                     (
                         NID_key_usage,
-                        template.keyType == .rsa2048 ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"
+                        template.keyType == .rsa2048
+                            ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature"
                     ))
             case .absent:
                 break
@@ -67,7 +68,9 @@ enum OpenSSLCertificateBuilder {
         }
     }
 
-    private static func build(_ template: CertificateTemplate, key: OwnedKey, signer: CertificateSigner) throws -> OwnedCertificate {
+    private static func build(_ template: CertificateTemplate, key: OwnedKey, signer: CertificateSigner) throws
+        -> OwnedCertificate
+    {
         guard let raw = X509_new() else { throw DevelopmentPKIError.openSSL("X509_new") }
         let certificate = OwnedCertificate(takingOwnership: raw)
         let x = certificate.pointer
@@ -115,7 +118,8 @@ enum OpenSSLCertificateBuilder {
         X509V3_set_ctx(&context, issuer.pointer, x, nil, nil, 0)
         for (nid, value) in self.extensions(template) {
             guard let ext = X509V3_EXT_conf_nid(nil, &context, nid, value) else {
-                throw DevelopmentPKIError.openSSL("X509V3_EXT_conf_nid(\(String(cString: OBJ_nid2sn(nid))), \"\(value)\")")
+                throw DevelopmentPKIError.openSSL(
+                    "X509V3_EXT_conf_nid(\(String(cString: OBJ_nid2sn(nid))), \"\(value)\")")
             }
             defer { X509_EXTENSION_free(ext) }
             guard X509_add_ext(x, ext, -1) == 1 else { throw DevelopmentPKIError.openSSL("X509_add_ext") }

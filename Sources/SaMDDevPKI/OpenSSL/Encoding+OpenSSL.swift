@@ -38,7 +38,9 @@ enum OpenSSLEncoding {
 
     /// A private key this module wrote itself; failing to read it back is an OpenSSL failure.
     static func parseOwnPrivateKey(pem: String) throws -> OwnedKey {
-        guard let key = try self.parsePrivateKey(pem: pem) else { throw DevelopmentPKIError.openSSL("PEM_read_bio_PrivateKey") }
+        guard let key = try self.parsePrivateKey(pem: pem) else {
+            throw DevelopmentPKIError.openSSL("PEM_read_bio_PrivateKey")
+        }
         return key
     }
 
@@ -119,7 +121,8 @@ enum OpenSSLEncoding {
     static func subjectAttribute(_ nid: Int32, of certificate: OwnedCertificate) -> String? {
         guard let name = X509_get_subject_name(certificate.pointer) else { return nil }
         let index = X509_NAME_get_index_by_NID(name, nid, -1)
-        guard index >= 0, let entry = X509_NAME_get_entry(name, index), let data = X509_NAME_ENTRY_get_data(entry) else {
+        guard index >= 0, let entry = X509_NAME_get_entry(name, index), let data = X509_NAME_ENTRY_get_data(entry)
+        else {
             return nil
         }
         var utf8: UnsafeMutablePointer<UInt8>? = nil
@@ -132,7 +135,8 @@ enum OpenSSLEncoding {
     /// The serial number, or 0 when it does not fit 64 bits.
     static func serial(of certificate: OwnedCertificate) -> UInt64 {
         var value: UInt64 = 0
-        guard let serial = X509_get0_serialNumber(certificate.pointer), ASN1_INTEGER_get_uint64(&value, serial) == 1 else {
+        guard let serial = X509_get0_serialNumber(certificate.pointer), ASN1_INTEGER_get_uint64(&value, serial) == 1
+        else {
             _ = OpenSSLErrorQueue.drain()
             return 0
         }
@@ -143,7 +147,9 @@ enum OpenSSLEncoding {
     static func validity(of certificate: OwnedCertificate) throws -> (notBefore: Date, notAfter: Date) {
         func date(_ time: UnsafePointer<ASN1_TIME>?, _ field: String) throws -> Date {
             var parts = tm()
-            guard let time, ASN1_TIME_to_tm(time, &parts) == 1 else { throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(\(field))") }
+            guard let time, ASN1_TIME_to_tm(time, &parts) == 1 else {
+                throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(\(field))")
+            }
             return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
         }
         return (
@@ -157,7 +163,8 @@ enum OpenSSLEncoding {
     }
 
     /// XN_FLAG_RFC2253, which Swift does not import (a macro of macros); spelled out from its parts.
-    static let rfc2253Flags: UInt = UInt(ASN1_STRFLGS_ESC_2253) | UInt(ASN1_STRFLGS_ESC_CTRL) | UInt(ASN1_STRFLGS_ESC_MSB)
+    static let rfc2253Flags: UInt =
+        UInt(ASN1_STRFLGS_ESC_2253) | UInt(ASN1_STRFLGS_ESC_CTRL) | UInt(ASN1_STRFLGS_ESC_MSB)
         | UInt(ASN1_STRFLGS_UTF8_CONVERT) | UInt(ASN1_STRFLGS_DUMP_UNKNOWN) | UInt(ASN1_STRFLGS_DUMP_DER)
         | UInt(XN_FLAG_SEP_COMMA_PLUS) | UInt(XN_FLAG_DN_REV) | UInt(XN_FLAG_FN_SN) | UInt(XN_FLAG_DUMP_UNKNOWN_FIELDS)
 }

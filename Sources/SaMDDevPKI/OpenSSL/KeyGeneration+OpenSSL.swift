@@ -29,7 +29,9 @@ enum OpenSSLKeys {
             break
         }
         var key: OpaquePointer? = nil
-        guard EVP_PKEY_generate(context, &key) == 1, let key else { throw DevelopmentPKIError.openSSL("EVP_PKEY_generate") }
+        guard EVP_PKEY_generate(context, &key) == 1, let key else {
+            throw DevelopmentPKIError.openSSL("EVP_PKEY_generate")
+        }
         return OwnedKey(takingOwnership: key)
     }
 

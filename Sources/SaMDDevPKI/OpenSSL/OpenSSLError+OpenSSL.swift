@@ -9,7 +9,9 @@ extension DevelopmentPKIError {
     }
 
     /// An error of `code` (other than ``Code/openSSL``) whose reason ends with the drained error queue.
-    static func openSSL(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line) -> DevelopmentPKIError {
+    static func openSSL(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line)
+        -> DevelopmentPKIError
+    {
         DevelopmentPKIError(code, reason + OpenSSLErrorQueue.drain(), file: file, line: line)
     }
 }

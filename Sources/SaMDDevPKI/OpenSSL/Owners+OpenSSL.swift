@@ -43,7 +43,9 @@ final class MemoryBIO {
         let count = BIO_ctrl(self.pointer, BIO_CTRL_INFO, 0, &data)
         guard count >= 0 else { throw DevelopmentPKIError.openSSL("BIO_get_mem_data") }
         guard count > 0, let data else { return [] }
-        return data.withMemoryRebound(to: UInt8.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count)) }
+        return data.withMemoryRebound(to: UInt8.self, capacity: count) {
+            Array(UnsafeBufferPointer(start: $0, count: count))
+        }
     }
 
     /// Everything written so far, as UTF-8 text.

@@ -1,11 +1,11 @@
 // Syntax checks for the names that go into certificates and file names.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Checks on the text of identifiers and subjectAltName values, before any of it reaches OpenSSL's
@@ -79,7 +79,8 @@ enum NameSyntax {
     static func printable(_ text: String) -> String {
         var result = ""
         for scalar in text.unicodeScalars.prefix(80) {
-            result += scalar.isASCII && scalar.value >= 0x20 && scalar.value < 0x7F
+            result +=
+                scalar.isASCII && scalar.value >= 0x20 && scalar.value < 0x7F
                 ? String(scalar) : scalar.escaped(asASCII: true)
         }
         return text.unicodeScalars.count > 80 ? result + "…" : result

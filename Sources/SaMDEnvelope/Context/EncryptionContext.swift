@@ -31,19 +31,25 @@ public struct EncryptionContext: Sendable, Hashable, CustomStringConvertible, Cu
     ///   too many pairs, or an encoding over the limit.
     public init(_ pairs: [(String, String)]) throws {
         guard pairs.count <= Self.maximumPairCount else {
-            throw EnvelopeError(.invalidContext, "an encryption context has at most \(Self.maximumPairCount) pairs, got \(pairs.count)")
+            throw EnvelopeError(
+                .invalidContext, "an encryption context has at most \(Self.maximumPairCount) pairs, got \(pairs.count)")
         }
         var normalised: [(key: String, value: String)] = []
         for (key, value) in pairs {
             let keyBytes = Array(key.utf8)
             guard (1...Self.maximumKeyByteCount).contains(keyBytes.count),
-                keyBytes.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D })
+                keyBytes.allSatisfy({
+                    (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D
+                })
             else {
-                throw EnvelopeError(.invalidContext, "context keys are 1 to 64 characters of a-z 0-9 . _ - (a key of \(keyBytes.count) bytes is not)")
+                throw EnvelopeError(
+                    .invalidContext,
+                    "context keys are 1 to 64 characters of a-z 0-9 . _ - (a key of \(keyBytes.count) bytes is not)")
             }
             let nfc = value.precomposedStringWithCanonicalMapping
             guard nfc.utf8.count <= Self.maximumValueByteCount else {
-                throw EnvelopeError(.invalidContext, "the value of context key \"\(key)\" exceeds \(Self.maximumValueByteCount) bytes")
+                throw EnvelopeError(
+                    .invalidContext, "the value of context key \"\(key)\" exceeds \(Self.maximumValueByteCount) bytes")
             }
             normalised.append((key, nfc))
         }
@@ -61,7 +67,9 @@ public struct EncryptionContext: Sendable, Hashable, CustomStringConvertible, Cu
             bytes += valueBytes
         }
         guard bytes.count <= ChunkedPayload.maximumContextByteCount else {
-            throw EnvelopeError(.invalidContext, "the encoded context is \(bytes.count) bytes, over \(ChunkedPayload.maximumContextByteCount)")
+            throw EnvelopeError(
+                .invalidContext,
+                "the encoded context is \(bytes.count) bytes, over \(ChunkedPayload.maximumContextByteCount)")
         }
         self.pairs = normalised
         self.canonicalBytes = bytes

@@ -16,7 +16,9 @@ public enum Envelope {
         suite: PayloadSuite = .cobblestone256
     ) throws -> [UInt8] {
         let fresh = try FreshRecordSecrets()
-        return try self.seal(plaintext, context: context, to: key, suite: suite, dek: fresh.dek, wrapNonce: fresh.wrapNonce, salt: fresh.salt)
+        return try self.seal(
+            plaintext, context: context, to: key, suite: suite, dek: fresh.dek, wrapNonce: fresh.wrapNonce,
+            salt: fresh.salt)
     }
 
     /// Opens an envelope. Returns the plaintext only when the header, the key commitment and every chunk
@@ -33,7 +35,8 @@ public enum Envelope {
         let envelope = Array(envelope)
         let header = try EnvelopeHeader.parse(envelope)
         let dek = try header.unwrapDEK(keys: keys)
-        return try ChunkedPayload.open(envelope[header.byteCount...], suite: header.suite, inputKey: dek, context: context.canonicalBytes)
+        return try ChunkedPayload.open(
+            envelope[header.byteCount...], suite: header.suite, inputKey: dek, context: context.canonicalBytes)
     }
 
     /// Rewraps an envelope to `newKey`: a new header around the same DEK; the payload bytes are identical.
@@ -87,7 +90,8 @@ public enum Envelope {
         salt: [UInt8]
     ) throws -> [UInt8] {
         let header = try EnvelopeHeader.sealing(dek, suite: suite, to: key, wrapNonce: wrapNonce)
-        return try ChunkedPayload.seal(plaintext, suite: suite, inputKey: dek, context: context.canonicalBytes, salt: salt, prefix: header.encoded)
+        return try ChunkedPayload.seal(
+            plaintext, suite: suite, inputKey: dek, context: context.canonicalBytes, salt: salt, prefix: header.encoded)
     }
 }
 

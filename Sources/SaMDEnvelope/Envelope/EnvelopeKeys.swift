@@ -59,7 +59,9 @@ public struct StaticKeyProvider: EnvelopeKeyProvider {
 
 extension EnvelopeHeader {
     /// Makes a header around a freshly wrapped `dek`.
-    static func sealing(_ dek: SecureBytes, suite: PayloadSuite, to key: SealingKey, wrapNonce: [UInt8]? = nil) throws -> EnvelopeHeader {
+    static func sealing(_ dek: SecureBytes, suite: PayloadSuite, to key: SealingKey, wrapNonce: [UInt8]? = nil) throws
+        -> EnvelopeHeader
+    {
         switch key {
         case .keyEncryptionKey(let identifier, let kek):
             let prefix = Self.authenticatedPrefix(suite: suite, wrapMode: .keyEncryptionKey, key: identifier)
@@ -67,7 +69,9 @@ extension EnvelopeHeader {
             return EnvelopeHeader(suite: suite, wrapMode: .keyEncryptionKey, key: identifier, wrappedKey: wrapped)
         case .recipient(let identifier, let publicKey):
             let prefix = Self.authenticatedPrefix(suite: suite, wrapMode: .recipient, key: identifier)
-            return EnvelopeHeader(suite: suite, wrapMode: .recipient, key: identifier, wrappedKey: try DEKWrap.seal(dek, prefix: prefix, recipient: publicKey))
+            return EnvelopeHeader(
+                suite: suite, wrapMode: .recipient, key: identifier,
+                wrappedKey: try DEKWrap.seal(dek, prefix: prefix, recipient: publicKey))
         }
     }
 
@@ -75,9 +79,11 @@ extension EnvelopeHeader {
     func unwrapDEK(keys: some EnvelopeKeyProvider) throws -> SecureBytes {
         switch self.wrapMode {
         case .keyEncryptionKey:
-            return try DEKWrap.unwrap(self.wrappedKey, prefix: self.authenticatedPrefix, kek: keys.keyEncryptionKey(for: self.key))
+            return try DEKWrap.unwrap(
+                self.wrappedKey, prefix: self.authenticatedPrefix, kek: keys.keyEncryptionKey(for: self.key))
         case .recipient:
-            return try DEKWrap.open(self.wrappedKey, prefix: self.authenticatedPrefix, recipient: keys.recipientPrivateKey(for: self.key))
+            return try DEKWrap.open(
+                self.wrappedKey, prefix: self.authenticatedPrefix, recipient: keys.recipientPrivateKey(for: self.key))
         }
     }
 }

@@ -1,5 +1,5 @@
-public import SystemPackage
 import SaMDCrypto
+public import SystemPackage
 
 /// Bytes that can be read at any offset: a file, a memory buffer, a database blob.
 public protocol RandomAccessByteSource {
@@ -25,7 +25,9 @@ public struct ByteArraySource: RandomAccessByteSource {
         guard offset >= 0, offset + buffer.count <= self.bytes.count else {
             throw EnvelopeError(.truncated, "read past the end of the envelope")
         }
-        self.bytes.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + buffer.count)])) }
+        self.bytes.withUnsafeBytes {
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + buffer.count)]))
+        }
     }
 }
 
@@ -84,7 +86,8 @@ public final class EnvelopeReader {
     private var chunk: [UInt8]
 
     /// - Throws: as ``Envelope/open(_:context:keys:)`` for the header, the commitment and the final chunk.
-    public init(source: some RandomAccessByteSource, context: EncryptionContext, keys: some EnvelopeKeyProvider) throws {
+    public init(source: some RandomAccessByteSource, context: EncryptionContext, keys: some EnvelopeKeyProvider) throws
+    {
         var headerBytes = [UInt8](repeating: 0, count: min(source.byteCount, EnvelopeHeader.maximumByteCount))
         try headerBytes.withUnsafeMutableBytes { try source.read(at: 0, into: $0) }
         let header = try EnvelopeHeader.parse(headerBytes)
@@ -94,7 +97,8 @@ public final class EnvelopeReader {
         }
         var payloadHeader = [UInt8](repeating: 0, count: ChunkedPayload.headerByteCount)
         try payloadHeader.withUnsafeMutableBytes { try source.read(at: header.byteCount, into: $0) }
-        self.cipher = try ChunkCipher(suite: header.suite, inputKey: dek, context: context.canonicalBytes, header: payloadHeader)
+        self.cipher = try ChunkCipher(
+            suite: header.suite, inputKey: dek, context: context.canonicalBytes, header: payloadHeader)
         guard let count = ChunkedPayload.plaintextByteCount(sealedCount: source.byteCount - header.byteCount) else {
             throw EnvelopeError(.truncated, "the envelope's length is not that of a whole record")
         }
@@ -109,7 +113,7 @@ public final class EnvelopeReader {
     }
 
     deinit {
-        SecureMemory.zero(&self.chunk)  // plaintext of the last chunk read
+        SecureMemory.zero(&self.chunk) // plaintext of the last chunk read
     }
 
     /// The plaintext bytes in `range`.
@@ -117,7 +121,8 @@ public final class EnvelopeReader {
     ///   ``EnvelopeError/Code/authenticationFailed`` when a chunk in the range does not authenticate.
     public func read(_ range: Range<Int>) throws -> [UInt8] {
         guard range.lowerBound >= 0, range.upperBound <= self.plaintextByteCount else {
-            throw EnvelopeError(.limitExceeded, "range \(range) is outside the record's \(self.plaintextByteCount) bytes")
+            throw EnvelopeError(
+                .limitExceeded, "range \(range) is outside the record's \(self.plaintextByteCount) bytes")
         }
         var result: [UInt8] = []
         result.reserveCapacity(range.count)
@@ -147,7 +152,8 @@ public final class EnvelopeReader {
         let sealed = self.sealedChunk
         return try sealed.withUnsafeBytes { sealed in
             try self.chunk.withUnsafeMutableBytes { chunk in
-                try self.cipher.open(chunk: UnsafeRawBufferPointer(rebasing: sealed[..<sealedCount]), index: index, into: chunk)
+                try self.cipher.open(
+                    chunk: UnsafeRawBufferPointer(rebasing: sealed[..<sealedCount]), index: index, into: chunk)
             }
         }
     }

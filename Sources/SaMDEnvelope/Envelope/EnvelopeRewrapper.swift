@@ -39,10 +39,13 @@ public final class EnvelopeRewrapper {
         guard let wrapContext, header.wrapMode == .keyEncryptionKey else {
             return try Envelope.rewrapHeader(header, keys: self.keys, to: self.newKey)
         }
-        let dek = try DEKWrap.unwrap(header.wrappedKey, prefix: header.authenticatedPrefix, context: self.unwrapContext(for: header.key))
-        let prefix = EnvelopeHeader.authenticatedPrefix(suite: header.suite, wrapMode: .keyEncryptionKey, key: self.newKey.identifier)
+        let dek = try DEKWrap.unwrap(
+            header.wrappedKey, prefix: header.authenticatedPrefix, context: self.unwrapContext(for: header.key))
+        let prefix = EnvelopeHeader.authenticatedPrefix(
+            suite: header.suite, wrapMode: .keyEncryptionKey, key: self.newKey.identifier)
         let wrapped = try DEKWrap.wrap(dek, prefix: prefix, context: wrapContext)
-        return EnvelopeHeader(suite: header.suite, wrapMode: .keyEncryptionKey, key: self.newKey.identifier, wrappedKey: wrapped)
+        return EnvelopeHeader(
+            suite: header.suite, wrapMode: .keyEncryptionKey, key: self.newKey.identifier, wrappedKey: wrapped)
     }
 
     private func unwrapContext(for identifier: KeyIdentifier) throws -> AEADContext {

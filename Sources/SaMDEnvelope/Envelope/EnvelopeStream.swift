@@ -11,7 +11,8 @@ public final class EnvelopeSealer {
     public init(context: EncryptionContext, to key: SealingKey, suite: PayloadSuite = .cobblestone256) throws {
         let fresh = try FreshRecordSecrets()
         let envelopeHeader = try EnvelopeHeader.sealing(fresh.dek, suite: suite, to: key, wrapNonce: fresh.wrapNonce)
-        self.payload = try PayloadSealer(suite: suite, inputKey: fresh.dek, context: context.canonicalBytes, salt: fresh.salt)
+        self.payload = try PayloadSealer(
+            suite: suite, inputKey: fresh.dek, context: context.canonicalBytes, salt: fresh.salt)
         self.header = envelopeHeader.encoded + self.payload.header
     }
 
@@ -58,10 +59,11 @@ public final class EnvelopeOpener {
                 do {
                     header = try EnvelopeHeader.parse(self.headerBytes)
                 } catch let error as EnvelopeError where error.code == .truncated {
-                    return  // wait for more
+                    return // wait for more
                 }
                 let dek = try header.unwrapDEK(keys: self.keys)
-                let payload = try PayloadOpener(suite: header.suite, inputKey: dek, context: self.context.canonicalBytes)
+                let payload = try PayloadOpener(
+                    suite: header.suite, inputKey: dek, context: self.context.canonicalBytes)
                 self.header = header
                 self.payload = payload
                 // Bytes taken past the header belong to the payload.
@@ -83,7 +85,7 @@ public final class EnvelopeOpener {
         if let failure = self.failure { throw failure }
         do {
             guard let payload = self.payload else {
-                _ = try EnvelopeHeader.parse(self.headerBytes)  // throws truncated or the parse error
+                _ = try EnvelopeHeader.parse(self.headerBytes) // throws truncated or the parse error
                 throw EnvelopeError(.truncated, "the stream ended inside the envelope header")
             }
             try payload.finish(emit: emit)

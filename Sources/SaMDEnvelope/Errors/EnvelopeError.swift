@@ -17,7 +17,9 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
 
     /// For key providers and stores outside this package, which report ``Code/keyNotFound``,
     /// ``Code/keyDestroyed`` or ``Code/keyNotUsable`` the same way.
-    public init(_ code: Code, _ reason: String, underlying: CryptoError? = nil, file: String = #fileID, line: Int = #line) {
+    public init(
+        _ code: Code, _ reason: String, underlying: CryptoError? = nil, file: String = #fileID, line: Int = #line
+    ) {
         self.code = code
         self.reason = reason
         self.underlying = underlying
@@ -41,7 +43,8 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Backing: String, Sendable, Hashable {
             case authenticationFailed, truncated, malformed, unsupportedVersion, unsupportedSuite
-            case invalidContext, keyNotFound, keyDestroyed, keyNotUsable, keyUnavailable, limitExceeded, io, keyStore, crypto
+            case invalidContext, keyNotFound, keyDestroyed, keyNotUsable, keyUnavailable, limitExceeded, io, keyStore,
+                crypto
         }
 
         private let backing: Backing
@@ -91,7 +94,8 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
 
 extension EnvelopeError {
     /// Maps a primitive's failure: authentication failures stay authentication failures.
-    static func from(_ error: CryptoError, _ reason: String, file: String = #fileID, line: Int = #line) -> EnvelopeError {
+    static func from(_ error: CryptoError, _ reason: String, file: String = #fileID, line: Int = #line) -> EnvelopeError
+    {
         let code: Code =
             switch error.code {
             case .authenticationFailed: .authenticationFailed

@@ -5,7 +5,9 @@ enum DEKWrap {
     static let dekByteCount = 32
 
     /// Mode 1: ``AEADKeyWrap`` (AES-256-GCM, random 96-bit nonce) under `kek`, the prefix as associated data.
-    static func wrap(_ dek: SecureBytes, prefix: [UInt8], kek: SecureBytes, nonce fixedNonce: [UInt8]? = nil) throws -> [UInt8] {
+    static func wrap(_ dek: SecureBytes, prefix: [UInt8], kek: SecureBytes, nonce fixedNonce: [UInt8]? = nil) throws
+        -> [UInt8]
+    {
         do {
             if let fixedNonce {
                 return try AEADKeyWrap.wrap(dek, using: kek, associatedData: prefix, nonce: fixedNonce)
@@ -48,7 +50,9 @@ enum DEKWrap {
         do {
             let digest = try DigestAlgorithm.sha256.hash(prefix)
             let message = try SecureBytes(unsafeUninitializedCount: dekByteCount + digest.count) { output in
-                dek.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: output[..<dekByteCount]).copyMemory(from: $0) }
+                dek.withUnsafeBytes {
+                    UnsafeMutableRawBufferPointer(rebasing: output[..<dekByteCount]).copyMemory(from: $0)
+                }
                 UnsafeMutableRawBufferPointer(rebasing: output[dekByteCount...]).copyBytes(from: digest)
             }
             return try SealedBox.seal(message, to: recipient)
@@ -67,7 +71,8 @@ enum DEKWrap {
             return try message.withUnsafeBytes { message in
                 let bound = try SecureBytes(copying: UnsafeRawBufferPointer(rebasing: message[dekByteCount...]))
                 guard bound.constantTimeEquals(digest) else {
-                    throw EnvelopeError(.authenticationFailed, "the header was modified after the DEK was sealed to the recipient")
+                    throw EnvelopeError(
+                        .authenticationFailed, "the header was modified after the DEK was sealed to the recipient")
                 }
                 return try SecureBytes(copying: UnsafeRawBufferPointer(rebasing: message[..<dekByteCount]))
             }

@@ -19,7 +19,8 @@ public struct EnvelopeHeader: Sendable, Hashable {
     /// The format version this library writes and reads.
     public static let formatVersion: UInt8 = 1
     /// The longest header: 14 + 64 + 112 = 190 bytes.
-    public static let maximumByteCount = 14 + KeyIdentifier.maximumNameByteCount + WrapMode.recipient.wrappedKeyByteCount
+    public static let maximumByteCount =
+        14 + KeyIdentifier.maximumNameByteCount + WrapMode.recipient.wrappedKeyByteCount
 
     /// How the record's DEK is wrapped.
     public enum WrapMode: UInt8, Sendable, Hashable, Codable, CustomStringConvertible {
@@ -78,7 +79,10 @@ public struct EnvelopeHeader: Sendable, Hashable {
         bytes += Self.magic
         bytes += [Self.formatVersion, suite.rawValue, wrapMode.rawValue, UInt8(name.count)]
         bytes += name
-        bytes += [UInt8(key.version >> 24), UInt8((key.version >> 16) & 0xFF), UInt8((key.version >> 8) & 0xFF), UInt8(key.version & 0xFF)]
+        bytes += [
+            UInt8(key.version >> 24), UInt8((key.version >> 16) & 0xFF), UInt8((key.version >> 8) & 0xFF),
+            UInt8(key.version & 0xFF),
+        ]
         let wrapped = wrapMode.wrappedKeyByteCount
         bytes += [UInt8(wrapped >> 8), UInt8(wrapped & 0xFF)]
         return bytes
@@ -111,7 +115,9 @@ public struct EnvelopeHeader: Sendable, Hashable {
         }
         try need(8)
         guard bytes[4] == Self.formatVersion else {
-            throw EnvelopeError(.unsupportedVersion, "envelope format version \(bytes[4]); this library reads version \(Self.formatVersion)")
+            throw EnvelopeError(
+                .unsupportedVersion,
+                "envelope format version \(bytes[4]); this library reads version \(Self.formatVersion)")
         }
         guard let suite = PayloadSuite(rawValue: bytes[5]) else {
             throw EnvelopeError(.unsupportedSuite, "unknown payload suite \(bytes[5])")
@@ -133,7 +139,9 @@ public struct EnvelopeHeader: Sendable, Hashable {
         let key = try KeyIdentifier(name: String(decoding: nameBytes, as: UTF8.self), version: version)
         let wrappedCount = Int(bytes[12 + nameCount]) << 8 | Int(bytes[13 + nameCount])
         guard wrappedCount == wrapMode.wrappedKeyByteCount else {
-            throw EnvelopeError(.malformed, "a wrapped DEK of \(wrappedCount) bytes; mode \(wrapMode) has \(wrapMode.wrappedKeyByteCount)")
+            throw EnvelopeError(
+                .malformed,
+                "a wrapped DEK of \(wrappedCount) bytes; mode \(wrapMode) has \(wrapMode.wrappedKeyByteCount)")
         }
         try need(14 + nameCount + wrappedCount)
         let wrapped = Array(bytes[(14 + nameCount)..<(14 + nameCount + wrappedCount)])

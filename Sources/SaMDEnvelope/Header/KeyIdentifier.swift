@@ -47,7 +47,9 @@ public struct KeyIdentifier: Sendable, Hashable, Codable, CustomStringConvertibl
     /// Decoding validates like ``init(name:version:)``: a stored identifier is untrusted input.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        try self.init(name: container.decode(String.self, forKey: .name), version: container.decode(UInt32.self, forKey: .version))
+        try self.init(
+            name: container.decode(String.self, forKey: .name), version: container.decode(UInt32.self, forKey: .version)
+        )
     }
 
     public static func < (lhs: KeyIdentifier, rhs: KeyIdentifier) -> Bool {

@@ -55,7 +55,9 @@ final class ChunkCipher {
         info += salt
         info += context
         do {
-            let derived = try SecureBytes(unsafeUninitializedCount: keyCount + nonceCount + ChunkedPayload.commitmentByteCount) { output in
+            let derived = try SecureBytes(
+                unsafeUninitializedCount: keyCount + nonceCount + ChunkedPayload.commitmentByteCount
+            ) { output in
                 try inputKey.withUnsafeBytes { prk in
                     try info.withUnsafeBytes { info in
                         try HKDF.expand(hash: .sha512, pseudoRandomKey: prk, info: info, into: output)
@@ -65,7 +67,8 @@ final class ChunkCipher {
             return try derived.withUnsafeBytes { derived in
                 let key = try SecureBytes(copying: UnsafeRawBufferPointer(rebasing: derived[..<keyCount]))
                 let baseNonce = Array(derived[keyCount..<(keyCount + nonceCount)])
-                let commitment = try SecureBytes(copying: UnsafeRawBufferPointer(rebasing: derived[(keyCount + nonceCount)...]))
+                let commitment = try SecureBytes(
+                    copying: UnsafeRawBufferPointer(rebasing: derived[(keyCount + nonceCount)...]))
                 return (try AEADContext(algorithm: suite.algorithm, key: key), baseNonce, commitment)
             }
         } catch let error as CryptoError {
@@ -80,7 +83,8 @@ final class ChunkCipher {
         context: some Collection<UInt8>,
         salt: [UInt8]
     ) throws -> (ChunkCipher, header: [UInt8]) {
-        let (aead, baseNonce, commitment) = try self.derive(suite: suite, inputKey: inputKey, context: context, salt: salt)
+        let (aead, baseNonce, commitment) = try self.derive(
+            suite: suite, inputKey: inputKey, context: context, salt: salt)
         let header = salt + commitment.withUnsafeBytes { Array($0) }
         return (ChunkCipher(suite: suite, aead: aead, baseNonce: baseNonce), header)
     }
@@ -118,7 +122,8 @@ final class ChunkCipher {
         let count = self.nonce.count
         for position in 0..<8 {
             let shift = UInt64(8 * position)
-            self.nonce[count - 1 - position] = self.baseNonce[count - 1 - position] ^ UInt8(truncatingIfNeeded: index >> shift)
+            self.nonce[count - 1 - position] =
+                self.baseNonce[count - 1 - position] ^ UInt8(truncatingIfNeeded: index >> shift)
         }
     }
 
@@ -128,7 +133,8 @@ final class ChunkCipher {
         try self.prepareNonce(index: index)
         do {
             return try self.nonce.withUnsafeBytes { nonce in
-                try self.aead.seal(chunk, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
+                try self.aead.seal(
+                    chunk, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
             }
         } catch let error as CryptoError {
             throw EnvelopeError.from(error, "sealing chunk \(index)")
@@ -143,7 +149,8 @@ final class ChunkCipher {
         Self.openObserver?(index)
         do {
             return try self.nonce.withUnsafeBytes { nonce in
-                try self.aead.open(chunk, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
+                try self.aead.open(
+                    chunk, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
             }
         } catch let error as CryptoError {
             throw EnvelopeError.from(error, "chunk \(index) did not authenticate")

@@ -86,20 +86,25 @@ public enum ChunkedPayload {
             // Still check the key and commitment first where the header is whole, so a wrong key is
             // reported as such and not as truncation.
             if sealed.count >= headerByteCount {
-                _ = try ChunkCipher(suite: suite, inputKey: inputKey, context: context, header: sealed[..<headerByteCount])
+                _ = try ChunkCipher(
+                    suite: suite, inputKey: inputKey, context: context, header: sealed[..<headerByteCount])
             } else {
                 try ChunkCipher.checkInputKey(inputKey, suite: suite)
             }
-            throw EnvelopeError(.truncated, "a payload of \(sealed.count) bytes is not a whole message (truncated or cut mid-chunk)")
+            throw EnvelopeError(
+                .truncated, "a payload of \(sealed.count) bytes is not a whole message (truncated or cut mid-chunk)")
         }
-        let cipher = try ChunkCipher(suite: suite, inputKey: inputKey, context: context, header: sealed[..<headerByteCount])
+        let cipher = try ChunkCipher(
+            suite: suite, inputKey: inputKey, context: context, header: sealed[..<headerByteCount])
         // Every byte of the output is written by a chunk before it is returned; on any failure the bytes
         // written so far (authenticated chunks of a message that failed later) are zeroed before the memory
         // is released.
         return try [UInt8](unsafeUninitializedCapacity: plaintextCount) { plaintext, initializedCount in
             let plaintext = UnsafeMutableRawBufferPointer(plaintext)
             do {
-                try self.forEachChunk(of: headerByteCount..<sealed.count, length: sealedChunkByteCount, outputStride: chunkByteCount) {
+                try self.forEachChunk(
+                    of: headerByteCount..<sealed.count, length: sealedChunkByteCount, outputStride: chunkByteCount
+                ) {
                     index, input, output in
                     try cipher.open(
                         chunk: UnsafeRawBufferPointer(rebasing: sealed[input]),
@@ -124,19 +129,23 @@ public enum ChunkedPayload {
         salt: [UInt8],
         prefix: [UInt8] = []
     ) throws -> [UInt8] {
-        let (cipher, header) = try ChunkCipher.forSealing(suite: suite, inputKey: inputKey, context: context, salt: salt)
+        let (cipher, header) = try ChunkCipher.forSealing(
+            suite: suite, inputKey: inputKey, context: context, salt: salt)
         let total = prefix.count + self.sealedByteCount(plaintextCount: message.count)
         return try withContiguousBytes(of: message) { message in
             try [UInt8](unsafeUninitializedCapacity: total) { sealed, initializedCount in
                 let sealed = UnsafeMutableRawBufferPointer(sealed)
                 sealed.copyBytes(from: prefix)
-                UnsafeMutableRawBufferPointer(rebasing: sealed[prefix.count..<(prefix.count + headerByteCount)]).copyBytes(from: header)
-                try self.forEachChunk(of: 0..<message.count, length: chunkByteCount, outputStride: sealedChunkByteCount) {
+                UnsafeMutableRawBufferPointer(rebasing: sealed[prefix.count..<(prefix.count + headerByteCount)])
+                    .copyBytes(from: header)
+                try self.forEachChunk(of: 0..<message.count, length: chunkByteCount, outputStride: sealedChunkByteCount)
+                {
                     index, input, output in
                     try cipher.seal(
                         chunk: UnsafeRawBufferPointer(rebasing: message[input]),
                         index: index,
-                        into: UnsafeMutableRawBufferPointer(rebasing: sealed[(prefix.count + headerByteCount + output)...])
+                        into: UnsafeMutableRawBufferPointer(
+                            rebasing: sealed[(prefix.count + headerByteCount + output)...])
                     )
                 }
                 initializedCount = total

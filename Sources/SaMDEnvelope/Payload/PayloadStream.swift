@@ -15,12 +15,15 @@ public final class PayloadSealer {
     private var finished = false
 
     /// - Throws: as ``ChunkedPayload/seal(_:suite:inputKey:context:)``.
-    public convenience init(suite: PayloadSuite = .cobblestone256, inputKey: SecureBytes, context: some Collection<UInt8>) throws {
+    public convenience init(
+        suite: PayloadSuite = .cobblestone256, inputKey: SecureBytes, context: some Collection<UInt8>
+    ) throws {
         try self.init(suite: suite, inputKey: inputKey, context: context, salt: ChunkedPayload.randomSalt())
     }
 
     init(suite: PayloadSuite, inputKey: SecureBytes, context: some Collection<UInt8>, salt: [UInt8]) throws {
-        (self.cipher, self.header) = try ChunkCipher.forSealing(suite: suite, inputKey: inputKey, context: context, salt: salt)
+        (self.cipher, self.header) = try ChunkCipher.forSealing(
+            suite: suite, inputKey: inputKey, context: context, salt: salt)
         self.buffer = [UInt8](repeating: 0, count: ChunkedPayload.chunkByteCount)
         self.output = [UInt8](repeating: 0, count: ChunkedPayload.sealedChunkByteCount)
     }
@@ -33,7 +36,9 @@ public final class PayloadSealer {
         while offset < input.count {
             if self.buffered == 0 && input.count - offset >= ChunkedPayload.chunkByteCount {
                 // A whole chunk in the input: seal it from there, no copy.
-                try self.sealChunk(UnsafeRawBufferPointer(rebasing: input[offset..<(offset + ChunkedPayload.chunkByteCount)]), emit: emit)
+                try self.sealChunk(
+                    UnsafeRawBufferPointer(rebasing: input[offset..<(offset + ChunkedPayload.chunkByteCount)]),
+                    emit: emit)
                 offset += ChunkedPayload.chunkByteCount
                 continue
             }
@@ -64,7 +69,7 @@ public final class PayloadSealer {
     }
 
     deinit {
-        SecureMemory.zero(&self.buffer)  // plaintext
+        SecureMemory.zero(&self.buffer) // plaintext
     }
 
     private func sealChunk(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -102,7 +107,9 @@ public final class PayloadOpener {
     public init(suite: PayloadSuite = .cobblestone256, inputKey: SecureBytes, context: some Collection<UInt8>) throws {
         try ChunkCipher.checkInputKey(inputKey, suite: suite)
         guard context.count <= ChunkedPayload.maximumContextByteCount else {
-            throw EnvelopeError(.limitExceeded, "an encryption context of \(context.count) bytes exceeds \(ChunkedPayload.maximumContextByteCount)")
+            throw EnvelopeError(
+                .limitExceeded,
+                "an encryption context of \(context.count) bytes exceeds \(ChunkedPayload.maximumContextByteCount)")
         }
         self.suite = suite
         self.inputKey = inputKey
@@ -122,7 +129,8 @@ public final class PayloadOpener {
                 self.header += UnsafeRawBufferPointer(rebasing: input[..<take])
                 offset = take
                 guard self.header.count == ChunkedPayload.headerByteCount else { return }
-                self.cipher = try ChunkCipher(suite: self.suite, inputKey: self.inputKey, context: self.context, header: self.header)
+                self.cipher = try ChunkCipher(
+                    suite: self.suite, inputKey: self.inputKey, context: self.context, header: self.header)
             }
             while offset < input.count {
                 if self.buffered == 0 && input.count - offset >= ChunkedPayload.sealedChunkByteCount {
@@ -158,7 +166,8 @@ public final class PayloadOpener {
             }
             self.finished = true
             guard self.cipher != nil else {
-                throw EnvelopeError(.truncated, "the stream ended inside the payload header (\(self.header.count) of 56 bytes)")
+                throw EnvelopeError(
+                    .truncated, "the stream ended inside the payload header (\(self.header.count) of 56 bytes)")
             }
             guard self.buffered >= AEADAlgorithm.tagByteCount else {
                 throw EnvelopeError(
@@ -171,7 +180,7 @@ public final class PayloadOpener {
     }
 
     deinit {
-        SecureMemory.zero(&self.output)  // plaintext of the last chunk
+        SecureMemory.zero(&self.output) // plaintext of the last chunk
     }
 
     private func run(_ body: () throws -> Void) throws {

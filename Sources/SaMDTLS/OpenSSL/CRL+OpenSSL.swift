@@ -92,7 +92,9 @@ enum CRLLoader {
     ///   ``maximumPerSource`` CRLs in a source, or a CRL older than one `highWater` already accepted (or another
     ///   CRL with the number it accepted);
     ///   ``TLSError/Code/io`` for an unreadable file.
-    static func load(_ sources: [TLSPEMSource], into store: OpaquePointer, highWater: CRLHighWaterMark?) throws -> CRLSelection {
+    static func load(_ sources: [TLSPEMSource], into store: OpaquePointer, highWater: CRLHighWaterMark?) throws
+        -> CRLSelection
+    {
         var chosen: [CRLIssuer: ParsedCRL] = [:]
         var selection = CRLSelection()
         for source in sources {

@@ -49,7 +49,8 @@ final class X509Certificate {
             // Reaching the end of the text leaves PEM_R_NO_START_LINE; anything else is a broken PEM block.
             let leftover = OpenSSLDiagnostics.drainEntries()
             if let bad = leftover.first(where: { CSaMDShims_ERR_GET_REASON($0) != PEM_R_NO_START_LINE }) {
-                throw TLSError(.invalidIdentity, "\(what): malformed PEM certificate (\(OpenSSLDiagnostics.describe(bad)))")
+                throw TLSError(
+                    .invalidIdentity, "\(what): malformed PEM certificate (\(OpenSSLDiagnostics.describe(bad)))")
             }
             return certificates
         }

@@ -75,7 +75,8 @@ struct LoadedIdentity {
     ///   chain whose certificates are not each issued and signed by the next;
     ///   ``TLSError/Code/io`` when a file cannot be read.
     init(_ source: TLSIdentitySource, role: TLSConfiguration.Role, now: Date = Date()) throws {
-        let chain = try X509Certificate.parseChain(pem: source.certificateChain.read(what: "certificate chain"), what: "certificate chain")
+        let chain = try X509Certificate.parseChain(
+            pem: source.certificateChain.read(what: "certificate chain"), what: "certificate chain")
         guard let leaf = chain.first else {
             throw TLSError(.invalidIdentity, "the certificate chain holds no PEM certificate")
         }
@@ -91,7 +92,8 @@ struct LoadedIdentity {
             throw TLSError(.invalidIdentity, "the certificate \(leaf.subject) is not valid before \(notBefore)")
         }
         guard let notAfter = leaf.notAfter, notAfter > now else {
-            throw TLSError(.invalidIdentity, "the certificate \(leaf.subject) expired at \(leaf.notAfter.map { "\($0)" } ?? "?")")
+            throw TLSError(
+                .invalidIdentity, "the certificate \(leaf.subject) expired at \(leaf.notAfter.map { "\($0)" } ?? "?")")
         }
         let eku: (nid: Int32, name: String) =
             role == .server ? (NID_server_auth, "serverAuth") : (NID_client_auth, "clientAuth")
@@ -102,7 +104,9 @@ struct LoadedIdentity {
             )
         }
         guard leaf.keyUsageAllowsDigitalSignature else {
-            throw TLSError(.invalidIdentity, ChainCheck.keyUsageWithoutDigitalSignature(leaf, "certificate") + ": peers would refuse it")
+            throw TLSError(
+                .invalidIdentity,
+                ChainCheck.keyUsageWithoutDigitalSignature(leaf, "certificate") + ": peers would refuse it")
         }
         for (subject, issuer) in zip(chain, chain.dropFirst()) {
             guard X509_check_issued(issuer.pointer, subject.pointer) == X509_V_OK,

@@ -17,7 +17,9 @@ extension TLSIssuingAuthority {
         return try certificates.map { certificate in
             // 1: a CA by basic constraints; 3: a self-signed version 1 root; 4 and 5: CA by other markings.
             guard X509_check_ca(certificate.pointer) != 0 else {
-                throw TLSError(.invalidConfiguration, "\(what): \(certificate.subject) is not a CA certificate (basic constraints cA)")
+                throw TLSError(
+                    .invalidConfiguration,
+                    "\(what): \(certificate.subject) is not a CA certificate (basic constraints cA)")
             }
             return TLSIssuingAuthority(subject: certificate.subject, spkiSHA256: certificate.spkiSHA256)
         }

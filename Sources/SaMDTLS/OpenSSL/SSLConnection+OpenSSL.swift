@@ -38,7 +38,8 @@ final class SSLConnection {
         self.serverName = serverName
         if context.configuration.role == .client {
             guard let serverName else {
-                throw TLSError(.invalidConfiguration, "a client must name the server it expects (DNS name or IP address)")
+                throw TLSError(
+                    .invalidConfiguration, "a client must name the server it expects (DNS name or IP address)")
             }
             self.sessionKey = context.configuration.sessionResumption ? "\(serverName)|\(port ?? 0)" : nil
         } else {
@@ -80,7 +81,7 @@ final class SSLConnection {
     }
 
     deinit {
-        SSL_free(self.ssl)  // frees both BIOs
+        SSL_free(self.ssl) // frees both BIOs
     }
 
     /// The connection whose `SSL` this is, inside OpenSSL callbacks.
@@ -232,7 +233,8 @@ final class SSLConnection {
             let code = TLSError.code(forReceivedAlert: alert)
             var words = "the peer refused the connection with alert \(alert) (\(TLSError.alertName(alert)))"
             if code.isCertificateError {
-                words += duringHandshake ? "" : ": our certificate was refused (TLS 1.3 reports this after the handshake)"
+                words +=
+                    duringHandshake ? "" : ": our certificate was refused (TLS 1.3 reports this after the handshake)"
             }
             return TLSError(code, origin: .peer, alert: alert, words)
         }
@@ -251,7 +253,8 @@ final class SSLConnection {
             // stays a protocolError. Plaintext peers are caught on their first bytes by the handler.
             case SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST, SSL_R_WRONG_VERSION_NUMBER, SSL_R_UNKNOWN_PROTOCOL:
                 return TLSError(.notTLS, "the peer is not speaking TLS (\(detail))")
-            case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_NO_PROTOCOLS_AVAILABLE, SSL_R_VERSION_TOO_LOW, SSL_R_VERSION_TOO_HIGH:
+            case SSL_R_UNSUPPORTED_PROTOCOL, SSL_R_NO_PROTOCOLS_AVAILABLE, SSL_R_VERSION_TOO_LOW,
+                SSL_R_VERSION_TOO_HIGH:
                 return TLSError(.protocolVersion, "no common TLS version (\(detail))")
             case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
                 return TLSError(.certificateRequired, "the client sent no certificate and one is required")
@@ -296,7 +299,8 @@ final class SSLConnection {
                     throw TLSError(.certificateExpired, "the resumed session's peer certificate has expired")
                 }
                 guard self.context.configuration.peerPolicy.allows(identity) else {
-                    throw TLSError(.peerNotAllowed, "the peer \(identity.displayName) is not on the peer policy's allow-lists")
+                    throw TLSError(
+                        .peerNotAllowed, "the peer \(identity.displayName) is not on the peer policy's allow-lists")
                 }
                 peer = identity
             }
@@ -310,7 +314,9 @@ final class SSLConnection {
         if let alpnPointer, alpnLength > 0 {
             alpn = String(decoding: UnsafeBufferPointer(start: alpnPointer, count: Int(alpnLength)), as: UTF8.self)
         }
-        let cipher = SSL_get_current_cipher(self.ssl).flatMap { SSL_CIPHER_standard_name($0) }.map { String(cString: $0) }
+        let cipher = SSL_get_current_cipher(self.ssl).flatMap { SSL_CIPHER_standard_name($0) }.map {
+            String(cString: $0)
+        }
         let sni = SSL_get_servername(self.ssl, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
         return TLSConnectionInfo(
             protocolVersion: String(cString: SSL_get_version(self.ssl)),
@@ -325,7 +331,8 @@ final class SSLConnection {
 
 /// Records each fatal alert this side writes (`SSL_CB_WRITE_ALERT`; `value` is level << 8 | description).
 private let alertWrittenCallback: @convention(c) (OpaquePointer?, Int32, Int32) -> Void = { ssl, type, value in
-    guard type & SSL_CB_WRITE_ALERT == SSL_CB_WRITE_ALERT, value >> 8 == 2, let ssl, let connection = SSLConnection.from(ssl)
+    guard type & SSL_CB_WRITE_ALERT == SSL_CB_WRITE_ALERT, value >> 8 == 2, let ssl,
+        let connection = SSLConnection.from(ssl)
     else { return }
     connection.sentFatalAlert = UInt8(truncatingIfNeeded: value & 0xff)
 }

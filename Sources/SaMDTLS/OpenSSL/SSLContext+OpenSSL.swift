@@ -7,7 +7,8 @@ import SaMDCrypto
 ///
 /// Immutable after `init`: OpenSSL allows `SSL_new` on one `SSL_CTX` from many threads once it is no longer
 /// being configured, and the client session cache it points to is locked.
-final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconfigured after init; OpenSSL locks its session cache
+// Unchecked: the SSL_CTX is never reconfigured after init; OpenSSL locks its session cache.
+final class SSLContextBox: @unchecked Sendable {
     let pointer: OpaquePointer
     let configuration: TLSConfiguration
     /// The ALPN list in wire format (RFC 7301 §3.1): length-prefixed names.
@@ -19,14 +20,17 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
 
     /// - Parameter crlHighWater: the CRL numbers already accepted by the ``TLSContext`` this is built for; a
     ///   CRL older than its mark is refused, and once the context is built the mark is raised to its CRLs.
-    init(configuration: TLSConfiguration, sessionCache: ClientSessionCache, crlHighWater: CRLHighWaterMark? = nil) throws {
+    init(configuration: TLSConfiguration, sessionCache: ClientSessionCache, crlHighWater: CRLHighWaterMark? = nil)
+        throws
+    {
         try LibraryGate.check()
         try Self.validate(configuration)
         if configuration.profile == .nist {
             do {
                 try CryptoProfile.activate(.nist)
             } catch let error as CryptoError where error.code == .fipsProviderUnavailable {
-                throw TLSError(.fipsProviderUnavailable, "the nist TLS profile needs an OpenSSL FIPS provider: \(error.reason)")
+                throw TLSError(
+                    .fipsProviderUnavailable, "the nist TLS profile needs an OpenSSL FIPS provider: \(error.reason)")
             }
         }
 
@@ -42,7 +46,9 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
         let crls: CRLSelection
         do {
             try Self.configureProtocol(context, configuration)
-            ownCertificate = try configuration.identity.map { try Self.configureIdentity(context, $0, role: configuration.role) }
+            ownCertificate = try configuration.identity.map {
+                try Self.configureIdentity(context, $0, role: configuration.role)
+            }
             crls = try Self.configureVerification(context, configuration, crlHighWater: crlHighWater)
             try Self.configureSessions(context, configuration)
             if !alpnWire.isEmpty {
@@ -86,7 +92,8 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
             }
         }
         if !configuration.verifiesPeer {
-            guard configuration.peerPolicy.allowsAnyVerifiedPeer, configuration.certificateRevocationLists.isEmpty else {
+            guard configuration.peerPolicy.allowsAnyVerifiedPeer, configuration.certificateRevocationLists.isEmpty
+            else {
                 throw TLSError(
                     .invalidConfiguration,
                     "a peer policy or CRLs need client trust roots: without them no client certificate is verified"
@@ -149,7 +156,8 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
         else {
             throw TLSError(.invalidConfiguration, "cannot set the protocol versions \(OpenSSLDiagnostics.drain())")
         }
-        var options = CSaMDShims_SSL_OP_NO_COMPRESSION() | CSaMDShims_SSL_OP_NO_RENEGOTIATION()
+        var options =
+            CSaMDShims_SSL_OP_NO_COMPRESSION() | CSaMDShims_SSL_OP_NO_RENEGOTIATION()
             | CSaMDShims_SSL_OP_CIPHER_SERVER_PREFERENCE()
         if !configuration.sessionResumption { options |= CSaMDShims_SSL_OP_NO_TICKET() }
         _ = SSL_CTX_set_options(context, options)
@@ -167,7 +175,8 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
         guard SSL_CTX_set_ciphersuites(context, suites.tls13) == 1, SSL_CTX_set_cipher_list(context, suites.tls12) == 1,
             CSaMDShims_SSL_CTX_set1_groups_list(context, suites.groups) == 1
         else {
-            throw TLSError(.invalidConfiguration, "cannot set the cipher suites or groups \(OpenSSLDiagnostics.drain())")
+            throw TLSError(
+                .invalidConfiguration, "cannot set the cipher suites or groups \(OpenSSLDiagnostics.drain())")
         }
         guard CSaMDShims_SSL_CTX_set1_sigalgs_list(context, suites.signatures) == 1 else {
             throw TLSError(.invalidConfiguration, "cannot set the signature algorithms \(OpenSSLDiagnostics.drain())")
@@ -220,7 +229,8 @@ final class SSLContextBox: @unchecked Sendable {  // the SSL_CTX is never reconf
         switch roots {
         case .system:
             guard SSL_CTX_set_default_verify_paths(context) == 1 else {
-                throw TLSError(.invalidConfiguration, "cannot load the system trust store \(OpenSSLDiagnostics.drain())")
+                throw TLSError(
+                    .invalidConfiguration, "cannot load the system trust store \(OpenSSLDiagnostics.drain())")
             }
         case .file, .pem:
             let pem = try roots.pemBytes()
@@ -340,7 +350,8 @@ extension TLSPEMSource {
             do {
                 let data = try handle.read(upToCount: Self.maximumFileSize + 1) ?? Data()
                 guard data.count <= Self.maximumFileSize else {
-                    throw TLSError(.invalidConfiguration, "\(what): \(path) is larger than \(Self.maximumFileSize) bytes")
+                    throw TLSError(
+                        .invalidConfiguration, "\(what): \(path) is larger than \(Self.maximumFileSize) bytes")
                 }
                 return [UInt8](data)
             } catch let error as TLSError {
@@ -431,7 +442,7 @@ private let certificateVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMut
 }
 
 /// One SSL_SESSION reference, owned.
-final class SSLSession: @unchecked Sendable {  // immutable once made; OpenSSL reference-counts it thread-safely
+final class SSLSession: @unchecked Sendable { // immutable once made; OpenSSL reference-counts it thread-safely
     let pointer: OpaquePointer
 
     init(takingOwnership pointer: OpaquePointer) {

@@ -149,7 +149,8 @@ enum StrictChainChecks {
         defer { BASIC_CONSTRAINTS_free(constraints) }
         guard constraints.pointee.ca != 0 else { return nil }
         return Violation(
-            error: TLSError(.unsupportedCertificate, "the peer certificate \(leaf.subject) is a CA certificate (BR §7.1.2.7.8)"),
+            error: TLSError(
+                .unsupportedCertificate, "the peer certificate \(leaf.subject) is a CA certificate (BR §7.1.2.7.8)"),
             verifyError: X509_V_ERR_INVALID_PURPOSE
         )
     }
@@ -159,7 +160,8 @@ enum StrictChainChecks {
         guard leaf.extendedKeyUsage(includes: NID_anyExtendedKeyUsage) == true else { return nil }
         return Violation(
             error: TLSError(
-                .unsupportedCertificate, "the peer certificate \(leaf.subject) asserts anyExtendedKeyUsage (BR §7.1.2.7.10)"
+                .unsupportedCertificate,
+                "the peer certificate \(leaf.subject) asserts anyExtendedKeyUsage (BR §7.1.2.7.10)"
             ),
             verifyError: X509_V_ERR_INVALID_PURPOSE
         )
@@ -188,7 +190,8 @@ enum StrictChainChecks {
         guard !names.dns.isEmpty || !names.ip.isEmpty else { return nil }
         for commonName in Self.commonNames(leaf) {
             let sameName = names.dns.contains { $0 != commonName && $0.lowercased() == commonName.lowercased() }
-            let sameAddress = Self.canonicalIPAddress(commonName).map { $0 != commonName && names.ip.contains($0) } ?? false
+            let sameAddress =
+                Self.canonicalIPAddress(commonName).map { $0 != commonName && names.ip.contains($0) } ?? false
             if sameName || sameAddress {
                 return Violation(
                     error: TLSError(
@@ -210,9 +213,12 @@ enum StrictChainChecks {
         for certificate in issuers {
             let constraints = Self.dnsNameConstraints(certificate)
             if let excluded = constraints.excluded.first(where: { Self.dnsName(name, isWithin: $0) }) {
-                return rejected(certificate, "excludes \"\(excluded)\", which the peer name \(host) is in (RFC 5280 §4.2.1.10)")
+                return rejected(
+                    certificate, "excludes \"\(excluded)\", which the peer name \(host) is in (RFC 5280 §4.2.1.10)")
             }
-            if !constraints.permitted.isEmpty, !constraints.permitted.contains(where: { Self.dnsName(name, isWithin: $0) }) {
+            if !constraints.permitted.isEmpty,
+                !constraints.permitted.contains(where: { Self.dnsName(name, isWithin: $0) })
+            {
                 return rejected(certificate, "does not permit the peer name \(host) (RFC 5280 §4.2.1.10)")
             }
         }
@@ -228,12 +234,14 @@ enum StrictChainChecks {
             switch EVP_PKEY_get_base_id(key) {
             case NID_rsaEncryption, NID_rsassaPss:
                 if bits < 2048 || bits % 8 != 0 {
-                    return rejected(certificate, "has a \(bits)-bit RSA key (BR §6.1.5: at least 2048 bits, a multiple of 8)")
+                    return rejected(
+                        certificate, "has a \(bits)-bit RSA key (BR §6.1.5: at least 2048 bits, a multiple of 8)")
                 }
             case NID_X9_62_id_ecPublicKey:
                 let curve = Self.groupName(key)
                 if !["prime256v1", "P-256", "secp384r1", "P-384", "secp521r1", "P-521"].contains(curve) {
-                    return rejected(certificate, "has an ECDSA key on curve \(curve) (BR §6.1.5: P-256, P-384 or P-521)")
+                    return rejected(
+                        certificate, "has an ECDSA key on curve \(curve) (BR §6.1.5: P-256, P-384 or P-521)")
                 }
             case NID_dsa:
                 return rejected(certificate, "has a DSA key (BR §6.1.5)")
@@ -292,8 +300,10 @@ enum StrictChainChecks {
         for (index, label) in labels.enumerated() {
             if index == 0, label == "*", labels.count > 1 { continue }
             guard !label.isEmpty, label.utf8.count <= 63, !label.hasPrefix("-"), !label.hasSuffix("-"),
-                label.utf8.allSatisfy({ $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
-                    || (0x61...0x7A).contains($0) })
+                label.utf8.allSatisfy({
+                    $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0)
+                        || (0x61...0x7A).contains($0)
+                })
             else { return false }
         }
         return true

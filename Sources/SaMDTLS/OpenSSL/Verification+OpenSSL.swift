@@ -1,5 +1,6 @@
 import CSaMDOpenSSL
 import CSaMDShims
+
 public import struct Foundation.Date
 
 /// Whose certificate is being verified.
@@ -51,7 +52,8 @@ enum VerificationParameters {
             ok = X509_VERIFY_PARAM_set1_ip_asc(parameters, address)
         }
         guard ok == 1 else {
-            throw TLSError(.invalidConfiguration, "cannot use \(name) as the expected server name \(OpenSSLDiagnostics.drain())")
+            throw TLSError(
+                .invalidConfiguration, "cannot use \(name) as the expected server name \(OpenSSLDiagnostics.drain())")
         }
     }
 }
@@ -87,13 +89,16 @@ enum ChainCheck {
         guard leaf.extendedKeyUsage(includes: eku.nid) == true else {
             X509_STORE_CTX_set_error(storeContext, X509_V_ERR_INVALID_PURPOSE)
             return .failure(
-                TLSError(.unsupportedCertificate, "the peer certificate \(leaf.subject) has no extended key usage \(eku.name)")
+                TLSError(
+                    .unsupportedCertificate,
+                    "the peer certificate \(leaf.subject) has no extended key usage \(eku.name)")
             )
         }
         guard leaf.keyUsageAllowsDigitalSignature else {
             // X509_V_ERR_INVALID_PURPOSE: the handshake sends alert 43, unsupported_certificate.
             X509_STORE_CTX_set_error(storeContext, X509_V_ERR_INVALID_PURPOSE)
-            return .failure(TLSError(.unsupportedCertificate, Self.keyUsageWithoutDigitalSignature(leaf, "peer certificate")))
+            return .failure(
+                TLSError(.unsupportedCertificate, Self.keyUsageWithoutDigitalSignature(leaf, "peer certificate")))
         }
         var chain: [X509Certificate] = []
         if let stack = X509_STORE_CTX_get0_chain(storeContext) {
@@ -137,7 +142,8 @@ enum ChainCheck {
         // A CRL that is not current: `crlUnavailable`, carrying the alert OpenSSL sends for it (its
         // ssl_x509err2alert table; measured in CRLTests): 45 for an expired CRL, 42 for one not yet valid.
         case X509_V_ERR_CRL_HAS_EXPIRED:
-            return TLSError(.crlUnavailable, alert: 45, reason + " (the CRL is past its nextUpdate; CRL checking fails closed)")
+            return TLSError(
+                .crlUnavailable, alert: 45, reason + " (the CRL is past its nextUpdate; CRL checking fails closed)")
         case X509_V_ERR_CRL_NOT_YET_VALID:
             return TLSError(.crlUnavailable, alert: 42, reason + " (CRL checking fails closed)")
         case X509_V_ERR_CERT_HAS_EXPIRED:
@@ -206,14 +212,17 @@ public enum TLSChainVerifier {
             for anchor in anchors where X509_STORE_add_cert(store, anchor.pointer) != 1 {
                 OpenSSLDiagnostics.clear()
             }
-            let crlCount = try CRLLoader.load(crls.map { TLSPEMSource.bytes($0) }, into: store, highWater: nil).loadedCount
+            let crlCount = try CRLLoader.load(crls.map { TLSPEMSource.bytes($0) }, into: store, highWater: nil)
+                .loadedCount
             guard let stack = CSaMDShims_sk_X509_new_null() else { return .failure(TLSError(.io, "no stack")) }
             defer { CSaMDShims_sk_X509_pop_free(stack) }
             for certificate in untrusted {
                 X509_up_ref(certificate.pointer)
                 _ = CSaMDShims_sk_X509_push(stack, certificate.pointer)
             }
-            guard let context = X509_STORE_CTX_new() else { return .failure(TLSError(.io, "X509_STORE_CTX_new failed")) }
+            guard let context = X509_STORE_CTX_new() else {
+                return .failure(TLSError(.io, "X509_STORE_CTX_new failed"))
+            }
             defer { X509_STORE_CTX_free(context) }
             guard X509_STORE_CTX_init(context, store, leafCertificate.pointer, stack) == 1,
                 let parameters = X509_STORE_CTX_get0_param(context)
@@ -228,7 +237,8 @@ public enum TLSChainVerifier {
             case .client:
                 role = .client
             }
-            try VerificationParameters.apply(parameters, peerRole: role, maximumChainDepth: maximumChainDepth, checkCRLs: crlCount > 0)
+            try VerificationParameters.apply(
+                parameters, peerRole: role, maximumChainDepth: maximumChainDepth, checkCRLs: crlCount > 0)
             X509_VERIFY_PARAM_set_time(parameters, time_t(time.timeIntervalSince1970))
             let verified = X509_verify_cert(context) == 1
             return ChainCheck.complete(context, chainVerified: verified, peerRole: role, policy: policy)

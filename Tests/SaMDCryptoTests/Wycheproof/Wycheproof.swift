@@ -1,4 +1,5 @@
 import Foundation
+import SaMDCrypto
 import Testing
 
 /// A Wycheproof vector file (C2SP/wycheproof, testvectors_v1), decoded lazily per schema.
@@ -58,5 +59,3 @@ struct CryptoErrorCodeBox: Equatable {
     /// nil when something other than a CryptoError was thrown.
     let code: CryptoError.Code?
 }
-
-import SaMDCrypto

@@ -65,7 +65,8 @@ struct WycheproofAEADTests {
                     )
                     #expect(
                         thrownCode {
-                            try algorithm.open(ciphertext: ciphertext, tag: tag, key: key, nonce: nonce, associatedData: aad)
+                            try algorithm.open(
+                                ciphertext: ciphertext, tag: tag, key: key, nonce: nonce, associatedData: aad)
                         } == CryptoErrorCodeBox(code: policyRefusal),
                         context
                     )
@@ -77,15 +78,18 @@ struct WycheproofAEADTests {
                 case .valid:
                     let sealed = try algorithm.seal(message, key: key, nonce: nonce, associatedData: aad)
                     #expect(sealed == ciphertext + tag, context)
-                    let opened = try algorithm.open(ciphertext: ciphertext, tag: tag, key: key, nonce: nonce, associatedData: aad)
+                    let opened = try algorithm.open(
+                        ciphertext: ciphertext, tag: tag, key: key, nonce: nonce, associatedData: aad)
                     #expect(opened == message, context)
-                    let openedCombined = try algorithm.open(ciphertext + tag, key: key, nonce: nonce, associatedData: aad)
+                    let openedCombined = try algorithm.open(
+                        ciphertext + tag, key: key, nonce: nonce, associatedData: aad)
                     #expect(openedCombined == message, context)
                     tally.validPassed += 1
                 case .invalid, .acceptable:
                     // No acceptable AEAD vectors exist in these files; treat any as must-refuse.
                     let code = thrownCode {
-                        try algorithm.open(ciphertext: ciphertext, tag: tag, key: key, nonce: nonce, associatedData: aad)
+                        try algorithm.open(
+                            ciphertext: ciphertext, tag: tag, key: key, nonce: nonce, associatedData: aad)
                     }
                     #expect(code == CryptoErrorCodeBox(code: .authenticationFailed), context)
                     tally.invalidRefused += 1

@@ -74,13 +74,20 @@ struct WycheproofKeyWrapTests {
                     // Any unwrap of an invalid wrapping must fail, whatever the reason.
                     #expect(thrownCode { try variant.unwrap(wrapped, kek) } != nil, context)
                     if !variant.accepts(keyByteCount: message.count) {
-                        #expect(thrownCode { try variant.wrap(plainKey, kek) } == CryptoErrorCodeBox(code: .invalidInput), context)
+                        #expect(
+                            thrownCode { try variant.wrap(plainKey, kek) } == CryptoErrorCodeBox(code: .invalidInput),
+                            context)
                     }
                     tally.invalidRefused += 1
                 case .acceptable:
-                    #expect(vector.flags == ["ShortKey"], "an acceptable case without a documented decision: \(context)")
-                    #expect(thrownCode { try variant.wrap(plainKey, kek) } == CryptoErrorCodeBox(code: .invalidInput), context)
-                    #expect(thrownCode { try variant.unwrap(wrapped, kek) } == CryptoErrorCodeBox(code: .invalidInput), context)
+                    #expect(
+                        vector.flags == ["ShortKey"], "an acceptable case without a documented decision: \(context)")
+                    #expect(
+                        thrownCode { try variant.wrap(plainKey, kek) } == CryptoErrorCodeBox(code: .invalidInput),
+                        context)
+                    #expect(
+                        thrownCode { try variant.unwrap(wrapped, kek) } == CryptoErrorCodeBox(code: .invalidInput),
+                        context)
                     tally.acceptableRefused += 1
                 }
             }

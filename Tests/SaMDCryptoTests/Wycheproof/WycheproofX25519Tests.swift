@@ -36,7 +36,8 @@ struct WycheproofX25519Tests {
             #expect(group.curve == "curve25519")
             for vector in group.tests {
                 let context = Comment(rawValue: "\(file) tcId \(vector.tcId): \(vector.comment) \(vector.flags)")
-                let privateKey = try X25519.PrivateKey(rawRepresentation: SecureBytes(copying: [UInt8](hex: vector.private)))
+                let privateKey = try X25519.PrivateKey(
+                    rawRepresentation: SecureBytes(copying: [UInt8](hex: vector.private)))
                 let publicKey = try X25519.PublicKey(rawRepresentation: [UInt8](hex: vector.public))
                 let expected = [UInt8](hex: vector.shared)
                 switch vector.result {
@@ -46,7 +47,8 @@ struct WycheproofX25519Tests {
                 case .acceptable where vector.flags.contains("ZeroSharedSecret"):
                     #expect(expected.allSatisfy { $0 == 0 }, context)
                     #expect(
-                        thrownCode { try privateKey.sharedSecret(with: publicKey) } == CryptoErrorCodeBox(code: .invalidPublicKey),
+                        thrownCode { try privateKey.sharedSecret(with: publicKey) }
+                            == CryptoErrorCodeBox(code: .invalidPublicKey),
                         context
                     )
                     tally.acceptableRefused += 1

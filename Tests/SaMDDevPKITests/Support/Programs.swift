@@ -24,7 +24,9 @@ enum Programs {
     static func samdPKI() throws -> URL {
         var starts: [URL] = [Bundle.main.bundleURL]
         if let executable = Bundle.main.executableURL { starts.append(executable.deletingLastPathComponent()) }
-        if let first = CommandLine.arguments.first { starts.append(URL(fileURLWithPath: first).deletingLastPathComponent()) }
+        if let first = CommandLine.arguments.first {
+            starts.append(URL(fileURLWithPath: first).deletingLastPathComponent())
+        }
         for start in starts {
             var directory = start
             for _ in 0..<4 {
@@ -61,7 +63,9 @@ enum Programs {
 
     /// Runs `executable` to its end, waiting at most `timeout`; a program still running then is killed and
     /// the run fails.
-    static func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> ProgramRun {
+    static func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(120)) async throws
+        -> ProgramRun
+    {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("samd-pki-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -104,7 +108,8 @@ enum Programs {
         if !finished {
             process.terminate()
             process.waitUntilExit()
-            throw ProgramError("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish in \(timeout)")
+            throw ProgramError(
+                "\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish in \(timeout)")
         }
         process.waitUntilExit()
         return ProgramRun(

@@ -14,7 +14,9 @@ enum Fixtures {
     static let keys = StaticKeyProvider(keys: [kekID: kek, kek2ID: kek2])
     static let sealingKey = SealingKey.keyEncryptionKey(kekID, kek)
 
-    static func context(patient: String = "patient-7", record: String = "obs-42", type: String = "fhir") -> EncryptionContext {
+    static func context(patient: String = "patient-7", record: String = "obs-42", type: String = "fhir")
+        -> EncryptionContext
+    {
         try! EncryptionContext([("patient", patient), ("record", record), ("type", type)])
     }
 

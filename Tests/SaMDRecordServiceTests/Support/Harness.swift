@@ -4,7 +4,6 @@
 // other suites of this test target.
 
 import Foundation
-import SaMDTestSupport
 import Logging
 import NIOCore
 import SaMDCrypto
@@ -13,11 +12,12 @@ import SaMDRecordService
 import SaMDStore
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 enum Harness {
@@ -41,11 +41,14 @@ enum Harness {
         let renewedServer: TestCertificate
 
         init() throws {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-records-pki-\(UUID().uuidString)", isDirectory: true)
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "samd-records-pki-\(UUID().uuidString)", isDirectory: true)
             self.pki = try TestPKI()
             self.files = try self.pki.write(to: directory)
-            let shredder = try self.pki.intermediate.issueLeaf(commonName: "shredder", sans: [.uri(Harness.shredderURI)], ekus: [.clientAuth])
-            self.renewedServer = try self.pki.intermediate.issueLeaf(commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth])
+            let shredder = try self.pki.intermediate.issueLeaf(
+                commonName: "shredder", sans: [.uri(Harness.shredderURI)], ekus: [.clientAuth])
+            self.renewedServer = try self.pki.intermediate.issueLeaf(
+                commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth])
             for (name, certificate) in [("shredder", shredder), ("renewedServer", self.renewedServer)] {
                 try Harness.writePrivate(certificate.chainPEM, to: self.files.certificate(name))
                 try Harness.writePrivate(certificate.privateKeyPEM, to: self.files.key(name))
@@ -67,8 +70,10 @@ enum Harness {
         let path: String
 
         init(_ prefix: String = "samd-records") throws {
-            self.path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
-            try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            self.path =
+                FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(
+                atPath: self.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
 
         deinit {
@@ -158,7 +163,9 @@ enum Harness {
         }
 
         /// A gateway with the configuration `configure` makes around the harness's server TLS context.
-        static func start(_ configure: (TLSContext) throws -> RecordGatewayConfiguration) async throws -> InProcessGateway {
+        static func start(_ configure: (TLSContext) throws -> RecordGatewayConfiguration) async throws
+            -> InProcessGateway
+        {
             let stores = try Stores()
             let events = LogRecorder()
             let gateway = try await RecordGateway.start(

@@ -7,7 +7,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension Harness {
@@ -63,7 +63,7 @@ extension Harness {
     }
 
     /// A child process with collected standard output and error; SIGKILLed when released if still running.
-    final class Child: @unchecked Sendable {  // `process` is only started, signalled and waited for
+    final class Child: @unchecked Sendable { // `process` is only started, signalled and waited for
         let process = Process()
         let standardOutput: PipeCollector
         let standardError: PipeCollector
@@ -123,7 +123,8 @@ extension Harness {
             while (!self.standardOutput.isClosed || !self.standardError.isClosed) && Date() < drained {
                 try? await Task.sleep(for: .milliseconds(5))
             }
-            return self.process.terminationReason == .exit ? self.process.terminationStatus : 128 + self.process.terminationStatus
+            return self.process.terminationReason == .exit
+                ? self.process.terminationStatus : 128 + self.process.terminationStatus
         }
 
         /// Waits at most `timeout` seconds until `condition` holds; returns whether it did.
@@ -152,7 +153,9 @@ extension Harness {
     }
 
     /// Runs a program to its end (at most `timeout` seconds), waiting without holding a cooperative thread.
-    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) async throws -> Run {
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60)
+        async throws -> Run
+    {
         let child = try Child(executable, arguments, environment: environment)
         defer { child.kill() }
         let status = await child.waitForExit(timeout: timeout)
@@ -163,7 +166,9 @@ extension Harness {
     /// tests. Prefer the async ``run(_:_:environment:timeout:)``, which leaves the thread to the async tests
     /// running beside it.
     @_disfavoredOverload
-    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60) throws -> Run {
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60)
+        throws -> Run
+    {
         let child = try Child(executable, arguments, environment: environment)
         defer { child.kill() }
         let deadline = Date() + timeout
@@ -212,7 +217,8 @@ extension Harness {
             let prefix = "listening on 127.0.0.1:"
             guard ready, firstLine.hasPrefix(prefix), let port = Int(firstLine.dropFirst(prefix.count)), port > 0 else {
                 child.kill()
-                throw SetupFailure("samd-gateway did not start: first line \"\(firstLine)\"; stderr: \(child.standardError.text)")
+                throw SetupFailure(
+                    "samd-gateway did not start: first line \"\(firstLine)\"; stderr: \(child.standardError.text)")
             }
             self.port = port
         }
@@ -221,7 +227,8 @@ extension Harness {
         static func standardArguments(_ stores: Stores, server: (cert: String, key: String)? = nil) -> [String] {
             let pki = Harness.pki
             return [
-                "--cert", server?.cert ?? pki.cert("server"), "--key", server?.key ?? pki.key("server"), "--ca", pki.root,
+                "--cert", server?.cert ?? pki.cert("server"), "--key", server?.key ?? pki.key("server"), "--ca",
+                pki.root,
                 "--store", stores.storePath, "--keystore", stores.keysPath,
                 "--reader", TestPKI.readerURI, "--shredder", Harness.shredderURI,
             ]
@@ -244,7 +251,9 @@ extension Harness {
         /// the gateway running, detached.
         func stop() {
             let pid = self.child.process.processIdentifier
-            if self.child.isRunning, let children = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) {
+            if self.child.isRunning,
+                let children = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8)
+            {
                 for traced in children.split(separator: " ").compactMap({ Int32($0) }) { Glibc.kill(traced, SIGKILL) }
             }
             self.child.kill()
@@ -257,7 +266,9 @@ extension Harness {
     static func medicalRecords(_ names: [String]) throws -> [(name: String, bytes: [UInt8])] {
         let all = try MedicalRecords.load(from: MedicalRecords.packageFolder)
         return try names.map { name in
-            guard let found = all.first(where: { $0.0.hasSuffix("/" + name) }) else { throw SetupFailure("no shared record \(name)") }
+            guard let found = all.first(where: { $0.0.hasSuffix("/" + name) }) else {
+                throw SetupFailure("no shared record \(name)")
+            }
             return (name, found.1)
         }
     }

@@ -2,22 +2,22 @@
 // processes: bounded waits only, loopback only, and every child killed when its test ends.
 
 import Foundation
-import SaMDTestSupport
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Synchronization
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Where things are.
 enum Locations {
     /// The package root, derived from this file's path (Tests/SaMDTLSTests/Support/CLIProcess.swift).
     static let packageRoot: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // Support
-        .deletingLastPathComponent()  // SaMDTLSTests
-        .deletingLastPathComponent()  // Tests
+        .deletingLastPathComponent() // Support
+        .deletingLastPathComponent() // SaMDTLSTests
+        .deletingLastPathComponent() // Tests
         .deletingLastPathComponent()
 
     /// The `samd-tls` binary: beside the test bundle in the build directory.
@@ -28,7 +28,8 @@ enum Locations {
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory.deleteLastPathComponent()
         }
-        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-tls next to \(Bundle.module.bundleURL.path)"])
+        throw CocoaError(
+            .fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-tls next to \(Bundle.module.bundleURL.path)"])
     }
 
     /// A program on PATH (or the usual system directories), or `nil`.
@@ -236,7 +237,9 @@ struct Run: CustomStringConvertible {
     var output: String { String(decoding: self.standardOutput, as: UTF8.self) }
 
     var description: String {
-        let status = self.status.map { self.killedBySignal ? "killed by signal \($0) (crash)" : "status \($0)" } ?? "timed out (killed)"
+        let status =
+            self.status.map { self.killedBySignal ? "killed by signal \($0) (crash)" : "status \($0)" }
+            ?? "timed out (killed)"
         return "\(status); stderr: \(self.standardError.prefix(4000))"
     }
 }
@@ -268,15 +271,19 @@ final class ServeProcess: @unchecked Sendable {
     /// Starts `samd-tls serve --listen HOST:0 ARGUMENTS…` and waits (bounded) for `listening on HOST:PORT`.
     init(host: String = "127.0.0.1", _ arguments: [String]) throws {
         let listen = host.contains(":") ? "[\(host)]:0" : "\(host):0"
-        let child = try ChildProcess(try Locations.samdTLS(), ["serve", "--listen", listen] + arguments, keepStandardInputOpen: true)
+        let child = try ChildProcess(
+            try Locations.samdTLS(), ["serve", "--listen", listen] + arguments, keepStandardInputOpen: true)
         self.child = child
         self.host = host
         let ready = child.wait(timeout: 15) { child.standardOutput.text.contains("\n") || !child.isRunning }
-        let firstLine = child.standardOutput.text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let firstLine =
+            child.standardOutput.text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init)
+            ?? ""
         let prefix = host.contains(":") ? "listening on [\(host)]:" : "listening on \(host):"
         guard ready, firstLine.hasPrefix(prefix), let port = Int(firstLine.dropFirst(prefix.count)), port > 0 else {
             child.kill()
-            throw SetupError("samd-tls serve did not start: first line \"\(firstLine)\"; stderr: \(child.standardError.text)")
+            throw SetupError(
+                "samd-tls serve did not start: first line \"\(firstLine)\"; stderr: \(child.standardError.text)")
         }
         self.port = port
     }
@@ -362,7 +369,7 @@ final class PlaintextHTTPServer: @unchecked Sendable {
                 let client = accept(fd, nil, nil)
                 if client < 0 {
                     if errno == EINTR { continue }
-                    return  // the listening socket was shut down
+                    return // the listening socket was shut down
                 }
                 var buffer = [UInt8](repeating: 0, count: 4096)
                 var timeout = timeval(tv_sec: 2, tv_usec: 0)
@@ -394,4 +401,3 @@ final class SilentTCPServer: @unchecked Sendable {
         close(self.fd)
     }
 }
-

@@ -27,7 +27,9 @@ enum Fixtures {
             : .server(identity: identity)
     }
 
-    static func clientConfiguration(_ certificate: TestCertificate? = nil, policy: TLSPeerPolicy = TLSPeerPolicy()) -> TLSConfiguration {
+    static func clientConfiguration(_ certificate: TestCertificate? = nil, policy: TLSPeerPolicy = TLSPeerPolicy())
+        -> TLSConfiguration
+    {
         if let certificate {
             return .deviceClient(identity: self.identity(certificate), trustRoots: self.roots, peerPolicy: policy)
         }
@@ -36,7 +38,9 @@ enum Fixtures {
         return configuration
     }
 
-    static func context(_ configuration: TLSConfiguration, logger: Logger = Logger(label: "test.tls")) throws -> TLSContext {
+    static func context(_ configuration: TLSConfiguration, logger: Logger = Logger(label: "test.tls")) throws
+        -> TLSContext
+    {
         try TLSContext(configuration: configuration, logger: logger)
     }
 
@@ -45,4 +49,3 @@ enum Fixtures {
         return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 }
-

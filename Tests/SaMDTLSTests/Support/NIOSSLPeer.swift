@@ -36,7 +36,7 @@ enum NIOSSLPeer {
         }
 
         func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if "\(event)".hasPrefix("handshakeCompleted") { self.handshakeCompleted = true }  // NIOTLS.TLSUserEvent
+            if "\(event)".hasPrefix("handshakeCompleted") { self.handshakeCompleted = true } // NIOTLS.TLSUserEvent
         }
     }
 
@@ -53,18 +53,22 @@ enum NIOSSLPeer {
         configuration.maximumTLSVersion = maximumVersion
         if let certificate {
             configuration.certificateChain = try Self.certificates(certificate.chainPEM).map { .certificate($0) }
-            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem))
+            configuration.privateKey = .privateKey(
+                try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem))
         }
         return configuration
     }
 
-    static func serverConfiguration(certificate: TestCertificate, requireClients: Bool = true) throws -> NIOSSL.TLSConfiguration {
+    static func serverConfiguration(certificate: TestCertificate, requireClients: Bool = true) throws
+        -> NIOSSL.TLSConfiguration
+    {
         var configuration = NIOSSL.TLSConfiguration.makeServerConfiguration(
             certificateChain: try Self.certificates(certificate.chainPEM).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(certificate.privateKeyPEM.utf8), format: .pem))
         )
         if requireClients {
-            configuration.trustRoots = .certificates(try Self.certificates(Fixtures.pki.root.certificate.certificatePEM))
+            configuration.trustRoots = .certificates(
+                try Self.certificates(Fixtures.pki.root.certificate.certificatePEM))
             configuration.certificateVerification = .noHostnameVerification
         }
         return configuration
@@ -99,7 +103,9 @@ enum NIOSSLPeer {
         try serverChannel.pipeline.syncOperations.addHandlers(serverHandler, serverCollector)
 
         let clientChannel = EmbeddedChannel()
-        let context = try NIOSSLContext(configuration: try Self.clientConfiguration(certificate: clientCertificate, maximumVersion: tls12Only ? .tlsv12 : .tlsv13))
+        let context = try NIOSSLContext(
+            configuration: try Self.clientConfiguration(
+                certificate: clientCertificate, maximumVersion: tls12Only ? .tlsv12 : .tlsv13))
         let recorder = Recorder()
         try clientChannel.pipeline.syncOperations.addHandlers(
             try NIOSSLClientHandler(context: context, serverHostname: "gateway.test"),
