@@ -8,12 +8,12 @@ import Testing
 /// The test vectors published in Docs/EnvelopeFormat.md, re-derived from their fixed inputs: the
 /// document is read, each vector's inputs sealed deterministically, and the result compared with the
 /// published envelope, which must also open.
-@Suite("Docs/EnvelopeFormat.md test vectors")
+@Suite("EnvelopeFormat.md test vectors (the SaMDEnvelope DocC catalog)")
 struct EnvelopeFormatVectorTests {
     static var documentURL: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-            .appendingPathComponent("Docs/EnvelopeFormat.md")
+            .appendingPathComponent("Sources/SaMDEnvelope/SaMDEnvelope.docc/EnvelopeFormat.md")
     }
 
     /// The `key: value` lines of each ```vector block.

@@ -1,5 +1,5 @@
 // `samd-gateway` and `samd-agent` options and exits as a newcomer meets them: a mistyped store directory,
-// out-of-range numbers, the exit codes each --help and Docs/Gateway.md list, a listen address in use.
+// out-of-range numbers, the exit codes each --help and Gateway.md (the SaMDRecordService DocC catalog) list, a listen address in use.
 
 import Foundation
 import SaMDKeys
@@ -139,7 +139,9 @@ struct GatewayOptionTests {
         let agentHelp = try await Harness.run(agent, ["--help"]).output
         #expect(Self.listedCodes(in: agentHelp, after: "Exit codes") == agentCodes, "\(agentHelp)")
 
-        let docs = try String(contentsOf: Self.packageRoot.appendingPathComponent("Docs/Gateway.md"), encoding: .utf8)
+        let docs = try String(
+            contentsOf: Self.packageRoot.appendingPathComponent(
+                "Examples/RecordService/SaMDRecordService.docc/Gateway.md"), encoding: .utf8)
         #expect(Self.listedCodes(in: docs, after: "Exit codes of serve") == serve)
         #expect(Self.listedCodes(in: docs, after: "Exit codes of rotate") == rotate)
         #expect(Self.listedCodes(in: docs, after: "Exit codes of samd-agent") == agentCodes)
