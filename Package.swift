@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         // SQLite, for the embedded encrypted record store (links the system libsqlite3).
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // Documentation only: `swift package generate-documentation` builds the modules' DocC catalogs.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // Test-only: the interop peer for SaMDTLS (BoringSSL-based). Not a dependency of any library product.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
     ],
