@@ -2,10 +2,13 @@ import SaMDCrypto
 
 /// Envelope encryption of whole records: a fresh random DEK per record, wrapped by a named, versioned
 /// key (``EnvelopeHeader``); the payload sealed under the DEK with C2SP chunked encryption, bound to
-/// the record's ``EncryptionContext``. See Docs/EnvelopeFormat.md.
+/// the record's ``EncryptionContext``. See <doc:EnvelopeFormat>.
 public enum Envelope {
     /// Seals `plaintext` for the record described by `context`.
     /// - Parameters:
+    ///   - plaintext: the record, at most ``ChunkedPayload/maximumChunkCount`` chunks of 16 KiB.
+    ///   - context: the record's encryption context, bound into the payload and not stored.
+    ///   - key: the KEK or subject key that wraps the fresh DEK; its identifier is written in the header.
     ///   - suite: ``PayloadSuite/cobblestone256`` unless the device lacks AES instructions.
     /// - Returns: header ‖ payload.
     /// - Throws: ``EnvelopeError/Code/crypto`` when a primitive fails; ``EnvelopeError/Code/limitExceeded``.

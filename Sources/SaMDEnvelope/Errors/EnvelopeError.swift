@@ -10,7 +10,7 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
     public let code: Code
     /// What went wrong, in words, without secrets or patient data.
     public let reason: String
-    /// The ``CryptoError`` underneath, when a primitive failed.
+    /// The `CryptoError` (SaMDCrypto) underneath, when a primitive failed.
     public let underlying: CryptoError?
     public let file: String
     public let line: Int

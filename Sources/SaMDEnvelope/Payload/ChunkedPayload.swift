@@ -44,6 +44,8 @@ public enum ChunkedPayload {
 
     /// Seals a whole message.
     /// - Parameters:
+    ///   - message: the plaintext, at most ``maximumChunkCount`` chunks of ``chunkByteCount`` bytes.
+    ///   - suite: the AEAD and chunk layout (C2SP chunked encryption).
     ///   - inputKey: the record's DEK, exactly the AEAD's key length (32 bytes).
     ///   - context: bound into the key derivation; up to ``maximumContextByteCount`` bytes.
     /// - Returns: ``sealedByteCount(plaintextCount:)`` bytes.
