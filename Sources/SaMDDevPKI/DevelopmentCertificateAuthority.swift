@@ -28,6 +28,9 @@ public final class DevelopmentCertificateAuthority: Sendable {
     /// A new self-signed root CA `O=<organization>, CN=<commonName>`: basicConstraints critical CA:TRUE
     /// (no path length limit), keyUsage critical keyCertSign+cRLSign, SKI, AKI.
     /// - Parameters:
+    ///   - commonName: the subject's CN, at most 64 characters (RFC 5280 ub-common-name).
+    ///   - organization: the subject's O.
+    ///   - keyType: the root's key: P-256 by default.
     ///   - notBefore: start of validity; by default one hour ago, to allow for clock skew.
     ///   - notAfter: end of validity; by default 30 days from now.
     /// - Throws: ``DevelopmentPKIError/Code/invalidValidity`` when `notAfter` is not after `notBefore`;
@@ -88,6 +91,12 @@ public final class DevelopmentCertificateAuthority: Sendable {
     /// `keyUsage` says (by default critical digitalSignature, +keyEncipherment for RSA), SKI, AKI,
     /// extendedKeyUsage `ekus` and subjectAltName `sans` (each left out when empty).
     /// - Parameters:
+    ///   - commonName: the subject's CN, at most 64 characters (RFC 5280 ub-common-name).
+    ///   - sans: the subjectAltName entries (RFC 5280 §4.2.1.6); none leaves the extension out.
+    ///   - ekus: the extendedKeyUsage purposes (RFC 5280 §4.2.1.12); none leaves the extension out.
+    ///   - keyType: the leaf's key: P-256 by default.
+    ///   - notBefore: start of validity; by default one hour ago, to allow for clock skew.
+    ///   - notAfter: end of validity; by default 30 days from now.
     ///   - serial: by default a random positive 63-bit number.
     ///   - keyUsage: the keyUsage extension (RFC 5280 §4.2.1.3); other than `.standard` only for tests of
     ///     certificates a TLS peer must refuse or may accept.
@@ -120,6 +129,9 @@ public final class DevelopmentCertificateAuthority: Sendable {
     /// RFC 5280's ub-common-name), SAN URI `urn:samd:device:<id>`, EKU clientAuth.
     /// - Parameters:
     ///   - id: 1–64 characters of `A–Z a–z 0–9 . _ -`.
+    ///   - keyType: the certificate's key: P-256 by default.
+    ///   - notBefore: start of validity; by default one hour ago, to allow for clock skew.
+    ///   - notAfter: end of validity; by default 30 days from now.
     /// - Throws: ``DevelopmentPKIError/Code/invalidIdentifier`` for any other `id`; otherwise as
     ///   ``issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:keyUsage:)``.
     public func issueDevice(
@@ -135,6 +147,9 @@ public final class DevelopmentCertificateAuthority: Sendable {
     /// RFC 5280's ub-common-name), SAN URI `urn:samd:reader:<id>`, EKU clientAuth.
     /// - Parameters:
     ///   - id: 1–64 characters of `A–Z a–z 0–9 . _ -`.
+    ///   - keyType: the certificate's key: P-256 by default.
+    ///   - notBefore: start of validity; by default one hour ago, to allow for clock skew.
+    ///   - notAfter: end of validity; by default 30 days from now.
     /// - Throws: ``DevelopmentPKIError/Code/invalidIdentifier`` for any other `id`; otherwise as
     ///   ``issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:keyUsage:)``.
     public func issueReader(
@@ -149,6 +164,7 @@ public final class DevelopmentCertificateAuthority: Sendable {
     /// A PEM X.509 v2 CRL signed by this CA listing `revokingSerials` (revoked at `thisUpdate`), with a CRL
     /// number and an authority key identifier.
     /// - Parameters:
+    ///   - revokingSerials: the serial numbers of the revoked certificates; none makes an empty CRL.
     ///   - thisUpdate: by default one minute ago.
     ///   - nextUpdate: by default one day from now; `nil` leaves the field out (RFC 5280 §5.1.2.5 requires it
     ///     of conforming issuers: only for tests of CRLs a verifier must refuse).
