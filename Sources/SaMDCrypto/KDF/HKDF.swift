@@ -1,23 +1,10 @@
-/// The hash function under HKDF.
-public enum HKDFHash: String, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
-    case sha256 = "SHA-256"
-    case sha512 = "SHA-512"
+/// The hash function under HKDF: one of SaMDCrypto's digests (SHA-256 or SHA-512).
+public typealias HKDFHash = DigestAlgorithm
 
-    /// The hash output length in bytes (HashLen in RFC 5869): 32 or 64.
-    public var byteCount: Int {
-        switch self {
-        case .sha256: 32
-        case .sha512: 64
-        }
-    }
-
-    /// The longest output HKDF-Expand can produce, in bytes: 255 × HashLen (RFC 5869 §2.3).
+extension DigestAlgorithm {
+    /// The longest output HKDF-Expand can produce with this hash, in bytes: 255 × HashLen (RFC 5869 §2.3).
     public var maximumOutputByteCount: Int {
         255 * self.byteCount
-    }
-
-    public var description: String {
-        self.rawValue
     }
 }
 
