@@ -100,28 +100,19 @@ public struct SBOMInventory: Sendable {
         _ runtime: RuntimeReport, _ owners: [String: DebianPackage], _ system: OperatingSystem?, _ table: SupportTable
     ) -> SBOMComponent {
         let version = self.openSSLVersion(runtime.openSSL.version)
-        let debian = runtime.openSSL.libcryptoPath.flatMap { owners[$0] }
-        var component = SBOMComponent(
-            reference: "openssl", kind: .library, name: "openssl", version: version,
-            supplier: debian == nil ? "OpenSSL Software Foundation" : "Debian"
-        )
-        component.author = "The OpenSSL Project"
-        component.summary =
-            "OpenSSL \(version) as loaded by this process (libssl, libcrypto): TLS and the AES-GCM, HKDF, HMAC, SHA-2, key wrap and DRBG primitives"
-        component.cpe = "cpe:2.3:a:openssl:openssl:\(version):*:*:*:*:*:*:*"
-        component.license = "Apache-2.0"
-        component.vcsURL = "https://github.com/openssl/openssl"
-        component.alternatePurls = ["pkg:generic/openssl@\(PackageURL.encode(version))"]
-        component.advisoryKeys = [.init(ecosystem: "OSS-Fuzz", name: "openssl", version: version)]
+        var component = self.loadedLibrary(
+            LoadedLibrary(
+                name: "openssl", upstreamSupplier: "OpenSSL Software Foundation", author: "The OpenSSL Project",
+                summary:
+                    "OpenSSL \(version) as loaded by this process (libssl, libcrypto): TLS and the AES-GCM, HKDF, HMAC, SHA-2, key wrap and DRBG primitives",
+                cpeVendor: "openssl", license: "Apache-2.0", vcsURL: "https://github.com/openssl/openssl"),
+            version: version, path: runtime.openSSL.libcryptoPath, owners, system, table)
         component.properties["samd:runtimeVersion"] = runtime.openSSL.version
         component.properties["samd:versionNumber"] = runtime.openSSL.versionNumberHex
         component.properties["samd:headerVersionNumber"] = runtime.openSSL.headerVersionNumberHex
         if let modules = runtime.openSSL.modulesDirectory { component.properties["samd:modulesDirectory"] = modules }
         component.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
         component.properties["samd:fipsProviderActive"] = String(runtime.openSSL.fipsProviderActive)
-        self.applyDebian(debian, system, to: &component, upstreamName: "openssl")
-        component.support = table.status(
-            component: "openssl", version: version, distribution: debian == nil ? nil : system?.key)
         component.subcomponents = [
             (runtime.openSSL.libsslPath, "libssl"), (runtime.openSSL.libcryptoPath, "libcrypto"),
         ].compactMap { path, name in path.map { self.file($0, name: name, parent: component, owners: owners) } }
@@ -132,28 +123,56 @@ public struct SBOMInventory: Sendable {
         _ runtime: RuntimeReport, _ owners: [String: DebianPackage], _ system: OperatingSystem?, _ table: SupportTable
     ) -> SBOMComponent {
         let version = runtime.sodium.version
-        let debian = runtime.sodium.path.flatMap { owners[$0] }
-        var component = SBOMComponent(
-            reference: "libsodium", kind: .library, name: "libsodium", version: version,
-            supplier: debian == nil ? "libsodium (Frank Denis)" : "Debian"
-        )
-        component.author = "Frank Denis"
-        component.summary =
-            "libsodium \(version) as loaded by this process: XChaCha20-Poly1305, X25519, sealed boxes, Ed25519, Argon2id, guarded memory"
-        component.cpe = "cpe:2.3:a:libsodium_project:libsodium:\(version):*:*:*:*:*:*:*"
-        component.license = "ISC"
-        component.vcsURL = "https://github.com/jedisct1/libsodium"
-        component.alternatePurls = ["pkg:generic/libsodium@\(PackageURL.encode(version))"]
-        component.advisoryKeys = [.init(ecosystem: "OSS-Fuzz", name: "libsodium", version: version)]
+        var component = self.loadedLibrary(
+            LoadedLibrary(
+                name: "libsodium", upstreamSupplier: "libsodium (Frank Denis)", author: "Frank Denis",
+                summary:
+                    "libsodium \(version) as loaded by this process: XChaCha20-Poly1305, X25519, sealed boxes, Ed25519, Argon2id, guarded memory",
+                cpeVendor: "libsodium_project", license: "ISC", vcsURL: "https://github.com/jedisct1/libsodium"),
+            version: version, path: runtime.sodium.path, owners, system, table)
         component.properties["samd:libraryVersion"] = runtime.sodium.libraryVersion
-        self.applyDebian(debian, system, to: &component, upstreamName: "libsodium")
-        component.support = table.status(
-            component: "libsodium", version: version, distribution: debian == nil ? nil : system?.key)
         if let path = runtime.sodium.path {
             // libsodium is one file: the component itself carries its path and hash.
             component.path = path
             component.sha256 = self.sha256(ofFile: path)
         }
+        return component
+    }
+
+    /// What the SBOM says of a C library the process loaded, besides its version.
+    private struct LoadedLibrary {
+        let name: String
+        /// The supplier when the library is not a distribution's package.
+        let upstreamSupplier: String
+        let author: String
+        let summary: String
+        /// The vendor part of its CPE 2.3 name (NVD's dictionary).
+        let cpeVendor: String
+        let license: String
+        let vcsURL: String
+    }
+
+    /// The component of a loaded C library at `path`: identity, CPE, purls, the advisory key, the Debian package
+    /// that owns the file (when one does) and its support status.
+    private static func loadedLibrary(
+        _ library: LoadedLibrary, version: String, path: String?, _ owners: [String: DebianPackage],
+        _ system: OperatingSystem?, _ table: SupportTable
+    ) -> SBOMComponent {
+        let debian = path.flatMap { owners[$0] }
+        var component = SBOMComponent(
+            reference: library.name, kind: .library, name: library.name, version: version,
+            supplier: debian == nil ? library.upstreamSupplier : "Debian"
+        )
+        component.author = library.author
+        component.summary = library.summary
+        component.cpe = "cpe:2.3:a:\(library.cpeVendor):\(library.name):\(version):*:*:*:*:*:*:*"
+        component.license = library.license
+        component.vcsURL = library.vcsURL
+        component.alternatePurls = ["pkg:generic/\(library.name)@\(PackageURL.encode(version))"]
+        component.advisoryKeys = [.init(ecosystem: "OSS-Fuzz", name: library.name, version: version)]
+        self.applyDebian(debian, system, to: &component, upstreamName: library.name)
+        component.support = table.status(
+            component: library.name, version: version, distribution: debian == nil ? nil : system?.key)
         return component
     }
 
