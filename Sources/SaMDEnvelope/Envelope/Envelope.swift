@@ -110,17 +110,15 @@ struct FreshRecordSecrets {
         let dekCount = DEKWrap.dekByteCount
         let saltCount = ChunkedPayload.saltByteCount
         let nonceCount = AEADAlgorithm.aes256GCM.nonceByteCount
-        do {
+        (self.dek, self.salt, self.wrapNonce) = try EnvelopeError.mappingCryptoErrors("generating a DEK") {
             let random = try SecureBytes(randomByteCount: dekCount + saltCount + nonceCount)
-            (self.dek, self.salt, self.wrapNonce) = try random.withUnsafeBytes { random in
+            return try random.withUnsafeBytes { random in
                 (
                     try SecureBytes(copying: UnsafeRawBufferPointer(rebasing: random[..<dekCount])),
                     Array(random[dekCount..<(dekCount + saltCount)]),
                     Array(random[(dekCount + saltCount)...])
                 )
             }
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "generating a DEK")
         }
     }
 }

@@ -23,10 +23,8 @@ public final class EnvelopeRewrapper {
         self.keys = keys
         self.newKey = newKey
         if case .keyEncryptionKey(_, let kek) = newKey {
-            do {
-                self.wrapContext = try AEADContext(algorithm: .aes256GCM, key: kek)
-            } catch let error as CryptoError {
-                throw EnvelopeError.from(error, "setting up the new KEK")
+            self.wrapContext = try EnvelopeError.mappingCryptoErrors("setting up the new KEK") {
+                try AEADContext(algorithm: .aes256GCM, key: kek)
             }
         } else {
             self.wrapContext = nil
@@ -51,11 +49,8 @@ public final class EnvelopeRewrapper {
     private func unwrapContext(for identifier: KeyIdentifier) throws -> AEADContext {
         if let context = self.unwrapContexts[identifier] { return context }
         let kek = try self.keys.keyEncryptionKey(for: identifier)
-        let context: AEADContext
-        do {
-            context = try AEADContext(algorithm: .aes256GCM, key: kek)
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "setting up KEK \(identifier)")
+        let context = try EnvelopeError.mappingCryptoErrors("setting up KEK \(identifier)") {
+            try AEADContext(algorithm: .aes256GCM, key: kek)
         }
         if self.unwrapContexts.count >= Self.maximumCachedKeys { self.unwrapContexts.removeAll() }
         self.unwrapContexts[identifier] = context

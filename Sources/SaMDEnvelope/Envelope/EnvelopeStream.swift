@@ -109,14 +109,7 @@ extension Envelope {
     ) async throws where Input.Element == [UInt8] {
         let sealer = try EnvelopeSealer(context: context, to: key, suite: suite)
         try await write(sealer.header)
-        for try await piece in input {
-            var out: [[UInt8]] = []
-            try piece.withUnsafeBytes { try sealer.update($0) { out.append(Array($0)) } }
-            for chunk in out { try await write(chunk) }
-        }
-        var out: [[UInt8]] = []
-        try sealer.finish { out.append(Array($0)) }
-        for chunk in out { try await write(chunk) }
+        try await self.stream(input, through: sealer, write: write)
     }
 
     /// Opens an asynchronous sequence of envelope bytes, calling `write` with each authenticated chunk
@@ -128,14 +121,30 @@ extension Envelope {
         keys: some EnvelopeKeyProvider,
         write: ([UInt8]) async throws -> Void
     ) async throws where Input.Element == [UInt8] {
-        let opener = EnvelopeOpener(context: context, keys: keys)
+        try await self.stream(input, through: EnvelopeOpener(context: context, keys: keys), write: write)
+    }
+
+    /// Passes each piece of `input` through `stream`, then finishes it, handing what it emits to `write` in
+    /// order (collected per piece: `emit` cannot suspend).
+    private static func stream<Input: AsyncSequence>(
+        _ input: Input, through stream: some ChunkStream, write: ([UInt8]) async throws -> Void
+    ) async throws where Input.Element == [UInt8] {
         for try await piece in input {
             var out: [[UInt8]] = []
-            try piece.withUnsafeBytes { try opener.update($0) { out.append(Array($0)) } }
+            try piece.withUnsafeBytes { try stream.update($0) { out.append(Array($0)) } }
             for chunk in out { try await write(chunk) }
         }
         var out: [[UInt8]] = []
-        try opener.finish { out.append(Array($0)) }
+        try stream.finish { out.append(Array($0)) }
         for chunk in out { try await write(chunk) }
     }
 }
+
+/// A sealer or opener that takes input in pieces of any size and emits output as it goes.
+protocol ChunkStream {
+    func update(_ input: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws
+    func finish(emit: (UnsafeRawBufferPointer) throws -> Void) throws
+}
+
+extension EnvelopeSealer: ChunkStream {}
+extension EnvelopeOpener: ChunkStream {}

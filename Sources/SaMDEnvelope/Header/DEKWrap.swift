@@ -8,46 +8,38 @@ enum DEKWrap {
     static func wrap(_ dek: SecureBytes, prefix: [UInt8], kek: SecureBytes, nonce fixedNonce: [UInt8]? = nil) throws
         -> [UInt8]
     {
-        do {
+        try EnvelopeError.mappingCryptoErrors("wrapping the DEK") {
             if let fixedNonce {
                 return try AEADKeyWrap.wrap(dek, using: kek, associatedData: prefix, nonce: fixedNonce)
             }
             return try AEADKeyWrap.wrap(dek, using: kek, associatedData: prefix)
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "wrapping the DEK")
         }
     }
 
     static func unwrap(_ wrapped: [UInt8], prefix: [UInt8], kek: SecureBytes) throws -> SecureBytes {
         precondition(wrapped.count == EnvelopeHeader.WrapMode.keyEncryptionKey.wrappedKeyByteCount)
-        do {
-            return try AEADKeyWrap.unwrap(wrapped, using: kek, associatedData: prefix)
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "unwrapping the DEK (wrong key, or a modified header)")
+        return try EnvelopeError.mappingCryptoErrors("unwrapping the DEK (wrong key, or a modified header)") {
+            try AEADKeyWrap.unwrap(wrapped, using: kek, associatedData: prefix)
         }
     }
 
     /// Mode 1 with a KEK already keyed into `context` (``EnvelopeRewrapper``).
     static func wrap(_ dek: SecureBytes, prefix: [UInt8], context: AEADContext) throws -> [UInt8] {
-        do {
-            return try AEADKeyWrap.wrap(dek, using: context, associatedData: prefix)
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "wrapping the DEK")
+        try EnvelopeError.mappingCryptoErrors("wrapping the DEK") {
+            try AEADKeyWrap.wrap(dek, using: context, associatedData: prefix)
         }
     }
 
     static func unwrap(_ wrapped: [UInt8], prefix: [UInt8], context: AEADContext) throws -> SecureBytes {
         precondition(wrapped.count == EnvelopeHeader.WrapMode.keyEncryptionKey.wrappedKeyByteCount)
-        do {
-            return try AEADKeyWrap.unwrap(wrapped, using: context, associatedData: prefix)
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "unwrapping the DEK (wrong key, or a modified header)")
+        return try EnvelopeError.mappingCryptoErrors("unwrapping the DEK (wrong key, or a modified header)") {
+            try AEADKeyWrap.unwrap(wrapped, using: context, associatedData: prefix)
         }
     }
 
     /// Mode 2: a sealed box of DEK ‖ SHA-256(prefix) to the recipient.
     static func seal(_ dek: SecureBytes, prefix: [UInt8], recipient: X25519.PublicKey) throws -> [UInt8] {
-        do {
+        return try EnvelopeError.mappingCryptoErrors("sealing the DEK to the recipient") {
             let digest = try DigestAlgorithm.sha256.hash(prefix)
             let message = try SecureBytes(unsafeUninitializedCount: dekByteCount + digest.count) { output in
                 dek.withUnsafeBytes {
@@ -56,13 +48,11 @@ enum DEKWrap {
                 UnsafeMutableRawBufferPointer(rebasing: output[dekByteCount...]).copyBytes(from: digest)
             }
             return try SealedBox.seal(message, to: recipient)
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "sealing the DEK to the recipient")
         }
     }
 
     static func open(_ wrapped: [UInt8], prefix: [UInt8], recipient: X25519.PrivateKey) throws -> SecureBytes {
-        do {
+        return try EnvelopeError.mappingCryptoErrors("opening the DEK sealed to the recipient") {
             let message = try SealedBox.open(wrapped, with: recipient)
             let digest = try DigestAlgorithm.sha256.hash(prefix)
             guard message.count == dekByteCount + digest.count else {
@@ -76,8 +66,6 @@ enum DEKWrap {
                 }
                 return try SecureBytes(copying: UnsafeRawBufferPointer(rebasing: message[..<dekByteCount]))
             }
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "opening the DEK sealed to the recipient")
         }
     }
 }

@@ -54,7 +54,7 @@ final class ChunkCipher {
         info.append(0)
         info += salt
         info += context
-        do {
+        return try EnvelopeError.mappingCryptoErrors("deriving the payload keys") {
             let derived = try SecureBytes(
                 unsafeUninitializedCount: keyCount + nonceCount + ChunkedPayload.commitmentByteCount
             ) { output in
@@ -71,8 +71,6 @@ final class ChunkCipher {
                     copying: UnsafeRawBufferPointer(rebasing: derived[(keyCount + nonceCount)...]))
                 return (try AEADContext(algorithm: suite.algorithm, key: key), baseNonce, commitment)
             }
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "deriving the payload keys")
         }
     }
 
@@ -131,13 +129,11 @@ final class ChunkCipher {
     @discardableResult
     func seal(chunk: UnsafeRawBufferPointer, index: UInt64, into output: UnsafeMutableRawBufferPointer) throws -> Int {
         try self.prepareNonce(index: index)
-        do {
-            return try self.nonce.withUnsafeBytes { nonce in
+        return try EnvelopeError.mappingCryptoErrors("sealing chunk \(index)") {
+            try self.nonce.withUnsafeBytes { nonce in
                 try self.aead.seal(
                     chunk, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
             }
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "sealing chunk \(index)")
         }
     }
 
@@ -147,13 +143,11 @@ final class ChunkCipher {
     func open(chunk: UnsafeRawBufferPointer, index: UInt64, into output: UnsafeMutableRawBufferPointer) throws -> Int {
         try self.prepareNonce(index: index)
         Self.openObserver?(index)
-        do {
-            return try self.nonce.withUnsafeBytes { nonce in
+        return try EnvelopeError.mappingCryptoErrors("chunk \(index) did not authenticate") {
+            try self.nonce.withUnsafeBytes { nonce in
                 try self.aead.open(
                     chunk, nonce: nonce, associatedData: UnsafeRawBufferPointer(start: nil, count: 0), into: output)
             }
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "chunk \(index) did not authenticate")
         }
     }
 }

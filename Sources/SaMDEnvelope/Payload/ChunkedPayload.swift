@@ -180,10 +180,6 @@ public enum ChunkedPayload {
     }
 
     static func randomSalt() throws -> [UInt8] {
-        do {
-            return try SecureRandom.bytes(count: saltByteCount)
-        } catch let error as CryptoError {
-            throw EnvelopeError.from(error, "no salt")
-        }
+        try EnvelopeError.mappingCryptoErrors("no salt") { try SecureRandom.bytes(count: saltByteCount) }
     }
 }

@@ -42,13 +42,7 @@ public final class PayloadSealer {
                 offset += ChunkedPayload.chunkByteCount
                 continue
             }
-            let take = min(ChunkedPayload.chunkByteCount - self.buffered, input.count - offset)
-            self.buffer.withUnsafeMutableBytes { buffer in
-                UnsafeMutableRawBufferPointer(rebasing: buffer[self.buffered..<(self.buffered + take)])
-                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: input[offset..<(offset + take)]))
-            }
-            self.buffered += take
-            offset += take
+            fillChunkBuffer(&self.buffer, filled: &self.buffered, from: input, offset: &offset)
             if self.buffered == ChunkedPayload.chunkByteCount {
                 // A full chunk is never the final one: seal it now.
                 let buffer = self.buffer
@@ -141,13 +135,7 @@ public final class PayloadOpener {
                     continue
                 }
                 // Hold back a whole sealed chunk: it is opened once complete (full chunks are never final).
-                let take = min(ChunkedPayload.sealedChunkByteCount - self.buffered, input.count - offset)
-                self.buffer.withUnsafeMutableBytes { buffer in
-                    UnsafeMutableRawBufferPointer(rebasing: buffer[self.buffered..<(self.buffered + take)])
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: input[offset..<(offset + take)]))
-                }
-                self.buffered += take
-                offset += take
+                fillChunkBuffer(&self.buffer, filled: &self.buffered, from: input, offset: &offset)
                 if self.buffered == ChunkedPayload.sealedChunkByteCount {
                     try self.openChunk(count: self.buffered, emit: emit)
                     self.buffered = 0
@@ -206,4 +194,18 @@ public final class PayloadOpener {
         self.index += 1
         try self.output.withUnsafeBytes { try emit(UnsafeRawBufferPointer(rebasing: $0[..<written])) }
     }
+}
+
+/// Copies as much of `input` from `offset` as fits after the first `filled` bytes of `buffer` (one chunk,
+/// sealed or not), and advances `filled` and `offset` by what was copied.
+private func fillChunkBuffer(
+    _ buffer: inout [UInt8], filled: inout Int, from input: UnsafeRawBufferPointer, offset: inout Int
+) {
+    let take = min(buffer.count - filled, input.count - offset)
+    buffer.withUnsafeMutableBytes { buffer in
+        UnsafeMutableRawBufferPointer(rebasing: buffer[filled..<(filled + take)])
+            .copyMemory(from: UnsafeRawBufferPointer(rebasing: input[offset..<(offset + take)]))
+    }
+    filled += take
+    offset += take
 }
