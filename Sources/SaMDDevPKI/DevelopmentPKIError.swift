@@ -39,43 +39,30 @@ public struct DevelopmentPKIError: Error, Sendable, Hashable, CustomStringConver
 extension DevelopmentPKIError {
     /// The stable identity of a ``DevelopmentPKIError``. New codes may be added in minor releases.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Backing: String, Sendable, Hashable {
-            case invalidIdentifier
-            case invalidSubjectAlternativeName
-            case invalidValidity
-            case invalidAuthority
-            case outputExists
-            case cannotWrite
-            case cannotRead
-            case openSSL
-        }
+        /// The code's name, as its property is spelled (`authenticationFailed`…).
+        public let description: String
 
-        private let backing: Backing
-
-        private init(_ backing: Backing) {
-            self.backing = backing
+        private init(_ description: String) {
+            self.description = description
         }
 
         /// A device or reader id is not 1–64 characters of `A–Z a–z 0–9 . _ -`.
-        public static let invalidIdentifier = Code(.invalidIdentifier)
+        public static let invalidIdentifier = Code("invalidIdentifier")
         /// A subjectAltName value is empty or malformed for its kind (see ``DevelopmentSAN``).
-        public static let invalidSubjectAlternativeName = Code(.invalidSubjectAlternativeName)
+        public static let invalidSubjectAlternativeName = Code("invalidSubjectAlternativeName")
         /// A validity period is empty or out of range (notAfter not after notBefore, days outside 1…397).
-        public static let invalidValidity = Code(.invalidValidity)
+        public static let invalidValidity = Code("invalidValidity")
         /// A stored CA certificate or key cannot serve: unreadable PEM, not a CA, key does not match, or an
         /// unsupported key algorithm.
-        public static let invalidAuthority = Code(.invalidAuthority)
+        public static let invalidAuthority = Code("invalidAuthority")
         /// A file to be written already exists and overwriting was not asked for.
-        public static let outputExists = Code(.outputExists)
+        public static let outputExists = Code("outputExists")
         /// A directory or file cannot be created, written, synced or renamed.
-        public static let cannotWrite = Code(.cannotWrite)
+        public static let cannotWrite = Code("cannotWrite")
         /// A file of a stored PKI cannot be read.
-        public static let cannotRead = Code(.cannotRead)
+        public static let cannotRead = Code("cannotRead")
         /// An OpenSSL call failed (key generation, signing, encoding).
-        public static let openSSL = Code(.openSSL)
+        public static let openSSL = Code("openSSL")
 
-        public var description: String {
-            self.backing.rawValue
-        }
     }
 }

@@ -1,3 +1,4 @@
+public import SaMDCrypto
 public import SaMDEnvelope
 public import SaMDKeys
 
@@ -5,7 +6,7 @@ public import SaMDKeys
 ///
 /// Compare by ``code``, which is stable. No description carries a subject id, a record id, payload bytes
 /// or key material: the store's callers log these errors as they are.
-public struct RecordStoreError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct RecordStoreError: CodedError {
     public let code: Code
     /// What went wrong, in words, without identifiers or patient data.
     public let reason: String
@@ -32,18 +33,6 @@ public struct RecordStoreError: Error, Sendable, Hashable, CustomStringConvertib
         self.line = line
     }
 
-    public static func == (lhs: RecordStoreError, rhs: RecordStoreError) -> Bool {
-        lhs.code == rhs.code
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(self.code)
-    }
-
-    public var description: String {
-        "RecordStoreError.\(self.code): \(self.reason)"
-    }
-
     /// Whether trying the same call again may succeed: ``Code/conflict`` (read the record again first),
     /// ``Code/storage`` (a busy or full disk, an I/O error), and ``Code/keyUnavailable`` when the key store
     /// was busy (its lock not had within its timeout: `underlying` is ``SaMDEnvelope/EnvelopeError/Code/keyUnavailable``).
@@ -55,37 +44,29 @@ public struct RecordStoreError: Error, Sendable, Hashable, CustomStringConvertib
 
     /// The stable identity of a ``RecordStoreError``.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Backing: String, Sendable, Hashable {
-            case notFound, shredded, invalidArgument, limitExceeded, conflict, authenticationFailed, keyUnavailable,
-                storage
-        }
+        /// The code's name, as its property is spelled (`authenticationFailed`…).
+        public let description: String
 
-        private let backing: Backing
-
-        private init(_ backing: Backing) {
-            self.backing = backing
-        }
-
-        public var description: String {
-            self.backing.rawValue
+        private init(_ description: String) {
+            self.description = description
         }
 
         /// No record at that subject and record id.
-        public static let notFound = Code(.notFound)
+        public static let notFound = Code("notFound")
         /// The subject was crypto-shredded: its key is destroyed and the record can never be opened.
-        public static let shredded = Code(.shredded)
+        public static let shredded = Code("shredded")
         /// A subject id, record id or record type outside the accepted shapes (see ``EncryptedRecordStore``).
-        public static let invalidArgument = Code(.invalidArgument)
+        public static let invalidArgument = Code("invalidArgument")
         /// A payload larger than the configured maximum, or a stored row larger than any record may be.
-        public static let limitExceeded = Code(.limitExceeded)
+        public static let limitExceeded = Code("limitExceeded")
         /// A conditional write found another revision than the one expected.
-        public static let conflict = Code(.conflict)
+        public static let conflict = Code("conflict")
         /// The stored row does not open under its address: tampered with, or copied from another record.
-        public static let authenticationFailed = Code(.authenticationFailed)
+        public static let authenticationFailed = Code("authenticationFailed")
         /// The key the record needs is missing, not usable, or the key store refused or was busy past its lock
         /// timeout (see `underlying`; ``RecordStoreError/isRetryable`` tells the busy case).
-        public static let keyUnavailable = Code(.keyUnavailable)
+        public static let keyUnavailable = Code("keyUnavailable")
         /// The database or the file system failed (busy past the timeout, full, unreadable, damaged).
-        public static let storage = Code(.storage)
+        public static let storage = Code("storage")
     }
 }

@@ -1,3 +1,5 @@
+public import SaMDCrypto
+
 /// An error from SaMDTLS: a refused certificate, a failed handshake, a broken channel or an invalid
 /// configuration.
 ///
@@ -9,7 +11,7 @@
 /// worth retrying: the same certificate will be refused again. In TLS 1.3 a client learns that the server
 /// refused its certificate only on its first read after the handshake; that error is the same typed
 /// certificate error, delivered to the inbound stream.
-public struct TLSError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct TLSError: CodedError {
     /// Who detected the failure.
     public enum Origin: String, Sendable, Hashable {
         /// This side: its own verification, configuration or parser.
@@ -55,14 +57,6 @@ public struct TLSError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Whether trying the same connection again may succeed (a network-level failure), as opposed to a
     /// refusal that will repeat (certificates, policy, protocol version, configuration).
     public var isRetryable: Bool { self.code.isRetryable }
-
-    public static func == (lhs: TLSError, rhs: TLSError) -> Bool {
-        lhs.code == rhs.code
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(self.code)
-    }
 
     public var description: String {
         var text = "TLSError.\(self.code)"

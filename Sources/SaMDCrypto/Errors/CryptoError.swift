@@ -7,7 +7,7 @@
 /// When an OpenSSL call fails, the thread's OpenSSL error queue is drained into
 /// ``openSSLErrors`` at that call site, so the queue never carries a stale error
 /// into an unrelated later call.
-public struct CryptoError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct CryptoError: CodedError {
     /// The stable identity of the error. Switch or compare on this.
     public let code: Code
     /// What went wrong, in words, without secrets.
@@ -33,14 +33,6 @@ public struct CryptoError: Error, Sendable, Hashable, CustomStringConvertible {
         self.line = line
     }
 
-    public static func == (lhs: CryptoError, rhs: CryptoError) -> Bool {
-        lhs.code == rhs.code
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(self.code)
-    }
-
     public var description: String {
         var text = "CryptoError.\(self.code): \(self.reason)"
         if !self.openSSLErrors.isEmpty {
@@ -53,72 +45,50 @@ public struct CryptoError: Error, Sendable, Hashable, CustomStringConvertible {
 extension CryptoError {
     /// The stable identity of a ``CryptoError``. New codes may be added in minor releases.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Backing: String, Sendable, Hashable {
-            case authenticationFailed
-            case invalidKeySize
-            case unsupportedNonceSize
-            case unsupportedTagSize
-            case invalidInput
-            case inputTooLarge
-            case outputBufferTooSmall
-            case invalidPublicKey
-            case invalidSignature
-            case randomGenerationFailed
-            case allocationFailed
-            case unsupportedLibraryVersion
-            case fipsProviderUnavailable
-            case notAllowedInProfile
-            case openSSLFailure
-            case sodiumFailure
-        }
+        /// The code's name, as its property is spelled (`authenticationFailed`…).
+        public let description: String
 
-        private let backing: Backing
-
-        private init(_ backing: Backing) {
-            self.backing = backing
-        }
-
-        public var description: String {
-            self.backing.rawValue
+        private init(_ description: String) {
+            self.description = description
         }
 
         /// An AEAD tag, key-wrap integrity check or sealed box did not verify: the input was
         /// tampered with, or the key, nonce or associated data is not the one it was sealed with.
         /// These causes are indistinguishable by design. Never retry.
-        public static let authenticationFailed = Code(.authenticationFailed)
+        public static let authenticationFailed = Code("authenticationFailed")
         /// A key has a length the algorithm does not accept.
-        public static let invalidKeySize = Code(.invalidKeySize)
+        public static let invalidKeySize = Code("invalidKeySize")
         /// A nonce has a length other than the algorithm's one supported length.
-        public static let unsupportedNonceSize = Code(.unsupportedNonceSize)
+        public static let unsupportedNonceSize = Code("unsupportedNonceSize")
         /// An authentication tag has a length other than 16 bytes (128 bits).
-        public static let unsupportedTagSize = Code(.unsupportedTagSize)
+        public static let unsupportedTagSize = Code("unsupportedTagSize")
         /// An input is malformed or outside what the algorithm defines (for example a key-wrap
         /// input that is not a multiple of 8 bytes, or an HKDF output length over 255 hash lengths).
-        public static let invalidInput = Code(.invalidInput)
+        public static let invalidInput = Code("invalidInput")
         /// An input is longer than the algorithm or SaMDKit allows.
-        public static let inputTooLarge = Code(.inputTooLarge)
+        public static let inputTooLarge = Code("inputTooLarge")
         /// A caller-supplied output buffer is shorter than the output.
-        public static let outputBufferTooSmall = Code(.outputBufferTooSmall)
+        public static let outputBufferTooSmall = Code("outputBufferTooSmall")
         /// A public key is malformed or of small order (X25519 all-zero shared secret).
-        public static let invalidPublicKey = Code(.invalidPublicKey)
+        public static let invalidPublicKey = Code("invalidPublicKey")
         /// A signature did not verify.
-        public static let invalidSignature = Code(.invalidSignature)
+        public static let invalidSignature = Code("invalidSignature")
         /// The CSPRNG failed to produce bytes.
-        public static let randomGenerationFailed = Code(.randomGenerationFailed)
+        public static let randomGenerationFailed = Code("randomGenerationFailed")
         /// Guarded memory for key material could not be allocated.
-        public static let allocationFailed = Code(.allocationFailed)
+        public static let allocationFailed = Code("allocationFailed")
         /// The OpenSSL or libsodium loaded at run time is older than SaMDKit supports
         /// (OpenSSL 3.0, libsodium 1.0.18), or libsodium failed to initialise.
-        public static let unsupportedLibraryVersion = Code(.unsupportedLibraryVersion)
+        public static let unsupportedLibraryVersion = Code("unsupportedLibraryVersion")
         /// A FIPS profile was requested but no OpenSSL FIPS provider could be loaded and activated.
-        public static let fipsProviderUnavailable = Code(.fipsProviderUnavailable)
+        public static let fipsProviderUnavailable = Code("fipsProviderUnavailable")
         /// The algorithm is not allowed under the active ``CryptoProfile`` (for example a libsodium
         /// algorithm, which no FIPS module covers, under `nist`).
-        public static let notAllowedInProfile = Code(.notAllowedInProfile)
+        public static let notAllowedInProfile = Code("notAllowedInProfile")
         /// An OpenSSL call failed for a reason not covered by a more specific code.
-        public static let openSSLFailure = Code(.openSSLFailure)
+        public static let openSSLFailure = Code("openSSLFailure")
         /// A libsodium call failed for a reason not covered by a more specific code.
-        public static let sodiumFailure = Code(.sodiumFailure)
+        public static let sodiumFailure = Code("sodiumFailure")
     }
 }
 

@@ -6,7 +6,7 @@ public import SaMDCrypto
 /// failure (tampered data, wrong encryption context, wrong key — indistinguishable by design) is
 /// never retried and never reported as a missing key; no description carries key bytes, plaintext
 /// or encryption-context values.
-public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct EnvelopeError: CodedError {
     public let code: Code
     /// What went wrong, in words, without secrets or patient data.
     public let reason: String
@@ -27,68 +27,47 @@ public struct EnvelopeError: Error, Sendable, Hashable, CustomStringConvertible 
         self.line = line
     }
 
-    public static func == (lhs: EnvelopeError, rhs: EnvelopeError) -> Bool {
-        lhs.code == rhs.code
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(self.code)
-    }
-
-    public var description: String {
-        "EnvelopeError.\(self.code): \(self.reason)"
-    }
-
     /// The stable identity of an ``EnvelopeError``.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Backing: String, Sendable, Hashable {
-            case authenticationFailed, truncated, malformed, unsupportedVersion, unsupportedSuite
-            case invalidContext, keyNotFound, keyDestroyed, keyNotUsable, keyUnavailable, limitExceeded, io, keyStore,
-                crypto
-        }
+        /// The code's name, as its property is spelled (`authenticationFailed`…).
+        public let description: String
 
-        private let backing: Backing
-
-        private init(_ backing: Backing) {
-            self.backing = backing
-        }
-
-        public var description: String {
-            self.backing.rawValue
+        private init(_ description: String) {
+            self.description = description
         }
 
         /// The data is not authentic: tampered, or opened with the wrong encryption context or key.
-        public static let authenticationFailed = Code(.authenticationFailed)
+        public static let authenticationFailed = Code("authenticationFailed")
         /// The data ends inside the header or at a chunk boundary, before its final chunk. (A cut inside a
         /// chunk leaves a short last piece that is taken for the final chunk and fails to authenticate:
         /// that is reported as ``authenticationFailed``.)
-        public static let truncated = Code(.truncated)
+        public static let truncated = Code("truncated")
         /// The bytes do not parse as an envelope (bad magic, impossible lengths, trailing bytes).
-        public static let malformed = Code(.malformed)
+        public static let malformed = Code("malformed")
         /// The envelope's format version is not one this library reads.
-        public static let unsupportedVersion = Code(.unsupportedVersion)
+        public static let unsupportedVersion = Code("unsupportedVersion")
         /// The envelope names a suite or key-wrap mode this library does not know.
-        public static let unsupportedSuite = Code(.unsupportedSuite)
+        public static let unsupportedSuite = Code("unsupportedSuite")
         /// The encryption context is not valid (empty key, duplicate key, too long, not UTF-8 NFC).
-        public static let invalidContext = Code(.invalidContext)
+        public static let invalidContext = Code("invalidContext")
         /// The key the envelope names is not in the key ring or store.
-        public static let keyNotFound = Code(.keyNotFound)
+        public static let keyNotFound = Code("keyNotFound")
         /// The key the envelope names was destroyed (crypto-shredded); the data cannot be recovered.
-        public static let keyDestroyed = Code(.keyDestroyed)
+        public static let keyDestroyed = Code("keyDestroyed")
         /// The key exists but its state or cryptoperiod forbids this use (for example sealing with a
         /// deactivated key, or opening below the minimum version).
-        public static let keyNotUsable = Code(.keyNotUsable)
+        public static let keyNotUsable = Code("keyNotUsable")
         /// The key store did not answer in time: another operation or process holds its lock past the
         /// store's lock timeout. Nothing was changed; trying again later may succeed.
-        public static let keyUnavailable = Code(.keyUnavailable)
+        public static let keyUnavailable = Code("keyUnavailable")
         /// A size exceeds a documented limit.
-        public static let limitExceeded = Code(.limitExceeded)
+        public static let limitExceeded = Code("limitExceeded")
         /// Reading or writing failed.
-        public static let io = Code(.io)
+        public static let io = Code("io")
         /// The key store is corrupted, locked, mis-permissioned or otherwise unusable.
-        public static let keyStore = Code(.keyStore)
+        public static let keyStore = Code("keyStore")
         /// A cryptographic primitive failed for a reason other than authentication (see ``underlying``).
-        public static let crypto = Code(.crypto)
+        public static let crypto = Code("crypto")
     }
 }
 
