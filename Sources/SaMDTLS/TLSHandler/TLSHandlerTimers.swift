@@ -1,0 +1,86 @@
+import NIOCore
+
+/// The four timers of one TLS connection and their deadlines on the event loop's clock: the handshake's,
+/// the connection's maximum age, the idle timer, and the close timer (waiting for the peer's close_notify, or
+/// draining the peer's bytes after a fatal alert — never both at once).
+///
+/// A value type kept by ``TLSHandlerStateMachine``: arming a timer records its deadline, and a timer that
+/// fires after it was disarmed (or re-armed) is recognised and ignored.
+struct TLSHandlerTimers {
+    enum Timer: Hashable, CaseIterable, Sendable {
+        /// ``TLSConfiguration/handshakeTimeout`` from the start of the handshake.
+        case handshake
+        /// ``TLSConfiguration/maximumConnectionAge`` from the end of the handshake.
+        case maximumAge
+        /// ``TLSConfiguration/idleTimeout`` from the last byte in either direction.
+        case idle
+        /// ``TLSConfiguration/closeTimeout`` from our close_notify or fatal alert.
+        case close
+    }
+
+    let handshakeTimeout: TimeAmount
+    let maximumConnectionAge: TimeAmount?
+    let idleTimeout: TimeAmount?
+    let closeTimeout: TimeAmount
+    /// The deadline of each armed timer.
+    private(set) var deadlines: [Timer: NIODeadline] = [:]
+    /// When a byte last went in either direction (for the idle timer).
+    var lastActivity = NIODeadline.uptimeNanoseconds(0)
+
+    init(
+        handshakeTimeout: TimeAmount, maximumConnectionAge: TimeAmount?, idleTimeout: TimeAmount?,
+        closeTimeout: TimeAmount
+    ) {
+        self.handshakeTimeout = handshakeTimeout
+        self.maximumConnectionAge = maximumConnectionAge
+        self.idleTimeout = idleTimeout
+        self.closeTimeout = closeTimeout
+    }
+
+    init(configuration: TLSConfiguration) {
+        self.init(
+            handshakeTimeout: .seconds(Int64(configuration.handshakeTimeout)),
+            maximumConnectionAge: configuration.maximumConnectionAge.map { .seconds(Int64($0)) },
+            idleTimeout: configuration.idleTimeout.map { .seconds(Int64($0)) },
+            closeTimeout: .seconds(Int64(configuration.closeTimeout))
+        )
+    }
+
+    /// The time `timer` runs for once armed; `nil` for a timer that is not configured.
+    func timeout(of timer: Timer) -> TimeAmount? {
+        switch timer {
+        case .handshake: self.handshakeTimeout
+        case .maximumAge: self.maximumConnectionAge
+        case .idle: self.idleTimeout
+        case .close: self.closeTimeout
+        }
+    }
+
+    /// Arms `timer` to fire at `deadline`, replacing any earlier deadline.
+    mutating func arm(_ timer: Timer, at deadline: NIODeadline) {
+        self.deadlines[timer] = deadline
+    }
+
+    /// Disarms `timer`. - Returns: whether it was armed.
+    mutating func disarm(_ timer: Timer) -> Bool {
+        self.deadlines.removeValue(forKey: timer) != nil
+    }
+
+    /// Disarms every timer. - Returns: those that were armed, in declaration order.
+    mutating func disarmAll() -> [Timer] {
+        let armed = Timer.allCases.filter { self.deadlines[$0] != nil }
+        self.deadlines = [:]
+        return armed
+    }
+
+    /// Records that `timer` fired. - Returns: `false` when it was not armed (disarmed after its task ran, or a
+    /// stale task): the firing must be ignored.
+    mutating func fire(_ timer: Timer) -> Bool {
+        self.disarm(timer)
+    }
+
+    /// When the connection becomes idle: ``lastActivity`` plus ``idleTimeout``.
+    var idleDeadline: NIODeadline? {
+        self.idleTimeout.map { self.lastActivity + $0 }
+    }
+}
