@@ -180,6 +180,21 @@ struct HandlerStateMachineTests {
         #expect(render(machine.timerFired(.handshake, now: Self.at(11))).isEmpty)
     }
 
+    @Test func handshakeTimeoutBelowASecondIsReportedWithItsFraction() {
+        let timers = TLSHandlerTimers(
+            configuration: {
+                var configuration = TLSConfiguration(role: .server)
+                configuration.handshakeTimeout = .milliseconds(1_500)
+                return configuration
+            }())
+        #expect(timers.handshakeTimeout == .milliseconds(1_500))
+        var machine = Machine(role: .server, timers: timers, drainLimitBytes: 100)
+        _ = machine.channelActive()
+        #expect(render(machine.connectionCreated(now: Self.at(2))) == ["schedule(handshake, 3s)", "driveHandshake"])
+        _ = machine.timerFired(.handshake, now: Self.at(4))
+        #expect(machine.failure?.reason == "the handshake did not finish within 1.5 s")
+    }
+
     @Test func closeWhileHandshakingClosesAtOnce() {
         var machine = Self.handshaking(write: 1)
         #expect(

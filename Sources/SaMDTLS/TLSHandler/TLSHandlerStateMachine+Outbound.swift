@@ -135,7 +135,7 @@ extension TLSHandlerStateMachine {
         guard self.timers.fire(timer) else { return [] }
         switch (timer, self.state) {
         case (.handshake, .handshaking):
-            let seconds = self.timers.handshakeTimeout.nanoseconds / 1_000_000_000
+            let seconds = NetworkErrorText.seconds(self.timers.handshakeTimeout)
             return self.handshakeFailed(
                 TLSError(.handshakeTimeout, "the handshake did not finish within \(seconds) s"))
         case (.maximumAge, .active):

@@ -39,10 +39,10 @@ struct TLSHandlerTimers {
 
     init(configuration: TLSConfiguration) {
         self.init(
-            handshakeTimeout: .seconds(Int64(configuration.handshakeTimeout)),
-            maximumConnectionAge: configuration.maximumConnectionAge.map { .seconds(Int64($0)) },
-            idleTimeout: configuration.idleTimeout.map { .seconds(Int64($0)) },
-            closeTimeout: .seconds(Int64(configuration.closeTimeout))
+            handshakeTimeout: TimeAmount(configuration.handshakeTimeout),
+            maximumConnectionAge: configuration.maximumConnectionAge.map(TimeAmount.init),
+            idleTimeout: configuration.idleTimeout.map(TimeAmount.init),
+            closeTimeout: TimeAmount(configuration.closeTimeout)
         )
     }
 
