@@ -93,7 +93,7 @@ struct HandlerStateMachineTests {
         _ = machine.handshakeStepped(.done)
         #expect(
             render(machine.handshakeVerified(Self.info, now: Self.at(2))) == [
-                "log(handshakeSucceeded)", "schedule(maximumAge, 62s)", "writeBuffered([1:1, 2:2], flush)",
+                "log(handshakeSucceeded)", "schedule(maximumAge, 62s)", "writeBuffered([\"1:1\", \"2:2\"])",
                 "confirmHandshake",
             ])
         #expect(render(machine.write(ByteBuffer(bytes: [1]), promise: 1, now: Self.at(2))) == ["encrypt(1, 1)"])
@@ -102,6 +102,17 @@ struct HandlerStateMachineTests {
             render(machine.handshakeConfirmed(Self.info, now: Self.at(2))) == [
                 "schedule(idle, 32s)", "completeHandshake", "readPlaintext",
             ])
+    }
+
+    @Test func aFlushAloneDuringTheHandshakeIsMadeAfterIt() {
+        var machine = Self.handshaking()
+        #expect(render(machine.flush()).isEmpty)
+        _ = machine.handshakeStepped(.done)
+        #expect(
+            render(machine.handshakeVerified(Self.info, now: Self.at(1))) == [
+                "log(handshakeSucceeded)", "writeBuffered([])", "confirmHandshake",
+            ])
+        #expect(render(machine.flush()) == ["flush"])
     }
 
     @Test func dataBeforeTheHandshakeStartsIsIgnored() {
@@ -221,8 +232,8 @@ func render(_ actions: [TLSHandlerStateMachine<Int>.Action]) -> [String] {
         case .createConnection: "createConnection"
         case .driveHandshake: "driveHandshake"
         case .verifyHandshake: "verifyHandshake"
-        case .writeBuffered(let writes, let flush):
-            "writeBuffered([\(writes.map { "\($0.promise ?? 0):\($0.buffer.readableBytes)" }.joined(separator: ", "))]\(flush ? ", flush" : ""))"
+        case .writeBuffered(let writes):
+            "writeBuffered(\(writes.map { "\($0.promise ?? 0):\($0.buffer.readableBytes)" }))"
         case .confirmHandshake: "confirmHandshake"
         case .completeHandshake: "completeHandshake"
         case .failHandshakeFuture(let error): "failHandshakeFuture(\(error.code))"

@@ -21,12 +21,12 @@ extension TLSHandler {
             self.apply(self.stateMachine.handshakeStepped(step), context: context)
         case .verifyHandshake:
             self.verifyHandshake(context: context)
-        case .writeBuffered(let writes, let flush):
+        case .writeBuffered(let writes):
             for write in writes {
                 let now = context.eventLoop.now
                 self.apply(self.stateMachine.write(write.buffer, promise: write.promise, now: now), context: context)
             }
-            if flush { self.apply(self.stateMachine.flush(), context: context) }
+            self.apply(self.stateMachine.flush(), context: context)
         case .confirmHandshake(let info):
             self.apply(self.stateMachine.handshakeConfirmed(info, now: context.eventLoop.now), context: context)
         case .completeHandshake(let info):
@@ -62,10 +62,11 @@ extension TLSHandler {
                 context.close(promise: promise)
                 return
             }
-            let complete = connection.shutdown()
+            var complete = false
+            if case .done = connection.shutdown() { complete = true }
             let actions = self.stateMachine.closeNotifySent(
                 promise,
-                complete: { if case .done = complete { true } else { false } }(),
+                complete: complete,
                 peerSentCloseNotify: connection.receivedCloseNotify,
                 sentCloseNotify: connection.sentCloseNotify,
                 now: context.eventLoop.now

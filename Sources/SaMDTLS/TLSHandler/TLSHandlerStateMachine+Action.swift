@@ -34,9 +34,9 @@ extension TLSHandlerStateMachine {
         /// Read the negotiated parameters and verified peer; then report ``handshakeVerified(_:)`` or
         /// ``handshakeFailed(_:alertRecord:)``.
         case verifyHandshake
-        /// Hand each write made during the handshake back to ``write(_:promise:now:)``, in order, then
-        /// ``flush()`` when `flush`.
-        case writeBuffered([(buffer: ByteBuffer, promise: Promise?)], flush: Bool)
+        /// Hand each write made during the handshake back to ``write(_:promise:now:)``, in order, then report
+        /// ``flush()`` (writes or a flush were made during the handshake).
+        case writeBuffered([(buffer: ByteBuffer, promise: Promise?)])
         /// Report ``handshakeConfirmed(_:now:)`` (after the buffered writes went out).
         case confirmHandshake(TLSConnectionInfo)
         /// Succeed the handshake's future and fire ``TLSUserEvent/handshakeCompleted(_:)``.

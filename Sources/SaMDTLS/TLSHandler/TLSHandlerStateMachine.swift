@@ -118,7 +118,7 @@ struct TLSHandlerStateMachine<Promise> {
         var actions: [Action] = [.log(.handshakeSucceeded(info))]
         if let age = self.arm(.maximumAge, now: now) { actions.append(age) }
         if !pending.writes.isEmpty || pending.flushPending {
-            actions.append(.writeBuffered(pending.writes, flush: true))
+            actions.append(.writeBuffered(pending.writes))
         }
         return actions + [.confirmHandshake(info)]
     }
