@@ -123,7 +123,8 @@ extension TLSHandler {
                 self.apply(self.stateMachine.timerFired(timer, now: context.eventLoop.now), context: context)
             }
         case .cancel(let timer):
-            self.timerTasks.removeValue(forKey: timer)?.cancel()
+            self.timerTasks[timer]?.cancel()
+            self.timerTasks[timer] = nil
         }
     }
 

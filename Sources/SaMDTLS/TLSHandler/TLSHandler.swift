@@ -63,7 +63,7 @@ public final class TLSHandler: ChannelDuplexHandler {
     var connection: SSLConnection?
     var handshakePromise: EventLoopPromise<TLSConnectionInfo>?
     /// The scheduled task of each armed timer.
-    var timerTasks: [TLSHandlerTimers.Timer: Scheduled<Void>] = [:]
+    var timerTasks = TLSHandlerTimers.PerTimer<Scheduled<Void>>()
     var remoteAddress: String?
 
     /// A server-side handler.

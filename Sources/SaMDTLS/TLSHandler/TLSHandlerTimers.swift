@@ -22,8 +22,34 @@ struct TLSHandlerTimers {
     let maximumConnectionAge: TimeAmount?
     let idleTimeout: TimeAmount?
     let closeTimeout: TimeAmount
+    /// One optional value per timer, kept inline: no allocation per connection.
+    struct PerTimer<Value> {
+        private var handshake, maximumAge, idle, close: Value?
+
+        init() {}
+
+        subscript(timer: Timer) -> Value? {
+            get {
+                switch timer {
+                case .handshake: self.handshake
+                case .maximumAge: self.maximumAge
+                case .idle: self.idle
+                case .close: self.close
+                }
+            }
+            set {
+                switch timer {
+                case .handshake: self.handshake = newValue
+                case .maximumAge: self.maximumAge = newValue
+                case .idle: self.idle = newValue
+                case .close: self.close = newValue
+                }
+            }
+        }
+    }
+
     /// The deadline of each armed timer.
-    private(set) var deadlines: [Timer: NIODeadline] = [:]
+    private(set) var deadlines = PerTimer<NIODeadline>()
     /// When a byte last went in either direction (for the idle timer).
     var lastActivity = NIODeadline.uptimeNanoseconds(0)
 
@@ -63,13 +89,14 @@ struct TLSHandlerTimers {
 
     /// Disarms `timer`. - Returns: whether it was armed.
     mutating func disarm(_ timer: Timer) -> Bool {
-        self.deadlines.removeValue(forKey: timer) != nil
+        defer { self.deadlines[timer] = nil }
+        return self.deadlines[timer] != nil
     }
 
     /// Disarms every timer. - Returns: those that were armed, in declaration order.
     mutating func disarmAll() -> [Timer] {
         let armed = Timer.allCases.filter { self.deadlines[$0] != nil }
-        self.deadlines = [:]
+        self.deadlines = PerTimer()
         return armed
     }
 
