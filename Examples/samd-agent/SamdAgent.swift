@@ -158,8 +158,8 @@ struct SamdAgent: AsyncParsableCommand {
     static let longestHandshakeTimeout = 600
 
     /// The handshake timeout for a connect timeout of `seconds`: the same, in whole seconds rounded up.
-    static func handshakeTimeout(forConnectTimeout seconds: Double) -> Int {
-        min(Self.longestHandshakeTimeout, max(1, Int(seconds.rounded(.up))))
+    static func handshakeTimeout(forConnectTimeout seconds: Double) -> Duration {
+        .seconds(min(Self.longestHandshakeTimeout, max(1, Int(seconds.rounded(.up)))))
     }
 
     func run() async throws {

@@ -282,7 +282,7 @@ struct Serve: AsyncParsableCommand {
 
         let reloader =
             self.identityReloadInterval > 0
-            ? TLSIdentityReloader(context: context, interval: self.identityReloadInterval) : nil
+            ? TLSIdentityReloader(context: context, interval: .seconds(self.identityReloadInterval)) : nil
         await withTaskGroup(of: Void.self) { group in
             if let reloader {
                 group.addTask { await reloader.run() }

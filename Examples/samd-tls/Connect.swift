@@ -112,7 +112,7 @@ struct Connect: AsyncParsableCommand {
                 port: self.endpoint.port,
                 context: context,
                 serverName: self.serverName.map { TLSServerName($0) },
-                connectTimeout: self.connectTimeout
+                connectTimeout: .seconds(self.connectTimeout)
             )
         } catch {
             throw connectionFailure(error, while: "cannot connect to \(self.endpoint)")

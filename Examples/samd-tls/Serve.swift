@@ -147,7 +147,7 @@ struct Serve: AsyncParsableCommand {
             // SIGHUP goes through the reloader when one watches, so the same change is not loaded twice.
             let reloader =
                 self.identityReloadInterval > 0
-                ? TLSIdentityReloader(context: context, interval: self.identityReloadInterval) : nil
+                ? TLSIdentityReloader(context: context, interval: .seconds(self.identityReloadInterval)) : nil
             group.addTask {
                 for await _ in reloadSignals.signals {
                     do {

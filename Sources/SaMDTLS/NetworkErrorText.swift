@@ -47,7 +47,8 @@ package enum NetworkErrorText {
         return first.lowercased() + text.dropFirst()
     }
 
-    private static func seconds(_ amount: TimeAmount) -> String {
+    /// `amount` in seconds, without a fraction when it is whole (`10`, `1.5`).
+    static func seconds(_ amount: TimeAmount) -> String {
         let value = Double(amount.nanoseconds) / 1e9
         return value == value.rounded() ? String(Int64(value)) : String(value)
     }

@@ -46,20 +46,21 @@ public struct TLSConfiguration: Sendable {
     public var applicationProtocols: [String]
     /// Session resumption with TLS 1.3 tickets (RFC 8446 §4.6.1). Default `true`.
     public var sessionResumption: Bool
-    /// Server: how long a session ticket may be used, in seconds (default 7 200; at most 604 800, RFC 8446 §4.6.1).
-    public var sessionTicketLifetime: Int
-    /// The longest a connection may stay open, in seconds (at least 1), after which it is closed with
-    /// close_notify. `nil`: no limit.
-    public var maximumConnectionAge: Int?
-    /// How long an established connection may go without a byte in either direction, in seconds (at least
-    /// 1), after which it is closed with close_notify. `nil` (the default): no limit. Set it on servers facing
+    /// Server: how long a session ticket may be used (default 2 hours; 1 second to 7 days, RFC 8446 §4.6.1), in
+    /// whole seconds (OpenSSL's unit: a fraction is dropped).
+    public var sessionTicketLifetime: Duration
+    /// The longest a connection may stay open (at least 1 second), counted from the end of its handshake,
+    /// after which it is closed with close_notify. `nil`: no limit.
+    public var maximumConnectionAge: Duration?
+    /// How long an established connection may go without a byte in either direction (at least 1 second),
+    /// after which it is closed with close_notify. `nil` (the default): no limit. Set it on servers facing
     /// many peers, so that silent ones do not hold connections forever.
-    public var idleTimeout: Int?
-    /// The time a handshake may take, in seconds (default 10; 1…600).
-    public var handshakeTimeout: Int
-    /// After sending close_notify, how long to wait for the peer's, in seconds, before closing anyway
-    /// (default 5; 1…600).
-    public var closeTimeout: Int
+    public var idleTimeout: Duration?
+    /// The time a handshake may take (default 10 seconds; 1 to 600 seconds).
+    public var handshakeTimeout: Duration
+    /// After sending close_notify (or a fatal alert), how long to wait for the peer's before closing anyway
+    /// (default 5 seconds; 1 to 600 seconds).
+    public var closeTimeout: Duration
     /// The longest chain accepted from the peer, counting intermediates (default 4; 1…10).
     public var maximumChainDepth: Int
 
@@ -74,11 +75,11 @@ public struct TLSConfiguration: Sendable {
         self.profile = .default
         self.applicationProtocols = []
         self.sessionResumption = true
-        self.sessionTicketLifetime = 7_200
+        self.sessionTicketLifetime = .seconds(7_200)
         self.maximumConnectionAge = nil
         self.idleTimeout = nil
-        self.handshakeTimeout = 10
-        self.closeTimeout = 5
+        self.handshakeTimeout = .seconds(10)
+        self.closeTimeout = .seconds(5)
         self.maximumChainDepth = 4
     }
 

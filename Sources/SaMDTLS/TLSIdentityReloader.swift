@@ -6,7 +6,7 @@ import Synchronization
 /// and reloads the context when any of them changes.
 ///
 /// Changes are detected by polling each file's device, inode, size and modification time every `interval`
-/// seconds (portable, and safe with editors and `mv`-style atomic replacement). A reload validates the new
+/// (portable, and safe with editors and `mv`-style atomic replacement). A reload validates the new
 /// identity completely before swapping it in (``TLSContext/reload()``); a refused one is logged and the
 /// current identity stays. When a certificate and its key are replaced one after the other, the first
 /// reload may see a mismatched pair and refuse it; the next change (the second file) triggers another
@@ -15,15 +15,16 @@ import Synchronization
 public final class TLSIdentityReloader: Sendable {
     /// The context to reload.
     public let context: TLSContext
-    /// Seconds between two looks at the files.
-    public let interval: Double
+    /// The time between two looks at the files.
+    public let interval: Duration
     /// The files as they were at the last load: a change after that, even before ``run()`` starts, is noticed.
     private let lastSeen: Mutex<[String]>
 
-    /// - Parameter interval: seconds between two looks at the files (default 5; at least 0.05).
-    public init(context: TLSContext, interval: Double = 5) {
+    /// - Parameter interval: the time between two looks at the files (default 5 seconds; at least 50 ms, a
+    ///   shorter one is raised to that).
+    public init(context: TLSContext, interval: Duration = .seconds(5)) {
         self.context = context
-        self.interval = max(interval, 0.05)
+        self.interval = max(interval, .milliseconds(50))
         self.lastSeen = Mutex(Self.fingerprint(Self.files(of: context.configuration)))
     }
 
@@ -55,7 +56,7 @@ public final class TLSIdentityReloader: Sendable {
         guard !files.isEmpty else { return }
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: .milliseconds(Int(self.interval * 1000)))
+                try await Task.sleep(for: self.interval)
             } catch {
                 return
             }

@@ -170,7 +170,7 @@ public enum TLSClient {
     /// SNI), an IP address against its IP SANs (never sent as SNI). In TLS 1.3 a server that refuses this
     /// client's certificate says so after the client's handshake completed: that refusal arrives as a
     /// ``TLSError`` certificate error on the connection's first read.
-    /// - Parameter connectTimeout: seconds to wait for the TCP connection.
+    /// - Parameter connectTimeout: how long to wait for the TCP connection (default 10 seconds).
     /// - Throws: ``TLSError/Code/unreachable`` when no TCP connection can be made; the handshake's
     ///   ``TLSError`` otherwise.
     public static func connect(
@@ -178,7 +178,7 @@ public enum TLSClient {
         port: Int,
         context: TLSContext,
         serverName: TLSServerName? = nil,
-        connectTimeout: Int = 10,
+        connectTimeout: Duration = .seconds(10),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TLSConnection {
         guard context.configuration.role == .client else {
@@ -188,7 +188,7 @@ public enum TLSClient {
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(Int64(connectTimeout)))
+            .connectTimeout(TimeAmount(connectTimeout))
         let establishment: EventLoopFuture<TLSConnection>
         do {
             establishment = try await bootstrap.connect(host: host, port: port) { channel in

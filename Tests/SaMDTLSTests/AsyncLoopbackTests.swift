@@ -143,10 +143,10 @@ struct AsyncLoopbackTests {
         // No timed assertion: on a loaded 2-core machine 200 handshakes at once can take longer than the
         // default 10 s handshake timeout, which is a policy, not what this test is about.
         var server = Fixtures.serverConfiguration()
-        server.handshakeTimeout = 120
+        server.handshakeTimeout = .seconds(120)
         let clientConfiguration = {
             var configuration = Fixtures.clientConfiguration(Fixtures.pki.device)
-            configuration.handshakeTimeout = 120
+            configuration.handshakeTimeout = .seconds(120)
             return configuration
         }()
         try await Self.withEchoServer(server) { port in
@@ -215,7 +215,7 @@ struct AsyncLoopbackTests {
                 }
             }
             var clientConfiguration = Fixtures.clientConfiguration(Fixtures.pki.device)
-            clientConfiguration.closeTimeout = 1 // the server, stuck writing, will not answer close_notify
+            clientConfiguration.closeTimeout = .seconds(1) // the server, stuck writing, will not answer close_notify
             let client = try Fixtures.context(clientConfiguration)
             let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
             let socketReads = SocketReadCounter()

@@ -88,6 +88,33 @@ struct ConfigurationTests {
         #expect(chain.count == 3, "leaf, intermediate, root")
     }
 
+    /// Time settings are `Duration`s bounded as their documentation says, below a second too.
+    @Test func timeSettingsOutOfTheirBoundsAreRefused() throws {
+        let refused: [WritableKeyPath<TLSConfiguration, Duration>: [Duration]] = [
+            \.handshakeTimeout: [.milliseconds(999), .seconds(601)],
+            \.closeTimeout: [.zero, .seconds(600) + .nanoseconds(1)],
+            \.sessionTicketLifetime: [.milliseconds(500), .seconds(604_801)],
+        ]
+        for (setting, values) in refused {
+            for value in values {
+                var configuration = Fixtures.serverConfiguration()
+                configuration[keyPath: setting] = value
+                #expect(Self.code(configuration) == .invalidConfiguration, "\(setting) = \(value)")
+            }
+        }
+        var idle = Fixtures.serverConfiguration()
+        idle.idleTimeout = .milliseconds(999)
+        #expect(Self.code(idle) == .invalidConfiguration)
+        var age = Fixtures.serverConfiguration()
+        age.maximumConnectionAge = .milliseconds(999)
+        #expect(Self.code(age) == .invalidConfiguration)
+        var fractional = Fixtures.serverConfiguration()
+        fractional.handshakeTimeout = .milliseconds(1_500)
+        fractional.idleTimeout = .milliseconds(2_500)
+        fractional.sessionTicketLifetime = .seconds(600)
+        #expect(Self.code(fractional) == nil)
+    }
+
     @Test func unsafeOrIncompleteConfigurationsAreRefused() throws {
         // A server without identity, a client without trust roots.
         #expect(Self.code(TLSConfiguration(role: .server)) == .invalidConfiguration)
@@ -98,7 +125,7 @@ struct ConfigurationTests {
         #expect(Self.code(unverified) == .invalidConfiguration)
         // Out-of-range values.
         var lifetime = Fixtures.serverConfiguration()
-        lifetime.sessionTicketLifetime = 8 * 86_400
+        lifetime.sessionTicketLifetime = .seconds(8 * 86_400)
         #expect(Self.code(lifetime) == .invalidConfiguration)
         var alpn = Fixtures.serverConfiguration()
         alpn.applicationProtocols = [""]

@@ -199,7 +199,7 @@ extension HandlerInMemoryTests {
 
     @Test func closeGivesUpWaitingForThePeerAfterTheTimeout() throws {
         var serverConfiguration = Fixtures.serverConfiguration()
-        serverConfiguration.closeTimeout = 3
+        serverConfiguration.closeTimeout = .seconds(3)
         let pair = try EmbeddedPair(
             client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)),
             server: Fixtures.context(serverConfiguration)
@@ -300,7 +300,7 @@ extension HandlerInMemoryTests {
 
     @Test func aHandshakeThatStallsTimesOut() throws {
         var configuration = Fixtures.serverConfiguration()
-        configuration.handshakeTimeout = 2
+        configuration.handshakeTimeout = .seconds(2)
         let server = EmbeddedChannel()
         let handler = TLSHandler(serverContext: try Fixtures.context(configuration))
         let collector = EmbeddedPair.Collector()
@@ -314,7 +314,7 @@ extension HandlerInMemoryTests {
 
     @Test func aConnectionIsClosedAtItsMaximumAge() throws {
         var configuration = Fixtures.serverConfiguration()
-        configuration.maximumConnectionAge = 60
+        configuration.maximumConnectionAge = .seconds(60)
         let pair = try EmbeddedPair(
             client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)),
             server: Fixtures.context(configuration)
@@ -334,7 +334,7 @@ extension HandlerInMemoryTests {
 extension HandlerInMemoryTests {
     @Test func anIdleConnectionIsClosedAndTrafficKeepsItOpen() throws {
         var configuration = Fixtures.serverConfiguration()
-        configuration.idleTimeout = 30
+        configuration.idleTimeout = .seconds(30)
         let recorder = RecordingLogHandler()
         let pair = try EmbeddedPair(
             client: Fixtures.context(Fixtures.clientConfiguration(Fixtures.pki.device)),

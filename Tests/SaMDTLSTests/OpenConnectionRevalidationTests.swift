@@ -90,7 +90,8 @@ struct OpenConnectionRevalidationTests {
         let (context, crl) = try Self.serverWithCRLFile(logger: recorder)
         defer { try? FileManager.default.removeItem(at: crl.deletingLastPathComponent()) }
         let watcher =
-            trigger == .fileWatcher ? Task { await TLSIdentityReloader(context: context, interval: 0.05).run() } : nil
+            trigger == .fileWatcher
+            ? Task { await TLSIdentityReloader(context: context, interval: .milliseconds(50)).run() } : nil
         defer { watcher?.cancel() }
         let victim = try Fixtures.pki.intermediate.issueDevice(id: "revoked-while-connected")
         try await AsyncLoopbackTests.withEchoServer(context: context, revalidationGracePeriod: .seconds(1)) { port in

@@ -109,7 +109,7 @@ struct ReloadTests {
         let recorder = RecordingLogHandler()
         let (server, directory) = try Self.fileBackedServer(Fixtures.pki.server, logger: recorder)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let reloader = TLSIdentityReloader(context: server, interval: 0.05)
+        let reloader = TLSIdentityReloader(context: server, interval: .milliseconds(50))
         #expect(reloader.watchedFiles.count == 2)
         let watcher = Task { await reloader.run() }
         defer { watcher.cancel() }
@@ -135,7 +135,7 @@ struct ReloadTests {
         let recorder = RecordingLogHandler()
         let (server, directory) = try Self.fileBackedServer(Fixtures.pki.server, logger: recorder)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let reloader = TLSIdentityReloader(context: server, interval: 0.05)
+        let reloader = TLSIdentityReloader(context: server, interval: .milliseconds(50))
         try Self.install(Self.renewed, in: directory)
         // As on SIGHUP: reload at once.
         try reloader.reload()

@@ -108,16 +108,17 @@ final class SSLContextBox: @unchecked Sendable {
         guard configuration.applicationProtocols.count <= 32 else {
             throw TLSError(.invalidConfiguration, "at most 32 ALPN protocol names")
         }
-        guard (1...604_800).contains(configuration.sessionTicketLifetime) else {
+        guard (Duration.seconds(1)...Duration.seconds(604_800)).contains(configuration.sessionTicketLifetime) else {
             throw TLSError(.invalidConfiguration, "sessionTicketLifetime must be 1 to 604800 seconds (RFC 8446 §4.6.1)")
         }
-        guard (1...600).contains(configuration.handshakeTimeout), (1...600).contains(configuration.closeTimeout) else {
+        let timeouts = Duration.seconds(1)...Duration.seconds(600)
+        guard timeouts.contains(configuration.handshakeTimeout), timeouts.contains(configuration.closeTimeout) else {
             throw TLSError(.invalidConfiguration, "handshakeTimeout and closeTimeout must be 1 to 600 seconds")
         }
-        if let age = configuration.maximumConnectionAge, age < 1 {
+        if let age = configuration.maximumConnectionAge, age < .seconds(1) {
             throw TLSError(.invalidConfiguration, "maximumConnectionAge must be at least 1 second")
         }
-        if let idle = configuration.idleTimeout, idle < 1 {
+        if let idle = configuration.idleTimeout, idle < .seconds(1) {
             throw TLSError(.invalidConfiguration, "idleTimeout must be at least 1 second")
         }
         guard (1...10).contains(configuration.maximumChainDepth) else {
@@ -293,7 +294,7 @@ final class SSLContextBox: @unchecked Sendable {
             )
             _ = CSaMDShims_SSL_CTX_sess_set_cache_size(context, Self.serverSessionCacheSize)
             _ = SSL_CTX_set_options(context, CSaMDShims_SSL_OP_NO_TICKET())
-            _ = SSL_CTX_set_timeout(context, Int(configuration.sessionTicketLifetime))
+            _ = SSL_CTX_set_timeout(context, Int(configuration.sessionTicketLifetime.components.seconds))
             // One ticket per handshake: the client keeps the newest, and each resumption brings a fresh one.
             _ = SSL_CTX_set_num_tickets(context, configuration.sessionResumption ? 1 : 0)
             let ok = Self.sessionIDContext.withUnsafeBufferPointer {
