@@ -1,7 +1,7 @@
-public import Foundation
+import Foundation
 import GRDB
 import Logging
-public import SaMDEnvelope
+import SaMDEnvelope
 public import SaMDKeys
 
 /// Rotates the KEK under a record store and rewraps, in batches, every subject key to the active KEK
@@ -224,60 +224,5 @@ public struct KeyRotationJob: Sendable {
                 )
             }
         }
-    }
-}
-
-/// Where a ``KeyRotationJob`` is, after a committed batch.
-public struct KeyRotationProgress: Sendable, Hashable {
-    /// The KEK version subject keys are being rewrapped to.
-    public let target: KeyIdentifier
-    /// Subject keys passed (rewrapped, or already under the target).
-    public let done: Int
-    public let total: Int
-    /// Subject key versions rewrapped so far in this run.
-    public let rewrapped: Int
-    /// Seconds since this run started.
-    public let elapsed: TimeInterval
-
-    /// Subject keys passed per second in this run.
-    public var rate: Double {
-        self.elapsed > 0 ? Double(self.done) / self.elapsed : 0
-    }
-}
-
-/// What a ``KeyRotationJob`` did.
-public struct KeyRotationReport: Sendable {
-    /// The active KEK version every subject key is now wrapped under (when ``finished``).
-    public let target: KeyIdentifier
-    /// Subject keys in the store at the verification pass.
-    public let subjectKeyCount: Int
-    /// Subject key versions rewrapped in this run (0 when a resumed run found the work done).
-    public let rewrapped: Int
-    /// Subject keys that could not be rewrapped, by blind name, with the reason.
-    public let failed: [(key: String, reason: String)]
-    /// Whether this run resumed an interrupted job.
-    public let resumed: Bool
-    /// Whether every subject key is under ``target``: the old version may now be destroyed.
-    public let finished: Bool
-    /// Seconds this run took.
-    public let elapsed: TimeInterval
-}
-
-/// An exclusive, non-blocking `flock` on a file: one rotation job per store.
-final class JobLock {
-    private let fd: Int32
-
-    init(path: String) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw RecordStoreError(.storage, "cannot open \(path): errno \(errno)") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw RecordStoreError(.conflict, "another key rotation job is running on this store")
-        }
-        self.fd = fd
-    }
-
-    deinit {
-        close(self.fd)
     }
 }

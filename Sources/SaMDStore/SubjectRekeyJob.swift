@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import GRDB
 import Logging
 import SaMDEnvelope
@@ -420,38 +420,4 @@ private struct RowToRewrap {
     let revision: Int64
     let oldKey: String
     var envelope: Data?
-}
-
-/// Where a ``SubjectRekeyJob`` is, after a committed batch.
-public struct SubjectRekeyProgress: Sendable, Hashable {
-    /// Subjects passed (re-keyed, or with nothing to re-key).
-    public let done: Int
-    public let total: Int
-    /// Records rewrapped to a new subject-key version so far in this run.
-    public let recordsRewrapped: Int
-    /// Seconds since this run started.
-    public let elapsed: TimeInterval
-
-    /// Records rewrapped per second in this run.
-    public var rate: Double {
-        self.elapsed > 0 ? Double(self.recordsRewrapped) / self.elapsed : 0
-    }
-}
-
-/// What a ``SubjectRekeyJob`` did.
-public struct SubjectRekeyReport: Sendable {
-    /// Subject keys in the store when the run began.
-    public let subjectKeyCount: Int
-    /// Records rewrapped in this run.
-    public let recordsRewrapped: Int
-    /// Old subject-key versions destroyed in this run (receipts under the key store's `receipts/`).
-    public let versionsDestroyed: Int
-    /// Subjects not re-keyed, or whose old versions are kept because a record did not rewrap, by blind name.
-    public let failed: [(key: String, reason: String)]
-    /// Whether this run resumed an interrupted job.
-    public let resumed: Bool
-    /// Whether every subject is re-keyed and every old version destroyed.
-    public let finished: Bool
-    /// Seconds this run took.
-    public let elapsed: TimeInterval
 }
