@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import GRDBSQLite
 import Logging
 
 /// The database: opening the connection pool with its pragmas, read and write transactions, the WAL's
@@ -15,7 +14,7 @@ extension EncryptedRecordStore {
     ) throws -> DatabasePool {
         // Every value SQLite reads is bounded by this, before it is allocated: the largest envelope and the
         // rest of its row. An edited row cannot make the store read more (SQLITE_TOOBIG: limitExceeded).
-        let valueLimit = Int32(Self.envelopeByteCount(forPayload: configuration.maximumRecordByteCount) + 4096)
+        let valueLimit = Self.envelopeByteCount(forPayload: configuration.maximumRecordByteCount) + 4096
         var grdb = GRDB.Configuration()
         grdb.busyMode = .timeout(configuration.busyTimeout)
         grdb.label = "samdkit.store"
@@ -23,7 +22,7 @@ extension EncryptedRecordStore {
             // SQLite opens the path it is given, following links: each new connection (readers are opened
             // on demand) checks that it is still the file judged here.
             try Self.checkDatabaseFiles(path, file: file)
-            sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, valueLimit)
+            db.limitValueLength(toBytes: valueLimit)
             // Deleted and overwritten content is zeroed in the file, not left in free pages.
             try db.execute(sql: "PRAGMA secure_delete = ON")
             // A WAL that is reset after a checkpoint is truncated to nothing, instead of keeping old frames
