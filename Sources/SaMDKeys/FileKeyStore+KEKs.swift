@@ -264,7 +264,7 @@ extension FileKeyStore {
         return try Self.unwrap(wrapped, under: self.wrapKey, what: "\(stored.metadata.identifier)")
     }
 
-    static func newKey(_ identifier: KeyIdentifier, cryptoperiod: TimeInterval, now: Date, wrapKey: SecureBytes) throws
+    static func newKey(_ identifier: KeyIdentifier, cryptoperiod: Duration, now: Date, wrapKey: SecureBytes) throws
         -> StoreFormat.StoredKey
     {
         let material = try self.crypto { try SecureBytes(randomByteCount: 32) }

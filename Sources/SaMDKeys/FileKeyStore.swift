@@ -1,7 +1,7 @@
 public import Foundation
 public import Logging
 public import SaMDCrypto
-public import SaMDEnvelope
+import SaMDEnvelope
 import Synchronization
 
 /// The embedded key store: a private directory (0700) holding `keystore.json` (0600) and one file per
@@ -24,8 +24,8 @@ public final class FileKeyStore: KeyStore {
     /// The default ``lockTimeout``: 5 seconds. Operations hold the locks for milliseconds; a caller that
     /// waited this long is better told to try again (a gateway answers 503 with Retry-After).
     public static let defaultLockTimeout = Duration.seconds(5)
-    /// The default cryptoperiod for sealing: one year, in seconds.
-    public static let defaultCryptoperiod: TimeInterval = 365 * 24 * 60 * 60
+    /// The default cryptoperiod for sealing: one year (365 days).
+    public static let defaultCryptoperiod = Duration.seconds(365 * 24 * 60 * 60)
 
     /// The store's directory.
     public let directory: String
@@ -55,7 +55,7 @@ public final class FileKeyStore: KeyStore {
     ///   - passphrase: from ``Passphrase``; never from a command-line argument; at least
     ///     ``minimumNewPassphraseByteCount`` (12) bytes.
     ///   - kdf: Argon2id cost; ``Argon2id/Parameters/moderate`` unless tests need speed.
-    ///   - cryptoperiod: seconds a KEK version may seal after activation.
+    ///   - cryptoperiod: how long a KEK version may seal after activation (kept in `keystore.json` in seconds).
     /// - Throws: ``EnvelopeError/Code/keyStore`` when the passphrase is too short, a store exists there or the
     ///   directory is not private;
     ///   ``EnvelopeError/Code/io``.
@@ -63,7 +63,7 @@ public final class FileKeyStore: KeyStore {
         at directory: String,
         passphrase: SecureBytes,
         kdf: Argon2id.Parameters = .moderate,
-        cryptoperiod: TimeInterval = defaultCryptoperiod,
+        cryptoperiod: Duration = defaultCryptoperiod,
         lockTimeout: Duration = defaultLockTimeout,
         now: @escaping @Sendable () -> Date = { Date() },
         logger: Logger = Logger(label: "samdkit.keys")

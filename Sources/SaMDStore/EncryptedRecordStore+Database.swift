@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import SaMDKeys
 
 /// The database: opening the connection pool with its pragmas, read and write transactions, the WAL's
 /// truncation, the settings a job changes for its run, and SQLite's errors as the store's.
@@ -16,7 +17,7 @@ extension EncryptedRecordStore {
         // rest of its row. An edited row cannot make the store read more (SQLITE_TOOBIG: limitExceeded).
         let valueLimit = Self.envelopeByteCount(forPayload: configuration.maximumRecordByteCount) + 4096
         var grdb = GRDB.Configuration()
-        grdb.busyMode = .timeout(configuration.busyTimeout)
+        grdb.busyMode = .timeout(configuration.busyTimeout.timeInterval)
         grdb.label = "samdkit.store"
         grdb.prepareDatabase { db in
             // SQLite opens the path it is given, following links: each new connection (readers are opened

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import GRDB
 public import Logging
 import SaMDCrypto
@@ -32,9 +32,9 @@ public final class EncryptedRecordStore: Sendable {
     public struct Configuration: Sendable {
         /// The largest payload accepted, in bytes (64 MiB by default).
         public var maximumRecordByteCount: Int
-        /// How long a write waits for another connection's or process's transaction, in seconds, before it
-        /// fails with ``RecordStoreError/Code/storage``.
-        public var busyTimeout: TimeInterval
+        /// How long a write waits for another connection's or process's transaction before it fails with
+        /// ``RecordStoreError/Code/storage`` (SQLite's busy timeout, to the millisecond; 10 s by default).
+        public var busyTimeout: Duration
         /// The payload AEAD: ``PayloadSuite/cobblestone256`` unless the device lacks AES instructions.
         public var payloadSuite: PayloadSuite
         /// Whether every commit is on stable storage before ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)``
@@ -47,7 +47,7 @@ public final class EncryptedRecordStore: Sendable {
 
         public init(
             maximumRecordByteCount: Int = 64 << 20,
-            busyTimeout: TimeInterval = 10,
+            busyTimeout: Duration = .seconds(10),
             payloadSuite: PayloadSuite = .cobblestone256,
             durableCommits: Bool = true
         ) {
@@ -100,8 +100,8 @@ public final class EncryptedRecordStore: Sendable {
             throw RecordStoreError(
                 .invalidArgument, "the maximum record size is 0 to \(Self.largestMaximumRecordByteCount) bytes")
         }
-        guard configuration.busyTimeout >= 0, configuration.busyTimeout.isFinite else {
-            throw RecordStoreError(.invalidArgument, "the busy timeout is a finite number of seconds, 0 or more")
+        guard configuration.busyTimeout >= .zero else {
+            throw RecordStoreError(.invalidArgument, "the busy timeout is 0 or more")
         }
         try Self.preparePrivateDirectory(directory)
         let path = directory + "/" + Self.databaseFileName

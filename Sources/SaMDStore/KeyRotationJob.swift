@@ -51,7 +51,7 @@ public struct KeyRotationJob: Sendable {
     {
         let lock = try JobLock(path: self.store.directory + "/rotation.lock")
         defer { withExtendedLifetime(lock) {} }
-        let started = Date()
+        let started = ContinuousClock.now
         let keys = self.store.keyStore
         var (target, cursor, resumed) = try self.start(newKEKVersion: newKEKVersion)
         var rewrapped = 0
@@ -84,7 +84,7 @@ public struct KeyRotationJob: Sendable {
             progress(
                 KeyRotationProgress(
                     target: target, done: position, total: names.count, rewrapped: rewrapped,
-                    elapsed: Date().timeIntervalSince(started)))
+                    elapsed: ContinuousClock.now - started))
         }
 
         // Verification: every subject key, including any created while the pass ran, read again under the lock.
@@ -109,7 +109,7 @@ public struct KeyRotationJob: Sendable {
         }
         let report = KeyRotationReport(
             target: target, subjectKeyCount: verified + failed.count, rewrapped: rewrapped, failed: failed,
-            resumed: resumed, finished: finished, elapsed: Date().timeIntervalSince(started)
+            resumed: resumed, finished: finished, elapsed: ContinuousClock.now - started
         )
         self.store.logger.log(
             level: finished ? .notice : .error,

@@ -1,5 +1,5 @@
-public import Foundation
 public import SaMDEnvelope
+import SaMDKeys
 
 /// Where a ``KeyRotationJob`` is, after a committed batch.
 public struct KeyRotationProgress: Sendable, Hashable {
@@ -10,12 +10,12 @@ public struct KeyRotationProgress: Sendable, Hashable {
     public let total: Int
     /// Subject key versions rewrapped so far in this run.
     public let rewrapped: Int
-    /// Seconds since this run started.
-    public let elapsed: TimeInterval
+    /// Time since this run started (on the continuous clock).
+    public let elapsed: Duration
 
     /// Subject keys passed per second in this run.
     public var rate: Double {
-        self.elapsed > 0 ? Double(self.done) / self.elapsed : 0
+        self.elapsed > .zero ? Double(self.done) / self.elapsed.timeInterval : 0
     }
 }
 
@@ -33,6 +33,6 @@ public struct KeyRotationReport: Sendable {
     public let resumed: Bool
     /// Whether every subject key is under ``target``: the old version may now be destroyed.
     public let finished: Bool
-    /// Seconds this run took.
-    public let elapsed: TimeInterval
+    /// The time this run took (on the continuous clock).
+    public let elapsed: Duration
 }

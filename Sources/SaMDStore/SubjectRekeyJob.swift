@@ -61,7 +61,7 @@ public struct SubjectRekeyJob: Sendable {
     public func run(progress: (SubjectRekeyProgress) -> Void = { _ in }) throws -> SubjectRekeyReport {
         let lock = try JobLock(path: self.store.directory + "/rotation.lock")
         defer { withExtendedLifetime(lock) {} }
-        let started = Date()
+        let started = ContinuousClock.now
         let keys = self.store.keyStore
         // New subject keys are wrapped under the KEK's active version: one must seal (a compromised one never does).
         _ = try EncryptedRecordStore.keyCall { try keys.sealingKey(named: FileKeyStore.defaultKeyName) }
@@ -97,7 +97,7 @@ public struct SubjectRekeyJob: Sendable {
             progress(
                 SubjectRekeyProgress(
                     done: position, total: names.count, recordsRewrapped: records,
-                    elapsed: Date().timeIntervalSince(started)))
+                    elapsed: ContinuousClock.now - started))
         }
         let finished = failed.isEmpty
         if finished {
@@ -109,7 +109,7 @@ public struct SubjectRekeyJob: Sendable {
         }
         let report = SubjectRekeyReport(
             subjectKeyCount: names.count, recordsRewrapped: records, versionsDestroyed: destroyed, failed: failed,
-            resumed: resumed, finished: finished, elapsed: Date().timeIntervalSince(started)
+            resumed: resumed, finished: finished, elapsed: ContinuousClock.now - started
         )
         self.store.logger.log(
             level: finished ? .notice : .error,

@@ -1,4 +1,4 @@
-public import Foundation
+import SaMDKeys
 
 /// Where a ``SubjectRekeyJob`` is, after a committed batch.
 public struct SubjectRekeyProgress: Sendable, Hashable {
@@ -7,12 +7,12 @@ public struct SubjectRekeyProgress: Sendable, Hashable {
     public let total: Int
     /// Records rewrapped to a new subject-key version so far in this run.
     public let recordsRewrapped: Int
-    /// Seconds since this run started.
-    public let elapsed: TimeInterval
+    /// Time since this run started (on the continuous clock).
+    public let elapsed: Duration
 
     /// Records rewrapped per second in this run.
     public var rate: Double {
-        self.elapsed > 0 ? Double(self.recordsRewrapped) / self.elapsed : 0
+        self.elapsed > .zero ? Double(self.recordsRewrapped) / self.elapsed.timeInterval : 0
     }
 }
 
@@ -30,6 +30,6 @@ public struct SubjectRekeyReport: Sendable {
     public let resumed: Bool
     /// Whether every subject is re-keyed and every old version destroyed.
     public let finished: Bool
-    /// Seconds this run took.
-    public let elapsed: TimeInterval
+    /// The time this run took (on the continuous clock).
+    public let elapsed: Duration
 }
