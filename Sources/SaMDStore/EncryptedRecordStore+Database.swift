@@ -57,14 +57,7 @@ extension EncryptedRecordStore {
     /// database and the WAL).
     func readingOnTheWriter<T>(_ what: String, _ body: (Database) throws -> T) throws -> T {
         do {
-            return try self.database.writeWithoutTransaction { db in
-                var result: T?
-                try db.inTransaction(.deferred) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
-            }
+            return try self.database.writeWithoutTransaction { db in try Self.transaction(.deferred, db, body) }
         } catch let error as DatabaseError {
             throw Self.storageError(error, what)
         }
@@ -88,16 +81,23 @@ extension EncryptedRecordStore {
                 defer {
                     if synchronous != nil { try? db.execute(sql: "PRAGMA synchronous = \(configured)") }
                 }
-                var result: T?
-                try db.inTransaction(.immediate) {
-                    result = try body(db)
-                    return .commit
-                }
-                return result!
+                return try Self.transaction(.immediate, db, body)
             }
         } catch let error as DatabaseError {
             throw Self.storageError(error, what)
         }
+    }
+
+    /// Runs `body` in a transaction of `kind` on `db`, committed when it returns and rolled back when it throws.
+    private static func transaction<T>(
+        _ kind: Database.TransactionKind, _ db: Database, _ body: (Database) throws -> T
+    ) throws -> T {
+        var result: T?
+        try db.inTransaction(kind) {
+            result = try body(db)
+            return .commit
+        }
+        return result!
     }
 
     static func storageError(_ error: DatabaseError, _ what: String) -> RecordStoreError {
