@@ -127,13 +127,13 @@ struct Demo {
                 identicalDuringRotation += response.status == 200 && response.body == file.bytes ? 1 : 0
             } while rotating.isRunning && servedDuringRotation < 10_000
             let rotated = try await rotation.value
-            report.rotationSeconds = rotated.elapsed
+            report.rotationSeconds = rotated.elapsed / .seconds(1)
             report.subjectKeysRewrapped = rotated.rewrapped
             report.check(
                 "KEK rotated \(old) → \(rotated.target), \(rotated.subjectKeyCount) subject keys rewrapped with the gateway serving",
                 rotated.finished && rotated.target.version == old.version + 1
                     && identicalDuringRotation == servedDuringRotation,
-                "\(rotated.rewrapped) rewrapped in \(String(format: "%.3f", rotated.elapsed)) s; \(servedDuringRotation) reads answered meanwhile, all identical",
+                "\(rotated.rewrapped) rewrapped in \(String(format: "%.3f", rotated.elapsed / .seconds(1))) s; \(servedDuringRotation) reads answered meanwhile, all identical",
                 say: say
             )
             _ = try keyStore.destroy(old)

@@ -44,7 +44,7 @@ struct Keys: ParsableCommand {
                     at: self.store.keystore,
                     passphrase: self.store.passphrase(),
                     kdf: self.kdfCost.parameters,
-                    cryptoperiod: TimeInterval(self.cryptoperiodDays) * 86_400
+                    cryptoperiod: .seconds(self.cryptoperiodDays * 86_400)
                 )
                 print(
                     "created key store \(store.directory) with \(try store.list().map(\.identifier.description).joined(separator: ", "))"

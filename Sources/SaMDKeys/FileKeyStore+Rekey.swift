@@ -238,7 +238,7 @@ extension FileKeyStore {
         let version = record.versions[index]
         var metadata = ManagedKey(
             identifier: key, state: .compromised, createdAt: version.createdAt, activatedAt: version.createdAt,
-            cryptoperiod: 0)
+            cryptoperiod: .zero)
         metadata.compromisedAt = self.now()
         return metadata
     }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import GRDB
 import Logging
 public import SaMDEnvelope
@@ -51,7 +51,7 @@ public struct KeyRotationJob: Sendable {
     {
         let lock = try JobLock(path: self.store.directory + "/rotation.lock")
         defer { withExtendedLifetime(lock) {} }
-        let started = Date()
+        let started = ContinuousClock.now
         let keys = self.store.keyStore
         var (target, cursor, resumed) = try self.start(newKEKVersion: newKEKVersion)
         var rewrapped = 0
@@ -84,7 +84,7 @@ public struct KeyRotationJob: Sendable {
             progress(
                 KeyRotationProgress(
                     target: target, done: position, total: names.count, rewrapped: rewrapped,
-                    elapsed: Date().timeIntervalSince(started)))
+                    elapsed: ContinuousClock.now - started))
         }
 
         // Verification: every subject key, including any created while the pass ran, read again under the lock.
@@ -109,7 +109,7 @@ public struct KeyRotationJob: Sendable {
         }
         let report = KeyRotationReport(
             target: target, subjectKeyCount: verified + failed.count, rewrapped: rewrapped, failed: failed,
-            resumed: resumed, finished: finished, elapsed: Date().timeIntervalSince(started)
+            resumed: resumed, finished: finished, elapsed: ContinuousClock.now - started
         )
         self.store.logger.log(
             level: finished ? .notice : .error,
@@ -236,12 +236,12 @@ public struct KeyRotationProgress: Sendable, Hashable {
     public let total: Int
     /// Subject key versions rewrapped so far in this run.
     public let rewrapped: Int
-    /// Seconds since this run started.
-    public let elapsed: TimeInterval
+    /// Time since this run started (on the continuous clock).
+    public let elapsed: Duration
 
     /// Subject keys passed per second in this run.
     public var rate: Double {
-        self.elapsed > 0 ? Double(self.done) / self.elapsed : 0
+        self.elapsed > .zero ? Double(self.done) / self.elapsed.timeInterval : 0
     }
 }
 
@@ -259,25 +259,6 @@ public struct KeyRotationReport: Sendable {
     public let resumed: Bool
     /// Whether every subject key is under ``target``: the old version may now be destroyed.
     public let finished: Bool
-    /// Seconds this run took.
-    public let elapsed: TimeInterval
-}
-
-/// An exclusive, non-blocking `flock` on a file: one rotation job per store.
-final class JobLock {
-    private let fd: Int32
-
-    init(path: String) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw RecordStoreError(.storage, "cannot open \(path): errno \(errno)") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw RecordStoreError(.conflict, "another key rotation job is running on this store")
-        }
-        self.fd = fd
-    }
-
-    deinit {
-        close(self.fd)
-    }
+    /// The time this run took (on the continuous clock).
+    public let elapsed: Duration
 }

@@ -61,7 +61,7 @@ struct StoreFixture {
         self.passphrase = try SecureBytes(copying: Array("correct horse battery staple".utf8))
     }
 
-    func create(cryptoperiod: TimeInterval = FileKeyStore.defaultCryptoperiod) throws -> FileKeyStore {
+    func create(cryptoperiod: Duration = FileKeyStore.defaultCryptoperiod) throws -> FileKeyStore {
         let clock = self.clock
         return try FileKeyStore.create(
             at: self.directory, passphrase: self.passphrase, kdf: Self.fastKDF, cryptoperiod: cryptoperiod,
@@ -199,7 +199,7 @@ struct FileKeyStoreTests {
     @Test func statesCryptoperiodsAndMinimumVersions() throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
-        let store = try fixture.create(cryptoperiod: 30 * 24 * 3600)
+        let store = try fixture.create(cryptoperiod: .seconds(30 * 24 * 3600))
         let v1 = try KeyIdentifier(parsing: "records:1")
         let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
 
@@ -415,7 +415,7 @@ struct FileKeyStoreTests {
     @Test func subjectKeysFollowTheKEKAndSubjectIDsAreNormalised() throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
-        let store = try fixture.create(cryptoperiod: 10 * 24 * 3600)
+        let store = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
 
         // One patient id typed decomposed (NFD) or composed (NFC) is one subject: shredding either kills both.
         let decomposed = try store.subjectSealingKey(subject: "Jose\u{301}")

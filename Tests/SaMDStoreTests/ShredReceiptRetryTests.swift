@@ -13,7 +13,7 @@ struct ShredReceiptRetryTests {
     /// busy timeout) after the key store has erased the key; the retry, once the database is free, returns
     /// the receipt, deletes the rows and keeps the receipt in the database.
     @Test func aShredWhoseReceiptCouldNotBeWrittenIsFinishedByTheRetry() throws {
-        let fixture = try StoreFixture(configuration: .init(busyTimeout: 0.2))
+        let fixture = try StoreFixture(configuration: .init(busyTimeout: .milliseconds(200)))
         for index in 0..<2 {
             try fixture.store.put(
                 Array("record \(index)".utf8), subject: "p", recordID: "r-\(index)", recordType: "text/plain")

@@ -1,0 +1,20 @@
+import Foundation
+
+/// An exclusive, non-blocking `flock` on a file: one rotation job per store.
+final class JobLock {
+    private let fd: Int32
+
+    init(path: String) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw RecordStoreError(.storage, "cannot open \(path): errno \(errno)") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw RecordStoreError(.conflict, "another key rotation job is running on this store")
+        }
+        self.fd = fd
+    }
+
+    deinit {
+        close(self.fd)
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDTestSupport
+import Testing
+
+@testable import SaMDKeys
+
+/// A cryptoperiod is a `Duration` in the API and a number of seconds in `keystore.json`, as it always was:
+/// stores written before keep opening, with the same cryptoperiod.
+@Suite("A cryptoperiod is kept in keystore.json as seconds")
+struct CryptoperiodOnDiskTests {
+    @Test func aNewStoreKeepsTheCryptoperiodAsANumberOfSeconds() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        _ = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
+        let state = try Self.stateText(fixture)
+        #expect(state.contains("\"cryptoperiod\" : 864000,"))
+        let document = try JSONSerialization.jsonObject(with: Data(state.utf8)) as? [String: Any]
+        let keys = document?["keys"] as? [[String: Any]]
+        let metadata = keys?.first?["metadata"] as? [String: Any]
+        #expect((metadata?["cryptoperiod"] as? NSNumber)?.doubleValue == 864_000)
+        #expect(try fixture.open().list().first?.cryptoperiod == .seconds(864_000))
+    }
+
+    @Test func aStoreWrittenWithFractionalSecondsOpensWithThatCryptoperiod() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        _ = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
+        // What an earlier version wrote for a cryptoperiod of 1.5 s (a TimeInterval then).
+        try Self.rewriteState(fixture) {
+            $0.replacingOccurrences(of: "\"cryptoperiod\" : 864000", with: "\"cryptoperiod\" : 1.5")
+        }
+        let store = try fixture.open()
+        #expect(try store.list().first?.cryptoperiod == .milliseconds(1500))
+        fixture.clock.advance(1)
+        #expect(try store.sealingKey(named: "records").identifier.version == 1)
+        fixture.clock.advance(1)
+        #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+    }
+
+    @Test func aCryptoperiodNoDurationHoldsIsRefusedAsAModifiedStore() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        _ = try fixture.create()
+        try Self.rewriteState(fixture) {
+            $0.replacingOccurrences(of: "\"cryptoperiod\" : 31536000", with: "\"cryptoperiod\" : 1e300")
+        }
+        #expect(envelopeCode { try fixture.open() } == .keyStore)
+    }
+
+    /// The authenticated state inside the fixture's `keystore.json`, as text.
+    static func stateText(_ fixture: StoreFixture) throws -> String {
+        let (envelope, _) = try FileKeyStore.readEnvelope(fixture.directory + "/keystore.json")
+        return String(decoding: try #require(Data(base64Encoded: envelope.state)), as: UTF8.self)
+    }
+
+    /// Rewrites the state's text and authenticates it again under the fixture's passphrase, as a store
+    /// written so would be.
+    static func rewriteState(_ fixture: StoreFixture, _ change: (String) -> String) throws {
+        let path = fixture.directory + "/keystore.json"
+        let (envelope, salt) = try FileKeyStore.readEnvelope(path)
+        let state = Array(change(try Self.stateText(fixture)).utf8)
+        #expect(state != Array(try Self.stateText(fixture).utf8))
+        let (_, macKey) = try FileKeyStore.deriveKeys(passphrase: fixture.passphrase, kdf: envelope.kdf, salt: salt)
+        let mac = try DigestAlgorithm.sha256.authenticationCode(
+            for: StoreFormat.macInput(kdf: envelope.kdf, salt: salt, state: state), key: macKey)
+        let rewritten = StoreFormat.Envelope(
+            format: envelope.format, kdf: envelope.kdf, state: Data(state).base64EncodedString(),
+            mac: Data(mac).base64EncodedString())
+        try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(rewritten)), to: path)
+    }
+}
