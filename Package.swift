@@ -71,10 +71,18 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
         ),
 
+        // MARK: OpenSSL support — the one Swift layer over the OpenSSL C API that the modules above share:
+        // the pointer owners, the error queue and the memory BIOs. Not a product: its symbols are `package`.
+        .target(
+            name: "SaMDOpenSSLSupport",
+            dependencies: ["CSaMDOpenSSL", "CSaMDShims"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Primitives
         .target(
             name: "SaMDCrypto",
-            dependencies: ["CSaMDOpenSSL", "CSaMDSodium", "CSaMDShims"],
+            dependencies: ["CSaMDOpenSSL", "CSaMDSodium", "CSaMDShims", "SaMDOpenSSLSupport"],
             swiftSettings: swiftSettings
         ),
 
@@ -104,6 +112,7 @@ let package = Package(
                 "CSaMDOpenSSL",
                 "CSaMDShims",
                 "SaMDCrypto",
+                "SaMDOpenSSLSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -127,7 +136,7 @@ let package = Package(
         // MARK: Development PKI — certificates for demos and tests, never a production CA.
         .target(
             name: "SaMDDevPKI",
-            dependencies: ["CSaMDOpenSSL", "CSaMDShims"],
+            dependencies: ["CSaMDOpenSSL", "CSaMDShims", "SaMDOpenSSLSupport"],
             swiftSettings: swiftSettings
         ),
 
@@ -147,7 +156,9 @@ let package = Package(
         .target(
             name: "SaMDSBOM",
             dependencies: ["SaMDCrypto"],
-            resources: [.copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json")],
+            resources: [
+                .copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json"),
+            ],
             swiftSettings: swiftSettings,
             plugins: ["SaMDBuildGraphPlugin"]
         ),
@@ -230,7 +241,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "samd-pki",
-            dependencies: ["SaMDDevPKI", "SaMDExampleSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "SaMDDevPKI", "SaMDExampleSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Examples/samd-pki",
             swiftSettings: swiftSettings
         ),
@@ -261,7 +274,8 @@ let package = Package(
         .executableTarget(
             name: "samd-demo",
             dependencies: [
-                "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
+                "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys",
+                "SaMDEnvelope", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -291,6 +305,11 @@ let package = Package(
             name: "SaMDCryptoTests",
             dependencies: ["SaMDCrypto", "samd-vault", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDOpenSSLSupportTests",
+            dependencies: ["SaMDOpenSSLSupport", "CSaMDOpenSSL"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -355,7 +374,8 @@ let package = Package(
             name: "SaMDRecordServiceTests",
             dependencies: [
                 "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
-                "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki", "samd-vault",
+                "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki",
+                "samd-vault",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

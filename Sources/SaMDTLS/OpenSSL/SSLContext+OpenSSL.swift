@@ -2,6 +2,7 @@ import CSaMDOpenSSL
 import CSaMDShims
 import Foundation
 import SaMDCrypto
+import SaMDOpenSSLSupport
 
 /// One validated configuration as an OpenSSL `SSL_CTX`, shared by every connection made from it.
 ///
@@ -34,10 +35,10 @@ final class SSLContextBox: @unchecked Sendable {
             }
         }
 
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         let method = configuration.role == .client ? TLS_client_method() : TLS_server_method()
         guard let context = SSL_CTX_new(method) else {
-            throw TLSError(.invalidConfiguration, "SSL_CTX_new failed \(OpenSSLDiagnostics.drain())")
+            throw TLSError(.invalidConfiguration, "SSL_CTX_new failed \(OpenSSLErrorQueue.drainSummary())")
         }
         // Configure the local context completely before any stored property is set: a class whose init
         // throws after full initialization runs deinit, which would free the context a second time.
@@ -154,7 +155,8 @@ final class SSLContextBox: @unchecked Sendable {
         guard CSaMDShims_SSL_CTX_set_min_proto_version(context, minimum) == 1,
             CSaMDShims_SSL_CTX_set_max_proto_version(context, TLS1_3_VERSION) == 1
         else {
-            throw TLSError(.invalidConfiguration, "cannot set the protocol versions \(OpenSSLDiagnostics.drain())")
+            throw TLSError(
+                .invalidConfiguration, "cannot set the protocol versions \(OpenSSLErrorQueue.drainSummary())")
         }
         var options =
             CSaMDShims_SSL_OP_NO_COMPRESSION() | CSaMDShims_SSL_OP_NO_RENEGOTIATION()
@@ -176,10 +178,11 @@ final class SSLContextBox: @unchecked Sendable {
             CSaMDShims_SSL_CTX_set1_groups_list(context, suites.groups) == 1
         else {
             throw TLSError(
-                .invalidConfiguration, "cannot set the cipher suites or groups \(OpenSSLDiagnostics.drain())")
+                .invalidConfiguration, "cannot set the cipher suites or groups \(OpenSSLErrorQueue.drainSummary())")
         }
         guard CSaMDShims_SSL_CTX_set1_sigalgs_list(context, suites.signatures) == 1 else {
-            throw TLSError(.invalidConfiguration, "cannot set the signature algorithms \(OpenSSLDiagnostics.drain())")
+            throw TLSError(
+                .invalidConfiguration, "cannot set the signature algorithms \(OpenSSLErrorQueue.drainSummary())")
         }
     }
 
@@ -193,19 +196,19 @@ final class SSLContextBox: @unchecked Sendable {
         role: TLSConfiguration.Role
     ) throws -> TLSPeerIdentity {
         let identity = try LoadedIdentity(source, role: role)
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         guard SSL_CTX_use_certificate(context, identity.chain[0].pointer) == 1 else {
-            throw TLSError(.invalidIdentity, "the certificate was refused \(OpenSSLDiagnostics.drain())")
+            throw TLSError(.invalidIdentity, "the certificate was refused \(OpenSSLErrorQueue.drainSummary())")
         }
         for certificate in identity.chain.dropFirst() {
             guard CSaMDShims_SSL_CTX_add1_chain_cert(context, certificate.pointer) == 1 else {
-                throw TLSError(.invalidIdentity, "a chain certificate was refused \(OpenSSLDiagnostics.drain())")
+                throw TLSError(.invalidIdentity, "a chain certificate was refused \(OpenSSLErrorQueue.drainSummary())")
             }
         }
         guard SSL_CTX_use_PrivateKey(context, identity.key.pointer) == 1, SSL_CTX_check_private_key(context) == 1 else {
             throw TLSError(
                 .invalidIdentity,
-                "the private key does not match the certificate or is too weak \(OpenSSLDiagnostics.drain())"
+                "the private key does not match the certificate or is too weak \(OpenSSLErrorQueue.drainSummary())"
             )
         }
         return identity.chain[0].peerIdentity(chain: [identity.chain[0]])
@@ -230,7 +233,7 @@ final class SSLContextBox: @unchecked Sendable {
         case .system:
             guard SSL_CTX_set_default_verify_paths(context) == 1 else {
                 throw TLSError(
-                    .invalidConfiguration, "cannot load the system trust store \(OpenSSLDiagnostics.drain())")
+                    .invalidConfiguration, "cannot load the system trust store \(OpenSSLErrorQueue.drainSummary())")
             }
         case .file, .pem:
             let pem = try roots.pemBytes()
@@ -240,7 +243,8 @@ final class SSLContextBox: @unchecked Sendable {
             }
             for certificate in certificates {
                 guard X509_STORE_add_cert(store, certificate.pointer) == 1 else {
-                    throw TLSError(.invalidConfiguration, "a trust root was refused \(OpenSSLDiagnostics.drain())")
+                    throw TLSError(
+                        .invalidConfiguration, "a trust root was refused \(OpenSSLErrorQueue.drainSummary())")
                 }
                 if configuration.role == .server {
                     // Names the acceptable CAs in the CertificateRequest, so clients pick the right certificate.
