@@ -72,7 +72,8 @@ let package = Package(
         ),
 
         // MARK: OpenSSL support — the one Swift layer over the OpenSSL C API that the modules above share:
-        // the pointer owners, the error queue and the memory BIOs. Not a product: its symbols are `package`.
+        // the pointer owners, the error queue, the memory BIOs, and the TLS parameters (OpenSSL's names) that
+        // SaMDTLS configures and SaMDSBOM's CBOM lists. Not a product: its symbols are `package`.
         .target(
             name: "SaMDOpenSSLSupport",
             dependencies: ["CSaMDOpenSSL", "CSaMDShims"],
@@ -155,7 +156,7 @@ let package = Package(
         ),
         .target(
             name: "SaMDSBOM",
-            dependencies: ["SaMDCrypto"],
+            dependencies: ["SaMDCrypto", "SaMDOpenSSLSupport"],
             resources: [
                 .copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json"),
             ],
@@ -349,7 +350,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDSBOMTests",
-            dependencies: ["SaMDSBOM", "SaMDCrypto", "samd-sbom"],
+            dependencies: ["SaMDSBOM", "SaMDCrypto", "SaMDOpenSSLSupport", "samd-sbom"],
             resources: [.copy("Resources/advisories")],
             swiftSettings: swiftSettings
         ),

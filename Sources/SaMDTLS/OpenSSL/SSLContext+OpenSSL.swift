@@ -136,7 +136,7 @@ final class SSLContextBox: @unchecked Sendable {
 
     /// TLS 1.3 suites per profile, then the TLS 1.2 ECDHE + AEAD suites used only when TLS 1.2 is allowed.
     static func suites(_ profile: TLSProfile) -> (tls13: String, tls12: String, groups: String, signatures: String) {
-        // One definition shared with SaMDSBOM's CBOM (SaMDCrypto `TLSParameters`).
+        // One definition shared with SaMDSBOM's CBOM (SaMDOpenSSLSupport `TLSParameters`).
         let parameters: TLSParameters =
             switch profile {
             case .default: .default
