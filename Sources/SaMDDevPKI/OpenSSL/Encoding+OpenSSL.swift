@@ -46,15 +46,8 @@ enum OpenSSLEncoding {
     }
 
     static func der(of certificate: X509Certificate) throws -> [UInt8] {
-        let length = i2d_X509(certificate.pointer, nil)
-        guard length > 0 else { throw DevelopmentPKIError.openSSL("i2d_X509") }
-        var bytes = [UInt8](repeating: 0, count: Int(length))
-        let written = bytes.withUnsafeMutableBufferPointer { buffer in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            return i2d_X509(certificate.pointer, &cursor)
-        }
-        guard written == length else { throw DevelopmentPKIError.openSSL("i2d_X509") }
-        return bytes
+        guard let der = certificate.derBytes else { throw DevelopmentPKIError.openSSL("i2d_X509") }
+        return der
     }
 
     static func pem(of certificate: X509Certificate) throws -> String {
@@ -90,17 +83,9 @@ enum OpenSSLEncoding {
 
     /// SHA-256 of the DER SubjectPublicKeyInfo of `certificate` (32 bytes; RFC 7469 §2.4).
     static func spkiSHA256(of certificate: X509Certificate) throws -> [UInt8] {
-        guard let spki = X509_get_X509_PUBKEY(certificate.pointer) else {
-            throw DevelopmentPKIError.openSSL("X509_get_X509_PUBKEY")
+        guard let der = certificate.subjectPublicKeyInfoDER else {
+            throw DevelopmentPKIError.openSSL("i2d_X509_PUBKEY")
         }
-        let length = i2d_X509_PUBKEY(spki, nil)
-        guard length > 0 else { throw DevelopmentPKIError.openSSL("i2d_X509_PUBKEY") }
-        var der = [UInt8](repeating: 0, count: Int(length))
-        let written = der.withUnsafeMutableBufferPointer { buffer in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            return i2d_X509_PUBKEY(spki, &cursor)
-        }
-        guard written == length else { throw DevelopmentPKIError.openSSL("i2d_X509_PUBKEY") }
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var digestLength: UInt32 = 0
         guard EVP_Digest(der, der.count, &digest, &digestLength, EVP_sha256(), nil) == 1 else {
@@ -146,17 +131,13 @@ enum OpenSSLEncoding {
 
     /// notBefore and notAfter, to the second.
     static func validity(of certificate: X509Certificate) throws -> (notBefore: Date, notAfter: Date) {
-        func date(_ time: UnsafePointer<ASN1_TIME>?, _ field: String) throws -> Date {
-            var parts = tm()
-            guard let time, ASN1_TIME_to_tm(time, &parts) == 1 else {
-                throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(\(field))")
-            }
-            return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
+        guard let notBefore = certificate.notBefore else {
+            throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(notBefore)")
         }
-        return (
-            try date(X509_get0_notBefore(certificate.pointer), "notBefore"),
-            try date(X509_get0_notAfter(certificate.pointer), "notAfter")
-        )
+        guard let notAfter = certificate.notAfter else {
+            throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(notAfter)")
+        }
+        return (notBefore, notAfter)
     }
 
     static func timeT(_ date: Date) -> time_t {

@@ -65,19 +65,11 @@ enum CRLLoader {
 
         private static func der(_ name: OpaquePointer?) -> [UInt8] {
             guard let name else { return [] }
-            var output: UnsafeMutablePointer<UInt8>? = nil
-            let length = i2d_X509_NAME(name, &output)
-            guard length > 0, let output else { return [] }
-            defer { CSaMDShims_OPENSSL_free(output) }
-            return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+            return derEncoding { i2d_X509_NAME(name, $0) } ?? []
         }
 
         private static func der(crl: OpaquePointer) -> [UInt8] {
-            var output: UnsafeMutablePointer<UInt8>? = nil
-            let length = i2d_X509_CRL(crl, &output)
-            guard length > 0, let output else { return [] }
-            defer { CSaMDShims_OPENSSL_free(output) }
-            return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+            derEncoding { i2d_X509_CRL(crl, $0) } ?? []
         }
     }
 

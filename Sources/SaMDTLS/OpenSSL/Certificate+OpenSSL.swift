@@ -38,16 +38,7 @@ extension X509Certificate {
         return certificates
     }
 
-    var der: [UInt8] {
-        let length = i2d_X509(self.pointer, nil)
-        guard length > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: Int(length))
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            _ = i2d_X509(self.pointer, &cursor)
-        }
-        return bytes
-    }
+    var der: [UInt8] { self.derBytes ?? [] }
 
     var subject: String { Self.rfc2253(X509_get_subject_name(self.pointer)) }
     var issuer: String { Self.rfc2253(X509_get_issuer_name(self.pointer)) }
@@ -62,20 +53,10 @@ extension X509Certificate {
         return String(cString: hex).lowercased()
     }
 
-    var notBefore: Date? { Self.date(X509_get0_notBefore(self.pointer)) }
-    var notAfter: Date? { Self.date(X509_get0_notAfter(self.pointer)) }
-
     /// SHA-256 of the DER SubjectPublicKeyInfo.
     var spkiSHA256: [UInt8] {
-        guard let key = X509_get_X509_PUBKEY(self.pointer) else { return [] }
-        let length = i2d_X509_PUBKEY(key, nil)
-        guard length > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: Int(length))
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            _ = i2d_X509_PUBKEY(key, &cursor)
-        }
-        return (try? DigestAlgorithm.sha256.hash(bytes)) ?? []
+        guard let spki = self.subjectPublicKeyInfoDER else { return [] }
+        return (try? DigestAlgorithm.sha256.hash(spki)) ?? []
     }
 
     /// The SAN entries, by kind.
@@ -180,12 +161,5 @@ extension X509Certificate {
             return ""
         }
         return bio.string()
-    }
-
-    static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date? {
-        guard let time else { return nil }
-        var broken = tm()
-        guard ASN1_TIME_to_tm(time, &broken) == 1 else { return nil }
-        return Date(timeIntervalSince1970: TimeInterval(timegm(&broken)))
     }
 }
