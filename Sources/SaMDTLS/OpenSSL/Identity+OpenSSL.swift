@@ -3,7 +3,6 @@ import CSaMDShims
 import Foundation
 import SaMDCrypto
 import SaMDOpenSSLSupport
-import Synchronization
 
 extension PrivateKey {
     /// Parses a PEM private key (PKCS#8, encrypted PKCS#8 or traditional). The passphrase callback is always
@@ -111,39 +110,5 @@ struct LoadedIdentity {
         }
         self.chain = chain
         self.key = key
-    }
-}
-
-/// Sessions a client may resume, per server (name and port), newest last; each is used once
-/// (RFC 8446 §C.4 advises against reusing a ticket).
-final class ClientSessionCache: Sendable {
-    /// Tickets kept per server.
-    static let ticketsPerServer = 4
-    /// Servers remembered.
-    static let maximumServers = 256
-
-    private let sessions = Mutex<[String: [SSLSession]]>([:])
-
-    func store(_ session: SSLSession, for key: String) {
-        self.sessions.withLock { sessions in
-            if sessions[key] == nil, sessions.count >= Self.maximumServers {
-                sessions.removeAll()
-            }
-            var list = sessions[key, default: []]
-            list.append(session)
-            if list.count > Self.ticketsPerServer { list.removeFirst(list.count - Self.ticketsPerServer) }
-            sessions[key] = list
-        }
-    }
-
-    /// Removes and returns the newest session for `key`.
-    func take(for key: String) -> SSLSession? {
-        self.sessions.withLock { sessions in
-            sessions[key]?.popLast()
-        }
-    }
-
-    func removeAll() {
-        self.sessions.withLock { $0.removeAll() }
     }
 }

@@ -1,7 +1,9 @@
-// Session resumption on an SSL_CTX: the server's stateful ticket cache, the client's new-session callback.
+// Session resumption on an SSL_CTX: the server's stateful ticket cache, the client's new-session callback and
+// the sessions it keeps.
 
 import CSaMDOpenSSL
 import CSaMDShims
+import Synchronization
 
 extension SSLContextBox {
     // MARK: - Sessions
@@ -62,6 +64,40 @@ private let newSessionCallback: @convention(c) (OpaquePointer?, OpaquePointer?) 
     guard SSL_SESSION_is_resumable(session) == 1 else { return 0 }
     connection.context.sessionCache.store(SSLSession(takingOwnership: session), for: key)
     return 1
+}
+
+/// Sessions a client may resume, per server (name and port), newest last; each is used once
+/// (RFC 8446 §C.4 advises against reusing a ticket).
+final class ClientSessionCache: Sendable {
+    /// Tickets kept per server.
+    static let ticketsPerServer = 4
+    /// Servers remembered.
+    static let maximumServers = 256
+
+    private let sessions = Mutex<[String: [SSLSession]]>([:])
+
+    func store(_ session: SSLSession, for key: String) {
+        self.sessions.withLock { sessions in
+            if sessions[key] == nil, sessions.count >= Self.maximumServers {
+                sessions.removeAll()
+            }
+            var list = sessions[key, default: []]
+            list.append(session)
+            if list.count > Self.ticketsPerServer { list.removeFirst(list.count - Self.ticketsPerServer) }
+            sessions[key] = list
+        }
+    }
+
+    /// Removes and returns the newest session for `key`.
+    func take(for key: String) -> SSLSession? {
+        self.sessions.withLock { sessions in
+            sessions[key]?.popLast()
+        }
+    }
+
+    func removeAll() {
+        self.sessions.withLock { $0.removeAll() }
+    }
 }
 
 /// One SSL_SESSION reference, owned.
