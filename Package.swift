@@ -73,10 +73,19 @@ let package = Package(
             linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]
         ),
 
+        // MARK: OpenSSL support — the one Swift layer over the OpenSSL C API that the modules above share:
+        // the pointer owners, the error queue, the memory BIOs, and the TLS parameters (OpenSSL's names) that
+        // SaMDTLS configures and SaMDSBOM's CBOM lists. Not a product: its symbols are `package`.
+        .target(
+            name: "SaMDOpenSSLSupport",
+            dependencies: ["CSaMDOpenSSL", "CSaMDShims"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Primitives
         .target(
             name: "SaMDCrypto",
-            dependencies: ["CSaMDOpenSSL", "CSaMDSodium", "CSaMDShims"],
+            dependencies: ["CSaMDOpenSSL", "CSaMDSodium", "CSaMDShims", "SaMDOpenSSLSupport"],
             swiftSettings: swiftSettings
         ),
 
@@ -106,6 +115,7 @@ let package = Package(
                 "CSaMDOpenSSL",
                 "CSaMDShims",
                 "SaMDCrypto",
+                "SaMDOpenSSLSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -129,7 +139,7 @@ let package = Package(
         // MARK: Development PKI — certificates for demos and tests, never a production CA.
         .target(
             name: "SaMDDevPKI",
-            dependencies: ["CSaMDOpenSSL", "CSaMDShims"],
+            dependencies: ["CSaMDOpenSSL", "CSaMDShims", "SaMDOpenSSLSupport"],
             swiftSettings: swiftSettings
         ),
 
@@ -148,8 +158,10 @@ let package = Package(
         ),
         .target(
             name: "SaMDSBOM",
-            dependencies: ["SaMDCrypto"],
-            resources: [.copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json")],
+            dependencies: ["SaMDCrypto", "SaMDOpenSSLSupport"],
+            resources: [
+                .copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json"),
+            ],
             swiftSettings: swiftSettings,
             plugins: ["SaMDBuildGraphPlugin"]
         ),
@@ -232,7 +244,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "samd-pki",
-            dependencies: ["SaMDDevPKI", "SaMDExampleSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "SaMDDevPKI", "SaMDExampleSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Examples/samd-pki",
             swiftSettings: swiftSettings
         ),
@@ -263,7 +277,8 @@ let package = Package(
         .executableTarget(
             name: "samd-demo",
             dependencies: [
-                "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
+                "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys",
+                "SaMDEnvelope", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -293,6 +308,11 @@ let package = Package(
             name: "SaMDCryptoTests",
             dependencies: ["SaMDCrypto", "samd-vault", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SaMDOpenSSLSupportTests",
+            dependencies: ["SaMDOpenSSLSupport", "CSaMDOpenSSL"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -332,7 +352,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDSBOMTests",
-            dependencies: ["SaMDSBOM", "SaMDCrypto", "samd-sbom"],
+            dependencies: ["SaMDSBOM", "SaMDCrypto", "SaMDOpenSSLSupport", "samd-sbom"],
             resources: [.copy("Resources/advisories")],
             swiftSettings: swiftSettings
         ),
@@ -357,7 +377,8 @@ let package = Package(
             name: "SaMDRecordServiceTests",
             dependencies: [
                 "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
-                "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki", "samd-vault",
+                "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki",
+                "samd-vault",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 public import SaMDCrypto
+import SaMDOpenSSLSupport
 
 /// One entry of the cryptographic bill of materials (CycloneDX 1.6 `cryptographic-asset`).
 ///
@@ -212,7 +213,7 @@ public struct CryptographicAsset: Sendable, Hashable {
     }
 
     /// The assets of `profile`. Under `nist`, libsodium's algorithms (which SaMDCrypto then refuses) and
-    /// ChaCha20-Poly1305 / X25519 / EdDSA in TLS are left out (they are not in its ``TLSParameters``).
+    /// ChaCha20-Poly1305 / X25519 / EdDSA in TLS are left out (they are not in its `TLSParameters`).
     public static func assets(profile: CryptoProfile, fipsProviderActive fips: Bool) -> [CryptographicAsset] {
         let nist = profile == .nist
         // OpenSSL's FIPS provider is validated only as a module; SaMDKit does not claim a level.

@@ -1,5 +1,6 @@
 import Foundation
 import SaMDCrypto
+import SaMDOpenSSLSupport
 import SaMDSBOM
 import Testing
 

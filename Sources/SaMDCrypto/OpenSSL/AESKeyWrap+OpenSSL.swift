@@ -49,7 +49,7 @@ extension AESKeyWrap {
             throw CryptoError(
                 .authenticationFailed,
                 "the wrapped key did not pass its integrity check",
-                openSSLErrors: OpenSSLErrorQueue.drain()
+                openSSLErrors: OpenSSLErrorEntry.drainQueue()
             )
         }
         return Int(written)

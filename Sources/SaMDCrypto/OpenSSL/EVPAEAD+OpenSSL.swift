@@ -93,7 +93,7 @@ final class EVPAEAD: AEADBackend {
             // The tag did not verify: the bytes already written are unauthenticated.
             secureZero(plaintext)
             throw CryptoError(
-                .authenticationFailed, "the AEAD tag did not verify", openSSLErrors: OpenSSLErrorQueue.drain())
+                .authenticationFailed, "the AEAD tag did not verify", openSSLErrors: OpenSSLErrorEntry.drainQueue())
         }
     }
 

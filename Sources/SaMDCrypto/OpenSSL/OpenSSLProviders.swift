@@ -1,5 +1,6 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDOpenSSLSupport
 
 /// OpenSSL provider state: FIPS availability and activation.
 enum OpenSSLProviders {

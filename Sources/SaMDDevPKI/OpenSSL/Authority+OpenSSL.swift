@@ -2,6 +2,7 @@
 
 import CSaMDOpenSSL
 import Foundation
+import SaMDOpenSSLSupport
 
 enum OpenSSLAuthority {
     /// Reads and checks a CA: the first certificate of `certificatePEM` must be a CA (basicConstraints

@@ -2,6 +2,7 @@
 
 import CSaMDOpenSSL
 import Foundation
+import SaMDOpenSSLSupport
 
 enum OpenSSLCRL {
     /// A v2 CRL issued by the CA (`issuerDER`, `issuerKeyPEM`), listing `revokingSerials` revoked at
@@ -80,10 +81,10 @@ enum OpenSSLCRL {
         guard X509_CRL_sign(crl, key.pointer, OpenSSLKeys.signingDigest(keyType)) > 0 else {
             throw DevelopmentPKIError.openSSL("X509_CRL_sign")
         }
-        let bio = try MemoryBIO()
+        let bio = try MemoryBIO.empty()
         guard PEM_write_bio_X509_CRL(bio.pointer, crl) == 1 else {
             throw DevelopmentPKIError.openSSL("PEM_write_bio_X509_CRL")
         }
-        return try bio.string()
+        return bio.string()
     }
 }

@@ -2,6 +2,7 @@
 
 import CSaMDOpenSSL
 import Foundation
+import SaMDOpenSSLSupport
 
 enum OpenSSLCertificateBuilder {
     /// Generates a key of `template.keyType`, then a certificate for it signed by `signer`.
@@ -68,11 +69,11 @@ enum OpenSSLCertificateBuilder {
         }
     }
 
-    private static func build(_ template: CertificateTemplate, key: OwnedKey, signer: CertificateSigner) throws
-        -> OwnedCertificate
+    private static func build(_ template: CertificateTemplate, key: PrivateKey, signer: CertificateSigner) throws
+        -> X509Certificate
     {
         guard let raw = X509_new() else { throw DevelopmentPKIError.openSSL("X509_new") }
-        let certificate = OwnedCertificate(takingOwnership: raw)
+        let certificate = X509Certificate(takingOwnership: raw)
         let x = certificate.pointer
         guard X509_set_version(x, 2) == 1 else { throw DevelopmentPKIError.openSSL("X509_set_version(v3)") }
         guard ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), template.serial) == 1 else {
@@ -96,8 +97,8 @@ enum OpenSSLCertificateBuilder {
         guard X509_set_subject_name(x, name) == 1 else { throw DevelopmentPKIError.openSSL("X509_set_subject_name") }
 
         // The issuer's certificate and key; for a self-signed certificate, its own.
-        let issuer: OwnedCertificate
-        let signingKey: OwnedKey
+        let issuer: X509Certificate
+        let signingKey: PrivateKey
         let signingKeyType: DevelopmentKeyType
         switch signer {
         case .selfSigned:

@@ -3,80 +3,74 @@
 import CSaMDOpenSSL
 import CSaMDShims
 import Foundation
+import SaMDOpenSSLSupport
 
 enum OpenSSLEncoding {
-    static func parseCertificate(der: [UInt8]) throws -> OwnedCertificate {
+    static func parseCertificate(der: [UInt8]) throws -> X509Certificate {
         let certificate: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
             var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
             return d2i_X509(nil, &cursor, buffer.count)
         }
         guard let certificate else { throw DevelopmentPKIError.openSSL("d2i_X509") }
-        return OwnedCertificate(takingOwnership: certificate)
+        return X509Certificate(takingOwnership: certificate)
     }
 
     /// The first certificate of a PEM text, or `nil` when there is none.
-    static func parseCertificate(pem: String) throws -> OwnedCertificate? {
-        let bio = try MemoryBIO(bytes: Array(pem.utf8))
+    static func parseCertificate(pem: String) throws -> X509Certificate? {
+        let bio = try MemoryBIO.reading(pem)
         guard let certificate = PEM_read_bio_X509(bio.pointer, nil, nil, nil) else {
-            _ = OpenSSLErrorQueue.drain()
+            OpenSSLErrorQueue.clear()
             return nil
         }
-        return OwnedCertificate(takingOwnership: certificate)
+        return X509Certificate(takingOwnership: certificate)
     }
 
     /// An unencrypted private key (PKCS#8 or traditional). An encrypted key fails: an empty passphrase is
     /// passed, so OpenSSL never prompts on a terminal. `nil` when the text holds no readable key.
-    static func parsePrivateKey(pem: String) throws -> OwnedKey? {
-        let bio = try MemoryBIO(bytes: Array(pem.utf8))
+    static func parsePrivateKey(pem: String) throws -> PrivateKey? {
+        let bio = try MemoryBIO.reading(pem)
         var empty: CChar = 0
         guard let key = PEM_read_bio_PrivateKey(bio.pointer, nil, nil, &empty) else {
-            _ = OpenSSLErrorQueue.drain()
+            OpenSSLErrorQueue.clear()
             return nil
         }
-        return OwnedKey(takingOwnership: key)
+        return PrivateKey(takingOwnership: key)
     }
 
     /// A private key this module wrote itself; failing to read it back is an OpenSSL failure.
-    static func parseOwnPrivateKey(pem: String) throws -> OwnedKey {
+    static func parseOwnPrivateKey(pem: String) throws -> PrivateKey {
         guard let key = try self.parsePrivateKey(pem: pem) else {
             throw DevelopmentPKIError.openSSL("PEM_read_bio_PrivateKey")
         }
         return key
     }
 
-    static func der(of certificate: OwnedCertificate) throws -> [UInt8] {
-        let length = i2d_X509(certificate.pointer, nil)
-        guard length > 0 else { throw DevelopmentPKIError.openSSL("i2d_X509") }
-        var bytes = [UInt8](repeating: 0, count: Int(length))
-        let written = bytes.withUnsafeMutableBufferPointer { buffer in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            return i2d_X509(certificate.pointer, &cursor)
-        }
-        guard written == length else { throw DevelopmentPKIError.openSSL("i2d_X509") }
-        return bytes
+    static func der(of certificate: X509Certificate) throws -> [UInt8] {
+        guard let der = certificate.derBytes else { throw DevelopmentPKIError.openSSL("i2d_X509") }
+        return der
     }
 
-    static func pem(of certificate: OwnedCertificate) throws -> String {
-        let bio = try MemoryBIO()
+    static func pem(of certificate: X509Certificate) throws -> String {
+        let bio = try MemoryBIO.empty()
         guard PEM_write_bio_X509(bio.pointer, certificate.pointer) == 1 else {
             throw DevelopmentPKIError.openSSL("PEM_write_bio_X509")
         }
-        return try bio.string()
+        return bio.string()
     }
 
     /// Unencrypted PKCS#8 PEM (RFC 5958).
-    static func pem(of key: OwnedKey) throws -> String {
-        let bio = try MemoryBIO()
+    static func pem(of key: PrivateKey) throws -> String {
+        let bio = try MemoryBIO.empty()
         guard PEM_write_bio_PKCS8PrivateKey(bio.pointer, key.pointer, nil, nil, 0, nil, nil) == 1 else {
             throw DevelopmentPKIError.openSSL("PEM_write_bio_PKCS8PrivateKey")
         }
-        return try bio.string()
+        return bio.string()
     }
 
     /// Encrypted PKCS#8 PEM (RFC 5958), PBES2 with AES-256-CBC (RFC 8018), under the UTF-8 bytes of
     /// `passphrase`.
-    static func encryptedPEM(of key: OwnedKey, passphrase: String) throws -> String {
-        let bio = try MemoryBIO()
+    static func encryptedPEM(of key: PrivateKey, passphrase: String) throws -> String {
+        let bio = try MemoryBIO.empty()
         var pass = Array(passphrase.utf8CString)
         defer { for index in pass.indices { pass[index] = 0 } }
         let ok = pass.withUnsafeMutableBufferPointer { buffer in
@@ -84,22 +78,14 @@ enum OpenSSLEncoding {
                 bio.pointer, key.pointer, EVP_aes_256_cbc(), buffer.baseAddress, Int32(buffer.count - 1), nil, nil)
         }
         guard ok == 1 else { throw DevelopmentPKIError.openSSL("PEM_write_bio_PKCS8PrivateKey(aes-256-cbc)") }
-        return try bio.string()
+        return bio.string()
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo of `certificate` (32 bytes; RFC 7469 §2.4).
-    static func spkiSHA256(of certificate: OwnedCertificate) throws -> [UInt8] {
-        guard let spki = X509_get_X509_PUBKEY(certificate.pointer) else {
-            throw DevelopmentPKIError.openSSL("X509_get_X509_PUBKEY")
+    static func spkiSHA256(of certificate: X509Certificate) throws -> [UInt8] {
+        guard let der = certificate.subjectPublicKeyInfoDER else {
+            throw DevelopmentPKIError.openSSL("i2d_X509_PUBKEY")
         }
-        let length = i2d_X509_PUBKEY(spki, nil)
-        guard length > 0 else { throw DevelopmentPKIError.openSSL("i2d_X509_PUBKEY") }
-        var der = [UInt8](repeating: 0, count: Int(length))
-        let written = der.withUnsafeMutableBufferPointer { buffer in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            return i2d_X509_PUBKEY(spki, &cursor)
-        }
-        guard written == length else { throw DevelopmentPKIError.openSSL("i2d_X509_PUBKEY") }
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var digestLength: UInt32 = 0
         guard EVP_Digest(der, der.count, &digest, &digestLength, EVP_sha256(), nil) == 1 else {
@@ -109,16 +95,16 @@ enum OpenSSLEncoding {
     }
 
     /// The subject of `certificate` in RFC 2253 form, e.g. `CN=gateway.test,O=SaMDKit Test`.
-    static func subject(of certificate: OwnedCertificate) throws -> String {
-        let bio = try MemoryBIO()
+    static func subject(of certificate: X509Certificate) throws -> String {
+        let bio = try MemoryBIO.empty()
         guard let name = X509_get_subject_name(certificate.pointer),
             X509_NAME_print_ex(bio.pointer, name, 0, rfc2253Flags) >= 0
         else { throw DevelopmentPKIError.openSSL("X509_NAME_print_ex") }
-        return try bio.string()
+        return bio.string()
     }
 
     /// The first subject attribute `nid` (e.g. `NID_organizationName`) as UTF-8, or `nil` when absent.
-    static func subjectAttribute(_ nid: Int32, of certificate: OwnedCertificate) -> String? {
+    static func subjectAttribute(_ nid: Int32, of certificate: X509Certificate) -> String? {
         guard let name = X509_get_subject_name(certificate.pointer) else { return nil }
         let index = X509_NAME_get_index_by_NID(name, nid, -1)
         guard index >= 0, let entry = X509_NAME_get_entry(name, index), let data = X509_NAME_ENTRY_get_data(entry)
@@ -133,29 +119,25 @@ enum OpenSSLEncoding {
     }
 
     /// The serial number, or 0 when it does not fit 64 bits.
-    static func serial(of certificate: OwnedCertificate) -> UInt64 {
+    static func serial(of certificate: X509Certificate) -> UInt64 {
         var value: UInt64 = 0
         guard let serial = X509_get0_serialNumber(certificate.pointer), ASN1_INTEGER_get_uint64(&value, serial) == 1
         else {
-            _ = OpenSSLErrorQueue.drain()
+            OpenSSLErrorQueue.clear()
             return 0
         }
         return value
     }
 
     /// notBefore and notAfter, to the second.
-    static func validity(of certificate: OwnedCertificate) throws -> (notBefore: Date, notAfter: Date) {
-        func date(_ time: UnsafePointer<ASN1_TIME>?, _ field: String) throws -> Date {
-            var parts = tm()
-            guard let time, ASN1_TIME_to_tm(time, &parts) == 1 else {
-                throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(\(field))")
-            }
-            return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
+    static func validity(of certificate: X509Certificate) throws -> (notBefore: Date, notAfter: Date) {
+        guard let notBefore = certificate.notBefore else {
+            throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(notBefore)")
         }
-        return (
-            try date(X509_get0_notBefore(certificate.pointer), "notBefore"),
-            try date(X509_get0_notAfter(certificate.pointer), "notAfter")
-        )
+        guard let notAfter = certificate.notAfter else {
+            throw DevelopmentPKIError.openSSL("ASN1_TIME_to_tm(notAfter)")
+        }
+        return (notBefore, notAfter)
     }
 
     static func timeT(_ date: Date) -> time_t {

@@ -1,9 +1,10 @@
 // Fresh keys and serial numbers from OpenSSL's default DRBG.
 
 import CSaMDOpenSSL
+import SaMDOpenSSLSupport
 
 enum OpenSSLKeys {
-    static func generate(_ type: DevelopmentKeyType) throws -> OwnedKey {
+    static func generate(_ type: DevelopmentKeyType) throws -> PrivateKey {
         let algorithm: String
         switch type {
         case .p256, .p384: algorithm = "EC"
@@ -32,18 +33,18 @@ enum OpenSSLKeys {
         guard EVP_PKEY_generate(context, &key) == 1, let key else {
             throw DevelopmentPKIError.openSSL("EVP_PKEY_generate")
         }
-        return OwnedKey(takingOwnership: key)
+        return PrivateKey(takingOwnership: key)
     }
 
     /// The algorithm of `key`, or `nil` when it is none of ``DevelopmentKeyType``.
-    static func type(of key: OwnedKey) -> DevelopmentKeyType? {
+    static func type(of key: PrivateKey) -> DevelopmentKeyType? {
         if EVP_PKEY_is_a(key.pointer, "ED25519") == 1 { return .ed25519 }
         if EVP_PKEY_is_a(key.pointer, "RSA") == 1 { return EVP_PKEY_get_bits(key.pointer) == 2048 ? .rsa2048 : nil }
         guard EVP_PKEY_is_a(key.pointer, "EC") == 1 else { return nil }
         var name = [CChar](repeating: 0, count: 64)
         var length = 0
         guard EVP_PKEY_get_group_name(key.pointer, &name, name.count, &length) == 1 else {
-            _ = OpenSSLErrorQueue.drain()
+            OpenSSLErrorQueue.clear()
             return nil
         }
         switch String(decoding: name.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) {

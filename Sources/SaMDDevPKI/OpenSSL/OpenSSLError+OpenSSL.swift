@@ -1,32 +1,40 @@
-// OpenSSL's per-thread error queue, turned into a DevelopmentPKIError.
+// OpenSSL failures turned into DevelopmentPKIError: the drained error queue, and memory BIOs that throw it.
 
-import CSaMDOpenSSL
+import SaMDOpenSSLSupport
 
 extension DevelopmentPKIError {
     /// A ``Code/openSSL`` error naming `call`, with the drained (and so cleared) error queue of this thread.
     static func openSSL(_ call: String, file: String = #fileID, line: Int = #line) -> DevelopmentPKIError {
-        DevelopmentPKIError(.openSSL, "\(call) failed\(OpenSSLErrorQueue.drain())", file: file, line: line)
+        DevelopmentPKIError(.openSSL, "\(call) failed\(Self.drainedQueue())", file: file, line: line)
     }
 
     /// An error of `code` (other than ``Code/openSSL``) whose reason ends with the drained error queue.
     static func openSSL(_ code: Code, _ reason: String, file: String = #fileID, line: Int = #line)
         -> DevelopmentPKIError
     {
-        DevelopmentPKIError(code, reason + OpenSSLErrorQueue.drain(), file: file, line: line)
+        DevelopmentPKIError(code, reason + Self.drainedQueue(), file: file, line: line)
+    }
+
+    /// `": message; message"` in OpenSSL's own form (`ERR_error_string_n`), or `""` when the queue is empty.
+    /// Always empties the queue.
+    private static func drainedQueue() -> String {
+        let messages = OpenSSLErrorQueue.drain().map(\.errorString)
+        return messages.isEmpty ? "" : ": " + messages.joined(separator: "; ")
     }
 }
 
-enum OpenSSLErrorQueue {
-    /// `": message; message"`, or `""` when the queue is empty. Always empties the queue.
-    static func drain() -> String {
-        var messages: [String] = []
-        while true {
-            let code = ERR_get_error()
-            if code == 0 { break }
-            var buffer = [CChar](repeating: 0, count: 256)
-            ERR_error_string_n(code, &buffer, buffer.count)
-            messages.append(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-        }
-        return messages.isEmpty ? "" : ": " + messages.joined(separator: "; ")
+extension MemoryBIO {
+    /// An empty memory BIO for a PEM or name writer.
+    /// - Throws: ``DevelopmentPKIError/Code/openSSL`` when OpenSSL cannot allocate one.
+    static func empty() throws -> MemoryBIO {
+        guard let bio = MemoryBIO() else { throw DevelopmentPKIError.openSSL("BIO_new") }
+        return bio
+    }
+
+    /// A memory BIO holding the UTF-8 bytes of `text`, for a PEM reader.
+    /// - Throws: ``DevelopmentPKIError/Code/openSSL`` when OpenSSL cannot allocate one.
+    static func reading(_ text: String) throws -> MemoryBIO {
+        guard let bio = MemoryBIO(bytes: Array(text.utf8)) else { throw DevelopmentPKIError.openSSL("BIO_write") }
+        return bio
     }
 }

@@ -1,5 +1,6 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDOpenSSLSupport
 
 /// Loads PEM CRLs into an `X509_STORE`, for handshakes and for ``TLSChainVerifier`` alike.
 ///
@@ -11,22 +12,22 @@ enum CRLLoader {
     /// The most CRLs read from one source.
     static let maximumPerSource = 256
 
-    /// One parsed CRL, owned.
-    private final class ParsedCRL {
-        let pointer: OpaquePointer
+    /// One parsed CRL, owned, with what the choice among CRLs reads of it.
+    private struct ParsedCRL {
+        let crl: X509CRL
         let issuer: CRLIssuer
         let issuerName: String
         let number: CRLNumber
         let der: [UInt8]
 
-        /// Takes `pointer` over; frees it when a check fails.
+        var pointer: OpaquePointer { self.crl.pointer }
+
+        /// Takes `pointer` over (it is freed with the last copy of this value, or at once when a check fails).
         init(takingOwnership pointer: OpaquePointer) throws {
-            // Every check runs before a stored property is set: a throw after full initialization would run
-            // deinit, freeing the CRL a second time.
+            let crl = X509CRL(takingOwnership: pointer)
             let name = X509_CRL_get_issuer(pointer)
             let issuerName = X509Certificate.rfc2253(name)
             guard let number = Self.crlNumber(pointer, issuerName: issuerName) else {
-                X509_CRL_free(pointer)
                 throw TLSError(
                     .invalidConfiguration,
                     "a CRL of \(issuerName) has no CRL number extension, or a negative one or one longer than 20 octets (RFC 5280 §5.2.3)"
@@ -34,13 +35,12 @@ enum CRLLoader {
             }
             // Without nextUpdate OpenSSL treats a CRL as current forever; RFC 5280 §5.1.2.5 requires the field.
             guard X509_CRL_get0_nextUpdate(pointer) != nil else {
-                X509_CRL_free(pointer)
                 throw TLSError(
                     .invalidConfiguration,
                     "the CRL of \(issuerName) with CRL number 0x\(number) has no nextUpdate: it would never expire (RFC 5280 §5.1.2.5)"
                 )
             }
-            self.pointer = pointer
+            self.crl = crl
             self.issuerName = issuerName
             self.issuer = CRLIssuer(nameDER: Self.der(name))
             self.number = number
@@ -53,7 +53,7 @@ enum CRLLoader {
         private static func crlNumber(_ crl: OpaquePointer, issuerName: String) -> CRLNumber? {
             var critical: Int32 = 0
             guard let raw = X509_CRL_get_ext_d2i(crl, NID_crl_number, &critical, nil) else {
-                OpenSSLDiagnostics.clear()
+                OpenSSLErrorQueue.clear()
                 return nil
             }
             let number = raw.assumingMemoryBound(to: ASN1_INTEGER.self)
@@ -63,25 +63,13 @@ enum CRLLoader {
             return CRLNumber(bigEndian: bytes)
         }
 
-        deinit {
-            X509_CRL_free(self.pointer)
-        }
-
         private static func der(_ name: OpaquePointer?) -> [UInt8] {
             guard let name else { return [] }
-            var output: UnsafeMutablePointer<UInt8>? = nil
-            let length = i2d_X509_NAME(name, &output)
-            guard length > 0, let output else { return [] }
-            defer { CSaMDShims_OPENSSL_free(output) }
-            return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+            return derEncoding { i2d_X509_NAME(name, $0) } ?? []
         }
 
         private static func der(crl: OpaquePointer) -> [UInt8] {
-            var output: UnsafeMutablePointer<UInt8>? = nil
-            let length = i2d_X509_CRL(crl, &output)
-            guard length > 0, let output else { return [] }
-            defer { CSaMDShims_OPENSSL_free(output) }
-            return Array(UnsafeBufferPointer(start: output, count: Int(length)))
+            derEncoding { i2d_X509_CRL(crl, $0) } ?? []
         }
     }
 
@@ -120,9 +108,9 @@ enum CRLLoader {
         }
         try highWater?.check(selection)
         for crl in chosen.values {
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             guard X509_STORE_add_crl(store, crl.pointer) == 1 else {
-                throw TLSError(.invalidConfiguration, "a CRL was refused \(OpenSSLDiagnostics.drain())")
+                throw TLSError(.invalidConfiguration, "a CRL was refused \(OpenSSLErrorQueue.drainSummary())")
             }
         }
         return selection
@@ -130,20 +118,19 @@ enum CRLLoader {
 
     private static func parse(_ source: TLSPEMSource) throws -> [ParsedCRL] {
         let pem = try source.read(what: "CRL")
-        return try withMemoryBIO(pem) { bio in
-            var crls: [ParsedCRL] = []
-            OpenSSLDiagnostics.clear()
-            while let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) {
-                crls.append(try ParsedCRL(takingOwnership: crl))
-                if crls.count > Self.maximumPerSource {
-                    throw TLSError(.invalidConfiguration, "more than \(Self.maximumPerSource) CRLs in one source")
-                }
+        guard let bio = MemoryBIO(bytes: pem) else { throw TLSError(.io, "cannot make a memory BIO") }
+        var crls: [ParsedCRL] = []
+        OpenSSLErrorQueue.clear()
+        while let crl = PEM_read_bio_X509_CRL(bio.pointer, nil, nil, nil) {
+            crls.append(try ParsedCRL(takingOwnership: crl))
+            if crls.count > Self.maximumPerSource {
+                throw TLSError(.invalidConfiguration, "more than \(Self.maximumPerSource) CRLs in one source")
             }
-            let leftover = OpenSSLDiagnostics.drainEntries()
-            if let bad = leftover.first(where: { CSaMDShims_ERR_GET_REASON($0) != PEM_R_NO_START_LINE }) {
-                throw TLSError(.invalidConfiguration, "malformed PEM CRL (\(OpenSSLDiagnostics.describe(bad)))")
-            }
-            return crls
         }
+        let leftover = OpenSSLErrorQueue.drain()
+        if let bad = leftover.first(where: { $0.reasonCode != PEM_R_NO_START_LINE }) {
+            throw TLSError(.invalidConfiguration, "malformed PEM CRL (\(bad.summary))")
+        }
+        return crls
     }
 }

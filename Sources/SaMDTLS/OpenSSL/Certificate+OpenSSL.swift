@@ -2,26 +2,10 @@ import CSaMDOpenSSL
 import CSaMDShims
 import Foundation
 import SaMDCrypto
+import SaMDOpenSSLSupport
 
-/// One X.509 certificate; owns one reference of the `X509`.
-final class X509Certificate {
-    let pointer: OpaquePointer
-
-    /// Takes ownership of one reference.
-    init(takingOwnership pointer: OpaquePointer) {
-        self.pointer = pointer
-    }
-
-    /// Adds a reference to `pointer` and owns it.
-    init(referencing pointer: OpaquePointer) {
-        X509_up_ref(pointer)
-        self.pointer = pointer
-    }
-
-    deinit {
-        X509_free(self.pointer)
-    }
-
+/// What SaMDTLS reads of an X.509 certificate (the owner is SaMDOpenSSLSupport's).
+extension X509Certificate {
     /// Parses one DER certificate.
     convenience init(der: [UInt8]) throws {
         let parsed: OpaquePointer? = der.withUnsafeBufferPointer { buffer in
@@ -29,43 +13,32 @@ final class X509Certificate {
             return d2i_X509(nil, &cursor, buffer.count)
         }
         guard let parsed else {
-            throw TLSError(.badCertificate, "not a DER X.509 certificate \(OpenSSLDiagnostics.drain())")
+            throw TLSError(.badCertificate, "not a DER X.509 certificate \(OpenSSLErrorQueue.drainSummary())")
         }
         self.init(takingOwnership: parsed)
     }
 
     /// Every certificate in PEM text, in order. Fails on text holding no certificate, or on a malformed one.
     static func parseChain(pem: [UInt8], what: String) throws -> [X509Certificate] {
-        try withMemoryBIO(pem) { bio in
-            var certificates: [X509Certificate] = []
-            OpenSSLDiagnostics.clear()
-            while let certificate = PEM_read_bio_X509(bio, nil, nil, nil) {
-                certificates.append(X509Certificate(takingOwnership: certificate))
-                // A chain file is bounded by its size; this also bounds a pathological one.
-                if certificates.count > 64 {
-                    throw TLSError(.invalidIdentity, "\(what): more than 64 certificates")
-                }
+        guard let bio = MemoryBIO(bytes: pem) else { throw TLSError(.io, "cannot make a memory BIO") }
+        var certificates: [X509Certificate] = []
+        OpenSSLErrorQueue.clear()
+        while let certificate = PEM_read_bio_X509(bio.pointer, nil, nil, nil) {
+            certificates.append(X509Certificate(takingOwnership: certificate))
+            // A chain file is bounded by its size; this also bounds a pathological one.
+            if certificates.count > 64 {
+                throw TLSError(.invalidIdentity, "\(what): more than 64 certificates")
             }
-            // Reaching the end of the text leaves PEM_R_NO_START_LINE; anything else is a broken PEM block.
-            let leftover = OpenSSLDiagnostics.drainEntries()
-            if let bad = leftover.first(where: { CSaMDShims_ERR_GET_REASON($0) != PEM_R_NO_START_LINE }) {
-                throw TLSError(
-                    .invalidIdentity, "\(what): malformed PEM certificate (\(OpenSSLDiagnostics.describe(bad)))")
-            }
-            return certificates
         }
+        // Reaching the end of the text leaves PEM_R_NO_START_LINE; anything else is a broken PEM block.
+        let leftover = OpenSSLErrorQueue.drain()
+        if let bad = leftover.first(where: { $0.reasonCode != PEM_R_NO_START_LINE }) {
+            throw TLSError(.invalidIdentity, "\(what): malformed PEM certificate (\(bad.summary))")
+        }
+        return certificates
     }
 
-    var der: [UInt8] {
-        let length = i2d_X509(self.pointer, nil)
-        guard length > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: Int(length))
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            _ = i2d_X509(self.pointer, &cursor)
-        }
-        return bytes
-    }
+    var der: [UInt8] { self.derBytes ?? [] }
 
     var subject: String { Self.rfc2253(X509_get_subject_name(self.pointer)) }
     var issuer: String { Self.rfc2253(X509_get_issuer_name(self.pointer)) }
@@ -80,27 +53,17 @@ final class X509Certificate {
         return String(cString: hex).lowercased()
     }
 
-    var notBefore: Date? { Self.date(X509_get0_notBefore(self.pointer)) }
-    var notAfter: Date? { Self.date(X509_get0_notAfter(self.pointer)) }
-
     /// SHA-256 of the DER SubjectPublicKeyInfo.
     var spkiSHA256: [UInt8] {
-        guard let key = X509_get_X509_PUBKEY(self.pointer) else { return [] }
-        let length = i2d_X509_PUBKEY(key, nil)
-        guard length > 0 else { return [] }
-        var bytes = [UInt8](repeating: 0, count: Int(length))
-        bytes.withUnsafeMutableBufferPointer { buffer in
-            var cursor: UnsafeMutablePointer<UInt8>? = buffer.baseAddress
-            _ = i2d_X509_PUBKEY(key, &cursor)
-        }
-        return (try? DigestAlgorithm.sha256.hash(bytes)) ?? []
+        guard let spki = self.subjectPublicKeyInfoDER else { return [] }
+        return (try? DigestAlgorithm.sha256.hash(spki)) ?? []
     }
 
     /// The SAN entries, by kind.
     var subjectAlternativeNames: (dns: [String], ip: [String], uri: [String], email: [String]) {
         var result: (dns: [String], ip: [String], uri: [String], email: [String]) = ([], [], [], [])
         guard let raw = X509_get_ext_d2i(self.pointer, NID_subject_alt_name, nil, nil) else {
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return result
         }
         let names = OpaquePointer(raw)
@@ -127,7 +90,7 @@ final class X509Certificate {
     func extendedKeyUsage(includes nid: Int32) -> Bool? {
         var critical: Int32 = 0
         guard let raw = X509_get_ext_d2i(self.pointer, NID_ext_key_usage, &critical, nil) else {
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return critical == -1 ? nil : false
         }
         let usages = OpaquePointer(raw)
@@ -150,7 +113,7 @@ final class X509Certificate {
     var keyUsageAllowsDigitalSignature: Bool {
         // UINT32_MAX: no keyUsage extension; 0 when it (or another extension) does not decode.
         let usage = X509_get_key_usage(self.pointer)
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         return usage == UInt32.max || usage & UInt32(KU_DIGITAL_SIGNATURE) != 0
     }
 
@@ -193,71 +156,10 @@ final class X509Certificate {
     }
 
     static func rfc2253(_ name: OpaquePointer?) -> String {
-        guard let name, let bio = BIO_new(BIO_s_mem()) else { return "" }
-        defer { BIO_free(bio) }
-        guard X509_NAME_print_ex(bio, name, 0, CSaMDShims_XN_FLAG_RFC2253_UTF8()) >= 0 else {
+        guard let name, let bio = MemoryBIO() else { return "" }
+        guard X509_NAME_print_ex(bio.pointer, name, 0, CSaMDShims_XN_FLAG_RFC2253_UTF8()) >= 0 else {
             return ""
         }
-        return String(decoding: readAll(bio), as: UTF8.self)
-    }
-
-    static func date(_ time: UnsafePointer<ASN1_TIME>?) -> Date? {
-        guard let time else { return nil }
-        var broken = tm()
-        guard ASN1_TIME_to_tm(time, &broken) == 1 else { return nil }
-        return Date(timeIntervalSince1970: TimeInterval(timegm(&broken)))
-    }
-}
-
-/// Reads a memory BIO to its end.
-func readAll(_ bio: OpaquePointer) -> [UInt8] {
-    var output: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { BIO_read(bio, $0.baseAddress, Int32($0.count)) }
-        if count <= 0 { break }
-        output.append(contentsOf: chunk[0..<Int(count)])
-    }
-    return output
-}
-
-/// Runs `body` with a read-only memory BIO over `bytes`.
-func withMemoryBIO<Result>(_ bytes: [UInt8], _ body: (OpaquePointer) throws -> Result) throws -> Result {
-    try bytes.withUnsafeBytes { buffer in
-        guard buffer.count <= Int(Int32.max), let bio = BIO_new_mem_buf(buffer.baseAddress, Int32(buffer.count)) else {
-            throw TLSError(.io, "cannot make a memory BIO")
-        }
-        defer { BIO_free(bio) }
-        return try body(bio)
-    }
-}
-
-/// The thread's OpenSSL error queue, for TLS diagnostics.
-enum OpenSSLDiagnostics {
-    static func clear() {
-        ERR_clear_error()
-    }
-
-    static func drainEntries() -> [UInt] {
-        var codes: [UInt] = []
-        while true {
-            let code = ERR_get_error()
-            if code == 0 { break }
-            if codes.count < 16 { codes.append(code) }
-        }
-        return codes
-    }
-
-    static func describe(_ code: UInt) -> String {
-        let reason = ERR_reason_error_string(code).map { String(cString: $0) } ?? "error \(code)"
-        let library = ERR_lib_error_string(code).map { String(cString: $0) } ?? "OpenSSL"
-        return "\(library): \(reason)"
-    }
-
-    /// Drains the queue into a bracketed description for a message ("" when empty).
-    static func drain() -> String {
-        let entries = self.drainEntries()
-        guard !entries.isEmpty else { return "" }
-        return "[OpenSSL: " + entries.map(self.describe).joined(separator: "; ") + "]"
+        return bio.string()
     }
 }

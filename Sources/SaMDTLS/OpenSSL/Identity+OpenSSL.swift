@@ -2,46 +2,34 @@ import CSaMDOpenSSL
 import CSaMDShims
 import Foundation
 import SaMDCrypto
-import Synchronization
+import SaMDOpenSSLSupport
 
-/// One private key; owns one `EVP_PKEY` reference.
-final class PrivateKey {
-    let pointer: OpaquePointer
-
-    init(takingOwnership pointer: OpaquePointer) {
-        self.pointer = pointer
-    }
-
-    deinit {
-        EVP_PKEY_free(self.pointer)
-    }
-
+extension PrivateKey {
     /// Parses a PEM private key (PKCS#8, encrypted PKCS#8 or traditional). The passphrase callback is always
     /// installed, so OpenSSL never prompts on a terminal: without a passphrase an encrypted key fails.
     static func parse(pem: [UInt8], passphrase: SecureBytes?) throws -> PrivateKey {
-        try withMemoryBIO(pem) { bio in
-            OpenSSLDiagnostics.clear()
-            let key: OpaquePointer? =
-                if let passphrase {
-                    passphrase.withUnsafeBytes { bytes in
-                        var holder = PassphraseHolder(bytes: bytes)
-                        return withUnsafeMutablePointer(to: &holder) { pointer in
-                            PEM_read_bio_PrivateKey(bio, nil, passphraseCallback, pointer)
-                        }
+        guard let bio = MemoryBIO(bytes: pem) else { throw TLSError(.io, "cannot make a memory BIO") }
+        OpenSSLErrorQueue.clear()
+        let key: OpaquePointer? =
+            if let passphrase {
+                passphrase.withUnsafeBytes { bytes in
+                    var holder = PassphraseHolder(bytes: bytes)
+                    return withUnsafeMutablePointer(to: &holder) { pointer in
+                        PEM_read_bio_PrivateKey(bio.pointer, nil, passphraseCallback, pointer)
                     }
-                } else {
-                    PEM_read_bio_PrivateKey(bio, nil, noPassphraseCallback, nil)
                 }
-            guard let key else {
-                let details = OpenSSLDiagnostics.drain()
-                let hint =
-                    passphrase == nil
-                    ? "not a PEM private key, or an encrypted one and no passphrase was given"
-                    : "not a PEM private key, or the passphrase is wrong"
-                throw TLSError(.invalidIdentity, "the private key cannot be read: \(hint) \(details)")
+            } else {
+                PEM_read_bio_PrivateKey(bio.pointer, nil, noPassphraseCallback, nil)
             }
-            return PrivateKey(takingOwnership: key)
+        guard let key else {
+            let details = OpenSSLErrorQueue.drainSummary()
+            let hint =
+                passphrase == nil
+                ? "not a PEM private key, or an encrypted one and no passphrase was given"
+                : "not a PEM private key, or the passphrase is wrong"
+            throw TLSError(.invalidIdentity, "the private key cannot be read: \(hint) \(details)")
         }
+        return PrivateKey(takingOwnership: key)
     }
 }
 
@@ -83,9 +71,9 @@ struct LoadedIdentity {
         let keyBytes = try source.privateKey.read(what: "private key")
         let key = try PrivateKey.parse(pem: keyBytes, passphrase: source.passphrase)
 
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         guard X509_check_private_key(leaf.pointer, key.pointer) == 1 else {
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             throw TLSError(.invalidIdentity, "the private key does not match the certificate \(leaf.subject)")
         }
         if let notBefore = leaf.notBefore, notBefore > now {
@@ -113,7 +101,7 @@ struct LoadedIdentity {
                 let issuerKey = X509_get0_pubkey(issuer.pointer),
                 X509_verify(subject.pointer, issuerKey) == 1
             else {
-                OpenSSLDiagnostics.clear()
+                OpenSSLErrorQueue.clear()
                 throw TLSError(
                     .invalidIdentity,
                     "the certificate chain is out of order or incomplete: \(subject.subject) is not issued by \(issuer.subject)"
@@ -122,39 +110,5 @@ struct LoadedIdentity {
         }
         self.chain = chain
         self.key = key
-    }
-}
-
-/// Sessions a client may resume, per server (name and port), newest last; each is used once
-/// (RFC 8446 §C.4 advises against reusing a ticket).
-final class ClientSessionCache: Sendable {
-    /// Tickets kept per server.
-    static let ticketsPerServer = 4
-    /// Servers remembered.
-    static let maximumServers = 256
-
-    private let sessions = Mutex<[String: [SSLSession]]>([:])
-
-    func store(_ session: SSLSession, for key: String) {
-        self.sessions.withLock { sessions in
-            if sessions[key] == nil, sessions.count >= Self.maximumServers {
-                sessions.removeAll()
-            }
-            var list = sessions[key, default: []]
-            list.append(session)
-            if list.count > Self.ticketsPerServer { list.removeFirst(list.count - Self.ticketsPerServer) }
-            sessions[key] = list
-        }
-    }
-
-    /// Removes and returns the newest session for `key`.
-    func take(for key: String) -> SSLSession? {
-        self.sessions.withLock { sessions in
-            sessions[key]?.popLast()
-        }
-    }
-
-    func removeAll() {
-        self.sessions.withLock { $0.removeAll() }
     }
 }

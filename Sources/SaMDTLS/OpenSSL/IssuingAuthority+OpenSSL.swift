@@ -1,5 +1,6 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDOpenSSLSupport
 
 extension TLSIssuingAuthority {
     static func loadCertificates(_ source: TLSPEMSource) throws -> [TLSIssuingAuthority] {

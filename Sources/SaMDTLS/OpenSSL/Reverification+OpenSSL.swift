@@ -1,6 +1,7 @@
 import CSaMDOpenSSL
 import CSaMDShims
 import Foundation
+import SaMDOpenSSLSupport
 
 extension SSLContextBox {
     /// Verifies again, now, a peer chain that a handshake verified earlier — through this context's
@@ -23,12 +24,7 @@ extension SSLContextBox {
         do {
             let leaf = try X509Certificate(der: first)
             let intermediates = try chain.dropFirst().prefix(16).map { try X509Certificate(der: $0) }
-            guard let stack = CSaMDShims_sk_X509_new_null() else { return .failure(TLSError(.io, "no stack")) }
-            defer { CSaMDShims_sk_X509_pop_free(stack) }
-            for certificate in intermediates {
-                X509_up_ref(certificate.pointer)
-                _ = CSaMDShims_sk_X509_push(stack, certificate.pointer)
-            }
+            guard let stack = X509Stack(intermediates) else { return .failure(TLSError(.io, "no stack")) }
             guard let storeContext = X509_STORE_CTX_new() else {
                 return .failure(TLSError(.io, "X509_STORE_CTX_new failed"))
             }
@@ -36,12 +32,12 @@ extension SSLContextBox {
             let peerRole: PeerRole = self.configuration.role == .client ? .server : .client
             // As libssl does for a handshake (ssl_verify_cert_chain): the role's defaults, then the context's
             // parameters on top.
-            guard X509_STORE_CTX_init(storeContext, store, leaf.pointer, stack) == 1,
+            guard X509_STORE_CTX_init(storeContext, store, leaf.pointer, stack.pointer) == 1,
                 X509_STORE_CTX_set_default(storeContext, peerRole == .client ? "ssl_client" : "ssl_server") == 1,
                 let parameters = X509_STORE_CTX_get0_param(storeContext),
                 X509_VERIFY_PARAM_set1(parameters, contextParameters) == 1
             else {
-                return .failure(TLSError(.io, "cannot set up the verification \(OpenSSLDiagnostics.drain())"))
+                return .failure(TLSError(.io, "cannot set up the verification \(OpenSSLErrorQueue.drainSummary())"))
             }
             let verified = X509_verify_cert(storeContext) == 1
             let outcome = ChainCheck.complete(
@@ -50,7 +46,7 @@ extension SSLContextBox {
                 peerRole: peerRole,
                 policy: self.configuration.peerPolicy
             )
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return outcome
         } catch let error as TLSError {
             return .failure(error)

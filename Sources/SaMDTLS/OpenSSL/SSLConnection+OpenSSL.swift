@@ -2,6 +2,7 @@ import CSaMDOpenSSL
 import CSaMDShims
 import Foundation
 import NIOCore
+import SaMDOpenSSLSupport
 
 /// One TLS connection: an OpenSSL `SSL` between two memory BIOs. Bytes from the network go in with
 /// ``receive(_:)``; records for the network come out of ``takeOutput(allocator:)``. Not thread-safe: the
@@ -45,9 +46,9 @@ final class SSLConnection {
         } else {
             self.sessionKey = nil
         }
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         guard let ssl = SSL_new(context.pointer) else {
-            throw TLSError(.io, "SSL_new failed \(OpenSSLDiagnostics.drain())")
+            throw TLSError(.io, "SSL_new failed \(OpenSSLErrorQueue.drainSummary())")
         }
         guard let readBIO = BIO_new(BIO_s_mem()), let writeBIO = BIO_new(BIO_s_mem()) else {
             SSL_free(ssl)
@@ -69,7 +70,8 @@ final class SSLConnection {
             if case .dns(let host) = serverName {
                 // RFC 6066 §3: SNI carries DNS names only, never IP literals.
                 guard CSaMDShims_SSL_set_tlsext_host_name(ssl, host) == 1 else {
-                    throw TLSError(.invalidConfiguration, "cannot send \(host) as SNI \(OpenSSLDiagnostics.drain())")
+                    throw TLSError(
+                        .invalidConfiguration, "cannot send \(host) as SNI \(OpenSSLErrorQueue.drainSummary())")
                 }
             }
             if let key = self.sessionKey, let session = context.sessionCache.take(for: key) {
@@ -133,7 +135,7 @@ final class SSLConnection {
     // MARK: - TLS operations
 
     func handshake() -> Step {
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         let result = SSL_do_handshake(self.ssl)
         if result == 1 { return .done }
         return self.step(afterFailed: result, duringHandshake: true)
@@ -141,7 +143,7 @@ final class SSLConnection {
 
     /// Decrypts application data into `buffer` (up to its writable capacity).
     func read(into buffer: inout ByteBuffer) -> Step {
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         var count = 0
         var result: Int32 = 0
         buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 0) { target in
@@ -155,7 +157,7 @@ final class SSLConnection {
     /// Encrypts `bytes` into records in the write BIO.
     func write(_ bytes: UnsafeRawBufferPointer) -> Step {
         guard bytes.count > 0 else { return .done }
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         var written = 0
         let result = SSL_write_ex(self.ssl, bytes.baseAddress, bytes.count, &written)
         if result == 1, written == bytes.count { return .done }
@@ -170,7 +172,7 @@ final class SSLConnection {
     ///   peer's.
     func shutdown() -> Step {
         guard !self.failed else { return .failed(TLSError(.connectionClosed, "the connection already failed")) }
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         let result = SSL_shutdown(self.ssl)
         switch result {
         case 1: return .done
@@ -180,7 +182,7 @@ final class SSLConnection {
             if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE {
                 return .needMoreInput
             }
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return .needMoreInput
         }
     }
@@ -201,10 +203,10 @@ final class SSLConnection {
         let error = SSL_get_error(self.ssl, result)
         switch error {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return .needMoreInput
         case SSL_ERROR_ZERO_RETURN:
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return .closeNotify
         default:
             self.failed = true
@@ -221,12 +223,12 @@ final class SSLConnection {
     }
 
     private func classifyQueuedFailure(duringHandshake: Bool, sslError: Int32) -> TLSError {
-        let entries = OpenSSLDiagnostics.drainEntries()
+        let entries = OpenSSLErrorQueue.drain()
         if let failure = self.verificationFailure {
             return failure
         }
-        let reasons = entries.filter { CSaMDShims_ERR_GET_LIB($0) == ERR_LIB_SSL }.map { CSaMDShims_ERR_GET_REASON($0) }
-        let detail = entries.map(OpenSSLDiagnostics.describe).joined(separator: "; ")
+        let reasons = entries.filter { $0.libraryCode == ERR_LIB_SSL }.map(\.reasonCode)
+        let detail = entries.map(\.summary).joined(separator: "; ")
         // An alert from the peer is reported by OpenSSL as reason SSL_AD_REASON_OFFSET + alert number.
         if let reason = reasons.first(where: { (SSL_AD_REASON_OFFSET..<(SSL_AD_REASON_OFFSET + 256)).contains($0) }) {
             let alert = UInt8(reason - SSL_AD_REASON_OFFSET)

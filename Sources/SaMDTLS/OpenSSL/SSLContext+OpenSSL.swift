@@ -2,6 +2,7 @@ import CSaMDOpenSSL
 import CSaMDShims
 import Foundation
 import SaMDCrypto
+import SaMDOpenSSLSupport
 
 /// One validated configuration as an OpenSSL `SSL_CTX`, shared by every connection made from it.
 ///
@@ -34,10 +35,10 @@ final class SSLContextBox: @unchecked Sendable {
             }
         }
 
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         let method = configuration.role == .client ? TLS_client_method() : TLS_server_method()
         guard let context = SSL_CTX_new(method) else {
-            throw TLSError(.invalidConfiguration, "SSL_CTX_new failed \(OpenSSLDiagnostics.drain())")
+            throw TLSError(.invalidConfiguration, "SSL_CTX_new failed \(OpenSSLErrorQueue.drainSummary())")
         }
         // Configure the local context completely before any stored property is set: a class whose init
         // throws after full initialization runs deinit, which would free the context a second time.
@@ -136,7 +137,7 @@ final class SSLContextBox: @unchecked Sendable {
 
     /// TLS 1.3 suites per profile, then the TLS 1.2 ECDHE + AEAD suites used only when TLS 1.2 is allowed.
     static func suites(_ profile: TLSProfile) -> (tls13: String, tls12: String, groups: String, signatures: String) {
-        // One definition shared with SaMDSBOM's CBOM (SaMDCrypto `TLSParameters`).
+        // One definition shared with SaMDSBOM's CBOM (SaMDOpenSSLSupport `TLSParameters`).
         let parameters: TLSParameters =
             switch profile {
             case .default: .default
@@ -155,7 +156,8 @@ final class SSLContextBox: @unchecked Sendable {
         guard CSaMDShims_SSL_CTX_set_min_proto_version(context, minimum) == 1,
             CSaMDShims_SSL_CTX_set_max_proto_version(context, TLS1_3_VERSION) == 1
         else {
-            throw TLSError(.invalidConfiguration, "cannot set the protocol versions \(OpenSSLDiagnostics.drain())")
+            throw TLSError(
+                .invalidConfiguration, "cannot set the protocol versions \(OpenSSLErrorQueue.drainSummary())")
         }
         var options =
             CSaMDShims_SSL_OP_NO_COMPRESSION() | CSaMDShims_SSL_OP_NO_RENEGOTIATION()
@@ -177,10 +179,11 @@ final class SSLContextBox: @unchecked Sendable {
             CSaMDShims_SSL_CTX_set1_groups_list(context, suites.groups) == 1
         else {
             throw TLSError(
-                .invalidConfiguration, "cannot set the cipher suites or groups \(OpenSSLDiagnostics.drain())")
+                .invalidConfiguration, "cannot set the cipher suites or groups \(OpenSSLErrorQueue.drainSummary())")
         }
         guard CSaMDShims_SSL_CTX_set1_sigalgs_list(context, suites.signatures) == 1 else {
-            throw TLSError(.invalidConfiguration, "cannot set the signature algorithms \(OpenSSLDiagnostics.drain())")
+            throw TLSError(
+                .invalidConfiguration, "cannot set the signature algorithms \(OpenSSLErrorQueue.drainSummary())")
         }
     }
 
@@ -194,173 +197,22 @@ final class SSLContextBox: @unchecked Sendable {
         role: TLSConfiguration.Role
     ) throws -> TLSPeerIdentity {
         let identity = try LoadedIdentity(source, role: role)
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         guard SSL_CTX_use_certificate(context, identity.chain[0].pointer) == 1 else {
-            throw TLSError(.invalidIdentity, "the certificate was refused \(OpenSSLDiagnostics.drain())")
+            throw TLSError(.invalidIdentity, "the certificate was refused \(OpenSSLErrorQueue.drainSummary())")
         }
         for certificate in identity.chain.dropFirst() {
             guard CSaMDShims_SSL_CTX_add1_chain_cert(context, certificate.pointer) == 1 else {
-                throw TLSError(.invalidIdentity, "a chain certificate was refused \(OpenSSLDiagnostics.drain())")
+                throw TLSError(.invalidIdentity, "a chain certificate was refused \(OpenSSLErrorQueue.drainSummary())")
             }
         }
         guard SSL_CTX_use_PrivateKey(context, identity.key.pointer) == 1, SSL_CTX_check_private_key(context) == 1 else {
             throw TLSError(
                 .invalidIdentity,
-                "the private key does not match the certificate or is too weak \(OpenSSLDiagnostics.drain())"
+                "the private key does not match the certificate or is too weak \(OpenSSLErrorQueue.drainSummary())"
             )
         }
         return identity.chain[0].peerIdentity(chain: [identity.chain[0]])
-    }
-
-    // MARK: - Verification
-
-    /// - Returns: the CRLs chosen per issuer (empty without CRLs).
-    private static func configureVerification(
-        _ context: OpaquePointer,
-        _ configuration: TLSConfiguration,
-        crlHighWater: CRLHighWaterMark?
-    ) throws -> CRLSelection {
-        guard configuration.verifiesPeer, let roots = configuration.trustRoots else {
-            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
-            return CRLSelection()
-        }
-        guard let store = SSL_CTX_get_cert_store(context) else {
-            throw TLSError(.invalidConfiguration, "no certificate store")
-        }
-        switch roots {
-        case .system:
-            guard SSL_CTX_set_default_verify_paths(context) == 1 else {
-                throw TLSError(
-                    .invalidConfiguration, "cannot load the system trust store \(OpenSSLDiagnostics.drain())")
-            }
-        case .file, .pem:
-            let pem = try roots.pemBytes()
-            let certificates = try X509Certificate.parseChain(pem: pem, what: "trust roots")
-            guard !certificates.isEmpty else {
-                throw TLSError(.invalidConfiguration, "the trust roots hold no certificate")
-            }
-            for certificate in certificates {
-                guard X509_STORE_add_cert(store, certificate.pointer) == 1 else {
-                    throw TLSError(.invalidConfiguration, "a trust root was refused \(OpenSSLDiagnostics.drain())")
-                }
-                if configuration.role == .server {
-                    // Names the acceptable CAs in the CertificateRequest, so clients pick the right certificate.
-                    _ = SSL_CTX_add_client_CA(context, certificate.pointer)
-                }
-            }
-        }
-        let crls = try CRLLoader.load(configuration.certificateRevocationLists, into: store, highWater: crlHighWater)
-        let crlCount = crls.loadedCount
-        if !configuration.certificateRevocationLists.isEmpty && crlCount == 0 {
-            throw TLSError(.invalidConfiguration, "the CRL sources hold no CRL")
-        }
-        guard let parameters = SSL_CTX_get0_param(context) else {
-            throw TLSError(.invalidConfiguration, "no verification parameters")
-        }
-        try VerificationParameters.apply(
-            parameters,
-            peerRole: configuration.role == .client ? .server : .client,
-            maximumChainDepth: configuration.maximumChainDepth,
-            checkCRLs: crlCount > 0
-        )
-        var mode = SSL_VERIFY_PEER
-        if configuration.role == .server {
-            // SSL_VERIFY_PEER alone only asks for a client certificate; this makes it required.
-            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-        }
-        SSL_CTX_set_verify(context, mode, nil)
-        SSL_CTX_set_cert_verify_callback(context, certificateVerifyCallback, nil)
-        return crls
-    }
-
-    // MARK: - Sessions
-
-    private static let sessionIDContext: [UInt8] = Array("samdkit-tls".utf8)
-    /// Server side: the most sessions kept for resumption (OpenSSL evicts the oldest beyond it; expired ones
-    /// are flushed as it goes). Each holds the client's parsed certificate chain, a few KiB.
-    static let serverSessionCacheSize = 1024
-
-    private static func configureSessions(_ context: OpaquePointer, _ configuration: TLSConfiguration) throws {
-        switch configuration.role {
-        case .server:
-            // Stateful TLS 1.3 tickets: the ticket is a reference into this context's bounded session cache,
-            // used once (RFC 8446 §C.4) and gone with the context (a reload ends every resumable session).
-            // A stateless ticket holds the whole session, the client's certificate chain included, which
-            // OpenSSL 3.0 decrypts and parses again on every resumption: about 40 % of a resumed handshake
-            // (Docs/Performance.md). The cache is off when resumption is.
-            _ = CSaMDShims_SSL_CTX_set_session_cache_mode(
-                context,
-                Int(configuration.sessionResumption ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF)
-            )
-            _ = CSaMDShims_SSL_CTX_sess_set_cache_size(context, Self.serverSessionCacheSize)
-            _ = SSL_CTX_set_options(context, CSaMDShims_SSL_OP_NO_TICKET())
-            _ = SSL_CTX_set_timeout(context, Int(configuration.sessionTicketLifetime.components.seconds))
-            // One ticket per handshake: the client keeps the newest, and each resumption brings a fresh one.
-            _ = SSL_CTX_set_num_tickets(context, configuration.sessionResumption ? 1 : 0)
-            let ok = Self.sessionIDContext.withUnsafeBufferPointer {
-                SSL_CTX_set_session_id_context(context, $0.baseAddress, UInt32($0.count))
-            }
-            guard ok == 1 else { throw TLSError(.invalidConfiguration, "cannot set the session id context") }
-        case .client:
-            guard configuration.sessionResumption else {
-                _ = CSaMDShims_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
-                return
-            }
-            _ = CSaMDShims_SSL_CTX_set_session_cache_mode(
-                context,
-                Int(SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE)
-            )
-            SSL_CTX_sess_set_new_cb(context, newSessionCallback)
-        }
-    }
-}
-
-extension SSLContextBox {
-    /// Server side: the sessions in the resumption cache, and its bound.
-    var serverSessionCache: (count: Int, limit: Int) {
-        (CSaMDShims_SSL_CTX_sess_number(self.pointer), CSaMDShims_SSL_CTX_sess_get_cache_size(self.pointer))
-    }
-}
-
-extension TLSTrustRoots {
-    func pemBytes() throws -> [UInt8] {
-        switch self {
-        case .file(let path): try TLSPEMSource.file(path).read(what: "trust roots")
-        case .pem(let bytes): bytes
-        case .system: []
-        }
-    }
-}
-
-extension TLSPEMSource {
-    /// The largest PEM file read (1 MiB): certificate chains, keys, CA bundles and CRLs are far smaller.
-    static let maximumFileSize = 1 << 20
-
-    func read(what: String) throws -> [UInt8] {
-        switch self {
-        case .bytes(let bytes):
-            guard bytes.count <= Self.maximumFileSize else {
-                throw TLSError(.invalidConfiguration, "\(what): more than \(Self.maximumFileSize) bytes")
-            }
-            return bytes
-        case .file(let path):
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw TLSError(.io, "\(what): cannot open \(path)")
-            }
-            defer { try? handle.close() }
-            do {
-                let data = try handle.read(upToCount: Self.maximumFileSize + 1) ?? Data()
-                guard data.count <= Self.maximumFileSize else {
-                    throw TLSError(
-                        .invalidConfiguration, "\(what): \(path) is larger than \(Self.maximumFileSize) bytes")
-                }
-                return [UInt8](data)
-            } catch let error as TLSError {
-                throw error
-            } catch {
-                throw TLSError(.io, "\(what): cannot read \(path): \(error)")
-            }
-        }
     }
 }
 
@@ -397,60 +249,3 @@ private let alpnSelectCallback:
         }
         return SSL_TLSEXT_ERR_ALERT_FATAL
     }
-
-/// Client side: keeps each new session (TLS 1.3 tickets arrive after the handshake) for the next
-/// connection to the same server. Returning 1 takes the reference OpenSSL passed.
-private let newSessionCallback: @convention(c) (OpaquePointer?, OpaquePointer?) -> Int32 = { ssl, session in
-    guard let ssl, let session, let connection = SSLConnection.from(ssl), let key = connection.sessionKey else {
-        return 0
-    }
-    guard SSL_SESSION_is_resumable(session) == 1 else { return 0 }
-    connection.context.sessionCache.store(SSLSession(takingOwnership: session), for: key)
-    return 1
-}
-
-/// The verification step of every handshake that verifies a peer: OpenSSL's chain verification (trust
-/// roots, validity, EKU purpose, name, CRLs, RFC 5280 strict checks), then SaMDTLS's own checks on top
-/// (EKU present in the leaf, peer policy). A failure is recorded on the connection for its typed error.
-private let certificateVerifyCallback: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Int32 = {
-    storeContext, _ in
-    guard let storeContext else { return 0 }
-    let chainVerified = X509_verify_cert(storeContext) == 1
-    guard let ssl = CSaMDShims_SSL_from_X509_STORE_CTX(storeContext), let connection = SSLConnection.from(ssl) else {
-        // No connection to report to: fail closed.
-        X509_STORE_CTX_set_error(storeContext, X509_V_ERR_APPLICATION_VERIFICATION)
-        return 0
-    }
-    let outcome = ChainCheck.complete(
-        storeContext,
-        chainVerified: chainVerified,
-        peerRole: connection.context.configuration.role == .client ? .server : .client,
-        policy: connection.context.configuration.peerPolicy
-    )
-    switch outcome {
-    case .success(let identity):
-        connection.verifiedPeer = identity
-        return 1
-    case .failure(let error):
-        connection.verificationFailure = error
-        // Who was refused, for the security event (subject, issuer, serial of the presented leaf).
-        if let leaf = X509_STORE_CTX_get0_cert(storeContext) {
-            let certificate = X509Certificate(referencing: leaf)
-            connection.refusedPeer = certificate.peerIdentity(chain: [certificate])
-        }
-        return 0
-    }
-}
-
-/// One SSL_SESSION reference, owned.
-final class SSLSession: @unchecked Sendable { // immutable once made; OpenSSL reference-counts it thread-safely
-    let pointer: OpaquePointer
-
-    init(takingOwnership pointer: OpaquePointer) {
-        self.pointer = pointer
-    }
-
-    deinit {
-        SSL_SESSION_free(self.pointer)
-    }
-}

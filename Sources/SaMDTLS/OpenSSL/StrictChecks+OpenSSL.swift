@@ -1,6 +1,7 @@
 import CSaMDOpenSSL
 import CSaMDShims
 import Foundation
+import SaMDOpenSSLSupport
 
 /// RFC 5280 and CA/Browser Forum Baseline Requirements rules that OpenSSL 3.0 (even with
 /// `X509_V_FLAG_X509_STRICT`) does not enforce, applied by `ChainCheck.complete` to a chain OpenSSL verified.
@@ -142,7 +143,7 @@ enum StrictChainChecks {
     /// a CA key authenticating a TLS endpoint is refused as the wrong purpose.
     static func subscriberMustNotBeCA(_ leaf: X509Certificate) -> Violation? {
         guard let raw = X509_get_ext_d2i(leaf.pointer, NID_basic_constraints, nil, nil) else {
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return nil
         }
         let constraints = raw.assumingMemoryBound(to: BASIC_CONSTRAINTS.self)
@@ -358,7 +359,7 @@ enum StrictChainChecks {
         var buffer = [CChar](repeating: 0, count: 64)
         var length = 0
         guard EVP_PKEY_get_group_name(key, &buffer, buffer.count, &length) == 1 else {
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return "unknown"
         }
         return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)

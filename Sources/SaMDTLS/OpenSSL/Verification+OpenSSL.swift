@@ -1,5 +1,6 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDOpenSSLSupport
 
 public import struct Foundation.Date
 
@@ -22,7 +23,8 @@ enum VerificationParameters {
     ) throws {
         let purpose = peerRole == .server ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT
         guard X509_VERIFY_PARAM_set_purpose(parameters, purpose) == 1 else {
-            throw TLSError(.invalidConfiguration, "cannot set the verification purpose \(OpenSSLDiagnostics.drain())")
+            throw TLSError(
+                .invalidConfiguration, "cannot set the verification purpose \(OpenSSLErrorQueue.drainSummary())")
         }
         X509_VERIFY_PARAM_set_depth(parameters, Int32(maximumChainDepth))
         // RFC 5280 strictness beyond OpenSSL's default (X509_V_FLAG_X509_STRICT): for example a CA without
@@ -32,7 +34,8 @@ enum VerificationParameters {
             flags |= UInt(X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL)
         }
         guard X509_VERIFY_PARAM_set_flags(parameters, flags) == 1 else {
-            throw TLSError(.invalidConfiguration, "cannot set the verification flags \(OpenSSLDiagnostics.drain())")
+            throw TLSError(
+                .invalidConfiguration, "cannot set the verification flags \(OpenSSLErrorQueue.drainSummary())")
         }
         // DNS names: SAN only (never the subject CN), no partial wildcards such as `f*.example.com`.
         X509_VERIFY_PARAM_set_hostflags(
@@ -43,7 +46,7 @@ enum VerificationParameters {
 
     /// Sets the name the server's certificate must carry: a DNS SAN for a name, an IP SAN for an address.
     static func setExpectedName(_ parameters: OpaquePointer, _ name: TLSServerName) throws {
-        OpenSSLDiagnostics.clear()
+        OpenSSLErrorQueue.clear()
         let ok: Int32
         switch name {
         case .dns(let host):
@@ -53,7 +56,8 @@ enum VerificationParameters {
         }
         guard ok == 1 else {
             throw TLSError(
-                .invalidConfiguration, "cannot use \(name) as the expected server name \(OpenSSLDiagnostics.drain())")
+                .invalidConfiguration,
+                "cannot use \(name) as the expected server name \(OpenSSLErrorQueue.drainSummary())")
         }
     }
 }
@@ -76,7 +80,7 @@ enum ChainCheck {
             if code == X509_V_OK {
                 X509_STORE_CTX_set_error(storeContext, X509_V_ERR_UNSPECIFIED)
             }
-            OpenSSLDiagnostics.clear()
+            OpenSSLErrorQueue.clear()
             return .failure(Self.error(forVerifyResult: code, depth: depth))
         }
         guard let leafPointer = X509_STORE_CTX_get0_cert(storeContext) else {
@@ -210,24 +214,19 @@ public enum TLSChainVerifier {
             guard let store = X509_STORE_new() else { return .failure(TLSError(.io, "X509_STORE_new failed")) }
             defer { X509_STORE_free(store) }
             for anchor in anchors where X509_STORE_add_cert(store, anchor.pointer) != 1 {
-                OpenSSLDiagnostics.clear()
+                OpenSSLErrorQueue.clear()
             }
             let crlCount = try CRLLoader.load(crls.map { TLSPEMSource.bytes($0) }, into: store, highWater: nil)
                 .loadedCount
-            guard let stack = CSaMDShims_sk_X509_new_null() else { return .failure(TLSError(.io, "no stack")) }
-            defer { CSaMDShims_sk_X509_pop_free(stack) }
-            for certificate in untrusted {
-                X509_up_ref(certificate.pointer)
-                _ = CSaMDShims_sk_X509_push(stack, certificate.pointer)
-            }
+            guard let stack = X509Stack(untrusted) else { return .failure(TLSError(.io, "no stack")) }
             guard let context = X509_STORE_CTX_new() else {
                 return .failure(TLSError(.io, "X509_STORE_CTX_new failed"))
             }
             defer { X509_STORE_CTX_free(context) }
-            guard X509_STORE_CTX_init(context, store, leafCertificate.pointer, stack) == 1,
+            guard X509_STORE_CTX_init(context, store, leafCertificate.pointer, stack.pointer) == 1,
                 let parameters = X509_STORE_CTX_get0_param(context)
             else {
-                return .failure(TLSError(.io, "X509_STORE_CTX_init failed \(OpenSSLDiagnostics.drain())"))
+                return .failure(TLSError(.io, "X509_STORE_CTX_init failed \(OpenSSLErrorQueue.drainSummary())"))
             }
             let role: PeerRole
             switch peer {

@@ -1,6 +1,7 @@
 /// The TLS parameters SaMDTLS configures on OpenSSL for each profile, in OpenSSL's names and in
 /// preference order. One definition, read by SaMDTLS (`SSL_CTX_set_ciphersuites`, `…_set_cipher_list`,
-/// `…_set1_groups_list`, `…_set1_sigalgs_list`) and by SaMDSBOM (the CBOM), so the two cannot drift.
+/// `…_set1_groups_list`, `…_set1_sigalgs_list`) and by SaMDSBOM (the CBOM), so the two cannot drift. It lives
+/// below both, in OpenSSL's own names, so that SaMDSBOM reads it without linking SaMDTLS and SwiftNIO.
 /// - SeeAlso: RFC 8446 §B.4 (TLS 1.3 cipher suites), NIST SP 800-52r2 §3.3.1.
 package struct TLSParameters: Sendable, Hashable {
     /// TLS 1.3 cipher suites (IANA names, which OpenSSL uses for TLS 1.3).
@@ -41,12 +42,4 @@ package struct TLSParameters: Sendable, Hashable {
             "rsa_pss_pss_sha384", "RSA+SHA256", "RSA+SHA384",
         ]
     )
-
-    /// The parameters of `profile`.
-    package static func forProfile(_ profile: CryptoProfile) -> TLSParameters {
-        switch profile {
-        case .default: .default
-        case .nist: .nist
-        }
-    }
 }
