@@ -52,7 +52,7 @@ extension FileKeyStore {
     }
 
     /// The store lock, shared, then `name`'s own lock: what every read-modify-write of one subject key holds.
-    /// - Throws: ``EnvelopeError/Code/keyUnavailable`` past ``lockTimeout``.
+    /// - Throws: `EnvelopeError.Code.keyUnavailable` past ``lockTimeout``.
     func subjectLock(_ name: String) throws -> (store: StoreLock, subject: StoreLock) {
         let store = try self.storeLock(.shared)
         return (store, try self.lockOfSubject(name))

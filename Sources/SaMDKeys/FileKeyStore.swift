@@ -12,7 +12,7 @@ import Synchronization
 /// derives from the passphrase (parameters and salt stored beside). Every write is atomic (temporary
 /// file, fsync, rename, directory fsync); writers in any thread or process are serialised by an
 /// exclusive `flock` on `lock`; a store readable by others is refused; a corrupted, truncated or
-/// modified store file is refused with ``EnvelopeError/Code/keyStore`` and nothing else is touched.
+/// modified store file is refused with `EnvelopeError.Code.keyStore` and nothing else is touched.
 /// See Docs/KeyManagement.md.
 public final class FileKeyStore: KeyStore {
     /// The KEK name records are sealed under by default.
@@ -36,7 +36,7 @@ public final class FileKeyStore: KeyStore {
     let now: @Sendable () -> Date
     let logger: Logger
     /// How long an operation waits for the store's locks before it fails with
-    /// ``EnvelopeError/Code/keyUnavailable`` (another process holds them: a long operation, or one stopped).
+    /// `EnvelopeError.Code.keyUnavailable` (another process holds them: a long operation, or one stopped).
     public let lockTimeout: Duration
     /// The last state read, and the identity (inode, size, modification time) of the file it came from.
     let cached: Mutex<(state: StoreFormat.State, file: StoreFile.Identity?)>
@@ -54,11 +54,11 @@ public final class FileKeyStore: KeyStore {
     /// - Parameters:
     ///   - passphrase: from ``Passphrase``; never from a command-line argument; at least
     ///     ``minimumNewPassphraseByteCount`` (12) bytes.
-    ///   - kdf: Argon2id cost; ``Argon2id/Parameters/moderate`` unless tests need speed.
+    ///   - kdf: Argon2id cost; `Argon2id.Parameters.moderate` unless tests need speed.
     ///   - cryptoperiod: how long a KEK version may seal after activation (kept in `keystore.json` in seconds).
-    /// - Throws: ``EnvelopeError/Code/keyStore`` when the passphrase is too short, a store exists there or the
+    /// - Throws: `EnvelopeError.Code.keyStore` when the passphrase is too short, a store exists there or the
     ///   directory is not private;
-    ///   ``EnvelopeError/Code/io``.
+    ///   `EnvelopeError.Code.io`.
     public static func create(
         at directory: String,
         passphrase: SecureBytes,
@@ -116,8 +116,8 @@ public final class FileKeyStore: KeyStore {
     }
 
     /// Opens the store in `directory`.
-    /// - Throws: ``EnvelopeError/Code/keyStore`` for a wrong passphrase or a modified, corrupted, truncated
-    ///   or mis-permissioned store; ``EnvelopeError/Code/io``.
+    /// - Throws: `EnvelopeError.Code.keyStore` for a wrong passphrase or a modified, corrupted, truncated
+    ///   or mis-permissioned store; `EnvelopeError.Code.io`.
     public convenience init(
         opening directory: String,
         passphrase: SecureBytes,
@@ -178,12 +178,12 @@ public final class FileKeyStore: KeyStore {
         try StoreLock(directory: self.directory, mode: mode, timeout: self.lockTimeout)
     }
 
-    /// Any error of the key store's own code as the ``EnvelopeError`` it is, or an I/O error.
+    /// Any error of the key store's own code as the `EnvelopeError` it is, or an I/O error.
     static func envelopeError(_ error: any Error) -> EnvelopeError {
         error as? EnvelopeError ?? EnvelopeError(.io, "\(error)")
     }
 
-    /// Runs a primitive, turning its failure into an ``EnvelopeError``.
+    /// Runs a primitive, turning its failure into an `EnvelopeError`.
     static func crypto<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()

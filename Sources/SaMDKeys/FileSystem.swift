@@ -25,7 +25,7 @@ enum StoreFile {
     /// temporary is written and fsync'd first (a failure there changes no file), then each is renamed over
     /// its file, then the directory is fsync'd. A crash leaves each file old or new. The caller holds what
     /// makes the batch consistent (the subjects' locks) until this returns.
-    /// - Throws: ``EnvelopeError/Code/io``; when a rename fails, the files renamed before it are new.
+    /// - Throws: `EnvelopeError.Code.io`; when a rename fails, the files renamed before it are new.
     static func writeAtomically(_ files: [(bytes: [UInt8], path: String)], lockedTemporary: Bool = false) throws {
         guard let first = files.first else { return }
         let directory = Self.directory(of: first.path)
@@ -214,7 +214,7 @@ enum StoreFile {
 /// - `subjects/s-….lock`: taken exclusive (after the shared store lock) by every operation that reads and
 ///   writes that subject's key file.
 ///
-/// A lock not had by the deadline throws ``EnvelopeError/Code/keyUnavailable``: a holder that is stopped
+/// A lock not had by the deadline throws `EnvelopeError.Code.keyUnavailable`: a holder that is stopped
 /// (SIGSTOP), or a long operation, never blocks a caller for longer.
 final class StoreLock {
     enum Mode {
@@ -224,8 +224,8 @@ final class StoreLock {
     private let fd: Int32
 
     /// Locks `path` (created 0600 if missing).
-    /// - Throws: ``EnvelopeError/Code/keyUnavailable`` when the lock is not had within `timeout`;
-    ///   ``EnvelopeError/Code/keyStore`` when the lock file cannot be opened or is not a private regular file.
+    /// - Throws: `EnvelopeError.Code.keyUnavailable` when the lock is not had within `timeout`;
+    ///   `EnvelopeError.Code.keyStore` when the lock file cannot be opened or is not a private regular file.
     init(path: String, mode: Mode, timeout: Duration) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {

@@ -11,7 +11,7 @@ public enum KeyStoreFuzzing {
     static let macKey = try! SecureBytes(copying: [UInt8](repeating: 0x5A, count: 32))
 
     /// Feeds `bytes` to the key-store document reader, then to the subject-file reader. Must never trap;
-    /// every rejection must be an ``EnvelopeError``.
+    /// every rejection must be an `EnvelopeError`.
     public static func readStoreDocument(_ bytes: [UInt8]) {
         do {
             let (envelope, salt) = try FileKeyStore.parseEnvelope(bytes, path: "fuzz")

@@ -4,15 +4,15 @@ public import SaMDEnvelope
 
 /// A store of versioned KEKs and per-subject keys with NIST SP 800-57 lifecycles.
 ///
-/// As an ``EnvelopeKeyProvider`` it answers for exact key versions, refusing by state: a destroyed key
-/// throws ``EnvelopeError/Code/keyDestroyed``; a pre-activation key, or a version below the name's
-/// minimum version for opening, throws ``EnvelopeError/Code/keyNotUsable``.
+/// As an `EnvelopeKeyProvider` it answers for exact key versions, refusing by state: a destroyed key
+/// throws `EnvelopeError.Code.keyDestroyed`; a pre-activation key, or a version below the name's
+/// minimum version for opening, throws `EnvelopeError.Code.keyNotUsable`.
 public protocol KeyStore: EnvelopeKeyProvider {
     /// Every KEK version, in name and version order.
     func list() throws -> [ManagedKey]
     /// The active version of `name` for sealing.
-    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when no version of `name` is active, or the active one's
-    ///   cryptoperiod has ended; ``EnvelopeError/Code/keyNotFound``.
+    /// - Throws: `EnvelopeError.Code.keyNotUsable` when no version of `name` is active, or the active one's
+    ///   cryptoperiod has ended; `EnvelopeError.Code.keyNotFound`.
     func sealingKey(named name: String) throws -> SealingKey
     /// Makes a new active version of `name` (the first when none exists); the previous active version is
     /// deactivated (opens only).
@@ -34,7 +34,7 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// Runs `body` — the step that makes a sealed record durable (a rename, a database commit) — while
     /// holding the store's lock, after checking that `key` is still the version that seals: a rotation,
     /// retirement, destruction or shredding that happened while the record was being sealed makes this
-    /// throw ``EnvelopeError/Code/keyNotUsable`` instead, so no record is ever persisted under a key that
+    /// throw `EnvelopeError.Code.keyNotUsable` instead, so no record is ever persisted under a key that
     /// rewrap or destroy may already have passed over.
     func whileSealingKeyIsCurrent<T>(_ key: KeyIdentifier, _ body: () throws -> T) throws -> T
     /// Refuses to open with versions of `name` below `version`.
@@ -43,14 +43,14 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// The sealing key for `subject`'s records (created on first use), wrapped under the active KEK.
     func subjectSealingKey(subject: String) throws -> SealingKey
     /// Crypto-shreds `subject`: destroys its key, so every record sealed to it fails with
-    /// ``EnvelopeError/Code/keyDestroyed``. Returns the receipt (also logged).
+    /// `EnvelopeError.Code.keyDestroyed`. Returns the receipt (also logged).
     func shred(subject: String) throws -> DestructionReceipt
     /// The receipt of `subject`'s last crypto-shredding, rebuilt from its subject key: its latest version,
     /// when that version is destroyed, and when (the same receipt ``shred(subject:)`` returned). `nil` when
     /// the subject's latest version is live (never shredded, re-keyed, or sealing again since), or it has none. Lets a record store that failed to keep the receipt
     /// after the key was erased keep it on a retry.
-    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an id ``subjectIndex(of:)`` refuses;
-    ///   ``EnvelopeError/Code/keyStore`` when the subject key's file is damaged.
+    /// - Throws: `EnvelopeError.Code.invalidContext` for an id ``subjectIndex(of:)`` refuses;
+    ///   `EnvelopeError.Code.keyStore` when the subject key's file is damaged.
     func shredReceipt(subject: String) throws -> DestructionReceipt?
     /// Rewraps every live subject key under the active version of the KEK `name`. A subject key that
     /// cannot be rewrapped (its KEK destroyed, its file damaged) is skipped and reported; the others go on.
@@ -64,9 +64,9 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// new version, meanwhile is never overwritten with an older state).
     /// - Returns: the number of versions rewrapped: 0 when every live version already is under the active
     ///   KEK version, or none is live.
-    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when `kekName` has no active version;
-    ///   ``EnvelopeError/Code/keyStore`` when the subject key's file is damaged or names a wrapping key that
-    ///   is not a KEK; the errors of unwrapping (its KEK destroyed: ``EnvelopeError/Code/keyDestroyed``).
+    /// - Throws: `EnvelopeError.Code.keyNotUsable` when `kekName` has no active version;
+    ///   `EnvelopeError.Code.keyStore` when the subject key's file is damaged or names a wrapping key that
+    ///   is not a KEK; the errors of unwrapping (its KEK destroyed: `EnvelopeError.Code.keyDestroyed`).
     func rewrapSubjectKey(named subjectKeyName: String, toActiveVersionOf kekName: String) throws -> Int
 
     /// ``rekeySubjectKey(named:notBefore:)`` for a batch of subject keys, their new versions written with one
@@ -86,13 +86,13 @@ public protocol KeyStore: EnvelopeKeyProvider {
     /// The blind index of a subject id: 32 hex digits, the first 16 bytes of
     /// HMAC-SHA-256(index key, `"samd-subject-v1" ‖ 0x00 ‖ NFC(subject)`) — the suffix of its subject key's
     /// name. The index key never leaves the store.
-    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an id that is empty or longer than 512 bytes after
+    /// - Throws: `EnvelopeError.Code.invalidContext` for an id that is empty or longer than 512 bytes after
     ///   NFC normalisation.
     func subjectIndex(of subject: String) throws -> String
     /// A blind index of a tuple of identifiers, for looking records up without storing the identifiers:
     /// the 32 bytes of HMAC-SHA-256(index key, `"samd-blind-v1" ‖ 0x00 ‖ domain ‖ 0x00 ‖
     /// { length (u16 big-endian) ‖ NFC(component) }…`). Distinct domains give unrelated indexes.
-    /// - Throws: ``EnvelopeError/Code/invalidContext`` for an empty domain, or a component that is empty or
+    /// - Throws: `EnvelopeError.Code.invalidContext` for an empty domain, or a component that is empty or
     ///   longer than 512 bytes.
     func blindIndex(domain: String, _ components: [String]) throws -> [UInt8]
 }
@@ -107,8 +107,8 @@ extension KeyStore {
     /// job before (a later job with the same `notBefore` would take that job's versions as its own).
     /// - Returns: the new sealing key and the versions to retire, or `nil` when the subject has no live
     ///   version (shredded).
-    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when the KEK cannot seal (none active, or compromised);
-    ///   ``EnvelopeError/Code/keyUnavailable`` past the lock timeout; ``EnvelopeError/Code/keyStore``.
+    /// - Throws: `EnvelopeError.Code.keyNotUsable` when the KEK cannot seal (none active, or compromised);
+    ///   `EnvelopeError.Code.keyUnavailable` past the lock timeout; `EnvelopeError.Code.keyStore`.
     public func rekeySubjectKey(named subjectKeyName: String, notBefore: Date) throws -> SubjectRekey? {
         guard let result = self.rekeySubjectKeys(named: [subjectKeyName], notBefore: notBefore)[subjectKeyName] else {
             throw EnvelopeError(.keyStore, "the key store did not answer for \(subjectKeyName)")
@@ -119,8 +119,8 @@ extension KeyStore {
     /// Destroys the given versions of a subject key (never its sealing version), keeping a receipt for each.
     /// For the end of a re-key, once no record is sealed under them any more.
     /// - Returns: the receipts of the versions destroyed now (none when all were destroyed already).
-    /// - Throws: ``EnvelopeError/Code/keyNotUsable`` when a version given is the sealing one;
-    ///   ``EnvelopeError/Code/keyNotFound``; ``EnvelopeError/Code/keyUnavailable``.
+    /// - Throws: `EnvelopeError.Code.keyNotUsable` when a version given is the sealing one;
+    ///   `EnvelopeError.Code.keyNotFound`; `EnvelopeError.Code.keyUnavailable`.
     public func destroySubjectKeyVersions(named subjectKeyName: String, _ versions: [UInt32]) throws
         -> [DestructionReceipt]
     {

@@ -14,7 +14,7 @@ public enum Passphrase {
     public static let environmentVariable = "SAMD_PASSPHRASE"
 
     /// The passphrase in `variable`.
-    /// - Throws: ``EnvelopeError/Code/keyStore`` when it is unset or empty.
+    /// - Throws: `EnvelopeError.Code.keyStore` when it is unset or empty.
     public static func fromEnvironment(_ variable: String = environmentVariable) throws -> SecureBytes {
         guard let value = getenv(variable), value.pointee != 0 else {
             throw EnvelopeError(.keyStore, "no passphrase: set \(variable) or give a passphrase file")
@@ -24,7 +24,7 @@ public enum Passphrase {
 
     /// The passphrase in a file (one trailing newline, LF or CRLF, is dropped). The file must be a regular
     /// file (not a link) that others cannot read.
-    /// - Throws: ``EnvelopeError/Code/keyStore`` for an empty, missing, oversized or world-readable file.
+    /// - Throws: `EnvelopeError.Code.keyStore` for an empty, missing, oversized or world-readable file.
     public static func fromFile(_ path: String) throws -> SecureBytes {
         var bytes: [UInt8]
         do {

@@ -60,7 +60,7 @@ extension EncryptedRecordStore {
         }
     }
 
-    /// Bytes of an address in the encryption context: UTF-8 after NFC, as ``EncryptionContext`` counts them.
+    /// Bytes of an address in the encryption context: UTF-8 after NFC, as `EncryptionContext` counts them.
     static func addressByteCount(_ subject: String, _ recordID: String, _ recordType: String) -> Int {
         subject.precomposedStringWithCanonicalMapping.utf8.count
             + recordID.precomposedStringWithCanonicalMapping.utf8.count

@@ -15,7 +15,7 @@ extension EncryptedRecordStore {
         return RecordStoreError(.authenticationFailed, reason, underlying: underlying)
     }
 
-    /// Runs a key-store call, its ``SaMDEnvelope/EnvelopeError`` turned into the store's error (``keyError(_:)``):
+    /// Runs a key-store call, its `EnvelopeError` turned into the store's error (``keyError(_:)``):
     /// how the rotation and re-key jobs call the key store.
     static func keyCall<T>(_ body: () throws -> T) throws -> T {
         do {

@@ -8,7 +8,7 @@ public import SaMDKeys
 /// Patient records stored encrypted in SQLite (through GRDB): the embedded record store, no server to run.
 ///
 /// A record is addressed by subject (the patient), record id and record type. Its payload is one envelope
-/// (Docs/EnvelopeFormat.md) sealed under the subject's key from the ``KeyStore`` — KEK → subject key → record
+/// (Docs/EnvelopeFormat.md) sealed under the subject's key from the `KeyStore` — KEK → subject key → record
 /// DEK — and bound to the encryption context `subject`, `record`, `type`. The database never holds plaintext
 /// nor any identifier in clear: rows are found by blind indexes (HMAC-SHA-256 under the key store's index
 /// key), so a copied database does not reveal whose records it holds, and a row copied onto another record's
@@ -35,7 +35,7 @@ public final class EncryptedRecordStore: Sendable {
         /// How long a write waits for another connection's or process's transaction before it fails with
         /// ``RecordStoreError/Code/storage`` (SQLite's busy timeout, to the millisecond; 10 s by default).
         public var busyTimeout: Duration
-        /// The payload AEAD: ``PayloadSuite/cobblestone256`` unless the device lacks AES instructions.
+        /// The payload AEAD: `PayloadSuite.cobblestone256` unless the device lacks AES instructions.
         public var payloadSuite: PayloadSuite
         /// Whether every commit is on stable storage before ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)``
         /// or ``EncryptedRecordStore/shred(subject:)`` returns: `true` (the default) commits with SQLite's
@@ -59,7 +59,7 @@ public final class EncryptedRecordStore: Sendable {
     }
 
     /// The most bytes (UTF-8, after NFC) a subject id, a record id and a record type take together: what the
-    /// encryption context they make (``ChunkedPayload/maximumContextByteCount``, 1024 bytes) holds once its
+    /// encryption context they make (`ChunkedPayload.maximumContextByteCount`, 1024 bytes) holds once its
     /// prefix (18 bytes) and the three keys with their lengths (26 bytes) are counted.
     public static let maximumAddressByteCount = ChunkedPayload.maximumContextByteCount - 44
     /// The largest ``Configuration/maximumRecordByteCount`` a store accepts (512 MiB): its envelope, in one
@@ -226,7 +226,7 @@ public final class EncryptedRecordStore: Sendable {
     ///
     /// Idempotent: shredding a subject again returns the receipt kept the first time. When the key was erased
     /// but keeping the receipt failed (``RecordStoreError/Code/storage``: busy, full, the process killed),
-    /// the retry rebuilds the receipt from the key store (``KeyStore/shredReceipt(subject:)``), deletes the
+    /// the retry rebuilds the receipt from the key store (`KeyStore.shredReceipt(subject:)`), deletes the
     /// rows and keeps it — it never answers ``RecordStoreError/Code/notFound`` for a subject whose key was
     /// erased.
     /// - Throws: ``RecordStoreError/Code/notFound`` when the subject has no key and no receipt;

@@ -20,12 +20,12 @@ public import SaMDKeys
 /// A process killed at any point leaves every record openable (each subject key is wrapped under the old or
 /// the new version, both present); running the job again resumes after the last committed batch, without
 /// making another KEK version. Once the job finished, the old version can be destroyed
-/// (``KeyStore/destroy(_:)`` refuses while any subject key still depends on it). One job runs per store at a
+/// (`KeyStore.destroy(_:)` refuses while any subject key still depends on it). One job runs per store at a
 /// time (an exclusive lock on `rotation.lock` in the store's directory).
 public struct KeyRotationJob: Sendable {
     /// The store whose records the rotation keeps openable.
     public let store: EncryptedRecordStore
-    /// The KEK to rotate: the one subject keys are wrapped under (``FileKeyStore/defaultKeyName``).
+    /// The KEK to rotate: the one subject keys are wrapped under (`FileKeyStore.defaultKeyName`).
     public let kekName: String
     /// Subject keys rewrapped between two committed checkpoints.
     public let batchSize: Int

@@ -35,7 +35,7 @@ public struct RecordStoreError: CodedError {
 
     /// Whether trying the same call again may succeed: ``Code/conflict`` (read the record again first),
     /// ``Code/storage`` (a busy or full disk, an I/O error), and ``Code/keyUnavailable`` when the key store
-    /// was busy (its lock not had within its timeout: `underlying` is ``SaMDEnvelope/EnvelopeError/Code/keyUnavailable``).
+    /// was busy (its lock not had within its timeout: `underlying` is `EnvelopeError.Code.keyUnavailable`).
     /// An authentication failure, a shredded subject or a refused argument never will.
     public var isRetryable: Bool {
         self.code == .conflict || self.code == .storage

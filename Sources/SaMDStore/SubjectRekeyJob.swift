@@ -16,7 +16,7 @@ import SaMDKeys
 /// 1. the intent (a start time, `not_before`: the next whole second, past the previous run's `not_before` and
 ///    end) is committed to `rekey_checkpoint`;
 /// 2. batch by batch of subjects (``batchSize``), in ascending order of their blind names: the key store makes
-///    the batch's new versions (``SaMDKeys/KeyStore/rekeySubjectKeys(named:notBefore:)``: one directory sync,
+///    the batch's new versions (`KeyStore.rekeySubjectKeys(named:notBefore:)`: one directory sync,
 ///    each subject's lock held until its version is durable; the older versions then open but never seal, so
 ///    no record is committed under them any more); every row of those subjects still under an older version
 ///    is rewrapped with a compare-and-set on its revision and key (a row a writer replaced meanwhile is left

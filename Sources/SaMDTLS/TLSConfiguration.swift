@@ -139,7 +139,7 @@ public enum TLSProfile: String, Sendable, Hashable, CaseIterable {
     /// RSA PKCS#1 v1.5 (SHA-256/384/512).
     case `default`
     /// NIST SP 800-52r2: AES-GCM suites only, groups P-256 and P-384 only, ECDSA/RSA-PSS/RSA signatures
-    /// with SHA-256/384, and the OpenSSL FIPS provider (``SaMDCrypto/CryptoProfile/nist``), which is
+    /// with SHA-256/384, and the OpenSSL FIPS provider (`CryptoProfile.nist`), which is
     /// activated when the context is built. Where the platform has no FIPS provider, building the context
     /// fails with ``TLSError/Code/fipsProviderUnavailable``.
     case nist

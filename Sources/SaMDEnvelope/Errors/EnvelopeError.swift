@@ -84,7 +84,7 @@ extension EnvelopeError {
         return EnvelopeError(code, "\(reason): \(error.reason)", underlying: error, file: file, line: line)
     }
 
-    /// Runs `body`, mapping a primitive's failure (a ``CryptoError``) as ``from(_:_:file:line:)`` does, with
+    /// Runs `body`, mapping a primitive's failure (a `CryptoError`) as ``from(_:_:file:line:)`` does, with
     /// `reason` saying what was being done; any other error passes through unchanged.
     static func mappingCryptoErrors<T>(
         _ reason: @autoclosure () -> String, file: String = #fileID, line: Int = #line, _ body: () throws -> T

@@ -4,7 +4,7 @@ import SaMDCrypto
 enum DEKWrap {
     static let dekByteCount = 32
 
-    /// Mode 1: ``AEADKeyWrap`` (AES-256-GCM, random 96-bit nonce) under `kek`, the prefix as associated data.
+    /// Mode 1: `AEADKeyWrap` (AES-256-GCM, random 96-bit nonce) under `kek`, the prefix as associated data.
     static func wrap(_ dek: SecureBytes, prefix: [UInt8], kek: SecureBytes, nonce fixedNonce: [UInt8]? = nil) throws
         -> [UInt8]
     {
