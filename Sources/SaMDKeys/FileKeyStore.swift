@@ -52,10 +52,14 @@ public final class FileKeyStore: KeyStore {
     /// Creates a new store in `directory` (created 0700 if missing; it must not hold a store yet) with one
     /// active KEK version, ``defaultKeyName``:1.
     /// - Parameters:
+    ///   - directory: the store's directory; its files are `keystore.json`, `subjects/` and `receipts/`.
     ///   - passphrase: from ``Passphrase``; never from a command-line argument; at least
     ///     ``minimumNewPassphraseByteCount`` (12) bytes.
     ///   - kdf: Argon2id cost; `Argon2id.Parameters.moderate` unless tests need speed.
     ///   - cryptoperiod: how long a KEK version may seal after activation (kept in `keystore.json` in seconds).
+    ///   - lockTimeout: how long to wait for the store's lock, held by another writer, before failing.
+    ///   - now: the clock, for tests; the current time by default.
+    ///   - logger: where key-store events go (`samd.keys.*`).
     /// - Throws: `EnvelopeError.Code.keyStore` when the passphrase is too short, a store exists there or the
     ///   directory is not private;
     ///   `EnvelopeError.Code.io`.

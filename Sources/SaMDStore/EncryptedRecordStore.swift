@@ -83,8 +83,12 @@ public final class EncryptedRecordStore: Sendable {
 
     /// Opens the store in `directory`, creating it (0700, with an empty database 0600) when it does not
     /// exist, and bringing its schema up to date.
-    /// - Parameter keyStore: the key store whose subject keys seal the records and whose index key makes the
-    ///   blind indexes; always the same one for one database.
+    /// - Parameters:
+    ///   - directory: the store's directory: `records.sqlite` and its WAL files, nothing else.
+    ///   - keyStore: the key store whose subject keys seal the records and whose index key makes the
+    ///     blind indexes; always the same one for one database.
+    ///   - configuration: size bound, busy timeout and pool size (``Configuration``).
+    ///   - logger: where the store's security events go (`samd.store.*`).
     /// - Throws: ``RecordStoreError/Code/invalidArgument`` for a maximum record size outside
     ///   0 ... ``largestMaximumRecordByteCount`` or a negative busy timeout;
     ///   ``RecordStoreError/Code/storage`` when the directory is accessible to others or is not a directory,
@@ -117,6 +121,11 @@ public final class EncryptedRecordStore: Sendable {
 
     /// Seals `payload` and stores it at (`subject`, `recordID`), replacing what was there.
     /// - Parameters:
+    ///   - payload: the record, at most ``Configuration/maximumRecordByteCount`` bytes.
+    ///   - subject: the patient's identifier (1 to 512 bytes of UTF-8 after NFC, no control characters); only
+    ///     its blind index is stored.
+    ///   - recordID: the record's identifier within the subject, shaped as `subject`; only its blind index is
+    ///     stored.
     ///   - recordType: a media type, e.g. `application/fhir+json`; bound into the encryption context, so a
     ///     row whose type is changed no longer opens.
     ///   - expectedRevision: `nil` writes unconditionally; `0` writes only if no record is there; `n` writes

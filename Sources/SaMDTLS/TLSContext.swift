@@ -20,7 +20,9 @@ public final class TLSContext: Sendable {
     let openConnections = TLSOpenConnections()
 
     /// Validates `configuration` and makes the OpenSSL context.
-    /// - Parameter logger: where security events go (label suggestion `samdkit.tls`).
+    /// - Parameters:
+    ///   - configuration: the role, identity, trust, versions and bounds; see ``TLSConfiguration``.
+    ///   - logger: where security events go (label suggestion `samdkit.tls`).
     /// - Throws: ``TLSError`` — ``TLSError/Code/invalidConfiguration`` for an unsafe or incomplete
     ///   configuration, ``TLSError/Code/invalidIdentity`` for an identity that cannot serve (empty chain, key
     ///   not matching, leaf expired or not yet valid, wrong EKU, a keyUsage without digitalSignature

@@ -20,8 +20,10 @@ public final class TLSIdentityReloader: Sendable {
     /// The files as they were at the last load: a change after that, even before ``run()`` starts, is noticed.
     private let lastSeen: Mutex<[String]>
 
-    /// - Parameter interval: the time between two looks at the files (default 5 seconds; at least 50 ms, a
-    ///   shorter one is raised to that).
+    /// - Parameters:
+    ///   - context: the context whose identity, trust roots and CRLs are read from files.
+    ///   - interval: the time between two looks at the files (default 5 seconds; at least 50 ms, a
+    ///     shorter one is raised to that).
     public init(context: TLSContext, interval: Duration = .seconds(5)) {
         self.context = context
         self.interval = max(interval, .milliseconds(50))

@@ -48,6 +48,9 @@ public struct TLSServer: Sendable {
 
     /// Listens on `host`:`port` (port 0: any free port).
     /// - Parameters:
+    ///   - host: the address to listen on, e.g. `127.0.0.1`, `::1` or `0.0.0.0`.
+    ///   - port: the port; 0 picks a free one (read it from ``localAddress``).
+    ///   - context: a server context (``TLSConfiguration/Role/server``).
     ///   - backlog: the listen backlog.
     ///   - readyQueueLimit: how many established connections may wait for the application to take them
     ///     (default 1 024, at least 1); beyond, new ones are closed with close_notify and logged
@@ -170,7 +173,13 @@ public enum TLSClient {
     /// SNI), an IP address against its IP SANs (never sent as SNI). In TLS 1.3 a server that refuses this
     /// client's certificate says so after the client's handshake completed: that refusal arrives as a
     /// ``TLSError`` certificate error on the connection's first read.
-    /// - Parameter connectTimeout: how long to wait for the TCP connection (default 10 seconds).
+    /// - Parameters:
+    ///   - host: the server's DNS name or IP address.
+    ///   - port: the server's port.
+    ///   - serverName: the name the server's certificate must prove; by default `host`.
+    ///   - context: a client context (``TLSConfiguration/Role/client``).
+    ///   - connectTimeout: how long to wait for the TCP connection (default 10 seconds).
+    ///   - group: the event loops to run on.
     /// - Throws: ``TLSError/Code/unreachable`` when no TCP connection can be made; the handshake's
     ///   ``TLSError`` otherwise.
     public static func connect(

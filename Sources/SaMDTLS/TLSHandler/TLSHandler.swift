@@ -30,8 +30,8 @@ public enum TLSUserEvent: Sendable, Hashable {
 ///   SSLv2-format ClientHello (first byte with the high bit set) with a fatal `protocol_version` alert, as
 ///   OpenSSL does, and fails with ``TLSError/Code/protocolVersion`` (RFC 6176: no SSL 2.0, nor its hello).
 ///
-/// The protocol state is ``TLSHandlerStateMachine``'s; this handler performs the OpenSSL calls
-/// (``SSLConnection``) and the channel operations its actions ask for.
+/// The protocol state is kept by an internal state machine; this handler performs the OpenSSL calls and the
+/// channel operations its actions ask for.
 ///
 /// Add it first in the pipeline, in front of protocol handlers (HTTP/1.1, HTTP/2). Not `Sendable`: use it on
 /// its channel's event loop only.
@@ -73,7 +73,10 @@ public final class TLSHandler: ChannelDuplexHandler {
 
     /// A client-side handler that authenticates the server as `serverName` (a DNS name is also sent as SNI;
     /// an IP address is matched against IP SANs and never sent as SNI).
-    /// - Parameter port: the server's port, which keys the session cache with the name (resumption).
+    /// - Parameters:
+    ///   - context: a client context (``TLSConfiguration/Role/client``).
+    ///   - serverName: the name the server's certificate must prove.
+    ///   - port: the server's port, which keys the session cache with the name (resumption).
     public convenience init(clientContext context: TLSContext, serverName: TLSServerName, port: Int? = nil) {
         self.init(context: context, serverName: serverName, port: port)
     }
