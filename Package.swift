@@ -139,7 +139,7 @@ let package = Package(
         // MARK: Development PKI — certificates for demos and tests, never a production CA.
         .target(
             name: "SaMDDevPKI",
-            dependencies: ["CSaMDOpenSSL", "CSaMDShims", "SaMDOpenSSLSupport"],
+            dependencies: ["CSaMDOpenSSL", "CSaMDShims", "SaMDOpenSSLSupport", "SaMDCrypto"],
             swiftSettings: swiftSettings
         ),
 

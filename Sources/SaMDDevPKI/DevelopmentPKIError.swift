@@ -1,11 +1,13 @@
 // The one error type of SaMDDevPKI.
 
+public import SaMDCrypto
+
 /// A failure of the development PKI: a refused name or validity, an unusable CA, a file that cannot be
 /// read or written, or an OpenSSL call that failed.
 ///
 /// Compare errors by ``code``, which is stable; ``reason`` is for people and may change. No error carries
 /// private-key bytes or passphrases.
-public struct DevelopmentPKIError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct DevelopmentPKIError: CodedError {
     /// The stable identity of the error. Switch or compare on this.
     public let code: Code
     /// What went wrong, in words: for OpenSSL failures, the failing call and the drained error queue.
@@ -21,18 +23,6 @@ public struct DevelopmentPKIError: Error, Sendable, Hashable, CustomStringConver
         self.reason = reason
         self.file = file
         self.line = line
-    }
-
-    public static func == (lhs: DevelopmentPKIError, rhs: DevelopmentPKIError) -> Bool {
-        lhs.code == rhs.code
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(self.code)
-    }
-
-    public var description: String {
-        "DevelopmentPKIError.\(self.code): \(self.reason)"
     }
 }
 

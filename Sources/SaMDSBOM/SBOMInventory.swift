@@ -141,14 +141,19 @@ public struct SBOMInventory: Sendable {
 
     /// What the SBOM says of a C library the process loaded, besides its version.
     private struct LoadedLibrary {
+        /// The upstream project's name: the component's name, reference and purl name.
         let name: String
         /// The supplier when the library is not a distribution's package.
         let upstreamSupplier: String
+        /// Who wrote it.
         let author: String
+        /// One line: the version as loaded and what SaMDKit takes from it.
         let summary: String
         /// The vendor part of its CPE 2.3 name (NVD's dictionary).
         let cpeVendor: String
+        /// Its SPDX license identifier.
         let license: String
+        /// Its upstream source repository.
         let vcsURL: String
     }
 
