@@ -384,7 +384,7 @@ public struct DevelopmentPKIDirectory: Sendable {
         Check a device certificate:
           openssl verify -CAfile root.pem -untrusted intermediate.pem device-\(options.deviceIDs.first ?? "<id>").pem
 
-        See Docs/DevelopmentPKI.md in SaMDKit.
+        See Sources/SaMDDevPKI/SaMDDevPKI.docc/DevelopmentPKIGuide.md in SaMDKit.
 
         """
     }

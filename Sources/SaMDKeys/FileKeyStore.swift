@@ -13,7 +13,7 @@ import Synchronization
 /// file, fsync, rename, directory fsync); writers in any thread or process are serialised by an
 /// exclusive `flock` on `lock`; a store readable by others is refused; a corrupted, truncated or
 /// modified store file is refused with `EnvelopeError.Code.keyStore` and nothing else is touched.
-/// See Docs/KeyManagement.md.
+/// See <doc:KeyManagement>.
 public final class FileKeyStore: KeyStore {
     /// The KEK name records are sealed under by default.
     public static let defaultKeyName = "records"

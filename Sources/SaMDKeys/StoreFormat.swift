@@ -2,7 +2,7 @@ import Foundation
 import SaMDCrypto
 import SaMDEnvelope
 
-/// The on-disk shapes of a FileKeyStore (see Docs/KeyManagement.md).
+/// The on-disk shapes of a FileKeyStore (see <doc:KeyManagement>).
 enum StoreFormat {
     static let format = "samd-keystore-v1"
     static let storeFileLimit = 16 << 20

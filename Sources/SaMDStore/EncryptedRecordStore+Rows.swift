@@ -3,7 +3,7 @@ import GRDB
 import SaMDEnvelope
 import SaMDKeys
 
-/// The store's rows (Docs/Store.md gives the tables): reading and writing a record's row, keeping and reading
+/// The store's rows (<doc:Store> gives the tables): reading and writing a record's row, keeping and reading
 /// shredding receipts, and the untrusted columns read strictly by type.
 extension EncryptedRecordStore {
     /// The columns of a record row beside its envelope, checked for the types the store writes.

@@ -8,7 +8,7 @@ public import SaMDKeys
 /// Patient records stored encrypted in SQLite (through GRDB): the embedded record store, no server to run.
 ///
 /// A record is addressed by subject (the patient), record id and record type. Its payload is one envelope
-/// (Docs/EnvelopeFormat.md) sealed under the subject's key from the `KeyStore` — KEK → subject key → record
+/// (Sources/SaMDEnvelope/SaMDEnvelope.docc/EnvelopeFormat.md) sealed under the subject's key from the `KeyStore` — KEK → subject key → record
 /// DEK — and bound to the encryption context `subject`, `record`, `type`. The database never holds plaintext
 /// nor any identifier in clear: rows are found by blind indexes (HMAC-SHA-256 under the key store's index
 /// key), so a copied database does not reveal whose records it holds, and a row copied onto another record's
@@ -26,7 +26,7 @@ public import SaMDKeys
 /// records then answer ``RecordStoreError/Code/shredded`` and the receipt is kept. After a replacement or a
 /// shredding the WAL is truncated: no old envelope stays in `records.sqlite-wal`. Rotating the KEK rewraps
 /// subject keys, never rows (``KeyRotationJob``); re-keying after a compromise rewraps every row's header to
-/// fresh subject keys (``SubjectRekeyJob``). See Docs/Store.md.
+/// fresh subject keys (``SubjectRekeyJob``). See <doc:Store>.
 public final class EncryptedRecordStore: Sendable {
     /// Limits and behaviour of a store.
     public struct Configuration: Sendable {
@@ -42,7 +42,7 @@ public final class EncryptedRecordStore: Sendable {
         /// `PRAGMA synchronous = FULL`, which `fsync`s (`fdatasync`) the WAL at every commit, so an acknowledged
         /// record survives a power loss. `false` is SQLite's `NORMAL` in WAL mode: the WAL is synced only at
         /// checkpoints, and the last commits may be lost on power loss (never on a process crash) — for
-        /// measurements, or data that can be sent again. See Docs/Store.md for the cost.
+        /// measurements, or data that can be sent again. See <doc:Store> for the cost.
         public var durableCommits: Bool
 
         public init(
