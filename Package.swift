@@ -356,6 +356,7 @@ let package = Package(
             dependencies: [
                 "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
                 "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki", "samd-vault",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

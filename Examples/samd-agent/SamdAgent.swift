@@ -40,7 +40,7 @@ struct SamdAgent: AsyncParsableCommand {
         """
 
     @Option(name: .long, help: ArgumentHelp("The gateway.", valueName: "host:port"))
-    var connect: RecordServiceEndpoint
+    var connect: Endpoint
 
     @Option(
         name: .long,
@@ -219,14 +219,14 @@ struct SamdAgent: AsyncParsableCommand {
                     body: body,
                     policy: policy
                 ) { attempt, delay, error in
-                    let cause = error.map(describe) ?? "503 Service Unavailable"
+                    let cause = error.map(failureDescription) ?? "503 Service Unavailable"
                     printError(
                         "\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay)) s")
                 }
             } catch {
-                printError("\(name): not stored: \(describe(error))")
+                printError("\(name): not stored: \(failureDescription(error))")
                 printSummary()
-                throw ExitCode(ExitStatus.code(forConnection: error))
+                throw ExitCode(RecordServiceExitStatus.code(forConnection: error))
             }
             var line = "\(name): \(body.count) bytes, \(response.status) \(response.reasonPhrase)"
             if let revision = response.revision {
@@ -239,7 +239,7 @@ struct SamdAgent: AsyncParsableCommand {
                 stored += 1
                 storedBytes += body.count
             } else if status == ExitStatus.ok {
-                status = ExitStatus.code(forStatus: response.status)
+                status = RecordServiceExitStatus.code(forStatus: response.status)
             }
         }
         printSummary()

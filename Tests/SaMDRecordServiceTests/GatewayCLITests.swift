@@ -189,6 +189,23 @@ struct GatewayCLITests {
             "\(fromFile.standardError.text)")
         fromFile.kill()
 
+        // --client-ca, the spelling samd-tls serve has, names the client CA as --ca does; --help shows it alone.
+        var clientCA = standard
+        clientCA[clientCA.firstIndex(of: "--ca")!] = "--client-ca"
+        let newSpelling = try Harness.Child(gatewayBinary, clientCA, environment: passphrase)
+        #expect(
+            await newSpelling.wait { newSpelling.standardOutput.text.hasPrefix("listening on 127.0.0.1:") },
+            "\(newSpelling.standardError.text)")
+        newSpelling.kill()
+        let both = try await Harness.run(
+            gatewayBinary, standard + ["--client-ca", Harness.pki.root], environment: passphrase)
+        #expect(both.status == 64, "\(both)")
+        var noCA = standard
+        noCA.removeSubrange(noCA.firstIndex(of: "--ca")!...noCA.firstIndex(of: "--ca")! + 1)
+        let missing = try await Harness.run(gatewayBinary, noCA, environment: passphrase)
+        #expect(missing.status == 64, "\(missing)")
+        #expect(missing.standardError.contains("--client-ca"), "\(missing)")
+
         let help = try await Harness.run(gatewayBinary, ["serve", "--help"])
         for option in [
             "--reader", "--shredder", "--key-passphrase-file", "--passphrase-file", "--max-body-bytes", "--keystore",
@@ -196,6 +213,8 @@ struct GatewayCLITests {
         ] {
             #expect(help.output.contains(option), "\(option) missing from --help")
         }
+        #expect(help.output.contains("--client-ca <file>"), "\(help.output)")
+        #expect(!help.output.contains("--ca <file>"), "the old spelling is not advertised: \(help.output)")
     }
 
     @Test func rotateReportsEachBatchAndFinishesBesideAServingGateway() async throws {

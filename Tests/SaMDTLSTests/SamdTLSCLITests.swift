@@ -132,6 +132,27 @@ struct SamdTLSCLITests {
         #expect(server.log.contains("samd.tls.handshake-failed"))
     }
 
+    /// `--ca`, the gateway's spelling of the client CA, is a hidden alias of `--client-ca`: it requires client
+    /// certificates as `--client-ca` does; both at once are a usage error.
+    @Test func serveTakesTheClientCAAsCAToo() throws {
+        let pki = try PKIDirectory()
+        let server = try ServeProcess(["--cert", pki.cert("server"), "--key", pki.key("server"), "--ca", pki.root])
+        defer { server.stop() }
+        let device = try samdTLS(Self.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("ca\n".utf8))
+        #expect(device.status == 0, "\(device)")
+        #expect(device.output == "ca\n")
+        let anonymous = try samdTLS(Self.clientArguments(pki, server.endpoint, as: nil), stdin: Data("x\n".utf8))
+        #expect(anonymous.status == 77, "\(anonymous)")
+        #expect(server.waitForLog("error=certificateRequired"), "\(server.log)")
+
+        let both = try samdTLS([
+            "serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("server"),
+            "--client-ca", pki.root, "--ca", pki.root,
+        ])
+        #expect(both.status == 64, "\(both)")
+        #expect(both.standardError.contains("--ca is another spelling of --client-ca"), "\(both)")
+    }
+
     /// SaMDTLS validates this side's own identity when the context is built (TLSContext: a leaf that is
     /// expired or lacks EKU clientAuth is `invalidIdentity`), so connect refuses to present such a
     /// certificate at all: a configuration error (78), before any connection — not a refusal by the peer.

@@ -1,6 +1,7 @@
 public import NIOCore
 import NIOHTTP1
 public import NIOPosix
+import SaMDExampleSupport
 public import SaMDTLS
 
 /// A client of the records gateway over mutual TLS: one kept-alive HTTP/1.1 connection, made on first use and
@@ -51,7 +52,7 @@ public struct RecordClient: Sendable {
         self.host = host
         self.port = port
         self.maximumResponseByteCount = maximumResponseByteCount
-        self.authority = RecordServiceEndpoint.format(host: serverName ?? host, port: port)
+        self.authority = Endpoint.format(host: serverName ?? host, port: port)
         self.connection = RecordClientConnection(
             host: host,
             port: port,

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SaMDExampleSupport
 import SaMDTLS
 import Synchronization
 
@@ -186,7 +187,7 @@ actor RecordClientConnection {
         } catch {
             throw TLSError(
                 .unreachable,
-                "cannot reach \(RecordServiceEndpoint.format(host: self.host, port: self.port)): \(NetworkErrorText.reason(error))"
+                "cannot reach \(Endpoint.format(host: self.host, port: self.port)): \(NetworkErrorText.reason(error))"
             )
         }
         do {

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SaMDExampleSupport
 import SaMDKeys
 import SaMDStore
 import SaMDTLS
@@ -172,7 +173,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         if let address = context.channel.remoteAddress {
             self.client.remote =
-                address.ipAddress.map { RecordServiceEndpoint.format(host: $0, port: address.port ?? 0) }
+                address.ipAddress.map { Endpoint.format(host: $0, port: address.port ?? 0) }
                 ?? "\(address)"
         }
     }

@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 import NIOHTTP1
 public import NIOPosix
+import SaMDExampleSupport
 public import SaMDStore
 import SaMDTLS
 import Synchronization
@@ -160,7 +161,7 @@ public final class RecordGateway: Sendable {
         guard let ip = self.localAddress.ipAddress, let port = self.localAddress.port else {
             return "\(self.localAddress)"
         }
-        return RecordServiceEndpoint.format(host: ip, port: port)
+        return Endpoint.format(host: ip, port: port)
     }
 }
 
