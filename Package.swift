@@ -289,13 +289,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDCryptoTests",
-            dependencies: ["SaMDCrypto", "samd-vault", "SaMDTestSupport"],
+            dependencies: ["SaMDCrypto", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SaMDEnvelopeTests",
-            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "samd-vault", "SaMDTestSupport"],
+            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
             swiftSettings: swiftSettings
         ),
@@ -330,7 +330,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDSBOMTests",
-            dependencies: ["SaMDSBOM", "SaMDCrypto", "samd-sbom"],
+            dependencies: ["SaMDSBOM", "SaMDCrypto", "SaMDTestSupport", "samd-sbom"],
             resources: [.copy("Resources/advisories")],
             swiftSettings: swiftSettings
         ),
@@ -346,9 +346,16 @@ let package = Package(
         .testTarget(
             name: "SaMDDevPKITests",
             dependencies: [
-                "SaMDDevPKI", "samd-pki", "SaMDTLS", "SaMDTLSTestSupport",
+                "SaMDDevPKI", "SaMDTLS", "SaMDTLSTestSupport", "SaMDTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The example programs run as their users run them (child processes), beside the record service's own
+        // tests: the library test targets call the libraries, not the programs.
+        .testTarget(
+            name: "ExampleProgramTests",
+            dependencies: ["SaMDCrypto", "SaMDEnvelope", "SaMDDevPKI", "SaMDTestSupport", "samd-vault", "samd-pki"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -305,7 +305,7 @@ struct GatewayHTTPTests {
     }
 
     @Test func aTamperedRowIs500WithASecurityEvent() async throws {
-        let python = try Harness.tool("python3")
+        let python = try ProgramLocations.requiredTool("python3")
         let gateway = try await Harness.InProcessGateway.start()
         let device = try gateway.client("device")
         let reader = try gateway.client("reader")
@@ -320,7 +320,7 @@ struct GatewayHTTPTests {
                 db.execute("UPDATE record SET envelope = ? WHERE record_index = ?", (bytes(changed), index))
             db.commit()
             """
-        let tamper = try await Harness.run(
+        let tamper = try await ChildProcess.run(
             python, ["-c", script, gateway.stores.storePath + "/" + EncryptedRecordStore.databaseFileName])
         try #require(tamper.status == 0, "\(tamper)")
 

@@ -1,49 +1,26 @@
 import Foundation
 import SaMDCrypto
 import SaMDSBOM
+import SaMDTestSupport
 import Testing
 
 /// Runs the samd-sbom binary and the external validators.
 enum Harness {
-    struct Run {
-        let status: Int32
-        let standardOutput: String
-        let standardError: String
-    }
-
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let python = packageRoot.appendingPathComponent(".build/tools/venv/bin/python")
 
     static func executable() throws -> URL {
-        var directory = Bundle.module.bundleURL.deletingLastPathComponent()
-        for _ in 0..<3 {
-            let candidate = directory.appendingPathComponent("samd-sbom")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        throw CocoaError(
-            .fileNoSuchFile, userInfo: [NSFilePathErrorKey: "samd-sbom next to \(Bundle.module.bundleURL.path)"])
+        try ProgramLocations.binary("samd-sbom")
     }
 
-    static func run(_ executable: URL, _ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(
-            status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
-            standardError: String(decoding: errorData, as: UTF8.self))
+    static func run(_ executable: URL, _ arguments: [String]) async throws -> ChildProcess.Run {
+        try await ChildProcess.run(executable, arguments, timeout: .seconds(120))
     }
 
-    static func sbom(_ arguments: [String]) throws -> Run { try self.run(try self.executable(), arguments) }
+    static func sbom(_ arguments: [String]) async throws -> ChildProcess.Run {
+        try await self.run(try self.executable(), arguments)
+    }
 
     static func resource(_ name: String) throws -> String {
         try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "advisories")).path
@@ -64,11 +41,11 @@ enum Harness {
 
 @Suite("samd-sbom documents")
 struct SBOMDocumentTests {
-    @Test func cycloneDXPassesTheStrictValidator() throws {
+    @Test func cycloneDXPassesTheStrictValidator() async throws {
         try Harness.requireTool(Harness.python)
         let file = Harness.temporaryFile("bom.cdx.json")
         defer { try? FileManager.default.removeItem(at: file) }
-        let run = try Harness.sbom(["--format", "cyclonedx", "--output", file.path])
+        let run = try await Harness.sbom(["--format", "cyclonedx", "--output", file.path])
         #expect(run.status == 0, "\(run.standardError)")
         let script = """
             import sys
@@ -78,31 +55,31 @@ struct SBOMDocumentTests {
             print(error if error else "valid")
             sys.exit(1 if error else 0)
             """
-        let check = try Harness.run(Harness.python, ["-c", script, file.path])
-        #expect(check.status == 0, "CycloneDX 1.6 validation: \(check.standardOutput) \(check.standardError)")
+        let check = try await Harness.run(Harness.python, ["-c", script, file.path])
+        #expect(check.status == 0, "CycloneDX 1.6 validation: \(check.output) \(check.standardError)")
     }
 
-    @Test func spdxPassesPySPDXToolsAndNTIA() throws {
+    @Test func spdxPassesPySPDXToolsAndNTIA() async throws {
         let bin = Harness.packageRoot.appendingPathComponent(".build/tools/venv/bin")
         try Harness.requireTool(bin.appendingPathComponent("pyspdxtools"))
         try Harness.requireTool(bin.appendingPathComponent("ntia-checker"))
         let file = Harness.temporaryFile("bom.spdx.json")
         defer { try? FileManager.default.removeItem(at: file) }
-        let run = try Harness.sbom(["--format", "spdx", "--output", file.path])
+        let run = try await Harness.sbom(["--format", "spdx", "--output", file.path])
         #expect(run.status == 0, "\(run.standardError)")
-        let spdx = try Harness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
-        #expect(spdx.status == 0, "pyspdxtools: \(spdx.standardOutput) \(spdx.standardError)")
-        let ntia = try Harness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
+        let spdx = try await Harness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
+        #expect(spdx.status == 0, "pyspdxtools: \(spdx.output) \(spdx.standardError)")
+        let ntia = try await Harness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
         #expect(
-            ntia.standardOutput.contains("Conformant: True"),
-            "ntia-checker: \(ntia.standardOutput) \(ntia.standardError)")
+            ntia.output.contains("Conformant: True"),
+            "ntia-checker: \(ntia.output) \(ntia.standardError)")
     }
 
-    @Test func librariesMatchTheRunningProcess() throws {
-        let run = try Harness.sbom(["--format", "cyclonedx"])
+    @Test func librariesMatchTheRunningProcess() async throws {
+        let run = try await Harness.sbom(["--format", "cyclonedx"])
         #expect(run.status == 0, "\(run.standardError)")
         let document = try #require(
-            try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
         let components = try #require(document["components"] as? [[String: Any]])
         func component(_ reference: String, in list: [[String: Any]]) -> [String: Any]? {
             for item in list {
@@ -170,16 +147,16 @@ struct SBOMDocumentTests {
 
 @Suite("samd-sbom --check")
 struct SBOMCheckTests {
-    @Test func matchingAdvisoryExitsWith78AndPrintsTheFinding() throws {
-        let run = try Harness.sbom(["--check", try Harness.resource("matching")])
-        #expect(run.status == 78, "\(run.standardOutput) \(run.standardError)")
-        #expect(run.standardOutput.contains("TEST-2026-0001"))
-        #expect(run.standardOutput.contains("fixed in 99.0.0"))
+    @Test func matchingAdvisoryExitsWith78AndPrintsTheFinding() async throws {
+        let run = try await Harness.sbom(["--check", try Harness.resource("matching")])
+        #expect(run.status == 78, "\(run.output) \(run.standardError)")
+        #expect(run.output.contains("TEST-2026-0001"))
+        #expect(run.output.contains("fixed in 99.0.0"))
     }
 
     /// An advisories file is third-party text: a summary or id with a newline, a carriage return, an escape
     /// sequence or a bidirectional override is printed escaped, each finding on its one line.
-    @Test func aFindingQuotingControlCharactersIsPrintedEscapedOnOneLine() throws {
+    @Test func aFindingQuotingControlCharactersIsPrintedEscapedOnOneLine() async throws {
         let record: [String: Any] = [
             "id": "TEST-2026-0002\u{1B}[2J", "summary": "line one\nok: no advisory affects\r\u{202E}",
             "affected": [
@@ -192,42 +169,44 @@ struct SBOMCheckTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("advisory-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: [record]).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let run = try Harness.sbom(["--check", file.path])
-        #expect(run.status == 78, "\(run.standardOutput) \(run.standardError)")
-        let lines = run.standardOutput.split(separator: "\n", omittingEmptySubsequences: false)
-        #expect(lines.count == 2 && lines[1].isEmpty, "\(run.standardOutput.debugDescription)")
+        let run = try await Harness.sbom(["--check", file.path])
+        #expect(run.status == 78, "\(run.output) \(run.standardError)")
+        let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 2 && lines[1].isEmpty, "\(run.output.debugDescription)")
         #expect(
-            run.standardOutput.contains("TEST-2026-0002\\u{1B}[2J")
-                && run.standardOutput.contains("line one\\nok: no advisory affects\\r\\u{202E}"))
-        #expect(!run.standardOutput.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" || $0 == "\u{202E}" })
+            run.output.contains("TEST-2026-0002\\u{1B}[2J")
+                && run.output.contains("line one\\nok: no advisory affects\\r\\u{202E}"))
+        #expect(!run.output.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" || $0 == "\u{202E}" })
     }
 
-    @Test func nonMatchingAdvisoryExitsZero() throws {
-        let run = try Harness.sbom(["--check", try Harness.resource("nonmatching")])
-        #expect(run.status == 0, "\(run.standardOutput) \(run.standardError)")
+    @Test func nonMatchingAdvisoryExitsZero() async throws {
+        let run = try await Harness.sbom(["--check", try Harness.resource("nonmatching")])
+        #expect(run.status == 0, "\(run.output) \(run.standardError)")
     }
 
-    @Test func vexStatementSuppressesTheMatch() throws {
-        let run = try Harness.sbom(["--check", try Harness.resource("matching"), "--vex", try Harness.resource("vex")])
-        #expect(run.status == 0, "\(run.standardOutput) \(run.standardError)")
-        #expect(!run.standardOutput.contains("TEST-2026-0001"))
+    @Test func vexStatementSuppressesTheMatch() async throws {
+        let run = try await Harness.sbom([
+            "--check", try Harness.resource("matching"), "--vex", try Harness.resource("vex"),
+        ])
+        #expect(run.status == 0, "\(run.output) \(run.standardError)")
+        #expect(!run.output.contains("TEST-2026-0001"))
     }
 
-    @Test func expiredEndOfSupportExitsWith78() throws {
-        let run = try Harness.sbom(["--check", try Harness.resource("nonmatching"), "--as-of", "2099-01-01"])
+    @Test func expiredEndOfSupportExitsWith78() async throws {
+        let run = try await Harness.sbom(["--check", try Harness.resource("nonmatching"), "--as-of", "2099-01-01"])
         #expect(run.status == 78)
         #expect(
-            run.standardOutput.contains("END OF SUPPORT") || run.standardOutput.contains("UNSUPPORTED"),
-            "\(run.standardOutput)")
-        #expect(run.standardOutput.contains("openssl"))
+            run.output.contains("END OF SUPPORT") || run.output.contains("UNSUPPORTED"),
+            "\(run.output)")
+        #expect(run.output.contains("openssl"))
     }
 
-    @Test func malformedAndMissingInputs() throws {
+    @Test func malformedAndMissingInputs() async throws {
         let bad = Harness.temporaryFile("bad.json")
         try Data("{not json".utf8).write(to: bad)
         defer { try? FileManager.default.removeItem(at: bad) }
-        #expect(try Harness.sbom(["--check", bad.path]).status == 65)
-        #expect(try Harness.sbom(["--check", "/nonexistent/advisories.json"]).status == 66)
+        #expect(try await Harness.sbom(["--check", bad.path]).status == 65)
+        #expect(try await Harness.sbom(["--check", "/nonexistent/advisories.json"]).status == 66)
     }
 
     @Test func bundledAdvisoriesParseAndAreDated() throws {
