@@ -110,7 +110,7 @@ struct Serve: AsyncParsableCommand {
             "Seconds a connection may wait for its next request (default 30; more than 0, at most 86400).",
             valueName: "seconds")
     )
-    var idleTimeout: Double = RecordGatewayConfiguration.defaultIdleTimeout
+    var idleTimeout: Double = Double(RecordGatewayConfiguration.defaultIdleTimeout.components.seconds)
 
     @Option(
         name: .long,
@@ -119,7 +119,7 @@ struct Serve: AsyncParsableCommand {
             valueName: "seconds"
         )
     )
-    var maxConnectionAge: Double = RecordGatewayConfiguration.defaultMaximumConnectionAge
+    var maxConnectionAge: Double = Double(RecordGatewayConfiguration.defaultMaximumConnectionAge.components.seconds)
 
     @Option(
         name: .long,
@@ -234,9 +234,10 @@ struct Serve: AsyncParsableCommand {
             maximumBodyByteCount: self.maxBodyBytes,
             maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
             minimumBodyBytesPerSecond: self.minBodyBytesPerSecond,
-            idleTimeout: self.idleTimeout,
-            requestTimeout: self.requestTimeout,
-            maximumConnectionAge: self.maxConnectionAge,
+            // The options are seconds; the configuration takes durations.
+            idleTimeout: .seconds(self.idleTimeout),
+            requestTimeout: .seconds(self.requestTimeout),
+            maximumConnectionAge: .seconds(self.maxConnectionAge),
             maximumConnections: self.maxConnections
         )
 
@@ -292,7 +293,7 @@ struct Serve: AsyncParsableCommand {
                 break
             }
             // Should a connection not close, the process ends anyway.
-            let grace = configuration.shutdownGracePeriod + 10
+            let grace = Double((configuration.shutdownGracePeriod + .seconds(10)).components.seconds)
             DispatchQueue.global().asyncAfter(deadline: .now() + grace) { terminate(0) }
             await gateway.stop()
             group.cancelAll()

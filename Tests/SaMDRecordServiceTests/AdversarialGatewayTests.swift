@@ -253,7 +253,7 @@ struct AdversarialGatewayTests {
             host: "127.0.0.1",
             port: 0,
             configuration: RecordGatewayConfiguration(
-                tls: try Harness.serverContext(), readers: [TestPKI.readerURI], idleTimeout: 5),
+                tls: try Harness.serverContext(), readers: [TestPKI.readerURI], idleTimeout: .seconds(5)),
             store: stores.store,
             logger: events.logger
         )
@@ -366,7 +366,7 @@ struct AdversarialGatewayTests {
                 maximumBufferedBodyByteCount: 4 * largest,
                 minimumBodyBytesPerSecond: 1024,
                 bodyRateWindow: 10,
-                requestTimeout: 600
+                requestTimeout: .seconds(600)
             )
         }
         let port = gateway.port
@@ -450,7 +450,7 @@ struct AdversarialGatewayTests {
                 maximumBodyByteCount: largest,
                 maximumBufferedBodyByteCount: 2 * largest,
                 minimumBodyBytesPerSecond: 0,
-                requestTimeout: 30
+                requestTimeout: .seconds(30)
             )
         }
         let port = gateway.port

@@ -282,7 +282,7 @@ struct GatewayHTTPTests {
             // 10 s: long enough that a loaded machine does not let the idle timer close the first connection
             // between the handshake and the first request (CI saw it at 3 s), short enough to wait for.
             configuration: RecordGatewayConfiguration(
-                tls: try Harness.serverContext(logger: recorder.logger), idleTimeout: 10),
+                tls: try Harness.serverContext(logger: recorder.logger), idleTimeout: .seconds(10)),
             store: stores.store,
             logger: recorder.logger
         )
@@ -366,7 +366,7 @@ struct GatewayHTTPTests {
             RecordGatewayConfiguration(tls: server, readers: [""]),
             RecordGatewayConfiguration(tls: server, shredders: ["10.0.0.7"]),
             RecordGatewayConfiguration(tls: server, maximumBodyByteCount: 0),
-            RecordGatewayConfiguration(tls: server, idleTimeout: 0),
+            RecordGatewayConfiguration(tls: server, idleTimeout: .zero),
         ]
         for configuration in invalid {
             await #expect(throws: RecordServiceError(.invalidConfiguration, "")) {

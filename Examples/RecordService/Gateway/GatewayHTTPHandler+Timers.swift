@@ -16,8 +16,9 @@ extension GatewayHTTPHandler {
     /// unless the client reads the previous answer first.
     func startIdleTimer(context: ChannelHandlerContext) {
         self.idleTimer?.cancel()
-        let seconds = self.core.configuration.idleTimeout
-        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
+        let timeout = self.core.configuration.idleTimeout
+        let seconds = timeout.secondsValue
+        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
             if self.parked != nil {
                 GatewayEvents.responseUnread(self.core.logger, client: self.client, seconds: seconds)
                 self.parked = nil
@@ -33,8 +34,9 @@ extension GatewayHTTPHandler {
     /// After ``RecordGatewayConfiguration/maximumConnectionAge`` (counted from the handshake) the connection
     /// finishes its request in flight and closes.
     func startAgeTimer(context: ChannelHandlerContext) {
-        let seconds = self.core.configuration.maximumConnectionAge
-        self.ageTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
+        let age = self.core.configuration.maximumConnectionAge
+        let seconds = age.secondsValue
+        self.ageTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(age)) {
             guard self.phase != .closing else { return }
             GatewayEvents.connectionMaximumAge(self.core.logger, client: self.client, seconds: seconds)
             self.finishAfterResponse(context: context)

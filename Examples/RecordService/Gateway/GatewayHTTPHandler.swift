@@ -219,8 +219,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             context.writeAndFlush(
                 Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        let seconds = self.core.configuration.requestTimeout
-        self.requestTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
+        let timeout = self.core.configuration.requestTimeout
+        let seconds = timeout.secondsValue
+        self.requestTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
             guard self.phase == .receiving, let request = self.request else { return }
             GatewayEvents.requestTimeout(self.core.logger, client: self.client, seconds: seconds)
             self.request = nil

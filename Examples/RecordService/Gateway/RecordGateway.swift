@@ -86,7 +86,7 @@ public final class RecordGateway: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         TLSPeerRevalidationHandler(
                             context: tls,
-                            gracePeriod: .milliseconds(Int64(configuration.shutdownGracePeriod * 1000))
+                            gracePeriod: configuration.shutdownGracePeriod
                         )
                     )
                     tlsHandler.handshakeFuture.whenComplete { result in
@@ -145,7 +145,7 @@ public final class RecordGateway: Sendable {
         guard first else { return }
         try? await self.listener.close()
         let open = self.connections.all
-        let grace = GatewayHTTPHandler.timeAmount(self.configuration.shutdownGracePeriod)
+        let grace = TimeAmount(self.configuration.shutdownGracePeriod)
         let deadlines = open.map { channel in
             channel.pipeline.fireUserInboundEventTriggered(GatewayShutdownEvent())
             return channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
