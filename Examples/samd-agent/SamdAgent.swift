@@ -189,11 +189,13 @@ struct SamdAgent: AsyncParsableCommand {
             port: self.connect.port,
             context: context,
             serverName: self.serverName,
-            connectTimeout: self.connectTimeout,
-            requestTimeout: self.requestTimeout
+            // The options are seconds; the client takes durations.
+            connectTimeout: .seconds(self.connectTimeout),
+            requestTimeout: .seconds(self.requestTimeout)
         )
         let policy = RetryPolicy(
-            attempts: self.retries + 1, initialDelay: self.retryDelay, maximumDelay: self.maxRetryDelay)
+            attempts: self.retries + 1, initialDelay: .seconds(self.retryDelay),
+            maximumDelay: .seconds(self.maxRetryDelay))
 
         var stored = 0
         var storedBytes = 0
@@ -221,7 +223,8 @@ struct SamdAgent: AsyncParsableCommand {
                 ) { attempt, delay, error in
                     let cause = error.map(failureDescription) ?? "503 Service Unavailable"
                     printError(
-                        "\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay)) s")
+                        "\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay / .seconds(1))) s"
+                    )
                 }
             } catch {
                 printError("\(name): not stored: \(failureDescription(error))")

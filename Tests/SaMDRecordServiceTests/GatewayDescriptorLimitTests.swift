@@ -61,7 +61,8 @@ struct GatewayDescriptorLimitTests {
         let context = try Harness.clientContext("device")
         return await eventually(timeout: timeout) {
             let client = RecordClient(
-                host: "127.0.0.1", port: port, context: context, connectTimeout: 5, requestTimeout: 5)
+                host: "127.0.0.1", port: port, context: context, connectTimeout: .seconds(5),
+                requestTimeout: .seconds(5))
             return (try? await client.health())?.status == 200
         }
     }

@@ -341,7 +341,8 @@ struct GatewayHTTPTests {
         let attempts = Attempts()
         await #expect(throws: TLSError(.unknownCA, "")) {
             _ = try await stranger.upload(
-                subject: "p", recordID: "r", body: [1], policy: RetryPolicy(attempts: 5, initialDelay: 0.01)
+                subject: "p", recordID: "r", body: [1],
+                policy: RetryPolicy(attempts: 5, initialDelay: .milliseconds(10))
             ) { _, _, _ in
                 attempts.increment()
             }

@@ -36,14 +36,15 @@ struct RoutingTests {
     }
 
     @Test func retryDelaysGrowExponentiallyUpToTheMaximumWithJitterTakenOff() {
-        let policy = RetryPolicy(attempts: 8, initialDelay: 0.5, maximumDelay: 3, jitter: 0.2)
-        #expect(policy.delay(beforeAttempt: 1) == 0)
-        #expect(policy.delay(beforeAttempt: 2, random: 0) == 0.5)
-        #expect(policy.delay(beforeAttempt: 3, random: 0) == 1)
-        #expect(policy.delay(beforeAttempt: 4, random: 0) == 2)
-        #expect(policy.delay(beforeAttempt: 5, random: 0) == 3)
-        #expect(policy.delay(beforeAttempt: 60, random: 0) == 3)
-        #expect(abs(policy.delay(beforeAttempt: 3, random: 1) - 0.8) < 1e-9)
+        let policy = RetryPolicy(
+            attempts: 8, initialDelay: .milliseconds(500), maximumDelay: .seconds(3), jitter: 0.2)
+        #expect(policy.delay(beforeAttempt: 1) == .zero)
+        #expect(policy.delay(beforeAttempt: 2, random: 0) == .milliseconds(500))
+        #expect(policy.delay(beforeAttempt: 3, random: 0) == .seconds(1))
+        #expect(policy.delay(beforeAttempt: 4, random: 0) == .seconds(2))
+        #expect(policy.delay(beforeAttempt: 5, random: 0) == .seconds(3))
+        #expect(policy.delay(beforeAttempt: 60, random: 0) == .seconds(3))
+        #expect(abs(policy.delay(beforeAttempt: 3, random: 1) / .seconds(1) - 0.8) < 1e-9)
         #expect(RetryPolicy(attempts: 0).attempts == 1)
         #expect(RetryPolicy(jitter: 7).jitter == 1)
     }
