@@ -330,8 +330,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDSBOMTests",
-            dependencies: ["SaMDSBOM", "SaMDCrypto", "SaMDTestSupport", "samd-sbom"],
-            resources: [.copy("Resources/advisories")],
+            dependencies: ["SaMDSBOM", "SaMDCrypto"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -355,7 +354,11 @@ let package = Package(
         // tests: the library test targets call the libraries, not the programs.
         .testTarget(
             name: "ExampleProgramTests",
-            dependencies: ["SaMDCrypto", "SaMDEnvelope", "SaMDDevPKI", "SaMDTestSupport", "samd-vault", "samd-pki"],
+            dependencies: [
+                "SaMDCrypto", "SaMDEnvelope", "SaMDDevPKI", "SaMDSBOM", "SaMDTestSupport", "samd-vault", "samd-pki",
+                "samd-sbom",
+            ],
+            resources: [.copy("Resources/advisories")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -38,7 +38,7 @@ struct SBOMBadInputTests {
         let link = directory.appendingPathComponent("link").path
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/dev/null")
         for target in [fifo, link, directory.path] {
-            let run = try await Harness.sbom(["--output", target])
+            let run = try await SBOMHarness.sbom(["--output", target])
             #expect(run.status == 73, "\(target): \(run.standardError)")
         }
         var status = stat()
@@ -49,7 +49,7 @@ struct SBOMBadInputTests {
 
     @Test func aFullStandardOutputIsAnIOErrorNotACrash() throws {
         let process = Process()
-        process.executableURL = try Harness.executable()
+        process.executableURL = try SBOMHarness.executable()
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
         process.standardError = Pipe()
         try process.run()

@@ -5,7 +5,7 @@ import SaMDTestSupport
 import Testing
 
 /// Runs the samd-sbom binary and the external validators.
-enum Harness {
+enum SBOMHarness {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let python = packageRoot.appendingPathComponent(".build/tools/venv/bin/python")
@@ -42,10 +42,10 @@ enum Harness {
 @Suite("samd-sbom documents")
 struct SBOMDocumentTests {
     @Test func cycloneDXPassesTheStrictValidator() async throws {
-        try Harness.requireTool(Harness.python)
-        let file = Harness.temporaryFile("bom.cdx.json")
+        try SBOMHarness.requireTool(SBOMHarness.python)
+        let file = SBOMHarness.temporaryFile("bom.cdx.json")
         defer { try? FileManager.default.removeItem(at: file) }
-        let run = try await Harness.sbom(["--format", "cyclonedx", "--output", file.path])
+        let run = try await SBOMHarness.sbom(["--format", "cyclonedx", "--output", file.path])
         #expect(run.status == 0, "\(run.standardError)")
         let script = """
             import sys
@@ -55,28 +55,28 @@ struct SBOMDocumentTests {
             print(error if error else "valid")
             sys.exit(1 if error else 0)
             """
-        let check = try await Harness.run(Harness.python, ["-c", script, file.path])
+        let check = try await SBOMHarness.run(SBOMHarness.python, ["-c", script, file.path])
         #expect(check.status == 0, "CycloneDX 1.6 validation: \(check.output) \(check.standardError)")
     }
 
     @Test func spdxPassesPySPDXToolsAndNTIA() async throws {
-        let bin = Harness.packageRoot.appendingPathComponent(".build/tools/venv/bin")
-        try Harness.requireTool(bin.appendingPathComponent("pyspdxtools"))
-        try Harness.requireTool(bin.appendingPathComponent("ntia-checker"))
-        let file = Harness.temporaryFile("bom.spdx.json")
+        let bin = SBOMHarness.packageRoot.appendingPathComponent(".build/tools/venv/bin")
+        try SBOMHarness.requireTool(bin.appendingPathComponent("pyspdxtools"))
+        try SBOMHarness.requireTool(bin.appendingPathComponent("ntia-checker"))
+        let file = SBOMHarness.temporaryFile("bom.spdx.json")
         defer { try? FileManager.default.removeItem(at: file) }
-        let run = try await Harness.sbom(["--format", "spdx", "--output", file.path])
+        let run = try await SBOMHarness.sbom(["--format", "spdx", "--output", file.path])
         #expect(run.status == 0, "\(run.standardError)")
-        let spdx = try await Harness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
+        let spdx = try await SBOMHarness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
         #expect(spdx.status == 0, "pyspdxtools: \(spdx.output) \(spdx.standardError)")
-        let ntia = try await Harness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
+        let ntia = try await SBOMHarness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
         #expect(
             ntia.output.contains("Conformant: True"),
             "ntia-checker: \(ntia.output) \(ntia.standardError)")
     }
 
     @Test func librariesMatchTheRunningProcess() async throws {
-        let run = try await Harness.sbom(["--format", "cyclonedx"])
+        let run = try await SBOMHarness.sbom(["--format", "cyclonedx"])
         #expect(run.status == 0, "\(run.standardError)")
         let document = try #require(
             try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
@@ -128,27 +128,12 @@ struct SBOMDocumentTests {
         #expect(property(grdb, "samd:fda:supportSources") == "https://github.com/groue/GRDB.swift/releases")
     }
 
-    @Test func cbomUsesTheTLSSuitesOfTheActiveProfile() throws {
-        let inventory = try SBOMInventory.current()
-        let tls = try #require(inventory.cryptographicAssets.first { $0.assetType == .protocol })
-        #expect(
-            tls.cipherSuites.map(\.name) == [
-                "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256",
-            ])
-        #expect(tls.groups == ["X25519", "P-256", "P-384"])
-        for name in [
-            "AES-256-GCM", "Cobblestone-256", "HKDF-SHA-512", "XChaCha20-Poly1305", "AES-256-KWP", "X25519", "Ed25519",
-            "HMAC-SHA-256", "Argon2id",
-        ] {
-            #expect(inventory.cryptographicAssets.contains { $0.name == name }, "missing \(name)")
-        }
-    }
 }
 
 @Suite("samd-sbom --check")
 struct SBOMCheckTests {
     @Test func matchingAdvisoryExitsWith78AndPrintsTheFinding() async throws {
-        let run = try await Harness.sbom(["--check", try Harness.resource("matching")])
+        let run = try await SBOMHarness.sbom(["--check", try SBOMHarness.resource("matching")])
         #expect(run.status == 78, "\(run.output) \(run.standardError)")
         #expect(run.output.contains("TEST-2026-0001"))
         #expect(run.output.contains("fixed in 99.0.0"))
@@ -169,7 +154,7 @@ struct SBOMCheckTests {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("advisory-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: [record]).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
-        let run = try await Harness.sbom(["--check", file.path])
+        let run = try await SBOMHarness.sbom(["--check", file.path])
         #expect(run.status == 78, "\(run.output) \(run.standardError)")
         let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 2 && lines[1].isEmpty, "\(run.output.debugDescription)")
@@ -180,20 +165,22 @@ struct SBOMCheckTests {
     }
 
     @Test func nonMatchingAdvisoryExitsZero() async throws {
-        let run = try await Harness.sbom(["--check", try Harness.resource("nonmatching")])
+        let run = try await SBOMHarness.sbom(["--check", try SBOMHarness.resource("nonmatching")])
         #expect(run.status == 0, "\(run.output) \(run.standardError)")
     }
 
     @Test func vexStatementSuppressesTheMatch() async throws {
-        let run = try await Harness.sbom([
-            "--check", try Harness.resource("matching"), "--vex", try Harness.resource("vex"),
+        let run = try await SBOMHarness.sbom([
+            "--check", try SBOMHarness.resource("matching"), "--vex", try SBOMHarness.resource("vex"),
         ])
         #expect(run.status == 0, "\(run.output) \(run.standardError)")
         #expect(!run.output.contains("TEST-2026-0001"))
     }
 
     @Test func expiredEndOfSupportExitsWith78() async throws {
-        let run = try await Harness.sbom(["--check", try Harness.resource("nonmatching"), "--as-of", "2099-01-01"])
+        let run = try await SBOMHarness.sbom([
+            "--check", try SBOMHarness.resource("nonmatching"), "--as-of", "2099-01-01",
+        ])
         #expect(run.status == 78)
         #expect(
             run.output.contains("END OF SUPPORT") || run.output.contains("UNSUPPORTED"),
@@ -202,20 +189,23 @@ struct SBOMCheckTests {
     }
 
     @Test func malformedAndMissingInputs() async throws {
-        let bad = Harness.temporaryFile("bad.json")
+        let bad = SBOMHarness.temporaryFile("bad.json")
         try Data("{not json".utf8).write(to: bad)
         defer { try? FileManager.default.removeItem(at: bad) }
-        #expect(try await Harness.sbom(["--check", bad.path]).status == 65)
-        #expect(try await Harness.sbom(["--check", "/nonexistent/advisories.json"]).status == 66)
+        #expect(try await SBOMHarness.sbom(["--check", bad.path]).status == 65)
+        #expect(try await SBOMHarness.sbom(["--check", "/nonexistent/advisories.json"]).status == 66)
     }
 
-    @Test func bundledAdvisoriesParseAndAreDated() throws {
-        let inventory = try SBOMInventory.current()
-        let url = try #require(SBOMResources.advisories)
-        let vex = try #require(SBOMResources.vex)
-        _ = try VulnerabilityCheck.findings(
-            for: inventory, advisories: try Data(contentsOf: url), vex: [try Data(contentsOf: vex)], on: "2026-11-30")
-        let object = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: url)) as? [String: Any])
-        #expect(object["as_of"] as? String == "2026-11-30")
+    @Test(arguments: ["2028-13-45", "2027-02-29", "2028-00-10", "2028-1-01", "２０２８-01-01"])
+    func impossibleAsOfDatesExit64(day: String) async throws {
+        let run = try await SBOMHarness.sbom(["--check", try SBOMHarness.resource("nonmatching"), "--as-of", day])
+        #expect(run.status == 64, "\(day): \(run.output) \(run.standardError)")
+    }
+
+    @Test func leapDayIsAccepted() async throws {
+        let run = try await SBOMHarness.sbom([
+            "--check", try SBOMHarness.resource("nonmatching"), "--as-of", "2028-02-29",
+        ])
+        #expect(run.status == 0 || run.status == 78, "\(run.output) \(run.standardError)")
     }
 }
