@@ -1,6 +1,6 @@
 // samd-gateway and samd-agent refuse to load their own leaf when its keyUsage lacks digitalSignature
 // (RFC 5280 §4.2.1.3, RFC 8446 §4.4.2.2): a configuration error (78), before anything listens or connects —
-// the TLSExitStatus mapping of `invalidIdentity`, shared with samd-tls.
+// the ExitStatus mapping of `invalidIdentity` (SaMDExampleSupport), shared with samd-tls.
 
 import Foundation
 import SaMDRecordService
