@@ -306,7 +306,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDCryptoTests",
-            dependencies: ["SaMDCrypto", "samd-vault", "SaMDTestSupport"],
+            dependencies: ["SaMDCrypto", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof")],
             swiftSettings: swiftSettings
         ),
@@ -317,7 +317,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDEnvelopeTests",
-            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "samd-vault", "SaMDTestSupport"],
+            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "SaMDTestSupport"],
             resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
             swiftSettings: swiftSettings
         ),
@@ -352,8 +352,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDSBOMTests",
-            dependencies: ["SaMDSBOM", "SaMDCrypto", "SaMDOpenSSLSupport", "samd-sbom"],
-            resources: [.copy("Resources/advisories")],
+            dependencies: ["SaMDSBOM", "SaMDCrypto", "SaMDOpenSSLSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -368,9 +367,20 @@ let package = Package(
         .testTarget(
             name: "SaMDDevPKITests",
             dependencies: [
-                "SaMDDevPKI", "samd-pki", "SaMDTLS", "SaMDTLSTestSupport",
+                "SaMDDevPKI", "SaMDTLS", "SaMDTLSTestSupport", "SaMDTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The example programs run as their users run them (child processes), beside the record service's own
+        // tests: the library test targets call the libraries, not the programs.
+        .testTarget(
+            name: "ExampleProgramTests",
+            dependencies: [
+                "SaMDCrypto", "SaMDEnvelope", "SaMDDevPKI", "SaMDSBOM", "SaMDTestSupport", "samd-vault", "samd-pki",
+                "samd-sbom",
+            ],
+            resources: [.copy("Resources/advisories")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -379,6 +389,7 @@ let package = Package(
                 "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
                 "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki",
                 "samd-vault",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

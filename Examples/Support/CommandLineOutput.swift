@@ -1,6 +1,5 @@
 public import ArgumentParser
 import Foundation
-public import Logging
 public import SaMDCrypto
 import SaMDEnvelope
 import SaMDKeys
@@ -61,63 +60,6 @@ private func needsEscaping(_ scalar: Unicode.Scalar) -> Bool {
     }
 }
 
-/// Routes swift-log to standard error, one line per event, from `level` up. Standard output stays for the
-/// lines scripts read. Messages and metadata values are escaped (``escapingControlCharacters(_:)``): a peer's
-/// certificate name or an error's text cannot start a forged log line.
-public func bootstrapLogging(level: Logger.Level) {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return EscapingLogHandler(handler)
-    }
-}
-
-/// A log handler that escapes control characters in what it passes on (``escapingControlCharacters(_:)``):
-/// the message and every metadata value, the handler's own included.
-public struct EscapingLogHandler<Wrapped: LogHandler>: LogHandler {
-    public var wrapped: Wrapped
-
-    public init(_ wrapped: Wrapped) {
-        self.wrapped = wrapped
-    }
-
-    public var logLevel: Logger.Level {
-        get { self.wrapped.logLevel }
-        set { self.wrapped.logLevel = newValue }
-    }
-
-    public var metadataProvider: Logger.MetadataProvider? {
-        get { self.wrapped.metadataProvider }
-        set { self.wrapped.metadataProvider = newValue }
-    }
-
-    public var metadata: Logger.Metadata {
-        get { self.wrapped.metadata }
-        set { self.wrapped.metadata = newValue.mapValues(Self.escaped) }
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { self.wrapped[metadataKey: key] }
-        set { self.wrapped[metadataKey: key] = newValue.map(Self.escaped) }
-    }
-
-    public func log(event: LogEvent) {
-        var event = event
-        event.message = "\(escapingControlCharacters(event.message.description))"
-        event.metadata = event.metadata?.mapValues(Self.escaped)
-        self.wrapped.log(event: event)
-    }
-
-    static func escaped(_ value: Logger.Metadata.Value) -> Logger.Metadata.Value {
-        switch value {
-        case .string(let text): .string(escapingControlCharacters(text))
-        case .stringConvertible(let value): .string(escapingControlCharacters(value.description))
-        case .array(let values): .array(values.map(Self.escaped))
-        case .dictionary(let values): .dictionary(values.mapValues(Self.escaped))
-        }
-    }
-}
-
 /// Checks that each path can be opened for reading — and is a regular file when `regularFilesOnly`, else
 /// anything but a directory; exit 66 (EX_NOINPUT) otherwise, with the reason on standard error.
 public func requireReadable(_ paths: [String?], regularFilesOnly: Bool = false) throws {
@@ -125,15 +67,15 @@ public func requireReadable(_ paths: [String?], regularFilesOnly: Bool = false) 
         var info = stat()
         if stat(path, &info) != 0 || access(path, R_OK) != 0 {
             printError("\(path): \(String(cString: strerror(errno)))")
-            throw ExitCode(66)
+            throw ExitCode(ExitStatus.noInput)
         }
         if regularFilesOnly, info.st_mode & S_IFMT != S_IFREG {
             printError("\(path) is not a regular file")
-            throw ExitCode(66)
+            throw ExitCode(ExitStatus.noInput)
         }
         if info.st_mode & S_IFMT == S_IFDIR {
             printError("\(path) is a directory")
-            throw ExitCode(66)
+            throw ExitCode(ExitStatus.noInput)
         }
     }
 }
@@ -158,7 +100,7 @@ public struct KeyPassphraseOption: ParsableArguments {
             return try Passphrase.fromFile(file)
         } catch let error as EnvelopeError {
             printError("--key-passphrase-file: \(error.reason)")
-            throw ExitCode(66)
+            throw ExitCode(ExitStatus.noInput)
         }
     }
 }
@@ -186,5 +128,5 @@ public func withListedExitCodes<T>(_ body: () throws -> T) throws -> T {
 private func listedExit(_ error: any Error) -> any Error {
     if error is ExitCode || error is CleanExit { return error }
     printError("internal error: \(error)")
-    return ExitCode(70)
+    return ExitCode(ExitStatus.software)
 }

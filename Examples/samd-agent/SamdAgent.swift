@@ -40,7 +40,7 @@ struct SamdAgent: AsyncParsableCommand {
         """
 
     @Option(name: .long, help: ArgumentHelp("The gateway.", valueName: "host:port"))
-    var connect: RecordServiceEndpoint
+    var connect: Endpoint
 
     @Option(
         name: .long,
@@ -189,11 +189,13 @@ struct SamdAgent: AsyncParsableCommand {
             port: self.connect.port,
             context: context,
             serverName: self.serverName,
-            connectTimeout: self.connectTimeout,
-            requestTimeout: self.requestTimeout
+            // The options are seconds; the client takes durations.
+            connectTimeout: .seconds(self.connectTimeout),
+            requestTimeout: .seconds(self.requestTimeout)
         )
         let policy = RetryPolicy(
-            attempts: self.retries + 1, initialDelay: self.retryDelay, maximumDelay: self.maxRetryDelay)
+            attempts: self.retries + 1, initialDelay: .seconds(self.retryDelay),
+            maximumDelay: .seconds(self.maxRetryDelay))
 
         var stored = 0
         var storedBytes = 0
@@ -219,14 +221,15 @@ struct SamdAgent: AsyncParsableCommand {
                     body: body,
                     policy: policy
                 ) { attempt, delay, error in
-                    let cause = error.map(describe) ?? "503 Service Unavailable"
+                    let cause = error.map(failureDescription) ?? "503 Service Unavailable"
                     printError(
-                        "\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay)) s")
+                        "\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay / .seconds(1))) s"
+                    )
                 }
             } catch {
-                printError("\(name): not stored: \(describe(error))")
+                printError("\(name): not stored: \(failureDescription(error))")
                 printSummary()
-                throw ExitCode(ExitStatus.code(forConnection: error))
+                throw ExitCode(RecordServiceExitStatus.code(forConnection: error))
             }
             var line = "\(name): \(body.count) bytes, \(response.status) \(response.reasonPhrase)"
             if let revision = response.revision {
@@ -239,7 +242,7 @@ struct SamdAgent: AsyncParsableCommand {
                 stored += 1
                 storedBytes += body.count
             } else if status == ExitStatus.ok {
-                status = ExitStatus.code(forStatus: response.status)
+                status = RecordServiceExitStatus.code(forStatus: response.status)
             }
         }
         printSummary()

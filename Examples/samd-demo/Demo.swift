@@ -4,6 +4,7 @@ import NIOCore
 import SaMDCrypto
 import SaMDDevPKI
 import SaMDEnvelope
+import SaMDExampleSupport
 import SaMDKeys
 import SaMDRecordService
 import SaMDStore
@@ -257,7 +258,7 @@ struct Demo {
             let enumerator = FileManager.default.enumerator(
                 at: root, includingPropertiesForKeys: [.isRegularFileKey, .fileSizeKey], options: [.skipsHiddenFiles])
         else {
-            throw DemoSetupError(description: "cannot read \(root.path)", exitCode: 66)
+            throw DemoSetupError(description: "cannot read \(root.path)", exitCode: ExitStatus.noInput)
         }
         var paths: [(String, URL)] = []
         for case let found as URL in enumerator {
@@ -269,14 +270,17 @@ struct Demo {
                 throw DemoSetupError(
                     description:
                         "\(url.path) is larger than a record may be (\(RecordGatewayConfiguration.defaultMaximumBodyByteCount) bytes)",
-                    exitCode: 65)
+                    exitCode: ExitStatus.dataError)
             }
             paths.append((String(found.standardizedFileURL.path.dropFirst(root.path.count + 1)), url))
         }
-        guard !paths.isEmpty else { throw DemoSetupError(description: "no records in \(root.path)", exitCode: 66) }
+        guard !paths.isEmpty else {
+            throw DemoSetupError(description: "no records in \(root.path)", exitCode: ExitStatus.noInput)
+        }
         guard paths.count <= Self.maximumRecordCount else {
             throw DemoSetupError(
-                description: "more than \(Self.maximumRecordCount) files in \(root.path)", exitCode: 65)
+                description: "more than \(Self.maximumRecordCount) files in \(root.path)",
+                exitCode: ExitStatus.dataError)
         }
         return try paths.sorted { $0.0 < $1.0 }.enumerated().map { index, entry in
             RecordFile(
@@ -332,7 +336,8 @@ struct Demo {
             if case .uri(let value) = name { return value }
         }
         throw DemoSetupError(
-            description: "the development certificate \(certificate.subject) has no URI SAN", exitCode: 70)
+            description: "the development certificate \(certificate.subject) has no URI SAN",
+            exitCode: ExitStatus.software)
     }
 
     /// Seals and opens every record with the envelope under a throw-away KEK; MiB per second each way.
@@ -368,7 +373,8 @@ struct WorkDirectory {
         if let requested {
             guard !FileManager.default.fileExists(atPath: requested) else {
                 throw DemoSetupError(
-                    description: "\(requested) exists; the demo writes only into a new directory", exitCode: 73)
+                    description: "\(requested) exists; the demo writes only into a new directory",
+                    exitCode: ExitStatus.cannotCreate)
             }
             self.path = requested
             self.isTemporary = false
@@ -381,7 +387,9 @@ struct WorkDirectory {
             try FileManager.default.createDirectory(
                 atPath: self.path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw DemoSetupError(description: "cannot create \(self.path): \(error.localizedDescription)", exitCode: 73)
+            throw DemoSetupError(
+                description: "cannot create \(self.path): \(error.localizedDescription)",
+                exitCode: ExitStatus.cannotCreate)
         }
     }
 
@@ -404,7 +412,7 @@ struct WorkDirectory {
             FileManager.default.createFile(
                 atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600])
         else {
-            throw DemoSetupError(description: "cannot write \(path)", exitCode: 73)
+            throw DemoSetupError(description: "cannot write \(path)", exitCode: ExitStatus.cannotCreate)
         }
     }
 

@@ -55,7 +55,7 @@ struct SamdDemo: AsyncParsableCommand {
             input = bundled
         } else {
             printError("the shipped records are missing from the build")
-            throw ExitCode(70)
+            throw ExitCode(ExitStatus.software)
         }
         let options = DemoOptions(
             recordsDirectory: input, subjectCount: self.subjects, workDirectory: self.workDirectory)
@@ -67,7 +67,7 @@ struct SamdDemo: AsyncParsableCommand {
             throw ExitCode(error.exitCode)
         } catch {
             printError("\(error)")
-            throw ExitCode(70)
+            throw ExitCode(ExitStatus.software)
         }
         printLine("")
         for line in report.summaryTable().split(separator: "\n", omittingEmptySubsequences: false) {

@@ -1,11 +1,11 @@
-public import ArgumentParser
+import ArgumentParser
 import Foundation
 import Logging
 import SaMDCrypto
 import SaMDEnvelope
 import SaMDExampleSupport
 import SaMDKeys
-public import SaMDRecordService
+import SaMDRecordService
 import SaMDStore
 import SaMDTLS
 
@@ -14,14 +14,6 @@ import SaMDTLS
 #elseif canImport(Darwin)
     import Darwin
 #endif
-
-typealias ExitStatus = RecordServiceExitStatus
-
-extension RecordServiceEndpoint: ExpressibleByArgument {
-    public init?(argument: String) {
-        self.init(parsing: argument)
-    }
-}
 
 /// Ends the process now with `status`.
 func terminate(_ status: Int32) -> Never {
@@ -117,7 +109,7 @@ struct StoreOptions: ParsableArguments {
                 opening: self.keystore, passphrase: passphrase, logger: Logger(label: "samdkit.keys"))
         } catch let error as EnvelopeError {
             printError("key store \(self.keystore): \(error.code): \(error.reason)")
-            throw ExitCode(ExitStatus.code(forKeyStore: error))
+            throw ExitCode(RecordServiceExitStatus.code(forKeyStore: error))
         }
         do {
             return try EncryptedRecordStore(
@@ -128,7 +120,7 @@ struct StoreOptions: ParsableArguments {
             )
         } catch let error as RecordStoreError {
             printError("record store \(self.store): \(error.code): \(error.reason)")
-            throw ExitCode(ExitStatus.code(forStore: error))
+            throw ExitCode(RecordServiceExitStatus.code(forStore: error))
         }
     }
 }

@@ -76,7 +76,7 @@ struct Rotate: ParsableCommand {
             }
         } catch let error as RecordStoreError {
             printError("rotation failed: \(error.code): \(error.reason)")
-            throw ExitCode(ExitStatus.code(forStore: error))
+            throw ExitCode(RecordServiceExitStatus.code(forStore: error))
         }
         guard report.finished else {
             for failure in report.failed {
@@ -104,7 +104,7 @@ struct Rotate: ParsableCommand {
             }
         } catch let error as RecordStoreError {
             printError("re-key failed: \(error.code): \(error.reason)")
-            throw ExitCode(ExitStatus.code(forStore: error))
+            throw ExitCode(RecordServiceExitStatus.code(forStore: error))
         }
         guard report.finished else {
             for failure in report.failed {

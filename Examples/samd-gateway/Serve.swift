@@ -20,7 +20,7 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve records over HTTPS with client certificates required.",
         discussion: """
             Prints "listening on HOST:PORT" (the real port when 0 was asked for) as the first line of standard \
-            output. Every client must present a certificate chaining to --ca with EKU clientAuth: such a client \
+            output. Every client must present a certificate chaining to --client-ca with EKU clientAuth: such a client \
             is a device and may store records and ask for /healthz. Reading needs a certificate whose SAN is \
             given with --reader, shredding one given with --shredder (a value with ':' is a SAN URI, compared \
             exactly; anything else a SAN DNS name). With --reader-ca (--shredder-ca) those SANs count only for a \
@@ -40,24 +40,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(
         name: .long, help: ArgumentHelp("The address to listen on (port 0: any free port).", valueName: "host:port"))
-    var listen: RecordServiceEndpoint
+    var listen: Endpoint
 
-    @Option(name: .long, help: ArgumentHelp("The gateway's certificate chain (PEM, leaf first).", valueName: "file"))
-    var cert: String
-
-    @Option(name: .long, help: ArgumentHelp("The gateway's private key (PEM).", valueName: "file"))
-    var key: String
-
-    @OptionGroup var keyPassphrase: KeyPassphraseOption
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp("The CA certificates client certificates must chain to (PEM).", valueName: "file"))
-    var ca: String
-
-    @Option(
-        name: .long, help: ArgumentHelp("Check client chains against these CRLs (PEM; repeatable).", valueName: "file"))
-    var crl: [String] = []
+    @OptionGroup var tls: TLSServerOptions
 
     @OptionGroup var stores: StoreOptions
 
@@ -125,7 +110,7 @@ struct Serve: AsyncParsableCommand {
             "Seconds a connection may wait for its next request (default 30; more than 0, at most 86400).",
             valueName: "seconds")
     )
-    var idleTimeout: Double = RecordGatewayConfiguration.defaultIdleTimeout
+    var idleTimeout: Double = Double(RecordGatewayConfiguration.defaultIdleTimeout.components.seconds)
 
     @Option(
         name: .long,
@@ -134,7 +119,7 @@ struct Serve: AsyncParsableCommand {
             valueName: "seconds"
         )
     )
-    var maxConnectionAge: Double = RecordGatewayConfiguration.defaultMaximumConnectionAge
+    var maxConnectionAge: Double = Double(RecordGatewayConfiguration.defaultMaximumConnectionAge.components.seconds)
 
     @Option(
         name: .long,
@@ -163,6 +148,7 @@ struct Serve: AsyncParsableCommand {
     var identityReloadInterval: Double = 5
 
     func validate() throws {
+        _ = try self.tls.requiredClientCA()
         let largest = EncryptedRecordStore.largestMaximumRecordByteCount
         guard (1...largest).contains(self.maxBodyBytes) else {
             throw ValidationError("--max-body-bytes is 1 to \(largest) (512 MiB, the record store's bound)")
@@ -209,11 +195,10 @@ struct Serve: AsyncParsableCommand {
 
     func makeTLSConfiguration() throws -> TLSConfiguration {
         var configuration = TLSConfiguration.gatewayServer(
-            identity: .files(
-                certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
-            clientTrustRoots: .file(self.ca)
+            identity: try self.tls.identity(),
+            clientTrustRoots: .file(try self.tls.requiredClientCA())
         )
-        configuration.certificateRevocationLists = self.crl.map { .file($0) }
+        configuration.certificateRevocationLists = self.tls.revocationLists
         return configuration
     }
 
@@ -225,7 +210,7 @@ struct Serve: AsyncParsableCommand {
         bootstrapLogging(level: .info)
         let cliLogger = Logger(label: "samd-gateway.serve")
 
-        try requireReadable([self.cert, self.key, self.ca] + self.crl + self.readerCAs + self.shredderCAs)
+        try requireReadable(self.tls.files + self.readerCAs + self.shredderCAs)
         let context: TLSContext
         let readerIssuers: [TLSIssuingAuthority]
         let shredderIssuers: [TLSIssuingAuthority]
@@ -249,9 +234,10 @@ struct Serve: AsyncParsableCommand {
             maximumBodyByteCount: self.maxBodyBytes,
             maximumBufferedBodyByteCount: self.maxBufferedBodyBytes,
             minimumBodyBytesPerSecond: self.minBodyBytesPerSecond,
-            idleTimeout: self.idleTimeout,
-            requestTimeout: self.requestTimeout,
-            maximumConnectionAge: self.maxConnectionAge,
+            // The options are seconds; the configuration takes durations.
+            idleTimeout: .seconds(self.idleTimeout),
+            requestTimeout: .seconds(self.requestTimeout),
+            maximumConnectionAge: .seconds(self.maxConnectionAge),
             maximumConnections: self.maxConnections
         )
 
@@ -277,7 +263,7 @@ struct Serve: AsyncParsableCommand {
         }
         let address = gateway.localAddress
         printLine(
-            "listening on \(RecordServiceEndpoint.format(host: address.ipAddress ?? self.listen.host, port: address.port ?? self.listen.port))"
+            "listening on \(Endpoint.format(host: address.ipAddress ?? self.listen.host, port: address.port ?? self.listen.port))"
         )
 
         let reloader =
@@ -307,7 +293,7 @@ struct Serve: AsyncParsableCommand {
                 break
             }
             // Should a connection not close, the process ends anyway.
-            let grace = configuration.shutdownGracePeriod + 10
+            let grace = Double((configuration.shutdownGracePeriod + .seconds(10)).components.seconds)
             DispatchQueue.global().asyncAfter(deadline: .now() + grace) { terminate(0) }
             await gateway.stop()
             group.cancelAll()

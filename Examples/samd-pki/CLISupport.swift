@@ -3,13 +3,7 @@ import Foundation
 import SaMDDevPKI
 import SaMDExampleSupport
 
-/// sysexits(3) codes.
-enum ExitStatus {
-    static let usage: Int32 = 64
-    static let noInput: Int32 = 66
-    static let software: Int32 = 70
-    static let cannotCreate: Int32 = 73
-
+extension ExitStatus {
     /// The exit code for a failure of the library.
     static func code(for error: DevelopmentPKIError) -> Int32 {
         switch error.code {

@@ -78,7 +78,7 @@ struct SamdSBOM: ParsableCommand {
         for finding in findings { try Self.standardOutput(escapingControlCharacters("\(finding)") + "\n") }
         guard findings.isEmpty else {
             printError("\(findings.count) finding(s)")
-            throw ExitCode(78)
+            throw ExitCode(ExitStatus.configuration)
         }
         try Self.standardOutput("ok: no advisory affects the running components and none is past its end of support\n")
     }
@@ -93,13 +93,13 @@ struct SamdSBOM: ParsableCommand {
         var status = stat()
         if lstat(output, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
             printError("cannot create \(output): not a regular file (write to standard output and redirect instead)")
-            throw ExitCode(73)
+            throw ExitCode(ExitStatus.cannotCreate)
         }
         do {
             try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: output), options: .atomic)
         } catch {
             printError("cannot create \(output): \(error.localizedDescription)")
-            throw ExitCode(73)
+            throw ExitCode(ExitStatus.cannotCreate)
         }
     }
 
@@ -137,17 +137,17 @@ struct SamdSBOM: ParsableCommand {
             try FileHandle.standardOutput.write(contentsOf: data)
         } catch {
             printError("cannot write standard output: \(error.localizedDescription)")
-            throw ExitCode(74)
+            throw ExitCode(ExitStatus.ioError)
         }
     }
 
     static func exitCode(for error: SBOMError) -> Int32 {
         switch error.code {
-        case .malformedInput: 65
-        case .inputMissing: 66
-        case .runtimeUnavailable: 69
-        case .ioFailure: 74
-        default: 70
+        case .malformedInput: ExitStatus.dataError
+        case .inputMissing: ExitStatus.noInput
+        case .runtimeUnavailable: ExitStatus.unavailable
+        case .ioFailure: ExitStatus.ioError
+        default: ExitStatus.software
         }
     }
 }

@@ -14,67 +14,13 @@ import SaMDTLS
     import Darwin
 #endif
 
-/// sysexits(3) codes, shared with the other example programs.
-typealias ExitStatus = TLSExitStatus
-
 /// Reports `error` on standard error and returns the exit code to throw.
 func connectionFailure(_ error: any Error, while doing: String) -> ExitCode {
-    if let error = error as? TLSError {
-        var text = "\(doing): \(error.code)"
-        text += error.origin == .peer ? " (from the peer" : " (local"
-        if let alert = error.alert { text += ", alert \(alert)" }
-        text += "): \(error.reason)"
-        printError(text)
-    } else {
-        printError("\(doing): \(error)")
-    }
+    printError("\(doing): \(failureDescription(error))")
     return ExitCode(ExitStatus.code(forConnection: error))
 }
 
-/// A `HOST:PORT` endpoint: `127.0.0.1:8443`, `[::1]:8443`, `localhost:8443`.
-struct Endpoint: ExpressibleByArgument, CustomStringConvertible, Sendable {
-    let host: String
-    let port: Int
-
-    init?(argument: String) {
-        let hostPart: Substring
-        let portPart: Substring
-        if argument.hasPrefix("[") {
-            guard let close = argument.firstIndex(of: "]") else { return nil }
-            hostPart = argument[argument.index(after: argument.startIndex)..<close]
-            let rest = argument[argument.index(after: close)...]
-            guard rest.hasPrefix(":") else { return nil }
-            portPart = rest.dropFirst()
-            guard hostPart.contains(":") else { return nil }
-        } else {
-            guard let colon = argument.lastIndex(of: ":") else { return nil }
-            hostPart = argument[..<colon]
-            portPart = argument[argument.index(after: colon)...]
-            // An IPv6 address must be written in brackets.
-            guard !hostPart.contains(":") else { return nil }
-        }
-        guard !hostPart.isEmpty, !portPart.isEmpty, portPart.allSatisfy(\.isASCII), portPart.allSatisfy(\.isNumber),
-            let port = Int(portPart), (0...65535).contains(port)
-        else { return nil }
-        self.host = String(hostPart)
-        self.port = port
-    }
-
-    init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    static var defaultCompletionKind: CompletionKind { .default }
-
-    var description: String {
-        Self.format(host: self.host, port: self.port)
-    }
-
-    static func format(host: String, port: Int) -> String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
-
+extension Endpoint {
     /// `HOST:PORT` of a socket address, IPv6 in brackets.
     static func describe(_ address: SocketAddress) -> String {
         guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
@@ -177,11 +123,4 @@ private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ coun
 /// Ends the process now with `status`.
 func terminate(_ status: Int32) -> Never {
     exit(status)
-}
-
-/// A logger with its own level (the handler's default level is replaced).
-func makeLogger(label: String, level: Logger.Level) -> Logger {
-    var logger = Logger(label: label)
-    logger.logLevel = level
-    return logger
 }

@@ -34,18 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The address to listen on.", valueName: "host:port"))
     var listen: Endpoint
 
-    @Option(name: .long, help: ArgumentHelp("The server's certificate chain (PEM, leaf first).", valueName: "file"))
-    var cert: String
-
-    @Option(name: .long, help: ArgumentHelp("The server's private key (PEM).", valueName: "file"))
-    var key: String
-
-    @OptionGroup var keyPassphrase: KeyPassphraseOption
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp("Require client certificates chaining to these CA certificates (PEM).", valueName: "file"))
-    var clientCA: String?
+    @OptionGroup var tls: TLSServerOptions
 
     @Option(
         name: .long,
@@ -55,11 +44,6 @@ struct Serve: AsyncParsableCommand {
         )
     )
     var allowPeer: [String] = []
-
-    @Option(
-        name: .long,
-        help: ArgumentHelp("Check client chains against these CRLs (PEM; needs --client-ca).", valueName: "file"))
-    var crl: [String] = []
 
     @Flag(name: .customLong("tls12"), help: "Also accept TLS 1.2 (ECDHE with AEAD suites only).")
     var tls12 = false
@@ -72,9 +56,8 @@ struct Serve: AsyncParsableCommand {
     var identityReloadInterval: Double = 5
 
     func validate() throws {
-        if self.clientCA == nil {
-            if !self.allowPeer.isEmpty { throw ValidationError("--allow-peer needs --client-ca") }
-            if !self.crl.isEmpty { throw ValidationError("--crl needs --client-ca") }
+        if self.tls.clientCA == nil, !self.allowPeer.isEmpty {
+            throw ValidationError("--allow-peer needs --client-ca")
         }
         guard self.identityReloadInterval >= 0, self.identityReloadInterval.isFinite else {
             throw ValidationError("--identity-reload-interval is a number of seconds, 0 or more")
@@ -83,19 +66,15 @@ struct Serve: AsyncParsableCommand {
     }
 
     func makeConfiguration() throws -> TLSConfiguration {
-        let identity = TLSIdentitySource.files(
-            certificateChain: self.cert,
-            privateKey: self.key,
-            passphrase: try self.keyPassphrase.read()
-        )
+        let identity = try self.tls.identity()
         var configuration: TLSConfiguration
-        if let clientCA = self.clientCA {
+        if let clientCA = self.tls.clientCA {
             configuration = .gatewayServer(
                 identity: identity,
                 clientTrustRoots: .file(clientCA),
                 peerPolicy: try peerPolicy(from: self.allowPeer)
             )
-            configuration.certificateRevocationLists = self.crl.map { .file($0) }
+            configuration.certificateRevocationLists = self.tls.revocationLists
         } else {
             configuration = .server(identity: identity)
         }
@@ -108,7 +87,7 @@ struct Serve: AsyncParsableCommand {
         let logger = makeLogger(label: "samdkit.tls", level: .info)
         let cliLogger = makeLogger(label: "samd-tls.serve", level: .info)
 
-        try requireReadable([self.cert, self.key, self.clientCA] + self.crl)
+        try requireReadable(self.tls.files)
         let context = try makeContext(try self.makeConfiguration(), logger: logger)
 
         // Install the signal handlers before listening, so that a signal right after the

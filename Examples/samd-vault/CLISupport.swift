@@ -10,18 +10,7 @@ import SystemPackage
     import Glibc
 #endif
 
-/// sysexits(3) codes.
-enum ExitStatus {
-    static let usage: Int32 = 64
-    static let dataError: Int32 = 65
-    static let noInput: Int32 = 66
-    static let unavailable: Int32 = 69
-    static let software: Int32 = 70
-    static let cannotCreate: Int32 = 73
-    static let ioError: Int32 = 74
-    static let temporaryFailure: Int32 = 75
-    static let configuration: Int32 = 78
-
+extension ExitStatus {
     /// The exit code for a library error.
     static func code(for error: EnvelopeError) -> Int32 {
         switch error.code {

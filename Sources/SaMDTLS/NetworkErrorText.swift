@@ -9,12 +9,16 @@ import NIOPosix
 
 /// A socket-level failure from SwiftNIO in plain words, for people: the system's text for its `errno`
 /// (`connection refused`, `address already in use`, `no route to host`), `no connection within N s`, or
-/// `the name cannot be resolved` — not NIO's type dumps. Shared by the package's clients and servers.
-package enum NetworkErrorText {
-    /// The reason `error` gives: for NIO's `IOError` its `errno` through `strerror(3)`; for a
-    /// `NIOConnectionError` (each address tried) the first attempt's reason, or the DNS failure; for
-    /// `ChannelError.connectTimeout` the time waited; otherwise the error's own description.
-    package static func reason(_ error: any Error) -> String {
+/// `the name cannot be resolved` — not NIO's type dumps. SaMDTLS words its own `TLSError.Code.unreachable`
+/// reasons this way; it is public so that a program reports the errors it meets beside the library's (a
+/// `TLSServer.bind` that cannot listen, its own `ClientBootstrap`) in the same words.
+public enum NetworkErrorText {
+    /// The reason `error` gives, one line without a trailing period: for NIO's `IOError` its `errno` through
+    /// `strerror(3)`; for a `NIOConnectionError` (each address tried) the first attempt's reason, or the DNS
+    /// failure; for `ChannelError.connectTimeout` the time waited, in seconds; for a
+    /// `SocketAddressError.UnknownHost` the name that cannot be resolved; otherwise the error's own
+    /// description. Never throws.
+    public static func reason(_ error: any Error) -> String {
         switch error {
         case let error as IOError:
             return Self.text(errno: error.errnoCode)

@@ -2,6 +2,7 @@
 
 import Foundation
 import SaMDDevPKI
+import SaMDTestSupport
 import Testing
 
 @Suite("SaMDDevPKI")

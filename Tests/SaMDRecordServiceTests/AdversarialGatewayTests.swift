@@ -253,7 +253,7 @@ struct AdversarialGatewayTests {
             host: "127.0.0.1",
             port: 0,
             configuration: RecordGatewayConfiguration(
-                tls: try Harness.serverContext(), readers: [TestPKI.readerURI], idleTimeout: 5),
+                tls: try Harness.serverContext(), readers: [TestPKI.readerURI], idleTimeout: .seconds(5)),
             store: stores.store,
             logger: events.logger
         )
@@ -366,7 +366,7 @@ struct AdversarialGatewayTests {
                 maximumBufferedBodyByteCount: 4 * largest,
                 minimumBodyBytesPerSecond: 1024,
                 bodyRateWindow: 10,
-                requestTimeout: 600
+                requestTimeout: .seconds(600)
             )
         }
         let port = gateway.port
@@ -450,7 +450,7 @@ struct AdversarialGatewayTests {
                 maximumBodyByteCount: largest,
                 maximumBufferedBodyByteCount: 2 * largest,
                 minimumBodyBytesPerSecond: 0,
-                requestTimeout: 30
+                requestTimeout: .seconds(30)
             )
         }
         let port = gateway.port
@@ -619,7 +619,8 @@ final class HostileServer: Sendable {
 @Suite("samd-agent against a hostile gateway")
 struct AdversarialAgentTests {
     /// Runs the agent with small files against `server`, no retries, an answer timeout of `requestTimeout` s.
-    static func runAgent(_ server: HostileServer, files: Int = 1, requestTimeout: Int = 20) async throws -> Harness.Run
+    static func runAgent(_ server: HostileServer, files: Int = 1, requestTimeout: Int = 20) async throws
+        -> ChildProcess.Run
     {
         let work = try Harness.TemporaryDirectory()
         var paths: [String] = []
@@ -631,7 +632,8 @@ struct AdversarialAgentTests {
             AgentCLITests.arguments("device", port: server.port) + [
                 "--retries", "0", "--request-timeout", "\(requestTimeout)",
             ] + paths
-        return try await Harness.run(try Harness.binary("samd-agent"), arguments, timeout: Double(requestTimeout) + 40)
+        return try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"), arguments, timeout: .seconds(requestTimeout + 40))
     }
 
     static func write(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ text: String) async throws {

@@ -37,9 +37,9 @@ struct AgentCLITests {
             paths.append(work.file(record.name))
             try Data(record.bytes).write(to: URL(fileURLWithPath: paths.last!))
         }
-        let agent = try Harness.binary("samd-agent")
+        let agent = try ProgramLocations.binary("samd-agent")
 
-        let first = try await Harness.run(agent, Self.arguments("device", port: gateway.port) + paths)
+        let first = try await ChildProcess.run(agent, Self.arguments("device", port: gateway.port) + paths)
         #expect(first.status == 0, "\(first)")
         let lines = first.output.split(separator: "\n").map(String.init)
         #expect(lines.count == records.count + 1, "\(lines)")
@@ -63,7 +63,7 @@ struct AgentCLITests {
         let hl7 = String(decoding: records[2].bytes.prefix(40), as: UTF8.self)
         #expect(!first.output.contains(hl7) && !first.standardError.contains(hl7))
 
-        let second = try await Harness.run(
+        let second = try await ChildProcess.run(
             agent,
             Self.arguments("device", port: gateway.port) + ["--record-type", "application/octet-stream"] + [paths[0]])
         #expect(second.status == 0, "\(second)")
@@ -82,8 +82,8 @@ struct AgentCLITests {
         let work = try Harness.TemporaryDirectory()
         let path = work.file("patient.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
-        let result = try await Harness.run(
-            try Harness.binary("samd-agent"),
+        let result = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"),
             Self.arguments("unknownCADevice", port: gateway.port) + ["--retries", "5", "--retry-delay", "0.01", path]
         )
         #expect(result.status == 77, "\(result)")
@@ -102,8 +102,8 @@ struct AgentCLITests {
         let work = try Harness.TemporaryDirectory()
         let path = work.file("patient.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
-        let result = try await Harness.run(
-            try Harness.binary("samd-agent"), Self.arguments("expiredDevice", port: gateway.port) + [path])
+        let result = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"), Self.arguments("expiredDevice", port: gateway.port) + [path])
         #expect(result.status == 78, "\(result)")
         #expect(result.standardError.contains("invalidIdentity"), "\(result)")
         #expect(gateway.gateway.statistics.handshakesSucceeded + gateway.gateway.statistics.handshakesFailed == 0)
@@ -115,8 +115,8 @@ struct AgentCLITests {
         let work = try Harness.TemporaryDirectory()
         let path = work.file("patient.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
-        let result = try await Harness.run(
-            try Harness.binary("samd-agent"),
+        let result = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"),
             Self.arguments("device", port: port) + ["--retries", "2", "--retry-delay", "0.05", path]
         )
         #expect(result.status == 69, "\(result)")
@@ -131,9 +131,9 @@ struct AgentCLITests {
         let work = try Harness.TemporaryDirectory()
         let good = work.file("good.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: good))
-        let agent = try Harness.binary("samd-agent")
+        let agent = try ProgramLocations.binary("samd-agent")
         for bad in [work.file("missing.json"), work.path] {
-            let result = try await Harness.run(agent, Self.arguments("device", port: gateway.port) + [good, bad])
+            let result = try await ChildProcess.run(agent, Self.arguments("device", port: gateway.port) + [good, bad])
             #expect(result.status == 66, "\(result)")
             #expect(result.output.isEmpty)
         }
@@ -148,8 +148,8 @@ struct AgentCLITests {
         let small = work.file("small.json")
         try Data(repeating: 1, count: 10_000).write(to: URL(fileURLWithPath: big))
         try Data("{}".utf8).write(to: URL(fileURLWithPath: small))
-        let result = try await Harness.run(
-            try Harness.binary("samd-agent"), Self.arguments("device", port: gateway.port) + [big, small])
+        let result = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"), Self.arguments("device", port: gateway.port) + [big, small])
         #expect(result.status == 65, "\(result)")
         #expect(
             result.output == """
@@ -165,7 +165,7 @@ struct AgentCLITests {
     /// are usage errors (64) before connecting, and the message shows the name escaped on one line.
     @Test func idsTheStoreRefusesExit64BeforeConnectingAndArePrintedEscaped() async throws {
         let gateway = try await Harness.InProcessGateway.start()
-        let agent = try Harness.binary("samd-agent")
+        let agent = try ProgramLocations.binary("samd-agent")
         let work = try Harness.TemporaryDirectory()
         let good = work.file("good.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: good))
@@ -177,14 +177,14 @@ struct AgentCLITests {
             ("patient-1", [work.file(controlName)]), ("a\nb", [good]),
         ]
         for (subject, files) in cases {
-            let result = try await Harness.run(
+            let result = try await ChildProcess.run(
                 agent, Self.arguments("device", port: gateway.port, subject: subject) + files)
             #expect(result.status == 64, "\(subject.debugDescription) \(files): \(result)")
             #expect(
                 !result.standardError.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" },
                 "\(result.standardError.debugDescription)")
         }
-        let escaped = try await Harness.run(
+        let escaped = try await ChildProcess.run(
             agent, Self.arguments("device", port: gateway.port) + [work.file(controlName)])
         #expect(escaped.standardError.contains("a\\r\\nb\\u{1B}[2J.json"), "\(escaped.standardError.debugDescription)")
         #expect(gateway.gateway.statistics.handshakesSucceeded == 0, "refused before connecting")
@@ -193,16 +193,16 @@ struct AgentCLITests {
     }
 
     @Test func usageErrorsExit64() async throws {
-        let agent = try Harness.binary("samd-agent")
+        let agent = try ProgramLocations.binary("samd-agent")
         let base = Self.arguments("device", port: 1)
         for extra in [
             [], ["/tmp/a.json", "/var/a.json"], ["--retries", "-1", "/tmp/a.json"],
             ["--record-type", "text/plain; charset=x", "/tmp/a.json"],
         ] {
-            let result = try await Harness.run(agent, base + extra)
+            let result = try await ChildProcess.run(agent, base + extra)
             #expect(result.status == 64, "\(extra): \(result)")
         }
-        let help = try await Harness.run(agent, ["--help"])
+        let help = try await ChildProcess.run(agent, ["--help"])
         for option in [
             "--connect", "--server-name", "--key-passphrase-file", "--retries", "--record-type", "--subject",
         ] {

@@ -24,8 +24,8 @@ struct AgentNetworkFailureTests {
     @Test func aClosedPortIsConnectionRefusedInPlainWords() async throws {
         let port = try LoopbackPort.unused()
         let work = try Harness.TemporaryDirectory()
-        let run = try await Harness.run(
-            try Harness.binary("samd-agent"),
+        let run = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"),
             AgentCLITests.arguments("device", port: port) + [
                 "--retries", "1", "--retry-delay", "0.01", try Self.file(in: work, "a.json", bytes: 2),
             ]
@@ -64,8 +64,8 @@ struct AgentNetworkFailureTests {
         let files = [
             try Self.file(in: work, "note.json", bytes: 100), try Self.file(in: work, "scan.dcm", bytes: 4 << 20),
         ]
-        let run = try await Harness.run(
-            try Harness.binary("samd-agent"),
+        let run = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"),
             AgentCLITests.arguments("device", port: proxy.port) + ["--retries", "0"] + files
         )
         #expect(proxy.connections == 1)
@@ -125,8 +125,8 @@ struct AgentNetworkFailureTests {
     @Test func theHandshakeIsBoundedByTheConnectTimeout() async throws {
         let silent = try SilentListener()
         let work = try Harness.TemporaryDirectory()
-        let run = try await Harness.run(
-            try Harness.binary("samd-agent"),
+        let run = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"),
             AgentCLITests.arguments("device", port: silent.port) + [
                 "--retries", "0", "--connect-timeout", "0.5", try Self.file(in: work, "a.json", bytes: 2),
             ]
@@ -232,7 +232,7 @@ final class CuttingProxy: Sendable {
     /// A listening socket on 127.0.0.1, any free port.
     static func listen() throws -> (Int32, Int) {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw Harness.SetupFailure("socket: \(errno)") }
+        guard descriptor >= 0 else { throw SetupFailure("socket: \(errno)") }
         var address = Self.loopback(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ready = withUnsafeMutablePointer(to: &address) {
@@ -243,7 +243,7 @@ final class CuttingProxy: Sendable {
         }
         guard ready else {
             close(descriptor)
-            throw Harness.SetupFailure("bind or listen: \(errno)")
+            throw SetupFailure("bind or listen: \(errno)")
         }
         return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
     }

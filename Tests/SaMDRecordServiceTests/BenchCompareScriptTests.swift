@@ -1,4 +1,5 @@
 import Foundation
+import SaMDTestSupport
 import Testing
 
 /// `Scripts/bench-compare` on a saved run (`--from-results`, nothing is benchmarked): the JSON the issue
@@ -13,17 +14,17 @@ struct BenchCompareScriptTests {
     /// raw samples dropped).
     static let fixture = root.appendingPathComponent("Tests/Fixtures/bench-compare")
 
-    static func render(_ results: URL, in directory: URL) async throws -> (Harness.Run, [[String: Any]]?, String) {
+    static func render(_ results: URL, in directory: URL) async throws -> (ChildProcess.Run, [[String: Any]]?, String) {
         let json = directory.appendingPathComponent("rows.json")
         let markdown = directory.appendingPathComponent("rows.md")
-        let run = try await Harness.run(
+        let run = try await ChildProcess.run(
             URL(fileURLWithPath: "/usr/bin/env"),
             [
                 "python3", Self.script, "--from-results", results.path, "--json", json.path, "--markdown",
                 markdown.path,
                 "--chart", directory.appendingPathComponent("chart.svg").path,
             ],
-            timeout: 60
+            timeout: .seconds(60)
         )
         let rows = (try? Data(contentsOf: json)).flatMap {
             try? JSONSerialization.jsonObject(with: $0) as? [[String: Any]]

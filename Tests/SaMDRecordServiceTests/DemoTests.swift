@@ -6,8 +6,8 @@ import Testing
 @Suite("samd-demo")
 struct DemoTests {
     @Test(.timeLimit(.minutes(5)))
-    func theDemoOnItsShippedRecordsPassesEveryCheck() throws {
-        let run = try Harness.run(try Harness.binary("samd-demo"), [], timeout: 240)
+    func theDemoOnItsShippedRecordsPassesEveryCheck() async throws {
+        let run = try await ChildProcess.run(try ProgramLocations.binary("samd-demo"), [], timeout: .seconds(240))
         #expect(run.status == 0, "\(run)")
         #expect(run.output.contains("samd-demo: all 9 checks passed"), "\(run)")
         for shown in [
@@ -31,14 +31,14 @@ struct DemoTests {
 
     /// Every shared medical record (FHIR, Synthea, HL7 v2, DICOM, as the tests carry them) must pass too.
     @Test(.timeLimit(.minutes(5)))
-    func theDemoPassesOnTheSharedMedicalRecordsAndKeepsItsWorkDirectoryWhenAsked() throws {
+    func theDemoPassesOnTheSharedMedicalRecordsAndKeepsItsWorkDirectoryWhenAsked() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("samd-demo-test-\(UUID().uuidString)")
             .path
         defer { try? FileManager.default.removeItem(atPath: work) }
-        let run = try Harness.run(
-            try Harness.binary("samd-demo"),
+        let run = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-demo"),
             ["--records", MedicalRecords.packageFolder.path, "--subjects", "2", "--work-directory", work],
-            timeout: 240
+            timeout: .seconds(240)
         )
         #expect(run.status == 0, "\(run)")
         #expect(run.output.contains("checks passed"), "\(run)")
@@ -51,23 +51,24 @@ struct DemoTests {
         // The kept key store opens with the kept passphrase (0600): records:1 destroyed, records:2 active.
         var info = stat()
         #expect(stat(work + "/passphrase", &info) == 0 && info.st_mode & 0o777 == 0o600)
-        let list = try Harness.run(
-            try Harness.binary("samd-vault"),
-            ["keys", "list", "--keystore", work + "/keys", "--passphrase-file", work + "/passphrase"], timeout: 60)
+        let list = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-vault"),
+            ["keys", "list", "--keystore", work + "/keys", "--passphrase-file", work + "/passphrase"],
+            timeout: .seconds(60))
         #expect(list.status == 0, "\(list)")
         #expect(
             list.output.contains("records:1") && list.output.contains("destroyed") && list.output.contains("records:2"),
             "\(list)")
     }
 
-    @Test func badInputIsRefusedWithItsExitCode() throws {
-        let demo = try Harness.binary("samd-demo")
-        let missing = try Harness.run(demo, ["--records", "/nonexistent/records"], timeout: 60)
+    @Test func badInputIsRefusedWithItsExitCode() async throws {
+        let demo = try ProgramLocations.binary("samd-demo")
+        let missing = try await ChildProcess.run(demo, ["--records", "/nonexistent/records"], timeout: .seconds(60))
         #expect(missing.status == 66, "\(missing)")
         let existing = FileManager.default.temporaryDirectory.path
-        let taken = try Harness.run(demo, ["--work-directory", existing], timeout: 60)
+        let taken = try await ChildProcess.run(demo, ["--work-directory", existing], timeout: .seconds(60))
         #expect(taken.status == 73, "\(taken)")
-        let usage = try Harness.run(demo, ["--subjects", "0"], timeout: 60)
+        let usage = try await ChildProcess.run(demo, ["--subjects", "0"], timeout: .seconds(60))
         #expect(usage.status == 64, "\(usage)")
     }
 }

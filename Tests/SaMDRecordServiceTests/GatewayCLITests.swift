@@ -6,6 +6,7 @@ import SaMDRecordService
 import SaMDStore
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -15,7 +16,7 @@ import Testing
 @Suite("samd-gateway")
 struct GatewayCLITests {
     @Test func curlStoresWithADeviceCertificateAndReadsByteForByteWithAReaderCertificate() async throws {
-        let curl = try Harness.tool("curl")
+        let curl = try ProgramLocations.requiredTool("curl")
         let stores = try Harness.Stores()
         let gateway = try await Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
         defer { gateway.stop() }
@@ -33,7 +34,7 @@ struct GatewayCLITests {
             ]
         }
 
-        let put = try await Harness.run(
+        let put = try await ChildProcess.run(
             curl,
             tls("device") + [
                 "-X", "PUT", "-H", "Content-Type: application/dicom", "--data-binary", "@" + upload, "-w",
@@ -43,18 +44,18 @@ struct GatewayCLITests {
         #expect(put.status == 0, "\(put)")
         #expect(put.output == "{\"revision\":1}\n201", "\(put)")
 
-        let denied = try await Harness.run(curl, tls("device") + ["-o", "/dev/null", "-w", "%{http_code}", url])
+        let denied = try await ChildProcess.run(curl, tls("device") + ["-o", "/dev/null", "-w", "%{http_code}", url])
         #expect(denied.output == "403", "\(denied)")
 
         let download = work.file("downloaded")
-        let get = try await Harness.run(
+        let get = try await ChildProcess.run(
             curl, tls("reader") + ["-o", download, "-w", "%{http_code} %{content_type}", url])
         #expect(get.status == 0, "\(get)")
         #expect(get.output == "200 application/dicom", "\(get)")
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: download))) == record)
 
         // Without a client certificate the handshake is refused: curl fails, nothing is served.
-        let anonymous = try await Harness.run(
+        let anonymous = try await ChildProcess.run(
             curl,
             [
                 "--silent", "--max-time", "30", "--cacert", pki.root, "-o", download + ".anonymous", "-w",
@@ -140,66 +141,87 @@ struct GatewayCLITests {
         let device = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("device"))
         #expect(try await device.health().status == 200)
         gateway.child.signal(signal)
-        #expect(await gateway.child.waitForExit(timeout: 20) == 0, "\(gateway.log)")
+        #expect(await gateway.child.waitForExit(timeout: .seconds(20)) == 0, "\(gateway.log)")
         #expect(gateway.log.contains("event=samd.gateway.stopped"), "\(gateway.log)")
         await device.close()
     }
 
     @Test func setupErrorsHaveTheirExitCodes() async throws {
-        let gatewayBinary = try Harness.binary("samd-gateway")
+        let gatewayBinary = try ProgramLocations.binary("samd-gateway")
         let stores = try Harness.Stores()
         let standard = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
         let passphrase = ["SAMD_PASSPHRASE": Harness.passphrase]
 
-        let usage = try await Harness.run(gatewayBinary, ["serve", "--listen", "127.0.0.1:0"], environment: passphrase)
+        let usage = try await ChildProcess.run(
+            gatewayBinary, ["serve", "--listen", "127.0.0.1:0"], environment: passphrase)
         #expect(usage.status == 64, "\(usage)")
-        let ipRole = try await Harness.run(gatewayBinary, standard + ["--reader", "10.0.0.7"], environment: passphrase)
+        let ipRole = try await ChildProcess.run(
+            gatewayBinary, standard + ["--reader", "10.0.0.7"], environment: passphrase)
         #expect(ipRole.status == 64, "\(ipRole)")
-        let badListen = try await Harness.run(
+        let badListen = try await ChildProcess.run(
             gatewayBinary, ["serve", "--listen", "localhost"] + Harness.GatewayProcess.standardArguments(stores),
             environment: passphrase)
         #expect(badListen.status == 64, "\(badListen)")
 
         var missingCA = standard
         missingCA[missingCA.firstIndex(of: "--ca")! + 1] = "/nonexistent/ca.pem"
-        let noInput = try await Harness.run(gatewayBinary, missingCA, environment: passphrase)
+        let noInput = try await ChildProcess.run(gatewayBinary, missingCA, environment: passphrase)
         #expect(noInput.status == 66, "\(noInput)")
 
         var expired = standard
         expired[expired.firstIndex(of: "--cert")! + 1] = Harness.pki.cert("expiredServer")
         expired[expired.firstIndex(of: "--key")! + 1] = Harness.pki.key("expiredServer")
-        let badIdentity = try await Harness.run(gatewayBinary, expired, environment: passphrase)
+        let badIdentity = try await ChildProcess.run(gatewayBinary, expired, environment: passphrase)
         #expect(badIdentity.status == 78, "\(badIdentity)")
 
-        let wrongPassphrase = try await Harness.run(
+        let wrongPassphrase = try await ChildProcess.run(
             gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": "not the passphrase"])
         #expect(wrongPassphrase.status == 78, "\(wrongPassphrase)")
         #expect(!wrongPassphrase.standardError.contains("not the passphrase"))
-        let noPassphrase = try await Harness.run(gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": ""])
+        let noPassphrase = try await ChildProcess.run(gatewayBinary, standard, environment: ["SAMD_PASSPHRASE": ""])
         #expect(noPassphrase.status == 78, "\(noPassphrase)")
 
         // The passphrase from a file instead.
         let work = try Harness.TemporaryDirectory()
         let passphraseFile = work.file("passphrase")
         try Harness.writePrivate(Harness.passphrase + "\n", to: passphraseFile)
-        let fromFile = try Harness.Child(
+        let fromFile = try ChildProcess(
             gatewayBinary, standard + ["--passphrase-file", passphraseFile], environment: ["SAMD_PASSPHRASE": ""])
         #expect(
             await fromFile.wait { fromFile.standardOutput.text.hasPrefix("listening on 127.0.0.1:") },
             "\(fromFile.standardError.text)")
         fromFile.kill()
 
-        let help = try await Harness.run(gatewayBinary, ["serve", "--help"])
+        // --client-ca, the spelling samd-tls serve has, names the client CA as --ca does; --help shows it alone.
+        var clientCA = standard
+        clientCA[clientCA.firstIndex(of: "--ca")!] = "--client-ca"
+        let newSpelling = try ChildProcess(gatewayBinary, clientCA, environment: passphrase)
+        #expect(
+            await newSpelling.wait { newSpelling.standardOutput.text.hasPrefix("listening on 127.0.0.1:") },
+            "\(newSpelling.standardError.text)")
+        newSpelling.kill()
+        let both = try await ChildProcess.run(
+            gatewayBinary, standard + ["--client-ca", Harness.pki.root], environment: passphrase)
+        #expect(both.status == 64, "\(both)")
+        var noCA = standard
+        noCA.removeSubrange(noCA.firstIndex(of: "--ca")!...noCA.firstIndex(of: "--ca")! + 1)
+        let missing = try await ChildProcess.run(gatewayBinary, noCA, environment: passphrase)
+        #expect(missing.status == 64, "\(missing)")
+        #expect(missing.standardError.contains("--client-ca"), "\(missing)")
+
+        let help = try await ChildProcess.run(gatewayBinary, ["serve", "--help"])
         for option in [
             "--reader", "--shredder", "--key-passphrase-file", "--passphrase-file", "--max-body-bytes", "--keystore",
             "--store",
         ] {
             #expect(help.output.contains(option), "\(option) missing from --help")
         }
+        #expect(help.output.contains("--client-ca <file>"), "\(help.output)")
+        #expect(!help.output.contains("--ca <file>"), "the old spelling is not advertised: \(help.output)")
     }
 
     @Test func rotateReportsEachBatchAndFinishesBesideAServingGateway() async throws {
-        let gatewayBinary = try Harness.binary("samd-gateway")
+        let gatewayBinary = try ProgramLocations.binary("samd-gateway")
         let stores = try Harness.Stores()
         let gateway = try await Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
         defer { gateway.stop() }
@@ -213,7 +235,7 @@ struct GatewayCLITests {
         let arguments = [
             "rotate", "--store", stores.storePath, "--keystore", stores.keysPath, "--new-version", "--batch-size", "5",
         ]
-        let rotation = try await Harness.run(
+        let rotation = try await ChildProcess.run(
             gatewayBinary, arguments, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
         #expect(rotation.status == 0, "\(rotation)")
         let lines = rotation.output.split(separator: "\n").map(String.init)
@@ -233,7 +255,7 @@ struct GatewayCLITests {
         #expect(try await device.put(subject: "patient-new", recordID: "r", body: [1]).status == 201)
 
         // Nothing left to do: finished at once, without a new version.
-        let again = try await Harness.run(
+        let again = try await ChildProcess.run(
             gatewayBinary, Array(arguments.dropLast(3)), environment: ["SAMD_PASSPHRASE": Harness.passphrase])
         #expect(again.status == 0, "\(again)")
         #expect(again.output.hasSuffix("rotation finished: records:2, 13 subject keys\n"), "\(again)")
@@ -248,8 +270,8 @@ struct GatewayCLITests {
         try #require(fd >= 0)
         defer { close(fd) }
         try #require(flock(fd, LOCK_EX | LOCK_NB) == 0)
-        let result = try await Harness.run(
-            try Harness.binary("samd-gateway"),
+        let result = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-gateway"),
             ["rotate", "--store", stores.storePath, "--keystore", stores.keysPath, "--new-version"],
             environment: ["SAMD_PASSPHRASE": Harness.passphrase]
         )

@@ -90,7 +90,8 @@ struct GatewayConnectionLifetimeTests {
                 revokingSerials: [pki.revokedDevice.serial, victim.serial], thisUpdate: Date() - 30)
             try Harness.writePrivate(revoking + pki.rootCRLPEM, to: crl)
             gateway.child.signal(SIGHUP)
-            #expect(await gateway.waitForLog("samd.tls.connection-invalidated", timeout: 30), "\(gateway.log)")
+            #expect(
+                await gateway.waitForLog("samd.tls.connection-invalidated", timeout: .seconds(30)), "\(gateway.log)")
 
             // The request in flight is answered, with Connection: close, and the connection ends.
             try await Self.finishTheRequestAndExpectTheEnd(session, rest: rest)
@@ -122,7 +123,8 @@ struct GatewayConnectionLifetimeTests {
         try await RawClient.session(port: gateway.port, context: context) { session in
             // A request in flight when the connection reaches its maximum age (counted from the handshake).
             let rest = try await Self.startARequest(session, storeFirst: false)
-            #expect(await gateway.waitForLog("samd.gateway.connection-max-age", timeout: 30), "\(gateway.log)")
+            #expect(
+                await gateway.waitForLog("samd.gateway.connection-max-age", timeout: .seconds(30)), "\(gateway.log)")
             try await Self.finishTheRequestAndExpectTheEnd(session, rest: rest)
         }
 

@@ -23,10 +23,10 @@ struct GatewayDescriptorLimitTests {
     static func cpuSeconds(_ pid: Int32) throws -> Double {
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
         // Fields after the command name (which may hold spaces) in parentheses: state is field 3, utime 14, stime 15.
-        guard let close = stat.lastIndex(of: ")") else { throw Harness.SetupFailure("unreadable /proc/\(pid)/stat") }
+        guard let close = stat.lastIndex(of: ")") else { throw SetupFailure("unreadable /proc/\(pid)/stat") }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else {
-            throw Harness.SetupFailure("unreadable /proc/\(pid)/stat")
+            throw SetupFailure("unreadable /proc/\(pid)/stat")
         }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
@@ -61,7 +61,8 @@ struct GatewayDescriptorLimitTests {
         let context = try Harness.clientContext("device")
         return await eventually(timeout: timeout) {
             let client = RecordClient(
-                host: "127.0.0.1", port: port, context: context, connectTimeout: 5, requestTimeout: 5)
+                host: "127.0.0.1", port: port, context: context, connectTimeout: .seconds(5),
+                requestTimeout: .seconds(5))
             return (try? await client.health())?.status == 200
         }
     }

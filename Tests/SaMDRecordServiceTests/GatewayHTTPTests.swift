@@ -282,7 +282,7 @@ struct GatewayHTTPTests {
             // 10 s: long enough that a loaded machine does not let the idle timer close the first connection
             // between the handshake and the first request (CI saw it at 3 s), short enough to wait for.
             configuration: RecordGatewayConfiguration(
-                tls: try Harness.serverContext(logger: recorder.logger), idleTimeout: 10),
+                tls: try Harness.serverContext(logger: recorder.logger), idleTimeout: .seconds(10)),
             store: stores.store,
             logger: recorder.logger
         )
@@ -305,7 +305,7 @@ struct GatewayHTTPTests {
     }
 
     @Test func aTamperedRowIs500WithASecurityEvent() async throws {
-        let python = try Harness.tool("python3")
+        let python = try ProgramLocations.requiredTool("python3")
         let gateway = try await Harness.InProcessGateway.start()
         let device = try gateway.client("device")
         let reader = try gateway.client("reader")
@@ -320,7 +320,7 @@ struct GatewayHTTPTests {
                 db.execute("UPDATE record SET envelope = ? WHERE record_index = ?", (bytes(changed), index))
             db.commit()
             """
-        let tamper = try await Harness.run(
+        let tamper = try await ChildProcess.run(
             python, ["-c", script, gateway.stores.storePath + "/" + EncryptedRecordStore.databaseFileName])
         try #require(tamper.status == 0, "\(tamper)")
 
@@ -341,7 +341,8 @@ struct GatewayHTTPTests {
         let attempts = Attempts()
         await #expect(throws: TLSError(.unknownCA, "")) {
             _ = try await stranger.upload(
-                subject: "p", recordID: "r", body: [1], policy: RetryPolicy(attempts: 5, initialDelay: 0.01)
+                subject: "p", recordID: "r", body: [1],
+                policy: RetryPolicy(attempts: 5, initialDelay: .milliseconds(10))
             ) { _, _, _ in
                 attempts.increment()
             }
@@ -366,7 +367,7 @@ struct GatewayHTTPTests {
             RecordGatewayConfiguration(tls: server, readers: [""]),
             RecordGatewayConfiguration(tls: server, shredders: ["10.0.0.7"]),
             RecordGatewayConfiguration(tls: server, maximumBodyByteCount: 0),
-            RecordGatewayConfiguration(tls: server, idleTimeout: 0),
+            RecordGatewayConfiguration(tls: server, idleTimeout: .zero),
         ]
         for configuration in invalid {
             await #expect(throws: RecordServiceError(.invalidConfiguration, "")) {

@@ -6,6 +6,7 @@ import SaMDKeys
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
+import SaMDTestSupport
 import Testing
 
 @Suite("samd-gateway and samd-agent options and exit codes")
@@ -13,7 +14,7 @@ struct GatewayOptionTests {
     static let passphrase = ["SAMD_PASSPHRASE": Harness.passphrase]
 
     @Test func rotateRefusesADirectoryWithoutARecordStoreAndMakesNoKEKVersion() async throws {
-        let gateway = try Harness.binary("samd-gateway")
+        let gateway = try ProgramLocations.binary("samd-gateway")
         let stores = try Harness.Stores()
         let versions = try stores.keyStore.list().count
         let empty = stores.directory.file("empty")
@@ -22,7 +23,7 @@ struct GatewayOptionTests {
         let mistyped = stores.directory.file("recrods")
 
         for directory in [mistyped, empty] {
-            let run = try await Harness.run(
+            let run = try await ChildProcess.run(
                 gateway,
                 ["rotate", "--store", directory, "--keystore", stores.keysPath, "--new-version"],
                 environment: Self.passphrase
@@ -36,7 +37,7 @@ struct GatewayOptionTests {
         #expect(try stores.keyStore.list().count == versions, "a KEK version was made for a store that is not there")
 
         // The real store still rotates.
-        let real = try await Harness.run(
+        let real = try await ChildProcess.run(
             gateway,
             ["rotate", "--store", stores.storePath, "--keystore", stores.keysPath, "--new-version"],
             environment: Self.passphrase
@@ -46,7 +47,7 @@ struct GatewayOptionTests {
     }
 
     @Test func outOfRangeNumbersAreUsageErrorsNamingTheirOption() async throws {
-        let gateway = try Harness.binary("samd-gateway")
+        let gateway = try ProgramLocations.binary("samd-gateway")
         let stores = try Harness.Stores()
         let serve = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
         let gatewayCases: [([String], String)] = [
@@ -65,7 +66,7 @@ struct GatewayOptionTests {
             (["--min-body-bytes-per-second", "1073741825"], "--min-body-bytes-per-second"),
         ]
         for (extra, option) in gatewayCases {
-            let run = try await Harness.run(gateway, serve + extra, environment: Self.passphrase)
+            let run = try await ChildProcess.run(gateway, serve + extra, environment: Self.passphrase)
             #expect(run.status == 64, "\(extra): \(run)")
             #expect(run.standardError.contains(option), "\(extra): \(run)")
         }
@@ -75,12 +76,12 @@ struct GatewayOptionTests {
             (["--batch-size", "0"], "--batch-size"), (["--batch-size", "-1"], "--batch-size is 1 to 1000000"),
             (["--kek-name", ""], "--kek-name"),
         ] {
-            let run = try await Harness.run(gateway, rotate + extra, environment: Self.passphrase)
+            let run = try await ChildProcess.run(gateway, rotate + extra, environment: Self.passphrase)
             #expect(run.status == 64, "\(extra): \(run)")
             #expect(run.standardError.contains(option), "\(extra): \(run)")
         }
 
-        let agent = try Harness.binary("samd-agent")
+        let agent = try ProgramLocations.binary("samd-agent")
         let upload = AgentCLITests.arguments("device", port: 1)
         let agentCases: [([String], String)] = [
             (["--retries", "101"], "--retries"),
@@ -93,7 +94,7 @@ struct GatewayOptionTests {
             (["--request-timeout", "inf"], "--request-timeout"),
         ]
         for (extra, option) in agentCases {
-            let run = try await Harness.run(agent, upload + extra + ["/tmp/a.json"])
+            let run = try await ChildProcess.run(agent, upload + extra + ["/tmp/a.json"])
             #expect(run.status == 64, "\(extra): \(run)")
             #expect(run.standardError.contains(option), "\(extra): \(run)")
         }
@@ -126,17 +127,17 @@ struct GatewayOptionTests {
         let serve = [0, 64, 66, 69, 70, 74, 78]
         let rotate = [0, 64, 65, 66, 70, 74, 75, 78]
         let agentCodes = [0, 64, 65, 66, 69, 70, 75, 76, 77, 78]
-        let gateway = try Harness.binary("samd-gateway")
-        let agent = try Harness.binary("samd-agent")
+        let gateway = try ProgramLocations.binary("samd-gateway")
+        let agent = try ProgramLocations.binary("samd-agent")
 
-        let top = try await Harness.run(gateway, ["--help"]).output
+        let top = try await ChildProcess.run(gateway, ["--help"]).output
         #expect(Self.listedCodes(in: top, after: "Exit codes of serve") == serve, "\(top)")
         #expect(Self.listedCodes(in: top, after: "Exit codes of rotate") == rotate, "\(top)")
-        let serveHelp = try await Harness.run(gateway, ["serve", "--help"]).output
+        let serveHelp = try await ChildProcess.run(gateway, ["serve", "--help"]).output
         #expect(Self.listedCodes(in: serveHelp, after: "Exit codes") == serve, "\(serveHelp)")
-        let rotateHelp = try await Harness.run(gateway, ["rotate", "--help"]).output
+        let rotateHelp = try await ChildProcess.run(gateway, ["rotate", "--help"]).output
         #expect(Self.listedCodes(in: rotateHelp, after: "Exit codes") == rotate, "\(rotateHelp)")
-        let agentHelp = try await Harness.run(agent, ["--help"]).output
+        let agentHelp = try await ChildProcess.run(agent, ["--help"]).output
         #expect(Self.listedCodes(in: agentHelp, after: "Exit codes") == agentCodes, "\(agentHelp)")
 
         let docs = try String(
@@ -154,8 +155,8 @@ struct GatewayOptionTests {
         let occupant = try await Harness.InProcessGateway.start()
         let stores = try Harness.Stores()
         let address = "127.0.0.1:\(occupant.port)"
-        let run = try await Harness.run(
-            try Harness.binary("samd-gateway"),
+        let run = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-gateway"),
             ["serve", "--listen", address] + Harness.GatewayProcess.standardArguments(stores),
             environment: Self.passphrase
         )

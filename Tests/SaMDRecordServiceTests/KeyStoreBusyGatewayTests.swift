@@ -4,6 +4,7 @@
 import Foundation
 import SaMDRecordService
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -16,7 +17,7 @@ struct KeyStoreBusyGatewayTests {
 
     @Test(.timeLimit(.minutes(3)))
     func putsAnswer503WithRetryAfterWithinTheBoundAndGetsKeepWorking() async throws {
-        let curl = try Harness.tool("curl")
+        let curl = try ProgramLocations.requiredTool("curl")
         let stores = try Harness.Stores()
         let gateway = try await Harness.GatewayProcess(Harness.GatewayProcess.standardArguments(stores))
         defer { gateway.stop() }
@@ -29,12 +30,12 @@ struct KeyStoreBusyGatewayTests {
         // A real process takes the key store's lock (as `samd-vault keys rotate` does), then is stopped. It is
         // started by a shell (which prints its pid) so that this process never waits on a stopped child.
         let lock = stores.keysPath + "/lock"
-        let shell = try Harness.Child(
+        let shell = try ChildProcess(
             URL(fileURLWithPath: "/bin/sh"),
             ["-c", "flock --exclusive --close \"$0\" sh -c 'echo held; exec sleep 300' & echo \"pid $!\"; wait", lock]
         )
         defer { Self.end(shell) }
-        #expect(await shell.wait(timeout: 20) { shell.standardOutput.text.contains("held") })
+        #expect(await shell.wait(timeout: .seconds(20)) { shell.standardOutput.text.contains("held") })
         let holder = try #require(
             shell.standardOutput.text.split(separator: "\n").first { $0.hasPrefix("pid ") }.flatMap {
                 Int32($0.dropFirst(4))
@@ -46,7 +47,7 @@ struct KeyStoreBusyGatewayTests {
         let url = "https://127.0.0.1:\(gateway.port)/records/p/r-1"
         let clock = ContinuousClock()
         let started = clock.now
-        let put = try await Harness.run(
+        let put = try await ChildProcess.run(
             curl,
             [
                 "--silent", "--show-error", "--max-time", "60", "--cacert", pki.root, "--cert", pki.cert("device"),
@@ -93,7 +94,7 @@ struct KeyStoreBusyGatewayTests {
 
     /// Continues and kills the `flock` holder (which alone holds the lock: `--close`) and the command it ran,
     /// then the shell that started them.
-    static func end(_ shell: Harness.Child) {
+    static func end(_ shell: ChildProcess) {
         for pid in Self.children(of: shell.process.processIdentifier) {
             let grandchildren = Self.children(of: pid)
             kill(pid, SIGCONT)

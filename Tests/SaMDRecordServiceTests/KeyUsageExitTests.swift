@@ -1,6 +1,6 @@
 // samd-gateway and samd-agent refuse to load their own leaf when its keyUsage lacks digitalSignature
 // (RFC 5280 §4.2.1.3, RFC 8446 §4.4.2.2): a configuration error (78), before anything listens or connects —
-// the TLSExitStatus mapping of `invalidIdentity`, shared with samd-tls.
+// the ExitStatus mapping of `invalidIdentity` (SaMDExampleSupport), shared with samd-tls.
 
 import Foundation
 import SaMDRecordService
@@ -31,8 +31,9 @@ struct KeyUsageExitTests {
         var arguments = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
         arguments[arguments.firstIndex(of: "--cert")! + 1] = cert
         arguments[arguments.firstIndex(of: "--key")! + 1] = key
-        let result = try await Harness.run(
-            try Harness.binary("samd-gateway"), arguments, environment: ["SAMD_PASSPHRASE": Harness.passphrase])
+        let result = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-gateway"), arguments, environment: ["SAMD_PASSPHRASE": Harness.passphrase]
+        )
         #expect(result.status == 78, "\(result)")
         #expect(
             result.standardError.contains("invalidIdentity") && result.standardError.contains("digitalSignature"),
@@ -52,7 +53,7 @@ struct KeyUsageExitTests {
             "--connect", "127.0.0.1:\(gateway.port)", "--cert", cert, "--key", key, "--ca", Harness.pki.root,
             "--subject", "patient-0815", path,
         ]
-        let result = try await Harness.run(try Harness.binary("samd-agent"), arguments)
+        let result = try await ChildProcess.run(try ProgramLocations.binary("samd-agent"), arguments)
         #expect(result.status == 78, "\(result)")
         #expect(result.standardError.contains("invalidIdentity"), "\(result)")
         #expect(gateway.gateway.statistics.handshakesSucceeded + gateway.gateway.statistics.handshakesFailed == 0)

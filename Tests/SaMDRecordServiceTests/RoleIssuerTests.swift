@@ -211,18 +211,18 @@ struct RoleIssuerTests {
         gateway.stop()
 
         // Setup errors: a role CA without its role is usage (64); a file without a CA certificate is 78.
-        let binary = try Harness.binary("samd-gateway")
+        let binary = try ProgramLocations.binary("samd-gateway")
         let environment = ["SAMD_PASSPHRASE": Harness.passphrase]
         var unbound = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
         unbound.removeSubrange(unbound.firstIndex(of: "--shredder")!...unbound.firstIndex(of: "--shredder")! + 1)
-        let usage = try await Harness.run(
+        let usage = try await ChildProcess.run(
             binary, unbound + ["--shredder-ca", cas.staffCAFile], environment: environment)
         #expect(usage.status == 64, "\(usage)")
         let standard = ["serve", "--listen", "127.0.0.1:0"] + Harness.GatewayProcess.standardArguments(stores)
-        let leaf = try await Harness.run(
+        let leaf = try await ChildProcess.run(
             binary, standard + ["--reader-ca", cas.directory.file("staffReader.pem")], environment: environment)
         #expect(leaf.status == 78 && leaf.standardError.contains("not a CA certificate"), "\(leaf)")
-        let missing = try await Harness.run(
+        let missing = try await ChildProcess.run(
             binary, standard + ["--reader-ca", cas.directory.file("missing.pem")], environment: environment)
         #expect(missing.status == 66, "\(missing)")
     }

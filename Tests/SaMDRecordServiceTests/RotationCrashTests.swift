@@ -4,6 +4,7 @@ import SaMDCrypto
 import SaMDEnvelope
 import SaMDKeys
 import SaMDStore
+import SaMDTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -110,7 +111,7 @@ final class RotateProcess {
         storePath: String, keysPath: String, passphrase: String,
         options: [String] = ["--new-version", "--batch-size", "\(RotationCrashTests.batchSize)"]
     ) throws {
-        self.process.executableURL = try Harness.binary("samd-gateway")
+        self.process.executableURL = try ProgramLocations.binary("samd-gateway")
         self.process.arguments = ["rotate", "--store", storePath, "--keystore", keysPath] + options
         var environment = ProcessInfo.processInfo.environment
         environment["SAMD_PASSPHRASE"] = passphrase

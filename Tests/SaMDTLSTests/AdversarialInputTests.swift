@@ -11,6 +11,7 @@ import NIOEmbedded
 import NIOPosix
 @_spi(Testing) import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Synchronization
 import Testing
 
@@ -442,40 +443,40 @@ struct AdversarialInputTests {
                 "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "gateway.test", "-CAfile", pki.root,
                 "-verify_return_error", "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key",
                 pki.key("device"),
-            ] + extra, keepStandardInputOpen: true)
+            ] + extra, standardInput: .open)
     }
 
     /// `K` makes s_client send a KeyUpdate that requests ours: the server keeps delivering and answers.
-    @Test func aKeyUpdateFromThePeerIsHandled() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func aKeyUpdateFromThePeerIsHandled() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
         let server = try RecordingServer(Self.serverContext(pki))
         let client = try Self.sClient(openssl, pki, port: server.port, ["-tls1_3"])
         defer { client.kill() }
-        #expect(client.waitForStandardOutput(containing: "Verify return code: 0"), "\(client.standardError.text)")
+        #expect(await client.waitForStandardOutput(containing: "Verify return code: 0"), "\(client.standardError.text)")
         client.send(Data("before\n".utf8))
-        #expect(client.waitForStandardOutput(containing: "before"))
+        #expect(await client.waitForStandardOutput(containing: "before"))
         client.send(Data("K\n".utf8))
-        #expect(client.waitForStandardError(containing: "KEYUPDATE"), "\(client.standardError.text)")
+        #expect(await client.waitForStandardError(containing: "KEYUPDATE"), "\(client.standardError.text)")
         client.send(Data("after\n".utf8))
-        #expect(client.waitForStandardOutput(containing: "after"), "\(client.standardOutput.text)")
+        #expect(await client.waitForStandardOutput(containing: "after"), "\(client.standardOutput.text)")
         #expect(server.bytes == Array("before\nafter\n".utf8))
         #expect(server.errors.isEmpty, "\(server.errors)")
     }
 
     /// TLS 1.2 (allowed) and a client that asks to renegotiate: refused (SSL_OP_NO_RENEGOTIATION), and
     /// the connection either goes on as it was or ends with a typed error — never a second handshake.
-    @Test func tls12RenegotiationIsRefused() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func tls12RenegotiationIsRefused() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
         let server = try RecordingServer(Self.serverContext(pki))
         let client = try Self.sClient(openssl, pki, port: server.port, ["-tls1_2"])
         defer { client.kill() }
-        #expect(client.waitForStandardOutput(containing: "Verify return code: 0"), "\(client.standardError.text)")
+        #expect(await client.waitForStandardOutput(containing: "Verify return code: 0"), "\(client.standardError.text)")
         client.send(Data("R\n".utf8))
-        #expect(client.waitForStandardError(containing: "RENEGOTIATING"), "\(client.standardError.text)")
+        #expect(await client.waitForStandardError(containing: "RENEGOTIATING"), "\(client.standardError.text)")
         client.send(Data("after\n".utf8))
-        _ = client.waitForExit(timeout: 3)
+        _ = await client.waitForExit(timeout: .seconds(3))
         #expect(server.waitUntil { server.closed == 1 || server.bytes.count > 0 })
         #expect(server.handshakes == 1)
         #expect(server.bytes.isEmpty || server.bytes == Array("after\n".utf8))
@@ -485,13 +486,13 @@ struct AdversarialInputTests {
     /// A client with a session that allows 0-RTT (from `openssl s_server -early_data`) sends early data to
     /// our server: it is never delivered as application data (our tickets do not allow it, and this ticket
     /// is not ours).
-    @Test func earlyDataIsNeverDelivered() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func earlyDataIsNeverDelivered() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
         let session = pki.directory.appendingPathComponent("session.pem").path
         let earlyFile = try pki.write("early.txt", "EARLY-DATA-MUST-NOT-ARRIVE\n")
         // A real s_server that issues tickets allowing early data, to get such a session.
-        let sServer = try OpenSSLServer.start(
+        let sServer = try await OpenSSLServer.start(
             openssl,
             [
                 "-naccept", "1", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key",
@@ -505,14 +506,14 @@ struct AdversarialInputTests {
             [
                 "s_client", "-connect", "127.0.0.1:\(sServerPort)", "-servername", "gateway.test", "-CAfile", pki.root,
                 "-sess_out", session, "-tls1_3",
-            ], keepStandardInputOpen: true)
+            ], standardInput: .open)
         defer { first.kill() }
-        #expect(first.waitForStandardOutput(containing: "Verify return code: 0"), "\(first.standardError.text)")
+        #expect(await first.waitForStandardOutput(containing: "Verify return code: 0"), "\(first.standardError.text)")
         // The tickets arrive after the handshake, read with the echo.
         first.send(Data("x\n".utf8))
-        Thread.sleep(forTimeInterval: 0.5)
+        try await Task.sleep(for: .milliseconds(500))
         first.closeStandardInput()
-        _ = first.waitForExit(timeout: 5)
+        _ = await first.waitForExit(timeout: .seconds(5))
         try #require(first.standardOutput.text.contains("Max Early Data: 16384"), "\(first.standardOutput.text)")
         try #require(FileManager.default.fileExists(atPath: session), "\(first.standardOutput.text)")
 
@@ -525,13 +526,13 @@ struct AdversarialInputTests {
                 session,
                 "-early_data", earlyFile,
                 "-tls1_3",
-            ], keepStandardInputOpen: true)
+            ], standardInput: .open)
         defer { client.kill() }
-        _ = client.waitForStandardOutput(containing: "Verify return code")
+        _ = await client.waitForStandardOutput(containing: "Verify return code")
         client.send(Data("late\n".utf8))
-        _ = client.waitForStandardOutput(containing: "late", timeout: 3)
+        _ = await client.waitForStandardOutput(containing: "late", timeout: .seconds(3))
         client.closeStandardInput()
-        _ = client.waitForExit(timeout: 5)
+        _ = await client.waitForExit(timeout: .seconds(5))
         #expect(server.waitUntil { server.closed == 1 })
         let output = client.standardOutput.text
         #expect(output.contains("Early data was rejected") || !server.errors.isEmpty, "\(output)")

@@ -28,10 +28,10 @@ struct AlertTests {
         return RawSocket.receiveAll(socket)
     }
 
-    @Test func anSSLv2ClientHelloIsAnsweredWithProtocolVersionLikeOpenSSL() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func anSSLv2ClientHelloIsAnsweredWithProtocolVersionLikeOpenSSL() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
-        let reference = try OpenSSLServer.start(
+        let reference = try await OpenSSLServer.start(
             openssl,
             [
                 "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-tls1_3",
@@ -40,7 +40,7 @@ struct AlertTests {
         defer { reference.child.kill() }
         let opensslAnswer = try Self.answer(toSSLv2HelloOnPort: reference.port)
 
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
         let ours = try Self.answer(toSSLv2HelloOnPort: server.port)
 
@@ -48,7 +48,7 @@ struct AlertTests {
         #expect(opensslAnswer.data == [21, 3, 1, 0, 2, 2, 70], "openssl s_server answered \(opensslAnswer.data)")
         #expect(ours.data == opensslAnswer.data, "samd-tls serve answered \(ours.data)")
         #expect(ours.closed)
-        #expect(server.waitForLog("error=protocolVersion"), "\(server.log)")
+        #expect(await server.waitForLog("error=protocolVersion"), "\(server.log)")
         #expect(server.log.contains("alert=70"), "\(server.log)")
     }
 
@@ -92,24 +92,24 @@ struct AlertTests {
                     print("OUTCOME", type(error).__name__)
         """
 
-    @Test func aRefusedClientThatKeepsWritingReadsTheAlertNotAReset() throws {
-        let python = try Locations.requiredTool("python3")
+    @Test func aRefusedClientThatKeepsWritingReadsTheAlertNotAReset() async throws {
+        let python = try ProgramLocations.requiredTool("python3")
         let pki = try PKIDirectory()
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
         let rogue = try TestCertificateAuthority.makeRoot(commonName: "rogue device")
         let cert = try pki.write("rogue.pem", rogue.certificate.certificatePEM)
         let key = try pki.write("rogue.key", rogue.certificate.privateKeyPEM)
         var outcomes: [String: Int] = [:]
         for _ in 1...5 {
-            let result = try run(
-                python, ["-c", Self.keepWritingClient, "\(server.port)", pki.root, cert, key], timeout: 60)
+            let result = try await ChildProcess.run(
+                python, ["-c", Self.keepWritingClient, "\(server.port)", pki.root, cert, key], timeout: .seconds(60))
             let outcome =
                 result.output.split(separator: "\n").first { $0.hasPrefix("OUTCOME") }.map(String.init) ?? "\(result)"
             outcomes[outcome, default: 0] += 1
         }
         #expect(outcomes == ["OUTCOME TLSV1_ALERT_UNKNOWN_CA SSLError": 5], "\(outcomes)")
-        #expect(server.waitForLog("error=unknownCA"), "\(server.log)")
+        #expect(await server.waitForLog("error=unknownCA"), "\(server.log)")
     }
 
     /// How a raw connection ended.
@@ -156,9 +156,9 @@ struct AlertTests {
     /// refuses: every byte is accepted (the server drains), and the client reads the fatal alert and then the
     /// server's FIN. Without the drain, the server closes with unread input, the kernel answers with a reset,
     /// and the client's send fails or its read ends in ECONNRESET.
-    @Test func aClientStillWritingAfterAFatalAlertGetsTheAlertAndAFinNotAReset() throws {
+    @Test func aClientStillWritingAfterAFatalAlertGetsTheAlertAndAFinNotAReset() async throws {
         let pki = try PKIDirectory()
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
         let socket = try RawSocket.connect(port: server.port, receiveTimeout: 20)
         defer { close(socket) }
@@ -171,7 +171,7 @@ struct AlertTests {
         #expect(
             data.count == 7 && data.first == 21 && data.dropFirst(5).first == 2, "not one fatal alert record: \(data)")
         let alert = data.last.map { "alert=\($0)" } ?? "?"
-        #expect(server.waitForLog(alert), "\(server.log)")
+        #expect(await server.waitForLog(alert), "\(server.log)")
     }
 
     // MARK: - Events name the alert that was sent

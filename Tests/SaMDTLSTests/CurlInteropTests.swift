@@ -4,45 +4,46 @@
 
 import Foundation
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 @Suite("curl interop")
 struct CurlInteropTests {
-    @Test func curlWithClientCertificateCompletesTheHandshake() throws {
-        let curl = try Locations.requiredTool("curl")
+    @Test func curlWithClientCertificateCompletesTheHandshake() async throws {
+        let curl = try ProgramLocations.requiredTool("curl")
         let pki = try PKIDirectory()
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
-        let result = try run(
+        let result = try await ChildProcess.run(
             curl,
             [
                 "-v", "--max-time", "10", "--tlsv1.3",
                 "--cert", pki.cert("device"), "--key", pki.key("device"), "--cacert", pki.root,
                 "https://127.0.0.1:\(server.port)/",
-            ], timeout: 30)
+            ], timeout: .seconds(30))
         #expect(result.status != nil, "curl did not finish")
         #expect(result.standardError.contains("SSL connection using TLSv1.3"), "\(result.standardError)")
         #expect(result.standardError.contains("SSL certificate verify ok"), "\(result.standardError)")
-        #expect(server.waitForLog("samd.tls.handshake-succeeded"), "\(server.log)")
+        #expect(await server.waitForLog("samd.tls.handshake-succeeded"), "\(server.log)")
         #expect(server.log.contains("peer=\(TestPKI.deviceURI)"), "\(server.log)")
         #expect(!server.log.contains("samd.tls.handshake-failed"), "\(server.log)")
     }
 
-    @Test func curlWithoutClientCertificateIsRefused() throws {
-        let curl = try Locations.requiredTool("curl")
+    @Test func curlWithoutClientCertificateIsRefused() async throws {
+        let curl = try ProgramLocations.requiredTool("curl")
         let pki = try PKIDirectory()
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
-        let result = try run(
+        let result = try await ChildProcess.run(
             curl,
             [
                 "-v", "--max-time", "10", "--tlsv1.3", "--cacert", pki.root, "https://127.0.0.1:\(server.port)/",
-            ], timeout: 30)
+            ], timeout: .seconds(30))
         // 56: failure receiving (TLS 1.3: the refusal arrives after curl's handshake); 35: handshake failure.
         #expect(result.status == 56 || result.status == 35, "\(result)")
-        #expect(server.waitForLog("error=certificateRequired"), "\(server.log)")
+        #expect(await server.waitForLog("error=certificateRequired"), "\(server.log)")
         #expect(!server.log.contains("samd.tls.handshake-succeeded"), "\(server.log)")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 /// The gateway and device code of Docs/TLS.md ("Async API"), compiled and run against each other — including
@@ -48,7 +49,7 @@ struct DocSnippetTests {
     }
 
     @Test func theGatewayKeepsServingAfterADeviceVanishesWithoutCloseNotify() async throws {
-        let openssl = try Locations.requiredTool("openssl")
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
         let context = try TLSContext(
             configuration: .gatewayServer(
@@ -70,14 +71,15 @@ struct DocSnippetTests {
                     "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "gateway.test", "-CAfile", pki.root,
                     "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"),
                     "-tls1_3",
-                ], keepStandardInputOpen: true)
+                ], standardInput: .open)
             #expect(
-                vanishing.waitForStandardOutput(containing: "Verify return code: 0"), "\(vanishing.standardError.text)")
+                await vanishing.waitForStandardOutput(containing: "Verify return code: 0"),
+                "\(vanishing.standardError.text)")
             vanishing.send(Data("half a record".utf8))
             // Bounded generously: the whole suite runs beside this test on two cores.
-            #expect(vanishing.wait(timeout: 30) { devices.values.count == 2 })
+            #expect(await vanishing.wait(timeout: .seconds(30)) { devices.values.count == 2 })
             vanishing.signal(SIGKILL)
-            _ = vanishing.waitForExit(timeout: 5)
+            _ = await vanishing.waitForExit(timeout: .seconds(5))
 
             // The next device is still served.
             #expect(try await Self.device(port: port, pki: pki, record: Array("second".utf8)) == Array("second".utf8))

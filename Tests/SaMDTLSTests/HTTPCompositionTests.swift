@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import SaMDTLS
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 /// TLSHandler composed with SwiftNIO's HTTP/1.1 server handlers in a user's own pipeline, and curl as the
@@ -37,7 +38,7 @@ struct HTTPCompositionTests {
     }
 
     @Test func curlGetsAnHTTPSResponseNamingItsVerifiedCertificate() async throws {
-        let curl = try Locations.requiredTool("curl")
+        let curl = try ProgramLocations.requiredTool("curl")
         let pki = try PKIDirectory()
         let context = try TLSContext(
             configuration: .gatewayServer(
@@ -56,21 +57,21 @@ struct HTTPCompositionTests {
         defer { server.close(promise: nil) }
         let port = try #require(server.localAddress?.port)
 
-        let result = try run(
+        let result = try await ChildProcess.run(
             curl,
             [
                 "--silent", "--show-error", "--max-time", "10",
                 "--cert", pki.cert("device"), "--key", pki.key("device"), "--cacert", pki.root,
                 "https://127.0.0.1:\(port)/whoami",
-            ], timeout: 30)
+            ], timeout: .seconds(30))
         #expect(result.status == 0, "\(result)")
         #expect(result.output == "peer=\(TestPKI.deviceURI)\n")
 
-        let refused = try run(
+        let refused = try await ChildProcess.run(
             curl,
             [
                 "--silent", "--max-time", "10", "--cacert", pki.root, "https://127.0.0.1:\(port)/whoami",
-            ], timeout: 30)
+            ], timeout: .seconds(30))
         #expect(refused.status == 56 || refused.status == 35, "no client certificate: \(refused)")
         #expect(refused.output.isEmpty)
     }

@@ -152,10 +152,10 @@ struct KeyUsageProcessTests {
         )
     }
 
-    @Test func serveWithAServerLeafThatMayNotSignExits78() throws {
+    @Test func serveWithAServerLeafThatMayNotSignExits78() async throws {
         let pki = try PKIDirectory()
         let files = try Self.write(try Self.leaves(pki).server, as: "keyAgreementServer", in: pki)
-        let result = try samdTLS([
+        let result = try await samdTLS([
             "serve", "--listen", "127.0.0.1:0", "--cert", files.cert, "--key", files.key, "--client-ca", pki.root,
         ])
         #expect(result.status == 78, "\(result)")
@@ -164,12 +164,12 @@ struct KeyUsageProcessTests {
             "\(result)")
     }
 
-    @Test func connectWithAClientLeafThatMayNotSignExits78BeforeConnecting() throws {
+    @Test func connectWithAClientLeafThatMayNotSignExits78BeforeConnecting() async throws {
         let pki = try PKIDirectory()
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
         let files = try Self.write(try Self.leaves(pki).device, as: "keyAgreementDevice", in: pki)
-        let result = try samdTLS(
+        let result = try await samdTLS(
             ["connect", server.endpoint, "--ca", pki.root, "--cert", files.cert, "--key", files.key],
             stdin: Data("knock\n".utf8))
         #expect(result.status == 78, "\(result)")
@@ -178,23 +178,23 @@ struct KeyUsageProcessTests {
     }
 
     /// openssl s_client presents the leaf anyway: the gateway refuses it with alert 43.
-    @Test func theGatewayRefusesSuchAClientLeafFromOpenSSLWithAlert43() throws {
+    @Test func theGatewayRefusesSuchAClientLeafFromOpenSSLWithAlert43() async throws {
         let pki = try PKIDirectory()
         let files = try Self.write(try Self.leaves(pki).device, as: "keyAgreementDevice", in: pki)
-        try OpenSSLInteropTests.expectGatewayRefuses(
+        try await OpenSSLInteropTests.expectGatewayRefuses(
             certificate: files.cert, key: files.key, pki: pki, code: "unsupportedCertificate", alert: "alert number 43")
     }
 
     /// OpenSSL itself does not check keyUsage in TLS (openssl/openssl#12721): `openssl s_client` verifies a
     /// server leaf that may only agree keys ("Verify return code: 0"), and `openssl s_server` accepts such a
     /// client leaf; samd-tls connect refuses the same server (77, unsupportedCertificate).
-    @Test func openSSLAcceptsWhatSaMDTLSRefuses() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func openSSLAcceptsWhatSaMDTLSRefuses() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
         let leaves = try Self.leaves(pki)
         let serverFiles = try Self.write(leaves.server, as: "keyAgreementServer", in: pki)
         let deviceFiles = try Self.write(leaves.device, as: "keyAgreementDevice", in: pki)
-        let server = try OpenSSLServer.start(
+        let server = try await OpenSSLServer.start(
             openssl,
             [
                 "-cert", serverFiles.cert, "-cert_chain", serverFiles.cert, "-key", serverFiles.key, "-CAfile",
@@ -204,7 +204,7 @@ struct KeyUsageProcessTests {
         defer { server.child.kill() }
 
         // 1. OpenSSL on both sides: the client verifies the server, the server verifies the client, data flows.
-        let opensslClient = try run(
+        let opensslClient = try await ChildProcess.run(
             openssl,
             [
                 "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", deviceFiles.cert, "-cert_chain",
@@ -212,12 +212,12 @@ struct KeyUsageProcessTests {
                 "-key", deviceFiles.key, "-CAfile", pki.root, "-verify_return_error", "-verify_hostname",
                 "gateway.test",
                 "-tls1_3", "-ign_eof",
-            ], stdin: Data("interop\n".utf8), timeout: 20)
+            ], stdin: Data("interop\n".utf8), timeout: .seconds(20))
         #expect(opensslClient.output.contains("Verify return code: 0 (ok)"), "\(opensslClient)")
         #expect(opensslClient.output.contains("poretni"), "s_server did not answer: \(opensslClient)")
 
         // 2. samd-tls against the same server: refused, typed.
-        let result = try samdTLS(
+        let result = try await samdTLS(
             ["connect", "127.0.0.1:\(server.port)", "--server-name", "gateway.test"]
                 + ["--ca", pki.root, "--cert", pki.cert("device"), "--key", pki.key("device")],
             stdin: Data("interop\n".utf8))

@@ -3,14 +3,15 @@
 
 import Foundation
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 @Suite("OpenSSL interop")
 struct OpenSSLInteropTests {
-    @Test func opensslClientAgainstServe() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func opensslClientAgainstServe() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
         let client = try ChildProcess(
@@ -20,31 +21,32 @@ struct OpenSSLInteropTests {
                 "-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device"), "-CAfile",
                 pki.root,
                 "-verify_return_error", "-verify_ip", "127.0.0.1", "-tls1_3",
-            ], keepStandardInputOpen: true)
+            ], standardInput: .open)
         defer { client.kill() }
         let line = "hello from s_client \(UUID().uuidString)\n"
         // s_client sends a line as soon as it reads it; close standard input (s_client then sends close_notify)
         // only once the echo came back.
-        #expect(client.waitForStandardOutput(containing: "Verify return code: 0"), "\(client.standardOutput.text)")
+        #expect(
+            await client.waitForStandardOutput(containing: "Verify return code: 0"), "\(client.standardOutput.text)")
         client.send(Data(line.utf8))
         #expect(
-            client.waitForStandardOutput(containing: line),
+            await client.waitForStandardOutput(containing: line),
             "\(client.standardOutput.text)\n\(client.standardError.text)")
         client.closeStandardInput()
-        let status = client.waitForExit(timeout: 15)
+        let status = await client.waitForExit(timeout: .seconds(15))
         #expect(status == 0, "\(client.standardError.text)")
         let output = client.standardOutput.text
         #expect(output.contains("Protocol  : TLSv1.3") || output.contains("New, TLSv1.3"), "\(output)")
-        #expect(server.waitForLog("peer=\(TestPKI.deviceURI)"), "\(server.log)")
+        #expect(await server.waitForLog("peer=\(TestPKI.deviceURI)"), "\(server.log)")
         #expect(server.log.contains("samd.tls.handshake-succeeded"))
     }
 
-    @Test func tls12OnlyWithTheFlag() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func tls12OnlyWithTheFlag() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
-        let strict = try SamdTLSCLITests.gateway(pki)
+        let strict = try await SamdTLSCLITests.gateway(pki)
         defer { strict.stop() }
-        let lenient = try SamdTLSCLITests.gateway(pki, ["--tls12"])
+        let lenient = try await SamdTLSCLITests.gateway(pki, ["--tls12"])
         defer { lenient.stop() }
         let arguments = { (port: Int) in
             [
@@ -53,20 +55,20 @@ struct OpenSSLInteropTests {
                 "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_2",
             ]
         }
-        let refused = try run(openssl, arguments(strict.port), timeout: 15)
+        let refused = try await ChildProcess.run(openssl, arguments(strict.port), timeout: .seconds(15))
         #expect(refused.status != 0, "\(refused)")
-        #expect(strict.waitForLog("error=protocolVersion"), "\(strict.log)")
+        #expect(await strict.waitForLog("error=protocolVersion"), "\(strict.log)")
 
-        let accepted = try run(openssl, arguments(lenient.port), timeout: 15)
+        let accepted = try await ChildProcess.run(openssl, arguments(lenient.port), timeout: .seconds(15))
         #expect(accepted.status == 0, "\(accepted)")
         #expect(accepted.output.contains("Protocol  : TLSv1.2"), "\(accepted.output)")
-        #expect(lenient.waitForLog("tls_version=TLSv1.2"), "\(lenient.log)")
+        #expect(await lenient.waitForLog("tls_version=TLSv1.2"), "\(lenient.log)")
     }
 
-    @Test func opensslClientWithoutCertificateGetsAlert116() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func opensslClientWithoutCertificateGetsAlert116() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
         let client = try ChildProcess(
@@ -74,11 +76,11 @@ struct OpenSSLInteropTests {
             [
                 "s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.root, "-verify_return_error",
                 "-tls1_3",
-            ], keepStandardInputOpen: true)
+            ], standardInput: .open)
         defer { client.kill() }
         client.send(Data("anyone there?\n".utf8))
         // In TLS 1.3 the refusal comes after the client's handshake, on its read.
-        let refused = client.wait(timeout: 15) {
+        let refused = await client.wait(timeout: .seconds(15)) {
             let all = client.standardOutput.text + client.standardError.text
             return all.contains("alert number 116") || all.contains("certificate required")
         }
@@ -86,8 +88,8 @@ struct OpenSSLInteropTests {
         #expect(refused, "\(all)")
         #expect(!all.contains("anyone there?"), "data was echoed to a client without a certificate")
         client.closeStandardInput()
-        client.waitForExit(timeout: 10)
-        #expect(server.waitForLog("error=certificateRequired"), "\(server.log)")
+        await client.waitForExit(timeout: .seconds(10))
+        #expect(await server.waitForLog("error=certificateRequired"), "\(server.log)")
     }
 
     /// Client certificates that samd-tls itself would not present (expired, wrong EKU), offered by s_client:
@@ -97,19 +99,19 @@ struct OpenSSLInteropTests {
         ("wrongPurposeDevice", "unsupportedCertificate", "alert number 43"),
         ("unknownCADevice", "unknownCA", "alert number 48"),
     ])
-    func gatewayRefusesBadClientCertificates(client: String, code: String, alert: String) throws {
+    func gatewayRefusesBadClientCertificates(client: String, code: String, alert: String) async throws {
         let pki = try PKIDirectory()
-        try Self.expectGatewayRefuses(
+        try await Self.expectGatewayRefuses(
             certificate: pki.cert(client), key: pki.key(client), pki: pki, code: code, alert: alert)
     }
 
     /// `openssl s_client` presents `certificate` (chain) and `key` to `samd-tls serve --client-ca`: it must
     /// read `alert` (e.g. "alert number 43"), nothing is echoed, and the server logs `error=<code>`.
     static func expectGatewayRefuses(certificate: String, key: String, pki: PKIDirectory, code: String, alert: String)
-        throws
+        async throws
     {
-        let openssl = try Locations.requiredTool("openssl")
-        let server = try SamdTLSCLITests.gateway(pki)
+        let openssl = try ProgramLocations.requiredTool("openssl")
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
         let child = try ChildProcess(
@@ -118,22 +120,24 @@ struct OpenSSLInteropTests {
                 "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", certificate, "-cert_chain", certificate,
                 "-key", key,
                 "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
-            ], keepStandardInputOpen: true)
+            ], standardInput: .open)
         defer { child.kill() }
         child.send(Data("let me in\n".utf8))
-        let refused = child.wait(timeout: 15) { (child.standardOutput.text + child.standardError.text).contains(alert) }
+        let refused = await child.wait(timeout: .seconds(15)) {
+            (child.standardOutput.text + child.standardError.text).contains(alert)
+        }
         let all = child.standardOutput.text + child.standardError.text
         #expect(refused, "\(all)")
         #expect(!all.contains("let me in"), "data was echoed")
         child.closeStandardInput()
-        child.waitForExit(timeout: 10)
-        #expect(server.waitForLog("error=\(code)"), "\(server.log)")
+        await child.waitForExit(timeout: .seconds(10))
+        #expect(await server.waitForLog("error=\(code)"), "\(server.log)")
     }
 
-    @Test func connectAgainstOpenSSLServer() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func connectAgainstOpenSSLServer() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
-        let server = try OpenSSLServer.start(
+        let server = try await OpenSSLServer.start(
             openssl,
             [
                 "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-CAfile",
@@ -142,7 +146,7 @@ struct OpenSSLInteropTests {
             ])
         defer { server.child.kill() }
 
-        let result = try samdTLS(
+        let result = try await samdTLS(
             SamdTLSCLITests.clientArguments(pki, "127.0.0.1:\(server.port)", as: "device"),
             stdin: Data("interop\n".utf8)
         )
@@ -152,17 +156,18 @@ struct OpenSSLInteropTests {
         #expect(result.standardError.contains("(TLSv1.3, TLS_"), "\(result.standardError)")
         // s_server saw and verified the device certificate.
         #expect(
-            server.child.waitForStandardError(containing: "device-0001")
-                || server.child.waitForStandardOutput(containing: "device-0001"),
+            await server.child.wait(timeout: .seconds(10)) {
+                (server.child.standardError.text + server.child.standardOutput.text).contains("device-0001")
+            },
             "\(server.child.standardOutput.text)\n\(server.child.standardError.text)"
         )
     }
 
-    @Test func connectRefusedByOpenSSLServerExits77() throws {
-        let openssl = try Locations.requiredTool("openssl")
+    @Test func connectRefusedByOpenSSLServerExits77() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
         let pki = try PKIDirectory()
         // s_server requires a certificate from "otherRoot": the device's is refused.
-        let server = try OpenSSLServer.start(
+        let server = try await OpenSSLServer.start(
             openssl,
             [
                 "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key", pki.key("server"), "-CAfile",
@@ -170,7 +175,7 @@ struct OpenSSLInteropTests {
                 "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "1",
             ])
         defer { server.child.kill() }
-        let result = try samdTLS(
+        let result = try await samdTLS(
             SamdTLSCLITests.clientArguments(pki, "127.0.0.1:\(server.port)", as: "device"),
             stdin: Data("interop\n".utf8)
         )

@@ -3,6 +3,7 @@
 
 import Foundation
 import SaMDTLSTestSupport
+import SaMDTestSupport
 import Testing
 
 @Suite("sslyze scan")
@@ -17,13 +18,14 @@ struct ScannerTests {
         guard FileManager.default.isExecutableFile(atPath: sslyze.path),
             FileManager.default.isExecutableFile(atPath: self.sslyzePython.path)
         else {
-            throw SetupError("sslyze is not installed at \(sslyze.path); run Scripts/setup (CI runs it)")
+            throw SetupFailure("sslyze is not installed at \(sslyze.path); run Scripts/setup (CI runs it)")
         }
         return self.sslyzePython
     }
 
     /// Runs sslyze's version and suite scans against `port` and returns the one server result.
-    static func scan(port: Int, clientCertificate: (cert: String, key: String)?, in directory: URL) throws -> [String:
+    static func scan(port: Int, clientCertificate: (cert: String, key: String)?, in directory: URL) async throws
+        -> [String:
         Any]
     {
         let python = try self.requireSSLyze()
@@ -34,7 +36,7 @@ struct ScannerTests {
             arguments += ["--cert", clientCertificate.cert, "--key", clientCertificate.key]
         }
         arguments.append("127.0.0.1:\(port)")
-        let result = try run(python, arguments, timeout: 180)
+        let result = try await ChildProcess.run(python, arguments, timeout: .seconds(180))
         #expect(result.status == 0, "sslyze: \(result)")
         let data = try Data(contentsOf: URL(fileURLWithPath: json))
         let document = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
@@ -53,15 +55,15 @@ struct ScannerTests {
         return (result["is_tls_version_supported"] as? Bool ?? false, accepted)
     }
 
-    @Test func gatewayOffersTLS13AEADOnlyAndRequiresClientCertificates() throws {
+    @Test func gatewayOffersTLS13AEADOnlyAndRequiresClientCertificates() async throws {
         _ = try Self.requireSSLyze()
         let pki = try PKIDirectory()
-        let server = try SamdTLSCLITests.gateway(pki)
+        let server = try await SamdTLSCLITests.gateway(pki)
         defer { server.stop() }
 
         // Without a client certificate: sslyze can still enumerate TLS 1.3 suites (the refusal of the client
         // comes after the handshake) and tells whether client authentication is required.
-        let anonymous = try Self.scan(port: server.port, clientCertificate: nil, in: pki.directory)
+        let anonymous = try await Self.scan(port: server.port, clientCertificate: nil, in: pki.directory)
         #expect(
             anonymous["connectivity_status"] as? String == "COMPLETED", "\(anonymous["connectivity_error_trace"] ?? "")"
         )
@@ -87,7 +89,7 @@ struct ScannerTests {
         #expect(!accepted.contains("TLS_AES_128_CCM_8_SHA256"), "CCM_8 has a truncated tag")
 
         // With the device certificate sslyze completes authenticated handshakes.
-        let authenticated = try Self.scan(
+        let authenticated = try await Self.scan(
             port: server.port, clientCertificate: (pki.cert("device"), pki.key("device")), in: pki.directory)
         #expect(
             authenticated["connectivity_status"] as? String == "COMPLETED",
@@ -96,6 +98,6 @@ struct ScannerTests {
         #expect(tls13WithCertificate)
         #expect(Set(acceptedWithCertificate).isSubset(of: aead), "\(acceptedWithCertificate)")
         #expect(try Self.suites(authenticated, "tls_1_2_cipher_suites").supported == false)
-        #expect(server.waitForLog("peer=\(TestPKI.deviceURI)"), "\(server.log)")
+        #expect(await server.waitForLog("peer=\(TestPKI.deviceURI)"), "\(server.log)")
     }
 }

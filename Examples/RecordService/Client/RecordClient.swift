@@ -1,6 +1,7 @@
 public import NIOCore
 import NIOHTTP1
 public import NIOPosix
+import SaMDExampleSupport
 public import SaMDTLS
 
 /// A client of the records gateway over mutual TLS: one kept-alive HTTP/1.1 connection, made on first use and
@@ -33,32 +34,32 @@ public struct RecordClient: Sendable {
     ///     client certificate).
     ///   - serverName: the name the gateway's certificate must carry (default: `host`): a DNS name is checked
     ///     against DNS SANs and sent as SNI, an IP address against IP SANs.
-    ///   - connectTimeout: seconds to wait for the TCP connection. The TLS handshake that follows is bounded
+    ///   - connectTimeout: how long to wait for the TCP connection (at least 1 ms). The TLS handshake that follows is bounded
     ///     by `context`'s ``SaMDTLS/TLSConfiguration/handshakeTimeout`` (`samd-agent` sets it from its
     ///     `--connect-timeout`).
-    ///   - requestTimeout: seconds from sending a request to its complete answer.
+    ///   - requestTimeout: how long from sending a request to its complete answer (at least 1 ms).
     ///   - maximumResponseByteCount: the largest answer accepted, in bytes (default 64 MiB + 64 KiB).
     public init(
         host: String,
         port: Int,
         context: TLSContext,
         serverName: String? = nil,
-        connectTimeout: Double = 10,
-        requestTimeout: Double = 120,
+        connectTimeout: Duration = .seconds(10),
+        requestTimeout: Duration = .seconds(120),
         maximumResponseByteCount: Int = (64 << 20) + (64 << 10),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) {
         self.host = host
         self.port = port
         self.maximumResponseByteCount = maximumResponseByteCount
-        self.authority = RecordServiceEndpoint.format(host: serverName ?? host, port: port)
+        self.authority = Endpoint.format(host: serverName ?? host, port: port)
         self.connection = RecordClientConnection(
             host: host,
             port: port,
             context: context,
             serverName: TLSServerName(serverName ?? host),
-            connectTimeout: max(0.001, connectTimeout),
-            requestTimeout: max(0.001, requestTimeout),
+            connectTimeout: max(.milliseconds(1), connectTimeout),
+            requestTimeout: max(.milliseconds(1), requestTimeout),
             maximumResponseByteCount: maximumResponseByteCount,
             group: group
         )
@@ -166,8 +167,8 @@ extension RecordClient {
     /// Stores a record like ``put(subject:recordID:recordType:body:)``, trying again under `policy` when the
     /// attempt failed in a way that may pass: a retryable network error (``RetryPolicy/isRetryable(_:)``) or
     /// a 503 answer. A refused certificate, a protocol error, or any other answer ends it at once.
-    /// - Parameter onRetry: called before each wait with the attempt that failed (1-based), the delay in
-    ///   seconds, and the error (`nil` for a 503 answer).
+    /// - Parameter onRetry: called before each wait with the attempt that failed (1-based), the delay, and
+    ///   the error (`nil` for a 503 answer).
     /// - Returns: the last answer (a 503 when every attempt got one).
     /// - Throws: the last attempt's error, or the first one that is not retryable; `CancellationError` when
     ///   the task is cancelled during a wait.
@@ -177,7 +178,7 @@ extension RecordClient {
         recordType: String = RecordTypes.fallback,
         body: some Collection<UInt8>,
         policy: RetryPolicy = RetryPolicy(),
-        onRetry: (@Sendable (_ failedAttempt: Int, _ delay: Double, _ error: (any Error)?) -> Void)? = nil
+        onRetry: (@Sendable (_ failedAttempt: Int, _ delay: Duration, _ error: (any Error)?) -> Void)? = nil
     ) async throws -> RecordResponse {
         let bytes = Array(body)
         var attempt = 1
@@ -196,7 +197,7 @@ extension RecordClient {
             }
             let delay = policy.delay(beforeAttempt: attempt + 1)
             onRetry?(attempt, delay, failure)
-            try await Task.sleep(for: .nanoseconds(Int64((delay * 1e9).rounded())))
+            try await Task.sleep(for: delay)
             attempt += 1
         }
     }

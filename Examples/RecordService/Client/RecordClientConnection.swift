@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SaMDExampleSupport
 import SaMDTLS
 import Synchronization
 
@@ -54,8 +55,8 @@ actor RecordClientConnection {
     let port: Int
     let context: TLSContext
     let serverName: TLSServerName
-    let connectTimeout: Double
-    let requestTimeout: Double
+    let connectTimeout: Duration
+    let requestTimeout: Duration
     let maximumResponseByteCount: Int
     let group: any EventLoopGroup
 
@@ -72,8 +73,8 @@ actor RecordClientConnection {
         port: Int,
         context: TLSContext,
         serverName: TLSServerName,
-        connectTimeout: Double,
-        requestTimeout: Double,
+        connectTimeout: Duration,
+        requestTimeout: Duration,
         maximumResponseByteCount: Int,
         group: any EventLoopGroup
     ) {
@@ -165,11 +166,11 @@ actor RecordClientConnection {
             throw RecordServiceError(.invalidConfiguration, "RecordClient needs a client TLS context")
         }
         let (context, name, port) = (self.context, self.serverName, self.port)
-        let (limit, timeout) = (self.maximumResponseByteCount, GatewayHTTPHandler.timeAmount(self.requestTimeout))
+        let (limit, timeout) = (self.maximumResponseByteCount, TimeAmount(self.requestTimeout))
         let failure = ConnectionFailure()
         let bootstrap = ClientBootstrap(group: self.group)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .connectTimeout(GatewayHTTPHandler.timeAmount(self.connectTimeout))
+            .connectTimeout(TimeAmount(self.connectTimeout))
         let channel: any Channel
         let handshake: EventLoopFuture<TLSConnectionInfo>
         do {
@@ -186,7 +187,7 @@ actor RecordClientConnection {
         } catch {
             throw TLSError(
                 .unreachable,
-                "cannot reach \(RecordServiceEndpoint.format(host: self.host, port: self.port)): \(NetworkErrorText.reason(error))"
+                "cannot reach \(Endpoint.format(host: self.host, port: self.port)): \(NetworkErrorText.reason(error))"
             )
         }
         do {

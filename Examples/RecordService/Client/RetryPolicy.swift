@@ -9,30 +9,35 @@ import SaMDTLS
 public struct RetryPolicy: Sendable, Hashable {
     /// Attempts in all, the first included (at least 1; 1 means no retry).
     public var attempts: Int
-    /// The delay before the second attempt, in seconds.
-    public var initialDelay: Double
-    /// The longest delay between two attempts, in seconds.
-    public var maximumDelay: Double
+    /// The delay before the second attempt.
+    public var initialDelay: Duration
+    /// The longest delay between two attempts.
+    public var maximumDelay: Duration
     /// How much of each delay may be taken off at random, as a fraction 0…1 (0: exact delays).
     public var jitter: Double
 
     /// A policy; values out of range are clamped (attempts ≥ 1, delays ≥ 0, jitter 0…1).
-    public init(attempts: Int = 6, initialDelay: Double = 0.5, maximumDelay: Double = 30, jitter: Double = 0.2) {
+    public init(
+        attempts: Int = 6, initialDelay: Duration = .milliseconds(500), maximumDelay: Duration = .seconds(30),
+        jitter: Double = 0.2
+    ) {
         self.attempts = max(1, attempts)
-        self.initialDelay = max(0, initialDelay)
-        self.maximumDelay = max(0, maximumDelay)
+        self.initialDelay = max(.zero, initialDelay)
+        self.maximumDelay = max(.zero, maximumDelay)
         self.jitter = min(1, max(0, jitter))
     }
 
     /// No retry: one attempt.
     public static let none = RetryPolicy(attempts: 1)
 
-    /// The delay before attempt `attempt` (2 or more), in seconds, for a random draw `random` in 0…1.
-    public func delay(beforeAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Double {
-        guard attempt >= 2 else { return 0 }
+    /// The delay before attempt `attempt` (2 or more; `.zero` before the first), for a random draw `random`
+    /// in 0…1. Computed in seconds as a `Double`, so that whole and half seconds come out exact.
+    public func delay(beforeAttempt attempt: Int, random: Double = Double.random(in: 0...1)) -> Duration {
+        guard attempt >= 2 else { return .zero }
         let exponent = min(attempt - 2, 62)
-        let base = min(self.maximumDelay, self.initialDelay * Double(1 << exponent))
-        return base * (1 - self.jitter * min(1, max(0, random)))
+        let second = Duration.seconds(1)
+        let base = min(self.maximumDelay / second, self.initialDelay / second * Double(1 << exponent))
+        return .seconds(base * (1 - self.jitter * min(1, max(0, random))))
     }
 
     /// Whether `error` may pass on another attempt: a ``SaMDTLS/TLSError`` that ``SaMDTLS/TLSError/isRetryable``

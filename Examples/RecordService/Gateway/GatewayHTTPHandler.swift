@@ -3,109 +3,11 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SaMDExampleSupport
 import SaMDKeys
 import SaMDStore
 import SaMDTLS
 import Synchronization
-
-/// What every connection of one gateway shares: its configuration, store, logger and counters.
-final class GatewayCore: Sendable {
-    let configuration: RecordGatewayConfiguration
-    let store: EncryptedRecordStore
-    let logger: Logger
-    /// Where the store's synchronous calls (SQLite, fsync, key store) run: never on an event loop.
-    let threadPool: NIOThreadPool
-    let counters = Mutex(RecordGatewayStatistics())
-    let stopping = Mutex(false)
-    /// Request body bytes held by all connections now, at most `configuration.maximumBufferedBodyByteCount`.
-    private let bufferedBodyBytes = Mutex(0)
-    /// What the full handshakes found about issuer-bound roles, by leaf certificate, for resumed sessions.
-    private let issuedRoles = Mutex(IssuedRolesCache())
-
-    init(
-        configuration: RecordGatewayConfiguration, store: EncryptedRecordStore, logger: Logger,
-        threadPool: NIOThreadPool
-    ) {
-        self.configuration = configuration
-        self.store = store
-        self.logger = logger
-        self.threadPool = threadPool
-    }
-
-    /// Whether `count` more body bytes would fit the shared budget now (nothing is reserved).
-    func bodyBytesFit(_ count: Int) -> Bool {
-        let limit = self.configuration.maximumBufferedBodyByteCount
-        return self.bufferedBodyBytes.withLock { held in count <= limit - held }
-    }
-
-    /// Reserves `count` more body bytes of the shared budget; `false` (nothing reserved) when they do not fit.
-    func reserveBodyBytes(_ count: Int) -> Bool {
-        let limit = self.configuration.maximumBufferedBodyByteCount
-        return self.bufferedBodyBytes.withLock { held in
-            guard count <= limit - held else { return false }
-            held += count
-            return true
-        }
-    }
-
-    /// The roles of a client verified in a handshake. A resumed session's identity is its leaf alone (no
-    /// chain is verified again): its issuer-bound roles are what the full handshake that made the session
-    /// found for that leaf, remembered here; forgotten (bounded cache), they are not granted — fail closed.
-    func roles(of peer: TLSPeerIdentity, resumed: Bool) -> (roles: Set<RecordRole>, refusedByIssuer: [RecordRole]) {
-        let configuration = self.configuration
-        guard configuration.bindsRolesToIssuers else { return (configuration.roles(of: peer), []) }
-        let leaf = peer.certificateChain.first ?? []
-        let issued: Set<RecordRole>
-        if resumed {
-            issued = self.issuedRoles.withLock { $0.roles(for: leaf) } ?? []
-        } else {
-            issued = configuration.issuedRoles(of: peer)
-            self.issuedRoles.withLock { $0.remember(issued, for: leaf) }
-        }
-        return (
-            configuration.roles(of: peer, issuedRoles: issued),
-            configuration.rolesRefusedByIssuer(peer, issuedRoles: issued)
-        )
-    }
-
-    /// Gives `count` reserved body bytes back.
-    func releaseBodyBytes(_ count: Int) {
-        self.bufferedBodyBytes.withLock { $0 -= count }
-    }
-}
-
-/// The issuer-bound roles full handshakes found, by leaf certificate (DER), at most ``limit`` leaves (the
-/// oldest forgotten first): a resumed session can only come from a full handshake of this process.
-struct IssuedRolesCache {
-    static let limit = 4096
-    private var roles: [[UInt8]: Set<RecordRole>] = [:]
-    private var order: [[UInt8]] = []
-
-    func roles(for leaf: [UInt8]) -> Set<RecordRole>? {
-        self.roles[leaf]
-    }
-
-    mutating func remember(_ issued: Set<RecordRole>, for leaf: [UInt8]) {
-        guard !leaf.isEmpty else { return }
-        if self.roles.updateValue(issued, forKey: leaf) == nil {
-            self.order.append(leaf)
-            if self.order.count > Self.limit {
-                self.roles[self.order.removeFirst()] = nil
-            }
-        }
-    }
-}
-
-/// Sent down each connection's pipeline when the gateway stops: idle connections close now, busy ones after
-/// their response.
-struct GatewayShutdownEvent: Sendable {}
-
-/// What a store call produced, carried back from the thread pool to the event loop.
-private enum StoreOutcome: Sendable {
-    case stored(RecordWriteResult, bytes: Int, recordType: String)
-    case read(StoredRecord)
-    case shredded(ShredReceipt)
-}
 
 /// The gateway's HTTP/1.1 request handling for one connection, behind `TLSHandler` and NIO's HTTP server
 /// handlers (with pipelining assistance: one request at a time reaches this handler).
@@ -114,11 +16,15 @@ private enum StoreOutcome: Sendable {
 /// fired before any request byte is delivered). A request is routed when its head arrives; its body is
 /// accumulated only for an allowed `PUT`, up to the configured limit; the store call runs on the thread pool
 /// when the request has fully arrived. Not `Sendable`: it lives on its channel's event loop.
+///
+/// This file holds the connection's state and the request intake; the store calls, the responses and the
+/// timers are extensions beside it (`GatewayHTTPHandler+Store.swift`, `+Responses.swift`, `+Timers.swift`),
+/// so the state is internal to the module rather than private.
 final class GatewayHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private enum Phase {
+    enum Phase {
         /// Before the TLS handshake completed: no request can arrive.
         case handshaking
         /// Waiting for a request head (the idle timer runs).
@@ -131,7 +37,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         case closing
     }
 
-    private struct Request {
+    struct Request {
         let head: HTTPRequestHead
         let decision: GatewayRouting.Decision
         /// The body so far; `nil` when it is discarded (every request but an allowed PUT).
@@ -142,37 +48,37 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         let keepAlive: Bool
     }
 
-    private let core: GatewayCore
-    private var phase = Phase.handshaking
-    private var request: Request?
-    private var client = GatewayEvents.Client()
-    private var roles: Set<RecordRole> = []
+    let core: GatewayCore
+    var phase = Phase.handshaking
+    var request: Request?
+    var client = GatewayEvents.Client()
+    var roles: Set<RecordRole> = []
     /// The connection closes after the response in flight, or at once when idle: the gateway stops, the
     /// client is no longer valid (``TLSPeerInvalidatedEvent``), or the connection reached its maximum age.
-    private var stopping = false
-    private var idleTimer: Scheduled<Void>?
-    private var ageTimer: Scheduled<Void>?
-    private var requestTimer: Scheduled<Void>?
+    var stopping = false
+    var idleTimer: Scheduled<Void>?
+    var ageTimer: Scheduled<Void>?
+    var requestTimer: Scheduled<Void>?
     /// Ends the current window of the body rate check (``RecordGatewayConfiguration/minimumBodyBytesPerSecond``).
-    private var rateTimer: Scheduled<Void>?
+    var rateTimer: Scheduled<Void>?
     /// Body bytes of the current request when the current rate window began.
-    private var receivedAtWindowStart = 0
+    var receivedAtWindowStart = 0
     /// Body bytes of the shared budget this connection holds (``GatewayCore/reserveBodyBytes(_:)``).
-    private var reservedBodyBytes = 0
+    var reservedBodyBytes = 0
     /// A request that arrived while the previous response still waited in the outbound buffer: it is
     /// processed when the client has read enough (`channelWritabilityChanged`).
-    private var parked: Request?
+    var parked: Request?
 
     init(core: GatewayCore) {
         self.core = core
     }
 
-    private var limit: Int { self.core.configuration.maximumBodyByteCount }
+    var limit: Int { self.core.configuration.maximumBodyByteCount }
 
     func handlerAdded(context: ChannelHandlerContext) {
         if let address = context.channel.remoteAddress {
             self.client.remote =
-                address.ipAddress.map { RecordServiceEndpoint.format(host: $0, port: address.port ?? 0) }
+                address.ipAddress.map { Endpoint.format(host: $0, port: address.port ?? 0) }
                 ?? "\(address)"
         }
     }
@@ -213,7 +119,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
 
     /// Closes now when no request is in flight; otherwise the response in flight carries `Connection: close`
     /// and the connection closes after it.
-    private func finishAfterResponse(context: ChannelHandlerContext) {
+    func finishAfterResponse(context: ChannelHandlerContext) {
         self.stopping = true
         if self.phase == .idle || self.phase == .handshaking {
             self.phase = .closing
@@ -267,7 +173,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
 
     // MARK: Requests
 
-    private func receiveHead(context: ChannelHandlerContext, _ head: HTTPRequestHead) {
+    func receiveHead(context: ChannelHandlerContext, _ head: HTTPRequestHead) {
         guard self.phase == .idle else {
             // The pipelining handler delivers one request at a time; anything else ends the connection.
             if self.phase != .closing {
@@ -313,8 +219,9 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
             context.writeAndFlush(
                 Self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        let seconds = self.core.configuration.requestTimeout
-        self.requestTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
+        let timeout = self.core.configuration.requestTimeout
+        let seconds = timeout.secondsValue
+        self.requestTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(timeout)) {
             guard self.phase == .receiving, let request = self.request else { return }
             GatewayEvents.requestTimeout(self.core.logger, client: self.client, seconds: seconds)
             self.request = nil
@@ -332,7 +239,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
 
     /// Starts a window of the body rate check: when it ends, the request must have received at least
     /// `minimumBodyBytesPerSecond × bodyRateWindow` more bytes, or it is dropped (408, connection closed).
-    private func startRateWindow(context: ChannelHandlerContext) {
+    func startRateWindow(context: ChannelHandlerContext) {
         let minimum = self.core.configuration.minimumBodyBytesPerSecond
         guard minimum > 0 else { return }
         let window = self.core.configuration.bodyRateWindow
@@ -358,7 +265,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    private func receiveBody(context: ChannelHandlerContext, _ chunk: inout ByteBuffer) {
+    func receiveBody(context: ChannelHandlerContext, _ chunk: inout ByteBuffer) {
         guard self.phase == .receiving, self.request != nil else { return }
         let count = chunk.readableBytes
         self.core.counters.withLock { $0.bytesIn += count }
@@ -378,7 +285,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         self.request!.body?.writeBuffer(&chunk)
     }
 
-    private func receiveEnd(context: ChannelHandlerContext) {
+    func receiveEnd(context: ChannelHandlerContext) {
         guard self.phase == .receiving, let request = self.request else { return }
         self.request = nil
         self.cancelRequestTimers()
@@ -394,7 +301,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         self.process(context: context, request)
     }
 
-    private func process(context: ChannelHandlerContext, _ request: Request) {
+    func process(context: ChannelHandlerContext, _ request: Request) {
         let head = request.head
         switch request.decision {
         case .refuse(let reply, let route, let refusedRole):
@@ -408,7 +315,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         }
     }
 
-    private func refuse(
+    func refuse(
         context: ChannelHandlerContext,
         _ reply: GatewayReply,
         route: GatewayRoute?,
@@ -426,7 +333,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
 
     /// 413: the body is not read; the connection closes after the response (TLSHandler's close drains what
     /// the client still sends while it waits for its close_notify).
-    private func refuseBody(context: ChannelHandlerContext, version: HTTPVersion, declared: Int?) {
+    func refuseBody(context: ChannelHandlerContext, version: HTTPVersion, declared: Int?) {
         self.dropRequest()
         GatewayEvents.bodyTooLarge(self.core.logger, client: self.client, limit: self.limit, declared: declared)
         self.respond(
@@ -439,7 +346,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
 
     /// 503: the body does not fit the shared budget (``RecordGatewayConfiguration/maximumBufferedBodyByteCount``);
     /// not read, and the connection closes after the response, as for 413.
-    private func refuseOverloaded(context: ChannelHandlerContext, version: HTTPVersion) {
+    func refuseOverloaded(context: ChannelHandlerContext, version: HTTPVersion) {
         self.dropRequest()
         GatewayEvents.bodiesOverBudget(
             self.core.logger, client: self.client, limit: self.core.configuration.maximumBufferedBodyByteCount)
@@ -450,232 +357,21 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     }
 
     /// Forgets the request being received: its timer stops and its body bytes go back to the shared budget.
-    private func dropRequest() {
+    func dropRequest() {
         self.request = nil
         self.cancelRequestTimers()
         self.releaseBody()
     }
 
-    private func reserveBody(_ count: Int) -> Bool {
+    func reserveBody(_ count: Int) -> Bool {
         guard self.core.reserveBodyBytes(count) else { return false }
         self.reservedBodyBytes += count
         return true
     }
 
-    private func releaseBody() {
+    func releaseBody() {
         guard self.reservedBodyBytes > 0 else { return }
         self.core.releaseBodyBytes(self.reservedBodyBytes)
         self.reservedBodyBytes = 0
-    }
-
-    // MARK: The store
-
-    private func perform(
-        context: ChannelHandlerContext,
-        _ operation: GatewayOperation,
-        route: GatewayRoute,
-        head: HTTPRequestHead,
-        keepAlive: Bool,
-        body: ByteBuffer
-    ) {
-        if case .health = operation {
-            self.respond(
-                context: context, .json(.ok, GatewayReply.Health(status: "ok")), version: head.version,
-                keepAlive: keepAlive)
-            return
-        }
-        let store = self.core.store
-        let work = self.core.threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> StoreOutcome in
-            switch operation {
-            case .putRecord(let subject, let recordID, let recordType):
-                let result = try store.put(
-                    body.readableBytesView, subject: subject, recordID: recordID, recordType: recordType)
-                return .stored(result, bytes: body.readableBytes, recordType: recordType)
-            case .getRecord(let subject, let recordID):
-                return .read(try store.get(subject: subject, recordID: recordID))
-            case .shredSubject(let subject):
-                return .shredded(try store.shred(subject: subject))
-            case .health:
-                preconditionFailure("answered without the store")
-            }
-        }
-        work.assumeIsolated().whenComplete { result in
-            // The store has sealed (or refused) the body: its bytes go back to the shared budget.
-            self.releaseBody()
-            let reply = self.reply(for: result, operation: operation, route: route, method: head.method.rawValue)
-            self.respond(context: context, reply, version: head.version, keepAlive: keepAlive)
-        }
-    }
-
-    private func reply(
-        for result: Result<StoreOutcome, any Error>, operation: GatewayOperation, route: GatewayRoute, method: String
-    ) -> GatewayReply {
-        let logger = self.core.logger
-        switch result {
-        case .success(.stored(let write, let bytes, let recordType)):
-            GatewayEvents.recordStored(
-                logger, client: self.client, revision: write.revision, key: "\(write.key)", recordType: recordType,
-                bytes: bytes)
-            return .json(write.revision == 1 ? .created : .ok, GatewayReply.Revision(revision: write.revision))
-        case .success(.read(let record)):
-            GatewayEvents.recordRead(
-                logger, client: self.client, revision: record.revision, recordType: record.recordType,
-                bytes: record.payload.count)
-            return .record(record.payload, recordType: record.recordType)
-        case .success(.shredded(let shred)):
-            let receipt = shred.receipt
-            GatewayEvents.subjectShredded(
-                logger, client: self.client, key: "\(receipt.key)", destroyedAt: receipt.destroyedAt,
-                records: shred.recordCount)
-            return .json(
-                .ok,
-                GatewayReply.Receipt(
-                    key: "\(receipt.key)", destroyedAt: receipt.destroyedAt.formatted(.iso8601),
-                    records: shred.recordCount))
-        case .failure(let error as RecordStoreError):
-            return self.reply(for: error, operation: operation, route: route, method: method)
-        case .failure:
-            // The thread pool is not running: only while the process shuts down.
-            GatewayEvents.storeFailed(
-                logger, client: self.client, method: method, route: route, error: "unavailable", status: 503)
-            return .error(.serviceUnavailable, "unavailable", "the record store is not available; try again later")
-        }
-    }
-
-    /// Store errors as statuses. Reasons of 400 and 413 are the store's words (which never hold an id);
-    /// every other body is fixed text.
-    private func reply(for error: RecordStoreError, operation: GatewayOperation, route: GatewayRoute, method: String)
-        -> GatewayReply
-    {
-        switch error.code {
-        case .invalidArgument:
-            return .error(.badRequest, "invalid-request", error.reason)
-        case .limitExceeded:
-            return .error(.payloadTooLarge, "payload-too-large", error.reason)
-        case .notFound:
-            if case .shredSubject = operation {
-                return .error(.notFound, "not-found", "this subject has no key to shred")
-            }
-            return .error(.notFound, "not-found", "no record at this address")
-        case .shredded:
-            return .error(.gone, "gone", "the subject was crypto-shredded; its records can never be opened")
-        case .conflict:
-            return .error(.conflict, "conflict", "the record changed meanwhile; try again")
-        case .authenticationFailed:
-            GatewayEvents.recordAuthenticationFailed(self.core.logger, client: self.client, method: method)
-            return .error(.internalServerError, "internal-error", "the request could not be completed")
-        case .keyUnavailable where !error.isRetryable:
-            // A key the request needs is not there (no active KEK, a key version missing from a key store restored
-            // from another time): waiting does not bring it back, so no "try again".
-            GatewayEvents.storeFailed(
-                self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 500
-            )
-            return .error(
-                .internalServerError, "key-unavailable",
-                "the record store lacks a key this request needs; the operator must restore or rotate its keys")
-        default:
-            // storage, a busy key store: the operator's problem, maybe temporary.
-            GatewayEvents.storeFailed(
-                self.core.logger, client: self.client, method: method, route: route, error: "\(error.code)", status: 503
-            )
-            var reply = GatewayReply.error(
-                .serviceUnavailable, "unavailable", "the record store is not available; try again later")
-            if error.isRetryable {
-                // Busy: the key store's lock held past its timeout, or the database's.
-                reply.headers.append(("retry-after", "1"))
-            }
-            return reply
-        }
-    }
-
-    // MARK: Responses
-
-    private func respond(
-        context: ChannelHandlerContext, _ reply: GatewayReply, version: HTTPVersion, keepAlive requested: Bool
-    ) {
-        guard context.channel.isActive, self.phase != .closing else { return }
-        let keepAlive = requested && !self.stopping
-        var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: reply.contentType)
-        headers.add(name: "content-length", value: String(reply.body.readableBytes))
-        // Patient data: never kept by a cache, never sniffed as another type.
-        headers.add(name: "cache-control", value: "no-store")
-        headers.add(name: "x-content-type-options", value: "nosniff")
-        for (name, value) in reply.headers { headers.add(name: name, value: value) }
-        if !keepAlive { headers.add(name: "connection", value: "close") }
-        let status = Int(reply.status.code)
-        let bytes = reply.body.readableBytes
-        self.core.counters.withLock { $0.countResponse(status: status, bodyByteCount: bytes) }
-
-        context.write(
-            Self.wrapOutboundOut(.head(HTTPResponseHead(version: version, status: reply.status, headers: headers))),
-            promise: nil)
-        if bytes > 0 {
-            context.write(Self.wrapOutboundOut(.body(.byteBuffer(reply.body))), promise: nil)
-        }
-        if keepAlive {
-            // Idle before the end is written: NIO's pipelining handler delivers the next buffered request from
-            // within this write.
-            self.phase = .idle
-            self.startIdleTimer(context: context)
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
-            self.phase = .closing
-            self.cancelTimers()
-            context.writeAndFlush(Self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
-        }
-    }
-
-    // MARK: Timers
-
-    /// Closes the connection after `idleTimeout` unless a request arrives first — or, for a parked request,
-    /// unless the client reads the previous answer first.
-    private func startIdleTimer(context: ChannelHandlerContext) {
-        self.idleTimer?.cancel()
-        let seconds = self.core.configuration.idleTimeout
-        self.idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
-            if self.parked != nil {
-                GatewayEvents.responseUnread(self.core.logger, client: self.client, seconds: seconds)
-                self.parked = nil
-            } else {
-                guard self.phase == .idle else { return }
-            }
-            self.phase = .closing
-            self.releaseBody()
-            context.close(promise: nil)
-        }
-    }
-
-    /// After ``RecordGatewayConfiguration/maximumConnectionAge`` (counted from the handshake) the connection
-    /// finishes its request in flight and closes.
-    private func startAgeTimer(context: ChannelHandlerContext) {
-        let seconds = self.core.configuration.maximumConnectionAge
-        self.ageTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(seconds)) {
-            guard self.phase != .closing else { return }
-            GatewayEvents.connectionMaximumAge(self.core.logger, client: self.client, seconds: seconds)
-            self.finishAfterResponse(context: context)
-        }
-    }
-
-    private func cancelTimers() {
-        self.ageTimer?.cancel()
-        self.ageTimer = nil
-        self.idleTimer?.cancel()
-        self.idleTimer = nil
-        self.cancelRequestTimers()
-    }
-
-    /// Stops the timers of a request being received: its timeout and its body rate check.
-    private func cancelRequestTimers() {
-        self.requestTimer?.cancel()
-        self.requestTimer = nil
-        self.rateTimer?.cancel()
-        self.rateTimer = nil
-    }
-
-    static func timeAmount(_ seconds: Double) -> TimeAmount {
-        .nanoseconds(Int64((seconds * 1e9).rounded()))
     }
 }

@@ -2,6 +2,7 @@ public import Logging
 public import NIOCore
 import NIOHTTP1
 public import NIOPosix
+import SaMDExampleSupport
 public import SaMDStore
 import SaMDTLS
 import Synchronization
@@ -85,7 +86,7 @@ public final class RecordGateway: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         TLSPeerRevalidationHandler(
                             context: tls,
-                            gracePeriod: .milliseconds(Int64(configuration.shutdownGracePeriod * 1000))
+                            gracePeriod: configuration.shutdownGracePeriod
                         )
                     )
                     tlsHandler.handshakeFuture.whenComplete { result in
@@ -144,7 +145,7 @@ public final class RecordGateway: Sendable {
         guard first else { return }
         try? await self.listener.close()
         let open = self.connections.all
-        let grace = GatewayHTTPHandler.timeAmount(self.configuration.shutdownGracePeriod)
+        let grace = TimeAmount(self.configuration.shutdownGracePeriod)
         let deadlines = open.map { channel in
             channel.pipeline.fireUserInboundEventTriggered(GatewayShutdownEvent())
             return channel.eventLoop.scheduleTask(in: grace) { channel.close(promise: nil) }
@@ -160,7 +161,7 @@ public final class RecordGateway: Sendable {
         guard let ip = self.localAddress.ipAddress, let port = self.localAddress.port else {
             return "\(self.localAddress)"
         }
-        return RecordServiceEndpoint.format(host: ip, port: port)
+        return Endpoint.format(host: ip, port: port)
     }
 }
 

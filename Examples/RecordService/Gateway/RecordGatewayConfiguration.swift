@@ -61,23 +61,23 @@ public struct RecordGatewayConfiguration: Sendable {
     /// The length of the windows over which ``minimumBodyBytesPerSecond`` is measured, in seconds (default
     /// 10; more than 0, at most 3 600).
     public var bodyRateWindow: Double
-    /// How long a connection may wait for its next request, in seconds (default 30; more than 0). Counted from
+    /// How long a connection may wait for its next request (default 30 s; more than 0). Counted from
     /// the handshake or the last response; a slowly sent request head counts against it too, and so does a
     /// response the client does not read: a connection whose responses stay unread this long is closed.
-    public var idleTimeout: Double
-    /// How long a request may take to arrive, from its head to the end of its body, in seconds (default 120;
-    /// more than 0). Past it the gateway answers 408 and closes the connection.
-    public var requestTimeout: Double
-    /// On ``RecordGateway/stop()``, how long requests in progress may take to finish, in seconds (default 10;
-    /// 0 or more) before their connections are closed anyway. Also how long a connection whose client is no
+    public var idleTimeout: Duration
+    /// How long a request may take to arrive, from its head to the end of its body (default 120 s; more than
+    /// 0). Past it the gateway answers 408 and closes the connection.
+    public var requestTimeout: Duration
+    /// On ``RecordGateway/stop()``, how long requests in progress may take to finish (default 10 s; 0 or more,
+    /// at most 3 600 s) before their connections are closed anyway. Also how long a connection whose client is no
     /// longer valid (revoked by a CRL reload, its CA removed, its certificate expired:
     /// ``SaMDTLS/TLSPeerInvalidatedEvent``) may take to finish its request in flight.
-    public var shutdownGracePeriod: Double
-    /// The longest a connection may carry requests, in seconds (default 3 600; more than 0, at most 86 400):
+    public var shutdownGracePeriod: Duration
+    /// The longest a connection may carry requests (default 3 600 s; more than 0, at most 86 400 s):
     /// once it is this old it closes after the request in flight (`Connection: close`), or at once when idle,
     /// so that every client makes a fresh handshake — under the trust roots, CRLs and identity in force then —
     /// at least this often.
-    public var maximumConnectionAge: Double
+    public var maximumConnectionAge: Duration
 
     /// The most connections open at once, handshaking or established (at least 1). A TCP connection over it
     /// is closed at once, before any TLS, and refusals are logged once per 10 s
@@ -87,10 +87,10 @@ public struct RecordGatewayConfiguration: Sendable {
     public var maximumConnections: Int
 
     /// The default of ``maximumConnectionAge``: one hour.
-    public static let defaultMaximumConnectionAge: Double = 3_600
+    public static let defaultMaximumConnectionAge: Duration = .seconds(3_600)
     /// The default of ``idleTimeout``: 30 seconds. A device that sends a reading a minute reconnects for each
     /// (a resumed handshake, without certificate verification cost) instead of holding a descriptor in between.
-    public static let defaultIdleTimeout: Double = 30
+    public static let defaultIdleTimeout: Duration = .seconds(30)
 
     /// The default of ``maximumBodyByteCount``: 64 MiB, as `EncryptedRecordStore.Configuration`.
     public static let defaultMaximumBodyByteCount = 64 << 20
@@ -113,10 +113,10 @@ public struct RecordGatewayConfiguration: Sendable {
         maximumBufferedBodyByteCount: Int? = nil,
         minimumBodyBytesPerSecond: Int = defaultMinimumBodyBytesPerSecond,
         bodyRateWindow: Double = 10,
-        idleTimeout: Double = defaultIdleTimeout,
-        requestTimeout: Double = 120,
-        shutdownGracePeriod: Double = 10,
-        maximumConnectionAge: Double = defaultMaximumConnectionAge,
+        idleTimeout: Duration = defaultIdleTimeout,
+        requestTimeout: Duration = .seconds(120),
+        shutdownGracePeriod: Duration = .seconds(10),
+        maximumConnectionAge: Duration = defaultMaximumConnectionAge,
         maximumConnections: Int? = nil
     ) {
         self.tls = tls
@@ -235,14 +235,14 @@ public struct RecordGatewayConfiguration: Sendable {
             ("idleTimeout", self.idleTimeout), ("requestTimeout", self.requestTimeout),
             ("maximumConnectionAge", self.maximumConnectionAge),
         ] {
-            guard value > 0, value.isFinite, value <= 86_400 else {
+            guard value > .zero, value <= .seconds(86_400) else {
                 throw RecordServiceError(.invalidConfiguration, "\(name) is more than 0 and at most 86 400 seconds")
             }
         }
         guard self.maximumConnections >= 1 else {
             throw RecordServiceError(.invalidConfiguration, "maximumConnections is at least 1")
         }
-        guard self.shutdownGracePeriod >= 0, self.shutdownGracePeriod <= 3_600 else {
+        guard self.shutdownGracePeriod >= .zero, self.shutdownGracePeriod <= .seconds(3_600) else {
             throw RecordServiceError(.invalidConfiguration, "shutdownGracePeriod is 0 to 3 600 seconds")
         }
     }

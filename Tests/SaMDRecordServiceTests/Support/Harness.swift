@@ -149,8 +149,8 @@ enum Harness {
                 readers: [TestPKI.readerURI],
                 shredders: [Harness.shredderURI],
                 maximumBodyByteCount: maximumBodyByteCount,
-                idleTimeout: idleTimeout,
-                requestTimeout: requestTimeout
+                idleTimeout: .seconds(idleTimeout),
+                requestTimeout: .seconds(requestTimeout)
             )
             let gateway = try await RecordGateway.start(
                 host: "127.0.0.1",

@@ -1,5 +1,6 @@
 import Foundation
 import SaMDEnvelope
+import SaMDTestSupport
 import Testing
 
 /// `samd-vault` run as a user runs it, on the real records.
@@ -30,56 +31,39 @@ struct SamdVaultEnvelopeCLITests {
         }
 
         @discardableResult
-        func run(_ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String]? = nil) throws -> Run {
-            let process = Process()
-            process.executableURL = try Self.executable()
-            process.arguments = arguments
-            process.currentDirectoryURL = self.directory
-            process.environment = environment ?? ["SAMD_PASSPHRASE": self.passphrase, "PATH": "/usr/bin:/bin"]
-            let output = Pipe()
-            let error = Pipe()
-            let input = Pipe()
-            process.standardOutput = output
-            process.standardError = error
-            process.standardInput = input
-            try process.run()
-            if let stdin { input.fileHandleForWriting.write(Data(stdin)) }
-            try input.fileHandleForWriting.close()
-            let outputData = output.fileHandleForReading.readDataToEndOfFile()
-            let errorData = error.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return Run(
-                status: process.terminationStatus, output: Array(outputData),
-                error: String(decoding: errorData, as: UTF8.self))
+        func run(_ arguments: [String], stdin: [UInt8]? = nil, environment: [String: String]? = nil) async throws
+            -> Run
+        {
+            let run = try await ChildProcess.run(
+                try ProgramLocations.binary("samd-vault"), arguments,
+                environment: environment ?? ["SAMD_PASSPHRASE": self.passphrase, "PATH": "/usr/bin:/bin"],
+                inheritsEnvironment: false, currentDirectory: self.directory, stdin: Data(stdin ?? []),
+                timeout: .seconds(120))
+            return Run(status: run.status ?? -1, output: Array(run.standardOutput), error: run.standardError)
         }
 
         static func executable() throws -> URL {
-            var directory = Bundle.module.bundleURL.deletingLastPathComponent()
-            for _ in 0..<3 {
-                let candidate = directory.appendingPathComponent("samd-vault")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-                directory.deleteLastPathComponent()
-            }
-            throw CocoaError(.fileNoSuchFile)
+            try ProgramLocations.binary("samd-vault")
         }
 
-        func initialiseStore() throws {
-            let run = try self.run(["keys", "init", "--keystore", "ks", "--kdf-cost", "interactive"])
+        func initialiseStore() async throws {
+            let run = try await self.run(["keys", "init", "--keystore", "ks", "--kdf-cost", "interactive"])
             #expect(run.status == 0, "\(run.error)")
         }
     }
 
-    @Test func everyRecordRoundTripsThroughTheCLI() throws {
+    @Test func everyRecordRoundTripsThroughTheCLI() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
-        let records = try Fixtures.records()
+        try await workspace.initialiseStore()
+        let records = try MedicalRecords.load(from: MedicalRecords.packageFolder)
         for (index, (name, bytes)) in records.enumerated() {
             let plain = workspace.path("in-\(index)")
             try Data(bytes).write(to: URL(fileURLWithPath: plain))
             let context = ["--context", "patient=p-\(index % 4)", "--context", "record=\(name)"]
-            let sealed = try workspace.run(["seal", "--keystore", "ks"] + context + [plain, "env-\(index)"])
+            let sealed = try await workspace.run(["seal", "--keystore", "ks"] + context + [plain, "env-\(index)"])
             #expect(sealed.status == 0, "\(name): \(sealed.error)")
-            let opened = try workspace.run(["open", "--keystore", "ks"] + context + ["env-\(index)", "out-\(index)"])
+            let opened = try await workspace.run(
+                ["open", "--keystore", "ks"] + context + ["env-\(index)", "out-\(index)"])
             #expect(opened.status == 0, "\(name): \(opened.error)")
             #expect(
                 Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("out-\(index)")))) == bytes, "\(name)")
@@ -87,33 +71,35 @@ struct SamdVaultEnvelopeCLITests {
         print("samd-vault round trips: \(records.count) records sealed and opened byte for byte")
     }
 
-    @Test func standardStreamsAndInspect() throws {
+    @Test func standardStreamsAndInspect() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
+        try await workspace.initialiseStore()
         let record = Array("PID|1||MRN-77^^^HOSP||DOE^JANE".utf8)
-        let sealed = try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-77", "-", "-"], stdin: record)
+        let sealed = try await workspace.run(
+            ["seal", "--keystore", "ks", "--subject", "MRN-77", "-", "-"], stdin: record)
         #expect(sealed.status == 0, "\(sealed.error)")
         try Data(sealed.output).write(to: URL(fileURLWithPath: workspace.path("e")))
-        let inspect = try workspace.run(["inspect", "--json", "e"])
+        let inspect = try await workspace.run(["inspect", "--json", "e"])
         let info = try JSONDecoder().decode(EnvelopeInfo.self, from: Data(inspect.output))
         #expect(
             info.formatVersion == 1 && info.suite == "Cobblestone-256" && info.chunkSize == 16384
                 && info.payloadLength == record.count)
         #expect(info.kekName.hasPrefix("s-") && info.kekVersion == 1)
-        let opened = try workspace.run(
+        let opened = try await workspace.run(
             ["open", "--keystore", "ks", "--subject", "MRN-77", "-", "-"], stdin: sealed.output)
         #expect(opened.status == 0 && opened.output == record)
         // The subject is bound into the context: another subject id does not open it.
-        let wrong = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-78", "e", "-"])
+        let wrong = try await workspace.run(["open", "--keystore", "ks", "--subject", "MRN-78", "e", "-"])
         #expect(wrong.status == 65 && wrong.output.isEmpty)
     }
 
-    @Test func failuresHaveSysexitsCodesAndWriteNothing() throws {
+    @Test func failuresHaveSysexitsCodesAndWriteNothing() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
+        try await workspace.initialiseStore()
         let record = workspace.path("record")
         try Data((0..<50_000).map { UInt8(truncatingIfNeeded: $0) }).write(to: URL(fileURLWithPath: record))
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "patient=p", record, "env"]).status == 0)
+        #expect(
+            try await workspace.run(["seal", "--keystore", "ks", "--context", "patient=p", record, "env"]).status == 0)
         let existing = Data("existing output".utf8)
         try existing.write(to: URL(fileURLWithPath: workspace.path("out")))
         func expectUntouched() throws {
@@ -125,56 +111,70 @@ struct SamdVaultEnvelopeCLITests {
         }
 
         // 65: wrong context, tampered, truncated.
-        #expect(try workspace.run(["open", "--keystore", "ks", "--context", "patient=q", "env", "out"]).status == 65)
+        #expect(
+            try await workspace.run(["open", "--keystore", "ks", "--context", "patient=q", "env", "out"]).status == 65)
         try expectUntouched()
         var tampered = Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("env"))))
         tampered[tampered.count - 20_000] ^= 1
         try Data(tampered).write(to: URL(fileURLWithPath: workspace.path("tampered")))
-        let tamperedRun = try workspace.run(["open", "--keystore", "ks", "--context", "patient=p", "tampered", "out"])
+        let tamperedRun = try await workspace.run([
+            "open", "--keystore", "ks", "--context", "patient=p", "tampered", "out",
+        ])
         #expect(tamperedRun.status == 65)
         #expect(tamperedRun.error.split(separator: "\n").filter { $0.hasPrefix("samd-vault:") }.count == 1)
         try expectUntouched()
         try Data(tampered.prefix(16_500)).write(to: URL(fileURLWithPath: workspace.path("short")))
-        #expect(try workspace.run(["open", "--keystore", "ks", "--context", "patient=p", "short", "out"]).status == 65)
+        #expect(
+            try await workspace.run(["open", "--keystore", "ks", "--context", "patient=p", "short", "out"]).status == 65
+        )
         try expectUntouched()
         // 66: no input. 73: cannot create output. 64: usage.
-        #expect(try workspace.run(["open", "--keystore", "ks", "missing", "out"]).status == 66)
-        #expect(try workspace.run(["seal", "--keystore", "ks", record, "no-such-dir/out"]).status == 73)
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "Bad Key=v", record, "out"]).status == 64)
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "novalue", record, "out"]).status == 64)
-        #expect(try workspace.run(["keys", "retire", "--keystore", "ks", "--key", "nonsense"]).status == 64)
+        #expect(try await workspace.run(["open", "--keystore", "ks", "missing", "out"]).status == 66)
+        #expect(try await workspace.run(["seal", "--keystore", "ks", record, "no-such-dir/out"]).status == 73)
+        #expect(
+            try await workspace.run(["seal", "--keystore", "ks", "--context", "Bad Key=v", record, "out"]).status == 64)
+        #expect(
+            try await workspace.run(["seal", "--keystore", "ks", "--context", "novalue", record, "out"]).status == 64)
+        #expect(try await workspace.run(["keys", "retire", "--keystore", "ks", "--key", "nonsense"]).status == 64)
         try expectUntouched()
         // 69: wrong passphrase, no passphrase, destroyed key.
-        let wrongPass = try workspace.run(
+        let wrongPass = try await workspace.run(
             ["open", "--keystore", "ks", "--context", "patient=p", "env", "out"],
             environment: ["SAMD_PASSPHRASE": "wrong"])
         #expect(wrongPass.status == 69)
-        #expect(try workspace.run(["keys", "list", "--keystore", "ks"], environment: [:]).status == 69)
+        #expect(try await workspace.run(["keys", "list", "--keystore", "ks"], environment: [:]).status == 69)
         try expectUntouched()
         // A passphrase file works; a world-readable one is refused.
         let passFile = workspace.path("pass")
         try Data((workspace.passphrase + "\n").utf8).write(to: URL(fileURLWithPath: passFile))
         chmod(passFile, 0o600)
         #expect(
-            try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:])
-                .status == 0)
+            try await workspace.run(
+                ["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:]
+            )
+            .status == 0)
         chmod(passFile, 0o644)
         #expect(
-            try workspace.run(["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:])
-                .status == 69)
+            try await workspace.run(
+                ["keys", "list", "--keystore", "ks", "--passphrase-file", passFile], environment: [:]
+            )
+            .status == 69)
     }
 
     /// Key material that does not authenticate — a subject-key file damaged in any of its parts, the key
     /// store's MAC, the passphrase — is the same failure everywhere: exit 69 (the key cannot be used), never
     /// 70 (internal error); nothing is written, and the key store's words say which file.
-    @Test func damagedKeyMaterialExitsUnavailableForEveryKind() throws {
+    @Test func damagedKeyMaterialExitsUnavailableForEveryKind() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
+        try await workspace.initialiseStore()
         try Data("note".utf8).write(to: URL(fileURLWithPath: workspace.path("note")))
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "note.env"]).status == 0)
+        #expect(
+            try await workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "note.env"]).status == 0)
         // Rotated, so that the subject key is wrapped under records:2 and records:1 is still there to name.
-        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "note2.env"]).status == 0)
+        #expect(try await workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        #expect(
+            try await workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "note2.env"]).status == 0
+        )
         let subjects = try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects")).filter {
             $0.hasSuffix(".json")
         }
@@ -244,68 +244,73 @@ struct SamdVaultEnvelopeCLITests {
         for (what, file, bytes) in damages {
             #expect(bytes != (file == subjectFile ? original : originalKeyStore), "\(what): the damage changed nothing")
             try write(bytes, to: file)
-            let opened = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "out"])
+            let opened = try await workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "out"])
             #expect(opened.status == 69, "\(what): open exited \(opened.status): \(opened.error)")
             #expect(opened.error.contains("keyStore"), "\(what): \(opened.error)")
             #expect(!FileManager.default.fileExists(atPath: workspace.path("out")), "\(what)")
-            let sealed = try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "out"])
+            let sealed = try await workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "note", "out"])
             #expect(sealed.status == 69, "\(what): seal exited \(sealed.status): \(sealed.error)")
             #expect(!FileManager.default.fileExists(atPath: workspace.path("out")), "\(what)")
             try write(file == subjectFile ? original : originalKeyStore, to: file)
         }
         // The wrong passphrase is the same family.
-        let wrong = try workspace.run(
+        let wrong = try await workspace.run(
             ["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "out"],
             environment: ["SAMD_PASSPHRASE": "wrong"])
         #expect(wrong.status == 69)
         // Restored, everything opens again: the failures changed nothing.
-        let restored = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "-"])
+        let restored = try await workspace.run(["open", "--keystore", "ks", "--subject", "MRN-1", "note2.env", "-"])
         #expect(restored.status == 0 && restored.output == Array("note".utf8), "\(restored.error)")
     }
 
-    @Test func rotationRewrapDestroyAndShredThroughTheCLI() throws {
+    @Test func rotationRewrapDestroyAndShredThroughTheCLI() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
-        let records = try Fixtures.records().prefix(6)
+        try await workspace.initialiseStore()
+        let records = try MedicalRecords.load(from: MedicalRecords.packageFolder).prefix(6)
         for (index, (_, bytes)) in records.enumerated() {
             try Data(bytes).write(to: URL(fileURLWithPath: workspace.path("in-\(index)")))
             #expect(
-                try workspace.run([
+                try await workspace.run([
                     "seal", "--keystore", "ks", "--context", "n=\(index)", "in-\(index)", "env-\(index)",
                 ]).status == 0)
         }
         let before = try records.indices.map {
             Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("env-\($0)"))))
         }
-        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
-        let rewrap = try workspace.run(["rewrap", "--keystore", "ks"] + records.indices.map { "env-\($0)" })
+        #expect(try await workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        let rewrap = try await workspace.run(["rewrap", "--keystore", "ks"] + records.indices.map { "env-\($0)" })
         #expect(rewrap.status == 0, "\(rewrap.error)")
         #expect(String(decoding: rewrap.output, as: UTF8.self).contains("\(records.count) rewrapped to records:2"))
-        #expect(try workspace.run(["keys", "destroy", "--keystore", "ks", "--key", "records:1"]).status == 0)
-        let list = try workspace.run(["keys", "list", "--keystore", "ks", "--json"])
+        #expect(try await workspace.run(["keys", "destroy", "--keystore", "ks", "--key", "records:1"]).status == 0)
+        let list = try await workspace.run(["keys", "list", "--keystore", "ks", "--json"])
         #expect(String(decoding: list.output, as: UTF8.self).contains("\"destroyed\""))
         for (index, (_, bytes)) in records.enumerated() {
             let after = Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("env-\(index)"))))
             let oldHeader = try EnvelopeHeader.parse(before[index]).byteCount
             let newHeader = try EnvelopeHeader.parse(after).byteCount
             #expect(Array(before[index][oldHeader...]) == Array(after[newHeader...]), "payload bytes changed")
-            let opened = try workspace.run(["open", "--keystore", "ks", "--context", "n=\(index)", "env-\(index)", "-"])
+            let opened = try await workspace.run([
+                "open", "--keystore", "ks", "--context", "n=\(index)", "env-\(index)", "-",
+            ])
             #expect(opened.status == 0 && opened.output == bytes)
         }
 
         try Data("note".utf8).write(to: URL(fileURLWithPath: workspace.path("note")))
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-9", "note", "note.env"]).status == 0)
-        let shred = try workspace.run(["shred", "--keystore", "ks", "--subject", "MRN-9"])
+        #expect(
+            try await workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-9", "note", "note.env"]).status == 0)
+        let shred = try await workspace.run(["shred", "--keystore", "ks", "--subject", "MRN-9"])
         #expect(shred.status == 0 && String(decoding: shred.output, as: UTF8.self).hasPrefix("shredded s-"))
-        let afterShred = try workspace.run(["open", "--keystore", "ks", "--subject", "MRN-9", "note.env", "note.out"])
+        let afterShred = try await workspace.run([
+            "open", "--keystore", "ks", "--subject", "MRN-9", "note.env", "note.out",
+        ])
         #expect(afterShred.status == 69 && afterShred.error.contains("keyDestroyed"))
         #expect(!FileManager.default.fileExists(atPath: workspace.path("note.out")))
     }
 
     /// Two processes rotating at once are serialised by the store's file lock: no version is lost.
-    @Test func twoProcessesRotatingAtOnceLoseNothing() throws {
+    @Test func twoProcessesRotatingAtOnceLoseNothing() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
+        try await workspace.initialiseStore()
         let executable = try Workspace.executable()
         var processes: [Process] = []
         for _ in 0..<2 {
@@ -325,7 +330,7 @@ struct SamdVaultEnvelopeCLITests {
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)
         }
-        let list = try workspace.run(["keys", "list", "--keystore", "ks", "--json"])
+        let list = try await workspace.run(["keys", "list", "--keystore", "ks", "--json"])
         struct Key: Decodable {
             struct Identifier: Decodable { let version: UInt32 }
             let identifier: Identifier
@@ -338,33 +343,36 @@ struct SamdVaultEnvelopeCLITests {
 
     /// Found by a newcomer trial: context values echoed, rewrap stopping at the first bad file, inspect
     /// refusing a pipe, a subject key made for a missing input, plaintext left behind by a killed open.
-    @Test func cliFixesFromTheNewcomerTrial() throws {
+    @Test func cliFixesFromTheNewcomerTrial() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
+        try await workspace.initialiseStore()
         let record = Array((0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
         try Data(record).write(to: URL(fileURLWithPath: workspace.path("r")))
 
-        let echoed = try workspace.run(["seal", "--keystore", "ks", "--context", "patient:MRN-SECRET-123", "r", "x"])
+        let echoed = try await workspace.run([
+            "seal", "--keystore", "ks", "--context", "patient:MRN-SECRET-123", "r", "x",
+        ])
         #expect(echoed.status == 64 && !echoed.error.contains("MRN-SECRET"))
 
         // One-character names on purpose: Foundation's deletingLastPathComponent trapped on them.
         for name in ["a", "c"] {
-            #expect(try workspace.run(["seal", "--keystore", "ks", "--context", "n=1", "r", name]).status == 0)
+            #expect(try await workspace.run(["seal", "--keystore", "ks", "--context", "n=1", "r", name]).status == 0)
         }
         try Data("junk".utf8).write(to: URL(fileURLWithPath: workspace.path("b")))
-        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
-        let rewrap = try workspace.run(["rewrap", "--keystore", "ks", "a", "b", "c"])
+        #expect(try await workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        let rewrap = try await workspace.run(["rewrap", "--keystore", "ks", "a", "b", "c"])
         #expect(rewrap.status == 65 && rewrap.error.contains("b: malformed"))
         #expect(String(decoding: rewrap.output, as: UTF8.self).contains("2 rewrapped to records:2"))
-        #expect(try workspace.run(["rewrap", "--keystore", "ks", "-"]).status == 64)
+        #expect(try await workspace.run(["rewrap", "--keystore", "ks", "-"]).status == 64)
 
         let sealed = Array(try Data(contentsOf: URL(fileURLWithPath: workspace.path("c"))))
-        let inspect = try workspace.run(["inspect", "--json", "-"], stdin: sealed)
+        let inspect = try await workspace.run(["inspect", "--json", "-"], stdin: sealed)
         #expect(inspect.status == 0, "\(inspect.error)")
         #expect(try JSONDecoder().decode(EnvelopeInfo.self, from: Data(inspect.output)).payloadLength == record.count)
 
         let subjectsBefore = try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects"))
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-5", "missing", "x"]).status == 66)
+        #expect(
+            try await workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-5", "missing", "x"]).status == 66)
         #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects")) == subjectsBefore)
 
         // An open interrupted while it waits for input removes its temporary output.
@@ -397,31 +405,32 @@ struct SamdVaultEnvelopeCLITests {
     }
 
     /// Found by a second review: links, directories, reserved names, and a seal that outlives a rotation.
-    @Test func linksDirectoriesNamesAndRotationDuringASeal() throws {
+    @Test func linksDirectoriesNamesAndRotationDuringASeal() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
+        try await workspace.initialiseStore()
         try Data("record".utf8).write(to: URL(fileURLWithPath: workspace.path("r")))
-        #expect(try workspace.run(["seal", "--keystore", "ks", "r", "e"]).status == 0)
-        #expect(try workspace.run(["keys", "init", "--keystore", "ks", "--kdf-cost", "interactive"]).status == 73)
-        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks", "--name", "bad/name"]).status == 64)
-        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks", "--name", "s-abc"]).status == 64)
+        #expect(try await workspace.run(["seal", "--keystore", "ks", "r", "e"]).status == 0)
+        #expect(
+            try await workspace.run(["keys", "init", "--keystore", "ks", "--kdf-cost", "interactive"]).status == 73)
+        #expect(try await workspace.run(["keys", "rotate", "--keystore", "ks", "--name", "bad/name"]).status == 64)
+        #expect(try await workspace.run(["keys", "rotate", "--keystore", "ks", "--name", "s-abc"]).status == 64)
 
         // Symbolic and hard links are refused by rewrap; the file they lead to is untouched.
         try FileManager.default.createSymbolicLink(atPath: workspace.path("link"), withDestinationPath: "e")
         try FileManager.default.linkItem(atPath: workspace.path("e"), toPath: workspace.path("hard"))
-        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
-        #expect(try workspace.run(["rewrap", "--keystore", "ks", "link"]).status == 65)
-        #expect(try workspace.run(["rewrap", "--keystore", "ks", "hard"]).status == 65)
+        #expect(try await workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        #expect(try await workspace.run(["rewrap", "--keystore", "ks", "link"]).status == 65)
+        #expect(try await workspace.run(["rewrap", "--keystore", "ks", "hard"]).status == 65)
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: workspace.path("link")) == "e")
         try FileManager.default.removeItem(atPath: workspace.path("hard"))
-        #expect(try workspace.run(["rewrap", "--keystore", "ks", "e"]).status == 0)
+        #expect(try await workspace.run(["rewrap", "--keystore", "ks", "e"]).status == 0)
 
         // Directories as input or output: refused before any subject key is made.
         try FileManager.default.createDirectory(atPath: workspace.path("dir"), withIntermediateDirectories: false)
         let subjects = try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects"))
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "dir", "x"]).status == 66)
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "r", "dir"]).status == 73)
-        #expect(try workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "r", "dir/"]).status == 73)
+        #expect(try await workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "dir", "x"]).status == 66)
+        #expect(try await workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "r", "dir"]).status == 73)
+        #expect(try await workspace.run(["seal", "--keystore", "ks", "--subject", "MRN-1", "r", "dir/"]).status == 73)
         #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.path("ks/subjects")) == subjects)
 
         // A seal still reading its input when the KEK rotates is not persisted under the old version.
@@ -443,7 +452,7 @@ struct SamdVaultEnvelopeCLITests {
             if !started { usleep(20_000) }
         }
         #expect(started)
-        #expect(try workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
+        #expect(try await workspace.run(["keys", "rotate", "--keystore", "ks"]).status == 0)
         try input.fileHandleForWriting.close()
         process.waitUntilExit()
         #expect(process.terminationStatus == 69)
@@ -451,14 +460,14 @@ struct SamdVaultEnvelopeCLITests {
     }
 
     /// Found by a third review: special files as OUT, and write errors on standard output.
-    @Test func specialOutputsAndFullDisks() throws {
+    @Test func specialOutputsAndFullDisks() async throws {
         let workspace = try Workspace()
-        try workspace.initialiseStore()
+        try await workspace.initialiseStore()
         try Data("record".utf8).write(to: URL(fileURLWithPath: workspace.path("r")))
         #expect(mkfifo(workspace.path("fifo"), 0o600) == 0)
         try FileManager.default.createSymbolicLink(atPath: workspace.path("link"), withDestinationPath: "target")
         for special in ["fifo", "link"] {
-            #expect(try workspace.run(["seal", "--keystore", "ks", "r", special]).status == 73, "\(special)")
+            #expect(try await workspace.run(["seal", "--keystore", "ks", "r", special]).status == 73, "\(special)")
         }
         #expect(!FileManager.default.fileExists(atPath: workspace.path("target")))
 

@@ -1,5 +1,6 @@
 import Foundation
 import SaMDSBOM
+import SaMDTestSupport
 import Testing
 
 /// Input a newcomer tried: malformed OSV fields must be refused (65), not read as "nothing affected";
@@ -28,7 +29,7 @@ struct SBOMBadInputTests {
         }
     }
 
-    @Test func outputNeverReplacesASpecialFile() throws {
+    @Test func outputNeverReplacesASpecialFile() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-sbom-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -37,7 +38,7 @@ struct SBOMBadInputTests {
         let link = directory.appendingPathComponent("link").path
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "/dev/null")
         for target in [fifo, link, directory.path] {
-            let run = try Harness.sbom(["--output", target])
+            let run = try await SBOMHarness.sbom(["--output", target])
             #expect(run.status == 73, "\(target): \(run.standardError)")
         }
         var status = stat()
@@ -48,7 +49,7 @@ struct SBOMBadInputTests {
 
     @Test func aFullStandardOutputIsAnIOErrorNotACrash() throws {
         let process = Process()
-        process.executableURL = try Harness.executable()
+        process.executableURL = try SBOMHarness.executable()
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
         process.standardError = Pipe()
         try process.run()

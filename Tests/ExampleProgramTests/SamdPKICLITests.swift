@@ -2,6 +2,7 @@
 
 import Foundation
 import SaMDDevPKI
+import SaMDTestSupport
 import Testing
 
 @Suite("samd-pki")
@@ -16,7 +17,7 @@ struct SamdPKICLITests {
         return (temporary, pki)
     }
 
-    static func verify(_ pki: String, _ file: String, purpose: String = "sslclient") async throws -> ProgramRun {
+    static func verify(_ pki: String, _ file: String, purpose: String = "sslclient") async throws -> ChildProcess.Run {
         try await Programs.openssl([
             "verify", "-CAfile", "\(pki)/root.pem", "-untrusted", "\(pki)/intermediate.pem", "-purpose", purpose,
             "\(pki)/\(file)",
@@ -53,11 +54,11 @@ struct SamdPKICLITests {
         #expect(readme.contains("NOT A PRODUCTION CA"))
 
         // The summary names the files, subjects, SANs and notAfter, and never prints a key.
-        #expect(run.standardOutput.contains("\(pki)/device-0001.pem"))
-        #expect(run.standardOutput.contains("URI:urn:samd:device:0001"))
-        #expect(run.standardOutput.contains("subject CN=device-0001,O=SaMDKit Development"))
-        #expect(run.standardOutput.contains("notAfter"))
-        #expect(!(run.standardOutput + run.standardError).contains("PRIVATE " + "KEY-----"))
+        #expect(run.output.contains("\(pki)/device-0001.pem"))
+        #expect(run.output.contains("URI:urn:samd:device:0001"))
+        #expect(run.output.contains("subject CN=device-0001,O=SaMDKit Development"))
+        #expect(run.output.contains("notAfter"))
+        #expect(!(run.output + run.standardError).contains("PRIVATE " + "KEY-----"))
         // The server chain is leaf + intermediate.
         let chain = try String(contentsOfFile: "\(pki)/server.pem", encoding: .utf8)
         #expect(chain.components(separatedBy: "-----BEGIN CERTIFICATE-----").count == 3)
@@ -81,45 +82,45 @@ struct SamdPKICLITests {
 
         let expired = try await Self.verify(pki, "expired-device.pem")
         #expect(expired.status != 0)
-        #expect((expired.standardOutput + expired.standardError).contains("certificate has expired"), "\(expired)")
+        #expect((expired.output + expired.standardError).contains("certificate has expired"), "\(expired)")
         let wrongPurpose = try await Self.verify(pki, "wrong-purpose-device.pem")
         #expect(wrongPurpose.status != 0)
         #expect(
-            (wrongPurpose.standardOutput + wrongPurpose.standardError).contains("unsuitable certificate purpose"),
+            (wrongPurpose.output + wrongPurpose.standardError).contains("unsuitable certificate purpose"),
             "\(wrongPurpose)")
 
         let device = try await Programs.openssl([
             "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/device-0001.pem",
         ])
-        #expect(device.standardOutput.contains("URI:urn:samd:device:0001"), "\(device)")
-        #expect(device.standardOutput.contains("TLS Web Client Authentication"), "\(device)")
-        #expect(!device.standardOutput.contains("TLS Web Server Authentication"), "\(device)")
+        #expect(device.output.contains("URI:urn:samd:device:0001"), "\(device)")
+        #expect(device.output.contains("TLS Web Client Authentication"), "\(device)")
+        #expect(!device.output.contains("TLS Web Server Authentication"), "\(device)")
         let reader = try await Programs.openssl([
             "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/reader-01.pem",
         ])
-        #expect(reader.standardOutput.contains("URI:urn:samd:reader:01"), "\(reader)")
-        #expect(reader.standardOutput.contains("TLS Web Client Authentication"), "\(reader)")
+        #expect(reader.output.contains("URI:urn:samd:reader:01"), "\(reader)")
+        #expect(reader.output.contains("TLS Web Client Authentication"), "\(reader)")
         let server = try await Programs.openssl([
             "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/server.pem",
         ])
-        #expect(server.standardOutput.contains("DNS:localhost"), "\(server)")
-        #expect(server.standardOutput.contains("IP Address:127.0.0.1"), "\(server)")
+        #expect(server.output.contains("DNS:localhost"), "\(server)")
+        #expect(server.output.contains("IP Address:127.0.0.1"), "\(server)")
         #expect(
-            server.standardOutput.contains("IP Address:0:0:0:0:0:0:0:1")
-                || server.standardOutput.contains("IP Address:::1"),
+            server.output.contains("IP Address:0:0:0:0:0:0:0:1")
+                || server.output.contains("IP Address:::1"),
             "\(server)")
-        #expect(server.standardOutput.contains("TLS Web Server Authentication"), "\(server)")
+        #expect(server.output.contains("TLS Web Server Authentication"), "\(server)")
         let wrong = try await Programs.openssl([
             "x509", "-noout", "-ext", "extendedKeyUsage", "-in", "\(pki)/wrong-purpose-device.pem",
         ])
-        #expect(wrong.standardOutput.contains("TLS Web Server Authentication"), "\(wrong)")
-        #expect(!wrong.standardOutput.contains("TLS Web Client Authentication"), "\(wrong)")
+        #expect(wrong.output.contains("TLS Web Server Authentication"), "\(wrong)")
+        #expect(!wrong.output.contains("TLS Web Client Authentication"), "\(wrong)")
 
         // Every key matches its certificate.
         for name in ["server", "device-0001", "reader-01"] {
             let fromKey = try await Programs.openssl(["pkey", "-in", "\(pki)/\(name).key", "-pubout"])
             let fromCertificate = try await Programs.openssl(["x509", "-in", "\(pki)/\(name).pem", "-noout", "-pubkey"])
-            #expect(fromKey.status == 0 && fromKey.standardOutput == fromCertificate.standardOutput, "\(name)")
+            #expect(fromKey.status == 0 && fromKey.output == fromCertificate.output, "\(name)")
         }
     }
 
@@ -142,12 +143,12 @@ struct SamdPKICLITests {
             "x509", "-noout", "-subject", "-ext", "subjectAltName", "-in", "\(pki)/server.pem",
         ])
         #expect(
-            server.standardOutput.contains("DNS:gateway.samd.test, DNS:localhost, IP Address:10.0.0.7"), "\(server)")
-        #expect(server.standardOutput.contains("CN = gateway.samd.test"), "\(server)")
+            server.output.contains("DNS:gateway.samd.test, DNS:localhost, IP Address:10.0.0.7"), "\(server)")
+        #expect(server.output.contains("CN = gateway.samd.test"), "\(server)")
         let device = try await Programs.openssl([
             "x509", "-noout", "-ext", "subjectAltName", "-in", "\(pki)/device-SN_0042.a.pem",
         ])
-        #expect(device.standardOutput.contains("URI:urn:samd:device:SN_0042.a"), "\(device)")
+        #expect(device.output.contains("URI:urn:samd:device:SN_0042.a"), "\(device)")
         // 7 days: valid in 6 days, not in 8.
         let in6 = try await Programs.openssl([
             "x509", "-noout", "-checkend", "\(6 * 86400)", "-in", "\(pki)/device-pump-17.pem",
@@ -190,7 +191,7 @@ struct SamdPKICLITests {
             let san = try await Programs.openssl([
                 "x509", "-noout", "-ext", "subjectAltName", "-in", "\(pki)/device-\(id).pem",
             ])
-            #expect(san.standardOutput.contains("URI:urn:samd:device:\(id)"), "\(san)")
+            #expect(san.output.contains("URI:urn:samd:device:\(id)"), "\(san)")
         }
     }
 
@@ -230,8 +231,8 @@ struct SamdPKICLITests {
         _ = temporary
         let run = try await Programs.samdPKI(["issue", "--pki", pki, "--device", "0002", "--reader", "02"])
         #expect(run.status == 0, "\(run)")
-        #expect(run.standardOutput.contains("URI:urn:samd:device:0002"), "\(run)")
-        #expect(!(run.standardOutput + run.standardError).contains("PRIVATE " + "KEY-----"))
+        #expect(run.output.contains("URI:urn:samd:device:0002"), "\(run)")
+        #expect(!(run.output + run.standardError).contains("PRIVATE " + "KEY-----"))
         #expect(try TemporaryDirectory.mode("\(pki)/device-0002.key") == 0o600)
         #expect(try TemporaryDirectory.mode("\(pki)/reader-02.key") == 0o600)
 
@@ -242,8 +243,8 @@ struct SamdPKICLITests {
         let san = try await Programs.openssl([
             "x509", "-noout", "-ext", "subjectAltName,extendedKeyUsage", "-in", "\(pki)/device-0002.pem",
         ])
-        #expect(san.standardOutput.contains("URI:urn:samd:device:0002"), "\(san)")
-        #expect(san.standardOutput.contains("TLS Web Client Authentication"), "\(san)")
+        #expect(san.output.contains("URI:urn:samd:device:0002"), "\(san)")
+        #expect(san.output.contains("TLS Web Client Authentication"), "\(san)")
 
         // The same id again is refused without --force, replaced with it.
         let again = try await Programs.samdPKI(["issue", "--pki", pki, "--device", "0002"])

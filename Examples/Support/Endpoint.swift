@@ -1,9 +1,14 @@
-/// A `HOST:PORT` endpoint as the command-line programs take it: `127.0.0.1:8443`, `[::1]:8443`,
-/// `gateway.example:8443`. An IPv6 address must be written in brackets; the port is 0…65535.
-public struct RecordServiceEndpoint: Sendable, Hashable, CustomStringConvertible {
+public import ArgumentParser
+
+/// A `HOST:PORT` endpoint as every example program takes it: `127.0.0.1:8443`, `[::1]:8443`,
+/// `gateway.example:8443`. An IPv6 address must be written in brackets; the port is one to five ASCII
+/// decimal digits, 0…65535 (0: any free port, for listening) — no sign, no other numerals, no padding past
+/// five digits.
+/// - SeeAlso: RFC 3986 §3.2.2–3.2.3 (host and port in an authority, IPv6 literals in brackets)
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible, ExpressibleByArgument {
     /// The host: a DNS name or an IP address (without brackets).
     public let host: String
-    /// The port, 0…65535 (0: any free port, for listening).
+    /// The port, 0…65535.
     public let port: Int
 
     /// Parses `text`; `nil` when it is not `HOST:PORT`.
@@ -23,10 +28,15 @@ public struct RecordServiceEndpoint: Sendable, Hashable, CustomStringConvertible
             guard !hostPart.contains(":") else { return nil }
         }
         guard !hostPart.isEmpty, !portPart.isEmpty, portPart.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-            portPart.count <= 5, let port = Int(portPart), (0...65535).contains(port)
+            portPart.utf8.count <= 5, let port = Int(portPart), (0...65535).contains(port)
         else { return nil }
         self.host = String(hostPart)
         self.port = port
+    }
+
+    /// `argument` parsed as ``init(parsing:)`` does (ArgumentParser's entry point).
+    public init?(argument: String) {
+        self.init(parsing: argument)
     }
 
     public init(host: String, port: Int) {
@@ -34,6 +44,9 @@ public struct RecordServiceEndpoint: Sendable, Hashable, CustomStringConvertible
         self.port = port
     }
 
+    public static var defaultCompletionKind: CompletionKind { .default }
+
+    /// `HOST:PORT`, an IPv6 host in brackets.
     public var description: String {
         Self.format(host: self.host, port: self.port)
     }

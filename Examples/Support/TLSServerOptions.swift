@@ -1,0 +1,67 @@
+public import ArgumentParser
+public import SaMDTLS
+
+/// The TLS options of the example servers (`samd-tls serve`, `samd-gateway serve`): the server's identity
+/// (`--cert`, `--key`, `--key-passphrase-file`), the CA certificates a client must chain to (`--client-ca`;
+/// `--ca`, the spelling `samd-gateway` first had, is a hidden alias) and the CRLs client chains are checked
+/// against (`--crl`). A program that requires client certificates asks for ``requiredClientCA()``.
+/// - SeeAlso: RFC 8446 §4.3.2 (CertificateRequest), RFC 5280 §6.3 (CRL validation)
+public struct TLSServerOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The server's certificate chain (PEM, leaf first).", valueName: "file"))
+    public var cert: String
+
+    @Option(name: .long, help: ArgumentHelp("The server's private key (PEM).", valueName: "file"))
+    public var key: String
+
+    @OptionGroup public var keyPassphrase: KeyPassphraseOption
+
+    @Option(
+        name: .customLong("client-ca"),
+        help: ArgumentHelp(
+            "Require client certificates chaining to these CA certificates (PEM), with EKU clientAuth.",
+            valueName: "file")
+    )
+    var clientCAOption: String?
+
+    /// `--ca`: the old spelling of `--client-ca`, kept so that existing scripts run.
+    @Option(name: .customLong("ca"), help: .hidden)
+    var clientCAAlias: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Check client chains against these CRLs (PEM; repeatable; needs --client-ca).", valueName: "file")
+    )
+    public var crl: [String] = []
+
+    public init() {}
+
+    /// The file of CA certificates client certificates must chain to (`--client-ca` or `--ca`), or `nil`.
+    public var clientCA: String? { self.clientCAOption ?? self.clientCAAlias }
+
+    /// Every file the options name, for ``requireReadable(_:regularFilesOnly:)`` before anything is built.
+    public var files: [String?] { [self.cert, self.key, self.clientCA] + self.crl }
+
+    /// The server identity from `--cert`, `--key` and `--key-passphrase-file`. Exit 66 when the passphrase
+    /// file cannot be used (``KeyPassphraseOption/read()``).
+    public func identity() throws -> TLSIdentitySource {
+        .files(certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read())
+    }
+
+    /// The CRLs of `--crl`, each a PEM file.
+    public var revocationLists: [TLSPEMSource] { self.crl.map { .file($0) } }
+
+    /// The `--client-ca` (or `--ca`) file, for a server that requires client certificates; a usage error
+    /// (`ValidationError`, exit 64) when neither is given.
+    public func requiredClientCA() throws -> String {
+        guard let file = self.clientCA else { throw ValidationError("Missing expected argument '--client-ca <file>'") }
+        return file
+    }
+
+    public func validate() throws {
+        if self.clientCAOption != nil, self.clientCAAlias != nil {
+            throw ValidationError("--ca is another spelling of --client-ca: give one of them")
+        }
+        if self.clientCA == nil, !self.crl.isEmpty { throw ValidationError("--crl needs --client-ca") }
+    }
+}

@@ -1,0 +1,211 @@
+import Foundation
+import SaMDCrypto
+import SaMDSBOM
+import SaMDTestSupport
+import Testing
+
+/// Runs the samd-sbom binary and the external validators.
+enum SBOMHarness {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let python = packageRoot.appendingPathComponent(".build/tools/venv/bin/python")
+
+    static func executable() throws -> URL {
+        try ProgramLocations.binary("samd-sbom")
+    }
+
+    static func run(_ executable: URL, _ arguments: [String]) async throws -> ChildProcess.Run {
+        try await ChildProcess.run(executable, arguments, timeout: .seconds(120))
+    }
+
+    static func sbom(_ arguments: [String]) async throws -> ChildProcess.Run {
+        try await self.run(try self.executable(), arguments)
+    }
+
+    static func resource(_ name: String) throws -> String {
+        try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "advisories")).path
+    }
+
+    /// Fails (does not skip) when Scripts/setup has not installed the validators.
+    static func requireTool(_ path: URL) throws {
+        guard FileManager.default.isExecutableFile(atPath: path.path) else {
+            Issue.record("\(path.path) is missing: run Scripts/setup to install the SBOM validators")
+            throw CocoaError(.fileNoSuchFile)
+        }
+    }
+
+    static func temporaryFile(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("samd-sbom-\(UUID().uuidString)-\(name)")
+    }
+}
+
+@Suite("samd-sbom documents")
+struct SBOMDocumentTests {
+    @Test func cycloneDXPassesTheStrictValidator() async throws {
+        try SBOMHarness.requireTool(SBOMHarness.python)
+        let file = SBOMHarness.temporaryFile("bom.cdx.json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try await SBOMHarness.sbom(["--format", "cyclonedx", "--output", file.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        let script = """
+            import sys
+            from cyclonedx.validation.json import JsonStrictValidator
+            from cyclonedx.schema import SchemaVersion
+            error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())
+            print(error if error else "valid")
+            sys.exit(1 if error else 0)
+            """
+        let check = try await SBOMHarness.run(SBOMHarness.python, ["-c", script, file.path])
+        #expect(check.status == 0, "CycloneDX 1.6 validation: \(check.output) \(check.standardError)")
+    }
+
+    @Test func spdxPassesPySPDXToolsAndNTIA() async throws {
+        let bin = SBOMHarness.packageRoot.appendingPathComponent(".build/tools/venv/bin")
+        try SBOMHarness.requireTool(bin.appendingPathComponent("pyspdxtools"))
+        try SBOMHarness.requireTool(bin.appendingPathComponent("ntia-checker"))
+        let file = SBOMHarness.temporaryFile("bom.spdx.json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try await SBOMHarness.sbom(["--format", "spdx", "--output", file.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        let spdx = try await SBOMHarness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
+        #expect(spdx.status == 0, "pyspdxtools: \(spdx.output) \(spdx.standardError)")
+        let ntia = try await SBOMHarness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
+        #expect(
+            ntia.output.contains("Conformant: True"),
+            "ntia-checker: \(ntia.output) \(ntia.standardError)")
+    }
+
+    @Test func librariesMatchTheRunningProcess() async throws {
+        let run = try await SBOMHarness.sbom(["--format", "cyclonedx"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        let components = try #require(document["components"] as? [[String: Any]])
+        func component(_ reference: String, in list: [[String: Any]]) -> [String: Any]? {
+            for item in list {
+                if item["bom-ref"] as? String == reference { return item }
+                if let found = component(reference, in: (item["components"] as? [[String: Any]]) ?? []) { return found }
+            }
+            return nil
+        }
+        func property(_ item: [String: Any]?, _ name: String) -> String? {
+            ((item?["properties"] as? [[String: String]]) ?? []).first { $0["name"] == name }?["value"]
+        }
+        func sha256(_ item: [String: Any]?) -> String? {
+            ((item?["hashes"] as? [[String: String]]) ?? []).first?["content"]
+        }
+        func hash(_ path: String) throws -> String {
+            try DigestAlgorithm.sha256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).map {
+                String(format: "%02x", $0)
+            }.joined()
+        }
+
+        let report = try RuntimeReport.current()
+        let openssl = component("openssl", in: components)
+        #expect(property(openssl, "samd:runtimeVersion") == report.openSSL.version)
+        #expect(report.openSSL.version.contains(try #require(openssl?["version"] as? String)))
+        for (reference, path) in [
+            ("openssl:libssl", report.openSSL.libsslPath), ("openssl:libcrypto", report.openSSL.libcryptoPath),
+        ] {
+            let path = try #require(path)
+            let file = component(reference, in: components)
+            #expect(property(file, "samd:path") == path)
+            #expect(sha256(file) == (try hash(path)))
+        }
+        let sodium = component("libsodium", in: components)
+        #expect(sodium?["version"] as? String == report.sodium.version)
+        let sodiumPath = try #require(report.sodium.path)
+        #expect(property(sodium, "samd:path") == sodiumPath)
+        #expect(sha256(sodium) == (try hash(sodiumPath)))
+        // Test-only swift-nio-ssl and its vendored BoringSSL are excluded.
+        #expect(component("swift:swift-nio-ssl", in: components)?["scope"] as? String == "excluded")
+        #expect(component("swift:swift-nio-ssl:boringssl", in: components)?["scope"] as? String == "excluded")
+        #expect(component("swift:swift-nio", in: components)?["scope"] as? String == "required")
+        #expect(property(openssl, "cdx:lifecycle:milestone:endOfSupport") != nil)
+        // A package with an entry of its own in the support table gets it (GRDB, under SaMDStore).
+        let grdb = component("swift:grdb.swift", in: components)
+        #expect(grdb?["scope"] as? String == "required")
+        #expect(property(grdb, "samd:fda:supportSources") == "https://github.com/groue/GRDB.swift/releases")
+    }
+
+}
+
+@Suite("samd-sbom --check")
+struct SBOMCheckTests {
+    @Test func matchingAdvisoryExitsWith78AndPrintsTheFinding() async throws {
+        let run = try await SBOMHarness.sbom(["--check", try SBOMHarness.resource("matching")])
+        #expect(run.status == 78, "\(run.output) \(run.standardError)")
+        #expect(run.output.contains("TEST-2026-0001"))
+        #expect(run.output.contains("fixed in 99.0.0"))
+    }
+
+    /// An advisories file is third-party text: a summary or id with a newline, a carriage return, an escape
+    /// sequence or a bidirectional override is printed escaped, each finding on its one line.
+    @Test func aFindingQuotingControlCharactersIsPrintedEscapedOnOneLine() async throws {
+        let record: [String: Any] = [
+            "id": "TEST-2026-0002\u{1B}[2J", "summary": "line one\nok: no advisory affects\r\u{202E}",
+            "affected": [
+                [
+                    "package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
+                    "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": "99.0.0"]]]],
+                ]
+            ],
+        ]
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("advisory-\(UUID().uuidString).json")
+        try JSONSerialization.data(withJSONObject: [record]).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try await SBOMHarness.sbom(["--check", file.path])
+        #expect(run.status == 78, "\(run.output) \(run.standardError)")
+        let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 2 && lines[1].isEmpty, "\(run.output.debugDescription)")
+        #expect(
+            run.output.contains("TEST-2026-0002\\u{1B}[2J")
+                && run.output.contains("line one\\nok: no advisory affects\\r\\u{202E}"))
+        #expect(!run.output.unicodeScalars.contains { $0 == "\r" || $0 == "\u{1B}" || $0 == "\u{202E}" })
+    }
+
+    @Test func nonMatchingAdvisoryExitsZero() async throws {
+        let run = try await SBOMHarness.sbom(["--check", try SBOMHarness.resource("nonmatching")])
+        #expect(run.status == 0, "\(run.output) \(run.standardError)")
+    }
+
+    @Test func vexStatementSuppressesTheMatch() async throws {
+        let run = try await SBOMHarness.sbom([
+            "--check", try SBOMHarness.resource("matching"), "--vex", try SBOMHarness.resource("vex"),
+        ])
+        #expect(run.status == 0, "\(run.output) \(run.standardError)")
+        #expect(!run.output.contains("TEST-2026-0001"))
+    }
+
+    @Test func expiredEndOfSupportExitsWith78() async throws {
+        let run = try await SBOMHarness.sbom([
+            "--check", try SBOMHarness.resource("nonmatching"), "--as-of", "2099-01-01",
+        ])
+        #expect(run.status == 78)
+        #expect(
+            run.output.contains("END OF SUPPORT") || run.output.contains("UNSUPPORTED"),
+            "\(run.output)")
+        #expect(run.output.contains("openssl"))
+    }
+
+    @Test func malformedAndMissingInputs() async throws {
+        let bad = SBOMHarness.temporaryFile("bad.json")
+        try Data("{not json".utf8).write(to: bad)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        #expect(try await SBOMHarness.sbom(["--check", bad.path]).status == 65)
+        #expect(try await SBOMHarness.sbom(["--check", "/nonexistent/advisories.json"]).status == 66)
+    }
+
+    @Test(arguments: ["2028-13-45", "2027-02-29", "2028-00-10", "2028-1-01", "２０２８-01-01"])
+    func impossibleAsOfDatesExit64(day: String) async throws {
+        let run = try await SBOMHarness.sbom(["--check", try SBOMHarness.resource("nonmatching"), "--as-of", day])
+        #expect(run.status == 64, "\(day): \(run.output) \(run.standardError)")
+    }
+
+    @Test func leapDayIsAccepted() async throws {
+        let run = try await SBOMHarness.sbom([
+            "--check", try SBOMHarness.resource("nonmatching"), "--as-of", "2028-02-29",
+        ])
+        #expect(run.status == 0 || run.status == 78, "\(run.output) \(run.standardError)")
+    }
+}
