@@ -21,7 +21,7 @@ func terminate(_ status: Int32) -> Never {
 }
 
 /// The exit codes of each subcommand, in the words its `--help` uses — the one list the help texts are built
-/// from (Docs/Gateway.md repeats it; `GatewayOptionTests` checks that the three agree).
+/// from (Examples/RecordService/SaMDRecordService.docc/Gateway.md repeats it; `GatewayOptionTests` checks that the three agree).
 enum GatewayExitCodes {
     static let serve: [(code: Int32, meaning: String)] = [
         (ExitStatus.ok, "stopped by SIGINT or SIGTERM"),

@@ -5,7 +5,7 @@ import Testing
 
 @testable import SaMDEnvelope
 
-/// The test vectors published in Docs/EnvelopeFormat.md, re-derived from their fixed inputs: the
+/// The test vectors published in Sources/SaMDEnvelope/SaMDEnvelope.docc/EnvelopeFormat.md, re-derived from their fixed inputs: the
 /// document is read, each vector's inputs sealed deterministically, and the result compared with the
 /// published envelope, which must also open.
 @Suite("EnvelopeFormat.md test vectors (the SaMDEnvelope DocC catalog)")

@@ -108,7 +108,7 @@ struct GatewayOptionTests {
         largest.stop()
     }
 
-    /// The exit codes a help text or Docs/Gateway.md lists after `marker`: the paragraph from the first `: `
+    /// The exit codes a help text or Examples/RecordService/SaMDRecordService.docc/Gateway.md lists after `marker`: the paragraph from the first `: `
     /// after it, items separated by `; `, each item's leading number (items inside parentheses have none).
     static func listedCodes(in text: String, after marker: String) -> [Int]? {
         let plain = text.replacingOccurrences(of: "`", with: "")

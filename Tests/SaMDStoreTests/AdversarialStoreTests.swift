@@ -191,7 +191,7 @@ struct AdversarialStoreTests {
         #expect(try fixture.store.shred(subject: decomposed).recordCount == 1)
     }
 
-    /// Docs/Store.md promised ids of up to 512 bytes each; the encryption context (1024 bytes in all) holds
+    /// Sources/SaMDStore/SaMDStore.docc/Store.md promised ids of up to 512 bytes each; the encryption context (1024 bytes in all) holds
     /// subject, record id and type together. The combined limit is now stated and checked first.
     @Test func theAddressFitsTheEncryptionContextAtItsExactLimit() throws {
         let fixture = try StoreFixture()

@@ -5,10 +5,10 @@ import SaMDTLSTestSupport
 import SaMDTestSupport
 import Testing
 
-/// The gateway and device code of Docs/TLS.md ("Async API"), compiled and run against each other — including
+/// The gateway and device code of Sources/SaMDTLS/SaMDTLS.docc/TLS.md ("Async API"), compiled and run against each other — including
 /// the case the gateway's per-connection `catch` is there for: a device that vanishes without close_notify
 /// must not stop the gateway from serving the next one.
-@Suite("Docs/TLS.md snippets")
+@Suite("Sources/SaMDTLS/SaMDTLS.docc/TLS.md snippets")
 struct DocSnippetTests {
     /// The gateway loop of TLS.md, as written there (the context and listener are the test's).
     static func gateway(_ server: TLSServer, devices: ManagedStrings) async throws {

@@ -16,8 +16,8 @@ public import SaMDTLS
 /// ``RecordResponse``, not an error) and throws only when no answer could be had.
 ///
 /// In TLS 1.3 the server judges the client's certificate after the client's handshake completed: a refused
-/// client certificate arrives on the first request as a certificate ``SaMDTLS/TLSError``
-/// (``SaMDTLS/TLSError/isCertificateError``), never worth retrying.
+/// client certificate arrives on the first request as a certificate `TLSError`
+/// (`TLSError.isCertificateError`), never worth retrying.
 public struct RecordClient: Sendable {
     /// The gateway's host (a DNS name or an IP address).
     public let host: String
@@ -35,7 +35,7 @@ public struct RecordClient: Sendable {
     ///   - serverName: the name the gateway's certificate must carry (default: `host`): a DNS name is checked
     ///     against DNS SANs and sent as SNI, an IP address against IP SANs.
     ///   - connectTimeout: how long to wait for the TCP connection (at least 1 ms). The TLS handshake that follows is bounded
-    ///     by `context`'s ``SaMDTLS/TLSConfiguration/handshakeTimeout`` (`samd-agent` sets it from its
+    ///     by `context`'s `TLSConfiguration.handshakeTimeout` (`samd-agent` sets it from its
     ///     `--connect-timeout`).
     ///   - requestTimeout: how long from sending a request to its complete answer (at least 1 ms).
     ///   - maximumResponseByteCount: the largest answer accepted, in bytes (default 64 MiB + 64 KiB).
@@ -69,7 +69,7 @@ public struct RecordClient: Sendable {
     /// Content-Type. The gateway answers 201 (created) or 200 (replaced) with `{"revision":N}`
     /// (``RecordResponse/revision``); 400 for an id or type the store refuses; 413 over its body limit.
     /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses (nothing is
-    ///   sent); ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    ///   sent); `TLSError`, ``RecordServiceError`` when no answer could be had.
     public func put(
         subject: String,
         recordID: String,
@@ -87,7 +87,7 @@ public struct RecordClient: Sendable {
     /// `GET /records/{subject}/{recordID}`: 200 with the record and its type (reader role), 403 without the
     /// role, 404 when there is none, 410 when the subject was crypto-shredded.
     /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses (nothing is
-    ///   sent); ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    ///   sent); `TLSError`, ``RecordServiceError`` when no answer could be had.
     public func get(subject: String, recordID: String) async throws -> RecordResponse {
         try await self.send(method: "GET", path: try Self.recordPath(subject: subject, recordID: recordID))
     }
@@ -95,13 +95,13 @@ public struct RecordClient: Sendable {
     /// `DELETE /subjects/{subject}`: crypto-shreds the subject (shredder role). 200 with the receipt
     /// `{"key","destroyed_at","records"}`, 403 without the role, 404 when there is nothing to shred.
     /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses (nothing is
-    ///   sent); ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    ///   sent); `TLSError`, ``RecordServiceError`` when no answer could be had.
     public func shred(subject: String) async throws -> RecordResponse {
         try await self.send(method: "DELETE", path: "/subjects/" + (try Self.encodedIdentifier(subject)))
     }
 
     /// `GET /healthz`: 200 `{"status":"ok"}` for any verified client.
-    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    /// - Throws: `TLSError`, ``RecordServiceError`` when no answer could be had.
     public func health() async throws -> RecordResponse {
         try await self.send(method: "GET", path: "/healthz")
     }
@@ -109,7 +109,7 @@ public struct RecordClient: Sendable {
     /// Sends any request: `path` goes out exactly as given (it must already be percent-encoded). With a
     /// `transfer-encoding: chunked` header the body is sent in chunks, otherwise with `content-length`. For
     /// tools and tests of the HTTP surface.
-    /// - Throws: ``SaMDTLS/TLSError``, ``RecordServiceError`` when no answer could be had.
+    /// - Throws: `TLSError`, ``RecordServiceError`` when no answer could be had.
     public func send(method: String, path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) async throws
         -> RecordResponse
     {

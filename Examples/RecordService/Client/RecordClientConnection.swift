@@ -98,7 +98,7 @@ actor RecordClientConnection {
     }
 
     /// Sends one request and returns the final answer.
-    /// - Throws: ``SaMDTLS/TLSError`` for network and TLS failures (`unreachable`, certificate errors, …);
+    /// - Throws: `TLSError` for network and TLS failures (`unreachable`, certificate errors, …);
     ///   ``RecordServiceError`` for an answer that is not HTTP, too large, or late.
     func exchange(_ head: HTTPRequestHead, body: ByteBuffer?) async throws -> RecordResponse {
         await self.acquire()

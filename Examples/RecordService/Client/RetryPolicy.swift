@@ -40,7 +40,7 @@ public struct RetryPolicy: Sendable, Hashable {
         return .seconds(base * (1 - self.jitter * min(1, max(0, random))))
     }
 
-    /// Whether `error` may pass on another attempt: a ``SaMDTLS/TLSError`` that ``SaMDTLS/TLSError/isRetryable``
+    /// Whether `error` may pass on another attempt: a `TLSError` that `TLSError.isRetryable`
     /// (unreachable, connection closed, handshake timeout, truncated) or a ``RecordServiceError`` timeout.
     /// Certificate errors, protocol errors, and configuration errors are never retried.
     public static func isRetryable(_ error: any Error) -> Bool {

@@ -54,7 +54,7 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
     var client = GatewayEvents.Client()
     var roles: Set<RecordRole> = []
     /// The connection closes after the response in flight, or at once when idle: the gateway stops, the
-    /// client is no longer valid (``TLSPeerInvalidatedEvent``), or the connection reached its maximum age.
+    /// client is no longer valid (`TLSPeerInvalidatedEvent`), or the connection reached its maximum age.
     var stopping = false
     var idleTimer: Scheduled<Void>?
     var ageTimer: Scheduled<Void>?

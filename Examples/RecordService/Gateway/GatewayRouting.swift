@@ -35,7 +35,7 @@ enum GatewayRouting {
 
     /// Decides what `head` asks for, given the client's `roles`. Order: path (404), method (405), role (403),
     /// percent-decoding of the ids (400), the ids by the store's own rule
-    /// (``EncryptedRecordStore/isValidIdentifier(_:)``: no dot segment, even percent-encoded; 400), record type
+    /// (`EncryptedRecordStore.isValidIdentifier(_:)`: no dot segment, even percent-encoded; 400), record type
     /// (400).
     static func decide(_ head: HTTPRequestHead, roles: Set<RecordRole>) -> Decision {
         guard let segments = Self.pathSegments(of: head.uri) else {

@@ -8,7 +8,7 @@ import SaMDTLS
 import Synchronization
 
 /// The records gateway: HTTPS (HTTP/1.1 over SaMDTLS, client certificates required) in front of an
-/// ``SaMDStore/EncryptedRecordStore``.
+/// `EncryptedRecordStore`.
 ///
 /// | request | role | answers |
 /// |---|---|---|
@@ -21,7 +21,7 @@ import Synchronization
 /// after each reload of the TLS context's trust state, and ends at its certificate's expiry) → NIO's HTTP/1.1
 /// server handlers (pipelining assistance, 400 on parse errors) → the gateway's handler. The client's roles come from the certificate verified in the
 /// handshake; store calls run on `NIOThreadPool.singleton`, never on an event loop. Responses carry no
-/// subject or record id and logs name no patient data (Docs/Gateway.md, Docs/SecurityEvents.md).
+/// subject or record id and logs name no patient data (Examples/RecordService/SaMDRecordService.docc/Gateway.md, Docs/SecurityEvents.md).
 public final class RecordGateway: Sendable {
     /// The address the gateway listens on; its port is the real one when 0 was asked for.
     public let localAddress: SocketAddress

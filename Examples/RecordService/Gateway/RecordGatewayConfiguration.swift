@@ -21,12 +21,12 @@ public enum RecordRole: String, Sendable, Hashable, CaseIterable {
 ///
 /// A role can be bound to the CAs that may issue it (``readerIssuers``, ``shredderIssuers``): its SANs then
 /// count only for a certificate whose verified chain goes through one of those CAs, compared by key
-/// (``SaMDTLS/TLSIssuingAuthority/issued(_:)``). Without that binding every CA the TLS context trusts can mint
+/// (`TLSIssuingAuthority.issued(_:)`). Without that binding every CA the TLS context trusts can mint
 /// a reader or shredder by putting the SAN in a certificate; the recommended deployment issues staff
 /// certificates from a CA of their own, apart from the device CA, and binds the staff roles to it.
 public struct RecordGatewayConfiguration: Sendable {
     /// The server's TLS context. It must be a server context that requires client certificates
-    /// (``SaMDTLS/TLSConfiguration/gatewayServer(identity:clientTrustRoots:peerPolicy:)``).
+    /// (`TLSConfiguration.gatewayServer(identity:clientTrustRoots:peerPolicy:)`).
     public var tls: TLSContext
     /// SAN values granted the ``RecordRole/reader`` role (a URI SAN if the value contains `:`, else a DNS SAN).
     public var readers: [String]
@@ -71,7 +71,7 @@ public struct RecordGatewayConfiguration: Sendable {
     /// On ``RecordGateway/stop()``, how long requests in progress may take to finish (default 10 s; 0 or more,
     /// at most 3 600 s) before their connections are closed anyway. Also how long a connection whose client is no
     /// longer valid (revoked by a CRL reload, its CA removed, its certificate expired:
-    /// ``SaMDTLS/TLSPeerInvalidatedEvent``) may take to finish its request in flight.
+    /// `TLSPeerInvalidatedEvent`) may take to finish its request in flight.
     public var shutdownGracePeriod: Duration
     /// The longest a connection may carry requests (default 3 600 s; more than 0, at most 86 400 s):
     /// once it is this old it closes after the request in flight (`Connection: close`), or at once when idle,
@@ -81,7 +81,7 @@ public struct RecordGatewayConfiguration: Sendable {
 
     /// The most connections open at once, handshaking or established (at least 1). A TCP connection over it
     /// is closed at once, before any TLS, and refusals are logged once per 10 s
-    /// (`samd.tls.connections-refused`). Default: ``SaMDTLS/TLSConnectionLimit/defaultMaximumConnections()``
+    /// (`samd.tls.connections-refused`). Default: `TLSConnectionLimit.defaultMaximumConnections()`
     /// — the process's descriptor limit less those open and a reserve — so that the gateway never runs out of
     /// descriptors for its database, key store and CRL files.
     public var maximumConnections: Int

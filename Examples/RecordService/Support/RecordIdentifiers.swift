@@ -2,7 +2,7 @@ import SaMDStore
 
 /// Subject and record ids as the store accepts them, for the programs that send them (`samd-agent`).
 public enum RecordIdentifiers {
-    /// Whether `value` is a subject or record id the store accepts (``EncryptedRecordStore/isValidIdentifier(_:)``):
+    /// Whether `value` is a subject or record id the store accepts (`EncryptedRecordStore.isValidIdentifier(_:)`):
     /// 1 to 512 bytes of UTF-8 after NFC, no control character, and not `.` or `..` (a dot segment, which
     /// HTTP clients normalise away).
     public static func isValid(_ value: String) -> Bool {

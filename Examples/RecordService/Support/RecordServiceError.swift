@@ -1,5 +1,5 @@
 /// An error of the record service itself — the gateway's configuration, or a gateway's answer the client
-/// cannot use. Network and TLS failures are ``SaMDTLS/TLSError``s; the store's refusals are HTTP statuses in a
+/// cannot use. Network and TLS failures are `TLSError`s; the store's refusals are HTTP statuses in a
 /// ``RecordResponse``.
 ///
 /// Compare by ``code``, which is stable; ``reason`` is words for people and carries no subject id, record id

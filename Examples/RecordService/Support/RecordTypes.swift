@@ -13,7 +13,7 @@ public enum RecordTypes {
         "dcm": "application/dicom",
     ]
 
-    /// Whether `value` is a record type the store accepts (``EncryptedRecordStore/isValidRecordType(_:)``):
+    /// Whether `value` is a record type the store accepts (`EncryptedRecordStore.isValidRecordType(_:)`):
     /// `type/subtype`, RFC 6838 restricted names, without parameters.
     public static func isValid(_ value: String) -> Bool {
         EncryptedRecordStore.isValidRecordType(value)
