@@ -396,5 +396,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The manifest against the code: each target's imports and declared dependencies agree.
+        .testTarget(
+            name: "PackageStructureTests",
+            swiftSettings: swiftSettings
+        ),
     ]
 )
