@@ -2,8 +2,9 @@
 //
 // SaMDKit's benchmarks: a package of their own, so that library users never build
 // package-benchmark or swift-nio-ssl. Every benchmark runs side by side with a reference (raw OpenSSL,
-// raw libsodium, swift-nio-ssl) in the same run. `Scripts/bench-compare` runs them and prints the
-// ratios; a single target runs with `swift package --package-path Benchmarks benchmark --target AEAD`.
+// raw libsodium, swift-nio-ssl) in the same run. `Scripts/bench-compare` (the BenchCompare program) runs
+// them and prints the ratios; a single target runs with `swift package --package-path Benchmarks benchmark
+// --target AEAD`.
 
 import PackageDescription
 
@@ -16,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
     ],
     targets: [
         // The references: OpenSSL and libsodium called directly, as a hand-written C-level caller would.
@@ -25,10 +27,41 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev", "libsodium-dev", "libsqlite3-dev"])]
         ),
+        // The benchmarks' names and shapes, and the ours/reference pairs bench-compare compares: one
+        // definition for the benchmark targets and BenchCompare (no dependencies, so BenchCompare builds fast).
+        .target(
+            name: "BenchmarkCatalog",
+            path: "Sources/BenchmarkCatalog",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // bench-compare's work: decode package-benchmark's JMH export, compute and render the rows.
+        .target(
+            name: "BenchComparison",
+            dependencies: ["BenchmarkCatalog"],
+            path: "Sources/BenchComparison",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // `Scripts/bench-compare` runs this program.
+        .executableTarget(
+            name: "BenchCompare",
+            dependencies: [
+                "BenchComparison",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/BenchCompare",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .testTarget(
+            name: "BenchComparisonTests",
+            dependencies: ["BenchComparison", "BenchmarkCatalog"],
+            path: "Tests/BenchComparisonTests",
+            resources: [.copy("Fixtures")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
         // What the benchmark targets share: sizes, quick mode, result checks.
         .target(
             name: "BenchmarkSupport",
-            dependencies: [.product(name: "Benchmark", package: "benchmark")],
+            dependencies: ["BenchmarkCatalog", .product(name: "Benchmark", package: "benchmark")],
             path: "Sources/BenchmarkSupport",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
@@ -61,6 +94,7 @@ let package = Package(
             name: "AEAD",
             dependencies: [
                 "CReference",
+                "BenchmarkCatalog",
                 "BenchmarkSupport",
                 .product(name: "SaMDCrypto", package: "SaMDKit"),
                 .product(name: "SaMDEnvelope", package: "SaMDKit"),
@@ -74,6 +108,7 @@ let package = Package(
             name: "Rewrap",
             dependencies: [
                 "CReference",
+                "BenchmarkCatalog",
                 "BenchmarkSupport",
                 .product(name: "SaMDCrypto", package: "SaMDKit"),
                 .product(name: "SaMDEnvelope", package: "SaMDKit"),
@@ -89,6 +124,7 @@ let package = Package(
             name: "TLS",
             dependencies: [
                 "CReference",
+                "BenchmarkCatalog",
                 "TLSReference",
                 "BenchmarkSupport",
                 .product(name: "SaMDTLS", package: "SaMDKit"),

@@ -2,10 +2,11 @@
 // - AES-256-GCM: the envelope's default suite (Cobblestone-256) against OpenSSL EVP called directly;
 // - XChaCha20-Poly1305: the envelope's second suite against libsodium called directly.
 //
-// Names: "<suite> <operation> <size> ×<messages per iteration> — <side>". `Scripts/bench-compare` pairs the
-// sides of one row and divides; the "×N" tells it how many messages (and bytes) one iteration is.
+// Names come from BenchmarkPlan (BenchmarkCatalog), where bench-compare finds them and their pairs:
+// "<suite> <operation> <size> ×<messages per iteration> — <side>".
 
 import Benchmark
+import BenchmarkCatalog
 import BenchmarkSupport
 import CReference
 import SaMDCrypto
@@ -13,17 +14,18 @@ import SaMDEnvelope
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = BenchmarkSettings.cryptoConfiguration
+    let plan = BenchmarkSettings.plan
 
     // The same four benchmarks per suite and size: envelope and raw, seal and open.
-    let suites: [(suite: PayloadSuite, name: String, raw: String, makeRaw: @Sendable () throws -> any RawAEAD)] = [
-        (.cobblestone256, "AES-256-GCM", "raw EVP", { try RawAESGCM() }),
-        (.xChaCha20Poly1305, "XChaCha20-Poly1305", "raw libsodium", { try RawXChaCha20Poly1305() }),
+    let suites: [(suite: PayloadSuite, name: AEADSuiteName, makeRaw: @Sendable () throws -> any RawAEAD)] = [
+        (.cobblestone256, .aes256GCM, { try RawAESGCM() }),
+        (.xChaCha20Poly1305, .xChaCha20Poly1305, { try RawXChaCha20Poly1305() }),
     ]
-    for size in BenchmarkSettings.messageSizes {
-        let messages = BenchmarkSettings.messagesPerIteration(size)
-        let label = "\(BenchmarkSettings.sizeLabel(size)) ×\(messages)"
-        for (suite, name, rawName, makeRaw) in suites {
-            Benchmark("\(name) seal \(label) — envelope") { benchmark in
+    for size in BenchmarkPlan.messageSizes {
+        let messages = BenchmarkPlan.messagesPerIteration(size)
+        for (suite, name, makeRaw) in suites {
+            let rawName = name.raw.rawValue
+            Benchmark(plan.aead(name, .seal, size: size, .envelope).description) { benchmark in
                 let fixture = try EnvelopeFixture(suite: suite)
                 let plaintext = [UInt8](repeating: 0x42, count: size)
                 benchmark.startMeasurement()
@@ -36,7 +38,7 @@ let benchmarks: @Sendable () -> Void = {
                     opensTo: plaintext)
             }
 
-            Benchmark("\(name) seal \(label) — \(rawName)") { benchmark in
+            Benchmark(plan.aead(name, .seal, size: size, name.raw).description) { benchmark in
                 let raw = try makeRaw()
                 let plaintext = [UInt8](repeating: 0x42, count: size)
                 var output = [UInt8](repeating: 0, count: size + 16)
@@ -48,7 +50,7 @@ let benchmarks: @Sendable () -> Void = {
                 try raw.check(output, opensTo: plaintext)
             }
 
-            Benchmark("\(name) open \(label) — envelope") { benchmark in
+            Benchmark(plan.aead(name, .open, size: size, .envelope).description) { benchmark in
                 let fixture = try EnvelopeFixture(suite: suite)
                 let plaintext = [UInt8](repeating: 0x42, count: size)
                 let sealed = try Envelope.seal(plaintext, context: fixture.context, to: fixture.key, suite: suite)
@@ -61,7 +63,7 @@ let benchmarks: @Sendable () -> Void = {
                     try Envelope.open(sealed, context: fixture.context, keys: fixture.keys), plaintext)
             }
 
-            Benchmark("\(name) open \(label) — \(rawName)") { benchmark in
+            Benchmark(plan.aead(name, .open, size: size, name.raw).description) { benchmark in
                 let raw = try makeRaw()
                 let plaintext = [UInt8](repeating: 0x42, count: size)
                 var sealed = [UInt8](repeating: 0, count: size + 16)
@@ -81,13 +83,12 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: One 1 KiB record, sealed as a caller without SaMDKit would: key, context and nonce per record
 
-    Benchmark("AES-256-GCM seal 1 KiB one-shot ×\(BenchmarkSettings.messagesPerIteration(1024)) — raw EVP") {
-        benchmark in
+    Benchmark(plan.aeadOneShot.description) { benchmark in
         let key = try SecureRandom.bytes(count: 32)
         let plaintext = [UInt8](repeating: 0x42, count: 1024)
         var output = [UInt8](repeating: 0, count: 1024 + 12 + 16)
         benchmark.startMeasurement()
-        for _ in 0..<BenchmarkSettings.messagesPerIteration(1024) {
+        for _ in 0..<plan.aeadOneShot.itemsPerIteration {
             RawAESGCM.sealOneShot(plaintext, key: key, into: &output)
         }
         benchmark.stopMeasurement()
@@ -96,12 +97,11 @@ let benchmarks: @Sendable () -> Void = {
 
     // MARK: Streaming 64 MiB in 64 KiB writes
 
-    let streamBytes = BenchmarkSettings.streamByteCount
-    let streamLabel = "AES-256-GCM stream \(BenchmarkSettings.sizeLabel(streamBytes)) ×1"
+    let streamBytes = BenchmarkPlan.streamByteCount
 
-    Benchmark("\(streamLabel) seal — envelope") { benchmark in
+    Benchmark(plan.stream(.seal, .envelope).description) { benchmark in
         let fixture = try EnvelopeFixture(suite: .cobblestone256)
-        let piece = [UInt8](repeating: 0x42, count: BenchmarkSettings.streamPieceByteCount)
+        let piece = [UInt8](repeating: 0x42, count: BenchmarkPlan.streamPieceByteCount)
         var emitted = 0
         benchmark.startMeasurement()
         let sealer = try EnvelopeSealer(context: fixture.context, to: fixture.key)
@@ -116,9 +116,9 @@ let benchmarks: @Sendable () -> Void = {
         try BenchmarkCheck.that(emitted > streamBytes, "the sealer emitted \(emitted) bytes for \(streamBytes)")
     }
 
-    Benchmark("\(streamLabel) seal — raw EVP") { benchmark in
+    Benchmark(plan.stream(.seal, .rawEVP).description) { benchmark in
         let raw = try RawAESGCM()
-        let piece = [UInt8](repeating: 0x42, count: BenchmarkSettings.streamPieceByteCount)
+        let piece = [UInt8](repeating: 0x42, count: BenchmarkPlan.streamPieceByteCount)
         var output = [UInt8](repeating: 0, count: piece.count)
         benchmark.startMeasurement()
         let tag = raw.sealStream(pieces: streamBytes / piece.count, piece: piece, output: &output)
@@ -126,7 +126,7 @@ let benchmarks: @Sendable () -> Void = {
         try BenchmarkCheck.that(tag.contains { $0 != 0 }, "no tag")
     }
 
-    Benchmark("\(streamLabel) open — envelope") { benchmark in
+    Benchmark(plan.stream(.open, .envelope).description) { benchmark in
         let stream = try SealedStream.shared.get()
         var opened = 0
         benchmark.startMeasurement()
@@ -134,7 +134,7 @@ let benchmarks: @Sendable () -> Void = {
         try stream.envelope.withUnsafeBytes { sealed in
             var offset = 0
             while offset < sealed.count {
-                let end = min(offset + BenchmarkSettings.streamPieceByteCount, sealed.count)
+                let end = min(offset + BenchmarkPlan.streamPieceByteCount, sealed.count)
                 try opener.update(UnsafeRawBufferPointer(rebasing: sealed[offset..<end])) { opened += $0.count }
                 offset = end
             }
@@ -144,9 +144,9 @@ let benchmarks: @Sendable () -> Void = {
         try BenchmarkCheck.that(opened == streamBytes, "opened \(opened) of \(streamBytes) bytes")
     }
 
-    Benchmark("\(streamLabel) open — raw EVP") { benchmark in
+    Benchmark(plan.stream(.open, .rawEVP).description) { benchmark in
         let stream = try SealedStream.shared.get()
-        var output = [UInt8](repeating: 0, count: BenchmarkSettings.streamPieceByteCount)
+        var output = [UInt8](repeating: 0, count: BenchmarkPlan.streamPieceByteCount)
         benchmark.startMeasurement()
         let authentic = stream.raw.openStream(
             stream.rawCiphertext, pieceByteCount: output.count, tag: stream.rawTag, output: &output)

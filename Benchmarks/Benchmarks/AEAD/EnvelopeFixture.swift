@@ -1,3 +1,4 @@
+import BenchmarkCatalog
 import BenchmarkSupport
 import SaMDCrypto
 import SaMDEnvelope
@@ -37,10 +38,10 @@ struct SealedStream: @unchecked Sendable { // immutable after init; `RawAESGCM` 
     let raw: RawAESGCM
     let rawCiphertext: [UInt8]
     let rawTag: [UInt8]
-    let piece = [UInt8](repeating: 0x42, count: BenchmarkSettings.streamPieceByteCount)
+    let piece = [UInt8](repeating: 0x42, count: BenchmarkPlan.streamPieceByteCount)
 
     private init() throws {
-        let total = BenchmarkSettings.streamByteCount
+        let total = BenchmarkPlan.streamByteCount
         let pieces = total / self.piece.count
         self.fixture = try EnvelopeFixture(suite: .cobblestone256)
         let sealer = try EnvelopeSealer(context: self.fixture.context, to: self.fixture.key)

@@ -1,3 +1,4 @@
+import BenchmarkCatalog
 import BenchmarkSupport
 import CReference
 import Foundation
@@ -118,23 +119,6 @@ final class RawRewrap {
     }
 }
 
-/// The store the rotation benchmarks: 100 000 records of 1 KiB over 250 patients (quick: 10 000 over 25).
-/// Rotation rewraps subject keys (one per patient), never record rows, so its cost follows the number of
-/// patients; the records are there to show it does not follow theirs. (One iteration must stay under 2 s:
-/// package-benchmark records no throughput for longer ones, and `Scripts/bench-compare` reads its JMH export,
-/// which needs it.)
-struct RotationSettings {
-    let records: Int
-    let patients: Int
-
-    static let current =
-        BenchmarkSettings.quick
-        ? RotationSettings(records: 10_000, patients: 25)
-        : RotationSettings(records: 100_000, patients: 250)
-
-    var label: String { "\(self.records) records \(self.patients) patients" }
-}
-
 /// A temporary directory removed when the process exits.
 func temporaryDirectory(_ prefix: String) throws -> String {
     let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
@@ -200,13 +184,13 @@ final class RotationFixture: Sendable {
     static func shared() throws -> RotationFixture {
         try self.instance.withLock { instance in
             if let instance { return instance }
-            let made = try RotationFixture(RotationSettings.current)
+            let made = try RotationFixture(BenchmarkSettings.plan.rotation)
             instance = made
             return made
         }
     }
 
-    private init(_ settings: RotationSettings) throws {
+    private init(_ settings: StoreShape) throws {
         self.records = try filledStore("samd-rotation-bench", records: settings.records, patients: settings.patients)
         let perPatient = settings.records / settings.patients
         self.sample = [(0, 0), (settings.patients / 2, perPatient / 2), (settings.patients - 1, perPatient - 1)]
@@ -234,7 +218,7 @@ final class RawRotationFloor: @unchecked Sendable { // used by one benchmark thr
     static func shared() throws -> RawRotationFloor {
         try self.instance.withLock { instance in
             if let instance { return instance }
-            let made = try RawRotationFloor(patients: RotationSettings.current.patients)
+            let made = try RawRotationFloor(patients: BenchmarkSettings.plan.rotation.patients)
             instance = made
             return made
         }

@@ -7,6 +7,7 @@
 // record store's put with SQLite's synchronous = FULL (durable before it returns) beside NORMAL.
 
 import Benchmark
+import BenchmarkCatalog
 import BenchmarkSupport
 import CReference
 import SaMDCrypto
@@ -15,10 +16,10 @@ import SaMDStore
 
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = BenchmarkSettings.cryptoConfiguration
+    let plan = BenchmarkSettings.plan
+    let headers = plan.rewrapHeaders
 
-    let headers = 1_000
-
-    Benchmark("Rewrap header ×\(headers) — envelope") { benchmark in
+    Benchmark(plan.rewrap(.envelope).description) { benchmark in
         // A batch, as a rotation over files or rows runs it: each KEK keyed once.
         let fixture = try RewrapFixture()
         let rewrapper = try EnvelopeRewrapper(keys: fixture.keys, to: fixture.newKey)
@@ -31,7 +32,7 @@ let benchmarks: @Sendable () -> Void = {
         try fixture.check(last)
     }
 
-    Benchmark("Rewrap header one by one ×\(headers) — envelope") { benchmark in
+    Benchmark(plan.rewrap(.envelope, oneByOne: true).description) { benchmark in
         // Envelope.rewrapHeader: both KEKs keyed again for every header.
         let fixture = try RewrapFixture()
         var last: EnvelopeHeader?
@@ -43,7 +44,7 @@ let benchmarks: @Sendable () -> Void = {
         try fixture.check(last)
     }
 
-    Benchmark("Rewrap header ×\(headers) — raw EVP") { benchmark in
+    Benchmark(plan.rewrap(.rawEVP).description) { benchmark in
         let raw = RawRewrap()
         var wrapped = raw.wrappedDEK
         benchmark.startMeasurement()
@@ -54,7 +55,7 @@ let benchmarks: @Sendable () -> Void = {
         try BenchmarkCheck.that(raw.unwrapsUnderNewKEK(wrapped), "the raw rewrap does not open under the new KEK")
     }
 
-    let rotation = RotationSettings.current
+    let rotation = plan.rotation
     // Filling the full store (100 000 puts, 1 000 new subject keys) takes minutes before the first iteration.
     let rotationConfiguration = Benchmark.Configuration(
         metrics: [.wallClock, .throughput],
@@ -64,7 +65,7 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     Benchmark(
-        "Rotate store \(rotation.label) ×1 — KeyRotationJob",
+        plan.rotation(.keyRotationJob).description,
         configuration: rotationConfiguration,
         closure: { benchmark in
             let store = try RotationFixture.shared()
@@ -79,9 +80,9 @@ let benchmarks: @Sendable () -> Void = {
         setup: { _ = try RotationFixture.shared() }
     )
 
-    let rekey = RekeySettings.current
+    let rekey = plan.rekey
     Benchmark(
-        "Rekey store \(rekey.label) ×\(rekey.records) — SubjectRekeyJob",
+        plan.rekey(.subjectRekeyJob).description,
         configuration: rotationConfiguration,
         closure: { benchmark in
             let store = try RekeyFixture.shared()
@@ -97,7 +98,7 @@ let benchmarks: @Sendable () -> Void = {
     )
 
     Benchmark(
-        "Rekey store \(rekey.label) ×\(rekey.records) — raw floor",
+        plan.rekey(.rawFloor).description,
         configuration: rotationConfiguration,
         closure: { benchmark in
             let floor = try RawRekeyFloor.shared()
@@ -110,10 +111,10 @@ let benchmarks: @Sendable () -> Void = {
         setup: { _ = try RawRekeyFloor.shared() }
     )
 
-    let puts = 200
-    for (durable, side) in [(true, "synchronous FULL"), (false, "synchronous NORMAL")] {
+    let puts = plan.storePuts
+    for (durable, side) in [(true, BenchmarkSide.synchronousFull), (false, .synchronousNormal)] {
         Benchmark(
-            "Store put 1 KiB ×\(puts) — \(side)",
+            plan.storePut(side).description,
             configuration: .init(
                 metrics: [.wallClock, .throughput], warmupIterations: 1,
                 maxDuration: .seconds(BenchmarkSettings.quick ? 10 : 60), maxIterations: 20),
@@ -129,7 +130,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark(
-        "Rotate store \(rotation.label) ×1 — raw floor",
+        plan.rotation(.rawFloor).description,
         configuration: rotationConfiguration,
         closure: { benchmark in
             let floor = try RawRotationFloor.shared()

@@ -1,3 +1,4 @@
+import BenchmarkCatalog
 import BenchmarkSupport
 import CReference
 import Foundation
@@ -44,22 +45,6 @@ final class PutFixture: @unchecked Sendable { // used by one benchmark thread at
     }
 }
 
-/// The store the re-key benchmarks: records of 1 KiB over patients, re-keyed whole by every iteration
-/// (each run of the job starts afresh: every subject gets another version, every row is rewrapped). 5 000
-/// records, not more: an iteration must stay under 2 s, or package-benchmark records no throughput for it
-/// and the JMH export that `Scripts/bench-compare` reads leaves the row out.
-struct RekeySettings {
-    let records: Int
-    let patients: Int
-
-    static let current =
-        BenchmarkSettings.quick
-        ? RekeySettings(records: 2_000, patients: 20)
-        : RekeySettings(records: 5_000, patients: 50)
-
-    var label: String { "\(self.records) records \(self.patients) patients" }
-}
-
 final class RekeyFixture: Sendable {
     let records: EncryptedRecordStore
     let sample: [(subject: String, record: String)]
@@ -69,13 +54,13 @@ final class RekeyFixture: Sendable {
     static func shared() throws -> RekeyFixture {
         try self.instance.withLock { instance in
             if let instance { return instance }
-            let made = try RekeyFixture(RekeySettings.current)
+            let made = try RekeyFixture(BenchmarkSettings.plan.rekey)
             instance = made
             return made
         }
     }
 
-    private init(_ settings: RekeySettings) throws {
+    private init(_ settings: StoreShape) throws {
         self.records = try filledStore("samd-rekey-bench", records: settings.records, patients: settings.patients)
         let perPatient = settings.records / settings.patients
         self.sample = [(0, 0), (settings.patients - 1, perPatient - 1)].map { ("patient-\($0.0)", "record-\($0.1)") }
@@ -104,7 +89,7 @@ final class RawRekeyFloor: @unchecked Sendable { // used by one benchmark thread
     static func shared() throws -> RawRekeyFloor {
         try self.instance.withLock { instance in
             if let instance { return instance }
-            let made = try RawRekeyFloor(rows: RekeySettings.current.records)
+            let made = try RawRekeyFloor(rows: BenchmarkSettings.plan.rekey.records)
             instance = made
             return made
         }

@@ -12,6 +12,7 @@
 // - and OpenSSL's own full handshake, called directly over an in-memory BIO pair: the floor under SaMDKit.
 
 import Benchmark
+import BenchmarkCatalog
 import BenchmarkSupport
 import NIOCore
 import NIOPosix
@@ -26,13 +27,14 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 100_000
     )
 
-    let handshakes = BenchmarkSettings.quick ? 20 : 50
-    let bulkBytes = (BenchmarkSettings.quick ? 16 : 64) << 20
-    let idleConnections = BenchmarkSettings.quick ? 100 : 250
+    let plan = BenchmarkSettings.plan
+    let handshakes = plan.handshakes
+    let bulkBytes = plan.bulkBytes
+    let idleConnections = plan.idleConnections
 
     for stack in TLSStackKind.allCases {
         Benchmark(
-            "TLS full handshake ×\(handshakes) — \(stack.label)",
+            plan.tlsHandshakes(stack.side).description,
             closure: { benchmark in
                 let bench = try TLSBench.shared(stack)
                 benchmark.startMeasurement()
@@ -44,7 +46,7 @@ let benchmarks: @Sendable () -> Void = {
         )
 
         Benchmark(
-            "TLS bulk \(BenchmarkSettings.sizeLabel(bulkBytes)) ×1 — \(stack.label)",
+            plan.tlsBulk(stack.side).description,
             closure: { benchmark in
                 let bench = try TLSBench.shared(stack)
                 let connection = try bench.connect(resuming: false)
@@ -57,7 +59,7 @@ let benchmarks: @Sendable () -> Void = {
         )
 
         Benchmark(
-            "TLS idle memory ×\(idleConnections) — \(stack.label)",
+            plan.tlsIdleMemory(stack.side).description,
             configuration: .init(
                 metrics: [.wallClock, .throughput, TLSBench.bytesPerIdleConnection],
                 warmupIterations: 1,
@@ -74,7 +76,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     // What the system OpenSSL itself costs: both ends in this thread over an in-memory BIO pair.
-    Benchmark("TLS full handshake ×\(handshakes) — raw OpenSSL in memory") { benchmark in
+    Benchmark(plan.tlsHandshakes(.rawOpenSSLInMemory).description) { benchmark in
         let pki = try DevelopmentPKI()
         let raw = try RawOpenSSLHandshake(
             serverChain: pki.server.chainPEM, serverKey: pki.server.privateKeyPEM,
@@ -89,7 +91,7 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark(
-        "TLS resumed handshake ×\(handshakes) — \(TLSStackKind.samdkit.label)",
+        plan.tlsHandshakes(TLSStackKind.samdkit.side, resumed: true).description,
         closure: { benchmark in
             let bench = try TLSBench.shared(.samdkit)
             // A first connection leaves a ticket for the next one.

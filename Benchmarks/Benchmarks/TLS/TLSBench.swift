@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkCatalog
 import BenchmarkSupport
 import CReference
 import NIOCore
@@ -12,10 +13,11 @@ enum TLSStackKind: CaseIterable, Sendable {
     case samdkit
     case nioSSL
 
-    var label: String {
+    /// The side its benchmarks' names end with.
+    var side: BenchmarkSide {
         switch self {
-        case .samdkit: "SaMDKit"
-        case .nioSSL: "swift-nio-ssl"
+        case .samdkit: .samdkit
+        case .nioSSL: .swiftNIOSSL
         }
     }
 }
@@ -23,7 +25,7 @@ enum TLSStackKind: CaseIterable, Sendable {
 /// One loopback server and its clients on one event loop, for one TLS stack.
 final class TLSBench: Sendable {
     static let bytesPerIdleConnection = BenchmarkMetric.custom(
-        "Heap per idle connection (bytes)", polarity: .prefersSmaller, useScalingFactor: false)
+        BenchmarkPlan.heapPerIdleConnectionMetric, polarity: .prefersSmaller, useScalingFactor: false)
     /// The server acknowledges every this many bytes received with one byte.
     static let acknowledgementInterval = 1 << 20
 

@@ -1,10 +1,12 @@
 public import Benchmark
+public import BenchmarkCatalog
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// What every benchmark target shares: the sizes, and the quick mode of `Scripts/bench-compare --quick`.
+/// What every benchmark target shares: the quick mode of `Scripts/bench-compare --quick` and the plan (names,
+/// sizes, counts) it selects.
 public enum BenchmarkSettings {
     /// `SAMD_BENCH_QUICK=1` (set by `Scripts/bench-compare --quick`): shorter runs and smaller fixtures,
     /// for a look in under three minutes; the full run is what Docs/Performance.md quotes.
@@ -21,25 +23,8 @@ public enum BenchmarkSettings {
         )
     }
 
-    /// Record sizes, in bytes: 64 B, 1 KiB, 16 KiB (one chunk), 1 MiB.
-    public static let messageSizes = [64, 1024, 16 * 1024, 1 << 20]
-
-    /// The streaming size (64 MiB), written in ``streamPieceByteCount`` pieces.
-    public static let streamByteCount = 64 << 20
-    public static let streamPieceByteCount = 64 * 1024
-
-    /// How many messages of `size` bytes one benchmark iteration seals or opens: about 64 KiB of input, so
-    /// that the clock's own cost disappears for small messages.
-    public static func messagesPerIteration(_ size: Int) -> Int {
-        max(1, (64 * 1024) / size)
-    }
-
-    /// "64 B", "1 KiB", "16 KiB", "1 MiB", "64 MiB".
-    public static func sizeLabel(_ size: Int) -> String {
-        if size >= 1 << 20, size % (1 << 20) == 0 { return "\(size >> 20) MiB" }
-        if size >= 1024, size % 1024 == 0 { return "\(size >> 10) KiB" }
-        return "\(size) B"
-    }
+    /// The names and shapes of this run's benchmarks (full, or quick with `SAMD_BENCH_QUICK=1`).
+    public static let plan = BenchmarkPlan(quick: quick)
 }
 
 /// A benchmark that measured something else than it claims fails: these checks run after the measured

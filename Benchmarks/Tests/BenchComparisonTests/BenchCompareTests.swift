@@ -1,51 +1,19 @@
+import BenchComparison
 import Foundation
-import SaMDTestSupport
 import Testing
 
-/// `Scripts/bench-compare` on a saved run (`--from-results`, nothing is benchmarked): the JSON the issue
-/// specifies, ratios that are ours / reference, goals judged the same way in JSON, Markdown and exit status,
-/// and a missing benchmark reported as an error rather than dropped.
-@Suite("Scripts/bench-compare")
-struct BenchCompareScriptTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let script = root.appendingPathComponent("Scripts/bench-compare").path
-    /// The package-benchmark exports of the three full runs quoted in Docs/Performance.md (`run-1` … `run-3`,
-    /// raw samples dropped).
-    static let fixture = root.appendingPathComponent("Tests/Fixtures/bench-compare")
-
-    static func render(_ results: URL, in directory: URL) async throws -> (ChildProcess.Run, [[String: Any]]?, String) {
-        let json = directory.appendingPathComponent("rows.json")
-        let markdown = directory.appendingPathComponent("rows.md")
-        let run = try await ChildProcess.run(
-            URL(fileURLWithPath: "/usr/bin/env"),
-            [
-                "python3", Self.script, "--from-results", results.path, "--json", json.path, "--markdown",
-                markdown.path,
-                "--chart", directory.appendingPathComponent("chart.svg").path,
-            ],
-            timeout: .seconds(60)
-        )
-        let rows = (try? Data(contentsOf: json)).flatMap {
-            try? JSONSerialization.jsonObject(with: $0) as? [[String: Any]]
-        }
-        return (run, rows, (try? String(contentsOf: markdown, encoding: .utf8)) ?? "")
-    }
-
-    static func scratch() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "bench-compare-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory
-    }
-
-    @Test func aSavedRunBecomesTheIssuesJSONWithEveryGoalJudged() async throws {
-        let directory = try Self.scratch()
+/// bench-compare on a saved run (nothing is benchmarked): the JSON the issue specifies, ratios that are ours /
+/// reference, goals judged the same way in JSON, Markdown and exit status, and a missing benchmark reported as
+/// an error rather than dropped. (Moved from the main package's BenchCompareScriptTests, which ran the Python
+/// script.)
+@Suite("bench-compare")
+struct BenchCompareTests {
+    @Test func aSavedRunBecomesTheIssuesJSONWithEveryGoalJudged() throws {
+        let directory = try Fixtures.scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
         // One run: every ratio is ours / reference.
-        let (run, decoded, markdown) = try await Self.render(
-            Self.fixture.appendingPathComponent("run-1"), in: directory)
-        let rows = try #require(decoded, "\(run)")
+        let (status, rows, markdown, _) = try Fixtures.render(
+            Fixtures.savedRuns.appendingPathComponent("run-1"), in: directory)
         #expect(rows.count >= 25)
         var missed = 0
         for row in rows {
@@ -77,7 +45,7 @@ struct BenchCompareScriptTests {
         }
         // Judged alike in the Markdown and the exit status.
         #expect(markdown.components(separatedBy: "| NO |").count - 1 == missed, "\(markdown)")
-        #expect(run.status == (missed == 0 ? 0 : 1), "\(run)")
+        #expect(status == (missed == 0 ? 0 : 1))
         // Envelope and raw seal lines for both suites (a saved run has no openssl speed figures to draw).
         let chart = try String(contentsOf: directory.appendingPathComponent("chart.svg"), encoding: .utf8)
         #expect(chart.hasPrefix("<svg") && chart.components(separatedBy: "<path ").count - 1 == 4)
@@ -85,23 +53,22 @@ struct BenchCompareScriptTests {
 
     /// Several runs: each row's ratio is the median of the runs' ratios (pairs measured close together), and
     /// ours and the reference the medians of theirs.
-    @Test func severalRunsGiveTheMedianOfEachRowsRatios() async throws {
-        let directory = try Self.scratch()
+    @Test func severalRunsGiveTheMedianOfEachRowsRatios() throws {
+        let directory = try Fixtures.scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
         var perRun: [[String: Double]] = []
         for index in 1...3 {
-            let (run, rows, _) = try await Self.render(
-                Self.fixture.appendingPathComponent("run-\(index)"), in: directory)
-            let decoded = try #require(rows, "\(run)")
+            let rows = try Fixtures.render(Fixtures.savedRuns.appendingPathComponent("run-\(index)"), in: directory)
+                .rows
             perRun.append(
                 Dictionary(
-                    uniqueKeysWithValues: decoded.compactMap { row in
+                    uniqueKeysWithValues: rows.compactMap { row in
                         (row["name"] as? String).flatMap { name in (row["ratio"] as? Double).map { (name, $0) } }
                     }))
         }
-        let (run, rows, _) = try await Self.render(Self.fixture, in: directory)
-        let merged = try #require(rows, "\(run)")
+        let (_, merged, _, printed) = try Fixtures.render(Fixtures.savedRuns, in: directory)
         #expect(merged.count == perRun[0].count)
+        #expect(printed.contains { $0.contains("each row the median of 3 runs") }, "\(printed)")
         for row in merged {
             let name = try #require(row["name"] as? String)
             let ratios = try perRun.map { try #require($0[name], "\(name)") }.sorted()
@@ -111,12 +78,12 @@ struct BenchCompareScriptTests {
         }
     }
 
-    @Test func aMissingBenchmarkIsAnErrorNotAMissingRow() async throws {
-        let directory = try Self.scratch()
+    @Test func aMissingBenchmarkIsAnErrorNotAMissingRow() throws {
+        let directory = try Fixtures.scratch()
         defer { try? FileManager.default.removeItem(at: directory) }
         let results = directory.appendingPathComponent("results")
         try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
-        let firstRun = Self.fixture.appendingPathComponent("run-1")
+        let firstRun = Fixtures.savedRuns.appendingPathComponent("run-1")
         for file in try FileManager.default.contentsOfDirectory(at: firstRun, includingPropertiesForKeys: nil)
         where file.lastPathComponent.hasSuffix(".jmh.json") {
             let elements = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [[String: Any]])
@@ -125,8 +92,41 @@ struct BenchCompareScriptTests {
             try JSONSerialization.data(withJSONObject: kept).write(
                 to: results.appendingPathComponent(file.lastPathComponent))
         }
-        let (run, _, _) = try await Self.render(results, in: directory)
-        #expect(run.status == 2, "\(run)")
-        #expect(run.standardError.contains("missing benchmark results: TLS bulk"), "\(run)")
+        let error = #expect(throws: BenchCompareError.self) {
+            try Fixtures.render(results, in: directory)
+        }
+        #expect(
+            error?.description.hasPrefix("missing benchmark results: TLS bulk") == true, "\(String(describing: error))")
+    }
+
+    /// The same bytes as the Python script wrote for the same saved runs: JSON (row names, fields, rounding,
+    /// integers kept integers), Markdown and chart.
+    @Test(arguments: ["performance-md-runs", "quick-run"])
+    func theOutputIsThePythonScriptsForTheSameRuns(_ run: String) throws {
+        let directory = try Fixtures.scratch()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (status, _, _, printed) = try Fixtures.render(Fixtures.root.appendingPathComponent(run), in: directory)
+        #expect(status == 1)
+        for (made, expected) in [("rows.json", "\(run).json"), ("rows.md", "\(run).md"), ("chart.svg", "\(run).svg")] {
+            let ours = try String(contentsOf: directory.appendingPathComponent(made), encoding: .utf8)
+            let python = try String(contentsOf: Fixtures.expected.appendingPathComponent(expected), encoding: .utf8)
+            #expect(ours == python, "\(made) differs from the Python script's \(expected)")
+        }
+        #expect(printed.last?.hasPrefix("Missed: envelope seal 1 MiB (AES-256-GCM) vs raw EVP;") == true)
+        let summary = run == "quick-run" ? "\n2 of 11 goals met (31 rows)." : "\n4 of 10 goals met (29 rows)."
+        #expect(printed.contains(summary), "\(printed)")
+    }
+
+    @Test func unwritableOutputsAndAMissingRunFailBeforeAnythingRuns() throws {
+        var compare = BenchCompare(packageRoot: Fixtures.root)
+        compare.json = URL(fileURLWithPath: "/nonexistent-directory/rows.json")
+        #expect(throws: BenchCompareError.self) { try compare.run { _ in } }
+        compare.json = nil
+        compare.fromResults = URL(fileURLWithPath: "/nonexistent-directory")
+        let error = #expect(throws: BenchCompareError.self) { try compare.run { _ in } }
+        #expect(error?.description.hasSuffix("not a directory") == true)
+        compare.fromResults = nil
+        compare.runs = 0
+        #expect(throws: BenchCompareError.self) { try compare.run { _ in } }
     }
 }

@@ -1,0 +1,134 @@
+import BenchmarkCatalog
+public import Foundation
+
+/// bench-compare: runs SaMDKit's benchmarks side by side with their references (or reads a saved run) and
+/// prints one table of ours / reference ratios against their goals.
+///
+/// Rows are ``BenchmarkPlan/comparisons``; figures are medians (p50) of each benchmark's iterations, and with
+/// several runs each figure is the median over the runs and the ratio the median of the runs' ratios.
+public struct BenchCompare: Sendable {
+    /// Short runs and small fixtures (`SAMD_BENCH_QUICK=1`), no device section.
+    public var quick = false
+    /// Where to write the rows as JSON, the table as Markdown, the seal-throughput SVG chart.
+    public var json: URL?
+    public var markdown: URL?
+    public var chart: URL?
+    /// Skip the static samd-agent's size and memory.
+    public var noDevice = false
+    /// Times to run the benchmarks; each row is the median over the runs. At least 1.
+    public var runs = 1
+    /// A saved run to read (`DIR/*.jmh.json`, or `DIR/run-*/` for several) instead of running anything.
+    public var fromResults: URL?
+    /// Where to keep this run's package-benchmark export (`run-1/`, …).
+    public var saveResults: URL?
+    /// The SaMDKit checkout: `Benchmarks/` and `Scripts/bench-device` are found under it.
+    public var packageRoot: URL
+
+    public init(packageRoot: URL) {
+        self.packageRoot = packageRoot
+    }
+
+    /// Runs (or reads) the benchmarks, prints the table through `print` and writes the requested files.
+    /// - Returns: the exit status: 0 when every goal is met, 1 when one is missed.
+    /// - Throws: ``BenchCompareError`` (exit status 2) when an output is not writable, a benchmark failed to
+    ///   run, or a row could not be computed.
+    public func run(print: (String) -> Void) throws -> Int32 {
+        let started = ContinuousClock.now
+        // Before minutes of benchmarks: every output must be writable and every input readable.
+        for (option, url) in [("--json", self.json), ("--markdown", self.markdown), ("--chart", self.chart)] {
+            guard let url else { continue }
+            guard FileManager.default.isWritableFile(atPath: url.deletingLastPathComponent().path) else {
+                throw BenchCompareError("\(option) \(url.path): its directory does not exist or is not writable")
+            }
+        }
+        var isDirectory: ObjCBool = false
+        if let fromResults,
+            !(FileManager.default.fileExists(atPath: fromResults.path, isDirectory: &isDirectory)
+                && isDirectory.boolValue)
+        {
+            throw BenchCompareError("--from-results \(fromResults.path): not a directory")
+        }
+        guard self.runs >= 1 else { throw BenchCompareError("--runs must be at least 1") }
+        let work = try temporaryDirectory("samd-bench-")
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        var runs: [[ComparedRow]] = []
+        for results in try self.resultDirectories(work: work) {
+            let read = try BenchmarkResults(directory: results)
+            let plan = self.fromResults == nil ? BenchmarkPlan(quick: self.quick) : read.plan
+            let run = RunComparison(read, plan: plan, saved: self.fromResults != nil)
+            if run.leftOut.contains(.store) {
+                standardError(
+                    "bench-compare: this saved run has no store benchmarks (Rekey store, Store put); their rows are "
+                        + "left out")
+            }
+            guard run.missing.isEmpty else {
+                throw BenchCompareError("missing benchmark results: " + run.missing.joined(separator: "; "))
+            }
+            runs.append(run.rows)
+        }
+        var rows = try RunComparison.medians(runs)
+        let speeds = self.fromResults == nil ? OpenSSLSpeed.measure(quick: self.quick) : [:]
+        if !(self.quick || self.noDevice || self.fromResults != nil) {
+            rows += try BenchmarkRunner.deviceRows(packageRoot: self.packageRoot)
+        }
+        let saved = self.fromResults == nil ? "" : " (this one; the saved run may come from another)"
+        print("Machine\(saved): \(BenchmarkRunner.machine())")
+        print(
+            "Medians (p50) of each benchmark's iterations"
+                + (runs.count > 1 ? "; each row the median of \(runs.count) runs" : "")
+                + (self.quick ? "; --quick run" : "") + ".\n")
+        print(try Rendering.table(rows))
+        if !speeds.isEmpty {
+            print("")
+            print(Rendering.speedTable(speeds, rows: rows))
+        }
+        if let json { try write(Rendering.json(rows), to: json) }
+        if let markdown { try write(try Rendering.table(rows, markdown: true) + "\n", to: markdown) }
+        if let chart { try write(SealChart.svg(rows: rows, speeds: speeds), to: chart) }
+        let missed = try rows.filter { try !$0.meetsGoal() }.map(\.name)
+        let goals = rows.filter { $0.goal != nil }.count
+        let took = started.duration(to: .now) / .seconds(1)
+        let tookText = self.fromResults == nil ? "; \(String(format: "%.0f", took)) s" : ""
+        print("\n\(goals - missed.count) of \(goals) goals met (\(rows.count) rows)\(tookText).")
+        guard missed.isEmpty else {
+            print("Missed: " + missed.joined(separator: "; "))
+            return 1
+        }
+        return 0
+    }
+
+    /// The directories of the runs to read: a saved run's `run-*` (or itself), or fresh runs under `work`.
+    private func resultDirectories(work: URL) throws -> [URL] {
+        if let fromResults {
+            let runs = try FileManager.default.contentsOfDirectory(atPath: fromResults.path).sorted()
+                .filter { name in
+                    var isDirectory: ObjCBool = false
+                    return name.hasPrefix("run-")
+                        && FileManager.default.fileExists(
+                            atPath: fromResults.appendingPathComponent(name).path, isDirectory: &isDirectory)
+                        && isDirectory.boolValue
+                }
+            return runs.isEmpty ? [fromResults] : runs.map { fromResults.appendingPathComponent($0) }
+        }
+        var directories: [URL] = []
+        for run in 1...self.runs {
+            let results = work.appendingPathComponent("results/run-\(run)")
+            try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
+            try BenchmarkRunner.run(into: results, packageRoot: self.packageRoot, quick: self.quick)
+            directories.append(results)
+        }
+        if let saveResults {
+            try copyTree(from: work.appendingPathComponent("results"), to: saveResults)
+        }
+        return directories
+    }
+}
+
+private func write(_ text: String, to url: URL) throws {
+    do {
+        try text.write(to: url, atomically: false, encoding: .utf8)
+    } catch {
+        throw BenchCompareError("\(url.path): \(error)")
+    }
+}
