@@ -189,7 +189,6 @@ let package = Package(
                 "SaMDCrypto",
                 "SaMDKeys",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -205,7 +204,6 @@ let package = Package(
                 "SaMDKeys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/samd-vault",
             swiftSettings: swiftSettings
@@ -233,7 +231,6 @@ let package = Package(
                 "SaMDTLS",
                 "SaMDKeys",
                 "SaMDEnvelope",
-                "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -253,9 +250,9 @@ let package = Package(
         .executableTarget(
             name: "samd-gateway",
             dependencies: [
+                "SaMDEnvelope",
                 "SaMDRecordService", "SaMDExampleSupport", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -265,9 +262,7 @@ let package = Package(
         .executableTarget(
             name: "samd-agent",
             dependencies: [
-                "SaMDRecordService", "SaMDExampleSupport", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                "SaMDRecordService", "SaMDExampleSupport", "SaMDTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -280,7 +275,6 @@ let package = Package(
                 "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys",
                 "SaMDEnvelope", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -317,14 +311,17 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDEnvelopeTests",
-            dependencies: ["SaMDEnvelope", "SaMDCrypto", "CTestZlib", "SaMDTestSupport"],
+            dependencies: [
+                .product(name: "SystemPackage", package: "swift-system"), "SaMDEnvelope", "SaMDCrypto",
+                "SaMDTestSupport",
+            ],
             resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
             swiftSettings: swiftSettings
         ),
         // A throw-away test PKI, generated at test time through OpenSSL (no certificate is committed).
         .target(
             name: "SaMDTLSTestSupport",
-            dependencies: ["SaMDDevPKI", "CSaMDOpenSSL", "CSaMDShims"],
+            dependencies: ["SaMDDevPKI"],
             path: "Tests/SaMDTLSTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -367,7 +364,7 @@ let package = Package(
         .testTarget(
             name: "SaMDDevPKITests",
             dependencies: [
-                "SaMDDevPKI", "SaMDTLS", "SaMDTLSTestSupport", "SaMDTestSupport",
+                "SaMDDevPKI", "SaMDTLS", "SaMDTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -386,12 +383,11 @@ let package = Package(
         .testTarget(
             name: "SaMDRecordServiceTests",
             dependencies: [
-                "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDDevPKI", "SaMDTLSTestSupport",
-                "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-pki",
-                "samd-vault",
+                "SaMDEnvelope", "SaMDCrypto",
+                "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDTLSTestSupport",
+                "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-vault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -399,6 +395,7 @@ let package = Package(
         // The manifest against the code: each target's imports and declared dependencies agree.
         .testTarget(
             name: "PackageStructureTests",
+            dependencies: ["SaMDTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

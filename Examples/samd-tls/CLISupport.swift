@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import NIOCore
 import SaMDCrypto
-import SaMDEnvelope
 import SaMDExampleSupport
 import SaMDKeys
 import SaMDTLS

@@ -1,4 +1,5 @@
 import Foundation
+import SaMDTestSupport
 import Testing
 
 /// Each target's `import`s against the dependencies Package.swift declares for it, read from
@@ -54,34 +55,20 @@ struct DeclaredDependencyTests {
         let targets: [Target]
     }
 
-    static func manifest() throws -> Manifest {
+    static func manifest() async throws -> Manifest {
         let scratch = FileManager.default.temporaryDirectory
             .appendingPathComponent("samd-dump-package-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "samd-dump-\(UUID().uuidString).json")
-        defer { try? FileManager.default.removeItem(at: output) }
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: output)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         // A scratch path of its own: `swift test`, which runs this, holds the package's .build lock.
-        process.arguments = [
-            "swift", "package", "--package-path", Self.packageRoot.path, "--scratch-path", scratch.path, "dump-package",
-        ]
-        process.standardOutput = handle
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(120)
-        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            Issue.record("swift package dump-package took more than 120 s")
-        }
-        try handle.close()
-        #expect(process.terminationStatus == 0, "swift package dump-package exited \(process.terminationStatus)")
-        return try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: output))
+        let run = try await ChildProcess.run(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "swift", "package", "--package-path", Self.packageRoot.path, "--scratch-path", scratch.path,
+                "dump-package",
+            ],
+            timeout: .seconds(120))
+        #expect(run.status == 0, "swift package dump-package: \(run)")
+        return try JSONDecoder().decode(Manifest.self, from: run.standardOutput)
     }
 
     /// The module each `import` line of `source` names (`import X`, `public import X`, `@testable import X`,
@@ -123,8 +110,8 @@ struct DeclaredDependencyTests {
         return sources
     }
 
-    @Test func everyImportIsDeclaredAndEveryDeclaredDependencyIsUsed() throws {
-        let manifest = try Self.manifest()
+    @Test func everyImportIsDeclaredAndEveryDeclaredDependencyIsUsed() async throws {
+        let manifest = try await Self.manifest()
         let executables = Set(manifest.targets.filter { $0.type == "executable" }.map(\.name))
         var checked = 0
         for target in manifest.targets where ["regular", "executable", "test"].contains(target.type) {

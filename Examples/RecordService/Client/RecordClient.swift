@@ -30,6 +30,8 @@ public struct RecordClient: Sendable {
 
     /// A client; nothing is connected until the first request.
     /// - Parameters:
+    ///   - host: the gateway's DNS name or IP address.
+    ///   - port: the gateway's port.
     ///   - context: a client context, normally `.deviceClient(identity:trustRoots:)` (the gateway requires a
     ///     client certificate).
     ///   - serverName: the name the gateway's certificate must carry (default: `host`): a DNS name is checked
@@ -39,6 +41,7 @@ public struct RecordClient: Sendable {
     ///     `--connect-timeout`).
     ///   - requestTimeout: how long from sending a request to its complete answer (at least 1 ms).
     ///   - maximumResponseByteCount: the largest answer accepted, in bytes (default 64 MiB + 64 KiB).
+    ///   - group: the event loops to run on.
     public init(
         host: String,
         port: Int,
@@ -167,8 +170,14 @@ extension RecordClient {
     /// Stores a record like ``put(subject:recordID:recordType:body:)``, trying again under `policy` when the
     /// attempt failed in a way that may pass: a retryable network error (``RetryPolicy/isRetryable(_:)``) or
     /// a 503 answer. A refused certificate, a protocol error, or any other answer ends it at once.
-    /// - Parameter onRetry: called before each wait with the attempt that failed (1-based), the delay, and
-    ///   the error (`nil` for a 503 answer).
+    /// - Parameters:
+    ///   - subject: the patient's identifier, as in ``put(subject:recordID:recordType:body:)``.
+    ///   - recordID: the record's identifier within the subject.
+    ///   - recordType: the record's media type, sent as `Content-Type`.
+    ///   - body: the record's bytes.
+    ///   - policy: how many attempts, and the backoff between them.
+    ///   - onRetry: called before each wait with the attempt that failed (1-based), the delay, and
+    ///     the error (`nil` for a 503 answer).
     /// - Returns: the last answer (a 503 when every attempt got one).
     /// - Throws: the last attempt's error, or the first one that is not retryable; `CancellationError` when
     ///   the task is cancelled during a wait.

@@ -41,6 +41,9 @@ public final class RecordGateway: Sendable {
 
     /// Listens on `host`:`port` (port 0: any free port) and serves until ``stop()``.
     /// - Parameters:
+    ///   - host: the address to listen on, e.g. `127.0.0.1` or `::1`.
+    ///   - port: the port; 0 picks a free one (read it from ``localAddress``).
+    ///   - configuration: TLS, roles and bounds; see ``RecordGatewayConfiguration``.
     ///   - store: the record store; its calls run on `NIOThreadPool.singleton`.
     ///   - logger: where the `samd.gateway.*` events go (label suggestion `samdkit.gateway`). TLS events go to
     ///     the TLS context's logger, store events to the store's.
