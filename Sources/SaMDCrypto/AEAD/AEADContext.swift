@@ -58,13 +58,9 @@ public final class AEADContext {
         {
             throw CryptoError(.invalidInput, "the tag buffer overlaps the plaintext or the ciphertext")
         }
+        let output = UnsafeMutableRawBufferPointer(rebasing: ciphertext[..<plaintext.count])
         try self.backend.seal(
-            plaintext: plaintext,
-            nonce: nonce,
-            associatedData: associatedData,
-            ciphertext: UnsafeMutableRawBufferPointer(rebasing: ciphertext[..<plaintext.count]),
-            tag: tag
-        )
+            AEADOperation(input: plaintext, output: output, nonce: nonce, associatedData: associatedData), tag: tag)
     }
 
     /// Seals `plaintext` into `output` as ciphertext followed by the 16-byte tag.
@@ -110,13 +106,9 @@ public final class AEADContext {
         if overlaps(tag, UnsafeRawBufferPointer(plaintext)) {
             throw CryptoError(.invalidInput, "the tag overlaps the plaintext output")
         }
+        let output = UnsafeMutableRawBufferPointer(rebasing: plaintext[..<ciphertext.count])
         try self.backend.open(
-            ciphertext: ciphertext,
-            tag: tag,
-            nonce: nonce,
-            associatedData: associatedData,
-            plaintext: UnsafeMutableRawBufferPointer(rebasing: plaintext[..<ciphertext.count])
-        )
+            AEADOperation(input: ciphertext, output: output, nonce: nonce, associatedData: associatedData), tag: tag)
     }
 
     /// Opens ciphertext-followed-by-tag into `output`.
@@ -153,13 +145,9 @@ public final class AEADContext {
         if overlaps(tag, UnsafeRawBufferPointer(plaintext)) {
             throw CryptoError(.invalidInput, "the plaintext output overlaps the tag")
         }
+        let ciphertext = UnsafeRawBufferPointer(rebasing: ciphertextAndTag[..<plaintextCount])
         try self.backend.open(
-            ciphertext: UnsafeRawBufferPointer(rebasing: ciphertextAndTag[..<plaintextCount]),
-            tag: tag,
-            nonce: nonce,
-            associatedData: associatedData,
-            plaintext: plaintext
-        )
+            AEADOperation(input: ciphertext, output: plaintext, nonce: nonce, associatedData: associatedData), tag: tag)
         return plaintextCount
     }
 
@@ -179,22 +167,22 @@ public final class AEADContext {
     }
 }
 
-/// What an AEAD implementation provides; inputs are validated by ``AEADContext`` before it is called.
-protocol AEADBackend: AnyObject {
-    func seal(
-        plaintext: UnsafeRawBufferPointer,
-        nonce: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        ciphertext: UnsafeMutableRawBufferPointer,
-        tag: UnsafeMutableRawBufferPointer
-    ) throws
+/// The buffers of one AEAD operation, validated by ``AEADContext`` before a backend sees them: `input` (the
+/// plaintext to seal or the ciphertext to open) and `output` of the same length, which may be the same memory;
+/// the nonce of the algorithm's length; the associated data.
+struct AEADOperation {
+    let input: UnsafeRawBufferPointer
+    let output: UnsafeMutableRawBufferPointer
+    let nonce: UnsafeRawBufferPointer
+    let associatedData: UnsafeRawBufferPointer
+}
 
-    /// Must zero `plaintext` before throwing on a tag mismatch.
-    func open(
-        ciphertext: UnsafeRawBufferPointer,
-        tag: UnsafeRawBufferPointer,
-        nonce: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        plaintext: UnsafeMutableRawBufferPointer
-    ) throws
+/// What an AEAD implementation provides.
+protocol AEADBackend: AnyObject {
+    /// Encrypts `operation.input` into `operation.output` and writes the 16-byte tag.
+    func seal(_ operation: AEADOperation, tag: UnsafeMutableRawBufferPointer) throws
+
+    /// Decrypts `operation.input` into `operation.output` when `tag` verifies; must zero the output before
+    /// throwing on a tag mismatch.
+    func open(_ operation: AEADOperation, tag: UnsafeRawBufferPointer) throws
 }

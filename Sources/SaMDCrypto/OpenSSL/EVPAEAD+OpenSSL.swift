@@ -42,33 +42,21 @@ final class EVPAEAD: AEADBackend {
         EVP_CIPHER_CTX_free(self.context)
     }
 
-    func seal(
-        plaintext: UnsafeRawBufferPointer,
-        nonce: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        ciphertext: UnsafeMutableRawBufferPointer,
-        tag: UnsafeMutableRawBufferPointer
-    ) throws {
-        try self.start(nonce: nonce, encrypting: true)
-        try self.update(associatedData: associatedData)
-        try self.update(input: plaintext, output: ciphertext)
+    func seal(_ operation: AEADOperation, tag: UnsafeMutableRawBufferPointer) throws {
+        try self.start(nonce: operation.nonce, encrypting: true)
+        try self.update(operation.associatedData, into: nil)
+        try self.update(operation.input, into: operation.output)
         try self.finish()
         guard
             EVP_CIPHER_CTX_ctrl(self.context, EVP_CTRL_AEAD_GET_TAG, Int32(tag.count), tag.baseAddress) == 1
         else {
-            secureZero(ciphertext)
+            secureZero(operation.output)
             throw CryptoError.openSSL("EVP_CTRL_AEAD_GET_TAG failed")
         }
     }
 
-    func open(
-        ciphertext: UnsafeRawBufferPointer,
-        tag: UnsafeRawBufferPointer,
-        nonce: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        plaintext: UnsafeMutableRawBufferPointer
-    ) throws {
-        try self.start(nonce: nonce, encrypting: false)
+    func open(_ operation: AEADOperation, tag: UnsafeRawBufferPointer) throws {
+        try self.start(nonce: operation.nonce, encrypting: false)
         // The tag is copied into the context before any plaintext is written.
         guard
             EVP_CIPHER_CTX_ctrl(
@@ -81,17 +69,17 @@ final class EVPAEAD: AEADBackend {
             throw CryptoError.openSSL("EVP_CTRL_AEAD_SET_TAG failed")
         }
         do {
-            try self.update(associatedData: associatedData)
-            try self.update(input: ciphertext, output: plaintext)
+            try self.update(operation.associatedData, into: nil)
+            try self.update(operation.input, into: operation.output)
         } catch {
-            secureZero(plaintext)
+            secureZero(operation.output)
             throw error
         }
         var finalLength: Int32 = 0
         var scratch: UInt8 = 0
         guard EVP_CipherFinal_ex(self.context, &scratch, &finalLength) == 1 else {
             // The tag did not verify: the bytes already written are unauthenticated.
-            secureZero(plaintext)
+            secureZero(operation.output)
             throw CryptoError(
                 .authenticationFailed, "the AEAD tag did not verify", openSSLErrors: OpenSSLErrorEntry.drainQueue())
         }
@@ -111,29 +99,12 @@ final class EVPAEAD: AEADBackend {
         }
     }
 
-    private func update(associatedData: UnsafeRawBufferPointer) throws {
-        guard let base = associatedData.baseAddress, associatedData.count > 0 else { return }
-        var offset = 0
-        while offset < associatedData.count {
-            let step = min(associatedData.count - offset, Self.maximumStep)
-            var written: Int32 = 0
-            guard
-                EVP_CipherUpdate(
-                    self.context,
-                    nil,
-                    &written,
-                    (base + offset).assumingMemoryBound(to: UInt8.self),
-                    Int32(step)
-                ) == 1
-            else {
-                throw CryptoError.openSSL("EVP_CipherUpdate failed on associated data")
-            }
-            offset += step
-        }
-    }
-
-    private func update(input: UnsafeRawBufferPointer, output: UnsafeMutableRawBufferPointer) throws {
-        guard let inputBase = input.baseAddress, let outputBase = output.baseAddress, input.count > 0 else { return }
+    /// Feeds `input` to the cipher in steps of at most `maximumStep` bytes: as associated data when `output` is
+    /// `nil`, otherwise encrypting or decrypting it into `output` (as long as `input`).
+    private func update(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer?) throws {
+        guard let inputBase = input.baseAddress, input.count > 0 else { return }
+        let outputBase = output?.baseAddress
+        guard output == nil || outputBase != nil else { return }
         var offset = 0
         while offset < input.count {
             let step = min(input.count - offset, Self.maximumStep)
@@ -141,13 +112,14 @@ final class EVPAEAD: AEADBackend {
             guard
                 EVP_CipherUpdate(
                     self.context,
-                    (outputBase + offset).assumingMemoryBound(to: UInt8.self),
+                    outputBase.map { ($0 + offset).assumingMemoryBound(to: UInt8.self) },
                     &written,
                     (inputBase + offset).assumingMemoryBound(to: UInt8.self),
                     Int32(step)
-                ) == 1, Int(written) == step
+                ) == 1, output == nil || Int(written) == step
             else {
-                throw CryptoError.openSSL("EVP_CipherUpdate failed")
+                throw CryptoError.openSSL(
+                    output == nil ? "EVP_CipherUpdate failed on associated data" : "EVP_CipherUpdate failed")
             }
             offset += step
         }

@@ -9,13 +9,10 @@ final class SodiumXChaCha20Poly1305: AEADBackend {
         self.key = key
     }
 
-    func seal(
-        plaintext: UnsafeRawBufferPointer,
-        nonce: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        ciphertext: UnsafeMutableRawBufferPointer,
-        tag: UnsafeMutableRawBufferPointer
-    ) throws {
+    func seal(_ operation: AEADOperation, tag: UnsafeMutableRawBufferPointer) throws {
+        let (plaintext, ciphertext, nonce, associatedData) = (
+            operation.input, operation.output, operation.nonce, operation.associatedData
+        )
         try CryptoProfile.requireNonFIPSAlgorithmsAllowed(AEADAlgorithm.xChaCha20Poly1305.rawValue)
         let result = self.key.withUnsafeBytes { key in
             withNonNullBases(plaintext, associatedData) { plaintextBase, associatedDataBase in
@@ -40,13 +37,10 @@ final class SodiumXChaCha20Poly1305: AEADBackend {
         }
     }
 
-    func open(
-        ciphertext: UnsafeRawBufferPointer,
-        tag: UnsafeRawBufferPointer,
-        nonce: UnsafeRawBufferPointer,
-        associatedData: UnsafeRawBufferPointer,
-        plaintext: UnsafeMutableRawBufferPointer
-    ) throws {
+    func open(_ operation: AEADOperation, tag: UnsafeRawBufferPointer) throws {
+        let (ciphertext, plaintext, nonce, associatedData) = (
+            operation.input, operation.output, operation.nonce, operation.associatedData
+        )
         try CryptoProfile.requireNonFIPSAlgorithmsAllowed(AEADAlgorithm.xChaCha20Poly1305.rawValue)
         let result = self.key.withUnsafeBytes { key in
             withNonNullBases(ciphertext, associatedData) { ciphertextBase, associatedDataBase in
