@@ -47,12 +47,7 @@ enum TLSEvents {
         metadata["event"] = "samd.tls.handshake-failed"
         metadata["role"] = "\(role.rawValue)"
         if let remote { metadata["remote"] = "\(remote)" }
-        if let refusedPeer {
-            metadata["peer"] = "\(refusedPeer.displayName)"
-            metadata["peer_subject"] = "\(refusedPeer.subject)"
-            metadata["peer_issuer"] = "\(refusedPeer.issuer)"
-            metadata["peer_serial"] = "\(refusedPeer.serialNumber)"
-        }
+        if let refusedPeer { Self.addCertificate(of: refusedPeer, to: &metadata) }
         if afterHandshake { metadata["after_handshake"] = "true" }
         logger.warning("TLS handshake failed", metadata: metadata)
     }
@@ -108,10 +103,7 @@ enum TLSEvents {
         metadata["grace_seconds"] = "\(gracePeriod.components.seconds)"
         if let remote { metadata["remote"] = "\(remote)" }
         if let peer {
-            metadata["peer"] = "\(peer.displayName)"
-            metadata["peer_subject"] = "\(peer.subject)"
-            metadata["peer_issuer"] = "\(peer.issuer)"
-            metadata["peer_serial"] = "\(peer.serialNumber)"
+            Self.addCertificate(of: peer, to: &metadata)
             metadata["not_after"] = "\(peer.notAfter)"
         }
         logger.warning("TLS peer no longer valid: the open connection is being closed", metadata: metadata)
@@ -166,6 +158,14 @@ enum TLSEvents {
         var metadata = Self.errorMetadata(error)
         metadata["event"] = "samd.tls.identity-reload-refused"
         logger.error("TLS identity reload refused; the previous identity stays in service", metadata: metadata)
+    }
+
+    /// The fields that name a peer's certificate: `peer`, `peer_subject`, `peer_issuer`, `peer_serial`.
+    private static func addCertificate(of peer: TLSPeerIdentity, to metadata: inout Logger.Metadata) {
+        metadata["peer"] = "\(peer.displayName)"
+        metadata["peer_subject"] = "\(peer.subject)"
+        metadata["peer_issuer"] = "\(peer.issuer)"
+        metadata["peer_serial"] = "\(peer.serialNumber)"
     }
 
     static func errorMetadata(_ error: TLSError) -> Logger.Metadata {
