@@ -18,14 +18,10 @@ enum TLSEvents {
     static func handshakeSucceeded(
         _ logger: Logger, role: TLSConfiguration.Role, remote: String?, info: TLSConnectionInfo
     ) {
-        var metadata: Logger.Metadata = [
-            "event": "samd.tls.handshake-succeeded",
-            "role": "\(role.rawValue)",
-            "tls_version": "\(info.protocolVersion)",
-            "cipher_suite": "\(info.cipherSuite)",
-            "resumed": "\(info.sessionResumed)",
-        ]
-        if let remote { metadata["remote"] = "\(remote)" }
+        var metadata = Self.metadata("samd.tls.handshake-succeeded", role: role, remote: remote)
+        metadata["tls_version"] = "\(info.protocolVersion)"
+        metadata["cipher_suite"] = "\(info.cipherSuite)"
+        metadata["resumed"] = "\(info.sessionResumed)"
         if let alpn = info.applicationProtocol { metadata["alpn"] = "\(alpn)" }
         if let peer = info.peer {
             metadata["peer"] = "\(peer.displayName)"
@@ -43,47 +39,40 @@ enum TLSEvents {
         refusedPeer: TLSPeerIdentity? = nil,
         afterHandshake: Bool = false
     ) {
-        var metadata = Self.errorMetadata(error)
-        metadata["event"] = "samd.tls.handshake-failed"
-        metadata["role"] = "\(role.rawValue)"
-        if let remote { metadata["remote"] = "\(remote)" }
+        var metadata = Self.metadata("samd.tls.handshake-failed", role: role, remote: remote, error: error)
         if let refusedPeer { Self.addCertificate(of: refusedPeer, to: &metadata) }
         if afterHandshake { metadata["after_handshake"] = "true" }
         logger.warning("TLS handshake failed", metadata: metadata)
     }
 
     static func connectionFailed(_ logger: Logger, role: TLSConfiguration.Role, remote: String?, error: TLSError) {
-        var metadata = Self.errorMetadata(error)
-        metadata["event"] = "samd.tls.connection-failed"
-        metadata["role"] = "\(role.rawValue)"
-        if let remote { metadata["remote"] = "\(remote)" }
-        logger.warning("TLS connection failed", metadata: metadata)
+        logger.warning(
+            "TLS connection failed",
+            metadata: Self.metadata("samd.tls.connection-failed", role: role, remote: remote, error: error))
     }
 
     static func connectionDropped(_ logger: Logger, remote: String?, waiting: Int) {
-        var metadata: Logger.Metadata = [
-            "event": "samd.tls.connection-dropped", "role": "server", "waiting": "\(waiting)",
-        ]
-        if let remote { metadata["remote"] = "\(remote)" }
+        var metadata = Self.metadata("samd.tls.connection-dropped", role: .server, remote: remote)
+        metadata["waiting"] = "\(waiting)"
         logger.warning("TLS connection closed: the application is not taking connections", metadata: metadata)
     }
 
     static func uncleanShutdown(_ logger: Logger, role: TLSConfiguration.Role, remote: String?) {
-        var metadata: Logger.Metadata = ["event": "samd.tls.unclean-shutdown", "role": "\(role.rawValue)"]
-        if let remote { metadata["remote"] = "\(remote)" }
-        logger.warning("TLS connection ended without close_notify", metadata: metadata)
+        logger.warning(
+            "TLS connection ended without close_notify",
+            metadata: Self.metadata("samd.tls.unclean-shutdown", role: role, remote: remote))
     }
 
     static func maximumAgeReached(_ logger: Logger, role: TLSConfiguration.Role, remote: String?) {
-        var metadata: Logger.Metadata = ["event": "samd.tls.connection-max-age", "role": "\(role.rawValue)"]
-        if let remote { metadata["remote"] = "\(remote)" }
-        logger.info("TLS connection reached its maximum age and is being closed", metadata: metadata)
+        logger.info(
+            "TLS connection reached its maximum age and is being closed",
+            metadata: Self.metadata("samd.tls.connection-max-age", role: role, remote: remote))
     }
 
     static func idleTimeoutReached(_ logger: Logger, role: TLSConfiguration.Role, remote: String?) {
-        var metadata: Logger.Metadata = ["event": "samd.tls.connection-idle", "role": "\(role.rawValue)"]
-        if let remote { metadata["remote"] = "\(remote)" }
-        logger.info("TLS connection idle for too long and is being closed", metadata: metadata)
+        logger.info(
+            "TLS connection idle for too long and is being closed",
+            metadata: Self.metadata("samd.tls.connection-idle", role: role, remote: remote))
     }
 
     static func connectionInvalidated(
@@ -95,13 +84,10 @@ enum TLSEvents {
         error: TLSError,
         gracePeriod: Duration
     ) {
-        var metadata = Self.errorMetadata(error)
-        metadata["event"] = "samd.tls.connection-invalidated"
-        metadata["role"] = "\(role.rawValue)"
+        var metadata = Self.metadata("samd.tls.connection-invalidated", role: role, remote: remote, error: error)
         metadata["reason"] = "\(reason)"
         metadata["detail"] = "\(error.reason)"
         metadata["grace_seconds"] = "\(gracePeriod.components.seconds)"
-        if let remote { metadata["remote"] = "\(remote)" }
         if let peer {
             Self.addCertificate(of: peer, to: &metadata)
             metadata["not_after"] = "\(peer.notAfter)"
@@ -158,6 +144,18 @@ enum TLSEvents {
         var metadata = Self.errorMetadata(error)
         metadata["event"] = "samd.tls.identity-reload-refused"
         logger.error("TLS identity reload refused; the previous identity stays in service", metadata: metadata)
+    }
+
+    /// The fields every connection event has: `event`, `role`, and `remote` when it is known.
+    /// With `error`, its fields too (``errorMetadata(_:)``).
+    private static func metadata(
+        _ event: String, role: TLSConfiguration.Role, remote: String?, error: TLSError? = nil
+    ) -> Logger.Metadata {
+        var metadata = error.map(Self.errorMetadata) ?? [:]
+        metadata["event"] = "\(event)"
+        metadata["role"] = "\(role.rawValue)"
+        if let remote { metadata["remote"] = "\(remote)" }
+        return metadata
     }
 
     /// The fields that name a peer's certificate: `peer`, `peer_subject`, `peer_issuer`, `peer_serial`.
