@@ -1,12 +1,13 @@
-// `samd-tls connect` against the `openssl s_server` tool: its exit status and output. (s_server sends only
-// the first certificate of -cert; -cert_chain adds the intermediate.)
+// `samd-tls connect` against the `openssl s_server` tool: its exit status and output; and `samd-tls serve
+// --tls12` against `openssl s_client -tls1_2`. (s_server and s_client send only the first certificate of -cert;
+// -cert_chain adds the intermediate.)
 
 import Foundation
 import SaMDTLSTestSupport
 import SaMDTestSupport
 import Testing
 
-@Suite("samd-tls connect against openssl s_server")
+@Suite("samd-tls against the openssl tool")
 struct SamdTLSOpenSSLInteropTests {
     @Test func connectAgainstOpenSSLServer() async throws {
         let openssl = try ProgramLocations.requiredTool("openssl")
@@ -55,5 +56,26 @@ struct SamdTLSOpenSSLInteropTests {
         )
         #expect(result.status == 77, "\(result)")
         #expect(result.standardOutput.isEmpty)
+    }
+
+    /// `--tls12` sets what SaMDTLSTests' OpenSSLInteropTests.tls12OnlyWithTheFlag checks in the library
+    /// (`allowsTLS12`): without it a TLS 1.2 client is refused, with it served over TLS 1.2.
+    @Test func serveTakesTLS12OnlyWithTheFlag() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
+        let pki = try PKIDirectory()
+        for (flags, accepted) in [([], false), (["--tls12"], true)] as [([String], Bool)] {
+            let server = try await SamdTLSCLITests.gateway(pki, flags)
+            defer { server.stop() }
+            let client = try await ChildProcess.run(
+                openssl,
+                ["s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", pki.root, "-verify_return_error"]
+                    + ["-cert", pki.cert("device"), "-cert_chain", pki.cert("device"), "-key", pki.key("device")]
+                    + ["-tls1_2"],
+                timeout: .seconds(15))
+            #expect((client.status == 0) == accepted, "\(flags): \(client)")
+            let log = accepted ? "tls_version=TLSv1.2" : "error=protocolVersion"
+            #expect(await server.waitForLog(log), "\(flags): \(server.log)")
+            if accepted { #expect(client.output.contains("Protocol  : TLSv1.2"), "\(client.output)") }
+        }
     }
 }
