@@ -321,14 +321,14 @@ let package = Package(
         // A throw-away test PKI, generated at test time through OpenSSL (no certificate is committed).
         .target(
             name: "SaMDTLSTestSupport",
-            dependencies: ["SaMDDevPKI"],
+            dependencies: ["SaMDDevPKI", "SaMDTestSupport"],
             path: "Tests/SaMDTLSTestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SaMDTLSTests",
             dependencies: [
-                "SaMDTLS", "SaMDCrypto", "SaMDTLSTestSupport", "SaMDTestSupport", "samd-tls",
+                "SaMDTLS", "SaMDCrypto", "SaMDTLSTestSupport", "SaMDTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -374,8 +374,8 @@ let package = Package(
         .testTarget(
             name: "ExampleProgramTests",
             dependencies: [
-                "SaMDCrypto", "SaMDEnvelope", "SaMDDevPKI", "SaMDSBOM", "SaMDTestSupport", "samd-vault", "samd-pki",
-                "samd-sbom",
+                "SaMDCrypto", "SaMDEnvelope", "SaMDDevPKI", "SaMDSBOM", "SaMDTLSTestSupport", "SaMDTestSupport",
+                "samd-vault", "samd-pki", "samd-sbom", "samd-tls",
             ],
             resources: [.copy("Resources/advisories")],
             swiftSettings: swiftSettings

@@ -40,16 +40,16 @@ struct AlertTests {
         defer { reference.child.kill() }
         let opensslAnswer = try Self.answer(toSSLv2HelloOnPort: reference.port)
 
-        let server = try await SamdTLSCLITests.gateway(pki)
-        defer { server.stop() }
-        let ours = try Self.answer(toSSLv2HelloOnPort: server.port)
+        try await EchoGateway.run(EchoGateway.configuration(pki)) { port, events in
+            let ours = try Self.answer(toSSLv2HelloOnPort: port)
 
-        // Fatal protocol_version (70) in a TLS 1.0 alert record, then the connection closes.
-        #expect(opensslAnswer.data == [21, 3, 1, 0, 2, 2, 70], "openssl s_server answered \(opensslAnswer.data)")
-        #expect(ours.data == opensslAnswer.data, "samd-tls serve answered \(ours.data)")
-        #expect(ours.closed)
-        #expect(await server.waitForLog("error=protocolVersion"), "\(server.log)")
-        #expect(server.log.contains("alert=70"), "\(server.log)")
+            // Fatal protocol_version (70) in a TLS 1.0 alert record, then the connection closes.
+            #expect(opensslAnswer.data == [21, 3, 1, 0, 2, 2, 70], "openssl s_server answered \(opensslAnswer.data)")
+            #expect(ours.data == opensslAnswer.data, "the gateway answered \(ours.data)")
+            #expect(ours.closed)
+            #expect(await events.waitForText(containing: "error=protocolVersion"), "\(events.allText)")
+            #expect(events.allText.contains("alert=70"), "\(events.allText)")
+        }
     }
 
     @Test func anSSLv2ClientHelloInMemoryFailsTypedWithTheAlert() throws {
@@ -95,21 +95,22 @@ struct AlertTests {
     @Test func aRefusedClientThatKeepsWritingReadsTheAlertNotAReset() async throws {
         let python = try ProgramLocations.requiredTool("python3")
         let pki = try PKIDirectory()
-        let server = try await SamdTLSCLITests.gateway(pki)
-        defer { server.stop() }
         let rogue = try TestCertificateAuthority.makeRoot(commonName: "rogue device")
         let cert = try pki.write("rogue.pem", rogue.certificate.certificatePEM)
         let key = try pki.write("rogue.key", rogue.certificate.privateKeyPEM)
-        var outcomes: [String: Int] = [:]
-        for _ in 1...5 {
-            let result = try await ChildProcess.run(
-                python, ["-c", Self.keepWritingClient, "\(server.port)", pki.root, cert, key], timeout: .seconds(60))
-            let outcome =
-                result.output.split(separator: "\n").first { $0.hasPrefix("OUTCOME") }.map(String.init) ?? "\(result)"
-            outcomes[outcome, default: 0] += 1
+        try await EchoGateway.run(EchoGateway.configuration(pki)) { port, events in
+            var outcomes: [String: Int] = [:]
+            for _ in 1...5 {
+                let result = try await ChildProcess.run(
+                    python, ["-c", Self.keepWritingClient, "\(port)", pki.root, cert, key], timeout: .seconds(60))
+                let outcome =
+                    result.output.split(separator: "\n").first { $0.hasPrefix("OUTCOME") }.map(String.init)
+                    ?? "\(result)"
+                outcomes[outcome, default: 0] += 1
+            }
+            #expect(outcomes == ["OUTCOME TLSV1_ALERT_UNKNOWN_CA SSLError": 5], "\(outcomes)")
+            #expect(await events.waitForText(containing: "error=unknownCA"), "\(events.allText)")
         }
-        #expect(outcomes == ["OUTCOME TLSV1_ALERT_UNKNOWN_CA SSLError": 5], "\(outcomes)")
-        #expect(await server.waitForLog("error=unknownCA"), "\(server.log)")
     }
 
     /// How a raw connection ended.
@@ -158,20 +159,21 @@ struct AlertTests {
     /// and the client's send fails or its read ends in ECONNRESET.
     @Test func aClientStillWritingAfterAFatalAlertGetsTheAlertAndAFinNotAReset() async throws {
         let pki = try PKIDirectory()
-        let server = try await SamdTLSCLITests.gateway(pki)
-        defer { server.stop() }
-        let socket = try RawSocket.connect(port: server.port, receiveTimeout: 20)
-        defer { close(socket) }
-        let malformedHello: [UInt8] = [22, 3, 1, 0, 8, 1, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef]
-        let sendError = Self.sendAll(socket, malformedHello + [UInt8](repeating: 0x42, count: 2 << 20))
-        #expect(sendError == 0, "the client's write failed with errno \(sendError)")
-        shutdown(socket, Int32(SHUT_WR))
-        let (data, end) = Self.receiveUntilEnd(socket)
-        #expect(end == .eof, "the connection ended with \(end) after \(data)")
-        #expect(
-            data.count == 7 && data.first == 21 && data.dropFirst(5).first == 2, "not one fatal alert record: \(data)")
-        let alert = data.last.map { "alert=\($0)" } ?? "?"
-        #expect(await server.waitForLog(alert), "\(server.log)")
+        try await EchoGateway.run(EchoGateway.configuration(pki)) { port, events in
+            let socket = try RawSocket.connect(port: port, receiveTimeout: 20)
+            defer { close(socket) }
+            let malformedHello: [UInt8] = [22, 3, 1, 0, 8, 1, 0, 0, 4, 0xde, 0xad, 0xbe, 0xef]
+            let sendError = Self.sendAll(socket, malformedHello + [UInt8](repeating: 0x42, count: 2 << 20))
+            #expect(sendError == 0, "the client's write failed with errno \(sendError)")
+            shutdown(socket, Int32(SHUT_WR))
+            let (data, end) = Self.receiveUntilEnd(socket)
+            #expect(end == .eof, "the connection ended with \(end) after \(data)")
+            #expect(
+                data.count == 7 && data.first == 21 && data.dropFirst(5).first == 2,
+                "not one fatal alert record: \(data)")
+            let alert = data.last.map { "alert=\($0)" } ?? "?"
+            #expect(await events.waitForText(containing: alert), "\(events.allText)")
+        }
     }
 
     // MARK: - Events name the alert that was sent

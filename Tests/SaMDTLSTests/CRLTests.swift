@@ -199,33 +199,9 @@ struct CRLTests {
     }
 }
 
-/// The same choice as `samd-tls serve` makes it: several `--crl` files, and several CRLs in one file.
-@Suite("CRL choice: samd-tls serve")
-struct CRLProcessTests {
-    @Test func severalCRLFilesDecideByTheHighestCRLNumberInEitherOrder() async throws {
-        let pki = try PKIDirectory()
-        let thisUpdate = CRLTests.thisUpdate
-        let older = try pki.pki.intermediate.makeCRL(revokingSerials: [], thisUpdate: thisUpdate, crlNumber: 100)
-        let newer = try pki.pki.intermediate.makeCRL(
-            revokingSerials: [pki.pki.revokedDevice.serial], thisUpdate: thisUpdate, crlNumber: 200)
-        let olderFile = try pki.write("older.crl", older)
-        let newerFile = try pki.write("newer.crl", newer + pki.pki.rootCRLPEM)
-        let bothFile = try pki.write("both.crl", older + newer + pki.pki.rootCRLPEM)
-        for files in [[olderFile, newerFile], [newerFile, olderFile], [bothFile]] {
-            let server = try await SamdTLSCLITests.gateway(pki, files.flatMap { ["--crl", $0] })
-            defer { server.stop() }
-            let revoked = try await samdTLS(
-                SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "revokedDevice"), stdin: Data("x\n".utf8))
-            #expect(revoked.status == 77, "\(files): \(revoked)")
-            #expect(await server.waitForLog("error=certificateRevoked"), "\(files): \(server.log)")
-            let good = try await samdTLS(
-                SamdTLSCLITests.clientArguments(pki, server.endpoint, as: "device"), stdin: Data("ok\n".utf8))
-            #expect(good.status == 0, "\(files): \(good)")
-        }
-    }
-}
+// Several `--crl` files of `samd-tls serve`: ExampleProgramTests' SamdTLSCRLTests.
 
-extension CRLProcessTests {
+extension CRLTests {
     /// The alert on the wire when the gateway's CRL has expired, as `openssl s_client` reads it: 45
     /// (certificate_expired, OpenSSL's mapping of X509_V_ERR_CRL_HAS_EXPIRED), and the gateway's event names it.
     @Test func anExpiredCRLReachesOpenSSLAsAlert45() async throws {
@@ -234,25 +210,25 @@ extension CRLProcessTests {
         let expired = try pki.pki.intermediate.makeCRL(
             revokingSerials: [], thisUpdate: Date() - 2 * 86400, nextUpdate: Date() - 86400, crlNumber: 700)
         let crl = try pki.write("expired.crl", expired + pki.pki.rootCRLPEM)
-        let server = try await SamdTLSCLITests.gateway(pki, ["--crl", crl])
-        defer { server.stop() }
-        let child = try ChildProcess(
-            openssl,
-            [
-                "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", pki.cert("device"), "-cert_chain",
-                pki.cert("device"),
-                "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
-            ], standardInput: .open)
-        defer { child.kill() }
-        child.send(Data("hello\n".utf8))
-        let refused = await child.wait(timeout: .seconds(15)) {
-            (child.standardOutput.text + child.standardError.text).contains("alert number")
+        try await EchoGateway.run(EchoGateway.configuration(pki, crls: [crl])) { port, events in
+            let child = try ChildProcess(
+                openssl,
+                [
+                    "s_client", "-connect", "127.0.0.1:\(port)", "-cert", pki.cert("device"), "-cert_chain",
+                    pki.cert("device"),
+                    "-key", pki.key("device"), "-CAfile", pki.root, "-verify_return_error", "-tls1_3",
+                ], standardInput: .open)
+            defer { child.kill() }
+            child.send(Data("hello\n".utf8))
+            let refused = await child.wait(timeout: .seconds(15)) {
+                (child.standardOutput.text + child.standardError.text).contains("alert number")
+            }
+            let all = child.standardOutput.text + child.standardError.text
+            #expect(refused && all.contains("alert number 45"), "\(all)")
+            child.closeStandardInput()
+            await child.waitForExit(timeout: .seconds(10))
+            #expect(await events.waitForText(containing: "error=crlUnavailable"), "\(events.allText)")
+            #expect(events.allText.contains("alert=45"), "\(events.allText)")
         }
-        let all = child.standardOutput.text + child.standardError.text
-        #expect(refused && all.contains("alert number 45"), "\(all)")
-        child.closeStandardInput()
-        await child.waitForExit(timeout: .seconds(10))
-        #expect(await server.waitForLog("error=crlUnavailable"), "\(server.log)")
-        #expect(server.log.contains("alert=45"), "\(server.log)")
     }
 }

@@ -128,101 +128,16 @@ struct KeyUsageTests {
     }
 }
 
-/// The same refusals in real handshakes, as a user meets them: samd-tls, and the `openssl` tool as the peer
-/// that presents such a leaf anyway (swift-nio-ssl cannot: BoringSSL refuses to load an ECDSA leaf without
-/// digitalSignature as its own).
+/// The same refusal in a real handshake, with the `openssl` tool as the peer that presents such a leaf anyway
+/// (swift-nio-ssl cannot: BoringSSL refuses to load an ECDSA leaf without digitalSignature as its own). How
+/// samd-tls meets these leaves: ExampleProgramTests' SamdTLSKeyUsageTests.
 @Suite("Leaf key usage: programs")
 struct KeyUsageProcessTests {
-    /// Writes `certificate` (chain and key) into the PKI directory as `<name>.pem` / `<name>.key`.
-    static func write(_ certificate: TestCertificate, as name: String, in pki: PKIDirectory) throws -> (
-        cert: String, key: String
-    ) {
-        (try pki.write("\(name).pem", certificate.chainPEM), try pki.write("\(name).key", certificate.privateKeyPEM))
-    }
-
-    static func leaves(_ pki: PKIDirectory) throws -> (server: TestCertificate, device: TestCertificate) {
-        let ca = pki.pki.intermediate
-        return (
-            try ca.issueLeaf(
-                commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth],
-                keyUsage: .critical([.keyAgreement])),
-            try ca.issueLeaf(
-                commonName: "device-0009", sans: [.uri("urn:samd:device:0009")], ekus: [.clientAuth],
-                keyUsage: .critical([.keyAgreement]))
-        )
-    }
-
-    @Test func serveWithAServerLeafThatMayNotSignExits78() async throws {
-        let pki = try PKIDirectory()
-        let files = try Self.write(try Self.leaves(pki).server, as: "keyAgreementServer", in: pki)
-        let result = try await samdTLS([
-            "serve", "--listen", "127.0.0.1:0", "--cert", files.cert, "--key", files.key, "--client-ca", pki.root,
-        ])
-        #expect(result.status == 78, "\(result)")
-        #expect(
-            result.standardError.contains("invalidIdentity") && result.standardError.contains("digitalSignature"),
-            "\(result)")
-    }
-
-    @Test func connectWithAClientLeafThatMayNotSignExits78BeforeConnecting() async throws {
-        let pki = try PKIDirectory()
-        let server = try await SamdTLSCLITests.gateway(pki)
-        defer { server.stop() }
-        let files = try Self.write(try Self.leaves(pki).device, as: "keyAgreementDevice", in: pki)
-        let result = try await samdTLS(
-            ["connect", server.endpoint, "--ca", pki.root, "--cert", files.cert, "--key", files.key],
-            stdin: Data("knock\n".utf8))
-        #expect(result.status == 78, "\(result)")
-        #expect(result.standardError.contains("invalidIdentity"), "\(result.standardError)")
-        #expect(!server.log.contains("samd.tls.handshake"), "a connection was made: \(server.log)")
-    }
-
     /// openssl s_client presents the leaf anyway: the gateway refuses it with alert 43.
     @Test func theGatewayRefusesSuchAClientLeafFromOpenSSLWithAlert43() async throws {
         let pki = try PKIDirectory()
-        let files = try Self.write(try Self.leaves(pki).device, as: "keyAgreementDevice", in: pki)
+        let files = try pki.write(try pki.keyAgreementLeaves().device, as: "keyAgreementDevice")
         try await OpenSSLInteropTests.expectGatewayRefuses(
             certificate: files.cert, key: files.key, pki: pki, code: "unsupportedCertificate", alert: "alert number 43")
-    }
-
-    /// OpenSSL itself does not check keyUsage in TLS (openssl/openssl#12721): `openssl s_client` verifies a
-    /// server leaf that may only agree keys ("Verify return code: 0"), and `openssl s_server` accepts such a
-    /// client leaf; samd-tls connect refuses the same server (77, unsupportedCertificate).
-    @Test func openSSLAcceptsWhatSaMDTLSRefuses() async throws {
-        let openssl = try ProgramLocations.requiredTool("openssl")
-        let pki = try PKIDirectory()
-        let leaves = try Self.leaves(pki)
-        let serverFiles = try Self.write(leaves.server, as: "keyAgreementServer", in: pki)
-        let deviceFiles = try Self.write(leaves.device, as: "keyAgreementDevice", in: pki)
-        let server = try await OpenSSLServer.start(
-            openssl,
-            [
-                "-cert", serverFiles.cert, "-cert_chain", serverFiles.cert, "-key", serverFiles.key, "-CAfile",
-                pki.root,
-                "-Verify", "1", "-verify_return_error", "-tls1_3", "-rev", "-naccept", "2",
-            ])
-        defer { server.child.kill() }
-
-        // 1. OpenSSL on both sides: the client verifies the server, the server verifies the client, data flows.
-        let opensslClient = try await ChildProcess.run(
-            openssl,
-            [
-                "s_client", "-connect", "127.0.0.1:\(server.port)", "-cert", deviceFiles.cert, "-cert_chain",
-                deviceFiles.cert,
-                "-key", deviceFiles.key, "-CAfile", pki.root, "-verify_return_error", "-verify_hostname",
-                "gateway.test",
-                "-tls1_3", "-ign_eof",
-            ], stdin: Data("interop\n".utf8), timeout: .seconds(20))
-        #expect(opensslClient.output.contains("Verify return code: 0 (ok)"), "\(opensslClient)")
-        #expect(opensslClient.output.contains("poretni"), "s_server did not answer: \(opensslClient)")
-
-        // 2. samd-tls against the same server: refused, typed.
-        let result = try await samdTLS(
-            ["connect", "127.0.0.1:\(server.port)", "--server-name", "gateway.test"]
-                + ["--ca", pki.root, "--cert", pki.cert("device"), "--key", pki.key("device")],
-            stdin: Data("interop\n".utf8))
-        #expect(result.status == 77, "\(result)")
-        #expect(result.standardError.contains("unsupportedCertificate"), "\(result.standardError)")
-        #expect(result.standardOutput.isEmpty)
     }
 }

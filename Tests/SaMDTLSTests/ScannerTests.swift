@@ -1,4 +1,5 @@
-// sslyze (PyPI) scans `samd-tls serve --client-ca …`: versions, suites, client authentication.
+// sslyze (PyPI) scans the in-process gateway (EchoGateway: client certificates required): versions, suites,
+// client authentication.
 // sslyze lives in a virtualenv that Scripts/setup makes at .build/tools/venv.
 
 import Foundation
@@ -58,46 +59,47 @@ struct ScannerTests {
     @Test func gatewayOffersTLS13AEADOnlyAndRequiresClientCertificates() async throws {
         _ = try Self.requireSSLyze()
         let pki = try PKIDirectory()
-        let server = try await SamdTLSCLITests.gateway(pki)
-        defer { server.stop() }
+        try await EchoGateway.run(EchoGateway.configuration(pki)) { port, events in
+            // Without a client certificate: sslyze can still enumerate TLS 1.3 suites (the refusal of the client
+            // comes after the handshake) and tells whether client authentication is required.
+            let anonymous = try await Self.scan(port: port, clientCertificate: nil, in: pki.directory)
+            #expect(
+                anonymous["connectivity_status"] as? String == "COMPLETED",
+                "\(anonymous["connectivity_error_trace"] ?? "")"
+            )
+            let connectivity = try #require(anonymous["connectivity_result"] as? [String: Any])
+            #expect(connectivity["client_auth_requirement"] as? String == "REQUIRED", "\(connectivity)")
+            #expect(connectivity["highest_tls_version_supported"] as? String == "TLS_1_3", "\(connectivity)")
 
-        // Without a client certificate: sslyze can still enumerate TLS 1.3 suites (the refusal of the client
-        // comes after the handshake) and tells whether client authentication is required.
-        let anonymous = try await Self.scan(port: server.port, clientCertificate: nil, in: pki.directory)
-        #expect(
-            anonymous["connectivity_status"] as? String == "COMPLETED", "\(anonymous["connectivity_error_trace"] ?? "")"
-        )
-        let connectivity = try #require(anonymous["connectivity_result"] as? [String: Any])
-        #expect(connectivity["client_auth_requirement"] as? String == "REQUIRED", "\(connectivity)")
-        #expect(connectivity["highest_tls_version_supported"] as? String == "TLS_1_3", "\(connectivity)")
+            for legacy in [
+                "ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites",
+                "tls_1_2_cipher_suites",
+            ] {
+                let (supported, accepted) = try Self.suites(anonymous, legacy)
+                #expect(!supported, "\(legacy) is accepted")
+                #expect(accepted.isEmpty, "\(legacy): \(accepted)")
+            }
+            let (tls13, accepted) = try Self.suites(anonymous, "tls_1_3_cipher_suites")
+            #expect(tls13)
+            #expect(!accepted.isEmpty)
+            let aead: Set = ["TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"]
+            for suite in accepted {
+                #expect(aead.contains(suite), "weak or unexpected TLS 1.3 suite \(suite)")
+            }
+            #expect(!accepted.contains("TLS_AES_128_CCM_8_SHA256"), "CCM_8 has a truncated tag")
 
-        for legacy in [
-            "ssl_2_0_cipher_suites", "ssl_3_0_cipher_suites", "tls_1_0_cipher_suites", "tls_1_1_cipher_suites",
-            "tls_1_2_cipher_suites",
-        ] {
-            let (supported, accepted) = try Self.suites(anonymous, legacy)
-            #expect(!supported, "\(legacy) is accepted")
-            #expect(accepted.isEmpty, "\(legacy): \(accepted)")
+            // With the device certificate sslyze completes authenticated handshakes.
+            let authenticated = try await Self.scan(
+                port: port, clientCertificate: (pki.cert("device"), pki.key("device")), in: pki.directory)
+            #expect(
+                authenticated["connectivity_status"] as? String == "COMPLETED",
+                "\(authenticated["connectivity_error_trace"] ?? "")")
+            let (tls13WithCertificate, acceptedWithCertificate) = try Self.suites(
+                authenticated, "tls_1_3_cipher_suites")
+            #expect(tls13WithCertificate)
+            #expect(Set(acceptedWithCertificate).isSubset(of: aead), "\(acceptedWithCertificate)")
+            #expect(try Self.suites(authenticated, "tls_1_2_cipher_suites").supported == false)
+            #expect(await events.waitForText(containing: "peer=\(TestPKI.deviceURI)"), "\(events.allText)")
         }
-        let (tls13, accepted) = try Self.suites(anonymous, "tls_1_3_cipher_suites")
-        #expect(tls13)
-        #expect(!accepted.isEmpty)
-        let aead: Set = ["TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"]
-        for suite in accepted {
-            #expect(aead.contains(suite), "weak or unexpected TLS 1.3 suite \(suite)")
-        }
-        #expect(!accepted.contains("TLS_AES_128_CCM_8_SHA256"), "CCM_8 has a truncated tag")
-
-        // With the device certificate sslyze completes authenticated handshakes.
-        let authenticated = try await Self.scan(
-            port: server.port, clientCertificate: (pki.cert("device"), pki.key("device")), in: pki.directory)
-        #expect(
-            authenticated["connectivity_status"] as? String == "COMPLETED",
-            "\(authenticated["connectivity_error_trace"] ?? "")")
-        let (tls13WithCertificate, acceptedWithCertificate) = try Self.suites(authenticated, "tls_1_3_cipher_suites")
-        #expect(tls13WithCertificate)
-        #expect(Set(acceptedWithCertificate).isSubset(of: aead), "\(acceptedWithCertificate)")
-        #expect(try Self.suites(authenticated, "tls_1_2_cipher_suites").supported == false)
-        #expect(await server.waitForLog("peer=\(TestPKI.deviceURI)"), "\(server.log)")
     }
 }

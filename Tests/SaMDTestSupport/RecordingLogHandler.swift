@@ -11,6 +11,7 @@ public final class RecordingLogHandler: LogHandler, @unchecked Sendable { // sta
 
     private let lock = NSLock()
     private var storage: [Record] = []
+    private let changes = ChangeNotifier()
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .trace
 
@@ -27,6 +28,7 @@ public final class RecordingLogHandler: LogHandler, @unchecked Sendable { // sta
         self.lock.withLock {
             self.storage.append(Record(level: event.level, message: "\(event.message)", metadata: flat))
         }
+        self.changes.notify()
     }
 
     public var records: [Record] { self.lock.withLock { self.storage } }
@@ -42,6 +44,12 @@ public final class RecordingLogHandler: LogHandler, @unchecked Sendable { // sta
             record.message + " "
                 + record.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }.joined(separator: "\n")
+    }
+
+    /// Waits at most `timeout` until ``allText`` contains `needle`, looking again at each record logged (no
+    /// polling); returns whether it did. For events logged on another task, such as a server's.
+    public func waitForText(containing needle: String, timeout: Duration = .seconds(10)) async -> Bool {
+        await self.changes.wait(timeout: timeout) { self.allText.contains(needle) }
     }
 
     /// A logger that writes here.

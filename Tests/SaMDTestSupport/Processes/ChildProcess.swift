@@ -139,22 +139,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// Waits at most `timeout` until `condition` holds, testing it again each time the child writes or
     /// exits; returns whether it held.
     public func wait(timeout: Duration = .seconds(15), until condition: @escaping @Sendable () -> Bool) async -> Bool {
-        let (events, token) = self.changes.subscribe()
-        defer { self.changes.unsubscribe(token) }
-        if condition() { return true }
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await _ in events where condition() { return true }
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first || condition()
-        }
+        await self.changes.wait(timeout: timeout, until: condition)
     }
 
     /// Waits for standard error to contain `needle`.

@@ -53,4 +53,25 @@ final class ChangeNotifier: Sendable {
     func notify() {
         for continuation in self.waiters.withLock({ Array($0.values) }) { continuation.yield() }
     }
+
+    /// Waits at most `timeout` until `condition` holds, testing it again after each change; returns whether
+    /// it held.
+    func wait(timeout: Duration, until condition: @escaping @Sendable () -> Bool) async -> Bool {
+        let (events, token) = self.subscribe()
+        defer { self.unsubscribe(token) }
+        if condition() { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in events where condition() { return true }
+                return false
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first || condition()
+        }
+    }
 }

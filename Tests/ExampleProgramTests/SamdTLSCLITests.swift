@@ -322,7 +322,7 @@ struct SamdTLSCLITests {
         defer { server.stop() }
         // A client that holds its connection open (standard input not closed) must not block the others.
         let holder = try ChildProcess(
-            try Locations.samdTLS(),
+            try samdTLSBinary(),
             Self.clientArguments(pki, server.endpoint, as: "reader"),
             standardInput: .open
         )
@@ -427,32 +427,5 @@ struct SamdTLSCLITests {
         for needle in ["--client-ca", "--allow-peer", "--crl", "--tls12", "--identity-reload-interval", "SIGHUP"] {
             #expect(serve.contains(needle), "serve --help lacks \(needle)")
         }
-    }
-}
-
-/// `openssl s_server` listening on 127.0.0.1, port 0: it reports the port it got on its `ACCEPT` line.
-struct OpenSSLServer {
-    let child: ChildProcess
-    let port: Int
-
-    static func start(_ openssl: URL, _ arguments: [String]) async throws -> OpenSSLServer {
-        let child = try ChildProcess(
-            openssl, ["s_server", "-accept", "127.0.0.1:0"] + arguments, standardInput: .open)
-        guard
-            await child.wait(
-                timeout: .seconds(10), until: { Self.port(child.standardOutput.text) != nil || !child.isRunning }),
-            child.isRunning, let port = Self.port(child.standardOutput.text)
-        else {
-            let output = child.standardError.text + child.standardOutput.text
-            child.kill()
-            throw SetupFailure("openssl s_server did not start: \(output)")
-        }
-        return OpenSSLServer(child: child, port: port)
-    }
-
-    /// The port on s_server's `ACCEPT 127.0.0.1:PORT` line.
-    static func port(_ output: String) -> Int? {
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("ACCEPT") }) else { return nil }
-        return line.split(separator: ":").last.flatMap { Int($0) }
     }
 }
