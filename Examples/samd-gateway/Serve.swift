@@ -266,28 +266,9 @@ struct Serve: AsyncParsableCommand {
             "listening on \(Endpoint.format(host: address.ipAddress ?? self.listen.host, port: address.port ?? self.listen.port))"
         )
 
-        let reloader =
-            self.identityReloadInterval > 0
-            ? TLSIdentityReloader(context: context, interval: .seconds(self.identityReloadInterval)) : nil
+        let identityWatch = ServerIdentityWatch(context: context, interval: .seconds(self.identityReloadInterval))
         await withTaskGroup(of: Void.self) { group in
-            if let reloader {
-                group.addTask { await reloader.run() }
-            }
-            // SIGHUP goes through the reloader when one watches, so the same change is not loaded twice.
-            group.addTask {
-                for await _ in reloadSignals.signals {
-                    do {
-                        if let reloader { try reloader.reload() } else { try context.reload() }
-                        cliLogger.notice(
-                            "SIGHUP: identity reloaded",
-                            metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
-                    } catch {
-                        cliLogger.error(
-                            "SIGHUP: identity reload refused; the previous identity stays",
-                            metadata: ["error": "\(error)"])
-                    }
-                }
-            }
+            group.addTask { await identityWatch.run(reloadSignals: reloadSignals, logger: cliLogger) }
             for await number in stopSignals.signals {
                 cliLogger.notice("\(SignalWatcher.name(number)) received; stopping")
                 break

@@ -123,27 +123,9 @@ struct Serve: AsyncParsableCommand {
                     return
                 }
             }
-            // SIGHUP goes through the reloader when one watches, so the same change is not loaded twice.
-            let reloader =
-                self.identityReloadInterval > 0
-                ? TLSIdentityReloader(context: context, interval: .seconds(self.identityReloadInterval)) : nil
-            group.addTask {
-                for await _ in reloadSignals.signals {
-                    do {
-                        if let reloader { try reloader.reload() } else { try context.reload() }
-                        cliLogger.notice(
-                            "SIGHUP: identity reloaded",
-                            metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
-                    } catch {
-                        cliLogger.error(
-                            "SIGHUP: identity reload refused; the previous identity stays",
-                            metadata: ["error": "\(error)"])
-                    }
-                }
-            }
-            if let reloader {
-                group.addTask { await reloader.run() }
-            }
+            let identityWatch = ServerIdentityWatch(
+                context: context, interval: .seconds(self.identityReloadInterval))
+            group.addTask { await identityWatch.run(reloadSignals: reloadSignals, logger: cliLogger) }
             // The first task to end (a stop signal, or the listener failing) stops everything.
             do {
                 try await group.next()
