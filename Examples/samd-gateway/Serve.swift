@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import NIOCore
@@ -274,8 +273,7 @@ struct Serve: AsyncParsableCommand {
                 break
             }
             // Should a connection not close, the process ends anyway.
-            let grace = Double((configuration.shutdownGracePeriod + .seconds(10)).components.seconds)
-            DispatchQueue.global().asyncAfter(deadline: .now() + grace) { terminate(0) }
+            exitAfter(configuration.shutdownGracePeriod + .seconds(10))
             await gateway.stop()
             group.cancelAll()
         }

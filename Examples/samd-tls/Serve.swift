@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import NIOCore
@@ -119,7 +118,7 @@ struct Serve: AsyncParsableCommand {
                 for await number in stopSignals.signals {
                     cliLogger.notice("\(SignalWatcher.name(number)) received; stopping")
                     // Open connections get a moment to finish; then the process ends anyway.
-                    DispatchQueue.global().asyncAfter(deadline: .now() + 3) { terminate(0) }
+                    exitAfter(.seconds(3))
                     return
                 }
             }
