@@ -7,12 +7,6 @@ import SaMDRecordService
 import SaMDStore
 import SaMDTLS
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// `samd-gateway serve`: the records gateway.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -241,8 +235,8 @@ struct Serve: AsyncParsableCommand {
         )
 
         // Installed before listening, so that a signal right after the "listening" line is not lost.
-        let stopSignals = SignalWatcher([SIGINT, SIGTERM])
-        let reloadSignals = SignalWatcher([SIGHUP])
+        let stopSignals = SignalWatcher.forStopping()
+        let reloadSignals = SignalWatcher.forReloading()
 
         let gateway: RecordGateway
         do {

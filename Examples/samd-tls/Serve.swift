@@ -5,12 +5,6 @@ import NIOCore
 import SaMDExampleSupport
 import SaMDTLS
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// `samd-tls serve`: a TLS echo server.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -91,8 +85,8 @@ struct Serve: AsyncParsableCommand {
 
         // Install the signal handlers before listening, so that a signal right after the
         // "listening" line is not lost.
-        let stopSignals = SignalWatcher([SIGINT, SIGTERM])
-        let reloadSignals = SignalWatcher([SIGHUP])
+        let stopSignals = SignalWatcher.forStopping()
+        let reloadSignals = SignalWatcher.forReloading()
 
         let server: TLSServer
         do {
