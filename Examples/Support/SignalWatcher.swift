@@ -30,6 +30,17 @@ public final class SignalWatcher: @unchecked Sendable {
         for source in self.sources { source.cancel() }
     }
 
+    /// A watcher of the signals that stop an example server in an orderly way: SIGINT and SIGTERM.
+    public static func forStopping() -> SignalWatcher {
+        SignalWatcher([SIGINT, SIGTERM])
+    }
+
+    /// A watcher of the signal that makes an example server reload its identity at once: SIGHUP.
+    public static func forReloading() -> SignalWatcher {
+        SignalWatcher([SIGHUP])
+    }
+
+    /// The signal's name (`SIGINT`, `SIGTERM`, `SIGHUP`), or `signal N` for another one.
     public static func name(_ number: Int32) -> String {
         switch number {
         case SIGINT: "SIGINT"

@@ -170,20 +170,14 @@ struct SamdAgent: AsyncParsableCommand {
         bootstrapLogging(level: self.verbose ? .info : .critical)
         try requireReadable([self.ca, self.cert, self.key] + self.files, regularFilesOnly: true)
 
-        let context: TLSContext
-        do {
-            var configuration = TLSConfiguration.deviceClient(
-                identity: .files(
-                    certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
-                trustRoots: .file(self.ca)
-            )
-            // --connect-timeout bounds the handshake too, so that no phase waits on a fixed 10 s.
-            configuration.handshakeTimeout = Self.handshakeTimeout(forConnectTimeout: self.connectTimeout)
-            context = try TLSContext(configuration: configuration, logger: Logger(label: "samdkit.tls"))
-        } catch let error as TLSError {
-            printError("\(error.code): \(error.reason)")
-            throw ExitCode(ExitStatus.code(forSetup: error))
-        }
+        var configuration = TLSConfiguration.deviceClient(
+            identity: .files(
+                certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
+            trustRoots: .file(self.ca)
+        )
+        // --connect-timeout bounds the handshake too, so that no phase waits on a fixed 10 s.
+        configuration.handshakeTimeout = Self.handshakeTimeout(forConnectTimeout: self.connectTimeout)
+        let context = try makeContext(configuration, logger: Logger(label: "samdkit.tls"))
         let client = RecordClient(
             host: self.connect.host,
             port: self.connect.port,

@@ -15,11 +15,6 @@ import SaMDTLS
     import Darwin
 #endif
 
-/// Ends the process now with `status`.
-func terminate(_ status: Int32) -> Never {
-    exit(status)
-}
-
 /// The exit codes of each subcommand, in the words its `--help` uses — the one list the help texts are built
 /// from (Examples/RecordService/SaMDRecordService.docc/Gateway.md repeats it; `GatewayOptionTests` checks that the three agree).
 enum GatewayExitCodes {

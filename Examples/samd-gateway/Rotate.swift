@@ -66,27 +66,19 @@ struct Rotate: ParsableCommand {
         try self.stores.requireExistingStore()
         let store = try self.stores.open()
         let job = KeyRotationJob(store: store, kekName: self.kekName, batchSize: self.batchSize)
-        let report: KeyRotationReport
-        do {
-            report = try job.run(newKEKVersion: self.newVersion) { progress in
+        let report = try Self.runJob("rotation") {
+            try job.run(newKEKVersion: self.newVersion) { progress in
                 printLine(
                     "rotation: \(progress.done)/\(progress.total) subject keys, \(progress.rewrapped) rewrapped, "
                         + String(format: "%.1f", progress.rate) + "/s"
                 )
             }
-        } catch let error as RecordStoreError {
-            printError("rotation failed: \(error.code): \(error.reason)")
-            throw ExitCode(RecordServiceExitStatus.code(forStore: error))
         }
-        guard report.finished else {
-            for failure in report.failed {
-                printError("subject key \(failure.key) not rewrapped: \(failure.reason)")
-            }
-            printError(
+        try Self.requireFinished(
+            report.finished, failed: report.failed, notDone: "rewrapped",
+            incomplete:
                 "rotation incomplete: \(report.failed.count) of \(report.subjectKeyCount) subject keys are not under \(report.target); run rotate again"
-            )
-            throw ExitCode(ExitStatus.dataError)
-        }
+        )
         printLine("rotation finished: \(report.target), \(report.subjectKeyCount) subject keys")
         if self.rekeySubjects {
             try self.rekey(store)
@@ -94,29 +86,47 @@ struct Rotate: ParsableCommand {
     }
 
     private func rekey(_ store: EncryptedRecordStore) throws {
-        let report: SubjectRekeyReport
-        do {
-            report = try SubjectRekeyJob(store: store, batchSize: self.batchSize).run { progress in
+        let report = try Self.runJob("re-key") {
+            try SubjectRekeyJob(store: store, batchSize: self.batchSize).run { progress in
                 printLine(
                     "re-key: \(progress.done)/\(progress.total) subjects, \(progress.recordsRewrapped) records rewrapped, "
                         + String(format: "%.1f", progress.rate) + " records/s"
                 )
             }
-        } catch let error as RecordStoreError {
-            printError("re-key failed: \(error.code): \(error.reason)")
-            throw ExitCode(RecordServiceExitStatus.code(forStore: error))
         }
-        guard report.finished else {
-            for failure in report.failed {
-                printError("subject key \(failure.key) not re-keyed: \(failure.reason)")
-            }
-            printError(
+        try Self.requireFinished(
+            report.finished, failed: report.failed, notDone: "re-keyed",
+            incomplete:
                 "re-key incomplete: \(report.failed.count) of \(report.subjectKeyCount) subjects keep their old key versions; run rotate --rekey-subjects again"
-            )
-            throw ExitCode(ExitStatus.dataError)
-        }
+        )
         printLine(
             "re-key finished: \(report.subjectKeyCount) subjects, \(report.recordsRewrapped) records rewrapped, \(report.versionsDestroyed) old versions destroyed"
         )
+    }
+
+    /// Runs one of the store's resumable jobs (`KeyRotationJob`, `SubjectRekeyJob`): a `RecordStoreError` is
+    /// reported as "`job` failed: CODE: REASON" and ends the command with its exit code
+    /// (`RecordServiceExitStatus.code(forStore:)`).
+    private static func runJob<Report>(_ job: String, _ body: () throws -> Report) throws -> Report {
+        do {
+            return try body()
+        } catch let error as RecordStoreError {
+            printError("\(job) failed: \(error.code): \(error.reason)")
+            throw ExitCode(RecordServiceExitStatus.code(forStore: error))
+        }
+    }
+
+    /// After a job's run that did not finish, names each subject key it left ("subject key KEY not `notDone`:
+    /// REASON"), then prints `incomplete` and ends the command with exit 65 (running it again retries them).
+    private static func requireFinished(
+        _ finished: Bool, failed: [(key: String, reason: String)], notDone: String,
+        incomplete: @autoclosure () -> String
+    ) throws {
+        guard !finished else { return }
+        for failure in failed {
+            printError("subject key \(failure.key) not \(notDone): \(failure.reason)")
+        }
+        printError(incomplete())
+        throw ExitCode(ExitStatus.dataError)
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import NIOCore
@@ -7,12 +6,6 @@ import SaMDExampleSupport
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// `samd-gateway serve`: the records gateway.
 struct Serve: AsyncParsableCommand {
@@ -242,8 +235,8 @@ struct Serve: AsyncParsableCommand {
         )
 
         // Installed before listening, so that a signal right after the "listening" line is not lost.
-        let stopSignals = SignalWatcher([SIGINT, SIGTERM])
-        let reloadSignals = SignalWatcher([SIGHUP])
+        let stopSignals = SignalWatcher.forStopping()
+        let reloadSignals = SignalWatcher.forReloading()
 
         let gateway: RecordGateway
         do {
@@ -266,35 +259,15 @@ struct Serve: AsyncParsableCommand {
             "listening on \(Endpoint.format(host: address.ipAddress ?? self.listen.host, port: address.port ?? self.listen.port))"
         )
 
-        let reloader =
-            self.identityReloadInterval > 0
-            ? TLSIdentityReloader(context: context, interval: .seconds(self.identityReloadInterval)) : nil
+        let identityWatch = ServerIdentityWatch(context: context, interval: .seconds(self.identityReloadInterval))
         await withTaskGroup(of: Void.self) { group in
-            if let reloader {
-                group.addTask { await reloader.run() }
-            }
-            // SIGHUP goes through the reloader when one watches, so the same change is not loaded twice.
-            group.addTask {
-                for await _ in reloadSignals.signals {
-                    do {
-                        if let reloader { try reloader.reload() } else { try context.reload() }
-                        cliLogger.notice(
-                            "SIGHUP: identity reloaded",
-                            metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
-                    } catch {
-                        cliLogger.error(
-                            "SIGHUP: identity reload refused; the previous identity stays",
-                            metadata: ["error": "\(error)"])
-                    }
-                }
-            }
+            group.addTask { await identityWatch.run(reloadSignals: reloadSignals, logger: cliLogger) }
             for await number in stopSignals.signals {
                 cliLogger.notice("\(SignalWatcher.name(number)) received; stopping")
                 break
             }
             // Should a connection not close, the process ends anyway.
-            let grace = Double((configuration.shutdownGracePeriod + .seconds(10)).components.seconds)
-            DispatchQueue.global().asyncAfter(deadline: .now() + grace) { terminate(0) }
+            exitAfter(configuration.shutdownGracePeriod + .seconds(10))
             await gateway.stop()
             group.cancelAll()
         }

@@ -57,16 +57,6 @@ func peerPolicy(from values: [String]) throws -> TLSPeerPolicy {
     return TLSPeerPolicy(uris: uris, dnsNames: dnsNames, spkiSHA256: pins)
 }
 
-/// Builds the context; a refused configuration becomes a message and an exit code.
-func makeContext(_ configuration: TLSConfiguration, logger: Logger) throws -> TLSContext {
-    do {
-        return try TLSContext(configuration: configuration, logger: logger)
-    } catch let error as TLSError {
-        printError("\(error.code): \(error.reason)")
-        throw ExitCode(ExitStatus.code(forSetup: error))
-    }
-}
-
 /// Blocking reads and writes of standard input and output, kept off Swift's cooperative threads.
 enum StandardStreams {
     private static let inputQueue = DispatchQueue(label: "samd-tls.stdin")
@@ -117,9 +107,4 @@ private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?,
 
 private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
     write(descriptor, buffer, count)
-}
-
-/// Ends the process now with `status`.
-func terminate(_ status: Int32) -> Never {
-    exit(status)
 }

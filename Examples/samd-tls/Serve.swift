@@ -1,16 +1,9 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import NIOCore
 import SaMDExampleSupport
 import SaMDTLS
-
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
 
 /// `samd-tls serve`: a TLS echo server.
 struct Serve: AsyncParsableCommand {
@@ -92,8 +85,8 @@ struct Serve: AsyncParsableCommand {
 
         // Install the signal handlers before listening, so that a signal right after the
         // "listening" line is not lost.
-        let stopSignals = SignalWatcher([SIGINT, SIGTERM])
-        let reloadSignals = SignalWatcher([SIGHUP])
+        let stopSignals = SignalWatcher.forStopping()
+        let reloadSignals = SignalWatcher.forReloading()
 
         let server: TLSServer
         do {
@@ -119,31 +112,13 @@ struct Serve: AsyncParsableCommand {
                 for await number in stopSignals.signals {
                     cliLogger.notice("\(SignalWatcher.name(number)) received; stopping")
                     // Open connections get a moment to finish; then the process ends anyway.
-                    DispatchQueue.global().asyncAfter(deadline: .now() + 3) { terminate(0) }
+                    exitAfter(.seconds(3))
                     return
                 }
             }
-            // SIGHUP goes through the reloader when one watches, so the same change is not loaded twice.
-            let reloader =
-                self.identityReloadInterval > 0
-                ? TLSIdentityReloader(context: context, interval: .seconds(self.identityReloadInterval)) : nil
-            group.addTask {
-                for await _ in reloadSignals.signals {
-                    do {
-                        if let reloader { try reloader.reload() } else { try context.reload() }
-                        cliLogger.notice(
-                            "SIGHUP: identity reloaded",
-                            metadata: ["certificate": "\(context.certificate?.subject ?? "none")"])
-                    } catch {
-                        cliLogger.error(
-                            "SIGHUP: identity reload refused; the previous identity stays",
-                            metadata: ["error": "\(error)"])
-                    }
-                }
-            }
-            if let reloader {
-                group.addTask { await reloader.run() }
-            }
+            let identityWatch = ServerIdentityWatch(
+                context: context, interval: .seconds(self.identityReloadInterval))
+            group.addTask { await identityWatch.run(reloadSignals: reloadSignals, logger: cliLogger) }
             // The first task to end (a stop signal, or the listener failing) stops everything.
             do {
                 try await group.next()

@@ -125,6 +125,28 @@ func openInput(_ path: String) throws -> FileDescriptor {
     return descriptor
 }
 
+/// Runs `body` with `path` (a file, or `-` for standard input) open for reading, and closes it afterwards
+/// unless it is standard input.
+/// - Throws: ``Failure`` (exit 66) when the file cannot be opened or is a directory; what `body` throws.
+func withInput<Result>(_ path: String, _ body: (FileDescriptor) throws -> Result) throws -> Result {
+    let input = try openInput(path)
+    defer { if path != "-" { try? input.close() } }
+    return try body(input)
+}
+
+/// Runs `body` for a command that turns IN into OUT: IN (a file, or `-`) open for reading (``withInput(_:_:)``)
+/// and OUT (a file, or `-` for standard output) pending (``PendingOutput``) — opened in that order, before
+/// anything else is done, so that a missing input or an impossible output fails early. Nothing reaches OUT
+/// unless `body` commits it.
+/// - Throws: ``Failure`` when IN cannot be opened or OUT cannot be created; what `body` throws.
+func withInputAndPendingOutput<Result>(
+    _ input: String, _ output: String, _ body: (FileDescriptor, PendingOutput) throws -> Result
+) throws -> Result {
+    try withInput(input) { descriptor in
+        try body(descriptor, try PendingOutput(output))
+    }
+}
+
 /// Where output goes until it is complete: a private temporary file beside OUT that replaces OUT only on
 /// success (fsync, rename), or — for standard output — an unlinked temporary file copied out on success.
 /// On failure nothing is created and an existing OUT is untouched.

@@ -32,23 +32,22 @@ struct Seal: ParsableCommand {
             let context = try self.context.context()
             let store = try self.store.open()
             // Input and output first: a missing input or an impossible output creates no subject key.
-            let input = try openInput(self.input)
-            defer { if self.input != "-" { try? input.close() } }
-            let pending = try PendingOutput(self.output)
-            let key =
-                try self.context.subject.map { try store.subjectSealingKey(subject: $0) }
-                ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
-            try Envelope.seal(
-                from: input, to: pending.descriptor, context: context, key: key,
-                suite: self.suite == .cobblestone256 ? .cobblestone256 : .xChaCha20Poly1305)
-            // Persist only if the key is still the one that seals (no rotation or shredding meanwhile). A file is
-            // renamed under the store lock; standard output is checked, then copied without holding the lock,
-            // so a slow reader cannot block rotation.
-            if pending.isStandardOutput {
-                try store.whileSealingKeyIsCurrent(key.identifier) {}
-                try pending.commit()
-            } else {
-                try store.whileSealingKeyIsCurrent(key.identifier) { try pending.commit() }
+            try withInputAndPendingOutput(self.input, self.output) { input, pending in
+                let key =
+                    try self.context.subject.map { try store.subjectSealingKey(subject: $0) }
+                    ?? store.sealingKey(named: FileKeyStore.defaultKeyName)
+                try Envelope.seal(
+                    from: input, to: pending.descriptor, context: context, key: key,
+                    suite: self.suite == .cobblestone256 ? .cobblestone256 : .xChaCha20Poly1305)
+                // Persist only if the key is still the one that seals (no rotation or shredding meanwhile). A file
+                // is renamed under the store lock; standard output is checked, then copied without holding the
+                // lock, so a slow reader cannot block rotation.
+                if pending.isStandardOutput {
+                    try store.whileSealingKeyIsCurrent(key.identifier) {}
+                    try pending.commit()
+                } else {
+                    try store.whileSealingKeyIsCurrent(key.identifier) { try pending.commit() }
+                }
             }
         }
     }
@@ -68,11 +67,10 @@ struct Open: ParsableCommand {
         try runReporting {
             let context = try self.context.context()
             let store = try self.store.open()
-            let input = try openInput(self.input)
-            defer { if self.input != "-" { try? input.close() } }
-            let pending = try PendingOutput(self.output)
-            try Envelope.open(from: input, to: pending.descriptor, context: context, keys: store)
-            try pending.commit()
+            try withInputAndPendingOutput(self.input, self.output) { input, pending in
+                try Envelope.open(from: input, to: pending.descriptor, context: context, keys: store)
+                try pending.commit()
+            }
         }
     }
 }
@@ -207,24 +205,25 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let input = try openInput(self.file)
-            defer { if self.file != "-" { try? input.close() } }
             // Read the header, then count the rest: works on pipes as well as files, in constant memory.
-            var prefix: [UInt8] = []
-            var total = 0
-            var buffer = [UInt8](repeating: 0, count: 64 << 10)
-            while true {
-                let count: Int
-                do {
-                    count = try buffer.withUnsafeMutableBytes { try input.read(into: $0, retryOnInterrupt: true) }
-                } catch {
-                    throw Failure(status: ExitStatus.ioError, message: "\(self.file): cannot read: \(error)")
+            let (prefix, total) = try withInput(self.file) { input in
+                var prefix: [UInt8] = []
+                var total = 0
+                var buffer = [UInt8](repeating: 0, count: 64 << 10)
+                while true {
+                    let count: Int
+                    do {
+                        count = try buffer.withUnsafeMutableBytes { try input.read(into: $0, retryOnInterrupt: true) }
+                    } catch {
+                        throw Failure(status: ExitStatus.ioError, message: "\(self.file): cannot read: \(error)")
+                    }
+                    if count == 0 { break }
+                    if prefix.count < EnvelopeHeader.maximumByteCount {
+                        prefix += buffer[..<min(count, EnvelopeHeader.maximumByteCount - prefix.count)]
+                    }
+                    total += count
                 }
-                if count == 0 { break }
-                if prefix.count < EnvelopeHeader.maximumByteCount {
-                    prefix += buffer[..<min(count, EnvelopeHeader.maximumByteCount - prefix.count)]
-                }
-                total += count
+                return (prefix, total)
             }
             let info = try Envelope.inspect(prefix, totalByteCount: total)
             if self.json {

@@ -365,7 +365,7 @@ struct AdversarialGatewayTests {
                 maximumBodyByteCount: largest,
                 maximumBufferedBodyByteCount: 4 * largest,
                 minimumBodyBytesPerSecond: 1024,
-                bodyRateWindow: 10,
+                bodyRateWindow: .seconds(10),
                 requestTimeout: .seconds(600)
             )
         }

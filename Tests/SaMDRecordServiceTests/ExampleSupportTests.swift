@@ -1,5 +1,6 @@
 // The helpers every example program shares (SaMDExampleSupport): the HOST:PORT parser, the sysexits(3) table,
-// the TLS server options and their two spellings of the client CA, the failure descriptions.
+// the TLS server options and their two spellings of the client CA, the failure descriptions, the context setup
+// and the servers' identity watch.
 
 import ArgumentParser
 import SaMDExampleSupport
@@ -74,5 +75,30 @@ struct ExampleSupportTests {
         #expect(unreachable.hasPrefix("unreachable (local"), "\(unreachable)")
         #expect(unreachable.hasSuffix("): connection refused"), "\(unreachable)")
         #expect(failureDescription(CancellationError()) == "\(CancellationError())")
+    }
+
+    @Test func aRefusedContextSetupEndsWithItsExitCode() throws {
+        let missing = TLSConfiguration.server(
+            identity: .files(certificateChain: "/nonexistent/server.pem", privateKey: "/nonexistent/server.key"))
+        #expect(throws: ExitCode(ExitStatus.noInput)) { try makeContext(missing, logger: Harness.quiet) }
+        let context = try makeContext(
+            .gatewayServer(
+                identity: .files(
+                    certificateChain: Harness.pki.cert("server"), privateKey: Harness.pki.key("server")),
+                clientTrustRoots: .file(Harness.pki.root)
+            ),
+            logger: Harness.quiet
+        )
+        #expect(context.certificate != nil)
+    }
+
+    @Test func theIdentityIsWatchedOnlyWithAnInterval() throws {
+        let context = try Harness.serverContext()
+        #expect(ServerIdentityWatch(context: context, interval: .zero).reloader == nil)
+        let watch = ServerIdentityWatch(context: context, interval: .seconds(2))
+        #expect(watch.reloader?.interval == .seconds(2))
+        #expect(watch.reloader?.context === context)
+        #expect(
+            watch.reloader?.watchedFiles == [Harness.pki.cert("server"), Harness.pki.key("server"), Harness.pki.root])
     }
 }

@@ -58,8 +58,4 @@ extension GatewayHTTPHandler {
         self.rateTimer?.cancel()
         self.rateTimer = nil
     }
-
-    static func timeAmount(_ seconds: Double) -> TimeAmount {
-        .nanoseconds(Int64((seconds * 1e9).rounded()))
-    }
 }

@@ -243,16 +243,17 @@ final class GatewayHTTPHandler: ChannelInboundHandler {
         let minimum = self.core.configuration.minimumBodyBytesPerSecond
         guard minimum > 0 else { return }
         let window = self.core.configuration.bodyRateWindow
+        let seconds = window.secondsValue
         self.receivedAtWindowStart = self.request?.received ?? 0
-        self.rateTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(window)) {
+        self.rateTimer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(window)) {
             guard self.phase == .receiving, let request = self.request else { return }
             let arrived = request.received - self.receivedAtWindowStart
-            guard Double(arrived) < Double(minimum) * window else {
+            guard Double(arrived) < Double(minimum) * seconds else {
                 self.startRateWindow(context: context)
                 return
             }
             GatewayEvents.bodyTooSlow(
-                self.core.logger, client: self.client, bytes: arrived, seconds: window, minimum: minimum)
+                self.core.logger, client: self.client, bytes: arrived, seconds: seconds, minimum: minimum)
             self.dropRequest()
             self.respond(
                 context: context,

@@ -52,15 +52,15 @@ public struct RecordGatewayConfiguration: Sendable {
     /// closed. Not given to the initialiser, it is the larger of 256 MiB and ``maximumBodyByteCount``.
     public var maximumBufferedBodyByteCount: Int
     /// The slowest a request body may arrive, in bytes per second (default 1 024; 0: not checked). Measured
-    /// over consecutive windows of ``bodyRateWindow`` seconds, the first starting when the request head
+    /// over consecutive windows of ``bodyRateWindow``, the first starting when the request head
     /// arrives (so the first window is the grace period): a window in which fewer than
     /// `minimumBodyBytesPerSecond × bodyRateWindow` body bytes arrived ends the request — 408
     /// (`body-too-slow`), its bytes given back, the connection closed. Together with reservation as bytes
     /// arrive, a handful of slow uploads cannot hold the body budget for long.
     public var minimumBodyBytesPerSecond: Int
-    /// The length of the windows over which ``minimumBodyBytesPerSecond`` is measured, in seconds (default
-    /// 10; more than 0, at most 3 600).
-    public var bodyRateWindow: Double
+    /// The length of the windows over which ``minimumBodyBytesPerSecond`` is measured (default 10 s; more
+    /// than 0, at most 3 600 s).
+    public var bodyRateWindow: Duration
     /// How long a connection may wait for its next request (default 30 s; more than 0). Counted from
     /// the handshake or the last response; a slowly sent request head counts against it too, and so does a
     /// response the client does not read: a connection whose responses stay unread this long is closed.
@@ -112,7 +112,7 @@ public struct RecordGatewayConfiguration: Sendable {
         maximumBodyByteCount: Int = defaultMaximumBodyByteCount,
         maximumBufferedBodyByteCount: Int? = nil,
         minimumBodyBytesPerSecond: Int = defaultMinimumBodyBytesPerSecond,
-        bodyRateWindow: Double = 10,
+        bodyRateWindow: Duration = .seconds(10),
         idleTimeout: Duration = defaultIdleTimeout,
         requestTimeout: Duration = .seconds(120),
         shutdownGracePeriod: Duration = .seconds(10),
@@ -228,7 +228,7 @@ public struct RecordGatewayConfiguration: Sendable {
             throw RecordServiceError(
                 .invalidConfiguration, "minimumBodyBytesPerSecond is 0 to \(Self.largestMinimumBodyBytesPerSecond)")
         }
-        guard self.bodyRateWindow > 0, self.bodyRateWindow <= 3_600 else {
+        guard self.bodyRateWindow > .zero, self.bodyRateWindow <= .seconds(3_600) else {
             throw RecordServiceError(.invalidConfiguration, "bodyRateWindow is more than 0 and at most 3 600 seconds")
         }
         for (name, value) in [
