@@ -35,7 +35,12 @@ struct KeyStoreBusyGatewayTests {
             ["-c", "flock --exclusive --close \"$0\" sh -c 'echo held; exec sleep 300' & echo \"pid $!\"; wait", lock]
         )
         defer { Self.end(shell) }
-        #expect(await shell.wait(timeout: .seconds(20)) { shell.standardOutput.text.contains("held") })
+        // Two writers print here in either order: the holder's "held" and the shell's "pid N"; wait for both.
+        #expect(
+            await shell.wait(timeout: .seconds(20)) {
+                let lines = shell.standardOutput.text.split(separator: "\n", omittingEmptySubsequences: false)
+                return lines.dropLast().contains("held") && lines.dropLast().contains { $0.hasPrefix("pid ") }
+            })
         let holder = try #require(
             shell.standardOutput.text.split(separator: "\n").first { $0.hasPrefix("pid ") }.flatMap {
                 Int32($0.dropFirst(4))
