@@ -374,6 +374,7 @@ let package = Package(
         .testTarget(
             name: "ExampleProgramTests",
             dependencies: [
+                "samd-gateway", "samd-agent", "samd-demo",
                 "SaMDCrypto", "SaMDEnvelope", "SaMDDevPKI", "SaMDSBOM", "SaMDTLSTestSupport", "SaMDTestSupport",
                 "samd-vault", "samd-pki", "samd-sbom", "samd-tls",
             ],

@@ -84,7 +84,7 @@ struct SamdAgent: AsyncParsableCommand {
     var maxRetryDelay: Double = 30
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds to wait for the TCP connection, and again for the TLS handshake (whole seconds, rounded up; more than 0, at most 600).",
             valueName: "seconds"
@@ -93,7 +93,7 @@ struct SamdAgent: AsyncParsableCommand {
     var connectTimeout: Double = 10
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds from sending one file to the gateway's complete answer (more than 0, at most 86400).",
             valueName: "seconds")

@@ -72,7 +72,7 @@ struct Serve: AsyncParsableCommand {
     var shredderCAs: [String] = []
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "The largest record accepted, in bytes (default 64 MiB; at most 512 MiB, the store's bound).",
             valueName: "bytes")
@@ -80,7 +80,7 @@ struct Serve: AsyncParsableCommand {
     var maxBodyBytes: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "Request body bytes all connections together may hold in memory (default: the larger of 256 MiB and --max-body-bytes); past it, 503.",
             valueName: "bytes"
@@ -89,7 +89,7 @@ struct Serve: AsyncParsableCommand {
     var maxBufferedBodyBytes: Int?
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "The slowest a request body may arrive, in bytes per second, measured over windows of 10 s from the request head (default 1024; 0: not checked); slower: 408 and closed.",
             valueName: "bytes"
@@ -98,7 +98,7 @@ struct Serve: AsyncParsableCommand {
     var minBodyBytesPerSecond: Int = RecordGatewayConfiguration.defaultMinimumBodyBytesPerSecond
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds a connection may wait for its next request (default 30; more than 0, at most 86400).",
             valueName: "seconds")
@@ -106,7 +106,7 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: Double = Double(RecordGatewayConfiguration.defaultIdleTimeout.components.seconds)
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds a connection may carry requests (default 3600; more than 0, at most 86400); then it closes after the request in flight.",
             valueName: "seconds"
@@ -115,7 +115,7 @@ struct Serve: AsyncParsableCommand {
     var maxConnectionAge: Double = Double(RecordGatewayConfiguration.defaultMaximumConnectionAge.components.seconds)
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds a request may take to arrive, head to end of body (more than 0, at most 86400).",
             valueName: "seconds")
@@ -123,7 +123,7 @@ struct Serve: AsyncParsableCommand {
     var requestTimeout: Double = 120
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "The most connections open at once (default: the descriptor limit less those open and a reserve); more are closed at once.",
             valueName: "count"
@@ -132,7 +132,7 @@ struct Serve: AsyncParsableCommand {
     var maxConnections: Int?
 
     @Option(
-        name: .long,
+        name: .long, parsing: .unconditional,
         help: ArgumentHelp(
             "Seconds between two looks at the certificate, key, CA and CRL files (at most 86400); 0: do not watch.",
             valueName: "seconds"
@@ -159,12 +159,13 @@ struct Serve: AsyncParsableCommand {
         guard self.identityReloadInterval.isFinite, (0...86_400).contains(self.identityReloadInterval) else {
             throw ValidationError("--identity-reload-interval is 0 to 86400 seconds")
         }
-        for (name, value) in [
-            ("--idle-timeout", self.idleTimeout), ("--request-timeout", self.requestTimeout),
-            ("--max-connection-age", self.maxConnectionAge),
-        ] {
-            guard value.isFinite, value > 0, value <= 86_400 else {
-                throw ValidationError("\(name) is more than 0 and at most 86400 seconds")
+        guard self.requestTimeout.isFinite, self.requestTimeout > 0, self.requestTimeout <= 86_400 else {
+            throw ValidationError("--request-timeout is more than 0 and at most 86400 seconds")
+        }
+        // Below a second, a connection is closed before it can carry a request: the gateway would answer nothing.
+        for (name, value) in [("--idle-timeout", self.idleTimeout), ("--max-connection-age", self.maxConnectionAge)] {
+            guard value.isFinite, value >= 1, value <= 86_400 else {
+                throw ValidationError("\(name) is 1 to 86400 seconds")
             }
         }
         if !self.readerCAs.isEmpty, self.readers.isEmpty {

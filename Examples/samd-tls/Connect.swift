@@ -60,8 +60,9 @@ struct Connect: AsyncParsableCommand {
 
     @Option(
         name: .long, parsing: .unconditional,
-        help: ArgumentHelp("Seconds to wait for the TCP connection.", valueName: "seconds"))
-    var connectTimeout: Int = 10
+        help: ArgumentHelp("Seconds to wait for the TCP connection, more than 0 and at most 600.", valueName: "seconds")
+    )
+    var connectTimeout: Double = 10
 
     @Flag(name: .long, help: "Log the library's security events (handshakes) on standard error.")
     var verbose = false
@@ -73,7 +74,9 @@ struct Connect: AsyncParsableCommand {
         if let name = self.serverName, name.isEmpty {
             throw ValidationError("--server-name needs a value")
         }
-        guard self.connectTimeout > 0 else { throw ValidationError("--connect-timeout is at least 1") }
+        guard self.connectTimeout.isFinite, self.connectTimeout > 0, self.connectTimeout <= 600 else {
+            throw ValidationError("--connect-timeout is more than 0 and at most 600 seconds")
+        }
         if self.keyPassphrase.file != nil && self.key == nil {
             throw ValidationError("--key-passphrase-file needs --cert and --key")
         }

@@ -52,8 +52,8 @@ struct Serve: AsyncParsableCommand {
         if self.tls.clientCA == nil, !self.allowPeer.isEmpty {
             throw ValidationError("--allow-peer needs --client-ca")
         }
-        guard self.identityReloadInterval >= 0, self.identityReloadInterval.isFinite else {
-            throw ValidationError("--identity-reload-interval is a number of seconds, 0 or more")
+        guard self.identityReloadInterval.isFinite, (0...86_400).contains(self.identityReloadInterval) else {
+            throw ValidationError("--identity-reload-interval is 0 to 86400 seconds")
         }
         _ = try peerPolicy(from: self.allowPeer)
     }

@@ -17,16 +17,19 @@ public final class TLSIdentityReloader: Sendable {
     public let context: TLSContext
     /// The time between two looks at the files.
     public let interval: Duration
+    /// The longest time between two looks at the files: one day. (`Task.sleep` traps on a duration that does not
+    /// fit its clock's instant, such as 10^20 seconds.)
+    public static let longestInterval = Duration.seconds(86_400)
     /// The files as they were at the last load: a change after that, even before ``run()`` starts, is noticed.
     private let lastSeen: Mutex<[String]>
 
     /// - Parameters:
     ///   - context: the context whose identity, trust roots and CRLs are read from files.
-    ///   - interval: the time between two looks at the files (default 5 seconds; at least 50 ms, a
-    ///     shorter one is raised to that).
+    ///   - interval: the time between two looks at the files (default 5 seconds; at least 50 ms and at most one
+    ///     day: a shorter one is raised, a longer one lowered, to that).
     public init(context: TLSContext, interval: Duration = .seconds(5)) {
         self.context = context
-        self.interval = max(interval, .milliseconds(50))
+        self.interval = min(max(interval, .milliseconds(50)), Self.longestInterval)
         self.lastSeen = Mutex(Self.fingerprint(Self.files(of: context.configuration)))
     }
 

@@ -371,6 +371,11 @@ struct SamdTLSCLITests {
             ["connect", "127.0.0.1:8443", "--ca", pki.root, "--allow-peer", "spki:sha256:abcd"],
             ["connect", "127.0.0.1:8443"],
             ["frobnicate"],
+            // Past a day the watcher's sleep trapped (SIGILL once listening); negative values are the option's own.
+            ["serve", "--listen", "127.0.0.1:0", "--identity-reload-interval", "1e20"] + identity,
+            ["serve", "--listen", "127.0.0.1:0", "--identity-reload-interval", "-1"] + identity,
+            ["connect", "127.0.0.1:8443", "--ca", pki.root, "--connect-timeout", "601"],
+            ["connect", "127.0.0.1:8443", "--ca", pki.root, "--connect-timeout", "-1"],
         ]
         for arguments in cases {
             let result = try await samdTLS(arguments)

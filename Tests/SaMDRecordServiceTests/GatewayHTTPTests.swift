@@ -368,6 +368,8 @@ struct GatewayHTTPTests {
             RecordGatewayConfiguration(tls: server, shredders: ["10.0.0.7"]),
             RecordGatewayConfiguration(tls: server, maximumBodyByteCount: 0),
             RecordGatewayConfiguration(tls: server, idleTimeout: .zero),
+            RecordGatewayConfiguration(tls: server, idleTimeout: .milliseconds(999)),
+            RecordGatewayConfiguration(tls: server, maximumConnectionAge: .nanoseconds(1)),
         ]
         for configuration in invalid {
             await #expect(throws: RecordServiceError(.invalidConfiguration, "")) {

@@ -56,6 +56,14 @@ struct GatewayOptionTests {
             (["--max-body-bytes", "1000", "--max-buffered-body-bytes", "999"], "--max-buffered-body-bytes"),
             (["--idle-timeout", "0"], "--idle-timeout"),
             (["--idle-timeout", "nan"], "--idle-timeout"),
+            // Below a second a connection closed before it could carry a request: a gateway that answered nothing.
+            (["--idle-timeout", "1e-9"], "--idle-timeout is 1 to 86400 seconds"),
+            (["--idle-timeout", "0.5"], "--idle-timeout is 1 to 86400 seconds"),
+            (["--max-connection-age", "1e-9"], "--max-connection-age is 1 to 86400 seconds"),
+            // A negative number is the option's value (refused by its range), not a missing value.
+            (["--idle-timeout", "-1"], "--idle-timeout is 1 to 86400 seconds"),
+            (["--max-connections", "-1"], "--max-connections is at least 1"),
+            (["--max-body-bytes", "-1"], "--max-body-bytes"),
             (["--request-timeout", "inf"], "--request-timeout"),
             (["--request-timeout", "-1"], "--request-timeout"),
             (["--identity-reload-interval", "inf"], "--identity-reload-interval"),
@@ -90,6 +98,8 @@ struct GatewayOptionTests {
             (["--connect-timeout", "0"], "--connect-timeout"),
             (["--connect-timeout", "601"], "--connect-timeout"),
             (["--connect-timeout", "nan"], "--connect-timeout"),
+            (["--connect-timeout", "-1"], "--connect-timeout is more than 0"),
+            (["--request-timeout", "-1"], "--request-timeout is more than 0"),
             (["--request-timeout", "0"], "--request-timeout"),
             (["--request-timeout", "inf"], "--request-timeout"),
         ]

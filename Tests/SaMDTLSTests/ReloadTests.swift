@@ -131,6 +131,20 @@ struct ReloadTests {
         #expect(recorder.events("samd.tls.identity-reloaded").count >= 1)
     }
 
+    /// `Task.sleep` traps on a duration past its clock's range (`samd-tls serve --identity-reload-interval 1e20`
+    /// died with SIGILL once listening): the interval is at most a day, and a reloader given 10^20 s runs and stops.
+    @Test func anIntervalPastADayIsLoweredToADayAndTheWatcherRuns() async throws {
+        let (server, directory) = try Self.fileBackedServer(Fixtures.pki.server, logger: RecordingLogHandler())
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let reloader = TLSIdentityReloader(context: server, interval: .seconds(1e20))
+        #expect(reloader.interval == TLSIdentityReloader.longestInterval)
+        #expect(TLSIdentityReloader(context: server, interval: .microseconds(1)).interval == .milliseconds(50))
+        let watcher = Task { await reloader.run() }
+        try await Task.sleep(for: .milliseconds(200))
+        watcher.cancel()
+        await watcher.value
+    }
+
     @Test func anExplicitReloadThroughTheReloaderIsNotRepeatedByItsWatcher() async throws {
         let recorder = RecordingLogHandler()
         let (server, directory) = try Self.fileBackedServer(Fixtures.pki.server, logger: recorder)

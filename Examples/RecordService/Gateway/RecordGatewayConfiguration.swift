@@ -231,12 +231,13 @@ public struct RecordGatewayConfiguration: Sendable {
         guard self.bodyRateWindow > .zero, self.bodyRateWindow <= .seconds(3_600) else {
             throw RecordServiceError(.invalidConfiguration, "bodyRateWindow is more than 0 and at most 3 600 seconds")
         }
-        for (name, value) in [
-            ("idleTimeout", self.idleTimeout), ("requestTimeout", self.requestTimeout),
-            ("maximumConnectionAge", self.maximumConnectionAge),
-        ] {
-            guard value > .zero, value <= .seconds(86_400) else {
-                throw RecordServiceError(.invalidConfiguration, "\(name) is more than 0 and at most 86 400 seconds")
+        guard self.requestTimeout > .zero, self.requestTimeout <= .seconds(86_400) else {
+            throw RecordServiceError(.invalidConfiguration, "requestTimeout is more than 0 and at most 86 400 seconds")
+        }
+        // Below a second, a connection is closed before it can carry a request: the gateway would answer nothing.
+        for (name, value) in [("idleTimeout", self.idleTimeout), ("maximumConnectionAge", self.maximumConnectionAge)] {
+            guard value >= .seconds(1), value <= .seconds(86_400) else {
+                throw RecordServiceError(.invalidConfiguration, "\(name) is 1 to 86 400 seconds")
             }
         }
         guard self.maximumConnections >= 1 else {
