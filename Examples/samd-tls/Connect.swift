@@ -22,7 +22,7 @@ struct Connect: AsyncParsableCommand {
             76 a TLS or protocol failure (no common version, not TLS, truncated, timeout); 77 a certificate \
             was refused by either side (in TLS 1.3 a server's refusal of the client certificate is learnt on \
             the first read); 78 invalid configuration or identity (this client's own certificate is checked before \
-            connecting: an expired one, or one without EKU clientAuth, is 78).
+            connecting: an expired one, or one without EKU clientAuth, is 78); 70 an internal error.
             """
     )
 

@@ -619,7 +619,7 @@ final class HostileServer: Sendable {
 @Suite("samd-agent against a hostile gateway")
 struct AdversarialAgentTests {
     /// Runs the agent with small files against `server`, no retries, an answer timeout of `requestTimeout` s.
-    static func runAgent(_ server: HostileServer, files: Int = 1, requestTimeout: Int = 20) async throws
+    static func runAgent(_ server: HostileServer, files: Int = 1, requestTimeout: Double = 20) async throws
         -> ChildProcess.Run
     {
         let work = try Harness.TemporaryDirectory()
@@ -633,7 +633,7 @@ struct AdversarialAgentTests {
                 "--retries", "0", "--request-timeout", "\(requestTimeout)",
             ] + paths
         return try await ChildProcess.run(
-            try ProgramLocations.binary("samd-agent"), arguments, timeout: .seconds(requestTimeout + 40))
+            try ProgramLocations.binary("samd-agent"), arguments, timeout: .seconds(Int(requestTimeout) + 40))
     }
 
     static func write(_ outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, _ text: String) async throws {
@@ -689,6 +689,10 @@ struct AdversarialAgentTests {
         let run = try await Self.runAgent(server, requestTimeout: 3)
         #expect(run.status == 76, "\(run)")
         #expect(run.standardError.contains("timedOut"), "\(run)")
+        #expect(run.standardError.contains("no complete answer within 3 s"), "\(run)")
+        // A fraction of a second is said as it is (it read "within 0 s").
+        let quick = try await Self.runAgent(server, requestTimeout: 0.5)
+        #expect(quick.standardError.contains("no complete answer within 0.5 s"), "\(quick)")
         server.stop()
     }
 

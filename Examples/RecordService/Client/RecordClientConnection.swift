@@ -290,7 +290,8 @@ final class RecordClientHandler: ChannelDuplexHandler {
         let timeout = self.timeout
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
             self.fail(
-                RecordServiceError(.timedOut, "no complete answer within \(timeout.nanoseconds / 1_000_000_000) s"))
+                RecordServiceError(
+                    .timedOut, "no complete answer within \(Duration.nanoseconds(timeout.nanoseconds).secondsText) s"))
             context.close(promise: nil)
         }
     }
