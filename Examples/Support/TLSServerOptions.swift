@@ -18,14 +18,15 @@ public struct TLSServerOptions: ParsableArguments {
     @Option(
         name: .customLong("client-ca"),
         help: ArgumentHelp(
-            "Require client certificates chaining to these CA certificates (PEM), with EKU clientAuth.",
+            "Require client certificates chaining to the CA certificates in this file (PEM; one file: put every CA "
+                + "in it), with EKU clientAuth.",
             valueName: "file")
     )
-    var clientCAOption: String?
+    var clientCAOption: [String] = []
 
     /// `--ca`: the old spelling of `--client-ca`, kept so that existing scripts run.
     @Option(name: .customLong("ca"), help: .hidden)
-    var clientCAAlias: String?
+    var clientCAAlias: [String] = []
 
     @Option(
         name: .long,
@@ -37,7 +38,7 @@ public struct TLSServerOptions: ParsableArguments {
     public init() {}
 
     /// The file of CA certificates client certificates must chain to (`--client-ca` or `--ca`), or `nil`.
-    public var clientCA: String? { self.clientCAOption ?? self.clientCAAlias }
+    public var clientCA: String? { self.clientCAOption.first ?? self.clientCAAlias.first }
 
     /// Every file the options name, for ``requireReadable(_:regularFilesOnly:)`` before anything is built.
     public var files: [String?] { [self.cert, self.key, self.clientCA] + self.crl }
@@ -59,8 +60,12 @@ public struct TLSServerOptions: ParsableArguments {
     }
 
     public func validate() throws {
-        if self.clientCAOption != nil, self.clientCAAlias != nil {
+        if !self.clientCAOption.isEmpty, !self.clientCAAlias.isEmpty {
             throw ValidationError("--ca is another spelling of --client-ca: give one of them")
+        }
+        // Read as one value, a repeated option would keep only its last file and trust less than was asked.
+        if self.clientCAOption.count + self.clientCAAlias.count > 1 {
+            throw ValidationError("--client-ca takes one file: put every CA certificate clients may chain to in it")
         }
         if self.clientCA == nil, !self.crl.isEmpty { throw ValidationError("--crl needs --client-ca") }
     }

@@ -58,6 +58,11 @@ struct ExampleSupportTests {
         #expect(try TLSServerOptions.parse(identity).clientCA == nil)
         #expect(throws: (any Error).self) { try TLSServerOptions.parse(identity).requiredClientCA() }
         #expect(throws: (any Error).self) { try TLSServerOptions.parse(identity + ["--ca", "a", "--client-ca", "b"]) }
+        // A repeated CA option kept only its last file: the server trusted less than its command line said.
+        #expect(throws: (any Error).self) {
+            try TLSServerOptions.parse(identity + ["--client-ca", "a.pem", "--client-ca", "b.pem"])
+        }
+        #expect(throws: (any Error).self) { try TLSServerOptions.parse(identity + ["--ca", "a.pem", "--ca", "b.pem"]) }
         #expect(throws: (any Error).self) { try TLSServerOptions.parse(identity + ["--crl", "c.pem"]) }
         let withCRL = try TLSServerOptions.parse(identity + ["--ca", "b.pem", "--crl", "c.pem", "--crl", "d.pem"])
         #expect(withCRL.files == ["server.pem", "server.key", "b.pem", "c.pem", "d.pem"])
