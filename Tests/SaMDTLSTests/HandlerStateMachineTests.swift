@@ -219,6 +219,23 @@ struct HandlerStateMachineTests {
         #expect(render(machine.close(promise: 3)) == ["closeChannel([3])"])
     }
 
+    /// A reset mid-handshake was reported as "closed by the application during the handshake" when a later
+    /// handler (the gateway's HTTP handler) closed the channel on the socket error: the reset is now the cause.
+    @Test func aSocketErrorDuringTheHandshakeIsTheCauseNotALaterClose() {
+        var machine = Self.handshaking(write: 1)
+        #expect(
+            render(machine.transportFailed("connection reset by peer")) == [
+                "cancel(handshake)", "log(handshakeFailed connectionClosed)", "failHandshakeFuture(connectionClosed)",
+                "fail([1], connectionClosed)", "fireError(connectionClosed)", "closeChannel([])",
+            ])
+        #expect(machine.failure?.reason == "the connection failed during the handshake: connection reset by peer")
+        // The close that follows the error finds the connection closed.
+        #expect(render(machine.close(promise: 2)) == ["closeChannel([2])"])
+        // Once the handshake completed, a socket error is the application's to handle.
+        var active = Self.active()
+        #expect(render(active.transportFailed("connection reset by peer")).isEmpty)
+    }
+
     @Test func closeOutputBeforeTheHandshakeIsRefused() {
         var machine = Self.machine()
         #expect(render(machine.closeOutput(promise: 1)) == ["fail([1], connectionClosed)"])

@@ -147,6 +147,18 @@ public final class TLSHandler: ChannelDuplexHandler {
         self.apply(self.stateMachine.inputClosed(peerSentCloseNotify: peerSentCloseNotify), context: context)
     }
 
+    /// A socket error during the handshake fails it with its cause (``TLSError/Code/connectionClosed``, "the
+    /// connection failed during the handshake: connection reset by peer"); any other error, and any error once
+    /// the handshake completed, passes on unchanged.
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let actions = error is IOError ? self.stateMachine.transportFailed(NetworkErrorText.reason(error)) : []
+        if actions.isEmpty {
+            context.fireErrorCaught(error)
+        } else {
+            self.apply(actions, context: context)
+        }
+    }
+
     public func channelInactive(context: ChannelHandlerContext) {
         let peerSentCloseNotify = self.connection?.receivedCloseNotify ?? false
         self.apply(self.stateMachine.channelInactive(peerSentCloseNotify: peerSentCloseNotify), context: context)

@@ -284,6 +284,26 @@ struct TLSHandlerStateMachine<Promise> {
         self.endDrain(closing: true)
     }
 
+    /// A socket error (a reset, a broken pipe) before the handshake completed: the connection failed under the
+    /// handshake — the peer's or the network's doing, not the application's (a later handler that closes the
+    /// channel on that error must not be reported as the cause). No alert can be sent; the channel closes. Once
+    /// the handshake completed, the error is the application's to handle: `[]`.
+    mutating func transportFailed(_ reason: String) -> [Action] {
+        switch self.state {
+        case .idle, .handshaking:
+            let waiting = self.waitingPromises
+            let error = TLSError(.connectionClosed, "the connection failed during the handshake: \(reason)")
+            self.state = .closed(drain: nil)
+            self.failure = error
+            return self.disarmAll() + [
+                .log(.handshakeFailed(error, afterHandshake: false)), .failHandshakeFuture(error),
+                .fail(waiting.writes + waiting.closes, error), .fireError(error), .closeChannel([]),
+            ]
+        case .active, .closing, .closed:
+            return []
+        }
+    }
+
     /// The first part of `channelInactive`: what ends with the connection.
     mutating func channelInactive(peerSentCloseNotify: Bool) -> [Action] {
         switch self.state {
