@@ -39,6 +39,16 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible, Expressible
         self.init(parsing: argument)
     }
 
+    /// `text` as an endpoint, for an option's or argument's `transform:`; a `ValidationError` that says the rule
+    /// (exit 64) when it is not `HOST:PORT` — ArgumentParser's own message names only the value.
+    public static func parse(_ text: String) throws -> Endpoint {
+        guard let endpoint = Endpoint(parsing: text) else {
+            throw ValidationError(
+                "write HOST:PORT, an IPv6 address in brackets ([::1]:8443), the port 0 to 65535 in at most five digits")
+        }
+        return endpoint
+    }
+
     public init(host: String, port: Int) {
         self.host = host
         self.port = port

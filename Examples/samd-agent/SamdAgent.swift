@@ -39,7 +39,7 @@ struct SamdAgent: AsyncParsableCommand {
         (this client's own certificate is checked before connecting: an expired one is 78).
         """
 
-    @Option(name: .long, help: ArgumentHelp("The gateway.", valueName: "host:port"))
+    @Option(name: .long, help: ArgumentHelp("The gateway.", valueName: "host:port"), transform: Endpoint.parse)
     var connect: Endpoint
 
     @Option(

@@ -32,7 +32,8 @@ struct Serve: AsyncParsableCommand {
     )
 
     @Option(
-        name: .long, help: ArgumentHelp("The address to listen on (port 0: any free port).", valueName: "host:port"))
+        name: .long, help: ArgumentHelp("The address to listen on (port 0: any free port).", valueName: "host:port"),
+        transform: Endpoint.parse)
     var listen: Endpoint
 
     @OptionGroup var tls: TLSServerOptions

@@ -26,7 +26,7 @@ struct Connect: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The server.", valueName: "host:port"))
+    @Argument(help: ArgumentHelp("The server.", valueName: "host:port"), transform: Endpoint.parse)
     var endpoint: Endpoint
 
     @Option(

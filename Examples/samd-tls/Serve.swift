@@ -24,7 +24,8 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("The address to listen on.", valueName: "host:port"))
+    @Option(
+        name: .long, help: ArgumentHelp("The address to listen on.", valueName: "host:port"), transform: Endpoint.parse)
     var listen: Endpoint
 
     @OptionGroup var tls: TLSServerOptions

@@ -381,6 +381,10 @@ struct SamdTLSCLITests {
             let result = try await samdTLS(arguments)
             #expect(result.status == 64, "\(arguments): \(result)")
         }
+        // A refused HOST:PORT says the rule, not only that the value is invalid.
+        let unbracketed = try await samdTLS(["connect", "::1:8443", "--ca", pki.root])
+        #expect(unbracketed.status == 64, "\(unbracketed)")
+        #expect(unbracketed.standardError.contains("an IPv6 address in brackets ([::1]:8443)"), "\(unbracketed)")
     }
 
     @Test func unreadableFilesExit66AndBadIdentitiesExit78() async throws {
