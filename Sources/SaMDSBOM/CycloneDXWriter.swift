@@ -87,7 +87,10 @@ struct CycloneDXWriter {
         if let summary = component.summary { object["description"] = summary }
         if let purl = component.purl { object["purl"] = purl }
         if let cpe = component.cpe { object["cpe"] = cpe }
-        if let sha256 = component.sha256 { object["hashes"] = [["alg": "SHA-256", "content": sha256]] }
+        let hashes = [("SHA-256", component.sha256), ("SHA-512", component.sha512)].compactMap { algorithm, value in
+            value.map { ["alg": algorithm, "content": $0] }
+        }
+        if !hashes.isEmpty { object["hashes"] = hashes }
         if let license = component.license {
             object["licenses"] = license.contains(" ") ? [["expression": license]] : [["license": ["id": license]]]
         }

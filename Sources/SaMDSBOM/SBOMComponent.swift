@@ -44,6 +44,8 @@ public struct SBOMComponent: Sendable, Hashable {
     public var license: String?
     /// Lower-case hexadecimal SHA-256 of the file, for loaded shared objects.
     public var sha256: String?
+    /// Lower-case hexadecimal SHA-512 of the file, for loaded shared objects (BSI TR-03183-2 asks for SHA-512).
+    public var sha512: String?
     /// Canonical path of the loaded file.
     public var path: String?
     /// Source repository.

@@ -134,7 +134,7 @@ public struct SBOMInventory: Sendable {
         if let path = runtime.sodium.path {
             // libsodium is one file: the component itself carries its path and hash.
             component.path = path
-            component.sha256 = self.sha256(ofFile: path)
+            (component.sha256, component.sha512) = self.digests(ofFile: path)
         }
         return component
     }
@@ -214,7 +214,7 @@ public struct SBOMInventory: Sendable {
         file.author = parent.author
         file.summary = "\(name) of \(parent.name), loaded from \(path)"
         file.path = path
-        file.sha256 = self.sha256(ofFile: path)
+        (file.sha256, file.sha512) = self.digests(ofFile: path)
         file.license = parent.license
         file.purl = parent.purl
         file.debianPackage = owners[path]
@@ -222,11 +222,14 @@ public struct SBOMInventory: Sendable {
         return file
     }
 
-    /// Lower-case hexadecimal SHA-256 of a file (at most 512 MiB), or nil when unreadable.
-    static func sha256(ofFile path: String) -> String? {
-        guard let data = BoundedFile.read(path, limit: 512 << 20), let digest = try? DigestAlgorithm.sha256.hash(data)
-        else { return nil }
-        return digest.map { String(format: "%02x", $0) }.joined()
+    /// Lower-case hexadecimal SHA-256 and SHA-512 of a file (at most 512 MiB, read once), each nil when the file
+    /// cannot be read.
+    static func digests(ofFile path: String) -> (sha256: String?, sha512: String?) {
+        guard let data = BoundedFile.read(path, limit: 512 << 20) else { return (nil, nil) }
+        func hex(_ algorithm: DigestAlgorithm) -> String? {
+            (try? algorithm.hash(data))?.map { String(format: "%02x", $0) }.joined()
+        }
+        return (hex(.sha256), hex(.sha512))
     }
 
     private static func swiftPackages(_ graph: BuildGraphRecord, _ table: SupportTable) -> [SBOMComponent] {

@@ -96,7 +96,10 @@ struct SPDXWriter {
         if let author = component.author { package["originator"] = "Organization: \(author)" }
         if let summary = component.summary { package["summary"] = summary }
         if let path = component.path { package["packageFileName"] = path }
-        if let sha256 = component.sha256 { package["checksums"] = [["algorithm": "SHA256", "checksumValue": sha256]] }
+        let checksums = [("SHA256", component.sha256), ("SHA512", component.sha512)].compactMap { algorithm, value in
+            value.map { ["algorithm": algorithm, "checksumValue": $0] }
+        }
+        if !checksums.isEmpty { package["checksums"] = checksums }
         var references: [[String: String]] = []
         if let purl = component.purl {
             references.append([

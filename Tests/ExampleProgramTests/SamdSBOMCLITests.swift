@@ -69,6 +69,15 @@ struct SBOMDocumentTests {
         #expect(run.status == 0, "\(run.standardError)")
         let spdx = try await SBOMHarness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
         #expect(spdx.status == 0, "pyspdxtools: \(spdx.output) \(spdx.standardError)")
+        // Every package with a file carries SHA-256 and SHA-512 checksums (BSI TR-03183-2), and validates so.
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        let withFiles = ((document["packages"] as? [[String: Any]]) ?? []).filter { $0["packageFileName"] != nil }
+        #expect(!withFiles.isEmpty)
+        for package in withFiles {
+            let algorithms = ((package["checksums"] as? [[String: String]]) ?? []).compactMap { $0["algorithm"] }
+            #expect(algorithms == ["SHA256", "SHA512"], "\(package["name"] ?? "?"): \(algorithms)")
+        }
         let ntia = try await SBOMHarness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
         #expect(
             ntia.output.contains("Conformant: True"),
@@ -91,11 +100,12 @@ struct SBOMDocumentTests {
         func property(_ item: [String: Any]?, _ name: String) -> String? {
             ((item?["properties"] as? [[String: String]]) ?? []).first { $0["name"] == name }?["value"]
         }
-        func sha256(_ item: [String: Any]?) -> String? {
-            ((item?["hashes"] as? [[String: String]]) ?? []).first?["content"]
+        func digest(_ item: [String: Any]?, _ algorithm: String) -> String? {
+            ((item?["hashes"] as? [[String: String]]) ?? []).first { $0["alg"] == algorithm }?["content"]
         }
-        func hash(_ path: String) throws -> String {
-            try DigestAlgorithm.sha256.hash(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).map {
+        func sha256(_ item: [String: Any]?) -> String? { digest(item, "SHA-256") }
+        func hash(_ path: String, _ algorithm: DigestAlgorithm = .sha256) throws -> String {
+            try algorithm.hash(Array(try Data(contentsOf: URL(fileURLWithPath: path)))).map {
                 String(format: "%02x", $0)
             }.joined()
         }
@@ -111,12 +121,15 @@ struct SBOMDocumentTests {
             let file = component(reference, in: components)
             #expect(property(file, "samd:path") == path)
             #expect(sha256(file) == (try hash(path)))
+            // BSI TR-03183-2: SHA-512 of each file as well.
+            #expect(digest(file, "SHA-512") == (try hash(path, .sha512)))
         }
         let sodium = component("libsodium", in: components)
         #expect(sodium?["version"] as? String == report.sodium.version)
         let sodiumPath = try #require(report.sodium.path)
         #expect(property(sodium, "samd:path") == sodiumPath)
         #expect(sha256(sodium) == (try hash(sodiumPath)))
+        #expect(digest(sodium, "SHA-512") == (try hash(sodiumPath, .sha512)))
         // Test-only swift-nio-ssl and its vendored BoringSSL are excluded.
         #expect(component("swift:swift-nio-ssl", in: components)?["scope"] as? String == "excluded")
         #expect(component("swift:swift-nio-ssl:boringssl", in: components)?["scope"] as? String == "excluded")
