@@ -226,6 +226,7 @@ let package = Package(
         .target(
             name: "SaMDRecordService",
             dependencies: [
+                "SaMDCrypto",
                 "SaMDExampleSupport",
                 "SaMDStore",
                 "SaMDTLS",

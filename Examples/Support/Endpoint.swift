@@ -5,7 +5,10 @@ public import ArgumentParser
 /// decimal digits, 0…65535 (0: any free port, for listening) — no sign, no other numerals, no padding past
 /// five digits.
 /// - SeeAlso: RFC 3986 §3.2.2–3.2.3 (host and port in an authority, IPv6 literals in brackets)
-public struct Endpoint: Sendable, Hashable, CustomStringConvertible, ExpressibleByArgument {
+///
+/// Options take it through ``parse(_:)`` (`transform: Endpoint.parse`), which says the rule when a value is
+/// refused; it is deliberately not `ExpressibleByArgument`, whose refusal names only the value.
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     /// The host: a DNS name or an IP address (without brackets).
     public let host: String
     /// The port, 0…65535.
@@ -34,11 +37,6 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible, Expressible
         self.port = port
     }
 
-    /// `argument` parsed as ``init(parsing:)`` does (ArgumentParser's entry point).
-    public init?(argument: String) {
-        self.init(parsing: argument)
-    }
-
     /// `text` as an endpoint, for an option's or argument's `transform:`; a `ValidationError` that says the rule
     /// (exit 64) when it is not `HOST:PORT` — ArgumentParser's own message names only the value.
     public static func parse(_ text: String) throws -> Endpoint {
@@ -53,8 +51,6 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible, Expressible
         self.host = host
         self.port = port
     }
-
-    public static var defaultCompletionKind: CompletionKind { .default }
 
     /// `HOST:PORT`, an IPv6 host in brackets.
     public var description: String {

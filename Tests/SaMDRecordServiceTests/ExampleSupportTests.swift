@@ -9,13 +9,13 @@ import Testing
 
 @Suite("Example programs' shared helpers")
 struct ExampleSupportTests {
-    @Test func endpointsParseHostAndPort() {
+    @Test func endpointsParseHostAndPort() throws {
         #expect(Endpoint(parsing: "127.0.0.1:8443") == Endpoint(host: "127.0.0.1", port: 8443))
         #expect(Endpoint(parsing: "localhost:8443") == Endpoint(host: "localhost", port: 8443))
         #expect(Endpoint(parsing: "[::1]:0") == Endpoint(host: "::1", port: 0))
         #expect(Endpoint(parsing: "[::1]:0")?.description == "[::1]:0")
         #expect(Endpoint(parsing: "[::1]:65535") == Endpoint(host: "::1", port: 65535))
-        #expect(Endpoint(argument: "gateway.example:443") == Endpoint(host: "gateway.example", port: 443))
+        #expect(try Endpoint.parse("gateway.example:443") == Endpoint(host: "gateway.example", port: 443))
         for bad in ["127.0.0.1", "::1:80", "host:", ":80", "host:65536", "host:+80", "[::1]80", "host:0x50"] {
             #expect(Endpoint(parsing: bad) == nil, "\(bad)")
         }

@@ -1,10 +1,12 @@
+public import SaMDCrypto
+
 /// An error of the record service itself — the gateway's configuration, or a gateway's answer the client
 /// cannot use. Network and TLS failures are `TLSError`s; the store's refusals are HTTP statuses in a
 /// ``RecordResponse``.
 ///
 /// Compare by ``code``, which is stable; ``reason`` is words for people and carries no subject id, record id
 /// or record content.
-public struct RecordServiceError: Error, Sendable, Hashable, CustomStringConvertible {
+public struct RecordServiceError: CodedError {
     /// The stable identity of the error.
     public let code: Code
     /// What went wrong, in words.
@@ -25,45 +27,28 @@ public struct RecordServiceError: Error, Sendable, Hashable, CustomStringConvert
     /// Whether the same request may succeed when tried again: only ``Code/timedOut``.
     public var isRetryable: Bool { self.code == .timedOut }
 
-    public static func == (lhs: RecordServiceError, rhs: RecordServiceError) -> Bool {
-        lhs.code == rhs.code
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(self.code)
-    }
-
-    public var description: String {
-        "RecordServiceError.\(self.code): \(self.reason)"
-    }
-
     /// The stable identity of a ``RecordServiceError``. New codes may be added.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Backing: String, Sendable, Hashable {
-            case invalidConfiguration, invalidRequest, invalidResponse, responseTooLarge, timedOut
+        /// The code's name, as its property is spelled (`timedOut`…).
+        public let description: String
+
+        private init(_ description: String) {
+            self.description = description
         }
-
-        private let backing: Backing
-
-        private init(_ backing: Backing) {
-            self.backing = backing
-        }
-
-        public var description: String { self.backing.rawValue }
 
         /// A gateway or client configuration that cannot work: a TLS context of the wrong role, a server
         /// context that does not require client certificates, an empty or IP-address role entry, a limit or
         /// timeout out of range.
-        public static let invalidConfiguration = Code(.invalidConfiguration)
+        public static let invalidConfiguration = Code("invalidConfiguration")
         /// A request the client refuses to send: a subject or record id the store's rule refuses
         /// (``RecordIdentifiers/isValid(_:)``) — `.` and `..` above all, which any HTTP client or proxy on the
         /// way would normalise out of the path, sending the request to another resource. Never retried.
-        public static let invalidRequest = Code(.invalidRequest)
+        public static let invalidRequest = Code("invalidRequest")
         /// The server's answer is not HTTP/1.1 as expected (a parse error, an unexpected status line).
-        public static let invalidResponse = Code(.invalidResponse)
+        public static let invalidResponse = Code("invalidResponse")
         /// The server's answer is larger than the client's ``RecordClient/maximumResponseByteCount``.
-        public static let responseTooLarge = Code(.responseTooLarge)
+        public static let responseTooLarge = Code("responseTooLarge")
         /// No complete answer arrived within the client's request timeout; the connection was closed.
-        public static let timedOut = Code(.timedOut)
+        public static let timedOut = Code("timedOut")
     }
 }
