@@ -27,6 +27,8 @@ let package = Package(
         .executable(name: "samd-vault", targets: ["samd-vault"]),
         .executable(name: "samd-tls", targets: ["samd-tls"]),
         .library(name: "SaMDSBOM", targets: ["SaMDSBOM"]),
+        // Applied by an integrator to their executable target, so that its SBOM describes their product.
+        .plugin(name: "SaMDBuildGraphPlugin", targets: ["SaMDBuildGraphPlugin"]),
         .executable(name: "samd-sbom", targets: ["samd-sbom"]),
         .library(name: "SaMDStore", targets: ["SaMDStore"]),
         .library(name: "SaMDDevPKI", targets: ["SaMDDevPKI"]),
@@ -144,7 +146,8 @@ let package = Package(
         ),
 
         // MARK: Supply chain — SBOM and CBOM of the running process.
-        // The build-tool plugin captures the resolved package graph at build time (Docs/SBOM.md).
+        // The build-tool plugin captures at build time what a product links (applied to its executable target) or,
+        // applied to SaMDSBOM, SaMDKit's own package graph, the fallback (Docs/SBOM.md).
         .executableTarget(
             name: "SaMDBuildGraphWriter",
             path: "Plugins/SaMDBuildGraphWriter",
@@ -158,7 +161,7 @@ let package = Package(
         ),
         .target(
             name: "SaMDSBOM",
-            dependencies: ["SaMDCrypto", "SaMDOpenSSLSupport"],
+            dependencies: ["CSaMDShims", "SaMDCrypto", "SaMDOpenSSLSupport"],
             resources: [
                 .copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json"),
             ],
@@ -218,7 +221,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Examples/samd-sbom",
-            swiftSettings: swiftSettings
+            swiftSettings: swiftSettings,
+            plugins: ["SaMDBuildGraphPlugin"]
         ),
 
         // The records gateway and agent the example programs share: HTTP/1.1 over SaMDTLS (NIOHTTP1) in front
@@ -371,13 +375,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The example programs run as their users run them (child processes), beside the record service's own
-        // tests: the library test targets call the libraries, not the programs.
+        // tests: the library test targets call the libraries, not the programs. samd-sbom is run, never linked:
+        // a test bundle that linked it would carry samd-sbom's captured build graph (SaMDBuildGraphPlugin), and
+        // SaMDSBOMTests check the graph of a binary without one; `swift test` builds it with every product.
         .testTarget(
             name: "ExampleProgramTests",
             dependencies: [
                 "samd-gateway", "samd-agent", "samd-demo",
                 "SaMDCrypto", "SaMDEnvelope", "SaMDDevPKI", "SaMDSBOM", "SaMDTLSTestSupport", "SaMDTestSupport",
-                "samd-vault", "samd-pki", "samd-sbom", "samd-tls",
+                "samd-vault", "samd-pki", "samd-tls",
             ],
             resources: [.copy("Resources/advisories")],
             swiftSettings: swiftSettings

@@ -62,3 +62,11 @@ const char *CSaMDShims_openssl_cpu_capability_variable(void) {
     return NULL;
 #endif
 }
+
+// Defined by the source SaMDBuildGraphPlugin generates into a product's executable target; weak, so that a binary
+// that did not apply the plugin (a test bundle, a product built without it) links and sees NULL.
+extern const unsigned char *samd_sbom_product_build_graph(void) __attribute__((weak));
+
+const unsigned char *CSaMDShims_product_build_graph(void) {
+    return samd_sbom_product_build_graph != NULL ? samd_sbom_product_build_graph() : NULL;
+}

@@ -52,7 +52,8 @@ struct CycloneDXWriter {
                 "properties": self.properties([
                     "samd:supportTable:asOf": self.inventory.supportTableDate,
                     "samd:generationContext":
-                        "runtime: libraries as loaded by the running process; Swift packages as resolved at build time",
+                        "runtime: libraries as loaded by the running process; \(self.inventory.buildGraphDescription)",
+                    "samd:buildGraph": self.inventory.buildGraphSource.rawValue,
                     "samd:operatingSystem": self.inventory.operatingSystem ?? "unknown",
                 ]),
             ],
@@ -92,7 +93,10 @@ struct CycloneDXWriter {
         }
         if !hashes.isEmpty { object["hashes"] = hashes }
         if let license = component.license {
-            object["licenses"] = license.contains(" ") ? [["expression": license]] : [["license": ["id": license]]]
+            // An expression, or a LicenseRef (not on the SPDX list, so not a license `id`), goes as an expression.
+            object["licenses"] =
+                license.contains(" ") || license.hasPrefix("LicenseRef-")
+                ? [["expression": license]] : [["license": ["id": license]]]
         }
         if let vcs = component.vcsURL { object["externalReferences"] = [["type": "vcs", "url": vcs]] }
         var properties = component.properties

@@ -1,16 +1,36 @@
 public import Foundation
 public import SaMDCrypto
 
-/// Everything an SBOM of this process says: SaMDKit, the Swift packages it was built with (captured at
-/// build time), the OpenSSL and libsodium the process loaded (version, path, SHA-256, Debian package),
-/// the FDA support fields, and the cryptographic assets of the active profile (the CBOM).
+/// Everything an SBOM of this process says: the product (the subject) and the Swift packages it links, both
+/// captured at build time by SaMDBuildGraphPlugin; the OpenSSL and libsodium the process loaded (version, path,
+/// SHA-256 and SHA-512, Debian package); the FDA support fields; and the cryptographic assets of the active
+/// profile (the CBOM).
+///
+/// A binary whose executable target did not apply SaMDBuildGraphPlugin gets SaMDKit's own package graph instead,
+/// and the inventory says so (``buildGraphSource`` is ``BuildGraphSource/samdKit``): SaMDKit is then the subject.
 public struct SBOMInventory: Sendable {
+    /// Whose build graph the subject and the Swift packages come from.
+    public enum BuildGraphSource: String, Sendable, Hashable {
+        /// The product's own: its executable target applied SaMDBuildGraphPlugin, so the subject is the product
+        /// and the Swift packages are exactly those it links.
+        case product
+        /// SaMDKit's package graph, the fallback: no target of this binary applied the plugin, so the subject is
+        /// SaMDKit and the Swift packages are those SaMDKit resolves, not the product's.
+        case samdKit
+    }
+
     /// When the inventory was taken (the SBOM timestamp).
     public var timestamp: Date
     /// The cryptographic runtime report the library components come from.
     public var runtime: RuntimeReport
-    /// SaMDKit itself (the SBOM's subject).
+    /// The SBOM's subject: the product (kind `application`), or SaMDKit when ``buildGraphSource`` is
+    /// ``BuildGraphSource/samdKit``. Its supplier, author and version may be set before making a document.
     public var subject: SBOMComponent
+    /// Whose build graph ``subject`` and the Swift package components describe.
+    public var buildGraphSource: BuildGraphSource
+    /// The Swift toolchain that built the binary (`swiftc --version`'s first line, e.g. "Swift version 6.3.1
+    /// (swift-6.3.1-RELEASE)"), as captured at build time; nil when the plugin could not run the compiler.
+    public var swiftToolchain: String?
     /// The other components, each possibly with subcomponents.
     public var components: [SBOMComponent]
     /// The CBOM: algorithms and protocols of the active profile.
@@ -28,7 +48,9 @@ public struct SBOMInventory: Sendable {
     /// Takes the inventory of the running process.
     /// - Parameter timestamp: the time to record (default: now).
     /// - Throws: ``SBOMError/Code/runtimeUnavailable`` when SaMDCrypto's library gate fails;
-    ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support table.
+    ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support table, and
+    ///   ``SBOMError/Code/malformedInput`` when the captured build graph does not decode (the plugin and SaMDSBOM
+    ///   were built from different SaMDKit versions).
     public static func current(timestamp: Date = Date()) throws -> SBOMInventory {
         let runtime: RuntimeReport
         do {
@@ -38,7 +60,7 @@ public struct SBOMInventory: Sendable {
         }
         let table = try SupportTable.bundled()
         let system = OperatingSystem.current()
-        let graph = BuildGraphRecord.captured
+        let graph = try BuildGraphRecord.captured.get()
         let paths = [runtime.openSSL.libsslPath, runtime.openSSL.libcryptoPath, runtime.sodium.path].compactMap { $0 }
         let owners = DpkgDatabase().owners(of: paths)
 
@@ -47,16 +69,7 @@ public struct SBOMInventory: Sendable {
         components.append(Self.sodium(runtime, owners, system, table))
         components.append(contentsOf: Self.swiftPackages(graph, table))
 
-        var subject = SBOMComponent(
-            reference: "samdkit", kind: .library, name: "SaMDKit", version: SaMDKit.version,
-            supplier: "SaMDKit maintainers"
-        )
-        subject.author = "SaMDKit maintainers"
-        subject.summary =
-            "TLS/mTLS channels, envelope encryption and key lifecycle for SaMD, on the system OpenSSL 3 and libsodium"
-        subject.purl = "pkg:generic/samdkit@\(PackageURL.encode(SaMDKit.version))"
-        subject.license = graph.rootLicense
-        subject.support = table.status(component: "samdkit", version: SaMDKit.version, distribution: nil)
+        var subject = Self.subject(graph, table)
         subject.dependsOn = ["openssl", "libsodium"] + graph.rootDependencies.map { "swift:\($0)" }
         subject.properties["samd:cryptoProfile"] = runtime.profile.rawValue
         subject.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
@@ -67,6 +80,8 @@ public struct SBOMInventory: Sendable {
             timestamp: timestamp,
             runtime: runtime,
             subject: subject,
+            buildGraphSource: graph.kind == .product ? .product : .samdKit,
+            swiftToolchain: graph.toolchain,
             components: components,
             cryptographicAssets: CryptographicAsset.assets(for: runtime),
             supportTableDate: table.as_of,
@@ -75,7 +90,7 @@ public struct SBOMInventory: Sendable {
         )
     }
 
-    /// Every component, SaMDKit first, subcomponents after their parents.
+    /// Every component, the subject first, subcomponents after their parents.
     public var allComponents: [SBOMComponent] {
         [self.subject] + self.components.flatMap(\.flattened)
     }
@@ -230,63 +245,6 @@ public struct SBOMInventory: Sendable {
             (try? algorithm.hash(data))?.map { String(format: "%02x", $0) }.joined()
         }
         return (hex(.sha256), hex(.sha512))
-    }
-
-    private static func swiftPackages(_ graph: BuildGraphRecord, _ table: SupportTable) -> [SBOMComponent] {
-        graph.packages.map { package in
-            let scope = SBOMComponent.Scope(rawValue: package.scope) ?? .required
-            let location = package.url.map(Self.repositoryLocation)
-            let owner = location?.split(separator: "/").dropFirst().first.map(String.init)
-            let supplier =
-                owner.map { ["apple", "swiftlang"].contains($0.lowercased()) ? "Apple Inc." : $0 }
-                ?? package.displayName
-            var component = SBOMComponent(
-                reference: "swift:\(package.identity)", kind: .library, name: package.identity,
-                version: package.version,
-                supplier: supplier, scope: scope
-            )
-            component.author = supplier
-            component.summary =
-                "Swift package \(package.displayName)"
-                + (scope == .excluded
-                    ? " (test-only dependency of SaMDKit; in no product)"
-                    : scope == .optional ? " (used only by SaMDKit's example executables)" : "")
-            component.license = package.license
-            component.vcsURL = package.url
-            component.revision = package.revision
-            if let location, let version = package.version {
-                component.purl = "pkg:swift/\(location)@\(PackageURL.encode(version))"
-                component.advisoryKeys = [.init(ecosystem: "SwiftURL", name: location, version: version)]
-            }
-            if let revision = package.revision { component.properties["samd:scmRevision"] = revision }
-            component.properties["samd:usage"] =
-                scope == .required ? "library" : scope == .optional ? "examples" : "tests"
-            // A package's own entry when the table has one, else the entry for every Swift package.
-            component.support =
-                table.status(component: package.identity, version: package.version, distribution: nil)
-                ?? table.status(component: "swift-package", version: package.version, distribution: nil)
-            component.dependsOn = package.dependencies.map { "swift:\($0)" }
-            component.subcomponents = package.vendored.map { vendored in
-                var sub = SBOMComponent(
-                    reference: "swift:\(package.identity):\(vendored.name)", kind: .library, name: vendored.name,
-                    version: vendored.revision, supplier: "Google LLC", scope: scope
-                )
-                sub.author = "The BoringSSL authors"
-                sub.summary =
-                    "BoringSSL vendored by \(package.identity) (CNIOBoringSSL)"
-                    + (scope == .excluded ? "; test-only, linked into no SaMDKit product" : "")
-                sub.vcsURL = vendored.url
-                sub.revision = vendored.revision
-                sub.license = vendored.license
-                sub.purl = vendored.revision.map {
-                    "pkg:generic/\(vendored.name)@\($0)?vcs_url=\(PackageURL.encode("git+" + vendored.url + "@" + $0))"
-                }
-                sub.support = table.status(component: vendored.name, version: vendored.revision, distribution: nil)
-                sub.properties["samd:vendoredBy"] = package.identity
-                return sub
-            }
-            return component
-        }
     }
 
     /// "https://github.com/apple/swift-nio.git" → "github.com/apple/swift-nio" (OSV's SwiftURL names).

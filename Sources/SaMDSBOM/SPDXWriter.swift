@@ -62,21 +62,42 @@ struct SPDXWriter {
             "spdxVersion": "SPDX-2.3",
             "dataLicense": "CC0-1.0",
             "SPDXID": "SPDXRef-DOCUMENT",
-            "name": "SaMDKit-\(SaMDKit.version)-runtime",
+            "name": "\(self.documentName)-runtime",
             "documentNamespace":
-                "https://spdx.org/spdxdocs/samdkit-\(SaMDKit.version)-\(UUID().uuidString.lowercased())",
+                "https://spdx.org/spdxdocs/\(self.documentName.lowercased())-\(UUID().uuidString.lowercased())",
             "creationInfo": [
                 "created": created,
                 "creators": [tool, "Organization: \(self.inventory.author ?? "SaMDKit maintainers")"],
                 "comment":
-                    "Libraries as loaded by the running process (\(self.inventory.subject.properties["samd:process"] ?? "unknown")); Swift packages as resolved at build time. Support table as of \(self.inventory.supportTableDate).",
+                    "Libraries as loaded by the running process (\(self.inventory.subject.properties["samd:process"] ?? "unknown")); \(self.inventory.buildGraphDescription). Support table as of \(self.inventory.supportTableDate).",
             ],
             "documentDescribes": [Self.identifier(self.inventory.subject.reference)],
+            "hasExtractedLicensingInfos": self.licenseReferences(in: all).map { reference in
+                [
+                    "licenseId": reference, "name": reference,
+                    "extractedText":
+                        "The licence terms \(reference) names, as declared by the component's supplier; not reproduced in this SBOM.",
+                ]
+            },
             "packages": packages,
             "relationships": relationships,
         ]
         return try JSONSerialization.data(
             withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    }
+
+    /// The `LicenseRef-…` identifiers the components' licence expressions use (SPDX 2.3 §10: each must be declared
+    /// in `hasExtractedLicensingInfos`), sorted.
+    private func licenseReferences(in components: [SBOMComponent]) -> [String] {
+        let words = components.compactMap(\.license).flatMap { $0.split(whereSeparator: { " ()".contains($0) }) }
+        return Set(words.filter { $0.hasPrefix("LicenseRef-") }.map(String.init)).sorted()
+    }
+
+    /// The subject's name and version, in the characters an SPDX document name and namespace URI allow.
+    private var documentName: String {
+        let subject = self.inventory.subject
+        let text = subject.name + "-" + (subject.version ?? "unversioned")
+        return String(text.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "_" ? $0 : "-" })
     }
 
     private func package(_ component: SBOMComponent, created: String, tool: String) -> [String: Any] {
@@ -91,7 +112,8 @@ struct SPDXWriter {
             "licenseConcluded": "NOASSERTION",
             "licenseDeclared": component.license ?? "NOASSERTION",
             "copyrightText": "NOASSERTION",
-            "primaryPackagePurpose": component.kind == .file ? "FILE" : "LIBRARY",
+            "primaryPackagePurpose": component.kind == .file
+                ? "FILE" : component.kind == .application ? "APPLICATION" : "LIBRARY",
         ]
         if let author = component.author { package["originator"] = "Organization: \(author)" }
         if let summary = component.summary { package["summary"] = summary }

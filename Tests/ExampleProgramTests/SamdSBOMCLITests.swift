@@ -130,15 +130,29 @@ struct SBOMDocumentTests {
         #expect(property(sodium, "samd:path") == sodiumPath)
         #expect(sha256(sodium) == (try hash(sodiumPath)))
         #expect(digest(sodium, "SHA-512") == (try hash(sodiumPath, .sha512)))
-        // Test-only swift-nio-ssl and its vendored BoringSSL are excluded.
-        #expect(component("swift:swift-nio-ssl", in: components)?["scope"] as? String == "excluded")
-        #expect(component("swift:swift-nio-ssl:boringssl", in: components)?["scope"] as? String == "excluded")
-        #expect(component("swift:swift-nio", in: components)?["scope"] as? String == "required")
         #expect(property(openssl, "cdx:lifecycle:milestone:endOfSupport") != nil)
-        // A package with an entry of its own in the support table gets it (GRDB, under SaMDStore).
-        let grdb = component("swift:grdb.swift", in: components)
-        #expect(grdb?["scope"] as? String == "required")
-        #expect(property(grdb, "samd:fda:supportSources") == "https://github.com/groue/GRDB.swift/releases")
+    }
+
+    /// samd-sbom applies SaMDBuildGraphPlugin like an integrator's product: it is the subject, and the Swift
+    /// packages are exactly those it links — not GRDB (SaMDStore), nor the test-only swift-nio-ssl.
+    @Test func samdSBOMDescribesItselfAndWhatItLinks() async throws {
+        let run = try await SBOMHarness.sbom(["--format", "cyclonedx"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        let metadata = try #require(document["metadata"] as? [String: Any])
+        let subject = try #require(metadata["component"] as? [String: Any])
+        #expect(subject["name"] as? String == "samd-sbom")
+        #expect(subject["type"] as? String == "application")
+        #expect(subject["version"] as? String == SaMDKit.version)
+        let references = Set(
+            ((document["components"] as? [[String: Any]]) ?? []).compactMap { $0["bom-ref"] as? String })
+        for linked in ["swift:swift-argument-parser", "swift:swift-nio", "swift:swift-log", "openssl", "libsodium"] {
+            #expect(references.contains(linked), "missing \(linked)")
+        }
+        for unlinked in ["swift:grdb.swift", "swift:swift-nio-ssl", "swift:swift-docc-plugin"] {
+            #expect(!references.contains(unlinked), "\(unlinked) is not linked into samd-sbom")
+        }
     }
 
 }

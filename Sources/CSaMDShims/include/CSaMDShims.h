@@ -35,6 +35,11 @@ int CSaMDShims_cpu_has_aes_instructions(void);
 /// CPU capabilities on this architecture ("OPENSSL_ia32cap", "OPENSSL_armcap"), or NULL.
 const char *CSaMDShims_openssl_cpu_capability_variable(void);
 
+/// The build graph of the product this process runs, as SaMDBuildGraphPlugin captured it when it was applied to
+/// the product's executable target (NUL-terminated UTF-8 JSON, static storage); NULL when no target of the
+/// binary applied the plugin. SaMDSBOM refers to the generated symbol weakly, so a binary without it links.
+const unsigned char *CSaMDShims_product_build_graph(void);
+
 #ifdef __cplusplus
 }
 #endif

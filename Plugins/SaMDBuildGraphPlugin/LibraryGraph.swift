@@ -1,0 +1,85 @@
+import Foundation
+import PackagePlugin
+
+/// SaMDKit's own package graph, compiled into SaMDSBOM: the fallback description of a binary that did not apply
+/// the plugin to its executable target. Every package SaMDKit depends on, classified by how SaMDKit uses it:
+/// "required" (reached from a library product's targets), "optional" (only from executable products, the
+/// examples), "excluded" (only from tests). The classification is package-level and conservative: a package
+/// reached by a library product counts with all its own dependencies.
+struct LibraryGraph {
+    let root: Package
+
+    func record(toolchain: String?) -> GraphRecord {
+        var packages: [String: Package] = [:]
+        func visit(_ package: Package) {
+            for dependency in package.dependencies where packages[dependency.package.id] == nil {
+                packages[dependency.package.id] = dependency.package
+                visit(dependency.package)
+            }
+        }
+        visit(self.root)
+
+        // Which package each product comes from.
+        var productPackage: [String: String] = [:]
+        for package in packages.values {
+            for product in package.products { productPackage[product.id] = package.id }
+        }
+        let library = self.reachedPackages(from: self.rootTargets(of: LibraryProduct.self), productPackage, packages)
+        let executable = self.reachedPackages(
+            from: self.rootTargets(of: ExecutableProduct.self), productPackage, packages)
+
+        let pins = PackageFacts.resolvedRevisions(in: self.root.directoryURL)
+        let records = packages.values.sorted { $0.id < $1.id }.map { package in
+            PackageFacts.record(
+                package,
+                scope: library.contains(package.id)
+                    ? "required" : executable.contains(package.id) ? "optional" : "excluded",
+                products: [], dependencies: package.dependencies.map(\.package.id), pins: pins)
+        }
+        return GraphRecord(
+            kind: "library",
+            subject: .init(
+                name: self.root.displayName, version: nil, supplier: nil, author: nil, summary: nil,
+                license: PackageFacts.license(in: self.root.directoryURL), packageIdentity: self.root.id,
+                packageDisplayName: self.root.displayName,
+                revision: PackageFacts.checkedOutCommit(in: self.root.directoryURL), target: nil),
+            toolchain: toolchain,
+            rootDependencies: self.root.dependencies.map(\.package.id).sorted(),
+            packages: records
+        )
+    }
+
+    /// The root package's targets that products of kind `P` are built from, with their target
+    /// dependencies inside the root package.
+    private func rootTargets<P: Product>(of kind: P.Type) -> [any Target] {
+        var seen: Set<String> = []
+        var result: [any Target] = []
+        func add(_ target: any Target) {
+            guard seen.insert(target.id).inserted else { return }
+            result.append(target)
+            for case .target(let dependency) in target.dependencies { add(dependency) }
+        }
+        for product in self.root.products where product is P {
+            product.targets.forEach(add)
+        }
+        return result
+    }
+
+    /// The packages that `targets` reach through product dependencies, with all their own
+    /// package dependencies (a package-level closure: an over-approximation that never misses one).
+    private func reachedPackages(
+        from targets: [any Target], _ productPackage: [String: String], _ packages: [String: Package]
+    ) -> Set<String> {
+        var reached: Set<String> = []
+        func close(_ id: String) {
+            guard reached.insert(id).inserted, let package = packages[id] else { return }
+            for dependency in package.dependencies { close(dependency.package.id) }
+        }
+        for target in targets {
+            for case .product(let product) in target.dependencies {
+                if let id = productPackage[product.id] { close(id) }
+            }
+        }
+        return reached
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import PackagePlugin
+
+/// What the plugin reads about a package besides the graph: origin, licence, vendored code, the pinned and the
+/// checked-out commit. Every file read is bounded.
+enum PackageFacts {
+    /// The record of `package` with the given scope, linked products and dependencies.
+    static func record(
+        _ package: Package, scope: String, products: [String], dependencies: [String], pins: [String: String]
+    ) -> GraphRecord.PackageRecord {
+        var url: String?
+        var version: String?
+        var revision: String?
+        switch package.origin {
+        case .repository(let repository, let displayVersion, let scmRevision):
+            url = repository
+            version = displayVersion
+            // SwiftPM can hand plugins a placeholder ("no revision"); only a full commit id counts, else the pin.
+            revision = Self.isCommit(scmRevision) ? scmRevision : pins[package.id]
+        case .registry(_, let displayVersion):
+            version = displayVersion
+        case .root, .local:
+            // A package by path has no version in SwiftPM; its commit is what its directory has checked out.
+            revision = Self.checkedOutCommit(in: package.directoryURL)
+        @unknown default:
+            break
+        }
+        return .init(
+            identity: package.id, displayName: package.displayName, url: url, version: version, revision: revision,
+            license: Self.license(in: package.directoryURL), scope: scope, products: products.sorted(),
+            dependencies: dependencies.sorted(), vendored: Self.vendored(in: package)
+        )
+    }
+
+    /// Whether `text` is a full git commit id (40 hexadecimal digits).
+    static func isCommit(_ text: String) -> Bool {
+        text.count == 40 && text.allSatisfy(\.isHexDigit)
+    }
+
+    /// The pinned commit of each package in `Package.resolved` (versions 2 and 3), by identity.
+    static func resolvedRevisions(in directory: URL) -> [String: String] {
+        guard let data = self.read(directory.appendingPathComponent("Package.resolved"), limit: 1 << 20),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let pins = object["pins"] as? [[String: Any]]
+        else { return [:] }
+        var revisions: [String: String] = [:]
+        for pin in pins {
+            guard let identity = pin["identity"] as? String, let state = pin["state"] as? [String: Any],
+                let revision = state["revision"] as? String, Self.isCommit(revision)
+            else { continue }
+            revisions[identity] = revision
+        }
+        return revisions
+    }
+
+    /// The commit a git work tree at `directory` has checked out: `.git/HEAD`, the ref it names (loose, else
+    /// in `packed-refs`); nil when it is not a work tree or the ref cannot be found. Reads files, runs no git.
+    static func checkedOutCommit(in directory: URL) -> String? {
+        let git = directory.appendingPathComponent(".git")
+        guard
+            let head = self.readText(git.appendingPathComponent("HEAD"), limit: 4096)?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        else { return nil }
+        guard head.hasPrefix("ref: ") else { return Self.isCommit(head) ? head : nil }
+        let reference = String(head.dropFirst(5))
+        guard !reference.contains(".."), reference.hasPrefix("refs/") else { return nil }
+        if let loose = self.readText(git.appendingPathComponent(reference), limit: 4096)?
+            .trimmingCharacters(in: .whitespacesAndNewlines), Self.isCommit(loose)
+        {
+            return loose
+        }
+        let packed = self.readText(git.appendingPathComponent("packed-refs"), limit: 16 << 20) ?? ""
+        for line in packed.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, fields[1] == reference, Self.isCommit(String(fields[0])) { return String(fields[0]) }
+        }
+        return nil
+    }
+
+    /// An SPDX licence expression recognised from the package's LICENSE file (first 64 KiB), or nil.
+    static func license(in directory: URL) -> String? {
+        for name in ["LICENSE.txt", "LICENSE", "LICENSE.md", "COPYING"] {
+            guard let text = self.readText(directory.appendingPathComponent(name), limit: 64 << 10, truncate: true)
+            else { continue }
+            if text.contains("Apache License") && text.contains("Version 2.0") {
+                return text.contains("Runtime Library Exception") ? "Apache-2.0 WITH Swift-exception" : "Apache-2.0"
+            }
+            if text.contains("MIT License") || text.contains("Permission is hereby granted, free of charge") {
+                return "MIT"
+            }
+            return nil
+        }
+        return nil
+    }
+
+    /// Third-party code a package vendors: swift-nio-ssl's copy of BoringSSL (its `hash.txt` names the
+    /// upstream revision).
+    static func vendored(in package: Package) -> [GraphRecord.VendoredRecord] {
+        let hashFile = package.directoryURL.appendingPathComponent("Sources/CNIOBoringSSL/hash.txt")
+        guard let text = self.readText(hashFile, limit: 4096, truncate: true) else { return [] }
+        let revision = text.split(whereSeparator: { !$0.isHexDigit }).first { $0.count == 40 }.map(String.init)
+        return [
+            .init(
+                name: "boringssl", url: "https://boringssl.googlesource.com/boringssl", revision: revision, license: nil
+            )
+        ]
+    }
+
+    /// At most `limit` bytes of a file; nil when it cannot be read, or is longer and `truncate` is false.
+    static func read(_ url: URL, limit: Int, truncate: Bool = false) -> Data? {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return nil }
+        defer { try? handle.close() }
+        guard let data = try? handle.read(upToCount: limit + 1) else { return nil }
+        if data.count > limit { return truncate ? data.prefix(limit) : nil }
+        return data
+    }
+
+    static func readText(_ url: URL, limit: Int, truncate: Bool = false) -> String? {
+        self.read(url, limit: limit, truncate: truncate).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

@@ -1,0 +1,72 @@
+import PackagePlugin
+
+/// The graph of one executable target: exactly the products it links, followed through every target they are
+/// built from (target dependencies and product dependencies, transitively), and the packages those products
+/// come from. Packages that are resolved but not linked (another product's dependencies, test-only and
+/// plugin-only packages) are not in it.
+struct ProductGraph {
+    let root: Package
+    let target: any Target
+
+    func record(configuration: ProductConfiguration, toolchain: String?) -> GraphRecord {
+        var packages: [String: Package] = [self.root.id: self.root]
+        func collect(_ package: Package) {
+            for dependency in package.dependencies where packages[dependency.package.id] == nil {
+                packages[dependency.package.id] = dependency.package
+                collect(dependency.package)
+            }
+        }
+        collect(self.root)
+        var productOwner: [String: String] = [:]
+        for package in packages.values {
+            for product in package.products { productOwner[product.id] = package.id }
+        }
+
+        // Package → the products of it that are linked; package → the packages whose products it links.
+        var linkedProducts: [String: Set<String>] = [:]
+        var edges: [String: Set<String>] = [:]
+        var visited: Set<String> = []
+        func visit(_ target: any Target, in owner: String) {
+            guard visited.insert(target.id).inserted else { return }
+            for dependency in target.dependencies {
+                switch dependency {
+                case .target(let dependency):
+                    visit(dependency, in: owner)
+                case .product(let product):
+                    guard let package = productOwner[product.id] else { continue }
+                    linkedProducts[package, default: []].insert(product.name)
+                    if package != owner { edges[owner, default: []].insert(package) }
+                    for productTarget in product.targets { visit(productTarget, in: package) }
+                @unknown default:
+                    continue
+                }
+            }
+        }
+        visit(self.target, in: self.root.id)
+
+        let pins = PackageFacts.resolvedRevisions(in: self.root.directoryURL)
+        let records = linkedProducts.keys.filter { $0 != self.root.id }.sorted().compactMap { id in
+            packages[id].map { package in
+                PackageFacts.record(
+                    package, scope: "required", products: Array(linkedProducts[id] ?? []),
+                    dependencies: Array(edges[id] ?? []), pins: pins)
+            }
+        }
+        let product = self.root.products.first { product in
+            product is ExecutableProduct && product.targets.contains { $0.id == self.target.id }
+        }
+        let values = configuration.values
+        return GraphRecord(
+            kind: "product",
+            subject: .init(
+                name: values["name"] ?? product?.name ?? self.target.name, version: values["version"],
+                supplier: values["supplier"], author: values["author"], summary: values["description"],
+                license: values["license"] ?? PackageFacts.license(in: self.root.directoryURL),
+                packageIdentity: self.root.id, packageDisplayName: self.root.displayName,
+                revision: PackageFacts.checkedOutCommit(in: self.root.directoryURL), target: self.target.name),
+            toolchain: toolchain,
+            rootDependencies: (edges[self.root.id] ?? []).sorted(),
+            packages: records
+        )
+    }
+}

@@ -1,0 +1,51 @@
+// The SBOM of a binary that did not apply SaMDBuildGraphPlugin (this test bundle): SaMDKit's own package graph,
+// said to be so. The product case is ExampleProgramTests/ProductSBOMTests (an integrator's fixture package) and
+// SBOMDocumentTests (samd-sbom, which applies the plugin).
+
+import Foundation
+import SaMDCrypto
+import SaMDSBOM
+import Testing
+
+@Suite("SBOM of a binary without the build-graph plugin")
+struct BuildGraphFallbackTests {
+    @Test func theSubjectIsSaMDKitAndTheDocumentsSaySoInEveryFormat() throws {
+        let inventory = try SBOMInventory.current()
+        #expect(inventory.buildGraphSource == .samdKit)
+        #expect(inventory.subject.name == "SaMDKit")
+        #expect(inventory.subject.version == SaMDKit.version)
+        #expect(inventory.subject.kind == .library)
+        #expect(inventory.subject.summary?.contains("did not apply SaMDBuildGraphPlugin") == true)
+        #expect(inventory.swiftToolchain?.hasPrefix("Swift version ") == true, "\(inventory.swiftToolchain ?? "nil")")
+
+        let cycloneDX = try #require(
+            try JSONSerialization.jsonObject(with: inventory.document(.cycloneDX)) as? [String: Any])
+        let metadata = try #require(cycloneDX["metadata"] as? [String: Any])
+        let properties = (metadata["properties"] as? [[String: String]]) ?? []
+        #expect(properties.contains { $0["name"] == "samd:buildGraph" && $0["value"] == "samdKit" })
+        #expect(
+            properties.contains {
+                $0["name"] == "samd:generationContext" && $0["value"]?.contains("not the product's") == true
+            })
+        let spdx = try #require(try JSONSerialization.jsonObject(with: inventory.document(.spdx)) as? [String: Any])
+        let comment = (spdx["creationInfo"] as? [String: Any])?["comment"] as? String
+        #expect(comment?.contains("not the product's") == true, "\(comment ?? "nil")")
+    }
+
+    /// The fallback keeps SaMDKit's scope rule: packages reached by a library product are required, those only
+    /// the example programs use optional, test-only ones excluded; a package's own support row is used.
+    @Test func theFallbackClassifiesSaMDKitsPackagesByHowSaMDKitUsesThem() throws {
+        let inventory = try SBOMInventory.current()
+        func component(_ reference: String) -> SBOMComponent? {
+            inventory.allComponents.first { $0.reference == reference }
+        }
+        #expect(component("swift:swift-nio")?.scope == .required)
+        #expect(component("swift:swift-argument-parser")?.scope == .optional)
+        #expect(component("swift:swift-nio-ssl")?.scope == .excluded)
+        #expect(component("swift:swift-nio-ssl:boringssl")?.scope == .excluded)
+        let grdb = try #require(component("swift:grdb.swift"))
+        #expect(grdb.scope == .required)
+        #expect(grdb.support?.sources == ["https://github.com/groue/GRDB.swift/releases"])
+        #expect(component("product") == nil)
+    }
+}
