@@ -161,6 +161,7 @@ let package = Package(
             dependencies: ["SaMDCrypto", "SaMDOpenSSLSupport"],
             resources: [
                 .copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json"),
+                .copy("Resources/transitions.json"),
             ],
             swiftSettings: swiftSettings,
             plugins: ["SaMDBuildGraphPlugin"]

@@ -28,7 +28,8 @@ public struct SBOMInventory: Sendable {
     /// Takes the inventory of the running process.
     /// - Parameter timestamp: the time to record (default: now).
     /// - Throws: ``SBOMError/Code/runtimeUnavailable`` when SaMDCrypto's library gate fails;
-    ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support table.
+    ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support or transition
+    ///   table.
     public static func current(timestamp: Date = Date()) throws -> SBOMInventory {
         let runtime: RuntimeReport
         do {
@@ -68,7 +69,8 @@ public struct SBOMInventory: Sendable {
             runtime: runtime,
             subject: subject,
             components: components,
-            cryptographicAssets: CryptographicAsset.assets(for: runtime),
+            cryptographicAssets: try AlgorithmTransitionTable.bundled().classify(
+                CryptographicAsset.assets(for: runtime)),
             supportTableDate: table.as_of,
             operatingSystem: system?.key,
             author: nil
