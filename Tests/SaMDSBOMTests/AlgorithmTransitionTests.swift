@@ -109,6 +109,9 @@ struct AlgorithmTransitionTests {
             #expect(in2036[asset.name] == (publicKey ? .disallowed : .acceptable), "\(asset.name)")
         }
         #expect(in2036["ECDH-P-256"] == .disallowed && in2036["AES-256-GCM"] == .acceptable)
+        // Docs/SBOM.md's figures: 6 (default) / 4 (nist) deprecated in 2031; 17 / 8 disallowed in 2036.
+        #expect(deprecated.count == (profile == .default ? 6 : 4))
+        #expect(in2036.values.filter { $0 == .disallowed }.count == (profile == .default ? 17 : 8))
         if profile == .default {
             for name in ["X25519 (TLS)", "Ed25519", "Ed25519 (TLS)", "X25519-XSalsa20-Poly1305 sealed box"] {
                 #expect(in2036[name] == .disallowed, "\(name)")
