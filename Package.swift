@@ -164,6 +164,7 @@ let package = Package(
             dependencies: ["CSaMDShims", "SaMDCrypto", "SaMDOpenSSLSupport"],
             resources: [
                 .copy("Resources/support.json"), .copy("Resources/advisories.json"), .copy("Resources/vex.json"),
+                .copy("Resources/transitions.json"),
             ],
             swiftSettings: swiftSettings,
             plugins: ["SaMDBuildGraphPlugin"]

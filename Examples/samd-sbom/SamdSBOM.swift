@@ -15,7 +15,9 @@ struct SamdSBOM: ParsableCommand {
             Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed; \
             66 an input file is missing; 69 the cryptographic runtime is unavailable; 70 internal error; \
             73 cannot create the output file; 74 I/O error; \
-            78 --check found an affected version or an expired end of support (each finding is printed).
+            78 --check found an affected version, an expired end of support, or an enabled algorithm past its NIST \
+            deprecation or disallowance date (each finding is printed). --check with an empty advisories array \
+            ([]) checks only end of support and the dated algorithm transitions.
             """,
         version: SaMDKit.version
     )
@@ -37,7 +39,9 @@ struct SamdSBOM: ParsableCommand {
     @Option(name: .long, help: "An OpenVEX file whose not_affected/fixed statements suppress matches (repeatable).")
     var vex: [String] = []
 
-    @Option(name: .customLong("as-of"), help: "The day (YYYY-MM-DD, UTC) to judge end of support on; default today.")
+    @Option(
+        name: .customLong("as-of"),
+        help: "The day (YYYY-MM-DD, UTC) to judge end of support and NIST algorithm transitions on; default today.")
     var asOf: String?
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -45,7 +49,7 @@ struct SamdSBOM: ParsableCommand {
     }
 
     func validate() throws {
-        if let asOf, Self.day(asOf) == nil {
+        if let asOf, !VulnerabilityCheck.isDay(asOf) {
             throw ValidationError("--as-of must be a real date, YYYY-MM-DD (ISO 8601 full date, UTC): \(asOf)")
         }
         if !self.vex.isEmpty && self.check == nil {
@@ -80,7 +84,9 @@ struct SamdSBOM: ParsableCommand {
             printError("\(findings.count) finding(s)")
             throw ExitCode(ExitStatus.configuration)
         }
-        try Self.standardOutput("ok: no advisory affects the running components and none is past its end of support\n")
+        try Self.standardOutput(
+            "ok: no advisory affects the running components, none is past its end of support and no enabled algorithm is past a NIST transition date\n"
+        )
     }
 
     private func write(_ data: Data) throws {
@@ -101,19 +107,6 @@ struct SamdSBOM: ParsableCommand {
             printError("cannot create \(output): \(error.localizedDescription)")
             throw ExitCode(ExitStatus.cannotCreate)
         }
-    }
-
-    /// `text` as an ISO 8601 full date (UTC), or nil when it is not exactly `YYYY-MM-DD` or names no real day
-    /// (2028-13-45, 2027-02-29): the parse must print back to the same text, so no field is rolled over.
-    static func day(_ text: String) -> Date? {
-        guard text.utf8.count == 10,
-            text.range(of: #"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"#, options: .regularExpression) != nil
-        else { return nil }
-        let formatter = ISO8601DateFormatter()
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.formatOptions = [.withFullDate]
-        guard let date = formatter.date(from: text), formatter.string(from: date) == text else { return nil }
-        return date
     }
 
     static func read(_ path: String) throws -> Data {

@@ -59,6 +59,8 @@ public struct CryptographicAsset: Sendable, Hashable {
     /// Further `samd:` properties (nonce and tag sizes, TLS code points, accepted peer keys, opt-in).
     public var properties: [String: String]
     public var certificationLevel: String
+    /// NIST transition dates by the bundled table's rule; nil until classified (``SBOMInventory`` does) and for protocols.
+    public var transition: AlgorithmTransition?
 
     init(
         _ reference: String, _ name: String, primitive: String?, mode: String? = nil, parameterSet: String? = nil,
@@ -310,7 +312,7 @@ public struct CryptographicAsset: Sendable, Hashable {
                     properties: ["samd:keyBits": "255"]),
                 .init(
                     "crypto/sealed-box", "X25519-XSalsa20-Poly1305 sealed box", primitive: "pke", mode: "other",
-                    parameterSet: "256", functions: ["encrypt", "decrypt"], security: 128,
+                    parameterSet: "256", curve: "Curve25519", functions: ["encrypt", "decrypt"], security: 128,
                     by: "libsodium", usage: "crypto_box_seal: DEK wrap to an X25519 public key", certification: "none",
                     uses: ["crypto/x25519"], properties: ["samd:nonceBits": "192", "samd:tagBits": "128"]),
                 .init(

@@ -153,7 +153,7 @@ struct CycloneDXWriter {
         }
         var properties = asset.properties.merging([
             "samd:usage": asset.usage, "samd:profile": self.inventory.runtime.profile.rawValue,
-        ]) { _, new in new }
+        ]) { _, new in new }.merging(asset.transitionProperties) { _, new in new }
         if let implementer = asset.implementedBy { properties["samd:implementedBy"] = implementer }
         if !asset.groups.isEmpty { properties["samd:tls:groups"] = asset.groups.joined(separator: ":") }
         return [

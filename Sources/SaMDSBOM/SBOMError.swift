@@ -8,7 +8,7 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
         private let value: Value
         private init(_ value: Value) { self.value = value }
 
-        /// An advisories or VEX file (or the bundled support table) is not what its format requires.
+        /// An advisories or VEX file (or the bundled support or transition table) is not what its format requires.
         public static let malformedInput = Code(.malformedInput)
         /// A named input file does not exist.
         public static let inputMissing = Code(.inputMissing)
@@ -16,7 +16,7 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let ioFailure = Code(.ioFailure)
         /// The cryptographic runtime failed SaMDCrypto's library gate.
         public static let runtimeUnavailable = Code(.runtimeUnavailable)
-        /// A resource of SaMDSBOM (support table) is missing from the bundle.
+        /// A resource of SaMDSBOM (support or transition table) is missing from the bundle.
         public static let resourceMissing = Code(.resourceMissing)
 
         public var description: String { self.value.rawValue }

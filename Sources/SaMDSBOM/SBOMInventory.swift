@@ -48,9 +48,9 @@ public struct SBOMInventory: Sendable {
     /// Takes the inventory of the running process.
     /// - Parameter timestamp: the time to record (default: now).
     /// - Throws: ``SBOMError/Code/runtimeUnavailable`` when SaMDCrypto's library gate fails;
-    ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support table, and
-    ///   ``SBOMError/Code/malformedInput`` when the captured build graph does not decode (the plugin and SaMDSBOM
-    ///   were built from different SaMDKit versions).
+    ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support or transition
+    ///   table, and ``SBOMError/Code/malformedInput`` when the captured build graph does not decode (the plugin and
+    ///   SaMDSBOM were built from different SaMDKit versions).
     public static func current(timestamp: Date = Date()) throws -> SBOMInventory {
         let runtime: RuntimeReport
         do {
@@ -83,7 +83,8 @@ public struct SBOMInventory: Sendable {
             buildGraphSource: graph.kind == .product ? .product : .samdKit,
             swiftToolchain: graph.toolchain,
             components: components,
-            cryptographicAssets: CryptographicAsset.assets(for: runtime),
+            cryptographicAssets: try AlgorithmTransitionTable.bundled().classify(
+                CryptographicAsset.assets(for: runtime)),
             supportTableDate: table.as_of,
             operatingSystem: system?.key,
             author: nil

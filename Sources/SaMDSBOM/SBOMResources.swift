@@ -8,4 +8,7 @@ public enum SBOMResources {
     public static var vex: URL? { Bundle.module.url(forResource: "vex", withExtension: "json") }
     /// `support.json`: the support table (level and end of support per component, with `as_of` and sources).
     public static var supportTable: URL? { Bundle.module.url(forResource: "support", withExtension: "json") }
+    /// `transitions.json`: NIST transition dates per algorithm family and security strength (with `as_of` and
+    /// sources: SP 800-131A Rev. 2, the Rev. 3 draft, IR 8547 ipd Tables 2 and 4), applied to the CBOM by rule.
+    public static var transitionTable: URL? { Bundle.module.url(forResource: "transitions", withExtension: "json") }
 }
