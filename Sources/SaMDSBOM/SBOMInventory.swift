@@ -28,6 +28,8 @@ public struct SBOMInventory: Sendable {
     /// Takes the inventory of the running process.
     /// - Parameter timestamp: the time to record (default: now).
     /// - Throws: ``SBOMError/Code/runtimeUnavailable`` when SaMDCrypto's library gate fails;
+    ///   ``SBOMError/Code/limitExceeded`` / ``SBOMError/Code/malformedInput`` when `/proc/self/maps` is beyond
+    ///   its bounds or not proc(5)'s format;
     ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support table.
     public static func current(timestamp: Date = Date()) throws -> SBOMInventory {
         let runtime: RuntimeReport
@@ -40,11 +42,15 @@ public struct SBOMInventory: Sendable {
         let system = OperatingSystem.current()
         let graph = BuildGraphRecord.captured
         let paths = [runtime.openSSL.libsslPath, runtime.openSSL.libcryptoPath, runtime.sodium.path].compactMap { $0 }
-        let owners = DpkgDatabase().owners(of: paths)
+        let loaded = try LoadedObjects.current(
+            excluding: Set(paths), executable: Self.processPath(), toolchain: SwiftToolchain.compilerVersion)
+        let owners = DpkgDatabase().owners(of: paths + (loaded?.paths ?? []))
 
         var components: [SBOMComponent] = []
         components.append(Self.openSSL(runtime, owners, system, table))
         components.append(Self.sodium(runtime, owners, system, table))
+        let loadedComponents = loaded?.components(owners: owners, system: system) ?? []
+        components.append(contentsOf: loadedComponents)
         components.append(contentsOf: Self.swiftPackages(graph, table))
 
         var subject = SBOMComponent(
@@ -57,7 +63,9 @@ public struct SBOMInventory: Sendable {
         subject.purl = "pkg:generic/samdkit@\(PackageURL.encode(SaMDKit.version))"
         subject.license = graph.rootLicense
         subject.support = table.status(component: "samdkit", version: SaMDKit.version, distribution: nil)
-        subject.dependsOn = ["openssl", "libsodium"] + graph.rootDependencies.map { "swift:\($0)" }
+        subject.dependsOn =
+            ["openssl", "libsodium"] + loadedComponents.map(\.reference) + graph.rootDependencies.map { "swift:\($0)" }
+        if loaded == nil { subject.properties["samd:loadedObjects"] = "unknown: /proc/self/maps cannot be read" }
         subject.properties["samd:cryptoProfile"] = runtime.profile.rawValue
         subject.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
         subject.properties["samd:fipsProviderActive"] = String(runtime.openSSL.fipsProviderActive)
@@ -181,7 +189,7 @@ public struct SBOMInventory: Sendable {
         return component
     }
 
-    private static func applyDebian(
+    static func applyDebian(
         _ debian: DebianPackage?, _ system: OperatingSystem?, to component: inout SBOMComponent, upstreamName: String
     ) {
         guard let debian else {
@@ -299,7 +307,7 @@ public struct SBOMInventory: Sendable {
         return location.replacingOccurrences(of: ":", with: "/").lowercased()
     }
 
-    private static func processPath() -> String {
+    static func processPath() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first
             ?? "unknown"
     }
