@@ -8,7 +8,8 @@ import Testing
 
 @testable import SaMDSBOM
 
-@Suite("Loaded shared objects (/proc/self/maps)")
+// Serialized: two tests dlopen libraries, which every inventory taken meanwhile would see.
+@Suite("Loaded shared objects (/proc/self/maps)", .serialized)
 struct LoadedObjectsTests {
     static func maps(_ lines: [String]) -> Data { Data(lines.joined(separator: "\n").utf8) }
 
@@ -174,6 +175,32 @@ struct LoadedObjectsTests {
         for file in all where file.path != nil {
             #expect(file.sha256?.count == 64 && file.sha512?.count == 128, "\(file.reference)")
         }
+    }
+
+    /// A library removed from disk after it was loaded (an upgrade under a running process) is marked deleted and
+    /// hashed from what is mapped (`/proc/self/map_files`), never from whatever its path holds now.
+    @Test func aLibraryDeletedAfterLoadingIsHashedFromTheMappedFile() async throws {
+        let before = try SBOMInventory.current()
+        let original = try #require(before.allComponents.first { $0.name == "libBlocksRuntime.so" }?.path)
+        let directory = FileManager.default.temporaryDirectory.resolvingSymlinksInPath()
+            .appendingPathComponent("samd sbom \(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let copy = directory.appendingPathComponent("libBlocksRuntime.so").path
+        try FileManager.default.copyItem(atPath: original, toPath: copy)
+        let sha256 = try await Self.digest("sha256sum", copy)
+        let sha512 = try await Self.digest("sha512sum", copy)
+        let handle = try #require(dlopen(copy, RTLD_NOW | RTLD_LOCAL), "dlopen: \(String(cString: dlerror()))")
+        defer { dlclose(handle) }
+        try FileManager.default.removeItem(atPath: copy)
+        try Data("not the library".utf8).write(to: URL(fileURLWithPath: copy))
+
+        let inventory = try SBOMInventory.current()
+        let component = try #require(inventory.allComponents.first { $0.path == copy })
+        #expect(component.properties["samd:deleted"] != nil)
+        // Its file name is the Swift runtime's file's too: the reference falls back to the path, unique.
+        #expect(component.reference == "so:\(copy)")
+        #expect(component.sha256 == sha256 && component.sha512 == sha512)
     }
 
     /// A PKCS#11 module appears like any other loaded object: SoftHSM2's, dlopen'd in this process.
