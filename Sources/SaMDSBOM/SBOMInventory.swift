@@ -2,7 +2,8 @@ public import Foundation
 public import SaMDCrypto
 
 /// Everything an SBOM of this process says: SaMDKit, the Swift packages it was built with (captured at
-/// build time), the OpenSSL and libsodium the process loaded (version, path, SHA-256, Debian package),
+/// build time), the OpenSSL and libsodium the process loaded and every other shared object it has mapped
+/// (version, path, SHA-256 and SHA-512, Debian package; the Swift runtime with the toolchain's version),
 /// the FDA support fields, and the cryptographic assets of the active profile (the CBOM).
 public struct SBOMInventory: Sendable {
     /// When the inventory was taken (the SBOM timestamp).
