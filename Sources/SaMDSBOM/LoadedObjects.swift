@@ -58,7 +58,7 @@ struct LoadedObjects {
             }
         }
         var components = packages.map { package, objects in
-            self.debianComponent(package, objects, owners: owners, system: system, references: &references)
+            self.debianComponent(package, objects, system: system, references: &references)
         }
         components.append(self.swiftRuntime(runtime, references: &references))
         components += others.map { object in
@@ -92,8 +92,8 @@ struct LoadedObjects {
     }
 
     private func debianComponent(
-        _ package: DebianPackage, _ objects: [LoadedObject], owners: [String: DebianPackage],
-        system: OperatingSystem?, references: inout ReferenceNames
+        _ package: DebianPackage, _ objects: [LoadedObject], system: OperatingSystem?,
+        references: inout ReferenceNames
     ) -> SBOMComponent {
         var component = SBOMComponent(
             reference: references.unique("deb:\(package.name)"), kind: .library, name: package.name,
