@@ -61,6 +61,8 @@ struct LoadedObjectsTests {
         #expect(components.map(\.reference) == ["swift-runtime"])
         #expect(components[0].version == nil && components[0].subcomponents.isEmpty)
         #expect(try ProcessMemoryMap.parse(Data()).isEmpty)
+        // No procfs: nothing is claimed (the inventory then says the loaded objects are unknown).
+        #expect(try ProcessMemoryMap.current(path: "/nonexistent/proc/self/maps") == nil)
     }
 
     @Test func inputBeyondItsBoundsIsRefusedWhole() {
