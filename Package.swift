@@ -355,7 +355,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDSBOMTests",
-            dependencies: ["SaMDSBOM", "SaMDCrypto", "SaMDOpenSSLSupport"],
+            dependencies: ["SaMDSBOM", "SaMDCrypto", "SaMDOpenSSLSupport", "SaMDTestSupport"],
+            // The memory map of a program built with the Swift runtime linked statically (LoadedObjectsTests).
+            resources: [.copy("Resources/static-swift-stdlib.maps")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

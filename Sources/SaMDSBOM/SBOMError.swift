@@ -3,7 +3,7 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The stable kind of failure.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
-            case malformedInput, inputMissing, ioFailure, runtimeUnavailable, resourceMissing
+            case malformedInput, inputMissing, ioFailure, runtimeUnavailable, resourceMissing, limitExceeded
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -18,6 +18,9 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let runtimeUnavailable = Code(.runtimeUnavailable)
         /// A resource of SaMDSBOM (support or transition table) is missing from the bundle.
         public static let resourceMissing = Code(.resourceMissing)
+        /// An input is larger than its bound (bytes or entries), so it is refused whole rather than read in part:
+        /// an SBOM made from part of `/proc/self/maps` would silently leave libraries out.
+        public static let limitExceeded = Code(.limitExceeded)
 
         public var description: String { self.value.rawValue }
     }

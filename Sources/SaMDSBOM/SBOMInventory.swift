@@ -2,9 +2,9 @@ public import Foundation
 public import SaMDCrypto
 
 /// Everything an SBOM of this process says: the product (the subject) and the Swift packages it links, both
-/// captured at build time by SaMDBuildGraphPlugin; the OpenSSL and libsodium the process loaded (version, path,
-/// SHA-256 and SHA-512, Debian package); the FDA support fields; and the cryptographic assets of the active
-/// profile (the CBOM).
+/// captured at build time by SaMDBuildGraphPlugin; the OpenSSL and libsodium the process loaded and every other
+/// shared object it has mapped (version, path, SHA-256 and SHA-512, Debian package; the Swift runtime with the
+/// toolchain's version); the FDA support fields; and the cryptographic assets of the active profile (the CBOM).
 ///
 /// A binary whose executable target did not apply SaMDBuildGraphPlugin gets SaMDKit's own package graph instead,
 /// and the inventory says so (``buildGraphSource`` is ``BuildGraphSource/samdKit``): SaMDKit is then the subject.
@@ -48,6 +48,8 @@ public struct SBOMInventory: Sendable {
     /// Takes the inventory of the running process.
     /// - Parameter timestamp: the time to record (default: now).
     /// - Throws: ``SBOMError/Code/runtimeUnavailable`` when SaMDCrypto's library gate fails;
+    ///   ``SBOMError/Code/limitExceeded`` / ``SBOMError/Code/malformedInput`` when `/proc/self/maps` is beyond
+    ///   its bounds or not proc(5)'s format;
     ///   ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken support or transition
     ///   table, and ``SBOMError/Code/malformedInput`` when the captured build graph does not decode (the plugin and
     ///   SaMDSBOM were built from different SaMDKit versions).
@@ -62,15 +64,21 @@ public struct SBOMInventory: Sendable {
         let system = OperatingSystem.current()
         let graph = try BuildGraphRecord.captured.get()
         let paths = [runtime.openSSL.libsslPath, runtime.openSSL.libcryptoPath, runtime.sodium.path].compactMap { $0 }
-        let owners = DpkgDatabase().owners(of: paths)
+        let loaded = try LoadedObjects.current(
+            excluding: Set(paths), executable: Self.processPath(), toolchain: graph.toolchain)
+        let owners = DpkgDatabase().owners(of: paths + (loaded?.paths ?? []))
 
         var components: [SBOMComponent] = []
         components.append(Self.openSSL(runtime, owners, system, table))
         components.append(Self.sodium(runtime, owners, system, table))
+        let loadedComponents = loaded?.components(owners: owners, system: system) ?? []
+        components.append(contentsOf: loadedComponents)
         components.append(contentsOf: Self.swiftPackages(graph, table))
 
         var subject = Self.subject(graph, table)
-        subject.dependsOn = ["openssl", "libsodium"] + graph.rootDependencies.map { "swift:\($0)" }
+        subject.dependsOn =
+            ["openssl", "libsodium"] + loadedComponents.map(\.reference) + graph.rootDependencies.map { "swift:\($0)" }
+        if loaded == nil { subject.properties["samd:loadedObjects"] = "unknown: /proc/self/maps cannot be read" }
         subject.properties["samd:cryptoProfile"] = runtime.profile.rawValue
         subject.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
         subject.properties["samd:fipsProviderActive"] = String(runtime.openSSL.fipsProviderActive)
@@ -197,7 +205,7 @@ public struct SBOMInventory: Sendable {
         return component
     }
 
-    private static func applyDebian(
+    static func applyDebian(
         _ debian: DebianPackage?, _ system: OperatingSystem?, to component: inout SBOMComponent, upstreamName: String
     ) {
         guard let debian else {
@@ -258,7 +266,7 @@ public struct SBOMInventory: Sendable {
         return location.replacingOccurrences(of: ":", with: "/").lowercased()
     }
 
-    private static func processPath() -> String {
+    static func processPath() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments.first
             ?? "unknown"
     }

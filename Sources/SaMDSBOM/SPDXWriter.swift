@@ -105,7 +105,7 @@ struct SPDXWriter {
             "SPDXID": Self.identifier(component.reference),
             "name": component.name,
             "versionInfo": component.version ?? "NOASSERTION",
-            "supplier": "Organization: \(component.supplier)",
+            "supplier": component.supplier == "NOASSERTION" ? "NOASSERTION" : "Organization: \(component.supplier)",
             "downloadLocation": component.vcsURL.map { "git+\($0)" + (component.revision.map { "@\($0)" } ?? "") }
                 ?? "NOASSERTION",
             "filesAnalyzed": false,

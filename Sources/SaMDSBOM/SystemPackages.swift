@@ -109,10 +109,20 @@ struct DpkgDatabase: Sendable {
 enum BoundedFile {
     /// Up to `limit` bytes of the file at `path`, or nil when it cannot be opened or is larger.
     static func read(_ path: String, limit: Int) -> Data? {
+        guard let data = self.prefix(path, count: limit + 1), data.count <= limit else { return nil }
+        return data
+    }
+
+    /// The first `count` bytes of the file at `path` (all of it when shorter), or nil when it cannot be opened
+    /// or read. Reads up to the end, so it also serves files whose size the kernel reports as 0 (procfs).
+    static func prefix(_ path: String, count: Int) -> Data? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: limit + 1), data.count <= limit else { return nil }
-        return data
+        do {
+            return try handle.read(upToCount: count) ?? Data()
+        } catch {
+            return nil
+        }
     }
 
     static func readText(_ path: String, limit: Int) -> String? {

@@ -18,7 +18,12 @@ struct ProductSBOMTests {
         do {
             let run = try await ChildProcess.run(
                 URL(fileURLWithPath: "/usr/bin/env"),
-                ["swift", "build", "--package-path", fixture.path, "--scratch-path", scratch.path],
+                // Without build-manifest caching, SwiftPM scans SaMDKit's sources again: a file added to SaMDKit
+                // since the last build of the fixture is compiled, not reported missing.
+                [
+                    "swift", "build", "--package-path", fixture.path, "--scratch-path", scratch.path,
+                    "--disable-build-manifest-caching",
+                ],
                 timeout: .seconds(900))
             return run.status == 0
                 ? nil

@@ -155,6 +155,62 @@ struct SBOMDocumentTests {
         }
     }
 
+    /// What samd-sbom itself loaded besides OpenSSL and libsodium: glibc (Debian's libc6) and the Swift runtime of
+    /// the toolchain, each file with SHA-256 and SHA-512 equal to sha256sum's and sha512sum's, in `dependsOn`.
+    @Test func loadedSharedObjectsCarryBothHashesAndTheirPackage() async throws {
+        let run = try await SBOMHarness.sbom(["--format", "cyclonedx"])
+        #expect(run.status == 0, "\(run.standardError)")
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        let components = try #require(document["components"] as? [[String: Any]])
+        func top(_ reference: String) throws -> [String: Any] {
+            try #require(components.first { $0["bom-ref"] as? String == reference }, "no component \(reference)")
+        }
+        func file(_ name: String, in parent: [String: Any]) throws -> [String: Any] {
+            try #require(((parent["components"] as? [[String: Any]]) ?? []).first { $0["name"] as? String == name })
+        }
+        func property(_ item: [String: Any], _ name: String) -> String? {
+            ((item["properties"] as? [[String: String]]) ?? []).first { $0["name"] == name }?["value"]
+        }
+        func expectHashes(_ item: [String: Any]) async throws {
+            let path = try #require(property(item, "samd:path"))
+            let hashes = (item["hashes"] as? [[String: String]]) ?? []
+            for (algorithm, tool) in [("SHA-256", "sha256sum"), ("SHA-512", "sha512sum")] {
+                let check = try await SBOMHarness.run(URL(fileURLWithPath: "/usr/bin/\(tool)"), [path])
+                let expected = check.output.split(separator: " ").first.map(String.init)
+                #expect(check.status == 0 && expected != nil)
+                #expect(hashes.first { $0["alg"] == algorithm }?["content"] == expected, "\(algorithm) of \(path)")
+            }
+        }
+
+        let libc6 = try top("deb:libc6")
+        #expect((libc6["purl"] as? String)?.hasPrefix("pkg:deb/debian/libc6@") ?? false)
+        #expect(property(libc6, "samd:debianSource") == "glibc")
+        try await expectHashes(try file("libc.so.6", in: libc6))
+
+        let runtime = try top("swift-runtime")
+        #expect(runtime["version"] as? String != nil)
+        #expect(property(runtime, "samd:linkage") == "dynamic")
+        let core = try file("libswiftCore.so", in: runtime)
+        #expect(core["version"] as? String == runtime["version"] as? String)
+        try await expectHashes(core)
+
+        let dependencies = try #require(document["dependencies"] as? [[String: Any]])
+        // samd-sbom is its own subject (it applies SaMDBuildGraphPlugin): bom-ref "product".
+        let subject = try #require(dependencies.first { $0["ref"] as? String == "product" })
+        let dependsOn = (subject["dependsOn"] as? [String]) ?? []
+        #expect(dependsOn.contains("deb:libc6") && dependsOn.contains("swift-runtime"))
+        // Every file once: libssl, libcrypto and libsodium stay under their own components, not listed again.
+        func paths(_ list: [[String: Any]]) -> [String] {
+            list.flatMap { item in
+                [property(item, "samd:path")].compactMap { $0 } + paths((item["components"] as? [[String: Any]]) ?? [])
+            }
+        }
+        let all = paths(components)
+        #expect(Set(all).count == all.count, "\(all)")
+        #expect(all.contains { $0.hasSuffix("/libcrypto.so.3") } && all.contains { $0.contains("/libsodium.so") })
+    }
+
 }
 
 @Suite("samd-sbom --check")
