@@ -7,9 +7,40 @@ import SaMDCrypto
 /// - SeeAlso: https://spdx.github.io/spdx-spec/v2.3/
 struct SPDXWriter {
     let inventory: SBOMInventory
+    /// The SPDX id of each component reference, unique in the document.
+    private let identifiers: [String: String]
+
+    init(inventory: SBOMInventory) {
+        self.inventory = inventory
+        self.identifiers = Self.identifiers(for: inventory.allComponents.map(\.reference))
+    }
 
     static func identifier(_ reference: String) -> String {
         "SPDXRef-" + String(reference.map { $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" ? $0 : "-" })
+    }
+
+    /// `identifier(_:)` of each reference, made unique: two references that spell the same id (`so:/a/b-c.so` and
+    /// `so:/a/b/c.so`) get `-2`, `-3`… after the first, in document order (SPDX 2.3 §7.2: an SPDX id is unique
+    /// within the document).
+    static func identifiers(for references: [String]) -> [String: String] {
+        var result: [String: String] = [:]
+        var taken: Set<String> = []
+        for reference in references where result[reference] == nil {
+            let base = self.identifier(reference)
+            var candidate = base
+            var suffix = 2
+            while taken.contains(candidate) {
+                candidate = "\(base)-\(suffix)"
+                suffix += 1
+            }
+            taken.insert(candidate)
+            result[reference] = candidate
+        }
+        return result
+    }
+
+    private func id(_ reference: String) -> String {
+        self.identifiers[reference] ?? Self.identifier(reference)
     }
 
     func data() throws -> Data {
@@ -19,38 +50,38 @@ struct SPDXWriter {
         var relationships: [[String: String]] = [
             [
                 "spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
-                "relatedSpdxElement": Self.identifier(self.inventory.subject.reference),
+                "relatedSpdxElement": self.id(self.inventory.subject.reference),
             ]
         ]
         let all = self.inventory.allComponents
         let known = Set(all.map(\.reference))
         func add(_ component: SBOMComponent) {
             packages.append(self.package(component, created: created, tool: tool))
-            let id = Self.identifier(component.reference)
+            let id = self.id(component.reference)
             for dependency in component.dependsOn where known.contains(dependency) {
                 let target = all.first { $0.reference == dependency }!
                 switch target.scope {
                 case .excluded where component.reference == self.inventory.subject.reference:
                     relationships.append([
-                        "spdxElementId": Self.identifier(dependency), "relationshipType": "TEST_DEPENDENCY_OF",
+                        "spdxElementId": self.id(dependency), "relationshipType": "TEST_DEPENDENCY_OF",
                         "relatedSpdxElement": id,
                     ])
                 case .optional where component.reference == self.inventory.subject.reference:
                     relationships.append([
-                        "spdxElementId": Self.identifier(dependency), "relationshipType": "OPTIONAL_DEPENDENCY_OF",
+                        "spdxElementId": self.id(dependency), "relationshipType": "OPTIONAL_DEPENDENCY_OF",
                         "relatedSpdxElement": id,
                     ])
                 default:
                     relationships.append([
                         "spdxElementId": id, "relationshipType": "DEPENDS_ON",
-                        "relatedSpdxElement": Self.identifier(dependency),
+                        "relatedSpdxElement": self.id(dependency),
                     ])
                 }
             }
             for sub in component.subcomponents {
                 relationships.append([
                     "spdxElementId": id, "relationshipType": "CONTAINS",
-                    "relatedSpdxElement": Self.identifier(sub.reference),
+                    "relatedSpdxElement": self.id(sub.reference),
                 ])
                 add(sub)
             }
@@ -71,7 +102,7 @@ struct SPDXWriter {
                 "comment":
                     "Libraries as loaded by the running process (\(self.inventory.subject.properties["samd:process"] ?? "unknown")); \(self.inventory.buildGraphDescription). Support table as of \(self.inventory.supportTableDate).",
             ],
-            "documentDescribes": [Self.identifier(self.inventory.subject.reference)],
+            "documentDescribes": [self.id(self.inventory.subject.reference)],
             "hasExtractedLicensingInfos": self.licenseReferences(in: all).map { reference in
                 [
                     "licenseId": reference, "name": reference,
@@ -102,7 +133,7 @@ struct SPDXWriter {
 
     private func package(_ component: SBOMComponent, created: String, tool: String) -> [String: Any] {
         var package: [String: Any] = [
-            "SPDXID": Self.identifier(component.reference),
+            "SPDXID": self.id(component.reference),
             "name": component.name,
             "versionInfo": component.version ?? "NOASSERTION",
             "supplier": component.supplier == "NOASSERTION" ? "NOASSERTION" : "Organization: \(component.supplier)",
