@@ -10,20 +10,8 @@ struct LibraryGraph {
     let root: Package
 
     func record(toolchain: String?) -> GraphRecord {
-        var packages: [String: Package] = [:]
-        func visit(_ package: Package) {
-            for dependency in package.dependencies where packages[dependency.package.id] == nil {
-                packages[dependency.package.id] = dependency.package
-                visit(dependency.package)
-            }
-        }
-        visit(self.root)
-
-        // Which package each product comes from.
-        var productPackage: [String: String] = [:]
-        for package in packages.values {
-            for product in package.products { productPackage[product.id] = package.id }
-        }
+        let packages = PackageFacts.packages(from: self.root)
+        let productPackage = PackageFacts.productOwners(packages)
         let library = self.reachedPackages(from: self.rootTargets(of: LibraryProduct.self), productPackage, packages)
         let executable = self.reachedPackages(
             from: self.rootTargets(of: ExecutableProduct.self), productPackage, packages)

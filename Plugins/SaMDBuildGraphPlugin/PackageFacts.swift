@@ -32,6 +32,28 @@ enum PackageFacts {
         )
     }
 
+    /// `root` and every package it depends on, transitively, by identity.
+    static func packages(from root: Package) -> [String: Package] {
+        var packages: [String: Package] = [:]
+        func visit(_ package: Package) {
+            for dependency in package.dependencies where packages[dependency.package.id] == nil {
+                packages[dependency.package.id] = dependency.package
+                visit(dependency.package)
+            }
+        }
+        visit(root)
+        return packages
+    }
+
+    /// The identity of the package each product of `packages` comes from, by product id.
+    static func productOwners(_ packages: [String: Package]) -> [String: String] {
+        var owners: [String: String] = [:]
+        for package in packages.values {
+            for product in package.products { owners[product.id] = package.id }
+        }
+        return owners
+    }
+
     /// Whether `text` is a full git commit id (40 hexadecimal digits).
     static func isCommit(_ text: String) -> Bool {
         text.count == 40 && text.allSatisfy(\.isHexDigit)

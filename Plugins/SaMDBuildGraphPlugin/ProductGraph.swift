@@ -9,18 +9,9 @@ struct ProductGraph {
     let target: any Target
 
     func record(configuration: ProductConfiguration, toolchain: String?) -> GraphRecord {
-        var packages: [String: Package] = [self.root.id: self.root]
-        func collect(_ package: Package) {
-            for dependency in package.dependencies where packages[dependency.package.id] == nil {
-                packages[dependency.package.id] = dependency.package
-                collect(dependency.package)
-            }
-        }
-        collect(self.root)
-        var productOwner: [String: String] = [:]
-        for package in packages.values {
-            for product in package.products { productOwner[product.id] = package.id }
-        }
+        var packages = PackageFacts.packages(from: self.root)
+        packages[self.root.id] = self.root
+        let productOwner = PackageFacts.productOwners(packages)
 
         // Package → the products of it that are linked; package → the packages whose products it links.
         var linkedProducts: [String: Set<String>] = [:]

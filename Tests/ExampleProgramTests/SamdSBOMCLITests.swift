@@ -34,19 +34,10 @@ enum SBOMHarness {
         }
     }
 
-    static func temporaryFile(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("samd-sbom-\(UUID().uuidString)-\(name)")
-    }
-}
-
-@Suite("samd-sbom documents")
-struct SBOMDocumentTests {
-    @Test func cycloneDXPassesTheStrictValidator() async throws {
-        try SBOMHarness.requireTool(SBOMHarness.python)
-        let file = SBOMHarness.temporaryFile("bom.cdx.json")
-        defer { try? FileManager.default.removeItem(at: file) }
-        let run = try await SBOMHarness.sbom(["--format", "cyclonedx", "--output", file.path])
-        #expect(run.status == 0, "\(run.standardError)")
+    /// Validates a CycloneDX 1.6 JSON file with cyclonedx-python-lib's strict schema validator; records an issue
+    /// (with the validator's message) when it is not valid.
+    static func expectValidCycloneDX(_ file: URL, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        try self.requireTool(self.python)
         let script = """
             import sys
             from cyclonedx.validation.json import JsonStrictValidator
@@ -55,20 +46,46 @@ struct SBOMDocumentTests {
             print(error if error else "valid")
             sys.exit(1 if error else 0)
             """
-        let check = try await SBOMHarness.run(SBOMHarness.python, ["-c", script, file.path])
-        #expect(check.status == 0, "CycloneDX 1.6 validation: \(check.output) \(check.standardError)")
+        let check = try await self.run(self.python, ["-c", script, file.path])
+        #expect(
+            check.status == 0, "CycloneDX 1.6 validation: \(check.output) \(check.standardError)",
+            sourceLocation: sourceLocation)
+    }
+
+    /// Validates an SPDX 2.3 JSON file with pyspdxtools and checks the NTIA minimum elements with ntia-checker.
+    static func expectValidSPDX(_ file: URL, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let bin = self.packageRoot.appendingPathComponent(".build/tools/venv/bin")
+        try self.requireTool(bin.appendingPathComponent("pyspdxtools"))
+        try self.requireTool(bin.appendingPathComponent("ntia-checker"))
+        let spdx = try await self.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
+        #expect(spdx.status == 0, "pyspdxtools: \(spdx.output) \(spdx.standardError)", sourceLocation: sourceLocation)
+        let ntia = try await self.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
+        #expect(
+            ntia.output.contains("Conformant: True"), "ntia-checker: \(ntia.output) \(ntia.standardError)",
+            sourceLocation: sourceLocation)
+    }
+
+    static func temporaryFile(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("samd-sbom-\(UUID().uuidString)-\(name)")
+    }
+}
+
+@Suite("samd-sbom documents")
+struct SBOMDocumentTests {
+    @Test func cycloneDXPassesTheStrictValidator() async throws {
+        let file = SBOMHarness.temporaryFile("bom.cdx.json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try await SBOMHarness.sbom(["--format", "cyclonedx", "--output", file.path])
+        #expect(run.status == 0, "\(run.standardError)")
+        try await SBOMHarness.expectValidCycloneDX(file)
     }
 
     @Test func spdxPassesPySPDXToolsAndNTIA() async throws {
-        let bin = SBOMHarness.packageRoot.appendingPathComponent(".build/tools/venv/bin")
-        try SBOMHarness.requireTool(bin.appendingPathComponent("pyspdxtools"))
-        try SBOMHarness.requireTool(bin.appendingPathComponent("ntia-checker"))
         let file = SBOMHarness.temporaryFile("bom.spdx.json")
         defer { try? FileManager.default.removeItem(at: file) }
         let run = try await SBOMHarness.sbom(["--format", "spdx", "--output", file.path])
         #expect(run.status == 0, "\(run.standardError)")
-        let spdx = try await SBOMHarness.run(bin.appendingPathComponent("pyspdxtools"), ["-i", file.path])
-        #expect(spdx.status == 0, "pyspdxtools: \(spdx.output) \(spdx.standardError)")
+        try await SBOMHarness.expectValidSPDX(file)
         // Every package with a file carries SHA-256 and SHA-512 checksums (BSI TR-03183-2), and validates so.
         let document = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
@@ -78,10 +95,6 @@ struct SBOMDocumentTests {
             let algorithms = ((package["checksums"] as? [[String: String]]) ?? []).compactMap { $0["algorithm"] }
             #expect(algorithms == ["SHA256", "SHA512"], "\(package["name"] ?? "?"): \(algorithms)")
         }
-        let ntia = try await SBOMHarness.run(bin.appendingPathComponent("ntia-checker"), ["--file", file.path])
-        #expect(
-            ntia.output.contains("Conformant: True"),
-            "ntia-checker: \(ntia.output) \(ntia.standardError)")
     }
 
     @Test func librariesMatchTheRunningProcess() async throws {
