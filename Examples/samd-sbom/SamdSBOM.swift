@@ -15,7 +15,9 @@ struct SamdSBOM: ParsableCommand {
             Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed; \
             66 an input file is missing; 69 the cryptographic runtime is unavailable; 70 internal error; \
             73 cannot create the output file; 74 I/O error; \
-            78 --check found an affected version or an expired end of support (each finding is printed).
+            78 --check found an affected version or an expired end of support (each finding is printed). \
+            With --vex-format, --check also writes every assessed match as CycloneDX 1.6 VEX or CSAF 2.0 VEX \
+            (written, atomically with --output, whatever the findings; the exit code is the same).
             """,
         version: SaMDKit.version
     )
@@ -40,6 +42,27 @@ struct SamdSBOM: ParsableCommand {
     @Option(name: .customLong("as-of"), help: "The day (YYYY-MM-DD, UTC) to judge end of support on; default today.")
     var asOf: String?
 
+    @Option(
+        name: .customLong("vex-format"),
+        help: """
+            With --check: write every assessed match (affected, not_affected, fixed, under_investigation) as a VEX \
+            document to --output or standard output: cyclonedx (the CycloneDX 1.6 SBOM with its vulnerabilities) or \
+            csaf (CSAF 2.0, profile csaf_vex). The finding lines then go to standard error; the exit code is the same.
+            """)
+    var vexFormat: VEXFormatOption?
+
+    @Option(
+        name: .customLong("publisher-namespace"),
+        help: """
+            With --vex-format csaf: the URL of the publisher's trust domain (CSAF document.publisher.namespace); \
+            required with --author, default \(SBOMInventory.defaultPublisherNamespace) for the tool.
+            """)
+    var publisherNamespace: String?
+
+    enum VEXFormatOption: String, ExpressibleByArgument, CaseIterable {
+        case cyclonedx, csaf
+    }
+
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case cyclonedx, spdx
     }
@@ -50,6 +73,20 @@ struct SamdSBOM: ParsableCommand {
         }
         if !self.vex.isEmpty && self.check == nil {
             throw ValidationError("--vex needs --check")
+        }
+        if self.vexFormat != nil && self.check == nil {
+            throw ValidationError("--vex-format needs --check")
+        }
+        if let publisherNamespace {
+            guard self.vexFormat == .csaf else {
+                throw ValidationError("--publisher-namespace needs --vex-format csaf")
+            }
+            guard SBOMInventory.isAbsoluteHTTPURL(publisherNamespace) else {
+                throw ValidationError("--publisher-namespace must be an absolute http(s) URL: \(publisherNamespace)")
+            }
+        } else if self.vexFormat == .csaf && self.author != nil {
+            throw ValidationError(
+                "--vex-format csaf with --author needs --publisher-namespace (a URL the manufacturer controls)")
         }
     }
 
@@ -72,15 +109,26 @@ struct SamdSBOM: ParsableCommand {
     private func runCheck(_ inventory: SBOMInventory, advisoriesPath: String) throws {
         let advisories = try Self.read(advisoriesPath)
         let statements = try self.vex.map(Self.read)
-        let findings = try VulnerabilityCheck.findings(
-            for: inventory, advisories: advisories, vex: statements, on: self.asOf)
+        let assessments = try VulnerabilityCheck.assessments(for: inventory, advisories: advisories, vex: statements)
+        let findings = VulnerabilityCheck.findings(for: inventory, assessments: assessments, on: self.asOf)
+        // The document is written whatever the findings; the lines then go to standard error, beside it.
+        let lines: (String) throws -> Void
+        if let vexFormat {
+            let format: VEXFormat = vexFormat == .csaf ? .csaf : .cycloneDX
+            try self.write(
+                try inventory.vexDocument(format, assessments: assessments, publisherNamespace: self.publisherNamespace)
+            )
+            lines = { printError($0) }
+        } else {
+            lines = { try Self.standardOutput($0 + "\n") }
+        }
         // A finding quotes the advisories file (ids, summaries): one line each, escaped.
-        for finding in findings { try Self.standardOutput(escapingControlCharacters("\(finding)") + "\n") }
+        for finding in findings { try lines(escapingControlCharacters("\(finding)")) }
         guard findings.isEmpty else {
             printError("\(findings.count) finding(s)")
             throw ExitCode(ExitStatus.configuration)
         }
-        try Self.standardOutput("ok: no advisory affects the running components and none is past its end of support\n")
+        try lines("ok: no advisory affects the running components and none is past its end of support")
     }
 
     private func write(_ data: Data) throws {
@@ -116,15 +164,27 @@ struct SamdSBOM: ParsableCommand {
         return date
     }
 
+    /// The most an advisories or VEX file may hold: 64 MiB (the OSV records of one ecosystem fit many times).
+    static let inputLimitBytes = 64 << 20
+
+    /// The file at `path`, read up to ``inputLimitBytes`` + 1 bytes: a larger file is refused before it is held.
     static func read(_ path: String) throws -> Data {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw SBOMError(.inputMissing, "\(path) does not exist")
+            throw SBOMError(.inputMissing, "\(escapingControlCharacters(path)) does not exist")
         }
+        let data: Data
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            data = try handle.read(upToCount: Self.inputLimitBytes + 1) ?? Data()
         } catch {
-            throw SBOMError(.ioFailure, "cannot read \(path)")
+            throw SBOMError(.ioFailure, "cannot read \(escapingControlCharacters(path))")
         }
+        guard data.count <= Self.inputLimitBytes else {
+            throw SBOMError(
+                .malformedInput, "\(escapingControlCharacters(path)) is larger than \(Self.inputLimitBytes >> 20) MiB")
+        }
+        return data
     }
 
     /// Writes to standard output; a failed write (a full disk, a closed pipe) is exit 74, not a crash.

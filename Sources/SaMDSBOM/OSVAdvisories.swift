@@ -113,10 +113,7 @@ extension VulnerabilityCheck {
             guard let entry = item as? [String: Any], let url = entry["url"] as? String else {
                 throw SBOMError(.malformedInput, "advisory \(id): a reference needs a string url")
             }
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased()),
-                parsed.host?.isEmpty == false
-            else { return nil }
-            return url
+            return SBOMInventory.isAbsoluteHTTPURL(url) ? url : nil
         }
     }
 
