@@ -110,12 +110,19 @@ struct CSAFVEXWriter {
                 }
             }
             let summaries = Self.unique(members.compactMap(\.summary))
-            entry["notes"] = [
+            entry["notes"] =
                 [
-                    "category": "description", "title": "Summary",
-                    "text": summaries.isEmpty ? "The advisory gives no summary." : summaries.joined(separator: "\n\n"),
+                    [
+                        "category": "description", "title": "Summary",
+                        "text": summaries.isEmpty
+                            ? "The advisory gives no summary." : summaries.joined(separator: "\n\n"),
+                    ]
                 ]
-            ]
+                + judged.compactMap { member in
+                    member.statusNotes.map {
+                        ["category": "details", "title": "Status notes on \(member.componentVersion)", "text": $0]
+                    }
+                }
             let references = Self.unique(members.flatMap(\.references))
             if !references.isEmpty {
                 entry["references"] = references.map { ["category": "external", "summary": "Advisory", "url": $0] }

@@ -86,6 +86,13 @@ struct CycloneDXVEXWriter {
                 },
                 "analysis": self.analysis(key),
             ]
+            // CycloneDX's justifications are finer than OpenVEX's and the mapping is not one to one: the OpenVEX
+            // words are kept as they were.
+            var properties = [["name": "samd:openvex:status", "value": key.status.rawValue]]
+            if let justification = key.justification {
+                properties.append(["name": "samd:openvex:justification", "value": justification.rawValue])
+            }
+            entry["properties"] = properties
             if let summary = key.summary { entry["description"] = summary }
             let aliases = key.aliases.filter { $0 != key.vulnerability }
             if !aliases.isEmpty {

@@ -128,6 +128,100 @@ struct SBOMVEXDocumentTests {
         #expect(flag["product_ids"] as? [String] == ["openssl"])
     }
 
+    /// Four advisories on the running OpenSSL, one OpenVEX statement each: every status reaches both documents in
+    /// their own terms, and both stay valid (CSAF: flags and impact threat, remediations, status notes).
+    @Test(arguments: ["cyclonedx", "csaf"])
+    func everyOpenVEXStatusIsHandedOn(format: String) async throws {
+        let statuses = ["not_affected", "fixed", "under_investigation", "affected"]
+        let records = statuses.indices.map { index -> [String: Any] in
+            [
+                "id": "TEST-2026-001\(index)", "aliases": ["CVE-0000-001\(index)"], "summary": statuses[index],
+                "references": [["type": "ADVISORY", "url": "https://advisories.example/\(index)"]],
+                "severity": [["type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"]],
+                "affected": [
+                    [
+                        "package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
+                        "ranges": [
+                            ["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": "99.0.\(index)"]]]
+                        ],
+                    ]
+                ],
+            ]
+        }
+        let statements = statuses.indices.map { index -> [String: Any] in
+            var statement: [String: Any] = [
+                "vulnerability": ["name": "CVE-0000-001\(index)"], "products": [["@id": "pkg:generic/openssl"]],
+                "status": statuses[index], "status_notes": "notes on \(statuses[index])",
+            ]
+            if statuses[index] == "not_affected" {
+                statement["justification"] = "inline_mitigations_already_exist"
+                statement["impact_statement"] = "the mitigation is in place"
+            }
+            if statuses[index] == "affected" { statement["action_statement"] = "disable the feature" }
+            return statement
+        }
+        let vex: [String: Any] = [
+            "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://samdkit.invalid/vex/statuses",
+            "author": "test", "timestamp": "2026-11-30T00:00:00Z", "version": 1, "statements": statements,
+        ]
+        let advisoriesFile = SBOMHarness.temporaryFile("statuses.json")
+        let vexFile = SBOMHarness.temporaryFile("statuses.vex.json")
+        let file = SBOMHarness.temporaryFile("statuses.\(format).json")
+        try JSONSerialization.data(withJSONObject: records).write(to: advisoriesFile)
+        try JSONSerialization.data(withJSONObject: vex).write(to: vexFile)
+        defer {
+            for url in [advisoriesFile, vexFile, file] { try? FileManager.default.removeItem(at: url) }
+        }
+        let run = try await SBOMHarness.sbom([
+            "--check", advisoriesFile.path, "--vex", vexFile.path, "--vex-format", format, "--output", file.path,
+        ])
+        #expect(run.status == 78, "affected and under_investigation are findings: \(run.standardError)")
+        let document = try Self.object(file)
+        if format == "csaf" {
+            try await Self.expectValidCSAF(file)
+            let vulnerabilities = try #require(document["vulnerabilities"] as? [[String: Any]])
+            let byCVE = Dictionary(
+                uniqueKeysWithValues: vulnerabilities.map { ($0["cve"] as? String ?? "", $0) })
+            let expected = ["known_not_affected", "fixed", "under_investigation", "known_affected"]
+            for index in statuses.indices {
+                let entry = try #require(byCVE["CVE-0000-001\(index)"])
+                #expect(entry["product_status"] as? [String: [String]] == [expected[index]: ["openssl"]])
+                let notes = (entry["notes"] as? [[String: String]]) ?? []
+                #expect(notes.contains { $0["text"] == "notes on \(statuses[index])" })
+            }
+            let notAffected = try #require(byCVE["CVE-0000-0010"])
+            #expect(
+                (notAffected["flags"] as? [[String: Any]])?.first?["label"] as? String
+                    == "inline_mitigations_already_exist")
+            #expect(
+                (notAffected["threats"] as? [[String: Any]])?.first?["details"] as? String
+                    == "the mitigation is in place")
+            let remediation = try #require((byCVE["CVE-0000-0013"]?["remediations"] as? [[String: Any]])?.first)
+            #expect(remediation["category"] as? String == "vendor_fix")
+            #expect((remediation["details"] as? String)?.contains("99.0.3") == true)
+            #expect((remediation["details"] as? String)?.contains("disable the feature") == true)
+        } else {
+            try await Self.expectValidCycloneDX(file)
+            let expected = ["not_affected", "resolved", "in_triage", "exploitable"]
+            for index in statuses.indices {
+                let entry = try Self.vulnerability(document, "TEST-2026-001\(index)")
+                let analysis = try #require(entry["analysis"] as? [String: Any])
+                #expect(analysis["state"] as? String == expected[index])
+                #expect((analysis["detail"] as? String)?.contains("notes on \(statuses[index])") == true)
+                #expect((entry["ratings"] as? [[String: String]])?.first?["method"] == "CVSSv31")
+                #expect(
+                    (entry["advisories"] as? [[String: String]])?.first?["url"] == "https://advisories.example/\(index)"
+                )
+            }
+            let notAffected = try #require(
+                try Self.vulnerability(document, "TEST-2026-0010")["analysis"] as? [String: Any])
+            #expect(notAffected["justification"] as? String == "protected_by_mitigating_control")
+            let affected = try Self.vulnerability(document, "TEST-2026-0013")
+            #expect((affected["analysis"] as? [String: Any])?["response"] as? [String] == ["update"])
+            #expect((affected["recommendation"] as? String)?.contains("disable the feature") == true)
+        }
+    }
+
     /// The shipped advisories and VEX on this machine: every assessment in both documents, both valid.
     @Test func theShippedAdvisoriesGiveValidDocuments() async throws {
         let advisories = try #require(SBOMResources.advisories).path
