@@ -12,7 +12,7 @@ struct SamdSBOM: ParsableCommand {
         commandName: "samd-sbom",
         abstract: "Print the SBOM of what this process runs, or check it against advisories.",
         discussion: """
-            Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed; \
+            Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed (or over 64 MiB); \
             66 an input file is missing; 69 the cryptographic runtime is unavailable; 70 internal error; \
             73 cannot create the output file; 74 I/O error; \
             78 --check found an affected version or an expired end of support (each finding is printed). \
@@ -25,7 +25,9 @@ struct SamdSBOM: ParsableCommand {
     @Option(name: .long, help: "Document format: cyclonedx (1.6, with CBOM) or spdx (2.3).")
     var format: Format = .cyclonedx
 
-    @Option(name: .long, help: "The organisation that makes this SBOM (the device manufacturer); default: the tool.")
+    @Option(
+        name: .long,
+        help: "The organisation that makes this SBOM (the device manufacturer; the CSAF publisher); default: the tool.")
     var author: String?
 
     @Option(name: .long, help: "Write the document to FILE instead of standard output.")
