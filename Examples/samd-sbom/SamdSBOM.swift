@@ -12,11 +12,13 @@ struct SamdSBOM: ParsableCommand {
         commandName: "samd-sbom",
         abstract: "Print the SBOM of what this process runs, or check it against advisories.",
         discussion: """
-            Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed (or over 64 MiB); \
+            Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed \
+            (or over 64 MiB), or names no running component for a CSAF VEX document; \
             66 an input file is missing; 69 the cryptographic runtime is unavailable; 70 internal error; \
             73 cannot create the output file; 74 I/O error; \
             78 --check found an affected version or an expired end of support (each finding is printed). \
-            With --vex-format, --check also writes every assessed match as CycloneDX 1.6 VEX or CSAF 2.0 VEX \
+            With --vex-format, --check also writes every advisory that names a running component, assessed, as \
+            CycloneDX 1.6 VEX or CSAF 2.0 VEX \
             (written, atomically with --output, whatever the findings; the exit code is the same).
             """,
         version: SaMDKit.version
@@ -47,7 +49,8 @@ struct SamdSBOM: ParsableCommand {
     @Option(
         name: .customLong("vex-format"),
         help: """
-            With --check: write every assessed match (affected, not_affected, fixed, under_investigation) as a VEX \
+            With --check: write every advisory that names a running component, assessed (affected, not_affected, \
+            fixed, under_investigation), as a VEX \
             document to --output or standard output: cyclonedx (the CycloneDX 1.6 SBOM with its vulnerabilities) or \
             csaf (CSAF 2.0, profile csaf_vex). The finding lines then go to standard error; the exit code is the same.
             """)
@@ -205,7 +208,7 @@ struct SamdSBOM: ParsableCommand {
 
     static func exitCode(for error: SBOMError) -> Int32 {
         switch error.code {
-        case .malformedInput: ExitStatus.dataError
+        case .malformedInput, .nothingToState: ExitStatus.dataError
         case .inputMissing: ExitStatus.noInput
         case .runtimeUnavailable: ExitStatus.unavailable
         case .ioFailure: ExitStatus.ioError

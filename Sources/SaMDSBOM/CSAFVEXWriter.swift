@@ -32,7 +32,7 @@ struct CSAFVEXWriter {
                     [
                         "category": "summary", "title": "Scope",
                         "text":
-                            "The components of \(subject.name) as running in process \(subject.properties["samd:process"] ?? "unknown"), checked against OSV advisories; each status is the latest OpenVEX statement that concerns the match, or known_affected when none does.",
+                            "The components of \(subject.name) as running in process \(subject.properties["samd:process"] ?? "unknown"), checked against OSV advisories: a running version the advisory includes has the status of the latest OpenVEX statement that concerns it (known_affected when none does); one it leaves out is fixed (the fix is in it) or known_not_affected.",
                     ]
                 ],
                 "tracking": [
@@ -78,32 +78,36 @@ struct CSAFVEXWriter {
         }
     }
 
-    /// Where two advisories of one CVE judge a component differently, the reporting status decides.
-    private static let precedence: [VulnerabilityAssessment.Status] = [
-        .affected, .underInvestigation, .fixed, .notAffected,
-    ]
+    /// Where two advisories of one CVE judge a component differently, the reporting status decides: affected,
+    /// then under_investigation, fixed, not_affected (a lower rank wins).
+    private static func rank(_ status: VulnerabilityAssessment.Status) -> Int {
+        switch status {
+        case .affected: 0
+        case .underInvestigation: 1
+        case .fixed: 2
+        case .notAffected: 3
+        }
+    }
 
     private func vulnerabilities() -> [[String: Any]] {
         var groups: [String: [VulnerabilityAssessment]] = [:]
         for assessment in self.assessments {
             groups[assessment.cve ?? assessment.vulnerability, default: []].append(assessment)
         }
-        return groups.keys.sorted().map { key in
-            let members = groups[key]!
+        return groups.sorted { $0.key < $1.key }.map { key, members in
             // One status per product (CSAF 2.0 §6.1.6: no contradicting product status).
             var decisive: [String: VulnerabilityAssessment] = [:]
-            for member in members {
-                if let current = decisive[member.component],
-                    Self.precedence.firstIndex(of: current.status)! <= Self.precedence.firstIndex(of: member.status)!
-                {
-                    continue
-                }
+            for member in members
+            where decisive[member.component].map({ Self.rank(member.status) < Self.rank($0.status) }) ?? true {
                 decisive[member.component] = member
             }
             let judged = decisive.values.sorted { $0.component < $1.component }
             var entry: [String: Any] = [:]
             if VulnerabilityAssessment.isCVE(key) { entry["cve"] = key }
-            let otherIDs = Self.unique(members.flatMap { [$0.vulnerability] + $0.aliases }).filter { $0 != key }
+            // Every id but the one in `cve`: without a CVE, the OSV id is the vulnerability's id (§6.1.27.8).
+            let otherIDs = Self.unique(members.flatMap { [$0.vulnerability] + $0.aliases }).filter {
+                $0 != entry["cve"] as? String
+            }
             if !otherIDs.isEmpty {
                 entry["ids"] = otherIDs.map { id in
                     ["system_name": id.split(separator: "-").first.map(String.init) ?? "OSV", "text": id]
@@ -140,10 +144,13 @@ struct CSAFVEXWriter {
             }
             entry["product_status"] = status
             let notAffected = judged.filter { $0.status == .notAffected }
-            let flags = Dictionary(grouping: notAffected.filter { $0.justification != nil }) { $0.justification! }
+            var flags: [String: [String]] = [:]
+            for member in notAffected {
+                if let label = member.justification?.rawValue { flags[label, default: []].append(member.component) }
+            }
             if !flags.isEmpty {
-                entry["flags"] = flags.keys.sorted { $0.rawValue < $1.rawValue }.map { label in
-                    ["label": label.rawValue, "product_ids": flags[label]!.map(\.component)] as [String: Any]
+                entry["flags"] = flags.sorted { $0.key < $1.key }.map { label, products in
+                    ["label": label, "product_ids": products] as [String: Any]
                 }
             }
             let threats = notAffected.compactMap { member in

@@ -133,8 +133,17 @@ extension VulnerabilityCheck {
         return strings
     }
 
-    /// nil when `record` does not affect `component`; otherwise the first fixed version ("" if none).
-    static func affects(_ record: Advisory, _ component: SBOMComponent) -> String? {
+    /// What an advisory says of a component whose key (ecosystem and name) one of its entries names.
+    enum Verdict: Sendable, Hashable {
+        /// The running version is listed or lies in a range; the first fixed version of that range, if any.
+        case affected(fixedIn: String?)
+        /// The running version is neither listed nor in a range; the highest `fixed` event at or below it (the fix
+        /// the running version carries), if any.
+        case unaffected(fixedIn: String?)
+    }
+
+    /// nil when no entry of `record` names a key of `component`; otherwise whether the running version is affected.
+    static func verdict(_ record: Advisory, _ component: SBOMComponent) -> Verdict? {
         // A distribution backports fixes without changing the upstream version: when the record has an entry for
         // the distribution package that installed the loaded library, that entry alone decides.
         let distributionKeys = component.advisoryKeys.filter { key in
@@ -144,22 +153,35 @@ extension VulnerabilityCheck {
                         && $0.name.lowercased() == key.name.lowercased()
                 }
         }
+        var named = false
+        var carriedFix: String?
         for key in distributionKeys.isEmpty ? component.advisoryKeys : distributionKeys {
             for affected in record.affected
             where affected.ecosystem.lowercased() == key.ecosystem.lowercased()
                 && affected.name.lowercased() == key.name.lowercased()
             {
+                named = true
                 let debian = key.ecosystem.lowercased().hasPrefix("debian")
                 let compare: (String, String) -> Int = {
                     debian ? VersionComparison.compareDebian($0, $1) : VersionComparison.compareUpstream($0, $1)
                 }
-                if affected.versions.contains(where: { compare($0, key.version) == 0 }) { return "" }
+                if affected.versions.contains(where: { compare($0, key.version) == 0 }) {
+                    return .affected(fixedIn: nil)
+                }
                 for range in affected.ranges where ["ECOSYSTEM", "SEMVER"].contains(range.type) {
-                    if let fixed = self.inRange(key.version, range.events, compare) { return fixed }
+                    if let fixed = self.inRange(key.version, range.events, compare) {
+                        return .affected(fixedIn: fixed.isEmpty ? nil : fixed)
+                    }
+                    for event in range.events
+                    where event.kind == "fixed" && compare(event.version, key.version) <= 0
+                        && carriedFix.map({ compare(event.version, $0) > 0 }) != false
+                    {
+                        carriedFix = event.version
+                    }
                 }
             }
         }
-        return nil
+        return named ? .unaffected(fixedIn: carriedFix) : nil
     }
 
     /// OSV range evaluation: events in order; the version is affected after an `introduced` ≤ it until

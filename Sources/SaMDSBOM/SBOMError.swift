@@ -3,7 +3,7 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The stable kind of failure.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
-            case malformedInput, inputMissing, ioFailure, runtimeUnavailable, resourceMissing
+            case malformedInput, inputMissing, ioFailure, runtimeUnavailable, resourceMissing, nothingToState
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -18,6 +18,9 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let runtimeUnavailable = Code(.runtimeUnavailable)
         /// A resource of SaMDSBOM (support table) is missing from the bundle.
         public static let resourceMissing = Code(.resourceMissing)
+        /// A CSAF VEX document was asked for, but no advisory names a running component: CSAF 2.0 §6.1.27.11
+        /// requires at least one vulnerability.
+        public static let nothingToState = Code(.nothingToState)
 
         public var description: String { self.value.rawValue }
     }

@@ -25,7 +25,9 @@ extension SBOMInventory {
     ///   - assessments: from ``VulnerabilityCheck/assessments(for:advisories:vex:)`` on this inventory.
     ///   - publisherNamespace: CSAF `document.publisher.namespace`, an absolute http(s) URL the publisher
     ///     controls; default ``defaultPublisherNamespace``. Not used by CycloneDX.
-    /// - Throws: ``SBOMError/Code/malformedInput`` when `publisherNamespace` is not an absolute http(s) URL.
+    /// - Throws: ``SBOMError/Code/malformedInput`` when `publisherNamespace` is not an absolute http(s) URL;
+    ///   ``SBOMError/Code/nothingToState`` for CSAF when `assessments` is empty (a CSAF VEX document needs a
+    ///   vulnerability; the CycloneDX document then has an empty `vulnerabilities`).
     /// - SeeAlso: CycloneDX 1.6 `vulnerabilities`; CSAF 2.0 §4.5 (profile VEX) and §6.1.27.
     public func vexDocument(
         _ format: VEXFormat, assessments: [VulnerabilityAssessment], publisherNamespace: String? = nil
@@ -37,6 +39,12 @@ extension SBOMInventory {
             let namespace = publisherNamespace ?? Self.defaultPublisherNamespace
             guard Self.isAbsoluteHTTPURL(namespace) else {
                 throw SBOMError(.malformedInput, "the publisher namespace must be an absolute http(s) URL")
+            }
+            guard !assessments.isEmpty else {
+                throw SBOMError(
+                    .nothingToState,
+                    "no advisory names a running component: a CSAF VEX document needs at least one vulnerability (CSAF 2.0 §6.1.27.11)"
+                )
             }
             return try CSAFVEXWriter(inventory: self, assessments: assessments, publisherNamespace: namespace).data()
         }

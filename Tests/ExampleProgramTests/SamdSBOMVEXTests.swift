@@ -222,6 +222,38 @@ struct SBOMVEXDocumentTests {
         }
     }
 
+    /// Advisories that name the running components but not their versions: handed on as fixed (the fix is in the
+    /// running version) and known_not_affected, exit 0; a file that names nothing running makes no CSAF document.
+    @Test func advisoriesThatLeaveTheRunningVersionsOutAreHandedOn() async throws {
+        let file = SBOMHarness.temporaryFile("nonmatching.csaf.json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try await SBOMHarness.sbom([
+            "--check", try SBOMHarness.resource("nonmatching"), "--vex-format", "csaf", "--output", file.path,
+        ])
+        #expect(run.status == 0, "\(run.standardError)")
+        try await Self.expectValidCSAF(file)
+        let vulnerability = try #require((try Self.object(file)["vulnerabilities"] as? [[String: Any]])?.first)
+        #expect((vulnerability["ids"] as? [[String: String]])?.first?["text"] == "TEST-2026-0002")
+        #expect(
+            vulnerability["product_status"] as? [String: [String]] == [
+                "fixed": ["openssl"], "known_not_affected": ["swift:swift-nio"],
+            ])
+        #expect(
+            (vulnerability["flags"] as? [[String: Any]])?.first?["label"] as? String == "vulnerable_code_not_present")
+
+        let nothing = SBOMHarness.temporaryFile("nothing.json")
+        try Data("[]".utf8).write(to: nothing)
+        defer { try? FileManager.default.removeItem(at: nothing) }
+        let empty = try await SBOMHarness.sbom(["--check", nothing.path, "--vex-format", "csaf", "--output", file.path])
+        #expect(empty.status == 65, "\(empty.standardError)")
+        #expect(empty.standardError.contains("6.1.27.11"))
+        let cycloneDX = try await SBOMHarness.sbom([
+            "--check", nothing.path, "--vex-format", "cyclonedx", "--output", file.path,
+        ])
+        #expect(cycloneDX.status == 0, "\(cycloneDX.standardError)")
+        #expect((try Self.object(file)["vulnerabilities"] as? [Any])?.isEmpty == true)
+    }
+
     /// The shipped advisories and VEX on this machine: every assessment in both documents, both valid.
     @Test func theShippedAdvisoriesGiveValidDocuments() async throws {
         let advisories = try #require(SBOMResources.advisories).path
@@ -241,6 +273,12 @@ struct SBOMVEXDocumentTests {
                     ($0["product_status"] as? [String: [String]])?["known_affected"] ?? []
                 }
                 #expect(affected.count == reported, "every reported finding is known_affected")
+                // Debian 12's OpenSSL 3.0.19-1~deb12u2 carries the fix of CVE-2026-31790 (its changelog).
+                let openssl = try SBOMInventory.current().allComponents.first { $0.reference == "openssl" }
+                if openssl?.debianPackage?.version == "3.0.19-1~deb12u2" {
+                    let entry = vulnerabilities.first { $0["cve"] as? String == "CVE-2026-31790" }
+                    #expect(entry?["product_status"] as? [String: [String]] == ["fixed": ["openssl"]])
+                }
             } else {
                 try await Self.expectValidCycloneDX(file)
                 let exploitable = vulnerabilities.filter {
