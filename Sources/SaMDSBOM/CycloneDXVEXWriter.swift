@@ -73,7 +73,11 @@ struct CycloneDXVEXWriter {
         }
         let components = Dictionary(
             self.inventory.allComponents.map { ($0.reference, $0) }, uniquingKeysWith: { first, _ in first })
-        return groups.sorted { $0.key.vulnerability < $1.key.vulnerability }.map { key, members in
+        // By id, then in the order first seen (component order): the same input gives the same document.
+        let ordered = groups.enumerated().sorted {
+            ($0.element.key.vulnerability, $0.offset) < ($1.element.key.vulnerability, $1.offset)
+        }
+        return ordered.map(\.element).map { key, members in
             var entry: [String: Any] = [
                 "id": key.vulnerability,
                 "source": Self.source(key.vulnerability, references: key.references),

@@ -222,6 +222,17 @@ struct SBOMVEXDocumentTests {
         }
     }
 
+    /// Without --output the document is standard output, whole and alone: the finding lines go to standard error.
+    @Test func withoutOutputTheDocumentIsStandardOutput() async throws {
+        let run = try await SBOMHarness.sbom([
+            "--check", try SBOMHarness.resource("matching"), "--vex-format", "csaf",
+        ])
+        #expect(run.status == 78, "\(run.standardError)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any])
+        #expect((document["document"] as? [String: Any])?["category"] as? String == "csaf_vex")
+        #expect(run.standardError.contains("VULNERABLE") && run.standardError.contains("TEST-2026-0001"))
+    }
+
     /// Advisories that name the running components but not their versions: handed on as fixed (the fix is in the
     /// running version) and known_not_affected, exit 0; a file that names nothing running makes no CSAF document.
     @Test func advisoriesThatLeaveTheRunningVersionsOutAreHandedOn() async throws {
