@@ -106,10 +106,10 @@ struct CycloneDXVEXWriter {
                 entry["ratings"] = key.ratings.map { rating in
                     let method =
                         switch rating.version {
-                        case "2.0": "CVSSv2"
-                        case "3.0": "CVSSv3"
-                        case "4.0": "CVSSv4"
-                        default: "CVSSv31"
+                        case .v2: "CVSSv2"
+                        case .v3_0: "CVSSv3"
+                        case .v3_1: "CVSSv31"
+                        case .v4: "CVSSv4"
                         }
                     return ["method": method, "vector": rating.vector]
                 }
