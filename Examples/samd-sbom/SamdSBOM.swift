@@ -12,12 +12,16 @@ struct SamdSBOM: ParsableCommand {
         commandName: "samd-sbom",
         abstract: "Print the SBOM of what this process runs, or check it against advisories.",
         discussion: """
-            Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed; \
+            Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed \
+            (or over 64 MiB), or names no running component for a CSAF VEX document; \
             66 an input file is missing; 69 the cryptographic runtime is unavailable; 70 internal error; \
             73 cannot create the output file; 74 I/O error; \
             78 --check found an affected version, an expired end of support, or an enabled algorithm past its NIST \
             deprecation or disallowance date (each finding is printed). --check with an empty advisories array \
-            ([]) checks only end of support and the dated algorithm transitions.
+            ([]) checks only end of support and the dated algorithm transitions. \
+            With --vex-format, --check also writes every advisory that names a running component, assessed, as \
+            CycloneDX 1.6 VEX or CSAF 2.0 VEX \
+            (written, atomically with --output, whatever the findings; the exit code is the same).
             """,
         version: SaMDKit.version
     )
@@ -25,7 +29,9 @@ struct SamdSBOM: ParsableCommand {
     @Option(name: .long, help: "Document format: cyclonedx (1.6, with CBOM) or spdx (2.3).")
     var format: Format = .cyclonedx
 
-    @Option(name: .long, help: "The organisation that makes this SBOM (the device manufacturer); default: the tool.")
+    @Option(
+        name: .long,
+        help: "The organisation that makes this SBOM (the device manufacturer; the CSAF publisher); default: the tool.")
     var author: String?
 
     @Option(name: .long, help: "Write the document to FILE instead of standard output.")
@@ -44,6 +50,28 @@ struct SamdSBOM: ParsableCommand {
         help: "The day (YYYY-MM-DD, UTC) to judge end of support and NIST algorithm transitions on; default today.")
     var asOf: String?
 
+    @Option(
+        name: .customLong("vex-format"),
+        help: """
+            With --check: write every advisory that names a running component, assessed (affected, not_affected, \
+            fixed, under_investigation), as a VEX \
+            document to --output or standard output: cyclonedx (the CycloneDX 1.6 SBOM with its vulnerabilities) or \
+            csaf (CSAF 2.0, profile csaf_vex). The finding lines then go to standard error; the exit code is the same.
+            """)
+    var vexFormat: VEXFormatOption?
+
+    @Option(
+        name: .customLong("publisher-namespace"),
+        help: """
+            With --vex-format csaf: the URL of the publisher's trust domain (CSAF document.publisher.namespace); \
+            required with --author, default \(SBOMInventory.defaultPublisherNamespace) for the tool.
+            """)
+    var publisherNamespace: String?
+
+    enum VEXFormatOption: String, ExpressibleByArgument, CaseIterable {
+        case cyclonedx, csaf
+    }
+
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case cyclonedx, spdx
     }
@@ -54,6 +82,20 @@ struct SamdSBOM: ParsableCommand {
         }
         if !self.vex.isEmpty && self.check == nil {
             throw ValidationError("--vex needs --check")
+        }
+        if self.vexFormat != nil && self.check == nil {
+            throw ValidationError("--vex-format needs --check")
+        }
+        if let publisherNamespace {
+            guard self.vexFormat == .csaf else {
+                throw ValidationError("--publisher-namespace needs --vex-format csaf")
+            }
+            guard SBOMInventory.isAbsoluteHTTPURL(publisherNamespace) else {
+                throw ValidationError("--publisher-namespace must be an absolute http(s) URL: \(publisherNamespace)")
+            }
+        } else if self.vexFormat == .csaf && self.author != nil {
+            throw ValidationError(
+                "--vex-format csaf with --author needs --publisher-namespace (a URL the manufacturer controls)")
         }
     }
 
@@ -76,16 +118,27 @@ struct SamdSBOM: ParsableCommand {
     private func runCheck(_ inventory: SBOMInventory, advisoriesPath: String) throws {
         let advisories = try Self.read(advisoriesPath)
         let statements = try self.vex.map(Self.read)
-        let findings = try VulnerabilityCheck.findings(
-            for: inventory, advisories: advisories, vex: statements, on: self.asOf)
+        let assessments = try VulnerabilityCheck.assessments(for: inventory, advisories: advisories, vex: statements)
+        let findings = try VulnerabilityCheck.findings(for: inventory, assessments: assessments, on: self.asOf)
+        // The document is written whatever the findings; the lines then go to standard error, beside it.
+        let lines: (String) throws -> Void
+        if let vexFormat {
+            let format: VEXFormat = vexFormat == .csaf ? .csaf : .cycloneDX
+            try self.write(
+                try inventory.vexDocument(format, assessments: assessments, publisherNamespace: self.publisherNamespace)
+            )
+            lines = { printError($0) }
+        } else {
+            lines = { try Self.standardOutput($0 + "\n") }
+        }
         // A finding quotes the advisories file (ids, summaries): one line each, escaped.
-        for finding in findings { try Self.standardOutput(escapingControlCharacters("\(finding)") + "\n") }
+        for finding in findings { try lines(escapingControlCharacters("\(finding)")) }
         guard findings.isEmpty else {
             printError("\(findings.count) finding(s)")
             throw ExitCode(ExitStatus.configuration)
         }
-        try Self.standardOutput(
-            "ok: no advisory affects the running components, none is past its end of support and no enabled algorithm is past a NIST transition date\n"
+        try lines(
+            "ok: no advisory affects the running components, none is past its end of support and no enabled algorithm is past a NIST transition date"
         )
     }
 
@@ -109,15 +162,27 @@ struct SamdSBOM: ParsableCommand {
         }
     }
 
+    /// The most an advisories or VEX file may hold: 64 MiB (the OSV records of one ecosystem fit many times).
+    static let inputLimitBytes = 64 << 20
+
+    /// The file at `path`, read up to ``inputLimitBytes`` + 1 bytes: a larger file is refused before it is held.
     static func read(_ path: String) throws -> Data {
         guard FileManager.default.fileExists(atPath: path) else {
-            throw SBOMError(.inputMissing, "\(path) does not exist")
+            throw SBOMError(.inputMissing, "\(escapingControlCharacters(path)) does not exist")
         }
+        let data: Data
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path))
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            data = try handle.read(upToCount: Self.inputLimitBytes + 1) ?? Data()
         } catch {
-            throw SBOMError(.ioFailure, "cannot read \(path)")
+            throw SBOMError(.ioFailure, "cannot read \(escapingControlCharacters(path))")
         }
+        guard data.count <= Self.inputLimitBytes else {
+            throw SBOMError(
+                .malformedInput, "\(escapingControlCharacters(path)) is larger than \(Self.inputLimitBytes >> 20) MiB")
+        }
+        return data
     }
 
     /// Writes to standard output; a failed write (a full disk, a closed pipe) is exit 74, not a crash.
@@ -136,7 +201,7 @@ struct SamdSBOM: ParsableCommand {
 
     static func exitCode(for error: SBOMError) -> Int32 {
         switch error.code {
-        case .malformedInput: ExitStatus.dataError
+        case .malformedInput, .nothingToState: ExitStatus.dataError
         case .inputMissing: ExitStatus.noInput
         case .runtimeUnavailable: ExitStatus.unavailable
         case .ioFailure: ExitStatus.ioError

@@ -8,6 +8,11 @@ struct CycloneDXWriter {
     let inventory: SBOMInventory
 
     func data() throws -> Data {
+        try Self.serialize(self.object())
+    }
+
+    /// The document as a JSON object (the VEX writer adds its `vulnerabilities` to it).
+    func object() -> [String: Any] {
         let all = self.inventory.allComponents
         var dependencies: [[String: Any]] = all.map { component in
             var entry: [String: Any] = [
@@ -24,7 +29,7 @@ struct CycloneDXWriter {
             let known = Set(self.inventory.cryptographicAssets.map(\.reference))
             dependencies.append(["ref": asset.reference, "dependsOn": Array(Set(uses).intersection(known)).sorted()])
         }
-        let document: [String: Any] = [
+        return [
             "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
             "bomFormat": "CycloneDX",
             "specVersion": "1.6",
@@ -61,7 +66,11 @@ struct CycloneDXWriter {
                 + self.inventory.cryptographicAssets.map(self.asset),
             "dependencies": dependencies,
         ]
-        return try JSONSerialization.data(
+    }
+
+    /// `document` as pretty-printed JSON with sorted keys (deterministic but for ids and timestamps).
+    static func serialize(_ document: [String: Any]) throws -> Data {
+        try JSONSerialization.data(
             withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 

@@ -4,6 +4,7 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
             case malformedInput, inputMissing, ioFailure, runtimeUnavailable, resourceMissing, limitExceeded
+            case nothingToState
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -21,6 +22,9 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
         /// An input is larger than its bound (bytes or entries), so it is refused whole rather than read in part:
         /// an SBOM made from part of `/proc/self/maps` would silently leave libraries out.
         public static let limitExceeded = Code(.limitExceeded)
+        /// A CSAF VEX document was asked for, but no advisory names a running component: CSAF 2.0 §6.1.27.11
+        /// requires at least one vulnerability.
+        public static let nothingToState = Code(.nothingToState)
 
         public var description: String { self.value.rawValue }
     }
