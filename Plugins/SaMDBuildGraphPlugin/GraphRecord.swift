@@ -15,7 +15,8 @@ struct GraphRecord: Codable {
     struct SubjectRecord: Codable {
         /// The product's name (the executable product, else the target), or "SaMDKit" for the fallback.
         var name: String
-        /// From `samd-sbom.json` at the package root; the package manifest has no version.
+        /// From `samd-sbom.json` at the package root (filled in by the build command, at every build); the package
+        /// manifest has no version.
         var version: String?
         var supplier: String?
         var author: String?
@@ -23,7 +24,7 @@ struct GraphRecord: Codable {
         var license: String?
         var packageIdentity: String
         var packageDisplayName: String
-        /// The commit checked out in the package's directory (`.git/HEAD`), when it is a git work tree.
+        /// The commit checked out in the package's directory, when it is a git work tree (the build command's).
         var revision: String?
         /// The executable target the plugin was applied to (product kind only).
         var target: String?
@@ -35,6 +36,8 @@ struct GraphRecord: Codable {
         var url: String?
         var version: String?
         var revision: String?
+        /// A local package's directory, for the build command to read its checked-out commit; not embedded.
+        var directory: String?
         var license: String?
         /// "required" (linked: every package of a product graph; SaMDKit's library products for the
         /// fallback), "optional" (only SaMDKit's executable products), "excluded" (only SaMDKit's tests).

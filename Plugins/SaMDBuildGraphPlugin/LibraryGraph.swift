@@ -30,7 +30,7 @@ struct LibraryGraph {
                 name: self.root.displayName, version: nil, supplier: nil, author: nil, summary: nil,
                 license: PackageFacts.license(in: self.root.directoryURL), packageIdentity: self.root.id,
                 packageDisplayName: self.root.displayName,
-                revision: PackageFacts.checkedOutCommit(in: self.root.directoryURL), target: nil),
+                revision: nil, target: nil),
             toolchain: toolchain,
             rootDependencies: self.root.dependencies.map(\.package.id).sorted(),
             packages: records

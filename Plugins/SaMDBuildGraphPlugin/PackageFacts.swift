@@ -11,6 +11,7 @@ enum PackageFacts {
         var url: String?
         var version: String?
         var revision: String?
+        var directory: String?
         switch package.origin {
         case .repository(let repository, let displayVersion, let scmRevision):
             url = repository
@@ -20,13 +21,15 @@ enum PackageFacts {
         case .registry(_, let displayVersion):
             version = displayVersion
         case .root, .local:
-            // A package by path has no version in SwiftPM; its commit is what its directory has checked out.
-            revision = Self.checkedOutCommit(in: package.directoryURL)
+            // A package by path has no version in SwiftPM; the build command reads the commit its directory has
+            // checked out, at every build.
+            directory = package.directoryURL.path
         @unknown default:
             break
         }
         return .init(
             identity: package.id, displayName: package.displayName, url: url, version: version, revision: revision,
+            directory: directory,
             license: Self.license(in: package.directoryURL), scope: scope, products: products.sorted(),
             dependencies: dependencies.sorted(), vendored: Self.vendored(in: package)
         )
@@ -73,30 +76,6 @@ enum PackageFacts {
             revisions[identity] = revision
         }
         return revisions
-    }
-
-    /// The commit a git work tree at `directory` has checked out: `.git/HEAD`, the ref it names (loose, else
-    /// in `packed-refs`); nil when it is not a work tree or the ref cannot be found. Reads files, runs no git.
-    static func checkedOutCommit(in directory: URL) -> String? {
-        let git = directory.appendingPathComponent(".git")
-        guard
-            let head = self.readText(git.appendingPathComponent("HEAD"), limit: 4096)?
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-        else { return nil }
-        guard head.hasPrefix("ref: ") else { return Self.isCommit(head) ? head : nil }
-        let reference = String(head.dropFirst(5))
-        guard !reference.contains(".."), reference.hasPrefix("refs/") else { return nil }
-        if let loose = self.readText(git.appendingPathComponent(reference), limit: 4096)?
-            .trimmingCharacters(in: .whitespacesAndNewlines), Self.isCommit(loose)
-        {
-            return loose
-        }
-        let packed = self.readText(git.appendingPathComponent("packed-refs"), limit: 16 << 20) ?? ""
-        for line in packed.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count == 2, fields[1] == reference, Self.isCommit(String(fields[0])) { return String(fields[0]) }
-        }
-        return nil
     }
 
     /// An SPDX licence expression recognised from the package's LICENSE file (first 64 KiB), or nil.

@@ -8,7 +8,7 @@ struct ProductGraph {
     let root: Package
     let target: any Target
 
-    func record(configuration: ProductConfiguration, toolchain: String?) -> GraphRecord {
+    func record(toolchain: String?) -> GraphRecord {
         var packages = PackageFacts.packages(from: self.root)
         packages[self.root.id] = self.root
         let productOwner = PackageFacts.productOwners(packages)
@@ -46,15 +46,13 @@ struct ProductGraph {
         let product = self.root.products.first { product in
             product is ExecutableProduct && product.targets.contains { $0.id == self.target.id }
         }
-        let values = configuration.values
+        // samd-sbom.json and the checked-out commit are read by the build command, at every build.
         return GraphRecord(
             kind: "product",
             subject: .init(
-                name: values["name"] ?? product?.name ?? self.target.name, version: values["version"],
-                supplier: values["supplier"], author: values["author"], summary: values["description"],
-                license: values["license"] ?? PackageFacts.license(in: self.root.directoryURL),
-                packageIdentity: self.root.id, packageDisplayName: self.root.displayName,
-                revision: PackageFacts.checkedOutCommit(in: self.root.directoryURL), target: self.target.name),
+                name: product?.name ?? self.target.name, version: nil, supplier: nil, author: nil, summary: nil,
+                license: PackageFacts.license(in: self.root.directoryURL), packageIdentity: self.root.id,
+                packageDisplayName: self.root.displayName, revision: nil, target: self.target.name),
             toolchain: toolchain,
             rootDependencies: (edges[self.root.id] ?? []).sorted(),
             packages: records

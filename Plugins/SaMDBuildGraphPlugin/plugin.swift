@@ -1,8 +1,9 @@
 // SaMDBuildGraphPlugin — captures, at build time, what a binary is built from, for SaMDSBOM.
 //
 // Applied to an executable target (the integrator's product, or one of SaMDKit's programs) it records that
-// product: its name and package, the settings of `samd-sbom.json` at the package root, and exactly the packages
-// and products the target links, transitively (ProductGraph). Applied by SaMDKit to SaMDSBOM itself it records
+// product: its name and package, and exactly the packages and products the target links, transitively
+// (ProductGraph); the build command adds the settings of `samd-sbom.json` at the package root and the commits
+// checked out, at every build. Applied by SaMDKit to SaMDSBOM itself it records
 // SaMDKit's own package graph (LibraryGraph), which SaMDSBOM reports, saying so, for a binary that did not apply
 // the plugin. Each package carries its origin (URL, version, commit), licence (from its LICENSE file) and
 // dependencies. The plugin writes the record as JSON into its work directory (only when it changed, so builds
@@ -19,9 +20,7 @@ struct SaMDBuildGraphPlugin: BuildToolPlugin {
         let toolchain = Toolchain.version(context)
         if let module = target as? SourceModuleTarget, module.kind == .executable {
             kind = "product"
-            let configuration = try ProductConfiguration.load(from: context.package.directoryURL)
-            record = ProductGraph(root: context.package, target: target).record(
-                configuration: configuration, toolchain: toolchain)
+            record = ProductGraph(root: context.package, target: target).record(toolchain: toolchain)
         } else if context.package.displayName == "SaMDKit" && target.name == "SaMDSBOM" {
             kind = "library"
             record = LibraryGraph(root: context.package).record(toolchain: toolchain)
@@ -45,10 +44,16 @@ struct SaMDBuildGraphPlugin: BuildToolPlugin {
             .buildCommand(
                 displayName: "Capturing the build graph of \(target.name) for its SBOM",
                 executable: try context.tool(named: "SaMDBuildGraphWriter").url,
-                arguments: [kind, input.path, output.path],
-                inputFiles: [input],
+                arguments: [kind, input.path, output.path, context.package.directoryURL.path],
+                inputFiles: [input] + FreshnessInputs.files(of: context.package.directoryURL),
                 outputFiles: [output]
             )
         ]
     }
+}
+
+/// A failure that stops the build, with a message for the person building.
+struct PluginFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -83,6 +83,12 @@ public struct SBOMInventory: Sendable {
         subject.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
         subject.properties["samd:fipsProviderActive"] = String(runtime.openSSL.fipsProviderActive)
         subject.properties["samd:process"] = Self.processPath()
+        if graph.kind == .product {
+            // The product is the running executable: its own bytes (with a statically linked Swift runtime in
+            // them) are hashed like every loaded library. The fallback's subject, SaMDKit, is not this file.
+            subject.path = Self.processPath()
+            (subject.sha256, subject.sha512) = Self.digests(ofFile: Self.processPath())
+        }
 
         return SBOMInventory(
             timestamp: timestamp,
