@@ -14,7 +14,7 @@ struct SamdSBOM: ParsableCommand {
         discussion: """
             Exit codes (sysexits): 0 ok (no finding); 64 usage; 65 an advisories or VEX file is malformed \
             (or over 64 MiB), or names no running component for a CSAF VEX document; \
-            66 an input file is missing; 69 the cryptographic runtime is unavailable; 70 internal error; \
+            66 an input file is missing or not a regular file (a FIFO, device or directory); 69 the cryptographic runtime is unavailable; 70 internal error; \
             73 cannot create the output file; 74 I/O error; \
             78 --check found an affected version, an expired end of support, or an enabled algorithm past its NIST \
             deprecation or disallowance date (each finding is printed). --check with an empty advisories array \
@@ -74,6 +74,31 @@ struct SamdSBOM: ParsableCommand {
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
         case cyclonedx, spdx
+    }
+
+    /// ArgumentParser's `main()`, but its messages quote what was typed (a bad value, an unknown option, the
+    /// values ``validate()`` refuses): the message is escaped (``escapingControlCharacters(_:)``) so that a
+    /// value cannot forge or hide a line of standard error.
+    static func main() {
+        do {
+            var command = try Self.parseAsRoot()
+            try command.run()
+        } catch {
+            let code = Self.exitCode(for: error)
+            let message = Self.message(for: error)
+            var text = Self.fullMessage(for: error)
+            if code != .success, !message.isEmpty, let range = text.range(of: message) {
+                text.replaceSubrange(range, with: escapingControlCharacters(message))
+            }
+            if !text.isEmpty {
+                if code == .success {
+                    print(text)
+                } else {
+                    try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))
+                }
+            }
+            Self.exit(withError: ExitCode(code.rawValue))
+        }
     }
 
     func validate() throws {
@@ -147,17 +172,10 @@ struct SamdSBOM: ParsableCommand {
             try Self.standardOutput(data + Data("\n".utf8))
             return
         }
-        // The output is replaced by rename: only a regular file (or nothing) may be there, never a device,
-        // FIFO, directory or link, which the rename would replace.
-        var status = stat()
-        if lstat(output, &status) == 0, status.st_mode & S_IFMT != S_IFREG {
-            printError("cannot create \(output): not a regular file (write to standard output and redirect instead)")
-            throw ExitCode(ExitStatus.cannotCreate)
-        }
         do {
-            try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: output), options: .atomic)
+            try OutputFile.replace(output, with: data + Data("\n".utf8))
         } catch {
-            printError("cannot create \(output): \(error.localizedDescription)")
+            printError("cannot create \(output): \(error.reason)")
             throw ExitCode(ExitStatus.cannotCreate)
         }
     }
@@ -166,21 +184,31 @@ struct SamdSBOM: ParsableCommand {
     static let inputLimitBytes = 64 << 20
 
     /// The file at `path`, read up to ``inputLimitBytes`` + 1 bytes: a larger file is refused before it is held.
+    /// Only a regular file is read: a FIFO, device, directory or socket is refused (66) once opened without
+    /// blocking and before anything is read from it, so that neither a FIFO nor `/dev/zero` holds the check up.
     static func read(_ path: String) throws -> Data {
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw SBOMError(.inputMissing, "\(escapingControlCharacters(path)) does not exist")
+        let shown = escapingControlCharacters(path)
+        let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let number = errno
+            throw SBOMError(
+                .inputMissing,
+                number == ENOENT
+                    ? "\(shown) does not exist" : "cannot open \(shown): \(String(cString: strerror(number)))")
+        }
+        let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw SBOMError(.inputMissing, "\(shown) is not a regular file (a FIFO, device, directory or socket)")
         }
         let data: Data
         do {
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
             data = try handle.read(upToCount: Self.inputLimitBytes + 1) ?? Data()
         } catch {
-            throw SBOMError(.ioFailure, "cannot read \(escapingControlCharacters(path))")
+            throw SBOMError(.ioFailure, "cannot read \(shown)")
         }
         guard data.count <= Self.inputLimitBytes else {
-            throw SBOMError(
-                .malformedInput, "\(escapingControlCharacters(path)) is larger than \(Self.inputLimitBytes >> 20) MiB")
+            throw SBOMError(.malformedInput, "\(shown) is larger than \(Self.inputLimitBytes >> 20) MiB")
         }
         return data
     }

@@ -113,7 +113,7 @@ struct CSAFVEXWriter {
                     ["system_name": id.split(separator: "-").first.map(String.init) ?? "OSV", "text": id]
                 }
             }
-            let summaries = Self.unique(members.compactMap(\.summary))
+            let summaries = Self.unique(members.compactMap(\.statedSummary))
             entry["notes"] =
                 [
                     [

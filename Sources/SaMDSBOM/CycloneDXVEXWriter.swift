@@ -97,7 +97,7 @@ struct CycloneDXVEXWriter {
                 properties.append(["name": "samd:openvex:justification", "value": justification.rawValue])
             }
             entry["properties"] = properties
-            if let summary = key.summary { entry["description"] = summary }
+            if let summary = key.statedSummary { entry["description"] = summary }
             let aliases = key.aliases.filter { $0 != key.vulnerability }
             if !aliases.isEmpty {
                 entry["references"] = aliases.map { ["id": $0, "source": Self.source($0, references: [])] }

@@ -40,22 +40,24 @@ extension VulnerabilityCheck {
                 "the advisories file is neither an OSV record, an array of them, nor {\"vulns\": [...]}")
         }
         return try list.enumerated().map { index, item in
-            guard let record = item as? [String: Any], let id = record["id"] as? String, !id.isEmpty else {
-                throw SBOMError(.malformedInput, "advisory #\(index) has no non-empty string \"id\"")
+            // A blank text counts as absent, wherever the check reads one.
+            guard let record = item as? [String: Any], let id = Self.text(record["id"]) else {
+                throw SBOMError(.malformedInput, "advisory #\(index) has no non-blank string \"id\"")
             }
             // Every field the check reads is type-checked: a record silently read as empty would hide an advisory.
             guard let affectedList = try Self.optionalArray(record["affected"], "advisory \(id): affected") else {
                 return Advisory(
                     id: id, aliases: try Self.strings(record["aliases"], "advisory \(id): aliases"),
-                    summary: record["summary"] as? String, affected: [], severity: try Self.severity(record, id),
+                    summary: Self.text(record["summary"]), affected: [], severity: try Self.severity(record, id),
                     references: try Self.references(record, id))
             }
             let affected = try affectedList.map { item -> Advisory.Affected in
                 guard let entry = item as? [String: Any], let package = entry["package"] as? [String: Any],
-                    let ecosystem = package["ecosystem"] as? String, let name = package["name"] as? String
+                    let ecosystem = Self.text(package["ecosystem"]), let name = Self.text(package["name"])
                 else {
                     throw SBOMError(
-                        .malformedInput, "advisory \(id): affected[] needs package.ecosystem and package.name")
+                        .malformedInput,
+                        "advisory \(id): affected[] needs a non-blank package.ecosystem and package.name")
                 }
                 let ranges = try (Self.optionalArray(entry["ranges"], "advisory \(id): ranges") ?? []).map {
                     item -> (type: String, events: [(kind: String, version: String)]) in
@@ -71,7 +73,7 @@ extension VulnerabilityCheck {
                             // OSV: each event is one of introduced / fixed / last_affected / limit, with a string version.
                             guard event.count == 1, let (kind, value) = event.first,
                                 ["introduced", "fixed", "last_affected", "limit"].contains(kind),
-                                let version = value as? String, !version.isEmpty
+                                let version = Self.text(value)
                             else {
                                 throw SBOMError(
                                     .malformedInput,
@@ -88,13 +90,14 @@ extension VulnerabilityCheck {
             }
             return Advisory(
                 id: id, aliases: try Self.strings(record["aliases"], "advisory \(id): aliases"),
-                summary: record["summary"] as? String, affected: affected, severity: try Self.severity(record, id),
+                summary: Self.text(record["summary"]), affected: affected, severity: try Self.severity(record, id),
                 references: try Self.references(record, id))
         }
     }
 
     /// OSV `severity[]`: each entry an object with string `type` and `score`; the CVSS types are kept (the score is
-    /// the vector), other types (Ubuntu's priorities) are left out.
+    /// the vector), other types (Ubuntu's priorities) are left out, and so is a CVSS vector that is not of its
+    /// type's form (the advisory is kept: its affected versions, not its rating, make the finding).
     static func severity(_ record: [String: Any], _ id: String) throws -> [VulnerabilityAssessment.Rating] {
         try (Self.optionalArray(record["severity"], "advisory \(id): severity") ?? []).compactMap { item in
             guard let entry = item as? [String: Any], let type = entry["type"] as? String,

@@ -39,24 +39,29 @@ extension VulnerabilityCheck {
             }
             var names: Set<String> = []
             if let vulnerability = statement["vulnerability"] as? [String: Any] {
-                if let name = vulnerability["name"] as? String { names.insert(name) }
-                if let id = vulnerability["@id"] as? String { names.insert(id) }
-                names.formUnion((vulnerability["aliases"] as? [String]) ?? [])
-            } else if let name = statement["vulnerability"] as? String {
+                // A blank name names nothing (and would match a blank alias).
+                if let name = Self.text(vulnerability["name"]) { names.insert(name) }
+                if let id = Self.text(vulnerability["@id"]) { names.insert(id) }
+                names.formUnion(((vulnerability["aliases"] as? [Any]) ?? []).compactMap(Self.text))
+            } else if let name = Self.text(statement["vulnerability"]) {
                 names.insert(name)
             }
             guard !names.isEmpty else {
                 throw SBOMError(.malformedInput, "VEX statement #\(index) names no vulnerability")
             }
             let products = ((statement["products"] as? [Any]) ?? []).compactMap { item -> String? in
-                if let id = item as? String { return id }
+                if let id = Self.text(item) { return id }
                 guard let product = item as? [String: Any] else { return nil }
-                return (product["@id"] as? String) ?? ((product["identifiers"] as? [String: Any])?["purl"] as? String)
+                return Self.text(product["@id"]) ?? Self.text((product["identifiers"] as? [String: Any])?["purl"])
             }
             guard !products.isEmpty else {
                 throw SBOMError(.malformedInput, "VEX statement #\(index) names no product")
             }
-            let justification = try (statement["justification"] as? String).map { label in
+            // A blank justification or impact statement counts as absent: it justifies nothing.
+            if let value = statement["justification"], !(value is NSNull), !(value is String) {
+                throw SBOMError(.malformedInput, "VEX statement #\(index): the justification must be a string")
+            }
+            let justification = try Self.text(statement["justification"]).map { label in
                 guard let justification = VulnerabilityAssessment.Justification(rawValue: label) else {
                     throw SBOMError(
                         .malformedInput, "VEX statement #\(index) has an unknown justification \"\(label.prefix(40))\"")
@@ -64,10 +69,11 @@ extension VulnerabilityCheck {
                 return justification
             }
             if status == .notAffected {
-                guard statement["justification"] is String || statement["impact_statement"] is String else {
+                guard justification != nil || Self.text(statement["impact_statement"]) != nil else {
                     throw SBOMError(
                         .malformedInput,
-                        "VEX statement #\(index): not_affected needs a justification or an impact_statement")
+                        "VEX statement #\(index): not_affected needs a justification or an impact_statement (not blank)"
+                    )
                 }
             }
             // Without a time a statement cannot be ordered against another: OpenVEX requires the document's.

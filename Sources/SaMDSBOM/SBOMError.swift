@@ -11,7 +11,8 @@ public struct SBOMError: Error, Sendable, Hashable, CustomStringConvertible {
 
         /// An advisories or VEX file (or the bundled support or transition table) is not what its format requires.
         public static let malformedInput = Code(.malformedInput)
-        /// A named input file does not exist.
+        /// A named input file does not exist, cannot be opened, or is not a regular file (a FIFO, device,
+        /// directory or socket, which would block or never end).
         public static let inputMissing = Code(.inputMissing)
         /// A file could not be read or written.
         public static let ioFailure = Code(.ioFailure)

@@ -49,18 +49,4 @@ extension SBOMInventory {
             return try CSAFVEXWriter(inventory: self, assessments: assessments, publisherNamespace: namespace).data()
         }
     }
-
-    /// Whether `text` is an absolute http or https URL with a host, written only in the characters RFC 3986 §2
-    /// allows (no white space, no control character, no quote or angle bracket): what
-    /// ``vexDocument(_:assessments:publisherNamespace:)`` takes as a publisher namespace, and the advisory
-    /// references it hands on.
-    /// - SeeAlso: RFC 3986 §2, §3.
-    public static func isAbsoluteHTTPURL(_ text: String) -> Bool {
-        let allowed = Set(
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%".unicodeScalars)
-        guard !text.isEmpty, text.unicodeScalars.allSatisfy(allowed.contains), let url = URL(string: text) else {
-            return false
-        }
-        return ["http", "https"].contains(url.scheme?.lowercased()) && url.host?.isEmpty == false
-    }
 }

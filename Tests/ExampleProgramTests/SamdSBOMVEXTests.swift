@@ -300,6 +300,38 @@ struct SBOMVEXDocumentTests {
         }
     }
 
+    /// Runs `--check` with `--vex-format format` on one OSV record: `fields` and an `affected` entry for every
+    /// OpenSSL before 99.0.0. Expects exit 78 and a document the format's validator takes; returns the run and
+    /// the document.
+    static func checkOneAdvisory(_ fields: [String: Any], format: String) async throws -> (
+        ChildProcess.Run, [String: Any]
+    ) {
+        var record = fields
+        record["affected"] = [
+            [
+                "package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
+                "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": "99.0.0"]]]],
+            ]
+        ]
+        let advisories = SBOMHarness.temporaryFile("advisory.json")
+        let file = SBOMHarness.temporaryFile("advisory.\(format).json")
+        try JSONSerialization.data(withJSONObject: [record]).write(to: advisories)
+        defer {
+            try? FileManager.default.removeItem(at: advisories)
+            try? FileManager.default.removeItem(at: file)
+        }
+        let run = try await SBOMHarness.sbom([
+            "--check", advisories.path, "--vex-format", format, "--output", file.path,
+        ])
+        #expect(run.status == 78, "\(run.standardError.prefix(500))")
+        if format == "csaf" {
+            try await Self.expectValidCSAF(file)
+        } else {
+            try await Self.expectValidCycloneDX(file)
+        }
+        return (run, try Self.object(file))
+    }
+
     /// An advisory's id and summary are third-party text: control characters, a bidirectional override and a
     /// 1 MiB summary go into both documents as JSON strings, which stay valid and say exactly what was given.
     @Test(arguments: ["cyclonedx", "csaf"])
@@ -311,36 +343,52 @@ struct SBOMVEXDocumentTests {
             "references": [
                 ["type": "WEB", "url": "javascript:alert(1)"], ["type": "WEB", "url": "https://a.example/\n"],
             ],
-            "affected": [
-                [
-                    "package": ["ecosystem": "OSS-Fuzz", "name": "openssl"],
-                    "ranges": [["type": "ECOSYSTEM", "events": [["introduced": "0"], ["fixed": "99.0.0"]]]],
-                ]
-            ],
         ]
-        let advisories = SBOMHarness.temporaryFile("hostile.json")
-        let file = SBOMHarness.temporaryFile("hostile.\(format).json")
-        try JSONSerialization.data(withJSONObject: [record]).write(to: advisories)
-        defer {
-            try? FileManager.default.removeItem(at: advisories)
-            try? FileManager.default.removeItem(at: file)
-        }
-        let run = try await SBOMHarness.sbom([
-            "--check", advisories.path, "--vex-format", format, "--output", file.path,
-        ])
-        #expect(run.status == 78, "\(run.standardError.prefix(500))")
+        let (run, document) = try await Self.checkOneAdvisory(record, format: format)
         #expect(!run.standardError.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\r" || $0 == "\u{202E}" })
-        let document = try Self.object(file)
         if format == "csaf" {
-            try await Self.expectValidCSAF(file)
             let vulnerability = try #require((document["vulnerabilities"] as? [[String: Any]])?.first)
             #expect((vulnerability["notes"] as? [[String: String]])?.first?["text"] == summary)
             #expect(vulnerability["references"] == nil, "no reference that is not an http(s) URL is handed on")
         } else {
-            try await Self.expectValidCycloneDX(file)
             let vulnerability = try Self.vulnerability(document, "TEST-2026-0003\u{1B}]0;title\u{7}")
             #expect(vulnerability["description"] as? String == summary)
             #expect(vulnerability["advisories"] == nil)
+        }
+    }
+
+    /// What the validators refuse never reaches a document: a blank summary is no summary, a reference that is
+    /// no strict RFC 3986 http(s) URI (a bad escape, two '#', userinfo, an IP literal) is left out, and so is a
+    /// CVSS vector that is not of its type's form; the rest of the advisory is handed on.
+    @Test(arguments: ["cyclonedx", "csaf"])
+    func blankSummariesBadURIsAndMisratedVectorsLeaveValidDocuments(format: String) async throws {
+        let kept = "https://h.example/advisory?id=1#top"
+        let record: [String: Any] = [
+            "id": "TEST-2026-0004", "aliases": ["CVE-0000-0004"], "summary": " \n",
+            "references": [
+                "https://h.example/%zz", "https://h.example/#a#b", "https://trusted.example@evil.example/",
+                "https://u:p@h.example/", "https://[::1]/", kept,
+            ].map { ["type": "WEB", "url": $0] },
+            "severity": [
+                ["type": "CVSS_V4", "score": "garbage\n"],
+                ["type": "CVSS_V2", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"],
+                ["type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"],
+            ],
+        ]
+        let (run, document) = try await Self.checkOneAdvisory(record, format: format)
+        #expect(run.standardError.contains("TEST-2026-0004 / CVE-0000-0004 (fixed in 99.0.0) — no summary"))
+        if format == "csaf" {
+            let vulnerability = try #require((document["vulnerabilities"] as? [[String: Any]])?.first)
+            #expect((vulnerability["notes"] as? [[String: String]])?.first?["text"] == "The advisory gives no summary.")
+            #expect((vulnerability["references"] as? [[String: String]])?.map { $0["url"] } == [kept])
+        } else {
+            let vulnerability = try Self.vulnerability(document, "TEST-2026-0004")
+            #expect(vulnerability["description"] == nil)
+            #expect((vulnerability["advisories"] as? [[String: String]])?.map { $0["url"] } == [kept])
+            #expect(
+                (vulnerability["ratings"] as? [[String: String]])?.map { $0["vector"] } == [
+                    "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
+                ])
         }
     }
 
