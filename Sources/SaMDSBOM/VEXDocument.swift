@@ -22,6 +22,7 @@ extension SBOMInventory {
     /// - CSAF 2.0 `csaf_vex`: publisher = ``author`` (category vendor) or the tool (category other), tracking
     ///   final version 1, the assessed components as products, one vulnerability per CVE (or OSV id).
     /// - Parameters:
+    ///   - format: CycloneDX 1.6 (this SBOM with a `vulnerabilities` section) or CSAF 2.0 (`csaf_vex`).
     ///   - assessments: from ``VulnerabilityCheck/assessments(for:advisories:vex:)`` on this inventory.
     ///   - publisherNamespace: CSAF `document.publisher.namespace`, an absolute http(s) URL the publisher
     ///     controls; default ``defaultPublisherNamespace``. Not used by CycloneDX.
