@@ -29,6 +29,25 @@ public enum SealedBox {
         return try self.sealWithSodium(message, to: recipient)
     }
 
+    /// Test seam for published vectors: ``seal(_:to:)`` with the ephemeral private key given instead of drawn
+    /// from the CSPRNG, so a sealed box can be reproduced byte for byte. It is libsodium's `crypto_box_seal`
+    /// construction made of libsodium calls — `epk ‖ crypto_box_easy(message, nonce, recipient, esk)` with
+    /// `nonce = crypto_generichash(24, epk ‖ recipient)` — and what it returns opens with `crypto_box_seal_open`
+    /// (the tests check both). Never for real data: a reused ephemeral key breaks the box.
+    package static func seal(
+        _ message: SecureBytes,
+        to recipient: X25519.PublicKey,
+        ephemeralPrivateKey: X25519.PrivateKey
+    ) throws -> [UInt8] {
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed(self.algorithmName)
+        guard message.count <= self.maximumMessageByteCount else {
+            throw CryptoError(
+                .inputTooLarge, "a sealed box takes at most \(self.maximumMessageByteCount) bytes, got \(message.count)"
+            )
+        }
+        return try self.sealWithSodium(message, to: recipient, ephemeralPrivateKey: ephemeralPrivateKey)
+    }
+
     /// Opens a sealed box addressed to `recipient`.
     /// - Parameter sealed: 48 … ``maximumMessageByteCount`` + 48 bytes.
     /// - Returns: the message in guarded memory.

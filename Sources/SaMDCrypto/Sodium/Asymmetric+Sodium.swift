@@ -55,6 +55,41 @@ extension SealedBox {
         }
     }
 
+    static func sealWithSodium(
+        _ message: SecureBytes,
+        to recipient: X25519.PublicKey,
+        ephemeralPrivateKey: X25519.PrivateKey
+    ) throws -> [UInt8] {
+        try LibraryGate.check()
+        try CryptoProfile.requireNonFIPSAlgorithmsAllowed(SealedBox.algorithmName)
+        let ephemeralPublicKey = ephemeralPrivateKey.publicKey.rawRepresentation
+        var nonce = [UInt8](repeating: 0, count: Int(crypto_box_NONCEBYTES))
+        let keys = ephemeralPublicKey + recipient.rawRepresentation
+        guard crypto_generichash(&nonce, nonce.count, keys, UInt64(keys.count), nil, 0) == 0 else {
+            throw CryptoError(.sodiumFailure, "crypto_generichash failed")
+        }
+        return try [UInt8](unsafeUninitializedCapacity: message.count + Self.overheadByteCount) { buffer, count in
+            UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<X25519.keyByteCount])
+                .copyBytes(from: ephemeralPublicKey)
+            let result = message.withUnsafeBytes { message in
+                ephemeralPrivateKey.secret.withUnsafeBytes { secret in
+                    crypto_box_easy(
+                        buffer.baseAddress! + X25519.keyByteCount,
+                        message.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                        UInt64(message.count),
+                        nonce,
+                        recipient.rawRepresentation,
+                        secret.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                    )
+                }
+            }
+            guard result == 0 else {
+                throw CryptoError(.invalidPublicKey, "crypto_box_easy refused the recipient's public key")
+            }
+            count = buffer.count
+        }
+    }
+
     static func openWithSodium(_ sealed: some Collection<UInt8>, with recipient: X25519.PrivateKey) throws
         -> SecureBytes
     {

@@ -82,7 +82,8 @@ public enum Envelope {
     }
 
     /// Seals with every random input given: ``seal(_:context:to:suite:)`` with fresh ones, and the published
-    /// test vectors with fixed ones — one path for both.
+    /// test vectors with fixed ones — one path for both. `wrapNonce` is used in mode 1, `ephemeralPrivateKey`
+    /// (the sealed box's ephemeral X25519 key; nil draws one) in mode 2.
     static func seal(
         _ plaintext: some Collection<UInt8>,
         context: EncryptionContext,
@@ -90,9 +91,11 @@ public enum Envelope {
         suite: PayloadSuite,
         dek: SecureBytes,
         wrapNonce: [UInt8],
-        salt: [UInt8]
+        salt: [UInt8],
+        ephemeralPrivateKey: X25519.PrivateKey? = nil
     ) throws -> [UInt8] {
-        let header = try EnvelopeHeader.sealing(dek, suite: suite, to: key, wrapNonce: wrapNonce)
+        let header = try EnvelopeHeader.sealing(
+            dek, suite: suite, to: key, wrapNonce: wrapNonce, ephemeralPrivateKey: ephemeralPrivateKey)
         return try ChunkedPayload.seal(
             plaintext, suite: suite, inputKey: dek, context: context.canonicalBytes, salt: salt, prefix: header.encoded)
     }

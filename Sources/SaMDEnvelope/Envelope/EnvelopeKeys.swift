@@ -59,9 +59,15 @@ public struct StaticKeyProvider: EnvelopeKeyProvider {
 
 extension EnvelopeHeader {
     /// Makes a header around a freshly wrapped `dek`.
-    static func sealing(_ dek: SecureBytes, suite: PayloadSuite, to key: SealingKey, wrapNonce: [UInt8]? = nil) throws
-        -> EnvelopeHeader
-    {
+    /// `wrapNonce` (mode 1) and `ephemeralPrivateKey` (mode 2) fix the wrap's random input, for the published
+    /// test vectors only; nil draws fresh ones.
+    static func sealing(
+        _ dek: SecureBytes,
+        suite: PayloadSuite,
+        to key: SealingKey,
+        wrapNonce: [UInt8]? = nil,
+        ephemeralPrivateKey: X25519.PrivateKey? = nil
+    ) throws -> EnvelopeHeader {
         switch key {
         case .keyEncryptionKey(let identifier, let kek):
             let prefix = Self.authenticatedPrefix(suite: suite, wrapMode: .keyEncryptionKey, key: identifier)
@@ -71,7 +77,8 @@ extension EnvelopeHeader {
             let prefix = Self.authenticatedPrefix(suite: suite, wrapMode: .recipient, key: identifier)
             return EnvelopeHeader(
                 suite: suite, wrapMode: .recipient, key: identifier,
-                wrappedKey: try DEKWrap.seal(dek, prefix: prefix, recipient: publicKey))
+                wrappedKey: try DEKWrap.seal(
+                    dek, prefix: prefix, recipient: publicKey, ephemeralPrivateKey: ephemeralPrivateKey))
         }
     }
 

@@ -38,7 +38,13 @@ enum DEKWrap {
     }
 
     /// Mode 2: a sealed box of DEK ‖ SHA-256(prefix) to the recipient.
-    static func seal(_ dek: SecureBytes, prefix: [UInt8], recipient: X25519.PublicKey) throws -> [UInt8] {
+    /// `ephemeralPrivateKey` is the published test vectors' seam (``SealedBox``); nil draws a fresh one.
+    static func seal(
+        _ dek: SecureBytes,
+        prefix: [UInt8],
+        recipient: X25519.PublicKey,
+        ephemeralPrivateKey: X25519.PrivateKey? = nil
+    ) throws -> [UInt8] {
         return try EnvelopeError.mappingCryptoErrors("sealing the DEK to the recipient") {
             let digest = try DigestAlgorithm.sha256.hash(prefix)
             let message = try SecureBytes(unsafeUninitializedCount: dekByteCount + digest.count) { output in
@@ -46,6 +52,9 @@ enum DEKWrap {
                     UnsafeMutableRawBufferPointer(rebasing: output[..<dekByteCount]).copyMemory(from: $0)
                 }
                 UnsafeMutableRawBufferPointer(rebasing: output[dekByteCount...]).copyBytes(from: digest)
+            }
+            if let ephemeralPrivateKey {
+                return try SealedBox.seal(message, to: recipient, ephemeralPrivateKey: ephemeralPrivateKey)
             }
             return try SealedBox.seal(message, to: recipient)
         }
