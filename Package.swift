@@ -321,7 +321,9 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"), "SaMDEnvelope", "SaMDCrypto",
                 "SaMDTestSupport",
             ],
-            resources: [.copy("Resources/wycheproof"), .copy("Resources/records")],
+            resources: [
+                .copy("Resources/wycheproof"), .copy("Resources/records"), .copy("Resources/envelope-format"),
+            ],
             swiftSettings: swiftSettings
         ),
         // A throw-away test PKI, generated at test time through OpenSSL (no certificate is committed).
