@@ -169,10 +169,7 @@ struct EnvelopeFormatVectorTests {
     /// read_envelope.py, written from the document alone, opens every vector; fails (never skips) when
     /// Scripts/setup has not installed the venv with `cryptography` and PyNaCl.
     @Test func independentReaderOpensEveryVector() async throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.python.path) else {
-            Issue.record("\(Self.python.path) is missing: run Scripts/setup")
-            return
-        }
+        try Self.requirePython()
         let reader = try Self.directory.appendingPathComponent("read_envelope.py")
         let run = try await ChildProcess.run(Self.python, [reader.path, try Self.vectorsURL.path])
         #expect(run.status == 0, "\(run)")
@@ -181,6 +178,56 @@ struct EnvelopeFormatVectorTests {
         #expect(opened.count == vectors.count)
         for vector in vectors {
             #expect(opened[vector.name] == vector.plaintext, "\(vector.name): the independent reader disagrees")
+        }
+    }
+
+    /// generate_vectors.py (Python's `cryptography` and PyNaCl, no SaMDKit code) still prints exactly the
+    /// published vectors file.
+    @Test func vectorsFileIsWhatTheIndependentGeneratorPrints() async throws {
+        try Self.requirePython()
+        let generator = try Self.directory.appendingPathComponent("generate_vectors.py")
+        let run = try await ChildProcess.run(Self.python, [generator.path])
+        #expect(run.status == 0, "\(run)")
+        let published = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.vectorsURL)) as? NSDictionary
+        let generated = try JSONSerialization.jsonObject(with: run.standardOutput) as? NSDictionary
+        #expect(published != nil && published == generated, "generate_vectors.py prints other vectors")
+    }
+
+    /// The independent reader is not a rubber stamp: one byte less, one flipped bit in the last tag, or a wrong
+    /// context, and it refuses (exits non-zero) instead of printing a plaintext.
+    @Test(arguments: ["cut", "flip", "context"])
+    func independentReaderRefusesAModifiedVector(_ change: String) async throws {
+        try Self.requirePython()
+        var file = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Self.vectorsURL)) as? [String: Any])
+        var vectors = try #require(file["vectors"] as? [[String: Any]])
+        var envelope = [UInt8](hex: try #require(vectors[0]["envelope"] as? String))
+        switch change {
+        case "cut": envelope.removeLast()
+        case "flip": envelope[envelope.count - 1] ^= 0x01
+        default:
+            vectors[0]["context"] = [["patient", "p-2"], ["record", "r-1"], ["type", "fhir"]]
+            vectors[0]["context_bytes"] = try EncryptionContext([
+                ("patient", "p-2"), ("record", "r-1"), ("type", "fhir"),
+            ])
+            .canonicalBytes.hex
+        }
+        vectors[0]["envelope"] = envelope.hex
+        file["vectors"] = [vectors[0]]
+        let modified = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "envelope-vectors-\(change)-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: modified) }
+        try JSONSerialization.data(withJSONObject: file).write(to: modified)
+        let reader = try Self.directory.appendingPathComponent("read_envelope.py")
+        let run = try await ChildProcess.run(Self.python, [reader.path, modified.path])
+        #expect(run.status != 0 && run.standardOutput.isEmpty, "\(change): \(run)")
+    }
+
+    /// Fails (never skips) when Scripts/setup has not made the venv.
+    static func requirePython() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.python.path) else {
+            Issue.record("\(Self.python.path) is missing: run Scripts/setup")
+            throw CocoaError(.fileNoSuchFile)
         }
     }
 
