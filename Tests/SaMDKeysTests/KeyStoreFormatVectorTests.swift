@@ -208,6 +208,43 @@ struct KeyStoreFormatVectorTests {
         #expect(StoreFormat.macInput(kdf: storeKDF, salt: salt, state: state) == documented)
     }
 
+    @Test("KeyStoreFormat.md quotes every vector of the JSON file")
+    func documentQuotesTheVectors() throws {
+        let vectors = try Vectors()
+        let document = try String(
+            contentsOf: Self.packageRoot.appendingPathComponent("Sources/SaMDKeys/SaMDKeys.docc/KeyStoreFormat.md"),
+            encoding: .utf8
+        )
+        // Long values are wrapped, continuation lines indented by two spaces.
+        let joined = document.replacingOccurrences(of: "\n  ", with: "")
+        func strings(_ object: Any) -> [String] {
+            switch object {
+            case let text as String: [text]
+            case let dictionary as [String: Any]: dictionary.values.flatMap(strings)
+            default: []
+            }
+        }
+        let quoted = strings(vectors.json).filter { $0.count >= 8 && Vectors.bytes(hex: $0) != nil }
+        #expect(quoted.count >= 30)
+        for value in quoted {
+            #expect(joined.contains(value), "KeyStoreFormat.md does not quote \(value.prefix(32))…")
+        }
+    }
+
+    @Test("subject names normalise as KeyStoreFormat.md says: Unicode 13.0-15.1 NFC compositions, not 16.0's")
+    func nfcVersion() throws {
+        func nfc(_ scalars: [UInt32]) -> [UInt32] {
+            let text = String(String.UnicodeScalarView(scalars.compactMap(Unicode.Scalar.init)))
+            return text.precomposedStringWithCanonicalMapping.unicodeScalars.map(\.value)
+        }
+        #expect(nfc([0x11935, 0x11930]) == [0x11938]) // Dives Akuru, Unicode 13.0: composed
+        #expect(nfc([0x113C2, 0x113C2]) == [0x113C2, 0x113C2]) // Tulu-Tigalari, Unicode 16.0: not composed
+        #expect(nfc([0x65, 0x301]) == [0xE9])
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
     /// The bytes of a JSON string field holding standard base64 (with padding).
     static func base64(_ field: Any?) throws -> [UInt8] {
         let text = try #require(field as? String)
@@ -216,9 +253,7 @@ struct KeyStoreFormatVectorTests {
 
     /// The virtualenv's python with cryptography and argon2-cffi (Scripts/setup); the test fails without them.
     static func python() throws -> URL {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let python = root.appendingPathComponent(".build/tools/venv/bin/python")
+        let python = Self.packageRoot.appendingPathComponent(".build/tools/venv/bin/python")
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
             throw KeyStoreVectorSetupFailure(
                 "no Python virtualenv at \(python.path); run Scripts/setup (it installs cryptography and argon2-cffi)")
