@@ -177,6 +177,14 @@ struct KeyStoreFormatVectorTests {
         #expect(result.status == 0, "\(result)")
         let printed = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(Vectors.bytes(hex: printed) == (try vectors.hex("envelope", "plaintext")))
+        // The reader checks the MAC: another passphrase is refused, and nothing is printed.
+        let wrongPassphrase = directory + "/wrong-passphrase"
+        #expect(FileManager.default.createFile(atPath: wrongPassphrase, contents: Data("not the passphrase".utf8)))
+        let refused = try await ChildProcess.run(
+            try Self.python(), [reader.path, directory, wrongPassphrase, subject, envelopeFile, context],
+            timeout: .seconds(60))
+        #expect(refused.status == 1 && refused.standardOutput.isEmpty, "\(refused)")
+        #expect(refused.standardError.contains("wrong passphrase"))
     }
 
     @Test("the MAC input KeyStoreFormat.md describes is what a fresh store's MAC is computed over")
