@@ -353,6 +353,8 @@ let package = Package(
                 "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The key-store vectors and the independent Python reader (KeyStoreFormat.md).
+            resources: [.copy("Resources/keystore-vectors.json"), .copy("Resources/keystore_reader.py")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,276 @@
+// The key-store vectors of KeyStoreFormat.md (Resources/keystore-vectors.json, written by
+// Scripts/keystore-vectors.py with Python's cryptography and argon2-cffi): every byte recomputed with
+// SaMDKit's primitives, the files opened by FileKeyStore, and read again by the independent Python reader.
+
+import Foundation
+import SaMDCrypto
+import SaMDTestSupport
+import Testing
+
+@testable import SaMDEnvelope
+@testable import SaMDKeys
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Key-store format vectors")
+struct KeyStoreFormatVectorTests {
+    /// The vector file, its hex fields read as bytes.
+    struct Vectors {
+        let json: [String: Any]
+
+        init() throws {
+            let url = try #require(Bundle.module.url(forResource: "keystore-vectors", withExtension: "json"))
+            self.json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        }
+
+        func hex(_ path: String...) throws -> [UInt8] {
+            var object: Any = self.json
+            for key in path { object = try #require((object as? [String: Any])?[key], "no \(key)") }
+            let text = try #require(object as? String)
+            return try #require(Self.bytes(hex: text), "\(path) is not hex")
+        }
+
+        func string(_ key: String) throws -> String {
+            try #require(self.json[key] as? String)
+        }
+
+        static func bytes(hex: String) -> [UInt8]? {
+            let digits = Array(hex.utf8)
+            guard digits.count.isMultiple(of: 2) else { return nil }
+            return stride(from: 0, to: digits.count, by: 2).compactMap {
+                UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)
+            }
+        }
+
+        var envelopeContext: EncryptionContext {
+            get throws {
+                let envelope = try #require(self.json["envelope"] as? [String: Any])
+                return try EncryptionContext(try #require(envelope["context"] as? [String: String]))
+            }
+        }
+    }
+
+    static func plain(_ key: SecureBytes) -> [UInt8] {
+        key.withUnsafeBytes { Array($0) }
+    }
+
+    /// Writes the vector store's files, as a key store directory holds them (0700 directories, 0600 files).
+    static func writeStore(_ vectors: Vectors) throws -> String {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("samd-keystore-vectors-\(UUID().uuidString)").path
+        for path in [directory, directory + "/subjects", directory + "/receipts"] {
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        }
+        let files = [
+            ("keystore.json", try vectors.hex("keystoreJSON")),
+            (try vectors.string("subjectFileName"), try vectors.hex("subjectJSON")),
+        ]
+        for (name, bytes) in files {
+            #expect(
+                FileManager.default.createFile(
+                    atPath: directory + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600]))
+        }
+        return directory
+    }
+
+    @Test("every vector byte is recomputed from its inputs with SaMDKit's primitives")
+    func recompute() throws {
+        let vectors = try Vectors()
+        let passphrase = try SecureBytes(copying: try vectors.hex("passphrase"))
+        let argon = try #require(vectors.json["argon2id"] as? [String: Any])
+        let salt = try vectors.hex("argon2id", "salt")
+        let parameters = Argon2id.Parameters(
+            iterations: UInt32(try #require(argon["iterations"] as? Int)),
+            memoryByteCount: try #require(argon["memoryBytes"] as? Int))
+        #expect(argon["memoryKiB"] as? Int == parameters.memoryByteCount / 1024)
+        let root = try Argon2id.deriveKey(passphrase: passphrase, salt: salt, parameters: parameters)
+        #expect(Self.plain(root) == (try vectors.hex("argon2id", "root")))
+
+        let kdf = StoreFormat.KDF(
+            algorithm: "argon2id", iterations: parameters.iterations, memory: parameters.memoryByteCount,
+            salt: Data(salt).base64EncodedString())
+        let (wrapKey, macKey) = try FileKeyStore.deriveKeys(passphrase: passphrase, kdf: kdf, salt: salt)
+        #expect(Array("samd-keystore-v1 wrap".utf8) == (try vectors.hex("wrapKeyInfo")))
+        #expect(Array("samd-keystore-v1 mac".utf8) == (try vectors.hex("macKeyInfo")))
+        #expect(Self.plain(wrapKey) == (try vectors.hex("wrapKey")))
+        #expect(Self.plain(macKey) == (try vectors.hex("macKey")))
+
+        let kek = try SecureBytes(copying: try vectors.hex("kek"))
+        #expect(try AESKeyWrap.wrapWithPadding(kek, using: wrapKey) == (try vectors.hex("kekWrapped")))
+        let indexKey = try SecureBytes(copying: try vectors.hex("indexKey"))
+        #expect(try AESKeyWrap.wrapWithPadding(indexKey, using: wrapKey) == (try vectors.hex("indexKeyWrapped")))
+
+        let state = try vectors.hex("state")
+        let macInput = StoreFormat.macInput(kdf: kdf, salt: salt, state: state)
+        #expect(macInput == (try vectors.hex("macInput")))
+        #expect(try DigestAlgorithm.sha256.authenticationCode(for: macInput, key: macKey) == (try vectors.hex("mac")))
+
+        // The blind name: HMAC-SHA-256(index key, "samd-subject-v1" ‖ 0x00 ‖ NFC(subject) as UTF-8), 16 bytes, hex.
+        let subject = String(decoding: try vectors.hex("subject"), as: UTF8.self)
+        #expect(Array(subject.precomposedStringWithCanonicalMapping.utf8) == (try vectors.hex("subjectNFC")))
+        let blindInput = Array("samd-subject-v1".utf8) + [0] + (try vectors.hex("subjectNFC"))
+        #expect(blindInput == (try vectors.hex("blindIndexInput")))
+        let blind = try DigestAlgorithm.sha256.authenticationCode(for: blindInput, key: indexKey)
+        #expect(blind == (try vectors.hex("blindIndexMAC")))
+        let name = "s-" + blind.prefix(16).map { String(format: "%02x", $0) }.joined()
+        #expect(name == (try vectors.string("subjectKeyName")))
+
+        let kekID = try KeyIdentifier(parsing: try vectors.string("kekIdentifier"))
+        let binding = StoreFormat.subjectBinding(id: name, version: 1, kek: kekID)
+        #expect(binding == (try vectors.hex("subjectKeyAssociatedData")))
+        let subjectKey = try SecureBytes(copying: try vectors.hex("subjectKey"))
+        let wrappedSubjectKey = try AEADKeyWrap.wrap(
+            subjectKey, using: kek, associatedData: binding, nonce: try vectors.hex("subjectKeyNonce"))
+        #expect(wrappedSubjectKey == (try vectors.hex("subjectKeyWrapped")))
+
+        let envelope = try Envelope.seal(
+            try vectors.hex("envelope", "plaintext"), context: try vectors.envelopeContext,
+            to: .keyEncryptionKey(try KeyIdentifier(name: name, version: 1), subjectKey), suite: .cobblestone256,
+            dek: try SecureBytes(copying: try vectors.hex("envelope", "dek")),
+            wrapNonce: try vectors.hex("envelope", "wrapNonce"), salt: try vectors.hex("envelope", "salt"))
+        #expect(try vectors.envelopeContext.canonicalBytes == (try vectors.hex("envelope", "contextBytes")))
+        #expect(envelope == (try vectors.hex("envelope", "envelope")))
+    }
+
+    @Test("FileKeyStore opens the vector store, its KEK and subject key, and the vector envelope")
+    func openWithSaMDKeys() throws {
+        let vectors = try Vectors()
+        let directory = try Self.writeStore(vectors)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try FileKeyStore(
+            opening: directory, passphrase: try SecureBytes(copying: try vectors.hex("passphrase")))
+        let kekID = try KeyIdentifier(parsing: try vectors.string("kekIdentifier"))
+        #expect(Self.plain(try store.keyEncryptionKey(for: kekID)) == (try vectors.hex("kek")))
+        #expect(try store.list().map(\.identifier) == [kekID])
+        let subject = String(decoding: try vectors.hex("subject"), as: UTF8.self)
+        let name = try vectors.string("subjectKeyName")
+        #expect("s-" + (try store.subjectIndex(of: subject)) == name)
+        let subjectKey = try store.keyEncryptionKey(for: try KeyIdentifier(name: name, version: 1))
+        #expect(Self.plain(subjectKey) == (try vectors.hex("subjectKey")))
+        let plaintext = try Envelope.open(
+            try vectors.hex("envelope", "envelope"), context: try vectors.envelopeContext, keys: store)
+        #expect(plaintext == (try vectors.hex("envelope", "plaintext")))
+    }
+
+    @Test("the independent Python reader (KeyStoreFormat.md alone) opens the vector envelope")
+    func independentReader() async throws {
+        let vectors = try Vectors()
+        let directory = try Self.writeStore(vectors)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let passphraseFile = directory + "/passphrase"
+        let envelopeFile = directory + "/record.smde"
+        #expect(FileManager.default.createFile(atPath: passphraseFile, contents: Data(try vectors.hex("passphrase"))))
+        #expect(
+            FileManager.default.createFile(
+                atPath: envelopeFile, contents: Data(try vectors.hex("envelope", "envelope"))))
+        let envelope = try #require(vectors.json["envelope"] as? [String: Any])
+        let context = String(
+            decoding: try JSONSerialization.data(withJSONObject: try #require(envelope["context"])), as: UTF8.self)
+        let reader = try #require(Bundle.module.url(forResource: "keystore_reader", withExtension: "py"))
+        let subject = String(decoding: try vectors.hex("subject"), as: UTF8.self)
+        let result = try await ChildProcess.run(
+            try Self.python(), [reader.path, directory, passphraseFile, subject, envelopeFile, context],
+            timeout: .seconds(60))
+        #expect(result.status == 0, "\(result)")
+        let printed = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Vectors.bytes(hex: printed) == (try vectors.hex("envelope", "plaintext")))
+        // The reader checks the MAC: another passphrase is refused, and nothing is printed.
+        let wrongPassphrase = directory + "/wrong-passphrase"
+        #expect(FileManager.default.createFile(atPath: wrongPassphrase, contents: Data("not the passphrase".utf8)))
+        let refused = try await ChildProcess.run(
+            try Self.python(), [reader.path, directory, wrongPassphrase, subject, envelopeFile, context],
+            timeout: .seconds(60))
+        #expect(refused.status == 1 && refused.standardOutput.isEmpty, "\(refused)")
+        #expect(refused.standardError.contains("wrong passphrase"))
+    }
+
+    @Test("the MAC input KeyStoreFormat.md describes is what a fresh store's MAC is computed over")
+    func macInputOfAFreshStore() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let store = try fixture.create()
+        let file = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/keystore.json")))
+                as? [String: Any])
+        let kdf = try #require(file["kdf"] as? [String: Any])
+        #expect(kdf["algorithm"] as? String == "argon2id")
+        let iterations = UInt32(try #require(kdf["iterations"] as? Int))
+        let memory = UInt64(try #require(kdf["memory"] as? Int))
+        let salt = try Self.base64(kdf["salt"])
+        let state = try Self.base64(file["state"])
+        let mac = try Self.base64(file["mac"])
+        // As the document spells it: "samd-keystore-v1" ‖ 0x00 ‖ iterations (u32 BE) ‖ memory in bytes (u64 BE)
+        // ‖ salt (16) ‖ the state's bytes as stored (the base64 decoded).
+        var documented = Array("samd-keystore-v1".utf8) + [0]
+        documented += (0..<4).reversed().map { UInt8(truncatingIfNeeded: iterations >> ($0 * 8)) }
+        documented += (0..<8).reversed().map { UInt8(truncatingIfNeeded: memory >> ($0 * 8)) }
+        documented += salt + state
+        #expect(salt.count == 16 && mac.count == 32)
+        #expect(try DigestAlgorithm.sha256.authenticationCode(for: documented, key: store.macKey) == mac)
+        let storeKDF = StoreFormat.KDF(
+            algorithm: "argon2id", iterations: iterations, memory: Int(memory), salt: kdf["salt"] as? String ?? "")
+        #expect(StoreFormat.macInput(kdf: storeKDF, salt: salt, state: state) == documented)
+    }
+
+    @Test("KeyStoreFormat.md quotes every vector of the JSON file")
+    func documentQuotesTheVectors() throws {
+        let vectors = try Vectors()
+        let document = try String(
+            contentsOf: Self.packageRoot.appendingPathComponent("Sources/SaMDKeys/SaMDKeys.docc/KeyStoreFormat.md"),
+            encoding: .utf8
+        )
+        // Long values are wrapped, continuation lines indented by two spaces.
+        let joined = document.replacingOccurrences(of: "\n  ", with: "")
+        func strings(_ object: Any) -> [String] {
+            switch object {
+            case let text as String: [text]
+            case let dictionary as [String: Any]: dictionary.values.flatMap(strings)
+            default: []
+            }
+        }
+        let quoted = strings(vectors.json).filter { $0.count >= 8 && Vectors.bytes(hex: $0) != nil }
+        #expect(quoted.count >= 30)
+        for value in quoted {
+            #expect(joined.contains(value), "KeyStoreFormat.md does not quote \(value.prefix(32))…")
+        }
+    }
+
+    @Test("subject names normalise as KeyStoreFormat.md says: Unicode 13.0-15.1 NFC compositions, not 16.0's")
+    func nfcVersion() throws {
+        func nfc(_ scalars: [UInt32]) -> [UInt32] {
+            let text = String(String.UnicodeScalarView(scalars.compactMap(Unicode.Scalar.init)))
+            return text.precomposedStringWithCanonicalMapping.unicodeScalars.map(\.value)
+        }
+        #expect(nfc([0x11935, 0x11930]) == [0x11938]) // Dives Akuru, Unicode 13.0: composed
+        #expect(nfc([0x113C2, 0x113C2]) == [0x113C2, 0x113C2]) // Tulu-Tigalari, Unicode 16.0: not composed
+        #expect(nfc([0x65, 0x301]) == [0xE9])
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The bytes of a JSON string field holding standard base64 (with padding).
+    static func base64(_ field: Any?) throws -> [UInt8] {
+        let text = try #require(field as? String)
+        return Array(try #require(Data(base64Encoded: text)))
+    }
+
+    /// The virtualenv's python with cryptography and argon2-cffi (Scripts/setup); the test fails without them.
+    static func python() throws -> URL {
+        let python = Self.packageRoot.appendingPathComponent(".build/tools/venv/bin/python")
+        guard FileManager.default.isExecutableFile(atPath: python.path) else {
+            throw KeyStoreVectorSetupFailure(
+                "no Python virtualenv at \(python.path); run Scripts/setup (it installs cryptography and argon2-cffi)")
+        }
+        return python
+    }
+}
+
+struct KeyStoreVectorSetupFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
