@@ -14,7 +14,7 @@ struct CSAFVEXWriter {
     let publisherNamespace: String
 
     func data() throws -> Data {
-        let date = CycloneDXWriter.timestamp(self.inventory.timestamp)
+        let date = SBOMJSON.timestamp(self.inventory.timestamp)
         let subject = self.inventory.subject
         let day = String(date.prefix(10)).replacingOccurrences(of: "-", with: "")
         let document: [String: Any] = [
@@ -50,7 +50,7 @@ struct CSAFVEXWriter {
             "product_tree": ["full_product_names": self.products()],
             "vulnerabilities": self.vulnerabilities(),
         ]
-        return try CycloneDXWriter.serialize(document)
+        return try SBOMJSON.serialize(document)
     }
 
     /// Each assessed component, in inventory order, as a full product name; `product_id` is its `bom-ref`.

@@ -13,7 +13,7 @@ struct CycloneDXVEXWriter {
     func data() throws -> Data {
         var document = CycloneDXWriter(inventory: self.inventory).object()
         document["vulnerabilities"] = self.vulnerabilities()
-        return try CycloneDXWriter.serialize(document)
+        return try SBOMJSON.serialize(document)
     }
 
     /// OpenVEX status → CycloneDX `analysis.state`.
@@ -141,7 +141,7 @@ struct CycloneDXVEXWriter {
                 ? "The advisory's affected range contains the running version; no VEX statement concerns it."
                 : "As stated by VEX (\(key.status.rawValue)).")
             : detail.joined(separator: "\n\n")
-        if let time = key.statementTimestamp { analysis["lastUpdated"] = CycloneDXWriter.timestamp(time) }
+        if let time = key.statementTimestamp { analysis["lastUpdated"] = SBOMJSON.timestamp(time) }
         return analysis
     }
 

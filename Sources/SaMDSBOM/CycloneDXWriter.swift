@@ -8,7 +8,7 @@ struct CycloneDXWriter {
     let inventory: SBOMInventory
 
     func data() throws -> Data {
-        try Self.serialize(self.object())
+        try SBOMJSON.serialize(self.object())
     }
 
     /// The document as a JSON object (the VEX writer adds its `vulnerabilities` to it).
@@ -36,7 +36,7 @@ struct CycloneDXWriter {
             "serialNumber": "urn:uuid:\(UUID().uuidString.lowercased())",
             "version": 1,
             "metadata": [
-                "timestamp": Self.timestamp(self.inventory.timestamp),
+                "timestamp": SBOMJSON.timestamp(self.inventory.timestamp),
                 "lifecycles": [["phase": "operations"]],
                 "tools": [
                     "components": [
@@ -66,18 +66,6 @@ struct CycloneDXWriter {
                 + self.inventory.cryptographicAssets.map(self.asset),
             "dependencies": dependencies,
         ]
-    }
-
-    /// `document` as pretty-printed JSON with sorted keys (deterministic but for ids and timestamps).
-    static func serialize(_ document: [String: Any]) throws -> Data {
-        try JSONSerialization.data(
-            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
     }
 
     private func properties(_ values: [String: String]) -> [[String: String]] {

@@ -63,9 +63,10 @@ public struct SBOMInventory: Sendable {
         let table = try SupportTable.bundled()
         let system = OperatingSystem.current()
         let graph = try BuildGraphRecord.captured.get()
+        let executable = Self.processPath()
         let paths = [runtime.openSSL.libsslPath, runtime.openSSL.libcryptoPath, runtime.sodium.path].compactMap { $0 }
         let loaded = try LoadedObjects.current(
-            excluding: Set(paths), executable: Self.processPath(), toolchain: graph.toolchain)
+            excluding: Set(paths), executable: executable, toolchain: graph.toolchain)
         let owners = DpkgDatabase().owners(of: paths + (loaded?.paths ?? []))
 
         var components: [SBOMComponent] = []
@@ -82,12 +83,12 @@ public struct SBOMInventory: Sendable {
         subject.properties["samd:cryptoProfile"] = runtime.profile.rawValue
         subject.properties["samd:fipsProviderAvailable"] = String(runtime.openSSL.fipsProviderAvailable)
         subject.properties["samd:fipsProviderActive"] = String(runtime.openSSL.fipsProviderActive)
-        subject.properties["samd:process"] = Self.processPath()
+        subject.properties["samd:process"] = executable
         if graph.kind == .product {
             // The product is the running executable: its own bytes (with a statically linked Swift runtime in
             // them) are hashed like every loaded library. The fallback's subject, SaMDKit, is not this file.
-            subject.path = Self.processPath()
-            (subject.sha256, subject.sha512) = Self.digests(ofFile: Self.processPath())
+            subject.path = executable
+            (subject.sha256, subject.sha512) = Self.digests(ofFile: executable)
         }
 
         return SBOMInventory(

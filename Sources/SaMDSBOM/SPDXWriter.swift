@@ -44,7 +44,7 @@ struct SPDXWriter {
     }
 
     func data() throws -> Data {
-        let created = CycloneDXWriter.timestamp(self.inventory.timestamp)
+        let created = SBOMJSON.timestamp(self.inventory.timestamp)
         let tool = "Tool: \(SBOMInventory.toolName)-\(SaMDKit.version)"
         var packages: [[String: Any]] = []
         var relationships: [[String: String]] = [
@@ -113,8 +113,7 @@ struct SPDXWriter {
             "packages": packages,
             "relationships": relationships,
         ]
-        return try JSONSerialization.data(
-            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return try SBOMJSON.serialize(document)
     }
 
     /// The `LicenseRef-…` identifiers the components' licence expressions use (SPDX 2.3 §10: each must be declared
