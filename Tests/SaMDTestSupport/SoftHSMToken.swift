@@ -1,0 +1,117 @@
+public import Foundation
+
+/// A SoftHSM2 token made for one test: its own configuration and token directory in a temporary directory
+/// (`SOFTHSM2_CONF` points there), initialised with `softhsm2-util`, removed by ``remove()``.
+///
+/// Programs started by a test get ``environment``. A test that loads the module in its own process shares one
+/// configuration for the whole process (SoftHSM2 reads `SOFTHSM2_CONF` once, at `C_Initialize`): use
+/// ``inProcess(label:)``, which makes a new token in ``processConfigurationDirectory``.
+public struct SoftHSMToken: Sendable {
+    /// Where Debian's `softhsm2` package installs the module.
+    public static let modulePath = "/usr/lib/softhsm/libsofthsm2.so"
+    /// The user PIN every test token gets (test-only: never a real token's PIN).
+    public static let testPIN = "1234-test-pin"
+    /// The security officer PIN every test token gets.
+    public static let testSOPIN = "5678-test-so-pin"
+
+    /// The directory holding `softhsm2.conf` and `tokens/`.
+    public let directory: URL
+    /// The token's label.
+    public let label: String
+    /// Whether ``remove()`` deletes ``directory`` (not for the process-wide configuration).
+    let ownsDirectory: Bool
+
+    /// `SOFTHSM2_CONF` for programs that use this token.
+    public var environment: [String: String] { ["SOFTHSM2_CONF": self.configurationPath] }
+    /// The path of `softhsm2.conf`.
+    public var configurationPath: String { self.directory.appendingPathComponent("softhsm2.conf").path }
+    /// An RFC 7512 URI for an object of this token, with the module's path.
+    public func uri(object: String, type: String? = nil) -> String {
+        "pkcs11:token=\(self.label);object=\(object)\(type.map { ";type=\($0)" } ?? "")?module-path=\(Self.modulePath)"
+    }
+
+    /// Makes a configuration directory and a token labelled `label` in it.
+    /// - Throws: ``SetupFailure`` when SoftHSM2 is not installed (`Scripts/setup` installs it) or
+    ///   `softhsm2-util` fails.
+    public static func create(label: String = "samd") async throws -> SoftHSMToken {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-softhsm-\(UUID().uuidString)")
+        try Self.writeConfiguration(in: directory)
+        let token = SoftHSMToken(directory: directory, label: label, ownsDirectory: true)
+        do {
+            try await token.initialise()
+        } catch {
+            token.remove()
+            throw error
+        }
+        return token
+    }
+
+    /// The configuration directory this test process uses for modules it loads itself; `SOFTHSM2_CONF` is set to
+    /// it the first time (before any test loads the module).
+    public static let processConfigurationDirectory: URL = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-softhsm-process-\(getpid())-\(UUID().uuidString)")
+        try? Self.writeConfiguration(in: directory)
+        setenv("SOFTHSM2_CONF", directory.appendingPathComponent("softhsm2.conf").path, 1)
+        return directory
+    }()
+
+    /// A new token, labelled `label` plus a unique suffix, in ``processConfigurationDirectory``.
+    public static func inProcess(label: String = "samd") async throws -> SoftHSMToken {
+        let unique = "\(label)-\(UUID().uuidString.prefix(8).lowercased())"
+        let token = SoftHSMToken(directory: Self.processConfigurationDirectory, label: unique, ownsDirectory: false)
+        try await token.initialise()
+        return token
+    }
+
+    /// Runs `pkcs11-tool` (opensc) on this token, logged in with the user PIN unless `login` is false: the
+    /// independent check of what SaMDKit did in the token.
+    public func pkcs11Tool(_ arguments: [String], login: Bool = true, timeout: Duration = .seconds(30)) async throws
+        -> ChildProcess.Run
+    {
+        let tool = try ProgramLocations.requiredTool("pkcs11-tool")
+        let common = ["--module", Self.modulePath, "--token-label", self.label]
+        return try await ChildProcess.run(
+            tool, common + (login ? ["--login", "--pin", Self.testPIN] : []) + arguments,
+            environment: self.environment, timeout: timeout)
+    }
+
+    /// Generates a key pair in the token (`pkcs11-tool --keypairgen`), e.g. `EC:prime256v1`, labelled `label`.
+    public func generateKeyPair(label: String, type: String = "EC:prime256v1", id: String = "01") async throws {
+        let run = try await self.pkcs11Tool(["--keypairgen", "--key-type", type, "--label", label, "--id", id])
+        guard run.status == 0 else { throw SetupFailure("pkcs11-tool --keypairgen failed: \(run)") }
+    }
+
+    /// Deletes the token's directory (a no-op for an ``inProcess(label:)`` token, whose directory the process
+    /// shares).
+    public func remove() {
+        if self.ownsDirectory { try? FileManager.default.removeItem(at: self.directory) }
+    }
+
+    private func initialise() async throws {
+        let utility = try ProgramLocations.requiredTool("softhsm2-util")
+        guard FileManager.default.fileExists(atPath: Self.modulePath) else {
+            throw SetupFailure("\(Self.modulePath) is missing; run Scripts/setup (it installs softhsm2)")
+        }
+        let run = try await ChildProcess.run(
+            utility,
+            ["--init-token", "--free", "--label", self.label, "--pin", Self.testPIN, "--so-pin", Self.testSOPIN],
+            environment: self.environment, timeout: .seconds(30))
+        guard run.status == 0 else { throw SetupFailure("softhsm2-util --init-token failed: \(run)") }
+    }
+
+    private static func writeConfiguration(in directory: URL) throws {
+        let tokens = directory.appendingPathComponent("tokens")
+        try FileManager.default.createDirectory(
+            at: tokens, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let configuration = """
+            directories.tokendir = \(tokens.path)
+            objectstore.backend = file
+            log.level = ERROR
+            slots.removable = false
+
+            """
+        try Data(configuration.utf8).write(to: directory.appendingPathComponent("softhsm2.conf"))
+    }
+}
