@@ -153,6 +153,10 @@ struct LoadedObjects {
         file.summary = "\(name), loaded by this process from \(object.path)"
         file.path = object.path
         (file.sha256, file.sha512) = SBOMInventory.digests(ofFile: object.readablePath)
+        if !object.deleted, PKCS11Modules.isModule(object.path) {
+            file.properties[PKCS11Modules.moduleProperty] =
+                "true: a PKCS#11 (Cryptoki) module, exporting C_GetFunctionList; its token's mechanisms are CBOM assets"
+        }
         if object.deleted {
             file.properties["samd:deleted"] =
                 "true: removed or replaced after it was loaded; hashes (when present) are of the mapped file"

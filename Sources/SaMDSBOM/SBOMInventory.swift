@@ -99,7 +99,11 @@ public struct SBOMInventory: Sendable {
             swiftToolchain: graph.toolchain,
             components: components,
             cryptographicAssets: try AlgorithmTransitionTable.bundled().classify(
-                CryptographicAsset.assets(for: runtime)),
+                CryptographicAsset.assets(for: runtime)
+                    + loadedComponents.flatMap(\.flattened).filter {
+                        $0.properties[PKCS11Modules.moduleProperty] != nil
+                    }
+                    .flatMap(PKCS11Modules.assets(module:))),
             supportTableDate: table.as_of,
             operatingSystem: system?.key,
             author: nil

@@ -228,5 +228,33 @@ struct LoadedObjectsTests {
         #expect(package.reference == "deb:libsofthsm2" && package.supplier == "Debian")
         #expect(inventory.subject.dependsOn.contains(package.reference))
         try await Self.expectHashes(file)
+
+        // Recognised as a PKCS#11 module by its C_GetFunctionList, not its name; other libraries are not.
+        #expect(file.properties[PKCS11Modules.moduleProperty]?.hasPrefix("true") == true)
+        let libc = try #require(inventory.allComponents.first { $0.name == "libc.so.6" })
+        #expect(libc.properties[PKCS11Modules.moduleProperty] == nil)
+        // Its token's mechanisms are CBOM assets implemented by that file, named by their CKM_ constants.
+        let token = inventory.cryptographicAssets.filter { $0.implementedBy == file.reference }
+        #expect(
+            Set(token.compactMap { $0.properties["samd:pkcs11Mechanism"] })
+                == ["CKM_AES_GCM (0x1087)", "CKM_SHA256_HMAC (0x0251)", "CKM_ECDSA (0x1041)"])
+        #expect(
+            token.allSatisfy { $0.certificationLevel == "unknown" && $0.properties["samd:pkcs11Module"] == resolved })
+        let references = inventory.cryptographicAssets.map(\.reference)
+        #expect(Set(references).count == references.count)
+        // And the CycloneDX document says the module provides them.
+        let document = try #require(
+            try JSONSerialization.jsonObject(with: inventory.document(.cycloneDX)) as? [String: Any])
+        let dependencies = try #require(document["dependencies"] as? [[String: Any]])
+        let provides = dependencies.first { $0["ref"] as? String == file.reference }?["provides"] as? [String]
+        #expect(Set(provides ?? []) == Set(token.map(\.reference)))
+    }
+
+    /// The CBOM names token mechanisms for each PKCS#11 module loaded, and none without one.
+    @Test func tokenAssetsFollowTheModulesLoaded() throws {
+        let inventory = try SBOMInventory.current()
+        let modules = inventory.allComponents.filter { $0.properties[PKCS11Modules.moduleProperty] != nil }
+        let tokenAssets = inventory.cryptographicAssets.filter { $0.properties["samd:pkcs11Mechanism"] != nil }
+        #expect(tokenAssets.count == 3 * modules.count)
     }
 }
