@@ -89,10 +89,11 @@ struct KeyStoreFormatVectorTests {
         let root = try Argon2id.deriveKey(passphrase: passphrase, salt: salt, parameters: parameters)
         #expect(Self.plain(root) == (try vectors.hex("argon2id", "root")))
 
-        let kdf = StoreFormat.KDF(
-            algorithm: "argon2id", iterations: parameters.iterations, memory: parameters.memoryByteCount,
-            salt: Data(salt).base64EncodedString())
-        let (wrapKey, macKey) = try FileKeyStore.deriveKeys(passphrase: passphrase, kdf: kdf, salt: salt)
+        let kdf = KEKCustodyRecord.PassphraseKDF(
+            algorithm: "argon2id", iterations: parameters.iterations, memoryByteCount: parameters.memoryByteCount,
+            salt: salt)
+        let custody = try PassphraseCustody(opening: .passphrase(kdf), passphrase: passphrase)
+        let (wrapKey, macKey) = (custody.wrapKey, custody.macKey)
         #expect(Array("samd-keystore-v1 wrap".utf8) == (try vectors.hex("wrapKeyInfo")))
         #expect(Array("samd-keystore-v1 mac".utf8) == (try vectors.hex("macKeyInfo")))
         #expect(Self.plain(wrapKey) == (try vectors.hex("wrapKey")))
@@ -104,7 +105,7 @@ struct KeyStoreFormatVectorTests {
         #expect(try AESKeyWrap.wrapWithPadding(indexKey, using: wrapKey) == (try vectors.hex("indexKeyWrapped")))
 
         let state = try vectors.hex("state")
-        let macInput = StoreFormat.macInput(kdf: kdf, salt: salt, state: state)
+        let macInput = StoreFormat.macInput(kdf: StoreFormat.KDF(kdf), salt: salt, state: state)
         #expect(macInput == (try vectors.hex("macInput")))
         #expect(try DigestAlgorithm.sha256.authenticationCode(for: macInput, key: macKey) == (try vectors.hex("mac")))
 
@@ -210,7 +211,9 @@ struct KeyStoreFormatVectorTests {
         documented += (0..<8).reversed().map { UInt8(truncatingIfNeeded: memory >> ($0 * 8)) }
         documented += salt + state
         #expect(salt.count == 16 && mac.count == 32)
-        #expect(try DigestAlgorithm.sha256.authenticationCode(for: documented, key: store.macKey) == mac)
+        #expect(
+            try DigestAlgorithm.sha256.authenticationCode(
+                for: documented, key: try #require(store.custody as? PassphraseCustody).macKey) == mac)
         let storeKDF = StoreFormat.KDF(
             algorithm: "argon2id", iterations: iterations, memory: Int(memory), salt: kdf["salt"] as? String ?? "")
         #expect(StoreFormat.macInput(kdf: storeKDF, salt: salt, state: state) == documented)

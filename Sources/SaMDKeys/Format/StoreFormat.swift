@@ -91,3 +91,26 @@ enum StoreFormat {
         return Array(data)
     }
 }
+
+extension StoreFormat.StoredKey {
+    /// A KEK version as format v1 keeps it: its metadata and its custody reference's wrapped material.
+    /// - Throws: `EnvelopeError.Code.keyStore` for a reference format v1 cannot record (a token object).
+    init(metadata: ManagedKey, reference: KEKReference) throws {
+        guard let wrapped = reference.wrappedMaterial else {
+            throw EnvelopeError(
+                .keyStore, "\(StoreFormat.format) cannot record \(metadata.identifier) as a token object")
+        }
+        self.init(metadata: metadata, wrapped: Data(wrapped).base64EncodedString())
+    }
+
+    /// The custody's reference to this version's material.
+    /// - Throws: `EnvelopeError.Code.keyDestroyed` once it was destroyed; `EnvelopeError.Code.keyStore` for
+    ///   wrapped material that is not base64 of at most 4104 bytes.
+    func reference() throws -> KEKReference {
+        guard let wrapped = self.wrapped else {
+            throw EnvelopeError(.keyDestroyed, "\(self.metadata.identifier) was destroyed")
+        }
+        return .wrappedMaterial(
+            try StoreFormat.decodeBase64(wrapped, limit: 4104, "wrapped \(self.metadata.identifier)"))
+    }
+}

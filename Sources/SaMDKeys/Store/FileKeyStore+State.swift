@@ -1,0 +1,46 @@
+import Foundation
+import SaMDCrypto
+import SaMDEnvelope
+import Synchronization
+
+/// The store's state (``StoreFormat/State``): read from the persisted metadata document and authenticated
+/// by the custody, cached while the document is unchanged, and changed under the store lock.
+extension FileKeyStore {
+    /// Runs `body` on the current persisted state under the store lock, then writes it atomically.
+    @discardableResult
+    func mutate<T>(_ body: (inout StoreFormat.State, Date) throws -> T) throws -> T {
+        let lock = try self.storeLock(.exclusive)
+        defer { withExtendedLifetime(lock) {} }
+        var state = try self.reload()
+        let result = try body(&state, self.now())
+        state.generation += 1
+        let revision = try self.persistence.writeMetadata(try StoreDocument.encode(state, custody: self.custody))
+        self.cached.withLock { $0 = (state, revision) }
+        return result
+    }
+
+    /// The store's state as persisted now: the cached state while the document is the one it was read
+    /// from (same revision — every write makes a new one), otherwise the document read and authenticated
+    /// again. So a rotation, retirement or destruction by another process is seen by the next operation here.
+    func current() throws -> StoreFormat.State {
+        let revision = self.persistence.metadataRevision()
+        let cached = self.cached.withLock { $0 }
+        if let revision, cached.revision == revision {
+            return cached.state
+        }
+        return try self.reload()
+    }
+
+    /// Reads and authenticates the metadata document again.
+    @discardableResult
+    func reload() throws -> StoreFormat.State {
+        let (bytes, revision) = try self.persistence.readMetadata(maximumByteCount: StoreFormat.storeFileLimit)
+        let document = try StoreDocument.parse(bytes, location: self.persistence.location)
+        guard document.custody == self.custody.record else {
+            throw EnvelopeError(.keyStore, "the key store's KDF parameters changed underneath this process")
+        }
+        let state = try document.authenticate(with: self.custody)
+        self.cached.withLock { $0 = (state, revision) }
+        return state
+    }
+}
