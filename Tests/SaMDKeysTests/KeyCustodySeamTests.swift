@@ -1,0 +1,147 @@
+import Foundation
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDTestSupport
+import Synchronization
+import Testing
+
+@testable import SaMDKeys
+
+/// A custody that keeps its KEK versions as a token does — it never exports their material — for testing the
+/// seam a token custody plugs into: every primitive is a real ``PassphraseCustody``'s, only the export is
+/// refused, and destructions are counted.
+struct NonExportingCustody: KEKCustody {
+    final class Destroyed: Sendable {
+        let keys = Mutex<[KeyIdentifier]>([])
+    }
+
+    let inner: PassphraseCustody
+    let destroyed = Destroyed()
+    var recordOverride: KEKCustodyRecord?
+
+    var record: KEKCustodyRecord { self.recordOverride ?? self.inner.record }
+
+    func generateKEK(_ identifier: KeyIdentifier) throws -> KEKReference {
+        try self.inner.generateKEK(identifier)
+    }
+
+    func destroyKEK(_ identifier: KeyIdentifier, _ reference: KEKReference) throws {
+        self.destroyed.keys.withLock { $0.append(identifier) }
+    }
+
+    func exportKEK(_ identifier: KeyIdentifier, _ reference: KEKReference) throws -> SecureBytes {
+        throw EnvelopeError(
+            .keyNotUsable, "\(identifier) never leaves its custody: seal with a subject key (subjectSealingKey)")
+    }
+
+    func wrapSubjectKey(
+        _ subjectKey: SecureBytes, underKEK identifier: KeyIdentifier, _ reference: KEKReference,
+        associatedData: [UInt8]
+    ) throws -> [UInt8] {
+        try self.inner.wrapSubjectKey(subjectKey, underKEK: identifier, reference, associatedData: associatedData)
+    }
+
+    func unwrapSubjectKey(
+        _ wrapped: [UInt8], underKEK identifier: KeyIdentifier, _ reference: KEKReference, associatedData: [UInt8]
+    ) throws -> SecureBytes {
+        try self.inner.unwrapSubjectKey(wrapped, underKEK: identifier, reference, associatedData: associatedData)
+    }
+
+    func wrapStoreSecret(_ secret: SecureBytes) throws -> [UInt8] { try self.inner.wrapStoreSecret(secret) }
+    func unwrapStoreSecret(_ wrapped: [UInt8]) throws -> SecureBytes { try self.inner.unwrapStoreSecret(wrapped) }
+    func authenticationCode(for message: [UInt8]) throws -> [UInt8] {
+        try self.inner.authenticationCode(for: message)
+    }
+    func isValidAuthenticationCode(_ code: [UInt8], for message: [UInt8]) throws -> Bool {
+        try self.inner.isValidAuthenticationCode(code, for: message)
+    }
+}
+
+@Suite("KEK custody seam")
+struct KeyCustodySeamTests {
+    static let record = Array("{\"resourceType\":\"Observation\"}".utf8)
+    static let context = try! EncryptionContext([("patient", "p-1"), ("record", "r-1")])
+
+    @Test("a custody given to create is found again from the record the store keeps")
+    func injectedCustodyCreatesAndReopens() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let custody = try PassphraseCustody.create(passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF)
+        let store = try FileKeyStore.create(at: fixture.directory, custody: custody)
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "p-1"))
+
+        let seen = Mutex<KEKCustodyRecord?>(nil)
+        let reopened = try FileKeyStore(
+            opening: fixture.directory,
+            custody: { record in
+                seen.withLock { $0 = record }
+                return try PassphraseCustody(opening: record, passphrase: fixture.passphrase)
+            })
+        #expect(seen.withLock { $0 } == custody.record)
+        #expect(custody.record.type == "passphrase")
+        #expect(custody.record.passphraseKDF?.memoryByteCount == StoreFixture.fastKDF.memoryByteCount)
+        #expect(try Envelope.open(sealed, context: Self.context, keys: reopened) == Self.record)
+        // The passphrase API opens what the custody API made: one format.
+        #expect(try Envelope.open(sealed, context: Self.context, keys: fixture.open()) == Self.record)
+    }
+
+    @Test("a custody that never exports KEKs seals with subject keys, rotates, rewraps and destroys")
+    func nonExportingCustody() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let custody = NonExportingCustody(
+            inner: try PassphraseCustody.create(passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF))
+        let store = try FileKeyStore.create(at: fixture.directory, custody: custody)
+        #expect(envelopeCode { try store.sealingKey(named: FileKeyStore.defaultKeyName) } == .keyNotUsable)
+        let first = try KeyIdentifier(name: FileKeyStore.defaultKeyName, version: 1)
+        #expect(envelopeCode { try store.keyEncryptionKey(for: first) } == .keyNotUsable)
+
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "p-1"))
+        #expect(try Envelope.open(sealed, context: Self.context, keys: store) == Self.record)
+        let subjectKey = try store.subjectSealingKey(subject: "p-1").identifier
+        #expect(try store.whileSealingKeyIsCurrent(subjectKey) { true })
+
+        _ = try store.rotate(named: FileKeyStore.defaultKeyName)
+        #expect(try store.rewrapSubjectKeys(named: FileKeyStore.defaultKeyName).rewrapped == 1)
+        _ = try store.destroy(first)
+        #expect(custody.destroyed.keys.withLock { $0 } == [first])
+        #expect(try Envelope.open(sealed, context: Self.context, keys: store) == Self.record)
+        #expect(try store.shred(subject: "p-1").key.name == subjectKey.name)
+        #expect(envelopeCode { try Envelope.open(sealed, context: Self.context, keys: store) } == .keyDestroyed)
+    }
+
+    @Test("a store opens only with the custody it records")
+    func opensOnlyWithTheRecordedCustody() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        _ = try fixture.create()
+        // Another salt: the custody is not the store's.
+        let other = try PassphraseCustody.create(passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF)
+        #expect(envelopeCode { try FileKeyStore(opening: fixture.directory, custody: { _ in other }) } == .keyStore)
+        // A passphrase custody refuses a token's record.
+        #expect(
+            envelopeCode {
+                try PassphraseCustody(
+                    opening: .pkcs11(uri: "pkcs11:token=samd;object=records"), passphrase: fixture.passphrase)
+            } == .keyStore)
+    }
+
+    @Test("format v1 refuses a custody it cannot record, and writes nothing")
+    func formatV1RefusesATokenCustody() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        var custody = NonExportingCustody(
+            inner: try PassphraseCustody.create(passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF))
+        custody.recordOverride = .pkcs11(uri: "pkcs11:token=samd")
+        #expect(envelopeCode { try FileKeyStore.create(at: fixture.directory, custody: custody) } == .keyStore)
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/keystore.json"))
+        #expect(
+            envelopeCode {
+                _ = try StoreFormat.StoredKey(
+                    metadata: ManagedKey(
+                        identifier: try KeyIdentifier(name: "records", version: 1), state: .active,
+                        createdAt: Date(), activatedAt: Date(), cryptoperiod: .seconds(1)),
+                    reference: .tokenObject(label: "records:1", id: [1]))
+            } == .keyStore)
+    }
+}
