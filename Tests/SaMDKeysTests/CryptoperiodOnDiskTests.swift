@@ -69,10 +69,10 @@ struct CryptoperiodOnDiskTests {
         let state = Array(change(try Self.stateText(fixture)).utf8)
         #expect(state != Array(try Self.stateText(fixture).utf8))
         let custody = try PassphraseCustody(opening: document.custody, passphrase: fixture.passphrase)
-        let mac = try custody.authenticationCode(for: StoreFormat.macInput(custody: document.custody, state: state))
-        let rewritten = StoreFormat.Envelope(
-            format: document.envelope.format, kdf: document.envelope.kdf, state: Data(state).base64EncodedString(),
-            mac: Data(mac).base64EncodedString())
+        let mac = try custody.authenticationCode(for: StoreFormat.macInputV2(custody: document.custody, state: state))
+        let rewritten = StoreFormat.EnvelopeV2(
+            format: StoreFormat.format, custody: try StoreFormat.custody(document.custody),
+            state: Data(state).base64EncodedString(), mac: Data(mac).base64EncodedString())
         try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(rewritten)), to: path)
     }
 }

@@ -126,22 +126,43 @@ struct KeyCustodySeamTests {
             } == .keyStore)
     }
 
-    @Test("format v1 refuses a custody it cannot record, and writes nothing")
-    func formatV1RefusesATokenCustody() throws {
+    @Test("a token custody is recorded in the document and found again; a PIN in its URI is refused")
+    func tokenCustodyRecord() throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         var custody = NonExportingCustody(
             inner: try PassphraseCustody.create(passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF))
-        custody.recordOverride = .pkcs11(uri: "pkcs11:token=samd")
+        custody.recordOverride = .pkcs11(uri: "pkcs11:token=samd;object=records?pin-value=1234")
         #expect(envelopeCode { try FileKeyStore.create(at: fixture.directory, custody: custody) } == .keyStore)
         #expect(!FileManager.default.fileExists(atPath: fixture.directory + "/keystore.json"))
-        #expect(
-            envelopeCode {
-                _ = try StoreFormat.StoredKey(
-                    metadata: ManagedKey(
-                        identifier: try KeyIdentifier(name: "records", version: 1), state: .active,
-                        createdAt: Date(), activatedAt: Date(), cryptoperiod: .seconds(1)),
-                    reference: .tokenObject(label: "records:1", id: [1]))
-            } == .keyStore)
+
+        let uri = "pkcs11:token=samd?module-path=/usr/lib/softhsm/libsofthsm2.so"
+        custody.recordOverride = .pkcs11(uri: uri)
+        _ = try FileKeyStore.create(at: fixture.directory, custody: custody)
+        let file = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/keystore.json"))) as? [String: Any])
+        #expect(file["format"] as? String == "samd-keystore-v2")
+        #expect(file["kdf"] == nil)
+        #expect(file["custody"] as? [String: String] == ["type": "pkcs11", "uri": uri])
+        let seen = Mutex<KEKCustodyRecord?>(nil)
+        let reopened = try FileKeyStore(
+            opening: fixture.directory,
+            custody: { record in
+                seen.withLock { $0 = record }
+                return custody
+            })
+        #expect(seen.withLock { $0 }?.pkcs11URI == uri)
+        #expect(try reopened.list().count == 1)
+
+        // A token object as the document keeps it: label and CKA_ID (hex), given back as they were.
+        let key = StoreFormat.StoredKey(
+            metadata: ManagedKey(
+                identifier: try KeyIdentifier(name: "records", version: 2), state: .active, createdAt: Date(),
+                activatedAt: Date(), cryptoperiod: .seconds(1)),
+            reference: .tokenObject(label: "records:2", id: [0x0a, 0xff]))
+        #expect(key.wrapped == nil && key.object == StoreFormat.TokenObject(label: "records:2", id: "0aff"))
+        #expect(try key.reference().tokenObject?.label == "records:2")
+        #expect(try key.reference().tokenObject?.id == [0x0a, 0xff])
     }
 }

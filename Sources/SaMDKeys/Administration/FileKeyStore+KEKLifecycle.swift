@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-public import SaMDCrypto
+import SaMDCrypto
 public import SaMDEnvelope
 
 /// KEK administration (NIST SP 800-57 Part 1 Rev. 5, §7): new versions (generated in the custody), their
@@ -62,7 +62,7 @@ extension FileKeyStore {
             throw EnvelopeError(.keyNotUsable, "\(name) has no version left after \(UInt32.max)")
         }
         let identifier = try KeyIdentifier(name: name, version: version)
-        let key = try StoreFormat.StoredKey(
+        let key = StoreFormat.StoredKey(
             metadata: ManagedKey(
                 identifier: identifier, state: .preActivation, createdAt: now, activatedAt: nil,
                 cryptoperiod: cryptoperiod),
@@ -129,7 +129,7 @@ extension FileKeyStore {
             let reference = try? state.keys[index].reference()
             state.keys[index].metadata.state = .destroyed
             state.keys[index].metadata.destroyedAt = now
-            state.keys[index].wrapped = nil
+            state.keys[index].dropReference()
             return (DestructionReceipt(key: key, destroyedAt: now, subjectIndex: nil), reference)
         }
         // Recorded destroyed first: a custody that fails here (a token unreachable) leaves material no version

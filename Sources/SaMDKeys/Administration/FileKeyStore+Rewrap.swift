@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SaMDCrypto
-public import SaMDEnvelope
+import SaMDEnvelope
 
 /// Rewrapping subject keys under the active version of a KEK (after a rotation), and finding the subject keys
 /// a KEK version still wraps (before destroying it).

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SaMDCrypto
-public import SaMDEnvelope
+import SaMDEnvelope
 
 /// Crypto-shredding a subject: every version of its key destroyed under the subject's lock, and a receipt.
 extension FileKeyStore {

@@ -33,8 +33,8 @@ public struct KEKCustodyRecord: Sendable, Hashable {
         KEKCustodyRecord(storage: .passphrase(kdf))
     }
 
-    /// A PKCS#11 custody's record: the RFC 7512 URI of its token (never with `pin-value`). A format-v1
-    /// `keystore.json` cannot record it.
+    /// A PKCS#11 custody's record: the RFC 7512 URI of its token, `pkcs11:…`, at most 4 096 bytes and never
+    /// with `pin-value` (a store refuses to record or read such a URI). Recorded by format version 2 only.
     public static func pkcs11(uri: String) -> KEKCustodyRecord {
         KEKCustodyRecord(storage: .pkcs11(uri: uri))
     }

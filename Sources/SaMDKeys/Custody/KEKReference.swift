@@ -16,7 +16,8 @@ public struct KEKReference: Sendable, Hashable {
     }
 
     /// A secret-key object in a PKCS#11 token, found by `CKA_LABEL` (`NAME:VERSION`, e.g. `records:2`) and
-    /// `CKA_ID` (PKCS#11 v3.0 §4.4). A format-v1 `keystore.json` cannot record it.
+    /// `CKA_ID` (PKCS#11 v3.0 §4.4). Recorded by format version 2 only
+    /// (`keys[].object`: the label, and the id in lower-case hex).
     public static func tokenObject(label: String, id: [UInt8]) -> KEKReference {
         KEKReference(storage: .tokenObject(label: label, id: id))
     }

@@ -1,6 +1,6 @@
 import Foundation
 import SaMDCrypto
-public import SaMDEnvelope
+import SaMDEnvelope
 import Synchronization
 
 /// Blind indexes: HMAC-SHA-256 under the store's index key (a store secret its custody wraps), so records

@@ -38,8 +38,9 @@ public final class FileKeyStore: KeyStore {
     /// How long an operation waits for the store's locks before it fails with
     /// `EnvelopeError.Code.keyUnavailable` (another process holds them: a long operation, or one stopped).
     public var lockTimeout: Duration { self.persistence.lockTimeout }
-    /// The last state read, and the revision of the document it came from.
-    let cached: Mutex<(state: StoreFormat.State, revision: MetadataRevision?)>
+    /// The last state read, the revision of the document it came from, and that document's format version
+    /// (1 until the store's first write, which writes version 2).
+    let cached: Mutex<(state: StoreFormat.State, revision: MetadataRevision?, formatVersion: Int)>
     /// The index key, unwrapped once, with the wrapped form it came from (it never changes for a store; if
     /// another document with another index key were read, the wrapped forms would differ and it is unwrapped
     /// again). Held in guarded memory for the store's lifetime.
@@ -77,7 +78,8 @@ public final class FileKeyStore: KeyStore {
     /// Creates a new store in `directory` (created 0700 if missing; it must not hold a store yet) whose KEK
     /// versions are in `custody`, with one active KEK version, ``defaultKeyName``:1, generated there.
     /// - Throws: `EnvelopeError.Code.keyStore` when a store exists there, the directory is not private, or
-    ///   the store's format cannot record the custody; the custody's errors; `EnvelopeError.Code.io`.
+    ///   the custody's record is refused (a token URI that holds a PIN, `pin-value`); the custody's errors;
+    ///   `EnvelopeError.Code.io`.
     public static func create(
         at directory: String,
         custody: any KEKCustody,
@@ -94,8 +96,8 @@ public final class FileKeyStore: KeyStore {
     /// Creates a new store in `persistence` (which must not hold one yet) whose KEK versions are in
     /// `custody`, with one active KEK version, ``defaultKeyName``:1, and a fresh 32-byte index key wrapped by
     /// the custody.
-    /// - Throws: `EnvelopeError.Code.keyStore` when a store exists there or the store's format cannot record
-    ///   the custody; the custody's and the persistence's errors.
+    /// - Throws: `EnvelopeError.Code.keyStore` when a store exists there or the custody's record is refused
+    ///   (a token URI that holds a PIN, `pin-value`); the custody's and the persistence's errors.
     public static func create(
         in persistence: any KeyMetadataPersistence,
         custody: any KEKCustody,
@@ -106,7 +108,7 @@ public final class FileKeyStore: KeyStore {
         let indexKey = try cryptoCall { try SecureBytes(randomByteCount: 32) }
         let created = now()
         let identifier = try KeyIdentifier(name: defaultKeyName, version: 1)
-        let first = try StoreFormat.StoredKey(
+        let first = StoreFormat.StoredKey(
             metadata: ManagedKey(
                 identifier: identifier, state: .active, createdAt: created, activatedAt: created,
                 cryptoperiod: cryptoperiod),
@@ -122,7 +124,7 @@ public final class FileKeyStore: KeyStore {
             "key store created", metadata: ["event": "samd.keys.store-created", "key": "\(first.metadata.identifier)"])
         return FileKeyStore(
             persistence: persistence, custody: custody, state: state, revision: persistence.metadataRevision(),
-            now: now, logger: logger)
+            formatVersion: 2, now: now, logger: logger)
     }
 
     /// Opens the store in `directory`, its KEKs under a passphrase.
@@ -182,7 +184,8 @@ public final class FileKeyStore: KeyStore {
             throw error
         }
         self.init(
-            persistence: persistence, custody: custody, state: state, revision: revision, now: now, logger: logger)
+            persistence: persistence, custody: custody, state: state, revision: revision,
+            formatVersion: document.formatVersion, now: now, logger: logger)
     }
 
     private init(
@@ -190,13 +193,14 @@ public final class FileKeyStore: KeyStore {
         custody: any KEKCustody,
         state: StoreFormat.State,
         revision: MetadataRevision?,
+        formatVersion: Int,
         now: @escaping @Sendable () -> Date,
         logger: Logger
     ) {
         self.directory = persistence.location
         self.persistence = persistence
         self.custody = custody
-        self.cached = Mutex((state, revision))
+        self.cached = Mutex((state, revision, formatVersion))
         self.now = now
         self.logger = logger
     }
