@@ -180,9 +180,26 @@ struct KeyStoreFormatVectorTests {
         let vectors = try Vectors()
         let directory = try Self.writeStore(vectors, formatVersion: formatVersion)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let passphraseFile = directory + "/passphrase"
+        let result = try await Self.runIndependentReader(
+            vectors, store: directory, passphrase: vectors.hex("passphrase"))
+        #expect(result.status == 0, "\(result)")
+        let printed = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Vectors.bytes(hex: printed) == (try vectors.hex("envelope", "plaintext")))
+        // The reader checks the MAC: another passphrase is refused, and nothing is printed.
+        let refused = try await Self.runIndependentReader(
+            vectors, store: directory, passphrase: Array("not the passphrase".utf8))
+        #expect(refused.status == 1 && refused.standardOutput.isEmpty, "\(refused)")
+        #expect(refused.standardError.contains("wrong passphrase"))
+    }
+
+    /// Runs the independent reader on the store in `directory`: the vector subject's envelope, opened with
+    /// `passphrase` (written to a file beside, as the envelope is).
+    static func runIndependentReader(_ vectors: Vectors, store directory: String, passphrase: [UInt8]) async throws
+        -> ChildProcess.Run
+    {
+        let passphraseFile = directory + "/passphrase-\(UUID().uuidString)"
         let envelopeFile = directory + "/record.smde"
-        #expect(FileManager.default.createFile(atPath: passphraseFile, contents: Data(try vectors.hex("passphrase"))))
+        #expect(FileManager.default.createFile(atPath: passphraseFile, contents: Data(passphrase)))
         #expect(
             FileManager.default.createFile(
                 atPath: envelopeFile, contents: Data(try vectors.hex("envelope", "envelope"))))
@@ -191,20 +208,9 @@ struct KeyStoreFormatVectorTests {
             decoding: try JSONSerialization.data(withJSONObject: try #require(envelope["context"])), as: UTF8.self)
         let reader = try #require(Bundle.module.url(forResource: "keystore_reader", withExtension: "py"))
         let subject = String(decoding: try vectors.hex("subject"), as: UTF8.self)
-        let result = try await ChildProcess.run(
+        return try await ChildProcess.run(
             try Self.python(), [reader.path, directory, passphraseFile, subject, envelopeFile, context],
             timeout: .seconds(60))
-        #expect(result.status == 0, "\(result)")
-        let printed = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(Vectors.bytes(hex: printed) == (try vectors.hex("envelope", "plaintext")))
-        // The reader checks the MAC: another passphrase is refused, and nothing is printed.
-        let wrongPassphrase = directory + "/wrong-passphrase"
-        #expect(FileManager.default.createFile(atPath: wrongPassphrase, contents: Data("not the passphrase".utf8)))
-        let refused = try await ChildProcess.run(
-            try Self.python(), [reader.path, directory, wrongPassphrase, subject, envelopeFile, context],
-            timeout: .seconds(60))
-        #expect(refused.status == 1 && refused.standardOutput.isEmpty, "\(refused)")
-        #expect(refused.standardError.contains("wrong passphrase"))
     }
 
     @Test("the MAC input KeyStoreFormat.md describes is what a fresh store's MAC is computed over")

@@ -69,20 +69,8 @@ struct KeyStoreMigrationTests {
         #expect(envelopeCode { try FileKeyStore(opening: directory, passphrase: wrong) } == .keyStore)
 
         // The independent reader reads the store SaMDKit migrated.
-        let passphraseFile = directory + "/passphrase"
-        let envelopeFile = directory + "/record.smde"
-        #expect(FileManager.default.createFile(atPath: passphraseFile, contents: Data(try vectors.hex("passphrase"))))
-        #expect(
-            FileManager.default.createFile(
-                atPath: envelopeFile, contents: Data(try vectors.hex("envelope", "envelope"))))
-        let envelope = try #require(vectors.json["envelope"] as? [String: Any])
-        let context = String(
-            decoding: try JSONSerialization.data(withJSONObject: try #require(envelope["context"])), as: UTF8.self)
-        let reader = try #require(Bundle.module.url(forResource: "keystore_reader", withExtension: "py"))
-        let result = try await ChildProcess.run(
-            try KeyStoreFormatVectorTests.python(),
-            [reader.path, directory, passphraseFile, subject, envelopeFile, context],
-            timeout: .seconds(60))
+        let result = try await KeyStoreFormatVectorTests.runIndependentReader(
+            vectors, store: directory, passphrase: vectors.hex("passphrase"))
         #expect(result.status == 0, "\(result)")
         #expect(
             Vectors.bytes(hex: result.output.trimmingCharacters(in: .whitespacesAndNewlines))
