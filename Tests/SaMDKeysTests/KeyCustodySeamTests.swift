@@ -13,6 +13,8 @@ import Testing
 struct NonExportingCustody: KEKCustody {
     final class Destroyed: Sendable {
         let keys = Mutex<[KeyIdentifier]>([])
+        /// While set, destroying fails as an unreachable token does.
+        let unreachable = Mutex(false)
     }
 
     let inner: PassphraseCustody
@@ -26,6 +28,9 @@ struct NonExportingCustody: KEKCustody {
     }
 
     func destroyKEK(_ identifier: KeyIdentifier, _ reference: KEKReference) throws {
+        guard !self.destroyed.unreachable.withLock({ $0 }) else {
+            throw EnvelopeError(.keyUnavailable, "the custody cannot be reached")
+        }
         self.destroyed.keys.withLock { $0.append(identifier) }
     }
 
@@ -108,6 +113,31 @@ struct KeyCustodySeamTests {
         #expect(try Envelope.open(sealed, context: Self.context, keys: store) == Self.record)
         #expect(try store.shred(subject: "p-1").key.name == subjectKey.name)
         #expect(envelopeCode { try Envelope.open(sealed, context: Self.context, keys: store) } == .keyDestroyed)
+    }
+
+    @Test("a custody that fails to destroy a KEK version leaves it recorded as it was; a rerun destroys it")
+    func destructionInTheCustodyComesFirst() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let custody = NonExportingCustody(
+            inner: try PassphraseCustody.create(passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF))
+        let store = try FileKeyStore.create(at: fixture.directory, custody: custody)
+        let first = try KeyIdentifier(name: FileKeyStore.defaultKeyName, version: 1)
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "p-1"))
+        _ = try store.rotate(named: FileKeyStore.defaultKeyName)
+        _ = try store.rewrapSubjectKeys(named: FileKeyStore.defaultKeyName)
+
+        custody.destroyed.unreachable.withLock { $0 = true }
+        #expect(envelopeCode { try store.destroy(first) } == .keyUnavailable)
+        #expect(try store.list().first { $0.identifier == first }?.state == .deactivated)
+        #expect(custody.destroyed.keys.withLock { $0 }.isEmpty)
+        #expect(try StoreFile.list(fixture.directory + "/receipts").isEmpty)
+
+        custody.destroyed.unreachable.withLock { $0 = false }
+        #expect(try store.destroy(first).key == first)
+        #expect(custody.destroyed.keys.withLock { $0 } == [first])
+        #expect(try store.list().first { $0.identifier == first }?.state == .destroyed)
+        #expect(try Envelope.open(sealed, context: Self.context, keys: store) == Self.record)
     }
 
     @Test("a store opens only with the custody it records")

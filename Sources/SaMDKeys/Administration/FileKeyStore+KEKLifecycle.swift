@@ -118,23 +118,25 @@ extension FileKeyStore {
                 "\(stillWrapped.count) subject key(s) are still wrapped under \(key); rotate (which rewraps them) before destroying it"
             )
         }
-        let (receipt, reference) = try self.mutate { state, now in
+        let receipt = try self.mutate { state, now in
             let index = try Self.checkDestroyable(key, in: state)
             // Activated and deactivated again during the scan, it may wrap subject keys the scan did not see.
             guard state.keys[index].metadata == checked else {
                 throw EnvelopeError(
                     .keyNotUsable, "\(key) changed state while its subject keys were checked; try again")
             }
-            // Damaged wrapped material is destroyed all the same.
-            let reference = try? state.keys[index].reference()
+            // The custody's material first, then the record: a custody that fails (a token unreachable) leaves
+            // the version as it was, and a write that fails after it leaves a version a rerun destroys again —
+            // never material that no version refers to any more. (Damaged wrapped material is dropped all the
+            // same: it has nothing the custody could destroy.)
+            if let reference = try? state.keys[index].reference() {
+                try self.custody.destroyKEK(key, reference)
+            }
             state.keys[index].metadata.state = .destroyed
             state.keys[index].metadata.destroyedAt = now
             state.keys[index].dropReference()
-            return (DestructionReceipt(key: key, destroyedAt: now, subjectIndex: nil), reference)
+            return DestructionReceipt(key: key, destroyedAt: now, subjectIndex: nil)
         }
-        // Recorded destroyed first: a custody that fails here (a token unreachable) leaves material no version
-        // refers to, never a version whose material is gone.
-        if let reference { try self.custody.destroyKEK(key, reference) }
         self.logger.notice("key destroyed", metadata: ["event": "samd.keys.destroyed", "key": "\(key)"])
         self.keep(receipt)
         return receipt

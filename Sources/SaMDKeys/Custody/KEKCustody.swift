@@ -26,9 +26,10 @@ public protocol KEKCustody: Sendable {
     /// - Throws: `EnvelopeError.Code.crypto`; `EnvelopeError.Code.keyUnavailable`.
     func generateKEK(_ identifier: KeyIdentifier) throws -> KEKReference
 
-    /// Destroys a KEK version's material, after the store recorded the version destroyed. Must succeed
-    /// when the material is gone already (a destruction resumed after a crash). A custody whose material is
-    /// only the wrapped form the store drops (``PassphraseCustody``) has nothing to do.
+    /// Destroys a KEK version's material, under the store's exclusive lock, just before the store records
+    /// the version destroyed: if that write fails, the version is still recorded as it was and a rerun of the
+    /// destruction calls this again — so it must succeed when the material is gone already. A custody
+    /// whose material is only the wrapped form the store drops (``PassphraseCustody``) has nothing to do.
     /// - Throws: `EnvelopeError.Code.keyUnavailable`; `EnvelopeError.Code.crypto`.
     func destroyKEK(_ identifier: KeyIdentifier, _ reference: KEKReference) throws
 
