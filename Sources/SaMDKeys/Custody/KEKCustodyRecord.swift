@@ -13,6 +13,7 @@ public struct KEKCustodyRecord: Sendable, Hashable {
         /// The Argon2id salt, 16 bytes.
         public var salt: [UInt8]
 
+        /// The parameters as given; bounded only when a store is opened with them.
         public init(algorithm: String, iterations: UInt32, memoryByteCount: Int, salt: [UInt8]) {
             self.algorithm = algorithm
             self.iterations = iterations
