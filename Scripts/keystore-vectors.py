@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes Tests/SaMDKeysTests/Resources/keystore-vectors.json: a whole key store (passphrase -> Argon2id ->
-wrap and MAC keys -> KEK records:1 -> subject key -> envelope), computed with Python's `cryptography` and
-`argon2-cffi` only, from KeyStoreFormat.md and EnvelopeFormat.md -- independently of SaMDKit.
+wrap and MAC keys -> KEK records:1 -> subject key -> envelope), its keystore.json in format version 1 and in
+version 2, computed with Python's `cryptography` and `argon2-cffi` only, from KeyStoreFormat.md and
+EnvelopeFormat.md -- independently of SaMDKit.
 
 Every key below is a test key made for these vectors (counting byte patterns); none belongs to a real store.
 Run: .build/tools/venv/bin/python Scripts/keystore-vectors.py > Tests/SaMDKeysTests/Resources/keystore-vectors.json
@@ -62,6 +63,29 @@ keystore = {
 }
 keystore_bytes = (json.dumps(keystore, sort_keys=True, indent=2) + "\n").encode("utf-8")
 
+
+def field(data):
+    """A variable-length field of a version 2 MAC input: u16 big-endian length, then the bytes."""
+    return struct.pack(">H", len(data)) + data
+
+
+# Format version 2: the same state and keys; the custody recorded as an object, and every field under the MAC.
+v2_mac_input = (b"samd-keystore-v2\x00" + field(b"passphrase") + field(b"argon2id") + struct.pack(">I", iterations)
+                + struct.pack(">Q", memory_bytes) + field(salt) + struct.pack(">Q", len(state_bytes)) + state_bytes)
+v2_mac = hmac.new(mac_key, v2_mac_input, hashlib.sha256).digest()
+keystore_v2 = {
+    "custody": {"kdf": {"algorithm": "argon2id", "iterations": iterations, "memory": memory_bytes, "salt": b64(salt)},
+                "type": "passphrase"},
+    "format": "samd-keystore-v2",
+    "mac": b64(v2_mac),
+    "state": b64(state_bytes),
+}
+keystore_v2_bytes = (json.dumps(keystore_v2, sort_keys=True, indent=2) + "\n").encode("utf-8")
+# A token custody's MAC input (its MAC is the token's HMAC key's, not a vector).
+pkcs11_uri = "pkcs11:token=samd;object=records?module-path=/usr/lib/softhsm/libsofthsm2.so"
+v2_pkcs11_mac_input = (b"samd-keystore-v2\x00" + field(b"pkcs11") + field(pkcs11_uri.encode("utf-8"))
+                       + struct.pack(">Q", len(state_bytes)) + state_bytes)
+
 subject = "Zoe\u0308-0001"  # decomposed; NFC is "Zo\u00eb-0001"
 subject_nfc = unicodedata.normalize("NFC", subject).encode("utf-8")
 blind_input = b"samd-subject-v1\x00" + subject_nfc
@@ -118,6 +142,13 @@ vectors = {
     "macInput": mac_input.hex(),
     "mac": mac.hex(),
     "keystoreJSON": keystore_bytes.hex(),
+    "v2": {
+        "macInput": v2_mac_input.hex(),
+        "mac": v2_mac.hex(),
+        "keystoreJSON": keystore_v2_bytes.hex(),
+        "pkcs11URI": pkcs11_uri,
+        "pkcs11MacInput": v2_pkcs11_mac_input.hex(),
+    },
     "subject": subject.encode("utf-8").hex(),
     "subjectNFC": subject_nfc.hex(),
     "blindIndexInput": blind_input.hex(),

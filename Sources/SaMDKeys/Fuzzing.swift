@@ -14,8 +14,8 @@ public enum KeyStoreFuzzing {
     /// every rejection must be an `EnvelopeError`.
     public static func readStoreDocument(_ bytes: [UInt8]) {
         do {
-            let (envelope, salt) = try FileKeyStore.parseEnvelope(bytes, path: "fuzz")
-            _ = try FileKeyStore.verify(envelope, salt: salt, macKey: Self.macKey)
+            let document = try StoreDocument.parse(bytes, location: "fuzz")
+            _ = try document.authenticate(with: Self.custody(document.custody))
         } catch is EnvelopeError {
         } catch {
             fatalError("the key-store reader threw a non-EnvelopeError: \(error)")
@@ -30,22 +30,22 @@ public enum KeyStoreFuzzing {
         } catch {}
     }
 
+    /// A passphrase custody whose wrap and MAC keys are the fuzzing MAC key.
+    static func custody(_ record: KEKCustodyRecord) -> PassphraseCustody {
+        PassphraseCustody(record: record, wrapKey: Self.macKey, macKey: Self.macKey)
+    }
+
     /// A key-store document whose MAC verifies under the fuzzing MAC key: a seed for the corpus.
     public static func seedDocument() throws -> [UInt8] {
-        let kdf = StoreFormat.KDF(
-            algorithm: "argon2id", iterations: 1, memory: 8192,
-            salt: Data(repeating: 1, count: 16).base64EncodedString())
+        let custody = Self.custody(
+            .passphrase(
+                KEKCustodyRecord.PassphraseKDF(
+                    algorithm: "argon2id", iterations: 1, memoryByteCount: 8192,
+                    salt: [UInt8](repeating: 1, count: 16))))
         let indexKey = try SecureBytes(copying: [UInt8](repeating: 2, count: 32))
         let state = StoreFormat.State(
-            generation: 1, keys: [], indexKey: try FileKeyStore.wrap(indexKey, under: Self.macKey),
+            generation: 1, keys: [], indexKey: Data(try custody.wrapStoreSecret(indexKey)).base64EncodedString(),
             minimumVersions: ["records": 1])
-        let stateBytes = Array(try StoreFormat.encoder.encode(state))
-        let mac = try DigestAlgorithm.sha256.authenticationCode(
-            for: StoreFormat.macInput(kdf: kdf, salt: [UInt8](repeating: 1, count: 16), state: stateBytes),
-            key: Self.macKey)
-        let envelope = StoreFormat.Envelope(
-            format: StoreFormat.format, kdf: kdf, state: Data(stateBytes).base64EncodedString(),
-            mac: Data(mac).base64EncodedString())
-        return Array(try StoreFormat.encoder.encode(envelope))
+        return try StoreDocument.encode(state, custody: custody)
     }
 }

@@ -51,23 +51,28 @@ struct CryptoperiodOnDiskTests {
 
     /// The authenticated state inside the fixture's `keystore.json`, as text.
     static func stateText(_ fixture: StoreFixture) throws -> String {
-        let (envelope, _) = try FileKeyStore.readEnvelope(fixture.directory + "/keystore.json")
-        return String(decoding: try #require(Data(base64Encoded: envelope.state)), as: UTF8.self)
+        let document = try Self.document(fixture)
+        return String(decoding: document.stateBytes, as: UTF8.self)
+    }
+
+    /// The fixture's `keystore.json`, parsed.
+    static func document(_ fixture: StoreFixture) throws -> StoreDocument {
+        let path = fixture.directory + "/keystore.json"
+        return try StoreDocument.parse(try StoreFile.read(path, limit: StoreFormat.storeFileLimit), location: path)
     }
 
     /// Rewrites the state's text and authenticates it again under the fixture's passphrase, as a store
     /// written so would be.
     static func rewriteState(_ fixture: StoreFixture, _ change: (String) -> String) throws {
         let path = fixture.directory + "/keystore.json"
-        let (envelope, salt) = try FileKeyStore.readEnvelope(path)
+        let document = try Self.document(fixture)
         let state = Array(change(try Self.stateText(fixture)).utf8)
         #expect(state != Array(try Self.stateText(fixture).utf8))
-        let (_, macKey) = try FileKeyStore.deriveKeys(passphrase: fixture.passphrase, kdf: envelope.kdf, salt: salt)
-        let mac = try DigestAlgorithm.sha256.authenticationCode(
-            for: StoreFormat.macInput(kdf: envelope.kdf, salt: salt, state: state), key: macKey)
-        let rewritten = StoreFormat.Envelope(
-            format: envelope.format, kdf: envelope.kdf, state: Data(state).base64EncodedString(),
-            mac: Data(mac).base64EncodedString())
+        let custody = try PassphraseCustody(opening: document.custody, passphrase: fixture.passphrase)
+        let mac = try custody.authenticationCode(for: StoreFormat.macInputV2(custody: document.custody, state: state))
+        let rewritten = StoreFormat.EnvelopeV2(
+            format: StoreFormat.format, custody: try StoreFormat.custody(document.custody),
+            state: Data(state).base64EncodedString(), mac: Data(mac).base64EncodedString())
         try StoreFile.writeAtomically(Array(try StoreFormat.encoder.encode(rewritten)), to: path)
     }
 }

@@ -56,8 +56,14 @@ struct KeyStoreFormatVectorTests {
         key.withUnsafeBytes { Array($0) }
     }
 
-    /// Writes the vector store's files, as a key store directory holds them (0700 directories, 0600 files).
-    static func writeStore(_ vectors: Vectors) throws -> String {
+    /// The vector `keystore.json` of a format version: 1 or 2.
+    static func keystoreJSON(_ vectors: Vectors, formatVersion: Int) throws -> [UInt8] {
+        formatVersion == 1 ? try vectors.hex("keystoreJSON") : try vectors.hex("v2", "keystoreJSON")
+    }
+
+    /// Writes the vector store's files, as a key store directory holds them (0700 directories, 0600 files),
+    /// `keystore.json` in the format version given.
+    static func writeStore(_ vectors: Vectors, formatVersion: Int = 1) throws -> String {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("samd-keystore-vectors-\(UUID().uuidString)").path
         for path in [directory, directory + "/subjects", directory + "/receipts"] {
@@ -65,7 +71,7 @@ struct KeyStoreFormatVectorTests {
                 atPath: path, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         }
         let files = [
-            ("keystore.json", try vectors.hex("keystoreJSON")),
+            ("keystore.json", try Self.keystoreJSON(vectors, formatVersion: formatVersion)),
             (try vectors.string("subjectFileName"), try vectors.hex("subjectJSON")),
         ]
         for (name, bytes) in files {
@@ -89,10 +95,11 @@ struct KeyStoreFormatVectorTests {
         let root = try Argon2id.deriveKey(passphrase: passphrase, salt: salt, parameters: parameters)
         #expect(Self.plain(root) == (try vectors.hex("argon2id", "root")))
 
-        let kdf = StoreFormat.KDF(
-            algorithm: "argon2id", iterations: parameters.iterations, memory: parameters.memoryByteCount,
-            salt: Data(salt).base64EncodedString())
-        let (wrapKey, macKey) = try FileKeyStore.deriveKeys(passphrase: passphrase, kdf: kdf, salt: salt)
+        let kdf = KEKCustodyRecord.PassphraseKDF(
+            algorithm: "argon2id", iterations: parameters.iterations, memoryByteCount: parameters.memoryByteCount,
+            salt: salt)
+        let custody = try PassphraseCustody(opening: .passphrase(kdf), passphrase: passphrase)
+        let (wrapKey, macKey) = (custody.wrapKey, custody.macKey)
         #expect(Array("samd-keystore-v1 wrap".utf8) == (try vectors.hex("wrapKeyInfo")))
         #expect(Array("samd-keystore-v1 mac".utf8) == (try vectors.hex("macKeyInfo")))
         #expect(Self.plain(wrapKey) == (try vectors.hex("wrapKey")))
@@ -104,9 +111,20 @@ struct KeyStoreFormatVectorTests {
         #expect(try AESKeyWrap.wrapWithPadding(indexKey, using: wrapKey) == (try vectors.hex("indexKeyWrapped")))
 
         let state = try vectors.hex("state")
-        let macInput = StoreFormat.macInput(kdf: kdf, salt: salt, state: state)
+        let macInput = StoreFormat.macInput(kdf: StoreFormat.KDF(kdf), salt: salt, state: state)
         #expect(macInput == (try vectors.hex("macInput")))
         #expect(try DigestAlgorithm.sha256.authenticationCode(for: macInput, key: macKey) == (try vectors.hex("mac")))
+        // Format version 2: every field under the MAC, the same keys and state.
+        let macInputV2 = try StoreFormat.macInputV2(custody: .passphrase(kdf), state: state)
+        #expect(macInputV2 == (try vectors.hex("v2", "macInput")))
+        #expect(
+            try DigestAlgorithm.sha256.authenticationCode(for: macInputV2, key: macKey)
+                == (try vectors.hex("v2", "mac")))
+        let v2 = try #require(vectors.json["v2"] as? [String: Any])
+        let uri = try #require(v2["pkcs11URI"] as? String)
+        #expect(
+            try StoreFormat.macInputV2(custody: .pkcs11(uri: uri), state: state)
+                == (try vectors.hex("v2", "pkcs11MacInput")))
 
         // The blind name: HMAC-SHA-256(index key, "samd-subject-v1" ‖ 0x00 ‖ NFC(subject) as UTF-8), 16 bytes, hex.
         let subject = String(decoding: try vectors.hex("subject"), as: UTF8.self)
@@ -135,10 +153,12 @@ struct KeyStoreFormatVectorTests {
         #expect(envelope == (try vectors.hex("envelope", "envelope")))
     }
 
-    @Test("FileKeyStore opens the vector store, its KEK and subject key, and the vector envelope")
-    func openWithSaMDKeys() throws {
+    @Test(
+        "FileKeyStore opens the vector store, its KEK and subject key, and the vector envelope",
+        arguments: [1, 2])
+    func openWithSaMDKeys(formatVersion: Int) throws {
         let vectors = try Vectors()
-        let directory = try Self.writeStore(vectors)
+        let directory = try Self.writeStore(vectors, formatVersion: formatVersion)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try FileKeyStore(
             opening: directory, passphrase: try SecureBytes(copying: try vectors.hex("passphrase")))
@@ -155,14 +175,31 @@ struct KeyStoreFormatVectorTests {
         #expect(plaintext == (try vectors.hex("envelope", "plaintext")))
     }
 
-    @Test("the independent Python reader (KeyStoreFormat.md alone) opens the vector envelope")
-    func independentReader() async throws {
+    @Test("the independent Python reader (KeyStoreFormat.md alone) opens the vector envelope", arguments: [1, 2])
+    func independentReader(formatVersion: Int) async throws {
         let vectors = try Vectors()
-        let directory = try Self.writeStore(vectors)
+        let directory = try Self.writeStore(vectors, formatVersion: formatVersion)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let passphraseFile = directory + "/passphrase"
+        let result = try await Self.runIndependentReader(
+            vectors, store: directory, passphrase: vectors.hex("passphrase"))
+        #expect(result.status == 0, "\(result)")
+        let printed = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Vectors.bytes(hex: printed) == (try vectors.hex("envelope", "plaintext")))
+        // The reader checks the MAC: another passphrase is refused, and nothing is printed.
+        let refused = try await Self.runIndependentReader(
+            vectors, store: directory, passphrase: Array("not the passphrase".utf8))
+        #expect(refused.status == 1 && refused.standardOutput.isEmpty, "\(refused)")
+        #expect(refused.standardError.contains("wrong passphrase"))
+    }
+
+    /// Runs the independent reader on the store in `directory`: the vector subject's envelope, opened with
+    /// `passphrase` (written to a file beside, as the envelope is).
+    static func runIndependentReader(_ vectors: Vectors, store directory: String, passphrase: [UInt8]) async throws
+        -> ChildProcess.Run
+    {
+        let passphraseFile = directory + "/passphrase-\(UUID().uuidString)"
         let envelopeFile = directory + "/record.smde"
-        #expect(FileManager.default.createFile(atPath: passphraseFile, contents: Data(try vectors.hex("passphrase"))))
+        #expect(FileManager.default.createFile(atPath: passphraseFile, contents: Data(passphrase)))
         #expect(
             FileManager.default.createFile(
                 atPath: envelopeFile, contents: Data(try vectors.hex("envelope", "envelope"))))
@@ -171,20 +208,9 @@ struct KeyStoreFormatVectorTests {
             decoding: try JSONSerialization.data(withJSONObject: try #require(envelope["context"])), as: UTF8.self)
         let reader = try #require(Bundle.module.url(forResource: "keystore_reader", withExtension: "py"))
         let subject = String(decoding: try vectors.hex("subject"), as: UTF8.self)
-        let result = try await ChildProcess.run(
+        return try await ChildProcess.run(
             try Self.python(), [reader.path, directory, passphraseFile, subject, envelopeFile, context],
             timeout: .seconds(60))
-        #expect(result.status == 0, "\(result)")
-        let printed = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(Vectors.bytes(hex: printed) == (try vectors.hex("envelope", "plaintext")))
-        // The reader checks the MAC: another passphrase is refused, and nothing is printed.
-        let wrongPassphrase = directory + "/wrong-passphrase"
-        #expect(FileManager.default.createFile(atPath: wrongPassphrase, contents: Data("not the passphrase".utf8)))
-        let refused = try await ChildProcess.run(
-            try Self.python(), [reader.path, directory, wrongPassphrase, subject, envelopeFile, context],
-            timeout: .seconds(60))
-        #expect(refused.status == 1 && refused.standardOutput.isEmpty, "\(refused)")
-        #expect(refused.standardError.contains("wrong passphrase"))
     }
 
     @Test("the MAC input KeyStoreFormat.md describes is what a fresh store's MAC is computed over")
@@ -196,24 +222,32 @@ struct KeyStoreFormatVectorTests {
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/keystore.json")))
                 as? [String: Any])
-        let kdf = try #require(file["kdf"] as? [String: Any])
+        #expect(file["format"] as? String == "samd-keystore-v2")
+        #expect(file["kdf"] == nil)
+        let custody = try #require(file["custody"] as? [String: Any])
+        #expect(custody["type"] as? String == "passphrase")
+        let kdf = try #require(custody["kdf"] as? [String: Any])
         #expect(kdf["algorithm"] as? String == "argon2id")
         let iterations = UInt32(try #require(kdf["iterations"] as? Int))
         let memory = UInt64(try #require(kdf["memory"] as? Int))
         let salt = try Self.base64(kdf["salt"])
         let state = try Self.base64(file["state"])
         let mac = try Self.base64(file["mac"])
-        // As the document spells it: "samd-keystore-v1" ‖ 0x00 ‖ iterations (u32 BE) ‖ memory in bytes (u64 BE)
-        // ‖ salt (16) ‖ the state's bytes as stored (the base64 decoded).
-        var documented = Array("samd-keystore-v1".utf8) + [0]
-        documented += (0..<4).reversed().map { UInt8(truncatingIfNeeded: iterations >> ($0 * 8)) }
-        documented += (0..<8).reversed().map { UInt8(truncatingIfNeeded: memory >> ($0 * 8)) }
-        documented += salt + state
+        // As the document spells it: "samd-keystore-v2" ‖ 0x00 ‖ u16 length ‖ "passphrase" ‖ u16 length ‖
+        // "argon2id" ‖ iterations (u32 BE) ‖ memory in bytes (u64 BE) ‖ u16 length ‖ salt (16) ‖ u64 length ‖
+        // the state's bytes as stored (the base64 decoded).
+        func bigEndian(_ value: UInt64, _ width: Int) -> [UInt8] {
+            (0..<width).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) }
+        }
+        var documented = Array("samd-keystore-v2".utf8) + [0]
+        documented += [0, 10] + Array("passphrase".utf8) + [0, 8] + Array("argon2id".utf8)
+        documented += bigEndian(UInt64(iterations), 4) + bigEndian(memory, 8)
+        documented += [0, 16] + salt + bigEndian(UInt64(state.count), 8) + state
         #expect(salt.count == 16 && mac.count == 32)
-        #expect(try DigestAlgorithm.sha256.authenticationCode(for: documented, key: store.macKey) == mac)
-        let storeKDF = StoreFormat.KDF(
-            algorithm: "argon2id", iterations: iterations, memory: Int(memory), salt: kdf["salt"] as? String ?? "")
-        #expect(StoreFormat.macInput(kdf: storeKDF, salt: salt, state: state) == documented)
+        #expect(
+            try DigestAlgorithm.sha256.authenticationCode(
+                for: documented, key: try #require(store.custody as? PassphraseCustody).macKey) == mac)
+        #expect(try StoreFormat.macInputV2(custody: store.custody.record, state: state) == documented)
     }
 
     @Test("KeyStoreFormat.md quotes every vector of the JSON file")

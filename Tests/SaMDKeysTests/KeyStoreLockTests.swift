@@ -27,7 +27,7 @@ struct KeyStoreLockTests {
 
         // Subject a's lock held: a waits at most the timeout, b does not wait at all.
         var holder: StoreLock? = try StoreLock(
-            path: "\(keys.subjectsDirectory)/\(a).lock", mode: .exclusive, timeout: .seconds(1))
+            path: "\(keys.directory)/subjects/\(a).lock", mode: .exclusive, timeout: .seconds(1))
         let clock = ContinuousClock()
         let started = clock.now
         #expect(envelopeCode { try keys.subjectSealingKey(subject: "a") } == .keyUnavailable)
@@ -79,7 +79,7 @@ struct KeyStoreLockTests {
         let spare = try keys.generate(named: "spare")
         // The batch stops at its second subject, whose lock the test holds for a moment.
         var holder: StoreLock? = try StoreLock(
-            path: "\(keys.subjectsDirectory)/\(names[1]).lock", mode: .exclusive, timeout: .seconds(1))
+            path: "\(keys.directory)/subjects/\(names[1]).lock", mode: .exclusive, timeout: .seconds(1))
         let batch = Mutex<[String: Result<SubjectRekey?, EnvelopeError>]?>(nil)
         let writer = Mutex<EnvelopeError.Code??>(nil)
         let batchThread = Thread { batch.withLock { $0 = keys.rekeySubjectKeys(named: names, notBefore: Date()) } }

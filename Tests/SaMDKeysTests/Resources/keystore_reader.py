@@ -31,9 +31,14 @@ def expand(algorithm, prk, info, n):
 def main(directory, passphrase_file, subject, envelope_file, context_json):
     passphrase = open(passphrase_file, "rb").read()
     store = json.load(open(f"{directory}/keystore.json", "rb"))
-    if store["format"] != "samd-keystore-v1":
-        fail("not a samd-keystore-v1 store")
-    kdf = store["kdf"]
+    if store["format"] == "samd-keystore-v1":
+        kdf = store["kdf"]
+    elif store["format"] == "samd-keystore-v2":
+        if store["custody"]["type"] != "passphrase":
+            fail("not a passphrase custody")
+        kdf = store["custody"]["kdf"]
+    else:
+        fail("not a samd-keystore-v1 or -v2 store")
     if kdf["algorithm"] != "argon2id":
         fail("unknown KDF")
     salt = b64(kdf["salt"])
@@ -45,8 +50,15 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
     wrap_key = expand(hashes.SHA256(), root, b"samd-keystore-v1 wrap", 32)
     mac_key = expand(hashes.SHA256(), root, b"samd-keystore-v1 mac", 32)
     state_bytes = b64(store["state"])
-    mac_input = (b"samd-keystore-v1\x00" + struct.pack(">I", kdf["iterations"]) + struct.pack(">Q", kdf["memory"])
-                 + salt + state_bytes)
+    if store["format"] == "samd-keystore-v1":
+        mac_input = (b"samd-keystore-v1\x00" + struct.pack(">I", kdf["iterations"]) + struct.pack(">Q", kdf["memory"])
+                     + salt + state_bytes)
+    else:  # every field, each variable-length one after its u16 big-endian length; the state after its u64 length
+        def field(data):
+            return struct.pack(">H", len(data)) + data
+        mac_input = (b"samd-keystore-v2\x00" + field(b"passphrase") + field(kdf["algorithm"].encode("utf-8"))
+                     + struct.pack(">I", kdf["iterations"]) + struct.pack(">Q", kdf["memory"]) + field(salt)
+                     + struct.pack(">Q", len(state_bytes)) + state_bytes)
     if not hmac.compare_digest(hmac.new(mac_key, mac_input, hashlib.sha256).digest(), b64(store["mac"])):
         fail("wrong passphrase, or keystore.json was modified")
     state = json.loads(state_bytes)

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import SaMDEnvelope
 
-/// Destruction receipts, kept as files under `receipts/`.
+/// Destruction receipts, kept by the persistence (files under `receipts/`).
 extension FileKeyStore {
     /// already happened and been logged: a receipt that cannot be written is logged as an error, and the
     /// receipt is still returned to the caller.
@@ -14,13 +14,12 @@ extension FileKeyStore {
     func keep(_ receipts: [DestructionReceipt]) {
         guard !receipts.isEmpty else { return }
         do {
-            try StoreFile.makePrivateDirectory(self.receiptsDirectory)
-            try StoreFile.writeAtomically(
+            try self.persistence.keepReceipts(
                 try receipts.map { receipt in
                     let stamp = Int(receipt.destroyedAt.timeIntervalSince1970 * 1000)
                     return (
-                        Array(try StoreFormat.encoder.encode(receipt)),
-                        "\(self.receiptsDirectory)/\(stamp)-\(receipt.key.name)-\(receipt.key.version).json"
+                        "\(stamp)-\(receipt.key.name)-\(receipt.key.version).json",
+                        Array(try StoreFormat.encoder.encode(receipt))
                     )
                 }
             )

@@ -11,13 +11,9 @@ extension FileKeyStore {
     >] {
         var results: [String: Result<SubjectRekey?, EnvelopeError>] = [:]
         let names = Set(subjectKeyNames).sorted()
-        let kekID: KeyIdentifier
-        let kek: SecureBytes
+        let kek: StoreFormat.StoredKey
         do {
-            guard case .keyEncryptionKey(let id, let key) = try self.sealingKey(named: Self.defaultKeyName) else {
-                throw EnvelopeError(.keyNotUsable, "the default KEK is not a symmetric key")
-            }
-            (kekID, kek) = (id, key)
+            kek = try self.sealingKEK(named: Self.defaultKeyName)
         } catch {
             let failure = Self.envelopeError(error)
             for name in names { results[name] = .failure(failure) }
@@ -25,7 +21,7 @@ extension FileKeyStore {
         }
         // The store lock once for the batch, then every subject's lock, each held until its new version is
         // durable (the batch's directory sync): a writer may seal under the new version as soon as it can read it.
-        let store: StoreLock
+        let store: any KeyStoreLock
         do {
             store = try self.storeLock(.shared)
         } catch {
@@ -33,7 +29,7 @@ extension FileKeyStore {
             for name in names { results[name] = .failure(failure) }
             return results
         }
-        var locks: [StoreLock] = []
+        var locks: [any KeyStoreLock] = []
         defer { withExtendedLifetime((store, locks)) {} }
         var writes: [(subject: StoreFormat.Subject, rekey: SubjectRekey, made: Bool)] = []
         for name in names {
@@ -49,7 +45,7 @@ extension FileKeyStore {
                     results[name] = .success(nil)
                     continue
                 }
-                let (rekey, changed, made) = try self.rekey(&record, notBefore: notBefore, kekID: kekID, kek: kek)
+                let (rekey, changed, made) = try self.rekey(&record, notBefore: notBefore, kek: kek)
                 if changed {
                     writes.append((record, rekey, made))
                 } else {
@@ -85,9 +81,10 @@ extension FileKeyStore {
     /// - Returns: the re-key, with the material of the versions it retires; `changed` when the record must be
     ///   written, `made` when it has a new version.
     private func rekey(
-        _ record: inout StoreFormat.Subject, notBefore: Date, kekID: KeyIdentifier, kek: SecureBytes
+        _ record: inout StoreFormat.Subject, notBefore: Date, kek: StoreFormat.StoredKey
     ) throws -> (rekey: SubjectRekey, changed: Bool, made: Bool) {
         let name = record.id
+        let kekID = kek.metadata.identifier
         func retiredKeys(except live: UInt32?) throws -> [KeyIdentifier: SecureBytes] {
             var keys: [KeyIdentifier: SecureBytes] = [:]
             for version in record.versions where version.state != .destroyed && version.version != live {
@@ -105,8 +102,8 @@ extension FileKeyStore {
             let material = try self.unwrapSubject(live, name: name)
             var changed = false
             if live.wrappedBy != kekID {
-                record.versions[position].wrapped = try Self.wrapSubject(
-                    material, name: name, version: live.version, kekID: kekID, kek: kek)
+                record.versions[position].wrapped = try self.wrapSubject(
+                    material, name: name, version: live.version, kek: kek)
                 record.versions[position].wrappedBy = kekID
                 changed = true
             }
@@ -123,7 +120,7 @@ extension FileKeyStore {
         guard !overflow else {
             throw EnvelopeError(.keyStore, "subject file \(name) has no key version left after \(UInt32.max)")
         }
-        let material = try Self.crypto { try SecureBytes(randomByteCount: 32) }
+        let material = try cryptoCall { try SecureBytes(randomByteCount: 32) }
         // Every older live version opens only from now on: no record is committed under it any more
         // (whileSealingKeyIsCurrent refuses), so the rewrap of the rows can finish.
         for index in record.versions.indices where record.versions[index].state == .active {
@@ -136,7 +133,7 @@ extension FileKeyStore {
                 createdAt: max(self.now(), notBefore),
                 destroyedAt: nil,
                 wrappedBy: kekID,
-                wrapped: try Self.wrapSubject(material, name: name, version: version, kekID: kekID, kek: kek)
+                wrapped: try self.wrapSubject(material, name: name, version: version, kek: kek)
             )
         )
         let identifier = try KeyIdentifier(name: name, version: version)
@@ -152,7 +149,7 @@ extension FileKeyStore {
     >] {
         var results: [String: Result<[DestructionReceipt], EnvelopeError>] = [:]
         // The store lock once for the batch, then each subject's (see rekeySubjectKeys).
-        let store: StoreLock
+        let store: any KeyStoreLock
         do {
             store = try self.storeLock(.shared)
         } catch {
@@ -160,7 +157,7 @@ extension FileKeyStore {
             for name in versions.keys { results[name] = .failure(failure) }
             return results
         }
-        var locks: [StoreLock] = []
+        var locks: [any KeyStoreLock] = []
         defer { withExtendedLifetime((store, locks)) {} }
         var writes: [(subject: StoreFormat.Subject, receipts: [DestructionReceipt])] = []
         let now = self.now()

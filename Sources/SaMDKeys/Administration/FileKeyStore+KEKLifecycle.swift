@@ -1,66 +1,14 @@
 import Foundation
 import Logging
-public import SaMDCrypto
+import SaMDCrypto
 public import SaMDEnvelope
 
-/// KEK lifecycle (NIST SP 800-57 Part 1 Rev. 5, §7): versions, their states and cryptoperiods, sealing and
-/// opening with them, destruction. Persisted through the key-store document (`FileKeyStore+Document.swift`).
+/// KEK administration (NIST SP 800-57 Part 1 Rev. 5, §7): new versions (generated in the custody), their
+/// states and cryptoperiods, destruction (in the metadata, then in the custody). Every change is a
+/// ``mutate(_:)`` of the persisted state under the store lock held exclusive.
 extension FileKeyStore {
     public func list() throws -> [ManagedKey] {
         try self.reload().keys.map(\.metadata).sorted { $0.identifier < $1.identifier }
-    }
-
-    public func sealingKey(named name: String) throws -> SealingKey {
-        let state = try self.current()
-        let now = self.now()
-        guard
-            let active = state.keys.last(where: { $0.metadata.identifier.name == name && $0.metadata.state == .active })
-        else {
-            guard state.keys.contains(where: { $0.metadata.identifier.name == name }) else {
-                throw EnvelopeError(.keyNotFound, "no key named \(name)")
-            }
-            throw EnvelopeError(.keyNotUsable, "no version of \(name) is active; rotate to make one")
-        }
-        guard active.metadata.maySeal(at: now) else {
-            throw EnvelopeError(
-                .keyNotUsable,
-                "the cryptoperiod of \(active.metadata.identifier) ended at \(active.metadata.sealingEndsAt.map { "\($0)" } ?? "activation"); rotate"
-            )
-        }
-        if let minimum = state.minimumVersions[name], active.metadata.identifier.version < minimum {
-            throw EnvelopeError(
-                .keyNotUsable,
-                "\(active.metadata.identifier) is below the minimum opening version \(minimum): what it sealed could not be opened; rotate"
-            )
-        }
-        return .keyEncryptionKey(active.metadata.identifier, try self.unwrap(active))
-    }
-
-    public func keyEncryptionKey(for identifier: KeyIdentifier) throws -> SecureBytes {
-        if identifier.name.hasPrefix(Self.subjectPrefix) {
-            return try self.subjectKey(for: identifier)
-        }
-        let state = try self.current()
-        guard let stored = state.keys.first(where: { $0.metadata.identifier == identifier }) else {
-            throw EnvelopeError(.keyNotFound, "no key \(identifier) in the key store")
-        }
-        switch stored.metadata.state {
-        case .destroyed:
-            throw EnvelopeError(.keyDestroyed, "\(identifier) was destroyed; what it wrapped cannot be opened")
-        case .preActivation:
-            throw EnvelopeError(.keyNotUsable, "\(identifier) is not activated yet")
-        case .compromised:
-            self.logger.warning(
-                "opening with a compromised key",
-                metadata: ["event": "samd.keys.compromised-key-used", "key": "\(identifier)"])
-        case .active, .deactivated:
-            break
-        }
-        if let minimum = state.minimumVersions[identifier.name], identifier.version < minimum {
-            throw EnvelopeError(
-                .keyNotUsable, "\(identifier) is below the minimum version \(minimum) allowed for opening")
-        }
-        return try self.unwrap(stored)
     }
 
     public func rotate(named name: String) throws -> ManagedKey {
@@ -113,10 +61,12 @@ extension FileKeyStore {
         guard !overflow else {
             throw EnvelopeError(.keyNotUsable, "\(name) has no version left after \(UInt32.max)")
         }
-        var key = try Self.newKey(
-            KeyIdentifier(name: name, version: version), cryptoperiod: cryptoperiod, now: now, wrapKey: self.wrapKey)
-        key.metadata.state = .preActivation
-        key.metadata.activatedAt = nil
+        let identifier = try KeyIdentifier(name: name, version: version)
+        let key = StoreFormat.StoredKey(
+            metadata: ManagedKey(
+                identifier: identifier, state: .preActivation, createdAt: now, activatedAt: nil,
+                cryptoperiod: cryptoperiod),
+            reference: try self.custody.generateKEK(identifier))
         state.keys.append(key)
         return key
     }
@@ -155,10 +105,12 @@ extension FileKeyStore {
         // key under it any more: the scan of every subject file runs without holding the store lock (with
         // many subjects it is long, and every PUT would wait), and the state is checked again before the
         // version is destroyed.
-        let checked = try self.storeLock(.exclusive).withLock { () throws -> ManagedKey in
+        let checked = try { () throws -> ManagedKey in
+            let lock = try self.storeLock(.exclusive)
+            defer { withExtendedLifetime(lock) {} }
             let state = try self.reload()
             return state.keys[try Self.checkDestroyable(key, in: state)].metadata
-        }
+        }()
         let stillWrapped = try self.subjectKeysWrapped(under: key)
         guard stillWrapped.isEmpty else {
             throw EnvelopeError(
@@ -173,9 +125,16 @@ extension FileKeyStore {
                 throw EnvelopeError(
                     .keyNotUsable, "\(key) changed state while its subject keys were checked; try again")
             }
+            // The custody's material first, then the record: a custody that fails (a token unreachable) leaves
+            // the version as it was, and a write that fails after it leaves a version a rerun destroys again —
+            // never material that no version refers to any more. (Damaged wrapped material is dropped all the
+            // same: it has nothing the custody could destroy.)
+            if let reference = try? state.keys[index].reference() {
+                try self.custody.destroyKEK(key, reference)
+            }
             state.keys[index].metadata.state = .destroyed
             state.keys[index].metadata.destroyedAt = now
-            state.keys[index].wrapped = nil
+            state.keys[index].dropReference()
             return DestructionReceipt(key: key, destroyedAt: now, subjectIndex: nil)
         }
         self.logger.notice("key destroyed", metadata: ["event": "samd.keys.destroyed", "key": "\(key)"])
@@ -207,33 +166,6 @@ extension FileKeyStore {
             metadata: ["event": "samd.keys.minimum-version-set", "name": "\(name)", "version": "\(version)"])
     }
 
-    public func whileSealingKeyIsCurrent<T>(_ key: KeyIdentifier, _ body: () throws -> T) throws -> T {
-        // A KEK changes state only under the exclusive store lock, a subject key only under its own lock.
-        let locks =
-            key.name.hasPrefix(Self.subjectPrefix) ? try self.subjectLock(key.name) : (try self.storeLock(.shared), nil)
-        defer { withExtendedLifetime(locks) {} }
-        if key.name.hasPrefix(Self.subjectPrefix) {
-            // The subject's live version, wrapped under the KEK version that seals now.
-            let kek = try self.sealingKey(named: Self.defaultKeyName).identifier
-            guard let record = try self.readSubject(key.name),
-                let live = record.versions.last(where: { $0.state == .active }),
-                live.version == key.version, live.wrappedBy == kek
-            else {
-                throw EnvelopeError(
-                    .keyNotUsable,
-                    "\(key) is no longer a current sealing key (shredded, replaced, or its KEK rotated); seal again")
-            }
-        } else {
-            guard (try? self.sealingKey(named: key.name))?.identifier == key else {
-                throw EnvelopeError(
-                    .keyNotUsable,
-                    "\(key) is no longer the sealing version of \(key.name) (rotated, retired, expired or destroyed); seal again"
-                )
-            }
-        }
-        return try body()
-    }
-
     // MARK: Internals
 
     private func changeState(of key: KeyIdentifier, to newState: KeyState, allowedFrom: Set<KeyState>) throws
@@ -255,23 +187,5 @@ extension FileKeyStore {
             }
             return state.keys[index].metadata
         }
-    }
-
-    func unwrap(_ stored: StoreFormat.StoredKey) throws -> SecureBytes {
-        guard let wrapped = stored.wrapped else {
-            throw EnvelopeError(.keyDestroyed, "\(stored.metadata.identifier) was destroyed")
-        }
-        return try Self.unwrap(wrapped, under: self.wrapKey, what: "\(stored.metadata.identifier)")
-    }
-
-    static func newKey(_ identifier: KeyIdentifier, cryptoperiod: Duration, now: Date, wrapKey: SecureBytes) throws
-        -> StoreFormat.StoredKey
-    {
-        let material = try self.crypto { try SecureBytes(randomByteCount: 32) }
-        return StoreFormat.StoredKey(
-            metadata: ManagedKey(
-                identifier: identifier, state: .active, createdAt: now, activatedAt: now, cryptoperiod: cryptoperiod),
-            wrapped: try self.wrap(material, under: wrapKey)
-        )
     }
 }

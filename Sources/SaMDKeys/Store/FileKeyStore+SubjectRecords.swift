@@ -1,0 +1,50 @@
+import Foundation
+import SaMDEnvelope
+
+/// Subject-key records (``StoreFormat/Subject``) as the persistence keeps them: their locks, reading and
+/// bounds-checking, writing.
+extension FileKeyStore {
+    /// Subject key names start with this: `s-` and 32 hex digits.
+    static let subjectPrefix = "s-"
+
+    /// The store lock, shared, then `name`'s own lock: what every read-modify-write of one subject key holds.
+    /// - Throws: `EnvelopeError.Code.keyUnavailable` past ``lockTimeout``.
+    func subjectLock(_ name: String) throws -> (store: any KeyStoreLock, subject: any KeyStoreLock) {
+        let store = try self.storeLock(.shared)
+        return (store, try self.lockOfSubject(name))
+    }
+
+    /// A subject's own lock alone, for a caller that already holds the store lock shared: a batch takes the
+    /// store lock once for all its subjects. Taking it again per subject, while holding the subjects before,
+    /// deadlocked with a writer of `keystore.json` waiting in the store lock's queue (each waited for the other
+    /// until the lock timeout).
+    func lockOfSubject(_ name: String) throws -> any KeyStoreLock {
+        try self.persistence.lockSubject(named: name)
+    }
+
+    func readSubject(_ name: String) throws -> StoreFormat.Subject? {
+        guard let bytes = try self.persistence.readSubject(named: name, maximumByteCount: StoreFormat.subjectFileLimit)
+        else { return nil }
+        do {
+            let subject = try StoreFormat.decoder.decode(StoreFormat.Subject.self, from: Data(bytes))
+            guard subject.id == name else { throw EnvelopeError(.keyStore, "subject file \(name) names \(subject.id)") }
+            return subject
+        } catch let error as EnvelopeError {
+            throw error
+        } catch {
+            throw EnvelopeError(.keyStore, "subject file \(name) is corrupted or truncated")
+        }
+    }
+
+    /// Writes a subject key's record atomically; called with the subject's lock held (``subjectLock(_:)``).
+    func writeSubject(_ subject: StoreFormat.Subject) throws {
+        try self.writeSubjects([subject])
+    }
+
+    /// Writes several subject key files, each atomically, with one directory sync for them all; called with
+    /// every one's lock held.
+    func writeSubjects(_ subjects: [StoreFormat.Subject]) throws {
+        try self.persistence.writeSubjects(
+            try subjects.map { ($0.id, Array(try StoreFormat.encoder.encode($0))) })
+    }
+}
