@@ -16,8 +16,9 @@ public import Foundation
 /// - a private D-Bus session bus (`dbus-daemon --session`, socket `bus` in ``directory``);
 /// - `tpm2-abrmd`, the TPM2 access broker and resource manager, on that bus. tpm2-pkcs11 1.9 leaves transient
 ///   objects loaded in the TPM when its process ends (here one per TLS client process) and the TPM holds three,
-///   so without a resource manager (tpm2-abrmd, or the kernel's `/dev/tpmrm0` on a real device) the third TLS
-///   client in a row failed to log in with `TPM_RC_OBJECT_MEMORY` (0x902), and `tpm2_ptool` failed at once.
+///   so without a resource manager (tpm2-abrmd, or the kernel's `/dev/tpmrm0` on a real device) the second or
+///   third TLS client in a row fails to log in with `TPM_RC_OBJECT_MEMORY` (0x902), and `tpm2_ptool` fails at
+///   once.
 ///
 /// The token is initialised, its user PIN set and its key pair generated through PKCS#11 itself with opensc's
 /// `pkcs11-tool` (`C_InitToken`, `C_InitPIN`, `C_GenerateKeyPair`), so `tpm2_ptool` (Python) is not needed.
