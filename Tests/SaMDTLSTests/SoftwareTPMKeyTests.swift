@@ -61,6 +61,67 @@ struct SoftwareTPMKeyTests {
         #expect(verified.contains("depth=0 CN = device-tpm-0001"), "\(verified)")
     }
 
+    /// Several device connections in a row, each a new process that logs in to the token: without a TPM resource
+    /// manager the second fails (tpm2-pkcs11 leaves transient objects loaded; `TPM_RC_OBJECT_MEMORY`, checked by
+    /// running this test on a token without tpm2-abrmd).
+    @Test func successiveDeviceConnections() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
+        let tpm = try await SoftwareTPMToken.create()
+        defer { tpm.remove() }
+        let pki = try PKIDirectory()
+        let device = try await Self.issueDeviceCertificate(for: tpm, pki: pki, openssl: openssl)
+        let pinFile = try tpm.writePINFile()
+        let connections = 4
+        let server = try await OpenSSLServer.start(
+            openssl,
+            [
+                "-naccept", "\(connections)", "-tls1_3", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"),
+                "-key", pki.key("server"), "-CAfile", pki.root, "-Verify", "4", "-verify_return_error", "-www",
+            ])
+        defer { server.child.kill() }
+        for index in 1...connections {
+            let client = try await Self.connect(
+                to: server.port, certificate: device, pki: pki, tpm: tpm, pinFile: pinFile, openssl: openssl)
+            #expect(client.status == 0, "connection \(index): \(client)\n\(tpm.diagnostics)")
+            #expect(client.output.contains("Client certificate"), "connection \(index): \(client.output)")
+        }
+        #expect(await server.child.waitForExit(timeout: .seconds(15)) == 0, "\(server.child.standardError.text)")
+    }
+
+    /// The reverse: the server's private key in the TPM (a gateway's key in an HSM is the same path), the client
+    /// verifying the server's certificate and its ECDSA CertificateVerify.
+    @Test func serverKeyInTPM() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
+        let tpm = try await SoftwareTPMToken.create()
+        defer { tpm.remove() }
+        let pki = try PKIDirectory()
+        let certificate = try await Self.issueCertificate(
+            for: tpm, pki: pki, openssl: openssl, name: "gateway-tpm", commonName: "gateway-tpm",
+            extendedKeyUsage: "serverAuth", subjectAltName: "IP:127.0.0.1")
+        let server = try await OpenSSLServer.start(
+            openssl,
+            [
+                "-naccept", "1", "-tls1_3", "-cert", certificate, "-cert_chain", pki.cert("intermediate"), "-key",
+                "org.openssl.engine:pkcs11:\(tpm.engineKeyURI)", "-pass", "file:\(try tpm.writePINFile())", "-CAfile",
+                pki.root, "-Verify", "4", "-verify_return_error", "-www",
+            ], environment: tpm.engineEnvironment)
+        defer { server.child.kill() }
+
+        let client = try await ChildProcess.run(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_3", "-CAfile", pki.root,
+                "-verify_return_error", "-verify_ip", "127.0.0.1", "-cert", pki.cert("device"), "-cert_chain",
+                pki.cert("device"), "-key", pki.key("device"), "-ign_eof",
+            ], stdin: Data("GET / HTTP/1.0\r\n\r\n".utf8), timeout: .seconds(60))
+        #expect(client.status == 0, "\(client)\n\(server.child.standardError.text)\n\(tpm.diagnostics)")
+        #expect(client.output.contains("Verify return code: 0 (ok)"), "\(client.output)")
+        #expect(client.output.contains("subject=CN = gateway-tpm"), "\(client.output)")
+        #expect(client.output.contains("Peer signature type: ECDSA"), "\(client.output)")
+        #expect(client.output.contains("Client certificate"), "\(client.output)")
+        #expect(await server.child.waitForExit(timeout: .seconds(15)) == 0, "\(server.child.standardError.text)")
+    }
+
     /// A wrong user PIN loads no key: `C_Login` returns CKR_PIN_INCORRECT, the client stops before connecting.
     @Test func wrongPINLoadsNoKey() async throws {
         let openssl = try ProgramLocations.requiredTool("openssl")
@@ -85,25 +146,36 @@ struct SoftwareTPMKeyTests {
     }
 
     /// Issues a device certificate (SAN URI, EKU clientAuth, keyUsage digitalSignature) for the TPM's public
-    /// key with the test PKI's intermediate CA, `openssl x509 -new -force_pubkey`; returns its path.
+    /// key with the test PKI's intermediate CA; returns its path.
     static func issueDeviceCertificate(for tpm: SoftwareTPMToken, pki: PKIDirectory, openssl: URL) async throws
         -> String
     {
+        try await self.issueCertificate(
+            for: tpm, pki: pki, openssl: openssl, name: "device-tpm", commonName: "device-tpm-0001",
+            extendedKeyUsage: "clientAuth", subjectAltName: "URI:\(Self.deviceURI)")
+    }
+
+    /// Issues a certificate for the TPM's public key with the test PKI's intermediate CA, `openssl x509 -new
+    /// -force_pubkey` (the CA never sees a private key); returns the path of `<name>.pem`.
+    static func issueCertificate(
+        for tpm: SoftwareTPMToken, pki: PKIDirectory, openssl: URL, name: String, commonName: String,
+        extendedKeyUsage: String, subjectAltName: String
+    ) async throws -> String {
         let publicKey = try await tpm.writePublicKeyPEM()
         let extensions = try pki.write(
-            "device-tpm.ext",
+            "\(name).ext",
             """
             basicConstraints = critical, CA:FALSE
             keyUsage = critical, digitalSignature
-            extendedKeyUsage = clientAuth
-            subjectAltName = URI:\(Self.deviceURI)
+            extendedKeyUsage = \(extendedKeyUsage)
+            subjectAltName = \(subjectAltName)
 
             """)
-        let path = pki.directory.appendingPathComponent("device-tpm.pem").path
+        let path = pki.directory.appendingPathComponent("\(name).pem").path
         let issue = try await ChildProcess.run(
             openssl,
             [
-                "x509", "-new", "-subj", "/CN=device-tpm-0001", "-force_pubkey", publicKey, "-CA",
+                "x509", "-new", "-subj", "/CN=\(commonName)", "-force_pubkey", publicKey, "-CA",
                 pki.cert("intermediate"), "-CAkey", pki.key("intermediate"), "-days", "1", "-extfile", extensions,
                 "-out", path,
             ], timeout: .seconds(30))
