@@ -9,10 +9,14 @@ public struct OpenSSLServer: Sendable {
     public let port: Int
 
     /// Starts `openssl s_server -accept 127.0.0.1:0 ARGUMENTS…` and waits (at most 10 s) for its `ACCEPT`
-    /// line; throws `SetupFailure` when it exits or says nothing by then.
-    public static func start(_ openssl: URL, _ arguments: [String]) async throws -> OpenSSLServer {
+    /// line; throws `SetupFailure` when it exits or says nothing by then. `environment` is added to this
+    /// process's (e.g. a token's, for a private key loaded through the `pkcs11` engine).
+    public static func start(_ openssl: URL, _ arguments: [String], environment: [String: String] = [:])
+        async throws -> OpenSSLServer
+    {
         let child = try ChildProcess(
-            openssl, ["s_server", "-accept", "127.0.0.1:0"] + arguments, standardInput: .open)
+            openssl, ["s_server", "-accept", "127.0.0.1:0"] + arguments, environment: environment,
+            standardInput: .open)
         guard
             await child.wait(
                 timeout: .seconds(10), until: { Self.port(child.standardOutput.text) != nil || !child.isRunning }),
