@@ -1,11 +1,15 @@
 public import Foundation
+import SaMDCrypto
+import SaMDOpenSSLSupport
 
 /// A SoftHSM2 token made for one test: its own configuration and token directory in a temporary directory
 /// (`SOFTHSM2_CONF` points there), initialised with `softhsm2-util`, removed by ``remove()``.
 ///
 /// Programs started by a test get ``environment``. A test that loads the module in its own process shares one
-/// configuration for the whole process (SoftHSM2 reads `SOFTHSM2_CONF` once, at `C_Initialize`): use
-/// ``inProcess(label:)``, which makes a new token in ``processConfigurationDirectory``.
+/// configuration for the whole process (SoftHSM2 reads `SOFTHSM2_CONF` and its token directory once, at
+/// `C_Initialize`: a token `softhsm2-util` makes afterwards is not seen): use ``inProcess(label:)``, which makes
+/// the token through the loaded module itself (`C_InitToken` on SoftHSM2's free slot), in
+/// ``processConfigurationDirectory``.
 public struct SoftHSMToken: Sendable {
     /// Where Debian's `softhsm2` package installs the module.
     public static let modulePath = "/usr/lib/softhsm/libsofthsm2.so"
@@ -48,21 +52,33 @@ public struct SoftHSMToken: Sendable {
     }
 
     /// The configuration directory this test process uses for modules it loads itself; `SOFTHSM2_CONF` is set to
-    /// it the first time (before any test loads the module).
+    /// it the first time (before any test loads the module), and the directory is deleted when the process exits.
     public static let processConfigurationDirectory: URL = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "samd-softhsm-process-\(getpid())-\(UUID().uuidString)")
+        let directory = URL(fileURLWithPath: Self.processConfigurationPath)
         try? Self.writeConfiguration(in: directory)
         setenv("SOFTHSM2_CONF", directory.appendingPathComponent("softhsm2.conf").path, 1)
+        atexit { try? FileManager.default.removeItem(atPath: SoftHSMToken.processConfigurationPath) }
         return directory
     }()
 
-    /// A new token, labelled `label` plus a unique suffix, in ``processConfigurationDirectory``.
+    private static let processConfigurationPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "samd-softhsm-process-\(getpid())-\(UUID().uuidString)"
+    ).path
+
+    /// A new token, labelled `label` plus a unique suffix, in ``processConfigurationDirectory``, made through the
+    /// module this process loads (``PKCS11Module/load(path:)``), so that it is seen whenever the module was
+    /// initialised. Call it before the test loads the module itself: the first call sets `SOFTHSM2_CONF`.
     public static func inProcess(label: String = "samd") async throws -> SoftHSMToken {
         let unique = "\(label)-\(UUID().uuidString.prefix(8).lowercased())"
-        let token = SoftHSMToken(directory: Self.processConfigurationDirectory, label: unique, ownsDirectory: false)
-        try await token.initialise()
-        return token
+        let directory = Self.processConfigurationDirectory
+        guard FileManager.default.fileExists(atPath: Self.modulePath) else {
+            throw SetupFailure("\(Self.modulePath) is missing; run Scripts/setup (it installs softhsm2)")
+        }
+        let module = try PKCS11Module.load(path: Self.modulePath)
+        try module.initializeToken(
+            label: unique, securityOfficerPIN: SecureBytes(copying: Array(Self.testSOPIN.utf8)),
+            userPIN: SecureBytes(copying: Array(Self.testPIN.utf8)))
+        return SoftHSMToken(directory: directory, label: unique, ownsDirectory: false)
     }
 
     /// Runs `pkcs11-tool` (opensc) on this token, logged in with the user PIN unless `login` is false: the
@@ -83,10 +99,27 @@ public struct SoftHSMToken: Sendable {
         guard run.status == 0 else { throw SetupFailure("pkcs11-tool --keypairgen failed: \(run)") }
     }
 
-    /// Deletes the token's directory (a no-op for an ``inProcess(label:)`` token, whose directory the process
-    /// shares).
+    /// Deletes the token: its whole directory, or for an ``inProcess(label:)`` token (whose directory the process
+    /// shares) the token alone (`softhsm2-util --delete-token`, at most 30 seconds).
     public func remove() {
-        if self.ownsDirectory { try? FileManager.default.removeItem(at: self.directory) }
+        if self.ownsDirectory {
+            try? FileManager.default.removeItem(at: self.directory)
+            return
+        }
+        guard let utility = try? ProgramLocations.requiredTool("softhsm2-util") else { return }
+        let process = Process()
+        process.executableURL = utility
+        process.arguments = ["--delete-token", "--token", self.label]
+        process.environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        guard (try? process.run()) != nil else { return }
+        if exited.wait(timeout: .now() + 30) == .timedOut {
+            process.terminate()
+            _ = exited.wait(timeout: .now() + 5)
+        }
     }
 
     private func initialise() async throws {

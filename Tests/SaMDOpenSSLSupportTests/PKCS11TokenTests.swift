@@ -1,0 +1,209 @@
+// Loading modules, finding tokens, logging in, and the session pool, against real SoftHSM2 tokens.
+
+import Foundation
+import SaMDCrypto
+import SaMDOpenSSLSupport
+import SaMDTestSupport
+import Testing
+
+@Suite("PKCS#11 modules, tokens and sessions", .timeLimit(.minutes(2)))
+struct PKCS11TokenTests {
+    @Test("a module is loaded once per path; C_GetInfo names SoftHSM 2.6 and Cryptoki 2.40")
+    func moduleLoadedOnce() async throws {
+        let softHSM = try await SoftHSMToken.inProcess(label: "p11")
+        defer { softHSM.remove() }
+        let module = try PKCS11Module.load(path: SoftHSMToken.modulePath)
+        #expect(try PKCS11Module.load(path: SoftHSMToken.modulePath) === module)
+        #expect(module.information.manufacturer == "SoftHSM")
+        #expect(module.information.libraryDescription == "Implementation of PKCS11")
+        #expect(module.information.libraryVersion == "2.6")
+        #expect(module.information.cryptokiVersion == "2.40")
+        #expect(PKCS11Module.loadedModules.contains { $0 === module })
+        // The path is resolved: a symbolic link to the module is the same module.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-p11-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let link = directory.appendingPathComponent("module.so")
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: SoftHSMToken.modulePath)
+        #expect(try PKCS11Module.load(path: link.path) === module)
+    }
+
+    @Test("a missing module path is moduleMissing and names the path")
+    func moduleMissing() {
+        let path = "/nonexistent/samd/libmissing-pkcs11.so"
+        let error = pkcs11Error { try PKCS11Module.load(path: path) }
+        #expect(error?.code == .moduleMissing)
+        #expect(error?.description.contains(path) == true)
+        #expect(pkcs11Error { try PKCS11Module.load(path: "libsofthsm2.so") }?.code == .invalidInput)
+    }
+
+    @Test(
+        "a file that is not a shared object is moduleMissing (dlopen's reason); a library without C_GetFunctionList is notAPKCS11Module"
+    )
+    func notAModule() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-p11-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let text = directory.appendingPathComponent("not-a-module.so")
+        try Data("not an ELF file\n".utf8).write(to: text)
+        let textError = pkcs11Error { try PKCS11Module.load(path: text.path) }
+        #expect(textError?.code == .moduleMissing)
+        #expect(textError?.description.contains(text.path) == true)
+
+        // libz is a real shared object with no PKCS#11 entry point.
+        let library = try #require(
+            [
+                "/usr/lib/x86_64-linux-gnu/libz.so.1", "/lib/x86_64-linux-gnu/libz.so.1",
+                "/usr/lib/aarch64-linux-gnu/libz.so.1",
+            ]
+            .first { FileManager.default.fileExists(atPath: $0) })
+        #expect(pkcs11Error { try PKCS11Module.load(path: library) }?.code == .notAPKCS11Module)
+    }
+
+    @Test("an absent token label is tokenAbsent")
+    func tokenAbsent() async throws {
+        let softHSM = try await SoftHSMToken.inProcess(label: "p11")
+        defer { softHSM.remove() }
+        let module = try PKCS11Module.load(path: SoftHSMToken.modulePath)
+        let error = pkcs11Error {
+            try PKCS11Token(module: module, label: "no-such-token", pin: PKCS11Fixture.pin())
+        }
+        #expect(error?.code == .tokenAbsent)
+        #expect(error?.description.contains("no-such-token") == true)
+        #expect(
+            pkcs11Error {
+                try PKCS11Token(module: module, label: String(repeating: "t", count: 33), pin: PKCS11Fixture.pin())
+            }?
+            .code == .invalidInput)
+    }
+
+    @Test("a wrong PIN is pinIncorrect, and no error text holds the PIN")
+    func wrongPIN() async throws {
+        let softHSM = try await SoftHSMToken.inProcess(label: "p11")
+        defer { softHSM.remove() }
+        let module = try PKCS11Module.load(path: SoftHSMToken.modulePath)
+        let wrong = "wrong-pin-7391"
+        let error = try #require(
+            pkcs11Error { try PKCS11Token(module: module, label: softHSM.label, pin: PKCS11Fixture.pin(wrong)) })
+        #expect(error.code == .pinIncorrect)
+        #expect(error.returnValue == 0xA0)
+        #expect(error.description.contains("CKR_PIN_INCORRECT (0xA0)"))
+        #expect(error.description.contains("C_Login"))
+        for text in [error.description, error.reason, String(reflecting: error), "\(error)"] {
+            #expect(!text.contains(wrong))
+            #expect(!text.contains(SoftHSMToken.testPIN))
+        }
+        // The right PIN still logs in (SoftHSM2 does not lock the user PIN after one failure).
+        _ = try PKCS11Token(module: module, label: softHSM.label, pin: PKCS11Fixture.pin())
+    }
+
+    @Test("a second login with the same application is fine (CKR_USER_ALREADY_LOGGED_IN)")
+    func secondLogin() async throws {
+        try await PKCS11Fixture.with { fixture in
+            let second = try PKCS11Token(module: fixture.module, label: fixture.softHSM.label, pin: PKCS11Fixture.pin())
+            let key = try fixture.token.generateAESKey(label: "records:1", id: [0x01])
+            #expect(try second.findSecretKey(label: "records:1") == key)
+        }
+    }
+
+    @Test("8 concurrent tasks × 200 operations over 2 sessions finish in bounded time and all verify")
+    func concurrentOperations() async throws {
+        try await PKCS11Fixture.with(maximumSessions: 2, sessionWaitTimeout: .seconds(30)) { fixture in
+            #expect(fixture.token.maximumSessions == 2)
+            let kek = try fixture.token.generateAESKey(label: "records:1", id: [0x01])
+            let mac = try fixture.token.generateHMACKey(label: "records-mac:1", id: [0x02])
+            let token = fixture.token
+            let clock = ContinuousClock()
+            let start = clock.now
+            let verified = try await withThrowingTaskGroup(of: Int.self) { group in
+                for task in 0..<8 {
+                    group.addTask {
+                        var verified = 0
+                        for operation in 0..<200 {
+                            let binding = Array("task=\(task);operation=\(operation)".utf8)
+                            if operation % 2 == 0 {
+                                let subjectKey = try SecureBytes(randomByteCount: 32)
+                                let sealed = try token.encrypt(key: kek, plaintext: subjectKey, associatedData: binding)
+                                let opened: SecureBytes = try token.decrypt(
+                                    key: kek, sealed: sealed, associatedData: binding)
+                                if opened == subjectKey { verified += 1 }
+                            } else {
+                                let code = try token.authenticationCode(key: mac, message: binding)
+                                if try token.verifyAuthenticationCode(key: mac, message: binding, code: code) {
+                                    verified += 1
+                                }
+                            }
+                        }
+                        return verified
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(verified == 8 * 200)
+            #expect(clock.now - start < .seconds(60))
+        }
+    }
+
+    @Test("when every session is held, a call waits until its deadline and fails with timeout")
+    func poolTimeout() async throws {
+        try await PKCS11Fixture.with(maximumSessions: 2) { fixture in
+            let token = fixture.token
+            let clock = ContinuousClock()
+            try token.withSession { first in
+                try token.withSession { second in
+                    #expect(first != second)
+                    let start = clock.now
+                    let error = pkcs11Error { try token.withSession(timeout: .milliseconds(300)) { _ in } }
+                    let waited = clock.now - start
+                    #expect(error?.code == .timeout)
+                    #expect(waited >= .milliseconds(250))
+                    #expect(waited < .seconds(10))
+                }
+            }
+            // Given back: the sessions serve again.
+            try token.withSession(timeout: .milliseconds(300)) { _ in }
+            #expect(
+                pkcs11Error {
+                    try PKCS11Token(
+                        module: fixture.module, label: fixture.softHSM.label, pin: PKCS11Fixture.pin(),
+                        maximumSessions: 0)
+                }?
+                .code == .invalidInput)
+        }
+    }
+
+    @Test("a waiting call gets the session another thread gives back")
+    func poolHandOver() async throws {
+        try await PKCS11Fixture.with(maximumSessions: 1) { fixture in
+            let token = fixture.token
+            let held = DispatchSemaphore(value: 0)
+            let holder = Thread {
+                try? token.withSession { _ in
+                    held.signal()
+                    Thread.sleep(forTimeInterval: 0.2)
+                }
+            }
+            holder.start()
+            #expect(held.wait(timeout: .now() + 10) == .success)
+            let key = try token.generateAESKey(label: "records:1", id: [0x01])
+            #expect(key.keyType == .aes)
+        }
+    }
+}
+
+@Suite("PKCS#11 return value names")
+struct PKCS11ReturnValueTests {
+    @Test("CK_RV values are named as the standard spells them, vendor values and unknown ones by number")
+    func names() {
+        // The first use builds the table: a duplicate value in it would trap here.
+        #expect(PKCS11ReturnValue.name(0) == "CKR_OK")
+        #expect(PKCS11ReturnValue.describe(0xA0) == "CKR_PIN_INCORRECT (0xA0)")
+        #expect(PKCS11ReturnValue.name(0xA4) == "CKR_PIN_LOCKED")
+        #expect(PKCS11ReturnValue.name(0x1B) == "CKR_ACTION_PROHIBITED")
+        #expect(PKCS11ReturnValue.name(0x35) == "CKR_AEAD_DECRYPT_FAILED")
+        #expect(PKCS11ReturnValue.name(0x40) == "CKR_ENCRYPTED_DATA_INVALID")
+        #expect(PKCS11ReturnValue.name(0xB1) == "CKR_SESSION_COUNT")
+        #expect(PKCS11ReturnValue.name(0x8000_0001) == "CKR_VENDOR_DEFINED+0x1")
+        #expect(PKCS11ReturnValue.name(0x4242) == "CK_RV 0x4242")
+    }
+}
