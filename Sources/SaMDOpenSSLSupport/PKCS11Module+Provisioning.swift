@@ -66,15 +66,9 @@ extension PKCS11Module {
 
     /// The first slot with a token present that is not initialised.
     private func uninitializedSlot() throws -> CK_SLOT_ID {
-        var count: CK_ULONG = 0
-        // A NULL list first: SoftHSM2 adds a new free slot on this call when none is left.
-        var result = self.functions.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), nil, &count)
-        guard result == CKR_OK else { throw PKCS11Error.call("C_GetSlotList", result) }
-        var slots = [CK_SLOT_ID](repeating: 0, count: Int(min(count, 4096)))
-        var filled = CK_ULONG(slots.count)
-        result = self.functions.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), &slots, &filled)
-        guard result == CKR_OK else { throw PKCS11Error.call("C_GetSlotList", result) }
-        for slot in slots.prefix(Int(filled)) {
+        // slotsWithTokens asks for the count with a NULL list first: SoftHSM2 adds a new free slot on that call
+        // when none is left.
+        for slot in try self.slotsWithTokens() {
             var info = CK_TOKEN_INFO()
             guard self.functions.pointee.C_GetTokenInfo(slot, &info) == CKR_OK else { continue }
             if info.flags & PKCS11Constants.tokenInitialized == 0 { return slot }

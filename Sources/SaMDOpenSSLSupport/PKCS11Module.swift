@@ -144,23 +144,7 @@ package final class PKCS11Module: Sendable {
             throw PKCS11Error(
                 .invalidInput, "a token label is 1 to 32 bytes of UTF-8: \(PKCS11Text.escaped(label, limit: 64))")
         }
-        var count: CK_ULONG = 0
-        var result = self.functions.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), nil, &count)
-        var slots: [CK_SLOT_ID] = []
-        // The list can grow between the two calls (a token inserted): retry with the new count.
-        for _ in 0..<4 where result == CKR_OK {
-            slots = [CK_SLOT_ID](repeating: 0, count: Int(min(count, 4096)))
-            var filled = CK_ULONG(slots.count)
-            result = self.functions.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), &slots, &filled)
-            if result == CKR_BUFFER_TOO_SMALL {
-                count = filled
-                result = CKR_OK
-                continue
-            }
-            slots = Array(slots.prefix(Int(filled)))
-            break
-        }
-        guard result == CKR_OK else { throw PKCS11Error.call("C_GetSlotList", result) }
+        let slots = try self.slotsWithTokens()
         var matches: [(UInt, CK_TOKEN_INFO)] = []
         for slot in slots {
             var info = CK_TOKEN_INFO()
@@ -179,6 +163,26 @@ package final class PKCS11Module: Sendable {
                     + PKCS11Text.escaped(label))
         }
         return first
+    }
+}
+
+extension PKCS11Module {
+    /// The slots with a token present (`C_GetSlotList` with `tokenPresent` true): a `NULL` list first for the count,
+    /// then the list, again while it grows between the two calls (a token inserted), at most 4 times.
+    /// - Throws: the mapped error of `C_GetSlotList`.
+    func slotsWithTokens() throws -> [CK_SLOT_ID] {
+        for _ in 0..<4 {
+            var count: CK_ULONG = 0
+            var result = self.functions.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), nil, &count)
+            guard result == CKR_OK else { throw PKCS11Error.call("C_GetSlotList", result) }
+            var slots = [CK_SLOT_ID](repeating: 0, count: Int(min(count, 4096)))
+            var filled = CK_ULONG(slots.count)
+            result = self.functions.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), &slots, &filled)
+            if result == CKR_BUFFER_TOO_SMALL { continue }
+            guard result == CKR_OK else { throw PKCS11Error.call("C_GetSlotList", result) }
+            return Array(slots.prefix(Int(min(filled, CK_ULONG(slots.count)))))
+        }
+        throw PKCS11Error(.moduleFailure, "C_GetSlotList: the list of slots kept growing")
     }
 }
 

@@ -36,6 +36,13 @@ final class PKCS11SessionPool: @unchecked Sendable {
         for session in self.idle { _ = self.functions.pointee.C_CloseSession(session) }
     }
 
+    /// The sessions open now (in use or idle).
+    var openSessions: Int {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        return self.opened
+    }
+
     /// Opens a read/write session of `slot` (`C_OpenSession` with `CKF_SERIAL_SESSION | CKF_RW_SESSION`).
     static func openSession(_ functions: UnsafeMutablePointer<CK_FUNCTION_LIST>, slot: CK_SLOT_ID) throws
         -> CK_SESSION_HANDLE
@@ -48,8 +55,8 @@ final class PKCS11SessionPool: @unchecked Sendable {
     }
 
     /// Calls `body` with a session no other thread uses meanwhile, waiting at most `timeout` (default
-    /// ``waitTimeout``) for one. A session whose handle the token no longer knows is closed and forgotten when
-    /// `body` fails with that error.
+    /// ``waitTimeout``) for one. A session that may be unusable or hold an unfinished operation when `body` fails
+    /// (see `endsSession`, or any error that is not a ``PKCS11Error``) is closed and forgotten.
     /// - Throws: ``PKCS11Error/Code/timeout`` when no session became free in time; the mapped error of
     ///   `C_OpenSession`; whatever `body` throws.
     func withSession<Result>(timeout: Duration? = nil, _ body: (CK_SESSION_HANDLE) throws -> Result) throws -> Result {
@@ -62,7 +69,8 @@ final class PKCS11SessionPool: @unchecked Sendable {
             self.release(session, discard: error.returnValue.map(Self.endsSession) ?? false)
             throw error
         } catch {
-            self.release(session, discard: false)
+            // Not the token's answer (an allocation failed, say): an operation may still be active in the session.
+            self.release(session, discard: true)
             throw error
         }
     }

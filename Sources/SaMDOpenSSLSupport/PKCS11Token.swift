@@ -107,6 +107,9 @@ package final class PKCS11Token: Sendable {
         try self.pool.withSession(timeout: timeout, body)
     }
 
+    /// How many sessions the pool holds open now, at most ``maximumSessions``.
+    package var openSessions: Int { self.pool.openSessions }
+
     /// Calls a PKCS#11 function with the function list, and throws its mapped error unless it returns `CKR_OK`.
     func check(
         _ operation: @autoclosure () -> String, _ result: CK_RV, otherwise code: PKCS11Error.Code = .moduleFailure

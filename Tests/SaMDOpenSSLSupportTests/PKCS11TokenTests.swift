@@ -4,6 +4,7 @@ import Foundation
 import SaMDCrypto
 import SaMDOpenSSLSupport
 import SaMDTestSupport
+import Synchronization
 import Testing
 
 @Suite("PKCS#11 modules, tokens and sessions", .timeLimit(.minutes(2)))
@@ -141,6 +142,46 @@ struct PKCS11TokenTests {
             }
             #expect(verified == 8 * 200)
             #expect(clock.now - start < .seconds(60))
+            #expect(fixture.token.openSessions <= 2)
+        }
+    }
+
+    @Test("8 threads contending for 2 sessions: never more than 2 open, never one session in two threads at once")
+    func sessionsAreExclusive() async throws {
+        try await PKCS11Fixture.with(maximumSessions: 2, sessionWaitTimeout: .seconds(30)) { fixture in
+            let token = fixture.token
+            let kek = try token.generateAESKey(label: "records:1", id: [0x01])
+            let state = Mutex((inUse: Set<UInt>(), mostInUse: 0, overlaps: 0, failures: [String]()))
+            let done = DispatchGroup()
+            for _ in 0..<8 {
+                done.enter()
+                Thread {
+                    defer { done.leave() }
+                    for _ in 0..<50 {
+                        do {
+                            try token.withSession { session in
+                                state.withLock {
+                                    if !$0.inUse.insert(session).inserted { $0.overlaps += 1 }
+                                    $0.mostInUse = max($0.mostInUse, $0.inUse.count)
+                                }
+                                Thread.sleep(forTimeInterval: 0.0005)
+                                state.withLock { _ = $0.inUse.remove(session) }
+                            }
+                            // And a real operation between, which takes a session of its own.
+                            _ = try token.encrypt(key: kek, plaintext: [1, 2, 3], associatedData: [UInt8]())
+                        } catch {
+                            state.withLock { $0.failures.append("\(error)") }
+                        }
+                    }
+                }.start()
+            }
+            #expect(done.wait(timeout: .now() + 60) == .success)
+            state.withLock {
+                #expect($0.failures.isEmpty, "\($0.failures.prefix(3))")
+                #expect($0.overlaps == 0)
+                #expect($0.mostInUse == 2)
+            }
+            #expect(token.openSessions == 2)
         }
     }
 
