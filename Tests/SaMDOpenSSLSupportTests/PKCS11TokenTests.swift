@@ -2,10 +2,11 @@
 
 import Foundation
 import SaMDCrypto
-import SaMDOpenSSLSupport
 import SaMDTestSupport
 import Synchronization
 import Testing
+
+@testable import SaMDOpenSSLSupport
 
 @Suite("PKCS#11 modules, tokens and sessions", .timeLimit(.minutes(2)))
 struct PKCS11TokenTests {
@@ -246,5 +247,35 @@ struct PKCS11ReturnValueTests {
         #expect(PKCS11ReturnValue.name(0xB1) == "CKR_SESSION_COUNT")
         #expect(PKCS11ReturnValue.name(0x8000_0001) == "CKR_VENDOR_DEFINED+0x1")
         #expect(PKCS11ReturnValue.name(0x4242) == "CK_RV 0x4242")
+    }
+
+    /// SoftHSM2 never locks a PIN, never limits sessions and offers both mechanisms used here: the CK_RVs it cannot
+    /// be made to return are checked against the mapping itself.
+    @Test(
+        "each CK_RV the brief names maps to its code; any other is moduleFailure with its name",
+        arguments: [
+            (0xA0, "pinIncorrect"), (0xA2, "pinIncorrect"), (0xA4, "pinLocked"), (0x101, "notLoggedIn"),
+            (0xE0, "tokenAbsent"), (0x32, "tokenAbsent"), (0x03, "tokenAbsent"), (0xE1, "tokenAbsent"),
+            (0x70, "mechanismUnsupported"), (0x71, "mechanismUnsupported"), (0xB1, "sessionLimit"),
+            (0x82, "objectNotFound"), (0x60, "objectNotFound"), (0x05, "moduleFailure"), (0x8000_0042, "moduleFailure"),
+        ] as [(UInt, String)])
+    func mapping(_ returnValue: UInt, _ code: String) {
+        let error = PKCS11Error.call("C_Something of a test", returnValue)
+        #expect(error.code.description == code)
+        #expect(error.returnValue == returnValue)
+        #expect(error.description.hasPrefix("PKCS11Error.\(code): C_Something of a test: "))
+        #expect(error.description.hasSuffix(PKCS11ReturnValue.describe(returnValue)))
+    }
+
+    @Test("a label with control characters is escaped in the message")
+    func escapedLabel() async throws {
+        let softHSM = try await SoftHSMToken.inProcess(label: "p11")
+        defer { softHSM.remove() }
+        let module = try PKCS11Module.load(path: SoftHSMToken.modulePath)
+        let error = pkcs11Error { try PKCS11Token(module: module, label: "evil\n\u{1B}[31m", pin: PKCS11Fixture.pin()) }
+        #expect(error?.code == .tokenAbsent)
+        #expect(error?.description.contains("\"evil\\u{a}\\u{1b}[31m\"") == true)
+        #expect(error?.description.contains("\n") == false)
+        #expect(error?.description.contains("\u{1B}") == false)
     }
 }
