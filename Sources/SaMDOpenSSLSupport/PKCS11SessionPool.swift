@@ -56,7 +56,7 @@ final class PKCS11SessionPool: @unchecked Sendable {
 
     /// Calls `body` with a session no other thread uses meanwhile, waiting at most `timeout` (default
     /// ``waitTimeout``) for one. A session that may be unusable or hold an unfinished operation when `body` fails
-    /// (see `endsSession`, or any error that is not a ``PKCS11Error``) is closed and forgotten.
+    /// (see `endsSession`, or any error that is not a ``PKCS11Error``) is closed and replaced.
     /// - Throws: ``PKCS11Error/Code/timeout`` when no session became free in time; the mapped error of
     ///   `C_OpenSession`; whatever `body` throws.
     func withSession<Result>(timeout: Duration? = nil, _ body: (CK_SESSION_HANDLE) throws -> Result) throws -> Result {
@@ -120,10 +120,22 @@ final class PKCS11SessionPool: @unchecked Sendable {
         }
     }
 
+    /// Gives `session` back, or with `discard` closes it — after opening its replacement, so that the pool never
+    /// closes its last session while it can open another: that would log the application out of the token.
     private func release(_ session: CK_SESSION_HANDLE, discard: Bool) {
-        if discard { _ = self.functions.pointee.C_CloseSession(session) }
+        var replacement: CK_SESSION_HANDLE? = nil
+        if discard {
+            replacement = try? Self.openSession(self.functions, slot: self.slot)
+            _ = self.functions.pointee.C_CloseSession(session)
+        }
         self.condition.lock()
-        if discard { self.opened -= 1 } else { self.idle.append(session) }
+        if !discard {
+            self.idle.append(session)
+        } else if let replacement {
+            self.idle.append(replacement)
+        } else {
+            self.opened -= 1
+        }
         self.condition.signal()
         self.condition.unlock()
     }

@@ -110,13 +110,10 @@ package final class PKCS11Token: Sendable {
     /// How many sessions the pool holds open now, at most ``maximumSessions``.
     package var openSessions: Int { self.pool.openSessions }
 
-    /// Calls a PKCS#11 function with the function list, and throws its mapped error unless it returns `CKR_OK`.
-    func check(
-        _ operation: @autoclosure () -> String, _ result: CK_RV, otherwise code: PKCS11Error.Code = .moduleFailure
-    )
-        throws
-    {
-        guard result == CKR_OK else { throw PKCS11Error.call(operation(), result, otherwise: code) }
+    /// Throws the mapped error of `result` from `operation` (a PKCS#11 function and what it did) unless it is
+    /// `CKR_OK`.
+    func check(_ operation: @autoclosure () -> String, _ result: CK_RV) throws {
+        guard result == CKR_OK else { throw PKCS11Error.call(operation(), result) }
     }
 
     /// The module's function list.

@@ -279,3 +279,25 @@ struct PKCS11ReturnValueTests {
         #expect(error?.description.contains("\u{1B}") == false)
     }
 }
+
+@Suite("PKCS#11 session pool: a failed call does not log the application out", .timeLimit(.minutes(2)))
+struct PKCS11SessionReplacementTests {
+    struct NotTheToken: Error {}
+
+    @Test("a pool of one session whose call failed outside the token replaces the session and stays logged in")
+    func lastSessionIsReplaced() async throws {
+        try await PKCS11Fixture.with(maximumSessions: 1) { fixture in
+            let token = fixture.token
+            let before = try token.withSession { $0 }
+            #expect(throws: NotTheToken.self) { try token.withSession { _ in throw NotTheToken() } }
+            let after = try token.withSession { $0 }
+            #expect(after != before)
+            #expect(token.openSessions == 1)
+            // Still logged in: a private object can be made and used (CKR_USER_NOT_LOGGED_IN otherwise).
+            let key = try token.generateAESKey(label: "records:1", id: [0x01])
+            let sealed = try token.encrypt(key: key, plaintext: [1], associatedData: [UInt8]())
+            let opened: SecureBytes = try token.decrypt(key: key, sealed: sealed, associatedData: [UInt8]())
+            #expect(opened.constantTimeEquals([1]))
+        }
+    }
+}
