@@ -315,7 +315,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDOpenSSLSupportTests",
-            dependencies: ["SaMDOpenSSLSupport", "CSaMDOpenSSL", "SaMDCrypto", "SaMDTestSupport"],
+            dependencies: ["SaMDOpenSSLSupport", "CSaMDOpenSSL", "CSaMDShims", "SaMDCrypto", "SaMDTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -24,6 +24,8 @@ public struct SoftHSMToken: Sendable {
     public let label: String
     /// Whether ``remove()`` deletes ``directory`` (not for the process-wide configuration).
     let ownsDirectory: Bool
+    /// For an ``inProcess(label:)`` token, the name of its directory under `tokens/` (SoftHSM2 names it by a UUID).
+    var tokenDirectoryName: String? = nil
 
     /// `SOFTHSM2_CONF` for programs that use this token.
     public var environment: [String: String] { ["SOFTHSM2_CONF": self.configurationPath] }
@@ -75,11 +77,25 @@ public struct SoftHSMToken: Sendable {
             throw SetupFailure("\(Self.modulePath) is missing; run Scripts/setup (it installs softhsm2)")
         }
         let module = try PKCS11Module.load(path: Self.modulePath)
-        try module.initializeToken(
-            label: unique, securityOfficerPIN: SecureBytes(copying: Array(Self.testSOPIN.utf8)),
-            userPIN: SecureBytes(copying: Array(Self.testPIN.utf8)))
-        return SoftHSMToken(directory: directory, label: unique, ownsDirectory: false)
+        let tokens = directory.appendingPathComponent("tokens").path
+        // One token made at a time in this process, so that the one new directory under tokens/ is this token's.
+        let name = try Self.creation.withLock {
+            let before = Set(try FileManager.default.contentsOfDirectory(atPath: tokens))
+            try module.initializeToken(
+                label: unique, securityOfficerPIN: SecureBytes(copying: Array(Self.testSOPIN.utf8)),
+                userPIN: SecureBytes(copying: Array(Self.testPIN.utf8)))
+            let added = Set(try FileManager.default.contentsOfDirectory(atPath: tokens)).subtracting(before)
+            guard added.count == 1, let name = added.first else {
+                throw SetupFailure("C_InitToken of \(unique) added \(added.count) directories to \(tokens)")
+            }
+            return name
+        }
+        var token = SoftHSMToken(directory: directory, label: unique, ownsDirectory: false)
+        token.tokenDirectoryName = name
+        return token
     }
+
+    private static let creation = NSLock()
 
     /// Runs `pkcs11-tool` (opensc) on this token, logged in with the user PIN unless `login` is false: the
     /// independent check of what SaMDKit did in the token.
@@ -88,9 +104,19 @@ public struct SoftHSMToken: Sendable {
     {
         let tool = try ProgramLocations.requiredTool("pkcs11-tool")
         let common = ["--module", Self.modulePath, "--token-label", self.label]
-        return try await ChildProcess.run(
-            tool, common + (login ? ["--login", "--pin", Self.testPIN] : []) + arguments,
-            environment: self.environment, timeout: timeout)
+        var attempt = 1
+        while true {
+            let run = try await ChildProcess.run(
+                tool, common + (login ? ["--login", "--pin", Self.testPIN] : []) + arguments,
+                environment: self.environment, timeout: timeout)
+            // SoftHSM 2.6 gives a token it reads without its serial slot 0, and aborts when two share it
+            // (SlotManager::insertToken): a token made or removed by another test of this process while the tool
+            // starts. Nothing has been done in the token yet; start it again, a few times at most.
+            guard !self.ownsDirectory, attempt < 5, run.killedBySignal, run.status == 128 + SIGABRT,
+                run.standardError.contains("SlotManager")
+            else { return run }
+            attempt += 1
+        }
     }
 
     /// Generates a key pair in the token (`pkcs11-tool --keypairgen`), e.g. `EC:prime256v1`, labelled `label`.
@@ -99,27 +125,21 @@ public struct SoftHSMToken: Sendable {
         guard run.status == 0 else { throw SetupFailure("pkcs11-tool --keypairgen failed: \(run)") }
     }
 
-    /// Deletes the token: its whole directory, or for an ``inProcess(label:)`` token (whose directory the process
-    /// shares) the token alone (`softhsm2-util --delete-token`, at most 30 seconds).
+    /// Deletes the token: its whole directory, or for an ``inProcess(label:)`` token (whose configuration the
+    /// process shares) the token's own directory — first moved out of `tokens/` in one `rename`, so that no
+    /// SoftHSM2 process ever sees it half deleted (a token without its `token.object` has no serial, and two of
+    /// them share slot 0, which aborts SoftHSM2), and a late write by the loaded module finds no directory to
+    /// recreate.
     public func remove() {
         if self.ownsDirectory {
             try? FileManager.default.removeItem(at: self.directory)
             return
         }
-        guard let utility = try? ProgramLocations.requiredTool("softhsm2-util") else { return }
-        let process = Process()
-        process.executableURL = utility
-        process.arguments = ["--delete-token", "--token", self.label]
-        process.environment = ProcessInfo.processInfo.environment.merging(self.environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        guard (try? process.run()) != nil else { return }
-        if exited.wait(timeout: .now() + 30) == .timedOut {
-            process.terminate()
-            _ = exited.wait(timeout: .now() + 5)
-        }
+        guard let name = self.tokenDirectoryName else { return }
+        let current = self.directory.appendingPathComponent("tokens").appendingPathComponent(name)
+        let removed = self.directory.appendingPathComponent("removed-\(name)")
+        guard rename(current.path, removed.path) == 0 else { return }
+        try? FileManager.default.removeItem(at: removed)
     }
 
     private func initialise() async throws {
