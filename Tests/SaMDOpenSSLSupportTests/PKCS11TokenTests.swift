@@ -30,6 +30,17 @@ struct PKCS11TokenTests {
         #expect(try PKCS11Module.load(path: link.path) === module)
     }
 
+    @Test("no PKCS#11 library is linked: the test binary needs no softhsm, p11-kit or opensc object (readelf -d)")
+    func nothingLinked() async throws {
+        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let run = try await ChildProcess.run(
+            try ProgramLocations.requiredTool("readelf"), ["-d", binary], timeout: .seconds(60))
+        try #require(run.status == 0, "readelf failed: \(run)")
+        let needed = run.output.split(separator: "\n").filter { $0.contains("(NEEDED)") }
+        #expect(needed.contains { $0.contains("libcrypto") })
+        #expect(!needed.contains { $0.contains("softhsm") || $0.contains("p11") || $0.contains("opensc") })
+    }
+
     @Test("a missing module path is moduleMissing and names the path")
     func moduleMissing() {
         let path = "/nonexistent/samd/libmissing-pkcs11.so"
