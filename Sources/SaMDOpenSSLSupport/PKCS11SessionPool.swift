@@ -66,7 +66,9 @@ final class PKCS11SessionPool: @unchecked Sendable {
             self.release(session, discard: false)
             return result
         } catch let error as PKCS11Error {
-            self.release(session, discard: error.returnValue.map(Self.endsSession) ?? false)
+            // Without a CK_RV, `moduleFailure` is SaMDKit's own check of a module's answer, perhaps mid-operation
+            // (a decryption whose output size was refused); the other codes are decided before or after a call.
+            self.release(session, discard: error.returnValue.map(Self.endsSession) ?? (error.code == .moduleFailure))
             throw error
         } catch {
             // Not the token's answer (an allocation failed, say): an operation may still be active in the session.

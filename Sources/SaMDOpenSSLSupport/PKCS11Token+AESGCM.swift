@@ -56,13 +56,14 @@ extension PKCS11Token {
     }
 
     /// Decrypts `IV ‖ ciphertext ‖ tag` (as ``encrypt(key:plaintext:associatedData:)`` returns it) inside the
-    /// token under `key`, into guarded memory (`Secret` is SaMDCrypto's `SecureBytes`): the plaintext is written
-    /// there directly, never into ordinary memory.
+    /// token under `key`, into guarded memory (`Secret` is SaMDCrypto's `SecureBytes`): the module writes the
+    /// plaintext into a guarded buffer of the size it asks for, from which a value of the plaintext's size is copied;
+    /// it never passes through ordinary memory.
     ///
     /// - Throws: ``PKCS11Error/Code/authenticationFailed`` when the tag does not verify (a changed ciphertext,
     ///   IV, tag or associated data, or another key; SoftHSM 2.6 answers it with `CKR_GENERAL_ERROR`);
-    ///   ``PKCS11Error/Code/invalidInput`` when `sealed` is shorter
-    ///   than 28 bytes or longer than the largest plaintext allows, or associated data is too long;
+    ///   ``PKCS11Error/Code/invalidInput`` when `sealed` is shorter than 28 bytes or longer than the largest
+    ///   plaintext allows, or associated data is too long;
     ///   ``PKCS11Error/Code/mechanismUnsupported``; ``PKCS11Error/Code/objectNotFound``; another mapped `CK_RV`.
     /// - SeeAlso: PKCS#11 v2.40 Current Mechanisms §2.12.3; NIST SP 800-38D §7.2.
     package func decrypt<Secret: PKCS11SecretBytes>(
