@@ -300,7 +300,10 @@ let package = Package(
         ),
         .target(
             name: "SaMDTestSupport",
-            dependencies: ["SaMDEnvelope", "CTestZlib", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport", "CTestZlib",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/SaMDTestSupport",
             swiftSettings: swiftSettings
         ),
@@ -312,7 +315,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SaMDOpenSSLSupportTests",
-            dependencies: ["SaMDOpenSSLSupport", "CSaMDOpenSSL"],
+            dependencies: ["SaMDOpenSSLSupport", "CSaMDOpenSSL", "CSaMDShims", "SaMDCrypto", "SaMDTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,11 +1,15 @@
 public import Foundation
+import SaMDCrypto
+import SaMDOpenSSLSupport
 
 /// A SoftHSM2 token made for one test: its own configuration and token directory in a temporary directory
 /// (`SOFTHSM2_CONF` points there), initialised with `softhsm2-util`, removed by ``remove()``.
 ///
 /// Programs started by a test get ``environment``. A test that loads the module in its own process shares one
-/// configuration for the whole process (SoftHSM2 reads `SOFTHSM2_CONF` once, at `C_Initialize`): use
-/// ``inProcess(label:)``, which makes a new token in ``processConfigurationDirectory``.
+/// configuration for the whole process (SoftHSM2 reads `SOFTHSM2_CONF` and its token directory once, at
+/// `C_Initialize`: a token `softhsm2-util` makes afterwards is not seen): use ``inProcess(label:)``, which makes
+/// the token through the loaded module itself (`C_InitToken` on SoftHSM2's free slot), in
+/// ``processConfigurationDirectory``.
 public struct SoftHSMToken: Sendable {
     /// Where Debian's `softhsm2` package installs the module.
     public static let modulePath = "/usr/lib/softhsm/libsofthsm2.so"
@@ -20,6 +24,8 @@ public struct SoftHSMToken: Sendable {
     public let label: String
     /// Whether ``remove()`` deletes ``directory`` (not for the process-wide configuration).
     let ownsDirectory: Bool
+    /// For an ``inProcess(label:)`` token, the name of its directory under `tokens/` (SoftHSM2 names it by a UUID).
+    var tokenDirectoryName: String? = nil
 
     /// `SOFTHSM2_CONF` for programs that use this token.
     public var environment: [String: String] { ["SOFTHSM2_CONF": self.configurationPath] }
@@ -48,22 +54,48 @@ public struct SoftHSMToken: Sendable {
     }
 
     /// The configuration directory this test process uses for modules it loads itself; `SOFTHSM2_CONF` is set to
-    /// it the first time (before any test loads the module).
+    /// it the first time (before any test loads the module), and the directory is deleted when the process exits.
     public static let processConfigurationDirectory: URL = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "samd-softhsm-process-\(getpid())-\(UUID().uuidString)")
+        let directory = URL(fileURLWithPath: Self.processConfigurationPath)
         try? Self.writeConfiguration(in: directory)
         setenv("SOFTHSM2_CONF", directory.appendingPathComponent("softhsm2.conf").path, 1)
+        atexit { try? FileManager.default.removeItem(atPath: SoftHSMToken.processConfigurationPath) }
         return directory
     }()
 
-    /// A new token, labelled `label` plus a unique suffix, in ``processConfigurationDirectory``.
+    private static let processConfigurationPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "samd-softhsm-process-\(getpid())-\(UUID().uuidString)"
+    ).path
+
+    /// A new token, labelled `label` plus a unique suffix, in ``processConfigurationDirectory``, made through the
+    /// module this process loads (``PKCS11Module/load(path:)``), so that it is seen whenever the module was
+    /// initialised. Call it before the test loads the module itself: the first call sets `SOFTHSM2_CONF`.
     public static func inProcess(label: String = "samd") async throws -> SoftHSMToken {
         let unique = "\(label)-\(UUID().uuidString.prefix(8).lowercased())"
-        let token = SoftHSMToken(directory: Self.processConfigurationDirectory, label: unique, ownsDirectory: false)
-        try await token.initialise()
+        let directory = Self.processConfigurationDirectory
+        guard FileManager.default.fileExists(atPath: Self.modulePath) else {
+            throw SetupFailure("\(Self.modulePath) is missing; run Scripts/setup (it installs softhsm2)")
+        }
+        let module = try PKCS11Module.load(path: Self.modulePath)
+        let tokens = directory.appendingPathComponent("tokens").path
+        // One token made at a time in this process, so that the one new directory under tokens/ is this token's.
+        let name = try Self.creation.withLock {
+            let before = Set(try FileManager.default.contentsOfDirectory(atPath: tokens))
+            try module.initializeToken(
+                label: unique, securityOfficerPIN: SecureBytes(copying: Array(Self.testSOPIN.utf8)),
+                userPIN: SecureBytes(copying: Array(Self.testPIN.utf8)))
+            let added = Set(try FileManager.default.contentsOfDirectory(atPath: tokens)).subtracting(before)
+            guard added.count == 1, let name = added.first else {
+                throw SetupFailure("C_InitToken of \(unique) added \(added.count) directories to \(tokens)")
+            }
+            return name
+        }
+        var token = SoftHSMToken(directory: directory, label: unique, ownsDirectory: false)
+        token.tokenDirectoryName = name
         return token
     }
+
+    private static let creation = NSLock()
 
     /// Runs `pkcs11-tool` (opensc) on this token, logged in with the user PIN unless `login` is false: the
     /// independent check of what SaMDKit did in the token.
@@ -72,9 +104,19 @@ public struct SoftHSMToken: Sendable {
     {
         let tool = try ProgramLocations.requiredTool("pkcs11-tool")
         let common = ["--module", Self.modulePath, "--token-label", self.label]
-        return try await ChildProcess.run(
-            tool, common + (login ? ["--login", "--pin", Self.testPIN] : []) + arguments,
-            environment: self.environment, timeout: timeout)
+        var attempt = 1
+        while true {
+            let run = try await ChildProcess.run(
+                tool, common + (login ? ["--login", "--pin", Self.testPIN] : []) + arguments,
+                environment: self.environment, timeout: timeout)
+            // SoftHSM 2.6 gives a token it reads without its serial slot 0, and aborts when two share it
+            // (SlotManager::insertToken): a token made or removed by another test of this process while the tool
+            // starts. Nothing has been done in the token yet; start it again, a few times at most.
+            guard !self.ownsDirectory, attempt < 5, run.killedBySignal, run.status == 128 + SIGABRT,
+                run.standardError.contains("SlotManager")
+            else { return run }
+            attempt += 1
+        }
     }
 
     /// Generates a key pair in the token (`pkcs11-tool --keypairgen`), e.g. `EC:prime256v1`, labelled `label`.
@@ -83,10 +125,21 @@ public struct SoftHSMToken: Sendable {
         guard run.status == 0 else { throw SetupFailure("pkcs11-tool --keypairgen failed: \(run)") }
     }
 
-    /// Deletes the token's directory (a no-op for an ``inProcess(label:)`` token, whose directory the process
-    /// shares).
+    /// Deletes the token: its whole directory, or for an ``inProcess(label:)`` token (whose configuration the
+    /// process shares) the token's own directory — first moved out of `tokens/` in one `rename`, so that no
+    /// SoftHSM2 process ever sees it half deleted (a token without its `token.object` has no serial, and two of
+    /// them share slot 0, which aborts SoftHSM2), and a late write by the loaded module finds no directory to
+    /// recreate.
     public func remove() {
-        if self.ownsDirectory { try? FileManager.default.removeItem(at: self.directory) }
+        if self.ownsDirectory {
+            try? FileManager.default.removeItem(at: self.directory)
+            return
+        }
+        guard let name = self.tokenDirectoryName else { return }
+        let current = self.directory.appendingPathComponent("tokens").appendingPathComponent(name)
+        let removed = self.directory.appendingPathComponent("removed-\(name)")
+        guard rename(current.path, removed.path) == 0 else { return }
+        try? FileManager.default.removeItem(at: removed)
     }
 
     private func initialise() async throws {

@@ -1,0 +1,8 @@
+// What the PKCS#11 layer (SaMDOpenSSLSupport, below this module) needs from SaMDCrypto: PINs and decrypted keys
+// in guarded memory, and its errors in SaMDKit's error shape.
+
+package import SaMDOpenSSLSupport
+
+extension SecureBytes: PKCS11SecretBytes {}
+
+extension PKCS11Error: CodedError {}
