@@ -171,6 +171,9 @@ public struct TLSIdentitySource: Sendable {
     public var privateKey: TLSPEMSource
     /// The passphrase of an encrypted private key.
     public var passphrase: SecureBytes?
+    /// A private key in a PKCS #11 token instead of ``privateKey`` (which, like ``passphrase``, is then unused); see
+    /// ``TLSTokenKey``.
+    public var tokenKey: TLSTokenKey?
 
     /// An identity in two PEM files, read when the context is built and again at each reload.
     public static func files(certificateChain: String, privateKey: String, passphrase: SecureBytes? = nil) -> Self {

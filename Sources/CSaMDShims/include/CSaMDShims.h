@@ -8,6 +8,7 @@
 // The umbrella header of module CSaMDShims: the other headers of this folder are included here.
 #include "CSaMDShims_tls.h"
 #include "CSaMDShims_limbo.h"
+#include "CSaMDShims_engine.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -126,6 +126,37 @@ public enum PKCS11PIN {
         return try self.fromEnvironment()
     }
 
+    /// Where to read a PIN, each time it is needed (a TLS identity reads it again at each reload).
+    public enum Source: Sendable {
+        /// An environment variable, by default ``PKCS11PIN/environmentVariable`` (`SAMD_PKCS11_PIN`).
+        case environment(String = PKCS11PIN.environmentVariable)
+        /// A PIN file (see ``PKCS11PIN``'s rules).
+        case file(String)
+        /// An RFC 7512 `pin-source` value (`file:` only, see ``PKCS11PIN/fromPINSource(_:)``).
+        case pinSource(String)
+        /// A PIN already held, e.g. read once by the caller.
+        case value(SecureBytes)
+
+        /// The PIN.
+        /// - Throws: ``PKCS11PINError`` as the matching `PKCS11PIN.from…` function.
+        public func read() throws -> SecureBytes {
+            switch self {
+            case .environment(let variable): try PKCS11PIN.fromEnvironment(variable)
+            case .file(let path): try PKCS11PIN.fromFile(path)
+            case .pinSource(let source): try PKCS11PIN.fromPINSource(source)
+            case .value(let pin): pin
+            }
+        }
+
+        /// The source a program uses: `file` (its `--pin-file` option) if given, else the URI's `pin-source` if
+        /// any, else the environment variable `SAMD_PKCS11_PIN`.
+        public static func choose(file: String?, pinSource: String?) -> Source {
+            if let file { return .file(file) }
+            if let pinSource { return .pinSource(pinSource) }
+            return .environment()
+        }
+    }
+
     private static func secure(_ bytes: UnsafeRawBufferPointer, what: String) throws -> SecureBytes {
         guard !bytes.isEmpty else { throw PKCS11PINError(.invalid, "\(what): the PIN is empty") }
         guard bytes.count <= Self.maximumLengthBytes else {
