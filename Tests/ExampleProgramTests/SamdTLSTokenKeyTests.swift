@@ -99,6 +99,40 @@ struct SamdTLSTokenKeyTests {
         #expect(client.output.contains(leaf.trimmingCharacters(in: .whitespacesAndNewlines)), "\(client.output)")
     }
 
+    @Test("SIGHUP reloads: a renewed certificate is served with the key loaded again from the token")
+    func sighupReloadsWithTheTokenKey() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
+        let setup = try await TokenPKI()
+        defer { setup.token.remove() }
+        let served = setup.pki.directory.appendingPathComponent("served-chain.pem").path
+        try FileManager.default.copyItem(atPath: setup.serverChain, toPath: served)
+        let server = try await ServeProcess(
+            [
+                "--cert", served, "--key", setup.uri("server"), "--pin-file", setup.pinFile,
+                "--identity-reload-interval", "0",
+            ],
+            environment: setup.environment)
+        defer { server.stop() }
+        let renewed = try await setup.token.issueCertificate(
+            forKey: "server", by: setup.pki.pki.intermediate, commonName: "gateway.test",
+            subjectAltNames: "DNS:gateway.test,DNS:localhost,IP:127.0.0.1", in: setup.pki.directory)
+        #expect(rename(renewed, served) == 0)  // atomic, as a deployment replaces a certificate
+        server.child.signal(SIGHUP)
+        #expect(await server.waitForLog("SIGHUP: identity reloaded"), "\(server.log)")
+        let client = try await ChildProcess.run(
+            openssl,
+            [
+                "s_client", "-connect", "127.0.0.1:\(server.port)", "-CAfile", setup.pki.root, "-verify_return_error",
+                "-servername", "gateway.test",
+            ],
+            stdin: Data("hello\n".utf8), timeout: .seconds(15))
+        #expect(client.status == 0, "\(client)")
+        let leaf =
+            try String(contentsOfFile: served, encoding: .utf8)
+            .components(separatedBy: "-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----"
+        #expect(client.output.contains(leaf.trimmingCharacters(in: .whitespacesAndNewlines)), "\(client.output)")
+    }
+
     @Test("a PIN in the URI (pin-value) or on the command line (--pin) is refused with 64, the PIN unprinted")
     func pinOnTheCommandLineIs64() async throws {
         let setup = try await TokenPKI()
