@@ -163,7 +163,7 @@ public enum TLSPEMSource: Sendable, Hashable {
 ///
 /// The chain is the leaf certificate first, then the intermediates that lead to the root, all kept and sent
 /// (the root itself may be left out). The key is PEM: PKCS#8, traditional, or encrypted PKCS#8 with a
-/// passphrase.
+/// passphrase — or a key held in a PKCS #11 token (``tokenKey``, made by ``token(certificateChain:privateKey:)-(String,_)``).
 public struct TLSIdentitySource: Sendable {
     /// The certificate chain, PEM, leaf first.
     public var certificateChain: TLSPEMSource
