@@ -51,6 +51,37 @@ struct GatewayTokenKeyTests {
         #expect(!gateway.log.contains(SoftHSMToken.testPIN))
     }
 
+    @Test("samd-agent uploads with its device key in the token to a gateway whose key is in the token too")
+    func agentAndGatewayBothWithTokenKeys() async throws {
+        let (token, chain, work) = try await Self.tokenWithServerKey()
+        defer { token.remove() }
+        try await token.generateKeyPair(label: "device-tls", id: "02")
+        let deviceChain = try await token.issueCertificate(
+            forKey: "device-tls", by: Harness.pki.pki.intermediate, commonName: "device-token",
+            subjectAltNames: "URI:\(TestPKI.deviceURI)", serverAuth: false, clientAuth: true,
+            in: URL(fileURLWithPath: work.path))
+        let environment = token.environment.merging(["SAMD_PKCS11_PIN": SoftHSMToken.testPIN]) { $1 }
+        let stores = try Harness.Stores()
+        let gateway = try await Harness.GatewayProcess(
+            Harness.GatewayProcess.standardArguments(
+                stores, server: (cert: chain, key: token.uri(object: "gateway-tls", type: "private"))),
+            environment: environment)
+        defer { gateway.stop() }
+        let upload = work.file("reading.json")
+        try Data("{\"heart_rate\":61}".utf8).write(to: URL(fileURLWithPath: upload))
+        let run = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-agent"),
+            [
+                "--connect", "127.0.0.1:\(gateway.port)", "--cert", deviceChain, "--key",
+                token.uri(object: "device-tls", type: "private"), "--ca", Harness.pki.root, "--subject",
+                "patient-0042", upload,
+            ],
+            environment: environment, timeout: .seconds(60))
+        #expect(run.status == 0, "\(run)")
+        #expect(run.output.hasPrefix("reading.json: 17 bytes, 201 Created, revision 1\n"), "\(run)")
+        #expect(!run.standardError.contains(SoftHSMToken.testPIN))
+    }
+
     @Test("a wrong PIN is 69 and nothing is written: the record store is not created")
     func wrongPINIs69AndWritesNothing() async throws {
         let (token, chain, work) = try await Self.tokenWithServerKey()
