@@ -353,6 +353,13 @@ extension PKCS11URI {
         return text
     }
 
+    /// Text quoted for a message (a label, a module path): at most 64 bytes, everything but unreserved characters
+    /// and `/` percent-encoded, so that no control character reaches a terminal or a log.
+    package static func printable(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        return "'" + Self.encode(Array(bytes.prefix(64)), keepSlash: true) + (bytes.count > 64 ? "…" : "") + "'"
+    }
+
     /// Input quoted for a message: at most 64 bytes, everything but unreserved characters percent-encoded.
     static func printable(_ bytes: ArraySlice<UInt8>) -> String {
         let shown = Self.encode(Array(bytes.prefix(64)))

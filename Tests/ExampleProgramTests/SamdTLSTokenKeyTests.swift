@@ -116,7 +116,7 @@ struct SamdTLSTokenKeyTests {
         let renewed = try await setup.token.issueCertificate(
             forKey: "server", by: setup.pki.pki.intermediate, commonName: "gateway.test",
             subjectAltNames: "DNS:gateway.test,DNS:localhost,IP:127.0.0.1", in: setup.pki.directory)
-        #expect(rename(renewed, served) == 0)  // atomic, as a deployment replaces a certificate
+        #expect(rename(renewed, served) == 0) // atomic, as a deployment replaces a certificate
         server.child.signal(SIGHUP)
         #expect(await server.waitForLog("SIGHUP: identity reloaded"), "\(server.log)")
         let client = try await ChildProcess.run(
@@ -198,6 +198,35 @@ struct SamdTLSTokenKeyTests {
             environment: setup.environment.merging(["SAMD_PKCS11_PIN": wrong]) { $1 })
         #expect(connect.status == 69, "\(connect)")
         #expect(!connect.standardError.contains(wrong))
+    }
+
+    @Test("a file that is not a PKCS #11 module, or no pkcs11 engine, is 69 with the cause named")
+    func notAModuleOrNoEngineIs69() async throws {
+        let setup = try await TokenPKI()
+        defer { setup.token.remove() }
+        let notAModule = try setup.pki.write("not-a-module.so", "not an ELF shared object\n")
+        let module = try await samdTLS(
+            [
+                "serve", "--listen", "127.0.0.1:0", "--cert", setup.serverChain, "--key",
+                "pkcs11:token=\(setup.token.label);object=server?module-path=\(notAModule)", "--pin-file",
+                setup.pinFile,
+            ],
+            environment: setup.environment)
+        #expect(module.status == 69, "\(module)")
+        #expect(module.standardError.contains("pkcs11ModuleUnavailable"), "\(module)")
+
+        // OPENSSL_ENGINES is where OpenSSL looks for engines: an empty directory has no pkcs11 engine.
+        let empty = setup.pki.directory.appendingPathComponent("no-engines").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: false)
+        let engine = try await samdTLS(
+            [
+                "serve", "--listen", "127.0.0.1:0", "--cert", setup.serverChain, "--key", setup.uri("server"),
+                "--pin-file", setup.pinFile,
+            ],
+            environment: setup.environment.merging(["OPENSSL_ENGINES": empty]) { $1 })
+        #expect(engine.status == 69, "\(engine)")
+        #expect(engine.standardError.contains("pkcs11EngineUnavailable"), "\(engine)")
+        #expect(engine.standardError.contains("libengine-pkcs11-openssl"), "\(engine)")
     }
 
     @Test("--help says how a token key and its PIN are given")

@@ -59,7 +59,8 @@ enum TokenKeyLoader {
         try self.checkEngineCanHonour(uri)
         var info = stat()
         guard stat(modulePath, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw TLSError(.pkcs11ModuleUnavailable, "the PKCS #11 module \(uri.pathFree(modulePath)) does not exist")
+            throw TLSError(
+                .pkcs11ModuleUnavailable, "the PKCS #11 module \(PKCS11URI.printable(modulePath)) does not exist")
         }
         let pin: SecureBytes
         do {
@@ -87,7 +88,7 @@ enum TokenKeyLoader {
             let bound = CSaMDShims_pkcs11_engine_bound_module_path().map { String(cString: $0) } ?? "?"
             throw TLSError(
                 .invalidConfiguration,
-                "this process already uses the PKCS #11 module \(uri.pathFree(bound)) for token keys; one module per process (asked for \(uri.pathFree(modulePath)))"
+                "this process already uses the PKCS #11 module \(PKCS11URI.printable(bound)) for token keys; one module per process (asked for \(PKCS11URI.printable(modulePath)))"
             )
         case Int32(CSAMD_PKCS11_ENGINE_INVALID_ARGUMENT.rawValue):
             throw TLSError(.invalidConfiguration, "the token key URI \(uri) or its PIN cannot be passed to the engine")
@@ -103,47 +104,31 @@ enum TokenKeyLoader {
     )
         -> TLSError
     {
-        let where_ = "the token of \(uri.pathOnly)"
+        let named = "the token of \(uri.pathOnly)"
         for entry in entries where entry.library == "PKCS#11 module" {
             switch UInt(entry.reasonCode) {
-            case 0xA0: return TLSError(.pkcs11PINIncorrect, "\(where_) refused the PIN (CKR_PIN_INCORRECT)")
-            case 0xA4: return TLSError(.pkcs11PINLocked, "\(where_): the user PIN is locked (CKR_PIN_LOCKED)")
-            case 0xE0: return TLSError(.pkcs11TokenAbsent, "\(where_) is not present (CKR_TOKEN_NOT_PRESENT)")
-            case 0x32: return TLSError(.pkcs11TokenAbsent, "\(where_) was removed (CKR_DEVICE_REMOVED)")
+            case 0xA0: return TLSError(.pkcs11PINIncorrect, "\(named) refused the PIN (CKR_PIN_INCORRECT)")
+            case 0xA4: return TLSError(.pkcs11PINLocked, "\(named): the user PIN is locked (CKR_PIN_LOCKED)")
+            case 0xE0: return TLSError(.pkcs11TokenAbsent, "\(named) is not present (CKR_TOKEN_NOT_PRESENT)")
+            case 0x32: return TLSError(.pkcs11TokenAbsent, "\(named) was removed (CKR_DEVICE_REMOVED)")
             default: continue
             }
         }
         if entries.contains(where: { $0.reason == "Unable to load PKCS#11 module" }) {
             return TLSError(
                 .pkcs11ModuleUnavailable,
-                "\(uri.pathFree(modulePath)) cannot be loaded as a PKCS #11 module (no C_GetFunctionList, or C_Initialize failed)\(details)"
+                "\(PKCS11URI.printable(modulePath)) cannot be loaded as a PKCS #11 module (no C_GetFunctionList, or C_Initialize failed)\(details)"
             )
         }
         if let token = uri.token, CSaMDShims_pkcs11_engine_token_present(modulePath, token) == 0 {
             return TLSError(
                 .pkcs11TokenAbsent,
-                "no token labelled \(PKCS11URI.quoted(token)) is present in \(uri.pathFree(modulePath)) (tokens added after the module's first use in this process are not seen)"
+                "no token labelled \(PKCS11URI.printable(token)) is present in \(PKCS11URI.printable(modulePath)) (tokens added after the module's first use in this process are not seen)"
             )
         }
         if entries.contains(where: { $0.reason == "object not found" }) {
             return TLSError(.pkcs11KeyNotFound, "no private key matches \(uri.pathOnly) in the token\(details)")
         }
         return TLSError(.invalidIdentity, "the private key \(uri.pathOnly) cannot be loaded from the token\(details)")
-    }
-}
-
-extension PKCS11URI {
-    /// A path for a message, escaped as in a URI query.
-    fileprivate func pathFree(_ path: String) -> String {
-        var uri = PKCS11URI()
-        uri.modulePath = path
-        return String(uri.description.dropFirst("pkcs11:?module-path=".count))
-    }
-
-    /// A label for a message, escaped as in a URI path, in quotes.
-    fileprivate static func quoted(_ label: String) -> String {
-        var uri = PKCS11URI()
-        uri.token = label
-        return "'" + String(uri.description.dropFirst("pkcs11:token=".count)) + "'"
     }
 }
