@@ -141,6 +141,21 @@ struct TokenKeyTests {
         #expect(result.client.peer?.dnsNames.contains("gateway.test") == true)
     }
 
+    @Test("TLS.md's snippet: the PIN from SAMD_PKCS11_PIN, the chain from a file")
+    func docSnippet() async throws {
+        let fixture = try await TokenKeyFixture.shared.value
+        setenv(PKCS11PIN.environmentVariable, SoftHSMToken.testPIN, 1)
+        defer { unsetenv(PKCS11PIN.environmentVariable) }
+        let key = TLSTokenKey(
+            uri: try PKCS11URI(
+                parsing:
+                    "pkcs11:token=\(fixture.token.label);object=server;type=private?module-path=\(fixture.modulePath)"),
+            pin: .environment())
+        let identity = TLSIdentitySource.token(certificateChain: fixture.serverChain, privateKey: key)
+        let context = try TLSContext(configuration: .server(identity: identity))
+        #expect(context.certificate?.dnsNames.contains("gateway.test") == true)
+    }
+
     @Test("an RSA 2048 server key in the token")
     func rsaServerKey() async throws {
         let fixture = try await TokenKeyFixture.shared.value
