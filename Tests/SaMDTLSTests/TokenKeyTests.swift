@@ -14,7 +14,7 @@ import Testing
 /// OpenSSL's `pkcs11` engine binds to one module per process and SoftHSM2 sees only the tokens that exist when the
 /// module is initialised: so every token these tests use is made first, and the module is a private copy of
 /// `libsofthsm2.so` (its own instance, initialised at the first key load here, whatever other suites of the process
-/// did with the installed one). The copy and the certificates are removed at exit.
+/// did with the installed one). The copy, the certificates and the process's token directory are removed at exit.
 final class TokenKeyFixture: Sendable {
     static let shared = Task { try await TokenKeyFixture() }
 
@@ -35,6 +35,8 @@ final class TokenKeyFixture: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         Self.removeAtExit(directory.path)
         self.directory = directory
+        // SoftHSMToken keeps the process-wide token directory for the life of the process; removed at exit here.
+        Self.removeAtExit(SoftHSMToken.processConfigurationDirectory.path)
         self.token = try await SoftHSMToken.inProcess(label: "tls")
         self.pinToken = try await SoftHSMToken.inProcess(label: "pin")
         try await self.token.generateKeyPair(label: "server", id: "01")
