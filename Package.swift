@@ -178,6 +178,7 @@ let package = Package(
                 "SaMDCrypto",
                 "SaMDEnvelope",
                 "SaMDKeys",
+                "SaMDOpenSSLSupport",
                 "SaMDTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -339,7 +340,7 @@ let package = Package(
         .testTarget(
             name: "SaMDTLSTests",
             dependencies: [
-                "SaMDTLS", "SaMDCrypto", "SaMDTLSTestSupport", "SaMDTestSupport",
+                "SaMDTLS", "SaMDCrypto", "SaMDOpenSSLSupport", "SaMDTLSTestSupport", "SaMDTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

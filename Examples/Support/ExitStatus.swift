@@ -38,16 +38,27 @@ public enum ExitStatus {
         if error.isCertificateError { return certificateRefused }
         switch error.code {
         case .unreachable: return unavailable
+        case .pkcs11PINUnavailable: return noInput
+        case .pkcs11TokenAbsent, .pkcs11PINIncorrect, .pkcs11PINLocked, .pkcs11EngineUnavailable,
+            .pkcs11ModuleUnavailable:
+            return unavailable
+        case .pkcs11KeyNotFound, .pkcs11KeyMismatch: return configuration
         case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: return configuration
         default: return protocolFailure
         }
     }
 
-    /// The exit code for an error building a TLS context (reading and validating its files): 66 for I/O, 78
-    /// for configuration or identity, 70 otherwise.
+    /// The exit code for an error building a TLS context (reading and validating its files): 66 for I/O or a PIN
+    /// that cannot be read, 69 for a token key whose token, module or engine is unavailable or that refused the PIN,
+    /// 78 for configuration or identity (a token key not found or not matching the certificate included), 70
+    /// otherwise.
     public static func code(forSetup error: TLSError) -> Int32 {
         switch error.code {
-        case .io: noInput
+        case .io, .pkcs11PINUnavailable: noInput
+        case .pkcs11TokenAbsent, .pkcs11PINIncorrect, .pkcs11PINLocked, .pkcs11EngineUnavailable,
+            .pkcs11ModuleUnavailable:
+            unavailable
+        case .pkcs11KeyNotFound, .pkcs11KeyMismatch: configuration
         case .invalidConfiguration, .invalidIdentity, .fipsProviderUnavailable: configuration
         default: software
         }

@@ -2,7 +2,7 @@ public import ArgumentParser
 public import SaMDTLS
 
 /// The TLS options of the example servers (`samd-tls serve`, `samd-gateway serve`): the server's identity
-/// (`--cert`, `--key`, `--key-passphrase-file`), the CA certificates a client must chain to (`--client-ca`;
+/// (`--cert`, `--key` — a PEM file or a `pkcs11:` URI of a key in a token —, `--key-passphrase-file`, `--pin-file`), the CA certificates a client must chain to (`--client-ca`;
 /// `--ca`, the spelling `samd-gateway` first had, is a hidden alias) and the CRLs client chains are checked
 /// against (`--crl`). A program that requires client certificates asks for ``requiredClientCA()``.
 /// - SeeAlso: RFC 8446 §4.3.2 (CertificateRequest), RFC 5280 §6.3 (CRL validation)
@@ -10,10 +10,12 @@ public struct TLSServerOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The server's certificate chain (PEM, leaf first).", valueName: "file"))
     public var cert: String
 
-    @Option(name: .long, help: ArgumentHelp("The server's private key (PEM).", valueName: "file"))
+    @Option(name: .long, help: PrivateKeyArgument.help("The server's private key"))
     public var key: String
 
     @OptionGroup public var keyPassphrase: KeyPassphraseOption
+
+    @OptionGroup public var pin: PKCS11PINOption
 
     @Option(
         name: .customLong("client-ca"),
@@ -41,12 +43,15 @@ public struct TLSServerOptions: ParsableArguments {
     public var clientCA: String? { self.clientCAOption.first ?? self.clientCAAlias.first }
 
     /// Every file the options name, for ``requireReadable(_:regularFilesOnly:)`` before anything is built.
-    public var files: [String?] { [self.cert, self.key, self.clientCA] + self.crl }
+    /// A `pkcs11:` key is not a file (its PIN file is read, with its own checks, when the context is built).
+    public var files: [String?] {
+        [self.cert, (try? PrivateKeyArgument.parse(self.key))?.path, self.clientCA] + self.crl
+    }
 
-    /// The server identity from `--cert`, `--key` and `--key-passphrase-file`. Exit 66 when the passphrase
-    /// file cannot be used (``KeyPassphraseOption/read()``).
+    /// The server identity from `--cert`, `--key` (a PEM file or a `pkcs11:` URI) and `--key-passphrase-file` or
+    /// `--pin-file`. Exit 66 when the passphrase file cannot be used (``KeyPassphraseOption/read()``).
     public func identity() throws -> TLSIdentitySource {
-        .files(certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read())
+        try identitySource(certificateChain: self.cert, key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
     }
 
     /// The CRLs of `--crl`, each a PEM file.
@@ -60,6 +65,7 @@ public struct TLSServerOptions: ParsableArguments {
     }
 
     public func validate() throws {
+        try validateKeyOptions(key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
         if !self.clientCAOption.isEmpty, !self.clientCAAlias.isEmpty {
             throw ValidationError("--ca is another spelling of --client-ca: give one of them")
         }

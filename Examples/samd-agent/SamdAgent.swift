@@ -31,8 +31,9 @@ struct SamdAgent: AsyncParsableCommand {
     static let exitCodes = """
         0 every file stored; 64 usage (an option missing, malformed or out of range; a --subject or file name \
         the store refuses as an id: . or .., a control character); 65 the gateway refused a \
-        record (400, 413, 404…; the other files are still sent); 66 a file cannot be read (checked before \
-        connecting); 69 the gateway cannot be reached (after the retries); 70 internal error; 75 the gateway \
+        record (400, 413, 404…; the other files are still sent); 66 a file (or the PIN file) cannot be read \
+        (checked before connecting); 69 the gateway cannot be reached (after the retries), or the token of a \
+        pkcs11: --key is absent, refused the PIN, or its module cannot be loaded; 70 internal error; 75 the gateway \
         was still unavailable (503) after the retries; 76 a TLS or protocol failure (a handshake or answer \
         timeout, a connection cut before the answer, an answer that is not HTTP); 77 a certificate was \
         refused by either side, or the gateway refused the role (403); 78 invalid configuration or identity \
@@ -50,10 +51,12 @@ struct SamdAgent: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("This device's certificate chain (PEM, leaf first).", valueName: "file"))
     var cert: String
 
-    @Option(name: .long, help: ArgumentHelp("This device's private key (PEM).", valueName: "file"))
+    @Option(name: .long, help: PrivateKeyArgument.help("This device's private key"))
     var key: String
 
     @OptionGroup var keyPassphrase: KeyPassphraseOption
+
+    @OptionGroup var pin: PKCS11PINOption
 
     @Option(
         name: .long,
@@ -108,6 +111,7 @@ struct SamdAgent: AsyncParsableCommand {
 
     func validate() throws {
         guard !self.files.isEmpty else { throw ValidationError("give at least one file") }
+        try validateKeyOptions(key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
         guard !self.subject.isEmpty else { throw ValidationError("--subject needs a value") }
         // The store's own rule, before connecting: `..` would go out as a dot segment.
         guard RecordIdentifiers.isValid(self.subject) else {
@@ -168,11 +172,12 @@ struct SamdAgent: AsyncParsableCommand {
 
     private func upload() async throws {
         bootstrapLogging(level: self.verbose ? .info : .critical)
-        try requireReadable([self.ca, self.cert, self.key] + self.files, regularFilesOnly: true)
+        let keyFile = (try? PrivateKeyArgument.parse(self.key))?.path
+        try requireReadable([self.ca, self.cert, keyFile] + self.files, regularFilesOnly: true)
 
         var configuration = TLSConfiguration.deviceClient(
-            identity: .files(
-                certificateChain: self.cert, privateKey: self.key, passphrase: try self.keyPassphrase.read()),
+            identity: try identitySource(
+                certificateChain: self.cert, key: self.key, passphrase: self.keyPassphrase, pin: self.pin),
             trustRoots: .file(self.ca)
         )
         // --connect-timeout bounds the handshake too, so that no phase waits on a fixed 10 s.

@@ -21,8 +21,11 @@ enum GatewayExitCodes {
     static let serve: [(code: Int32, meaning: String)] = [
         (ExitStatus.ok, "stopped by SIGINT or SIGTERM"),
         (ExitStatus.usage, "usage (an option missing, malformed or out of range)"),
-        (ExitStatus.noInput, "an input file (certificate, key, CA, CRL, passphrase file) cannot be read"),
-        (ExitStatus.unavailable, "cannot listen on the address"),
+        (ExitStatus.noInput, "an input file (certificate, key, CA, CRL, passphrase or PIN file) cannot be read"),
+        (
+            ExitStatus.unavailable,
+            "cannot listen on the address, or the token of a pkcs11: --key is absent, refused the PIN, or its module cannot be loaded"
+        ),
         (ExitStatus.software, "internal error"),
         (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
         (

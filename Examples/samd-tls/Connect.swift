@@ -18,7 +18,10 @@ struct Connect: AsyncParsableCommand {
             against DNS SANs and sent as SNI), else HOST — an IP address is checked against IP SANs and is \
             not sent as SNI. With --cert and --key the client presents its certificate (mutual TLS). \
             --allow-peer further restricts which verified server is accepted.
-            Exit codes: 0 ok; 64 usage; 66 an input file cannot be read; 69 the server cannot be reached; \
+            --key may name a key held in a PKCS #11 token (pkcs11:token=…;object=…?module-path=…); its PIN comes from \
+            --pin-file or SAMD_PKCS11_PIN, never from the command line (--pin) or the URI (pin-value): both are refused (64).
+            Exit codes: 0 ok; 64 usage; 66 an input file (or the PIN file) cannot be read; 69 the server cannot be \
+            reached, or the token is absent, refused the PIN, or its module cannot be loaded; \
             76 a TLS or protocol failure (no common version, not TLS, truncated, timeout); 77 a certificate \
             was refused by either side (in TLS 1.3 a server's refusal of the client certificate is learnt on \
             the first read); 78 invalid configuration or identity (this client's own certificate is checked before \
@@ -39,10 +42,12 @@ struct Connect: AsyncParsableCommand {
         help: ArgumentHelp("This client's certificate chain (PEM, leaf first); needs --key.", valueName: "file"))
     var cert: String?
 
-    @Option(name: .long, help: ArgumentHelp("This client's private key (PEM); needs --cert.", valueName: "file"))
+    @Option(name: .long, help: PrivateKeyArgument.help("This client's private key (needs --cert)"))
     var key: String?
 
     @OptionGroup var keyPassphrase: KeyPassphraseOption
+
+    @OptionGroup var pin: PKCS11PINOption
 
     @Option(
         name: .long,
@@ -80,6 +85,7 @@ struct Connect: AsyncParsableCommand {
         if self.keyPassphrase.file != nil && self.key == nil {
             throw ValidationError("--key-passphrase-file needs --cert and --key")
         }
+        try validateKeyOptions(key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
         _ = try peerPolicy(from: self.allowPeer)
     }
 
@@ -87,11 +93,8 @@ struct Connect: AsyncParsableCommand {
         let policy = try peerPolicy(from: self.allowPeer)
         if let cert = self.cert, let key = self.key {
             return .deviceClient(
-                identity: .files(
-                    certificateChain: cert,
-                    privateKey: key,
-                    passphrase: try self.keyPassphrase.read()
-                ),
+                identity: try identitySource(
+                    certificateChain: cert, key: key, passphrase: self.keyPassphrase, pin: self.pin),
                 trustRoots: .file(self.ca),
                 peerPolicy: policy
             )
@@ -105,7 +108,7 @@ struct Connect: AsyncParsableCommand {
         bootstrapLogging(level: self.verbose ? .info : .critical)
         let logger = makeLogger(label: "samdkit.tls", level: self.verbose ? .info : .critical)
 
-        try requireReadable([self.ca, self.cert, self.key])
+        try requireReadable([self.ca, self.cert, self.key.flatMap { try? PrivateKeyArgument.parse($0).path }])
         let context = try makeContext(try self.makeConfiguration(), logger: logger)
 
         let connection: TLSConnection

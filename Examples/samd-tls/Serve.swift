@@ -19,8 +19,12 @@ struct Serve: AsyncParsableCommand {
             The identity, client-CA and CRL files are watched and reloaded when they change \
             (--identity-reload-interval, default 5 s; 0 stops watching); SIGHUP reloads them at once. A refused reload leaves the current identity serving.
             Runs until SIGINT or SIGTERM, then exits 0.
-            Exit codes: 0 stopped by a signal; 64 usage; 66 an input file cannot be read; 69 cannot listen; \
-            78 invalid configuration or identity.
+            --key may name a key held in a PKCS #11 token (pkcs11:token=…;object=…?module-path=…), loaded again from \
+            the token at each reload; its PIN comes from --pin-file or SAMD_PKCS11_PIN, never from the command line \
+            (--pin) or the URI (pin-value): both are refused (64).
+            Exit codes: 0 stopped by a signal; 64 usage; 66 an input file (or the PIN file) cannot be read; 69 cannot \
+            listen, or the token is absent, refused the PIN, or its module cannot be loaded; 78 invalid configuration \
+            or identity (a token key that is missing or does not match the certificate included).
             """
     )
 

@@ -163,7 +163,7 @@ public enum TLSPEMSource: Sendable, Hashable {
 ///
 /// The chain is the leaf certificate first, then the intermediates that lead to the root, all kept and sent
 /// (the root itself may be left out). The key is PEM: PKCS#8, traditional, or encrypted PKCS#8 with a
-/// passphrase.
+/// passphrase — or a key held in a PKCS #11 token (``tokenKey``, made by ``token(certificateChain:privateKey:)-(String,_)``).
 public struct TLSIdentitySource: Sendable {
     /// The certificate chain, PEM, leaf first.
     public var certificateChain: TLSPEMSource
@@ -171,6 +171,9 @@ public struct TLSIdentitySource: Sendable {
     public var privateKey: TLSPEMSource
     /// The passphrase of an encrypted private key.
     public var passphrase: SecureBytes?
+    /// A private key in a PKCS #11 token instead of ``privateKey`` (which, like ``passphrase``, is then unused); see
+    /// ``TLSTokenKey``.
+    public var tokenKey: TLSTokenKey?
 
     /// An identity in two PEM files, read when the context is built and again at each reload.
     public static func files(certificateChain: String, privateKey: String, passphrase: SecureBytes? = nil) -> Self {

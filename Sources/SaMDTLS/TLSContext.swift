@@ -28,7 +28,12 @@ public final class TLSContext: Sendable {
     ///   not matching, leaf expired or not yet valid, wrong EKU, a keyUsage without digitalSignature
     ///   (RFC 5280 §4.2.1.3, RFC 8446 §4.4.2.2), chain out of order, wrong passphrase),
     ///   ``TLSError/Code/io`` for an unreadable file, ``TLSError/Code/fipsProviderUnavailable`` for the `nist`
-    ///   profile without a FIPS provider.
+    ///   profile without a FIPS provider; for a private key in a PKCS #11 token (``TLSTokenKey``),
+    ///   ``TLSError/Code/pkcs11EngineUnavailable``, ``TLSError/Code/pkcs11ModuleUnavailable``,
+    ///   ``TLSError/Code/pkcs11TokenAbsent``, ``TLSError/Code/pkcs11PINIncorrect``, ``TLSError/Code/pkcs11PINLocked``,
+    ///   ``TLSError/Code/pkcs11PINUnavailable``, ``TLSError/Code/pkcs11KeyNotFound``,
+    ///   ``TLSError/Code/pkcs11KeyMismatch``, and ``TLSError/Code/invalidConfiguration`` for a URI the engine cannot
+    ///   use.
     public init(configuration: TLSConfiguration, logger: Logger = Logger(label: "samdkit.tls")) throws {
         self.configuration = configuration
         self.logger = logger

@@ -98,6 +98,14 @@ extension TLSError {
             case fipsProviderUnavailable
             case io
             case unreachable
+            case pkcs11EngineUnavailable
+            case pkcs11ModuleUnavailable
+            case pkcs11TokenAbsent
+            case pkcs11PINIncorrect
+            case pkcs11PINLocked
+            case pkcs11PINUnavailable
+            case pkcs11KeyNotFound
+            case pkcs11KeyMismatch
         }
 
         private let backing: Backing
@@ -172,6 +180,25 @@ extension TLSError {
         public static let io = Code(.io)
         /// The peer could not be reached: connection refused, no route, name not resolved, connect timeout.
         public static let unreachable = Code(.unreachable)
+        /// A private key in a PKCS #11 token was asked for and OpenSSL's `pkcs11` engine cannot be loaded (Debian and
+        /// Ubuntu: install `libengine-pkcs11-openssl`).
+        public static let pkcs11EngineUnavailable = Code(.pkcs11EngineUnavailable)
+        /// The PKCS #11 module (`module-path`) is missing, not a regular file, or not a PKCS #11 module
+        /// (no `C_GetFunctionList`).
+        public static let pkcs11ModuleUnavailable = Code(.pkcs11ModuleUnavailable)
+        /// No token with the URI's label is present in the module (`CKR_TOKEN_NOT_PRESENT`, `CKR_DEVICE_REMOVED`,
+        /// or no slot holds it).
+        public static let pkcs11TokenAbsent = Code(.pkcs11TokenAbsent)
+        /// The token refused the user PIN (`CKR_PIN_INCORRECT`). The PIN is in no message.
+        public static let pkcs11PINIncorrect = Code(.pkcs11PINIncorrect)
+        /// The token's user PIN is locked after too many wrong PINs (`CKR_PIN_LOCKED`).
+        public static let pkcs11PINLocked = Code(.pkcs11PINLocked)
+        /// No PIN could be had from its source (unset variable, unsafe or unreadable PIN file).
+        public static let pkcs11PINUnavailable = Code(.pkcs11PINUnavailable)
+        /// The token is present but holds no private key that the URI names.
+        public static let pkcs11KeyNotFound = Code(.pkcs11KeyNotFound)
+        /// The token's private key does not match the certificate's public key.
+        public static let pkcs11KeyMismatch = Code(.pkcs11KeyMismatch)
 
         /// The TLS alert this failure is sent or received as, when it has one.
         public var alert: UInt8? {

@@ -9,6 +9,7 @@
 #include "CSaMDShims_tls.h"
 #include "CSaMDShims_limbo.h"
 #include "CSaMDShims_pkcs11.h"
+#include "CSaMDShims_engine.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -57,7 +57,8 @@ struct LoadedIdentity {
     let chain: [X509Certificate]
     let key: PrivateKey
 
-    /// - Throws: ``TLSError/Code/invalidIdentity`` for an empty chain, a key that does not match the leaf,
+    /// - Throws: for a token key, the errors of `TokenKeyLoader.load` and ``TLSError/Code/pkcs11KeyMismatch`` when it
+    ///   does not match the leaf; ``TLSError/Code/invalidIdentity`` for an empty chain, a key that does not match the leaf,
     ///   a leaf that is expired or not yet valid, a leaf without the EKU of `role` (serverAuth for servers,
     ///   clientAuth for clients), a leaf whose keyUsage lacks digitalSignature (RFC 8446 §4.4.2.2), or a
     ///   chain whose certificates are not each issued and signed by the next;
@@ -68,12 +69,23 @@ struct LoadedIdentity {
         guard let leaf = chain.first else {
             throw TLSError(.invalidIdentity, "the certificate chain holds no PEM certificate")
         }
-        let keyBytes = try source.privateKey.read(what: "private key")
-        let key = try PrivateKey.parse(pem: keyBytes, passphrase: source.passphrase)
+        let key: PrivateKey
+        if let tokenKey = source.tokenKey {
+            key = try TokenKeyLoader.load(tokenKey)
+        } else {
+            let keyBytes = try source.privateKey.read(what: "private key")
+            key = try PrivateKey.parse(pem: keyBytes, passphrase: source.passphrase)
+        }
 
         OpenSSLErrorQueue.clear()
         guard X509_check_private_key(leaf.pointer, key.pointer) == 1 else {
             OpenSSLErrorQueue.clear()
+            if let tokenKey = source.tokenKey {
+                throw TLSError(
+                    .pkcs11KeyMismatch,
+                    "the token key \(tokenKey.uri.pathOnly) does not match the public key of the certificate \(leaf.subject)"
+                )
+            }
             throw TLSError(.invalidIdentity, "the private key does not match the certificate \(leaf.subject)")
         }
         if let notBefore = leaf.notBefore, notBefore > now {

@@ -15,10 +15,11 @@ func samdTLSBinary() throws -> URL {
 }
 
 /// Runs `samd-tls` with `arguments` to its end (at most `timeout`).
-func samdTLS(_ arguments: [String], stdin: Data = Data(), timeout: Duration = .seconds(30)) async throws
-    -> ChildProcess.Run
-{
-    try await ChildProcess.run(try samdTLSBinary(), arguments, stdin: stdin, timeout: timeout)
+func samdTLS(
+    _ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:], timeout: Duration = .seconds(30)
+) async throws -> ChildProcess.Run {
+    try await ChildProcess.run(
+        try samdTLSBinary(), arguments, environment: environment, stdin: stdin, timeout: timeout)
 }
 
 /// A running `samd-tls serve`, its port read from its first output line.
@@ -27,11 +28,13 @@ final class ServeProcess: @unchecked Sendable {
     let host: String
     let port: Int
 
-    /// Starts `samd-tls serve --listen HOST:0 ARGUMENTS…` and waits (bounded) for `listening on HOST:PORT`.
-    init(host: String = "127.0.0.1", _ arguments: [String]) async throws {
+    /// Starts `samd-tls serve --listen HOST:0 ARGUMENTS…` (with `environment` added to this process's) and waits
+    /// (bounded) for `listening on HOST:PORT`.
+    init(host: String = "127.0.0.1", _ arguments: [String], environment: [String: String] = [:]) async throws {
         let listen = host.contains(":") ? "[\(host)]:0" : "\(host):0"
         let child = try ChildProcess(
-            try samdTLSBinary(), ["serve", "--listen", listen] + arguments, standardInput: .open)
+            try samdTLSBinary(), ["serve", "--listen", listen] + arguments, environment: environment,
+            standardInput: .open)
         self.child = child
         self.host = host
         let ready = await child.wait(timeout: .seconds(15)) {

@@ -20,7 +20,12 @@ extension Harness {
         /// SAMD_PASSPHRASE, and waits (bounded) for `listening on 127.0.0.1:PORT`. With `descriptorLimit`, it
         /// runs under `ulimit -n` that many (through `/bin/sh`, which then `exec`s it: the process id stays).
         /// - Parameter tracer: when not empty, the gateway runs under `strace TRACER… samd-gateway …`.
-        init(_ arguments: [String], descriptorLimit: Int? = nil, tracer: [String] = []) async throws {
+        /// - Parameter environment: more variables for the gateway (a token's `SOFTHSM2_CONF`, `SAMD_PKCS11_PIN`).
+        init(
+            _ arguments: [String], descriptorLimit: Int? = nil, tracer: [String] = [],
+            environment: [String: String] = [:]
+        ) async throws {
+            let environment = environment.merging(["SAMD_PASSPHRASE": Harness.passphrase]) { _, fixed in fixed }
             let gateway = try ProgramLocations.binary("samd-gateway")
             let serve = ["serve", "--listen", "127.0.0.1:0"] + arguments
             let child =
@@ -28,13 +33,13 @@ extension Harness {
                     try ChildProcess(
                         URL(fileURLWithPath: "/bin/sh"),
                         ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", gateway.path] + serve,
-                        environment: ["SAMD_PASSPHRASE": Harness.passphrase]
+                        environment: environment
                     )
                 } else {
                     try ChildProcess(
                         tracer.isEmpty ? gateway : try ProgramLocations.requiredTool("strace"),
                         tracer.isEmpty ? serve : tracer + [gateway.path] + serve,
-                        environment: ["SAMD_PASSPHRASE": Harness.passphrase]
+                        environment: environment
                     )
                 }
             self.child = child
