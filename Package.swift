@@ -104,6 +104,7 @@ let package = Package(
             dependencies: [
                 "SaMDCrypto",
                 "SaMDEnvelope",
+                "SaMDOpenSSLSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

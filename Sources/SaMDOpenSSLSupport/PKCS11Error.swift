@@ -6,17 +6,17 @@ import CSaMDShims
 /// Compare errors by ``code``, which is stable; ``reason`` names the operation and, when the token answered,
 /// its `CK_RV` by name and value (`CKR_PIN_INCORRECT (0xA0)`). No message ever holds a PIN, key bytes or
 /// plaintext. Two errors are equal when their codes are (SaMDCrypto makes this type a `CodedError`).
-package struct PKCS11Error: Error, Sendable, Hashable, CustomStringConvertible {
+public struct PKCS11Error: Error, Sendable, Hashable, CustomStringConvertible {
     /// The stable identity of the error. Switch or compare on this.
-    package let code: Code
+    public let code: Code
     /// What went wrong, in words, without secrets.
-    package let reason: String
+    public let reason: String
     /// The `CK_RV` the module returned, when the error comes from a PKCS#11 call.
-    package let returnValue: UInt?
+    public let returnValue: UInt?
     /// Where the error was raised (`#fileID`).
-    package let file: String
+    public let file: String
     /// Where the error was raised (`#line`).
-    package let line: Int
+    public let line: Int
 
     init(_ code: Code, _ reason: String, returnValue: UInt? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
@@ -53,63 +53,63 @@ package struct PKCS11Error: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    package static func == (lhs: PKCS11Error, rhs: PKCS11Error) -> Bool {
+    public static func == (lhs: PKCS11Error, rhs: PKCS11Error) -> Bool {
         lhs.code == rhs.code
     }
 
-    package func hash(into hasher: inout Hasher) {
+    public func hash(into hasher: inout Hasher) {
         hasher.combine(self.code)
     }
 
-    package var description: String {
+    public var description: String {
         "PKCS11Error.\(self.code): \(self.reason)"
     }
 }
 
 extension PKCS11Error {
     /// The stable identity of a ``PKCS11Error``. New codes may be added.
-    package struct Code: Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
         /// The code's name, as its property is spelled (`pinIncorrect`…).
-        package let description: String
+        public let description: String
 
         private init(_ description: String) {
             self.description = description
         }
 
         /// No file at the module's path, or `dlopen` could not load it (the message names the path).
-        package static let moduleMissing = Code("moduleMissing")
+        public static let moduleMissing = Code("moduleMissing")
         /// The shared object loaded but is not a PKCS#11 module: no `C_GetFunctionList`, or it or
         /// `C_Initialize` failed.
-        package static let notAPKCS11Module = Code("notAPKCS11Module")
+        public static let notAPKCS11Module = Code("notAPKCS11Module")
         /// No slot holds a token with that label (RFC 7512 `token=`), or the token went away
         /// (`CKR_TOKEN_NOT_PRESENT`, `CKR_DEVICE_REMOVED`, `CKR_SLOT_ID_INVALID`, `CKR_TOKEN_NOT_RECOGNIZED`).
-        package static let tokenAbsent = Code("tokenAbsent")
+        public static let tokenAbsent = Code("tokenAbsent")
         /// More than one slot holds a token with that label.
-        package static let tokenAmbiguous = Code("tokenAmbiguous")
+        public static let tokenAmbiguous = Code("tokenAmbiguous")
         /// The token refused the PIN (`CKR_PIN_INCORRECT`, `CKR_PIN_LEN_RANGE`).
-        package static let pinIncorrect = Code("pinIncorrect")
+        public static let pinIncorrect = Code("pinIncorrect")
         /// The PIN is locked after too many failures (`CKR_PIN_LOCKED`); only the security officer can unlock it.
-        package static let pinLocked = Code("pinLocked")
+        public static let pinLocked = Code("pinLocked")
         /// The operation needs a logged-in user (`CKR_USER_NOT_LOGGED_IN`): every session was closed, which logs
         /// the application out.
-        package static let notLoggedIn = Code("notLoggedIn")
+        public static let notLoggedIn = Code("notLoggedIn")
         /// The token does not offer the mechanism or refused its parameters (`CKR_MECHANISM_INVALID`,
         /// `CKR_MECHANISM_PARAM_INVALID`).
-        package static let mechanismUnsupported = Code("mechanismUnsupported")
+        public static let mechanismUnsupported = Code("mechanismUnsupported")
         /// The token opens no more sessions (`CKR_SESSION_COUNT`).
-        package static let sessionLimit = Code("sessionLimit")
+        public static let sessionLimit = Code("sessionLimit")
         /// No object has that label, or the object is gone (`CKR_OBJECT_HANDLE_INVALID`, `CKR_KEY_HANDLE_INVALID`).
-        package static let objectNotFound = Code("objectNotFound")
+        public static let objectNotFound = Code("objectNotFound")
         /// More than one object has that label, where exactly one was expected.
-        package static let objectAmbiguous = Code("objectAmbiguous")
+        public static let objectAmbiguous = Code("objectAmbiguous")
         /// An AES-GCM tag did not verify: the ciphertext, IV, tag or associated data was changed, or the key is
         /// not the one it was sealed with (`CKR_ENCRYPTED_DATA_INVALID`, `CKR_AEAD_DECRYPT_FAILED`). Never retry.
-        package static let authenticationFailed = Code("authenticationFailed")
+        public static let authenticationFailed = Code("authenticationFailed")
         /// No session of the pool became free before the deadline.
-        package static let timeout = Code("timeout")
+        public static let timeout = Code("timeout")
         /// An argument is outside what SaMDKit or PKCS#11 accepts (a label too long, a sealed value too short).
-        package static let invalidInput = Code("invalidInput")
+        public static let invalidInput = Code("invalidInput")
         /// Any other `CK_RV`: the message names it (`CKR_…`) and gives its value.
-        package static let moduleFailure = Code("moduleFailure")
+        public static let moduleFailure = Code("moduleFailure")
     }
 }

@@ -187,7 +187,7 @@ extension PKCS11Module {
 }
 
 /// Text from and for PKCS#11: blank-padded fields, and escaped text for messages.
-enum PKCS11Text {
+package enum PKCS11Text {
     /// A fixed-size, blank-padded UTF-8 field of a PKCS#11 structure (a tuple of bytes) without its padding.
     static func padded<Field>(_ field: Field) -> String {
         withUnsafeBytes(of: field) { bytes in
@@ -198,7 +198,7 @@ enum PKCS11Text {
     }
 
     /// `text` in double quotes, control characters as `\u{…}`, cut after `limit` characters.
-    static func escaped(_ text: String, limit: Int = 1024) -> String {
+    package static func escaped(_ text: String, limit: Int = 1024) -> String {
         var result = "\""
         for (index, scalar) in text.unicodeScalars.enumerated() {
             if index == limit {

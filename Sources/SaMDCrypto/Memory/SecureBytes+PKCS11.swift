@@ -1,7 +1,7 @@
 // What the PKCS#11 layer (SaMDOpenSSLSupport, below this module) needs from SaMDCrypto: PINs and decrypted keys
 // in guarded memory, and its errors in SaMDKit's error shape.
 
-package import SaMDOpenSSLSupport
+public import SaMDOpenSSLSupport
 
 extension SecureBytes: PKCS11SecretBytes {}
 

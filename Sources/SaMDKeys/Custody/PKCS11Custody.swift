@@ -22,10 +22,12 @@ import Synchronization
 /// `EnvelopeError.Code.keyNotUsable`). Destroying a version is `C_DestroyObject`. The PIN is given when the custody
 /// is made and never kept: the token's session pool stays logged in (PKCS#11 logins are per application).
 ///
-/// Errors are `EnvelopeError`s with the token's ``PKCS11Error`` as `underlying`: a missing module, an absent token,
-/// a wrong or locked PIN, no free session in time → `keyUnavailable`; a tag or MAC that does not verify, an object
-/// missing or of another store → `keyStore`; a mechanism the token does not offer → `crypto`. No message holds
-/// the PIN.
+/// Making or opening the custody (loading the module, finding the token, logging in) throws ``PKCS11Error`` as
+/// the token answered: `moduleMissing`, `notAPKCS11Module`, `tokenAbsent`, `tokenAmbiguous`, `pinIncorrect`,
+/// `pinLocked`… — so a program can tell a wrong PIN from an absent token. Operations then throw `EnvelopeError`s
+/// whose reason names the token's answer: the token gone, logged out, or no free session in time →
+/// `keyUnavailable`; a tag or MAC that does not verify, an object missing or of another store → `keyStore`; a
+/// mechanism the token does not offer → `crypto`. No message holds the PIN.
 /// - SeeAlso: PKCS#11 v2.40 Base §4.9 (secret key objects), Current Mechanisms §2.12.3 (`CKM_AES_GCM`), §2.14
 ///   (`CKM_SHA256_HMAC`); RFC 7512 (the URI).
 public final class PKCS11Custody: KEKCustody {
@@ -57,8 +59,8 @@ public final class PKCS11Custody: KEKCustody {
     ///     given, must be `records` (the KEK's name); `pin-value` is refused when the URI is parsed.
     ///   - pin: the user PIN (``PKCS11PIN``), read and not kept.
     /// - Throws: `EnvelopeError.Code.keyStore` for a URI without `token` or an absolute `module-path`, another
-    ///   object name, or a token that already holds a key store's objects; `EnvelopeError.Code.keyUnavailable` when
-    ///   the module, the token or the login fails.
+    ///   object name, or a token that already holds a key store's objects; ``PKCS11Error`` when the module, the
+    ///   token or the login fails.
     public static func create(uri: PKCS11URI, pin: SecureBytes) throws -> PKCS11Custody {
         if let object = uri.object, object != Self.kekName {
             throw EnvelopeError(
@@ -92,8 +94,7 @@ public final class PKCS11Custody: KEKCustody {
 
     /// Opens the custody a store recorded, logging in with `pin`.
     /// - Throws: `EnvelopeError.Code.keyStore` for a record that is not a PKCS#11 one or a URI out of shape;
-    ///   `EnvelopeError.Code.keyUnavailable` when the module, the token or the login fails (a wrong PIN: the
-    ///   underlying ``PKCS11Error`` has code `pinIncorrect`).
+    ///   ``PKCS11Error`` when the module, the token or the login fails (a wrong PIN: code `pinIncorrect`).
     public convenience init(opening record: KEKCustodyRecord, pin: SecureBytes) throws {
         guard let text = record.pkcs11URI else {
             throw EnvelopeError(.keyStore, "the key store's KEKs are in \(record.type) custody, not in a PKCS#11 token")
@@ -121,9 +122,8 @@ public final class PKCS11Custody: KEKCustody {
         self.uri = uri
         self.storeID = id
         self.record = .pkcs11(uri: uri.description)
-        self.token = try Self.map("log in to token \(PKCS11Text.escaped(tokenLabel))") {
-            try PKCS11Token(module: try PKCS11Module.load(path: modulePath), label: tokenLabel, pin: pin)
-        }
+        // Not mapped: the caller tells a wrong PIN from an absent token by the PKCS11Error's code.
+        self.token = try PKCS11Token(module: try PKCS11Module.load(path: modulePath), label: tokenLabel, pin: pin)
     }
 
     /// How many operations this custody ran in the token (each a `C_*Init` and its `C_*` call, or a lookup):
@@ -295,14 +295,13 @@ public final class PKCS11Custody: KEKCustody {
         switch error.code {
         case .authenticationFailed:
             return EnvelopeError(
-                .keyStore, "PKCS#11: cannot \(operation): it does not authenticate (modified, or of another store)",
-                underlying: error)
+                .keyStore, "PKCS#11: cannot \(operation): it does not authenticate (modified, or of another store)")
         case .objectNotFound, .objectAmbiguous:
-            return EnvelopeError(.keyStore, reason, underlying: error)
+            return EnvelopeError(.keyStore, reason)
         case .mechanismUnsupported, .invalidInput:
-            return EnvelopeError(.crypto, reason, underlying: error)
+            return EnvelopeError(.crypto, reason)
         default:
-            return EnvelopeError(.keyUnavailable, reason, underlying: error)
+            return EnvelopeError(.keyUnavailable, reason)
         }
     }
 }
