@@ -229,12 +229,16 @@ struct SamdTLSTokenKeyTests {
         #expect(engine.standardError.contains("libengine-pkcs11-openssl"), "\(engine)")
     }
 
-    @Test("--help says how a token key and its PIN are given")
+    @Test("--help says how a token key and its PIN are given (samd-tls, samd-gateway, samd-agent)")
     func helpExplainsTokenKeys() async throws {
-        for command in ["serve", "connect"] {
-            let help = try await samdTLS([command, "--help"]).output
+        let programs: [(String, [String])] = [
+            ("samd-tls", ["serve", "--help"]), ("samd-tls", ["connect", "--help"]),
+            ("samd-gateway", ["serve", "--help"]), ("samd-agent", ["--help"]),
+        ]
+        for (program, arguments) in programs {
+            let help = try await ChildProcess.run(try ProgramLocations.binary(program), arguments).output
             for needle in ["pkcs11:", "--pin-file", "SAMD_PKCS11_PIN", "pin-value", "69"] {
-                #expect(help.contains(needle), "\(command) --help lacks \(needle): \(help)")
+                #expect(help.contains(needle), "\(program) \(arguments) lacks \(needle): \(help)")
             }
         }
     }

@@ -85,7 +85,8 @@ private let registerAtExit: Void = {
     }
 }()
 
-@Suite("TLS private keys in a PKCS #11 token (SoftHSM2, pkcs11 engine)")
+// Every test bounded: a module that hangs in C_Login or C_Sign must not hang the run.
+@Suite("TLS private keys in a PKCS #11 token (SoftHSM2, pkcs11 engine)", .timeLimit(.minutes(2)))
 struct TokenKeyTests {
     private func code(_ body: () throws -> Void) -> TLSError.Code? {
         do {

@@ -15,6 +15,19 @@ import SaMDOpenSSLSupport
 /// later release adds the `pkcs11-provider` path here (OpenSSL ≥ 3.2 with the provider installed: `OSSL_STORE_open`
 /// on the URI under a library context that has the provider loaded), chosen before the engine when available.
 enum TokenKeyLoader {
+    /// How OpenSSL reaches a token key in this process.
+    enum Route {
+        /// libp11's `pkcs11` ENGINE (`CSaMDShims/engine.c`): OpenSSL 3.0, where engines still work.
+        case engine
+        // case provider: `pkcs11-provider` through OSSL_STORE (OpenSSL ≥ 3.2, Debian 13). To add: load it in its
+        // own OSSL_LIB_CTX with its `pkcs11-module-path` set from the URI, open the URI (the PIN through the
+        // store's UI method, not `pin-value`), take the EVP_PKEY; bound every wait (latchset/pkcs11-provider#634).
+    }
+
+    /// The route for this process. Today always the engine; the provider, once added, is chosen first when
+    /// `OSSL_PROVIDER_try_load(nil, "pkcs11", 1)` succeeds.
+    static var route: Route { .engine }
+
     /// The path attributes the engine (libp11 0.4.12) matches on; any other would be silently dropped.
     private static func checkEngineCanHonour(_ uri: PKCS11URI) throws {
         var refused: [String] = []
@@ -46,6 +59,12 @@ enum TokenKeyLoader {
     ///   ``TLSError/Code/pkcs11EngineUnavailable``, ``TLSError/Code/pkcs11TokenAbsent``,
     ///   ``TLSError/Code/pkcs11PINIncorrect``, ``TLSError/Code/pkcs11PINLocked``, ``TLSError/Code/pkcs11KeyNotFound``.
     static func load(_ key: TLSTokenKey) throws -> PrivateKey {
+        switch self.route {
+        case .engine: try self.loadThroughEngine(key)
+        }
+    }
+
+    private static func loadThroughEngine(_ key: TLSTokenKey) throws -> PrivateKey {
         let uri = key.uri
         guard let modulePath = uri.modulePath else {
             throw TLSError(
