@@ -1,0 +1,96 @@
+import Foundation
+import SaMDCrypto
+import SaMDEnvelope
+import SaMDKeys
+import SaMDOpenSSLSupport
+import SaMDTestSupport
+import Testing
+
+/// KEK custody in a real SoftHSM2 token (in this process), checked from outside with `pkcs11-tool`.
+@Suite("PKCS#11 custody: KEKs generated in the token, never leaving it")
+struct PKCS11CustodyTests {
+    /// SoftHSM2 reads `SOFTHSM2_CONF` once, when this process first initialises it: before any test here does.
+    init() { _ = SoftHSMToken.processConfigurationDirectory }
+
+    static func pin(_ text: String = SoftHSMToken.testPIN) throws -> SecureBytes {
+        try SecureBytes(copying: Array(text.utf8))
+    }
+
+    static func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("samd-p11-store-\(UUID().uuidString)").path
+    }
+
+    static func uri(_ token: SoftHSMToken) throws -> PKCS11URI {
+        try PKCS11URI(parsing: token.uri(object: "records"))
+    }
+
+    @Test("a token store seals and opens with subject keys, rotates, rewraps, destroys, and reopens with the PIN")
+    func lifecycle() async throws {
+        let token = try await SoftHSMToken.inProcess()
+        defer { token.remove() }
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let custody = try PKCS11Custody.create(uri: try Self.uri(token), pin: try Self.pin())
+        let store = try FileKeyStore.create(at: directory, custody: custody)
+
+        let key = try store.subjectSealingKey(subject: "patient-0001")
+        let context = try EncryptionContext(["subject": "patient-0001"])
+        let envelope = try Envelope.seal(Array("a record".utf8), context: context, to: key)
+        #expect(try Envelope.open(envelope, context: context, keys: store) == Array("a record".utf8))
+        // KEKs never leave the token: no envelope is sealed directly under one.
+        #expect(envelopeCode { try store.sealingKey(named: FileKeyStore.defaultKeyName) } == .keyNotUsable)
+
+        _ = try store.rotate(named: FileKeyStore.defaultKeyName)
+        let report = try store.rewrapSubjectKeys(named: FileKeyStore.defaultKeyName)
+        #expect(report.rewrapped == 1 && report.failed.isEmpty)
+        let old = try KeyIdentifier(name: FileKeyStore.defaultKeyName, version: 1)
+        _ = try store.destroy(old)
+
+        // Reopened from its record with the PIN alone; the record opens what was sealed.
+        let reopened = try FileKeyStore(
+            opening: directory, custody: { try PKCS11Custody(opening: $0, pin: try Self.pin()) })
+        #expect(try Envelope.open(envelope, context: context, keys: reopened) == Array("a record".utf8))
+        #expect(try reopened.list().map(\.identifier.description) == ["records:1", "records:2"])
+
+        // From outside: the live KEK and the store's keys are sensitive and never extractable; records:1 is gone.
+        let listing = try await token.pkcs11Tool(["--list-objects", "--type", "secrkey"])
+        #expect(listing.status == 0, "\(listing)")
+        #expect(listing.output.contains("records:2") && !listing.output.contains("records:1"))
+        #expect(listing.output.contains(PKCS11Custody.indexWrapKeyLabel))
+        #expect(listing.output.contains(PKCS11Custody.metadataMACKeyLabel))
+        for block in listing.output.components(separatedBy: "Secret Key Object").dropFirst() {
+            #expect(block.contains("sensitive") && block.contains("never extractable"), "\(block)")
+        }
+        let read = try await token.pkcs11Tool(["--read-object", "--type", "secrkey", "--label", "records:2"])
+        #expect(read.status != 0)
+    }
+
+    /// In one process PKCS#11 logins are per application: once a token is logged in, a later `C_Login` answers
+    /// `CKR_USER_ALREADY_LOGGED_IN` whatever the PIN. So the wrong PIN is tried first, on a token no one logged in
+    /// to (samd-vault's tests try it on a store made by another process).
+    @Test("a wrong PIN is PKCS11Error.pinIncorrect, makes nothing in the token, and its text appears in no message")
+    func wrongPIN() async throws {
+        let token = try await SoftHSMToken.inProcess()
+        defer { token.remove() }
+        let wrong = "9999-not-the-pin"
+        let error = try #require(throws: PKCS11Error.self) {
+            _ = try PKCS11Custody.create(uri: try Self.uri(token), pin: try Self.pin(wrong))
+        }
+        #expect(error.code == .pinIncorrect)
+        #expect(!"\(error)".contains(wrong))
+        let listing = try await token.pkcs11Tool(["--list-objects", "--type", "secrkey"])
+        #expect(listing.status == 0 && !listing.output.contains("samd-"), "\(listing)")
+    }
+
+    @Test("an absent token is PKCS11Error.tokenAbsent; a URI without a module path is refused")
+    func absentToken() async throws {
+        let uri = try PKCS11URI(
+            parsing: "pkcs11:token=no-such-token;object=records?module-path=\(SoftHSMToken.modulePath)")
+        let error = try #require(throws: PKCS11Error.self) {
+            _ = try PKCS11Custody.create(uri: uri, pin: try Self.pin())
+        }
+        #expect(error.code == .tokenAbsent)
+        let noModule = try PKCS11URI(parsing: "pkcs11:token=x;object=records")
+        #expect(envelopeCode { _ = try PKCS11Custody.create(uri: noModule, pin: try Self.pin()) } == .keyStore)
+    }
+}
