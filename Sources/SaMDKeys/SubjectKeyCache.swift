@@ -107,6 +107,15 @@ public final class SubjectKeyCache: Sendable {
         }
     }
 
+    /// Whether `identifier` is the cached sealing version of its subject key, live and with `validity`; counts no
+    /// use (for the check before a sealed record is made durable).
+    public func isSealingKey(_ identifier: KeyIdentifier, validity: Validity) -> Bool {
+        self.state.withLock { state in
+            guard let entry = state.sealing[identifier.name] else { return false }
+            return entry.identifier == identifier && entry.validity == validity && entry.expires > self.clock()
+        }
+    }
+
     /// Keeps `material` as the sealing version `identifier` of the subject key `name` (also as an opening key).
     public func insertSealingKey(_ identifier: KeyIdentifier, _ material: SecureBytes, validity: Validity) {
         guard self.policy.isEnabled else { return }

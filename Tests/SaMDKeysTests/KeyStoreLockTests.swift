@@ -17,9 +17,11 @@ struct KeyStoreLockTests {
     func aHeldLockIsWaitedForAtMostTheTimeoutAndOnlyItsSubjectWaits() throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
+        // Without the subject-key cache, every operation takes the locks (with it, a known subject seals without
+        // them: see the test below).
         let keys = try FileKeyStore.create(
             at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF,
-            lockTimeout: .milliseconds(300), logger: fixture.log.logger
+            lockTimeout: .milliseconds(300), logger: fixture.log.logger, subjectKeyCache: .disabled
         )
         _ = try keys.subjectSealingKey(subject: "a")
         _ = try keys.subjectSealingKey(subject: "b")
@@ -56,6 +58,37 @@ struct KeyStoreLockTests {
             try Envelope.open(sealed, context: try EncryptionContext([("k", "v")]), keys: keys) == Array("record".utf8))
         holder = nil
         _ = try keys.subjectSealingKey(subject: "b")
+        withExtendedLifetime(holder) {}
+    }
+
+    /// The data path of a known subject takes no store-wide lock: with the store lock held exclusive (a KEK
+    /// changing state in another process), a cached subject key seals and its record is made durable; a subject
+    /// held by an administrator (its lock exclusive: shredding, re-keying) waits for it, then sees the change.
+    @Test(.timeLimit(.minutes(2)))
+    func aKnownSubjectSealsWithoutTheStoreLock() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let keys = try FileKeyStore.create(
+            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF,
+            lockTimeout: .milliseconds(300), logger: fixture.log.logger)
+        let first = try keys.subjectSealingKey(subject: "a")
+        var holder: StoreLock? = try StoreLock(directory: fixture.directory, mode: .exclusive, timeout: .seconds(1))
+        let again = try keys.subjectSealingKey(subject: "a")
+        #expect(again.identifier == first.identifier)
+        #expect(try keys.whileSealingKeyIsCurrent(again.identifier) { 42 } == 42)
+        // An unknown subject still needs the locks.
+        #expect(envelopeCode { try keys.subjectSealingKey(subject: "c") } == .keyUnavailable)
+        holder = nil
+
+        // The subject's own lock held exclusive: the record waits for it (at most the timeout).
+        let a = "s-" + (try keys.subjectIndex(of: "a"))
+        holder = try StoreLock(path: "\(keys.directory)/subjects/\(a).lock", mode: .exclusive, timeout: .seconds(1))
+        #expect(envelopeCode { try keys.whileSealingKeyIsCurrent(again.identifier) { 0 } } == .keyUnavailable)
+        holder = nil
+        // Shredded meanwhile (here, by this store): the cached key is no longer current; a new one is made.
+        _ = try keys.shred(subject: "a")
+        #expect(envelopeCode { try keys.whileSealingKeyIsCurrent(again.identifier) { 0 } } == .keyNotUsable)
+        #expect(try keys.subjectSealingKey(subject: "a").identifier.version == first.identifier.version + 1)
         withExtendedLifetime(holder) {}
     }
 

@@ -23,6 +23,19 @@ extension FileKeyStore {
     }
 
     public func whileSealingKeyIsCurrent<T>(_ key: KeyIdentifier, _ body: () throws -> T) throws -> T {
+        // The fast path for a cached subject key: the subject's lock, shared — a subject key changes only under
+        // its lock held exclusive, so it cannot be shredded, re-keyed or rewrapped while `body` runs — and the
+        // cached entry still valid. No store-wide lock: a KEK change meanwhile does not touch the subject key the
+        // record is sealed under.
+        if key.name.hasPrefix(Self.subjectPrefix) {
+            _ = try self.current()
+            let lock = try self.persistence.lockSubject(named: key.name, .shared)
+            defer { withExtendedLifetime(lock) {} }
+            if let validity = self.subjectKeyValidity(key.name), self.subjectKeys.isSealingKey(key, validity: validity)
+            {
+                return try body()
+            }
+        }
         // A KEK changes state only under the exclusive store lock, a subject key only under its own lock.
         let locks =
             key.name.hasPrefix(Self.subjectPrefix) ? try self.subjectLock(key.name) : (try self.storeLock(.shared), nil)

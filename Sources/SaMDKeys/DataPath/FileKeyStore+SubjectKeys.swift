@@ -12,6 +12,15 @@ public import SaMDEnvelope
 extension FileKeyStore {
     public func subjectSealingKey(subject: String) throws -> SealingKey {
         let name = Self.subjectPrefix + (try self.subjectIndex(of: subject))
+        // The fast path: no lock, no file read, no custody call. The KEK must still be able to seal (active, in
+        // its cryptoperiod: checked on the cached state); any KEK or subject-key change since the key was cached
+        // changes its validity.
+        _ = try self.sealingKEK(named: Self.defaultKeyName)
+        if let validity = self.subjectKeyValidity(name),
+            let cached = self.subjectKeys.sealingKey(forSubjectKeyNamed: name, validity: validity)
+        {
+            return cached
+        }
         let locks = try self.subjectLock(name)
         defer { withExtendedLifetime(locks) {} }
         var record = try self.readSubject(name) ?? StoreFormat.Subject(id: name, versions: [])
@@ -28,7 +37,7 @@ extension FileKeyStore {
                 record.versions[position].wrappedBy = kekID
                 try self.writeSubject(record)
             }
-            return .keyEncryptionKey(try KeyIdentifier(name: name, version: live.version), material)
+            return self.cacheSealingKey(try KeyIdentifier(name: name, version: live.version), material)
         }
         // First key for this subject, or a new one after shredding: the next version. Subject files are not
         // authenticated as a whole, so the largest version may be a forged 2^32 - 1.
@@ -48,16 +57,33 @@ extension FileKeyStore {
             )
         )
         try self.writeSubject(record)
-        return .keyEncryptionKey(try KeyIdentifier(name: name, version: version), material)
+        return self.cacheSealingKey(try KeyIdentifier(name: name, version: version), material)
+    }
+
+    /// Keeps the sealing key just read or written, with the subject lock still held (so the validity is that of
+    /// what was written), and returns it.
+    private func cacheSealingKey(_ identifier: KeyIdentifier, _ material: SecureBytes) -> SealingKey {
+        if let validity = self.subjectKeyValidity(identifier.name) {
+            self.subjectKeys.insertSealingKey(identifier, material, validity: validity)
+        }
+        return .keyEncryptionKey(identifier, material)
     }
 
     func subjectKey(for identifier: KeyIdentifier) throws -> SecureBytes {
+        // The validity is read before the record: if the record changes after, the entry kept is already stale.
+        _ = try self.current()
+        let validity = self.subjectKeyValidity(identifier.name)
+        if let validity, let cached = self.subjectKeys.openingKey(for: identifier, validity: validity) {
+            return cached
+        }
         guard let record = try self.readSubject(identifier.name),
             let version = record.versions.first(where: { $0.version == identifier.version })
         else {
             throw EnvelopeError(.keyNotFound, "no subject key \(identifier)")
         }
-        return try self.unwrapSubject(version, name: identifier.name)
+        let material = try self.unwrapSubject(version, name: identifier.name)
+        if let validity { self.subjectKeys.insertOpeningKey(identifier, material, validity: validity) }
+        return material
     }
 
     func unwrapSubject(_ version: StoreFormat.SubjectVersion, name: String) throws -> SecureBytes {

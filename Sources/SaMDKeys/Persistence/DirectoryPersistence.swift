@@ -77,8 +77,19 @@ public struct DirectoryPersistence: KeyMetadataPersistence {
             directory: self.directory, mode: mode == .shared ? .shared : .exclusive, timeout: self.lockTimeout)
     }
 
-    public func lockSubject(named name: String) throws -> any KeyStoreLock {
-        try StoreLock(path: "\(self.subjectsDirectory)/\(name).lock", mode: .exclusive, timeout: self.lockTimeout)
+    public func lockSubject(named name: String, _ mode: KeyStoreLockMode) throws -> any KeyStoreLock {
+        try StoreLock(
+            path: "\(self.subjectsDirectory)/\(name).lock", mode: mode == .shared ? .shared : .exclusive,
+            timeout: self.lockTimeout)
+    }
+
+    public func subjectRevision(named name: String) -> MetadataRevision? {
+        StoreFile.identity(self.subjectPath(name)).map {
+            MetadataRevision([
+                Int64(bitPattern: $0.device), Int64(bitPattern: $0.inode), $0.size, Int64($0.modifiedSeconds),
+                Int64($0.modifiedNanoseconds),
+            ])
+        }
     }
 
     public func subjectNames() throws -> [String] {

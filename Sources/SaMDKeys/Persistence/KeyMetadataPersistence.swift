@@ -42,8 +42,14 @@ public protocol KeyMetadataPersistence: Sendable {
     /// Takes the store lock (see the contract above); released when the returned lock is.
     func lockStore(_ mode: KeyStoreLockMode) throws -> any KeyStoreLock
 
-    /// Takes one subject key's lock, exclusive; the caller holds the store lock shared.
-    func lockSubject(named name: String) throws -> any KeyStoreLock
+    /// Takes one subject key's lock: exclusive to change the subject key (the caller holds the store lock
+    /// shared); shared on the data path, to make a record durable while its subject key cannot change.
+    func lockSubject(named name: String, _ mode: KeyStoreLockMode) throws -> any KeyStoreLock
+
+    /// What identifies the subject key's persisted record as it is now (for a directory: its file's device,
+    /// inode, size and modification time): it changes whenever the record is written. `nil` when there is none.
+    /// Read without a lock; for caches, which compare it at every use.
+    func subjectRevision(named name: String) -> MetadataRevision?
 
     /// The names of every subject-key record, in ascending order.
     func subjectNames() throws -> [String]

@@ -18,6 +18,8 @@ extension FileKeyStore {
         let readVersion = self.cached.withLock { $0.formatVersion }
         let result = try body(&state, self.now())
         state.generation += 1
+        // Every KEK change (rotate, retire, destroy, compromise, minimum versions) empties the subject-key cache.
+        self.subjectKeys.removeAll()
         let revision = try self.persistence.writeMetadata(try StoreDocument.encode(state, custody: self.custody))
         self.cached.withLock { $0 = (state, revision, 2) }
         if readVersion < 2 {

@@ -1,5 +1,6 @@
 import Foundation
 import SaMDEnvelope
+import Synchronization
 
 /// Subject-key records (``StoreFormat/Subject``) as the persistence keeps them: their locks, reading and
 /// bounds-checking, writing.
@@ -19,7 +20,7 @@ extension FileKeyStore {
     /// deadlocked with a writer of `keystore.json` waiting in the store lock's queue (each waited for the other
     /// until the lock timeout).
     func lockOfSubject(_ name: String) throws -> any KeyStoreLock {
-        try self.persistence.lockSubject(named: name)
+        try self.persistence.lockSubject(named: name, .exclusive)
     }
 
     func readSubject(_ name: String) throws -> StoreFormat.Subject? {
@@ -44,7 +45,19 @@ extension FileKeyStore {
     /// Writes several subject key files, each atomically, with one directory sync for them all; called with
     /// every one's lock held.
     func writeSubjects(_ subjects: [StoreFormat.Subject]) throws {
+        // Whatever is written (rewrapped, re-keyed, shredded, a new version), the cached keys of these subjects
+        // are dropped first: a key is cached again from what was written, never kept across a change.
+        for subject in subjects { self.subjectKeys.removeSubjectKey(named: subject.id) }
         try self.persistence.writeSubjects(
             try subjects.map { ($0.id, Array(try StoreFormat.encoder.encode($0))) })
+    }
+
+    /// What a cached key of subject `name` is valid for: the revision of the metadata document (any KEK change)
+    /// and of the subject's record (any change of the subject key). `nil` when either cannot be read: not cached.
+    func subjectKeyValidity(_ name: String) -> SubjectKeyCache.Validity? {
+        guard let metadata = self.cached.withLock({ $0.revision }),
+            let subject = self.persistence.subjectRevision(named: name)
+        else { return nil }
+        return (metadata.components + subject.components).map { UInt64(bitPattern: $0) }
     }
 }

@@ -45,6 +45,10 @@ public final class FileKeyStore: KeyStore {
     /// another document with another index key were read, the wrapped forms would differ and it is unwrapped
     /// again). Held in guarded memory for the store's lifetime.
     let indexKeyCache = Mutex<(wrapped: String, key: SecureBytes)?>(nil)
+    /// Unwrapped subject keys on the data path (see ``SubjectKeyCache``): with one, sealing and opening a
+    /// subject's records take no store-wide lock and make no custody call until the entry expires, is used up,
+    /// or the subject key or a KEK changes.
+    public let subjectKeys: SubjectKeyCache
 
     /// Creates a new store in `directory` (created 0700 if missing; it must not hold a store yet) with one
     /// active KEK version, ``defaultKeyName``:1, in a ``PassphraseCustody``.
@@ -67,12 +71,13 @@ public final class FileKeyStore: KeyStore {
         cryptoperiod: Duration = defaultCryptoperiod,
         lockTimeout: Duration = defaultLockTimeout,
         now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "samdkit.keys")
+        logger: Logger = Logger(label: "samdkit.keys"),
+        subjectKeyCache: SubjectKeyCache.Policy = .default
     ) throws -> FileKeyStore {
         try Self.create(
             in: DirectoryPersistence(directory: directory, lockTimeout: lockTimeout),
             custody: try PassphraseCustody.create(passphrase: passphrase, kdf: kdf),
-            cryptoperiod: cryptoperiod, now: now, logger: logger)
+            cryptoperiod: cryptoperiod, now: now, logger: logger, subjectKeyCache: subjectKeyCache)
     }
 
     /// Creates a new store in `directory` (created 0700 if missing; it must not hold a store yet) whose KEK
@@ -86,11 +91,12 @@ public final class FileKeyStore: KeyStore {
         cryptoperiod: Duration = defaultCryptoperiod,
         lockTimeout: Duration = defaultLockTimeout,
         now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "samdkit.keys")
+        logger: Logger = Logger(label: "samdkit.keys"),
+        subjectKeyCache: SubjectKeyCache.Policy = .default
     ) throws -> FileKeyStore {
         try Self.create(
             in: DirectoryPersistence(directory: directory, lockTimeout: lockTimeout), custody: custody,
-            cryptoperiod: cryptoperiod, now: now, logger: logger)
+            cryptoperiod: cryptoperiod, now: now, logger: logger, subjectKeyCache: subjectKeyCache)
     }
 
     /// Creates a new store in `persistence` (which must not hold one yet) whose KEK versions are in
@@ -103,7 +109,8 @@ public final class FileKeyStore: KeyStore {
         custody: any KEKCustody,
         cryptoperiod: Duration = defaultCryptoperiod,
         now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "samdkit.keys")
+        logger: Logger = Logger(label: "samdkit.keys"),
+        subjectKeyCache: SubjectKeyCache.Policy = .default
     ) throws -> FileKeyStore {
         let indexKey = try cryptoCall { try SecureBytes(randomByteCount: 32) }
         let created = now()
@@ -124,7 +131,7 @@ public final class FileKeyStore: KeyStore {
             "key store created", metadata: ["event": "samd.keys.store-created", "key": "\(first.metadata.identifier)"])
         return FileKeyStore(
             persistence: persistence, custody: custody, state: state, revision: persistence.metadataRevision(),
-            formatVersion: 2, now: now, logger: logger)
+            formatVersion: 2, now: now, logger: logger, cache: subjectKeyCache)
     }
 
     /// Opens the store in `directory`, its KEKs under a passphrase.
@@ -135,11 +142,12 @@ public final class FileKeyStore: KeyStore {
         passphrase: SecureBytes,
         lockTimeout: Duration = FileKeyStore.defaultLockTimeout,
         now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "samdkit.keys")
+        logger: Logger = Logger(label: "samdkit.keys"),
+        subjectKeyCache: SubjectKeyCache.Policy = .default
     ) throws {
         try self.init(
             opening: directory, custody: { try PassphraseCustody(opening: $0, passphrase: passphrase) },
-            lockTimeout: lockTimeout, now: now, logger: logger)
+            lockTimeout: lockTimeout, now: now, logger: logger, subjectKeyCache: subjectKeyCache)
     }
 
     /// Opens the store in `directory` with the custody its metadata records: `custody` gets the record
@@ -151,11 +159,12 @@ public final class FileKeyStore: KeyStore {
         custody: (KEKCustodyRecord) throws -> any KEKCustody,
         lockTimeout: Duration = FileKeyStore.defaultLockTimeout,
         now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "samdkit.keys")
+        logger: Logger = Logger(label: "samdkit.keys"),
+        subjectKeyCache: SubjectKeyCache.Policy = .default
     ) throws {
         try self.init(
             opening: try DirectoryPersistence(opening: directory, lockTimeout: lockTimeout), custody: custody,
-            now: now, logger: logger)
+            now: now, logger: logger, subjectKeyCache: subjectKeyCache)
     }
 
     /// Opens the store `persistence` keeps, with the custody its metadata records (see
@@ -166,7 +175,8 @@ public final class FileKeyStore: KeyStore {
         opening persistence: any KeyMetadataPersistence,
         custody makeCustody: (KEKCustodyRecord) throws -> any KEKCustody,
         now: @escaping @Sendable () -> Date = { Date() },
-        logger: Logger = Logger(label: "samdkit.keys")
+        logger: Logger = Logger(label: "samdkit.keys"),
+        subjectKeyCache: SubjectKeyCache.Policy = .default
     ) throws {
         let (bytes, revision) = try persistence.readMetadata(maximumByteCount: StoreFormat.storeFileLimit)
         let document = try StoreDocument.parse(bytes, location: persistence.location)
@@ -185,7 +195,7 @@ public final class FileKeyStore: KeyStore {
         }
         self.init(
             persistence: persistence, custody: custody, state: state, revision: revision,
-            formatVersion: document.formatVersion, now: now, logger: logger)
+            formatVersion: document.formatVersion, now: now, logger: logger, cache: subjectKeyCache)
     }
 
     private init(
@@ -195,8 +205,10 @@ public final class FileKeyStore: KeyStore {
         revision: MetadataRevision?,
         formatVersion: Int,
         now: @escaping @Sendable () -> Date,
-        logger: Logger
+        logger: Logger,
+        cache: SubjectKeyCache.Policy
     ) {
+        self.subjectKeys = SubjectKeyCache(policy: cache)
         self.directory = persistence.location
         self.persistence = persistence
         self.custody = custody
