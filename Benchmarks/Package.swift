@@ -121,6 +121,21 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
+            name: "Keys",
+            dependencies: [
+                "BenchmarkCatalog",
+                "BenchmarkSupport",
+                .product(name: "SaMDCrypto", package: "SaMDKit"),
+                .product(name: "SaMDEnvelope", package: "SaMDKit"),
+                .product(name: "SaMDKeys", package: "SaMDKit"),
+                .product(name: "SaMDStore", package: "SaMDKit"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/Keys",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
             name: "TLS",
             dependencies: [
                 "CReference",

@@ -119,36 +119,6 @@ final class RawRewrap {
     }
 }
 
-/// A temporary directory removed when the process exits.
-func temporaryDirectory(_ prefix: String) throws -> String {
-    let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-    var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
-    guard let path = mkdtemp(&template) else { throw BenchmarkCheckFailure(description: "mkdtemp: errno \(errno)") }
-    let directory = String(cString: path)
-    TemporaryDirectories.remove(atExit: directory)
-    return directory
-}
-
-private enum TemporaryDirectories {
-    private static let paths = Mutex<[String]>([])
-
-    static func remove(atExit path: String) {
-        let first = self.paths.withLock { paths in
-            paths.append(path)
-            return paths.count == 1
-        }
-        if first {
-            atexit { TemporaryDirectories.removeAll() }
-        }
-    }
-
-    static func removeAll() {
-        for path in self.paths.withLock({ $0 }) {
-            try? FileManager.default.removeItem(atPath: path)
-        }
-    }
-}
-
 /// A new record store (in a temporary directory, with its key store) holding `records` records of 1 KiB,
 /// `patient-0` … `record-0` …, spread evenly over `patients`.
 func filledStore(

@@ -62,6 +62,11 @@ public struct BenchCompare: Sendable {
                     "bench-compare: this saved run has no store benchmarks (Rekey store, Store put); their rows are "
                         + "left out")
             }
+            if run.leftOut.contains(.keys) {
+                standardError(
+                    "bench-compare: this saved run has no key benchmarks (Key store seal, Token operations, Store put "
+                        + "on N threads); their rows are left out")
+            }
             guard run.missing.isEmpty else {
                 throw BenchCompareError("missing benchmark results: " + run.missing.joined(separator: "; "))
             }

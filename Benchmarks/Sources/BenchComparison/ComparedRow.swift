@@ -77,8 +77,8 @@ public struct RunComparison: Sendable {
     /// Sections left out because the saved run predates their benchmarks.
     public let leftOut: [Comparison.Section]
 
-    /// - Parameter saved: a saved run (`--from-results`), which may predate the store benchmarks: when it
-    ///   holds none of them their rows are left out; a fresh run must have them.
+    /// - Parameter saved: a saved run (`--from-results`), which may predate the store or the key benchmarks:
+    ///   when it holds none of a section's, that section's rows are left out; a fresh run must have them all.
     public init(_ results: BenchmarkResults, plan: BenchmarkPlan, saved: Bool) {
         var missing: [String] = []
         var integerFigures = true
@@ -102,15 +102,18 @@ public struct RunComparison: Sendable {
             case .target(let value): return value
             }
         }
-        let storeNames = Set(
-            [BenchmarkPlan(quick: false), BenchmarkPlan(quick: true)].flatMap { plan in
-                plan.comparisons.filter { $0.section == .store }.flatMap {
-                    [$0.ours.benchmark, $0.reference.benchmark]
-                }
-                .compactMap { $0?.description }
-            })
-        let leftOut: [Comparison.Section] =
-            saved && !results.byName.keys.contains(where: storeNames.contains) ? [.store] : []
+        // Sections added after the first saved runs: a saved run with none of a section's benchmarks predates it,
+        // and its rows are left out (any other benchmark missing is an error).
+        let leftOut = [Comparison.Section.store, .keys].filter { section in
+            let names = Set(
+                [BenchmarkPlan(quick: false), BenchmarkPlan(quick: true)].flatMap { plan in
+                    plan.comparisons.filter { $0.section == section }.flatMap {
+                        [$0.ours.benchmark, $0.reference.benchmark]
+                    }
+                    .compactMap { $0?.description }
+                })
+            return saved && !results.byName.keys.contains(where: names.contains)
+        }
         self.rows = plan.comparisons.filter { !leftOut.contains($0.section) }.map { comparison in
             integerFigures = true
             let (ours, reference) = (figure(comparison.ours), figure(comparison.reference))

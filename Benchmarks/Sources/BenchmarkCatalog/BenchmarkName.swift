@@ -25,6 +25,8 @@ public enum BenchmarkSide: String, Sendable, CaseIterable {
     case samdkit = "SaMDKit"
     case swiftNIOSSL = "swift-nio-ssl"
     case rawOpenSSLInMemory = "raw OpenSSL in memory"
+    case fileCustody = "file custody"
+    case tokenCustody = "token custody"
 }
 
 /// The envelope's two payload suites, as the AEAD benchmarks name them, with the raw AEAD each is compared
@@ -96,6 +98,29 @@ extension BenchmarkPlan {
     public func storePut(_ side: BenchmarkSide) -> BenchmarkName {
         BenchmarkName("Store put 1 KiB ×\(self.storePuts) — \(side.rawValue)", itemsPerIteration: self.storePuts)
     }
+
+    /// ``keySeals`` 1 KiB records sealed for one subject through a key store (subject sealing key, seal, the
+    /// check that makes a record durable), its KEK in a passphrase file or a PKCS#11 token (SoftHSM2), with the
+    /// subject-key cache.
+    public func keySeal(_ side: BenchmarkSide) -> BenchmarkName {
+        BenchmarkName("Key store seal 1 KiB ×\(self.keySeals) — \(side.rawValue)", itemsPerIteration: self.keySeals)
+    }
+
+    /// ``keySeals`` record-store puts of a 1 KiB record (synchronous NORMAL) from `threads` threads at once, each
+    /// its own subject.
+    public func concurrentPuts(threads: Int) -> BenchmarkName {
+        BenchmarkName(
+            "Store put 1 KiB ×\(self.keySeals) on \(threads) thread\(threads == 1 ? "" : "s") — file custody",
+            itemsPerIteration: self.keySeals)
+    }
+
+    /// 10 000 records sealed for one subject with token custody; its figure is ``tokenOperationsMetric``.
+    public var tokenOperations: BenchmarkName {
+        BenchmarkName("Token operations per 10000 seals ×1 — token custody", itemsPerIteration: 1)
+    }
+
+    /// The custom metric of ``tokenOperations``: operations the custody ran in the token.
+    public static let tokenOperationsMetric = "Token operations per 10000 seals"
 
     /// ``handshakes`` full TLS 1.3 mTLS handshakes (or `resumed` ones) on one stack.
     public func tlsHandshakes(_ side: BenchmarkSide, resumed: Bool = false) -> BenchmarkName {

@@ -55,6 +55,9 @@ public struct BenchmarkPlan: Sendable, Hashable {
     /// Records of 1 KiB one store-put iteration puts.
     public let storePuts = 200
 
+    /// Records per iteration of the key-store seal and concurrent put benchmarks.
+    public let keySeals = 1_000
+
     /// TLS handshakes per iteration: 50 (quick: 20).
     public var handshakes: Int { self.quick ? 20 : 50 }
 

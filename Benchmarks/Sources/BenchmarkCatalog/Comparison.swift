@@ -6,6 +6,8 @@ public struct Comparison: Sendable {
         case aead
         case rewrap
         case store
+        /// Key custody and the key store's data path (added after the first saved runs).
+        case keys
         case tls
     }
 

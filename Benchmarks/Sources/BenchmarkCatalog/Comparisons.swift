@@ -2,7 +2,8 @@
 /// becomes a figure, and the goal. The only list of pairs; the row names are those Docs/Performance.md quotes.
 extension BenchmarkPlan {
     public var comparisons: [Comparison] {
-        self.aeadComparisons + self.rewrapComparisons + self.storeComparisons + self.tlsComparisons
+        self.aeadComparisons + self.rewrapComparisons + self.storeComparisons + self.keyComparisons
+            + self.tlsComparisons
     }
 
     /// The envelope against raw AEAD by suite, operation and size; the 64 MiB stream; one 1 KiB record.
@@ -85,6 +86,25 @@ extension BenchmarkPlan {
                 "store put of a 1 KiB record, durable (synchronous FULL) vs synchronous NORMAL",
                 section: .store, ours: .rate(self.storePut(.synchronousFull)),
                 reference: .rate(self.storePut(.synchronousNormal)), unit: "puts/s"),
+        ]
+    }
+
+    /// Token custody (with the subject-key cache) against file custody; token calls per record; the data path's
+    /// scaling over two threads.
+    var keyComparisons: [Comparison] {
+        [
+            Comparison(
+                "key store seal of a 1 KiB record: token custody (SoftHSM2, subject-key cache) vs file custody",
+                section: .keys, ours: .rate(self.keySeal(.tokenCustody)), reference: .rate(self.keySeal(.fileCustody)),
+                unit: "records/s", goal: .atLeast("0.8")),
+            Comparison(
+                "token operations per 10 000 records sealed for one subject vs the 10-operation target",
+                section: .keys, ours: .metric(self.tokenOperations, Self.tokenOperationsMetric),
+                reference: .target(10), unit: "operations", goal: .atMost("1")),
+            Comparison(
+                "store puts of a 1 KiB record from 2 threads vs from 1 thread (own subjects, synchronous NORMAL)",
+                section: .keys, ours: .rate(self.concurrentPuts(threads: 2)),
+                reference: .rate(self.concurrentPuts(threads: 1)), unit: "puts/s", goal: .atLeast("1.6")),
         ]
     }
 

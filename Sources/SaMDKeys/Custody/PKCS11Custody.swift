@@ -92,6 +92,13 @@ public final class PKCS11Custody: KEKCustody {
         return custody
     }
 
+    /// ``create(uri:pin:)`` with the URI as text.
+    /// - Throws: `PKCS11URIError` for a URI that does not parse (`pin-value` included); what
+    ///   ``create(uri:pin:)`` throws.
+    public static func create(uri text: String, pin: SecureBytes) throws -> PKCS11Custody {
+        try self.create(uri: try PKCS11URI(parsing: text), pin: pin)
+    }
+
     /// Opens the custody a store recorded, logging in with `pin`.
     /// - Throws: `EnvelopeError.Code.keyStore` for a record that is not a PKCS#11 one or a URI out of shape;
     ///   ``PKCS11Error`` when the module, the token or the login fails (a wrong PIN: code `pinIncorrect`).
