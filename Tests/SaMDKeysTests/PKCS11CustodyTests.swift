@@ -94,3 +94,66 @@ struct PKCS11CustodyTests {
         #expect(envelopeCode { _ = try PKCS11Custody.create(uri: noModule, pin: try Self.pin()) } == .keyStore)
     }
 }
+
+/// The module a token store records is read before its MAC can be checked (the MAC key is in the token): a
+/// `keystore.json` changed to name another library must not make the process load it.
+@Suite("PKCS#11 custody: the recorded module is checked before it is loaded")
+struct PKCS11ModuleCheckTests {
+    init() { _ = SoftHSMToken.processConfigurationDirectory }
+
+    @Test("a module in a directory others can write, or not allowed, is refused and never loaded")
+    func untrustedModule() async throws {
+        let token = try await SoftHSMToken.inProcess()
+        defer { token.remove() }
+        let directory = PKCS11CustodyTests.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        _ = try FileKeyStore.create(
+            at: directory,
+            custody: try PKCS11Custody.create(uri: try PKCS11CustodyTests.uri(token), pin: try PKCS11CustodyTests.pin())
+        )
+
+        // A copy of a real module in a world-writable directory, named by the store.
+        let planted = FileManager.default.temporaryDirectory.appendingPathComponent("samd-planted-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: planted, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: planted) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: planted.path)
+        let module = planted.appendingPathComponent("libplanted.so").path
+        // The file itself (the module's path is a symbolic link, which copyItem would copy as a link).
+        let real = URL(fileURLWithPath: SoftHSMToken.modulePath).resolvingSymlinksInPath().path
+        try FileManager.default.copyItem(atPath: real, toPath: module)
+        let metadata = directory + "/keystore.json"
+        let original = try String(contentsOfFile: metadata, encoding: .utf8)
+        let escapedModule = SoftHSMToken.modulePath.replacingOccurrences(of: "/", with: "\\/")
+        let changed = original.replacingOccurrences(of: SoftHSMToken.modulePath, with: module)
+            .replacingOccurrences(of: escapedModule, with: module.replacingOccurrences(of: "/", with: "\\/"))
+        #expect(changed != original)
+        try Data(changed.utf8).write(to: URL(fileURLWithPath: metadata))
+
+        let error = try #require(throws: EnvelopeError.self) {
+            _ = try FileKeyStore(
+                opening: directory, custody: { try PKCS11Custody(opening: $0, pin: try PKCS11CustodyTests.pin()) })
+        }
+        #expect(error.code == .keyStore && "\(error)".contains("writable by group or others"), "\(error)")
+        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        #expect(!maps.contains("libplanted.so"))
+
+        // The genuine module, but not in the allowed list given: refused as well.
+        try Data(original.utf8).write(to: URL(fileURLWithPath: metadata))
+        let refused = try #require(throws: EnvelopeError.self) {
+            _ = try FileKeyStore(
+                opening: directory,
+                custody: {
+                    try PKCS11Custody(
+                        opening: $0, pin: try PKCS11CustodyTests.pin(), allowedModulePaths: ["/opt/hsm/libvendor.so"])
+                })
+        }
+        #expect("\(refused)".contains("not among the modules allowed"))
+        // Allowed: opens.
+        _ = try FileKeyStore(
+            opening: directory,
+            custody: {
+                try PKCS11Custody(
+                    opening: $0, pin: try PKCS11CustodyTests.pin(), allowedModulePaths: [SoftHSMToken.modulePath])
+            })
+    }
+}

@@ -3,6 +3,10 @@ public import SaMDEnvelope
 public import SaMDOpenSSLSupport
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// KEK custody in a PKCS#11 token (an HSM, a smart card, a TPM through tpm2-pkcs11; SoftHSM2 in tests): every KEK
 /// version is an AES-256 secret key generated **inside** the token, which never leaves it.
 ///
@@ -100,9 +104,18 @@ public final class PKCS11Custody: KEKCustody {
     }
 
     /// Opens the custody a store recorded, logging in with `pin`.
-    /// - Throws: `EnvelopeError.Code.keyStore` for a record that is not a PKCS#11 one or a URI out of shape;
-    ///   ``PKCS11Error`` when the module, the token or the login fails (a wrong PIN: code `pinIncorrect`).
-    public convenience init(opening record: KEKCustodyRecord, pin: SecureBytes) throws {
+    ///
+    /// The record names the module to load, and it is read before the store's MAC can be checked (the MAC key is
+    /// in the token): so the module is checked first. When `allowedModulePaths` is given, the recorded path must
+    /// be one of them; in any case the module file (symbolic links resolved) must be a regular file owned by root
+    /// or this process's user, in a directory with the same owners, neither writable by group or others — a
+    /// key-store directory someone else changed cannot make this process load their library.
+    /// - Throws: `EnvelopeError.Code.keyStore` for a record that is not a PKCS#11 one, a URI out of shape, or a
+    ///   module path refused by the check above; ``PKCS11Error`` when the module, the token or the login fails (a
+    ///   wrong PIN: code `pinIncorrect`).
+    public convenience init(
+        opening record: KEKCustodyRecord, pin: SecureBytes, allowedModulePaths: Set<String>? = nil
+    ) throws {
         guard let text = record.pkcs11URI else {
             throw EnvelopeError(.keyStore, "the key store's KEKs are in \(record.type) custody, not in a PKCS#11 token")
         }
@@ -112,7 +125,46 @@ public final class PKCS11Custody: KEKCustody {
         } catch {
             throw EnvelopeError(.keyStore, "the key store's PKCS#11 URI does not parse: \(error)")
         }
+        if let path = uri.modulePath {
+            try Self.checkModule(path, allowed: allowedModulePaths)
+        }
         try self.init(recording: uri, pin: pin)
+    }
+
+    /// The check of ``init(opening:pin:allowedModulePaths:)`` on a recorded module path.
+    static func checkModule(_ path: String, allowed: Set<String>?) throws {
+        if let allowed, !allowed.contains(path) {
+            throw EnvelopeError(
+                .keyStore,
+                "the key store names PKCS#11 module \(PKCS11Text.escaped(path)), which is not among the modules allowed"
+            )
+        }
+        guard let resolved = realpath(path, nil) else {
+            // Missing: PKCS11Module.load reports it (moduleMissing), with dlopen's words.
+            return
+        }
+        defer { free(resolved) }
+        let file = String(cString: resolved)
+        let directory = String(file[..<(file.lastIndex(of: "/") ?? file.startIndex)])
+        for (what, target, wantsRegularFile) in [("module", file, true), ("module's directory", directory, false)] {
+            var info = stat()
+            guard stat(target.isEmpty ? "/" : target, &info) == 0 else {
+                throw EnvelopeError(.keyStore, "cannot check the PKCS#11 \(what) \(PKCS11Text.escaped(target))")
+            }
+            let type = info.st_mode & S_IFMT
+            guard type == (wantsRegularFile ? S_IFREG : S_IFDIR) else {
+                throw EnvelopeError(
+                    .keyStore,
+                    "the PKCS#11 \(what) \(PKCS11Text.escaped(target)) is not a regular \(wantsRegularFile ? "file" : "directory")"
+                )
+            }
+            guard info.st_uid == 0 || info.st_uid == geteuid(), info.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
+                throw EnvelopeError(
+                    .keyStore,
+                    "the PKCS#11 \(what) \(PKCS11Text.escaped(target)) is owned by another user or writable by group or others: not loaded"
+                )
+            }
+        }
     }
 
     private init(recording uri: PKCS11URI, pin: SecureBytes) throws {
