@@ -65,6 +65,56 @@ struct PKCS11CustodyTests {
         #expect(read.status != 0)
     }
 
+    /// KeyStoreFormat.md's token store, checked from outside SaMDKit: the independent reader parses `keystore.json`
+    /// and the subject files (the custody `{type, uri}` with `pkcs11:token=…;id=<16 bytes>?module-path=…`, every
+    /// live KEK version's `object` naming its label and the store id, no wrapped KEK, 60-byte wrapped keys) and
+    /// writes the version 2 MAC input it derives from the document alone; `pkcs11-tool` has the token's
+    /// `samd-metadata-mac` key compute HMAC-SHA-256 over it, which must be the stored `mac`.
+    @Test("a token store's documents have the documented shape, and the token's MAC key signs the documented MAC input")
+    func documentsMatchTheFormat() async throws {
+        let token = try await SoftHSMToken.inProcess()
+        defer { token.remove() }
+        let directory = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let custody = try PKCS11Custody.create(uri: try Self.uri(token), pin: try Self.pin())
+        let store = try FileKeyStore.create(at: directory, custody: custody)
+        _ = try store.subjectSealingKey(subject: "patient-0001")
+        _ = try store.rotate(named: FileKeyStore.defaultKeyName)
+        _ = try store.rewrapSubjectKeys(named: FileKeyStore.defaultKeyName)
+        _ = try store.destroy(try KeyIdentifier(name: FileKeyStore.defaultKeyName, version: 1))
+
+        let reader = try #require(Bundle.module.url(forResource: "keystore_reader", withExtension: "py"))
+        let macInput = directory + "/mac-input.bin"
+        let read = try await ChildProcess.run(
+            try KeyStoreFormatVectorTests.python(), [reader.path, "--token-store", directory, macInput],
+            timeout: .seconds(60))
+        #expect(read.status == 0, "\(read)")
+        let lines = read.output.split(separator: "\n").map(String.init)
+        #expect(lines.contains("token \(token.label)"), "\(read.output)")
+        #expect(lines.contains("id \(custody.storeID.map { String(format: "%02x", $0) }.joined())"), "\(read.output)")
+        #expect(lines.contains("module-path \(SoftHSMToken.modulePath)"), "\(read.output)")
+        #expect(lines.contains("keks records:1 records:2") && lines.contains("subjects 1"), "\(read.output)")
+        let storedMAC = try #require(lines.first { $0.hasPrefix("mac ") }).dropFirst(4)
+
+        // The token computes HMAC-SHA-256 over the reader's MAC input with the store's samd-metadata-mac key
+        // (pkcs11-tool 0.23 cannot be used: it picks the secret key to sign with by CKA_ID alone, and every object
+        // of a store carries the store's CKA_ID).
+        let session = try PKCS11Token(
+            module: try PKCS11Module.load(path: SoftHSMToken.modulePath), label: token.label, pin: try Self.pin())
+        let macKey = try session.findSecretKey(label: PKCS11Custody.metadataMACKeyLabel)
+        #expect(macKey.id == custody.storeID)
+        let code = try session.authenticationCode(
+            key: macKey, message: Array(try Data(contentsOf: URL(fileURLWithPath: macInput))))
+        #expect(
+            code.map { String(format: "%02x", $0) }.joined() == storedMAC,
+            "the token's HMAC of the documented MAC input is not the stored mac")
+        // Only the MAC key may sign: the KEK version and the index-wrap key are for CKA_ENCRYPT/CKA_DECRYPT alone.
+        for label in ["records:2", PKCS11Custody.indexWrapKeyLabel] {
+            let key = try session.findSecretKey(label: label)
+            #expect(throws: PKCS11Error.self) { _ = try session.authenticationCode(key: key, message: [1, 2, 3]) }
+        }
+    }
+
     /// In one process PKCS#11 logins are per application: once a token is logged in, a later `C_Login` answers
     /// `CKR_USER_ALREADY_LOGGED_IN` whatever the PIN. So the wrong PIN is tried first, on a token no one logged in
     /// to (samd-vault's tests try it on a store made by another process).

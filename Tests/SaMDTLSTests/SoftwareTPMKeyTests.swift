@@ -1,7 +1,7 @@
 // A device's TLS private key held in a software TPM (swtpm) and used through the same `pkcs11:` path as an HSM's:
 // tpm2-pkcs11 as the PKCS#11 module, OpenSSL 3.0's `pkcs11` engine (libp11) in `openssl s_client`, against
-// `openssl s_server` requiring a client certificate. Real tools only; SaMDTLS's own client joins after the
-// pkcs11: URI support lands.
+// `openssl s_server` requiring a client certificate. Real tools only; the device is first `openssl s_client`, then
+// SaMDKit itself (`samd-tls connect --key pkcs11:…?module-path=<tpm2-pkcs11>`, SaMDTLS's engine route).
 //
 // The key is loaded with `-key org.openssl.engine:pkcs11:<URI>` and no `-engine` option or engine section in an
 // OpenSSL configuration: both register the engine for RSA and EC (`-engine` through ENGINE_set_default,
@@ -59,6 +59,74 @@ struct SoftwareTPMKeyTests {
         #expect(await server.child.waitForExit(timeout: .seconds(15)) == 0, "\(server.child.standardError.text)")
         let verified = server.child.standardOutput.text + server.child.standardError.text
         #expect(verified.contains("depth=0 CN = device-tpm-0001"), "\(verified)")
+    }
+
+    /// The device is SaMDKit: `samd-tls connect` with `--key pkcs11:…;object=device-key;type=private?module-path=`
+    /// the tpm2-pkcs11 module and the PIN from a 0600 `--pin-file`, against `openssl s_server` requiring a client
+    /// certificate. SaMDTLS binds libp11's engine to the module with its `MODULE_PATH` control command and hands it
+    /// the URI without its query (libp11 0.4.12 refuses `module-path`), and never registers the engine as a default
+    /// for RSA or EC, so tpm2-tss's own OpenSSL calls in the same process keep working (tpm2-software/tpm2-tss#3151).
+    @Test func samdTLSConnectWithTheDeviceKeyInTPM() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
+        let samdTLS = try ProgramLocations.binary("samd-tls")
+        let tpm = try await SoftwareTPMToken.create()
+        defer { tpm.remove() }
+        let pki = try PKIDirectory()
+        let device = try await Self.issueDeviceCertificate(for: tpm, pki: pki, openssl: openssl)
+        let leaf = try String(contentsOfFile: device, encoding: .utf8)
+        let chain = try pki.write(
+            "device-tpm-chain.pem", leaf + (try String(contentsOfFile: pki.cert("intermediate"), encoding: .utf8)))
+        let server = try await OpenSSLServer.start(
+            openssl,
+            [
+                "-naccept", "1", "-tls1_3", "-cert", pki.cert("server"), "-cert_chain", pki.cert("server"), "-key",
+                pki.key("server"), "-CAfile", pki.root, "-Verify", "4", "-verify_return_error", "-www",
+            ])
+        defer { server.child.kill() }
+
+        let client = try await ChildProcess.run(
+            samdTLS,
+            [
+                "connect", "127.0.0.1:\(server.port)", "--ca", pki.root, "--cert", chain, "--key", tpm.privateKeyURI,
+                "--pin-file", try tpm.writePINFile(),
+            ], environment: tpm.environment, stdin: Data("GET / HTTP/1.0\r\n\r\n".utf8), timeout: .seconds(60))
+        #expect(client.status == 0, "\(client)\n\(server.child.standardError.text)\n\(tpm.diagnostics)")
+        #expect(client.standardError.contains("(TLSv1.3"), "\(client)")
+        // s_server -www answers with the client certificate it received and verified: the TPM key's.
+        #expect(client.output.contains("Client certificate"), "\(client.output)")
+        #expect(
+            client.output.contains(leaf.trimmingCharacters(in: .whitespacesAndNewlines)),
+            "the server did not see the TPM key's certificate: \(client.output)")
+        #expect(
+            !client.output.contains(SoftwareTPMToken.testPIN)
+                && !client.standardError.contains(SoftwareTPMToken.testPIN))
+
+        #expect(await server.child.waitForExit(timeout: .seconds(15)) == 0, "\(server.child.standardError.text)")
+        let verified = server.child.standardOutput.text + server.child.standardError.text
+        #expect(verified.contains("depth=0 CN = device-tpm-0001"), "\(verified)")
+    }
+
+    /// `samd-tls connect` with a wrong PIN for the TPM token: tpm2-pkcs11 answers `C_Login` with CKR_PIN_INCORRECT,
+    /// the program exits 69 naming `pkcs11PINIncorrect` before connecting, and prints no PIN.
+    @Test func samdTLSConnectWithAWrongTPMPINIs69() async throws {
+        let openssl = try ProgramLocations.requiredTool("openssl")
+        let samdTLS = try ProgramLocations.binary("samd-tls")
+        let tpm = try await SoftwareTPMToken.create()
+        defer { tpm.remove() }
+        let pki = try PKIDirectory()
+        let device = try await Self.issueDeviceCertificate(for: tpm, pki: pki, openssl: openssl)
+        let wrong = "not-\(SoftwareTPMToken.testPIN)"
+        let wrongPIN = try pki.write("wrong.pin", wrong)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: wrongPIN)
+        let client = try await ChildProcess.run(
+            samdTLS,
+            [
+                "connect", "127.0.0.1:1", "--ca", pki.root, "--cert", device, "--key", tpm.privateKeyURI, "--pin-file",
+                wrongPIN,
+            ], environment: tpm.environment, timeout: .seconds(60))
+        #expect(client.status == 69, "\(client)\n\(tpm.diagnostics)")
+        #expect(client.standardError.contains("pkcs11PINIncorrect"), "\(client)")
+        #expect(!client.standardError.contains(wrong) && client.output.isEmpty, "\(client)")
     }
 
     /// Several device connections in a row, each a new process that logs in to the token: without a TPM resource

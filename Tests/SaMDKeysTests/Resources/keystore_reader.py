@@ -3,11 +3,16 @@
 KeyStoreFormat.md and EnvelopeFormat.md alone (no SaMDKit code): Python `cryptography` (HKDF-Expand, HMAC,
 AES-KWP, AES-GCM) and `argon2-cffi` (Argon2id).
 
+A key store whose KEKs are in a PKCS#11 token cannot be opened without the token; --token-store checks the shape
+of its documents instead, and writes the version 2 MAC input for the caller to have the token's HMAC key sign.
+
 usage: keystore_reader.py STORE_DIRECTORY PASSPHRASE_FILE SUBJECT ENVELOPE_FILE CONTEXT_JSON
-Prints the envelope's plaintext in hex on standard output; exits 1 (with a reason on standard error) when
-anything does not authenticate.
+       keystore_reader.py --token-store STORE_DIRECTORY MAC_INPUT_FILE
+The first prints the envelope's plaintext in hex on standard output; the second prints what it found (token,
+store id, module path, KEK versions, subject files) and the stored MAC in hex. Both exit 1 (with a reason on
+standard error) when anything does not authenticate or is out of shape.
 """
-import base64, hashlib, hmac, json, struct, sys, unicodedata
+import base64, hashlib, hmac, json, os, re, struct, sys, unicodedata
 from argon2.low_level import hash_secret_raw, Type
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
@@ -115,7 +120,75 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
     print(plaintext.hex())
 
 
+def token_store(directory, mac_input_file):
+    """The documents of a PKCS#11 custody store, checked against KeyStoreFormat.md field by field."""
+    store = json.load(open(f"{directory}/keystore.json", "rb"))
+    if set(store) != {"format", "custody", "state", "mac"} or store["format"] != "samd-keystore-v2":
+        fail(f"not a samd-keystore-v2 document of four fields: {sorted(store)}")
+    custody = store["custody"]
+    if set(custody) != {"type", "uri"} or custody["type"] != "pkcs11":
+        fail(f"not a pkcs11 custody of two fields: {sorted(custody)}")
+    uri = custody["uri"]
+    if len(uri.encode("utf-8")) > 4096 or "pin-value" in uri.lower():
+        fail("the token URI is over 4096 bytes or holds a PIN")
+    # pkcs11:token=LABEL;id=%XX x 16?module-path=/ABSOLUTE (RFC 7512): the id every byte percent-encoded.
+    match = re.fullmatch(r"pkcs11:token=([A-Za-z0-9._~%-]+);id=((?:%[0-9A-F]{2}){16})\?module-path=(/[A-Za-z0-9._~%/-]+)",
+                         uri)
+    if match is None:
+        fail(f"the token URI is not pkcs11:token=…;id=<16 bytes>?module-path=/…: {uri!r}")
+    unquote = lambda text: re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), text)
+    label, module_path = unquote(match.group(1)), unquote(match.group(3))
+    store_id = bytes(int(match.group(2)[i + 1:i + 3], 16) for i in range(0, 48, 3))
+    state_bytes = b64(store["state"])
+    mac = b64(store["mac"])
+    if len(mac) != 32:
+        fail("the MAC is not 32 bytes")
+    state = json.loads(state_bytes)
+    if set(state) != {"generation", "indexKey", "keys", "minimumVersions"}:
+        fail(f"the state's fields are {sorted(state)}")
+    if len(b64(state["indexKey"])) != 12 + 32 + 16:
+        fail("the wrapped index key is not IV (12) ‖ ciphertext (32) ‖ tag (16)")
+    versions = []
+    for key in state["keys"]:
+        identifier = key["metadata"]["identifier"]
+        text = f"{identifier['name']}:{identifier['version']}"
+        if "wrapped" in key:
+            fail(f"{text} has wrapped KEK material in a token store")
+        if key["metadata"]["state"] == "destroyed":
+            if "object" in key:
+                fail(f"destroyed {text} still names a token object")
+        elif key.get("object") != {"label": text, "id": store_id.hex()}:
+            fail(f"{text} does not name the token object {text} of this store: {key.get('object')}")
+        versions.append(text)
+    subjects = 0
+    for entry in sorted(os.listdir(f"{directory}/subjects")):
+        if not re.fullmatch(r"s-[0-9a-f]{32}\.json", entry):
+            continue
+        subject = json.load(open(f"{directory}/subjects/{entry}", "rb"))
+        if subject["id"] + ".json" != entry:
+            fail(f"{entry} names another subject key")
+        for version in subject["versions"]:
+            kek = version["wrappedBy"]
+            if f"{kek['name']}:{kek['version']}" not in versions:
+                fail(f"{entry} is wrapped under a KEK version the store does not have")
+            if version["state"] != "destroyed" and len(b64(version["wrapped"])) != 60:
+                fail(f"{entry} version {version['version']}: the wrapped key is not 60 bytes")
+        subjects += 1
+
+    def field(data):
+        return struct.pack(">H", len(data)) + data
+    mac_input = (b"samd-keystore-v2\x00" + field(b"pkcs11") + field(uri.encode("utf-8"))
+                 + struct.pack(">Q", len(state_bytes)) + state_bytes)
+    open(mac_input_file, "wb").write(mac_input)
+    print(f"token {label}\nid {store_id.hex()}\nmodule-path {module_path}\nkeks {' '.join(versions)}\n"
+          f"subjects {subjects}\nmac {mac.hex()}")
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--token-store":
+        token_store(sys.argv[2], sys.argv[3])
+        sys.exit(0)
     if len(sys.argv) != 6:
-        fail(__doc__.strip().splitlines()[-3])
+        fail("usage: keystore_reader.py STORE_DIRECTORY PASSPHRASE_FILE SUBJECT ENVELOPE_FILE CONTEXT_JSON, "
+             "or keystore_reader.py --token-store STORE_DIRECTORY MAC_INPUT_FILE")
     main(*sys.argv[1:])
