@@ -96,7 +96,9 @@ final class KeySealFixture: Sendable {
                 kdf: .init(iterations: 1, memoryByteCount: 8 << 20))
         }
         self.context = try EncryptionContext([("subject", "patient-0"), ("record", "r")])
-        if subjectKeyMade { _ = try self.keys.subjectSealingKey(subject: "patient-0") }
+        if subjectKeyMade {
+            for subject in ["patient-0", "patient-1"] { _ = try self.keys.subjectSealingKey(subject: subject) }
+        }
     }
 
     /// Seals `count` records for one subject as a record store does: the subject's sealing key, the seal, and the
@@ -109,6 +111,25 @@ final class KeySealFixture: Sendable {
             try self.keys.whileSealingKeyIsCurrent(key.identifier) {}
         }
         return last
+    }
+
+    /// `count` records in all, split over `threads` threads, each sealing for its own subject as ``seal(_:)`` does.
+    func seal(_ count: Int, threads: Int) throws {
+        let failures = Mutex<[String]>([])
+        let perThread = count / threads
+        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+            do {
+                let subject = "patient-\(thread)"
+                for _ in 0..<perThread {
+                    let key = try self.keys.subjectSealingKey(subject: subject)
+                    _ = try Envelope.seal(self.payload, context: self.context, to: key)
+                    try self.keys.whileSealingKeyIsCurrent(key.identifier) {}
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        try BenchmarkCheck.that(failures.withLock { $0.isEmpty }, "seals failed: \(failures.withLock { $0 })")
     }
 
     /// The custody's token operations so far (token custody only).

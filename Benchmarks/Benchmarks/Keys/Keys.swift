@@ -1,7 +1,7 @@
 // The key store's data path: sealing a 1 KiB record for one subject with the KEK in a PKCS#11 token (SoftHSM2) and
 // the subject-key cache against the KEK in a passphrase file; how many token operations 10 000 such records cost;
-// and record-store puts from two threads against one (the data path takes no store-wide lock once a subject key is
-// known).
+// key-store seals from two threads against one (the data path takes no store-wide lock once a subject key is known),
+// and record-store puts the same way (their SQLite commits go through one writer).
 
 import Benchmark
 import BenchmarkCatalog
@@ -36,6 +36,15 @@ let benchmarks: @Sendable () -> Void = {
         _ = try fixture.seal(10_000)
         benchmark.stopMeasurement()
         benchmark.measurement(tokenOperations, fixture.tokenOperations - before)
+    }
+
+    for threads in [1, 2] {
+        Benchmark(plan.concurrentKeySeals(threads: threads).description) { benchmark in
+            let fixture = try KeySealFixture.shared(token: false)
+            benchmark.startMeasurement()
+            try fixture.seal(seals, threads: threads)
+            benchmark.stopMeasurement()
+        }
     }
 
     for threads in [1, 2] {

@@ -106,6 +106,14 @@ extension BenchmarkPlan {
         BenchmarkName("Key store seal 1 KiB ×\(self.keySeals) — \(side.rawValue)", itemsPerIteration: self.keySeals)
     }
 
+    /// ``keySeals`` 1 KiB records sealed through a file-custody key store from `threads` threads at once, each for
+    /// its own subject (the key-store work of a record store's put, without the database).
+    public func concurrentKeySeals(threads: Int) -> BenchmarkName {
+        BenchmarkName(
+            "Key store seal 1 KiB ×\(self.keySeals) on \(threads) thread\(threads == 1 ? "" : "s") — file custody",
+            itemsPerIteration: self.keySeals)
+    }
+
     /// ``keySeals`` record-store puts of a 1 KiB record (synchronous NORMAL) from `threads` threads at once, each
     /// its own subject.
     public func concurrentPuts(threads: Int) -> BenchmarkName {
