@@ -1,6 +1,7 @@
 import Foundation
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDKeysTestSupport
 import SaMDTestSupport
 import Synchronization
 import Testing
@@ -13,14 +14,11 @@ import Testing
 struct KeyStoreLockTests {
     /// Each lock below is its own open file description, so it excludes the store's operations as another
     /// process's lock would.
-    @Test(.timeLimit(.minutes(2)))
-    func aHeldLockIsWaitedForAtMostTheTimeoutAndOnlyItsSubjectWaits() throws {
-        let fixture = try StoreFixture()
+    @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
+    func aHeldLockIsWaitedForAtMostTheTimeoutAndOnlyItsSubjectWaits(_ custody: KeyStoreCustody) async throws {
+        let fixture = try await StoreFixture(custody)
         defer { fixture.remove() }
-        let keys = try FileKeyStore.create(
-            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF,
-            lockTimeout: .milliseconds(300), logger: fixture.log.logger
-        )
+        let keys = try fixture.create(lockTimeout: .milliseconds(300))
         _ = try keys.subjectSealingKey(subject: "a")
         _ = try keys.subjectSealingKey(subject: "b")
         let a = "s-" + (try keys.subjectIndex(of: "a"))
@@ -64,14 +62,11 @@ struct KeyStoreLockTests {
     /// waiting for the batch's shared lock, the batch waited in that queue for its next subject, and both
     /// waited until the timeout (seen with `samd-vault keys retire` beside `rotate --rekey-subjects`: exit 75
     /// after 5 s, and a bystander subject failed). A batch now takes the store lock once.
-    @Test(.timeLimit(.minutes(2)))
-    func aKeystoreWriterArrivingMidBatchNeitherDeadlocksNorFailsASubject() throws {
-        let fixture = try StoreFixture()
+    @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
+    func aKeystoreWriterArrivingMidBatchNeitherDeadlocksNorFailsASubject(_ custody: KeyStoreCustody) async throws {
+        let fixture = try await StoreFixture(custody)
         defer { fixture.remove() }
-        let keys = try FileKeyStore.create(
-            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF, lockTimeout: .seconds(3),
-            logger: fixture.log.logger
-        )
+        let keys = try fixture.create(lockTimeout: .seconds(3))
         let names = try ["a", "b", "c"].map { subject in
             _ = try keys.subjectSealingKey(subject: subject)
             return "s-" + (try keys.subjectIndex(of: subject))
@@ -114,13 +109,14 @@ struct KeyStoreLockTests {
 
     /// Destroying a KEK version reads every subject key file; it no longer holds the store lock meanwhile,
     /// and still refuses while a subject key depends on the version.
-    @Test(.timeLimit(.minutes(2)))
-    func destroyScansSubjectsWithoutTheStoreLockAndStillRefusesWhatTheyDependOn() throws {
-        let fixture = try StoreFixture()
+    @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
+    func destroyScansSubjectsWithoutTheStoreLockAndStillRefusesWhatTheyDependOn(_ custody: KeyStoreCustody) async throws
+    {
+        let fixture = try await StoreFixture(custody)
         defer { fixture.remove() }
         let keys = try fixture.create()
         _ = try keys.subjectSealingKey(subject: "a")
-        let old = try keys.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+        let old = try #require(try KeyStoreCustody.activeVersion(keys))
         _ = try keys.rotate(named: FileKeyStore.defaultKeyName)
         #expect(envelopeCode { try keys.destroy(old) } == .keyNotUsable)
         _ = try keys.rewrapSubjectKeys(named: FileKeyStore.defaultKeyName)
