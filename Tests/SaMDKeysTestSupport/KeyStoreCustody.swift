@@ -43,25 +43,17 @@ public enum KeyStoreCustody: String, CaseIterable, Sendable, CustomTestStringCon
         return try store.sealingKey(named: name)
     }
 
-    /// The active version of the KEK `name`, read from the store's metadata (whatever the custody: a token store
-    /// has no `sealingKey(named:)` to ask), or nil when none is active.
-    public static func activeVersion(
-        _ store: FileKeyStore, named name: String = FileKeyStore.defaultKeyName
-    ) throws -> KeyIdentifier? {
-        try store.list().last { $0.identifier.name == name && $0.state == .active }?.identifier
-    }
-
     /// A new custody of this kind, for one key store: a passphrase custody with a new salt, or a new token holding
     /// a new store's keys.
     /// - Throws: `SetupFailure` when SoftHSM2 is not installed; what the custody's `create` throws.
-    public func makeCustodian() async throws -> KeyStoreCustodian {
+    public func makeCustodian() throws -> KeyStoreCustodian {
         switch self {
         case .passphrase:
             return try KeyStoreCustodian.passphraseCustodian()
         case .token:
             // SoftHSM2 reads SOFTHSM2_CONF once, when this process first initialises the module: set it first.
             _ = SoftHSMToken.processConfigurationDirectory
-            let token = try await SoftHSMToken.inProcess()
+            let token = try SoftHSMToken.inProcess() as SoftHSMToken
             do {
                 let uri = try PKCS11URI(parsing: token.uri(object: FileKeyStore.defaultKeyName))
                 let custody = try PKCS11Custody.create(uri: uri, pin: try KeyStoreCustodian.pin())

@@ -12,8 +12,8 @@ import Testing
 @Suite("A cryptoperiod is kept in keystore.json as seconds")
 struct CryptoperiodOnDiskTests {
     @Test(arguments: KeyStoreCustody.allCases)
-    func aNewStoreKeepsTheCryptoperiodAsANumberOfSeconds(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func aNewStoreKeepsTheCryptoperiodAsANumberOfSeconds(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
         let state = try Self.stateText(fixture)
@@ -26,8 +26,8 @@ struct CryptoperiodOnDiskTests {
     }
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func aStoreWrittenWithFractionalSecondsOpensWithThatCryptoperiod(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func aStoreWrittenWithFractionalSecondsOpensWithThatCryptoperiod(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
         // What an earlier version wrote for a cryptoperiod of 1.5 s (a TimeInterval then).
@@ -37,15 +37,15 @@ struct CryptoperiodOnDiskTests {
         let store = try fixture.open()
         #expect(try store.list().first?.cryptoperiod == .milliseconds(1500))
         fixture.clock.advance(1)
-        #expect(try KeyStoreCustody.activeVersion(store)?.version == 1)
+        #expect(try store.sealingKEKIdentifier(named: "records").version == 1)
         _ = try fixture.recordKey(store)
         fixture.clock.advance(1)
         #expect(envelopeCode { try fixture.recordKey(store) } == .keyNotUsable)
     }
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func aCryptoperiodNoDurationHoldsIsRefusedAsAModifiedStore(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func aCryptoperiodNoDurationHoldsIsRefusedAsAModifiedStore(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create()
         try Self.rewriteState(fixture) {

@@ -66,8 +66,8 @@ struct StoreFixture {
     }
 
     /// A fixture whose store keeps its KEKs in `custody` (a token: a new SoftHSM2 token, removed by ``remove()``).
-    init(_ custody: KeyStoreCustody) async throws {
-        try self.init(custodian: try await custody.makeCustodian())
+    init(_ custody: KeyStoreCustody) throws {
+        try self.init(custodian: try custody.makeCustodian())
     }
 
     private init(custodian: KeyStoreCustodian) throws {
@@ -116,8 +116,8 @@ struct FileKeyStoreTests {
     static let context = try! EncryptionContext([("patient", "p-1"), ("record", "r-1")])
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func createsAPrivateStoreAndReopensWithItsCustodyOnly(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func createsAPrivateStoreAndReopensWithItsCustodyOnly(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         #expect(mode(fixture.directory) == 0o700)
@@ -150,8 +150,8 @@ struct FileKeyStoreTests {
     }
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func aStoreReadableByOthersIsRefused(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func aStoreReadableByOthersIsRefused(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create()
         chmod(fixture.directory + "/keystore.json", 0o644)
@@ -164,8 +164,8 @@ struct FileKeyStoreTests {
     }
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func aCorruptedTruncatedOrModifiedStoreIsRefusedAndNothingIsLost(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func aCorruptedTruncatedOrModifiedStoreIsRefusedAndNothingIsLost(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         let sealed = try Envelope.seal(Self.record, context: Self.context, to: fixture.recordKey(store))
@@ -238,8 +238,8 @@ struct FileKeyStoreTests {
     }
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func statesCryptoperiodsAndMinimumVersions(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func statesCryptoperiodsAndMinimumVersions(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create(cryptoperiod: .seconds(30 * 24 * 3600))
         let v1 = try KeyIdentifier(parsing: "records:1")
@@ -249,6 +249,7 @@ struct FileKeyStoreTests {
         fixture.clock.advance(30 * 24 * 3600 + 1)
         #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
         #expect(envelopeCode { try store.subjectSealingKey(subject: "MRN-record") } == .keyNotUsable)
+        #expect(envelopeCode { try store.sealingKEKIdentifier(named: "records") } == .keyNotUsable)
         #expect(try Envelope.open(sealed, context: Self.context, keys: store) == Self.record)
 
         // Pre-activation keys neither seal nor open until activated.
@@ -256,7 +257,7 @@ struct FileKeyStoreTests {
         #expect(envelopeCode { try store.keyEncryptionKey(for: v2) } == .keyNotUsable)
         #expect(try store.activate(v2).state == .active)
         #expect(try store.list().first { $0.identifier == v1 }?.state == .deactivated)
-        #expect(try KeyStoreCustody.activeVersion(store) == v2)
+        #expect(try store.sealingKEKIdentifier(named: "records") == v2)
         if custody.exportsKEKs { #expect(try store.sealingKey(named: "records").identifier == v2) }
 
         // A minimum version for opening refuses older versions.
@@ -268,15 +269,17 @@ struct FileKeyStoreTests {
         _ = try store.markCompromised(v2)
         #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
         #expect(envelopeCode { try store.subjectSealingKey(subject: "MRN-record") } == .keyNotUsable)
+        #expect(envelopeCode { try store.sealingKEKIdentifier(named: "records") } == .keyNotUsable)
         #expect(fixture.log.events().contains("samd.keys.compromised"))
         // Retiring and unknown keys.
         #expect(envelopeCode { try store.retire(try KeyIdentifier(parsing: "records:9")) } == .keyNotFound)
         #expect(envelopeCode { try store.sealingKey(named: "nothing") } == .keyNotFound)
+        #expect(envelopeCode { try store.sealingKEKIdentifier(named: "nothing") } == .keyNotFound)
     }
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func subjectKeysCryptoShredOnePatientAndSurviveKEKRotation(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func subjectKeysCryptoShredOnePatientAndSurviveKEKRotation(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         let alice = try (0..<3).map { _ in
@@ -321,7 +324,7 @@ struct FileKeyStoreTests {
     /// Two writers at once (separate store objects, separate lock descriptors) never lose an update.
     @Test(arguments: KeyStoreCustody.allCases)
     func concurrentRotationsAreSerialised(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create()
         let first = try fixture.open()
@@ -341,14 +344,14 @@ struct FileKeyStoreTests {
     /// A change made through one store object (or process) is seen by the next operation of another:
     /// no stale cache seals with a retired version or opens with a destroyed one.
     @Test(arguments: KeyStoreCustody.allCases)
-    func changesByAnotherWriterAreSeenAtOnce(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func changesByAnotherWriterAreSeenAtOnce(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let writer = try fixture.create()
         let reader = try fixture.open()
         let sealed = try Envelope.seal(Self.record, context: Self.context, to: fixture.recordKey(reader))
         _ = try writer.rotate(named: "records")
-        #expect(try KeyStoreCustody.activeVersion(reader)?.version == 2)
+        #expect(try reader.sealingKEKIdentifier(named: "records").version == 2)
         if custody.exportsKEKs {
             #expect(try reader.sealingKey(named: "records").identifier.version == 2)
             _ = try writer.destroy(try KeyIdentifier(parsing: "records:1"))
@@ -364,8 +367,8 @@ struct FileKeyStoreTests {
 
     /// Found by a newcomer trial: each of these crashed, hung, lost data or misreported.
     @Test(arguments: KeyStoreCustody.allCases)
-    func damagedSubjectFilesLinksAndFIFOsAreRefusedNotFollowed(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func damagedSubjectFilesLinksAndFIFOsAreRefusedNotFollowed(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         let good = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-1"))
@@ -414,8 +417,8 @@ struct FileKeyStoreTests {
     }
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func receiptsSurviveAMissingFolder(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func receiptsSurviveAMissingFolder(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         _ = try store.subjectSealingKey(subject: "MRN-3")
@@ -445,18 +448,20 @@ struct FileKeyStoreTests {
     /// Found by a second review: a record must not be persisted under a key that rotation, destruction or
     /// shredding already passed over; destroy must not guess about subject files it cannot read.
     @Test(arguments: KeyStoreCustody.allCases)
-    func persistenceWaitsForACurrentKeyAndDestroyNeverGuesses(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func persistenceWaitsForACurrentKeyAndDestroyNeverGuesses(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
-        let v1 = try #require(try KeyStoreCustody.activeVersion(store))
+        let v1 = try store.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)
         if custody.exportsKEKs { #expect(try store.sealingKey(named: "records").identifier == v1) }
         var persisted = 0
         try store.whileSealingKeyIsCurrent(v1) { persisted += 1 }
         _ = try store.rotate(named: "records")
         #expect(envelopeCode { try store.whileSealingKeyIsCurrent(v1) { persisted += 1 } } == .keyNotUsable)
         #expect(persisted == 1)
-        try store.whileSealingKeyIsCurrent(try #require(try KeyStoreCustody.activeVersion(store))) { persisted += 1 }
+        try store.whileSealingKeyIsCurrent(try store.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)) {
+            persisted += 1
+        }
         #expect(persisted == 2)
 
         let subject = try store.subjectSealingKey(subject: "MRN-7").identifier
@@ -480,8 +485,8 @@ struct FileKeyStoreTests {
 
     /// Found by a third review.
     @Test(arguments: KeyStoreCustody.allCases)
-    func subjectKeysFollowTheKEKAndSubjectIDsAreNormalised(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func subjectKeysFollowTheKEKAndSubjectIDsAreNormalised(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
 
@@ -516,8 +521,8 @@ struct FileKeyStoreTests {
     }
 
     @Test(arguments: KeyStoreCustody.allCases)
-    func subFoldersAndTheLockFileMustBePrivate(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func subFoldersAndTheLockFileMustBePrivate(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create()
         chmod(fixture.directory + "/subjects", 0o777)
@@ -533,8 +538,8 @@ struct FileKeyStoreTests {
     /// A writer killed between writing its temporary file and renaming it leaves key material behind; the
     /// next write of that file (under the lock) removes it, so shredding or destroying erases it too.
     @Test(arguments: KeyStoreCustody.allCases)
-    func leftoversOfWritersKilledMidWriteAreRemovedByTheNextWriteOfThatFile(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func leftoversOfWritersKilledMidWriteAreRemovedByTheNextWriteOfThatFile(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         guard case .keyEncryptionKey(let subjectKey, _) = try store.subjectSealingKey(subject: "MRN-7") else {
@@ -558,8 +563,8 @@ struct FileKeyStoreTests {
     /// leftovers by listing a directory of every subject made each write cost more as the store grew): one
     /// left by a killed writer neither blocks the next write of that subject (exclusive create) nor survives it.
     @Test(arguments: KeyStoreCustody.allCases)
-    func aKilledWritersTemporaryIsReplacedByTheNextWriteOfThatSubject(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func aKilledWritersTemporaryIsReplacedByTheNextWriteOfThatSubject(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         guard case .keyEncryptionKey(let subjectKey, _) = try store.subjectSealingKey(subject: "MRN-8") else {

@@ -15,8 +15,8 @@ struct KeyStoreLockTests {
     /// Each lock below is its own open file description, so it excludes the store's operations as another
     /// process's lock would.
     @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
-    func aHeldLockIsWaitedForAtMostTheTimeoutAndOnlyItsSubjectWaits(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func aHeldLockIsWaitedForAtMostTheTimeoutAndOnlyItsSubjectWaits(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let keys = try fixture.create(lockTimeout: .milliseconds(300))
         _ = try keys.subjectSealingKey(subject: "a")
@@ -63,8 +63,8 @@ struct KeyStoreLockTests {
     /// waited until the timeout (seen with `samd-vault keys retire` beside `rotate --rekey-subjects`: exit 75
     /// after 5 s, and a bystander subject failed). A batch now takes the store lock once.
     @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
-    func aKeystoreWriterArrivingMidBatchNeitherDeadlocksNorFailsASubject(_ custody: KeyStoreCustody) async throws {
-        let fixture = try await StoreFixture(custody)
+    func aKeystoreWriterArrivingMidBatchNeitherDeadlocksNorFailsASubject(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let keys = try fixture.create(lockTimeout: .seconds(3))
         let names = try ["a", "b", "c"].map { subject in
@@ -110,13 +110,12 @@ struct KeyStoreLockTests {
     /// Destroying a KEK version reads every subject key file; it no longer holds the store lock meanwhile,
     /// and still refuses while a subject key depends on the version.
     @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
-    func destroyScansSubjectsWithoutTheStoreLockAndStillRefusesWhatTheyDependOn(_ custody: KeyStoreCustody) async throws
-    {
-        let fixture = try await StoreFixture(custody)
+    func destroyScansSubjectsWithoutTheStoreLockAndStillRefusesWhatTheyDependOn(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let keys = try fixture.create()
         _ = try keys.subjectSealingKey(subject: "a")
-        let old = try #require(try KeyStoreCustody.activeVersion(keys))
+        let old = try keys.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)
         _ = try keys.rotate(named: FileKeyStore.defaultKeyName)
         #expect(envelopeCode { try keys.destroy(old) } == .keyNotUsable)
         _ = try keys.rewrapSubjectKeys(named: FileKeyStore.defaultKeyName)
