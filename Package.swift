@@ -366,7 +366,8 @@ let package = Package(
         .testTarget(
             name: "SaMDKeysTests",
             dependencies: [
-                "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport", "SaMDKeysTestSupport",
+                "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport", "SaMDTestSupport",
+                "SaMDKeysTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // The key-store vectors and the independent Python reader (KeyStoreFormat.md).
@@ -385,7 +386,6 @@ let package = Package(
             dependencies: [
                 "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport", "SaMDKeysTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
