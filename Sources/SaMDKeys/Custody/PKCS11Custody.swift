@@ -22,7 +22,7 @@ import Synchronization
 /// `EnvelopeError.Code.keyNotUsable`). Destroying a version is `C_DestroyObject`. The PIN is given when the custody
 /// is made and never kept: the token's session pool stays logged in (PKCS#11 logins are per application).
 ///
-/// Making or opening the custody (loading the module, finding the token, logging in) throws `PKCS11Error` as
+/// Making or opening the custody (loading the module, finding the token, logging in) throws ``PKCS11Error`` as
 /// the token answered: `moduleMissing`, `notAPKCS11Module`, `tokenAbsent`, `tokenAmbiguous`, `pinIncorrect`,
 /// `pinLocked`… — so a program can tell a wrong PIN from an absent token. Operations then throw `EnvelopeError`s
 /// whose reason names the token's answer: the token gone, logged out, or no free session in time →
@@ -57,9 +57,9 @@ public final class PKCS11Custody: KEKCustody {
     /// - Parameters:
     ///   - uri: `pkcs11:token=LABEL[;object=records]?module-path=/absolute/module.so` (RFC 7512). `object`, when
     ///     given, must be `records` (the KEK's name); `pin-value` is refused when the URI is parsed.
-    ///   - pin: the user PIN (`PKCS11PIN`), read and not kept.
+    ///   - pin: the user PIN (``PKCS11PIN``), read and not kept.
     /// - Throws: `EnvelopeError.Code.keyStore` for a URI without `token` or an absolute `module-path`, another
-    ///   object name, or a token that already holds a key store's objects; `PKCS11Error` when the module, the
+    ///   object name, or a token that already holds a key store's objects; ``PKCS11Error`` when the module, the
     ///   token or the login fails.
     public static func create(uri: PKCS11URI, pin: SecureBytes) throws -> PKCS11Custody {
         if let object = uri.object, object != Self.kekName {
@@ -94,7 +94,7 @@ public final class PKCS11Custody: KEKCustody {
 
     /// Opens the custody a store recorded, logging in with `pin`.
     /// - Throws: `EnvelopeError.Code.keyStore` for a record that is not a PKCS#11 one or a URI out of shape;
-    ///   `PKCS11Error` when the module, the token or the login fails (a wrong PIN: code `pinIncorrect`).
+    ///   ``PKCS11Error`` when the module, the token or the login fails (a wrong PIN: code `pinIncorrect`).
     public convenience init(opening record: KEKCustodyRecord, pin: SecureBytes) throws {
         guard let text = record.pkcs11URI else {
             throw EnvelopeError(.keyStore, "the key store's KEKs are in \(record.type) custody, not in a PKCS#11 token")
