@@ -53,7 +53,7 @@ public enum KeyStoreCustody: String, CaseIterable, Sendable, CustomTestStringCon
         case .token:
             // SoftHSM2 reads SOFTHSM2_CONF once, when this process first initialises the module: set it first.
             _ = SoftHSMToken.processConfigurationDirectory
-            let token = try SoftHSMToken.inProcess() as SoftHSMToken
+            let token = try SoftHSMToken.inProcess()
             do {
                 let uri = try PKCS11URI(parsing: token.uri(object: FileKeyStore.defaultKeyName))
                 let custody = try PKCS11Custody.create(uri: uri, pin: try KeyStoreCustodian.pin())
