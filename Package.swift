@@ -352,10 +352,22 @@ let package = Package(
             resources: [.copy("Resources/x509-limbo")],
             swiftSettings: swiftSettings
         ),
+        // The custodies a key store's KEKs can be in (a passphrase, a SoftHSM2 token), for the key-store and
+        // record-store suites that run against each.
+        .target(
+            name: "SaMDKeysTestSupport",
+            dependencies: [
+                "SaMDKeys", "SaMDCrypto", "SaMDEnvelope", "SaMDOpenSSLSupport", "SaMDTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/SaMDKeysTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SaMDKeysTests",
             dependencies: [
-                "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport",
+                "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport", "SaMDTestSupport",
+                "SaMDKeysTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             // The key-store vectors and the independent Python reader (KeyStoreFormat.md).
@@ -372,9 +384,8 @@ let package = Package(
         .testTarget(
             name: "SaMDStoreTests",
             dependencies: [
-                "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport",
+                "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport", "SaMDKeysTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,7 @@
 import Foundation
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDKeysTestSupport
 import SaMDTestSupport
 import Testing
 
@@ -10,8 +11,9 @@ import Testing
 /// stores written before keep opening, with the same cryptoperiod.
 @Suite("A cryptoperiod is kept in keystore.json as seconds")
 struct CryptoperiodOnDiskTests {
-    @Test func aNewStoreKeepsTheCryptoperiodAsANumberOfSeconds() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aNewStoreKeepsTheCryptoperiodAsANumberOfSeconds(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
         let state = try Self.stateText(fixture)
@@ -23,8 +25,9 @@ struct CryptoperiodOnDiskTests {
         #expect(try fixture.open().list().first?.cryptoperiod == .seconds(864_000))
     }
 
-    @Test func aStoreWrittenWithFractionalSecondsOpensWithThatCryptoperiod() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aStoreWrittenWithFractionalSecondsOpensWithThatCryptoperiod(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
         // What an earlier version wrote for a cryptoperiod of 1.5 s (a TimeInterval then).
@@ -34,13 +37,15 @@ struct CryptoperiodOnDiskTests {
         let store = try fixture.open()
         #expect(try store.list().first?.cryptoperiod == .milliseconds(1500))
         fixture.clock.advance(1)
-        #expect(try store.sealingKey(named: "records").identifier.version == 1)
+        #expect(try store.sealingKEKIdentifier(named: "records").version == 1)
+        _ = try fixture.recordKey(store)
         fixture.clock.advance(1)
-        #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        #expect(envelopeCode { try fixture.recordKey(store) } == .keyNotUsable)
     }
 
-    @Test func aCryptoperiodNoDurationHoldsIsRefusedAsAModifiedStore() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aCryptoperiodNoDurationHoldsIsRefusedAsAModifiedStore(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create()
         try Self.rewriteState(fixture) {
@@ -61,14 +66,14 @@ struct CryptoperiodOnDiskTests {
         return try StoreDocument.parse(try StoreFile.read(path, limit: StoreFormat.storeFileLimit), location: path)
     }
 
-    /// Rewrites the state's text and authenticates it again under the fixture's passphrase, as a store
-    /// written so would be.
+    /// Rewrites the state's text and authenticates it again through the fixture's custody (under its passphrase,
+    /// or in its token), as a store written so would be.
     static func rewriteState(_ fixture: StoreFixture, _ change: (String) -> String) throws {
         let path = fixture.directory + "/keystore.json"
         let document = try Self.document(fixture)
         let state = Array(change(try Self.stateText(fixture)).utf8)
         #expect(state != Array(try Self.stateText(fixture).utf8))
-        let custody = try PassphraseCustody(opening: document.custody, passphrase: fixture.passphrase)
+        let custody = try fixture.custodian.reopenCustody(document.custody)
         let mac = try custody.authenticationCode(for: StoreFormat.macInputV2(custody: document.custody, state: state))
         let rewritten = StoreFormat.EnvelopeV2(
             format: StoreFormat.format, custody: try StoreFormat.custody(document.custody),

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDKeysTestSupport
 import SaMDTestSupport
 import Synchronization
 import Testing
@@ -48,35 +49,59 @@ final class CapturedLog: Sendable {
     }
 }
 
+/// A key-store directory, the custody its KEKs are in (a passphrase unless a custody is given), a clock and a log.
 struct StoreFixture {
-    static let fastKDF = Argon2id.Parameters(iterations: 1, memoryByteCount: 64 << 10)
+    static let fastKDF = KeyStoreCustody.fastKDF
     let directory: String
     let passphrase: SecureBytes
+    let custodian: KeyStoreCustodian
     let clock = TestClock()
     let log = CapturedLog()
 
+    var custody: KeyStoreCustody { self.custodian.kind }
+
+    /// A passphrase store's fixture.
     init() throws {
+        try self.init(custodian: try KeyStoreCustodian.passphraseCustodian())
+    }
+
+    /// A fixture whose store keeps its KEKs in `custody` (a token: a new SoftHSM2 token, removed by ``remove()``).
+    init(_ custody: KeyStoreCustody) throws {
+        try self.init(custodian: try custody.makeCustodian())
+    }
+
+    private init(custodian: KeyStoreCustodian) throws {
+        self.custodian = custodian
         self.directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("samd-keys-\(UUID().uuidString)").path
-        self.passphrase = try SecureBytes(copying: Array("correct horse battery staple".utf8))
+        self.passphrase = try KeyStoreCustodian.passphraseBytes()
     }
 
-    func create(cryptoperiod: Duration = FileKeyStore.defaultCryptoperiod) throws -> FileKeyStore {
+    func create(
+        cryptoperiod: Duration = FileKeyStore.defaultCryptoperiod,
+        lockTimeout: Duration = FileKeyStore.defaultLockTimeout,
+        subjectKeyCache: SubjectKeyCache.Policy = .default
+    ) throws -> FileKeyStore {
         let clock = self.clock
-        return try FileKeyStore.create(
-            at: self.directory, passphrase: self.passphrase, kdf: Self.fastKDF, cryptoperiod: cryptoperiod,
-            now: { clock.now() }, logger: self.log.logger
-        )
+        return try self.custodian.create(
+            at: self.directory, cryptoperiod: cryptoperiod, lockTimeout: lockTimeout, now: { clock.now() },
+            logger: self.log.logger, subjectKeyCache: subjectKeyCache)
     }
 
+    /// The store opened again, as another process would: its custody made again from the record it keeps.
     func open() throws -> FileKeyStore {
         let clock = self.clock
-        return try FileKeyStore(
-            opening: self.directory, passphrase: self.passphrase, now: { clock.now() }, logger: self.log.logger)
+        return try self.custodian.open(self.directory, now: { clock.now() }, logger: self.log.logger)
+    }
+
+    /// See ``KeyStoreCustody/recordSealingKey(_:named:subject:)``.
+    func recordKey(_ store: FileKeyStore, subject: String = "MRN-record") throws -> SealingKey {
+        try self.custody.recordSealingKey(store, subject: subject)
     }
 
     func remove() {
         try? FileManager.default.removeItem(atPath: self.directory)
+        self.custodian.remove()
     }
 }
 
@@ -91,31 +116,43 @@ struct FileKeyStoreTests {
     static let record = Array("{\"resourceType\":\"Observation\",\"status\":\"final\"}".utf8)
     static let context = try! EncryptionContext([("patient", "p-1"), ("record", "r-1")])
 
-    @Test func createsAPrivateStoreAndReopensWithThePassphraseOnly() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func createsAPrivateStoreAndReopensWithItsCustodyOnly(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         #expect(mode(fixture.directory) == 0o700)
         #expect(mode(fixture.directory + "/keystore.json") == 0o600)
         #expect(try store.list().map(\.identifier.description) == ["records:1"])
-        #expect(
-            envelopeCode {
-                try FileKeyStore.create(
-                    at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF)
-            } == .keyStore)
+        #expect(envelopeCode { try fixture.create() } == .keyStore)
+        if custody == .passphrase {
+            #expect(
+                envelopeCode {
+                    try FileKeyStore.create(
+                        at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF)
+                } == .keyStore)
+        }
 
-        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: fixture.recordKey(store))
         let reopened = try fixture.open()
         #expect(try Envelope.open(sealed, context: Self.context, keys: reopened) == Self.record)
-        let wrong = try SecureBytes(copying: Array("wrong".utf8))
-        #expect(envelopeCode { try FileKeyStore(opening: fixture.directory, passphrase: wrong) } == .keyStore)
-        // No key material or passphrase appears in the file.
         let text = try String(contentsOfFile: fixture.directory + "/keystore.json", encoding: .utf8)
-        #expect(!text.contains("correct horse"))
+        switch custody {
+        case .passphrase:
+            let wrong = try SecureBytes(copying: Array("wrong".utf8))
+            #expect(envelopeCode { try FileKeyStore(opening: fixture.directory, passphrase: wrong) } == .keyStore)
+            // No key material or passphrase appears in the file.
+            #expect(!text.contains("correct horse"))
+        case .token:
+            // The file names the token, never the PIN (a wrong PIN is PKCS11CustodyTests': in one process, only
+            // the first login of a token can fail).
+            #expect(text.contains("pkcs11:") && !text.contains(SoftHSMToken.testPIN))
+        }
     }
 
-    @Test func aStoreReadableByOthersIsRefused() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aStoreReadableByOthersIsRefused(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create()
         chmod(fixture.directory + "/keystore.json", 0o644)
@@ -127,11 +164,12 @@ struct FileKeyStoreTests {
         _ = try fixture.open()
     }
 
-    @Test func aCorruptedTruncatedOrModifiedStoreIsRefusedAndNothingIsLost() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aCorruptedTruncatedOrModifiedStoreIsRefusedAndNothingIsLost(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
-        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: fixture.recordKey(store))
         let path = fixture.directory + "/keystore.json"
         let original = try Data(contentsOf: URL(fileURLWithPath: path))
         func attempt(_ damaged: Data) {
@@ -148,12 +186,14 @@ struct FileKeyStoreTests {
         let at = text.index(range.upperBound, offsetBy: 10)
         text.replaceSubrange(at...at, with: text[at] == "A" ? "B" : "A")
         attempt(Data(text.utf8))
-        // A hostile KDF cost is refused before any memory is committed.
-        attempt(
-            Data(
-                String(decoding: original, as: UTF8.self).replacingOccurrences(
-                    of: "\"memory\" : 65536", with: "\"memory\" : 1099511627776"
-                ).utf8))
+        // A hostile KDF cost is refused before any memory is committed (a token store has no KDF).
+        if custody == .passphrase {
+            attempt(
+                Data(
+                    String(decoding: original, as: UTF8.self).replacingOccurrences(
+                        of: "\"memory\" : 65536", with: "\"memory\" : 1099511627776"
+                    ).utf8))
+        }
         // Restore: everything still opens.
         try original.write(to: URL(fileURLWithPath: path))
         chmod(path, 0o600)
@@ -161,6 +201,8 @@ struct FileKeyStoreTests {
     }
 
     /// Seal, rotate, rewrap, destroy the old version: everything opens, payload bytes unchanged.
+    /// Passphrase custody only: the records are sealed directly under KEK versions, which a token never gives out
+    /// (the token's rotation, rewrap and destruction: `subjectKeysCryptoShredOnePatientAndSurviveKEKRotation`).
     @Test func rotationRewrapAndDestructionOfTheOldVersion() throws {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
@@ -196,16 +238,19 @@ struct FileKeyStoreTests {
         #expect(try StoreFile.list(fixture.directory + "/receipts").count == 1)
     }
 
-    @Test func statesCryptoperiodsAndMinimumVersions() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func statesCryptoperiodsAndMinimumVersions(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create(cryptoperiod: .seconds(30 * 24 * 3600))
         let v1 = try KeyIdentifier(parsing: "records:1")
-        let sealed = try Envelope.seal(Self.record, context: Self.context, to: store.sealingKey(named: "records"))
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: fixture.recordKey(store))
 
-        // The cryptoperiod ends: sealing is refused, opening goes on.
+        // The cryptoperiod ends: sealing is refused (under the KEK and under subject keys), opening goes on.
         fixture.clock.advance(30 * 24 * 3600 + 1)
         #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        #expect(envelopeCode { try store.subjectSealingKey(subject: "MRN-record") } == .keyNotUsable)
+        #expect(envelopeCode { try store.sealingKEKIdentifier(named: "records") } == .keyNotUsable)
         #expect(try Envelope.open(sealed, context: Self.context, keys: store) == Self.record)
 
         // Pre-activation keys neither seal nor open until activated.
@@ -213,7 +258,8 @@ struct FileKeyStoreTests {
         #expect(envelopeCode { try store.keyEncryptionKey(for: v2) } == .keyNotUsable)
         #expect(try store.activate(v2).state == .active)
         #expect(try store.list().first { $0.identifier == v1 }?.state == .deactivated)
-        #expect(try store.sealingKey(named: "records").identifier == v2)
+        #expect(try store.sealingKEKIdentifier(named: "records") == v2)
+        if custody.exportsKEKs { #expect(try store.sealingKey(named: "records").identifier == v2) }
 
         // A minimum version for opening refuses older versions.
         try store.setMinimumOpeningVersion(2, named: "records")
@@ -223,14 +269,18 @@ struct FileKeyStoreTests {
         // Compromised: never seals again; opens so data can be moved away.
         _ = try store.markCompromised(v2)
         #expect(envelopeCode { try store.sealingKey(named: "records") } == .keyNotUsable)
+        #expect(envelopeCode { try store.subjectSealingKey(subject: "MRN-record") } == .keyNotUsable)
+        #expect(envelopeCode { try store.sealingKEKIdentifier(named: "records") } == .keyNotUsable)
         #expect(fixture.log.events().contains("samd.keys.compromised"))
         // Retiring and unknown keys.
         #expect(envelopeCode { try store.retire(try KeyIdentifier(parsing: "records:9")) } == .keyNotFound)
         #expect(envelopeCode { try store.sealingKey(named: "nothing") } == .keyNotFound)
+        #expect(envelopeCode { try store.sealingKEKIdentifier(named: "nothing") } == .keyNotFound)
     }
 
-    @Test func subjectKeysCryptoShredOnePatientAndSurviveKEKRotation() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func subjectKeysCryptoShredOnePatientAndSurviveKEKRotation(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         let alice = try (0..<3).map { _ in
@@ -273,8 +323,9 @@ struct FileKeyStoreTests {
     }
 
     /// Two writers at once (separate store objects, separate lock descriptors) never lose an update.
-    @Test func concurrentRotationsAreSerialised() async throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func concurrentRotationsAreSerialised(_ custody: KeyStoreCustody) async throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create()
         let first = try fixture.open()
@@ -293,21 +344,32 @@ struct FileKeyStoreTests {
 
     /// A change made through one store object (or process) is seen by the next operation of another:
     /// no stale cache seals with a retired version or opens with a destroyed one.
-    @Test func changesByAnotherWriterAreSeenAtOnce() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func changesByAnotherWriterAreSeenAtOnce(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let writer = try fixture.create()
         let reader = try fixture.open()
-        let sealed = try Envelope.seal(Self.record, context: Self.context, to: reader.sealingKey(named: "records"))
+        let sealed = try Envelope.seal(Self.record, context: Self.context, to: fixture.recordKey(reader))
         _ = try writer.rotate(named: "records")
-        #expect(try reader.sealingKey(named: "records").identifier.version == 2)
-        _ = try writer.destroy(try KeyIdentifier(parsing: "records:1"))
+        #expect(try reader.sealingKEKIdentifier(named: "records").version == 2)
+        if custody.exportsKEKs {
+            #expect(try reader.sealingKey(named: "records").identifier.version == 2)
+            _ = try writer.destroy(try KeyIdentifier(parsing: "records:1"))
+        } else {
+            // A token store seals with subject keys: the key the other writer destroys is the subject's (shred).
+            #expect(try writer.rewrapSubjectKeys(named: "records").rewrapped == 1)
+            #expect(try reader.subjectSealingKey(subject: "MRN-record").identifier == EnvelopeHeader.parse(sealed).key)
+            _ = try writer.destroy(try KeyIdentifier(parsing: "records:1"))
+            _ = try writer.shred(subject: "MRN-record")
+        }
         #expect(envelopeCode { try Envelope.open(sealed, context: Self.context, keys: reader) } == .keyDestroyed)
     }
 
     /// Found by a newcomer trial: each of these crashed, hung, lost data or misreported.
-    @Test func damagedSubjectFilesLinksAndFIFOsAreRefusedNotFollowed() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func damagedSubjectFilesLinksAndFIFOsAreRefusedNotFollowed(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         let good = try Envelope.seal(Self.record, context: Self.context, to: store.subjectSealingKey(subject: "MRN-1"))
@@ -355,8 +417,9 @@ struct FileKeyStoreTests {
         #expect(envelopeCode { try Envelope.open(bad, context: Self.context, keys: store) } == .keyStore)
     }
 
-    @Test func receiptsSurviveAMissingFolderAndPassphraseFilesAreExact() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func receiptsSurviveAMissingFolder(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         _ = try store.subjectSealingKey(subject: "MRN-3")
@@ -364,7 +427,13 @@ struct FileKeyStoreTests {
         let receipt = try store.shred(subject: "MRN-3")
         #expect(receipt.subjectIndex != nil)
         #expect(try StoreFile.list(fixture.directory + "/receipts").count == 1)
+    }
 
+    @Test func passphraseFilesAreExact() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        try FileManager.default.createDirectory(
+            atPath: fixture.directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         let file = fixture.directory + "/passphrase"
         for (content, expected) in [
             ("abc\n", "abc"), ("abc\r\n", "abc"), ("abc\r", "abc\r"), ("abc", "abc"), ("abc\n\n", "abc\n"),
@@ -379,17 +448,21 @@ struct FileKeyStoreTests {
 
     /// Found by a second review: a record must not be persisted under a key that rotation, destruction or
     /// shredding already passed over; destroy must not guess about subject files it cannot read.
-    @Test func persistenceWaitsForACurrentKeyAndDestroyNeverGuesses() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func persistenceWaitsForACurrentKeyAndDestroyNeverGuesses(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
-        let v1 = try store.sealingKey(named: "records").identifier
+        let v1 = try store.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)
+        if custody.exportsKEKs { #expect(try store.sealingKey(named: "records").identifier == v1) }
         var persisted = 0
         try store.whileSealingKeyIsCurrent(v1) { persisted += 1 }
         _ = try store.rotate(named: "records")
         #expect(envelopeCode { try store.whileSealingKeyIsCurrent(v1) { persisted += 1 } } == .keyNotUsable)
         #expect(persisted == 1)
-        try store.whileSealingKeyIsCurrent(try store.sealingKey(named: "records").identifier) { persisted += 1 }
+        try store.whileSealingKeyIsCurrent(try store.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)) {
+            persisted += 1
+        }
         #expect(persisted == 2)
 
         let subject = try store.subjectSealingKey(subject: "MRN-7").identifier
@@ -412,8 +485,9 @@ struct FileKeyStoreTests {
     }
 
     /// Found by a third review.
-    @Test func subjectKeysFollowTheKEKAndSubjectIDsAreNormalised() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func subjectKeysFollowTheKEKAndSubjectIDsAreNormalised(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create(cryptoperiod: .seconds(10 * 24 * 3600))
 
@@ -447,8 +521,9 @@ struct FileKeyStoreTests {
         _ = v2
     }
 
-    @Test func subFoldersAndTheLockFileMustBePrivate() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func subFoldersAndTheLockFileMustBePrivate(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         _ = try fixture.create()
         chmod(fixture.directory + "/subjects", 0o777)
@@ -463,8 +538,9 @@ struct FileKeyStoreTests {
 
     /// A writer killed between writing its temporary file and renaming it leaves key material behind; the
     /// next write of that file (under the lock) removes it, so shredding or destroying erases it too.
-    @Test func leftoversOfWritersKilledMidWriteAreRemovedByTheNextWriteOfThatFile() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func leftoversOfWritersKilledMidWriteAreRemovedByTheNextWriteOfThatFile(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         guard case .keyEncryptionKey(let subjectKey, _) = try store.subjectSealingKey(subject: "MRN-7") else {
@@ -487,8 +563,9 @@ struct FileKeyStoreTests {
     /// A subject file is written through the fixed temporary `<file>.tmp`, under the subject's lock (finding
     /// leftovers by listing a directory of every subject made each write cost more as the store grew): one
     /// left by a killed writer neither blocks the next write of that subject (exclusive create) nor survives it.
-    @Test func aKilledWritersTemporaryIsReplacedByTheNextWriteOfThatSubject() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aKilledWritersTemporaryIsReplacedByTheNextWriteOfThatSubject(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let store = try fixture.create()
         guard case .keyEncryptionKey(let subjectKey, _) = try store.subjectSealingKey(subject: "MRN-8") else {

@@ -1,6 +1,7 @@
 import Foundation
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDKeysTestSupport
 import SaMDTestSupport
 import Synchronization
 import Testing
@@ -13,16 +14,13 @@ import Testing
 struct KeyStoreLockTests {
     /// Each lock below is its own open file description, so it excludes the store's operations as another
     /// process's lock would.
-    @Test(.timeLimit(.minutes(2)))
-    func aHeldLockIsWaitedForAtMostTheTimeoutAndOnlyItsSubjectWaits() throws {
-        let fixture = try StoreFixture()
+    @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
+    func aHeldLockIsWaitedForAtMostTheTimeoutAndOnlyItsSubjectWaits(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         // Without the subject-key cache, every operation takes the locks (with it, a known subject seals without
         // them: see the test below).
-        let keys = try FileKeyStore.create(
-            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF,
-            lockTimeout: .milliseconds(300), logger: fixture.log.logger, subjectKeyCache: .disabled
-        )
+        let keys = try fixture.create(lockTimeout: .milliseconds(300), subjectKeyCache: .disabled)
         _ = try keys.subjectSealingKey(subject: "a")
         _ = try keys.subjectSealingKey(subject: "b")
         let a = "s-" + (try keys.subjectIndex(of: "a"))
@@ -64,13 +62,11 @@ struct KeyStoreLockTests {
     /// The data path of a known subject takes no store-wide lock: with the store lock held exclusive (a KEK
     /// changing state in another process), a cached subject key seals and its record is made durable; a subject
     /// held by an administrator (its lock exclusive: shredding, re-keying) waits for it, then sees the change.
-    @Test(.timeLimit(.minutes(2)))
-    func aKnownSubjectSealsWithoutTheStoreLock() throws {
-        let fixture = try StoreFixture()
+    @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
+    func aKnownSubjectSealsWithoutTheStoreLock(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
-        let keys = try FileKeyStore.create(
-            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF,
-            lockTimeout: .milliseconds(300), logger: fixture.log.logger)
+        let keys = try fixture.create(lockTimeout: .milliseconds(300))
         let first = try keys.subjectSealingKey(subject: "a")
         var holder: StoreLock? = try StoreLock(directory: fixture.directory, mode: .exclusive, timeout: .seconds(1))
         let again = try keys.subjectSealingKey(subject: "a")
@@ -97,14 +93,11 @@ struct KeyStoreLockTests {
     /// waiting for the batch's shared lock, the batch waited in that queue for its next subject, and both
     /// waited until the timeout (seen with `samd-vault keys retire` beside `rotate --rekey-subjects`: exit 75
     /// after 5 s, and a bystander subject failed). A batch now takes the store lock once.
-    @Test(.timeLimit(.minutes(2)))
-    func aKeystoreWriterArrivingMidBatchNeitherDeadlocksNorFailsASubject() throws {
-        let fixture = try StoreFixture()
+    @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
+    func aKeystoreWriterArrivingMidBatchNeitherDeadlocksNorFailsASubject(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
-        let keys = try FileKeyStore.create(
-            at: fixture.directory, passphrase: fixture.passphrase, kdf: StoreFixture.fastKDF, lockTimeout: .seconds(3),
-            logger: fixture.log.logger
-        )
+        let keys = try fixture.create(lockTimeout: .seconds(3))
         let names = try ["a", "b", "c"].map { subject in
             _ = try keys.subjectSealingKey(subject: subject)
             return "s-" + (try keys.subjectIndex(of: subject))
@@ -147,13 +140,13 @@ struct KeyStoreLockTests {
 
     /// Destroying a KEK version reads every subject key file; it no longer holds the store lock meanwhile,
     /// and still refuses while a subject key depends on the version.
-    @Test(.timeLimit(.minutes(2)))
-    func destroyScansSubjectsWithoutTheStoreLockAndStillRefusesWhatTheyDependOn() throws {
-        let fixture = try StoreFixture()
+    @Test(.timeLimit(.minutes(2)), arguments: KeyStoreCustody.allCases)
+    func destroyScansSubjectsWithoutTheStoreLockAndStillRefusesWhatTheyDependOn(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         defer { fixture.remove() }
         let keys = try fixture.create()
         _ = try keys.subjectSealingKey(subject: "a")
-        let old = try keys.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+        let old = try keys.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)
         _ = try keys.rotate(named: FileKeyStore.defaultKeyName)
         #expect(envelopeCode { try keys.destroy(old) } == .keyNotUsable)
         _ = try keys.rewrapSubjectKeys(named: FileKeyStore.defaultKeyName)

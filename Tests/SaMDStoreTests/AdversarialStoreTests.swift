@@ -3,6 +3,7 @@ import GRDB
 import SaMDCrypto
 import SaMDEnvelope
 import SaMDKeys
+import SaMDKeysTestSupport
 import SaMDStore
 import SaMDTestSupport
 import Testing
@@ -20,8 +21,9 @@ struct AdversarialStoreTests {
     /// SQLite's `length()` of a TEXT value counts characters before the first NUL: an envelope rewritten as
     /// text starting with NUL measured 0 bytes and was then read whole. Any other column could be enlarged
     /// the same way. Every value is now bounded by SQLite itself before it is read.
-    @Test func anEnlargedValueOfAnyTypeOrColumnIsRefusedBeforeItIsRead() throws {
-        let fixture = try StoreFixture(configuration: .init(maximumRecordByteCount: 1024))
+    @Test(arguments: KeyStoreCustody.allCases)
+    func anEnlargedValueOfAnyTypeOrColumnIsRefusedBeforeItIsRead(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody, configuration: .init(maximumRecordByteCount: 1024))
         try fixture.store.put([1, 2, 3], subject: "p", recordID: "r", recordType: "text/plain")
         let database = try Self.database(fixture)
         try database.write { db in
@@ -47,8 +49,9 @@ struct AdversarialStoreTests {
     }
 
     /// GRDB's row subscripts trap on a value of the wrong type; the columns of an edited row are untrusted.
-    @Test func aRecordRowWithColumnsOfTheWrongTypeIsRefusedNotACrash() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aRecordRowWithColumnsOfTheWrongTypeIsRefusedNotACrash(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let database = try Self.database(fixture)
         let edits = [
             "revision = 'abc'", "revision = x'00'", "created_at = x'0102'", "updated_at = 'soon'",
@@ -75,8 +78,9 @@ struct AdversarialStoreTests {
     }
 
     /// The schema's NOT NULL and CHECK constraints are the attacker's to remove: a table rebuilt without them.
-    @Test func aShredReceiptRowWithColumnsOfTheWrongTypeIsNotACrash() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aShredReceiptRowWithColumnsOfTheWrongTypeIsNotACrash(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put([1], subject: "p", recordID: "r", recordType: "text/plain")
         let shredded = try fixture.store.shred(subject: "p")
         let database = try Self.database(fixture)
@@ -112,8 +116,9 @@ struct AdversarialStoreTests {
     /// A row copied from a shredded patient onto another patient's address named the shredded patient's key:
     /// opening it answered `shredded`, so the living patient looked erased. A record must name its own
     /// patient's subject key; anything else is a row that does not belong at this address.
-    @Test func aRowNamingAnotherPatientsKeyIsNotReportedAsShredded() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aRowNamingAnotherPatientsKeyIsNotReportedAsShredded(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put(Array("mine".utf8), subject: "p-1", recordID: "r-1", recordType: "text/plain")
         try fixture.store.put(Array("theirs".utf8), subject: "p-2", recordID: "r-1", recordType: "text/plain")
         let p1 = try fixture.keyStore.subjectIndex(of: "p-1")
@@ -128,7 +133,13 @@ struct AdversarialStoreTests {
             try db.execute(sql: "UPDATE record SET envelope = ? WHERE subject_index = ?", arguments: [theirs, p1])
         }
         #expect(storeCode { try fixture.store.get(subject: "p-1", recordID: "r-1") } == .authenticationFailed)
-        // And the KEK itself named in the header: never used directly for a record.
+        // And the KEK itself named in the header: never used directly for a record. Passphrase custody only: a
+        // token's KEK cannot seal a record to plant at all.
+        guard custody.exportsKEKs else {
+            #expect(
+                envelopeCode { try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName) } == .keyNotUsable)
+            return
+        }
         try fixture.store.put(Array("mine".utf8), subject: "p-1", recordID: "r-1", recordType: "text/plain")
         let kek = try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName)
         let context = try EncryptionContext([("subject", "p-1"), ("record", "r-1"), ("type", "text/plain")])
@@ -145,8 +156,9 @@ struct AdversarialStoreTests {
     /// The checkpoint is an edited row like any other: wrong types trapped, and versions out of range or a
     /// cursor that names no subject key steered the job. A damaged checkpoint is now discarded (logged) and
     /// the job starts afresh, which only costs a full pass.
-    @Test func aDamagedRotationCheckpointNeitherCrashesNorSkipsTheRotation() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aDamagedRotationCheckpointNeitherCrashesNorSkipsTheRotation(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let written = try KeyRotationJobTests.populate(fixture.store, subjects: 3)
         let database = try Self.database(fixture)
         let damaged = [
@@ -168,7 +180,7 @@ struct AdversarialStoreTests {
             #expect(report.finished, "\(edit)")
             #expect(
                 report.target.version == expectedVersion, "\(edit): the asked-for rotation must happen exactly once")
-            #expect(try fixture.keyStore.sealingKey(named: "records").identifier.version == expectedVersion, "\(edit)")
+            #expect(try fixture.keyStore.sealingKEKIdentifier(named: "records").version == expectedVersion, "\(edit)")
             _ = try fixture.keyStore.destroy(KeyIdentifier(name: "records", version: expectedVersion - 1))
             try KeyRotationJobTests.expectAllOpen(fixture.store, written)
         }
@@ -178,8 +190,9 @@ struct AdversarialStoreTests {
 
     /// The key store measured a subject id before NFC, the record store after: a 400-byte id typed
     /// decomposed (600 bytes) was refused on reading while the same id typed composed had been stored.
-    @Test func anIdentifierWithinLimitsAfterNFCIsOnePatientWhicheverWayItIsTyped() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func anIdentifierWithinLimitsAfterNFCIsOnePatientWhicheverWayItIsTyped(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let composed = String(repeating: "\u{E9}", count: 200) // 400 bytes
         let decomposed = String(repeating: "e\u{301}", count: 200) // 600 bytes, 400 after NFC
         #expect(decomposed.utf8.count == 600 && decomposed.precomposedStringWithCanonicalMapping == composed)
@@ -193,8 +206,9 @@ struct AdversarialStoreTests {
 
     /// Sources/SaMDStore/SaMDStore.docc/Store.md promised ids of up to 512 bytes each; the encryption context (1024 bytes in all) holds
     /// subject, record id and type together. The combined limit is now stated and checked first.
-    @Test func theAddressFitsTheEncryptionContextAtItsExactLimit() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func theAddressFitsTheEncryptionContextAtItsExactLimit(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let type = "a/" + String(repeating: "a", count: 125)
         let limit = EncryptedRecordStore.maximumAddressByteCount
         #expect(limit == 980)
@@ -230,8 +244,9 @@ struct AdversarialStoreTests {
     }
 
     /// A configured maximum so large that the envelope bound overflowed trapped on the first read.
-    @Test func aMaximumRecordSizeBeyondWhatSQLiteHoldsIsRefusedAtOpening() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aMaximumRecordSizeBeyondWhatSQLiteHoldsIsRefusedAtOpening(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         for maximum in [Int.max, -1, EncryptedRecordStore.largestMaximumRecordByteCount + 1] {
             let configuration = EncryptedRecordStore.Configuration(maximumRecordByteCount: maximum)
             #expect(
@@ -252,8 +267,9 @@ struct AdversarialStoreTests {
 
     /// Subject key files are not authenticated as a whole (only each wrapped key is): a forged version number
     /// of 2^32 − 1 made the next subject key version overflow and trapped.
-    @Test func aForgedSubjectKeyVersionDoesNotTrap() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aForgedSubjectKeyVersionDoesNotTrap(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put([1], subject: "p", recordID: "r", recordType: "text/plain")
         _ = try fixture.store.shred(subject: "p")
         let name = try #require(try fixture.keyStore.subjectKeyNames().first)
@@ -274,8 +290,9 @@ struct AdversarialStoreTests {
 
     /// The database was opened with O_NOFOLLOW, but SQLite opens `-wal` and `-shm` itself and follows links:
     /// the journal of every write went wherever a planted link pointed.
-    @Test func aLinkInPlaceOfTheDatabaseOrItsJournalIsRefused() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aLinkInPlaceOfTheDatabaseOrItsJournalIsRefused(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let elsewhere = fixture.root + "/elsewhere"
         #expect(
             FileManager.default.createFile(atPath: elsewhere, contents: nil, attributes: [.posixPermissions: 0o600]))
@@ -300,10 +317,11 @@ struct AdversarialStoreTests {
     }
 
     /// The database replaced after opening (a link to another database): connections opened later refuse it.
-    @Test func aDatabaseReplacedAfterOpeningIsRefusedByLaterConnections() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aDatabaseReplacedAfterOpeningIsRefusedByLaterConnections(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put([1], subject: "p", recordID: "r", recordType: "text/plain")
-        let other = try StoreFixture()
+        let other = try StoreFixture(custody)
         try other.store.put([2], subject: "p", recordID: "r", recordType: "text/plain")
         let path = fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName
         #expect(rename(path, path + ".moved") == 0)
@@ -322,8 +340,11 @@ struct AdversarialStoreTests {
 /// process would.
 @Suite("EncryptedRecordStore races")
 struct StoreRaceTests {
-    @Test func aShreddingBetweenSealingAndCommittingIsNeverLostNorCommittedUnderTheDestroyedKey() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aShreddingBetweenSealingAndCommittingIsNeverLostNorCommittedUnderTheDestroyedKey(_ custody: KeyStoreCustody)
+        throws
+    {
+        let fixture = try StoreFixture(custody)
         let (otherKeys, otherStore) = try fixture.reopen()
         try fixture.store.put(Array("before".utf8), subject: "p", recordID: "r-0", recordType: "text/plain")
         let keys = InterposedKeyStore(fixture.keyStore) { _ = try otherStore.shred(subject: "p") }
@@ -336,8 +357,9 @@ struct StoreRaceTests {
         _ = otherKeys
     }
 
-    @Test func aRotationAndTheOldKEKsDestructionBetweenSealingAndCommittingLoseNothing() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aRotationAndTheOldKEKsDestructionBetweenSealingAndCommittingLoseNothing(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let (otherKeys, otherStore) = try fixture.reopen()
         try fixture.store.put(Array("before".utf8), subject: "p", recordID: "r-0", recordType: "text/plain")
         let keys = InterposedKeyStore(fixture.keyStore) {
@@ -357,8 +379,11 @@ struct StoreRaceTests {
     /// Four threads over two store instances on the same directories: writes, reads, shreddings and a
     /// rotation. Afterwards every write that reported success is either readable with its bytes, or its key
     /// is destroyed and the record answers `shredded` — never unreadable otherwise.
-    @Test func writersShreddersAndARotationOverTwoInstancesLeaveNoRecordSilentlyUnreadable() async throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func writersShreddersAndARotationOverTwoInstancesLeaveNoRecordSilentlyUnreadable(_ custody: KeyStoreCustody)
+        async throws
+    {
+        let fixture = try StoreFixture(custody)
         let (otherKeys, otherStore) = try fixture.reopen()
         let stores = [fixture.store, otherStore]
         let outcomes = try await withThrowingTaskGroup(of: [String: (bytes: [UInt8], key: KeyIdentifier)].self) {

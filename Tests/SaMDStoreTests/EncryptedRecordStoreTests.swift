@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SaMDEnvelope
 import SaMDKeys
+import SaMDKeysTestSupport
 import SaMDStore
 import SaMDTestSupport
 import Testing
@@ -10,8 +11,9 @@ import Testing
 struct EncryptedRecordStoreTests {
     static let patient = "Patient/7a3c1e9b-4f2d-4a6b-9c8e-1d2f3a4b5c6d"
 
-    @Test func everySharedMedicalRecordRoundTripsAndTheFilesHoldNoPlaintextNorIdentifier() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func everySharedMedicalRecordRoundTripsAndTheFilesHoldNoPlaintextNorIdentifier(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let records = try MedicalRecords.load(from: MedicalRecords.packageFolder)
         #expect(records.count >= 4)
         for (name, bytes) in records {
@@ -39,8 +41,9 @@ struct EncryptedRecordStoreTests {
         #expect(statistics.subjectCount == 1)
     }
 
-    @Test func aRowCopiedOntoAnotherRecordOrRetypedDoesNotOpen() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aRowCopiedOntoAnotherRecordOrRetypedDoesNotOpen(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put(
             Array("{\"a\":1}".utf8), subject: "p-1", recordID: "r-1", recordType: "application/fhir+json")
         try fixture.store.put(
@@ -78,10 +81,11 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try fixture.store.get(subject: "p-1", recordID: "r-1") } == .authenticationFailed)
     }
 
-    @Test func aCopiedDatabaseOpensNothingUnderAnotherKeyStore() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aCopiedDatabaseOpensNothingUnderAnotherKeyStore(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put(Array("x".utf8), subject: "p-1", recordID: "r-1", recordType: "text/plain")
-        let other = try StoreFixture()
+        let other = try StoreFixture(custody)
         // Copied through SQLite's backup API (this process must not open and close the live database's files).
         let copyDirectory = other.root + "/copied"
         try FileManager.default.createDirectory(
@@ -97,8 +101,9 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try copy.get(subject: "p-1", recordID: "r-1") } == .notFound)
     }
 
-    @Test func identifiersAreComparedAfterNFCAndKeptApartByLength() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func identifiersAreComparedAfterNFCAndKeptApartByLength(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put(Array("é".utf8), subject: "Jos\u{E9}", recordID: "r", recordType: "text/plain")
         #expect(try fixture.store.get(subject: "Jose\u{301}", recordID: "r").payload == Array("é".utf8))
         // (subject "ab", record "c") and (subject "a", record "bc") are different rows.
@@ -106,8 +111,9 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try fixture.store.get(subject: "a", recordID: "bc") } == .notFound)
     }
 
-    @Test func shreddingAnswersShreddedKeepsTheReceiptAndSparesOtherSubjects() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func shreddingAnswersShreddedKeepsTheReceiptAndSparesOtherSubjects(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         for index in 0..<3 {
             try fixture.store.put(
                 Array("rec \(index)".utf8), subject: "p-1", recordID: "r-\(index)", recordType: "text/plain")
@@ -140,8 +146,9 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try reopened.get(subject: "p-1", recordID: "r-0") } == .shredded)
     }
 
-    @Test func conditionalWritesAreCompareAndSet() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func conditionalWritesAreCompareAndSet(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         #expect(
             try fixture.store.put(
                 Array("1".utf8), subject: "p", recordID: "r", recordType: "text/plain", expectedRevision: 0
@@ -175,8 +182,9 @@ struct EncryptedRecordStoreTests {
     /// Dot segments (RFC 3986 §3.3) are never ids: every HTTP client and URL library removes them from a path,
     /// so a record stored under one could not be addressed again. Refused by put, get and shred alike, as
     /// subject or record id, composed or not; anything merely containing dots stays an id.
-    @Test func dotSegmentsAreNeverSubjectOrRecordIds() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func dotSegmentsAreNeverSubjectOrRecordIds(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         for dots in [".", ".."] {
             #expect(!EncryptedRecordStore.isValidIdentifier(dots), "\(dots.debugDescription)")
             #expect(
@@ -198,8 +206,9 @@ struct EncryptedRecordStoreTests {
         }
     }
 
-    @Test func badShapesAndSizesAreRefusedBeforeAnythingIsWritten() throws {
-        let fixture = try StoreFixture(configuration: .init(maximumRecordByteCount: 1024))
+    @Test(arguments: KeyStoreCustody.allCases)
+    func badShapesAndSizesAreRefusedBeforeAnythingIsWritten(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody, configuration: .init(maximumRecordByteCount: 1024))
         let tooLong = String(repeating: "a", count: 513)
         #expect(
             storeCode { try fixture.store.put([1], subject: "", recordID: "r", recordType: "text/plain") }
@@ -250,8 +259,9 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try fixture.store.get(subject: "p", recordID: "r") } == .limitExceeded)
     }
 
-    @Test func theStoreIsPrivateAndRefusesADirectoryOthersCanRead() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func theStoreIsPrivateAndRefusesADirectoryOthersCanRead(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         var info = stat()
         #expect(stat(fixture.storeDirectory, &info) == 0 && info.st_mode & 0o777 == 0o700)
         #expect(
@@ -263,8 +273,9 @@ struct EncryptedRecordStoreTests {
         #expect(storeCode { try EncryptedRecordStore(directory: open, keyStore: fixture.keyStore) } == .storage)
     }
 
-    @Test func errorsNeverCarryIdentifiers() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func errorsNeverCarryIdentifiers(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let subject = "Patient/secret-identifier-42"
         try fixture.store.put([1], subject: subject, recordID: "record-secret-7", recordType: "text/plain")
         _ = try fixture.store.shred(subject: subject)

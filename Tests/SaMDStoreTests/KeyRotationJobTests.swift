@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SaMDEnvelope
 import SaMDKeys
+import SaMDKeysTestSupport
 import SaMDStore
 import SaMDTestSupport
 import Synchronization
@@ -29,10 +30,13 @@ struct KeyRotationJobTests {
         }
     }
 
-    @Test func aRotationRewrapsEverySubjectKeyInBatchesWithProgressThenTheOldKEKCanBeDestroyed() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aRotationRewrapsEverySubjectKeyInBatchesWithProgressThenTheOldKEKCanBeDestroyed(_ custody: KeyStoreCustody)
+        throws
+    {
+        let fixture = try StoreFixture(custody)
         let written = try Self.populate(fixture.store, subjects: 23)
-        let old = try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+        let old = try fixture.keyStore.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)
         // Refused before the rotation: subject keys depend on the active version.
         #expect(envelopeCode { try fixture.keyStore.destroy(old) } != nil)
 
@@ -53,10 +57,11 @@ struct KeyRotationJobTests {
         #expect(again.finished && again.rewrapped == 0 && again.target == report.target)
     }
 
-    @Test func twoWritersAndARotationInterleaveWithoutLosingAWrite() async throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func twoWritersAndARotationInterleaveWithoutLosingAWrite(_ custody: KeyStoreCustody) async throws {
+        let fixture = try StoreFixture(custody)
         var written = try Self.populate(fixture.store, subjects: 40)
-        let old = try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+        let old = try fixture.keyStore.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)
         let store = fixture.store
         let rotationDone = Flag()
 
@@ -96,8 +101,9 @@ struct KeyRotationJobTests {
         }.value
     }
 
-    @Test func aJobInterruptedAfterItsIntentMakesExactlyOneNewVersion() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aJobInterruptedAfterItsIntentMakesExactlyOneNewVersion(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let written = try Self.populate(fixture.store, subjects: 4)
         let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         // Killed after committing the intent, before the key store made the version.
@@ -127,8 +133,9 @@ struct KeyRotationJobTests {
         try Self.expectAllOpen(fixture.store, written)
     }
 
-    @Test func aResumedJobStartsAfterItsLastCommittedBatch() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aResumedJobStartsAfterItsLastCommittedBatch(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         _ = try Self.populate(fixture.store, subjects: 10)
         _ = try fixture.keyStore.rotate(named: FileKeyStore.defaultKeyName)
         let names = try fixture.keyStore.subjectKeyNames()
@@ -153,8 +160,9 @@ struct KeyRotationJobTests {
         #expect(first?.done == 10 && first?.total == 10)
     }
 
-    @Test func oneJobAtATime() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func oneJobAtATime(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let path = fixture.storeDirectory + "/rotation.lock"
         let fd = open(path, O_RDWR | O_CREAT, 0o600)
         #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
@@ -163,8 +171,9 @@ struct KeyRotationJobTests {
         #expect(try fixture.keyStore.list().count == 1, "a refused job must not rotate")
     }
 
-    @Test func aDamagedSubjectKeyIsReportedAndTheJobDoesNotClaimToHaveFinished() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aDamagedSubjectKeyIsReportedAndTheJobDoesNotClaimToHaveFinished(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         _ = try Self.populate(fixture.store, subjects: 3)
         let victim = try #require(try fixture.keyStore.subjectKeyNames().first)
         try Data("{not json".utf8).write(to: URL(fileURLWithPath: fixture.keysDirectory + "/subjects/\(victim).json"))

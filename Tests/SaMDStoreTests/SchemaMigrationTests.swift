@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SaMDCrypto
 import SaMDKeys
+import SaMDKeysTestSupport
 import SaMDStore
 import Testing
 
@@ -44,8 +45,9 @@ struct SchemaMigrationTests {
         INSERT INTO grdb_migrations (identifier) VALUES ('v1');
         """
 
-    @Test func aVersion1DatabaseMigratesKeepsItsRecordsAndCountsItsShreddedOnes() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aVersion1DatabaseMigratesKeepsItsRecordsAndCountsItsShreddedOnes(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         // Records as the store writes them (the envelope format did not change), two patients: one kept, one
         // shredded — whose rows version 1 left in the table, under the destroyed key.
         let kept = [("r-1", Array("kept one".utf8)), ("r-2", try SecureRandom.bytes(count: 30_000))]

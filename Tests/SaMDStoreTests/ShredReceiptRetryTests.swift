@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import SaMDEnvelope
 import SaMDKeys
+import SaMDKeysTestSupport
 import SaMDStore
 import Testing
 
@@ -12,8 +13,9 @@ struct ShredReceiptRetryTests {
     /// Another connection holds a write transaction, so the receipt cannot be written (SQLITE_BUSY past the
     /// busy timeout) after the key store has erased the key; the retry, once the database is free, returns
     /// the receipt, deletes the rows and keeps the receipt in the database.
-    @Test func aShredWhoseReceiptCouldNotBeWrittenIsFinishedByTheRetry() throws {
-        let fixture = try StoreFixture(configuration: .init(busyTimeout: .milliseconds(200)))
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aShredWhoseReceiptCouldNotBeWrittenIsFinishedByTheRetry(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody, configuration: .init(busyTimeout: .milliseconds(200)))
         for index in 0..<2 {
             try fixture.store.put(
                 Array("record \(index)".utf8), subject: "p", recordID: "r-\(index)", recordType: "text/plain")

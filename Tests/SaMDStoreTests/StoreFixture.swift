@@ -1,41 +1,53 @@
 import Foundation
-import Logging
 import SaMDCrypto
 import SaMDKeys
+import SaMDKeysTestSupport
 import SaMDStore
 import Testing
 
-/// A throw-away key store and record store in a private temporary directory.
+/// A throw-away key store and record store in a private temporary directory; the key store's KEKs in a passphrase
+/// custody unless another is given (a token: a new SoftHSM2 token, removed with the directory).
 final class StoreFixture: @unchecked Sendable { // immutable after init; the directory is removed in deinit
-    static let fastKDF = Argon2id.Parameters(iterations: 1, memoryByteCount: 64 << 10)
+    static let fastKDF = KeyStoreCustody.fastKDF
 
     let root: String
+    let custodian: KeyStoreCustodian
     let keyStore: FileKeyStore
     let store: EncryptedRecordStore
 
+    var custody: KeyStoreCustody { self.custodian.kind }
     var keysDirectory: String { self.root + "/keys" }
     var storeDirectory: String { self.root + "/records" }
 
-    init(configuration: EncryptedRecordStore.Configuration = .init()) throws {
-        self.root =
+    convenience init(configuration: EncryptedRecordStore.Configuration = .init()) throws {
+        try self.init(custodian: try KeyStoreCustodian.passphraseCustodian(), configuration: configuration)
+    }
+
+    convenience init(_ custody: KeyStoreCustody, configuration: EncryptedRecordStore.Configuration = .init()) throws {
+        try self.init(custodian: try custody.makeCustodian(), configuration: configuration)
+    }
+
+    init(custodian: KeyStoreCustodian, configuration: EncryptedRecordStore.Configuration) throws {
+        let root =
             FileManager.default.temporaryDirectory.appendingPathComponent("samd-store-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(
-            atPath: self.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        self.keyStore = try FileKeyStore.create(
-            at: self.root + "/keys",
-            passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)),
-            kdf: Self.fastKDF,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        )
-        self.store = try EncryptedRecordStore(
-            directory: self.root + "/records", keyStore: self.keyStore, configuration: configuration)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            self.keyStore = try custodian.create(at: root + "/keys")
+            self.store = try EncryptedRecordStore(
+                directory: root + "/records", keyStore: self.keyStore, configuration: configuration)
+        } catch {
+            try? FileManager.default.removeItem(atPath: root)
+            custodian.remove()
+            throw error
+        }
+        self.root = root
+        self.custodian = custodian
     }
 
     /// Another handle on the same directories, as a second process would open them.
     func reopen() throws -> (FileKeyStore, EncryptedRecordStore) {
-        let keys = try FileKeyStore(
-            opening: self.keysDirectory,
-            passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)))
+        let keys = try self.custodian.open(self.keysDirectory)
         return (keys, try EncryptedRecordStore(directory: self.storeDirectory, keyStore: keys))
     }
 
@@ -58,6 +70,7 @@ final class StoreFixture: @unchecked Sendable { // immutable after init; the dir
 
     deinit {
         try? FileManager.default.removeItem(atPath: self.root)
+        self.custodian.remove()
     }
 }
 

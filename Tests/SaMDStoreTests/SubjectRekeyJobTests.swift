@@ -3,6 +3,7 @@ import GRDB
 import SaMDCrypto
 import SaMDEnvelope
 import SaMDKeys
+import SaMDKeysTestSupport
 import SaMDStore
 import SaMDTestSupport
 import Synchronization
@@ -12,8 +13,9 @@ import Testing
 /// subject keys still opened every record, old and new. A re-key gives every subject fresh material.
 @Suite("Re-keying subject keys after a compromise")
 struct SubjectRekeyJobTests {
-    @Test func aKeyStoreCopiedBeforeTheRekeyOpensNoRecordOfTheDatabaseAfterIt() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aKeyStoreCopiedBeforeTheRekeyOpensNoRecordOfTheDatabaseAfterIt(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         var written: [(subject: String, recordID: String, payload: [UInt8])] = []
         for subject in 0..<6 {
@@ -53,8 +55,7 @@ struct SubjectRekeyJobTests {
             #expect(try fixture.store.get(subject: subject, recordID: recordID).payload == payload)
         }
         // The copy taken before, with the database after: no record opens.
-        let stolen = try FileKeyStore(
-            opening: copy, passphrase: try SecureBytes(copying: Array("correct horse battery staple".utf8)))
+        let stolen = try fixture.custodian.open(copy)
         let replay = try EncryptedRecordStore(directory: fixture.storeDirectory, keyStore: stolen)
         for (subject, recordID, _) in kept {
             let code = storeCode { try replay.get(subject: subject, recordID: recordID) }
@@ -85,8 +86,9 @@ struct SubjectRekeyJobTests {
     /// Versions are stamped to the second. A second re-key started within the second of the first used to
     /// take the first one's versions (stamped at its `not_before`, the same whole second) as its own, and
     /// re-keyed nothing: the material the second re-key was run to replace stayed live.
-    @Test func twoRekeysWithinOneSecondBothMakeFreshMaterial() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func twoRekeysWithinOneSecondBothMakeFreshMaterial(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         for subject in 0..<3 {
             try fixture.store.put(
                 Array("record \(subject)".utf8), subject: "p-\(subject)", recordID: "r", recordType: "text/plain")
@@ -111,8 +113,9 @@ struct SubjectRekeyJobTests {
 
     /// The shared medical payloads, over three patients: after a re-key every one opens byte for byte, and
     /// each stored envelope differs from before only in its header.
-    @Test func theSharedMedicalRecordsSurviveAReKeyByteForByte() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func theSharedMedicalRecordsSurviveAReKeyByteForByte(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let records = try MedicalRecords.load(from: MedicalRecords.packageFolder)
         #expect(records.count >= 4)
         for (position, (name, bytes)) in records.enumerated() {
@@ -141,8 +144,9 @@ struct SubjectRekeyJobTests {
 
     /// Two writers overwrite and create records throughout a re-key in batches of one subject: no write is
     /// lost, and every record opens afterwards.
-    @Test func writersDuringTheRekeyLoseNothing() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func writersDuringTheRekeyLoseNothing(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         for subject in 0..<20 {
             try fixture.store.put(
                 Array("initial \(subject)".utf8), subject: "p-\(subject)", recordID: "r", recordType: "text/plain")
@@ -187,8 +191,9 @@ struct SubjectRekeyJobTests {
     /// writer replaced meanwhile, under the new version, used to fail to rewrap and be reported as tampered
     /// with (its subject's old versions kept); so did the row of a subject shredded and written again during
     /// the re-key. Both are writers' rows, not the job's: the re-key finishes.
-    @Test func recordsReplacedOrWrittenAgainDuringTheRekeyAreNotReportedAsTampered() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func recordsReplacedOrWrittenAgainDuringTheRekeyAreNotReportedAsTampered(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let large = 100_000
         for subject in 0..<8 {
             for record in 0..<3 {
@@ -248,10 +253,11 @@ struct SubjectRekeyJobTests {
     }
 
     /// A KEK marked compromised never seals again: no subject key is made or re-keyed under it.
-    @Test func aCompromisedKEKCannotSealNorBeRekeyedUnder() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aCompromisedKEKCannotSealNorBeRekeyedUnder(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put(Array("x".utf8), subject: "p", recordID: "r", recordType: "text/plain")
-        let active = try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+        let active = try fixture.keyStore.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName)
         _ = try fixture.keyStore.markCompromised(active)
         #expect(envelopeCode { try fixture.keyStore.sealingKey(named: FileKeyStore.defaultKeyName) } == .keyNotUsable)
         #expect(
@@ -267,8 +273,9 @@ struct SubjectRekeyJobTests {
 
     /// A subject key version marked compromised never seals again: the next record gets a new version with
     /// fresh material; the re-key rewraps the older record and destroys the compromised version.
-    @Test func aCompromisedSubjectKeyCannotSealAndTheRekeyDestroysIt() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aCompromisedSubjectKeyCannotSealAndTheRekeyDestroysIt(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let first = try fixture.store.put(Array("old".utf8), subject: "p", recordID: "r-1", recordType: "text/plain")
         _ = try fixture.keyStore.markCompromised(first.key)
         let second = try fixture.store.put(Array("new".utf8), subject: "p", recordID: "r-2", recordType: "text/plain")
@@ -283,8 +290,9 @@ struct SubjectRekeyJobTests {
 
     /// A row that does not rewrap (tampered) keeps its subject's old versions — every other record of the
     /// subject still opens — and the subject is reported; the other subjects finish.
-    @Test func aRowThatDoesNotRewrapKeepsItsSubjectsOldVersionsAndIsReported() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aRowThatDoesNotRewrapKeepsItsSubjectsOldVersionsAndIsReported(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         try fixture.store.put(Array("a".utf8), subject: "p-1", recordID: "r-1", recordType: "text/plain")
         try fixture.store.put(Array("b".utf8), subject: "p-1", recordID: "r-2", recordType: "text/plain")
         try fixture.store.put(Array("c".utf8), subject: "p-2", recordID: "r-1", recordType: "text/plain")

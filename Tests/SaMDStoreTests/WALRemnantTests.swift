@@ -3,6 +3,7 @@ import GRDB
 import SaMDCrypto
 import SaMDEnvelope
 import SaMDKeys
+import SaMDKeysTestSupport
 import SaMDStore
 import Testing
 
@@ -11,8 +12,9 @@ import Testing
 /// deletion until new frames happened to overwrite them.
 @Suite("No old copies in SQLite's WAL")
 struct WALRemnantTests {
-    @Test func noByteRunOfAReplacedOrShreddedEnvelopeIsLeftInTheDatabaseWALOrSHM() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: KeyStoreCustody.allCases)
+    func noByteRunOfAReplacedOrShreddedEnvelopeIsLeftInTheDatabaseWALOrSHM(_ custody: KeyStoreCustody) throws {
+        let fixture = try StoreFixture(custody)
         let database = try DatabaseQueue(path: fixture.storeDirectory + "/" + EncryptedRecordStore.databaseFileName)
         var gone: [(what: String, envelope: [UInt8])] = []
         var current: [(what: String, envelope: [UInt8])] = []

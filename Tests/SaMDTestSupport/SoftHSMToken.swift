@@ -71,6 +71,16 @@ public struct SoftHSMToken: Sendable {
     /// module this process loads (``PKCS11Module/load(path:)``), so that it is seen whenever the module was
     /// initialised. Call it before the test loads the module itself: the first call sets `SOFTHSM2_CONF`.
     public static func inProcess(label: String = "samd") async throws -> SoftHSMToken {
+        try Self.makeInProcess(label: label)
+    }
+
+    /// ``inProcess(label:)`` for a synchronous caller (a test fixture's `init`, a test whose body uses a library's
+    /// synchronous API that has an asynchronous overload): nothing in making the token waits on a task.
+    public static func inProcess(label: String = "samd") throws -> SoftHSMToken {
+        try Self.makeInProcess(label: label)
+    }
+
+    private static func makeInProcess(label: String) throws -> SoftHSMToken {
         let unique = "\(label)-\(UUID().uuidString.prefix(8).lowercased())"
         let directory = Self.processConfigurationDirectory
         guard FileManager.default.fileExists(atPath: Self.modulePath) else {

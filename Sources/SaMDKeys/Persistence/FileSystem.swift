@@ -3,10 +3,6 @@ import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
-    // `timespec`'s members, which an incremental build may otherwise resolve to the stdlib's shim module.
-    #if canImport(SwiftOverlayShims)
-        import SwiftOverlayShims
-    #endif
 #elseif canImport(Darwin)
     import Darwin
 #endif
