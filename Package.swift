@@ -372,7 +372,7 @@ let package = Package(
         .testTarget(
             name: "SaMDStoreTests",
             dependencies: [
-                "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport",
+                "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport", "SaMDTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
