@@ -281,7 +281,7 @@ let package = Package(
             name: "samd-demo",
             dependencies: [
                 "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys",
-                "SaMDEnvelope", "SaMDCrypto",
+                "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
