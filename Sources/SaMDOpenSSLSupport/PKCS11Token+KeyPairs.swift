@@ -124,8 +124,9 @@ extension PKCS11Token {
         return template.bytes(at: 0)
     }
 
-    /// Up to two handles of objects of `class` labelled `label`.
-    private func findHandles(class objectClass: CK_OBJECT_CLASS, label: String, session: CK_SESSION_HANDLE) throws
+    /// Up to two handles of objects of `class` (`CKO_SECRET_KEY`, `CKO_PRIVATE_KEY`…) labelled `label`
+    /// (`C_FindObjects`): enough to tell none, one and several apart.
+    func findHandles(class objectClass: CK_OBJECT_CLASS, label: String, session: CK_SESSION_HANDLE) throws
         -> [CK_OBJECT_HANDLE]
     {
         let template = PKCS11Template()
@@ -134,14 +135,24 @@ extension PKCS11Token {
         let initResult = template.withAttributes { attributes, count in
             self.functions.pointee.C_FindObjectsInit(session, attributes, count)
         }
-        try self.check("C_FindObjectsInit (\(PKCS11Text.escaped(label)))", initResult)
+        try self.check("C_FindObjectsInit (\(Self.className(objectClass)) \(PKCS11Text.escaped(label)))", initResult)
         var handles = [CK_OBJECT_HANDLE](repeating: 0, count: 2)
         var found: CK_ULONG = 0
         let findResult = self.functions.pointee.C_FindObjects(session, &handles, CK_ULONG(handles.count), &found)
         let finalResult = self.functions.pointee.C_FindObjectsFinal(session)
-        try self.check("C_FindObjects (\(PKCS11Text.escaped(label)))", findResult)
+        try self.check("C_FindObjects (\(Self.className(objectClass)) \(PKCS11Text.escaped(label)))", findResult)
         try self.check("C_FindObjectsFinal", finalResult)
         return Array(handles.prefix(Int(min(found, 2))))
+    }
+
+    /// How an error message names an object class.
+    static func className(_ objectClass: CK_OBJECT_CLASS) -> String {
+        switch objectClass {
+        case CKO_SECRET_KEY: "secret key"
+        case CKO_PRIVATE_KEY: "private key"
+        case CKO_PUBLIC_KEY: "public key"
+        default: "object of class 0x\(String(objectClass, radix: 16))"
+        }
     }
 }
 

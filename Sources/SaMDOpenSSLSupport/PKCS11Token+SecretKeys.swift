@@ -157,20 +157,7 @@ extension PKCS11Token {
 
     /// Up to two handles of secret keys labelled `label`: enough to tell none, one and several apart.
     private func findSecretKeyHandles(label: String, session: CK_SESSION_HANDLE) throws -> [CK_OBJECT_HANDLE] {
-        let template = PKCS11Template()
-        template.append(CKA_CLASS, CKO_SECRET_KEY)
-        template.append(CKA_LABEL, Array(label.utf8))
-        let initResult = template.withAttributes { attributes, count in
-            self.functions.pointee.C_FindObjectsInit(session, attributes, count)
-        }
-        try self.check("C_FindObjectsInit (secret key \(PKCS11Text.escaped(label)))", initResult)
-        var handles = [CK_OBJECT_HANDLE](repeating: 0, count: 2)
-        var found: CK_ULONG = 0
-        let findResult = self.functions.pointee.C_FindObjects(session, &handles, CK_ULONG(handles.count), &found)
-        let finalResult = self.functions.pointee.C_FindObjectsFinal(session)
-        try self.check("C_FindObjects (secret key \(PKCS11Text.escaped(label)))", findResult)
-        try self.check("C_FindObjectsFinal", finalResult)
-        return Array(handles.prefix(Int(min(found, 2))))
+        try self.findHandles(class: CKO_SECRET_KEY, label: label, session: session)
     }
 
     /// Destroys `key` in the token (`C_DestroyObject`): its value is gone for good (crypto-shredding).
