@@ -181,10 +181,11 @@ struct Demo {
                 // Read back from the token itself: destroy is C_DestroyObject; what remains never left the token.
                 let (gone, goneDetail) = token.secretKeyIsGone("\(old)")
                 report.check("\(old) is destroyed in the token (C_DestroyObject)", gone, goneDetail, say: say)
-                let held = ["\(rotated.target)", PKCS11Custody.indexWrapKeyLabel, PKCS11Custody.metadataMACKeyLabel]
-                    .map(token.secretKeyStaysInToken)
+                let held =
+                    ["\(rotated.target)", PKCS11Custody.indexWrapKeyLabel, PKCS11Custody.metadataMACKeyLabel]
+                    .map(token.secretKeyStaysInToken) + [token.gatewayKeyStaysInToken()]
                 report.check(
-                    "the KEK \(rotated.target) and the store's wrap and MAC keys are in the token: sensitive, never extractable",
+                    "the KEK \(rotated.target), the store's wrap and MAC keys and the gateway's TLS key are in the token: sensitive, never extractable",
                     held.allSatisfy(\.0), held.map(\.1).joined(separator: "; "), say: say)
             }
 

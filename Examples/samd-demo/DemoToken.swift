@@ -119,16 +119,33 @@ struct DemoToken {
         do {
             let key = try self.token.findSecretKey(label: label)
             let attributes = try self.token.securityAttributes(of: key)
-            let held =
-                attributes.token && attributes.isPrivate && attributes.sensitive && attributes.alwaysSensitive
-                && !attributes.extractable && attributes.neverExtractable && attributes.local
-            return (
-                held,
-                "\(label): \(attributes.sensitive ? "sensitive" : "NOT sensitive"), \(attributes.neverExtractable ? "never extractable" : "extractable"), \(attributes.local ? "generated in the token" : "imported")"
-            )
+            return (Self.neverLeaves(attributes), "\(label): \(Self.describe(attributes))")
         } catch {
             return (false, "\(label): \(error)")
         }
+    }
+
+    /// Whether the gateway's private key is in the token, sensitive and never extractable (read back from it).
+    func gatewayKeyStaysInToken() -> (Bool, String) {
+        do {
+            let attributes = try self.token.securityAttributes(ofPrivateKeyOf: self.gatewayKey)
+            return (
+                Self.neverLeaves(attributes),
+                "\(Self.gatewayKeyLabel): \(Self.describe(attributes))"
+            )
+        } catch {
+            return (false, "\(Self.gatewayKeyLabel): \(error)")
+        }
+    }
+
+    /// A token object that is private, sensitive and never extractable, and was generated in the token.
+    private static func neverLeaves(_ attributes: PKCS11SecurityAttributes) -> Bool {
+        attributes.token && attributes.isPrivate && attributes.sensitive && attributes.alwaysSensitive
+            && !attributes.extractable && attributes.neverExtractable && attributes.local
+    }
+
+    private static func describe(_ attributes: PKCS11SecurityAttributes) -> String {
+        "\(attributes.sensitive ? "sensitive" : "NOT sensitive"), \(attributes.neverExtractable ? "never extractable" : "extractable"), \(attributes.local ? "generated in the token" : "imported")"
     }
 
     /// Whether no secret key labelled `label` is left in the token.

@@ -108,6 +108,13 @@ extension PKCS11Token {
         }
     }
 
+    /// Reads back the security attributes of the pair's private key (`C_GetAttributeValue`); its
+    /// ``PKCS11SecurityAttributes/valueLengthBytes`` is 0.
+    /// - Throws: ``PKCS11Error/Code/objectNotFound`` when it no longer exists; another mapped `CK_RV`.
+    package func securityAttributes(ofPrivateKeyOf pair: PKCS11KeyPair) throws -> PKCS11SecurityAttributes {
+        try self.securityAttributes(handle: pair.privateKeyHandle, label: pair.label, readsValueLength: false)
+    }
+
     /// `CKA_EC_POINT` of a public key object, at most ``maximumECPointBytes`` bytes.
     private func ecPoint(of handle: CK_OBJECT_HANDLE, label: String, session: CK_SESSION_HANDLE) throws -> [UInt8] {
         let template = PKCS11Template()

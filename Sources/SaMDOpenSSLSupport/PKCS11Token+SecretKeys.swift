@@ -42,7 +42,7 @@ package struct PKCS11SecurityAttributes: Sendable, Hashable {
     package let neverExtractable: Bool
     /// `CKA_LOCAL`: generated in the token (not imported).
     package let local: Bool
-    /// `CKA_VALUE_LEN`: the key's length, in bytes.
+    /// `CKA_VALUE_LEN`: the key's length, in bytes (0 for a private key, which has none).
     package let valueLengthBytes: Int
 }
 
@@ -173,6 +173,14 @@ extension PKCS11Token {
     /// Reads back the security attributes of `key` (`C_GetAttributeValue`).
     /// - Throws: ``PKCS11Error/Code/objectNotFound`` when it no longer exists; another mapped `CK_RV`.
     package func securityAttributes(of key: PKCS11SecretKey) throws -> PKCS11SecurityAttributes {
+        try self.securityAttributes(handle: key.handle, label: key.label, readsValueLength: true)
+    }
+
+    /// The security flags of the object `handle` and, when `readsValueLength` (a secret key), its
+    /// `CKA_VALUE_LEN`; otherwise ``PKCS11SecurityAttributes/valueLengthBytes`` is 0.
+    func securityAttributes(handle: CK_OBJECT_HANDLE, label: String, readsValueLength: Bool) throws
+        -> PKCS11SecurityAttributes
+    {
         try self.withSession { session in
             let template = PKCS11Template()
             let flags = [
@@ -180,16 +188,17 @@ extension PKCS11Token {
                 CKA_LOCAL,
             ]
             for flag in flags { template.append(flag, false) }
-            template.append(CKA_VALUE_LEN, CK_ULONG(0))
+            if readsValueLength { template.append(CKA_VALUE_LEN, CK_ULONG(0)) }
             let result = template.withAttributes { attributes, count in
-                self.functions.pointee.C_GetAttributeValue(session, key.handle, attributes, count)
+                self.functions.pointee.C_GetAttributeValue(session, handle, attributes, count)
             }
-            try self.check("C_GetAttributeValue (security attributes) of \(PKCS11Text.escaped(key.label))", result)
+            try self.check("C_GetAttributeValue (security attributes) of \(PKCS11Text.escaped(label))", result)
             return PKCS11SecurityAttributes(
                 token: template.boolValue(at: 0), isPrivate: template.boolValue(at: 1),
                 sensitive: template.boolValue(at: 2), alwaysSensitive: template.boolValue(at: 3),
                 extractable: template.boolValue(at: 4), neverExtractable: template.boolValue(at: 5),
-                local: template.boolValue(at: 6), valueLengthBytes: Int(clamping: template.unsignedValue(at: 7)))
+                local: template.boolValue(at: 6),
+                valueLengthBytes: readsValueLength ? Int(clamping: template.unsignedValue(at: 7)) : 0)
         }
     }
 

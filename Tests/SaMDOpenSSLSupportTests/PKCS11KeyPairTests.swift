@@ -16,6 +16,10 @@ struct PKCS11KeyPairTests {
             let pair = try fixture.token.generateECKeyPair(label: "gateway-tls", id: [0x6b, 0x01])
             #expect(pair.label == "gateway-tls" && pair.id == [0x6b, 0x01])
             #expect(pair.subjectPublicKeyInfo.count == 91)
+            let attributes = try fixture.token.securityAttributes(ofPrivateKeyOf: pair)
+            #expect(attributes.token && attributes.isPrivate && attributes.local)
+            #expect(attributes.sensitive && attributes.alwaysSensitive)
+            #expect(!attributes.extractable && attributes.neverExtractable)
 
             let listing = try await fixture.softHSM.pkcs11Tool(["--list-objects", "--type", "privkey"])
             #expect(listing.status == 0, "\(listing)")

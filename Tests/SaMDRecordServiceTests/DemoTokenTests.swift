@@ -37,7 +37,7 @@ struct DemoTokenTests {
             "PASS  KEK rotated records:1 → records:2",
             "PASS  after destroying records:1, every record still opens byte for byte",
             "PASS  records:1 is destroyed in the token (C_DestroyObject)",
-            "PASS  the KEK records:2 and the store's wrap and MAC keys are in the token: sensitive, never extractable",
+            "PASS  the KEK records:2, the store's wrap and MAC keys and the gateway's TLS key are in the token: sensitive, never extractable",
             "PASS  shredding one subject",
             "PASS  a client without a certificate is refused (certificateRequired)",
             "PASS  a device certificate from an unknown CA is refused",
