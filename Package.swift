@@ -281,7 +281,7 @@ let package = Package(
             name: "samd-demo",
             dependencies: [
                 "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys",
-                "SaMDEnvelope", "SaMDCrypto",
+                "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -384,7 +384,8 @@ let package = Package(
         .testTarget(
             name: "SaMDStoreTests",
             dependencies: [
-                "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTestSupport", "SaMDKeysTestSupport",
+                "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport", "SaMDTestSupport",
+                "SaMDKeysTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings

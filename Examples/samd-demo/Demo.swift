@@ -6,6 +6,7 @@ import SaMDDevPKI
 import SaMDEnvelope
 import SaMDExampleSupport
 import SaMDKeys
+import SaMDOpenSSLSupport
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -15,6 +16,8 @@ struct DemoOptions {
     var recordsDirectory: URL
     var subjectCount: Int
     var workDirectory: String?
+    /// `--pkcs11-module`: SoftHSM2's module, for a fresh token holding the KEK and the gateway's TLS key.
+    var pkcs11ModulePath: String? = nil
 }
 
 /// A demo that could not start (bad input, no room): a message and a sysexits(3) code.
@@ -49,11 +52,23 @@ struct Demo {
         let readerSAN = try Self.uriSAN(of: pki.reader)
         // A random passphrase; kept beside the store (0600) only when the work directory is kept, so that the
         // store can be opened again (`samd-vault --passphrase-file`, `samd-gateway --passphrase-file`).
-        let passphraseText = try SecureRandom.bytes(count: 24).map { String(format: "%02x", $0) }.joined()
-        let passphrase = try SecureBytes(copying: Array(passphraseText.utf8))
-        if !work.isTemporary { try work.writePrivate(passphraseText + "\n", to: "passphrase") }
-        let keyStore = try FileKeyStore.create(
-            at: work.path + "/keys", passphrase: passphrase, kdf: .interactive, logger: Logger(label: "samdkit.keys"))
+        // With --pkcs11-module, a fresh SoftHSM2 token in the work directory holds the KEK and the gateway's key.
+        let token = try self.options.pkcs11ModulePath.map { try DemoToken.create(modulePath: $0, in: work) }
+        let keyStore: FileKeyStore
+        if let token {
+            keyStore = try FileKeyStore.create(
+                at: work.path + "/keys", custody: token.custody, logger: Logger(label: "samdkit.keys"))
+            say(
+                "key store: KEK records:1 generated in PKCS #11 token \(DemoToken.label) (\(escapingControlCharacters(token.modulePath))); its PINs in \(work.path)/token-user-pin and token-so-pin (0600)"
+            )
+        } else {
+            let passphraseText = try SecureRandom.bytes(count: 24).map { String(format: "%02x", $0) }.joined()
+            let passphrase = try SecureBytes(copying: Array(passphraseText.utf8))
+            if !work.isTemporary { try work.writePrivate(passphraseText + "\n", to: "passphrase") }
+            keyStore = try FileKeyStore.create(
+                at: work.path + "/keys", passphrase: passphrase, kdf: .interactive,
+                logger: Logger(label: "samdkit.keys"))
+        }
         let store = try EncryptedRecordStore(
             directory: work.path + "/records", keyStore: keyStore, logger: Logger(label: "samdkit.store"))
         say(
@@ -61,11 +76,24 @@ struct Demo {
         )
 
         // 2. The gateway on 127.0.0.1, port 0: devices write, the reader reads and shreds.
+        let gatewayIdentity: TLSIdentitySource
+        if let token {
+            // The gateway's certificate, for the public key the token returned; the private key stays there.
+            let certificate = try pki.intermediate.issueLeaf(
+                forPublicKey: token.gatewayKey.subjectPublicKeyInfo, commonName: "gateway.test",
+                sans: DevelopmentPKI.serverSANs, ekus: [.serverAuth])
+            if !work.isTemporary { try work.writePrivate(certificate.chainPEM, to: "gateway-token-chain.pem") }
+            gatewayIdentity = token.gatewayIdentity(certificateChainPEM: certificate.chainPEM)
+            say(
+                "gateway TLS key: EC P-256 pair \(DemoToken.gatewayKeyLabel) generated in token \(DemoToken.label); its certificate issued for the token's public key"
+            )
+        } else {
+            gatewayIdentity = .pem(
+                certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8))
+        }
         let serverContext = try TLSContext(
             configuration: .gatewayServer(
-                identity: .pem(
-                    certificateChain: Array(pki.server.chainPEM.utf8), privateKey: Array(pki.server.privateKeyPEM.utf8)),
-                clientTrustRoots: .pem(Array(pki.root.certificate.certificatePEM.utf8))
+                identity: gatewayIdentity, clientTrustRoots: .pem(Array(pki.root.certificate.certificatePEM.utf8))
             ))
         let gateway = try await RecordGateway.start(
             host: "127.0.0.1", port: 0,
@@ -111,7 +139,14 @@ struct Demo {
                 firstMismatch ?? "\(identical) identical", say: say)
 
             // 5. Rotate the KEK and rewrap the store while the gateway serves; then destroy the old version.
-            let old = try keyStore.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+            // The active KEK version, from the store's metadata (a token store never exports a KEK to seal with).
+            guard
+                let old = try keyStore.list().last(where: {
+                    $0.identifier.name == FileKeyStore.defaultKeyName && $0.state == .active
+                })?.identifier
+            else {
+                throw DemoSetupError(description: "the key store has no active KEK", exitCode: ExitStatus.software)
+            }
             // Reads go on through the gateway for as long as the job runs; how many were answered meanwhile is
             // reported (a small store rotates in milliseconds).
             let rotating = RotationFlag()
@@ -142,6 +177,17 @@ struct Demo {
             report.check(
                 "after destroying \(old), every record still opens byte for byte", afterRotation == files.count,
                 mismatch ?? "\(afterRotation) identical", say: say)
+            if let token {
+                // Read back from the token itself: destroy is C_DestroyObject; what remains never left the token.
+                let (gone, goneDetail) = token.secretKeyIsGone("\(old)")
+                report.check("\(old) is destroyed in the token (C_DestroyObject)", gone, goneDetail, say: say)
+                let held =
+                    ["\(rotated.target)", PKCS11Custody.indexWrapKeyLabel, PKCS11Custody.metadataMACKeyLabel]
+                    .map(token.secretKeyStaysInToken) + [token.gatewayKeyStaysInToken()]
+                report.check(
+                    "the KEK \(rotated.target), the store's wrap and MAC keys and the gateway's TLS key are in the token: sensitive, never extractable",
+                    held.allSatisfy(\.0), held.map(\.1).joined(separator: "; "), say: say)
+            }
 
             // 6. Crypto-shred one subject.
             let victim = files[0].subject
@@ -235,6 +281,25 @@ struct Demo {
             say: say
         )
 
+        if let token {
+            let objects = ((try? keyStore.list()) ?? []).map { "\($0.identifier) \($0.state)" }
+            report.keyLocations = [
+                (
+                    "KEK custody",
+                    "PKCS #11 token \(DemoToken.label), module \(escapingControlCharacters(token.modulePath)) (\(escapingControlCharacters(token.module.information.manufacturer)) \(token.module.information.libraryVersion))"
+                ),
+                (
+                    "KEK objects in the token",
+                    "AES-256 KEKs \(objects.joined(separator: ", ")) (a destroyed one is gone from the token); \(PKCS11Custody.indexWrapKeyLabel), \(PKCS11Custody.metadataMACKeyLabel)"
+                ),
+                ("gateway TLS key in the token", "\(DemoToken.gatewayKeyLabel): EC P-256, signs every handshake there"),
+                ("KEK and TLS key outside the token", "never: generated inside it, sensitive, never extractable"),
+                (
+                    "records sealed under",
+                    "per-subject keys wrapped by the token's KEK (CKM_AES_GCM in the token); a token KEK never seals records directly"
+                ),
+            ]
+        }
         report.handshakesSucceeded = statistics.handshakesSucceeded
         report.handshakesFailed = statistics.handshakesFailed
 

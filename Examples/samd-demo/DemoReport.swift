@@ -22,6 +22,9 @@ struct DemoReport {
     var rotationSeconds = 0.0
     var subjectKeysRewrapped = 0
     var shreddedRecords = 0
+    /// Where the keys are, for a demo whose KEK and TLS key are in a PKCS #11 token (empty otherwise): rows of the
+    /// summary.
+    var keyLocations: [(String, String)] = []
 
     var allPassed: Bool {
         !self.checks.isEmpty && self.checks.allSatisfy(\.passed)
@@ -34,24 +37,26 @@ struct DemoReport {
 
     func summaryTable() -> String {
         let mib = Double(self.byteCount) / 1_048_576
-        let rows: [(String, String)] = [
-            ("records", "\(self.recordCount) over \(self.subjectCount) subjects"),
-            ("bytes", "\(self.byteCount) (\(String(format: "%.2f", mib)) MiB)"),
-            ("upload over mTLS (device → gateway → store)", Self.rate(mib, self.uploadSeconds)),
-            ("read back over mTLS (store → gateway → reader)", Self.rate(mib, self.readSeconds)),
-            ("envelope seal, in process", String(format: "%.1f MiB/s", self.sealMiBPerSecond)),
-            ("envelope open, in process", String(format: "%.1f MiB/s", self.openMiBPerSecond)),
-            (
-                "TLS handshakes at the gateway",
-                "\(self.handshakesSucceeded) succeeded, \(self.handshakesFailed) refused"
-            ),
-            (
-                "KEK rotation (subject keys rewrapped)",
-                String(format: "%d in %.3f s", self.subjectKeysRewrapped, self.rotationSeconds)
-            ),
-            ("records crypto-shredded", "\(self.shreddedRecords)"),
-            ("checks", "\(self.checks.filter(\.passed).count) of \(self.checks.count) passed"),
-        ]
+        let rows: [(String, String)] =
+            [
+                ("records", "\(self.recordCount) over \(self.subjectCount) subjects"),
+                ("bytes", "\(self.byteCount) (\(String(format: "%.2f", mib)) MiB)"),
+                ("upload over mTLS (device → gateway → store)", Self.rate(mib, self.uploadSeconds)),
+                ("read back over mTLS (store → gateway → reader)", Self.rate(mib, self.readSeconds)),
+                ("envelope seal, in process", String(format: "%.1f MiB/s", self.sealMiBPerSecond)),
+                ("envelope open, in process", String(format: "%.1f MiB/s", self.openMiBPerSecond)),
+                (
+                    "TLS handshakes at the gateway",
+                    "\(self.handshakesSucceeded) succeeded, \(self.handshakesFailed) refused"
+                ),
+                (
+                    "KEK rotation (subject keys rewrapped)",
+                    String(format: "%d in %.3f s", self.subjectKeysRewrapped, self.rotationSeconds)
+                ),
+                ("records crypto-shredded", "\(self.shreddedRecords)"),
+            ] + self.keyLocations + [
+                ("checks", "\(self.checks.filter(\.passed).count) of \(self.checks.count) passed")
+            ]
         let width = rows.map(\.0.count).max() ?? 0
         let line = String(repeating: "-", count: width + 2) + "+" + String(repeating: "-", count: 40)
         var text = line + "\n"

@@ -17,8 +17,18 @@ struct SamdDemo: AsyncParsableCommand {
             a certificate and one from an unknown CA are refused, and scans the database files for plaintext and \
             identifiers. Nothing leaves this machine.
 
+            With --pkcs11-module PATH (SoftHSM2's module, e.g. /usr/lib/softhsm/libsofthsm2.so) the KEK and the \
+            gateway's TLS private key are generated inside a fresh SoftHSM2 token that the demo makes in its work \
+            directory (softhsm2.conf, token/; SOFTHSM2_CONF is set to it for this process, since SoftHSM2 reads \
+            that variable when the module is loaded). The token's user and security-officer PINs are random, \
+            written 0600 to token-user-pin and token-so-pin there, and never printed. The key store then seals \
+            only under subject keys (a KEK in a token never leaves it), and the summary says where each key is. \
+            Another module is refused (exit 69): initialising a token erases it, so use a token you made with \
+            samd-vault keys init --kek pkcs11:… and samd-gateway --key pkcs11:… instead.
+
             Exit codes: 0 every check passed; 1 a check failed; 64 usage; 65 a file larger than a record may be, \
-            or too many files; 66 no records; 70 internal error; 73 the work directory cannot be made.
+            or too many files; 66 no records; 69 the PKCS #11 module is not SoftHSM2 or the token cannot be made; \
+            70 internal error; 73 the work directory cannot be made.
             """
     )
 
@@ -35,15 +45,29 @@ struct SamdDemo: AsyncParsableCommand {
     @Option(
         name: .long,
         help:
-            "Keep the PKI, key store (its passphrase in DIR/passphrase, 0600) and database here (created 0700; must not exist). Default: a temporary directory, removed at the end."
+            "Keep the PKI, key store (its passphrase in DIR/passphrase, 0600; with --pkcs11-module the token and its PINs) and database here (created 0700; must not exist). Default: a temporary directory, removed at the end."
     )
     var workDirectory: String?
+
+    @Option(
+        name: .customLong("pkcs11-module"),
+        help: ArgumentHelp(
+            "SoftHSM2's PKCS #11 module (absolute path): make a fresh SoftHSM2 token in the work directory (SOFTHSM2_CONF is set to it) and keep the KEK and the gateway's TLS key in it, generated there. Other modules are refused.",
+            valueName: "path"))
+    var pkcs11Module: String?
 
     @Flag(name: .long, help: "Print the gateway's and the stores' security events (swift-log) on standard error.")
     var verbose = false
 
     func validate() throws {
         guard (1...100).contains(self.subjects) else { throw ValidationError("--subjects is 1 to 100") }
+        if let module = self.pkcs11Module {
+            guard module.hasPrefix("/"), FileManager.default.fileExists(atPath: module) else {
+                throw ValidationError(
+                    "--pkcs11-module: no module at \(escapingControlCharacters(module)) (give SoftHSM2's absolute path, e.g. /usr/lib/softhsm/libsofthsm2.so)"
+                )
+            }
+        }
     }
 
     func run() async throws {
@@ -58,7 +82,8 @@ struct SamdDemo: AsyncParsableCommand {
             throw ExitCode(ExitStatus.software)
         }
         let options = DemoOptions(
-            recordsDirectory: input, subjectCount: self.subjects, workDirectory: self.workDirectory)
+            recordsDirectory: input, subjectCount: self.subjects, workDirectory: self.workDirectory,
+            pkcs11ModulePath: self.pkcs11Module)
         let report: DemoReport
         do {
             report = try await Demo(options: options).run { line in printLine(line) }

@@ -11,7 +11,9 @@ public import Foundation
 public struct DevelopmentCertificate: Sendable {
     /// This certificate only, PEM.
     public let certificatePEM: String
-    /// The private key as unencrypted PKCS#8 PEM.
+    /// The private key as unencrypted PKCS#8 PEM; empty for a certificate issued for a key held elsewhere
+    /// (``DevelopmentCertificateAuthority/issueLeaf(forPublicKey:commonName:sans:ekus:notBefore:notAfter:serial:)``,
+    /// a key in a PKCS #11 token).
     public let privateKeyPEM: String
     /// This certificate, DER.
     public let der: [UInt8]

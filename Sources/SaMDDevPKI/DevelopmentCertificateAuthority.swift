@@ -125,6 +125,73 @@ public final class DevelopmentCertificateAuthority: Sendable {
             profile: .leaf(sans: sans, ekus: ekus, keyUsage: keyUsage))
     }
 
+    /// The longest SubjectPublicKeyInfo ``issueLeaf(forPublicKey:commonName:sans:ekus:notBefore:notAfter:serial:)``
+    /// takes, in bytes (an RSA 2048 one is 294).
+    public static let maximumSubjectPublicKeyInfoBytes = 4096
+
+    /// An end-entity certificate signed by this CA for a public key whose private key is held elsewhere — generated
+    /// in a PKCS #11 token, which makes the signatures — with the same profile as
+    /// ``issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:keyUsage:)``'s `.standard` key usage:
+    /// basicConstraints critical CA:FALSE, keyUsage critical digitalSignature (+keyEncipherment for RSA), SKI (of
+    /// this key), AKI, extendedKeyUsage `ekus` and subjectAltName `sans` (each left out when empty). The
+    /// certificate's ``DevelopmentCertificate/privateKeyPEM`` is empty.
+    /// - Parameters:
+    ///   - subjectPublicKeyInfo: the key, a DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7; RFC 5480 for EC), at
+    ///     most ``maximumSubjectPublicKeyInfoBytes`` bytes, of a ``DevelopmentKeyType`` (P-256, P-384, RSA 2048,
+    ///     Ed25519).
+    ///   - commonName: the subject's CN, at most 64 characters (RFC 5280 ub-common-name).
+    ///   - sans: the subjectAltName entries (RFC 5280 §4.2.1.6).
+    ///   - ekus: the extendedKeyUsage purposes (RFC 5280 §4.2.1.12).
+    ///   - notBefore: start of validity; by default one hour ago, to allow for clock skew.
+    ///   - notAfter: end of validity; by default 30 days from now.
+    ///   - serial: by default a random positive 63-bit number.
+    /// - Throws: ``DevelopmentPKIError/Code/invalidPublicKey`` when `subjectPublicKeyInfo` is too long, is not
+    ///   one DER SubjectPublicKeyInfo, or holds a key of another type;
+    ///   ``DevelopmentPKIError/Code/invalidSubjectAlternativeName``, ``DevelopmentPKIError/Code/invalidValidity``
+    ///   and ``DevelopmentPKIError/Code/openSSL`` as
+    ///   ``issueLeaf(commonName:sans:ekus:keyType:notBefore:notAfter:serial:keyUsage:)``.
+    /// - SeeAlso: RFC 5280 §4.1, §4.2.1.2 (subject key identifier).
+    public func issueLeaf(
+        forPublicKey subjectPublicKeyInfo: [UInt8],
+        commonName: String,
+        sans: [DevelopmentSAN],
+        ekus: [DevelopmentEKU],
+        notBefore: Date = Date() - 3600,
+        notAfter: Date = Date() + 86400 * 30,
+        serial: UInt64? = nil
+    ) throws -> DevelopmentCertificate {
+        guard subjectPublicKeyInfo.count <= Self.maximumSubjectPublicKeyInfoBytes else {
+            throw DevelopmentPKIError(
+                .invalidPublicKey,
+                "a SubjectPublicKeyInfo of \(subjectPublicKeyInfo.count) bytes exceeds \(Self.maximumSubjectPublicKeyInfoBytes)"
+            )
+        }
+        if let bad = sans.first(where: { !$0.isWellFormed }) {
+            throw DevelopmentPKIError(
+                .invalidSubjectAlternativeName, "malformed subjectAltName \(NameSyntax.printable(bad.description))")
+        }
+        if serial == 0 {
+            throw DevelopmentPKIError(.invalidValidity, "a serial number must be positive (RFC 5280 §4.1.2.2)")
+        }
+        try Self.checkValidity(notBefore, notAfter)
+        let publicKey = try OpenSSLEncoding.parsePublicKey(der: subjectPublicKeyInfo)
+        guard let keyType = OpenSSLKeys.type(of: publicKey) else {
+            throw DevelopmentPKIError(
+                .invalidPublicKey, "the public key is not P-256, P-384, RSA 2048 or Ed25519 (DevelopmentKeyType)")
+        }
+        let template = CertificateTemplate(
+            organization: self.organization, commonName: commonName, serial: try serial ?? OpenSSLKeys.randomSerial(),
+            notBefore: notBefore, notAfter: notAfter, keyType: keyType,
+            profile: .leaf(sans: sans, ekus: ekus, keyUsage: .standard))
+        let issued = try OpenSSLCertificateBuilder.issue(
+            template, publicKey: publicKey,
+            authority: .authority(
+                certificateDER: self.certificate.der, privateKeyPEM: self.certificate.privateKeyPEM,
+                keyType: self.certificate.keyType))
+        let chainPEM = self.isRoot ? issued.certificatePEM : issued.certificatePEM + self.certificate.chainPEM
+        return Self.certificate(issued, template: template, chainPEM: chainPEM)
+    }
+
     /// A device certificate: CN `device-<id>` (`<id>` alone when that would pass the 64 characters of
     /// RFC 5280's ub-common-name), SAN URI `urn:samd:device:<id>`, EKU clientAuth.
     /// - Parameters:

@@ -45,6 +45,9 @@ extension DevelopmentPKIError {
         /// A stored CA certificate or key cannot serve: unreadable PEM, not a CA, key does not match, or an
         /// unsupported key algorithm.
         public static let invalidAuthority = Code("invalidAuthority")
+        /// A public key to certify is not a DER SubjectPublicKeyInfo of a ``DevelopmentKeyType``, or is longer
+        /// than ``DevelopmentCertificateAuthority/maximumSubjectPublicKeyInfoBytes``.
+        public static let invalidPublicKey = Code("invalidPublicKey")
         /// A file to be written already exists and overwriting was not asked for.
         public static let outputExists = Code("outputExists")
         /// A directory or file cannot be created, written, synced or renamed.

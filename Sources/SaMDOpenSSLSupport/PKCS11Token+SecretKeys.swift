@@ -42,7 +42,7 @@ package struct PKCS11SecurityAttributes: Sendable, Hashable {
     package let neverExtractable: Bool
     /// `CKA_LOCAL`: generated in the token (not imported).
     package let local: Bool
-    /// `CKA_VALUE_LEN`: the key's length, in bytes.
+    /// `CKA_VALUE_LEN`: the key's length, in bytes (0 for a private key, which has none).
     package let valueLengthBytes: Int
 }
 
@@ -157,20 +157,7 @@ extension PKCS11Token {
 
     /// Up to two handles of secret keys labelled `label`: enough to tell none, one and several apart.
     private func findSecretKeyHandles(label: String, session: CK_SESSION_HANDLE) throws -> [CK_OBJECT_HANDLE] {
-        let template = PKCS11Template()
-        template.append(CKA_CLASS, CKO_SECRET_KEY)
-        template.append(CKA_LABEL, Array(label.utf8))
-        let initResult = template.withAttributes { attributes, count in
-            self.functions.pointee.C_FindObjectsInit(session, attributes, count)
-        }
-        try self.check("C_FindObjectsInit (secret key \(PKCS11Text.escaped(label)))", initResult)
-        var handles = [CK_OBJECT_HANDLE](repeating: 0, count: 2)
-        var found: CK_ULONG = 0
-        let findResult = self.functions.pointee.C_FindObjects(session, &handles, CK_ULONG(handles.count), &found)
-        let finalResult = self.functions.pointee.C_FindObjectsFinal(session)
-        try self.check("C_FindObjects (secret key \(PKCS11Text.escaped(label)))", findResult)
-        try self.check("C_FindObjectsFinal", finalResult)
-        return Array(handles.prefix(Int(min(found, 2))))
+        try self.findHandles(class: CKO_SECRET_KEY, label: label, session: session)
     }
 
     /// Destroys `key` in the token (`C_DestroyObject`): its value is gone for good (crypto-shredding).
@@ -186,6 +173,14 @@ extension PKCS11Token {
     /// Reads back the security attributes of `key` (`C_GetAttributeValue`).
     /// - Throws: ``PKCS11Error/Code/objectNotFound`` when it no longer exists; another mapped `CK_RV`.
     package func securityAttributes(of key: PKCS11SecretKey) throws -> PKCS11SecurityAttributes {
+        try self.securityAttributes(handle: key.handle, label: key.label, readsValueLength: true)
+    }
+
+    /// The security flags of the object `handle` and, when `readsValueLength` (a secret key), its
+    /// `CKA_VALUE_LEN`; otherwise ``PKCS11SecurityAttributes/valueLengthBytes`` is 0.
+    func securityAttributes(handle: CK_OBJECT_HANDLE, label: String, readsValueLength: Bool) throws
+        -> PKCS11SecurityAttributes
+    {
         try self.withSession { session in
             let template = PKCS11Template()
             let flags = [
@@ -193,16 +188,17 @@ extension PKCS11Token {
                 CKA_LOCAL,
             ]
             for flag in flags { template.append(flag, false) }
-            template.append(CKA_VALUE_LEN, CK_ULONG(0))
+            if readsValueLength { template.append(CKA_VALUE_LEN, CK_ULONG(0)) }
             let result = template.withAttributes { attributes, count in
-                self.functions.pointee.C_GetAttributeValue(session, key.handle, attributes, count)
+                self.functions.pointee.C_GetAttributeValue(session, handle, attributes, count)
             }
-            try self.check("C_GetAttributeValue (security attributes) of \(PKCS11Text.escaped(key.label))", result)
+            try self.check("C_GetAttributeValue (security attributes) of \(PKCS11Text.escaped(label))", result)
             return PKCS11SecurityAttributes(
                 token: template.boolValue(at: 0), isPrivate: template.boolValue(at: 1),
                 sensitive: template.boolValue(at: 2), alwaysSensitive: template.boolValue(at: 3),
                 extractable: template.boolValue(at: 4), neverExtractable: template.boolValue(at: 5),
-                local: template.boolValue(at: 6), valueLengthBytes: Int(clamping: template.unsignedValue(at: 7)))
+                local: template.boolValue(at: 6),
+                valueLengthBytes: readsValueLength ? Int(clamping: template.unsignedValue(at: 7)) : 0)
         }
     }
 

@@ -1,5 +1,6 @@
-// Certificates for key pairs generated in a SoftHSM2 token: the public key read with pkcs11-tool, the certificate
-// issued with `openssl x509 -new -force_pubkey` by a test CA (SaMDDevPKI issues only for keys it generates).
+// Certificates for key pairs generated in a SoftHSM2 token: for a pair pkcs11-tool made, the public key read with
+// pkcs11-tool and the certificate issued with `openssl x509 -new -force_pubkey` by a test CA (an independent issuer);
+// for a pair SaMDKit made, SaMDDevPKI's `issueLeaf(forPublicKey:…)` on the SPKI the token returned.
 
 public import Foundation
 public import SaMDDevPKI
@@ -65,6 +66,19 @@ extension SoftHSMToken {
         let chain = stem + ".chain.pem"
         let leafPEM = try String(contentsOfFile: leaf, encoding: .utf8)
         try Data((leafPEM + authority.certificate.certificatePEM).utf8).write(to: URL(fileURLWithPath: chain))
+        return chain
+    }
+
+    /// Issues a serverAuth leaf for `subjectPublicKeyInfo` (DER, a key held in a token) from `authority` with
+    /// SaMDDevPKI and writes its chain (leaf, then `authority`'s chain) to `directory`; returns the chain's path.
+    public static func issueCertificate(
+        forPublicKey subjectPublicKeyInfo: [UInt8], by authority: DevelopmentCertificateAuthority,
+        commonName: String, sans: [DevelopmentSAN], in directory: URL
+    ) throws -> String {
+        let leaf = try authority.issueLeaf(
+            forPublicKey: subjectPublicKeyInfo, commonName: commonName, sans: sans, ekus: [.serverAuth])
+        let chain = directory.appendingPathComponent("\(commonName)-\(UUID().uuidString.prefix(8)).chain.pem").path
+        try Data(leaf.chainPEM.utf8).write(to: URL(fileURLWithPath: chain))
         return chain
     }
 }

@@ -28,6 +28,10 @@ final class TokenKeyFixture: Sendable {
     let clientChain: String
     let otherChain: String
     let rsaServerChain: String
+    /// Key `generated` (P-256), made by SaMDKit itself (`PKCS11Token.generateECKeyPair`): its SubjectPublicKeyInfo
+    /// as the token returned it, and its chain issued by SaMDDevPKI for that SPKI (`issueLeaf(forPublicKey:…)`).
+    let generatedSPKI: [UInt8]
+    let generatedChain: String
 
     private init() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -44,6 +48,12 @@ final class TokenKeyFixture: Sendable {
         try await self.token.generateKeyPair(label: "other", id: "03")
         try await self.token.generateKeyPair(label: "rsa-server", type: "RSA:2048", id: "04")
         try await self.pinToken.generateKeyPair(label: "probe", id: "01")
+        // Through the installed module (this process's instance, which made the tokens); the engine's copy is
+        // initialised later and reads the pair from the token's directory.
+        let maker = try PKCS11Token(
+            module: try PKCS11Module.load(path: SoftHSMToken.modulePath), label: self.token.label,
+            pin: try SecureBytes(copying: Array(SoftHSMToken.testPIN.utf8)))
+        self.generatedSPKI = try maker.generateECKeyPair(label: "generated", id: [0x05]).subjectPublicKeyInfo
         self.modulePath = directory.appendingPathComponent("libsofthsm2-copy.so").path
         // The file itself, not the installed symbolic link (a relative one, which would dangle here).
         let installed = URL(fileURLWithPath: SoftHSMToken.modulePath).resolvingSymlinksInPath().path
@@ -57,6 +67,9 @@ final class TokenKeyFixture: Sendable {
             serverAuth: false, clientAuth: true, in: directory)
         self.otherChain = try await self.token.issueCertificate(
             forKey: "other", by: ca, commonName: "gateway.test", subjectAltNames: serverSANs, in: directory)
+        self.generatedChain = try SoftHSMToken.issueCertificate(
+            forPublicKey: self.generatedSPKI, by: ca, commonName: "gateway.test",
+            sans: [.dns("gateway.test"), .dns("localhost"), .ip("127.0.0.1")], in: directory)
         self.rsaServerChain = try await self.token.issueCertificate(
             forKey: "rsa-server", by: ca, commonName: "gateway.test", subjectAltNames: serverSANs, in: directory)
     }
@@ -126,6 +139,18 @@ struct TokenKeyTests {
         let result = try self.handshake(client: Fixtures.clientConfiguration(), server: server)
         #expect(result.client.protocolVersion == "TLSv1.3")
         #expect(result.client.peer?.spkiSHA256 == serverContext.certificate?.spkiSHA256)
+        #expect(result.client.peer?.subject.contains("CN=gateway.test") == true)
+    }
+
+    @Test("TLS 1.3 with a P-256 key SaMDKit generated in the token, certified by SaMDDevPKI for the token's SPKI")
+    func serverKeyGeneratedBySaMDKit() async throws {
+        let fixture = try await TokenKeyFixture.shared.value
+        let server = TLSConfiguration.server(
+            identity: .token(certificateChain: fixture.generatedChain, privateKey: try fixture.key("generated")))
+        let result = try self.handshake(client: Fixtures.clientConfiguration(), server: server)
+        #expect(result.client.protocolVersion == "TLSv1.3")
+        // The certificate the client saw carries the key the token generated, which signed the handshake.
+        #expect(result.client.peer?.spkiSHA256 == (try DigestAlgorithm.sha256.hash(fixture.generatedSPKI)))
         #expect(result.client.peer?.subject.contains("CN=gateway.test") == true)
     }
 

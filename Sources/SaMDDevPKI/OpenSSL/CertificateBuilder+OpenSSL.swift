@@ -18,6 +18,21 @@ enum OpenSSLCertificateBuilder {
         )
     }
 
+    /// A certificate for `publicKey` (a key held elsewhere, such as in a PKCS #11 token) signed by `signer`, a
+    /// CA; the material's `privateKeyPEM` is empty.
+    static func issue(_ template: CertificateTemplate, publicKey: PrivateKey, authority signer: CertificateSigner)
+        throws -> IssuedMaterial
+    {
+        let certificate = try self.build(template, key: publicKey, signer: signer)
+        return IssuedMaterial(
+            certificatePEM: try OpenSSLEncoding.pem(of: certificate),
+            privateKeyPEM: "",
+            der: try OpenSSLEncoding.der(of: certificate),
+            subject: try OpenSSLEncoding.subject(of: certificate),
+            spkiSHA256: try OpenSSLEncoding.spkiSHA256(of: certificate)
+        )
+    }
+
     /// The (NID, X509V3 configuration value) pairs of `template`, in order: the subject key identifier
     /// comes before the authority key identifier, which may need it (self-signed).
     static func extensions(_ template: CertificateTemplate) -> [(nid: Int32, value: String)] {
@@ -69,6 +84,8 @@ enum OpenSSLCertificateBuilder {
         }
     }
 
+    /// `key` is the subject's key: a private key (its public half is certified) or a public key only, for an
+    /// authority signer.
     private static func build(_ template: CertificateTemplate, key: PrivateKey, signer: CertificateSigner) throws
         -> X509Certificate
     {

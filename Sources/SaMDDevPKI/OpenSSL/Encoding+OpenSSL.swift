@@ -45,6 +45,26 @@ enum OpenSSLEncoding {
         return key
     }
 
+    /// The public key of a DER SubjectPublicKeyInfo (`d2i_PUBKEY`), in SaMDOpenSSLSupport's `EVP_PKEY` owner; the
+    /// whole of `der` must be the one structure.
+    /// - Throws: ``DevelopmentPKIError/Code/invalidPublicKey`` when it is not.
+    static func parsePublicKey(der: [UInt8]) throws -> PrivateKey {
+        let parsed: (OpaquePointer?, Int) = der.withUnsafeBufferPointer { buffer in
+            var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
+            let key = d2i_PUBKEY(nil, &cursor, buffer.count)
+            return (key, cursor.map { $0 - buffer.baseAddress! } ?? 0)
+        }
+        guard let key = parsed.0 else {
+            throw DevelopmentPKIError.openSSL(.invalidPublicKey, "not a DER SubjectPublicKeyInfo (d2i_PUBKEY)")
+        }
+        let owner = PrivateKey(takingOwnership: key)
+        guard parsed.1 == der.count else {
+            throw DevelopmentPKIError(
+                .invalidPublicKey, "\(der.count - parsed.1) bytes follow the SubjectPublicKeyInfo")
+        }
+        return owner
+    }
+
     static func der(of certificate: X509Certificate) throws -> [UInt8] {
         guard let der = certificate.derBytes else { throw DevelopmentPKIError.openSSL("i2d_X509") }
         return der
