@@ -65,7 +65,10 @@ public struct TLSServerOptions: ParsableArguments {
     }
 
     public func validate() throws {
-        try validateKeyOptions(key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
+        // `--pin-file` may also open a key store in a token (samd-gateway): a program whose `--pin-file` is only for
+        // the key checks that itself (``validateKeyOptions(key:passphrase:pin:)``).
+        try validateKeyOptions(
+            key: self.key, passphrase: self.keyPassphrase, pin: self.pin, pinFileMayOpenKeyStore: true)
         if !self.clientCAOption.isEmpty, !self.clientCAAlias.isEmpty {
             throw ValidationError("--ca is another spelling of --client-ca: give one of them")
         }

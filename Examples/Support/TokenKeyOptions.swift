@@ -94,8 +94,12 @@ public func identitySource(
 }
 
 /// Checks `--key` with `--key-passphrase-file` and `--pin-file`, for a command's `validate()`.
+/// - Parameter pinFileMayOpenKeyStore: whether `--pin-file` may be given with a file key because it also opens a key
+///   store whose KEKs are in a token (`samd-gateway serve`); that program checks it when it opens the key store.
 /// - Throws: `ValidationError` (exit 64) as ``identitySource(certificateChain:key:passphrase:pin:)``.
-public func validateKeyOptions(key: String?, passphrase: KeyPassphraseOption, pin: PKCS11PINOption) throws {
+public func validateKeyOptions(
+    key: String?, passphrase: KeyPassphraseOption, pin: PKCS11PINOption, pinFileMayOpenKeyStore: Bool = false
+) throws {
     let argument = try key.map(PrivateKeyArgument.parse)
     switch argument {
     case .token:
@@ -103,6 +107,6 @@ public func validateKeyOptions(key: String?, passphrase: KeyPassphraseOption, pi
             throw ValidationError("--key-passphrase-file is for a PEM key file; a pkcs11: key takes --pin-file")
         }
     case .file, nil:
-        if pin.file != nil { throw ValidationError("--pin-file is for a pkcs11: --key") }
+        if pin.file != nil, !pinFileMayOpenKeyStore { throw ValidationError("--pin-file is for a pkcs11: --key") }
     }
 }
