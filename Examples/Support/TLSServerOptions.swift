@@ -51,7 +51,9 @@ public struct TLSServerOptions: ParsableArguments {
     /// The server identity from `--cert`, `--key` (a PEM file or a `pkcs11:` URI) and `--key-passphrase-file` or
     /// `--pin-file`. Exit 66 when the passphrase file cannot be used (``KeyPassphraseOption/read()``).
     public func identity() throws -> TLSIdentitySource {
-        try identitySource(certificateChain: self.cert, key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
+        try identitySource(
+            certificateChain: self.cert, key: self.key, passphrase: self.keyPassphrase, pin: self.pin,
+            pinFileMayOpenKeyStore: true)
     }
 
     /// The CRLs of `--crl`, each a PEM file.

@@ -81,10 +81,12 @@ public struct PKCS11PINOption: ParsableArguments {
 /// PIN of `pin`).
 /// - Throws: `ValidationError` (exit 64) for a bad `pkcs11:` URI, `--key-passphrase-file` with a token key, or
 ///   `--pin-file` with a file key; `ExitCode` 66 for an unusable passphrase file.
+/// - Parameter pinFileMayOpenKeyStore: as ``validateKeyOptions(key:passphrase:pin:pinFileMayOpenKeyStore:)``.
 public func identitySource(
-    certificateChain: String, key: String, passphrase: KeyPassphraseOption, pin: PKCS11PINOption
+    certificateChain: String, key: String, passphrase: KeyPassphraseOption, pin: PKCS11PINOption,
+    pinFileMayOpenKeyStore: Bool = false
 ) throws -> TLSIdentitySource {
-    try validateKeyOptions(key: key, passphrase: passphrase, pin: pin)
+    try validateKeyOptions(key: key, passphrase: passphrase, pin: pin, pinFileMayOpenKeyStore: pinFileMayOpenKeyStore)
     switch try PrivateKeyArgument.parse(key) {
     case .file(let path):
         return .files(certificateChain: certificateChain, privateKey: path, passphrase: try passphrase.read())

@@ -204,7 +204,7 @@ public struct KeyRotationJob: Sendable {
     }
 
     private func activeVersion() throws -> UInt32 {
-        try EncryptedRecordStore.keyCall { try self.store.keyStore.sealingKey(named: self.kekName).identifier.version }
+        try EncryptedRecordStore.sealingKEK(named: self.kekName, in: self.store.keyStore).version
     }
 
     private func checkpoint(target: KeyIdentifier, cursor: String?, done: Int, rewrapped: Int, keepCounts: Bool = false)

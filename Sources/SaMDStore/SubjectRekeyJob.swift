@@ -57,7 +57,7 @@ public struct SubjectRekeyJob: Sendable {
         let started = ContinuousClock.now
         let keys = self.store.keyStore
         // New subject keys are wrapped under the KEK's active version: one must seal (a compromised one never does).
-        _ = try EncryptedRecordStore.keyCall { try keys.sealingKey(named: FileKeyStore.defaultKeyName) }
+        _ = try EncryptedRecordStore.sealingKEK(named: FileKeyStore.defaultKeyName, in: keys)
         let (notBefore, cursor, resumed) = try self.start()
         let settings = try self.store.jobConnectionSettings()
         defer { self.store.restore(settings) }
