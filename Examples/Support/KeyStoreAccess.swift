@@ -49,6 +49,7 @@ public struct KeyStoreAccessError: Error, CustomStringConvertible {
         self.reason = reason
     }
 
+    /// `CODE: REASON`.
     public var description: String { "\(self.code): \(self.reason)" }
 
     /// The sysexits(3) code of ``code``: 64 ``Code/usage``, 66 ``Code/pinUnavailable``, 69
@@ -63,6 +64,7 @@ public struct KeyStoreAccessError: Error, CustomStringConvertible {
 
     /// The stable identity of a ``KeyStoreAccessError``.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
+        /// The code's name, as its property is spelled.
         public let description: String
         private init(_ description: String) { self.description = description }
 

@@ -313,4 +313,29 @@ struct SamdVaultTokenCustodyTests {
         #expect(!FileManager.default.fileExists(atPath: fresh.path("ks")))
         #expect(try await fresh.secretKeyObjects().isEmpty)
     }
+
+    @Test("--help says how a key store in a token is made and opened, and what seal needs")
+    func helpExplainsTokenCustody() async throws {
+        let vault = try ProgramLocations.binary("samd-vault")
+        // The help as one line: ArgumentParser wraps it at any space.
+        func help(_ arguments: [String]) async throws -> String {
+            let run = try await ChildProcess.run(vault, arguments + ["--help"])
+            return run.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        }
+        let top = try await help([])
+        for needle in ["--kek pkcs11:", "SAMD_PKCS11_PIN", "--pin-file", "--subject", "pin-value", "exit 64"] {
+            #expect(top.contains(needle), "samd-vault --help lacks \(needle): \(top)")
+        }
+        let initHelp = try await help(["keys", "init"])
+        for needle in ["--kek", "module-path", "--pin-file", "SAMD_PKCS11_PIN", "never extractable"] {
+            #expect(initHelp.contains(needle), "keys init --help lacks \(needle): \(initHelp)")
+        }
+        let destroyHelp = try await help(["keys", "destroy"])
+        #expect(destroyHelp.contains("destroy its object"), "\(destroyHelp)")
+        for command in [["seal"], ["open"], ["rewrap"], ["shred"], ["keys", "rotate"], ["keys", "list"]] {
+            let text = try await help(command)
+            #expect(text.contains("--pin-file"), "\(command) --help lacks --pin-file")
+            #expect(!text.contains("--pin <"), "\(command) --help offers --pin")
+        }
+    }
 }
