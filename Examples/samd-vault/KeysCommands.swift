@@ -6,6 +6,10 @@ import SaMDExampleSupport
 import SaMDKeys
 import SaMDOpenSSLSupport
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the key store: create it, rotate, list, retire and destroy KEK versions.",
@@ -76,6 +80,7 @@ struct Keys: ParsableCommand {
                 let store: FileKeyStore
                 var custody = "under a passphrase"
                 if let kek = self.kek {
+                    try Keys.checkDirectoryBeforeTouchingToken(self.store.keystore)
                     let tokenCustody = try createTokenCustody(uri: kek, pinFile: self.store.pin.file)
                     store = try FileKeyStore.create(
                         at: self.store.keystore, custody: tokenCustody, cryptoperiod: cryptoperiod)
@@ -92,6 +97,32 @@ struct Keys: ParsableCommand {
                     "created key store \(store.directory) with \(try store.list().map(\.identifier.description).joined(separator: ", ")) (KEK \(custody))"
                 )
             }
+        }
+    }
+
+    /// The key store directory checked as `FileKeyStore.create` checks it, before the token is touched: once the
+    /// token holds the store's keys, a store that then cannot be created would leave them there, and a token holds
+    /// one store's keys (a second `keys init` is refused). Exit 73: an existing `path` that is not a directory or
+    /// that group or others may access, or a missing one whose parent cannot take it.
+    static func checkDirectoryBeforeTouchingToken(_ path: String) throws {
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            let parent = parentDirectory(of: path)
+            guard errno == ENOENT, access(parent, W_OK | X_OK) == 0 else {
+                throw Failure(
+                    status: ExitStatus.cannotCreate, message: "\(path): cannot create the key store directory here")
+            }
+            return
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(status: ExitStatus.cannotCreate, message: "\(path) exists and is not a directory")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw Failure(
+                status: ExitStatus.cannotCreate,
+                message:
+                    "\(path) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8))); a key store directory is 0700"
+            )
         }
     }
 

@@ -338,4 +338,24 @@ struct SamdVaultTokenCustodyTests {
             #expect(!text.contains("--pin <"), "\(command) --help offers --pin")
         }
     }
+
+    @Test("keys init --kek into a directory others may read is 73 before the token is touched; fixed, it succeeds")
+    func initChecksTheDirectoryBeforeTheToken() async throws {
+        let workspace = try await Workspace()
+        let directory = workspace.path("ks")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        chmod(directory, 0o755)
+        let open = try await workspace.run(["keys", "init", "--keystore", "ks", "--kek", workspace.kek])
+        #expect(open.status == 73, "\(open)")
+        #expect(open.standardError.contains("0700"), "\(open)")
+        // The token holds nothing: a later init in it is not refused as a second store.
+        #expect(try await workspace.secretKeyObjects().isEmpty)
+        try workspace.write("x", to: "a-file")
+        let file = try await workspace.run(["keys", "init", "--keystore", "a-file", "--kek", workspace.kek])
+        #expect(file.status == 73, "\(file)")
+        #expect(try await workspace.secretKeyObjects().isEmpty)
+        chmod(directory, 0o700)
+        try await workspace.initialise()
+        try await workspace.expectKEKObjectLocked("records:1")
+    }
 }

@@ -173,4 +173,21 @@ struct GatewayTokenCustodyTests {
         let listing = try await setup.token.pkcs11Tool(["--list-objects", "--type", "secrkey"])
         #expect(listing.output.contains("records:1") && !listing.output.contains("records:2"), "\(listing)")
     }
+
+    @Test("serve --help and rotate --help say how a key store in a token is opened")
+    func helpExplainsTokenKeyStores() async throws {
+        let gateway = try ProgramLocations.binary("samd-gateway")
+        for command in ["serve", "rotate"] {
+            let run = try await ChildProcess.run(gateway, [command, "--help"])
+            let text = run.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            for needle in ["--pin-file", "PKCS #11 token", "69"] {
+                #expect(text.contains(needle), "\(command) --help lacks \(needle): \(text)")
+            }
+            #expect(!text.contains("--pin <"), "\(command) --help offers --pin")
+        }
+        let serve = try await ChildProcess.run(gateway, ["serve", "--help"])
+        #expect(
+            serve.output.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("SAMD_PKCS11_PIN"),
+            "\(serve.output)")
+    }
 }
