@@ -125,7 +125,7 @@ public func openKeyStore(
                         "key store \(directory): its KEKs are in a PKCS #11 token; it opens with the token's PIN "
                             + "(--pin-file or SAMD_PKCS11_PIN), not a passphrase file")
                 }
-                return try openTokenCustody(record, uri: uri, pinFile: pinFile, directory: directory)
+                return try openTokenCustody(record, uri: uri, pinFile: pinFile)
             }
             if pinFile != nil, !pinFileHasOtherUse {
                 throw KeyStoreAccessError(
@@ -185,9 +185,8 @@ public func createTokenCustody(uri text: String, pinFile: String?) throws -> PKC
     }
 }
 
-private func openTokenCustody(_ record: KEKCustodyRecord, uri: String, pinFile: String?, directory: String) throws
-    -> PKCS11Custody
-{
+/// The custody `record` names, logged in with the PIN of `pinFile` or `SAMD_PKCS11_PIN`.
+private func openTokenCustody(_ record: KEKCustodyRecord, uri: String, pinFile: String?) throws -> PKCS11Custody {
     let pin = try readPIN(pinFile)
     do {
         return try PKCS11Custody(opening: record, pin: pin)
