@@ -190,4 +190,35 @@ struct GatewayTokenCustodyTests {
             serve.output.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("SAMD_PKCS11_PIN"),
             "\(serve.output)")
     }
+
+    @Test("--pin-file with a key file: 64 for samd-tls serve, and for samd-gateway serve over a passphrase key store")
+    func pinFileWithoutAnyTokenIsAUsageError() async throws {
+        let pki = Harness.pki
+        let work = try Harness.TemporaryDirectory()
+        let pinFile = work.file("pin")
+        try Data((SoftHSMToken.testPIN + "\n").utf8).write(to: URL(fileURLWithPath: pinFile))
+        chmod(pinFile, 0o600)
+        let tls = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-tls"),
+            [
+                "serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("server"),
+                "--pin-file", pinFile,
+            ],
+            timeout: .seconds(30))
+        #expect(tls.status == 64, "\(tls)")
+        #expect(tls.standardError.contains("--pin-file is for a pkcs11: --key"), "\(tls)")
+
+        let stores = try Harness.Stores()
+        let freshStore = work.file("records-never-created")
+        let gateway = try await ChildProcess.run(
+            try ProgramLocations.binary("samd-gateway"),
+            [
+                "serve", "--listen", "127.0.0.1:0", "--cert", pki.cert("server"), "--key", pki.key("server"),
+                "--client-ca", pki.root, "--store", freshStore, "--keystore", stores.keysPath, "--pin-file", pinFile,
+            ],
+            environment: ["SAMD_PASSPHRASE": Harness.passphrase], timeout: .seconds(30))
+        #expect(gateway.status == 64, "\(gateway)")
+        #expect(gateway.standardError.contains("under a passphrase"), "\(gateway)")
+        #expect(!FileManager.default.fileExists(atPath: freshStore))
+    }
 }
