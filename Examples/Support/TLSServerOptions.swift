@@ -51,7 +51,9 @@ public struct TLSServerOptions: ParsableArguments {
     /// The server identity from `--cert`, `--key` (a PEM file or a `pkcs11:` URI) and `--key-passphrase-file` or
     /// `--pin-file`. Exit 66 when the passphrase file cannot be used (``KeyPassphraseOption/read()``).
     public func identity() throws -> TLSIdentitySource {
-        try identitySource(certificateChain: self.cert, key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
+        try identitySource(
+            certificateChain: self.cert, key: self.key, passphrase: self.keyPassphrase, pin: self.pin,
+            pinFileMayOpenKeyStore: true)
     }
 
     /// The CRLs of `--crl`, each a PEM file.
@@ -65,7 +67,10 @@ public struct TLSServerOptions: ParsableArguments {
     }
 
     public func validate() throws {
-        try validateKeyOptions(key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
+        // `--pin-file` may also open a key store in a token (samd-gateway): a program whose `--pin-file` is only for
+        // the key checks that itself (``validateKeyOptions(key:passphrase:pin:)``).
+        try validateKeyOptions(
+            key: self.key, passphrase: self.keyPassphrase, pin: self.pin, pinFileMayOpenKeyStore: true)
         if !self.clientCAOption.isEmpty, !self.clientCAAlias.isEmpty {
             throw ValidationError("--ca is another spelling of --client-ca: give one of them")
         }

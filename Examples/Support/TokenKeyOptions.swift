@@ -81,10 +81,12 @@ public struct PKCS11PINOption: ParsableArguments {
 /// PIN of `pin`).
 /// - Throws: `ValidationError` (exit 64) for a bad `pkcs11:` URI, `--key-passphrase-file` with a token key, or
 ///   `--pin-file` with a file key; `ExitCode` 66 for an unusable passphrase file.
+/// - Parameter pinFileMayOpenKeyStore: as ``validateKeyOptions(key:passphrase:pin:pinFileMayOpenKeyStore:)``.
 public func identitySource(
-    certificateChain: String, key: String, passphrase: KeyPassphraseOption, pin: PKCS11PINOption
+    certificateChain: String, key: String, passphrase: KeyPassphraseOption, pin: PKCS11PINOption,
+    pinFileMayOpenKeyStore: Bool = false
 ) throws -> TLSIdentitySource {
-    try validateKeyOptions(key: key, passphrase: passphrase, pin: pin)
+    try validateKeyOptions(key: key, passphrase: passphrase, pin: pin, pinFileMayOpenKeyStore: pinFileMayOpenKeyStore)
     switch try PrivateKeyArgument.parse(key) {
     case .file(let path):
         return .files(certificateChain: certificateChain, privateKey: path, passphrase: try passphrase.read())
@@ -94,8 +96,12 @@ public func identitySource(
 }
 
 /// Checks `--key` with `--key-passphrase-file` and `--pin-file`, for a command's `validate()`.
+/// - Parameter pinFileMayOpenKeyStore: whether `--pin-file` may be given with a file key because it also opens a key
+///   store whose KEKs are in a token (`samd-gateway serve`); that program checks it when it opens the key store.
 /// - Throws: `ValidationError` (exit 64) as ``identitySource(certificateChain:key:passphrase:pin:)``.
-public func validateKeyOptions(key: String?, passphrase: KeyPassphraseOption, pin: PKCS11PINOption) throws {
+public func validateKeyOptions(
+    key: String?, passphrase: KeyPassphraseOption, pin: PKCS11PINOption, pinFileMayOpenKeyStore: Bool = false
+) throws {
     let argument = try key.map(PrivateKeyArgument.parse)
     switch argument {
     case .token:
@@ -103,6 +109,6 @@ public func validateKeyOptions(key: String?, passphrase: KeyPassphraseOption, pi
             throw ValidationError("--key-passphrase-file is for a PEM key file; a pkcs11: key takes --pin-file")
         }
     case .file, nil:
-        if pin.file != nil { throw ValidationError("--pin-file is for a pkcs11: --key") }
+        if pin.file != nil, !pinFileMayOpenKeyStore { throw ValidationError("--pin-file is for a pkcs11: --key") }
     }
 }

@@ -24,7 +24,7 @@ enum GatewayExitCodes {
         (ExitStatus.noInput, "an input file (certificate, key, CA, CRL, passphrase or PIN file) cannot be read"),
         (
             ExitStatus.unavailable,
-            "cannot listen on the address, or the token of a pkcs11: --key is absent, refused the PIN, or its module cannot be loaded"
+            "cannot listen on the address, or the token of a pkcs11: --key or of the key store is absent, refused the PIN, or its module cannot be loaded"
         ),
         (ExitStatus.software, "internal error"),
         (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
@@ -43,7 +43,11 @@ enum GatewayExitCodes {
         ),
         (
             ExitStatus.noInput,
-            "--store holds no record store (no records.sqlite), or the passphrase file cannot be read"
+            "--store holds no record store (no records.sqlite), or the passphrase or PIN file cannot be read"
+        ),
+        (
+            ExitStatus.unavailable,
+            "the key store's PKCS #11 token is absent, refused the PIN, or its module cannot be loaded (nothing is written)"
         ),
         (ExitStatus.software, "internal error"),
         (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
@@ -60,8 +64,10 @@ enum GatewayExitCodes {
     }
 }
 
-/// The record store and the key store under it, opened as `samd-vault` opens a key store: the passphrase
-/// from `--passphrase-file` or the `SAMD_PASSPHRASE` environment variable, never from the command line.
+/// The record store and the key store under it, opened as `samd-vault` opens a key store: with the custody the
+/// key store records — its passphrase from `--passphrase-file` or the `SAMD_PASSPHRASE` environment variable, or,
+/// for a key store whose KEKs are in a PKCS #11 token, the token's user PIN from `--pin-file` or `SAMD_PKCS11_PIN`
+/// (the command's own PIN option: `serve`'s is the one of its TLS options) — never from the command line.
 struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
@@ -70,13 +76,16 @@ struct StoreOptions: ParsableArguments {
     var store: String
 
     @Option(
-        name: .long, help: ArgumentHelp("The key store directory, made by `samd-vault keys init`.", valueName: "dir"))
+        name: .long,
+        help: ArgumentHelp(
+            "The key store directory, made by `samd-vault keys init` (its KEKs under a passphrase or in a PKCS #11 token).",
+            valueName: "dir"))
     var keystore: String
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "A file holding the key store's passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable.",
+            "A file holding the passphrase of a key store under a passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable.",
             valueName: "file")
     )
     var passphraseFile: String?
@@ -94,17 +103,27 @@ struct StoreOptions: ParsableArguments {
         throw ExitCode(ExitStatus.noInput)
     }
 
-    /// Opens both stores; exit 66 for a passphrase file that cannot be read, 78 for a key store that cannot
-    /// be opened (no or wrong passphrase, modified, mis-permissioned), 74 for I/O and storage failures.
-    func open(maximumRecordByteCount: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount) throws
-        -> EncryptedRecordStore
-    {
+    /// Opens both stores, the key store with the custody it records (`openKeyStore`), its PIN — for a key store in
+    /// a token — from `pinFile` or `SAMD_PKCS11_PIN`. Exit 64 for a secret option that does not fit the key store
+    /// (`--passphrase-file` for a token store; `--pin-file` for a passphrase store unless `pinFileHasOtherUse`,
+    /// the PIN of a `pkcs11:` TLS key); 66 for a passphrase or PIN that cannot be read; 69 for a token that is
+    /// absent, refused the PIN or whose module cannot be loaded (nothing is written then); 78 for a key store
+    /// that cannot be opened (no or wrong passphrase, modified, mis-permissioned); 74 for I/O and storage failures.
+    func open(
+        maximumRecordByteCount: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount, pinFile: String?,
+        pinFileHasOtherUse: Bool = false
+    ) throws -> EncryptedRecordStore {
         try requireReadable([self.passphraseFile])
         let keys: FileKeyStore
         do {
-            let passphrase = try self.passphraseFile.map(Passphrase.fromFile) ?? Passphrase.fromEnvironment()
-            keys = try FileKeyStore(
-                opening: self.keystore, passphrase: passphrase, logger: Logger(label: "samdkit.keys"))
+            keys =
+                try openKeyStore(
+                    at: self.keystore, passphraseFile: self.passphraseFile, pinFile: pinFile,
+                    pinFileHasOtherUse: pinFileHasOtherUse, logger: Logger(label: "samdkit.keys")
+                ).store
+        } catch let error as KeyStoreAccessError {
+            printError(error.reason)
+            throw ExitCode(error.exitStatus)
         } catch let error as EnvelopeError {
             printError("key store \(self.keystore): \(error.code): \(error.reason)")
             throw ExitCode(RecordServiceExitStatus.code(forKeyStore: error))

@@ -33,6 +33,8 @@ struct Rotate: ParsableCommand {
 
     @OptionGroup var stores: StoreOptions
 
+    @OptionGroup var pin: KeyStorePINOption
+
     @Flag(name: .long, help: "Make a new KEK version first (a rotation).")
     var newVersion = false
 
@@ -64,7 +66,7 @@ struct Rotate: ParsableCommand {
         bootstrapLogging(level: .info)
         // A mistyped --store must not become a new, empty store whose rotation makes a KEK version anyway.
         try self.stores.requireExistingStore()
-        let store = try self.stores.open()
+        let store = try self.stores.open(pinFile: self.pin.file)
         let job = KeyRotationJob(store: store, kekName: self.kekName, batchSize: self.batchSize)
         let report = try Self.runJob("rotation") {
             try job.run(newKEKVersion: self.newVersion) { progress in

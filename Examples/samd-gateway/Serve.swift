@@ -28,6 +28,10 @@ struct Serve: AsyncParsableCommand {
             and one older than --max-connection-age. At most --max-connections connections are open at once (by \
             default fewer than the descriptor limit allows); more are closed at once. SIGINT or SIGTERM stops: requests in progress \
             finish (at most 10 s), then the gateway exits 0. Security events are logged on standard error.
+            The key store's KEKs may be under a passphrase (--passphrase-file or SAMD_PASSPHRASE) or in a PKCS #11 \
+            token (made with samd-vault keys init --kek pkcs11:…): then the token's user PIN comes from --pin-file \
+            or SAMD_PKCS11_PIN — the same PIN as a pkcs11: --key, which may be in the same token (one module, one \
+            login). A wrong PIN or an absent token: exit 69, nothing written.
             """ + "\nExit codes (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.serve)
     )
 
@@ -218,8 +222,12 @@ struct Serve: AsyncParsableCommand {
             printError("\(error.code): \(error.reason)")
             throw ExitCode(ExitStatus.code(forSetup: error))
         }
+        // One --pin-file for the pkcs11: key and a key store in a token: one token, one login.
+        let keyInToken: Bool
+        if case .token = try PrivateKeyArgument.parse(self.tls.key) { keyInToken = true } else { keyInToken = false }
         let store = try self.stores.open(
-            maximumRecordByteCount: max(self.maxBodyBytes, RecordGatewayConfiguration.defaultMaximumBodyByteCount))
+            maximumRecordByteCount: max(self.maxBodyBytes, RecordGatewayConfiguration.defaultMaximumBodyByteCount),
+            pinFile: self.tls.pin.file, pinFileHasOtherUse: keyInToken)
         let configuration = RecordGatewayConfiguration(
             tls: context,
             readers: self.readers,

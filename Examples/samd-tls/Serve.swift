@@ -54,6 +54,8 @@ struct Serve: AsyncParsableCommand {
     var identityReloadInterval: Double = 5
 
     func validate() throws {
+        // Here --pin-file is only for a pkcs11: --key (TLSServerOptions lets it open a key store too).
+        try validateKeyOptions(key: self.tls.key, passphrase: self.tls.keyPassphrase, pin: self.tls.pin)
         if self.tls.clientCA == nil, !self.allowPeer.isEmpty {
             throw ValidationError("--allow-peer needs --client-ca")
         }

@@ -42,6 +42,9 @@ func runReporting(_ body: () throws -> Void) throws {
     } catch let error as EnvelopeError {
         printError("\(error.code): \(error.reason)")
         throw ExitCode(ExitStatus.code(for: error))
+    } catch let error as KeyStoreAccessError {
+        printError(error.reason)
+        throw ExitCode(error.exitStatus)
     } catch let error as CryptoError {
         printError("\(error.code): \(error.reason)")
         throw ExitCode(ExitStatus.software)
@@ -56,15 +59,21 @@ func runReporting(_ body: () throws -> Void) throws {
     }
 }
 
-/// Options shared by every command that opens a key store.
+/// Options shared by every command that opens a key store: its directory and the secret of its custody — the
+/// passphrase of a store under a passphrase, or the user PIN of the PKCS #11 token a store's KEKs are in. Which one
+/// is read is found in the store's own record (``openKeyStore(at:passphraseFile:pinFile:pinFileHasOtherUse:lockTimeout:logger:)``).
 struct KeyStoreOptions: ParsableArguments {
     @Option(name: .long, help: "The key store directory.")
     var keystore: String
 
     @Option(
         name: .long,
-        help: "A file holding the passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable.")
+        help:
+            "A file holding the passphrase of a key store under a passphrase (mode 0600). Default: the SAMD_PASSPHRASE environment variable."
+    )
     var passphraseFile: String?
+
+    @OptionGroup var pin: KeyStorePINOption
 
     func passphrase() throws -> SecureBytes {
         if let file = self.passphraseFile {
@@ -73,8 +82,15 @@ struct KeyStoreOptions: ParsableArguments {
         return try Passphrase.fromEnvironment()
     }
 
+    /// The store with the custody it records.
+    /// - Throws: `KeyStoreAccessError` (a secret option that does not fit, no PIN, the token unavailable);
+    ///   `EnvelopeError`.
+    func openWithCustody() throws -> OpenedKeyStore {
+        try openKeyStore(at: self.keystore, passphraseFile: self.passphraseFile, pinFile: self.pin.file)
+    }
+
     func open() throws -> FileKeyStore {
-        try FileKeyStore(opening: self.keystore, passphrase: self.passphrase())
+        try self.openWithCustody().store
     }
 }
 

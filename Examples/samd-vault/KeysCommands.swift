@@ -4,6 +4,11 @@ import SaMDCrypto
 import SaMDEnvelope
 import SaMDExampleSupport
 import SaMDKeys
+import SaMDOpenSSLSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,13 +28,44 @@ struct Keys: ParsableCommand {
     }
 
     struct Init: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a key store with one active KEK, records:1.")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a key store with one active KEK, records:1.",
+            discussion: """
+                Without --kek the KEK versions are kept wrapped under a key derived from the passphrase \
+                (--passphrase-file or SAMD_PASSPHRASE; Argon2id, --kdf-cost). With --kek pkcs11:… they are \
+                AES-256 keys generated inside that PKCS #11 token (sensitive, never extractable), labelled \
+                records:1, records:2, …; the token's user PIN comes from --pin-file or SAMD_PKCS11_PIN, never \
+                from the command line or the URI (pin-value: exit 64). The store records the token and module, so \
+                every later command needs only the PIN. A token holds one key store's keys.
+                """
+        )
         @OptionGroup var store: KeyStoreOptions
         @Option(
-            help: "Argon2id cost for the passphrase: moderate (3 passes, 256 MiB) or interactive (2 passes, 64 MiB).")
-        var kdfCost: KDFCost = .moderate
+            help: ArgumentHelp(
+                "Keep the KEK in a PKCS #11 token: an RFC 7512 URI, pkcs11:token=LABEL;object=records?module-path=/path/module.so (object, if given, is records).",
+                valueName: "pkcs11-uri"))
+        var kek: String?
+        @Option(
+            help:
+                "Argon2id cost for the passphrase: moderate (3 passes, 256 MiB, the default) or interactive (2 passes, 64 MiB). Not with --kek."
+        )
+        var kdfCost: KDFCost?
         @Option(parsing: .unconditional, help: "Cryptoperiod for sealing, in days.")
         var cryptoperiodDays: Int = 365
+
+        func validate() throws {
+            guard let kek = self.kek else {
+                if self.store.pin.file != nil { throw ValidationError("--pin-file is for a key store made with --kek") }
+                return
+            }
+            guard kek.lowercased().hasPrefix("pkcs11:") else {
+                throw ValidationError("--kek takes a PKCS #11 URI (pkcs11:token=LABEL;object=records?module-path=…)")
+            }
+            if self.store.passphraseFile != nil {
+                throw ValidationError("--passphrase-file is for a key store under a passphrase; --kek takes --pin-file")
+            }
+            if self.kdfCost != nil { throw ValidationError("--kdf-cost is for a key store under a passphrase") }
+        }
 
         func run() throws {
             try runReporting {
@@ -40,16 +76,53 @@ struct Keys: ParsableCommand {
                     throw Failure(
                         status: ExitStatus.cannotCreate, message: "\(self.store.keystore) already holds a key store")
                 }
-                let store = try FileKeyStore.create(
-                    at: self.store.keystore,
-                    passphrase: self.store.passphrase(),
-                    kdf: self.kdfCost.parameters,
-                    cryptoperiod: .seconds(self.cryptoperiodDays * 86_400)
-                )
+                let cryptoperiod = Duration.seconds(self.cryptoperiodDays * 86_400)
+                let store: FileKeyStore
+                var custody = "under a passphrase"
+                if let kek = self.kek {
+                    try Keys.checkDirectoryBeforeTouchingToken(self.store.keystore)
+                    let tokenCustody = try createTokenCustody(uri: kek, pinFile: self.store.pin.file)
+                    store = try FileKeyStore.create(
+                        at: self.store.keystore, custody: tokenCustody, cryptoperiod: cryptoperiod)
+                    custody = "in PKCS #11 token \(escapingControlCharacters(tokenCustody.uri.token ?? ""))"
+                } else {
+                    store = try FileKeyStore.create(
+                        at: self.store.keystore,
+                        passphrase: self.store.passphrase(),
+                        kdf: (self.kdfCost ?? .moderate).parameters,
+                        cryptoperiod: cryptoperiod
+                    )
+                }
                 print(
-                    "created key store \(store.directory) with \(try store.list().map(\.identifier.description).joined(separator: ", "))"
+                    "created key store \(store.directory) with \(try store.list().map(\.identifier.description).joined(separator: ", ")) (KEK \(custody))"
                 )
             }
+        }
+    }
+
+    /// The key store directory checked as `FileKeyStore.create` checks it, before the token is touched: once the
+    /// token holds the store's keys, a store that then cannot be created would leave them there, and a token holds
+    /// one store's keys (a second `keys init` is refused). Exit 73: an existing `path` that is not a directory or
+    /// that group or others may access, or a missing one whose parent cannot take it.
+    static func checkDirectoryBeforeTouchingToken(_ path: String) throws {
+        var info = stat()
+        if lstat(path, &info) != 0 {
+            let parent = parentDirectory(of: path)
+            guard errno == ENOENT, access(parent, W_OK | X_OK) == 0 else {
+                throw Failure(
+                    status: ExitStatus.cannotCreate, message: "\(path): cannot create the key store directory here")
+            }
+            return
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(status: ExitStatus.cannotCreate, message: "\(path) exists and is not a directory")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw Failure(
+                status: ExitStatus.cannotCreate,
+                message:
+                    "\(path) is accessible to others (mode \(String(info.st_mode & 0o777, radix: 8))); a key store directory is 0700"
+            )
         }
     }
 
@@ -126,7 +199,8 @@ struct Keys: ParsableCommand {
 
     struct Destroy: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Erase a (non-active) KEK version. Whatever it still wraps can never be opened again."
+            abstract:
+                "Erase a (non-active) KEK version — in a token, destroy its object. Whatever it still wraps can never be opened again."
         )
         @OptionGroup var store: KeyStoreOptions
         @Option(help: "NAME:VERSION") var key: String

@@ -30,7 +30,17 @@ struct Seal: ParsableCommand {
     func run() throws {
         try runReporting {
             let context = try self.context.context()
-            let store = try self.store.open()
+            let opened = try self.store.openWithCustody()
+            let store = opened.store
+            // A token never exports a KEK, so nothing can be sealed directly under one: exit 64 (the command line
+            // lacks what this store needs), before any input is read or output created.
+            if opened.isTokenCustody, self.context.subject == nil {
+                throw Failure(
+                    status: ExitStatus.usage,
+                    message:
+                        "this key store's KEKs are in a PKCS #11 token, which never exports them: seal with --subject ID (the record is sealed under that subject's key, wrapped in the token)"
+                )
+            }
             // Input and output first: a missing input or an impossible output creates no subject key.
             try withInputAndPendingOutput(self.input, self.output) { input, pending in
                 let key =
@@ -89,8 +99,11 @@ struct Rewrap: ParsableCommand {
             guard !self.files.contains("-") else {
                 throw Failure(status: ExitStatus.usage, message: "rewrap works in place on files; - is not a file")
             }
-            let store = try self.store.open()
-            let target = try store.sealingKey(named: FileKeyStore.defaultKeyName)
+            let opened = try self.store.openWithCustody()
+            let store = opened.store
+            // Only envelopes sealed directly under the KEK are rewrapped; a token store has none (it seals with
+            // subject keys only, whose KEK `keys rotate` changes), so its KEK is never asked for.
+            let target = opened.isTokenCustody ? nil : try store.sealingKey(named: FileKeyStore.defaultKeyName)
             let onTerminal = isatty(STDERR_FILENO) == 1
             var rewrapped = 0
             var skipped = 0
@@ -125,7 +138,7 @@ struct Rewrap: ParsableCommand {
             }
             if onTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
             print(
-                "\(rewrapped) rewrapped to \(target.identifier), \(skipped) already current or under a subject key, \(failed) failed"
+                "\(rewrapped) rewrapped to \(target.map { "\($0.identifier)" } ?? "the active KEK"), \(skipped) already current or under a subject key, \(failed) failed"
             )
             if let firstFailure {
                 throw Failure(
@@ -134,8 +147,11 @@ struct Rewrap: ParsableCommand {
         }
     }
 
-    /// Rewraps one file; false when there is nothing to do.
-    static func rewrap(_ path: String, store: FileKeyStore, to target: SealingKey) throws -> Bool {
+    /// Rewraps one file to `target`; false when there is nothing to do (the file is under a subject key, or
+    /// already under `target`).
+    /// - Parameter target: the active KEK version, or `nil` for a store whose KEKs are in a token: then a file
+    ///   sealed directly under a KEK cannot be from this store and fails with `EnvelopeError.Code.keyNotUsable`.
+    static func rewrap(_ path: String, store: FileKeyStore, to target: SealingKey?) throws -> Bool {
         // Rewrap replaces the file by rename: through a symbolic link it would replace the link, and a
         // file with other hard links would keep its old copy under the other names.
         var linkInfo = stat()
@@ -157,7 +173,14 @@ struct Rewrap: ParsableCommand {
         try prefix.withUnsafeMutableBytes { try source.read(at: 0, into: $0) }
         let header = try EnvelopeHeader.parse(prefix)
         // Subject-keyed records follow their subject key, which `keys rotate` rewraps.
-        guard header.key.name == target.identifier.name, header.key != target.identifier else { return false }
+        guard header.key.name == FileKeyStore.defaultKeyName else { return false }
+        guard let target else {
+            throw EnvelopeError(
+                .keyNotUsable,
+                "\(path) is sealed directly under \(header.key), but this key store's KEKs are in a PKCS #11 token and seal only subject keys"
+            )
+        }
+        guard header.key != target.identifier else { return false }
         let newHeader = try Envelope.rewrapHeader(header, keys: store, to: target)
         var info = stat()
         guard fstat(input.rawValue, &info) == 0 else {

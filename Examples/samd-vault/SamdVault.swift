@@ -11,10 +11,17 @@ struct SamdVault: AsyncParsableCommand {
         commandName: "samd-vault",
         abstract: "Encrypt patient records at rest: envelopes, key rotation, rewrap, crypto-shredding.",
         discussion: """
-            The key store's passphrase comes from the SAMD_PASSPHRASE environment variable or from \
-            --passphrase-file, never from the command line.
-            Exit codes (sysexits): 0 ok; 64 usage; 65 data not authentic or malformed; 66 input missing; \
-            69 key unavailable; 70 internal error; 73 cannot create output; 74 I/O error; \
+            A key store keeps its KEKs under a passphrase (the default) or in a PKCS #11 token \
+            (keys init --kek pkcs11:token=LABEL;object=records?module-path=/path/module.so). Every command finds \
+            which in the store itself and reads only that secret: the passphrase from SAMD_PASSPHRASE or \
+            --passphrase-file, or the token's user PIN from SAMD_PKCS11_PIN or --pin-file (mode 0600) — never \
+            from the command line (--pin, or pin-value in the URI: exit 64). A token never exports a KEK: a \
+            store in a token seals only with --subject (without it, seal exits 64), and rewrap has nothing to \
+            do there (keys rotate rewraps the subject keys in the token); keys destroy destroys the token object.
+            Exit codes (sysexits): 0 ok; 64 usage; 65 data not authentic or malformed; 66 input missing (a record, \
+            or the PIN: no --pin-file or SAMD_PKCS11_PIN, or an unsafe PIN file); 69 key unavailable (a wrong or \
+            missing passphrase; a token that is absent, refused the PIN, or whose module cannot be loaded — nothing \
+            is written then); 70 internal error; 73 cannot create output; 74 I/O error; \
             75 a file changed while rewrap worked on it, or the key store stayed locked past its timeout (try again).
             """,
         version: SaMDKit.version,

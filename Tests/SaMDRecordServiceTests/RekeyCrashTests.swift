@@ -9,14 +9,14 @@ import Testing
 
 /// `samd-gateway rotate --rekey-subjects` killed with SIGKILL at several points, in another process, then run
 /// again: every record opens after every kill, the last run finishes, every old subject-key version is
-/// destroyed, and a copy of the key store taken before the re-key opens no record of the database after it.
+/// destroyed, and a copy of the key store taken before the re-key opens no record of the database after it — with
+/// the KEKs under a passphrase and in a PKCS #11 token.
 @Suite("Subject re-key survives SIGKILL")
 struct RekeyCrashTests {
-    static let passphrase = RotationCrashTests.passphrase
     static let subjects = 60
 
-    @Test(.timeLimit(.minutes(6)))
-    func killedAtSeveralPointsEveryRecordStillOpensAndTheRerunFinishes() throws {
+    @Test(.timeLimit(.minutes(6)), arguments: CrashTestCustody.allCases)
+    func killedAtSeveralPointsEveryRecordStillOpensAndTheRerunFinishes(custody: CrashTestCustody) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "samd-rekey-crash-\(UUID().uuidString)"
         ).path
@@ -27,10 +27,7 @@ struct RekeyCrashTests {
         let storePath = root + "/records"
         let keysBefore = root + "/keys-before"
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let keys = try FileKeyStore.create(
-            at: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)),
-            kdf: Argon2id.Parameters(iterations: 1, memoryByteCount: 64 << 10), logger: quiet
-        )
+        let (keyStore, keys) = try await custody.makeKeyStore(at: keysPath)
         // The test keeps a store open throughout, as a serving gateway would.
         let store = try EncryptedRecordStore(directory: storePath, keyStore: keys, logger: quiet)
         var written: [(subject: String, recordID: String, payload: [UInt8])] = []
@@ -43,7 +40,7 @@ struct RekeyCrashTests {
                 written.append(("patient-\(subject)", "obs-\(record)", payload))
             }
         }
-        try FileManager.default.copyItem(atPath: keysPath, toPath: keysBefore)
+        let copied = try keyStore.copy(to: keysBefore)
 
         // Batches of two subjects: 30 batches. One kill at start-up (intent, first versions), then each
         // rerun after 1 to 3 batches, so no run reaches the end.
@@ -56,9 +53,9 @@ struct RekeyCrashTests {
         var kills = 0
         for point in points {
             let run = try RotateProcess(
-                storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase, options: options)
+                storePath: storePath, keysPath: keysPath, environment: keyStore.environment, options: options)
             if try run.kill(at: point) { kills += 1 }
-            let (_, reopened) = try RotationCrashTests.open(storePath: storePath, keysPath: keysPath)
+            let (_, reopened) = try RotationCrashTests.open(storePath: storePath, keys: keyStore)
             for (subject, recordID, payload) in written {
                 #expect(
                     try reopened.get(subject: subject, recordID: recordID).payload == payload,
@@ -68,12 +65,12 @@ struct RekeyCrashTests {
         #expect(kills >= 4, "the kills must land while the job runs")
 
         let final = try RotateProcess(
-            storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase, options: options)
+            storePath: storePath, keysPath: keysPath, environment: keyStore.environment, options: options)
         let (status, output) = try final.waitForExit()
         #expect(status == 0, "\(output)")
         #expect(output.contains("re-key finished"), "\(output)")
 
-        let (reopenedKeys, reopened) = try RotationCrashTests.open(storePath: storePath, keysPath: keysPath)
+        let (reopenedKeys, reopened) = try RotationCrashTests.open(storePath: storePath, keys: keyStore)
         for (subject, recordID, payload) in written {
             #expect(try reopened.get(subject: subject, recordID: recordID).payload == payload)
         }
@@ -85,8 +82,7 @@ struct RekeyCrashTests {
                     == .keyDestroyed)
         }
         // The key store copied before, with the database after: nothing opens.
-        let stolen = try FileKeyStore(
-            opening: keysBefore, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)), logger: quiet)
+        let stolen = try copied.open()
         let replay = try EncryptedRecordStore(directory: storePath, keyStore: stolen, logger: quiet)
         for (subject, recordID, _) in written {
             #expect(

@@ -12,16 +12,17 @@ import Testing
 #endif
 
 /// The key rotation killed with SIGKILL at random points, in another process (`samd-gateway rotate`), then
-/// restarted: every record still opens after every kill, and the job completes. The test process keeps a store
-/// of its own open throughout, as a serving gateway would (this caught a store that dropped SQLite's locks).
+/// restarted: every record still opens after every kill, and the job completes — with the KEKs under a passphrase
+/// and in a PKCS #11 token (where a kill may also leave a generated KEK object the store never recorded). The test
+/// process keeps a store of its own open throughout, as a serving gateway would (this caught a store that dropped
+/// SQLite's locks).
 @Suite("Key rotation survives SIGKILL")
 struct RotationCrashTests {
-    static let passphrase = "rotation crash test passphrase"
     static let subjects = 200
     static let batchSize = 5
 
-    @Test(.timeLimit(.minutes(5)))
-    func killedAtRandomPointsEveryRecordStillOpensAndTheRestartedJobCompletes() throws {
+    @Test(.timeLimit(.minutes(5)), arguments: CrashTestCustody.allCases)
+    func killedAtRandomPointsEveryRecordStillOpensAndTheRestartedJobCompletes(custody: CrashTestCustody) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "samd-rotation-crash-\(UUID().uuidString)"
         ).path
@@ -31,10 +32,7 @@ struct RotationCrashTests {
         let keysPath = root + "/keys"
         let storePath = root + "/records"
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let keys = try FileKeyStore.create(
-            at: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)),
-            kdf: Argon2id.Parameters(iterations: 1, memoryByteCount: 64 << 10), logger: quiet
-        )
+        let (keyStore, keys) = try await custody.makeKeyStore(at: keysPath)
         let store = try EncryptedRecordStore(directory: storePath, keyStore: keys, logger: quiet)
         var written: [String: [UInt8]] = [:]
         for subject in 0..<Self.subjects {
@@ -53,11 +51,11 @@ struct RotationCrashTests {
         }
         var kills = 0
         for point in killPoints {
-            let run = try RotateProcess(storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase)
+            let run = try RotateProcess(storePath: storePath, keysPath: keysPath, environment: keyStore.environment)
             let killed = try run.kill(at: point)
             if killed { kills += 1 }
             // After every kill, a fresh process view: every record opens.
-            let (_, reopened) = try Self.open(storePath: storePath, keysPath: keysPath)
+            let (_, reopened) = try Self.open(storePath: storePath, keys: keyStore)
             for (subject, bytes) in written {
                 #expect(
                     try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload
@@ -67,14 +65,17 @@ struct RotationCrashTests {
         #expect(kills >= 4, "the kills must land while the job runs")
 
         // The restart completes.
-        let final = try RotateProcess(storePath: storePath, keysPath: keysPath, passphrase: Self.passphrase)
+        let final = try RotateProcess(storePath: storePath, keysPath: keysPath, environment: keyStore.environment)
         let (status, output) = try final.waitForExit()
         #expect(status == 0, "\(output)")
         #expect(output.contains("rotation finished"), "\(output)")
 
         // Every subject key is under the active version; every older version can go, and nothing is lost.
-        let (reopenedKeys, reopened) = try Self.open(storePath: storePath, keysPath: keysPath)
-        let active = try reopenedKeys.sealingKey(named: FileKeyStore.defaultKeyName).identifier
+        let (reopenedKeys, reopened) = try Self.open(storePath: storePath, keys: keyStore)
+        // The active version from the metadata: a token never exports a KEK (`sealingKey(named:)` refuses).
+        let active = try #require(
+            try reopenedKeys.list().last { $0.identifier.name == FileKeyStore.defaultKeyName && $0.state == .active }
+        ).identifier
         #expect(active.version >= 2)
         for key in try reopenedKeys.list() where key.identifier != active {
             _ = try reopenedKeys.destroy(key.identifier)
@@ -88,11 +89,10 @@ struct RotationCrashTests {
         #expect(try reopenedKeys.subjectKeyNames().count == Self.subjects)
     }
 
-    static func open(storePath: String, keysPath: String) throws -> (FileKeyStore, EncryptedRecordStore) {
-        let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        let keys = try FileKeyStore(
-            opening: keysPath, passphrase: try SecureBytes(copying: Array(Self.passphrase.utf8)), logger: quiet)
-        return (keys, try EncryptedRecordStore(directory: storePath, keyStore: keys, logger: quiet))
+    /// A fresh view of both stores, the key store opened with its custody.
+    static func open(storePath: String, keys: CrashTestKeyStore) throws -> (FileKeyStore, EncryptedRecordStore) {
+        let opened = try keys.open()
+        return (opened, try EncryptedRecordStore(directory: storePath, keyStore: opened, logger: Harness.quiet))
     }
 }
 
@@ -107,15 +107,14 @@ final class RotateProcess {
     let process = Process()
     let output = Pipe()
 
+    /// - Parameter environment: the key store's secret (`CrashTestKeyStore.environment`), added to this process's.
     init(
-        storePath: String, keysPath: String, passphrase: String,
+        storePath: String, keysPath: String, environment: [String: String],
         options: [String] = ["--new-version", "--batch-size", "\(RotationCrashTests.batchSize)"]
     ) throws {
         self.process.executableURL = try ProgramLocations.binary("samd-gateway")
         self.process.arguments = ["rotate", "--store", storePath, "--keystore", keysPath] + options
-        var environment = ProcessInfo.processInfo.environment
-        environment["SAMD_PASSPHRASE"] = passphrase
-        self.process.environment = environment
+        self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         self.process.standardOutput = self.output
         self.process.standardError = self.output
         try self.process.run()
