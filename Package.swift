@@ -204,6 +204,7 @@ let package = Package(
         .executableTarget(
             name: "samd-vault",
             dependencies: [
+                "SaMDOpenSSLSupport",
                 "SaMDExampleSupport",
                 "SaMDCrypto",
                 "SaMDEnvelope",
@@ -387,6 +388,7 @@ let package = Package(
                 "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport", "SaMDTestSupport",
                 "SaMDKeysTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -418,6 +420,7 @@ let package = Package(
                 "SaMDEnvelope", "SaMDCrypto",
                 "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDTLSTestSupport",
                 "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-vault",
+                "SaMDOpenSSLSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

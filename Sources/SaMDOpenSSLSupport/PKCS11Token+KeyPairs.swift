@@ -133,12 +133,13 @@ extension PKCS11Token {
 
     /// Up to two handles of objects of `class` (`CKO_SECRET_KEY`, `CKO_PRIVATE_KEY`…) labelled `label`
     /// (`C_FindObjects`): enough to tell none, one and several apart.
-    func findHandles(class objectClass: CK_OBJECT_CLASS, label: String, session: CK_SESSION_HANDLE) throws
-        -> [CK_OBJECT_HANDLE]
-    {
+    func findHandles(
+        class objectClass: CK_OBJECT_CLASS, label: String, id: [UInt8]? = nil, session: CK_SESSION_HANDLE
+    ) throws -> [CK_OBJECT_HANDLE] {
         let template = PKCS11Template()
         template.append(CKA_CLASS, objectClass)
         template.append(CKA_LABEL, Array(label.utf8))
+        if let id { template.append(CKA_ID, id) }
         let initResult = template.withAttributes { attributes, count in
             self.functions.pointee.C_FindObjectsInit(session, attributes, count)
         }

@@ -119,14 +119,18 @@ extension PKCS11Token {
         }
     }
 
-    /// The one secret key labelled `label` (`C_FindObjects` on `CKO_SECRET_KEY` and `CKA_LABEL`).
+    /// The one secret key labelled `label` (`C_FindObjects` on `CKO_SECRET_KEY` and `CKA_LABEL`, and `CKA_ID` when
+    /// `id` is given: objects of the same label and another id are not considered).
     /// - Throws: ``PKCS11Error/Code/objectNotFound`` when there is none; ``PKCS11Error/Code/objectAmbiguous``
     ///   when there are several; ``PKCS11Error/Code/invalidInput`` for a label out of bounds; another mapped
     ///   `CK_RV`.
-    package func findSecretKey(label: String) throws -> PKCS11SecretKey {
+    package func findSecretKey(label: String, id: [UInt8]? = nil) throws -> PKCS11SecretKey {
         try Self.checkLabel(label)
+        if let id, id.count > Self.maximumIDBytes {
+            throw PKCS11Error(.invalidInput, "a CKA_ID is at most \(Self.maximumIDBytes) bytes")
+        }
         return try self.withSession { session in
-            let handles = try self.findSecretKeyHandles(label: label, session: session)
+            let handles = try self.findHandles(class: CKO_SECRET_KEY, label: label, id: id, session: session)
             guard let handle = handles.first else {
                 throw PKCS11Error(
                     .objectNotFound,

@@ -12,7 +12,8 @@
 /// - `type` is one of `public`, `private`, `cert`, `secret-key`, `data`; `slot-id` is decimal digits (a
 ///   `CK_SLOT_ID`); `library-version` is `M` or `M.N`; `id` is bytes (`CKA_ID`), every other value is UTF-8 text
 ///   after percent-decoding (PKCS #11's `CK_UTF8CHAR` fields);
-/// - **`pin-value` is refused** (``PKCS11URIError/Code/pinValueRefused``): a PIN never comes from a URI, which ends
+/// - **`pin-value` is refused**, in the query and in the path, in any case (``PKCS11URIError/Code/pinValueRefused``):
+///   a PIN never comes from a URI, which ends
 ///   up in process lists, shell histories and logs. The PIN comes from the environment or a file instead.
 ///
 /// Attributes that RFC 7512 does not define are vendor-specific (§2.3, conventionally prefixed `x-`). They are kept,
@@ -142,6 +143,13 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
         if !pathPart.isEmpty {
             for component in pathPart.split(separator: UInt8(ascii: ";"), omittingEmptySubsequences: false) {
                 let (name, raw) = try Self.splitAttribute(component, allowed: Self.pathCharacters, part: "path")
+                // A query attribute in the path is no attribute RFC 7512 knows, but a PIN there is a PIN all the
+                // same: refused wherever it is, never kept as a vendor attribute (and printed).
+                if name.lowercased() == "pin-value" {
+                    throw PKCS11URIError(
+                        .pinValueRefused,
+                        "a PIN is never taken from a URI (pin-value): give it in SAMD_PKCS11_PIN or a PIN file")
+                }
                 guard seen.insert(name).inserted else {
                     throw PKCS11URIError(.duplicateAttribute, "the path attribute \(name) appears more than once")
                 }
@@ -151,7 +159,7 @@ public struct PKCS11URI: Sendable, Hashable, CustomStringConvertible {
         if let queryPart, !queryPart.isEmpty {
             for component in queryPart.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: false) {
                 let (name, raw) = try Self.splitAttribute(component, allowed: Self.queryCharacters, part: "query")
-                if name == "pin-value" {
+                if name.lowercased() == "pin-value" {
                     throw PKCS11URIError(
                         .pinValueRefused,
                         "a PIN is never taken from a URI (pin-value): give it in SAMD_PKCS11_PIN or a PIN file")

@@ -1,10 +1,11 @@
 import Foundation
 import SaMDCrypto
 import SaMDEnvelope
-import SaMDKeys
 import SaMDOpenSSLSupport
 import SaMDTestSupport
 import Testing
+
+@testable import SaMDKeys
 
 /// KEK custody in a real SoftHSM2 token (in this process), checked from outside with `pkcs11-tool`.
 @Suite("PKCS#11 custody: KEKs generated in the token, never leaving it")
@@ -184,6 +185,18 @@ struct PKCS11ModuleCheckTests {
                 opening: directory, custody: { try PKCS11Custody(opening: $0, pin: try PKCS11CustodyTests.pin()) })
         }
         #expect(error.code == .keyStore && "\(error)".contains("writable by group or others"), "\(error)")
+        // A private directory and module of a user other than root (the service's own user, who can write
+        // keystore.json): refused as well, before anything is loaded.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: planted.path)
+        if geteuid() == 0 {
+            _ = chown(planted.path, 65534, 65534)
+            _ = chown(module, 65534, 65534)
+        }
+        let owned = try #require(throws: EnvelopeError.self) {
+            _ = try FileKeyStore(
+                opening: directory, custody: { try PKCS11Custody(opening: $0, pin: try PKCS11CustodyTests.pin()) })
+        }
+        #expect(owned.code == .keyStore && "\(owned)".contains("not owned by root"), "\(owned)")
         let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
         #expect(!maps.contains("libplanted.so"))
 
@@ -205,5 +218,47 @@ struct PKCS11ModuleCheckTests {
                 try PKCS11Custody(
                     opening: $0, pin: try PKCS11CustodyTests.pin(), allowedModulePaths: [SoftHSMToken.modulePath])
             })
+    }
+}
+
+/// Someone with the PIN could put a key whose value they know in place of a store object (same label and id): the
+/// custody uses only objects generated in the token, sensitive and never extractable.
+@Suite("PKCS#11 custody: an object not generated in the token is refused")
+struct PKCS11ObjectCheckTests {
+    init() { _ = SoftHSMToken.processConfigurationDirectory }
+
+    @Test("a KEK replaced by an imported key of the same label and id is refused, and nothing is wrapped under it")
+    func importedKEKRefused() async throws {
+        let token = try await SoftHSMToken.inProcess()
+        defer { token.remove() }
+        let directory = PKCS11CustodyTests.directory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let custody = try PKCS11Custody.create(
+            uri: try PKCS11CustodyTests.uri(token), pin: try PKCS11CustodyTests.pin())
+        let store = try FileKeyStore.create(at: directory, custody: custody)
+        _ = try store.subjectSealingKey(subject: "alice")
+        _ = try store.rotate(named: FileKeyStore.defaultKeyName)
+        _ = try store.rewrapSubjectKeys(named: FileKeyStore.defaultKeyName)
+
+        // records:2 destroyed and a known value imported under its label and the store's id.
+        let genuine = try custody.token.findSecretKey(label: "records:2", id: custody.storeID)
+        try custody.token.destroyObject(genuine)
+        let known = FileManager.default.temporaryDirectory.appendingPathComponent("samd-known-\(UUID().uuidString)")
+        try Data(repeating: 0x42, count: 32).write(to: known)
+        defer { try? FileManager.default.removeItem(at: known) }
+        let id = custody.storeID.map { String(format: "%02x", $0) }.joined()
+        let written = try await token.pkcs11Tool([
+            "--write-object", known.path, "--type", "secrkey", "--key-type", "AES:32", "--label", "records:2", "--id",
+            id,
+        ])
+        #expect(written.status == 0, "\(written)")
+
+        // A new instance (no handle known yet) refuses it: a new subject's key is not wrapped under it.
+        let reopened = try FileKeyStore(
+            opening: directory, custody: { try PKCS11Custody(opening: $0, pin: try PKCS11CustodyTests.pin()) })
+        let error = try #require(throws: EnvelopeError.self) { _ = try reopened.subjectSealingKey(subject: "bob") }
+        #expect(error.code == .keyStore && "\(error)".contains("not generated in the token"), "\(error)")
+        let bob = "s-" + (try reopened.subjectIndex(of: "bob"))
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/subjects/\(bob).json"))
     }
 }

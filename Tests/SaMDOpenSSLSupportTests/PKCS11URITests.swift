@@ -99,6 +99,11 @@ struct PKCS11URITests {
                 "pkcs11:token=Software%20PKCS%2311%20softtoken;manufacturer=Snake%20Oil,%20Inc.?pin-value=the-pin")
                 == .pinValueRefused)
         #expect(self.code("pkcs11:object=k?module-path=/m.so&pin-value=1234") == .pinValueRefused)
+        // In the path (where RFC 7512 defines no such attribute, so it would be kept as a vendor one and printed),
+        // and in another case: refused all the same.
+        #expect(self.code("pkcs11:token=t;object=k;pin-value=1111?module-path=/m.so") == .pinValueRefused)
+        #expect(self.code("pkcs11:token=t;PIN-VALUE=1111") == .pinValueRefused)
+        #expect(self.code("pkcs11:object=k?Pin-Value=1111") == .pinValueRefused)
         do {
             _ = try PKCS11URI(parsing: "pkcs11:object=k?pin-value=secret-pin-4711")
             Issue.record("pin-value accepted")

@@ -1,3 +1,4 @@
+import Logging
 public import SaMDCrypto
 public import SaMDEnvelope
 public import SaMDOpenSSLSupport
@@ -43,6 +44,8 @@ public final class PKCS11Custody: KEKCustody {
     public static let storeIDByteCount = 16
     /// The additional authenticated data of the index key's wrap.
     public static let indexKeyAssociatedData = Array("samd-keystore index key".utf8)
+    /// Where the custody's security events go (`samd.keys.*`).
+    private static let logger = Logger(label: "samdkit.keys")
     /// The name every KEK of a key store has today (`FileKeyStore.defaultKeyName`).
     static let kekName = "records"
 
@@ -107,9 +110,9 @@ public final class PKCS11Custody: KEKCustody {
     ///
     /// The record names the module to load, and it is read before the store's MAC can be checked (the MAC key is
     /// in the token): so the module is checked first. When `allowedModulePaths` is given, the recorded path must
-    /// be one of them; in any case the module file (symbolic links resolved) must be a regular file owned by root
-    /// or this process's user, in a directory with the same owners, neither writable by group or others — a
-    /// key-store directory someone else changed cannot make this process load their library.
+    /// be one of them (the deployment's configuration, not the store, names the module); otherwise the module file
+    /// (symbolic links resolved) and its directory must be owned by root and not writable by group or others, as
+    /// system libraries are — whoever can change `keystore.json` (this service's user) cannot plant such a file.
     /// - Throws: `EnvelopeError.Code.keyStore` for a record that is not a PKCS#11 one, a URI out of shape, or a
     ///   module path refused by the check above; `PKCS11Error` when the module, the token or the login fails (a
     ///   wrong PIN: code `pinIncorrect`).
@@ -133,11 +136,14 @@ public final class PKCS11Custody: KEKCustody {
 
     /// The check of ``init(opening:pin:allowedModulePaths:)`` on a recorded module path.
     static func checkModule(_ path: String, allowed: Set<String>?) throws {
-        if let allowed, !allowed.contains(path) {
-            throw EnvelopeError(
-                .keyStore,
-                "the key store names PKCS#11 module \(PKCS11Text.escaped(path)), which is not among the modules allowed"
-            )
+        if let allowed {
+            guard allowed.contains(path) else {
+                throw EnvelopeError(
+                    .keyStore,
+                    "the key store names PKCS#11 module \(PKCS11Text.escaped(path)), which is not among the modules allowed"
+                )
+            }
+            return
         }
         guard let resolved = realpath(path, nil) else {
             // Missing: PKCS11Module.load reports it (moduleMissing), with dlopen's words.
@@ -158,11 +164,13 @@ public final class PKCS11Custody: KEKCustody {
                     "the PKCS#11 \(what) \(PKCS11Text.escaped(target)) is not a regular \(wantsRegularFile ? "file" : "directory")"
                 )
             }
-            guard info.st_uid == 0 || info.st_uid == geteuid(), info.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
+            // Root's, as the system's libraries are: whoever can change keystore.json (this service's user) cannot
+            // make such a file. A module installed otherwise is named in allowedModulePaths.
+            guard info.st_uid == 0, info.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
                 throw EnvelopeError(
                     .keyStore,
-                    "the PKCS#11 \(what) \(PKCS11Text.escaped(target)) is owned by another user or writable by group or others: not loaded"
-                )
+                    "the PKCS#11 \(what) \(PKCS11Text.escaped(target)) is not owned by root or is writable by group or others: "
+                        + "not loaded (name a module installed elsewhere in allowedModulePaths)")
             }
         }
     }
@@ -300,18 +308,40 @@ public final class PKCS11Custody: KEKCustody {
         let key: PKCS11SecretKey
         do {
             self.operations.add(1, ordering: .relaxed)
-            key = try self.token.findSecretKey(label: label)
+            key = try self.token.findSecretKey(label: label, id: self.storeID)
         } catch let error as PKCS11Error where error.code == .objectNotFound && !required {
             return nil
         }
-        guard key.id == self.storeID else {
-            throw EnvelopeError(
-                .keyStore,
-                "token \(PKCS11Text.escaped(self.token.label)) holds \(label) of another key store (its CKA_ID differs)"
-            )
-        }
+        try self.checkGeneratedInToken(key)
         self.objects.withLock { $0[label] = key }
         return key
+    }
+
+    /// Refuses an object of this store's label and id that was not made as ``create(uri:pin:)`` and
+    /// ``generateKEK(_:)`` make them: of the wrong type or length, ever extractable or not sensitive, or not
+    /// generated inside the token (`CKA_LOCAL` false: imported, so its value was known outside). Someone with the
+    /// PIN could otherwise put a key whose value they know in place of a KEK or of the MAC key.
+    private func checkGeneratedInToken(_ key: PKCS11SecretKey) throws {
+        self.operations.add(1, ordering: .relaxed)
+        let attributes = try self.token.securityAttributes(of: key)
+        let expectedType: PKCS11SecretKey.KeyType = key.label == Self.metadataMACKeyLabel ? .genericSecret : .aes
+        var faults: [String] = []
+        if key.keyType != expectedType { faults.append("key type") }
+        if attributes.valueLengthBytes != 32 { faults.append("length \(attributes.valueLengthBytes)") }
+        if !attributes.token { faults.append("not a token object") }
+        if !attributes.sensitive || !attributes.alwaysSensitive { faults.append("not always sensitive") }
+        if attributes.extractable || !attributes.neverExtractable { faults.append("extractable, now or once") }
+        if !attributes.local { faults.append("not generated in the token (CKA_LOCAL false)") }
+        guard faults.isEmpty else {
+            Self.logger.critical(
+                "a key-store object in the token is not one SaMDKit made",
+                metadata: ["event": "samd.keys.token-object-refused", "object": "\(PKCS11Text.escaped(key.label))"])
+            throw EnvelopeError(
+                .keyStore,
+                "token \(PKCS11Text.escaped(self.token.label)) holds \(PKCS11Text.escaped(key.label)) with this store's id, "
+                    + "but not as SaMDKit generated it (\(faults.joined(separator: ", "))): refused; it may have been replaced"
+            )
+        }
     }
 
     /// Runs `body` with the object labelled `label`, finding it again once if its handle went stale (the token was

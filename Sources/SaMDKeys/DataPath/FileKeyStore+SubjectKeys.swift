@@ -107,7 +107,8 @@ extension FileKeyStore {
             // file was modified (its bytes, version or wrapping key), or belongs to another store.
             throw EnvelopeError(
                 .keyStore,
-                "the wrapped subject key \(name):\(version.version) does not unwrap: the subject file was modified",
+                "the wrapped subject key \(name):\(version.version) does not unwrap (\(error.reason)): the subject file was "
+                    + "modified, or its KEK's material is not what wrapped it",
                 underlying: error.underlying)
         }
     }

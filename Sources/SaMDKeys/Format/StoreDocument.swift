@@ -73,7 +73,11 @@ struct StoreDocument {
     ///   or a state that does not decode.
     func authenticate(with custody: any KEKCustody) throws -> StoreFormat.State {
         guard try custody.isValidAuthenticationCode(self.mac, for: try self.macInput) else {
-            throw EnvelopeError(.keyStore, "wrong passphrase, or the key store was modified")
+            throw EnvelopeError(
+                .keyStore,
+                custody.record.type == "pkcs11"
+                    ? "keystore.json does not authenticate under the token's MAC key: modified, or of another store"
+                    : "wrong passphrase, or the key store was modified")
         }
         do {
             return try StoreFormat.decoder.decode(StoreFormat.State.self, from: Data(self.stateBytes))
