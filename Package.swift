@@ -102,6 +102,7 @@ let package = Package(
         .target(
             name: "SaMDKeys",
             dependencies: [
+                "CSaMDShims",
                 "SaMDCrypto",
                 "SaMDEnvelope",
                 "SaMDOpenSSLSupport",

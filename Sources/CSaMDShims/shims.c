@@ -2,6 +2,8 @@
 #include "CSaMDShims.h"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -69,4 +71,21 @@ extern const unsigned char *samd_sbom_product_build_graph(void) __attribute__((w
 
 const unsigned char *CSaMDShims_product_build_graph(void) {
     return samd_sbom_product_build_graph != NULL ? samd_sbom_product_build_graph() : NULL;
+}
+
+int CSaMDShims_file_identity(const char *path, long long out[5]) {
+    struct stat info;
+    if (stat(path, &info) != 0) return -1;
+    out[0] = (long long)info.st_dev;
+    out[1] = (long long)info.st_ino;
+    out[2] = (long long)info.st_size;
+    out[3] = (long long)info.st_mtim.tv_sec;
+    out[4] = (long long)info.st_mtim.tv_nsec;
+    return 0;
+}
+
+void CSaMDShims_sleep_nanoseconds(long long nanoseconds) {
+    if (nanoseconds <= 0) return;
+    struct timespec request = {.tv_sec = (time_t)(nanoseconds / 1000000000LL), .tv_nsec = (long)(nanoseconds % 1000000000LL)};
+    (void)nanosleep(&request, NULL);
 }

@@ -221,6 +221,40 @@ struct PKCS11ModuleCheckTests {
     }
 }
 
+/// The path checked is the path loaded: resolved once, with every directory above it root's, so a symbolic link
+/// swapped between the check and `dlopen` (the service's user racing it) is never followed again.
+@Suite("PKCS#11 custody: the module checked is the module loaded")
+struct PKCS11ModulePathTests {
+    @Test(
+        "a recorded symbolic link is loaded as the file it resolved to; a directory above the module not root's is refused"
+    )
+    func resolvedOnce() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-module-path-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: base) }
+        let link = base.appendingPathComponent("module-link.so").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: SoftHSMToken.modulePath)
+        let real = URL(fileURLWithPath: SoftHSMToken.modulePath).resolvingSymlinksInPath().path
+        #expect(try PKCS11Custody.checkModule(link, allowed: nil) == real)
+        #expect(try PKCS11Custody.checkModule(SoftHSMToken.modulePath, allowed: nil) == real)
+
+        // A root-owned module in a root-owned directory, under a directory that is not root's: refused.
+        let outer = base.appendingPathComponent("outer")
+        let inner = outer.appendingPathComponent("inner")
+        try FileManager.default.createDirectory(at: inner, withIntermediateDirectories: true)
+        let module = inner.appendingPathComponent("libcopy.so").path
+        try FileManager.default.copyItem(atPath: real, toPath: module)
+        for path in [outer.path, inner.path] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        }
+        if geteuid() == 0 { _ = chown(outer.path, 65534, 65534) }
+        let error = try #require(throws: EnvelopeError.self) { _ = try PKCS11Custody.checkModule(module, allowed: nil) }
+        #expect("\(error)".contains("not owned by root"), "\(error)")
+        if geteuid() == 0 { #expect("\(error)".contains(outer.path + "\" is not owned"), "\(error)") }
+    }
+}
+
 /// Someone with the PIN could put a key whose value they know in place of a store object (same label and id): the
 /// custody uses only objects generated in the token, sensitive and never extractable.
 @Suite("PKCS#11 custody: an object not generated in the token is refused")

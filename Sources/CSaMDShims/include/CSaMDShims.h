@@ -15,6 +15,14 @@
 extern "C" {
 #endif
 
+/// The identity of the file at `path`, following symbolic links (stat(2)): out[0] device, out[1] inode, out[2]
+/// size in bytes, out[3] and out[4] the modification time's seconds and nanoseconds. Returns 0, or -1 with errno.
+/// (In C because `struct timespec`'s members reach Swift through more than one module.)
+int CSaMDShims_file_identity(const char *path, long long out[5]);
+
+/// Sleeps `nanoseconds` (nanosleep(2)); returns early on a signal.
+void CSaMDShims_sleep_nanoseconds(long long nanoseconds);
+
 /// OPENSSL_VERSION_NUMBER of the headers SaMDKit was compiled against.
 unsigned long CSaMDShims_OPENSSL_VERSION_NUMBER(void);
 

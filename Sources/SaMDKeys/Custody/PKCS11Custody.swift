@@ -128,54 +128,59 @@ public final class PKCS11Custody: KEKCustody {
         } catch {
             throw EnvelopeError(.keyStore, "the key store's PKCS#11 URI does not parse: \(error)")
         }
-        if let path = uri.modulePath {
-            try Self.checkModule(path, allowed: allowedModulePaths)
-        }
-        try self.init(recording: uri, pin: pin)
+        // The path checked is the path loaded: resolved once, every directory on the way root's, so nothing can
+        // swap the file between the check and dlopen (a symbolic link changed meanwhile is never followed again).
+        let load = try uri.modulePath.map { try Self.checkModule($0, allowed: allowedModulePaths) }
+        try self.init(recording: uri, pin: pin, loading: load)
     }
 
-    /// The check of ``init(opening:pin:allowedModulePaths:)`` on a recorded module path.
-    static func checkModule(_ path: String, allowed: Set<String>?) throws {
-        if let allowed {
-            guard allowed.contains(path) else {
-                throw EnvelopeError(
-                    .keyStore,
-                    "the key store names PKCS#11 module \(PKCS11Text.escaped(path)), which is not among the modules allowed"
-                )
-            }
-            return
+    /// The check of ``init(opening:pin:allowedModulePaths:)`` on a recorded module path; returns the path to load:
+    /// the recorded one with its symbolic links resolved (or as recorded when no file is there: loading reports it).
+    static func checkModule(_ path: String, allowed: Set<String>?) throws -> String {
+        if let allowed, !allowed.contains(path) {
+            throw EnvelopeError(
+                .keyStore,
+                "the key store names PKCS#11 module \(PKCS11Text.escaped(path)), which is not among the modules allowed"
+            )
         }
-        guard let resolved = realpath(path, nil) else {
-            // Missing: PKCS11Module.load reports it (moduleMissing), with dlopen's words.
-            return
-        }
+        guard let resolved = realpath(path, nil) else { return path }
         defer { free(resolved) }
         let file = String(cString: resolved)
-        let directory = String(file[..<(file.lastIndex(of: "/") ?? file.startIndex)])
-        for (what, target, wantsRegularFile) in [("module", file, true), ("module's directory", directory, false)] {
+        guard allowed == nil else { return file }
+        // Root's, as the system's libraries are, with every directory above it: whoever can change keystore.json
+        // (this service's user) cannot make or replace such a file. A module installed otherwise is named in
+        // allowedModulePaths.
+        var targets = [(what: "module", path: file, regularFile: true)]
+        var directory = file
+        while let slash = directory.lastIndex(of: "/") {
+            directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
+            targets.append(("module's directory", directory, false))
+            if directory == "/" { break }
+        }
+        for target in targets {
             var info = stat()
-            guard stat(target.isEmpty ? "/" : target, &info) == 0 else {
-                throw EnvelopeError(.keyStore, "cannot check the PKCS#11 \(what) \(PKCS11Text.escaped(target))")
+            guard lstat(target.path, &info) == 0 else {
+                throw EnvelopeError(
+                    .keyStore, "cannot check the PKCS#11 \(target.what) \(PKCS11Text.escaped(target.path))")
             }
             let type = info.st_mode & S_IFMT
-            guard type == (wantsRegularFile ? S_IFREG : S_IFDIR) else {
+            guard type == (target.regularFile ? S_IFREG : S_IFDIR) else {
                 throw EnvelopeError(
                     .keyStore,
-                    "the PKCS#11 \(what) \(PKCS11Text.escaped(target)) is not a regular \(wantsRegularFile ? "file" : "directory")"
-                )
+                    "the PKCS#11 \(target.what) \(PKCS11Text.escaped(target.path)) is not a regular "
+                        + (target.regularFile ? "file" : "directory"))
             }
-            // Root's, as the system's libraries are: whoever can change keystore.json (this service's user) cannot
-            // make such a file. A module installed otherwise is named in allowedModulePaths.
             guard info.st_uid == 0, info.st_mode & (S_IWGRP | S_IWOTH) == 0 else {
                 throw EnvelopeError(
                     .keyStore,
-                    "the PKCS#11 \(what) \(PKCS11Text.escaped(target)) is not owned by root or is writable by group or others: "
-                        + "not loaded (name a module installed elsewhere in allowedModulePaths)")
+                    "the PKCS#11 \(target.what) \(PKCS11Text.escaped(target.path)) is not owned by root or is writable by "
+                        + "group or others: not loaded (name a module installed elsewhere in allowedModulePaths)")
             }
         }
+        return file
     }
 
-    private init(recording uri: PKCS11URI, pin: SecureBytes) throws {
+    private init(recording uri: PKCS11URI, pin: SecureBytes, loading checkedModule: String? = nil) throws {
         guard let tokenLabel = uri.token, !tokenLabel.isEmpty else {
             throw EnvelopeError(.keyStore, "a PKCS#11 key store URI names its token (token=LABEL)")
         }
@@ -190,7 +195,8 @@ public final class PKCS11Custody: KEKCustody {
         self.storeID = id
         self.record = .pkcs11(uri: uri.description)
         // Not mapped: the caller tells a wrong PIN from an absent token by the PKCS11Error's code.
-        self.token = try PKCS11Token(module: try PKCS11Module.load(path: modulePath), label: tokenLabel, pin: pin)
+        self.token = try PKCS11Token(
+            module: try PKCS11Module.load(path: checkedModule ?? modulePath), label: tokenLabel, pin: pin)
     }
 
     /// How many operations this custody ran in the token (each a `C_*Init` and its `C_*` call, or a lookup):

@@ -1,3 +1,4 @@
+import CSaMDShims
 import SaMDEnvelope
 import SystemPackage
 
@@ -152,14 +153,14 @@ enum StoreFile {
     }
 
     static func identity(_ path: String) -> Identity? {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        var out = [Int64](repeating: 0, count: 5)
+        guard CSaMDShims_file_identity(path, &out) == 0 else { return nil }
         return Identity(
-            device: UInt64(info.st_dev),
-            inode: UInt64(info.st_ino),
-            size: Int64(info.st_size),
-            modifiedSeconds: info.st_mtim.tv_sec,
-            modifiedNanoseconds: info.st_mtim.tv_nsec
+            device: UInt64(bitPattern: out[0]),
+            inode: UInt64(bitPattern: out[1]),
+            size: out[2],
+            modifiedSeconds: Int(out[3]),
+            modifiedNanoseconds: Int(out[4])
         )
     }
 
@@ -256,8 +257,7 @@ final class StoreLock {
             }
             let wait = min(pause, deadline - now)
             let (seconds, attoseconds) = wait.components
-            var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-            _ = nanosleep(&request, nil)
+            CSaMDShims_sleep_nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
             pause = min(pause * 2, .milliseconds(20))
         }
         self.fd = fd
