@@ -107,7 +107,7 @@ public struct OpenedKeyStore: Sendable {
 /// - Throws: ``KeyStoreAccessError`` — `usage` for `passphraseFile` given for a token store (or `pinFile` for a
 ///   passphrase store), `pinUnavailable` when the PIN cannot be read, `tokenUnavailable` when the module, the token
 ///   or the login fails (a wrong PIN, an absent token, a missing module); `EnvelopeError` as
-///   `FileKeyStore.init(opening:custody:lockTimeout:now:logger:)` (a wrong passphrase, a modified or
+///   `FileKeyStore.init(opening:custody:lockTimeout:now:logger:subjectKeyCache:)` (a wrong passphrase, a modified or
 ///   mis-permissioned store, I/O).
 public func openKeyStore(
     at directory: String, passphraseFile: String?, pinFile: String?, pinFileHasOtherUse: Bool = false,

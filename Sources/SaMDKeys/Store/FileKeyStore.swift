@@ -61,6 +61,7 @@ public final class FileKeyStore: KeyStore {
     ///   - lockTimeout: how long to wait for the store's lock, held by another writer, before failing.
     ///   - now: the clock, for tests; the current time by default.
     ///   - logger: where key-store events go (`samd.keys.*`).
+    ///   - subjectKeyCache: the bounds of ``subjectKeys``; `.disabled` unwraps a subject key at every use.
     /// - Throws: `EnvelopeError.Code.keyStore` when the passphrase is too short, a store exists there or the
     ///   directory is not private;
     ///   `EnvelopeError.Code.io`.
@@ -168,7 +169,7 @@ public final class FileKeyStore: KeyStore {
     }
 
     /// Opens the store `persistence` keeps, with the custody its metadata records (see
-    /// ``init(opening:custody:lockTimeout:now:logger:)``).
+    /// ``init(opening:custody:lockTimeout:now:logger:subjectKeyCache:)``).
     /// - Throws: `EnvelopeError.Code.keyStore` for a wrong secret or a modified, corrupted or truncated
     ///   store; what `custody` throws; the persistence's errors.
     public convenience init(
