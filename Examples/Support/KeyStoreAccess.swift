@@ -1,39 +1,10 @@
 // Opening a key store with the custody its own record names: a passphrase, or a PKCS #11 token and its PIN.
 
-public import ArgumentParser
 public import Logging
 import SaMDCrypto
 import SaMDEnvelope
 public import SaMDKeys
 import SaMDOpenSSLSupport
-
-/// `--pin-file` for a program that opens a key store (`samd-vault`, `samd-gateway rotate`): the user PIN of the
-/// PKCS #11 token that holds the store's KEKs, from a file (a regular file of this user, mode 0600 or 0400) or else
-/// from `SAMD_PKCS11_PIN`. `--pin` exists only to be refused with exit 64: a PIN on a command line is visible to
-/// every user of the machine. (`samd-gateway serve` reads the one `--pin-file` of its TLS options for both its
-/// `pkcs11:` key and its key store: one token, one login.)
-public struct KeyStorePINOption: ParsableArguments {
-    @Option(
-        name: .customLong("pin-file"),
-        help: ArgumentHelp(
-            "A file holding the user PIN of the PKCS #11 token a key store's KEKs are in (one line; a regular file "
-                + "of this user, mode 0600). Without it the PIN is read from SAMD_PKCS11_PIN. A store under a "
-                + "passphrase needs none.",
-            valueName: "file"))
-    public var file: String?
-
-    @Option(name: .customLong("pin"), help: .hidden)
-    var refusedPIN: String?
-
-    public init() {}
-
-    public func validate() throws {
-        if self.refusedPIN != nil {
-            throw ValidationError(
-                "--pin is refused: a PIN is never taken from a command line; use --pin-file FILE or SAMD_PKCS11_PIN")
-        }
-    }
-}
 
 /// A key store that could not be opened for a reason a program reports with its own exit code: the PIN or the
 /// token of a token store, or a secret option that does not fit the store's custody. Errors of the store itself

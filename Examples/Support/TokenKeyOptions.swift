@@ -53,8 +53,9 @@ public struct PKCS11PINOption: ParsableArguments {
     @Option(
         name: .customLong("pin-file"),
         help: ArgumentHelp(
-            "A file holding the user PIN of the token of a pkcs11: --key (one line; a regular file of this user, "
-                + "mode 0600). Without it the PIN is read from SAMD_PKCS11_PIN.",
+            "A file holding the user PIN of the PKCS #11 token a pkcs11: --key, or a key store's KEKs, are in (one "
+                + "line; a regular file of this user, mode 0600 or 0400). Without it the PIN is read from "
+                + "SAMD_PKCS11_PIN. A store under a passphrase needs none.",
             valueName: "file"))
     public var file: String?
 

@@ -33,7 +33,7 @@ struct Rotate: ParsableCommand {
 
     @OptionGroup var stores: StoreOptions
 
-    @OptionGroup var pin: KeyStorePINOption
+    @OptionGroup var pin: PKCS11PINOption
 
     @Flag(name: .long, help: "Make a new KEK version first (a rotation).")
     var newVersion = false

@@ -73,7 +73,7 @@ struct KeyStoreOptions: ParsableArguments {
     )
     var passphraseFile: String?
 
-    @OptionGroup var pin: KeyStorePINOption
+    @OptionGroup var pin: PKCS11PINOption
 
     func passphrase() throws -> SecureBytes {
         if let file = self.passphraseFile {

@@ -459,6 +459,9 @@ final class InterposedKeyStore: KeyStore, @unchecked Sendable { // `pending` is 
     }
     func list() throws -> [ManagedKey] { try self.base.list() }
     func sealingKey(named name: String) throws -> SealingKey { try self.base.sealingKey(named: name) }
+    func sealingKEKIdentifier(named name: String) throws -> KeyIdentifier {
+        try self.base.sealingKEKIdentifier(named: name)
+    }
     func rotate(named name: String) throws -> ManagedKey { try self.base.rotate(named: name) }
     func generate(named name: String) throws -> ManagedKey { try self.base.generate(named: name) }
     func activate(_ key: KeyIdentifier) throws -> ManagedKey { try self.base.activate(key) }

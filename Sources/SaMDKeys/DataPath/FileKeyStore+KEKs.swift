@@ -8,6 +8,10 @@ public import SaMDEnvelope
 /// opens directly under a KEK (``sealingKey(named:)``, `keyEncryptionKey(for:)`); subject keys are wrapped
 /// and unwrapped inside the custody.
 extension FileKeyStore {
+    public func sealingKEKIdentifier(named name: String) throws -> KeyIdentifier {
+        try self.sealingKEK(named: name).metadata.identifier
+    }
+
     public func sealingKey(named name: String) throws -> SealingKey {
         let active = try self.sealingKEK(named: name)
         return .keyEncryptionKey(

@@ -17,6 +17,14 @@ public protocol KeyRing: EnvelopeKeyProvider {
     ///   cryptoperiod has ended, or the KEK's custody does not export KEK material (seal with a subject key);
     ///   `EnvelopeError.Code.keyNotFound`.
     func sealingKey(named name: String) throws -> SealingKey
+    /// The identifier of the version of the KEK `name` that seals now — active, within its cryptoperiod, not
+    /// below the minimum opening version: the one new subject keys are wrapped under — without its material, so
+    /// whatever the custody. ``sealingKey(named:)`` gives the material too, which a token custody never gives out
+    /// (it throws `EnvelopeError.Code.keyNotUsable` there); ask this instead to learn the version.
+    /// - Throws: `EnvelopeError.Code.keyNotFound` when no version of `name` exists;
+    ///   `EnvelopeError.Code.keyNotUsable` when none may seal (none active, its cryptoperiod over, below the
+    ///   minimum opening version); `EnvelopeError.Code.keyStore`.
+    func sealingKEKIdentifier(named name: String) throws -> KeyIdentifier
     /// The sealing key for `subject`'s records (created on first use), wrapped under the active KEK.
     func subjectSealingKey(subject: String) throws -> SealingKey
     /// Runs `body` — the step that makes a sealed record durable (a rename, a database commit) — while
