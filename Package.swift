@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "SaMDEnvelope", targets: ["SaMDEnvelope"]),
         .library(name: "SaMDKeys", targets: ["SaMDKeys"]),
         .library(name: "SaMDTLS", targets: ["SaMDTLS"]),
+        .library(name: "SaMDHummingbird", targets: ["SaMDHummingbird"]),
         .executable(name: "samd-vault", targets: ["samd-vault"]),
         .executable(name: "samd-tls", targets: ["samd-tls"]),
         .library(name: "SaMDSBOM", targets: ["SaMDSBOM"]),
@@ -44,6 +45,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         // SQLite, for the embedded encrypted record store (links the system libsqlite3).
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // HTTP services on SaMDTLS (SaMDHummingbird, the records gateway). Only the targets that serve HTTP
+        // depend on it: a device agent never links a web framework.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
         // Documentation only: `swift package generate-documentation` builds the modules' DocC catalogs.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // Test-only: the interop peer for SaMDTLS (BoringSSL-based). Not a dependency of any library product.
@@ -127,6 +134,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: HTTP services — Hummingbird 2 on SaMDTLS: the TLS child channel, the verified peer in the request
+        // context, role middleware.
+        .target(
+            name: "SaMDHummingbird",
+            dependencies: [
+                "SaMDTLS",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Storage — the encrypted record store on SQLite.
         .target(
             name: "SaMDStore",
@@ -135,6 +157,8 @@ let package = Package(
                 "SaMDEnvelope",
                 "SaMDKeys",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -230,23 +254,45 @@ let package = Package(
             plugins: ["SaMDBuildGraphPlugin"]
         ),
 
-        // The records gateway and agent the example programs share: HTTP/1.1 over SaMDTLS (NIOHTTP1) in front
-        // of SaMDStore. Not a product: it is example code, built only for the programs below and their tests.
+        // The records client and what the agent and gateway share: HTTP/1.1 over SaMDTLS (NIOHTTP1) from the
+        // device side. Not a product: example code, built only for the programs below and their tests.
         .target(
             name: "SaMDRecordService",
             dependencies: [
                 "SaMDCrypto",
+                "SaMDEnvelope",
                 "SaMDExampleSupport",
                 "SaMDStore",
                 "SaMDTLS",
-                "SaMDKeys",
-                "SaMDEnvelope",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/RecordService",
+            swiftSettings: swiftSettings
+        ),
+        // The records gateway: a Hummingbird application on SaMDHummingbird in front of SaMDStore. The agent
+        // does not link it (nor Hummingbird).
+        .target(
+            name: "SaMDRecordGateway",
+            dependencies: [
+                "SaMDExampleSupport",
+                "SaMDHummingbird",
+                "SaMDKeys",
+                "SaMDRecordService",
+                "SaMDStore",
+                "SaMDTLS",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/RecordGateway",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -260,7 +306,7 @@ let package = Package(
         .executableTarget(
             name: "samd-gateway",
             dependencies: [
-                "SaMDEnvelope",
+                "SaMDEnvelope", "SaMDRecordGateway",
                 "SaMDRecordService", "SaMDExampleSupport", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -282,8 +328,8 @@ let package = Package(
         .executableTarget(
             name: "samd-demo",
             dependencies: [
-                "SaMDRecordService", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS", "SaMDKeys",
-                "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport",
+                "SaMDRecordService", "SaMDRecordGateway", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS",
+                "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -354,6 +400,18 @@ let package = Package(
             resources: [.copy("Resources/x509-limbo")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "SaMDHummingbirdTests",
+            dependencies: [
+                "SaMDHummingbird", "SaMDTLS", "SaMDTLSTestSupport", "SaMDTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The custodies a key store's KEKs can be in (a passphrase, a SoftHSM2 token), for the key-store and
         // record-store suites that run against each.
         .target(
@@ -419,7 +477,7 @@ let package = Package(
             name: "SaMDRecordServiceTests",
             dependencies: [
                 "SaMDEnvelope", "SaMDCrypto",
-                "SaMDRecordService", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDTLSTestSupport",
+                "SaMDRecordService", "SaMDRecordGateway", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDTLSTestSupport",
                 "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-vault",
                 "SaMDOpenSSLSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -27,7 +27,7 @@ struct SamdAgent: AsyncParsableCommand {
             """ + "\nExit codes (sysexits): " + Self.exitCodes
     )
 
-    /// The exit codes, as `--help` lists them (Examples/RecordService/SaMDRecordService.docc/Gateway.md repeats them).
+    /// The exit codes, as `--help` lists them (Examples/RecordGateway/SaMDRecordGateway.docc/Gateway.md repeats them).
     static let exitCodes = """
         0 every file stored; 64 usage (an option missing, malformed or out of range; a --subject or file name \
         the store refuses as an id: . or .., a control character); 65 the gateway refused a \

@@ -7,6 +7,7 @@ import SaMDEnvelope
 import SaMDExampleSupport
 import SaMDKeys
 import SaMDOpenSSLSupport
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS

@@ -5,6 +5,7 @@ import SaMDCrypto
 import SaMDEnvelope
 import SaMDExampleSupport
 import SaMDKeys
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -16,7 +17,7 @@ import SaMDTLS
 #endif
 
 /// The exit codes of each subcommand, in the words its `--help` uses — the one list the help texts are built
-/// from (Examples/RecordService/SaMDRecordService.docc/Gateway.md repeats it; `GatewayOptionTests` checks that the three agree).
+/// from (Examples/RecordGateway/SaMDRecordGateway.docc/Gateway.md repeats it; `GatewayOptionTests` checks that the three agree).
 enum GatewayExitCodes {
     static let serve: [(code: Int32, meaning: String)] = [
         (ExitStatus.ok, "stopped by SIGINT or SIGTERM"),

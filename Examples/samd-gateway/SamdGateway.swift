@@ -11,7 +11,7 @@ struct SamdGateway: AsyncParsableCommand {
             serve (the default) listens for HTTPS with client certificates required: PUT /records/SUBJECT/ID \
             stores, GET /records/SUBJECT/ID reads (reader role), DELETE /subjects/SUBJECT crypto-shreds \
             (shredder role), GET /healthz. rotate makes a new KEK version and rewraps every subject key, \
-            resuming after a crash; it may run beside a serving gateway. See Examples/RecordService/SaMDRecordService.docc/Gateway.md.
+            resuming after a crash; it may run beside a serving gateway. See Examples/RecordGateway/SaMDRecordGateway.docc/Gateway.md.
             The key store's passphrase comes from SAMD_PASSPHRASE or --passphrase-file, never from the \
             command line.
             """

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import SaMDExampleSupport
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS

@@ -4,17 +4,17 @@ import PackagePlugin
 /// SaMDKit's own package graph, compiled into SaMDSBOM: the fallback description of a binary that did not apply
 /// the plugin to its executable target. Every package SaMDKit depends on, classified by how SaMDKit uses it:
 /// "required" (reached from a library product's targets), "optional" (only from executable products, the
-/// examples), "excluded" (only from tests). The classification is package-level and conservative: a package
-/// reached by a library product counts with all its own dependencies.
+/// examples), "excluded" (only from tests). A package is reached when a product of it is linked, followed through
+/// the targets that product is built from (as ``ProductGraph`` does): Hummingbird's package declares
+/// swift-nio-ssl for HummingbirdTLS, which SaMDHummingbird does not link, so swift-nio-ssl stays test-only.
 struct LibraryGraph {
     let root: Package
 
     func record(toolchain: String?) -> GraphRecord {
         let packages = PackageFacts.packages(from: self.root)
         let productPackage = PackageFacts.productOwners(packages)
-        let library = self.reachedPackages(from: self.rootTargets(of: LibraryProduct.self), productPackage, packages)
-        let executable = self.reachedPackages(
-            from: self.rootTargets(of: ExecutableProduct.self), productPackage, packages)
+        let library = self.reachedPackages(from: self.rootTargets(of: LibraryProduct.self), productPackage)
+        let executable = self.reachedPackages(from: self.rootTargets(of: ExecutableProduct.self), productPackage)
 
         let pins = PackageFacts.resolvedRevisions(in: self.root.directoryURL)
         let records = packages.values.sorted { $0.id < $1.id }.map { package in
@@ -53,21 +53,28 @@ struct LibraryGraph {
         return result
     }
 
-    /// The packages that `targets` reach through product dependencies, with all their own
-    /// package dependencies (a package-level closure: an over-approximation that never misses one).
+    /// The packages whose products `targets` link, followed through the targets of those products
+    /// (target and product dependencies, transitively).
     private func reachedPackages(
-        from targets: [any Target], _ productPackage: [String: String], _ packages: [String: Package]
+        from targets: [any Target], _ productPackage: [String: String]
     ) -> Set<String> {
         var reached: Set<String> = []
-        func close(_ id: String) {
-            guard reached.insert(id).inserted, let package = packages[id] else { return }
-            for dependency in package.dependencies { close(dependency.package.id) }
-        }
-        for target in targets {
-            for case .product(let product) in target.dependencies {
-                if let id = productPackage[product.id] { close(id) }
+        var visited: Set<String> = []
+        func visit(_ target: any Target) {
+            guard visited.insert(target.id).inserted else { return }
+            for dependency in target.dependencies {
+                switch dependency {
+                case .target(let dependency):
+                    visit(dependency)
+                case .product(let product):
+                    if let id = productPackage[product.id] { reached.insert(id) }
+                    product.targets.forEach(visit)
+                @unknown default:
+                    continue
+                }
             }
         }
+        targets.forEach(visit)
         return reached
     }
 }

@@ -22,7 +22,7 @@ public import SaMDKeys
 ///
 /// Writes are SQLite transactions (`BEGIN IMMEDIATE`, WAL journal, `synchronous = FULL`: durable when `put`
 /// returns) and are safe from several threads and processes; the directory is private (0700) and the database
-/// file 0600. Crypto-shredding a subject (``shred(subject:)``) destroys its key and deletes its rows; its
+/// file 0600. Crypto-shredding a subject (``shred(subject:)-554bx``) destroys its key and deletes its rows; its
 /// records then answer ``RecordStoreError/Code/shredded`` and the receipt is kept. After a replacement or a
 /// shredding the WAL is truncated: no old envelope stays in `records.sqlite-wal`. Rotating the KEK rewraps
 /// subject keys, never rows (``KeyRotationJob``); re-keying after a compromise rewraps every row's header to
@@ -37,8 +37,8 @@ public final class EncryptedRecordStore: Sendable {
         public var busyTimeout: Duration
         /// The payload AEAD: `PayloadSuite.cobblestone256` unless the device lacks AES instructions.
         public var payloadSuite: PayloadSuite
-        /// Whether every commit is on stable storage before ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)``
-        /// or ``EncryptedRecordStore/shred(subject:)`` returns: `true` (the default) commits with SQLite's
+        /// Whether every commit is on stable storage before ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)-(Collection<UInt8>,_,_,_,_)``
+        /// or ``EncryptedRecordStore/shred(subject:)-554bx`` returns: `true` (the default) commits with SQLite's
         /// `PRAGMA synchronous = FULL`, which `fsync`s (`fdatasync`) the WAL at every commit, so an acknowledged
         /// record survives a power loss. `false` is SQLite's `NORMAL` in WAL mode: the WAL is synced only at
         /// checkpoints, and the last commits may be lost on power loss (never on a process crash) — for

@@ -14,7 +14,7 @@ public struct StoredRecord: Sendable {
     public let updatedAt: Date
 }
 
-/// What ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)`` stored.
+/// What ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)-(Collection<UInt8>,_,_,_,_)`` stored.
 public struct RecordWriteResult: Sendable, Hashable {
     /// The record's revision now: 1 when it was created.
     public let revision: Int64
@@ -24,7 +24,7 @@ public struct RecordWriteResult: Sendable, Hashable {
     public let envelopeByteCount: Int
 }
 
-/// What ``EncryptedRecordStore/shred(subject:)`` did.
+/// What ``EncryptedRecordStore/shred(subject:)-554bx`` did.
 public struct ShredReceipt: Sendable, Hashable {
     /// The key store's receipt: the destroyed subject key, when, and the subject's blind index.
     public let receipt: DestructionReceipt

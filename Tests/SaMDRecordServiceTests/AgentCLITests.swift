@@ -1,6 +1,7 @@
 // `samd-agent` as a user runs it, against a gateway in this process (so its counters can be read).
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -188,7 +189,7 @@ struct AgentCLITests {
             agent, Self.arguments("device", port: gateway.port) + [work.file(controlName)])
         #expect(escaped.standardError.contains("a\\r\\nb\\u{1B}[2J.json"), "\(escaped.standardError.debugDescription)")
         #expect(gateway.gateway.statistics.handshakesSucceeded == 0, "refused before connecting")
-        #expect(try gateway.stores.store.statistics().recordCount == 0)
+        #expect(try await gateway.stores.store.statistics().recordCount == 0)
         await gateway.stop()
     }
 

@@ -3,6 +3,7 @@
 
 import Foundation
 import NIOCore
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLS
 import SaMDTestSupport

@@ -44,13 +44,11 @@ struct DemoTests {
         #expect(run.output.contains("checks passed"), "\(run)")
         // Kept for inspection: the PKI, the key store and the database, all private.
         for sub in ["pki", "keys", "records"] {
-            var info = stat()
-            #expect(stat(work + "/" + sub, &info) == 0 && info.st_mode & 0o077 == 0, "\(sub)")
+            #expect(fileMode(work + "/" + sub).map { $0 & 0o077 } == 0, "\(sub)")
         }
         #expect(FileManager.default.fileExists(atPath: work + "/records/records.sqlite"))
         // The kept key store opens with the kept passphrase (0600): records:1 destroyed, records:2 active.
-        var info = stat()
-        #expect(stat(work + "/passphrase", &info) == 0 && info.st_mode & 0o777 == 0o600)
+        #expect(fileMode(work + "/passphrase") == 0o600)
         let list = try await ChildProcess.run(
             try ProgramLocations.binary("samd-vault"),
             ["keys", "list", "--keystore", work + "/keys", "--passphrase-file", work + "/passphrase"],

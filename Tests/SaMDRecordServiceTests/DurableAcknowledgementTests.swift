@@ -2,6 +2,7 @@
 // is on stable storage (the WAL fsync'd), seen in the gateway's own system calls.
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLSTestSupport
 import Testing

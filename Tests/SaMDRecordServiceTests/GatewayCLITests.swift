@@ -2,6 +2,7 @@
 
 import Foundation
 import NIOCore
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS

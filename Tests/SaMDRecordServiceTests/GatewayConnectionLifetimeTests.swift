@@ -3,6 +3,7 @@
 // then cut off. Real gateway processes, mutual TLS over loopback, certificates and CRLs made at test time.
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLS
 import SaMDTLSTestSupport

@@ -3,6 +3,7 @@
 // gone. Real gateway processes; CPU time read from /proc/PID/stat.
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLS
 import SaMDTestSupport

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import SaMDKeys
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -152,7 +153,9 @@ struct GatewayHTTPTests {
             let encoded = [subject, recordID].map { $0.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
             let response = try await device.send(
                 method: "PUT", path: "/records/\(encoded[0])/\(encoded[1])", body: [1, 2, 3])
-            #expect(response.status == 400, "\(response)")
+            // An empty id is an empty path segment, which no route has: 404 before routing (Hummingbird's router
+            // skips empty segments, so the gateway refuses them first), never the store.
+            #expect(response.status == (recordID.isEmpty ? 404 : 400), "\(response)")
         }
         for type in ["text/plain; charset=utf-8", "", "a b", String(repeating: "t", count: 128)] {
             let response = try await device.send(
@@ -201,7 +204,7 @@ struct GatewayHTTPTests {
         }
         await #expect(throws: RecordServiceError(.invalidRequest, "")) { try await shredder.shred(subject: "..") }
         #expect(gateway.gateway.statistics.requests == before, "nothing was sent")
-        #expect(try gateway.stores.store.statistics().recordCount == 0)
+        #expect(try await gateway.stores.store.statistics().recordCount == 0)
         #expect(try gateway.stores.keyStore.subjectKeyNames().isEmpty, "no subject key for a refused id")
         // Ids that only contain dots are ids.
         #expect(try await device.put(subject: "...", recordID: ".x", body: [1]).status == 201)

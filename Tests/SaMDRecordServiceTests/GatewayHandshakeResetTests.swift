@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLS
 import SaMDTLSTestSupport

@@ -3,6 +3,7 @@
 
 import Foundation
 import SaMDKeys
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -118,7 +119,7 @@ struct GatewayOptionTests {
         largest.stop()
     }
 
-    /// The exit codes a help text or Examples/RecordService/SaMDRecordService.docc/Gateway.md lists after `marker`: the paragraph from the first `: `
+    /// The exit codes a help text or Examples/RecordGateway/SaMDRecordGateway.docc/Gateway.md lists after `marker`: the paragraph from the first `: `
     /// after it, items separated by `; `, each item's leading number (items inside parentheses have none).
     static func listedCodes(in text: String, after marker: String) -> [Int]? {
         let plain = text.replacingOccurrences(of: "`", with: "")
@@ -152,7 +153,7 @@ struct GatewayOptionTests {
 
         let docs = try String(
             contentsOf: Self.packageRoot.appendingPathComponent(
-                "Examples/RecordService/SaMDRecordService.docc/Gateway.md"), encoding: .utf8)
+                "Examples/RecordGateway/SaMDRecordGateway.docc/Gateway.md"), encoding: .utf8)
         #expect(Self.listedCodes(in: docs, after: "Exit codes of serve") == serve)
         #expect(Self.listedCodes(in: docs, after: "Exit codes of rotate") == rotate)
         #expect(Self.listedCodes(in: docs, after: "Exit codes of samd-agent") == agentCodes)

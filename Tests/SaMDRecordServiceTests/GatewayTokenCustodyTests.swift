@@ -2,6 +2,7 @@
 // with the gateway's TLS server key in the same token: one module, one login, records served over mutual TLS.
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLSTestSupport
 import SaMDTestSupport

@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 import SaMDCrypto
 import SaMDKeys
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -17,12 +18,12 @@ struct KeyRestoreMismatchTests {
     @Test func aRecordWhoseKeyVersionIsGoneIs500KeyUnavailableNotA503ToRetry() async throws {
         let stores = try Harness.Stores()
         let payload = Array(#"{"resourceType":"Observation"}"#.utf8)
-        try stores.store.put(payload, subject: "p", recordID: "r", recordType: "application/json")
+        try await stores.store.put(payload, subject: "p", recordID: "r", recordType: "application/json")
         let before = stores.directory.file("keys-before")
         try FileManager.default.copyItem(atPath: stores.keysPath, toPath: before)
         let report = try SubjectRekeyJob(store: stores.store).run()
         #expect(report.finished)
-        #expect(try stores.store.get(subject: "p", recordID: "r").payload == payload)
+        #expect(try await stores.store.get(subject: "p", recordID: "r").payload == payload)
 
         let restored = try FileKeyStore(
             opening: before, passphrase: try SecureBytes(copying: Array(Harness.passphrase.utf8)), logger: Harness.quiet

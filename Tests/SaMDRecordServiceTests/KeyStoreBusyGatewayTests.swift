@@ -2,6 +2,7 @@
 // made every PUT wait forever on flock, until the thread pool was full and the gateway answered nothing.
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLSTestSupport
 import SaMDTestSupport

@@ -3,6 +3,7 @@
 // the ExitStatus mapping of `invalidIdentity` (SaMDExampleSupport), shared with samd-tls.
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLSTestSupport
 import SaMDTestSupport

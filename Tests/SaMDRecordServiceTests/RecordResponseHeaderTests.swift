@@ -2,6 +2,7 @@
 // gateway's own content.
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import Testing
 

@@ -34,7 +34,7 @@ struct RekeyCrashTests {
         for subject in 0..<Self.subjects {
             for record in 0..<3 {
                 let payload = Array("{\"resourceType\":\"Observation\",\"id\":\"obs-\(subject)-\(record)\"}".utf8)
-                try store.put(
+                try await store.put(
                     payload, subject: "patient-\(subject)", recordID: "obs-\(record)",
                     recordType: "application/fhir+json")
                 written.append(("patient-\(subject)", "obs-\(record)", payload))
@@ -58,7 +58,7 @@ struct RekeyCrashTests {
             let (_, reopened) = try RotationCrashTests.open(storePath: storePath, keys: keyStore)
             for (subject, recordID, payload) in written {
                 #expect(
-                    try reopened.get(subject: subject, recordID: recordID).payload == payload,
+                    try await reopened.get(subject: subject, recordID: recordID).payload == payload,
                     "\(subject)/\(recordID) after a kill")
             }
         }
@@ -72,7 +72,7 @@ struct RekeyCrashTests {
 
         let (reopenedKeys, reopened) = try RotationCrashTests.open(storePath: storePath, keys: keyStore)
         for (subject, recordID, payload) in written {
-            #expect(try reopened.get(subject: subject, recordID: recordID).payload == payload)
+            #expect(try await reopened.get(subject: subject, recordID: recordID).payload == payload)
         }
         // Every subject is on a new version, and its first one is destroyed.
         for subject in 0..<Self.subjects {
@@ -86,7 +86,7 @@ struct RekeyCrashTests {
         let replay = try EncryptedRecordStore(directory: storePath, keyStore: stolen, logger: quiet)
         for (subject, recordID, _) in written {
             #expect(
-                (try? replay.get(subject: subject, recordID: recordID)) == nil,
+                (try? await replay.get(subject: subject, recordID: recordID)) == nil,
                 "\(subject)/\(recordID) opened with the old key store")
         }
     }

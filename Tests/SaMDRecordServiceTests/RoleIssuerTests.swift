@@ -6,6 +6,7 @@
 import Foundation
 import Logging
 import NIOCore
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS
@@ -121,7 +122,7 @@ struct RoleIssuerTests {
 
         let deviceCAShredder = try client("deviceCAShredder")
         #expect(try await deviceCAShredder.shred(subject: "p").status == 403)
-        #expect(try stores.store.get(subject: "p", recordID: "r").payload == [7], "nothing was shredded")
+        #expect(try await stores.store.get(subject: "p", recordID: "r").payload == [7], "nothing was shredded")
         let staffShredder = try client("staffShredder")
         #expect(try await staffShredder.shred(subject: "p").status == 200)
 

@@ -37,7 +37,7 @@ struct RotationCrashTests {
         var written: [String: [UInt8]] = [:]
         for subject in 0..<Self.subjects {
             let bytes = Array("{\"resourceType\":\"Observation\",\"id\":\"obs-\(subject)\"}".utf8)
-            try store.put(
+            try await store.put(
                 bytes, subject: "patient-\(subject)", recordID: "obs-\(subject)", recordType: "application/fhir+json")
             written["patient-\(subject)"] = bytes
         }
@@ -58,7 +58,8 @@ struct RotationCrashTests {
             let (_, reopened) = try Self.open(storePath: storePath, keys: keyStore)
             for (subject, bytes) in written {
                 #expect(
-                    try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload
+                    try await reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))")
+                        .payload
                         == bytes)
             }
         }
@@ -82,7 +83,7 @@ struct RotationCrashTests {
         }
         for (subject, bytes) in written {
             #expect(
-                try reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload
+                try await reopened.get(subject: subject, recordID: "obs-\(subject.dropFirst("patient-".count))").payload
                     == bytes)
         }
         // No temporary file of an interrupted write is taken for a subject key.

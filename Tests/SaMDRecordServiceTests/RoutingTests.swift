@@ -1,6 +1,7 @@
 // Pure parts of the record service: roles by SAN, the retry policy's delays, record types.
 
 import Foundation
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDTLS
 import Testing

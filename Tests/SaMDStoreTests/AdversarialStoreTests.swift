@@ -424,7 +424,8 @@ struct StoreRaceTests {
             let parts = address.split(separator: "/").map(String.init)
             do {
                 #expect(
-                    try fixture.store.get(subject: parts[0], recordID: parts[1]).payload == outcome.bytes, "\(address)")
+                    try await fixture.store.get(subject: parts[0], recordID: parts[1]).payload == outcome.bytes,
+                    "\(address)")
             } catch let error as RecordStoreError {
                 #expect(error.code == .shredded, "\(address): \(error)")
                 // Shredded only because its key was destroyed by a shredding that came after the write.

@@ -4,7 +4,7 @@ import Foundation
 public struct RecordResponse: Sendable, Hashable {
     /// The HTTP status code (`201`, `200`, `403`, `410`, …).
     public let status: Int
-    /// The body: the record for a successful read, JSON otherwise (see Examples/RecordService/SaMDRecordService.docc/Gateway.md).
+    /// The body: the record for a successful read, JSON otherwise (see Examples/RecordGateway/SaMDRecordGateway.docc/Gateway.md).
     public let body: [UInt8]
     /// The `Content-Type` header, if any: the record type for a successful read.
     public let contentType: String?

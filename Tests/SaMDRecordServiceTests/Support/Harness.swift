@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import SaMDCrypto
 import SaMDKeys
+import SaMDRecordGateway
 import SaMDRecordService
 import SaMDStore
 import SaMDTLS

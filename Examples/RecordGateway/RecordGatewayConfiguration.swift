@@ -1,3 +1,5 @@
+import SaMDHummingbird
+import SaMDRecordService
 public import SaMDTLS
 
 /// What a client of the records gateway may do. Every client whose certificate chains to the gateway's client
@@ -141,58 +143,22 @@ public struct RecordGatewayConfiguration: Sendable {
     /// verified chain goes through one of them. A chain of the leaf alone (a resumed session) holds no bound
     /// role here; ``RecordGateway`` remembers what the full handshake of a resumed session found.
     public func roles(of peer: TLSPeerIdentity) -> Set<RecordRole> {
-        self.roles(of: peer, issuedRoles: self.issuedRoles(of: peer))
+        (try? self.rolePolicy().roles(of: peer)) ?? [.device]
     }
 
-    /// The roles `peer` holds when `issuedRoles` are the bound roles its chain was found to be issued for.
-    func roles(of peer: TLSPeerIdentity, issuedRoles: Set<RecordRole>) -> Set<RecordRole> {
-        var roles: Set<RecordRole> = [.device]
-        if Self.matches(peer, self.readers), self.readerIssuers.isEmpty || issuedRoles.contains(.reader) {
-            roles.insert(.reader)
-        }
-        if Self.matches(peer, self.shredders), self.shredderIssuers.isEmpty || issuedRoles.contains(.shredder) {
-            roles.insert(.shredder)
-        }
-        return roles
-    }
-
-    /// The issuer-bound roles whose CAs `peer`'s verified chain goes through.
-    func issuedRoles(of peer: TLSPeerIdentity) -> Set<RecordRole> {
-        var roles: Set<RecordRole> = []
-        if self.readerIssuers.contains(where: { $0.issued(peer) }) { roles.insert(.reader) }
-        if self.shredderIssuers.contains(where: { $0.issued(peer) }) { roles.insert(.shredder) }
-        return roles
-    }
-
-    /// Whether any role is bound to issuers.
-    var bindsRolesToIssuers: Bool { !self.readerIssuers.isEmpty || !self.shredderIssuers.isEmpty }
-
-    /// The roles a SAN of `peer` claims but whose issuer binding its chain does not meet (for the log).
-    func rolesRefusedByIssuer(_ peer: TLSPeerIdentity, issuedRoles: Set<RecordRole>) -> [RecordRole] {
-        var refused: [RecordRole] = []
-        if !self.readerIssuers.isEmpty, Self.matches(peer, self.readers), !issuedRoles.contains(.reader) {
-            refused.append(.reader)
-        }
-        if !self.shredderIssuers.isEmpty, Self.matches(peer, self.shredders), !issuedRoles.contains(.shredder) {
-            refused.append(.shredder)
-        }
-        return refused
-    }
-
-    static func matches(_ peer: TLSPeerIdentity, _ entries: [String]) -> Bool {
-        entries.contains { entry in
-            if entry.contains(":") { return peer.uris.contains(entry) }
-            let name = Self.asciiLowercased(entry)
-            return peer.dnsNames.contains { Self.asciiLowercased($0) == name }
-        }
-    }
-
-    static func asciiLowercased(_ text: String) -> String {
-        String(decoding: text.utf8.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }, as: UTF8.self)
+    /// The role policy: every client a device, readers and shredders by SAN and issuing CA.
+    /// - Throws: `TLSError` (`invalidConfiguration`) for a SAN entry that is empty, has spaces or is an IP address.
+    func rolePolicy() throws -> TLSRolePolicy<RecordRole> {
+        try TLSRolePolicy(
+            everyClient: [.device],
+            grants: [
+                .reader: .init(sans: self.readers, issuers: self.readerIssuers),
+                .shredder: .init(sans: self.shredders, issuers: self.shredderIssuers),
+            ])
     }
 
     /// Checks everything that can be checked before listening.
-    /// - Throws: ``RecordServiceError/Code/invalidConfiguration``.
+    /// - Throws: `RecordServiceError.Code.invalidConfiguration`.
     func validate() throws {
         let tls = self.tls.configuration
         guard tls.role == .server else {
@@ -203,19 +169,11 @@ public struct RecordGatewayConfiguration: Sendable {
                 .invalidConfiguration, "the gateway's TLS context must require client certificates (client trust roots)"
             )
         }
-        for (option, entries) in [("reader", self.readers), ("shredder", self.shredders)] {
-            for entry in entries {
-                guard !entry.isEmpty, !entry.contains(where: { $0.isWhitespace }) else {
-                    throw RecordServiceError(
-                        .invalidConfiguration,
-                        "a \(option) SAN is a URI or DNS name without spaces; one is empty or has spaces")
-                }
-                if case .ipAddress = TLSServerName(entry) {
-                    throw RecordServiceError(
-                        .invalidConfiguration,
-                        "\(option) \(entry): an IP address cannot grant a role; give the client's SAN URI or DNS name")
-                }
-            }
+        // The SAN entries: not empty, no spaces, never an IP address (TLSRolePolicy's rule).
+        do {
+            _ = try self.rolePolicy()
+        } catch let error as TLSError {
+            throw RecordServiceError(.invalidConfiguration, error.reason)
         }
         guard self.maximumBodyByteCount >= 1 else {
             throw RecordServiceError(.invalidConfiguration, "maximumBodyByteCount is at least 1 byte")

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import SaMDExampleSupport
 import SaMDTLS
 
 /// The gateway's security events, logged through swift-log with a stable `event` field in the
@@ -13,6 +15,12 @@ enum GatewayEvents {
     struct Client: Sendable {
         var peer: String?
         var remote: String?
+
+        /// `address` as events give it: `host:port`, `[v6]:port`.
+        static func describe(_ address: SocketAddress?) -> String? {
+            guard let address else { return nil }
+            return address.ipAddress.map { Endpoint.format(host: $0, port: address.port ?? 0) } ?? "\(address)"
+        }
 
         var metadata: Logger.Metadata {
             var metadata: Logger.Metadata = [:]
@@ -59,26 +67,6 @@ enum GatewayEvents {
         logger.notice("records gateway stopped", metadata: ["event": "samd.gateway.stopped", "address": "\(address)"])
     }
 
-    static func requestRefused(_ logger: Logger, client: Client, role: RecordRole, method: String, route: GatewayRoute)
-    {
-        logger.warning(
-            "request refused: the client certificate lacks the role",
-            metadata: client.metadata(
-                event: "request-refused",
-                ["role": "\(role.rawValue)", "method": "\(method)", "route": "\(route.rawValue)", "status": "403"]
-            )
-        )
-    }
-
-    /// A client's SAN names a role bound to issuing CAs, but its verified chain goes through none of them (or,
-    /// `resumed`, the full handshake of its session is no longer remembered): the role is not granted.
-    static func roleNotIssued(_ logger: Logger, client: Client, role: RecordRole, resumed: Bool) {
-        logger.warning(
-            "role not granted: the client certificate was not issued by the role's CA",
-            metadata: client.metadata(event: "role-not-issued", ["role": "\(role.rawValue)", "resumed": "\(resumed)"])
-        )
-    }
-
     static func recordStored(
         _ logger: Logger, client: Client, revision: Int64, key: String, recordType: String, bytes: Int
     ) {
@@ -121,7 +109,7 @@ enum GatewayEvents {
             "the record store failed",
             metadata: client.metadata(
                 event: "store-failed",
-                ["method": "\(method)", "route": "\(route.rawValue)", "error": "\(error)", "status": "\(status)"]
+                ["method": "\(method)", "route": "\(route.template)", "error": "\(error)", "status": "\(status)"]
             )
         )
     }

@@ -1,17 +1,18 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
 import NIOCore
-import NIOHTTP1
 
 /// One final response of the gateway: a status, a media type and a body. Bodies never hold a subject or
-/// record id.
+/// record id. ``GatewayResponseMiddleware`` adds the headers every response carries.
 struct GatewayReply: Sendable {
-    var status: HTTPResponseStatus
+    var status: HTTPResponse.Status
     var contentType: String
     var body: ByteBuffer
-    var headers: [(String, String)] = []
+    var headers: HTTPFields = [:]
 
     /// A JSON body: the keys sorted, no whitespace.
-    static func json(_ status: HTTPResponseStatus, _ value: some Encodable) -> GatewayReply {
+    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) -> GatewayReply {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
@@ -19,8 +20,16 @@ struct GatewayReply: Sendable {
     }
 
     /// `{"error": code, "message": words}` — fixed words, never an id or store detail.
-    static func error(_ status: HTTPResponseStatus, _ code: String, _ message: String) -> GatewayReply {
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> GatewayReply {
         .json(status, ["error": code, "message": message])
+    }
+
+    /// The same reply, after which the connection closes (`Connection: close`): its request body is not read,
+    /// or not all of it.
+    func closing() -> GatewayReply {
+        var reply = self
+        reply.headers[.connection] = "close"
+        return reply
     }
 
     /// A stored record: its bytes, with its record type as Content-Type — a type the uploading device chose,
@@ -32,8 +41,16 @@ struct GatewayReply: Sendable {
             status: .ok,
             contentType: recordType,
             body: ByteBuffer(bytes: payload),
-            headers: [("content-disposition", "attachment"), ("content-security-policy", "sandbox")]
+            headers: [.contentDisposition: "attachment", .contentSecurityPolicy: "sandbox"]
         )
+    }
+
+    /// The Hummingbird response: the status, `Content-Type`, `Content-Length` and the reply's own headers.
+    var response: Response {
+        var headers = self.headers
+        headers[.contentType] = self.contentType
+        headers[.contentLength] = String(self.body.readableBytes)
+        return Response(status: self.status, headers: headers, body: ResponseBody(byteBuffer: self.body))
     }
 
     struct Revision: Encodable {
