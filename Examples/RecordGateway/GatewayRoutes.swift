@@ -76,39 +76,48 @@ enum GatewayRoutes {
         let client = context.client
         let logger = core.logger
         let limit = core.configuration.maximumBodyByteCount
+        let budget = core.configuration.maximumBufferedBodyByteCount
         let declared = request.headers[.contentLength].flatMap { Int($0) }
-        // A declared length that cannot fit what is free now is refused before a byte of the body is read;
-        // one that fits reserves nothing yet: the budget is taken as the bytes arrive, so a client that
-        // announces much and sends little holds little.
-        guard core.bodyBytesFit(declared ?? 0) else {
-            GatewayEvents.bodiesOverBudget(
-                logger, client: client, limit: core.configuration.maximumBufferedBodyByteCount)
+        // A record larger than what the store's streaming put holds (or of unknown length: chunked) streams
+        // into the store; a smaller one is buffered and stored at once.
+        let streaming = declared.map { $0 > core.store.streamingBufferByteCount } ?? true
+        let held = streaming ? core.store.streamingBufferByteCount : limit
+        // A declared length that cannot fit what is free now is refused before a byte of the body is read; one
+        // that fits reserves nothing yet: the budget is taken as the bytes arrive, so a client that announces
+        // much and sends little holds little.
+        guard core.bodyBytesFit(min(declared ?? 0, held)) else {
+            GatewayEvents.bodiesOverBudget(logger, client: client, limit: budget)
             return Self.overBudget()
         }
-        var reserved = 0
-        defer { core.releaseBodyBytes(reserved) }
-        // Grown as the body arrives: a declared length is a claim, not an allocation.
-        var body: [UInt8] = []
-        body.reserveCapacity(min(declared ?? 0, 64 << 10))
+        let body = GatewayRequestBody(request.body, core: core, heldByteCount: held)
+        defer { body.release() }
         do {
             try await context.continueIfExpected()
-            for try await chunk in request.body {
-                let count = chunk.readableBytes
-                core.counters.withLock { $0.bytesIn += count }
-                guard body.count + count <= limit else {
-                    GatewayEvents.bodyTooLarge(logger, client: client, limit: limit, declared: nil)
-                    return Self.tooLarge(limit: limit)
-                }
-                guard core.reserveBodyBytes(count) else {
-                    GatewayEvents.bodiesOverBudget(
-                        logger, client: client, limit: core.configuration.maximumBufferedBodyByteCount)
-                    return Self.overBudget()
-                }
-                reserved += count
-                body.append(contentsOf: chunk.readableBytesView)
+            let write: RecordWriteResult
+            if streaming {
+                write = try await core.store.put(
+                    streaming: body, subject: ids[0], recordID: ids[1], recordType: recordType, expectedRevision: nil)
+            } else {
+                // Grown as the body arrives: a declared length is a claim, not an allocation.
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(min(declared ?? 0, 64 << 10))
+                for try await piece in body { bytes.append(contentsOf: piece) }
+                write = try await core.store.put(bytes, subject: ids[0], recordID: ids[1], recordType: recordType)
             }
+            GatewayEvents.recordStored(
+                logger, client: client, revision: write.revision, key: "\(write.key)", recordType: recordType,
+                bytes: body.received)
+            return .json(write.revision == 1 ? .created : .ok, GatewayReply.Revision(revision: write.revision))
+        } catch GatewayBodyRefusal.tooLarge {
+            GatewayEvents.bodyTooLarge(logger, client: client, limit: limit, declared: nil)
+            return Self.tooLarge(limit: limit)
+        } catch GatewayBodyRefusal.overBudget {
+            GatewayEvents.bodiesOverBudget(logger, client: client, limit: budget)
+            return Self.overBudget()
         } catch let deadline as GatewayRequestDeadline {
             return deadline.reply
+        } catch let error as RecordStoreError {
+            return Self.reply(for: error, route: .record, method: "PUT", isShred: false, core: core, client: client)
         } catch let error as HTTPParserError where error != .invalidEOFState {
             // Malformed framing (a bad chunk size, a body longer than declared): NIO's parser stopped; the
             // connection's framing is lost.
@@ -119,15 +128,6 @@ enum GatewayRoutes {
             // connection closes without an answer (the client is gone or its framing is lost).
             try? await context.channel.close()
             return GatewayReply.error(.badRequest, "invalid-request", "the request body did not arrive").closing()
-        }
-        do {
-            let write = try await core.store.put(body, subject: ids[0], recordID: ids[1], recordType: recordType)
-            GatewayEvents.recordStored(
-                logger, client: client, revision: write.revision, key: "\(write.key)", recordType: recordType,
-                bytes: body.count)
-            return .json(write.revision == 1 ? .created : .ok, GatewayReply.Revision(revision: write.revision))
-        } catch {
-            return Self.reply(for: error, route: .record, method: "PUT", isShred: false, core: core, client: client)
         }
     }
 

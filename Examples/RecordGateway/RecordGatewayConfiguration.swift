@@ -45,8 +45,9 @@ public struct RecordGatewayConfiguration: Sendable {
     /// answered 413 as soon as it does. Either way the connection is closed.
     public var maximumBodyByteCount: Int
     /// The request body bytes that all connections together may hold in memory at once, in bytes (default
-    /// 256 MiB; at least ``maximumBodyByteCount``). A body is held whole until the store has sealed it, so
-    /// without this bound every connection could hold ``maximumBodyByteCount``. Bytes are reserved **as they
+    /// 256 MiB; at least ``maximumBodyByteCount``). A body of at most the store's `streamingBufferByteCount`
+    /// (1 MiB) is held whole until it is stored; a larger or chunked one streams into the store, and holds at
+    /// most that much. Without this bound every connection could hold its share. Bytes are reserved **as they
     /// arrive**, not when a `Content-Length` announces them: a client that announces 64 MiB and sends a byte
     /// a second holds a few bytes, not 64 MiB. A `PUT` whose declared `Content-Length` does not fit what is
     /// free now is answered 503 (with `Retry-After`) before its body is read; a body (declared or chunked)

@@ -27,6 +27,20 @@ package final class PKCS11Module: Sendable {
     /// The module's function list, valid until the process exits (the module is never unloaded). PKCS#11 allows
     /// concurrent calls from any thread once initialised with `CKF_OS_LOCKING_OK`.
     nonisolated(unsafe) let functions: UnsafeMutablePointer<CK_FUNCTION_LIST>
+    /// One slot-list read at a time in the process: SoftHSM 2.6 inserts the slots of tokens made since its last
+    /// `C_GetSlotList` during that call (its new free slot after a `C_InitToken`), and two threads inserting the
+    /// same slot abort the process (`SlotManager::insertToken`: `Assertion result.second failed`) — it aborted
+    /// the test suite once, where tokens are made and opened from parallel tests. Process-wide rather
+    /// than per module object, because OpenSSL's pkcs11 engine (libp11) lists the slots of the same loaded
+    /// library too (``withSlotListing(_:)``). A slot list is read only when a token is opened or made, or a
+    /// token key loaded, never per operation, so serialising it costs nothing measurable.
+    private static let slotListing = Mutex(())
+
+    /// Runs `body`, which lists a module's slots (`C_GetSlotList`, or the pkcs11 engine loading a key, which
+    /// does), while no other such call runs in the process.
+    package static func withSlotListing<T>(_ body: () throws -> T) rethrows -> T {
+        try Self.slotListing.withLock { _ in try body() }
+    }
 
     /// `C_GetInfo`, with PKCS#11's blank padding removed.
     package struct Information: Sendable, Hashable {
@@ -171,6 +185,10 @@ extension PKCS11Module {
     /// then the list, again while it grows between the two calls (a token inserted), at most 4 times.
     /// - Throws: the mapped error of `C_GetSlotList`.
     func slotsWithTokens() throws -> [CK_SLOT_ID] {
+        try Self.withSlotListing { try self.readSlotList() }
+    }
+
+    private func readSlotList() throws -> [CK_SLOT_ID] {
         for _ in 0..<4 {
             var count: CK_ULONG = 0
             var result = self.functions.pointee.C_GetSlotList(CK_BBOOL(CK_TRUE), nil, &count)

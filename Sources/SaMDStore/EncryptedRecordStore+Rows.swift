@@ -55,13 +55,27 @@ extension EncryptedRecordStore {
         }
     }
 
+    /// A record row's envelope as ``commit(_:at:recordType:wrappingKey:expectedRevision:)`` writes it: bytes in
+    /// memory, bound as one value, or a spool file written into the row in pieces (incremental blob I/O).
+    enum EnvelopeSource {
+        case bytes([UInt8])
+        case spool(RecordSpool)
+
+        var byteCount: Int {
+            switch self {
+            case .bytes(let bytes): bytes.count
+            case .spool(let spool): spool.byteCount
+            }
+        }
+    }
+
     /// Writes the record's row in one write transaction: inserted at revision 1, or replaced with a
     /// compare-and-set on its revision. Returns the new revision.
     /// - Throws: ``RecordStoreError/Code/conflict`` when the row is not at `expectedRevision`;
     ///   ``RecordStoreError/Code/authenticationFailed`` for a stored revision that is not one;
     ///   ``RecordStoreError/Code/storage``.
     func commit(
-        _ envelope: [UInt8], at address: Address, recordType: String, wrappingKey: KeyIdentifier,
+        _ envelope: EnvelopeSource, at address: Address, recordType: String, wrappingKey: KeyIdentifier,
         expectedRevision: Int64?
     ) throws -> Int64 {
         try self.writing("storing a record") { db in
@@ -80,30 +94,50 @@ extension EncryptedRecordStore {
             if let expectedRevision, expectedRevision != (current ?? 0) {
                 throw RecordStoreError(.conflict, "the record is at revision \(current ?? 0), not \(expectedRevision)")
             }
-            guard let current else {
+            // A spooled envelope goes in as zeros of its length (SQLite does not allocate them), then in pieces.
+            let (value, placeholder): (any DatabaseValueConvertible, String) =
+                switch envelope {
+                case .bytes(let bytes): (Data(bytes), "?")
+                case .spool(let spool): (spool.byteCount, "zeroblob(?)")
+                }
+            let revision: Int64
+            if let current {
+                try db.execute(
+                    sql: """
+                        UPDATE record SET record_type = ?, envelope = \(placeholder), wrapping_key = ?, revision = revision + 1, updated_at = ?
+                        WHERE record_index = ? AND revision = ?
+                        """,
+                    arguments: [recordType, value, "\(wrappingKey)", now, Data(address.recordIndex), current]
+                )
+                guard db.changesCount == 1 else {
+                    throw RecordStoreError(.storage, "the record changed under a write transaction")
+                }
+                revision = current + 1
+            } else {
                 try db.execute(
                     sql: """
                         INSERT INTO record (record_index, subject_index, record_type, envelope, wrapping_key, revision, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+                        VALUES (?, ?, ?, \(placeholder), ?, 1, ?, ?)
                         """,
                     arguments: [
-                        Data(address.recordIndex), address.subjectIndex, recordType, Data(envelope), "\(wrappingKey)",
-                        now, now,
+                        Data(address.recordIndex), address.subjectIndex, recordType, value, "\(wrappingKey)", now, now,
                     ]
                 )
-                return 1
+                revision = 1
             }
-            try db.execute(
-                sql: """
-                    UPDATE record SET record_type = ?, envelope = ?, wrapping_key = ?, revision = revision + 1, updated_at = ?
-                    WHERE record_index = ? AND revision = ?
-                    """,
-                arguments: [recordType, Data(envelope), "\(wrappingKey)", now, Data(address.recordIndex), current]
-            )
-            guard db.changesCount == 1 else {
-                throw RecordStoreError(.storage, "the record changed under a write transaction")
+            if case .spool(let spool) = envelope {
+                guard
+                    let rowID = try Int64.fetchOne(
+                        db, sql: "SELECT rowid FROM record WHERE record_index = ?",
+                        arguments: [Data(address.recordIndex)])
+                else {
+                    throw RecordStoreError(.storage, "the record's row vanished under a write transaction")
+                }
+                try db.writeBlob(table: "record", column: "envelope", rowID: rowID, length: spool.byteCount) {
+                    try spool.read(at: $0, into: $1)
+                }
             }
-            return current + 1
+            return revision
         }
     }
 

@@ -160,7 +160,7 @@ public final class EncryptedRecordStore: Sendable {
                     payload, context: context, to: key, suite: self.configuration.payloadSuite)
                 let revision = try self.keyStore.whileSealingKeyIsCurrent(key.identifier) {
                     try self.commit(
-                        envelope, at: address, recordType: recordType, wrappingKey: key.identifier,
+                        .bytes(envelope), at: address, recordType: recordType, wrappingKey: key.identifier,
                         expectedRevision: expectedRevision)
                 }
                 if revision > 1 {

@@ -97,6 +97,30 @@ enum Schema {
                     CREATE INDEX record_by_subject ON record (subject_index);
                     """)
         }
+        migrator.registerMigration("v5") { db in
+            // A rowid table, so that a large envelope is written into its row in pieces (SQLite's incremental
+            // blob I/O works on rowid tables only): `put(streaming:)` inserts `zeroblob(n)` and writes the
+            // sealed chunks from its spool file, and neither SQLite nor the store holds the whole envelope in
+            // memory. The blind index stays the key (UNIQUE); the columns keep v4's order, the envelope last.
+            try db.execute(
+                sql: """
+                    CREATE TABLE record_v5 (
+                        record_index BLOB NOT NULL UNIQUE CHECK (length(record_index) = 32),
+                        subject_index TEXT NOT NULL CHECK (length(subject_index) = 32),
+                        record_type TEXT NOT NULL,
+                        wrapping_key TEXT NOT NULL,
+                        revision INTEGER NOT NULL CHECK (revision >= 1),
+                        created_at REAL NOT NULL,
+                        updated_at REAL NOT NULL,
+                        envelope BLOB NOT NULL
+                    );
+                    INSERT INTO record_v5 (record_index, subject_index, record_type, wrapping_key, revision, created_at, updated_at, envelope)
+                        SELECT record_index, subject_index, record_type, wrapping_key, revision, created_at, updated_at, envelope FROM record;
+                    DROP TABLE record;
+                    ALTER TABLE record_v5 RENAME TO record;
+                    CREATE INDEX record_by_subject ON record (subject_index);
+                    """)
+        }
         return migrator
     }
 }

@@ -13,6 +13,10 @@ import SaMDTestSupport
 import ServiceLifecycle
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("Hummingbird over SaMDTLS")
 struct HummingbirdTLSTests {
     /// One PKI for the suite, written to a private directory.
@@ -183,6 +187,59 @@ struct HummingbirdTLSTests {
             #expect(run.output == "done\n1\ndone\n1\n", "\(run)")
         }
         #expect(handshakes.events("samd.tls.handshake-succeeded").count == 2)
+    }
+
+    /// The identity reload runs as one of the application's services: a certificate and key replaced on disk
+    /// are served to the next connection, and the service stops with the application.
+    @Test func theIdentityReloadServiceServesARenewedCertificate() async throws {
+        let files = Self.pki.files
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "samd-hummingbird-reload-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cert = directory.appendingPathComponent("server.pem").path
+        let key = directory.appendingPathComponent("server.key").path
+        try FileManager.default.copyItem(atPath: files.certificate("server"), toPath: cert)
+        try FileManager.default.copyItem(atPath: files.key("server"), toPath: key)
+        let context = try TLSContext(
+            configuration: .gatewayServer(
+                identity: .files(certificateChain: cert, privateKey: key), clientTrustRoots: .file(files.rootCA)))
+        let client = try TLSContext(
+            configuration: .deviceClient(
+                identity: .files(certificateChain: files.certificate("device"), privateKey: files.key("device")),
+                trustRoots: .file(files.rootCA)))
+        func servedSPKI(_ port: Int) async throws -> [UInt8]? {
+            let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
+            let spki = connection.peer?.spkiSHA256
+            try? await connection.executeThenClose { _, outbound in outbound.finish() }
+            return spki
+        }
+        let renewed = try Self.pki.pki.intermediate.issueLeaf(
+            commonName: "gateway.test", sans: TestPKI.serverSANs, ekus: [.serverAuth])
+        let router = Router(context: BasicTLSRequestContext.self)
+        try await Self.serving { onServerRunning in
+            var application = Application(
+                router: router, server: try .samdTLS(context: context),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: onServerRunning)
+            application.addServices(
+                TLSIdentityReloadService(TLSIdentityReloader(context: context, interval: .milliseconds(100))))
+            return application
+        } _: { port in
+            #expect(try await servedSPKI(port) == Self.pki.pki.server.spkiSHA256())
+            // The key first, then the certificate: the reload in between refuses the mismatched pair and the old
+            // identity keeps serving; the next change loads the new pair.
+            try Data(renewed.privateKeyPEM.utf8).write(to: URL(fileURLWithPath: key + ".new"))
+            try Data(renewed.chainPEM.utf8).write(to: URL(fileURLWithPath: cert + ".new"))
+            #expect(rename(key + ".new", key) == 0 && rename(cert + ".new", cert) == 0)
+            var served: [UInt8]?
+            for _ in 0..<100 {
+                served = try await servedSPKI(port)
+                if served == renewed.spkiSHA256() { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(served == renewed.spkiSHA256(), "the renewed certificate was not served within 10 s")
+        }
     }
 
     @Test func aClientContextCannotServe() throws {

@@ -158,6 +158,48 @@ struct PKCS11TokenTests {
         }
     }
 
+    /// SoftHSM 2.6 aborted the whole test process once (`SlotManager::insertToken`: `Assertion result.second
+    /// failed`): two threads inserting the slot of a token made meanwhile, during concurrent `C_GetSlotList`s, as
+    /// tests that make and open tokens in parallel do. Slot lists are now read one at a time in the process. This
+    /// stress (tokens made while 8 threads look tokens up) did not reproduce the abort on demand without the
+    /// lock; it checks that the lock neither deadlocks with token provisioning nor fails a lookup.
+    @Test("tokens made while 8 threads find tokens by label: slot lists are read one at a time, no abort")
+    func slotListsAreReadOneAtATime() async throws {
+        let softHSM = try await SoftHSMToken.inProcess(label: "p11-slots")
+        defer { softHSM.remove() }
+        let module = try PKCS11Module.load(path: SoftHSMToken.modulePath)
+        let failures = Mutex([String]())
+        let done = DispatchGroup()
+        // Tokens made meanwhile: each is a new directory the next rescan inserts.
+        done.enter()
+        Thread {
+            defer { done.leave() }
+            for _ in 0..<6 {
+                do {
+                    let made = try SoftHSMToken.inProcess(label: "p11-made")
+                    made.remove()
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }.start()
+        for _ in 0..<8 {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                for _ in 0..<100 {
+                    do {
+                        _ = try module.slot(tokenLabel: softHSM.label)
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
+                }
+            }.start()
+        }
+        #expect(done.wait(timeout: .now() + 90) == .success)
+        failures.withLock { #expect($0.isEmpty, "\($0.count) failures, the first: \($0.first ?? "")") }
+    }
+
     @Test("8 threads contending for 2 sessions: never more than 2 open, never one session in two threads at once")
     func sessionsAreExclusive() async throws {
         try await PKCS11Fixture.with(maximumSessions: 2, sessionWaitTimeout: .seconds(30)) { fixture in

@@ -32,8 +32,9 @@ struct BuildGraphFallbackTests {
         #expect(comment?.contains("not the product's") == true, "\(comment ?? "nil")")
     }
 
-    /// The fallback keeps SaMDKit's scope rule: packages reached by a library product are required, those only
-    /// the example programs use optional, test-only ones excluded; a package's own support row is used.
+    /// The fallback keeps SaMDKit's scope rule: packages whose products a library product links (followed through
+    /// the targets of those products) are required, those only the example programs use optional, test-only ones
+    /// excluded; a package's own support row is used.
     @Test func theFallbackClassifiesSaMDKitsPackagesByHowSaMDKitUsesThem() throws {
         let inventory = try SBOMInventory.current()
         func component(_ reference: String) -> SBOMComponent? {
@@ -41,6 +42,12 @@ struct BuildGraphFallbackTests {
         }
         #expect(component("swift:swift-nio")?.scope == .required)
         #expect(component("swift:swift-argument-parser")?.scope == .optional)
+        // SaMDHummingbird is a library product: Hummingbird and what its linked products are built from are
+        // required; swift-nio-ssl, which only HummingbirdTLS (not linked) and the tests use, is not.
+        #expect(component("swift:hummingbird")?.scope == .required)
+        #expect(component("swift:swift-service-lifecycle")?.scope == .required)
+        #expect(component("swift:swift-http-types")?.scope == .required)
+        #expect(component("swift:async-http-client")?.scope == .excluded)
         #expect(component("swift:swift-nio-ssl")?.scope == .excluded)
         #expect(component("swift:swift-nio-ssl:boringssl")?.scope == .excluded)
         let grdb = try #require(component("swift:grdb.swift"))

@@ -8,7 +8,7 @@ import Testing
 
 /// No test opened a database written by an earlier schema: version 2 counts each shredding's records in its
 /// receipt and deletes the rows of shredded subjects (version 1 kept them), version 3 adds the re-key
-/// checkpoint, version 4 moves the envelope to the end of the row. A store written at version 1 is made here — the tables as version 1 created them, GRDB's
+/// checkpoint, version 4 moves the envelope to the end of the row, version 5 makes the table a rowid table. A store written at version 1 is made here — the tables as version 1 created them, GRDB's
 /// migration record saying only `v1`, rows and a receipt as version 1 left them — and opened.
 @Suite("A version 1 record database opens and migrates")
 struct SchemaMigrationTests {
@@ -123,7 +123,7 @@ struct SchemaMigrationTests {
         let identifiers = try migrated.read { db in
             try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
         }
-        #expect(identifiers == ["v1", "v2", "v3", "v4"])
+        #expect(identifiers == ["v1", "v2", "v3", "v4", "v5"])
         #expect(try migrated.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM record") } == 2)
         // Version 4: the envelope is the table's last column (its overflow pages hold nothing a re-key changes).
         let columns = try migrated.read { db in try db.columns(in: "record").map(\.name) }
@@ -133,5 +133,9 @@ struct SchemaMigrationTests {
                 "envelope",
             ])
         #expect(try migrated.read { db in try db.indexes(on: "record").map(\.name) }.contains("record_by_subject"))
+        // Version 5: a rowid table (a large envelope is written into its row in pieces), the blind index unique.
+        #expect(try migrated.read { db in try Int64.fetchOne(db, sql: "SELECT min(rowid) FROM record") } != nil)
+        let unique = try migrated.read { db in try db.indexes(on: "record").filter(\.isUnique).map(\.columns) }
+        #expect(unique == [["record_index"]])
     }
 }

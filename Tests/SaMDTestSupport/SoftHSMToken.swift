@@ -24,8 +24,6 @@ public struct SoftHSMToken: Sendable {
     public let label: String
     /// Whether ``remove()`` deletes ``directory`` (not for the process-wide configuration).
     let ownsDirectory: Bool
-    /// For an ``inProcess(label:)`` token, the name of its directory under `tokens/` (SoftHSM2 names it by a UUID).
-    var tokenDirectoryName: String? = nil
 
     /// `SOFTHSM2_CONF` for programs that use this token.
     public var environment: [String: String] { ["SOFTHSM2_CONF": self.configurationPath] }
@@ -88,21 +86,18 @@ public struct SoftHSMToken: Sendable {
         }
         let module = try PKCS11Module.load(path: Self.modulePath)
         let tokens = directory.appendingPathComponent("tokens").path
-        // One token made at a time in this process, so that the one new directory under tokens/ is this token's.
-        let name = try Self.creation.withLock {
+        // One token made at a time in this process, and each makes exactly one new directory under tokens/.
+        try Self.creation.withLock {
             let before = Set(try FileManager.default.contentsOfDirectory(atPath: tokens))
             try module.initializeToken(
                 label: unique, securityOfficerPIN: SecureBytes(copying: Array(Self.testSOPIN.utf8)),
                 userPIN: SecureBytes(copying: Array(Self.testPIN.utf8)))
             let added = Set(try FileManager.default.contentsOfDirectory(atPath: tokens)).subtracting(before)
-            guard added.count == 1, let name = added.first else {
+            guard added.count == 1 else {
                 throw SetupFailure("C_InitToken of \(unique) added \(added.count) directories to \(tokens)")
             }
-            return name
         }
-        var token = SoftHSMToken(directory: directory, label: unique, ownsDirectory: false)
-        token.tokenDirectoryName = name
-        return token
+        return SoftHSMToken(directory: directory, label: unique, ownsDirectory: false)
     }
 
     private static let creation = NSLock()
@@ -135,21 +130,17 @@ public struct SoftHSMToken: Sendable {
         guard run.status == 0 else { throw SetupFailure("pkcs11-tool --keypairgen failed: \(run)") }
     }
 
-    /// Deletes the token: its whole directory, or for an ``inProcess(label:)`` token (whose configuration the
-    /// process shares) the token's own directory — first moved out of `tokens/` in one `rename`, so that no
-    /// SoftHSM2 process ever sees it half deleted (a token without its `token.object` has no serial, and two of
-    /// them share slot 0, which aborts SoftHSM2), and a late write by the loaded module finds no directory to
-    /// recreate.
+    /// Deletes the token's directory (a token of ``create()``); an ``inProcess(label:)`` token is left to the
+    /// process's exit, when ``processConfigurationDirectory`` is removed.
     public func remove() {
         if self.ownsDirectory {
             try? FileManager.default.removeItem(at: self.directory)
             return
         }
-        guard let name = self.tokenDirectoryName else { return }
-        let current = self.directory.appendingPathComponent("tokens").appendingPathComponent(name)
-        let removed = self.directory.appendingPathComponent("removed-\(name)")
-        guard rename(current.path, removed.path) == 0 else { return }
-        try? FileManager.default.removeItem(at: removed)
+        // An in-process token stays until the process exits (the configuration directory is removed then, at
+        // `atexit`): SoftHSM 2.6 rescans `tokens/` on every `C_GetSlotList`, and a token directory taken away
+        // while parallel tests list slots made the loaded module lose a token made meanwhile (`tokenAbsent`
+        // right after `C_InitToken`, about one run in three of the token suites). Tokens are a few kilobytes.
     }
 
     private func initialise() async throws {

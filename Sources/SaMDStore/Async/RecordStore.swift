@@ -18,6 +18,19 @@ public protocol RecordStore: Sendable {
         _ payload: [UInt8], subject: String, recordID: String, recordType: String, expectedRevision: Int64?
     ) async throws -> RecordWriteResult
 
+    /// The most bytes of a record that ``put(streaming:subject:recordID:recordType:expectedRevision:)`` holds in
+    /// memory at once, beside the piece `body` hands it.
+    var streamingBufferByteCount: Int { get }
+
+    /// Seals a record as it arrives from `body` and stores it, holding at most ``streamingBufferByteCount``
+    /// bytes of it in memory; nothing is stored unless `body` ends normally, and what `body` throws is rethrown
+    /// as it is. Same shapes, compare-and-set and errors as ``put(_:subject:recordID:recordType:expectedRevision:)``;
+    /// also ``RecordStoreError/Code/storage`` (retryable) when the subject's key changed while the record
+    /// arrived.
+    func put<Body: AsyncSequence>(
+        streaming body: Body, subject: String, recordID: String, recordType: String, expectedRevision: Int64?
+    ) async throws -> RecordWriteResult where Body.Element: Collection<UInt8>
+
     /// Opens the record at (`subject`, `recordID`); its payload only when every byte authenticated.
     /// - Throws: ``RecordStoreError`` — `notFound`, `shredded` (with the receipt), `authenticationFailed`,
     ///   `limitExceeded`, `keyUnavailable`, `storage`.

@@ -35,6 +35,9 @@ extension EncryptedRecordStore: RecordStore {
     /// The largest payload accepted, in bytes (``Configuration/maximumRecordByteCount``).
     public var maximumRecordByteCount: Int { self.configuration.maximumRecordByteCount }
 
+    /// ``streamingPieceByteCount``: a streamed put seals its record a mebibyte at a time.
+    public var streamingBufferByteCount: Int { Self.streamingPieceByteCount }
+
     /// ``put(_:subject:recordID:recordType:expectedRevision:)-(Collection<UInt8>,_,_,_,_)``, run on ``RecordStoreThreadPool``.
     @discardableResult
     public func put(

@@ -90,9 +90,12 @@ enum TokenKeyLoader {
         let keyURI = uri.pathOnly.description
         OpenSSLErrorQueue.clear()
         var status: Int32 = 0
-        let loaded = pin.withUnsafeBytes { bytes in
-            CSaMDShims_pkcs11_engine_load_private_key(
-                modulePath, keyURI, bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, &status)
+        // libp11 lists the module's slots while it loads the key: not while SaMDKit's PKCS #11 layer does.
+        let loaded = PKCS11Module.withSlotListing {
+            pin.withUnsafeBytes { bytes in
+                CSaMDShims_pkcs11_engine_load_private_key(
+                    modulePath, keyURI, bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, &status)
+            }
         }
         if let loaded { return PrivateKey(takingOwnership: loaded) }
         let entries = OpenSSLErrorQueue.drain()
@@ -139,7 +142,9 @@ enum TokenKeyLoader {
                 "\(PKCS11URI.printable(modulePath)) cannot be loaded as a PKCS #11 module (no C_GetFunctionList, or C_Initialize failed)\(details)"
             )
         }
-        if let token = uri.token, CSaMDShims_pkcs11_engine_token_present(modulePath, token) == 0 {
+        if let token = uri.token,
+            PKCS11Module.withSlotListing({ CSaMDShims_pkcs11_engine_token_present(modulePath, token) }) == 0
+        {
             return TLSError(
                 .pkcs11TokenAbsent,
                 "no token labelled \(PKCS11URI.printable(token)) is present in \(PKCS11URI.printable(modulePath)) (tokens added after the module's first use in this process are not seen)"
