@@ -101,7 +101,10 @@ enum GatewayRoutes {
                 // Grown as the body arrives: a declared length is a claim, not an allocation.
                 var bytes: [UInt8] = []
                 bytes.reserveCapacity(min(declared ?? 0, 64 << 10))
-                for try await piece in body { bytes.append(contentsOf: piece) }
+                for try await piece in body {
+                    piece.withContiguousStorageIfAvailable { bytes.append(contentsOf: $0) }
+                        ?? bytes.append(contentsOf: piece)
+                }
                 write = try await core.store.put(bytes, subject: ids[0], recordID: ids[1], recordType: recordType)
             }
             GatewayEvents.recordStored(

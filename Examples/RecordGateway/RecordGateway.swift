@@ -149,16 +149,11 @@ public final class RecordGateway: Sendable {
     public func stop() async {
         await self.services.triggerGracefulShutdown()
         await self.running.value
-        guard
-            !self.stopped.withLock({
-                $0
-                    ? true
-                    : {
-                        $0 = true
-                        return false
-                    }(&$0)
-            })
-        else { return }
+        let first = self.stopped.withLock { stopped in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
         GatewayEvents.stopped(self.core.logger, address: self.addressDescription)
     }
 

@@ -45,7 +45,9 @@ extension EncryptedRecordStore {
             guard received <= limit else {
                 throw RecordStoreError(.limitExceeded, "a record is at most \(limit) bytes; more arrived")
             }
-            pending.append(contentsOf: piece)
+            if piece.withContiguousStorageIfAvailable({ pending.append(contentsOf: $0) }) == nil {
+                pending.append(contentsOf: piece)
+            }
             if pending.count >= Self.streamingPieceByteCount {
                 do {
                     let full = pending
