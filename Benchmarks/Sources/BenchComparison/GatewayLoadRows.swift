@@ -38,7 +38,24 @@ public enum GatewayLoadRows {
         return try RunComparison.medians(zip(ours, reference).map { self.rows(ours: $0, reference: $1) })
     }
 
-    /// Reads the load client's JSON.
+    /// Reads the load client's JSON list: one report per server, in the order of `sides` (their names, for
+    /// messages).
+    /// - Throws: ``BenchCompareError`` when it is not a list of as many reports, or one measured nothing.
+    public static func reports(_ data: Data, sides: [String]) throws -> [GatewayLoadReport] {
+        let list: [GatewayLoadReport]
+        do {
+            list = try JSONDecoder().decode([GatewayLoadReport].self, from: data)
+        } catch {
+            throw BenchCompareError("the gateway load client's output is not a list of reports: \(error)")
+        }
+        guard list.count == sides.count else {
+            throw BenchCompareError("the gateway load client reported on \(list.count) servers, not \(sides.count)")
+        }
+        let encoder = JSONEncoder()
+        return try zip(list, sides).map { try self.report(try encoder.encode($0), side: $1) }
+    }
+
+    /// Reads one report of the load client's JSON (as `--save-results` keeps it).
     /// - Throws: ``BenchCompareError`` naming the side when it is not a report, or when the report measured no
     ///   request of a method.
     public static func report(_ data: Data, side: String) throws -> GatewayLoadReport {

@@ -6,7 +6,8 @@ import Foundation
 #endif
 
 /// The gateway section of bench-compare: the real `samd-gateway serve` and `GatewayReference` (the same routes on
-/// HummingbirdTLS), each loaded in turn by `GatewayLoad` from a second process over kept-alive mutual TLS.
+/// HummingbirdTLS), both running, loaded by one `GatewayLoad` from another process over kept-alive mutual TLS, in
+/// turn slice by slice, so that a disturbance of a shared machine falls on both sides alike.
 ///
 /// Everything is built in release in the Benchmarks package (the root package's `samd-gateway`, `samd-pki` and
 /// `samd-vault` as its dependency's products, so the SaMDKit modules are compiled once for both servers). One
@@ -18,8 +19,9 @@ import Foundation
 enum GatewayLoadSection {
     static let products = ["samd-gateway", "samd-pki", "samd-vault", "GatewayReference", "GatewayLoad"]
 
-    /// Builds the programs, then runs ours and the reference alternately `runs` times (ours first in odd runs,
-    /// the reference first in even ones) and returns the rows, each the median over the runs.
+    /// Builds the programs, then `runs` times starts both servers and loads them with one client, in turn slice by
+    /// slice (``GatewayLoadPlan/sliceSeconds``, ours first in odd runs, the reference first in even ones), and
+    /// returns the rows, each the median over the runs.
     /// - Parameter saveResults: where to keep the load client's reports (`gateway-load/run-N/ours.json`,
     ///   `reference.json`), as `--save-results` keeps package-benchmark's export.
     /// - Throws: ``BenchCompareError`` when a build, a server or the load client fails.
@@ -39,8 +41,9 @@ enum GatewayLoadSection {
         var ours: [GatewayLoadReport] = []
         var reference: [GatewayLoadReport] = []
         for run in 1...runs {
-            for side in run % 2 == 1 ? [Side.ours, .reference] : [.reference, .ours] {
-                let (report, data) = try self.measure(side, run: run, work: work, binaries: binaries, plan: plan)
+            let order = run % 2 == 1 ? [Side.ours, .reference] : [.reference, .ours]
+            let measured = try self.measure(order, run: run, work: work, binaries: binaries, plan: plan)
+            for (side, (report, data)) in zip(order, measured) {
                 if let saveResults {
                     let directory = saveResults.appendingPathComponent("gateway-load/run-\(run)")
                     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -60,6 +63,7 @@ enum GatewayLoadSection {
     enum Side: Equatable {
         case ours, reference
         var label: String { self == .ours ? "samd-gateway" : "Hummingbird on swift-nio-ssl" }
+        var name: String { self == .ours ? "gateway" : "reference" }
     }
 
     private static func build(packageRoot: URL) throws -> URL {
@@ -105,56 +109,67 @@ enum GatewayLoadSection {
         }
     }
 
-    /// Starts one server, loads it, stops it; returns the client's report, decoded and as printed.
+    /// Starts both servers, loads them in turn slice by slice with one client, stops them; returns the client's
+    /// report on each side, in `order`, decoded and as JSON.
     private static func measure(
-        _ side: Side, run: Int, work: URL, binaries: URL, plan: GatewayLoadPlan
-    ) throws -> (GatewayLoadReport, Data) {
-        let name = side == .ours ? "gateway-\(run)" : "reference-\(run)"
-        let store = "records-\(name)"
-        let tls = ["--cert", "pki/server.pem", "--key", "pki/server.key", "--ca", "pki/root.pem"]
-        let stores = ["--store", store, "--keystore", "keys", "--passphrase-file", "passphrase"]
-        let (program, arguments) =
-            side == .ours
-            ? (
-                "samd-gateway",
-                ["serve", "--listen", "127.0.0.1:0"] + tls + stores + ["--reader", "urn:samd:device:0001"]
-            )
-            : ("GatewayReference", ["--port", "0"] + tls + stores)
-        let output = work.appendingPathComponent("\(name).out")
-        let log = work.appendingPathComponent("\(name).log")
-        let server = try ChildProcesses.start(
-            binaries.appendingPathComponent(program), arguments, directory: work, standardOutput: output,
-            standardError: log)
+        _ order: [Side], run: Int, work: URL, binaries: URL, plan: GatewayLoadPlan
+    ) throws -> [(GatewayLoadReport, Data)] {
+        var servers: [(process: Process, log: URL, program: String)] = []
+        var ports: [Int] = []
         defer {
-            ChildProcesses.stop(server)
-            try? FileManager.default.removeItem(at: work.appendingPathComponent(store))
+            for server in servers { ChildProcesses.stop(server.process) }
+            for side in order {
+                try? FileManager.default.removeItem(at: work.appendingPathComponent("records-\(side.name)-\(run)"))
+            }
         }
-        let port = try self.listeningPort(server, output: output, log: log, program: program)
+        for side in order {
+            let name = "\(side.name)-\(run)"
+            let tls = ["--cert", "pki/server.pem", "--key", "pki/server.key", "--ca", "pki/root.pem"]
+            let stores = ["--store", "records-\(name)", "--keystore", "keys", "--passphrase-file", "passphrase"]
+            let (program, arguments) =
+                side == .ours
+                ? (
+                    "samd-gateway",
+                    ["serve", "--listen", "127.0.0.1:0"] + tls + stores + ["--reader", "urn:samd:device:0001"]
+                )
+                : ("GatewayReference", ["--port", "0"] + tls + stores)
+            let output = work.appendingPathComponent("\(name).out")
+            let log = work.appendingPathComponent("\(name).log")
+            let server = try ChildProcesses.start(
+                binaries.appendingPathComponent(program), arguments, directory: work, standardOutput: output,
+                standardError: log)
+            servers.append((server, log, program))
+            ports.append(try self.listeningPort(server, output: output, log: log, program: program))
+        }
 
-        let reportFile = work.appendingPathComponent("\(name).json")
-        let clientLog = work.appendingPathComponent("\(name).client.log")
+        let reportFile = work.appendingPathComponent("load-\(run).json")
+        let clientLog = work.appendingPathComponent("load-\(run).log")
         let client = try ChildProcesses.start(
             binaries.appendingPathComponent("GatewayLoad"),
-            [
-                "--port", "\(port)", "--ca", "pki/root.pem", "--cert", "pki/device-0001.pem", "--key",
-                "pki/device-0001.key", "--connections", "\(plan.connections)", "--record-bytes", "\(plan.recordBytes)",
-                "--warmup", "\(plan.warmupSeconds)", "--duration", "\(plan.durationSeconds)", "--timeout", "10",
+            ports.flatMap { ["--port", "\($0)"] } + [
+                "--ca", "pki/root.pem", "--cert", "pki/device-0001.pem", "--key", "pki/device-0001.key",
+                "--connections", "\(plan.connections)", "--record-bytes", "\(plan.recordBytes)",
+                "--warmup", "\(plan.warmupSeconds)", "--duration", "\(plan.durationSeconds)",
+                "--slice", "\(plan.sliceSeconds)", "--timeout", "10",
             ], directory: work, standardOutput: reportFile, standardError: clientLog)
         // The client bounds itself (warm-up, duration, 10 s per request); this is the bound on the bound.
-        let limit = Duration.seconds(plan.warmupSeconds + plan.durationSeconds + 60)
+        let limit = Duration.seconds(Double(order.count) * (plan.warmupSeconds + plan.durationSeconds) + 60)
         guard ChildProcesses.wait(client, timeout: limit) else {
-            throw BenchCompareError("the gateway load client did not finish within \(limit) against \(side.label)")
+            throw BenchCompareError("the gateway load client did not finish within \(limit)")
         }
+        let logs = servers.map { "\($0.program) log: " + self.tail($0.log) }.joined(separator: "; ")
         guard client.terminationStatus == 0 else {
             throw BenchCompareError(
-                "the gateway load client failed against \(side.label) (exit \(client.terminationStatus)): "
-                    + self.tail(clientLog) + "; server log: " + self.tail(log))
+                "the gateway load client failed (exit \(client.terminationStatus)): " + self.tail(clientLog) + "; "
+                    + logs)
         }
-        guard server.isRunning else {
-            throw BenchCompareError("\(program) exited during the load: " + self.tail(log))
+        for server in servers where !server.process.isRunning {
+            throw BenchCompareError("\(server.program) exited during the load: " + self.tail(server.log))
         }
-        let data = try Data(contentsOf: reportFile)
-        return (try GatewayLoadRows.report(data, side: side.label), data)
+        let reports = try GatewayLoadRows.reports(try Data(contentsOf: reportFile), sides: order.map(\.label))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try reports.map { ($0, try encoder.encode($0)) }
     }
 
     /// The port of the server's first output line, `listening on 127.0.0.1:PORT`, waited for at most 30 s.

@@ -2,8 +2,8 @@
 /// requests completed in the measured window, their rates and latencies by method. bench-compare reads it
 /// back (`BenchComparison`'s gateway section), so both sides share this one definition.
 ///
-/// A request counts when it started after the warm-up and finished before the end of the measured window;
-/// rates are those counts over ``durationSeconds``. Latency is from the request's first byte written to its
+/// A request counts when it started and finished inside one of the measured slices of time given to this server;
+/// rates are those counts over ``durationSeconds``, the slices' total. Latency is from the request's first byte written to its
 /// response's last byte read, on a kept-alive connection (no handshake inside).
 public struct GatewayLoadReport: Codable, Sendable, Hashable {
     /// One method's figures.
@@ -30,7 +30,7 @@ public struct GatewayLoadReport: Codable, Sendable, Hashable {
     public var recordBytes: Int
     /// Seconds of load before the measured window (handshakes and first writes happen in it).
     public var warmupSeconds: Double
-    /// The measured window, seconds.
+    /// The measured time, seconds: the total of this server's measured slices.
     public var durationSeconds: Double
     public var put: Method
     public var get: Method
@@ -51,18 +51,22 @@ public struct GatewayLoadReport: Codable, Sendable, Hashable {
     }
 }
 
-/// The load bench-compare puts on each server: connections, record size and the two durations (seconds).
+/// The load bench-compare puts on each server: connections, record size, the two durations and the slices
+/// the measured time is cut into (seconds; the client loads the servers in turn, slice by slice).
 public struct GatewayLoadPlan: Sendable, Hashable {
     public var connections: Int
     public var recordBytes: Int
     public var warmupSeconds: Double
     public var durationSeconds: Double
+    public var sliceSeconds: Double
 
-    /// 8 connections, 1 KiB records; 3 s of warm-up and 15 s measured (`quick`: 1 s and 4 s).
+    /// 8 connections per server, 1 KiB records; 3 s of warm-up and 15 s measured per server, in slices of 1.5 s
+    /// (`quick`: 1 s, 4 s, slices of 1 s).
     public init(quick: Bool) {
         self.connections = 8
         self.recordBytes = 1024
         self.warmupSeconds = quick ? 1 : 3
         self.durationSeconds = quick ? 4 : 15
+        self.sliceSeconds = quick ? 1 : 1.5
     }
 }

@@ -39,10 +39,11 @@ struct Connection: Sendable {
             }
     }
 
-    /// Loops until `window.to`; returns the latencies of the requests that started and ended inside the window.
+    /// Loops through `slices` (waiting between them, the connection kept alive); returns the latencies of the
+    /// requests that started and ended inside a measured slice.
     /// - Throws: ``LoadFailure`` on an unexpected answer, a closed connection or a request past its deadline
     ///   (the watchdog closes the connection, which ends the wait).
-    func run(window: Window) async throws -> Samples {
+    func run(slices: [Schedule.Slice]) async throws -> Samples {
         let inFlightSince = NIOLockedValueBox<ContinuousClock.Instant?>(nil)
         let raw = self.channel.channel
         let timeout = self.timeout
@@ -62,7 +63,7 @@ struct Connection: Sendable {
             tasks.addTask {
                 try await self.channel.executeThenClose { inbound, outbound in
                     try await self.loop(
-                        window: window, inbound: inbound.makeAsyncIterator(), outbound: outbound,
+                        slices: slices, inbound: inbound.makeAsyncIterator(), outbound: outbound,
                         inFlightSince: inFlightSince)
                 }
             }
@@ -77,7 +78,7 @@ struct Connection: Sendable {
     }
 
     private func loop(
-        window: Window, inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator,
+        slices: [Schedule.Slice], inbound: NIOAsyncChannelInboundStream<HTTPClientResponsePart>.AsyncIterator,
         outbound: NIOAsyncChannelOutboundWriter<HTTPClientRequestPart>,
         inFlightSince: NIOLockedValueBox<ContinuousClock.Instant?>
     ) async throws -> Samples {
@@ -86,42 +87,49 @@ struct Connection: Sendable {
         let path = "/records/\(self.subject)/\(self.recordID)"
         var payload = (0..<self.recordBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
         var iteration: UInt64 = 0
-        while ContinuousClock.now < window.to {
-            // Each iteration stores different bytes (its number first), so the GET proves it read this PUT.
-            iteration += 1
-            withUnsafeBytes(of: iteration.bigEndian) { payload.replaceSubrange(0..<8, with: $0) }
-            var head = HTTPRequestHead(version: .http1_1, method: .PUT, uri: path)
-            head.headers.add(name: "Host", value: "localhost")
-            head.headers.add(name: "Content-Type", value: "application/octet-stream")
-            head.headers.add(name: "Content-Length", value: "\(payload.count)")
-            let putStart = ContinuousClock.now
-            inFlightSince.withLockedValue { $0 = putStart }
-            try await outbound.write(
-                contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: payload))), .end(nil)])
-            let put = try await Self.response(&inbound)
-            let putEnd = ContinuousClock.now
-            guard put.status == .ok || put.status == .created,
-                String(decoding: put.body.readableBytesView, as: UTF8.self).contains("\"revision\":")
-            else {
-                throw LoadFailure("\(self.subject): PUT answered \(put.status.code), not 200/201 with a revision")
-            }
-            if putStart >= window.from, putEnd <= window.to { samples.put.append(milliseconds(putStart, putEnd)) }
+        for window in slices {
+            try await Task.sleep(until: window.from, clock: .continuous)
+            while ContinuousClock.now < window.to {
+                // Each iteration stores different bytes (its number first), so the GET proves it read this PUT.
+                iteration += 1
+                withUnsafeBytes(of: iteration.bigEndian) { payload.replaceSubrange(0..<8, with: $0) }
+                var head = HTTPRequestHead(version: .http1_1, method: .PUT, uri: path)
+                head.headers.add(name: "Host", value: "localhost")
+                head.headers.add(name: "Content-Type", value: "application/octet-stream")
+                head.headers.add(name: "Content-Length", value: "\(payload.count)")
+                let putStart = ContinuousClock.now
+                inFlightSince.withLockedValue { $0 = putStart }
+                try await outbound.write(
+                    contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: payload))), .end(nil)])
+                let put = try await Self.response(&inbound)
+                let putEnd = ContinuousClock.now
+                guard put.status == .ok || put.status == .created,
+                    String(decoding: put.body.readableBytesView, as: UTF8.self).contains("\"revision\":")
+                else {
+                    throw LoadFailure("\(self.subject): PUT answered \(put.status.code), not 200/201 with a revision")
+                }
+                if window.measured, putStart >= window.from, putEnd <= window.to {
+                    samples.put.append(milliseconds(putStart, putEnd))
+                }
 
-            var getHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
-            getHead.headers.add(name: "Host", value: "localhost")
-            let getStart = ContinuousClock.now
-            inFlightSince.withLockedValue { $0 = getStart }
-            try await outbound.write(contentsOf: [.head(getHead), .end(nil)])
-            let get = try await Self.response(&inbound)
-            let getEnd = ContinuousClock.now
-            inFlightSince.withLockedValue { $0 = nil }
-            guard get.status == .ok else {
-                throw LoadFailure("\(self.subject): GET answered \(get.status.code), not 200")
+                var getHead = HTTPRequestHead(version: .http1_1, method: .GET, uri: path)
+                getHead.headers.add(name: "Host", value: "localhost")
+                let getStart = ContinuousClock.now
+                inFlightSince.withLockedValue { $0 = getStart }
+                try await outbound.write(contentsOf: [.head(getHead), .end(nil)])
+                let get = try await Self.response(&inbound)
+                let getEnd = ContinuousClock.now
+                inFlightSince.withLockedValue { $0 = nil }
+                guard get.status == .ok else {
+                    throw LoadFailure("\(self.subject): GET answered \(get.status.code), not 200")
+                }
+                guard get.body.readableBytesView.elementsEqual(payload) else {
+                    throw LoadFailure("\(self.subject): GET answered other bytes than the PUT stored")
+                }
+                if window.measured, getStart >= window.from, getEnd <= window.to {
+                    samples.get.append(milliseconds(getStart, getEnd))
+                }
             }
-            guard get.body.readableBytesView.elementsEqual(payload) else {
-                throw LoadFailure("\(self.subject): GET answered other bytes than the PUT stored")
-            }
-            if getStart >= window.from, getEnd <= window.to { samples.get.append(milliseconds(getStart, getEnd)) }
         }
         return samples
     }

@@ -20,8 +20,12 @@ struct GatewayLoadRowsTests {
         #expect(report.connections == 8)
         #expect(report.recordBytes == 1024)
         #expect(report.put.requests > 0 && report.get.requests > 0)
-        // PUT and GET alternate on every connection: as many of each, give or take one per connection.
-        #expect(abs(report.put.requests - report.get.requests) <= report.connections)
+        // PUT and GET alternate on every connection: as many of each, give or take one per connection and slice
+        // (a slice's last PUT may count and its GET, ending after the slice, not).
+        let plan = GatewayLoadPlan(quick: false)
+        let slices = Int((plan.durationSeconds / plan.sliceSeconds).rounded())
+        #expect(abs(report.put.requests - report.get.requests) <= report.connections * slices)
+        #expect(report.durationSeconds == plan.durationSeconds)
         #expect(report.total.requests == report.put.requests + report.get.requests)
         #expect(abs(report.total.perSecond - Double(report.total.requests) / report.durationSeconds) < 1e-6)
         #expect(report.put.p50Milliseconds <= report.put.p99Milliseconds)
@@ -65,6 +69,19 @@ struct GatewayLoadRowsTests {
         #expect(Rendering.number(4321.56, unit: "req/s") == "4,322")
         #expect(Rendering.number(1.234, unit: "ms") == "1.23")
         #expect(throws: BenchCompareError.self) { try GatewayLoadRows.rows(ours: ours, reference: []) }
+    }
+
+    @Test func theClientsListHasOneReportPerServer() throws {
+        let ours = try Self.report("ours", run: 2)
+        let reference = try Self.report("reference", run: 2)
+        let printed = try JSONEncoder().encode([reference, ours])
+        #expect(try GatewayLoadRows.reports(printed, sides: ["reference", "ours"]) == [reference, ours])
+        let short = #expect(throws: BenchCompareError.self) {
+            try GatewayLoadRows.reports(printed, sides: ["ours", "reference", "a third"])
+        }
+        #expect(short?.description.contains("reported on 2 servers, not 3") == true)
+        let single = try JSONEncoder().encode(ours)
+        #expect(throws: BenchCompareError.self) { try GatewayLoadRows.reports(single, sides: ["ours"]) }
     }
 
     @Test func aReportThatMeasuredNothingOrIsNotOneIsAnError() throws {
