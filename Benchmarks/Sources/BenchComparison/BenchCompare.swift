@@ -57,8 +57,10 @@ public struct BenchCompare: Sendable {
         guard !self.onlyGateway || (self.fromResults == nil && !self.noGateway) else {
             throw BenchCompareError("--only-gateway runs the gateway section: not with --from-results or --no-gateway")
         }
-        let work = try temporaryDirectory("samd-bench-")
-        defer { try? FileManager.default.removeItem(at: work) }
+        // Removed on return, on a throw, and on SIGINT, SIGTERM or SIGHUP (ChildProcesses).
+        let work = try ChildProcesses.makeDirectory(
+            under: FileManager.default.temporaryDirectory, prefix: "samd-bench-")
+        defer { ChildProcesses.removeDirectory(work) }
 
         var runs: [[ComparedRow]] = []
         for results in try self.resultDirectories(work: work) {

@@ -58,6 +58,7 @@ enum ChildProcesses {
 
     /// A new directory under `base`, removed by ``removeDirectory(_:)`` or on a signal.
     static func makeDirectory(under base: URL, prefix: String) throws -> URL {
+        self.installSignalHandlers()
         let directory = base.appendingPathComponent(prefix + UUID().uuidString)
         try FileManager.default.createDirectory(
             at: directory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
