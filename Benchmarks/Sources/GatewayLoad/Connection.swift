@@ -68,10 +68,18 @@ struct Connection: Sendable {
                 }
             }
             defer { tasks.cancelAll() }
-            while let result = try await tasks.next() {
-                if let samples = result { return samples }
-                // The watchdog returned: it closed the connection.
-                throw LoadFailure("\(self.subject): a request took more than \(self.timeout) (connection closed)")
+            do {
+                while let result = try await tasks.next() {
+                    if let samples = result { return samples }
+                    // The watchdog returned: it closed the connection.
+                    throw LoadFailure(
+                        "\(self.subject): a request took more than \(self.timeout) (connection closed)")
+                }
+            } catch let failure as LoadFailure {
+                throw failure
+            } catch {
+                // The server refused the handshake (a certificate it does not accept) or closed the connection.
+                throw LoadFailure("\(self.subject): the connection failed or was closed by the server: \(error)")
             }
             throw LoadFailure("\(self.subject): the connection ended")
         }
