@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.30.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        // The gateway load benchmark's reference: the same routes on HummingbirdTLS (swift-nio-ssl). Here
+        // only, never in the root package's products.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
         // The references: OpenSSL and libsodium called directly, as a hand-written C-level caller would.
@@ -70,6 +73,40 @@ let package = Package(
             name: "TLSReference",
             dependencies: ["CReference"],
             path: "Sources/TLSReference",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The gateway load benchmark's reference: the records gateway's PUT and GET routes as a plain Hummingbird
+        // application on HummingbirdTLS (swift-nio-ssl, client certificates required), storing through the
+        // same EncryptedRecordStore. bench-compare runs it beside `samd-gateway serve`.
+        .executableTarget(
+            name: "GatewayReference",
+            dependencies: [
+                .product(name: "SaMDKeys", package: "SaMDKit"),
+                .product(name: "SaMDStore", package: "SaMDKit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/GatewayReference",
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // The gateway load benchmark's client, the same for both servers: kept-alive mutual-TLS connections, each
+        // looping PUT and GET of one record; prints a GatewayLoadReport (BenchmarkCatalog) as JSON.
+        .executableTarget(
+            name: "GatewayLoad",
+            dependencies: [
+                "BenchmarkCatalog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/GatewayLoad",
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
         // One hot path in a plain loop, for perf and callgrind.

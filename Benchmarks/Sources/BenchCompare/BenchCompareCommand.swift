@@ -11,14 +11,15 @@ struct BenchCompareCommand: ParsableCommand {
         discussion: """
             Every row is SaMDKit ("ours") against a reference measured in the same run: raw OpenSSL EVP or raw \
             libsodium for the envelope, swift-nio-ssl for TLS, the issue's target rate for rewrap, a raw floor \
-            for rotation and for re-key, SQLite's synchronous NORMAL for a durable put. Figures are medians \
+            for rotation and for re-key, SQLite's synchronous NORMAL for a durable put, the same \
+            Hummingbird routes on HummingbirdTLS (swift-nio-ssl) for samd-gateway under load. Figures are medians \
             (p50) of the benchmark's iterations; `ratio` is ours / reference. The JSON is a list of {"name", \
             "ours", "reference", "unit", "ratio", "goal"}. Exit status: 0 every goal met, 1 a goal missed, 2 a \
             benchmark or bench-compare failed, or a row is missing. Docs/Performance.md explains the rows.
             """
     )
 
-    @Flag(help: "short runs, small fixtures, no device section")
+    @Flag(help: "short runs, small fixtures, no device section, a shorter gateway load")
     var quick = false
 
     @Option(name: .customLong("json"), help: ArgumentHelp("write the rows as JSON", valueName: "FILE"))
@@ -32,6 +33,12 @@ struct BenchCompareCommand: ParsableCommand {
 
     @Flag(help: "skip the static samd-agent size and memory")
     var noDevice = false
+
+    @Flag(help: "skip the gateway load section (samd-gateway vs the same routes on HummingbirdTLS)")
+    var noGateway = false
+
+    @Flag(help: "run only the gateway load section (with --runs, --quick, --json, --markdown)")
+    var onlyGateway = false
 
     @Option(
         help: ArgumentHelp(
@@ -75,6 +82,8 @@ struct BenchCompareCommand: ParsableCommand {
         compare.markdown = file(self.markdown)
         compare.chart = file(self.chart)
         compare.noDevice = self.noDevice
+        compare.noGateway = self.noGateway
+        compare.onlyGateway = self.onlyGateway
         compare.runs = self.runs
         compare.fromResults = file(self.fromResults)
         compare.saveResults = file(self.saveResults)

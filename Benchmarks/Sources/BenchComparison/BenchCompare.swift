@@ -7,7 +7,7 @@ public import Foundation
 /// Rows are ``BenchmarkPlan/comparisons``; figures are medians (p50) of each benchmark's iterations, and with
 /// several runs each figure is the median over the runs and the ratio the median of the runs' ratios.
 public struct BenchCompare: Sendable {
-    /// Short runs and small fixtures (`SAMD_BENCH_QUICK=1`), no device section.
+    /// Short runs and small fixtures (`SAMD_BENCH_QUICK=1`), no device section, a shorter gateway load.
     public var quick = false
     /// Where to write the rows as JSON, the table as Markdown, the seal-throughput SVG chart.
     public var json: URL?
@@ -15,11 +15,16 @@ public struct BenchCompare: Sendable {
     public var chart: URL?
     /// Skip the static samd-agent's size and memory.
     public var noDevice = false
+    /// Skip the gateway load section (samd-gateway against the same routes on HummingbirdTLS).
+    public var noGateway = false
+    /// Run the gateway load section alone: no package-benchmark, no `openssl speed`, no device section.
+    public var onlyGateway = false
     /// Times to run the benchmarks; each row is the median over the runs. At least 1.
     public var runs = 1
     /// A saved run to read (`DIR/*.jmh.json`, or `DIR/run-*/` for several) instead of running anything.
     public var fromResults: URL?
-    /// Where to keep this run's package-benchmark export (`run-1/`, …).
+    /// Where to keep this run's package-benchmark export (`run-1/`, …) and the gateway load client's reports
+    /// (`gateway-load/run-1/`, …).
     public var saveResults: URL?
     /// The SaMDKit checkout: `Benchmarks/` and `Scripts/bench-device` are found under it.
     public var packageRoot: URL
@@ -49,8 +54,13 @@ public struct BenchCompare: Sendable {
             throw BenchCompareError("--from-results \(fromResults.path): not a directory")
         }
         guard self.runs >= 1 else { throw BenchCompareError("--runs must be at least 1") }
-        let work = try temporaryDirectory("samd-bench-")
-        defer { try? FileManager.default.removeItem(at: work) }
+        guard !self.onlyGateway || (self.fromResults == nil && !self.noGateway) else {
+            throw BenchCompareError("--only-gateway runs the gateway section: not with --from-results or --no-gateway")
+        }
+        // Removed on return, on a throw, and on SIGINT, SIGTERM or SIGHUP (ChildProcesses).
+        let work = try ChildProcesses.makeDirectory(
+            under: FileManager.default.temporaryDirectory, prefix: "samd-bench-")
+        defer { ChildProcesses.removeDirectory(work) }
 
         var runs: [[ComparedRow]] = []
         for results in try self.resultDirectories(work: work) {
@@ -73,9 +83,13 @@ public struct BenchCompare: Sendable {
             runs.append(run.rows)
         }
         var rows = try RunComparison.medians(runs)
-        let speeds = self.fromResults == nil ? OpenSSLSpeed.measure(quick: self.quick) : [:]
-        if !(self.quick || self.noDevice || self.fromResults != nil) {
+        let speeds = self.fromResults == nil && !self.onlyGateway ? OpenSSLSpeed.measure(quick: self.quick) : [:]
+        if !(self.quick || self.noDevice || self.fromResults != nil || self.onlyGateway) {
             rows += try BenchmarkRunner.deviceRows(packageRoot: self.packageRoot)
+        }
+        if !(self.noGateway || self.fromResults != nil) {
+            rows += try GatewayLoadSection.rows(
+                packageRoot: self.packageRoot, runs: self.runs, quick: self.quick, saveResults: self.saveResults)
         }
         let saved = self.fromResults == nil ? "" : " (this one; the saved run may come from another)"
         print("Machine\(saved): \(BenchmarkRunner.machine())")
@@ -116,6 +130,7 @@ public struct BenchCompare: Sendable {
                 }
             return runs.isEmpty ? [fromResults] : runs.map { fromResults.appendingPathComponent($0) }
         }
+        guard !self.onlyGateway else { return [] }
         var directories: [URL] = []
         for run in 1...self.runs {
             let results = work.appendingPathComponent("results/run-\(run)")

@@ -4,13 +4,13 @@ import Foundation
 /// The outputs of bench-compare: the table on standard output, its Markdown (`--markdown`), the rows as JSON
 /// (`--json`) and `openssl speed` beside the envelope's seal.
 public enum Rendering {
-    /// A figure as the table shows it: no decimals for handshakes/s, headers/s and bytes, two for µs and s,
+    /// A figure as the table shows it: no decimals for handshakes/s, headers/s, req/s and bytes, two for µs, ms and s,
     /// one otherwise, with thousands separated by commas; "—" when missing.
     public static func number(_ value: Double?, unit: String) -> String {
         guard let value else { return "—" }
         switch unit {
-        case "handshakes/s", "headers/s", "bytes": return grouped(value, decimals: 0)
-        case "µs", "s": return grouped(value, decimals: 2)
+        case "handshakes/s", "headers/s", "bytes", "req/s": return grouped(value, decimals: 0)
+        case "µs", "s", "ms": return grouped(value, decimals: 2)
         default: return grouped(value, decimals: 1)
         }
     }
