@@ -262,7 +262,7 @@ public struct SBOMInventory: Sendable {
     static func digests(ofFile path: String) -> (sha256: String?, sha512: String?) {
         guard let data = BoundedFile.read(path, limit: 512 << 20) else { return (nil, nil) }
         func hex(_ algorithm: DigestAlgorithm) -> String? {
-            (try? algorithm.hash(data))?.map { String(format: "%02x", $0) }.joined()
+            (try? algorithm.hash(data))?.lowercaseHexadecimal
         }
         return (hex(.sha256), hex(.sha512))
     }

@@ -27,7 +27,8 @@ let benchmarks: @Sendable () -> Void = {
         BenchmarkPlan.tokenOperationsMetric, polarity: .prefersSmaller, useScalingFactor: false)
     Benchmark(
         plan.tokenOperations.description,
-        configuration: .init(metrics: [.wallClock, tokenOperations], warmupIterations: 0, maxIterations: 3)
+        configuration: .init(
+            metrics: [.wallClock, .throughput, tokenOperations], warmupIterations: 0, maxIterations: 3)
     ) { benchmark in
         // A fresh store each time: its subject key is made (wrapped in the token) by the first seal, and counted.
         let fixture = try KeySealFixture.fresh(token: true)

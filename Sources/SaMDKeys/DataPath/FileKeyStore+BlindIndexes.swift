@@ -14,7 +14,7 @@ extension FileKeyStore {
             throw EnvelopeError(.invalidContext, "a subject id is 1 to 512 bytes after NFC normalisation")
         }
         let mac = try self.indexMAC(Array("samd-subject-v1".utf8) + [0] + Array(normalised.utf8))
-        return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return mac.prefix(16).lowercaseHexadecimal
     }
 
     public func blindIndex(domain: String, _ components: [String]) throws -> [UInt8] {

@@ -114,7 +114,7 @@ extension StoreFormat.StoredKey {
         case .tokenObject(let label, let id):
             self.init(
                 metadata: metadata, wrapped: nil,
-                object: StoreFormat.TokenObject(label: label, id: id.map { String(format: "%02x", $0) }.joined()))
+                object: StoreFormat.TokenObject(label: label, id: id.lowercaseHexadecimal))
         }
     }
 
