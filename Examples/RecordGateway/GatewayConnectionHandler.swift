@@ -60,6 +60,8 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
     private var receivedAtWindowStart = 0
     private var expectsContinue = false
     private var continued = false
+    /// Body bytes of the request being received arrived (with or without the 100).
+    private var bodyStarted = false
     /// The request is a `CONNECT` or asks for `Upgrade`: NIO's parser reads nothing after its head.
     private var upgrade = false
     /// The connection has been asked to close (shutdown, maximum age, an invalid client): the response in flight
@@ -105,11 +107,15 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.receiving = true
             self.received = 0
             self.continued = false
+            self.bodyStarted = false
             self.expectsContinue = head.headerFields[values: .expect].contains { $0.lowercased() == "100-continue" }
             self.upgrade = head.method == .connect || head.headerFields[.upgrade] != nil
             self.startRequestTimers(context: context)
         case .body(let chunk):
             self.received += chunk.readableBytes
+            // A client may send its body without waiting for the 100 (RFC 9110 §10.1.1, curl after 1 s): it is no
+            // longer waiting, so an answer without the 100 need not close the connection.
+            self.bodyStarted = true
         case .end:
             self.receiving = false
             self.cancelRequestTimers()
@@ -158,7 +164,7 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
         case .head(var head) where head.status.kind != .informational:
             let status = head.status.code
             self.core.counters.withLock { $0.countResponse(status: status) }
-            if self.quiescing || self.upgrade || (self.expectsContinue && !self.continued) {
+            if self.quiescing || self.upgrade || (self.expectsContinue && !self.continued && !self.bodyStarted) {
                 head.headerFields[.connection] = "close"
             }
             if head.headerFields[.connection]?.lowercased() == "close" {

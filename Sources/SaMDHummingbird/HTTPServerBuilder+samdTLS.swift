@@ -1,4 +1,7 @@
 public import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypesHTTP1
 public import SaMDTLS
 
 extension HTTPServerBuilder {
@@ -12,6 +15,10 @@ extension HTTPServerBuilder {
     ///     configuration: .init(address: .hostname("127.0.0.1", port: 8443))
     /// )
     /// ```
+    ///
+    /// A client's `Connection: close` (any case, in a list) and an HTTP/1.0 request without keep-alive close the
+    /// connection after their response, which says so (Hummingbird's HTTP/1.1 channel alone leaves them open until
+    /// its idle timeout).
     ///
     /// It takes the HTTP/1.1 channel's configuration rather than a base `HTTPServerBuilder` because
     /// Hummingbird 2.28 keeps the builder's child-channel factory `package`-internal: only HummingbirdTLS
@@ -35,8 +42,32 @@ extension HTTPServerBuilder {
             configuration: configuration)
         return HTTPServerBuilder { responder in
             try SaMDTLSChannel(
-                HTTP1Channel(responder: responder, configuration: http1), context: context,
+                SaMDHTTP1Channel(HTTP1Channel(responder: responder, configuration: http1)), context: context,
                 configuration: configuration)
         }
+    }
+}
+
+/// Hummingbird's HTTP/1.1 channel with ``HTTP1ConnectionCloseHandler`` between NIO's codec and Hummingbird's.
+struct SaMDHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    let base: HTTP1Channel
+
+    init(_ base: HTTP1Channel) {
+        self.base = base
+    }
+
+    var responder: HTTPChannelHandler.Responder { self.base.responder }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        self.base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let operations = channel.pipeline.syncOperations
+            let codec = try operations.handler(type: HTTP1ToHTTPServerCodec.self)
+            try operations.addHandler(HTTP1ConnectionCloseHandler(), position: .before(codec))
+            return value
+        }
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await self.base.handle(value: value, logger: logger)
     }
 }

@@ -495,6 +495,47 @@ struct AdversarialGatewayTests {
 
     // MARK: Targets and methods
 
+    /// A client that asks to end its connection gets `Connection: close` and the end at once, not the idle
+    /// timeout: HTTP/1.0 without keep-alive, and `Connection: close` in any case or in a list (RFC 9112 §9.3).
+    /// HTTP/1.0 with keep-alive, and HTTP/1.1 without the header, stay open.
+    @Test func aClientsCloseIsHonouredAtOnce() async throws {
+        let gateway = try await Harness.InProcessGateway.start()
+        let start = ContinuousClock.now
+        for request in [
+            "GET /healthz HTTP/1.0\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\n\(Self.host)Connection: Close\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\n\(Self.host)connection: keep-alive, CLOSE\r\n\r\n",
+        ] {
+            let answer = try await RawClient.exchange(port: gateway.port, [request], timeout: 10)
+            #expect(answer.statuses == [200], "\(request): \(answer)")
+            #expect(answer.text.lowercased().contains("connection: close"), "\(request): \(answer)")
+            #expect(answer.closed, "\(request): \(answer)")
+        }
+        #expect(ContinuousClock.now - start < .seconds(20), "a connection waited for the idle timeout")
+        for request in [
+            "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET /healthz HTTP/1.1\r\n\(Self.host)\r\n",
+        ] {
+            let answer = try await RawClient.exchange(port: gateway.port, [request], timeout: 2)
+            #expect(answer.statuses == [200], "\(request): \(answer)")
+            #expect(!answer.closed, "\(request): \(answer)")
+        }
+        await gateway.stop()
+    }
+
+    /// A client may send its body without waiting for `100 Continue` (RFC 9110 §10.1.1; curl does after a
+    /// second): the record is stored and the connection kept, with no stray `100`.
+    @Test func aBodySentWithoutWaitingForTheContinueKeepsTheConnection() async throws {
+        let gateway = try await Harness.InProcessGateway.start()
+        let put = "PUT /records/p/r HTTP/1.1\r\n\(Self.host)expect: 100-continue\r\ncontent-length: 5\r\n\r\nhello"
+        let health = "GET /healthz HTTP/1.1\r\n\(Self.host)\r\n"
+        let answer = try await RawClient.exchange(
+            port: gateway.port, [put + health], timeout: 15, until: RawClient.responses(2))
+        #expect(answer.statuses == [201, 200], "\(answer)")
+        #expect(!answer.text.lowercased().contains("connection: close"), "\(answer)")
+        #expect(try await gateway.client("reader").get(subject: "p", recordID: "r").body == Array("hello".utf8))
+        await gateway.stop()
+    }
+
     @Test func pathTricksStayInsideTheirRoute() async throws {
         let gateway = try await Harness.InProcessGateway.start()
         let device = try gateway.client("device")
