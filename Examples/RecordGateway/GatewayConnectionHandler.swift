@@ -35,8 +35,9 @@ enum GatewayRequestDeadline: Error, Sendable {
 /// - **`100 Continue`** only when the route asks for it (``ContinueEvent``), once it has accepted the request —
 ///   and a final answer given without it closes the connection, since the body may still come
 ///   (RFC 9110 §10.1.1).
-/// - **`Connection: close` honoured**: a response carrying it (413, 408, a refused `CONNECT` or `Upgrade`, one
-///   written while the connection is asked to close) ends the connection once written.
+/// - **`Connection: close` set** on a response after which the connection must end (413, 408, a refused `CONNECT`
+///   or `Upgrade`, one written while the connection is asked to close); `samdTLS`'s HTTP/1 handler closes the
+///   connection once such a response is written.
 /// - **Unread responses**: a response the client does not read within `idleTimeout` (the channel stays
 ///   unwritable) closes the connection (`samd.gateway.response-unread`).
 /// - **Counting** handshakes, open connections, responses and their body bytes as they are handed to the
@@ -176,11 +177,10 @@ final class GatewayConnectionHandler: ChannelDuplexHandler, RemovableChannelHand
             self.core.counters.withLock { $0.bytesOut += count }
             context.write(data, promise: promise)
         case .end where self.closeAfterResponse:
+            // SaMDHummingbird's HTTP/1 handler, below, closes the connection once a `Connection: close` response
+            // is written.
             self.cancelTimers()
-            let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.cascade(to: promise)
-            context.writeAndFlush(data, promise: written)
-            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.write(data, promise: promise)
         default:
             context.write(data, promise: promise)
         }
