@@ -16,11 +16,14 @@ final class GatewayCore: Sendable {
     /// Request body bytes held by all requests now, at most `configuration.maximumBufferedBodyByteCount`.
     private let bufferedBodyBytes = Mutex(0)
 
-    init(configuration: RecordGatewayConfiguration, store: any RecordStore, logger: Logger) throws {
+    init(
+        configuration: RecordGatewayConfiguration, roles: TLSRolePolicy<RecordRole>, store: any RecordStore,
+        logger: Logger
+    ) {
         self.configuration = configuration
+        self.roles = roles
         self.store = store
         self.logger = logger
-        self.roles = try configuration.rolePolicy()
     }
 
     /// Whether `count` more body bytes would fit the shared budget now (nothing is reserved).

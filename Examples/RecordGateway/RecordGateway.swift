@@ -65,8 +65,8 @@ public final class RecordGateway: Sendable {
         logger: Logger = Logger(label: "samdkit.gateway"),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> RecordGateway {
-        try configuration.validate()
-        let core = try GatewayCore(configuration: configuration, store: store, logger: logger)
+        let roles = try configuration.validate()
+        let core = GatewayCore(configuration: configuration, roles: roles, store: store, logger: logger)
         let limit = TLSConnectionLimit(maximumConnections: configuration.maximumConnections, context: configuration.tls)
         let server = try HTTPServerBuilder.samdTLS(
             http1: HTTP1Channel.Configuration(

@@ -158,9 +158,9 @@ public struct RecordGatewayConfiguration: Sendable {
             ])
     }
 
-    /// Checks everything that can be checked before listening.
+    /// Checks everything that can be checked before listening; returns the role policy it built.
     /// - Throws: `RecordServiceError.Code.invalidConfiguration`.
-    func validate() throws {
+    func validate() throws -> TLSRolePolicy<RecordRole> {
         let tls = self.tls.configuration
         guard tls.role == .server else {
             throw RecordServiceError(.invalidConfiguration, "the gateway needs a server TLS context")
@@ -171,8 +171,9 @@ public struct RecordGatewayConfiguration: Sendable {
             )
         }
         // The SAN entries: not empty, no spaces, never an IP address (TLSRolePolicy's rule).
+        let roles: TLSRolePolicy<RecordRole>
         do {
-            _ = try self.rolePolicy()
+            roles = try self.rolePolicy()
         } catch let error as TLSError {
             throw RecordServiceError(.invalidConfiguration, error.reason)
         }
@@ -205,5 +206,6 @@ public struct RecordGatewayConfiguration: Sendable {
         guard self.shutdownGracePeriod >= .zero, self.shutdownGracePeriod <= .seconds(3_600) else {
             throw RecordServiceError(.invalidConfiguration, "shutdownGracePeriod is 0 to 3 600 seconds")
         }
+        return roles
     }
 }

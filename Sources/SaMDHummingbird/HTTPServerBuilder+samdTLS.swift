@@ -37,9 +37,7 @@ extension HTTPServerBuilder {
         configuration: SaMDTLSChannelConfiguration = .init()
     ) throws -> HTTPServerBuilder {
         // Checked now rather than when the application starts.
-        _ = try SaMDTLSChannel(
-            HTTP1Channel(responder: { _, _, _ in }, configuration: http1), context: context,
-            configuration: configuration)
+        try SaMDTLSChannel<SaMDHTTP1Channel>.validate(context: context, configuration: configuration)
         return HTTPServerBuilder { responder in
             try SaMDTLSChannel(
                 SaMDHTTP1Channel(HTTP1Channel(responder: responder, configuration: http1)), context: context,

@@ -71,6 +71,15 @@ public struct SaMDTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChanne
     public init(
         _ baseChannel: BaseChannel, context: TLSContext, configuration: SaMDTLSChannelConfiguration = .init()
     ) throws {
+        try Self.validate(context: context, configuration: configuration)
+        self.baseChannel = baseChannel
+        self.context = context
+        self.configuration = configuration
+    }
+
+    /// Checks what a server's TLS channel needs.
+    /// - Throws: `TLSError` (`invalidConfiguration`) when `context` is a client context, or a duration is negative.
+    static func validate(context: TLSContext, configuration: SaMDTLSChannelConfiguration) throws {
         guard context.configuration.role == .server else {
             throw TLSError(.invalidConfiguration, "a Hummingbird server needs a server TLS context")
         }
@@ -80,9 +89,6 @@ public struct SaMDTLSChannel<BaseChannel: ServerChildChannel>: ServerChildChanne
                 .invalidConfiguration,
                 "the shutdown grace period is 0 or more and the maximum connection age more than 0")
         }
-        self.baseChannel = baseChannel
-        self.context = context
-        self.configuration = configuration
     }
 
     /// Adds the TLS handlers, then the base channel's.

@@ -47,6 +47,8 @@ public final class TLSRolePolicy<Role: Hashable & Sendable>: Sendable {
     public let grants: [Role: Grant]
     /// The most leaves whose issuer-bound roles are remembered for resumed sessions.
     public static var rememberedLeafLimit: Int { 4096 }
+    /// The roles bound to issuing CAs, with their CAs (taken from ``grants`` once, not per request).
+    private let issuerBound: [(role: Role, issuers: [TLSIssuingAuthority])]
     private let issued = Mutex(IssuedRoles())
 
     /// - Parameters:
@@ -70,19 +72,19 @@ public final class TLSRolePolicy<Role: Hashable & Sendable>: Sendable {
         }
         self.everyClient = everyClient
         self.grants = grants
+        self.issuerBound = grants.filter { !$0.value.issuers.isEmpty }.map { ($0.key, $0.value.issuers) }
     }
 
     /// What the client of `connection` holds; nothing without a verified client.
     public func decide(_ connection: TLSConnectionInfo) -> Decision {
         guard let peer = connection.peer else { return Decision(roles: [], refusedByIssuer: []) }
-        let bound = self.grants.filter { !$0.value.issuers.isEmpty }
-        guard !bound.isEmpty else { return self.decide(peer, issued: []) }
+        guard !self.issuerBound.isEmpty else { return self.decide(peer, issued: []) }
         let leaf = peer.certificateChain.first ?? []
         let issued: Set<Role>
         if connection.sessionResumed {
             issued = self.issued.withLock { $0.roles[leaf] } ?? []
         } else {
-            issued = Set(bound.filter { $0.value.issuers.contains { $0.issued(peer) } }.keys)
+            issued = self.issuedRoles(of: peer)
             self.issued.withLock { $0.remember(issued, for: leaf) }
         }
         return self.decide(peer, issued: issued)
@@ -91,8 +93,12 @@ public final class TLSRolePolicy<Role: Hashable & Sendable>: Sendable {
     /// The roles `peer`, verified with its whole chain, holds (a chain of the leaf alone holds no
     /// issuer-bound role).
     public func roles(of peer: TLSPeerIdentity) -> Set<Role> {
-        let issued = Set(self.grants.filter { $0.value.issuers.contains { $0.issued(peer) } }.keys)
-        return self.decide(peer, issued: issued).roles
+        self.decide(peer, issued: self.issuedRoles(of: peer)).roles
+    }
+
+    /// The issuer-bound roles whose CAs `peer`'s verified chain goes through.
+    private func issuedRoles(of peer: TLSPeerIdentity) -> Set<Role> {
+        Set(self.issuerBound.filter { $0.issuers.contains { $0.issued(peer) } }.map(\.role))
     }
 
     private func decide(_ peer: TLSPeerIdentity, issued: Set<Role>) -> Decision {

@@ -2,6 +2,7 @@ import Foundation
 import SaMDCrypto
 import SaMDKeysTestSupport
 import SaMDStore
+import SaMDTestSupport
 import Testing
 
 /// `put(streaming:)`: the record sealed piece by piece into a spool file and written into its row in pieces —
@@ -49,6 +50,27 @@ struct StreamingPutTests {
         let inMemory = try await fixture.store.put(
             payload, subject: "p", recordID: "m", recordType: "application/octet-stream")
         #expect(streamed.envelopeByteCount == inMemory.envelopeByteCount)
+        #expect(try Self.strayFiles(fixture).isEmpty, "a spool file was left behind")
+    }
+
+    /// Every medical record of the shared set (../shared/records: FHIR, HL7, DICOM…), streamed in pieces of odd sizes, reads
+    /// back byte for byte, and its envelope is the size the in-memory put makes.
+    @Test func theSharedMedicalRecordsStreamInAndReadBackByteForByte() async throws {
+        let fixture = try StoreFixture()
+        let records = try MedicalRecords.load(from: MedicalRecords.packageFolder)
+        try #require(!records.isEmpty)
+        for (index, (name, bytes)) in records.enumerated() {
+            let type = "application/octet-stream"
+            let streamed = try await fixture.store.put(
+                streaming: Self.body(bytes, pieces: [4_093, 65_536, 1, 1 << 20]), subject: "patient-\(index % 4)",
+                recordID: "streamed-\(index)", recordType: type, expectedRevision: nil)
+            let inMemory = try await fixture.store.put(
+                bytes, subject: "patient-\(index % 4)", recordID: "in-memory-\(index)", recordType: type)
+            #expect(streamed.envelopeByteCount == inMemory.envelopeByteCount, "\(name)")
+            let read = try await fixture.store.get(subject: "patient-\(index % 4)", recordID: "streamed-\(index)")
+            #expect(read.payload == bytes, "\(name)")
+            #expect(read.recordType == type)
+        }
         #expect(try Self.strayFiles(fixture).isEmpty, "a spool file was left behind")
     }
 
