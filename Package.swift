@@ -32,6 +32,7 @@ let package = Package(
         .plugin(name: "SaMDBuildGraphPlugin", targets: ["SaMDBuildGraphPlugin"]),
         .executable(name: "samd-sbom", targets: ["samd-sbom"]),
         .library(name: "SaMDStore", targets: ["SaMDStore"]),
+        .library(name: "SaMDPostgres", targets: ["SaMDPostgres"]),
         .library(name: "SaMDDevPKI", targets: ["SaMDDevPKI"]),
         .executable(name: "samd-pki", targets: ["samd-pki"]),
         .executable(name: "samd-gateway", targets: ["samd-gateway"]),
@@ -51,6 +52,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.20.0"),
+        // PostgreSQL (SaMDPostgres): the wire protocol and its connection pool. Up to the next minor version only:
+        // SaMDPostgres uses the pool through postgres-nio's `_ConnectionPoolModule`, whose API is not yet stable.
+        .package(url: "https://github.com/vapor/postgres-nio.git", .upToNextMinor(from: "1.33.2")),
         // Documentation only: `swift package generate-documentation` builds the modules' DocC catalogs.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // Test-only: the interop peer for SaMDTLS (BoringSSL-based). Not a dependency of any library product.
@@ -159,6 +163,25 @@ let package = Package(
                 "SaMDEnvelope",
                 "SaMDKeys",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Storage on PostgreSQL — records, key metadata and subject keys for several instances over one database,
+        // through postgres-nio on SaMDTLS channels. Only the programs that serve several instances depend on it.
+        .target(
+            name: "SaMDPostgres",
+            dependencies: [
+                "SaMDCrypto",
+                "SaMDEnvelope",
+                "SaMDKeys",
+                "SaMDStore",
+                "SaMDTLS",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -295,6 +318,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Examples/RecordGateway",
+            swiftSettings: swiftSettings
+        ),
+        // A PostgreSQL server of its own in a directory (initdb, TLS only, a password file): for samd-demo
+        // --postgres, the tests and the benchmarks. Not a product.
+        .target(
+            name: "SaMDLocalPostgres",
+            path: "Examples/LocalPostgres",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -449,6 +479,19 @@ let package = Package(
                 "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport", "SaMDTestSupport",
                 "SaMDKeysTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // SaMDPostgres against a real PostgreSQL server the tests start themselves (SaMDLocalPostgres), and the
+        // conformance suite every record store passes (SQLite and PostgreSQL).
+        .testTarget(
+            name: "SaMDPostgresTests",
+            dependencies: [
+                "SaMDPostgres", "SaMDLocalPostgres", "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTLS",
+                "SaMDTestSupport", "SaMDTLSTestSupport", "SaMDKeysTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -8,84 +8,24 @@ import SaMDKeys
 /// found by and the encryption context it is sealed under, which ids and types are accepted, and which key may
 /// open a patient's record.
 extension EncryptedRecordStore {
-    struct Address {
-        let subjectIndex: String
-        let recordIndex: [UInt8]
-    }
-
-    /// The keys that may open a patient's record: that patient's own subject key (`s-` and the subject index),
-    /// never another patient's key, a KEK or a recipient key. A row naming any other key was copied or forged,
-    /// whatever that key's state — another patient's shredded key must not make this patient look shredded —
-    /// and fails as not authentic before any key is fetched.
-    struct PatientKeyProvider: EnvelopeKeyProvider {
-        let keyStore: any KeyStore
-        let subjectKeyName: String
-
-        func keyEncryptionKey(for identifier: KeyIdentifier) throws -> SecureBytes {
-            guard identifier.name == self.subjectKeyName else {
-                throw EnvelopeError(
-                    .authenticationFailed, "the stored row is not sealed under this patient's subject key")
-            }
-            return try self.keyStore.keyEncryptionKey(for: identifier)
-        }
-
-        func recipientPrivateKey(for identifier: KeyIdentifier) throws -> X25519.PrivateKey {
-            throw EnvelopeError(.authenticationFailed, "the stored row is not sealed under this patient's subject key")
-        }
-    }
+    typealias Address = RecordAddressing.Address
+    typealias PatientKeyProvider = RecordAddressing.PatientKeyProvider
 
     func address(subject: String, recordID: String, recordType: String?) throws -> Address {
-        guard Self.isValidIdentifier(recordID) else {
-            throw RecordStoreError(.invalidArgument, "a record id is \(Self.identifierRule)")
-        }
-        if let recordType, !Self.isValidRecordType(recordType) {
-            throw RecordStoreError(
-                .invalidArgument,
-                "a record type is a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)"
-            )
-        }
-        // The shortest record type (3 bytes, `a/b`) when reading: a record stored with it must be found.
-        guard Self.addressByteCount(subject, recordID, recordType ?? "a/b") <= Self.maximumAddressByteCount else {
-            throw RecordStoreError(
-                .invalidArgument,
-                "a subject id, record id and record type take at most \(Self.maximumAddressByteCount) bytes together (UTF-8, after NFC)"
-            )
-        }
-        let subjectIndex = try self.subjectIndex(subject)
-        do {
-            let recordIndex = try self.keyStore.blindIndex(domain: "samd-store-record", [subject, recordID])
-            return Address(subjectIndex: subjectIndex, recordIndex: recordIndex)
-        } catch let error as EnvelopeError {
-            throw Self.keyError(error)
-        }
+        try RecordAddressing(keyStore: self.keyStore).address(
+            subject: subject, recordID: recordID, recordType: recordType)
     }
 
-    /// Bytes of an address in the encryption context: UTF-8 after NFC, as `EncryptionContext` counts them.
     static func addressByteCount(_ subject: String, _ recordID: String, _ recordType: String) -> Int {
-        subject.precomposedStringWithCanonicalMapping.utf8.count
-            + recordID.precomposedStringWithCanonicalMapping.utf8.count
-            + recordType.utf8.count
+        RecordAddressing.addressByteCount(subject, recordID, recordType)
     }
 
     func subjectIndex(_ subject: String) throws -> String {
-        guard Self.isValidIdentifier(subject) else {
-            throw RecordStoreError(.invalidArgument, "a subject id is \(Self.identifierRule)")
-        }
-        do {
-            return try self.keyStore.subjectIndex(of: subject)
-        } catch let error as EnvelopeError {
-            throw Self.keyError(error)
-        }
+        try RecordAddressing(keyStore: self.keyStore).subjectIndex(subject)
     }
 
     static func context(subject: String, recordID: String, recordType: String) throws -> EncryptionContext {
-        do {
-            return try EncryptionContext([("subject", subject), ("record", recordID), ("type", recordType)])
-        } catch let error as EnvelopeError {
-            throw RecordStoreError(
-                .invalidArgument, "the record's address does not make an encryption context: \(error.reason)",
-                underlying: error)
-        }
+        try RecordAddressing.context(subject: subject, recordID: recordID, recordType: recordType)
     }
 
     /// Whether `value` is a subject or record id the store accepts: 1 to 512 bytes of UTF-8 after NFC

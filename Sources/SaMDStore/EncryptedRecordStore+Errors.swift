@@ -1,5 +1,5 @@
 import Logging
-import SaMDEnvelope
+package import SaMDEnvelope
 
 /// The store's errors for what the key store throws and for rows that are not what the store wrote.
 extension EncryptedRecordStore {
@@ -17,7 +17,7 @@ extension EncryptedRecordStore {
 
     /// Runs a key-store call, its `EnvelopeError` turned into the store's error (``keyError(_:)``):
     /// how the rotation and re-key jobs call the key store.
-    static func keyCall<T>(_ body: () throws -> T) throws -> T {
+    package static func keyCall<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as EnvelopeError {
@@ -25,7 +25,7 @@ extension EncryptedRecordStore {
         }
     }
 
-    static func keyError(_ error: EnvelopeError) -> RecordStoreError {
+    package static func keyError(_ error: EnvelopeError) -> RecordStoreError {
         switch error.code {
         case .invalidContext: RecordStoreError(.invalidArgument, error.reason, underlying: error)
         case .limitExceeded: RecordStoreError(.limitExceeded, error.reason, underlying: error)

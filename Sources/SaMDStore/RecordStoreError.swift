@@ -2,7 +2,7 @@ public import SaMDCrypto
 public import SaMDEnvelope
 public import SaMDKeys
 
-/// An error from ``EncryptedRecordStore``.
+/// An error from a record store (``RecordStore``: ``EncryptedRecordStore`` or the PostgreSQL store of `SaMDPostgres`).
 ///
 /// Compare by ``code``, which is stable. No description carries a subject id, a record id, payload bytes
 /// or key material: the store's callers log these errors as they are.
@@ -17,7 +17,7 @@ public struct RecordStoreError: CodedError {
     public let file: String
     public let line: Int
 
-    init(
+    package init(
         _ code: Code,
         _ reason: String,
         underlying: EnvelopeError? = nil,
@@ -34,11 +34,12 @@ public struct RecordStoreError: CodedError {
     }
 
     /// Whether trying the same call again may succeed: ``Code/conflict`` (read the record again first),
-    /// ``Code/storage`` (a busy or full disk, an I/O error), and ``Code/keyUnavailable`` when the key store
+    /// ``Code/storage`` (a busy or full disk, an I/O error), ``Code/unavailable`` (the database cannot be reached
+    /// now), and ``Code/keyUnavailable`` when the key store
     /// was busy (its lock not had within its timeout: `underlying` is `EnvelopeError.Code.keyUnavailable`).
     /// An authentication failure, a shredded subject or a refused argument never will.
     public var isRetryable: Bool {
-        self.code == .conflict || self.code == .storage
+        self.code == .conflict || self.code == .storage || self.code == .unavailable
             || (self.code == .keyUnavailable && self.underlying?.code == .keyUnavailable)
     }
 
@@ -68,5 +69,9 @@ public struct RecordStoreError: CodedError {
         public static let keyUnavailable = Code("keyUnavailable")
         /// The database or the file system failed (busy past the timeout, full, unreadable, damaged).
         public static let storage = Code("storage")
+        /// A database server cannot be reached now (down, restarting, unreachable, every pooled connection busy
+        /// past the wait allowed): nothing was done, or a write's outcome is unknown (its compare-and-set makes
+        /// the retry safe). A service answers 503 with `Retry-After`.
+        public static let unavailable = Code("unavailable")
     }
 }

@@ -1,0 +1,272 @@
+import Foundation
+public import Logging
+import NIOCore
+import Synchronization
+public import PostgresNIO
+import _ConnectionPoolModule
+
+/// A bounded pool of PostgreSQL connections over SaMDTLS (``PostgresConnector``), on postgres-nio's connection
+/// pool (`_ConnectionPoolModule`, the one `PostgresClient` uses: request queue, back-off while the server is
+/// down, idle timeout, keep-alive). Shared by the record store, the key persistence and the jobs of one process.
+///
+/// Bounds and deadlines (``Configuration``): at most ``Configuration/maximumConnections`` connections; a caller
+/// waits at most ``Configuration/leaseTimeout`` for one (then ``PostgresStoreError/Code/unavailable``); every
+/// statement is bounded on the server (`statement_timeout`, `lock_timeout`,
+/// `idle_in_transaction_session_timeout`, sent at startup) and on the client (``Configuration/queryTimeout``:
+/// past it the connection is closed — a server that stopped answering cannot hold a caller). While the server
+/// is down, callers fail within the lease timeout and the pool keeps trying to connect, with back-off; it
+/// serves again as soon as the server is back, without a restart.
+///
+/// Runs a background task from ``init(connector:configuration:logger:)`` until ``close()``.
+public final class PostgresConnectionPool: Sendable {
+    /// The pool's bounds.
+    public struct Configuration: Sendable {
+        /// The most connections open at once (16 by default; 1…1000).
+        public var maximumConnections: Int
+        /// How long a caller waits for a connection (5 s by default).
+        public var leaseTimeout: Duration
+        /// How long one use of a connection may take on the client's clock before the connection is closed
+        /// (60 s by default).
+        public var queryTimeout: Duration
+        /// `statement_timeout` on the server: one statement's longest run (30 s by default).
+        public var statementTimeout: Duration
+        /// `lock_timeout` on the server: the longest wait for a row or advisory lock (5 s by default).
+        public var lockTimeout: Duration
+        /// A connection unused this long is closed (60 s by default).
+        public var idleTimeout: Duration
+        /// How often an idle connection is checked with `SELECT 1` (30 s by default).
+        public var keepAliveInterval: Duration
+
+        public init(
+            maximumConnections: Int = 16,
+            leaseTimeout: Duration = .seconds(5),
+            queryTimeout: Duration = .seconds(60),
+            statementTimeout: Duration = .seconds(30),
+            lockTimeout: Duration = .seconds(5),
+            idleTimeout: Duration = .seconds(60),
+            keepAliveInterval: Duration = .seconds(30)
+        ) {
+            self.maximumConnections = maximumConnections
+            self.leaseTimeout = leaseTimeout
+            self.queryTimeout = queryTimeout
+            self.statementTimeout = statementTimeout
+            self.lockTimeout = lockTimeout
+            self.idleTimeout = idleTimeout
+            self.keepAliveInterval = keepAliveInterval
+        }
+    }
+
+    typealias Pool = ConnectionPool<
+        PostgresConnection, PostgresConnection.ID, ConnectionIDGenerator, ConnectionRequest<PostgresConnection>,
+        ConnectionRequest<PostgresConnection>.ID, KeepAlive, NoOpConnectionPoolMetrics<PostgresConnection.ID>,
+        ContinuousClock
+    >
+
+    /// The server, role and database.
+    public let location: PostgresLocation
+    public let configuration: Configuration
+    let connector: PostgresConnector
+    let logger: Logger
+    private let pool: Pool
+    private let runner: Task<Void, Never>
+    /// The last connection attempt's failure, cleared by a success: what a caller that got no connection is told.
+    private let lastConnectError: LastConnectError
+
+    /// Starts a pool (no connection is made until one is asked for).
+    /// - Parameters:
+    ///   - connector: how connections are made (with the server-side timeouts of `configuration` added to its
+    ///     startup parameters).
+    ///   - configuration: bounds and deadlines.
+    ///   - logger: where the pool's events go (connections failing, the server back).
+    /// - Throws: ``PostgresStoreError/Code/invalidLocation`` for bounds out of range.
+    public init(
+        connector: PostgresConnector, configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "samdkit.postgres")
+    ) throws {
+        guard (1...1000).contains(configuration.maximumConnections) else {
+            throw PostgresStoreError(.invalidLocation, "a PostgreSQL pool holds 1 to 1000 connections")
+        }
+        for (name, value) in [
+            ("lease timeout", configuration.leaseTimeout), ("query timeout", configuration.queryTimeout),
+            ("statement timeout", configuration.statementTimeout), ("lock timeout", configuration.lockTimeout),
+            ("idle timeout", configuration.idleTimeout), ("keep-alive interval", configuration.keepAliveInterval),
+        ] where value <= .zero {
+            throw PostgresStoreError(.invalidLocation, "the PostgreSQL pool's \(name) must be positive")
+        }
+        let milliseconds = { (duration: Duration) in "\(max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))" }
+        let sessionConnector = PostgresConnector(
+            copying: connector,
+            startupParameters: [
+                ("statement_timeout", milliseconds(configuration.statementTimeout)),
+                ("lock_timeout", milliseconds(configuration.lockTimeout)),
+                ("idle_in_transaction_session_timeout", milliseconds(configuration.queryTimeout)),
+            ])
+        var poolConfiguration = ConnectionPoolConfiguration()
+        poolConfiguration.minimumConnectionCount = 0
+        poolConfiguration.maximumConnectionSoftLimit = configuration.maximumConnections
+        poolConfiguration.maximumConnectionHardLimit = configuration.maximumConnections
+        poolConfiguration.idleTimeout = configuration.idleTimeout
+        // While the server is down, waiting callers fail at their lease timeout; past this the pool fails new
+        // ones at once until a connection succeeds again (it keeps trying, with back-off).
+        poolConfiguration.circuitBreakerTripAfter = max(configuration.leaseTimeout, .seconds(1))
+        let location = connector.location
+        let poolLogger = logger
+        let lastConnectError = LastConnectError()
+        self.lastConnectError = lastConnectError
+        self.pool = Pool(
+            configuration: poolConfiguration,
+            idGenerator: ConnectionIDGenerator(),
+            requestType: ConnectionRequest<PostgresConnection>.self,
+            keepAliveBehavior: KeepAlive(interval: configuration.keepAliveInterval, logger: logger),
+            observabilityDelegate: NoOpConnectionPoolMetrics(connectionIDType: PostgresConnection.ID.self),
+            clock: ContinuousClock()
+        ) { id, _ in
+            do {
+                let connection = try await sessionConnector.connect(id: id)
+                lastConnectError.value.withLock { $0 = nil }
+                return ConnectionAndMetadata(connection: connection, maximalStreamsOnConnection: 1)
+            } catch let error as PostgresStoreError {
+                lastConnectError.value.withLock { $0 = error }
+                poolLogger.warning(
+                    "cannot connect to PostgreSQL",
+                    metadata: [
+                        "event": "samd.postgres.connect-failed", "location": "\(location)", "code": "\(error.code)",
+                        "reason": "\(error.reason)",
+                    ])
+                throw error
+            }
+        }
+        let pool = self.pool
+        self.runner = Task { await pool.run() }
+        self.location = location
+        self.configuration = configuration
+        self.connector = sessionConnector
+        self.logger = logger
+    }
+
+    /// Runs `body` with a connection of the pool, returned to the pool afterwards (closed if `body` ran past
+    /// ``Configuration/queryTimeout``).
+    /// - Throws: ``PostgresStoreError/Code/unavailable`` when no connection could be had within the lease
+    ///   timeout, the connection was lost, or the deadline passed; what `body` throws otherwise, PostgreSQL's
+    ///   errors as ``PostgresStoreError`` through ``PostgresStoreError/init(_:)``.
+    public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T)
+        async throws -> T
+    {
+        let lease: ConnectionLease<PostgresConnection>
+        do {
+            lease = try await PostgresConnector.withDeadline(
+                .now() + TimeAmount(self.configuration.leaseTimeout), onTimeout: {}
+            ) { try await self.pool.leaseConnection() }
+        } catch {
+            // The last attempt's cause (a refused certificate, a wrong password, the server down) tells the
+            // operator more than the wait that ran out.
+            let cause = self.lastConnectError.value.withLock { $0 }.map { "\($0.code): \($0.reason)" } ?? "\(error)"
+            throw PostgresStoreError(
+                .unavailable, "no connection to \(self.location) within \(self.configuration.leaseTimeout): \(cause)")
+        }
+        defer { lease.release() }
+        let connection = lease.connection
+        do {
+            return try await PostgresConnector.withDeadline(
+                .now() + TimeAmount(self.configuration.queryTimeout), onTimeout: { connection.close() }
+            ) { try await body(connection) }
+        } catch {
+            throw PostgresStoreError(error)
+        }
+    }
+
+    /// ``withConnection(_:)`` from synchronous code: blocks the calling thread until `body` finished. For the
+    /// key store and the jobs, whose interfaces are synchronous; never call it on an event loop or in Swift's
+    /// cooperative pool (it would hold one of their threads).
+    public func blockingWithConnection<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                box.result = .success(try await self.withConnection(body))
+            } catch {
+                box.result = .failure(error)
+            }
+            done.signal()
+        }
+        done.wait()
+        return try box.result!.get()
+    }
+
+    /// Closes every connection and stops the pool; waiting callers fail. Waits until the pool has stopped.
+    public func close() async {
+        self.runner.cancel()
+        await self.runner.value
+    }
+}
+
+/// The last connection attempt's failure, shared with the pool's connection factory.
+private final class LastConnectError: Sendable {
+    let value = Mutex<PostgresStoreError?>(nil)
+}
+
+/// A result handed from a task to the thread that waits for it (written once, before the semaphore signals).
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
+/// `SELECT 1` on an idle connection every `interval`: a connection the server or the network dropped is found
+/// and replaced before a caller gets it.
+struct KeepAlive: ConnectionKeepAliveBehavior {
+    let interval: Duration
+    let logger: Logger
+
+    var keepAliveFrequency: Duration? { self.interval }
+
+    func runKeepAlive(for connection: PostgresConnection) async throws {
+        _ = try await connection.query("SELECT 1", logger: self.logger).get()
+    }
+}
+
+extension PostgresConnector {
+    /// A copy with `startupParameters` added.
+    init(copying other: PostgresConnector, startupParameters: [(String, String)]) {
+        self.location = other.location
+        self.credentials = other.credentials
+        self.tlsContext = other.tlsContext
+        self.startupParameters = other.startupParameters + startupParameters
+        self.group = other.group
+        self.logger = other.logger
+    }
+}
+
+extension PostgresStoreError {
+    /// PostgreSQL's and the network's errors as the store's: connection lost, server shutting down or out of
+    /// resources → ``Code/unavailable``; any other server error → ``Code/query`` with its SQLSTATE
+    /// (``sqlState``). A ``PostgresStoreError`` stays as it is.
+    public init(_ error: any Error) {
+        if let error = error as? PostgresStoreError {
+            self = error
+            return
+        }
+        guard let error = error as? PSQLError else {
+            self = PostgresStoreError(.unavailable, "PostgreSQL: \(error)")
+            return
+        }
+        switch error.code {
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? "?????"
+            // 08 connection exception, 53 insufficient resources, 57P admin shutdown / cannot connect now,
+            // 58 system error (I/O).
+            if state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P") || state.hasPrefix("58") {
+                self = PostgresStoreError(
+                    .unavailable, "PostgreSQL is not available (SQLSTATE \(state))", sqlState: state)
+            } else {
+                self = PostgresStoreError(
+                    .query, "PostgreSQL refused a statement (SQLSTATE \(state))", sqlState: state)
+            }
+        case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
+            .queryCancelled:
+            self = PostgresStoreError(.unavailable, "the connection to PostgreSQL was lost (\(error.code))")
+        default:
+            self = PostgresStoreError(.query, "PostgreSQL: \(error.code)")
+        }
+    }
+}
