@@ -490,6 +490,7 @@ let package = Package(
             dependencies: [
                 "SaMDPostgres", "SaMDLocalPostgres", "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTLS",
                 "SaMDTestSupport", "SaMDTLSTestSupport", "SaMDKeysTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -70,7 +70,7 @@ public final class EncryptedRecordStore: Sendable {
     public static let databaseFileName = "records.sqlite"
     /// Bytes an envelope adds to a payload at most: the longest header (190), salt and commitment (56), and
     /// one tag per 16 KiB chunk.
-    static func envelopeByteCount(forPayload count: Int) -> Int {
+    package static func envelopeByteCount(forPayload count: Int) -> Int {
         190 + 56 + 16 * (count / 16_384 + 1) + count
     }
 

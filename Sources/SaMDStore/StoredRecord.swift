@@ -12,6 +12,14 @@ public struct StoredRecord: Sendable {
     public let revision: Int64
     public let createdAt: Date
     public let updatedAt: Date
+
+    package init(recordType: String, payload: [UInt8], revision: Int64, createdAt: Date, updatedAt: Date) {
+        self.recordType = recordType
+        self.payload = payload
+        self.revision = revision
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 /// What ``EncryptedRecordStore/put(_:subject:recordID:recordType:expectedRevision:)-(Collection<UInt8>,_,_,_,_)`` stored.
@@ -22,6 +30,12 @@ public struct RecordWriteResult: Sendable, Hashable {
     public let key: KeyIdentifier
     /// Bytes of the stored envelope (payload plus header, salt, commitment and tags).
     public let envelopeByteCount: Int
+
+    package init(revision: Int64, key: KeyIdentifier, envelopeByteCount: Int) {
+        self.revision = revision
+        self.key = key
+        self.envelopeByteCount = envelopeByteCount
+    }
 }
 
 /// What ``EncryptedRecordStore/shred(subject:)-554bx`` did.
@@ -30,6 +44,11 @@ public struct ShredReceipt: Sendable, Hashable {
     public let receipt: DestructionReceipt
     /// Rows of the subject the shredding deleted (sealed under the destroyed key, they could never be opened).
     public let recordCount: Int
+
+    package init(receipt: DestructionReceipt, recordCount: Int) {
+        self.receipt = receipt
+        self.recordCount = recordCount
+    }
 }
 
 /// Counts of what a store holds.
@@ -41,4 +60,11 @@ public struct RecordStoreStatistics: Sendable, Hashable {
     public let envelopeByteCount: Int
     /// Subjects with a kept shredding receipt.
     public let shreddedSubjectCount: Int
+
+    package init(recordCount: Int, subjectCount: Int, envelopeByteCount: Int, shreddedSubjectCount: Int) {
+        self.recordCount = recordCount
+        self.subjectCount = subjectCount
+        self.envelopeByteCount = envelopeByteCount
+        self.shreddedSubjectCount = shreddedSubjectCount
+    }
 }

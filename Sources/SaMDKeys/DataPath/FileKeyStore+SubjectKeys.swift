@@ -11,15 +11,25 @@ public import SaMDEnvelope
 /// nowhere; without the index key (inside the store) the name does not reveal whose key it is.
 extension FileKeyStore {
     public func subjectSealingKey(subject: String) throws -> SealingKey {
+        try self.subjectSealingKeyAndRevision(subject: subject).key
+    }
+
+    /// ``subjectSealingKey(subject:)`` with the revision of the subject key's persisted record the key was taken
+    /// from (for PostgreSQL its generation; `nil` when the persistence could not tell). A record store in the
+    /// same database as the key store commits a record only while that revision is still the current one (in the
+    /// record's own transaction), so a record is never stored under a key shredded, re-keyed or rewrapped
+    /// meanwhile by another instance — without taking the key store's locks.
+    /// - Throws: as ``subjectSealingKey(subject:)``.
+    public func subjectSealingKeyAndRevision(subject: String) throws -> (key: SealingKey, revision: MetadataRevision?) {
         let name = Self.subjectPrefix + (try self.subjectIndex(of: subject))
         // The fast path: no lock, no file read, no custody call. The KEK must still be able to seal (active, in
         // its cryptoperiod: checked on the cached state); any KEK or subject-key change since the key was cached
         // changes its validity.
         _ = try self.sealingKEK(named: Self.defaultKeyName)
-        if let validity = self.subjectKeyValidity(name),
+        if let (validity, revision) = self.subjectKeyValidityAndRevision(name),
             let cached = self.subjectKeys.sealingKey(forSubjectKeyNamed: name, validity: validity)
         {
-            return cached
+            return (cached, revision)
         }
         let locks = try self.subjectLock(name)
         defer { withExtendedLifetime(locks) {} }
@@ -61,12 +71,15 @@ extension FileKeyStore {
     }
 
     /// Keeps the sealing key just read or written, with the subject lock still held (so the validity is that of
-    /// what was written), and returns it.
-    private func cacheSealingKey(_ identifier: KeyIdentifier, _ material: SecureBytes) -> SealingKey {
-        if let validity = self.subjectKeyValidity(identifier.name) {
+    /// what was written), and returns it with the revision of what was written.
+    private func cacheSealingKey(_ identifier: KeyIdentifier, _ material: SecureBytes) -> (
+        key: SealingKey, revision: MetadataRevision?
+    ) {
+        let validity = self.subjectKeyValidityAndRevision(identifier.name)
+        if let (validity, _) = validity {
             self.subjectKeys.insertSealingKey(identifier, material, validity: validity)
         }
-        return .keyEncryptionKey(identifier, material)
+        return (.keyEncryptionKey(identifier, material), validity?.revision ?? self.persistence.subjectRevision(named: identifier.name))
     }
 
     func subjectKey(for identifier: KeyIdentifier) throws -> SecureBytes {

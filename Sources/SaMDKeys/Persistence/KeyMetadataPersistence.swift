@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Persistence of a key store: where its metadata document (the custody record, KEK metadata and wrapped
 /// material, authenticated by the custody's MAC), its subject-key records and its destruction receipts
@@ -86,7 +86,9 @@ public protocol KeyStoreLock: AnyObject {}
 /// directory the file's device, inode, size and modification time (every write renames a new file in); for
 /// a database a generation number.
 public struct MetadataRevision: Sendable, Hashable {
-    let components: [Int64]
+    /// The numbers that make the revision (a directory: device, inode, size, modification time; a database: its
+    /// generation).
+    public let components: [Int64]
 
     /// A revision made of the given numbers.
     public init(_ components: [Int64]) {

@@ -55,9 +55,14 @@ extension FileKeyStore {
     /// What a cached key of subject `name` is valid for: the revision of the metadata document (any KEK change)
     /// and of the subject's record (any change of the subject key). `nil` when either cannot be read: not cached.
     func subjectKeyValidity(_ name: String) -> SubjectKeyCache.Validity? {
+        self.subjectKeyValidityAndRevision(name)?.validity
+    }
+
+    /// ``subjectKeyValidity(_:)`` with the subject record's revision it was made from.
+    func subjectKeyValidityAndRevision(_ name: String) -> (validity: SubjectKeyCache.Validity, revision: MetadataRevision)? {
         guard let metadata = self.cached.withLock({ $0.revision }),
             let subject = self.persistence.subjectRevision(named: name)
         else { return nil }
-        return (metadata.components + subject.components).map { UInt64(bitPattern: $0) }
+        return ((metadata.components + subject.components).map { UInt64(bitPattern: $0) }, subject)
     }
 }

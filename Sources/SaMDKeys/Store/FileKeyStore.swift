@@ -32,7 +32,7 @@ public final class FileKeyStore: KeyStore {
     /// Holds the KEK material, the store's secrets and its MAC key.
     let custody: any KEKCustody
     /// Keeps the metadata document, subject keys and receipts, and the locks.
-    let persistence: any KeyMetadataPersistence
+    public let persistence: any KeyMetadataPersistence
     let now: @Sendable () -> Date
     let logger: Logger
     /// How long an operation waits for the store's locks before it fails with

@@ -5,13 +5,13 @@ import Foundation
 /// writes into it — and it has no name: made with `mkstemp` (0600) and unlinked at once, it disappears with its
 /// descriptor, also when the process is killed. Not `Sendable`: one task writes it, then one commit reads it
 /// (wrapped by ``EncryptedRecordStore/put(streaming:subject:recordID:recordType:expectedRevision:)``).
-final class RecordSpool {
+package final class RecordSpool {
     private let descriptor: Int32
     /// Bytes written so far.
-    private(set) var byteCount = 0
+    package private(set) var byteCount = 0
 
     /// - Throws: ``RecordStoreError/Code/storage`` when the file cannot be made.
-    init(directory: String) throws {
+    package init(directory: String) throws {
         var template = Array((directory + "/.spool-XXXXXX").utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else {
@@ -33,7 +33,7 @@ final class RecordSpool {
 
     /// Appends `bytes`.
     /// - Throws: ``RecordStoreError/Code/storage`` (disk full, I/O error).
-    func append(_ bytes: UnsafeRawBufferPointer) throws {
+    package func append(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
             let written = write(self.descriptor, bytes.baseAddress! + done, bytes.count - done)
@@ -48,7 +48,7 @@ final class RecordSpool {
 
     /// Reads into `buffer` from `offset`; returns the bytes read (fewer than `buffer.count` only at the end).
     /// - Throws: ``RecordStoreError/Code/storage``.
-    func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+    package func read(at offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var done = 0
         while done < buffer.count {
             let count = pread(self.descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
