@@ -34,8 +34,9 @@ public final class LocalPostgresServer: Sendable {
     public let port: Int
     /// The directory of PostgreSQL's programs.
     public let binaries: String
-    /// The CA certificate (PEM) that issued the server's certificate: what a client verifies it with.
-    public let certificateAuthorityPath: String
+    /// The CA certificate (PEM) that issued the server's certificate, copied into the directory (`ca.pem`):
+    /// what a client verifies the server with.
+    public var certificateAuthorityPath: String { self.directory + "/ca.pem" }
     /// Whether the tools run as the `postgres` user (this process runs as root).
     let runsAsPostgresUser: Bool
 
@@ -84,11 +85,13 @@ public final class LocalPostgresServer: Sendable {
         for _ in 0..<(port == nil ? 5 : 1) {
             let chosen = try port ?? Self.freePort()
             let server = LocalPostgresServer(
-                directory: directory, port: chosen, binaries: binaries,
-                certificateAuthorityPath: certificateAuthorityPath, runsAsPostgresUser: runsAsPostgresUser)
+                directory: directory, port: chosen, binaries: binaries, runsAsPostgresUser: runsAsPostgresUser)
             do {
                 if !FileManager.default.fileExists(atPath: server.dataDirectory + "/PG_VERSION") {
                     try server.initialise(certificatePath: certificatePath, keyPath: keyPath)
+                    try? FileManager.default.removeItem(atPath: server.certificateAuthorityPath)
+                    try FileManager.default.copyItem(
+                        atPath: certificateAuthorityPath, toPath: server.certificateAuthorityPath)
                 }
                 try server.writePortConfiguration()
                 try server.start()
@@ -106,13 +109,10 @@ public final class LocalPostgresServer: Sendable {
         throw lastError ?? LocalPostgresError("PostgreSQL did not start")
     }
 
-    init(
-        directory: String, port: Int, binaries: String, certificateAuthorityPath: String, runsAsPostgresUser: Bool
-    ) {
+    init(directory: String, port: Int, binaries: String, runsAsPostgresUser: Bool) {
         self.directory = directory
         self.port = port
         self.binaries = binaries
-        self.certificateAuthorityPath = certificateAuthorityPath
         self.runsAsPostgresUser = runsAsPostgresUser
     }
 

@@ -214,14 +214,15 @@ enum GatewayRoutes {
                 .internalServerError, "key-unavailable",
                 "the record store lacks a key this request needs; the operator must restore or rotate its keys")
         default:
-            // storage, a busy key store: the operator's problem, maybe temporary.
+            // storage, a busy key store, a database server down: the operator's problem, maybe temporary.
             GatewayEvents.storeFailed(
                 logger, client: client, method: method, route: route, error: "\(error.code)", status: 503)
             var reply = GatewayReply.error(
                 .serviceUnavailable, "unavailable", "the record store is not available; try again later")
             if error.isRetryable {
-                // Busy: the key store's lock held past its timeout, or the database's.
-                reply.headers[.retryAfter] = "1"
+                // Busy: the key store's lock held past its timeout, or the database's; a database server that
+                // cannot be reached (down, restarting) is given a little longer.
+                reply.headers[.retryAfter] = error.code == .unavailable ? "2" : "1"
             }
             return reply
         }
