@@ -78,8 +78,11 @@ public final class EncryptedRecordStore: Sendable {
     public let directory: String
     public let configuration: Configuration
     let database: DatabasePool
-    let keyStore: any KeyStore
-    let logger: Logger
+    /// The key store whose subject keys seal the records and whose index key makes the blind indexes (the one
+    /// the store was opened with).
+    public let keyStore: any KeyStore
+    /// Where the store's security events go (`samd.store.*`, <doc:Store>).
+    public let logger: Logger
 
     /// Opens the store in `directory`, creating it (0700, with an empty database 0600) when it does not
     /// exist, and bringing its schema up to date.
