@@ -15,15 +15,8 @@ extension EncryptedRecordStore: KeyJobStore {
     /// - Returns: the lock, held until the returned object is released.
     /// - Throws: ``RecordStoreError/Code/conflict`` when another job holds it; ``RecordStoreError/Code/storage``
     ///   when the file cannot be opened (a link is refused).
-    public func lockForKeyJob() throws -> KeyJobLock {
-        let path = self.directory + "/" + Self.jobLockFileName
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw RecordStoreError(.storage, "cannot open \(path): errno \(errno)") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw RecordStoreError(.conflict, "another key rotation job is running on this store")
-        }
-        return KeyJobLock { close(fd) }
+    public func lockForKeyJob() throws -> any KeyJobLock {
+        try JobLock(path: self.directory + "/" + Self.jobLockFileName)
     }
 
     // MARK: Rotation checkpoint
@@ -70,7 +63,9 @@ extension EncryptedRecordStore: KeyJobStore {
                     ON CONFLICT (kek_name) DO UPDATE SET from_version = excluded.from_version, target_version = excluded.target_version,
                         cursor = NULL, done = 0, rewrapped = 0, started_at = excluded.started_at, finished_at = NULL
                     """,
-                arguments: [kekName, Int64(fromVersion), targetVersion.map { Int64($0) }, startedAt.timeIntervalSince1970]
+                arguments: [
+                    kekName, Int64(fromVersion), targetVersion.map { Int64($0) }, startedAt.timeIntervalSince1970,
+                ]
             )
         }
     }
@@ -178,9 +173,10 @@ extension EncryptedRecordStore: KeyJobStore {
 
     // MARK: Tuning
 
-    /// Runs `body` with the writer connection tuned for a re-key (``jobConnectionSettings()``: a 32 MiB page
-    /// cache, the WAL not truncated at each reset), and puts the settings back afterwards (logged when it
-    /// cannot).
+    /// Runs `body` with the writer connection tuned for a re-key — a 32 MiB page cache (the default 2 MiB is
+    /// evicted between listing a batch's rows and writing them), and `journal_size_limit` -1 (the WAL not
+    /// truncated at each reset: ``didRekeyBatch()`` truncates it) — and puts the settings back afterwards
+    /// (logged when it cannot: `samd.store.job-settings-not-restored`).
     /// - Parameter body: the re-key's batches.
     /// - Returns: what `body` returns.
     /// - Throws: what `body` throws; ``RecordStoreError/Code/storage`` when the connection cannot be tuned.
@@ -190,8 +186,9 @@ extension EncryptedRecordStore: KeyJobStore {
         return try body()
     }
 
-    /// Truncates the WAL (``truncateWAL(after:)``), so that no header a re-key batch replaced is left in
-    /// `records.sqlite-wal`; logged when a reader holds it (the next batch truncates it).
+    /// Truncates the WAL (`PRAGMA wal_checkpoint(TRUNCATE)`), so that no header a re-key batch replaced is left
+    /// in `records.sqlite-wal`; logged when a reader holds it past the busy timeout
+    /// (`samd.store.wal-truncate-incomplete`: the next batch truncates it).
     public func didRekeyBatch() {
         self.truncateWAL(after: "re-keying")
     }

@@ -26,7 +26,7 @@ public import SaMDKeys
 /// records then answer ``RecordStoreError/Code/shredded`` and the receipt is kept. After a replacement or a
 /// shredding the WAL is truncated: no old envelope stays in `records.sqlite-wal`. Rotating the KEK rewraps
 /// subject keys, never rows (``KeyRotationJob``); re-keying after a compromise rewraps every row's header to
-/// fresh subject keys (``SubjectRekeyJob``). See <doc:Store>.
+/// fresh subject keys (``SubjectRekeyJob``). Both run over the store as their ``KeyJobStore``. See <doc:Store>.
 public final class EncryptedRecordStore: Sendable {
     /// Limits and behaviour of a store.
     public struct Configuration: Sendable {

@@ -40,7 +40,7 @@ public protocol KeyJobStore: Sendable {
     ///   (``EncryptedRecordStore``: a `flock` on `rotation.lock` in its directory; on PostgreSQL: a session
     ///   advisory lock).
     /// - Throws: ``RecordStoreError/Code/conflict`` when another job holds it; ``RecordStoreError/Code/storage``.
-    func lockForKeyJob() throws -> KeyJobLock
+    func lockForKeyJob() throws -> any KeyJobLock
 
     // MARK: The rotation's checkpoint
 
@@ -189,18 +189,5 @@ extension KeyJobStore {
     public func didRekeyBatch() {}
 }
 
-/// A key job's hold on its store's one-job lock (``KeyJobStore/lockForKeyJob()``): the lock is released when
-/// this object is, by the closure the store gave.
-public final class KeyJobLock {
-    private let release: () -> Void
-
-    /// - Parameter release: releases the lock; called once, when the object is released (on the thread that
-    ///   drops the last reference: the job's).
-    public init(release: @escaping () -> Void) {
-        self.release = release
-    }
-
-    deinit {
-        self.release()
-    }
-}
+/// A store's one-job lock (``KeyJobStore/lockForKeyJob()``), held until this object is released.
+public protocol KeyJobLock: AnyObject {}
