@@ -128,7 +128,8 @@ public protocol KeyJobStore: Sendable {
     ///     ``rekeyRecordEnvelope(recordIndex:revision:wrappingKey:)``.
     /// - Returns: the page: the rows of the types the store writes, a count of the others, and where the next
     ///   page starts.
-    /// - Throws: ``RecordStoreError/Code/storage``.
+    /// - Throws: ``RecordStoreError/Code/limitExceeded`` for a value larger than any record may be;
+    ///   ``RecordStoreError/Code/storage``.
     func rekeyRecordPage(
         subjectIndex: String, notUnder newKey: KeyIdentifier, after: Data?, limit: Int, inlineEnvelopeByteCount: Int
     ) throws -> RekeyRecordPage
@@ -170,9 +171,10 @@ public protocol KeyJobStore: Sendable {
     /// - Throws: what `body` throws; ``RecordStoreError/Code/storage`` when the store cannot be tuned.
     func withRekeyTuning<T>(_ body: () throws -> T) throws -> T
 
-    /// Called after each re-key batch, once its rewraps are durable and before its checkpoint: removes what
-    /// the store keeps of the replaced headers outside their rows. ``EncryptedRecordStore``: truncates the
-    /// WAL (logged when a reader holds it; the next batch truncates it). By default, nothing.
+    /// Called after each re-key batch — its rewraps made durable, or the batch failed — and before its
+    /// checkpoint: removes what the store keeps of the replaced headers outside their rows.
+    /// ``EncryptedRecordStore``: truncates the WAL (logged when a reader holds it; the next batch truncates
+    /// it). By default, nothing.
     func didRekeyBatch()
 }
 

@@ -20,7 +20,8 @@ import SaMDKeys
 ///    no record is committed under them any more); every row of those subjects still under an older version
 ///    is rewrapped with a compare-and-set on its revision and key (a row a writer replaced meanwhile is left
 ///    as the writer wrote it: under the new version), in key order across the batch, committed without a
-///    sync; one synced commit then makes the rows durable; the older versions of each subject none of whose
+///    sync where the store allows it; one durable commit then makes the rows durable
+///    (``KeyJobStore/makeRewrappedRecordsDurable(count:)``); the older versions of each subject none of whose
 ///    rows names them any more are destroyed (receipts kept under the key store's `receipts/`);
 /// 3. after each batch of subjects the store removes what it keeps of the replaced headers outside their rows
 ///    (``KeyJobStore/didRekeyBatch()``: ``EncryptedRecordStore`` truncates its WAL, so no old header is left in
