@@ -192,11 +192,4 @@ extension EncryptedRecordStore: KeyJobStore {
     public func didRekeyBatch() {
         self.truncateWAL(after: "re-keying")
     }
-
-    /// A nullable column of an untrusted row: `.some(nil)` for NULL, the value when `read` accepts it, `nil`
-    /// for a value of another type.
-    static func nullable<T>(_ row: Row, _ column: String, _ read: (Row, String) -> T?) -> T?? {
-        if (row[column] as DatabaseValue).isNull { return .some(nil) }
-        return read(row, column).map { .some($0) }
-    }
 }
