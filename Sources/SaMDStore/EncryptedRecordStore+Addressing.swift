@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import SaMDCrypto
 import SaMDEnvelope
 import SaMDKeys
@@ -58,14 +57,4 @@ extension EncryptedRecordStore {
 
     private static let restrictedNameFirst = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
     private static let restrictedNameRest = restrictedNameFirst.union("!#$&-^_.+".utf8)
-
-    /// A column of an untrusted row, only when it holds a subject key name (`s-` and 32 lowercase hex digits):
-    /// the jobs' cursors.
-    static func subjectKeyName(_ row: Row, _ column: String) -> String? {
-        let hex = Set("0123456789abcdef".utf8)
-        guard let stored = self.text(row, column), stored.hasPrefix("s-"), stored.utf8.count == 34,
-            stored.utf8.dropFirst(2).allSatisfy({ hex.contains($0) })
-        else { return nil }
-        return stored
-    }
 }

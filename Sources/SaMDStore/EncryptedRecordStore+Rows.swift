@@ -231,4 +231,11 @@ extension EncryptedRecordStore {
         guard case .string(let value) = (row[column] as DatabaseValue).storage else { return nil }
         return value
     }
+
+    /// A nullable column of an untrusted row: `.some(nil)` for NULL, the value when `read` accepts it, `nil`
+    /// for a value of another type.
+    static func nullable<T>(_ row: Row, _ column: String, _ read: (Row, String) -> T?) -> T?? {
+        if (row[column] as DatabaseValue).isNull { return .some(nil) }
+        return read(row, column).map { .some($0) }
+    }
 }

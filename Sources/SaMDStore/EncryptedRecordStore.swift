@@ -26,7 +26,7 @@ public import SaMDKeys
 /// records then answer ``RecordStoreError/Code/shredded`` and the receipt is kept. After a replacement or a
 /// shredding the WAL is truncated: no old envelope stays in `records.sqlite-wal`. Rotating the KEK rewraps
 /// subject keys, never rows (``KeyRotationJob``); re-keying after a compromise rewraps every row's header to
-/// fresh subject keys (``SubjectRekeyJob``). See <doc:Store>.
+/// fresh subject keys (``SubjectRekeyJob``). Both run over the store as their ``KeyJobStore``. See <doc:Store>.
 public final class EncryptedRecordStore: Sendable {
     /// Limits and behaviour of a store.
     public struct Configuration: Sendable {
@@ -78,8 +78,11 @@ public final class EncryptedRecordStore: Sendable {
     public let directory: String
     public let configuration: Configuration
     let database: DatabasePool
-    let keyStore: any KeyStore
-    let logger: Logger
+    /// The key store whose subject keys seal the records and whose index key makes the blind indexes (the one
+    /// the store was opened with).
+    public let keyStore: any KeyStore
+    /// Where the store's security events go (`samd.store.*`, <doc:Store>).
+    public let logger: Logger
 
     /// Opens the store in `directory`, creating it (0700, with an empty database 0600) when it does not
     /// exist, and bringing its schema up to date.

@@ -1,7 +1,9 @@
 import Foundation
 
-/// An exclusive, non-blocking `flock` on a file: one rotation job per store.
-final class JobLock {
+/// An exclusive, non-blocking `flock` on a file: one rotation or re-key job per store
+/// (``EncryptedRecordStore/lockForKeyJob()``); closing the file, when this object is released or the process
+/// ends, releases it.
+final class JobLock: KeyJobLock {
     private let fd: Int32
 
     init(path: String) throws {

@@ -17,6 +17,9 @@ public struct RecordStoreError: CodedError {
     public let file: String
     public let line: Int
 
+    /// An error with `code` and `reason` (no identifier, no patient data, no key material), for the stores of
+    /// this package (``EncryptedRecordStore``, and the stores on other databases that implement
+    /// ``RecordStore`` and ``KeyJobStore``).
     package init(
         _ code: Code,
         _ reason: String,

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 public import SaMDEnvelope
 public import SaMDKeys
@@ -9,28 +8,36 @@ public import SaMDKeys
 /// header names its subject key, whose material does not change (DESIGN: root KEK → subject key → DEK).
 ///
 /// Crash-safe and resumable (the EDDI lesson: persist the new key first, then rewrap):
-/// 1. the intent ("rotate from version n") is committed to the database;
+/// 1. the intent ("rotate from version n") is committed to the store's rotation checkpoint;
 /// 2. the key store makes and persists the new KEK version (its own atomic write);
 /// 3. subject keys are rewrapped one by one, each under the key store's lock after reading it again (a
 ///    compare-and-set: a subject shredded or created meanwhile is never overwritten) and written atomically;
-///    after each batch the position is committed to the database;
+///    after each batch the position is committed to the checkpoint;
 /// 4. a verification pass reads every subject key again, rewrapping any still under an older version, and the
 ///    job is marked finished.
 ///
 /// A process killed at any point leaves every record openable (each subject key is wrapped under the old or
 /// the new version, both present); running the job again resumes after the last committed batch, without
 /// making another KEK version. Once the job finished, the old version can be destroyed
-/// (`KeyStore.destroy(_:)` refuses while any subject key still depends on it). One job runs per store at a
-/// time (an exclusive lock on `rotation.lock` in the store's directory).
+/// (`KeyStore.destroy(_:)` refuses while any subject key still depends on it). One job — rotation or re-key —
+/// runs per store at a time (``KeyJobStore/lockForKeyJob()``: for ``EncryptedRecordStore``, an exclusive lock
+/// on `rotation.lock` in its directory).
+///
+/// The job runs over any ``KeyJobStore``: the checkpoint's table and the lock are the store's, the steps
+/// above the job's.
 public struct KeyRotationJob: Sendable {
     /// The store whose records the rotation keeps openable.
-    public let store: EncryptedRecordStore
+    public let store: any KeyJobStore
     /// The KEK to rotate: the one subject keys are wrapped under (`FileKeyStore.defaultKeyName`).
     public let kekName: String
     /// Subject keys rewrapped between two committed checkpoints.
     public let batchSize: Int
 
-    public init(store: EncryptedRecordStore, kekName: String = FileKeyStore.defaultKeyName, batchSize: Int = 256) {
+    /// - Parameters:
+    ///   - store: the store to run over: ``EncryptedRecordStore``, or any other ``KeyJobStore``.
+    ///   - kekName: the KEK to rotate.
+    ///   - batchSize: subject keys per committed checkpoint (at least 1).
+    public init(store: some KeyJobStore, kekName: String = FileKeyStore.defaultKeyName, batchSize: Int = 256) {
         self.store = store
         self.kekName = kekName
         self.batchSize = max(1, batchSize)
@@ -49,7 +56,7 @@ public struct KeyRotationJob: Sendable {
     ///   ``RecordStoreError/Code/storage``.
     public func run(newKEKVersion: Bool, progress: (KeyRotationProgress) -> Void = { _ in }) throws -> KeyRotationReport
     {
-        let lock = try JobLock(path: self.store.directory + "/rotation.lock")
+        let lock = try self.store.lockForKeyJob()
         defer { withExtendedLifetime(lock) {} }
         let started = ContinuousClock.now
         let keys = self.store.keyStore
@@ -100,12 +107,8 @@ public struct KeyRotationJob: Sendable {
         }
         let finished = failed.isEmpty
         if finished {
-            try self.store.writing("finishing a rotation") { db in
-                try db.execute(
-                    sql: "UPDATE rotation_checkpoint SET finished_at = ?, done = ?, rewrapped = ? WHERE kek_name = ?",
-                    arguments: [Date().timeIntervalSince1970, verified, rewrapped, self.kekName]
-                )
-            }
+            try self.store.finishRotationCheckpoint(
+                kekName: self.kekName, done: verified, rewrapped: rewrapped, finishedAt: Date())
         }
         let report = KeyRotationReport(
             target: target, subjectKeyCount: verified + failed.count, rewrapped: rewrapped, failed: failed,
@@ -126,32 +129,26 @@ public struct KeyRotationJob: Sendable {
     /// The target version and the position to start from, making the new KEK version when asked and no
     /// interrupted job is waiting; the intent is committed before the key store is touched.
     private func start(newKEKVersion: Bool) throws -> (target: KeyIdentifier, cursor: String?, resumed: Bool) {
-        let checkpoint = try self.store.reading("reading the rotation checkpoint") { db in
-            try Row.fetchOne(
-                db,
-                sql:
-                    "SELECT from_version, target_version, cursor FROM rotation_checkpoint WHERE kek_name = ? AND finished_at IS NULL",
-                arguments: [self.kekName]
-            )
-        }
-        let now = Date().timeIntervalSince1970
-        if let checkpoint, let (from, storedTarget, storedCursor) = Self.interrupted(checkpoint) {
+        let checkpoint = try self.store.unfinishedRotationCheckpoint(kekName: self.kekName)
+        let now = Date()
+        if case .found(let interrupted) = checkpoint {
             var active = try self.activeVersion()
-            var cursor = storedCursor
-            if storedTarget == nil, Int64(active) <= from {
+            var cursor = interrupted.cursor
+            if interrupted.targetVersion == nil, active <= interrupted.fromVersion {
                 // Killed after the intent, before the key store made the new version: make it now.
                 active = try self.rotate()
             }
-            if storedTarget.map({ $0 != Int64(active) }) ?? true {
+            if interrupted.targetVersion.map({ $0 != active }) ?? true {
                 cursor = nil
             }
             let target = try KeyIdentifier(name: self.kekName, version: active)
-            try self.checkpoint(target: target, cursor: cursor, done: 0, rewrapped: 0, keepCounts: true)
+            try self.store.commitRotationCheckpoint(
+                kekName: self.kekName, targetVersion: target.version, cursor: cursor, done: nil, rewrapped: nil)
             self.store.logger.notice(
                 "key rotation resumed", metadata: ["event": "samd.store.rotation-resumed", "key": "\(target)"])
             return (target, cursor, true)
         }
-        if checkpoint != nil {
+        if checkpoint == .damaged {
             // Not what a job writes: never trusted to skip the new version or any subject key. Starting afresh
             // costs a full pass, and at worst one more KEK version than a resumed job would have made.
             self.store.logger.warning(
@@ -160,43 +157,14 @@ public struct KeyRotationJob: Sendable {
             )
         }
         let active = try self.activeVersion()
-        try self.store.writing("recording a rotation") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO rotation_checkpoint (kek_name, from_version, target_version, cursor, done, rewrapped, started_at, finished_at)
-                    VALUES (?, ?, ?, NULL, 0, 0, ?, NULL)
-                    ON CONFLICT (kek_name) DO UPDATE SET from_version = excluded.from_version, target_version = excluded.target_version,
-                        cursor = NULL, done = 0, rewrapped = 0, started_at = excluded.started_at, finished_at = NULL
-                    """,
-                arguments: [self.kekName, Int64(active), newKEKVersion ? nil : Int64(active), now]
-            )
-        }
+        try self.store.recordRotationIntent(
+            kekName: self.kekName, fromVersion: active, targetVersion: newKEKVersion ? nil : active, startedAt: now)
         let version = newKEKVersion ? try self.rotate() : active
         let target = try KeyIdentifier(name: self.kekName, version: version)
         try self.checkpoint(target: target, cursor: nil, done: 0, rewrapped: 0)
         self.store.logger.notice(
             "key rotation started", metadata: ["event": "samd.store.rotation-started", "key": "\(target)"])
         return (target, nil, false)
-    }
-
-    /// The interrupted job a checkpoint row describes, or nil when the row is not one a job writes: versions
-    /// outside 1 ... 2^32 - 1, a target below its origin, a cursor that is not a subject key name, wrong types.
-    static func interrupted(_ row: Row) -> (from: Int64, target: Int64?, cursor: String?)? {
-        let versions = Int64(1)...Int64(UInt32.max)
-        guard let from = EncryptedRecordStore.integer(row, "from_version"), versions.contains(from) else { return nil }
-        var target: Int64?
-        if !(row["target_version"] as DatabaseValue).isNull {
-            guard let stored = EncryptedRecordStore.integer(row, "target_version"),
-                (from...Int64(UInt32.max)).contains(stored)
-            else { return nil }
-            target = stored
-        }
-        var cursor: String?
-        if !(row["cursor"] as DatabaseValue).isNull {
-            guard let stored = EncryptedRecordStore.subjectKeyName(row, "cursor") else { return nil }
-            cursor = stored
-        }
-        return (from, target, cursor)
     }
 
     private func rotate() throws -> UInt32 {
@@ -208,23 +176,9 @@ public struct KeyRotationJob: Sendable {
         try EncryptedRecordStore.keyCall { try self.store.keyStore.sealingKEKIdentifier(named: self.kekName).version }
     }
 
-    private func checkpoint(target: KeyIdentifier, cursor: String?, done: Int, rewrapped: Int, keepCounts: Bool = false)
-        throws
-    {
-        try self.store.writing("committing a rotation checkpoint") { db in
-            if keepCounts {
-                try db.execute(
-                    sql: "UPDATE rotation_checkpoint SET target_version = ?, cursor = ? WHERE kek_name = ?",
-                    arguments: [Int64(target.version), cursor, self.kekName]
-                )
-            } else {
-                try db.execute(
-                    sql:
-                        "UPDATE rotation_checkpoint SET target_version = ?, cursor = ?, done = ?, rewrapped = ? WHERE kek_name = ?",
-                    arguments: [Int64(target.version), cursor, done, rewrapped, self.kekName]
-                )
-            }
-        }
+    private func checkpoint(target: KeyIdentifier, cursor: String?, done: Int, rewrapped: Int) throws {
+        try self.store.commitRotationCheckpoint(
+            kekName: self.kekName, targetVersion: target.version, cursor: cursor, done: done, rewrapped: rewrapped)
     }
 }
 

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 import SaMDEnvelope
 import SaMDKeys
@@ -14,32 +13,43 @@ import SaMDKeys
 ///
 /// Crash-safe and resumable, like the rotation:
 /// 1. the intent (a start time, `not_before`: the next whole second, past the previous run's `not_before` and
-///    end) is committed to `rekey_checkpoint`;
+///    end) is committed to the store's re-key checkpoint;
 /// 2. batch by batch of subjects (``batchSize``), in ascending order of their blind names: the key store makes
 ///    the batch's new versions (`KeyStore.rekeySubjectKeys(named:notBefore:)`: one directory sync,
 ///    each subject's lock held until its version is durable; the older versions then open but never seal, so
 ///    no record is committed under them any more); every row of those subjects still under an older version
 ///    is rewrapped with a compare-and-set on its revision and key (a row a writer replaced meanwhile is left
 ///    as the writer wrote it: under the new version), in key order across the batch, committed without a
-///    sync; one synced commit then makes the rows durable; the older versions of each subject none of whose
+///    sync where the store allows it; one durable commit then makes the rows durable
+///    (``KeyJobStore/makeRewrappedRecordsDurable(count:)``); the older versions of each subject none of whose
 ///    rows names them any more are destroyed (receipts kept under the key store's `receipts/`);
-/// 3. after each batch of subjects the position is committed, the WAL is truncated (no old header is left in
-///    `records.sqlite-wal`) and `progress` is called with the rate in records per second.
+/// 3. after each batch of subjects the store removes what it keeps of the replaced headers outside their rows
+///    (``KeyJobStore/didRekeyBatch()``: ``EncryptedRecordStore`` truncates its WAL, so no old header is left in
+///    `records.sqlite-wal`), the position is committed and `progress` is called with the rate in records per
+///    second.
 ///
 /// A process killed at any point leaves every record openable: a row is under the old version (still live
 /// until every row of its subject is rewrapped) or the new one. Running the job again resumes after the last
 /// committed batch, never past a subject that failed (it is retried); a subject whose live version was created
 /// at or after `not_before` is taken as re-keyed already (no third version). Subjects created while the job
 /// runs get fresh keys after `not_before` and are left alone. One job — rotation or re-key — runs per store at
-/// a time (`rotation.lock`). While it runs, the writer connection has a 32 MiB page cache and does not truncate
-/// the WAL at each reset (the job truncates it after every batch); both are put back when it ends.
+/// a time (``KeyJobStore/lockForKeyJob()``: for ``EncryptedRecordStore``, `rotation.lock`). While it runs, the
+/// store is tuned for it (``KeyJobStore/withRekeyTuning(_:)``: ``EncryptedRecordStore``'s writer connection
+/// has a 32 MiB page cache and does not truncate the WAL at each reset, the job truncating it after every
+/// batch); the tuning is put back when it ends.
+///
+/// The job runs over any ``KeyJobStore``: the checkpoint's table, the record rows, their durability and the
+/// lock are the store's, the steps above the job's.
 public struct SubjectRekeyJob: Sendable {
     /// The store whose records are rewrapped.
-    public let store: EncryptedRecordStore
+    public let store: any KeyJobStore
     /// Subjects re-keyed between two committed checkpoints.
     public let batchSize: Int
 
-    public init(store: EncryptedRecordStore, batchSize: Int = 64) {
+    /// - Parameters:
+    ///   - store: the store to run over: ``EncryptedRecordStore``, or any other ``KeyJobStore``.
+    ///   - batchSize: subjects per committed checkpoint (at least 1).
+    public init(store: some KeyJobStore, batchSize: Int = 64) {
         self.store = store
         self.batchSize = max(1, batchSize)
     }
@@ -52,7 +62,7 @@ public struct SubjectRekeyJob: Sendable {
     ///   store; ``RecordStoreError/Code/keyUnavailable`` when the KEK cannot seal (rotate first: a compromised
     ///   KEK never seals); ``RecordStoreError/Code/storage``.
     public func run(progress: (SubjectRekeyProgress) -> Void = { _ in }) throws -> SubjectRekeyReport {
-        let lock = try JobLock(path: self.store.directory + "/rotation.lock")
+        let lock = try self.store.lockForKeyJob()
         defer { withExtendedLifetime(lock) {} }
         let started = ContinuousClock.now
         let keys = self.store.keyStore
@@ -60,61 +70,53 @@ public struct SubjectRekeyJob: Sendable {
         // Asked without the KEK's material, which a token custody never gives out.
         _ = try EncryptedRecordStore.keyCall { try keys.sealingKEKIdentifier(named: FileKeyStore.defaultKeyName) }
         let (notBefore, cursor, resumed) = try self.start()
-        let settings = try self.store.jobConnectionSettings()
-        defer { self.store.restore(settings) }
-        let names = try EncryptedRecordStore.keyCall { try keys.subjectKeyNames() }
-        var position = cursor.map { after in names.firstIndex { $0 > after } ?? names.endIndex } ?? names.startIndex
-        var records = 0
-        var destroyed = 0
-        var failed: [(key: String, reason: String)] = []
-        // The committed position never passes a subject that failed: running the job again retries it (the
-        // subjects re-keyed after it are then found fresh, and only checked).
-        var committed = cursor
-        while position < names.endIndex {
-            let batch = names[position..<min(position + self.batchSize, names.endIndex)]
-            let done = self.rekey(batch, notBefore: notBefore)
-            records += done.records
-            destroyed += done.destroyed
-            let firstFailed = done.failed.map(\.key).min()
-            if failed.isEmpty {
-                committed = batch.last { name in firstFailed.map { name < $0 } ?? true } ?? committed
+        return try self.store.withRekeyTuning {
+            let names = try EncryptedRecordStore.keyCall { try keys.subjectKeyNames() }
+            var position =
+                cursor.map { after in names.firstIndex { $0 > after } ?? names.endIndex } ?? names.startIndex
+            var records = 0
+            var destroyed = 0
+            var failed: [(key: String, reason: String)] = []
+            // The committed position never passes a subject that failed: running the job again retries it (the
+            // subjects re-keyed after it are then found fresh, and only checked).
+            var committed = cursor
+            while position < names.endIndex {
+                let batch = names[position..<min(position + self.batchSize, names.endIndex)]
+                let done = self.rekey(batch, notBefore: notBefore)
+                records += done.records
+                destroyed += done.destroyed
+                let firstFailed = done.failed.map(\.key).min()
+                if failed.isEmpty {
+                    committed = batch.last { name in firstFailed.map { name < $0 } ?? true } ?? committed
+                }
+                failed += done.failed.sorted { $0.key < $1.key }
+                position = batch.endIndex
+                self.store.didRekeyBatch()
+                try self.store.commitRekeyCheckpoint(cursor: committed, subjectsPassed: batch.count)
+                progress(
+                    SubjectRekeyProgress(
+                        done: position, total: names.count, recordsRewrapped: records,
+                        elapsed: ContinuousClock.now - started))
             }
-            failed += done.failed.sorted { $0.key < $1.key }
-            position = batch.endIndex
-            self.store.truncateWAL(after: "re-keying")
-            try self.store.writing("committing a re-key checkpoint") { db in
-                try db.execute(
-                    sql: "UPDATE rekey_checkpoint SET cursor = ?, done = done + ? WHERE id = 1",
-                    arguments: [committed, batch.count]
-                )
+            let finished = failed.isEmpty
+            if finished {
+                try self.store.finishRekeyCheckpoint(finishedAt: Date())
             }
-            progress(
-                SubjectRekeyProgress(
-                    done: position, total: names.count, recordsRewrapped: records,
-                    elapsed: ContinuousClock.now - started))
+            let report = SubjectRekeyReport(
+                subjectKeyCount: names.count, recordsRewrapped: records, versionsDestroyed: destroyed, failed: failed,
+                resumed: resumed, finished: finished, elapsed: ContinuousClock.now - started
+            )
+            self.store.logger.log(
+                level: finished ? .notice : .error,
+                finished ? "subject re-key finished" : "subject re-key incomplete",
+                metadata: [
+                    "event": finished ? "samd.store.rekey-finished" : "samd.store.rekey-incomplete",
+                    "subject_keys": "\(names.count)", "records": "\(records)", "destroyed": "\(destroyed)",
+                    "failed": "\(failed.count)", "resumed": "\(resumed)",
+                ]
+            )
+            return report
         }
-        let finished = failed.isEmpty
-        if finished {
-            try self.store.writing("finishing a re-key") { db in
-                try db.execute(
-                    sql: "UPDATE rekey_checkpoint SET finished_at = ? WHERE id = 1",
-                    arguments: [Date().timeIntervalSince1970])
-            }
-        }
-        let report = SubjectRekeyReport(
-            subjectKeyCount: names.count, recordsRewrapped: records, versionsDestroyed: destroyed, failed: failed,
-            resumed: resumed, finished: finished, elapsed: ContinuousClock.now - started
-        )
-        self.store.logger.log(
-            level: finished ? .notice : .error,
-            finished ? "subject re-key finished" : "subject re-key incomplete",
-            metadata: [
-                "event": finished ? "samd.store.rekey-finished" : "samd.store.rekey-incomplete",
-                "subject_keys": "\(names.count)", "records": "\(records)", "destroyed": "\(destroyed)",
-                "failed": "\(failed.count)", "resumed": "\(resumed)",
-            ]
-        )
-        return report
     }
 
     /// Re-keys a batch of subjects: their new versions; then their rows, rewrapped in key order across the
@@ -145,12 +147,9 @@ public struct SubjectRekeyJob: Sendable {
         do {
             try self.rewrapRows(of: subjects)
             records = subjects.values.reduce(0) { $0 + $1.records }
-            // The rows were committed without a sync; this commit syncs the WAL, and them with it, before any
-            // old version is destroyed (a row lost in a crash after that would be under a destroyed key).
-            try self.store.writing("making the rewrapped records durable", synchronous: "FULL") { db in
-                try db.execute(
-                    sql: "UPDATE rekey_checkpoint SET rewrapped = rewrapped + ? WHERE id = 1", arguments: [records])
-            }
+            // The rows may have been committed without a sync; this commit makes them durable before any old
+            // version is destroyed (a row lost in a crash after that would be under a destroyed key).
+            try self.store.makeRewrappedRecordsDurable(count: records)
         } catch {
             // Every subject of the batch keeps its old versions; the rows rewrapped so far open under the new one.
             let error = error as? RecordStoreError ?? RecordStoreError(.storage, "\(error)")
@@ -188,22 +187,12 @@ public struct SubjectRekeyJob: Sendable {
 
     /// The start time and the position to start from; the intent is committed before the key store is touched.
     private func start() throws -> (notBefore: Date, cursor: String?, resumed: Bool) {
-        let checkpoint = try self.store.reading("reading the re-key checkpoint") { db in
-            try Row.fetchOne(db, sql: "SELECT not_before, cursor, finished_at FROM rekey_checkpoint WHERE id = 1")
-        }
-        let previous = checkpoint.flatMap { EncryptedRecordStore.real($0, "not_before") }.flatMap {
-            $0.isFinite && $0 > 0 ? $0 : nil
-        }
-        let finishedAt = checkpoint.flatMap { EncryptedRecordStore.real($0, "finished_at") }.flatMap {
-            $0.isFinite && $0 > 0 ? $0 : nil
-        }
-        if let checkpoint, (checkpoint["finished_at"] as DatabaseValue).isNull, let previous,
-            case let cursor = Self.cursor(checkpoint), !cursor.damaged
-        {
+        let checkpoint = try self.store.rekeyCheckpoint()
+        if let checkpoint, !checkpoint.isFinished, !checkpoint.isDamaged, let previous = checkpoint.notBefore {
             self.store.logger.notice("subject re-key resumed", metadata: ["event": "samd.store.rekey-resumed"])
-            return (Date(timeIntervalSince1970: previous), cursor.value, true)
+            return (previous, checkpoint.cursor, true)
         }
-        if let checkpoint, (checkpoint["finished_at"] as DatabaseValue).isNull {
+        if let checkpoint, !checkpoint.isFinished {
             self.store.logger.warning(
                 "re-key checkpoint damaged; the job starts afresh",
                 metadata: ["event": "samd.store.rekey-checkpoint-damaged"])
@@ -214,28 +203,15 @@ public struct SubjectRekeyJob: Sendable {
         // the run before (at most the later of its not_before and its end): a second re-key within the same
         // second (or after the clock went back) would otherwise take the first one's versions as its own,
         // and re-key nothing.
-        let now = Date().timeIntervalSince1970
-        let afterPrevious = [previous, finishedAt].compactMap { $0 }.map { $0.rounded(.down) + 1 }.max() ?? 0
-        let notBefore = Date(timeIntervalSince1970: max((now + 1).rounded(.down), afterPrevious))
-        try self.store.writing("recording a re-key") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO rekey_checkpoint (id, not_before, cursor, done, rewrapped, started_at, finished_at) VALUES (1, ?, NULL, 0, 0, ?, NULL)
-                    ON CONFLICT (id) DO UPDATE SET not_before = excluded.not_before, cursor = NULL, done = 0, rewrapped = 0,
-                        started_at = excluded.started_at, finished_at = NULL
-                    """,
-                arguments: [notBefore.timeIntervalSince1970, now]
-            )
-        }
+        let now = Date()
+        let afterPrevious =
+            [checkpoint?.notBefore, checkpoint?.finishedAt].compactMap { $0 }
+            .map { $0.timeIntervalSince1970.rounded(.down) + 1 }.max() ?? 0
+        let notBefore = Date(
+            timeIntervalSince1970: max((now.timeIntervalSince1970 + 1).rounded(.down), afterPrevious))
+        try self.store.recordRekeyIntent(notBefore: notBefore, startedAt: now)
         self.store.logger.notice("subject re-key started", metadata: ["event": "samd.store.rekey-started"])
         return (notBefore, nil, false)
-    }
-
-    /// The stored cursor: none, or a subject key name; damaged for anything else.
-    static func cursor(_ row: Row) -> (damaged: Bool, value: String?) {
-        if (row["cursor"] as DatabaseValue).isNull { return (false, nil) }
-        guard let stored = EncryptedRecordStore.subjectKeyName(row, "cursor") else { return (true, nil) }
-        return (false, stored)
     }
 }
 
