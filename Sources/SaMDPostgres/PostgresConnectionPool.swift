@@ -181,11 +181,19 @@ public final class PostgresConnectionPool: Sendable {
     public func blockingWithConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) throws -> T {
+        try Self.blocking { try await self.withConnection(body) }
+    }
+
+    /// Runs `body` in a task and blocks the calling thread until it finished (for synchronous callers, never on
+    /// an event loop; `body` carries its own deadlines). The task runs on ``BlockingBridgeExecutor``'s threads,
+    /// not Swift's cooperative pool: a caller that blocks a cooperative thread (a synchronous key-store call
+    /// from async code, a job started in a task) cannot starve the task it waits for.
+    package static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        Task {
+        Task(executorPreference: BlockingBridgeExecutor.shared) {
             do {
-                box.result = .success(try await self.withConnection(body))
+                box.result = .success(try await body())
             } catch {
                 box.result = .failure(error)
             }
@@ -205,6 +213,19 @@ public final class PostgresConnectionPool: Sendable {
 /// The last connection attempt's failure, shared with the pool's connection factory.
 private final class LastConnectError: Sendable {
     let value = Mutex<PostgresStoreError?>(nil)
+}
+
+/// The executor of the tasks that synchronous callers wait for (``PostgresConnectionPool/blocking(_:)``): a
+/// concurrent Dispatch queue, whose threads are Dispatch's own (it adds threads when they block), never the
+/// cooperative pool's fixed few.
+final class BlockingBridgeExecutor: TaskExecutor {
+    static let shared = BlockingBridgeExecutor()
+    private let queue = DispatchQueue(label: "samdkit.postgres.blocking", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        self.queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
 }
 
 /// A result handed from a task to the thread that waits for it (written once, before the semaphore signals).

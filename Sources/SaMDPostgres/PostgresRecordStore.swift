@@ -61,11 +61,14 @@ public final class PostgresRecordStore: RecordStore, Sendable {
     /// A streamed put seals and sends its record a mebibyte at a time.
     public static let streamingPieceByteCount = 1 << 20
 
+    /// The database's connections (the caller's to close, after ``close()``).
     public let pool: PostgresConnectionPool
     public let configuration: Configuration
-    let keyStore: any KeyStore
+    /// The key store whose subject keys seal the records and whose index key makes the blind indexes.
+    public let keyStore: any KeyStore
     let addressing: RecordAddressing
-    let logger: Logger
+    /// Where the store's security events go (`samd.store.*`).
+    public let logger: Logger
     let threads: NIOThreadPool
     /// Whether the key store's subject keys are in this database: the commit checks their generation itself.
     let keysInSameDatabase: Bool
