@@ -10,12 +10,13 @@ import _ConnectionPoolModule
 /// down, idle timeout, keep-alive). Shared by the record store, the key persistence and the jobs of one process.
 ///
 /// Bounds and deadlines (``Configuration``): at most ``Configuration/maximumConnections`` connections; a caller
-/// waits at most ``Configuration/leaseTimeout`` for one (then ``PostgresStoreError/Code/unavailable``); every
+/// waits at most ``Configuration/leaseTimeout`` for one (then ``PostgresStoreError/Code/unavailable``, with the
+/// last connection attempt's cause); every
 /// statement is bounded on the server (`statement_timeout`, `lock_timeout`,
 /// `idle_in_transaction_session_timeout`, sent at startup) and on the client (``Configuration/queryTimeout``:
 /// past it the connection is closed — a server that stopped answering cannot hold a caller). While the server
-/// is down, callers fail within the lease timeout and the pool keeps trying to connect, with back-off; it
-/// serves again as soon as the server is back, without a restart.
+/// is down (or refuses this client), callers fail after ``Configuration/unavailableAfter`` and the pool keeps
+/// trying to connect, with back-off; it serves again as soon as the server is back, without a restart.
 ///
 /// Runs a background task from ``init(connector:configuration:logger:)`` until ``close()``.
 public final class PostgresConnectionPool: Sendable {
@@ -36,6 +37,11 @@ public final class PostgresConnectionPool: Sendable {
         public var idleTimeout: Duration
         /// How often an idle connection is checked with `SELECT 1` (30 s by default).
         public var keepAliveInterval: Duration
+        /// How long connection attempts may keep failing before the callers waiting for a connection fail at
+        /// once, and so do new ones until an attempt succeeds (1 s by default; never more than the lease
+        /// timeout): while the server is down, or refuses this client's certificate or password, callers learn
+        /// it in about this time, with the cause, rather than at their lease timeout.
+        public var unavailableAfter: Duration
 
         public init(
             maximumConnections: Int = 16,
@@ -44,7 +50,8 @@ public final class PostgresConnectionPool: Sendable {
             statementTimeout: Duration = .seconds(30),
             lockTimeout: Duration = .seconds(5),
             idleTimeout: Duration = .seconds(60),
-            keepAliveInterval: Duration = .seconds(30)
+            keepAliveInterval: Duration = .seconds(30),
+            unavailableAfter: Duration = .seconds(1)
         ) {
             self.maximumConnections = maximumConnections
             self.leaseTimeout = leaseTimeout
@@ -53,6 +60,7 @@ public final class PostgresConnectionPool: Sendable {
             self.lockTimeout = lockTimeout
             self.idleTimeout = idleTimeout
             self.keepAliveInterval = keepAliveInterval
+            self.unavailableAfter = unavailableAfter
         }
     }
 
@@ -90,6 +98,7 @@ public final class PostgresConnectionPool: Sendable {
             ("lease timeout", configuration.leaseTimeout), ("query timeout", configuration.queryTimeout),
             ("statement timeout", configuration.statementTimeout), ("lock timeout", configuration.lockTimeout),
             ("idle timeout", configuration.idleTimeout), ("keep-alive interval", configuration.keepAliveInterval),
+            ("unavailable-after time", configuration.unavailableAfter),
         ] where value <= .zero {
             throw PostgresStoreError(.invalidLocation, "the PostgreSQL pool's \(name) must be positive")
         }
@@ -106,9 +115,9 @@ public final class PostgresConnectionPool: Sendable {
         poolConfiguration.maximumConnectionSoftLimit = configuration.maximumConnections
         poolConfiguration.maximumConnectionHardLimit = configuration.maximumConnections
         poolConfiguration.idleTimeout = configuration.idleTimeout
-        // While the server is down, waiting callers fail at their lease timeout; past this the pool fails new
-        // ones at once until a connection succeeds again (it keeps trying, with back-off).
-        poolConfiguration.circuitBreakerTripAfter = max(configuration.leaseTimeout, .seconds(1))
+        // Attempts failing this long trip the pool's circuit breaker: waiting and new callers fail at once until a
+        // connection succeeds again (the pool keeps trying, with back-off).
+        poolConfiguration.circuitBreakerTripAfter = min(configuration.unavailableAfter, configuration.leaseTimeout)
         let location = connector.location
         let poolLogger = logger
         let lastConnectError = LastConnectError()

@@ -36,13 +36,15 @@ struct PostgresConnectionTests {
         let other = try PKIDirectory()
         let location = try PostgresLocation(
             url.replacingOccurrences(of: server.certificateAuthorityPath, with: other.root))
-        // Long enough for the first attempt to fail on a loaded machine: the pool reports its cause.
-        let pool = try PostgresTestServer.pool(location, server: server, configuration: .init(leaseTimeout: .seconds(20)))
+        // A long lease timeout: the refusal comes back after `unavailableAfter`, with its cause, not at the timeout.
+        let pool = try PostgresTestServer.pool(location, server: server, configuration: .init(leaseTimeout: .seconds(30)))
+        let started = ContinuousClock.now
         let error = await #expect(throws: PostgresStoreError.self) {
             try await pool.withConnection { _ in 1 }
         }
         #expect(error?.code == .unavailable)
         #expect(error?.reason.contains("tlsRefused") == true)
+        #expect(ContinuousClock.now - started < .seconds(20))
         await pool.close()
     }
 
