@@ -178,7 +178,6 @@ let package = Package(
                 "SaMDCrypto",
                 "SaMDEnvelope",
                 "SaMDKeys",
-                "SaMDStore",
                 "SaMDTLS",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
@@ -488,8 +487,8 @@ let package = Package(
         .testTarget(
             name: "SaMDPostgresTests",
             dependencies: [
-                "SaMDPostgres", "SaMDLocalPostgres", "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDTLS",
-                "SaMDTestSupport", "SaMDTLSTestSupport", "SaMDKeysTestSupport",
+                "SaMDPostgres", "SaMDLocalPostgres", "SaMDKeys", "SaMDEnvelope", "SaMDTestSupport", "SaMDTLSTestSupport",
+                "SaMDKeysTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,8 +1,8 @@
 import Foundation
 public import Logging
 import NIOCore
-import Synchronization
 public import PostgresNIO
+import Synchronization
 import _ConnectionPoolModule
 
 /// A bounded pool of PostgreSQL connections over SaMDTLS (``PostgresConnector``), on postgres-nio's connection
@@ -93,7 +93,7 @@ public final class PostgresConnectionPool: Sendable {
         ] where value <= .zero {
             throw PostgresStoreError(.invalidLocation, "the PostgreSQL pool's \(name) must be positive")
         }
-        let milliseconds = { (duration: Duration) in "\(max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))" }
+        let milliseconds = { (duration: Duration) in "\(Self.milliseconds(duration))" }
         let sessionConnector = PostgresConnector(
             copying: connector,
             startupParameters: [
@@ -152,18 +152,7 @@ public final class PostgresConnectionPool: Sendable {
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
     {
-        let lease: ConnectionLease<PostgresConnection>
-        do {
-            lease = try await PostgresConnector.withDeadline(
-                .now() + TimeAmount(self.configuration.leaseTimeout), onTimeout: {}
-            ) { try await self.pool.leaseConnection() }
-        } catch {
-            // The last attempt's cause (a refused certificate, a wrong password, the server down) tells the
-            // operator more than the wait that ran out.
-            let cause = self.lastConnectError.value.withLock { $0 }.map { "\($0.code): \($0.reason)" } ?? "\(error)"
-            throw PostgresStoreError(
-                .unavailable, "no connection to \(self.location) within \(self.configuration.leaseTimeout): \(cause)")
-        }
+        let lease = try await self.lease()
         defer { lease.release() }
         let connection = lease.connection
         do {
@@ -175,24 +164,37 @@ public final class PostgresConnectionPool: Sendable {
         }
     }
 
+    /// A connection of the pool, held until the lease is released: for a session that outlives one call (the key
+    /// store's advisory locks, ``PostgresKeyPersistence``). The holder bounds its own statements, and closes the
+    /// connection before releasing it when the session may hold anything that must not go back to the pool.
+    /// - Throws: ``PostgresStoreError/Code/unavailable`` when no connection could be had within the lease timeout.
+    func lease() async throws -> ConnectionLease<PostgresConnection> {
+        do {
+            return try await PostgresConnector.withDeadline(
+                .now() + TimeAmount(self.configuration.leaseTimeout), onTimeout: {}
+            ) { try await self.pool.leaseConnection() }
+        } catch {
+            // The last attempt's cause (a refused certificate, a wrong password, the server down) tells the
+            // operator more than the wait that ran out.
+            let cause = self.lastConnectError.value.withLock { $0 }.map { "\($0.code): \($0.reason)" } ?? "\(error)"
+            throw PostgresStoreError(
+                .unavailable, "no connection to \(self.location) within \(self.configuration.leaseTimeout): \(cause)")
+        }
+    }
+
     /// ``withConnection(_:)`` from synchronous code: blocks the calling thread until `body` finished. For the
     /// key store and the jobs, whose interfaces are synchronous; never call it on an event loop or in Swift's
     /// cooperative pool (it would hold one of their threads).
     public func blockingWithConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) throws -> T {
-        let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                box.result = .success(try await self.withConnection(body))
-            } catch {
-                box.result = .failure(error)
-            }
-            done.signal()
-        }
-        done.wait()
-        return try box.result!.get()
+        try Blocking.wait { try await self.withConnection(body) }
+    }
+
+    /// `duration` in whole milliseconds, at least 1: PostgreSQL's unit for `statement_timeout` and `lock_timeout`
+    /// (0 would mean no limit).
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
     /// Closes every connection and stops the pool; waiting callers fail. Waits until the pool has stopped.
@@ -205,6 +207,26 @@ public final class PostgresConnectionPool: Sendable {
 /// The last connection attempt's failure, shared with the pool's connection factory.
 private final class LastConnectError: Sendable {
     let value = Mutex<PostgresStoreError?>(nil)
+}
+
+/// Synchronous callers (the key store, the jobs) waiting for asynchronous work.
+enum Blocking {
+    /// Runs `body` in a task and blocks the calling thread until it finished: never on an event loop or in Swift's
+    /// cooperative pool (it would hold one of their threads while the task needs one).
+    static func wait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                box.result = .success(try await body())
+            } catch {
+                box.result = .failure(error)
+            }
+            done.signal()
+        }
+        done.wait()
+        return try box.result!.get()
+    }
 }
 
 /// A result handed from a task to the thread that waits for it (written once, before the semaphore signals).
