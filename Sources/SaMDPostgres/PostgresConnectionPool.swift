@@ -169,17 +169,46 @@ public final class PostgresConnectionPool: Sendable {
     /// connection before releasing it when the session may hold anything that must not go back to the pool.
     /// - Throws: ``PostgresStoreError/Code/unavailable`` when no connection could be had within the lease timeout.
     func lease() async throws -> ConnectionLease<PostgresConnection> {
+        let deadline = ContinuousClock.now + self.configuration.leaseTimeout
+        // A lease granted just as the wait runs out is released, never dropped: a dropped lease is a connection
+        // the pool counts as leased for ever.
+        let handoff = LeaseHandoff()
+        var failure: (any Error)?
         do {
-            return try await PostgresConnector.withDeadline(
-                .now() + TimeAmount(self.configuration.leaseTimeout), onTimeout: {}
-            ) { try await self.pool.leaseConnection() }
+            let lease = try await withThrowingTaskGroup(
+                of: ConnectionLease<PostgresConnection>?.self, returning: ConnectionLease<PostgresConnection>?.self
+            ) { group in
+                group.addTask {
+                    let lease = try await self.pool.leaseConnection()
+                    guard handoff.claim() else {
+                        lease.release()
+                        return nil
+                    }
+                    return lease
+                }
+                group.addTask {
+                    try? await Task.sleep(until: deadline)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let result { return result }
+                    // The wait ran out, unless the lease was claimed first: then it is on its way.
+                    if handoff.abandon() { return nil }
+                }
+                return nil
+            }
+            if let lease { return lease }
         } catch {
-            // The last attempt's cause (a refused certificate, a wrong password, the server down) tells the
-            // operator more than the wait that ran out.
-            let cause = self.lastConnectError.value.withLock { $0 }.map { "\($0.code): \($0.reason)" } ?? "\(error)"
-            throw PostgresStoreError(
-                .unavailable, "no connection to \(self.location) within \(self.configuration.leaseTimeout): \(cause)")
+            failure = error
         }
+        // The last attempt's cause (a refused certificate, a wrong password, the server down) tells the operator
+        // more than the wait that ran out.
+        let cause =
+            self.lastConnectError.value.withLock { $0 }.map { "\($0.code): \($0.reason)" }
+            ?? failure.map { "\($0)" } ?? "every connection is busy"
+        throw PostgresStoreError(
+            .unavailable, "no connection to \(self.location) within \(self.configuration.leaseTimeout): \(cause)")
     }
 
     /// ``withConnection(_:)`` from synchronous code: blocks the calling thread until `body` finished. For the
@@ -201,6 +230,20 @@ public final class PostgresConnectionPool: Sendable {
     public func close() async {
         self.runner.cancel()
         await self.runner.value
+    }
+}
+
+/// Who gets a lease granted around the deadline: the waiting caller (``claim()`` first) or no one (``abandon()``
+/// first: the leasing task releases it).
+private final class LeaseHandoff: Sendable {
+    private let state = Atomic<Int>(0) // 0 open, 1 claimed, 2 abandoned
+
+    func claim() -> Bool {
+        self.state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    func abandon() -> Bool {
+        self.state.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
     }
 }
 

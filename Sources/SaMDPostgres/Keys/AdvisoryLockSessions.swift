@@ -320,10 +320,13 @@ final class AdvisoryLockSessions: Sendable {
         }
         guard let done else { return }
         if done.lost {
-            // A session whose state is not known must not go back to the pool holding a lock.
-            done.session.connection.close().whenComplete { _ in }
+            // A session whose state is not known must not go back to the pool holding a lock: closed, and handed
+            // back once closed (the pool then forgets it).
+            let lease = done.session.lease
+            done.session.connection.close().whenComplete { _ in lease.release() }
+        } else {
+            done.session.lease.release()
         }
-        done.session.lease.release()
     }
 
     private func unavailable(_ error: any Error, what: String) -> EnvelopeError {
