@@ -56,7 +56,8 @@ import Synchronization
 ///
 /// Measured (`PostgresKeyPersistenceTests`, debug build, TLS on loopback, 2 cores): with a subject key cached,
 /// `subjectSealingKey(subject:)` and opening a record send no statement; `whileSealingKeyIsCurrent(_:_:)` sends 3
-/// (the subject's lock tried, its generation read, the lock released in the background), 2.2 ms a call.
+/// (the subject's lock tried, its generation read, the lock released in the background), 2.2 ms a call on an
+/// idle machine.
 ///
 /// ## Locks
 ///
@@ -91,7 +92,9 @@ import Synchronization
 /// `EnvelopeError`s: the database unreachable or lost, a lock not had → `keyUnavailable` (retryable); a row that
 /// is not what SaMDKit writes, a document over its bound (checked in SQL with `octet_length` before it is
 /// transferred), no metadata row → `keyStore`; any other failure → `io`. No error or log carries a document's
-/// bytes.
+/// bytes. A revision that finds the database unavailable answers `nil`, and the key store's next read on that
+/// thread fails at once with that error rather than waiting for a connection again: with the database down, an
+/// operation fails within the pool's lease timeout.
 ///
 /// The methods of `KeyMetadataPersistence` block their thread on the pool: call them (through `FileKeyStore`)
 /// from threads that may block — never an event loop or Swift's cooperative pool.
