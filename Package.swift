@@ -488,7 +488,8 @@ let package = Package(
         .testTarget(
             name: "SaMDPostgresTests",
             dependencies: [
-                "SaMDPostgres", "SaMDLocalPostgres", "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDTestSupport", "SaMDTLSTestSupport", "SaMDKeysTestSupport",
+                "SaMDPostgres", "SaMDLocalPostgres", "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDTestSupport",
+                "SaMDTLSTestSupport", "SaMDKeysTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

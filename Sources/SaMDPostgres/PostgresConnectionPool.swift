@@ -1,8 +1,8 @@
 import Foundation
 public import Logging
 import NIOCore
-import Synchronization
 public import PostgresNIO
+import Synchronization
 import _ConnectionPoolModule
 
 /// A bounded pool of PostgreSQL connections over SaMDTLS (``PostgresConnector``), on postgres-nio's connection
@@ -102,7 +102,7 @@ public final class PostgresConnectionPool: Sendable {
         ] where value <= .zero {
             throw PostgresStoreError(.invalidLocation, "the PostgreSQL pool's \(name) must be positive")
         }
-        let milliseconds = { (duration: Duration) in "\(max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))" }
+        let milliseconds = { (duration: Duration) in "\(Self.milliseconds(duration))" }
         let sessionConnector = PostgresConnector(
             copying: connector,
             startupParameters: [
@@ -161,18 +161,7 @@ public final class PostgresConnectionPool: Sendable {
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
     {
-        let lease: ConnectionLease<PostgresConnection>
-        do {
-            lease = try await PostgresConnector.withDeadline(
-                .now() + TimeAmount(self.configuration.leaseTimeout), onTimeout: {}
-            ) { try await self.pool.leaseConnection() }
-        } catch {
-            // The last attempt's cause (a refused certificate, a wrong password, the server down) tells the
-            // operator more than the wait that ran out.
-            let cause = self.lastConnectError.value.withLock { $0 }.map { "\($0.code): \($0.reason)" } ?? "\(error)"
-            throw PostgresStoreError(
-                .unavailable, "no connection to \(self.location) within \(self.configuration.leaseTimeout): \(cause)")
-        }
+        let lease = try await self.lease()
         defer { lease.release() }
         let connection = lease.connection
         do {
@@ -184,20 +173,101 @@ public final class PostgresConnectionPool: Sendable {
         }
     }
 
+    /// A connection of the pool, held until the lease is released: for a session that outlives one call (the key
+    /// store's advisory locks, ``PostgresKeyPersistence``). The holder bounds its own statements, and closes the
+    /// connection before releasing it when the session may hold anything that must not go back to the pool.
+    /// - Throws: ``PostgresStoreError/Code/unavailable`` when no connection could be had within the lease timeout.
+    func lease() async throws -> ConnectionLease<PostgresConnection> {
+        let deadline = ContinuousClock.now + self.configuration.leaseTimeout
+        // A lease granted just as the wait runs out is released, never dropped: a dropped lease is a connection
+        // the pool counts as leased for ever.
+        let handoff = LeaseHandoff()
+        var failure: (any Error)?
+        do {
+            let lease = try await withThrowingTaskGroup(
+                of: ConnectionLease<PostgresConnection>?.self, returning: ConnectionLease<PostgresConnection>?.self
+            ) { group in
+                group.addTask {
+                    let lease = try await self.pool.leaseConnection()
+                    guard handoff.claim() else {
+                        lease.release()
+                        return nil
+                    }
+                    return lease
+                }
+                group.addTask {
+                    try? await Task.sleep(until: deadline)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let result { return result }
+                    // The wait ran out, unless the lease was claimed first: then it is on its way.
+                    if handoff.abandon() { return nil }
+                }
+                return nil
+            }
+            if let lease { return lease }
+        } catch {
+            failure = error
+        }
+        // The last attempt's cause (a refused certificate, a wrong password, the server down) tells the operator
+        // more than the wait that ran out.
+        let cause =
+            self.lastConnectError.value.withLock { $0 }.map { "\($0.code): \($0.reason)" }
+            ?? failure.map { "\($0)" } ?? "every connection is busy"
+        throw PostgresStoreError(
+            .unavailable, "no connection to \(self.location) within \(self.configuration.leaseTimeout): \(cause)")
+    }
+
     /// ``withConnection(_:)`` from synchronous code: blocks the calling thread until `body` finished. For the
     /// key store and the jobs, whose interfaces are synchronous; never call it on an event loop or in Swift's
     /// cooperative pool (it would hold one of their threads).
     public func blockingWithConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) throws -> T {
-        try Self.blocking { try await self.withConnection(body) }
+        try Blocking.wait { try await self.withConnection(body) }
     }
 
-    /// Runs `body` in a task and blocks the calling thread until it finished (for synchronous callers, never on
-    /// an event loop; `body` carries its own deadlines). The task runs on ``BlockingBridgeExecutor``'s threads,
-    /// not Swift's cooperative pool: a caller that blocks a cooperative thread (a synchronous key-store call
-    /// from async code, a job started in a task) cannot starve the task it waits for.
-    package static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// `duration` in whole milliseconds, at least 1: PostgreSQL's unit for `statement_timeout` and `lock_timeout`
+    /// (0 would mean no limit).
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Closes every connection and stops the pool; waiting callers fail. Waits until the pool has stopped.
+    public func close() async {
+        self.runner.cancel()
+        await self.runner.value
+    }
+}
+
+/// Who gets a lease granted around the deadline: the waiting caller (``claim()`` first) or no one (``abandon()``
+/// first: the leasing task releases it).
+private final class LeaseHandoff: Sendable {
+    private let state = Atomic<Int>(0) // 0 open, 1 claimed, 2 abandoned
+
+    func claim() -> Bool {
+        self.state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged
+    }
+
+    func abandon() -> Bool {
+        self.state.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged
+    }
+}
+
+/// The last connection attempt's failure, shared with the pool's connection factory.
+private final class LastConnectError: Sendable {
+    let value = Mutex<PostgresStoreError?>(nil)
+}
+
+/// Synchronous callers (the key store, the jobs) waiting for asynchronous work.
+enum Blocking {
+    /// Runs `body` in a task and blocks the calling thread until it finished (never call it on an event loop;
+    /// `body` carries its own deadlines). The task runs on ``BlockingBridgeExecutor``'s threads, not Swift's
+    /// cooperative pool: a caller that blocks a cooperative thread (a synchronous key-store call from async
+    /// code, a job started in a task) cannot starve the task it waits for.
+    static func wait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         Task(executorPreference: BlockingBridgeExecutor.shared) {
@@ -211,22 +281,11 @@ public final class PostgresConnectionPool: Sendable {
         done.wait()
         return try box.result!.get()
     }
-
-    /// Closes every connection and stops the pool; waiting callers fail. Waits until the pool has stopped.
-    public func close() async {
-        self.runner.cancel()
-        await self.runner.value
-    }
 }
 
-/// The last connection attempt's failure, shared with the pool's connection factory.
-private final class LastConnectError: Sendable {
-    let value = Mutex<PostgresStoreError?>(nil)
-}
-
-/// The executor of the tasks that synchronous callers wait for (``PostgresConnectionPool/blocking(_:)``): a
-/// concurrent Dispatch queue, whose threads are Dispatch's own (it adds threads when they block), never the
-/// cooperative pool's fixed few.
+/// The executor of the tasks that synchronous callers wait for (``Blocking/wait(_:)``): a concurrent Dispatch
+/// queue, whose threads are Dispatch's own (it adds threads when they block), never the cooperative pool's fixed
+/// few.
 final class BlockingBridgeExecutor: TaskExecutor {
     static let shared = BlockingBridgeExecutor()
     private let queue = DispatchQueue(label: "samdkit.postgres.blocking", attributes: .concurrent)

@@ -10,8 +10,6 @@ public import SaMDStore
 /// rows a re-key rewraps. Any instance may run or resume a job another instance started and died in: the intent
 /// and the checkpoints are in the database, and a dead instance's session — and its lock — ends with it.
 extension PostgresRecordStore: KeyJobStore {
-    /// The advisory lock object of the one-job lock (class ``PostgresSchema/lockClass``).
-    static let jobLock: Int32 = 2
 
     /// Takes the one-job lock without waiting: `pg_try_advisory_lock` on a connection made for the job (not one
     /// of the pool's), held until the returned object is released — then the connection closes, which ends
@@ -23,16 +21,16 @@ extension PostgresRecordStore: KeyJobStore {
         let logger = self.logger
         let connection: PostgresConnection
         do {
-            connection = try PostgresConnectionPool.blocking { try await connector.connect(id: -1) }
+            connection = try Blocking.wait { try await connector.connect(id: -1) }
         } catch {
             throw Self.storeError(error, "taking the key job lock")
         }
         let taken: Bool
         do {
-            taken = try PostgresConnectionPool.blocking {
+            taken = try Blocking.wait {
                 var taken = false
                 for try await value in try await connection.query(
-                    "SELECT pg_try_advisory_lock(\(PostgresSchema.lockClass), \(Self.jobLock))", logger: logger
+                    "SELECT pg_try_advisory_lock(\(PostgresSchema.lockClass), \(PostgresSchema.keyJobLock))", logger: logger
                 ).decode(Bool.self) {
                     taken = value
                 }

@@ -106,13 +106,8 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             == pool.location
         try await Self.mapErrors("creating the record tables") {
             try await pool.withConnection { connection in
-                try await PostgresSchema.migrate(connection, component: "records", to: Self.schemaVersion, logger: logger) {
-                    version in
-                    switch version {
-                    case 1: PostgresSchema.recordsV1
-                    default: []
-                    }
-                }
+                try await PostgresSchema.migrate(
+                    component: "records", steps: [PostgresSchema.recordsV1], on: connection, logger: logger)
             }
         }
         self.threads = NIOThreadPool(numberOfThreads: configuration.threadCount)

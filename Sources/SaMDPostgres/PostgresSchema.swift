@@ -1,50 +1,73 @@
 import Logging
 import PostgresNIO
 
-/// The tables of SaMDKit in a PostgreSQL database and their versions: `samd_schema_version` holds one row per
-/// component (`records`, `keys`); each component's migrations run in one transaction under a transaction-level
-/// advisory lock, so instances starting together migrate once. <doc:PostgresStore> gives the tables.
+/// SaMDKit's tables in a database: each component (`keys` for ``PostgresKeyPersistence``) records the version of
+/// its tables in `samd_schema_version(component text PRIMARY KEY, version integer NOT NULL)`, and makes or
+/// upgrades them in one transaction holding a transaction-level advisory lock
+/// (`pg_advisory_xact_lock(0x53414D44, 0)`, ``lockClass``), so that instances starting together do not race:
+/// the second waits, then finds the version recorded and does nothing. A database whose recorded version is newer
+/// than the program's is refused (``PostgresStoreError/Code/schema``): an older program must not write rows a newer
+/// one reads differently.
 enum PostgresSchema {
-    /// The advisory lock class of SaMDKit (`'SaMD'` as a 32-bit integer) and its object for migrations.
-    static let lockClass: Int32 = 0x5361_4D44
-    static let migrationLock: Int32 = 1
+    /// The classid of SaMDKit's database-wide advisory locks: 0x53414D44, ASCII `SAMD`. Objects: 0 the migrations
+    /// (transaction-level), 1 the key jobs' one-job lock (session-level, ``PostgresRecordStore``). The key store's
+    /// locks have a class of their own (``PostgresKeyPersistence/lockClass``).
+    static let lockClass: Int32 = 0x5341_4D44
+    /// The object of the migrations' lock.
+    static let migrationLock: Int32 = 0
+    /// The object of the key jobs' lock.
+    static let keyJobLock: Int32 = 1
 
-    /// Brings `component` to `version`, running `steps(v)` for each version `v` above the recorded one.
-    /// - Throws: ``PostgresStoreError/Code/schema`` when the database records a newer version than `version`;
-    ///   PostgreSQL's errors.
+    /// Brings `component`'s tables to `steps.count`: `steps[n]` are the statements that take version `n` to
+    /// `n + 1` (so `steps[0]` makes the tables of version 1). Statements are constants, never built from input.
+    /// - Throws: ``PostgresStoreError/Code/schema`` when the database records a newer version; PostgreSQL's
+    ///   errors (the transaction is rolled back: nothing is half made).
     static func migrate(
-        _ connection: PostgresConnection, component: String, to version: Int, logger: Logger,
-        steps: @escaping @Sendable (Int) -> [String]
+        component: String, steps: [[String]], on connection: PostgresConnection, logger: Logger
     ) async throws {
-        try await connection.withTransaction(logger: logger) { connection in
+        let target = Int32(steps.count)
+        try await connection.query("BEGIN", logger: logger)
+        do {
             try await connection.query(
-                "SELECT pg_advisory_xact_lock(\(Self.lockClass), \(Self.migrationLock))", logger: logger)
+                "SELECT pg_advisory_xact_lock(\(Self.lockClass), \(Self.migrationLock))", logger: logger
+            ).drain()
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS samd_schema_version (component text PRIMARY KEY, version integer NOT NULL)",
                 logger: logger)
-            var current = 0
-            for try await stored in try await connection.query(
+            var recorded: Int32 = 0
+            for try await version in try await connection.query(
                 "SELECT version FROM samd_schema_version WHERE component = \(component)", logger: logger
             ).decode(Int32.self) {
-                current = Int(stored)
+                recorded = version
             }
-            guard current <= version else {
+            guard recorded <= target else {
                 throw PostgresStoreError(
                     .schema,
-                    "the database's \(component) tables are at version \(current); this program knows \(version) at most")
+                    "the database's \(component) tables are at version \(recorded); this program knows version \(target) "
+                        + "at most: run a newer SaMDKit")
             }
-            guard current < version else { return }
-            for step in (current + 1)...version {
-                for statement in steps(step) {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            if recorded < target {
+                for step in steps[Int(recorded)...] {
+                    for statement in step {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
                 }
+                try await connection.query(
+                    """
+                    INSERT INTO samd_schema_version (component, version) VALUES (\(component), \(target))
+                    ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version
+                    """, logger: logger)
+                logger.notice(
+                    "database schema migrated",
+                    metadata: [
+                        "event": "samd.postgres.schema-migrated", "component": "\(component)", "from": "\(recorded)",
+                        "to": "\(target)",
+                    ])
             }
-            let recorded = Int32(version)
-            try await connection.query(
-                """
-                INSERT INTO samd_schema_version (component, version) VALUES (\(component), \(recorded)) \
-                ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version
-                """, logger: logger)
+            try await connection.query("COMMIT", logger: logger)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
         }
     }
 
@@ -99,4 +122,12 @@ enum PostgresSchema {
         )
         """,
     ]
+}
+
+extension PostgresRowSequence {
+    /// Reads every row, for a statement whose rows do not matter (or whose values PostgreSQL gives as `void`):
+    /// the statement has run to its end, or thrown.
+    func drain() async throws {
+        for try await _ in self {}
+    }
 }

@@ -46,5 +46,8 @@ public struct PostgresStoreError: CodedError {
         public static let query = Code("query")
         /// The database's schema is newer than this program, or not SaMDKit's.
         public static let schema = Code("schema")
+        /// A key store in PostgreSQL was given a custody other than a PKCS#11 token (``PostgresKeyStore``): KEK
+        /// material cannot be shared by several instances through the database.
+        public static let custodyRefused = Code("custodyRefused")
     }
 }

@@ -6,7 +6,9 @@ import Foundation
 ///
 /// A persistence stores bytes the key store encodes (KeyStoreFormat.md gives them): it never interprets
 /// them, never sees key material in clear, and needs no key. ``DirectoryPersistence`` keeps them in a
-/// private directory (`keystore.json`, `subjects/`, `receipts/`, `flock` locks, atomic writes).
+/// private directory (`keystore.json`, `subjects/`, `receipts/`, `flock` locks, atomic writes);
+/// `PostgresKeyPersistence` (module SaMDPostgres) in PostgreSQL tables, shared by several instances (generations
+/// as revisions, advisory locks).
 ///
 /// Locking contract (the key store relies on it): the *store lock* is taken **exclusive** by whatever
 /// rewrites the metadata, **shared** by every operation on one subject key; a *subject lock* is taken
