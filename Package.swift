@@ -33,6 +33,8 @@ let package = Package(
         .executable(name: "samd-sbom", targets: ["samd-sbom"]),
         .library(name: "SaMDStore", targets: ["SaMDStore"]),
         .library(name: "SaMDPostgres", targets: ["SaMDPostgres"]),
+        // A PostgreSQL server of its own in a directory, for demos, tests and benchmarks (the Benchmarks package).
+        .library(name: "SaMDLocalPostgres", targets: ["SaMDLocalPostgres"]),
         .library(name: "SaMDDevPKI", targets: ["SaMDDevPKI"]),
         .executable(name: "samd-pki", targets: ["samd-pki"]),
         .executable(name: "samd-gateway", targets: ["samd-gateway"]),
@@ -321,7 +323,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // A PostgreSQL server of its own in a directory (initdb, TLS only, a password file): for samd-demo
-        // --postgres, the tests and the benchmarks. Not a product.
+        // --postgres, the tests and the benchmarks (a product so that the Benchmarks package can start one).
         .target(
             name: "SaMDLocalPostgres",
             path: "Examples/LocalPostgres",

@@ -73,6 +73,11 @@ public final class PostgresRecordStore: RecordStore, Sendable {
     /// Whether the key store's subject keys are in this database: the commit checks their generation itself.
     let keysInSameDatabase: Bool
 
+    /// Whether a commit checks, in its own statement, that the subject key it was sealed under is still current
+    /// (the key store keeps its subject keys in this database, ``PostgresKeyStore``); otherwise the key store's
+    /// lock guards the commit.
+    public var checksKeyGenerationAtCommit: Bool { self.keysInSameDatabase }
+
     /// Opens the store in the pool's database, creating or updating its tables (in one transaction under an
     /// advisory lock: several instances may start at once).
     /// - Parameters:

@@ -16,6 +16,9 @@ enum RecordStoreBackend: String, CaseIterable, Sendable, CustomTestStringConvert
     /// `PostgresRecordStore` in a fresh database of the test process's PostgreSQL server; its key store in a
     /// directory (the commit guarded by the key store's lock).
     case postgres
+    /// `PostgresRecordStore` with its key store in the same database (`PostgresKeyStore`, KEKs in a SoftHSM2
+    /// token): the commit checks the subject key's generation itself.
+    case postgresWithKeys
 
     var testDescription: String { self.rawValue }
 
@@ -24,9 +27,9 @@ enum RecordStoreBackend: String, CaseIterable, Sendable, CustomTestStringConvert
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("samd-conformance-\(UUID())").path
         try FileManager.default.createDirectory(
             atPath: root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let keyStore = try KeyStoreCustodian.passphraseCustodian().create(at: root + "/keys")
         switch self {
         case .sqlite:
+            let keyStore = try KeyStoreCustodian.passphraseCustodian().create(at: root + "/keys")
             let store = try EncryptedRecordStore(
                 directory: root + "/records", keyStore: keyStore,
                 configuration: .init(maximumRecordByteCount: maximumRecordByteCount))
@@ -39,6 +42,7 @@ enum RecordStoreBackend: String, CaseIterable, Sendable, CustomTestStringConvert
                 },
                 close: {})
         case .postgres:
+            let keyStore = try KeyStoreCustodian.passphraseCustodian().create(at: root + "/keys")
             let (server, _, location) = try PostgresTestServer.database()
             let pool = try PostgresTestServer.pool(location, server: server)
             let store = try await PostgresRecordStore(
@@ -50,6 +54,24 @@ enum RecordStoreBackend: String, CaseIterable, Sendable, CustomTestStringConvert
                 close: {
                     try? await store.close()
                     await pool.close()
+                })
+        case .postgresWithKeys:
+            let (server, _, location) = try PostgresTestServer.database()
+            let pool = try PostgresTestServer.pool(location, server: server)
+            let custodian = try KeyStoreCustody.token.makeCustodian()
+            let keys = try await PostgresKeyStore.create(pool: pool, custody: custodian.custody)
+            let store = try await PostgresRecordStore(
+                pool: pool, keyStore: keys.keys,
+                configuration: .init(maximumRecordByteCount: maximumRecordByteCount, spoolDirectory: root))
+            #expect(store.checksKeyGenerationAtCommit)
+            return ConformanceStore(
+                store: store, keyStore: keys.keys, recordTable: "samd_record", root: root,
+                execute: { sql in try server.administer(sql, database: location.database) },
+                close: {
+                    try? await store.close()
+                    await keys.close()
+                    await pool.close()
+                    custodian.remove()
                 })
         }
     }
