@@ -89,29 +89,43 @@ public func openKeyStore(
         opening: directory,
         custody: { record in
             recorded = record
-            if let uri = record.pkcs11URI {
-                if passphraseFile != nil {
-                    throw KeyStoreAccessError(
-                        .usage,
-                        "key store \(directory): its KEKs are in a PKCS #11 token; it opens with the token's PIN "
-                            + "(--pin-file or SAMD_PKCS11_PIN), not a passphrase file")
-                }
-                return try openTokenCustody(record, uri: uri, pinFile: pinFile)
-            }
-            if pinFile != nil, !pinFileHasOtherUse {
-                throw KeyStoreAccessError(
-                    .usage,
-                    "key store \(directory): its KEKs are under a passphrase (--passphrase-file or SAMD_PASSPHRASE); "
-                        + "--pin-file is for a key store in a PKCS #11 token")
-            }
-            let passphrase = try passphraseFile.map(Passphrase.fromFile) ?? Passphrase.fromEnvironment()
-            return try PassphraseCustody(opening: record, passphrase: passphrase)
+            return try custodyForOpening(
+                record, store: directory, passphraseFile: passphraseFile, pinFile: pinFile,
+                pinFileHasOtherUse: pinFileHasOtherUse)
         },
         lockTimeout: lockTimeout, logger: logger)
     guard let recorded else {
         throw EnvelopeError(.keyStore, "key store \(directory): opened without its custody record")
     }
     return OpenedKeyStore(store: store, custody: recorded)
+}
+
+/// The custody a key store's `record` names, with the one secret it needs: the token's PIN from `pinFile` or
+/// `SAMD_PKCS11_PIN`, or the passphrase from `passphraseFile` or `SAMD_PASSPHRASE` (see
+/// ``openKeyStore(at:passphraseFile:pinFile:pinFileHasOtherUse:lockTimeout:logger:)``). `store` names the store in
+/// messages (a directory or a database).
+/// - Throws: ``KeyStoreAccessError`` — `usage`, `pinUnavailable`, `tokenUnavailable`; `EnvelopeError` (a wrong
+///   passphrase).
+public func custodyForOpening(
+    _ record: KEKCustodyRecord, store: String, passphraseFile: String?, pinFile: String?, pinFileHasOtherUse: Bool
+) throws -> any KEKCustody {
+    if let uri = record.pkcs11URI {
+        if passphraseFile != nil {
+            throw KeyStoreAccessError(
+                .usage,
+                "key store \(store): its KEKs are in a PKCS #11 token; it opens with the token's PIN "
+                    + "(--pin-file or SAMD_PKCS11_PIN), not a passphrase file")
+        }
+        return try openTokenCustody(record, uri: uri, pinFile: pinFile)
+    }
+    if pinFile != nil, !pinFileHasOtherUse {
+        throw KeyStoreAccessError(
+            .usage,
+            "key store \(store): its KEKs are under a passphrase (--passphrase-file or SAMD_PASSPHRASE); "
+                + "--pin-file is for a key store in a PKCS #11 token")
+    }
+    let passphrase = try passphraseFile.map(Passphrase.fromFile) ?? Passphrase.fromEnvironment()
+    return try PassphraseCustody(opening: record, passphrase: passphrase)
 }
 
 /// Makes a new token custody for `samd-vault keys init --kek URI`: the PIN read as for opening, the module loaded
