@@ -21,6 +21,8 @@ extension ExitStatus {
         case .keyNotFound, .keyDestroyed, .keyNotUsable, .keyStore: unavailable
         // The key store's lock held past its timeout by another process: try again later.
         case .keyUnavailable: temporaryFailure
+        // A key store in a database that cannot be reached now.
+        case .storeUnavailable: unavailable
         case .io: ioError
         default: software
         }
