@@ -104,10 +104,13 @@ struct GatewayFleetTests {
     }
 
     static func payload(_ index: Int) -> [UInt8] {
-        Array(#"{"resourceType":"Observation","id":"obs-\#(index)","valueQuantity":{"value":\#(90 + index % 10)}}"#.utf8)
+        Array(
+            #"{"resourceType":"Observation","id":"obs-\#(index)","valueQuantity":{"value":\#(90 + index % 10)}}"#.utf8)
     }
 
-    @Test("written through one gateway, read through the other; a rotation and a re-key while both serve writes; a shred through one is 410 through the other")
+    @Test(
+        "written through one gateway, read through the other; a rotation and a re-key while both serve writes; a shred through one is 410 through the other"
+    )
     func twoGatewaysOneDatabase() async throws {
         let fleet = try await Fleet()
         defer { fleet.remove() }
@@ -123,7 +126,8 @@ struct GatewayFleetTests {
             written.append(index)
         }
         for index in written {
-            let read = try await clients[(index + 1) % 2].reader.get(subject: "patient-\(index % 6)", recordID: "obs-\(index)")
+            let read = try await clients[(index + 1) % 2].reader.get(
+                subject: "patient-\(index % 6)", recordID: "obs-\(index)")
             #expect(read.status == 200 && read.body == Self.payload(index), "obs-\(index): \(read.status)")
         }
 
@@ -139,8 +143,11 @@ struct GatewayFleetTests {
                 body: Self.payload(index))
             if put.status == 201 { written.append(index) } else { failures.append("PUT obs-\(index): \(put.status)") }
             let old = written[during % written.count]
-            let read = try await clients[(index + 1) % 2].reader.get(subject: "patient-\(old % 6)", recordID: "obs-\(old)")
-            if read.status != 200 || read.body != Self.payload(old) { failures.append("GET obs-\(old): \(read.status)") }
+            let read = try await clients[(index + 1) % 2].reader.get(
+                subject: "patient-\(old % 6)", recordID: "obs-\(old)")
+            if read.status != 200 || read.body != Self.payload(old) {
+                failures.append("GET obs-\(old): \(read.status)")
+            }
             index += 1
             during += 1
         }
@@ -167,7 +174,9 @@ struct GatewayFleetTests {
         for client in clients { await client.close() }
     }
 
-    @Test("a gateway SIGKILLed mid-request and the rotation SIGKILLed mid-batch: nothing acknowledged is lost, the rerun finishes")
+    @Test(
+        "a gateway SIGKILLed mid-request and the rotation SIGKILLed mid-batch: nothing acknowledged is lost, the rerun finishes"
+    )
     func killedProcesses() async throws {
         let fleet = try await Fleet()
         defer { fleet.remove() }
@@ -215,7 +224,9 @@ struct GatewayFleetTests {
         await survivors.close()
     }
 
-    @Test("PostgreSQL restarted under both gateways: 503 with Retry-After while it is down, then both serve again by themselves")
+    @Test(
+        "PostgreSQL restarted under both gateways: 503 with Retry-After while it is down, then both serve again by themselves"
+    )
     func databaseRestart() async throws {
         let fleet = try await Fleet()
         defer { fleet.remove() }

@@ -483,7 +483,9 @@ public final class PostgresKeyPersistence: KeyMetadataPersistence {
         do {
             return .some(try self.database(action, body))
         } catch let error as EnvelopeError {
-            if error.code == .storeUnavailable { self.unavailable.keep(error, for: self.pool.configuration.leaseTimeout) }
+            if error.code == .storeUnavailable {
+                self.unavailable.keep(error, for: self.pool.configuration.leaseTimeout)
+            }
             return nil
         } catch {
             return nil
