@@ -56,8 +56,9 @@ public final class LocalPostgresServer: Sendable {
     /// ``url`` for another database of the same server (see ``createDatabase(_:)``).
     public func url(database: String) -> String {
         "postgresql://\(Self.applicationRole)@127.0.0.1:\(self.port)/\(database)?sslmode=verify-full&sslrootcert="
-            + (self.certificateAuthorityPath.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(
-                CharacterSet(charactersIn: "&=+"))) ?? self.certificateAuthorityPath)
+            + (self.certificateAuthorityPath.addingPercentEncoding(
+                withAllowedCharacters: .urlQueryAllowed.subtracting(
+                    CharacterSet(charactersIn: "&=+"))) ?? self.certificateAuthorityPath)
     }
 
     /// Makes a cluster in `directory` (which must not hold one) and starts it.
@@ -406,8 +407,8 @@ public final class LocalPostgresServer: Sendable {
         let cArguments = argv.map { strdup($0) } + [nil]
         let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            cArguments.forEach { free($0) }
-            cEnvironment.forEach { free($0) }
+            for argument in cArguments { free(argument) }
+            for variable in cEnvironment { free(variable) }
         }
         var pid = pid_t()
         let spawned = posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
@@ -450,7 +451,6 @@ public final class LocalPostgresServer: Sendable {
         return String(decoding: bytes.prefix(max(0, count)), as: UTF8.self)
     }
 }
-
 
 /// A local PostgreSQL server could not be made, started or stopped.
 public struct LocalPostgresError: Error, CustomStringConvertible, Sendable {

@@ -1,8 +1,8 @@
 import Foundation
 public import Logging
 import NIOCore
-import Synchronization
 public import PostgresNIO
+import Synchronization
 import _ConnectionPoolModule
 
 /// A bounded pool of PostgreSQL connections over SaMDTLS (``PostgresConnector``), on postgres-nio's connection
@@ -93,7 +93,9 @@ public final class PostgresConnectionPool: Sendable {
         ] where value <= .zero {
             throw PostgresStoreError(.invalidLocation, "the PostgreSQL pool's \(name) must be positive")
         }
-        let milliseconds = { (duration: Duration) in "\(max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))" }
+        let milliseconds = { (duration: Duration) in
+            "\(max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))"
+        }
         let sessionConnector = PostgresConnector(
             copying: connector,
             startupParameters: [

@@ -107,7 +107,9 @@ public struct PostgresConnector: Sendable {
         let port = self.location.port
         try await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.addHandler(
-                SSLRequestHandler(answered: answered) { TLSHandler(clientContext: context, serverName: serverName, port: port) })
+                SSLRequestHandler(answered: answered) {
+                    TLSHandler(clientContext: context, serverName: serverName, port: port)
+                })
         }.get()
         try await answered.futureResult.get()
         let handshake = try await channel.eventLoop.submit {
@@ -138,7 +140,8 @@ public struct PostgresConnector: Sendable {
                 }
                 if state.hasPrefix("57P") || state.hasPrefix("53") {
                     // 57P03 cannot_connect_now (starting up), 53300 too_many_connections.
-                    return PostgresStoreError(.unavailable, "\(location) cannot take a connection now (SQLSTATE \(state))")
+                    return PostgresStoreError(
+                        .unavailable, "\(location) cannot take a connection now (SQLSTATE \(state))")
                 }
                 return PostgresStoreError(.query, "\(location) failed the startup (SQLSTATE \(state))")
             case .authMechanismRequiresPassword:

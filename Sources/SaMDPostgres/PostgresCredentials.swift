@@ -82,12 +82,14 @@ public struct PostgresCredentials: Sendable {
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
             throw PostgresStoreError(
-                .invalidLocation, "the PostgreSQL password file \(PostgresLocation.printable(path)) is not a regular file")
+                .invalidLocation,
+                "the PostgreSQL password file \(PostgresLocation.printable(path)) is not a regular file")
         }
         guard status.st_mode & 0o077 == 0 else {
             throw PostgresStoreError(
                 .invalidLocation,
-                "the PostgreSQL password file \(PostgresLocation.printable(path)) is accessible to others; chmod 0600 it")
+                "the PostgreSQL password file \(PostgresLocation.printable(path)) is accessible to others; chmod 0600 it"
+            )
         }
         guard status.st_size <= Self.maximumPasswordFileByteCount else {
             throw PostgresStoreError(

@@ -58,7 +58,8 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
                 "the PostgreSQL URL holds a password; give it in PGPASSWORD or a password file (PGPASSFILE) instead")
         }
         guard let host = components.host, !host.isEmpty, !host.contains(","), !host.hasPrefix("/") else {
-            throw PostgresStoreError(.invalidLocation, "the PostgreSQL URL names no host (one TCP host, no socket path)")
+            throw PostgresStoreError(
+                .invalidLocation, "the PostgreSQL URL names no host (one TCP host, no socket path)")
         }
         guard let user = components.user, !user.isEmpty, user.utf8.count <= 63 else {
             throw PostgresStoreError(.invalidLocation, "the PostgreSQL URL names no role (postgresql://ROLE@HOST/DB)")
@@ -105,11 +106,13 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         guard sslMode == "verify-full" else {
             throw PostgresStoreError(
                 .invalidLocation,
-                "sslmode=\(Self.printable(sslMode)) is refused: SaMDKit connects to PostgreSQL with TLS and verify-full only")
+                "sslmode=\(Self.printable(sslMode)) is refused: SaMDKit connects to PostgreSQL with TLS and verify-full only"
+            )
         }
         guard let rootCertificate, !rootCertificate.isEmpty else {
             throw PostgresStoreError(
-                .invalidLocation, "the PostgreSQL URL needs sslrootcert=PATH: the CA that issued the server's certificate")
+                .invalidLocation,
+                "the PostgreSQL URL needs sslrootcert=PATH: the CA that issued the server's certificate")
         }
         self.host = host
         self.port = components.port ?? 5432

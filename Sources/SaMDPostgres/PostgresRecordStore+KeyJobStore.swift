@@ -146,7 +146,8 @@ extension PostgresRecordStore: KeyJobStore {
 
     public func finishRekeyCheckpoint(finishedAt: Date) throws {
         let finished = finishedAt.timeIntervalSince1970
-        try self.execute("finishing a re-key", "UPDATE samd_rekey_checkpoint SET finished_at = \(finished) WHERE id = 1")
+        try self.execute(
+            "finishing a re-key", "UPDATE samd_rekey_checkpoint SET finished_at = \(finished) WHERE id = 1")
     }
 
     // MARK: Record rows
@@ -170,8 +171,9 @@ extension PostgresRecordStore: KeyJobStore {
             var count = 0
             for try await row in rows {
                 count += 1
-                guard let (index, revision, wrappingKey, size, envelope) = try? row.decode(
-                    (ByteBuffer, Int64, String, Int64, ByteBuffer?).self), size >= 0
+                guard
+                    let (index, revision, wrappingKey, size, envelope) = try? row.decode(
+                        (ByteBuffer, Int64, String, Int64, ByteBuffer?).self), size >= 0
                 else {
                     last = nil
                     page.damagedRowCount += 1

@@ -106,7 +106,9 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             == pool.location
         try await Self.mapErrors("creating the record tables") {
             try await pool.withConnection { connection in
-                try await PostgresSchema.migrate(connection, component: "records", to: Self.schemaVersion, logger: logger) {
+                try await PostgresSchema.migrate(
+                    connection, component: "records", to: Self.schemaVersion, logger: logger
+                ) {
                     version in
                     switch version {
                     case 1: PostgresSchema.recordsV1
@@ -396,7 +398,8 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             (self.keyStore as? FileKeyStore)?.subjectKeys.removeSubjectKey(named: key.name)
             if attempt < 3 { return nil }
             throw RecordStoreError(
-                .keyUnavailable, "the subject's key changed while the record was sealed (shredded, re-keyed or rewrapped)")
+                .keyUnavailable,
+                "the subject's key changed while the record was sealed (shredded, re-keyed or rewrapped)")
         case .malformed:
             throw self.tampered("the stored row's revision is not a revision: the row was tampered with")
         }

@@ -31,7 +31,8 @@ enum PostgresSchema {
             guard current <= version else {
                 throw PostgresStoreError(
                     .schema,
-                    "the database's \(component) tables are at version \(current); this program knows \(version) at most")
+                    "the database's \(component) tables are at version \(current); this program knows \(version) at most"
+                )
             }
             guard current < version else { return }
             for step in (current + 1)...version {

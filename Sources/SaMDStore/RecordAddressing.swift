@@ -61,7 +61,10 @@ package struct RecordAddressing: Sendable {
             )
         }
         // The shortest record type (3 bytes, `a/b`) when reading: a record stored with it must be found.
-        guard Self.addressByteCount(subject, recordID, recordType ?? "a/b") <= EncryptedRecordStore.maximumAddressByteCount else {
+        guard
+            Self.addressByteCount(subject, recordID, recordType ?? "a/b")
+                <= EncryptedRecordStore.maximumAddressByteCount
+        else {
             throw RecordStoreError(
                 .invalidArgument,
                 "a subject id, record id and record type take at most \(EncryptedRecordStore.maximumAddressByteCount) bytes together (UTF-8, after NFC)"

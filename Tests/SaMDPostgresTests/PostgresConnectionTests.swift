@@ -30,7 +30,9 @@ struct PostgresConnectionTests {
         await pool.close()
     }
 
-    @Test("a server whose certificate another CA issued is refused (tlsRefused, told by the pool), never used in the clear")
+    @Test(
+        "a server whose certificate another CA issued is refused (tlsRefused, told by the pool), never used in the clear"
+    )
     func unknownCARefused() async throws {
         let (server, url, _) = try PostgresTestServer.database()
         let other = try PKIDirectory()
