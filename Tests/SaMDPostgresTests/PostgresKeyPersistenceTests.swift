@@ -244,7 +244,11 @@ struct PostgresKeyPersistenceTests {
                 """
             // A backend holding the store lock exclusive is terminated: the lock is free at once.
             let held = try await offPool { HeldLock(try first.lockStore(.exclusive)) }
-            #expect(try await offPool { envelopeCode { try first.lockStore(.shared) } } == .keyUnavailable)
+            // Not had: the lock is held (`keyUnavailable`) — or, on a machine loaded by the whole suite, no pooled
+            // connection came in time to wait on (`storeUnavailable`); never had while another holds it.
+            #expect(
+                [.keyUnavailable, .storeUnavailable].contains(
+                    try await offPool { envelopeCode { try first.lockStore(.shared) } }))
             let terminated = try server.administer(
                 "SELECT count(pg_terminate_backend(pid)) \(storeLockHolders);", database: location.database)
             #expect(terminated.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
@@ -266,7 +270,11 @@ struct PostgresKeyPersistenceTests {
                     try server.administer("SELECT count(*) \(storeLockHolders);", database: location.database)
                         .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
                 })
-            #expect(try await offPool { envelopeCode { try first.lockStore(.shared) } } == .keyUnavailable)
+            // Not had: the lock is held (`keyUnavailable`) — or, on a machine loaded by the whole suite, no pooled
+            // connection came in time to wait on (`storeUnavailable`); never had while another holds it.
+            #expect(
+                [.keyUnavailable, .storeUnavailable].contains(
+                    try await offPool { envelopeCode { try first.lockStore(.shared) } }))
             psql.kill()
             #expect(try await offPool { envelopeCode { _ = try second.lockStore(.exclusive) } } == nil)
         }
