@@ -46,7 +46,7 @@ struct PostgresConnectionTests {
             try await pool.withConnection { _ in 1 }
         }
         #expect(error?.code == .unavailable)
-        #expect(error?.reason.contains("tlsRefused") == true)
+        #expect(error?.reason.contains("tlsRefused") == true, "\(error?.reason ?? "no error")")
         #expect(ContinuousClock.now - started < .seconds(20))
         await pool.close()
     }
