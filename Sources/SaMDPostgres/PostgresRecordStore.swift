@@ -396,7 +396,8 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             (self.keyStore as? FileKeyStore)?.subjectKeys.removeSubjectKey(named: key.name)
             if attempt < 3 { return nil }
             throw RecordStoreError(
-                .keyUnavailable, "the subject's key changed while the record was sealed (shredded, re-keyed or rewrapped)")
+                .keyUnavailable,
+                "the subject's key changed while the record was sealed (shredded, re-keyed or rewrapped)")
         case .malformed:
             throw self.tampered("the stored row's revision is not a revision: the row was tampered with")
         }

@@ -67,7 +67,9 @@ struct MultiInstanceStoreTests {
         }
     }
 
-    @Test("both instances writing the same record with the same expected revision: one wins, one conflict, never half-written")
+    @Test(
+        "both instances writing the same record with the same expected revision: one wins, one conflict, never half-written"
+    )
     func compareAndSetAcrossInstances() async throws {
         try await KeyStoreInstances.with { instances in
             let stores = try await Self.stores(instances)

@@ -39,7 +39,8 @@ struct PostgresConnectionTests {
         let location = try PostgresLocation(
             url.replacingOccurrences(of: server.certificateAuthorityPath, with: other.root))
         // A long lease timeout: the refusal comes back after `unavailableAfter`, with its cause, not at the timeout.
-        let pool = try PostgresTestServer.pool(location, server: server, configuration: .init(leaseTimeout: .seconds(30)))
+        let pool = try PostgresTestServer.pool(
+            location, server: server, configuration: .init(leaseTimeout: .seconds(30)))
         let started = ContinuousClock.now
         let error = await #expect(throws: PostgresStoreError.self) {
             try await pool.withConnection { _ in 1 }
