@@ -377,6 +377,8 @@ let package = Package(
             dependencies: [
                 "SaMDRecordService", "SaMDRecordGateway", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS",
                 "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport",
+                // --postgres: two instances over a PostgreSQL server the demo starts itself.
+                "SaMDExampleStorage", "SaMDPostgres", "SaMDLocalPostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

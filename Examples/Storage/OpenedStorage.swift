@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 import SaMDEnvelope
 import SaMDExampleSupport
@@ -42,14 +42,16 @@ public final class OpenedKeys: Sendable {
     }
 }
 
-/// The pool of a PostgreSQL location: its password from `PGPASSWORD` or the password file.
+/// The pool of a PostgreSQL location: its password from `PGPASSWORD` or the password file (`PGPASSFILE`, else
+/// `~/.pgpass`), read in `environment`.
 /// - Throws: ``StorageAccessError`` — 64 for a refused password file.
 public func makePool(
     _ location: PostgresLocation, configuration: PostgresConnectionPool.Configuration = .init(),
+    environment: [String: String] = ProcessInfo.processInfo.environment,
     logger: Logger = Logger(label: "samdkit.postgres")
 ) throws -> PostgresConnectionPool {
     do {
-        let credentials = try PostgresCredentials.resolve(for: location)
+        let credentials = try PostgresCredentials.resolve(for: location, environment: environment)
         return try PostgresConnectionPool(
             connector: PostgresConnector(location: location, credentials: credentials, logger: logger),
             configuration: configuration, logger: logger)
@@ -177,25 +179,4 @@ public func openStorage(
             "the record store and the key store are both directories or both PostgreSQL databases (--store \(store), --keystore \(keystore)): instances over one database must share one key store in it"
         )
     }
-}
-
-/// Runs `body` in a task and waits for it on this thread: for the synchronous commands (samd-vault), on their
-/// main thread.
-public func waitFor<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-    let box = WaitBox<T>()
-    let done = DispatchSemaphore(value: 0)
-    Task.detached {
-        do {
-            box.result = .success(try await body())
-        } catch {
-            box.result = .failure(error)
-        }
-        done.signal()
-    }
-    done.wait()
-    return try box.result!.get()
-}
-
-private final class WaitBox<T>: @unchecked Sendable {
-    var result: Result<T, any Error>?
 }

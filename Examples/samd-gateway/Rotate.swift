@@ -77,15 +77,8 @@ struct Rotate: AsyncParsableCommand {
             kekName: self.kekName, batchSize: self.batchSize, newVersion: self.newVersion,
             rekeySubjects: self.rekeySubjects)
         let store = opened.store
-        try await Self.onThread { try plan.run(on: store) }
+        try await onThreadOfItsOwn { try plan.run(on: store) }
         await opened.close()
-    }
-
-    /// Runs `body` on a thread of its own and returns when it did.
-    private static func onThread(_ body: @escaping @Sendable () throws -> Void) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            Thread { continuation.resume(with: Result { try body() }) }.start()
-        }
     }
 }
 
