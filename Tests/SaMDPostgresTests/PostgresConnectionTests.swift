@@ -51,6 +51,21 @@ struct PostgresConnectionTests {
         await pool.close()
     }
 
+    @Test("a refused certificate is tlsRefused at every attempt, however fast the handshake fails")
+    func refusedCertificateEveryTime() async throws {
+        let (server, url, _) = try PostgresTestServer.database()
+        let other = try PKIDirectory()
+        let location = try PostgresLocation(
+            url.replacingOccurrences(of: server.certificateAuthorityPath, with: other.root))
+        let connector = try PostgresConnector(location: location, credentials: PostgresCredentials(password: "x"))
+        // The TLS handler removes itself when its handshake fails: its outcome must be taken as it is added (it
+        // was looked up afterwards, and a fast failure came back as `unavailable: notFound`).
+        for attempt in 0..<20 {
+            let error = await #expect(throws: PostgresStoreError.self) { _ = try await connector.connect(id: attempt) }
+            #expect(error?.code == .tlsRefused, "attempt \(attempt): \(error.map { "\($0)" } ?? "none")")
+        }
+    }
+
     @Test("a wrong password is authenticationFailed")
     func wrongPassword() async throws {
         let (_, _, location) = try PostgresTestServer.database()

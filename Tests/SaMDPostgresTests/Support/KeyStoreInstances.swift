@@ -131,7 +131,8 @@ final class HeldLock: @unchecked Sendable {
 
 /// Runs `body` with a `PostgresKeyPersistence` of its own on a fresh database, closing it afterwards.
 func withPersistences<T>(
-    count: Int = 1, lockTimeouts: [Duration] = [], configuration: PostgresConnectionPool.Configuration = PostgresTestServer.testPoolConfiguration,
+    count: Int = 1, lockTimeouts: [Duration] = [],
+    configuration: PostgresConnectionPool.Configuration = PostgresTestServer.testPoolConfiguration,
     _ body: ([PostgresKeyPersistence], LocalPostgresServer, PostgresLocation) async throws -> T
 ) async throws -> T {
     let (server, _, location) = try PostgresTestServer.database()
