@@ -4,7 +4,7 @@ public import Logging
 import SaMDCrypto
 import SaMDEnvelope
 public import SaMDKeys
-import SaMDOpenSSLSupport
+package import SaMDOpenSSLSupport
 
 /// A key store that could not be opened for a reason a program reports with its own exit code: the PIN or the
 /// token of a token store, or a secret option that does not fit the store's custody. Errors of the store itself
@@ -128,14 +128,10 @@ public func custodyForOpening(
     return try PassphraseCustody(opening: record, passphrase: passphrase)
 }
 
-/// Makes a new token custody for `samd-vault keys init --kek URI`: the PIN read as for opening, the module loaded
-/// and the store's keys generated in the token (`PKCS11Custody.create(uri:pin:)`).
-/// - Parameter uri: the `--kek` value, `pkcs11:token=LABEL[;object=records]?module-path=/absolute/module.so`.
-/// - Throws: ``KeyStoreAccessError`` — `usage` for a value that is not an RFC 7512 URI, holds `pin-value` (in the
-///   query or the path), a `pin-source` or an attribute RFC 7512 does not define, or names no token or no absolute
-///   module path; `pinUnavailable`; `tokenUnavailable`; `EnvelopeError` from the token (an
-///   object name other than `records`, a token that already holds a key store's keys).
-public func createTokenCustody(uri text: String, pinFile: String?) throws -> PKCS11Custody {
+/// `--kek`'s URI checked as `samd-vault keys init` needs it, before anything is touched: an RFC 7512 URI naming a
+/// token and an absolute module path, without `pin-value`, `pin-source` or attributes SaMDKit does not understand.
+/// - Throws: ``KeyStoreAccessError`` (`usage`).
+package func checkedTokenURI(_ text: String) throws -> PKCS11URI {
     let uri: PKCS11URI
     do {
         uri = try PKCS11URI(parsing: text)
@@ -162,6 +158,20 @@ public func createTokenCustody(uri text: String, pinFile: String?) throws -> PKC
         throw KeyStoreAccessError(
             .usage, "--kek: the PKCS #11 URI names its module by absolute path (?module-path=/path/to/module.so)")
     }
+    return uri
+}
+
+/// Makes a new token custody for `samd-vault keys init --kek URI`: the PIN read as for opening, the module loaded
+/// and the store's keys generated in the token (`PKCS11Custody.create(uri:pin:)`).
+/// - Parameter uri: the `--kek` value, `pkcs11:token=LABEL[;object=records]?module-path=/absolute/module.so`.
+/// - Throws: ``KeyStoreAccessError`` — `usage` for a value that is not an RFC 7512 URI, holds `pin-value` (in the
+///   query or the path), a `pin-source` or an attribute RFC 7512 does not define, or names no token or no absolute
+///   module path; `pinUnavailable`; `tokenUnavailable`; `EnvelopeError` from the token (an
+///   object name other than `records`, a token that already holds a key store's keys).
+public func createTokenCustody(uri text: String, pinFile: String?) throws -> PKCS11Custody {
+    let uri = try checkedTokenURI(text)
+    let token = uri.token ?? "?"
+    let module = uri.modulePath ?? "?"
     let pin = try readPIN(pinFile)
     do {
         return try PKCS11Custody.create(uri: uri, pin: pin)

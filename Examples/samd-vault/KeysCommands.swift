@@ -73,6 +73,8 @@ struct Keys: ParsableCommand {
         /// token. Exit 64 without `--kek`; 73 when the database holds a key store already; the database's errors.
         private func createInDatabase(_ database: PostgresLocation, cryptoperiod: Duration) throws {
             guard let kek = self.kek else { throw Failure(status: ExitStatus.usage, message: Keys.databaseNeedsToken) }
+            // A --kek that cannot be used is refused before the database is touched (its tables made).
+            _ = try checkedTokenURI(kek)
             let pinFile = self.store.pin.file
             let created: (keys: [String], token: String)
             do {

@@ -384,6 +384,10 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             throw EncryptedRecordStore.keyError(error)
         } catch let error as RecordStoreError {
             throw error
+        } catch  where PostgresStoreError(error).sqlState == "22003" {
+            // numeric_value_out_of_range: the stored revision is at the largest bigint, which the store never
+            // writes — a tampered row, not a failure worth retrying.
+            throw self.tampered("the stored row's revision is not a revision: the row was tampered with")
         } catch {
             throw Self.storeError(error, "storing a record")
         }

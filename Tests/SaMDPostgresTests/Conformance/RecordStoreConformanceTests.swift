@@ -241,6 +241,13 @@ struct RecordStoreConformanceTests {
         }
         #expect(authentic == 1)
         #expect(refused == 1)
+        // A revision at the largest integer is not one the store writes: a replacement is refused as tampered, not
+        // failed as storage (which callers retry for ever).
+        try fixture.execute("UPDATE \(fixture.recordTable) SET revision = 9223372036854775807")
+        let overflow = await #expect(throws: RecordStoreError.self) {
+            try await store.put(Array("third".utf8), subject: "MRN-1", recordID: "a", recordType: Self.fhir)
+        }
+        #expect(overflow?.code == .authenticationFailed)
         await fixture.close()
     }
 }
