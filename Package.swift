@@ -542,7 +542,7 @@ let package = Package(
                 "SaMDEnvelope", "SaMDCrypto",
                 "SaMDRecordService", "SaMDRecordGateway", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDTLSTestSupport",
                 "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-vault",
-                "SaMDOpenSSLSupport", "SaMDLocalPostgres",
+                "SaMDOpenSSLSupport", "SaMDLocalPostgres", "SaMDExampleStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -56,6 +56,21 @@ package final class PKCS11Module: Sendable {
 
     private static let loaded = Mutex<[String: PKCS11Module]>([:])
 
+    /// Whether the process is exiting: set by an `atexit` handler registered after each module is loaded, so
+    /// that it runs before that module's own teardown (the C++ static destructors `dlopen` registered: SoftHSM2
+    /// frees its sessions and slots there, and a call meanwhile from another thread crashes the process — a
+    /// session pool released on one thread while a command returned and exited on another did, once).
+    private static let exiting = Mutex(false)
+
+    /// Runs `body`, which calls a module while releasing what it holds (`C_CloseSession` in a `deinit`), unless
+    /// the process is exiting — then the process's end closes the sessions. While `body` runs, the exit
+    /// handler waits, so no such call overlaps a module's teardown.
+    package static func unlessExiting(_ body: () -> Void) {
+        Self.exiting.withLock { exiting in
+            if !exiting { body() }
+        }
+    }
+
     /// The longest module path accepted, in bytes.
     package static let maximumPathBytes = 4096
 
@@ -92,6 +107,7 @@ package final class PKCS11Module: Sendable {
             if let module = modules[canonical] { return module }
             let module = try Self.open(canonical)
             modules[canonical] = module
+            atexit { PKCS11Module.exiting.withLock { $0 = true } }
             return module
         }
     }

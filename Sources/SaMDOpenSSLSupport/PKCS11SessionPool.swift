@@ -33,7 +33,10 @@ final class PKCS11SessionPool: @unchecked Sendable {
     }
 
     deinit {
-        for session in self.idle { _ = self.functions.pointee.C_CloseSession(session) }
+        let (functions, idle) = (self.functions, self.idle)
+        PKCS11Module.unlessExiting {
+            for session in idle { _ = functions.pointee.C_CloseSession(session) }
+        }
     }
 
     /// The sessions open now (in use or idle).

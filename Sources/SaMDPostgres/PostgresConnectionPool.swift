@@ -267,18 +267,20 @@ private final class LastConnectError: Sendable {
     let value = Mutex<PostgresStoreError?>(nil)
 }
 
-/// Synchronous callers (the key store, the jobs) waiting for asynchronous work.
-enum Blocking {
+/// Synchronous callers (the key store, the jobs, the example commands' main threads) waiting for asynchronous work.
+package enum Blocking {
     /// Runs `body` in a task and blocks the calling thread until it finished (never call it on an event loop;
     /// `body` carries its own deadlines). The task runs on ``BlockingBridgeExecutor``'s threads, not Swift's
     /// cooperative pool: a caller that blocks a cooperative thread (a synchronous key-store call from async
-    /// code, a job started in a task) cannot starve the task it waits for.
-    static func wait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+    /// code, a job started in a task) cannot starve the task it waits for. The task releases `body` (and what it
+    /// captured) before the caller wakes (``HandOver``).
+    package static func wait<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
+        let work = HandOver(body)
         Task(executorPreference: BlockingBridgeExecutor.shared) {
             do {
-                box.result = .success(try await body())
+                box.result = .success(try await work.take()())
             } catch {
                 box.result = .failure(error)
             }
@@ -286,6 +288,30 @@ enum Blocking {
         }
         done.wait()
         return try box.result!.get()
+    }
+}
+
+/// Work handed to another thread or task, taken once and released there before it reports back: what the work
+/// captured (a store, a token's sessions) is then never released on that thread after the waiting caller went
+/// on — a command that returned and exited while a token session pool was released on another thread crashed
+/// in the token's teardown.
+///
+/// `@unchecked Sendable`: `work` is written at creation and taken under `lock`.
+package final class HandOver<Work>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var work: Work?
+
+    package init(_ work: Work) {
+        self.work = work
+    }
+
+    /// The work; it is no longer held here. A second call is a programming error.
+    package func take() -> Work {
+        self.lock.withLock {
+            defer { self.work = nil }
+            guard let work = self.work else { preconditionFailure("HandOver.take() called twice") }
+            return work
+        }
     }
 }
 

@@ -100,8 +100,15 @@ struct SBOMDocumentTests {
     /// This test bundle applies no plugin, so its SBOM is SaMDKit's graph: SaMDPostgres among the library
     /// products, with swift-crypto's and swift-nio-ssl's BoringSSL and the SCRAM-SHA-256 login in the CBOM (a
     /// protocol asset of type `other`). Both documents still validate.
+    ///
+    /// The inventory is of this test process, which runs every suite: shared objects that other suites made and
+    /// loaded (test PKCS #11 modules built in a temporary directory) are in it, honestly with no supplier
+    /// (`NOASSERTION`: installed by no package), which the NTIA check counts as a missing element. They are
+    /// left out here, as they are no part of the fallback graph under test (in the full suite's run they made
+    /// this test fail; alone it passed).
     @Test func theFallbackWithThePostgreSQLLoginPassesTheValidators() async throws {
-        let inventory = try SBOMInventory.current()
+        var inventory = try SBOMInventory.current()
+        inventory.components.removeAll { $0.kind == .library && $0.supplier == "NOASSERTION" && $0.path != nil }
         #expect(inventory.buildGraphSource == .samdKit)
         #expect(inventory.cryptographicAssets.contains { $0.reference == "crypto/scram-sha-256" })
         let cycloneDX = SBOMHarness.temporaryFile("fallback.cdx.json")

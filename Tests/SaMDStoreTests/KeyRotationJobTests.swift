@@ -171,6 +171,22 @@ struct KeyRotationJobTests {
         #expect(try fixture.keyStore.list().count == 1, "a refused job must not rotate")
     }
 
+    /// A lock released a moment later by another open file of rotation.lock — as a child process spawned by
+    /// another thread while a job ran holds that job's descriptor until its exec — is waited for, within
+    /// `JobLock.settleTimeout`: a second job run right after the first was once refused as a conflict.
+    @Test func aLockReleasedAMomentLaterIsWaitedForNotAConflict() throws {
+        let fixture = try StoreFixture(.passphrase)
+        let fd = open(fixture.storeDirectory + "/rotation.lock", O_RDWR | O_CREAT, 0o600)
+        try #require(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let released = Thread {
+            usleep(300_000)
+            close(fd)
+        }
+        released.start()
+        let report = try KeyRotationJob(store: fixture.store).run(newKEKVersion: true)
+        #expect(report.finished && report.target.version == 2)
+    }
+
     @Test(arguments: KeyStoreCustody.allCases)
     func aDamagedSubjectKeyIsReportedAndTheJobDoesNotClaimToHaveFinished(_ custody: KeyStoreCustody) throws {
         let fixture = try StoreFixture(custody)

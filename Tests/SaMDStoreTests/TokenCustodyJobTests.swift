@@ -3,9 +3,10 @@
 // only to learn which version seals: on a token store they failed with keyNotUsable before doing anything.
 //
 // One job per store: run back to back on one store beside the token-key suites (which spawn many child processes),
-// the second job sometimes (about 1 run in 5) saw "another key rotation job is running". The likely cause: the first
-// job's `flock` on rotation.lock is held, for a moment after the job ends, by a child process spawned while the job
-// ran (the descriptor lives in the child until its exec closes it). Not a token matter; reported, not fixed here.
+// the second job sometimes (about 1 run in 5) saw "another key rotation job is running": the first job's `flock` on
+// rotation.lock was still held, for a moment after the job ended, by a child process spawned while the job ran (the
+// descriptor lives in the child until its exec closes it). `JobLock` now waits for such a lock, within a bound
+// (KeyRotationJobTests.aLockReleasedAMomentLaterIsWaitedForNotAConflict).
 
 import Foundation
 import Logging
