@@ -264,6 +264,7 @@ let package = Package(
                 "SaMDEnvelope",
                 "SaMDKeys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Examples/samd-vault",

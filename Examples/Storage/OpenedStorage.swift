@@ -63,12 +63,16 @@ public func makePool(
 /// Opens the key store at `location` with the custody it records (a directory: as
 /// ``openKeyStore(at:passphraseFile:pinFile:pinFileHasOtherUse:lockTimeout:logger:)``; a database: its KEKs must be
 /// in a PKCS #11 token — a key store under a passphrase cannot be shared by instances and is refused).
-/// - Parameter pool: for a database, the pool to use (the record store's, when both are in one database); one is
-///   made otherwise.
+/// - Parameters:
+///   - pool: for a database, the pool to use (the record store's, when both are in one database); one is made
+///     otherwise, logging to `databaseLogger`.
+///   - databaseLogger: the logger of a pool made here (its connections' TLS handshakes are logged at info: a
+///     command-line tool that is not a service passes one at warning).
 /// - Throws: ``StorageAccessError`` for the database's errors; ``KeyStoreAccessError``; `EnvelopeError`.
 public func openKeys(
     at location: StorageLocation, passphraseFile: String?, pinFile: String?, pinFileHasOtherUse: Bool = false,
-    pool: PostgresConnectionPool? = nil, logger: Logger = Logger(label: "samdkit.keys")
+    pool: PostgresConnectionPool? = nil, logger: Logger = Logger(label: "samdkit.keys"),
+    databaseLogger: Logger = Logger(label: "samdkit.postgres")
 ) async throws -> OpenedKeys {
     switch location {
     case .directory(let directory):
@@ -78,7 +82,7 @@ public func openKeys(
         return OpenedKeys(store: opened.store, custody: opened.custody, postgres: nil)
     case .postgres(let database):
         let ownPool = pool == nil
-        let pool = try pool ?? makePool(database)
+        let pool = try pool ?? makePool(database, logger: databaseLogger)
         do {
             let recorded = RecordedCustody()
             let keys = try await PostgresKeyStore.open(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SaMDCrypto
 import SaMDEnvelope
 import SaMDExampleStorage
@@ -109,7 +110,8 @@ struct KeyStoreOptions: ParsableArguments {
         let (passphraseFile, pinFile) = (self.passphraseFile, self.pin.file)
         do {
             return try waitFor {
-                try await openKeys(at: location, passphraseFile: passphraseFile, pinFile: pinFile)
+                try await openKeys(
+                    at: location, passphraseFile: passphraseFile, pinFile: pinFile, databaseLogger: .quietDatabase)
             }
         } catch let error as StorageAccessError {
             throw Failure(status: error.exitStatus, message: error.reason)
@@ -356,4 +358,14 @@ enum PendingCleanup {
 func parentDirectory(of path: String) -> String {
     let parent = FilePath(path).removingLastComponent().string
     return parent.isEmpty ? "." : parent
+}
+
+extension Logger {
+    /// The logger of samd-vault's database pools: warnings and errors only. A one-shot command does not report
+    /// each connection's TLS handshake (info) among its own output.
+    static var quietDatabase: Logger {
+        var logger = Logger(label: "samdkit.postgres")
+        logger.logLevel = .warning
+        return logger
+    }
 }

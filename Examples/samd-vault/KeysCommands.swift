@@ -79,7 +79,7 @@ struct Keys: ParsableCommand {
             let created: (keys: [String], token: String)
             do {
                 created = try waitFor {
-                    let pool = try makePool(database)
+                    let pool = try makePool(database, logger: .quietDatabase)
                     do {
                         // The database is checked before the token is touched: a token holds one key store's keys,
                         // and keys generated for a store that then cannot be made would stay there.

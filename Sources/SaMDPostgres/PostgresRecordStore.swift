@@ -192,25 +192,9 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             return (address, upload, revision)
         }
         let (address, upload, keyRevision) = prepared
-        let limit = self.configuration.maximumRecordByteCount
-        var pending: [UInt8] = []
-        pending.reserveCapacity(Self.streamingPieceByteCount)
-        var received = 0
-        for try await piece in body {
-            received += piece.count
-            guard received <= limit else {
-                throw RecordStoreError(.limitExceeded, "a record is at most \(limit) bytes; more arrived")
-            }
-            if piece.withContiguousStorageIfAvailable({ pending.append(contentsOf: $0) }) == nil {
-                pending.append(contentsOf: piece)
-            }
-            if pending.count >= Self.streamingPieceByteCount {
-                let full = pending
-                try await self.run { try upload.seal(full) }
-                pending.removeAll(keepingCapacity: true)
-            }
+        let last = try await upload.sealPieces(of: body, limit: self.configuration.maximumRecordByteCount) {
+            try await self.run($0)
         }
-        let last = pending
         return try await self.run {
             try upload.seal(last)
             try upload.finish()
@@ -305,38 +289,16 @@ public final class PostgresRecordStore: RecordStore, Sendable {
     public func shred(subject: String) async throws -> ShredReceipt {
         try await self.run {
             let subjectIndex = try self.addressing.subjectIndex(subject)
-            let receipt: DestructionReceipt
-            do {
-                receipt = try self.keyStore.shred(subject: subject)
-            } catch let error as EnvelopeError where error.code == .keyNotFound {
-                let kept = try self.shredReceipt(subjectIndex: subjectIndex)
-                guard
-                    let erased = try EncryptedRecordStore.keyCall({ try self.keyStore.shredReceipt(subject: subject) }),
-                    erased.key.version > kept?.key.version ?? 0
-                else {
-                    guard let kept else { throw RecordStoreError(.notFound, "the subject has no key to shred") }
-                    let count = try self.blocking("counting shredded records") { connection in
+            return try SubjectShredding.shred(
+                subject: subject, keyStore: self.keyStore, logger: self.logger,
+                keptReceipt: { try self.shredReceipt(subjectIndex: subjectIndex) },
+                shreddedRecordCount: {
+                    try self.blocking("counting shredded records") { connection in
                         try await PostgresRecordRows.shreddedRecordCount(
                             connection, subjectIndex: subjectIndex, logger: self.logger)
                     }
-                    return ShredReceipt(receipt: kept, recordCount: count)
-                }
-                let count = try self.keep(erased, subjectIndex: subjectIndex)
-                self.logger.notice(
-                    "subject records shredded",
-                    metadata: [
-                        "event": "samd.store.subject-shredded", "key": "\(erased.key)", "records": "\(count)",
-                        "completed": "true",
-                    ])
-                return ShredReceipt(receipt: erased, recordCount: count)
-            } catch let error as EnvelopeError {
-                throw EncryptedRecordStore.keyError(error)
-            }
-            let count = try self.keep(receipt, subjectIndex: subjectIndex)
-            self.logger.notice(
-                "subject records shredded",
-                metadata: ["event": "samd.store.subject-shredded", "key": "\(receipt.key)", "records": "\(count)"])
-            return ShredReceipt(receipt: receipt, recordCount: count)
+                },
+                keep: { try self.keep($0, subjectIndex: subjectIndex) })
         }
     }
 
@@ -423,15 +385,9 @@ public final class PostgresRecordStore: RecordStore, Sendable {
         }
     }
 
-    /// Logs and returns the error for a row that is not what the store wrote.
+    /// Logs and returns the error for a row that is not what the store wrote (as the SQLite store does).
     func tampered(_ reason: String, underlying: EnvelopeError? = nil) -> RecordStoreError {
-        self.logger.warning(
-            "stored record failed authentication",
-            metadata: [
-                "event": "samd.store.record-authentication-failed",
-                "reason": "\(underlying.map { "\($0.code)" } ?? "row")",
-            ])
-        return RecordStoreError(.authenticationFailed, reason, underlying: underlying)
+        EncryptedRecordStore.tampered(reason, underlying: underlying, logger: self.logger)
     }
 
     /// Runs `body` on the store's threads.
@@ -485,32 +441,4 @@ public final class PostgresRecordStore: RecordStore, Sendable {
 package protocol PostgresBackedPersistence: KeyMetadataPersistence {
     /// The database the subject keys are in.
     var databaseLocation: PostgresLocation { get }
-}
-
-/// A streamed record being sealed: its key, sealer and spool file. Used by one task at a time, in turn.
-final class StreamedRecord: @unchecked Sendable {
-    let key: KeyIdentifier
-    let spool: RecordSpool
-    private let sealer: EnvelopeSealer
-
-    init(key: SealingKey, context: EncryptionContext, suite: PayloadSuite, spoolDirectory: String) throws {
-        do {
-            self.sealer = try EnvelopeSealer(context: context, to: key, suite: suite)
-            self.key = key.identifier
-        } catch let error as EnvelopeError {
-            throw EncryptedRecordStore.keyError(error)
-        }
-        self.spool = try RecordSpool(directory: spoolDirectory)
-        try self.sealer.header.withUnsafeBytes { try self.spool.append($0) }
-    }
-
-    func seal(_ plaintext: [UInt8]) throws {
-        try plaintext.withUnsafeBytes { bytes in
-            try self.sealer.update(bytes) { try self.spool.append($0) }
-        }
-    }
-
-    func finish() throws {
-        try self.sealer.finish { try self.spool.append($0) }
-    }
 }

@@ -1,11 +1,17 @@
-import Logging
+package import Logging
 package import SaMDEnvelope
 
 /// The store's errors for what the key store throws and for rows that are not what the store wrote.
 extension EncryptedRecordStore {
     /// Logs and returns the error for a row that is not what the store wrote.
     func tampered(_ reason: String, underlying: EnvelopeError? = nil) -> RecordStoreError {
-        self.logger.warning(
+        Self.tampered(reason, underlying: underlying, logger: self.logger)
+    }
+
+    /// Logs `samd.store.record-authentication-failed` (the envelope error's code or `row`; no identifier) and
+    /// returns `authenticationFailed` with `reason`: for a row that is not what the store wrote, in every backend.
+    package static func tampered(_ reason: String, underlying: EnvelopeError?, logger: Logger) -> RecordStoreError {
+        logger.warning(
             "stored record failed authentication",
             metadata: [
                 "event": "samd.store.record-authentication-failed",

@@ -245,39 +245,11 @@ public final class EncryptedRecordStore: Sendable {
     ///   ``RecordStoreError/Code/keyUnavailable``; ``RecordStoreError/Code/storage``.
     public func shred(subject: String) throws -> ShredReceipt {
         let subjectIndex = try self.subjectIndex(subject)
-        let receipt: DestructionReceipt
-        do {
-            receipt = try self.keyStore.shred(subject: subject)
-        } catch let error as EnvelopeError where error.code == .keyNotFound {
-            // No live key: shredded before. The database's receipt when it is there; otherwise the key was
-            // erased but its receipt never reached the database (busy, full, killed): finish that shredding
-            // now from the key store's receipt.
-            let kept = try self.shredReceipt(subjectIndex: subjectIndex)
-            guard let erased = try self.keyStoreShredReceipt(subject: subject),
-                erased.key.version > kept?.key.version ?? 0
-            else {
-                guard let kept else { throw RecordStoreError(.notFound, "the subject has no key to shred") }
-                return ShredReceipt(
-                    receipt: kept, recordCount: try self.shreddedRecordCount(subjectIndex: subjectIndex))
-            }
-            let count = try self.keep(erased, subjectIndex: subjectIndex)
-            self.logger.notice(
-                "subject records shredded",
-                metadata: [
-                    "event": "samd.store.subject-shredded", "key": "\(erased.key)", "records": "\(count)",
-                    "completed": "true",
-                ]
-            )
-            return ShredReceipt(receipt: erased, recordCount: count)
-        } catch let error as EnvelopeError {
-            throw Self.keyError(error)
-        }
-        let count = try self.keep(receipt, subjectIndex: subjectIndex)
-        self.logger.notice(
-            "subject records shredded",
-            metadata: ["event": "samd.store.subject-shredded", "key": "\(receipt.key)", "records": "\(count)"]
-        )
-        return ShredReceipt(receipt: receipt, recordCount: count)
+        return try SubjectShredding.shred(
+            subject: subject, keyStore: self.keyStore, logger: self.logger,
+            keptReceipt: { try self.shredReceipt(subjectIndex: subjectIndex) },
+            shreddedRecordCount: { try self.shreddedRecordCount(subjectIndex: subjectIndex) },
+            keep: { try self.keep($0, subjectIndex: subjectIndex) })
     }
 
     /// The key store's receipt of the subject's last shredding, rebuilt from its subject key.

@@ -243,26 +243,13 @@ public final class PostgresKeyPersistence: KeyMetadataPersistence {
     }
 
     public func metadataRevision() -> MetadataRevision? {
-        let ticket: KeyGenerationMirror.Ticket?
-        switch self.mirror.lookupMetadata() {
-        case .known(let generation):
-            self.counters.fromMirror.add(1, ordering: .relaxed)
-            return generation > 0 ? MetadataRevision([generation]) : nil
-        case .unknown(let unknown):
-            ticket = unknown
+        self.mirroredRevision(
+            self.mirror.lookupMetadata(), "read the key store's revision",
+            fill: { self.mirror.fillMetadata($0, ticket: $1) }
+        ) { connection in
+            try await Self.firstValue(
+                Int64.self, connection.query("SELECT generation FROM samd_key_metadata WHERE id = 1", logger: self.logger))
         }
-        self.counters.fromDatabase.add(1, ordering: .relaxed)
-        guard
-            case .some(let generation) = self.revision(
-                "read the key store's revision",
-                { connection in
-                    try await Self.firstValue(
-                        Int64.self,
-                        connection.query("SELECT generation FROM samd_key_metadata WHERE id = 1", logger: self.logger))
-                })
-        else { return nil }
-        self.mirror.fillMetadata(generation ?? 0, ticket: ticket)
-        return generation.map { MetadataRevision([$0]) }
     }
 
     public func writeMetadata(_ document: [UInt8]) throws -> MetadataRevision? {
@@ -319,27 +306,14 @@ public final class PostgresKeyPersistence: KeyMetadataPersistence {
 
     public func subjectRevision(named name: String) -> MetadataRevision? {
         guard Self.isSubjectName(name[...]) else { return nil }
-        let ticket: KeyGenerationMirror.Ticket?
-        switch self.mirror.lookupSubject(name) {
-        case .known(let generation):
-            self.counters.fromMirror.add(1, ordering: .relaxed)
-            return generation > 0 ? MetadataRevision([generation]) : nil
-        case .unknown(let unknown):
-            ticket = unknown
+        return self.mirroredRevision(
+            self.mirror.lookupSubject(name), "read a subject key's revision",
+            fill: { self.mirror.fillSubject(name, $0, ticket: $1) }
+        ) { connection in
+            try await Self.firstValue(
+                Int64.self,
+                connection.query("SELECT generation FROM samd_subject_key WHERE name = \(name)", logger: self.logger))
         }
-        self.counters.fromDatabase.add(1, ordering: .relaxed)
-        guard
-            case .some(let generation) = self.revision(
-                "read a subject key's revision",
-                { connection in
-                    try await Self.firstValue(
-                        Int64.self,
-                        connection.query(
-                            "SELECT generation FROM samd_subject_key WHERE name = \(name)", logger: self.logger))
-                })
-        else { return nil }
-        self.mirror.fillSubject(name, generation ?? 0, ticket: ticket)
-        return generation.map { MetadataRevision([$0]) }
     }
 
     public func subjectNames() throws -> [String] {
@@ -477,6 +451,27 @@ public final class PostgresKeyPersistence: KeyMetadataPersistence {
     /// ``database(_:_:)`` for a revision, which cannot throw: `nil` when the database cannot be read. When it is
     /// unavailable, the key store's next read on this thread (it reads the document next) fails at once with the
     /// same error rather than waiting for a connection again: an operation waits at most one lease timeout.
+    /// A revision (a generation; `nil` for no row): the mirror's when it knows it, otherwise read by `query`
+    /// and remembered under the lookup's ticket (`fill`: generation 0 for no row). `nil` too when the database
+    /// cannot tell (unavailable), so that the caller's cache is not trusted.
+    private func mirroredRevision(
+        _ lookup: KeyGenerationMirror.Lookup, _ action: String, fill: (Int64, KeyGenerationMirror.Ticket?) -> Void,
+        query: @escaping @Sendable (PostgresConnection) async throws -> Int64?
+    ) -> MetadataRevision? {
+        let ticket: KeyGenerationMirror.Ticket?
+        switch lookup {
+        case .known(let generation):
+            self.counters.fromMirror.add(1, ordering: .relaxed)
+            return generation > 0 ? MetadataRevision([generation]) : nil
+        case .unknown(let unknown):
+            ticket = unknown
+        }
+        self.counters.fromDatabase.add(1, ordering: .relaxed)
+        guard case .some(let generation) = self.revision(action, query) else { return nil }
+        fill(generation ?? 0, ticket)
+        return generation.map { MetadataRevision([$0]) }
+    }
+
     private func revision(
         _ action: String, _ body: @escaping @Sendable (PostgresConnection) async throws -> Int64?
     ) -> Int64?? {

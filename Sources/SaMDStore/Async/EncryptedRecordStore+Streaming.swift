@@ -1,6 +1,6 @@
 import Foundation
-import SaMDEnvelope
-import SaMDKeys
+package import SaMDEnvelope
+package import SaMDKeys
 
 extension EncryptedRecordStore {
     /// The plaintext a streamed put holds at most before it seals it: 1 MiB (then sealed into the spool file).
@@ -35,28 +35,11 @@ extension EncryptedRecordStore {
         let context = try Self.context(subject: subject, recordID: recordID, recordType: recordType)
         let limit = self.configuration.maximumRecordByteCount
         let upload = try await RecordStoreThreadPool.run {
-            try StreamedRecord(store: self, subject: subject, context: context)
+            let key = try Self.keyCall { try self.keyStore.subjectSealingKey(subject: subject) }
+            return try StreamedRecord(
+                key: key, context: context, suite: self.configuration.payloadSuite, spoolDirectory: self.directory)
         }
-        var pending: [UInt8] = []
-        pending.reserveCapacity(Self.streamingPieceByteCount)
-        var received = 0
-        for try await piece in body {
-            received += piece.count
-            guard received <= limit else {
-                throw RecordStoreError(.limitExceeded, "a record is at most \(limit) bytes; more arrived")
-            }
-            if piece.withContiguousStorageIfAvailable({ pending.append(contentsOf: $0) }) == nil {
-                pending.append(contentsOf: piece)
-            }
-            if pending.count >= Self.streamingPieceByteCount {
-                do {
-                    let full = pending
-                    try await RecordStoreThreadPool.run { try upload.seal(full) }
-                }
-                pending.removeAll(keepingCapacity: true)
-            }
-        }
-        let last = pending
+        let last = try await upload.sealPieces(of: body, limit: limit) { try await RecordStoreThreadPool.run($0) }
         return try await RecordStoreThreadPool.run {
             try upload.seal(last)
             try upload.finish()
@@ -84,32 +67,65 @@ extension EncryptedRecordStore {
     }
 }
 
-/// A streamed record being sealed: its key, sealer and spool file. Used by one task at a time, in turn (the
-/// caller's loop hands each piece to the thread pool and waits), hence `@unchecked Sendable`.
-private final class StreamedRecord: @unchecked Sendable {
-    let key: KeyIdentifier
-    let spool: RecordSpool
+/// A streamed record being sealed (both backends' streamed puts): its key, sealer and unnamed spool file, which
+/// holds the envelope's header and sealed chunks (ciphertext only). Used by one task at a time, in turn (the
+/// caller's loop hands each piece to a thread and waits), hence `@unchecked Sendable`.
+package final class StreamedRecord: @unchecked Sendable {
+    package let key: KeyIdentifier
+    package let spool: RecordSpool
     private let sealer: EnvelopeSealer
 
-    init(store: EncryptedRecordStore, subject: String, context: EncryptionContext) throws {
+    /// Starts the envelope under `key` for `context` in a new spool file in `spoolDirectory`.
+    /// - Throws: `RecordStoreError` — the sealer's `EnvelopeError` mapped by `EncryptedRecordStore.keyError(_:)`;
+    ///   `storage` when the spool file cannot be made or written.
+    package init(key: SealingKey, context: EncryptionContext, suite: PayloadSuite, spoolDirectory: String) throws {
         do {
-            let key = try store.keyStore.subjectSealingKey(subject: subject)
-            self.sealer = try EnvelopeSealer(context: context, to: key, suite: store.configuration.payloadSuite)
+            self.sealer = try EnvelopeSealer(context: context, to: key, suite: suite)
             self.key = key.identifier
         } catch let error as EnvelopeError {
             throw EncryptedRecordStore.keyError(error)
         }
-        self.spool = try RecordSpool(directory: store.directory)
+        self.spool = try RecordSpool(directory: spoolDirectory)
         try self.sealer.header.withUnsafeBytes { try self.spool.append($0) }
     }
 
-    func seal(_ plaintext: [UInt8]) throws {
+    /// Reads `body` to its end, sealing every full piece of `EncryptedRecordStore.streamingPieceByteCount`
+    /// bytes through `run` (the store's threads), and returns the last, partial piece, which the caller seals
+    /// with ``finish()`` and its commit.
+    /// - Throws: `RecordStoreError.limitExceeded` as soon as more than `limit` bytes arrived; what `body` or a
+    ///   seal throws.
+    package func sealPieces<Body: AsyncSequence>(
+        of body: Body, limit: Int, on run: (@escaping @Sendable () throws -> Void) async throws -> Void
+    ) async throws -> [UInt8] where Body.Element: Collection<UInt8> {
+        var pending: [UInt8] = []
+        pending.reserveCapacity(EncryptedRecordStore.streamingPieceByteCount)
+        var received = 0
+        for try await piece in body {
+            received += piece.count
+            guard received <= limit else {
+                throw RecordStoreError(.limitExceeded, "a record is at most \(limit) bytes; more arrived")
+            }
+            if piece.withContiguousStorageIfAvailable({ pending.append(contentsOf: $0) }) == nil {
+                pending.append(contentsOf: piece)
+            }
+            if pending.count >= EncryptedRecordStore.streamingPieceByteCount {
+                let full = pending
+                try await run { try self.seal(full) }
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        return pending
+    }
+
+    /// Seals `plaintext` into the spool file.
+    package func seal(_ plaintext: [UInt8]) throws {
         try plaintext.withUnsafeBytes { bytes in
             try self.sealer.update(bytes) { try self.spool.append($0) }
         }
     }
 
-    func finish() throws {
+    /// Seals the last chunk and the end of the envelope into the spool file.
+    package func finish() throws {
         try self.sealer.finish { try self.spool.append($0) }
     }
 }
