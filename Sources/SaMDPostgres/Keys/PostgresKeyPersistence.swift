@@ -248,7 +248,8 @@ public final class PostgresKeyPersistence: KeyMetadataPersistence {
             fill: { self.mirror.fillMetadata($0, ticket: $1) }
         ) { connection in
             try await Self.firstValue(
-                Int64.self, connection.query("SELECT generation FROM samd_key_metadata WHERE id = 1", logger: self.logger))
+                Int64.self,
+                connection.query("SELECT generation FROM samd_key_metadata WHERE id = 1", logger: self.logger))
         }
     }
 
