@@ -13,8 +13,9 @@ extension EncryptedRecordStore: KeyJobStore {
     /// rotation or re-key per store, across processes and instances. Closing the file, when the returned
     /// object is released or the process ends, releases it.
     /// - Returns: the lock, held until the returned object is released.
-    /// - Throws: ``RecordStoreError/Code/conflict`` when another job holds it; ``RecordStoreError/Code/storage``
-    ///   when the file cannot be opened (a link is refused).
+    /// - Throws: ``RecordStoreError/Code/conflict`` when another job holds it, still after 2 s of retries (every
+    ///   5 ms: a lock released a moment ago may be held by a child process that another thread is spawning,
+    ///   until its `exec`); ``RecordStoreError/Code/storage`` when the file cannot be opened (a link is refused).
     public func lockForKeyJob() throws -> any KeyJobLock {
         try JobLock(path: self.directory + "/" + Self.jobLockFileName)
     }

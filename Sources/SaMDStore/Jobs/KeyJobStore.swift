@@ -34,8 +34,9 @@ public protocol KeyJobStore: Sendable {
 
     // MARK: One job per store
 
-    /// Takes the store's one-job lock without waiting: one rotation or re-key runs per store at a time,
-    /// across every process and instance that opens it.
+    /// Takes the store's one-job lock without waiting for another job: one rotation or re-key runs per store at
+    /// a time, across every process and instance that opens it (``EncryptedRecordStore`` retries for up to 2 s,
+    /// for a lock a child process being spawned may still hold for a moment).
     /// - Returns: the lock, held until the returned object is released. A process that dies releases it
     ///   (``EncryptedRecordStore``: a `flock` on `rotation.lock` in its directory; on PostgreSQL: a session
     ///   advisory lock).
