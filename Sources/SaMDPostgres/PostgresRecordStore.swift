@@ -227,12 +227,9 @@ public final class PostgresRecordStore: RecordStore, Sendable {
                 try await PostgresRecordRows.read(connection, at: address, envelopeLimit: limit, logger: self.logger)
             }
             guard let found else {
-                if let receipt = try self.shredReceipt(subjectIndex: address.subjectIndex)
-                    ?? EncryptedRecordStore.keyCall({ try self.keyStore.shredReceipt(subject: subject) })
-                {
-                    throw RecordStoreError(.shredded, "the subject was crypto-shredded", receipt: receipt)
+                throw try self.addressing.absent(subject: subject) {
+                    try self.shredReceipt(subjectIndex: address.subjectIndex)
                 }
-                throw RecordStoreError(.notFound, "no record at this address")
             }
             let row: PostgresRecordRows.Row
             switch found {
@@ -246,38 +243,13 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             case .row(let value):
                 row = value
             }
-            guard EncryptedRecordStore.isValidRecordType(row.recordType),
-                RecordAddressing.addressByteCount(subject, recordID, row.recordType)
-                    <= EncryptedRecordStore.maximumAddressByteCount
-            else {
-                throw self.tampered("the stored row's record type does not fit the address it is stored at")
-            }
-            let context = try RecordAddressing.context(subject: subject, recordID: recordID, recordType: row.recordType)
-            do {
-                let keys = RecordAddressing.PatientKeyProvider(
-                    keyStore: self.keyStore, subjectKeyName: "s-" + address.subjectIndex)
-                return StoredRecord(
-                    recordType: row.recordType,
-                    payload: try Envelope.open(row.envelope, context: context, keys: keys),
-                    revision: row.revision,
-                    createdAt: Date(timeIntervalSince1970: row.createdAt),
-                    updatedAt: Date(timeIntervalSince1970: row.updatedAt)
-                )
-            } catch let error as EnvelopeError {
-                switch error.code {
-                case .keyDestroyed:
-                    throw RecordStoreError(
-                        .shredded, "the subject was crypto-shredded", underlying: error,
-                        receipt: try? self.shredReceipt(subjectIndex: address.subjectIndex))
-                case .authenticationFailed, .truncated, .malformed, .unsupportedVersion, .unsupportedSuite,
-                    .limitExceeded:
-                    throw self.tampered(
-                        "the stored row does not open under this address: tampered with or copied from another record",
-                        underlying: error)
-                default:
-                    throw EncryptedRecordStore.keyError(error)
-                }
-            }
+            return try self.addressing.open(
+                RecordAddressing.StoredRow(
+                    recordType: row.recordType, envelope: row.envelope, revision: row.revision,
+                    createdAt: row.createdAt, updatedAt: row.updatedAt),
+                subject: subject, recordID: recordID, at: address,
+                shredReceipt: { try? self.shredReceipt(subjectIndex: address.subjectIndex) },
+                tampered: { self.tampered($0, underlying: $1) })
         }
     }
 

@@ -10,9 +10,11 @@ extension EncryptedRecordStore {
     typealias Address = RecordAddressing.Address
     typealias PatientKeyProvider = RecordAddressing.PatientKeyProvider
 
+    /// The addressing over this store's key store.
+    var addressing: RecordAddressing { RecordAddressing(keyStore: self.keyStore) }
+
     func address(subject: String, recordID: String, recordType: String?) throws -> Address {
-        try RecordAddressing(keyStore: self.keyStore).address(
-            subject: subject, recordID: recordID, recordType: recordType)
+        try self.addressing.address(subject: subject, recordID: recordID, recordType: recordType)
     }
 
     static func addressByteCount(_ subject: String, _ recordID: String, _ recordType: String) -> Int {
@@ -20,7 +22,7 @@ extension EncryptedRecordStore {
     }
 
     func subjectIndex(_ subject: String) throws -> String {
-        try RecordAddressing(keyStore: self.keyStore).subjectIndex(subject)
+        try self.addressing.subjectIndex(subject)
     }
 
     static func context(subject: String, recordID: String, recordType: String) throws -> EncryptionContext {

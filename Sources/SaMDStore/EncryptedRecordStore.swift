@@ -188,46 +188,21 @@ public final class EncryptedRecordStore: Sendable {
     ///   ``RecordStoreError/Code/keyUnavailable``; ``RecordStoreError/Code/storage``.
     public func get(subject: String, recordID: String) throws -> StoredRecord {
         let address = try self.address(subject: subject, recordID: recordID, recordType: nil)
-        let found = try self.readRecordRow(at: address)
-        guard let found else {
+        guard let found = try self.readRecordRow(at: address) else {
             // The rows of a shredded subject are deleted: its receipt, kept in the database or else rebuilt
             // from the key store, says so.
-            if let receipt = try self.shredReceipt(subjectIndex: address.subjectIndex)
-                ?? self.keyStoreShredReceipt(subject: subject)
-            {
-                throw RecordStoreError(.shredded, "the subject was crypto-shredded", receipt: receipt)
+            throw try self.addressing.absent(subject: subject) {
+                try self.shredReceipt(subjectIndex: address.subjectIndex)
             }
-            throw RecordStoreError(.notFound, "no record at this address")
         }
         let columns = found.columns
-        guard Self.addressByteCount(subject, recordID, columns.recordType) <= Self.maximumAddressByteCount else {
-            throw self.tampered("the stored row's record type does not fit the address it is stored at")
-        }
-        let context = try Self.context(subject: subject, recordID: recordID, recordType: columns.recordType)
-        do {
-            // Only this patient's own subject key may open the record (see PatientKeyProvider).
-            let keys = PatientKeyProvider(keyStore: self.keyStore, subjectKeyName: "s-" + address.subjectIndex)
-            return StoredRecord(
-                recordType: columns.recordType,
-                payload: try Envelope.open(found.envelope, context: context, keys: keys),
-                revision: columns.revision,
-                createdAt: Date(timeIntervalSince1970: columns.createdAt),
-                updatedAt: Date(timeIntervalSince1970: columns.updatedAt)
-            )
-        } catch let error as EnvelopeError {
-            switch error.code {
-            case .keyDestroyed:
-                throw RecordStoreError(
-                    .shredded, "the subject was crypto-shredded", underlying: error,
-                    receipt: try? self.shredReceipt(subjectIndex: address.subjectIndex))
-            case .authenticationFailed, .truncated, .malformed, .unsupportedVersion, .unsupportedSuite, .limitExceeded:
-                throw self.tampered(
-                    "the stored row does not open under this address: tampered with or copied from another record",
-                    underlying: error)
-            default:
-                throw Self.keyError(error)
-            }
-        }
+        return try self.addressing.open(
+            RecordAddressing.StoredRow(
+                recordType: columns.recordType, envelope: found.envelope, revision: columns.revision,
+                createdAt: columns.createdAt, updatedAt: columns.updatedAt),
+            subject: subject, recordID: recordID, at: address,
+            shredReceipt: { try? self.shredReceipt(subjectIndex: address.subjectIndex) },
+            tampered: { self.tampered($0, underlying: $1) })
     }
 
     /// Crypto-shreds `subject`: destroys its key in the key store, deletes the rows sealed under it, and keeps
