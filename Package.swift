@@ -506,13 +506,15 @@ let package = Package(
         .testTarget(
             name: "SaMDPostgresTests",
             dependencies: [
-                "SaMDPostgres", "SaMDLocalPostgres", "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDTestSupport",
-                "SaMDTLSTestSupport", "SaMDKeysTestSupport",
+                "SaMDPostgres", "SaMDLocalPostgres", "SaMDStore", "SaMDKeys", "SaMDEnvelope", "SaMDCrypto",
+                "SaMDTestSupport", "SaMDTLSTestSupport", "SaMDKeysTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // The PostgreSQL formats' fixtures: the DDL, its catalog, a version 1 store (PostgresFormat.md).
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -31,9 +31,7 @@ enum PostgresSchema {
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(\(Self.lockClass), \(Self.migrationLock))", logger: logger
             ).drain()
-            try await connection.query(
-                "CREATE TABLE IF NOT EXISTS samd_schema_version (component text PRIMARY KEY, version integer NOT NULL)",
-                logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: Self.versionTable), logger: logger)
             var recorded: Int32 = 0
             for try await version in try await connection.query(
                 "SELECT version FROM samd_schema_version WHERE component = \(component)", logger: logger
@@ -71,8 +69,14 @@ enum PostgresSchema {
         }
     }
 
-    /// The record store's tables, version 1. No identifier in clear: `record_index` is HMAC-SHA-256(index key,
-    /// subject ‖ record id), `subject_index` the subject key's blind name without `s-`.
+    /// The table of every component's version, made if missing by every migration, under the lock
+    /// (PostgresFormat.md quotes it; `PostgresFormatTests` checks the quote).
+    static let versionTable =
+        "CREATE TABLE IF NOT EXISTS samd_schema_version (component text PRIMARY KEY, version integer NOT NULL)"
+
+    /// The record store's tables, version 1. No identifier in clear: `record_index` is the key store's blind index
+    /// of (subject, record id) in the domain `samd-store-record` (HMAC-SHA-256 under the index key, 32 bytes),
+    /// `subject_index` the subject key's blind name without `s-`. PostgresFormat.md gives every byte.
     static let recordsV1 = [
         """
         CREATE TABLE samd_record (

@@ -17,13 +17,14 @@ import Synchronization
 /// starting together do not race; the version, ``schemaVersion``, is recorded in `samd_schema_version` as
 /// component `keys`; a database recording a newer version is refused with ``PostgresStoreError/Code/schema``):
 /// ```sql
-/// CREATE SEQUENCE samd_key_generation;
-/// CREATE TABLE samd_key_metadata (id integer PRIMARY KEY CHECK (id = 1), document bytea NOT NULL,
-///     generation bigint NOT NULL);
-/// CREATE TABLE samd_subject_key (name text PRIMARY KEY CHECK (name ~ '^s-[0-9a-f]{32}$'),
+/// CREATE SEQUENCE IF NOT EXISTS samd_key_generation;
+/// CREATE TABLE IF NOT EXISTS samd_key_metadata (id integer PRIMARY KEY CHECK (id = 1),
 ///     document bytea NOT NULL, generation bigint NOT NULL);
-/// CREATE TABLE samd_key_receipt (name text PRIMARY KEY, document bytea NOT NULL);
+/// CREATE TABLE IF NOT EXISTS samd_subject_key (name text PRIMARY KEY CHECK (name ~ '^s-[0-9a-f]{32}$'),
+///     document bytea NOT NULL, generation bigint NOT NULL);
+/// CREATE TABLE IF NOT EXISTS samd_key_receipt (name text PRIMARY KEY, document bytea NOT NULL);
 /// ```
+/// (<doc:PostgresFormat> quotes them exactly and gives every column byte by byte.)
 /// The documents are the bytes `FileKeyStore` encodes (KeyStoreFormat.md: `keystore.json`'s document, a subject
 /// file, a receipt), never interpreted here. Every write of the metadata or of subject records is one statement
 /// (one transaction) that sets `generation = nextval('samd_key_generation')` — taken after the row is locked, so
@@ -36,8 +37,9 @@ import Synchronization
 ///
 /// `metadataRevision()` and `subjectRevision(named:)` are asked without a lock at every use of the data path.
 /// They are answered from a *mirror* of generations in this process (the metadata's, and up to `mirrorCapacity`
-/// subjects', emptied when full), filled by this process's reads and writes and kept current by a listener: a
-/// connection of its own (not the pool's) running `LISTEN samd_keys`, which applies every notification. While
+/// subjects', emptied when full), filled by this process's reads and writes and kept current by a listener, a
+/// connection of its own (not the pool's) running `LISTEN samd_keys`: a notification makes the mirror forget what
+/// it names (a generation is never taken from one), so that the next use reads it again. While
 /// the listener is not listening — at start, after its connection was lost, while it connects again (back-off up
 /// to 5 s) — the mirror is emptied and not trusted: these two methods ask the database (one round trip), and
 /// answer `nil` when it cannot be reached (so `FileKeyStore` does not cache). Once the listener is back, entries
