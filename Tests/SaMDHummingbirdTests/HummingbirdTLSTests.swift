@@ -42,6 +42,15 @@ struct HummingbirdTLSTests {
             logger: logger)
     }
 
+    /// A client context presenting `name`'s certificate (`device`, `reader`), trusting the suite's root.
+    static func clientContext(_ name: String) throws -> TLSContext {
+        let files = Self.pki.files
+        return try TLSContext(
+            configuration: .deviceClient(
+                identity: .files(certificateChain: files.certificate(name), privateKey: files.key(name)),
+                trustRoots: .file(files.rootCA)))
+    }
+
     /// curl with `client`'s certificate (or none), `--max-time 20`: its output (`-w` appended) and status.
     static func curl(_ client: String?, _ arguments: [String]) async throws -> ChildProcess.Run {
         let files = Self.pki.files
@@ -205,10 +214,7 @@ struct HummingbirdTLSTests {
         let context = try TLSContext(
             configuration: .gatewayServer(
                 identity: .files(certificateChain: cert, privateKey: key), clientTrustRoots: .file(files.rootCA)))
-        let client = try TLSContext(
-            configuration: .deviceClient(
-                identity: .files(certificateChain: files.certificate("device"), privateKey: files.key("device")),
-                trustRoots: .file(files.rootCA)))
+        let client = try Self.clientContext("device")
         func servedSPKI(_ port: Int) async throws -> [UInt8]? {
             let connection = try await TLSClient.connect(host: "127.0.0.1", port: port, context: client)
             let spki = connection.peer?.spkiSHA256
@@ -243,11 +249,7 @@ struct HummingbirdTLSTests {
     }
 
     @Test func aClientContextCannotServe() throws {
-        let files = Self.pki.files
-        let client = try TLSContext(
-            configuration: .deviceClient(
-                identity: .files(certificateChain: files.certificate("device"), privateKey: files.key("device")),
-                trustRoots: .file(files.rootCA)))
+        let client = try Self.clientContext("device")
         #expect(throws: TLSError(.invalidConfiguration, "")) { try HTTPServerBuilder.samdTLS(context: client) }
     }
 }
