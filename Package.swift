@@ -257,7 +257,9 @@ let package = Package(
             name: "samd-vault",
             dependencies: [
                 "SaMDOpenSSLSupport",
+                "SaMDExampleStorage",
                 "SaMDExampleSupport",
+                "SaMDPostgres",
                 "SaMDCrypto",
                 "SaMDEnvelope",
                 "SaMDKeys",
@@ -281,6 +283,17 @@ let package = Package(
             plugins: ["SaMDBuildGraphPlugin"]
         ),
 
+        // Locations of the example programs' stores: a directory or a PostgreSQL database, both opened the same way
+        // (samd-gateway, samd-vault, samd-demo). The agent does not link it.
+        .target(
+            name: "SaMDExampleStorage",
+            dependencies: [
+                "SaMDEnvelope", "SaMDExampleSupport", "SaMDKeys", "SaMDPostgres", "SaMDStore",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/Storage",
+            swiftSettings: swiftSettings
+        ),
         // The records client and what the agent and gateway share: HTTP/1.1 over SaMDTLS (NIOHTTP1) from the
         // device side. Not a product: example code, built only for the programs below and their tests.
         .target(
@@ -341,7 +354,7 @@ let package = Package(
             name: "samd-gateway",
             dependencies: [
                 "SaMDEnvelope", "SaMDRecordGateway",
-                "SaMDRecordService", "SaMDExampleSupport", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
+                "SaMDRecordService", "SaMDExampleStorage", "SaMDExampleSupport", "SaMDStore", "SaMDTLS", "SaMDKeys", "SaMDCrypto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -364,6 +377,8 @@ let package = Package(
             dependencies: [
                 "SaMDRecordService", "SaMDRecordGateway", "SaMDExampleSupport", "SaMDDevPKI", "SaMDStore", "SaMDTLS",
                 "SaMDKeys", "SaMDEnvelope", "SaMDCrypto", "SaMDOpenSSLSupport",
+                // --postgres: two instances over a PostgreSQL server the demo starts itself.
+                "SaMDExampleStorage", "SaMDPostgres", "SaMDLocalPostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -527,7 +542,7 @@ let package = Package(
                 "SaMDEnvelope", "SaMDCrypto",
                 "SaMDRecordService", "SaMDRecordGateway", "SaMDStore", "SaMDKeys", "SaMDTLS", "SaMDTLSTestSupport",
                 "SaMDTestSupport", "SaMDExampleSupport", "samd-gateway", "samd-agent", "samd-demo", "samd-vault",
-                "SaMDOpenSSLSupport",
+                "SaMDOpenSSLSupport", "SaMDLocalPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

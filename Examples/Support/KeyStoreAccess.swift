@@ -4,7 +4,7 @@ public import Logging
 import SaMDCrypto
 import SaMDEnvelope
 public import SaMDKeys
-import SaMDOpenSSLSupport
+package import SaMDOpenSSLSupport
 
 /// A key store that could not be opened for a reason a program reports with its own exit code: the PIN or the
 /// token of a token store, or a secret option that does not fit the store's custody. Errors of the store itself
@@ -89,23 +89,9 @@ public func openKeyStore(
         opening: directory,
         custody: { record in
             recorded = record
-            if let uri = record.pkcs11URI {
-                if passphraseFile != nil {
-                    throw KeyStoreAccessError(
-                        .usage,
-                        "key store \(directory): its KEKs are in a PKCS #11 token; it opens with the token's PIN "
-                            + "(--pin-file or SAMD_PKCS11_PIN), not a passphrase file")
-                }
-                return try openTokenCustody(record, uri: uri, pinFile: pinFile)
-            }
-            if pinFile != nil, !pinFileHasOtherUse {
-                throw KeyStoreAccessError(
-                    .usage,
-                    "key store \(directory): its KEKs are under a passphrase (--passphrase-file or SAMD_PASSPHRASE); "
-                        + "--pin-file is for a key store in a PKCS #11 token")
-            }
-            let passphrase = try passphraseFile.map(Passphrase.fromFile) ?? Passphrase.fromEnvironment()
-            return try PassphraseCustody(opening: record, passphrase: passphrase)
+            return try custodyForOpening(
+                record, store: directory, passphraseFile: passphraseFile, pinFile: pinFile,
+                pinFileHasOtherUse: pinFileHasOtherUse)
         },
         lockTimeout: lockTimeout, logger: logger)
     guard let recorded else {
@@ -114,14 +100,38 @@ public func openKeyStore(
     return OpenedKeyStore(store: store, custody: recorded)
 }
 
-/// Makes a new token custody for `samd-vault keys init --kek URI`: the PIN read as for opening, the module loaded
-/// and the store's keys generated in the token (`PKCS11Custody.create(uri:pin:)`).
-/// - Parameter uri: the `--kek` value, `pkcs11:token=LABEL[;object=records]?module-path=/absolute/module.so`.
-/// - Throws: ``KeyStoreAccessError`` — `usage` for a value that is not an RFC 7512 URI, holds `pin-value` (in the
-///   query or the path), a `pin-source` or an attribute RFC 7512 does not define, or names no token or no absolute
-///   module path; `pinUnavailable`; `tokenUnavailable`; `EnvelopeError` from the token (an
-///   object name other than `records`, a token that already holds a key store's keys).
-public func createTokenCustody(uri text: String, pinFile: String?) throws -> PKCS11Custody {
+/// The custody a key store's `record` names, with the one secret it needs: the token's PIN from `pinFile` or
+/// `SAMD_PKCS11_PIN`, or the passphrase from `passphraseFile` or `SAMD_PASSPHRASE` (see
+/// ``openKeyStore(at:passphraseFile:pinFile:pinFileHasOtherUse:lockTimeout:logger:)``). `store` names the store in
+/// messages (a directory or a database).
+/// - Throws: ``KeyStoreAccessError`` — `usage`, `pinUnavailable`, `tokenUnavailable`; `EnvelopeError` (a wrong
+///   passphrase).
+public func custodyForOpening(
+    _ record: KEKCustodyRecord, store: String, passphraseFile: String?, pinFile: String?, pinFileHasOtherUse: Bool
+) throws -> any KEKCustody {
+    if let uri = record.pkcs11URI {
+        if passphraseFile != nil {
+            throw KeyStoreAccessError(
+                .usage,
+                "key store \(store): its KEKs are in a PKCS #11 token; it opens with the token's PIN "
+                    + "(--pin-file or SAMD_PKCS11_PIN), not a passphrase file")
+        }
+        return try openTokenCustody(record, uri: uri, pinFile: pinFile)
+    }
+    if pinFile != nil, !pinFileHasOtherUse {
+        throw KeyStoreAccessError(
+            .usage,
+            "key store \(store): its KEKs are under a passphrase (--passphrase-file or SAMD_PASSPHRASE); "
+                + "--pin-file is for a key store in a PKCS #11 token")
+    }
+    let passphrase = try passphraseFile.map(Passphrase.fromFile) ?? Passphrase.fromEnvironment()
+    return try PassphraseCustody(opening: record, passphrase: passphrase)
+}
+
+/// `--kek`'s URI checked as `samd-vault keys init` needs it, before anything is touched: an RFC 7512 URI naming a
+/// token and an absolute module path, without `pin-value`, `pin-source` or attributes SaMDKit does not understand.
+/// - Throws: ``KeyStoreAccessError`` (`usage`).
+package func checkedTokenURI(_ text: String) throws -> PKCS11URI {
     let uri: PKCS11URI
     do {
         uri = try PKCS11URI(parsing: text)
@@ -148,6 +158,20 @@ public func createTokenCustody(uri text: String, pinFile: String?) throws -> PKC
         throw KeyStoreAccessError(
             .usage, "--kek: the PKCS #11 URI names its module by absolute path (?module-path=/path/to/module.so)")
     }
+    return uri
+}
+
+/// Makes a new token custody for `samd-vault keys init --kek URI`: the PIN read as for opening, the module loaded
+/// and the store's keys generated in the token (`PKCS11Custody.create(uri:pin:)`).
+/// - Parameter uri: the `--kek` value, `pkcs11:token=LABEL[;object=records]?module-path=/absolute/module.so`.
+/// - Throws: ``KeyStoreAccessError`` — `usage` for a value that is not an RFC 7512 URI, holds `pin-value` (in the
+///   query or the path), a `pin-source` or an attribute RFC 7512 does not define, or names no token or no absolute
+///   module path; `pinUnavailable`; `tokenUnavailable`; `EnvelopeError` from the token (an
+///   object name other than `records`, a token that already holds a key store's keys).
+public func createTokenCustody(uri text: String, pinFile: String?) throws -> PKCS11Custody {
+    let uri = try checkedTokenURI(text)
+    let token = uri.token ?? "?"
+    let module = uri.modulePath ?? "?"
     let pin = try readPIN(pinFile)
     do {
         return try PKCS11Custody.create(uri: uri, pin: pin)

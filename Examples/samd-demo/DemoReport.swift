@@ -17,14 +17,16 @@ struct DemoReport {
     var readSeconds = 0.0
     var sealMiBPerSecond = 0.0
     var openMiBPerSecond = 0.0
-    var handshakesSucceeded = 0
-    var handshakesFailed = 0
+    /// TLS handshakes at each gateway: its name (`nil` for the demo's only one), succeeded, refused.
+    var handshakes: [(gateway: String?, succeeded: Int, failed: Int)] = []
     var rotationSeconds = 0.0
     var subjectKeysRewrapped = 0
+    /// The re-key of every subject (`--postgres`): records rewrapped, seconds.
+    var rekey: (recordsRewrapped: Int, seconds: Double)?
     var shreddedRecords = 0
-    /// Where the keys are, for a demo whose KEK and TLS key are in a PKCS #11 token (empty otherwise): rows of the
-    /// summary.
-    var keyLocations: [(String, String)] = []
+    /// Where the keys are (a demo whose KEK and TLS key are in a PKCS #11 token) and the records (`--postgres`):
+    /// rows of the summary; empty otherwise.
+    var locations: [(String, String)] = []
 
     var allPassed: Bool {
         !self.checks.isEmpty && self.checks.allSatisfy(\.passed)
@@ -37,26 +39,29 @@ struct DemoReport {
 
     func summaryTable() -> String {
         let mib = Double(self.byteCount) / 1_048_576
-        let rows: [(String, String)] =
-            [
-                ("records", "\(self.recordCount) over \(self.subjectCount) subjects"),
-                ("bytes", "\(self.byteCount) (\(String(format: "%.2f", mib)) MiB)"),
-                ("upload over mTLS (device → gateway → store)", Self.rate(mib, self.uploadSeconds)),
-                ("read back over mTLS (store → gateway → reader)", Self.rate(mib, self.readSeconds)),
-                ("envelope seal, in process", String(format: "%.1f MiB/s", self.sealMiBPerSecond)),
-                ("envelope open, in process", String(format: "%.1f MiB/s", self.openMiBPerSecond)),
+        var rows: [(String, String)] = [
+            ("records", "\(self.recordCount) over \(self.subjectCount) subjects"),
+            ("bytes", "\(self.byteCount) (\(String(format: "%.2f", mib)) MiB)"),
+            ("upload over mTLS (device → gateway → store)", Self.rate(mib, self.uploadSeconds)),
+            ("read back over mTLS (store → gateway → reader)", Self.rate(mib, self.readSeconds)),
+            ("envelope seal, in process", String(format: "%.1f MiB/s", self.sealMiBPerSecond)),
+            ("envelope open, in process", String(format: "%.1f MiB/s", self.openMiBPerSecond)),
+            self.handshakesRow,
+            (
+                "KEK rotation (subject keys rewrapped)",
+                String(format: "%d in %.3f s", self.subjectKeysRewrapped, self.rotationSeconds)
+            ),
+        ]
+        if let rekey = self.rekey {
+            rows.append(
                 (
-                    "TLS handshakes at the gateway",
-                    "\(self.handshakesSucceeded) succeeded, \(self.handshakesFailed) refused"
-                ),
-                (
-                    "KEK rotation (subject keys rewrapped)",
-                    String(format: "%d in %.3f s", self.subjectKeysRewrapped, self.rotationSeconds)
-                ),
-                ("records crypto-shredded", "\(self.shreddedRecords)"),
-            ] + self.keyLocations + [
-                ("checks", "\(self.checks.filter(\.passed).count) of \(self.checks.count) passed")
-            ]
+                    "subject re-key (records rewrapped)",
+                    String(format: "%d in %.3f s", rekey.recordsRewrapped, rekey.seconds)
+                ))
+        }
+        rows.append(("records crypto-shredded", "\(self.shreddedRecords)"))
+        rows += self.locations
+        rows.append(("checks", "\(self.checks.filter(\.passed).count) of \(self.checks.count) passed"))
         let width = rows.map(\.0.count).max() ?? 0
         let line = String(repeating: "-", count: width + 2) + "+" + String(repeating: "-", count: 40)
         var text = line + "\n"
@@ -68,6 +73,19 @@ struct DemoReport {
             text += "\n (a debug build: `swift run -c release samd-demo` gives release figures)"
         #endif
         return text
+    }
+
+    /// "TLS handshakes at the gateway" — or, with several, at each of them.
+    var handshakesRow: (String, String) {
+        guard self.handshakes.count > 1 else {
+            let only = self.handshakes.first
+            return ("TLS handshakes at the gateway", "\(only?.succeeded ?? 0) succeeded, \(only?.failed ?? 0) refused")
+        }
+        return (
+            "TLS handshakes at the gateways",
+            self.handshakes.map { "\($0.gateway ?? "?"): \($0.succeeded) succeeded, \($0.failed) refused" }.joined(
+                separator: "; ")
+        )
     }
 
     static func rate(_ mib: Double, _ seconds: Double) -> String {

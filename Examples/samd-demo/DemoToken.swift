@@ -28,6 +28,8 @@ struct DemoToken {
     static let gatewayKeyID = Array("samd-gateway-tls".utf8)
     /// What `C_GetInfo` names as SoftHSM2's manufacturer.
     static let softHSMManufacturer = "SoftHSM"
+    /// The file of the work directory that holds the user PIN (0600).
+    static let userPINFileName = "token-user-pin"
 
     /// The module's path as given (absolute).
     let modulePath: String
@@ -62,7 +64,7 @@ struct DemoToken {
 
         let userPINText = try Self.randomPIN()
         let securityOfficerPINText = try Self.randomPIN()
-        try work.writePrivate(userPINText + "\n", to: "token-user-pin")
+        try work.writePrivate(userPINText + "\n", to: Self.userPINFileName)
         try work.writePrivate(securityOfficerPINText + "\n", to: "token-so-pin")
         let userPIN = try SecureBytes(copying: Array(userPINText.utf8))
         let securityOfficerPIN = try SecureBytes(copying: Array(securityOfficerPINText.utf8))
@@ -158,6 +160,27 @@ struct DemoToken {
         } catch {
             return (false, "\(label): \(error)")
         }
+    }
+
+    /// Where each key is: rows of the summary. `versions`: the key store's KEK versions and their states.
+    func locations(versions: [ManagedKey]) -> [(String, String)] {
+        let objects = versions.map { "\($0.identifier) \($0.state)" }
+        return [
+            (
+                "KEK custody",
+                "PKCS #11 token \(Self.label), module \(escapingControlCharacters(self.modulePath)) (\(escapingControlCharacters(self.module.information.manufacturer)) \(self.module.information.libraryVersion))"
+            ),
+            (
+                "KEK objects in the token",
+                "AES-256 KEKs \(objects.joined(separator: ", ")) (a destroyed one is gone from the token); \(PKCS11Custody.indexWrapKeyLabel), \(PKCS11Custody.metadataMACKeyLabel)"
+            ),
+            ("gateway TLS key in the token", "\(Self.gatewayKeyLabel): EC P-256, signs every handshake there"),
+            ("KEK and TLS key outside the token", "never: generated inside it, sensitive, never extractable"),
+            (
+                "records sealed under",
+                "per-subject keys wrapped by the token's KEK (CKM_AES_GCM in the token); a token KEK never seals records directly"
+            ),
+        ]
     }
 
     /// 24 hex digits from SaMDCrypto's DRBG.

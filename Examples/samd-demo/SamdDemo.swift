@@ -26,9 +26,24 @@ struct SamdDemo: AsyncParsableCommand {
             Another module is refused (exit 69): initialising a token erases it, so use a token you made with \
             samd-vault keys init --kek pkcs11:… and samd-gateway --key pkcs11:… instead.
 
+            With --postgres the demo runs two instances of the service, A and B — two record stores, two key \
+            stores, two gateways on two ports, as two processes would — over one PostgreSQL database of a server \
+            it starts in its work directory (postgres/: initdb, as the postgres user when run as root, which \
+            makes the work directory 0711 so that user can enter it; TLS 1.3 only, on 127.0.0.1 and a free port, \
+            with the PKI's server certificate). The key store is in the database with its KEK in a SoftHSM2 \
+            token, as above (--pkcs11-module, by default /usr/lib/softhsm/libsofthsm2.so): A creates it, B opens \
+            it from the custody record in the database and the PIN file. The device uploads through A, the \
+            reader reads every record back through B, the KEK rotation and then a re-key of every subject run \
+            over A's store while both gateways serve reads, a shredding through A answers 410 through B, and the \
+            scan reads PostgreSQL's data files (after CHECKPOINT) and its log. The server is stopped at the end, \
+            when a step fails, and on SIGINT or SIGTERM; with --work-directory its files are kept there, \
+            otherwise they are removed with the rest.
+
             Exit codes: 0 every check passed; 1 a check failed; 64 usage; 65 a file larger than a record may be, \
-            or too many files; 66 no records; 69 the PKCS #11 module is not SoftHSM2 or the token cannot be made; \
-            70 internal error; 73 the work directory cannot be made.
+            or too many files; 66 no records; 69 the PKCS #11 module is not SoftHSM2 or the token cannot be made, \
+            or (--postgres) SoftHSM2's module is missing or PostgreSQL cannot be started; 70 internal error; 73 \
+            the work directory cannot be made; with --postgres, 130 (SIGINT) or 143 (SIGTERM) when interrupted, \
+            the server stopped.
             """
     )
 
@@ -45,7 +60,7 @@ struct SamdDemo: AsyncParsableCommand {
     @Option(
         name: .long,
         help:
-            "Keep the PKI, key store (its passphrase in DIR/passphrase, 0600; with --pkcs11-module the token and its PINs) and database here (created 0700; must not exist). Default: a temporary directory, removed at the end."
+            "Keep the PKI, key store (its passphrase in DIR/passphrase, 0600; with --pkcs11-module the token and its PINs) and database (with --postgres the stopped server's files, DIR/postgres) here (created 0700; must not exist). Default: a temporary directory, removed at the end."
     )
     var workDirectory: String?
 
@@ -55,6 +70,13 @@ struct SamdDemo: AsyncParsableCommand {
             "SoftHSM2's PKCS #11 module (absolute path): make a fresh SoftHSM2 token in the work directory (SOFTHSM2_CONF is set to it) and keep the KEK and the gateway's TLS key in it, generated there. Other modules are refused.",
             valueName: "path"))
     var pkcs11Module: String?
+
+    @Flag(
+        name: .long,
+        help:
+            "Run two instances (two key stores, record stores and gateways) over one PostgreSQL database of a server the demo starts in its work directory and stops at the end; the KEK in a SoftHSM2 token (--pkcs11-module, default /usr/lib/softhsm/libsofthsm2.so)."
+    )
+    var postgres = false
 
     @Flag(name: .long, help: "Print the gateway's and the stores' security events (swift-log) on standard error.")
     var verbose = false
@@ -83,7 +105,7 @@ struct SamdDemo: AsyncParsableCommand {
         }
         let options = DemoOptions(
             recordsDirectory: input, subjectCount: self.subjects, workDirectory: self.workDirectory,
-            pkcs11ModulePath: self.pkcs11Module)
+            pkcs11ModulePath: self.pkcs11Module, postgres: self.postgres)
         let report: DemoReport
         do {
             report = try await Demo(options: options).run { line in printLine(line) }

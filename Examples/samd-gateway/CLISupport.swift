@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDExampleStorage
 import SaMDExampleSupport
 import SaMDKeys
 import SaMDRecordGateway
@@ -65,22 +66,26 @@ enum GatewayExitCodes {
     }
 }
 
-/// The record store and the key store under it, opened as `samd-vault` opens a key store: with the custody the
-/// key store records — its passphrase from `--passphrase-file` or the `SAMD_PASSPHRASE` environment variable, or,
-/// for a key store whose KEKs are in a PKCS #11 token, the token's user PIN from `--pin-file` or `SAMD_PKCS11_PIN`
-/// (the command's own PIN option: `serve`'s is the one of its TLS options) — never from the command line.
+/// The record store and the key store under it — two directories (SQLite and files, one machine) or two
+/// PostgreSQL URLs (several instances over one database; the key store's KEKs in a PKCS #11 token) — opened as
+/// `samd-vault` opens a key store: with the custody the key store records — its passphrase from `--passphrase-file`
+/// or the `SAMD_PASSPHRASE` environment variable, or, for a key store whose KEKs are in a PKCS #11 token, the token's
+/// user PIN from `--pin-file` or `SAMD_PKCS11_PIN` (the command's own PIN option: `serve`'s is the one of its TLS
+/// options) — never from the command line. A database's password comes from `PGPASSWORD` or the password file
+/// (`PGPASSFILE`, `~/.pgpass`), never from the URL.
 struct StoreOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The record store directory (serve creates it 0700 if missing; rotate never does).", valueName: "dir"))
+            "The record store: a directory (serve creates it 0700 if missing; rotate never does), or a PostgreSQL URL postgresql://ROLE@HOST:PORT/DB?sslrootcert=CA.pem (TLS verify-full; password from PGPASSWORD or PGPASSFILE).",
+            valueName: "dir|url"))
     var store: String
 
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "The key store directory, made by `samd-vault keys init` (its KEKs under a passphrase or in a PKCS #11 token).",
-            valueName: "dir"))
+            "The key store: a directory made by `samd-vault keys init` (its KEKs under a passphrase or in a PKCS #11 token), or the PostgreSQL URL of the record store's database (KEKs in a PKCS #11 token).",
+            valueName: "dir|url"))
     var keystore: String
 
     @Option(
@@ -91,53 +96,60 @@ struct StoreOptions: ParsableArguments {
     )
     var passphraseFile: String?
 
-    /// Exit 66 unless `--store` holds a record store (its database file): for commands that must not create
-    /// one from a mistyped path.
+    /// The two locations; exit 64 for a URL refused.
+    func locations() throws -> (store: StorageLocation, keystore: StorageLocation) {
+        do {
+            return (try StorageLocation(self.store), try StorageLocation(self.keystore))
+        } catch let error as StorageAccessError {
+            printError(error.reason)
+            throw ExitCode(error.exitStatus)
+        }
+    }
+
+    /// Exit 66 unless a directory `--store` holds a record store (its database file): for commands that must not
+    /// create one from a mistyped path. A database is judged when opened.
     func requireExistingStore() throws {
-        let path = self.store + "/" + EncryptedRecordStore.databaseFileName
+        guard case .directory(let directory) = try self.locations().store else { return }
+        let path = directory + "/" + EncryptedRecordStore.databaseFileName
         var info = stat()
         guard lstat(path, &info) != 0 else { return } // anything there is judged by the store itself
         let reason =
             errno == ENOENT || errno == ENOTDIR
             ? "no record store here (no \(EncryptedRecordStore.databaseFileName))" : String(cString: strerror(errno))
-        printError("--store \(self.store): \(reason); rotate never creates a store: check the path")
+        printError("--store \(directory): \(reason); rotate never creates a store: check the path")
         throw ExitCode(ExitStatus.noInput)
     }
 
-    /// Opens both stores, the key store with the custody it records (`openKeyStore`), its PIN — for a key store in
-    /// a token — from `pinFile` or `SAMD_PKCS11_PIN`. Exit 64 for a secret option that does not fit the key store
-    /// (`--passphrase-file` for a token store; `--pin-file` for a passphrase store unless `pinFileHasOtherUse`,
-    /// the PIN of a `pkcs11:` TLS key); 66 for a passphrase or PIN that cannot be read; 69 for a token that is
-    /// absent, refused the PIN or whose module cannot be loaded (nothing is written then); 78 for a key store
-    /// that cannot be opened (no or wrong passphrase, modified, mis-permissioned); 74 for I/O and storage failures.
+    /// Opens both stores, the key store with the custody it records, its PIN — for a key store in a token — from
+    /// `pinFile` or `SAMD_PKCS11_PIN`. Exit 64 for a secret option that does not fit the key store (`--passphrase-file`
+    /// for a token store; `--pin-file` for a passphrase store unless `pinFileHasOtherUse`, the PIN of a `pkcs11:` TLS
+    /// key), a refused URL, or a directory with a database; 66 for a passphrase or PIN that cannot be read; 69 for a
+    /// token that is absent, refused the PIN or whose module cannot be loaded (nothing is written then), or a
+    /// database that cannot be reached; 78 for a key store that cannot be opened (no or wrong passphrase, modified,
+    /// mis-permissioned; in a database: KEKs not in a token), a database whose certificate or login is refused or
+    /// whose schema is newer; 74 for I/O and storage failures.
     func open(
         maximumRecordByteCount: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount, pinFile: String?,
         pinFileHasOtherUse: Bool = false
-    ) throws -> EncryptedRecordStore {
-        try requireReadable([self.passphraseFile])
-        let keys: FileKeyStore
+    ) async throws -> OpenedStorage {
+        let (store, keystore) = try self.locations()
+        if case .directory = keystore { try requireReadable([self.passphraseFile]) }
         do {
-            keys =
-                try openKeyStore(
-                    at: self.keystore, passphraseFile: self.passphraseFile, pinFile: pinFile,
-                    pinFileHasOtherUse: pinFileHasOtherUse, logger: Logger(label: "samdkit.keys")
-                ).store
+            return try await openStorage(
+                store: store, keystore: keystore, maximumRecordByteCount: maximumRecordByteCount,
+                passphraseFile: self.passphraseFile, pinFile: pinFile, pinFileHasOtherUse: pinFileHasOtherUse,
+                logger: Logger(label: "samdkit.store"))
+        } catch let error as StorageAccessError {
+            printError(error.reason)
+            throw ExitCode(error.exitStatus)
         } catch let error as KeyStoreAccessError {
             printError(error.reason)
             throw ExitCode(error.exitStatus)
         } catch let error as EnvelopeError {
-            printError("key store \(self.keystore): \(error.code): \(error.reason)")
+            printError("key store \(keystore): \(error.code): \(error.reason)")
             throw ExitCode(RecordServiceExitStatus.code(forKeyStore: error))
-        }
-        do {
-            return try EncryptedRecordStore(
-                directory: self.store,
-                keyStore: keys,
-                configuration: .init(maximumRecordByteCount: maximumRecordByteCount),
-                logger: Logger(label: "samdkit.store")
-            )
         } catch let error as RecordStoreError {
-            printError("record store \(self.store): \(error.code): \(error.reason)")
+            printError("record store \(store): \(error.code): \(error.reason)")
             throw ExitCode(RecordServiceExitStatus.code(forStore: error))
         }
     }

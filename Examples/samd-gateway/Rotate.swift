@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SaMDExampleStorage
 import SaMDExampleSupport
 import SaMDKeys
 import SaMDRecordService
@@ -9,7 +10,7 @@ import SaMDStore
 /// `samd-gateway rotate`: a new KEK version (with --new-version) and every subject key rewrapped under it, in
 /// batches, resumable after a crash (`KeyRotationJob`); with --rekey-subjects, then every subject key
 /// re-keyed (fresh material) and every record rewrapped to it (`SubjectRekeyJob`).
-struct Rotate: ParsableCommand {
+struct Rotate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rotate the KEK under a record store and rewrap every subject key, resumably.",
         discussion: """
@@ -25,9 +26,12 @@ struct Rotate: ParsableCommand {
             old versions are destroyed; killed at any point, running the same command again finishes it:
               re-key: DONE/TOTAL subjects, N records rewrapped, RATE records/s
               re-key finished: N subjects, M records rewrapped, K old versions destroyed
-            The rotation lock (rotation.lock) is per store directory. Two record stores sharing one key store \
-            can rotate it at the same time: safe (each subject key is rewrapped under the key store's own \
-            lock) but each job makes its own KEK version with --new-version; run one rotation per key store.
+            One job runs per store at a time: for a directory, the lock rotation.lock in it; for a PostgreSQL \
+            database, an advisory lock held by the job's session — any instance may run or resume the job \
+            another started and died in (the intent and the checkpoints are in the database). Two record \
+            stores sharing one key store directory can rotate it at the same time: safe (each subject key is \
+            rewrapped under the key store's own lock) but each job makes its own KEK version with \
+            --new-version; run one rotation per key store.
             """ + "\nExit codes (sysexits): " + GatewayExitCodes.text(GatewayExitCodes.rotate)
     )
 
@@ -58,15 +62,34 @@ struct Rotate: ParsableCommand {
         guard !self.kekName.isEmpty else { throw ValidationError("--kek-name needs a value") }
     }
 
-    func run() throws {
-        try withListedExitCodes { try self.rotate() }
+    func run() async throws {
+        try await withListedExitCodes { try await self.rotate() }
     }
 
-    private func rotate() throws {
+    private func rotate() async throws {
         bootstrapLogging(level: .info)
         // A mistyped --store must not become a new, empty store whose rotation makes a KEK version anyway.
         try self.stores.requireExistingStore()
-        let store = try self.stores.open(pinFile: self.pin.file)
+        let opened = try await self.stores.open(pinFile: self.pin.file)
+        defer { withExtendedLifetime(opened) {} }
+        // The jobs are synchronous and block on the database: on a thread of their own, not a task's.
+        let plan = JobPlan(
+            kekName: self.kekName, batchSize: self.batchSize, newVersion: self.newVersion,
+            rekeySubjects: self.rekeySubjects)
+        let store = opened.store
+        try await onThreadOfItsOwn { try plan.run(on: store) }
+        await opened.close()
+    }
+}
+
+/// What `rotate` runs: the rotation, then the re-key when asked.
+private struct JobPlan: Sendable {
+    let kekName: String
+    let batchSize: Int
+    let newVersion: Bool
+    let rekeySubjects: Bool
+
+    func run(on store: any KeyJobStore) throws {
         let job = KeyRotationJob(store: store, kekName: self.kekName, batchSize: self.batchSize)
         let report = try Self.runJob("rotation") {
             try job.run(newKEKVersion: self.newVersion) { progress in
@@ -87,7 +110,7 @@ struct Rotate: ParsableCommand {
         }
     }
 
-    private func rekey(_ store: EncryptedRecordStore) throws {
+    private func rekey(_ store: any KeyJobStore) throws {
         let report = try Self.runJob("re-key") {
             try SubjectRekeyJob(store: store, batchSize: self.batchSize).run { progress in
                 printLine(

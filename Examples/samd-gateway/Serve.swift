@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import SaMDExampleStorage
 import SaMDExampleSupport
 import SaMDRecordGateway
 import SaMDRecordService
@@ -226,9 +227,10 @@ struct Serve: AsyncParsableCommand {
         // One --pin-file for the pkcs11: key and a key store in a token: one token, one login.
         let keyInToken: Bool
         if case .token = try PrivateKeyArgument.parse(self.tls.key) { keyInToken = true } else { keyInToken = false }
-        let store = try self.stores.open(
+        let storage = try await self.stores.open(
             maximumRecordByteCount: max(self.maxBodyBytes, RecordGatewayConfiguration.defaultMaximumBodyByteCount),
             pinFile: self.tls.pin.file, pinFileHasOtherUse: keyInToken)
+        let store = storage.store
         let configuration = RecordGatewayConfiguration(
             tls: context,
             readers: self.readers,
@@ -280,6 +282,7 @@ struct Serve: AsyncParsableCommand {
             // Should a connection not close, the process ends anyway.
             exitAfter(configuration.shutdownGracePeriod + .seconds(10))
             await gateway.stop()
+            await storage.close()
             group.cancelAll()
         }
         withExtendedLifetime((stopSignals, reloadSignals)) {}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDExampleStorage
 import SaMDExampleSupport
 import SaMDKeys
 import SystemPackage
@@ -20,6 +21,8 @@ extension ExitStatus {
         case .keyNotFound, .keyDestroyed, .keyNotUsable, .keyStore: unavailable
         // The key store's lock held past its timeout by another process: try again later.
         case .keyUnavailable: temporaryFailure
+        // A key store in a database that cannot be reached now.
+        case .storeUnavailable: unavailable
         case .io: ioError
         default: software
         }
@@ -59,11 +62,17 @@ func runReporting(_ body: () throws -> Void) throws {
     }
 }
 
-/// Options shared by every command that opens a key store: its directory and the secret of its custody — the
-/// passphrase of a store under a passphrase, or the user PIN of the PKCS #11 token a store's KEKs are in. Which one
-/// is read is found in the store's own record (``openKeyStore(at:passphraseFile:pinFile:pinFileHasOtherUse:lockTimeout:logger:)``).
+/// Options shared by every command that opens a key store: where it is (a directory, or a PostgreSQL database) and
+/// the secret of its custody — the passphrase of a store under a passphrase, or the user PIN of the PKCS #11 token a
+/// store's KEKs are in. Which one is read is found in the store's own record
+/// (``openKeyStore(at:passphraseFile:pinFile:pinFileHasOtherUse:lockTimeout:logger:)``). A database's password comes
+/// from `PGPASSWORD` or the password file (`PGPASSFILE`, `~/.pgpass`), never from the URL.
 struct KeyStoreOptions: ParsableArguments {
-    @Option(name: .long, help: "The key store directory.")
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The key store: a directory, or a PostgreSQL URL postgresql://ROLE@HOST:PORT/DB?sslrootcert=CA.pem (TLS verify-full; password from PGPASSWORD or PGPASSFILE; its KEKs in a PKCS #11 token).",
+            valueName: "dir|url"))
     var keystore: String
 
     @Option(
@@ -82,15 +91,29 @@ struct KeyStoreOptions: ParsableArguments {
         return try Passphrase.fromEnvironment()
     }
 
-    /// The store with the custody it records.
-    /// - Throws: `KeyStoreAccessError` (a secret option that does not fit, no PIN, the token unavailable);
-    ///   `EnvelopeError`.
-    func openWithCustody() throws -> OpenedKeyStore {
-        try openKeyStore(at: self.keystore, passphraseFile: self.passphraseFile, pinFile: self.pin.file)
+    /// Where the key store is.
+    /// - Throws: ``Failure`` (64) for a PostgreSQL URL that is refused.
+    func location() throws -> StorageLocation {
+        do {
+            return try StorageLocation(self.keystore)
+        } catch let error as StorageAccessError {
+            throw Failure(status: error.exitStatus, message: error.reason)
+        }
     }
 
-    func open() throws -> FileKeyStore {
-        try self.openWithCustody().store
+    /// The store with the custody it records; the caller closes it (``OpenedKeys/closeNow()``).
+    /// - Throws: `KeyStoreAccessError` (a secret option that does not fit, no PIN, the token unavailable);
+    ///   ``Failure`` for a database's errors; `EnvelopeError`.
+    func open() throws -> OpenedKeys {
+        let location = try self.location()
+        let (passphraseFile, pinFile) = (self.passphraseFile, self.pin.file)
+        do {
+            return try waitFor {
+                try await openKeys(at: location, passphraseFile: passphraseFile, pinFile: pinFile)
+            }
+        } catch let error as StorageAccessError {
+            throw Failure(status: error.exitStatus, message: error.reason)
+        }
     }
 }
 

@@ -2,9 +2,11 @@ import ArgumentParser
 import Foundation
 import SaMDCrypto
 import SaMDEnvelope
+import SaMDExampleStorage
 import SaMDExampleSupport
 import SaMDKeys
 import SaMDOpenSSLSupport
+import SaMDPostgres
 
 #if canImport(Glibc)
     import Glibc
@@ -67,16 +69,63 @@ struct Keys: ParsableCommand {
             if self.kdfCost != nil { throw ValidationError("--kdf-cost is for a key store under a passphrase") }
         }
 
+        /// `keys init --keystore postgresql://…`: the key store's tables in the database, its KEKs generated in the
+        /// token. Exit 64 without `--kek`; 73 when the database holds a key store already; the database's errors.
+        private func createInDatabase(_ database: PostgresLocation, cryptoperiod: Duration) throws {
+            guard let kek = self.kek else { throw Failure(status: ExitStatus.usage, message: Keys.databaseNeedsToken) }
+            // A --kek that cannot be used is refused before the database is touched (its tables made).
+            _ = try checkedTokenURI(kek)
+            let pinFile = self.store.pin.file
+            let created: (keys: [String], token: String)
+            do {
+                created = try waitFor {
+                    let pool = try makePool(database)
+                    do {
+                        // The database is checked before the token is touched: a token holds one key store's keys,
+                        // and keys generated for a store that then cannot be made would stay there.
+                        let probe = try await PostgresKeyPersistence(pool: pool)
+                        let exists = (try? probe.readMetadata(maximumByteCount: 1 << 20)) != nil
+                        await probe.close()
+                        guard !exists else { throw EnvelopeError(.keyStore, "the database holds a key store already") }
+                        let tokenCustody = try createTokenCustody(uri: kek, pinFile: pinFile)
+                        let store = try await PostgresKeyStore.create(
+                            pool: pool, custody: tokenCustody, cryptoperiod: cryptoperiod)
+                        let keys = try store.keys.list().map(\.identifier.description)
+                        await store.close()
+                        await pool.close()
+                        return (keys, tokenCustody.uri.token ?? "")
+                    } catch {
+                        await pool.close()
+                        throw error
+                    }
+                }
+            } catch let error as StorageAccessError {
+                throw Failure(status: error.exitStatus, message: error.reason)
+            } catch let error as PostgresStoreError {
+                let failure = StorageAccessError.postgres(error, "key store \(database)")
+                throw Failure(status: failure.exitStatus, message: failure.reason)
+            } catch let error as EnvelopeError where error.code == .keyStore {
+                throw Failure(status: ExitStatus.cannotCreate, message: "key store \(database): \(error.reason)")
+            }
+            print(
+                "created key store \(database) with \(created.keys.joined(separator: ", ")) (KEK in PKCS #11 token \(escapingControlCharacters(created.token)))"
+            )
+        }
+
         func run() throws {
             try runReporting {
                 guard (1...3650).contains(self.cryptoperiodDays) else {
                     throw Failure(status: ExitStatus.usage, message: "--cryptoperiod-days is 1 to 3650")
                 }
+                let cryptoperiod = Duration.seconds(self.cryptoperiodDays * 86_400)
+                if case .postgres(let database) = try self.store.location() {
+                    try self.createInDatabase(database, cryptoperiod: cryptoperiod)
+                    return
+                }
                 if FileManager.default.fileExists(atPath: self.store.keystore + "/keystore.json") {
                     throw Failure(
                         status: ExitStatus.cannotCreate, message: "\(self.store.keystore) already holds a key store")
                 }
-                let cryptoperiod = Duration.seconds(self.cryptoperiodDays * 86_400)
                 let store: FileKeyStore
                 var custody = "under a passphrase"
                 if let kek = self.kek {
@@ -99,6 +148,10 @@ struct Keys: ParsableCommand {
             }
         }
     }
+
+    /// Validated by `Init`: a key store in PostgreSQL keeps its KEKs in a token (exit 64 otherwise).
+    static let databaseNeedsToken =
+        "a key store in PostgreSQL keeps its KEKs in a PKCS #11 token (--kek pkcs11:…): a passphrase custody cannot be shared by instances"
 
     /// The key store directory checked as `FileKeyStore.create` checks it, before the token is touched: once the
     /// token holds the store's keys, a store that then cannot be created would leave them there, and a token holds
@@ -140,7 +193,9 @@ struct Keys: ParsableCommand {
                         status: ExitStatus.usage,
                         message: "--name is 1 to 64 characters of A-Z a-z 0-9 . _ -, not starting with s-")
                 }
-                let store = try self.store.open()
+                let opened = try self.store.open()
+                defer { opened.closeNow() }
+                let store = opened.store
                 let key = try store.rotate(named: self.name)
                 let report = try store.rewrapSubjectKeys(named: self.name)
                 print("\(key.identifier) is active; \(report.rewrapped) subject key(s) rewrapped")
@@ -166,7 +221,9 @@ struct Keys: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let keys = try self.store.open().list()
+                let opened = try self.store.open()
+                defer { opened.closeNow() }
+                let keys = try opened.store.list()
                 if self.json {
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -192,7 +249,9 @@ struct Keys: ParsableCommand {
         func run() throws {
             try runReporting {
                 let key = try parseKey(self.key)
-                print("\(try self.store.open().retire(key).identifier) is deactivated")
+                let opened = try self.store.open()
+                defer { opened.closeNow() }
+                print("\(try opened.store.retire(key).identifier) is deactivated")
             }
         }
     }
@@ -207,7 +266,9 @@ struct Keys: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let receipt = try self.store.open().destroy(try parseKey(self.key))
+                let opened = try self.store.open()
+                defer { opened.closeNow() }
+                let receipt = try opened.store.destroy(try parseKey(self.key))
                 print("\(receipt.key) destroyed at \(ISO8601DateFormatter().string(from: receipt.destroyedAt))")
             }
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SaMDEnvelope
+import SaMDExampleStorage
 import SaMDExampleSupport
 import SaMDKeys
 import SystemPackage
@@ -30,7 +31,8 @@ struct Seal: ParsableCommand {
     func run() throws {
         try runReporting {
             let context = try self.context.context()
-            let opened = try self.store.openWithCustody()
+            let opened = try self.store.open()
+            defer { opened.closeNow() }
             let store = opened.store
             // A token never exports a KEK, so nothing can be sealed directly under one: exit 64 (the command line
             // lacks what this store needs), before any input is read or output created.
@@ -76,7 +78,9 @@ struct Open: ParsableCommand {
     func run() throws {
         try runReporting {
             let context = try self.context.context()
-            let store = try self.store.open()
+            let opened = try self.store.open()
+            defer { opened.closeNow() }
+            let store = opened.store
             try withInputAndPendingOutput(self.input, self.output) { input, pending in
                 try Envelope.open(from: input, to: pending.descriptor, context: context, keys: store)
                 try pending.commit()
@@ -99,7 +103,8 @@ struct Rewrap: ParsableCommand {
             guard !self.files.contains("-") else {
                 throw Failure(status: ExitStatus.usage, message: "rewrap works in place on files; - is not a file")
             }
-            let opened = try self.store.openWithCustody()
+            let opened = try self.store.open()
+            defer { opened.closeNow() }
             let store = opened.store
             // Only envelopes sealed directly under the KEK are rewrapped; a token store has none (it seals with
             // subject keys only, whose KEK `keys rotate` changes), so its KEK is never asked for.
@@ -272,7 +277,9 @@ struct Shred: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let receipt = try self.store.open().shred(subject: self.subject)
+            let opened = try self.store.open()
+            defer { opened.closeNow() }
+            let receipt = try opened.store.shred(subject: self.subject)
             print("shredded \(receipt.key) at \(ISO8601DateFormatter().string(from: receipt.destroyedAt))")
         }
     }

@@ -28,6 +28,10 @@ struct GraphRecord: Codable {
         var revision: String?
         /// The executable target the plugin was applied to (product kind only).
         var target: String?
+        /// The targets of the subject's package built into the binary, sorted: the executable target and the
+        /// targets it depends on in its own package (product kind); for the fallback, the targets SaMDKit's
+        /// library products are built from. SaMDSBOM tells from these whether SaMDKit's own programs link a module.
+        var modules: [String]
     }
 
     struct PackageRecord: Codable {
@@ -44,12 +48,19 @@ struct GraphRecord: Codable {
         var scope: String
         /// The products of this package the subject links (product kind), sorted; empty for the fallback.
         var products: [String]
+        /// The targets of this package built into the binary through those products (product kind), sorted; empty
+        /// for the fallback.
+        var modules: [String]
         var dependencies: [String]
         var vendored: [VendoredRecord]
     }
 
+    /// A copy of third-party C code a package builds from source (BoringSSL), found by the `hash.txt` beside it.
     struct VendoredRecord: Codable {
+        /// What it is a copy of ("boringssl").
         var name: String
+        /// The package's C target that holds it (`CNIOBoringSSL`, `CCryptoBoringSSL`).
+        var module: String
         var url: String
         var revision: String?
         var license: String?

@@ -13,7 +13,8 @@ struct LibraryGraph {
     func record(toolchain: String?) -> GraphRecord {
         let packages = PackageFacts.packages(from: self.root)
         let productPackage = PackageFacts.productOwners(packages)
-        let library = self.reachedPackages(from: self.rootTargets(of: LibraryProduct.self), productPackage)
+        let libraryTargets = self.rootTargets(of: LibraryProduct.self)
+        let library = self.reachedPackages(from: libraryTargets, productPackage)
         let executable = self.reachedPackages(from: self.rootTargets(of: ExecutableProduct.self), productPackage)
 
         let pins = PackageFacts.resolvedRevisions(in: self.root.directoryURL)
@@ -22,7 +23,7 @@ struct LibraryGraph {
                 package,
                 scope: library.contains(package.id)
                     ? "required" : executable.contains(package.id) ? "optional" : "excluded",
-                products: [], dependencies: package.dependencies.map(\.package.id), pins: pins)
+                products: [], modules: [], dependencies: package.dependencies.map(\.package.id), pins: pins)
         }
         return GraphRecord(
             kind: "library",
@@ -30,7 +31,7 @@ struct LibraryGraph {
                 name: self.root.displayName, version: nil, supplier: nil, author: nil, summary: nil,
                 license: PackageFacts.license(in: self.root.directoryURL), packageIdentity: self.root.id,
                 packageDisplayName: self.root.displayName,
-                revision: nil, target: nil),
+                revision: nil, target: nil, modules: libraryTargets.map(\.name).sorted()),
             toolchain: toolchain,
             rootDependencies: self.root.dependencies.map(\.package.id).sorted(),
             packages: records

@@ -6,7 +6,8 @@ import PackagePlugin
 enum PackageFacts {
     /// The record of `package` with the given scope, linked products and dependencies.
     static func record(
-        _ package: Package, scope: String, products: [String], dependencies: [String], pins: [String: String]
+        _ package: Package, scope: String, products: [String], modules: [String], dependencies: [String],
+        pins: [String: String]
     ) -> GraphRecord.PackageRecord {
         var url: String?
         var version: String?
@@ -31,7 +32,7 @@ enum PackageFacts {
             identity: package.id, displayName: package.displayName, url: url, version: version, revision: revision,
             directory: directory,
             license: Self.license(in: package.directoryURL), scope: scope, products: products.sorted(),
-            dependencies: dependencies.sorted(), vendored: Self.vendored(in: package)
+            modules: modules.sorted(), dependencies: dependencies.sorted(), vendored: Self.vendored(in: package)
         )
     }
 
@@ -94,17 +95,24 @@ enum PackageFacts {
         return nil
     }
 
-    /// Third-party code a package vendors: swift-nio-ssl's copy of BoringSSL (its `hash.txt` names the
-    /// upstream revision).
+    /// Third-party code a package vendors: a copy of BoringSSL in one of its C targets, recognised by the
+    /// `hash.txt` that the package's vendoring script (`scripts/vendor-boringssl.sh`) leaves beside it ("derived
+    /// from BoringSSL cloned from https://boringssl.googlesource.com/boringssl at revision …"), which names the
+    /// upstream revision — swift-nio-ssl's `CNIOBoringSSL` and swift-crypto's `CCryptoBoringSSL`, each with the
+    /// target's name, sorted.
     static func vendored(in package: Package) -> [GraphRecord.VendoredRecord] {
-        let hashFile = package.directoryURL.appendingPathComponent("Sources/CNIOBoringSSL/hash.txt")
-        guard let text = self.readText(hashFile, limit: 4096, truncate: true) else { return [] }
-        let revision = text.split(whereSeparator: { !$0.isHexDigit }).first { $0.count == 40 }.map(String.init)
-        return [
-            .init(
-                name: "boringssl", url: "https://boringssl.googlesource.com/boringssl", revision: revision, license: nil
-            )
-        ]
+        package.targets.compactMap { target -> GraphRecord.VendoredRecord? in
+            guard let module = target as? ClangSourceModuleTarget,
+                let text = self.readText(
+                    module.directoryURL.appendingPathComponent("hash.txt"), limit: 4096, truncate: true),
+                text.lowercased().contains("boringssl.googlesource.com/boringssl")
+            else { return nil }
+            let revision = text.split(whereSeparator: { !$0.isHexDigit }).first { $0.count == 40 }.map(String.init)
+            return .init(
+                name: "boringssl", module: module.name, url: "https://boringssl.googlesource.com/boringssl",
+                revision: revision, license: nil)
+        }
+        .sorted { $0.module < $1.module }
     }
 
     /// At most `limit` bytes of a file; nil when it cannot be read, or is longer and `truncate` is false.

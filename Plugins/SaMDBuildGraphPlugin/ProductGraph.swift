@@ -13,12 +13,15 @@ struct ProductGraph {
         packages[self.root.id] = self.root
         let productOwner = PackageFacts.productOwners(packages)
 
-        // Package → the products of it that are linked; package → the packages whose products it links.
+        // Package → the products of it that are linked, and the targets of it built in; package → the packages
+        // whose products it links.
         var linkedProducts: [String: Set<String>] = [:]
+        var modules: [String: Set<String>] = [:]
         var edges: [String: Set<String>] = [:]
         var visited: Set<String> = []
         func visit(_ target: any Target, in owner: String) {
             guard visited.insert(target.id).inserted else { return }
+            modules[owner, default: []].insert(target.name)
             for dependency in target.dependencies {
                 switch dependency {
                 case .target(let dependency):
@@ -40,7 +43,7 @@ struct ProductGraph {
             packages[id].map { package in
                 PackageFacts.record(
                     package, scope: "required", products: Array(linkedProducts[id] ?? []),
-                    dependencies: Array(edges[id] ?? []), pins: pins)
+                    modules: Array(modules[id] ?? []), dependencies: Array(edges[id] ?? []), pins: pins)
             }
         }
         let product = self.root.products.first { product in
@@ -52,7 +55,8 @@ struct ProductGraph {
             subject: .init(
                 name: product?.name ?? self.target.name, version: nil, supplier: nil, author: nil, summary: nil,
                 license: PackageFacts.license(in: self.root.directoryURL), packageIdentity: self.root.id,
-                packageDisplayName: self.root.displayName, revision: nil, target: self.target.name),
+                packageDisplayName: self.root.displayName, revision: nil, target: self.target.name,
+                modules: (modules[self.root.id] ?? []).sorted()),
             toolchain: toolchain,
             rootDependencies: (edges[self.root.id] ?? []).sorted(),
             packages: records

@@ -176,7 +176,9 @@ public final class PostgresConnectionPool: Sendable {
     /// A connection of the pool, held until the lease is released: for a session that outlives one call (the key
     /// store's advisory locks, ``PostgresKeyPersistence``). The holder bounds its own statements, and closes the
     /// connection before releasing it when the session may hold anything that must not go back to the pool.
-    /// - Throws: ``PostgresStoreError/Code/unavailable`` when no connection could be had within the lease timeout.
+    /// - Throws: ``PostgresStoreError/Code/unavailable`` when no connection could be had within the lease timeout
+    ///   (or attempts kept failing for ``Configuration/unavailableAfter``); `tlsRefused` or `authenticationFailed`
+    ///   when the last attempt was refused so.
     func lease() async throws -> ConnectionLease<PostgresConnection> {
         let deadline = ContinuousClock.now + self.configuration.leaseTimeout
         // A lease granted just as the wait runs out is released, never dropped: a dropped lease is a connection
@@ -212,12 +214,16 @@ public final class PostgresConnectionPool: Sendable {
             failure = error
         }
         // The last attempt's cause (a refused certificate, a wrong password, the server down) tells the operator
-        // more than the wait that ran out.
+        // more than the wait; a refused certificate or login is that error itself: a configuration to fix, not a
+        // server to wait for.
+        let last = self.lastConnectError.value.withLock { $0 }
+        if let last, last.code == .tlsRefused || last.code == .authenticationFailed {
+            throw last
+        }
         let cause =
-            self.lastConnectError.value.withLock { $0 }.map { "\($0.code): \($0.reason)" }
-            ?? failure.map { "\($0)" } ?? "every connection is busy"
-        throw PostgresStoreError(
-            .unavailable, "no connection to \(self.location) within \(self.configuration.leaseTimeout): \(cause)")
+            last.map { "\($0.code): \($0.reason)" } ?? failure.map { "\($0)" }
+            ?? "every connection is busy for \(self.configuration.leaseTimeout)"
+        throw PostgresStoreError(.unavailable, "no connection to \(self.location): \(cause)")
     }
 
     /// ``withConnection(_:)`` from synchronous code: blocks the calling thread until `body` finished. For the

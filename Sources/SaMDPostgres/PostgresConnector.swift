@@ -97,7 +97,9 @@ public struct PostgresConnector: Sendable {
 
     /// Sends the SSLRequest, reads the one-byte answer, adds SaMDTLS's handler and waits for the handshake.
     private func negotiateTLS(on channel: any Channel, deadline: NIODeadline) async throws {
-        let answered = channel.eventLoop.makePromise(of: Void.self)
+        // Completed with the TLS handler's handshake future as the handler is added: a handshake that fails at once
+        // (a refused certificate) removes the handler, so it is never looked up afterwards.
+        let answered = channel.eventLoop.makePromise(of: EventLoopFuture<TLSConnectionInfo>.self)
         let timeout = channel.eventLoop.scheduleTask(deadline: deadline) {
             answered.fail(PostgresStoreError(.unavailable, "\(self.location) did not answer the SSLRequest in time"))
         }
@@ -111,10 +113,7 @@ public struct PostgresConnector: Sendable {
                     TLSHandler(clientContext: context, serverName: serverName, port: port)
                 })
         }.get()
-        try await answered.futureResult.get()
-        let handshake = try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.handler(type: TLSHandler.self).handshakeFuture
-        }.get()
+        let handshake = try await answered.futureResult.get()
         _ = try await handshake.get()
     }
 
@@ -190,11 +189,11 @@ private final class SSLRequestHandler: ChannelInboundHandler, RemovableChannelHa
     /// Length 8, then the SSLRequest code 80877103 (1234 << 16 | 5679), both Int32 big-endian.
     static let request: [UInt8] = [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F]
 
-    private let answered: EventLoopPromise<Void>
+    private let answered: EventLoopPromise<EventLoopFuture<TLSConnectionInfo>>
     private let makeTLSHandler: () -> TLSHandler
     private var done = false
 
-    init(answered: EventLoopPromise<Void>, makeTLSHandler: @escaping () -> TLSHandler) {
+    init(answered: EventLoopPromise<EventLoopFuture<TLSConnectionInfo>>, makeTLSHandler: @escaping () -> TLSHandler) {
         self.answered = answered
         self.makeTLSHandler = makeTLSHandler
     }
@@ -221,9 +220,12 @@ private final class SSLRequestHandler: ChannelInboundHandler, RemovableChannelHa
         switch answer {
         case UInt8(ascii: "S"):
             do {
-                try context.pipeline.syncOperations.addHandler(self.makeTLSHandler(), position: .after(self))
+                let tls = self.makeTLSHandler()
+                try context.pipeline.syncOperations.addHandler(tls, position: .after(self))
+                // Taken now: the handshake has started, and a failed one removes the handler.
+                let handshake = tls.handshakeFuture
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-                self.answered.succeed()
+                self.answered.succeed(handshake)
             } catch {
                 self.fail(context, error)
             }

@@ -70,7 +70,8 @@ public struct PostgresCredentials: Sendable {
 
     /// The file's text, or `nil` when it does not exist (and was not named explicitly).
     private static func readPasswordFile(_ path: String, explicitlyNamed: Bool) throws -> String? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Non-blocking: a FIFO named as the file must not hang the program (it is refused below, not read).
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard descriptor >= 0 else {
             if errno == ENOENT && !explicitlyNamed { return nil }
             throw PostgresStoreError(

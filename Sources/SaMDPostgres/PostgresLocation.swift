@@ -32,17 +32,22 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
     /// The `application_name` sent at startup, if any.
     public let applicationName: String?
 
-    /// Whether `text` is meant as a PostgreSQL URL (`postgresql://` or `postgres://`), rather than a directory.
+    /// Whether `text` is meant as a PostgreSQL URL rather than a directory: it starts with `postgres` in any case
+    /// (`postgresql://`, `postgres://`, and misspellings of them such as `POSTGRESQL://` or `postgresql:/`), or holds
+    /// `://` — so that a mistyped URL is refused as one, never taken for a directory and echoed with what it holds.
     public static func isURL(_ text: String) -> Bool {
-        text.hasPrefix("postgresql://") || text.hasPrefix("postgres://")
+        let trimmed = text.drop { $0 == " " || $0 == "\t" }
+        return trimmed.lowercased().hasPrefix("postgres") || text.contains("://")
     }
 
     /// Parses a `postgresql://` URL.
     /// - Throws: ``PostgresStoreError`` (``PostgresStoreError/Code/invalidLocation``) for anything outside the
     ///   shapes above; the message never repeats a password.
     public init(_ text: String) throws {
-        guard Self.isURL(text) else {
-            throw PostgresStoreError(.invalidLocation, "a PostgreSQL location starts with postgresql://")
+        guard text.hasPrefix("postgresql://") || text.hasPrefix("postgres://") else {
+            // Not echoed: a mistyped URL may hold a password.
+            throw PostgresStoreError(
+                .invalidLocation, "a PostgreSQL location starts with postgresql:// or postgres:// (lowercase)")
         }
         guard text.utf8.count <= 4096, !text.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value == 0x7f })
         else {
@@ -52,17 +57,30 @@ public struct PostgresLocation: Sendable, Hashable, CustomStringConvertible {
         guard let components = URLComponents(string: text) else {
             throw PostgresStoreError(.invalidLocation, "the PostgreSQL URL does not parse (RFC 3986)")
         }
+        guard components.fragment == nil else {
+            throw PostgresStoreError(
+                .invalidLocation, "the PostgreSQL URL has a fragment (#…), which SaMDKit does not use")
+        }
         guard components.password == nil, components.percentEncodedPassword == nil else {
             throw PostgresStoreError(
                 .invalidLocation,
                 "the PostgreSQL URL holds a password; give it in PGPASSWORD or a password file (PGPASSFILE) instead")
         }
-        guard let host = components.host, !host.isEmpty, !host.contains(","), !host.hasPrefix("/") else {
+        guard var host = components.host, !host.isEmpty, !host.contains(","), !host.hasPrefix("/") else {
             throw PostgresStoreError(
                 .invalidLocation, "the PostgreSQL URL names no host (one TCP host, no socket path)")
         }
+        // An IPv6 literal comes with its brackets.
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         guard let user = components.user, !user.isEmpty, user.utf8.count <= 63 else {
             throw PostgresStoreError(.invalidLocation, "the PostgreSQL URL names no role (postgresql://ROLE@HOST/DB)")
+        }
+        // `ROLE%3Asecret@` decodes to a role with a colon: a password in disguise, refused like one.
+        guard !user.contains(":"), !user.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            throw PostgresStoreError(
+                .invalidLocation,
+                "the PostgreSQL URL's role holds a colon or a control character; give a password in PGPASSWORD or PGPASSFILE"
+            )
         }
         let path = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         guard !path.contains("/"), path.utf8.count <= 63 else {

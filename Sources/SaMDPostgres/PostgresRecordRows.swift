@@ -177,8 +177,9 @@ enum PostgresRecordRows {
             FROM samd_record WHERE record_index = \(ByteBuffer(bytes: address.recordIndex))
             """, logger: logger)
         for try await row in rows {
-            guard let (recordType, revision, createdAt, updatedAt, size, envelope) = try? row.decode(
-                (String, Int64, Double, Double, Int64, ByteBuffer?).self)
+            guard
+                let (recordType, revision, createdAt, updatedAt, size, envelope) = try? row.decode(
+                    (String, Int64, Double, Double, Int64, ByteBuffer?).self)
             else { return .malformed }
             guard size <= envelopeLimit, var envelope else { return .tooLarge }
             guard revision >= 1, createdAt.isFinite, updatedAt.isFinite else { return .malformed }

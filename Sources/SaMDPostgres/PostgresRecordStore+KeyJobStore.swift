@@ -30,7 +30,8 @@ extension PostgresRecordStore: KeyJobStore {
             taken = try Blocking.wait {
                 var taken = false
                 for try await value in try await connection.query(
-                    "SELECT pg_try_advisory_lock(\(PostgresSchema.lockClass), \(PostgresSchema.keyJobLock))", logger: logger
+                    "SELECT pg_try_advisory_lock(\(PostgresSchema.lockClass), \(PostgresSchema.keyJobLock))",
+                    logger: logger
                 ).decode(Bool.self) {
                     taken = value
                 }
@@ -144,7 +145,8 @@ extension PostgresRecordStore: KeyJobStore {
 
     public func finishRekeyCheckpoint(finishedAt: Date) throws {
         let finished = finishedAt.timeIntervalSince1970
-        try self.execute("finishing a re-key", "UPDATE samd_rekey_checkpoint SET finished_at = \(finished) WHERE id = 1")
+        try self.execute(
+            "finishing a re-key", "UPDATE samd_rekey_checkpoint SET finished_at = \(finished) WHERE id = 1")
     }
 
     // MARK: Record rows
@@ -168,8 +170,9 @@ extension PostgresRecordStore: KeyJobStore {
             var count = 0
             for try await row in rows {
                 count += 1
-                guard let (index, revision, wrappingKey, size, envelope) = try? row.decode(
-                    (ByteBuffer, Int64, String, Int64, ByteBuffer?).self), size >= 0
+                guard
+                    let (index, revision, wrappingKey, size, envelope) = try? row.decode(
+                        (ByteBuffer, Int64, String, Int64, ByteBuffer?).self), size >= 0
                 else {
                     last = nil
                     page.damagedRowCount += 1

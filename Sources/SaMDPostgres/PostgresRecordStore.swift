@@ -384,6 +384,10 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             throw EncryptedRecordStore.keyError(error)
         } catch let error as RecordStoreError {
             throw error
+        } catch  where PostgresStoreError(error).sqlState == "22003" {
+            // numeric_value_out_of_range: the stored revision is at the largest bigint, which the store never
+            // writes — a tampered row, not a failure worth retrying.
+            throw self.tampered("the stored row's revision is not a revision: the row was tampered with")
         } catch {
             throw Self.storeError(error, "storing a record")
         }
@@ -396,7 +400,8 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             (self.keyStore as? FileKeyStore)?.subjectKeys.removeSubjectKey(named: key.name)
             if attempt < 3 { return nil }
             throw RecordStoreError(
-                .keyUnavailable, "the subject's key changed while the record was sealed (shredded, re-keyed or rewrapped)")
+                .keyUnavailable,
+                "the subject's key changed while the record was sealed (shredded, re-keyed or rewrapped)")
         case .malformed:
             throw self.tampered("the stored row's revision is not a revision: the row was tampered with")
         }

@@ -22,6 +22,9 @@ struct BuildGraphRecord: Decodable, Sendable {
         var packageDisplayName: String
         var revision: String?
         var target: String?
+        /// The targets of the subject's package built into the binary (for the fallback: those SaMDKit's library
+        /// products are built from).
+        var modules: [String]
     }
     struct PackageRecord: Decodable, Sendable {
         var identity: String
@@ -32,11 +35,15 @@ struct BuildGraphRecord: Decodable, Sendable {
         var license: String?
         var scope: String
         var products: [String]
+        /// The targets of this package built into the binary (product kind); empty for the fallback.
+        var modules: [String]
         var dependencies: [String]
         var vendored: [VendoredRecord]
     }
     struct VendoredRecord: Decodable, Sendable {
         var name: String
+        /// The package's C target that holds the copy (`CNIOBoringSSL`, `CCryptoBoringSSL`).
+        var module: String
         var url: String
         var revision: String?
         var license: String?
@@ -65,6 +72,15 @@ struct BuildGraphRecord: Decodable, Sendable {
         }
         return Self.decode(Data(capturedBuildGraphJSON.utf8), what: "SaMDKit's build graph")
     }()
+
+    /// Whether the binary is built with SaMDKit's target `module` (e.g. "SaMDPostgres"): SaMDKit is the subject's
+    /// package and builds it in (SaMDKit's own programs; for the fallback, a target of SaMDKit's library products,
+    /// which that graph describes), or SaMDKit is one of the packages and the product links it through a product.
+    func links(samdKitModule module: String) -> Bool {
+        let samdKit = SBOMInventory.samdKitPackageName
+        if self.subject.packageDisplayName == samdKit && self.subject.modules.contains(module) { return true }
+        return self.packages.contains { $0.displayName == samdKit && $0.modules.contains(module) }
+    }
 
     static func decode(_ data: Data, what: String) -> Result<BuildGraphRecord, SBOMError> {
         do {

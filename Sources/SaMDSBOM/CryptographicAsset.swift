@@ -11,6 +11,7 @@ import SaMDOpenSSLSupport
 ///   collision resistance (half the output: SHA-256 → 128); asymmetric primitives — the strength of the key or
 ///   curve (X25519, P-256, Ed25519 → 128; P-384 → 192; Ed448 → 224; P-521 → 256; RSA ≥ 2048 → 112, the minimum
 ///   accepted). Argon2id is 128, the strength its derived key is targeted at (bounded in practice by the passphrase).
+///   The PBKDF2 of the PostgreSQL login (`PostgresLogin`) has none: its input is a password SaMDKit does not know.
 /// - `nistQuantumSecurityLevel`: asymmetric classical algorithms → 0 (Shor); hash functions by collision
 ///   resistance (128 → 2 like SHA-256, 192 → 4 like SHA-384, 256 → 5); symmetric keyed primitives by key search
 ///   (128 → 1 like AES-128, 192 → 3 like AES-192, 256 → 5 like AES-256).
@@ -47,6 +48,9 @@ public struct CryptographicAsset: Sendable, Hashable {
     public var implementedBy: String?
     /// Where SaMDKit uses it.
     public var usage: String
+    /// Protocol assets: CycloneDX `protocolProperties.type` — "tls", or "other" (the SCRAM-SHA-256 login of
+    /// SaMDPostgres).
+    public var protocolType: String
     /// Protocol assets: version and suites.
     public var protocolVersion: String?
     public var cipherSuites: [CipherSuite]
@@ -82,6 +86,7 @@ public struct CryptographicAsset: Sendable, Hashable {
         self.oid = oid
         self.implementedBy = implementer
         self.usage = usage
+        self.protocolType = "tls"
         self.cipherSuites = []
         self.groups = []
         self.cryptoReferences = []

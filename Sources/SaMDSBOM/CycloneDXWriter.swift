@@ -135,18 +135,18 @@ struct CycloneDXWriter {
             if let level = asset.nistQuantumSecurityLevel { algorithm["nistQuantumSecurityLevel"] = level }
             crypto["algorithmProperties"] = algorithm
         case .protocol:
-            crypto["protocolProperties"] =
-                [
-                    "type": "tls",
-                    "version": asset.protocolVersion ?? "1.3",
-                    "cipherSuites": asset.cipherSuites.map { suite in
-                        ["name": suite.name, "algorithms": suite.algorithms, "identifiers": suite.identifiers]
-                            as [String: Any]
-                    },
-                    "cryptoRefArray": asset.cryptoReferences.filter { ref in
-                        self.inventory.cryptographicAssets.contains { $0.reference == ref }
-                    },
-                ] as [String: Any]
+            var properties: [String: Any] = [
+                "type": asset.protocolType,
+                "cipherSuites": asset.cipherSuites.map { suite in
+                    ["name": suite.name, "algorithms": suite.algorithms, "identifiers": suite.identifiers]
+                        as [String: Any]
+                },
+                "cryptoRefArray": asset.cryptoReferences.filter { ref in
+                    self.inventory.cryptographicAssets.contains { $0.reference == ref }
+                },
+            ]
+            if let version = asset.protocolVersion { properties["version"] = version }
+            crypto["protocolProperties"] = properties
         }
         var properties = asset.properties.merging([
             "samd:usage": asset.usage, "samd:profile": self.inventory.runtime.profile.rawValue,

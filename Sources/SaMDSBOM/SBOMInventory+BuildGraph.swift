@@ -67,7 +67,8 @@ extension SBOMInventory {
         return subject
     }
 
-    /// One component per Swift package of the graph (BoringSSL as a subcomponent of the package vendoring it).
+    /// One component per Swift package of the graph (BoringSSL as a subcomponent of the package vendoring it,
+    /// saying what SaMDKit runs of it: SBOMInventory+VendoredCode.swift).
     static func swiftPackages(_ graph: BuildGraphRecord, _ table: SupportTable) -> [SBOMComponent] {
         graph.packages.map { package in
             let scope = SBOMComponent.Scope(rawValue: package.scope) ?? .required
@@ -115,32 +116,9 @@ extension SBOMInventory {
                 ?? table.status(component: "swift-package", version: version, distribution: nil)
             component.dependsOn = package.dependencies.map { "swift:\($0)" }
             component.subcomponents = package.vendored.map { vendored in
-                self.vendoredComponent(vendored, of: package, scope: scope, table)
+                self.vendoredComponent(vendored, of: package, in: graph, scope: scope, table)
             }
             return component
         }
-    }
-
-    private static func vendoredComponent(
-        _ vendored: BuildGraphRecord.VendoredRecord, of package: BuildGraphRecord.PackageRecord,
-        scope: SBOMComponent.Scope, _ table: SupportTable
-    ) -> SBOMComponent {
-        var sub = SBOMComponent(
-            reference: "swift:\(package.identity):\(vendored.name)", kind: .library, name: vendored.name,
-            version: vendored.revision, supplier: "Google LLC", scope: scope
-        )
-        sub.author = "The BoringSSL authors"
-        sub.summary =
-            "BoringSSL vendored by \(package.identity) (CNIOBoringSSL)"
-            + (scope == .excluded ? "; test-only, linked into no SaMDKit product" : "")
-        sub.vcsURL = vendored.url
-        sub.revision = vendored.revision
-        sub.license = vendored.license
-        sub.purl = vendored.revision.map {
-            "pkg:generic/\(vendored.name)@\($0)?vcs_url=\(PackageURL.encode("git+" + vendored.url + "@" + $0))"
-        }
-        sub.support = table.status(component: vendored.name, version: vendored.revision, distribution: nil)
-        sub.properties["samd:vendoredBy"] = package.identity
-        return sub
     }
 }

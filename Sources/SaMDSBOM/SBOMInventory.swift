@@ -74,7 +74,8 @@ public struct SBOMInventory: Sendable {
         components.append(Self.sodium(runtime, owners, system, table))
         let loadedComponents = loaded?.components(owners: owners, system: system) ?? []
         components.append(contentsOf: loadedComponents)
-        components.append(contentsOf: Self.swiftPackages(graph, table))
+        let swiftPackages = Self.swiftPackages(graph, table)
+        components.append(contentsOf: swiftPackages)
 
         var subject = Self.subject(graph, table)
         subject.dependsOn =
@@ -98,16 +99,28 @@ public struct SBOMInventory: Sendable {
             buildGraphSource: graph.kind == .product ? .product : .samdKit,
             swiftToolchain: graph.toolchain,
             components: components,
-            cryptographicAssets: try AlgorithmTransitionTable.bundled().classify(
-                CryptographicAsset.assets(for: runtime)
-                    + loadedComponents.flatMap(\.flattened).filter {
-                        $0.properties[PKCS11Modules.moduleProperty] != nil
-                    }
-                    .flatMap(PKCS11Modules.assets(module:))),
+            cryptographicAssets: try Self.cryptographicAssets(runtime, components: loadedComponents + swiftPackages),
             supportTableDate: table.as_of,
             operatingSystem: system?.key,
             author: nil
         )
+    }
+
+    /// The CBOM: the assets of the active profile of `runtime`, then those of the components found to provide
+    /// more — each loaded PKCS#11 module (the mechanisms SaMDKit calls in its tokens) and, where the binary links
+    /// SaMDPostgres, swift-crypto's BoringSSL (the PostgreSQL login) —, classified by the transition table.
+    /// - Throws: ``SBOMError/Code/resourceMissing`` / ``SBOMError/Code/malformedInput`` for a broken transition
+    ///   table.
+    static func cryptographicAssets(_ runtime: RuntimeReport, components: [SBOMComponent]) throws
+        -> [CryptographicAsset]
+    {
+        let all = components.flatMap(\.flattened)
+        return try AlgorithmTransitionTable.bundled().classify(
+            CryptographicAsset.assets(for: runtime)
+                + all.filter { $0.properties[PKCS11Modules.moduleProperty] != nil }.flatMap(
+                    PKCS11Modules.assets(module:))
+                + all.filter { $0.properties[PostgresLogin.providerProperty] != nil }.flatMap(
+                    PostgresLogin.assets(provider:)))
     }
 
     /// Every component, the subject first, subcomponents after their parents.

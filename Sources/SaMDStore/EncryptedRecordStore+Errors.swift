@@ -30,6 +30,7 @@ extension EncryptedRecordStore {
         case .invalidContext: RecordStoreError(.invalidArgument, error.reason, underlying: error)
         case .limitExceeded: RecordStoreError(.limitExceeded, error.reason, underlying: error)
         case .io: RecordStoreError(.storage, error.reason, underlying: error)
+        case .storeUnavailable: RecordStoreError(.unavailable, error.reason, underlying: error)
         default: RecordStoreError(.keyUnavailable, "\(error.code): \(error.reason)", underlying: error)
         }
     }

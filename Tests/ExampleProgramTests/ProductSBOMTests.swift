@@ -90,9 +90,17 @@ struct ProductSBOMTests {
         let samdKit = try #require(swiftPackages.first { $0["name"] as? String == "SaMDKit" })
         #expect(samdKit["version"] as? String == SaMDKit.version)
         #expect(Self.property(samdKit, "samd:productsLinked") == "SaMDSBOM")
-        for name in ["grdb.swift", "swift-nio", "swift-argument-parser", "swift-log", "swift-nio-ssl"] {
+        for name in [
+            "grdb.swift", "swift-nio", "swift-argument-parser", "swift-log", "swift-nio-ssl", "swift-crypto",
+            "postgres-nio",
+        ] {
             #expect(!components.contains { $0["name"] as? String == name }, "\(name) is not linked into deviceapp")
         }
+        // Nor SaMDPostgres: its PostgreSQL login is not in deviceapp's CBOM.
+        #expect(
+            !Self.components(document).contains {
+                ($0["bom-ref"] as? String)?.hasPrefix("crypto/scram-sha-256") == true
+            })
         // The product depends on what it links directly.
         let dependencies = (document["dependencies"] as? [[String: Any]]) ?? []
         let direct = Set((dependencies.first { $0["ref"] as? String == "product" }?["dependsOn"] as? [String]) ?? [])

@@ -97,6 +97,25 @@ struct SBOMDocumentTests {
         }
     }
 
+    /// This test bundle applies no plugin, so its SBOM is SaMDKit's graph: SaMDPostgres among the library
+    /// products, with swift-crypto's and swift-nio-ssl's BoringSSL and the SCRAM-SHA-256 login in the CBOM (a
+    /// protocol asset of type `other`). Both documents still validate.
+    @Test func theFallbackWithThePostgreSQLLoginPassesTheValidators() async throws {
+        let inventory = try SBOMInventory.current()
+        #expect(inventory.buildGraphSource == .samdKit)
+        #expect(inventory.cryptographicAssets.contains { $0.reference == "crypto/scram-sha-256" })
+        let cycloneDX = SBOMHarness.temporaryFile("fallback.cdx.json")
+        let spdx = SBOMHarness.temporaryFile("fallback.spdx.json")
+        defer {
+            try? FileManager.default.removeItem(at: cycloneDX)
+            try? FileManager.default.removeItem(at: spdx)
+        }
+        try inventory.document(.cycloneDX).write(to: cycloneDX)
+        try inventory.document(.spdx).write(to: spdx)
+        try await SBOMHarness.expectValidCycloneDX(cycloneDX)
+        try await SBOMHarness.expectValidSPDX(spdx)
+    }
+
     @Test func librariesMatchTheRunningProcess() async throws {
         let run = try await SBOMHarness.sbom(["--format", "cyclonedx"])
         #expect(run.status == 0, "\(run.standardError)")
@@ -147,7 +166,8 @@ struct SBOMDocumentTests {
     }
 
     /// samd-sbom applies SaMDBuildGraphPlugin like an integrator's product: it is the subject, and the Swift
-    /// packages are exactly those it links — not GRDB (SaMDStore), nor the test-only swift-nio-ssl.
+    /// packages are exactly those it links — not GRDB (SaMDStore), nor postgres-nio and what it brings
+    /// (SaMDPostgres): no swift-nio-ssl, no swift-crypto, and no PostgreSQL login in its CBOM.
     @Test func samdSBOMDescribesItselfAndWhatItLinks() async throws {
         let run = try await SBOMHarness.sbom(["--format", "cyclonedx"])
         #expect(run.status == 0, "\(run.standardError)")
@@ -163,9 +183,13 @@ struct SBOMDocumentTests {
         for linked in ["swift:swift-argument-parser", "swift:swift-nio", "swift:swift-log", "openssl", "libsodium"] {
             #expect(references.contains(linked), "missing \(linked)")
         }
-        for unlinked in ["swift:grdb.swift", "swift:swift-nio-ssl", "swift:swift-docc-plugin"] {
+        for unlinked in [
+            "swift:grdb.swift", "swift:swift-nio-ssl", "swift:swift-docc-plugin", "swift:postgres-nio",
+            "swift:swift-crypto", "crypto/scram-sha-256",
+        ] {
             #expect(!references.contains(unlinked), "\(unlinked) is not linked into samd-sbom")
         }
+        #expect(!references.contains { $0.hasPrefix("crypto/scram-sha-256/") })
     }
 
     /// What samd-sbom itself loaded besides OpenSSL and libsodium: glibc (Debian's libc6) and the Swift runtime of

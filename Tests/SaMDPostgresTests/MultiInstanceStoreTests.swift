@@ -2,6 +2,7 @@ import Foundation
 import SaMDEnvelope
 import SaMDKeys
 import SaMDKeysTestSupport
+import SaMDLocalPostgres
 import SaMDPostgres
 import SaMDStore
 import Testing
@@ -67,7 +68,34 @@ struct MultiInstanceStoreTests {
         }
     }
 
-    @Test("both instances writing the same record with the same expected revision: one wins, one conflict, never half-written")
+    @Test("a forged notification with a huge generation costs a read, never a refused write")
+    func forgedNotification() async throws {
+        try await KeyStoreInstances.with { instances in
+            let stores = try await Self.stores(instances)
+            let first = try await stores[0].put(
+                Array("a".utf8), subject: "MRN-f", recordID: "r", recordType: "text/plain")
+            _ = try await stores[1].get(subject: "MRN-f", recordID: "r")
+            // Anyone who can connect can notify on the channel (found by the hostile trial: every write of the
+            // subject then failed its commit's generation check on every instance).
+            try instances.server.administer(
+                "NOTIFY samd_keys, 's:\(first.key.name):9223372036854775807 m:9223372036854775807';",
+                database: instances.location.database)
+            try await Task.sleep(for: .milliseconds(300))
+            for (index, store) in stores.enumerated() {
+                let written = try await store.put(
+                    Array("after \(index)".utf8), subject: "MRN-f", recordID: "r\(index)", recordType: "text/plain")
+                #expect(written.key == first.key)
+                #expect(
+                    try await store.get(subject: "MRN-f", recordID: "r\(index)").payload
+                        == Array("after \(index)".utf8))
+            }
+            for store in stores { try await store.close() }
+        }
+    }
+
+    @Test(
+        "both instances writing the same record with the same expected revision: one wins, one conflict, never half-written"
+    )
     func compareAndSetAcrossInstances() async throws {
         try await KeyStoreInstances.with { instances in
             let stores = try await Self.stores(instances)

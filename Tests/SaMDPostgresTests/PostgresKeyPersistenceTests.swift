@@ -106,10 +106,11 @@ struct PostgresKeyPersistenceTests {
             let fromDatabase = persistence.statistics.revisionsFromDatabase
 
             _ = try await offPool { try a.shred(subject: "MRN-shred") }
-            // B's mirror gets the new generation from the notification: no round trip.
+            // B's mirror forgets the subject on the notification: its next use reads the new generation from the
+            // database (a notification never gives a generation: anyone who can connect can send one).
             #expect(
                 try await eventually(within: .seconds(2)) { persistence.subjectRevision(named: key.name) != revision })
-            #expect(persistence.statistics.revisionsFromDatabase == fromDatabase)
+            #expect(persistence.statistics.revisionsFromDatabase > fromDatabase)
             #expect(
                 try await offPool { envelopeCode { try Envelope.open(sealed, context: Self.context, keys: b) } }
                     == .keyDestroyed)
@@ -244,7 +245,11 @@ struct PostgresKeyPersistenceTests {
                 """
             // A backend holding the store lock exclusive is terminated: the lock is free at once.
             let held = try await offPool { HeldLock(try first.lockStore(.exclusive)) }
-            #expect(try await offPool { envelopeCode { try first.lockStore(.shared) } } == .keyUnavailable)
+            // Not had: the lock is held (`keyUnavailable`) — or, on a machine loaded by the whole suite, no pooled
+            // connection came in time to wait on (`storeUnavailable`); never had while another holds it.
+            #expect(
+                [.keyUnavailable, .storeUnavailable].contains(
+                    try await offPool { envelopeCode { try first.lockStore(.shared) } }))
             let terminated = try server.administer(
                 "SELECT count(pg_terminate_backend(pid)) \(storeLockHolders);", database: location.database)
             #expect(terminated.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
@@ -266,7 +271,11 @@ struct PostgresKeyPersistenceTests {
                     try server.administer("SELECT count(*) \(storeLockHolders);", database: location.database)
                         .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
                 })
-            #expect(try await offPool { envelopeCode { try first.lockStore(.shared) } } == .keyUnavailable)
+            // Not had: the lock is held (`keyUnavailable`) — or, on a machine loaded by the whole suite, no pooled
+            // connection came in time to wait on (`storeUnavailable`); never had while another holds it.
+            #expect(
+                [.keyUnavailable, .storeUnavailable].contains(
+                    try await offPool { envelopeCode { try first.lockStore(.shared) } }))
             psql.kill()
             #expect(try await offPool { envelopeCode { _ = try second.lockStore(.exclusive) } } == nil)
         }
@@ -446,7 +455,7 @@ struct PostgresKeyPersistenceTests {
         await pool.close()
     }
 
-    @Test("a stopped database is keyUnavailable within the lease timeout; the store works again once it is back")
+    @Test("a stopped database is storeUnavailable within the lease timeout; the store works again once it is back")
     func aStoppedDatabase() async throws {
         let (server, pki) = try PostgresTestServer.dedicated()
         defer {
@@ -469,8 +478,8 @@ struct PostgresKeyPersistenceTests {
                     let code = envelopeCode { try a.subjectSealingKey(subject: subject) }
                     return (code, ContinuousClock.now - started)
                 }
-                #expect(code == .keyUnavailable, "\(subject)")
-                print("\(subject): keyUnavailable after \(waited)")
+                #expect(code == .storeUnavailable, "\(subject)")
+                print("\(subject): storeUnavailable after \(waited)")
                 #expect(waited <= .seconds(2) + .seconds(1), "\(subject): \(waited)")
             }
 

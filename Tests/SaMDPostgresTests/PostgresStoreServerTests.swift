@@ -11,7 +11,9 @@ import Testing
 /// comes back.
 @Suite("PostgreSQL store and its server")
 struct PostgresStoreServerTests {
-    @Test("after a CHECKPOINT, no record's plaintext and no subject or record id is in the data files, the WAL or the log")
+    @Test(
+        "after a CHECKPOINT, no record's plaintext and no subject or record id is in the data files, the WAL or the log"
+    )
     func nothingInClear() async throws {
         let (server, _) = try PostgresTestServer.dedicated()
         defer { server.remove() }

@@ -43,13 +43,21 @@ struct BuildGraphFallbackTests {
         #expect(component("swift:swift-nio")?.scope == .required)
         #expect(component("swift:swift-argument-parser")?.scope == .optional)
         // SaMDHummingbird is a library product: Hummingbird and what its linked products are built from are
-        // required; swift-nio-ssl, which only HummingbirdTLS (not linked) and the tests use, is not.
+        // required; async-http-client, which Hummingbird's package declares for what SaMDHummingbird does not link,
+        // is only the tests'.
         #expect(component("swift:hummingbird")?.scope == .required)
         #expect(component("swift:swift-service-lifecycle")?.scope == .required)
         #expect(component("swift:swift-http-types")?.scope == .required)
         #expect(component("swift:async-http-client")?.scope == .excluded)
-        #expect(component("swift:swift-nio-ssl")?.scope == .excluded)
-        #expect(component("swift:swift-nio-ssl:boringssl")?.scope == .excluded)
+        // SaMDPostgres is a library product too, and postgres-nio's PostgresNIO links NIOSSL whatever TLS a
+        // connection uses: swift-nio-ssl and its BoringSSL are linked, hence required — though SaMDKit never runs
+        // them (SaMDPostgres's TLS is SaMDTLS; the component says so, VendoredBoringSSLTests). Before SaMDPostgres
+        // only HummingbirdTLS (not linked) and the tests used swift-nio-ssl, and it was excluded.
+        #expect(component("swift:postgres-nio")?.scope == .required)
+        #expect(component("swift:swift-nio-ssl")?.scope == .required)
+        #expect(component("swift:swift-nio-ssl:boringssl")?.scope == .required)
+        #expect(component("swift:swift-crypto")?.scope == .required)
+        #expect(component("swift:swift-crypto:boringssl")?.scope == .required)
         let grdb = try #require(component("swift:grdb.swift"))
         #expect(grdb.scope == .required)
         #expect(grdb.support?.sources == ["https://github.com/groue/GRDB.swift/releases"])

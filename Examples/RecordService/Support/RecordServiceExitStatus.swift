@@ -19,13 +19,14 @@ public enum RecordServiceExitStatus {
     }
 
     /// The exit code for a record store error while opening a store or rotating its keys: 75 conflict
-    /// (another job holds the store) or the key store busy past its lock timeout, 74 storage, 78 keys
-    /// unavailable; anything else (an argument the store refused, which the program's own checks should have
+    /// (another job holds the store) or the key store busy past its lock timeout, 74 storage, 69 a database
+    /// that cannot be reached, 78 keys unavailable; anything else (an argument the store refused, which the program's own checks should have
     /// caught) is 70.
     public static func code(forStore error: RecordStoreError) -> Int32 {
         switch error.code {
         case .conflict: ExitStatus.temporaryFailure
         case .storage: ExitStatus.ioError
+        case .unavailable: ExitStatus.unavailable
         case .keyUnavailable where error.isRetryable: ExitStatus.temporaryFailure
         case .keyUnavailable: ExitStatus.configuration
         default: ExitStatus.software

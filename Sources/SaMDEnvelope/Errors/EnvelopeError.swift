@@ -60,6 +60,9 @@ public struct EnvelopeError: CodedError {
         /// The key store did not answer in time: another operation or process holds its lock past the
         /// store's lock timeout. Nothing was changed; trying again later may succeed.
         public static let keyUnavailable = Code("keyUnavailable")
+        /// The key store's storage cannot be reached now (a database server down, restarting or unreachable).
+        /// Nothing was changed; trying again later may succeed.
+        public static let storeUnavailable = Code("storeUnavailable")
         /// A size exceeds a documented limit.
         public static let limitExceeded = Code("limitExceeded")
         /// Reading or writing failed.

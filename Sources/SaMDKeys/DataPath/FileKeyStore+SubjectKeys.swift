@@ -79,7 +79,10 @@ extension FileKeyStore {
         if let (validity, _) = validity {
             self.subjectKeys.insertSealingKey(identifier, material, validity: validity)
         }
-        return (.keyEncryptionKey(identifier, material), validity?.revision ?? self.persistence.subjectRevision(named: identifier.name))
+        return (
+            .keyEncryptionKey(identifier, material),
+            validity?.revision ?? self.persistence.subjectRevision(named: identifier.name)
+        )
     }
 
     func subjectKey(for identifier: KeyIdentifier) throws -> SecureBytes {

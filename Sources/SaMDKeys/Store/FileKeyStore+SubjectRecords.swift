@@ -59,7 +59,9 @@ extension FileKeyStore {
     }
 
     /// ``subjectKeyValidity(_:)`` with the subject record's revision it was made from.
-    func subjectKeyValidityAndRevision(_ name: String) -> (validity: SubjectKeyCache.Validity, revision: MetadataRevision)? {
+    func subjectKeyValidityAndRevision(_ name: String) -> (
+        validity: SubjectKeyCache.Validity, revision: MetadataRevision
+    )? {
         guard let metadata = self.cached.withLock({ $0.revision }),
             let subject = self.persistence.subjectRevision(named: name)
         else { return nil }

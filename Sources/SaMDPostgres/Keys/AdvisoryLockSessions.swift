@@ -72,7 +72,8 @@ final class AdvisoryLockSessions: Sendable {
 
     /// Takes the lock `objid` in `mode`, waiting at most ``timeout``, then runs `refresh` on its session (what the
     /// lock protects, read from the database after the lock was had); blocks the calling thread.
-    /// - Throws: `EnvelopeError.Code.keyUnavailable` when the lock was not had in time or the database cannot be
+    /// - Throws: `EnvelopeError.Code.keyUnavailable` when the lock was not had in time, `storeUnavailable` when the
+    ///   database cannot be
     ///   reached; what `refresh` throws (the lock is released first).
     func acquire(
         _ objid: Int32, _ mode: KeyStoreLockMode, what: String,

@@ -4,7 +4,7 @@ import Synchronization
 /// up to ``capacity`` subjects', so that the revisions the data path asks at every use cost no round trip.
 ///
 /// Trusted only while the listener is connected and listening (`LISTEN samd_keys`): every committed write then
-/// reaches it as a notification, applied here. Whenever the listener starts or stops listening the mirror is
+/// reaches it as a notification, which makes it forget what the write changed (the next use reads it again). Whenever the listener starts or stops listening the mirror is
 /// emptied and a new *epoch* begins; while it does not listen, nothing is answered from it.
 ///
 /// Filled by this process's reads and writes — but only with what cannot be older than what a notification
@@ -119,18 +119,16 @@ final class KeyGenerationMirror: Sendable {
         }
     }
 
-    /// Applies one notification's payload (``KeyNotification``): the metadata's generation is always kept, a
-    /// subject's only when it has an entry (this process uses it).
+    /// Applies one notification's payload (``KeyNotification``): it only *forgets* — the metadata's generation, and
+    /// the entries of the subjects it names — so that their next use reads the database. A generation is never taken
+    /// from a notification: any role that can connect can notify, and a forged generation kept here made every
+    /// write of that subject fail its commit's check (found by the hostile trial).
     func apply(_ notification: KeyNotification) {
         self.state.withLock { state in
             guard state.listening else { return }
             state.notifications += 1
-            if let metadata = notification.metadata {
-                state.metadata = max(state.metadata ?? 0, metadata)
-            }
-            for (name, generation) in notification.subjects {
-                if let known = state.subjects[name] { state.subjects[name] = max(known, generation) }
-            }
+            if notification.metadata != nil { state.metadata = nil }
+            for (name, _) in notification.subjects { state.subjects[name] = nil }
         }
     }
 }
@@ -148,8 +146,8 @@ struct KeyNotification {
     var subjects: [(String, Int64)]
 
     /// Parses a payload; entries that do not parse are skipped. Any role that can connect to the database can
-    /// notify on the channel: a forged payload can make this process ask the database again (slower), never
-    /// answer an older generation — the mirror keeps the larger of what it knows and what it is told.
+    /// notify on the channel: a forged payload can only make this process ask the database again (slower) — the
+    /// mirror forgets what a notification names and never keeps a generation it tells.
     init(payload: String) {
         self.metadata = nil
         self.subjects = []

@@ -89,7 +89,8 @@ import Synchronization
 ///
 /// ## Errors
 ///
-/// `EnvelopeError`s: the database unreachable or lost, a lock not had → `keyUnavailable` (retryable); a row that
+/// `EnvelopeError`s: the database unreachable or lost → `storeUnavailable`, a lock not had → `keyUnavailable` (both
+/// retryable); a row that
 /// is not what SaMDKit writes, a document over its bound (checked in SQL with `octet_length` before it is
 /// transferred), no metadata row → `keyStore`; any other failure → `io`. No error or log carries a document's
 /// bytes. A revision that finds the database unavailable answers `nil`, and the key store's next read on that
@@ -482,7 +483,9 @@ public final class PostgresKeyPersistence: KeyMetadataPersistence {
         do {
             return .some(try self.database(action, body))
         } catch let error as EnvelopeError {
-            if error.code == .keyUnavailable { self.unavailable.keep(error, for: self.pool.configuration.leaseTimeout) }
+            if error.code == .storeUnavailable {
+                self.unavailable.keep(error, for: self.pool.configuration.leaseTimeout)
+            }
             return nil
         } catch {
             return nil
@@ -541,7 +544,7 @@ public final class PostgresKeyPersistence: KeyMetadataPersistence {
         switch error.code {
         case .unavailable:
             return EnvelopeError(
-                .keyUnavailable, "cannot \(action): the key store in \(location) is not available (\(error.reason))")
+                .storeUnavailable, "cannot \(action): the key store in \(location) is not available (\(error.reason))")
         case .query where error.sqlState == nil:
             return EnvelopeError(.keyStore, "cannot \(action) in \(location): \(error.reason)")
         case .query where ["55P03", "57014", "40001", "40P01"].contains(error.sqlState ?? ""):

@@ -38,7 +38,7 @@ public final class PostgresKeyStore: Sendable {
     ///   - lockTimeout: how long a lock is waited for (5 s by default).
     ///   - now: the clock, for tests.
     ///   - logger: where key-store events go.
-    ///   - subjectKeyCache: the bounds of the subject-key cache (``FileKeyStore/subjectKeys``).
+    ///   - subjectKeyCache: the bounds of the subject-key cache (`FileKeyStore.subjectKeys`).
     /// - Throws: ``PostgresStoreError/Code/custodyRefused`` for a custody other than `PKCS11Custody`;
     ///   ``PostgresStoreError`` from ``PostgresKeyPersistence/init(pool:lockTimeout:mirrorCapacity:logger:)``;
     ///   `EnvelopeError.Code.keyStore` when the database holds a key store already; the custody's errors.

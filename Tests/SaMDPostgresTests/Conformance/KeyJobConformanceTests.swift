@@ -25,7 +25,9 @@ struct KeyJobConformanceTests {
         try #require(fixture.store as? any KeyJobStore)
     }
 
-    @Test("a rotation makes a new KEK version and rewraps every subject key; records still open", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "a rotation makes a new KEK version and rewraps every subject key; records still open",
+        arguments: RecordStoreBackend.allCases)
     func rotation(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         try await Self.fill(fixture.store)
@@ -43,7 +45,9 @@ struct KeyJobConformanceTests {
         await fixture.close()
     }
 
-    @Test("a re-key rewraps every record to fresh subject keys and destroys the old versions", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "a re-key rewraps every record to fresh subject keys and destroys the old versions",
+        arguments: RecordStoreBackend.allCases)
     func rekey(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         try await Self.fill(fixture.store)
@@ -59,7 +63,9 @@ struct KeyJobConformanceTests {
         await fixture.close()
     }
 
-    @Test("one job at a time per store: a second lock is a conflict until the first is released", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "one job at a time per store: a second lock is a conflict until the first is released",
+        arguments: RecordStoreBackend.allCases)
     func oneJobAtATime(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         let store = try Self.jobStore(fixture)

@@ -10,7 +10,9 @@ import Testing
 struct RecordStoreConformanceTests {
     static let fhir = "application/fhir+json"
 
-    @Test("a record reads back as written; a replacement is the next revision; counts hold no identifier", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "a record reads back as written; a replacement is the next revision; counts hold no identifier",
+        arguments: RecordStoreBackend.allCases)
     func roundTrip(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         let store = fixture.store
@@ -37,7 +39,9 @@ struct RecordStoreConformanceTests {
         await fixture.close()
     }
 
-    @Test("compare-and-set: 0 creates only, n replaces only revision n, a missing record is a conflict", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "compare-and-set: 0 creates only, n replaces only revision n, a missing record is a conflict",
+        arguments: RecordStoreBackend.allCases)
     func compareAndSet(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         let store = fixture.store
@@ -66,7 +70,9 @@ struct RecordStoreConformanceTests {
         await fixture.close()
     }
 
-    @Test("two writers with the same expected revision: exactly one wins, nothing half-written", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "two writers with the same expected revision: exactly one wins, nothing half-written",
+        arguments: RecordStoreBackend.allCases)
     func concurrentCompareAndSet(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         let store = fixture.store
@@ -101,7 +107,9 @@ struct RecordStoreConformanceTests {
         await fixture.close()
     }
 
-    @Test("ids and types outside the shapes are invalidArgument; a missing record notFound; too large limitExceeded", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "ids and types outside the shapes are invalidArgument; a missing record notFound; too large limitExceeded",
+        arguments: RecordStoreBackend.allCases)
     func refusals(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make(maximumRecordByteCount: 1024)
         let store = fixture.store
@@ -119,7 +127,8 @@ struct RecordStoreConformanceTests {
         }
         #expect(missing?.code == .notFound)
         let large = await #expect(throws: RecordStoreError.self) {
-            try await store.put([UInt8](repeating: 1, count: 1025), subject: "MRN", recordID: "r", recordType: Self.fhir)
+            try await store.put(
+                [UInt8](repeating: 1, count: 1025), subject: "MRN", recordID: "r", recordType: Self.fhir)
         }
         #expect(large?.code == .limitExceeded)
         let streamed = await #expect(throws: RecordStoreError.self) {
@@ -132,7 +141,9 @@ struct RecordStoreConformanceTests {
         await fixture.close()
     }
 
-    @Test("shredding: receipt with the count, shredded with the receipt, idempotent, new records under a new key", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "shredding: receipt with the count, shredded with the receipt, idempotent, new records under a new key",
+        arguments: RecordStoreBackend.allCases)
     func shredding(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         let store = fixture.store
@@ -166,7 +177,9 @@ struct RecordStoreConformanceTests {
         await fixture.close()
     }
 
-    @Test("a streamed record reads back identical; a body that fails stores nothing", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "a streamed record reads back identical; a body that fails stores nothing",
+        arguments: RecordStoreBackend.allCases)
     func streaming(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         let store = fixture.store
@@ -196,7 +209,9 @@ struct RecordStoreConformanceTests {
         await fixture.close()
     }
 
-    @Test("a row copied onto another record, or its type changed, fails authentication; never plaintext", arguments: RecordStoreBackend.allCases)
+    @Test(
+        "a row copied onto another record, or its type changed, fails authentication; never plaintext",
+        arguments: RecordStoreBackend.allCases)
     func tampering(_ backend: RecordStoreBackend) async throws {
         let fixture = try await backend.make()
         let store = fixture.store
@@ -211,7 +226,8 @@ struct RecordStoreConformanceTests {
         }
         try fixture.execute("UPDATE \(fixture.recordTable) SET record_type = '\(Self.fhir)'")
         try fixture.execute(
-            "UPDATE \(fixture.recordTable) SET envelope = (SELECT envelope FROM \(fixture.recordTable) ORDER BY record_index LIMIT 1)")
+            "UPDATE \(fixture.recordTable) SET envelope = (SELECT envelope FROM \(fixture.recordTable) ORDER BY record_index LIMIT 1)"
+        )
         var authentic = 0
         var refused = 0
         for record in ["a", "b"] {
@@ -225,6 +241,13 @@ struct RecordStoreConformanceTests {
         }
         #expect(authentic == 1)
         #expect(refused == 1)
+        // A revision at the largest integer is not one the store writes: a replacement is refused as tampered, not
+        // failed as storage (which callers retry for ever).
+        try fixture.execute("UPDATE \(fixture.recordTable) SET revision = 9223372036854775807")
+        let overflow = await #expect(throws: RecordStoreError.self) {
+            try await store.put(Array("third".utf8), subject: "MRN-1", recordID: "a", recordType: Self.fhir)
+        }
+        #expect(overflow?.code == .authenticationFailed)
         await fixture.close()
     }
 }

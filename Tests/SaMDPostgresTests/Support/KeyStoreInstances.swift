@@ -35,7 +35,7 @@ final class KeyStoreInstances: Sendable {
     /// them afterwards, whatever `body` did.
     static func with<T>(
         database: (server: LocalPostgresServer, url: String, location: PostgresLocation)? = nil,
-        configuration: PostgresConnectionPool.Configuration = .init(),
+        configuration: PostgresConnectionPool.Configuration = PostgresTestServer.testPoolConfiguration,
         _ body: (KeyStoreInstances) async throws -> T
     ) async throws -> T {
         let instances = try await Self.make(database: database, configuration: configuration)
@@ -52,7 +52,7 @@ final class KeyStoreInstances: Sendable {
     /// Two instances on a fresh database of the shared server, or of `database`.
     static func make(
         database: (server: LocalPostgresServer, url: String, location: PostgresLocation)? = nil,
-        configuration: PostgresConnectionPool.Configuration = .init(),
+        configuration: PostgresConnectionPool.Configuration = PostgresTestServer.testPoolConfiguration,
         lockTimeout: Duration = FileKeyStore.defaultLockTimeout
     ) async throws -> KeyStoreInstances {
         let (server, _, location) = try database ?? PostgresTestServer.database()
@@ -131,7 +131,8 @@ final class HeldLock: @unchecked Sendable {
 
 /// Runs `body` with a `PostgresKeyPersistence` of its own on a fresh database, closing it afterwards.
 func withPersistences<T>(
-    count: Int = 1, lockTimeouts: [Duration] = [], configuration: PostgresConnectionPool.Configuration = .init(),
+    count: Int = 1, lockTimeouts: [Duration] = [],
+    configuration: PostgresConnectionPool.Configuration = PostgresTestServer.testPoolConfiguration,
     _ body: ([PostgresKeyPersistence], LocalPostgresServer, PostgresLocation) async throws -> T
 ) async throws -> T {
     let (server, _, location) = try PostgresTestServer.database()

@@ -32,10 +32,14 @@ enum PostgresTestServer {
         try start()
     }
 
+    /// Pools in tests wait up to 30 s for a connection: the whole suite runs tests side by side on two cores, where
+    /// a TLS handshake and a SCRAM login can take seconds. The tests check behaviour, not speed (the benchmarks do).
+    static let testPoolConfiguration = PostgresConnectionPool.Configuration(leaseTimeout: .seconds(30))
+
     /// A pool on `location` with the server's password file.
     static func pool(
         _ location: PostgresLocation, server: LocalPostgresServer,
-        configuration: PostgresConnectionPool.Configuration = .init()
+        configuration: PostgresConnectionPool.Configuration = Self.testPoolConfiguration
     ) throws -> PostgresConnectionPool {
         let credentials = try PostgresCredentials.resolve(
             for: location, environment: ["PGPASSFILE": server.passwordFile])
