@@ -108,21 +108,20 @@ struct StoreStatementSide: RecordSide {
         let recordType = RecordSet.recordType
         let now = Date().timeIntervalSince1970
         let logger = self.logger
+        var bindings = PostgresBindings()
+        bindings.append(keyName)
+        bindings.append(generation)
+        bindings.append(recordIndex)
+        bindings.append(subjectIndex)
+        bindings.append(recordType)
+        bindings.append(wrappingKey)
+        bindings.append(now)
+        bindings.append(now)
+        bindings.append(envelope)
+        let statement = Statement<UpsertText>(bindings: bindings)
         let (current, revision) = try await self.pool.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                WITH current_key AS (SELECT 1 FROM samd_subject_key WHERE name = \(keyName) \
-                AND generation = \(generation) FOR SHARE), \
-                written AS (INSERT INTO samd_record (record_index, subject_index, record_type, wrapping_key, revision, \
-                created_at, updated_at, envelope) SELECT \(recordIndex), \(subjectIndex), \(recordType), \
-                \(wrappingKey), 1, \(now), \(now), \(envelope) WHERE EXISTS (SELECT 1 FROM current_key) \
-                ON CONFLICT (record_index) DO UPDATE SET record_type = EXCLUDED.record_type, \
-                wrapping_key = EXCLUDED.wrapping_key, revision = samd_record.revision + 1, \
-                updated_at = EXCLUDED.updated_at, envelope = EXCLUDED.envelope RETURNING revision) \
-                SELECT EXISTS (SELECT 1 FROM current_key), (SELECT revision FROM written)
-                """, logger: logger)
             var outcome: (Bool, Int64?) = (false, nil)
-            for try await row in rows {
+            for try await row in try await connection.execute(statement, logger: logger) {
                 outcome = try row.decode((Bool, Int64?).self)
             }
             return outcome
@@ -135,15 +134,13 @@ struct StoreStatementSide: RecordSide {
         let limit = Int64(self.envelopeByteCount)
         let logger = self.logger
         let count = self.records.shape.recordByteCount
+        var bindings = PostgresBindings()
+        bindings.append(limit)
+        bindings.append(recordIndex)
+        let statement = Statement<SelectText>(bindings: bindings)
         return try await self.pool.withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT record_type, revision, created_at, updated_at, octet_length(envelope)::bigint, \
-                CASE WHEN octet_length(envelope) <= \(limit) THEN envelope END \
-                FROM samd_record WHERE record_index = \(recordIndex)
-                """, logger: logger)
             var value: [UInt8]?
-            for try await row in rows {
+            for try await row in try await connection.execute(statement, logger: logger) {
                 let (_, _, _, _, _, envelope) = try row.decode((String, Int64, Double, Double, Int64, ByteBuffer?).self)
                 value = envelope.map { Array($0.readableBytesView.prefix(count)) }
             }
@@ -152,5 +149,43 @@ struct StoreStatementSide: RecordSide {
             }
             return value
         }
+    }
+
+    /// The store's statements' text (`PostgresRecordRows.writeQuery` for an upsert that checks the key, and
+    /// `PostgresRecordRows.ReadText`), prepared once per connection as the store prepares them.
+    protocol StatementText {
+        static var name: String { get }
+        static var sql: String { get }
+    }
+
+    struct Statement<Text: StatementText>: PostgresPreparedStatement {
+        typealias Row = PostgresRow
+        static var name: String { Text.name }
+        static var sql: String { Text.sql }
+        let bindings: PostgresBindings
+        func makeBindings() -> PostgresBindings { self.bindings }
+        func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
+    }
+
+    enum UpsertText: StatementText {
+        static let name = "bench_store_upsert"
+        static let sql = """
+            WITH current_key AS (SELECT 1 FROM samd_subject_key WHERE name = $1 AND generation = $2 FOR SHARE), \
+            written AS (INSERT INTO samd_record (record_index, subject_index, record_type, wrapping_key, revision, \
+            created_at, updated_at, envelope) SELECT $3, $4, $5, $6, 1, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM current_key) \
+            ON CONFLICT (record_index) DO UPDATE SET record_type = EXCLUDED.record_type, \
+            wrapping_key = EXCLUDED.wrapping_key, revision = samd_record.revision + 1, \
+            updated_at = EXCLUDED.updated_at, envelope = EXCLUDED.envelope RETURNING revision) \
+            SELECT EXISTS (SELECT 1 FROM current_key), (SELECT revision FROM written)
+            """
+    }
+
+    enum SelectText: StatementText {
+        static let name = "bench_store_select"
+        static let sql = """
+            SELECT record_type, revision, created_at, updated_at, octet_length(envelope)::bigint, \
+            CASE WHEN octet_length(envelope) <= $1 THEN envelope END \
+            FROM samd_record WHERE record_index = $2
+            """
     }
 }

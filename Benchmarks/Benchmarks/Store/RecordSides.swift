@@ -110,26 +110,59 @@ struct RawPostgresSide: RecordSide {
         }
     }
 
-    /// `INSERT … ON CONFLICT DO UPDATE` of the record's bytes at its key.
+    /// `INSERT … ON CONFLICT DO UPDATE` of the record's bytes at its key (prepared once per connection, as the
+    /// store's statements).
     func upsert(_ connection: PostgresConnection, task: Int, record: Int, generation: Int) async throws {
-        let key = self.records.key(task: task, record: record)
-        let value = ByteBuffer(bytes: self.records.payload(task: task, record: record, generation: generation))
-        _ = try await connection.query(
-            """
-            INSERT INTO bench_record (key, value) VALUES (\(key), \(value)) \
-            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-            """, logger: self.logger)
+        let statement = Upsert(
+            key: self.records.key(task: task, record: record),
+            value: ByteBuffer(bytes: self.records.payload(task: task, record: record, generation: generation)))
+        for try await _ in try await connection.execute(statement, logger: self.logger) {}
     }
 
-    /// The record's bytes, selected by its key.
+    /// The record's bytes, selected by its key (prepared once per connection, as the store's statements).
     func select(_ connection: PostgresConnection, task: Int, record: Int) async throws -> [UInt8] {
-        let key = self.records.key(task: task, record: record)
-        let rows = try await connection.query("SELECT value FROM bench_record WHERE key = \(key)", logger: self.logger)
+        let rows = try await connection.execute(
+            Select(key: self.records.key(task: task, record: record)), logger: self.logger)
         var value: [UInt8]?
         for try await row in rows {
-            value = Array(try row.decode(ByteBuffer.self).readableBytesView)
+            value = Array(row.readableBytesView)
         }
         guard let value else { throw BenchmarkCheckFailure(description: "no row for task \(task) record \(record)") }
         return value
+    }
+
+    struct Upsert: PostgresPreparedStatement {
+        typealias Row = Void
+        static let name = "bench_record_upsert"
+        static let sql =
+            "INSERT INTO bench_record (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+
+        let key: ByteBuffer
+        let value: ByteBuffer
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(self.key)
+            bindings.append(self.value)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    struct Select: PostgresPreparedStatement {
+        typealias Row = ByteBuffer
+        static let name = "bench_record_select"
+        static let sql = "SELECT value FROM bench_record WHERE key = $1"
+
+        let key: ByteBuffer
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(self.key)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> ByteBuffer { try row.decode(ByteBuffer.self) }
     }
 }
