@@ -144,6 +144,12 @@ enum PostgresRecordRows {
         } else {
             found = try await Self.first(connection.query(query.query, logger: logger))
         }
+        if Self.answersRevisionOnly(mode, checkingKey: key != nil) {
+            // No row: the key's row is not at the generation (an upsert that finds it always writes).
+            guard let row = found else { return .keyChanged }
+            guard let revision = try? row.decode(Int64.self), revision >= 1 else { return .malformed }
+            return .written(revision)
+        }
         guard let row = found else { return .malformed }
         guard let (keyCurrent, revision) = try? row.decode((Bool, Int64?).self) else { return .malformed }
         guard keyCurrent else { return .keyChanged }
@@ -152,11 +158,61 @@ enum PostgresRecordRows {
         return .written(revision)
     }
 
+    /// Whether a write's statement answers with the new revision alone (a row) or nothing (the key's row is not at
+    /// the generation): an upsert that checks the key, the only write that writes whenever the key is current.
+    static func answersRevisionOnly(_ mode: WriteMode, checkingKey: Bool) -> Bool {
+        mode == .upsert && checkingKey
+    }
+
     /// A write's statement: inserted at revision 1 or replaced (``WriteMode``), only while the subject key's row is
     /// at the generation given (locked `FOR SHARE` until the commit) when ``WriteValues/key`` is given; answers
-    /// whether the key is current and the new revision (`NULL`: not written).
+    /// whether the key is current and the new revision (`NULL`: not written) — or, for an upsert that checks the
+    /// key (``answersRevisionOnly(_:checkingKey:)``), the new revision, or no row when the key is not current.
     static func writeQuery(_ mode: WriteMode, _ values: WriteValues) -> StatementBuilder {
         var query = StatementBuilder()
+        // The envelope: bound, or assembled by the server from the session's pieces.
+        let value = { (query: inout StatementBuilder) in
+            if let envelope = values.envelope {
+                query.bind(envelope)
+            } else {
+                query.sql("(SELECT string_agg(bytes, ''::bytea ORDER BY piece) FROM samd_upload)")
+            }
+        }
+        // A new row's columns, `INSERT … SELECT` them.
+        let insertRow = { (query: inout StatementBuilder) in
+            query.sql(
+                "INSERT INTO samd_record (record_index, subject_index, record_type, wrapping_key, revision, created_at, updated_at, envelope) SELECT "
+            )
+            query.bind(values.recordIndex)
+            query.sql(", ")
+            query.bind(values.subjectIndex)
+            query.sql(", ")
+            query.bind(values.recordType)
+            query.sql(", ")
+            query.bind(values.wrappingKey)
+            query.sql(", 1, ")
+            query.bind(values.now)
+            query.sql(", ")
+            query.bind(values.now)
+            query.sql(", ")
+            value(&query)
+        }
+        let replace =
+            "UPDATE SET record_type = EXCLUDED.record_type, wrapping_key = EXCLUDED.wrapping_key, revision = samd_record.revision + 1, updated_at = EXCLUDED.updated_at, envelope = EXCLUDED.envelope"
+        if let key = values.key, Self.answersRevisionOnly(mode, checkingKey: true) {
+            // The key's row is selected `FOR SHARE` as the row to insert: no row, nothing written. An upsert writes
+            // whenever it inserts (`DO UPDATE` without a condition), so one statement without a common table
+            // expression answers both questions. The row is locked and its generation checked as in the form
+            // below (READ COMMITTED: a concurrent change of the key's row is waited for, then its generation
+            // checked again).
+            insertRow(&query)
+            query.sql(" FROM samd_subject_key WHERE name = ")
+            query.bind(key.name)
+            query.sql(" AND generation = ")
+            query.bind(key.generation)
+            query.sql(" FOR SHARE ON CONFLICT (record_index) DO \(replace) RETURNING revision")
+            return query
+        }
         if let key = values.key {
             query.sql("WITH current_key AS (SELECT 1 FROM samd_subject_key WHERE name = ")
             query.bind(key.name)
@@ -165,14 +221,6 @@ enum PostgresRecordRows {
             query.sql(" FOR SHARE), ")
         } else {
             query.sql("WITH current_key AS (SELECT 1), ")
-        }
-        // The envelope: bound, or assembled by the server from the session's pieces.
-        let value = { (query: inout StatementBuilder) in
-            if let envelope = values.envelope {
-                query.bind(envelope)
-            } else {
-                query.sql("(SELECT string_agg(bytes, ''::bytea ORDER BY piece) FROM samd_upload)")
-            }
         }
         switch mode {
         case .update:
@@ -190,28 +238,10 @@ enum PostgresRecordRows {
             query.bind(values.expectedRevision)
             query.sql(" AND EXISTS (SELECT 1 FROM current_key) RETURNING revision) ")
         case .insert, .upsert:
-            query.sql(
-                "written AS (INSERT INTO samd_record (record_index, subject_index, record_type, wrapping_key, revision, created_at, updated_at, envelope) SELECT "
-            )
-            query.bind(values.recordIndex)
-            query.sql(", ")
-            query.bind(values.subjectIndex)
-            query.sql(", ")
-            query.bind(values.recordType)
-            query.sql(", ")
-            query.bind(values.wrappingKey)
-            query.sql(", 1, ")
-            query.bind(values.now)
-            query.sql(", ")
-            query.bind(values.now)
-            query.sql(", ")
-            value(&query)
+            query.sql("written AS (")
+            insertRow(&query)
             query.sql(" WHERE EXISTS (SELECT 1 FROM current_key) ON CONFLICT (record_index) DO ")
-            query.sql(
-                mode == .insert
-                    ? "NOTHING"
-                    : "UPDATE SET record_type = EXCLUDED.record_type, wrapping_key = EXCLUDED.wrapping_key, revision = samd_record.revision + 1, updated_at = EXCLUDED.updated_at, envelope = EXCLUDED.envelope"
-            )
+            query.sql(mode == .insert ? "NOTHING" : replace)
             query.sql(" RETURNING revision) ")
         }
         query.sql("SELECT EXISTS (SELECT 1 FROM current_key), (SELECT revision FROM written)")
