@@ -60,7 +60,8 @@ extension PostgresRecordRows {
     }
 
     /// The first row of `rows`, every row read (the statement is complete when this returns).
-    static func first<Rows: AsyncSequence>(_ rows: Rows) async throws -> PostgresRow? where Rows.Element == PostgresRow {
+    static func first<Rows: AsyncSequence>(_ rows: Rows) async throws -> PostgresRow?
+    where Rows.Element == PostgresRow {
         var first: PostgresRow?
         for try await row in rows where first == nil {
             first = row

@@ -10,12 +10,12 @@ import SaMDPostgres
 
 // Where the PostgreSQL store's time goes, measured as two more references between it and raw postgres-nio
 // (registered with SAMD_BENCH_STORE_BREAKDOWN=1 only; no row reads them): the raw statements made the way the
-// store makes its own (from a thread of a thread pool, blocking on the connection pool), and the store's own
-// statements made directly.
+// store made its own before it awaited them from the caller's task (from a thread of a thread pool, blocking on
+// the connection pool: the cost of that hop), and the store's own statements made directly.
 
-/// The raw statements, each called as the store calls its database: the caller's task hands the work to a thread
-/// of a `NIOThreadPool`, which blocks on `PostgresConnectionPool.blockingWithConnection` (a task on another
-/// executor) until the statement is done.
+/// The raw statements, each called as the store called its database before it awaited its statements: the
+/// caller's task hands the work to a thread of a `NIOThreadPool`, which blocks on
+/// `PostgresConnectionPool.blockingWithConnection` (a task on another executor) until the statement is done.
 struct BlockingRawSide: RecordSide {
     let raw: RawPostgresSide
     let threads: NIOThreadPool

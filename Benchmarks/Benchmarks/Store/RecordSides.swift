@@ -89,7 +89,8 @@ struct RecordStoreSide: RecordSide {
 }
 
 /// The reference: the same bytes upserted into and selected from a plain table (a 32-byte `bytea` key, a `bytea`
-/// value) with raw postgres-nio statements, on a connection of a `PostgresConnectionPool` (SaMDTLS), as ours.
+/// value) with raw postgres-nio statements, prepared once per connection as the store's own are, on a connection
+/// of a `PostgresConnectionPool` (SaMDTLS), as ours.
 struct RawPostgresSide: RecordSide {
     static let createTable =
         "CREATE TABLE IF NOT EXISTS bench_record (key bytea PRIMARY KEY, value bytea NOT NULL)"
@@ -134,8 +135,10 @@ struct RawPostgresSide: RecordSide {
     struct Upsert: PostgresPreparedStatement {
         typealias Row = Void
         static let name = "bench_record_upsert"
-        static let sql =
-            "INSERT INTO bench_record (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        static let sql = """
+            INSERT INTO bench_record (key, value) VALUES ($1, $2) \
+            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+            """
 
         let key: ByteBuffer
         let value: ByteBuffer

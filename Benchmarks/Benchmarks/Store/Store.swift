@@ -1,14 +1,15 @@
 // The PostgreSQL record store (issue 18): put and get of a 1 KiB record through `PostgresRecordStore` (its key
 // store in the same database, the KEK in a SoftHSM2 token, the subject keys cached as in steady state) against the
-// same bytes upserted and selected with raw postgres-nio statements in a plain table, over the same kind of
-// connection (a `PostgresConnectionPool` on SaMDTLS), durable commits on both sides; and the SQLite store
-// (`EncryptedRecordStore`, durable commits) beside them. Each with 8 requests in flight (throughput) and one at a
-// time (latency), on one PostgreSQL server for the run (RunServer). Each benchmark checks after its measured region
-// that every record it put or got reads back as the bytes last put.
+// same bytes upserted and selected with raw postgres-nio statements (prepared, as the store's) in a plain table,
+// over the same kind of connection (a `PostgresConnectionPool` on SaMDTLS), durable commits on both sides; and the
+// SQLite store (`EncryptedRecordStore`, durable commits) beside them. Each with 8 requests in flight (throughput)
+// and one at a time (latency), on one PostgreSQL server for the run (RunServer). Each benchmark checks after its
+// measured region that every record it put or got reads back as the bytes last put.
 //
 // SAMD_BENCH_STORE_BREAKDOWN=1 adds two references between the store and raw postgres-nio, to see where the store's
 // time goes (BreakdownSides): the raw statements made from a thread pool blocking on the connection pool, as the store
-// makes its own; and the store's own statements made directly, without sealing, addressing or thread hops.
+// made its own before it awaited them from the caller's task; and the store's own statements made directly, without
+// sealing, addressing or thread hops.
 
 import Benchmark
 import BenchmarkCatalog

@@ -58,10 +58,10 @@ struct PostgresRowsTests {
         let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0.name, $0) })
         let put = try #require(
             byName["PostgreSQL store put vs raw postgres-nio insert (1 KiB, 8 in flight: throughput)"])
-        #expect(put.ours == 2238.539 && put.reference == 4477.077 && put.ratio == 0.5)
+        #expect(put.ours == 3399.695 && put.reference == 5289.438 && put.ratio == 0.663)
         let get = try #require(
             byName["PostgreSQL store get vs raw postgres-nio select (1 KiB, 8 in flight: throughput)"])
-        #expect(get.ours == 3263.367 && get.reference == 5037.073 && get.ratio == 0.631)
+        #expect(get.ours == 3341.531 && get.reference == 4998.401 && get.ratio == 0.669)
         #expect(printed.contains("\n0 of 2 goals met (8 rows)."), "\(printed)")
     }
 
