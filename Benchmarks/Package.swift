@@ -21,6 +21,9 @@ let package = Package(
         // The gateway load benchmark's reference: the same routes on HummingbirdTLS (swift-nio-ssl). Here
         // only, never in the root package's products.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        // The PostgreSQL store benchmark's reference: raw postgres-nio statements on SaMDPostgres's own connections.
+        // The same version range as the root package's.
+        .package(url: "https://github.com/vapor/postgres-nio.git", .upToNextMinor(from: "1.33.2")),
     ],
     targets: [
         // The references: OpenSSL and libsodium called directly, as a hand-written C-level caller would.
@@ -187,6 +190,28 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/TLS",
+            swiftSettings: [.swiftLanguageMode(.v6)],
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "Store",
+            dependencies: [
+                "BenchmarkCatalog",
+                "BenchmarkSupport",
+                .product(name: "SaMDCrypto", package: "SaMDKit"),
+                .product(name: "SaMDEnvelope", package: "SaMDKit"),
+                .product(name: "SaMDKeys", package: "SaMDKit"),
+                .product(name: "SaMDStore", package: "SaMDKit"),
+                .product(name: "SaMDPostgres", package: "SaMDKit"),
+                .product(name: "SaMDLocalPostgres", package: "SaMDKit"),
+                .product(name: "SaMDDevPKI", package: "SaMDKit"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/Store",
             swiftSettings: [.swiftLanguageMode(.v6)],
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),

@@ -88,81 +88,164 @@ enum PostgresRecordRows {
         }
     }
 
-    /// The write itself; `envelope` `nil` takes it from the session's `samd_upload` pieces.
+    /// How a write treats the row already at the address.
+    enum WriteMode: Sendable {
+        /// Replaced with a compare-and-set on its revision (`expectedRevision` ≥ 1).
+        case update
+        /// Inserted only when there is none (`expectedRevision` 0).
+        case insert
+        /// Inserted at revision 1, or replaced whatever its revision (no `expectedRevision`).
+        case upsert
+
+        init(expectedRevision: Int64?) {
+            switch expectedRevision {
+            case .some(let expected) where expected >= 1: self = .update
+            case .some(0): self = .insert
+            default: self = .upsert
+            }
+        }
+    }
+
+    /// A write's values, in the order its statement binds them.
+    struct WriteValues {
+        /// The subject key's name and generation, when the statement checks them.
+        var key: (name: String, generation: Int64)?
+        var recordIndex: ByteBuffer
+        var subjectIndex: String
+        var recordType: String
+        var wrappingKey: String
+        var expectedRevision: Int64
+        var now: Double
+        /// The envelope, bound; `nil` takes it from the session's `samd_upload` pieces.
+        var envelope: ByteBuffer?
+    }
+
+    /// The write itself; `envelope` `nil` takes it from the session's `samd_upload` pieces. A bound envelope's write
+    /// is one of the prepared statements (``PreparedRecordStatement``, ``WriteText``).
     private static func writeStatement(
         _ connection: PostgresConnection, envelope: ByteBuffer?, at address: RecordAddressing.Address,
         recordType: String, wrappingKey: KeyIdentifier, keyRevision: MetadataRevision?, expectedRevision: Int64?,
         logger: Logger
     ) async throws -> WriteOutcome {
-        var query = StatementBuilder()
+        var key: (name: String, generation: Int64)?
         if let keyRevision, keyRevision.components.count == 1 {
-            query.sql("WITH current_key AS (SELECT 1 FROM samd_subject_key WHERE name = ")
-            query.bind(wrappingKey.name)
-            query.sql(" AND generation = ")
-            query.bind(keyRevision.components[0])
-            query.sql(" FOR SHARE), ")
-        } else {
-            query.sql("WITH current_key AS (SELECT 1), ")
+            key = (wrappingKey.name, keyRevision.components[0])
         }
-        let now = Date().timeIntervalSince1970
-        let recordIndex = ByteBuffer(bytes: address.recordIndex)
+        let mode = WriteMode(expectedRevision: expectedRevision)
+        let values = WriteValues(
+            key: key, recordIndex: ByteBuffer(bytes: address.recordIndex), subjectIndex: address.subjectIndex,
+            recordType: recordType, wrappingKey: "\(wrappingKey)", expectedRevision: expectedRevision ?? 0,
+            now: Date().timeIntervalSince1970, envelope: envelope)
+        let query = Self.writeQuery(mode, values)
+        let found: PostgresRow?
+        if envelope != nil {
+            found = try await Self.firstRow(
+                WriteText.of(mode, checkingKey: key != nil), query.bindings, on: connection, logger: logger)
+        } else {
+            found = try await Self.first(connection.query(query.query, logger: logger))
+        }
+        if Self.answersRevisionOnly(mode, checkingKey: key != nil) {
+            // No row: the key's row is not at the generation (an upsert that finds it always writes).
+            guard let row = found else { return .keyChanged }
+            guard let revision = try? row.decode(Int64.self), revision >= 1 else { return .malformed }
+            return .written(revision)
+        }
+        guard let row = found else { return .malformed }
+        guard let (keyCurrent, revision) = try? row.decode((Bool, Int64?).self) else { return .malformed }
+        guard keyCurrent else { return .keyChanged }
+        guard let revision else { return .conflict }
+        guard revision >= 1 else { return .malformed }
+        return .written(revision)
+    }
+
+    /// Whether a write's statement answers with the new revision alone (a row) or nothing (the key's row is not at
+    /// the generation): an upsert that checks the key, the only write that writes whenever the key is current.
+    static func answersRevisionOnly(_ mode: WriteMode, checkingKey: Bool) -> Bool {
+        mode == .upsert && checkingKey
+    }
+
+    /// A write's statement: inserted at revision 1 or replaced (``WriteMode``), only while the subject key's row is
+    /// at the generation given (locked `FOR SHARE` until the commit) when ``WriteValues/key`` is given; answers
+    /// whether the key is current and the new revision (`NULL`: not written) — or, for an upsert that checks the
+    /// key (``answersRevisionOnly(_:checkingKey:)``), the new revision, or no row when the key is not current.
+    static func writeQuery(_ mode: WriteMode, _ values: WriteValues) -> StatementBuilder {
+        var query = StatementBuilder()
         // The envelope: bound, or assembled by the server from the session's pieces.
         let value = { (query: inout StatementBuilder) in
-            if let envelope {
+            if let envelope = values.envelope {
                 query.bind(envelope)
             } else {
                 query.sql("(SELECT string_agg(bytes, ''::bytea ORDER BY piece) FROM samd_upload)")
             }
         }
-        if let expected = expectedRevision, expected >= 1 {
+        // A new row's columns, `INSERT … SELECT` them.
+        let insertRow = { (query: inout StatementBuilder) in
+            query.sql(
+                "INSERT INTO samd_record (record_index, subject_index, record_type, wrapping_key, revision, created_at, updated_at, envelope) SELECT "
+            )
+            query.bind(values.recordIndex)
+            query.sql(", ")
+            query.bind(values.subjectIndex)
+            query.sql(", ")
+            query.bind(values.recordType)
+            query.sql(", ")
+            query.bind(values.wrappingKey)
+            query.sql(", 1, ")
+            query.bind(values.now)
+            query.sql(", ")
+            query.bind(values.now)
+            query.sql(", ")
+            value(&query)
+        }
+        let replace =
+            "UPDATE SET record_type = EXCLUDED.record_type, wrapping_key = EXCLUDED.wrapping_key, revision = samd_record.revision + 1, updated_at = EXCLUDED.updated_at, envelope = EXCLUDED.envelope"
+        if let key = values.key, Self.answersRevisionOnly(mode, checkingKey: true) {
+            // The key's row is selected `FOR SHARE` as the row to insert: no row, nothing written. An upsert writes
+            // whenever it inserts (`DO UPDATE` without a condition), so one statement without a common table
+            // expression answers both questions. The row is locked and its generation checked as in the form
+            // below (READ COMMITTED: a concurrent change of the key's row is waited for, then its generation
+            // checked again).
+            insertRow(&query)
+            query.sql(" FROM samd_subject_key WHERE name = ")
+            query.bind(key.name)
+            query.sql(" AND generation = ")
+            query.bind(key.generation)
+            query.sql(" FOR SHARE ON CONFLICT (record_index) DO \(replace) RETURNING revision")
+            return query
+        }
+        if let key = values.key {
+            query.sql("WITH current_key AS (SELECT 1 FROM samd_subject_key WHERE name = ")
+            query.bind(key.name)
+            query.sql(" AND generation = ")
+            query.bind(key.generation)
+            query.sql(" FOR SHARE), ")
+        } else {
+            query.sql("WITH current_key AS (SELECT 1), ")
+        }
+        switch mode {
+        case .update:
             query.sql("written AS (UPDATE samd_record SET record_type = ")
-            query.bind(recordType)
+            query.bind(values.recordType)
             query.sql(", wrapping_key = ")
-            query.bind("\(wrappingKey)")
+            query.bind(values.wrappingKey)
             query.sql(", revision = revision + 1, updated_at = ")
-            query.bind(now)
+            query.bind(values.now)
             query.sql(", envelope = ")
             value(&query)
             query.sql(" WHERE record_index = ")
-            query.bind(recordIndex)
+            query.bind(values.recordIndex)
             query.sql(" AND revision = ")
-            query.bind(expected)
+            query.bind(values.expectedRevision)
             query.sql(" AND EXISTS (SELECT 1 FROM current_key) RETURNING revision) ")
-        } else {
-            query.sql(
-                "written AS (INSERT INTO samd_record (record_index, subject_index, record_type, wrapping_key, revision, created_at, updated_at, envelope) SELECT "
-            )
-            query.bind(recordIndex)
-            query.sql(", ")
-            query.bind(address.subjectIndex)
-            query.sql(", ")
-            query.bind(recordType)
-            query.sql(", ")
-            query.bind("\(wrappingKey)")
-            query.sql(", 1, ")
-            query.bind(now)
-            query.sql(", ")
-            query.bind(now)
-            query.sql(", ")
-            value(&query)
+        case .insert, .upsert:
+            query.sql("written AS (")
+            insertRow(&query)
             query.sql(" WHERE EXISTS (SELECT 1 FROM current_key) ON CONFLICT (record_index) DO ")
-            query.sql(
-                expectedRevision == 0
-                    ? "NOTHING"
-                    : "UPDATE SET record_type = EXCLUDED.record_type, wrapping_key = EXCLUDED.wrapping_key, revision = samd_record.revision + 1, updated_at = EXCLUDED.updated_at, envelope = EXCLUDED.envelope"
-            )
+            query.sql(mode == .insert ? "NOTHING" : replace)
             query.sql(" RETURNING revision) ")
         }
         query.sql("SELECT EXISTS (SELECT 1 FROM current_key), (SELECT revision FROM written)")
-        let rows = try await connection.query(query.query, logger: logger)
-        for try await row in rows {
-            guard let (keyCurrent, revision) = try? row.decode((Bool, Int64?).self) else { return .malformed }
-            guard keyCurrent else { return .keyChanged }
-            guard let revision else { return .conflict }
-            guard revision >= 1 else { return .malformed }
-            return .written(revision)
-        }
-        return .malformed
+        return query
     }
 
     /// The row at `address`, its envelope transferred only when at most `envelopeLimit` bytes; `nil` when there
@@ -170,25 +253,32 @@ enum PostgresRecordRows {
     static func read(
         _ connection: PostgresConnection, at address: RecordAddressing.Address, envelopeLimit: Int, logger: Logger
     ) async throws -> Found? {
-        let rows = try await connection.query(
-            """
-            SELECT record_type, revision, created_at, updated_at, octet_length(envelope)::bigint, \
-            CASE WHEN octet_length(envelope) <= \(Int64(envelopeLimit)) THEN envelope END \
-            FROM samd_record WHERE record_index = \(ByteBuffer(bytes: address.recordIndex))
-            """, logger: logger)
-        for try await row in rows {
-            guard
-                let (recordType, revision, createdAt, updatedAt, size, envelope) = try? row.decode(
-                    (String, Int64, Double, Double, Int64, ByteBuffer?).self)
-            else { return .malformed }
-            guard size <= envelopeLimit, var envelope else { return .tooLarge }
-            guard revision >= 1, createdAt.isFinite, updatedAt.isFinite else { return .malformed }
-            return .row(
-                Row(
-                    recordType: recordType, revision: revision, createdAt: createdAt, updatedAt: updatedAt,
-                    envelope: envelope.readBytes(length: envelope.readableBytes) ?? []))
+        var bindings = PostgresBindings()
+        bindings.append(Int64(envelopeLimit))
+        bindings.append(ByteBuffer(bytes: address.recordIndex))
+        guard let row = try await Self.firstRow(ReadText.self, bindings, on: connection, logger: logger) else {
+            return nil
         }
-        return nil
+        guard
+            let (recordType, revision, createdAt, updatedAt, size, envelope) = try? row.decode(
+                (String, Int64, Double, Double, Int64, ByteBuffer?).self)
+        else { return .malformed }
+        guard size <= envelopeLimit, var envelope else { return .tooLarge }
+        guard revision >= 1, createdAt.isFinite, updatedAt.isFinite else { return .malformed }
+        return .row(
+            Row(
+                recordType: recordType, revision: revision, createdAt: createdAt, updatedAt: updatedAt,
+                envelope: envelope.readBytes(length: envelope.readableBytes) ?? []))
+    }
+
+    /// A get's statement: the row's columns, its envelope only when at most `$1` bytes, at record index `$2`.
+    enum ReadText: RecordStatementText {
+        static let name = "samd_record_read"
+        static let sql = """
+            SELECT record_type, revision, created_at, updated_at, octet_length(envelope)::bigint, \
+            CASE WHEN octet_length(envelope) <= $1 THEN envelope END \
+            FROM samd_record WHERE record_index = $2
+            """
     }
 
     /// Deletes the subject's rows sealed under the destroyed version or an older one (a row written under a
@@ -299,4 +389,8 @@ struct StatementBuilder {
     }
 
     var query: PostgresQuery { PostgresQuery(unsafeSQL: self.text, binds: self.binds) }
+    /// The SQL text so far.
+    var sqlText: String { self.text }
+    /// The values bound so far.
+    var bindings: PostgresBindings { self.binds }
 }

@@ -26,8 +26,10 @@ public import SaMDStore
 /// record is sealed again under the new key) or waits for the commit (and then deletes or rewraps the row).
 /// With another key store the key store's own lock guards the commit (`KeyRing.whileSealingKeyIsCurrent`).
 ///
-/// Blocking work — the key store, sealing, the database — runs on the store's own thread pool
-/// (``Configuration/threadCount`` threads), never on the caller's thread. See <doc:PostgresStore>.
+/// Blocking work — the key store, sealing, opening, the database — runs on the store's own thread pool
+/// (``Configuration/threadCount`` threads), never on the caller's thread. The statements of a get, and of a put
+/// whose statement checks its key itself (``checksKeyGenerationAtCommit``), hold no lock of the key store's: they
+/// are awaited from the caller's task, between the work on the store's threads. See <doc:PostgresStore>.
 public final class PostgresRecordStore: RecordStore, Sendable {
     /// Limits and behaviour of a store.
     public struct Configuration: Sendable {
@@ -137,39 +139,40 @@ public final class PostgresRecordStore: RecordStore, Sendable {
     public func put(
         _ payload: [UInt8], subject: String, recordID: String, recordType: String, expectedRevision: Int64?
     ) async throws -> RecordWriteResult {
-        try await self.run {
-            let address = try self.addressing.address(subject: subject, recordID: recordID, recordType: recordType)
-            let context = try RecordAddressing.context(subject: subject, recordID: recordID, recordType: recordType)
-            guard payload.count <= self.configuration.maximumRecordByteCount else {
-                throw RecordStoreError(
-                    .limitExceeded,
-                    "a record is at most \(self.configuration.maximumRecordByteCount) bytes; this one is \(payload.count)"
-                )
-            }
-            // A key changed between sealing and committing (shredded, re-keyed, rewrapped by any instance): sealed
-            // again under the subject's current key. Bounded.
-            for attempt in 1...3 {
+        // A key changed between sealing and committing (shredded, re-keyed, rewrapped by any instance): sealed
+        // again under the subject's current key. Bounded.
+        for attempt in 1...3 {
+            // The key store and the seal on the store's threads (the key store may block on its database).
+            let (address, key, keyRevision, envelope) = try await self.run {
+                let address = try self.addressing.address(
+                    subject: subject, recordID: recordID, recordType: recordType)
+                let context = try RecordAddressing.context(
+                    subject: subject, recordID: recordID, recordType: recordType)
+                guard payload.count <= self.configuration.maximumRecordByteCount else {
+                    throw RecordStoreError(
+                        .limitExceeded,
+                        "a record is at most \(self.configuration.maximumRecordByteCount) bytes; this one is \(payload.count)"
+                    )
+                }
                 let (key, keyRevision) = try self.sealingKey(subject: subject)
                 let envelope = try EncryptedRecordStore.keyCall {
                     try Envelope.seal(payload, context: context, to: key, suite: self.configuration.payloadSuite)
                 }
-                let outcome = try self.commitChecked(
-                    key: key.identifier, keyRevision: keyRevision, attempt: attempt
-                ) {
-                    try self.pool.blockingWithConnection { connection in
-                        try await PostgresRecordRows.write(
-                            connection, envelope: .bytes(envelope), at: address, recordType: recordType,
-                            wrappingKey: key.identifier, keyRevision: self.keysInSameDatabase ? keyRevision : nil,
-                            expectedRevision: expectedRevision, logger: self.logger)
-                    }
-                }
-                if let revision = outcome {
-                    return RecordWriteResult(revision: revision, key: key.identifier, envelopeByteCount: envelope.count)
-                }
+                return (address, key.identifier, keyRevision, envelope)
             }
-            throw RecordStoreError(
-                .keyUnavailable, "the subject's key kept changing while the record was sealed; send it again")
+            let outcome = try await self.commitChecked(key: key, keyRevision: keyRevision, attempt: attempt) {
+                connection in
+                try await PostgresRecordRows.write(
+                    connection, envelope: .bytes(envelope), at: address, recordType: recordType,
+                    wrappingKey: key, keyRevision: self.keysInSameDatabase ? keyRevision : nil,
+                    expectedRevision: expectedRevision, logger: self.logger)
+            }
+            if let revision = outcome {
+                return RecordWriteResult(revision: revision, key: key, envelopeByteCount: envelope.count)
+            }
         }
+        throw RecordStoreError(
+            .keyUnavailable, "the subject's key kept changing while the record was sealed; send it again")
     }
 
     /// Seals a record as it arrives from `body` and stores it, holding at most ``streamingBufferByteCount`` bytes
@@ -195,24 +198,24 @@ public final class PostgresRecordStore: RecordStore, Sendable {
         let last = try await upload.sealPieces(of: body, limit: self.configuration.maximumRecordByteCount) {
             try await self.run($0)
         }
-        return try await self.run {
+        try await self.run {
             try upload.seal(last)
             try upload.finish()
-            let outcome = try self.commitChecked(key: upload.key, keyRevision: keyRevision, attempt: 3) {
-                try self.pool.blockingWithConnection { connection in
-                    try await PostgresRecordRows.write(
-                        connection, envelope: .spool(upload.spool), at: address, recordType: recordType,
-                        wrappingKey: upload.key, keyRevision: self.keysInSameDatabase ? keyRevision : nil,
-                        expectedRevision: expectedRevision, logger: self.logger)
-                }
-            }
-            guard let revision = outcome else {
-                throw RecordStoreError(
-                    .storage,
-                    "the subject's key changed while the record arrived (a rotation or shredding); send it again")
-            }
-            return RecordWriteResult(revision: revision, key: upload.key, envelopeByteCount: upload.spool.byteCount)
         }
+        let outcome = try await self.commitChecked(
+            key: upload.key, keyRevision: keyRevision, attempt: 3, readsSpool: true
+        ) { connection in
+            try await PostgresRecordRows.write(
+                connection, envelope: .spool(upload.spool), at: address, recordType: recordType,
+                wrappingKey: upload.key, keyRevision: self.keysInSameDatabase ? keyRevision : nil,
+                expectedRevision: expectedRevision, logger: self.logger)
+        }
+        guard let revision = outcome else {
+            throw RecordStoreError(
+                .storage,
+                "the subject's key changed while the record arrived (a rotation or shredding); send it again")
+        }
+        return RecordWriteResult(revision: revision, key: upload.key, envelopeByteCount: upload.spool.byteCount)
     }
 
     /// Opens the record at (`subject`, `recordID`); its payload only when every byte authenticated under this
@@ -220,12 +223,18 @@ public final class PostgresRecordStore: RecordStore, Sendable {
     /// - Throws: `RecordStoreError` — `notFound`, `shredded` (with the receipt), `authenticationFailed`,
     ///   `limitExceeded`, `keyUnavailable`, `unavailable`, `storage`.
     public func get(subject: String, recordID: String) async throws -> StoredRecord {
-        try await self.run {
-            let address = try self.addressing.address(subject: subject, recordID: recordID, recordType: nil)
-            let limit = EncryptedRecordStore.envelopeByteCount(forPayload: self.configuration.maximumRecordByteCount)
-            let found = try self.blocking("reading a record") { connection in
+        // The blind indexes on the store's threads (the key store may block on its database), the row awaited
+        // from the caller's task, the rest — the key store again, opening — on the store's threads.
+        let address = try await self.run {
+            try self.addressing.address(subject: subject, recordID: recordID, recordType: nil)
+        }
+        let limit = EncryptedRecordStore.envelopeByteCount(forPayload: self.configuration.maximumRecordByteCount)
+        let found = try await Self.mapErrors("reading a record") {
+            try await self.pool.withConnection { connection in
                 try await PostgresRecordRows.read(connection, at: address, envelopeLimit: limit, logger: self.logger)
             }
+        }
+        return try await self.run {
             guard let found else {
                 throw try self.addressing.absent(subject: subject) {
                     try self.shredReceipt(subjectIndex: address.subjectIndex)
@@ -299,17 +308,26 @@ public final class PostgresRecordStore: RecordStore, Sendable {
     /// Runs a commit so that the record is stored only under a current key: checked by the statement itself
     /// when the subject keys are in this database (a `nil` result: the key changed, its cached entry is dropped
     /// and the caller seals again), under the key store's lock otherwise.
+    ///
+    /// A statement that checks the key itself holds no lock of the key store's, so it is awaited from the
+    /// caller's task, on a connection of the pool; under the key store's lock (which blocks), it is made from
+    /// the store's threads.
     /// - Returns: the new revision, or `nil` when the key changed and `attempt` may be retried.
+    /// - Parameter readsSpool: the write reads a spool file (blocking): made from the store's threads in any case.
     func commitChecked(
-        key: KeyIdentifier, keyRevision: MetadataRevision?, attempt: Int,
-        _ write: () throws -> PostgresRecordRows.WriteOutcome
-    ) throws -> Int64? {
+        key: KeyIdentifier, keyRevision: MetadataRevision?, attempt: Int, readsSpool: Bool = false,
+        _ write: @escaping @Sendable (PostgresConnection) async throws -> PostgresRecordRows.WriteOutcome
+    ) async throws -> Int64? {
         let outcome: PostgresRecordRows.WriteOutcome
         do {
-            if self.keysInSameDatabase, keyRevision != nil {
-                outcome = try write()
+            if self.keysInSameDatabase, keyRevision != nil, readsSpool {
+                outcome = try await self.run { try self.pool.blockingWithConnection(write) }
+            } else if self.keysInSameDatabase, keyRevision != nil {
+                outcome = try await self.pool.withConnection(write)
             } else {
-                outcome = try self.keyStore.whileSealingKeyIsCurrent(key) { try write() }
+                outcome = try await self.run {
+                    try self.keyStore.whileSealingKeyIsCurrent(key) { try self.pool.blockingWithConnection(write) }
+                }
             }
         } catch let error as EnvelopeError where error.code == .keyNotUsable {
             if attempt < 3 { return nil }

@@ -11,7 +11,8 @@ struct BenchCompareCommand: ParsableCommand {
         discussion: """
             Every row is SaMDKit ("ours") against a reference measured in the same run: raw OpenSSL EVP or raw \
             libsodium for the envelope, swift-nio-ssl for TLS, the issue's target rate for rewrap, a raw floor \
-            for rotation and for re-key, SQLite's synchronous NORMAL for a durable put, the same \
+            for rotation and for re-key, SQLite's synchronous NORMAL for a durable put, raw postgres-nio \
+            statements over the same SaMDTLS connections for the PostgreSQL store, the same \
             Hummingbird routes on HummingbirdTLS (swift-nio-ssl) for samd-gateway under load. Figures are medians \
             (p50) of the benchmark's iterations; `ratio` is ours / reference. The JSON is a list of {"name", \
             "ours", "reference", "unit", "ratio", "goal"}. Exit status: 0 every goal met, 1 a goal missed, 2 a \
@@ -36,6 +37,12 @@ struct BenchCompareCommand: ParsableCommand {
 
     @Flag(help: "skip the gateway load section (samd-gateway vs the same routes on HummingbirdTLS)")
     var noGateway = false
+
+    @Flag(help: "skip the PostgreSQL store section (the Store target, which starts a PostgreSQL server)")
+    var noPostgres = false
+
+    @Flag(help: "run only the PostgreSQL store section (with --runs, --quick, --json, --markdown, --from-results)")
+    var onlyPostgres = false
 
     @Flag(help: "run only the gateway load section (with --runs, --quick, --json, --markdown)")
     var onlyGateway = false
@@ -83,6 +90,8 @@ struct BenchCompareCommand: ParsableCommand {
         compare.chart = file(self.chart)
         compare.noDevice = self.noDevice
         compare.noGateway = self.noGateway
+        compare.noPostgres = self.noPostgres
+        compare.onlyPostgres = self.onlyPostgres
         compare.onlyGateway = self.onlyGateway
         compare.runs = self.runs
         compare.fromResults = file(self.fromResults)

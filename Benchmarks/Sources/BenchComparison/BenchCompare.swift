@@ -17,6 +17,11 @@ public struct BenchCompare: Sendable {
     public var noDevice = false
     /// Skip the gateway load section (samd-gateway against the same routes on HummingbirdTLS).
     public var noGateway = false
+    /// Skip the PostgreSQL store section (the `Store` target, which starts a PostgreSQL server of its own).
+    public var noPostgres = false
+    /// Run (or read from a saved run) the PostgreSQL store section alone: the `Store` target only, no `openssl
+    /// speed`, no device or gateway section.
+    public var onlyPostgres = false
     /// Run the gateway load section alone: no package-benchmark, no `openssl speed`, no device section.
     public var onlyGateway = false
     /// Times to run the benchmarks; each row is the median over the runs. At least 1.
@@ -57,6 +62,10 @@ public struct BenchCompare: Sendable {
         guard !self.onlyGateway || (self.fromResults == nil && !self.noGateway) else {
             throw BenchCompareError("--only-gateway runs the gateway section: not with --from-results or --no-gateway")
         }
+        guard !self.onlyPostgres || !(self.noPostgres || self.onlyGateway) else {
+            throw BenchCompareError(
+                "--only-postgres runs the PostgreSQL section: not with --no-postgres or --only-gateway")
+        }
         // Removed on return, on a throw, and on SIGINT, SIGTERM or SIGHUP (ChildProcesses).
         let work = try ChildProcesses.makeDirectory(
             under: FileManager.default.temporaryDirectory, prefix: "samd-bench-")
@@ -66,16 +75,21 @@ public struct BenchCompare: Sendable {
         for results in try self.resultDirectories(work: work) {
             let read = try BenchmarkResults(directory: results)
             let plan = self.fromResults == nil ? BenchmarkPlan(quick: self.quick) : read.plan
-            let run = RunComparison(read, plan: plan, saved: self.fromResults != nil)
-            if run.leftOut.contains(.store) {
+            let run = RunComparison(read, plan: plan, saved: self.fromResults != nil, skipped: self.skippedSections)
+            if run.leftOut.contains(.store) && !self.skippedSections.contains(.store) {
                 standardError(
                     "bench-compare: this saved run has no store benchmarks (Rekey store, Store put); their rows are "
                         + "left out")
             }
-            if run.leftOut.contains(.keys) {
+            if run.leftOut.contains(.keys) && !self.skippedSections.contains(.keys) {
                 standardError(
                     "bench-compare: this saved run has no key benchmarks (Key store seal, Token operations, Store put "
                         + "on N threads); their rows are left out")
+            }
+            if run.leftOut.contains(.postgres) && !self.skippedSections.contains(.postgres) {
+                standardError(
+                    "bench-compare: this saved run has no PostgreSQL store benchmarks (Records put, Records get); "
+                        + "their rows are left out")
             }
             guard run.missing.isEmpty else {
                 throw BenchCompareError("missing benchmark results: " + run.missing.joined(separator: "; "))
@@ -83,11 +97,12 @@ public struct BenchCompare: Sendable {
             runs.append(run.rows)
         }
         var rows = try RunComparison.medians(runs)
-        let speeds = self.fromResults == nil && !self.onlyGateway ? OpenSSLSpeed.measure(quick: self.quick) : [:]
-        if !(self.quick || self.noDevice || self.fromResults != nil || self.onlyGateway) {
+        let alone = self.onlyGateway || self.onlyPostgres
+        let speeds = self.fromResults == nil && !alone ? OpenSSLSpeed.measure(quick: self.quick) : [:]
+        if !(self.quick || self.noDevice || self.fromResults != nil || alone) {
             rows += try BenchmarkRunner.deviceRows(packageRoot: self.packageRoot)
         }
-        if !(self.noGateway || self.fromResults != nil) {
+        if !(self.noGateway || self.fromResults != nil || self.onlyPostgres) {
             rows += try GatewayLoadSection.rows(
                 packageRoot: self.packageRoot, runs: self.runs, quick: self.quick, saveResults: self.saveResults)
         }
@@ -117,6 +132,12 @@ public struct BenchCompare: Sendable {
         return 0
     }
 
+    /// The sections whose rows are left out: `--no-postgres`'s, or every other with `--only-postgres`.
+    var skippedSections: Set<Comparison.Section> {
+        if self.onlyPostgres { return Set(Comparison.Section.allCases).subtracting([.postgres]) }
+        return self.noPostgres ? [.postgres] : []
+    }
+
     /// The directories of the runs to read: a saved run's `run-*` (or itself), or fresh runs under `work`.
     private func resultDirectories(work: URL) throws -> [URL] {
         if let fromResults {
@@ -135,7 +156,10 @@ public struct BenchCompare: Sendable {
         for run in 1...self.runs {
             let results = work.appendingPathComponent("results/run-\(run)")
             try FileManager.default.createDirectory(at: results, withIntermediateDirectories: true)
-            try BenchmarkRunner.run(into: results, packageRoot: self.packageRoot, quick: self.quick)
+            try BenchmarkRunner.run(
+                into: results, packageRoot: self.packageRoot, quick: self.quick,
+                targets: self.onlyPostgres ? [BenchmarkRunner.postgresTarget] : [],
+                skipTargets: self.noPostgres ? [BenchmarkRunner.postgresTarget] : [])
             directories.append(results)
         }
         if let saveResults {

@@ -7,15 +7,22 @@ import Foundation
 /// What bench-compare runs: package-benchmark over the Benchmarks package, the device script, and the
 /// description of this machine.
 enum BenchmarkRunner {
-    /// Runs every target of the Benchmarks package (`SAMD_BENCH_QUICK=1` when `quick`) and leaves
+    /// The target of the PostgreSQL store benchmarks (`--no-postgres` skips it, `--only-postgres` runs it alone).
+    static let postgresTarget = "Store"
+
+    /// Runs `targets` (every target of the Benchmarks package when empty) but `skipTargets` (`SAMD_BENCH_QUICK=1`
+    /// when `quick`) and leaves
     /// package-benchmark's JMH export and its log (`benchmark.log`) in `results`.
     /// - Throws: ``BenchCompareError`` when a benchmark failed; the results so far are then kept in a
     ///   temporary directory it names.
-    static func run(into results: URL, packageRoot: URL, quick: Bool) throws {
-        let command = [
-            "swift", "package", "--package-path", packageRoot.appendingPathComponent("Benchmarks").path, "benchmark",
-            "--no-progress", "--format", "jmh", "--path", results.path,
-        ]
+    static func run(
+        into results: URL, packageRoot: URL, quick: Bool, targets: [String] = [], skipTargets: [String] = []
+    ) throws {
+        let command =
+            [
+                "swift", "package", "--package-path", packageRoot.appendingPathComponent("Benchmarks").path,
+                "benchmark", "--no-progress", "--format", "jmh", "--path", results.path,
+            ] + targets.flatMap { ["--target", $0] } + skipTargets.flatMap { ["--skip-target", $0] }
         standardError("bench-compare: \(command.joined(separator: " "))\(quick ? "  (quick)" : "")")
         let (status, output) = try Subprocess.run(command, environment: quick ? ["SAMD_BENCH_QUICK": "1"] : [:])
         try output.write(to: results.appendingPathComponent("benchmark.log"), atomically: false, encoding: .utf8)

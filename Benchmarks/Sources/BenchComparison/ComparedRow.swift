@@ -74,12 +74,18 @@ public struct RunComparison: Sendable {
     public let rows: [ComparedRow]
     /// The benchmarks some row needed and the run lacks (or that measured no time), each once.
     public let missing: [String]
-    /// Sections left out because the saved run predates their benchmarks.
+    /// Sections left out because the saved run predates their benchmarks, or they were not run.
     public let leftOut: [Comparison.Section]
 
-    /// - Parameter saved: a saved run (`--from-results`), which may predate the store or the key benchmarks:
-    ///   when it holds none of a section's, that section's rows are left out; a fresh run must have them all.
-    public init(_ results: BenchmarkResults, plan: BenchmarkPlan, saved: Bool) {
+    /// - Parameters:
+    ///   - saved: a saved run (`--from-results`), which may predate the store, the key or the PostgreSQL
+    ///     benchmarks: when it holds none of a section's, that section's rows are left out; a fresh run must have
+    ///     them all.
+    ///   - skipped: sections not run or not asked for (`--no-postgres`, `--only-postgres`): their rows are left out,
+    ///     from a fresh run or a saved one.
+    public init(
+        _ results: BenchmarkResults, plan: BenchmarkPlan, saved: Bool, skipped: Set<Comparison.Section> = []
+    ) {
         var missing: [String] = []
         var integerFigures = true
         func figure(_ figure: Figure) -> Double? {
@@ -104,7 +110,9 @@ public struct RunComparison: Sendable {
         }
         // Sections added after the first saved runs: a saved run with none of a section's benchmarks predates it,
         // and its rows are left out (any other benchmark missing is an error).
-        let leftOut = [Comparison.Section.store, .keys].filter { section in
+        let leftOut = Comparison.Section.allCases.filter { section in
+            if skipped.contains(section) { return true }
+            guard [.store, .keys, .postgres].contains(section) else { return false }
             let names = Set(
                 [BenchmarkPlan(quick: false), BenchmarkPlan(quick: true)].flatMap { plan in
                     plan.comparisons.filter { $0.section == section }.flatMap {

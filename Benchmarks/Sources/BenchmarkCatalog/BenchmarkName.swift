@@ -27,6 +27,27 @@ public enum BenchmarkSide: String, Sendable, CaseIterable {
     case rawOpenSSLInMemory = "raw OpenSSL in memory"
     case fileCustody = "file custody"
     case tokenCustody = "token custody"
+    case postgresStore = "PostgreSQL store"
+    case rawPostgresNIO = "raw postgres-nio"
+    case sqliteStore = "SQLite store"
+    /// Where the PostgreSQL store's time goes (registered with `SAMD_BENCH_STORE_BREAKDOWN=1` only, in no row): the
+    /// raw statements made from a thread pool's thread blocking on the connection pool, as the store makes its own;
+    /// the store's own statements made directly.
+    case blockingRawPostgresNIO = "raw postgres-nio from blocked threads"
+    case storeStatements = "store statements on postgres-nio"
+}
+
+/// A record operation of the store benchmarks (a put is an upsert on the raw side, a get a select).
+public enum RecordOperation: String, Sendable, CaseIterable {
+    case put
+    case get
+}
+
+/// How the store benchmarks issue their records: ``RecordSetShape/tasks`` tasks at once, each looping over its own
+/// records (throughput), or one task, one record at a time (latency).
+public enum RecordLoad: Sendable, Hashable, CaseIterable {
+    case inFlight
+    case oneAtATime
 }
 
 /// The envelope's two payload suites, as the AEAD benchmarks name them, with the raw AEAD each is compared
@@ -120,6 +141,21 @@ extension BenchmarkPlan {
         BenchmarkName(
             "Store put 1 KiB ×\(self.keySeals) on \(threads) thread\(threads == 1 ? "" : "s") — file custody",
             itemsPerIteration: self.keySeals)
+    }
+
+    /// One iteration of the PostgreSQL store benchmarks: every task's ``RecordSetShape/recordsPerTask`` 1 KiB
+    /// records put or got by ``RecordSetShape/tasks`` tasks at once (`inFlight`), or one task's, one at a time
+    /// (`oneAtATime`): "Records put 1 KiB ×256 (8 in flight) — PostgreSQL store".
+    public func records(_ operation: RecordOperation, _ load: RecordLoad, _ side: BenchmarkSide) -> BenchmarkName {
+        let shape = self.recordSet
+        let (count, label) =
+            switch load {
+            case .inFlight: (shape.tasks * shape.recordsPerTask, "\(shape.tasks) in flight")
+            case .oneAtATime: (shape.recordsPerTask, "one at a time")
+            }
+        return BenchmarkName(
+            "Records \(operation.rawValue) \(Self.sizeLabel(shape.recordByteCount)) ×\(count) (\(label)) — \(side.rawValue)",
+            itemsPerIteration: count)
     }
 
     /// 10 000 records sealed for one subject with token custody; its figure is ``tokenOperationsMetric``.

@@ -58,6 +58,9 @@ public struct BenchmarkPlan: Sendable, Hashable {
     /// Records per iteration of the key-store seal and concurrent put benchmarks.
     public let keySeals = 1_000
 
+    /// The records of the PostgreSQL store benchmarks (the `Store` target), the same on every side.
+    public let recordSet = RecordSetShape(tasks: 8, subjectsPerTask: 4, recordsPerTask: 32, recordByteCount: 1024)
+
     /// TLS handshakes per iteration: 50 (quick: 20).
     public var handshakes: Int { self.quick ? 20 : 50 }
 
@@ -80,4 +83,21 @@ public struct StoreShape: Sendable, Hashable {
 
     /// "100000 records 250 patients", as benchmark names carry it.
     public var label: String { "\(self.records) records \(self.patients) patients" }
+}
+
+/// The records of the PostgreSQL store benchmarks: `tasks` tasks, each with `recordsPerTask` records of
+/// `recordByteCount` bytes of its own, spread over `subjectsPerTask` subjects (patients) of its own. An iteration
+/// puts or gets each record once, so the subject keys stay cached, as in steady state.
+public struct RecordSetShape: Sendable, Hashable {
+    public let tasks: Int
+    public let subjectsPerTask: Int
+    public let recordsPerTask: Int
+    public let recordByteCount: Int
+
+    public init(tasks: Int, subjectsPerTask: Int, recordsPerTask: Int, recordByteCount: Int) {
+        self.tasks = tasks
+        self.subjectsPerTask = subjectsPerTask
+        self.recordsPerTask = recordsPerTask
+        self.recordByteCount = recordByteCount
+    }
 }

@@ -2,12 +2,15 @@
 public struct Comparison: Sendable {
     /// The part of the table a row belongs to (a saved run made before the store benchmarks has no
     /// ``Section/store`` rows).
-    public enum Section: Sendable, Hashable {
+    public enum Section: Sendable, Hashable, CaseIterable {
         case aead
         case rewrap
         case store
         /// Key custody and the key store's data path (added after the first saved runs).
         case keys
+        /// The PostgreSQL store against raw postgres-nio, the SQLite store beside it (the `Store` target; added
+        /// after the key rows).
+        case postgres
         case tls
     }
 
@@ -16,7 +19,7 @@ public struct Comparison: Sendable {
     public let section: Section
     public let ours: Figure
     public let reference: Figure
-    /// The unit both figures are in: "MiB/s", "µs", "headers/s", "s", "records/s", "puts/s",
+    /// The unit both figures are in: "MiB/s", "µs", "headers/s", "s", "records/s", "puts/s", "gets/s",
     /// "handshakes/s", "bytes".
     public let unit: String
     /// The condition the ratio ours / reference must meet, or `nil` for a row measured without a goal.

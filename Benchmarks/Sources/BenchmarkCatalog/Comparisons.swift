@@ -3,7 +3,7 @@
 extension BenchmarkPlan {
     public var comparisons: [Comparison] {
         self.aeadComparisons + self.rewrapComparisons + self.storeComparisons + self.keyComparisons
-            + self.tlsComparisons
+            + self.postgresComparisons + self.tlsComparisons
     }
 
     /// The envelope against raw AEAD by suite, operation and size; the 64 MiB stream; one 1 KiB record.
@@ -111,6 +111,51 @@ extension BenchmarkPlan {
                 section: .keys, ours: .rate(self.concurrentPuts(threads: 2)),
                 reference: .rate(self.concurrentPuts(threads: 1)), unit: "puts/s"),
         ]
+    }
+
+    /// The PostgreSQL store's put and get of a 1 KiB record against the same bytes upserted and selected with raw
+    /// postgres-nio over the same pooled SaMDTLS connections (goal: at least 0.7 of its throughput), with
+    /// ``RecordSetShape/tasks`` requests in flight (throughput) and one at a time (latency, time each: no goal);
+    /// the SQLite store (`EncryptedRecordStore`, durable commits) beside the PostgreSQL store.
+    var postgresComparisons: [Comparison] {
+        let tasks = self.recordSet.tasks
+        let size = Self.sizeLabel(self.recordSet.recordByteCount)
+        var rows: [Comparison] = []
+        for operation in RecordOperation.allCases {
+            let raw = operation == .put ? "insert" : "select"
+            rows.append(
+                Comparison(
+                    "PostgreSQL store \(operation.rawValue) vs raw postgres-nio \(raw) (\(size), \(tasks) in flight: "
+                        + "throughput)",
+                    section: .postgres, ours: .rate(self.records(operation, .inFlight, .postgresStore)),
+                    reference: .rate(self.records(operation, .inFlight, .rawPostgresNIO)),
+                    unit: "\(operation.rawValue)s/s", goal: .atLeast("0.7")))
+        }
+        for operation in RecordOperation.allCases {
+            let raw = operation == .put ? "insert" : "select"
+            rows.append(
+                Comparison(
+                    "PostgreSQL store \(operation.rawValue) vs raw postgres-nio \(raw) (\(size), one at a time: latency)",
+                    section: .postgres, ours: .microsecondsEach(self.records(operation, .oneAtATime, .postgresStore)),
+                    reference: .microsecondsEach(self.records(operation, .oneAtATime, .rawPostgresNIO)), unit: "µs"))
+        }
+        for operation in RecordOperation.allCases {
+            let durable = operation == .put ? " (durable)" : ""
+            rows.append(
+                Comparison(
+                    "  beside: SQLite store \(operation.rawValue)\(durable) vs PostgreSQL store \(operation.rawValue) "
+                        + "(\(tasks) in flight: throughput)",
+                    section: .postgres, ours: .rate(self.records(operation, .inFlight, .sqliteStore)),
+                    reference: .rate(self.records(operation, .inFlight, .postgresStore)),
+                    unit: "\(operation.rawValue)s/s"))
+            rows.append(
+                Comparison(
+                    "  beside: SQLite store \(operation.rawValue)\(durable) vs PostgreSQL store \(operation.rawValue) "
+                        + "(one at a time: latency)",
+                    section: .postgres, ours: .microsecondsEach(self.records(operation, .oneAtATime, .sqliteStore)),
+                    reference: .microsecondsEach(self.records(operation, .oneAtATime, .postgresStore)), unit: "µs"))
+        }
+        return rows
     }
 
     /// TLS against swift-nio-ssl and against OpenSSL's own handshake; resumption; bulk; idle memory.

@@ -1,9 +1,9 @@
 import Foundation
 import Synchronization
 
-/// A temporary directory removed when the process exits.
-public func temporaryDirectory(_ prefix: String) throws -> String {
-    let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+/// A temporary directory (0700) removed when the process exits, in `base` or else `TMPDIR` or `/tmp`.
+public func temporaryDirectory(_ prefix: String, in base: String? = nil) throws -> String {
+    let base = base ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
     var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
     guard let path = mkdtemp(&template) else { throw BenchmarkCheckFailure(description: "mkdtemp: errno \(errno)") }
     let directory = String(cString: path)

@@ -34,13 +34,14 @@ struct ComparisonTests {
     }
 
     /// The catalog names every benchmark as the benchmark targets registered them when these runs were made:
-    /// every pair of the full plan but the store's and the keys' (which came later) is in the export.
+    /// every pair of the full plan but the store's, the keys' and the PostgreSQL store's (which came later) is in the
+    /// export.
     @Test func theCatalogsNamesAreTheExportsNames() throws {
         let results = try Self.savedRun(1)
         let plan = BenchmarkPlan(quick: false)
         #expect(results.plan == plan)
         let store = Set(
-            plan.comparisons.filter { $0.section == .store || $0.section == .keys }.flatMap {
+            plan.comparisons.filter { [.store, .keys, .postgres].contains($0.section) }.flatMap {
                 [$0.ours.benchmark, $0.reference.benchmark]
             }
             .compactMap { $0 })
@@ -65,10 +66,10 @@ struct ComparisonTests {
         let plan = BenchmarkPlan(quick: false)
         let rows = RunComparison(results, plan: plan, saved: true)
         #expect(rows.missing.isEmpty)
-        #expect(rows.leftOut == [.store, .keys])
+        #expect(rows.leftOut == [.store, .keys, .postgres])
         #expect(
             rows.rows.map(\.name)
-                == plan.comparisons.filter { $0.section != .store && $0.section != .keys }.map(\.name))
+                == plan.comparisons.filter { ![.store, .keys, .postgres].contains($0.section) }.map(\.name))
         func time(_ name: BenchmarkName) throws -> Double {
             try #require(results.byName[name.description]?.wallClockMicroseconds)
         }
@@ -98,16 +99,18 @@ struct ComparisonTests {
         #expect(try !row("TLS 1.3 mTLS full handshakes vs swift-nio-ssl").meetsGoal())
     }
 
-    /// A quick run is read with the quick plan's names and shapes, and has the store rows; it predates the key
-    /// benchmarks, whose rows are left out.
+    /// A quick run is read with the quick plan's names and shapes, and has the store rows; it predates the key and
+    /// the PostgreSQL store benchmarks, whose rows are left out.
     @Test func aQuickRunWithTheStoreBenchmarks() throws {
         let results = try BenchmarkResults(directory: Fixtures.quickRun)
         #expect(results.plan == BenchmarkPlan(quick: true))
         #expect(results.byName.count == 54)
         let run = RunComparison(results, plan: results.plan, saved: true)
-        #expect(run.missing.isEmpty && run.leftOut == [.keys])
+        #expect(run.missing.isEmpty && run.leftOut == [.keys, .postgres])
         #expect(
-            run.rows.map(\.name) == BenchmarkPlan(quick: true).comparisons.filter { $0.section != .keys }.map(\.name))
+            run.rows.map(\.name)
+                == BenchmarkPlan(quick: true).comparisons.filter { $0.section != .keys && $0.section != .postgres }
+                .map(\.name))
         let rekey = try #require(run.rows.first { $0.name.hasPrefix("re-key of 2,000 records (20 patients") })
         let floor = try #require(results.byName["Rekey store 2000 records 20 patients ×2000 — raw floor"])
         #expect(rekey.reference == round(2000 / (try #require(floor.wallClockMicroseconds) / 1e6) * 1000) / 1000)

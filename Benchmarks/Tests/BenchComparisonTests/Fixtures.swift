@@ -10,6 +10,10 @@ enum Fixtures {
     /// The JMH export of a `Scripts/bench-compare --quick` run on 2026-12-07, with the store benchmarks
     /// (raw samples dropped).
     static let quickRun = root.appendingPathComponent("quick-run")
+    /// The JMH exports of the three runs of the PostgreSQL store section quoted in Docs/Performance.md
+    /// (`SAMD_BENCH_STORE_BREAKDOWN=1 Scripts/bench-compare --only-postgres --runs 3`, 2026-12-07; raw samples
+    /// dropped): the `Store` target alone, with the breakdown's references.
+    static let postgresRuns = root.appendingPathComponent("postgres-runs")
     /// The Python script's `--json`, `--markdown` and `--chart` outputs for ``savedRuns`` and ``quickRun``.
     static let expected = root.appendingPathComponent("expected")
 
