@@ -121,31 +121,34 @@ public final class OpenedStorage: Sendable {
     public let store: any RecordStore & KeyJobStore
     /// The key store under it.
     public let keys: OpenedKeys
-    private let recordPool: PostgresConnectionPool?
 
-    init(store: any RecordStore & KeyJobStore, keys: OpenedKeys, recordPool: PostgresConnectionPool?) {
+    init(store: any RecordStore & KeyJobStore, keys: OpenedKeys) {
         self.store = store
         self.keys = keys
-        self.recordPool = recordPool
     }
 
     /// Closes the PostgreSQL record store and pools (nothing to do for directories).
     public func close() async {
         if let store = self.store as? PostgresRecordStore { try? await store.close() }
         await self.keys.close()
-        if let pool = self.recordPool { await pool.close() }
     }
 }
 
-/// Opens the record store at `store` and its key store at `keystore`: both directories, or both PostgreSQL
-/// databases (one pool when they are the same database — then a record's commit checks its subject key itself).
-/// - Parameters:
-///   - createDirectory: whether a directory record store may be created (`serve` yes, `rotate` no).
-/// - Throws: ``StorageAccessError`` — 64 for a directory with a database, or a refused URL; the database's errors;
+/// Opens the record store at `store` and its key store at `keystore`: both directories, or one PostgreSQL
+/// database for both (one pool: a record's commit checks its subject key itself).
+///
+/// Two different databases are refused: a key job over one database's key store and another's records (a
+/// mistyped `--store`) would find no record of any subject, and a re-key would then destroy every subject's old
+/// key version — every record lost.
+/// - Parameter requireExisting: for a database, whether it must hold a record store and a key store already
+///   (`rotate`: it never creates one); checked before anything is made.
+/// - Throws: ``StorageAccessError`` — 64 for a directory with a database, two databases, or a refused URL; 66 for
+///   a database without a record store or key store when `requireExisting`; the database's errors;
 ///   ``KeyStoreAccessError``; `EnvelopeError`; `RecordStoreError`.
 public func openStorage(
     store: StorageLocation, keystore: StorageLocation, maximumRecordByteCount: Int, passphraseFile: String?,
-    pinFile: String?, pinFileHasOtherUse: Bool = false, logger: Logger = Logger(label: "samdkit.store")
+    pinFile: String?, pinFileHasOtherUse: Bool = false, requireExisting: Bool = false,
+    logger: Logger = Logger(label: "samdkit.store")
 ) async throws -> OpenedStorage {
     switch (store, keystore) {
     case (.directory(let directory), .directory):
@@ -154,27 +157,46 @@ public func openStorage(
         let records = try EncryptedRecordStore(
             directory: directory, keyStore: keys.store,
             configuration: .init(maximumRecordByteCount: maximumRecordByteCount), logger: logger)
-        return OpenedStorage(store: records, keys: keys, recordPool: nil)
+        return OpenedStorage(store: records, keys: keys)
     case (.postgres(let database), .postgres(let keyDatabase)):
-        let recordPool = try makePool(database)
-        let shared = database == keyDatabase
+        guard database == keyDatabase else {
+            throw StorageAccessError(
+                .usage,
+                "the record store and the key store are one PostgreSQL database (--store \(database), --keystore "
+                    + "\(keyDatabase)): a key job over another database's records would find none of them")
+        }
+        let pool = try makePool(database)
         let keys: OpenedKeys
         do {
+            if requireExisting {
+                let installed: [String: Int]
+                do {
+                    installed = try await pool.installedComponents()
+                } catch let error as PostgresStoreError {
+                    throw StorageAccessError.postgres(error, "\(database)")
+                }
+                guard installed["records"] != nil, installed["keys"] != nil else {
+                    throw StorageAccessError(
+                        .noInput,
+                        "\(database): no record store and key store in this database; rotate never creates one: "
+                            + "check the URL")
+                }
+            }
             keys = try await openKeys(
                 at: keystore, passphraseFile: passphraseFile, pinFile: pinFile, pinFileHasOtherUse: pinFileHasOtherUse,
-                pool: shared ? recordPool : nil)
+                pool: pool)
         } catch {
-            await recordPool.close()
+            await pool.close()
             throw error
         }
         do {
             let records = try await PostgresRecordStore(
-                pool: recordPool, keyStore: keys.store,
+                pool: pool, keyStore: keys.store,
                 configuration: .init(maximumRecordByteCount: maximumRecordByteCount), logger: logger)
-            return OpenedStorage(store: records, keys: keys, recordPool: shared ? nil : recordPool)
+            return OpenedStorage(store: records, keys: keys)
         } catch {
             await keys.close()
-            if !shared { await recordPool.close() }
+            await pool.close()
             throw error
         }
     default:

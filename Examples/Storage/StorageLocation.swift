@@ -47,11 +47,12 @@ public struct StorageAccessError: Error, CustomStringConvertible {
     public var description: String { self.reason }
 
     enum Kind {
-        case usage, unavailable, configuration, ioError
+        case usage, noInput, unavailable, configuration, ioError
 
         var exitStatus: Int32 {
             switch self {
             case .usage: ExitStatus.usage
+            case .noInput: ExitStatus.noInput
             case .unavailable: ExitStatus.unavailable
             case .configuration: ExitStatus.configuration
             case .ioError: ExitStatus.ioError

@@ -22,34 +22,40 @@ import SaMDTLS
 enum GatewayExitCodes {
     static let serve: [(code: Int32, meaning: String)] = [
         (ExitStatus.ok, "stopped by SIGINT or SIGTERM"),
-        (ExitStatus.usage, "usage (an option missing, malformed or out of range)"),
+        (
+            ExitStatus.usage,
+            "usage (an option missing, malformed or out of range; a refused PostgreSQL URL; --store and --keystore not both directories or not one database)"
+        ),
         (ExitStatus.noInput, "an input file (certificate, key, CA, CRL, passphrase or PIN file) cannot be read"),
         (
             ExitStatus.unavailable,
-            "cannot listen on the address, or the token of a pkcs11: --key or of the key store is absent, refused the PIN, or its module cannot be loaded"
+            "cannot listen on the address, or the token of a pkcs11: --key or of the key store is absent, refused the PIN, or its module cannot be loaded, or PostgreSQL cannot be reached"
         ),
         (ExitStatus.software, "internal error"),
         (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
         (
             ExitStatus.configuration,
-            "invalid configuration or identity (an expired or wrong-purpose server certificate, or one whose keyUsage lacks digitalSignature), or the key store cannot be opened (wrong or no passphrase, modified or mis-permissioned)"
+            "invalid configuration or identity (an expired or wrong-purpose server certificate, or one whose keyUsage lacks digitalSignature), or the key store cannot be opened (wrong or no passphrase, modified or mis-permissioned; in a database: its KEKs not in a token), or PostgreSQL refused its certificate or the login, or its schema is newer"
         ),
     ]
 
     static let rotate: [(code: Int32, meaning: String)] = [
         (ExitStatus.ok, "rotation finished"),
-        (ExitStatus.usage, "usage (an option missing, malformed or out of range)"),
+        (
+            ExitStatus.usage,
+            "usage (an option missing, malformed or out of range; a refused PostgreSQL URL; --store and --keystore not both directories or not one database)"
+        ),
         (
             ExitStatus.dataError,
             "some subject keys could not be rewrapped (listed by blind name on standard error; run again to retry them)"
         ),
         (
             ExitStatus.noInput,
-            "--store holds no record store (no records.sqlite), or the passphrase or PIN file cannot be read"
+            "--store holds no record store (a directory without records.sqlite; a database without SaMDKit's record and key tables: nothing is made in it), or the passphrase or PIN file cannot be read"
         ),
         (
             ExitStatus.unavailable,
-            "the key store's PKCS #11 token is absent, refused the PIN, or its module cannot be loaded (nothing is written)"
+            "the key store's PKCS #11 token is absent, refused the PIN, or its module cannot be loaded (nothing is written), or PostgreSQL cannot be reached"
         ),
         (ExitStatus.software, "internal error"),
         (ExitStatus.ioError, "the record store or the key store cannot be read or written"),
@@ -57,7 +63,10 @@ enum GatewayExitCodes {
             ExitStatus.temporaryFailure,
             "another rotation job is running on this store, or the key store stayed locked past its timeout"
         ),
-        (ExitStatus.configuration, "the key store cannot be opened, or the KEK has no active version"),
+        (
+            ExitStatus.configuration,
+            "the key store cannot be opened, or the KEK has no active version, or PostgreSQL refused its certificate or the login"
+        ),
     ]
 
     /// `0 meaning; 64 meaning; …`
@@ -107,7 +116,7 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Exit 66 unless a directory `--store` holds a record store (its database file): for commands that must not
-    /// create one from a mistyped path. A database is judged when opened.
+    /// create one from a mistyped path. A database is judged when opened (`open(requireExisting: true)`).
     func requireExistingStore() throws {
         guard case .directory(let directory) = try self.locations().store else { return }
         let path = directory + "/" + EncryptedRecordStore.databaseFileName
@@ -127,10 +136,11 @@ struct StoreOptions: ParsableArguments {
     /// token that is absent, refused the PIN or whose module cannot be loaded (nothing is written then), or a
     /// database that cannot be reached; 78 for a key store that cannot be opened (no or wrong passphrase, modified,
     /// mis-permissioned; in a database: KEKs not in a token), a database whose certificate or login is refused or
-    /// whose schema is newer; 74 for I/O and storage failures.
+    /// whose schema is newer; 74 for I/O and storage failures. Two different databases are refused (64); with
+    /// `requireExisting`, a database that holds no record store and key store is 66, and nothing is made in it.
     func open(
         maximumRecordByteCount: Int = RecordGatewayConfiguration.defaultMaximumBodyByteCount, pinFile: String?,
-        pinFileHasOtherUse: Bool = false
+        pinFileHasOtherUse: Bool = false, requireExisting: Bool = false
     ) async throws -> OpenedStorage {
         let (store, keystore) = try self.locations()
         if case .directory = keystore { try requireReadable([self.passphraseFile]) }
@@ -138,7 +148,7 @@ struct StoreOptions: ParsableArguments {
             return try await openStorage(
                 store: store, keystore: keystore, maximumRecordByteCount: maximumRecordByteCount,
                 passphraseFile: self.passphraseFile, pinFile: pinFile, pinFileHasOtherUse: pinFileHasOtherUse,
-                logger: Logger(label: "samdkit.store"))
+                requireExisting: requireExisting, logger: Logger(label: "samdkit.store"))
         } catch let error as StorageAccessError {
             printError(error.reason)
             throw ExitCode(error.exitStatus)

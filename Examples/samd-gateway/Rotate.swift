@@ -70,7 +70,7 @@ struct Rotate: AsyncParsableCommand {
         bootstrapLogging(level: .info)
         // A mistyped --store must not become a new, empty store whose rotation makes a KEK version anyway.
         try self.stores.requireExistingStore()
-        let opened = try await self.stores.open(pinFile: self.pin.file)
+        let opened = try await self.stores.open(pinFile: self.pin.file, requireExisting: true)
         defer { withExtendedLifetime(opened) {} }
         // The jobs are synchronous and block on the database: on a thread of their own, not a task's.
         let plan = JobPlan(

@@ -262,6 +262,22 @@ private final class LeaseHandoff: Sendable {
     }
 }
 
+extension PostgresConnectionPool {
+    /// The SaMDKit components whose tables this database holds, with their schema versions: `records`
+    /// (``PostgresRecordStore``) and `keys` (``PostgresKeyPersistence``); empty for a database SaMDKit never
+    /// used. Nothing is created — what a command that must not create a store (a key rotation) checks first.
+    /// - Throws: ``PostgresStoreError`` — `unavailable`, `tlsRefused`, `authenticationFailed`, `query`.
+    public func installedComponents() async throws -> [String: Int] {
+        do {
+            return try await self.withConnection { connection in
+                try await PostgresSchema.installedVersions(on: connection, logger: self.logger)
+            }
+        } catch {
+            throw PostgresStoreError(error)
+        }
+    }
+}
+
 /// The last connection attempt's failure, shared with the pool's connection factory.
 private final class LastConnectError: Sendable {
     let value = Mutex<PostgresStoreError?>(nil)

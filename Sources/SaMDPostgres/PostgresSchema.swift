@@ -69,6 +69,25 @@ enum PostgresSchema {
         }
     }
 
+    /// The components whose tables the database holds, with their versions (`samd_schema_version`); empty when
+    /// it holds none (no version table). Reads only: nothing is made.
+    static func installedVersions(on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        var exists = false
+        for try await found in try await connection.query(
+            "SELECT to_regclass('samd_schema_version') IS NOT NULL", logger: logger
+        ).decode(Bool.self) {
+            exists = found
+        }
+        guard exists else { return [:] }
+        var versions: [String: Int] = [:]
+        for try await (component, version) in try await connection.query(
+            "SELECT component, version FROM samd_schema_version", logger: logger
+        ).decode((String, Int32).self) {
+            versions[component] = Int(version)
+        }
+        return versions
+    }
+
     /// The table of every component's version, made if missing by every migration, under the lock
     /// (PostgresFormat.md quotes it; `PostgresFormatTests` checks the quote).
     static let versionTable =

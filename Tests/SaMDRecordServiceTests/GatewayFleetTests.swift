@@ -111,6 +111,31 @@ struct GatewayFleetTests {
             #"{"resourceType":"Observation","id":"obs-\#(index)","valueQuantity":{"value":\#(90 + index % 10)}}"#.utf8)
     }
 
+    /// A mistyped --store once pointed `rotate --rekey-subjects` at an empty database beside the key store's: it
+    /// made the record tables there, found no record of any subject, destroyed every subject's old key version
+    /// and exited 0 — every record of the real store lost (410). Two databases are refused, and rotate makes
+    /// nothing in a database without a store.
+    @Test("rotate refuses --store in another database than --keystore (64), and a database without a store (66)")
+    func rotateRefusesAnotherOrAnEmptyDatabase() async throws {
+        let fleet = try await Fleet()
+        defer { fleet.remove() }
+        try fleet.server.createDatabase("mistyped")
+        let mistyped = fleet.server.url(database: "mistyped")
+        for (store, keystore, status) in [(mistyped, fleet.url, Int32(64)), (mistyped, mistyped, Int32(66))] {
+            let run = try await ChildProcess.run(
+                try ProgramLocations.binary("samd-gateway"),
+                ["rotate", "--store", store, "--keystore", keystore, "--new-version", "--rekey-subjects"],
+                environment: fleet.environment, timeout: .seconds(60))
+            #expect(run.status == status, "\(run)")
+        }
+        let tables = try fleet.server.administer(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'samd_%'", database: "mistyped")
+        #expect(tables.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "rotate made tables: \(tables)")
+        // The key store's own database is untouched: still one KEK version.
+        let versions = try fleet.server.administer("SELECT count(*) FROM samd_subject_key")
+        #expect(versions.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+
     @Test(
         "written through one gateway, read through the other; a rotation and a re-key while both serve writes; a shred through one is 410 through the other"
     )
