@@ -192,6 +192,12 @@ enum GatewayRoutes {
         switch error.code {
         case .invalidArgument:
             return .error(.badRequest, "invalid-request", error.reason)
+        case .limitExceeded where method == "GET":
+            // A stored record larger than this instance's limit (a row tampered with, or written by an instance
+            // configured with a larger one): the operator's problem, not the request's.
+            GatewayEvents.storeFailed(
+                logger, client: client, method: method, route: route, error: "\(error.code)", status: 500)
+            return .error(.internalServerError, "internal-error", "the request could not be completed")
         case .limitExceeded:
             return .error(.contentTooLarge, "payload-too-large", error.reason)
         case .notFound:

@@ -25,6 +25,8 @@ enum PostgresRecordRows {
         case tooLarge
         /// A column is not of the type the store writes.
         case malformed
+        /// The row is filed under another subject's index than its address's (moved or copied there).
+        case misfiled
     }
 
     /// What a write did.
@@ -260,9 +262,10 @@ enum PostgresRecordRows {
             return nil
         }
         guard
-            let (recordType, revision, createdAt, updatedAt, size, envelope) = try? row.decode(
-                (String, Int64, Double, Double, Int64, ByteBuffer?).self)
+            let (subjectIndex, recordType, revision, createdAt, updatedAt, size, envelope) = try? row.decode(
+                (String, String, Int64, Double, Double, Int64, ByteBuffer?).self)
         else { return .malformed }
+        guard subjectIndex == address.subjectIndex else { return .misfiled }
         guard size <= envelopeLimit, var envelope else { return .tooLarge }
         guard revision >= 1, createdAt.isFinite, updatedAt.isFinite else { return .malformed }
         return .row(
@@ -275,7 +278,7 @@ enum PostgresRecordRows {
     enum ReadText: RecordStatementText {
         static let name = "samd_record_read"
         static let sql = """
-            SELECT record_type, revision, created_at, updated_at, octet_length(envelope)::bigint, \
+            SELECT subject_index, record_type, revision, created_at, updated_at, octet_length(envelope)::bigint, \
             CASE WHEN octet_length(envelope) <= $1 THEN envelope END \
             FROM samd_record WHERE record_index = $2
             """

@@ -249,6 +249,8 @@ public final class PostgresRecordStore: RecordStore, Sendable {
                 )
             case .malformed:
                 throw self.tampered("a stored row's columns are not of the types the store writes")
+            case .misfiled:
+                throw self.tampered("the stored row is filed under another subject: moved or copied there")
             case .row(let value):
                 row = value
             }

@@ -28,7 +28,8 @@ extension EncryptedRecordStore {
                 let row = try Row.fetchOne(
                     db,
                     sql: """
-                        SELECT typeof(envelope) AS kind, length(envelope) AS size, record_type, revision, created_at, updated_at
+                        SELECT typeof(envelope) AS kind, length(envelope) AS size, subject_index, record_type, revision,
+                        created_at, updated_at
                         FROM record WHERE record_index = ?
                         """,
                     arguments: [Data(address.recordIndex)]
@@ -39,6 +40,10 @@ extension EncryptedRecordStore {
                     .limitExceeded,
                     "a stored row is larger than any record of at most \(self.configuration.maximumRecordByteCount) bytes"
                 )
+            }
+            // A row filed under another subject (moved or copied there) is not this address's.
+            guard Self.text(row, "subject_index") == address.subjectIndex else {
+                throw self.tampered("the stored row is filed under another subject: moved or copied there")
             }
             guard Self.text(row, "kind") == "blob", let recordType = Self.text(row, "record_type"),
                 Self.isValidRecordType(recordType),

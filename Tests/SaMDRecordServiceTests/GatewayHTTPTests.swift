@@ -389,7 +389,10 @@ struct GatewayHTTPTests {
         #expect(gateway.gateway.statistics.openConnections == 1)
         await gateway.stop()
         #expect(gateway.gateway.statistics.openConnections == 0)
-        await #expect(throws: TLSError(.unreachable, "")) { _ = try await device.health() }
+        // Refused; or, when a server of a test running in parallel was given the freed port meanwhile, a
+        // handshake that fails (it does not know this client): either way, not this gateway.
+        let error = await #expect(throws: TLSError.self) { _ = try await device.health() }
+        #expect(error?.code == .unreachable || error?.code == .connectionClosed, "\(String(describing: error))")
     }
 }
 

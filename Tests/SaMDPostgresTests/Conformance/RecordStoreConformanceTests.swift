@@ -250,6 +250,30 @@ struct RecordStoreConformanceTests {
         #expect(overflow?.code == .authenticationFailed)
         await fixture.close()
     }
+
+    /// A row moved under another patient's subject index (no constraint stops it) still opened with its own
+    /// patient's key: a get answered it, and a re-key of that patient, which finds its rows by subject index,
+    /// would not see it and destroy the key it needs. A get refuses it.
+    @Test(
+        "a row filed under another subject's index fails authentication; never plaintext",
+        arguments: RecordStoreBackend.allCases)
+    func misfiledRow(_ backend: RecordStoreBackend) async throws {
+        let fixture = try await backend.make()
+        let store = fixture.store
+        try await store.put(Array("mine".utf8), subject: "MRN-1", recordID: "a", recordType: Self.fhir)
+        try await store.put(Array("theirs".utf8), subject: "MRN-2", recordID: "b", recordType: Self.fhir)
+        #expect(try await store.get(subject: "MRN-1", recordID: "a").payload == Array("mine".utf8))
+        // Each row under an index that is not its own (a patient's that is not in the store).
+        try fixture.execute(
+            "UPDATE \(fixture.recordTable) SET subject_index = '\(String(repeating: "f", count: 32))'")
+        for (subject, record) in [("MRN-1", "a"), ("MRN-2", "b")] {
+            let error = await #expect(throws: RecordStoreError.self) {
+                try await store.get(subject: subject, recordID: record)
+            }
+            #expect(error?.code == .authenticationFailed, "\(subject)")
+        }
+        await fixture.close()
+    }
 }
 
 /// A body in `count` pieces of `size` bytes (a pattern), optionally failing after `failAfter` pieces.
