@@ -156,8 +156,9 @@ public final class PostgresConnectionPool: Sendable {
     /// Runs `body` with a connection of the pool, returned to the pool afterwards (closed if `body` ran past
     /// ``Configuration/queryTimeout``).
     /// - Throws: ``PostgresStoreError/Code/unavailable`` when no connection could be had within the lease
-    ///   timeout, the connection was lost, or the deadline passed; what `body` throws otherwise, PostgreSQL's
-    ///   errors as ``PostgresStoreError`` through ``PostgresStoreError/init(_:)``.
+    ///   timeout, the connection was lost, or the deadline passed; PostgreSQL's and the connection's errors
+    ///   that `body` throws as ``PostgresStoreError`` (``PostgresStoreError/init(_:)``); an error of any other
+    ///   type that `body` throws (the caller's own: a row it refused) as it is.
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T)
         async throws -> T
     {
@@ -168,8 +169,20 @@ public final class PostgresConnectionPool: Sendable {
             return try await PostgresConnector.withDeadline(
                 .now() + TimeAmount(self.configuration.queryTimeout), onTimeout: { connection.close() }
             ) { try await body(connection) }
-        } catch {
+        } catch let error as PostgresStoreError {
+            throw error
+        } catch let error as PSQLError {
             throw PostgresStoreError(error)
+        } catch let error as PostgresDecodingError {
+            throw PostgresStoreError(error)
+        } catch let error as ChannelError {
+            throw PostgresStoreError(error)
+        } catch let error as IOError {
+            throw PostgresStoreError(error)
+        } catch {
+            // The body's own error (a row the caller refused, a key store's): rethrown as it is. Wrapped, a
+            // record too large to re-key became "unavailable" and stopped the re-key of every subject.
+            throw error
         }
     }
 

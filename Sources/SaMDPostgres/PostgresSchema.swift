@@ -28,6 +28,10 @@ enum PostgresSchema {
         let target = Int32(steps.count)
         try await connection.query("BEGIN", logger: logger)
         do {
+            // Instances starting together wait for the first one's migration, which can take longer than the
+            // session's lock_timeout (5 s by default) on a loaded machine: its lock is waited for up to the
+            // statement timeout instead (for this transaction only).
+            try await connection.query("SET LOCAL lock_timeout = 0", logger: logger)
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(\(Self.lockClass), \(Self.migrationLock))", logger: logger
             ).drain()

@@ -98,8 +98,17 @@ extension SubjectRekeyJob {
                 // Deleted or replaced meanwhile (shredded, or written again under the new version): nothing to
                 // rewrap — the row is read only as it was listed.
                 let row = group[position]
-                let stored = try self.store.rekeyRecordEnvelope(
-                    recordIndex: row.index, revision: row.revision, wrappingKey: row.oldKey)
+                let stored: Data?
+                do {
+                    stored = try self.store.rekeyRecordEnvelope(
+                        recordIndex: row.index, revision: row.revision, wrappingKey: row.oldKey)
+                } catch let error as RecordStoreError where error.code == .limitExceeded {
+                    // Larger than any record the store may hold (tampered with, or written under a larger limit):
+                    // its subject's damaged row, which keeps that subject's old versions and is reported — not a
+                    // failure of the batch (it stopped the re-key of every other subject once).
+                    row.subject.skipped += 1
+                    continue
+                }
                 group[position].envelope = stored.flatMap { Self.rewrapped($0, row.subject) }
             }
             let updates = group.compactMap { row in

@@ -63,6 +63,30 @@ struct KeyJobConformanceTests {
         await fixture.close()
     }
 
+    /// A row larger than any record the store may hold — tampered with, or written by an instance with a larger
+    /// limit — read alone by the re-key failed the whole batch: no subject was re-keyed, on every rerun.
+    @Test(
+        "a re-key passes a row too large to be a record as its subject's damage; the other subjects are re-keyed",
+        arguments: RecordStoreBackend.allCases)
+    func rekeyPastAnOversizedRow(_ backend: RecordStoreBackend) async throws {
+        let fixture = try await backend.make(maximumRecordByteCount: 4096)
+        try await Self.fill(fixture.store)
+        let large = backend == .sqlite ? "randomblob(200000)" : "decode(repeat('00', 200000), 'hex')"
+        let victim = try await fixture.store.put(
+            Array("victim".utf8), subject: "MRN-0", recordID: "record-0", recordType: "text/plain")
+        try fixture.execute(
+            "UPDATE \(fixture.recordTable) SET envelope = \(large) WHERE wrapping_key = '\(victim.key)'")
+        let store = try Self.jobStore(fixture)
+        let report = try await Task.detached { try SubjectRekeyJob(store: store, batchSize: 256).run() }.value
+        #expect(!report.finished)
+        #expect(report.failed.map(\.key) == [victim.key.name], "\(report.failed)")
+        #expect(report.versionsDestroyed == 5)
+        for (subject, record, payload) in Self.records where subject != "MRN-0" {
+            #expect(try await fixture.store.get(subject: subject, recordID: record).payload == payload)
+        }
+        await fixture.close()
+    }
+
     @Test(
         "one job at a time per store: a second lock is a conflict until the first is released",
         arguments: RecordStoreBackend.allCases)
