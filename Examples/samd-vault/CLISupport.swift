@@ -111,7 +111,8 @@ struct KeyStoreOptions: ParsableArguments {
         do {
             return try waitFor {
                 try await openKeys(
-                    at: location, passphraseFile: passphraseFile, pinFile: pinFile, databaseLogger: .quietDatabase)
+                    at: location, passphraseFile: passphraseFile, pinFile: pinFile, logger: .quietKeys,
+                    databaseLogger: .quietDatabase)
             }
         } catch let error as StorageAccessError {
             throw Failure(status: error.exitStatus, message: error.reason)
@@ -361,6 +362,14 @@ func parentDirectory(of path: String) -> String {
 }
 
 extension Logger {
+    /// The key store's logger in samd-vault: its security events (notice and above), not its operational
+    /// information (a database listener started).
+    static var quietKeys: Logger {
+        var logger = Logger(label: "samdkit.keys")
+        logger.logLevel = .notice
+        return logger
+    }
+
     /// The logger of samd-vault's database pools: warnings and errors only. A one-shot command does not report
     /// each connection's TLS handshake (info) among its own output.
     static var quietDatabase: Logger {

@@ -83,13 +83,13 @@ struct Keys: ParsableCommand {
                     do {
                         // The database is checked before the token is touched: a token holds one key store's keys,
                         // and keys generated for a store that then cannot be made would stay there.
-                        let probe = try await PostgresKeyPersistence(pool: pool)
+                        let probe = try await PostgresKeyPersistence(pool: pool, logger: .quietKeys)
                         let exists = (try? probe.readMetadata(maximumByteCount: 1 << 20)) != nil
                         await probe.close()
                         guard !exists else { throw EnvelopeError(.keyStore, "the database holds a key store already") }
                         let tokenCustody = try createTokenCustody(uri: kek, pinFile: pinFile)
                         let store = try await PostgresKeyStore.create(
-                            pool: pool, custody: tokenCustody, cryptoperiod: cryptoperiod)
+                            pool: pool, custody: tokenCustody, cryptoperiod: cryptoperiod, logger: .quietKeys)
                         let keys = try store.keys.list().map(\.identifier.description)
                         await store.close()
                         await pool.close()

@@ -179,6 +179,18 @@ final class AdvisoryLockSessions: Sendable {
         }
     }
 
+    /// Waits, at most `timeout`, until no statement is in flight on the sessions — the unlocks released locks
+    /// send in tasks: before the pool closes, so that they reach the server rather than fail against a pool
+    /// that is closing (a rotation's end logged dozens of `keys-lock-release-failed` warnings).
+    func settle(timeout: Duration = .seconds(5)) async {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let busy = self.state.withLock { state in state.sessions.values.contains { $0.statements > 0 } }
+            guard busy else { return }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     // MARK: Statements
 
     private enum Use { case lock, tryLock, unlock }

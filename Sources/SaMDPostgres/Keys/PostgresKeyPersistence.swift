@@ -174,9 +174,11 @@ public final class PostgresKeyPersistence: KeyMetadataPersistence {
         _ = await self.listener.waitForFirstAttempt()
     }
 
-    /// Stops the listener (and closes its connection). The pool stays open; locks still held are released as
-    /// their holders release them.
+    /// Waits, at most 5 s, for the unlocks of locks just released to reach the server, then stops the listener
+    /// (and closes its connection). The pool stays open; locks still held are released as their holders release
+    /// them.
     public func close() async {
+        await self.locks.settle()
         await self.listener.stop()
     }
 
