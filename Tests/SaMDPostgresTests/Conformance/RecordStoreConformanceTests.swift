@@ -251,6 +251,41 @@ struct RecordStoreConformanceTests {
         await fixture.close()
     }
 
+    /// The real medical payloads of ../shared/records (copied into the package with their licence), in memory
+    /// and streamed in uneven pieces, read back byte for byte from every backend.
+    @Test(
+        "the shared medical records, in memory and streamed, read back byte for byte",
+        arguments: RecordStoreBackend.allCases)
+    func sharedMedicalRecords(_ backend: RecordStoreBackend) async throws {
+        let fixture = try await backend.make()
+        let store = fixture.store
+        let records = try MedicalRecords.load(from: MedicalRecords.packageFolder)
+        try #require(!records.isEmpty)
+        for (index, (name, bytes)) in records.enumerated() {
+            let subject = "patient-\(index % 4)"
+            let pieces = AsyncThrowingStream<[UInt8], any Error> { continuation in
+                let sizes = [4_093, 65_536, 1]
+                var (offset, turn) = (0, 0)
+                while offset < bytes.count {
+                    let end = min(offset + sizes[turn % sizes.count], bytes.count)
+                    continuation.yield(Array(bytes[offset..<end]))
+                    (offset, turn) = (end, turn + 1)
+                }
+                continuation.finish()
+            }
+            let streamed = try await store.put(
+                streaming: pieces, subject: subject, recordID: "streamed-\(index)",
+                recordType: "application/octet-stream", expectedRevision: nil)
+            let inMemory = try await store.put(
+                bytes, subject: subject, recordID: "in-memory-\(index)", recordType: "application/octet-stream")
+            #expect(streamed.envelopeByteCount == inMemory.envelopeByteCount, "\(name)")
+            for recordID in ["streamed-\(index)", "in-memory-\(index)"] {
+                #expect(try await store.get(subject: subject, recordID: recordID).payload == bytes, "\(name)")
+            }
+        }
+        await fixture.close()
+    }
+
     /// A row moved under another patient's subject index (no constraint stops it) still opened with its own
     /// patient's key: a get answered it, and a re-key of that patient, which finds its rows by subject index,
     /// would not see it and destroy the key it needs. A get refuses it.
