@@ -54,45 +54,62 @@ struct PostgresKeyPersistenceTests {
             _ = try await offPool { try Envelope.open(sealed, context: Self.context, keys: a) }
             #expect(persistence.isListening)
             // The subject key's creation is notified too, and a notification makes the mirror forget (one read
-            // then): under load it can arrive late, so the steady state is when a use costs no statement.
-            #expect(
-                try await eventually(within: .seconds(10)) {
-                    let statements = persistence.statistics.statements
-                    _ = try a.subjectSealingKey(subject: "MRN-steady")
-                    _ = try Envelope.open(sealed, context: Self.context, keys: a)
-                    return persistence.statistics.statements == statements
-                })
-
+            // then). Under load it can arrive at any time, even in the middle of a measured round (CI saw one
+            // statement and one database read among 200 uses), so a round is measured again, at most three times:
+            // a notification arrives once, a round trip per use would show in every round.
             let count = 200
-            let before = persistence.statistics
-            try await offPool {
-                for _ in 0..<count {
-                    _ = try a.subjectSealingKey(subject: "MRN-steady")
-                    _ = try Envelope.open(sealed, context: Self.context, keys: a)
+            var before = persistence.statistics
+            var middle = before
+            for _ in 0..<3 {
+                before = persistence.statistics
+                try await offPool {
+                    for _ in 0..<count {
+                        _ = try a.subjectSealingKey(subject: "MRN-steady")
+                        _ = try Envelope.open(sealed, context: Self.context, keys: a)
+                    }
+                }
+                middle = persistence.statistics
+                if middle.statements == before.statements
+                    && middle.revisionsFromDatabase == before.revisionsFromDatabase
+                {
+                    break
                 }
             }
-            let middle = persistence.statistics
             #expect(middle.statements == before.statements, "\(middle.statements - before.statements) statements")
             #expect(middle.revisionsFromDatabase == before.revisionsFromDatabase)
             #expect(middle.revisionsFromMirror - before.revisionsFromMirror >= 4 * count)
 
             // Making a record durable takes the subject's lock shared: tried (1), the subject's generation read
-            // under it (1), released (1, in the background).
-            let started = ContinuousClock.now
-            try await offPool {
-                for _ in 0..<count { _ = try a.whileSealingKeyIsCurrent(key.identifier) { true } }
+            // under it (1), released (1, in the background). Measured again, as above, if a late notification made
+            // the mirror forget during a round.
+            var elapsed = Duration.zero
+            var start = middle
+            var after = middle
+            for _ in 0..<3 {
+                let roundStart = persistence.statistics
+                start = roundStart
+                let started = ContinuousClock.now
+                try await offPool {
+                    for _ in 0..<count { _ = try a.whileSealingKeyIsCurrent(key.identifier) { true } }
+                }
+                elapsed = ContinuousClock.now - started
+                // The releases run in the background: wait for them.
+                _ = try await eventually(within: .seconds(15)) {
+                    persistence.statistics.statements - roundStart.statements >= 3 * count
+                }
+                after = persistence.statistics
+                if after.statements - start.statements == 3 * count
+                    && after.revisionsFromDatabase == start.revisionsFromDatabase
+                {
+                    break
+                }
             }
-            let elapsed = ContinuousClock.now - started
-            #expect(
-                try await eventually(within: .seconds(2)) {
-                    persistence.statistics.statements - middle.statements == 3 * count
-                })
-            let after = persistence.statistics
-            #expect(after.revisionsFromDatabase == middle.revisionsFromDatabase)
+            #expect(after.statements - start.statements == 3 * count)
+            #expect(after.revisionsFromDatabase == start.revisionsFromDatabase)
             print(
                 "PostgresKeyPersistence, per call in the steady state: subjectSealingKey + open: "
                     + "\(Double(middle.statements - before.statements) / Double(count)) statements; "
-                    + "whileSealingKeyIsCurrent: \(Double(after.statements - middle.statements) / Double(count)) "
+                    + "whileSealingKeyIsCurrent: \(Double(after.statements - start.statements) / Double(count)) "
                     + "statements, \(elapsed / count) each")
         }
     }
@@ -118,7 +135,7 @@ struct PostgresKeyPersistenceTests {
             // B's mirror forgets the subject on the notification: its next use reads the new generation from the
             // database (a notification never gives a generation: anyone who can connect can send one).
             #expect(
-                try await eventually(within: .seconds(2)) { persistence.subjectRevision(named: key.name) != revision })
+                try await eventually(within: .seconds(15)) { persistence.subjectRevision(named: key.name) != revision })
             #expect(persistence.statistics.revisionsFromDatabase > fromDatabase)
             #expect(
                 try await offPool { envelopeCode { try Envelope.open(sealed, context: Self.context, keys: b) } }
@@ -146,7 +163,7 @@ struct PostgresKeyPersistenceTests {
                 return key.identifier.version
             }
             #expect(rotated == 2)
-            #expect(try await eventually(within: .seconds(2)) { try b.sealingKEKIdentifier(named: name).version == 2 })
+            #expect(try await eventually(within: .seconds(15)) { try b.sealingKEKIdentifier(named: name).version == 2 })
             // The subject key, rewrapped by A under version 2, seals on in B as it is.
             #expect(try await offPool { try b.subjectSealingKey(subject: "MRN-rotate").identifier } == subject)
             #expect(try await offPool { try b.list().map(\.state) } == [.deactivated, .active])
@@ -166,7 +183,7 @@ struct PostgresKeyPersistenceTests {
 
             try instances.terminateListeners()
             #expect(
-                try await eventually(within: .seconds(2)) {
+                try await eventually(within: .seconds(15)) {
                     !persistence.isListening || persistence.statistics.listenerStarts > 1
                 })
             let fromDatabase = persistence.statistics.revisionsFromDatabase
@@ -183,7 +200,7 @@ struct PostgresKeyPersistenceTests {
 
             // Back after the back-off, and trusted again: a change arrives through its notification.
             #expect(
-                try await eventually(within: .seconds(8)) {
+                try await eventually(within: .seconds(20)) {
                     persistence.isListening && persistence.statistics.listenerStarts >= 2
                 })
             let next = try await offPool { try b.subjectSealingKey(subject: "MRN-listener").identifier }
@@ -191,12 +208,17 @@ struct PostgresKeyPersistenceTests {
             let beforeShred = persistence.statistics.revisionsFromDatabase
             _ = try await offPool { try a.shred(subject: "MRN-listener") }
             #expect(
-                try await eventually(within: .seconds(2)) { persistence.subjectRevision(named: next.name) != revision })
+                try await eventually(within: .seconds(15)) { persistence.subjectRevision(named: next.name) != revision })
             // The notification made the mirror forget the subject (it never takes a generation from a
-            // notification: a forged one could block writes): exactly one read of it, then the mirror again.
-            #expect(persistence.statistics.revisionsFromDatabase == beforeShred + 1)
-            _ = try await offPool { persistence.subjectRevision(named: next.name) }
-            #expect(persistence.statistics.revisionsFromDatabase == beforeShred + 1)
+            // notification: a forged one could block writes): a read of it, then the mirror again. (The notification
+            // of `next`'s own creation may still arrive late under load and cost one more read: the mirror settles.)
+            #expect(persistence.statistics.revisionsFromDatabase >= beforeShred + 1)
+            #expect(
+                try await eventually(within: .seconds(15)) {
+                    let reads = persistence.statistics.revisionsFromDatabase
+                    _ = persistence.subjectRevision(named: next.name)
+                    return persistence.statistics.revisionsFromDatabase == reads
+                })
         }
     }
 
@@ -218,7 +240,7 @@ struct PostgresKeyPersistenceTests {
             for mode in [KeyStoreLockMode.shared, .exclusive] {
                 let (code, waited) = try await timed { try second.lockStore(mode) }
                 #expect(code == .keyUnavailable)
-                #expect(waited >= .milliseconds(250) && waited < .seconds(3), "\(waited)")
+                #expect(waited >= .milliseconds(250) && waited < .seconds(10), "\(waited)")
             }
             exclusive.release()
             // Released in the background: had within the wait.
@@ -297,7 +319,7 @@ struct PostgresKeyPersistenceTests {
     @Test("a re-key batch holds the store lock and 64 subject locks on a pool of 3 connections")
     func aBatchOfLocksSharesSessions() async throws {
         // Three connections, and time to make them on a busy machine: the bound under test is the count.
-        let configuration = PostgresConnectionPool.Configuration(maximumConnections: 3, leaseTimeout: .seconds(10))
+        let configuration = PostgresConnectionPool.Configuration(maximumConnections: 3, leaseTimeout: .seconds(30))
         try await KeyStoreInstances.with(configuration: configuration) { instances in
             let a = instances.a
             let names = try await offPool {
@@ -410,7 +432,7 @@ struct PostgresKeyPersistenceTests {
                     }
                 }
             }
-            let listens = try await eventually(within: .seconds(5)) { listening.load(ordering: .relaxed) }
+            let listens = try await eventually(within: .seconds(15)) { listening.load(ordering: .relaxed) }
             #expect(listens)
             let revisions = try await offPool { () -> [MetadataRevision?] in
                 try persistence.create(metadata: [0x7B])
@@ -486,7 +508,7 @@ struct PostgresKeyPersistenceTests {
             _ = try await offPool { try a.subjectSealingKey(subject: "MRN-stopped") }
 
             try server.stop()
-            #expect(try await eventually(within: .seconds(5)) { !persistence.isListening })
+            #expect(try await eventually(within: .seconds(15)) { !persistence.isListening })
             for subject in ["MRN-new", "MRN-stopped"] {
                 let (code, waited) = try await offPool { () -> (EnvelopeError.Code?, Duration) in
                     let started = ContinuousClock.now
