@@ -11,11 +11,15 @@ public import SaMDStore
 /// and the checkpoints are in the database, and a dead instance's session — and its lock — ends with it.
 extension PostgresRecordStore: KeyJobStore {
 
-    /// Takes the one-job lock without waiting: `pg_try_advisory_lock` on a connection made for the job (not one
-    /// of the pool's), held until the returned object is released — then the connection closes, which ends
-    /// the session and releases the lock; so does the death of this process, or a lost connection (the job's
-    /// next statement then fails too).
-    /// - Throws: `RecordStoreError` — `conflict` when another job, in any instance, holds it; `unavailable`.
+    /// How long ``lockForKeyJob()`` tries again before it answers `conflict`: 2 s.
+    static let keyJobLockSettling = Duration.seconds(2)
+
+    /// Takes the one-job lock: `pg_try_advisory_lock` on a connection made for the job (not one of the pool's),
+    /// tried again for up to 2 s (the session of a job that just ended may not be over yet), held until the
+    /// returned object is released — then the connection closes, which ends the session and releases the lock;
+    /// so does the death of this process, or a lost connection (the job's next statement then fails too).
+    /// - Throws: `RecordStoreError` — `conflict` when another job, in any instance, holds it after 2 s;
+    ///   `unavailable`.
     public func lockForKeyJob() throws -> any KeyJobLock {
         let connector = self.pool.connector
         let logger = self.logger
@@ -27,15 +31,21 @@ extension PostgresRecordStore: KeyJobStore {
         }
         let taken: Bool
         do {
+            // A job that just ended released the lock by closing its session, which the server ends a moment
+            // later: tried again for up to `keyJobLockSettling` before another job is taken to hold it.
+            let deadline = ContinuousClock.now + Self.keyJobLockSettling
             taken = try Blocking.wait {
-                var taken = false
-                for try await value in try await connection.query(
-                    "SELECT pg_try_advisory_lock(\(PostgresSchema.lockClass), \(PostgresSchema.keyJobLock))",
-                    logger: logger
-                ).decode(Bool.self) {
-                    taken = value
+                while true {
+                    var taken = false
+                    for try await value in try await connection.query(
+                        "SELECT pg_try_advisory_lock(\(PostgresSchema.lockClass), \(PostgresSchema.keyJobLock))",
+                        logger: logger
+                    ).decode(Bool.self) {
+                        taken = value
+                    }
+                    if taken || ContinuousClock.now >= deadline { return taken }
+                    try await Task.sleep(for: .milliseconds(50))
                 }
-                return taken
             }
         } catch {
             connection.closeKeepingAlive()

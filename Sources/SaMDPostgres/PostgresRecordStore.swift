@@ -229,12 +229,35 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             try self.addressing.address(subject: subject, recordID: recordID, recordType: nil)
         }
         let limit = EncryptedRecordStore.envelopeByteCount(forPayload: self.configuration.maximumRecordByteCount)
-        let found = try await Self.mapErrors("reading a record") {
-            try await self.pool.withConnection { connection in
-                try await PostgresRecordRows.read(connection, at: address, envelopeLimit: limit, logger: self.logger)
+        // A row read just before a re-key (of this instance or another) rewrapped it names a key version the re-key
+        // then destroyed: read once more (RecordAddressing.mayBeReadBeforeRekey).
+        var readBeforeRekey: (envelope: [UInt8], error: RecordStoreError)?
+        while true {
+            let found = try await Self.mapErrors("reading a record") {
+                try await self.pool.withConnection { connection in
+                    try await PostgresRecordRows.read(
+                        connection, at: address, envelopeLimit: limit, logger: self.logger)
+                }
+            }
+            if let readBeforeRekey, case .row(let row)? = found, row.envelope == readBeforeRekey.envelope {
+                throw readBeforeRekey.error
+            }
+            do {
+                return try await self.open(found, subject: subject, recordID: recordID, at: address)
+            } catch let error as RecordStoreError
+                where readBeforeRekey == nil && RecordAddressing.mayBeReadBeforeRekey(error)
+            {
+                if case .row(let row)? = found { readBeforeRekey = (row.envelope, error) } else { throw error }
             }
         }
-        return try await self.run {
+    }
+
+    /// The last step of ``get(subject:recordID:)``, on the store's threads: the row found (or none) opened under
+    /// its address, or the reason why not.
+    private func open(
+        _ found: PostgresRecordRows.Found?, subject: String, recordID: String, at address: RecordAddressing.Address
+    ) async throws -> StoredRecord {
+        try await self.run {
             guard let found else {
                 throw try self.addressing.absent(subject: subject) {
                     try self.shredReceipt(subjectIndex: address.subjectIndex)

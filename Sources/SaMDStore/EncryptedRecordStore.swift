@@ -188,21 +188,33 @@ public final class EncryptedRecordStore: Sendable {
     ///   ``RecordStoreError/Code/keyUnavailable``; ``RecordStoreError/Code/storage``.
     public func get(subject: String, recordID: String) throws -> StoredRecord {
         let address = try self.address(subject: subject, recordID: recordID, recordType: nil)
-        guard let found = try self.readRecordRow(at: address) else {
-            // The rows of a shredded subject are deleted: its receipt, kept in the database or else rebuilt
-            // from the key store, says so.
-            throw try self.addressing.absent(subject: subject) {
-                try self.shredReceipt(subjectIndex: address.subjectIndex)
+        // A row read just before a re-key rewrapped it names a key version the re-key then destroyed: read once
+        // more (RecordAddressing.mayBeReadBeforeRekey).
+        var readBeforeRekey: (envelope: [UInt8], error: RecordStoreError)?
+        while true {
+            guard let found = try self.readRecordRow(at: address) else {
+                // The rows of a shredded subject are deleted: its receipt, kept in the database or else rebuilt
+                // from the key store, says so.
+                throw try self.addressing.absent(subject: subject) {
+                    try self.shredReceipt(subjectIndex: address.subjectIndex)
+                }
+            }
+            if let readBeforeRekey, found.envelope == readBeforeRekey.envelope { throw readBeforeRekey.error }
+            let columns = found.columns
+            do {
+                return try self.addressing.open(
+                    RecordAddressing.StoredRow(
+                        recordType: columns.recordType, envelope: found.envelope, revision: columns.revision,
+                        createdAt: columns.createdAt, updatedAt: columns.updatedAt),
+                    subject: subject, recordID: recordID, at: address,
+                    shredReceipt: { try? self.shredReceipt(subjectIndex: address.subjectIndex) },
+                    tampered: { self.tampered($0, underlying: $1) })
+            } catch let error as RecordStoreError
+                where readBeforeRekey == nil && RecordAddressing.mayBeReadBeforeRekey(error)
+            {
+                readBeforeRekey = (found.envelope, error)
             }
         }
-        let columns = found.columns
-        return try self.addressing.open(
-            RecordAddressing.StoredRow(
-                recordType: columns.recordType, envelope: found.envelope, revision: columns.revision,
-                createdAt: columns.createdAt, updatedAt: columns.updatedAt),
-            subject: subject, recordID: recordID, at: address,
-            shredReceipt: { try? self.shredReceipt(subjectIndex: address.subjectIndex) },
-            tampered: { self.tampered($0, underlying: $1) })
     }
 
     /// Crypto-shreds `subject`: destroys its key in the key store, deletes the rows sealed under it, and keeps

@@ -66,6 +66,14 @@ extension RecordAddressing {
         }
     }
 
+    /// Whether `error`, thrown by ``open(_:subject:recordID:at:shredReceipt:tampered:)``, may come from a row read
+    /// just before a re-key rewrapped it (another thread or instance): the key version it names is destroyed, yet
+    /// the store keeps no receipt of a shredding. The row is then read once more; if it is unchanged, the error
+    /// stands.
+    package static func mayBeReadBeforeRekey(_ error: RecordStoreError) -> Bool {
+        error.code == .shredded && error.receipt == nil && error.underlying?.code == .keyDestroyed
+    }
+
     /// The error for an address with no row: `shredded` with the subject's receipt (the one the store kept,
     /// else the key store's), otherwise `notFound`.
     package func absent(subject: String, keptReceipt: () throws -> DestructionReceipt?) throws -> RecordStoreError {

@@ -5,6 +5,7 @@ import SaMDKeysTestSupport
 import SaMDLocalPostgres
 import SaMDPostgres
 import SaMDStore
+import Synchronization
 import Testing
 
 /// Two instances (two pools, two key stores, two record stores) over one database and one token, as two
@@ -130,6 +131,58 @@ struct MultiInstanceStoreTests {
             }
             for store in stores { try await store.close() }
         }
+    }
+
+    @Test("reads through one instance during re-keys through the other never take a rewrapped record for a shredded one")
+    func readsDuringReKeys() async throws {
+        try await KeyStoreInstances.with { instances in
+            let stores = try await Self.stores(instances)
+            let records = 16
+            for record in 0..<records {
+                try await stores[0].put(
+                    Array("record \(record)".utf8), subject: "MRN-rekeyed", recordID: "r-\(record)",
+                    recordType: "text/plain")
+            }
+            let jobStore = stores[0]
+            let finished = FinishedFlag()
+            let jobs = Task.detached {
+                defer { finished.value.store(true, ordering: .relaxed) }
+                return try (0..<6).map { _ in try SubjectRekeyJob(store: jobStore, batchSize: 1).run().finished }
+            }
+            // A row read just before A's re-key rewrapped it names a version the re-key then destroyed; read
+            // through both instances (A's own cache forgets a destroyed version at once), by several tasks.
+            let failures = try await withThrowingTaskGroup(of: [String].self) { group in
+                for reader in 0..<8 {
+                    let store = stores[reader % 2]
+                    group.addTask {
+                        var failures: [String] = []
+                        var reads = 0
+                        while !finished.value.load(ordering: .relaxed), reads < 5000 {
+                            let record = (reads + reader) % records
+                            do {
+                                let found = try await store.get(subject: "MRN-rekeyed", recordID: "r-\(record)")
+                                if found.payload != Array("record \(record)".utf8) {
+                                    failures.append("r-\(record) differs")
+                                }
+                            } catch {
+                                failures.append("\(error)")
+                            }
+                            reads += 1
+                        }
+                        return failures
+                    }
+                }
+                return try await group.reduce(into: []) { $0 += $1 }
+            }
+            #expect(try await jobs.value == Array(repeating: true, count: 6))
+            #expect(failures.isEmpty, "\(failures.prefix(3))")
+            for store in stores { try await store.close() }
+        }
+    }
+
+    /// Set once by the task that finished.
+    final class FinishedFlag: Sendable {
+        let value = Atomic<Bool>(false)
     }
 
     @Test("a rotation and a re-key run through one instance while both write and read")

@@ -326,6 +326,50 @@ struct SubjectRekeyJobTests {
         #expect(try fixture.store.get(subject: "p-1", recordID: "r-1").payload == Array("a".utf8))
     }
 
+    /// A read that found a row just before a re-key rewrapped it opened it after the re-key destroyed the key
+    /// version the row named: `shredded`, for a subject that was not (CI, two PostgreSQL instances). Reads run
+    /// throughout several re-keys here; every one must find its record.
+    @Test func readsDuringReKeysNeverTakeARewrappedRecordForAShreddedOne() throws {
+        let fixture = try StoreFixture()
+        let records = 12
+        for record in 0..<records {
+            try fixture.store.put(
+                Array("record \(record)".utf8), subject: "p-1", recordID: "r-\(record)", recordType: "text/plain")
+        }
+        let store = fixture.store
+        let done = Atomic<Bool>(false)
+        let failures = Mutex<[String]>([])
+        let reads = Atomic<Int>(0)
+        let readers = DispatchGroup()
+        for reader in 0..<3 {
+            readers.enter()
+            Thread {
+                defer { readers.leave() }
+                var index = reader
+                while !done.load(ordering: .relaxed) {
+                    let record = index % records
+                    do {
+                        let found = try store.get(subject: "p-1", recordID: "r-\(record)")
+                        if found.payload != Array("record \(record)".utf8) {
+                            failures.withLock { $0.append("r-\(record) differs") }
+                        }
+                    } catch {
+                        failures.withLock { $0.append("\(error)") }
+                    }
+                    reads.add(1, ordering: .relaxed)
+                    index += 1
+                }
+            }.start()
+        }
+        for _ in 0..<6 {
+            #expect(try SubjectRekeyJob(store: store, batchSize: 1).run().finished)
+        }
+        done.store(true, ordering: .relaxed)
+        readers.wait()
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { Array($0.prefix(3)) })")
+        #expect(reads.load(ordering: .relaxed) > 0)
+    }
+
     static func envelopes(_ database: DatabaseQueue) throws -> [Data: [UInt8]] {
         try database.read { db in
             var all: [Data: [UInt8]] = [:]
