@@ -230,8 +230,10 @@ public final class PostgresRecordStore: RecordStore, Sendable {
         }
         let limit = EncryptedRecordStore.envelopeByteCount(forPayload: self.configuration.maximumRecordByteCount)
         // A row read just before a re-key (of this instance or another) rewrapped it names a key version the re-key
-        // then destroyed: read once more (RecordAddressing.mayBeReadBeforeRekey).
+        // then destroyed: read again while the row keeps changing — re-keys may follow one another — at most
+        // `rereadsAfterRekey` times (RecordAddressing.mayBeReadBeforeRekey).
         var readBeforeRekey: (envelope: [UInt8], error: RecordStoreError)?
+        var rereads = 0
         while true {
             let found = try await Self.mapErrors("reading a record") {
                 try await self.pool.withConnection { connection in
@@ -245,9 +247,10 @@ public final class PostgresRecordStore: RecordStore, Sendable {
             do {
                 return try await self.open(found, subject: subject, recordID: recordID, at: address)
             } catch let error as RecordStoreError
-                where readBeforeRekey == nil && RecordAddressing.mayBeReadBeforeRekey(error)
+                where rereads < RecordAddressing.rereadsAfterRekey && RecordAddressing.mayBeReadBeforeRekey(error)
             {
                 if case .row(let row)? = found { readBeforeRekey = (row.envelope, error) } else { throw error }
+                rereads += 1
             }
         }
     }

@@ -188,9 +188,11 @@ public final class EncryptedRecordStore: Sendable {
     ///   ``RecordStoreError/Code/keyUnavailable``; ``RecordStoreError/Code/storage``.
     public func get(subject: String, recordID: String) throws -> StoredRecord {
         let address = try self.address(subject: subject, recordID: recordID, recordType: nil)
-        // A row read just before a re-key rewrapped it names a key version the re-key then destroyed: read once
-        // more (RecordAddressing.mayBeReadBeforeRekey).
+        // A row read just before a re-key rewrapped it names a key version the re-key then destroyed: read again
+        // while the row keeps changing — re-keys may follow one another — at most `rereadsAfterRekey` times
+        // (RecordAddressing.mayBeReadBeforeRekey).
         var readBeforeRekey: (envelope: [UInt8], error: RecordStoreError)?
+        var rereads = 0
         while true {
             guard let found = try self.readRecordRow(at: address) else {
                 // The rows of a shredded subject are deleted: its receipt, kept in the database or else rebuilt
@@ -210,9 +212,10 @@ public final class EncryptedRecordStore: Sendable {
                     shredReceipt: { try? self.shredReceipt(subjectIndex: address.subjectIndex) },
                     tampered: { self.tampered($0, underlying: $1) })
             } catch let error as RecordStoreError
-                where readBeforeRekey == nil && RecordAddressing.mayBeReadBeforeRekey(error)
+                where rereads < RecordAddressing.rereadsAfterRekey && RecordAddressing.mayBeReadBeforeRekey(error)
             {
                 readBeforeRekey = (found.envelope, error)
+                rereads += 1
             }
         }
     }

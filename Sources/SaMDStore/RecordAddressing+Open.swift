@@ -69,10 +69,14 @@ extension RecordAddressing {
     /// Whether `error`, thrown by ``open(_:subject:recordID:at:shredReceipt:tampered:)``, may come from a row read
     /// just before a re-key rewrapped it (another thread or instance): the key version it names is destroyed, yet
     /// the store keeps no receipt of a shredding. The row is then read once more; if it is unchanged, the error
-    /// stands.
+    /// stands. Read again at most ``rereadsAfterRekey`` times, as long as the row changes each time (re-keys one after
+    /// another).
     package static func mayBeReadBeforeRekey(_ error: RecordStoreError) -> Bool {
         error.code == .shredded && error.receipt == nil && error.underlying?.code == .keyDestroyed
     }
+
+    /// How many times a `get` reads a row again after a re-key destroyed the version it named: 8.
+    package static let rereadsAfterRekey = 8
 
     /// The error for an address with no row: `shredded` with the subject's receipt (the one the store kept,
     /// else the key store's), otherwise `notFound`.
