@@ -224,13 +224,13 @@ let package = Package(
         ),
 
         // MARK: Examples — thin command-line programs over the public API.
-        // What the example programs share: signals, messages, file checks, the key-passphrase option.
+        // What the example programs share: signals, messages, file checks, the key-passphrase option. The device
+        // agent links it: no key store, no record store (opening a key store is SaMDExampleStorage's).
         .target(
             name: "SaMDExampleSupport",
             dependencies: [
                 "SaMDCrypto",
                 "SaMDEnvelope",
-                "SaMDKeys",
                 "SaMDOpenSSLSupport",
                 "SaMDTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -284,26 +284,27 @@ let package = Package(
             plugins: ["SaMDBuildGraphPlugin"]
         ),
 
-        // Locations of the example programs' stores: a directory or a PostgreSQL database, both opened the same way
-        // (samd-gateway, samd-vault, samd-demo). The agent does not link it.
+        // Locations of the example programs' stores: a directory or a PostgreSQL database, both opened the same way,
+        // and the key store with its custody (samd-gateway, samd-vault, samd-demo). The agent does not link it.
         .target(
             name: "SaMDExampleStorage",
             dependencies: [
-                "SaMDEnvelope", "SaMDExampleSupport", "SaMDKeys", "SaMDPostgres", "SaMDStore",
+                "SaMDCrypto", "SaMDEnvelope", "SaMDExampleSupport", "SaMDKeys", "SaMDOpenSSLSupport", "SaMDPostgres",
+                "SaMDStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/Storage",
             swiftSettings: swiftSettings
         ),
         // The records client and what the agent and gateway share: HTTP/1.1 over SaMDTLS (NIOHTTP1) from the
-        // device side. Not a product: example code, built only for the programs below and their tests.
+        // device side. Not a product: example code, built only for the programs below and their tests. The agent
+        // links it: no record store, no key store (the address rules are SaMDEnvelope's `RecordAddress`).
         .target(
             name: "SaMDRecordService",
             dependencies: [
                 "SaMDCrypto",
                 "SaMDEnvelope",
                 "SaMDExampleSupport",
-                "SaMDStore",
                 "SaMDTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,8 +1,6 @@
 public import ArgumentParser
-import Foundation
 public import SaMDCrypto
 import SaMDEnvelope
-import SaMDKeys
 
 #if canImport(Glibc)
     import Glibc
@@ -18,14 +16,28 @@ let programName =
 /// characters in it (a file name, an id, a peer's name, an error's text) are escaped
 /// (``escapingControlCharacters(_:)``).
 public func printError(_ message: String) {
-    try? FileHandle.standardError.write(
-        contentsOf: Data("\(programName): \(escapingControlCharacters(message))\n".utf8))
+    writeFully(2, "\(programName): \(escapingControlCharacters(message))\n")
 }
 
 /// Writes one line to standard output at once (unbuffered), so a script reading it sees it now. Control
 /// characters in `line` are escaped (``escapingControlCharacters(_:)``): one call is one line.
 public func printLine(_ line: String) {
-    try? FileHandle.standardOutput.write(contentsOf: Data((escapingControlCharacters(line) + "\n").utf8))
+    writeFully(1, escapingControlCharacters(line) + "\n")
+}
+
+/// Writes all of `text` (UTF-8) to `fd` with write(2), again after a short write or EINTR; an error (a closed
+/// pipe) drops the rest, as a message that cannot be shown has nowhere else to go.
+private func writeFully(_ fd: Int32, _ text: String) {
+    var text = text
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return }
+            offset += written
+        }
+    }
 }
 
 /// `text` with every character that could forge or hide output escaped, so that untrusted text (file names,

@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Logging
 import SaMDExampleSupport
 import SaMDRecordService
@@ -222,7 +226,7 @@ struct SamdAgent: AsyncParsableCommand {
                 ) { attempt, delay, error in
                     let cause = error.map(failureDescription) ?? "503 Service Unavailable"
                     printError(
-                        "\(name): attempt \(attempt) failed: \(cause); retrying in \(String(format: "%.1f", delay / .seconds(1))) s"
+                        "\(name): attempt \(attempt) failed: \(cause); retrying in \(oneDecimal(delay / .seconds(1))) s"
                     )
                 }
             } catch {
@@ -248,4 +252,10 @@ struct SamdAgent: AsyncParsableCommand {
         await client.close()
         if status != ExitStatus.ok { throw ExitCode(status) }
     }
+}
+
+/// `seconds` with one decimal (`0.5`, `12.0`), as the retry messages show a delay.
+func oneDecimal(_ seconds: Double) -> String {
+    let tenths = Int((seconds * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
 }

@@ -1,7 +1,11 @@
 // What every module reads of a certificate the same way: its DER, its SubjectPublicKeyInfo, its validity.
 
 import CSaMDOpenSSL
-package import Foundation
+#if canImport(FoundationEssentials)
+    package import FoundationEssentials
+#else
+    package import Foundation
+#endif
 
 extension X509Certificate {
     /// The DER encoding of the certificate (`i2d_X509`); `nil` when OpenSSL cannot encode it.

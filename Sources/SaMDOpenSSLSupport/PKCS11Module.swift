@@ -1,7 +1,11 @@
 // A PKCS#11 module loaded at run time (dlopen), once per path in the process.
 
 import CSaMDShims
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Synchronization
 
 /// A PKCS#11 module (a Cryptoki library such as SoftHSM2's `libsofthsm2.so`, an HSM vendor's client, or

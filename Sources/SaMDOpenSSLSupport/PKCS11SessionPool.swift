@@ -1,7 +1,11 @@
 // A bounded pool of PKCS#11 sessions of one token: each session used by one thread at a time.
 
 import CSaMDShims
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// At most ``capacity`` read/write sessions of one slot, opened on demand and kept open (closing the last session
 /// of an application logs it out, PKCS#11 v2.40 Base §5.6). A caller takes a session for the length of one

@@ -1,4 +1,3 @@
-import Foundation
 import SaMDCrypto
 import SaMDEnvelope
 import SaMDKeys
@@ -33,30 +32,22 @@ extension EncryptedRecordStore {
     /// normalisation, no control character (C0, DEL, C1), and not a dot segment (`.` or `..`, RFC 3986
     /// §3.3): an id that every HTTP client and URL library normalises away (`/records/s1/..` is `/records/`)
     /// could never be addressed again, and in a path it names another resource. The same rule for every
-    /// caller: the gateway (400) and the agent (exit 64, before connecting) check ids with it.
+    /// caller: the gateway (400) and the agent (exit 64, before connecting) check ids with it. The rule is
+    /// `SaMDEnvelope.RecordAddress`'s (``RecordAddress/isValidIdentifier(_:)``), which a device checks without
+    /// linking the store.
     /// - SeeAlso: RFC 3986 §5.2.4 (remove_dot_segments)
     public static func isValidIdentifier(_ value: String) -> Bool {
-        let normalised = value.precomposedStringWithCanonicalMapping
-        let count = normalised.utf8.count
-        return count >= 1 && count <= 512 && normalised != "." && normalised != ".."
-            && !value.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }
+        RecordAddress.isValidIdentifier(value)
     }
 
     /// What ``isValidIdentifier(_:)`` accepts, in words (error reasons; never the id itself).
-    public static let identifierRule = "1 to 512 bytes of UTF-8 without control characters, and not . or .."
+    public static let identifierRule = RecordAddress.identifierRule
 
     /// Whether `value` is a record type the store accepts: a media type without parameters, `type/subtype`,
     /// each a restricted name of RFC 6838 §4.2 (a letter or digit, then letters, digits and
-    /// `! # $ & - ^ _ . +`), 3 to 127 bytes in all. Compared exactly as given (no case folding).
+    /// `! # $ & - ^ _ . +`), 3 to 127 bytes in all. Compared exactly as given (no case folding). The rule is
+    /// ``RecordAddress/isValidRecordType(_:)``.
     public static func isValidRecordType(_ value: String) -> Bool {
-        let parts = value.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        return (3...127).contains(value.utf8.count) && parts.count == 2
-            && parts.allSatisfy { part in
-                part.first.map(Self.restrictedNameFirst.contains) == true
-                    && part.dropFirst().allSatisfy(Self.restrictedNameRest.contains)
-            }
+        RecordAddress.isValidRecordType(value)
     }
-
-    private static let restrictedNameFirst = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
-    private static let restrictedNameRest = restrictedNameFirst.union("!#$&-^_.+".utf8)
 }

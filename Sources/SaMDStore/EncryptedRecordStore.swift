@@ -61,7 +61,7 @@ public final class EncryptedRecordStore: Sendable {
     /// The most bytes (UTF-8, after NFC) a subject id, a record id and a record type take together: what the
     /// encryption context they make (`ChunkedPayload.maximumContextByteCount`, 1024 bytes) holds once its
     /// prefix (18 bytes) and the three keys with their lengths (26 bytes) are counted.
-    public static let maximumAddressByteCount = ChunkedPayload.maximumContextByteCount - 44
+    public static let maximumAddressByteCount = RecordAddress.maximumByteCount
     /// The largest ``Configuration/maximumRecordByteCount`` a store accepts (512 MiB): its envelope, in one
     /// row, stays under SQLite's own limit of 10^9 bytes per value.
     public static let largestMaximumRecordByteCount = 512 << 20

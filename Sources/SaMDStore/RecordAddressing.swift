@@ -1,4 +1,3 @@
-import Foundation
 package import SaMDCrypto
 package import SaMDEnvelope
 package import SaMDKeys
@@ -81,9 +80,7 @@ package struct RecordAddressing: Sendable {
 
     /// Bytes of an address in the encryption context: UTF-8 after NFC, as `EncryptionContext` counts them.
     package static func addressByteCount(_ subject: String, _ recordID: String, _ recordType: String) -> Int {
-        subject.precomposedStringWithCanonicalMapping.utf8.count
-            + recordID.precomposedStringWithCanonicalMapping.utf8.count
-            + recordType.utf8.count
+        RecordAddress.byteCount(subject: subject, recordID: recordID, recordType: recordType)
     }
 
     /// The subject's blind index (32 hex digits).
@@ -101,7 +98,7 @@ package struct RecordAddressing: Sendable {
     /// The encryption context a record is sealed under: `subject`, `record`, `type`.
     package static func context(subject: String, recordID: String, recordType: String) throws -> EncryptionContext {
         do {
-            return try EncryptionContext([("subject", subject), ("record", recordID), ("type", recordType)])
+            return try RecordAddress.encryptionContext(subject: subject, recordID: recordID, recordType: recordType)
         } catch let error as EnvelopeError {
             throw RecordStoreError(
                 .invalidArgument, "the record's address does not make an encryption context: \(error.reason)",

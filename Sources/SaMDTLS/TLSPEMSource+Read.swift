@@ -1,6 +1,10 @@
 // Reading the PEM of a configuration: bytes given, or a file, bounded in size.
 
-import Foundation
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 extension TLSTrustRoots {
     func pemBytes() throws -> [UInt8] {
@@ -24,22 +28,25 @@ extension TLSPEMSource {
             }
             return bytes
         case .file(let path):
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw TLSError(.io, "\(what): cannot open \(path)")
-            }
-            defer { try? handle.close() }
-            do {
-                let data = try handle.read(upToCount: Self.maximumFileSize + 1) ?? Data()
-                guard data.count <= Self.maximumFileSize else {
-                    throw TLSError(
-                        .invalidConfiguration, "\(what): \(path) is larger than \(Self.maximumFileSize) bytes")
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw TLSError(.io, "\(what): cannot open \(path)") }
+            defer { close(fd) }
+            // Read to the end, but never more than one byte past the limit.
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 64 << 10)
+            while bytes.count <= Self.maximumFileSize {
+                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw TLSError(.io, "\(what): cannot read \(path): \(String(cString: strerror(errno)))")
                 }
-                return [UInt8](data)
-            } catch let error as TLSError {
-                throw error
-            } catch {
-                throw TLSError(.io, "\(what): cannot read \(path): \(error)")
+                if count == 0 { break }
+                bytes += chunk[..<count]
             }
+            guard bytes.count <= Self.maximumFileSize else {
+                throw TLSError(.invalidConfiguration, "\(what): \(path) is larger than \(Self.maximumFileSize) bytes")
+            }
+            return bytes
         }
     }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A final answer of the records gateway: its status, body and media type, whatever the status.
 public struct RecordResponse: Sendable, Hashable {
@@ -20,18 +24,31 @@ public struct RecordResponse: Sendable, Hashable {
 
     /// The record's revision from a successful `PUT`'s body `{"revision":N}`, else `nil`.
     public var revision: Int64? {
-        let value = self.jsonObject?["revision"]
-        return value as? Int64 ?? (value as? NSNumber)?.int64Value
+        self.jsonFields?.revision
     }
 
     /// The `error` code of a refusal's JSON body (`forbidden`, `not-found`, `gone`, …), else `nil`.
     public var errorCode: String? {
-        self.jsonObject?["error"] as? String
+        self.jsonFields?.error
     }
 
-    private var jsonObject: [String: Any]? {
+    /// The two fields of the gateway's JSON bodies a client reads; a field of another type is absent.
+    private struct JSONFields: Decodable {
+        let revision: Int64?
+        let error: String?
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Key.self)
+            self.revision = try? container.decodeIfPresent(Int64.self, forKey: .revision)
+            self.error = try? container.decodeIfPresent(String.self, forKey: .error)
+        }
+
+        enum Key: String, CodingKey { case revision, error }
+    }
+
+    private var jsonFields: JSONFields? {
         guard self.contentType?.hasPrefix("application/json") == true else { return nil }
-        return (try? JSONSerialization.jsonObject(with: Data(self.body))) as? [String: Any]
+        return try? JSONDecoder().decode(JSONFields.self, from: Data(self.body))
     }
 
     /// The standard reason phrase of ``status`` (`Created`, `Forbidden`, …).

@@ -1,6 +1,5 @@
 public import SaMDEnvelope
 import SaMDExampleSupport
-public import SaMDStore
 
 /// How the errors of `samd-gateway` and `samd-agent` map to the example programs' sysexits(3) codes
 /// (`ExitStatus`) — the same mapping as `samd-tls connect` for the connection phase, so scripts treat every
@@ -16,21 +15,6 @@ public enum RecordServiceExitStatus {
             }
         }
         return ExitStatus.code(forConnection: error)
-    }
-
-    /// The exit code for a record store error while opening a store or rotating its keys: 75 conflict
-    /// (another job holds the store) or the key store busy past its lock timeout, 74 storage, 69 a database
-    /// that cannot be reached, 78 keys unavailable; anything else (an argument the store refused, which the program's own checks should have
-    /// caught) is 70.
-    public static func code(forStore error: RecordStoreError) -> Int32 {
-        switch error.code {
-        case .conflict: ExitStatus.temporaryFailure
-        case .storage: ExitStatus.ioError
-        case .unavailable: ExitStatus.unavailable
-        case .keyUnavailable where error.isRetryable: ExitStatus.temporaryFailure
-        case .keyUnavailable: ExitStatus.configuration
-        default: ExitStatus.software
-        }
     }
 
     /// The exit code for a key-store error while opening it: 74 for I/O, 78 otherwise (wrong passphrase,

@@ -1,4 +1,4 @@
-import SaMDStore
+import SaMDEnvelope
 
 /// The record type (a media type) a file is uploaded as, from its name's extension, for `samd-agent`.
 public enum RecordTypes {
@@ -13,10 +13,10 @@ public enum RecordTypes {
         "dcm": "application/dicom",
     ]
 
-    /// Whether `value` is a record type the store accepts (`EncryptedRecordStore.isValidRecordType(_:)`):
+    /// Whether `value` is a record type the store accepts (`RecordAddress.isValidRecordType(_:)`, the store's rule):
     /// `type/subtype`, RFC 6838 restricted names, without parameters.
     public static func isValid(_ value: String) -> Bool {
-        EncryptedRecordStore.isValidRecordType(value)
+        RecordAddress.isValidRecordType(value)
     }
 
     /// The record type for a file named `fileName`: by its last extension, compared case-insensitively

@@ -1,5 +1,3 @@
-import Foundation
-
 /// The encryption context of a record: key/value pairs (patient id, record id, record type…) that
 /// the payload is bound to. A record opens only with exactly the context it was sealed with. The
 /// context is never stored in the envelope: it may hold patient identifiers, and the caller supplies
@@ -46,7 +44,7 @@ public struct EncryptionContext: Sendable, Hashable, CustomStringConvertible, Cu
                     .invalidContext,
                     "context keys are 1 to 64 characters of a-z 0-9 . _ - (a key of \(keyBytes.count) bytes is not)")
             }
-            let nfc = value.precomposedStringWithCanonicalMapping
+            let nfc = CanonicalNormalization.nfc(value)
             guard nfc.utf8.count <= Self.maximumValueByteCount else {
                 throw EnvelopeError(
                     .invalidContext, "the value of context key \"\(key)\" exceeds \(Self.maximumValueByteCount) bytes")

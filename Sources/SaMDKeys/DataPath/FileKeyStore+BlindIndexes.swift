@@ -1,4 +1,3 @@
-import Foundation
 import SaMDCrypto
 import SaMDEnvelope
 import Synchronization
@@ -8,12 +7,13 @@ import Synchronization
 extension FileKeyStore {
     public func subjectIndex(of subject: String) throws -> String {
         // NFC, as encryption-context values: one patient id typed composed or decomposed is one subject, so
-        // its length is measured after normalising too (as blindIndex does).
-        let normalised = subject.precomposedStringWithCanonicalMapping
-        guard !normalised.isEmpty, normalised.utf8.count <= 512 else {
+        // its length is measured after normalising too (as blindIndex does). The standard library's NFC, as
+        // the encryption context's (CanonicalNormalization; KeyStoreFormat.md, "Unicode normalisation").
+        let normalised = CanonicalNormalization.nfcUTF8(subject)
+        guard !normalised.isEmpty, normalised.count <= 512 else {
             throw EnvelopeError(.invalidContext, "a subject id is 1 to 512 bytes after NFC normalisation")
         }
-        let mac = try self.indexMAC(Array("samd-subject-v1".utf8) + [0] + Array(normalised.utf8))
+        let mac = try self.indexMAC(Array("samd-subject-v1".utf8) + [0] + normalised)
         return mac.prefix(16).lowercaseHexadecimal
     }
 
@@ -23,7 +23,7 @@ extension FileKeyStore {
         }
         var message = Array("samd-blind-v1".utf8) + [0] + Array(domain.utf8) + [0]
         for component in components {
-            let bytes = Array(component.precomposedStringWithCanonicalMapping.utf8)
+            let bytes = CanonicalNormalization.nfcUTF8(component)
             guard !bytes.isEmpty, bytes.count <= 512 else {
                 throw EnvelopeError(.invalidContext, "an identifier in a blind index is 1 to 512 bytes")
             }

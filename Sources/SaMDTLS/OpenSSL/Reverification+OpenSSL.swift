@@ -1,6 +1,10 @@
 import CSaMDOpenSSL
 import CSaMDShims
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import SaMDOpenSSLSupport
 
 extension SSLContextBox {

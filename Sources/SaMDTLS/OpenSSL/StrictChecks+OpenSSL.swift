@@ -1,6 +1,10 @@
 import CSaMDOpenSSL
 import CSaMDShims
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import SaMDOpenSSLSupport
 
 /// RFC 5280 and CA/Browser Forum Baseline Requirements rules that OpenSSL 3.0 (even with
