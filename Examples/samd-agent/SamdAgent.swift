@@ -4,6 +4,11 @@ import ArgumentParser
 #else
     import Foundation
 #endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import Logging
 import SaMDExampleSupport
 import SaMDRecordService

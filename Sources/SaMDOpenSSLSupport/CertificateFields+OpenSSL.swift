@@ -6,6 +6,11 @@ import CSaMDOpenSSL
 #else
     package import Foundation
 #endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 extension X509Certificate {
     /// The DER encoding of the certificate (`i2d_X509`); `nil` when OpenSSL cannot encode it.

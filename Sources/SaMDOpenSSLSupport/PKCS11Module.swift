@@ -1,10 +1,10 @@
 // A PKCS#11 module loaded at run time (dlopen), once per path in the process.
 
 import CSaMDShims
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 import Synchronization
 

@@ -1,11 +1,6 @@
 // A bounded pool of PKCS#11 sessions of one token: each session used by one thread at a time.
 
 import CSaMDShims
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
 
 /// At most ``capacity`` read/write sessions of one slot, opened on demand and kept open (closing the last session
 /// of an application logs it out, PKCS#11 v2.40 Base §5.6). A caller takes a session for the length of one
@@ -15,7 +10,7 @@ import CSaMDShims
 final class PKCS11SessionPool: @unchecked Sendable {
     private let functions: UnsafeMutablePointer<CK_FUNCTION_LIST>
     private let slot: CK_SLOT_ID
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     private var idle: [CK_SESSION_HANDLE]
     private var opened: Int
     /// The most sessions open at once; lowered when the token answers `CKR_SESSION_COUNT` before it.
@@ -94,8 +89,8 @@ final class PKCS11SessionPool: @unchecked Sendable {
     }
 
     private func acquire(timeout: Duration) throws -> CK_SESSION_HANDLE {
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
-        let deadline = Date(timeIntervalSinceNow: max(0, seconds))
+        let clock = ContinuousClock()
+        let deadline = clock.now + max(.zero, timeout)
         self.condition.lock()
         while true {
             if let session = self.idle.popLast() {
@@ -120,7 +115,7 @@ final class PKCS11SessionPool: @unchecked Sendable {
                     continue
                 }
             }
-            guard self.condition.wait(until: deadline) || !self.idle.isEmpty || self.opened < self.capacity else {
+            guard self.condition.wait(for: deadline - clock.now) || !self.idle.isEmpty || self.opened < self.capacity else {
                 let capacity = self.capacity
                 self.condition.unlock()
                 throw PKCS11Error(

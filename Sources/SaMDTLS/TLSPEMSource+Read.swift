@@ -35,7 +35,7 @@ extension TLSPEMSource {
             var bytes: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 64 << 10)
             while bytes.count <= Self.maximumFileSize {
-                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
                 if count < 0 {
                     if errno == EINTR { continue }
                     throw TLSError(.io, "\(what): cannot read \(path): \(String(cString: strerror(errno)))")

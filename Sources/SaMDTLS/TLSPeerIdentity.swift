@@ -1,4 +1,8 @@
-public import struct Foundation.Date
+#if canImport(FoundationEssentials)
+    public import struct FoundationEssentials.Date
+#else
+    public import struct Foundation.Date
+#endif
 
 /// The peer's certificate as verified in the handshake: its names, subject and key, handed to the
 /// application to decide what the peer may do.

@@ -100,7 +100,7 @@ public struct BenchCompare: Sendable {
         let alone = self.onlyGateway || self.onlyPostgres
         let speeds = self.fromResults == nil && !alone ? OpenSSLSpeed.measure(quick: self.quick) : [:]
         if !(self.quick || self.noDevice || self.fromResults != nil || alone) {
-            rows += try BenchmarkRunner.deviceRows(packageRoot: self.packageRoot)
+            rows += try BenchmarkRunner.deviceRows(packageRoot: self.packageRoot, runs: self.runs)
         }
         if !(self.noGateway || self.fromResults != nil || self.onlyPostgres) {
             rows += try GatewayLoadSection.rows(

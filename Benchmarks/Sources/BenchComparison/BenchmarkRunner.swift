@@ -34,11 +34,12 @@ enum BenchmarkRunner {
         throw BenchCompareError("the benchmarks failed (exit \(status)); the log and results are kept in \(kept.path)")
     }
 
-    /// The device section (`Scripts/bench-device`): the static agent's size and memory, as rows.
+    /// The device section (`Scripts/bench-device --runs N`): the static agent's size and memory, as rows (each the
+    /// median of `runs` measurements).
     /// - Throws: ``BenchCompareError`` when the script fails or prints no rows.
-    static func deviceRows(packageRoot: URL) throws -> [ComparedRow] {
+    static func deviceRows(packageRoot: URL, runs: Int = 1) throws -> [ComparedRow] {
         let script = packageRoot.appendingPathComponent("Scripts/bench-device").path
-        let (status, output) = try Subprocess.run([script], standardError: .inherited)
+        let (status, output) = try Subprocess.run([script, "--runs", String(runs)], standardError: .inherited)
         guard status == 0 else {
             throw BenchCompareError("the device section failed: \(script) exited \(status) (--no-device skips it)")
         }

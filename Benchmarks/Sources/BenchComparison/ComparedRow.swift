@@ -46,15 +46,24 @@ public struct ComparedRow: Codable, Sendable, Hashable {
             ratio: rounded(ours / reference), goal: goal, integerFigures: integerFigures)
     }
 
-    /// Whether the ratio meets the goal; a row without a goal always does, a missing ratio meets none.
-    /// - Throws: ``BenchCompareError`` when the goal is not `>=X` or `<=X`.
+    /// Whether the ratio meets the goal (`>=X`, `<=X`), or ours does (`ours<=X`, `ours>=X`: an absolute bound in the
+    /// row's unit, as the device section's goals are); a row without a goal always does, a missing figure meets
+    /// none.
+    /// - Throws: ``BenchCompareError`` when the goal is none of these.
     public func meetsGoal() throws -> Bool {
-        guard let goal else { return true }
+        guard var goal else { return true }
+        var figure = self.ratio
+        if goal.hasPrefix("ours") {
+            goal.removeFirst(4)
+            figure = self.ours
+        }
         let relation = Goal.Relation(rawValue: String(goal.prefix(2)))
         let bound = Double(goal.dropFirst(2).trimmingCharacters(in: .whitespaces))
-        guard let relation, let bound else { throw BenchCompareError("goal \(goal) is not >=X or <=X") }
-        guard let ratio else { return false }
-        return relation == .atLeast ? ratio >= bound : ratio <= bound
+        guard let relation, let bound else {
+            throw BenchCompareError("goal \(self.goal ?? "") is not >=X, <=X, ours>=X or ours<=X")
+        }
+        guard let figure else { return false }
+        return relation == .atLeast ? figure >= bound : figure <= bound
     }
 
     // The JSON keeps `null` for a missing figure, ratio or goal.

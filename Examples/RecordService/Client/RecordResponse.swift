@@ -3,6 +3,11 @@
 #else
     import Foundation
 #endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A final answer of the records gateway: its status, body and media type, whatever the status.
 public struct RecordResponse: Sendable, Hashable {

@@ -5,6 +5,11 @@ import CSaMDShims
 #else
     import Foundation
 #endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import SaMDCrypto
 import SaMDOpenSSLSupport
 

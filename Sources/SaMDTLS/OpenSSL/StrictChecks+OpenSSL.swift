@@ -5,6 +5,11 @@ import CSaMDShims
 #else
     import Foundation
 #endif
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 import SaMDOpenSSLSupport
 
 /// RFC 5280 and CA/Browser Forum Baseline Requirements rules that OpenSSL 3.0 (even with

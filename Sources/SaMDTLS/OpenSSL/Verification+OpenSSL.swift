@@ -2,7 +2,11 @@ import CSaMDOpenSSL
 import CSaMDShims
 import SaMDOpenSSLSupport
 
-public import struct Foundation.Date
+#if canImport(FoundationEssentials)
+    public import struct FoundationEssentials.Date
+#else
+    public import struct Foundation.Date
+#endif
 
 /// Whose certificate is being verified.
 enum PeerRole {
