@@ -1,4 +1,9 @@
 import ArgumentParser
+import Logging
+import SaMDExampleSupport
+import SaMDRecordService
+import SaMDTLS
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -9,10 +14,6 @@ import ArgumentParser
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Logging
-import SaMDExampleSupport
-import SaMDRecordService
-import SaMDTLS
 
 /// `samd-agent`: uploads files to the records gateway as one subject's records, over mutual TLS.
 @main

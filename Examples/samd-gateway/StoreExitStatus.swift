@@ -1,6 +1,6 @@
+import SaMDExampleSupport
 import SaMDRecordService
 import SaMDStore
-import SaMDExampleSupport
 
 // The store's errors, for the programs that open a store (`samd-gateway`): beside them, so that the record
 // service — which the device agent links — does not link the store.

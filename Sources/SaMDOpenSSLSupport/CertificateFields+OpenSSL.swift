@@ -1,6 +1,7 @@
 // What every module reads of a certificate the same way: its DER, its SubjectPublicKeyInfo, its validity.
 
 import CSaMDOpenSSL
+
 #if canImport(FoundationEssentials)
     package import FoundationEssentials
 #else

@@ -52,7 +52,8 @@ final class ConditionLock: @unchecked Sendable {
             var now = timespec()
             clock_gettime(CLOCK_MONOTONIC, &now)
             let total = now.tv_nsec + nanoseconds
-            var deadline = timespec(tv_sec: now.tv_sec + Int(seconds) + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
+            var deadline = timespec(
+                tv_sec: now.tv_sec + Int(seconds) + total / 1_000_000_000, tv_nsec: total % 1_000_000_000)
             return pthread_cond_timedwait(self.condition, self.mutex, &deadline) != ETIMEDOUT
         #else
             var relative = timespec(tv_sec: Int(seconds), tv_nsec: nanoseconds)

@@ -1,12 +1,13 @@
 // A PKCS#11 module loaded at run time (dlopen), once per path in the process.
 
 import CSaMDShims
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Synchronization
 
 /// A PKCS#11 module (a Cryptoki library such as SoftHSM2's `libsofthsm2.so`, an HSM vendor's client, or
 /// tpm2-pkcs11), loaded with `dlopen(RTLD_NOW | RTLD_LOCAL)` and initialised with `C_Initialize` and

@@ -115,7 +115,8 @@ final class PKCS11SessionPool: @unchecked Sendable {
                     continue
                 }
             }
-            guard self.condition.wait(for: deadline - clock.now) || !self.idle.isEmpty || self.opened < self.capacity else {
+            guard self.condition.wait(for: deadline - clock.now) || !self.idle.isEmpty || self.opened < self.capacity
+            else {
                 let capacity = self.capacity
                 self.condition.unlock()
                 throw PKCS11Error(

@@ -1,11 +1,12 @@
+public import Logging
+public import NIOCore
+import Synchronization
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
     import Foundation
 #endif
-public import Logging
-public import NIOCore
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc

@@ -1,3 +1,6 @@
+import Logging
+import Synchronization
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -8,8 +11,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Logging
-import Synchronization
 
 /// Watches the files of a ``TLSContext``'s configuration — certificate chain, private key, trust roots, CRLs —
 /// and reloads the context when any of them changes.

@@ -1,3 +1,6 @@
+import Logging
+public import NIOCore
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -8,8 +11,6 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Logging
-public import NIOCore
 
 /// Fired inbound by ``TLSPeerRevalidationHandler`` when the peer of an open connection is no longer valid:
 /// an application handler should finish what it is doing (an HTTP server: answer the request in flight with

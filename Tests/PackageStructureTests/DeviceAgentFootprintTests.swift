@@ -30,9 +30,11 @@ struct DeviceAgentFootprintTests {
         let manifest = try await DeclaredDependencyTests.manifest()
         let linked = Self.closure(of: "samd-agent", in: manifest)
         #expect(linked.contains("SaMDRecordService") && linked.contains("SaMDTLS") && linked.contains("SaMDEnvelope"))
-        #expect(linked.isDisjoint(with: Self.forbidden), "samd-agent links \(linked.intersection(Self.forbidden).sorted())")
+        #expect(
+            linked.isDisjoint(with: Self.forbidden), "samd-agent links \(linked.intersection(Self.forbidden).sorted())")
         // The check itself: the gateway does link them.
-        #expect(Self.closure(of: "samd-gateway", in: manifest).isSuperset(of: ["SaMDStore", "SaMDKeys", "Hummingbird"]))
+        #expect(
+            Self.closure(of: "samd-gateway", in: manifest).isSuperset(of: ["SaMDStore", "SaMDKeys", "Hummingbird"]))
     }
 
     /// `import Foundation` in a file of a target the agent links is allowed only as the fallback of

@@ -41,13 +41,13 @@ struct CanonicalNormalizationTests {
             ("\u{AC00}\u{11A8}", "\u{AC01}"),
             ("\u{212B}", "\u{C5}"),
             ("\u{2126}", "\u{3A9}"),
-            ("\u{958}", "\u{915}\u{93C}"),  // a composition exclusion stays decomposed
+            ("\u{958}", "\u{915}\u{93C}"), // a composition exclusion stays decomposed
             ("\u{FB2C}", "\u{FB49}\u{5C1}"),
             ("a\u{301}\u{301}", "\u{E1}\u{301}"),
             ("\u{3B1}\u{313}\u{301}", "\u{1F04}"),
-            ("\u{FF76}\u{FF9E}", "\u{FF76}\u{FF9E}"),  // compatibility only: NFC keeps it
+            ("\u{FF76}\u{FF9E}", "\u{FF76}\u{FF9E}"), // compatibility only: NFC keeps it
             ("\u{304B}\u{3099}", "\u{304C}"),
-            ("\u{1D15E}", "\u{1D157}\u{1D165}"),  // excluded from composition
+            ("\u{1D15E}", "\u{1D157}\u{1D165}"), // excluded from composition
             ("Ǆ", "Ǆ"),
         ]
         for (source, expected) in cases {
@@ -99,7 +99,7 @@ struct CanonicalNormalizationTests {
         ]
         for value in strings {
             #expect(CanonicalNormalization.nfcUTF8(value) == Self.foundationNFC(value), "\(value.debugDescription)")
-            #expect(CanonicalNormalization.nfc(value) == value)  // canonically equivalent, as Swift compares
+            #expect(CanonicalNormalization.nfc(value) == value) // canonically equivalent, as Swift compares
         }
     }
 
@@ -147,7 +147,8 @@ struct CanonicalNormalizationTests {
     @Test func documentedDifferences() {
         // Kawi U+11F00 and a combining acute: nothing composes; Foundation gave U+1F04 (GREEK SMALL LETTER ALPHA
         // WITH PSILI AND OXIA), a different character of the same low 16 bits composed.
-        #expect(CanonicalNormalization.nfc(Self.string([0x11F00, 0x301])).unicodeScalars.map(\.value) == [0x11F00, 0x301])
+        #expect(
+            CanonicalNormalization.nfc(Self.string([0x11F00, 0x301])).unicodeScalars.map(\.value) == [0x11F00, 0x301])
         // Kirat Rai (Unicode 16.0) U+16D69 U+16D67 compose to U+16D6A.
         #expect(CanonicalNormalization.nfc(Self.string([0x16D69, 0x16D67])).unicodeScalars.map(\.value) == [0x16D6A])
         // Tulu-Tigalari (Unicode 16.0) U+11384 U+113BB compose to U+11385.
@@ -174,9 +175,10 @@ struct RecordAddressTests {
         for valid in ["a/b", "application/fhir+json", "x-application/hl7-v2+er7", "application/dicom"] {
             #expect(RecordAddress.isValidRecordType(valid))
         }
-        for invalid in ["", "a", "a/", "/b", "a/b/c", "text/plain; charset=utf-8", "-a/b", "a/b c", "é/b",
-            "a/" + String(repeating: "b", count: 126)]
-        {
+        for invalid in [
+            "", "a", "a/", "/b", "a/b/c", "text/plain; charset=utf-8", "-a/b", "a/b c", "é/b",
+            "a/" + String(repeating: "b", count: 126),
+        ] {
             #expect(!RecordAddress.isValidRecordType(invalid), "\(invalid.prefix(20))")
         }
     }
@@ -184,7 +186,9 @@ struct RecordAddressTests {
     @Test func encryptionContextIsTheStoresContext() throws {
         let address = try RecordAddress(subject: "Jose\u{301}", recordID: "obs-1", recordType: "application/fhir+json")
         let context = try address.encryptionContext()
-        let expected = try EncryptionContext([("subject", "José"), ("record", "obs-1"), ("type", "application/fhir+json")])
+        let expected = try EncryptionContext([
+            ("subject", "José"), ("record", "obs-1"), ("type", "application/fhir+json"),
+        ])
         #expect(context.canonicalBytes == expected.canonicalBytes)
         #expect(RecordAddress.maximumByteCount == 980)
     }
@@ -206,7 +210,8 @@ struct RecordAddressTests {
         }
         // The longest address that fits makes a context.
         let longest = try RecordAddress(
-            subject: String(repeating: "s", count: 500), recordID: String(repeating: "r", count: 477), recordType: "a/b")
+            subject: String(repeating: "s", count: 500), recordID: String(repeating: "r", count: 477), recordType: "a/b"
+        )
         _ = try longest.encryptionContext()
     }
 }

@@ -273,7 +273,8 @@ struct KeyStoreFormatVectorTests {
         }
     }
 
-    @Test("subject names normalise as KeyStoreFormat.md says: the standard library's NFC, Unicode 16.0 compositions made")
+    @Test(
+        "subject names normalise as KeyStoreFormat.md says: the standard library's NFC, Unicode 16.0 compositions made")
     func nfcVersion() throws {
         func nfc(_ scalars: [UInt32]) -> [UInt32] {
             let text = String(String.UnicodeScalarView(scalars.compactMap(Unicode.Scalar.init)))

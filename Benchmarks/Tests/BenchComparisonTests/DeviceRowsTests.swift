@@ -58,7 +58,8 @@ struct DeviceRowsTests {
         let missing = ComparedRow(name: "m", ours: nil, reference: 1, unit: "x", ratio: nil, goal: "ours<=1")
         #expect(try !missing.meetsGoal())
         // The ratio goals are unchanged.
-        #expect(try ComparedRow(name: "r", ours: 66, reference: 1, unit: "x", ratio: 66, goal: "<=20").meetsGoal() == false)
+        #expect(
+            try ComparedRow(name: "r", ours: 66, reference: 1, unit: "x", ratio: 66, goal: "<=20").meetsGoal() == false)
         #expect(throws: BenchCompareError.self) {
             try ComparedRow(name: "g", ours: 1, reference: 1, unit: "x", ratio: 1, goal: "ours=1").meetsGoal()
         }
@@ -71,7 +72,8 @@ struct DeviceRowsTests {
         let scripts = root.appendingPathComponent("Scripts")
         try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
         let script = scripts.appendingPathComponent("bench-device")
-        try "#!/bin/sh\nprintf '[{\"name\": \"%s\", \"ours\": 1, \"reference\": 1, \"unit\": \"MiB\", \"ratio\": 1, \"goal\": \"ours<=20\"}]' \"$*\"\n"
+        try
+            "#!/bin/sh\nprintf '[{\"name\": \"%s\", \"ours\": 1, \"reference\": 1, \"unit\": \"MiB\", \"ratio\": 1, \"goal\": \"ours<=20\"}]' \"$*\"\n"
             .write(to: script, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
         let rows = try BenchmarkRunner.deviceRows(packageRoot: root, runs: 3)

@@ -95,7 +95,8 @@ public struct RecordAddress: Sendable, Hashable {
         let parts = value.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         return (3...127).contains(value.utf8.count) && parts.count == 2
             && parts.allSatisfy { part in
-                part.first.map(Self.isRestrictedNameFirst) == true && part.dropFirst().allSatisfy(Self.isRestrictedNameRest)
+                part.first.map(Self.isRestrictedNameFirst) == true
+                    && part.dropFirst().allSatisfy(Self.isRestrictedNameRest)
             }
     }
 

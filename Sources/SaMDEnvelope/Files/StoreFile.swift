@@ -26,7 +26,8 @@ package enum StoreFile {
     /// its file, then the directory is fsync'd. A crash leaves each file old or new. The caller holds what
     /// makes the batch consistent (the subjects' locks) until this returns.
     /// - Throws: `EnvelopeError.Code.io`; when a rename fails, the files renamed before it are new.
-    package static func writeAtomically(_ files: [(bytes: [UInt8], path: String)], lockedTemporary: Bool = false) throws {
+    package static func writeAtomically(_ files: [(bytes: [UInt8], path: String)], lockedTemporary: Bool = false) throws
+    {
         guard let first = files.first else { return }
         let directory = Self.directory(of: first.path)
         precondition(files.allSatisfy { Self.directory(of: $0.path) == directory }, "one directory per batch")

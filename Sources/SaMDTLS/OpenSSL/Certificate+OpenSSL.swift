@@ -1,5 +1,8 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDCrypto
+import SaMDOpenSSLSupport
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -10,8 +13,6 @@ import CSaMDShims
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import SaMDCrypto
-import SaMDOpenSSLSupport
 
 /// What SaMDTLS reads of an X.509 certificate (the owner is SaMDOpenSSLSupport's).
 extension X509Certificate {

@@ -1,5 +1,8 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDCrypto
+import SaMDOpenSSLSupport
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -10,8 +13,6 @@ import CSaMDShims
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import SaMDCrypto
-import SaMDOpenSSLSupport
 
 extension PrivateKey {
     /// Parses a PEM private key (PKCS#8, encrypted PKCS#8 or traditional). The passphrase callback is always

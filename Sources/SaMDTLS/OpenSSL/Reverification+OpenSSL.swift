@@ -1,5 +1,7 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDOpenSSLSupport
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -10,7 +12,6 @@ import CSaMDShims
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import SaMDOpenSSLSupport
 
 extension SSLContextBox {
     /// Verifies again, now, a peer chain that a handshake verified earlier — through this context's

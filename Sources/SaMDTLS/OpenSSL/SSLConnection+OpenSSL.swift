@@ -1,5 +1,8 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import NIOCore
+import SaMDOpenSSLSupport
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -10,8 +13,6 @@ import CSaMDShims
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import NIOCore
-import SaMDOpenSSLSupport
 
 /// One TLS connection: an OpenSSL `SSL` between two memory BIOs. Bytes from the network go in with
 /// ``receive(_:)``; records for the network come out of ``takeOutput(allocator:)``. Not thread-safe: the

@@ -1,5 +1,8 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDCrypto
+import SaMDOpenSSLSupport
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -10,8 +13,6 @@ import CSaMDShims
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import SaMDCrypto
-import SaMDOpenSSLSupport
 
 /// One validated configuration as an OpenSSL `SSL_CTX`, shared by every connection made from it.
 ///

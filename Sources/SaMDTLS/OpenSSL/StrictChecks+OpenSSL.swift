@@ -1,5 +1,7 @@
 import CSaMDOpenSSL
 import CSaMDShims
+import SaMDOpenSSLSupport
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -10,7 +12,6 @@ import CSaMDShims
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import SaMDOpenSSLSupport
 
 /// RFC 5280 and CA/Browser Forum Baseline Requirements rules that OpenSSL 3.0 (even with
 /// `X509_V_FLAG_X509_STRICT`) does not enforce, applied by `ChainCheck.complete` to a chain OpenSSL verified.
