@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import SaMDEnvelope
 @testable import SaMDKeys
 
 #if canImport(Glibc)

@@ -178,8 +178,9 @@ package enum StoreFile {
     /// The name of a directory entry, read up to its NUL through a pointer into the entry. A `dirent` is only
     /// `d_reclen` bytes long, not the size of the structure: copying its whole 256-byte `d_name` array read past
     /// an entry at the end of `readdir`'s buffer (and crashed when that was the end of a mapped page).
-    static func name(of entry: UnsafePointer<dirent>) -> String {
+    /// - Parameter entry: a `dirent` as `readdir` returns it (raw, as `dirent` is not a package-visible type here).
+    package static func name(of entry: UnsafeRawPointer) -> String {
         let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
-        return String(cString: (UnsafeRawPointer(entry) + offset).assumingMemoryBound(to: CChar.self))
+        return String(cString: (entry + offset).assumingMemoryBound(to: CChar.self))
     }
 }
