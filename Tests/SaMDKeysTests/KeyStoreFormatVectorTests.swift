@@ -283,6 +283,8 @@ struct KeyStoreFormatVectorTests {
         #expect(nfc([0x11935, 0x11930]) == [0x11938]) // Dives Akuru, Unicode 13.0: composed
         #expect(nfc([0x113C2, 0x113C2]) == [0x113C5]) // Tulu-Tigalari, Unicode 16.0: composed (Foundation did not)
         #expect(nfc([0x11F00, 0x301]) == [0x11F00, 0x301]) // kept (Foundation made U+1F04 of it)
+        #expect(nfc([0xAC00, 0x11A8]) == [0xAC01]) // LV syllable and trailing jamo (Foundation left them apart)
+        #expect(nfc([0x1100, 0x1176]) == [0x1100, 0x1176]) // not a composing vowel (Foundation made U+AE4C)
         #expect(nfc([0x65, 0x301]) == [0xE9])
     }
 

@@ -5,10 +5,11 @@
 /// Computed by the Swift standard library's own normalizer (its Unicode data, 17.0 in Swift 6.3), not by
 /// Foundation (`precomposedStringWithCanonicalMapping`, ICU): a device links no ICU. Both give the same bytes
 /// for every string except those holding a character assigned in Unicode 16.0 or later that composes or
-/// reorders, or a character outside the Basic Multilingual Plane followed by a combining mark it could compose
-/// with: Foundation on Linux composed those wrongly (U+11F00 U+0301 became U+1F04, another character). The
-/// comparison and what it means for stored data: the key store's format (`KeyStoreFormat.md`, "Unicode
-/// normalisation").
+/// reorders, a character outside the Basic Multilingual Plane followed by a combining mark it could compose
+/// with (Foundation on Linux composed U+11F00 U+0301 into U+1F04, another character), or one of two Hangul
+/// sequences Foundation composed wrongly (an LV syllable and a trailing jamo, U+AC00 U+11A8, is U+AC01; a leading
+/// jamo and U+1176 stay apart). The comparison and what it means for stored data: the key store's format
+/// (`KeyStoreFormat.md`, "Unicode normalisation").
 /// - SeeAlso: Unicode Standard Annex #15 (Unicode Normalization Forms)
 public enum CanonicalNormalization {
     /// `value` in NFC.
