@@ -208,8 +208,8 @@ struct AgentOutboxTests {
         }
         await reader.close()
         // Every revision written is one entry queued: an entry delivered again after a kill was already stored.
-        let written = setup.events.events("samd.gateway.record-stored").filter {
-            $0.metadata["already_stored"] != "true"
+        let written = setup.events.events("samd.gateway.sealed-upload-stored").filter {
+            $0.metadata["outcome"] == "stored"
         }
         #expect(written.count <= queuedEntries, "\(written.count) revisions for \(queuedEntries) entries queued")
         #expect(try await setup.stores.store.statistics().recordCount == all.count)
