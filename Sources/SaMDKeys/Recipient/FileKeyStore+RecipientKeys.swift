@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Logging
 public import SaMDCrypto
 public import SaMDEnvelope
