@@ -222,7 +222,7 @@ struct KeyStoreFormatVectorTests {
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/keystore.json")))
                 as? [String: Any])
-        #expect(file["format"] as? String == "samd-keystore-v2")
+        #expect(file["format"] as? String == "samd-keystore-v3")
         #expect(file["kdf"] == nil)
         let custody = try #require(file["custody"] as? [String: Any])
         #expect(custody["type"] as? String == "passphrase")
@@ -233,13 +233,13 @@ struct KeyStoreFormatVectorTests {
         let salt = try Self.base64(kdf["salt"])
         let state = try Self.base64(file["state"])
         let mac = try Self.base64(file["mac"])
-        // As the document spells it: "samd-keystore-v2" ‖ 0x00 ‖ u16 length ‖ "passphrase" ‖ u16 length ‖
+        // As the document spells it: "samd-keystore-v3" ‖ 0x00 ‖ u16 length ‖ "passphrase" ‖ u16 length ‖
         // "argon2id" ‖ iterations (u32 BE) ‖ memory in bytes (u64 BE) ‖ u16 length ‖ salt (16) ‖ u64 length ‖
         // the state's bytes as stored (the base64 decoded).
         func bigEndian(_ value: UInt64, _ width: Int) -> [UInt8] {
             (0..<width).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) }
         }
-        var documented = Array("samd-keystore-v2".utf8) + [0]
+        var documented = Array("samd-keystore-v3".utf8) + [0]
         documented += [0, 10] + Array("passphrase".utf8) + [0, 8] + Array("argon2id".utf8)
         documented += bigEndian(UInt64(iterations), 4) + bigEndian(memory, 8)
         documented += [0, 16] + salt + bigEndian(UInt64(state.count), 8) + state
@@ -247,7 +247,9 @@ struct KeyStoreFormatVectorTests {
         #expect(
             try DigestAlgorithm.sha256.authenticationCode(
                 for: documented, key: try #require(store.custody as? PassphraseCustody).macKey) == mac)
-        #expect(try StoreFormat.macInputV2(custody: store.custody.record, state: state) == documented)
+        #expect(
+            try StoreFormat.macInputV2(custody: store.custody.record, state: state, format: StoreFormat.format)
+                == documented)
     }
 
     @Test("KeyStoreFormat.md quotes every vector of the JSON file")

@@ -65,8 +65,8 @@ struct StoreDocument {
         get throws {
             switch self.formatVersion {
             case 1: try StoreFormat.macInput(custody: self.custody, state: self.stateBytes)
-            case 2: try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes, format: StoreFormat.formatV2)
-            default: try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes)
+            case 2: try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes)
+            default: try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes, format: StoreFormat.format)
             }
         }
     }
@@ -95,7 +95,7 @@ struct StoreDocument {
     static func encode(_ state: StoreFormat.State, custody: any KEKCustody) throws -> [UInt8] {
         let stateBytes = Array(try StoreFormat.encoder.encode(state))
         let mac = try custody.authenticationCode(
-            for: try StoreFormat.macInputV2(custody: custody.record, state: stateBytes))
+            for: try StoreFormat.macInputV2(custody: custody.record, state: stateBytes, format: StoreFormat.format))
         let envelope = StoreFormat.EnvelopeV2(
             format: StoreFormat.format,
             custody: try StoreFormat.custody(custody.record),

@@ -31,10 +31,12 @@ extension StoreFormat {
     /// The longest token URI a store records, in bytes.
     static let custodyURILimit = 4096
 
-    /// The MAC input of format versions 2 and 3 (`format` is the document's format name): every field of the document but the MAC, each variable-length one
+    /// The MAC input of format versions 2 and 3 (`format` is the document's format name, version 2's by default): every field of the document but the MAC, each variable-length one
     /// preceded by its length.
     /// - Throws: `EnvelopeError.Code.keyStore` for a field over its length prefix.
-    static func macInputV2(custody: KEKCustodyRecord, state: [UInt8], format: String = format) throws -> [UInt8] {
+    static func macInputV2(custody: KEKCustodyRecord, state: [UInt8], format: String = formatV2) throws
+        -> [UInt8]
+    {
         var bytes = Array(format.utf8) + [0]
         try Self.appendString(custody.type, to: &bytes)
         switch custody.storage {

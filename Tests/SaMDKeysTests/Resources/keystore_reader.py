@@ -38,12 +38,12 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
     store = json.load(open(f"{directory}/keystore.json", "rb"))
     if store["format"] == "samd-keystore-v1":
         kdf = store["kdf"]
-    elif store["format"] == "samd-keystore-v2":
+    elif store["format"] in ("samd-keystore-v2", "samd-keystore-v3"):  # v3: the same shape and MAC input
         if store["custody"]["type"] != "passphrase":
             fail("not a passphrase custody")
         kdf = store["custody"]["kdf"]
     else:
-        fail("not a samd-keystore-v1 or -v2 store")
+        fail("not a samd-keystore-v1, -v2 or -v3 store")
     if kdf["algorithm"] != "argon2id":
         fail("unknown KDF")
     salt = b64(kdf["salt"])
@@ -61,7 +61,7 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
     else:  # every field, each variable-length one after its u16 big-endian length; the state after its u64 length
         def field(data):
             return struct.pack(">H", len(data)) + data
-        mac_input = (b"samd-keystore-v2\x00" + field(b"passphrase") + field(kdf["algorithm"].encode("utf-8"))
+        mac_input = (store["format"].encode("ascii") + b"\x00" + field(b"passphrase") + field(kdf["algorithm"].encode("utf-8"))
                      + struct.pack(">I", kdf["iterations"]) + struct.pack(">Q", kdf["memory"]) + field(salt)
                      + struct.pack(">Q", len(state_bytes)) + state_bytes)
     if not hmac.compare_digest(hmac.new(mac_key, mac_input, hashlib.sha256).digest(), b64(store["mac"])):
@@ -123,8 +123,9 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
 def token_store(directory, mac_input_file):
     """The documents of a PKCS#11 custody store, checked against KeyStoreFormat.md field by field."""
     store = json.load(open(f"{directory}/keystore.json", "rb"))
-    if set(store) != {"format", "custody", "state", "mac"} or store["format"] != "samd-keystore-v2":
-        fail(f"not a samd-keystore-v2 document of four fields: {sorted(store)}")
+    if set(store) != {"format", "custody", "state", "mac"} or store["format"] not in ("samd-keystore-v2",
+                                                                                        "samd-keystore-v3"):
+        fail(f"not a samd-keystore-v2 or -v3 document of four fields: {sorted(store)}")
     custody = store["custody"]
     if set(custody) != {"type", "uri"} or custody["type"] != "pkcs11":
         fail(f"not a pkcs11 custody of two fields: {sorted(custody)}")
@@ -177,7 +178,7 @@ def token_store(directory, mac_input_file):
 
     def field(data):
         return struct.pack(">H", len(data)) + data
-    mac_input = (b"samd-keystore-v2\x00" + field(b"pkcs11") + field(uri.encode("utf-8"))
+    mac_input = (store["format"].encode("ascii") + b"\x00" + field(b"pkcs11") + field(uri.encode("utf-8"))
                  + struct.pack(">Q", len(state_bytes)) + state_bytes)
     open(mac_input_file, "wb").write(mac_input)
     print(f"token {label}\nid {store_id.hex()}\nmodule-path {module_path}\nkeks {' '.join(versions)}\n"
