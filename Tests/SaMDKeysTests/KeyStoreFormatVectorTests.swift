@@ -56,9 +56,13 @@ struct KeyStoreFormatVectorTests {
         key.withUnsafeBytes { Array($0) }
     }
 
-    /// The vector `keystore.json` of a format version: 1 or 2.
+    /// The vector `keystore.json` of a format version: 1, 2 or 3.
     static func keystoreJSON(_ vectors: Vectors, formatVersion: Int) throws -> [UInt8] {
-        formatVersion == 1 ? try vectors.hex("keystoreJSON") : try vectors.hex("v2", "keystoreJSON")
+        switch formatVersion {
+        case 1: try vectors.hex("keystoreJSON")
+        case 2: try vectors.hex("v2", "keystoreJSON")
+        default: try vectors.hex("v3", "keystoreJSON")
+        }
     }
 
     /// Writes the vector store's files, as a key store directory holds them (0700 directories, 0600 files),
@@ -126,6 +130,26 @@ struct KeyStoreFormatVectorTests {
             try StoreFormat.macInputV2(custody: .pkcs11(uri: uri), state: state)
                 == (try vectors.hex("v2", "pkcs11MacInput")))
 
+        // Format version 3: the recipient key's private key wrapped under the KEK with its binding; the MAC input
+        // of version 2's layout under the version 3 name.
+        let recipientPrivate = try X25519.PrivateKey(
+            rawRepresentation: try SecureBytes(copying: try vectors.hex("v3", "recipientPrivateKey")))
+        #expect(recipientPrivate.publicKey.rawRepresentation == (try vectors.hex("v3", "recipientPublicKey")))
+        let kekIdentifier = try KeyIdentifier(parsing: try vectors.string("kekIdentifier"))
+        let recipientBinding = StoreFormat.recipientBinding(
+            version: 1, kek: kekIdentifier, publicKey: try vectors.hex("v3", "recipientPublicKey"))
+        #expect(recipientBinding == (try vectors.hex("v3", "recipientKeyAssociatedData")))
+        #expect(
+            try AEADKeyWrap.wrap(
+                recipientPrivate.rawRepresentation, using: kek, associatedData: recipientBinding,
+                nonce: try vectors.hex("v3", "recipientKeyNonce")) == (try vectors.hex("v3", "recipientKeyWrapped")))
+        let macInputV3 = try StoreFormat.macInputV2(
+            custody: .passphrase(kdf), state: try vectors.hex("v3", "state"), format: StoreFormat.format)
+        #expect(macInputV3 == (try vectors.hex("v3", "macInput")))
+        #expect(
+            try DigestAlgorithm.sha256.authenticationCode(for: macInputV3, key: macKey)
+                == (try vectors.hex("v3", "mac")))
+
         // The blind name: HMAC-SHA-256(index key, "samd-subject-v1" ‖ 0x00 ‖ NFC(subject) as UTF-8), 16 bytes, hex.
         let subject = String(decoding: try vectors.hex("subject"), as: UTF8.self)
         #expect(Array(subject.precomposedStringWithCanonicalMapping.utf8) == (try vectors.hex("subjectNFC")))
@@ -155,7 +179,7 @@ struct KeyStoreFormatVectorTests {
 
     @Test(
         "FileKeyStore opens the vector store, its KEK and subject key, and the vector envelope",
-        arguments: [1, 2])
+        arguments: [1, 2, 3])
     func openWithSaMDKeys(formatVersion: Int) throws {
         let vectors = try Vectors()
         let directory = try Self.writeStore(vectors, formatVersion: formatVersion)
@@ -173,9 +197,17 @@ struct KeyStoreFormatVectorTests {
         let plaintext = try Envelope.open(
             try vectors.hex("envelope", "envelope"), context: try vectors.envelopeContext, keys: store)
         #expect(plaintext == (try vectors.hex("envelope", "plaintext")))
+        if formatVersion == 3 {
+            // The recipient key: its public key as the vectors give it, its private key unwrapped from the store.
+            let recipient = try store.recipientPublicKey(createIfAbsent: false)
+            #expect(recipient.keyIdentifier.description == (try #require((vectors.json["v3"] as? [String: Any])?["recipientIdentifier"] as? String)))
+            #expect(recipient.publicKey.rawRepresentation == (try vectors.hex("v3", "recipientPublicKey")))
+            let privateKey = try store.recipientPrivateKey(for: recipient.keyIdentifier)
+            #expect(Self.plain(privateKey.rawRepresentation) == (try vectors.hex("v3", "recipientPrivateKey")))
+        }
     }
 
-    @Test("the independent Python reader (KeyStoreFormat.md alone) opens the vector envelope", arguments: [1, 2])
+    @Test("the independent Python reader (KeyStoreFormat.md alone) opens the vector envelope", arguments: [1, 2, 3])
     func independentReader(formatVersion: Int) async throws {
         let vectors = try Vectors()
         let directory = try Self.writeStore(vectors, formatVersion: formatVersion)

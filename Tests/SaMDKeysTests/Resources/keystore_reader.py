@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 
 def fail(reason):
@@ -69,6 +71,22 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
     state = json.loads(state_bytes)
 
     index_key = aes_key_unwrap_with_padding(wrap_key, b64(state["indexKey"]))
+    # Version 3: every live recipient key version unwraps under its KEK, bound to its version, KEK and public key,
+    # and its private key is that public key's.
+    for recipient in state.get("recipientKeys", []) if store["format"] == "samd-keystore-v3" else []:
+        if recipient["state"] == "destroyed":
+            continue
+        kek_id = recipient["wrappedBy"]
+        kek = aes_key_unwrap_with_padding(wrap_key, b64(next(
+            k for k in state["keys"] if k["metadata"]["identifier"] == kek_id)["wrapped"]))
+        public = b64(recipient["publicKey"])
+        wrapped = b64(recipient["wrapped"])
+        binding = (b"samd-recipient-key-v1\x00" + f"recipient:{recipient['version']}".encode("ascii") + b"\x00"
+                   + f"{kek_id['name']}:{kek_id['version']}".encode("ascii") + b"\x00" + public)
+        private = AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], binding)
+        derived = X25519PrivateKey.from_private_bytes(private).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        if derived != public:
+            fail(f"recipient:{recipient['version']} does not match its public key")
     nfc = unicodedata.normalize("NFC", subject).encode("utf-8")
     name = "s-" + hmac.new(index_key, b"samd-subject-v1\x00" + nfc, hashlib.sha256).digest()[:16].hex()
     subject_file = json.load(open(f"{directory}/subjects/{name}.json", "rb"))
@@ -145,7 +163,7 @@ def token_store(directory, mac_input_file):
     if len(mac) != 32:
         fail("the MAC is not 32 bytes")
     state = json.loads(state_bytes)
-    if set(state) != {"generation", "indexKey", "keys", "minimumVersions"}:
+    if set(state) - {"recipientKeys"} != {"generation", "indexKey", "keys", "minimumVersions"}:
         fail(f"the state's fields are {sorted(state)}")
     if len(b64(state["indexKey"])) != 12 + 32 + 16:
         fail("the wrapped index key is not IV (12) ‖ ciphertext (32) ‖ tag (16)")
