@@ -226,7 +226,8 @@ enum GatewayRoutes {
                 default: nil
                 }
             if let refusal {
-                GatewayEvents.sealedUploadRefused(logger, client: client, reason: refusal.code, status: refusal.status.code)
+                GatewayEvents.sealedUploadRefused(
+                    logger, client: client, reason: refusal.code, status: refusal.status.code)
                 return .error(refusal.status, refusal.code, refusal.message)
             }
             return Self.reply(for: error, route: .record, method: "PUT", isShred: false, core: core, client: client)

@@ -63,7 +63,9 @@ extension PostgresRecordStore {
                         keyRevision: self.keysInSameDatabase ? keyRevision : nil, expectedRevision: condition,
                         logger: self.logger)
                 }
-            } catch let error as RecordStoreError where error.code == .conflict && expectedRevision == nil && attempt < 3 {
+            } catch let error as RecordStoreError
+                where error.code == .conflict && expectedRevision == nil && attempt < 3
+            {
                 continue // another write meanwhile: compared again (it may have been this very envelope)
             }
             if let revision = outcome {

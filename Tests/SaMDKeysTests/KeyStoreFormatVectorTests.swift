@@ -200,7 +200,9 @@ struct KeyStoreFormatVectorTests {
         if formatVersion == 3 {
             // The recipient key: its public key as the vectors give it, its private key unwrapped from the store.
             let recipient = try store.recipientPublicKey(createIfAbsent: false)
-            #expect(recipient.keyIdentifier.description == (try #require((vectors.json["v3"] as? [String: Any])?["recipientIdentifier"] as? String)))
+            #expect(
+                recipient.keyIdentifier.description
+                    == (try #require((vectors.json["v3"] as? [String: Any])?["recipientIdentifier"] as? String)))
             #expect(recipient.publicKey.rawRepresentation == (try vectors.hex("v3", "recipientPublicKey")))
             let privateKey = try store.recipientPrivateKey(for: recipient.keyIdentifier)
             #expect(Self.plain(privateKey.rawRepresentation) == (try vectors.hex("v3", "recipientPrivateKey")))

@@ -189,7 +189,8 @@ struct KeyStoreMigrationTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let key = RecipientPublicKey(
-            keyIdentifier: try KeyIdentifier(name: "recipient", version: 3), publicKey: try X25519.PrivateKey().publicKey)
+            keyIdentifier: try KeyIdentifier(name: "recipient", version: 3),
+            publicKey: try X25519.PrivateKey().publicKey)
         let path = directory + "/recipient.json"
         try key.write(to: path)
         #expect(try RecipientPublicKey.read(from: path) == key)

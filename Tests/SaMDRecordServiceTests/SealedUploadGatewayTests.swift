@@ -88,11 +88,17 @@ struct SealedUploadGatewayTests {
             ("trailing bytes", envelope + [1, 2, 3], "r-1", Self.type, 400, "envelope-not-authentic"),
             ("another record", envelope, "r-2", Self.type, 400, "envelope-not-authentic"),
             ("another type", envelope, "r-1", "text/plain", 400, "envelope-not-authentic"),
-            ("an unknown version", try Self.seal(plaintext, to: unknown), "r-1", Self.type, 400, "recipient-key-unknown"),
+            (
+                "an unknown version", try Self.seal(plaintext, to: unknown), "r-1", Self.type, 400,
+                "recipient-key-unknown"
+            ),
             ("a KEK-mode envelope", kekMode, "r-1", Self.type, 415, "not-sealed-to-recipient"),
             ("not an envelope", plaintext, "r-1", Self.type, 415, "not-sealed-to-recipient"),
-            ("too large", try Self.seal(try SecureRandom.bytes(count: 300_000), to: recipient), "r-1", Self.type, 413,
-             "payload-too-large"),
+            (
+                "too large", try Self.seal(try SecureRandom.bytes(count: 300_000), to: recipient), "r-1", Self.type,
+                413,
+                "payload-too-large"
+            ),
             ("a bad record type", envelope, "r-1", "not a type", 400, "invalid-request"),
         ]
         for (name, body, record, type, status, code) in cases {
@@ -158,7 +164,8 @@ struct SealedUploadGatewayTests {
         #expect(refused.statuses == [400], "\(refused)")
         #expect(refused.text.contains("recipient-key-unknown"))
         let reader = RecordClient(host: "127.0.0.1", port: gateway.port, context: try Harness.clientContext("reader"))
-        #expect(try await reader.get(subject: "patient-1", recordID: "queued").body == Array("sealed to recipient:1".utf8))
+        #expect(
+            try await reader.get(subject: "patient-1", recordID: "queued").body == Array("sealed to recipient:1".utf8))
         await reader.close()
     }
 }

@@ -82,7 +82,8 @@ struct SealedPutTests {
         #expect(header.wrapMode == .recipient)
         _ = try await Self.put(fixture.store, envelope)
         let files = try fixture.storeFileBytes()
-        #expect(files.contains(Array(envelope[header.byteCount...])), "the device's payload bytes are not stored as sealed")
+        #expect(
+            files.contains(Array(envelope[header.byteCount...])), "the device's payload bytes are not stored as sealed")
         #expect(!files.contains(plaintext), "plaintext in the database")
         #expect(!files.contains(Array("resourceType".utf8)))
         #expect(try await fixture.store.get(subject: "patient-1", recordID: "r-1").payload == plaintext)
@@ -104,7 +105,8 @@ struct SealedPutTests {
             context: try EncryptionContext([("subject", "patient-1"), ("record", "r-1"), ("type", Self.type)]),
             to: .keyEncryptionKey(try KeyIdentifier(name: "records", version: 1), try SecureBytes(randomByteCount: 32)))
         let stranger = RecipientPublicKey(
-            keyIdentifier: try KeyIdentifier(name: "recipient", version: 9), publicKey: try X25519.PrivateKey().publicKey)
+            keyIdentifier: try KeyIdentifier(name: "recipient", version: 9),
+            publicKey: try X25519.PrivateKey().publicKey)
         let otherName = RecipientPublicKey(
             keyIdentifier: try KeyIdentifier(name: "records", version: 1), publicKey: recipient.publicKey)
         let cases: [(String, [UInt8], String, String, String, RecordStoreError.Code)] = [
@@ -113,22 +115,30 @@ struct SealedPutTests {
             ("the wrapped DEK", flipped(headerCount - 1), "patient-1", "r-1", Self.type, .envelopeNotAuthentic),
             ("the key commitment", flipped(headerCount + 40), "patient-1", "r-1", Self.type, .envelopeNotAuthentic),
             ("truncated", Array(envelope.dropLast(16_000)), "patient-1", "r-1", Self.type, .envelopeNotAuthentic),
-            ("cut at a chunk", Array(envelope.prefix(headerCount + 56 + 16_400)), "patient-1", "r-1", Self.type,
-             .envelopeNotAuthentic),
+            (
+                "cut at a chunk", Array(envelope.prefix(headerCount + 56 + 16_400)), "patient-1", "r-1", Self.type,
+                .envelopeNotAuthentic
+            ),
             ("cut in the header", Array(envelope.prefix(20)), "patient-1", "r-1", Self.type, .envelopeNotAuthentic),
             ("trailing bytes", envelope + [0], "patient-1", "r-1", Self.type, .envelopeNotAuthentic),
             ("another subject", envelope, "patient-2", "r-1", Self.type, .envelopeNotAuthentic),
             ("another record", envelope, "patient-1", "r-2", Self.type, .envelopeNotAuthentic),
             ("another type", envelope, "patient-1", "r-1", "application/json", .envelopeNotAuthentic),
-            ("an unknown version", try Self.seal(plaintext, to: stranger), "patient-1", "r-1", Self.type,
-             .recipientKeyUnknown),
-            ("a KEK's name", try Self.seal(plaintext, to: otherName), "patient-1", "r-1", Self.type,
-             .recipientKeyUnknown),
+            (
+                "an unknown version", try Self.seal(plaintext, to: stranger), "patient-1", "r-1", Self.type,
+                .recipientKeyUnknown
+            ),
+            (
+                "a KEK's name", try Self.seal(plaintext, to: otherName), "patient-1", "r-1", Self.type,
+                .recipientKeyUnknown
+            ),
             ("a KEK-mode envelope", kekMode, "patient-1", "r-1", Self.type, .notSealedToRecipient),
             ("not an envelope", plaintext, "patient-1", "r-1", Self.type, .notSealedToRecipient),
             ("nothing", [], "patient-1", "r-1", Self.type, .notSealedToRecipient),
-            ("too large", try Self.seal(try SecureRandom.bytes(count: 100_001), to: recipient), "patient-1", "r-1",
-             Self.type, .limitExceeded),
+            (
+                "too large", try Self.seal(try SecureRandom.bytes(count: 100_001), to: recipient), "patient-1", "r-1",
+                Self.type, .limitExceeded
+            ),
         ]
         for (name, body, subject, record, type, expected) in cases {
             let code = await Self.code {
@@ -177,7 +187,8 @@ struct SealedPutTests {
         #expect(throws: EnvelopeError.self) { try fixture.keyStore.destroy(records1) }
         _ = try fixture.keyStore.rotate(named: FileKeyStore.defaultKeyName)
         _ = try fixture.keyStore.destroy(records1)
-        #expect(try fixture.keyStore.recipientPrivateKey(for: try KeyIdentifier(name: "recipient", version: 1))
-            .publicKey == (try fixture.keyStore.recipientPublicKey(createIfAbsent: false)).publicKey)
+        #expect(
+            try fixture.keyStore.recipientPrivateKey(for: try KeyIdentifier(name: "recipient", version: 1))
+                .publicKey == (try fixture.keyStore.recipientPublicKey(createIfAbsent: false)).publicKey)
     }
 }

@@ -66,7 +66,8 @@ struct StoreDocument {
             switch self.formatVersion {
             case 1: try StoreFormat.macInput(custody: self.custody, state: self.stateBytes)
             case 2: try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes)
-            default: try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes, format: StoreFormat.format)
+            default:
+                try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes, format: StoreFormat.format)
             }
         }
     }

@@ -156,10 +156,12 @@ extension FileKeyStore {
                 let material = try self.custody.unwrapSubjectKey(
                     try StoreFormat.decodeBase64(wrapped, limit: 60, "wrapped recipient key"), underKEK: oldID,
                     try old.reference(),
-                    associatedData: StoreFormat.recipientBinding(version: stored.version, kek: oldID, publicKey: publicKey))
+                    associatedData: StoreFormat.recipientBinding(
+                        version: stored.version, kek: oldID, publicKey: publicKey))
                 let rewrapped = try self.custody.wrapSubjectKey(
                     material, underKEK: kekID, try kek.reference(),
-                    associatedData: StoreFormat.recipientBinding(version: stored.version, kek: kekID, publicKey: publicKey))
+                    associatedData: StoreFormat.recipientBinding(
+                        version: stored.version, kek: kekID, publicKey: publicKey))
                 versions[index].wrapped = Data(rewrapped).base64EncodedString()
                 versions[index].wrappedBy = kekID
                 changed = true
@@ -187,7 +189,9 @@ extension FileKeyStore {
         guard let stored = state.recipientKeys?.last(where: { $0.state == .active }) else { return nil }
         return RecipientPublicKey(
             keyIdentifier: try KeyIdentifier(name: StoreFormat.recipientKeyName, version: stored.version),
-            publicKey: try cryptoCall { try X25519.PublicKey(rawRepresentation: try Self.recipientPublicKeyBytes(stored)) })
+            publicKey: try cryptoCall {
+                try X25519.PublicKey(rawRepresentation: try Self.recipientPublicKeyBytes(stored))
+            })
     }
 
     private static func recipientPublicKeyBytes(_ stored: StoreFormat.RecipientKeyVersion) throws -> [UInt8] {

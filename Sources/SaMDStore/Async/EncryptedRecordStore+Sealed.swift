@@ -56,7 +56,8 @@ extension EncryptedRecordStore {
                 {
                     let key = try EnvelopeHeader.parse(stored.prefix).key
                     return SealedRecordWriteResult(
-                        write: RecordWriteResult(revision: stored.revision, key: key, envelopeByteCount: stored.byteCount),
+                        write: RecordWriteResult(
+                            revision: stored.revision, key: key, envelopeByteCount: stored.byteCount),
                         alreadyStored: true)
                 }
                 let key = try Self.keyCall { try self.keyStore.subjectSealingKey(subject: subject) }
@@ -69,11 +70,14 @@ extension EncryptedRecordStore {
                     }
                     if revision > 1 { self.truncateWAL(after: "replacing a record") }
                     return SealedRecordWriteResult(
-                        write: RecordWriteResult(revision: revision, key: key.identifier, envelopeByteCount: spool.byteCount),
+                        write: RecordWriteResult(
+                            revision: revision, key: key.identifier, envelopeByteCount: spool.byteCount),
                         alreadyStored: false)
                 } catch let error as EnvelopeError where error.code == .keyNotUsable && attempt < 3 {
                     continue
-                } catch let error as RecordStoreError where error.code == .conflict && expectedRevision == nil && attempt < 3 {
+                } catch let error as RecordStoreError
+                    where error.code == .conflict && expectedRevision == nil && attempt < 3
+                {
                     continue // another write meanwhile: compared again (it may have been this very envelope)
                 } catch let error as EnvelopeError where error.code == .keyNotUsable {
                     throw RecordStoreError(

@@ -45,7 +45,8 @@ package final class SealedUpload: @unchecked Sendable {
         for try await piece in body {
             received += piece.count
             guard received <= limit else {
-                throw RecordStoreError(.limitExceeded, "a sealed record is at most \(limit) bytes of envelope; more arrived")
+                throw RecordStoreError(
+                    .limitExceeded, "a sealed record is at most \(limit) bytes of envelope; more arrived")
             }
             if piece.withContiguousStorageIfAvailable({ pending.append(contentsOf: $0) }) == nil {
                 pending.append(contentsOf: piece)
@@ -69,7 +70,8 @@ package final class SealedUpload: @unchecked Sendable {
     ///   `limitExceeded`; the key store's other errors mapped by `EncryptedRecordStore.keyError(_:)`; `storage`.
     package func check(context: EncryptionContext, keyStore: any KeyStore, maximumRecordByteCount: Int) throws {
         let total = self.received.byteCount
-        var first = [UInt8](repeating: 0, count: min(total, EnvelopeHeader.maximumByteCount + ChunkedPayload.headerByteCount))
+        var first = [UInt8](
+            repeating: 0, count: min(total, EnvelopeHeader.maximumByteCount + ChunkedPayload.headerByteCount))
         let count = try first.withUnsafeMutableBytes { try self.received.read(at: 0, into: $0) }
         first.removeSubrange(count...)
         guard first.starts(with: EnvelopeHeader.magic) else {
@@ -81,7 +83,8 @@ package final class SealedUpload: @unchecked Sendable {
         } catch let error as EnvelopeError where error.code == .truncated {
             throw RecordStoreError(.envelopeNotAuthentic, "the envelope ends inside its header", underlying: error)
         } catch let error as EnvelopeError {
-            throw RecordStoreError(.notSealedToRecipient, "the body is not an envelope this store reads", underlying: error)
+            throw RecordStoreError(
+                .notSealedToRecipient, "the body is not an envelope this store reads", underlying: error)
         }
         guard header.wrapMode == .recipient else {
             throw RecordStoreError(
@@ -95,7 +98,8 @@ package final class SealedUpload: @unchecked Sendable {
         }
         guard payloadLength <= maximumRecordByteCount else {
             throw RecordStoreError(
-                .limitExceeded, "a record is at most \(maximumRecordByteCount) bytes; this envelope seals \(payloadLength)")
+                .limitExceeded,
+                "a record is at most \(maximumRecordByteCount) bytes; this envelope seals \(payloadLength)")
         }
         let privateKey: X25519.PrivateKey
         do {

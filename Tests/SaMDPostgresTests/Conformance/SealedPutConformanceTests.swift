@@ -56,7 +56,8 @@ struct SealedPutConformanceTests {
             let again = try await Self.put(store, envelope, record: "scan")
             #expect(again.alreadyStored && again.write.revision == 1)
             // The same plaintext sealed again is another envelope: stored as a new revision.
-            let other = try await Self.put(store, try Self.seal(plaintext, to: recipient, record: "scan"), record: "scan")
+            let other = try await Self.put(
+                store, try Self.seal(plaintext, to: recipient, record: "scan"), record: "scan")
             #expect(!other.alreadyStored && other.write.revision == 2)
             // The redelivery of the first envelope is no longer what is stored: it is stored again.
             #expect(try await Self.put(store, envelope, record: "scan").write.revision == 3)
@@ -66,7 +67,10 @@ struct SealedPutConformanceTests {
             let codes: [([UInt8], String, String, RecordStoreError.Code)] = [
                 (refused, "tampered", Self.type, .envelopeNotAuthentic),
                 (envelope, "elsewhere", Self.type, .envelopeNotAuthentic),
-                (try Self.seal(plaintext, to: recipient, record: "typed"), "typed", "text/plain", .envelopeNotAuthentic),
+                (
+                    try Self.seal(plaintext, to: recipient, record: "typed"), "typed", "text/plain",
+                    .envelopeNotAuthentic
+                ),
                 (Array(envelope.dropLast(1)), "cut", Self.type, .envelopeNotAuthentic),
                 (plaintext, "plain", Self.type, .notSealedToRecipient),
                 (
@@ -77,8 +81,10 @@ struct SealedPutConformanceTests {
                             publicKey: recipient.publicKey), record: "nine"), "nine", Self.type,
                     .recipientKeyUnknown
                 ),
-                (try Self.seal(try SecureRandom.bytes(count: (1 << 20) + 1), to: recipient, record: "big"), "big",
-                 Self.type, .limitExceeded),
+                (
+                    try Self.seal(try SecureRandom.bytes(count: (1 << 20) + 1), to: recipient, record: "big"), "big",
+                    Self.type, .limitExceeded
+                ),
             ]
             for (body, record, type, expected) in codes {
                 do {
