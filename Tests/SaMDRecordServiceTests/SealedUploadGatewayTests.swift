@@ -39,7 +39,6 @@ struct SealedUploadGatewayTests {
 
     @Test func aSealedUploadIsStoredAsSealedReadByteForByteAndARedeliveryIsRecognised() async throws {
         let gateway = try await Harness.InProcessGateway.start()
-        defer { Task { await gateway.stop() } }
         let recipient = try gateway.stores.keyStore.recipientPublicKey(createIfAbsent: true)
         let (name, record) = try Harness.medicalRecords(["MR2_UNCR.dcm"])[0]
         let envelope = try Self.seal(record, to: recipient, record: name, type: "application/dicom")
