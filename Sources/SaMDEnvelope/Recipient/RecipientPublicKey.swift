@@ -100,6 +100,7 @@ public struct RecipientPublicKey: Sendable, Hashable {
     }
 
     /// Parses a recipient file's bytes.
+    /// - Parameter bytes: the file's content, at most ``maximumFileByteCount`` bytes.
     /// - Throws: ``EnvelopeError/Code/malformed`` as ``read(from:)``; ``EnvelopeError/Code/limitExceeded`` for
     ///   more than ``maximumFileByteCount`` bytes.
     public static func parse(_ bytes: [UInt8]) throws -> RecipientPublicKey {
@@ -136,6 +137,7 @@ public struct RecipientPublicKey: Sendable, Hashable {
 
     /// Writes the recipient file at `path` atomically (a temporary file in the same directory, fsync'd, renamed
     /// over `path`, the directory fsync'd), mode 0644: it holds no secret.
+    /// - Parameter path: where the file goes; its directory must exist.
     /// - Throws: ``EnvelopeError/Code/io``.
     public func write(to path: String) throws {
         try AtomicFile.write(

@@ -11,7 +11,7 @@ extension EncryptedRecordStore {
     /// (`subject`, `record`, `type` — ``RecordAddressing``) — the key commitment and every chunk's tag; each
     /// chunk's plaintext is dropped at once and never leaves the check — then its header rewrapped from the
     /// recipient key to the patient's subject key. The payload bytes are stored as the device sealed them, so
-    /// ``get(subject:recordID:)`` returns exactly the bytes the device sealed. Same compare-and-set, blind indexes,
+    /// `get(subject:recordID:)` returns exactly the bytes the device sealed. Same compare-and-set, blind indexes,
     /// shredding and rotation semantics as ``put(streaming:subject:recordID:recordType:expectedRevision:)``; a
     /// subject key that changes between the rewrap and the commit is taken again (the rewrap touches the header
     /// only), at most three times.
