@@ -131,7 +131,7 @@ struct SealedUploadGatewayTests {
         let file = work.file("recipient.json")
         let first = try await vaultRun(["--out", file])
         #expect(first.status == 0, "\(first)")
-        #expect(first.standardOutput.hasPrefix("recipient:1 written to"), "\(first)")
+        #expect(first.output.hasPrefix("recipient:1 written to"), "\(first)")
         let key1 = try RecipientPublicKey.read(from: file)
         #expect(key1.keyIdentifier.description == "recipient:1")
         var info = stat()
