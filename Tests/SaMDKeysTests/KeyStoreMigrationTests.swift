@@ -159,7 +159,8 @@ struct KeyStoreMigrationTests {
         #expect(log.events().contains("samd.keys.recipient-created"))
         let document = try StoreDocument.parse(try Self.keystoreBytes(directory), location: directory)
         #expect(document.formatVersion == 3)
-        let text = String(decoding: document.stateBytes, as: UTF8.self)
+        // JSONEncoder writes "/" as "\/".
+        let text = String(decoding: document.stateBytes, as: UTF8.self).replacingOccurrences(of: "\\/", with: "/")
         #expect(text.contains("\"recipientKeys\""))
         #expect(text.contains(Data(recipient.publicKey.rawRepresentation).base64EncodedString()))
 
