@@ -8,7 +8,7 @@ extension EncryptedRecordStore {
     /// `RecipientPublicKey`) at (`subject`, `recordID`) without re-encrypting it: spooled as it arrives (an unnamed
     /// file in the store's directory, ciphertext only), checked by opening it chunk by chunk with the recipient
     /// private key under the encryption context the store binds for that address
-    /// (`subject`, `record`, `type` — ``RecordAddressing``) — the key commitment and every chunk's tag; each
+    /// (`subject`, `record`, `type`) — the key commitment and every chunk's tag; each
     /// chunk's plaintext is dropped at once and never leaves the check — then its header rewrapped from the
     /// recipient key to the patient's subject key. The payload bytes are stored as the device sealed them, so
     /// `get(subject:recordID:)` returns exactly the bytes the device sealed. Same compare-and-set, blind indexes,
