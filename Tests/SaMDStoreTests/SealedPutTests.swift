@@ -191,4 +191,35 @@ struct SealedPutTests {
             try fixture.keyStore.recipientPrivateKey(for: try KeyIdentifier(name: "recipient", version: 1))
                 .publicKey == (try fixture.keyStore.recipientPublicKey(createIfAbsent: false)).publicKey)
     }
+
+    /// A shredding, or a KEK rotation and the old version's destruction, between the rewrap and the commit: the
+    /// header is rewrapped again under the subject's current key and the upload is stored, readable.
+    @Test(arguments: KeyStoreCustody.allCases)
+    func aKeyChangeBetweenRewrapAndCommitIsFollowed(custody: KeyStoreCustody) async throws {
+        let fixture = try StoreFixture(custody)
+        let (otherKeys, otherStore) = try fixture.reopen()
+        try await fixture.store.put(Array("before".utf8), subject: "patient-1", recordID: "r-0", recordType: Self.type)
+        let recipient = try fixture.keyStore.recipientPublicKey(createIfAbsent: true)
+
+        let shredding = InterposedKeyStore(fixture.keyStore) { _ = try otherStore.shred(subject: "patient-1") }
+        let shredStore = try EncryptedRecordStore(directory: fixture.storeDirectory, keyStore: shredding)
+        let plaintext = Array("sealed while the patient was shredded".utf8)
+        let written = try await Self.put(shredStore, try Self.seal(plaintext, to: recipient))
+        #expect(!shredding.pending)
+        #expect(written.write.key.version == 2, "not stored under the subject's new key")
+        #expect(try await otherStore.get(subject: "patient-1", recordID: "r-1").payload == plaintext)
+        #expect(storeCode { try otherStore.get(subject: "patient-1", recordID: "r-0") } == .shredded)
+
+        let rotating = InterposedKeyStore(fixture.keyStore) {
+            #expect(try KeyRotationJob(store: otherStore).run(newKEKVersion: true).finished)
+            _ = try otherKeys.destroy(KeyIdentifier(name: "records", version: 1))
+        }
+        let rotateStore = try EncryptedRecordStore(directory: fixture.storeDirectory, keyStore: rotating)
+        let second = Array("sealed across a rotation".utf8)
+        _ = try await Self.put(rotateStore, try Self.seal(second, to: recipient, record: "r-2"), record: "r-2")
+        #expect(!rotating.pending)
+        let (_, reopened) = try fixture.reopen()
+        #expect(try await reopened.get(subject: "patient-1", recordID: "r-2").payload == second)
+        #expect(try await reopened.get(subject: "patient-1", recordID: "r-1").payload == plaintext)
+    }
 }
