@@ -309,6 +309,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/RecordService",
             swiftSettings: swiftSettings
@@ -367,7 +368,7 @@ let package = Package(
         .executableTarget(
             name: "samd-agent",
             dependencies: [
-                "SaMDRecordService", "SaMDExampleSupport", "SaMDTLS",
+                "SaMDEnvelope", "SaMDRecordService", "SaMDExampleSupport", "SaMDTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

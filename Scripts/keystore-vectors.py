@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes Tests/SaMDKeysTests/Resources/keystore-vectors.json: a whole key store (passphrase -> Argon2id ->
-wrap and MAC keys -> KEK records:1 -> subject key -> envelope), its keystore.json in format version 1 and in
-version 2, computed with Python's `cryptography` and `argon2-cffi` only, from KeyStoreFormat.md and
+wrap and MAC keys -> KEK records:1 -> subject key -> envelope), its keystore.json in format version 1, in
+version 2, and in version 3 with a recipient key, computed with Python's `cryptography` and `argon2-cffi` only, from KeyStoreFormat.md and
 EnvelopeFormat.md -- independently of SaMDKit.
 
 Every key below is a test key made for these vectors (counting byte patterns); none belongs to a real store.
@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 
 def seq(start, n):
@@ -86,6 +88,29 @@ pkcs11_uri = "pkcs11:token=samd;object=records?module-path=/usr/lib/softhsm/libs
 v2_pkcs11_mac_input = (b"samd-keystore-v2\x00" + field(b"pkcs11") + field(pkcs11_uri.encode("utf-8"))
                        + struct.pack(">Q", len(state_bytes)) + state_bytes)
 
+# Format version 3: the same keys; the state also holds the recipient key recipient:1, an X25519 key pair whose
+# private key is wrapped under records:1 as a subject key is (AES-256-GCM, the binding as associated data).
+recipient_private = seq(0xE0, 32)
+recipient_public = X25519PrivateKey.from_private_bytes(recipient_private).public_key().public_bytes(
+    Encoding.Raw, PublicFormat.Raw)
+recipient_nonce = seq(0x90, 12)
+recipient_binding = (b"samd-recipient-key-v1\x00" + b"recipient:1" + b"\x00" + b"records:1" + b"\x00"
+                     + recipient_public)
+recipient_wrapped = recipient_nonce + AESGCM(kek).encrypt(recipient_nonce, recipient_private, recipient_binding)
+state_v3 = dict(state)
+state_v3["recipientKeys"] = [{
+    "createdAt": created, "publicKey": b64(recipient_public), "state": "active", "version": 1,
+    "wrapped": b64(recipient_wrapped), "wrappedBy": {"name": "records", "version": 1},
+}]
+state_v3_bytes = json.dumps(state_v3, sort_keys=True, indent=2).encode("utf-8")
+v3_mac_input = (b"samd-keystore-v3\x00" + field(b"passphrase") + field(b"argon2id") + struct.pack(">I", iterations)
+                + struct.pack(">Q", memory_bytes) + field(salt) + struct.pack(">Q", len(state_v3_bytes))
+                + state_v3_bytes)
+v3_mac = hmac.new(mac_key, v3_mac_input, hashlib.sha256).digest()
+keystore_v3 = dict(keystore_v2)
+keystore_v3.update({"format": "samd-keystore-v3", "mac": b64(v3_mac), "state": b64(state_v3_bytes)})
+keystore_v3_bytes = (json.dumps(keystore_v3, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
 subject = "Zoe\u0308-0001"  # decomposed; NFC is "Zo\u00eb-0001"
 subject_nfc = unicodedata.normalize("NFC", subject).encode("utf-8")
 blind_input = b"samd-subject-v1\x00" + subject_nfc
@@ -148,6 +173,18 @@ vectors = {
         "keystoreJSON": keystore_v2_bytes.hex(),
         "pkcs11URI": pkcs11_uri,
         "pkcs11MacInput": v2_pkcs11_mac_input.hex(),
+    },
+    "v3": {
+        "recipientIdentifier": "recipient:1",
+        "recipientPrivateKey": recipient_private.hex(),
+        "recipientPublicKey": recipient_public.hex(),
+        "recipientKeyNonce": recipient_nonce.hex(),
+        "recipientKeyAssociatedData": recipient_binding.hex(),
+        "recipientKeyWrapped": recipient_wrapped.hex(),
+        "state": state_v3_bytes.hex(),
+        "macInput": v3_mac_input.hex(),
+        "mac": v3_mac.hex(),
+        "keystoreJSON": keystore_v3_bytes.hex(),
     },
     "subject": subject.encode("utf-8").hex(),
     "subjectNFC": subject_nfc.hex(),

@@ -79,6 +79,32 @@ enum GatewayEvents {
         )
     }
 
+    /// A sealed upload stored (`stored`) or recognised as stored already (`already-stored`).
+    static func sealedUploadStored(
+        _ logger: Logger, client: Client, revision: Int64, key: String, recordType: String, bytes: Int,
+        alreadyStored: Bool
+    ) {
+        logger.info(
+            alreadyStored ? "sealed upload already stored" : "sealed upload stored",
+            metadata: client.metadata(
+                event: "sealed-upload-stored",
+                [
+                    "revision": "\(revision)", "key": "\(key)", "record_type": "\(recordType)", "bytes": "\(bytes)",
+                    "outcome": "\(alreadyStored ? "already-stored" : "stored")",
+                ]
+            )
+        )
+    }
+
+    /// A sealed upload refused: `reason` is the answer's error code (`envelope-not-authentic`,
+    /// `not-sealed-to-recipient`, `recipient-key-unknown`). No id, no byte of the envelope.
+    static func sealedUploadRefused(_ logger: Logger, client: Client, reason: String, status: Int) {
+        logger.warning(
+            "sealed upload refused",
+            metadata: client.metadata(event: "sealed-upload-refused", ["reason": "\(reason)", "status": "\(status)"])
+        )
+    }
+
     static func recordRead(_ logger: Logger, client: Client, revision: Int64, recordType: String, bytes: Int) {
         logger.info(
             "record read",

@@ -6,8 +6,9 @@ import SaMDRecordService
 /// The gateway's outermost middleware: what applies to every request before routing, and to every response.
 ///
 /// Before routing: a target that is not origin-form or has an empty path segment is 404
-/// (``GatewayRouting/isRoutable(_:)``); a declared `Content-Length` over the limit is 413 before a byte of the
-/// body is read, whatever the route (the connection then closes). After: Hummingbird's 404 becomes the
+/// (``GatewayRouting/isRoutable(_:)``); a declared `Content-Length` over the limit (for a sealed upload, the
+/// envelope of a record of that limit: ``GatewayRoutes/bodyLimit(_:core:)``) is 413 before a byte of the body is
+/// read, whatever the route (the connection then closes). After: Hummingbird's 404 becomes the
 /// gateway's JSON one, any other error a 500 with fixed words; every response gets `Cache-Control: no-store`
 /// and `X-Content-Type-Options: nosniff` (patient data: never cached, never sniffed as another type).
 struct GatewayResponseMiddleware: RouterMiddleware {
@@ -21,7 +22,7 @@ struct GatewayResponseMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         var response: Response
-        let limit = self.core.configuration.maximumBodyByteCount
+        let limit = GatewayRoutes.bodyLimit(request, core: self.core)
         if !GatewayRouting.isRoutable(request.head.path ?? "") {
             response = Self.notFound.response
         } else if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {

@@ -13,7 +13,7 @@ enum GatewayBodyRefusal: Error {
 }
 
 /// A `PUT`'s body as it arrives, checked and accounted piece by piece: counted (`bytesIn`), refused past the
-/// body limit (``GatewayBodyRefusal/tooLarge``), and its bytes in memory reserved from the gateway-wide budget
+/// body limit (``limit``) (``GatewayBodyRefusal/tooLarge``), and its bytes in memory reserved from the gateway-wide budget
 /// as they arrive, up to `heldByteCount` (the whole body when it is buffered; what the store's streaming put
 /// holds when it streams) — ``GatewayBodyRefusal/overBudget`` when they do not fit. ``release()`` gives the
 /// reservation back. Read by one task at a time.
@@ -23,12 +23,16 @@ final class GatewayRequestBody: AsyncSequence, Sendable {
     private let body: RequestBody
     private let core: GatewayCore
     private let heldByteCount: Int
+    /// The most bytes the body may have: ``RecordGatewayConfiguration/maximumBodyByteCount``, or for a sealed
+    /// upload the envelope of a record that size.
+    let limit: Int
     private let state = Mutex((received: 0, reserved: 0))
 
-    init(_ body: RequestBody, core: GatewayCore, heldByteCount: Int) {
+    init(_ body: RequestBody, core: GatewayCore, heldByteCount: Int, limit: Int? = nil) {
         self.body = body
         self.core = core
         self.heldByteCount = heldByteCount
+        self.limit = limit ?? core.configuration.maximumBodyByteCount
     }
 
     /// Bytes received so far.
@@ -46,7 +50,7 @@ final class GatewayRequestBody: AsyncSequence, Sendable {
     /// Counts, checks and reserves for one piece that arrived.
     func admit(_ count: Int) throws(GatewayBodyRefusal) {
         self.core.counters.withLock { $0.bytesIn += count }
-        let limit = self.core.configuration.maximumBodyByteCount
+        let limit = self.limit
         let toReserve = try self.state.withLock { state throws(GatewayBodyRefusal) -> Int in
             state.received += count
             guard state.received <= limit else { throw .tooLarge }

@@ -65,6 +65,9 @@ enum GatewayRoutes {
     }
 
     static func putRecord(_ request: Request, context: GatewayRequestContext, core: GatewayCore) async -> GatewayReply {
+        if Self.isSealed(request) {
+            return await Self.putSealedRecord(request, context: context, core: core)
+        }
         let ids: [String]
         let recordType: String
         do throws(GatewayRefusal) {
@@ -129,6 +132,109 @@ enum GatewayRoutes {
         } catch {
             // The body did not arrive whole: the connection ended or broke mid-body. Nothing is stored, and the
             // connection closes without an answer (the client is gone or its framing is lost).
+            try? await context.channel.close()
+            return GatewayReply.error(.badRequest, "invalid-request", "the request body did not arrive").closing()
+        }
+    }
+
+    // MARK: Sealed uploads
+
+    /// The media type of a sealed upload: an envelope sealed to the store's recipient key (EnvelopeFormat.md).
+    static let sealedEnvelopeType = "application/vnd.samdkit.envelope"
+
+    /// Whether the request's one `Content-Type` is ``sealedEnvelopeType`` (compared without case).
+    static func isSealed(_ request: Request) -> Bool {
+        let values = request.headers[values: .contentType]
+        return values.count == 1 && values[0].trimmingASCIISpaces().lowercased() == Self.sealedEnvelopeType
+    }
+
+    /// The most body bytes the request may have: ``RecordGatewayConfiguration/maximumBodyByteCount``, or for a
+    /// sealed upload the envelope of a record of that size (the record limit applies to its plaintext).
+    static func bodyLimit(_ request: Request, core: GatewayCore) -> Int {
+        let limit = core.configuration.maximumBodyByteCount
+        return Self.isSealed(request) ? SealedUpload.maximumEnvelopeByteCount(forRecordsOf: limit) : limit
+    }
+
+    /// `PUT` of a sealed upload: the record type from `SaMD-Record-Type`, the envelope streamed into the store's
+    /// sealed put (checked, rewrapped, stored as sealed). 201/200 as a plaintext `PUT`; 200 with
+    /// `SaMD-Already-Stored: true` for a redelivery; 400 `envelope-not-authentic` or `recipient-key-unknown`, 415
+    /// `not-sealed-to-recipient` (nothing stored; `samd.gateway.sealed-upload-refused`).
+    static func putSealedRecord(_ request: Request, context: GatewayRequestContext, core: GatewayCore) async
+        -> GatewayReply
+    {
+        let ids: [String]
+        let recordType: String
+        do throws(GatewayRefusal) {
+            ids = try GatewayRouting.identifiers(Self.recordParameters(context))
+            recordType = try GatewayRouting.recordType(
+                request.headers[values: .samdRecordType], header: "SaMD-Record-Type")
+        } catch {
+            return error.reply
+        }
+        let client = context.client
+        let logger = core.logger
+        let limit = Self.bodyLimit(request, core: core)
+        let budget = core.configuration.maximumBufferedBodyByteCount
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        let held = core.store.streamingBufferByteCount
+        guard core.bodyBytesFit(min(declared ?? 0, held)) else {
+            GatewayEvents.bodiesOverBudget(logger, client: client, limit: budget)
+            return Self.overBudget()
+        }
+        let body = GatewayRequestBody(request.body, core: core, heldByteCount: held, limit: limit)
+        defer { body.release() }
+        do {
+            try await context.continueIfExpected()
+            let sealed = try await core.store.put(
+                sealedEnvelope: body, subject: ids[0], recordID: ids[1], recordType: recordType, expectedRevision: nil)
+            let write = sealed.write
+            GatewayEvents.sealedUploadStored(
+                logger, client: client, revision: write.revision, key: "\(write.key)", recordType: recordType,
+                bytes: body.received, alreadyStored: sealed.alreadyStored)
+            if sealed.alreadyStored {
+                var reply = GatewayReply.json(.ok, GatewayReply.Revision(revision: write.revision))
+                reply.headers[.samdAlreadyStored] = "true"
+                return reply
+            }
+            return .json(write.revision == 1 ? .created : .ok, GatewayReply.Revision(revision: write.revision))
+        } catch GatewayBodyRefusal.tooLarge {
+            GatewayEvents.bodyTooLarge(logger, client: client, limit: limit, declared: nil)
+            return Self.tooLarge(limit: limit)
+        } catch GatewayBodyRefusal.overBudget {
+            GatewayEvents.bodiesOverBudget(logger, client: client, limit: budget)
+            return Self.overBudget()
+        } catch let deadline as GatewayRequestDeadline {
+            return deadline.reply
+        } catch let error as RecordStoreError {
+            let refusal: (status: HTTPResponse.Status, code: String, message: String)? =
+                switch error.code {
+                case .envelopeNotAuthentic:
+                    (
+                        .badRequest, "envelope-not-authentic",
+                        "the envelope does not open under this record's address and type with the recipient key it names"
+                    )
+                case .notSealedToRecipient:
+                    (
+                        .unsupportedMediaType, "not-sealed-to-recipient",
+                        "the body is not an envelope sealed to the gateway's recipient key"
+                    )
+                case .recipientKeyUnknown:
+                    (
+                        .badRequest, "recipient-key-unknown",
+                        "the envelope is sealed to a recipient key version the gateway does not hold"
+                    )
+                default: nil
+                }
+            if let refusal {
+                GatewayEvents.sealedUploadRefused(
+                    logger, client: client, reason: refusal.code, status: refusal.status.code)
+                return .error(refusal.status, refusal.code, refusal.message)
+            }
+            return Self.reply(for: error, route: .record, method: "PUT", isShred: false, core: core, client: client)
+        } catch let error as HTTPParserError where error != .invalidEOFState {
+            return GatewayReply.error(.badRequest, "invalid-request", "the request body's framing is malformed")
+                .closing()
+        } catch {
             try? await context.channel.close()
             return GatewayReply.error(.badRequest, "invalid-request", "the request body did not arrive").closing()
         }
@@ -233,4 +339,11 @@ enum GatewayRoutes {
             return reply
         }
     }
+}
+
+extension HTTPField.Name {
+    /// `SaMD-Record-Type`: a sealed upload's record type (its body's type is the envelope's).
+    static let samdRecordType = HTTPField.Name("SaMD-Record-Type")!
+    /// `SaMD-Already-Stored: true`: the sealed upload was stored before (a redelivery); nothing was written.
+    static let samdAlreadyStored = HTTPField.Name("SaMD-Already-Stored")!
 }

@@ -70,16 +70,16 @@ enum GatewayRouting {
 
     /// The record type a `PUT` names (`Content-Type`, else `application/octet-stream`); the 400 to answer
     /// otherwise throws the 400 to answer: more than one, or one that is not a media type without parameters.
-    static func recordType(_ values: [String]) throws(GatewayRefusal) -> String {
+    static func recordType(_ values: [String], header: String = "Content-Type") throws(GatewayRefusal) -> String {
         guard values.count <= 1 else {
-            throw GatewayRefusal(.error(.badRequest, "invalid-request", "more than one Content-Type"))
+            throw GatewayRefusal(.error(.badRequest, "invalid-request", "more than one \(header)"))
         }
         let type = values.first.map { $0.trimmingASCIISpaces() } ?? RecordTypes.fallback
         guard EncryptedRecordStore.isValidRecordType(type) else {
             throw GatewayRefusal(
                 .error(
                     .badRequest, "invalid-request",
-                    "Content-Type must be a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)"
+                    "\(header) must be a media type without parameters, type/subtype (RFC 6838 restricted names, 3 to 127 bytes)"
                 ))
         }
         return type

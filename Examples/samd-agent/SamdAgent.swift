@@ -33,7 +33,15 @@ struct SamdAgent: AsyncParsableCommand {
             cause. A refused certificate is never retried. One connection is kept alive for all files.
             Timeouts: --connect-timeout bounds the TCP connection, and again the TLS handshake that follows \
             (in whole seconds, rounded up); --request-timeout bounds one file's request, from sending it to \
-            the gateway's complete answer.
+            the gateway's complete answer. Files are read as they are sent, in pieces: a record of any size \
+            takes a fixed amount of memory.
+            With --outbox DIR, every FILE is first sealed into DIR as an envelope to the gateway's recipient \
+            public key (--recipient, written by samd-vault keys recipient), written atomically; the device \
+            cannot read it back. Then the outbox is delivered oldest first (files queued by earlier runs \
+            included; FILE may be omitted to deliver only), each entry removed once the gateway stored it. \
+            An entry the gateway refuses for good (400, 410, 413, 415) is moved to DIR/refused/. When the \
+            gateway cannot be reached or stays unavailable, the rest stays queued for a later run (exit 75). \
+            --outbox-max-bytes bounds DIR (refused/ included): a file that would pass it is not queued (73).
             """ + "\nExit codes (sysexits): " + Self.exitCodes
     )
 
@@ -42,9 +50,12 @@ struct SamdAgent: AsyncParsableCommand {
         0 every file stored; 64 usage (an option missing, malformed or out of range; a --subject or file name \
         the store refuses as an id: . or .., a control character); 65 the gateway refused a \
         record (400, 413, 404…; the other files are still sent); 66 a file (or the PIN file) cannot be read \
-        (checked before connecting); 69 the gateway cannot be reached (after the retries), or the token of a \
-        pkcs11: --key is absent, refused the PIN, or its module cannot be loaded; 70 internal error; 75 the gateway \
-        was still unavailable (503) after the retries; 76 a TLS or protocol failure (a handshake or answer \
+        (checked before connecting), or changed size while it was sent; 69 the gateway cannot be reached (after \
+        the retries), or the token of a pkcs11: --key is absent, refused the PIN, or its module cannot be \
+        loaded; 70 internal error; 73 --outbox: a file would take the outbox past --outbox-max-bytes (not \
+        queued; the outbox is still delivered); 74 --outbox: writing the outbox failed; 75 the gateway \
+        was still unavailable (503) after the retries, or --outbox: the gateway cannot be reached or is \
+        unavailable (the outbox keeps what was not delivered), or another samd-agent holds the outbox; 76 a TLS or protocol failure (a handshake or answer \
         timeout, a connection cut before the answer, an answer that is not HTTP); 77 a certificate was \
         refused by either side, or the gateway refused the role (403); 78 invalid configuration or identity \
         (this client's own certificate is checked before connecting: an expired one is 78).
@@ -73,8 +84,31 @@ struct SamdAgent: AsyncParsableCommand {
         help: ArgumentHelp("The CA certificates the gateway's chain must lead to (PEM).", valueName: "file"))
     var ca: String
 
-    @Option(name: .long, help: ArgumentHelp("The subject (patient) id the records belong to.", valueName: "id"))
-    var subject: String
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The subject (patient) id the records belong to (needed with files to upload or queue).", valueName: "id"))
+    var subject: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A directory (made 0700 when absent) that keeps every file sealed to the gateway until it stored it.",
+            valueName: "dir"))
+    var outbox: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The gateway's recipient public key (samd-vault keys recipient): files are sealed to it into the outbox.",
+            valueName: "file"))
+    var recipient: String?
+
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp("The most bytes the outbox may hold, refused/ included (default 1 GiB).", valueName: "bytes")
+    )
+    var outboxMaxBytes: Int64?
 
     @Option(
         name: .long,
@@ -116,16 +150,30 @@ struct SamdAgent: AsyncParsableCommand {
     @Flag(name: .long, help: "Log the library's security events (handshakes) on standard error.")
     var verbose = false
 
-    @Argument(help: ArgumentHelp("The files to upload.", valueName: "file"))
-    var files: [String]
+    @Argument(
+        help: ArgumentHelp("The files to upload (with --outbox: to queue; none to deliver only).", valueName: "file"))
+    var files: [String] = []
 
     func validate() throws {
-        guard !self.files.isEmpty else { throw ValidationError("give at least one file") }
+        if self.outbox == nil {
+            guard !self.files.isEmpty else { throw ValidationError("give at least one file (or --outbox DIR)") }
+            guard self.recipient == nil else { throw ValidationError("--recipient needs --outbox") }
+            guard self.outboxMaxBytes == nil else { throw ValidationError("--outbox-max-bytes needs --outbox") }
+        } else {
+            if let directory = self.outbox, directory.isEmpty { throw ValidationError("--outbox needs a value") }
+            if !self.files.isEmpty, self.recipient == nil {
+                throw ValidationError("--outbox with files needs --recipient (the gateway's recipient public key)")
+            }
+            if let limit = self.outboxMaxBytes, limit < 1 { throw ValidationError("--outbox-max-bytes is at least 1") }
+        }
         try validateKeyOptions(key: self.key, passphrase: self.keyPassphrase, pin: self.pin)
-        guard !self.subject.isEmpty else { throw ValidationError("--subject needs a value") }
-        // The store's own rule, before connecting: `..` would go out as a dot segment.
-        guard RecordIdentifiers.isValid(self.subject) else {
-            throw ValidationError("--subject is \(RecordIdentifiers.rule)")
+        if !self.files.isEmpty, self.subject == nil { throw ValidationError("--subject is needed with files") }
+        if let subject = self.subject {
+            guard !subject.isEmpty else { throw ValidationError("--subject needs a value") }
+            // The store's own rule, before connecting: `..` would go out as a dot segment.
+            guard RecordIdentifiers.isValid(subject) else {
+                throw ValidationError("--subject is \(RecordIdentifiers.rule)")
+            }
         }
         guard (0...100).contains(self.retries) else { throw ValidationError("--retries is 0 to 100") }
         for (name, value) in [("--retry-delay", self.retryDelay), ("--max-retry-delay", self.maxRetryDelay)] {
@@ -177,14 +225,17 @@ struct SamdAgent: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await withListedExitCodes { try await self.upload() }
+        try await withListedExitCodes {
+            if let outbox = self.outbox {
+                try await self.queueAndDeliver(outbox: outbox)
+            } else {
+                try await self.upload()
+            }
+        }
     }
 
-    private func upload() async throws {
-        bootstrapLogging(level: self.verbose ? .info : .critical)
-        let keyFile = (try? PrivateKeyArgument.parse(self.key))?.path
-        try requireReadable([self.ca, self.cert, keyFile] + self.files, regularFilesOnly: true)
-
+    /// The gateway's client and the retry policy, from the options.
+    func makeClient() throws -> (RecordClient, RetryPolicy) {
         var configuration = TLSConfiguration.deviceClient(
             identity: try identitySource(
                 certificateChain: self.cert, key: self.key, passphrase: self.keyPassphrase, pin: self.pin),
@@ -205,6 +256,15 @@ struct SamdAgent: AsyncParsableCommand {
         let policy = RetryPolicy(
             attempts: self.retries + 1, initialDelay: .seconds(self.retryDelay),
             maximumDelay: .seconds(self.maxRetryDelay))
+        return (client, policy)
+    }
+
+    private func upload() async throws {
+        bootstrapLogging(level: self.verbose ? .info : .critical)
+        let keyFile = (try? PrivateKeyArgument.parse(self.key))?.path
+        try requireReadable([self.ca, self.cert, keyFile] + self.files, regularFilesOnly: true)
+        let subject = self.subject! // validate(): files need --subject
+        let (client, policy) = try self.makeClient()
 
         var stored = 0
         var storedBytes = 0
@@ -214,33 +274,31 @@ struct SamdAgent: AsyncParsableCommand {
         var status = ExitStatus.ok
         for path in self.files {
             let name = Self.recordID(of: path)
-            let body: [UInt8]
+            let file: RecordUploadFile
             do {
-                body = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+                file = try RecordUploadFile(path: path)
             } catch {
-                printError("\(path): cannot be read")
+                printError("\(path): cannot be sent: \((error as? RecordServiceError)?.reason ?? "unreadable")")
+                printSummary()
                 throw ExitCode(ExitStatus.noInput)
             }
             let response: RecordResponse
             do {
                 response = try await client.upload(
-                    subject: self.subject,
+                    subject: subject,
                     recordID: name,
                     recordType: self.recordType ?? RecordTypes.recordType(forFileName: name),
-                    body: body,
+                    file: file,
                     policy: policy
                 ) { attempt, delay, error in
-                    let cause = error.map(failureDescription) ?? "503 Service Unavailable"
-                    printError(
-                        "\(name): attempt \(attempt) failed: \(cause); retrying in \(oneDecimal(delay / .seconds(1))) s"
-                    )
+                    printError(Self.retryLine(name, attempt, delay, error))
                 }
             } catch {
                 printError("\(name): not stored: \(failureDescription(error))")
                 printSummary()
                 throw ExitCode(RecordServiceExitStatus.code(forConnection: error))
             }
-            var line = "\(name): \(body.count) bytes, \(response.status) \(response.reasonPhrase)"
+            var line = "\(name): \(file.byteCount) bytes, \(response.status) \(response.reasonPhrase)"
             if let revision = response.revision {
                 line += ", revision \(revision)"
             } else if let code = response.errorCode {
@@ -249,7 +307,7 @@ struct SamdAgent: AsyncParsableCommand {
             printLine(line)
             if response.isSuccess {
                 stored += 1
-                storedBytes += body.count
+                storedBytes += Int(file.byteCount)
             } else if status == ExitStatus.ok {
                 status = RecordServiceExitStatus.code(forStatus: response.status)
             }
@@ -258,10 +316,11 @@ struct SamdAgent: AsyncParsableCommand {
         await client.close()
         if status != ExitStatus.ok { throw ExitCode(status) }
     }
-}
 
-/// `seconds` with one decimal (`0.5`, `12.0`), as the retry messages show a delay.
-func oneDecimal(_ seconds: Double) -> String {
-    let tenths = Int((seconds * 10).rounded())
-    return "\(tenths / 10).\(tenths % 10)"
+    /// The line reporting a failed attempt before its retry.
+    static func retryLine(_ name: String, _ attempt: Int, _ delay: Duration, _ error: (any Error)?) -> String {
+        let cause = error.map(failureDescription) ?? "503 Service Unavailable"
+        let seconds = delay / .seconds(1)
+        return "\(name): attempt \(attempt) failed: \(cause); retrying in \(Int(seconds)).\(Int(seconds * 10) % 10) s"
+    }
 }

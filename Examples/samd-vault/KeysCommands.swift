@@ -14,8 +14,9 @@ import SaMDPostgres
 
 struct Keys: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Manage the key store: create it, rotate, list, retire and destroy KEK versions.",
-        subcommands: [Init.self, Rotate.self, List.self, Retire.self, Destroy.self]
+        abstract:
+            "Manage the key store: create it, rotate, list, retire and destroy KEK versions; hand out its recipient key.",
+        subcommands: [Init.self, Rotate.self, List.self, Retire.self, Destroy.self, Recipient.self]
     )
 
     enum KDFCost: String, ExpressibleByArgument, CaseIterable {
@@ -270,6 +271,54 @@ struct Keys: ParsableCommand {
                 defer { opened.closeNow() }
                 let receipt = try opened.store.destroy(try parseKey(self.key))
                 print("\(receipt.key) destroyed at \(ISO8601DateFormatter().string(from: receipt.destroyedAt))")
+            }
+        }
+    }
+}
+
+extension Keys {
+    struct Recipient: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Write the key store's recipient public key for devices (made on first use); rotate it, or destroy an old version.",
+            discussion: """
+                Devices seal their outboxes to this key (samd-agent --recipient FILE); only the key store can open \
+                what they seal. --rotate makes a new current version: older versions still open what outboxes \
+                hold. --destroy recipient:N erases an old version: envelopes still sealed to it can never be \
+                opened (the gateway answers 400 recipient-key-unknown). The key identifier is printed, never key \
+                bytes.
+                """)
+        @OptionGroup var store: KeyStoreOptions
+        @Option(help: "Where to write the recipient file (JSON, mode 0644).") var out: String?
+        @Flag(help: "Make a new current recipient key version first.") var rotate = false
+        @Option(help: "Destroy this old version, recipient:N (not the current one).") var destroy: String?
+
+        func run() throws {
+            try runReporting {
+                if let destroy = self.destroy {
+                    guard self.out == nil, !self.rotate else {
+                        throw Failure(status: ExitStatus.usage, message: "--destroy goes without --out and --rotate")
+                    }
+                    let key = try parseKey(destroy)
+                    guard key.name == "recipient" else {
+                        throw Failure(status: ExitStatus.usage, message: "--destroy names a version recipient:N")
+                    }
+                    let opened = try self.store.open()
+                    defer { opened.closeNow() }
+                    let receipt = try opened.store.destroyRecipientKey(version: key.version)
+                    print("\(receipt.key) destroyed at \(ISO8601DateFormatter().string(from: receipt.destroyedAt))")
+                    return
+                }
+                guard let out = self.out, !out.isEmpty else {
+                    throw Failure(status: ExitStatus.usage, message: "--out FILE is required")
+                }
+                let opened = try self.store.open()
+                defer { opened.closeNow() }
+                let key =
+                    self.rotate
+                    ? try opened.store.rotateRecipientKey() : try opened.store.recipientPublicKey(createIfAbsent: true)
+                try key.write(to: out)
+                print("\(key.keyIdentifier) written to \(escapingControlCharacters(out))")
             }
         }
     }

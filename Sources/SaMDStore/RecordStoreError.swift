@@ -76,5 +76,16 @@ public struct RecordStoreError: CodedError {
         /// past the wait allowed): nothing was done, or a write's outcome is unknown (its compare-and-set makes
         /// the retry safe). A service answers 503 with `Retry-After`.
         public static let unavailable = Code("unavailable")
+        /// A sealed upload (``RecordStore/put(sealedEnvelope:subject:recordID:recordType:expectedRevision:)``)
+        /// does not open under the record's encryption context with the recipient key it names: tampered (the key
+        /// commitment, a chunk's tag), truncated, trailing bytes, or sealed for another address or type. Nothing
+        /// was stored; sending it again never helps.
+        public static let envelopeNotAuthentic = Code("envelopeNotAuthentic")
+        /// A sealed upload that is not a SaMDKit envelope, or one not sealed to a recipient key (a KEK-mode
+        /// envelope). Nothing was stored.
+        public static let notSealedToRecipient = Code("notSealedToRecipient")
+        /// A sealed upload sealed to a recipient key version the store does not hold (never made, or destroyed).
+        /// Nothing was stored; it can never be opened.
+        public static let recipientKeyUnknown = Code("recipientKeyUnknown")
     }
 }

@@ -74,7 +74,8 @@ struct CryptoperiodOnDiskTests {
         let state = Array(change(try Self.stateText(fixture)).utf8)
         #expect(state != Array(try Self.stateText(fixture).utf8))
         let custody = try fixture.custodian.reopenCustody(document.custody)
-        let mac = try custody.authenticationCode(for: StoreFormat.macInputV2(custody: document.custody, state: state))
+        let mac = try custody.authenticationCode(
+            for: StoreFormat.macInputV2(custody: document.custody, state: state, format: StoreFormat.format))
         let rewritten = StoreFormat.EnvelopeV2(
             format: StoreFormat.format, custody: try StoreFormat.custody(document.custody),
             state: Data(state).base64EncodedString(), mac: Data(mac).base64EncodedString())

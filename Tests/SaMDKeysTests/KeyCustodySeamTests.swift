@@ -172,7 +172,7 @@ struct KeyCustodySeamTests {
         let file = try #require(
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/keystore.json"))) as? [String: Any])
-        #expect(file["format"] as? String == "samd-keystore-v2")
+        #expect(file["format"] as? String == "samd-keystore-v3")
         #expect(file["kdf"] == nil)
         #expect(file["custody"] as? [String: String] == ["type": "pkcs11", "uri": uri])
         let seen = Mutex<KEKCustodyRecord?>(nil)

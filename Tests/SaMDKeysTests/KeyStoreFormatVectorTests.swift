@@ -56,9 +56,13 @@ struct KeyStoreFormatVectorTests {
         key.withUnsafeBytes { Array($0) }
     }
 
-    /// The vector `keystore.json` of a format version: 1 or 2.
+    /// The vector `keystore.json` of a format version: 1, 2 or 3.
     static func keystoreJSON(_ vectors: Vectors, formatVersion: Int) throws -> [UInt8] {
-        formatVersion == 1 ? try vectors.hex("keystoreJSON") : try vectors.hex("v2", "keystoreJSON")
+        switch formatVersion {
+        case 1: try vectors.hex("keystoreJSON")
+        case 2: try vectors.hex("v2", "keystoreJSON")
+        default: try vectors.hex("v3", "keystoreJSON")
+        }
     }
 
     /// Writes the vector store's files, as a key store directory holds them (0700 directories, 0600 files),
@@ -126,6 +130,26 @@ struct KeyStoreFormatVectorTests {
             try StoreFormat.macInputV2(custody: .pkcs11(uri: uri), state: state)
                 == (try vectors.hex("v2", "pkcs11MacInput")))
 
+        // Format version 3: the recipient key's private key wrapped under the KEK with its binding; the MAC input
+        // of version 2's layout under the version 3 name.
+        let recipientPrivate = try X25519.PrivateKey(
+            rawRepresentation: try SecureBytes(copying: try vectors.hex("v3", "recipientPrivateKey")))
+        #expect(recipientPrivate.publicKey.rawRepresentation == (try vectors.hex("v3", "recipientPublicKey")))
+        let kekIdentifier = try KeyIdentifier(parsing: try vectors.string("kekIdentifier"))
+        let recipientBinding = StoreFormat.recipientBinding(
+            version: 1, kek: kekIdentifier, publicKey: try vectors.hex("v3", "recipientPublicKey"))
+        #expect(recipientBinding == (try vectors.hex("v3", "recipientKeyAssociatedData")))
+        #expect(
+            try AEADKeyWrap.wrap(
+                recipientPrivate.rawRepresentation, using: kek, associatedData: recipientBinding,
+                nonce: try vectors.hex("v3", "recipientKeyNonce")) == (try vectors.hex("v3", "recipientKeyWrapped")))
+        let macInputV3 = try StoreFormat.macInputV2(
+            custody: .passphrase(kdf), state: try vectors.hex("v3", "state"), format: StoreFormat.format)
+        #expect(macInputV3 == (try vectors.hex("v3", "macInput")))
+        #expect(
+            try DigestAlgorithm.sha256.authenticationCode(for: macInputV3, key: macKey)
+                == (try vectors.hex("v3", "mac")))
+
         // The blind name: HMAC-SHA-256(index key, "samd-subject-v1" ‖ 0x00 ‖ NFC(subject) as UTF-8), 16 bytes, hex.
         let subject = String(decoding: try vectors.hex("subject"), as: UTF8.self)
         #expect(CanonicalNormalization.nfcUTF8(subject) == (try vectors.hex("subjectNFC")))
@@ -155,7 +179,7 @@ struct KeyStoreFormatVectorTests {
 
     @Test(
         "FileKeyStore opens the vector store, its KEK and subject key, and the vector envelope",
-        arguments: [1, 2])
+        arguments: [1, 2, 3])
     func openWithSaMDKeys(formatVersion: Int) throws {
         let vectors = try Vectors()
         let directory = try Self.writeStore(vectors, formatVersion: formatVersion)
@@ -173,9 +197,19 @@ struct KeyStoreFormatVectorTests {
         let plaintext = try Envelope.open(
             try vectors.hex("envelope", "envelope"), context: try vectors.envelopeContext, keys: store)
         #expect(plaintext == (try vectors.hex("envelope", "plaintext")))
+        if formatVersion == 3 {
+            // The recipient key: its public key as the vectors give it, its private key unwrapped from the store.
+            let recipient = try store.recipientPublicKey(createIfAbsent: false)
+            #expect(
+                recipient.keyIdentifier.description
+                    == (try #require((vectors.json["v3"] as? [String: Any])?["recipientIdentifier"] as? String)))
+            #expect(recipient.publicKey.rawRepresentation == (try vectors.hex("v3", "recipientPublicKey")))
+            let privateKey = try store.recipientPrivateKey(for: recipient.keyIdentifier)
+            #expect(Self.plain(privateKey.rawRepresentation) == (try vectors.hex("v3", "recipientPrivateKey")))
+        }
     }
 
-    @Test("the independent Python reader (KeyStoreFormat.md alone) opens the vector envelope", arguments: [1, 2])
+    @Test("the independent Python reader (KeyStoreFormat.md alone) opens the vector envelope", arguments: [1, 2, 3])
     func independentReader(formatVersion: Int) async throws {
         let vectors = try Vectors()
         let directory = try Self.writeStore(vectors, formatVersion: formatVersion)
@@ -222,7 +256,7 @@ struct KeyStoreFormatVectorTests {
             try JSONSerialization.jsonObject(
                 with: Data(contentsOf: URL(fileURLWithPath: fixture.directory + "/keystore.json")))
                 as? [String: Any])
-        #expect(file["format"] as? String == "samd-keystore-v2")
+        #expect(file["format"] as? String == "samd-keystore-v3")
         #expect(file["kdf"] == nil)
         let custody = try #require(file["custody"] as? [String: Any])
         #expect(custody["type"] as? String == "passphrase")
@@ -233,13 +267,13 @@ struct KeyStoreFormatVectorTests {
         let salt = try Self.base64(kdf["salt"])
         let state = try Self.base64(file["state"])
         let mac = try Self.base64(file["mac"])
-        // As the document spells it: "samd-keystore-v2" ‖ 0x00 ‖ u16 length ‖ "passphrase" ‖ u16 length ‖
+        // As the document spells it: "samd-keystore-v3" ‖ 0x00 ‖ u16 length ‖ "passphrase" ‖ u16 length ‖
         // "argon2id" ‖ iterations (u32 BE) ‖ memory in bytes (u64 BE) ‖ u16 length ‖ salt (16) ‖ u64 length ‖
         // the state's bytes as stored (the base64 decoded).
         func bigEndian(_ value: UInt64, _ width: Int) -> [UInt8] {
             (0..<width).reversed().map { UInt8(truncatingIfNeeded: value >> ($0 * 8)) }
         }
-        var documented = Array("samd-keystore-v2".utf8) + [0]
+        var documented = Array("samd-keystore-v3".utf8) + [0]
         documented += [0, 10] + Array("passphrase".utf8) + [0, 8] + Array("argon2id".utf8)
         documented += bigEndian(UInt64(iterations), 4) + bigEndian(memory, 8)
         documented += [0, 16] + salt + bigEndian(UInt64(state.count), 8) + state
@@ -247,7 +281,9 @@ struct KeyStoreFormatVectorTests {
         #expect(
             try DigestAlgorithm.sha256.authenticationCode(
                 for: documented, key: try #require(store.custody as? PassphraseCustody).macKey) == mac)
-        #expect(try StoreFormat.macInputV2(custody: store.custody.record, state: state) == documented)
+        #expect(
+            try StoreFormat.macInputV2(custody: store.custody.record, state: state, format: StoreFormat.format)
+                == documented)
     }
 
     @Test("KeyStoreFormat.md quotes every vector of the JSON file")

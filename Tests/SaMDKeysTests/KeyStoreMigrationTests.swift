@@ -28,7 +28,7 @@ struct KeyStoreMigrationTests {
         try StoreFile.writeAtomically(bytes, to: directory + "/keystore.json")
     }
 
-    @Test("a version 1 store opens, is written in version 2 by its next write, and reopens")
+    @Test("a version 1 store opens, is written in version 3 by its next write, and reopens")
     func versionOneStoreMigrates() async throws {
         let vectors = try Vectors()
         let directory = try KeyStoreFormatVectorTests.writeStore(vectors, formatVersion: 1)
@@ -44,13 +44,13 @@ struct KeyStoreMigrationTests {
         #expect(try Self.format(of: directory) == "samd-keystore-v1")
         #expect(!log.events().contains("samd.keys.store-migrated"))
 
-        // The next write migrates: the same state (one more generation), under a version 2 MAC.
+        // The next write migrates: the same state (one more generation), under a version 3 MAC.
         let before = try StoreDocument.parse(try Self.keystoreBytes(directory), location: directory)
         try store.setMinimumOpeningVersion(1, named: "records")
-        #expect(try Self.format(of: directory) == "samd-keystore-v2")
+        #expect(try Self.format(of: directory) == "samd-keystore-v3")
         #expect(log.events().filter { $0 == "samd.keys.store-migrated" }.count == 1)
         let after = try StoreDocument.parse(try Self.keystoreBytes(directory), location: directory)
-        #expect(after.formatVersion == 2 && after.custody == before.custody)
+        #expect(after.formatVersion == 3 && after.custody == before.custody)
         var expected = try StoreFormat.decoder.decode(StoreFormat.State.self, from: Data(before.stateBytes))
         expected.generation += 1
         #expect(after.stateBytes == Array(try StoreFormat.encoder.encode(expected)))
@@ -77,7 +77,7 @@ struct KeyStoreMigrationTests {
                 == (try vectors.hex("envelope", "plaintext")))
     }
 
-    @Test("a process that read version 2 refuses an older version 1 copy put back")
+    @Test("a process that read version 3 refuses an older version 1 copy put back")
     func olderVersionOneCopyIsRefused() throws {
         let vectors = try Vectors()
         let directory = try KeyStoreFormatVectorTests.writeStore(vectors, formatVersion: 1)
@@ -86,12 +86,12 @@ struct KeyStoreMigrationTests {
         let old = try Self.keystoreBytes(directory)
         let store = try FileKeyStore(opening: directory, passphrase: passphrase)
         _ = try store.rotate(named: "records")
-        #expect(try Self.format(of: directory) == "samd-keystore-v2")
+        #expect(try Self.format(of: directory) == "samd-keystore-v3")
 
         try Self.replaceKeystore(directory, with: old)
         #expect(envelopeCode { try store.list() } == .keyStore)
         #expect(envelopeCode { try store.rotate(named: "records") } == .keyStore)
-        // The copy is a valid version 1 store: a process that never saw version 2 opens it (KeyStoreFormat.md).
+        // The copy is a valid version 1 store: a process that never saw version 3 opens it (KeyStoreFormat.md).
         #expect(try FileKeyStore(opening: directory, passphrase: passphrase).list().count == 1)
     }
 
@@ -139,5 +139,85 @@ struct KeyStoreMigrationTests {
         try Self.replaceKeystore(
             directory, with: Array(text.replacingOccurrences(of: "\"argon2id\"", with: "\"argon2i\"").utf8))
         #expect(envelopeCode { try FileKeyStore(opening: directory, passphrase: passphrase) } == .keyStore)
+    }
+
+    @Test("a version 2 store is migrated to version 3 by making its recipient key, which a KEK rotation keeps")
+    func versionTwoStoreMigratesWithTheRecipientKey() async throws {
+        let vectors = try Vectors()
+        let directory = try KeyStoreFormatVectorTests.writeStore(vectors, formatVersion: 2)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let passphrase = try SecureBytes(copying: try vectors.hex("passphrase"))
+        let log = CapturedLog()
+        let store = try FileKeyStore(opening: directory, passphrase: passphrase, logger: log.logger)
+        #expect(try Self.format(of: directory) == "samd-keystore-v2")
+        #expect(envelopeCode { try store.recipientPublicKey(createIfAbsent: false) } == .keyNotFound)
+        let old = try Self.keystoreBytes(directory)
+
+        let recipient = try store.recipientPublicKey(createIfAbsent: true)
+        #expect(try Self.format(of: directory) == "samd-keystore-v3")
+        #expect(log.events().contains("samd.keys.store-migrated"))
+        #expect(log.events().contains("samd.keys.recipient-created"))
+        let document = try StoreDocument.parse(try Self.keystoreBytes(directory), location: directory)
+        #expect(document.formatVersion == 3)
+        // JSONEncoder writes "/" as "\/".
+        let text = String(decoding: document.stateBytes, as: UTF8.self).replacingOccurrences(of: "\\/", with: "/")
+        #expect(text.contains("\"recipientKeys\""))
+        #expect(text.contains(Data(recipient.publicKey.rawRepresentation).base64EncodedString()))
+
+        // The KEK rotates and the old version is destroyed: the recipient key is rewrapped, not lost.
+        _ = try store.rotate(named: "records")
+        _ = try store.rewrapSubjectKeys(named: "records")
+        _ = try store.destroy(try KeyIdentifier(name: "records", version: 1))
+        let reopened = try FileKeyStore(opening: directory, passphrase: passphrase)
+        #expect(try reopened.recipientPublicKey(createIfAbsent: false) == recipient)
+        let context = try EncryptionContext([("subject", "s"), ("record", "r"), ("type", "text/plain")])
+        let sealed = try Envelope.seal(Array("outbox".utf8), context: context, to: recipient.sealingKey)
+        #expect(try Envelope.open(sealed, context: context, keys: reopened) == Array("outbox".utf8))
+
+        // The independent reader reads the version 3 store (its vector envelope under the subject key).
+        let result = try await KeyStoreFormatVectorTests.runIndependentReader(
+            vectors, store: directory, passphrase: vectors.hex("passphrase"))
+        #expect(result.status == 0, "\(result)")
+
+        // A version 2 copy put back is refused by this process (a rollback that would drop the recipient key).
+        try Self.replaceKeystore(directory, with: old)
+        #expect(envelopeCode { try reopened.list() } == .keyStore)
+    }
+
+    @Test("the recipient file: strict JSON of three fields, at most 4 KiB, a regular file, written 0644")
+    func recipientFile() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("samd-recipient-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let key = RecipientPublicKey(
+            keyIdentifier: try KeyIdentifier(name: "recipient", version: 3),
+            publicKey: try X25519.PrivateKey().publicKey)
+        let path = directory + "/recipient.json"
+        try key.write(to: path)
+        #expect(try RecipientPublicKey.read(from: path) == key)
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o644)
+        let good = String(decoding: key.encoded, as: UTF8.self)
+        let base64 = Data(key.publicKey.rawRepresentation).base64EncodedString()
+        let refused: [(String, EnvelopeError.Code)] = [
+            (good.replacingOccurrences(of: "}", with: ",\"extra\":\"x\"}"), .malformed),
+            (#"{"format":"samd-recipient-v1","keyIdentifier":"recipient:3"}"#, .malformed),
+            (good.replacingOccurrences(of: "samd-recipient-v1", with: "samd-recipient-v2"), .malformed),
+            (good.replacingOccurrences(of: "recipient:3", with: "recipient:0"), .malformed),
+            (good.replacingOccurrences(of: base64, with: String(base64.dropLast(4)) + "AA=="), .malformed),
+            (good.replacingOccurrences(of: base64, with: "not base64 at all, nowhere near"), .malformed),
+            ("[]", .malformed), ("", .malformed),
+            (good + String(repeating: " ", count: 4096), .limitExceeded),
+        ]
+        for (text, code) in refused {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            #expect(envelopeCode { try RecipientPublicKey.read(from: path) } == code, "\(text.prefix(80))")
+            do {
+                _ = try RecipientPublicKey.read(from: path)
+            } catch let error as EnvelopeError {
+                #expect(!error.reason.contains("nowhere near") && !error.reason.contains(base64))
+            }
+        }
+        #expect(envelopeCode { try RecipientPublicKey.read(from: directory) } == .io)
+        #expect(envelopeCode { try RecipientPublicKey.read(from: directory + "/absent") } == .io)
     }
 }

@@ -137,7 +137,7 @@ struct GatewayOptionTests {
     @Test func exitCodesAgreeInEveryHelpAndInTheDocs() async throws {
         let serve = [0, 64, 66, 69, 70, 74, 78]
         let rotate = [0, 64, 65, 66, 69, 70, 74, 75, 78]
-        let agentCodes = [0, 64, 65, 66, 69, 70, 75, 76, 77, 78]
+        let agentCodes = [0, 64, 65, 66, 69, 70, 73, 74, 75, 76, 77, 78]
         let gateway = try ProgramLocations.binary("samd-gateway")
         let agent = try ProgramLocations.binary("samd-agent")
 

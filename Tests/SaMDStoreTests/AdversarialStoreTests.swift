@@ -489,6 +489,17 @@ final class InterposedKeyStore: KeyStore, @unchecked Sendable { // `pending` is 
         try self.base.rewrapSubjectKeys(named: name)
     }
     func subjectKeyNames() throws -> [String] { try self.base.subjectKeyNames() }
+    func recipientPublicKey(createIfAbsent: Bool) throws -> RecipientPublicKey {
+        try self.base.recipientPublicKey(createIfAbsent: createIfAbsent)
+    }
+    func rotateRecipientKey() throws -> RecipientPublicKey { try self.base.rotateRecipientKey() }
+    func destroyRecipientKey(version: UInt32) throws -> DestructionReceipt {
+        try self.base.destroyRecipientKey(version: version)
+    }
+    func recipientKeyVersions() throws -> [RecipientKeyStatus] { try self.base.recipientKeyVersions() }
+    func recipientPrivateKey(for identifier: KeyIdentifier) throws -> X25519.PrivateKey {
+        try self.base.recipientPrivateKey(for: identifier)
+    }
     func rewrapSubjectKey(named subjectKeyName: String, toActiveVersionOf kekName: String) throws -> Int {
         try self.base.rewrapSubjectKey(named: subjectKeyName, toActiveVersionOf: kekName)
     }

@@ -87,6 +87,53 @@ public struct RecordClient: Sendable {
         )
     }
 
+    /// `PUT /records/{subject}/{recordID}` with the record read from `file` as it is sent (``RecordUploadFile``:
+    /// pieces of 64 KiB, at most 256 KiB unsent): the same request and answers as
+    /// ``put(subject:recordID:recordType:body:)`` in constant memory, whatever the record's size.
+    /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses (nothing is
+    ///   sent); ``RecordServiceError/Code/bodyUnreadable`` when the file cannot be read or changes size while it
+    ///   is sent (the connection is closed with the body short: the gateway stores nothing); `TLSError`,
+    ///   ``RecordServiceError`` when no answer could be had.
+    public func put(
+        subject: String,
+        recordID: String,
+        recordType: String = RecordTypes.fallback,
+        file: RecordUploadFile
+    ) async throws -> RecordResponse {
+        try await self.send(
+            method: "PUT",
+            path: try Self.recordPath(subject: subject, recordID: recordID),
+            headers: [("content-type", recordType)],
+            file: file
+        )
+    }
+
+    /// The media type of a record sealed by the device to the gateway's recipient key:
+    /// `application/vnd.samdkit.envelope` (Gateway.md, "Sealed uploads").
+    public static let sealedEnvelopeMediaType = "application/vnd.samdkit.envelope"
+
+    /// `PUT /records/{subject}/{recordID}` of an envelope sealed to the gateway's recipient key under the
+    /// record's encryption context (`subject`, `record`, `type`), read from `envelope` as it is sent. The body's
+    /// `Content-Type` is ``sealedEnvelopeMediaType`` and the record type goes in `SaMD-Record-Type`. The
+    /// gateway checks that the envelope opens under that context, rewraps its header to the patient's key and
+    /// stores the payload as sealed: 201 (stored), 200 (replaced; with `SaMD-Already-Stored: true` —
+    /// ``RecordResponse/isAlreadyStored`` — when this very envelope was already the record), 400
+    /// `envelope-not-authentic` or `recipient-key-unknown`, 415 `not-sealed-to-recipient`.
+    /// - Throws: as ``put(subject:recordID:recordType:file:)``.
+    public func putSealed(
+        subject: String,
+        recordID: String,
+        recordType: String,
+        envelope: RecordUploadFile
+    ) async throws -> RecordResponse {
+        try await self.send(
+            method: "PUT",
+            path: try Self.recordPath(subject: subject, recordID: recordID),
+            headers: [("content-type", Self.sealedEnvelopeMediaType), ("samd-record-type", recordType)],
+            file: envelope
+        )
+    }
+
     /// `GET /records/{subject}/{recordID}`: 200 with the record and its type (reader role), 403 without the
     /// role, 404 when there is none, 410 when the subject was crypto-shredded.
     /// - Throws: ``RecordServiceError/Code/invalidRequest`` for an id the store's rule refuses (nothing is
@@ -125,6 +172,18 @@ public struct RecordClient: Sendable {
         }
         let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: fields)
         return try await self.connection.exchange(head, body: body.map { ByteBuffer(bytes: $0) })
+    }
+
+    /// Sends a request whose body is read from `file` as it goes, with its size as `content-length`.
+    private func send(method: String, path: String, headers: [(String, String)], file: RecordUploadFile) async throws
+        -> RecordResponse
+    {
+        var fields = HTTPHeaders()
+        fields.add(name: "host", value: self.authority)
+        for (name, value) in headers { fields.add(name: name, value: value) }
+        fields.add(name: "content-length", value: String(file.byteCount))
+        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path, headers: fields)
+        return try await self.connection.exchange(head, file: file)
     }
 
     /// Closes the connection (close_notify). The client stays usable: the next request connects again.
@@ -190,24 +249,88 @@ extension RecordClient {
         onRetry: (@Sendable (_ failedAttempt: Int, _ delay: Duration, _ error: (any Error)?) -> Void)? = nil
     ) async throws -> RecordResponse {
         let bytes = Array(body)
-        var attempt = 1
+        return try await Self.retrying(policy: policy, onRetry: onRetry) {
+            try await self.put(subject: subject, recordID: recordID, recordType: recordType, body: bytes)
+        }
+    }
+
+    /// Stores a record read from `file` like ``put(subject:recordID:recordType:file:)``, trying again under
+    /// `policy` as ``upload(subject:recordID:recordType:body:policy:onRetry:)`` does (the file is opened again
+    /// for each attempt).
+    /// - Parameters:
+    ///   - subject: the patient's identifier.
+    ///   - recordID: the record's identifier within the subject.
+    ///   - recordType: the record's media type, sent as `Content-Type`.
+    ///   - file: the record's bytes, in a file.
+    ///   - policy: how many attempts, and the backoff between them.
+    ///   - onRetry: called before each wait with the attempt that failed (1-based), the delay, and the error
+    ///     (`nil` for a 503 answer).
+    /// - Returns: the last answer (a 503 when every attempt got one).
+    /// - Throws: as ``upload(subject:recordID:recordType:body:policy:onRetry:)``;
+    ///   ``RecordServiceError/Code/bodyUnreadable`` at once (never retried).
+    public func upload(
+        subject: String,
+        recordID: String,
+        recordType: String = RecordTypes.fallback,
+        file: RecordUploadFile,
+        policy: RetryPolicy = RetryPolicy(),
+        onRetry: (@Sendable (_ failedAttempt: Int, _ delay: Duration, _ error: (any Error)?) -> Void)? = nil
+    ) async throws -> RecordResponse {
+        try await Self.retrying(policy: policy, onRetry: onRetry) {
+            try await self.put(subject: subject, recordID: recordID, recordType: recordType, file: file)
+        }
+    }
+
+    /// Delivers a sealed envelope like ``putSealed(subject:recordID:recordType:envelope:)``, trying again under
+    /// `policy` (a repeated delivery of an envelope the gateway already stored is answered 200 with
+    /// `SaMD-Already-Stored: true`, so retrying after a lost answer stores nothing twice).
+    /// - Parameters:
+    ///   - subject: the patient's identifier.
+    ///   - recordID: the record's identifier within the subject.
+    ///   - recordType: the record type the envelope's encryption context names.
+    ///   - envelope: the envelope, in a file (or a range of one).
+    ///   - policy: how many attempts, and the backoff between them.
+    ///   - onRetry: called before each wait with the attempt that failed (1-based), the delay, and the error
+    ///     (`nil` for a 503 answer).
+    /// - Returns: the last answer (a 503 when every attempt got one).
+    /// - Throws: as ``upload(subject:recordID:recordType:file:policy:onRetry:)``.
+    public func uploadSealed(
+        subject: String,
+        recordID: String,
+        recordType: String,
+        envelope: RecordUploadFile,
+        policy: RetryPolicy = RetryPolicy(),
+        onRetry: (@Sendable (_ failedAttempt: Int, _ delay: Duration, _ error: (any Error)?) -> Void)? = nil
+    ) async throws -> RecordResponse {
+        try await Self.retrying(policy: policy, onRetry: onRetry) {
+            try await self.putSealed(subject: subject, recordID: recordID, recordType: recordType, envelope: envelope)
+        }
+    }
+
+    /// Runs `attempt` until it gives an answer that is not a 503, fails in a way that is not retryable, or
+    /// `policy` runs out of attempts; waits the policy's delay between attempts.
+    private static func retrying(
+        policy: RetryPolicy,
+        onRetry: (@Sendable (_ failedAttempt: Int, _ delay: Duration, _ error: (any Error)?) -> Void)?,
+        _ attempt: () async throws -> RecordResponse
+    ) async throws -> RecordResponse {
+        var number = 1
         while true {
             let failure: (any Error)?
             do {
-                let response = try await self.put(
-                    subject: subject, recordID: recordID, recordType: recordType, body: bytes)
-                guard RetryPolicy.isRetryable(status: response.status), attempt < policy.attempts else {
+                let response = try await attempt()
+                guard RetryPolicy.isRetryable(status: response.status), number < policy.attempts else {
                     return response
                 }
                 failure = nil
             } catch {
-                guard RetryPolicy.isRetryable(error), attempt < policy.attempts else { throw error }
+                guard RetryPolicy.isRetryable(error), number < policy.attempts else { throw error }
                 failure = error
             }
-            let delay = policy.delay(beforeAttempt: attempt + 1)
-            onRetry?(attempt, delay, failure)
+            let delay = policy.delay(beforeAttempt: number + 1)
+            onRetry?(number, delay, failure)
             try await Task.sleep(for: delay)
-            attempt += 1
+            number += 1
         }
     }
 }

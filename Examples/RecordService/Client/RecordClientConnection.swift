@@ -8,8 +8,14 @@ import Synchronization
 /// One request as ``RecordClientHandler`` takes it, with the promise of its answer.
 struct ClientExchange: Sendable {
     let head: HTTPRequestHead
-    let body: ByteBuffer?
+    let body: ClientRequestBody?
     let promise: EventLoopPromise<ClientResult>
+}
+
+/// A request's body: bytes in memory, or a range of a file opened for this attempt and sent in pieces.
+enum ClientRequestBody: Sendable {
+    case bytes(ByteBuffer)
+    case file(OpenedUploadFile)
 }
 
 /// The first failure of one connection, kept beyond its pipeline: a TLS alert that closed the channel before a
@@ -101,6 +107,20 @@ actor RecordClientConnection {
     /// - Throws: `TLSError` for network and TLS failures (`unreachable`, certificate errors, …);
     ///   ``RecordServiceError`` for an answer that is not HTTP, too large, or late.
     func exchange(_ head: HTTPRequestHead, body: ByteBuffer?) async throws -> RecordResponse {
+        try await self.exchange(head) { body.map { .bytes($0) } }
+    }
+
+    /// Sends one request whose body is read from `file` as it is sent (opened again for each attempt).
+    /// - Throws: ``RecordServiceError/Code/bodyUnreadable`` when the file cannot be read or changes size;
+    ///   as ``exchange(_:body:)``.
+    func exchange(_ head: HTTPRequestHead, file: RecordUploadFile) async throws -> RecordResponse {
+        try await self.exchange(head) { .file(try file.open()) }
+    }
+
+    /// Sends one request; `makeBody` gives the body for each attempt (a file opened again).
+    private func exchange(
+        _ head: HTTPRequestHead, makeBody: () throws -> ClientRequestBody?
+    ) async throws -> RecordResponse {
         await self.acquire()
         defer { self.release() }
         var sentAgain = false
@@ -115,6 +135,8 @@ actor RecordClientConnection {
                 (channel, failure) = try await self.connect()
                 reused = false
             }
+            let body = try makeBody()
+            defer { if case .file(let file) = body { file.close() } }
             do {
                 return try await self.send(on: channel, failure, head, body)
             } catch let error as TLSError
@@ -143,7 +165,7 @@ actor RecordClientConnection {
         on channel: any Channel,
         _ failure: ConnectionFailure,
         _ head: HTTPRequestHead,
-        _ body: ByteBuffer?
+        _ body: ClientRequestBody?
     ) async throws -> RecordResponse {
         let promise = channel.eventLoop.makePromise(of: ClientResult.self)
         channel.writeAndFlush(ClientExchange(head: head, body: body, promise: promise)).whenFailure { error in
@@ -245,6 +267,10 @@ final class RecordClientHandler: ChannelDuplexHandler {
     private var failure: (any Error)?
     private let sharedFailure: ConnectionFailure
     private var timer: Scheduled<Void>?
+    /// The file body being sent, if any.
+    private var upload: FileUploadState?
+    /// Whether ``sendFilePieces(context:)`` is running.
+    private var sendingPieces = false
 
     init(maximumResponseByteCount: Int, timeout: TimeAmount, failure: ConnectionFailure) {
         self.maximumResponseByteCount = maximumResponseByteCount
@@ -269,7 +295,13 @@ final class RecordClientHandler: ChannelDuplexHandler {
         self.head = nil
         self.body = nil
         context.write(Self.wrapOutboundOut(.head(exchange.head)), promise: nil)
-        if let body = exchange.body, body.readableBytes > 0 {
+        self.armTimer(context: context)
+        if case .file(let file) = exchange.body {
+            self.upload = FileUploadState(file: file)
+            self.sendFilePieces(context: context)
+            return
+        }
+        if case .bytes(let body) = exchange.body, body.readableBytes > 0 {
             if exchange.head.headers["transfer-encoding"].contains(where: { $0.lowercased() == "chunked" }) {
                 var offset = 0
                 while offset < body.readableBytes {
@@ -287,6 +319,9 @@ final class RecordClientHandler: ChannelDuplexHandler {
         // A failed write is seen by the read side too (errorCaught, channelInactive): a refusal the server
         // sent before the upload finished (413) must win over the broken write.
         context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    private func armTimer(context: ChannelHandlerContext) {
         let timeout = self.timeout
         self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
             self.fail(
@@ -294,6 +329,74 @@ final class RecordClientHandler: ChannelDuplexHandler {
                     .timedOut, "no complete answer within \(Duration.nanoseconds(timeout.nanoseconds).secondsText) s"))
             context.close(promise: nil)
         }
+    }
+
+    /// Writes the file's next pieces while fewer than ``RecordUploadFile/piecesInFlight`` are unsent, then the
+    /// request's end once every byte is out. Called when the request starts and whenever a piece was sent. When
+    /// the range ends the file, its last piece is read with one byte more than remains: a file that grew since it
+    /// was opened is refused like one that shrank, before that piece is sent, and the connection is closed, so the
+    /// gateway sees a body shorter than its `Content-Length` and stores nothing.
+    private func sendFilePieces(context: ChannelHandlerContext) {
+        // A piece's write may complete while it is being written (flushed at once): that completion only
+        // counts the piece as sent, and this loop goes on, rather than calling in again (no recursion per piece).
+        guard !self.sendingPieces else { return }
+        self.sendingPieces = true
+        defer { self.sendingPieces = false }
+        while var upload = self.upload, upload.inFlight < RecordUploadFile.piecesInFlight {
+            let remaining = upload.file.byteCount - upload.position
+            if remaining == 0 {
+                self.upload = nil
+                context.writeAndFlush(Self.wrapOutboundOut(.end(nil)), promise: nil)
+                return
+            }
+            let wanted = Int(min(Int64(RecordUploadFile.pieceByteCount), remaining))
+            // Read one byte past the range when it ends the file, to find a file that grew.
+            let last = Int64(wanted) == remaining && upload.file.endsAtFileEnd
+            var piece = context.channel.allocator.buffer(capacity: wanted + 1)
+            let position = upload.position
+            let read: Int
+            do {
+                read = try piece.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted + 1) { buffer in
+                    try upload.file.read(
+                        at: position,
+                        into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<(last ? wanted + 1 : wanted)]))
+                }
+            } catch {
+                self.abortUpload(context: context, error)
+                return
+            }
+            guard read == wanted else {
+                self.abortUpload(
+                    context: context,
+                    RecordServiceError(
+                        .bodyUnreadable,
+                        read < wanted
+                            ? "the file became shorter while it was sent" : "the file became longer while it was sent"))
+                return
+            }
+            upload.position += Int64(wanted)
+            upload.inFlight += 1
+            self.upload = upload
+            let sent = context.eventLoop.makePromise(of: Void.self)
+            let file = upload.file
+            sent.futureResult.assumeIsolated().whenComplete { result in
+                // Only while this file is still the one being sent (not after an answer, a failure, or the end).
+                guard var current = self.upload, current.file === file else { return }
+                current.inFlight -= 1
+                self.upload = current
+                if case .success = result { self.sendFilePieces(context: context) }
+                // A failed write is reported by errorCaught or channelInactive.
+            }
+            context.writeAndFlush(Self.wrapOutboundOut(.body(.byteBuffer(piece))), promise: sent)
+        }
+    }
+
+    /// Ends an upload that cannot go on: the request fails with `error` and the connection closes, cutting the
+    /// body short of its `Content-Length`.
+    private func abortUpload(context: ChannelHandlerContext, _ error: any Error) {
+        self.upload = nil
+        self.fail(error)
+        context.close(promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -325,14 +428,19 @@ final class RecordClientHandler: ChannelDuplexHandler {
             }
             guard let head = self.head, let promise = self.pending else { return }
             self.pending = nil
+            // An answer before the whole body went out (a refusal: 413, 403…): the rest is not sent, and the
+            // connection cannot carry another request.
+            let bodyUnsent = self.upload != nil
+            self.upload = nil
             self.timer?.cancel()
             self.timer = nil
             let body = self.body.map { Array($0.readableBytesView) } ?? []
             self.head = nil
             self.body = nil
             let response = RecordResponse(
-                status: Int(head.status.code), body: body, contentType: head.headers["content-type"].first)
-            promise.succeed(ClientResult(response: response, keepAlive: head.isKeepAlive))
+                status: Int(head.status.code), body: body, contentType: head.headers["content-type"].first,
+                headers: head.headers.map { (name: $0.name, value: $0.value) })
+            promise.succeed(ClientResult(response: response, keepAlive: head.isKeepAlive && !bodyUnsent))
         }
     }
 
@@ -374,6 +482,7 @@ final class RecordClientHandler: ChannelDuplexHandler {
 
     /// Records the first failure and fails the request waiting for an answer, if any.
     private func fail(_ error: any Error) {
+        self.upload = nil
         if self.failure == nil {
             self.failure = error
             self.sharedFailure.record(error)
@@ -395,4 +504,11 @@ final class RecordClientHandler: ChannelDuplexHandler {
         default: TLSError(.connectionClosed, "the connection failed: \(NetworkErrorText.reason(error))")
         }
     }
+}
+
+/// How far a file body got: the bytes written so far and the pieces written but not yet sent.
+struct FileUploadState {
+    let file: OpenedUploadFile
+    var position: Int64 = 0
+    var inFlight = 0
 }

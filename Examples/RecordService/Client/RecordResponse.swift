@@ -18,10 +18,41 @@ public struct RecordResponse: Sendable, Hashable {
     /// The `Content-Type` header, if any: the record type for a successful read.
     public let contentType: String?
 
-    public init(status: Int, body: [UInt8], contentType: String?) {
+    /// Every header field of the answer as it came, names lowercased, in order.
+    public let headerFields: [HeaderField]
+
+    /// One header field of an answer.
+    public struct HeaderField: Sendable, Hashable {
+        /// The field's name, lowercased (`samd-already-stored`).
+        public let name: String
+        /// The field's value as sent.
+        public let value: String
+    }
+
+    /// An answer.
+    /// - Parameters:
+    ///   - status: the HTTP status code.
+    ///   - body: the body's bytes.
+    ///   - contentType: the `Content-Type` header, if any.
+    ///   - headers: every header field, in order (names in any case).
+    public init(status: Int, body: [UInt8], contentType: String?, headers: [(name: String, value: String)] = []) {
         self.status = status
         self.body = body
         self.contentType = contentType
+        self.headerFields = headers.map { HeaderField(name: $0.name.lowercased(), value: $0.value) }
+    }
+
+    /// The first value of the header field `name` (any case), or `nil`.
+    public func header(_ name: String) -> String? {
+        let wanted = name.lowercased()
+        return self.headerFields.first { $0.name == wanted }?.value
+    }
+
+    /// Whether the gateway answered a sealed upload with `SaMD-Already-Stored: true`: the very same envelope
+    /// was already the record at that address (a delivery repeated after a lost answer), and nothing new was
+    /// written.
+    public var isAlreadyStored: Bool {
+        self.isSuccess && self.header("samd-already-stored")?.lowercased() == "true"
     }
 
     /// Whether the status is 2xx.
@@ -69,6 +100,7 @@ public struct RecordResponse: Sendable, Hashable {
         case 409: "Conflict"
         case 410: "Gone"
         case 413: "Payload Too Large"
+        case 415: "Unsupported Media Type"
         case 500: "Internal Server Error"
         case 503: "Service Unavailable"
         default: "Status \(self.status)"

@@ -44,6 +44,10 @@ public struct RecordServiceError: CodedError {
         /// (``RecordIdentifiers/isValid(_:)``) — `.` and `..` above all, which any HTTP client or proxy on the
         /// way would normalise out of the path, sending the request to another resource. Never retried.
         public static let invalidRequest = Code("invalidRequest")
+        /// A request body read from a file (``RecordUploadFile``) cannot be sent: the file cannot be opened or
+        /// read, is not a regular file, does not hold the range, or changed size while it was sent (the
+        /// request was cut short, so the gateway stored nothing). Never retried.
+        public static let bodyUnreadable = Code("bodyUnreadable")
         /// The server's answer is not HTTP/1.1 as expected (a parse error, an unexpected status line).
         public static let invalidResponse = Code("invalidResponse")
         /// The server's answer is larger than the client's ``RecordClient/maximumResponseByteCount``.

@@ -11,6 +11,7 @@ public enum RecordServiceExitStatus {
             switch error.code {
             case .invalidConfiguration: return ExitStatus.configuration
             case .invalidRequest: return ExitStatus.usage
+            case .bodyUnreadable: return ExitStatus.noInput
             default: return ExitStatus.protocolFailure
             }
         }

@@ -28,46 +28,7 @@ package enum StoreFile {
     /// - Throws: `EnvelopeError.Code.io`; when a rename fails, the files renamed before it are new.
     package static func writeAtomically(_ files: [(bytes: [UInt8], path: String)], lockedTemporary: Bool = false) throws
     {
-        guard let first = files.first else { return }
-        let directory = Self.directory(of: first.path)
-        precondition(files.allSatisfy { Self.directory(of: $0.path) == directory }, "one directory per batch")
-        var temporaries: [String] = []
-        do {
-            for (bytes, path) in files {
-                let temporary =
-                    lockedTemporary ? "\(path).tmp" : "\(path).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-                if lockedTemporary { unlink(temporary) }
-                let fd = try FileDescriptor.open(
-                    FilePath(temporary),
-                    .writeOnly,
-                    options: [.create, .exclusiveCreate],
-                    permissions: [.ownerRead, .ownerWrite]
-                )
-                temporaries.append(temporary)
-                _ = try fd.closeAfter {
-                    var offset = 0
-                    try bytes.withUnsafeBytes { bytes in
-                        while offset < bytes.count {
-                            offset += try fd.write(
-                                UnsafeRawBufferPointer(rebasing: bytes[offset...]), retryOnInterrupt: true)
-                        }
-                    }
-                    guard fsync(fd.rawValue) == 0 else { throw Errno(rawValue: errno) }
-                }
-            }
-            for (index, file) in files.enumerated() {
-                guard rename(temporaries[index], file.path) == 0 else { throw Errno(rawValue: errno) }
-                temporaries[index] = ""
-            }
-            let directoryFD = try FileDescriptor.open(FilePath(directory), .readOnly)
-            defer { try? directoryFD.close() }
-            // EINVAL: a file system that cannot sync a directory (the renames are then as durable as it makes them).
-            guard fsync(directoryFD.rawValue) == 0 || errno == EINVAL else { throw Errno(rawValue: errno) }
-        } catch {
-            for temporary in temporaries where !temporary.isEmpty { unlink(temporary) }
-            throw EnvelopeError(
-                .io, "cannot write \(files.count == 1 ? first.path : "\(files.count) files in \(directory)"): \(error)")
-        }
+        try AtomicFile.write(files, lockedTemporary: lockedTemporary)
     }
 
     /// Reads a store file whole, refusing one that others can read or write, or one over `limit` bytes.
@@ -144,8 +105,7 @@ package enum StoreFile {
     }
 
     package static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
+        AtomicFile.directory(of: path)
     }
 
     /// Removes every temporary that writers killed mid-write left of `path`: `path.tmp`, and `path.tmp-…` that

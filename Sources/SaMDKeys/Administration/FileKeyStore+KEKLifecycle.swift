@@ -54,6 +54,10 @@ extension FileKeyStore {
             throw EnvelopeError(
                 .malformed, "KEK names may not start with \"\(Self.subjectPrefix)\", which names subject keys")
         }
+        guard name != StoreFormat.recipientKeyName else {
+            throw EnvelopeError(
+                .malformed, "\"\(StoreFormat.recipientKeyName)\" names the store's recipient key, not a KEK")
+        }
         let versions = state.keys.filter { $0.metadata.identifier.name == name }.map(\.metadata.identifier.version)
         let cryptoperiod =
             state.keys.last { $0.metadata.identifier.name == name }?.metadata.cryptoperiod ?? Self.defaultCryptoperiod
@@ -153,6 +157,14 @@ extension FileKeyStore {
         case .destroyed:
             throw EnvelopeError(.keyDestroyed, "\(key) is already destroyed")
         default:
+            // The recipient key is rewrapped with every write once another version is active: one still under
+            // this version could not be (its material unreachable then) — destroying would lose it.
+            let recipients = Self.recipientKeysWrapped(under: key, in: state)
+            guard recipients == 0 else {
+                throw EnvelopeError(
+                    .keyNotUsable,
+                    "the recipient key is still wrapped under \(key); rotate (which rewraps it) before destroying it")
+            }
             return index
         }
     }

@@ -3,10 +3,10 @@ import SaMDCrypto
 import SaMDEnvelope
 
 /// The key store's metadata document (`keystore.json`: ``StoreFormat/Envelope`` in format version 1,
-/// ``StoreFormat/EnvelopeV2`` in version 2) as bytes: parsed and bounds-checked before any key derivation,
-/// authenticated with the custody's MAC, and written — always in version 2.
+/// ``StoreFormat/EnvelopeV2`` in versions 2 and 3) as bytes: parsed and bounds-checked before any key
+/// derivation, authenticated with the custody's MAC, and written — always in version 3.
 struct StoreDocument {
-    /// 1 or 2.
+    /// 1, 2 or 3.
     let formatVersion: Int
     /// The custody the document records (format v1: a passphrase custody, from its `kdf` block).
     let custody: KEKCustodyRecord
@@ -38,17 +38,18 @@ struct StoreDocument {
                 salt: try StoreFormat.decodeBase64(envelope.kdf.salt, limit: Argon2id.saltByteCount, "KDF salt"))
             try PassphraseCustody.check(kdf)
             (formatVersion, custody, state, mac) = (1, .passphrase(kdf), envelope.state, envelope.mac)
-        case StoreFormat.format:
+        case StoreFormat.formatV2, StoreFormat.format:
             guard let envelope = try? StoreFormat.decoder.decode(StoreFormat.EnvelopeV2.self, from: Data(bytes)) else {
                 throw corrupted
             }
             (formatVersion, custody, state, mac) = (
-                2, try StoreFormat.custodyRecord(envelope.custody), envelope.state, envelope.mac
+                format == StoreFormat.format ? StoreFormat.formatVersion : 2,
+                try StoreFormat.custodyRecord(envelope.custody), envelope.state, envelope.mac
             )
         default:
             throw EnvelopeError(
                 .keyStore,
-                "\(location) is format \(format.prefix(40).debugDescription); this library reads \(StoreFormat.formatV1) and \(StoreFormat.format)"
+                "\(location) is format \(format.prefix(40).debugDescription); this library reads \(StoreFormat.formatV1), \(StoreFormat.formatV2) and \(StoreFormat.format)"
             )
         }
         return StoreDocument(
@@ -62,9 +63,12 @@ struct StoreDocument {
     /// The bytes the document's MAC is over, as its format version defines them.
     var macInput: [UInt8] {
         get throws {
-            self.formatVersion == 1
-                ? try StoreFormat.macInput(custody: self.custody, state: self.stateBytes)
-                : try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes)
+            switch self.formatVersion {
+            case 1: try StoreFormat.macInput(custody: self.custody, state: self.stateBytes)
+            case 2: try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes)
+            default:
+                try StoreFormat.macInputV2(custody: self.custody, state: self.stateBytes, format: StoreFormat.format)
+            }
         }
     }
 
@@ -86,13 +90,13 @@ struct StoreDocument {
         }
     }
 
-    /// The document for `state` in format version 2, recording `custody` and authenticated by its MAC.
+    /// The document for `state` in format version 3, recording `custody` and authenticated by its MAC.
     /// - Throws: `EnvelopeError.Code.keyStore` for a custody record the format refuses (a token URI with a
     ///   PIN); the custody's errors.
     static func encode(_ state: StoreFormat.State, custody: any KEKCustody) throws -> [UInt8] {
         let stateBytes = Array(try StoreFormat.encoder.encode(state))
         let mac = try custody.authenticationCode(
-            for: try StoreFormat.macInputV2(custody: custody.record, state: stateBytes))
+            for: try StoreFormat.macInputV2(custody: custody.record, state: stateBytes, format: StoreFormat.format))
         let envelope = StoreFormat.EnvelopeV2(
             format: StoreFormat.format,
             custody: try StoreFormat.custody(custody.record),

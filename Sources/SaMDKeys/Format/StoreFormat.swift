@@ -4,10 +4,14 @@ import SaMDEnvelope
 
 /// The on-disk shapes of a FileKeyStore (see <doc:KeyStoreFormat>).
 enum StoreFormat {
-    /// Format version 1: read, never written (the next write of a version 1 store writes version 2).
+    /// Format version 1: read, never written (the next write of a version 1 store writes version 3).
     static let formatV1 = "samd-keystore-v1"
-    /// The format written: version 2 (``EnvelopeV2``).
-    static let format = "samd-keystore-v2"
+    /// Format version 2: read, never written (the next write of a version 2 store writes version 3).
+    static let formatV2 = "samd-keystore-v2"
+    /// The format written: version 3 (``EnvelopeV2``'s shape; its state may hold the recipient key).
+    static let format = "samd-keystore-v3"
+    /// The version number of ``format``.
+    static let formatVersion = 3
     static let storeFileLimit = 16 << 20
     static let subjectFileLimit = 1 << 20
 
@@ -37,6 +41,8 @@ enum StoreFormat {
         /// The HMAC key for subject blind indexes, wrapped.
         var indexKey: String
         var minimumVersions: [String: UInt32]
+        /// The recipient key's versions (format version 3; absent until the first is made).
+        var recipientKeys: [RecipientKeyVersion]? = nil
     }
 
     struct StoredKey: Codable {

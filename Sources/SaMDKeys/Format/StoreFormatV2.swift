@@ -2,7 +2,9 @@ import Foundation
 import SaMDCrypto
 import SaMDEnvelope
 
-/// Format version 2 of `keystore.json`: the custody recorded as an object, and a MAC over every field.
+/// Format versions 2 and 3 of `keystore.json`: the custody recorded as an object, and a MAC over every field.
+/// Version 3 has the same shape and MAC input (its own format name first); its state may hold the recipient key,
+/// which a reader of version 2 would drop on its next write: hence the new version, which such a reader refuses.
 extension StoreFormat {
     /// `keystore.json`, format version 2.
     struct EnvelopeV2: Codable {
@@ -29,10 +31,12 @@ extension StoreFormat {
     /// The longest token URI a store records, in bytes.
     static let custodyURILimit = 4096
 
-    /// The MAC input of format version 2: every field of the document but the MAC, each variable-length one
+    /// The MAC input of format versions 2 and 3 (`format` is the document's format name, version 2's by default): every field of the document but the MAC, each variable-length one
     /// preceded by its length.
     /// - Throws: `EnvelopeError.Code.keyStore` for a field over its length prefix.
-    static func macInputV2(custody: KEKCustodyRecord, state: [UInt8]) throws -> [UInt8] {
+    static func macInputV2(custody: KEKCustodyRecord, state: [UInt8], format: String = formatV2) throws
+        -> [UInt8]
+    {
         var bytes = Array(format.utf8) + [0]
         try Self.appendString(custody.type, to: &bytes)
         switch custody.storage {

@@ -28,6 +28,23 @@ public protocol KeyAdministration: Sendable {
     /// Refuses to open with versions of `name` below `version`.
     func setMinimumOpeningVersion(_ version: UInt32, named name: String) throws
 
+    /// The public half of the current recipient key version (`recipient:N`, X25519), which devices seal their
+    /// outboxes to; version 1 is made on first use when `createIfAbsent` is set. Its private half never leaves
+    /// the store in clear: it is wrapped under the KEK version that seals now, like a subject key.
+    /// - Throws: `EnvelopeError.Code.keyNotFound` when there is none and `createIfAbsent` is `false`;
+    ///   `EnvelopeError.Code.keyNotUsable` when no KEK version seals now.
+    func recipientPublicKey(createIfAbsent: Bool) throws -> RecipientPublicKey
+    /// Makes a new current recipient key version; the previous one is deactivated and still opens what outboxes
+    /// sealed to it hold.
+    /// - Throws: as ``recipientPublicKey(createIfAbsent:)``.
+    func rotateRecipientKey() throws -> RecipientPublicKey
+    /// Destroys a deactivated recipient key version `recipient:version`: what outboxes still hold sealed to it
+    /// can never be opened (a gateway answers `recipient-key-unknown`).
+    /// - Throws: `EnvelopeError.Code.keyNotFound`; `EnvelopeError.Code.keyNotUsable` for the current version.
+    func destroyRecipientKey(version: UInt32) throws -> DestructionReceipt
+    /// Every recipient key version's identifier, state and dates, in version order.
+    func recipientKeyVersions() throws -> [RecipientKeyStatus]
+
     /// Crypto-shreds `subject`: destroys its key, so every record sealed to it fails with
     /// `EnvelopeError.Code.keyDestroyed`. Returns the receipt (also logged).
     func shred(subject: String) throws -> DestructionReceipt

@@ -8,8 +8,10 @@ import Synchronization
 /// by the custody, cached while the document is unchanged, and changed under the store lock.
 extension FileKeyStore {
     /// Runs `body` on the current persisted state under the store lock, then writes it atomically — in
-    /// format version 2 (``StoreFormat/EnvelopeV2``), whatever version it was read in: the first write of a
-    /// version 1 store migrates it (logged as `samd.keys.store-migrated`).
+    /// format version 3 (``StoreFormat/EnvelopeV2``'s shape), whatever version it was read in: the first write of
+    /// a version 1 or 2 store migrates it (logged as `samd.keys.store-migrated`). Live recipient key versions are
+    /// brought under the KEK version that seals now (``rewrapRecipientKeys(in:)``), so a rotation or activation
+    /// rewraps them in the same write.
     @discardableResult
     func mutate<T>(_ body: (inout StoreFormat.State, Date) throws -> T) throws -> T {
         let lock = try self.storeLock(.exclusive)
@@ -17,17 +19,18 @@ extension FileKeyStore {
         var state = try self.reload()
         let readVersion = self.cached.withLock { $0.formatVersion }
         let result = try body(&state, self.now())
+        self.rewrapRecipientKeys(in: &state)
         state.generation += 1
         // Every KEK change (rotate, retire, destroy, compromise, minimum versions) empties the subject-key cache.
         self.subjectKeys.removeAll()
         let revision = try self.persistence.writeMetadata(try StoreDocument.encode(state, custody: self.custody))
-        self.cached.withLock { $0 = (state, revision, 2) }
-        if readVersion < 2 {
+        self.cached.withLock { $0 = (state, revision, StoreFormat.formatVersion) }
+        if readVersion < StoreFormat.formatVersion {
             self.logger.notice(
                 "key store migrated to \(StoreFormat.format)",
                 metadata: [
                     "event": "samd.keys.store-migrated", "store": "\(self.persistence.location)",
-                    "from": "\(StoreFormat.formatV1)", "to": "\(StoreFormat.format)",
+                    "from": "samd-keystore-v\(readVersion)", "to": "\(StoreFormat.format)",
                 ])
         }
         return result
@@ -53,12 +56,12 @@ extension FileKeyStore {
         guard document.custody == self.custody.record else {
             throw EnvelopeError(.keyStore, "the key store's custody (KDF parameters) changed underneath this process")
         }
-        // Once this process has read or written version 2, a version 1 document is an older copy put back
-        // (its MAC is valid: the keys did not change): refused, as a rollback.
+        // Once this process has read or written a version, a document of an older version is an older copy put
+        // back (its MAC is valid: the keys did not change): refused, as a rollback.
         guard document.formatVersion >= self.cached.withLock({ $0.formatVersion }) else {
             throw EnvelopeError(
                 .keyStore,
-                "keystore.json went back to \(StoreFormat.formatV1) after this process read \(StoreFormat.format): an older copy was put back"
+                "keystore.json went back to format version \(document.formatVersion) after this process read a later one: an older copy was put back"
             )
         }
         let state = try document.authenticate(with: self.custody)

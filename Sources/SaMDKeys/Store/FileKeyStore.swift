@@ -39,7 +39,7 @@ public final class FileKeyStore: KeyStore {
     /// `EnvelopeError.Code.keyUnavailable` (another process holds them: a long operation, or one stopped).
     public var lockTimeout: Duration { self.persistence.lockTimeout }
     /// The last state read, the revision of the document it came from, and that document's format version
-    /// (1 until the store's first write, which writes version 2).
+    /// (1 or 2 until the store's first write, which writes version 3).
     let cached: Mutex<(state: StoreFormat.State, revision: MetadataRevision?, formatVersion: Int)>
     /// The index key, unwrapped once, with the wrapped form it came from (it never changes for a store; if
     /// another document with another index key were read, the wrapped forms would differ and it is unwrapped
@@ -132,7 +132,7 @@ public final class FileKeyStore: KeyStore {
             "key store created", metadata: ["event": "samd.keys.store-created", "key": "\(first.metadata.identifier)"])
         return FileKeyStore(
             persistence: persistence, custody: custody, state: state, revision: persistence.metadataRevision(),
-            formatVersion: 2, now: now, logger: logger, cache: subjectKeyCache)
+            formatVersion: StoreFormat.formatVersion, now: now, logger: logger, cache: subjectKeyCache)
     }
 
     /// Opens the store in `directory`, its KEKs under a passphrase.

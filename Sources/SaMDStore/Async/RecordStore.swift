@@ -31,6 +31,17 @@ public protocol RecordStore: Sendable {
         streaming body: Body, subject: String, recordID: String, recordType: String, expectedRevision: Int64?
     ) async throws -> RecordWriteResult where Body.Element: Collection<UInt8>
 
+    /// Stores an envelope a device sealed to the key store's recipient key, without re-encrypting it: checked by
+    /// opening it under the encryption context the store binds for the address (nothing of its plaintext is kept),
+    /// its header rewrapped to the patient's subject key, its payload stored as sealed; a redelivery of the very
+    /// envelope stored there writes nothing (`alreadyStored`). See
+    /// ``EncryptedRecordStore/put(sealedEnvelope:subject:recordID:recordType:expectedRevision:)``.
+    /// - Throws: ``RecordStoreError`` — `notSealedToRecipient`, `recipientKeyUnknown`, `envelopeNotAuthentic`
+    ///   (nothing stored), and the errors of ``put(streaming:subject:recordID:recordType:expectedRevision:)``.
+    func put<Body: AsyncSequence>(
+        sealedEnvelope body: Body, subject: String, recordID: String, recordType: String, expectedRevision: Int64?
+    ) async throws -> SealedRecordWriteResult where Body.Element: Collection<UInt8>
+
     /// Opens the record at (`subject`, `recordID`); its payload only when every byte authenticated.
     /// - Throws: ``RecordStoreError`` — `notFound`, `shredded` (with the receipt), `authenticationFailed`,
     ///   `limitExceeded`, `keyUnavailable`, `storage`.

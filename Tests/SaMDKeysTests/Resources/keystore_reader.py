@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap_with_padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 
 def fail(reason):
@@ -38,12 +40,12 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
     store = json.load(open(f"{directory}/keystore.json", "rb"))
     if store["format"] == "samd-keystore-v1":
         kdf = store["kdf"]
-    elif store["format"] == "samd-keystore-v2":
+    elif store["format"] in ("samd-keystore-v2", "samd-keystore-v3"):  # v3: the same shape and MAC input
         if store["custody"]["type"] != "passphrase":
             fail("not a passphrase custody")
         kdf = store["custody"]["kdf"]
     else:
-        fail("not a samd-keystore-v1 or -v2 store")
+        fail("not a samd-keystore-v1, -v2 or -v3 store")
     if kdf["algorithm"] != "argon2id":
         fail("unknown KDF")
     salt = b64(kdf["salt"])
@@ -61,7 +63,7 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
     else:  # every field, each variable-length one after its u16 big-endian length; the state after its u64 length
         def field(data):
             return struct.pack(">H", len(data)) + data
-        mac_input = (b"samd-keystore-v2\x00" + field(b"passphrase") + field(kdf["algorithm"].encode("utf-8"))
+        mac_input = (store["format"].encode("ascii") + b"\x00" + field(b"passphrase") + field(kdf["algorithm"].encode("utf-8"))
                      + struct.pack(">I", kdf["iterations"]) + struct.pack(">Q", kdf["memory"]) + field(salt)
                      + struct.pack(">Q", len(state_bytes)) + state_bytes)
     if not hmac.compare_digest(hmac.new(mac_key, mac_input, hashlib.sha256).digest(), b64(store["mac"])):
@@ -69,6 +71,22 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
     state = json.loads(state_bytes)
 
     index_key = aes_key_unwrap_with_padding(wrap_key, b64(state["indexKey"]))
+    # Version 3: every live recipient key version unwraps under its KEK, bound to its version, KEK and public key,
+    # and its private key is that public key's.
+    for recipient in state.get("recipientKeys", []) if store["format"] == "samd-keystore-v3" else []:
+        if recipient["state"] == "destroyed":
+            continue
+        kek_id = recipient["wrappedBy"]
+        kek = aes_key_unwrap_with_padding(wrap_key, b64(next(
+            k for k in state["keys"] if k["metadata"]["identifier"] == kek_id)["wrapped"]))
+        public = b64(recipient["publicKey"])
+        wrapped = b64(recipient["wrapped"])
+        binding = (b"samd-recipient-key-v1\x00" + f"recipient:{recipient['version']}".encode("ascii") + b"\x00"
+                   + f"{kek_id['name']}:{kek_id['version']}".encode("ascii") + b"\x00" + public)
+        private = AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], binding)
+        derived = X25519PrivateKey.from_private_bytes(private).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        if derived != public:
+            fail(f"recipient:{recipient['version']} does not match its public key")
     nfc = unicodedata.normalize("NFC", subject).encode("utf-8")
     name = "s-" + hmac.new(index_key, b"samd-subject-v1\x00" + nfc, hashlib.sha256).digest()[:16].hex()
     subject_file = json.load(open(f"{directory}/subjects/{name}.json", "rb"))
@@ -123,8 +141,9 @@ def main(directory, passphrase_file, subject, envelope_file, context_json):
 def token_store(directory, mac_input_file):
     """The documents of a PKCS#11 custody store, checked against KeyStoreFormat.md field by field."""
     store = json.load(open(f"{directory}/keystore.json", "rb"))
-    if set(store) != {"format", "custody", "state", "mac"} or store["format"] != "samd-keystore-v2":
-        fail(f"not a samd-keystore-v2 document of four fields: {sorted(store)}")
+    if set(store) != {"format", "custody", "state", "mac"} or store["format"] not in ("samd-keystore-v2",
+                                                                                        "samd-keystore-v3"):
+        fail(f"not a samd-keystore-v2 or -v3 document of four fields: {sorted(store)}")
     custody = store["custody"]
     if set(custody) != {"type", "uri"} or custody["type"] != "pkcs11":
         fail(f"not a pkcs11 custody of two fields: {sorted(custody)}")
@@ -144,7 +163,7 @@ def token_store(directory, mac_input_file):
     if len(mac) != 32:
         fail("the MAC is not 32 bytes")
     state = json.loads(state_bytes)
-    if set(state) != {"generation", "indexKey", "keys", "minimumVersions"}:
+    if set(state) - {"recipientKeys"} != {"generation", "indexKey", "keys", "minimumVersions"}:
         fail(f"the state's fields are {sorted(state)}")
     if len(b64(state["indexKey"])) != 12 + 32 + 16:
         fail("the wrapped index key is not IV (12) ‖ ciphertext (32) ‖ tag (16)")
@@ -177,7 +196,7 @@ def token_store(directory, mac_input_file):
 
     def field(data):
         return struct.pack(">H", len(data)) + data
-    mac_input = (b"samd-keystore-v2\x00" + field(b"pkcs11") + field(uri.encode("utf-8"))
+    mac_input = (store["format"].encode("ascii") + b"\x00" + field(b"pkcs11") + field(uri.encode("utf-8"))
                  + struct.pack(">Q", len(state_bytes)) + state_bytes)
     open(mac_input_file, "wb").write(mac_input)
     print(f"token {label}\nid {store_id.hex()}\nmodule-path {module_path}\nkeks {' '.join(versions)}\n"
