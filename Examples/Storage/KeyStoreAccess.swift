@@ -3,8 +3,8 @@
 public import Logging
 import SaMDCrypto
 import SaMDEnvelope
-public import SaMDKeys
 import SaMDExampleSupport
+public import SaMDKeys
 package import SaMDOpenSSLSupport
 
 /// A key store that could not be opened for a reason a program reports with its own exit code: the PIN or the
