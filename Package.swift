@@ -371,6 +371,7 @@ let package = Package(
                 "SaMDEnvelope", "SaMDRecordService", "SaMDExampleSupport", "SaMDTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Examples/samd-agent",
             swiftSettings: swiftSettings

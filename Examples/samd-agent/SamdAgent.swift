@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import NIOPosix
 import SaMDExampleSupport
 import SaMDRecordService
 import SaMDTLS
@@ -234,6 +235,11 @@ struct SamdAgent: AsyncParsableCommand {
         }
     }
 
+    /// The agent's one event loop, on one thread, started when the first client is made and kept for the life of
+    /// the process: the agent holds one connection at a time. NIO's `MultiThreadedEventLoopGroup.singleton`
+    /// would start one thread per core, each with its stack and epoll instance, for nothing.
+    static let eventLoop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
     /// The gateway's client and the retry policy, from the options.
     func makeClient() throws -> (RecordClient, RetryPolicy) {
         var configuration = TLSConfiguration.deviceClient(
@@ -251,7 +257,8 @@ struct SamdAgent: AsyncParsableCommand {
             serverName: self.serverName,
             // The options are seconds; the client takes durations.
             connectTimeout: .seconds(self.connectTimeout),
-            requestTimeout: .seconds(self.requestTimeout)
+            requestTimeout: .seconds(self.requestTimeout),
+            group: Self.eventLoop
         )
         let policy = RetryPolicy(
             attempts: self.retries + 1, initialDelay: .seconds(self.retryDelay),
