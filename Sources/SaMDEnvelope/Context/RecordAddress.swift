@@ -1,6 +1,6 @@
 /// The address of a stored record — subject (patient) id, record id and record type — with the rules every
 /// record store, the gateway and a device check it by, and the encryption context a record at it is sealed
-/// under. A device that seals a record for the store (an outbox) binds it to ``encryptionContext``; the store
+/// under. A device that seals a record for the store (an outbox) binds it to ``encryptionContext()``; the store
 /// opens it under the same context, made from the same address.
 ///
 /// The rules:
