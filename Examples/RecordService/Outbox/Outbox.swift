@@ -17,7 +17,7 @@ import SaMDStore
 ///   the directory fsynced — a crash leaves the entry whole or absent (a temporary file left by a killed run is
 ///   removed by the next open). The device cannot read an entry back. An older entry for the same record is
 ///   removed once the new one is in place: the newest content is what a put stores.
-/// - Delivery (``deliver(with:policy:onRetry:)``) sends entries oldest first as sealed uploads and removes
+/// - Delivery (``deliver(with:policy:onRetry:report:)``) sends entries oldest first as sealed uploads and removes
 ///   each once the gateway answered 2xx; a gateway that already stored the very envelope answers 200
 ///   `SaMD-Already-Stored: true`, so an entry delivered again after a crash between the answer and its removal
 ///   is not stored twice. Entries the gateway refuses for good (400, 410, 413, 415) are moved to `refused/` and
@@ -152,7 +152,8 @@ public final class Outbox {
     ///   - subject: the patient's id (``RecordIdentifiers/isValid(_:)``).
     ///   - recordID: the record's id (the same rule).
     ///   - recordType: the record's media type (``RecordTypes/isValid(_:)``).
-    ///   - key: the gateway's recipient key (``SealingKey/recipient(_:_:)``); a key-encryption key is refused.
+    ///   - key: the gateway's recipient key (`SealingKey.recipient`, from `RecipientPublicKey.sealingKey`); a
+    ///     key-encryption key is refused.
     /// - Returns: the entry queued.
     /// - Throws: ``OutboxError/Code/inputUnreadable``; ``OutboxError/Code/quotaExceeded`` (nothing written);
     ///   ``OutboxError/Code/sealingFailed`` for an address the store refuses or a key that is not a recipient's;
