@@ -9,8 +9,8 @@ extension SamdAgent {
     ///
     /// Exit status: a file not queued decides it (66 unreadable, 73 over the quota, 74 the outbox cannot be
     /// written: that file is the caller's to keep); otherwise how delivery ended (75 the gateway unreachable or
-    /// unavailable — the outbox keeps the rest —, 77 a refused certificate or role, 78 configuration), else 65
-    /// when an entry was refused and set aside, else 0.
+    /// unavailable — the outbox keeps the rest —, or another agent delivering; 77 a refused certificate or role,
+    /// 78 configuration), else 65 when an entry was refused or found malformed and set aside, else 0.
     func queueAndDeliver(outbox directory: String) async throws {
         bootstrapLogging(level: self.verbose ? .info : .critical)
         let keyFile = (try? PrivateKeyArgument.parse(self.key))?.path
@@ -56,15 +56,26 @@ extension SamdAgent {
         let entries = try await Self.outboxStep { try outbox.entries() }
         var summary = OutboxDeliverySummary()
         var deliveryStatus = ExitStatus.ok
+        let queuedLine = self.files.isEmpty ? "" : "queued \(queued) of \(self.files.count) files; "
         if !entries.isEmpty {
             let (client, policy) = try self.makeClient()
-            summary = try await Self.outboxStep {
-                try await outbox.deliver(
+            do {
+                summary = try await outbox.deliver(
                     with: client, policy: policy,
                     onRetry: { entry, attempt, delay, error in
                         printError(Self.retryLine(entry.name, attempt, delay, error))
                     },
                     report: Self.printOutcome)
+            } catch let error as OutboxError where error.code == .busy {
+                // Another agent is delivering: what this run queued is safe in the outbox, and goes with it.
+                await client.close()
+                printError(error.reason)
+                printLine(queuedLine + "not delivered now: another samd-agent is delivering the outbox")
+                throw ExitCode(queueStatus != ExitStatus.ok ? queueStatus : ExitStatus.temporaryFailure)
+            } catch let error as OutboxError {
+                await client.close()
+                printError("the outbox: \(error.reason)")
+                throw ExitCode(Self.exitStatus(for: error))
             }
             await client.close()
             if let stop = summary.stoppedBy {
@@ -73,9 +84,11 @@ extension SamdAgent {
                 deliveryStatus = ExitStatus.dataError
             }
         }
+        // An entry set aside as malformed left the delivery path, as one the gateway refused.
+        if deliveryStatus == ExitStatus.ok && !outbox.setAside.isEmpty { deliveryStatus = ExitStatus.dataError }
         var line =
-            "queued \(queued) of \(self.files.count) files; delivered \(summary.delivered)"
-            + " (\(summary.alreadyStored) already stored), refused \(summary.refused), \(summary.remaining) waiting in the outbox"
+            queuedLine + "delivered \(summary.delivered) (\(summary.alreadyStored) already stored), refused "
+            + "\(summary.refused + outbox.setAside.count), \(summary.remaining) waiting in the outbox"
         if entries.isEmpty { line += " (nothing to deliver)" }
         printLine(line)
         let status = queueStatus != ExitStatus.ok ? queueStatus : deliveryStatus

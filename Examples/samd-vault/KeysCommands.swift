@@ -299,7 +299,7 @@ extension Keys {
                     guard self.out == nil, !self.rotate else {
                         throw Failure(status: ExitStatus.usage, message: "--destroy goes without --out and --rotate")
                     }
-                    let key = try parseKey(destroy)
+                    let key = try parseKey(destroy, option: "--destroy")
                     guard key.name == "recipient" else {
                         throw Failure(status: ExitStatus.usage, message: "--destroy names a version recipient:N")
                     }
@@ -325,10 +325,10 @@ extension Keys {
 }
 
 /// A `--key NAME:VERSION` argument; a malformed one is a usage error.
-func parseKey(_ text: String) throws -> KeyIdentifier {
+func parseKey(_ text: String, option: String = "--key") throws -> KeyIdentifier {
     do {
         return try KeyIdentifier(parsing: text)
     } catch let error as EnvelopeError {
-        throw Failure(status: ExitStatus.usage, message: "--key \(error.reason)")
+        throw Failure(status: ExitStatus.usage, message: "\(option): \(error.reason)")
     }
 }

@@ -195,6 +195,8 @@ struct KeyStoreMigrationTests {
         let path = directory + "/recipient.json"
         try key.write(to: path)
         #expect(try RecipientPublicKey.read(from: path) == key)
+        // Without its final newline too.
+        #expect(try RecipientPublicKey.parse(Array(key.encoded.dropLast())) == key)
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) == 0o644)
         let good = String(decoding: key.encoded, as: UTF8.self)
         let base64 = Data(key.publicKey.rawRepresentation).base64EncodedString()
@@ -207,6 +209,16 @@ struct KeyStoreMigrationTests {
             (good.replacingOccurrences(of: base64, with: "not base64 at all, nowhere near"), .malformed),
             ("[]", .malformed), ("", .malformed),
             (good + String(repeating: " ", count: 4096), .limitExceeded),
+            // Another key's name, a duplicated field, another spelling of the same object (trial findings).
+            (good.replacingOccurrences(of: "recipient:3", with: "records:3"), .malformed),
+            (good.replacingOccurrences(of: "}", with: ",\"format\":\"samd-recipient-v1\"}"), .malformed),
+            (good.replacingOccurrences(of: ",", with: ", "), .malformed),
+            // Points of small order: 0 and 1 (RFC 7748 §5 lists them; libsodium refuses them when sealing).
+            (good.replacingOccurrences(of: base64, with: Data(count: 32).base64EncodedString()), .malformed),
+            (
+                good.replacingOccurrences(
+                    of: base64, with: Data([1] + [UInt8](repeating: 0, count: 31)).base64EncodedString()), .malformed
+            ),
         ]
         for (text, code) in refused {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path))

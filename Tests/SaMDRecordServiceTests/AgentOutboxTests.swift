@@ -69,7 +69,7 @@ struct AgentOutboxTests {
                 (try? FileManager.default.contentsOfDirectory(atPath: self.outbox + "/refused").sorted()) ?? []
             return (
                 names.filter { $0.hasSuffix(".smdq") },
-                names.filter { !$0.hasSuffix(".smdq") && $0 != ".lock" && $0 != "refused" }, refused
+                names.filter { !$0.hasSuffix(".smdq") && ![".lock", ".deliver.lock", "refused"].contains($0) }, refused
             )
         }
 
@@ -122,7 +122,7 @@ struct AgentOutboxTests {
         }
         #expect(
             lines.last
-                == "queued 0 of 0 files; delivered \(records.count) (0 already stored), refused 0, 0 waiting in the outbox"
+                == "delivered \(records.count) (0 already stored), refused 0, 0 waiting in the outbox"
         )
         #expect(try setup.listing().entries.isEmpty)
         let reader = RecordClient(host: "127.0.0.1", port: setup.port, context: try Harness.clientContext("reader"))
@@ -226,20 +226,40 @@ struct AgentOutboxTests {
         let run = try await ChildProcess.run(
             try Self.agent(), setup.arguments(files: [small, large], more: ["--outbox-max-bytes", "100000"]))
         #expect(run.status == 73, "\(run)")
-        #expect(run.standardError.contains("large.dcm: not queued: the outbox holds "), "\(run)")
-        #expect(run.standardError.contains("past its quota of 100000"), "\(run)")
+        #expect(run.standardError.contains("large.dcm: not queued: the file (200000 bytes) is larger than"), "\(run)")
+        #expect(run.standardError.contains("the outbox's quota of 100000 bytes"), "\(run)")
         #expect(run.output.contains("queued 1 of 2 files; delivered 1"), "\(run)")
         #expect(try setup.listing().entries.isEmpty)
         await setup.stop()
     }
 
-    @Test func anotherAgentOnTheSameOutboxWaitsThenGivesUp() async throws {
+    @Test func whileAnotherAgentDeliversFilesAreQueuedAndLeftToIt() async throws {
         let setup = try await Setup()
-        let holder = try Outbox(directory: setup.outbox, logger: Harness.quiet)
-        let run = try await ChildProcess.run(try Self.agent(), setup.arguments(files: []))
+        try FileManager.default.createDirectory(atPath: setup.outbox, withIntermediateDirectories: false)
+        chmod(setup.outbox, 0o700)
+        let delivering = open(setup.outbox + "/.deliver.lock", O_RDWR | O_CREAT, 0o600)
+        #expect(delivering >= 0 && flock(delivering, LOCK_EX | LOCK_NB) == 0)
+        defer { close(delivering) }
+        let file = setup.work.file("a.json")
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: file))
+        let run = try await ChildProcess.run(try Self.agent(), setup.arguments(files: [file]))
         #expect(run.status == 75, "\(run)")
-        #expect(run.standardError.contains("another process holds the outbox's lock"), "\(run)")
-        holder.close()
+        #expect(run.standardError.contains("another samd-agent is delivering this outbox"), "\(run)")
+        #expect(
+            run.output.contains("queued 1 of 1 files; not delivered now: another samd-agent is delivering the outbox"),
+            "\(run)")
+        #expect(try setup.listing().entries.count == 1)
+    }
+
+    @Test func aMalformedEntryIsSetAsideAndCountsAsRefused() async throws {
+        let setup = try await Setup()
+        try FileManager.default.createDirectory(atPath: setup.outbox, withIntermediateDirectories: false)
+        chmod(setup.outbox, 0o700)
+        try Data("junk".utf8).write(to: URL(fileURLWithPath: setup.outbox + "/0000000000000001.smdq"))
+        let run = try await ChildProcess.run(try Self.agent(), setup.arguments(files: []))
+        #expect(run.status == 65, "\(run)")
+        #expect(run.output.contains("refused 1, 0 waiting in the outbox (nothing to deliver)"), "\(run)")
+        #expect(try setup.listing().refused == ["0000000000000001.smdq"])
     }
 
     @Test func usageErrors() async throws {

@@ -10,6 +10,10 @@ import SaMDStore
 import SaMDTestSupport
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("Device outbox")
 struct OutboxTests {
     /// A recipient key pair as the gateway's key store would hold it.
@@ -25,7 +29,7 @@ struct OutboxTests {
         }
     }
 
-    static func open(
+    static func openOutbox(
         _ outbox: Harness.TemporaryDirectory, maximumByteCount: Int64 = Outbox.defaultMaximumByteCount,
         logger: Logger = Harness.quiet
     ) throws -> Outbox {
@@ -47,7 +51,7 @@ struct OutboxTests {
         let work = try Harness.TemporaryDirectory()
         let recipient = try Recipient()
         let records = try Harness.medicalRecords(AgentCLITests.files)
-        let outbox = try Self.open(work)
+        let outbox = try Self.openOutbox(work)
         var entries: [OutboxEntry] = []
         for record in records {
             let path = work.file(record.name)
@@ -58,7 +62,7 @@ struct OutboxTests {
                     recordType: RecordTypes.recordType(forFileName: record.name), to: recipient.sealingKey))
         }
         #expect(try outbox.entries() == entries, "oldest first, as queued")
-        #expect(entries.map(\.sequence) == Array(1...UInt64(records.count)))
+        #expect(zip(entries, entries.dropFirst()).allSatisfy { $0.sequence < $1.sequence }, "increasing")
         for (entry, record) in zip(entries, records) {
             #expect(try Self.opened(entry, recipient) == record.bytes, "\(record.name)")
             let file = Array(try Data(contentsOf: URL(fileURLWithPath: entry.envelope.path)))
@@ -83,7 +87,7 @@ struct OutboxTests {
     @Test func aNewerFileForTheSameRecordSupersedesTheQueuedOne() throws {
         let work = try Harness.TemporaryDirectory()
         let recipient = try Recipient()
-        let outbox = try Self.open(work)
+        let outbox = try Self.openOutbox(work)
         let path = work.file("obs.json")
         try Data("first".utf8).write(to: URL(fileURLWithPath: path))
         let first = try outbox.queue(
@@ -107,7 +111,7 @@ struct OutboxTests {
         let path = work.file("obs.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
         do {
-            let outbox = try Self.open(work)
+            let outbox = try Self.openOutbox(work)
             try outbox.queue(
                 file: path, subject: "p-1", recordID: "obs.json", recordType: "application/fhir+json",
                 to: recipient.sealingKey)
@@ -117,6 +121,9 @@ struct OutboxTests {
         try Data("partial".utf8).write(to: URL(fileURLWithPath: directory + "/.tmp-0123456789abcdef"))
         let good = OutboxEntry.header(subject: "p-1", recordID: "r", recordType: "text/plain")
         let malformed: [(String, [UInt8])] = [
+            ("000000000000000A.smdq", good + [0]), // an entry's name only in lower-case hexadecimal
+            ("ffffffffffffffff.smdq", Array("junk".utf8)), // the largest name: takes no sequence away
+            ("x.smdq", good + [0]),
             ("0000000000000002.smdq", Array("NOPE".utf8) + [1, 0, 1, 65]), // magic
             ("0000000000000003.smdq", Array("SMDQ".utf8) + [2] + Array(good.dropFirst(5)) + [0]), // version
             ("0000000000000004.smdq", Array(good.prefix(9))), // truncated header
@@ -132,19 +139,25 @@ struct OutboxTests {
         try Data("unrelated".utf8).write(to: URL(fileURLWithPath: directory + "/notes.txt"))
 
         let events = LogRecorder()
-        let outbox = try Self.open(work, logger: events.logger)
+        let outbox = try Self.openOutbox(work, logger: events.logger)
         let setAside = Set(malformed.map(\.0) + ["0000000000000008.smdq"])
         #expect(Set(outbox.setAside) == setAside)
-        #expect(try outbox.entries().map(\.name) == ["0000000000000001.smdq"])
+        let first = try #require(try outbox.entries().first)
+        #expect(try outbox.entries().map(\.name) == [first.name])
         let names = Set(try FileManager.default.contentsOfDirectory(atPath: directory))
-        #expect(names == [".lock", "0000000000000001.smdq", "notes.txt", Outbox.refusedDirectoryName])
+        #expect(names == [".lock", first.name, "notes.txt", Outbox.refusedDirectoryName])
         #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory + "/refused")) == setAside)
         #expect(events.events("samd.agent.refused").count == setAside.count)
-        // A new entry never takes a set-aside entry's name.
+        // The next entry comes after the first, whatever was set aside.
         let next = try outbox.queue(
             file: path, subject: "p-2", recordID: "obs.json", recordType: "application/fhir+json",
             to: recipient.sealingKey)
-        #expect(next.sequence == 9)
+        #expect(next.sequence > first.sequence)
+        // A set-aside entry never replaces one in refused/ with the same name.
+        try Data(Array("NOPE".utf8)).write(to: URL(fileURLWithPath: directory + "/0000000000000002.smdq"))
+        _ = try outbox.entries()
+        let refused = Set(try FileManager.default.contentsOfDirectory(atPath: directory + "/refused"))
+        #expect(refused == setAside.union(["0000000000000002.smdq.1"]))
     }
 
     @Test func aFileThatWouldPassTheQuotaIsRefusedAndNothingIsWritten() throws {
@@ -155,7 +168,7 @@ struct OutboxTests {
         try Data(repeating: 7, count: 10_000).write(to: URL(fileURLWithPath: small))
         try Data(repeating: 9, count: 200_000).write(to: URL(fileURLWithPath: large))
         let events = LogRecorder()
-        let outbox = try Self.open(work, maximumByteCount: 100_000, logger: events.logger)
+        let outbox = try Self.openOutbox(work, maximumByteCount: 100_000, logger: events.logger)
         let kept = try outbox.queue(
             file: small, subject: "p-1", recordID: "small.json", recordType: "application/fhir+json",
             to: recipient.sealingKey)
@@ -175,17 +188,67 @@ struct OutboxTests {
         )
     }
 
-    @Test func oneProcessAtATime() throws {
+    @Test func severalProcessesQueueAtOnceAndOneDeliversAtATime() async throws {
         let work = try Harness.TemporaryDirectory()
-        let first = try Self.open(work)
+        let recipient = try Recipient()
+        let path = work.file("obs.json")
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
+        let first = try Self.openOutbox(work)
+        let second = try Self.openOutbox(work)
+        // Another process's delivery holds .deliver.lock (a lock on another open file description).
+        let delivering = open(work.file("outbox") + "/.deliver.lock", O_RDWR | O_CREAT, 0o600)
+        #expect(delivering >= 0 && flock(delivering, LOCK_EX | LOCK_NB) == 0)
+        defer { close(delivering) }
+        // Queueing does not wait for it.
+        try first.queue(file: path, subject: "p-1", recordID: "a", recordType: "text/plain", to: recipient.sealingKey)
+        try second.queue(file: path, subject: "p-1", recordID: "b", recordType: "text/plain", to: recipient.sealingKey)
+        #expect(try first.entries().map(\.recordID) == ["a", "b"])
+        // Delivering does, and gives up after the lock timeout, before connecting to anything.
+        let third = try Outbox(directory: work.file("outbox"), lockTimeout: .milliseconds(300), logger: Harness.quiet)
+        let client = try RecordClient(
+            host: "127.0.0.1", port: LoopbackPort.unused(), context: Harness.clientContext("device"))
         let started = ContinuousClock.now
-        let error = #expect(throws: OutboxError.self) {
-            try Outbox(directory: work.file("outbox"), lockTimeout: .milliseconds(300), logger: Harness.quiet)
+        let error = await #expect(throws: OutboxError.self) {
+            try await third.deliver(with: client, policy: .none)
         }
         #expect(error?.code == .busy)
         #expect(ContinuousClock.now - started >= .milliseconds(300))
-        first.close()
-        _ = try Self.open(work)
+        #expect(try third.entries().count == 2, "nothing delivered, nothing lost")
+    }
+
+    @Test func aTemporaryFileBeingWrittenIsNotTakenForAKilledRuns() throws {
+        let work = try Harness.TemporaryDirectory()
+        _ = try Self.openOutbox(work)
+        let directory = work.file("outbox")
+        let writing = directory + "/.tmp-00000000000000aa"
+        let abandoned = directory + "/.tmp-00000000000000bb"
+        let writer = open(writing, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(writer >= 0 && flock(writer, LOCK_EX | LOCK_NB) == 0)
+        defer { close(writer) }
+        try Data("partial".utf8).write(to: URL(fileURLWithPath: abandoned))
+        _ = try Self.openOutbox(work)
+        #expect(FileManager.default.fileExists(atPath: writing))
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
+    }
+
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: "/dev/shm")))
+    func aHugeSparseFileIsRefusedByTheQuotaWithoutOverflow() throws {
+        let work = try Harness.TemporaryDirectory()
+        let recipient = try Recipient()
+        let path = "/dev/shm/samd-outbox-sparse-\(UUID().uuidString)"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        defer { unlink(path) }
+        #expect(descriptor >= 0)
+        let sized = ftruncate(descriptor, 9_223_000_000_000_000_000)
+        close(descriptor)
+        try #require(sized == 0, "tmpfs refused the size")
+        let outbox = try Self.openOutbox(work)
+        let error = #expect(throws: OutboxError.self) {
+            try outbox.queue(
+                file: path, subject: "p", recordID: "r", recordType: "text/plain", to: recipient.sealingKey)
+        }
+        #expect(error?.code == .quotaExceeded)
+        #expect(error?.reason.contains("larger than the outbox's quota") == true)
     }
 
     @Test func anUnsafeDirectoryAKeyEncryptionKeyAndABadAddressAreRefused() throws {
@@ -201,7 +264,7 @@ struct OutboxTests {
         }
         #expect(linked?.code == .unsafeDirectory)
 
-        let outbox = try Self.open(work)
+        let outbox = try Self.openOutbox(work)
         let path = work.file("obs.json")
         try Data("{}".utf8).write(to: URL(fileURLWithPath: path))
         let kek = SealingKey.keyEncryptionKey(

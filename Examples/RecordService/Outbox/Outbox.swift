@@ -16,12 +16,15 @@ public import SaMDEnvelope
 ///   the directory fsynced — a crash leaves the entry whole or absent (a temporary file left by a killed run is
 ///   removed by the next open). The device cannot read an entry back. An older entry for the same record is
 ///   removed once the new one is in place: the newest content is what a put stores.
-/// - Delivery (``deliver(with:policy:onRetry:)``) sends entries oldest first as sealed uploads and removes
+/// - Delivery (``deliver(with:policy:onRetry:report:)``) sends entries oldest first as sealed uploads and removes
 ///   each once the gateway answered 2xx; a gateway that already stored the very envelope answers 200
 ///   `SaMD-Already-Stored: true`, so an entry delivered again after a crash between the answer and its removal
 ///   is not stored twice. Entries the gateway refuses for good (400, 410, 413, 415) are moved to `refused/` and
 ///   reported; any other failure stops delivery and keeps every remaining entry.
-/// - One process at a time: an exclusive `flock(2)` on `.lock`, waited for at most a deadline.
+/// - Several processes may queue at once, and queueing never waits for a delivery: `.lock` (an exclusive
+///   `flock(2)`, waited for at most a deadline) is held only while names change — an entry put in place, removed
+///   or set aside, the directory listed. One process delivers at a time (`.deliver.lock`). An entry being written
+///   is locked by its writer, so that no other process takes it for a killed run's.
 /// - A quota (``maximumByteCount``) bounds the directory's entries, `refused/` included: a file that would take
 ///   the outbox past it is refused before anything is written.
 ///
@@ -31,8 +34,10 @@ public final class Outbox {
     public static let defaultMaximumByteCount: Int64 = 1 << 30
     /// The subdirectory that entries refused by the gateway, or malformed, are moved to: `refused`.
     public static let refusedDirectoryName = "refused"
-    /// The lock file's name: `.lock`.
+    /// The lock file held while names change: `.lock`.
     static let lockFileName = ".lock"
+    /// The lock file held by the one process delivering: `.deliver.lock`.
+    static let deliveryLockFileName = ".deliver.lock"
     /// The prefix of an entry being written: `.tmp-`.
     static let temporaryPrefix = ".tmp-"
 
@@ -40,17 +45,21 @@ public final class Outbox {
     public let directory: String
     /// The most bytes the outbox's entries (`refused/` included) may take.
     public let maximumByteCount: Int64
-    /// Entries found malformed when the outbox was opened, moved to `refused/` (file names).
+    /// Entries found malformed since the outbox was opened, moved to `refused/` (file names).
     public private(set) var setAside: [String] = []
-    private var lockDescriptor: Int32
+    /// How long a lock is waited for.
+    let lockTimeout: Duration
+    /// The descriptor of `.lock`, locked only inside ``withNamesLocked(_:)``.
+    private var namesLock: Int32
     let logger: Logger
 
-    /// Opens (making it, 0700, when absent) the outbox in `directory` and takes its lock; removes temporary
-    /// files left by a killed run and moves malformed entries to `refused/`.
+    /// Opens (making it, 0700, when absent) the outbox in `directory`; removes temporary files left by a killed
+    /// run and moves malformed entries to `refused/`.
     /// - Parameters:
     ///   - directory: the outbox's directory; its parent must exist.
     ///   - maximumByteCount: the quota, in bytes (at least 1).
-    ///   - lockTimeout: how long to wait for another process's lock.
+    ///   - lockTimeout: how long to wait for another process's lock (held for milliseconds while it changes
+    ///     names; ``deliver(with:policy:onRetry:report:)`` waits this long for another process's delivery).
     ///   - logger: where the `samd.agent.*` events go.
     /// - Throws: ``OutboxError/Code/unsafeDirectory``; ``OutboxError/Code/busy`` when the lock stays taken past
     ///   `lockTimeout`; ``OutboxError/Code/io``.
@@ -64,9 +73,10 @@ public final class Outbox {
         self.maximumByteCount = max(1, maximumByteCount)
         self.logger = logger
         try OutboxFiles.makePrivateDirectory(directory)
-        self.lockDescriptor = try OutboxFiles.lock(directory + "/" + Self.lockFileName, timeout: lockTimeout)
+        self.lockTimeout = lockTimeout
+        self.namesLock = try OutboxFiles.openLockFile(directory + "/" + Self.lockFileName)
         do {
-            try self.recover()
+            try self.withNamesLocked { try self.recover() }
         } catch {
             self.close()
             throw error
@@ -77,19 +87,33 @@ public final class Outbox {
         self.close()
     }
 
-    /// Releases the lock. The outbox is not used afterwards.
+    /// Releases the outbox's locks. The outbox is not used afterwards.
     public func close() {
-        guard self.lockDescriptor >= 0 else { return }
-        Glibc.close(self.lockDescriptor) // releases the flock
-        self.lockDescriptor = -1
+        guard self.namesLock >= 0 else { return }
+        Glibc.close(self.namesLock)
+        self.namesLock = -1
+    }
+
+    /// Runs `body` holding `.lock`.
+    /// - Throws: ``OutboxError/Code/busy`` when another process holds it past the lock timeout; what `body` throws.
+    func withNamesLocked<T>(_ body: () throws -> T) throws -> T {
+        guard self.namesLock >= 0 else { throw OutboxError(.io, "the outbox is closed") }
+        try OutboxFiles.lock(self.namesLock, timeout: self.lockTimeout, holder: "changing the outbox")
+        defer { flock(self.namesLock, LOCK_UN) }
+        return try body()
     }
 
     /// The entries waiting, oldest first.
     /// - Throws: ``OutboxError/Code/io`` when the directory cannot be read. A malformed entry found now is moved
     ///   to `refused/`, not returned.
     public func entries() throws -> [OutboxEntry] {
+        try self.withNamesLocked { try self.listEntries() }
+    }
+
+    /// ``entries()``, with `.lock` held by the caller. Any other name ending in `.smdq` is malformed.
+    private func listEntries() throws -> [OutboxEntry] {
         var entries: [OutboxEntry] = []
-        for name in try OutboxFiles.names(in: self.directory) where OutboxEntry.sequence(ofName: name) != nil {
+        for name in try OutboxFiles.names(in: self.directory) where name.hasSuffix(OutboxEntry.suffix) {
             do {
                 entries.append(try self.readEntry(name))
             } catch let error as OutboxError where error.code == .malformedEntry {
@@ -103,14 +127,22 @@ public final class Outbox {
     /// - Throws: ``OutboxError/Code/io``.
     public func byteCount() throws -> Int64 {
         var total: Int64 = 0
-        for name in try OutboxFiles.names(in: self.directory) where OutboxEntry.sequence(ofName: name) != nil {
-            total += OutboxFiles.size(of: self.directory + "/" + name) ?? 0
-        }
         let refused = self.directory + "/" + Self.refusedDirectoryName
-        for name in (try? OutboxFiles.names(in: refused)) ?? [] {
-            total += OutboxFiles.size(of: refused + "/" + name) ?? 0
+        let files =
+            try OutboxFiles.names(in: self.directory).filter { $0.hasSuffix(OutboxEntry.suffix) }
+            .map { self.directory + "/" + $0 }
+            + ((try? OutboxFiles.names(in: refused)) ?? []).map { refused + "/" + $0 }
+        for path in files {
+            // Apparent sizes (a sparse file counts whole), added without overflow.
+            total = Self.adding(total, OutboxFiles.size(of: path) ?? 0)
         }
         return total
+    }
+
+    /// `a + b`, at most `Int64.max`.
+    static func adding(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
     }
 
     /// Seals the file at `path` into a new entry, the newest.
@@ -119,7 +151,8 @@ public final class Outbox {
     ///   - subject: the patient's id (``RecordIdentifiers/isValid(_:)``).
     ///   - recordID: the record's id (the same rule).
     ///   - recordType: the record's media type (``RecordTypes/isValid(_:)``).
-    ///   - key: the gateway's recipient key (``SealingKey/recipient(_:_:)``); a key-encryption key is refused.
+    ///   - key: the gateway's recipient key (`SealingKey.recipient`, from `RecipientPublicKey.sealingKey`); a
+    ///     key-encryption key is refused.
     /// - Returns: the entry queued.
     /// - Throws: ``OutboxError/Code/inputUnreadable``; ``OutboxError/Code/quotaExceeded`` (nothing written);
     ///   ``OutboxError/Code/sealingFailed`` for an address the store refuses or a key that is not a recipient's;
@@ -147,29 +180,50 @@ public final class Outbox {
         defer { Glibc.close(input.descriptor) }
 
         let header = OutboxEntry.header(subject: subject, recordID: recordID, recordType: recordType)
-        // The largest entry this file can make: checked against the quota before anything is written.
+        // The largest entry this file can make: checked against the quota before anything is written (a file
+        // larger than the quota is refused before its sealed size is computed, which then cannot overflow).
         let projected =
-            Int64(header.count + EnvelopeHeader.maximumByteCount)
-            + Int64(ChunkedPayload.sealedByteCount(plaintextCount: Int(input.byteCount)))
+            input.byteCount > self.maximumByteCount
+            ? Int64.max
+            : Int64(header.count + EnvelopeHeader.maximumByteCount)
+                + Int64(ChunkedPayload.sealedByteCount(plaintextCount: Int(input.byteCount)))
         let used = try self.byteCount()
-        guard used + projected <= self.maximumByteCount else {
+        guard Self.adding(used, projected) <= self.maximumByteCount else {
             self.quotaReached(used: used, needed: projected)
             throw OutboxError(
                 .quotaExceeded,
-                "the outbox holds \(used) bytes; this file needs up to \(projected) more, past its quota of \(self.maximumByteCount)"
+                projected == Int64.max
+                    ? "the file (\(input.byteCount) bytes) is larger than the outbox's quota of \(self.maximumByteCount) bytes"
+                    : "the outbox holds \(used) bytes; this file needs up to \(projected) more, past its quota of \(self.maximumByteCount)"
             )
         }
 
+        // Locked by this process (flock) until it is in place: another process's open does not take it for a
+        // killed run's.
         let temporary = try OutboxFiles.makeTemporary(in: self.directory, prefix: Self.temporaryPrefix)
-        var written: Int64 = 0
+        defer { Glibc.close(temporary.descriptor) }
+        let name: String
         do {
-            defer { Glibc.close(temporary.descriptor) }
             try OutboxFiles.write(header, to: temporary.descriptor)
-            written =
-                try Self.seal(
-                    input.descriptor, into: temporary.descriptor, context: context, key: key,
-                    limit: self.maximumByteCount - used - Int64(header.count)) + Int64(header.count)
+            _ = try Self.seal(
+                input.descriptor, into: temporary.descriptor, context: context, key: key,
+                limit: self.maximumByteCount - used - Int64(header.count))
             try OutboxFiles.sync(temporary.descriptor)
+            name = try self.withNamesLocked {
+                let existing = try self.listEntries()
+                let name = OutboxEntry.name(for: try Self.nextSequence(after: existing))
+                guard rename(temporary.path, self.directory + "/" + name) == 0 else {
+                    throw OutboxError(.io, "cannot move the new entry into place: \(OutboxFiles.describe(errno))")
+                }
+                try OutboxFiles.syncDirectory(self.directory)
+                // The newest content of a record supersedes what was queued for it before.
+                let superseded = existing.filter { $0.subject == subject && $0.recordID == recordID }
+                for old in superseded {
+                    unlink(self.directory + "/" + old.name)
+                }
+                if !superseded.isEmpty { try OutboxFiles.syncDirectory(self.directory) }
+                return name
+            }
         } catch {
             unlink(temporary.path)
             if let error = error as? OutboxError, error.code == .quotaExceeded {
@@ -177,63 +231,44 @@ public final class Outbox {
             }
             throw error
         }
-        let existing: [OutboxEntry]
-        let sequence: UInt64
-        do {
-            existing = try self.entries()
-            sequence = try self.nextSequence(after: existing)
-        } catch {
-            unlink(temporary.path)
-            throw error
-        }
-        let name = OutboxEntry.name(for: sequence)
-        guard rename(temporary.path, self.directory + "/" + name) == 0 else {
-            let failure = errno
-            unlink(temporary.path)
-            throw OutboxError(.io, "cannot move the new entry into place: \(OutboxFiles.describe(failure))")
-        }
-        try OutboxFiles.syncDirectory(self.directory)
+        let entry = try self.readEntry(name)
         self.logger.info(
             "record queued",
             metadata: [
-                "event": "samd.agent.queued", "entry": "\(name)", "bytes": "\(written)",
+                "event": "samd.agent.queued", "entry": "\(name)", "bytes": "\(entry.envelope.byteCount)",
                 "record_type": "\(recordType)",
             ])
-        // The newest content of a record supersedes what was queued for it before.
-        let superseded = existing.filter { $0.subject == subject && $0.recordID == recordID }
-        for old in superseded {
-            unlink(self.directory + "/" + old.name)
-        }
-        if !superseded.isEmpty { try OutboxFiles.syncDirectory(self.directory) }
-        return try self.readEntry(name)
+        return entry
     }
 
     /// Removes an entry the gateway stored (its answer was 2xx).
     /// - Throws: ``OutboxError/Code/io``.
     public func remove(_ entry: OutboxEntry) throws {
-        guard unlink(self.directory + "/" + entry.name) == 0 || errno == ENOENT else {
-            throw OutboxError(.io, "cannot remove a delivered entry: \(OutboxFiles.describe(errno))")
+        try self.withNamesLocked {
+            guard unlink(self.directory + "/" + entry.name) == 0 || errno == ENOENT else {
+                throw OutboxError(.io, "cannot remove a delivered entry: \(OutboxFiles.describe(errno))")
+            }
+            try OutboxFiles.syncDirectory(self.directory)
         }
-        try OutboxFiles.syncDirectory(self.directory)
     }
 
     /// Moves an entry the gateway refused for good to `refused/` (kept for an operator, counted in the quota).
     /// - Throws: ``OutboxError/Code/io``.
     public func setAside(_ entry: OutboxEntry) throws {
-        try self.moveToRefused(entry.name)
+        try self.withNamesLocked { try self.moveToRefused(entry.name) }
     }
 
     // MARK: - Internals
 
-    /// At open: removes what a killed run was writing, and sets malformed entries aside.
+    /// At open, `.lock` held: removes what a killed run was writing (a temporary file no process holds locked),
+    /// and sets malformed entries aside.
     private func recover() throws {
         var removed = false
         for name in try OutboxFiles.names(in: self.directory) where name.hasPrefix(Self.temporaryPrefix) {
-            unlink(self.directory + "/" + name)
-            removed = true
+            if OutboxFiles.removeIfAbandoned(self.directory + "/" + name) { removed = true }
         }
         if removed { try OutboxFiles.syncDirectory(self.directory) }
-        _ = try self.entries()
+        _ = try self.listEntries()
     }
 
     private func readEntry(_ name: String) throws -> OutboxEntry {
@@ -253,23 +288,26 @@ public final class Outbox {
             ])
     }
 
+    /// Moves `name` into `refused/` under a name no file there has (`name`, else `name.1`, `name.2`…): a set-aside
+    /// entry is never replaced. `.lock` held by the caller.
     private func moveToRefused(_ name: String) throws {
         let refused = self.directory + "/" + Self.refusedDirectoryName
         try OutboxFiles.makePrivateDirectory(refused)
-        guard rename(self.directory + "/" + name, refused + "/" + name) == 0 else {
-            throw OutboxError(.io, "cannot move an entry to refused/: \(OutboxFiles.describe(errno))")
-        }
+        try OutboxFiles.moveWithoutReplacing(self.directory + "/" + name, into: refused, as: name)
         try OutboxFiles.syncDirectory(refused)
         try OutboxFiles.syncDirectory(self.directory)
     }
 
-    /// One more than the largest sequence in the outbox and in `refused/` (so a set-aside entry's name is
-    /// never taken again).
-    private func nextSequence(after entries: [OutboxEntry]) throws -> UInt64 {
-        let refused = (try? OutboxFiles.names(in: self.directory + "/" + Self.refusedDirectoryName)) ?? []
-        let largest = (entries.map(\.sequence) + refused.compactMap(OutboxEntry.sequence(ofName:))).max() ?? 0
-        guard largest < UInt64.max else { throw OutboxError(.io, "the outbox's sequence numbers are used up") }
-        return largest + 1
+    /// The sequence number of a new entry: the time in microseconds since 1970, or one more than the largest
+    /// entry's when that is later (a clock set back keeps delivery order). Names are not reused after the outbox
+    /// empties, and nothing in `refused/` bears on them.
+    private static func nextSequence(after entries: [OutboxEntry]) throws -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let microseconds = UInt64(max(0, now.tv_sec)) &* 1_000_000 &+ UInt64(max(0, now.tv_nsec) / 1_000)
+        guard let largest = entries.map(\.sequence).max() else { return microseconds }
+        guard largest < UInt64.max else { throw OutboxError(.io, "an entry holds the largest sequence number") }
+        return max(largest + 1, microseconds)
     }
 
     private func quotaReached(used: Int64, needed: Int64) {

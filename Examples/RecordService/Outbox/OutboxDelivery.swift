@@ -1,12 +1,18 @@
 import Logging
 import SaMDCrypto
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// What happened to one outbox entry during ``Outbox/deliver(with:policy:onRetry:report:)``.
 public enum OutboxDeliveryOutcome: Sendable {
     /// The gateway stored it (2xx; ``RecordResponse/isAlreadyStored`` when it had already): the entry was removed.
     case delivered(OutboxEntry, RecordResponse)
-    /// The gateway refused it for good (400 `envelope-not-authentic` or `recipient-key-unknown`, 410 the
-    /// subject was shredded, 413 too large, 415 `not-sealed-to-recipient`): moved to `refused/`.
+    /// The gateway refused it for good (400 `envelope-not-authentic` or `recipient-key-unknown`, 410, 413 too
+    /// large, 415 `not-sealed-to-recipient`): moved to `refused/`.
     case refused(OutboxEntry, RecordResponse)
     /// Delivery stopped at this entry, which stays queued with every later one: the gateway could not be
     /// reached or stayed unavailable after the retries (`error`, or a 503 `response`), or gave an answer that
@@ -45,8 +51,9 @@ extension Outbox {
     ///   - onRetry: called before each retry's wait, as in the client's upload.
     ///   - report: called with each entry's outcome as it happens.
     /// - Returns: the totals.
-    /// - Throws: ``OutboxError/Code/io`` when an entry cannot be removed or moved (the gateway has stored it; the
-    ///   next delivery repeats it and is answered `SaMD-Already-Stored`); `CancellationError`.
+    /// - Throws: ``OutboxError/Code/busy`` when another process is delivering this outbox (past the lock timeout);
+    ///   ``OutboxError/Code/io`` when an entry cannot be removed or moved (the gateway has stored it; the next
+    ///   delivery repeats it and is answered `SaMD-Already-Stored`); `CancellationError`.
     public func deliver(
         with client: RecordClient,
         policy: RetryPolicy,
@@ -56,6 +63,10 @@ extension Outbox {
             nil,
         report: (OutboxDeliveryOutcome) -> Void = { _ in }
     ) async throws -> OutboxDeliverySummary {
+        // One process delivers at a time; queueing goes on meanwhile (it takes `.lock` only).
+        let deliveryLock = try OutboxFiles.openLockFile(self.directory + "/" + Self.deliveryLockFileName)
+        defer { Glibc.close(deliveryLock) }
+        try OutboxFiles.lock(deliveryLock, timeout: self.lockTimeout, holder: "delivering this outbox")
         var summary = OutboxDeliverySummary()
         let entries = try self.entries()
         for (index, entry) in entries.enumerated() {

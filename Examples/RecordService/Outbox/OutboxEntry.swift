@@ -12,7 +12,7 @@
 /// | *s* | subject id, UTF-8 (the store's identifier rule) |
 /// | 2 | record id length *r*, 1 to 512 |
 /// | *r* | record id, UTF-8 (the same rule) |
-/// | 1 | record type length *t*, 3 to 255 |
+/// | 1 | record type length *t*, 3 to 127 (the store's rule) |
 /// | *t* | record type, ASCII (`type/subtype`, RFC 6838 restricted names) |
 /// | rest | the envelope (EnvelopeFormat.md), recipient mode |
 public struct OutboxEntry: Sendable, Hashable {
@@ -53,7 +53,7 @@ public struct OutboxEntry: Sendable, Hashable {
     /// The longest entry header, in bytes: read before anything else.
     static let maximumHeaderByteCount =
         4 + 1 + 2 + maximumIdentifierByteCount + 2 + maximumIdentifierByteCount + 1 + maximumRecordTypeByteCount
-    /// The file name's suffix.
+    /// The file name's suffix: `.smdq`.
     static let suffix = ".smdq"
 
     /// The entry file name for `sequence`.

@@ -12,46 +12,80 @@ enum OutboxFiles {
     /// - Throws: ``OutboxError/Code/unsafeDirectory``, ``OutboxError/Code/io``.
     static func makePrivateDirectory(_ path: String) throws {
         if mkdir(path, 0o700) != 0, errno != EEXIST {
-            throw OutboxError(.io, "cannot make the outbox directory: \(self.describe(errno))")
+            throw OutboxError(.io, "cannot make \(path): \(self.describe(errno))")
         }
         var status = stat()
         guard lstat(path, &status) == 0 else {
-            throw OutboxError(.io, "cannot examine the outbox directory: \(self.describe(errno))")
+            throw OutboxError(.io, "cannot examine \(path): \(self.describe(errno))")
         }
         guard status.st_mode & S_IFMT == S_IFDIR else {
-            throw OutboxError(.unsafeDirectory, "the outbox is not a directory (a symbolic link is refused)")
+            throw OutboxError(
+                .unsafeDirectory, "\(path) is not a directory (the outbox and its refused/ must be real directories)")
         }
         guard status.st_uid == geteuid() else {
-            throw OutboxError(.unsafeDirectory, "the outbox directory belongs to another user")
+            throw OutboxError(.unsafeDirectory, "\(path) belongs to another user")
         }
         guard status.st_mode & 0o022 == 0 else {
-            throw OutboxError(.unsafeDirectory, "the outbox directory is writable by its group or others")
+            throw OutboxError(.unsafeDirectory, "\(path) is writable by its group or others")
         }
     }
 
-    /// Takes an exclusive `flock(2)` on `path` (made 0600 when absent), trying every 20 ms until `timeout`.
-    /// - Returns: the lock file's descriptor; closing it releases the lock.
-    /// - Throws: ``OutboxError/Code/busy`` past the timeout; ``OutboxError/Code/io``.
-    static func lock(_ path: String, timeout: Duration) throws -> Int32 {
+    /// Opens (making it 0600 when absent) a lock file; not locked yet.
+    /// - Throws: ``OutboxError/Code/io``.
+    static func openLockFile(_ path: String) throws -> Int32 {
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard descriptor >= 0 else {
             throw OutboxError(.io, "cannot open the outbox's lock file: \(self.describe(errno))")
         }
+        return descriptor
+    }
+
+    /// Takes an exclusive `flock(2)` on `descriptor`, trying every 20 ms until `timeout`.
+    /// - Parameter holder: what the process holding it is doing, for the error.
+    /// - Throws: ``OutboxError/Code/busy`` past the timeout; ``OutboxError/Code/io``.
+    static func lock(_ descriptor: Int32, timeout: Duration, holder: String) throws {
         let deadline = ContinuousClock.now + timeout
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             let failure = errno
             guard failure == EWOULDBLOCK || failure == EINTR else {
-                close(descriptor)
                 throw OutboxError(.io, "cannot lock the outbox: \(self.describe(failure))")
             }
             guard ContinuousClock.now < deadline else {
-                close(descriptor)
-                throw OutboxError(
-                    .busy, "another process holds the outbox's lock (another samd-agent is queueing or delivering)")
+                throw OutboxError(.busy, "another process holds the outbox's lock (another samd-agent is \(holder))")
             }
             usleep(20_000)
         }
-        return descriptor
+    }
+
+    /// Removes the temporary file at `path` when no process holds it locked (its writer was killed); leaves
+    /// anything else (a file being written, a directory).
+    /// - Returns: whether it was removed.
+    static func removeIfAbandoned(_ path: String) -> Bool {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG,
+            flock(descriptor, LOCK_EX | LOCK_NB) == 0
+        else { return false }
+        return unlink(path) == 0
+    }
+
+    /// Moves `source` into `directory` as `name`, or `name.1`, `name.2`… — never replacing a file there
+    /// (`link(2)`, which fails on an existing name, then `unlink(2)` of the source).
+    /// - Throws: ``OutboxError/Code/io``.
+    static func moveWithoutReplacing(_ source: String, into directory: String, as name: String) throws {
+        for suffix in 0..<1_000 {
+            let target = directory + "/" + name + (suffix == 0 ? "" : ".\(suffix)")
+            if link(source, target) == 0 {
+                unlink(source)
+                return
+            }
+            guard errno == EEXIST else {
+                throw OutboxError(.io, "cannot move an entry to refused/: \(self.describe(errno))")
+            }
+        }
+        throw OutboxError(.io, "cannot move an entry to refused/: a thousand names taken")
     }
 
     /// The names in a directory, without `.` and `..`.
@@ -105,13 +139,18 @@ enum OutboxFiles {
         }
     }
 
-    /// Makes a new temporary file (0600, exclusive, `prefix` + 16 random hexadecimal digits) in `directory`.
+    /// Makes a new temporary file (0600, exclusive, `prefix` + random hexadecimal digits) in `directory`, locked
+    /// (`flock(2)`) by this process until its descriptor is closed.
     /// - Throws: ``OutboxError/Code/io``.
     static func makeTemporary(in directory: String, prefix: String) throws -> (descriptor: Int32, path: String) {
         for _ in 0..<8 {
             let path = directory + "/" + prefix + String(UInt64.random(in: 0...UInt64.max), radix: 16)
             let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            if descriptor >= 0 { return (descriptor, path) }
+            if descriptor >= 0 {
+                // Its writer's: an opening process removes only temporary files nobody holds locked.
+                flock(descriptor, LOCK_EX | LOCK_NB)
+                return (descriptor, path)
+            }
             guard errno == EEXIST else {
                 throw OutboxError(.io, "cannot make an entry in the outbox: \(self.describe(errno))")
             }

@@ -17,16 +17,22 @@ import SystemPackage
 /// recipient mode (``SealingKey/recipient(_:_:)``), so that a device can seal records it can never read back,
 /// and the exact key version (`recipient:N`) the store finds the private half under.
 ///
-/// The file (`samd-vault keys recipient --out FILE` writes it) is strict JSON with exactly three fields:
+/// The file (`samd-vault keys recipient --out FILE` writes it) is one line of JSON with exactly three fields, in
+/// this order, without spaces, and a final newline — read back only byte for byte as written (a duplicated or
+/// reordered field, another spelling of the same values, is refused):
 /// ```
-/// {"format": "samd-recipient-v1", "keyIdentifier": "recipient:1", "publicKey": "<base64 of 32 bytes>"}
+/// {"format":"samd-recipient-v1","keyIdentifier":"recipient:1","publicKey":"<base64 of 32 bytes>"}
 /// ```
+/// The key identifier's name is always `recipient`; a public key of small order (whose shared secrets are all
+/// zeros) is refused.
 /// It holds no secret: it is written mode 0644, and a device may keep it anywhere it keeps configuration.
 public struct RecipientPublicKey: Sendable, Hashable {
     /// The `format` field's value.
     public static let format = "samd-recipient-v1"
     /// The largest recipient file read, in bytes (4 KiB): checked before the file is read.
     public static let maximumFileByteCount = 4096
+    /// The name of every recipient key version: `recipient` (`recipient:1`, `recipient:2`…).
+    public static let keyName = "recipient"
 
     /// The key version the envelope's header names (its text form, `name:version`, in the file).
     public let keyIdentifier: KeyIdentifier
@@ -124,7 +130,28 @@ public struct RecipientPublicKey: Sendable, Hashable {
         } catch {
             throw malformed
         }
-        return RecipientPublicKey(keyIdentifier: identifier, publicKey: publicKey)
+        guard identifier.name == Self.keyName else {
+            throw EnvelopeError(
+                .malformed,
+                "not a recipient file: its key identifier must be \(Self.keyName):N, not a key of another name")
+        }
+        let key = RecipientPublicKey(keyIdentifier: identifier, publicKey: publicKey)
+        // Exactly the bytes `encoded` gives (samd-vault writes them), a final newline optional: no duplicate or
+        // reordered field, no other spelling of the same values.
+        guard bytes == key.encoded || bytes == key.encoded.dropLast() else {
+            throw EnvelopeError(
+                .malformed, "not a recipient file: not byte for byte as samd-vault keys recipient writes it")
+        }
+        // A point of small order would make every envelope's shared secret all zeros: libsodium refuses it when
+        // sealing; refused here first, by name.
+        do {
+            _ = try X25519.PrivateKey().sharedSecret(with: publicKey)
+        } catch let error as CryptoError where error.code == .invalidPublicKey {
+            throw EnvelopeError(.malformed, "not a recipient file: its public key is a point of small order")
+        } catch {
+            // Another profile's refusal of X25519 is the sealer's to report.
+        }
+        return key
     }
 
     /// The file's bytes: the JSON object above, keys sorted, and a final newline.

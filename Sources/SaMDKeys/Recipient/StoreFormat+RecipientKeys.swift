@@ -6,7 +6,7 @@ import SaMDEnvelope
 /// the custody — like a subject key — and the whole covered by the metadata MAC.
 extension StoreFormat {
     /// The name every recipient key version has (`recipient:N`).
-    static let recipientKeyName = "recipient"
+    static let recipientKeyName = RecipientPublicKey.keyName
 
     /// One version of the store's X25519 recipient key.
     struct RecipientKeyVersion: Codable {
