@@ -33,7 +33,7 @@ extension EncryptedRecordStore {
     /// §3.3): an id that every HTTP client and URL library normalises away (`/records/s1/..` is `/records/`)
     /// could never be addressed again, and in a path it names another resource. The same rule for every
     /// caller: the gateway (400) and the agent (exit 64, before connecting) check ids with it. The rule is
-    /// `SaMDEnvelope.RecordAddress`'s (``RecordAddress/isValidIdentifier(_:)``), which a device checks without
+    /// `SaMDEnvelope.RecordAddress`'s (`RecordAddress.isValidIdentifier(_:)`), which a device checks without
     /// linking the store.
     /// - SeeAlso: RFC 3986 §5.2.4 (remove_dot_segments)
     public static func isValidIdentifier(_ value: String) -> Bool {
@@ -46,7 +46,7 @@ extension EncryptedRecordStore {
     /// Whether `value` is a record type the store accepts: a media type without parameters, `type/subtype`,
     /// each a restricted name of RFC 6838 §4.2 (a letter or digit, then letters, digits and
     /// `! # $ & - ^ _ . +`), 3 to 127 bytes in all. Compared exactly as given (no case folding). The rule is
-    /// ``RecordAddress/isValidRecordType(_:)``.
+    /// `SaMDEnvelope.RecordAddress.isValidRecordType(_:)`.
     public static func isValidRecordType(_ value: String) -> Bool {
         RecordAddress.isValidRecordType(value)
     }
